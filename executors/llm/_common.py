@@ -1,0 +1,77 @@
+"""Pieces shared by the LLM backends: option parsing, token estimates, usage stats."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from orchestrator.errors import ConfigError
+
+OptionsT = TypeVar("OptionsT", bound="BackendOptions")
+
+
+class BackendOptions(BaseModel):
+    """Base of each backend's ``options:`` model; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_options(model: type[OptionsT], options: dict[str, Any], backend: str) -> OptionsT:
+    """Validate a ``ModelConfig.options`` mapping against a backend's options model.
+
+    :param model: the backend's options model.
+    :param options: the raw mapping from the workflow.
+    :param backend: the backend's name, for the message.
+    :returns: the validated options.
+    :raises ConfigError: naming each bad key and its value.
+    """
+    try:
+        return model.model_validate(options)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors(include_url=False):
+            key = ".".join(str(p) for p in err["loc"]) or "(options)"
+            if err["type"] == "extra_forbidden":
+                known = ", ".join(sorted(model.model_fields))
+                parts.append(f"unknown option {key!r} (known: {known})")
+            else:
+                parts.append(f"option {key}={err.get('input')!r}: {err['msg']}")
+        raise ConfigError(f"{backend} backend: " + "; ".join(parts)) from None
+
+
+def approx_tokens(text: str) -> int:
+    """A deterministic token estimate: one token per four characters, rounded up."""
+    return math.ceil(len(text) / 4)
+
+
+def last_user_message(messages: list[dict[str, str]]) -> str:
+    """The content of the last ``user`` message, or ``""`` when there is none."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message.get("content", "")
+    return ""
+
+
+@dataclass(slots=True)
+class BackendStats:
+    """Work a backend instance has done, cancelled requests included.
+
+    :param requests: requests started.
+    :param completed: requests that returned a response.
+    :param cancelled: requests cancelled (or abandoned by their consumer) before the end.
+    :param failed: requests that raised.
+    :param prompt_tokens: prompt tokens processed, partial prefills included.
+    :param completion_tokens: tokens decoded, the partial work of cancelled requests included.
+    :param max_active: the most requests in flight at once at the engine.
+    """
+
+    requests: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    max_active: int = 0

@@ -1,0 +1,141 @@
+"""Every error Ponder raises on purpose, in one place.
+
+The tree::
+
+    PonderError
+    ├── SpecError                  a workflow file or SDK object is wrong
+    │   └── ValidationFailed       carries every Problem found (file:line:col + hint)
+    ├── ConfigError                bad model/backend/tool configuration (names the value)
+    ├── ReferenceResolutionError   a ${...} reference could not be resolved at run time
+    ├── StepError                  one step failed; carries run id, step id, attempt
+    │   ├── ToolError              a tool raised, or its arguments did not validate
+    │   ├── OutputSchemaError      an LLM output failed its JSON schema (raw output kept)
+    │   ├── StepTimeout            a step ran past its timeout            (retryable)
+    │   └── BackendError           an executor/backend could not answer
+    │       ├── BackendUnavailable   connection refused / DNS / reset   (retryable)
+    │       └── BackendHTTPError     an HTTP status; 429 and 5xx are retryable
+    ├── BudgetExceeded             a token budget stopped dispatch
+    └── RunCancelled               the run was cancelled (Ctrl-C or cancel())
+
+:func:`is_retryable` is the one place that decides what the scheduler retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PonderError(Exception):
+    """Base class of every error Ponder raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem in a workflow, located in its source.
+
+    :param message: what is wrong, naming the offending value.
+    :param hint: a one-line suggestion for the fix.
+    :param file: the source file, or ``"<sdk>"`` for workflows built in Python.
+    :param line: 1-based line, 0 when unknown.
+    :param column: 1-based column, 0 when unknown.
+    """
+
+    message: str
+    hint: str = ""
+    file: str = "<sdk>"
+    line: int = 0
+    column: int = 0
+
+    def format(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}:{self.column}"
+        text = f"{where}: error: {self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class SpecError(PonderError):
+    """A workflow definition is wrong."""
+
+
+class ValidationFailed(SpecError):
+    """A workflow has one or more problems; all are in :attr:`problems`."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(p.format() for p in problems))
+
+
+class ConfigError(PonderError):
+    """Bad configuration of a model, backend or tool (the message names the value)."""
+
+
+class ReferenceResolutionError(PonderError):
+    """A reference could not be resolved against the run's values."""
+
+
+class StepError(PonderError):
+    """A step failed.
+
+    :param message: what happened.
+    :param step_id: the step, when known.
+    :param raw_output: the raw output kept for the user, if any.
+    """
+
+    def __init__(
+        self, message: str, *, step_id: str | None = None, raw_output: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.step_id = step_id
+        self.raw_output = raw_output
+
+
+class ToolError(StepError):
+    """A tool raised or was given arguments that do not validate."""
+
+
+class OutputSchemaError(StepError):
+    """An LLM's output did not match the step's output schema after every repair try."""
+
+
+class StepTimeout(StepError):
+    """A step attempt ran past its timeout."""
+
+
+class BackendError(StepError):
+    """An executor backend failed to answer."""
+
+
+class BackendUnavailable(BackendError):
+    """The backend could not be reached (the message names the URL)."""
+
+
+class BackendHTTPError(BackendError):
+    """The backend answered with an HTTP error status."""
+
+    def __init__(self, message: str, *, status: int, step_id: str | None = None) -> None:
+        super().__init__(message, step_id=step_id)
+        self.status = status
+
+
+class BudgetExceeded(PonderError):
+    """A token budget stopped the dispatch of further LLM steps."""
+
+
+class RunCancelled(PonderError):
+    """The run was cancelled."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Decide whether a failed attempt is worth another try.
+
+    Retryable: timeouts, connection failures, HTTP 429 and 5xx. Everything else
+    (a tool's own exception, a schema failure after repair, a bad request) is final.
+    """
+    if isinstance(exc, StepTimeout | BackendUnavailable | TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, BackendHTTPError):
+        return exc.status == 429 or exc.status >= 500
+    return False

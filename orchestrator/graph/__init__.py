@@ -1,0 +1,1 @@
+"""Compile and validate workflows into DAGs (pure, no I/O)."""

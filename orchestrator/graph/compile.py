@@ -1,0 +1,349 @@
+"""Compile a WorkflowSpec into a validated DAG. Pure: no I/O beyond `Path.exists`.
+
+Validation collects every problem at once (never stops at the first), each located
+in the source file with a one-line hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from orchestrator.errors import Problem, ValidationFailed
+from orchestrator.spec import templates
+from orchestrator.spec.loader import SourceMap
+from orchestrator.spec.models import (
+    BranchStep,
+    LLMStep,
+    MapBody,
+    MapStep,
+    ToolStep,
+    WorkflowSpec,
+    WorkflowStep,
+)
+from orchestrator.spec.refs import Ref, iter_refs
+
+# Default estimates for critical-path priority before any latency is observed.
+DECODE_S_PER_TOKEN = 0.02
+PREFILL_S_PER_CHAR = 0.00005
+TOOL_S = 0.01
+
+
+@dataclass(slots=True)
+class Node:
+    """One step of the compiled graph."""
+
+    id: str
+    kind: str
+    step: Any
+    deps: frozenset[str]
+    pool: str
+    cost_s: float
+    line: int = 0
+
+
+@dataclass
+class CompiledGraph:
+    """A validated workflow: nodes in file order and the dependency DAG."""
+
+    spec: WorkflowSpec
+    source: SourceMap
+    base_dir: Path
+    nodes: dict[str, Node]
+    dag: nx.DiGraph
+    branch_targets: dict[str, set[str]] = field(default_factory=dict)
+
+    def remaining_critical_path(self) -> dict[str, float]:
+        """For each step: its cost plus the longest cost chain after it."""
+        out: dict[str, float] = {}
+        for nid in reversed(list(nx.topological_sort(self.dag))):
+            succ = self.dag.successors(nid)
+            out[nid] = self.nodes[nid].cost_s + max((out[s] for s in succ), default=0.0)
+        return out
+
+    def critical_path_s(self) -> float:
+        return max(self.remaining_critical_path().values(), default=0.0)
+
+
+def _pool_for(kind: str, step: Any) -> str:
+    if kind == "llm":
+        return f"llm:{step.model}"
+    if kind in ("map", "branch"):
+        return "control"
+    return kind
+
+
+def estimate_cost(step: Any) -> float:
+    """Rough seconds a step takes, from its token budget (refined at run time)."""
+    kind = step.kind
+    if kind == "llm":
+        return step.max_tokens * DECODE_S_PER_TOKEN + len(step.prompt) * PREFILL_S_PER_CHAR
+    if kind == "tool":
+        return TOOL_S
+    if kind == "map":
+        return estimate_cost(step.step.to_step("_")) if isinstance(step.step, MapBody) else TOOL_S
+    if kind == "workflow":
+        return 1.0
+    return 0.0
+
+
+def _template_fields(step: Any) -> list[tuple[str, str]]:
+    if isinstance(step, LLMStep | MapBody):
+        out = []
+        if step.prompt is not None:
+            out.append(("prompt", step.prompt))
+        if step.system:
+            out.append(("system", step.system))
+        return out
+    return []
+
+
+def _value_fields(step: Any) -> list[tuple[str, Any]]:
+    if isinstance(step, ToolStep):
+        return [("args", step.args)]
+    if isinstance(step, WorkflowStep):
+        return [("inputs", step.inputs)]
+    if isinstance(step, MapStep):
+        return [("over", step.over)]
+    return []
+
+
+class _Checker:
+    def __init__(self, spec: WorkflowSpec, smap: SourceMap, tool_names: set[str],
+                 base_dir: Path, workflow_names: set[str]) -> None:
+        self.spec = spec
+        self.smap = smap
+        self.tool_names = tool_names
+        self.base_dir = base_dir
+        self.workflow_names = workflow_names
+        self.problems: list[Problem] = []
+        self.index: dict[str, int] = {}
+        self.steps_by_id: dict[str, Any] = {}
+        for i, s in enumerate(spec.steps):  # the first of duplicate ids counts
+            self.index.setdefault(s.id, i)
+            self.steps_by_id.setdefault(s.id, s)
+
+    def add(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
+        self.problems.append(self.smap.problem(path, message, hint))
+
+    # references ---------------------------------------------------------------
+    def check_ref(self, path: tuple[str | int, ...], me: str | None, root: str, name: str,
+                  sub: tuple[str | int, ...], shown: str, local_names: set[str]) -> str | None:
+        """Check one reference; return the step id it depends on, if any."""
+        if root == "inputs":
+            if name not in self.spec.inputs:
+                known = ", ".join(sorted(self.spec.inputs)) or "none declared"
+                self.add(path, f"unknown input {name!r} in `{shown}`",
+                         f"declare it under `inputs:` (declared: {known})")
+            return None
+        if root != "steps":
+            if root not in local_names:
+                self.add(path, f"unknown name {root!r} in `{shown}`",
+                         "use inputs.NAME or steps.ID.output" +
+                         (" (inside a map body also `item`/`index`)" if not local_names else ""))
+            return None
+        if name not in self.index:
+            close = [s for s in self.index if s.lower() == name.lower() or s.startswith(name[:3])]
+            self.add(path, f"unknown step {name!r} in `{shown}`",
+                     f"did you mean {close[0]!r}?" if close else "reference an existing step id")
+            return None
+        if me is not None and name == me:
+            self.add(path, f"step {me!r} refers to itself in `{shown}`",
+                     "a step can only use outputs of other steps")
+            return None
+        if me is not None and self.index[name] > self.index[me]:
+            self.problems.append(self.smap.problem(
+                path, f"forward reference: step {me!r} uses {name!r}, which is defined later",
+                f"move step {name!r} above {me!r}"))
+            # still a dependency, so that cycles are named too
+        self.check_schema_path(path, name, sub, shown)
+        return name
+
+    def check_schema_path(self, path: tuple[str | int, ...], target: str,
+                          sub: tuple[str | int, ...], shown: str) -> None:
+        step = self.steps_by_id[target]
+        schema = getattr(step, "output_schema", None)
+        if not schema or not sub:
+            return
+        cur: Any = schema
+        for seg in sub:
+            if not isinstance(cur, dict):
+                return
+            if isinstance(seg, int):
+                cur = cur.get("items")
+                continue
+            props = cur.get("properties")
+            if props is None:
+                return
+            if seg not in props:
+                self.add(path, f"`{shown}`: the output schema of {target!r} has no field {seg!r}",
+                         "fields there: " + (", ".join(props) or "none"))
+                return
+            cur = props[seg]
+
+    def refs_in_value(self, path: tuple[str | int, ...], me: str | None, value: Any,
+                      local_names: set[str]) -> set[str]:
+        deps: set[str] = set()
+        for ref, raw in iter_refs(value):
+            if isinstance(ref, ValueError):
+                self.add(path, f"bad reference {raw}: {ref}",
+                         "write ${inputs.NAME} or ${steps.ID.output.FIELD}")
+                continue
+            assert isinstance(ref, Ref)
+            dep = self.check_ref(path, me, ref.root, ref.name, ref.path, raw, local_names)
+            if dep:
+                deps.add(dep)
+        return deps
+
+    def refs_in_template(self, path: tuple[str | int, ...], me: str | None, source: str,
+                         local_names: set[str], *, expression: bool = False) -> set[str]:
+        issue = (templates.check_expression(source) if expression else templates.check(source))
+        if issue is not None:
+            line, col = self.smap.locate(path)
+            if line and "\n" in source.rstrip("\n"):
+                # a multi-line template is a block scalar: its text starts on the next line
+                line, col = line + issue.line, 1
+            self.problems.append(Problem(f"template syntax error: {issue.message}",
+                                         "check `{{ }}`/`{% %}` pairs and quotes",
+                                         self.smap.file, line, col))
+            return set()
+        deps: set[str] = set()
+        for ref in templates.template_refs(source, expression=expression):
+            if ref.root not in ("steps", "inputs"):
+                continue
+            shown = ".".join([ref.root, ref.name, *map(str, ref.path)])
+            dep = self.check_ref(path, me, ref.root, ref.name, ref.path, shown, local_names)
+            if dep:
+                deps.add(dep)
+        return deps
+
+    # per step -------------------------------------------------------------------
+    def step_deps(self, i: int, step: Any) -> set[str]:
+        base: tuple[str | int, ...] = ("steps", i)
+        deps: set[str] = set()
+        for fname, src in _template_fields(step):
+            deps |= self.refs_in_template((*base, fname), step.id, src, set())
+        for fname, value in _value_fields(step):
+            deps |= self.refs_in_value((*base, fname), step.id, value, set())
+        for j, dep in enumerate(step.after):
+            deps.add(dep) if self.check_ref((*base, "after", j), step.id, "steps", dep, (),
+                                            dep, set()) else None
+        if isinstance(step, ToolStep):
+            self.check_tool((*base, "tool"), step.tool)
+        if isinstance(step, WorkflowStep):
+            self.check_workflow((*base, "workflow"), step.workflow)
+        if isinstance(step, LLMStep):
+            self.check_model((*base, "model"), step.model)
+        if isinstance(step, BranchStep):
+            for c, case in enumerate(step.cases):
+                deps |= self.refs_in_template((*base, "cases", c, "when"), step.id, case.when,
+                                              set(), expression=True)
+                self.check_targets((*base, "cases", c, "then"), step, case.then)
+            self.check_targets((*base, "default"), step, step.default)
+        if isinstance(step, MapStep):
+            deps |= self.map_body_deps((*base, "step"), step)
+        return deps
+
+    def map_body_deps(self, path: tuple[str | int, ...], step: MapStep) -> set[str]:
+        body = step.step
+        local = {step.item_var, "index"}
+        deps: set[str] = set()
+        for fname, src in _template_fields(body):
+            deps |= self.refs_in_template((*path, fname), step.id, src, local)
+        deps |= self.refs_in_value((*path, "args"), step.id, body.args, local)
+        deps |= self.refs_in_value((*path, "inputs"), step.id, body.inputs, local)
+        if body.kind == "tool" and body.tool:
+            self.check_tool((*path, "tool"), body.tool)
+        if body.kind == "workflow" and body.workflow:
+            self.check_workflow((*path, "workflow"), body.workflow)
+        if body.kind == "llm":
+            self.check_model((*path, "model"), body.model)
+        return deps
+
+    def check_tool(self, path: tuple[str | int, ...], name: str) -> None:
+        if name not in self.tool_names and name not in self.spec.tools:
+            self.add(path, f"unknown tool {name!r}",
+                     "built-in tools: " + ", ".join(sorted(self.tool_names)) +
+                     "; or name it under `tools:` as module:function")
+
+    def check_model(self, path: tuple[str | int, ...], model: str) -> None:
+        if self.spec.models and model not in self.spec.models and model != "default":
+            self.add(path, f"unknown model {model!r}",
+                     "models declared: " + ", ".join(sorted(self.spec.models)))
+
+    def check_workflow(self, path: tuple[str | int, ...], ref: str) -> None:
+        if ref in self.workflow_names:
+            return
+        if not (self.base_dir / ref).is_file():
+            self.add(path, f"sub-workflow {ref!r} not found (looked in {self.base_dir.name or '.'}/)",
+                     "give a path relative to this file, or register the workflow in Python")
+
+    def check_targets(self, path: tuple[str | int, ...], step: BranchStep, ids: list[str]) -> None:
+        for j, target in enumerate(ids):
+            if target not in self.index:
+                self.add((*path, j), f"branch {step.id!r} names unknown step {target!r}",
+                         "list ids of steps defined in this workflow")
+            elif target == step.id:
+                self.add((*path, j), f"branch {step.id!r} cannot target itself")
+
+
+def compile_workflow(
+    spec: WorkflowSpec,
+    source: SourceMap | None = None,
+    *,
+    tool_names: set[str] | None = None,
+    base_dir: Path | None = None,
+    workflow_names: set[str] | None = None,
+) -> CompiledGraph:
+    """Validate a spec and build its DAG.
+
+    :param tool_names: tools available besides the workflow's own `tools:`.
+    :raises ValidationFailed: with every problem found.
+    """
+    smap = source or SourceMap()
+    base = base_dir or Path(".")
+    chk = _Checker(spec, smap, tool_names or set(), base, workflow_names or set())
+    nodes: dict[str, Node] = {}
+    dag: nx.DiGraph = nx.DiGraph()
+    branch_targets: dict[str, set[str]] = {}
+
+    for i, step in enumerate(spec.steps):
+        if step.id in nodes:
+            chk.add(("steps", i, "id"), f"duplicate step id {step.id!r}",
+                    "give each step a unique id")
+            continue
+        line, _ = smap.locate(("steps", i))
+        nodes[step.id] = Node(step.id, step.kind, step, frozenset(), _pool_for(step.kind, step),
+                              estimate_cost(step), line)
+    deps_of: dict[str, set[str]] = {}
+    for i, step in enumerate(spec.steps):
+        if step.id in deps_of:
+            continue  # a duplicate id, reported above
+        deps_of[step.id] = chk.step_deps(i, step)
+        if isinstance(step, BranchStep):
+            targets = {t for c in step.cases for t in c.then} | set(step.default)
+            branch_targets[step.id] = {t for t in targets if t in nodes and t != step.id}
+    for bid, targets in branch_targets.items():
+        for t in targets:
+            deps_of[t].add(bid)
+    for nid, node in nodes.items():
+        node.deps = frozenset(deps_of.get(nid, set()))
+        dag.add_node(nid)
+        for d in node.deps:
+            dag.add_edge(d, nid)
+
+    for name, out in spec.outputs.items():
+        chk.refs_in_value(("outputs", name), None, out.value, set())
+    if not nx.is_directed_acyclic_graph(dag):
+        for cycle in nx.simple_cycles(dag):
+            first = min(cycle, key=lambda s: chk.index.get(s, 0))
+            chk.add(("steps", chk.index.get(first, 0)),
+                    "cycle: " + " -> ".join([*cycle, cycle[0]]),
+                    "break the loop: one of these steps must not depend on the others")
+            break
+    if chk.problems:
+        raise ValidationFailed(sorted(chk.problems, key=lambda p: (p.line, p.column)))
+    return CompiledGraph(spec, smap, base, nodes, dag, branch_targets)

@@ -1,0 +1,97 @@
+"""Report every problem of a workflow file at once: YAML, schema, and graph checks.
+
+When some steps do not validate, the others are still compiled so that reference,
+tool, template and cycle problems are reported in the same pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from orchestrator.errors import Problem, ValidationFailed
+from orchestrator.graph.compile import compile_workflow
+from orchestrator.runtime.registry import Registry, import_callable
+from orchestrator.spec.loader import SourceMap, parse_yaml, pydantic_problems
+from orchestrator.spec.models import LLMStep, Step, WorkflowSpec
+
+_STEP: TypeAdapter[Any] = TypeAdapter(Step)
+
+
+def _partial(data: dict[str, Any], smap: SourceMap) -> tuple[WorkflowSpec | None, list[Problem]]:
+    """Validate what can be validated; steps that fail become placeholders."""
+    problems: list[Problem] = []
+    steps_in = data.get("steps") if isinstance(data.get("steps"), list) else []
+    top = {k: v for k, v in data.items() if k != "steps"}
+    try:
+        spec = WorkflowSpec.model_validate(top)
+    except ValidationError as exc:
+        problems += pydantic_problems(exc, top, smap)
+        return None, problems
+    for i, raw in enumerate(steps_in):
+        try:
+            spec.steps.append(_STEP.validate_python(raw))
+        except ValidationError as exc:
+            problems += pydantic_problems(exc, raw, smap, prefix=("steps", i))
+            cleaned = _without_unknown_fields(raw, exc)
+            if cleaned is not None:
+                spec.steps.append(cleaned)  # still check its references, tool, template
+                continue
+            sid = raw.get("id") if isinstance(raw, dict) else None
+            if isinstance(sid, str) and sid:
+                # keep the id known so references to it are not reported twice
+                spec.steps.append(LLMStep.model_construct(id=sid, kind="llm", prompt="",
+                                                          after=[], model="default"))
+    return spec, problems
+
+
+def _without_unknown_fields(raw: Any, exc: ValidationError) -> Any:
+    """The step with its unknown top-level fields dropped, if that is all that was wrong."""
+    errs = exc.errors(include_url=False)
+    if not isinstance(raw, dict) or any(
+            e["type"] != "extra_forbidden" or len(e["loc"]) != 2 for e in errs):
+        return None
+    unknown = {e["loc"][1] for e in errs}
+    try:
+        return _STEP.validate_python({k: v for k, v in raw.items() if k not in unknown})
+    except ValidationError:
+        return None
+
+
+def validate_text(text: str, file: str, registry: Registry | None = None,
+                  base_dir: Path | None = None) -> list[Problem]:
+    """Every problem of a workflow document, sorted by position."""
+    data, smap, problems = parse_yaml(text, file)
+    if data is None:
+        return problems
+    if not isinstance(data, dict):
+        return [*problems, smap.problem((), "a workflow must be a mapping with `name:` and `steps:`")]
+    spec, more = _partial(data, smap)
+    problems += more
+    if spec is not None:
+        reg = registry or Registry.default()
+        for name, target in spec.tools.items():
+            try:
+                reg.add_tool(import_callable(target, base_dir), name)
+            except Exception as exc:  # noqa: BLE001 - any import failure is the user's problem
+                problems.append(smap.problem(("tools", name), f"tool {name!r}: {exc}",
+                                             "check the module path and function name"))
+        try:
+            compile_workflow(spec, smap, tool_names=reg.tool_names(),
+                             base_dir=base_dir or Path("."), workflow_names=set(reg.workflows))
+        except ValidationFailed as exc:
+            problems += exc.problems
+    unique = {(p.line, p.column, p.message): p for p in problems}
+    return sorted(unique.values(), key=lambda p: (p.line, p.column))
+
+
+def validate_file(path: str | Path, registry: Registry | None = None) -> list[Problem]:
+    """Every problem of a workflow file (an unreadable file is one problem)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        return [Problem(f"cannot read {path}: {exc.strerror}", "check the path", str(path))]
+    return validate_text(text, str(path), registry, p.resolve().parent)

@@ -1,0 +1,1 @@
+"""Run state, the anyio scheduler, events, executors' contracts and the registry."""

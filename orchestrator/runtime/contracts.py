@@ -1,0 +1,183 @@
+"""The small contracts that executors, LLM backends and hooks implement.
+
+`planners/` and `executors/` import these; `orchestrator/` never imports them back
+(it finds implementations through :mod:`orchestrator.runtime.registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from orchestrator.spec.models import ModelConfig
+
+if TYPE_CHECKING:
+    from orchestrator.runtime.events import Event
+    from orchestrator.runtime.registry import Registry
+
+
+@dataclass(slots=True)
+class Usage:
+    """Tokens a call consumed."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __iadd__(self, other: Usage) -> Usage:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        return self
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class Task:
+    """One attempt of one step, with every reference already resolved.
+
+    :param inputs: for ``llm``: ``prompt`` and ``system`` (rendered); for ``tool``:
+        ``args``; for ``workflow``: ``inputs``. Other kinds define their own keys.
+    """
+
+    run_id: str
+    step_id: str
+    kind: str
+    step: Any
+    inputs: dict[str, Any]
+    attempt: int = 1
+    priority: float = 0.0
+    model: ModelConfig | None = None
+
+
+@dataclass(slots=True)
+class Result:
+    """What an executor returns for a successful attempt.
+
+    :param output: the step's output (JSON-compatible).
+    :param raw: the raw text, for LLM steps.
+    :param meta: anything worth recording (model, parameters, time to first token...).
+    """
+
+    output: Any
+    usage: Usage = field(default_factory=Usage)
+    raw: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LLMRequest:
+    """A chat completion request, backend-neutral."""
+
+    messages: list[dict[str, str]]
+    max_tokens: int = 256
+    temperature: float = 0.0
+    stop: list[str] | None = None
+    json_schema: dict[str, Any] | None = None
+    seed: int | None = None
+    n: int = 1
+    request_id: str = ""
+    priority: float = 0.0
+
+
+@dataclass(slots=True)
+class LLMResponse:
+    """A completed LLM call. ``texts`` holds every sample when ``n > 1``."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    finish_reason: str | None = None
+    model: str = ""
+    texts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LLMChunk:
+    """One piece of a streamed completion; the last one carries ``final``."""
+
+    text: str
+    final: LLMResponse | None = None
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """An LLM engine. Cancelling the awaiting task must stop the work at the engine."""
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Run one request to completion."""
+        ...
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
+        """Run one request, yielding text as it is produced; the last chunk is final."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the engine."""
+        ...
+
+
+BackendFactory = Callable[[ModelConfig], LLMBackend]
+
+
+class ExecContext(Protocol):
+    """What an executor may use from the running scheduler."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory of the workflow file (for relative paths)."""
+        ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    def backend(self, model: str) -> LLMBackend:
+        """The LLM backend serving a model alias of the workflow.
+
+        :raises ConfigError: for an unknown alias or an unavailable backend.
+        """
+        ...
+
+    def model_config(self, model: str) -> ModelConfig: ...
+
+    async def emit(self, events: Sequence[Event]) -> None:
+        """Deliver events (e.g. of a nested run) to the run's hooks."""
+        ...
+
+    @property
+    def hooks(self) -> Sequence[Hook]: ...
+
+    @property
+    def depth(self) -> int:
+        """Nesting depth of this run (0 for a top-level run)."""
+        ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs one kind of step."""
+
+    async def execute(self, task: Task, ctx: ExecContext) -> Result:
+        """Run one attempt. Must honour cancellation; raise a StepError subclass on failure."""
+        ...
+
+    def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
+        """A rough duration estimate (seconds) used for critical-path priority."""
+        ...
+
+
+class Hook(Protocol):
+    """A listener of scheduler events. Awaited before the scheduler acts on them."""
+
+    async def __call__(self, events: Sequence[Event]) -> None: ...
+
+
+HookFn = Callable[[Sequence["Event"]], Awaitable[None]]

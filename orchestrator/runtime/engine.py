@@ -1,0 +1,494 @@
+"""Run a compiled workflow: build step plans, wire executors and hooks, fold the result.
+
+This module connects the pure pieces (graph, state) with the loop (scheduler) and the
+outside world (executors found through the registry, hooks).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.errors import ConfigError, ReferenceResolutionError, SpecError
+from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate_cost
+from orchestrator.runtime import events as ev
+from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
+from orchestrator.runtime.registry import Registry, import_callable
+from orchestrator.runtime.scheduler import Scheduler, StepPlan, _Patch
+from orchestrator.runtime.summary import RunSummary, StepRecord
+from orchestrator.spec import templates
+from orchestrator.spec.loader import load_yaml
+from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec
+from orchestrator.spec.refs import Scope, resolve
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run."""
+
+    run_id: str
+    workflow: str
+    status: str
+    output: Any
+    steps: list[StepRecord]
+    usage: Usage
+    duration_s: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def to_json(self) -> dict[str, Any]:
+        """The document printed by ``ponder run --json``."""
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "status": self.status,
+            "output": self.output,
+            "error": self.error,
+            "steps": [s.to_json() for s in self.steps],
+            "usage": {"prompt_tokens": self.usage.prompt_tokens,
+                      "completion_tokens": self.usage.completion_tokens},
+            "duration_s": round(self.duration_s, 6),
+        }
+
+
+def _type_ok(value: Any, type_name: str) -> bool:
+    if type_name == "any":
+        return True
+    if type_name in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, _JSON_TYPES[type_name])
+
+
+def validate_inputs(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
+    """Check inputs against the workflow's declarations, filling defaults.
+
+    Strings given for non-string inputs (from the command line) are parsed as JSON.
+
+    :raises SpecError: naming every bad, missing or unknown input.
+    """
+    import jsonschema
+
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+    for name in given:
+        if name not in spec.inputs and spec.inputs:
+            problems.append(f"unknown input {name!r} (declared: {', '.join(spec.inputs)})")
+    for name, decl in spec.inputs.items():
+        if name not in given:
+            if decl.is_required:
+                problems.append(f"missing input {name!r} ({decl.type})")
+            else:
+                out[name] = decl.default
+            continue
+        value = given[name]
+        if isinstance(value, str) and decl.type not in ("string", "any"):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        if not _type_ok(value, decl.type):
+            problems.append(f"input {name!r} must be {decl.type}, got {value!r}")
+            continue
+        if decl.json_schema is not None:
+            try:
+                jsonschema.validate(value, decl.json_schema)
+            except jsonschema.ValidationError as exc:
+                problems.append(f"input {name!r}: {exc.message}")
+                continue
+        out[name] = value
+    if not spec.inputs:
+        out.update(given)
+    if problems:
+        raise SpecError("; ".join(problems))
+    return out
+
+
+class BackendCache:
+    """LLM backend instances of a run (and its nested runs), closed together."""
+
+    def __init__(self, registry: Registry, override: str | None = None) -> None:
+        self.registry = registry
+        self.override = override
+        self._instances: dict[str, LLMBackend] = {}
+
+    def config(self, spec: WorkflowSpec, alias: str) -> ModelConfig:
+        cfg = spec.models.get(alias)
+        if cfg is None:
+            if alias != "default" and spec.models:
+                raise ConfigError(f"unknown model {alias!r}; declared: {', '.join(spec.models)}")
+            cfg = spec.models.get("default") or ModelConfig()
+        if self.override and cfg.backend != self.override:
+            cfg = cfg.model_copy(update={"backend": self.override})
+        return cfg
+
+    def get(self, cfg: ModelConfig) -> LLMBackend:
+        key = cfg.model_dump_json()
+        inst = self._instances.get(key)
+        if inst is None:
+            factory = self.registry.backend_factory(cfg.backend)
+            inst = self._instances[key] = factory(cfg)
+        return inst
+
+    async def aclose(self) -> None:
+        for inst in self._instances.values():
+            await inst.aclose()
+        self._instances.clear()
+
+
+@dataclass
+class RunContext:
+    """The ExecContext given to executors."""
+
+    run_id: str
+    base_dir: Path
+    registry: Registry
+    spec: WorkflowSpec
+    backends: BackendCache
+    hooks: Sequence[Hook]
+    depth: int = 0
+    scheduler: Scheduler | None = field(default=None, repr=False)
+
+    def model_config(self, model: str) -> ModelConfig:
+        return self.backends.config(self.spec, model)
+
+    def backend(self, model: str) -> LLMBackend:
+        return self.backends.get(self.model_config(model))
+
+    async def emit(self, events: Sequence[ev._Event]) -> None:
+        for hook in self.hooks:
+            await hook(events)
+
+    async def run_child(self, workflow: str, inputs: dict[str, Any], parent_step_id: str,
+                        max_depth: int = 8) -> RunResult:
+        """Run a sub-workflow (a registered name or a path relative to this workflow)."""
+        if self.depth >= max_depth:
+            raise ConfigError(f"sub-workflow nesting deeper than {max_depth} at {workflow!r}")
+        graph = load_graph_ref(workflow, self.base_dir, self.registry)
+        return await execute(
+            graph, inputs, registry=self.registry, hooks=self.hooks, backends=self.backends,
+            parent=(self.run_id, parent_step_id), depth=self.depth + 1)
+
+
+def load_graph_ref(ref: str, base_dir: Path, registry: Registry) -> CompiledGraph:
+    """Compile a workflow given by registered name or by path."""
+    registered = registry.workflows.get(ref)
+    if registered is not None:
+        return compile_graph(registered.spec if hasattr(registered, "spec") else registered,
+                             registry=registry, base_dir=base_dir)
+    path = (base_dir / ref).resolve()
+    spec, smap = load_yaml(path)
+    return compile_graph(spec, smap, registry=registry, base_dir=path.parent)
+
+
+def compile_graph(spec: WorkflowSpec, smap: Any = None, *, registry: Registry,
+                  base_dir: Path | None = None) -> CompiledGraph:
+    """Register the workflow's own tools, then validate and compile it.
+
+    :raises ValidationFailed: with every problem.
+    """
+    base = base_dir or Path(".")
+    for name, target in spec.tools.items():
+        if name not in registry.tools:
+            try:
+                registry.add_tool(import_callable(target, base), name)
+            except ConfigError as exc:
+                from orchestrator.errors import Problem, ValidationFailed
+
+                line, col = smap.locate(("tools", name)) if smap else (0, 0)
+                raise ValidationFailed([Problem(str(exc), "check the module path",
+                                                smap.file if smap else "<sdk>", line, col)]
+                                       ) from None
+    return compile_workflow(spec, smap, tool_names=registry.tool_names(), base_dir=base,
+                            workflow_names=set(registry.workflows))
+
+
+# -- per-kind input preparation and control steps -------------------------------------
+def _scope(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> Scope:
+    return Scope(inputs, sched.state.values, plan.locals)
+
+
+class _StepsView:
+    """`steps.ID.output` for templates, reading outputs lazily."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._v = values
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return {"output": self._v[key]}
+
+    def __getattr__(self, key: str) -> dict[str, Any]:
+        try:
+            return {"output": self._v[key]}
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def _template_vars(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"inputs": inputs, "steps": _StepsView(sched.state.values), **(plan.locals or {})}
+
+
+def _make_preparer(inputs: dict[str, Any]) -> Any:
+    def prepare(sched: Scheduler, plan: StepPlan) -> dict[str, Any]:
+        step = plan.step
+        if plan.kind == "llm":
+            tvars = _template_vars(sched, plan, inputs)
+            out = {"prompt": templates.render(step.prompt, tvars), "system": None}
+            if step.system:
+                out["system"] = templates.render(step.system, tvars)
+            return out
+        scope = _scope(sched, plan, inputs)
+        if plan.kind == "tool":
+            return {"tool": step.tool, "args": resolve(step.args, scope)}
+        if plan.kind == "workflow":
+            return {"workflow": step.workflow, "inputs": resolve(step.inputs, scope)}
+        prepare_fields = getattr(step, "resolved_fields", None)
+        if prepare_fields is not None:
+            return {f: resolve(getattr(step, f), scope) for f in prepare_fields}
+        return {}
+
+    return prepare
+
+
+def _control_failed(sched: Scheduler, plan: StepPlan, error: str, etype: str) -> None:
+    sched.event(ev.StepFailed, step_id=plan.id, attempt=1, error=error, error_type=etype)
+    sched.state.fail(plan.id, error)
+
+
+def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any]:
+    pool_of = {"llm": lambda body: f"llm:{body.model}", "tool": lambda b: "tool",
+               "workflow": lambda b: "workflow"}
+
+    def run_map(sched: Scheduler, plan: StepPlan) -> None:
+        step: MapStep = plan.step
+        try:
+            items = resolve(step.over, _scope(sched, plan, inputs))
+        except ReferenceResolutionError as exc:
+            sched.event(ev.StepStarted, step_id=plan.id, step_kind="map", attempt=1, input={})
+            _control_failed(sched, plan, str(exc), "ReferenceResolutionError")
+            return
+        sched.event(ev.StepStarted, step_id=plan.id, step_kind="map", attempt=1,
+                    input={"items": items if isinstance(items, list) and len(items) <= 50
+                           else f"<{type(items).__name__}>"})
+        if not isinstance(items, list):
+            _control_failed(sched, plan, f"map {plan.id!r}: `over` must be a list, got "
+                            f"{type(items).__name__}: {str(items)[:80]!r}", "TypeError")
+            return
+        cost = estimate_cost(step)
+        children = []
+        for i, item in enumerate(items):
+            child = step.step.to_step(f"{plan.id}[{i}]")
+            children.append(StepPlan(
+                child.id, child.kind, child, (), pool_of[child.kind](child),
+                plan.priority - cost + estimate_cost(child),
+                {**(plan.locals or {}), step.item_var: item, "index": i}, group=plan.id))
+        sched.apply_patch_now(_Patch(plan.id, "map", children, plan.id, step.concurrency))
+
+    def run_branch(sched: Scheduler, plan: StepPlan) -> None:
+        step: BranchStep = plan.step
+        tvars = _template_vars(sched, plan, inputs)
+        chosen: list[str] | None = None
+        try:
+            for case in step.cases:
+                if templates.evaluate(case.when, tvars):
+                    chosen = case.then
+                    break
+        except ReferenceResolutionError as exc:
+            sched.event(ev.StepStarted, step_id=plan.id, step_kind="branch", attempt=1, input={})
+            _control_failed(sched, plan, str(exc), "ReferenceResolutionError")
+            return
+        taken = chosen if chosen is not None else step.default
+        sched.event(ev.StepStarted, step_id=plan.id, step_kind="branch", attempt=1,
+                    input={"cases": [c.when for c in step.cases]})
+        sched.state.exclude(graph.branch_targets.get(plan.id, set()) - set(taken))
+        output = {"taken": taken}
+        sched.event(ev.StepSucceeded, step_id=plan.id, attempt=1, output=output)
+        sched.state.succeed(plan.id, output)
+
+    return {"map": run_map, "branch": run_branch}
+
+
+def _resolve_outputs(spec: WorkflowSpec, graph: CompiledGraph, inputs: dict[str, Any],
+                     values: dict[str, Any]) -> Any:
+    scope = Scope(inputs, values)
+    if not spec.outputs:
+        sinks = [n for n in graph.nodes if graph.dag.out_degree(n) == 0]
+        if len(sinks) == 1:
+            return values.get(sinks[0])
+        return {s: values.get(s) for s in sinks}
+    out = {}
+    for name, decl in spec.outputs.items():
+        value = resolve(decl.value, scope)
+        if not _type_ok(value, decl.type):
+            raise ReferenceResolutionError(f"output {name!r} must be {decl.type}, got {value!r}")
+        out[name] = value
+    return out
+
+
+# -- running -----------------------------------------------------------------------
+async def execute(
+    graph: CompiledGraph,
+    inputs: dict[str, Any],
+    *,
+    registry: Registry,
+    hooks: Sequence[Hook] = (),
+    backend: str | None = None,
+    backends: BackendCache | None = None,
+    run_id: str | None = None,
+    parent: tuple[str, str] | None = None,
+    depth: int = 0,
+    preset: dict[str, Any] | None = None,
+    on_scheduler: Any = None,
+    source: str | None = None,
+) -> RunResult:
+    """Run a compiled workflow to the end (or until cancelled).
+
+    :param hooks: event listeners, awaited in order for every batch.
+    :param backend: override every model's backend (``--backend``).
+    :param preset: step outputs already known (resume): those steps do not run.
+    :param on_scheduler: called with the Scheduler before it starts (for ``cancel()``).
+    :raises SpecError: when inputs do not validate.
+    """
+    spec = graph.spec
+    values_in = validate_inputs(spec, inputs)
+    rid = run_id or uuid.uuid4().hex[:16]
+    own_backends = backends is None
+    cache = backends or BackendCache(registry, backend)
+    summary = RunSummary(rid)
+
+    async def collect(batch: Sequence[ev._Event]) -> None:
+        for e in batch:
+            summary.apply(e)
+
+    all_hooks: list[Hook] = [collect, *hooks]
+
+    async def emit(batch: Sequence[ev._Event]) -> None:
+        for hook in all_hooks:
+            await hook(batch)
+
+    ctx = RunContext(rid, graph.base_dir, registry, spec, cache, list(hooks), depth)
+    remaining = graph.remaining_critical_path()
+    plans = [StepPlan(n.id, n.kind, n.step, tuple(n.deps),
+                      n.pool, remaining[n.id]) for n in graph.nodes.values()]
+    plans = _topological(plans)
+    pool_limits = _pool_limits(graph, cache, spec)
+
+    def executor_for(kind: str) -> Executor:
+        return registry.executor(kind)
+
+    def model_for(plan: StepPlan) -> ModelConfig | None:
+        return cache.config(spec, plan.step.model) if plan.kind == "llm" else None
+
+    sched = Scheduler(
+        rid, plans, executor_for=executor_for, ctx=ctx, pool_limits=pool_limits,
+        prepare=_make_preparer(values_in), control=_make_control(values_in, graph), emit=emit,
+        retry_default=spec.defaults.retry, timeout_default=spec.defaults.timeout_s,
+        model_for=model_for, preset=preset)
+    ctx.scheduler = sched
+    if on_scheduler is not None:
+        on_scheduler(sched)
+    t0 = time.perf_counter()
+    sched.event(ev.RunStarted, workflow=spec.name, inputs=values_in,
+                spec=spec.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                source=source, parent_run_id=parent[0] if parent else None,
+                parent_step_id=parent[1] if parent else None, resumed=bool(preset))
+    try:
+        await sched.run()
+    finally:
+        with anyio.CancelScope(shield=True):
+            status, output, error = _final(sched, spec, graph, values_in)
+            sched.event(ev.RunFinished, status=status, output=output, error=error,
+                        usage=ev.UsageModel(prompt_tokens=summary.usage.prompt_tokens,
+                                            completion_tokens=summary.usage.completion_tokens),
+                        duration_s=time.perf_counter() - t0)
+            await sched.flush()
+            if own_backends:
+                await cache.aclose()
+    return RunResult(rid, spec.name, summary.status, summary.output,
+                     list(summary.steps.values()), summary.usage, time.perf_counter() - t0,
+                     summary.error)
+
+
+def _final(sched: Scheduler, spec: WorkflowSpec, graph: CompiledGraph,
+           inputs: dict[str, Any]) -> tuple[str, Any, str | None]:
+    if sched.cancelled or not sched.state.done:
+        return "cancelled", None, "run cancelled"
+    bad = [s for s in sched.state.steps.values()
+           if s.status.value in ("failed", "cancelled")
+           or (s.status.value == "skipped" and not s.branch_skip)]
+    if bad:
+        first = next((s for s in bad if s.status.value == "failed"), bad[0])
+        return "failed", None, f"step {first.id!r} {first.status.value}: {first.error}"
+    try:
+        return "succeeded", _resolve_outputs(spec, graph, inputs, sched.state.values), None
+    except ReferenceResolutionError as exc:
+        return "failed", None, f"outputs: {exc}"
+
+
+def _topological(plans: list[StepPlan]) -> list[StepPlan]:
+    """Order plans so that dependencies come first (file order where possible)."""
+    by_id = {p.id: p for p in plans}
+    seen: set[str] = set()
+    out: list[StepPlan] = []
+    for p in plans:
+        stack = [(p, False)]
+        while stack:
+            cur, expanded = stack.pop()
+            if cur.id in seen:
+                continue
+            if expanded:
+                seen.add(cur.id)
+                out.append(cur)
+                continue
+            stack.append((cur, True))
+            stack.extend((by_id[d], False) for d in reversed(cur.deps) if d not in seen)
+    return out
+
+
+def _pool_limits(graph: CompiledGraph, cache: BackendCache,
+                 spec: WorkflowSpec) -> dict[str, int | None]:
+    limits: dict[str, int | None] = {"tool": spec.defaults.tool_concurrency, "workflow": None,
+                                     "control": None}
+    aliases = {n.step.model for n in graph.nodes.values() if n.kind == "llm"}
+    aliases |= {n.step.step.model for n in graph.nodes.values()
+                if n.kind == "map" and n.step.step.kind == "llm"}
+    aliases |= set(spec.models)
+    for alias in aliases:
+        cfg = cache.config(spec, alias)
+        if cfg.concurrency is not None:
+            limits[f"llm:{alias}"] = cfg.concurrency
+            continue
+        try:
+            factory = cache.registry.backend_factory(cfg.backend)
+        except ConfigError:
+            limits[f"llm:{alias}"] = 1
+            continue
+        default = getattr(factory, "default_concurrency", None)
+        if isinstance(default, int):
+            limits[f"llm:{alias}"] = default
+        else:
+            limits[f"llm:{alias}"] = _simulated_capacity(cfg) or 4
+    return limits
+
+
+def _simulated_capacity(cfg: ModelConfig) -> int | None:
+    cap = cfg.options.get("capacity")
+    return int(cap) if isinstance(cap, int) else None

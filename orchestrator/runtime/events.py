@@ -1,0 +1,137 @@
+"""Typed scheduler events: one class per event type, a tagged union on ``kind``.
+
+Every state change of a run is one of these. Hooks (the trace store, the live
+display, the SDK stream) receive them in order, in batches, before the scheduler
+acts on the change.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str
+    seq: int = Field(description="Position of the event in its run, from 0.")
+    ts: float = Field(default_factory=time.time, description="Unix time, seconds.")
+
+
+class UsageModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class RunStarted(_Event):
+    kind: Literal["run_started"] = "run_started"
+    workflow: str
+    inputs: dict[str, Any]
+    spec: dict[str, Any] = Field(default_factory=dict, description="The workflow, as run.")
+    source: str | None = Field(None, description="Path of the workflow file, if any.")
+    parent_run_id: str | None = None
+    parent_step_id: str | None = None
+    resumed: bool = False
+
+
+class StepScheduled(_Event):
+    """A step's inputs are ready; it waits for a slot in its pool."""
+
+    kind: Literal["step_scheduled"] = "step_scheduled"
+    step_id: str
+    step_kind: str
+    pool: str
+    priority: float
+
+
+class StepStarted(_Event):
+    kind: Literal["step_started"] = "step_started"
+    step_id: str
+    step_kind: str
+    attempt: int
+    input: dict[str, Any] = Field(description="Resolved inputs: rendered prompt, tool args...")
+
+
+class StepRetrying(_Event):
+    kind: Literal["step_retrying"] = "step_retrying"
+    step_id: str
+    attempt: int = Field(description="The attempt that failed.")
+    error: str
+    error_type: str
+    delay_s: float
+
+
+class StepSucceeded(_Event):
+    kind: Literal["step_succeeded"] = "step_succeeded"
+    step_id: str
+    attempt: int
+    output: Any
+    raw: str | None = None
+    usage: UsageModel = Field(default_factory=UsageModel)
+    latency_s: float = 0.0
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepFailed(_Event):
+    kind: Literal["step_failed"] = "step_failed"
+    step_id: str
+    attempt: int
+    error: str
+    error_type: str
+    raw: str | None = None
+    usage: UsageModel = Field(default_factory=UsageModel)
+
+
+class StepSkipped(_Event):
+    kind: Literal["step_skipped"] = "step_skipped"
+    step_id: str
+    reason: str
+    cause_step: str | None = None
+
+
+class StepCancelled(_Event):
+    kind: Literal["step_cancelled"] = "step_cancelled"
+    step_id: str
+    attempt: int = 0
+    reason: str = "run cancelled"
+    usage: UsageModel = Field(default_factory=UsageModel)
+
+
+class GraphPatched(_Event):
+    """Steps added to the live graph (map expansion, a planner's plan...)."""
+
+    kind: Literal["graph_patched"] = "graph_patched"
+    source_step: str
+    reason: str
+    steps: list[dict[str, Any]] = Field(description="Each: id, kind, deps, parent, spec.")
+
+
+class RunFinished(_Event):
+    kind: Literal["run_finished"] = "run_finished"
+    status: Literal["succeeded", "failed", "cancelled"]
+    output: Any = None
+    error: str | None = None
+    usage: UsageModel = Field(default_factory=UsageModel)
+    duration_s: float = 0.0
+
+
+Event = Annotated[
+    RunStarted
+    | StepScheduled
+    | StepStarted
+    | StepRetrying
+    | StepSucceeded
+    | StepFailed
+    | StepSkipped
+    | StepCancelled
+    | GraphPatched
+    | RunFinished,
+    Field(discriminator="kind"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+TERMINAL_STEP_EVENTS = ("step_succeeded", "step_failed", "step_skipped", "step_cancelled")

@@ -1,0 +1,192 @@
+"""Where Ponder finds tools, LLM backends and step executors.
+
+Implementations live in `executors/` (and third-party packages) and are announced
+through entry points (`ponder.tools`, `ponder.backends`, `ponder.executors`), so
+the core never imports them. A :class:`Registry` is an explicit object: a workflow's
+own `tools:` and whatever the SDK registers go into a copy, never into a global.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from orchestrator.errors import ConfigError, ToolError
+from orchestrator.runtime.contracts import BackendFactory, Executor
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A callable exposed to workflows, with a pydantic model of its arguments."""
+
+    name: str
+    fn: Callable[..., Any]
+    description: str
+    args_model: type[BaseModel]
+    is_async: bool
+
+    def validate(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Validate arguments, returning the coerced values.
+
+        :raises ToolError: naming each bad argument.
+        """
+        try:
+            model = self.args_model.model_validate(args)
+        except ValidationError as exc:
+            parts = []
+            for e in exc.errors(include_url=False):
+                where = ".".join(str(p) for p in e["loc"]) or "(args)"
+                parts.append(f"{where}: {e['msg']}")
+            raise ToolError(f"tool {self.name!r}: bad arguments: " + "; ".join(parts)) from None
+        return {k: getattr(model, k) for k in self.args_model.model_fields}
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema of the arguments (for planners and docs)."""
+        return self.args_model.model_json_schema()
+
+    @property
+    def arg_names(self) -> list[str]:
+        return list(self.args_model.model_fields)
+
+
+def tool_spec(fn: Callable[..., Any], name: str | None = None, description: str | None = None) -> ToolSpec:
+    """Build a ToolSpec from a callable's signature and docstring.
+
+    :raises ConfigError: when a parameter cannot be described (``*args``/``**kwargs``).
+    """
+    existing = getattr(fn, "__ponder_tool__", None)
+    if isinstance(existing, ToolSpec) and name in (None, existing.name):
+        return existing
+    sig = inspect.signature(fn)
+    fields: dict[str, Any] = {}
+    for pname, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ConfigError(f"tool {fn.__name__!r}: *args/**kwargs cannot be validated")
+        ann = param.annotation if param.annotation is not inspect.Parameter.empty else Any
+        default = param.default if param.default is not inspect.Parameter.empty else ...
+        fields[pname] = (ann, default)
+    tool_name = name or fn.__name__
+    model = create_model(  # type: ignore[call-overload]
+        f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    doc = description if description is not None else inspect.getdoc(fn) or ""
+    return ToolSpec(tool_name, fn, doc.split("\n\n")[0], model, inspect.iscoroutinefunction(fn))
+
+
+def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
+         description: str | None = None) -> Any:
+    """Decorator marking a function as a Ponder tool (``@tool`` or ``@tool(name=...)``)."""
+
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        f.__ponder_tool__ = tool_spec(f, name, description)  # type: ignore[attr-defined]
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def import_callable(target: str, base_dir: Path | None = None) -> Callable[..., Any]:
+    """Import ``module:function``; the workflow's own folder is searched first.
+
+    :raises ConfigError: naming the target when it cannot be imported.
+    """
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"tool target {target!r} must look like `module:function`")
+    added = False
+    if base_dir is not None and str(base_dir) not in sys.path:
+        sys.path.insert(0, str(base_dir))
+        added = True
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r} for tool {target!r}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(str(base_dir))
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r} (tool {target!r})")
+    if not callable(obj):
+        raise ConfigError(f"tool target {target!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _entry_points(group: str) -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=group)}
+
+
+@dataclass
+class Registry:
+    """Tools, LLM backends and executors available to a run."""
+
+    tools: dict[str, ToolSpec] = field(default_factory=dict)
+    backends: dict[str, BackendFactory] = field(default_factory=dict)
+    executors: dict[str, Executor] = field(default_factory=dict)
+    workflows: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> Registry:
+        """A fresh registry of everything installed (entry points), loaded lazily."""
+        return cls()
+
+    def copy(self) -> Registry:
+        return Registry(dict(self.tools), dict(self.backends), dict(self.executors),
+                        dict(self.workflows))
+
+    # -- tools ---------------------------------------------------------------
+    def tool_names(self) -> set[str]:
+        return set(self.tools) | set(_entry_points("ponder.tools"))
+
+    def get_tool(self, name: str) -> ToolSpec:
+        """:raises ToolError: for a tool outside the allowlist."""
+        if name not in self.tools:
+            ep = _entry_points("ponder.tools").get(name)
+            if ep is None:
+                known = ", ".join(sorted(self.tool_names()))
+                raise ToolError(f"unknown tool {name!r}; known tools: {known}")
+            self.tools[name] = tool_spec(ep.load(), name)
+        return self.tools[name]
+
+    def add_tool(self, fn: Callable[..., Any] | ToolSpec, name: str | None = None) -> ToolSpec:
+        spec = fn if isinstance(fn, ToolSpec) else tool_spec(fn, name)
+        self.tools[name or spec.name] = spec
+        return spec
+
+    # -- LLM backends --------------------------------------------------------
+    def backend_names(self) -> set[str]:
+        return set(self.backends) | set(_entry_points("ponder.backends"))
+
+    def backend_factory(self, name: str) -> BackendFactory:
+        """:raises ConfigError: for a backend that is unknown or not installed."""
+        if name not in self.backends:
+            ep = _entry_points("ponder.backends").get(name)
+            if ep is None:
+                known = ", ".join(sorted(self.backend_names()))
+                raise ConfigError(f"unknown LLM backend {name!r}; installed: {known}")
+            try:
+                self.backends[name] = ep.load()
+            except ImportError as exc:
+                raise ConfigError(f"LLM backend {name!r} is not installed: {exc}") from None
+        return self.backends[name]
+
+    # -- step executors ------------------------------------------------------
+    def executor(self, kind: str) -> Executor:
+        """:raises ConfigError: when no executor handles this step kind."""
+        if kind not in self.executors:
+            ep = _entry_points("ponder.executors").get(kind)
+            if ep is None:
+                raise ConfigError(f"no executor for step kind {kind!r}")
+            self.executors[kind] = ep.load()()
+        return self.executors[kind]

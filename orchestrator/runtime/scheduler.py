@@ -1,0 +1,473 @@
+"""The task-fetching unit: a thin anyio loop around the pure :class:`RunState`.
+
+One loop task owns the state. Step tasks run in the run's task group and report
+back on a memory stream; the loop applies each batch of reports to the state,
+hands the resulting events to the hooks (and waits for them: a result is durable
+before anything that depends on it starts), then dispatches what became ready.
+Nothing polls: the loop sleeps in ``receive()`` until a step reports.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from orchestrator.errors import (
+    ConfigError,
+    PonderError,
+    ReferenceResolutionError,
+    StepError,
+    StepTimeout,
+    is_retryable,
+)
+from orchestrator.runtime import events as ev
+from orchestrator.runtime.contracts import ExecContext, Executor, Result, Task, Usage
+from orchestrator.runtime.retry import backoff_s
+from orchestrator.runtime.state import RunState, Status
+from orchestrator.spec.models import RetryPolicy
+
+
+@dataclass(slots=True)
+class StepPlan:
+    """What the scheduler needs to know of one step (planned, not running)."""
+
+    id: str
+    kind: str
+    step: Any
+    deps: tuple[str, ...]
+    pool: str
+    priority: float
+    locals: dict[str, Any] | None = None
+    group: str | None = None
+
+
+@dataclass(slots=True)
+class Job:
+    """A running step: its plan and current attempt."""
+
+    plan: StepPlan
+    task: Task
+    executor: Executor
+    timeout_s: float | None
+    retry: RetryPolicy
+    started: float = 0.0
+
+
+# Messages from step tasks to the loop -------------------------------------------
+@dataclass(slots=True)
+class _Done:
+    job: Job
+    result: Result
+    latency_s: float
+
+
+@dataclass(slots=True)
+class _Failed:
+    job: Job
+    error: BaseException
+
+
+@dataclass(slots=True)
+class _Retrying:
+    job: Job
+    error: BaseException
+    delay_s: float
+
+
+@dataclass(slots=True)
+class _Attempt:
+    job: Job
+
+
+@dataclass(slots=True)
+class _Patch:
+    """Steps to add to the live graph (from a planner or an executor)."""
+
+    source_step: str
+    reason: str
+    plans: list[StepPlan]
+    group_owner: str | None = None
+    group_limit: int | None = None
+
+
+Message = _Done | _Failed | _Retrying | _Attempt | _Patch
+
+
+@dataclass
+class Pool:
+    """Ready steps of one executor pool, ordered by priority, under a concurrency limit."""
+
+    name: str
+    limit: int | None
+    running: int = 0
+    heap: list[tuple[float, int, str]] = field(default_factory=list)
+
+    def push(self, priority: float, seq: int, step_id: str) -> None:
+        heapq.heappush(self.heap, (-priority, seq, step_id))
+
+    def pop_ready(self) -> list[str]:
+        """Take as many queued steps as there are free slots, highest priority first."""
+        out = []
+        while self.heap and (self.limit is None or self.running < self.limit):
+            out.append(heapq.heappop(self.heap)[2])
+            self.running += 1
+        return out
+
+
+Preparer = Callable[["Scheduler", StepPlan], dict[str, Any]]
+ControlHandler = Callable[["Scheduler", StepPlan], list[ev._Event]]
+
+
+class Scheduler:
+    """Runs one workflow run's steps as their inputs become ready.
+
+    :param plans: the initial steps, in an order where dependencies come first.
+    :param executor_for: step kind -> executor.
+    :param pool_limits: pool name -> concurrency limit (None = unlimited).
+    :param prepare: resolves a step's inputs (rendering templates) into ``Task.inputs``.
+    :param control: step kind -> in-loop handler for control steps (map, branch...).
+    :param emit: delivers a batch of events to the hooks (awaited: durability).
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        plans: Sequence[StepPlan],
+        *,
+        executor_for: Callable[[str], Executor],
+        ctx: ExecContext,
+        pool_limits: dict[str, int | None],
+        prepare: Preparer,
+        control: dict[str, ControlHandler],
+        emit: Callable[[Sequence[ev._Event]], Any],
+        retry_default: RetryPolicy,
+        timeout_default: float | None,
+        model_for: Callable[[StepPlan], Any] = lambda p: None,
+        preset: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.state = RunState()
+        self.plans: dict[str, StepPlan] = {}
+        self._executor_for = executor_for
+        self.ctx = ctx
+        self._pool_limits = pool_limits
+        self._pools: dict[str, Pool] = {}
+        self._prepare = prepare
+        self._control = control
+        self._emit_hooks = emit
+        self._retry_default = retry_default
+        self._timeout_default = timeout_default
+        self._model_for = model_for
+        self._seq = itertools.count()
+        self._qseq = itertools.count()
+        self._pending_events: list[ev._Event] = []
+        self._tg: TaskGroup | None = None
+        self._send: MemoryObjectSendStream[Message] | None = None
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._rng = random.Random(seed)
+        self.usage = Usage()
+        self.cancelled = False
+        self._cancel_scope: anyio.CancelScope | None = None
+        self._attempt_started: dict[str, float] = {}
+        for p in plans:
+            self._add_plan(p)
+        for sid, output in (preset or {}).items():
+            if sid in self.state.steps and self.state.status(sid) not in (Status.SUCCEEDED,):
+                self.state.preset(sid, output)
+
+    # -- public ------------------------------------------------------------------
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def event(self, cls: type[ev._Event], **fields: Any) -> ev._Event:
+        """Create an event of this run with the next sequence number and queue it."""
+        e = cls(run_id=self.run_id, seq=next(self._seq), **fields)
+        self._pending_events.append(e)
+        return e
+
+    async def flush(self) -> None:
+        """Deliver queued events to the hooks and wait until they have them."""
+        if self._pending_events:
+            batch, self._pending_events = self._pending_events, []
+            await self._emit_hooks(batch)
+
+    def cancel(self) -> None:
+        """Cancel the run: in-flight calls are cancelled and recorded as such."""
+        self.cancelled = True
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
+
+    def cancel_step(self, step_id: str) -> None:
+        """Cancel one running step (e.g. a first-finish loser) at its executor."""
+        scope = self._scopes.get(step_id)
+        if scope is not None:
+            scope.cancel()
+
+    async def add_steps(self, patch: _Patch) -> None:
+        """Ask the loop to add steps to the live graph (safe from step tasks)."""
+        assert self._send is not None
+        await self._send.send(patch)
+
+    async def run(self) -> None:
+        """Run until every step is resolved or the run is cancelled."""
+        send, recv = anyio.create_memory_object_stream[Message](max_buffer_size=float("inf"))
+        self._send = send
+        with anyio.CancelScope() as scope:
+            self._cancel_scope = scope
+            if self.cancelled:
+                scope.cancel()
+            async with anyio.create_task_group() as tg, recv:
+                self._tg = tg
+                await self._settle()
+                while not self.state.done:
+                    batch = [await recv.receive()]
+                    while True:
+                        try:
+                            batch.append(recv.receive_nowait())
+                        except anyio.WouldBlock:
+                            break
+                    for msg in batch:
+                        self._handle(msg)
+                    await self._settle()
+                tg.cancel_scope.cancel()
+        if not self.state.done or self.cancelled:
+            with anyio.CancelScope(shield=True):
+                self._record_cancelled()
+                await self.flush()
+
+    # -- the loop's steps ----------------------------------------------------------
+    def _add_plan(self, plan: StepPlan) -> None:
+        self.plans[plan.id] = plan
+        self.state.add(plan.id, plan.deps, group=plan.group)
+
+    async def _settle(self) -> None:
+        """Move every ready step forward until nothing changes, emitting as we go."""
+        while True:
+            progressed = self._advance()
+            jobs = self._dispatch()
+            if self._pending_events:
+                await self.flush()
+            assert self._tg is not None
+            for job in jobs:
+                self._tg.start_soon(self._run_job, job, name=f"step {job.plan.id}")
+            if not progressed and not jobs and not self.state._ready:
+                return
+
+    def _advance(self) -> bool:
+        progressed = False
+        for sid in self.state.take_ready():
+            progressed = True
+            plan = self.plans[sid]
+            handler = self._control.get(plan.kind)
+            if handler is not None:
+                self.state.start(sid)
+                try:
+                    handler(self, plan)
+                except Exception as exc:  # a bug in a control step must not kill the run
+                    self._fail_step(sid, 1, _wrap_unexpected(exc))
+                continue
+            pool = self._pool(plan.pool)
+            self.event(ev.StepScheduled, step_id=sid, step_kind=plan.kind, pool=plan.pool,
+                       priority=plan.priority)
+            pool.push(plan.priority, next(self._qseq), sid)
+        self._drain_state_notices()
+        return progressed
+
+    def _drain_state_notices(self) -> None:
+        for skip in self.state.skipped:
+            self.event(ev.StepSkipped, step_id=skip.step_id, reason=skip.reason,
+                       cause_step=skip.cause_step)
+        self.state.skipped.clear()
+        while self.state.groups_done:
+            done = self.state.groups_done.pop(0)
+            if done.failed:
+                shown = ", ".join(done.failed[:5]) + ("..." if len(done.failed) > 5 else "")
+                msg = f"{len(done.failed)} of {len(done.outputs)} items did not succeed: {shown}"
+                self.event(ev.StepFailed, step_id=done.owner, attempt=1, error=msg,
+                           error_type="GroupFailed")
+                self.state.fail(done.owner, msg)
+            else:
+                self.event(ev.StepSucceeded, step_id=done.owner, attempt=1, output=done.outputs)
+                self.state.succeed(done.owner, done.outputs)
+            for skip in self.state.skipped:
+                self.event(ev.StepSkipped, step_id=skip.step_id, reason=skip.reason,
+                           cause_step=skip.cause_step)
+            self.state.skipped.clear()
+
+    def _pool(self, name: str) -> Pool:
+        pool = self._pools.get(name)
+        if pool is None:
+            pool = self._pools[name] = Pool(name, self._pool_limits.get(name))
+        return pool
+
+    def _dispatch(self) -> list[Job]:
+        jobs = []
+        for pool in self._pools.values():
+            for sid in pool.pop_ready():
+                job = self._make_job(self.plans[sid])
+                if job is None:
+                    pool.running -= 1
+                else:
+                    jobs.append(job)
+        return jobs
+
+    def _make_job(self, plan: StepPlan) -> Job | None:
+        attempt = self.state.start(plan.id)
+        try:
+            inputs = self._prepare(self, plan)
+            executor = self._executor_for(plan.kind)
+        except (ReferenceResolutionError, ConfigError, StepError) as exc:
+            self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
+                       input={})
+            self._fail_step(plan.id, attempt, exc)
+            return None
+        step = plan.step
+        task = Task(self.run_id, plan.id, plan.kind, step, inputs, attempt, plan.priority,
+                    self._model_for(plan))
+        timeout = getattr(step, "timeout_s", None) or self._timeout_default
+        retry = getattr(step, "retry", None) or self._retry_default
+        self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
+                   input=_jsonable(inputs))
+        return Job(plan, task, executor, timeout, retry, time.perf_counter())
+
+    # -- step tasks -----------------------------------------------------------------
+    async def _run_job(self, job: Job) -> None:
+        assert self._send is not None
+        send = self._send
+        with anyio.CancelScope() as scope:
+            self._scopes[job.plan.id] = scope
+            try:
+                msg = await self._attempts(job, send)
+            finally:
+                self._scopes.pop(job.plan.id, None)
+        if scope.cancelled_caught:
+            msg = _Failed(job, anyio.get_cancelled_exc_class()("step cancelled"))
+        await send.send(msg)
+
+    async def _attempts(self, job: Job, send: MemoryObjectSendStream[Message]) -> Message:
+        """Dispatch -> retry -> timeout -> execute once."""
+        while True:
+            start = time.perf_counter()
+            try:
+                result = await self._execute_once(job)
+                return _Done(job, result, time.perf_counter() - start)
+            except Exception as exc:
+                error = exc if isinstance(exc, PonderError) else _wrap_unexpected(exc)
+                if not is_retryable(error) or job.task.attempt >= job.retry.max_attempts:
+                    return _Failed(job, error)
+                delay = backoff_s(job.retry, job.task.attempt, self._rng)
+                await send.send(_Retrying(job, error, delay))
+                await anyio.sleep(delay)
+                job.task.attempt += 1
+                await send.send(_Attempt(job))
+
+    async def _execute_once(self, job: Job) -> Result:
+        if job.timeout_s is None:
+            return await job.executor.execute(job.task, self.ctx)
+        try:
+            with anyio.fail_after(job.timeout_s):
+                return await job.executor.execute(job.task, self.ctx)
+        except TimeoutError:
+            raise StepTimeout(f"step {job.plan.id!r} timed out after {job.timeout_s:g}s",
+                              step_id=job.plan.id) from None
+
+    # -- applying reports -------------------------------------------------------------
+    def _handle(self, msg: Message) -> None:
+        if isinstance(msg, _Done):
+            self._succeed(msg)
+        elif isinstance(msg, _Failed):
+            self._pool(msg.job.plan.pool).running -= 1
+            self._fail_step(msg.job.plan.id, msg.job.task.attempt, msg.error)
+        elif isinstance(msg, _Retrying):
+            self.event(ev.StepRetrying, step_id=msg.job.plan.id, attempt=msg.job.task.attempt,
+                       error=str(msg.error), error_type=type(msg.error).__name__,
+                       delay_s=msg.delay_s)
+        elif isinstance(msg, _Attempt):
+            attempt = self.state.start(msg.job.plan.id)
+            self.event(ev.StepStarted, step_id=msg.job.plan.id, step_kind=msg.job.plan.kind,
+                       attempt=attempt, input=_jsonable(msg.job.task.inputs))
+        else:
+            self._apply_patch(msg)
+
+    def _succeed(self, msg: _Done) -> None:
+        job, result = msg.job, msg.result
+        self._pool(job.plan.pool).running -= 1
+        self.usage += result.usage
+        self.event(ev.StepSucceeded, step_id=job.plan.id, attempt=job.task.attempt,
+                   output=result.output, raw=result.raw,
+                   usage=ev.UsageModel(prompt_tokens=result.usage.prompt_tokens,
+                                       completion_tokens=result.usage.completion_tokens),
+                   latency_s=msg.latency_s, meta=_jsonable(result.meta))
+        if self.state.status(job.plan.id) is Status.RUNNING:
+            self.state.succeed(job.plan.id, result.output)
+
+    def _fail_step(self, step_id: str, attempt: int, error: BaseException) -> None:
+        if self.state.status(step_id) is not Status.RUNNING:
+            return
+        if isinstance(error, anyio.get_cancelled_exc_class()):
+            self.event(ev.StepCancelled, step_id=step_id, attempt=attempt,
+                       reason="cancelled at the engine")
+            self.state.cancel(step_id)
+            return
+        raw = getattr(error, "raw_output", None)
+        text = str(error) or type(error).__name__
+        self.event(ev.StepFailed, step_id=step_id, attempt=attempt, error=text,
+                   error_type=type(error).__name__, raw=raw)
+        self.state.fail(step_id, text)
+
+    def _apply_patch(self, patch: _Patch) -> None:
+        if patch.group_owner is not None:
+            self.state.add_group(patch.group_owner, patch.group_limit)
+        for plan in patch.plans:
+            self._add_plan(plan)
+        self.event(ev.GraphPatched, source_step=patch.source_step, reason=patch.reason,
+                   steps=[{"id": p.id, "kind": p.kind, "deps": list(p.deps),
+                           "parent": patch.group_owner or patch.source_step,
+                           "spec": _dump_step(p.step)} for p in patch.plans])
+        if patch.group_owner is not None:
+            self.state.seal_group(patch.group_owner)
+
+    def apply_patch_now(self, patch: _Patch) -> None:
+        """Add steps from inside the loop (control handlers)."""
+        self._apply_patch(patch)
+
+    def _record_cancelled(self) -> None:
+        for sid in self.state.cancel_all():
+            st = self.state.steps[sid]
+            self.event(ev.StepCancelled, step_id=sid, attempt=st.attempts,
+                       reason="run cancelled" if st.attempts else "run cancelled before start")
+
+
+def _dump_step(step: Any) -> dict[str, Any]:
+    dump = getattr(step, "model_dump", None)
+    return dump(mode="json", by_alias=True, exclude_defaults=True) if dump else {}
+
+
+def _jsonable(value: Any) -> Any:
+    """Make a value safe for an event (JSON types only)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return _jsonable(dump(mode="json"))
+    return repr(value)
+
+
+def _wrap_unexpected(exc: Exception) -> StepError:
+    tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return StepError(f"unexpected {tb}")

@@ -1,0 +1,288 @@
+"""Run state: what is ready, what a result changes. Pure code, no I/O, no clock.
+
+The scheduler asks :meth:`RunState.take_ready` for steps whose inputs all exist and
+tells the state what happened (:meth:`succeed`, :meth:`fail`, :meth:`add`...). Rules:
+
+- A step is *resolved* when its status is terminal.
+- When every dependency of a step is resolved, the step becomes ready, unless a
+  dependency failed, was cancelled or was skipped because of a failure: then it is
+  skipped with that cause. If *every* dependency was skipped by a branch not taken,
+  the step is skipped the same way (a step with some inputs present runs; the
+  skipped inputs read as null).
+- A step excluded by a branch is skipped (not run) once its dependencies resolve.
+- Group members (map items) are released at most ``limit`` at a time; the group's
+  owner step finishes when all its members have.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.CANCELLED})
+
+
+class StateError(Exception):
+    """A scheduler bug: an impossible transition (never a user's mistake)."""
+
+
+@dataclass(slots=True)
+class StepState:
+    id: str
+    deps: tuple[str, ...]
+    dependents: list[str] = field(default_factory=list)
+    waiting: int = 0
+    status: Status = Status.PENDING
+    attempts: int = 0
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None  # first failed/cancelled dependency
+    branch_skip: bool = False  # skipped because a branch did not take it
+    excluded: bool = False  # a branch decided not to run it
+    n_branch_skipped_deps: int = 0
+    group: str | None = None
+
+
+@dataclass(slots=True)
+class _Group:
+    members: list[str]
+    limit: int | None
+    running: int = 0
+    held: deque[str] = field(default_factory=deque)
+    unresolved: int = 0
+
+
+@dataclass(slots=True)
+class Skip:
+    """A step the state skipped, and why."""
+
+    step_id: str
+    reason: str
+    cause_step: str | None
+
+
+@dataclass(slots=True)
+class GroupDone:
+    """A group owner whose members all resolved: ``failed`` lists members that did not succeed."""
+
+    owner: str
+    outputs: list[Any]
+    failed: list[str]
+
+
+class RunState:
+    """The status of every step of one run."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, StepState] = {}
+        self._ready: deque[str] = deque()
+        self._groups: dict[str, _Group] = {}
+        self._unresolved = 0
+        self.skipped: list[Skip] = []
+        self.groups_done: list[GroupDone] = []
+        #: outputs of succeeded steps, and None for branch-skipped ones (kept incrementally)
+        self.values: dict[str, Any] = {}
+
+    # -- building -----------------------------------------------------------
+    def add(self, step_id: str, deps: Iterable[str] = (), *, group: str | None = None) -> None:
+        """Add a step. Its dependencies must already exist (the graph is built in order).
+
+        :raises StateError: for a duplicate id or an unknown dependency.
+        """
+        if step_id in self.steps:
+            raise StateError(f"duplicate step {step_id!r}")
+        deps_t = tuple(dict.fromkeys(deps))
+        st = StepState(step_id, deps_t, group=group)
+        self.steps[step_id] = st
+        self._unresolved += 1
+        for d in deps_t:
+            dep = self.steps.get(d)
+            if dep is None:
+                raise StateError(f"step {step_id!r} depends on unknown step {d!r}")
+            dep.dependents.append(step_id)
+            if dep.status in TERMINAL:
+                self._note_resolved_dep(st, dep)
+            else:
+                st.waiting += 1
+        if group is not None:
+            g = self._groups[group]
+            g.members.append(step_id)
+            g.unresolved += 1
+        if st.waiting == 0:
+            self._on_inputs_resolved(st)
+
+    def add_group(self, owner: str, limit: int | None) -> None:
+        """Make `owner` (a running step) the owner of a group of members added next."""
+        self._groups[owner] = _Group([], limit)
+
+    def seal_group(self, owner: str) -> None:
+        """No more members will be added; an empty group finishes at once."""
+        g = self._groups[owner]
+        if g.unresolved == 0:
+            self._finish_group(owner)
+
+    # -- queries --------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self._unresolved == 0
+
+    def status(self, step_id: str) -> Status:
+        return self.steps[step_id].status
+
+    def take_ready(self) -> list[str]:
+        """Steps that became ready since the last call, in the order they did."""
+        out = list(self._ready)
+        self._ready.clear()
+        for sid in out:
+            self.steps[sid].status = Status.READY
+        return out
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self.steps.values():
+            out[s.status.value] = out.get(s.status.value, 0) + 1
+        return out
+
+    # -- transitions -----------------------------------------------------------
+    def start(self, step_id: str) -> int:
+        """Mark a ready step running; returns its attempt number."""
+        st = self.steps[step_id]
+        if st.status not in (Status.READY, Status.RUNNING):
+            raise StateError(f"cannot start {step_id!r} in status {st.status}")
+        st.status = Status.RUNNING
+        st.attempts += 1
+        return st.attempts
+
+    def succeed(self, step_id: str, output: Any) -> None:
+        st = self._terminal(step_id, Status.SUCCEEDED)
+        st.output = output
+        self.values[step_id] = output
+        self._resolved(st)
+
+    def fail(self, step_id: str, error: str) -> None:
+        st = self._terminal(step_id, Status.FAILED)
+        st.error = error
+        self._resolved(st)
+
+    def cancel(self, step_id: str) -> None:
+        st = self._terminal(step_id, Status.CANCELLED)
+        st.error = "cancelled"
+        self._resolved(st)
+
+    def exclude(self, step_ids: Iterable[str]) -> None:
+        """A branch chose not to run these steps: they will be skipped, not run."""
+        for sid in step_ids:
+            self.steps[sid].excluded = True
+
+    def cancel_all(self) -> list[str]:
+        """Cancel every unresolved step; returns their ids (see ``attempts`` for started)."""
+        ids = []
+        for s in self.steps.values():
+            if s.status not in TERMINAL:
+                s.status = Status.CANCELLED
+                s.error = "cancelled"
+                self._unresolved -= 1
+                ids.append(s.id)
+        self._ready.clear()
+        return ids
+
+    def preset(self, step_id: str, output: Any) -> None:
+        """Mark a pending/ready step succeeded without running it (resume, replay)."""
+        st = self.steps[step_id]
+        if st.status in TERMINAL:
+            raise StateError(f"cannot preset {step_id!r} in status {st.status}")
+        if st.id in self._ready:
+            self._ready.remove(st.id)
+        st.status = Status.SUCCEEDED
+        st.output = output
+        self.values[step_id] = output
+        self._resolved(st)
+
+    # -- internals ---------------------------------------------------------------
+    def _terminal(self, step_id: str, status: Status) -> StepState:
+        st = self.steps[step_id]
+        if st.status in TERMINAL:
+            raise StateError(f"{step_id!r} is already {st.status}")
+        st.status = status
+        return st
+
+    def _resolved(self, st: StepState) -> None:
+        self._unresolved -= 1
+        if st.group is not None:
+            self._member_resolved(st)
+        for did in st.dependents:
+            dep = self.steps[did]
+            if dep.status in TERMINAL:
+                continue
+            self._note_resolved_dep(dep, st)
+            dep.waiting -= 1
+            if dep.waiting == 0:
+                self._on_inputs_resolved(dep)
+
+    @staticmethod
+    def _note_resolved_dep(st: StepState, dep: StepState) -> None:
+        if dep.status is Status.SKIPPED and dep.branch_skip:
+            st.n_branch_skipped_deps += 1
+        elif dep.status is not Status.SUCCEEDED and st.cause is None:
+            st.cause = dep.id
+
+    def _on_inputs_resolved(self, st: StepState) -> None:
+        if st.cause is not None:
+            cause = self.steps[st.cause]
+            why = "cancelled" if cause.status is Status.CANCELLED else "did not succeed"
+            self._skip(st, f"dependency {cause.id!r} {why}", cause.id, branch=False)
+        elif st.excluded:
+            self._skip(st, "branch not taken", None, branch=True)
+        elif st.deps and st.n_branch_skipped_deps == len(st.deps):
+            self._skip(st, "every input was on a branch not taken", None, branch=True)
+        elif st.group is not None:
+            g = self._groups[st.group]
+            if g.limit is not None and g.running >= g.limit:
+                g.held.append(st.id)
+            else:
+                g.running += 1
+                self._ready.append(st.id)
+        else:
+            self._ready.append(st.id)
+
+    def _skip(self, st: StepState, reason: str, cause: str | None, *, branch: bool) -> None:
+        st.status = Status.SKIPPED
+        st.branch_skip = branch
+        st.error = reason
+        if branch:
+            self.values[st.id] = None
+        self.skipped.append(Skip(st.id, reason, cause))
+        self._resolved(st)
+
+    def _member_resolved(self, st: StepState) -> None:
+        assert st.group is not None
+        g = self._groups[st.group]
+        g.unresolved -= 1
+        if st.status is not Status.SKIPPED or not st.branch_skip:
+            g.running = max(0, g.running - 1)
+        while g.held and (g.limit is None or g.running < g.limit):
+            nxt = g.held.popleft()
+            g.running += 1
+            self._ready.append(nxt)
+        if g.unresolved == 0:
+            self._finish_group(st.group)
+
+    def _finish_group(self, owner: str) -> None:
+        g = self._groups.pop(owner)
+        members = [self.steps[m] for m in g.members]
+        failed = [m.id for m in members if m.status is not Status.SUCCEEDED]
+        self.groups_done.append(GroupDone(owner, [m.output for m in members], failed))

@@ -1,0 +1,213 @@
+"""The Python SDK: build, load, dump and run workflows from code.
+
+    wf = Workflow("qa", inputs={"question": "string"})
+    wf.llm("answer", prompt="Answer: {{ inputs.question }}", max_tokens=64)
+    result = wf.run_sync({"question": "Why is the sky blue?"}, backend="simulated")
+
+Everything async is written once; the ``*_sync`` variants run it with ``anyio.run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.graph.compile import CompiledGraph
+from orchestrator.runtime import events as ev
+from orchestrator.runtime.contracts import Executor, Hook
+from orchestrator.runtime.engine import RunResult, compile_graph, execute
+from orchestrator.runtime.registry import Registry, ToolSpec, tool_spec
+from orchestrator.spec.loader import SourceMap, dump_yaml, load_yaml
+from orchestrator.spec.models import (
+    BranchCase,
+    BranchStep,
+    InputSpec,
+    LLMStep,
+    MapBody,
+    MapStep,
+    OutputSpec,
+    ToolStep,
+    WorkflowSpec,
+    WorkflowStep,
+)
+
+
+class Workflow:
+    """A workflow: its spec plus the tools, executors and sub-workflows registered for it."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        inputs: dict[str, str | dict[str, Any] | InputSpec] | None = None,
+        models: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        ins = {k: _input_spec(v) for k, v in (inputs or {}).items()}
+        self.spec = WorkflowSpec(name=name, description=description, inputs=ins,
+                                 models=models or {})  # type: ignore[arg-type]
+        self.registry = Registry.default()
+        self.source = SourceMap()
+        self.base_dir = Path(".")
+
+    # -- loading and dumping -------------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: WorkflowSpec, source: SourceMap | None = None,
+                  base_dir: Path | None = None) -> Workflow:
+        wf = cls.__new__(cls)
+        wf.spec = spec
+        wf.registry = Registry.default()
+        wf.source = source or SourceMap()
+        wf.base_dir = base_dir or Path(".")
+        return wf
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Workflow:
+        """Load a workflow file.
+
+        :raises ValidationFailed: with every located problem.
+        """
+        spec, smap = load_yaml(path)
+        return cls.from_spec(spec, smap, Path(path).resolve().parent)
+
+    @classmethod
+    def from_yaml_text(cls, text: str, name: str = "<string>") -> Workflow:
+        spec, smap = load_yaml(name, text=text)
+        return cls.from_spec(spec, smap)
+
+    def to_yaml(self) -> str:
+        return dump_yaml(self.spec)
+
+    # -- building ------------------------------------------------------------------
+    def add(self, step: Any) -> Workflow:
+        """Append a step model (LLMStep, ToolStep, MapStep, BranchStep, WorkflowStep...)."""
+        self.spec.steps.append(step)
+        return self
+
+    def llm(self, id: str, prompt: str, **fields: Any) -> Workflow:
+        return self.add(LLMStep(id=id, prompt=prompt, **fields))
+
+    def tool(self, id: str, tool: str | Callable[..., Any], **args: Any) -> Workflow:
+        """Add a tool step; a callable is registered under its name first."""
+        if callable(tool):
+            tool = self.register_tool(tool).name
+        return self.add(ToolStep(id=id, tool=tool, args=args))
+
+    def map(self, id: str, over: Any, step: dict[str, Any] | MapBody,
+            concurrency: int | None = None, item_var: str = "item") -> Workflow:
+        body = step if isinstance(step, MapBody) else MapBody.model_validate(step)
+        return self.add(MapStep(id=id, over=over, step=body, concurrency=concurrency,
+                                item_var=item_var))
+
+    def branch(self, id: str, cases: Sequence[tuple[str, list[str]]],
+               default: list[str] | None = None) -> Workflow:
+        return self.add(BranchStep(id=id, cases=[BranchCase(when=w, then=t) for w, t in cases],
+                                   default=default or []))
+
+    def call(self, id: str, workflow: str | Workflow, **inputs: Any) -> Workflow:
+        """Add a `workflow` step running another workflow (a path or a Workflow object)."""
+        if isinstance(workflow, Workflow):
+            self.registry.workflows[workflow.spec.name] = workflow
+            self.registry.tools.update(workflow.registry.tools)
+            workflow = workflow.spec.name
+        return self.add(WorkflowStep(id=id, workflow=workflow, inputs=inputs))
+
+    def output(self, **outputs: str | dict[str, Any]) -> Workflow:
+        for name, value in outputs.items():
+            data = value if isinstance(value, dict) else {"from": value}
+            self.spec.outputs[name] = OutputSpec.model_validate(data)
+        return self
+
+    def register_tool(self, fn: Callable[..., Any] | ToolSpec, name: str | None = None) -> ToolSpec:
+        """Make a callable available to this workflow's tool steps."""
+        return self.registry.add_tool(fn, name)
+
+    def register_executor(self, kind: str, executor: Executor) -> None:
+        """Run steps of `kind` with this executor (replacing the installed one)."""
+        self.registry.executors[kind] = executor
+
+    def register_backend(self, name: str, factory: Callable[..., Any]) -> None:
+        """Make an LLM backend available under `name` (factory takes a ModelConfig)."""
+        self.registry.backends[name] = factory
+
+    def as_tool(self, name: str | None = None, description: str | None = None,
+                backend: str | None = None) -> ToolSpec:
+        """Expose this workflow as a tool for another workflow; inputs become arguments."""
+        wf = self
+
+        async def run_as_tool(**kwargs: Any) -> Any:
+            result = await wf.run(kwargs, backend=backend)
+            if not result.ok:
+                from orchestrator.errors import ToolError
+
+                raise ToolError(f"workflow {wf.spec.name!r} {result.status}: {result.error}")
+            return result.output
+
+        spec = tool_spec(run_as_tool, name or self.spec.name,
+                         description or self.spec.description or f"run {self.spec.name}")
+        fields = {k: (_PY_TYPES.get(v.type, Any), ... if v.is_required else v.default)
+                  for k, v in self.spec.inputs.items()}
+        from pydantic import ConfigDict, create_model
+
+        model = create_model(  # type: ignore[call-overload]
+            f"{spec.name}_args", __config__=ConfigDict(extra="forbid"), **fields)
+        return ToolSpec(spec.name, run_as_tool, spec.description, model, True)
+
+    # -- running -------------------------------------------------------------------
+    def compile(self) -> CompiledGraph:
+        """Validate and compile.
+
+        :raises ValidationFailed: with every problem.
+        """
+        return compile_graph(self.spec, self.source, registry=self.registry,
+                             base_dir=self.base_dir)
+
+    async def run(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
+                  hooks: Sequence[Hook] = (), run_id: str | None = None,
+                  on_scheduler: Any = None) -> RunResult:
+        """Run to the end and return the result (a failed run is a result, not an error).
+
+        :raises ValidationFailed: when the workflow is invalid.
+        :raises SpecError: when the inputs are invalid.
+        """
+        graph = self.compile()
+        return await execute(graph, inputs or {}, registry=self.registry, hooks=hooks,
+                             backend=backend, run_id=run_id, on_scheduler=on_scheduler,
+                             source=self.source.file if self.source.file != "<sdk>" else None)
+
+    def run_sync(self, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
+        """:meth:`run`, for code that is not async."""
+        return anyio.run(lambda: self.run(inputs, **kwargs))
+
+    async def stream(self, inputs: dict[str, Any] | None = None, *,
+                     backend: str | None = None) -> AsyncIterator[ev._Event]:
+        """Run and yield every event as it happens (the last is ``run_finished``)."""
+        send, recv = anyio.create_memory_object_stream[ev._Event](max_buffer_size=float("inf"))
+
+        async def to_stream(batch: Sequence[ev._Event]) -> None:
+            for e in batch:
+                await send.send(e)
+
+        async def runner() -> None:
+            async with send:
+                await self.run(inputs, backend=backend, hooks=[to_stream])
+
+        async with anyio.create_task_group() as tg, recv:
+            tg.start_soon(runner)
+            async for event in recv:
+                yield event
+
+
+_PY_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,
+                             "array": list, "object": dict}
+
+
+def _input_spec(value: str | dict[str, Any] | InputSpec) -> InputSpec:
+    if isinstance(value, InputSpec):
+        return value
+    if isinstance(value, str):
+        return InputSpec(type=value)  # type: ignore[arg-type]
+    return InputSpec.model_validate(value)

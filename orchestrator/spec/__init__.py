@@ -1,0 +1,1 @@
+"""Workflow spec: pydantic models, YAML loading with source positions, references, templates."""

@@ -1,0 +1,185 @@
+"""Load workflow YAML into the spec, keeping the line and column of every value.
+
+PyYAML composes the document into nodes (which carry marks); we build plain data
+from the nodes ourselves so that every path in the data maps to its position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from orchestrator.errors import Problem, ValidationFailed
+from orchestrator.spec.models import STEP_KINDS, WorkflowSpec
+
+PathT = tuple[str | int, ...]
+
+
+@dataclass
+class SourceMap:
+    """Where each value of a loaded document sits in its file."""
+
+    file: str = "<sdk>"
+    positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Iterable[str | int]) -> tuple[int, int]:
+        """The (line, column) of a path, or of its nearest located ancestor."""
+        p = tuple(path)
+        while p:
+            if p in self.positions:
+                return self.positions[p]
+            p = p[:-1]
+        return self.positions.get((), (0, 0))
+
+    def problem(self, path: Iterable[str | int], message: str, hint: str = "") -> Problem:
+        line, col = self.locate(path)
+        return Problem(message=message, hint=hint, file=self.file, line=line, column=col)
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader, smap: SourceMap) -> None:
+        self.loader = loader
+        self.smap = smap
+        self.problems: list[Problem] = []
+
+    def build(self, node: yaml.Node, path: PathT) -> Any:
+        self.smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)
+                if key == "<<":
+                    self._add(self.problems, key_node, "merge keys (`<<`) are not supported",
+                              "write the fields out, or build the workflow in Python")
+                    continue
+                key = str(key)
+                if key in out:
+                    self._add(self.problems, key_node, f"duplicate key {key!r}",
+                              "remove one of the two entries")
+                    continue
+                sub = (*path, key)
+                self.smap.positions[sub] = (key_node.start_mark.line + 1,
+                                            key_node.start_mark.column + 1)
+                out[key] = self.build(value_node, sub)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            self._add(self.problems, node, f"unsupported YAML value: {exc.problem}",
+                      "use plain strings, numbers, lists and mappings")
+            return None
+
+    def _add(self, problems: list[Problem], node: yaml.Node, message: str, hint: str) -> None:
+        problems.append(Problem(message, hint, self.smap.file, node.start_mark.line + 1,
+                                node.start_mark.column + 1))
+
+
+def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[Problem]]:
+    """Parse YAML text into data plus a source map.
+
+    :returns: (data, source map, problems); data is None when the YAML is broken.
+    """
+    smap = SourceMap(file=file)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, smap, [Problem("the file is empty", "start with `name:` and `steps:`",
+                                        file, 1, 1)]
+        builder = _Builder(loader, smap)
+        data = builder.build(node, ())
+        return data, smap, builder.problems
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        msg = f"YAML syntax: {exc.problem or exc.context}"
+        return None, smap, [Problem(msg, "check indentation, colons and quotes near here",
+                                    file, line, col)]
+    except yaml.YAMLError as exc:
+        return None, smap, [Problem(f"YAML: {exc}", "", file, 0, 0)]
+    finally:
+        loader.dispose()
+
+
+_HINTS = {
+    "extra_forbidden": "remove it, or check its spelling against `ponder schema`",
+    "missing": "add this field",
+    "union_tag_invalid": "use one of: " + ", ".join(STEP_KINDS),
+    "union_tag_not_found": "add `kind:` with one of: " + ", ".join(STEP_KINDS),
+    "string_pattern_mismatch": "use letters, digits, `_` and `-`, starting with a letter",
+}
+
+
+def _strip_tags(loc: tuple[str | int, ...]) -> PathT:
+    """Pydantic puts the union tag after a step's index (`steps.3.tool.args`); drop it."""
+    if len(loc) > 2 and loc[0] == "steps" and isinstance(loc[1], int) and loc[2] in STEP_KINDS:
+        return (*loc[:2], *loc[3:])
+    return tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
+                      prefix: PathT = ()) -> list[Problem]:
+    """Turn a pydantic ValidationError into located problems (`prefix`: where `data` sits)."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        path = _strip_tags((*prefix, *err["loc"]))
+        shown = ".".join(str(p) for p in path) or "(top level)"
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            msg = f"unknown field `{path[-1]}` at {shown}"
+        elif kind == "union_tag_invalid":
+            msg = f"unknown step kind {err.get('input', {}).get('kind')!r}" if isinstance(
+                err.get("input"), dict) else f"{shown}: {err['msg']}"
+        else:
+            msg = f"{shown}: {err['msg']}"
+        problems.append(smap.problem(path, msg, _HINTS.get(kind, "")))
+    return problems
+
+
+def load_spec_data(data: Any, smap: SourceMap) -> tuple[WorkflowSpec | None, list[Problem]]:
+    """Validate parsed data into a WorkflowSpec, collecting located problems."""
+    if not isinstance(data, dict):
+        return None, [smap.problem((), "a workflow must be a mapping with `name:` and `steps:`")]
+    try:
+        return WorkflowSpec.model_validate(data), []
+    except ValidationError as exc:
+        return None, pydantic_problems(exc, data, smap)
+
+
+def load_yaml(source: str | Path, *, text: str | None = None) -> tuple[WorkflowSpec, SourceMap]:
+    """Load a workflow from a file (or from `text`, naming it `source`).
+
+    :raises ValidationFailed: with every located problem.
+    """
+    file = str(source)
+    if text is None:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValidationFailed([Problem(f"cannot read {file}: {exc.strerror}",
+                                            "check the path", file)]) from None
+    data, smap, problems = parse_yaml(text, file)
+    if data is None:
+        raise ValidationFailed(problems)
+    spec, more = load_spec_data(data, smap)
+    problems += more
+    if problems or spec is None:
+        raise ValidationFailed(problems)
+    return spec, smap
+
+
+def dump_yaml(spec: WorkflowSpec) -> str:
+    """Write a spec as YAML; loading it back gives an equal model."""
+    data = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data = {"name": spec.name, **data}
+    for step, dumped in zip(spec.steps, data.get("steps", []), strict=False):
+        dumped["kind"] = step.kind
+        dumped.setdefault("id", step.id)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

@@ -1,0 +1,220 @@
+"""The workflow spec: one pydantic model reached from YAML and from the Python SDK.
+
+Steps are a tagged union on ``kind``. Every model forbids unknown fields so that a
+typo in a workflow file is an error with its line, not a silently ignored key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+JSONType = Literal["string", "integer", "number", "boolean", "array", "object", "any"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RetryPolicy(_Model):
+    """Retries for retryable errors only (timeouts, connection errors, HTTP 429/5xx)."""
+
+    max_attempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
+    initial_backoff_s: float = Field(0.5, ge=0, description="Delay before the second attempt.")
+    max_backoff_s: float = Field(30.0, ge=0, description="Upper bound of one delay.")
+    multiplier: float = Field(2.0, ge=1.0, description="Growth of the delay per attempt.")
+    jitter: float = Field(0.2, ge=0, le=1, description="Random +/- fraction applied to a delay.")
+
+
+class _StepBase(_Model):
+    id: str = Field(pattern=STEP_ID_PATTERN, description="Unique step id.")
+    description: str = ""
+    after: list[str] = Field(
+        default_factory=list, description="Extra ordering dependencies (step ids)."
+    )
+    timeout_s: float | None = Field(None, gt=0, description="Per-attempt timeout in seconds.")
+    retry: RetryPolicy | None = Field(None, description="Overrides the workflow's default.")
+
+
+class LLMStep(_StepBase):
+    """Call a language model with a Jinja2 prompt template."""
+
+    kind: Literal["llm"] = "llm"
+    prompt: str = Field(description="Jinja2 template; `${...}` references also work.")
+    system: str | None = Field(None, description="Optional system message (a template too).")
+    model: str = Field("default", description="A key of the workflow's `models:` section.")
+    max_tokens: int = Field(256, ge=1, le=1_000_000)
+    temperature: float = Field(0.0, ge=0, le=2)
+    stop: list[str] | None = None
+    output_schema: dict[str, Any] | None = Field(
+        None, description="JSON Schema the output must satisfy (constrained where supported)."
+    )
+    schema_repairs: int = Field(
+        2, ge=0, le=10, description="Re-asks with the validation error fed back."
+    )
+    seed: int | None = None
+
+
+class ToolStep(_StepBase):
+    """Call a registered Python callable with validated arguments."""
+
+    kind: Literal["tool"] = "tool"
+    tool: str = Field(description="A built-in tool or one named under `tools:`.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments; may hold refs.")
+
+
+class WorkflowStep(_StepBase):
+    """Run another workflow as one step; its outputs become this step's output."""
+
+    kind: Literal["workflow"] = "workflow"
+    workflow: str = Field(description="Path (relative to this file) or a registered name.")
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class BranchCase(_Model):
+    when: str = Field(description="Jinja2 expression, e.g. `steps.kind.output == 'math'`.")
+    then: list[str] = Field(description="Steps that run when this case is the first true one.")
+
+
+class BranchStep(_StepBase):
+    """Pick a path: the steps of the first true case run, those of the others are skipped."""
+
+    kind: Literal["branch"] = "branch"
+    cases: list[BranchCase] = Field(min_length=1)
+    default: list[str] = Field(default_factory=list, description="Steps when no case is true.")
+
+
+class MapBody(_Model):
+    """The step a `map` runs for each item: an llm, tool or workflow step without an id."""
+
+    kind: Literal["llm", "tool", "workflow"]
+    prompt: str | None = None
+    system: str | None = None
+    model: str = "default"
+    max_tokens: int = Field(256, ge=1, le=1_000_000)
+    temperature: float = Field(0.0, ge=0, le=2)
+    stop: list[str] | None = None
+    output_schema: dict[str, Any] | None = None
+    schema_repairs: int = Field(2, ge=0, le=10)
+    tool: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    workflow: str | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(None, gt=0)
+    retry: RetryPolicy | None = None
+
+    @model_validator(mode="after")
+    def _fields_match_kind(self) -> MapBody:
+        needed = {"llm": "prompt", "tool": "tool", "workflow": "workflow"}[self.kind]
+        if getattr(self, needed) is None:
+            raise ValueError(f"a map body of kind {self.kind!r} needs `{needed}`")
+        return self
+
+    def to_step(self, step_id: str) -> LLMStep | ToolStep | WorkflowStep:
+        """Make the concrete step for one item."""
+        data = self.model_dump(exclude_unset=True)
+        data["id"] = "item"  # generated ids such as `m[3]` are not valid user ids
+        data["kind"] = self.kind
+        allowed = _BODY_FIELDS[self.kind]
+        step = _BODY_TYPES[self.kind].model_validate(
+            {k: v for k, v in data.items() if k in allowed})
+        return step.model_copy(update={"id": step_id})
+
+
+class MapStep(_StepBase):
+    """Run a body step once for each item of a list, at most `concurrency` at a time."""
+
+    kind: Literal["map"] = "map"
+    over: Any = Field(description="A list, or a reference to one, e.g. `${steps.split.output}`.")
+    item_var: str = Field("item", alias="as", description="Name of the item in the body.")
+    step: MapBody
+    concurrency: int | None = Field(None, ge=1, description="Children running at once.")
+
+
+Step = Annotated[
+    LLMStep | ToolStep | MapStep | BranchStep | WorkflowStep, Field(discriminator="kind")
+]
+STEP_KINDS = ("llm", "tool", "map", "branch", "workflow")
+
+_BODY_TYPES: dict[str, type[LLMStep] | type[ToolStep] | type[WorkflowStep]] = {
+    "llm": LLMStep,
+    "tool": ToolStep,
+    "workflow": WorkflowStep,
+}
+_BODY_FIELDS = {k: set(t.model_fields) for k, t in _BODY_TYPES.items()}
+
+
+class InputSpec(_Model):
+    type: JSONType = "string"
+    description: str = ""
+    default: Any = None
+    required: bool | None = Field(None, description="Defaults to true when no default is set.")
+    json_schema: dict[str, Any] | None = Field(
+        None, alias="schema", description="A full JSON Schema, for structured inputs."
+    )
+
+    @property
+    def is_required(self) -> bool:
+        return self.required if self.required is not None else "default" not in self.model_fields_set
+
+
+class OutputSpec(_Model):
+    value: Any = Field(alias="from", description="A reference such as `${steps.a.output}`.")
+    type: JSONType = "any"
+    description: str = ""
+    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+
+
+class ModelConfig(_Model):
+    """How an LLM step's `model:` alias is served."""
+
+    backend: str = Field("local", description="local | openai | simulated | a registered name")
+    model: str | None = Field(None, description="Model name sent to the server.")
+    base_url: str | None = Field(None, description="OpenAI-compatible server URL.")
+    api_key_env: str | None = Field(None, description="Environment variable holding the key.")
+    concurrency: int | None = Field(None, ge=1, description="Calls in flight at once.")
+    request_timeout_s: float | None = Field(None, gt=0)
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Backend-specific settings (see the YAML reference)."
+    )
+
+
+class Defaults(_Model):
+    timeout_s: float | None = Field(None, gt=0)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    tool_concurrency: int = Field(16, ge=1)
+
+
+class WorkflowSpec(_Model):
+    """A whole workflow."""
+
+    version: Literal[1] = 1
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    description: str = ""
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    outputs: dict[str, OutputSpec] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    tools: dict[str, str] = Field(
+        default_factory=dict, description="Extra tools: name -> `module:function`."
+    )
+    defaults: Defaults = Field(default_factory=Defaults)
+    steps: list[Step] = Field(default_factory=list)
+
+    @field_validator("outputs", mode="before")
+    @classmethod
+    def _short_outputs(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({"from": v} if not isinstance(v, dict) else v) for k, v in value.items()}
+        return value
+
+    def step(self, step_id: str) -> LLMStep | ToolStep | MapStep | BranchStep | WorkflowStep:
+        """Return the step with this id.
+
+        :raises KeyError: when there is none.
+        """
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)

@@ -1,0 +1,192 @@
+"""`${...}` references: parse, list dependencies, resolve against run values.
+
+Grammar of one reference (whitespace inside the braces is allowed)::
+
+    ${inputs.NAME(.FIELD | [INDEX] | ['KEY'])*}
+    ${steps.ID.output(.FIELD | [INDEX] | ['KEY'])*}
+    ${item...} / ${index}          inside a map body
+
+A value that is exactly one reference resolves to the referenced JSON value, typed.
+A reference inside a longer string is interpolated: strings as they are, other
+values as compact JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.errors import ReferenceResolutionError
+
+REF_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+_SEGMENT_RE = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]")
+_HEAD_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)")
+
+PathKey = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A parsed reference.
+
+    :param root: ``inputs``, ``steps`` or a local name such as ``item``.
+    :param name: the input name or step id (empty for local names).
+    :param path: the field path after ``output`` (or after the input name / local).
+    :param text: the source text inside the braces.
+    """
+
+    root: str
+    name: str
+    path: tuple[PathKey, ...]
+    text: str
+
+    @property
+    def step_id(self) -> str | None:
+        return self.name if self.root == "steps" else None
+
+
+def parse_ref(text: str) -> Ref:
+    """Parse the inside of ``${...}``.
+
+    :raises ValueError: with a readable reason when the text is not a reference.
+    """
+    head = _HEAD_RE.match(text)
+    if not head:
+        raise ValueError(f"`${{{text}}}` is not a reference; expected inputs.NAME or steps.ID.output")
+    root = head.group(1)
+    rest = text[head.end():]
+    segments: list[PathKey] = []
+    pos = 0
+    while pos < len(rest):
+        m = _SEGMENT_RE.match(rest, pos)
+        if not m:
+            raise ValueError(f"cannot parse `{rest[pos:]}` in reference `${{{text}}}`")
+        if m.group(1) is not None:
+            segments.append(m.group(1))
+        elif m.group(2) is not None:
+            segments.append(int(m.group(2)))
+        else:
+            segments.append(m.group(3) if m.group(3) is not None else m.group(4))
+        pos = m.end()
+    if root == "steps":
+        if len(segments) < 2 or not isinstance(segments[0], str) or segments[1] != "output":
+            raise ValueError(f"`${{{text}}}` must have the form steps.ID.output[...]")
+        return Ref("steps", segments[0], tuple(segments[2:]), text)
+    if root == "inputs":
+        if not segments or not isinstance(segments[0], str):
+            raise ValueError(f"`${{{text}}}` must have the form inputs.NAME")
+        return Ref("inputs", segments[0], tuple(segments[1:]), text)
+    return Ref(root, "", tuple(segments), text)
+
+
+def iter_refs(value: Any) -> Iterator[tuple[Ref | ValueError, str]]:
+    """Yield every reference (or its parse error) in a nested value, with its raw text."""
+    if isinstance(value, str):
+        for m in REF_RE.finditer(value):
+            try:
+                yield parse_ref(m.group(1)), m.group(0)
+            except ValueError as exc:
+                yield exc, m.group(0)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from iter_refs(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from iter_refs(v)
+
+
+def step_deps(value: Any) -> set[str]:
+    """The step ids a nested value refers to."""
+    return {r.name for r, _ in iter_refs(value) if isinstance(r, Ref) and r.root == "steps"}
+
+
+def walk_path(value: Any, path: tuple[PathKey, ...], ref_text: str) -> Any:
+    """Follow a field path into a JSON value.
+
+    :raises ReferenceResolutionError: naming the missing segment.
+    """
+    cur = value
+    for seg in path:
+        try:
+            if isinstance(seg, int) or (isinstance(cur, list) and str(seg).lstrip("-").isdigit()):
+                cur = cur[int(seg)]
+            else:
+                cur = cur[seg]
+        except (KeyError, IndexError, TypeError):
+            shown = json.dumps(cur, default=str)
+            if len(shown) > 120:
+                shown = shown[:117] + "..."
+            raise ReferenceResolutionError(
+                f"`${{{ref_text}}}`: no `{seg}` in {shown}"
+            ) from None
+    return cur
+
+
+class Scope:
+    """Values a reference can see: inputs, finished steps' outputs, and locals (map items)."""
+
+    __slots__ = ("inputs", "locals", "outputs")
+
+    def __init__(
+        self,
+        inputs: Mapping[str, Any],
+        outputs: Mapping[str, Any],
+        locals_: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.inputs = inputs
+        self.outputs = outputs
+        self.locals = locals_ or {}
+
+    def lookup(self, ref: Ref) -> Any:
+        if ref.root == "inputs":
+            if ref.name not in self.inputs:
+                raise ReferenceResolutionError(f"`${{{ref.text}}}`: no input named {ref.name!r}")
+            return walk_path(self.inputs[ref.name], ref.path, ref.text)
+        if ref.root == "steps":
+            if ref.name not in self.outputs:
+                raise ReferenceResolutionError(
+                    f"`${{{ref.text}}}`: step {ref.name!r} has no output yet"
+                )
+            return walk_path(self.outputs[ref.name], ref.path, ref.text)
+        if ref.root in self.locals:
+            return walk_path(self.locals[ref.root], ref.path, ref.text)
+        raise ReferenceResolutionError(f"`${{{ref.text}}}`: unknown name {ref.root!r}")
+
+    def template_vars(self) -> dict[str, Any]:
+        """Variables for Jinja2 templates: ``inputs``, ``steps.ID.output`` and locals."""
+        steps = {sid: {"output": out} for sid, out in self.outputs.items()}
+        return {"inputs": dict(self.inputs), "steps": steps, **self.locals}
+
+
+def resolve(value: Any, scope: Scope) -> Any:
+    """Resolve every reference in a nested value.
+
+    :raises ReferenceResolutionError: when a reference does not resolve.
+    """
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+        whole = REF_RE.fullmatch(value.strip())
+        if whole:
+            return scope.lookup(_parse_or_raise(whole.group(1)))
+
+        def _sub(m: re.Match[str]) -> str:
+            v = scope.lookup(_parse_or_raise(m.group(1)))
+            return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+        return REF_RE.sub(_sub, value)
+    if isinstance(value, Mapping):
+        return {k: resolve(v, scope) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [resolve(v, scope) for v in value]
+    return value
+
+
+def _parse_or_raise(text: str) -> Ref:
+    try:
+        return parse_ref(text)
+    except ValueError as exc:
+        raise ReferenceResolutionError(str(exc)) from None

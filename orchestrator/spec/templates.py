@@ -1,0 +1,162 @@
+"""Prompt templates: Jinja2 in its immutable sandbox, never plain string formatting.
+
+`${steps.a.output}` in a template source is rewritten to `{{ steps.a.output }}` before
+compiling, so both spellings work. Values are never re-parsed as templates, so an input
+that contains `{{ ... }}` stays text (no template injection).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from orchestrator.errors import ReferenceResolutionError
+from orchestrator.spec.refs import REF_RE
+
+
+def _tojson(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@functools.cache
+def environment() -> ImmutableSandboxedEnvironment:
+    """The one sandboxed environment every template is compiled in."""
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
+    env.filters["json"] = _tojson
+    return env
+
+
+def to_jinja(source: str) -> str:
+    """Rewrite `${path}` references into Jinja2 expressions."""
+    return REF_RE.sub(lambda m: "{{ " + m.group(1) + " }}", source)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateIssue:
+    message: str
+    line: int  # 1-based line inside the template, 0 if unknown
+
+
+def check(source: str) -> TemplateIssue | None:
+    """Return the syntax problem of a template, or None."""
+    try:
+        environment().parse(to_jinja(source))
+    except TemplateSyntaxError as exc:
+        return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
+    return None
+
+
+def check_expression(source: str) -> TemplateIssue | None:
+    """Return the syntax problem of a Jinja2 expression (branch conditions), or None."""
+    try:
+        environment().compile_expression(to_jinja_expr(source))
+    except TemplateSyntaxError as exc:
+        return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
+    return None
+
+
+def to_jinja_expr(source: str) -> str:
+    """Branch conditions may use `${...}` references; inside an expression they are bare paths."""
+    return REF_RE.sub(lambda m: "(" + m.group(1) + ")", source)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRef:
+    """A reference found in a template: root (`steps`/`inputs`/local), name, field path."""
+
+    root: str
+    name: str
+    path: tuple[str | int, ...]
+
+
+def _chain(node: nodes.Node) -> tuple[str, list[str | int]] | None:
+    path: list[str | int] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            path.append(node.attr)
+            node = node.node
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            path.append(node.arg.value)
+            node = node.node
+        elif isinstance(node, nodes.Name):
+            path.reverse()
+            return node.name, path
+        else:
+            return None
+
+
+def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]:
+    """Every `steps.ID...` / `inputs.NAME...` access in a template (or expression).
+
+    Only the longest access chains are returned (``steps.a.output.x``, not also
+    ``steps.a``). A template that does not parse returns no refs; :func:`check`
+    reports it.
+    """
+    env = environment()
+    try:
+        if expression:
+            tree: nodes.Node = env.parse("{{ " + to_jinja_expr(source) + " }}")
+        else:
+            tree = env.parse(to_jinja(source))
+    except TemplateSyntaxError:
+        return []
+    found: list[TemplateRef] = []
+    inner: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if id(node) in inner:
+            continue
+        chain = _chain(node)
+        if chain is None:
+            continue
+        sub = node
+        while isinstance(sub, nodes.Getattr | nodes.Getitem):
+            sub = sub.node
+            inner.add(id(sub))
+        root, path = chain
+        if root in {"steps", "inputs"} and path and isinstance(path[0], str):
+            rest = tuple(path[2:]) if root == "steps" and len(path) > 1 else tuple(path[1:])
+            found.append(TemplateRef(root, path[0], rest))
+    for name in tree.find_all(nodes.Name):
+        if id(name) not in inner and name.name not in {"steps", "inputs"} and name.ctx == "load":
+            found.append(TemplateRef(name.name, "", ()))
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str) -> Any:
+    return environment().from_string(to_jinja(source))
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_expr(source: str) -> Any:
+    return environment().compile_expression(to_jinja_expr(source))
+
+
+def render(source: str, variables: dict[str, Any]) -> str:
+    """Render a template in the sandbox.
+
+    :raises ReferenceResolutionError: for an undefined name or a sandbox violation.
+    """
+    try:
+        return str(_compiled(source).render(**variables))
+    except (UndefinedError, SecurityError, TypeError) as exc:
+        raise ReferenceResolutionError(f"template: {exc}") from None
+
+
+def evaluate(expression: str, variables: dict[str, Any]) -> Any:
+    """Evaluate a Jinja2 expression in the sandbox (branch conditions).
+
+    :raises ReferenceResolutionError: for an undefined name or a sandbox violation.
+    """
+    try:
+        return _compiled_expr(expression)(**variables)
+    except (UndefinedError, SecurityError, TypeError) as exc:
+        raise ReferenceResolutionError(f"condition `{expression}`: {exc}") from None
