@@ -73,6 +73,8 @@ def _pool_for(kind: str, step: Any) -> str:
         return f"llm:{step.model}"
     if kind in ("map", "branch"):
         return "control"
+    if kind == "sample":
+        return f"llm:{step.model}"
     return kind
 
 
@@ -87,18 +89,17 @@ def estimate_cost(step: Any) -> float:
         return estimate_cost(step.step.to_step("_")) if isinstance(step.step, MapBody) else TOOL_S
     if kind == "workflow":
         return 1.0
+    if kind in ("plan", "spawn", "sample"):
+        return getattr(step, "max_tokens", 256) * DECODE_S_PER_TOKEN * 2
     return 0.0
 
 
 def _template_fields(step: Any) -> list[tuple[str, str]]:
     if isinstance(step, LLMStep | MapBody):
-        out = []
-        if step.prompt is not None:
-            out.append(("prompt", step.prompt))
-        if step.system:
-            out.append(("system", step.system))
-        return out
-    return []
+        names: tuple[str, ...] = ("prompt", "system")
+    else:
+        names = getattr(step, "template_fields", ())
+    return [(n, getattr(step, n)) for n in names if isinstance(getattr(step, n, None), str)]
 
 
 def _value_fields(step: Any) -> list[tuple[str, Any]]:
@@ -108,7 +109,24 @@ def _value_fields(step: Any) -> list[tuple[str, Any]]:
         return [("inputs", step.inputs)]
     if isinstance(step, MapStep):
         return [("over", step.over)]
-    return []
+    return [(n, getattr(step, n)) for n in getattr(step, "resolved_fields", ())]
+
+
+def step_dependencies(step: Any) -> set[str]:
+    """Step ids a step refers to (templates, `${...}` values, `after`, `of`), unchecked.
+
+    Used for steps added at run time by planners and fan-outs.
+    """
+    from orchestrator.spec.refs import step_deps
+
+    deps: set[str] = set(step.after)
+    for _, src in _template_fields(step):
+        deps |= {r.name for r in templates.template_refs(src) if r.root == "steps"}
+    for _, value in _value_fields(step):
+        deps |= step_deps(value)
+    if step.kind == "join":
+        deps.add(step.of)
+    return deps
 
 
 class _Checker:
@@ -235,8 +253,11 @@ class _Checker:
             self.check_tool((*base, "tool"), step.tool)
         if isinstance(step, WorkflowStep):
             self.check_workflow((*base, "workflow"), step.workflow)
-        if isinstance(step, LLMStep):
+        if isinstance(step, LLMStep) or (step.kind in ("plan", "spawn", "sample")):
             self.check_model((*base, "model"), step.model)
+        if step.kind == "join":
+            deps.add(step.of) if self.check_ref((*base, "of"), step.id, "steps", step.of, (),
+                                                step.of, set()) else None
         if isinstance(step, BranchStep):
             for c, case in enumerate(step.cases):
                 deps |= self.refs_in_template((*base, "cases", c, "when"), step.id, case.when,

@@ -177,6 +177,40 @@ class RunContext:
         for hook in self.hooks:
             await hook(events)
 
+    async def add_steps(self, parent_step_id: str, steps: Sequence[Any], *, reason: str,
+                        locals_: dict[str, dict[str, Any]] | None = None,
+                        cancellable: bool = False) -> list[str]:
+        """Add steps to the live graph under a parent step; they start when ready.
+
+        Their dependencies come from their references (and `after`); they may refer to
+        any step already in the graph. Returns their ids.
+        """
+        from orchestrator.graph.compile import estimate_cost, step_dependencies
+
+        assert self.scheduler is not None
+        sched = self.scheduler
+        base = sched.plans[parent_step_id].priority if parent_step_id in sched.plans else 0.0
+        plans = []
+        for step in steps:
+            pool = ("llm:" + step.model) if step.kind in ("llm", "sample") else (
+                "control" if step.kind in ("map", "branch") else step.kind)
+            plans.append(StepPlan(step.id, step.kind, step, tuple(sorted(step_dependencies(step))),
+                                  pool, base + estimate_cost(step),
+                                  (locals_ or {}).get(step.id), cancellable=cancellable))
+        await sched.add_steps(_Patch(parent_step_id, reason, plans))
+        return [p.id for p in plans]
+
+    async def wait_steps(self, step_ids: Sequence[str]) -> dict[str, Any]:
+        """Wait for steps to resolve; returns StepOutcome (status, output, error) by id."""
+        assert self.scheduler is not None
+        return await self.scheduler.wait_steps(step_ids)
+
+    def cancel_steps(self, step_ids: Sequence[str]) -> None:
+        """Cancel running steps that were added as ``cancellable``."""
+        assert self.scheduler is not None
+        for sid in step_ids:
+            self.scheduler.cancel_step(sid)
+
     async def run_child(self, workflow: str, inputs: dict[str, Any], parent_step_id: str,
                         max_depth: int = 8) -> RunResult:
         """Run a sub-workflow (a registered name or a path relative to this workflow)."""
@@ -260,10 +294,14 @@ def _make_preparer(inputs: dict[str, Any]) -> Any:
             return {"tool": step.tool, "args": resolve(step.args, scope)}
         if plan.kind == "workflow":
             return {"workflow": step.workflow, "inputs": resolve(step.inputs, scope)}
-        prepare_fields = getattr(step, "resolved_fields", None)
-        if prepare_fields is not None:
-            return {f: resolve(getattr(step, f), scope) for f in prepare_fields}
-        return {}
+        out = {f: resolve(getattr(step, f), scope) for f in getattr(step, "resolved_fields", ())}
+        template_fields = getattr(step, "template_fields", ())
+        if template_fields:
+            tvars = _template_vars(sched, plan, inputs)
+            for f in template_fields:
+                src = getattr(step, f)
+                out[f] = templates.render(src, tvars) if isinstance(src, str) else None
+        return out
 
     return prepare
 

@@ -49,6 +49,8 @@ class StepPlan:
     priority: float
     locals: dict[str, Any] | None = None
     group: str | None = None
+    #: may be cancelled on its own (first-finish losers...): runs in its own cancel scope
+    cancellable: bool = False
 
 
 @dataclass(slots=True)
@@ -98,9 +100,26 @@ class _Patch:
     plans: list[StepPlan]
     group_owner: str | None = None
     group_limit: int | None = None
+    applied: anyio.Event | None = None
 
 
-Message = _Done | _Failed | _Retrying | _Attempt | _Patch
+@dataclass(slots=True)
+class _CancelStep:
+    step_id: str
+    reason: str
+
+
+Message = _Done | _Failed | _Retrying | _Attempt | _Patch | _CancelStep
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """How a step ended, for code that waits on it (planners, fan-outs)."""
+
+    step_id: str
+    status: str
+    output: Any
+    error: str | None
 
 
 @dataclass
@@ -179,7 +198,7 @@ class Scheduler:
         self.usage = Usage()
         self.cancelled = False
         self._cancel_scope: anyio.CancelScope | None = None
-        self._attempt_started: dict[str, float] = {}
+        self._waiters: dict[str, list[anyio.Event]] = {}
         for p in plans:
             self._add_plan(p)
         for sid, output in (preset or {}).items():
@@ -192,7 +211,8 @@ class Scheduler:
 
     def event(self, cls: type[ev._Event], **fields: Any) -> ev._Event:
         """Create an event of this run with the next sequence number and queue it."""
-        e = cls(run_id=self.run_id, seq=next(self._seq), **fields)
+        # Built by our own code with typed values: skip validation on this hot path.
+        e = cls.model_construct(run_id=self.run_id, seq=next(self._seq), ts=time.time(), **fields)
         self._pending_events.append(e)
         return e
 
@@ -208,16 +228,48 @@ class Scheduler:
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
 
-    def cancel_step(self, step_id: str) -> None:
-        """Cancel one running step (e.g. a first-finish loser) at its executor."""
+    def cancel_step(self, step_id: str, reason: str = "cancelled") -> None:
+        """Cancel one step: a running ``cancellable`` one at its executor, a waiting one
+        before it starts (e.g. first-finish losers). Safe to call from step tasks."""
         scope = self._scopes.get(step_id)
         if scope is not None:
             scope.cancel()
+        elif self._send is not None:
+            self._send.send_nowait(_CancelStep(step_id, reason))
 
     async def add_steps(self, patch: _Patch) -> None:
-        """Ask the loop to add steps to the live graph (safe from step tasks)."""
+        """Add steps to the live graph from a step task; returns once they are in it."""
         assert self._send is not None
-        await self._send.send(patch)
+        patch.applied = anyio.Event()
+        self._send.send_nowait(patch)
+        await patch.applied.wait()
+
+    async def wait_steps(self, step_ids: Sequence[str]) -> dict[str, StepOutcome]:
+        """Wait until every given step is resolved; return how each ended.
+
+        :raises KeyError: for an id that is not (yet) in the graph.
+        """
+        for sid in step_ids:
+            if sid not in self.state.steps:
+                raise KeyError(sid)
+            st = self.state.steps[sid]
+            if st.status.value not in ("succeeded", "failed", "skipped", "cancelled"):
+                event = anyio.Event()
+                self._waiters.setdefault(sid, []).append(event)
+                await event.wait()
+        return {sid: self.outcome(sid) for sid in step_ids}
+
+    def outcome(self, step_id: str) -> StepOutcome:
+        st = self.state.steps[step_id]
+        return StepOutcome(step_id, st.status.value, st.output, st.error)
+
+    def _notify_waiters(self) -> None:
+        log = self.state.resolved_log
+        if self._waiters:
+            for sid in log:
+                for event in self._waiters.pop(sid, ()):
+                    event.set()
+        log.clear()
 
     async def run(self) -> None:
         """Run until every step is resolved or the run is cancelled."""
@@ -231,7 +283,10 @@ class Scheduler:
                 self._tg = tg
                 await self._settle()
                 while not self.state.done:
-                    batch = [await recv.receive()]
+                    try:
+                        batch = [recv.receive_nowait()]
+                    except anyio.WouldBlock:
+                        batch = [await recv.receive()]
                     while True:
                         try:
                             batch.append(recv.receive_nowait())
@@ -261,6 +316,7 @@ class Scheduler:
             assert self._tg is not None
             for job in jobs:
                 self._tg.start_soon(self._run_job, job, name=f"step {job.plan.id}")
+            self._notify_waiters()
             if not progressed and not jobs and not self.state._ready:
                 return
 
@@ -315,6 +371,9 @@ class Scheduler:
         jobs = []
         for pool in self._pools.values():
             for sid in pool.pop_ready():
+                if self.state.status(sid) is not Status.READY:  # cancelled while queued
+                    pool.running -= 1
+                    continue
                 job = self._make_job(self.plans[sid])
                 if job is None:
                     pool.running -= 1
@@ -345,6 +404,10 @@ class Scheduler:
     async def _run_job(self, job: Job) -> None:
         assert self._send is not None
         send = self._send
+        if not job.plan.cancellable:
+            # the buffer is unbounded: send_nowait never blocks and skips a checkpoint
+            send.send_nowait(await self._attempts(job, send))
+            return
         with anyio.CancelScope() as scope:
             self._scopes[job.plan.id] = scope
             try:
@@ -353,7 +416,7 @@ class Scheduler:
                 self._scopes.pop(job.plan.id, None)
         if scope.cancelled_caught:
             msg = _Failed(job, anyio.get_cancelled_exc_class()("step cancelled"))
-        await send.send(msg)
+        send.send_nowait(msg)
 
     async def _attempts(self, job: Job, send: MemoryObjectSendStream[Message]) -> Message:
         """Dispatch -> retry -> timeout -> execute once."""
@@ -367,10 +430,10 @@ class Scheduler:
                 if not is_retryable(error) or job.task.attempt >= job.retry.max_attempts:
                     return _Failed(job, error)
                 delay = backoff_s(job.retry, job.task.attempt, self._rng)
-                await send.send(_Retrying(job, error, delay))
+                send.send_nowait(_Retrying(job, error, delay))
                 await anyio.sleep(delay)
                 job.task.attempt += 1
-                await send.send(_Attempt(job))
+                send.send_nowait(_Attempt(job))
 
     async def _execute_once(self, job: Job) -> Result:
         if job.timeout_s is None:
@@ -393,6 +456,12 @@ class Scheduler:
             self.event(ev.StepRetrying, step_id=msg.job.plan.id, attempt=msg.job.task.attempt,
                        error=str(msg.error), error_type=type(msg.error).__name__,
                        delay_s=msg.delay_s)
+        elif isinstance(msg, _CancelStep):
+            st = self.state.steps.get(msg.step_id)
+            if st is not None and st.status in (Status.PENDING, Status.READY):
+                self.event(ev.StepCancelled, step_id=msg.step_id, attempt=st.attempts,
+                           reason=msg.reason)
+                self.state.cancel(msg.step_id)
         elif isinstance(msg, _Attempt):
             attempt = self.state.start(msg.job.plan.id)
             self.event(ev.StepStarted, step_id=msg.job.plan.id, step_kind=msg.job.plan.kind,
@@ -437,6 +506,8 @@ class Scheduler:
                            "spec": _dump_step(p.step)} for p in patch.plans])
         if patch.group_owner is not None:
             self.state.seal_group(patch.group_owner)
+        if patch.applied is not None:
+            patch.applied.set()
 
     def apply_patch_now(self, patch: _Patch) -> None:
         """Add steps from inside the loop (control handlers)."""

@@ -96,6 +96,8 @@ class RunState:
         self.groups_done: list[GroupDone] = []
         #: outputs of succeeded steps, and None for branch-skipped ones (kept incrementally)
         self.values: dict[str, Any] = {}
+        #: ids resolved since the scheduler last looked (it clears the list)
+        self.resolved_log: list[str] = []
 
     # -- building -----------------------------------------------------------
     def add(self, step_id: str, deps: Iterable[str] = (), *, group: str | None = None) -> None:
@@ -145,7 +147,7 @@ class RunState:
 
     def take_ready(self) -> list[str]:
         """Steps that became ready since the last call, in the order they did."""
-        out = list(self._ready)
+        out = [sid for sid in self._ready if self.steps[sid].status is Status.PENDING]
         self._ready.clear()
         for sid in out:
             self.steps[sid].status = Status.READY
@@ -197,6 +199,7 @@ class RunState:
                 s.error = "cancelled"
                 self._unresolved -= 1
                 ids.append(s.id)
+                self.resolved_log.append(s.id)
         self._ready.clear()
         return ids
 
@@ -222,6 +225,7 @@ class RunState:
 
     def _resolved(self, st: StepState) -> None:
         self._unresolved -= 1
+        self.resolved_log.append(st.id)
         if st.group is not None:
             self._member_resolved(st)
         for did in st.dependents:
@@ -272,10 +276,14 @@ class RunState:
         assert st.group is not None
         g = self._groups[st.group]
         g.unresolved -= 1
-        if st.status is not Status.SKIPPED or not st.branch_skip:
+        if st.id in g.held:  # resolved (cancelled) before it was released
+            g.held.remove(st.id)
+        else:
             g.running = max(0, g.running - 1)
         while g.held and (g.limit is None or g.running < g.limit):
             nxt = g.held.popleft()
+            if self.steps[nxt].status in TERMINAL:  # cancelled while held
+                continue
             g.running += 1
             self._ready.append(nxt)
         if g.unresolved == 0:

@@ -10,35 +10,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+from orchestrator.spec.base import STEP_ID_PATTERN, RetryPolicy, StepBase, _Model
+
 JSONType = Literal["string", "integer", "number", "boolean", "array", "object", "any"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class RetryPolicy(_Model):
-    """Retries for retryable errors only (timeouts, connection errors, HTTP 429/5xx)."""
-
-    max_attempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
-    initial_backoff_s: float = Field(0.5, ge=0, description="Delay before the second attempt.")
-    max_backoff_s: float = Field(30.0, ge=0, description="Upper bound of one delay.")
-    multiplier: float = Field(2.0, ge=1.0, description="Growth of the delay per attempt.")
-    jitter: float = Field(0.2, ge=0, le=1, description="Random +/- fraction applied to a delay.")
-
-
-class _StepBase(_Model):
-    id: str = Field(pattern=STEP_ID_PATTERN, description="Unique step id.")
-    description: str = ""
-    after: list[str] = Field(
-        default_factory=list, description="Extra ordering dependencies (step ids)."
-    )
-    timeout_s: float | None = Field(None, gt=0, description="Per-attempt timeout in seconds.")
-    retry: RetryPolicy | None = Field(None, description="Overrides the workflow's default.")
-
-
-class LLMStep(_StepBase):
+class LLMStep(StepBase):
     """Call a language model with a Jinja2 prompt template."""
 
     kind: Literal["llm"] = "llm"
@@ -57,7 +34,7 @@ class LLMStep(_StepBase):
     seed: int | None = None
 
 
-class ToolStep(_StepBase):
+class ToolStep(StepBase):
     """Call a registered Python callable with validated arguments."""
 
     kind: Literal["tool"] = "tool"
@@ -65,7 +42,7 @@ class ToolStep(_StepBase):
     args: dict[str, Any] = Field(default_factory=dict, description="Arguments; may hold refs.")
 
 
-class WorkflowStep(_StepBase):
+class WorkflowStep(StepBase):
     """Run another workflow as one step; its outputs become this step's output."""
 
     kind: Literal["workflow"] = "workflow"
@@ -78,7 +55,7 @@ class BranchCase(_Model):
     then: list[str] = Field(description="Steps that run when this case is the first true one.")
 
 
-class BranchStep(_StepBase):
+class BranchStep(StepBase):
     """Pick a path: the steps of the first true case run, those of the others are skipped."""
 
     kind: Literal["branch"] = "branch"
@@ -123,7 +100,7 @@ class MapBody(_Model):
         return step.model_copy(update={"id": step_id})
 
 
-class MapStep(_StepBase):
+class MapStep(StepBase):
     """Run a body step once for each item of a list, at most `concurrency` at a time."""
 
     kind: Literal["map"] = "map"
@@ -133,10 +110,15 @@ class MapStep(_StepBase):
     concurrency: int | None = Field(None, ge=1, description="Children running at once.")
 
 
+from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, SpawnStep  # noqa: E402
+from orchestrator.spec.kinds_plan import PlanStep  # noqa: E402
+
 Step = Annotated[
-    LLMStep | ToolStep | MapStep | BranchStep | WorkflowStep, Field(discriminator="kind")
+    LLMStep | ToolStep | MapStep | BranchStep | WorkflowStep | PlanStep | SpawnStep | SampleStep
+    | JoinStep,
+    Field(discriminator="kind"),
 ]
-STEP_KINDS = ("llm", "tool", "map", "branch", "workflow")
+STEP_KINDS = ("llm", "tool", "map", "branch", "workflow", "plan", "spawn", "sample", "join")
 
 _BODY_TYPES: dict[str, type[LLMStep] | type[ToolStep] | type[WorkflowStep]] = {
     "llm": LLMStep,
@@ -209,7 +191,7 @@ class WorkflowSpec(_Model):
             return {k: ({"from": v} if not isinstance(v, dict) else v) for k, v in value.items()}
         return value
 
-    def step(self, step_id: str) -> LLMStep | ToolStep | MapStep | BranchStep | WorkflowStep:
+    def step(self, step_id: str) -> Any:
         """Return the step with this id.
 
         :raises KeyError: when there is none.

@@ -1,0 +1,35 @@
+"""The `plan` step: a planner (LLMCompiler, Adaptive Graph of Thoughts, static) writes
+more of the graph at run time. Implemented by `planners/` through the registry."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from orchestrator.spec.base import StepBase
+
+
+class PlanStep(StepBase):
+    """Let a planner write steps at run time; its output is the plan's final answer."""
+
+    kind: Literal["plan"] = "plan"
+    planner: str = Field("llmcompiler", description="llmcompiler | agot | static | a registered name")
+    goal: str = Field(description="Jinja2 template: the question or task to plan for.")
+    model: str = Field("default", description="Model alias used by the planner.")
+    joiner_model: str | None = Field(None, description="Model alias of the joiner (default: model).")
+    tools: list[str] = Field(default_factory=list,
+                             description="Tools the plan may call (empty: every known tool).")
+    format: Literal["text", "json"] = Field("text", description="Plan format asked of the LLM.")
+    max_replans: int = Field(2, ge=0, le=20)
+    max_plan_steps: int = Field(32, ge=1, le=1000)
+    max_plan_repairs: int = Field(2, ge=0, le=10)
+    plan_timeout_s: float | None = Field(None, gt=0, description="Stop a planner streaming forever.")
+    max_tokens: int = Field(512, ge=1, le=1_000_000)
+    temperature: float = Field(0.0, ge=0, le=2)
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="Planner settings (AGoT: max_depth, max_layers, "
+                                                "max_nodes_per_layer).")
+
+    #: fields rendered as Jinja2 templates before the executor sees them
+    template_fields = ("goal",)

@@ -1,0 +1,250 @@
+"""The :class:`TraceStore` contract, and everything built on its four methods."""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from pydantic import ValidationError
+
+from orchestrator.store._codec import parse_strict
+from orchestrator.store._errors import InvalidTrace, RunNotFound
+from orchestrator.store._models import RunFilter, RunInfo, RunRecord, StoredEvent
+from orchestrator.store.fold import fold_events, fold_info
+
+TRACE_FORMAT = "ponder.trace"
+"""The ``format`` tag of an exported trace document."""
+TRACE_VERSION = 1
+"""The version of the exported trace document this Ponder writes (and the newest it reads)."""
+
+_GC_PAGE = 500
+
+
+class TraceStore(abc.ABC):
+    """Append-only store of run events, with a per-run headline row for listing.
+
+    Backends implement four methods (:meth:`append`, :meth:`events`,
+    :meth:`list_runs`, :meth:`delete_runs`) plus :meth:`close`; reading a run,
+    export/import and garbage collection are built on them here.
+
+    Use as ``async with store:`` (opens, then closes), or call :meth:`open` and
+    :meth:`close` yourself. All methods are safe to call from many tasks at once.
+    """
+
+    async def open(self) -> None:
+        """Make the store ready (connect, create or check the schema); idempotent.
+
+        :raises StoreUnavailable: when the store cannot be reached or opened.
+        :raises StoreOutdated: when its schema is older and may not be upgraded here.
+        """
+
+    @abc.abstractmethod
+    async def append(self, events: Sequence[StoredEvent]) -> None:
+        """Store a batch of events, all or nothing, durably before returning.
+
+        Events may belong to several runs. A ``run_started`` or ``run_finished``
+        event updates its run's :class:`RunInfo` row in the same transaction.
+
+        :param events: the batch; an empty batch is a no-op.
+        :raises EventConflict: when an event's ``(run_id, seq)`` is already stored or
+            repeats within the batch; nothing of the batch is stored.
+        :raises StoreError: when an event is not JSON-serializable, or the write failed
+            (:class:`StoreUnavailable` for a locked or read-only file, a lost server).
+        """
+
+    @abc.abstractmethod
+    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+        """A run's events in ``seq`` order; unknown kinds come back as :class:`RawEvent`.
+
+        :param after_seq: only events with a larger ``seq`` (for tailing a live run).
+        :returns: the events; empty when none are stored.
+        """
+
+    @abc.abstractmethod
+    async def list_runs(
+        self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[RunInfo]:
+        """Runs newest first (by start time, then id descending), one page.
+
+        :param filters: which runs; ``None`` for all.
+        :param limit: the page size; ``offset``: how many matching runs to skip.
+        """
+
+    @abc.abstractmethod
+    async def delete_runs(self, run_ids: Sequence[str]) -> int:
+        """Delete runs: their rows and all their events, in one transaction.
+
+        :returns: how many run rows were deleted (unknown ids are ignored).
+        """
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections; idempotent. The store is unusable afterwards."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def read_run(self, run_id: str) -> RunRecord:
+        """A run folded from its events (see :func:`~orchestrator.store.fold.fold_events`).
+
+        :raises RunNotFound: when no event of the run is stored.
+        """
+        events = await self.events(run_id)
+        if not events:
+            raise RunNotFound(run_id)
+        return fold_events(events)
+
+    async def export_run(self, run_id: str) -> dict[str, Any]:
+        """A JSON-ready document holding the run's headline and every event.
+
+        :returns: ``{"format": "ponder.trace", "version": 1, "run": {...}, "events": [...]}``.
+        :raises RunNotFound: when no event of the run is stored.
+        """
+        events = await self.events(run_id)
+        if not events:
+            raise RunNotFound(run_id)
+        info = info_from_events(events)
+        return {
+            "format": TRACE_FORMAT,
+            "version": TRACE_VERSION,
+            "run": info.model_dump(mode="json") if info is not None else {"id": run_id},
+            "events": [e.model_dump(mode="json") for e in events],
+        }
+
+    async def import_run(self, doc: Mapping[str, Any]) -> str:
+        """Store a document made by :meth:`export_run` (of this store or another).
+
+        The headline row is rebuilt from the events; the document's ``run`` is only
+        checked for its id.
+
+        :returns: the run id.
+        :raises InvalidTrace: when the document is malformed; nothing is stored.
+        :raises EventConflict: when the run's events are already stored; nothing is stored.
+        """
+        events = parse_trace(doc)
+        await self.append(events)
+        return events[0].run_id
+
+    async def delete_runs_older_than(
+        self, age: timedelta, *, now: float | None = None, include_unfinished: bool = False
+    ) -> int:
+        """Garbage-collect runs started more than ``age`` before ``now``.
+
+        :param now: the reference Unix time (default: the current time).
+        :param include_unfinished: also delete runs still marked running (a run
+            whose process died never finishes).
+        :returns: how many runs were deleted.
+        """
+        cutoff = (time.time() if now is None else now) - age.total_seconds()
+        flt = RunFilter(started_before=cutoff, finished=None if include_unfinished else True)
+        total = 0
+        while page := await self.list_runs(flt, limit=_GC_PAGE):
+            deleted = await self.delete_runs([r.id for r in page])
+            if deleted == 0:
+                break
+            total += deleted
+        return total
+
+
+def info_from_events(events: Sequence[StoredEvent]) -> RunInfo | None:
+    """The :class:`RunInfo` row a store keeps for these events (one run, in order)."""
+    info: RunInfo | None = None
+    step_ids: set[str] = set()
+    for e in events:
+        step_id = getattr(e, "step_id", None)
+        if isinstance(step_id, str):
+            step_ids.add(step_id)
+        info = fold_info(info, e, n_steps=len(step_ids))
+    return info
+
+
+def parse_trace(doc: Any) -> list[StoredEvent]:
+    """Validate an exported trace document.
+
+    :returns: its events, in ``seq`` order.
+    :raises InvalidTrace: naming every problem found, each with its location.
+    """
+    if not isinstance(doc, Mapping):
+        raise InvalidTrace([f"document: expected a JSON object, got {type(doc).__name__}"])
+    problems: list[str] = []
+    if doc.get("format") != TRACE_FORMAT:
+        problems.append(f"format: expected {TRACE_FORMAT!r}, got {doc.get('format')!r}")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problems.append(f"version: expected a positive integer, got {version!r}")
+    elif version > TRACE_VERSION:
+        problems.append(
+            f"version: {version} is newer than this Ponder reads ({TRACE_VERSION}); "
+            "upgrade Ponder"
+        )
+    raw_events = doc.get("events")
+    if not isinstance(raw_events, list) or not raw_events:
+        problems.append("events: expected a non-empty list of events")
+        raise InvalidTrace(problems)
+    events = _parse_events(raw_events, problems)
+    run = doc.get("run")
+    if events and isinstance(run, Mapping) and run.get("id") != events[0].run_id:
+        problems.append(f"run.id: {run.get('id')!r} differs from the events' run id")
+    if problems:
+        raise InvalidTrace(problems)
+    return sorted(events, key=lambda e: e.seq)
+
+
+def _parse_events(raw_events: list[Any], problems: list[str]) -> list[StoredEvent]:
+    events: list[StoredEvent] = []
+    seen: set[int] = set()
+    for i, raw in enumerate(raw_events):
+        try:
+            event = parse_strict(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ".".join(str(part) for part in err["loc"])
+                problems.append(f"events[{i}].{where}: {err['msg']}")
+            continue
+        if events and event.run_id != events[0].run_id:
+            problems.append(
+                f"events[{i}].run_id: {event.run_id!r} differs from {events[0].run_id!r}"
+            )
+        if event.seq < 0:
+            problems.append(f"events[{i}].seq: must be >= 0, got {event.seq}")
+        elif event.seq in seen:
+            problems.append(f"events[{i}].seq: {event.seq} appears twice")
+        seen.add(event.seq)
+        events.append(event)
+    return events
+
+
+class StoreHook:
+    """The scheduler hook that makes each batch of events durable.
+
+    It keeps nothing between calls: each batch is written in one transaction and
+    the call returns only after the commit, so whatever the scheduler does next
+    (start a dependent step, report success) happens after its cause is stored.
+    A failed write propagates; the scheduler must not act on unstored events.
+
+    :param store: an opened store.
+    """
+
+    def __init__(self, store: TraceStore) -> None:
+        self.store = store
+
+    async def __call__(self, events: Sequence[StoredEvent]) -> None:
+        """Store ``events`` atomically.
+
+        :raises StoreError: from :meth:`TraceStore.append`.
+        """
+        if events:
+            await self.store.append(events)

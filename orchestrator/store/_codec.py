@@ -1,0 +1,101 @@
+"""Events to storage rows and back: an envelope (run, seq, kind, step, time) and a
+JSON payload holding every other field.
+
+Decoding never fails: an event of a kind this Ponder does not know, or one that no
+longer validates against its class, comes back as a :class:`RawEvent`.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
+
+from orchestrator.runtime.events import EVENT_ADAPTER, Event
+from orchestrator.store._errors import StoreError
+from orchestrator.store._models import RawEvent, StoredEvent
+
+_log = logging.getLogger(__name__)
+_ENVELOPE = frozenset({"run_id", "seq", "kind", "ts"})
+
+
+def _event_kinds() -> frozenset[str]:
+    union = typing.get_args(Event)[0]
+    return frozenset(cls.model_fields["kind"].default for cls in typing.get_args(union))
+
+
+KNOWN_KINDS: frozenset[str] = _event_kinds()
+"""The ``kind`` tags of :data:`orchestrator.runtime.events.Event`, derived from the union."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """One event as a storage row."""
+
+    run_id: str
+    seq: int
+    kind: str
+    step_id: str | None
+    ts: float
+    payload: dict[str, Any]
+
+    def row(self) -> dict[str, Any]:
+        """The row as the ``events`` table's column values."""
+        return {
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "kind": self.kind,
+            "step_id": self.step_id,
+            "ts": self.ts,
+            "payload": self.payload,
+        }
+
+
+def encode(event: StoredEvent) -> EncodedEvent:
+    """Split an event into its envelope and JSON payload.
+
+    :raises StoreError: when a field (a step's output, say) is not JSON-serializable.
+    """
+    try:
+        payload = event.model_dump(mode="json", exclude=set(_ENVELOPE))
+    except PydanticSerializationError as exc:
+        raise StoreError(
+            f"event {event.seq} ({event.kind}) of run {event.run_id!r} cannot be stored "
+            f"as JSON: {exc}"
+        ) from exc
+    step_id = payload.get("step_id")
+    return EncodedEvent(
+        run_id=event.run_id,
+        seq=event.seq,
+        kind=event.kind,
+        step_id=step_id if isinstance(step_id, str) else None,
+        ts=event.ts,
+        payload=payload,
+    )
+
+
+def decode(run_id: str, seq: int, kind: str, ts: float, payload: Mapping[str, Any]) -> StoredEvent:
+    """Rebuild an event from its row; unknown or no longer valid kinds become RawEvent."""
+    data = {**payload, "run_id": run_id, "seq": seq, "kind": kind, "ts": ts}
+    if kind in KNOWN_KINDS:
+        try:
+            return EVENT_ADAPTER.validate_python(data)
+        except ValidationError as exc:
+            # An old trace must stay readable after an event class changes shape.
+            _log.warning("event %s of run %r kept raw: %s", seq, run_id, exc)
+    return RawEvent.model_validate(data)
+
+
+def parse_strict(data: Any) -> StoredEvent:
+    """Validate an event from an untrusted document: known kinds against their class.
+
+    :raises ValidationError: when the envelope or a known kind's fields are wrong.
+    """
+    if isinstance(data, Mapping) and data.get("kind") in KNOWN_KINDS:
+        return EVENT_ADAPTER.validate_python(data)
+    return RawEvent.model_validate(data)

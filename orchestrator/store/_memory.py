@@ -1,0 +1,108 @@
+"""The in-memory trace store: the fake that tests use, and ``memory://``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from anyio.lowlevel import checkpoint
+
+from orchestrator.store._base import TraceStore
+from orchestrator.store._codec import EncodedEvent, decode, encode
+from orchestrator.store._errors import EventConflict, StoreError
+from orchestrator.store._models import RunFilter, RunInfo, StoredEvent
+from orchestrator.store.fold import fold_info
+
+_RUN_KINDS = frozenset({"run_started", "run_finished"})
+
+
+class MemoryStore(TraceStore):
+    """A :class:`TraceStore` in a dict, with the same observable behaviour as
+    :class:`SqlStore`: payloads go through JSON (so reads return copies and a
+    non-serializable output fails here too), batches are atomic, conflicts raise.
+
+    Nothing survives the process.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, dict[int, tuple[str, float, str]]] = {}
+        self._step_ids: dict[str, set[str]] = {}
+        self._runs: dict[str, RunInfo] = {}
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("the memory trace store is closed", url="memory://")
+
+    async def append(self, events: Sequence[StoredEvent]) -> None:
+        await checkpoint()
+        self._check_open()
+        if not events:
+            return
+        encoded = [encode(e) for e in events]
+        self._check_conflicts(encoded)
+        rows = [(enc, json.dumps(enc.payload)) for enc in encoded]
+        # Nothing below can fail, so the batch lands whole.
+        for enc, payload in rows:
+            self._events.setdefault(enc.run_id, {})[enc.seq] = (enc.kind, enc.ts, payload)
+            steps = self._step_ids.setdefault(enc.run_id, set())
+            if enc.step_id is not None:
+                steps.add(enc.step_id)
+        for event in events:
+            if event.kind in _RUN_KINDS:
+                new = fold_info(
+                    self._runs.get(event.run_id),
+                    event,
+                    n_steps=len(self._step_ids[event.run_id]),
+                )
+                if new is not None:
+                    self._runs[event.run_id] = new
+
+    def _check_conflicts(self, encoded: list[EncodedEvent]) -> None:
+        seen: set[tuple[str, int]] = set()
+        for enc in encoded:
+            key = (enc.run_id, enc.seq)
+            if key in seen or enc.seq in self._events.get(enc.run_id, ()):
+                raise EventConflict(
+                    f"event {enc.seq} of run {enc.run_id!r} is already stored "
+                    "(the batch was not written)",
+                    run_id=enc.run_id,
+                    seq=enc.seq,
+                )
+            seen.add(key)
+
+    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+        await checkpoint()
+        self._check_open()
+        rows = self._events.get(run_id, {})
+        return [
+            decode(run_id, seq, kind, ts, json.loads(payload))
+            for seq, (kind, ts, payload) in sorted(rows.items())
+            if after_seq is None or seq > after_seq
+        ]
+
+    async def list_runs(
+        self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[RunInfo]:
+        await checkpoint()
+        self._check_open()
+        flt = filters or RunFilter()
+        runs = sorted(
+            (r for r in self._runs.values() if flt.matches(r)),
+            key=lambda r: (r.started_at, r.id),
+            reverse=True,
+        )
+        return runs[offset : offset + limit]
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> int:
+        await checkpoint()
+        self._check_open()
+        deleted = 0
+        for run_id in set(run_ids):
+            self._events.pop(run_id, None)
+            self._step_ids.pop(run_id, None)
+            deleted += self._runs.pop(run_id, None) is not None
+        return deleted
+
+    async def close(self) -> None:
+        self._closed = True

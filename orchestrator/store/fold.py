@@ -1,0 +1,222 @@
+"""Fold a run's events into a :class:`RunRecord`. Pure: no I/O, inputs untouched.
+
+The same fold serves ``ponder show``, the viewer, and resume/replay, so it is
+lenient: events are taken in ``seq`` order whatever order they come in, kinds it
+does not know (and :class:`RawEvent`) are ignored, steps are known from the
+workflow spec, from ``graph_patched`` events and from any event naming them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from orchestrator.runtime import events as ev
+from orchestrator.store._models import RawEvent, RunInfo, RunRecord, StepRecord, StoredEvent
+
+__all__ = ["fold_events", "fold_info"]
+
+
+class _Fold:
+    """Mutable accumulator of one fold; lives only inside :func:`fold_events`."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run: dict[str, Any] = {"id": run_id, "resumes": 0}
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.finished = False
+
+    def step(self, step_id: str) -> dict[str, Any]:
+        rec = self.steps.get(step_id)
+        if rec is None:
+            rec = self.steps[step_id] = {"id": step_id, "attempts": 0, "status": "pending"}
+        return rec
+
+    def add_usage(self, rec: dict[str, Any], usage: ev.UsageModel) -> None:
+        rec["prompt_tokens"] = rec.get("prompt_tokens", 0) + usage.prompt_tokens
+        rec["completion_tokens"] = rec.get("completion_tokens", 0) + usage.completion_tokens
+
+    def on_run_started(self, e: ev.RunStarted) -> None:
+        run = self.run
+        if "started_at" in run:
+            run["resumes"] += 1 if e.resumed else 0
+        else:
+            run["started_at"] = e.ts
+        run.update(
+            workflow=e.workflow,
+            inputs=e.inputs,
+            spec=e.spec,
+            source=e.source,
+            parent_run_id=e.parent_run_id,
+            parent_step_id=e.parent_step_id,
+            status="running",
+            finished_at=None,
+            duration_s=None,
+            output=None,
+            error=None,
+        )
+        self.finished = False
+        declared = e.spec.get("steps")
+        for s in declared if isinstance(declared, list) else []:
+            if isinstance(s, dict) and isinstance(s.get("id"), str):
+                rec = self.step(s["id"])
+                rec.setdefault("kind", s.get("kind"))
+
+    def on_graph_patched(self, e: ev.GraphPatched) -> None:
+        for s in e.steps:
+            if not isinstance(s.get("id"), str):
+                continue
+            rec = self.step(s["id"])
+            rec["added_by"] = e.source_step
+            for key in ("kind", "parent", "spec"):
+                if s.get(key) is not None:
+                    rec[key] = s[key]
+            if isinstance(s.get("deps"), list):
+                rec["deps"] = [d for d in s["deps"] if isinstance(d, str)]
+
+    def on_step_scheduled(self, e: ev.StepScheduled) -> None:
+        rec = self.step(e.step_id)
+        rec.update(status="scheduled", kind=e.step_kind, pool=e.pool, scheduled_at=e.ts)
+
+    def on_step_started(self, e: ev.StepStarted) -> None:
+        rec = self.step(e.step_id)
+        rec["attempts"] += 1
+        rec.setdefault("started_at", e.ts)
+        rec.update(status="running", kind=e.step_kind, input=e.input, finished_at=None)
+
+    def on_step_retrying(self, e: ev.StepRetrying) -> None:
+        rec = self.step(e.step_id)
+        rec.update(status="retrying", error=e.error, error_type=e.error_type)
+
+    def on_step_succeeded(self, e: ev.StepSucceeded) -> None:
+        rec = self.step(e.step_id)
+        rec.update(
+            status="succeeded",
+            finished_at=e.ts,
+            output=e.output,
+            raw=e.raw,
+            latency_s=e.latency_s,
+            meta=e.meta,
+            error=None,
+            error_type=None,
+        )
+        self.add_usage(rec, e.usage)
+
+    def on_step_failed(self, e: ev.StepFailed) -> None:
+        rec = self.step(e.step_id)
+        rec.update(
+            status="failed", finished_at=e.ts, error=e.error, error_type=e.error_type, raw=e.raw
+        )
+        self.add_usage(rec, e.usage)
+
+    def on_step_skipped(self, e: ev.StepSkipped) -> None:
+        rec = self.step(e.step_id)
+        rec.update(status="skipped", finished_at=e.ts, error=e.reason)
+
+    def on_step_cancelled(self, e: ev.StepCancelled) -> None:
+        rec = self.step(e.step_id)
+        rec.update(status="cancelled", finished_at=e.ts, error=e.reason)
+        self.add_usage(rec, e.usage)
+
+    def on_run_finished(self, e: ev.RunFinished) -> None:
+        self.run.update(
+            status=e.status,
+            finished_at=e.ts,
+            duration_s=e.duration_s,
+            output=e.output,
+            error=e.error,
+            prompt_tokens=e.usage.prompt_tokens,
+            completion_tokens=e.usage.completion_tokens,
+        )
+        self.finished = True
+
+    def result(self, n_events: int, next_seq: int) -> RunRecord:
+        steps = [StepRecord.model_validate(s) for s in self.steps.values()]
+        run = dict(self.run)
+        if not self.finished:
+            run["prompt_tokens"] = sum(s.prompt_tokens for s in steps)
+            run["completion_tokens"] = sum(s.completion_tokens for s in steps)
+        return RunRecord.model_validate(
+            {**run, "steps": steps, "n_events": n_events, "next_seq": next_seq}
+        )
+
+
+_HANDLERS: dict[str, Callable[[_Fold, Any], None]] = {
+    "run_started": _Fold.on_run_started,
+    "graph_patched": _Fold.on_graph_patched,
+    "step_scheduled": _Fold.on_step_scheduled,
+    "step_started": _Fold.on_step_started,
+    "step_retrying": _Fold.on_step_retrying,
+    "step_succeeded": _Fold.on_step_succeeded,
+    "step_failed": _Fold.on_step_failed,
+    "step_skipped": _Fold.on_step_skipped,
+    "step_cancelled": _Fold.on_step_cancelled,
+    "run_finished": _Fold.on_run_finished,
+}
+
+
+def fold_events(events: Iterable[StoredEvent]) -> RunRecord:
+    """Fold one run's events into its record.
+
+    :param events: the run's events, in any order (they are folded in ``seq`` order).
+    :returns: the run with its steps in order of first appearance (declared steps first).
+    :raises ValueError: when ``events`` is empty or holds events of several runs.
+    """
+    ordered = sorted(events, key=lambda e: e.seq)
+    if not ordered:
+        raise ValueError("fold_events needs at least one event")
+    run_ids = {e.run_id for e in ordered}
+    if len(run_ids) > 1:
+        raise ValueError(f"fold_events got events of several runs: {sorted(run_ids)}")
+    fold = _Fold(ordered[0].run_id)
+    for e in ordered:
+        handler = _HANDLERS.get(e.kind)
+        if handler is not None and not isinstance(e, RawEvent):
+            handler(fold, e)
+    return fold.result(n_events=len(ordered), next_seq=ordered[-1].seq + 1)
+
+
+def fold_info(prev: RunInfo | None, event: StoredEvent, *, n_steps: int) -> RunInfo | None:
+    """Apply one event to a run's ``list_runs`` row; both store backends use this.
+
+    :param prev: the run's row so far (``None``: no row yet).
+    :param event: the next event; only ``run_started`` and ``run_finished`` change a row.
+    :param n_steps: distinct step ids in the run's events including this one (used
+        by ``run_finished``).
+    :returns: the new row (``prev`` itself when unchanged), or ``None`` when there is
+        still no row (a ``run_finished`` without ``run_started``).
+    """
+    if isinstance(event, ev.RunStarted):
+        if prev is None:
+            return RunInfo(
+                id=event.run_id,
+                workflow=event.workflow,
+                status="running",
+                parent_run_id=event.parent_run_id,
+                parent_step_id=event.parent_step_id,
+                started_at=event.ts,
+                source=event.source,
+            )
+        return prev.model_copy(
+            update={
+                "status": "running",
+                "finished_at": None,
+                "duration_s": None,
+                "prompt_tokens": None,
+                "completion_tokens": None,
+                "n_steps": None,
+                "error": None,
+            }
+        )
+    if isinstance(event, ev.RunFinished) and prev is not None:
+        return prev.model_copy(
+            update={
+                "status": event.status,
+                "finished_at": event.ts,
+                "duration_s": event.duration_s,
+                "prompt_tokens": event.usage.prompt_tokens,
+                "completion_tokens": event.usage.completion_tokens,
+                "n_steps": n_steps,
+                "error": event.error,
+            }
+        )
+    return prev
