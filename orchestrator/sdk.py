@@ -182,23 +182,64 @@ class Workflow:
         """:meth:`run`, for code that is not async."""
         return anyio.run(lambda: self.run(inputs, **kwargs))
 
-    async def stream(self, inputs: dict[str, Any] | None = None, *,
-                     backend: str | None = None) -> AsyncIterator[ev._Event]:
-        """Run and yield every event as it happens (the last is ``run_finished``)."""
+    def stream(self, inputs: dict[str, Any] | None = None, *,
+               backend: str | None = None) -> RunStream:
+        """Run and yield every event as it happens (the last is ``run_finished``).
+
+        ``async for event in wf.stream(inputs)`` reads the whole run. To stop reading
+        early, use the context-manager form, which cancels the run on exit::
+
+            async with wf.stream(inputs) as events:
+                async for event in events:
+                    ...
+        """
+        return RunStream(self, inputs or {}, backend)
+
+
+class RunStream:
+    """Events of one run, as an async iterator and an async context manager."""
+
+    def __init__(self, wf: Workflow, inputs: dict[str, Any], backend: str | None) -> None:
+        self._wf, self._inputs, self._backend = wf, inputs, backend
+        self._tg: Any = None
+        self._recv: Any = None
+
+    async def __aenter__(self) -> AsyncIterator[ev._Event]:
         send, recv = anyio.create_memory_object_stream[ev._Event](max_buffer_size=float("inf"))
 
         async def to_stream(batch: Sequence[ev._Event]) -> None:
             for e in batch:
-                await send.send(e)
+                send.send_nowait(e)
 
         async def runner() -> None:
-            async with send:
-                await self.run(inputs, backend=backend, hooks=[to_stream])
+            with send:
+                await self._wf.run(self._inputs, backend=self._backend, hooks=[to_stream])
 
-        async with anyio.create_task_group() as tg, recv:
-            tg.start_soon(runner)
-            async for event in recv:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(runner)
+        self._recv = recv
+        return recv
+
+    async def __aexit__(self, *exc: object) -> bool | None:
+        self._tg.cancel_scope.cancel()
+        self._recv.close()
+        return await self._tg.__aexit__(*exc)  # type: ignore[no-any-return]
+
+    async def __aiter__(self) -> AsyncIterator[ev._Event]:
+        # The run's own `run_finished` is yielded after its task group has closed, so a
+        # consumer that stops there leaves nothing open behind it.
+        final = None
+        async with self as events:
+            root = None
+            async for event in events:
+                root = root or event.run_id
+                if event.kind == "run_finished" and event.run_id == root:
+                    final = event
+                    continue
                 yield event
+        if final is not None:
+            yield final
 
 
 _PY_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,

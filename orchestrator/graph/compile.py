@@ -361,6 +361,8 @@ def compile_workflow(
     if not nx.is_directed_acyclic_graph(dag):
         for cycle in nx.simple_cycles(dag):
             first = min(cycle, key=lambda s: chk.index.get(s, 0))
+            k = cycle.index(first)
+            cycle = cycle[k:] + cycle[:k]  # start at the step defined first: stable output
             chk.add(("steps", chk.index.get(first, 0)),
                     "cycle: " + " -> ".join([*cycle, cycle[0]]),
                     "break the loop: one of these steps must not depend on the others")

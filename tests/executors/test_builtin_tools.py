@@ -1,0 +1,55 @@
+"""Built-in tools: `calc` evaluates arithmetic only; `extract`; `sleep` bounds."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from executors.builtin_tools import calc, extract, sleep
+from orchestrator.errors import ToolError
+
+
+@pytest.mark.parametrize(("expr", "value"), [
+    ("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("7 / 2", 3.5), ("8 / 2", 4), ("2 ** 10", 1024),
+    ("-3 + +1", -2), ("sqrt(16) + max(1, 5)", 9), ("round(2.567, 2)", 2.57), ("10 % 4", 2),
+    ("pi > 3", None),
+])
+def test_calc_evaluates_arithmetic(expr: str, value: float | None) -> None:
+    if value is None:
+        with pytest.raises(ToolError):
+            calc(expr)
+    else:
+        assert calc(expr) == value
+
+
+@pytest.mark.parametrize("expr", [
+    "__import__('os').system('id')", "open('/etc/passwd')", "().__class__", "x + 1",
+    "[1, 2]", "'a' * 3", "lambda: 1", "2 ** 99999", "1 / 0", "max(*[1])", "",
+])
+def test_calc_refuses_everything_else(expr: str) -> None:
+    with pytest.raises(ToolError):
+        calc(expr)
+
+
+@given(st.text(max_size=60))
+def test_calc_never_raises_anything_but_tool_error(expr: str) -> None:
+    try:
+        calc(expr)
+    except ToolError:
+        pass
+
+
+def test_extract() -> None:
+    assert extract("a=1, b=22", r"b=(\d+)", group=1) == "22"
+    assert extract("a=1, b=22", r"\d+", all=True) == ["1", "22"]
+    assert extract("abc", r"\d") is None
+    with pytest.raises(ToolError, match="bad pattern"):
+        extract("x", "(")
+
+
+@pytest.mark.anyio
+async def test_sleep_bounds() -> None:
+    assert await sleep(0) == 0
+    with pytest.raises(ToolError):
+        await sleep(-1)

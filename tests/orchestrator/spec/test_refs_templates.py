@@ -1,0 +1,75 @@
+"""References and templates: typed resolution, interpolation, the sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import ReferenceResolutionError
+from orchestrator.spec import templates
+from orchestrator.spec.refs import Scope, parse_ref, resolve, step_deps
+
+SCOPE = Scope({"q": "why", "n": 3}, {"a": {"items": [{"x": 1}, {"x": 2}], "t": "hi"}, "b": 7},
+              {"item": {"name": "z"}})
+
+
+def test_parse_paths() -> None:
+    r = parse_ref("steps.a.output.items[1]['x']")
+    assert (r.root, r.name, r.path) == ("steps", "a", ("items", 1, "x"))
+    assert parse_ref("inputs.q").name == "q"
+    with pytest.raises(ValueError):
+        parse_ref("steps.a")
+    with pytest.raises(ValueError):
+        parse_ref("steps.a.output..x")
+
+
+def test_whole_value_references_stay_typed() -> None:
+    assert resolve("${steps.a.output.items}", SCOPE) == [{"x": 1}, {"x": 2}]
+    assert resolve("${steps.b.output}", SCOPE) == 7
+    assert resolve({"k": ["${inputs.n}", "${item.name}"]}, SCOPE) == {"k": [3, "z"]}
+
+
+def test_references_inside_strings_interpolate_json() -> None:
+    assert resolve("n=${inputs.n} t=${steps.a.output.t} l=${steps.a.output.items[0]}",
+                   SCOPE) == 'n=3 t=hi l={"x": 1}'
+
+
+def test_missing_values_name_the_reference() -> None:
+    with pytest.raises(ReferenceResolutionError, match="no `9`"):
+        resolve("${steps.a.output.items[9]}", SCOPE)
+    with pytest.raises(ReferenceResolutionError, match="no output yet"):
+        resolve("${steps.zz.output}", SCOPE)
+    with pytest.raises(ReferenceResolutionError, match="no input named"):
+        resolve("${inputs.zz}", SCOPE)
+
+
+def test_step_deps() -> None:
+    assert step_deps({"a": "${steps.x.output} ${steps.y.output.z}", "b": ["${inputs.q}"]}) == {
+        "x", "y"}
+
+
+def test_templates_render_refs_in_both_spellings() -> None:
+    tvars = SCOPE.template_vars()
+    assert templates.render("{{ inputs.q }} ${steps.b.output}", tvars) == "why 7"
+    refs = templates.template_refs("{{ steps.a.output.items[0].x }} {{ inputs.q | upper }}")
+    assert [(r.root, r.name, r.path) for r in refs] == [
+        ("steps", "a", ("items", 0, "x")), ("inputs", "q", ())]
+
+
+def test_values_are_never_rendered_as_templates() -> None:
+    out = templates.render("Q: {{ inputs.q }}", {"inputs": {"q": "{{ 7 * 7 }}"}})
+    assert out == "Q: {{ 7 * 7 }}"
+
+
+@pytest.mark.parametrize("payload", [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "{{ inputs.__class__ }}{{ inputs.update({'x': 1}) }}",
+])
+def test_the_sandbox_blocks_escapes(payload: str) -> None:
+    with pytest.raises(ReferenceResolutionError):
+        templates.render(payload, {"inputs": {"q": 1}})
+
+
+def test_template_syntax_errors_are_reported() -> None:
+    issue = templates.check("line one\n{% if x %}\nno end")
+    assert issue is not None and issue.line >= 2
