@@ -80,7 +80,13 @@ class LLMRequest:
     seed: int | None = None
     n: int = 1
     request_id: str = ""
+    #: larger = more urgent (the step's remaining critical path, or a policy's score)
     priority: float = 0.0
+    #: the program (run) and step the call belongs to, for program-aware scheduling
+    run_id: str = ""
+    step_id: str = ""
+    #: calls sharing this key share a long prompt prefix (keep them on one engine)
+    prefix_key: str | None = None
 
 
 @dataclass(slots=True)

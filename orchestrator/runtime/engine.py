@@ -19,6 +19,7 @@ import anyio
 from orchestrator.errors import ConfigError, ReferenceResolutionError, SpecError
 from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate_cost
 from orchestrator.runtime import events as ev
+from orchestrator.runtime._gc import gc_tuned
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
 from orchestrator.runtime.registry import Registry, import_callable
 from orchestrator.runtime.scheduler import Scheduler, StepPlan, _Patch
@@ -449,7 +450,8 @@ async def execute(
                 source=source, parent_run_id=parent[0] if parent else None,
                 parent_step_id=parent[1] if parent else None, resumed=bool(preset))
     try:
-        await sched.run()
+        with gc_tuned():
+            await sched.run()
     finally:
         with anyio.CancelScope(shield=True):
             status, output, error = _final(sched, spec, graph, values_in)
@@ -515,18 +517,8 @@ def _pool_limits(graph: CompiledGraph, cache: BackendCache,
             limits[f"llm:{alias}"] = cfg.concurrency
             continue
         try:
-            factory = cache.registry.backend_factory(cfg.backend)
+            default = getattr(cache.get(cfg), "default_concurrency", None)
         except ConfigError:
-            limits[f"llm:{alias}"] = 1
-            continue
-        default = getattr(factory, "default_concurrency", None)
-        if isinstance(default, int):
-            limits[f"llm:{alias}"] = default
-        else:
-            limits[f"llm:{alias}"] = _simulated_capacity(cfg) or 4
+            default = None  # the backend is missing: its steps fail with that message
+        limits[f"llm:{alias}"] = default if isinstance(default, int) else 1
     return limits
-
-
-def _simulated_capacity(cfg: ModelConfig) -> int | None:
-    cap = cfg.options.get("capacity")
-    return int(cap) if isinstance(cap, int) else None

@@ -120,6 +120,36 @@ class RunFinished(_Event):
     duration_s: float = 0.0
 
 
+class PlanError(_Event):
+    """A planner's output was rejected: a malformed plan, a tool outside the allowlist,
+    too many steps, a plan that timed out, a joiner answer that is neither Finish nor
+    Replan. Steps the plan already started keep running and keep their results."""
+
+    kind: Literal["plan_error"] = "plan_error"
+    step_id: str = Field(description="The plan step.")
+    round: int = Field(description="Plan round, from 1 (a replan starts the next round).")
+    attempt: int = Field(description="Try within the round, from 1 (a repair is the next try).")
+    code: str = Field(description="unknown_tool, bad_args, bad_reference, bad_id, no_join, "
+                                  "two_joins, after_end, empty_plan, cycle, garbage, "
+                                  "too_many_steps, timeout, bad_json, bad_joiner...")
+    error: str = Field(description="Readable message, with the plan line where there is one.")
+    line: int | None = None
+    raw: str | None = Field(None, description="The raw planner (or joiner) output.")
+    will_retry: bool = Field(description="Whether the planner is asked again.")
+
+
+class PlanDecision(_Event):
+    """The joiner's verdict on a plan round: finish with an answer, or replan."""
+
+    kind: Literal["plan_decision"] = "plan_decision"
+    step_id: str = Field(description="The plan step.")
+    round: int
+    action: Literal["finish", "replan"]
+    answer: Any = None
+    reason: str | None = None
+    raw: str | None = None
+
+
 Event = Annotated[
     RunStarted
     | StepScheduled
@@ -130,7 +160,9 @@ Event = Annotated[
     | StepSkipped
     | StepCancelled
     | GraphPatched
-    | RunFinished,
+    | RunFinished
+    | PlanError
+    | PlanDecision,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

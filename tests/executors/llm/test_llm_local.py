@@ -1,0 +1,147 @@
+"""LocalBackend on the bundled SmolLM2-135M GGUF: generation, JSON grammar, cancellation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from jsonschema import Draft202012Validator
+
+from executors.llm import LocalBackend
+from orchestrator.errors import BackendError, ConfigError
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest
+from orchestrator.spec.models import ModelConfig
+
+pytestmark = pytest.mark.anyio
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+
+
+def local(**options: Any) -> LocalBackend:
+    return LocalBackend(ModelConfig(backend="local", options={"n_threads": 1, **options}))
+
+
+def ask(prompt: str, **fields: Any) -> LLMRequest:
+    return LLMRequest(messages=[{"role": "user", "content": prompt}], **fields)
+
+
+async def test_short_generation(gguf_path: Path) -> None:
+    backend = local()
+    assert isinstance(backend, LLMBackend)
+    assert LocalBackend.default_concurrency == 1
+    response = await backend.complete(ask("Say hello.", max_tokens=8, temperature=0))
+    again = await backend.complete(ask("Say hello.", max_tokens=8, temperature=0))
+    await backend.aclose()
+    assert response.text.strip()
+    assert response.text == again.text  # greedy decoding is repeatable
+    assert response.prompt_tokens > 5
+    assert response.completion_tokens == 8
+    assert response.finish_reason == "length"
+    assert response.ttft_s is not None and 0 < response.ttft_s <= response.latency_s
+    assert response.model == gguf_path.stem
+    assert backend.stats.completed == 2
+
+
+async def test_json_schema_is_grammar_constrained(gguf_path: Path) -> None:
+    backend = local()
+    response = await backend.complete(
+        ask("Describe a person.", max_tokens=80, temperature=0, json_schema=PERSON)
+    )
+    await backend.aclose()
+    Draft202012Validator(PERSON).validate(json.loads(response.text))
+
+
+async def test_stream_matches_the_final_text(gguf_path: Path) -> None:
+    backend = local()
+    pieces = []
+    final = None
+    async for chunk in backend.stream(ask("Count to five.", max_tokens=12, temperature=0)):
+        if chunk.final is None:
+            pieces.append(chunk.text)
+        else:
+            final = chunk.final
+    assert final is not None
+    assert len(pieces) > 1
+    assert "".join(pieces) == final.text
+
+
+async def test_cancellation_stops_the_decode(gguf_path: Path) -> None:
+    backend = local()
+    await backend.complete(ask("Hi", max_tokens=1))  # load the model outside the timing
+    received = 0
+    with anyio.CancelScope() as scope:
+        async for _ in backend.stream(
+            ask("Write a very long story about a dragon.", max_tokens=1000, temperature=0)
+        ):
+            received += 1
+            if received == 4:
+                cancelled_at = anyio.current_time()
+                scope.cancel()
+    stopped_after = anyio.current_time() - cancelled_at
+    assert stopped_after < 1.0  # at most one token (generous for a loaded CI machine)
+    assert backend.stats.cancelled == 1
+    decoded = backend.stats.completion_tokens
+    assert decoded < 1 + 4 + 3  # the warm-up + what was read + slack
+    await anyio.sleep(0.3)
+    assert backend.stats.completion_tokens == decoded  # nothing decodes in the background
+    # The model is free again at once.
+    with anyio.fail_after(5):
+        response = await backend.complete(ask("Hi", max_tokens=2))
+    assert response.completion_tokens == 2
+
+
+async def test_cancelling_complete(gguf_path: Path) -> None:
+    backend = local()
+    await backend.complete(ask("Hi", max_tokens=1))
+    start = anyio.current_time()
+    with anyio.move_on_after(0.2):
+        await backend.complete(ask("Write a very long story.", max_tokens=1000, temperature=0))
+    assert anyio.current_time() - start < 1.5  # the prompt, or one token, finishes first
+    assert backend.stats.cancelled == 1
+    decoded = backend.stats.completion_tokens
+    assert decoded < 100
+    await anyio.sleep(0.3)
+    assert backend.stats.completion_tokens == decoded
+
+
+async def test_models_are_loaded_once(gguf_path: Path) -> None:
+    a, b = local(), local()
+    await a.complete(ask("Hi", max_tokens=1))
+    await b.complete(ask("Hi", max_tokens=1))
+    assert a._model is not None and a._model is b._model
+
+
+async def test_n_samples(gguf_path: Path) -> None:
+    response = await local().complete(ask("Name a fruit.", max_tokens=4, temperature=1.0, n=2,
+                                          seed=3))
+    assert len(response.texts) == 2
+    assert 2 <= response.completion_tokens <= 8
+
+
+async def test_too_long_a_prompt_is_a_backend_error(gguf_path: Path) -> None:
+    backend = local(n_ctx=128)
+    with pytest.raises(BackendError, match="local backend"):
+        await backend.complete(ask("word " * 400, max_tokens=4))
+    assert backend.stats.failed == 1
+
+
+def test_options_are_validated(gguf_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown option 'n_gpu'"):
+        local(n_gpu=1)
+    with pytest.raises(ConfigError, match="is not a file"):
+        local(model_path=str(tmp_path / "missing.gguf"))
+
+
+def test_without_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
+    with pytest.raises(ConfigError, match=r"pip install 'ponder\[local\]'"):
+        LocalBackend(ModelConfig(backend="local"))
