@@ -74,9 +74,19 @@ def _load(file: Path) -> Workflow:
         raise _fail(f"{len(exc.problems)} problem(s) in {file}") from None
 
 
+def _leaf(exc: BaseException) -> BaseException:
+    """The single error inside (nested) exception groups from task groups, if only one."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _run_cli(fn: Any, debug: bool) -> None:
     try:
-        fn()
+        try:
+            fn()
+        except BaseExceptionGroup as group:
+            raise _leaf(group) from None
     except _Exit as exc:
         raise typer.Exit(exc.code) from None
     except PonderError as exc:
@@ -198,12 +208,16 @@ def validate(
 
 @app.command()
 def schema(
-    which: Annotated[str, typer.Argument(help="workflow | trace_event")] = "workflow",
+    which: Annotated[str, typer.Argument(
+        help="workflow | trace_event | reference (markdown YAML reference)")] = "workflow",
     write: Annotated[Path | None, typer.Option(help="Write every schema into this folder.")] = None,
 ) -> None:
     """Print the JSON Schema of workflow files (or of trace events)."""
-    from orchestrator.schemas import all_schemas
+    from orchestrator.schemas import all_schemas, yaml_reference
 
+    if which == "reference":
+        sys.stdout.write(yaml_reference() + "\n")
+        return
     schemas = all_schemas()
     if write is not None:
         write.mkdir(parents=True, exist_ok=True)

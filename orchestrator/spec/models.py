@@ -22,16 +22,16 @@ class LLMStep(StepBase):
     prompt: str = Field(description="Jinja2 template; `${...}` references also work.")
     system: str | None = Field(None, description="Optional system message (a template too).")
     model: str = Field("default", description="A key of the workflow's `models:` section.")
-    max_tokens: int = Field(256, ge=1, le=1_000_000)
-    temperature: float = Field(0.0, ge=0, le=2)
-    stop: list[str] | None = None
+    max_tokens: int = Field(256, ge=1, le=1_000_000, description="Most tokens to generate.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    stop: list[str] | None = Field(None, description="Stop sequences.")
     output_schema: dict[str, Any] | None = Field(
         None, description="JSON Schema the output must satisfy (constrained where supported)."
     )
     schema_repairs: int = Field(
         2, ge=0, le=10, description="Re-asks with the validation error fed back."
     )
-    seed: int | None = None
+    seed: int | None = Field(None, description="Sampling seed, where the backend takes one.")
 
 
 class ToolStep(StepBase):
@@ -66,7 +66,9 @@ class BranchStep(StepBase):
 class MapBody(_Model):
     """The step a `map` runs for each item: an llm, tool or workflow step without an id."""
 
-    kind: Literal["llm", "tool", "workflow"]
+    kind: Literal["llm", "tool", "workflow"] = Field(
+        description="What runs per item; the other fields are those of that step kind, "
+        "and `{{ item }}` / `${item}` and `index` refer to the current item.")
     prompt: str | None = None
     system: str | None = None
     model: str = "default"
@@ -129,7 +131,7 @@ _BODY_FIELDS = {k: set(t.model_fields) for k, t in _BODY_TYPES.items()}
 
 
 class InputSpec(_Model):
-    type: JSONType = "string"
+    type: JSONType = Field("string", description="JSON type of the value.")
     description: str = ""
     default: Any = None
     required: bool | None = Field(None, description="Defaults to true when no default is set.")
@@ -144,7 +146,7 @@ class InputSpec(_Model):
 
 class OutputSpec(_Model):
     value: Any = Field(alias="from", description="A reference such as `${steps.a.output}`.")
-    type: JSONType = "any"
+    type: JSONType = Field("any", description="JSON type the value must have.")
     description: str = ""
     json_schema: dict[str, Any] | None = Field(None, alias="schema")
 
@@ -157,32 +159,37 @@ class ModelConfig(_Model):
     base_url: str | None = Field(None, description="OpenAI-compatible server URL.")
     api_key_env: str | None = Field(None, description="Environment variable holding the key.")
     concurrency: int | None = Field(None, ge=1, description="Calls in flight at once.")
-    request_timeout_s: float | None = Field(None, gt=0)
+    request_timeout_s: float | None = Field(None, gt=0, description="HTTP timeout per call.")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Backend-specific settings (see the YAML reference)."
     )
 
 
 class Defaults(_Model):
-    timeout_s: float | None = Field(None, gt=0)
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    tool_concurrency: int = Field(16, ge=1)
+    timeout_s: float | None = Field(None, gt=0, description="Per-attempt timeout of every step.")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy.")
+    tool_concurrency: int = Field(16, ge=1, description="Tool calls running at once.")
 
 
 class WorkflowSpec(_Model):
     """A whole workflow."""
 
-    version: Literal[1] = 1
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    version: Literal[1] = Field(1, description="Format version of the file.")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="Workflow name (in traces).")
     description: str = ""
-    inputs: dict[str, InputSpec] = Field(default_factory=dict)
-    outputs: dict[str, OutputSpec] = Field(default_factory=dict)
-    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    inputs: dict[str, InputSpec] = Field(default_factory=dict,
+                                         description="Typed inputs by name.")
+    outputs: dict[str, OutputSpec] = Field(
+        default_factory=dict, description="Named outputs: a reference, or {from, type}. "
+        "Without outputs, the output of the only final step (or of each).")
+    models: dict[str, ModelConfig] = Field(
+        default_factory=dict, description="Model aliases used by `model:` of steps; "
+        "`default` is used when a step names none (the bundled local model if absent).")
     tools: dict[str, str] = Field(
         default_factory=dict, description="Extra tools: name -> `module:function`."
     )
-    defaults: Defaults = Field(default_factory=Defaults)
-    steps: list[Step] = Field(default_factory=list)
+    defaults: Defaults = Field(default_factory=Defaults, description="Step defaults.")
+    steps: list[Step] = Field(default_factory=list, description="The steps (see step kinds).")
 
     @field_validator("outputs", mode="before")
     @classmethod

@@ -1,0 +1,140 @@
+"""The `ponder` command as a user runs it: exit codes, JSON output, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def ponder(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_run_json_has_the_documented_fields() -> None:
+    proc = ponder("run", "examples/quickstart.yaml", "--backend", "simulated", "--json",
+                  "--input", "spiders=4")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert {"run_id", "status", "output", "steps", "usage", "duration_s"} <= set(doc)
+    assert doc["status"] == "succeeded"
+    assert doc["output"]["total_legs"] == 4 * 8 + 2 * 6
+    step = doc["steps"][0]
+    assert {"id", "kind", "status", "attempts", "started_at", "finished_at", "error"} <= set(step)
+    assert doc["usage"]["completion_tokens"] > 0
+
+
+def test_validate_reports_located_problems_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsteps:\n  - id: a\n    kind: tool\n    tool: nope\n"
+                   "  - id: b\n    kind: llm\n    prompt: '{{ steps.zz.output }}'\n")
+    proc = ponder("validate", str(bad))
+    assert proc.returncode == 1
+    assert f"{bad}:5:5: error: unknown tool 'nope'" in proc.stderr
+    assert f"{bad}:8:5: error: unknown step 'zz'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_run_of_a_broken_file_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsteps:\n  - id: a\n    kind: llm\n   prompt: x\n")
+    proc = ponder("run", str(bad))
+    assert proc.returncode == 1 and "YAML syntax" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_inputs_are_named() -> None:
+    proc = ponder("run", "examples/quickstart.yaml", "--backend", "simulated",
+                  "--input", "spiders=many")
+    assert proc.returncode == 1
+    assert "input 'spiders' must be integer, got 'many'" in proc.stderr
+    proc = ponder("run", "examples/quickstart.yaml", "--inputs-json", "{nope")
+    assert proc.returncode == 1 and "--inputs-json is not valid JSON" in proc.stderr
+
+
+def test_a_tool_that_raises_fails_its_step_and_keeps_the_rest(tmp_path: Path) -> None:
+    wf = tmp_path / "w.yaml"
+    wf.write_text("name: t\nsteps:\n"
+                  "  - {id: ok, kind: tool, tool: calc, args: {expression: '6*7'}}\n"
+                  "  - {id: boom, kind: tool, tool: calc, args: {expression: '1/0'}}\n"
+                  "  - {id: after, kind: tool, tool: calc, args: {expression: '${steps.boom.output}'}}\n")
+    proc = ponder("run", str(wf), "--json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    steps = {s["id"]: s for s in doc["steps"]}
+    assert doc["status"] == "failed"
+    assert steps["ok"]["status"] == "succeeded"
+    assert steps["boom"]["status"] == "failed" and "division by zero" in steps["boom"]["error"]
+    assert steps["after"]["status"] == "skipped"
+    assert "Traceback" not in proc.stderr
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """Answers 429, then 500, then 500... (counts requests)."""
+
+    hits = 0
+
+    def do_POST(self) -> None:  # noqa: N802
+        type(self).hits += 1
+        self.send_response(429 if type(self).hits == 1 else 500)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"error": {"message": "overloaded"}}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky_server() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Flaky)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+
+
+def _openai_workflow(tmp_path: Path, url: str) -> Path:
+    wf = tmp_path / "w.yaml"
+    wf.write_text(f"name: t\nmodels:\n  default: {{backend: openai, base_url: '{url}', "
+                  "model: m}\ndefaults:\n  retry: {max_attempts: 3, initial_backoff_s: 0.01}\n"
+                  "steps:\n  - {id: ask, kind: llm, prompt: hi}\n"
+                  "  - {id: sum, kind: tool, tool: calc, args: {expression: '1+1'}}\n")
+    return wf
+
+
+def test_server_answering_429_and_500_is_retried_then_fails_clearly(
+        tmp_path: Path, flaky_server: str) -> None:
+    _Flaky.hits = 0
+    proc = ponder("run", str(_openai_workflow(tmp_path, flaky_server)), "--json")
+    doc = json.loads(proc.stdout)
+    steps = {s["id"]: s for s in doc["steps"]}
+    assert proc.returncode == 1
+    assert steps["ask"]["attempts"] == 3 and _Flaky.hits == 3
+    assert "500" in steps["ask"]["error"]
+    assert steps["sum"]["status"] == "succeeded"
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreachable_server_names_the_url(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once we leave: nothing listens there
+    url = f"http://127.0.0.1:{port}/v1"
+    proc = ponder("run", str(_openai_workflow(tmp_path, url)), "--json")
+    doc = json.loads(proc.stdout)
+    ask = next(s for s in doc["steps"] if s["id"] == "ask")
+    assert proc.returncode == 1
+    assert f"127.0.0.1:{port}" in ask["error"]
+    assert "Traceback" not in proc.stderr
