@@ -115,14 +115,19 @@ def run(
     inputs_json: Annotated[str | None, typer.Option("--inputs-json", help="Inputs as a JSON object.")] = None,
     backend: Annotated[str | None, typer.Option(help="Override every model's backend: local, openai, simulated.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    db: Annotated[str | None, typer.Option("--db", help="Trace store URL (default: "
+                                           "PONDER_DB_URL or ~/.ponder/ponder.db).")] = None,
     debug: Debug = False,
 ) -> None:
-    """Run a workflow and print its output. Exit 0 only when the run succeeded."""
+    """Run a workflow and print its output. Exit 0 only when the run succeeded.
+
+    Every event is stored in the trace store before the run acts on it.
+    """
 
     def go() -> None:
         wf = _load(file)
         values = _parse_inputs(input, inputs_json)
-        result = anyio.run(_run_async, wf, values, backend, not as_json)
+        result = anyio.run(_run_async, wf, values, backend, not as_json, db)
         _report(result, as_json)
         if not result.ok:
             raise _Exit(1)
@@ -131,9 +136,19 @@ def run(
 
 
 async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,
-                     live: bool) -> RunResult:
+                     live: bool, db: str | None) -> RunResult:
+    from orchestrator.store import StoreHook, open_store
+
+    store = await open_store(db)  # an unreachable store: no run starts
+    try:
+        return await _run_with_hooks(wf, values, backend, live, [StoreHook(store)])
+    finally:
+        await store.close()
+
+
+async def _run_with_hooks(wf: Workflow, values: dict[str, Any], backend: str | None,
+                          live: bool, hooks: list[Any]) -> RunResult:
     holder: dict[str, Any] = {}
-    hooks = []
     view = None
     if live and err.is_terminal:
         from orchestrator.cli.live import LiveView

@@ -25,7 +25,7 @@ from orchestrator.runtime.registry import Registry, import_callable
 from orchestrator.runtime.scheduler import Scheduler, StepPlan, _Patch
 from orchestrator.runtime.summary import RunSummary, StepRecord
 from orchestrator.spec import templates
-from orchestrator.spec.loader import load_yaml
+from orchestrator.spec.loader import load_yaml, spec_to_data
 from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec
 from orchestrator.spec.refs import Scope, resolve
 
@@ -167,6 +167,9 @@ class RunContext:
     hooks: Sequence[Hook]
     depth: int = 0
     scheduler: Scheduler | None = field(default=None, repr=False)
+    #: steps whose failure or cancellation the step that added them handles (fan-out
+    #: children under a join's policy): they do not fail the run
+    handled: set[str] = field(default_factory=set, repr=False)
 
     def model_config(self, model: str) -> ModelConfig:
         return self.backends.config(self.spec, model)
@@ -180,11 +183,14 @@ class RunContext:
 
     async def add_steps(self, parent_step_id: str, steps: Sequence[Any], *, reason: str,
                         locals_: dict[str, dict[str, Any]] | None = None,
-                        cancellable: bool = False) -> list[str]:
+                        cancellable: bool = False, handled: bool = False) -> list[str]:
         """Add steps to the live graph under a parent step; they start when ready.
 
         Their dependencies come from their references (and `after`); they may refer to
         any step already in the graph. Returns their ids.
+
+        :param handled: the caller handles their failure or cancellation (a fan-out under
+            a join's policy): such a step does not fail the run.
         """
         from orchestrator.graph.compile import estimate_cost, step_dependencies
 
@@ -198,6 +204,8 @@ class RunContext:
             plans.append(StepPlan(step.id, step.kind, step, tuple(sorted(step_dependencies(step))),
                                   pool, base + estimate_cost(step),
                                   (locals_ or {}).get(step.id), cancellable=cancellable))
+        if handled:
+            self.handled.update(p.id for p in plans)
         await sched.add_steps(_Patch(parent_step_id, reason, plans))
         return [p.id for p in plans]
 
@@ -211,6 +219,12 @@ class RunContext:
         assert self.scheduler is not None
         for sid in step_ids:
             self.scheduler.cancel_step(sid)
+
+    def note_usage(self, step_id: str, usage: Usage) -> None:
+        """Record the tokens a step's attempt used before it was cancelled or failed (its
+        executor calls this while unwinding); its step_cancelled/step_failed event shows them."""
+        assert self.scheduler is not None
+        self.scheduler.step_usage[step_id] = usage
 
     async def run_child(self, workflow: str, inputs: dict[str, Any], parent_step_id: str,
                         max_depth: int = 8) -> RunResult:
@@ -261,24 +275,39 @@ def _scope(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> Scope:
     return Scope(inputs, sched.state.values, plan.locals)
 
 
-class _StepsView:
-    """`steps.ID.output` for templates, reading outputs lazily."""
+class _Names:
+    """Read-only names for templates: `inputs.items` is the input called `items`,
+    never a dict method (Jinja2 tries attributes before keys)."""
 
-    def __init__(self, values: dict[str, Any]) -> None:
+    __slots__ = ("_v", "_wrap")
+
+    def __init__(self, values: dict[str, Any], wrap: bool = False) -> None:
         self._v = values
+        self._wrap = wrap  # steps: `steps.ID` is {"output": ...}
 
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        return {"output": self._v[key]}
+    def __getitem__(self, key: str) -> Any:
+        value = self._v[key]
+        return {"output": value} if self._wrap else value
 
-    def __getattr__(self, key: str) -> dict[str, Any]:
+    def __getattr__(self, key: str) -> Any:
         try:
-            return {"output": self._v[key]}
+            return self[key]
         except KeyError:
             raise AttributeError(key) from None
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._v
+
+    def __iter__(self) -> Any:
+        return iter(self._v)
+
+    def __len__(self) -> int:
+        return len(self._v)
+
 
 def _template_vars(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> dict[str, Any]:
-    return {"inputs": inputs, "steps": _StepsView(sched.state.values), **(plan.locals or {})}
+    return {"inputs": _Names(inputs), "steps": _Names(sched.state.values, wrap=True),
+            **(plan.locals or {})}
 
 
 def _make_preparer(inputs: dict[str, Any]) -> Any:
@@ -315,6 +344,7 @@ def _control_failed(sched: Scheduler, plan: StepPlan, error: str, etype: str) ->
 def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any]:
     pool_of = {"llm": lambda body: f"llm:{body.model}", "tool": lambda b: "tool",
                "workflow": lambda b: "workflow"}
+    joined_maps = {n.step.of for n in graph.nodes.values() if n.kind == "join"}
 
     def run_map(sched: Scheduler, plan: StepPlan) -> None:
         step: MapStep = plan.step
@@ -338,7 +368,12 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
             children.append(StepPlan(
                 child.id, child.kind, child, (), pool_of[child.kind](child),
                 plan.priority - cost + estimate_cost(child),
-                {**(plan.locals or {}), step.item_var: item, "index": i}, group=plan.id))
+                {**(plan.locals or {}), step.item_var: item, "index": i}, group=plan.id,
+                cancellable=plan.id in joined_maps))
+        if plan.id in joined_maps:
+            # the join's policy handles failed items (and first-finish cancels losers)
+            sched.tolerant_groups.add(plan.id)
+            getattr(sched.ctx, "handled", set()).update(c.id for c in children)
         sched.apply_patch_now(_Patch(plan.id, "map", children, plan.id, step.concurrency))
 
     def run_branch(sched: Scheduler, plan: StepPlan) -> None:
@@ -392,17 +427,23 @@ async def execute(
     backend: str | None = None,
     backends: BackendCache | None = None,
     run_id: str | None = None,
-    parent: tuple[str, str] | None = None,
+    parent: tuple[str, str | None] | None = None,
     depth: int = 0,
     preset: dict[str, Any] | None = None,
+    attempts: dict[str, int] | None = None,
+    first_seq: int = 0,
     on_scheduler: Any = None,
     source: str | None = None,
+    executor_override: dict[str, Executor] | None = None,
 ) -> RunResult:
     """Run a compiled workflow to the end (or until cancelled).
 
     :param hooks: event listeners, awaited in order for every batch.
     :param backend: override every model's backend (``--backend``).
-    :param preset: step outputs already known (resume): those steps do not run.
+    :param preset: step outputs already known (resume, replay): those steps do not run.
+    :param attempts: attempts already made per step (resume), so new ones count on.
+    :param first_seq: sequence number of the first event (a resumed run continues).
+    :param executor_override: step kind -> executor, over the registry's (replay).
     :param on_scheduler: called with the Scheduler before it starts (for ``cancel()``).
     :raises SpecError: when inputs do not validate.
     """
@@ -412,6 +453,10 @@ async def execute(
     own_backends = backends is None
     cache = backends or BackendCache(registry, backend)
     summary = RunSummary(rid)
+    for sid, output in (preset or {}).items():  # known from an earlier execution (resume)
+        rec = summary.step(sid)
+        rec.status, rec.output = "succeeded", output
+        rec.attempts = (attempts or {}).get(sid, 1)
 
     async def collect(batch: Sequence[ev._Event]) -> None:
         for e in batch:
@@ -431,6 +476,8 @@ async def execute(
     pool_limits = _pool_limits(graph, cache, spec)
 
     def executor_for(kind: str) -> Executor:
+        if executor_override and kind in executor_override:
+            return executor_override[kind]
         return registry.executor(kind)
 
     def model_for(plan: StepPlan) -> ModelConfig | None:
@@ -440,13 +487,14 @@ async def execute(
         rid, plans, executor_for=executor_for, ctx=ctx, pool_limits=pool_limits,
         prepare=_make_preparer(values_in), control=_make_control(values_in, graph), emit=emit,
         retry_default=spec.defaults.retry, timeout_default=spec.defaults.timeout_s,
-        model_for=model_for, preset=preset)
+        model_for=model_for, preset=preset, attempts=attempts,
+        exclude=_preset_exclusions(graph, preset or {}), first_seq=first_seq)
     ctx.scheduler = sched
     if on_scheduler is not None:
         on_scheduler(sched)
     t0 = time.perf_counter()
     sched.event(ev.RunStarted, workflow=spec.name, inputs=values_in,
-                spec=spec.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                spec=spec_to_data(spec),
                 source=source, parent_run_id=parent[0] if parent else None,
                 parent_step_id=parent[1] if parent else None, resumed=bool(preset))
     try:
@@ -467,13 +515,24 @@ async def execute(
                      summary.error)
 
 
+def _preset_exclusions(graph: CompiledGraph, preset: dict[str, Any]) -> set[str]:
+    """Steps that preset branch decisions (of an earlier execution) did not take."""
+    out: set[str] = set()
+    for bid, targets in graph.branch_targets.items():
+        taken = preset.get(bid)
+        if isinstance(taken, dict) and isinstance(taken.get("taken"), list):
+            out |= targets - set(taken["taken"])
+    return out
+
+
 def _final(sched: Scheduler, spec: WorkflowSpec, graph: CompiledGraph,
            inputs: dict[str, Any]) -> tuple[str, Any, str | None]:
     if sched.cancelled or not sched.state.done:
         return "cancelled", None, "run cancelled"
+    handled = getattr(sched.ctx, "handled", set())
     bad = [s for s in sched.state.steps.values()
-           if s.status.value in ("failed", "cancelled")
-           or (s.status.value == "skipped" and not s.branch_skip)]
+           if s.id not in handled and (s.status.value in ("failed", "cancelled")
+                                       or (s.status.value == "skipped" and not s.branch_skip))]
     if bad:
         first = next((s for s in bad if s.status.value == "failed"), bad[0])
         return "failed", None, f"step {first.id!r} {first.status.value}: {first.error}"
@@ -508,6 +567,7 @@ def _pool_limits(graph: CompiledGraph, cache: BackendCache,
     limits: dict[str, int | None] = {"tool": spec.defaults.tool_concurrency, "workflow": None,
                                      "control": None}
     aliases = {n.step.model for n in graph.nodes.values() if n.kind == "llm"}
+    aliases |= {n.step.model for n in graph.nodes.values() if n.kind in ("sample", "spawn")}
     aliases |= {n.step.step.model for n in graph.nodes.values()
                 if n.kind == "map" and n.step.step.kind == "llm"}
     aliases |= set(spec.models)

@@ -120,6 +120,8 @@ class StepOutcome:
     status: str
     output: Any
     error: str | None
+    #: tokens it used (for a cancelled or failed step: what its executor noted, see note_usage)
+    usage: Usage = field(default_factory=Usage)
 
 
 _MAX_IDLE_WORKERS = 32
@@ -183,6 +185,9 @@ class Scheduler:
         timeout_default: float | None,
         model_for: Callable[[StepPlan], Any] = lambda p: None,
         preset: dict[str, Any] | None = None,
+        attempts: dict[str, int] | None = None,
+        exclude: set[str] | None = None,
+        first_seq: int = 0,
         seed: int | None = None,
     ) -> None:
         self.run_id = run_id
@@ -198,7 +203,7 @@ class Scheduler:
         self._retry_default = retry_default
         self._timeout_default = timeout_default
         self._model_for = model_for
-        self._seq = itertools.count()
+        self._seq = itertools.count(first_seq)
         self._qseq = itertools.count()
         self._pending_events: list[ev._Event] = []
         self._tg: TaskGroup | None = None
@@ -209,11 +214,17 @@ class Scheduler:
         self.cancelled = False
         self._cancel_scope: anyio.CancelScope | None = None
         self._waiters: dict[str, list[anyio.Event]] = {}
+        #: tokens per step: a success's, or what a cancelled/failed attempt had used
+        self.step_usage: dict[str, Usage] = {}
+        #: groups (joined maps) whose owner succeeds with failed members as nulls
+        self.tolerant_groups: set[str] = set()
+        #: outputs known from an earlier execution (resume, replay): those steps do not run,
+        #: also when a map or a planner adds them again
+        self._preset = preset or {}
+        self._prior_attempts = attempts or {}
+        self.state.exclude_later(exclude or set())
         for p in plans:
             self._add_plan(p)
-        for sid, output in (preset or {}).items():
-            if sid in self.state.steps and self.state.status(sid) not in (Status.SUCCEEDED,):
-                self.state.preset(sid, output)
 
     # -- public ------------------------------------------------------------------
     def next_seq(self) -> int:
@@ -271,7 +282,8 @@ class Scheduler:
 
     def outcome(self, step_id: str) -> StepOutcome:
         st = self.state.steps[step_id]
-        return StepOutcome(step_id, st.status.value, st.output, st.error)
+        return StepOutcome(step_id, st.status.value, st.output, st.error,
+                           self.step_usage.get(step_id) or Usage())
 
     def _notify_waiters(self) -> None:
         log = self.state.resolved_log
@@ -315,6 +327,10 @@ class Scheduler:
     def _add_plan(self, plan: StepPlan) -> None:
         self.plans[plan.id] = plan
         self.state.add(plan.id, plan.deps, group=plan.group)
+        if self._prior_attempts:
+            self.state.steps[plan.id].attempts = self._prior_attempts.get(plan.id, 0)
+        if plan.id in self._preset and self.state.status(plan.id) is Status.PENDING:
+            self.state.preset(plan.id, self._preset[plan.id])
 
     async def _settle(self) -> None:
         """Move every ready step forward until nothing changes, emitting as we go."""
@@ -359,7 +375,7 @@ class Scheduler:
         self.state.skipped.clear()
         while self.state.groups_done:
             done = self.state.groups_done.pop(0)
-            if done.failed:
+            if done.failed and done.owner not in self.tolerant_groups:
                 shown = ", ".join(done.failed[:5]) + ("..." if len(done.failed) > 5 else "")
                 msg = f"{len(done.failed)} of {len(done.outputs)} items did not succeed: {shown}"
                 self.event(ev.StepFailed, step_id=done.owner, attempt=1, error=msg,
@@ -505,6 +521,7 @@ class Scheduler:
         job, result = msg.job, msg.result
         self._pool(job.plan.pool).running -= 1
         self.usage += result.usage
+        self.step_usage[job.plan.id] = result.usage
         self.event(ev.StepSucceeded, step_id=job.plan.id, attempt=job.task.attempt,
                    output=result.output, raw=result.raw,
                    usage=ev.UsageModel(prompt_tokens=result.usage.prompt_tokens,
@@ -516,15 +533,19 @@ class Scheduler:
     def _fail_step(self, step_id: str, attempt: int, error: BaseException) -> None:
         if self.state.status(step_id) is not Status.RUNNING:
             return
+        used = self.step_usage.get(step_id) or Usage()  # noted by the executor, if any
+        self.usage += used
+        usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                              completion_tokens=used.completion_tokens)
         if isinstance(error, anyio.get_cancelled_exc_class()):
             self.event(ev.StepCancelled, step_id=step_id, attempt=attempt,
-                       reason="cancelled at the engine")
+                       reason="cancelled at the engine", usage=usage)
             self.state.cancel(step_id)
             return
         raw = getattr(error, "raw_output", None)
         text = str(error) or type(error).__name__
         self.event(ev.StepFailed, step_id=step_id, attempt=attempt, error=text,
-                   error_type=type(error).__name__, raw=raw)
+                   error_type=type(error).__name__, raw=raw, usage=usage)
         self.state.fail(step_id, text)
 
     def _apply_patch(self, patch: _Patch) -> None:

@@ -92,6 +92,7 @@ class RunState:
         self._ready: deque[str] = deque()
         self._groups: dict[str, _Group] = {}
         self._unresolved = 0
+        self._excluded_later: set[str] = set()
         self.skipped: list[Skip] = []
         self.groups_done: list[GroupDone] = []
         #: outputs of succeeded steps, and None for branch-skipped ones (kept incrementally)
@@ -109,6 +110,8 @@ class RunState:
             raise StateError(f"duplicate step {step_id!r}")
         deps_t = tuple(dict.fromkeys(deps))
         st = StepState(step_id, deps_t, group=group)
+        if step_id in self._excluded_later:
+            st.excluded = True
         self.steps[step_id] = st
         self._unresolved += 1
         for d in deps_t:
@@ -189,6 +192,10 @@ class RunState:
         """A branch chose not to run these steps: they will be skipped, not run."""
         for sid in step_ids:
             self.steps[sid].excluded = True
+
+    def exclude_later(self, step_ids: Iterable[str]) -> None:
+        """Exclude steps as they are added (a resumed run's branch decisions)."""
+        self._excluded_later = set(step_ids)
 
     def cancel_all(self) -> list[str]:
         """Cancel every unresolved step; returns their ids (see ``attempts`` for started)."""

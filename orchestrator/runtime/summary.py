@@ -59,7 +59,8 @@ class RunSummary:
     parent_run_id: str | None = None
     last_seq: int = -1
 
-    def _step(self, step_id: str) -> StepRecord:
+    def step(self, step_id: str) -> StepRecord:
+        """The record of a step, created on first use."""
         rec = self.steps.get(step_id)
         if rec is None:
             rec = self.steps[step_id] = StepRecord(step_id)
@@ -79,36 +80,36 @@ class RunSummary:
             self.status = "running"
             for s in e.spec.get("steps", []) if isinstance(e.spec, dict) else []:
                 if isinstance(s, dict) and "id" in s:
-                    self._step(s["id"]).kind = s.get("kind", "llm")
+                    self.step(s["id"]).kind = s.get("kind", "llm")
         elif kind == "step_scheduled":
-            self._step(e.step_id).kind = e.step_kind
+            self.step(e.step_id).kind = e.step_kind
         elif kind == "step_started":
-            rec = self._step(e.step_id)
+            rec = self.step(e.step_id)
             rec.kind = e.step_kind
             rec.status = "running"
             rec.attempts = max(rec.attempts, e.attempt)
             rec.started_at = rec.started_at or e.ts
         elif kind == "step_succeeded":
-            rec = self._step(e.step_id)
+            rec = self.step(e.step_id)
             rec.status, rec.finished_at, rec.output, rec.error = "succeeded", e.ts, e.output, None
             rec.attempts = max(rec.attempts, e.attempt, 1)
             self._usage(rec, e.usage)
         elif kind == "step_failed":
-            rec = self._step(e.step_id)
+            rec = self.step(e.step_id)
             rec.status, rec.finished_at, rec.error = "failed", e.ts, e.error
             rec.attempts = max(rec.attempts, e.attempt)
             self._usage(rec, e.usage)
         elif kind == "step_skipped":
-            rec = self._step(e.step_id)
+            rec = self.step(e.step_id)
             rec.status, rec.finished_at, rec.error = "skipped", e.ts, e.reason
         elif kind == "step_cancelled":
-            rec = self._step(e.step_id)
+            rec = self.step(e.step_id)
             rec.status, rec.finished_at = "cancelled", e.ts
             rec.error = e.reason
             self._usage(rec, e.usage)
         elif kind == "graph_patched":
             for s in e.steps:
-                rec = self._step(s["id"])
+                rec = self.step(s["id"])
                 rec.kind = s.get("kind", rec.kind)
                 rec.parent = s.get("parent")
         elif kind == "run_finished":

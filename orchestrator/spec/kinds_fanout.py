@@ -1,40 +1,161 @@
 """Fan-out steps for parallel threads of thought: `spawn`, `sample` and `join`.
 
 Semantics follow Adaptive Parallel Reasoning (spawn/join) and the test-time scaling
-operators (vote, best-of-n, first-finish, adaptive vote). Executed by `executors/`.
+operators (vote, best-of-n, first-finish, adaptive vote). Executed by `executors/fanout`,
+whose module docstring describes the run-time design.
+
+- ``spawn`` starts one child thread per message. A child sees only what the parent
+  passes it (``context`` and its ``message``), runs one LLM call or a whole
+  sub-workflow, and returns a message of its own choosing (its answer, or the
+  sub-workflow's output). Children of a sub-workflow may spawn again, down to
+  ``max_depth`` nested runs.
+- ``sample`` asks one prompt for ``n`` samples: one request with ``n`` where the
+  backend can, ``n`` requests where the reducer needs them apart (first-finish cancels
+  losers one by one; adaptive vote adds batches).
+- ``join`` reduces the children of a fan-out (``map``, ``spawn`` or ``sample``):
+  ``concat``, ``vote``, ``best_of_n``, ``first_finish`` or ``adaptive_vote``, under a
+  failure policy. The fan-out step consults the join that names it while its children
+  run (to stop early or to add samples).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
-from orchestrator.spec.base import StepBase
+from orchestrator.spec.base import StepBase, _Model
+
+#: reducers that act while the children run (stop early, add samples)
+ONLINE_REDUCERS = ("first_finish", "adaptive_vote")
+
+DEFAULT_SCORE_PROMPT = (
+    "Rate how good this answer is, from 0 (wrong) to 10 (certainly right). "
+    "Reply with the number only.\n\nAnswer:\n{{ candidate }}"
+)
+
+
+def _check_regex(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        rx = re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"{what} {value!r} is not a regular expression: {exc}") from None
+    if rx.groups > 1 and "answer" not in rx.groupindex:
+        raise ValueError(f"{what} {value!r} has {rx.groups} groups: use one, or name the "
+                         "answer's group `(?P<answer>...)`")
+    return value
+
+
+class Scorer(_Model):
+    """How ``best_of_n`` scores a candidate, or how ``first_finish`` checks one.
+
+    Give exactly one source:
+
+    - ``tool``: a registered tool called with ``args``, where ``${candidate}`` (the
+      child's whole output), ``${answer}`` (what the join's ``extract`` found, else the
+      candidate) and ``${index}`` are available; its return value is the score.
+    - ``llm``: a model alias of the workflow; ``prompt`` (a template with ``candidate``,
+      ``answer``, ``index``, ``inputs`` and ``steps``) is sent and the first number of
+      the reply (or ``score_pattern``'s group) is the score.
+    - ``endpoint``: the base URL of an OpenAI-compatible server (a reward model served
+      by vLLM, say) with ``model``; scored like ``llm``.
+
+    A check passes when the score is at least ``threshold``; without a threshold when it
+    is true (``true``/``yes``/``pass``, a non-zero number, a non-empty value).
+    """
+
+    tool: str | None = Field(None, description="A registered tool that returns the score.")
+    args: dict[str, Any] = Field(default_factory=lambda: {"text": "${answer}"},
+                                 description="Tool arguments; `${candidate}`, `${answer}`, "
+                                             "`${index}` and `${inputs.*}` resolve.")
+    llm: str | None = Field(None, description="Model alias of an LLM judge.")
+    endpoint: str | None = Field(None, description="Base URL of an OpenAI-compatible "
+                                                   "reward-model server.")
+    model: str | None = Field(None, description="Model name sent to `endpoint`.")
+    api_key_env: str | None = Field(None, description="Environment variable with the key.")
+    prompt: str = Field(DEFAULT_SCORE_PROMPT, description="Judge prompt template (llm, endpoint).")
+    score_pattern: str | None = Field(None, description="Regex whose group is the score in a "
+                                                        "reply (default: the first number).")
+    max_tokens: int = Field(16, ge=1, le=100_000)
+    threshold: float | None = Field(None, description="A check passes at this score or above.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Scorer:
+        given = [k for k in ("tool", "llm", "endpoint") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `tool`, `llm` and `endpoint` "
+                             f"(got {', '.join(given) or 'none'})")
+        if self.endpoint is not None and not self.model:
+            raise ValueError("an `endpoint` scorer needs `model` (the name the server serves)")
+        _check_regex(self.score_pattern, "score_pattern")
+        return self
+
+    @property
+    def source(self) -> Literal["tool", "llm", "endpoint"]:
+        return "tool" if self.tool else "llm" if self.llm else "endpoint"
 
 
 class SpawnStep(StepBase):
-    """Start one child thread per message; each child sees only what it is passed."""
+    """Start one child thread per message; each child sees only what it is passed.
+
+    The output is the children's return messages in the order of ``messages``; a child
+    that did not succeed is an error marker ``{"error", "status", "child"}``. Without
+    a join, any failed child fails the spawn (as a map does); with one, the join's
+    policy decides.
+    """
 
     kind: Literal["spawn"] = "spawn"
-    messages: Any = Field(description="A list of messages, or a reference to one.")
+    messages: Any = Field(None, description="A list of messages (strings or JSON values), "
+                                            "or a reference to one.")
+    messages_prompt: str | None = Field(
+        None, description="Template: ask `model` for the messages instead (a JSON list, or "
+                          "one message per line).")
     context: str | None = Field(None, description="Template: context passed to every child.")
     prompt: str = Field("{{ context }}\n\n{{ message }}",
-                        description="Template of a child's prompt (`message`, `context`, `index`).")
-    workflow: str | None = Field(None, description="Run a sub-workflow per child instead of an LLM.")
+                        description="Template of a child's prompt (`message`, `context`, "
+                                    "`index`, `depth`).")
+    system: str | None = Field(None, description="Template of a child's system message.")
+    workflow: str | None = Field(None, description="Run this sub-workflow per child instead "
+                                                   "of one LLM call.")
+    inputs: dict[str, Any] = Field(
+        default_factory=lambda: {"message": "${message}"},
+        description="Inputs of a child sub-workflow; `${message}`, `${context}`, `${index}` "
+                    "and `${depth}` resolve.")
     model: str = "default"
     max_tokens: int = Field(256, ge=1, le=1_000_000)
     temperature: float = Field(0.7, ge=0, le=2)
-    max_children: int = Field(16, ge=1, le=1024)
-    max_depth: int = Field(2, ge=0, le=16)
-    budget_tokens: int | None = Field(None, ge=1)
+    stop: list[str] | None = None
+    max_children: int = Field(16, ge=1, le=1024,
+                              description="Child budget: messages past it are not started.")
+    max_depth: int = Field(2, ge=1, le=16,
+                           description="Nested runs a spawn may start at (its children run "
+                                       "one level deeper).")
+    concurrency: int | None = Field(None, ge=1, description="Children running at once.")
+    budget_tokens: int | None = Field(None, ge=1,
+                                      description="Tokens (prompt + completion) all children "
+                                                  "may spend; no child starts past it.")
+    child_timeout_s: float | None = Field(None, gt=0, description="Per-child attempt timeout.")
 
     resolved_fields = ("messages",)
-    template_fields = ("context",)
+    template_fields = ("context", "messages_prompt")
+
+    @model_validator(mode="after")
+    def _one_message_source(self) -> SpawnStep:
+        if (self.messages is None) == (self.messages_prompt is None):
+            raise ValueError("give exactly one of `messages` and `messages_prompt`")
+        if self.workflow is None and "inputs" in self.model_fields_set:
+            raise ValueError("`inputs` are for a child `workflow`; an LLM child uses `prompt`")
+        return self
 
 
 class SampleStep(StepBase):
-    """Ask the model for `n` samples of one prompt (one request where the backend can)."""
+    """Ask the model for `n` samples of one prompt (one request where the backend can).
+
+    The output is the list of the ``n`` texts (error markers for samples that failed).
+    """
 
     kind: Literal["sample"] = "sample"
     prompt: str
@@ -43,27 +164,62 @@ class SampleStep(StepBase):
     n: int = Field(4, ge=1, le=256)
     max_tokens: int = Field(256, ge=1, le=1_000_000)
     temperature: float = Field(0.8, ge=0, le=2)
-    budget_tokens: int | None = Field(None, ge=1)
+    stop: list[str] | None = None
+    seed: int | None = Field(None, description="Base seed; sample i asks with seed + i.")
+    requests: Literal["auto", "shared", "separate"] = Field(
+        "auto", description="auto: one request with `n` unless the join needs samples apart "
+                            "(first_finish, a budget) or the backend says it cannot; shared: "
+                            "always one (batches for adaptive_vote); separate: n requests.")
+    concurrency: int | None = Field(None, ge=1, description="Separate requests at once.")
+    budget_tokens: int | None = Field(None, ge=1,
+                                      description="Tokens (prompt + completion) the samples "
+                                                  "may spend; no request starts past it.")
 
     template_fields = ("prompt", "system")
 
 
 class JoinStep(StepBase):
-    """Reduce the children of a fan-out (`map`, `spawn` or `sample`) into one output."""
+    """Reduce the children of a fan-out (`map`, `spawn` or `sample`) into one output.
+
+    Children that failed are handled by ``policy``: ``require_all`` fails the join,
+    ``ignore_failures`` drops them (at least one must succeed), ``min_successes`` needs
+    ``min_successes`` of them. Children cancelled by the reducer itself (first-finish
+    losers) or never started (budget, adaptive vote) are not failures.
+    """
 
     kind: Literal["join"] = "join"
     of: str = Field(description="The id of the fan-out step whose children are joined.")
     reducer: Literal["concat", "vote", "best_of_n", "first_finish", "adaptive_vote"] = "concat"
     policy: Literal["require_all", "ignore_failures", "min_successes"] = "ignore_failures"
     min_successes: int = Field(1, ge=1)
-    extract: str | None = Field(None, description="Regex whose first group is the answer.")
+    extract: str | None = Field(None, description="Regex; its (last) match's group is the "
+                                                  "answer. Default: the whole output.")
     normalize: list[Literal["strip", "lower", "number", "collapse_spaces"]] = Field(
         default_factory=lambda: ["strip"])
     tie_break: Literal["first", "shortest", "longest"] = "first"
-    scorer: dict[str, Any] | None = Field(None, description="best_of_n: {tool: NAME} | "
-                                          "{llm: MODEL, prompt: TEMPLATE} | {endpoint: URL}")
-    check: dict[str, Any] | None = Field(None, description="first_finish: accept only outputs "
-                                         "passing this (same forms as scorer).")
-    confidence: float = Field(0.7, gt=0, le=1, description="adaptive_vote stopping share.")
-    batch: int = Field(2, ge=1, le=64, description="adaptive_vote samples per round.")
+    scorer: Scorer | None = Field(None, description="best_of_n: how to score a candidate.")
+    check: Scorer | None = Field(None, description="first_finish: accept only outputs "
+                                                   "passing this.")
+    confidence: float = Field(0.75, gt=0, le=1, description="adaptive_vote stopping share.")
+    batch: int = Field(1, ge=1, le=64, description="adaptive_vote samples per round.")
+    min_n: int = Field(3, ge=1, le=256, description="adaptive_vote: fewest valid answers "
+                                                    "before it may stop.")
     max_n: int = Field(16, ge=1, le=256, description="adaptive_vote sample cap.")
+
+    @field_validator("extract")
+    @classmethod
+    def _extract_is_regex(cls, value: str | None) -> str | None:
+        return _check_regex(value, "extract")
+
+    @model_validator(mode="after")
+    def _fields_match_reducer(self) -> JoinStep:
+        if self.reducer == "best_of_n" and self.scorer is None:
+            raise ValueError("reducer best_of_n needs a `scorer` ({tool: ...}, {llm: ...} or "
+                             "{endpoint: ..., model: ...})")
+        if self.scorer is not None and self.reducer != "best_of_n":
+            raise ValueError(f"`scorer` is used by best_of_n only, not {self.reducer}")
+        if self.check is not None and self.reducer != "first_finish":
+            raise ValueError(f"`check` is used by first_finish only, not {self.reducer}")
+        if "min_successes" in self.model_fields_set and self.policy != "min_successes":
+            raise ValueError("`min_successes` needs `policy: min_successes`")
+        return self

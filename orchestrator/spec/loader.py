@@ -175,11 +175,16 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> tuple[WorkflowS
     return spec, smap
 
 
-def dump_yaml(spec: WorkflowSpec) -> str:
-    """Write a spec as YAML; loading it back gives an equal model."""
+def spec_to_data(spec: WorkflowSpec) -> dict[str, Any]:
+    """A spec as plain data without default values; validating it gives an equal model."""
     data = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     data = {"name": spec.name, **data}
     for step, dumped in zip(spec.steps, data.get("steps", []), strict=False):
-        dumped["kind"] = step.kind
+        dumped["kind"] = step.kind  # the union's tag, even where it equals its default
         dumped.setdefault("id", step.id)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return data
+
+
+def dump_yaml(spec: WorkflowSpec) -> str:
+    """Write a spec as YAML; loading it back gives an equal model."""
+    return yaml.safe_dump(spec_to_data(spec), sort_keys=False, allow_unicode=True, width=100)

@@ -1,0 +1,103 @@
+"""`ponder plan parse FILE|- [--json]`: check an LLMCompiler plan without running it.
+
+Prints the parsed DAG (id, tool, arguments, dependencies), or every error with its
+line. The parser is found through the ``ponder.planners`` entry points, so this
+module does not import ``planners/``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from orchestrator.errors import PonderError
+from orchestrator.runtime.registry import Registry, ToolSpec, import_callable
+from orchestrator.spec.loader import load_yaml
+
+plan_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                       help="Inspect planner output without running it.")
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _parser(planner: str) -> Any:
+    eps = {ep.name: ep for ep in entry_points(group="ponder.planners")}
+    if planner not in eps:
+        raise PonderError(f"unknown planner {planner!r}; known: {', '.join(sorted(eps))}")
+    cls = eps[planner].load()
+    if not hasattr(cls, "parse_document"):
+        raise PonderError(f"planner {planner!r} has no plan parser")
+    return cls
+
+
+def _tools(names: list[str], workflow: Path | None) -> tuple[list[ToolSpec], bool]:
+    """The allowed tools, and whether other names pass too: ``--tool`` names only; else a
+    workflow's tools and the built-ins only; else the built-ins and any other name."""
+    registry = Registry.default()
+    if workflow is not None:
+        spec, _ = load_yaml(workflow)
+        for name, target in spec.tools.items():
+            registry.add_tool(import_callable(target, workflow.resolve().parent), name)
+    chosen = names or sorted(registry.tool_names())
+    return [registry.get_tool(n) for n in chosen], not names and workflow is None
+
+
+@plan_app.command("parse")
+def parse(
+    file: Annotated[str, typer.Argument(help="Plan text file, or - for standard input.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="text | json | auto")] = "auto",
+    tool: Annotated[list[str], typer.Option("--tool", "-t", help="An allowed tool (repeatable; "
+                                            "default: the built-ins and any other name).")
+                    ] = [],  # noqa: B006
+    workflow: Annotated[Path | None, typer.Option(help="Take the allowed tools from this "
+                                                  "workflow's `tools:` and the built-ins.")] = None,
+    first_id: Annotated[int, typer.Option(help="Number of the plan's first action.")] = 1,
+    planner: Annotated[str, typer.Option(help="Planner whose format this is.")] = "llmcompiler",
+) -> None:
+    """Parse a plan; exit 0 when it is valid, 1 when it has errors (each with its line)."""
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        _err.print(f"[red]error:[/red] cannot read {file}: {exc.strerror}", highlight=False)
+        raise typer.Exit(1) from None
+    if fmt not in ("text", "json", "auto"):
+        _err.print(f"[red]error:[/red] --format must be text, json or auto, not {fmt!r}")
+        raise typer.Exit(1)
+    try:
+        tools, any_tool = _tools(tool, workflow)
+        doc = _parser(planner).parse_document(text, tools=tools, any_tool=any_tool, fmt=fmt,
+                                              first_id=first_id)
+    except PonderError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    else:
+        _print(doc, "<stdin>" if file == "-" else file)
+    if not doc["ok"]:
+        raise typer.Exit(1)
+
+
+def _print(doc: dict[str, Any], name: str) -> None:
+    for a in doc["actions"]:
+        deps = ", ".join(f"${d}" for d in a["deps"]) or "-"
+        args = json.dumps(a["args"], ensure_ascii=False)
+        _out.print(f"{a['id']:>3}  {a['tool']}  {args}  deps: {deps}", highlight=False,
+                   markup=False, soft_wrap=True)
+    for e in doc["errors"]:
+        where = f"{name}:{e['line']}" if e["line"] else name
+        _err.print(f"{where}: error: {e['message']} [{e['code']}]", highlight=False,
+                   markup=False, soft_wrap=True)
+    n, bad = len(doc["actions"]), len(doc["errors"])
+    if bad:
+        _err.print(f"{bad} error{'s' if bad != 1 else ''} in the plan", highlight=False)
+    else:
+        _out.print(f"ok: {n} action{'s' if n != 1 else ''} ({doc['format']} format)",
+                   highlight=False)

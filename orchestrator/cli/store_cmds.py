@@ -1,0 +1,288 @@
+"""Commands over the trace store: runs, show, resume, replay, export, import, gc, db upgrade."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import typer
+from rich.table import Table
+
+from orchestrator.cli.app import (
+    Debug,
+    _Exit,
+    _fail,
+    _parse_inputs,
+    _report,
+    _run_cli,
+    app,
+    err,
+    out,
+)
+from orchestrator.runtime.durable import RunAlreadyFinished, replay, resume
+from orchestrator.store import (
+    RunFilter,
+    RunNotFound,
+    StoreHook,
+    TraceStore,
+    open_store,
+    resolve_store_url,
+    upgrade,
+)
+
+T = TypeVar("T")
+Db = Annotated[str | None, typer.Option("--db", help="Trace store URL (default: PONDER_DB_URL "
+                                        "or ~/.ponder/ponder.db).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]]) -> T:
+    """Open the store, run `fn` with it, close it."""
+
+    async def go() -> T:
+        store = await open_store(db)
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return anyio.run(go)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds:.2f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+@app.command()
+def runs(
+    db: Db = None,
+    status: Annotated[str | None, typer.Option(help="running|succeeded|failed|cancelled")] = None,
+    workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 50,
+    offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
+    as_json: AsJson = False,
+    debug: Debug = False,
+) -> None:
+    """List runs, newest first."""
+
+    def go() -> None:
+        rows = with_store(db, lambda s: s.list_runs(
+            RunFilter(status=status, workflow=workflow), limit=limit, offset=offset))
+        if as_json:
+            sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in rows]) + "\n")
+            return
+        table = Table("run", "workflow", "status", "started", "duration", "tokens", "steps",
+                      box=None)
+        for r in rows:
+            tokens = (r.prompt_tokens or 0) + (r.completion_tokens or 0)
+            table.add_row(r.id, r.workflow, r.status, _when(r.started_at), _age(r.duration_s),
+                          str(tokens or ""), str(r.n_steps or ""))
+        out.print(table)
+
+    _run_cli(go, debug)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    db: Db = None,
+    as_json: AsJson = False,
+    debug: Debug = False,
+) -> None:
+    """Show a run's steps with status, timing, tokens and errors."""
+
+    def go() -> None:
+        rec = with_store(db, lambda s: s.read_run(run_id))
+        if as_json:
+            sys.stdout.write(rec.model_dump_json() + "\n")
+            return
+        out.print(f"[bold]{rec.workflow}[/bold] run {rec.id}: {rec.status}"
+                  f"  started {_when(rec.started_at)}  {_age(rec.duration_s)}"
+                  f"  tokens {rec.prompt_tokens}+{rec.completion_tokens}", highlight=False)
+        if rec.error:
+            out.print(f"error: {rec.error}", markup=False, highlight=False)
+        table = Table("step", "kind", "status", "attempts", "time", "tokens", "error", box=None)
+        for st in rec.steps:
+            dur = (st.finished_at - st.started_at) if st.finished_at and st.started_at else None
+            tokens = (st.prompt_tokens or 0) + (st.completion_tokens or 0)
+            table.add_row(st.id, st.kind or "", st.status, str(st.attempts), _age(dur),
+                          str(tokens or ""), (st.error or "")[:80])
+        out.print(table)
+
+    _run_cli(go, debug)
+
+
+@app.command(name="resume")
+def resume_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run id of an interrupted run.")],
+    db: Db = None,
+    backend: Annotated[str | None, typer.Option(help="Override every model's backend.")] = None,
+    as_json: AsJson = False,
+    debug: Debug = False,
+) -> None:
+    """Continue an interrupted run: completed steps are not executed again."""
+
+    async def run(store: TraceStore) -> Any:
+        events = await store.events(run_id)
+        if not events:
+            raise RunNotFound(run_id)
+        return await resume(events, hooks=[StoreHook(store)], backend=backend)
+
+    def go() -> None:
+        try:
+            result = with_store(db, run)
+        except RunAlreadyFinished as exc:
+            err.print(str(exc), highlight=False)
+            return
+        _report(result, as_json)
+        if not result.ok:
+            raise _Exit(1)
+
+    _run_cli(go, debug)
+
+
+_SET_RE = re.compile(r"^([A-Za-z_][\w\-\[\]]*)\.output=(.*)$", re.S)
+
+
+@app.command(name="replay")
+def replay_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run id to replay.")],
+    db: Db = None,
+    from_step: Annotated[str | None, typer.Option("--from", help="Re-execute this step and "
+                                                  "everything after it.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="STEP.output=JSON (repeatable).")] = [],  # noqa: B006
+    input: Annotated[list[str], typer.Option("--input", "-i", help="key=value.")] = [],  # noqa: B006
+    workflow: Annotated[Path | None, typer.Option(help="Workflow file (default: the recorded "
+                                                  "source).")] = None,
+    backend: Annotated[str | None, typer.Option(help="Override every model's backend.")] = None,
+    as_json: AsJson = False,
+    debug: Debug = False,
+) -> None:
+    """Replay a run from its trace (no model is called), or fork it from a step."""
+
+    def parse_sets() -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for item in set_:
+            m = _SET_RE.match(item)
+            if not m:
+                raise _fail(f"--set {item!r} must look like STEP.output=JSON")
+            try:
+                values[m.group(1)] = json.loads(m.group(2))
+            except json.JSONDecodeError as exc:
+                raise _fail(f"--set {item!r}: the value is not JSON ({exc.msg})") from None
+        return values
+
+    def go() -> None:
+        sets = parse_sets()
+        if sets and from_step is None:
+            raise _fail("--set needs --from STEP (the step to re-execute from)")
+        overrides = _parse_inputs(input, None)
+
+        async def run(store: TraceStore) -> Any:
+            events = await store.events(run_id)
+            if not events:
+                raise RunNotFound(run_id)
+            return await replay(events, hooks=[StoreHook(store)], workflow_file=workflow,
+                                from_step=from_step, set_outputs=sets, inputs=overrides,
+                                backend=backend)
+
+        result = with_store(db, run)
+        _report(result, as_json)
+        if not as_json:
+            err.print(f"replay of {run_id} recorded as run {result.run_id}", highlight=False)
+        if not result.ok:
+            raise _Exit(1)
+
+    _run_cli(go, debug)
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    db: Db = None,
+    output: Annotated[Path | None, typer.Option("-o", help="Write to this file.")] = None,
+    debug: Debug = False,
+) -> None:
+    """Write a run and all its events as one JSON document."""
+
+    def go() -> None:
+        doc = with_store(db, lambda s: s.export_run(run_id))
+        text = json.dumps(doc, ensure_ascii=False) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+
+    _run_cli(go, debug)
+
+
+@app.command(name="import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="A document written by `ponder export`.")],
+    db: Db = None,
+    debug: Debug = False,
+) -> None:
+    """Store a run exported by `ponder export`."""
+
+    def go() -> None:
+        try:
+            doc = json.loads(file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise _fail(f"cannot read {file}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise _fail(f"{file}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+        rid = with_store(db, lambda s: s.import_run(doc))
+        out.print(f"imported run {rid}", highlight=False)
+
+    _run_cli(go, debug)
+
+
+_AGE_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@app.command()
+def gc(
+    older_than: Annotated[str, typer.Option("--older-than", help="Age such as 30d, 12h.")],
+    db: Db = None,
+    debug: Debug = False,
+) -> None:
+    """Delete finished runs older than an age, with all their events."""
+
+    def go() -> None:
+        m = _AGE_RE.match(older_than.strip())
+        if not m:
+            raise _fail(f"--older-than {older_than!r}: use a number and s, m, h, d or w (30d)")
+        age = timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+        n = with_store(db, lambda s: s.delete_runs_older_than(age))
+        out.print(f"deleted {n} run{'s' if n != 1 else ''}", highlight=False)
+
+    _run_cli(go, debug)
+
+
+db_app = typer.Typer(help="Trace store maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command(name="upgrade")
+def db_upgrade(db: Db = None, debug: Debug = False) -> None:
+    """Upgrade the store's schema to this version of Ponder."""
+
+    def go() -> None:
+        anyio.run(lambda: upgrade(db))
+        out.print(f"{resolve_store_url(db).split('@')[-1]} is up to date", highlight=False)
+
+    _run_cli(go, debug)

@@ -1,0 +1,196 @@
+"""Resume, replay and fork runs from their recorded events.
+
+- **resume**: continue an interrupted run under the same id; steps that succeeded are
+  not executed again (their outputs come from the trace), steps that were in flight run
+  again with the next attempt number.
+- **replay**: re-execute a recorded run with every step's result served from the trace
+  (no model or tool is called); a step whose rendered input differs from the recording
+  fails loudly, because that means the workflow changed.
+- **fork** (``replay --from STEP``): a new run, linked to its parent, that re-executes
+  STEP and everything after it for real, with everything upstream served from the trace
+  (optionally with STEP's output or some inputs replaced).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from orchestrator.errors import PonderError, StepError
+from orchestrator.graph.compile import CompiledGraph
+from orchestrator.runtime.contracts import ExecContext, Hook, Result, Task, Usage
+from orchestrator.runtime.engine import RunResult, compile_graph, execute
+from orchestrator.runtime.registry import Registry
+from orchestrator.spec.loader import load_yaml
+from orchestrator.spec.models import ModelConfig, WorkflowSpec
+
+
+class RunAlreadyFinished(PonderError):
+    """Resume of a run that already succeeded or failed."""
+
+    def __init__(self, run_id: str, status: str) -> None:
+        super().__init__(f"run {run_id} already finished ({status}); nothing to resume")
+        self.status = status
+
+
+class ReplayMismatch(StepError):
+    """A replayed step's rendered input differs from the recording."""
+
+
+@dataclass
+class Recording:
+    """What a trace says about each step: outputs, inputs, attempts."""
+
+    run_id: str
+    workflow: str
+    status: str
+    inputs: dict[str, Any]
+    spec: dict[str, Any]
+    source: str | None
+    next_seq: int
+    outputs: dict[str, Any] = field(default_factory=dict)
+    rendered: dict[str, Any] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, Usage] = field(default_factory=dict)
+
+
+def recording_from_events(events: Sequence[Any]) -> Recording:
+    """Collect a run's recorded outputs and inputs from its events (in order)."""
+    first = next((e for e in events if e.kind == "run_started"), None)
+    if first is None:
+        raise PonderError("the trace has no run_started event; it cannot be resumed or replayed")
+    last_status = "running"
+    rec = Recording(first.run_id, first.workflow, "running", dict(first.inputs), dict(first.spec),
+                    first.source, max(e.seq for e in events) + 1)
+    for e in events:
+        kind = e.kind
+        if kind == "step_started":
+            rec.attempts[e.step_id] = max(rec.attempts.get(e.step_id, 0), e.attempt)
+            rec.rendered[e.step_id] = e.input
+        elif kind == "step_succeeded":
+            rec.outputs[e.step_id] = e.output
+            rec.usage[e.step_id] = Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
+        elif kind == "run_started":
+            last_status = "running"
+        elif kind == "run_finished":
+            last_status = e.status
+    rec.status = last_status
+    return rec
+
+
+def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | None,
+               prefer_file: bool) -> CompiledGraph:
+    path = Path(workflow_file) if workflow_file else (Path(rec.source) if rec.source else None)
+    if path is not None and (prefer_file or workflow_file) and path.is_file():
+        spec, smap = load_yaml(path)
+        return compile_graph(spec, smap, registry=registry, base_dir=path.resolve().parent)
+    spec = WorkflowSpec.model_validate(rec.spec)
+    base = path.resolve().parent if path is not None else Path(".")
+    return compile_graph(spec, registry=registry, base_dir=base)
+
+
+async def resume(events: Sequence[Any], *, registry: Registry | None = None,
+                 hooks: Sequence[Hook] = (), backend: str | None = None) -> RunResult:
+    """Continue an interrupted run (same run id) from its events.
+
+    :raises RunAlreadyFinished: when the run succeeded or failed already.
+    """
+    rec = recording_from_events(events)
+    if rec.status in ("succeeded", "failed"):
+        raise RunAlreadyFinished(rec.run_id, rec.status)
+    reg = registry or Registry.default()
+    graph = _graph_for(rec, reg, None, prefer_file=False)
+    return await execute(graph, rec.inputs, registry=reg, hooks=hooks, backend=backend,
+                         run_id=rec.run_id, preset=rec.outputs, attempts=rec.attempts,
+                         first_seq=rec.next_seq, source=rec.source)
+
+
+class _ReplayExecutor:
+    """Serves recorded outputs; a step whose rendered input changed fails loudly."""
+
+    def __init__(self, rec: Recording) -> None:
+        self.rec = rec
+
+    async def execute(self, task: Task, ctx: ExecContext) -> Result:
+        sid = task.step_id
+        if sid not in self.rec.outputs:
+            raise ReplayMismatch(f"step {sid!r} has no recorded result to replay "
+                                 "(it did not succeed in the recorded run)", step_id=sid)
+        recorded = self.rec.rendered.get(sid)
+        if recorded is not None and recorded != _comparable(task.inputs):
+            diff = _first_difference(recorded, _comparable(task.inputs))
+            raise ReplayMismatch(
+                f"step {sid!r}: the rendered input differs from the recording ({diff}); "
+                "the workflow or its inputs changed since the run was recorded", step_id=sid)
+        return Result(self.rec.outputs[sid], meta={"replayed_from": self.rec.run_id})
+
+    def estimate_s(self, step: Any, model: ModelConfig | None) -> float:
+        return 0.0
+
+
+def _comparable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=repr))
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else k)
+    text_a, text_b = str(a), str(b)
+    if len(text_a) > 60 or len(text_b) > 60:
+        i = next((i for i, (x, y) in enumerate(zip(text_a, text_b, strict=False)) if x != y),
+                 min(len(text_a), len(text_b)))
+        text_a, text_b = text_a[max(0, i - 20):i + 30], text_b[max(0, i - 20):i + 30]
+    return f"{path or 'input'}: recorded {text_a!r}, now {text_b!r}"
+
+
+async def replay(events: Sequence[Any], *, registry: Registry | None = None,
+                 hooks: Sequence[Hook] = (), workflow_file: str | Path | None = None,
+                 from_step: str | None = None, set_outputs: dict[str, Any] | None = None,
+                 inputs: dict[str, Any] | None = None, backend: str | None = None) -> RunResult:
+    """Replay a recorded run as a new run linked to it.
+
+    Without ``from_step`` every step is served from the trace. With it, that step and
+    everything that depends on it execute for real (``set_outputs`` fixes outputs of
+    chosen steps instead), everything else is served from the trace.
+
+    :raises PonderError: for an unknown ``from_step``.
+    """
+    rec = recording_from_events(events)
+    reg = registry or Registry.default()
+    graph = _graph_for(rec, reg, workflow_file, prefer_file=True)
+    run_inputs = {**rec.inputs, **(inputs or {})}
+    run_id = uuid.uuid4().hex[:16]
+    parent = (rec.run_id, from_step)
+    if from_step is None:
+        kinds = set(reg.executors) | {n.kind for n in graph.nodes.values()}
+        override = {k: _ReplayExecutor(rec) for k in kinds if k not in ("map", "branch")}
+        return await execute(graph, run_inputs, registry=reg, hooks=hooks, run_id=run_id,
+                             parent=parent, executor_override=override, backend=backend,
+                             source=str(workflow_file or rec.source or "") or None)
+    if from_step not in graph.nodes:
+        raise PonderError(f"no step {from_step!r} in workflow {graph.spec.name!r}; steps: "
+                          + ", ".join(graph.nodes))
+    rerun = {from_step} | nx.descendants(graph.dag, from_step)
+    preset = {sid: out for sid, out in rec.outputs.items()
+              if _top_level(sid, graph) not in rerun}
+    preset.update(set_outputs or {})
+    return await execute(graph, run_inputs, registry=reg, hooks=hooks, run_id=run_id,
+                         parent=parent, preset=preset, backend=backend,
+                         source=str(workflow_file or rec.source or "") or None)
+
+
+def _top_level(step_id: str, graph: CompiledGraph) -> str:
+    """The compiled step a dynamic step belongs to (`m[3]` -> `m`)."""
+    if step_id in graph.nodes:
+        return step_id
+    head = step_id.split("[", 1)[0].split(".", 1)[0]
+    return head if head in graph.nodes else step_id
