@@ -14,7 +14,7 @@ The tree::
     │   └── BackendError           an executor/backend could not answer
     │       ├── BackendUnavailable   connection refused / DNS / reset   (retryable)
     │       └── BackendHTTPError     an HTTP status; 429 and 5xx are retryable
-    ├── BudgetExceeded             a token budget stopped dispatch
+    │   └── BudgetExceeded         a token budget stopped a step (not retried)
     └── RunCancelled               the run was cancelled (Ctrl-C or cancel())
 
 :func:`is_retryable` is the one place that decides what the scheduler retries.
@@ -23,6 +23,7 @@ The tree::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class PonderError(Exception):
@@ -85,11 +86,14 @@ class StepError(PonderError):
     """
 
     def __init__(
-        self, message: str, *, step_id: str | None = None, raw_output: str | None = None
+        self, message: str, *, step_id: str | None = None, raw_output: str | None = None,
+        usage: Any = None,
     ) -> None:
         super().__init__(message)
         self.step_id = step_id
         self.raw_output = raw_output
+        #: tokens the failed attempt consumed (a Usage), when known
+        self.usage = usage
 
 
 class ToolError(StepError):
@@ -120,8 +124,8 @@ class BackendHTTPError(BackendError):
         self.status = status
 
 
-class BudgetExceeded(PonderError):
-    """A token budget stopped the dispatch of further LLM steps."""
+class BudgetExceeded(StepError):
+    """A token budget stopped a step: not dispatched, or its repairs stopped."""
 
 
 class RunCancelled(PonderError):

@@ -10,6 +10,7 @@ from executors.llm._json_output import extract_json, schema_problem
 from orchestrator.errors import (
     BackendError,
     BackendUnavailable,
+    BudgetExceeded,
     OutputSchemaError,
     PonderError,
     StepError,
@@ -88,7 +89,14 @@ class LLMExecutor:
                     f"after {repairs} repair(s): {problem}",
                     step_id=task.step_id,
                     raw_output=response.text,
+                    usage=usage,
                 )
+            budget = getattr(step, "budget_tokens", None)
+            if budget is not None and usage.total >= budget:
+                raise BudgetExceeded(
+                    f"step {task.step_id!r}: token budget of {budget} spent ({usage.total} "
+                    f"used) before the output matched its schema: {problem}",
+                    step_id=task.step_id, raw_output=response.text, usage=usage)
             request = replace(request, messages=[
                 *request.messages,
                 {"role": "assistant", "content": response.text},

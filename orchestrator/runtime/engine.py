@@ -487,7 +487,8 @@ async def execute(
         rid, plans, executor_for=executor_for, ctx=ctx, pool_limits=pool_limits,
         prepare=_make_preparer(values_in), control=_make_control(values_in, graph), emit=emit,
         retry_default=spec.defaults.retry, timeout_default=spec.defaults.timeout_s,
-        model_for=model_for, preset=preset, attempts=attempts,
+        model_for=model_for, budget_tokens=spec.budget.max_tokens, preset=preset,
+        attempts=attempts,
         exclude=_preset_exclusions(graph, preset or {}), first_seq=first_seq)
     ctx.scheduler = sched
     if on_scheduler is not None:

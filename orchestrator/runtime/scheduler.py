@@ -23,6 +23,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from orchestrator.errors import (
+    BudgetExceeded,
     ConfigError,
     PonderError,
     ReferenceResolutionError,
@@ -125,6 +126,8 @@ class StepOutcome:
 
 
 _MAX_IDLE_WORKERS = 32
+#: step kinds that spend tokens, and so stop at a run's token budget
+_TOKEN_KINDS = frozenset({"llm", "sample", "plan", "spawn", "workflow"})
 
 
 @dataclass
@@ -184,6 +187,7 @@ class Scheduler:
         retry_default: RetryPolicy,
         timeout_default: float | None,
         model_for: Callable[[StepPlan], Any] = lambda p: None,
+        budget_tokens: int | None = None,
         preset: dict[str, Any] | None = None,
         attempts: dict[str, int] | None = None,
         exclude: set[str] | None = None,
@@ -214,6 +218,7 @@ class Scheduler:
         self.cancelled = False
         self._cancel_scope: anyio.CancelScope | None = None
         self._waiters: dict[str, list[anyio.Event]] = {}
+        self._budget = budget_tokens
         #: tokens per step: a success's, or what a cancelled/failed attempt had used
         self.step_usage: dict[str, Usage] = {}
         #: groups (joined maps) whose owner succeeds with failed members as nulls
@@ -411,6 +416,14 @@ class Scheduler:
 
     def _make_job(self, plan: StepPlan) -> Job | None:
         attempt = self.state.start(plan.id)
+        if (self._budget is not None and plan.kind in _TOKEN_KINDS
+                and self.usage.total >= self._budget):
+            self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
+                       input={})
+            self._fail_step(plan.id, attempt, BudgetExceeded(
+                f"run token budget of {self._budget} spent ({self.usage.total} used): "
+                f"{plan.id!r} not dispatched", step_id=plan.id))
+            return None
         try:
             inputs = self._prepare(self, plan)
             executor = self._executor_for(plan.kind)
@@ -533,7 +546,9 @@ class Scheduler:
     def _fail_step(self, step_id: str, attempt: int, error: BaseException) -> None:
         if self.state.status(step_id) is not Status.RUNNING:
             return
-        used = self.step_usage.get(step_id) or Usage()  # noted by the executor, if any
+        used = self.step_usage.get(step_id) or getattr(error, "usage", None)
+        if not isinstance(used, Usage):
+            used = Usage()  # nothing was noted by the executor or carried by the error
         self.usage += used
         usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
                               completion_tokens=used.completion_tokens)

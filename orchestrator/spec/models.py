@@ -32,6 +32,8 @@ class LLMStep(StepBase):
         2, ge=0, le=10, description="Re-asks with the validation error fed back."
     )
     seed: int | None = Field(None, description="Sampling seed, where the backend takes one.")
+    budget_tokens: int | None = Field(
+        None, ge=1, description="Token budget of this step, schema repairs included.")
 
 
 class ToolStep(StepBase):
@@ -165,6 +167,11 @@ class ModelConfig(_Model):
     )
 
 
+class Budget(_Model):
+    max_tokens: int | None = Field(None, ge=1, description="Tokens (prompt + completion) a run "
+                                   "may spend; LLM steps past it are not dispatched.")
+
+
 class Defaults(_Model):
     timeout_s: float | None = Field(None, gt=0, description="Per-attempt timeout of every step.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy.")
@@ -189,6 +196,7 @@ class WorkflowSpec(_Model):
         default_factory=dict, description="Extra tools: name -> `module:function`."
     )
     defaults: Defaults = Field(default_factory=Defaults, description="Step defaults.")
+    budget: Budget = Field(default_factory=Budget, description="Run budgets.")
     steps: list[Step] = Field(default_factory=list, description="The steps (see step kinds).")
 
     @field_validator("outputs", mode="before")
