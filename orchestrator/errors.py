@@ -11,10 +11,18 @@ The tree::
     │   ├── ToolError              a tool raised, or its arguments did not validate
     │   ├── OutputSchemaError      an LLM output failed its JSON schema (raw output kept)
     │   ├── StepTimeout            a step ran past its timeout            (retryable)
+    │   ├── BudgetExceeded         a token budget stopped a step
     │   └── BackendError           an executor/backend could not answer
     │       ├── BackendUnavailable   connection refused / DNS / reset   (retryable)
     │       └── BackendHTTPError     an HTTP status; 429 and 5xx are retryable
-    │   └── BudgetExceeded         a token budget stopped a step (not retried)
+    ├── StoreError                 the trace store failed (names the URL, password hidden)
+    │   ├── StoreUnavailable       cannot connect or open: server unreachable, SQLite file
+    │   │                          locked by another process, read-only, or not creatable
+    │   ├── StoreOutdated          the schema is older than this Ponder: `ponder db upgrade`
+    │   ├── RunNotFound            no event of that run id is stored
+    │   ├── EventConflict          an event's (run_id, seq) is already stored; nothing of
+    │   │                          the batch was written
+    │   └── InvalidTrace           an imported trace document is malformed; nothing written
     └── RunCancelled               the run was cancelled (Ctrl-C or cancel())
 
 :func:`is_retryable` is the one place that decides what the scheduler retries.
@@ -143,3 +151,72 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, BackendHTTPError):
         return exc.status == 429 or exc.status >= 500
     return False
+
+
+class StoreError(PonderError):
+    """The trace store failed.
+
+    :param message: what happened, naming the store (password hidden).
+    :param url: the store's URL with the password hidden, when known.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be opened or reached (server down, file locked or read-only)."""
+
+
+class StoreOutdated(StoreError):
+    """The database's schema revision is older than this Ponder's; run ``ponder db upgrade``.
+
+    :param current: the database's revision (``None``: no Ponder schema yet).
+    :param head: the revision this Ponder needs.
+    """
+
+    def __init__(self, message: str, *, url: str, current: str | None, head: str) -> None:
+        super().__init__(message, url=url)
+        self.current = current
+        self.head = head
+
+
+class RunNotFound(StoreError):
+    """No event of the run is stored.
+
+    :param run_id: the run asked for.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run {run_id!r} in the trace store")
+        self.run_id = run_id
+
+
+class EventConflict(StoreError):
+    """An event's ``(run_id, seq)`` is already stored, or appears twice in one batch.
+
+    The batch it came in was not written at all.
+
+    :param run_id: the run of the first conflicting event.
+    :param seq: its sequence number.
+    """
+
+    def __init__(self, message: str, *, run_id: str, seq: int) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.seq = seq
+
+
+class InvalidTrace(StoreError):
+    """An imported trace document is malformed; the store was left unchanged.
+
+    :param problems: each problem, prefixed with its location in the document
+        (``events[3].step_id: Field required``).
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        shown = problems[:10]
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        super().__init__("invalid trace document:\n  " + "\n  ".join(shown) + more)
+        self.problems = problems

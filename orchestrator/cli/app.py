@@ -113,7 +113,8 @@ def run(
     file: Annotated[Path, typer.Argument(help="Workflow YAML file.")],
     input: Annotated[list[str], typer.Option("--input", "-i", help="key=value (repeatable).")] = [],  # noqa: B006
     inputs_json: Annotated[str | None, typer.Option("--inputs-json", help="Inputs as a JSON object.")] = None,
-    backend: Annotated[str | None, typer.Option(help="Override every model's backend: local, openai, simulated.")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="Override every model's backend: local, openai, simulated.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     db: Annotated[str | None, typer.Option("--db", help="Trace store URL (default: "
                                            "PONDER_DB_URL or ~/.ponder/ponder.db).")] = None,

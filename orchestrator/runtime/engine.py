@@ -23,11 +23,11 @@ from orchestrator.runtime._gc import gc_tuned
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
 from orchestrator.runtime.registry import Registry, import_callable
 from orchestrator.runtime.scheduler import Scheduler, StepPlan, _Patch
-from orchestrator.runtime.summary import RunSummary, StepRecord
 from orchestrator.spec import templates
 from orchestrator.spec.loader import load_yaml, spec_to_data
 from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec
 from orchestrator.spec.refs import Scope, resolve
+from orchestrator.store._models import StepRecord
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -39,22 +39,35 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-@dataclass
 class RunResult:
-    """The outcome of a run."""
+    """The outcome of a run. ``steps`` is folded from the run's events on first use."""
 
-    run_id: str
-    workflow: str
-    status: str
-    output: Any
-    steps: list[StepRecord]
-    usage: Usage
-    duration_s: float
-    error: str | None = None
+    def __init__(self, run_id: str, workflow: str, status: str, output: Any, fold: Any,
+                 usage: Usage, duration_s: float, error: str | None = None) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self.status = status
+        self.output = output
+        self.usage = usage
+        self.duration_s = duration_s
+        self.error = error
+        self._fold = fold
+        self._steps: list[StepRecord] | None = None
+
+    @property
+    def steps(self) -> list[StepRecord]:
+        """Every step with status, attempts, timing, tokens and error."""
+        if self._steps is None:
+            self._steps = self._fold.record().steps
+        return self._steps
 
     @property
     def ok(self) -> bool:
         return self.status == "succeeded"
+
+    def __repr__(self) -> str:
+        return (f"RunResult(run_id={self.run_id!r}, status={self.status!r}, "
+                f"output={self.output!r}, error={self.error!r})")
 
     def to_json(self) -> dict[str, Any]:
         """The document printed by ``ponder run --json``."""
@@ -64,11 +77,20 @@ class RunResult:
             "status": self.status,
             "output": self.output,
             "error": self.error,
-            "steps": [s.to_json() for s in self.steps],
+            "steps": [_step_json(s) for s in self.steps],
             "usage": {"prompt_tokens": self.usage.prompt_tokens,
                       "completion_tokens": self.usage.completion_tokens},
             "duration_s": round(self.duration_s, 6),
         }
+
+
+def _step_json(s: StepRecord) -> dict[str, Any]:
+    return {
+        "id": s.id, "kind": s.kind, "status": s.status, "attempts": s.attempts,
+        "started_at": s.started_at, "finished_at": s.finished_at, "error": s.error,
+        "parent": s.parent,
+        "usage": {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens},
+    }
 
 
 def _type_ok(value: Any, type_name: str) -> bool:
@@ -452,11 +474,12 @@ async def execute(
     rid = run_id or uuid.uuid4().hex[:16]
     own_backends = backends is None
     cache = backends or BackendCache(registry, backend)
-    summary = RunSummary(rid)
+    from orchestrator.store.fold import RunFold
+
+    summary = RunFold(rid)
     for sid, output in (preset or {}).items():  # known from an earlier execution (resume)
-        rec = summary.step(sid)
-        rec.status, rec.output = "succeeded", output
-        rec.attempts = (attempts or {}).get(sid, 1)
+        summary.step(sid).update(status="succeeded", output=output,
+                                 attempts=(attempts or {}).get(sid, 1))
 
     async def collect(batch: Sequence[ev._Event]) -> None:
         for e in batch:
@@ -505,15 +528,16 @@ async def execute(
         with anyio.CancelScope(shield=True):
             status, output, error = _final(sched, spec, graph, values_in)
             sched.event(ev.RunFinished, status=status, output=output, error=error,
-                        usage=ev.UsageModel(prompt_tokens=summary.usage.prompt_tokens,
-                                            completion_tokens=summary.usage.completion_tokens),
+                        usage=ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
+                                            completion_tokens=sched.usage.completion_tokens),
                         duration_s=time.perf_counter() - t0)
             await sched.flush()
             if own_backends:
                 await cache.aclose()
-    return RunResult(rid, spec.name, summary.status, summary.output,
-                     list(summary.steps.values()), summary.usage, time.perf_counter() - t0,
-                     summary.error)
+    run = summary.run
+    return RunResult(rid, spec.name, run["status"], run.get("output"), summary,
+                     Usage(run.get("prompt_tokens", 0), run.get("completion_tokens", 0)),
+                     time.perf_counter() - t0, run.get("error"))
 
 
 def _preset_exclusions(graph: CompiledGraph, preset: dict[str, Any]) -> set[str]:

@@ -41,6 +41,7 @@ class TraceStore(abc.ABC):
         :raises StoreUnavailable: when the store cannot be reached or opened.
         :raises StoreOutdated: when its schema is older and may not be upgraded here.
         """
+        return None
 
     @abc.abstractmethod
     async def append(self, events: Sequence[StoredEvent]) -> None:
@@ -187,8 +188,7 @@ def parse_trace(doc: Any) -> list[StoredEvent]:
         problems.append(f"version: expected a positive integer, got {version!r}")
     elif version > TRACE_VERSION:
         problems.append(
-            f"version: {version} is newer than this Ponder reads ({TRACE_VERSION}); "
-            "upgrade Ponder"
+            f"version: {version} is newer than this Ponder reads ({TRACE_VERSION}); upgrade Ponder"
         )
     raw_events = doc.get("events")
     if not isinstance(raw_events, list) or not raw_events:
@@ -211,8 +211,8 @@ def _parse_events(raw_events: list[Any], problems: list[str]) -> list[StoredEven
             event = parse_strict(raw)
         except ValidationError as exc:
             for err in exc.errors():
-                where = ".".join(str(part) for part in err["loc"])
-                problems.append(f"events[{i}].{where}: {err['msg']}")
+                where = "".join(f".{part}" for part in err["loc"])
+                problems.append(f"events[{i}]{where}: {err['msg']}")
             continue
         if events and event.run_id != events[0].run_id:
             problems.append(

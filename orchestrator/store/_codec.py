@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from orchestrator.runtime.events import EVENT_ADAPTER, Event
-from orchestrator.store._errors import StoreError
+from orchestrator.store._errors import EventConflict, StoreError
 from orchestrator.store._models import RawEvent, StoredEvent
 
 _log = logging.getLogger(__name__)
@@ -99,3 +99,23 @@ def parse_strict(data: Any) -> StoredEvent:
     if isinstance(data, Mapping) and data.get("kind") in KNOWN_KINDS:
         return EVENT_ADAPTER.validate_python(data)
     return RawEvent.model_validate(data)
+
+
+def check_batch(encoded: list[EncodedEvent]) -> None:
+    """:raises EventConflict: when two events of the batch share ``(run_id, seq)``."""
+    seen: set[tuple[str, int]] = set()
+    for enc in encoded:
+        key = (enc.run_id, enc.seq)
+        if key in seen:
+            raise conflict_error(enc.run_id, enc.seq, within_batch=True)
+        seen.add(key)
+
+
+def conflict_error(run_id: str, seq: int, *, within_batch: bool = False) -> EventConflict:
+    """The error for an event whose place in its run is taken."""
+    where = "appears twice in the batch" if within_batch else "is already stored"
+    return EventConflict(
+        f"event {seq} of run {run_id!r} {where} (the batch was not written)",
+        run_id=run_id,
+        seq=seq,
+    )

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from anyio.lowlevel import checkpoint
 
 from orchestrator.store._base import TraceStore
-from orchestrator.store._codec import EncodedEvent, decode, encode
-from orchestrator.store._errors import EventConflict, StoreError
+from orchestrator.store._codec import EncodedEvent, check_batch, conflict_error, decode, encode
+from orchestrator.store._errors import StoreError
 from orchestrator.store._models import RunFilter, RunInfo, StoredEvent
 from orchestrator.store.fold import fold_info
 
@@ -59,17 +59,10 @@ class MemoryStore(TraceStore):
                     self._runs[event.run_id] = new
 
     def _check_conflicts(self, encoded: list[EncodedEvent]) -> None:
-        seen: set[tuple[str, int]] = set()
+        check_batch(encoded)
         for enc in encoded:
-            key = (enc.run_id, enc.seq)
-            if key in seen or enc.seq in self._events.get(enc.run_id, ()):
-                raise EventConflict(
-                    f"event {enc.seq} of run {enc.run_id!r} is already stored "
-                    "(the batch was not written)",
-                    run_id=enc.run_id,
-                    seq=enc.seq,
-                )
-            seen.add(key)
+            if enc.seq in self._events.get(enc.run_id, ()):
+                raise conflict_error(enc.run_id, enc.seq)
 
     async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
         await checkpoint()

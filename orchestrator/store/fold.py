@@ -14,16 +14,33 @@ from typing import Any
 from orchestrator.runtime import events as ev
 from orchestrator.store._models import RawEvent, RunInfo, RunRecord, StepRecord, StoredEvent
 
-__all__ = ["fold_events", "fold_info"]
+__all__ = ["RunFold", "fold_events", "fold_info"]
 
 
-class _Fold:
-    """Mutable accumulator of one fold; lives only inside :func:`fold_events`."""
+class RunFold:
+    """Incremental fold of one run's events (the live view and RunResult use it as
+    events arrive; :func:`fold_events` folds a stored list)."""
 
     def __init__(self, run_id: str) -> None:
         self.run: dict[str, Any] = {"id": run_id, "resumes": 0}
         self.steps: dict[str, dict[str, Any]] = {}
         self.finished = False
+        self.n_events = 0
+        self.next_seq = 0
+
+    def apply(self, e: StoredEvent) -> None:
+        """Fold one event, given in ``seq`` order; events of other runs are ignored."""
+        if e.run_id != self.run["id"]:
+            return
+        self.n_events += 1
+        self.next_seq = max(self.next_seq, e.seq + 1)
+        handler = _HANDLERS.get(e.kind)
+        if handler is not None and not isinstance(e, RawEvent):
+            handler(self, e)
+
+    def record(self) -> RunRecord:
+        """The run as folded so far."""
+        return self.result(self.n_events, self.next_seq)
 
     def step(self, step_id: str) -> dict[str, Any]:
         rec = self.steps.get(step_id)
@@ -140,17 +157,17 @@ class _Fold:
         )
 
 
-_HANDLERS: dict[str, Callable[[_Fold, Any], None]] = {
-    "run_started": _Fold.on_run_started,
-    "graph_patched": _Fold.on_graph_patched,
-    "step_scheduled": _Fold.on_step_scheduled,
-    "step_started": _Fold.on_step_started,
-    "step_retrying": _Fold.on_step_retrying,
-    "step_succeeded": _Fold.on_step_succeeded,
-    "step_failed": _Fold.on_step_failed,
-    "step_skipped": _Fold.on_step_skipped,
-    "step_cancelled": _Fold.on_step_cancelled,
-    "run_finished": _Fold.on_run_finished,
+_HANDLERS: dict[str, Callable[[RunFold, Any], None]] = {
+    "run_started": RunFold.on_run_started,
+    "graph_patched": RunFold.on_graph_patched,
+    "step_scheduled": RunFold.on_step_scheduled,
+    "step_started": RunFold.on_step_started,
+    "step_retrying": RunFold.on_step_retrying,
+    "step_succeeded": RunFold.on_step_succeeded,
+    "step_failed": RunFold.on_step_failed,
+    "step_skipped": RunFold.on_step_skipped,
+    "step_cancelled": RunFold.on_step_cancelled,
+    "run_finished": RunFold.on_run_finished,
 }
 
 
@@ -167,12 +184,10 @@ def fold_events(events: Iterable[StoredEvent]) -> RunRecord:
     run_ids = {e.run_id for e in ordered}
     if len(run_ids) > 1:
         raise ValueError(f"fold_events got events of several runs: {sorted(run_ids)}")
-    fold = _Fold(ordered[0].run_id)
+    fold = RunFold(ordered[0].run_id)
     for e in ordered:
-        handler = _HANDLERS.get(e.kind)
-        if handler is not None and not isinstance(e, RawEvent):
-            handler(fold, e)
-    return fold.result(n_events=len(ordered), next_seq=ordered[-1].seq + 1)
+        fold.apply(e)
+    return fold.record()
 
 
 def fold_info(prev: RunInfo | None, event: StoredEvent, *, n_steps: int) -> RunInfo | None:

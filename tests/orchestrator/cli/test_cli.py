@@ -83,7 +83,7 @@ class _Flaky(BaseHTTPRequestHandler):
 
     hits = 0
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         type(self).hits += 1
         self.send_response(429 if type(self).hits == 1 else 500)
         self.send_header("Content-Type", "application/json")

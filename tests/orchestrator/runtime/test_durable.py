@@ -129,7 +129,7 @@ def test_fork_from_a_step_with_a_new_output(tmp_path: Path) -> None:
     steps = {s["id"]: s for s in fork["steps"]}
     assert steps["long"]["status"] == "skipped" and steps["short"]["status"] == "succeeded"
     assert fork["output"]["first"] == first["output"]["first"]
-    rid, events = anyio.run(_events, db, fork["run_id"])
+    _rid, events = anyio.run(_events, db, fork["run_id"])
     assert events[0].parent_run_id == first["run_id"] and events[0].parent_step_id == "size"
     started = {e.step_id for e in events if e.kind == "step_started"}
     assert "first" not in started and "each[0]" not in started  # upstream served from trace

@@ -94,7 +94,7 @@ async def test_non_retryable_failure_skips_dependents_and_keeps_other_results() 
 
 
 async def test_timeout_is_retryable_and_recorded() -> None:
-    wf, fake = make([{**tool("slow", ms=500), "timeout_s": 0.05,
+    wf, _fake = make([{**tool("slow", ms=500), "timeout_s": 0.05,
                       "retry": {"max_attempts": 2, "initial_backoff_s": 0}}])
     result = await wf.run()
     step = result.steps[0]

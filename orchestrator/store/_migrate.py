@@ -1,0 +1,120 @@
+"""Schema revisions through Alembic, driven from code (no ``alembic.ini``).
+
+Every function here is synchronous and takes a connection inside an open
+transaction; async callers run them with ``AsyncConnection.run_sync`` and commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+
+from orchestrator.store._errors import StoreError, StoreOutdated
+from orchestrator.store._schema import METADATA, VERSION_TABLE
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# Any constant will do; it only has to be the same in every Ponder process.
+_PG_MIGRATION_LOCK = 0x506F6E646572
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """An Alembic configuration for Ponder's migrations, bound to ``connection``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The schema revision this Ponder's code expects."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the migrations directory has no revision"
+    return head
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    """The database's schema revision, ``None`` when it has no Ponder schema."""
+    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def _lock(conn: sa.Connection) -> None:
+    # SQLite callers already hold the write lock (BEGIN IMMEDIATE); Postgres needs
+    # one so that two processes opening a fresh database do not both create it.
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+
+
+def _state(conn: sa.Connection, url: str) -> tuple[str | None, str]:
+    """Current and head revisions; refuses a database this Ponder cannot manage."""
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    assert head is not None, "the migrations directory has no revision"
+    current = current_revision(conn)
+    if current is None:
+        clashing = set(METADATA.tables) & set(sa.inspect(conn).get_table_names())
+        if clashing:
+            raise StoreError(
+                f"the database at {url} already has tables {sorted(clashing)} that Ponder "
+                "did not create; give Ponder a database (or file) of its own",
+                url=url,
+            )
+        return None, head
+    try:
+        script.get_revision(current)
+    except CommandError:
+        raise StoreError(
+            f"the trace store at {url} has schema revision {current!r}, which this Ponder "
+            f"does not know (it knows up to {head!r}); it was written by a newer Ponder: "
+            "upgrade Ponder",
+            url=url,
+        ) from None
+    return current, head
+
+
+def ensure_schema(conn: sa.Connection, *, url: str, auto_upgrade: bool) -> None:
+    """Bring the schema to head: create it in an empty database, upgrade an older one.
+
+    :param url: the store's URL with the password hidden, for messages.
+    :param auto_upgrade: whether an older schema may be upgraded here.
+    :raises StoreOutdated: when the schema is older and ``auto_upgrade`` is false.
+    :raises StoreError: when the database is newer than this Ponder, or holds
+        same-named tables of someone else.
+    """
+    _lock(conn)
+    current, head = _state(conn, url)
+    if current == head:
+        return
+    if current is not None and not auto_upgrade:
+        raise StoreOutdated(
+            f"the trace store at {url} has schema revision {current!r}, older than this "
+            f"Ponder's {head!r}; run `ponder db upgrade` with the same store URL "
+            "(back the database up first)",
+            url=url,
+            current=current,
+            head=head,
+        )
+    command.upgrade(alembic_config(conn), "head")
+
+
+def migrate(conn: sa.Connection, *, url: str, revision: str) -> tuple[str | None, str | None]:
+    """Upgrade the schema to ``revision`` (``"head"`` for the newest).
+
+    :returns: the revisions before and after.
+    :raises StoreError: as :func:`ensure_schema`, or for an unknown target revision.
+    """
+    _lock(conn)
+    before, _ = _state(conn, url)
+    try:
+        command.upgrade(alembic_config(conn), revision)
+    except CommandError as exc:
+        raise StoreError(f"cannot upgrade the trace store at {url}: {exc}", url=url) from exc
+    return before, current_revision(conn)

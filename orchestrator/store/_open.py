@@ -1,0 +1,61 @@
+"""Choosing a store from a URL, and upgrading a store's schema."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from orchestrator.errors import ConfigError
+from orchestrator.store._base import TraceStore
+from orchestrator.store._memory import MemoryStore
+from orchestrator.store._sql import SqlStore, upgrade_schema
+
+MEMORY_URL = "memory://"
+ENV_VAR = "PONDER_DB_URL"
+
+
+def default_store_url() -> str:
+    """The SQLite file used when neither a URL nor ``PONDER_DB_URL`` is given."""
+    return "sqlite:///" + str(Path.home() / ".ponder" / "ponder.db")
+
+
+def resolve_store_url(url: str | None = None) -> str:
+    """The store URL to use: ``url``, else ``$PONDER_DB_URL``, else :func:`default_store_url`."""
+    return url or os.environ.get(ENV_VAR) or default_store_url()
+
+
+async def open_store(url: str | None = None, *, auto_upgrade: bool | None = None) -> TraceStore:
+    """Open the trace store at ``url`` (resolved by :func:`resolve_store_url`).
+
+    ``memory://`` gives a :class:`MemoryStore`; anything else a :class:`SqlStore`,
+    connected and with its schema at head. Close it when done (or ``async with``).
+
+    :param auto_upgrade: see :class:`SqlStore`.
+    :raises ConfigError: for a URL of an unsupported kind.
+    :raises StoreUnavailable: when the database cannot be reached or opened.
+    :raises StoreOutdated: when its schema is older and may not be upgraded here.
+    """
+    resolved = resolve_store_url(url)
+    if resolved == MEMORY_URL:
+        return MemoryStore()
+    store = SqlStore(resolved, auto_upgrade=auto_upgrade)
+    await store.open()
+    return store
+
+
+async def upgrade(
+    url: str | None = None, *, revision: str = "head"
+) -> tuple[str | None, str | None]:
+    """Upgrade a store's schema (``ponder db upgrade``); creates it in an empty database.
+
+    :param url: the store (resolved by :func:`resolve_store_url`).
+    :param revision: the target revision.
+    :returns: the schema revisions before and after (``None``: no schema).
+    :raises ConfigError: for ``memory://`` or an unsupported URL.
+    :raises StoreUnavailable: when the database cannot be reached.
+    :raises StoreError: when the database was written by a newer Ponder.
+    """
+    resolved = resolve_store_url(url)
+    if resolved == MEMORY_URL:
+        raise ConfigError("the memory:// trace store has no schema to upgrade")
+    return await upgrade_schema(resolved, revision)

@@ -1,0 +1,429 @@
+"""The SQLAlchemy trace store: SQLite and PostgreSQL (psycopg or asyncpg).
+
+Every operation is a synchronous function of a connection, run as one
+transaction by a runner (see :mod:`orchestrator.store._runners`).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+
+from orchestrator.errors import ConfigError
+from orchestrator.store._base import TraceStore
+from orchestrator.store._codec import EncodedEvent, check_batch, conflict_error, decode, encode
+from orchestrator.store._errors import StoreError, StoreUnavailable
+from orchestrator.store._migrate import ensure_schema, migrate
+from orchestrator.store._models import RunFilter, RunInfo, StoredEvent
+from orchestrator.store._runners import AsyncRunner, Runner, ThreadRunner, bind
+from orchestrator.store._schema import EVENTS, RUNS
+from orchestrator.store.fold import fold_info
+
+T = TypeVar("T")
+_RUN_KINDS = frozenset({"run_started", "run_finished"})
+_CHUNK = 500
+_ASYNC_PG_DRIVERS = frozenset({"psycopg", "psycopg_async", "asyncpg"})
+
+
+def normalize_url(url: str) -> sa.URL:
+    """Parse a store URL into the one the store connects with.
+
+    A plain path (no ``://``) is a SQLite file. Any SQLite URL (``sqlite://``,
+    ``sqlite+aiosqlite://``, ``sqlite+pysqlite://``) runs on pysqlite in worker
+    threads; ``~`` in its path is expanded. ``postgres://`` and ``postgresql://``
+    get the psycopg driver; ``postgresql+psycopg://`` and ``postgresql+asyncpg://``
+    are kept.
+
+    :raises ConfigError: for a malformed URL, another database, or a synchronous
+        PostgreSQL driver.
+    """
+    if "://" not in url:
+        url = "sqlite:///" + str(Path(url).expanduser().absolute())
+    elif url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    try:
+        parsed = sa.make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"malformed trace store URL: {exc}") from exc
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    shown = parsed.render_as_string(hide_password=True)
+    if backend == "sqlite":
+        if driver not in ("pysqlite", "aiosqlite"):
+            raise ConfigError(f"trace store URL {shown}: unsupported SQLite driver {driver!r}")
+        database = parsed.database or ":memory:"
+        if database != ":memory:" and not database.startswith("file:"):
+            database = str(Path(database).expanduser())
+        return parsed.set(drivername="sqlite+pysqlite", database=database)
+    if backend == "postgresql":
+        if "+" not in parsed.drivername:
+            return parsed.set(drivername="postgresql+psycopg")
+        if driver not in _ASYNC_PG_DRIVERS:
+            raise ConfigError(
+                f"trace store URL {shown}: driver {driver!r} is not async; "
+                "use postgresql+psycopg:// or postgresql+asyncpg://"
+            )
+        return parsed
+    raise ConfigError(
+        f"unsupported trace store URL {shown}: use a SQLite path, sqlite:///PATH, "
+        "postgresql+psycopg://..., postgresql+asyncpg://... or memory://"
+    )
+
+
+class SqlStore(TraceStore):
+    """A :class:`TraceStore` in SQLite or PostgreSQL, through SQLAlchemy.
+
+    SQLite runs in WAL mode with ``synchronous=NORMAL`` (a commit survives a crash
+    of the process, not necessarily of the machine) and a busy timeout; this
+    process's writers take turns on a lock, so they never see "database is locked",
+    and another process's writer is waited for up to the busy timeout.
+
+    :param url: the database URL (see :func:`normalize_url`).
+    :param auto_upgrade: upgrade an older schema on :meth:`open`; default: yes for
+        SQLite, no for PostgreSQL (a shared server is upgraded on purpose, with
+        ``ponder db upgrade``).
+    :param busy_timeout_s: how long a SQLite write waits for another process's lock.
+    :param connect_timeout_s: how long :meth:`open` waits for a server to answer.
+    :raises ConfigError: for a URL that is not SQLite or PostgreSQL with an async driver.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auto_upgrade: bool | None = None,
+        busy_timeout_s: float = 5.0,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        self._url = normalize_url(url)
+        self.url = self._url.render_as_string(hide_password=True)
+        """The URL with its password hidden."""
+        self._sqlite = self._url.get_backend_name() == "sqlite"
+        self._auto_upgrade = self._sqlite if auto_upgrade is None else auto_upgrade
+        self._busy_timeout_s = busy_timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._runner: Runner | None = None
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._runner is not None:
+            return
+        if self._closed:
+            raise StoreError(f"the trace store at {self.url} is closed", url=self.url)
+        runner = await self._connect()
+        try:
+            schema = bind(ensure_schema, url=self.url, auto_upgrade=self._auto_upgrade)
+            await self._run("create or check the schema", lambda: runner.write(schema))
+        except BaseException:
+            await runner.close()
+            raise
+        self._runner = runner
+
+    async def close(self) -> None:
+        self._closed = True
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.close()
+
+    async def _connect(self) -> Runner:
+        """A runner whose database answered a first query; the schema is not checked.
+
+        :raises StoreUnavailable: when the database cannot be reached or opened.
+        """
+        if self._sqlite:
+            self._prepare_sqlite_file()
+            runner: Runner = ThreadRunner(self._url, self._busy_timeout_s)
+        else:
+            key = "timeout" if self._url.get_driver_name() == "asyncpg" else "connect_timeout"
+            runner = AsyncRunner(self._url, {key: max(1, round(self._connect_timeout_s))})
+        try:
+            with anyio.fail_after(self._connect_timeout_s + self._busy_timeout_s + 1):
+                await self._run("connect", runner.ping)
+        except TimeoutError as exc:
+            await runner.close()
+            raise StoreUnavailable(
+                f"cannot reach the trace store at {self.url}: no answer within "
+                f"{self._connect_timeout_s:g}s",
+                url=self.url,
+            ) from exc
+        except BaseException:
+            await runner.close()
+            raise
+        return runner
+
+    def _sqlite_path(self) -> Path | None:
+        database = self._url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database)
+
+    def _prepare_sqlite_file(self) -> None:
+        path = self._sqlite_path()
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create the directory of SQLite file {path}: {exc.strerror}",
+                url=self.url,
+            ) from exc
+        # Checked by permission bits too, so that root is refused a file marked read-only.
+        if path.exists() and (
+            not os.access(path, os.W_OK) or not path.stat().st_mode & stat.S_IWUSR
+        ):
+            raise StoreUnavailable(
+                f"SQLite file {path} is read-only; Ponder appends every run's events to it. "
+                "Make it writable (chmod u+w) or choose another store (--db / PONDER_DB_URL)",
+                url=self.url,
+            )
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise StoreUnavailable(
+                f"directory {path.parent} is not writable; SQLite keeps its journal "
+                f"next to {path.name}",
+                url=self.url,
+            )
+
+    def _require_open(self) -> Runner:
+        if self._runner is None:
+            state = "closed" if self._closed else "not open (call open() or use `async with`)"
+            raise StoreError(f"the trace store at {self.url} is {state}", url=self.url)
+        return self._runner
+
+    async def _run(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Await ``call()``, turning a driver failure into a store error naming ``action``."""
+        try:
+            return await call()
+        except (DBAPIError, OSError) as exc:
+            raise self._translate(exc, action) from exc
+
+    # -- the contract ------------------------------------------------------------
+
+    async def append(self, events: Sequence[StoredEvent]) -> None:
+        runner = self._require_open()
+        if not events:
+            return
+        encoded = [encode(e) for e in events]
+        check_batch(encoded)
+        rows = [enc.row() for enc in encoded]
+        if not self._sqlite:
+            rows = [_pg_clean_row(row) for row in rows]
+        run_events = [e for e in events if e.kind in _RUN_KINDS]
+        append = bind(_append, rows, run_events, pg=not self._sqlite)
+        try:
+            await runner.write(append)
+        except IntegrityError as exc:
+            raise await self._conflict(runner, encoded) from exc
+        except (DBAPIError, OSError) as exc:
+            raise self._translate(exc, "append events") from exc
+
+    async def _conflict(self, runner: Runner, encoded: list[EncodedEvent]) -> StoreError:
+        """The EventConflict naming the first already-stored event of a rejected batch."""
+        by_run: dict[str, list[int]] = {}
+        for enc in encoded:
+            by_run.setdefault(enc.run_id, []).append(enc.seq)
+        try:
+            found = await self._run(
+                "append events", lambda: runner.read(bind(_first_stored, by_run))
+            )
+        except StoreError as exc:
+            return exc
+        if found is not None:
+            return conflict_error(*found)
+        return StoreError(
+            f"the trace store at {self.url} rejected a batch of events as a conflict, "
+            "but none of them is stored",
+            url=self.url,
+        )
+
+    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+        runner = self._require_open()
+        select = bind(_select_events, run_id, after_seq)
+        rows = await self._run("read events", lambda: runner.read(select))
+        return [decode(run_id, seq, kind, ts, payload) for seq, kind, ts, payload in rows]
+
+    async def list_runs(
+        self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[RunInfo]:
+        runner = self._require_open()
+        select = bind(_select_runs, filters or RunFilter(), limit, offset)
+        rows = await self._run("list runs", lambda: runner.read(select))
+        return [RunInfo.model_validate(row) for row in rows]
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> int:
+        runner = self._require_open()
+        ids = list(dict.fromkeys(run_ids))
+        return await self._run("delete runs", lambda: runner.write(bind(_delete, ids)))
+
+    # -- errors ------------------------------------------------------------------
+
+    def _translate(self, exc: BaseException, action: str) -> StoreError:
+        """The store error that explains a driver failure to a user."""
+        orig = getattr(exc, "orig", None) or exc
+        text = str(orig).strip()
+        reason = text.splitlines()[0] if text else type(orig).__name__
+        if self._sqlite:
+            where = self._sqlite_path() or self._url.database
+            low = reason.lower()
+            if "locked" in low or "busy" in low:
+                return StoreUnavailable(
+                    f"SQLite file {where} is locked by another process (waited "
+                    f"{self._busy_timeout_s:g}s to {action}); wait for it to finish or "
+                    "choose another store (--db / PONDER_DB_URL)",
+                    url=self.url,
+                )
+            if "readonly" in low or "read-only" in low:
+                return StoreUnavailable(
+                    f"SQLite file {where} is read-only (cannot {action}); make it writable "
+                    "or choose another store (--db / PONDER_DB_URL)",
+                    url=self.url,
+                )
+            if "full" in low:
+                return StoreError(
+                    f"SQLite file {where}: the disk is full (cannot {action}); nothing of "
+                    "the failed write was kept. Free space, or choose another store",
+                    url=self.url,
+                )
+            if "unable to open" in low:
+                return StoreUnavailable(f"cannot open SQLite file {where}: {reason}", url=self.url)
+            return StoreError(f"trace store {self.url}: cannot {action}: {reason}", url=self.url)
+        lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+        if action == "connect" or lost or isinstance(orig, OSError):
+            return StoreUnavailable(
+                f"cannot reach the trace store at {self.url}: {reason}", url=self.url
+            )
+        return StoreError(f"trace store {self.url}: cannot {action}: {reason}", url=self.url)
+
+
+async def upgrade_schema(url: str, revision: str) -> tuple[str | None, str | None]:
+    """Upgrade the schema of the SQL database at ``url``; see :func:`orchestrator.store.upgrade`."""
+    store = SqlStore(url)
+    runner = await store._connect()
+    try:
+        migration = bind(migrate, url=store.url, revision=revision)
+        return await store._run("upgrade the schema", lambda: runner.write(migration))
+    finally:
+        await runner.close()
+
+
+# -- the transactions (synchronous, one connection each) -------------------------------
+
+
+def _append(
+    conn: sa.Connection, rows: list[dict[str, Any]], run_events: list[StoredEvent], *, pg: bool
+) -> None:
+    conn.execute(EVENTS.insert(), rows)
+    for run_id in dict.fromkeys(e.run_id for e in run_events):
+        row = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).first()
+        prev = RunInfo.model_validate(row._asdict()) if row is not None else None
+        info, n_steps = prev, -1
+        for e in run_events:
+            if e.run_id != run_id:
+                continue
+            if e.kind == "run_finished" and n_steps < 0:
+                n_steps = _count_steps(conn, run_id)
+            info = fold_info(info, e, n_steps=max(n_steps, 0))
+        if info is not None and info != prev:
+            conn.execute(_upsert_run(info, pg=pg))
+
+
+def _count_steps(conn: sa.Connection, run_id: str) -> int:
+    query = sa.select(sa.func.count(sa.distinct(EVENTS.c.step_id))).where(EVENTS.c.run_id == run_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def _upsert_run(info: RunInfo, *, pg: bool) -> sa.Executable:
+    values = info.model_dump()
+    if pg:
+        values = {k: _pg_text(v) for k, v in values.items()}
+    insert = (postgresql.insert if pg else sqlite.insert)(RUNS).values(values)
+    return insert.on_conflict_do_update(
+        index_elements=[RUNS.c.id],
+        set_={k: insert.excluded[k] for k in values if k != "id"},
+    )
+
+
+def _first_stored(conn: sa.Connection, by_run: dict[str, list[int]]) -> tuple[str, int] | None:
+    for run_id, seqs in by_run.items():
+        query = (
+            sa.select(sa.func.min(EVENTS.c.seq))
+            .where(EVENTS.c.run_id == run_id)
+            .where(EVENTS.c.seq.in_(seqs))
+        )
+        seq = conn.execute(query).scalar_one_or_none()
+        if seq is not None:
+            return run_id, int(seq)
+    return None
+
+
+def _select_events(
+    conn: sa.Connection, run_id: str, after_seq: int | None
+) -> list[tuple[int, str, float, dict[str, Any]]]:
+    query = (
+        sa.select(EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.ts, EVENTS.c.payload)
+        .where(EVENTS.c.run_id == run_id)
+        .order_by(EVENTS.c.seq)
+    )
+    if after_seq is not None:
+        query = query.where(EVENTS.c.seq > after_seq)
+    return [(r.seq, r.kind, r.ts, r.payload) for r in conn.execute(query)]
+
+
+def _select_runs(
+    conn: sa.Connection, flt: RunFilter, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    query = (
+        sa.select(RUNS)
+        .where(*_where(flt))
+        .order_by(RUNS.c.started_at.desc(), RUNS.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [row._asdict() for row in conn.execute(query)]
+
+
+def _delete(conn: sa.Connection, ids: list[str]) -> int:
+    deleted = 0
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        conn.execute(sa.delete(EVENTS).where(EVENTS.c.run_id.in_(chunk)))
+        deleted += conn.execute(sa.delete(RUNS).where(RUNS.c.id.in_(chunk))).rowcount
+    return deleted
+
+
+def _where(flt: RunFilter) -> list[sa.ColumnElement[bool]]:
+    c = RUNS.c
+    clauses: list[sa.ColumnElement[bool]] = []
+    if flt.status is not None:
+        clauses.append(c.status == flt.status)
+    if flt.workflow is not None:
+        clauses.append(c.workflow == flt.workflow)
+    if flt.parent_run_id is not None:
+        clauses.append(c.parent_run_id == flt.parent_run_id)
+    if flt.top_level:
+        clauses.append(c.parent_run_id.is_(None))
+    if flt.finished is not None:
+        clauses.append(c.status != "running" if flt.finished else c.status == "running")
+    if flt.started_before is not None:
+        clauses.append(c.started_at < flt.started_before)
+    if flt.started_after is not None:
+        clauses.append(c.started_at >= flt.started_after)
+    return clauses
+
+
+def _pg_text(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL; an LLM's error text sometimes does.
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+def _pg_clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_pg_text(v) if k != "payload" else v) for k, v in row.items()}

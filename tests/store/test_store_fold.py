@@ -1,0 +1,102 @@
+"""fold_events: a pure fold of a run's events into what ``ponder show`` and resume need."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from orchestrator.runtime import events as ev
+from orchestrator.store import RawEvent, fold_events
+
+
+def test_every_step_is_known_with_status_and_attempts(make_run: Any) -> None:
+    run = fold_events(make_run("r1"))
+
+    assert [s.id for s in run.steps] == ["plan", "a", "b", "c"]
+    plan = run.step("plan")
+    assert (plan.status, plan.attempts, plan.kind, plan.pool) == ("succeeded", 2, "plan", "llm")
+    assert (plan.started_at, plan.finished_at, plan.latency_s) == (1002.0, 1005.0, 1.0)
+    assert (plan.prompt_tokens, plan.completion_tokens) == (10, 5)
+    assert plan.error is None and plan.output["plan"] == ["b"] and plan.meta == {"model": "m"}
+    assert plan.input == {"prompt": "plan it ✓"}
+
+    b = run.step("b")
+    assert (b.status, b.kind, b.deps, b.parent, b.added_by) == (
+        "failed",
+        "tool",
+        ["plan"],
+        "plan",
+        "plan",
+    )
+    assert (b.spec, b.error, b.error_type) == ({"tool": "calc"}, "boom", "ToolError")
+    assert (run.step("c").status, run.step("c").error) == ("skipped", "dep failed")
+    assert (run.step("a").status, run.step("a").prompt_tokens) == ("cancelled", 1)
+    with pytest.raises(KeyError):
+        run.step("zzz")
+
+
+def test_a_retrying_step_and_a_running_run() -> None:
+    events = [
+        ev.RunStarted(run_id="r", seq=0, ts=1.0, workflow="w", inputs={}),
+        ev.StepStarted(run_id="r", seq=1, ts=2.0, step_id="s", step_kind="llm", attempt=1,
+                       input={}),
+        ev.StepFailed(run_id="r", seq=2, ts=3.0, step_id="s", attempt=1, error="e1",
+                      error_type="X", usage=ev.UsageModel(prompt_tokens=4)),
+        ev.StepRetrying(run_id="r", seq=3, ts=3.5, step_id="s", attempt=1, error="e1",
+                        error_type="X", delay_s=1.0),
+    ]  # fmt: skip
+    run = fold_events(events)
+    step = run.step("s")
+    assert (step.status, step.attempts, step.error) == ("retrying", 1, "e1")
+    assert (run.status, run.finished_at, run.prompt_tokens) == ("running", None, 4)
+    assert run.next_seq == 4 and run.n_events == 4
+
+
+def test_order_unknown_kinds_and_raw_events_do_not_matter(make_run: Any) -> None:
+    events = make_run("r1")
+    noisy = [
+        *reversed(events),
+        RawEvent(run_id="r1", seq=100, ts=0.0, kind="future_kind", x=1),  # type: ignore[call-arg]
+        RawEvent(run_id="r1", seq=101, ts=0.0, kind="step_started", step_id="plan"),  # type: ignore[call-arg]
+    ]
+    folded = fold_events(noisy)
+    assert folded.steps == fold_events(events).steps
+    assert folded.next_seq == 102
+
+
+def test_the_fold_is_pure(make_run: Any) -> None:
+    events = make_run("r1")
+    snapshot = copy.deepcopy([e.model_dump() for e in events])
+    first = fold_events(events)
+    assert [e.model_dump() for e in events] == snapshot
+    assert fold_events(events) == first
+
+
+def test_a_resumed_run() -> None:
+    events = [
+        ev.RunStarted(run_id="r", seq=0, ts=1.0, workflow="w", inputs={"a": 1}),
+        ev.RunFinished(run_id="r", seq=1, ts=2.0, status="failed", error="x"),
+        ev.RunStarted(run_id="r", seq=2, ts=3.0, workflow="w", inputs={"a": 1}, resumed=True),
+    ]
+    run = fold_events(events)
+    assert (run.status, run.started_at, run.finished_at, run.error, run.resumes) == (
+        "running",
+        1.0,
+        None,
+        None,
+        1,
+    )
+    done = fold_events([*events, ev.RunFinished(run_id="r", seq=3, ts=4.0, status="succeeded")])
+    assert (done.status, done.finished_at) == ("succeeded", 4.0)
+
+
+def test_bad_input_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        fold_events([])
+    with pytest.raises(ValueError, match="several runs"):
+        fold_events([
+            ev.RunStarted(run_id="a", seq=0, workflow="w", inputs={}),
+            ev.RunStarted(run_id="b", seq=0, workflow="w", inputs={}),
+        ])  # fmt: skip

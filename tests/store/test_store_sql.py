@@ -1,0 +1,331 @@
+"""What only the SQL store has: URLs, schema migrations, and SQLite's and servers' failures."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from orchestrator.errors import ConfigError
+from orchestrator.store import (
+    MemoryStore,
+    SqlStore,
+    StoreError,
+    StoreOutdated,
+    StoreUnavailable,
+    _migrate,
+    default_store_url,
+    open_store,
+    resolve_store_url,
+    upgrade,
+)
+from orchestrator.store._schema import METADATA, VERSION_TABLE
+from orchestrator.store._sql import normalize_url
+
+pytestmark = pytest.mark.anyio
+
+
+def sync_engine(url: str) -> sa.Engine:
+    """A synchronous engine on the same database, for setting up and inspecting."""
+    parsed = sa.make_url(url)
+    driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
+    return sa.create_engine(parsed.set(drivername=driver))
+
+
+def version_of(url: str) -> str | None:
+    engine = sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            return _migrate.current_revision(conn)
+    finally:
+        engine.dispose()
+
+
+# -- URLs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("/data/p.db", "sqlite+pysqlite:////data/p.db"),
+        ("sqlite:////data/p.db", "sqlite+pysqlite:////data/p.db"),
+        ("sqlite+aiosqlite:////data/p.db", "sqlite+pysqlite:////data/p.db"),
+        ("postgresql://u:pw@h/db", "postgresql+psycopg://u:***@h/db"),
+        ("postgres://u@h:5433/db", "postgresql+psycopg://u@h:5433/db"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+    ],
+)
+def test_urls_are_normalized(given: str, expected: str) -> None:
+    assert normalize_url(given).render_as_string(hide_password=True) == expected
+
+
+def test_bare_sqlite_url_is_in_memory() -> None:
+    url = normalize_url("sqlite://")
+    assert (url.drivername, url.database) == ("sqlite+pysqlite", ":memory:")
+
+
+def test_home_in_a_sqlite_path_is_expanded() -> None:
+    assert normalize_url("sqlite:///~/x.db").database == str(Path.home() / "x.db")
+    assert normalize_url("~/x.db").database == str(Path.home() / "x.db")
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("mysql+aiomysql://u@h/db", "unsupported"),
+        ("postgresql+psycopg2://u:secret@h/db", "not async"),
+        ("foo bar://u:secret@x", "malformed"),
+        ("postgresql://u:secret@h:port/db", "malformed"),
+    ],
+)
+def test_unsupported_urls_are_config_errors(url: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        SqlStore(url)
+    assert "secret" not in str(info.value)
+
+
+async def test_url_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("PONDER_DB_URL", raising=False)
+    assert resolve_store_url() == default_store_url()
+    assert default_store_url().endswith(f"{tmp_path}/.ponder/ponder.db")
+    store = await open_store()
+    await store.close()
+    assert (tmp_path / ".ponder" / "ponder.db").is_file()
+
+    monkeypatch.setenv("PONDER_DB_URL", "memory://")
+    assert isinstance(await open_store(), MemoryStore)
+    assert resolve_store_url("x.db") == "x.db"
+
+
+async def test_in_memory_sqlite_serves_concurrent_tasks(make_linear_run: Any) -> None:
+    async with await open_store("sqlite+aiosqlite://") as store:
+
+        async def one(i: int) -> None:
+            for event in make_linear_run(f"r{i}", 6):
+                await store.append([event])
+                await store.list_runs()
+
+        async with anyio.create_task_group() as tg:
+            for i in range(10):
+                tg.start_soon(one, i)
+        assert len(await store.list_runs()) == 10
+
+
+# -- unreachable and unusable databases ----------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
+async def test_unreachable_server_names_the_url_not_the_password(driver: str) -> None:
+    port = _closed_port()
+    url = f"postgresql+{driver}://ponder:s3cret@127.0.0.1:{port}/traces"
+    with pytest.raises(StoreUnavailable) as info:
+        await open_store(url)
+    message = str(info.value)
+    assert f"postgresql+{driver}://ponder:***@127.0.0.1:{port}/traces" in message
+    assert "s3cret" not in message and "cannot reach" in message
+
+
+async def test_read_only_sqlite_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    await (await open_store(str(path))).close()
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP)
+    try:
+        with pytest.raises(StoreUnavailable, match="read-only") as info:
+            await open_store(str(path))
+        assert str(path) in str(info.value)
+    finally:
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+@pytest.fixture
+def exclusive_lock(tmp_path: Path) -> Iterator[Path]:
+    """A SQLite file that another connection holds an exclusive lock on."""
+    path = tmp_path / "locked.db"
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("CREATE TABLE IF NOT EXISTS other (x)")
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield path
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+async def test_locked_sqlite_file_on_open(exclusive_lock: Path) -> None:
+    store = SqlStore(str(exclusive_lock), busy_timeout_s=0.2)
+    with pytest.raises(StoreUnavailable, match="is locked by another process") as info:
+        await store.open()
+    assert str(exclusive_lock) in str(info.value)
+
+
+async def test_locked_sqlite_file_on_append(tmp_path: Path, make_linear_run: Any) -> None:
+    path = tmp_path / "p.db"
+    async with SqlStore(str(path), busy_timeout_s=0.2) as store:
+        events = make_linear_run("r1", 4)
+        await store.append(events[:1])
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreUnavailable, match="is locked by another process"):
+                await store.append(events[1:])
+        finally:
+            blocker.rollback()
+            blocker.close()
+        await store.append(events[1:])
+        assert [e.seq for e in await store.events("r1")] == [0, 1, 2, 3]
+
+
+async def test_sqlite_runs_in_wal_mode_and_creates_its_directory(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "p.db"
+    async with SqlStore(f"sqlite+aiosqlite:///{path}"):
+        pass
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_using_a_store_before_open_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not open"):
+        await SqlStore(str(tmp_path / "p.db")).list_runs()
+
+
+# -- schema and migrations -----------------------------------------------------------
+
+
+async def test_fresh_database_is_created_at_head(sql_url: str) -> None:
+    async with SqlStore(sql_url):
+        pass
+    async with SqlStore(sql_url):  # opening again finds it current
+        pass
+    assert version_of(sql_url) == _migrate.head_revision()
+
+
+async def test_head_migration_matches_the_table_definitions(sql_url: str) -> None:
+    async with SqlStore(sql_url):
+        pass
+    engine = sync_engine(sql_url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+        )
+        assert compare_metadata(context, METADATA) == []
+    engine.dispose()
+
+
+_TEST_REVISION = '''"""Test-only revision on top of 0001."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_test"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_events_kind_test", "events", ["kind"])
+    op.add_column("runs", sa.Column("note_test", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("runs", "note_test")
+    op.drop_index("ix_events_kind_test", "events")
+'''
+
+
+@pytest.fixture
+def add_test_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Call it to give Ponder's migrations a further revision, '0002_test'."""
+
+    def add() -> None:
+        copy = tmp_path / "migrations"
+        shutil.copytree(_migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        (copy / "versions" / "0002_test.py").write_text(_TEST_REVISION)
+        monkeypatch.setattr(_migrate, "MIGRATIONS_DIR", copy)
+
+    return add
+
+
+async def test_older_database_is_upgraded_on_open_and_keeps_its_data(
+    sql_url: str, add_test_revision: Callable[[], None], make_run: Any
+) -> None:
+    async with SqlStore(sql_url) as store:
+        await store.append(make_run("r1"))
+    assert version_of(sql_url) == "0001"
+
+    add_test_revision()
+
+    with pytest.raises(StoreOutdated, match="ponder db upgrade") as info:
+        await SqlStore(sql_url, auto_upgrade=False).open()
+    assert (info.value.current, info.value.head) == ("0001", "0002_test")
+    assert version_of(sql_url) == "0001"
+
+    async with SqlStore(sql_url, auto_upgrade=True) as store:
+        assert (await store.read_run("r1")).status == "succeeded"
+        assert [r.id for r in await store.list_runs()] == ["r1"]
+    assert version_of(sql_url) == "0002_test"
+    engine = sync_engine(sql_url)
+    with engine.connect() as conn:
+        assert "note_test" in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    engine.dispose()
+
+
+async def test_upgrade_command_function(
+    sql_url: str, add_test_revision: Callable[[], None]
+) -> None:
+    assert await upgrade(sql_url, revision="0001") == (None, "0001")
+    add_test_revision()
+
+    assert await upgrade(sql_url) == ("0001", "0002_test")
+    assert await upgrade(sql_url) == ("0002_test", "0002_test")
+    with pytest.raises(StoreError, match="cannot upgrade"):
+        await upgrade(sql_url, revision="nope")
+
+
+async def test_default_auto_upgrade_is_sqlite_only(tmp_path: Path) -> None:
+    assert SqlStore(str(tmp_path / "p.db"))._auto_upgrade is True
+    assert SqlStore("postgresql://u@h/db")._auto_upgrade is False
+
+
+async def test_newer_database_is_refused(sql_url: str) -> None:
+    async with SqlStore(sql_url):
+        pass
+    engine = sync_engine(sql_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="newer Ponder"):
+        await SqlStore(sql_url).open()
+
+
+async def test_foreign_tables_are_not_taken_over(sql_url: str) -> None:
+    database = sa.make_url(sql_url).database
+    if sql_url.startswith("sqlite") and database:
+        Path(database).parent.mkdir(parents=True)
+    engine = sync_engine(sql_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE runs (x INTEGER)"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="did not create"):
+        await SqlStore(sql_url).open()
+
+
+async def test_upgrade_refuses_the_memory_store() -> None:
+    with pytest.raises(ConfigError):
+        await upgrade("memory://")
