@@ -19,7 +19,7 @@ from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import Executor, Hook
 from orchestrator.runtime.engine import RunResult, compile_graph, execute
-from orchestrator.runtime.registry import Registry, ToolSpec, tool_spec
+from orchestrator.runtime.registry import Registry, ToolSpec
 from orchestrator.spec.loader import SourceMap, dump_yaml, load_yaml
 from orchestrator.spec.models import (
     BranchCase,
@@ -135,26 +135,26 @@ class Workflow:
 
     def as_tool(self, name: str | None = None, description: str | None = None,
                 backend: str | None = None) -> ToolSpec:
-        """Expose this workflow as a tool for another workflow; inputs become arguments."""
+        """Expose this workflow as a tool for another workflow; its inputs are the arguments."""
+        from pydantic import ConfigDict, create_model
+
+        from orchestrator.errors import ToolError
+
         wf = self
 
         async def run_as_tool(**kwargs: Any) -> Any:
             result = await wf.run(kwargs, backend=backend)
             if not result.ok:
-                from orchestrator.errors import ToolError
-
                 raise ToolError(f"workflow {wf.spec.name!r} {result.status}: {result.error}")
             return result.output
 
-        spec = tool_spec(run_as_tool, name or self.spec.name,
-                         description or self.spec.description or f"run {self.spec.name}")
+        tool_name = name or self.spec.name
         fields = {k: (_PY_TYPES.get(v.type, Any), ... if v.is_required else v.default)
                   for k, v in self.spec.inputs.items()}
-        from pydantic import ConfigDict, create_model
-
         model = create_model(  # type: ignore[call-overload]
-            f"{spec.name}_args", __config__=ConfigDict(extra="forbid"), **fields)
-        return ToolSpec(spec.name, run_as_tool, spec.description, model, True)
+            f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields)
+        doc = description or self.spec.description or f"Run the workflow {self.spec.name}."
+        return ToolSpec(tool_name, run_as_tool, doc, model, True)
 
     # -- running -------------------------------------------------------------------
     def compile(self) -> CompiledGraph:
