@@ -1,0 +1,179 @@
+"""The shape of a run's DAG, derived from its events. Pure: no I/O.
+
+Steps added at run time carry their dependencies in their ``graph_patched``
+event; the steps declared in the workflow do not (``run_started.spec`` holds the
+workflow as written), so their dependencies are recomputed here from their
+references, as the compiler does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from orchestrator.errors import PonderError
+from orchestrator.graph.compile import step_dependencies
+from orchestrator.runtime import events as ev
+from orchestrator.spec import templates
+from orchestrator.spec.models import STEP_KINDS, BranchStep, MapStep, Step
+from orchestrator.store import StoredEvent
+
+__all__ = ["GraphStep", "declared_steps", "graph_of", "is_replan"]
+
+_STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(Step)
+# Order of the guesses for a step dumped without its (default) `kind`: the kinds with
+# a required field of their own first, so that a forbidden extra field rules a guess out.
+_GUESS_ORDER = ("tool", "map", "branch", "join", "spawn", "plan", "workflow", "llm", "sample")
+_REPLAN_WORD = re.compile(r"replan", re.IGNORECASE)
+# The plan executor tags each round's steps "<planner> plan <round>"; a round after
+# the first exists only because the joiner asked for a replan.
+_PLAN_ROUND = re.compile(r"\bplan\s+(\d+)\s*$", re.IGNORECASE)
+
+
+class GraphStep(BaseModel):
+    """One node of a run's DAG.
+
+    :ivar deps: ids of the steps it waits for (only ids that are nodes of the graph).
+    :ivar parent: the step it is nested under (the map, plan or spawn that added it).
+    :ivar declared: it was written in the workflow, not added at run time.
+    :ivar added_seq: the ``seq`` of the ``graph_patched`` event that added it.
+    :ivar patch_reason: that event's ``reason``.
+    :ivar replanned: the patch was a replan (see :func:`is_replan`).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    kind: str | None = None
+    deps: list[str] = Field(default_factory=list)
+    parent: str | None = None
+    declared: bool = False
+    added_by: str | None = None
+    added_seq: int | None = None
+    patch_reason: str | None = None
+    replanned: bool = False
+
+
+def is_replan(reason: str) -> bool:
+    """Whether a ``graph_patched`` reason marks steps added by replanning: it says
+    "replan", or it is a plan round after the first (``"llmcompiler plan 2"``)."""
+    if _REPLAN_WORD.search(reason):
+        return True
+    round_ = _PLAN_ROUND.search(reason)
+    return round_ is not None and int(round_.group(1)) >= 2
+
+
+def _parse_step(raw: Mapping[str, Any]) -> Any | None:
+    """The step model of a step as dumped in a spec, guessing a missing ``kind``."""
+    if isinstance(raw.get("kind"), str):
+        guesses: Sequence[str] = (raw["kind"],)
+    else:
+        guesses = _GUESS_ORDER
+    for kind in guesses:
+        if kind not in STEP_KINDS:
+            continue
+        try:
+            return _STEP_ADAPTER.validate_python({**raw, "kind": kind})
+        except ValidationError:
+            continue
+    return None
+
+
+def _deps_of(step: Any) -> set[str]:
+    """What the compiler adds to :func:`step_dependencies`: map bodies, branch conditions."""
+    deps = set(step_dependencies(step))
+    try:
+        if isinstance(step, MapStep):
+            deps |= step_dependencies(step.step.to_step(step.id))
+        if isinstance(step, BranchStep):
+            for case in step.cases:
+                refs = templates.template_refs(case.when, expression=True)
+                deps |= {r.name for r in refs if r.root == "steps"}
+    except (ValidationError, ValueError, PonderError):
+        pass  # a malformed template in an old trace: draw the step without those edges
+    return deps
+
+
+def declared_steps(spec: Mapping[str, Any]) -> list[GraphStep]:
+    """The steps a workflow spec declares, with the dependencies the compiler would give them.
+
+    A step that does not validate (a kind this Ponder does not know, an old trace)
+    is kept with no dependencies rather than dropped.
+
+    :param spec: ``run_started.spec``: the workflow as a JSON object.
+    :returns: one node per declared step, in file order; ``deps`` are limited to
+        declared ids, and a branch's targets depend on the branch.
+    """
+    raw_steps = spec.get("steps")
+    if not isinstance(raw_steps, list):
+        return []
+    ids = [s["id"] for s in raw_steps if isinstance(s, dict) and isinstance(s.get("id"), str)]
+    known = set(ids)
+    kinds: dict[str, str | None] = {}
+    deps: dict[str, set[str]] = {i: set() for i in ids}
+    for raw in raw_steps:
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+            continue
+        step = _parse_step(raw)
+        sid = raw["id"]
+        kinds[sid] = step.kind if step is not None else raw.get("kind")
+        if step is None:
+            continue
+        deps[sid] |= _deps_of(step) & known
+        if isinstance(step, BranchStep):
+            targets = {t for case in step.cases for t in case.then} | set(step.default)
+            for target in targets & known - {sid}:
+                deps[target].add(sid)
+    return [
+        GraphStep(id=i, kind=kinds.get(i), deps=sorted(deps[i] - {i}), declared=True)
+        for i in dict.fromkeys(ids)
+    ]
+
+
+def graph_of(events: Iterable[StoredEvent]) -> list[GraphStep]:
+    """Every step of a run as a DAG node, in order of first appearance.
+
+    Declared steps come from the first ``run_started``; steps added at run time from
+    ``graph_patched`` events (a later patch of the same id wins); a step seen only in
+    other events (an old trace) is a node without dependencies.
+
+    :param events: the run's events in ``seq`` order.
+    """
+    # Plain dicts while folding: a planner's run can add ten thousand steps.
+    nodes: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if isinstance(e, ev.RunStarted):
+            if not nodes:
+                nodes.update((s.id, s.model_dump()) for s in declared_steps(e.spec))
+        elif isinstance(e, ev.GraphPatched):
+            replanned = is_replan(e.reason)
+            for s in e.steps:
+                sid = s.get("id")
+                if not isinstance(sid, str):
+                    continue
+                kind, deps, parent = s.get("kind"), s.get("deps"), s.get("parent")
+                nodes[sid] = {
+                    "id": sid,
+                    "kind": kind if isinstance(kind, str) else None,
+                    "deps": [d for d in deps if isinstance(d, str)] if isinstance(deps, list)
+                    else [],
+                    "parent": parent if isinstance(parent, str) else None,
+                    "declared": False,
+                    "added_by": e.source_step,
+                    "added_seq": e.seq,
+                    "patch_reason": e.reason,
+                    "replanned": replanned,
+                }
+        else:
+            sid = getattr(e, "step_id", None)
+            if isinstance(sid, str) and sid not in nodes:
+                kind = getattr(e, "step_kind", None)
+                nodes[sid] = GraphStep(id=sid, kind=kind if isinstance(kind, str) else None
+                                       ).model_dump()
+    for node in nodes.values():
+        node["deps"] = [d for d in node["deps"] if d in nodes and d != node["id"]]
+    # every field was checked above: skip validating ten thousand nodes again
+    return [GraphStep.model_construct(**node) for node in nodes.values()]

@@ -1,0 +1,332 @@
+"""The viewer's FastAPI application: a read-only JSON API, an SSE stream, two pages.
+
+Routes::
+
+    GET /                              the runs page
+    GET /runs/{id}                     a run's page (404 page for an unknown id)
+    GET /static/...                    the pages' scripts and styles
+    GET /api/v1/openapi.json           the API's OpenAPI document
+    GET /api/v1/runs                   runs, newest first, filtered, one page
+    GET /api/v1/runs/{id}              one run folded, with its DAG and child runs
+    GET /api/v1/runs/{id}/events       its events (optionally after a seq)
+    GET /api/v1/runs/{id}/stream       its new events as Server-Sent Events
+
+Nothing here writes to the store.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import FastAPI, Query, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from orchestrator.store import (
+    RunFilter,
+    RunInfo,
+    RunNotFound,
+    RunRecord,
+    StoredEvent,
+    StoreError,
+)
+from orchestrator.viewer._cache import EventCache, RunEvents
+from orchestrator.viewer._graph import GraphStep
+from orchestrator.viewer._reader import TraceReader
+from orchestrator.viewer._security import SecurityHeaders, TokenGate
+
+__all__ = ["API_PREFIX", "EventsPage", "RunDetail", "RunsPage", "create_app"]
+
+API_PREFIX = "/api/v1"
+STATIC_DIR = Path(__file__).parent / "static"
+_MAX_PAGE = 500
+_NO_STORE = {"cache-control": "no-store"}
+
+
+class RunsPage(BaseModel):
+    """One page of runs, newest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runs: list[RunInfo]
+    limit: int
+    offset: int
+    has_more: bool = Field(description="Whether runs beyond this page match the filters.")
+
+
+class RunDetail(BaseModel):
+    """One run, folded from its events, with its DAG and its child runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: RunRecord = Field(description="The folded run; `steps` is empty when steps=false.")
+    graph: list[GraphStep] = Field(description="Every step as a DAG node, dependencies included.")
+    children: list[RunInfo] = Field(description="Runs started by this run's steps.")
+    last_seq: int = Field(description="The seq of the last event folded in.")
+    finished: bool = Field(description="Whether the run's last run-level event is run_finished.")
+
+
+class EventsPage(BaseModel):
+    """A run's events in seq order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    events: list[StoredEvent]
+    last_seq: int | None = Field(description="The seq of the last event returned, if any.")
+    finished: bool = Field(description="Whether the run had finished when this was read.")
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong token (when the viewer has one)."},
+    404: {"description": "No event of this run is stored."},
+    503: {"description": "The trace store could not be read."},
+}
+
+
+def _page(name: str) -> str:
+    return (STATIC_DIR / name).read_text(encoding="utf-8")
+
+
+def _not_found_page(run_id: str) -> HTMLResponse:
+    what = "The trace store holds no run <code>" + html.escape(run_id, quote=True) + "</code>."
+    body = _page("notfound.html").replace("{{what}}", what)
+    return HTMLResponse(body, status_code=404, headers=_NO_STORE)
+
+
+def _sse(event: str, data: str, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {data}\n\n"
+
+
+def create_app(
+    store: TraceReader,
+    token: str | None = None,
+    *,
+    allowed_hosts: Sequence[str] | None = None,
+    poll_interval_s: float = 0.25,
+    heartbeat_s: float = 15.0,
+) -> FastAPI:
+    """Build the viewer over an opened trace store.
+
+    :param store: where runs are read from (any :class:`~orchestrator.store.TraceStore`);
+        the caller opens and closes it.
+    :param token: when given, every request must carry it (see
+        :class:`~orchestrator.viewer._security.TokenGate`), else it is answered 401.
+    :param allowed_hosts: when given, requests whose ``Host`` is not one of these are
+        refused (400); ``ponder view`` passes the loopback names when it has no token,
+        so that a web page cannot reach the viewer through DNS rebinding.
+    :param poll_interval_s: how often a live stream asks the store for new events.
+    :param heartbeat_s: how often an idle stream sends a comment to keep proxies open.
+    :returns: the ASGI application.
+    """
+    cache = EventCache(store)
+    app = FastAPI(
+        title="Ponder trace viewer",
+        version="1",
+        summary="Read-only access to the runs in a Ponder trace store.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # the Swagger page loads its assets from a CDN; the viewer works offline
+        redoc_url=None,
+    )
+
+    @app.exception_handler(RunNotFound)
+    async def _run_not_found(request: Request, exc: RunNotFound) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
+        if exc.status_code == 404 and not path.startswith(("/api/", "/static/")):
+            body = _page("notfound.html").replace(
+                "{{what}}", "There is no page <code>" + html.escape(path, quote=True) + "</code>."
+            )
+            return HTMLResponse(body, status_code=404, headers=_NO_STORE)
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Request, exc: StoreError) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    # -- pages -------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def runs_page() -> HTMLResponse:
+        return HTMLResponse(_page("index.html"), headers=_NO_STORE)
+
+    @app.get("/runs/{run_id:path}", include_in_schema=False)
+    async def run_page(run_id: str) -> HTMLResponse:
+        try:
+            await cache.get(run_id)
+        except RunNotFound:
+            return _not_found_page(run_id)
+        return HTMLResponse(_page("run.html"), headers=_NO_STORE)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # -- API ---------------------------------------------------------------------------
+
+    @app.get(f"{API_PREFIX}/runs", response_model=RunsPage, responses=_ERRORS, tags=["runs"])
+    async def list_runs(
+        status: Annotated[
+            Literal["running", "succeeded", "failed", "cancelled"] | None,
+            Query(description="Only runs with this status."),
+        ] = None,
+        workflow: Annotated[str | None, Query(description="Only runs of this workflow.")] = None,
+        parent_run_id: Annotated[
+            str | None, Query(description="Only the child runs of this run.")
+        ] = None,
+        top_level: Annotated[bool, Query(description="Only runs without a parent run.")] = False,
+        limit: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> RunsPage:
+        """Runs newest first (by start time), one page of at most ``limit``."""
+        flt = RunFilter(
+            status=status, workflow=workflow or None, parent_run_id=parent_run_id,
+            top_level=top_level,
+        )
+        runs = await store.list_runs(flt, limit=limit + 1, offset=offset)
+        return RunsPage(
+            runs=runs[:limit], limit=limit, offset=offset, has_more=len(runs) > limit
+        )
+
+    @app.get(
+        f"{API_PREFIX}/runs/{{run_id}}", response_model=RunDetail, responses=_ERRORS,
+        tags=["runs"],
+    )
+    async def get_run(
+        run_id: str,
+        steps: Annotated[
+            bool, Query(description="Include the folded steps (inputs, outputs...).")
+        ] = True,
+    ) -> Response:
+        """One run folded from its events, its DAG (with the dependencies of declared
+        steps computed from their references) and the runs its steps started."""
+        entry = await cache.get(run_id)
+        graph = entry.graph()
+        if steps:
+            deps = {g.id: g.deps for g in graph}
+            record = entry.record()
+            record = record.model_copy(
+                update={"steps": [s.model_copy(update={"deps": deps.get(s.id, s.deps)})
+                                  for s in record.steps]}
+            )
+        else:
+            record = entry.headline()
+        children = await store.list_runs(RunFilter(parent_run_id=run_id), limit=_MAX_PAGE)
+        detail = RunDetail(
+            run=record, graph=graph, children=children, last_seq=entry.last_seq or 0,
+            finished=entry.finished,
+        )
+        # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
+        return Response(detail.model_dump_json(), media_type="application/json",
+                        headers=_NO_STORE)
+
+    @app.get(
+        f"{API_PREFIX}/runs/{{run_id}}/events", response_model=EventsPage, responses=_ERRORS,
+        tags=["runs"],
+    )
+    async def get_events(
+        run_id: str,
+        after_seq: Annotated[
+            int | None, Query(description="Only events with a larger seq.")
+        ] = None,
+        limit: Annotated[int | None, Query(ge=1, description="At most this many.")] = None,
+    ) -> Response:
+        """The run's events in seq order, each as the trace store holds it."""
+        entry = await cache.get(run_id)
+        return _events_response(entry, after_seq, limit)
+
+    @app.get(
+        f"{API_PREFIX}/runs/{{run_id}}/stream",
+        responses={
+            **_ERRORS,
+            200: {
+                "description": (
+                    "Server-Sent Events. `events`: a JSON array of new events (the SSE id "
+                    "is the last one's seq; reconnecting with Last-Event-ID resumes after "
+                    "it). `end`: the run finished; the stream closes."
+                ),
+                "content": {"text/event-stream": {}},
+            },
+        },
+        tags=["runs"],
+    )
+    async def stream_events(
+        run_id: str,
+        request: Request,
+        after_seq: Annotated[
+            int | None, Query(description="Send events with a larger seq (default: all).")
+        ] = None,
+    ) -> StreamingResponse:
+        """New events of a run as they are stored, until it finishes."""
+        await cache.get(run_id)  # 404 before the stream starts
+        last_event_id = request.headers.get("last-event-id", "")
+        if last_event_id.lstrip("-").isdigit():
+            after_seq = max(after_seq if after_seq is not None else -1, int(last_event_id))
+        return StreamingResponse(
+            _stream(run_id, after_seq, request),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    async def _stream(
+        run_id: str, after_seq: int | None, request: Request
+    ) -> AsyncIterator[str]:
+        # The writer is usually another process: a database has no portable way to
+        # notify readers, so the stream asks for events after the last one it sent.
+        yield "retry: 1000\n\n"
+        last = after_seq
+        quiet = 0.0
+        while True:
+            try:
+                entry = await cache.get(run_id)
+            except StoreError as exc:
+                yield _sse("error", json.dumps({"detail": str(exc)}))
+                return
+            texts = entry.texts_after(last)
+            if texts:
+                last = entry.last_seq
+                quiet = 0.0
+                yield _sse("events", "[" + ",".join(texts) + "]", last)
+            if entry.finished:
+                yield _sse("end", json.dumps({"last_seq": entry.last_seq}))
+                return
+            if quiet >= heartbeat_s:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
+            if await request.is_disconnected():
+                return
+            await anyio.sleep(poll_interval_s)
+            quiet += poll_interval_s
+
+    if token is not None:
+        app.add_middleware(TokenGate, token=token)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so 401 and 400 get it too
+    return app
+
+
+def _events_response(entry: RunEvents, after_seq: int | None, limit: int | None) -> Response:
+    """The events page as JSON, built from the cached texts of the events.
+
+    Encoding tens of thousands of events through pydantic on every request would
+    dominate the time to first render of a large run.
+    """
+    texts = entry.texts_after(after_seq, limit)
+    last_seq = None
+    if texts:
+        last_seq = json.loads(texts[-1])["seq"]
+    head = json.dumps({"run_id": entry.run_id, "last_seq": last_seq, "finished": entry.finished})
+    body = head[:-1] + ',"events":[' + ",".join(texts) + "]}"
+    return Response(body, media_type="application/json", headers=_NO_STORE)

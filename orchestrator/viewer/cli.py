@@ -1,0 +1,100 @@
+"""``ponder view``: serve the trace viewer on this machine.
+
+The function :func:`view` is the command; its parameters carry their typer options,
+so the CLI registers it as it is (``app.command("view")(view)``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from typing import Annotated, Any
+
+import anyio
+import typer
+
+TOKEN_ENV = "PONDER_VIEW_TOKEN"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+"""The ``Host`` names accepted when the viewer runs without a token."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to ``host`` keeps the viewer on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def view(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Trace store URL or SQLite path (default: $PONDER_DB_URL, "
+                     "else ~/.ponder/ponder.db)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(help=f"Require this token on every request (or set ${TOKEN_ENV}); "
+                     "needed to bind anywhere but loopback."),
+    ] = None,
+) -> None:
+    """Serve a web page that shows every run in the trace store, replays it and follows
+    live runs. Read-only.
+
+    \f
+    :raises SystemExit: 2 when binding beyond loopback without a token or the viewer
+        extra is missing; 1 when the trace store cannot be opened; 0 on Ctrl-C.
+    """
+    token = token or os.environ.get(TOKEN_ENV) or None
+    if not is_loopback(host) and token is None:
+        _say(f"error: binding to {host} would show your traces to the network; "
+             f"give --token (or set {TOKEN_ENV}), or bind to 127.0.0.1")
+        raise SystemExit(2)
+    try:
+        import uvicorn  # noqa: F401
+        from fastapi import FastAPI  # noqa: F401
+    except ImportError as exc:
+        _say(f"error: the viewer needs its extra: pip install 'ponder[viewer]' ({exc})")
+        raise SystemExit(2) from None
+    code = anyio.run(_serve, db, host, port, token)
+    if code:
+        raise SystemExit(code)
+
+
+async def _serve(db: str | None, host: str, port: int, token: str | None) -> int:
+    """Open the store, serve until interrupted, close the store; returns the exit code."""
+    import uvicorn
+
+    from orchestrator.errors import PonderError
+    from orchestrator.store import open_store
+    from orchestrator.viewer.app import create_app
+
+    try:
+        store = await open_store(db)
+    except PonderError as exc:
+        _say(f"error: cannot open the trace store: {exc}")
+        return 1
+    try:
+        app = create_app(store, token, allowed_hosts=None if token else LOOPBACK_HOSTS)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                timeout_graceful_shutdown=2, access_log=False)
+        server = uvicorn.Server(config)
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{port}/" + ("?token=" + token if token else "")
+        where: Any = getattr(store, "url", None) or "memory://"
+        _say(f"Ponder viewer on {url}  (trace store: {where}; Ctrl-C to stop)")
+        await server.serve()
+        return 0 if server.started else 1
+    finally:
+        with anyio.CancelScope(shield=True):
+            await store.close()

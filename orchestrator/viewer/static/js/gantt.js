@@ -1,0 +1,161 @@
+// The timeline: one row per step, one bar per attempt (and a pale bar for the time
+// it waited for a slot), so parallelism shows as overlapping bars. Rows outside
+// the scrolled view are not in the DOM.
+
+import { clip, fill, fmtDuration, svg } from "./dom.js";
+
+const ROW_H = 20;
+const LABEL_W = 190;
+const AXIS_H = 24;
+const OVERSCAN = 10;
+
+function niceStep(span, target) {
+  const raw = span / target;
+  const pow = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 5, 10]) if (m * pow >= raw) return m * pow;
+  return 10 * pow;
+}
+
+function firstActivity(s) {
+  if (s.scheduledAt !== null) return s.scheduledAt;
+  return s.attempts.length ? s.attempts[0].start : null;
+}
+
+export class GanttView {
+  constructor(axisHost, scroller, handlers) {
+    this.scroller = scroller;
+    this.handlers = handlers;
+    this.axis = svg("svg", { class: "gantt-axis", height: AXIS_H });
+    axisHost.append(this.axis);
+    this.root = svg("svg", { class: "gantt-svg" });
+    scroller.append(this.root);
+    this.order = [];
+    this.rows = [];
+    this.state = null;
+    this.tree = null;
+    this.critical = new Set();
+    this.selected = null;
+    this.range = [0, 1];
+    this.pending = false;
+    scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
+    new ResizeObserver(() => this.schedule()).observe(scroller);
+    this.root.addEventListener("click", (e) => {
+      const row = e.target.closest("[data-row]");
+      if (row) this.handlers.onSelect(row.getAttribute("data-row"));
+    });
+  }
+
+  /** Fix the row order and the time range from the run as read so far. */
+  setTip(tip, tree, now) {
+    this.tree = tree;
+    const rows = [];
+    for (const s of tip.steps.values()) {
+      const t = firstActivity(s);
+      if (t !== null) rows.push([t, s.firstSeq ?? 0, s.id]);
+    }
+    rows.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    this.order = rows.map((r) => r[2]);
+    const t0 = tip.run.startTs ?? (rows.length ? rows[0][0] : 0);
+    const t1 = Math.max(t0 + 1e-3, tip.run.endTs ?? now ?? tip.ts ?? t0);
+    this.range = [t0, t1];
+  }
+
+  update(state, critical, selected) {
+    this.state = state;
+    this.critical = new Set(critical);
+    this.selected = selected;
+    this.rows = this.order.filter((id) => {
+      const s = state.steps.get(id);
+      return s && firstActivity(s) !== null;
+    });
+    this.draw(); // now: the caller renders in an animation frame already
+  }
+
+  schedule() {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => { this.pending = false; this.draw(); });
+  }
+
+  x(t, width) {
+    const [t0, t1] = this.range;
+    return LABEL_W + ((t - t0) / (t1 - t0)) * (width - LABEL_W - 12);
+  }
+
+  drawAxis(width) {
+    const [t0, t1] = this.range;
+    const span = t1 - t0;
+    const step = niceStep(span, Math.max(2, Math.floor((width - LABEL_W) / 110)));
+    const parts = [svg("text", { class: "axis-title", x: 8, y: 16 }, `${this.rows.length} steps \u00b7 ${fmtDuration(span)}`)];
+    for (let t = 0; t <= span + 1e-9; t += step) {
+      const x = this.x(t0 + t, width);
+      parts.push(svg("line", { class: "tick", x1: x, x2: x, y1: AXIS_H - 6, y2: AXIS_H }));
+      parts.push(svg("text", { class: "tick-label", x, y: 13, "text-anchor": "middle" }, fmtDuration(t)));
+    }
+    if (this.state?.ts != null) {
+      const x = this.x(this.state.ts, width);
+      parts.push(svg("path", { class: "now-mark", d: `M ${x - 5} ${AXIS_H - 8} L ${x + 5} ${AXIS_H - 8} L ${x} ${AXIS_H} z` }));
+    }
+    this.axis.setAttribute("width", String(width));
+    fill(this.axis, parts);
+  }
+
+  draw() {
+    if (!this.state) return;
+    const width = Math.max(LABEL_W + 200, this.scroller.clientWidth);
+    const height = Math.max(ROW_H, this.rows.length * ROW_H);
+    this.root.setAttribute("width", String(width));
+    this.root.setAttribute("height", String(height));
+    this.drawAxis(width);
+    const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW_H) - OVERSCAN);
+    const last = Math.min(this.rows.length, Math.ceil((this.scroller.scrollTop + this.scroller.clientHeight) / ROW_H) + OVERSCAN);
+    const now = this.state.ts;
+    const parts = [];
+    for (let i = first; i < last; i++) {
+      const id = this.rows[i];
+      const s = this.state.steps.get(id);
+      const y = i * ROW_H;
+      const critical = this.critical.has(id);
+      const depth = this.tree ? Math.max(0, this.tree.ancestry.get(id)?.length - 1 || 0) : 0;
+      const g = svg("g", { class: ["row", i % 2 && "odd", this.selected === id && "selected", critical && "critical"], "data-row": id, transform: `translate(0,${y})` },
+        svg("rect", { class: "row-bg", width, height: ROW_H }),
+        svg("text", { class: "row-label", x: 8 + depth * 10, y: 14 }, clip(id, 24 - depth)),
+        svg("title", null, id));
+      if (s.scheduledAt !== null) {
+        const qEnd = s.attempts.length ? s.attempts[0].start : now;
+        const x1 = this.x(s.scheduledAt, width), x2 = this.x(qEnd, width);
+        if (x2 - x1 > 0.5) g.append(svg("rect", { class: "queued", x: x1, y: 8, width: x2 - x1, height: 4 }));
+      }
+      for (const a of s.attempts) {
+        const x1 = this.x(a.start, width);
+        const x2 = Math.max(x1 + 2, this.x(a.end ?? now, width));
+        g.append(svg("rect", { class: ["att", `o-${a.outcome}`, critical && "critical"], x: x1, y: 3, width: x2 - x1, height: ROW_H - 6, rx: 2, "data-attempt": String(a.n) },
+          svg("title", null, `${id} attempt ${a.n}: ${a.outcome}, ${fmtDuration((a.end ?? now) - a.start)}`)));
+      }
+      for (const d of s.decisions || []) {
+        const x = this.x(d.ts, width);
+        g.append(svg("path", { class: `decision ${d.action === "replan" ? "replan" : "finish"}`, d: `M ${x} 2 L ${x + 5} 10 L ${x} 18 L ${x - 5} 10 z` },
+          svg("title", null, `round ${d.round}: ${d.action}${d.reason ? ` (${d.reason})` : ""}`)));
+      }
+      for (const p of s.planErrors || []) {
+        const x = this.x(p.ts, width);
+        g.append(svg("path", { class: "decision rejected", d: `M ${x - 4} 6 L ${x + 4} 14 M ${x + 4} 6 L ${x - 4} 14` },
+          svg("title", null, `round ${p.round}: plan rejected (${p.code})`)));
+      }
+      parts.push(g);
+    }
+    if (now != null) {
+      const x = this.x(now, width);
+      parts.push(svg("line", { class: "now-line", x1: x, x2: x, y1: 0, y2: height }));
+    }
+    fill(this.root, parts);
+    this.root.dataset.rows = String(this.rows.length);
+  }
+
+  reveal(id) {
+    const i = this.rows.indexOf(id);
+    if (i < 0) return;
+    const y = i * ROW_H, s = this.scroller;
+    if (y < s.scrollTop || y + ROW_H > s.scrollTop + s.clientHeight) s.scrollTop = y - s.clientHeight / 2;
+  }
+}

@@ -1,0 +1,290 @@
+// The run page: summary, DAG, timeline and step details, replayable event by
+// event, and following the run live while it is in progress.
+
+import { API, ApiError, getJSON, runPath } from "./api.js";
+import { criticalPath } from "./critical.js";
+import { DagView } from "./dag.js";
+import { el, fill, fmtDuration, fmtTime, fmtTokens, STATUSES } from "./dom.js";
+import { renderDetail } from "./detail.js";
+import { Trace } from "./fold.js";
+import { GanttView } from "./gantt.js";
+import { layout, Tree } from "./layout.js";
+
+const OPEN_UP_TO = 40; // nested graphs with at most this many steps start expanded
+
+const $ = (id) => document.getElementById(id);
+const runId = decodeURIComponent(location.pathname.replace(/^\/runs\//, ""));
+
+const page = {
+  trace: null,
+  detail: null,
+  index: -1, // replay position: index of the last event shown
+  following: true, // stay on the last event as events arrive
+  playing: false,
+  selected: null,
+  expanded: new Set(),
+  decided: new Set(), // groups whose expansion was set (by default or by the user)
+  tree: null,
+  structure: -1,
+  source: null, // the EventSource of a live run
+  lastArrival: 0, // local clock when the last live events came
+};
+
+const dag = new DagView($("dag"), { onSelect: select, onToggle: toggle });
+const gantt = new GanttView($("gantt-axis"), $("gantt"), { onSelect: select });
+
+function tipSteps() {
+  return [...page.trace.tip.steps.values()].map((s) => ({ id: s.id, parent: s.parent, deps: s.deps }));
+}
+
+function relayout() {
+  const tip = page.trace.tip;
+  page.tree = new Tree(tipSteps());
+  for (const id of page.tree.ids) {
+    if (page.decided.has(id) || !page.tree.kids(id).length) continue;
+    page.decided.add(id);
+    if (page.tree.size.get(id) <= OPEN_UP_TO) page.expanded.add(id);
+  }
+  page.structure = tip.structure;
+  dag.setLayout(layout(page.tree, page.expanded), page.tree, page.expanded);
+}
+
+function toggle(id) {
+  page.decided.add(id);
+  if (page.expanded.has(id)) page.expanded.delete(id); else page.expanded.add(id);
+  dag.setLayout(layout(page.tree, page.expanded), page.tree, page.expanded);
+  render();
+}
+
+function setAll(open) {
+  for (const id of page.tree.ids) {
+    if (!page.tree.kids(id).length) continue;
+    page.decided.add(id);
+    if (open) page.expanded.add(id); else page.expanded.delete(id);
+  }
+  dag.setLayout(layout(page.tree, page.expanded), page.tree, page.expanded);
+  render();
+}
+
+function select(id) {
+  page.selected = id;
+  dag.reveal(id);
+  gantt.reveal(id);
+  render();
+}
+
+function fact(label, value, attrs = {}) {
+  return [el("dt", null, label), el("dd", attrs, value)];
+}
+
+function renderSummary() {
+  const tip = page.trace.tip;
+  const run = tip.run;
+  const info = page.detail.run;
+  $("run-workflow").textContent = run.workflow ?? info.workflow ?? "run";
+  document.title = `${run.workflow ?? "run"} · ${runId} · Ponder`;
+  $("crumb-run").textContent = runId;
+  const status = $("run-status");
+  status.textContent = run.status;
+  status.className = `badge st-${STATUSES.includes(run.status) ? run.status : "pending"}`;
+  const [p, c] = tip.tokens();
+  const end = run.endTs ?? (page.source ? serverNow() : tip.ts);
+  const duration = run.duration ?? (run.startTs !== null && end !== null ? end - run.startTs : null);
+  const facts = [
+    fact("Run", runId, { class: "mono", id: "fact-run-id" }),
+    fact("Started", fmtTime(run.startTs)),
+    fact("Duration", fmtDuration(duration) + (run.finished ? "" : "\u2026"), { id: "fact-duration" }),
+    fact("Tokens", `${fmtTokens(p, c)} (${p} + ${c})`, { id: "fact-tokens" }),
+    fact("Steps", String(tip.steps.size), { id: "fact-steps" }),
+    fact("Events", String(page.trace.events.length), { id: "fact-events" }),
+  ];
+  if (info.parent_run_id) {
+    facts.push(fact("Parent run", el("a", { href: runPath(info.parent_run_id) }, info.parent_run_id)));
+  }
+  if (page.detail.children.length) {
+    facts.push(fact("Child runs", String(page.detail.children.length)));
+  }
+  fill($("run-facts"), facts);
+  const err = $("run-error");
+  err.hidden = !run.error;
+  err.textContent = run.error ? `error: ${run.error}` : "";
+}
+
+/** The trace's clock now: the last event's time plus what passed here since it came. */
+function serverNow() {
+  return page.trace.tip.ts + (page.lastArrival ? Date.now() / 1000 - page.lastArrival : 0);
+}
+
+function renderReplay(state) {
+  const n = page.trace.events.length;
+  const scrub = $("scrubber");
+  scrub.max = String(Math.max(0, n - 1));
+  scrub.value = String(Math.max(0, page.index));
+  const e = page.trace.events[page.index];
+  const t0 = page.trace.tip.run.startTs ?? e?.ts ?? 0;
+  $("replay-label").textContent = e
+    ? `event ${page.index + 1}/${n} \u00b7 +${fmtDuration(e.ts - t0)} \u00b7 ${e.kind}${e.step_id ? " " + e.step_id : ""}`
+    : "no events";
+  $("btn-play").classList.toggle("playing", page.playing);
+  $("btn-play").setAttribute("aria-pressed", String(page.playing));
+  $("btn-play").setAttribute("aria-label", page.playing ? "Pause" : "Play");
+  const counts = new Map();
+  for (const s of state.steps.values()) counts.set(s.status, (counts.get(s.status) || 0) + 1);
+  fill($("counts"), STATUSES.filter((st) => counts.get(st)).map((st) => el("span", { class: `count st-${st}` }, `${counts.get(st)} ${st}`)));
+}
+
+let frame = false;
+function render() {
+  if (frame) return;
+  frame = true;
+  requestAnimationFrame(() => { frame = false; renderNow(); });
+}
+
+function renderNow() {
+  const trace = page.trace;
+  if (trace.tip.structure !== page.structure) relayout();
+  const state = trace.at(page.index);
+  const critical = criticalPath(state, page.tree);
+  dag.update(state, critical, page.selected);
+  gantt.setTip(trace.tip, page.tree, page.source ? trace.tip.ts : null);
+  gantt.update(state, critical, page.selected);
+  renderReplay(state);
+  renderSummary();
+  if (page.selected !== null) {
+    renderDetail($("detail"), state, page.selected, { children: page.detail.children, onSelect: select, t0: trace.tip.run.startTs });
+  }
+}
+
+function moveTo(index) {
+  const n = page.trace.events.length;
+  page.index = Math.max(0, Math.min(n - 1, index));
+  page.following = page.index === n - 1;
+  render();
+}
+
+// -- playback ---------------------------------------------------------------------
+let lastTick = 0, carry = 0;
+function tick(now) {
+  if (!page.playing) return;
+  const speed = Number($("speed").value) || 20;
+  carry += ((now - lastTick) / 1000) * speed;
+  lastTick = now;
+  const steps = Math.floor(carry);
+  carry -= steps;
+  if (steps > 0) {
+    moveTo(page.index + steps);
+    if (page.index >= page.trace.events.length - 1) { pause(); return; }
+  }
+  requestAnimationFrame(tick);
+}
+
+function play() {
+  if (page.index >= page.trace.events.length - 1) page.index = 0;
+  page.playing = true;
+  lastTick = performance.now();
+  carry = 1; // show the first move at once
+  requestAnimationFrame(tick);
+  render();
+}
+
+function pause() {
+  page.playing = false;
+  render();
+}
+
+function bindControls() {
+  $("btn-play").addEventListener("click", () => (page.playing ? pause() : play()));
+  $("btn-back").addEventListener("click", () => { pause(); moveTo(page.index - 1); });
+  $("btn-fwd").addEventListener("click", () => { pause(); moveTo(page.index + 1); });
+  $("btn-first").addEventListener("click", () => { pause(); moveTo(0); });
+  $("btn-last").addEventListener("click", () => { pause(); moveTo(page.trace.events.length - 1); });
+  $("scrubber").addEventListener("input", (e) => { pause(); moveTo(Number(e.target.value)); });
+  $("btn-expand").addEventListener("click", () => setAll(true));
+  $("btn-collapse").addEventListener("click", () => setAll(false));
+  $("btn-zoom-in").addEventListener("click", () => dag.zoom(1.25));
+  $("btn-zoom-out").addEventListener("click", () => dag.zoom(0.8));
+  $("btn-fit").addEventListener("click", () => dag.zoom("fit"));
+  document.addEventListener("keydown", (e) => {
+    if (e.target.closest("input, select, textarea") && e.target.id !== "scrubber") return;
+    if (e.key === " " && !e.target.closest("button, [data-step-id]")) { e.preventDefault(); page.playing ? pause() : play(); }
+    else if (e.key === "ArrowLeft" && e.target.id !== "scrubber") { pause(); moveTo(page.index - 1); }
+    else if (e.key === "ArrowRight" && e.target.id !== "scrubber") { pause(); moveTo(page.index + 1); }
+    else if (e.key === "Home" && e.target.id !== "scrubber") { pause(); moveTo(0); }
+    else if (e.key === "End" && e.target.id !== "scrubber") { pause(); moveTo(page.trace.events.length - 1); }
+  });
+}
+
+// -- live -------------------------------------------------------------------------
+function follow() {
+  const after = page.trace.lastSeq;
+  const url = `${API}/runs/${encodeURIComponent(runId)}/stream` + (after !== null ? `?after_seq=${after}` : "");
+  const source = new EventSource(url);
+  page.source = source;
+  page.lastArrival = Date.now() / 1000;
+  $("live").hidden = false;
+  $("live").textContent = "live";
+  source.addEventListener("events", (msg) => {
+    const added = page.trace.append(JSON.parse(msg.data));
+    page.lastArrival = Date.now() / 1000;
+    if (added && page.following && !page.playing) page.index = page.trace.events.length - 1;
+    render();
+  });
+  source.addEventListener("end", () => {
+    source.close();
+    page.source = null;
+    $("live").hidden = true;
+    render();
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) {
+      page.source = null;
+      $("live").textContent = "disconnected";
+      $("live").classList.add("lost");
+    }
+  });
+  // the duration and running bars grow between events too
+  const clock = setInterval(() => {
+    if (!page.source) { clearInterval(clock); return; }
+    renderSummary();
+  }, 1000);
+}
+
+// -- start --------------------------------------------------------------------------
+function showMissing(message) {
+  $("run-main").hidden = true;
+  $("missing").hidden = false;
+  $("missing-text").textContent = message;
+}
+
+async function start() {
+  let detail, events;
+  try {
+    [detail, events] = await Promise.all([
+      getJSON(`${API}/runs/${encodeURIComponent(runId)}?steps=false`),
+      getJSON(`${API}/runs/${encodeURIComponent(runId)}/events`),
+    ]);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) showMissing(`The trace store holds no run ${runId}.`);
+    else showMissing(`Cannot load run ${runId}: ${err.message}`);
+    return;
+  }
+  performance.mark("ponder:loaded");
+  page.detail = detail;
+  page.trace = new Trace(detail.graph);
+  page.trace.append(events.events);
+  page.index = page.trace.events.length - 1;
+  performance.mark("ponder:folded");
+  bindControls();
+  renderNow();
+  performance.mark("ponder:drawn");
+  const fit = dag.fitScale();
+  if (fit >= 0.5 && fit < 1) dag.zoom("fit"); // a graph a little larger than the panel: show it whole
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    performance.mark("ponder:first-render");
+    window.__ponderFirstRenderMs = performance.now();
+    document.body.dataset.ready = "1";
+  }));
+  if (!events.finished) follow();
+}
+
+start();

@@ -1,0 +1,92 @@
+"""Fixtures of the viewer tests: an API client over each store backend, a live
+server over a MemoryStore, and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from viewer_server import CHROMIUM, Api, Browser, LiveServer, launch_chromium
+
+from orchestrator.store import MemoryStore, SqlStore, TraceStore
+from orchestrator.viewer import create_app
+
+
+def _store(kind: str, tmp_path: Path) -> TraceStore:
+    if kind == "memory":
+        return MemoryStore()
+    return SqlStore(str(tmp_path / "trace.db"))
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    """The viewer's API over a fresh store of each backend."""
+    from fastapi.testclient import TestClient
+
+    store = _store(request.param, tmp_path)
+    app = create_app(store, poll_interval_s=0.02)
+    with TestClient(app) as client:
+        client.portal.call(store.open)
+        try:
+            yield Api(client, store, client.portal)
+        finally:
+            client.portal.call(store.close)
+
+
+@pytest.fixture
+def make_client(tmp_path: Path) -> Iterator[Callable[..., Api]]:
+    """Build a client over a MemoryStore with other ``create_app`` options."""
+    from fastapi.testclient import TestClient
+
+    opened: list[Any] = []
+
+    def make(**options: Any) -> Api:
+        store = MemoryStore()
+        client = TestClient(create_app(store, **options))
+        client.__enter__()
+        opened.append(client)
+        return Api(client, store, client.portal)
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+# -- browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[LiveServer]:
+    server = LiveServer(MemoryStore()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Chromium for one test module: Playwright's sync API holds an event loop in this
+    thread while it runs, which async tests in other modules could not share."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def web(live_server: LiveServer, chromium: Any) -> Iterator[Browser]:
+    """The live server and the browser; fails the test if a page threw an error."""
+    b = Browser(live_server, chromium)
+    yield b
+    for context in chromium.contexts:
+        context.close()
+    assert b.page_errors == [], b.page_errors

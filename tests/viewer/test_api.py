@@ -1,0 +1,244 @@
+"""The viewer's JSON API, SSE stream and pages over HTTP (no browser), on every store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from viewer_server import Api
+from viewer_traces import (
+    DEMO_STEPS,
+    RESEARCH_REPLANNED,
+    XSS,
+    TraceBuilder,
+    append_all,
+    demo_workflow,
+    failing_workflow,
+    many_runs,
+    research_trace,
+    run_into,
+)
+
+API = "/api/v1"
+
+
+def _sse(text: str) -> list[tuple[str, str]]:
+    """(event, data) of each message of an SSE body."""
+    out = []
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        kind = next((ln[7:] for ln in lines if ln.startswith("event: ")), None)
+        data = "\n".join(ln[6:] for ln in lines if ln.startswith("data: "))
+        if kind:
+            out.append((kind, data))
+    return out
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+def test_runs_are_listed_newest_first_with_their_headline(api: Api) -> None:
+    first = api.call(lambda: run_into(api.store, demo_workflow()))
+    second = api.call(lambda: run_into(api.store, failing_workflow()))
+    page = api.client.get(f"{API}/runs").json()
+    assert [r["id"] for r in page["runs"]] == [second, first]
+    assert page["has_more"] is False
+    demo = page["runs"][1]
+    assert demo["workflow"] == "demo" and demo["status"] == "succeeded"
+    assert demo["n_steps"] == len(DEMO_STEPS)
+    assert demo["duration_s"] > 0 and demo["prompt_tokens"] == 0
+    assert page["runs"][0]["status"] == "failed"
+
+
+def test_runs_filter_by_status_and_workflow_and_page(api: Api) -> None:
+    api.call(lambda: append_all(api.store, many_runs(120)))
+    page = api.client.get(f"{API}/runs", params={"limit": 50}).json()
+    assert [r["id"] for r in page["runs"]][:2] == ["run-0119", "run-0118"]
+    assert page["has_more"] is True
+    last = api.client.get(f"{API}/runs", params={"limit": 50, "offset": 100}).json()
+    assert len(last["runs"]) == 20 and last["has_more"] is False
+    assert last["runs"][-1]["id"] == "run-0000"
+    failed = api.client.get(f"{API}/runs", params={"status": "failed", "limit": 500}).json()
+    assert {r["status"] for r in failed["runs"]} == {"failed"} and len(failed["runs"]) == 24
+    wf1 = api.client.get(f"{API}/runs", params={"workflow": "wf1", "limit": 500}).json()
+    assert {r["workflow"] for r in wf1["runs"]} == {"wf1"} and len(wf1["runs"]) == 40
+
+
+def test_bad_paging_parameters_are_rejected(api: Api) -> None:
+    assert api.client.get(f"{API}/runs", params={"limit": 0}).status_code == 422
+    assert api.client.get(f"{API}/runs", params={"limit": 10_000}).status_code == 422
+    assert api.client.get(f"{API}/runs", params={"offset": -1}).status_code == 422
+    assert api.client.get(f"{API}/runs", params={"status": "weird"}).status_code == 422
+
+
+# -- one run ---------------------------------------------------------------------------
+
+
+def test_a_run_carries_its_graph_with_the_dependencies_of_declared_steps(api: Api) -> None:
+    run_id = api.call(lambda: run_into(api.store, demo_workflow()))
+    body = api.client.get(f"{API}/runs/{run_id}").json()
+    assert body["run"]["status"] == "succeeded"
+    graph = {g["id"]: g for g in body["graph"]}
+    assert set(graph) == DEMO_STEPS
+    assert graph["c"]["deps"] == ["a"] and graph["c"]["declared"]
+    assert set(graph["d"]["deps"]) == {"c", "nap"}
+    assert graph["m[1]"]["parent"] == "m" and not graph["m[1]"]["declared"]
+    assert graph["m[1]"]["added_by"] == "m" and graph["m[1]"]["patch_reason"] == "map"
+    steps = {s["id"]: s for s in body["run"]["steps"]}
+    assert steps["c"]["output"] == 9 and steps["c"]["deps"] == ["a"]
+    assert steps["c"]["input"] == {"tool": "calc", "args": {"expression": "3 * 3"}}
+    light = api.client.get(f"{API}/runs/{run_id}", params={"steps": "false"}).json()
+    assert light["run"]["steps"] == [] and len(light["graph"]) == len(DEMO_STEPS)
+
+
+def test_replanned_and_nested_steps_are_marked(api: Api) -> None:
+    api.call(lambda: append_all(api.store, research_trace().events))
+    graph = {g["id"]: g for g in api.client.get(f"{API}/runs/research-1").json()["graph"]}
+    assert {i for i, g in graph.items() if g["replanned"]} == RESEARCH_REPLANNED
+    assert graph["plan.4.a"]["parent"] == "plan.4" and graph["plan.4"]["parent"] == "plan"
+    assert graph["plan.3"]["deps"] == ["plan.1", "plan.2"]
+    assert graph["plan"]["deps"] == ["question"]
+
+
+def test_a_run_without_its_steps_has_the_same_headline(api: Api) -> None:
+    b = research_trace("headline")
+
+    def check() -> dict[str, Any]:
+        full = api.client.get(f"{API}/runs/headline").json()
+        light = api.client.get(f"{API}/runs/headline", params={"steps": "false"}).json()
+        assert light["run"] == {**full["run"], "steps": []}
+        assert light["graph"] == full["graph"]
+        return full["run"]  # type: ignore[no-any-return]
+
+    api.call(lambda: append_all(api.store, b.events[:12]))
+    running = check()
+    assert running["status"] == "running" and running["prompt_tokens"] == 42
+    api.call(lambda: append_all(api.store, b.events[12:]))
+    finished = check()
+    assert finished["status"] == "succeeded" and finished["prompt_tokens"] == 902
+
+
+def test_child_runs_are_listed_with_their_parent(api: Api) -> None:
+    parent = TraceBuilder("parent-run", "outer").start([{"id": "call", "workflow": "inner.yaml"}])
+    parent.run_step("call", "workflow", 0.0, 1.0, output={})
+    parent.finish(1.1)
+    child = TraceBuilder("child-run", "inner").start(
+        [{"id": "x", "tool": "calc", "args": {}}], parent_run_id="parent-run",
+        parent_step_id="call")
+    child.finish(0.9)
+    api.call(lambda: append_all(api.store, parent.events + child.events))
+    body = api.client.get(f"{API}/runs/parent-run").json()
+    assert [(c["id"], c["parent_step_id"]) for c in body["children"]] == [("child-run", "call")]
+    top = api.client.get(f"{API}/runs", params={"top_level": "true"}).json()
+    assert [r["id"] for r in top["runs"]] == ["parent-run"]
+
+
+def test_unknown_run_is_404_everywhere(api: Api) -> None:
+    for path in ("", "/events", "/stream"):
+        response = api.client.get(f"{API}/runs/nope{path}")
+        assert response.status_code == 404, path
+        assert "nope" in response.json()["detail"]
+
+
+# -- events ----------------------------------------------------------------------------
+
+
+def test_events_come_in_order_and_can_be_tailed(api: Api) -> None:
+    run_id = api.call(lambda: run_into(api.store, demo_workflow()))
+    body = api.client.get(f"{API}/runs/{run_id}/events").json()
+    seqs = [e["seq"] for e in body["events"]]
+    assert seqs == list(range(len(seqs))) and body["last_seq"] == seqs[-1]
+    assert body["finished"] is True and body["run_id"] == run_id
+    kinds = [e["kind"] for e in body["events"]]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    tail = api.client.get(f"{API}/runs/{run_id}/events", params={"after_seq": 5, "limit": 3}).json()
+    assert [e["seq"] for e in tail["events"]] == [6, 7, 8] and tail["last_seq"] == 8
+    none = api.client.get(f"{API}/runs/{run_id}/events", params={"after_seq": seqs[-1]}).json()
+    assert none["events"] == [] and none["last_seq"] is None
+
+
+def test_events_of_a_growing_run_are_read_again(api: Api) -> None:
+    b = research_trace("growing")
+    api.call(lambda: append_all(api.store, b.events[:10]))
+    assert len(api.client.get(f"{API}/runs/growing/events").json()["events"]) == 10
+    assert api.client.get(f"{API}/runs/growing").json()["finished"] is False
+    api.call(lambda: append_all(api.store, b.events[10:]))
+    body = api.client.get(f"{API}/runs/growing/events").json()
+    assert len(body["events"]) == len(b.events) and body["finished"] is True
+    assert api.client.get(f"{API}/runs/growing").json()["run"]["status"] == "succeeded"
+
+
+def test_stream_sends_the_events_then_ends_for_a_finished_run(api: Api) -> None:
+    events = research_trace().events
+    last = events[-1].seq
+    api.call(lambda: append_all(api.store, events))
+    response = api.client.get(f"{API}/runs/research-1/stream", params={"after_seq": 30})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    messages = _sse(response.text)
+    assert [m[0] for m in messages] == ["events", "end"]
+    assert [e["seq"] for e in json.loads(messages[0][1])] == list(range(31, last + 1))
+    resumed = api.client.get(f"{API}/runs/research-1/stream",
+                             headers={"Last-Event-ID": str(last - 1)})
+    assert [e["seq"] for e in json.loads(_sse(resumed.text)[0][1])] == [last]
+
+
+def test_stream_follows_a_live_run_until_it_finishes(api: Api) -> None:
+    b = research_trace("live")
+    api.call(lambda: append_all(api.store, b.events[:5]))
+    seen: list[int] = []
+    with api.client.stream("GET", f"{API}/runs/live/stream") as response:
+        buffer = ""
+        wrote = False
+        for chunk in response.iter_text():
+            buffer += chunk
+            for kind, data in _sse(buffer):
+                if kind == "events":
+                    seen.extend(e["seq"] for e in json.loads(data) if e["seq"] not in seen)
+            if len(seen) >= 5 and not wrote:
+                wrote = True
+                api.call(lambda: append_all(api.store, b.events[5:]))
+            if "event: end" in buffer:
+                break
+    assert seen == list(range(len(b.events)))
+
+
+# -- schema and pages -------------------------------------------------------------------
+
+
+def test_openapi_document_describes_the_versioned_api(api: Api) -> None:
+    doc = api.client.get(f"{API}/openapi.json").json()
+    assert set(doc["paths"]) == {
+        f"{API}/runs", f"{API}/runs/{{run_id}}", f"{API}/runs/{{run_id}}/events",
+        f"{API}/runs/{{run_id}}/stream",
+    }
+    assert all(set(methods) == {"get"} for methods in doc["paths"].values())
+    schemas = doc["components"]["schemas"]
+    assert {"RunsPage", "RunDetail", "EventsPage", "RunInfo", "GraphStep",
+            "StepSucceeded", "GraphPatched"} <= set(schemas)
+    stream = doc["paths"][f"{API}/runs/{{run_id}}/stream"]["get"]["responses"]["200"]
+    assert "text/event-stream" in stream["content"]
+
+
+def test_pages_are_served_and_unknown_runs_get_a_404_page(api: Api) -> None:
+    run_id = api.call(lambda: run_into(api.store, demo_workflow()))
+    home = api.client.get("/")
+    assert home.status_code == 200 and 'src="/static/js/runs.js"' in home.text
+    run = api.client.get(f"/runs/{run_id}")
+    assert run.status_code == 200 and 'src="/static/js/run.js"' in run.text
+    missing = api.client.get("/runs/" + XSS.replace("/", "%2F"))
+    assert missing.status_code == 404
+    assert 'href="/"' in missing.text and "<script>window" not in missing.text
+    assert "&lt;script&gt;" in missing.text
+    assert api.client.get("/static/js/run.js").status_code == 200
+    assert api.client.get("/static/css/viewer.css").status_code == 200
+
+
+def test_every_response_carries_a_strict_content_security_policy(api: Api) -> None:
+    for path in ("/", f"{API}/runs", "/static/js/dom.js", "/runs/none"):
+        csp = api.client.get(path).headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "default-src 'none'" in csp, path
+
+
+def test_the_api_is_read_only(api: Api) -> None:
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert api.client.request(method, f"{API}/runs").status_code == 405

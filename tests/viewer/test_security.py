@@ -1,0 +1,156 @@
+"""Token, host and binding rules of the viewer, and the ``ponder view`` command's refusals."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from viewer_server import Api
+from viewer_traces import research_trace
+
+from orchestrator.viewer.cli import is_loopback, view
+
+TOKEN = "s3cret-t\u00f8ken"  # non-ASCII on purpose
+PATHS = ("/", "/runs/research-1", "/static/js/run.js", "/api/v1/runs",
+         "/api/v1/runs/research-1", "/api/v1/runs/research-1/events",
+         "/api/v1/runs/research-1/stream", "/api/v1/openapi.json")
+
+
+@pytest.fixture
+def guarded(make_client: Callable[..., Api]) -> Api:
+    api = make_client(token=TOKEN)
+    api.call(lambda: api.store.append(research_trace().events))
+    return api
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_request_without_the_token_is_401(guarded: Api, path: str) -> None:
+    response = guarded.client.get(path)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    if path.startswith("/api/"):
+        assert response.json() == {"detail": "missing or wrong token"}
+    else:
+        assert "needs its token" in response.text
+
+
+@pytest.mark.parametrize("how", ["header", "query", "cookie"])
+def test_a_wrong_token_is_401(guarded: Api, how: str) -> None:
+    path = "/api/v1/runs"
+    if how == "header":
+        response = guarded.client.get(path, headers={"Authorization": "Bearer nope"})
+    elif how == "query":
+        response = guarded.client.get(path, params={"token": "nope"})
+    else:
+        guarded.client.cookies.set("ponder_view_token", "nope")
+        response = guarded.client.get(path)
+    assert response.status_code == 401
+
+
+def test_the_token_opens_every_path_by_header(guarded: Api) -> None:
+    bearer = {"Authorization": f"Bearer {TOKEN}".encode()}
+    for path in PATHS:
+        assert guarded.client.get(path, headers=bearer).status_code == 200, path
+
+
+def test_the_page_opened_with_the_token_sets_a_cookie_for_its_own_requests(guarded: Api) -> None:
+    page = guarded.client.get("/runs/research-1", params={"token": TOKEN})
+    assert page.status_code == 200
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith("ponder_view_token=") and "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    # the client now sends the cookie: the page's scripts and API calls need no token
+    assert guarded.client.get("/static/js/run.js").status_code == 200
+    assert guarded.client.get("/api/v1/runs/research-1/events").status_code == 200
+
+
+def test_an_sse_stream_takes_the_token_in_the_query(guarded: Api) -> None:
+    response = guarded.client.get("/api/v1/runs/research-1/stream", params={"token": TOKEN})
+    assert response.status_code == 200 and "event: end" in response.text
+
+
+def test_without_a_token_only_loopback_host_names_are_served(
+    make_client: Callable[..., Api],
+) -> None:
+    api = make_client(allowed_hosts=["127.0.0.1", "localhost"])
+    assert api.client.get("/api/v1/runs", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+    assert api.client.get("/", headers={"Host": "localhost:8765"}).status_code == 200
+    rebound = api.client.get("/api/v1/runs", headers={"Host": "evil.example:8765"})
+    assert rebound.status_code == 400
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("localhost", True), ("::1", True), ("[::1]", True),
+    ("127.0.0.2", True), ("0.0.0.0", False), ("192.168.1.4", False), ("::", False),
+    ("example.com", False),
+])
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_binding_beyond_loopback_without_a_token_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("PONDER_VIEW_TOKEN", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        view(db="memory://", host="0.0.0.0", port=8765, token=None)
+    assert exc.value.code == 2
+    assert "--token" in capsys.readouterr().err
+
+
+def _view(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.viewer", *args], capture_output=True, text=True,
+        timeout=60, env={**os.environ, **(env or {})}, cwd=Path(__file__).parents[2],
+    )
+
+
+def test_an_unreachable_store_is_reported_at_start_with_a_nonzero_exit(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    done = _view("--db", str(blocker / "traces.db"), "--port", "0")
+    assert done.returncode == 1
+    assert "cannot open the trace store" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unreachable_server_is_reported_at_start(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    done = _view("--db", "postgresql+psycopg://ponder@127.0.0.1:1/ponder", "--port", "0")
+    assert done.returncode == 1
+    assert "cannot open the trace store" in done.stderr and "127.0.0.1" in done.stderr
+
+
+def test_the_command_serves_a_store_until_stopped(tmp_path: Path) -> None:
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.viewer", "--db", str(tmp_path / "t.db"),
+         "--port", str(port)],
+        stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/runs") as r:
+                    assert json.load(r) == {"runs": [], "limit": 50, "offset": 0,
+                                            "has_more": False}
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/" in err and "t.db" in err
