@@ -108,6 +108,7 @@ class LLMExecutor:
             usage=usage,
             raw=last.text,
             meta={
+                **last.meta,
                 "model": last.model or config.model,
                 "backend": config.backend,
                 "temperature": step.temperature,

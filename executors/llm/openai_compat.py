@@ -32,6 +32,7 @@ class OpenAIOptions(BackendOptions):
 
     structured_outputs: Literal["json_schema", "json_object", "none"] = "json_schema"
     server: Literal["generic", "vllm"] = "generic"
+    send_priority: bool = True
 
 
 class OpenAIBackend:
@@ -53,6 +54,9 @@ class OpenAIBackend:
                                       ``{"type": "json_object", "schema": ...}``),
                                       ``"none"`` (not sent; the executor validates)
     server             "generic"      ``"vllm"`` also sends ``priority`` and ``request_id``
+    send_priority      true           with ``server: vllm``: send ``priority`` (the server
+                                      must run ``--scheduling-policy priority``, else it
+                                      answers 400)
     ================== ============== =================================================
 
     Errors: unreachable server → :class:`BackendUnavailable`, HTTP timeout →
@@ -207,7 +211,9 @@ class OpenAIBackend:
             params["response_format"] = {"type": "json_object", "schema": schema}
         if self.options.server == "vllm":
             # vLLM serves lower `priority` values first; Ponder's larger-is-urgent flips sign.
-            extra: dict[str, Any] = {"priority": -round(request.priority)}
+            extra: dict[str, Any] = {}
+            if self.options.send_priority:
+                extra["priority"] = -round(request.priority)
             if request.request_id:
                 extra["request_id"] = request.request_id
             params["extra_body"] = extra

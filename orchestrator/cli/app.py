@@ -118,6 +118,9 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     db: Annotated[str | None, typer.Option("--db", help="Trace store URL (default: "
                                            "PONDER_DB_URL or ~/.ponder/ponder.db).")] = None,
+    tool_executor: Annotated[str | None, typer.Option(
+        "--tool-executor", help="Run tool steps with this executor, e.g. ray-tool "
+        "(cluster address: PONDER_RAY_ADDRESS).")] = None,
     debug: Debug = False,
 ) -> None:
     """Run a workflow and print its output. Exit 0 only when the run succeeded.
@@ -127,6 +130,8 @@ def run(
 
     def go() -> None:
         wf = _load(file)
+        if tool_executor:
+            wf.register_executor("tool", wf.registry.executor(tool_executor))
         values = _parse_inputs(input, inputs_json)
         result = anyio.run(_run_async, wf, values, backend, not as_json, db)
         _report(result, as_json)

@@ -101,6 +101,8 @@ class LLMResponse:
     finish_reason: str | None = None
     model: str = ""
     texts: list[str] = field(default_factory=list)
+    #: what the engine wants recorded (pool policy, engine, queue time...)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

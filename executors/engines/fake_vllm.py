@@ -1,0 +1,221 @@
+"""A stand-in for vLLM's in-process engine, for tests and machines without a GPU.
+
+It has the parts of vLLM's API that :class:`~executors.engines.vllm.VLLMBackend`
+uses, with the same names and shapes: ``AsyncEngineArgs``, ``AsyncLLM.from_engine_args``,
+``AsyncLLM.generate(prompt, sampling_params, request_id, *, priority=0)`` (an async
+iterator of cumulative ``RequestOutput``), ``AsyncLLM.abort(request_id)``,
+``check_health()``, ``get_tokenizer()``, ``shutdown()``, ``SamplingParams`` and
+``StructuredOutputsParams``. Like vLLM it refuses a non-zero priority unless the engine
+was made with ``scheduling_policy="priority"``, refuses a request id already running,
+and fails to start when asked for more GPU memory than it has.
+
+Texts come from the ``simulated`` backend, so a JSON schema gives a valid value. Each
+engine step emits ``tokens_per_step`` tokens of every sample after ``step_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from executors.llm import SimulatedBackend
+from orchestrator.runtime.contracts import LLMRequest
+from orchestrator.spec.models import ModelConfig
+
+
+@dataclass
+class StructuredOutputsParams:
+    """vLLM's ``vllm.sampling_params.StructuredOutputsParams`` (the fields used here)."""
+
+    json: str | dict[str, Any] | None = None
+    regex: str | None = None
+    choice: list[str] | None = None
+    grammar: str | None = None
+    json_object: bool | None = None
+
+
+@dataclass
+class SamplingParams:
+    """vLLM's ``SamplingParams`` (the fields used here, with vLLM's defaults)."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] | None = None
+    max_tokens: int | None = 16
+    structured_outputs: StructuredOutputsParams | None = None
+
+
+@dataclass
+class CompletionOutput:
+    """vLLM's ``CompletionOutput``: one sample, cumulative."""
+
+    index: int
+    text: str
+    token_ids: list[int]
+    cumulative_logprob: float | None = None
+    logprobs: Any = None
+    finish_reason: str | None = None
+    stop_reason: int | str | None = None
+
+
+@dataclass
+class RequestOutput:
+    """vLLM's ``RequestOutput``."""
+
+    request_id: str
+    prompt: str | None
+    prompt_token_ids: list[int] | None
+    prompt_logprobs: Any
+    outputs: list[CompletionOutput]
+    finished: bool
+    num_cached_tokens: int | None = None
+
+
+@dataclass
+class AsyncEngineArgs:
+    """vLLM's ``AsyncEngineArgs`` (the fields :class:`VLLMBackend` sets)."""
+
+    model: str = "facebook/opt-125m"
+    dtype: str = "auto"
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+    enable_prefix_caching: bool | None = None
+    tensor_parallel_size: int = 1
+    max_num_seqs: int | None = None
+    scheduling_policy: str = "fcfs"
+    seed: int | None = 0
+
+
+class FakeTokenizer:
+    """Four characters per token; a plain chat template."""
+
+    def encode(self, text: str) -> list[int]:
+        return [hash(text[i:i + 4]) % 50_000 for i in range(0, len(text), 4)]
+
+    def apply_chat_template(self, messages: list[dict[str, str]], *, tokenize: bool = False,
+                            add_generation_prompt: bool = True) -> str:
+        text = "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages)
+        return text + ("<|assistant|>\n" if add_generation_prompt else "")
+
+
+class EngineDeadError(RuntimeError):
+    """vLLM's ``vllm.v1.engine.exceptions.EngineDeadError`` (matched by name)."""
+
+
+@dataclass
+class _Running:
+    request_id: str
+    priority: int
+    aborted: anyio.Event = field(default_factory=anyio.Event)
+
+
+class AsyncLLM:
+    """A fake of ``vllm.v1.engine.async_llm.AsyncLLM`` (see the module docstring).
+
+    :param step_s: seconds per engine step.
+    :param tokens_per_step: tokens each sample gains per step.
+    :param gpu_memory: the fraction of GPU memory free; a larger
+        ``gpu_memory_utilization`` fails the start like CUDA running out of memory.
+    """
+
+    def __init__(self, args: AsyncEngineArgs | None = None, *, step_s: float = 0.0,
+                 tokens_per_step: int = 4, gpu_memory: float = 0.95) -> None:
+        self.args = args or AsyncEngineArgs()
+        if self.args.gpu_memory_utilization > gpu_memory:
+            raise RuntimeError(
+                "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity "
+                f"of 79.19 GiB of which {79.19 * (1 - gpu_memory):.2f} GiB is free.")
+        self.step_s = step_s
+        self.tokens_per_step = tokens_per_step
+        self.requests: list[dict[str, Any]] = []
+        self.aborted: list[str] = []
+        self.running: dict[str, _Running] = {}
+        self.dead = False
+        self.shut_down = False
+        self._tokenizer = FakeTokenizer()
+        self._texts = SimulatedBackend(ModelConfig(
+            backend="simulated", options={"time_scale": 0, "capacity": 1_000_000,
+                                          "output_tokens": "text"}))
+
+    @classmethod
+    def from_engine_args(cls, engine_args: AsyncEngineArgs, **kwargs: Any) -> AsyncLLM:
+        return cls(engine_args, **kwargs)
+
+    def get_tokenizer(self) -> FakeTokenizer:
+        return self._tokenizer
+
+    async def check_health(self) -> None:
+        if self.dead:
+            raise EngineDeadError("EngineCore encountered an issue.")
+
+    def shutdown(self) -> None:
+        self.shut_down = True
+
+    def kill(self) -> None:
+        """Make every running and later request fail as when vLLM's engine core dies."""
+        self.dead = True
+        for running in self.running.values():
+            running.aborted.set()
+
+    async def abort(self, request_id: str) -> None:
+        self.aborted.append(request_id)
+        running = self.running.get(request_id)
+        if running is not None:
+            running.aborted.set()
+
+    async def generate(self, prompt: str, sampling_params: SamplingParams, request_id: str, *,
+                       priority: int = 0, **kwargs: Any) -> AsyncGenerator[RequestOutput, None]:
+        if self.dead:
+            raise EngineDeadError("EngineCore encountered an issue.")
+        if priority != 0 and self.args.scheduling_policy != "priority":
+            raise ValueError(f"Got priority {priority} but Priority scheduling is not enabled.")
+        if request_id in self.running:
+            raise ValueError(f"Request id {request_id} already running.")
+        self.requests.append({"prompt": prompt, "params": sampling_params,
+                              "request_id": request_id, "priority": priority})
+        running = self.running[request_id] = _Running(request_id, priority)
+        try:
+            texts = await self._plan(prompt, sampling_params)
+            prompt_ids = self._tokenizer.encode(prompt)
+            steps = max(math.ceil(len(t) / (4 * self.tokens_per_step)) for t in texts)
+            limit = sampling_params.max_tokens or 16
+            for step in range(1, steps + 1):
+                if self.step_s:
+                    with anyio.move_on_after(self.step_s):
+                        await running.aborted.wait()
+                else:
+                    await anyio.lowlevel.checkpoint()
+                if self.dead:
+                    raise EngineDeadError("EngineCore encountered an issue.")
+                if running.aborted.is_set():
+                    return
+                outputs = []
+                for index, text in enumerate(texts):
+                    part = text[: step * 4 * self.tokens_per_step]
+                    tokens = self._tokenizer.encode(part)[:limit]
+                    done = step == steps or len(tokens) >= limit
+                    reason = None
+                    if done:
+                        reason = "length" if len(self._tokenizer.encode(text)) > limit else "stop"
+                    outputs.append(CompletionOutput(index, part[: 4 * len(tokens)], tokens,
+                                                    finish_reason=reason))
+                finished = all(o.finish_reason is not None for o in outputs)
+                yield RequestOutput(request_id, prompt, prompt_ids, None, outputs, finished)
+                if finished:
+                    return
+        finally:
+            self.running.pop(request_id, None)
+
+    async def _plan(self, prompt: str, params: SamplingParams) -> list[str]:
+        schema = params.structured_outputs.json if params.structured_outputs else None
+        response = await self._texts.complete(LLMRequest(
+            messages=[{"role": "user", "content": prompt}], max_tokens=params.max_tokens or 16,
+            temperature=params.temperature, n=params.n, seed=params.seed,
+            json_schema=schema if isinstance(schema, dict) else None))
+        return response.texts or [response.text]

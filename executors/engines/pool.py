@@ -1,0 +1,566 @@
+"""``pool``: one model served by several engines, as one LLM backend.
+
+Routing. A call goes to the least-loaded healthy engine (load = calls in flight and
+queued there, over its concurrency limit), except that calls sharing a long prompt
+prefix go where the first of them went, so the engine's prefix cache is reused
+(spawn children, samples, AGoT siblings). The prefix is ``LLMRequest.prefix_key``, or
+else a hash of the first ``prefix_chars`` characters of the prompt when it is at least
+that long. Affinity yields when its engine is more than ``affinity_slack`` full loads
+busier than the least-loaded one; the prefix then moves to the new engine.
+
+Queueing. Each engine takes at most its ``concurrency`` calls at once; the rest wait
+at the pool and are let in by the pool's policy (``fifo``, ``critical_path``,
+``program_aware``: see :mod:`executors.engines._policy`). The policy's priority is
+also passed on to the engine (``LLMRequest.priority``), for engines that queue too.
+
+Failures. A call that fails because of its engine (unreachable, 5xx, timeout, an
+engine error) is retried on another engine, up to ``max_attempts`` engines; the engine
+is taken out after ``eject_after`` consecutive failures and tried again after
+``probe_after_s`` (first asking its ``health()`` where it has one). Calls waiting for
+an engine that is taken out move to another. Errors of the call itself (HTTP 4xx, bad
+configuration) are not retried. A streamed call is retried only before its first chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import itertools
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import anyio
+from pydantic import Field, ValidationError
+
+from executors.engines._hub import SHARED, SharedObjects
+from executors.engines._meta import with_meta
+from executors.engines._policy import (
+    Call,
+    PolicyName,
+    PolicySettings,
+    ServiceLedger,
+    engine_priority,
+    level,
+    run_of,
+    sort_key,
+)
+from executors.llm._common import BackendOptions, parse_options
+from orchestrator.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendUnavailable,
+    ConfigError,
+    PonderError,
+    StepTimeout,
+)
+from orchestrator.runtime.contracts import (
+    BackendFactory,
+    LLMBackend,
+    LLMChunk,
+    LLMRequest,
+    LLMResponse,
+)
+from orchestrator.spec.models import ModelConfig
+
+#: backends of this package, found without entry points
+BUILTIN_BACKENDS = {
+    "sim-engine": "executors.engines.sim:SimEngineBackend",
+    "vllm": "executors.engines.vllm:VLLMBackend",
+    "ray-engine": "executors.engines.ray:RayEngineBackend",
+    "pool": "executors.engines.pool:PoolBackend",
+}
+DEFAULT_MEMBER_CONCURRENCY = 64
+
+
+class PoolOptions(BackendOptions):
+    """The ``options:`` of the ``pool`` backend (see :class:`PoolBackend`)."""
+
+    members: list[dict[str, Any]] = Field(min_length=1)
+    policy: PolicyName = "program_aware"
+    routing: Literal["prefix_affinity", "least_loaded"] = "prefix_affinity"
+    prefix_chars: int = Field(1024, ge=1)
+    affinity_slack: float = Field(1.0, ge=0)
+    max_attempts: int = Field(3, ge=1)
+    eject_after: int = Field(1, ge=1)
+    probe_after_s: float = Field(30.0, ge=0)
+    quantum_tokens: float = Field(2048.0, gt=0)
+    levels: int = Field(8, ge=1)
+    starvation_s: float = Field(60.0, gt=0)
+    prompt_weight: float = Field(0.1, ge=0)
+    shared: bool = True
+
+
+class _Moved(Exception):
+    """The engine a call waited for was taken out; route the call again."""
+
+
+@dataclass(slots=True)
+class MemberStats:
+    """What one engine of a pool did.
+
+    :param affinity: calls routed to it by prefix affinity.
+    :param ejections: times it was taken out.
+    """
+
+    calls: int = 0
+    completed: int = 0
+    failed: int = 0
+    affinity: int = 0
+    ejections: int = 0
+    max_in_flight: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class _Waiter:
+    call: Call
+    event: anyio.Event = field(default_factory=anyio.Event)
+    granted: bool = False
+    moved: bool = False
+
+
+@dataclass(eq=False)
+class Member:
+    """One engine of a pool: its backend, limit, queue and health."""
+
+    name: str
+    backend: LLMBackend
+    limit: int
+    in_flight: int = 0
+    waiters: list[_Waiter] = field(default_factory=list)
+    failures: int = 0
+    down_since: float | None = None
+    last_error: str = ""
+    stats: MemberStats = field(default_factory=MemberStats)
+
+    @property
+    def load(self) -> float:
+        return (self.in_flight + len(self.waiters)) / self.limit
+
+
+def default_resolve(name: str) -> BackendFactory:
+    """The factory of a backend name: this package's own, else the installed entry points.
+
+    :raises ConfigError: for a backend that is unknown or not installed.
+    """
+    target = BUILTIN_BACKENDS.get(name)
+    if target is not None:
+        module, _, attr = target.partition(":")
+        factory: BackendFactory = getattr(importlib.import_module(module), attr)
+        return factory
+    from orchestrator.runtime.registry import Registry
+
+    return Registry().backend_factory(name)
+
+
+class _PoolCore:
+    """The shared state of a pool: members, queues, affinity, service ledger."""
+
+    def __init__(self, name: str, options: PoolOptions, members: list[Member]) -> None:
+        self.name = name
+        self.options = options
+        self.members = members
+        self.settings = PolicySettings(options.policy, options.quantum_tokens, options.levels,
+                                       options.starvation_s, options.prompt_weight)
+        self.ledger = ServiceLedger()
+        self.affinity: OrderedDict[str, Member] = OrderedDict()
+        self.seq = itertools.count()
+        self.retries = 0
+
+    # -- routing --------------------------------------------------------------------------
+    async def route(self, request: LLMRequest, tried: set[str]) -> tuple[Member, bool]:
+        """Pick an engine for a call; returns it and whether prefix affinity chose it.
+
+        :raises BackendUnavailable: when no untried engine is up.
+        """
+        now = anyio.current_time()
+        candidates = [m for m in self.members
+                      if m.name not in tried and await self._usable(m, now)]
+        if not candidates:
+            raise BackendUnavailable(self._unavailable_message(tried))
+        least = min(candidates, key=lambda m: m.load)
+        key = self._prefix(request) if self.options.routing == "prefix_affinity" else None
+        if key is None:
+            return least, False
+        sticky = self.affinity.get(key)
+        if (sticky is not None and sticky in candidates
+                and sticky.load <= least.load + self.options.affinity_slack):
+            self.affinity.move_to_end(key)
+            return sticky, True
+        self.affinity[key] = least
+        while len(self.affinity) > 100_000:
+            self.affinity.popitem(last=False)
+        return least, False
+
+    async def _usable(self, member: Member, now: float) -> bool:
+        if member.down_since is None:
+            return True
+        if now - member.down_since < self.options.probe_after_s:
+            return False
+        health = getattr(member.backend, "health", None)
+        if health is not None:
+            try:
+                ok = bool(await health())
+            except Exception:
+                ok = False
+            if not ok:
+                member.down_since = now
+                return False
+        member.down_since = None  # half-open: the next failure takes it out again
+        member.failures = self.options.eject_after - 1
+        return True
+
+    def _prefix(self, request: LLMRequest) -> str | None:
+        if request.prefix_key:
+            return "k:" + request.prefix_key
+        text = "".join(m.get("content", "") for m in request.messages)
+        if len(text) < self.options.prefix_chars:
+            return None
+        head = text[: self.options.prefix_chars].encode()
+        run = run_of(request.run_id, request.request_id)
+        return f"h:{run}:" + hashlib.blake2b(head, digest_size=12).hexdigest()
+
+    def _unavailable_message(self, tried: set[str]) -> str:
+        states = []
+        for m in self.members:
+            state = "tried" if m.name in tried else ("down" if m.down_since is not None
+                                                     else "up")
+            states.append(f"{m.name} ({state}{': ' + m.last_error if m.last_error else ''})")
+        return f"pool {self.name!r}: no engine can take the call; engines: " + ", ".join(states)
+
+    # -- slots ----------------------------------------------------------------------------
+    @asynccontextmanager
+    async def slot(self, member: Member, call: Call) -> Any:
+        """Hold one of the member's slots; waiting calls are let in by the policy.
+
+        :raises _Moved: when the member is taken out while the call waits.
+        """
+        if member.in_flight < member.limit and not member.waiters:
+            member.in_flight += 1
+        else:
+            waiter = _Waiter(call)
+            member.waiters.append(waiter)
+            try:
+                await waiter.event.wait()
+            except BaseException:
+                if waiter.granted:
+                    self._release(member)
+                elif waiter in member.waiters:
+                    member.waiters.remove(waiter)
+                raise
+            if waiter.moved:
+                raise _Moved
+        member.stats.max_in_flight = max(member.stats.max_in_flight, member.in_flight)
+        try:
+            yield
+        finally:
+            self._release(member)
+
+    def _release(self, member: Member) -> None:
+        member.in_flight -= 1
+        if member.waiters and member.in_flight < member.limit:
+            now = anyio.current_time()
+            best = min(member.waiters, key=lambda w: sort_key(w.call, self.settings,
+                                                               self.ledger, now))
+            member.waiters.remove(best)
+            best.granted = True
+            member.in_flight += 1
+            best.event.set()
+
+    # -- health ---------------------------------------------------------------------------
+    def failed(self, member: Member, exc: BaseException) -> None:
+        member.stats.failed += 1
+        member.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        if isinstance(exc, BackendHTTPError) and exc.status == 429:
+            return  # busy, not broken: retry elsewhere but keep it
+        member.failures += 1
+        if member.failures >= self.options.eject_after and member.down_since is None:
+            self.eject(member)
+
+    def eject(self, member: Member) -> None:
+        """Take a member out now; its waiting calls move to other engines."""
+        member.down_since = anyio.current_time()
+        member.stats.ejections += 1
+        for waiter in member.waiters:
+            waiter.moved = True
+            waiter.event.set()
+        member.waiters.clear()
+        for key in [k for k, m in self.affinity.items() if m is member]:
+            del self.affinity[key]
+
+    def succeeded(self, member: Member, call: Call, response: LLMResponse) -> None:
+        member.failures = 0
+        member.last_error = ""
+        member.stats.completed += 1
+        self.ledger.add(call.run_id, response.prompt_tokens, response.completion_tokens,
+                        self.settings.prompt_weight)
+
+    async def aclose(self) -> None:
+        for member in self.members:
+            await member.backend.aclose()
+
+
+def is_engine_fault(exc: BaseException) -> bool:
+    """Whether another engine might succeed where this one failed."""
+    if isinstance(exc, BackendHTTPError):
+        return exc.status == 429 or exc.status >= 500
+    if isinstance(exc, BackendUnavailable | StepTimeout | BackendError):
+        return True
+    if isinstance(exc, PonderError):
+        return False  # the call's own fault (configuration, schema...)
+    return isinstance(exc, Exception)
+
+
+class PoolBackend:
+    """An LLM backend that spreads calls over several engines (see the module docstring).
+
+    Options (``ModelConfig.options``):
+
+    ================ =============== =================================================
+    option           default         meaning
+    ================ =============== =================================================
+    members          (required)      engines: ModelConfig mappings, each with optional
+                                     ``name`` and ``replicas`` (copies of it)
+    policy           program_aware   ``fifo`` | ``critical_path`` | ``program_aware``
+    routing          prefix_affinity ``prefix_affinity`` | ``least_loaded``
+    prefix_chars     1024            prompt characters hashed when no ``prefix_key``
+    affinity_slack   1.0             loads by which affinity may exceed the least load
+    max_attempts     3               engines tried per call
+    eject_after      1               consecutive engine failures before it is taken out
+    probe_after_s    30              seconds before an ejected engine is tried again
+    quantum_tokens   2048            ``program_aware``: service of level 0
+    levels           8               ``program_aware``: number of levels
+    starvation_s     60              ``program_aware``: wait that jumps every level
+    prompt_weight    0.1             ``program_aware``: service of one prompt token
+    shared           true            runs of this process with the same config share
+                                     one pool (its engines, queues and ledger)
+    ================ =============== =================================================
+
+    A member's ``concurrency`` is its limit of calls in flight (default: its backend's
+    ``default_concurrency``, capped at 64). Every response records ``pool``,
+    ``engine``, ``policy``, ``priority``, ``service_level``, ``queue_s``,
+    ``attempts`` and ``prefix_routed`` in its meta.
+    """
+
+    default_concurrency = 4096
+
+    def __init__(self, config: ModelConfig, *,
+                 resolve: Callable[[str], BackendFactory] | None = None,
+                 shared: SharedObjects | None = None) -> None:
+        """:param resolve: backend name -> factory (default: this package's, then entry points).
+        :param shared: where shared pools live (default: the process's).
+        :raises ConfigError: for a bad option or member, or a member backend not installed.
+        """
+        self.config = config
+        self.options = parse_options(PoolOptions, config.options, "pool")
+        self.name = config.model or "pool"
+        self._resolve = resolve or default_resolve
+        self._shared = shared if shared is not None else SHARED
+        self._key: str | None = None
+        if self.options.shared:
+            self._key = "pool:" + config.model_dump_json()
+            self._core = self._shared.acquire(self._key, self._build, _PoolCore.aclose)
+        else:
+            self._core = self._build()
+        self._closed = False
+
+    @property
+    def members(self) -> list[Member]:
+        """The engines, in configuration order."""
+        return self._core.members
+
+    @property
+    def policy(self) -> PolicyName:
+        return self.options.policy
+
+    @property
+    def retries(self) -> int:
+        """Calls retried on another engine so far."""
+        return self._core.retries
+
+    def stats(self) -> dict[str, MemberStats]:
+        """Per-engine counters, by member name."""
+        return {m.name: m.stats for m in self._core.members}
+
+    async def health(self) -> bool:
+        """True while at least one engine is up."""
+        return any(m.down_since is None for m in self._core.members)
+
+    async def check_health(self) -> dict[str, bool]:
+        """Ask every member with a ``health()`` method; take out those that fail it."""
+        result: dict[str, bool] = {}
+        for member in self._core.members:
+            health = getattr(member.backend, "health", None)
+            if health is None:
+                result[member.name] = member.down_since is None
+                continue
+            try:
+                ok = bool(await health())
+            except Exception:
+                ok = False
+            if not ok and member.down_since is None:
+                member.last_error = "failed its health check"
+                self._core.eject(member)
+            result[member.name] = ok
+        return result
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Run one call on an engine of the pool, retrying elsewhere on engine faults.
+
+        :raises BackendUnavailable: when no engine could serve it (retryable).
+        :raises BackendError: (or a subclass) for an error of the call itself.
+        """
+        core = self._core
+        call = self._call(request)
+        tried: set[str] = set()
+        attempts = 0
+        while True:
+            member, by_prefix = await core.route(request, tried)
+            started = anyio.current_time()
+            try:
+                async with core.slot(member, call):
+                    member.stats.calls += 1
+                    member.stats.affinity += by_prefix
+                    attempts += 1
+                    waited = anyio.current_time() - started
+                    response = await member.backend.complete(self._for_engine(request, call))
+            except _Moved:
+                continue
+            except Exception as exc:
+                if not is_engine_fault(exc):
+                    raise
+                core.failed(member, exc)
+                tried.add(member.name)
+                if attempts >= self.options.max_attempts:
+                    raise self._gave_up(exc, attempts) from exc
+                core.retries += 1
+                continue
+            core.succeeded(member, call, response)
+            return self._annotate(response, member, call, waited, attempts, by_prefix)
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+        """Stream one call from an engine of the pool; retried elsewhere only before its
+        first chunk.
+
+        :raises BackendUnavailable, BackendError: as :meth:`complete`.
+        """
+        core = self._core
+        call = self._call(request)
+        tried: set[str] = set()
+        attempts = 0
+        while True:
+            member, by_prefix = await core.route(request, tried)
+            started = anyio.current_time()
+            sent = False
+            try:
+                async with core.slot(member, call):
+                    member.stats.calls += 1
+                    member.stats.affinity += by_prefix
+                    attempts += 1
+                    waited = anyio.current_time() - started
+                    chunks = member.backend.stream(self._for_engine(request, call))
+                    async with aclosing(chunks) as iterator:  # type: ignore[type-var]
+                        async for chunk in iterator:
+                            if chunk.final is not None:
+                                core.succeeded(member, call, chunk.final)
+                                chunk = LLMChunk(chunk.text, final=self._annotate(
+                                    chunk.final, member, call, waited, attempts, by_prefix))
+                            sent = True
+                            yield chunk
+                    return
+            except _Moved:
+                continue
+            except Exception as exc:
+                if sent or not is_engine_fault(exc):
+                    raise
+                core.failed(member, exc)
+                tried.add(member.name)
+                if attempts >= self.options.max_attempts:
+                    raise self._gave_up(exc, attempts) from exc
+                core.retries += 1
+
+    async def aclose(self) -> None:
+        """Release this handle; the last handle of a shared pool closes its engines."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._key is not None:
+            await self._shared.release(self._key)
+        else:
+            await self._core.aclose()
+
+    # -- internals ------------------------------------------------------------------------
+    def _build(self) -> _PoolCore:
+        # Members hold no engine until their first call (vllm starts lazily), so a pool
+        # whose later member fails to build leaves nothing behind.
+        members: list[Member] = []
+        for index, raw in enumerate(self.options.members):
+            members.extend(self._members_of(index, raw))
+        names = [m.name for m in members]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"pool {self.name!r}: member names must be unique: {names}")
+        return _PoolCore(self.name, self.options, members)
+
+    def _members_of(self, index: int, raw: dict[str, Any]) -> list[Member]:
+        data = dict(raw)
+        name = data.pop("name", None)
+        replicas = data.pop("replicas", 1)
+        if not isinstance(replicas, int) or replicas < 1:
+            raise ConfigError(f"pool {self.name!r}: member {index}: replicas must be a "
+                              f"positive integer, not {replicas!r}")
+        try:
+            cfg = ModelConfig.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                 for e in exc.errors(include_url=False))
+            raise ConfigError(f"pool {self.name!r}: member {index}: {problems}") from None
+        try:
+            factory = self._resolve(cfg.backend)
+        except ConfigError as exc:
+            raise ConfigError(f"pool {self.name!r}: member {index}: {exc}") from None
+        base = name or f"{cfg.backend}-{index}"
+        out = []
+        for replica in range(replicas):
+            member_name = base if replicas == 1 else f"{base}.{replica}"
+            try:
+                backend = factory(cfg)
+            except ConfigError as exc:
+                raise ConfigError(f"pool {self.name!r}: member {member_name!r}: {exc}") from None
+            out.append(Member(member_name, backend, _limit(cfg, backend)))
+        return out
+
+    def _call(self, request: LLMRequest) -> Call:
+        return Call(run_of(request.run_id, request.request_id), request.priority,
+                    anyio.current_time(), next(self._core.seq))
+
+    def _for_engine(self, request: LLMRequest, call: Call) -> LLMRequest:
+        priority = engine_priority(call, self._core.settings, self._core.ledger)
+        return replace(request, priority=priority)
+
+    def _annotate(self, response: LLMResponse, member: Member, call: Call, waited: float,
+                  attempts: int, by_prefix: bool) -> LLMResponse:
+        core = self._core
+        return with_meta(response, {
+            "pool": self.name,
+            "engine": member.name,
+            "policy": core.settings.name,
+            "priority": engine_priority(call, core.settings, core.ledger),
+            "service_level": level(core.ledger.get(call.run_id), core.settings),
+            "queue_s": waited,
+            "attempts": attempts,
+            "prefix_routed": by_prefix,
+        })
+
+    def _gave_up(self, exc: BaseException, attempts: int) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"pool {self.name!r}: the call failed on {attempts} engine(s); last error: "
+            f"{type(exc).__name__}: {exc}")
+
+
+def _limit(cfg: ModelConfig, backend: LLMBackend) -> int:
+    if cfg.concurrency is not None:
+        return cfg.concurrency
+    default = getattr(backend, "default_concurrency", None)
+    return min(default, DEFAULT_MEMBER_CONCURRENCY) if isinstance(default, int) else 8

@@ -1,0 +1,284 @@
+"""Steps on a Ray cluster: tool steps as Ray tasks, LLM engines as Ray actors.
+
+Needs the ``ray`` extra, imported only when used. :func:`connect_ray` joins the cluster
+at ``address`` (``ray.init(address=...)``; ``$PONDER_RAY_ADDRESS`` when not given) or,
+with no address, starts a local one. An address that does not answer fails at once
+with a message naming it, instead of Ray's minute of retries.
+
+- :class:`RayToolExecutor` runs ``tool`` steps as Ray tasks: register it with
+  ``wf.register_executor("tool", RayToolExecutor(address))``. The tool function is
+  shipped to the worker (cloudpickle); async tools run in an event loop there.
+  Cancelling the step cancels the task.
+- :class:`RayEngineBackend` (backend ``ray-engine``) is one LLM engine inside a Ray
+  actor: any backend (``sim-engine``, ``vllm``...) built from ``options.engine`` in the
+  actor's process, which Ray places on a node with ``num_gpus`` free GPUs. Pools take
+  them as members, one per GPU: ``{backend: ray-engine, replicas: 4, options: {...}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+import anyio
+from pydantic import Field
+
+from executors.llm._common import BackendOptions, parse_options
+from orchestrator.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendUnavailable,
+    ConfigError,
+    OutputSchemaError,
+    PonderError,
+    StepTimeout,
+    ToolError,
+)
+from orchestrator.runtime.contracts import ExecContext, LLMChunk, LLMRequest, LLMResponse, Result
+from orchestrator.runtime.contracts import Task as StepTask
+from orchestrator.spec.models import ModelConfig
+
+ADDRESS_ENV = "PONDER_RAY_ADDRESS"
+_ERRORS: dict[str, type[PonderError]] = {
+    cls.__name__: cls for cls in (BackendError, BackendUnavailable, StepTimeout, ConfigError,
+                                  OutputSchemaError, ToolError)
+}
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(f"Ray is not installed; install the `ray` extra "
+                          f"(pip install 'ponder[ray]'): {exc}") from None
+    return ray
+
+
+def connect_ray(address: str | None = None, *, connect_timeout_s: float = 5.0,
+                **init_kwargs: Any) -> Any:
+    """Join the Ray cluster at ``address`` (or ``$PONDER_RAY_ADDRESS``), else start a local one.
+
+    Does nothing when Ray is already initialised in this process.
+
+    :returns: the ``ray`` module.
+    :raises ConfigError: without Ray installed.
+    :raises BackendUnavailable: when the cluster does not answer at ``address``.
+    """
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get(ADDRESS_ENV) or None
+    if address not in (None, "auto", "local"):
+        _check_reachable(address, connect_timeout_s)
+    try:
+        ray.init(address=address, log_to_driver=False, **init_kwargs)
+    except (ConnectionError, TimeoutError, RuntimeError) as exc:
+        raise BackendUnavailable(f"cannot connect to the Ray cluster at {address}: {exc}") from exc
+    return ray
+
+
+def _check_reachable(address: str, timeout_s: float) -> None:
+    host_port = address.removeprefix("ray://")
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"Ray address {address!r} must look like HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise BackendUnavailable(
+            f"cannot reach the Ray cluster at {address}: {exc}; start it with "
+            f"`ray start --head --port {port}` or fix the address") from None
+
+
+def _call_tool(fn: Any, args: dict[str, Any], is_async: bool) -> Any:
+    """Runs inside the Ray worker."""
+    if is_async:
+        return asyncio.run(fn(**args))
+    return fn(**args)
+
+
+class RayToolExecutor:
+    """Runs ``tool`` steps as Ray tasks (see the module docstring).
+
+    :param address: the cluster (``None``: ``$PONDER_RAY_ADDRESS`` or a local one).
+    :param num_cpus: CPUs each task reserves.
+    :param init_kwargs: more arguments for ``ray.init`` when this starts Ray.
+    """
+
+    def __init__(self, address: str | None = None, *, num_cpus: float = 1.0,
+                 **init_kwargs: Any) -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+        self.init_kwargs = init_kwargs
+        self._remote: Any = None
+
+    async def execute(self, task: StepTask, ctx: ExecContext) -> Result:
+        """Run the step's tool as a Ray task.
+
+        :raises ToolError: when the tool raises or its arguments do not validate.
+        :raises BackendUnavailable: when the cluster or the worker is lost (retryable).
+        """
+        spec = ctx.registry.get_tool(task.inputs["tool"])
+        args = spec.validate(task.inputs.get("args") or {})
+        ray = connect_ray(self.address, **self.init_kwargs)
+        if self._remote is None:
+            self._remote = ray.remote(num_cpus=self.num_cpus, max_retries=0)(_call_tool)
+        ref = self._remote.remote(spec.fn, args, spec.is_async)
+        try:
+            value = await ref
+        except anyio.get_cancelled_exc_class():
+            ray.cancel(ref)
+            raise
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None) or exc
+            if isinstance(cause, PonderError):
+                raise cause from None
+            raise ToolError(f"tool {spec.name!r} raised {type(cause).__name__}: {cause}",
+                            step_id=task.step_id) from None
+        except ray.exceptions.RayError as exc:
+            raise BackendUnavailable(f"tool {spec.name!r}: the Ray task was lost: {exc}",
+                                     step_id=task.step_id) from exc
+        dump = getattr(value, "model_dump", None)
+        return Result(output=dump(mode="json") if dump is not None else value,
+                      meta={"tool": spec.name, "executor": "ray"})
+
+    def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
+        return 0.05
+
+
+class EngineActor:
+    """The body of a Ray actor holding one LLM engine; errors come back as plain data."""
+
+    def __init__(self, config_json: str) -> None:
+        from executors.engines.pool import default_resolve
+
+        config = ModelConfig.model_validate_json(config_json)
+        self.backend = default_resolve(config.backend)(config)
+
+    async def complete(self, request: LLMRequest) -> tuple[str, Any]:
+        try:
+            return "ok", await self.backend.complete(request)
+        except Exception as exc:
+            return "error", (type(exc).__name__, str(exc), getattr(exc, "status", None))
+
+    async def health(self) -> bool:
+        health = getattr(self.backend, "health", None)
+        return bool(await health()) if health is not None else True
+
+    async def stats(self) -> dict[str, Any]:
+        counters = getattr(self.backend, "counters", None)
+        return dict(vars(counters)) if counters is not None and hasattr(counters, "__dict__") \
+            else {f: getattr(counters, f) for f in getattr(counters, "__slots__", ())}
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+
+class RayEngineOptions(BackendOptions):
+    """The ``options:`` of ``ray-engine`` (see :class:`RayEngineBackend`)."""
+
+    engine: dict[str, Any] = Field(description="ModelConfig of the engine inside the actor.")
+    address: str | None = None
+    num_gpus: float = Field(0.0, ge=0)
+    num_cpus: float = Field(0.0, ge=0)
+    max_concurrency: int = Field(1000, ge=1)
+    health_timeout_s: float = Field(10.0, gt=0)
+
+
+class RayEngineBackend:
+    """One LLM engine in a Ray actor.
+
+    Options: ``engine`` (the ModelConfig mapping of the backend the actor runs, e.g.
+    ``{backend: vllm, model: ..., options: {...}}``), ``address`` (the cluster),
+    ``num_gpus`` (GPUs the actor reserves: 1 for a vLLM engine), ``num_cpus``,
+    ``max_concurrency`` (calls the actor runs at once), ``health_timeout_s``.
+
+    The actor starts on the first call. If it dies, calls fail with
+    :class:`BackendUnavailable` (a pool retries them on its other engines).
+    :meth:`stream` yields the whole answer as one chunk.
+    """
+
+    default_concurrency = 256
+
+    def __init__(self, config: ModelConfig) -> None:
+        """:raises ConfigError: for bad options or an invalid ``engine`` config."""
+        self.config = config
+        self.options = parse_options(RayEngineOptions, config.options, "ray-engine")
+        try:
+            self.engine_config = ModelConfig.model_validate(self.options.engine)
+        except ValueError as exc:
+            raise ConfigError(f"ray-engine: bad `engine` config: {exc}") from None
+        self.name = f"ray:{self.engine_config.backend}:{self.engine_config.model or ''}"
+        self._actor: Any = None
+        self._lock = anyio.Lock()
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Run one call in the actor.
+
+        :raises BackendUnavailable: when the cluster or the actor is gone.
+        """
+        ray, actor = await self._started()
+        ref = actor.complete.remote(request)
+        try:
+            status, value = await ref
+        except anyio.get_cancelled_exc_class():
+            ray.cancel(ref)
+            raise
+        except ray.exceptions.RayError as exc:
+            raise BackendUnavailable(f"{self.name}: the engine actor is gone: "
+                                     f"{type(exc).__name__}: {exc}") from exc
+        if status == "ok":
+            return value  # type: ignore[no-any-return]
+        kind, message, http_status = value
+        if kind == "BackendHTTPError" and http_status is not None:
+            raise BackendHTTPError(message, status=http_status)
+        raise _ERRORS.get(kind, BackendError)(f"{self.name}: {message}")
+
+    async def stream(self, request: LLMRequest) -> Any:
+        """The answer as one chunk, then the final chunk."""
+        response = await self.complete(request)
+        yield LLMChunk(response.text)
+        yield LLMChunk("", final=response)
+
+    async def health(self) -> bool:
+        """Whether the actor answers within ``health_timeout_s``."""
+        if self._actor is None:
+            return True
+        ray = _ray()
+        try:
+            with anyio.fail_after(self.options.health_timeout_s):
+                return bool(await self._actor.health.remote())
+        except (TimeoutError, ray.exceptions.RayError):
+            return False
+
+    async def stats(self) -> dict[str, Any]:
+        """The engine's counters, read from the actor."""
+        _, actor = await self._started()
+        return await actor.stats.remote()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Stop the actor (its engine with it)."""
+        if self._actor is None:
+            return
+        ray = _ray()
+        actor, self._actor = self._actor, None
+        try:
+            with anyio.move_on_after(5):
+                await actor.aclose.remote()
+        except ray.exceptions.RayError:
+            pass
+        ray.kill(actor)
+
+    async def _started(self) -> tuple[Any, Any]:
+        ray = connect_ray(self.options.address)
+        async with self._lock:
+            if self._actor is None:
+                cls = ray.remote(EngineActor)
+                self._actor = cls.options(
+                    num_gpus=self.options.num_gpus, num_cpus=self.options.num_cpus,
+                    max_concurrency=self.options.max_concurrency,
+                ).remote(self.engine_config.model_dump_json())
+        return ray, self._actor

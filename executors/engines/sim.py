@@ -1,0 +1,301 @@
+"""``sim-engine``: a simulated continuous-batching GPU engine as an LLM backend.
+
+Timing, batching, KV-cache capacity, preemption, prefix caching and priority come from
+:class:`~executors.engines._model.EngineModel`; the texts come from the ``simulated``
+backend (same seed, ``responses`` rules and ``output_tokens`` options), so a workflow
+gets the same outputs from both and only the timing differs.
+
+There is no background task: the caller that finds the engine idle runs its iterations
+("drives") until its own request progresses, then hands the role to another waiting
+caller. Each iteration waits its modelled duration times ``time_scale``; under
+:func:`executors.engines.vclock.run_virtual` that wait is virtual, so an hour of engine
+time takes seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import anyio
+from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
+from pydantic import Field
+
+from executors.engines._meta import with_meta
+from executors.engines._model import (
+    EngineCounters,
+    EngineModel,
+    EngineParams,
+    PromptTooLong,
+    SimRequest,
+    block_hashes,
+)
+from executors.llm import SimulatedBackend
+from executors.llm._common import BackendOptions, parse_options
+from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.spec.models import ModelConfig
+
+_DEFAULTS = EngineParams()
+
+
+class SimEngineOptions(BackendOptions):
+    """The ``options:`` of ``sim-engine`` (defaults: Llama-3-8B bf16, one H100, vLLM)."""
+
+    decode_base_s: float = Field(_DEFAULTS.decode_base_s, ge=0)
+    decode_per_seq_s: float = Field(_DEFAULTS.decode_per_seq_s, ge=0)
+    decode_per_context_token_s: float = Field(_DEFAULTS.decode_per_context_token_s, ge=0)
+    prefill_per_token_s: float = Field(_DEFAULTS.prefill_per_token_s, ge=0)
+    block_size: int = Field(_DEFAULTS.block_size, ge=1)
+    kv_blocks: int = Field(_DEFAULTS.kv_blocks, ge=1)
+    max_num_seqs: int = Field(_DEFAULTS.max_num_seqs, ge=1)
+    max_num_batched_tokens: int = Field(_DEFAULTS.max_num_batched_tokens, ge=1)
+    max_model_len: int = Field(_DEFAULTS.max_model_len, ge=1)
+    enable_prefix_caching: bool = _DEFAULTS.enable_prefix_caching
+    scheduling_policy: Literal["fcfs", "priority"] = _DEFAULTS.policy
+    time_scale: float = Field(1.0, ge=0)
+    seed: int = 0
+    responses: list[dict[str, Any]] = Field(default_factory=list)
+    output_tokens: Literal["max", "text"] = "max"
+    die_after_requests: int | None = Field(None, ge=0)
+    name: str | None = None
+
+    def params(self) -> EngineParams:
+        return EngineParams(
+            decode_base_s=self.decode_base_s, decode_per_seq_s=self.decode_per_seq_s,
+            decode_per_context_token_s=self.decode_per_context_token_s,
+            prefill_per_token_s=self.prefill_per_token_s, block_size=self.block_size,
+            kv_blocks=self.kv_blocks, max_num_seqs=self.max_num_seqs,
+            max_num_batched_tokens=self.max_num_batched_tokens,
+            max_model_len=self.max_model_len,
+            enable_prefix_caching=self.enable_prefix_caching, policy=self.scheduling_policy)
+
+
+@dataclass(eq=False, slots=True)
+class _Ticket:
+    """A caller's handle on its request inside the model."""
+
+    request: SimRequest
+    texts: list[str]
+    finish_reason: str
+    streaming: bool = False
+    event: anyio.Event = field(default_factory=anyio.Event)
+    error: BaseException | None = None
+
+
+_ids = itertools.count(1)
+
+
+class SimEngineBackend:
+    """A simulated GPU engine (see the module docstring and docs/engines.md).
+
+    Options (``ModelConfig.options``), all optional:
+
+    ============================ ========= ============================================
+    option                       default   meaning
+    ============================ ========= ============================================
+    decode_base_s                0.00704   fixed cost of one iteration (weights read)
+    decode_per_seq_s             1.12e-5   extra cost per decoding sequence
+    decode_per_context_token_s   4.3e-8    extra cost per context token of the batch
+    prefill_per_token_s          2.6e-5    cost per prompt token computed
+    block_size                   16        tokens per KV block
+    kv_blocks                    27000     KV blocks (27000 x 16 = 432k tokens)
+    max_num_seqs                 1024      sequences in the running batch
+    max_num_batched_tokens       8192      tokens per iteration (chunked prefill)
+    max_model_len                131072    prompt + output limit of one request
+    enable_prefix_caching        true      reuse KV blocks of shared prompt prefixes
+    scheduling_policy            priority  ``fcfs`` or ``priority`` (request.priority)
+    time_scale                   1.0       multiplies each iteration's wait; 0 = none
+    seed, responses,             0, [],    the texts, as the ``simulated`` backend
+    output_tokens                "max"
+    die_after_requests           none      the engine dies after finishing this many
+    name                         model     a label for stats and messages
+    ============================ ========= ============================================
+
+    A request whose prompt plus ``max_tokens`` cannot fit fails with HTTP 400; after the
+    engine died every call fails with :class:`BackendUnavailable` (retryable).
+    """
+
+    default_concurrency = 1024
+
+    def __init__(self, config: ModelConfig) -> None:
+        """:raises ConfigError: naming a bad option."""
+        self.config = config
+        self.options = parse_options(SimEngineOptions, config.options, "sim-engine")
+        self.name = self.options.name or config.model or "sim-engine"
+        self.model = EngineModel(self.options.params())
+        self._texts = SimulatedBackend(ModelConfig(
+            backend="simulated", model=config.model,
+            options={"time_scale": 0, "capacity": 1_000_000, "seed": self.options.seed,
+                     "responses": self.options.responses,
+                     "output_tokens": self.options.output_tokens}))
+        self._tickets: dict[str, _Ticket] = {}
+        self._driving = False
+        self._dead: str | None = None
+
+    @property
+    def counters(self) -> EngineCounters:
+        """What the engine has done so far."""
+        return self.model.counters
+
+    @property
+    def active(self) -> int:
+        """Requests queued or running at the engine."""
+        return len(self._tickets)
+
+    async def health(self) -> bool:
+        """False once the engine has died."""
+        return self._dead is None
+
+    def kill(self, reason: str = "killed") -> None:
+        """Make the engine die now: every request in flight fails, and every later one."""
+        if self._dead is not None:
+            return
+        self._dead = reason
+        error = BackendUnavailable(f"sim-engine {self.name!r} died: {reason}")
+        for ticket in self._tickets.values():
+            if ticket.request.status != "finished":
+                ticket.error = error
+                ticket.event.set()
+        for request_id in list(self.model.requests):
+            self.model.abort(request_id)
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Run one request to completion.
+
+        :raises BackendHTTPError: (400) when the request can never fit the engine.
+        :raises BackendUnavailable: when the engine is dead or dies meanwhile.
+        """
+        ticket = await self._submit(request)
+        try:
+            while ticket.request.status != "finished":
+                await self._progress(ticket)
+        finally:
+            self._retire(ticket)
+        return self._response(ticket)
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+        """Yield the first sample's text as its tokens are decoded; the last chunk is final.
+
+        :raises BackendHTTPError, BackendUnavailable: as :meth:`complete`.
+        """
+        ticket = await self._submit(request)
+        ticket.streaming = True
+        sent = 0
+        try:
+            while ticket.request.status != "finished":
+                await self._progress(ticket)
+                text = ticket.texts[0]
+                upto = len(text) * min(ticket.request.generated,
+                                       ticket.request.output_tokens) // ticket.request.output_tokens
+                if upto > sent:
+                    yield LLMChunk(text[sent:upto])
+                    sent = upto
+        finally:
+            self._retire(ticket)
+        yield LLMChunk("", final=self._response(ticket))
+
+    async def aclose(self) -> None:
+        """Abort whatever is still queued (a closed engine keeps no work)."""
+        for request_id in list(self.model.requests):
+            self.model.abort(request_id)
+
+    # -- internals ------------------------------------------------------------------------
+    async def _submit(self, request: LLMRequest) -> _Ticket:
+        if self._dead is not None:
+            raise BackendUnavailable(f"sim-engine {self.name!r} is dead: {self._dead}")
+        planned = await self._texts.complete(replace(request, n=max(1, request.n)))
+        prompt = "".join(f"<|{m.get('role', 'user')}|>\n{m.get('content', '')}\n"
+                         for m in request.messages)
+        params = self.model.params
+        n = len(planned.texts) or 1
+        sim = SimRequest(
+            request_id=f"{request.request_id or 'request'}#{next(_ids)}",
+            prompt_tokens=max(1, math.ceil(len(prompt) / params.chars_per_token)),
+            output_tokens=max(1, math.ceil(planned.completion_tokens / n)),
+            n=n,
+            priority=request.priority,
+            block_hashes=block_hashes(prompt, params) if params.enable_prefix_caching else (),
+        )
+        try:
+            self.model.add(sim, anyio.current_time())
+        except PromptTooLong as exc:
+            raise BackendHTTPError(f"sim-engine {self.name!r}: {exc}", status=400) from None
+        ticket = _Ticket(sim, planned.texts or [planned.text], planned.finish_reason or "length")
+        self._tickets[sim.request_id] = ticket
+        return ticket
+
+    def _retire(self, ticket: _Ticket) -> None:
+        self._tickets.pop(ticket.request.request_id, None)
+        if ticket.request.status != "finished":
+            self.model.abort(ticket.request.request_id)
+
+    async def _progress(self, ticket: _Ticket) -> None:
+        """Return once the ticket's request has progressed (or the engine died)."""
+        if ticket.error is not None:
+            raise ticket.error
+        ticket.event = anyio.Event()
+        while not ticket.event.is_set():
+            if self._driving:
+                await ticket.event.wait()
+            else:
+                await self._drive(ticket)
+        if ticket.error is not None:
+            raise ticket.error
+
+    async def _drive(self, ticket: _Ticket) -> None:
+        """Run iterations until ``ticket`` progresses, then pass the role on."""
+        self._driving = True
+        try:
+            while not ticket.event.is_set():
+                batch = self.model.schedule()
+                if batch.empty:
+                    raise BackendError(f"sim-engine {self.name!r}: no request can be scheduled")
+                await self._wait(batch.duration_s)
+                for sim in self.model.finish(batch, anyio.current_time()):
+                    waiting = self._tickets.get(sim.request_id)
+                    # a streaming caller wakes for every token, the others when done
+                    if waiting is not None and (waiting.streaming or sim.status == "finished"):
+                        waiting.event.set()
+                limit = self.options.die_after_requests
+                if limit is not None and self.model.counters.finished >= limit:
+                    self.kill(f"died after {limit} requests (die_after_requests)")
+        finally:
+            self._driving = False
+            for other in self._tickets.values():
+                if other is not ticket and not other.event.is_set():
+                    other.event.set()  # it wakes, finds nobody driving, and drives
+                    break
+
+    async def _wait(self, seconds: float) -> None:
+        # An iteration runs to its end even if its driver is cancelled: the other
+        # requests of the batch are waiting on it, as on a real engine.
+        seconds *= self.options.time_scale
+        with anyio.CancelScope(shield=True):
+            if seconds > 0:
+                await anyio.sleep(seconds)
+            else:
+                await checkpoint()
+        await checkpoint_if_cancelled()
+
+    def _response(self, ticket: _Ticket) -> LLMResponse:
+        sim = ticket.request
+        end = sim.finished_at if sim.finished_at is not None else anyio.current_time()
+        response = LLMResponse(
+            text=ticket.texts[0],
+            prompt_tokens=sim.prompt_tokens,
+            completion_tokens=sim.output_tokens * sim.n,
+            latency_s=end - sim.arrival,
+            ttft_s=(sim.first_token_at - sim.arrival) if sim.first_token_at is not None
+            else None,
+            finish_reason=ticket.finish_reason,
+            model=self.config.model or self.name,
+            texts=ticket.texts,
+        )
+        return with_meta(response, {"engine": self.name, "cached_tokens": sim.cached_tokens,
+                                    "preemptions": sim.preemptions,
+                                    "decode_s": (end - sim.first_token_at)
+                                    if sim.first_token_at is not None else None})

@@ -1,0 +1,403 @@
+"""``vllm``: vLLM's engine in this process (``AsyncLLM``), one per model and GPU.
+
+vLLM is imported only when this backend is chosen; without it (the ``gpu`` extra) or
+without a CUDA GPU, choosing it fails with a :class:`ConfigError` that says so. The
+engine starts on the first call and is shared by every run of the process that uses
+the same engine arguments (a GPU holds one); it stays loaded until
+:func:`shutdown_engines` or the end of the process.
+
+Tests use :mod:`executors.engines.fake_vllm`, which has the same API, through the
+``api`` (or ``engine``) constructor argument.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+from pydantic import Field
+
+from executors.engines._hub import SHARED, SharedObjects
+from executors.engines._meta import with_meta
+from executors.llm._common import BackendOptions, parse_options
+from orchestrator.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendUnavailable,
+    ConfigError,
+)
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.spec.models import ModelConfig
+
+_DEAD_ERRORS = ("EngineDeadError", "AsyncEngineDeadError")
+_ids = itertools.count(1)
+
+
+class VLLMOptions(BackendOptions):
+    """The ``options:`` of the ``vllm`` backend: vLLM engine arguments (see VLLMBackend)."""
+
+    model: str | None = None
+    dtype: str = "auto"
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    max_model_len: int | None = Field(None, ge=1)
+    enable_prefix_caching: bool = True
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_num_seqs: int | None = Field(None, ge=1)
+    scheduling_policy: Literal["priority", "fcfs"] = "priority"
+    seed: int = 0
+    gpu: int | None = Field(None, ge=0)
+    chat_template: bool = True
+    engine_args: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VLLMApi:
+    """The parts of vLLM the backend uses (the real ones, or the fake's)."""
+
+    engine_args: Callable[..., Any]
+    async_llm: Any
+    sampling_params: Callable[..., Any]
+    structured_outputs: Callable[..., Any] | None = None
+    guided_decoding: Callable[..., Any] | None = None
+
+
+def load_vllm_api() -> VLLMApi:
+    """Import vLLM.
+
+    :raises ConfigError: when vLLM is not installed or no CUDA GPU is visible.
+    """
+    try:
+        import vllm
+        from vllm import SamplingParams, sampling_params
+        from vllm.engine.arg_utils import AsyncEngineArgs
+    except ImportError as exc:
+        raise ConfigError("vllm backend: vLLM is not installed; install the `gpu` extra "
+                          f"(pip install 'ponder[gpu]'): {exc}") from None
+    try:
+        from vllm.v1.engine.async_llm import AsyncLLM
+    except ImportError:  # releases before the v1 engine
+        AsyncLLM = vllm.AsyncLLMEngine
+    _require_gpu()
+    return VLLMApi(AsyncEngineArgs, AsyncLLM, SamplingParams,
+                   getattr(sampling_params, "StructuredOutputsParams", None),
+                   getattr(sampling_params, "GuidedDecodingParams", None))
+
+
+def fake_vllm_api(**engine_kwargs: Any) -> VLLMApi:
+    """The API of :mod:`executors.engines.fake_vllm`; ``engine_kwargs`` go to its AsyncLLM."""
+    from executors.engines import fake_vllm
+
+    class _Fake(fake_vllm.AsyncLLM):
+        @classmethod
+        def from_engine_args(cls, engine_args: Any, **kwargs: Any) -> fake_vllm.AsyncLLM:
+            return fake_vllm.AsyncLLM(engine_args, **{**engine_kwargs, **kwargs})
+
+    return VLLMApi(fake_vllm.AsyncEngineArgs, _Fake, fake_vllm.SamplingParams,
+                   fake_vllm.StructuredOutputsParams)
+
+
+def _require_gpu(index: int | None = None) -> None:
+    try:
+        import torch
+    except ImportError as exc:
+        raise ConfigError(f"vllm backend: PyTorch is missing ({exc})") from None
+    if not torch.cuda.is_available():
+        raise ConfigError("vllm backend: no CUDA GPU is visible (torch.cuda.is_available() "
+                          "is False); use `backend: openai` with a vLLM server elsewhere, or "
+                          "`sim-engine` to simulate one")
+    if index is not None and index >= torch.cuda.device_count():
+        raise ConfigError(f"vllm backend: gpu {index} does not exist "
+                          f"({torch.cuda.device_count()} visible)")
+
+
+class VLLMBackend:
+    """vLLM's ``AsyncLLM`` in this process (see the module docstring).
+
+    Options (``ModelConfig.options``); the first ones are vLLM engine arguments:
+
+    ====================== ========= ==================================================
+    option                 default   meaning
+    ====================== ========= ==================================================
+    model                  ``model`` model path or Hugging Face id
+    dtype                  auto      weights' dtype
+    gpu_memory_utilization 0.9       share of GPU memory for weights and KV cache
+    max_model_len          model's   context length
+    enable_prefix_caching  true      reuse KV blocks of shared prefixes
+    tensor_parallel_size   1         GPUs per engine
+    max_num_seqs           vLLM's    sequences per batch
+    scheduling_policy      priority  ``priority`` (Ponder's priorities) or ``fcfs``
+    seed                   0         engine seed
+    gpu                    none      CUDA device index of this engine
+    chat_template          true      format messages with the tokenizer's template
+    engine_args            {}        any other ``AsyncEngineArgs`` field
+    ====================== ========= ==================================================
+
+    Per call: the step's ``output_schema`` becomes ``StructuredOutputsParams(json=...)``
+    (xgrammar; ``GuidedDecodingParams`` on releases before it), ``n`` samples are one
+    request, the step's priority is passed (vLLM serves lower values first, so it is
+    negated), and cancelling the call aborts the request at the engine. The response
+    records tokens, time to first token and decode time.
+
+    Errors: an engine that cannot start (CUDA out of memory, a bad argument) →
+    :class:`BackendError` naming the cause; a dead engine → :class:`BackendUnavailable`
+    (a pool retries elsewhere); a request vLLM rejects → :class:`BackendHTTPError` 400.
+    """
+
+    default_concurrency = 256
+
+    def __init__(self, config: ModelConfig, *, api: VLLMApi | None = None,
+                 engine: Any = None, shared: SharedObjects | None = None) -> None:
+        """:param api: vLLM's API (default: import vLLM; needs a GPU).
+        :param engine: an engine to use instead of starting one (not closed here).
+        :raises ConfigError: for bad options, without vLLM or without a GPU.
+        """
+        self.config = config
+        self.options = parse_options(VLLMOptions, config.options, "vllm")
+        self.model = self.options.model or config.model or ""
+        if engine is None and not self.model:
+            raise ConfigError("vllm backend: set `model:` (a path or Hugging Face id)")
+        self._engine = engine
+        self._injected = engine is not None
+        self._api = api if api is not None or engine is not None else load_vllm_api()
+        if api is None and engine is None and self.options.gpu is not None:
+            _require_gpu(self.options.gpu)
+        self._shared = shared if shared is not None else SHARED
+        self._key = "vllm:" + json.dumps(self._engine_args(), sort_keys=True, default=str)
+        self._held = False
+        self._start_error: BackendError | None = None
+        self._lock = anyio.Lock()
+        self._tokenizer: Any = None
+
+    @property
+    def name(self) -> str:
+        gpu = f"@gpu{self.options.gpu}" if self.options.gpu is not None else ""
+        return f"vllm:{self.model or 'engine'}{gpu}"
+
+    async def health(self) -> bool:
+        """The engine's ``check_health()``; True before it started, False if it cannot."""
+        if self._start_error is not None:
+            return False
+        if self._engine is None:
+            return True
+        try:
+            await self._engine.check_health()
+        except Exception:
+            return False
+        return True
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Run one request to completion (see :meth:`stream` for errors)."""
+        async with aclosing(self.stream(request)) as chunks:
+            async for chunk in chunks:
+                if chunk.final is not None:
+                    return chunk.final
+        raise BackendError(f"{self.name}: the stream ended without a final chunk")
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+        """Yield the first sample's text as it is decoded; the last chunk is final.
+
+        :raises BackendError: when the engine cannot start.
+        :raises BackendUnavailable: when the engine is dead.
+        :raises BackendHTTPError: (400) when vLLM rejects the request.
+        """
+        engine = await self._started()
+        prompt = await self._prompt(engine, request)
+        params = self._sampling(request)
+        request_id = f"{request.request_id or 'ponder'}#{next(_ids)}"
+        kwargs: dict[str, Any] = {}
+        if self.options.scheduling_policy == "priority" and request.priority:
+            kwargs["priority"] = -round(request.priority)  # vLLM: lower is served first
+        start = anyio.current_time()
+        first: float | None = None
+        texts: dict[int, str] = {}
+        tokens: dict[int, int] = {}
+        reasons: dict[int, str | None] = {}
+        prompt_tokens = 0
+        sent = 0
+        finished = False
+        try:
+            with self._errors():
+                async with aclosing(engine.generate(prompt, params, request_id,
+                                                    **kwargs)) as outputs:
+                    async for out in outputs:
+                        prompt_tokens = len(out.prompt_token_ids or ()) or prompt_tokens
+                        for sample in out.outputs:
+                            texts[sample.index] = sample.text
+                            tokens[sample.index] = len(sample.token_ids)
+                            reasons[sample.index] = sample.finish_reason
+                        head = texts.get(0, "")
+                        if len(head) > sent:
+                            first = first if first is not None else anyio.current_time()
+                            yield LLMChunk(head[sent:])
+                            sent = len(head)
+                        if out.finished:
+                            break
+            finished = True
+        finally:
+            if not finished:
+                with anyio.CancelScope(shield=True):
+                    await self._abort(engine, request_id)
+        end = anyio.current_time()
+        ordered = [texts[i] for i in sorted(texts)] or [""]
+        response = LLMResponse(
+            text=ordered[0],
+            prompt_tokens=prompt_tokens,
+            completion_tokens=sum(tokens.values()),
+            latency_s=end - start,
+            ttft_s=(first - start) if first is not None else None,
+            finish_reason=reasons.get(0),
+            model=self.model,
+            texts=ordered,
+        )
+        yield LLMChunk("", final=with_meta(response, {
+            "engine": self.name, "request_id": request_id,
+            "decode_s": (end - first) if first is not None else None,
+            "engine_priority": kwargs.get("priority", 0)}))
+
+    async def aclose(self) -> None:
+        """Release this run's hold on the engine (it stays loaded for later runs)."""
+        if self._held:
+            self._held = False
+            await self._shared.release(self._key)
+
+    # -- internals ------------------------------------------------------------------------
+    def _engine_args(self) -> dict[str, Any]:
+        o = self.options
+        args: dict[str, Any] = {
+            "model": self.model, "dtype": o.dtype,
+            "gpu_memory_utilization": o.gpu_memory_utilization,
+            "max_model_len": o.max_model_len, "enable_prefix_caching": o.enable_prefix_caching,
+            "tensor_parallel_size": o.tensor_parallel_size, "max_num_seqs": o.max_num_seqs,
+            "scheduling_policy": o.scheduling_policy, "seed": o.seed,
+        }
+        args = {k: v for k, v in args.items() if v is not None}
+        return {**args, **o.engine_args, "__gpu": o.gpu}
+
+    async def _started(self) -> Any:
+        if self._injected or self._held:
+            return self._engine
+        if self._start_error is not None:
+            raise self._start_error
+        async with self._lock:
+            if not self._held:
+                try:
+                    self._engine = self._shared.acquire(self._key, self._start, _shutdown,
+                                                        keep=True)
+                except ConfigError:
+                    raise
+                except Exception as exc:
+                    self._start_error = BackendError(_start_message(self.name, exc))
+                    raise self._start_error from exc
+                self._held = True
+        return self._engine
+
+    def _start(self) -> Any:
+        assert self._api is not None
+        args = self._engine_args()
+        gpu = args.pop("__gpu")
+        try:
+            engine_args = self._api.engine_args(**args)
+        except TypeError as exc:
+            raise ConfigError(f"vllm backend: bad engine argument: {exc}") from None
+        with _visible_gpu(gpu):
+            return self._api.async_llm.from_engine_args(engine_args)
+
+    async def _prompt(self, engine: Any, request: LLMRequest) -> str:
+        if self.options.chat_template:
+            if self._tokenizer is None:
+                tokenizer = engine.get_tokenizer()
+                if hasattr(tokenizer, "__await__"):  # releases where it is a coroutine
+                    tokenizer = await tokenizer
+                self._tokenizer = tokenizer
+            apply = getattr(self._tokenizer, "apply_chat_template", None)
+            if apply is not None:
+                try:
+                    return str(apply(request.messages, tokenize=False,
+                                     add_generation_prompt=True))
+                except Exception as exc:  # a base model without a chat template
+                    if "chat_template" not in str(exc) and "chat template" not in str(exc):
+                        raise
+        return "\n\n".join(m.get("content", "") for m in request.messages)
+
+    def _sampling(self, request: LLMRequest) -> Any:
+        assert self._api is not None
+        kwargs: dict[str, Any] = {
+            "n": request.n, "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        if request.stop:
+            kwargs["stop"] = list(request.stop)
+        if request.seed is not None:
+            kwargs["seed"] = request.seed
+        if request.json_schema is not None:
+            if self._api.structured_outputs is not None:
+                kwargs["structured_outputs"] = self._api.structured_outputs(
+                    json=request.json_schema)
+            elif self._api.guided_decoding is not None:
+                kwargs["guided_decoding"] = self._api.guided_decoding(json=request.json_schema)
+        return self._api.sampling_params(**kwargs)
+
+    async def _abort(self, engine: Any, request_id: str) -> None:
+        try:
+            await engine.abort(request_id)
+        except Exception:  # a dead engine has nothing left to abort
+            return
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (anyio.get_cancelled_exc_class(), GeneratorExit):
+            raise
+        except BackendError:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ in _DEAD_ERRORS:
+                raise BackendUnavailable(f"{self.name}: the engine is dead: {exc}") from exc
+            if isinstance(exc, ValueError | TypeError):
+                raise BackendHTTPError(f"{self.name}: the engine rejected the request: {exc}",
+                                       status=400) from exc
+            raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+
+
+def _start_message(name: str, exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if "out of memory" in text.lower() or "OutOfMemory" in text:
+        return (f"{name}: the engine could not start: the GPU ran out of memory ({text}); "
+                "lower `gpu_memory_utilization` or `max_model_len`, or free the GPU")
+    return f"{name}: the engine could not start: {text}"
+
+
+@contextmanager
+def _visible_gpu(gpu: int | None) -> Iterator[None]:
+    """Show only ``gpu`` to the engine's processes while it starts."""
+    if gpu is None:
+        yield
+        return
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    visible = before.split(",") if before else None
+    os.environ["CUDA_VISIBLE_DEVICES"] = visible[gpu] if visible else str(gpu)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = before
+
+
+async def _shutdown(engine: Any) -> None:
+    shutdown = getattr(engine, "shutdown", None)
+    if callable(shutdown):
+        shutdown()
+
+
+async def shutdown_engines() -> None:
+    """Stop every engine this process started (and everything else shared)."""
+    await SHARED.aclose()

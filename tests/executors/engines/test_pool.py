@@ -1,0 +1,285 @@
+"""The ``pool`` backend: routing, prefix affinity, limits, failover, policies, sharing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+
+from executors.engines import PoolBackend, SimEngineBackend
+from executors.engines._hub import SharedObjects
+from executors.engines._meta import HAS_META, meta_of
+from executors.engines._policy import Call, PolicySettings, ServiceLedger, level, sort_key
+from orchestrator.errors import BackendHTTPError, BackendUnavailable, ConfigError
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest
+from orchestrator.sdk import Workflow
+from orchestrator.spec.models import ModelConfig
+
+pytestmark = pytest.mark.anyio
+Ask = Callable[..., LLMRequest]
+Config = Callable[..., ModelConfig]
+
+SIM = {"backend": "sim-engine", "model": "llama-3-8b"}
+
+
+def engines(pool: PoolBackend) -> list[SimEngineBackend]:
+    return [m.backend for m in pool.members]  # type: ignore[misc]
+
+
+async def test_is_an_llm_backend_and_spreads_load(ask: Ask, pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "replicas": 4, "concurrency": 4}]))
+    assert isinstance(pool, LLMBackend)
+    async with anyio.create_task_group() as tg:
+        for i in range(16):
+            tg.start_soon(pool.complete, ask(f"question {i}", max_tokens=50))
+    assert [s.calls for s in pool.stats().values()] == [4, 4, 4, 4]
+    assert all(s.max_in_flight <= 4 for s in pool.stats().values())
+    await pool.aclose()
+
+
+async def test_calls_with_one_prefix_key_stay_on_one_engine(ask: Ask, pool_config: Config
+                                                            ) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "replicas": 4}]))
+    async with anyio.create_task_group() as tg:
+        for i in range(8):
+            tg.start_soon(pool.complete, ask(f"noise {i}", max_tokens=200))
+        for i in range(6):
+            tg.start_soon(pool.complete, ask(f"child {i}", max_tokens=20, prefix_key="parent"))
+    assert sum(s.affinity for s in pool.stats().values()) == 5
+    assert max(s.affinity for s in pool.stats().values()) == 5
+    await pool.aclose()
+
+
+async def test_a_long_shared_prompt_prefix_reuses_the_engines_cache(
+        ask: Ask, pool_config: Config) -> None:
+    context = "The parent's long context. " * 200  # 5400 characters
+    results = {}
+    for routing in ("least_loaded", "prefix_affinity"):
+        pool = PoolBackend(pool_config([{**SIM, "replicas": 4}], routing=routing))
+        async with anyio.create_task_group() as tg:
+            for i in range(8):
+                tg.start_soon(pool.complete, ask(f"{context}\nchild {i}", max_tokens=30,
+                                                 request_id=f"run1/child{i}/1"))
+                await anyio.sleep(0.05)
+        results[routing] = sum(e.counters.prefill_tokens for e in engines(pool))
+        await pool.aclose()
+    assert results["prefix_affinity"] * 2 < results["least_loaded"]
+
+
+async def test_affinity_yields_to_an_idle_engine_when_its_engine_is_overloaded(
+        ask: Ask, pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "replicas": 2, "concurrency": 2}],
+                                   affinity_slack=0.5))
+    async with anyio.create_task_group() as tg:
+        for i in range(6):
+            tg.start_soon(pool.complete, ask(f"c{i}", max_tokens=100, prefix_key="same"))
+    assert all(s.calls > 0 for s in pool.stats().values())
+    await pool.aclose()
+
+
+async def test_an_engine_dying_mid_run_loses_no_call(ask: Ask, pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "replicas": 3, "concurrency": 2}]))
+    victim = engines(pool)[0]
+    answers = []
+
+    async def one(i: int) -> None:
+        answers.append(await pool.complete(ask(f"q{i}", max_tokens=300)))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(12):
+            tg.start_soon(one, i)
+        await anyio.sleep(0.5)
+        victim.kill("power loss")
+    assert len(answers) == 12
+    stats = pool.stats()
+    assert stats["sim-engine-0.0"].ejections == 1
+    assert pool.retries >= 1
+    assert not await pool.check_health() == {}
+    await pool.aclose()
+
+
+async def test_a_dead_engine_is_probed_again_later(ask: Ask, pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "replicas": 2}], probe_after_s=10))
+    first, _ = engines(pool)
+    first.kill()
+    for _ in range(4):
+        await pool.complete(ask("x", max_tokens=5))
+    assert pool.members[0].down_since is not None
+    first._dead = None  # the engine comes back (restarted)
+    await anyio.sleep(11)
+    for i in range(4):
+        await pool.complete(ask(f"y{i}", max_tokens=5))
+    assert pool.members[0].down_since is None
+    assert first.counters.finished > 0
+    await pool.aclose()
+
+
+async def test_health_checks_take_failing_engines_out(pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "replicas": 2}]))
+    engines(pool)[1].kill()
+    assert await pool.check_health() == {"sim-engine-0.0": True, "sim-engine-0.1": False}
+    assert pool.members[1].down_since is not None
+    assert await pool.health()
+    await pool.aclose()
+
+
+async def test_when_every_engine_is_down_the_error_names_them(ask: Ask, pool_config: Config
+                                                               ) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "replicas": 2}]))
+    for engine in engines(pool):
+        engine.kill("GPU fell off the bus")
+    with pytest.raises(BackendUnavailable) as info:
+        await pool.complete(ask("x"))
+    assert "sim-engine-0.0" in str(info.value) and "sim-engine-0.1" in str(info.value)
+    await pool.aclose()
+
+
+async def test_bad_requests_are_not_retried(ask: Ask, pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "replicas": 2, "options": {"max_model_len": 64}}]))
+    with pytest.raises(BackendHTTPError):
+        await pool.complete(ask("x", max_tokens=100))
+    assert pool.retries == 0
+    assert all(m.down_since is None for m in pool.members)
+    await pool.aclose()
+
+
+async def test_a_stream_moves_to_another_engine_before_its_first_chunk(
+        ask: Ask, pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "replicas": 2}], routing="least_loaded"))
+    engines(pool)[0].kill()
+    chunks = [c async for c in pool.stream(ask("stream me", max_tokens=20))]
+    assert chunks[-1].final is not None
+    assert pool.retries == 1
+    await pool.aclose()
+
+
+# -- policies -------------------------------------------------------------------------------
+async def _order(policy: str, ask: Ask, pool_config: Config) -> list[str]:
+    """Finish order of calls queued behind a busy engine of one slot."""
+    pool = PoolBackend(pool_config([{**SIM, "concurrency": 1}], policy=policy))
+    core = pool._core
+    core.ledger.add("heavy", 0, 50_000, 0.1)  # a run that has had a lot of service
+    done: list[str] = []
+
+    async def one(name: str, run: str, critical_path: float) -> None:
+        await pool.complete(ask(name, max_tokens=10, run_id=run, priority=critical_path))
+        done.append(name)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, "blocker", "other", 0.0)
+        await anyio.sleep(0.001)
+        tg.start_soon(one, "heavy-long", "heavy", 50.0)
+        await anyio.sleep(0.001)
+        tg.start_soon(one, "light-long", "light", 40.0)
+        await anyio.sleep(0.001)
+        tg.start_soon(one, "light-short", "light2", 5.0)
+    await pool.aclose()
+    return done
+
+
+async def test_fifo_serves_in_arrival_order(ask: Ask, pool_config: Config) -> None:
+    assert await _order("fifo", ask, pool_config) == [
+        "blocker", "heavy-long", "light-long", "light-short"]
+
+
+async def test_critical_path_serves_the_longest_path_first(ask: Ask, pool_config: Config
+                                                           ) -> None:
+    assert await _order("critical_path", ask, pool_config) == [
+        "blocker", "heavy-long", "light-long", "light-short"]
+
+
+async def test_program_aware_serves_runs_with_little_service_first(ask: Ask,
+                                                                   pool_config: Config) -> None:
+    assert await _order("program_aware", ask, pool_config) == [
+        "blocker", "light-short", "light-long", "heavy-long"]
+
+
+def test_program_aware_levels_and_anti_starvation() -> None:
+    settings = PolicySettings(quantum_tokens=1000, starvation_s=30)
+    ledger = ServiceLedger()
+    ledger.add("big", 0, 10_000, 0.1)
+    assert [level(s, settings) for s in (0, 999, 1000, 3000, 10**9)] == [0, 0, 1, 2, 7]
+    old = Call("big", 1.0, arrival=0.0, seq=0)
+    new = Call("small", 1.0, arrival=20.0, seq=1)
+    assert sort_key(new, settings, ledger, now=25) < sort_key(old, settings, ledger, now=25)
+    assert sort_key(old, settings, ledger, now=31) < sort_key(new, settings, ledger, now=31)
+
+
+async def test_the_run_comes_from_the_request_id_when_run_id_is_unset(
+        ask: Ask, pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([SIM]))
+    await pool.complete(ask("x", max_tokens=7, request_id="r42/step/1"))
+    assert pool._core.ledger.get("r42") > 7
+    await pool.aclose()
+
+
+@pytest.mark.skipif(not HAS_META, reason="LLMResponse has no `meta` field yet")
+async def test_each_response_records_policy_and_engine(ask: Ask, pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "name": "gpu"}], policy="critical_path"))
+    meta = meta_of(await pool.complete(ask("x", max_tokens=5, priority=3.0)))
+    assert meta["policy"] == "critical_path"
+    assert meta["engine"] == "gpu"
+    assert meta["priority"] == 3.0
+    await pool.aclose()
+
+
+# -- configuration and sharing ----------------------------------------------------------------
+@pytest.mark.parametrize(("members", "message"), [
+    ([{"backend": "no-such-backend"}], "member 0: unknown LLM backend 'no-such-backend'"),
+    ([{"backend": "sim-engine", "colour": "red"}], "member 0: colour"),
+    ([{"backend": "sim-engine", "replicas": 0}], "replicas must be a positive integer"),
+    ([{"backend": "sim-engine", "options": {"kv_blocks": -1}}], "member 'sim-engine-0'"),
+    ([SIM, {**SIM, "name": "sim-engine-0"}], "member names must be unique"),
+])
+def test_bad_members_are_config_errors(members: list[dict[str, Any]], message: str,
+                                       pool_config: Config) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PoolBackend(pool_config(members))
+
+
+def test_a_pool_needs_members() -> None:
+    with pytest.raises(ConfigError, match="members"):
+        PoolBackend(ModelConfig(backend="pool", options={}))
+
+
+async def test_runs_with_the_same_config_share_one_pool(ask: Ask) -> None:
+    shared = SharedObjects()
+    config = ModelConfig(backend="pool", options={"members": [SIM]})
+    first, second = PoolBackend(config, shared=shared), PoolBackend(config, shared=shared)
+    assert first.members[0] is second.members[0]
+    await first.complete(ask("a", max_tokens=3))
+    await first.aclose()
+    assert len(shared._entries) == 1
+    await second.complete(ask("b", max_tokens=3))
+    await second.aclose()
+    assert len(shared._entries) == 0
+
+
+async def test_concurrent_workflow_runs_share_the_pool() -> None:
+    shared = SharedObjects()
+    models = {"default": {"backend": "pool", "model": "m", "options": {
+        "members": [{**SIM, "replicas": 2}], "policy": "program_aware"}}}
+    pools: list[PoolBackend] = []
+
+    def make(config: ModelConfig) -> PoolBackend:
+        pools.append(PoolBackend(config, shared=shared))
+        return pools[-1]
+
+    wf = Workflow("pooled", models=models, inputs={"q": "string"})
+    wf.register_backend("pool", make)
+    wf.llm("plan", prompt="Plan: {{ inputs.q }}", max_tokens=30)
+    wf.llm("answer", prompt="Answer {{ steps.plan.output }}", max_tokens=30)
+    results = []
+
+    async def one(i: int) -> None:
+        results.append(await wf.run({"q": f"question {i}"}))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(5):
+            tg.start_soon(one, i)
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert len({id(p._core) for p in pools}) == 1
+    assert {r.run_id for r in results} <= set(pools[0]._core.ledger._service)
+    assert not shared._entries  # the last run closed it

@@ -1,0 +1,115 @@
+"""Ray: tool steps as Ray tasks, and a pool of Ray actors running simulated engines.
+
+The scenario tests share one local Ray instance (CPU only; it takes a few seconds to
+start) and are marked ``slow``. They are skipped without the ``ray`` extra.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from executors.engines import PoolBackend, RayToolExecutor, connect_ray
+from executors.engines.ray import _check_reachable
+from orchestrator.errors import BackendUnavailable, ConfigError
+from orchestrator.runtime.contracts import LLMRequest
+from orchestrator.sdk import Workflow
+from orchestrator.spec.models import ModelConfig
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Ray answers from its own threads: these tests need the real clock."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[Any]:
+    ray = pytest.importorskip("ray", reason="needs the `ray` extra")
+    if not ray.is_initialized():
+        connect_ray(None, num_cpus=2, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+async def add_async(a: int, b: int) -> int:
+    await anyio.lowlevel.checkpoint()
+    return a + b
+
+
+def explode() -> None:
+    raise ValueError("boom")
+
+
+@pytest.mark.slow
+async def test_tool_steps_run_as_ray_tasks(ray_local: Any) -> None:
+    wf = Workflow("ray-tools")
+    wf.register_executor("tool", RayToolExecutor())
+    wf.tool("a", square, x=4)
+    wf.tool("b", add_async, a="${steps.a.output}", b=2)
+    wf.tool("c", square, x="${steps.b.output}")
+    result = await wf.run()
+    assert result.ok, result.error
+    assert result.output == 324
+
+    failing = Workflow("ray-fail")
+    failing.register_executor("tool", RayToolExecutor())
+    failing.tool("x", explode)
+    result = await failing.run()
+    assert result.status == "failed"
+    assert "ValueError: boom" in (result.error or "")
+
+
+@pytest.mark.slow
+async def test_a_pool_of_ray_actors_survives_a_dead_actor(ray_local: Any) -> None:
+    engine = {"backend": "sim-engine", "model": "llama-3-8b", "options": {"time_scale": 1.0}}
+    wf = Workflow("ray-pool", models={"default": {"backend": "pool", "model": "m", "options": {
+        "shared": False, "routing": "least_loaded",
+        "members": [{"backend": "ray-engine", "name": "actor", "replicas": 2,
+                     "options": {"engine": engine}}]}}})
+    config = ModelConfig.model_validate(wf.spec.models["default"].model_dump())
+    pool = PoolBackend(config)
+    wf.register_backend("pool", lambda _: pool)
+    for i in range(6):
+        wf.llm(f"q{i}", prompt=f"Question {i}", max_tokens=200)
+    await pool.complete(LLMRequest(messages=[{"role": "user", "content": "warm up"}]))
+    first_actor = pool.members[0].backend._actor  # type: ignore[attr-defined]
+
+    async def kill_first_actor() -> None:
+        await anyio.sleep(0.5)  # each call decodes for about 1.4 s
+        ray_local.kill(first_actor)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(kill_first_actor)
+        result = await wf.run()
+    assert result.ok, result.error
+    assert len(result.output) == 6
+    assert pool.stats()["actor.0"].ejections == 1
+
+
+def test_an_unreachable_cluster_is_reported_at_once() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(BackendUnavailable, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+        _check_reachable(f"127.0.0.1:{port}", 1.0)
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        _check_reachable("nowhere", 1.0)
+
+
+def test_without_ray_the_message_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ConfigError, match=r"ponder\[ray\]"):
+        connect_ray("127.0.0.1:1")

@@ -1,0 +1,207 @@
+"""The in-process vLLM backend, against the fake engine that has vLLM's AsyncLLM API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+
+from executors.engines import PoolBackend, VLLMBackend, fake_vllm_api
+from executors.engines._hub import SharedObjects
+from executors.engines._meta import HAS_META, meta_of
+from executors.engines.fake_vllm import AsyncEngineArgs, AsyncLLM
+from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable, ConfigError
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest
+from orchestrator.sdk import Workflow
+from orchestrator.spec.models import ModelConfig
+
+pytestmark = pytest.mark.anyio
+Ask = Callable[..., LLMRequest]
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "integer"}},
+          "required": ["answer"]}
+
+
+def backend(shared: SharedObjects | None = None, *, api_kwargs: dict[str, Any] | None = None,
+            **options: Any) -> VLLMBackend:
+    return VLLMBackend(ModelConfig(backend="vllm", model=MODEL, options=options),
+                       api=fake_vllm_api(**(api_kwargs or {})), shared=shared or SharedObjects())
+
+
+def engine_of(b: VLLMBackend) -> AsyncLLM:
+    return b._engine  # type: ignore[no-any-return]
+
+
+async def test_engine_arguments_come_from_the_models_section(ask: Ask) -> None:
+    b = backend(dtype="bfloat16", gpu_memory_utilization=0.8, max_model_len=8192,
+                enable_prefix_caching=True, tensor_parallel_size=1)
+    assert isinstance(b, LLMBackend)
+    await b.complete(ask("hi", max_tokens=5))
+    assert engine_of(b).args == AsyncEngineArgs(
+        model=MODEL, dtype="bfloat16", gpu_memory_utilization=0.8, max_model_len=8192,
+        enable_prefix_caching=True, tensor_parallel_size=1, scheduling_policy="priority",
+        seed=0)
+    await b.aclose()
+
+
+async def test_a_schema_becomes_structured_outputs_and_n_samples_one_request(ask: Ask) -> None:
+    b = backend()
+    response = await b.complete(ask("count", max_tokens=30, n=3, temperature=0.8,
+                                    json_schema=SCHEMA, seed=7))
+    (sent,) = engine_of(b).requests
+    params = sent["params"]
+    assert params.structured_outputs.json == SCHEMA
+    assert (params.n, params.temperature, params.max_tokens, params.seed) == (3, 0.8, 30, 7)
+    assert len(response.texts) == 3
+    assert all(isinstance(json.loads(t)["answer"], int) for t in response.texts)
+    assert response.prompt_tokens > 0
+    assert response.completion_tokens == sum(len(t) // 4 + (len(t) % 4 > 0)
+                                             for t in response.texts)
+    assert "<|user|>\ncount" in sent["prompt"]  # the tokenizer's chat template was applied
+
+
+async def test_priority_is_passed_negated_and_only_under_the_priority_policy(ask: Ask) -> None:
+    b = backend()
+    await b.complete(ask("urgent", priority=12.4))
+    assert engine_of(b).requests[-1]["priority"] == -12
+    fcfs = backend(scheduling_policy="fcfs")
+    await fcfs.complete(ask("any", priority=12.4))  # the fake refuses priority under fcfs
+    assert engine_of(fcfs).requests[-1]["priority"] == 0
+
+
+async def test_stream_yields_text_and_times(ask: Ask) -> None:
+    b = backend(api_kwargs={"step_s": 0.01, "tokens_per_step": 2})
+    chunks = [c async for c in b.stream(ask("tell me a story", max_tokens=40))]
+    final = chunks[-1].final
+    assert final is not None
+    assert "".join(c.text for c in chunks[:-1]) == final.text
+    assert len(chunks) > 3
+    assert final.ttft_s == pytest.approx(0.01, abs=0.005)
+    assert final.latency_s > final.ttft_s
+
+
+async def test_cancelling_a_call_aborts_the_request_at_the_engine(ask: Ask) -> None:
+    b = backend(api_kwargs={"step_s": 0.05})
+    with anyio.move_on_after(0.12):
+        await b.complete(ask("long answer please", max_tokens=500, request_id="run/s/1"))
+    engine = engine_of(b)
+    (sent,) = engine.requests
+    assert engine.aborted == [sent["request_id"]]
+    assert sent["request_id"].startswith("run/s/1#")
+    assert not engine.running
+
+
+async def test_a_dead_engine_is_unavailable_and_a_pool_moves_on(ask: Ask, pool_config: Any
+                                                                ) -> None:
+    shared = SharedObjects()
+    made: list[VLLMBackend] = []
+
+    def make(config: ModelConfig) -> VLLMBackend:
+        made.append(VLLMBackend(config, api=fake_vllm_api(step_s=0.01), shared=shared))
+        return made[-1]
+
+    pool = PoolBackend(pool_config([
+        {"backend": "vllm", "model": MODEL, "options": {"gpu": 0}, "name": "gpu0"},
+        {"backend": "vllm", "model": MODEL, "options": {"gpu": 1}, "name": "gpu1"}],
+        routing="least_loaded"), resolve=lambda name: make)
+    await pool.complete(ask("warm up", max_tokens=5))
+    await pool.complete(ask("warm up", max_tokens=5))
+    engine_of(made[0]).kill()
+    assert not await made[0].health()
+    with pytest.raises(BackendUnavailable, match="dead"):
+        await made[0].complete(ask("x"))
+    answers = [await pool.complete(ask(f"q{i}", max_tokens=10)) for i in range(4)]
+    assert len(answers) == 4
+    assert pool.stats()["gpu0"].ejections == 1
+    await pool.aclose()
+
+
+async def test_out_of_memory_at_start_is_a_clear_error(ask: Ask) -> None:
+    b = backend(api_kwargs={"gpu_memory": 0.5}, gpu_memory_utilization=0.9)
+    with pytest.raises(BackendError, match=r"ran out of memory.*gpu_memory_utilization"):
+        await b.complete(ask("x"))
+    assert not await b.health()
+    with pytest.raises(BackendError, match="could not start"):  # no second try per run
+        await b.complete(ask("y"))
+
+
+async def test_a_rejected_request_is_a_bad_request(ask: Ask) -> None:
+    # the engine was told fcfs behind the backend's back: vLLM refuses priorities then
+    b = backend(engine_args={"scheduling_policy": "fcfs"})
+    with pytest.raises(BackendHTTPError, match="Priority scheduling is not enabled") as info:
+        await b.complete(ask("x", priority=3))
+    assert info.value.status == 400
+
+
+async def test_runs_with_the_same_engine_arguments_share_one_engine(ask: Ask) -> None:
+    shared = SharedObjects()
+    first, second = backend(shared), backend(shared)
+    other_gpu = backend(shared, gpu=1)
+    for b in (first, second, other_gpu):
+        await b.complete(ask("x", max_tokens=3))
+    assert engine_of(first) is engine_of(second)
+    assert engine_of(first) is not engine_of(other_gpu)
+    for b in (first, second, other_gpu):
+        await b.aclose()
+    assert not engine_of(first).shut_down  # kept loaded for the next run
+    await shared.aclose()
+    assert engine_of(first).shut_down
+
+
+async def test_an_unknown_engine_argument_is_a_config_error(ask: Ask) -> None:
+    b = backend(engine_args={"warp_drive": True})
+    with pytest.raises(ConfigError, match="bad engine argument"):
+        await b.complete(ask("x"))
+
+
+@pytest.mark.skipif(not HAS_META, reason="LLMResponse has no `meta` field yet")
+async def test_responses_record_decode_time(ask: Ask) -> None:
+    b = backend(api_kwargs={"step_s": 0.01})
+    meta = meta_of(await b.complete(ask("x", max_tokens=20, priority=2)))
+    assert meta["decode_s"] > 0
+    assert meta["engine_priority"] == -2
+
+
+async def test_a_workflow_step_with_an_output_schema() -> None:
+    wf = Workflow("gpu", models={"default": {"backend": "vllm", "model": MODEL}})
+    wf.register_backend("vllm", lambda cfg: VLLMBackend(cfg, api=fake_vllm_api(),
+                                                        shared=SharedObjects()))
+    wf.llm("count", prompt="How many?", output_schema=SCHEMA, max_tokens=20)
+    result = await wf.run()
+    assert result.ok, result.error
+    assert isinstance(result.output["answer"], int)
+
+
+# -- without vLLM or without a GPU ----------------------------------------------------------
+def test_without_vllm_choosing_the_backend_is_a_config_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(ConfigError, match=r"vLLM is not installed.*ponder\[gpu\]"):
+        VLLMBackend(ModelConfig(backend="vllm", model=MODEL))
+
+
+def test_without_a_gpu_choosing_the_backend_is_a_config_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    modules = {name: types.ModuleType(name) for name in (
+        "vllm", "vllm.sampling_params", "vllm.engine", "vllm.engine.arg_utils", "vllm.v1",
+        "vllm.v1.engine", "vllm.v1.engine.async_llm", "torch")}
+    modules["vllm"].SamplingParams = object  # type: ignore[attr-defined]
+    modules["vllm"].sampling_params = modules["vllm.sampling_params"]  # type: ignore[attr-defined]
+    modules["vllm.engine.arg_utils"].AsyncEngineArgs = object  # type: ignore[attr-defined]
+    modules["vllm.v1.engine.async_llm"].AsyncLLM = object  # type: ignore[attr-defined]
+    modules["torch"].cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
+        is_available=lambda: False, device_count=lambda: 0)
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
+        VLLMBackend(ModelConfig(backend="vllm", model=MODEL))
+
+
+def test_a_model_is_required() -> None:
+    with pytest.raises(ConfigError, match="set `model:`"):
+        VLLMBackend(ModelConfig(backend="vllm"), api=fake_vllm_api())
