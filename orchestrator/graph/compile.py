@@ -14,6 +14,7 @@ import networkx as nx
 
 from orchestrator.errors import Problem, ValidationFailed
 from orchestrator.spec import templates
+from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS
 from orchestrator.spec.loader import SourceMap
 from orchestrator.spec.models import (
     BranchStep,
@@ -25,6 +26,8 @@ from orchestrator.spec.models import (
     WorkflowStep,
 )
 from orchestrator.spec.refs import Ref, iter_refs
+
+FANOUT_KINDS = ("map", "spawn", "sample")
 
 # Default estimates for critical-path priority before any latency is observed.
 DECODE_S_PER_TOKEN = 0.02
@@ -74,7 +77,9 @@ def _pool_for(kind: str, step: Any) -> str:
     if kind in ("map", "branch"):
         return "control"
     if kind == "sample":
-        return f"llm:{step.model}"
+        # the sample operator waits on its requests, which run as llm-pool children: were
+        # it in that pool too, a pool of one slot would deadlock
+        return "sample"
     return kind
 
 
@@ -131,7 +136,9 @@ def step_dependencies(step: Any) -> set[str]:
 
 class _Checker:
     def __init__(self, spec: WorkflowSpec, smap: SourceMap, tool_names: set[str],
-                 base_dir: Path, workflow_names: set[str]) -> None:
+                 base_dir: Path, workflow_names: set[str],
+                 planner_names: set[str] | None = None) -> None:
+        self.planner_names = planner_names
         self.spec = spec
         self.smap = smap
         self.tool_names = tool_names
@@ -140,6 +147,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.index: dict[str, int] = {}
         self.steps_by_id: dict[str, Any] = {}
+        self.online_joins: dict[str, str] = {}  # fan-out id -> its first_finish/adaptive join
         for i, s in enumerate(spec.steps):  # the first of duplicate ids counts
             self.index.setdefault(s.id, i)
             self.steps_by_id.setdefault(s.id, s)
@@ -256,8 +264,9 @@ class _Checker:
         if isinstance(step, LLMStep) or (step.kind in ("plan", "spawn", "sample")):
             self.check_model((*base, "model"), step.model)
         if step.kind == "join":
-            deps.add(step.of) if self.check_ref((*base, "of"), step.id, "steps", step.of, (),
-                                                step.of, set()) else None
+            deps |= self.join_deps(base, step)
+        if step.kind == "plan":
+            self.check_plan(base, step)
         if isinstance(step, BranchStep):
             for c, case in enumerate(step.cases):
                 deps |= self.refs_in_template((*base, "cases", c, "when"), step.id, case.when,
@@ -267,6 +276,22 @@ class _Checker:
         if isinstance(step, MapStep):
             deps |= self.map_body_deps((*base, "step"), step)
         return deps
+
+    def join_deps(self, base: tuple[str | int, ...], step: Any) -> set[str]:
+        """A join depends on its fan-out, which must be a map, spawn or sample step."""
+        if not self.check_ref((*base, "of"), step.id, "steps", step.of, (), step.of, set()):
+            return set()
+        target = self.steps_by_id[step.of]
+        if target.kind not in FANOUT_KINDS:
+            self.add((*base, "of"), f"join {step.id!r} names {step.of!r}, a {target.kind} step, "
+                     "not a fan-out", "name a map, spawn or sample step")
+        elif step.reducer in ONLINE_REDUCERS:
+            first = self.online_joins.setdefault(step.of, step.id)
+            if first != step.id:
+                self.add((*base, "reducer"), f"fan-out {step.of!r} already has the {first!r} "
+                         "join, whose reducer also acts while children run",
+                         "give a fan-out at most one first_finish/adaptive_vote join")
+        return {step.of}
 
     def map_body_deps(self, path: tuple[str | int, ...], step: MapStep) -> set[str]:
         body = step.step
@@ -283,6 +308,15 @@ class _Checker:
         if body.kind == "llm":
             self.check_model((*path, "model"), body.model)
         return deps
+
+    def check_plan(self, base: tuple[str | int, ...], step: Any) -> None:
+        for j, name in enumerate(step.tools):
+            self.check_tool((*base, "tools", j), name)
+        if step.joiner_model is not None:
+            self.check_model((*base, "joiner_model"), step.joiner_model)
+        if self.planner_names is not None and step.planner not in self.planner_names:
+            self.add((*base, "planner"), f"unknown planner {step.planner!r}",
+                     "installed planners: " + (", ".join(sorted(self.planner_names)) or "none"))
 
     def check_tool(self, path: tuple[str | int, ...], name: str) -> None:
         if name not in self.tool_names and name not in self.spec.tools:
@@ -318,6 +352,7 @@ def compile_workflow(
     tool_names: set[str] | None = None,
     base_dir: Path | None = None,
     workflow_names: set[str] | None = None,
+    planner_names: set[str] | None = None,
 ) -> CompiledGraph:
     """Validate a spec and build its DAG.
 
@@ -326,7 +361,7 @@ def compile_workflow(
     """
     smap = source or SourceMap()
     base = base_dir or Path(".")
-    chk = _Checker(spec, smap, tool_names or set(), base, workflow_names or set())
+    chk = _Checker(spec, smap, tool_names or set(), base, workflow_names or set(), planner_names)
     nodes: dict[str, Node] = {}
     dag: nx.DiGraph = nx.DiGraph()
     branch_targets: dict[str, set[str]] = {}
@@ -344,6 +379,12 @@ def compile_workflow(
         if step.id in deps_of:
             continue  # a duplicate id, reported above
         deps_of[step.id] = chk.step_deps(i, step)
+        of = getattr(step, "of", None) if step.kind == "join" else None
+        if of in deps_of and nodes[of].kind == "map" and getattr(step, "reducer", None) in \
+                ONLINE_REDUCERS:
+            # it watches the map's items finish (and cancels the rest): it starts with the
+            # map, not after it
+            deps_of[step.id] = (deps_of[step.id] - {of}) | deps_of[of]
         if isinstance(step, BranchStep):
             targets = {t for c in step.cases for t in c.then} | set(step.default)
             branch_targets[step.id] = {t for t in targets if t in nodes and t != step.id}

@@ -75,12 +75,13 @@ def validate_text(text: str, file: str, registry: Registry | None = None,
         for name, target in spec.tools.items():
             try:
                 reg.add_tool(import_callable(target, base_dir), name)
-            except Exception as exc:  # noqa: BLE001 - any import failure is the user's problem
+            except Exception as exc:
                 problems.append(smap.problem(("tools", name), f"tool {name!r}: {exc}",
                                              "check the module path and function name"))
         try:
             compile_workflow(spec, smap, tool_names=reg.tool_names(),
-                             base_dir=base_dir or Path("."), workflow_names=set(reg.workflows))
+                             base_dir=base_dir or Path("."), workflow_names=set(reg.workflows),
+                             planner_names=reg.planner_names())
         except ValidationFailed as exc:
             problems += exc.problems
     unique = {(p.line, p.column, p.message): p for p in problems}

@@ -168,6 +168,24 @@ class ExecContext(Protocol):
         """Nesting depth of this run (0 for a top-level run)."""
         ...
 
+    def record(self, cls: type[Any], **fields: Any) -> None:
+        """Record an event of this run (next sequence number, next batch to the hooks)."""
+        ...
+
+    async def add_steps(self, parent_step_id: str, steps: Sequence[Any], *, reason: str,
+                        locals_: dict[str, dict[str, Any]] | None = None,
+                        cancellable: bool = False) -> list[str]:
+        """Add steps to the live graph under a parent step; they start when ready."""
+        ...
+
+    async def wait_steps(self, step_ids: Sequence[str]) -> dict[str, Any]:
+        """Wait for steps to resolve; StepOutcome (status, output, error) by id."""
+        ...
+
+    def cancel_steps(self, step_ids: Sequence[str]) -> None:
+        """Cancel running `cancellable` steps at their executor, and waiting ones."""
+        ...
+
 
 @runtime_checkable
 class Executor(Protocol):

@@ -203,6 +203,12 @@ class RunContext:
         for hook in self.hooks:
             await hook(events)
 
+    def record(self, cls: type[ev._Event], **fields: Any) -> None:
+        """Record an event of this run (e.g. a planner's decision) with the next sequence
+        number; it reaches the hooks with the scheduler's next batch."""
+        assert self.scheduler is not None
+        self.scheduler.event(cls, **fields)
+
     async def add_steps(self, parent_step_id: str, steps: Sequence[Any], *, reason: str,
                         locals_: dict[str, dict[str, Any]] | None = None,
                         cancellable: bool = False, handled: bool = False) -> list[str]:
@@ -289,7 +295,8 @@ def compile_graph(spec: WorkflowSpec, smap: Any = None, *, registry: Registry,
                                                 smap.file if smap else "<sdk>", line, col)]
                                        ) from None
     return compile_workflow(spec, smap, tool_names=registry.tool_names(), base_dir=base,
-                            workflow_names=set(registry.workflows))
+                            workflow_names=set(registry.workflows),
+                            planner_names=registry.planner_names())
 
 
 # -- per-kind input preparation and control steps -------------------------------------
@@ -395,7 +402,8 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
         if plan.id in joined_maps:
             # the join's policy handles failed items (and first-finish cancels losers)
             sched.tolerant_groups.add(plan.id)
-            getattr(sched.ctx, "handled", set()).update(c.id for c in children)
+            handled: set[str] = getattr(sched.ctx, "handled", set())
+            handled.update(c.id for c in children)
         sched.apply_patch_now(_Patch(plan.id, "map", children, plan.id, step.concurrency))
 
     def run_branch(sched: Scheduler, plan: StepPlan) -> None:
@@ -554,7 +562,7 @@ def _final(sched: Scheduler, spec: WorkflowSpec, graph: CompiledGraph,
            inputs: dict[str, Any]) -> tuple[str, Any, str | None]:
     if sched.cancelled or not sched.state.done:
         return "cancelled", None, "run cancelled"
-    handled = getattr(sched.ctx, "handled", set())
+    handled: set[str] = getattr(sched.ctx, "handled", set())
     bad = [s for s in sched.state.steps.values()
            if s.id not in handled and (s.status.value in ("failed", "cancelled")
                                        or (s.status.value == "skipped" and not s.branch_skip))]

@@ -181,6 +181,11 @@ class Registry:
                 raise ConfigError(f"LLM backend {name!r} is not installed: {exc}") from None
         return self.backends[name]
 
+    # -- planners -------------------------------------------------------------
+    def planner_names(self) -> set[str]:
+        """Planners installed (entry point group ``ponder.planners``)."""
+        return set(_entry_points("ponder.planners"))
+
     # -- step executors ------------------------------------------------------
     def executor(self, kind: str) -> Executor:
         """:raises ConfigError: when no executor handles this step kind."""

@@ -302,31 +302,35 @@ class Scheduler:
         """Run until every step is resolved or the run is cancelled."""
         send, recv = anyio.create_memory_object_stream[Message](max_buffer_size=float("inf"))
         self._send = send
-        with anyio.CancelScope() as scope:
-            self._cancel_scope = scope
-            if self.cancelled:
-                scope.cancel()
-            async with anyio.create_task_group() as tg, recv:
-                self._tg = tg
-                await self._settle()
-                while not self.state.done:
-                    try:
-                        batch = [recv.receive_nowait()]
-                    except anyio.WouldBlock:
-                        batch = [await recv.receive()]
-                    while True:
-                        try:
-                            batch.append(recv.receive_nowait())
-                        except anyio.WouldBlock:
-                            break
-                    for msg in batch:
-                        self._handle(msg)
+        try:
+            with anyio.CancelScope() as scope:
+                self._cancel_scope = scope
+                if self.cancelled:
+                    scope.cancel()
+                async with anyio.create_task_group() as tg, recv:
+                    self._tg = tg
                     await self._settle()
-                tg.cancel_scope.cancel()
-        if not self.state.done or self.cancelled:
-            with anyio.CancelScope(shield=True):
-                self._record_cancelled()
-                await self.flush()
+                    while not self.state.done:
+                        try:
+                            batch = [recv.receive_nowait()]
+                        except anyio.WouldBlock:
+                            batch = [await recv.receive()]
+                        while True:
+                            try:
+                                batch.append(recv.receive_nowait())
+                            except anyio.WouldBlock:
+                                break
+                        for msg in batch:
+                            self._handle(msg)
+                        await self._settle()
+                    tg.cancel_scope.cancel()
+        finally:
+            # also when cancelled from outside (a sub-workflow whose step was cancelled):
+            # its unfinished steps are recorded as cancelled before the run ends
+            if not self.state.done or self.cancelled:
+                with anyio.CancelScope(shield=True):
+                    self._record_cancelled()
+                    await self.flush()
 
     # -- the loop's steps ----------------------------------------------------------
     def _add_plan(self, plan: StepPlan) -> None:

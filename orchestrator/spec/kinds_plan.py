@@ -21,15 +21,22 @@ class PlanStep(StepBase):
     tools: list[str] = Field(default_factory=list,
                              description="Tools the plan may call (empty: every known tool).")
     format: Literal["text", "json"] = Field("text", description="Plan format asked of the LLM.")
-    max_replans: int = Field(2, ge=0, le=20)
-    max_plan_steps: int = Field(32, ge=1, le=1000)
-    max_plan_repairs: int = Field(2, ge=0, le=10)
-    plan_timeout_s: float | None = Field(None, gt=0, description="Stop a planner streaming forever.")
+    max_replans: int = Field(2, ge=0, le=20,
+                             description="New plans the joiner may ask for after the first.")
+    max_plan_steps: int = Field(32, ge=1, le=1000, description="Most actions in one plan.")
+    max_plan_repairs: int = Field(2, ge=0, le=10,
+                                  description="Times a rejected plan (or an unreadable joiner "
+                                              "answer) is asked for again, with the error.")
+    plan_timeout_s: float | None = Field(None, gt=0, description="Most seconds one plan may "
+                                                                 "stream; stops a planner "
+                                                                 "streaming forever.")
     max_tokens: int = Field(512, ge=1, le=1_000_000)
     temperature: float = Field(0.0, ge=0, le=2)
     options: dict[str, Any] = Field(default_factory=dict,
-                                    description="Planner settings (AGoT: max_depth, max_layers, "
-                                                "max_nodes_per_layer).")
+                                    description="Planner settings. llmcompiler: stream_dispatch "
+                                                "(default true), examples. agot: max_depth (1), "
+                                                "max_layers (3), max_nodes_per_layer (3). "
+                                                "static: steps, output.")
 
     #: fields rendered as Jinja2 templates before the executor sees them
     template_fields = ("goal",)

@@ -1,0 +1,464 @@
+"""Adaptive Graph of Thoughts (Pandey et al., 2025), through the live graph.
+
+A *graph* plan step builds a DAG of thoughts layer by layer: for each layer the LLM
+proposes up to ``max_nodes_per_layer`` thoughts (JSON), each with parent edges to
+earlier thoughts and optionally marked final. Every thought becomes its own ``plan``
+step (planner ``agot``, role *thought*) that depends on its ancestors, so the
+scheduler runs thoughts in parallel wherever the edges allow. A thought step:
+
+1. below ``max_depth``, asks whether the thought is complex;
+2. complex: runs a nested graph (the same algorithm, one layer fewer, depth + 1)
+   whose steps are its children in the trace; the nested answer is its answer;
+3. simple (or at ``max_depth``): answers directly, with its ancestors' answers as
+   context.
+
+The graph ends with the answer of a thought marked final; when ``max_layers`` runs
+out without one, a final ``llm`` step that sees every thought's answer is forced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from orchestrator.runtime.contracts import LLMRequest
+from orchestrator.spec.kinds_plan import PlanStep
+from orchestrator.spec.models import LLMStep
+from planners.base import PlanAnswer, PlannedStep, PlanRequest, PlanSession, StepResult
+from planners.errors import PlanFailed, PlannerConfigError
+from planners.plan import PlanProblem
+
+Item = PlannedStep | PlanProblem | PlanAnswer
+
+
+class ContextThought(BaseModel):
+    """An ancestor thought, as a thought step is told about it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_id: str
+    label: str
+    thought: str
+
+
+class AGoTOptions(BaseModel):
+    """The ``options:`` of an ``agot`` plan step.
+
+    ``max_depth``, ``max_layers`` and ``max_nodes_per_layer`` are the settings; the
+    other fields are written by the planner into the thought steps it adds.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_depth: int = Field(1, ge=0, le=4, description="Nesting depth of expanded thoughts.")
+    max_layers: int = Field(3, ge=1, le=10, description="Layers of the top-level graph.")
+    max_nodes_per_layer: int = Field(3, ge=1, le=10, description="Thoughts per layer.")
+    role: Literal["graph", "thought"] = "graph"
+    depth: int = Field(0, ge=0)
+    question: str | None = None
+    context: list[ContextThought] = Field(default_factory=list)
+
+    @classmethod
+    def parse(cls, options: dict[str, Any]) -> AGoTOptions:
+        """:raises PlannerConfigError: naming a bad option."""
+        try:
+            return cls.model_validate(options)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(options)"
+            raise PlannerConfigError(f"agot options: {where}: {err['msg']}") from None
+
+
+LAYER_SCHEMA_BASE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "strategy": {"type": "string"},
+        "thoughts": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "thought": {"type": "string", "minLength": 1},
+                    "parents": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                    "final": {"type": "boolean"},
+                },
+                "required": ["thought"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["thoughts"],
+    "additionalProperties": False,
+}
+CHECK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"complex": {"type": "boolean"}, "reason": {"type": "string"}},
+    "required": ["complex"],
+    "additionalProperties": False,
+}
+
+_LAYER_SYSTEM = """You solve a question by building a graph of thoughts, layer by layer.
+Each thought is one small step of reasoning or a sub-question. A thought may build on
+earlier thoughts: list their numbers as "parents". Thoughts of a layer that do not
+depend on each other are worked on at the same time.
+Mark a thought "final": true when its answer is the answer to the question.
+Answer with one JSON object: {"strategy": "...", "thoughts": [{"thought": "...", \
+"parents": [1], "final": false}]}"""
+_CHECK_SYSTEM = """Decide whether a thought is complex: whether answering it well needs \
+several steps of its own. Answer with one JSON object: {"complex": true or false}."""
+_ANSWER_SYSTEM = """Answer the thought concisely and precisely, using the answers of the \
+thoughts it builds on. Give only the answer."""
+_CHECK_ASK = "Is this thought complex?"
+_ANSWER_ASK = "Answer this thought."
+_FINAL_PROMPT_END = ("Using these thoughts and their answers, give the final answer to the "
+                     "question. Give only the answer.")
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedThought:
+    text: str
+    parents: tuple[int, ...]
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    strategy: str
+    thoughts: tuple[ProposedThought, ...]
+
+
+@dataclass
+class _Thought:
+    number: int
+    step_id: str
+    text: str
+    parents: tuple[int, ...]
+    final: bool
+    ancestors: list[int] = field(default_factory=list)
+    result: StepResult | None = None
+
+    @property
+    def label(self) -> str:
+        return f"T{self.number}"
+
+
+class AGoTPlanner:
+    """Adaptive Graph of Thoughts; see the module docstring."""
+
+    uses_joiner: ClassVar[bool] = False
+    uses_tools: ClassVar[bool] = False
+
+    async def plan(self, request: PlanRequest,
+                   session: PlanSession) -> AsyncGenerator[Item, None]:
+        """A graph step yields thought steps and the graph's answer; a thought step
+        yields its answer (and, when expanded, the nested graph's steps)."""
+        options = AGoTOptions.parse(request.step.options)
+        if options.role == "thought":
+            async for item in self._thought(request, session, options):
+                yield item
+            return
+        question = options.question or request.goal
+        async for item in self._graph(request, session, options, question,
+                                      options.depth, options.max_layers):
+            yield item
+
+    # -- a graph --------------------------------------------------------------------
+    async def _graph(self, request: PlanRequest, session: PlanSession, options: AGoTOptions,
+                     question: str, depth: int, layers: int) -> AsyncGenerator[Item, None]:
+        thoughts: list[_Thought] = []
+        strategy = ""
+        for layer_no in range(1, layers + 1):
+            layer: Layer | None = None
+            async for item in self._propose(request, session, options, question, thoughts,
+                                            strategy, layer_no, layers):
+                if isinstance(item, Layer):
+                    layer = item
+                else:
+                    yield item
+            assert layer is not None
+            strategy = layer.strategy or strategy
+            new: list[_Thought] = []
+            for proposed in layer.thoughts:
+                number = len(thoughts) + 1
+                thought = _Thought(number, request.step_id(f"t{number}"), proposed.text,
+                                   proposed.parents, proposed.final)
+                thought.ancestors = _ancestors(thoughts, proposed.parents)
+                thoughts.append(thought)
+                new.append(thought)
+                yield PlannedStep(self._thought_step(request, options, question, depth,
+                                                     layers, thought, thoughts),
+                                  thought.label, thought.text)
+            results = await session.wait([t.step_id for t in new])
+            for t in new:
+                t.result = results[t.step_id]
+            finals = [t for t in new if t.final and t.result is not None and t.result.ok]
+            if finals:
+                yield PlanAnswer(finals[-1].result.output if finals[-1].result else None)
+                return
+        final = self._final_step(request, question, thoughts)
+        yield PlannedStep(final, "final", "final answer")
+        result = (await session.wait([final.id]))[final.id]
+        if not result.ok:
+            raise PlanFailed(f"AGoT: the final answer step {final.id!r} {result.status}: "
+                             f"{result.error}", step_id=session.step_id)
+        yield PlanAnswer(result.output)
+
+    async def _propose(self, request: PlanRequest, session: PlanSession, options: AGoTOptions,
+                       question: str, thoughts: Sequence[_Thought], strategy: str,
+                       layer_no: int, layers: int) -> AsyncGenerator[Layer | PlanProblem, None]:
+        """Ask for one layer, re-asking with the problem (``max_plan_repairs``)."""
+        step = request.step
+        problems: list[PlanProblem] = []
+        repairs = step.max_plan_repairs
+        for attempt in range(1, repairs + 2):
+            llm_request = layer_request(question, thoughts, strategy, layer_no, layers,
+                                        options.max_nodes_per_layer, problems,
+                                        max_tokens=step.max_tokens,
+                                        temperature=step.temperature,
+                                        request_id=f"{session.step_id}/layer{layer_no}."
+                                                   f"{attempt}")
+            response = await session.complete(step.model, llm_request)
+            parsed = parse_layer(response.text, len(thoughts), options.max_nodes_per_layer)
+            if isinstance(parsed, Layer):
+                yield parsed
+                return
+            problem = PlanProblem(parsed.code, f"layer {layer_no}: {parsed.message}",
+                                  raw=response.text, will_retry=attempt <= repairs)
+            problems.append(problem)
+            yield problem
+        raise PlanFailed(f"AGoT: layer {layer_no} could not be planned after "
+                         f"{len(problems)} tries: {problems[-1].message}",
+                         step_id=session.step_id, raw_output=problems[-1].raw)
+
+    def _thought_step(self, request: PlanRequest, options: AGoTOptions, question: str,
+                      depth: int, layers: int, thought: _Thought,
+                      thoughts: Sequence[_Thought]) -> PlanStep:
+        by_number = {t.number: t for t in thoughts}
+        usable = [by_number[n] for n in thought.ancestors
+                  if by_number[n].result is None or by_number[n].result.ok]  # type: ignore[union-attr]
+        step = request.step
+        thought_options = AGoTOptions(
+            max_depth=options.max_depth, max_layers=max(1, layers - 1),
+            max_nodes_per_layer=options.max_nodes_per_layer, role="thought", depth=depth,
+            question=question,
+            context=[ContextThought(step_id=t.step_id, label=t.label, thought=t.text)
+                     for t in usable])
+        return PlanStep(
+            id=thought.step_id, planner="agot", goal=literal_template(thought.text),
+            model=step.model, max_tokens=step.max_tokens, temperature=step.temperature,
+            max_plan_repairs=step.max_plan_repairs, plan_timeout_s=step.plan_timeout_s,
+            options=thought_options.model_dump(mode="json"),
+            after=[t.step_id for t in usable], description=f"{thought.label}: {thought.text}")
+
+    def _final_step(self, request: PlanRequest, question: str,
+                    thoughts: Sequence[_Thought]) -> LLMStep:
+        parts = [literal_template(f"Question: {question}\n\nThoughts and their answers:\n")]
+        for t in thoughts:
+            if t.result is not None and t.result.ok:
+                parts.append(literal_template(f"{t.label}: {t.text}\nAnswer: "))
+                parts.append("{{ steps['" + t.step_id + "'].output }}")
+                parts.append(literal_template("\n"))
+        parts.append(literal_template("\n" + _FINAL_PROMPT_END))
+        step = request.step
+        return LLMStep(id=request.step_id("final"), prompt="".join(parts), model=step.model,
+                       max_tokens=step.max_tokens, temperature=step.temperature,
+                       description="forced final thought: max_layers ran out")
+
+    # -- a thought --------------------------------------------------------------------
+    async def _thought(self, request: PlanRequest, session: PlanSession,
+                       options: AGoTOptions) -> AsyncGenerator[Item, None]:
+        step = request.step
+        question = options.question or request.goal
+        answers = await session.wait([c.step_id for c in options.context])
+        context = [(c, answers[c.step_id].output) for c in options.context]
+        if options.depth < options.max_depth:
+            response = await session.complete(step.model, LLMRequest(
+                messages=[{"role": "system", "content": _CHECK_SYSTEM},
+                          {"role": "user", "content": _thought_prompt(question, request.goal,
+                                                                      context, _CHECK_ASK)}],
+                max_tokens=min(step.max_tokens, 64), temperature=step.temperature,
+                json_schema=CHECK_SCHEMA, request_id=f"{session.step_id}/check"))
+            complex_, problem = parse_check(response.text)
+            if problem is not None:
+                yield PlanProblem(problem.code, problem.message, raw=response.text,
+                                  will_retry=False)
+            if complex_:
+                nested_question = _nested_question(question, request.goal, context)
+                async for item in self._graph(request, session, options, nested_question,
+                                              options.depth + 1, options.max_layers):
+                    yield item
+                return
+        response = await session.complete(step.model, LLMRequest(
+            messages=[{"role": "system", "content": _ANSWER_SYSTEM},
+                      {"role": "user", "content": _thought_prompt(question, request.goal,
+                                                                  context, _ANSWER_ASK)}],
+            max_tokens=step.max_tokens, temperature=step.temperature,
+            request_id=f"{session.step_id}/answer"))
+        yield PlanAnswer(response.text.strip(), raw=response.text)
+
+
+# -- pure helpers --------------------------------------------------------------------
+def literal_template(text: str) -> str:
+    """A Jinja2 template that renders exactly ``text`` (model text is never a template)."""
+    return "{{ " + json.dumps(text) + " }}" if text else ""
+
+
+def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, layer_no: int,
+                  layers: int, max_nodes: int, problems: Sequence[PlanProblem], *,
+                  max_tokens: int, temperature: float, request_id: str = "") -> LLMRequest:
+    """The LLM request proposing one layer of thoughts."""
+    user = [f"Question: {question}", ""]
+    if thoughts:
+        user.append("Thoughts so far:")
+        for t in thoughts:
+            parents = ", ".join(f"T{p}" for p in t.parents)
+            user.append(f"T{t.number}: {t.text}" + (f" (builds on {parents})" if parents else ""))
+            user.append(f"   Answer: {_answer_text(t.result)}")
+        user.append("")
+    if strategy:
+        user += [f"Strategy so far: {strategy}", ""]
+    user.append(f"Layer {layer_no} of {layers}: propose 1 to {max_nodes} new thoughts, "
+                f"numbered from T{len(thoughts) + 1}.")
+    if layer_no == layers:
+        user.append("This is the last layer: propose one thought whose answer is the final "
+                    "answer, with \"final\": true.")
+    for p in problems:
+        user.append(f"Your previous answer was rejected: {p.message}")
+    schema = json.loads(json.dumps(LAYER_SCHEMA_BASE))
+    schema["properties"]["thoughts"]["maxItems"] = max_nodes
+    # only earlier layers' thoughts can be parents here, so that a constrained decoder
+    # cannot write a forward edge (the parser also accepts earlier thoughts of the layer)
+    schema["properties"]["thoughts"]["items"]["properties"]["parents"] = (
+        {"type": "array", "items": {"type": "integer", "minimum": 1,
+                                    "maximum": len(thoughts)}}
+        if thoughts else {"type": "array", "maxItems": 0})
+    return LLMRequest(messages=[{"role": "system", "content": _LAYER_SYSTEM},
+                                {"role": "user", "content": "\n".join(user)}],
+                      max_tokens=max_tokens, temperature=temperature, json_schema=schema,
+                      request_id=request_id)
+
+
+def parse_layer(text: str, existing: int, max_nodes: int) -> Layer | PlanProblem:
+    """Read one layer's JSON; parents must be earlier thoughts (numbers from 1).
+
+    :param existing: how many thoughts the graph has before this layer.
+    """
+    doc = _json_object(text)
+    if not isinstance(doc, dict) or not isinstance(doc.get("thoughts"), list):
+        shown = " ".join(text.split())[:80]
+        return PlanProblem("bad_thoughts", "expected a JSON object with a \"thoughts\" list, "
+                                           f"got {shown!r}")
+    items = doc["thoughts"]
+    if not items:
+        return PlanProblem("bad_thoughts", "the layer has no thoughts")
+    if len(items) > max_nodes:
+        return PlanProblem("too_many_steps", f"{len(items)} thoughts in one layer; at most "
+                                             f"{max_nodes} (max_nodes_per_layer)")
+    out = []
+    for i, item in enumerate(items):
+        number = existing + i + 1
+        if isinstance(item, str):
+            item = {"thought": item}
+        text_ = item.get("thought") if isinstance(item, dict) else None
+        if not isinstance(text_, str) or not text_.strip():
+            return PlanProblem("bad_thoughts", f"thought T{number} has no text")
+        parents = []
+        for p in item.get("parents") or []:
+            n = _thought_number(p)
+            if n is None or not 1 <= n < number:
+                return PlanProblem("bad_reference", f"thought T{number} builds on {p!r}, "
+                                   "which is not an earlier thought")
+            parents.append(n)
+        out.append(ProposedThought(text_.strip(), tuple(dict.fromkeys(parents)),
+                                   bool(item.get("final", False))))
+    strategy = doc.get("strategy")
+    return Layer(strategy if isinstance(strategy, str) else "", tuple(out))
+
+
+def parse_check(text: str) -> tuple[bool, PlanProblem | None]:
+    """Read a complexity check; an unreadable one counts as simple (with a problem)."""
+    doc = _json_object(text)
+    if isinstance(doc, dict) and isinstance(doc.get("complex"), bool):
+        return doc["complex"], None
+    lowered = text.lower()
+    if "complex" in lowered and "not complex" not in lowered:
+        return True, None
+    if "simple" in lowered or "not complex" in lowered:
+        return False, None
+    shown = " ".join(text.split())[:80]
+    return False, PlanProblem("bad_check", f"unreadable complexity check {shown!r}; "
+                                           "answering the thought directly")
+
+
+def _thought_number(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        digits = value.strip().lstrip("Tt")
+        return int(digits) if digits.isdigit() else None
+    return None
+
+
+def _ancestors(thoughts: Sequence[_Thought], parents: Sequence[int]) -> list[int]:
+    """Every transitive parent, ascending."""
+    by_number = {t.number: t for t in thoughts}
+    seen: set[int] = set()
+    stack = list(parents)
+    while stack:
+        n = stack.pop()
+        if n in seen or n not in by_number:
+            continue
+        seen.add(n)
+        stack.extend(by_number[n].parents)
+    return sorted(seen)
+
+
+def _json_object(text: str) -> Any:
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+            return value
+        except (json.JSONDecodeError, RecursionError):
+            start = text.find("{", start + 1)
+    return None
+
+
+def _answer_text(result: StepResult | None) -> str:
+    if result is None:
+        return "(not answered)"
+    if not result.ok:
+        return f"({result.status}: {result.error})"
+    value = result.output
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _thought_prompt(question: str, thought: str,
+                    context: Sequence[tuple[ContextThought, Any]], ask: str) -> str:
+    lines = [f"Question: {question}", ""]
+    if context:
+        lines.append("Earlier thoughts and their answers:")
+        for c, answer in context:
+            shown = answer if isinstance(answer, str) else json.dumps(answer, default=str)
+            lines += [f"{c.label}: {c.thought}", f"   Answer: {shown}"]
+        lines.append("")
+    lines += [f"Thought: {thought}", "", ask]
+    return "\n".join(lines)
+
+
+def _nested_question(question: str, thought: str,
+                     context: Sequence[tuple[ContextThought, Any]]) -> str:
+    lines = [thought]
+    if context:
+        lines += ["", "Known so far:"]
+        for c, answer in context:
+            shown = answer if isinstance(answer, str) else json.dumps(answer, default=str)
+            lines.append(f"- {c.thought}: {shown}")
+    lines += ["", f"(This is one step towards answering: {question})"]
+    return "\n".join(lines)

@@ -1,0 +1,235 @@
+"""The planner contract, and the session through which a planner reaches the run.
+
+A :class:`Planner` receives a :class:`PlanRequest` (the goal, the tools it may call
+with their argument schemas, the history of earlier attempts) and *yields* items as
+they become known:
+
+- :class:`PlannedStep`: a step for the live graph. The driver adds it while the
+  planner goes on (the planner runs in a task of its own), so the scheduler may start
+  it while the plan is still being written; :meth:`PlanSession.wait` on a yielded
+  step first waits until the graph has it.
+- :class:`PlanProblem`: something wrong with the planner's output, recorded as a
+  ``plan_error`` event. With ``will_retry=None`` the plan is given up: the planner
+  ends its iteration and the driver asks again (``max_plan_repairs``).
+- :class:`PlanAnswer`: the plan's final answer (planners without a joiner).
+
+A planner must stop cleanly when it is closed or cancelled early (the driver does
+that once a plan is given up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import anyio
+
+from orchestrator.errors import (
+    BackendError,
+    BackendUnavailable,
+    PonderError,
+    StepError,
+    StepTimeout,
+)
+from orchestrator.runtime.contracts import ExecContext, LLMChunk, LLMRequest, LLMResponse, Usage
+from orchestrator.spec.kinds_plan import PlanStep
+from planners.plan import PlanProblem
+from planners.tools import ToolCatalog
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStep:
+    """A step for the live graph.
+
+    :param step: a step model (``ToolStep``, ``LLMStep``, ``PlanStep``...) whose id is
+        already final (:meth:`PlanRequest.step_id`).
+    :param label: the planner's own name for it (LLMCompiler: ``"3"``).
+    :param text: how prompts show it (``search("Paris")``).
+    """
+
+    step: Any
+    label: str
+    text: str = ""
+    thought: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanAnswer:
+    """The plan's final answer."""
+
+    value: Any
+    raw: str | None = None
+
+
+PlanItem = PlannedStep | PlanProblem | PlanAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """A step an earlier plan (or a rejected try) started, with its outcome when known.
+
+    :param status: ``running`` while unknown, else the step's final status.
+    """
+
+    label: str
+    step_id: str
+    text: str
+    round: int
+    thought: str | None = None
+    status: str = "running"
+    output: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a planner is asked.
+
+    :param goal: the rendered goal.
+    :param step: the plan step (model alias, limits, ``options``...).
+    :param tools: the allowlist with argument schemas.
+    :param id_prefix: prefix of the ids of the steps this plan adds.
+    :param history: every action started so far by this plan step (earlier rounds and
+        rejected tries), in order; a new plan may refer to them by label.
+    :param problems: why the earlier tries of this round were rejected.
+    :param replan_reason: the joiner's reason when this round is a replan.
+    :param first_id: the number the plan's first action takes (ids continue counting).
+    :param round_has_actions: this round already started actions (a repair may then
+        just ``join()``).
+    """
+
+    goal: str
+    step: PlanStep
+    tools: ToolCatalog
+    id_prefix: str
+    history: tuple[ActionRecord, ...] = ()
+    problems: tuple[PlanProblem, ...] = ()
+    replan_reason: str | None = None
+    round: int = 1
+    attempt: int = 1
+    first_id: int = 1
+    round_has_actions: bool = False
+
+    def step_id(self, label: str | int) -> str:
+        """The graph id of the step this plan calls ``label``."""
+        return f"{self.id_prefix}{label}"
+
+
+class Planner(Protocol):
+    """Writes a plan for a goal, one step at a time (see the module docstring).
+
+    :cvar uses_joiner: after a plan's steps have run, a joiner decides between the
+        answer and a replan (LLMCompiler). Without it the planner yields its answer.
+
+    A planner may also set ``uses_tools = False`` (AGoT, static): the driver then does
+    not build the tool catalog for it.
+    """
+
+    uses_joiner: ClassVar[bool]
+
+    def plan(self, request: PlanRequest, session: PlanSession) -> AsyncIterator[PlanItem]:
+        """Yield steps, problems and (without a joiner) the answer."""
+        ...
+
+
+#: the parts of the run a plan step uses: the executor context's live-graph methods
+LiveGraph = ExecContext
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """How a step of the plan ended."""
+
+    step_id: str
+    status: str
+    output: Any
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass
+class PlanSession:
+    """A planner's access to the run: LLM calls (usage summed) and waiting on steps.
+
+    :param step_id: the plan step.
+    """
+
+    graph: LiveGraph
+    step_id: str
+    usage: Usage = field(default_factory=Usage)
+    llm_calls: int = 0
+    #: every completed call's ``request_id`` and text, in order (the raw plans kept)
+    outputs: list[dict[str, str]] = field(default_factory=list)
+    #: yielded steps the driver has not added to the graph yet
+    _adding: dict[str, anyio.Event] = field(default_factory=dict)
+
+    def step_announced(self, step_id: str) -> None:
+        """The planner yielded this step (called by the driver)."""
+        self._adding.setdefault(step_id, anyio.Event())
+
+    def step_added(self, step_id: str) -> None:
+        """The driver added (or refused) this step: waiting on it may go on."""
+        event = self._adding.pop(step_id, None)
+        if event is not None:
+            event.set()
+
+    async def complete(self, model: str, request: LLMRequest) -> LLMResponse:
+        """One LLM call to completion.
+
+        :raises BackendError: (or a subclass, or :class:`StepTimeout`) when the backend fails.
+        """
+        async with aclosing(self.stream(model, request)) as chunks:
+            async for chunk in chunks:
+                if chunk.final is not None:
+                    return chunk.final
+        raise BackendError(f"step {self.step_id!r}: the backend's stream ended without a "
+                           "final chunk", step_id=self.step_id)
+
+    async def stream(self, model: str, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+        """One LLM call, streamed. Close it early (``aclosing``) to stop it at the engine.
+
+        :raises BackendError: (or a subclass, or :class:`StepTimeout`) when the backend fails.
+        """
+        self.llm_calls += 1
+        backend = self.graph.backend(model)
+        try:
+            async with aclosing(backend.stream(request)) as chunks:  # type: ignore[type-var]
+                async for chunk in chunks:
+                    if chunk.final is not None:
+                        self.usage += Usage(chunk.final.prompt_tokens,
+                                            chunk.final.completion_tokens)
+                        self.outputs.append({"request_id": request.request_id,
+                                             "text": chunk.final.text})
+                    yield chunk
+        except StepError as exc:
+            if exc.step_id is None:
+                exc.step_id = self.step_id
+            raise
+        except PonderError:
+            raise
+        except TimeoutError as exc:
+            raise StepTimeout(f"step {self.step_id!r}: the backend timed out: {exc}",
+                              step_id=self.step_id) from exc
+        except ConnectionError as exc:
+            raise BackendUnavailable(f"step {self.step_id!r}: the backend is unreachable: "
+                                     f"{exc}", step_id=self.step_id) from exc
+        except Exception as exc:
+            raise BackendError(f"step {self.step_id!r}: the backend failed: "
+                               f"{type(exc).__name__}: {exc}", step_id=self.step_id) from exc
+
+    async def wait(self, step_ids: Sequence[str]) -> dict[str, StepResult]:
+        """Wait until these steps are resolved; how each ended, by id.
+
+        A step the planner has just yielded is first waited for until the graph has it.
+        """
+        for sid in step_ids:
+            event = self._adding.get(sid)
+            if event is not None:
+                await event.wait()
+        outcomes = await self.graph.wait_steps(list(step_ids))
+        return {sid: StepResult(sid, o.status, o.output, o.error) for sid, o in outcomes.items()}

@@ -1,0 +1,389 @@
+"""The executor of ``plan`` steps: drive a planner, grow the live graph, join, replan.
+
+For each round (a replan starts the next one, at most ``max_replans``):
+
+1. ask the planner for a plan; add each step it yields to the live graph at once
+   (the scheduler starts it when its references are resolved);
+2. a plan the planner gives up (a malformed plan, a timeout...) is recorded as a
+   ``plan_error`` event and asked for again with the problem, at most
+   ``max_plan_repairs`` times; steps it had started keep running and are shown to
+   the next try, whose numbering continues after theirs;
+3. wait for every step of the round; with a joiner (LLMCompiler), ask it to finish
+   or replan; without one, the planner's own answer is the output.
+
+Nothing a planner produces crashes the run: it ends as the step's output or as a
+:class:`~planners.errors.PlanFailed` with the raw planner output, after every step
+already started has finished (no result is lost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import re
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from orchestrator.graph.compile import step_dependencies
+from orchestrator.runtime import events as ev
+from orchestrator.runtime.contracts import Result, Task
+from orchestrator.spec.kinds_plan import PlanStep
+from orchestrator.spec.models import ModelConfig
+from planners import joiner
+from planners.base import (
+    ActionRecord,
+    LiveGraph,
+    PlanAnswer,
+    PlannedStep,
+    Planner,
+    PlanRequest,
+    PlanSession,
+    StepResult,
+)
+from planners.errors import PlanFailed, PlannerConfigError
+from planners.plan import PlanProblem
+from planners.tools import ToolCatalog
+
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
+SECONDS_PER_TOKEN_ESTIMATE = 0.02
+
+
+@functools.cache
+def _planner_entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group="ponder.planners")}
+
+
+def load_planner(name: str) -> Planner:
+    """The planner registered under ``name`` (entry point group ``ponder.planners``).
+
+    :raises PlannerConfigError: for an unknown name or one that does not load.
+    """
+    ep = _planner_entry_points().get(name)
+    if ep is None:
+        known = ", ".join(sorted(_planner_entry_points())) or "none installed"
+        raise PlannerConfigError(f"unknown planner {name!r}; known planners: {known}")
+    try:
+        planner: Planner = ep.load()()
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise PlannerConfigError(f"planner {name!r} does not load: {exc}") from None
+    return planner
+
+
+def id_prefix(step_id: str, attempt: int) -> str:
+    """Prefix of the ids a plan step gives its steps; valid in ``${steps.ID.output}``.
+
+    Another attempt of the same step (a retry) gets other ids: the first attempt's steps
+    stay in the graph.
+    """
+    safe = _UNSAFE_ID_CHARS.sub("_", step_id)
+    return f"{safe}__" if attempt <= 1 else f"{safe}__a{attempt}_"
+
+
+class PlanExecutor:
+    """Runs ``plan`` steps with the planner they name (see the module docstring).
+
+    ``Result.output`` is the final answer; ``Result.meta`` holds ``planner``,
+    ``rounds``, ``replans``, ``actions`` (every step the plan added, with its status),
+    ``plan_errors``, ``decisions`` (the joiner's), ``llm_calls`` and ``llm_outputs``
+    (every completed planner and joiner answer: the raw plans); ``Result.raw`` is the
+    last of them. ``Result.usage`` sums the planner's and the joiner's completed LLM
+    calls (the added steps report their own).
+    """
+
+    async def execute(self, task: Task, ctx: Any) -> Result:
+        """Run one attempt of a ``plan`` step.
+
+        :raises PlanFailed: when repairs or replans run out (raw output kept).
+        :raises PlannerConfigError: for an unknown planner, bad options or allowlist.
+        :raises BackendError: when the LLM backend fails (retryable ones are retried).
+        """
+        step: PlanStep = task.step
+        planner = load_planner(step.planner)
+        catalog = (ToolCatalog.from_registry(ctx.registry, step.tools)
+                   if getattr(planner, "uses_tools", True) else ToolCatalog())
+        run = _PlanRun(task, ctx, planner, catalog, PlanSession(ctx, task.step_id))
+        return await run.run()
+
+    def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
+        """A rough duration: a plan and a joiner call of ``max_tokens`` each."""
+        return float(getattr(step, "max_tokens", 512)) * SECONDS_PER_TOKEN_ESTIMATE * 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """An exception of the planner's task, carried to the driver."""
+
+    error: Exception
+
+
+@dataclass
+class _Started:
+    """A step this plan step added."""
+
+    label: str
+    step_id: str
+    text: str
+    round: int
+    thought: str | None
+
+
+@dataclass
+class _PlanRun:
+    """One attempt of one plan step: its rounds, the steps it started, what it recorded."""
+
+    task: Task
+    graph: LiveGraph
+    planner: Planner
+    catalog: ToolCatalog
+    session: PlanSession
+    started: list[_Started] = field(default_factory=list)
+    outcomes: dict[str, StepResult] = field(default_factory=dict)
+    plan_errors: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    #: the plan step's own dependencies (its steps may use them too), computed once
+    own_deps: set[str] | None = None
+
+    @property
+    def step(self) -> PlanStep:
+        return self.task.step  # type: ignore[no-any-return]
+
+    @property
+    def goal(self) -> str:
+        return str(self.task.inputs.get("goal", ""))
+
+    async def run(self) -> Result:
+        try:
+            return await self._rounds()
+        except PlanFailed:
+            await self._settle()
+            raise
+
+    async def _rounds(self) -> Result:
+        rounds = self.step.max_replans + 1 if self.planner.uses_joiner else 1
+        reason: str | None = None
+        for round_ in range(1, rounds + 1):
+            answer = await self._plan_round(round_, reason)
+            await self._settle()
+            if answer is not None:
+                return self._result(answer.value, round_)
+            if not self.planner.uses_joiner:
+                raise PlanFailed(f"step {self.task.step_id!r}: planner {self.step.planner!r} "
+                                 "ended without an answer", step_id=self.task.step_id)
+            decision = await self._join(round_, last=round_ == rounds)
+            if decision.action == "finish":
+                return self._result(decision.answer, round_)
+            reason = decision.reason or "(no reason given)"
+        raise AssertionError("unreachable: the last round's joiner finishes or fails")
+
+    # -- one round -----------------------------------------------------------------
+    async def _plan_round(self, round_: int, reason: str | None) -> PlanAnswer | None:
+        problems: list[PlanProblem] = []
+        round_start = len(self.started)
+        repairs = self.step.max_plan_repairs
+        for attempt in range(1, repairs + 2):
+            request = PlanRequest(
+                goal=self.goal, step=self.step, tools=self.catalog,
+                id_prefix=id_prefix(self.task.step_id, self.task.attempt),
+                history=self._history(), problems=tuple(problems), replan_reason=reason,
+                round=round_, attempt=attempt, first_id=self._next_number(),
+                round_has_actions=len(self.started) > round_start)
+            answer, rejected = await self._consume(request)
+            if rejected is None:
+                return answer
+            problems.append(rejected)
+        last = problems[-1]
+        raise PlanFailed(
+            f"step {self.task.step_id!r}: the planner's plan was rejected {len(problems)} "
+            f"time{'s' if len(problems) > 1 else ''} (max_plan_repairs={repairs}); "
+            f"last error: {last}", step_id=self.task.step_id, raw_output=last.raw)
+
+    async def _consume(self, request: PlanRequest) -> tuple[PlanAnswer | None,
+                                                             PlanProblem | None]:
+        """Run the planner once: add its steps, record its problems, take its answer.
+
+        The planner runs in its own task and hands its items over a stream: reading the
+        plan (and so the engine's decoding, for pull-based engines) never waits for the
+        graph to take a step.
+        """
+        answer: PlanAnswer | None = None
+        rejected: PlanProblem | None = None
+        raised: BaseException | None = None
+        send, recv = anyio.create_memory_object_stream[Any](max_buffer_size=math.inf)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._produce, request, send)
+            async with recv:
+                async for item in recv:
+                    if isinstance(item, _Raised):
+                        raised = item.error
+                        break
+                    if isinstance(item, PlannedStep):
+                        problem = self._check_step(item)
+                        if problem is None:
+                            await self._add(item, request.round)
+                            continue
+                        self.session.step_added(item.step.id)
+                        item = problem
+                    if isinstance(item, PlanProblem):
+                        if item.will_retry is None:
+                            rejected = item
+                            self._record_problem(item, request.round, request.attempt,
+                                                 request.attempt <= self.step.max_plan_repairs)
+                            break
+                        self._record_problem(item, request.round, request.attempt,
+                                             item.will_retry)
+                    elif isinstance(item, PlanAnswer):
+                        answer = item
+                        break
+                    else:
+                        raised = PlanFailed(f"step {self.task.step_id!r}: planner "
+                                            f"{self.step.planner!r} yielded "
+                                            f"{type(item).__name__}, not a step, problem or "
+                                            "answer", step_id=self.task.step_id)
+                        break
+                # the planner is done, or its plan was given up; stop it before the
+                # stream closes, so that it never sends into a closed stream
+                tg.cancel_scope.cancel()
+        if raised is not None:
+            raise raised
+        return answer, rejected
+
+    async def _produce(self, request: PlanRequest,
+                       send: MemoryObjectSendStream[Any]) -> None:
+        """Run the planner, passing each item on (errors too: the caller raises them with
+        their own type, not wrapped in a task group's exception group)."""
+        async with send:
+            try:
+                async with aclosing(self.planner.plan(request, self.session)  # type: ignore[type-var]
+                                    ) as items:
+                    async for item in items:
+                        if isinstance(item, PlannedStep):
+                            self.session.step_announced(getattr(item.step, "id", ""))
+                        send.send_nowait(item)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass  # the driver stopped listening: it has what it needs
+            except Exception as exc:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    send.send_nowait(_Raised(exc))
+
+    def _check_step(self, item: PlannedStep) -> PlanProblem | None:
+        """A step the scheduler cannot take (duplicate id, unknown dependency) is the
+        planner's mistake, not the run's: reject it before it reaches the graph."""
+        step = item.step
+        sid = getattr(step, "id", None)
+        if not isinstance(sid, str) or not hasattr(step, "kind"):
+            return PlanProblem("bad_step", f"planner yielded {type(step).__name__}, "
+                                           "not a step model")
+        taken = {s.step_id for s in self.started} | self._workflow_ids()
+        if sid in taken:
+            return PlanProblem("bad_id", f"step id {sid!r} is already in the graph")
+        if self.own_deps is None:
+            self.own_deps = step_dependencies(self.step)
+        known = taken | self.own_deps
+        missing = sorted(step_dependencies(step) - known)
+        if missing:
+            return PlanProblem("bad_reference", f"step {sid!r} refers to unknown step"
+                                                f"{'s' if len(missing) > 1 else ''} "
+                                                f"{', '.join(map(repr, missing))}")
+        return None
+
+    def _workflow_ids(self) -> set[str]:
+        spec = getattr(self.graph, "spec", None)
+        return {s.id for s in getattr(spec, "steps", ())}
+
+    async def _add(self, item: PlannedStep, round_: int) -> None:
+        await self.graph.add_steps(self.task.step_id, [item.step],
+                                   reason=f"{self.step.planner} plan {round_}")
+        self.started.append(_Started(item.label, item.step.id, item.text, round_,
+                                     item.thought))
+        self.session.step_added(item.step.id)
+
+    # -- joiner ----------------------------------------------------------------------
+    async def _join(self, round_: int, *, last: bool) -> joiner.Decision:
+        problems: list[PlanProblem] = []
+        repairs = self.step.max_plan_repairs
+        model = self.step.joiner_model or self.step.model
+        for attempt in range(1, repairs + 2):
+            decision = await joiner.decide(
+                self.session, model, self.goal, self._history(), last_round=last,
+                problems=problems, max_tokens=self.step.max_tokens,
+                temperature=self.step.temperature,
+                request_id=f"{self.task.step_id}/join{round_}.{attempt}")
+            if isinstance(decision, PlanProblem):
+                self._record_problem(decision, round_, attempt, attempt <= repairs)
+                problems.append(decision)
+                continue
+            self._record_decision(decision, round_)
+            if decision.action == "replan" and last:
+                raise PlanFailed(
+                    f"step {self.task.step_id!r}: the joiner asked for another plan after "
+                    f"max_replans={self.step.max_replans} replan"
+                    f"{'s' if self.step.max_replans != 1 else ''}: {decision.reason}",
+                    step_id=self.task.step_id, raw_output=decision.raw)
+            return decision
+        raise PlanFailed(f"step {self.task.step_id!r}: the joiner's answer could not be read "
+                         f"after {len(problems)} tries: {problems[-1]}",
+                         step_id=self.task.step_id, raw_output=problems[-1].raw)
+
+    # -- bookkeeping -----------------------------------------------------------------
+    async def _settle(self) -> None:
+        """Wait for every step this plan started (its result is part of the plan's)."""
+        pending = [s.step_id for s in self.started if s.step_id not in self.outcomes]
+        if pending:
+            self.outcomes.update(await self.session.wait(pending))
+
+    def _history(self) -> tuple[ActionRecord, ...]:
+        out = []
+        for s in self.started:
+            o = self.outcomes.get(s.step_id)
+            out.append(ActionRecord(s.label, s.step_id, s.text, s.round, s.thought,
+                                    o.status if o else "running",
+                                    o.output if o else None, o.error if o else None))
+        return tuple(out)
+
+    def _next_number(self) -> int:
+        numbers = [int(s.label) for s in self.started if s.label.isdigit()]
+        return max(numbers, default=0) + 1
+
+    def _record_problem(self, problem: PlanProblem, round_: int, attempt: int,
+                        will_retry: bool) -> None:
+        self.plan_errors.append({"round": round_, "attempt": attempt, "code": problem.code,
+                                 "error": str(problem), "line": problem.line,
+                                 "will_retry": will_retry})
+        _record(self.graph, ev.PlanError, step_id=self.task.step_id, round=round_,
+                attempt=attempt, code=problem.code, error=str(problem), line=problem.line,
+                raw=problem.raw, will_retry=will_retry)
+
+    def _record_decision(self, decision: joiner.Decision, round_: int) -> None:
+        self.decisions.append({"round": round_, "action": decision.action,
+                               "answer": decision.answer, "reason": decision.reason})
+        _record(self.graph, ev.PlanDecision, step_id=self.task.step_id, round=round_,
+                action=decision.action, answer=decision.answer, reason=decision.reason,
+                raw=decision.raw)
+
+    def _result(self, answer: Any, rounds: int) -> Result:
+        actions = [{"id": s.label, "step_id": s.step_id, "call": s.text, "round": s.round,
+                    "thought": s.thought,
+                    "status": self.outcomes[s.step_id].status if s.step_id in self.outcomes
+                    else "running"} for s in self.started]
+        outputs = self.session.outputs
+        return Result(
+            output=answer, usage=self.session.usage,
+            raw=outputs[-1]["text"] if outputs else None,
+            meta={"planner": self.step.planner, "rounds": rounds, "replans": rounds - 1,
+                  "actions": actions, "plan_errors": self.plan_errors,
+                  "decisions": self.decisions, "llm_calls": self.session.llm_calls,
+                  "llm_outputs": outputs})
+
+
+def _record(graph: Any, cls: type[ev._Event], **fields: Any) -> None:
+    """Queue a typed event of the run (delivered with the scheduler's next batch)."""
+    graph.record(cls, **fields)
+
+
+__all__ = ["PlanExecutor", "id_prefix", "load_planner"]

@@ -1,0 +1,241 @@
+"""The LLMCompiler planner (Kim et al., ICML 2024): a numbered plan of tool calls,
+parsed while it streams so that each call starts as soon as its line is complete.
+
+The planner writes one plan per call of :meth:`LLMCompilerPlanner.plan`; the replan
+loop and the joiner live in the driver (:mod:`planners.executor`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
+from typing import Any, ClassVar
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest
+from orchestrator.runtime.registry import ToolSpec
+from orchestrator.spec.models import ToolStep
+from planners.base import PlannedStep, PlanRequest, PlanSession
+from planners.errors import PlannerConfigError
+from planners.joiner import format_actions
+from planners.plan import END_OF_PLAN, Action, ParsedPlan, PlanBuilder, PlanProblem
+from planners.plan_json import JsonPlanParser, plan_schema
+from planners.plan_text import TextPlanParser
+from planners.tools import ToolCatalog
+
+PlanParser = TextPlanParser | JsonPlanParser
+
+
+class LLMCompilerOptions(BaseModel):
+    """The ``options:`` of an ``llmcompiler`` plan step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stream_dispatch: bool = Field(True, description="Start each action while the plan is "
+                                  "still streaming (false: after the whole plan is read).")
+    examples: str = Field("", description="Example plans appended to the planner's "
+                          "instructions (few-shot).")
+
+    @classmethod
+    def parse(cls, options: dict[str, Any]) -> LLMCompilerOptions:
+        """:raises PlannerConfigError: naming a bad option."""
+        try:
+            return cls.model_validate(options)
+        except ValidationError as exc:
+            raise PlannerConfigError(f"llmcompiler options: {_first_error(exc)}") from None
+
+
+_TEXT_RULES = """Write the plan one action per line, numbered from {first}:
+N. tool(arguments)
+- Arguments are literals given by position or as name=value: "text", numbers, [lists],
+  {{"key": values}}, true, false, null.
+- $N (or ${{N}}) is the result of action N. Use it as an argument, inside a list, or
+  inside a string, e.g. calc("$1 + $2").
+- An action can only use results of actions above it. Actions that do not depend on
+  each other run at the same time: do not chain them without need.
+- You may write a line "Thought: ..." before an action.
+- Use only the tools listed, at most {max_steps} actions.
+- End with the line "N. join()" and then {end}."""
+
+_JSON_RULES = """Answer with one JSON object: {{"actions": [{{"id": {first}, "tool": "...", \
+"args": {{"name": value}}}}, ...]}}
+- Number actions from {first}, one by one.
+- "$N" (or "${{N}}") is the result of action N: a whole argument "$1", or inside a
+  string "$1 + $2".
+- An action can only use results of actions listed before it. Actions that do not
+  depend on each other run at the same time: do not chain them without need.
+- Use only the tools listed, at most {max_steps} actions."""
+
+
+class LLMCompilerPlanner:
+    """Plans tool calls with ``$N`` references; parses and dispatches while streaming.
+
+    Each problem in the plan (see :class:`planners.plan.PlanBuilder`) ends the plan at
+    the line where it shows: the actions before it keep running, the problem is yielded
+    and the driver asks for a repaired plan, which sees those actions as history.
+    ``plan_timeout_s`` bounds the time one plan may stream.
+    """
+
+    uses_joiner: ClassVar[bool] = True
+
+    async def plan(self, request: PlanRequest,
+                   session: PlanSession) -> AsyncGenerator[PlannedStep | PlanProblem, None]:
+        """Stream one plan; yield each action as a ``tool`` step, or the first problem."""
+        step = request.step
+        options = LLMCompilerOptions.parse(step.options)
+        builder = PlanBuilder(
+            request.tools, first_id=request.first_id, known_ids=_known_ids(request),
+            max_actions=step.max_plan_steps, allow_empty=request.round_has_actions,
+            reusable={int(r.label): r.text for r in request.history
+                      if r.round == request.round and r.label.isdigit()})
+        parser: PlanParser = (JsonPlanParser(builder) if step.format == "json"
+                              else TextPlanParser(builder))
+        held: list[Action] = []
+        deadline = (anyio.current_time() + step.plan_timeout_s
+                    if step.plan_timeout_s is not None else None)
+        async with aclosing(session.stream(step.model, self.request(request, options))) as chunks:
+            while True:
+                chunk = await _next_chunk(chunks, deadline, step.plan_timeout_s)
+                if chunk is None:
+                    break
+                if isinstance(chunk, PlanProblem):
+                    yield _with_raw(chunk, parser.raw)
+                    return
+                for event in parser.feed(chunk.text):
+                    if isinstance(event, PlanProblem):
+                        yield _with_raw(event, parser.raw)
+                        return
+                    if isinstance(event, Action) and not event.reused:
+                        if options.stream_dispatch:
+                            yield _planned(event, request)
+                        else:
+                            held.append(event)
+        for event in parser.close():
+            if isinstance(event, PlanProblem):
+                yield _with_raw(event, parser.raw)
+                return
+            if isinstance(event, Action) and not event.reused:
+                held.append(event)
+        for action in held:
+            yield _planned(action, request)
+
+    def request(self, request: PlanRequest, options: LLMCompilerOptions) -> LLMRequest:
+        """The planner's LLM request: instructions, tools, history, problems."""
+        step = request.step
+        rules = _JSON_RULES if step.format == "json" else _TEXT_RULES
+        system = ["You are a planner. Break the question into calls of the tools below; "
+                  "calls that do not depend on each other run in parallel.",
+                  "", "Tools:", request.tools.describe(), "",
+                  rules.format(first=request.first_id, max_steps=step.max_plan_steps,
+                               end=END_OF_PLAN)]
+        if options.examples:
+            system += ["", "Examples:", options.examples.strip()]
+        user = [f"Question: {request.goal}"]
+        if request.history:
+            user += ["", "Actions already run (use their results as $N):",
+                     format_actions(request.history)]
+        if request.replan_reason is not None:
+            user += ["", f"The previous plan was not enough: {request.replan_reason}",
+                     "Plan only what is still missing."]
+        if request.problems:
+            user += ["", "Your previous plan was rejected:"]
+            user += [f"- {p}" for p in request.problems]
+            user += ["Write the plan again without these errors."]
+        user += ["", f"Number new actions from {request.first_id}."]
+        return LLMRequest(
+            messages=[{"role": "system", "content": "\n".join(system)},
+                      {"role": "user", "content": "\n".join(user)}],
+            max_tokens=step.max_tokens, temperature=step.temperature,
+            stop=[END_OF_PLAN] if step.format == "text" else None,
+            json_schema=(plan_schema(request.tools, first_id=request.first_id,
+                                     max_actions=step.max_plan_steps)
+                         if step.format == "json" else None),
+            request_id=f"{_owner(request)}/plan{request.round}.{request.attempt}")
+
+    @staticmethod
+    def parse_document(text: str, *, tools: Sequence[ToolSpec] = (), any_tool: bool = False,
+                       fmt: str = "auto", first_id: int = 1) -> dict[str, Any]:
+        """Parse a whole plan for ``ponder plan parse``: its DAG, or every error.
+
+        :param tools: the allowed tools; their arguments are checked.
+        :param any_tool: accept other tool names too (their arguments unchecked).
+        :param fmt: ``text``, ``json`` or ``auto`` (JSON when the text starts with ``{``).
+        :returns: ``{"ok", "format", "actions": [{id, tool, args, deps, line, thought}],
+            "errors": [{line, code, message}]}``.
+        """
+        catalog = ToolCatalog(ToolCatalog.of(tools).tools, open=any_tool)
+        plan = parse_plan(text, catalog, fmt=fmt, first_id=first_id)
+        doc = plan.to_json()
+        doc["format"] = _detect(text) if fmt == "auto" else fmt
+        return doc
+
+
+def parse_plan(text: str, tools: ToolCatalog, *, fmt: str = "auto",
+               first_id: int = 1) -> ParsedPlan:
+    """Parse a complete plan, collecting every problem (never raises on bad input)."""
+    builder = PlanBuilder(tools, first_id=first_id)
+    parser: PlanParser = (JsonPlanParser(builder) if (_detect(text) if fmt == "auto" else fmt)
+                          == "json" else TextPlanParser(builder))
+    result = ParsedPlan()
+    for event in [*parser.feed(text), *parser.close()]:
+        if isinstance(event, Action):
+            result.actions.append(event)
+        elif isinstance(event, PlanProblem):
+            result.problems.append(event)
+        else:
+            result.joined = True
+    return result
+
+
+def _owner(request: PlanRequest) -> str:
+    return request.id_prefix.rstrip("_")
+
+
+def _detect(text: str) -> str:
+    stripped = text.lstrip()
+    if stripped.startswith("```"):
+        stripped = stripped[3:].lstrip().removeprefix("json").lstrip()
+    return "json" if stripped.startswith("{") else "text"
+
+
+def _known_ids(request: PlanRequest) -> set[int]:
+    return {int(r.label) for r in request.history if r.label.isdigit()}
+
+
+def _planned(action: Action, request: PlanRequest) -> PlannedStep:
+    args = action.step_args(lambda n: "${steps." + request.step_id(n) + ".output}")
+    step = ToolStep(id=request.step_id(action.id), tool=action.tool, args=args,
+                    description=action.thought or "")
+    return PlannedStep(step, str(action.id), action.text, action.thought)
+
+
+def _with_raw(problem: PlanProblem, raw: str) -> PlanProblem:
+    return PlanProblem(problem.code, problem.message, problem.line, raw, problem.will_retry)
+
+
+async def _next_chunk(chunks: AsyncIterator[LLMChunk], deadline: float | None,
+                      timeout_s: float | None) -> LLMChunk | PlanProblem | None:
+    """The next chunk; None at the end; a ``timeout`` problem past the deadline."""
+    try:
+        if deadline is None:
+            return await chunks.__anext__()
+        # the scope ends before the caller yields: no cancel scope spans a `yield`
+        with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+            return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
+    except TimeoutError:
+        return PlanProblem("timeout", f"the planner did not finish its plan within "
+                                      f"plan_timeout_s={timeout_s:g}s; the actions it had "
+                                      "written keep running")
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(options)"
+    if err["type"] == "extra_forbidden":
+        return f"unknown option {where!r}"
+    return f"{where}: {err['msg']} (got {json.dumps(err.get('input'), default=str)[:60]})"

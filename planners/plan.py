@@ -1,0 +1,381 @@
+"""LLMCompiler plans as data, and the checks every plan goes through. Pure: no I/O.
+
+A plan is a numbered list of tool calls (:class:`Action`) whose arguments may refer
+to earlier results (``$N`` / ``${N}``), closed by ``join()``. Both plan formats
+(text and JSON) feed their actions to one :class:`PlanBuilder`, which checks ids,
+references, the tool allowlist, arguments and the step limit, and turns each problem
+into a :class:`PlanProblem` with its line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from planners.tools import BindError, ToolCatalog
+
+END_OF_PLAN = "<END_OF_PLAN>"
+
+# `${3}` or `$3`; a `$` followed by more digits is one number (`$12` is action 12)
+_STRING_REF = re.compile(r"\$\{\s*(\d+)\s*\}|\$(\d+)(?!\d)")
+_BAD_BRACE_REF = re.compile(r"\$\{(?!\s*\d+\s*\})[^}]*\}?")
+_MAX_DEPTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class PlanProblem:
+    """Why a plan (or a joiner answer) was rejected.
+
+    :param code: a stable name: ``unknown_tool``, ``bad_args``, ``bad_reference``,
+        ``bad_id``, ``after_join``, ``two_joins``, ``no_join``, ``after_end``,
+        ``empty_plan``, ``cycle``, ``garbage``, ``unterminated``, ``too_many_steps``,
+        ``bad_json``, ``timeout``, ``bad_joiner``, ``bad_thoughts``...
+    :param message: what is wrong, naming the offending text.
+    :param line: 1-based line of the plan text, when there is one.
+    :param raw: the raw planner output (filled in by the planner).
+    :param will_retry: ``None`` when the planner gives the plan up and the driver decides
+        whether to ask again; ``True``/``False`` when the planner handles the problem
+        itself (it asks again / it gives up).
+    """
+
+    code: str
+    message: str
+    line: int | None = None
+    raw: str | None = None
+    will_retry: bool | None = None
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRef:
+    """An argument that is exactly the result of action ``id`` (stays typed)."""
+
+    id: int
+
+    def __repr__(self) -> str:
+        return f"${self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One planned tool call.
+
+    :param args: arguments by parameter name; values may be :class:`PlanRef` or strings
+        with ``$N`` inside.
+    :param deps: ids of the actions it uses, ascending.
+    :param text: the call as written (``search("x")``).
+    :param reused: a repaired plan repeats, unchanged, an action its rejected predecessor
+        already started: it is not started again.
+    """
+
+    id: int
+    tool: str
+    args: dict[str, Any]
+    deps: tuple[int, ...]
+    line: int
+    text: str
+    thought: str | None = None
+    reused: bool = False
+
+    def step_args(self, ref: Callable[[int], str]) -> dict[str, Any]:
+        """Arguments with each reference rewritten to a ``${steps.ID.output}`` reference.
+
+        :param ref: action id -> the step reference text (``${steps.p__3.output}``).
+        """
+        return {k: _rewrite(v, ref) for k, v in self.args.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "tool": self.tool, "args": _show(self.args),
+                "deps": list(self.deps), "line": self.line, "thought": self.thought}
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """The plan's ``join()``: no more actions follow."""
+
+    line: int
+
+
+ParseEvent = Action | Joined | PlanProblem
+
+
+@dataclass
+class ParsedPlan:
+    """A whole plan after parsing: what ``ponder plan parse`` prints."""
+
+    actions: list[Action] = field(default_factory=list)
+    problems: list[PlanProblem] = field(default_factory=list)
+    joined: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "actions": [a.to_json() for a in self.actions],
+                "errors": [{"line": p.line, "code": p.code, "message": p.message}
+                           for p in self.problems]}
+
+
+def string_refs(text: str) -> list[int]:
+    """Action ids referenced inside a string (``"$1 * ${2}"`` -> ``[1, 2]``)."""
+    return [int(m.group(1) or m.group(2)) for m in _STRING_REF.finditer(text)]
+
+
+def holds_ref(value: Any) -> bool:
+    """Whether a parsed argument value refers to another action's result."""
+    return bool(_refs_in(value))
+
+
+def _refs_in(value: Any, depth: int = 0) -> list[int]:
+    if depth > _MAX_DEPTH:
+        return []
+    if isinstance(value, PlanRef):
+        return [value.id]
+    if isinstance(value, str):
+        return string_refs(value)
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in _refs_in(v, depth + 1)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs_in(v, depth + 1)]
+    return []
+
+
+def _bad_brace_refs(value: Any, depth: int = 0) -> list[str]:
+    if depth > _MAX_DEPTH:
+        return []
+    if isinstance(value, str):
+        return [m.group(0) for m in _BAD_BRACE_REF.finditer(value)]
+    if isinstance(value, dict):
+        return [b for v in value.values() for b in _bad_brace_refs(v, depth + 1)]
+    if isinstance(value, list):
+        return [b for v in value for b in _bad_brace_refs(v, depth + 1)]
+    return []
+
+
+def _rewrite(value: Any, ref: Callable[[int], str]) -> Any:
+    if isinstance(value, PlanRef):
+        return ref(value.id)
+    if isinstance(value, str):
+        return _STRING_REF.sub(lambda m: ref(int(m.group(1) or m.group(2))), value)
+    if isinstance(value, dict):
+        return {k: _rewrite(v, ref) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(v, ref) for v in value]
+    return value
+
+
+def _show(value: Any) -> Any:
+    """Arguments for display: references as ``"$N"``."""
+    if isinstance(value, PlanRef):
+        return f"${value.id}"
+    if isinstance(value, dict):
+        return {k: _show(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_show(v) for v in value]
+    return value
+
+
+class PlanBuilder:
+    """Checks a plan's actions one by one, as they arrive.
+
+    Ids must count up by one from ``first_id``; an action may use results of earlier
+    actions of this plan and of ``known_ids`` (actions of earlier plans, whose numbering
+    this plan continues). The first problem of an action rejects that action only, so a
+    whole text can be checked for every error (``ponder plan parse``); the planner stops
+    at the first one.
+
+    A repair of a rejected plan may either continue after the actions its predecessor
+    started (``reusable``: id -> call text) or repeat them unchanged from the round's
+    first id; a repeated id with another call is an error.
+
+    :param max_actions: the most actions one plan may have (``max_plan_steps``).
+    :param allow_empty: a plan of only ``join()`` is fine (a repair whose rejected
+        predecessor already started every action needed).
+    """
+
+    def __init__(self, catalog: ToolCatalog, *, first_id: int = 1,
+                 known_ids: Iterable[int] = (), max_actions: int | None = None,
+                 allow_empty: bool = False, reusable: Mapping[int, str] | None = None) -> None:
+        self.catalog = catalog
+        self.allow_empty = allow_empty
+        self.first_id = first_id
+        self.reusable = dict(reusable or {})
+        self.known_ids = frozenset(known_ids) | frozenset(self.reusable)
+        self.max_actions = max_actions
+        self.next_id = min(self.reusable, default=first_id)
+        self.declared: dict[int, int] = {}  # id -> line, this plan's valid-looking ids
+        self.actions: list[Action] = []
+        self.joined_at: int | None = None
+        self._forward: list[tuple[int, int]] = []  # (action, later action it uses)
+        self._action_count = 0  # actions with a valid id: what max_actions bounds
+        self._written = 0  # every action line, even rejected ones
+
+    def action(self, id_: int, tool: str, positional: list[Any], keywords: dict[str, Any],
+               *, line: int, text: str, thought: str | None = None) -> Action | PlanProblem:
+        """Check one action; return it, or the first problem it has."""
+        self._written += 1
+        if self.joined_at is not None:
+            return PlanProblem("after_join", f"action {id_} comes after join() "
+                                             f"(line {self.joined_at})", line)
+        problem = self._check_id(id_, line)
+        if problem is not None:
+            return problem
+        if id_ in self.reusable:
+            return self._reuse(id_, tool, text, line, thought)
+        self._action_count += 1
+        if self.max_actions is not None and self._action_count > self.max_actions:
+            return PlanProblem("too_many_steps", f"the plan has more than {self.max_actions} "
+                               "actions (max_plan_steps)", line)
+        values = [*positional, *keywords.values()]
+        bad = [b for v in values for b in _bad_brace_refs(v)]
+        if bad:
+            return PlanProblem("bad_reference", f"{bad[0]} is not a reference to an action; "
+                               "write $N or ${N}", line)
+        deps = sorted({r for v in values for r in _refs_in(v)})
+        for dep in deps:
+            problem = self._check_ref(id_, dep, line)
+            if problem is not None:
+                return problem
+        try:
+            args = self.catalog.bind(tool, positional, keywords, holds_ref)
+        except BindError as exc:
+            return PlanProblem(exc.code, exc.message, line)
+        action = Action(id_, tool, args, tuple(deps), line, text, thought)
+        self.actions.append(action)
+        return action
+
+    def join(self, line: int) -> Joined | PlanProblem:
+        """Check the plan's ``join()``. Its number, if any, is not an action id: a wrong
+        one is harmless, so it is not checked."""
+        if self.joined_at is not None:
+            return PlanProblem("two_joins", f"a second join() (the first is on line "
+                                            f"{self.joined_at})", line)
+        self.joined_at = line
+        return Joined(line)
+
+    def finish(self, *, ended: bool = True) -> list[PlanProblem]:
+        """Problems visible only once the plan is complete."""
+        problems: list[PlanProblem] = []
+        cycle = self._cycle()
+        if cycle:
+            shown = " -> ".join(f"${i}" for i in [*cycle, cycle[0]])
+            problems.append(PlanProblem("cycle", f"cycle: {shown}",
+                                        self.declared.get(cycle[0])))
+        if self._written == 0 and self.allow_empty and self.joined_at is not None:
+            pass
+        elif self._written == 0 and self.joined_at is not None:
+            problems.append(PlanProblem("empty_plan", "the plan has no actions before join()",
+                                        self.joined_at))
+        elif self._written == 0:
+            problems.append(PlanProblem("empty_plan", "the plan has no actions"))
+        elif self.joined_at is None and ended:
+            problems.append(PlanProblem("no_join", "the plan does not end with join()"))
+        return problems
+
+    # -- checks ------------------------------------------------------------------
+    def _reuse(self, id_: int, tool: str, text: str, line: int,
+               thought: str | None) -> Action | PlanProblem:
+        if _canonical(text) != _canonical(self.reusable[id_]):
+            return PlanProblem("bad_id", f"action {id_} already ran as "
+                                         f"`{self.reusable[id_]}`; repeat it unchanged or "
+                                         f"number new actions from {self.first_id}", line)
+        action = Action(id_, tool, {}, (), line, text, thought, reused=True)
+        self.actions.append(action)
+        return action
+
+    def _check_id(self, id_: int, line: int) -> PlanProblem | None:
+        if id_ in self.declared:
+            where = f"line {self.declared[id_]}" if self.declared[id_] else "an earlier try"
+            return PlanProblem("bad_id", f"action id {id_} is used twice (first in {where})",
+                               line)
+        if id_ in self.known_ids and id_ not in self.reusable:
+            return PlanProblem("bad_id", f"action id {id_} belongs to an earlier plan; number "
+                                         f"new actions from {self.first_id}", line)
+        if (id_ > self.next_id
+                and all(i in self.reusable for i in range(self.next_id, id_))):
+            # continuing after the started actions of a rejected try
+            for i in range(self.next_id, id_):
+                self.declared[i] = 0
+            self.next_id = id_
+        if id_ != self.next_id:
+            expected = self.next_id
+            self.declared[id_] = line  # so that later uses of it are not errors too
+            self.next_id = max(self.next_id, id_ + 1)
+            kind = "skips" if id_ > expected else "goes back to"
+            return PlanProblem("bad_id", f"action id {id_} {kind} a number: expected "
+                                         f"{expected}", line)
+        self.declared[id_] = line
+        self.next_id = id_ + 1
+        return None
+
+    def _check_ref(self, id_: int, dep: int, line: int) -> PlanProblem | None:
+        if dep == id_:
+            return PlanProblem("bad_reference", f"action {id_} refers to its own result ${dep}",
+                               line)
+        if dep > id_:
+            self._forward.append((id_, dep))
+            return PlanProblem("bad_reference", f"action {id_} refers to ${dep}, which is not "
+                               "an earlier action (an action can only use results of the "
+                               "actions above it)", line)
+        if dep not in self.declared and dep not in self.known_ids:
+            return PlanProblem("bad_reference", f"action {id_} refers to ${dep}, but there is "
+                                                f"no action {dep}", line)
+        return None
+
+    def _cycle(self) -> list[int]:
+        """A cycle through forward references, if any (earliest id first)."""
+        if not self._forward:
+            return []
+        edges: dict[int, set[int]] = {}
+        for a, b in self._forward:
+            edges.setdefault(a, set()).add(b)
+        for action in self.actions:
+            for dep in action.deps:
+                edges.setdefault(action.id, set()).add(dep)
+        for start in sorted(edges):
+            path = _find_path(edges, start, start)
+            if path:
+                return path
+        return []
+
+
+def _canonical(call: str) -> str:
+    """A call's text without the whitespace outside its string literals."""
+    out: list[str] = []
+    quote: str | None = None
+    escaped = False
+    for ch in call:
+        if quote is not None:
+            out.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+            out.append(ch)
+        elif not ch.isspace():
+            out.append(ch)
+    return "".join(out)
+
+
+def _find_path(edges: dict[int, set[int]], start: int, goal: int) -> list[int]:
+    """Nodes of a path start -> ... -> goal (goal not repeated), or [] (iterative DFS)."""
+    stack: list[tuple[int, list[int]]] = [(start, [start])]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in sorted(edges.get(node, ())):
+            if nxt == goal:
+                return path
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return []

@@ -1,0 +1,277 @@
+"""The LLMCompiler plan as a JSON object, for grammar-constrained decoding. Pure.
+
+::
+
+    {"actions": [
+      {"id": 1, "tool": "search", "args": {"query": "population of Paris"}},
+      {"id": 2, "tool": "search", "args": {"query": "population of Rome"}},
+      {"id": 3, "tool": "calc", "args": {"expression": "$1 + $2"}, "thought": "add"}
+    ]}
+
+``args`` is an object of named arguments (a list gives them by position). A string
+that is exactly ``"$N"`` / ``"${N}"`` is action N's result, typed; ``$N`` inside a
+longer string is interpolated. The end of the object is the plan's ``join()``. Each
+action is reported as soon as its object closes, so dispatch can start while the
+rest of the plan is still being decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from planners.plan import Joined, ParseEvent, PlanBuilder, PlanProblem, PlanRef
+from planners.tools import ToolCatalog
+
+_WHOLE_REF = re.compile(r"\s*\$(?:\{\s*(\d{1,9})\s*\}|(\d{1,9}))\s*")
+_REF_SCHEMA = {"type": "string", "pattern": r"^\$\{?[0-9]+\}?$"}
+_CLOSERS = {"}": "{", "]": "["}
+_MAX_DEPTH = 32
+
+
+def plan_schema(catalog: ToolCatalog, *, first_id: int = 1,
+                max_actions: int | None = None) -> dict[str, Any]:
+    """The JSON Schema of a plan over these tools (the request's ``json_schema``).
+
+    Each argument accepts its own type or a ``"$N"`` reference.
+    """
+    variants = []
+    for info in catalog.tools.values():
+        props = {p.name: {"anyOf": [_plain(p.schema), _REF_SCHEMA]} for p in info.params}
+        variants.append({
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer", "minimum": first_id},
+                "tool": {"const": info.name},
+                "args": {"type": "object", "properties": props,
+                         "required": [p.name for p in info.params if p.required],
+                         "additionalProperties": False},
+                "thought": {"type": "string"},
+            },
+            "required": ["id", "tool", "args"],
+            "additionalProperties": False,
+        })
+    actions: dict[str, Any] = {"type": "array", "minItems": 1,
+                               "items": {"anyOf": variants} if variants else {"type": "object"}}
+    if max_actions is not None:
+        actions["maxItems"] = max_actions
+    return {"type": "object", "properties": {"actions": actions}, "required": ["actions"],
+            "additionalProperties": False}
+
+
+def _plain(schema: dict[str, Any]) -> dict[str, Any]:
+    # `$ref`s point into the tool's own `$defs`, which the plan schema does not carry
+    if "$ref" in json.dumps(schema):
+        return {}
+    return {k: v for k, v in schema.items() if k != "title"}
+
+
+class JsonPlanParser:
+    """Feed JSON text as it streams; get each action as soon as its object is complete.
+
+    Never raises on bad input: problems come back as :class:`PlanProblem` events.
+    """
+
+    def __init__(self, builder: PlanBuilder) -> None:
+        self.builder = builder
+        self._text = ""
+        self._pos = 0
+        self._stack: list[str] = []
+        self._quote_start: int | None = None
+        self._escape = False
+        self._last_string: Any = None
+        self._key: Any = None
+        self._in_actions = False
+        self._elem_start: int | None = None
+        self._obj_start: int | None = None
+        self._obj_end: int | None = None
+        self._broken = False
+        self._seen = 0
+
+    @property
+    def raw(self) -> str:
+        return self._text
+
+    def feed(self, text: str) -> list[ParseEvent]:
+        """Add streamed text; return the events of every action object it completed."""
+        self._text += text
+        out: list[ParseEvent] = []
+        while self._pos < len(self._text) and not self._broken and self._obj_end is None:
+            out += self._scan_char()
+            self._pos += 1
+        return out
+
+    def close(self) -> list[ParseEvent]:
+        """The stream ended: check the whole object, report what only the end shows."""
+        out: list[ParseEvent] = []
+        prefix = self._prefix_problem()
+        if prefix is not None:
+            return [prefix, *self._finish(joined=False)]
+        if self._obj_start is None:
+            return self._finish(joined=False)
+        end = self._obj_end if self._obj_end is not None else len(self._text)
+        try:
+            doc = json.loads(self._text[self._obj_start:end])
+        except json.JSONDecodeError as exc:
+            line = self._line_at(self._obj_start) + exc.lineno - 1
+            what = "incomplete" if self._obj_end is None else "not valid JSON"
+            out.append(PlanProblem("bad_json", f"the JSON plan is {what}: {exc.msg}", line))
+            return out + self._finish(joined=False)
+        except RecursionError:
+            out.append(PlanProblem("bad_json", "the JSON plan is nested too deeply",
+                                   self._line_at(self._obj_start)))
+            return out + self._finish(joined=False)
+        actions = doc.get("actions") if isinstance(doc, dict) else None
+        if not isinstance(actions, list):
+            out.append(PlanProblem("bad_json", "the plan must be an object with an "
+                                   "\"actions\" list", self._line_at(self._obj_start)))
+            return out + self._finish(joined=False)
+        line = self._line_at(self._obj_start)
+        for element in actions[self._seen:]:  # those the incremental scan did not see
+            self._seen += 1
+            out.append(self._element(element, line))
+        tail = self._text[end:].strip()
+        if tail.startswith("```"):
+            tail = tail[3:].strip()
+        if tail:
+            out.append(PlanProblem("after_end", f"text after the JSON plan: {tail[:60]!r}",
+                                   self._line_at(end)))
+        if self.builder.joined_at is None:
+            out.append(self.builder.join(self._line_at(end - 1)))
+        return out + self.builder.finish()
+
+    # -- scanning ------------------------------------------------------------------
+    def _scan_char(self) -> list[ParseEvent]:
+        i, ch = self._pos, self._text[self._pos]
+        if self._quote_start is not None:
+            if self._escape:
+                self._escape = False
+            elif ch == "\\":
+                self._escape = True
+            elif ch == '"':
+                if len(self._stack) == 1:
+                    try:
+                        self._last_string = json.loads(self._text[self._quote_start:i + 1])
+                    except json.JSONDecodeError:
+                        self._last_string = None
+                self._quote_start = None
+            return []
+        if ch == '"':
+            self._quote_start = i
+        elif ch == ":" and len(self._stack) == 1:
+            self._key = self._last_string
+        elif ch in "{[":
+            if not self._stack:
+                if ch == "[" or self._obj_start is not None:
+                    self._broken = True
+                    return []
+                self._obj_start = i
+            elif ch == "[" and len(self._stack) == 1 and self._key == "actions":
+                self._in_actions = True
+            elif ch == "{" and len(self._stack) == 2 and self._in_actions:
+                self._elem_start = i
+            self._stack.append(ch)
+        elif ch in _CLOSERS:
+            if not self._stack or self._stack.pop() != _CLOSERS[ch]:
+                self._broken = True
+                return []
+            if not self._stack:
+                self._obj_end = i + 1
+            elif len(self._stack) == 1:
+                self._in_actions = False
+            elif len(self._stack) == 2 and self._in_actions and self._elem_start is not None:
+                start, self._elem_start = self._elem_start, None
+                try:
+                    element = json.loads(self._text[start:i + 1])
+                except (json.JSONDecodeError, RecursionError):
+                    return []  # reported by close(), which parses the whole object
+                self._seen += 1
+                return [self._element(element, self._line_at(start))]
+        return []
+
+    def _prefix_problem(self) -> PlanProblem | None:
+        start = self._obj_start if self._obj_start is not None else len(self._text)
+        prefix = self._text[:start].strip()
+        if prefix.startswith("```"):
+            prefix = prefix[3:].strip().removeprefix("json").strip()
+        if prefix:
+            return PlanProblem("garbage", f"expected a JSON object, got {prefix[:60]!r}", 1)
+        return None
+
+    def _finish(self, *, joined: bool) -> list[ParseEvent]:
+        return list(self.builder.finish(ended=joined))
+
+    def _line_at(self, index: int) -> int:
+        return self._text.count("\n", 0, max(0, index)) + 1
+
+    # -- one action ------------------------------------------------------------------
+    def _element(self, element: Any, line: int) -> ParseEvent:
+        if not isinstance(element, dict):
+            return PlanProblem("bad_json", f"each action must be an object, got "
+                                           f"{json.dumps(element)[:60]}", line)
+        id_, tool = element.get("id"), element.get("tool")
+        if tool == "join":
+            return self.builder.join(line)
+        if not isinstance(id_, int) or isinstance(id_, bool):
+            return PlanProblem("bad_json", f"an action needs an integer \"id\", got "
+                                           f"{json.dumps(id_)[:40]}", line)
+        if not isinstance(tool, str):
+            return PlanProblem("bad_json", f"action {id_} needs a \"tool\" name", line)
+        args = element.get("args", {})
+        thought = element.get("thought")
+        if _depth(args) > _MAX_DEPTH:
+            return PlanProblem("bad_args", f"action {id_}: arguments nested too deeply", line)
+        if isinstance(args, dict):
+            positional: list[Any] = []
+            keywords = {str(k): _refs(v) for k, v in args.items()}
+        elif isinstance(args, list):
+            positional, keywords = [_refs(v) for v in args], {}
+        else:
+            return PlanProblem("bad_args", f"action {id_}: \"args\" must be an object", line)
+        return self.builder.action(id_, tool, positional, keywords, line=line,
+                                   text=_call_text(tool, positional, keywords),
+                                   thought=thought if isinstance(thought, str) else None)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (iterative: the value may be very deep)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        cur, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > _MAX_DEPTH:
+            break
+        if isinstance(cur, dict):
+            stack.extend((v, d + 1) for v in cur.values())
+        elif isinstance(cur, list):
+            stack.extend((v, d + 1) for v in cur)
+    return deepest
+
+
+def _refs(value: Any) -> Any:
+    if isinstance(value, str):
+        m = _WHOLE_REF.fullmatch(value)
+        return PlanRef(int(m.group(1) or m.group(2))) if m else value
+    if isinstance(value, list):
+        return [_refs(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _refs(v) for k, v in value.items()}
+    return value
+
+
+def _call_text(tool: str, positional: list[Any], keywords: dict[str, Any]) -> str:
+    def show(v: Any) -> str:
+        if isinstance(v, PlanRef):
+            return f"${v.id}"
+        if isinstance(v, list):
+            return "[" + ", ".join(show(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{json.dumps(k)}: {show(x)}" for k, x in v.items()) + "}"
+        return json.dumps(v, ensure_ascii=False)
+
+    parts = [show(v) for v in positional] + [f"{k}={show(v)}" for k, v in keywords.items()]
+    return f"{tool}({', '.join(parts)})"
+
+
+__all__ = ["Joined", "JsonPlanParser", "plan_schema"]

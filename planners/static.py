@@ -1,0 +1,147 @@
+"""The static planner: a YAML graph is itself a plan.
+
+::
+
+    - id: facts
+      kind: plan
+      planner: static
+      goal: "{{ inputs.city }}"
+      options:
+        output: total            # the step whose output is the plan's (default: last)
+        steps:
+          - {id: a, kind: tool, tool: calc, args: {expression: "2 + 3"}}
+          - {id: total, kind: tool, tool: calc, args: {expression: "${steps.a.output} * 10"}}
+
+The steps go through the same machinery as an LLM's plan (live-graph patches under
+the plan step, the same events). Their ids are namespaced under the plan step
+(``facts__a``) and references between them are rewritten to match; they may also
+refer to ``inputs`` and to the steps the plan step itself depends on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from orchestrator.graph.compile import step_dependencies
+from orchestrator.spec.models import Step
+from planners.base import PlanAnswer, PlannedStep, PlanRequest, PlanSession
+from planners.errors import PlanFailed, PlannerConfigError
+from planners.plan import PlanProblem
+
+_STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(Step)
+_ID_LIST_FIELDS = ("after", "then", "default")
+
+
+class StaticOptions(BaseModel):
+    """The ``options:`` of a ``static`` plan step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[dict[str, Any]] = Field(min_length=1, description="Steps, as in `steps:`.")
+    output: str | None = Field(None, description="Id of the step whose output is the "
+                                                 "plan's output (default: the last one).")
+
+
+class StaticPlanner:
+    """Adds the steps of ``options.steps``; the output is that of ``options.output``."""
+
+    uses_joiner: ClassVar[bool] = False
+    uses_tools: ClassVar[bool] = False
+
+    async def plan(self, request: PlanRequest, session: PlanSession
+                   ) -> AsyncGenerator[PlannedStep | PlanProblem | PlanAnswer, None]:
+        """Yield every step, wait for them, yield the chosen step's output.
+
+        :raises PlannerConfigError: for invalid steps, duplicate ids, unknown references.
+        :raises PlanFailed: when the output step does not succeed.
+        """
+        options = _options(request.step.options)
+        steps = _steps(options.steps)
+        local = [s.id for s in steps]
+        if len(set(local)) != len(local):
+            dup = next(i for i in local if local.count(i) > 1)
+            raise PlannerConfigError(f"static plan: step id {dup!r} is used twice")
+        output = options.output or local[-1]
+        if output not in local:
+            raise PlannerConfigError(f"static plan: `output: {output}` is not one of its "
+                                     f"steps ({', '.join(local)})")
+        ids = {sid: request.step_id(sid) for sid in local}
+        outside = step_dependencies(request.step)
+        added: set[str] = set()
+        for step in steps:
+            renamed = rename_step(step, ids)
+            unknown = sorted(step_dependencies(renamed) - added - outside)
+            if unknown:
+                back = {v: k for k, v in ids.items()}
+                shown = ", ".join(repr(back.get(u, u)) for u in unknown)
+                raise PlannerConfigError(
+                    f"static plan: step {step.id!r} refers to {shown}, which is not an earlier "
+                    "step of the plan nor a dependency of the plan step")
+            yield PlannedStep(renamed, step.id, f"{step.kind} step {step.id}")
+            added.add(renamed.id)
+        results = await session.wait([ids[s] for s in local])
+        final = results[ids[output]]
+        if not final.ok:
+            raise PlanFailed(f"static plan: step {output!r} {final.status}: {final.error}",
+                             step_id=session.step_id)
+        yield PlanAnswer(final.output)
+
+
+def rename_step(step: Any, ids: dict[str, str]) -> Any:
+    """A copy of ``step`` with its id and every reference to ``ids`` renamed."""
+    data = step.model_dump(by_alias=True, exclude_unset=True)
+    data = _rename(data, ids, _patterns(ids))
+    data["id"] = ids.get(step.id, step.id)
+    return _STEP_ADAPTER.validate_python(data)
+
+
+def _options(options: dict[str, Any]) -> StaticOptions:
+    try:
+        return StaticOptions.model_validate(options)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(options)"
+        raise PlannerConfigError(f"static plan options: {where}: {err['msg']}") from None
+
+
+def _steps(raw: list[dict[str, Any]]) -> list[Any]:
+    out = []
+    for i, data in enumerate(raw):
+        try:
+            out.append(_STEP_ADAPTER.validate_python(data))
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(step)"
+            raise PlannerConfigError(f"static plan: options.steps[{i}]: {where}: "
+                                     f"{err['msg']}") from None
+    return out
+
+
+def _patterns(ids: dict[str, str]) -> list[tuple[re.Pattern[str], str]]:
+    out = []
+    for old, new in sorted(ids.items(), key=lambda kv: -len(kv[0])):
+        name = re.escape(old)
+        out.append((re.compile(rf"(?<![\w\-.])steps\.{name}(?![\w\-])"), f"steps['{new}']"))
+        out.append((re.compile(rf"(?<![\w\-.])steps\[\s*(['\"]){name}\1\s*\]"), f"steps['{new}']"))
+    return out
+
+
+def _rename(value: Any, ids: dict[str, str],
+            patterns: list[tuple[re.Pattern[str], str]], key: str | None = None) -> Any:
+    if isinstance(value, str):
+        if key == "of":
+            return ids.get(value, value)
+        for pattern, repl in patterns:
+            value = pattern.sub(repl, value)
+        return value
+    if isinstance(value, list):
+        if key in _ID_LIST_FIELDS:
+            return [ids.get(v, v) if isinstance(v, str) else v for v in value]
+        return [_rename(v, ids, patterns) for v in value]
+    if isinstance(value, dict):
+        return {k: _rename(v, ids, patterns, k) for k, v in value.items()}
+    return value

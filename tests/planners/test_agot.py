@@ -1,0 +1,133 @@
+"""Adaptive Graph of Thoughts through the live graph: layers, complexity checks, nested
+graphs under their thought, parallel thoughts, a forced final step, bad LLM output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from orchestrator import Workflow
+from planners.agot import literal_template, parse_check, parse_layer
+from planners.plan import PlanProblem
+from planners.testing import ScriptedLLM
+
+pytestmark = pytest.mark.anyio
+PlanWorkflow = Callable[..., Workflow]
+Recorder = Any
+
+NOT_COMPLEX = ("Is this thought complex", '{"complex": false}')
+ANSWER = ("Answer this thought", "an answer")
+
+
+def layer(*thoughts: dict[str, Any]) -> str:
+    return json.dumps({"strategy": "s", "thoughts": list(thoughts)})
+
+
+async def test_layers_run_thoughts_in_parallel_and_stop_at_a_final_one(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([
+        ("Layer 1 of 3", layer({"thought": "a"}, {"thought": "b"}, {"thought": "c"})),
+        ("Layer 2 of 3", layer({"thought": "combine", "parents": [1, 2, 3], "final": True})),
+        NOT_COMPLEX,
+        ("Thought: combine[\\s\\S]*Answer this", "the end"),
+        ("Answer this thought", " ".join(["word"] * 10)),
+    ], token_delay_s=0.01)
+    result = await plan_workflow(llm, planner="agot").run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == "the end"
+    # the three thoughts of layer 1 (~0.1 s each) overlap in time
+    layer1 = ["p__t1", "p__t2", "p__t3"]
+    starts = [recorder.first("step_started", s).ts for s in layer1]
+    ends = [recorder.first("step_succeeded", s).ts for s in layer1]
+    assert max(starts) < min(ends)
+    patches = {s["id"]: (s["parent"], s["deps"]) for p in recorder.of("graph_patched")
+               for s in p.steps}
+    assert patches == {"p__t1": ("p", []), "p__t2": ("p", []), "p__t3": ("p", []),
+                       "p__t4": ("p", ["p__t1", "p__t2", "p__t3"])}
+    prompt = next(m for m in llm.prompts("Thought: combine") if "Answer this" in m)
+    assert prompt.count("Answer: " + " ".join(["word"] * 10)) == 3
+    assert not recorder.of("plan_error")
+
+
+async def test_a_complex_thought_expands_into_a_nested_graph_under_it(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([
+        ("Layer 1 of 2", layer({"thought": "hard one", "final": True})),
+        ("Layer 1 of 1", layer({"thought": "part x"}, {"thought": "part y", "parents": [1]})),
+        ("Thought: hard one[\\s\\S]*Is this thought complex", '{"complex": true}'),
+        NOT_COMPLEX,
+        ("Thought: part y", "y done"),
+        ("final answer to the question", "nested final"),
+        ANSWER,
+    ])
+    wf = plan_workflow(llm, planner="agot", options={"max_layers": 2})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == "nested final"
+    parents = {s["id"]: s["parent"] for p in recorder.of("graph_patched") for s in p.steps}
+    assert parents == {"p__t1": "p", "p__t1__t1": "p__t1", "p__t1__t2": "p__t1",
+                       "p__t1__final": "p__t1"}
+    # depth 1 = max_depth: the nested thoughts are answered without a check
+    checks = llm.prompts("Is this thought complex")
+    assert len(checks) == 1 and "hard one" in checks[0]
+    nested_final = recorder.first("step_started", "p__t1__final").input["prompt"]
+    assert "T1: part x\nAnswer: an answer" in nested_final
+    assert "T2: part y\nAnswer: y done" in nested_final
+    assert {s.id: s.parent for s in result.steps}["p__t1__t2"] == "p__t1"
+
+
+async def test_a_final_step_is_forced_when_layers_run_out(plan_workflow: PlanWorkflow,
+                                                          recorder: Recorder) -> None:
+    llm = ScriptedLLM([
+        ("Layer 1 of 2", layer({"thought": "one"})),
+        ("Layer 2 of 2", layer({"thought": "two {{ 7 * 7 }}", "parents": [1]})),
+        ("final answer to the question", "forced"),
+        ANSWER,
+    ])
+    wf = plan_workflow(llm, planner="agot", options={"max_layers": 2, "max_depth": 0})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == "forced"
+    assert not llm.prompts("Is this thought complex")  # max_depth 0: no checks
+    final = recorder.first("step_started", "p__final")
+    assert "T2: two {{ 7 * 7 }}" in final.input["prompt"]  # model text is never a template
+    assert recorder.first("step_started", "p__t2").input["goal"] == "two {{ 7 * 7 }}"
+    assert "last layer" in llm.prompts("Layer 2 of 2")[0]
+
+
+async def test_bad_layers_are_recorded_and_asked_again(plan_workflow: PlanWorkflow,
+                                                       recorder: Recorder) -> None:
+    llm = ScriptedLLM([
+        ("Layer 1 of 1", ["no json here",
+                          layer({"thought": "x", "parents": [5]}),
+                          layer({"thought": "a"}, {"thought": "b"}),
+                          layer({"thought": "ok", "final": True})]),
+        NOT_COMPLEX, ANSWER,
+    ])
+    wf = plan_workflow(llm, planner="agot", max_plan_repairs=3,
+                       options={"max_layers": 1, "max_nodes_per_layer": 1})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    errors = recorder.of("plan_error")
+    assert [e.code for e in errors] == ["bad_thoughts", "bad_reference", "too_many_steps"]
+    assert all(e.will_retry for e in errors)
+    assert "rejected: layer 1: thought T1 builds on 5" in llm.prompts("Layer 1 of 1")[2]
+    wf = plan_workflow(ScriptedLLM([("Layer", "nope")]), planner="agot", max_plan_repairs=1)
+    result = await wf.run()
+    assert result.status == "failed" and "layer 1 could not be planned" in (result.error or "")
+
+
+def test_layer_and_check_parsing() -> None:
+    parsed = parse_layer('{"thoughts": ["a", {"thought": "b", "parents": ["T1", 1]}]}', 0, 3)
+    assert not isinstance(parsed, PlanProblem)
+    assert [(t.text, t.parents) for t in parsed.thoughts] == [("a", ()), ("b", (1,))]
+    assert isinstance(parse_layer('{"thoughts": [{"thought": "c", "parents": [2]}]}', 1, 3),
+                      PlanProblem)
+    assert parse_check('{"complex": true}') == (True, None)
+    assert parse_check("It is simple.") == (False, None)
+    flag, problem = parse_check("???")
+    assert not flag and problem is not None and problem.code == "bad_check"
+    assert literal_template('a }} {% b "q"\n') == '{{ "a }} {% b \\"q\\"\\n" }}'

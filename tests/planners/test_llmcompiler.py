@@ -1,0 +1,147 @@
+"""LLMCompiler plans run end to end on the scripted backend: streaming dispatch, typed
+references, replanning with continued ids, JSON mode, the trace."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from orchestrator import Workflow
+from orchestrator.runtime.contracts import LLMRequest
+from planners.testing import ScriptedLLM
+
+pytestmark = pytest.mark.anyio
+PlanWorkflow = Callable[..., Workflow]
+Recorder = Any
+
+JOINER = "Actions and observations"
+FINISH = '{"action": "finish", "answer": "done"}'
+
+
+def timed_plan(text: str, ended: list[float]) -> object:
+    """An answer that streams ``text`` word by word and notes when it ended."""
+    import re
+
+    def pieces(request: LLMRequest) -> Iterable[str]:
+        yield from re.findall(r"\s*\S+|\s+", text)
+        ended.append(time.time())
+
+    return pieces
+
+
+async def test_actions_start_while_the_plan_is_still_streaming(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    plan = ('1. search("a")\n2. search("b")\n' + "Thought: " + "padding " * 20 +
+            '\n3. calc("1 + 1")\n4. join()\n<END_OF_PLAN>')
+    ended: list[float] = []
+    llm = ScriptedLLM([(JOINER, FINISH), ("Question", timed_plan(plan, ended))],  # type: ignore[list-item]
+                      token_delay_s=0.01)
+    result = await plan_workflow(llm, tools=["search", "calc"]).run(hooks=[recorder])
+    assert result.ok, result.error
+    first_start = recorder.first("step_started", "p__1").ts
+    assert first_start < ended[0] - 0.15  # ~20 tokens of padding were still to come
+
+
+async def test_without_streaming_dispatch_actions_wait_for_the_whole_plan(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    plan = '1. search("a")\n' + "Thought: " + "padding " * 10 + '\n2. join()\n<END_OF_PLAN>'
+    ended: list[float] = []
+    llm = ScriptedLLM([(JOINER, FINISH), ("Question", timed_plan(plan, ended))],  # type: ignore[list-item]
+                      token_delay_s=0.005)
+    wf = plan_workflow(llm, tools=["search"], options={"stream_dispatch": False})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert recorder.first("step_started", "p__1").ts >= ended[0]
+
+
+async def test_references_substitute_typed_values(plan_workflow: PlanWorkflow,
+                                                  recorder: Recorder) -> None:
+    plan = """1. lookup("Paris")
+2. lookup("Rome")
+3. pair($1, $2)
+4. total($3)
+5. describe({"first": $1, "both": $3})
+6. calc("$4 / 1000")
+7. join()
+<END_OF_PLAN>"""
+    llm = ScriptedLLM([(JOINER, '{"action": "finish", "answer": "5"}'), ("Question", plan)])
+    result = await plan_workflow(llm).run(hooks=[recorder])
+    assert result.ok, result.error
+    outputs = {e.step_id: e.output for e in recorder.of("step_succeeded")}
+    assert outputs["p__3"] == [2000, 3000]
+    assert outputs["p__4"] == 5000
+    assert outputs["p__5"] == "both=[2000, 3000],first=2000"
+    assert outputs["p__6"] == 5
+    assert recorder.first("step_started", "p__4").input["args"] == {"values": [2000, 3000]}
+    assert result.output == "5"
+
+
+async def test_a_replan_sees_earlier_results_and_continues_the_numbering(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([
+        (JOINER, ['{"action": "replan", "reason": "Rome is missing"}',
+                  'Thought: all there.\nAction: Finish(5000 (people))']),
+        ("not enough", '2. lookup("Rome")\n3. calc("$1 + $2")\n4. join()\n<END_OF_PLAN>'),
+        ("Question", '1. lookup("Paris")\n2. join()\n<END_OF_PLAN>'),
+    ])
+    result = await plan_workflow(llm, max_replans=2).run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == "5000 (people)"
+    replan_prompt = llm.prompts("not enough")[0]
+    assert '1. lookup("Paris")' in replan_prompt and "Observation: 2000" in replan_prompt
+    assert "Number new actions from 2" in replan_prompt and "Rome is missing" in replan_prompt
+    assert recorder.first("step_succeeded", "p__3").output == 5000
+    decisions = recorder.of("plan_decision")
+    assert [(d.round, d.action) for d in decisions] == [(1, "replan"), (2, "finish")]
+    meta = recorder.first("step_succeeded", "p").meta
+    assert meta["replans"] == 1 and [a["id"] for a in meta["actions"]] == ["1", "2", "3"]
+    assert [a["round"] for a in meta["actions"]] == [1, 2, 2]
+
+
+async def test_plan_patches_are_events_under_the_plan_step(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([(JOINER, FINISH),
+                       ("Question", '1. search("a")\n2. calc("$1")\n3. join()\n')])
+    result = await plan_workflow(llm).run(hooks=[recorder])
+    # calc("$1") gets the search result (a string) typed: calc rejects the words
+    assert not result.ok and "calc" in (result.error or "")
+    patches = recorder.of("graph_patched")
+    assert [(s["id"], s["parent"], s["deps"]) for p in patches for s in p.steps] == [
+        ("p__1", "p", []), ("p__2", "p", ["p__1"])]
+    assert all(p.source_step == "p" and p.reason == "llmcompiler plan 1" for p in patches)
+    assert patches[1].steps[0]["spec"]["args"] == {"expression": "${steps.p__1.output}"}
+    parents = {s.id: s.parent for s in result.steps}
+    assert parents["p__1"] == "p" and parents["p__2"] == "p"
+
+
+async def test_json_mode_asks_for_the_plan_schema(plan_workflow: PlanWorkflow,
+                                                  recorder: Recorder) -> None:
+    plan = ('{"actions": [{"id": 1, "tool": "lookup", "args": {"city": "Paris"}}, '
+            '{"id": 2, "tool": "calc", "args": {"expression": "$1 * 2"}}]}')
+    llm = ScriptedLLM([(JOINER, '{"action": "finish", "answer": 4000}'), ("Question", plan)])
+    wf = plan_workflow(llm, format="json", tools=["lookup", "calc"])
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert recorder.first("step_succeeded", "p__2").output == 4000 and result.output == 4000
+    schema = llm.calls[0].json_schema
+    assert schema is not None and schema["required"] == ["actions"]
+    tools = {v["properties"]["tool"]["const"]
+             for v in schema["properties"]["actions"]["items"]["anyOf"]}
+    assert tools == {"lookup", "calc"}
+    assert llm.calls[-1].json_schema is not None  # the joiner: structured output too
+
+
+async def test_usage_and_meta_of_the_plan_step(plan_workflow: PlanWorkflow,
+                                               recorder: Recorder) -> None:
+    llm = ScriptedLLM([(JOINER, FINISH), ("Question", '1. search("a")\n2. join()')])
+    result = await plan_workflow(llm, joiner_model="default").run(hooks=[recorder])
+    assert result.ok
+    done = recorder.first("step_succeeded", "p")
+    assert done.usage.completion_tokens > 0
+    assert done.meta["llm_calls"] == 2 and done.meta["rounds"] == 1
+    assert done.meta["actions"][0] == {"id": "1", "step_id": "p__1", "call": 'search("a")',
+                                       "round": 1, "thought": None, "status": "succeeded"}
+    assert [o["text"] for o in done.meta["llm_outputs"]][-1] == FINISH

@@ -1,0 +1,75 @@
+"""`ponder plan parse FILE|- [--json]`: the parsed DAG, or every error with its line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from orchestrator.cli.plan_cmd import plan_app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "planners"
+GOOD = '1. lookup("Paris", "population")\n2. lookup("Rome", "population")\n' \
+       '3. calc("$1 + $2")\n4. join()\n<END_OF_PLAN>\n'
+BAD = '1. calc("1 + 1")\n2. calc($4)\n2. calc(7)\nwhat now\njoin()\njoin()\n'
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.add_typer(plan_app, name="plan")
+    return app
+
+
+def test_a_valid_plan_prints_its_dag(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.txt"
+    plan.write_text(GOOD)
+    result = CliRunner().invoke(cli(), ["plan", "parse", str(plan), "--workflow",
+                                        str(EXAMPLES / "parallel_qa.yaml")])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["1", "lookup", '{"city":', '"Paris",', '"attribute":',
+                                '"population"}', "deps:", "-"]
+    assert lines[2].endswith("deps: $1, $2")
+    assert lines[-1] == "ok: 3 actions (text format)"
+
+
+def test_json_output_from_stdin() -> None:
+    result = CliRunner().invoke(cli(), ["plan", "parse", "-", "--json"], input=GOOD)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["ok"] and doc["format"] == "text"
+    assert [(a["id"], a["tool"], a["deps"]) for a in doc["actions"]] == [
+        (1, "lookup", []), (2, "lookup", []), (3, "calc", [1, 2])]
+    assert doc["actions"][2]["args"] == {"expression": "$1 + $2"}
+
+
+def test_every_error_is_printed_with_its_line(tmp_path: Path) -> None:
+    plan = tmp_path / "bad.txt"
+    plan.write_text(BAD)
+    result = CliRunner().invoke(cli(), ["plan", "parse", str(plan)])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert [e.split(": error: ")[0] for e in errors] == [f"{plan}:{n}" for n in (2, 3, 4, 6)]
+    assert "[bad_reference]" in errors[0] and "[bad_id]" in errors[1]
+    assert "[garbage]" in errors[2] and "[two_joins]" in errors[3]
+    assert "4 errors in the plan" in result.stderr
+    doc = json.loads(CliRunner().invoke(cli(), ["plan", "parse", str(plan), "--json"]).stdout)
+    assert not doc["ok"] and [e["line"] for e in doc["errors"]] == [2, 3, 4, 6]
+
+
+def test_the_allowlist_and_json_plans() -> None:
+    text = '{"actions": [{"id": 1, "tool": "search", "args": {"query": "x"}}]}'
+    result = CliRunner().invoke(cli(), ["plan", "parse", "-", "--json", "--tool", "calc"],
+                                input=text)
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1 and doc["format"] == "json"
+    assert doc["errors"][0]["code"] == "unknown_tool"
+    result = CliRunner().invoke(cli(), ["plan", "parse", "-"], input=text)
+    assert result.exit_code == 0  # without an allowlist any other tool name is accepted
+
+
+def test_a_missing_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli(), ["plan", "parse", str(tmp_path / "none.txt")])
+    assert result.exit_code == 1 and "cannot read" in result.stderr

@@ -1,0 +1,82 @@
+"""The JSON plan parser: actions as soon as their object closes; the same checks as
+the text format; the schema handed to grammar-constrained decoding."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from planners.plan import Action, PlanBuilder, PlanProblem, PlanRef
+from planners.plan_json import JsonPlanParser, plan_schema
+from planners.tools import ToolCatalog
+
+PLAN = {"actions": [
+    {"id": 1, "tool": "lookup", "args": {"city": "Paris"}},
+    {"id": 2, "tool": "lookup", "args": {"city": "Rome"}, "thought": "second city"},
+    {"id": 3, "tool": "calc", "args": {"expression": "$1 + $2"}},
+    {"id": 4, "tool": "pair", "args": {"a": "$1", "b": "${2}"}},
+]}
+
+
+def run(text: str, catalog: ToolCatalog, **builder: object) -> list[object]:
+    parser = JsonPlanParser(PlanBuilder(catalog, **builder))  # type: ignore[arg-type]
+    return [*parser.feed(text), *parser.close()]
+
+
+def test_actions_stream_out_as_their_objects_close(catalog: ToolCatalog) -> None:
+    text = json.dumps(PLAN, indent=1)
+    parser = JsonPlanParser(PlanBuilder(catalog))
+    seen: list[tuple[int, int]] = []
+    for i, ch in enumerate(text):
+        for e in parser.feed(ch):
+            assert isinstance(e, Action)
+            seen.append((e.id, i))
+    assert [s[0] for s in seen] == [1, 2, 3, 4]
+    assert seen[0][1] < text.index('"id": 2')  # action 1 before action 2 is even written
+    rest = parser.close()
+    assert not [e for e in rest if isinstance(e, PlanProblem)]
+
+
+def test_references_are_typed_or_interpolated(catalog: ToolCatalog) -> None:
+    actions = [e for e in run(json.dumps(PLAN), catalog) if isinstance(e, Action)]
+    assert actions[1].thought == "second city"
+    assert actions[2].args == {"expression": "$1 + $2"} and actions[2].deps == (1, 2)
+    assert actions[3].args == {"a": PlanRef(1), "b": PlanRef(2)}
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ('{"actions": [{"id": 1, "tool": "nope", "args": {}}]}', "unknown_tool"),
+    ('{"actions": [{"id": 2, "tool": "search", "args": {"query": "a"}}]}', "bad_id"),
+    ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "$1"}}]}', "bad_reference"),
+    ('{"actions": [{"id": 1, "tool": "search", "args": {"query": 3}}]}', "bad_args"),
+    ('{"actions": [{"tool": "search", "args": {}}]}', "bad_json"),
+    ('{"actions": []}', "empty_plan"),
+    ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}]} extra', "after_end"),
+    ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}', "bad_json"),
+    ('{"steps": []}', "bad_json"),
+    ("the plan is to search", "garbage"),
+    ("[1, 2]", "garbage"),
+    ("", "empty_plan"),
+])
+def test_malformed_json_plans(catalog: ToolCatalog, text: str, code: str) -> None:
+    problems = [e for e in run(text, catalog) if isinstance(e, PlanProblem)]
+    assert problems and problems[0].code == code, problems
+
+
+def test_a_json_cycle_is_reported(catalog: ToolCatalog) -> None:
+    text = json.dumps({"actions": [{"id": 1, "tool": "calc", "args": {"expression": "$2"}},
+                                   {"id": 2, "tool": "calc", "args": {"expression": "$1"}}]})
+    codes = [e.code for e in run(text, catalog) if isinstance(e, PlanProblem)]
+    assert codes == ["bad_reference", "cycle"]
+
+
+def test_the_schema_accepts_the_plan_and_rejects_unknown_tools(catalog: ToolCatalog) -> None:
+    schema = plan_schema(catalog, max_actions=8)
+    jsonschema.validate(PLAN, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"actions": [{"id": 1, "tool": "rm", "args": {}}]}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"actions": [{"id": 1, "tool": "calc", "args": {"expression": 5}}]},
+                            schema)

@@ -1,0 +1,172 @@
+"""The text plan parser: every malformed plan is a typed problem with its line;
+streaming gives the same result as parsing the whole text."""
+
+from __future__ import annotations
+
+import pytest
+
+from planners.plan import Action, Joined, PlanBuilder, PlanProblem, PlanRef
+from planners.plan_text import TextPlanParser, parse_call_args
+from planners.tools import ToolCatalog
+
+
+def parse(text: str, catalog: ToolCatalog, *, chunk: int | None = None, **builder: object
+          ) -> tuple[list[Action], list[PlanProblem], list[Joined]]:
+    parser = TextPlanParser(PlanBuilder(catalog, **builder))  # type: ignore[arg-type]
+    events = []
+    if chunk is None:
+        events += parser.feed(text)
+    else:
+        for i in range(0, len(text), chunk):
+            events += parser.feed(text[i:i + chunk])
+    events += parser.close()
+    return ([e for e in events if isinstance(e, Action)],
+            [e for e in events if isinstance(e, PlanProblem)],
+            [e for e in events if isinstance(e, Joined)])
+
+
+GOOD = """Thought: two look-ups that do not depend on each other
+1. lookup("Paris", "population")
+2. lookup(city="Rome")
+Thought: add them
+3. calc("$1 + ${2}")
+4. pair($1, $2)
+5. total([$1, $2, 7])
+6. describe({"a": $3, "b": [true, null, -1.5]})
+7. join()
+<END_OF_PLAN>
+"""
+
+
+def test_a_good_plan_parses_with_references_typed_and_interpolated(catalog: ToolCatalog) -> None:
+    actions, problems, joins = parse(GOOD, catalog)
+    assert problems == []
+    assert [a.id for a in actions] == [1, 2, 3, 4, 5, 6]
+    assert joins == [Joined(9)]
+    a1, a2, a3, a4, a5, a6 = actions
+    assert a1.args == {"city": "Paris", "attribute": "population"}
+    assert a1.thought == "two look-ups that do not depend on each other" and a1.line == 2
+    assert a2.args == {"city": "Rome"}
+    assert a3.thought == "add them" and a3.deps == (1, 2)
+    assert a4.args == {"a": PlanRef(1), "b": PlanRef(2)}
+    assert a5.args == {"values": [PlanRef(1), PlanRef(2), 7]}
+    assert a6.args == {"item": {"a": PlanRef(3), "b": [True, None, -1.5]}}
+    ref = lambda n: "${steps.p__" + str(n) + ".output}"  # noqa: E731
+    assert a3.step_args(ref) == {"expression": "${steps.p__1.output} + ${steps.p__2.output}"}
+    assert a4.step_args(ref) == {"a": "${steps.p__1.output}", "b": "${steps.p__2.output}"}
+    assert a5.step_args(ref) == {"values": [ref(1), ref(2), 7]}
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+def test_streaming_in_any_chunks_gives_the_same_plan(catalog: ToolCatalog, chunk: int) -> None:
+    whole = parse(GOOD, catalog)
+    assert parse(GOOD, catalog, chunk=chunk) == whole
+
+
+def test_each_action_is_reported_as_soon_as_its_line_is_complete(catalog: ToolCatalog) -> None:
+    parser = TextPlanParser(PlanBuilder(catalog))
+    assert parser.feed('1. search("a")') == []  # the line may still go on
+    first = parser.feed("\n2. sea")
+    assert [a.id for a in first if isinstance(a, Action)] == [1]
+    assert [a.id for a in parser.feed('rch("b")\n') if isinstance(a, Action)] == [2]
+
+
+def test_arguments_may_run_over_several_lines(catalog: ToolCatalog) -> None:
+    text = '1. total([1,\n   2,\n   3])\n2. join()\n'
+    actions, problems, _ = parse(text, catalog)
+    assert problems == [] and actions[0].args == {"values": [1, 2, 3]} and actions[0].line == 1
+
+
+def test_end_of_plan_may_be_missing_after_join_and_fences_are_ignored(catalog: ToolCatalog
+                                                                       ) -> None:
+    actions, problems, _ = parse('```\n1. search("x")\n2. join()\n```', catalog)
+    assert problems == [] and len(actions) == 1
+
+
+def test_replan_numbering_continues_and_may_use_earlier_results(catalog: ToolCatalog) -> None:
+    actions, problems, _ = parse('3. calc("$1 + $3")\n', catalog, first_id=3, known_ids={1, 2})
+    assert [p.code for p in problems] == ["bad_reference", "no_join"]
+    actions, problems, _ = parse('3. calc("$1 * 2")\n4. join()', catalog, first_id=3,
+                                 known_ids={1, 2})
+    assert problems == [] and actions[0].deps == (1,)
+
+
+MALFORMED = [
+    # (name, plan, code, line)
+    ("unknown tool", '1. delete_everything("/")\n2. join()', "unknown_tool", 1),
+    ("too many arguments", '1. search("a", "b")\n2. join()', "bad_args", 1),
+    ("missing argument", '1. lookup()\n2. join()', "bad_args", 1),
+    ("unknown keyword", '1. search(q="a")\n2. join()', "bad_args", 1),
+    ("wrong type", '1. calc(5)\n2. join()', "bad_args", 1),
+    ("wrong type in a list", '1. total(["x"])\n2. join()', "bad_args", 1),
+    ("not a literal", '1. search(Paris)\n2. join()', "bad_args", 1),
+    ("a call in the arguments", '1. search(open("f"))\n2. join()', "bad_args", 1),
+    ("self reference", '1. search("a")\n2. calc("$2")\n3. join()', "bad_reference", 2),
+    ("later reference", '1. calc("$2")\n2. search("a")\n3. join()', "bad_reference", 1),
+    ("missing reference", '1. search("a")\n2. calc("$7 + 1")\n3. join()', "bad_reference", 2),
+    ("workflow reference", '1. search("${steps.secret.output}")\n2. join()',
+     "bad_reference", 1),
+    ("skipped id", '1. search("a")\n3. search("b")\n4. join()', "bad_id", 2),
+    ("repeated id", '1. search("a")\n1. search("b")\n2. join()', "bad_id", 2),
+    ("zero id", '0. search("a")\n1. join()', "bad_id", 1),
+    ("two joins", '1. search("a")\n2. join()\njoin()', "two_joins", 3),
+    ("action after join", '1. search("a")\n2. join()\n3. search("b")', "after_join", 3),
+    ("no join", '1. search("a")\n2. search("b")\n<END_OF_PLAN>', "no_join", None),
+    ("text after end", '1. search("a")\n2. join()\n<END_OF_PLAN>\nmore text', "after_end", 4),
+    ("empty plan", "join()\n<END_OF_PLAN>", "empty_plan", 1),
+    ("nothing at all", "", "empty_plan", None),
+    ("garbage", "I think we should search for it.", "garbage", 1),
+    ("unbalanced brackets", '1. search(["a")\n2. join()', "garbage", 1),
+    ("never closed", '1. search("a"\n2. join()', "unterminated", 1),
+    ("trailing text", '1. search("a") and more\n2. join()', "garbage", 1),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "code", "line"), MALFORMED,
+                         ids=[m[0] for m in MALFORMED])
+def test_malformed_plans_are_typed_problems_with_their_line(
+        catalog: ToolCatalog, name: str, text: str, code: str, line: int | None) -> None:
+    _, problems, _ = parse(text, catalog)
+    assert problems, name
+    assert (problems[0].code, problems[0].line) == (code, line), problems
+
+
+def test_a_cycle_is_named(catalog: ToolCatalog) -> None:
+    _, problems, _ = parse('1. calc("$2")\n2. calc("$1")\n3. join()', catalog)
+    assert [p.code for p in problems] == ["bad_reference", "cycle"]
+    assert "$1 -> $2 -> $1" in problems[-1].message and problems[-1].line == 1
+
+
+def test_too_many_actions(catalog: ToolCatalog) -> None:
+    plan = "".join(f'{i}. search("q{i}")\n' for i in range(1, 5)) + "5. join()"
+    actions, problems, _ = parse(plan, catalog, max_actions=3)
+    assert len(actions) == 3
+    assert (problems[0].code, problems[0].line) == ("too_many_steps", 4)
+
+
+def test_every_error_of_a_text_is_reported(catalog: ToolCatalog) -> None:
+    text = '1. nope()\n2. search(1)\n4. search("x")\nhello\n5. join()\njoin()'
+    _, problems, _ = parse(text, catalog)
+    assert [(p.code, p.line) for p in problems] == [
+        ("unknown_tool", 1), ("bad_args", 2), ("bad_id", 3), ("garbage", 4), ("two_joins", 6)]
+
+
+def test_call_arguments_accept_json_and_python_spellings() -> None:
+    pos, kw = parse_call_args('"a", 1, -2.5, [true, False, null, None], x={"k": $3}, y=${4}')
+    assert pos == ["a", 1, -2.5, [True, False, None, None]]
+    assert kw == {"x": {"k": PlanRef(3)}, "y": PlanRef(4)}
+    assert parse_call_args("'$1 and \\'$2\\''") == (["$1 and '$2'"], {})
+
+
+def test_a_repair_may_repeat_started_actions_unchanged_or_continue(catalog: ToolCatalog
+                                                                   ) -> None:
+    started = {"known_ids": {1, 2}, "first_id": 3,
+               "reusable": {1: 'search("a")', 2: 'search( "b" )'}}
+    text = '1. search("a")\n2. search("b")\n3. calc("$1")\n4. join()'
+    actions, problems, _ = parse(text, catalog, **started)
+    assert problems == []
+    assert [(a.id, a.reused) for a in actions] == [(1, True), (2, True), (3, False)]
+    actions, problems, _ = parse('3. calc("$2")\n4. join()', catalog, **started)
+    assert problems == [] and [a.id for a in actions] == [3]
+    _, problems, _ = parse('1. search("z")\n2. join()', catalog, **started)
+    assert problems[0].code == "bad_id" and "already ran as" in problems[0].message

@@ -1,0 +1,67 @@
+"""The static planner: a YAML graph given as a plan goes through the same machinery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from orchestrator import Workflow
+from planners.testing import ScriptedLLM
+
+pytestmark = pytest.mark.anyio
+PlanWorkflow = Callable[..., Workflow]
+Recorder = Any
+
+
+async def test_static_steps_are_added_under_the_plan_step(plan_workflow: PlanWorkflow,
+                                                          recorder: Recorder) -> None:
+    before = {"id": "base", "kind": "tool", "tool": "calc", "args": {"expression": "40"}}
+    steps = [
+        {"id": "a", "kind": "tool", "tool": "lookup", "args": {"city": "Paris"}},
+        {"id": "b", "kind": "tool", "tool": "calc",
+         "args": {"expression": "${steps.a.output} + ${steps.base.output}"}},
+        {"id": "words", "kind": "llm", "prompt": "Say {{ steps.b.output }} and "
+                                                 "{{ steps['a'].output }}"},
+        {"id": "c", "kind": "tool", "tool": "pair", "args": {"a": "${steps.b.output}",
+                                                            "b": 1}, "after": ["words"]},
+    ]
+    llm = ScriptedLLM([("Say 2040 and 2000", "spoken")])
+    wf = plan_workflow(llm, planner="static", goal="{{ steps.base.output }}",
+                       extra_steps=[before], options={"steps": steps, "output": "c"})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == [2040, 1]
+    patched = {s["id"]: (s["parent"], sorted(s["deps"])) for p in recorder.of("graph_patched")
+               for s in p.steps}
+    assert patched == {"p__a": ("p", []), "p__b": ("p", ["base", "p__a"]),
+                       "p__words": ("p", ["p__a", "p__b"]),
+                       "p__c": ("p", ["p__b", "p__words"])}
+    assert recorder.first("step_succeeded", "p__words").output == "spoken"
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"steps": [{"id": "a", "kind": "tool", "tool": "calc",
+                 "args": {"expression": "${steps.zzz.output}"}}]},
+     "refers to 'zzz', which is not an earlier step"),
+    ({"steps": [{"id": "a", "kind": "tool", "tool": "calc", "args": {}},
+                {"id": "a", "kind": "tool", "tool": "calc", "args": {}}]}, "used twice"),
+    ({"steps": [{"id": "a", "kind": "tool", "tool": "calc", "args": {"expression": "1"}}],
+      "output": "b"}, "`output: b` is not one of its steps"),
+    ({"steps": [{"id": "a", "kind": "nonsense"}]}, "options.steps[0]"),
+    ({"steps": []}, "static plan options: steps"),
+])
+async def test_bad_static_plans_fail_readably(plan_workflow: PlanWorkflow,
+                                              options: dict[str, Any], message: str) -> None:
+    result = await plan_workflow(ScriptedLLM(), planner="static", options=options).run()
+    assert result.status == "failed"
+    assert message in (result.error or ""), result.error
+
+
+async def test_a_failing_output_step_fails_the_plan(plan_workflow: PlanWorkflow) -> None:
+    steps = [{"id": "a", "kind": "tool", "tool": "calc", "args": {"expression": "1/0"}}]
+    result = await plan_workflow(ScriptedLLM(), planner="static",
+                                 options={"steps": steps}).run()
+    assert result.status == "failed"
+    assert "static plan: step 'a' failed" in (result.error or "")
