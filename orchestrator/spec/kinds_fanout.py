@@ -30,6 +30,9 @@ from orchestrator.spec.base import StepBase, _Model
 #: reducers that act while the children run (stop early, add samples)
 ONLINE_REDUCERS = ("first_finish", "adaptive_vote")
 
+Normalizer = Literal["strip", "lower", "number", "collapse_spaces"]
+_STRIP: tuple[Normalizer, ...] = ("strip",)
+
 DEFAULT_SCORE_PROMPT = (
     "Rate how good this answer is, from 0 (wrong) to 10 (certainly right). "
     "Reply with the number only.\n\nAnswer:\n{{ candidate }}"
@@ -194,8 +197,7 @@ class JoinStep(StepBase):
     min_successes: int = Field(1, ge=1)
     extract: str | None = Field(None, description="Regex; its (last) match's group is the "
                                                   "answer. Default: the whole output.")
-    normalize: list[Literal["strip", "lower", "number", "collapse_spaces"]] = Field(
-        default_factory=lambda: ["strip"])
+    normalize: list[Normalizer] = Field(default_factory=lambda: list(_STRIP))
     tie_break: Literal["first", "shortest", "longest"] = "first"
     scorer: Scorer | None = Field(None, description="best_of_n: how to score a candidate.")
     check: Scorer | None = Field(None, description="first_finish: accept only outputs "

@@ -1,0 +1,104 @@
+"""Tools of the scaling examples: a calc-based scorer and the Countdown search steps.
+
+Registered by the examples' ``tools:`` sections (``scaling_tools:NAME``); every
+arithmetic check goes through Ponder's safe ``calc``.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+from executors.builtin_tools import calc
+from orchestrator.errors import ToolError
+
+
+def score_expression(expression: str, target: float) -> float:
+    """1.0 when ``expression`` evaluates to ``target``, less the further it lands; 0.0 when
+    it does not evaluate."""
+    try:
+        value = calc(expression)
+    except ToolError:
+        return 0.0
+    return 1.0 / (1.0 + abs(float(value) - float(target)))
+
+
+def _moves(a: int, b: int) -> list[tuple[str, int]]:
+    hi, lo = max(a, b), min(a, b)
+    out = [(f"{a}+{b}", a + b), (f"{hi}-{lo}", hi - lo), (f"{a}*{b}", a * b)]
+    if lo and hi % lo == 0:
+        out.append((f"{hi}/{lo}", hi // lo))
+    return out
+
+
+def _children(state: dict[str, Any]) -> list[dict[str, Any]]:
+    numbers: list[int] = list(state["numbers"])
+    out = []
+    for i, j in combinations(range(len(numbers)), 2):
+        rest = [n for k, n in enumerate(numbers) if k not in (i, j)]
+        for text, value in _moves(numbers[i], numbers[j]):
+            if value < 0:
+                continue
+            out.append({"numbers": sorted([*rest, value]),
+                        "path": [*state["path"], f"{text}={value}"]})
+    return out
+
+
+def countdown_expand(state: dict[str, Any], target: int, top_k: int = 3) -> list[dict[str, Any]]:
+    """The ``top_k`` most promising states one move after ``state`` (none once two numbers
+    are left: that state is finished by :func:`countdown_finish`).
+
+    Promising: a number close to the target, then a small spread of the numbers.
+    """
+    if len(state["numbers"]) <= 2:
+        return []
+    seen: set[tuple[int, ...]] = set()
+    ranked = []
+    for child in _children(state):
+        key = tuple(child["numbers"])
+        if key in seen:
+            continue
+        seen.add(key)
+        nums = child["numbers"]
+        ranked.append((min(abs(n - target) for n in nums), max(nums) - min(nums), child))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [child for _, _, child in ranked[:top_k]]
+
+
+def countdown_finish(state: dict[str, Any], target: int,
+                     found: list[Any] | None = None) -> list[list[str]]:
+    """The successful paths from ``state``: with two numbers left, every last move that
+    reaches ``target`` (each step re-checked with ``calc``); else the paths the children
+    found. A child returns only these, never its failed search."""
+    paths: list[list[str]] = []
+    if len(state["numbers"]) == 2:
+        a, b = state["numbers"]
+        for text, value in _moves(a, b):
+            if value == target and calc(text) == target:
+                paths.append([*state["path"], f"{text}={value}"])
+    for item in found or []:
+        if isinstance(item, dict) and isinstance(item.get("paths"), list):
+            paths.extend(p for p in item["paths"] if verify_path(p, target))
+    return paths
+
+
+def verify_path(path: list[str], target: int) -> bool:
+    """Whether each step of a path is right (by ``calc``) and the last one hits ``target``."""
+    try:
+        for step in path:
+            expr, _, result = step.partition("=")
+            if calc(expr) != int(result):
+                return False
+        return bool(path) and int(path[-1].partition("=")[2]) == target
+    except (ToolError, ValueError):
+        return False
+
+
+def countdown_collect(found: list[Any], target: int) -> list[list[str]]:
+    """Every verified path the children returned, without duplicates, shortest first."""
+    out: list[list[str]] = []
+    for item in found:
+        for path in (item.get("paths") or []) if isinstance(item, dict) else []:
+            if verify_path(path, target) and path not in out:
+                out.append(path)
+    return out

@@ -1,0 +1,169 @@
+"""The LLM request of one fan-out child: ``n`` samples of one prompt, metered.
+
+Operators add children as :class:`SampleCall` steps (kind ``sample``, so the
+:class:`~executors.fanout.SampleExecutor` runs them and the scheduler puts them in the
+``llm:<model>`` pool). A single-sample call is streamed so that, when it is cancelled
+(a first-finish loser), the tokens it had used are known: prompt tokens once the first
+chunk arrived, plus the chunks received. They are noted on the step's
+``step_cancelled`` event.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from executors.fanout._live import note_usage
+from orchestrator.errors import (
+    BackendError,
+    BackendUnavailable,
+    PonderError,
+    StepError,
+    StepTimeout,
+)
+from orchestrator.runtime.contracts import (
+    ExecContext,
+    LLMBackend,
+    LLMRequest,
+    LLMResponse,
+    Result,
+    Task,
+    Usage,
+)
+from orchestrator.spec.kinds_fanout import SampleStep
+
+
+class SampleCall(SampleStep):
+    """One request of a fan-out: ``n`` samples of a prompt (added at run time, never
+    written in a workflow). Its output is the text, or the list of texts when ``n > 1``."""
+
+
+def approx_tokens(text: str) -> int:
+    """Token estimate of a text: one per four characters, rounded up."""
+    return math.ceil(len(text) / 4)
+
+
+@dataclass(slots=True)
+class _Meter:
+    prompt_estimate: int
+    usage: Usage
+
+    def on_chunk(self, text: str) -> None:
+        if self.usage.prompt_tokens == 0:
+            self.usage.prompt_tokens = self.prompt_estimate
+        self.usage.completion_tokens += approx_tokens(text) if text else 0
+
+
+def messages_of(task: Task) -> list[dict[str, str]]:
+    """``[system?, user]`` from the task's rendered ``system`` and ``prompt`` inputs.
+
+    :raises StepError: without a rendered prompt.
+    """
+    prompt = task.inputs.get("prompt")
+    if not isinstance(prompt, str):
+        raise StepError(f"step {task.step_id!r}: the task has no rendered `prompt` input",
+                        step_id=task.step_id)
+    system = task.inputs.get("system")
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def make_request(task: Task, step: SampleStep, messages: list[dict[str, str]], n: int,
+                 seed: int | None) -> LLMRequest:
+    request = LLMRequest(messages=messages, max_tokens=step.max_tokens,
+                         temperature=step.temperature, stop=step.stop, seed=seed, n=n,
+                         request_id=f"{task.run_id}/{task.step_id}/{task.attempt}",
+                         priority=task.priority)
+    # program-aware backends read these; older contracts lack them
+    for name, value in (("run_id", task.run_id), ("step_id", task.step_id)):
+        if hasattr(request, name):
+            setattr(request, name, value)
+    return request
+
+
+async def call(backend: LLMBackend, request: LLMRequest, step_id: str, meter: _Meter
+               ) -> LLMResponse:
+    """One backend call (streamed when it is one sample); foreign errors become Ponder's."""
+    try:
+        if request.n == 1:
+            return await _streamed(backend, request, meter)
+        return await backend.complete(request)
+    except StepError as exc:
+        if exc.step_id is None:
+            exc.step_id = step_id
+        raise
+    except PonderError:
+        raise
+    except TimeoutError as exc:
+        raise StepTimeout(f"step {step_id!r}: the backend timed out: {exc}",
+                          step_id=step_id) from exc
+    except ConnectionError as exc:
+        raise BackendUnavailable(f"step {step_id!r}: the backend is unreachable: {exc}",
+                                 step_id=step_id) from exc
+    except Exception as exc:
+        raise BackendError(f"step {step_id!r}: the backend failed: {type(exc).__name__}: "
+                           f"{exc}", step_id=step_id) from exc
+
+
+async def _streamed(backend: LLMBackend, request: LLMRequest, meter: _Meter) -> LLMResponse:
+    chunks: AsyncIterator[Any] = backend.stream(request)
+    try:
+        async for chunk in chunks:
+            if chunk.final is not None:
+                return chunk.final  # type: ignore[no-any-return]
+            meter.on_chunk(chunk.text)
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await close()  # frees engine capacity, also when we were cancelled
+    raise BackendError("the backend's stream ended without a final chunk")
+
+
+async def run_call(task: Task, ctx: ExecContext) -> Result:
+    """Run a :class:`SampleCall`: ``n`` samples, topped up one by one when a server
+    returned fewer (one that ignores ``n``).
+
+    :raises StepError: (a subclass) when the backend fails; the tokens used are noted.
+    """
+    step: SampleCall = task.step
+    config = task.model or ctx.model_config(step.model)
+    backend = ctx.backend(step.model)
+    messages = messages_of(task)
+    prompt_estimate = sum(approx_tokens(m["content"]) for m in messages)
+    spent = Usage()
+    meter = _Meter(prompt_estimate, Usage())
+    texts: list[str] = []
+    responses: list[LLMResponse] = []
+    try:
+        while len(texts) < step.n:
+            want = step.n - len(texts)
+            seed = None if step.seed is None else step.seed + len(texts)
+            meter = _Meter(prompt_estimate, Usage())
+            response = await call(backend, make_request(task, step, messages, want, seed),
+                                  task.step_id, meter)
+            responses.append(response)
+            spent += Usage(response.prompt_tokens, response.completion_tokens)
+            got = response.texts or [response.text]
+            texts.extend(t.strip() for t in got[:want])
+    except BaseException:
+        note_usage(ctx, task.step_id, Usage(spent.prompt_tokens + meter.usage.prompt_tokens,
+                                            spent.completion_tokens
+                                            + meter.usage.completion_tokens))
+        raise
+    last = responses[-1]
+    return Result(
+        output=texts[0] if step.n == 1 else texts,
+        usage=spent,
+        raw=last.text,
+        meta={"model": last.model or config.model, "backend": config.backend, "n": step.n,
+              "requests": len(responses), "temperature": step.temperature,
+              "max_tokens": step.max_tokens, "ttft_s": responses[0].ttft_s,
+              "latency_s": sum(r.latency_s for r in responses),
+              "finish_reason": last.finish_reason},
+    )

@@ -1,0 +1,209 @@
+"""Reducers as pure code: answers, normalisation, votes, the adaptive stopping rule, and
+the failure policy. No I/O, no clock (scoring, which calls tools and models, is in
+:mod:`executors.fanout._score`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from executors.fanout._live import Child
+from orchestrator.errors import StepError
+from orchestrator.spec.kinds_fanout import JoinStep
+
+_NUMBER_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|[-+]?\.\d+")
+_NO_ANSWER = object()
+
+
+def as_text(value: Any) -> str:
+    """A child's output as text (JSON for structured outputs)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def extract_answer(text: str, pattern: str | None) -> str | None:
+    """The answer in a text: the ``answer`` group (else the first group, else the whole
+    match) of the *last* match of ``pattern``; the whole text without a pattern.
+
+    The last match, because reasoning states intermediate values before the final one.
+    """
+    if pattern is None:
+        return text
+    matches = list(re.finditer(pattern, text))
+    if not matches:
+        return None
+    m = matches[-1]
+    if "answer" in m.re.groupindex:
+        return m.group("answer")
+    return m.group(1) if m.re.groups else m.group(0)
+
+
+def parse_number(text: str) -> int | float | None:
+    """The last number in a text (``1,234``, ``-3.5``, ``7/2``), as int when integral."""
+    found = _NUMBER_RE.findall(text)
+    if not found:
+        return None
+    raw = found[-1].replace(",", "")
+    try:
+        if "/" in raw:
+            num, den = raw.split("/")
+            value = float(num) / float(den)
+        else:
+            value = float(raw)
+    except (ValueError, ZeroDivisionError):
+        return None
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return round(value, 9)
+
+
+def normalize(answer: str, steps: Sequence[str]) -> Any:
+    """Apply normalisers in order; returns the vote key, or ``_NO_ANSWER``.
+
+    ``number`` turns the answer into an int or float (no number: no answer).
+    """
+    value: Any = answer
+    for name in steps:
+        if not isinstance(value, str):
+            break
+        if name == "strip":
+            value = value.strip().strip(".").strip()
+        elif name == "lower":
+            value = value.lower()
+        elif name == "collapse_spaces":
+            value = " ".join(value.split())
+        elif name == "number":
+            value = parse_number(value)
+            if value is None:
+                return _NO_ANSWER
+    if value == "":
+        return _NO_ANSWER
+    return value
+
+
+@dataclass(slots=True)
+class Answer:
+    """One child's answer for a vote."""
+
+    index: int
+    key: Any
+    length: int
+
+
+def answers_of(children: Sequence[Child], join: JoinStep) -> tuple[list[Answer], list[int]]:
+    """Answers of the succeeded children, and the indices where none was found."""
+    found: list[Answer] = []
+    invalid: list[int] = []
+    for child in children:
+        if not child.ok:
+            continue
+        text = as_text(child.output)
+        raw = extract_answer(text, join.extract)
+        key = _NO_ANSWER if raw is None else normalize(raw, join.normalize)
+        if key is _NO_ANSWER:
+            invalid.append(child.index)
+        else:
+            found.append(Answer(child.index, key, len(text)))
+    return found, invalid
+
+
+def answer_of(child: Child, join: JoinStep) -> Any:
+    """One child's normalised answer, or None (for scorers' ``${answer}``)."""
+    raw = extract_answer(as_text(child.output), join.extract)
+    key = _NO_ANSWER if raw is None else normalize(raw, join.normalize)
+    return None if key is _NO_ANSWER else key
+
+
+@dataclass(slots=True)
+class Tally:
+    """Votes per answer, in order of first appearance."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, Any] = field(default_factory=dict)
+    supporters: dict[str, list[Answer]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, answers: Sequence[Answer]) -> Tally:
+        tally = cls()
+        for a in sorted(answers, key=lambda a: a.index):
+            k = json.dumps(a.key, sort_keys=True)
+            tally.counts[k] = tally.counts.get(k, 0) + 1
+            tally.keys[k] = a.key
+            tally.supporters.setdefault(k, []).append(a)
+        return tally
+
+    @property
+    def valid(self) -> int:
+        return sum(self.counts.values())
+
+    def leader(self, tie_break: str = "first") -> tuple[Any, int]:
+        """The winning answer and its count.
+
+        :param tie_break: among answers with the most votes: ``first`` (earliest child in
+            declared order), ``shortest`` / ``longest`` (the shortest / longest output
+            among its supporters).
+        """
+        top = max(self.counts.values())
+        tied = [k for k, c in self.counts.items() if c == top]
+        if tie_break == "shortest":
+            best = min(tied, key=lambda k: (min(a.length for a in self.supporters[k]),
+                                            self.supporters[k][0].index))
+        elif tie_break == "longest":
+            best = min(tied, key=lambda k: (-max(a.length for a in self.supporters[k]),
+                                            self.supporters[k][0].index))
+        else:
+            best = min(tied, key=lambda k: self.supporters[k][0].index)
+        return self.keys[best], top
+
+    def votes(self) -> dict[str, int]:
+        """Counts keyed by the answer's text (for the trace)."""
+        return {as_text(self.keys[k]): c for k, c in self.counts.items()}
+
+
+def confident(tally: Tally, join: JoinStep) -> bool:
+    """Adaptive vote's stopping rule: enough valid answers, and the leading answer's share
+    of them at least ``confidence``."""
+    if tally.valid < join.min_n:
+        return False
+    _, top = tally.leader()
+    return top / tally.valid >= join.confidence
+
+
+def apply_policy(children: Sequence[Child], join: JoinStep, fanout_id: str) -> list[Child]:
+    """The succeeded children, in declared order, if the policy accepts the outcome.
+
+    Failures are ``failed`` and ``skipped`` children (a timeout is a failure). Children
+    the reducer cancelled, rejected or never started are not: ``ignore_failures`` fails
+    only when every child that ran failed, ``min_successes`` whenever fewer succeeded.
+
+    :raises StepError: naming the failed children when the policy refuses.
+    """
+    ok = [c for c in children if c.ok]
+    failed = [c for c in children if c.status in ("failed", "skipped")]
+    shown = "; ".join(f"{c.step_id or c.index}: {c.error}" for c in failed[:3])
+    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+    if join.policy == "require_all" and failed:
+        raise StepError(f"join {join.id!r} requires every child of {fanout_id!r}; "
+                        f"{len(failed)} of {len(children)} failed: {shown}{more}",
+                        step_id=join.id)
+    # ignore_failures needs one success only when something failed: children a budget or
+    # max_depth never started are no failure, and may leave nothing to join
+    need = join.min_successes if join.policy == "min_successes" else min(1, len(failed))
+    if len(ok) < need:
+        what = (f"every child of {fanout_id!r} failed ({len(failed)} of {len(children)})"
+                if children and len(failed) == len(children) else
+                f"{len(ok)} of {len(children)} children of {fanout_id!r} succeeded, "
+                f"{need} needed")
+        raise StepError(f"join {join.id!r}: {what}" + (f": {shown}{more}" if failed else ""),
+                        step_id=join.id)
+    return ok
+
+
+def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child]) -> StepError:
+    how = f"the extractor {join.extract!r}" if join.extract else "normalisation"
+    return StepError(f"join {join.id!r} ({join.reducer}): {how} found no answer in any of "
+                     f"the {len(ok)} succeeded children of {fanout_id!r}", step_id=join.id)

@@ -1,0 +1,176 @@
+"""Scoring (best-of-n) and checking (first-finish) candidates.
+
+A ``tool`` or ``llm`` scorer runs as child steps of the step that asks (in the trace, under
+it; cancellable; their failure is a missing score, not a failed run). An ``endpoint``
+scorer (a reward model behind an OpenAI-compatible server) is called directly, its
+tokens counted on the asking step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from executors.fanout._call import SampleCall, _Meter, approx_tokens, call
+from executors.fanout._live import LiveContext, Owner
+from executors.fanout._reduce import parse_number
+from orchestrator.errors import PonderError
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
+from orchestrator.spec import templates
+from orchestrator.spec.kinds_fanout import Scorer
+from orchestrator.spec.models import ModelConfig, ToolStep
+
+_TRUE = {"true", "yes", "pass", "passed", "correct", "ok", "valid", "y"}
+_FALSE = {"false", "no", "fail", "failed", "incorrect", "wrong", "invalid", "n", "none", ""}
+
+
+@dataclass(slots=True)
+class Candidate:
+    """What a scorer sees: the child's index, its whole output as text, and its answer."""
+
+    index: int
+    text: str
+    answer: Any
+
+
+@dataclass(slots=True)
+class Score:
+    """A scorer's verdict on one candidate: ``value`` is None when it gave no number."""
+
+    index: int
+    value: float | None
+    raw: Any = None
+    error: str | None = None
+    step_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "score": self.value}
+        if self.error:
+            out["error"] = self.error
+        if self.step_id:
+            out["step"] = self.step_id
+        return out
+
+
+async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
+                    cands: Sequence[Candidate], tag: str, usage: Usage) -> list[Score]:
+    """Score candidates (concurrently).
+
+    :param owner: the step the scoring children are added under.
+    :param tag: names the children: ``OWNER[TAG<index>]``.
+    :param usage: tokens of direct (endpoint) calls are added to it.
+    """
+    if not cands:
+        return []
+    if scorer.source == "endpoint":
+        return await _score_endpoint(ctx, scorer, cands, usage)
+    steps: list[Any] = []
+    locals_: dict[str, dict[str, Any]] = {}
+    for c in cands:
+        sid = owner.child(f"{tag}{c.index}")
+        if scorer.source == "tool":
+            step: Any = ToolStep(id="score", tool=scorer.tool or "", args=scorer.args)
+        else:
+            step = SampleCall(id="score", prompt=scorer.prompt, model=scorer.llm or "default",
+                              n=1, max_tokens=scorer.max_tokens, temperature=0.0)
+        steps.append(step.model_copy(update={"id": sid}))
+        locals_[sid] = {"candidate": c.text, "answer": c.answer, "index": c.index}
+    ids = await ctx.add_steps(owner.step_id, steps, reason=f"{tag} {len(steps)} candidates",
+                              locals_=locals_, cancellable=True, handled=True)
+    outcomes: dict[str, Any] = {}
+    try:
+        outcomes = await ctx.wait_steps(ids)
+    finally:
+        if not outcomes:  # we are unwinding: the scorers go too
+            ctx.cancel_steps(ids)
+    out = []
+    for c, sid in zip(cands, ids, strict=True):
+        o = outcomes[sid]
+        if o.status != "succeeded":
+            out.append(Score(c.index, None, None, o.error or o.status, sid))
+            continue
+        out.append(Score(c.index, to_score(o.output, scorer.score_pattern), o.output, None, sid))
+    return out
+
+
+async def _score_endpoint(ctx: LiveContext, scorer: Scorer, cands: Sequence[Candidate],
+                          usage: Usage) -> list[Score]:
+    backend = _endpoint_backend(ctx, scorer)
+    steps_view = {sid: {"output": v} for sid, v in ctx.scheduler.state.values.items()}
+    out: list[Score | None] = [None] * len(cands)
+
+    async def one(i: int, c: Candidate) -> None:
+        try:
+            prompt = templates.render(scorer.prompt, {"candidate": c.text, "answer": c.answer,
+                                                      "index": c.index, "steps": steps_view})
+            request = LLMRequest(messages=[{"role": "user", "content": prompt}],
+                                 max_tokens=scorer.max_tokens, temperature=0.0)
+            meter = _Meter(approx_tokens(prompt), Usage())
+            response = await call(backend, request, f"scorer:{scorer.endpoint}", meter)
+        except PonderError as exc:
+            out[i] = Score(c.index, None, None, str(exc))
+            return
+        usage.prompt_tokens += response.prompt_tokens
+        usage.completion_tokens += response.completion_tokens
+        out[i] = Score(c.index, to_score(response.text, scorer.score_pattern), response.text)
+
+    async with anyio.create_task_group() as tg:
+        for i, c in enumerate(cands):
+            tg.start_soon(one, i, c)
+    return [s for s in out if s is not None]
+
+
+def _endpoint_backend(ctx: LiveContext, scorer: Scorer) -> LLMBackend:
+    """The reward-model server's backend (``openai``, or the run's ``--backend`` override),
+    from the run's backend cache when there is one (it is closed with the run)."""
+    cache = getattr(ctx, "backends", None)
+    override = getattr(cache, "override", None)
+    config = ModelConfig(backend=override or "openai", base_url=scorer.endpoint,
+                         model=scorer.model, api_key_env=scorer.api_key_env)
+    if cache is not None and hasattr(cache, "get"):
+        return cache.get(config)  # type: ignore[no-any-return]
+    return ctx.registry.backend_factory(config.backend)(config)
+
+
+def to_score(value: Any, pattern: str | None = None) -> float | None:
+    """A number from a scorer's output: a number, a bool (1/0), a ``score`` field, or the
+    ``pattern`` group (default: the last number) of a text."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict) and "score" in value:
+        return to_score(value["score"], pattern)
+    if isinstance(value, str):
+        if pattern is not None:
+            m = re.search(pattern, value)
+            if m is None:
+                return None
+            value = m.group(1) if m.re.groups else m.group(0)
+        number = parse_number(value)
+        return None if number is None else float(number)
+    return None
+
+
+def passes(score: Score, scorer: Scorer) -> bool:
+    """A check's verdict: ``score >= threshold``, or without one the truth of the output
+    (``true``/``yes``/``pass``..., a non-zero number, a non-empty value)."""
+    if score.error is not None:
+        return False
+    if scorer.threshold is not None:
+        return score.value is not None and score.value >= scorer.threshold
+    raw = score.raw
+    if isinstance(raw, str):
+        word = raw.strip().strip(".!").lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        return score.value != 0 if score.value is not None else bool(word)
+    if isinstance(raw, dict) and "score" in raw:
+        return bool(score.value)
+    return bool(raw)

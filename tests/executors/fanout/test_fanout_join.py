@@ -1,0 +1,165 @@
+"""`join`: scorers, joins over a map, and the errors a join can meet."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from orchestrator.errors import ValidationFailed
+
+pytestmark = pytest.mark.anyio
+
+CANDIDATES = {"Propose": [f"candidate {c}" for c in "ABCD"]}
+
+
+def proposals(kit: Any, judge: dict[str, Any] | None = None) -> Any:
+    table: dict[str, Any] = {"Propose": [kit.Reply(t) for t in CANDIDATES["Propose"]]}
+    if judge:
+        table.update({k: kit.Reply(v) for k, v in judge.items()})
+    return kit.FakeBackend(kit.by_pattern(table))
+
+
+async def test_best_of_n_with_an_llm_judge(kit: Any) -> None:
+    fake = proposals(kit, {"Rate: candidate A": "3", "Rate: candidate B": "Score: 9/10",
+                           "Rate: candidate C": "no idea", "Rate: candidate D": "7"})
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Propose.", "n": 4},
+        {"id": "best", "kind": "join", "of": "s", "reducer": "best_of_n",
+         "scorer": {"llm": "default", "prompt": "Rate: {{ candidate }}",
+                    "score_pattern": r"(\d+)(?:/10)?\s*$"}}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.result.output == "candidate B"
+    meta = r.step("best").meta
+    assert [s["score"] for s in meta["scores"]] == [3.0, 9.0, None, 7.0]
+    assert meta["best"] == 1
+    judged = [s for e in r.of_kind("graph_patched") for s in e.steps if "score" in s["id"]]
+    assert {s["parent"] for s in judged} == {"best"} and len(judged) == 4
+
+
+async def test_best_of_n_with_a_reward_model_endpoint(kit: Any) -> None:
+    seen: list[Any] = []
+    reward = kit.FakeBackend(kit.by_pattern({"candidate (\\w)": kit.Reply("0.5")}))
+    reward.script = lambda prompt, k: kit.Reply("0.9" if "candidate C" in prompt else "0.2")
+
+    def reward_factory(cfg: Any) -> Any:
+        seen.append(cfg)
+        return reward
+
+    wf = kit.workflow(kit.doc(
+        [{"id": "s", "kind": "sample", "prompt": "Propose.", "n": 4},
+         {"id": "best", "kind": "join", "of": "s", "reducer": "best_of_n",
+          "scorer": {"endpoint": "http://rm.local/v1", "model": "skywork-rm",
+                     "prompt": "{{ candidate }}"}}],
+        models={"default": {"backend": "fake"}}))
+    fake = proposals(kit)
+    wf.register_backend("fake", lambda cfg: fake)
+    wf.register_backend("openai", reward_factory)
+    r = await kit.run(wf)
+    assert r.result.ok, r.result.error
+    assert r.result.output == "candidate C"
+    assert seen[0].base_url == "http://rm.local/v1" and seen[0].model == "skywork-rm"
+    assert r.step("best").usage.prompt_tokens == 4 * 5  # the join's own calls
+
+
+async def test_a_scorer_that_fails_everywhere_is_an_error(kit: Any) -> None:
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Propose.", "n": 2},
+        {"id": "best", "kind": "join", "of": "s", "reducer": "best_of_n",
+         "scorer": {"tool": "calc", "args": {"expression": "${candidate}"}}}]),
+        fake=proposals(kit))
+    assert not r.result.ok
+    error = r.failed("best").error
+    assert "no candidate of 's' got a score" in error and "calc" in error
+
+
+async def test_an_extractor_that_finds_nothing_keeps_the_results(kit: Any) -> None:
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Propose.", "n": 3},
+        {"id": "v", "kind": "join", "of": "s", "reducer": "vote",
+         "extract": r"answer: (\d+)"}]), fake=proposals(kit))
+    assert not r.result.ok
+    failed = r.failed("v")
+    assert "the extractor 'answer: (\\\\d+)' found no answer in any of the 3" in failed.error \
+        or "found no answer in any of the 3 succeeded children of 's'" in failed.error
+    kept = json.loads(failed.raw)["kept"]
+    assert kept == {"0": "candidate A", "1": "candidate B", "2": "candidate C"}
+    assert r.step("s").output == ["candidate A", "candidate B", "candidate C"]
+
+
+async def test_vote_over_a_map_handles_failed_items_by_policy(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"bad": kit.Reply("x", fail=True),
+                                           "q": kit.Reply("The answer is 12")}))
+    steps = [{"id": "m", "kind": "map", "over": ["q1", "bad", "q2", "q3"],
+              "step": {"kind": "llm", "prompt": "{{ item }}", "retry": {"max_attempts": 1}}},
+             {"id": "v", "kind": "join", "of": "m", "reducer": "vote",
+              "extract": r"answer is (\d+)", "normalize": ["number"]}]
+    r = await kit.run(kit.doc(steps), fake=fake)
+    assert r.result.ok, r.result.error  # the failed item is handled, not a run failure
+    assert r.result.output == 12
+    meta = r.step("v").meta
+    assert meta["failed"][0]["child"] == "m[1]" and meta["votes"] == {"12": 3}
+    assert r.step("m").output[1] is None
+    strict = await kit.run(kit.doc([steps[0], {**steps[1], "policy": "require_all"}]),
+                           fake=kit.FakeBackend(fake.script))
+    assert "1 of 4 failed: m[1]" in strict.failed("v").error
+
+
+async def test_first_finish_over_a_map_cancels_the_other_items(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"slow": kit.Reply("slow words here", 2.0),
+                                           "fast": kit.Reply("fast", 0.02)}))
+    r = await kit.run(kit.doc([
+        {"id": "m", "kind": "map", "over": ["slow1", "fast", "slow2"],
+         "step": {"kind": "llm", "prompt": "{{ item }}"}},
+        {"id": "ff", "kind": "join", "of": "m", "reducer": "first_finish"}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.step("ff").output == "fast"
+    assert sorted(e.step_id for e in r.cancelled()) == ["m[0]", "m[2]"]
+    assert fake.cancelled == 2
+    assert r.result.duration_s < 1.0
+    meta = r.step("ff").meta
+    assert meta["winner"] == 1 and meta["fanout"]["stopped"] == "first_finish"
+    started = {e.step_id: e.ts for e in r.of_kind("step_started")}
+    assert started["ff"] <= min(started[f"m[{i}]"] for i in range(3)) + 0.5
+
+
+async def test_adaptive_vote_over_a_map_stops_early(kit: Any) -> None:
+    fake = kit.FakeBackend(lambda prompt, k: kit.Reply("answer 5", 0.01 * int(prompt)))
+    r = await kit.run(kit.doc([
+        {"id": "m", "kind": "map", "over": list(range(1, 13)), "concurrency": 2,
+         "step": {"kind": "llm", "prompt": "{{ item }}"}},
+        {"id": "a", "kind": "join", "of": "m", "reducer": "adaptive_vote", "min_n": 3,
+         "extract": r"answer (\d+)"}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.step("a").output == "5"
+    assert r.step("a").meta["samples_used"] < 12
+    assert len(fake.requests) < 12
+
+
+@pytest.mark.parametrize(("steps", "message", "hint"), [
+    ([{"id": "t", "kind": "tool", "tool": "calc", "args": {"expression": "1"}},
+      {"id": "j", "kind": "join", "of": "t"}],
+     "join 'j' names 't', a tool step, not a fan-out", "map, spawn or sample"),
+    ([{"id": "j", "kind": "join", "of": "nowhere"}], "unknown step 'nowhere'", ""),
+    ([{"id": "s", "kind": "sample", "prompt": "p"},
+      {"id": "a", "kind": "join", "of": "s", "reducer": "first_finish"},
+      {"id": "b", "kind": "join", "of": "s", "reducer": "adaptive_vote"}],
+     "fan-out 's' already has the 'a' join", "at most one"),
+    ([{"id": "s", "kind": "sample", "prompt": "p"},
+      {"id": "j", "kind": "join", "of": "s", "reducer": "best_of_n"}],
+     "best_of_n needs a `scorer`", ""),
+    ([{"id": "s", "kind": "sample", "prompt": "p"},
+      {"id": "j", "kind": "join", "of": "s", "extract": "(unclosed"}],
+     "is not a regular expression", ""),
+    ([{"id": "s", "kind": "sample", "prompt": "p"},
+      {"id": "j", "kind": "join", "of": "s", "reducer": "vote", "check": {"tool": "calc"}}],
+     "`check` is used by first_finish only", ""),
+])
+def test_bad_joins_are_located_errors(kit: Any, steps: list[dict[str, Any]], message: str,
+                                      hint: str) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        kit.workflow(kit.dump(kit.doc(steps))).compile()
+    text = str(info.value)
+    assert message in text and hint in text
+    assert all(p.line > 0 for p in info.value.problems)

@@ -1,0 +1,127 @@
+"""The pure reducer pieces: answers, numbers, votes, the adaptive rule, the policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from executors.fanout._live import Child, from_entry, is_marker
+from executors.fanout._reduce import (
+    Tally,
+    answers_of,
+    apply_policy,
+    confident,
+    extract_answer,
+    normalize,
+    parse_number,
+)
+from executors.fanout._score import Score, passes, to_score
+from executors.fanout.spawn import parse_messages
+from orchestrator.errors import StepError
+from orchestrator.spec.kinds_fanout import JoinStep, Scorer
+
+
+def join(**fields: object) -> JoinStep:
+    return JoinStep.model_validate({"id": "j", "of": "s", **fields})
+
+
+def ok(i: int, text: object) -> Child:
+    return Child(i, f"s[{i}]", "succeeded", text)
+
+
+def test_the_last_match_of_the_extractor_is_the_answer() -> None:
+    text = "First 3 + 4 = 7, the answer is 7? No: the answer is 12."
+    assert extract_answer(text, r"answer is (\d+)") == "12"
+    assert extract_answer(text, r"answer is (?P<answer>\d+)") == "12"
+    assert extract_answer(text, r"\d+") == "12"
+    assert extract_answer("nothing here", r"answer is (\d+)") is None
+    assert extract_answer("whole", None) == "whole"
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("42", 42), ("-3.50", -3.5), ("1,234 apples", 1234), ("7/2", 3.5), ("x = 6.0", 6),
+    ("no number", None), ("between 3 and 5", 5),
+])
+def test_numbers_are_parsed_canonically(text: str, value: object) -> None:
+    assert parse_number(text) == value
+
+
+def test_normalisers_apply_in_order_and_invalid_answers_are_dropped() -> None:
+    assert normalize("  The  Cat. ", ["strip", "lower", "collapse_spaces"]) == "the cat"
+    assert normalize("$1,200.", ["strip", "number"]) == 1200
+    j = join(reducer="vote", extract=r"answer: (\S+)", normalize=["number"])
+    children = [ok(0, "answer: 4"), ok(1, "answer: four"), ok(2, "no answer"),
+                Child(3, "s[3]", "failed", None, "boom"), ok(4, "answer: 4.0")]
+    answers, invalid = answers_of(children, j)
+    assert [a.key for a in answers] == [4, 4]
+    assert invalid == [1, 2]
+
+
+def test_tie_breaks() -> None:
+    j = join(reducer="vote")
+    answers, _ = answers_of([ok(0, "long answer b"), ok(1, "a"), ok(2, "long answer b"),
+                             ok(3, "a")], j)
+    tally = Tally.of(answers)
+    assert tally.votes() == {"long answer b": 2, "a": 2}
+    assert tally.leader("first") == ("long answer b", 2)
+    assert tally.leader("shortest") == ("a", 2)
+    assert tally.leader("longest") == ("long answer b", 2)
+
+
+def test_adaptive_rule_needs_min_n_and_the_share() -> None:
+    j = join(reducer="adaptive_vote", confidence=0.75, min_n=3)
+    agree = [ok(i, "7") for i in range(2)]
+    assert not confident(Tally.of(answers_of(agree, j)[0]), j)  # two answers: too few
+    assert confident(Tally.of(answers_of([*agree, ok(2, "7")], j)[0]), j)
+    mixed = [ok(0, "7"), ok(1, "7"), ok(2, "8"), ok(3, "7")]
+    assert confident(Tally.of(answers_of(mixed, j)[0]), j)  # 3/4 = 0.75
+    assert not confident(Tally.of(answers_of(mixed[:3], j)[0]), j)  # 2/3
+
+
+def test_policies() -> None:
+    children = [ok(0, "a"), Child(1, "s[1]", "failed", None, "boom"),
+                Child(2, "s[2]", "cancelled", None, "cancelled: first_finish"),
+                Child(3, None, "not_started", None, "budget")]
+    assert [c.index for c in apply_policy(children, join(), "s")] == [0]
+    with pytest.raises(StepError, match=r"requires every child of 's'; 1 of 4 failed: s\[1\]"):
+        apply_policy(children, join(policy="require_all"), "s")
+    with pytest.raises(StepError, match="1 of 4 children of 's' succeeded, 2 needed"):
+        apply_policy(children, join(policy="min_successes", min_successes=2), "s")
+    all_failed = [Child(i, f"s[{i}]", "failed", None, "boom") for i in range(3)]
+    with pytest.raises(StepError, match=r"every child of 's' failed \(3 of 3\)"):
+        apply_policy(all_failed, join(), "s")
+    assert apply_policy([], join(), "s") == []  # nothing failed
+    unstarted = [Child(0, None, "not_started", None, "budget")]
+    assert apply_policy(unstarted, join(), "s") == []
+    with pytest.raises(StepError, match="0 of 1 children of 's' succeeded, 1 needed"):
+        apply_policy(unstarted, join(policy="min_successes"), "s")
+
+
+def test_markers_round_trip() -> None:
+    child = Child(2, "s[2]", "rejected", "text", "failed the check")
+    entry = child.entry()
+    assert is_marker(entry) and entry["output"] == "text"
+    back = from_entry(2, entry)
+    assert (back.status, back.output, back.step_id) == ("rejected", "text", "s[2]")
+    assert not is_marker({"error": "user data", "status": "fine"})
+    assert from_entry(0, {"answer": 1}).ok
+
+
+def test_scores_and_checks() -> None:
+    assert to_score(True) == 1.0
+    assert to_score({"score": "7/10"}) == 0.7
+    assert to_score("Score: 8 out of 10", r"Score: (\d+)") == 8.0
+    assert to_score("no idea") is None
+    check = Scorer(tool="t")
+    assert passes(Score(0, 1.0, "yes"), check)
+    assert not passes(Score(0, None, "No."), check)
+    assert not passes(Score(0, None, None), check)
+    assert passes(Score(0, None, "Answer: 12"), check)
+    assert not passes(Score(0, 0.0, 0), check)
+    strict = Scorer(llm="judge", threshold=7)
+    assert passes(Score(0, 8.0, "8"), strict) and not passes(Score(0, 6.0, "6"), strict)
+    assert not passes(Score(0, 9.0, "9", error="boom"), strict)
+
+
+def test_messages_written_by_a_model() -> None:
+    assert parse_messages('Here: ["a", "b"] done') == ["a", "b"]
+    assert parse_messages("1. first\n- second\n\n* third") == ["first", "second", "third"]

@@ -1,0 +1,207 @@
+"""`sample` steps: one request or n, first-finish with cancellation, adaptive vote, budgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from orchestrator.errors import ValidationFailed
+
+pytestmark = pytest.mark.anyio
+
+VOTE = {"id": "v", "kind": "join", "of": "s", "reducer": "vote",
+        "extract": r"answer (\d+)", "normalize": ["number"]}
+
+
+def sim(**options: Any) -> dict[str, Any]:
+    return {"default": {"backend": "simulated", "options": {"time_scale": 0, **options}}}
+
+
+async def test_n_samples_are_one_request_where_the_backend_can(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in
+                                                 (3, 4, 4, 5, 4, 9)]}))
+    r = await kit.run(kit.doc([{"id": "s", "kind": "sample", "prompt": "Q?", "n": 6,
+                                "temperature": 0.9}, VOTE]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.result.output == 4
+    assert [q.n for q in fake.requests] == [6]  # one request, LLMRequest.n
+    assert r.step("s").meta["mode"] == "shared"
+    assert r.step("s").output == [f"answer {a}" for a in (3, 4, 4, 5, 4, 9)]
+    assert r.step("v").meta["votes"] == {"3": 1, "4": 3, "5": 1, "9": 1}
+
+
+async def test_without_n_support_each_sample_is_a_request_with_its_own_seed(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"Q": kit.Reply("answer 1")}), supports_n=False)
+    r = await kit.run(kit.doc([{"id": "s", "kind": "sample", "prompt": "Q?", "n": 4,
+                                "seed": 10}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.result.output == ["answer 1"] * 4
+    assert sorted(q.seed for q in fake.requests) == [10, 11, 12, 13]
+    assert {q.n for q in fake.requests} == {1}
+    patched = [s for e in r.of_kind("graph_patched") for s in e.steps]
+    assert sorted(s["id"] for s in patched) == ["s[0]", "s[1]", "s[2]", "s[3]"]
+    assert {s["parent"] for s in patched} == {"s"}
+
+
+async def test_a_server_that_ignores_n_is_topped_up(kit: Any) -> None:
+    class OneOnly(kit.FakeBackend):  # type: ignore[misc, name-defined]
+        async def complete(self, request: Any) -> Any:
+            response = await super().complete(request)
+            response.texts = response.texts[:1]
+            return response
+
+    fake = OneOnly(kit.by_pattern({"Q": [kit.Reply(f"t{i}") for i in range(6)]}))
+    r = await kit.run(kit.doc([{"id": "s", "kind": "sample", "prompt": "Q?", "n": 3}]),
+                      fake=fake)
+    assert r.result.ok, r.result.error
+    # each reply consumes n scripted answers: t0 (of t0-t2), t3 (of t3-t4), then t5
+    assert r.result.output == ["t0", "t3", "t5"]
+    assert [q.n for q in fake.requests] == [3, 2, 1]
+    assert r.step("s[0:3]").meta["requests"] == 3
+
+
+async def test_first_finish_over_8_uses_far_fewer_tokens_than_waiting_for_all(
+        kit: Any, engines: list[Any]) -> None:
+    """On the simulated engine, decode time follows the text; the losers stop at once."""
+    lengths = [300, 90, 420, 260, 500, 350, 380, 280]
+    texts = [" ".join(["step"] * (n * 4 // 5)) + f" answer {i}" for i, n in enumerate(lengths)]
+    models = sim(time_scale=0.25, output_tokens="text", capacity=8,
+                 responses=[{"match": "race", "sequence": texts}])
+
+    async def spent(reducer: str) -> tuple[Any, int]:
+        r = await kit.run(kit.doc(
+            [{"id": "s", "kind": "sample", "prompt": "race", "n": 8, "max_tokens": 1024},
+             {"id": "j", "kind": "join", "of": "s", "reducer": reducer}], models=models))
+        assert r.result.ok, r.result.error
+        stats = engines[-1].stats
+        return r, stats.prompt_tokens + stats.completion_tokens
+
+    first, first_tokens = await spent("first_finish")
+    every, all_tokens = await spent("concat")
+    assert first.result.output == texts[1]  # the shortest finishes first
+    assert first_tokens < 0.5 * all_tokens, (first_tokens, all_tokens)
+    assert engines[0].stats.cancelled == 7
+    # the trace: 7 cancelled steps with the tokens they had used, in the run's usage
+    cancelled = first.cancelled()
+    assert sorted(e.step_id for e in cancelled) == [f"s[{i}]" for i in range(8) if i != 1]
+    assert all(e.usage.completion_tokens > 0 for e in cancelled)
+    partial = sum(e.usage.prompt_tokens + e.usage.completion_tokens for e in cancelled)
+    meta = first.step("s").meta
+    assert meta["stopped"] == "first_finish" and meta["winner"] == 1
+    assert meta["cancelled_tokens"]["total_tokens"] == partial
+    assert first.result.usage.total == meta["tokens"]["total_tokens"]
+    assert first.result.usage.total < 0.5 * every.result.usage.total
+    assert [e["status"] for e in first.step("s").output if isinstance(e, dict)] == \
+        ["cancelled"] * 7
+
+
+async def test_first_finish_takes_the_first_that_passes_its_check(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [
+        kit.Reply("no final answer", 0.01), kit.Reply("Answer: 2", 0.2),
+        kit.Reply("Answer: 3", 1.0), kit.Reply("Answer: 4", 1.2)]}), supports_n=True)
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 4},
+        {"id": "j", "kind": "join", "of": "s", "reducer": "first_finish",
+         "check": {"tool": "extract", "args": {"text": "${candidate}",
+                                               "pattern": r"Answer: \d+"}}}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.result.output == "Answer: 2"
+    out = r.step("s").output
+    assert out[0]["status"] == "rejected" and out[0]["output"] == "no final answer"
+    assert [e["status"] for e in out[2:]] == ["cancelled", "cancelled"]
+    assert fake.cancelled == 2
+    checks = r.step("s").meta["checks"]
+    assert [c["index"] for c in checks] == [0, 1]
+    patched = {s["id"]: s["parent"] for e in r.of_kind("graph_patched") for s in e.steps}
+    assert patched["s[check0]"] == "s" and patched["s[check1]"] == "s"
+
+
+async def test_no_child_passing_the_check_is_a_clear_error(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"Q": kit.Reply("nope")}))
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 3},
+        {"id": "j", "kind": "join", "of": "s", "reducer": "first_finish",
+         "check": {"tool": "extract", "args": {"text": "${candidate}", "pattern": "yes"}}}]),
+        fake=fake)
+    assert not r.result.ok
+    assert "no child of 's' finished and passed the check" in r.failed("j").error
+    assert [e["status"] for e in r.step("s").output] == ["rejected"] * 3
+
+
+async def test_adaptive_vote_stops_when_confident_and_records_samples_used(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in
+                                                 (7, 2, 7, 7, 7, 7, 7, 7)]}))
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 16},
+        {**VOTE, "reducer": "adaptive_vote", "batch": 2, "min_n": 3, "confidence": 0.8}]),
+        fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.result.output == 7
+    meta = r.step("s").meta
+    # round 1: max(batch, min_n) = 3 samples (7 2 7: 2/3 < 0.8), round 2: 2 more (4/5)
+    assert meta["samples_used"] == 5 and meta["stopped"] == "confident"
+    assert meta["rounds"] == 2
+    assert [q.n for q in fake.requests] == [2, 1, 2]  # a batch shares a request
+    assert r.step("v").meta["samples_used"] == 5 and r.step("v").meta["share"] == 0.8
+    assert sum(1 for e in r.step("s").output if isinstance(e, dict)
+               and e["status"] == "not_started") == 11
+
+
+async def test_adaptive_vote_keeps_sampling_while_answers_disagree(kit: Any) -> None:
+    answers = (1, 2, 3, 1, 2, 1, 1, 1, 1, 1, 1, 1)
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
+                           supports_n=False)
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 10},
+        {**VOTE, "reducer": "adaptive_vote", "batch": 1, "min_n": 3, "confidence": 0.6}]),
+        fake=fake)
+    assert r.result.output == 1
+    meta = r.step("s").meta
+    # shares after each sample: 1/3, 2/4, 2/5, 3/6 = .5, 4/7 = .57, 5/8 = .625 -> stop at 8
+    assert meta["samples_used"] == 8 and meta["rounds"] == 6
+    assert len(fake.requests) == 8
+
+
+async def test_token_budget_bounds_the_samples_and_the_trace_shows_the_spend(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"Q": kit.Reply("answer 5")}))
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 8, "max_tokens": 10,
+         "budget_tokens": 35, "concurrency": 1}, VOTE]), fake=fake)
+    assert r.result.ok, r.result.error
+    meta = r.step("s").meta
+    # each request reserves 10 + 1 prompt tokens and spends 5 + 2: 4 fit in 35
+    assert meta["samples_used"] == 4 and meta["stopped"] == "budget"
+    assert meta["tokens"]["total_tokens"] == 28 <= meta["budget_tokens"] == 35
+    assert [e["error"] for e in r.step("s").output[4:]] == ["token budget reached"] * 4
+    assert r.step("v").meta["valid"] == 4
+
+
+async def test_first_finish_cannot_share_a_request(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({}))
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 2, "requests": "shared"},
+        {"id": "j", "kind": "join", "of": "s", "reducer": "first_finish"}]), fake=fake)
+    assert not r.result.ok
+    assert "needs `requests: separate`" in r.failed("s").error
+
+
+async def test_failed_samples_without_a_join_fail_the_step_and_keep_the_others(
+        kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply("a"), kit.Reply("b", fail=True),
+                                                 kit.Reply("c")]}), supports_n=False)
+    r = await kit.run(kit.doc([{"id": "s", "kind": "sample", "prompt": "Q?", "n": 3,
+                                "retry": {"max_attempts": 1}}]), fake=fake)
+    assert not r.result.ok
+    failed = r.failed("s")
+    assert "1 of 3 samples failed" in failed.error
+    assert '"a"' in failed.raw and '"c"' in failed.raw
+
+
+@pytest.mark.parametrize("bad", [{"n": 0}, {"n": 257}, {"budget_tokens": 0}])
+def test_n_out_of_range_is_a_validation_error(kit: Any, bad: dict[str, Any]) -> None:
+    text = kit.dump(kit.doc([{"id": "s", "kind": "sample", "prompt": "Q", **bad}]))
+    with pytest.raises(ValidationFailed) as info:
+        kit.workflow(text)
+    problem = info.value.problems[0]
+    assert problem.line == 6 and next(iter(bad)) in problem.message  # the offending key
