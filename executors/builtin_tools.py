@@ -36,6 +36,9 @@ _FUNCS: dict[str, Callable[..., Any]] = {
 _CONSTS = {"pi": math.pi, "e": math.e}
 _MAX_EXPONENT = 10_000
 _MAX_LEN = 2_000
+#: largest integer result, in bits (about 1,200 digits): bigger ones cost unbounded time
+#: and memory, and cannot even be printed past Python's 4,300-digit limit
+_MAX_BITS = 4_000
 
 
 def _eval(node: ast.AST) -> Any:
@@ -46,18 +49,34 @@ def _eval(node: ast.AST) -> Any:
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left, right = _eval(node.left), _eval(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
-            raise ToolError(f"calc: exponent {right} is too large")
-        return _BINOPS[type(node.op)](left, right)
+        if isinstance(node.op, ast.Pow):
+            if abs(right) > _MAX_EXPONENT:
+                raise ToolError(f"calc: exponent {right} is too large")
+            if isinstance(left, int) and isinstance(right, int) and right > 0 and (
+                    abs(left).bit_length() * right > _MAX_BITS):
+                raise ToolError("calc: the result would be too large")
+        if isinstance(node.op, ast.Mult) and isinstance(left, int) and isinstance(right, int) and (
+                abs(left).bit_length() + abs(right).bit_length() > _MAX_BITS):
+            raise ToolError("calc: the result would be too large")
+        return _check_size(_BINOPS[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_eval(node.operand))
     if isinstance(node, ast.Name) and node.id in _CONSTS:
         return _CONSTS[node.id]
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id in _FUNCS and not node.keywords):
-        return _FUNCS[node.func.id](*(_eval(a) for a in node.args))
+        try:
+            return _check_size(_FUNCS[node.func.id](*(_eval(a) for a in node.args)))
+        except TypeError as exc:
+            raise ToolError(f"calc: {node.func.id}(): {exc}") from None
     raise ToolError(f"calc: `{ast.unparse(node)}` is not allowed (numbers, + - * / // % **, "
                     f"and {', '.join(sorted(_FUNCS))} only)")
+
+
+def _check_size(value: Any) -> Any:
+    if isinstance(value, int) and value.bit_length() > _MAX_BITS:
+        raise ToolError("calc: the result is too large")
+    return value
 
 
 def calc(expression: str) -> int | float:

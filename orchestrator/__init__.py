@@ -73,11 +73,11 @@ __all__ = [
     "ToolError",
     "ToolSpec",
     "ToolStep",
+    "Usage",
     "ValidationFailed",
     "Workflow",
     "WorkflowSpec",
     "WorkflowStep",
-    "Usage",
     "tool",
 ]
 __version__ = "0.1.0"

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from orchestrator.errors import Problem, ValidationFailed
+from orchestrator.errors import ConfigError, Problem, ValidationFailed
 from orchestrator.graph.compile import compile_workflow
-from orchestrator.runtime.registry import Registry, import_callable
+from orchestrator.runtime.registry import Registry, find_callable_module
 from orchestrator.spec.loader import SourceMap, parse_yaml, pydantic_problems
 from orchestrator.spec.models import LLMStep, Step, WorkflowSpec
 
@@ -73,9 +73,9 @@ def validate_text(text: str, file: str, registry: Registry | None = None,
     if spec is not None:
         reg = registry or Registry.default()
         for name, target in spec.tools.items():
-            try:
-                reg.add_tool(import_callable(target, base_dir), name)
-            except Exception as exc:
+            try:  # found, not imported: validating must not run the workflow's code
+                find_callable_module(target, base_dir)
+            except ConfigError as exc:
                 problems.append(smap.problem(("tools", name), f"tool {name!r}: {exc}",
                                              "check the module path and function name"))
         try:

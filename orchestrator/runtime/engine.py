@@ -532,14 +532,20 @@ async def execute(
     try:
         with gc_tuned():
             await sched.run()
+    except BaseException:
+        if sched.hook_error is not None:
+            # the trace could not be written: the run stopped there; say why, plainly
+            raise sched.hook_error from None
+        raise
     finally:
         with anyio.CancelScope(shield=True):
-            status, output, error = _final(sched, spec, graph, values_in)
-            sched.event(ev.RunFinished, status=status, output=output, error=error,
-                        usage=ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
-                                            completion_tokens=sched.usage.completion_tokens),
-                        duration_s=time.perf_counter() - t0)
-            await sched.flush()
+            if sched.hook_error is None:
+                status, output, error = _final(sched, spec, graph, values_in)
+                sched.event(ev.RunFinished, status=status, output=output, error=error,
+                            usage=ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
+                                                completion_tokens=sched.usage.completion_tokens),
+                            duration_s=time.perf_counter() - t0)
+                await sched.flush()
             if own_backends:
                 await cache.aclose()
     run = summary.run

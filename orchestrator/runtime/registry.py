@@ -122,6 +122,34 @@ def import_callable(target: str, base_dir: Path | None = None) -> Callable[..., 
     return obj  # type: ignore[no-any-return]
 
 
+def find_callable_module(target: str, base_dir: Path | None = None) -> None:
+    """Check that the module of ``module:function`` exists, without importing anything.
+
+    Validation uses this: importing would run the module's code, and validating a
+    workflow someone sent you must not execute it. Whether the function exists is
+    checked when the workflow runs.
+
+    :raises ConfigError: naming the target when the module cannot be found.
+    """
+    from importlib.machinery import PathFinder
+
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"tool target {target!r} must look like `module:function`")
+    parts = module_name.split(".")
+    if parts[0] in sys.builtin_module_names:
+        if len(parts) == 1:
+            return
+    search: list[str] | None = [str(base_dir), *sys.path] if base_dir is not None else None
+    spec = None
+    for i, part in enumerate(parts):
+        spec = PathFinder.find_spec(part, search)
+        if spec is None:
+            missing = ".".join(parts[: i + 1])
+            raise ConfigError(f"cannot find module {missing!r} for tool {target!r}")
+        search = list(spec.submodule_search_locations or [])
+
+
 @functools.cache
 def _entry_points(group: str) -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=group)}

@@ -24,9 +24,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from orchestrator.errors import (
     BudgetExceeded,
-    ConfigError,
     PonderError,
-    ReferenceResolutionError,
     StepError,
     StepTimeout,
     is_retryable,
@@ -218,6 +216,8 @@ class Scheduler:
         self.cancelled = False
         self._cancel_scope: anyio.CancelScope | None = None
         self._waiters: dict[str, list[anyio.Event]] = {}
+        #: the error of a hook that failed; the run stops and records nothing more
+        self.hook_error: Exception | None = None
         self._budget = budget_tokens
         #: tokens per step: a success's, or what a cancelled/failed attempt had used
         self.step_usage: dict[str, Usage] = {}
@@ -243,10 +243,20 @@ class Scheduler:
         return e
 
     async def flush(self) -> None:
-        """Deliver queued events to the hooks and wait until they have them."""
+        """Deliver queued events to the hooks and wait until they have them.
+
+        A hook that fails (a trace store that cannot write) stops the run: nothing may be
+        acted on that was not recorded. The error is kept in :attr:`hook_error`.
+        """
+        if self.hook_error is not None:
+            raise self.hook_error
         if self._pending_events:
             batch, self._pending_events = self._pending_events, []
-            await self._emit_hooks(batch)
+            try:
+                await self._emit_hooks(batch)
+            except Exception as exc:
+                self.hook_error = exc
+                raise
 
     def cancel(self) -> None:
         """Cancel the run: in-flight calls are cancelled and recorded as such."""
@@ -431,10 +441,11 @@ class Scheduler:
         try:
             inputs = self._prepare(self, plan)
             executor = self._executor_for(plan.kind)
-        except (ReferenceResolutionError, ConfigError, StepError) as exc:
+        except Exception as exc:  # preparing one step must never take the run down
+            error = exc if isinstance(exc, PonderError) else _wrap_unexpected(exc)
             self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
                        input={})
-            self._fail_step(plan.id, attempt, exc)
+            self._fail_step(plan.id, attempt, error)
             return None
         step = plan.step
         task = Task(self.run_id, plan.id, plan.kind, step, inputs, attempt, plan.priority,

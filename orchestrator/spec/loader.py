@@ -41,13 +41,43 @@ class SourceMap:
         return Problem(message=message, hint=hint, file=self.file, line=line, column=col)
 
 
+#: values a document may hold, and values that `*alias` copies may add: aliases can make
+#: a few bytes expand to millions of values
+MAX_VALUES = 200_000
+MAX_ALIAS_VALUES = 10_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, smap: SourceMap) -> None:
         self.loader = loader
         self.smap = smap
         self.problems: list[Problem] = []
+        self.count = 0
+        self.alias_count = 0
+        self.in_alias = 0
+        self.seen: set[int] = set()
 
     def build(self, node: yaml.Node, path: PathT) -> Any:
+        self.count += 1
+        if self.in_alias:
+            self.alias_count += 1
+        if self.count > MAX_VALUES or self.alias_count > MAX_ALIAS_VALUES:
+            raise _TooLarge
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in self.seen:  # an alias: built again as a copy
+                self.in_alias += 1
+                try:
+                    return self._build(node, path)
+                finally:
+                    self.in_alias -= 1
+            self.seen.add(id(node))
+        return self._build(node, path)
+
+    def _build(self, node: yaml.Node, path: PathT) -> Any:
         self.smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
@@ -87,25 +117,36 @@ def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[
     :returns: (data, source map, problems); data is None when the YAML is broken.
     """
     smap = SourceMap(file=file)
-    loader = yaml.SafeLoader(text)
+    empty = Problem("the file is empty", "start with `name:` and `steps:`", file, 1, 1)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
-            return None, smap, [Problem("the file is empty", "start with `name:` and `steps:`",
-                                        file, 1, 1)]
+            return None, smap, [empty]
         builder = _Builder(loader, smap)
         data = builder.build(node, ())
+        if data is None and not builder.problems:
+            return None, smap, [empty]  # `null`, `~` or a lone tag
         return data, smap, builder.problems
+    except _TooLarge:
+        return None, smap, [Problem(f"the document expands to more than {MAX_VALUES} values, "
+                                    f"or its `*` aliases to more than {MAX_ALIAS_VALUES}",
+                                    "write the workflow out without `*` aliases", file, 1, 1)]
+    except RecursionError:
+        return None, smap, [Problem("the document is nested too deeply (or an alias refers to "
+                                    "itself)", "flatten the structure", file, 1, 1)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         msg = f"YAML syntax: {exc.problem or exc.context}"
         return None, smap, [Problem(msg, "check indentation, colons and quotes near here",
                                     file, line, col)]
-    except yaml.YAMLError as exc:
-        return None, smap, [Problem(f"YAML: {exc}", "", file, 0, 0)]
+    except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
+        return None, smap, [Problem(f"YAML: {exc}", "remove unprintable characters", file, 0, 0)]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 _HINTS = {
@@ -175,9 +216,13 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> tuple[WorkflowS
     return spec, smap
 
 
-def spec_to_data(spec: WorkflowSpec) -> dict[str, Any]:
-    """A spec as plain data without default values; validating it gives an equal model."""
-    data = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+def spec_to_data(spec: WorkflowSpec, mode: str = "json") -> dict[str, Any]:
+    """A spec as plain data without default values; validating it gives an equal model.
+
+    :param mode: ``"json"`` for JSON-safe data (events), ``"python"`` to keep floats such
+        as infinity (YAML can write them).
+    """
+    data = spec.model_dump(mode=mode, by_alias=True, exclude_defaults=True)
     data = {"name": spec.name, **data}
     for step, dumped in zip(spec.steps, data.get("steps", []), strict=False):
         dumped["kind"] = step.kind  # the union's tag, even where it equals its default
@@ -187,4 +232,5 @@ def spec_to_data(spec: WorkflowSpec) -> dict[str, Any]:
 
 def dump_yaml(spec: WorkflowSpec) -> str:
     """Write a spec as YAML; loading it back gives an equal model."""
-    return yaml.safe_dump(spec_to_data(spec), sort_keys=False, allow_unicode=True, width=100)
+    return yaml.safe_dump(spec_to_data(spec, mode="python"), sort_keys=False, allow_unicode=True,
+                          width=100)

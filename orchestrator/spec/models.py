@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from orchestrator.spec.base import STEP_ID_PATTERN, RetryPolicy, StepBase, _Model
+from orchestrator.spec.base import RetryPolicy, StepBase, _Model
 
 JSONType = Literal["string", "integer", "number", "boolean", "array", "object", "any"]
 

@@ -22,7 +22,12 @@ from typing import Any
 from orchestrator.errors import ReferenceResolutionError
 
 REF_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
-_SEGMENT_RE = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]")
+_SEGMENT_RE = re.compile(
+    r"\.([A-Za-z_][A-Za-z0-9_\-]*)"  # .field
+    r"|\[\s*(-?\d+)\s*\]"  # [3]
+    r"|\[\s*'([^']*)'\s*\]"  # ['key']
+    r"|\[\s*\"([^\"]*)\"\s*\]"  # ["key"]
+)
 _HEAD_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)")
 
 PathKey = str | int
@@ -115,7 +120,7 @@ def walk_path(value: Any, path: tuple[PathKey, ...], ref_text: str) -> Any:
                 cur = cur[int(seg)]
             else:
                 cur = cur[seg]
-        except (KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError, ValueError):
             shown = json.dumps(cur, default=str)
             if len(shown) > 120:
                 shown = shown[:117] + "..."

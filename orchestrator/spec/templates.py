@@ -51,6 +51,8 @@ def check(source: str) -> TemplateIssue | None:
         environment().parse(to_jinja(source))
     except TemplateSyntaxError as exc:
         return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
+    except RecursionError:
+        return TemplateIssue("the template is nested too deeply", 0)
     return None
 
 
@@ -60,6 +62,8 @@ def check_expression(source: str) -> TemplateIssue | None:
         environment().compile_expression(to_jinja_expr(source))
     except TemplateSyntaxError as exc:
         return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
+    except RecursionError:
+        return TemplateIssue("the expression is nested too deeply", 0)
     return None
 
 
@@ -106,7 +110,7 @@ def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]
             tree: nodes.Node = env.parse("{{ " + to_jinja_expr(source) + " }}")
         else:
             tree = env.parse(to_jinja(source))
-    except TemplateSyntaxError:
+    except (TemplateSyntaxError, RecursionError):
         return []
     found: list[TemplateRef] = []
     inner: set[int] = set()
@@ -147,8 +151,10 @@ def render(source: str, variables: dict[str, Any]) -> str:
     """
     try:
         return str(_compiled(source).render(**variables))
-    except (UndefinedError, SecurityError, TypeError) as exc:
+    except (UndefinedError, SecurityError) as exc:
         raise ReferenceResolutionError(f"template: {exc}") from None
+    except Exception as exc:  # anything a template's own code raises (1/0, bad filter args)
+        raise ReferenceResolutionError(f"template: {type(exc).__name__}: {exc}") from None
 
 
 def evaluate(expression: str, variables: dict[str, Any]) -> Any:
@@ -158,5 +164,8 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     """
     try:
         return _compiled_expr(expression)(**variables)
-    except (UndefinedError, SecurityError, TypeError) as exc:
+    except (UndefinedError, SecurityError) as exc:
         raise ReferenceResolutionError(f"condition `{expression}`: {exc}") from None
+    except Exception as exc:  # anything the expression's own code raises
+        raise ReferenceResolutionError(
+            f"condition `{expression}`: {type(exc).__name__}: {exc}") from None

@@ -6,7 +6,9 @@ transaction by a runner (see :mod:`orchestrator.store._runners`).
 
 from __future__ import annotations
 
+import functools
 import os
+import sqlite3
 import stat
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -19,11 +21,24 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from orchestrator.errors import ConfigError
 from orchestrator.store._base import TraceStore
-from orchestrator.store._codec import EncodedEvent, check_batch, conflict_error, decode, encode
+from orchestrator.store._codec import (
+    EventRow,
+    check_batch,
+    conflict_error,
+    decode,
+    encode,
+    encode_row,
+)
 from orchestrator.store._errors import StoreError, StoreUnavailable
 from orchestrator.store._migrate import ensure_schema, migrate
 from orchestrator.store._models import RunFilter, RunInfo, StoredEvent
-from orchestrator.store._runners import AsyncRunner, Runner, ThreadRunner, bind
+from orchestrator.store._runners import (
+    SYNCHRONOUS_MODES,
+    AsyncRunner,
+    Runner,
+    ThreadRunner,
+    bind,
+)
 from orchestrator.store._schema import EVENTS, RUNS
 from orchestrator.store.fold import fold_info
 
@@ -31,6 +46,12 @@ T = TypeVar("T")
 _RUN_KINDS = frozenset({"run_started", "run_finished"})
 _CHUNK = 500
 _ASYNC_PG_DRIVERS = frozenset({"psycopg", "psycopg_async", "asyncpg"})
+_SYNCHRONOUS = "synchronous"
+_INSERT_EVENTS = f"INSERT INTO {EVENTS.name} ({', '.join(EVENTS.c.keys())}) VALUES "
+_EVENT_VALUES = f"({', '.join('?' for _ in EVENTS.c)})"
+_MULTI_ROW_MAX = 64
+"""The most events inserted by one multi-row statement (6 parameters each, well under
+the 999 parameters of an older SQLite)."""
 
 
 def normalize_url(url: str) -> sa.URL:
@@ -38,12 +59,13 @@ def normalize_url(url: str) -> sa.URL:
 
     A plain path (no ``://``) is a SQLite file. Any SQLite URL (``sqlite://``,
     ``sqlite+aiosqlite://``, ``sqlite+pysqlite://``) runs on pysqlite in worker
-    threads; ``~`` in its path is expanded. ``postgres://`` and ``postgresql://``
-    get the psycopg driver; ``postgresql+psycopg://`` and ``postgresql+asyncpg://``
-    are kept.
+    threads; ``~`` in its path is expanded, and its query may hold
+    ``synchronous=NORMAL|FULL|EXTRA`` (see :class:`SqlStore`). ``postgres://`` and
+    ``postgresql://`` get the psycopg driver; ``postgresql+psycopg://`` and
+    ``postgresql+asyncpg://`` are kept.
 
-    :raises ConfigError: for a malformed URL, another database, or a synchronous
-        PostgreSQL driver.
+    :raises ConfigError: for a malformed URL, another database, a synchronous
+        PostgreSQL driver, or an unknown SQLite ``synchronous`` mode.
     """
     if "://" not in url:
         url = "sqlite:///" + str(Path(url).expanduser().absolute())
@@ -61,6 +83,7 @@ def normalize_url(url: str) -> sa.URL:
         database = parsed.database or ":memory:"
         if database != ":memory:" and not database.startswith("file:"):
             database = str(Path(database).expanduser())
+        _sqlite_synchronous(parsed, shown)
         return parsed.set(drivername="sqlite+pysqlite", database=database)
     if backend == "postgresql":
         if "+" not in parsed.drivername:
@@ -77,13 +100,28 @@ def normalize_url(url: str) -> sa.URL:
     )
 
 
+def _sqlite_synchronous(url: sa.URL, shown: str) -> str:
+    """The ``synchronous`` mode a SQLite URL asks for (``NORMAL`` when it names none)."""
+    value = url.query.get(_SYNCHRONOUS, "NORMAL")
+    mode = (value if isinstance(value, str) else value[-1]).upper()
+    if mode not in SYNCHRONOUS_MODES:
+        raise ConfigError(
+            f"trace store URL {shown}: synchronous={mode.lower()} is not supported; use "
+            "NORMAL (the default: a commit survives the process being killed) or FULL "
+            "(it survives a power loss too)"
+        )
+    return mode
+
+
 class SqlStore(TraceStore):
     """A :class:`TraceStore` in SQLite or PostgreSQL, through SQLAlchemy.
 
     SQLite runs in WAL mode with ``synchronous=NORMAL`` (a commit survives a crash
-    of the process, not necessarily of the machine) and a busy timeout; this
-    process's writers take turns on a lock, so they never see "database is locked",
-    and another process's writer is waited for up to the busy timeout.
+    of the process, SIGKILL included, but not necessarily a power loss or a kernel
+    crash; add ``?synchronous=FULL`` to the URL for that, at the cost of a disk flush
+    per append) and a busy timeout; this process's writers queue for one writer
+    thread, so they never see "database is locked", and another process's writer is
+    waited for up to the busy timeout.
 
     :param url: the database URL (see :func:`normalize_url`).
     :param auto_upgrade: upgrade an older schema on :meth:`open`; default: yes for
@@ -106,10 +144,15 @@ class SqlStore(TraceStore):
         self.url = self._url.render_as_string(hide_password=True)
         """The URL with its password hidden."""
         self._sqlite = self._url.get_backend_name() == "sqlite"
+        self._synchronous = "NORMAL"
+        if self._sqlite:
+            self._synchronous = _sqlite_synchronous(self._url, self.url)
+            self._url = self._url.difference_update_query([_SYNCHRONOUS])
         self._auto_upgrade = self._sqlite if auto_upgrade is None else auto_upgrade
         self._busy_timeout_s = busy_timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._runner: Runner | None = None
+        self._thread_runner: ThreadRunner | None = None  # the same runner, on SQLite
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -127,10 +170,11 @@ class SqlStore(TraceStore):
             await runner.close()
             raise
         self._runner = runner
+        self._thread_runner = runner if isinstance(runner, ThreadRunner) else None
 
     async def close(self) -> None:
         self._closed = True
-        runner, self._runner = self._runner, None
+        runner, self._runner, self._thread_runner = self._runner, None, None
         if runner is not None:
             await runner.close()
 
@@ -141,7 +185,7 @@ class SqlStore(TraceStore):
         """
         if self._sqlite:
             self._prepare_sqlite_file()
-            runner: Runner = ThreadRunner(self._url, self._busy_timeout_s)
+            runner: Runner = ThreadRunner(self._url, self._busy_timeout_s, self._synchronous)
         else:
             key = "timeout" if self._url.get_driver_name() == "asyncpg" else "connect_timeout"
             runner = AsyncRunner(self._url, {key: max(1, round(self._connect_timeout_s))})
@@ -212,25 +256,40 @@ class SqlStore(TraceStore):
         runner = self._require_open()
         if not events:
             return
-        encoded = [encode(e) for e in events]
-        check_batch(encoded)
-        rows = [enc.row() for enc in encoded]
-        if not self._sqlite:
-            rows = [_pg_clean_row(row) for row in rows]
         run_events = [e for e in events if e.kind in _RUN_KINDS]
-        append = bind(_append, rows, run_events, pg=not self._sqlite)
         try:
-            await runner.write(append)
+            if self._thread_runner is not None:
+                await self._append_sqlite(self._thread_runner, events, run_events)
+            else:
+                encoded = [encode(e) for e in events]
+                check_batch(encoded)
+                rows = [_pg_clean_row(enc.row()) for enc in encoded]
+                await runner.write(bind(_append, rows, run_events))
         except IntegrityError as exc:
-            raise await self._conflict(runner, encoded) from exc
+            raise await self._conflict(runner, events) from exc
         except (DBAPIError, OSError) as exc:
             raise self._translate(exc, "append events") from exc
 
-    async def _conflict(self, runner: Runner, encoded: list[EncodedEvent]) -> StoreError:
+    @staticmethod
+    async def _append_sqlite(
+        runner: ThreadRunner, events: Sequence[StoredEvent], run_events: list[StoredEvent]
+    ) -> None:
+        # The hot path (a step's events) is one raw DBAPI transaction; a batch that
+        # starts or finishes a run also updates the run row, through SQLAlchemy.
+        rows = [encode_row(e) for e in events]
+        check_batch(events)
+        if run_events:
+            await runner.write(bind(_append_sqlite, rows, run_events))
+        else:
+            # A batch of up to _MULTI_ROW_MAX events is one INSERT, atomic on its own.
+            one = len(rows) <= _MULTI_ROW_MAX
+            await runner.write_dbapi(functools.partial(_insert_events, rows=rows), one_statement=one)
+
+    async def _conflict(self, runner: Runner, events: Sequence[StoredEvent]) -> StoreError:
         """The EventConflict naming the first already-stored event of a rejected batch."""
         by_run: dict[str, list[int]] = {}
-        for enc in encoded:
-            by_run.setdefault(enc.run_id, []).append(enc.seq)
+        for event in events:
+            by_run.setdefault(event.run_id, []).append(event.seq)
         try:
             found = await self._run(
                 "append events", lambda: runner.read(bind(_first_stored, by_run))
@@ -318,10 +377,36 @@ async def upgrade_schema(url: str, revision: str) -> tuple[str | None, str | Non
 # -- the transactions (synchronous, one connection each) -------------------------------
 
 
-def _append(
-    conn: sa.Connection, rows: list[dict[str, Any]], run_events: list[StoredEvent], *, pg: bool
-) -> None:
+def _append(conn: sa.Connection, rows: list[dict[str, Any]], run_events: list[StoredEvent]) -> None:
+    """PostgreSQL: insert the rows, update the runs of the batch's run events."""
     conn.execute(EVENTS.insert(), rows)
+    _update_runs(conn, run_events, pg=True)
+
+
+@functools.cache
+def _insert_sql(n_rows: int) -> str:
+    return _INSERT_EVENTS + ", ".join([_EVENT_VALUES] * n_rows)
+
+
+def _insert_events(dbapi: sqlite3.Connection, *, rows: list[EventRow]) -> None:
+    """SQLite: insert the rows through the driver: up to _MULTI_ROW_MAX in one statement."""
+    if len(rows) <= _MULTI_ROW_MAX:
+        dbapi.execute(_insert_sql(len(rows)), [value for row in rows for value in row])
+    else:
+        dbapi.executemany(_insert_sql(1), rows)
+
+
+def _append_sqlite(
+    conn: sa.Connection, rows: list[EventRow], run_events: list[StoredEvent]
+) -> None:
+    """SQLite: insert the rows, update the runs of the batch's run events."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    _insert_events(dbapi, rows=rows)
+    _update_runs(conn, run_events, pg=False)
+
+
+def _update_runs(conn: sa.Connection, run_events: list[StoredEvent], *, pg: bool) -> None:
     for run_id in dict.fromkeys(e.run_id for e in run_events):
         row = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).first()
         prev = RunInfo.model_validate(row._asdict()) if row is not None else None

@@ -237,18 +237,14 @@ class FailOnce:
         self.events.extend(batch)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a hook's error raised inside the scheduler "
-                   "surfaces from Workflow.run as an ExceptionGroup, not as the StoreError")
 async def test_hook_failure_surfaces_as_the_ponder_error() -> None:
     with pytest.raises(StoreError):
         await padded(2, 10).run(hooks=[FailOnce()])
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: after a failed hook write the engine still "
-                   "writes run_finished (succeeded/cancelled) over a gap in the events")
 async def test_no_run_finished_over_a_gap_after_a_failed_write() -> None:
     hook = FailOnce()
-    with pytest.raises(BaseException):  # noqa: B017 - the first xfail's subject
+    with pytest.raises(StoreError):
         await padded(2, 10).run(hooks=[hook])
     seqs = [e.seq for e in hook.events]
     finished = [e for e in hook.events if e.kind == "run_finished"]

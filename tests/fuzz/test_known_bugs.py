@@ -1,4 +1,4 @@
-"""Minimal reproducers of core bugs found by the fuzz suite, as strict xfails.
+"""Minimal reproducers of core bugs found by the fuzz suite (all fixed), kept as regressions.
 
 Each states the behaviour the contract asks for. When a fix lands, its test passes,
 the strict xfail turns that into a failure: remove the mark (and the matching entry
@@ -17,22 +17,19 @@ from orchestrator.spec import templates
 from orchestrator.spec.loader import dump_yaml, load_yaml, parse_yaml
 from orchestrator.spec.refs import Scope, resolve
 
-bug = pytest.mark.xfail(strict=True, reason="core bug found by fuzzing (see the report)")
 
-
-@bug
 def test_deeply_nested_yaml_is_a_validation_error() -> None:
     with pytest.raises(ValidationFailed):
         load_yaml("deep.yaml", text="a: " + "[" * 1500 + "]" * 1500)  # RecursionError
 
 
-@bug
+
 def test_recursive_alias_is_a_validation_error() -> None:
     with pytest.raises(ValidationFailed):
         load_yaml("alias.yaml", text="a: &x [*x]\n")  # RecursionError
 
 
-@bug
+
 def test_alias_bomb_is_not_expanded() -> None:
     # 6 levels of 6 aliases: 193 bytes that the loader walks as 6**6 = 46,656 leaves
     # (8 levels: 4.5 s, 10 levels: minutes and gigabytes)
@@ -42,27 +39,27 @@ def test_alias_bomb_is_not_expanded() -> None:
     assert problems or len(smap.positions) < 1_000, len(smap.positions)
 
 
-@bug
+
 def test_control_character_is_a_validation_error() -> None:
     with pytest.raises(ValidationFailed):
         load_yaml("ctl.yaml", text="name: a\x1fb\n")  # yaml.reader.ReaderError
 
 
-@bug
+
 @pytest.mark.parametrize("text", ["~\n", "null\n", "!\n", "# only a comment\n---\n"])
 def test_a_null_document_is_reported(text: str) -> None:
     # today: ValidationFailed with an empty problem list, and validate_text says "ok"
     assert validate_text(text, "null.yaml")
 
 
-@bug
+
 @pytest.mark.parametrize("key", ["--1", "²"])
 def test_quoted_non_integer_key_into_a_list_is_a_reference_error(key: str) -> None:
     with pytest.raises(ReferenceResolutionError):
         resolve(f"${{inputs.xs['{key}']}}", Scope({"xs": [1, 2]}, {}))  # ValueError
 
 
-@bug
+
 @pytest.mark.parametrize(("source", "variables"), [
     ("{{ 1 / n }}", {"n": 0}),                        # ZeroDivisionError
     ("{{ range(n) | list }}", {"n": 10**6}),          # OverflowError (sandbox MAX_RANGE)
@@ -77,13 +74,13 @@ def test_template_evaluation_errors_are_reference_errors(source: str, variables:
         templates.render(source, variables)
 
 
-@bug
+
 def test_deeply_nested_template_is_a_syntax_issue() -> None:
     source = "{{ " + "(" * 1500 + "1" + ")" * 1500 + " }}"
     assert templates.check(source) is not None  # RecursionError
 
 
-@bug
+
 @pytest.mark.parametrize(("yaml_text", "inputs"), [
     ("name: t\ninputs: {n: {type: integer}}\n"
      "models: {default: {backend: simulated, options: {time_scale: 0}}}\n"
@@ -101,7 +98,7 @@ def test_a_step_whose_inputs_fail_to_render_fails_alone(yaml_text: str, inputs: 
     assert result.steps[0].status == "failed"
 
 
-@bug
+
 def test_dump_yaml_keeps_non_finite_numbers() -> None:
     spec, _ = load_yaml("inf.yaml", text="name: t\nsteps:\n- {id: a, kind: tool, tool: calc, "
                         "args: {expression: '1', x: .inf}}\n")

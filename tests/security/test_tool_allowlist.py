@@ -87,9 +87,6 @@ async def test_tools_section_is_the_authors_explicit_opt_in() -> None:
     assert any("unknown tool" in p.message for p in validate_text(also, "t.yaml"))
 
 
-@pytest.mark.xfail(strict=True, reason="security finding: `ponder validate` imports the "
-                   "modules named under `tools:` (from the workflow's folder first), so "
-                   "validating an untrusted workflow runs its code")
 def test_validating_a_workflow_does_not_execute_its_tool_modules(tmp_path: Path) -> None:
     marker = tmp_path / "imported"
     (tmp_path / "evil_tools.py").write_text(
