@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from orchestrator.runtime.events import EVENT_ADAPTER
+from orchestrator.spec.base import RetryPolicy
 from orchestrator.spec.models import WorkflowSpec
 
 
@@ -67,11 +68,11 @@ def yaml_reference() -> str:
              *_field_rows(m.WorkflowSpec), ""]
     sections = [("Input (`inputs.NAME`)", m.InputSpec), ("Output (`outputs.NAME`)", m.OutputSpec),
                 ("Model (`models.ALIAS`)", m.ModelConfig), ("Defaults (`defaults`)", m.Defaults),
-                ("Retry policy (`retry`, `defaults.retry`)", m.RetryPolicy)]
+                ("Retry policy (`retry`, `defaults.retry`)", RetryPolicy)]
     for title, model in sections:
         parts += [f"### {title}", "", "| field | type | default | meaning |", "|---|---|---|---|",
                   *_field_rows(model), ""]
-    union = m.Step.__args__[0].__args__  # type: ignore[attr-defined]
+    union = m.Step.__args__[0].__args__
     for model in union:
         kind = model.model_fields["kind"].default
         doc = (model.__doc__ or "").strip().splitlines()[0]

@@ -48,7 +48,7 @@ class Workflow:
     ) -> None:
         ins = {k: _input_spec(v) for k, v in (inputs or {}).items()}
         self.spec = WorkflowSpec(name=name, description=description, inputs=ins,
-                                 models=models or {})  # type: ignore[arg-type]
+                                 models=models or {})
         self.registry = Registry.default()
         self.source = SourceMap()
         self.base_dir = Path(".")
@@ -204,10 +204,10 @@ class RunStream:
         self._tg: Any = None
         self._recv: Any = None
 
-    async def __aenter__(self) -> AsyncIterator[ev._Event]:
+    async def __aenter__(self) -> AsyncIterator[Any]:
         send, recv = anyio.create_memory_object_stream[ev._Event](max_buffer_size=float("inf"))
 
-        async def to_stream(batch: Sequence[ev._Event]) -> None:
+        async def to_stream(batch: Sequence[Any]) -> None:
             for e in batch:
                 send.send_nowait(e)
 
@@ -226,7 +226,7 @@ class RunStream:
         self._recv.close()
         return await self._tg.__aexit__(*exc)  # type: ignore[no-any-return]
 
-    async def __aiter__(self) -> AsyncIterator[ev._Event]:
+    async def __aiter__(self) -> AsyncIterator[Any]:
         # The run's own `run_finished` is yielded after its task group has closed, so a
         # consumer that stops there leaves nothing open behind it.
         final = None
@@ -250,5 +250,5 @@ def _input_spec(value: str | dict[str, Any] | InputSpec) -> InputSpec:
     if isinstance(value, InputSpec):
         return value
     if isinstance(value, str):
-        return InputSpec(type=value)  # type: ignore[arg-type]
+        return InputSpec(type=value)
     return InputSpec.model_validate(value)

@@ -22,7 +22,7 @@ def with_meta(response: LLMResponse, meta: dict[str, Any]) -> LLMResponse:
     if not HAS_META:
         return response
     merged = {**getattr(response, "meta", {}), **{k: v for k, v in meta.items() if v is not None}}
-    return replace(response, meta=merged)  # type: ignore[call-arg]
+    return replace(response, meta=merged)
 
 
 def meta_of(response: LLMResponse) -> dict[str, Any]:

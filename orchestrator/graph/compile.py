@@ -87,7 +87,7 @@ def estimate_cost(step: Any) -> float:
     """Rough seconds a step takes, from its token budget (refined at run time)."""
     kind = step.kind
     if kind == "llm":
-        return step.max_tokens * DECODE_S_PER_TOKEN + len(step.prompt) * PREFILL_S_PER_CHAR
+        return float(step.max_tokens * DECODE_S_PER_TOKEN + len(step.prompt) * PREFILL_S_PER_CHAR)
     if kind == "tool":
         return TOOL_S
     if kind == "map":

@@ -23,7 +23,8 @@ _STEP: TypeAdapter[Any] = TypeAdapter(Step)
 def _partial(data: dict[str, Any], smap: SourceMap) -> tuple[WorkflowSpec | None, list[Problem]]:
     """Validate what can be validated; steps that fail become placeholders."""
     problems: list[Problem] = []
-    steps_in = data.get("steps") if isinstance(data.get("steps"), list) else []
+    raw_steps = data.get("steps")
+    steps_in: list[Any] = raw_steps if isinstance(raw_steps, list) else []
     top = {k: v for k, v in data.items() if k != "steps"}
     try:
         spec = WorkflowSpec.model_validate(top)

@@ -203,7 +203,9 @@ class Executor(Protocol):
 class Hook(Protocol):
     """A listener of scheduler events. Awaited before the scheduler acts on them."""
 
-    async def __call__(self, events: Sequence[Event]) -> None: ...
+    async def __call__(self, events: Sequence[Any], /) -> None:
+        """Receive a batch of events (typed events of :mod:`orchestrator.runtime.events`)."""
+        ...
 
 
 HookFn = Callable[[Sequence["Event"]], Awaitable[None]]

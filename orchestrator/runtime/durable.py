@@ -23,7 +23,7 @@ import networkx as nx
 
 from orchestrator.errors import PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
-from orchestrator.runtime.contracts import ExecContext, Hook, Result, Task, Usage
+from orchestrator.runtime.contracts import ExecContext, Executor, Hook, Result, Task, Usage
 from orchestrator.runtime.engine import RunResult, compile_graph, execute
 from orchestrator.runtime.registry import Registry
 from orchestrator.spec.loader import load_yaml
@@ -172,7 +172,8 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     parent = (rec.run_id, from_step)
     if from_step is None:
         kinds = set(reg.executors) | {n.kind for n in graph.nodes.values()}
-        override = {k: _ReplayExecutor(rec) for k in kinds if k not in ("map", "branch")}
+        override: dict[str, Executor] = {
+            k: _ReplayExecutor(rec) for k in kinds if k not in ("map", "branch")}
         return await execute(graph, run_inputs, registry=reg, hooks=hooks, run_id=run_id,
                              parent=parent, executor_override=override, backend=backend,
                              source=str(workflow_file or rec.source or "") or None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -371,8 +371,9 @@ def _control_failed(sched: Scheduler, plan: StepPlan, error: str, etype: str) ->
 
 
 def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any]:
-    pool_of = {"llm": lambda body: f"llm:{body.model}", "tool": lambda b: "tool",
-               "workflow": lambda b: "workflow"}
+    pool_of: dict[str, Callable[[Any], str]] = {
+        "llm": lambda body: f"llm:{body.model}", "tool": lambda b: "tool",
+        "workflow": lambda b: "workflow"}
     joined_maps = {n.step.of for n in graph.nodes.values() if n.kind == "join"}
 
     def run_map(sched: Scheduler, plan: StepPlan) -> None:
@@ -489,7 +490,7 @@ async def execute(
         summary.step(sid).update(status="succeeded", output=output,
                                  attempts=(attempts or {}).get(sid, 1))
 
-    async def collect(batch: Sequence[ev._Event]) -> None:
+    async def collect(batch: Sequence[Any]) -> None:
         for e in batch:
             summary.apply(e)
 

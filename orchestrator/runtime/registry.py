@@ -75,7 +75,7 @@ def tool_spec(fn: Callable[..., Any], name: str | None = None, description: str 
         default = param.default if param.default is not inspect.Parameter.empty else ...
         fields[pname] = (ann, default)
     tool_name = name or fn.__name__
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
     )
     doc = description if description is not None else inspect.getdoc(fn) or ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from orchestrator.spec.models import RetryPolicy
+from orchestrator.spec.base import RetryPolicy
 
 
 def backoff_s(policy: RetryPolicy, failed_attempt: int, rng: random.Random | None = None) -> float:

@@ -33,7 +33,7 @@ from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import ExecContext, Executor, Result, Task, Usage
 from orchestrator.runtime.retry import backoff_s
 from orchestrator.runtime.state import RunState, Status
-from orchestrator.spec.models import RetryPolicy
+from orchestrator.spec.base import RetryPolicy
 
 
 @dataclass(slots=True)

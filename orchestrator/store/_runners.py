@@ -27,6 +27,7 @@ import os
 import queue
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -226,24 +227,33 @@ class _Writer:
         self._thread.join()
 
     def _main(self) -> None:
-        while (job := self._queue.get()) is not None:
-            with self.lock:
-                if job.state == _ABANDONED:
-                    continue
-                job.state = _RUNNING
+        while self._run_next():
+            pass
+
+    def _run_next(self) -> bool:
+        # A method per job, so that no job (and through it the runner) stays referenced
+        # while the thread waits for the next.
+        job = self._queue.get()
+        if job is None:
+            return False
+        with self.lock:
+            if job.state == _ABANDONED:
+                return True
+            job.state = _RUNNING
+        try:
+            job.result = job.work()
+        except BaseException as exc:  # handed to the caller, whatever it is
+            job.error = exc
+        with self.lock:
+            job.state = _DONE
+        if job.done is not None:
+            job.done.set()
+        if job.waker is not None:
             try:
-                job.result = job.work()
-            except BaseException as exc:  # handed to the caller, whatever it is
-                job.error = exc
-            with self.lock:
-                job.state = _DONE
-            if job.done is not None:
-                job.done.set()
-            if job.waker is not None:
-                try:
-                    job.waker.notify(job)
-                except Exception:  # the thread must go on serving the others
-                    _log.exception("cannot wake the caller of a SQLite write")
+                job.waker.notify(job)
+            except Exception:  # the thread must go on serving the others
+                _log.exception("cannot wake the caller of a SQLite write")
+        return True
 
 
 class ThreadRunner:
@@ -403,6 +413,8 @@ class ThreadRunner:
             writer = self._writer_thread
             if writer is None:
                 writer = self._writer_thread = _Writer(self._thread_name)
+                # A store dropped without close() does not keep an idle thread.
+                weakref.finalize(self, writer.stop)
         job: _Job[T] = _Job(work)
         loop = _asyncio_loop()
         if loop is not None:
