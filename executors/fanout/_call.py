@@ -18,12 +18,10 @@ from typing import Any
 import anyio
 
 from executors.fanout._live import note_usage
+from executors.llm._common import backend_errors
 from orchestrator.errors import (
     BackendError,
-    BackendUnavailable,
-    PonderError,
     StepError,
-    StepTimeout,
 )
 from orchestrator.runtime.contracts import (
     ExecContext,
@@ -89,25 +87,10 @@ def make_request(task: Task, step: SampleStep, messages: list[dict[str, str]], n
 async def call(backend: LLMBackend, request: LLMRequest, step_id: str, meter: _Meter
                ) -> LLMResponse:
     """One backend call (streamed when it is one sample); foreign errors become Ponder's."""
-    try:
+    with backend_errors(step_id):
         if request.n == 1:
             return await _streamed(backend, request, meter)
         return await backend.complete(request)
-    except StepError as exc:
-        if exc.step_id is None:
-            exc.step_id = step_id
-        raise
-    except PonderError:
-        raise
-    except TimeoutError as exc:
-        raise StepTimeout(f"step {step_id!r}: the backend timed out: {exc}",
-                          step_id=step_id) from exc
-    except ConnectionError as exc:
-        raise BackendUnavailable(f"step {step_id!r}: the backend is unreachable: {exc}",
-                                 step_id=step_id) from exc
-    except Exception as exc:
-        raise BackendError(f"step {step_id!r}: the backend failed: {type(exc).__name__}: "
-                           f"{exc}", step_id=step_id) from exc
 
 
 async def _streamed(backend: LLMBackend, request: LLMRequest, meter: _Meter) -> LLMResponse:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import (
+    BackendError,
+    BackendUnavailable,
+    ConfigError,
+    PonderError,
+    StepError,
+    StepTimeout,
+)
 
 OptionsT = TypeVar("OptionsT", bound="BackendOptions")
 
@@ -75,3 +84,30 @@ class BackendStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     max_active: int = 0
+
+
+@contextmanager
+def backend_errors(step_id: str) -> Iterator[None]:
+    """Translate foreign exceptions of a backend call into Ponder's, keeping retryability.
+
+    Timeouts become :class:`StepTimeout`, connection errors :class:`BackendUnavailable`
+    (both retryable), anything else :class:`BackendError`; Ponder's own errors pass
+    through, named after the step.
+    """
+    try:
+        yield
+    except StepError as exc:
+        if exc.step_id is None:
+            exc.step_id = step_id
+        raise
+    except PonderError:
+        raise
+    except TimeoutError as exc:
+        raise StepTimeout(f"step {step_id!r}: the backend timed out: {exc}",
+                          step_id=step_id) from exc
+    except ConnectionError as exc:
+        raise BackendUnavailable(f"step {step_id!r}: the backend is unreachable: {exc}",
+                                 step_id=step_id) from exc
+    except Exception as exc:
+        raise BackendError(f"step {step_id!r}: the backend failed: {type(exc).__name__}: {exc}",
+                           step_id=step_id) from exc

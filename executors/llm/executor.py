@@ -6,15 +6,12 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from executors.llm._common import backend_errors
 from executors.llm._json_output import extract_json, schema_problem
 from orchestrator.errors import (
-    BackendError,
-    BackendUnavailable,
     BudgetExceeded,
     OutputSchemaError,
-    PonderError,
     StepError,
-    StepTimeout,
 )
 from orchestrator.runtime.contracts import (
     ExecContext,
@@ -138,23 +135,8 @@ def _messages(task: Task) -> list[dict[str, str]]:
 
 async def _call(backend: LLMBackend, request: LLMRequest, step_id: str) -> LLMResponse:
     """One backend call; foreign exceptions become Ponder's, keeping retryability."""
-    try:
+    with backend_errors(step_id):
         return await backend.complete(request)
-    except StepError as exc:
-        if exc.step_id is None:
-            exc.step_id = step_id
-        raise
-    except PonderError:
-        raise
-    except TimeoutError as exc:
-        raise StepTimeout(f"step {step_id!r}: the backend timed out: {exc}",
-                          step_id=step_id) from exc
-    except ConnectionError as exc:
-        raise BackendUnavailable(f"step {step_id!r}: the backend is unreachable: {exc}",
-                                 step_id=step_id) from exc
-    except Exception as exc:
-        raise BackendError(f"step {step_id!r}: the backend failed: {type(exc).__name__}: {exc}",
-                           step_id=step_id) from exc
 
 
 def _parse(text: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
