@@ -5,8 +5,9 @@ writers lose anything.
    step_scheduled, step_started, step_succeeded with a realistic prompt and output),
    cut into batches of 1-8 events the way a busy scheduler hands them to its hooks,
    appended through :class:`StoreHook` (so each batch is committed before the next).
-   Reported per step, per event, and per batch (the latency a step waits on its hook),
-   with the time to read the run's events back and to fold them (``ponder show``).
+   Reported per step (wall and CPU time, all threads: on a shared machine, compare
+   CPU), per event, and per batch (the latency a step waits on its hook), with the
+   time to read the run's events back and to fold them (``ponder show``).
 2. Concurrency: ``--runs`` runs of ``--run-steps`` steps, each run its own task, all
    through one SqlStore on SQLite; every run's events are then read back and checked.
 3. With ``--pg URL``: the overhead on PostgreSQL, and the concurrency check with
@@ -88,6 +89,7 @@ class Overhead:
     events: int
     batches: int
     seconds: float
+    cpu_seconds: float
     latencies: list[float]
     read_s: float
     fold_s: float
@@ -98,7 +100,8 @@ class Overhead:
         p99 = lat[int(len(lat) * 0.99)] * 1e6
         return (
             f"{self.backend:<10} {self.steps:>7} {self.events:>7} {self.batches:>7} "
-            f"{self.seconds * 1e6 / self.steps:>10.1f} {self.seconds * 1e6 / self.events:>10.1f} "
+            f"{self.seconds * 1e6 / self.steps:>10.1f} {self.cpu_seconds * 1e6 / self.steps:>10.1f} "
+            f"{self.seconds * 1e6 / self.events:>10.1f} "
             f"{p50:>10.1f} {p99:>10.1f} {self.seconds:>8.2f} {self.read_s * 1e3:>9.0f} "
             f"{self.fold_s * 1e3:>9.0f}"
         )
@@ -110,12 +113,13 @@ async def measure_overhead(name: str, url: str, n_steps: int, seed: int) -> Over
     latencies: list[float] = []
     async with await open_store(url) as store:
         hook = StoreHook(store)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for chunk in chunks:
             t0 = time.perf_counter()
             await hook(chunk)
             latencies.append(time.perf_counter() - t0)
         seconds = time.perf_counter() - start
+        cpu_seconds = time.process_time() - cpu_start
         t0 = time.perf_counter()
         back = await store.events(events[0].run_id)
         read_s = time.perf_counter() - t0
@@ -124,7 +128,9 @@ async def measure_overhead(name: str, url: str, n_steps: int, seed: int) -> Over
         fold_s = time.perf_counter() - t0
         assert len(back) == len(events) and len(run.steps) == n_steps
         await store.delete_runs([events[0].run_id])
-    return Overhead(name, n_steps, len(events), len(chunks), seconds, latencies, read_s, fold_s)
+    return Overhead(
+        name, n_steps, len(events), len(chunks), seconds, cpu_seconds, latencies, read_s, fold_s
+    )
 
 
 async def append_runs(store: TraceStore, run_ids: list[str], n_steps: int, seed: int) -> None:
@@ -209,7 +215,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"Persistence overhead: 1 run, {args.steps} steps, 4 events/step, "
               "batches of 1-8 events, each awaited through StoreHook")  # fmt: skip
         print(f"{'backend':<10} {'steps':>7} {'events':>7} {'batches':>7} {'us/step':>10} "
-              f"{'us/event':>10} {'p50 us/b':>10} {'p99 us/b':>10} {'total s':>8} "
+              f"{'cpu us/st':>10} {'us/event':>10} {'p50 us/b':>10} {'p99 us/b':>10} {'total s':>8} "
               f"{'read ms':>9} {'fold ms':>9}")  # fmt: skip
         for name, url in targets:
             print((await measure_overhead(name, url, args.steps, args.seed)).row(), flush=True)

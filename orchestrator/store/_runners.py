@@ -6,15 +6,17 @@ each function as one transaction.
   function run through ``AsyncConnection.run_sync``.
 - :class:`ThreadRunner` (SQLite): a synchronous pysqlite engine. Every write runs
   in one long-lived writer thread that owns the write connection, fed through a
-  queue; the caller waits on a future that the thread resolves through the event
-  loop. aiosqlite hops to its thread for every cursor call (about 16 per append):
-  0.9-1.3 ms per append of 1-8 events; ``anyio.to_thread`` costs one hop but
-  60-80 us of CPU for it; the writer thread about half that, and its waking the
-  caller through an eventfd the loop watches (:class:`_LoopWaker`) 5 us less than
-  ``call_soon_threadsafe``.
-  The hot path, an append of events, also bypasses SQLAlchemy: it runs as a raw
-  DBAPI transaction (:meth:`ThreadRunner.write_dbapi`), 22 us against 78 us
-  through SQLAlchemy Core for a batch of two events.
+  queue; the caller awaits a future that the thread resolves on the caller's loop,
+  waking it through an eventfd the loop watches (:class:`_LoopWaker`).
+
+Measured for a chain of zero-latency steps, one append of two events each, on a
+shared 2-vCPU machine (``bench/store_overhead_check.py``, CPU per append):
+aiosqlite hops to its thread for every cursor call (about 16 per append, 0.9-1.3 ms);
+``anyio.to_thread`` makes one hop but costs 60-80 us of CPU for it, a dedicated
+thread with a future about half that, and the eventfd another 5 us less than
+``call_soon_threadsafe``. The hot path, an append of events, also bypasses
+SQLAlchemy: it is one multi-row INSERT on the driver connection
+(:meth:`ThreadRunner.write_dbapi`), about 21 us against 78 us through SQLAlchemy Core.
 """
 
 from __future__ import annotations
