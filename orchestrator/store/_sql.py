@@ -141,7 +141,9 @@ class SqlStore(TraceStore):
         connect_timeout_s: float = 10.0,
     ) -> None:
         self._url = normalize_url(url)
-        self.url = self._url.render_as_string(hide_password=True)
+        # messages name the store as the user wrote it (the driver we use may differ)
+        self.url = sa.make_url(url).render_as_string(hide_password=True) if "://" in url \
+            else self._url.render_as_string(hide_password=True)
         """The URL with its password hidden."""
         self._sqlite = self._url.get_backend_name() == "sqlite"
         self._synchronous = "NORMAL"
