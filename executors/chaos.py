@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 
@@ -71,6 +71,9 @@ __all__ = [
 ]
 
 FaultKind = Literal["error", "permanent", "timeout", "drop"]
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,15 +214,10 @@ class _Injector:
         return BackendUnavailable(f"chaos: injected connection drop mid-answer ({label})")
 
 
-class ChaosBackend:
-    """An :class:`~orchestrator.runtime.contracts.LLMBackend` that injects faults into another.
+class _Chaotic(Generic[T]):
+    """What both wrappers share: the wrapped object and a seeded fault injector."""
 
-    :param inner: the backend that answers when no fault is drawn.
-    :param error_rate: see :class:`Faults` (and the other keyword arguments).
-    :raises ConfigError: for bad rates.
-    """
-
-    def __init__(self, inner: LLMBackend, error_rate: float = 0.0, timeout_rate: float = 0.0,
+    def __init__(self, inner: T, error_rate: float = 0.0, timeout_rate: float = 0.0,
                  latency_spike_rate: float = 0.0, spike_s: float = 0.5,
                  drop_mid_stream_rate: float = 0.0, seed: int = 0, *,
                  permanent: bool = False, timeout_after_s: float = 0.0) -> None:
@@ -229,8 +227,19 @@ class ChaosBackend:
 
     @property
     def stats(self) -> ChaosStats:
-        """Faults injected so far."""
+        """Faults injected so far (the log's keys are prompts' or steps' labels)."""
         return self._chaos.stats
+
+
+class ChaosBackend(_Chaotic[LLMBackend]):
+    """An :class:`~orchestrator.runtime.contracts.LLMBackend` that injects faults into another.
+
+    :param inner: the backend that answers when no fault is drawn.
+    :param error_rate: see :class:`Faults` (and the other keyword arguments).
+    :raises ConfigError: for bad rates.
+    """
+
+    inner: LLMBackend
 
     @property
     def default_concurrency(self) -> int | None:
@@ -281,7 +290,7 @@ class ChaosBackend:
         await self.inner.aclose()
 
 
-class ChaosExecutor:
+class ChaosExecutor(_Chaotic[Executor]):
     """An :class:`~orchestrator.runtime.contracts.Executor` that injects faults into another.
 
     A drop runs the inner executor to the end and then loses its result, so the step
@@ -292,18 +301,7 @@ class ChaosExecutor:
     :raises ConfigError: for bad rates.
     """
 
-    def __init__(self, inner: Executor, error_rate: float = 0.0, timeout_rate: float = 0.0,
-                 latency_spike_rate: float = 0.0, spike_s: float = 0.5,
-                 drop_mid_stream_rate: float = 0.0, seed: int = 0, *,
-                 permanent: bool = False, timeout_after_s: float = 0.0) -> None:
-        self.inner = inner
-        self._chaos = _Injector(Faults(error_rate, timeout_rate, latency_spike_rate, spike_s,
-                                       drop_mid_stream_rate, permanent, timeout_after_s, seed))
-
-    @property
-    def stats(self) -> ChaosStats:
-        """Faults injected so far (the log's keys are step ids)."""
-        return self._chaos.stats
+    inner: Executor
 
     async def execute(self, task: Task, ctx: ExecContext) -> Result:
         """Run the inner executor, unless a fault is drawn.
