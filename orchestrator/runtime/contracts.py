@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -207,5 +207,3 @@ class Hook(Protocol):
         """Receive a batch of events (typed events of :mod:`orchestrator.runtime.events`)."""
         ...
 
-
-HookFn = Callable[[Sequence["Event"]], Awaitable[None]]

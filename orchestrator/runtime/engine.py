@@ -304,39 +304,8 @@ def _scope(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> Scope:
     return Scope(inputs, sched.state.values, plan.locals)
 
 
-class _Names:
-    """Read-only names for templates: `inputs.items` is the input called `items`,
-    never a dict method (Jinja2 tries attributes before keys)."""
-
-    __slots__ = ("_v", "_wrap")
-
-    def __init__(self, values: dict[str, Any], wrap: bool = False) -> None:
-        self._v = values
-        self._wrap = wrap  # steps: `steps.ID` is {"output": ...}
-
-    def __getitem__(self, key: str) -> Any:
-        value = self._v[key]
-        return {"output": value} if self._wrap else value
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._v
-
-    def __iter__(self) -> Any:
-        return iter(self._v)
-
-    def __len__(self) -> int:
-        return len(self._v)
-
-
 def _template_vars(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> dict[str, Any]:
-    return {"inputs": _Names(inputs), "steps": _Names(sched.state.values, wrap=True),
-            **(plan.locals or {})}
+    return _scope(sched, plan, inputs).template_vars()
 
 
 def _make_preparer(inputs: dict[str, Any]) -> Any:

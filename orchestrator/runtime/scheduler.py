@@ -232,9 +232,6 @@ class Scheduler:
             self._add_plan(p)
 
     # -- public ------------------------------------------------------------------
-    def next_seq(self) -> int:
-        return next(self._seq)
-
     def event(self, cls: type[ev._Event], **fields: Any) -> ev._Event:
         """Create an event of this run with the next sequence number and queue it."""
         # (validated __init__ measured faster than model_construct here)

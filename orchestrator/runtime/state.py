@@ -156,12 +156,6 @@ class RunState:
             self.steps[sid].status = Status.READY
         return out
 
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for s in self.steps.values():
-            out[s.status.value] = out.get(s.status.value, 0) + 1
-        return out
-
     # -- transitions -----------------------------------------------------------
     def start(self, step_id: str) -> int:
         """Mark a ready step running; returns its attempt number."""

@@ -130,6 +130,36 @@ def walk_path(value: Any, path: tuple[PathKey, ...], ref_text: str) -> Any:
     return cur
 
 
+class Names:
+    """Read-only names for templates: `inputs.items` is the input called `items`,
+    never a dict method (Jinja2 tries attributes before keys)."""
+
+    __slots__ = ("_v", "_wrap")
+
+    def __init__(self, values: Mapping[str, Any], wrap: bool = False) -> None:
+        self._v = values
+        self._wrap = wrap  # steps: `steps.ID` is {"output": ...}
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._v[key]
+        return {"output": value} if self._wrap else value
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._v
+
+    def __iter__(self) -> Any:
+        return iter(self._v)
+
+    def __len__(self) -> int:
+        return len(self._v)
+
+
 class Scope:
     """Values a reference can see: inputs, finished steps' outputs, and locals (map items)."""
 
@@ -161,9 +191,12 @@ class Scope:
         raise ReferenceResolutionError(f"`${{{ref.text}}}`: unknown name {ref.root!r}")
 
     def template_vars(self) -> dict[str, Any]:
-        """Variables for Jinja2 templates: ``inputs``, ``steps.ID.output`` and locals."""
-        steps = {sid: {"output": out} for sid, out in self.outputs.items()}
-        return {"inputs": dict(self.inputs), "steps": steps, **self.locals}
+        """Variables for Jinja2 templates: ``inputs``, ``steps.ID.output`` and locals.
+
+        Nothing is copied: templates read the run's values through :class:`Names`.
+        """
+        return {"inputs": Names(self.inputs), "steps": Names(self.outputs, wrap=True),
+                **self.locals}
 
 
 def resolve(value: Any, scope: Scope) -> Any:
