@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from typing import Any
 
@@ -69,3 +70,90 @@ def schema_problem(value: Any, schema: dict[str, Any]) -> str | None:
     if error is None:
         return None
     return f"at {error.json_path}: {error.message}"
+
+
+_ANY_TYPES = ("object", "array", "string", "number", "boolean", "null")
+#: integer ranges up to this size are spelled out as an ``enum`` (an exact grammar)
+_MAX_ENUM_RANGE = 256
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_ONE = ("items", "additionalProperties", "not", "contains")
+
+
+def grammar_schema(schema: Any) -> Any:
+    """Rewrite a JSON Schema into the forms that llama.cpp's schema-to-grammar converter
+    renders without widening them.
+
+    The converter (``llama_cpp.llama_grammar``) reads some forms more loosely than the
+    schema means, so a grammar-constrained decode could write values the schema
+    forbids (strings in an array of integers, for one):
+
+    - ``"type": [A, B]`` is turned into ``A | B`` *without* the other keywords, so
+      ``{"type": ["array", "null"], "items": {"type": "integer"}}`` admits an array
+      of anything: here each type becomes an ``anyOf`` branch that keeps them;
+    - an array without ``items`` becomes an array of any values even with
+      ``"maxItems": 0``: here it gets an item schema that the bound never uses;
+    - ``{}`` or ``true`` (any value, e.g. as ``items`` or ``additionalProperties``)
+      becomes "any *object*": here it is spelled out as any value;
+    - integer bounds are ignored: a bounded range of at most 256 integers becomes an
+      ``enum``; wider bounds stay unenforced by the grammar (the answer is still
+      validated after decoding).
+
+    :param schema: a JSON Schema (not modified).
+    :returns: an equivalent schema for the converter.
+    """
+    if schema is True or schema == {}:
+        return {"anyOf": [{"type": t} for t in _ANY_TYPES]}
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {k: grammar_schema(v) for k, v in value.items()}
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            out[key] = [grammar_schema(v) for v in value]
+        elif key in _SUBSCHEMA_ONE and (isinstance(value, dict) or value is True):
+            out[key] = grammar_schema(value)
+        else:
+            out[key] = value
+    types = out.get("type")
+    if isinstance(types, list):
+        unique = list(dict.fromkeys(types))
+        if len(unique) == 1:
+            out["type"] = unique[0]
+        else:
+            rest = {k: v for k, v in out.items() if k != "type"}
+            return {"anyOf": [grammar_schema({**rest, "type": t}) for t in unique]}
+    kind = out.get("type")
+    if kind in (None, "array") and "items" not in out and "prefixItems" not in out \
+            and out.get("maxItems") == 0:
+        out["items"] = {"type": "null"}  # never written: at most 0 items
+    if kind == "integer" and "enum" not in out and "const" not in out:
+        bounds = _integer_bounds(out)
+        if bounds is not None:
+            low, high = bounds
+            if high < low:
+                raise ConfigError(f"the schema {json.dumps(schema)[:80]} admits no integer")
+            step = out.get("multipleOf")
+            out["enum"] = [n for n in range(low, high + 1)
+                           if not isinstance(step, int) or step <= 0 or n % step == 0]
+    return out
+
+
+def _integer_bounds(schema: dict[str, Any]) -> tuple[int, int] | None:
+    """The inclusive range of a bounded integer schema, when small enough to list."""
+    lows, highs = [], []
+    if isinstance(schema.get("minimum"), int | float):
+        lows.append(math.ceil(schema["minimum"]))
+    if isinstance(schema.get("exclusiveMinimum"), int | float):
+        lows.append(math.floor(schema["exclusiveMinimum"]) + 1)
+    if isinstance(schema.get("maximum"), int | float):
+        highs.append(math.floor(schema["maximum"]))
+    if isinstance(schema.get("exclusiveMaximum"), int | float):
+        highs.append(math.ceil(schema["exclusiveMaximum"]) - 1)
+    if not lows or not highs:
+        return None
+    low, high = max(lows), min(highs)
+    if high - low >= _MAX_ENUM_RANGE:
+        return None
+    return low, high

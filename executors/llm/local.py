@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.metadata
+import json
 import os
 import threading
 from collections.abc import AsyncGenerator, Generator
@@ -16,6 +17,7 @@ import anyio
 from pydantic import Field
 
 from executors.llm._common import BackendOptions, BackendStats, parse_options
+from executors.llm._json_output import grammar_schema
 from orchestrator.errors import BackendError, ConfigError
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
 from orchestrator.spec.models import ModelConfig
@@ -120,6 +122,25 @@ class _Meter:
             self.prompt_tokens = len(input_ids)
         self.sampled += 1
         return scores
+
+
+def schema_grammar(schema: dict[str, Any]) -> Any:
+    """The llama.cpp grammar that constrains a decode to JSON valid under ``schema``.
+
+    Built here rather than through ``response_format``: llama-cpp-python falls back to
+    *any* JSON when its converter fails on a schema, and widens some forms it does
+    convert (see :func:`~executors.llm._json_output.grammar_schema`).
+
+    :raises ConfigError: when the schema cannot be turned into a grammar.
+    """
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    text = json.dumps(grammar_schema(schema))
+    try:
+        return LlamaGrammar.from_json_schema(text, verbose=False)
+    except Exception as exc:  # the converter raises bare Exception/AssertionError/KeyError
+        raise ConfigError(f"local backend: cannot build a grammar for the JSON schema "
+                          f"{text[:120]}: {type(exc).__name__}: {exc}") from None
 
 
 def _start_stream(llama: Llama, kwargs: dict[str, Any]) -> Generator[Any, None, None]:
@@ -232,7 +253,7 @@ class LocalBackend:
             "logits_processor": LogitsProcessorList([meter]),
         }
         if request.json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+            kwargs["grammar"] = schema_grammar(request.json_schema)
         start = anyio.current_time()
         self.stats.requests += 1
         finished = False
