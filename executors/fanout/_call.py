@@ -3,26 +3,20 @@
 Operators add children as :class:`SampleCall` steps (kind ``sample``, so the
 :class:`~executors.fanout.SampleExecutor` runs them and the scheduler puts them in the
 ``llm:<model>`` pool). A single-sample call is streamed so that, when it is cancelled
-(a first-finish loser), the tokens it had used are known: prompt tokens once the first
-chunk arrived, plus the chunks received. They are noted on the step's
-``step_cancelled`` event.
+(a first-finish loser), the tokens it had used are known: the backend's own count where
+its chunks carry one, else the prompt estimate once the first chunk arrived plus the
+chunks received (:class:`~executors.llm.executor.UsageMeter`). They are noted on the
+step's ``step_cancelled`` event.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
-
-import anyio
 
 from executors.fanout._live import note_usage
 from executors.llm._common import backend_errors
-from orchestrator.errors import (
-    BackendError,
-    StepError,
-)
+from executors.llm.executor import UsageMeter, stream_metered
+from orchestrator.errors import StepError
 from orchestrator.runtime.contracts import (
     ExecContext,
     LLMBackend,
@@ -43,17 +37,6 @@ class SampleCall(SampleStep):
 def approx_tokens(text: str) -> int:
     """Token estimate of a text: one per four characters, rounded up."""
     return math.ceil(len(text) / 4)
-
-
-@dataclass(slots=True)
-class _Meter:
-    prompt_estimate: int
-    usage: Usage
-
-    def on_chunk(self, text: str) -> None:
-        if self.usage.prompt_tokens == 0:
-            self.usage.prompt_tokens = self.prompt_estimate
-        self.usage.completion_tokens += approx_tokens(text) if text else 0
 
 
 def messages_of(task: Task) -> list[dict[str, str]]:
@@ -84,28 +67,13 @@ def make_request(task: Task, step: SampleStep, messages: list[dict[str, str]], n
     return request
 
 
-async def call(backend: LLMBackend, request: LLMRequest, step_id: str, meter: _Meter
+async def call(backend: LLMBackend, request: LLMRequest, step_id: str, meter: UsageMeter
                ) -> LLMResponse:
     """One backend call (streamed when it is one sample); foreign errors become Ponder's."""
     with backend_errors(step_id):
         if request.n == 1:
-            return await _streamed(backend, request, meter)
+            return await stream_metered(backend, request, meter)
         return await backend.complete(request)
-
-
-async def _streamed(backend: LLMBackend, request: LLMRequest, meter: _Meter) -> LLMResponse:
-    chunks: AsyncIterator[Any] = backend.stream(request)
-    try:
-        async for chunk in chunks:
-            if chunk.final is not None:
-                return chunk.final  # type: ignore[no-any-return]
-            meter.on_chunk(chunk.text)
-    finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            with anyio.CancelScope(shield=True):
-                await close()  # frees engine capacity, also when we were cancelled
-    raise BackendError("the backend's stream ended without a final chunk")
 
 
 async def run_call(task: Task, ctx: ExecContext) -> Result:
@@ -120,24 +88,25 @@ async def run_call(task: Task, ctx: ExecContext) -> Result:
     messages = messages_of(task)
     prompt_estimate = sum(approx_tokens(m["content"]) for m in messages)
     spent = Usage()
-    meter = _Meter(prompt_estimate, Usage())
+    meter = UsageMeter(0)
     texts: list[str] = []
     responses: list[LLMResponse] = []
     try:
         while len(texts) < step.n:
             want = step.n - len(texts)
             seed = None if step.seed is None else step.seed + len(texts)
-            meter = _Meter(prompt_estimate, Usage())
+            meter = UsageMeter(prompt_estimate)
             response = await call(backend, make_request(task, step, messages, want, seed),
                                   task.step_id, meter)
+            meter = UsageMeter(0)
             responses.append(response)
             spent += Usage(response.prompt_tokens, response.completion_tokens)
             got = response.texts or [response.text]
             texts.extend(t.strip() for t in got[:want])
     except BaseException:
-        note_usage(ctx, task.step_id, Usage(spent.prompt_tokens + meter.usage.prompt_tokens,
-                                            spent.completion_tokens
-                                            + meter.usage.completion_tokens))
+        used = meter.usage
+        note_usage(ctx, task.step_id, Usage(spent.prompt_tokens + used.prompt_tokens,
+                                            spent.completion_tokens + used.completion_tokens))
         raise
     last = responses[-1]
     return Result(

@@ -15,9 +15,10 @@ from typing import Any
 
 import anyio
 
-from executors.fanout._call import SampleCall, _Meter, approx_tokens, call
+from executors.fanout._call import SampleCall, approx_tokens, call
 from executors.fanout._live import LiveContext, Owner
 from executors.fanout._reduce import parse_number
+from executors.llm.executor import UsageMeter
 from orchestrator.errors import PonderError
 from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
 from orchestrator.spec import templates
@@ -109,7 +110,7 @@ async def _score_endpoint(ctx: LiveContext, scorer: Scorer, cands: Sequence[Cand
                                                       "index": c.index, "steps": steps_view})
             request = LLMRequest(messages=[{"role": "user", "content": prompt}],
                                  max_tokens=scorer.max_tokens, temperature=0.0)
-            meter = _Meter(approx_tokens(prompt), Usage())
+            meter = UsageMeter(approx_tokens(prompt))
             response = await call(backend, request, f"scorer:{scorer.endpoint}", meter)
         except PonderError as exc:
             out[i] = Score(c.index, None, None, str(exc))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from executors.llm._common import backend_errors
+import anyio
+
+from executors.llm._common import approx_tokens, backend_errors
 from executors.llm._json_output import extract_json, schema_problem
 from orchestrator.errors import (
+    BackendError,
     BudgetExceeded,
     OutputSchemaError,
     StepError,
@@ -16,6 +20,7 @@ from orchestrator.errors import (
 from orchestrator.runtime.contracts import (
     ExecContext,
     LLMBackend,
+    LLMChunk,
     LLMRequest,
     LLMResponse,
     Result,
@@ -35,6 +40,13 @@ class LLMExecutor:
     validated (Draft 2020-12); an invalid answer is re-asked up to
     ``schema_repairs`` times, each time with the bad answer and the validation
     error appended to the conversation. Usage sums every call.
+
+    A step that a reducer may cancel (a ``cancellable`` step, e.g. a map item under a
+    first-finish join) is streamed, so that when it is cancelled (or fails, or times
+    out) the tokens it had used are known: the backend's own count where its chunks
+    carry one (``LLMChunk.usage``), else the prompt estimate once the first chunk came
+    plus the chunks' text. They are noted (``ctx.note_usage``) for the step's
+    ``step_cancelled`` / ``step_failed`` event.
 
     :attr:`Result.output` is the parsed JSON value, or the stripped text without a
     schema; :attr:`Result.raw` the last raw answer; :attr:`Result.meta` holds
@@ -69,36 +81,27 @@ class LLMExecutor:
         usage = Usage()
         responses: list[LLMResponse] = []
         output: Any = None
-        while True:
-            response = await _call(backend, request, task.step_id)
-            responses.append(response)
-            usage += Usage(response.prompt_tokens, response.completion_tokens)
-            if schema is None:
-                output = response.text.strip()
-                break
-            output, problem = _parse(response.text, schema)
-            if problem is None:
-                break
-            repairs = len(responses) - 1
-            if repairs >= step.schema_repairs:
-                raise OutputSchemaError(
-                    f"step {task.step_id!r}: the output does not match its schema "
-                    f"after {repairs} repair(s): {problem}",
-                    step_id=task.step_id,
-                    raw_output=response.text,
-                    usage=usage,
-                )
-            budget = getattr(step, "budget_tokens", None)
-            if budget is not None and usage.total >= budget:
-                raise BudgetExceeded(
-                    f"step {task.step_id!r}: token budget of {budget} spent ({usage.total} "
-                    f"used) before the output matched its schema: {problem}",
-                    step_id=task.step_id, raw_output=response.text, usage=usage)
-            request = replace(request, messages=[
-                *request.messages,
-                {"role": "assistant", "content": response.text},
-                {"role": "user", "content": _repair_prompt(problem, schema)},
-            ])
+        streamed = _cancellable(task, ctx)
+        meter = UsageMeter(0)
+        try:
+            while True:
+                meter = UsageMeter(_prompt_estimate(request.messages))
+                response = await _call(backend, request, task.step_id,
+                                       meter if streamed else None)
+                responses.append(response)
+                usage += Usage(response.prompt_tokens, response.completion_tokens)
+                meter = UsageMeter(0)
+                if schema is None:
+                    output = response.text.strip()
+                    break
+                output, problem = _parse(response.text, schema)
+                if problem is None:
+                    break
+                request = self._repair_or_raise(task, request, response, problem, usage,
+                                                len(responses) - 1)
+        except BaseException:
+            _note_usage(ctx, task.step_id, _plus(usage, meter.usage))
+            raise
         last = responses[-1]
         return Result(
             output=output,
@@ -117,6 +120,36 @@ class LLMExecutor:
             },
         )
 
+    @staticmethod
+    def _repair_or_raise(task: Task, request: LLMRequest, response: LLMResponse, problem: str,
+                         usage: Usage, repairs: int) -> LLMRequest:
+        """The request asking again after an answer that broke the schema.
+
+        :raises OutputSchemaError: when no repair is left.
+        :raises BudgetExceeded: when the step's token budget is spent.
+        """
+        step = task.step
+        schema: dict[str, Any] = step.output_schema
+        if repairs >= step.schema_repairs:
+            raise OutputSchemaError(
+                f"step {task.step_id!r}: the output does not match its schema "
+                f"after {repairs} repair(s): {problem}",
+                step_id=task.step_id,
+                raw_output=response.text,
+                usage=usage,
+            )
+        budget = getattr(step, "budget_tokens", None)
+        if budget is not None and usage.total >= budget:
+            raise BudgetExceeded(
+                f"step {task.step_id!r}: token budget of {budget} spent ({usage.total} "
+                f"used) before the output matched its schema: {problem}",
+                step_id=task.step_id, raw_output=response.text, usage=usage)
+        return replace(request, messages=[
+            *request.messages,
+            {"role": "assistant", "content": response.text},
+            {"role": "user", "content": _repair_prompt(problem, schema)},
+        ])
+
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         """A rough duration: every allowed output token at 0.02 s."""
         return float(getattr(step, "max_tokens", 256)) * SECONDS_PER_TOKEN_ESTIMATE
@@ -133,10 +166,86 @@ def _messages(task: Task) -> list[dict[str, str]]:
     return messages
 
 
-async def _call(backend: LLMBackend, request: LLMRequest, step_id: str) -> LLMResponse:
-    """One backend call; foreign exceptions become Ponder's, keeping retryability."""
+@dataclass(slots=True)
+class UsageMeter:
+    """Tokens one streamed request has used so far, from the chunks received.
+
+    The backend's own count (``LLMChunk.usage``, a live object) wins; without one, the
+    prompt estimate counts from the first chunk on (the prompt was processed by then)
+    and each chunk's text adds its estimate.
+    """
+
+    prompt_estimate: int
+    live: Usage | None = None
+    estimate: Usage = field(default_factory=Usage)
+
+    def on_chunk(self, chunk: LLMChunk) -> None:
+        counted = getattr(chunk, "usage", None)
+        if isinstance(counted, Usage):
+            self.live = counted
+            return
+        if self.estimate.prompt_tokens == 0:
+            self.estimate.prompt_tokens = self.prompt_estimate
+        self.estimate.completion_tokens += approx_tokens(chunk.text) if chunk.text else 0
+
+    @property
+    def usage(self) -> Usage:
+        """A snapshot of the tokens used so far."""
+        used = self.live if self.live is not None else self.estimate
+        return Usage(used.prompt_tokens, used.completion_tokens)
+
+
+async def stream_metered(backend: LLMBackend, request: LLMRequest, meter: UsageMeter
+                         ) -> LLMResponse:
+    """Run one request through ``backend.stream``, metering every chunk into ``meter``;
+    the stream is closed on every exit (cancellation included), which frees the engine.
+
+    :raises BackendError: when the stream ends without a final chunk.
+    """
+    chunks: AsyncIterator[LLMChunk] = backend.stream(request)
+    try:
+        async for chunk in chunks:
+            meter.on_chunk(chunk)
+            if chunk.final is not None:
+                return chunk.final
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await close()  # stops the engine's work, also when we were cancelled
+    raise BackendError("the backend's stream ended without a final chunk")
+
+
+async def _call(backend: LLMBackend, request: LLMRequest, step_id: str,
+                meter: UsageMeter | None) -> LLMResponse:
+    """One backend call (streamed into ``meter`` when given); foreign exceptions become
+    Ponder's, keeping retryability."""
     with backend_errors(step_id):
+        if meter is not None:
+            return await stream_metered(backend, request, meter)
         return await backend.complete(request)
+
+
+def _cancellable(task: Task, ctx: ExecContext) -> bool:
+    """Whether a reducer may cancel this step (its plan in the live graph says so)."""
+    plans = getattr(getattr(ctx, "scheduler", None), "plans", None)
+    plan = plans.get(task.step_id) if isinstance(plans, dict) else None
+    return bool(getattr(plan, "cancellable", False))
+
+
+def _prompt_estimate(messages: list[dict[str, str]]) -> int:
+    return sum(approx_tokens(m.get("content", "")) for m in messages)
+
+
+def _plus(a: Usage, b: Usage) -> Usage:
+    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens)
+
+
+def _note_usage(ctx: ExecContext, step_id: str, usage: Usage) -> None:
+    """Tell the scheduler what an unwinding attempt had used (when the context can hear)."""
+    note = getattr(ctx, "note_usage", None)
+    if note is not None and usage.total:
+        note(step_id, usage)
 
 
 def _parse(text: str, schema: dict[str, Any]) -> tuple[Any, str | None]:

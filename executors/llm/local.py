@@ -19,7 +19,7 @@ from pydantic import Field
 from executors.llm._common import BackendOptions, BackendStats, parse_options
 from executors.llm._json_output import grammar_schema
 from orchestrator.errors import BackendError, ConfigError
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
 
 if TYPE_CHECKING:
@@ -114,13 +114,16 @@ class _Meter:
     def __init__(self) -> None:
         self.prompt_tokens = 0
         self.sampled = 0
+        #: the same counts, live, for the request's chunks (``LLMChunk.usage``)
+        self.usage = Usage()
 
     def __call__(
         self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
     ) -> npt.NDArray[np.single]:
         if self.sampled == 0:
-            self.prompt_tokens = len(input_ids)
+            self.prompt_tokens = self.usage.prompt_tokens = len(input_ids)
         self.sampled += 1
+        self.usage.completion_tokens = self.sampled
         return scores
 
 
@@ -276,7 +279,7 @@ class LocalBackend:
                             if ttft is None:
                                 ttft = anyio.current_time() - start
                             parts.append(piece)
-                            yield LLMChunk(piece)
+                            yield LLMChunk(piece, usage=meter.usage)
                 finally:
                     tokens.close()
                 text = "".join(parts)

@@ -11,7 +11,7 @@ import anyio
 import openai
 from openai import AsyncOpenAI
 
-from executors.llm._common import BackendOptions, BackendStats, parse_options
+from executors.llm._common import BackendOptions, BackendStats, approx_tokens, parse_options
 from orchestrator.errors import (
     BackendError,
     BackendHTTPError,
@@ -19,7 +19,7 @@ from orchestrator.errors import (
     ConfigError,
     StepTimeout,
 )
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
 
 BASE_URL_ENV = "PONDER_OPENAI_BASE_URL"
@@ -128,6 +128,10 @@ class OpenAIBackend:
 
         Usage comes from the server's ``include_usage`` chunk; a server that sends
         none leaves the prompt count at 0 and counts one token per content chunk.
+        Each chunk carries what was received so far (``LLMChunk.usage``): one token per
+        content chunk, plus the prompt's estimate (four characters a token) from the
+        first content chunk on. That is the count a cancelled caller records (the
+        server's own count only comes at the end).
 
         :raises BackendUnavailable, StepTimeout, BackendHTTPError: as :meth:`complete`.
         """
@@ -139,6 +143,8 @@ class OpenAIBackend:
             chunks = await self._client.chat.completions.create(**params)
         texts: dict[int, list[str]] = {}
         pieces = 0
+        received = Usage()  # what a cancelled caller records
+        prompt_estimate = sum(approx_tokens(m.get("content") or "") for m in request.messages)
         finish: str | None = None
         usage: Any = None
         model = self.model
@@ -163,7 +169,9 @@ class OpenAIBackend:
                             if piece:
                                 pieces += 1
                                 ttft = ttft if ttft is not None else anyio.current_time() - start
-                                yield LLMChunk(piece)
+                                received.prompt_tokens = prompt_estimate
+                                received.completion_tokens = pieces
+                                yield LLMChunk(piece, usage=received)
             joined = ["".join(texts[i]) for i in sorted(texts)] or [""]
             result = LLMResponse(
                 text=joined[0],

@@ -26,7 +26,7 @@ from executors.llm._common import (
 )
 from executors.llm._schema_values import value_for_schema, words
 from orchestrator.errors import BackendError, BackendHTTPError, ConfigError
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
 
 _MAX_PIECES = 8
@@ -89,12 +89,6 @@ class _Plan:
 
 
 @dataclass(slots=True)
-class _Spent:
-    prompt: int = 0
-    completion: int = 0
-
-
-@dataclass(slots=True)
 class _Rule:
     pattern: re.Pattern[str]
     rule: ResponseRule
@@ -150,7 +144,9 @@ class SimulatedBackend:
     above 0 each of the ``n`` samples differs; at 0 they are equal (greedy).
 
     Cancelling a request stops its delay at once; :attr:`stats` then counts the
-    tokens processed until then, in proportion to the time spent.
+    tokens processed until then, in proportion to the time spent. Every streamed chunk
+    carries the request's live count (``LLMChunk.usage``), kept current until the
+    request ends, so a cancelled caller reads the same count as :attr:`stats`.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -194,7 +190,7 @@ class SimulatedBackend:
                 status=self.options.fail_status,
             )
         start = anyio.current_time()
-        spent = _Spent()
+        spent = Usage()
         finished = False
         try:
             ttft: float | None = None
@@ -210,7 +206,7 @@ class SimulatedBackend:
                         await self._spend(seconds, piece.spent_tokens, spent, prompt=False)
                         if ttft is None:
                             ttft = anyio.current_time() - start
-                        yield LLMChunk(piece.text)
+                        yield LLMChunk(piece.text, usage=spent)
                 finally:
                     self._state.active -= 1
             final = LLMResponse(
@@ -225,19 +221,19 @@ class SimulatedBackend:
             )
             self.stats.completed += 1
             finished = True
-            yield LLMChunk("", final=final)
+            yield LLMChunk("", final=final, usage=spent)
         except (anyio.get_cancelled_exc_class(), GeneratorExit):
             if not finished:
                 self.stats.cancelled += 1
             raise
         finally:
-            self.stats.prompt_tokens += spent.prompt
-            self.stats.completion_tokens += spent.completion
+            self.stats.prompt_tokens += spent.prompt_tokens
+            self.stats.completion_tokens += spent.completion_tokens
 
     async def aclose(self) -> None:
         """Nothing to release."""
 
-    async def _spend(self, seconds: float, tokens: int, spent: _Spent, *, prompt: bool) -> None:
+    async def _spend(self, seconds: float, tokens: int, spent: Usage, *, prompt: bool) -> None:
         """Sleep for ``seconds`` (scaled), counting ``tokens`` or the share done if cancelled."""
         seconds *= self.options.time_scale
         started = anyio.current_time()
@@ -252,9 +248,9 @@ class SimulatedBackend:
             raise
         finally:
             if prompt:
-                spent.prompt += tokens
+                spent.prompt_tokens += tokens
             else:
-                spent.completion += tokens
+                spent.completion_tokens += tokens
 
     def _plan(self, request: LLMRequest) -> _Plan:
         """Decide outputs, token counts and pieces: no I/O, no clock."""

@@ -107,10 +107,17 @@ class LLMResponse:
 
 @dataclass(slots=True)
 class LLMChunk:
-    """One piece of a streamed completion; the last one carries ``final``."""
+    """One piece of a streamed completion; the last one carries ``final``.
+
+    ``usage``, when the backend counts its work, is what the request has used so far.
+    The backend may keep updating that same object until the request ends, so a caller
+    that is cancelled mid-stream reads, from the last chunk it got, everything the
+    engine spent (the work after that chunk included). ``None``: the caller estimates.
+    """
 
     text: str
     final: LLMResponse | None = None
+    usage: Usage | None = None
 
 
 @runtime_checkable
