@@ -124,6 +124,33 @@ async def test_first_finish_over_a_map_cancels_the_other_items(kit: Any) -> None
     assert started["ff"] <= min(started[f"m[{i}]"] for i in range(3)) + 0.5
 
 
+async def test_llm_items_cancelled_by_first_finish_record_the_tokens_they_used(
+        kit: Any, engines: list[Any]) -> None:
+    """Plain `llm` steps (a map's items) are cancelled at the engine, and the trace
+    records exactly what the engine had spent on them."""
+    words = {"a": 300, "b": 40, "c": 200, "d": 250}
+    rules = [{"match": f"^{k}$", "output": "w " * (n * 2)} for k, n in words.items()]
+    r = await kit.run(kit.doc([
+        {"id": "m", "kind": "map", "over": list(words),
+         "step": {"kind": "llm", "prompt": "{{ item }}", "max_tokens": 1024}},
+        {"id": "ff", "kind": "join", "of": "m", "reducer": "first_finish"}],
+        models={"default": {"backend": "simulated", "options": {
+            "time_scale": 0.2, "output_tokens": "text", "responses": rules}}}))
+    assert r.result.ok, r.result.error
+    assert r.step("ff").meta["winner"] == 1
+    cancelled = r.cancelled()
+    assert sorted(e.step_id for e in cancelled) == ["m[0]", "m[2]", "m[3]"]
+    assert all(e.usage.completion_tokens > 0 for e in cancelled)
+    stats = engines[0].stats
+    assert stats.cancelled == 3
+    recorded = sum(e.usage.prompt_tokens + e.usage.completion_tokens
+                   for e in [*cancelled, r.step("m[1]")])
+    assert recorded == stats.prompt_tokens + stats.completion_tokens
+    fanout = r.step("ff").meta["fanout"]
+    assert fanout["cancelled_tokens"]["total_tokens"] == sum(
+        e.usage.prompt_tokens + e.usage.completion_tokens for e in cancelled)
+
+
 async def test_adaptive_vote_over_a_map_stops_early(kit: Any) -> None:
     fake = kit.FakeBackend(lambda prompt, k: kit.Reply("answer 5", 0.01 * int(prompt)))
     r = await kit.run(kit.doc([

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -230,6 +231,90 @@ async def test_cancellation_reaches_the_engine(make_context: Any) -> None:
         await run(step, backend, make_context, config)
     assert backend.stats.cancelled == 1
     assert backend.stats.completion_tokens < 50
+
+
+def _cancellable(ctx: Any, step_id: str) -> dict[str, Any]:
+    """Make ``step_id`` a cancellable step of a live graph; returns what gets noted."""
+    noted: dict[str, Any] = {}
+    ctx.scheduler = SimpleNamespace(plans={step_id: SimpleNamespace(cancellable=True)})
+    ctx.note_usage = noted.__setitem__
+    return noted
+
+
+async def test_a_cancelled_step_notes_the_engines_own_count(make_context: Any) -> None:
+    """Streamed with the backend's live count: exactly what the engine spent, the piece
+    in progress when it was cancelled included."""
+    config = ModelConfig(backend="simulated", options={"decode_s_per_token": 0.002,
+                                                       "output_tokens": "max"})
+    backend = Recording(SimulatedBackend(config))
+    ctx = make_context({"default": backend}, {"default": config})
+    noted = _cancellable(ctx, "s")
+    step = LLMStep(id="s", prompt="p", max_tokens=400)  # 0.8 s; 8 pieces of 50 tokens
+    with anyio.move_on_after(0.25):
+        await LLMExecutor().execute(task(step), ctx)
+    stats = backend.inner.stats
+    assert stats.cancelled == 1
+    assert not backend.requests  # streamed, not `complete`
+    used = noted["s"]
+    assert 0 < used.completion_tokens < 400
+    assert (used.prompt_tokens, used.completion_tokens) == (stats.prompt_tokens,
+                                                            stats.completion_tokens)
+
+
+async def test_without_a_count_the_chunks_received_are_estimated(make_context: Any) -> None:
+    class Words:
+        """Streams one four-letter word per 50 ms; its chunks carry no count."""
+
+        sent = 0
+
+        async def complete(self, request: LLMRequest) -> LLMResponse:
+            raise AssertionError("a cancellable step is streamed")
+
+        async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+            for _ in range(100):
+                await anyio.sleep(0.05)
+                self.sent += 1
+                yield LLMChunk("word")
+
+        async def aclose(self) -> None:
+            pass
+
+    words = Words()
+    ctx = make_context({"default": words}, {"default": ModelConfig()})
+    noted = _cancellable(ctx, "s")
+    step = LLMStep(id="s", prompt="x" * 40)
+    with anyio.move_on_after(0.33):
+        await LLMExecutor().execute(task(step, prompt="x" * 40), ctx)
+    used = noted["s"]
+    assert used.prompt_tokens == 10  # 40 characters, once the first chunk came
+    assert used.completion_tokens == words.sent > 0  # one token per word received
+
+
+async def test_a_step_nobody_cancels_is_not_streamed(make_context: Any) -> None:
+    config, inner = simulated(output_tokens="text")
+    backend = Recording(inner)
+    ctx = make_context({"default": backend}, {"default": config})
+    result = await LLMExecutor().execute(task(LLMStep(id="s", prompt="p")), ctx)
+    assert len(backend.requests) == 1  # `complete`
+    assert result.usage.total == inner.stats.prompt_tokens + inner.stats.completion_tokens
+
+
+async def test_a_stream_without_a_final_chunk_is_a_backend_error(make_context: Any) -> None:
+    class Endless:
+        async def complete(self, request: LLMRequest) -> LLMResponse:
+            raise AssertionError
+
+        async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+            yield LLMChunk("cut")
+
+        async def aclose(self) -> None:
+            pass
+
+    ctx = make_context({"default": Endless()}, {"default": ModelConfig()})
+    noted = _cancellable(ctx, "s")
+    with pytest.raises(BackendError, match="without a final chunk"):
+        await LLMExecutor().execute(task(LLMStep(id="s", prompt="p")), ctx)
+    assert noted["s"].completion_tokens == 1  # what it used is noted for step_failed
 
 
 def test_estimate() -> None:

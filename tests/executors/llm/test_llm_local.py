@@ -99,6 +99,23 @@ async def test_cancellation_stops_the_decode(gguf_path: Path) -> None:
     assert response.completion_tokens == 2
 
 
+async def test_chunks_carry_the_engines_count_up_to_a_cancellation(gguf_path: Path) -> None:
+    await local().complete(ask("Hi", max_tokens=1))  # loads the shared model
+    backend = local()
+    usage: Any = None
+    received = 0
+    with anyio.CancelScope() as scope:
+        async for chunk in backend.stream(ask("Tell a long story.", max_tokens=500)):
+            usage = chunk.usage
+            received += 1
+            if received == 3:
+                scope.cancel()
+    assert backend.stats.cancelled == 1
+    # the live count is the engine's: the prompt, and every token sampled until it stopped
+    assert usage.prompt_tokens == backend.stats.prompt_tokens > 0
+    assert usage.completion_tokens == backend.stats.completion_tokens >= 3
+
+
 async def test_cancelling_complete(gguf_path: Path) -> None:
     backend = local()
     await backend.complete(ask("Hi", max_tokens=1))
