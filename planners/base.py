@@ -57,10 +57,16 @@ class PlannedStep:
 
 @dataclass(frozen=True, slots=True)
 class PlanAnswer:
-    """The plan's final answer."""
+    """The plan's final answer.
+
+    :param from_step: the answer is this step's output (``value`` is unused): once the
+        round's steps are done, the driver takes it if every one of them succeeded, and
+        otherwise asks the joiner (when the planner has one).
+    """
 
     value: Any
     raw: str | None = None
+    from_step: str | None = None
 
 
 PlanItem = PlannedStep | PlanProblem | PlanAnswer

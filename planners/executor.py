@@ -170,8 +170,12 @@ class _PlanRun:
         for round_ in range(1, rounds + 1):
             answer = await self._plan_round(round_, reason)
             await self._settle()
-            if answer is not None:
+            if answer is not None and answer.from_step is None:
                 return self._result(answer.value, round_)
+            if answer is not None and answer.from_step is not None:
+                direct = self._direct_answer(answer.from_step, round_)
+                if direct is not None:
+                    return self._result(direct.answer, round_)
             if not self.planner.uses_joiner:
                 raise PlanFailed(f"step {self.task.step_id!r}: planner {self.step.planner!r} "
                                  "ended without an answer", step_id=self.task.step_id)
@@ -302,6 +306,20 @@ class _PlanRun:
         self.started.append(_Started(item.label, item.step.id, item.text, round_,
                                      item.thought))
         self.session.step_added(item.step.id)
+
+    def _direct_answer(self, step_id: str, round_: int) -> joiner.Decision | None:
+        """Finish with the output of the step a plan named as its answer, when every step
+        of the round succeeded (recorded as the round's decision); else None: the joiner
+        then sees what failed and decides."""
+        outcome = self.outcomes.get(step_id)
+        if outcome is None or not outcome.ok or not all(
+                self.outcomes[s.step_id].ok for s in self.started if s.round == round_):
+            return None
+        label = next((s.label for s in self.started if s.step_id == step_id), step_id)
+        decision = joiner.Decision("finish", outcome.output,
+                                   reason=f"the plan named ${label} as its answer")
+        self._record_decision(decision, round_)
+        return decision
 
     # -- joiner ----------------------------------------------------------------------
     async def _join(self, round_: int, *, last: bool) -> joiner.Decision:

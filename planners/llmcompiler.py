@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest
 from orchestrator.runtime.registry import ToolSpec
 from orchestrator.spec.models import ToolStep
-from planners.base import PlannedStep, PlanRequest, PlanSession
+from planners.base import PlanAnswer, PlannedStep, PlanRequest, PlanSession
 from planners.errors import PlannerConfigError
 from planners.joiner import format_actions
-from planners.plan import END_OF_PLAN, Action, ParsedPlan, PlanBuilder, PlanProblem
+from planners.plan import END_OF_PLAN, Action, Joined, ParsedPlan, PlanBuilder, PlanProblem
 from planners.plan_json import JsonPlanParser, plan_schema
 from planners.plan_text import TextPlanParser
 from planners.tools import ToolCatalog
@@ -38,6 +38,10 @@ class LLMCompilerOptions(BaseModel):
                                   "still streaming (false: after the whole plan is read).")
     examples: str = Field("", description="Example plans appended to the planner's "
                           "instructions (few-shot).")
+    direct_answer: bool = Field(False, description="Let a plan name its answer with "
+                                "`join($N)` (JSON: \"answer\": \"$N\"): when every action "
+                                "succeeds, action N's result is the answer and the joiner "
+                                "is not called; when one fails, the joiner decides.")
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> LLMCompilerOptions:
@@ -58,7 +62,7 @@ N. tool(arguments)
   each other run at the same time: do not chain them without need.
 - You may write a line "Thought: ..." before an action.
 - Use only the tools listed, at most {max_steps} actions.
-- End with the line "N. join()" and then {end}."""
+- End with the line "N. join()" and then {end}.{answer}"""
 
 _JSON_RULES = """Answer with one JSON object: {{"actions": [{{"id": {first}, "tool": "...", \
 "args": {{"name": value}}}}, ...]}}
@@ -67,7 +71,13 @@ _JSON_RULES = """Answer with one JSON object: {{"actions": [{{"id": {first}, "to
   string "$1 + $2".
 - An action can only use results of actions listed before it. Actions that do not
   depend on each other run at the same time: do not chain them without need.
-- Use only the tools listed, at most {max_steps} actions."""
+- Use only the tools listed, at most {max_steps} actions.{answer}"""
+_TEXT_ANSWER = """
+- When the result of one action is the whole answer as it is, end with "N. join($M)"
+  instead (M: that action): no further step is needed to answer."""
+_JSON_ANSWER = """
+- When the result of one action is the whole answer as it is, add "answer": "$M"
+  (M: that action): no further step is needed to answer."""
 
 
 class LLMCompilerPlanner:
@@ -82,8 +92,11 @@ class LLMCompilerPlanner:
     uses_joiner: ClassVar[bool] = True
 
     async def plan(self, request: PlanRequest,
-                   session: PlanSession) -> AsyncGenerator[PlannedStep | PlanProblem, None]:
-        """Stream one plan; yield each action as a ``tool`` step, or the first problem."""
+                   session: PlanSession
+                   ) -> AsyncGenerator[PlannedStep | PlanProblem | PlanAnswer, None]:
+        """Stream one plan; yield each action as a ``tool`` step, or the first problem;
+        with ``direct_answer``, a ``join($N)`` ends it with a :class:`PlanAnswer` naming
+        action N's step."""
         step = request.step
         options = LLMCompilerOptions.parse(step.options)
         builder = PlanBuilder(
@@ -94,6 +107,7 @@ class LLMCompilerPlanner:
         parser: PlanParser = (JsonPlanParser(builder) if step.format == "json"
                               else TextPlanParser(builder))
         held: list[Action] = []
+        answer: int | None = None
         deadline = (anyio.current_time() + step.plan_timeout_s
                     if step.plan_timeout_s is not None else None)
         async with aclosing(session.stream(step.model, self.request(request, options))) as chunks:
@@ -108,7 +122,9 @@ class LLMCompilerPlanner:
                     if isinstance(event, PlanProblem):
                         yield _with_raw(event, parser.raw)
                         return
-                    if isinstance(event, Action) and not event.reused:
+                    if isinstance(event, Joined):
+                        answer = event.answer
+                    elif isinstance(event, Action) and not event.reused:
                         if options.stream_dispatch:
                             yield _planned(event, request)
                         else:
@@ -117,10 +133,14 @@ class LLMCompilerPlanner:
             if isinstance(event, PlanProblem):
                 yield _with_raw(event, parser.raw)
                 return
-            if isinstance(event, Action) and not event.reused:
+            if isinstance(event, Joined):
+                answer = event.answer
+            elif isinstance(event, Action) and not event.reused:
                 held.append(event)
         for action in held:
             yield _planned(action, request)
+        if answer is not None and options.direct_answer:
+            yield PlanAnswer(None, raw=parser.raw, from_step=request.step_id(answer))
 
     def request(self, request: PlanRequest, options: LLMCompilerOptions) -> LLMRequest:
         """The planner's LLM request: instructions, tools, history, problems."""
@@ -130,7 +150,9 @@ class LLMCompilerPlanner:
                   "calls that do not depend on each other run in parallel.",
                   "", "Tools:", request.tools.describe(), "",
                   rules.format(first=request.first_id, max_steps=step.max_plan_steps,
-                               end=END_OF_PLAN)]
+                               end=END_OF_PLAN, answer=(
+                                   "" if not options.direct_answer else
+                                   _JSON_ANSWER if step.format == "json" else _TEXT_ANSWER))]
         if options.examples:
             system += ["", "Examples:", options.examples.strip()]
         user = [f"Question: {request.goal}"]
@@ -151,7 +173,8 @@ class LLMCompilerPlanner:
             max_tokens=step.max_tokens, temperature=step.temperature,
             stop=[END_OF_PLAN] if step.format == "text" else None,
             json_schema=(plan_schema(request.tools, first_id=request.first_id,
-                                     max_actions=step.max_plan_steps)
+                                     max_actions=step.max_plan_steps,
+                                     answer=options.direct_answer)
                          if step.format == "json" else None),
             request_id=f"{_owner(request)}/plan{request.round}.{request.attempt}")
 
@@ -187,6 +210,7 @@ def parse_plan(text: str, tools: ToolCatalog, *, fmt: str = "auto",
             result.problems.append(event)
         else:
             result.joined = True
+            result.answer = event.answer
     return result
 
 

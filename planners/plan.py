@@ -95,9 +95,13 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Joined:
-    """The plan's ``join()``: no more actions follow."""
+    """The plan's ``join()``: no more actions follow.
+
+    :param answer: ``join($N)``: the plan names action N's result as its answer.
+    """
 
     line: int
+    answer: int | None = None
 
 
 ParseEvent = Action | Joined | PlanProblem
@@ -110,15 +114,20 @@ class ParsedPlan:
     actions: list[Action] = field(default_factory=list)
     problems: list[PlanProblem] = field(default_factory=list)
     joined: bool = False
+    answer: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "actions": [a.to_json() for a in self.actions],
-                "errors": [{"line": p.line, "code": p.code, "message": p.message}
-                           for p in self.problems]}
+        doc: dict[str, Any] = {
+            "ok": self.ok, "actions": [a.to_json() for a in self.actions],
+            "errors": [{"line": p.line, "code": p.code, "message": p.message}
+                       for p in self.problems]}
+        if self.answer is not None:
+            doc["answer"] = self.answer
+        return doc
 
 
 def string_refs(text: str) -> list[int]:
@@ -249,14 +258,18 @@ class PlanBuilder:
         self.actions.append(action)
         return action
 
-    def join(self, line: int) -> Joined | PlanProblem:
-        """Check the plan's ``join()``. Its number, if any, is not an action id: a wrong
-        one is harmless, so it is not checked."""
+    def join(self, line: int, answer: int | None = None) -> Joined | PlanProblem:
+        """Check the plan's ``join()`` (``join($N)``: action N's result is the answer).
+        Its number, if any, is not an action id: a wrong one is harmless, so it is not
+        checked."""
         if self.joined_at is not None:
             return PlanProblem("two_joins", f"a second join() (the first is on line "
                                             f"{self.joined_at})", line)
         self.joined_at = line
-        return Joined(line)
+        if answer is not None and answer not in self.declared and answer not in self.known_ids:
+            return PlanProblem("bad_reference", f"join(${answer}) names ${answer} as the "
+                                                f"answer, but there is no action {answer}", line)
+        return Joined(line, answer)
 
     def finish(self, *, ended: bool = True) -> list[PlanProblem]:
         """Problems visible only once the plan is complete."""

@@ -10,7 +10,8 @@
 
 ``args`` is an object of named arguments (a list gives them by position). A string
 that is exactly ``"$N"`` / ``"${N}"`` is action N's result, typed; ``$N`` inside a
-longer string is interpolated. The end of the object is the plan's ``join()``. Each
+longer string is interpolated. The end of the object is the plan's ``join()``; an
+optional ``"answer": "$N"`` next to ``"actions"`` is ``join($N)``. Each
 action is reported as soon as its object closes, so dispatch can start while the
 rest of the plan is still being decoded.
 """
@@ -31,10 +32,12 @@ _MAX_DEPTH = 32
 
 
 def plan_schema(catalog: ToolCatalog, *, first_id: int = 1,
-                max_actions: int | None = None) -> dict[str, Any]:
+                max_actions: int | None = None, answer: bool = False) -> dict[str, Any]:
     """The JSON Schema of a plan over these tools (the request's ``json_schema``).
 
     Each argument accepts its own type or a ``"$N"`` reference.
+
+    :param answer: allow ``"answer": "$N"`` (the plan names its answer).
     """
     variants = []
     for info in catalog.tools.values():
@@ -56,7 +59,10 @@ def plan_schema(catalog: ToolCatalog, *, first_id: int = 1,
                                "items": {"anyOf": variants} if variants else {"type": "object"}}
     if max_actions is not None:
         actions["maxItems"] = max_actions
-    return {"type": "object", "properties": {"actions": actions}, "required": ["actions"],
+    properties: dict[str, Any] = {"actions": actions}
+    if answer:
+        properties["answer"] = _REF_SCHEMA
+    return {"type": "object", "properties": properties, "required": ["actions"],
             "additionalProperties": False}
 
 
@@ -137,8 +143,13 @@ class JsonPlanParser:
         if tail:
             out.append(PlanProblem("after_end", f"text after the JSON plan: {tail[:60]!r}",
                                    self._line_at(end)))
+        answer = _answer_ref(doc.get("answer"))
+        if "answer" in doc and answer is None:
+            out.append(PlanProblem("bad_reference", "\"answer\" must name an action as "
+                                   f"\"$N\", got {json.dumps(doc['answer'])[:40]}",
+                                   self._line_at(end - 1)))
         if self.builder.joined_at is None:
-            out.append(self.builder.join(self._line_at(end - 1)))
+            out.append(self.builder.join(self._line_at(end - 1), answer))
         return out + self.builder.finish()
 
     # -- scanning ------------------------------------------------------------------
@@ -272,6 +283,12 @@ def _call_text(tool: str, positional: list[Any], keywords: dict[str, Any]) -> st
 
     parts = [show(v) for v in positional] + [f"{k}={show(v)}" for k, v in keywords.items()]
     return f"{tool}({', '.join(parts)})"
+
+
+def _answer_ref(value: Any) -> int | None:
+    """The N of an ``"answer": "$N"`` (anything else names no answer)."""
+    m = _WHOLE_REF.fullmatch(value) if isinstance(value, str) else None
+    return int(m.group(1) or m.group(2)) if m else None
 
 
 __all__ = ["Joined", "JsonPlanParser", "plan_schema"]

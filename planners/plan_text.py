@@ -26,7 +26,8 @@ from typing import Any
 from planners.plan import END_OF_PLAN, Joined, ParseEvent, PlanBuilder, PlanProblem, PlanRef
 
 _ACTION_HEAD = re.compile(r"\s*(\d{1,9})\s*\.\s*([A-Za-z_][A-Za-z0-9_\-]*)\s*\(")
-_JOIN = re.compile(r"\s*(?:\d{1,9}\s*\.\s*)?join\s*\(\s*\)\s*", re.IGNORECASE)
+_JOIN = re.compile(r"\s*(?:\d{1,9}\s*\.\s*)?join\s*\(\s*"
+                   r"(?:\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9}))?\s*\)\s*", re.IGNORECASE)
 _THOUGHT = re.compile(r"\s*thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 _BARE_REF = re.compile(r"\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9})(?!\d)")
 _REF_NAME = re.compile(r"__ponder_ref_(\d+)__")
@@ -124,9 +125,11 @@ class TextPlanParser:
         if thought:
             self._thought.append(thought.group(1).strip())
             return []
-        if _JOIN.fullmatch(stripped):
+        joined = _JOIN.fullmatch(stripped)
+        if joined:
             self._thought.clear()
-            return [self.builder.join(self._line_no)]
+            ref = joined.group(1) or joined.group(2)
+            return [self.builder.join(self._line_no, int(ref) if ref else None)]
         if _ACTION_HEAD.match(stripped):
             return self._action(self._line_no, stripped)
         self._thought.clear()

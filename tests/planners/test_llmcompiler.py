@@ -145,3 +145,56 @@ async def test_usage_and_meta_of_the_plan_step(plan_workflow: PlanWorkflow,
     assert done.meta["actions"][0] == {"id": "1", "step_id": "p__1", "call": 'search("a")',
                                        "round": 1, "thought": None, "status": "succeeded"}
     assert [o["text"] for o in done.meta["llm_outputs"]][-1] == FINISH
+
+
+# -- join($N): the plan names its answer -------------------------------------------------
+ANSWERED = '1. lookup("Paris")\n2. lookup("Rome")\n3. calc("$1 + $2")\n4. join($3)\n<END_OF_PLAN>'
+
+
+async def test_a_plan_that_names_its_answer_skips_the_joiner(plan_workflow: PlanWorkflow,
+                                                             recorder: Recorder) -> None:
+    llm = ScriptedLLM([(JOINER, FINISH), ("Question", ANSWERED)])
+    wf = plan_workflow(llm, tools=["lookup", "calc"], options={"direct_answer": True})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == 5000  # calc's result, typed: no joiner call made it a string
+    assert llm.prompts(JOINER) == []
+    done = recorder.first("step_succeeded", "p")
+    assert done.meta["llm_calls"] == 1
+    assert done.meta["decisions"] == [{"round": 1, "action": "finish", "answer": 5000,
+                                       "reason": "the plan named $3 as its answer"}]
+    assert [(e.action, e.answer) for e in recorder.of("plan_decision")] == [("finish", 5000)]
+    assert 'end with "N. join($M)"' in llm.calls[0].messages[0]["content"]
+
+
+async def test_a_failed_action_sends_a_named_answer_to_the_joiner(
+        plan_workflow: PlanWorkflow) -> None:
+    plan = '1. search("a")\n2. calc("$1")\n3. join($2)\n'  # calc rejects the words
+    llm = ScriptedLLM([(JOINER, '{"action": "finish", "answer": "no number"}'),
+                       ("Question", plan)])
+    wf = plan_workflow(llm, tools=["search", "calc"], options={"direct_answer": True})
+    await wf.run()  # the run fails with its step; the plan step still asked the joiner
+    assert len(llm.prompts(JOINER)) == 1 and "failed" in llm.prompts(JOINER)[0]
+
+
+async def test_without_direct_answer_the_joiner_still_decides(
+        plan_workflow: PlanWorkflow) -> None:
+    llm = ScriptedLLM([(JOINER, '{"action": "finish", "answer": "five thousand"}'),
+                       ("Question", ANSWERED)])
+    result = await plan_workflow(llm, tools=["lookup", "calc"]).run()
+    assert result.ok and result.output == "five thousand"
+    assert len(llm.prompts(JOINER)) == 1
+    assert "join($M)" not in llm.calls[0].messages[0]["content"]
+
+
+async def test_json_plans_name_their_answer_too(plan_workflow: PlanWorkflow) -> None:
+    plan = ('{"actions": [{"id": 1, "tool": "lookup", "args": {"city": "Rome"}}, '
+            '{"id": 2, "tool": "calc", "args": {"expression": "$1 * 2"}}], "answer": "$2"}')
+    llm = ScriptedLLM([(JOINER, FINISH), ("Question", plan)])
+    wf = plan_workflow(llm, format="json", tools=["lookup", "calc"],
+                       options={"direct_answer": True})
+    result = await wf.run()
+    assert result.ok and result.output == 6000
+    schema = llm.calls[0].json_schema
+    assert schema is not None and "answer" in schema["properties"]
+    assert llm.prompts(JOINER) == []

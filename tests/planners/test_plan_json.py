@@ -8,7 +8,7 @@ import json
 import jsonschema
 import pytest
 
-from planners.plan import Action, PlanBuilder, PlanProblem, PlanRef
+from planners.plan import Action, Joined, PlanBuilder, PlanProblem, PlanRef
 from planners.plan_json import JsonPlanParser, plan_schema
 from planners.tools import ToolCatalog
 
@@ -56,6 +56,10 @@ def test_references_are_typed_or_interpolated(catalog: ToolCatalog) -> None:
     ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}]} extra', "after_end"),
     ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}', "bad_json"),
     ('{"steps": []}', "bad_json"),
+    ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}], "answer": "$4"}',
+     "bad_reference"),
+    ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}], "answer": "a"}',
+     "bad_reference"),
     ("the plan is to search", "garbage"),
     ("[1, 2]", "garbage"),
     ("", "empty_plan"),
@@ -80,3 +84,14 @@ def test_the_schema_accepts_the_plan_and_rejects_unknown_tools(catalog: ToolCata
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"actions": [{"id": 1, "tool": "calc", "args": {"expression": 5}}]},
                             schema)
+
+
+def test_a_json_plan_may_name_its_answer(catalog: ToolCatalog) -> None:
+    events = run(json.dumps({**PLAN, "answer": "${3}"}), catalog)
+    assert [e.answer for e in events if isinstance(e, Joined)] == [3]
+    assert not [e for e in events if isinstance(e, PlanProblem)]
+    schema = plan_schema(catalog, answer=True)
+    jsonschema.validate({**PLAN, "answer": "$3"}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**PLAN, "answer": 3}, schema)
+    assert "answer" not in plan_schema(catalog)["properties"]

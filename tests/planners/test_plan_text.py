@@ -110,6 +110,7 @@ MALFORMED = [
     ("repeated id", '1. search("a")\n1. search("b")\n2. join()', "bad_id", 2),
     ("zero id", '0. search("a")\n1. join()', "bad_id", 1),
     ("two joins", '1. search("a")\n2. join()\njoin()', "two_joins", 3),
+    ("answer that is no action", '1. search("a")\n2. join($5)', "bad_reference", 2),
     ("action after join", '1. search("a")\n2. join()\n3. search("b")', "after_join", 3),
     ("no join", '1. search("a")\n2. search("b")\n<END_OF_PLAN>', "no_join", None),
     ("text after end", '1. search("a")\n2. join()\n<END_OF_PLAN>\nmore text', "after_end", 4),
@@ -170,3 +171,17 @@ def test_a_repair_may_repeat_started_actions_unchanged_or_continue(catalog: Tool
     assert problems == [] and [a.id for a in actions] == [3]
     _, problems, _ = parse('1. search("z")\n2. join()', catalog, **started)
     assert problems[0].code == "bad_id" and "already ran as" in problems[0].message
+
+
+@pytest.mark.parametrize("join", ["3. join($2)", "join(${2})", "3. JOIN( $2 )"])
+def test_a_plan_may_name_its_answer_in_join(catalog: ToolCatalog, join: str) -> None:
+    _, problems, joined = parse(f'1. lookup("Rome")\n2. calc("$1 * 2")\n{join}\n', catalog)
+    assert problems == [] and [j.answer for j in joined] == [2]
+    _, _, plain = parse('1. lookup("Rome")\n2. join()\n', catalog)
+    assert [j.answer for j in plain] == [None]
+
+
+def test_an_answer_may_name_an_earlier_rounds_action(catalog: ToolCatalog) -> None:
+    _, problems, joined = parse("3. join($1)", catalog, first_id=3, known_ids={1, 2},
+                                allow_empty=True)
+    assert problems == [] and joined[0].answer == 1
