@@ -9,8 +9,11 @@ step starts its children itself, as real steps of the live graph
 one* as they finish. Before it starts, it looks up the join that names it (in the
 scheduler's plans): a ``first_finish`` join makes it stop at the first child that
 succeeds (and passes the join's ``check``) and cancel the others; an ``adaptive_vote``
-join makes it start ``max(batch, min_n)`` samples and add ``batch`` more while the
-leading answer's share is below ``confidence`` (up to ``max_n``). Budgets
+join makes it start ``max(batch, min_n)`` samples and add ``batch`` more until its
+``stop_rule`` is met (``beta``, Adaptive-Consistency's criterion: the posterior
+probability that the leader beats the runner-up reaches ``confidence``, 0.95 by default;
+or ``share``: the leader's share reaches it), until the samples left up to ``max_n``
+could not change the winner, or up to ``max_n``. Budgets
 (``budget_tokens``, ``max_children``, ``concurrency``) are enforced in the same loop.
 The join itself still depends on the fan-out (``compile.py``) and runs after it: it
 applies the failure policy and the final reduction (vote, scores, winner) to the

@@ -17,7 +17,16 @@ from typing import Any
 import anyio
 
 from executors.fanout._live import Child, LiveContext, Owner, usage_dict
-from executors.fanout._reduce import Tally, answer_of, answers_of, as_text, confident
+from executors.fanout._reduce import (
+    Tally,
+    answer_of,
+    answers_of,
+    as_text,
+    confident,
+    decided,
+    rule_value,
+    threshold,
+)
 from executors.fanout._score import Candidate, Score, passes, score_all
 from orchestrator.runtime.contracts import Usage
 from orchestrator.spec.kinds_fanout import JoinStep
@@ -56,6 +65,9 @@ class Online:
         self.usage = Usage()
         #: set by :meth:`more` when it asks for no more because it reached its goal
         self.settled = False
+
+    def begin(self, total: int) -> None:
+        """The fan-out has ``total`` children (called once, before any starts)."""
 
     def first_round(self, total: int) -> int:
         """How many children to start before the first decision."""
@@ -114,8 +126,11 @@ class FirstFinish(Online):
 
 
 class AdaptiveVote(Online):
-    """Start ``max(batch, min_n)`` children, then ``batch`` more at a time while the leading
-    answer's share of the valid answers is below ``confidence``, up to ``max_n``."""
+    """Start ``max(batch, min_n)`` children, then ``batch`` more at a time until the join's
+    stopping rule (``stop_rule``: the Beta criterion or the leading share, see
+    :func:`~executors.fanout._reduce.confident`) is met, or the samples left up to
+    ``max_n`` could not change the winner (:func:`~executors.fanout._reduce.decided`), or
+    ``max_n`` is reached."""
 
     reason = "confident"
 
@@ -125,6 +140,8 @@ class AdaptiveVote(Online):
         self.can_add = can_add
         self.seen: list[Child] = []
         self.rounds = 0
+        self.horizon = join.max_n
+        self.value: float | None = None
 
     def cap(self, total: int) -> int:
         return min(total, self.join.max_n)
@@ -132,6 +149,9 @@ class AdaptiveVote(Online):
     @property
     def unneeded(self) -> str:  # type: ignore[override]
         return f"past max_n ({self.join.max_n})"
+
+    def begin(self, total: int) -> None:
+        self.horizon = self.cap(total)
 
     def first_round(self, total: int) -> int:
         if not self.can_add:
@@ -142,21 +162,35 @@ class AdaptiveVote(Online):
     async def offer(self, child: Child) -> bool:
         # stopping inside a round (or, over a map, at any time) cancels what is left of it
         self.seen.append(child)
-        return self._confident()
+        return self._should_stop()
 
     def more(self, children: Sequence[Child], started: int, total: int) -> int:
-        if self._confident():
+        if self._should_stop():
             self.settled = True
             return 0
         self.rounds += 1
         return max(0, min(self.join.batch, self.cap(total) - started))
 
-    def _confident(self) -> bool:
+    def _should_stop(self) -> bool:
         answers, _ = answers_of(self.seen, self.join)
-        return bool(answers) and confident(Tally.of(answers), self.join)
+        if not answers:
+            return False
+        tally = Tally.of(answers)
+        self.value = rule_value(tally, self.join)
+        if confident(tally, self.join):
+            self.reason = "confident"
+            return True
+        if decided(tally, self.horizon - len(self.seen)):
+            self.reason = "decided"  # a vote over every sample would say the same
+            return True
+        return False
 
     def meta(self) -> dict[str, Any]:
-        return {"rounds": self.rounds}
+        out: dict[str, Any] = {"rounds": self.rounds, "stop_rule": self.join.stop_rule,
+                               "confidence": threshold(self.join)}
+        if self.value is not None:
+            out["stop_value"] = round(self.value, 4)
+        return out
 
 
 def online_for(joins: Sequence[JoinStep], ctx: LiveContext, owner: Owner,
@@ -216,6 +250,7 @@ class FanOut:
             outcomes = await self.ctx.wait_steps([sid])
             send.send_nowait((sid, outcomes[sid]))
 
+        self.online.begin(len(self.children))
         allowed = len(self.children) if adopted else self.online.first_round(len(self.children))
         try:
             async with anyio.create_task_group() as tg, send, recv:

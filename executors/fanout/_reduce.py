@@ -1,10 +1,11 @@
-"""Reducers as pure code: answers, normalisation, votes, the adaptive stopping rule, and
+"""Reducers as pure code: answers, normalisation, votes, the adaptive stopping rules, and
 the failure policy. No I/O, no clock (scoring, which calls tools and models, is in
 :mod:`executors.fanout._score`)."""
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -159,18 +160,61 @@ class Tally:
             best = min(tied, key=lambda k: self.supporters[k][0].index)
         return self.keys[best], top
 
+    def top_two(self) -> tuple[int, int]:
+        """The counts of the leading answer and of the runner-up (0 when none)."""
+        ranked = [*sorted(self.counts.values(), reverse=True), 0, 0]
+        return ranked[0], ranked[1]
+
     def votes(self) -> dict[str, int]:
         """Counts keyed by the answer's text (for the trace)."""
         return {as_text(self.keys[k]): c for k, c in self.counts.items()}
 
 
+#: ``confidence`` when a join gives none: Adaptive-Consistency's threshold for beta, and
+#: the simple rule's historical share
+DEFAULT_CONFIDENCE: dict[str, float] = {"beta": 0.95, "share": 0.75}
+
+
+def threshold(join: JoinStep) -> float:
+    """The join's ``confidence``, or its stopping rule's default."""
+    given: float | None = join.confidence
+    return given if given is not None else DEFAULT_CONFIDENCE[join.stop_rule]
+
+
+def beta_confidence(top: int, second: int) -> float:
+    """Adaptive-Consistency's Beta criterion (Aggarwal et al., EMNLP 2023): with a uniform
+    prior, the probability that the leading answer is more likely than the runner-up,
+    ``P(x > 1/2)`` for ``x ~ Beta(top + 1, second + 1)``.
+
+    Exact for integer counts: ``1 - I_{1/2}(a, b) = P(Binomial(a + b - 1, 1/2) <= a - 1)``.
+    """
+    n = top + second + 1
+    return sum(math.comb(n, k) for k in range(top + 1)) / (1 << n)
+
+
+def rule_value(tally: Tally, join: JoinStep) -> float:
+    """The statistic the join's stopping rule compares with its threshold: the Beta
+    posterior probability (``beta``) or the leading answer's share (``share``)."""
+    top, second = tally.top_two()
+    if join.stop_rule == "beta":
+        return beta_confidence(top, second)
+    return top / tally.valid
+
+
 def confident(tally: Tally, join: JoinStep) -> bool:
-    """Adaptive vote's stopping rule: enough valid answers, and the leading answer's share
-    of them at least ``confidence``."""
+    """Adaptive vote's stopping rule: at least ``min_n`` valid answers, and the rule's
+    statistic (:func:`rule_value`) at least its threshold."""
     if tally.valid < join.min_n:
         return False
-    _, top = tally.leader()
-    return top / tally.valid >= join.confidence
+    return rule_value(tally, join) >= threshold(join)
+
+
+def decided(tally: Tally, remaining: int) -> bool:
+    """Whether ``remaining`` more samples could not change the winner: the leader's lead
+    over the runner-up is larger than them (a tie is not ruled out by an equal lead).
+    Stopping then gives the answer a vote over every sample would give."""
+    top, second = tally.top_two()
+    return bool(tally.counts) and top - second > remaining
 
 
 def apply_policy(children: Sequence[Child], join: JoinStep, fanout_id: str) -> list[Child]:

@@ -202,7 +202,14 @@ class JoinStep(StepBase):
     scorer: Scorer | None = Field(None, description="best_of_n: how to score a candidate.")
     check: Scorer | None = Field(None, description="first_finish: accept only outputs "
                                                    "passing this.")
-    confidence: float = Field(0.75, gt=0, le=1, description="adaptive_vote stopping share.")
+    stop_rule: Literal["beta", "share"] = Field(
+        "beta", description="adaptive_vote stopping rule. beta (Adaptive-Consistency, "
+        "Aggarwal et al. 2023): stop when the posterior probability that the leading answer "
+        "beats the runner-up, Beta(top+1, second+1) > 1/2, reaches `confidence`. share: stop "
+        "when the leading answer's share of the valid answers reaches `confidence`. Either "
+        "way it also stops once the samples left up to max_n could not change the winner.")
+    confidence: float | None = Field(None, gt=0, le=1, description="adaptive_vote threshold "
+                                     "of `stop_rule`; default 0.95 for beta, 0.75 for share.")
     batch: int = Field(1, ge=1, le=64, description="adaptive_vote samples per round.")
     min_n: int = Field(3, ge=1, le=256, description="adaptive_vote: fewest valid answers "
                                                     "before it may stop.")

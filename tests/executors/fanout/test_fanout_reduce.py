@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from executors.fanout._live import Child, from_entry, is_marker
 from executors.fanout._reduce import (
     Tally,
     answers_of,
     apply_policy,
+    beta_confidence,
     confident,
+    decided,
     extract_answer,
     normalize,
     parse_number,
+    threshold,
 )
 from executors.fanout._score import Score, passes, to_score
 from executors.fanout.spawn import parse_messages
@@ -67,14 +75,69 @@ def test_tie_breaks() -> None:
     assert tally.leader("longest") == ("long answer b", 2)
 
 
-def test_adaptive_rule_needs_min_n_and_the_share() -> None:
-    j = join(reducer="adaptive_vote", confidence=0.75, min_n=3)
+def test_adaptive_share_rule_needs_min_n_and_the_share() -> None:
+    j = join(reducer="adaptive_vote", stop_rule="share", confidence=0.75, min_n=3)
     agree = [ok(i, "7") for i in range(2)]
     assert not confident(Tally.of(answers_of(agree, j)[0]), j)  # two answers: too few
     assert confident(Tally.of(answers_of([*agree, ok(2, "7")], j)[0]), j)
     mixed = [ok(0, "7"), ok(1, "7"), ok(2, "8"), ok(3, "7")]
     assert confident(Tally.of(answers_of(mixed, j)[0]), j)  # 3/4 = 0.75
     assert not confident(Tally.of(answers_of(mixed[:3], j)[0]), j)  # 2/3
+
+
+def _beta_by_quadrature(a: int, b: int, steps: int = 20000) -> float:
+    """P(x > 1/2) for x ~ Beta(a + 1, b + 1), by the midpoint rule (an independent check)."""
+    def pdf(x: float) -> float:
+        return x**a * (1 - x) ** b
+
+    h = 1 / steps
+    mass = [pdf((i + 0.5) * h) for i in range(steps)]
+    return sum(mass[steps // 2:]) / sum(mass)
+
+
+@pytest.mark.parametrize(("top", "second"), [(3, 0), (4, 0), (4, 1), (6, 2), (10, 7), (1, 1)])
+def test_beta_criterion_is_the_posterior_probability(top: int, second: int) -> None:
+    assert beta_confidence(top, second) == pytest.approx(_beta_by_quadrature(top, second),
+                                                         abs=1e-6)
+
+
+def test_beta_criterion_exact_values() -> None:
+    # P(Binomial(top + second + 1, 1/2) <= top)
+    assert Fraction(beta_confidence(3, 0)).limit_denominator(64) == Fraction(15, 16)
+    assert Fraction(beta_confidence(4, 1)).limit_denominator(64) == Fraction(57, 64)
+    assert beta_confidence(5, 5) == 0.5
+    assert math.isclose(beta_confidence(200, 0), 1.0)
+
+
+def test_beta_rule_is_the_default_at_095() -> None:
+    j = join(reducer="adaptive_vote", min_n=1)
+    assert (j.stop_rule, threshold(j)) == ("beta", 0.95)
+    assert threshold(join(reducer="adaptive_vote", stop_rule="share")) == 0.75
+    sevens = [ok(i, "7") for i in range(4)]
+    assert not confident(Tally.of(answers_of(sevens[:3], j)[0]), j)  # 15/16 < 0.95
+    assert confident(Tally.of(answers_of(sevens, j)[0]), j)  # 31/32
+    # a share of 6/7 is not enough when the runner-up has one vote: 0.9648 (> 0.95) is
+    mixed = [ok(0, "7"), ok(1, "2"), *(ok(i, "7") for i in range(2, 7))]
+    assert not confident(Tally.of(answers_of(mixed[:6], j)[0]), j)  # 5-1: 0.9375
+    assert confident(Tally.of(answers_of(mixed, j)[0]), j)  # 6-1
+
+
+def test_decided_when_the_rest_cannot_change_the_winner() -> None:
+    tally = Tally.of(answers_of([ok(0, "1"), ok(1, "2"), ok(2, "1"), ok(3, "1")],
+                                join(reducer="vote"))[0])
+    assert decided(tally, 1)  # 3-1 with one left
+    assert not decided(tally, 2)  # 3-1 with two left could end in a tie
+    assert not decided(Tally(), 0)
+
+
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=16))
+def test_a_decided_prefix_has_the_full_votes_winner(answers: list[int]) -> None:
+    j = join(reducer="vote")
+    full = Tally.of(answers_of([ok(i, str(a)) for i, a in enumerate(answers)], j)[0])
+    for m in range(1, len(answers) + 1):
+        prefix = Tally.of(answers_of([ok(i, str(a)) for i, a in enumerate(answers[:m])], j)[0])
+        if decided(prefix, len(answers) - m):
+            assert prefix.leader()[0] == full.leader()[0]
 
 
 def test_policies() -> None:

@@ -134,7 +134,8 @@ async def test_adaptive_vote_stops_when_confident_and_records_samples_used(kit: 
                                                  (7, 2, 7, 7, 7, 7, 7, 7)]}))
     r = await kit.run(kit.doc([
         {"id": "s", "kind": "sample", "prompt": "Q?", "n": 16},
-        {**VOTE, "reducer": "adaptive_vote", "batch": 2, "min_n": 3, "confidence": 0.8}]),
+        {**VOTE, "reducer": "adaptive_vote", "stop_rule": "share", "batch": 2, "min_n": 3,
+         "confidence": 0.8}]),
         fake=fake)
     assert r.result.ok, r.result.error
     assert r.result.output == 7
@@ -154,13 +155,42 @@ async def test_adaptive_vote_keeps_sampling_while_answers_disagree(kit: Any) -> 
                            supports_n=False)
     r = await kit.run(kit.doc([
         {"id": "s", "kind": "sample", "prompt": "Q?", "n": 10},
-        {**VOTE, "reducer": "adaptive_vote", "batch": 1, "min_n": 3, "confidence": 0.6}]),
+        {**VOTE, "reducer": "adaptive_vote", "stop_rule": "share", "batch": 1, "min_n": 3,
+         "confidence": 0.6}]),
         fake=fake)
     assert r.result.output == 1
     meta = r.step("s").meta
     # shares after each sample: 1/3, 2/4, 2/5, 3/6 = .5, 4/7 = .57, 5/8 = .625 -> stop at 8
     assert meta["samples_used"] == 8 and meta["rounds"] == 6
     assert len(fake.requests) == 8
+
+
+async def test_adaptive_vote_stops_by_default_on_the_beta_criterion(kit: Any) -> None:
+    answers = (7, 2, 7, 7, 7, 7, 7, 7, 7, 7)
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
+                           supports_n=False)
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 16},
+        {**VOTE, "reducer": "adaptive_vote"}]), fake=fake)
+    assert r.result.output == 7
+    meta = r.step("s").meta
+    # P(leader beats runner-up): 2-1 .69, 3-1 .81, 4-1 .89, 5-1 .94, 6-1 .96 >= 0.95
+    assert meta["samples_used"] == 7 and meta["stopped"] == "confident"
+    assert (meta["stop_rule"], meta["confidence"], meta["stop_value"]) == ("beta", 0.95, 0.9648)
+
+
+async def test_adaptive_vote_stops_when_the_rest_cannot_change_the_winner(kit: Any) -> None:
+    answers = (1, 2, 1, 1, 1, 3)
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
+                           supports_n=False)
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 6},
+        {**VOTE, "reducer": "adaptive_vote", "stop_rule": "share", "confidence": 1.0}]),
+        fake=fake)
+    assert r.result.output == 1
+    meta = r.step("s").meta
+    # never unanimous, but after 1 2 1 1 1 (4-1) the one sample left cannot change it
+    assert meta["samples_used"] == 5 and meta["stopped"] == "decided"
 
 
 async def test_token_budget_bounds_the_samples_and_the_trace_shows_the_spend(kit: Any) -> None:
