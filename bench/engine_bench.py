@@ -28,7 +28,10 @@ Tables: policies (fifo, critical_path, program_aware) on 200 mixed runs (70% sho
 30% long, arriving within the first 5 s); routing (prefix affinity vs least loaded)
 on spawn-heavy runs; and how the policy gain moves with load and mix (``--no-sweep``
 skips that one). The first row of the policy table is each run alone on an idle
-engine: the latency no scheduler can beat.
+engine: the latency no scheduler can beat. The row under fifo is each run's longest
+path of engine times under fifo, as if none of its calls had waited for a slot: about
+what any order of the pool's queue can reach at fifo's throughput, since full batches
+make every engine step slower whatever the order.
 """
 
 from __future__ import annotations
@@ -187,6 +190,7 @@ def workload(mix: dict[str, int], seed: int, arrival_window_s: float) -> list[Ru
 class Outcome:
     latencies: dict[str, float]  # by run id
     kinds: dict[str, str]
+    no_wait: dict[str, float]  # by run id: its critical path of engine times (no pool wait)
     makespan: float
     prefill_tokens: int
     cached_tokens: int
@@ -195,18 +199,21 @@ class Outcome:
     wall_s: float
 
 
-async def _execute(pool: PoolBackend, run: Run) -> None:
+async def _execute(pool: PoolBackend, run: Run,
+                   engine_s: dict[tuple[str, str], float] | None = None) -> None:
     await anyio.sleep(run.arrival)
     done = {node_id: anyio.Event() for node_id in run.nodes}
 
     async def call(node: Node) -> None:
         for dep in node.deps:
             await done[dep].wait()
-        await pool.complete(LLMRequest(
+        response = await pool.complete(LLMRequest(
             messages=[{"role": "user", "content": node.prompt}], max_tokens=node.max_tokens,
             n=node.n, temperature=0.7 if node.n > 1 else 0.0, priority=node.priority,
             run_id=run.id, step_id=node.id, request_id=f"{run.id}/{node.id}/1",
             prefix_key=node.prefix_key))
+        if engine_s is not None:
+            engine_s[run.id, node.id] = response.latency_s
         done[node.id].set()
 
     async with anyio.create_task_group() as tg:
@@ -221,14 +228,17 @@ def simulate(runs: list[Run], *, engines: int, concurrency: int, policy: str,
         "policy": policy, "routing": routing, "shared": False,
         "members": [{"backend": "sim-engine", "name": "h100", "replicas": engines,
                      "concurrency": concurrency, "model": "llama-3-8b"}]})
+    engine_s: dict[tuple[str, str], float] = {}
+
     async def main() -> Outcome:
         pool = PoolBackend(config)
         async with anyio.create_task_group() as tg:
             for run in runs:
-                tg.start_soon(_execute, pool, run)
+                tg.start_soon(_execute, pool, run, engine_s)
         counters = [m.backend.counters for m in pool.members]  # type: ignore[attr-defined]
         await pool.aclose()
         return Outcome({r.id: r.finished - r.arrival for r in runs}, {r.id: r.kind for r in runs},
+                       {r.id: _engine_path(r, engine_s) for r in runs},
                        anyio.current_time(), sum(c.prefill_tokens for c in counters),
                        sum(c.cached_tokens for c in counters),
                        sum(c.decode_tokens for c in counters),
@@ -238,6 +248,20 @@ def simulate(runs: list[Run], *, engines: int, concurrency: int, policy: str,
     outcome = run_virtual(main)
     outcome.wall_s = time.perf_counter() - wall
     return outcome
+
+
+def _engine_path(run: Run, engine_s: dict[tuple[str, str], float]) -> float:
+    """The run's longest path of engine times: its latency had none of its calls waited
+    at the pool, each still taking as long at its engine as it did."""
+    memo: dict[str, float] = {}
+
+    def upto(node_id: str) -> float:
+        if node_id not in memo:
+            memo[node_id] = engine_s[run.id, node_id] + max(
+                (upto(dep) for dep in run.nodes[node_id].deps), default=0.0)
+        return memo[node_id]
+
+    return max(upto(node_id) for node_id in run.nodes)
 
 
 def isolated(runs: list[Run]) -> dict[str, float]:
@@ -294,8 +318,21 @@ def policy_table(runs: list[Run], engines: int, concurrency: int) -> dict[str, O
               f"{statistics.mean(_latencies(o, 'long')):.1f} | {o.makespan:.1f} | "
               f"{60 * len(runs) / o.makespan:.1f} | {o.decode_tokens / o.makespan:,.0f} | "
               f"{o.wall_s:.1f} |")
+        if policy == "fifo":
+            # What any order of the pool's queue could reach at fifo's throughput: every
+            # call of every run served the moment it is ready (no wait for a slot), each
+            # still taking as long at its engine as it did under fifo's full batches.
+            lat = list(o.no_wait.values())
+            print(f"| (fifo's engine times, no run ever waiting at the pool) | "
+                  f"{statistics.mean(lat):.1f} | {_p95(lat):.1f} | "
+                  f"{statistics.mean(_no_wait(o, 'short')):.1f} | "
+                  f"{statistics.mean(_no_wait(o, 'long')):.1f} | | | | |")
     print()
     return outcomes
+
+
+def _no_wait(outcome: Outcome, kind: str) -> list[float]:
+    return [v for k, v in outcome.no_wait.items() if outcome.kinds[k] == kind]
 
 
 def sweep_table(args: argparse.Namespace) -> None:
@@ -308,7 +345,7 @@ def sweep_table(args: argparse.Namespace) -> None:
         short = round(args.runs * share)
         runs = workload({"short": short, "long": args.runs - short}, args.seed,
                         args.arrival_window)
-        for concurrency in (32, 16):
+        for concurrency in (64, 32, 16):
             result = {}
             for policy in ("fifo", "program_aware"):
                 o = simulate(runs, engines=args.engines, concurrency=concurrency,
@@ -366,11 +403,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("### Targets\n")
     print("| target | measured | met |")
     print("| --- | ---: | --- |")
+    bound = fifo / statistics.mean(policies["fifo"].no_wait.values())
     print(f"| program_aware >= 1.4x lower mean run latency than fifo | {fifo / aware:.2f}x "
-          f"(makespan ratio {tput:.2f}) | {'yes' if fifo / aware >= 1.4 else 'no'} |")
+          f"(makespan ratio {tput:.2f}; no waiting at all would give {bound:.2f}x) | "
+          f"{'yes' if fifo / aware >= 1.4 else 'no'} |")
     print(f"| prefix affinity >= 1.5x fewer prefill tokens than least loaded | {fewer:.2f}x | "
           f"{'yes' if fewer >= 1.5 else 'no'} |")
-    return {"latency_ratio": fifo / aware, "prefill_ratio": fewer, "makespan_ratio": tput}
+    return {"latency_ratio": fifo / aware, "prefill_ratio": fewer, "makespan_ratio": tput,
+            "no_wait_ratio": bound}
 
 
 if __name__ == "__main__":

@@ -7,27 +7,49 @@
     longest first; then arrival. This is what the scheduler does inside one run: good
     for that run's makespan, but across runs it lets long runs overtake short ones.
 ``program_aware``
-    Autellix-style program-level scheduling. A call's *level* comes from the service its
-    run has already received (PLAS: least attained service first), in levels that double:
-    level ``k`` holds runs with ``quantum * (2**k - 1) <= service < quantum * (2**(k+1) - 1)``.
-    Lower levels first; within a level, the *shorter* remaining critical path first (the
-    run closest to its end: shortest-remaining-work, which minimises mean run latency);
-    then arrival. A call that has waited longer than ``starvation_s`` goes before every
-    level (anti-starvation), in arrival order.
+    Autellix's ATLAS (Luo et al. 2025, "Autellix: An Efficient Serving Engine for LLM
+    Agents as General Programs", section 4): programs (here: runs) are served least
+    attained service first, in discrete levels, first come first served inside a level.
 
-Service of a run = its completion tokens + ``prompt_weight`` x its prompt tokens,
-summed over its finished calls (prefill is cheaper per token than decode).
+    - *Attained service* of a run is the longest critical path of service among its
+      finished calls: a call snapshots its run's service when it arrives at the pool
+      (``start``) and, when it finishes, the run's service becomes
+      ``max(service, start + this call's service)``. Calls running side by side all
+      start from the same snapshot, so a run with wide fan-out is not pushed down for
+      its width, and a sequential run adds up every call (PLAS). The service of a call
+      is its completion tokens plus ``prompt_weight`` x its prompt tokens (prefill is
+      cheaper per token than decode).
+    - *Levels* double: level ``k`` holds runs with
+      ``quantum * (2**k - 1) <= service < quantum * (2**(k+1) - 1)``; lower levels first.
+    - *Inside a level*, Ponder knows more than Autellix, which sees programs as black
+      boxes: the scheduler sets each call's remaining critical path
+      (``LLMRequest.priority``). The run with the shortest remaining critical path
+      (the longest one among its calls now at the pool) goes first: shortest
+      remaining processing time, which minimises mean latency (Schrage 1968); then the
+      run that arrived first (ATLAS's first come first served inside a queue, so that
+      of equal runs some finish early instead of all finishing late); inside a run,
+      the call with the longest remaining critical path (what the scheduler does
+      within one run, never across runs); then arrival.
+    - *Anti-starvation*: a run whose calls have waited at the pool, in total, at least
+      ``starvation_ratio`` times the engine time its calls have had (Autellix's
+      wait-to-service ratio, with the service floored at ``starvation_floor_s``), or a
+      call that has waited ``starvation_s``, goes before every level, in arrival order.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 PolicyName = Literal["fifo", "critical_path", "program_aware"]
 POLICIES: tuple[PolicyName, ...] = ("fifo", "critical_path", "program_aware")
+
+#: engine priorities of the levels are this far apart (see :func:`engine_priority`)
+_LEVEL_SPAN = 1e9
+_RUN_SPAN = 1e3
+_REST_MAX = 99_999
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,36 +61,113 @@ class PolicySettings:
     levels: int = 8
     starvation_s: float = 60.0
     prompt_weight: float = 0.1
+    starvation_ratio: float = 4.0
+    starvation_floor_s: float = 5.0
 
 
 @dataclass(slots=True)
 class Call:
-    """A call waiting for (or holding) an engine slot."""
+    """A call waiting for (or holding) an engine slot.
+
+    :param critical_path: the step's remaining critical path (larger = more urgent).
+    :param run_seq: order in which the pool first saw the call's run.
+    :param start_service: the run's attained service when the call arrived (ATLAS).
+    """
 
     run_id: str
     critical_path: float
     arrival: float
     seq: int
+    run_seq: int = 0
+    start_service: float = 0.0
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """What the pool knows about one run.
+
+    :param service: attained service, the longest critical path of served tokens.
+    :param waited_s: time its calls spent waiting for a slot at the pool.
+    :param served_s: engine time of its finished calls.
+    """
+
+    seq: int
+    service: float = 0.0
+    waited_s: float = 0.0
+    served_s: float = 0.0
+    pending: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> float:
+        """The run's remaining critical path as far as the pool can see: the longest
+        one among its calls now waiting or running."""
+        return max(self.pending.values(), default=0.0)
 
 
 class ServiceLedger:
-    """Service each run has received, for the most recent ``capacity`` runs."""
+    """Attained service, waiting and engine time of the most recent ``capacity`` runs."""
 
     def __init__(self, capacity: int = 100_000) -> None:
-        self._service: OrderedDict[str, float] = OrderedDict()
+        self._runs: OrderedDict[str, RunRecord] = OrderedDict()
         self._capacity = capacity
+        self._next_seq = 0
+
+    def record(self, run_id: str) -> RunRecord:
+        """The run's record, made (and numbered) the first time the run is seen."""
+        record = self._runs.get(run_id)
+        if record is None:
+            record = self._runs[run_id] = RunRecord(self._next_seq)
+            self._next_seq += 1
+            while len(self._runs) > self._capacity:
+                self._runs.popitem(last=False)
+        else:
+            self._runs.move_to_end(run_id)
+        return record
+
+    def arrive(self, call: Call) -> None:
+        """Stamp a call arriving at the pool with its run's order and service."""
+        record = self.record(call.run_id)
+        call.run_seq = record.seq
+        call.start_service = record.service
+        record.pending[call.seq] = call.critical_path
+
+    def leave(self, call: Call) -> None:
+        """The call is over (answered, failed or cancelled)."""
+        record = self._runs.get(call.run_id)
+        if record is not None:
+            record.pending.pop(call.seq, None)
+
+    def waited(self, call: Call, seconds: float) -> None:
+        """Charge ``seconds`` of waiting for a slot to the call's run."""
+        if call.run_id:
+            self.record(call.run_id).waited_s += seconds
+
+    def served(self, call: Call, prompt_tokens: int, completion_tokens: int,
+               engine_s: float, prompt_weight: float) -> None:
+        """Fold a finished call into its run: service by the critical-path (max) rule."""
+        if not call.run_id:
+            return
+        record = self.record(call.run_id)
+        served = completion_tokens + prompt_weight * prompt_tokens
+        record.service = max(record.service, call.start_service + served)
+        record.served_s += max(0.0, engine_s)
 
     def add(self, run_id: str, prompt_tokens: int, completion_tokens: int,
             prompt_weight: float) -> None:
+        """Add service to a run as one call that followed all its others (tests, tools)."""
         if not run_id:
             return
-        served = completion_tokens + prompt_weight * prompt_tokens
-        self._service[run_id] = self._service.pop(run_id, 0.0) + served
-        while len(self._service) > self._capacity:
-            self._service.popitem(last=False)
+        record = self.record(run_id)
+        record.service += completion_tokens + prompt_weight * prompt_tokens
 
     def get(self, run_id: str) -> float:
-        return self._service.get(run_id, 0.0)
+        """The run's attained service (0 for a run never seen)."""
+        record = self._runs.get(run_id)
+        return record.service if record is not None else 0.0
+
+    def run(self, run_id: str) -> RunRecord | None:
+        """The run's record, or None for a run never seen (does not make one)."""
+        return self._runs.get(run_id)
 
 
 def level(service: float, settings: PolicySettings) -> int:
@@ -78,6 +177,18 @@ def level(service: float, settings: PolicySettings) -> int:
     return min(settings.levels - 1, int(math.log2(1 + service / settings.quantum_tokens)))
 
 
+def starving(call: Call, settings: PolicySettings, ledger: ServiceLedger, now: float) -> bool:
+    """Whether a waiting call jumps every level (``program_aware`` anti-starvation)."""
+    waiting = now - call.arrival
+    if waiting >= settings.starvation_s:
+        return True
+    record = ledger.run(call.run_id)
+    if record is None or not call.run_id:
+        return False
+    served = max(record.served_s, settings.starvation_floor_s)
+    return (record.waited_s + waiting) >= settings.starvation_ratio * served
+
+
 def sort_key(call: Call, settings: PolicySettings, ledger: ServiceLedger,
              now: float) -> tuple[float, ...]:
     """Smaller is served first."""
@@ -85,25 +196,44 @@ def sort_key(call: Call, settings: PolicySettings, ledger: ServiceLedger,
         return (call.arrival, call.seq)
     if settings.name == "critical_path":
         return (-call.critical_path, call.arrival, call.seq)
-    if now - call.arrival >= settings.starvation_s:
-        return (-1.0, call.arrival, 0.0, call.seq)
-    return (float(level(ledger.get(call.run_id), settings)), call.critical_path,
+    if starving(call, settings, ledger, now):
+        return (-1.0, call.arrival, 0.0, 0.0, call.seq)
+    lvl = float(level(ledger.get(call.run_id), settings))
+    return (lvl, remaining(call, ledger), float(call.run_seq), -call.critical_path,
             call.arrival, call.seq)
 
 
-def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger) -> float:
-    """The priority passed on to the engine (larger = more urgent), consistent with
-    :func:`sort_key`, so an engine with a priority queue orders its own backlog alike.
+def remaining(call: Call, ledger: ServiceLedger) -> float:
+    """The remaining critical path of the call's run (the call's own when the run is
+    unknown)."""
+    record = ledger.run(call.run_id) if call.run_id else None
+    if record is None or not record.pending:
+        return call.critical_path
+    return record.remaining
 
-    ``fifo`` gives every call 0 (the engine's arrival order decides); ``program_aware``
-    gives ``1000 * (levels - level) + 999 - min(critical_path, 999)``.
+
+def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
+                    now: float | None = None) -> float:
+    """The priority passed on to the engine (larger = more urgent), consistent with
+    :func:`sort_key`, so an engine with a priority queue orders its own backlog (and
+    picks whom to preempt) alike. It is a whole number, as vLLM wants.
+
+    ``fifo`` gives every call 0 (the engine's arrival order decides); ``critical_path``
+    the step's critical path; ``program_aware``
+    ``1e9 * (levels - level) + 1e3 * (99999 - tenths of the run's remaining critical
+    path) + min(critical_path, 999)``, and ``1e9 * (levels + 1)`` for a starving call
+    (given ``now``); among equals the engine's arrival order decides.
     """
     if settings.name == "fifo":
         return 0.0
     if settings.name == "critical_path":
         return call.critical_path
+    if now is not None and starving(call, settings, ledger, now):
+        return _LEVEL_SPAN * (settings.levels + 1)
     lvl = level(ledger.get(call.run_id), settings)
-    return 1000.0 * (settings.levels - lvl) + 999.0 - min(max(call.critical_path, 0.0), 999.0)
+    rest = min(max(round(remaining(call, ledger) * 10), 0), _REST_MAX)
+    within = min(max(round(call.critical_path), 0), int(_RUN_SPAN) - 1)
+    return _LEVEL_SPAN * (settings.levels - lvl) + _RUN_SPAN * (_REST_MAX - rest) + within
 
 
 def run_of(run_id: str, request_id: str) -> str:

@@ -90,6 +90,8 @@ class PoolOptions(BackendOptions):
     levels: int = Field(8, ge=1)
     starvation_s: float = Field(60.0, gt=0)
     prompt_weight: float = Field(0.1, ge=0)
+    starvation_ratio: float = Field(4.0, gt=0)
+    starvation_floor_s: float = Field(5.0, ge=0)
     shared: bool = True
 
 
@@ -163,7 +165,8 @@ class _PoolCore:
         self.options = options
         self.members = members
         self.settings = PolicySettings(options.policy, options.quantum_tokens, options.levels,
-                                       options.starvation_s, options.prompt_weight)
+                                       options.starvation_s, options.prompt_weight,
+                                       options.starvation_ratio, options.starvation_floor_s)
         self.ledger = ServiceLedger()
         self.affinity: OrderedDict[str, Member] = OrderedDict()
         self.seq = itertools.count()
@@ -242,6 +245,7 @@ class _PoolCore:
         else:
             waiter = _Waiter(call)
             member.waiters.append(waiter)
+            since = anyio.current_time()
             try:
                 await waiter.event.wait()
             except BaseException:
@@ -250,6 +254,8 @@ class _PoolCore:
                 elif waiter in member.waiters:
                     member.waiters.remove(waiter)
                 raise
+            finally:
+                self.ledger.waited(call, anyio.current_time() - since)
             if waiter.moved:
                 raise _Moved
         member.stats.max_in_flight = max(member.stats.max_in_flight, member.in_flight)
@@ -294,8 +300,8 @@ class _PoolCore:
         member.failures = 0
         member.last_error = ""
         member.stats.completed += 1
-        self.ledger.add(call.run_id, response.prompt_tokens, response.completion_tokens,
-                        self.settings.prompt_weight)
+        self.ledger.served(call, response.prompt_tokens, response.completion_tokens,
+                           response.latency_s, self.settings.prompt_weight)
 
     async def aclose(self) -> None:
         for member in self.members:
@@ -318,25 +324,29 @@ class PoolBackend:
 
     Options (``ModelConfig.options``):
 
-    ================ =============== =================================================
-    option           default         meaning
-    ================ =============== =================================================
-    members          (required)      engines: ModelConfig mappings, each with optional
-                                     ``name`` and ``replicas`` (copies of it)
-    policy           program_aware   ``fifo`` | ``critical_path`` | ``program_aware``
-    routing          prefix_affinity ``prefix_affinity`` | ``least_loaded``
-    prefix_chars     1024            prompt characters hashed when no ``prefix_key``
-    affinity_slack   1.0             loads by which affinity may exceed the least load
-    max_attempts     3               engines tried per call
-    eject_after      1               consecutive engine failures before it is taken out
-    probe_after_s    30              seconds before an ejected engine is tried again
-    quantum_tokens   2048            ``program_aware``: service of level 0
-    levels           8               ``program_aware``: number of levels
-    starvation_s     60              ``program_aware``: wait that jumps every level
-    prompt_weight    0.1             ``program_aware``: service of one prompt token
-    shared           true            runs of this process with the same config share
-                                     one pool (its engines, queues and ledger)
-    ================ =============== =================================================
+    ================== =============== ==================================================
+    option             default         meaning
+    ================== =============== ==================================================
+    members            (required)      engines: ModelConfig mappings, each with optional
+                                       ``name`` and ``replicas`` (copies of it)
+    policy             program_aware   ``fifo`` | ``critical_path`` | ``program_aware``
+    routing            prefix_affinity ``prefix_affinity`` | ``least_loaded``
+    prefix_chars       1024            prompt characters hashed when no ``prefix_key``
+    affinity_slack     1.0             loads by which affinity may exceed the least load
+    max_attempts       3               engines tried per call
+    eject_after        1               consecutive engine failures before it is taken out
+    probe_after_s      30              seconds before an ejected engine is tried again
+    quantum_tokens     2048            ``program_aware``: service of level 0
+    levels             8               ``program_aware``: number of levels
+    starvation_s       60              ``program_aware``: a call's wait that jumps every level
+    starvation_ratio   4               ``program_aware``: a run whose calls waited this many
+                                       times their engine time jumps every level
+    starvation_floor_s 5               ``program_aware``: engine seconds the ratio assumes
+                                       at least (a new run does not starve at once)
+    prompt_weight      0.1             ``program_aware``: service of one prompt token
+    shared             true            runs of this process with the same config share
+                                       one pool (its engines, queues and ledger)
+    ================== =============== ==================================================
 
     A member's ``concurrency`` is its limit of calls in flight (default: its backend's
     ``default_concurrency``, capped at 64). Every response records ``pool``,
@@ -412,8 +422,14 @@ class PoolBackend:
         :raises BackendUnavailable: when no engine could serve it (retryable).
         :raises BackendError: (or a subclass) for an error of the call itself.
         """
-        core = self._core
         call = self._call(request)
+        try:
+            return await self._complete(request, call)
+        finally:
+            self._core.ledger.leave(call)
+
+    async def _complete(self, request: LLMRequest, call: Call) -> LLMResponse:
+        core = self._core
         tried: set[str] = set()
         attempts = 0
         while True:
@@ -425,7 +441,8 @@ class PoolBackend:
                     member.stats.affinity += by_prefix
                     attempts += 1
                     waited = anyio.current_time() - started
-                    response = await member.backend.complete(self._for_engine(request, call))
+                    sent = self._for_engine(request, call)
+                    response = await member.backend.complete(sent)
             except _Moved:
                 continue
             except Exception as exc:
@@ -438,7 +455,8 @@ class PoolBackend:
                 core.retries += 1
                 continue
             core.succeeded(member, call, response)
-            return self._annotate(response, member, call, waited, attempts, by_prefix)
+            return self._annotate(response, member, call, sent.priority, waited, attempts,
+                                  by_prefix)
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
         """Stream one call from an engine of the pool; retried elsewhere only before its
@@ -446,8 +464,16 @@ class PoolBackend:
 
         :raises BackendUnavailable, BackendError: as :meth:`complete`.
         """
-        core = self._core
         call = self._call(request)
+        try:
+            async with aclosing(self._stream(request, call)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        finally:
+            self._core.ledger.leave(call)
+
+    async def _stream(self, request: LLMRequest, call: Call) -> AsyncGenerator[LLMChunk, None]:
+        core = self._core
         tried: set[str] = set()
         attempts = 0
         while True:
@@ -460,13 +486,15 @@ class PoolBackend:
                     member.stats.affinity += by_prefix
                     attempts += 1
                     waited = anyio.current_time() - started
-                    chunks = member.backend.stream(self._for_engine(request, call))
+                    engine_request = self._for_engine(request, call)
+                    chunks = member.backend.stream(engine_request)
                     async with aclosing(chunks) as iterator:  # type: ignore[type-var]
                         async for chunk in iterator:
                             if chunk.final is not None:
                                 core.succeeded(member, call, chunk.final)
                                 chunk = LLMChunk(chunk.text, final=self._annotate(
-                                    chunk.final, member, call, waited, attempts, by_prefix))
+                                    chunk.final, member, call, engine_request.priority, waited,
+                                    attempts, by_prefix))
                             sent = True
                             yield chunk
                     return
@@ -532,21 +560,25 @@ class PoolBackend:
         return out
 
     def _call(self, request: LLMRequest) -> Call:
-        return Call(run_of(request.run_id, request.request_id), request.priority,
+        call = Call(run_of(request.run_id, request.request_id), request.priority,
                     anyio.current_time(), next(self._core.seq))
+        if call.run_id:
+            self._core.ledger.arrive(call)
+        return call
 
     def _for_engine(self, request: LLMRequest, call: Call) -> LLMRequest:
-        priority = engine_priority(call, self._core.settings, self._core.ledger)
+        priority = engine_priority(call, self._core.settings, self._core.ledger,
+                                   anyio.current_time())
         return replace(request, priority=priority)
 
-    def _annotate(self, response: LLMResponse, member: Member, call: Call, waited: float,
-                  attempts: int, by_prefix: bool) -> LLMResponse:
+    def _annotate(self, response: LLMResponse, member: Member, call: Call, priority: float,
+                  waited: float, attempts: int, by_prefix: bool) -> LLMResponse:
         core = self._core
         return with_meta(response, {
             "pool": self.name,
             "engine": member.name,
             "policy": core.settings.name,
-            "priority": engine_priority(call, core.settings, core.ledger),
+            "priority": priority,
             "service_level": level(core.ledger.get(call.run_id), core.settings),
             "queue_s": waited,
             "attempts": attempts,
