@@ -126,3 +126,18 @@ def test_abort_releases_blocks() -> None:
     assert not model.has_work()
     assert model.free_blocks + model.cached_blocks == 100
     assert model.counters.aborted == 1
+
+
+def test_a_full_kv_cache_preempts_the_least_urgent_request() -> None:
+    # 2 x (4 prompt + 13 output blocks) > 30 blocks: one of the two must give way,
+    # and under the priority policy it is the one with the lower priority (as vLLM's)
+    model = EngineModel(EngineParams(kv_blocks=30, block_size=16))
+    low = request("low", prompt=64, output=200, priority=1.0)
+    high = request("high", prompt=64, output=200, priority=5.0)
+    model.add(low, 0.0)
+    model.add(high, 0.0)
+    run_all(model)
+    assert high.preemptions == 0
+    assert low.preemptions > 0
+    assert high.finished_at is not None and low.finished_at is not None
+    assert high.finished_at < low.finished_at
