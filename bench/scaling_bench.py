@@ -1,6 +1,7 @@
 """Test-time scaling operators on the simulated engine: what stopping early saves.
 
 Usage: python bench/scaling_bench.py [--trials 5] [--questions 400] [--time-scale 0.05]
+       [--seed 0] [--only first_finish|vote]
 
 Prints two markdown tables:
 
@@ -10,16 +11,21 @@ Prints two markdown tables:
    joined by ``first_finish`` (the losers are cancelled at the engine) or by ``concat``
    (every sample runs to its end). Tokens are the engine's own count (``BackendStats``:
    prompt + completion, the partial work of cancelled requests included); "ideal" is
-   ``n * shortest / sum of lengths``, what instant cancellation would spend, so the gap
-   to it is the operator's overhead. Latency is the run's wall time divided by
-   ``time_scale`` (simulated seconds: 0.01 s per token, 5 % slower per extra concurrent
-   sequence).
+   what instant cancellation would spend, every request's prompt plus ``n * shortest``
+   completion tokens, so "excess" (first-finish tokens minus ideal, per cancelled
+   sample) is the cancellation's latency in tokens (at ``time_scale`` 0.1 a token takes
+   1 ms of wall time). "trace" is the run's recorded usage (the cancelled samples' noted
+   tokens included) as a share of the engine's count. Latency is the run's wall time
+   divided by ``time_scale`` (simulated seconds: 0.01 s per token, 5 % slower per extra
+   concurrent sequence).
 2. adaptive vote vs a fixed n = 16 vote on a synthetic answer distribution: per
    question the correct answer has probability p (75 % of questions p ~ U[0.9, 1],
    10 % U[0.6, 0.9], 8 % U[0.35, 0.6], 7 % U[0, 0.35]); the other answers are six wrong
    values with weights 0.4, 0.25, 0.15, 0.1, 0.06, 0.04 of 1 - p. Both read the same
    16 draws per question (the scripted engine serves them in order), so adaptive vote's
-   samples are a prefix of the fixed vote's.
+   samples are a prefix of the fixed vote's. Adaptive vote runs with ``max_n`` 16, one
+   sample per round, under each stopping rule: ``beta`` (Adaptive-Consistency,
+   Aggarwal et al., EMNLP 2023; 0.95 is the paper's threshold) and ``share``.
 
 Targets (issue #5): adaptive vote at most a third of the fixed vote's samples at the same
 accuracy; first-finish at n = 8 at most 30 % of wait-for-all's tokens.
@@ -68,8 +74,9 @@ def trace_text(tokens: int, answer: str) -> str:
 
 # -- 1. first-finish vs wait-for-all ---------------------------------------------------
 async def race(n: int, lengths: list[int], reducer: str, time_scale: float
-               ) -> tuple[int, float]:
-    """One run: engine tokens and simulated latency."""
+               ) -> tuple[int, int, int, float]:
+    """One run: engine tokens, of which prompt tokens, the trace's tokens, and simulated
+    latency."""
     engines: list[SimulatedBackend] = []
     options = {"time_scale": time_scale, "output_tokens": "text", "capacity": n,
                "responses": [{"match": "Solve", "sequence": [trace_text(t, "7")
@@ -83,14 +90,16 @@ async def race(n: int, lengths: list[int], reducer: str, time_scale: float
     wall = time.perf_counter() - t0
     assert result.ok, result.error
     stats = engines[0].stats
-    return stats.prompt_tokens + stats.completion_tokens, wall / time_scale
+    return (stats.prompt_tokens + stats.completion_tokens, stats.prompt_tokens,
+            result.usage.total, wall / time_scale)
 
 
 async def first_finish_table(trials: int, time_scale: float, seed: int) -> list[str]:
     rng = random.Random(seed)
     rows = ["| sigma | n | wait-for-all tokens | first-finish tokens | tokens ratio | ideal | "
-            "wait-for-all latency (sim s) | first-finish latency (sim s) | latency ratio |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "excess per cancelled sample | trace | wait-for-all latency (sim s) | "
+            "first-finish latency (sim s) | latency ratio |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for sigma in SIGMAS:
         for n in (4, 8, 16):
             rows.append(await _race_row(rng, sigma, n, trials, time_scale))
@@ -99,22 +108,25 @@ async def first_finish_table(trials: int, time_scale: float, seed: int) -> list[
 
 async def _race_row(rng: random.Random, sigma: float, n: int, trials: int,
                     time_scale: float) -> str:
-    all_tok, ff_tok, all_lat, ff_lat, ideal = [], [], [], [], []
+    all_tok, ff_tok, all_lat, ff_lat, ideal, traced = [], [], [], [], [], []
     for _ in range(trials):
         lengths = [min(2000, max(50, round(MEDIAN_TOKENS * math.exp(rng.gauss(0, sigma)))))
                    for _ in range(n)]
-        ideal.append((n * min(lengths), sum(lengths)))
-        tokens, latency = await race(n, lengths, "concat", time_scale)
+        tokens, _, _, latency = await race(n, lengths, "concat", time_scale)
         all_tok.append(tokens)
         all_lat.append(latency)
-        tokens, latency = await race(n, lengths, "first_finish", time_scale)
+        tokens, prompt, trace, latency = await race(n, lengths, "first_finish", time_scale)
         ff_tok.append(tokens)
         ff_lat.append(latency)
+        traced.append(trace)
+        ideal.append(prompt + n * min(lengths))  # every prompt, then all stop at the shortest
     a, f = statistics.mean(all_tok), statistics.mean(ff_tok)
     al, fl = statistics.mean(all_lat), statistics.mean(ff_lat)
-    best = sum(i for i, _ in ideal) / sum(t for _, t in ideal)
-    return (f"| {sigma} | {n} | {a:,.0f} | {f:,.0f} | {f / a:.0%} | {best:.0%} | {al:.1f} | "
-            f"{fl:.1f} | {fl / al:.0%} |")
+    best = statistics.mean(ideal)
+    excess = (f - best) / (n - 1)
+    return (f"| {sigma} | {n} | {a:,.0f} | {f:,.0f} | {f / a:.1%} | {best / a:.1%} | "
+            f"{excess:.1f} | {sum(traced) / sum(ff_tok):.0%} | {al:.1f} | {fl:.1f} | "
+            f"{fl / al:.0%} |")
 
 
 # -- 2. adaptive vote vs fixed vote --------------------------------------------------------
@@ -156,17 +168,17 @@ async def vote_run(answers: list[int], join: dict[str, Any]) -> tuple[bool, int]
 async def adaptive_table(questions: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     draws = [draw_question(rng) for _ in range(questions)]
+    adaptive = {"reducer": "adaptive_vote", "batch": 1, "min_n": 3}
     configs: list[tuple[str, dict[str, Any]]] = [
         ("fixed vote, n = 16", {"reducer": "vote"}),
-        ("adaptive_vote (batch 1, min_n 3, confidence 0.75)",
-         {"reducer": "adaptive_vote", "batch": 1, "min_n": 3, "confidence": 0.75}),
-        ("adaptive_vote (batch 1, min_n 3, confidence 0.8)",
-         {"reducer": "adaptive_vote", "batch": 1, "min_n": 3, "confidence": 0.8}),
-        ("adaptive_vote (batch 2, min_n 4, confidence 0.75)",
-         {"reducer": "adaptive_vote", "batch": 2, "min_n": 4, "confidence": 0.75}),
+        ("adaptive_vote, beta 0.95 (default)", adaptive),
+        ("adaptive_vote, beta 0.9", {**adaptive, "confidence": 0.9}),
+        ("adaptive_vote, beta 0.99", {**adaptive, "confidence": 0.99}),
+        ("adaptive_vote, share 0.75", {**adaptive, "stop_rule": "share"}),
+        ("adaptive_vote, share 0.8", {**adaptive, "stop_rule": "share", "confidence": 0.8}),
     ]
-    rows = ["| reducer | accuracy | mean samples | samples vs fixed |",
-            "|---|---:|---:|---:|"]
+    rows = ["| reducer (min_n 3, batch 1, max_n 16) | accuracy | mean samples | "
+            "samples vs fixed |", "|---|---:|---:|---:|"]
     fixed_samples = 16.0
     for name, join in configs:
         outcomes = [await vote_run(a, join) for a in draws]
@@ -174,17 +186,20 @@ async def adaptive_table(questions: int, seed: int) -> list[str]:
         samples = statistics.mean(used for _, used in outcomes)
         if join["reducer"] == "vote":
             fixed_samples = samples
-        rows.append(f"| {name} | {accuracy:.1%} | {samples:.2f} | "
-                    f"{samples / fixed_samples:.0%} |")
+        rows.append(f"| {name} | {accuracy:.2%} | {samples:.2f} | "
+                    f"{samples / fixed_samples:.1%} |")
     return rows
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"## first-finish vs wait-for-all (simulated engine, {args.trials} trials per row, "
-          f"log-normal trace lengths, median {MEDIAN_TOKENS} tokens)\n")
-    print("\n".join(await first_finish_table(args.trials, args.time_scale, args.seed)))
-    print(f"\n## adaptive vote vs fixed n = 16 vote ({args.questions} synthetic questions)\n")
-    print("\n".join(await adaptive_table(args.questions, args.seed)))
+    if args.only in (None, "first_finish"):
+        print(f"## first-finish vs wait-for-all (simulated engine, {args.trials} trials per "
+              f"row, log-normal trace lengths, median {MEDIAN_TOKENS} tokens)\n")
+        print("\n".join(await first_finish_table(args.trials, args.time_scale, args.seed)))
+    if args.only in (None, "vote"):
+        print(f"\n## adaptive vote vs fixed n = 16 vote ({args.questions} synthetic questions, "
+              f"seed {args.seed})\n")
+        print("\n".join(await adaptive_table(args.questions, args.seed)))
 
 
 if __name__ == "__main__":
@@ -193,4 +208,6 @@ if __name__ == "__main__":
     parser.add_argument("--questions", type=int, default=400)
     parser.add_argument("--time-scale", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=("first_finish", "vote"), default=None,
+                        help="run one of the two tables")
     anyio.run(main, parser.parse_args())

@@ -28,6 +28,23 @@ async def test_self_consistency_votes_over_one_shared_request(kit: Any,
     assert r.result.output["answer"] == 68
 
 
+async def test_adaptive_vote_samples_only_while_the_answers_disagree(
+        kit: Any, engines: list[Any]) -> None:
+    wf = Workflow.from_yaml(EXAMPLES / "adaptive_vote.yaml")
+    r = await kit.run(wf)
+    assert r.result.ok, r.result.error
+    assert r.result.output["answer"] == 6
+    meta = r.step("solve").meta
+    # four agreeing samples of 16: P(leader beats any runner-up) = 31/32 >= 0.95
+    assert meta["samples_used"] == 4 and meta["stopped"] == "confident"
+    assert engines[0].stats.requests == 4
+    r = await kit.run(wf, {"question": "Tom reads 12 pages a day for 5 days, then 8 more "
+                                       "pages. How many pages does he read?"})
+    assert r.result.output["answer"] == 68
+    assert r.step("answer").meta["votes"] == {"68": 6, "25": 1, "60": 1}
+    assert r.step("solve").meta["samples_used"] == 8
+
+
 async def test_first_finish_keeps_the_first_checked_answer_and_cancels_the_rest(
         kit: Any, engines: list[Any]) -> None:
     r = await kit.run(Workflow.from_yaml(EXAMPLES / "first_finish.yaml"))
