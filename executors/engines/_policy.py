@@ -22,14 +22,18 @@
     - *Levels* double: level ``k`` holds runs with
       ``quantum * (2**k - 1) <= service < quantum * (2**(k+1) - 1)``; lower levels first.
     - *Inside a level*, Ponder knows more than Autellix, which sees programs as black
-      boxes: the scheduler sets each call's remaining critical path
-      (``LLMRequest.priority``). The run with the shortest remaining critical path
-      (the longest one among its calls now at the pool) goes first: shortest
-      remaining processing time, which minimises mean latency (Schrage 1968); then the
-      run that arrived first (ATLAS's first come first served inside a queue, so that
-      of equal runs some finish early instead of all finishing late); inside a run,
-      the call with the longest remaining critical path (what the scheduler does
-      within one run, never across runs); then arrival.
+      boxes: the scheduler sets each call's remaining critical path (``critical_path``,
+      from ``LLMRequest.priority``). A run's remaining critical path is the longest
+      one among its calls now at the pool (waiting or running); a call's *slack* is
+      how much shorter its own is (how long it may wait without delaying its run).
+      The call with the smallest ``remaining + slack`` goes first: across runs, the
+      run nearest its end (shortest remaining processing time, which minimises mean
+      latency: Schrage 1968), a call off its run's critical path counting as if its
+      run were longer by its slack; inside a run, the call with the longest critical
+      path (what the scheduler does within one run; never across runs, where it
+      would let long runs overtake short ones). Then the run that arrived first
+      (ATLAS's first come first served inside a queue: of equal runs some finish
+      early instead of all finishing late), then arrival.
     - *Anti-starvation*: a run whose calls have waited at the pool, in total, at least
       ``starvation_ratio`` times the engine time its calls have had (Autellix's
       wait-to-service ratio, with the service floored at ``starvation_floor_s``), or a
@@ -48,8 +52,7 @@ POLICIES: tuple[PolicyName, ...] = ("fifo", "critical_path", "program_aware")
 
 #: engine priorities of the levels are this far apart (see :func:`engine_priority`)
 _LEVEL_SPAN = 1e9
-_RUN_SPAN = 1e3
-_REST_MAX = 99_999
+_URGENCY_MAX = 99_999_999
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +202,7 @@ def sort_key(call: Call, settings: PolicySettings, ledger: ServiceLedger,
     if starving(call, settings, ledger, now):
         return (-1.0, call.arrival, 0.0, 0.0, call.seq)
     lvl = float(level(ledger.get(call.run_id), settings))
-    return (lvl, remaining(call, ledger), float(call.run_seq), -call.critical_path,
+    return (lvl, urgency(call, ledger), float(call.run_seq), -call.critical_path,
             call.arrival, call.seq)
 
 
@@ -209,7 +212,14 @@ def remaining(call: Call, ledger: ServiceLedger) -> float:
     record = ledger.run(call.run_id) if call.run_id else None
     if record is None or not record.pending:
         return call.critical_path
-    return record.remaining
+    return max(record.remaining, call.critical_path)
+
+
+def urgency(call: Call, ledger: ServiceLedger) -> float:
+    """Smaller is more urgent: the remaining critical path of the call's run plus the
+    call's slack (how long it may wait without delaying its run)."""
+    rest = remaining(call, ledger)
+    return rest + (rest - call.critical_path)
 
 
 def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
@@ -220,9 +230,9 @@ def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
 
     ``fifo`` gives every call 0 (the engine's arrival order decides); ``critical_path``
     the step's critical path; ``program_aware``
-    ``1e9 * (levels - level) + 1e3 * (99999 - tenths of the run's remaining critical
-    path) + min(critical_path, 999)``, and ``1e9 * (levels + 1)`` for a starving call
-    (given ``now``); among equals the engine's arrival order decides.
+    ``1e9 * (levels - level) + 99999 - tenths of a second of urgency`` (see
+    :func:`urgency`), and ``1e9 * (levels + 1)`` for a call starving at ``now``; among
+    equals the engine's arrival order decides.
     """
     if settings.name == "fifo":
         return 0.0
@@ -231,9 +241,8 @@ def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
     if now is not None and starving(call, settings, ledger, now):
         return _LEVEL_SPAN * (settings.levels + 1)
     lvl = level(ledger.get(call.run_id), settings)
-    rest = min(max(round(remaining(call, ledger) * 10), 0), _REST_MAX)
-    within = min(max(round(call.critical_path), 0), int(_RUN_SPAN) - 1)
-    return _LEVEL_SPAN * (settings.levels - lvl) + _RUN_SPAN * (_REST_MAX - rest) + within
+    tenths = min(max(round(urgency(call, ledger) * 10), 0), _URGENCY_MAX)
+    return _LEVEL_SPAN * (settings.levels - lvl) + (_URGENCY_MAX - tenths)
 
 
 def run_of(run_id: str, request_id: str) -> str:

@@ -96,6 +96,16 @@ def test_a_runs_remaining_path_is_its_longest_call_at_the_pool() -> None:
     assert pool.order([side, other], now=3.0) == [side, other]
 
 
+def test_a_call_with_slack_yields_to_another_runs_critical_call() -> None:
+    pool = Pool()
+    pool.call("a", 20.0, at=0.0)  # run a's critical step, running
+    side = pool.call("a", 5.0, at=0.5)  # may wait 15 s without delaying run a
+    critical = pool.call("b", 25.0, at=1.0)  # run b is longer, but this is its critical step
+    assert pool.order([side, critical], now=2.0) == [critical, side]
+    tight = pool.call("a", 18.0, at=1.5)  # 2 s of slack: run a is still nearer its end
+    assert pool.order([critical, tight], now=2.0) == [tight, critical]
+
+
 def test_equal_runs_are_served_in_arrival_order_of_the_run() -> None:
     pool = Pool()
     first = pool.call("first", 10.0, at=0.0)
