@@ -34,7 +34,10 @@ class PlanStep(StepBase):
     temperature: float = Field(0.0, ge=0, le=2)
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="Planner settings. llmcompiler: stream_dispatch "
-                                                "(default true), examples. agot: max_depth (1), "
+                                                "(default true), examples, direct_answer "
+                                                "(default false: a plan may end with "
+                                                "join($N), skipping the joiner when every "
+                                                "action succeeds). agot: max_depth (1), "
                                                 "max_layers (3), max_nodes_per_layer (3). "
                                                 "static: steps, output.")
 
