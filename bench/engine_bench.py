@@ -323,7 +323,7 @@ def policy_table(runs: list[Run], engines: int, concurrency: int) -> dict[str, O
             # call of every run served the moment it is ready (no wait for a slot), each
             # still taking as long at its engine as it did under fifo's full batches.
             lat = list(o.no_wait.values())
-            print(f"| (fifo's engine times, no run ever waiting at the pool) | "
+            print(f"| (fifo's engine times, no call ever waiting at the pool) | "
                   f"{statistics.mean(lat):.1f} | {_p95(lat):.1f} | "
                   f"{statistics.mean(_no_wait(o, 'short')):.1f} | "
                   f"{statistics.mean(_no_wait(o, 'long')):.1f} | | | | |")
@@ -404,8 +404,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("| target | measured | met |")
     print("| --- | ---: | --- |")
     bound = fifo / statistics.mean(policies["fifo"].no_wait.values())
+    own = fifo / statistics.mean(policies["program_aware"].no_wait.values())
     print(f"| program_aware >= 1.4x lower mean run latency than fifo | {fifo / aware:.2f}x "
-          f"(makespan ratio {tput:.2f}; no waiting at all would give {bound:.2f}x) | "
+          f"(makespan ratio {tput:.2f}; no call waiting at the pool would give {bound:.2f}x "
+          f"at fifo's engine times, {own:.2f}x at program_aware's) | "
           f"{'yes' if fifo / aware >= 1.4 else 'no'} |")
     print(f"| prefix affinity >= 1.5x fewer prefill tokens than least loaded | {fewer:.2f}x | "
           f"{'yes' if fewer >= 1.5 else 'no'} |")
