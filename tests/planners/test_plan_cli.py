@@ -73,3 +73,13 @@ def test_the_allowlist_and_json_plans() -> None:
 def test_a_missing_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli(), ["plan", "parse", str(tmp_path / "none.txt")])
     assert result.exit_code == 1 and "cannot read" in result.stderr
+
+
+def test_json_output_names_the_plans_answer() -> None:
+    text = GOOD.replace("4. join()", "4. join($3)")
+    doc = json.loads(CliRunner().invoke(cli(), ["plan", "parse", "-", "--json"],
+                                        input=text).stdout)
+    assert doc["ok"] and doc["answer"] == 3
+    plain = json.loads(CliRunner().invoke(cli(), ["plan", "parse", "-", "--json"],
+                                          input=GOOD).stdout)
+    assert "answer" not in plain
