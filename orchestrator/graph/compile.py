@@ -58,6 +58,9 @@ class CompiledGraph:
     nodes: dict[str, Node]
     dag: nx.DiGraph
     branch_targets: dict[str, set[str]] = field(default_factory=dict)
+    #: what the engine derives from the graph once and reuses on every run (step plans
+    #: in dependency order, compiled references, the spec as data); see runtime.engine
+    run_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def remaining_critical_path(self) -> dict[str, float]:
         """For each step: its cost plus the longest cost chain after it."""

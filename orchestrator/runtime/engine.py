@@ -26,7 +26,7 @@ from orchestrator.runtime.scheduler import Scheduler, StepPlan, _Patch
 from orchestrator.spec import templates
 from orchestrator.spec.loader import load_yaml, spec_to_data
 from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec
-from orchestrator.spec.refs import Scope, resolve
+from orchestrator.spec.refs import Resolver, Scope, compile_value, resolve
 from orchestrator.store._models import StepRecord
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -58,7 +58,8 @@ class RunResult:
     def steps(self) -> list[StepRecord]:
         """Every step with status, attempts, timing, tokens and error."""
         if self._steps is None:
-            self._steps = self._fold.record().steps
+            fold = self._fold() if callable(self._fold) else self._fold
+            self._steps = fold.record().steps
         return self._steps
 
     @property
@@ -308,20 +309,39 @@ def _template_vars(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> 
     return _scope(sched, plan, inputs).template_vars()
 
 
-def _make_preparer(inputs: dict[str, Any]) -> Any:
+def _compiled_args(step: Any, kind: str, graph: CompiledGraph) -> Resolver:
+    """The step's arguments (tool ``args``, workflow ``inputs``) with their references
+    parsed once per graph for the graph's own steps (steps added at run time, usually
+    dispatched once, are compiled when dispatched)."""
+    cache: dict[str, tuple[Any, Resolver]] = graph.run_cache.setdefault("args", {})
+    hit = cache.get(step.id)
+    if hit is not None and hit[0] is step:
+        return hit[1]
+    compiled = compile_value(step.args if kind == "tool" else step.inputs)
+    node = graph.nodes.get(step.id)
+    if node is not None and node.step is step:
+        cache[step.id] = (step, compiled)
+    return compiled
+
+
+def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
     def prepare(sched: Scheduler, plan: StepPlan) -> dict[str, Any]:
         step = plan.step
-        if plan.kind == "llm":
+        kind = plan.kind
+        if kind == "tool":
+            args = _compiled_args(step, kind, graph)(Scope(inputs, sched.state.values,
+                                                           plan.locals))
+            return {"tool": step.tool, "args": args}
+        if kind == "llm":
             tvars = _template_vars(sched, plan, inputs)
             out = {"prompt": templates.render(step.prompt, tvars), "system": None}
             if step.system:
                 out["system"] = templates.render(step.system, tvars)
             return out
         scope = _scope(sched, plan, inputs)
-        if plan.kind == "tool":
-            return {"tool": step.tool, "args": resolve(step.args, scope)}
-        if plan.kind == "workflow":
-            return {"workflow": step.workflow, "inputs": resolve(step.inputs, scope)}
+        if kind == "workflow":
+            return {"workflow": step.workflow,
+                    "inputs": _compiled_args(step, kind, graph)(scope)}
         out = {f: resolve(getattr(step, f), scope) for f in getattr(step, "resolved_fields", ())}
         template_fields = getattr(step, "template_fields", ())
         if template_fields:
@@ -452,28 +472,17 @@ async def execute(
     rid = run_id or uuid.uuid4().hex[:16]
     own_backends = backends is None
     cache = backends or BackendCache(registry, backend)
-    from orchestrator.store.fold import RunFold
-
-    summary = RunFold(rid)
-    for sid, output in (preset or {}).items():  # known from an earlier execution (resume)
-        summary.step(sid).update(status="succeeded", output=output,
-                                 attempts=(attempts or {}).get(sid, 1))
-
-    async def collect(batch: Sequence[Any]) -> None:
-        for e in batch:
-            summary.apply(e)
-
-    all_hooks: list[Hook] = [collect, *hooks]
+    # the run's events, folded into RunResult.steps only if someone asks for them
+    log: list[ev._Event] = []
+    hook_list = list(hooks)
 
     async def emit(batch: Sequence[ev._Event]) -> None:
-        for hook in all_hooks:
+        log.extend(batch)
+        for hook in hook_list:
             await hook(batch)
 
-    ctx = RunContext(rid, graph.base_dir, registry, spec, cache, list(hooks), depth)
-    remaining = graph.remaining_critical_path()
-    plans = [StepPlan(n.id, n.kind, n.step, tuple(n.deps),
-                      n.pool, remaining[n.id]) for n in graph.nodes.values()]
-    plans = _topological(plans)
+    ctx = RunContext(rid, graph.base_dir, registry, spec, cache, hook_list, depth)
+    plans = [StepPlan(*row) for row in _plan_rows(graph)]
     pool_limits = _pool_limits(graph, cache, spec)
 
     def executor_for(kind: str) -> Executor:
@@ -486,7 +495,7 @@ async def execute(
 
     sched = Scheduler(
         rid, plans, executor_for=executor_for, ctx=ctx, pool_limits=pool_limits,
-        prepare=_make_preparer(values_in), control=_make_control(values_in, graph), emit=emit,
+        prepare=_make_preparer(values_in, graph), control=_make_control(values_in, graph), emit=emit,
         retry_default=spec.defaults.retry, timeout_default=spec.defaults.timeout_s,
         model_for=model_for, budget_tokens=spec.budget.max_tokens, preset=preset,
         attempts=attempts,
@@ -496,32 +505,71 @@ async def execute(
         on_scheduler(sched)
     t0 = time.perf_counter()
     sched.event(ev.RunStarted, workflow=spec.name, inputs=values_in,
-                spec=spec_to_data(spec),
+                spec=_spec_data(graph),
                 source=source, parent_run_id=parent[0] if parent else None,
                 parent_step_id=parent[1] if parent else None, resumed=bool(preset))
+
+    async def finish() -> None:
+        if sched.hook_error is None:
+            status, output, error = _final(sched, spec, graph, values_in)
+            sched.event(ev.RunFinished, status=status, output=output, error=error,
+                        usage=ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
+                                            completion_tokens=sched.usage.completion_tokens),
+                        duration_s=time.perf_counter() - t0)
+            await sched.flush()
+        if own_backends:
+            await cache.aclose()
+
     try:
         with gc_tuned():
             await sched.run()
     except BaseException:
+        # cancelled from outside or stopped by a hook: still record how the run ended
+        with anyio.CancelScope(shield=True):
+            await finish()
         if sched.hook_error is not None:
             # the trace could not be written: the run stopped there; say why, plainly
             raise sched.hook_error from None
         raise
-    finally:
-        with anyio.CancelScope(shield=True):
-            if sched.hook_error is None:
-                status, output, error = _final(sched, spec, graph, values_in)
-                sched.event(ev.RunFinished, status=status, output=output, error=error,
-                            usage=ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
-                                                completion_tokens=sched.usage.completion_tokens),
-                            duration_s=time.perf_counter() - t0)
-                await sched.flush()
-            if own_backends:
-                await cache.aclose()
-    run = summary.run
-    return RunResult(rid, spec.name, run["status"], run.get("output"), summary,
-                     Usage(run.get("prompt_tokens", 0), run.get("completion_tokens", 0)),
-                     time.perf_counter() - t0, run.get("error"))
+    await finish()
+    finished = log[-1]
+    assert isinstance(finished, ev.RunFinished)
+
+    def fold() -> Any:
+        from orchestrator.store.fold import RunFold
+
+        summary = RunFold(rid)
+        for sid, output in (preset or {}).items():  # known from an earlier execution
+            summary.step(sid).update(status="succeeded", output=output,
+                                     attempts=(attempts or {}).get(sid, 1))
+        for e in log:
+            summary.apply(e)
+        return summary
+
+    return RunResult(rid, spec.name, finished.status, finished.output, fold,
+                     Usage(finished.usage.prompt_tokens, finished.usage.completion_tokens),
+                     time.perf_counter() - t0, finished.error)
+
+
+def _plan_rows(graph: CompiledGraph) -> list[tuple[str, str, Any, tuple[str, ...], str, float]]:
+    """The graph's steps as plan fields (id, kind, step, deps, pool, priority), dependencies
+    first: derived once per graph (a graph is not changed after compiling)."""
+    rows = graph.run_cache.get("plans")
+    if rows is None:
+        remaining = graph.remaining_critical_path()
+        plans = [StepPlan(n.id, n.kind, n.step, tuple(n.deps), n.pool, remaining[n.id])
+                 for n in graph.nodes.values()]
+        rows = graph.run_cache["plans"] = [(p.id, p.kind, p.step, p.deps, p.pool, p.priority)
+                                           for p in _topological(plans)]
+    return rows  # type: ignore[no-any-return]
+
+
+def _spec_data(graph: CompiledGraph) -> dict[str, Any]:
+    """The workflow as data for ``run_started``, dumped once per graph."""
+    data = graph.run_cache.get("spec")
+    if data is None or data[0] is not graph.spec:
+        data = graph.run_cache["spec"] = (graph.spec, spec_to_data(graph.spec))
+    return data[1]  # type: ignore[no-any-return]
 
 
 def _preset_exclusions(graph: CompiledGraph, preset: dict[str, Any]) -> set[str]:

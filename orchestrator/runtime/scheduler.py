@@ -1,10 +1,14 @@
 """The task-fetching unit: a thin anyio loop around the pure :class:`RunState`.
 
-One loop task owns the state. Step tasks run in the run's task group and report
-back on a memory stream; the loop applies each batch of reports to the state,
-hands the resulting events to the hooks (and waits for them: a result is durable
-before anything that depends on it starts), then dispatches what became ready.
-Nothing polls: the loop sleeps in ``receive()`` until a step reports.
+Steps run on pool worker tasks in the run's task group. Whoever holds the run's
+baton (one task at a time: the loop task, or a worker that just finished a step)
+applies reports to the state, hands the resulting events to the hooks (and waits
+for them: a result is durable before anything that depends on it starts), then
+dispatches what became ready. A worker that finishes a step while nobody holds the
+baton applies its own report and runs the next ready step of its pool itself, so a
+chain of steps costs no task switch per step; reports that arrive while the baton
+is held wait in the run's inbox and the holder applies them before letting go.
+Nothing polls: the loop task sleeps until a report arrives that nobody else took.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import itertools
 import random
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.lowlevel import checkpoint
 
 from orchestrator.errors import (
     BudgetExceeded,
@@ -124,6 +129,8 @@ class StepOutcome:
 
 
 _MAX_IDLE_WORKERS = 32
+#: a worker running ready steps one after another yields to the event loop this often
+_INLINE_STEPS_PER_CHECKPOINT = 32
 #: step kinds that spend tokens, and so stop at a run's token budget
 _TOKEN_KINDS = frozenset({"llm", "sample", "plan", "spawn", "workflow"})
 
@@ -141,8 +148,8 @@ class Pool:
     limit: int | None
     running: int = 0
     heap: list[tuple[float, int, str]] = field(default_factory=list)
-    idle: int = 0
-    jobs: tuple[MemoryObjectSendStream[Job], MemoryObjectReceiveStream[Job]] | None = None
+    #: parked workers, each waiting for its next job
+    idle: list[_Parked] = field(default_factory=list)
 
     def push(self, priority: float, seq: int, step_id: str) -> None:
         heapq.heappush(self.heap, (-priority, seq, step_id))
@@ -154,6 +161,14 @@ class Pool:
             out.append(heapq.heappop(self.heap)[2])
             self.running += 1
         return out
+
+
+@dataclass(slots=True)
+class _Parked:
+    """An idle worker: it sleeps on ``wake`` until given a ``job`` (None: stop)."""
+
+    wake: anyio.Event
+    job: Job | None = None
 
 
 Preparer = Callable[["Scheduler", StepPlan], dict[str, Any]]
@@ -209,9 +224,16 @@ class Scheduler:
         self._qseq = itertools.count()
         self._pending_events: list[ev._Event] = []
         self._tg: TaskGroup | None = None
-        self._send: MemoryObjectSendStream[Message] | None = None
+        #: reports that arrived while the baton was held (or for the loop task)
+        self._inbox: deque[Message] = deque()
+        #: a task is applying reports / settling (awaiting the hooks, perhaps)
+        self._busy = False
+        #: set to wake the loop task while it sleeps
+        self._wake: anyio.Event | None = None
+        self._running = False
         self._scopes: dict[str, anyio.CancelScope] = {}
-        self._rng = random.Random(seed)
+        self._seed = seed
+        self._rng_: random.Random | None = None
         self.usage = Usage()
         self.cancelled = False
         self._cancel_scope: anyio.CancelScope | None = None
@@ -267,15 +289,22 @@ class Scheduler:
         scope = self._scopes.get(step_id)
         if scope is not None:
             scope.cancel()
-        elif self._send is not None:
-            self._send.send_nowait(_CancelStep(step_id, reason))
+        elif self._running:
+            self._post(_CancelStep(step_id, reason))
 
     async def add_steps(self, patch: _Patch) -> None:
         """Add steps to the live graph from a step task; returns once they are in it."""
-        assert self._send is not None
+        assert self._running
         patch.applied = anyio.Event()
-        self._send.send_nowait(patch)
+        self._post(patch)
         await patch.applied.wait()
+
+    @property
+    def _rng(self) -> random.Random:
+        # seeded on first use (a retry): most runs never need it
+        if self._rng_ is None:
+            self._rng_ = random.Random(self._seed)
+        return self._rng_
 
     async def wait_steps(self, step_ids: Sequence[str]) -> dict[str, StepOutcome]:
         """Wait until every given step is resolved; return how each ended.
@@ -307,31 +336,28 @@ class Scheduler:
 
     async def run(self) -> None:
         """Run until every step is resolved or the run is cancelled."""
-        send, recv = anyio.create_memory_object_stream[Message](max_buffer_size=float("inf"))
-        self._send = send
+        self._running = True
         try:
-            with anyio.CancelScope() as scope:
-                self._cancel_scope = scope
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                self._cancel_scope = tg.cancel_scope
                 if self.cancelled:
-                    scope.cancel()
-                async with anyio.create_task_group() as tg, recv:
-                    self._tg = tg
-                    await self._settle()
-                    while not self.state.done:
-                        try:
-                            batch = [recv.receive_nowait()]
-                        except anyio.WouldBlock:
-                            batch = [await recv.receive()]
-                        while True:
-                            try:
-                                batch.append(recv.receive_nowait())
-                            except anyio.WouldBlock:
-                                break
-                        for msg in batch:
-                            self._handle(msg)
-                        await self._settle()
                     tg.cancel_scope.cancel()
+                await self._drive(None, None)
+                while not self.state.done:
+                    if self._inbox and not self._busy:
+                        await self._drive(None, None)
+                        continue
+                    self._wake = wake = anyio.Event()
+                    await wake.wait()
+                    self._wake = None
+                self._running = False
+                self._stop_parked()  # they return; nothing to cancel
+                if any(p.running for p in self._pools.values()):
+                    tg.cancel_scope.cancel()  # a step still in flight (a cancelled group...)
         finally:
+            self._running = False
+            self._stop_parked()
             # also when cancelled from outside (a sub-workflow whose step was cancelled):
             # its unfinished steps are recorded as cancelled before the run ends
             if not self.state.done or self.cancelled:
@@ -348,19 +374,55 @@ class Scheduler:
         if plan.id in self._preset and self.state.status(plan.id) is Status.PENDING:
             self.state.preset(plan.id, self._preset[plan.id])
 
-    async def _settle(self) -> None:
-        """Move every ready step forward until nothing changes, emitting as we go."""
+    def _post(self, msg: Message) -> None:
+        """A report from a step task: the baton holder (or the loop task) applies it."""
+        self._inbox.append(msg)
+        if not self._busy and self._wake is not None:
+            self._wake.set()
+
+    async def _drive(self, msg: Message | None, pool: Pool | None) -> Job | None:
+        """Holding the baton: apply ``msg`` and every queued report, settle, repeat until
+        the inbox is empty. Returns a job of ``pool`` for the calling worker to run next
+        (the other ready jobs go to other workers)."""
+        self._busy = True
+        mine: Job | None = None
+        try:
+            if msg is not None:
+                self._inbox.append(msg)  # after the reports its step sent before it
+            while True:
+                inbox = self._inbox
+                while inbox:
+                    self._handle(inbox.popleft())
+                job = await self._settle(pool if mine is None else None)
+                if job is not None:
+                    mine = job
+                if not self._inbox:
+                    return mine
+        finally:
+            self._busy = False
+            if self.state.done and self._wake is not None:
+                self._wake.set()
+
+    async def _settle(self, pool: Pool | None = None) -> Job | None:
+        """Move every ready step forward until nothing changes, emitting as we go.
+
+        :param pool: the pool of the calling worker: one job of it is returned, to run
+            there, instead of being started on another worker.
+        """
+        mine: Job | None = None
         while True:
             progressed = self._advance()
             jobs = self._dispatch()
             if self._pending_events:
                 await self.flush()
-            assert self._tg is not None
             for job in jobs:
-                self._start(job)
+                if mine is None and pool is not None and job.plan.pool == pool.name:
+                    mine = job
+                else:
+                    self._start(job)
             self._notify_waiters()
             if not progressed and not jobs and not self.state._ready:
-                return
+                return mine
 
     def _advance(self) -> bool:
         progressed = False
@@ -457,41 +519,61 @@ class Scheduler:
     def _start(self, job: Job) -> None:
         pool = self._pool(job.plan.pool)
         if pool.idle:
-            pool.idle -= 1
-            assert pool.jobs is not None
-            pool.jobs[0].send_nowait(job)
+            parked = pool.idle.pop()
+            parked.job = job
+            parked.wake.set()
             return
-        if pool.jobs is None:
-            pool.jobs = anyio.create_memory_object_stream[Job](max_buffer_size=float("inf"))
         assert self._tg is not None
         self._tg.start_soon(self._worker, pool, job, name=f"pool {pool.name} worker")
 
+    def _stop_parked(self) -> None:
+        for pool in self._pools.values():
+            while pool.idle:
+                pool.idle.pop().wake.set()  # job None: the worker returns
+
     async def _worker(self, pool: Pool, job: Job) -> None:
-        """Run jobs of one pool until the run ends (cancelled with the task group)."""
-        assert self._send is not None and pool.jobs is not None
-        send, jobs = self._send, pool.jobs[1]
+        """Run jobs of one pool until the run ends.
+
+        After each step, the worker applies its own report when no other task holds the
+        baton, and runs the next ready step of its pool itself; otherwise it leaves the
+        report in the inbox. Then it parks until given a job.
+        """
+        inline = 0
         while True:
-            # the buffer is unbounded: send_nowait never blocks and skips a checkpoint
-            send.send_nowait(await self._run_job(job))
-            if pool.idle >= _MAX_IDLE_WORKERS:
+            msg = await self._run_job(job)
+            if self._busy or not self._running:
+                self._post(msg)
+            else:
+                nxt = await self._drive(msg, pool)
+                if nxt is not None:
+                    job = nxt
+                    inline += 1
+                    if inline % _INLINE_STEPS_PER_CHECKPOINT == 0:
+                        await checkpoint()  # let other tasks (and cancellation) in
+                    continue
+            if len(pool.idle) >= _MAX_IDLE_WORKERS or not self._running:
                 return  # after a wide fan-out, don't keep thousands of parked tasks
-            pool.idle += 1
-            job = await jobs.receive()
+            parked = _Parked(anyio.Event())
+            pool.idle.append(parked)
+            await parked.wake.wait()
+            if parked.job is None:
+                return
+            job = parked.job
 
     async def _run_job(self, job: Job) -> Message:
         if not job.plan.cancellable:
-            return await self._attempts(job, self._send)  # type: ignore[arg-type]
+            return await self._attempts(job)
         with anyio.CancelScope() as scope:
             self._scopes[job.plan.id] = scope
             try:
-                msg = await self._attempts(job, self._send)  # type: ignore[arg-type]
+                msg = await self._attempts(job)
             finally:
                 self._scopes.pop(job.plan.id, None)
         if scope.cancelled_caught:
             return _Failed(job, anyio.get_cancelled_exc_class()("step cancelled"))
         return msg
 
-    async def _attempts(self, job: Job, send: MemoryObjectSendStream[Message]) -> Message:
+    async def _attempts(self, job: Job) -> Message:
         """Dispatch -> retry -> timeout -> execute once."""
         while True:
             start = time.perf_counter()
@@ -503,10 +585,10 @@ class Scheduler:
                 if not is_retryable(error) or job.task.attempt >= job.retry.max_attempts:
                     return _Failed(job, error)
                 delay = backoff_s(job.retry, job.task.attempt, self._rng)
-                send.send_nowait(_Retrying(job, error, delay))
+                self._post(_Retrying(job, error, delay))
                 await anyio.sleep(delay)
                 job.task.attempt += 1
-                send.send_nowait(_Attempt(job))
+                self._post(_Attempt(job))
 
     async def _execute_once(self, job: Job) -> Result:
         if job.timeout_s is None:
@@ -606,22 +688,28 @@ def _dump_step(step: Any) -> dict[str, Any]:
 
 
 _PRIMITIVES = (str, int, float, bool, type(None))
+_PRIMITIVE_TYPES = frozenset(_PRIMITIVES)
 
 
 def _jsonable(value: Any) -> Any:
-    """Make a value safe for an event (JSON types only); JSON-safe values are returned as
-    they are, without a copy (this runs for every step)."""
-    if isinstance(value, _PRIMITIVES):
+    """Make a value safe for an event (JSON types only); JSON-safe values, nested ones
+    included, are returned as they are, without a copy (this runs for every step)."""
+    t = type(value)
+    if t in _PRIMITIVE_TYPES or isinstance(value, _PRIMITIVES):
+        return value
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or (type(v) not in _PRIMITIVE_TYPES and _jsonable(v) is not v):
+                return {str(k): _jsonable(v) for k, v in value.items()}
+        return value
+    if t is list:
+        for v in value:
+            if type(v) not in _PRIMITIVE_TYPES and _jsonable(v) is not v:
+                return [_jsonable(v) for v in value]
         return value
     if isinstance(value, dict):
-        if all(type(k) is str and isinstance(v, _PRIMITIVES) for k, v in value.items()):
-            return value
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        if all(isinstance(v, _PRIMITIVES) for v in value):
-            return value
-        return [_jsonable(v) for v in value]
-    if isinstance(value, tuple | set):
+    if isinstance(value, list | tuple | set):
         return [_jsonable(v) for v in value]
     dump = getattr(value, "model_dump", None)
     if dump is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,3 +228,98 @@ def _parse_or_raise(text: str) -> Ref:
         return parse_ref(text)
     except ValueError as exc:
         raise ReferenceResolutionError(str(exc)) from None
+
+
+
+Resolver = Callable[["Scope"], Any]
+
+
+def compile_value(value: Any) -> Resolver:
+    """Parse every reference in a nested value once; return a function that resolves the
+    value against a scope exactly as :func:`resolve` does (same results, same errors).
+
+    The engine compiles each step's arguments once per graph instead of parsing their
+    references on every dispatch. A reference that does not parse raises
+    :class:`ReferenceResolutionError` when resolved, as with :func:`resolve`.
+    """
+    if isinstance(value, str):
+        if "${" not in value:
+            return _Constant(value)
+        whole = REF_RE.fullmatch(value.strip())
+        if whole:
+            return _compile_lookup(whole.group(1))
+        pieces: list[str | Resolver] = []
+        pos = 0
+        for m in REF_RE.finditer(value):
+            if m.start() > pos:
+                pieces.append(value[pos:m.start()])
+            pieces.append(_compile_lookup(m.group(1)))
+            pos = m.end()
+        if pos < len(value):
+            pieces.append(value[pos:])
+
+        def interpolate(scope: Scope) -> str:
+            out = []
+            for p in pieces:
+                if isinstance(p, str):
+                    out.append(p)
+                else:
+                    v = p(scope)
+                    out.append(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+            return "".join(out)
+
+        return interpolate
+    if isinstance(value, Mapping):
+        items = [(k, compile_value(v)) for k, v in value.items()]
+        if all(isinstance(r, _Constant) for _, r in items):
+            return _Constant(value)
+        return lambda scope: {k: r(scope) for k, r in items}
+    if isinstance(value, list | tuple):
+        parts = [compile_value(v) for v in value]
+        if all(isinstance(r, _Constant) for r in parts):
+            return _Constant(value)
+        return lambda scope: [r(scope) for r in parts]
+    return _Constant(value)
+
+
+def _compile_lookup(text: str) -> Resolver:
+    try:
+        ref = parse_ref(text)
+    except ValueError as exc:
+        message = str(exc)
+
+        def bad(scope: Scope) -> Any:
+            raise ReferenceResolutionError(message)
+
+        return bad
+    if ref.root == "steps" and not ref.path:
+        name = ref.name
+
+        def step_output(scope: Scope) -> Any:
+            outputs = scope.outputs
+            return outputs[name] if name in outputs else scope.lookup(ref)  # readable error
+
+        return step_output
+    return lambda scope: scope.lookup(ref)
+
+
+class _Constant:
+    """A value without references. Resolving it gives fresh containers each time (as
+    :func:`resolve` does), so a step that changes its arguments changes nothing shared."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, scope: Scope) -> Any:
+        value = self.value
+        return _copy(value) if isinstance(value, Mapping | list | tuple) else value
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy(v) for v in value]
+    return value
