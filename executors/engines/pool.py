@@ -442,6 +442,7 @@ class PoolBackend:
                     attempts += 1
                     waited = anyio.current_time() - started
                     sent = self._for_engine(request, call)
+                    sent_level = self._level(call)
                     response = await member.backend.complete(sent)
             except _Moved:
                 continue
@@ -455,8 +456,8 @@ class PoolBackend:
                 core.retries += 1
                 continue
             core.succeeded(member, call, response)
-            return self._annotate(response, member, call, sent.priority, waited, attempts,
-                                  by_prefix)
+            return self._annotate(response, member, sent.priority, sent_level, waited,
+                                  attempts, by_prefix)
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
         """Stream one call from an engine of the pool; retried elsewhere only before its
@@ -487,14 +488,15 @@ class PoolBackend:
                     attempts += 1
                     waited = anyio.current_time() - started
                     engine_request = self._for_engine(request, call)
+                    sent_level = self._level(call)
                     chunks = member.backend.stream(engine_request)
                     async with aclosing(chunks) as iterator:  # type: ignore[type-var]
                         async for chunk in iterator:
                             if chunk.final is not None:
                                 core.succeeded(member, call, chunk.final)
                                 chunk = LLMChunk(chunk.text, final=self._annotate(
-                                    chunk.final, member, call, engine_request.priority, waited,
-                                    attempts, by_prefix))
+                                    chunk.final, member, engine_request.priority, sent_level,
+                                    waited, attempts, by_prefix))
                             sent = True
                             yield chunk
                     return
@@ -571,15 +573,20 @@ class PoolBackend:
                                    anyio.current_time())
         return replace(request, priority=priority)
 
-    def _annotate(self, response: LLMResponse, member: Member, call: Call, priority: float,
-                  waited: float, attempts: int, by_prefix: bool) -> LLMResponse:
-        core = self._core
+    def _level(self, call: Call) -> int:
+        return level(self._core.ledger.get(call.run_id), self._core.settings)
+
+    def _annotate(self, response: LLMResponse, member: Member, priority: float,
+                  service_level: int, waited: float, attempts: int, by_prefix: bool
+                  ) -> LLMResponse:
+        """The response with what the pool decided for it: the priority and service level
+        the call was dispatched with, its engine, wait and attempts."""
         return with_meta(response, {
             "pool": self.name,
             "engine": member.name,
-            "policy": core.settings.name,
+            "policy": self._core.settings.name,
             "priority": priority,
-            "service_level": level(core.ledger.get(call.run_id), core.settings),
+            "service_level": service_level,
             "queue_s": waited,
             "attempts": attempts,
             "prefix_routed": by_prefix,

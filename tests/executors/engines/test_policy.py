@@ -12,6 +12,7 @@ import anyio.abc
 import pytest
 
 from executors.engines import PoolBackend
+from executors.engines._meta import HAS_META, meta_of
 from executors.engines._policy import (
     Call,
     PolicySettings,
@@ -240,3 +241,19 @@ async def test_a_long_run_is_not_starved_forever_by_a_flood_of_short_ones() -> N
     assert starved["long"] > 50
     assert guarded["long"] < starved["long"] - 10
     assert guarded["long"] < 3 * 400 * 0.008 + 2 * 20 + 10
+
+
+@pytest.mark.skipif(not HAS_META, reason="LLMResponse has no `meta` field yet")
+@pytest.mark.anyio
+async def test_each_response_records_the_level_and_priority_it_was_dispatched_with() -> None:
+    pool = _pool("program_aware", quantum_tokens=1000)
+    first = meta_of(await pool.complete(_ask("run", "a", 5, 3.0)))
+    assert first["policy"] == "program_aware"
+    assert first["service_level"] == 0
+    pool._core.ledger.add("run", 0, 5_000, 0.1)  # level 2 with a quantum of 1000
+    second = meta_of(await pool.complete(_ask("run", "b", 5, 3.0)))
+    assert second["service_level"] == 2
+    assert second["priority"] < first["priority"]
+    assert second["priority"] == engine_priority(
+        Call("run", 3.0, 0.0, 0), pool._core.settings, pool._core.ledger)
+    await pool.aclose()
