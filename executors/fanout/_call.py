@@ -4,14 +4,15 @@ Operators add children as :class:`SampleCall` steps (kind ``sample``, so the
 :class:`~executors.fanout.SampleExecutor` runs them and the scheduler puts them in the
 ``llm:<model>`` pool). A single-sample call is streamed so that, when it is cancelled
 (a first-finish loser), the tokens it had used are known: the backend's own count where
-its chunks carry one, else the prompt estimate once the first chunk arrived plus the
-chunks received (:class:`~executors.llm.executor.UsageMeter`). They are noted on the
-step's ``step_cancelled`` event.
+it keeps one (``LLMRequest.usage``), else the prompt estimate once the first chunk
+arrived plus the chunks received (:class:`~executors.llm.executor.UsageMeter`). They
+are noted on the step's ``step_cancelled`` event.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from executors.fanout._live import note_usage
 from executors.llm._common import backend_errors
@@ -73,7 +74,7 @@ async def call(backend: LLMBackend, request: LLMRequest, step_id: str, meter: Us
     with backend_errors(step_id):
         if request.n == 1:
             return await stream_metered(backend, request, meter)
-        return await backend.complete(request)
+        return await backend.complete(replace(request, usage=meter.counted))
 
 
 async def run_call(task: Task, ctx: ExecContext) -> Result:

@@ -41,12 +41,13 @@ class LLMExecutor:
     ``schema_repairs`` times, each time with the bad answer and the validation
     error appended to the conversation. Usage sums every call.
 
-    A step that a reducer may cancel (a ``cancellable`` step, e.g. a map item under a
-    first-finish join) is streamed, so that when it is cancelled (or fails, or times
-    out) the tokens it had used are known: the backend's own count where its chunks
-    carry one (``LLMChunk.usage``), else the prompt estimate once the first chunk came
-    plus the chunks' text. They are noted (``ctx.note_usage``) for the step's
-    ``step_cancelled`` / ``step_failed`` event.
+    When an attempt is cancelled, fails or times out, the tokens it had used are noted
+    (``ctx.note_usage``) for its ``step_cancelled`` / ``step_failed`` event: the
+    backend's own count where it keeps one (``LLMRequest.usage``). A step that a reducer
+    may cancel (a ``cancellable`` step, e.g. a map item under a first-finish join) is
+    streamed, so that a backend that only learns its counts at the end (an
+    OpenAI-compatible server) counts what it received, and one that counts nothing is
+    estimated from the chunks (see :class:`UsageMeter`).
 
     :attr:`Result.output` is the parsed JSON value, or the stripped text without a
     schema; :attr:`Result.raw` the last raw answer; :attr:`Result.meta` holds
@@ -86,8 +87,7 @@ class LLMExecutor:
         try:
             while True:
                 meter = UsageMeter(_prompt_estimate(request.messages))
-                response = await _call(backend, request, task.step_id,
-                                       meter if streamed else None)
+                response = await _call(backend, request, task.step_id, meter, streamed)
                 responses.append(response)
                 usage += Usage(response.prompt_tokens, response.completion_tokens)
                 meter = UsageMeter(0)
@@ -168,22 +168,20 @@ def _messages(task: Task) -> list[dict[str, str]]:
 
 @dataclass(slots=True)
 class UsageMeter:
-    """Tokens one streamed request has used so far, from the chunks received.
+    """Tokens one request has used so far.
 
-    The backend's own count (``LLMChunk.usage``, a live object) wins; without one, the
-    prompt estimate counts from the first chunk on (the prompt was processed by then)
-    and each chunk's text adds its estimate.
+    ``counted`` is handed to the backend as ``LLMRequest.usage``; a backend that counts
+    its work keeps it current (the simulated and local engines exactly, the OpenAI
+    backend with what it received). When it stays empty, the streamed chunks are
+    estimated: the prompt once the first chunk came (it was processed by then), plus
+    each chunk's text.
     """
 
     prompt_estimate: int
-    live: Usage | None = None
+    counted: Usage = field(default_factory=Usage)
     estimate: Usage = field(default_factory=Usage)
 
     def on_chunk(self, chunk: LLMChunk) -> None:
-        counted = getattr(chunk, "usage", None)
-        if isinstance(counted, Usage):
-            self.live = counted
-            return
         if self.estimate.prompt_tokens == 0:
             self.estimate.prompt_tokens = self.prompt_estimate
         self.estimate.completion_tokens += approx_tokens(chunk.text) if chunk.text else 0
@@ -191,23 +189,23 @@ class UsageMeter:
     @property
     def usage(self) -> Usage:
         """A snapshot of the tokens used so far."""
-        used = self.live if self.live is not None else self.estimate
+        used = self.counted if self.counted.total else self.estimate
         return Usage(used.prompt_tokens, used.completion_tokens)
 
 
 async def stream_metered(backend: LLMBackend, request: LLMRequest, meter: UsageMeter
                          ) -> LLMResponse:
-    """Run one request through ``backend.stream``, metering every chunk into ``meter``;
-    the stream is closed on every exit (cancellation included), which frees the engine.
+    """Run one request through ``backend.stream`` with ``meter`` counting it; the stream
+    is closed on every exit (cancellation included), which frees the engine.
 
     :raises BackendError: when the stream ends without a final chunk.
     """
-    chunks: AsyncIterator[LLMChunk] = backend.stream(request)
+    chunks: AsyncIterator[LLMChunk] = backend.stream(replace(request, usage=meter.counted))
     try:
         async for chunk in chunks:
-            meter.on_chunk(chunk)
             if chunk.final is not None:
                 return chunk.final
+            meter.on_chunk(chunk)
     finally:
         close = getattr(chunks, "aclose", None)
         if close is not None:
@@ -216,14 +214,14 @@ async def stream_metered(backend: LLMBackend, request: LLMRequest, meter: UsageM
     raise BackendError("the backend's stream ended without a final chunk")
 
 
-async def _call(backend: LLMBackend, request: LLMRequest, step_id: str,
-                meter: UsageMeter | None) -> LLMResponse:
-    """One backend call (streamed into ``meter`` when given); foreign exceptions become
-    Ponder's, keeping retryability."""
+async def _call(backend: LLMBackend, request: LLMRequest, step_id: str, meter: UsageMeter,
+                streamed: bool) -> LLMResponse:
+    """One backend call, counted by ``meter`` (streamed when ``streamed``); foreign
+    exceptions become Ponder's, keeping retryability."""
     with backend_errors(step_id):
-        if meter is not None:
+        if streamed:
             return await stream_metered(backend, request, meter)
-        return await backend.complete(request)
+        return await backend.complete(replace(request, usage=meter.counted))
 
 
 def _cancellable(task: Task, ctx: ExecContext) -> bool:

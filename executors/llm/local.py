@@ -111,19 +111,22 @@ class _Meter:
     It is called once per sampled token; its first call sees the whole prompt.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sink: Usage | None = None) -> None:
         self.prompt_tokens = 0
         self.sampled = 0
-        #: the same counts, live, for the request's chunks (``LLMChunk.usage``)
-        self.usage = Usage()
+        #: the caller's counter of the request (``LLMRequest.usage``), kept current
+        self.sink = sink
 
     def __call__(
         self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
     ) -> npt.NDArray[np.single]:
         if self.sampled == 0:
-            self.prompt_tokens = self.usage.prompt_tokens = len(input_ids)
+            self.prompt_tokens = len(input_ids)
+            if self.sink is not None:
+                self.sink.prompt_tokens += self.prompt_tokens
         self.sampled += 1
-        self.usage.completion_tokens = self.sampled
+        if self.sink is not None:
+            self.sink.completion_tokens += 1
         return scores
 
 
@@ -245,7 +248,7 @@ class LocalBackend:
         from llama_cpp import LogitsProcessorList
 
         model = await self._loaded()
-        meter = _Meter()
+        meter = _Meter(request.usage)
         kwargs: dict[str, Any] = {
             "messages": request.messages,
             "max_tokens": request.max_tokens,
@@ -279,7 +282,7 @@ class LocalBackend:
                             if ttft is None:
                                 ttft = anyio.current_time() - start
                             parts.append(piece)
-                            yield LLMChunk(piece, usage=meter.usage)
+                            yield LLMChunk(piece)
                 finally:
                     tokens.close()
                 text = "".join(parts)

@@ -128,10 +128,10 @@ class OpenAIBackend:
 
         Usage comes from the server's ``include_usage`` chunk; a server that sends
         none leaves the prompt count at 0 and counts one token per content chunk.
-        Each chunk carries what was received so far (``LLMChunk.usage``): one token per
-        content chunk, plus the prompt's estimate (four characters a token) from the
-        first content chunk on. That is the count a cancelled caller records (the
-        server's own count only comes at the end).
+        The request's ``usage`` counter, when given, counts what was received as it
+        arrives: the prompt's estimate (four characters a token) with the first content
+        chunk, then one token per content chunk. That is what a cancelled caller
+        records (the server's own count only comes at the end).
 
         :raises BackendUnavailable, StepTimeout, BackendHTTPError: as :meth:`complete`.
         """
@@ -143,7 +143,7 @@ class OpenAIBackend:
             chunks = await self._client.chat.completions.create(**params)
         texts: dict[int, list[str]] = {}
         pieces = 0
-        received = Usage()  # what a cancelled caller records
+        received = request.usage if request.usage is not None else Usage()
         prompt_estimate = sum(approx_tokens(m.get("content") or "") for m in request.messages)
         finish: str | None = None
         usage: Any = None
@@ -169,9 +169,10 @@ class OpenAIBackend:
                             if piece:
                                 pieces += 1
                                 ttft = ttft if ttft is not None else anyio.current_time() - start
-                                received.prompt_tokens = prompt_estimate
-                                received.completion_tokens = pieces
-                                yield LLMChunk(piece, usage=received)
+                                if pieces == 1:
+                                    received.prompt_tokens += prompt_estimate
+                                received.completion_tokens += 1
+                                yield LLMChunk(piece)
             joined = ["".join(texts[i]) for i in sorted(texts)] or [""]
             result = LLMResponse(
                 text=joined[0],

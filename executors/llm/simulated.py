@@ -144,9 +144,8 @@ class SimulatedBackend:
     above 0 each of the ``n`` samples differs; at 0 they are equal (greedy).
 
     Cancelling a request stops its delay at once; :attr:`stats` then counts the
-    tokens processed until then, in proportion to the time spent. Every streamed chunk
-    carries the request's live count (``LLMChunk.usage``), kept current until the
-    request ends, so a cancelled caller reads the same count as :attr:`stats`.
+    tokens processed until then, in proportion to the time spent, and so does the
+    request's ``usage`` counter when the caller gave one (``LLMRequest.usage``).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -199,14 +198,16 @@ class SimulatedBackend:
                 self.stats.max_active = max(self.stats.max_active, self._state.active)
                 try:
                     prefill = self.options.prefill_s_per_token * plan.prompt_tokens
-                    await self._spend(prefill, plan.prompt_tokens, spent, prompt=True)
+                    await self._spend(prefill, plan.prompt_tokens, spent, prompt=True,
+                                      sink=request.usage)
                     for piece in plan.pieces:
                         slowdown = 1 + self.options.batch_slowdown * (self._state.active - 1)
                         seconds = self.options.decode_s_per_token * piece.decode_tokens * slowdown
-                        await self._spend(seconds, piece.spent_tokens, spent, prompt=False)
+                        await self._spend(seconds, piece.spent_tokens, spent, prompt=False,
+                                          sink=request.usage)
                         if ttft is None:
                             ttft = anyio.current_time() - start
-                        yield LLMChunk(piece.text, usage=spent)
+                        yield LLMChunk(piece.text)
                 finally:
                     self._state.active -= 1
             final = LLMResponse(
@@ -221,7 +222,7 @@ class SimulatedBackend:
             )
             self.stats.completed += 1
             finished = True
-            yield LLMChunk("", final=final, usage=spent)
+            yield LLMChunk("", final=final)
         except (anyio.get_cancelled_exc_class(), GeneratorExit):
             if not finished:
                 self.stats.cancelled += 1
@@ -233,7 +234,8 @@ class SimulatedBackend:
     async def aclose(self) -> None:
         """Nothing to release."""
 
-    async def _spend(self, seconds: float, tokens: int, spent: Usage, *, prompt: bool) -> None:
+    async def _spend(self, seconds: float, tokens: int, spent: Usage, *, prompt: bool,
+                     sink: Usage | None = None) -> None:
         """Sleep for ``seconds`` (scaled), counting ``tokens`` or the share done if cancelled."""
         seconds *= self.options.time_scale
         started = anyio.current_time()
@@ -247,10 +249,11 @@ class SimulatedBackend:
             tokens = math.floor(tokens * done)
             raise
         finally:
-            if prompt:
-                spent.prompt_tokens += tokens
-            else:
-                spent.completion_tokens += tokens
+            for counter in (spent, sink) if sink is not None else (spent,):
+                if prompt:
+                    counter.prompt_tokens += tokens
+                else:
+                    counter.completion_tokens += tokens
 
     def _plan(self, request: LLMRequest) -> _Plan:
         """Decide outputs, token counts and pieces: no I/O, no clock."""

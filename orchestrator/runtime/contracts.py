@@ -87,6 +87,11 @@ class LLMRequest:
     step_id: str = ""
     #: calls sharing this key share a long prompt prefix (keep them on one engine)
     prefix_key: str | None = None
+    #: when set, a backend that counts its work adds the tokens of this request to it as
+    #: it goes (the partial work of a cancelled request included), so a caller that is
+    #: cancelled or fails mid-way knows what was spent; a completed call's response
+    #: holds the authoritative counts
+    usage: Usage | None = None
 
 
 @dataclass(slots=True)
@@ -107,17 +112,10 @@ class LLMResponse:
 
 @dataclass(slots=True)
 class LLMChunk:
-    """One piece of a streamed completion; the last one carries ``final``.
-
-    ``usage``, when the backend counts its work, is what the request has used so far.
-    The backend may keep updating that same object until the request ends, so a caller
-    that is cancelled mid-stream reads, from the last chunk it got, everything the
-    engine spent (the work after that chunk included). ``None``: the caller estimates.
-    """
+    """One piece of a streamed completion; the last one carries ``final``."""
 
     text: str
     final: LLMResponse | None = None
-    usage: Usage | None = None
 
 
 @runtime_checkable

@@ -127,8 +127,9 @@ async def test_first_finish_over_a_map_cancels_the_other_items(kit: Any) -> None
 async def test_llm_items_cancelled_by_first_finish_record_the_tokens_they_used(
         kit: Any, engines: list[Any]) -> None:
     """Plain `llm` steps (a map's items) are cancelled at the engine, and the trace
-    records exactly what the engine had spent on them."""
-    words = {"a": 300, "b": 40, "c": 200, "d": 250}
+    records exactly what the engine had spent on them, also on an item cancelled before
+    its first chunk came (the engine decodes ``a`` in pieces of 150 tokens)."""
+    words = {"a": 1200, "b": 40, "c": 200, "d": 250}
     rules = [{"match": f"^{k}$", "output": "w " * (n * 2)} for k, n in words.items()]
     r = await kit.run(kit.doc([
         {"id": "m", "kind": "map", "over": list(words),

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from executors.llm import LocalBackend
 from orchestrator.errors import BackendError, ConfigError
-from orchestrator.runtime.contracts import LLMBackend, LLMRequest
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
 from orchestrator.spec.models import ModelConfig
 
 pytestmark = pytest.mark.anyio
@@ -99,21 +99,22 @@ async def test_cancellation_stops_the_decode(gguf_path: Path) -> None:
     assert response.completion_tokens == 2
 
 
-async def test_chunks_carry_the_engines_count_up_to_a_cancellation(gguf_path: Path) -> None:
+async def test_the_requests_counter_is_the_engines_up_to_a_cancellation(
+        gguf_path: Path) -> None:
     await local().complete(ask("Hi", max_tokens=1))  # loads the shared model
     backend = local()
-    usage: Any = None
+    counted = Usage()
     received = 0
     with anyio.CancelScope() as scope:
-        async for chunk in backend.stream(ask("Tell a long story.", max_tokens=500)):
-            usage = chunk.usage
+        async for _ in backend.stream(ask("Tell a long story.", max_tokens=500,
+                                          usage=counted)):
             received += 1
             if received == 3:
                 scope.cancel()
     assert backend.stats.cancelled == 1
-    # the live count is the engine's: the prompt, and every token sampled until it stopped
-    assert usage.prompt_tokens == backend.stats.prompt_tokens > 0
-    assert usage.completion_tokens == backend.stats.completion_tokens >= 3
+    # the prompt, and every token sampled until it stopped
+    assert counted.prompt_tokens == backend.stats.prompt_tokens > 0
+    assert counted.completion_tokens == backend.stats.completion_tokens >= 3
 
 
 async def test_cancelling_complete(gguf_path: Path) -> None:

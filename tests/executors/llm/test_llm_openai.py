@@ -23,7 +23,7 @@ from orchestrator.errors import (
     StepTimeout,
     is_retryable,
 )
-from orchestrator.runtime.contracts import LLMBackend, LLMRequest, LLMResponse, Task
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest, LLMResponse, Task, Usage
 from orchestrator.spec.models import LLMStep, ModelConfig
 
 pytestmark = pytest.mark.anyio
@@ -296,18 +296,17 @@ async def test_cancelling_a_stream_closes_the_connection(server: FakeServer) -> 
 async def test_a_cancelled_stream_counts_what_was_received(server: FakeServer) -> None:
     server.script.append(("stream", 400, 0.02))
     b = backend(server.url)
+    counted = Usage()
     seen: list[tuple[int, int]] = []
-    last: Any = None
     with anyio.move_on_after(5) as scope:
-        async for chunk in b.stream(ask("x" * 20)):
-            last = chunk.usage
-            seen.append((last.prompt_tokens, last.completion_tokens))
+        async for _ in b.stream(ask("x" * 20, usage=counted)):
+            seen.append((counted.prompt_tokens, counted.completion_tokens))
             if len(seen) == 3:
                 scope.cancel()
     await b.aclose()
     # the prompt's estimate (20 characters: 5 tokens) and one token per content chunk
     assert seen == [(5, 1), (5, 2), (5, 3)]
-    assert (last.prompt_tokens, last.completion_tokens) == (5, 3)
+    assert (counted.prompt_tokens, counted.completion_tokens) == (5, 3)
 
 
 async def test_cancelling_a_completion(server: FakeServer) -> None:
