@@ -363,7 +363,7 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
     pool_of: dict[str, Callable[[Any], str]] = {
         "llm": lambda body: f"llm:{body.model}", "tool": lambda b: "tool",
         "workflow": lambda b: "workflow"}
-    joined_maps = {n.step.of for n in graph.nodes.values() if n.kind == "join"}
+    joined_maps = _graph_facts(graph)["joined_maps"]
 
     def run_map(sched: Scheduler, plan: StepPlan) -> None:
         step: MapStep = plan.step
@@ -424,7 +424,7 @@ def _resolve_outputs(spec: WorkflowSpec, graph: CompiledGraph, inputs: dict[str,
                      values: dict[str, Any]) -> Any:
     scope = Scope(inputs, values)
     if not spec.outputs:
-        sinks = [n for n in graph.nodes if graph.dag.out_degree(n) == 0]
+        sinks = _graph_facts(graph)["sinks"]
         if len(sinks) == 1:
             return values.get(sinks[0])
         return {s: values.get(s) for s in sinks}
@@ -564,6 +564,23 @@ def _plan_rows(graph: CompiledGraph) -> list[tuple[str, str, Any, tuple[str, ...
     return rows  # type: ignore[no-any-return]
 
 
+def _graph_facts(graph: CompiledGraph) -> dict[str, Any]:
+    """Facts about the graph's steps that every run needs, found once per graph: the
+    maps that a join reads, the sinks, the model aliases of its LLM steps."""
+    facts = graph.run_cache.get("facts")
+    if facts is None:
+        nodes = graph.nodes.values()
+        aliases = {n.step.model for n in nodes if n.kind in ("llm", "sample", "spawn")}
+        aliases |= {n.step.step.model for n in nodes
+                    if n.kind == "map" and n.step.step.kind == "llm"}
+        facts = graph.run_cache["facts"] = {
+            "joined_maps": {n.step.of for n in nodes if n.kind == "join"},
+            "sinks": [n for n in graph.nodes if graph.dag.out_degree(n) == 0],
+            "aliases": aliases,
+        }
+    return facts  # type: ignore[no-any-return]
+
+
 def _spec_data(graph: CompiledGraph) -> dict[str, Any]:
     """The workflow as data for ``run_started``, dumped once per graph."""
     data = graph.run_cache.get("spec")
@@ -623,11 +640,7 @@ def _pool_limits(graph: CompiledGraph, cache: BackendCache,
                  spec: WorkflowSpec) -> dict[str, int | None]:
     limits: dict[str, int | None] = {"tool": spec.defaults.tool_concurrency, "workflow": None,
                                      "control": None}
-    aliases = {n.step.model for n in graph.nodes.values() if n.kind == "llm"}
-    aliases |= {n.step.model for n in graph.nodes.values() if n.kind in ("sample", "spawn")}
-    aliases |= {n.step.step.model for n in graph.nodes.values()
-                if n.kind == "map" and n.step.step.kind == "llm"}
-    aliases |= set(spec.models)
+    aliases: set[str] = _graph_facts(graph)["aliases"] | set(spec.models)
     for alias in aliases:
         cfg = cache.config(spec, alias)
         if cfg.concurrency is not None:

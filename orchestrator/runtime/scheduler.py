@@ -1,14 +1,19 @@
 """The task-fetching unit: a thin anyio loop around the pure :class:`RunState`.
 
-Steps run on pool worker tasks in the run's task group. Whoever holds the run's
-baton (one task at a time: the loop task, or a worker that just finished a step)
-applies reports to the state, hands the resulting events to the hooks (and waits
-for them: a result is durable before anything that depends on it starts), then
-dispatches what became ready. A worker that finishes a step while nobody holds the
-baton applies its own report and runs the next ready step of its pool itself, so a
-chain of steps costs no task switch per step; reports that arrive while the baton
-is held wait in the run's inbox and the holder applies them before letting go.
-Nothing polls: the loop task sleeps until a report arrives that nobody else took.
+Steps run on worker tasks in the run's task group. Whoever holds the run's baton
+(one task at a time: the loop task, or a worker that just finished a step) applies
+reports to the state, hands the resulting events to the hooks (and waits for them:
+a result is durable before anything that depends on it starts), then dispatches
+what became ready. Reports that arrive while the baton is held wait in the run's
+inbox; the holder applies them before letting go. Nothing polls: the loop task
+sleeps until a report arrives that nobody else took.
+
+A worker runs the steps it is given one after another, each *eagerly*: a step runs
+in the worker until it first has to wait (a sleep, a request...); at that moment the
+worker's other steps move to another worker, so steps that wait overlap as before,
+while steps that never wait (and the bookkeeping after each) cost no task switch
+and no task start. A worker that finishes a step while nobody holds the baton
+applies its own report and takes on the steps that became ready.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import itertools
 import random
 import time
 import traceback
+import types
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +72,6 @@ class Job:
     executor: Executor
     timeout_s: float | None
     retry: RetryPolicy
-    started: float = 0.0
 
 
 # Messages from step tasks to the loop -------------------------------------------
@@ -129,7 +134,7 @@ class StepOutcome:
 
 
 _MAX_IDLE_WORKERS = 32
-#: a worker running ready steps one after another yields to the event loop this often
+#: a worker running steps that never wait yields to the event loop this often
 _INLINE_STEPS_PER_CHECKPOINT = 32
 #: step kinds that spend tokens, and so stop at a run's token budget
 _TOKEN_KINDS = frozenset({"llm", "sample", "plan", "spawn", "workflow"})
@@ -139,17 +144,14 @@ _TOKEN_KINDS = frozenset({"llm", "sample", "plan", "spawn", "workflow"})
 class Pool:
     """Ready steps of one executor pool, ordered by priority, under a concurrency limit.
 
-    Steps run on the pool's worker tasks: an idle worker takes the next job; a new
-    worker is started only when none is idle (so a chain of steps reuses one task
-    instead of paying a task start per step).
+    ``running`` counts its steps dispatched and not yet reported; the run's workers
+    (shared by all pools) run them.
     """
 
     name: str
     limit: int | None
     running: int = 0
     heap: list[tuple[float, int, str]] = field(default_factory=list)
-    #: parked workers, each waiting for its next job
-    idle: list[_Parked] = field(default_factory=list)
 
     def push(self, priority: float, seq: int, step_id: str) -> None:
         heapq.heappush(self.heap, (-priority, seq, step_id))
@@ -165,10 +167,10 @@ class Pool:
 
 @dataclass(slots=True)
 class _Parked:
-    """An idle worker: it sleeps on ``wake`` until given a ``job`` (None: stop)."""
+    """An idle worker: it sleeps on ``wake`` until given ``jobs`` (None: stop)."""
 
     wake: anyio.Event
-    job: Job | None = None
+    jobs: deque[Job] | None = None
 
 
 Preparer = Callable[["Scheduler", StepPlan], dict[str, Any]]
@@ -231,6 +233,10 @@ class Scheduler:
         #: set to wake the loop task while it sleeps
         self._wake: anyio.Event | None = None
         self._running = False
+        #: workers waiting for jobs
+        self._parked: list[_Parked] = []
+        #: a task is about to apply the inbox
+        self._drainer = False
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._seed = seed
         self._rng_: random.Random | None = None
@@ -260,6 +266,12 @@ class Scheduler:
         e = cls(run_id=self.run_id, seq=next(self._seq), ts=time.time(), **fields)
         self._pending_events.append(e)
         return e
+
+    def _trusted(self, cls: type[ev._Event], **fields: Any) -> None:
+        """Queue one of the scheduler's own per-step events, built from values of the
+        declared types without validating them again (see ``_Event.trusted``)."""
+        self._pending_events.append(
+            cls.trusted(run_id=self.run_id, seq=next(self._seq), ts=time.time(), **fields))
 
     async def flush(self) -> None:
         """Deliver queued events to the hooks and wait until they have them.
@@ -343,10 +355,12 @@ class Scheduler:
                 self._cancel_scope = tg.cancel_scope
                 if self.cancelled:
                     tg.cancel_scope.cancel()
-                await self._drive(None, None)
+                # this task runs steps too (eagerly: see _work), so a run whose steps never
+                # wait starts no other task
+                await self._work(deque(await self._drive(None)))
                 while not self.state.done:
                     if self._inbox and not self._busy:
-                        await self._drive(None, None)
+                        await self._work(deque(await self._drive(None)))
                         continue
                     self._wake = wake = anyio.Event()
                     await wake.wait()
@@ -375,17 +389,28 @@ class Scheduler:
             self.state.preset(plan.id, self._preset[plan.id])
 
     def _post(self, msg: Message) -> None:
-        """A report from a step task: the baton holder (or the loop task) applies it."""
+        """A report from a step task: the baton holder applies it, else the loop task if
+        it is waiting, else a task started to apply it."""
         self._inbox.append(msg)
-        if not self._busy and self._wake is not None:
+        if self._busy:
+            return
+        if self._wake is not None:
             self._wake.set()
+        elif not self._drainer and self._running and self._tg is not None:
+            self._drainer = True
+            self._tg.start_soon(self._drain, name=f"run {self.run_id} inbox")
 
-    async def _drive(self, msg: Message | None, pool: Pool | None) -> Job | None:
+    async def _drain(self) -> None:
+        self._drainer = False
+        if self._inbox and not self._busy and self._running:
+            await self._work(deque(await self._drive(None)))
+
+    async def _drive(self, msg: Message | None) -> list[Job]:
         """Holding the baton: apply ``msg`` and every queued report, settle, repeat until
-        the inbox is empty. Returns a job of ``pool`` for the calling worker to run next
-        (the other ready jobs go to other workers)."""
+        the inbox is empty. Returns the jobs dispatched (their events are delivered), for
+        the caller to run or hand to workers."""
         self._busy = True
-        mine: Job | None = None
+        jobs: list[Job] = []
         try:
             if msg is not None:
                 self._inbox.append(msg)  # after the reports its step sent before it
@@ -393,36 +418,26 @@ class Scheduler:
                 inbox = self._inbox
                 while inbox:
                     self._handle(inbox.popleft())
-                job = await self._settle(pool if mine is None else None)
-                if job is not None:
-                    mine = job
+                await self._settle(jobs)
                 if not self._inbox:
-                    return mine
+                    return jobs
         finally:
             self._busy = False
             if self.state.done and self._wake is not None:
                 self._wake.set()
 
-    async def _settle(self, pool: Pool | None = None) -> Job | None:
-        """Move every ready step forward until nothing changes, emitting as we go.
-
-        :param pool: the pool of the calling worker: one job of it is returned, to run
-            there, instead of being started on another worker.
-        """
-        mine: Job | None = None
+    async def _settle(self, out: list[Job]) -> None:
+        """Move every ready step forward until nothing changes, emitting as we go; the
+        jobs to start are appended to ``out`` once their events are delivered."""
         while True:
             progressed = self._advance()
             jobs = self._dispatch()
             if self._pending_events:
                 await self.flush()
-            for job in jobs:
-                if mine is None and pool is not None and job.plan.pool == pool.name:
-                    mine = job
-                else:
-                    self._start(job)
+            out.extend(jobs)
             self._notify_waiters()
             if not progressed and not jobs and not self.state._ready:
-                return mine
+                return
 
     def _advance(self) -> bool:
         progressed = False
@@ -447,6 +462,8 @@ class Scheduler:
         return progressed
 
     def _drain_state_notices(self) -> None:
+        if not (self.state.skipped or self.state.groups_done):
+            return
         for skip in self.state.skipped:
             self.event(ev.StepSkipped, step_id=skip.step_id, reason=skip.reason,
                        cause_step=skip.cause_step)
@@ -474,8 +491,10 @@ class Scheduler:
         return pool
 
     def _dispatch(self) -> list[Job]:
-        jobs = []
+        jobs: list[Job] = []
         for pool in self._pools.values():
+            if not pool.heap:
+                continue
             for sid in pool.pop_ready():
                 if self.state.status(sid) is not Status.READY:  # cancelled while queued
                     pool.running -= 1
@@ -511,58 +530,75 @@ class Scheduler:
                     self._model_for(plan))
         timeout = getattr(step, "timeout_s", None) or self._timeout_default
         retry = getattr(step, "retry", None) or self._retry_default
-        self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
-                   input=_jsonable(inputs))
-        return Job(plan, task, executor, timeout, retry, time.perf_counter())
+        shown = _jsonable(inputs)
+        if type(shown) is dict:
+            self._trusted(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
+                          input=shown)
+        else:  # not a dict: let validation say so
+            self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
+                       input=shown)
+        return Job(plan, task, executor, timeout, retry)
 
     # -- step tasks -----------------------------------------------------------------
-    def _start(self, job: Job) -> None:
-        pool = self._pool(job.plan.pool)
-        if pool.idle:
-            parked = pool.idle.pop()
-            parked.job = job
+    def _launch(self, jobs: list[Job]) -> None:
+        """Give jobs to a parked worker, or to a new one."""
+        if not jobs:
+            return
+        if self._parked:
+            parked = self._parked.pop()
+            parked.jobs = deque(jobs)
             parked.wake.set()
             return
         assert self._tg is not None
-        self._tg.start_soon(self._worker, pool, job, name=f"pool {pool.name} worker")
+        self._tg.start_soon(self._worker, deque(jobs), name=f"run {self.run_id} worker")
 
     def _stop_parked(self) -> None:
-        for pool in self._pools.values():
-            while pool.idle:
-                pool.idle.pop().wake.set()  # job None: the worker returns
+        while self._parked:
+            self._parked.pop().wake.set()  # jobs None: the worker returns
 
-    async def _worker(self, pool: Pool, job: Job) -> None:
-        """Run jobs of one pool until the run ends.
+    async def _work(self, jobs: deque[Job]) -> None:
+        """Run jobs one after another, each eagerly, until there are none.
 
-        After each step, the worker applies its own report when no other task holds the
-        baton, and runs the next ready step of its pool itself; otherwise it leaves the
-        report in the inbox. Then it parks until given a job.
+        When a step (or the delivery of events to the hooks) has to wait, the jobs not yet
+        begun move to another worker, so that they start at once. After each step, the
+        task applies its report when no other task holds the baton and adds the steps
+        that became ready to its own jobs; otherwise the report waits in the inbox.
         """
-        inline = 0
-        while True:
-            msg = await self._run_job(job)
+
+        def hand_off() -> None:
+            if jobs:
+                rest = list(jobs)
+                jobs.clear()
+                self._launch(rest)
+
+        done = 0
+        while jobs:
+            job = jobs.popleft()
+            msg = await _eager(self._run_cancellable(job) if job.plan.cancellable
+                               else self._attempts(job), hand_off)
             if self._busy or not self._running:
                 self._post(msg)
             else:
-                nxt = await self._drive(msg, pool)
-                if nxt is not None:
-                    job = nxt
-                    inline += 1
-                    if inline % _INLINE_STEPS_PER_CHECKPOINT == 0:
-                        await checkpoint()  # let other tasks (and cancellation) in
-                    continue
-            if len(pool.idle) >= _MAX_IDLE_WORKERS or not self._running:
+                jobs.extend(await _eager(self._drive(msg), hand_off))
+            done += 1
+            if jobs and done % _INLINE_STEPS_PER_CHECKPOINT == 0:
+                await checkpoint()  # let other tasks (and cancellation) in
+
+    async def _worker(self, jobs: deque[Job]) -> None:
+        """Run jobs (see :meth:`_work`), then park until given more or the run ends."""
+        while True:
+            await self._work(jobs)
+            if len(self._parked) >= _MAX_IDLE_WORKERS or not self._running:
                 return  # after a wide fan-out, don't keep thousands of parked tasks
             parked = _Parked(anyio.Event())
-            pool.idle.append(parked)
+            self._parked.append(parked)
             await parked.wake.wait()
-            if parked.job is None:
+            if parked.jobs is None:
                 return
-            job = parked.job
+            jobs = parked.jobs
 
-    async def _run_job(self, job: Job) -> Message:
-        if not job.plan.cancellable:
-            return await self._attempts(job)
+    async def _run_cancellable(self, job: Job) -> Message:
+        """A step that may be cancelled on its own: its attempts run in a cancel scope."""
         with anyio.CancelScope() as scope:
             self._scopes[job.plan.id] = scope
             try:
@@ -578,7 +614,10 @@ class Scheduler:
         while True:
             start = time.perf_counter()
             try:
-                result = await self._execute_once(job)
+                if job.timeout_s is None:
+                    result = await job.executor.execute(job.task, self.ctx)
+                else:
+                    result = await self._execute_timed(job)
                 return _Done(job, result, time.perf_counter() - start)
             except Exception as exc:
                 error = exc if isinstance(exc, PonderError) else _wrap_unexpected(exc)
@@ -590,9 +629,9 @@ class Scheduler:
                 job.task.attempt += 1
                 self._post(_Attempt(job))
 
-    async def _execute_once(self, job: Job) -> Result:
-        if job.timeout_s is None:
-            return await job.executor.execute(job.task, self.ctx)
+    async def _execute_timed(self, job: Job) -> Result:
+        """Execute once under the step's timeout."""
+        assert job.timeout_s is not None
         try:
             with anyio.fail_after(job.timeout_s):
                 return await job.executor.execute(job.task, self.ctx)
@@ -627,13 +666,22 @@ class Scheduler:
     def _succeed(self, msg: _Done) -> None:
         job, result = msg.job, msg.result
         self._pool(job.plan.pool).running -= 1
-        self.usage += result.usage
-        self.step_usage[job.plan.id] = result.usage
-        self.event(ev.StepSucceeded, step_id=job.plan.id, attempt=job.task.attempt,
-                   output=result.output, raw=result.raw,
-                   usage=ev.UsageModel(prompt_tokens=result.usage.prompt_tokens,
-                                       completion_tokens=result.usage.completion_tokens),
-                   latency_s=msg.latency_s, meta=_jsonable(result.meta))
+        used = result.usage
+        self.usage += used
+        self.step_usage[job.plan.id] = used
+        usage = _NO_USAGE if not (used.prompt_tokens or used.completion_tokens) else \
+            ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                          completion_tokens=used.completion_tokens)
+        meta = _jsonable(result.meta)
+        raw = result.raw
+        if type(meta) is dict and (raw is None or type(raw) is str):
+            self._trusted(ev.StepSucceeded, step_id=job.plan.id, attempt=job.task.attempt,
+                          output=result.output, raw=raw, usage=usage,
+                          latency_s=msg.latency_s, meta=meta)
+        else:  # an executor returned something odd: validation reports it
+            self.event(ev.StepSucceeded, step_id=job.plan.id, attempt=job.task.attempt,
+                       output=result.output, raw=raw, usage=usage, latency_s=msg.latency_s,
+                       meta=meta)
         if self.state.status(job.plan.id) is Status.RUNNING:
             self.state.succeed(job.plan.id, result.output)
 
@@ -687,6 +735,7 @@ def _dump_step(step: Any) -> dict[str, Any]:
     return dump(mode="json", by_alias=True, exclude_defaults=True) if dump else {}
 
 
+_NO_USAGE = ev.UsageModel()  # frozen: shared by the events of steps that used no tokens
 _PRIMITIVES = (str, int, float, bool, type(None))
 _PRIMITIVE_TYPES = frozenset(_PRIMITIVES)
 
@@ -715,6 +764,34 @@ def _jsonable(value: Any) -> Any:
     if dump is not None:
         return _jsonable(dump(mode="json"))
     return repr(value)
+
+
+@types.coroutine
+def _eager(coro: Coroutine[Any, Any, Any], on_wait: Callable[[], None]) -> Generator[Any, Any, Any]:
+    """Await ``coro`` in the current task, calling ``on_wait()`` the first time it has
+    to wait (before the task gives way). Otherwise exactly ``await coro``: whatever it
+    waits on, whatever is sent or thrown into it (cancellation) passes through."""
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    on_wait()
+    while True:
+        try:
+            sent = yield waiting_on
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation and the like: into the coroutine
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                waiting_on = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 def _wrap_unexpected(exc: Exception) -> StepError:

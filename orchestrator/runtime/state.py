@@ -150,6 +150,8 @@ class RunState:
 
     def take_ready(self) -> list[str]:
         """Steps that became ready since the last call, in the order they did."""
+        if not self._ready:
+            return []
         out = [sid for sid in self._ready if self.steps[sid].status is Status.PENDING]
         self._ready.clear()
         for sid in out:
