@@ -14,8 +14,6 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 _RUN_THRESHOLDS = (100_000, 50, 1_000)
 _lock = threading.Lock()
@@ -23,23 +21,33 @@ _active = 0
 _saved: tuple[int, int, int] | None = None
 
 
-@contextmanager
-def gc_tuned() -> Iterator[None]:
-    """Raise GC thresholds for the duration (nesting- and thread-safe)."""
-    global _active, _saved
-    if os.environ.get("PONDER_GC_TUNING", "1") == "0":
-        yield
-        return
-    with _lock:
-        if _active == 0:
-            _saved = gc.get_threshold()
-            gc.set_threshold(*_RUN_THRESHOLDS)
-        _active += 1
-    try:
-        yield
-    finally:
+class _Tuned:
+    """Context manager: raise GC thresholds for the duration (nesting- and thread-safe)."""
+
+    __slots__ = ("_on",)
+
+    def __enter__(self) -> None:
+        global _active, _saved
+        self._on = os.environ.get("PONDER_GC_TUNING", "1") != "0"
+        if not self._on:
+            return
+        with _lock:
+            if _active == 0:
+                _saved = gc.get_threshold()
+                gc.set_threshold(*_RUN_THRESHOLDS)
+            _active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _active, _saved
+        if not self._on:
+            return
         with _lock:
             _active -= 1
             if _active == 0 and _saved is not None:
                 gc.set_threshold(*_saved)
                 _saved = None
+
+
+def gc_tuned() -> _Tuned:
+    """Raise GC thresholds for the duration (nesting- and thread-safe)."""
+    return _Tuned()

@@ -7,8 +7,8 @@ outside world (executors found through the registry, hooks).
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -469,7 +469,7 @@ async def execute(
     """
     spec = graph.spec
     values_in = validate_inputs(spec, inputs)
-    rid = run_id or uuid.uuid4().hex[:16]
+    rid = run_id or os.urandom(8).hex()
     own_backends = backends is None
     cache = backends or BackendCache(registry, backend)
     # the run's events, folded into RunResult.steps only if someone asks for them
@@ -482,7 +482,7 @@ async def execute(
             await hook(batch)
 
     ctx = RunContext(rid, graph.base_dir, registry, spec, cache, hook_list, depth)
-    plans = [StepPlan(*row) for row in _plan_rows(graph)]
+    plans = _graph_plans(graph)
     pool_limits = _pool_limits(graph, cache, spec)
 
     def executor_for(kind: str) -> Executor:
@@ -504,18 +504,22 @@ async def execute(
     if on_scheduler is not None:
         on_scheduler(sched)
     t0 = time.perf_counter()
-    sched.event(ev.RunStarted, workflow=spec.name, inputs=values_in,
-                spec=_spec_data(graph),
-                source=source, parent_run_id=parent[0] if parent else None,
-                parent_step_id=parent[1] if parent else None, resumed=bool(preset))
+    started = {"workflow": spec.name, "inputs": values_in, "spec": _spec_data(graph),
+               "source": source, "parent_run_id": parent[0] if parent else None,
+               "parent_step_id": parent[1] if parent else None, "resumed": bool(preset)}
+    if source is None and parent is None:
+        sched.trusted_event(ev.RunStarted, started)
+    else:  # given by the caller: validated
+        sched.event(ev.RunStarted, **started)
 
     async def finish() -> None:
         if sched.hook_error is None:
             status, output, error = _final(sched, spec, graph, values_in)
-            sched.event(ev.RunFinished, status=status, output=output, error=error,
-                        usage=ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
-                                            completion_tokens=sched.usage.completion_tokens),
-                        duration_s=time.perf_counter() - t0)
+            sched.trusted_event(ev.RunFinished, {
+                "status": status, "output": output, "error": error,
+                "usage": ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
+                                       completion_tokens=sched.usage.completion_tokens),
+                "duration_s": time.perf_counter() - t0})
             await sched.flush()
         if own_backends:
             await cache.aclose()
@@ -551,17 +555,16 @@ async def execute(
                      time.perf_counter() - t0, finished.error)
 
 
-def _plan_rows(graph: CompiledGraph) -> list[tuple[str, str, Any, tuple[str, ...], str, float]]:
-    """The graph's steps as plan fields (id, kind, step, deps, pool, priority), dependencies
-    first: derived once per graph (a graph is not changed after compiling)."""
-    rows = graph.run_cache.get("plans")
-    if rows is None:
+def _graph_plans(graph: CompiledGraph) -> list[StepPlan]:
+    """The graph's step plans, dependencies first: made once per graph (a graph is not
+    changed after compiling, and nothing changes a plan) and shared by its runs."""
+    plans = graph.run_cache.get("plans")
+    if plans is None:
         remaining = graph.remaining_critical_path()
-        plans = [StepPlan(n.id, n.kind, n.step, tuple(n.deps), n.pool, remaining[n.id])
-                 for n in graph.nodes.values()]
-        rows = graph.run_cache["plans"] = [(p.id, p.kind, p.step, p.deps, p.pool, p.priority)
-                                           for p in _topological(plans)]
-    return rows  # type: ignore[no-any-return]
+        plans = graph.run_cache["plans"] = _topological(
+            [StepPlan(n.id, n.kind, n.step, tuple(n.deps), n.pool, remaining[n.id])
+             for n in graph.nodes.values()])
+    return plans  # type: ignore[no-any-return]
 
 
 def _graph_facts(graph: CompiledGraph) -> dict[str, Any]:

@@ -24,11 +24,11 @@ class _Event(BaseModel):
     ts: float = Field(default_factory=time.time, description="Unix time, seconds.")
 
     @classmethod
-    def trusted(cls, **fields: Any) -> Any:
+    def trusted(cls, fields: dict[str, Any]) -> Any:
         """Build an event from values the scheduler made itself, already of the declared
         types, without validating them again: the same object ``cls(**fields)`` gives
         (fields, defaults, field order, ``model_fields_set``) at a fraction of the cost.
-        Every field without a default must be given; ``ts`` too.
+        Every field without a default must be given; ``ts`` too. ``fields`` is not kept.
 
         Only for the scheduler's own events (two per step); anything that comes from
         outside it (planners, executors, stored events) goes through ``cls(...)``.

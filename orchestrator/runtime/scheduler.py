@@ -237,6 +237,8 @@ class Scheduler:
         self._parked: list[_Parked] = []
         #: a task is about to apply the inbox
         self._drainer = False
+        #: a dispatched step failed before it started: its pool has a free slot
+        self._slot_freed = False
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._seed = seed
         self._rng_: random.Random | None = None
@@ -267,11 +269,14 @@ class Scheduler:
         self._pending_events.append(e)
         return e
 
-    def _trusted(self, cls: type[ev._Event], **fields: Any) -> None:
-        """Queue one of the scheduler's own per-step events, built from values of the
-        declared types without validating them again (see ``_Event.trusted``)."""
-        self._pending_events.append(
-            cls.trusted(run_id=self.run_id, seq=next(self._seq), ts=time.time(), **fields))
+    def trusted_event(self, cls: type[ev._Event], fields: dict[str, Any]) -> None:
+        """Queue an event of the runtime's own making (its per-step events, the run's
+        start and end), built from values of the declared types without validating them
+        again (see ``_Event.trusted``). Anything else goes through :meth:`event`."""
+        fields["run_id"] = self.run_id
+        fields["seq"] = next(self._seq)
+        fields["ts"] = time.time()
+        self._pending_events.append(cls.trusted(fields))
 
     async def flush(self) -> None:
         """Deliver queued events to the hooks and wait until they have them.
@@ -429,15 +434,18 @@ class Scheduler:
     async def _settle(self, out: list[Job]) -> None:
         """Move every ready step forward until nothing changes, emitting as we go; the
         jobs to start are appended to ``out`` once their events are delivered."""
+        state = self.state
         while True:
-            progressed = self._advance()
+            self._advance()
             jobs = self._dispatch()
             if self._pending_events:
                 await self.flush()
             out.extend(jobs)
             self._notify_waiters()
-            if not progressed and not jobs and not self.state._ready:
+            # another pass only if something became ready, has notices, or a slot came free
+            if not (state._ready or state.skipped or state.groups_done or self._slot_freed):
                 return
+            self._slot_freed = False
 
     def _advance(self) -> bool:
         progressed = False
@@ -502,6 +510,7 @@ class Scheduler:
                 job = self._make_job(self.plans[sid])
                 if job is None:
                     pool.running -= 1
+                    self._slot_freed = True
                 else:
                     jobs.append(job)
         return jobs
@@ -532,8 +541,8 @@ class Scheduler:
         retry = getattr(step, "retry", None) or self._retry_default
         shown = _jsonable(inputs)
         if type(shown) is dict:
-            self._trusted(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
-                          input=shown)
+            self.trusted_event(ev.StepStarted, {"step_id": plan.id, "step_kind": plan.kind,
+                                           "attempt": attempt, "input": shown})
         else:  # not a dict: let validation say so
             self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
                        input=shown)
@@ -574,12 +583,14 @@ class Scheduler:
         done = 0
         while jobs:
             job = jobs.popleft()
-            msg = await _eager(self._run_cancellable(job) if job.plan.cancellable
-                               else self._attempts(job), hand_off)
+            run = self._run_cancellable(job) if job.plan.cancellable else self._attempts(job)
+            msg = await (_eager(run, hand_off) if jobs else run)
             if self._busy or not self._running:
                 self._post(msg)
-            else:
+            elif jobs:
                 jobs.extend(await _eager(self._drive(msg), hand_off))
+            else:
+                jobs.extend(await self._drive(msg))
             done += 1
             if jobs and done % _INLINE_STEPS_PER_CHECKPOINT == 0:
                 await checkpoint()  # let other tasks (and cancellation) in
@@ -675,9 +686,9 @@ class Scheduler:
         meta = _jsonable(result.meta)
         raw = result.raw
         if type(meta) is dict and (raw is None or type(raw) is str):
-            self._trusted(ev.StepSucceeded, step_id=job.plan.id, attempt=job.task.attempt,
-                          output=result.output, raw=raw, usage=usage,
-                          latency_s=msg.latency_s, meta=meta)
+            self.trusted_event(ev.StepSucceeded, {
+                "step_id": job.plan.id, "attempt": job.task.attempt, "output": result.output,
+                "raw": raw, "usage": usage, "latency_s": msg.latency_s, "meta": meta})
         else:  # an executor returned something odd: validation reports it
             self.event(ev.StepSucceeded, step_id=job.plan.id, attempt=job.task.attempt,
                        output=result.output, raw=raw, usage=usage, latency_s=msg.latency_s,
