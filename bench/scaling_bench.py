@@ -176,8 +176,6 @@ async def adaptive_table(questions: int, seed: int) -> list[str]:
         ("adaptive_vote, beta 0.99", {**adaptive, "confidence": 0.99}),
         ("adaptive_vote, share 0.75", {**adaptive, "stop_rule": "share"}),
         ("adaptive_vote, share 0.8", {**adaptive, "stop_rule": "share", "confidence": 0.8}),
-        # min_n 16: no rule may stop it, only "the rest cannot change the winner"
-        ("adaptive_vote, only when decided", {**adaptive, "stop_rule": "share", "min_n": 16}),
     ]
     rows = ["| reducer (min_n 3, batch 1, max_n 16) | accuracy | mean samples | "
             "samples vs fixed |", "|---|---:|---:|---:|"]
