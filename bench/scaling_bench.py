@@ -7,15 +7,17 @@ Prints two markdown tables:
 
 1. first-finish vs wait-for-all at n = 4, 8, 16: a ``sample`` step with ``n`` separate
    requests whose reasoning traces have log-normal lengths (median 400 tokens, 50..2000;
-   sigma 0.6, a moderate spread, and 0.8, heavy-tailed as long reasoning traces are),
+   sigma 0.6 and 0.8: no source found gives the spread across samples of one prompt),
    joined by ``first_finish`` (the losers are cancelled at the engine) or by ``concat``
    (every sample runs to its end). Tokens are the engine's own count (``BackendStats``:
    prompt + completion, the partial work of cancelled requests included); "ideal" is
    what instant cancellation would spend, every request's prompt plus ``n * shortest``
-   completion tokens, so "excess" (first-finish tokens minus ideal, per cancelled
-   sample) is the cancellation's latency in tokens (at ``time_scale`` 0.1 a token takes
-   1 ms of wall time). "trace" is the run's recorded usage (the cancelled samples' noted
-   tokens included) as a share of the engine's count. Latency is the run's wall time
+   completion tokens; "excess" is first-finish's tokens minus ideal, per cancelled
+   sample (at ``time_scale`` 0.1 a token takes 1 ms of wall time, more with concurrent
+   sequences), and "cancel lag" the mean wall time from the winner's final chunk
+   leaving the engine to each loser's stop at the engine. "trace" is the run's
+   recorded usage (the cancelled samples' noted tokens included) as a share of the
+   engine's count. Latency is the run's wall time
    divided by ``time_scale`` (simulated seconds: 0.01 s per token, 5 % slower per extra
    concurrent sequence).
 2. adaptive vote vs a fixed n = 16 vote on a synthetic answer distribution: per
@@ -38,17 +40,47 @@ import math
 import random
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import anyio
 
 from executors.llm.simulated import SimulatedBackend
 from orchestrator import Workflow
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest
 from orchestrator.spec.models import ModelConfig, WorkflowSpec
 
 MEDIAN_TOKENS = 400
 SIGMAS = (0.6, 0.8)
+
+
+class TimedEngine(SimulatedBackend):
+    """The simulated engine, noting when a request's final chunk leaves it and when a
+    request is stopped before its end (wall clock)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.finals: list[float] = []
+        self.stops: list[float] = []
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+        done = False
+        try:
+            async for chunk in super().stream(request):
+                if chunk.final is not None:
+                    done = True
+                    self.finals.append(time.perf_counter())
+                yield chunk
+        finally:
+            if not done:
+                self.stops.append(time.perf_counter())
+
+    def cancel_lag_ms(self) -> float:
+        """Mean wall time from the first final chunk to each cancelled request's stop."""
+        if not self.finals or not self.stops:
+            return 0.0
+        first = min(self.finals)
+        return statistics.mean(t - first for t in self.stops) * 1000
 
 
 def _workflow(steps: list[dict[str, Any]], options: dict[str, Any],
@@ -59,7 +91,7 @@ def _workflow(steps: list[dict[str, Any]], options: dict[str, Any],
     wf = Workflow.from_spec(spec)
 
     def factory(config: ModelConfig) -> SimulatedBackend:
-        engines.append(SimulatedBackend(config))
+        engines.append(TimedEngine(config))
         return engines[-1]
 
     wf.register_backend("simulated", factory)
@@ -74,9 +106,9 @@ def trace_text(tokens: int, answer: str) -> str:
 
 # -- 1. first-finish vs wait-for-all ---------------------------------------------------
 async def race(n: int, lengths: list[int], reducer: str, time_scale: float
-               ) -> tuple[int, int, int, float]:
-    """One run: engine tokens, of which prompt tokens, the trace's tokens, and simulated
-    latency."""
+               ) -> tuple[int, int, int, float, float]:
+    """One run: engine tokens, of which prompt tokens, the trace's tokens, simulated
+    latency, and the cancellation lag (ms)."""
     engines: list[SimulatedBackend] = []
     options = {"time_scale": time_scale, "output_tokens": "text", "capacity": n,
                "responses": [{"match": "Solve", "sequence": [trace_text(t, "7")
@@ -89,17 +121,19 @@ async def race(n: int, lengths: list[int], reducer: str, time_scale: float
     result = await wf.run({})
     wall = time.perf_counter() - t0
     assert result.ok, result.error
-    stats = engines[0].stats
+    engine = engines[0]
+    assert isinstance(engine, TimedEngine)
+    stats = engine.stats
     return (stats.prompt_tokens + stats.completion_tokens, stats.prompt_tokens,
-            result.usage.total, wall / time_scale)
+            result.usage.total, wall / time_scale, engine.cancel_lag_ms())
 
 
 async def first_finish_table(trials: int, time_scale: float, seed: int) -> list[str]:
     rng = random.Random(seed)
     rows = ["| sigma | n | wait-for-all tokens | first-finish tokens | tokens ratio | ideal | "
-            "excess per cancelled sample | trace | wait-for-all latency (sim s) | "
-            "first-finish latency (sim s) | latency ratio |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "excess per cancelled sample | cancel lag (ms) | trace | "
+            "wait-for-all latency (sim s) | first-finish latency (sim s) | latency ratio |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for sigma in SIGMAS:
         for n in (4, 8, 16):
             rows.append(await _race_row(rng, sigma, n, trials, time_scale))
@@ -108,15 +142,17 @@ async def first_finish_table(trials: int, time_scale: float, seed: int) -> list[
 
 async def _race_row(rng: random.Random, sigma: float, n: int, trials: int,
                     time_scale: float) -> str:
-    all_tok, ff_tok, all_lat, ff_lat, ideal, traced = [], [], [], [], [], []
+    all_tok, ff_tok, all_lat, ff_lat, ideal, traced, lags = [], [], [], [], [], [], []
     for _ in range(trials):
         lengths = [min(2000, max(50, round(MEDIAN_TOKENS * math.exp(rng.gauss(0, sigma)))))
                    for _ in range(n)]
-        tokens, _, _, latency = await race(n, lengths, "concat", time_scale)
+        tokens, _, _, latency, _ = await race(n, lengths, "concat", time_scale)
         all_tok.append(tokens)
         all_lat.append(latency)
-        tokens, prompt, trace, latency = await race(n, lengths, "first_finish", time_scale)
+        tokens, prompt, trace, latency, lag = await race(n, lengths, "first_finish",
+                                                         time_scale)
         ff_tok.append(tokens)
+        lags.append(lag)
         ff_lat.append(latency)
         traced.append(trace)
         ideal.append(prompt + n * min(lengths))  # every prompt, then all stop at the shortest
@@ -125,7 +161,8 @@ async def _race_row(rng: random.Random, sigma: float, n: int, trials: int,
     best = statistics.mean(ideal)
     excess = (f - best) / (n - 1)
     return (f"| {sigma} | {n} | {a:,.0f} | {f:,.0f} | {f / a:.1%} | {best / a:.1%} | "
-            f"{excess:.1f} | {sum(traced) / sum(ff_tok):.0%} | {al:.1f} | {fl:.1f} | "
+            f"{excess:.1f} | {statistics.mean(lags):.2f} | {sum(traced) / sum(ff_tok):.0%} | "
+            f"{al:.1f} | {fl:.1f} | "
             f"{fl / al:.0%} |")
 
 
