@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "planner_bench.py"
+from bench_scripts import run_bench
 
 
 def test_the_planner_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("planner_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["planner_bench"] = module
-    try:
-        spec.loader.exec_module(module)
-        module.main(["--questions", "8", "--breakdown"])
-    finally:
-        sys.modules.pop("planner_bench", None)
+    run_bench("planner_bench", ["--questions", "8", "--breakdown"])
     out = capsys.readouterr().out
     rows = {m.group(1): cells
             for m in re.finditer(r"^\| \((\w)\) [^|]+ \| (.+) \|$", out, re.MULTILINE)
