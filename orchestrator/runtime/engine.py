@@ -22,7 +22,8 @@ from orchestrator.runtime import events as ev
 from orchestrator.runtime._gc import gc_tuned
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
 from orchestrator.runtime.registry import Registry, import_callable
-from orchestrator.runtime.scheduler import Scheduler, StepPlan, _Patch
+from orchestrator.runtime.scheduler import Scheduler, StepPlan, _jsonable, _Patch
+from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
 from orchestrator.spec.loader import load_yaml, spec_to_data
 from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec
@@ -477,7 +478,6 @@ async def execute(
     hook_list = list(hooks)
 
     async def emit(batch: Sequence[ev._Event]) -> None:
-        log.extend(batch)
         for hook in hook_list:
             await hook(batch)
 
@@ -495,11 +495,13 @@ async def execute(
 
     sched = Scheduler(
         rid, plans, executor_for=executor_for, ctx=ctx, pool_limits=pool_limits,
-        prepare=_make_preparer(values_in, graph), control=_make_control(values_in, graph), emit=emit,
+        prepare=_make_preparer(values_in, graph), control=_make_control(values_in, graph),
+        emit=emit if hook_list else None, record=log.extend,
         retry_default=spec.defaults.retry, timeout_default=spec.defaults.timeout_s,
         model_for=model_for, budget_tokens=spec.budget.max_tokens, preset=preset,
         attempts=attempts,
-        exclude=_preset_exclusions(graph, preset or {}), first_seq=first_seq)
+        exclude=_preset_exclusions(graph, preset or {}), first_seq=first_seq,
+        jsonable_events=bool(hook_list))
     ctx.scheduler = sched
     if on_scheduler is not None:
         on_scheduler(sched)
@@ -548,6 +550,11 @@ async def execute(
                                      attempts=(attempts or {}).get(sid, 1))
         for e in log:
             summary.apply(e)
+        if not hook_list:  # the events were made for this fold only: JSON-safe now
+            for rec in summary.steps.values():
+                for key in ("input", "meta"):
+                    if key in rec:
+                        rec[key] = _jsonable(rec[key])
         return summary
 
     return RunResult(rid, spec.name, finished.status, finished.output, fold,
@@ -608,8 +615,9 @@ def _final(sched: Scheduler, spec: WorkflowSpec, graph: CompiledGraph,
         return "cancelled", None, "run cancelled"
     handled: set[str] = getattr(sched.ctx, "handled", set())
     bad = [s for s in sched.state.steps.values()
-           if s.id not in handled and (s.status.value in ("failed", "cancelled")
-                                       or (s.status.value == "skipped" and not s.branch_skip))]
+           if s.status is not Status.SUCCEEDED and s.id not in handled
+           and (s.status is Status.FAILED or s.status is Status.CANCELLED
+                or (s.status is Status.SKIPPED and not s.branch_skip))]
     if bad:
         first = next((s for s in bad if s.status.value == "failed"), bad[0])
         return "failed", None, f"step {first.id!r} {first.status.value}: {first.error}"

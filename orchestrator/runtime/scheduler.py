@@ -185,7 +185,13 @@ class Scheduler:
     :param pool_limits: pool name -> concurrency limit (None = unlimited).
     :param prepare: resolves a step's inputs (rendering templates) into ``Task.inputs``.
     :param control: step kind -> in-loop handler for control steps (map, branch...).
-    :param emit: delivers a batch of events to the hooks (awaited: durability).
+    :param emit: delivers a batch of events to the hooks (awaited: durability); None when
+        there are no hooks.
+    :param record: called first with every batch, synchronously (the engine keeps the
+        run's events with it).
+    :param jsonable_events: make step inputs and result metadata JSON-safe in the events
+        as they are made (a hook will read them); when False, whoever reads the events
+        later converts them (the engine's fold does, for ``RunResult.steps``).
     """
 
     def __init__(
@@ -198,7 +204,7 @@ class Scheduler:
         pool_limits: dict[str, int | None],
         prepare: Preparer,
         control: dict[str, ControlHandler],
-        emit: Callable[[Sequence[ev._Event]], Any],
+        emit: Callable[[Sequence[ev._Event]], Any] | None,
         retry_default: RetryPolicy,
         timeout_default: float | None,
         model_for: Callable[[StepPlan], Any] = lambda p: None,
@@ -208,17 +214,22 @@ class Scheduler:
         exclude: set[str] | None = None,
         first_seq: int = 0,
         seed: int | None = None,
+        jsonable_events: bool = True,
+        record: Callable[[list[ev._Event]], Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.state = RunState()
         self.plans: dict[str, StepPlan] = {}
         self._executor_for = executor_for
+        self._executors: dict[str, Executor] = {}
+        self._jsonable_events = jsonable_events
         self.ctx = ctx
         self._pool_limits = pool_limits
         self._pools: dict[str, Pool] = {}
         self._prepare = prepare
         self._control = control
         self._emit_hooks = emit
+        self._record = record
         self._retry_default = retry_default
         self._timeout_default = timeout_default
         self._model_for = model_for
@@ -288,11 +299,21 @@ class Scheduler:
             raise self.hook_error
         if self._pending_events:
             batch, self._pending_events = self._pending_events, []
+            if self._record is not None:
+                self._record(batch)
+            if self._emit_hooks is None:
+                return
             try:
                 await self._emit_hooks(batch)
             except Exception as exc:
                 self.hook_error = exc
                 raise
+
+    def _flush_unhooked(self) -> None:
+        """:meth:`flush` when there are no hooks: nothing to wait for."""
+        batch, self._pending_events = self._pending_events, []
+        if self._record is not None:
+            self._record(batch)
 
     def cancel(self) -> None:
         """Cancel the run: in-flight calls are cancelled and recorded as such."""
@@ -390,7 +411,8 @@ class Scheduler:
         self.state.add(plan.id, plan.deps, group=plan.group)
         if self._prior_attempts:
             self.state.steps[plan.id].attempts = self._prior_attempts.get(plan.id, 0)
-        if plan.id in self._preset and self.state.status(plan.id) is Status.PENDING:
+        if self._preset and plan.id in self._preset \
+                and self.state.status(plan.id) is Status.PENDING:
             self.state.preset(plan.id, self._preset[plan.id])
 
     def _post(self, msg: Message) -> None:
@@ -411,41 +433,43 @@ class Scheduler:
             await self._work(deque(await self._drive(None)))
 
     async def _drive(self, msg: Message | None) -> list[Job]:
-        """Holding the baton: apply ``msg`` and every queued report, settle, repeat until
-        the inbox is empty. Returns the jobs dispatched (their events are delivered), for
-        the caller to run or hand to workers."""
+        """Holding the baton: apply ``msg`` and every queued report, then move every ready
+        step forward until nothing changes, emitting as we go; repeat until the inbox is
+        empty. Returns the jobs dispatched (their events are delivered first), for the
+        caller to run or hand to workers."""
         self._busy = True
-        jobs: list[Job] = []
+        out: list[Job] = []
+        state = self.state
+        inbox = self._inbox
         try:
             if msg is not None:
-                self._inbox.append(msg)  # after the reports its step sent before it
+                inbox.append(msg)  # after the reports its step sent before it
             while True:
-                inbox = self._inbox
                 while inbox:
                     self._handle(inbox.popleft())
-                await self._settle(jobs)
-                if not self._inbox:
-                    return jobs
+                while True:
+                    self._advance()
+                    jobs = self._dispatch()
+                    if self._pending_events:
+                        if self._emit_hooks is None and self.hook_error is None:
+                            self._flush_unhooked()
+                        else:
+                            await self.flush()
+                    out.extend(jobs)
+                    if state.resolved_log:
+                        self._notify_waiters()
+                    # another pass only if something became ready, has notices, or a slot
+                    # came free
+                    if not (state._ready or state.skipped or state.groups_done
+                            or self._slot_freed):
+                        break
+                    self._slot_freed = False
+                if not inbox:
+                    return out
         finally:
             self._busy = False
-            if self.state.done and self._wake is not None:
+            if state.done and self._wake is not None:
                 self._wake.set()
-
-    async def _settle(self, out: list[Job]) -> None:
-        """Move every ready step forward until nothing changes, emitting as we go; the
-        jobs to start are appended to ``out`` once their events are delivered."""
-        state = self.state
-        while True:
-            self._advance()
-            jobs = self._dispatch()
-            if self._pending_events:
-                await self.flush()
-            out.extend(jobs)
-            self._notify_waiters()
-            # another pass only if something became ready, has notices, or a slot came free
-            if not (state._ready or state.skipped or state.groups_done or self._slot_freed):
-                return
-            self._slot_freed = False
 
     def _advance(self) -> bool:
         progressed = False
@@ -460,13 +484,14 @@ class Scheduler:
                 except Exception as exc:  # a bug in a control step must not kill the run
                     self._fail_step(sid, 1, _wrap_unexpected(exc))
                 continue
-            pool = self._pool(plan.pool)
+            pool = self._pools.get(plan.pool) or self._pool(plan.pool)
             if pool.limit is not None and pool.running + len(pool.heap) >= pool.limit:
                 # it has to wait for a slot: say so (a step that starts at once needs no event)
                 self.event(ev.StepScheduled, step_id=sid, step_kind=plan.kind, pool=plan.pool,
                            priority=plan.priority)
-            pool.push(plan.priority, next(self._qseq), sid)
-        self._drain_state_notices()
+            heapq.heappush(pool.heap, (-plan.priority, next(self._qseq), sid))
+        if self.state.skipped or self.state.groups_done:
+            self._drain_state_notices()
         return progressed
 
     def _drain_state_notices(self) -> None:
@@ -503,8 +528,9 @@ class Scheduler:
         for pool in self._pools.values():
             if not pool.heap:
                 continue
+            steps = self.state.steps
             for sid in pool.pop_ready():
-                if self.state.status(sid) is not Status.READY:  # cancelled while queued
+                if steps[sid].status is not Status.READY:  # cancelled while queued
                     pool.running -= 1
                     continue
                 job = self._make_job(self.plans[sid])
@@ -514,6 +540,10 @@ class Scheduler:
                 else:
                     jobs.append(job)
         return jobs
+
+    def _executor(self, kind: str) -> Executor:
+        executor = self._executors[kind] = self._executor_for(kind)
+        return executor
 
     def _make_job(self, plan: StepPlan) -> Job | None:
         attempt = self.state.start(plan.id)
@@ -527,7 +557,7 @@ class Scheduler:
             return None
         try:
             inputs = self._prepare(self, plan)
-            executor = self._executor_for(plan.kind)
+            executor = self._executors.get(plan.kind) or self._executor(plan.kind)
         except Exception as exc:  # preparing one step must never take the run down
             error = exc if isinstance(exc, PonderError) else _wrap_unexpected(exc)
             self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
@@ -539,7 +569,7 @@ class Scheduler:
                     self._model_for(plan))
         timeout = getattr(step, "timeout_s", None) or self._timeout_default
         retry = getattr(step, "retry", None) or self._retry_default
-        shown = _jsonable(inputs)
+        shown = _jsonable(inputs) if self._jsonable_events else inputs
         if type(shown) is dict:
             self.trusted_event(ev.StepStarted, {"step_id": plan.id, "step_kind": plan.kind,
                                            "attempt": attempt, "input": shown})
@@ -676,14 +706,17 @@ class Scheduler:
 
     def _succeed(self, msg: _Done) -> None:
         job, result = msg.job, msg.result
-        self._pool(job.plan.pool).running -= 1
+        sid = job.plan.id
+        self._pools[job.plan.pool].running -= 1
         used = result.usage
-        self.usage += used
-        self.step_usage[job.plan.id] = used
-        usage = _NO_USAGE if not (used.prompt_tokens or used.completion_tokens) else \
-            ev.UsageModel(prompt_tokens=used.prompt_tokens,
-                          completion_tokens=used.completion_tokens)
-        meta = _jsonable(result.meta)
+        self.step_usage[sid] = used
+        if used.prompt_tokens or used.completion_tokens:
+            self.usage += used
+            usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                                  completion_tokens=used.completion_tokens)
+        else:
+            usage = _NO_USAGE
+        meta = _jsonable(result.meta) if self._jsonable_events else result.meta
         raw = result.raw
         if type(meta) is dict and (raw is None or type(raw) is str):
             self.trusted_event(ev.StepSucceeded, {
@@ -693,8 +726,8 @@ class Scheduler:
             self.event(ev.StepSucceeded, step_id=job.plan.id, attempt=job.task.attempt,
                        output=result.output, raw=raw, usage=usage, latency_s=msg.latency_s,
                        meta=meta)
-        if self.state.status(job.plan.id) is Status.RUNNING:
-            self.state.succeed(job.plan.id, result.output)
+        if self.state.steps[sid].status is Status.RUNNING:
+            self.state.succeed(sid, result.output)
 
     def _fail_step(self, step_id: str, attempt: int, error: BaseException) -> None:
         if self.state.status(step_id) is not Status.RUNNING:

@@ -106,16 +106,17 @@ class RunState:
 
         :raises StateError: for a duplicate id or an unknown dependency.
         """
-        if step_id in self.steps:
+        steps = self.steps
+        if step_id in steps:
             raise StateError(f"duplicate step {step_id!r}")
-        deps_t = tuple(dict.fromkeys(deps))
+        deps_t = deps if type(deps) is tuple and len(deps) < 2 else tuple(dict.fromkeys(deps))
         st = StepState(step_id, deps_t, group=group)
-        if step_id in self._excluded_later:
+        if self._excluded_later and step_id in self._excluded_later:
             st.excluded = True
-        self.steps[step_id] = st
+        steps[step_id] = st
         self._unresolved += 1
         for d in deps_t:
-            dep = self.steps.get(d)
+            dep = steps.get(d)
             if dep is None:
                 raise StateError(f"step {step_id!r} depends on unknown step {d!r}")
             dep.dependents.append(step_id)
