@@ -473,9 +473,9 @@ async def execute(
     rid = run_id or os.urandom(8).hex()
     own_backends = backends is None
     cache = backends or BackendCache(registry, backend)
-    # the run's events, folded into RunResult.steps only if someone asks for them
-    log: list[ev._Event] = []
     hook_list = list(hooks)
+    # the run's events, for RunResult.steps
+    log = _RunLog(rid, preset or {}, attempts or {}, convert=not hook_list)
 
     async def emit(batch: Sequence[ev._Event]) -> None:
         for hook in hook_list:
@@ -496,7 +496,7 @@ async def execute(
     sched = Scheduler(
         rid, plans, executor_for=executor_for, ctx=ctx, pool_limits=pool_limits,
         prepare=_make_preparer(values_in, graph), control=_make_control(values_in, graph),
-        emit=emit if hook_list else None, record=log.extend,
+        emit=emit if hook_list else None, record=log.record,
         retry_default=spec.defaults.retry, timeout_default=spec.defaults.timeout_s,
         model_for=model_for, budget_tokens=spec.budget.max_tokens, preset=preset,
         attempts=attempts,
@@ -538,28 +538,67 @@ async def execute(
             raise sched.hook_error from None
         raise
     await finish()
-    finished = log[-1]
+    finished = log.last
     assert isinstance(finished, ev.RunFinished)
+    return RunResult(rid, spec.name, finished.status, finished.output, log,
+                     Usage(finished.usage.prompt_tokens, finished.usage.completion_tokens),
+                     time.perf_counter() - t0, finished.error)
 
-    def fold() -> Any:
-        from orchestrator.store.fold import RunFold
 
-        summary = RunFold(rid)
-        for sid, output in (preset or {}).items():  # known from an earlier execution
-            summary.step(sid).update(status="succeeded", output=output,
-                                     attempts=(attempts or {}).get(sid, 1))
-        for e in log:
-            summary.apply(e)
-        if not hook_list:  # the events were made for this fold only: JSON-safe now
-            for rec in summary.steps.values():
+#: a run keeps up to this many events as they are; past it, they are folded as they come
+_FOLD_AFTER = 1024
+
+
+class _RunLog:
+    """A run's events, folded into the records of ``RunResult.steps`` when first asked
+    for (most callers read only the status and output), so that a run does not pay for
+    the fold on every event. A long run folds them as they come once it has more than
+    ``_FOLD_AFTER`` (the records per step take less memory than the events that make
+    them), so what a run keeps stays about the size of its records.
+
+    :param convert: the events were made without JSON-safe copies of step inputs and
+        metadata (no hook reads them): the fold makes them.
+    """
+
+    def __init__(self, run_id: str, preset: dict[str, Any], attempts: dict[str, int],
+                 convert: bool) -> None:
+        self.events: list[ev._Event] = []
+        self.last: ev._Event | None = None
+        self._run_id = run_id
+        self._preset = preset
+        self._attempts = attempts
+        self._convert = convert
+        self._fold: Any = None
+
+    def record(self, batch: list[ev._Event]) -> None:
+        self.events.extend(batch)
+        self.last = batch[-1]
+        if len(self.events) > _FOLD_AFTER:
+            self._fold_pending()
+
+    def _fold_pending(self) -> Any:
+        fold = self._fold
+        if fold is None:
+            from orchestrator.store.fold import RunFold
+
+            fold = self._fold = RunFold(self._run_id)
+            for sid, output in self._preset.items():  # known from an earlier execution
+                fold.step(sid).update(status="succeeded", output=output,
+                                      attempts=self._attempts.get(sid, 1))
+        for e in self.events:
+            fold.apply(e)
+        self.events.clear()
+        return fold
+
+    def __call__(self) -> Any:
+        """The fold of every event (a RunFold)."""
+        fold = self._fold_pending()
+        if self._convert:
+            for rec in fold.steps.values():
                 for key in ("input", "meta"):
                     if key in rec:
                         rec[key] = _jsonable(rec[key])
-        return summary
-
-    return RunResult(rid, spec.name, finished.status, finished.output, fold,
-                     Usage(finished.usage.prompt_tokens, finished.usage.completion_tokens),
-                     time.perf_counter() - t0, finished.error)
+        return fold
 
 
 def _graph_plans(graph: CompiledGraph) -> list[StepPlan]:
