@@ -473,10 +473,15 @@ class Scheduler:
 
     def _advance(self) -> bool:
         progressed = False
+        if not self.state._ready:
+            if self.state.skipped or self.state.groups_done:
+                self._drain_state_notices()
+            return progressed
+        plans, control, pools = self.plans, self._control, self._pools
         for sid in self.state.take_ready():
             progressed = True
-            plan = self.plans[sid]
-            handler = self._control.get(plan.kind)
+            plan = plans[sid]
+            handler = control.get(plan.kind) if control else None
             if handler is not None:
                 self.state.start(sid)
                 try:
@@ -484,7 +489,7 @@ class Scheduler:
                 except Exception as exc:  # a bug in a control step must not kill the run
                     self._fail_step(sid, 1, _wrap_unexpected(exc))
                 continue
-            pool = self._pools.get(plan.pool) or self._pool(plan.pool)
+            pool = pools.get(plan.pool) or self._pool(plan.pool)
             if pool.limit is not None and pool.running + len(pool.heap) >= pool.limit:
                 # it has to wait for a slot: say so (a step that starts at once needs no event)
                 self.event(ev.StepScheduled, step_id=sid, step_kind=plan.kind, pool=plan.pool,
@@ -525,15 +530,15 @@ class Scheduler:
 
     def _dispatch(self) -> list[Job]:
         jobs: list[Job] = []
+        steps, plans = self.state.steps, self.plans
         for pool in self._pools.values():
             if not pool.heap:
                 continue
-            steps = self.state.steps
             for sid in pool.pop_ready():
                 if steps[sid].status is not Status.READY:  # cancelled while queued
                     pool.running -= 1
                     continue
-                job = self._make_job(self.plans[sid])
+                job = self._make_job(plans[sid])
                 if job is None:
                     pool.running -= 1
                     self._slot_freed = True

@@ -232,11 +232,13 @@ class RunState:
         self.resolved_log.append(st.id)
         if st.group is not None:
             self._member_resolved(st)
+        succeeded = st.status is Status.SUCCEEDED
         for did in st.dependents:
             dep = self.steps[did]
             if dep.status in TERMINAL:
                 continue
-            self._note_resolved_dep(dep, st)
+            if not succeeded:
+                self._note_resolved_dep(dep, st)
             dep.waiting -= 1
             if dep.waiting == 0:
                 self._on_inputs_resolved(dep)

@@ -273,11 +273,27 @@ def compile_value(value: Any) -> Resolver:
         items = [(k, compile_value(v)) for k, v in value.items()]
         if all(isinstance(r, _Constant) for _, r in items):
             return _Constant(value)
-        return lambda scope: {k: r(scope) for k, r in items}
+        # scalar constants are put in as they are; the rest is resolved
+        fixed = {k: r.value for k, r in items if isinstance(r, _Constant) and r.scalar}
+        dynamic = [(k, r) for k, r in items if not (isinstance(r, _Constant) and r.scalar)]
+        if [k for k, _ in items] != [*fixed, *(k for k, _ in dynamic)]:
+            # keys would come out in another order: resolve each in place
+            return lambda scope: {k: r(scope) for k, r in items}
+
+        def resolve_mapping(scope: Scope) -> dict[Any, Any]:
+            out = fixed.copy()
+            for k, r in dynamic:
+                out[k] = r(scope)
+            return out
+
+        return resolve_mapping
     if isinstance(value, list | tuple):
         parts = [compile_value(v) for v in value]
         if all(isinstance(r, _Constant) for r in parts):
             return _Constant(value)
+        if len(parts) == 1:
+            only = parts[0]
+            return lambda scope: [only(scope)]
         return lambda scope: [r(scope) for r in parts]
     return _Constant(value)
 
@@ -307,14 +323,14 @@ class _Constant:
     """A value without references. Resolving it gives fresh containers each time (as
     :func:`resolve` does), so a step that changes its arguments changes nothing shared."""
 
-    __slots__ = ("value",)
+    __slots__ = ("scalar", "value")
 
     def __init__(self, value: Any) -> None:
         self.value = value
+        self.scalar = not isinstance(value, Mapping | list | tuple)
 
     def __call__(self, scope: Scope) -> Any:
-        value = self.value
-        return _copy(value) if isinstance(value, Mapping | list | tuple) else value
+        return self.value if self.scalar else _copy(self.value)
 
 
 def _copy(value: Any) -> Any:
