@@ -22,7 +22,7 @@ from orchestrator.runtime import events as ev
 from orchestrator.runtime._gc import gc_tuned
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
 from orchestrator.runtime.registry import Registry, import_callable
-from orchestrator.runtime.scheduler import Scheduler, StepPlan, _jsonable, _Patch
+from orchestrator.runtime.scheduler import _NO_USAGE, Scheduler, StepPlan, _jsonable, _Patch
 from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
 from orchestrator.spec.loader import load_yaml, spec_to_data
@@ -173,6 +173,11 @@ class BackendCache:
             inst = self._instances[key] = factory(cfg)
         return inst
 
+    @property
+    def opened(self) -> bool:
+        """Whether any backend was made (and so has to be closed)."""
+        return bool(self._instances)
+
     async def aclose(self) -> None:
         for inst in self._instances.values():
             await inst.aclose()
@@ -310,11 +315,11 @@ def _template_vars(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> 
     return _scope(sched, plan, inputs).template_vars()
 
 
-def _compiled_args(step: Any, kind: str, graph: CompiledGraph) -> Resolver:
+def _compiled_args(step: Any, kind: str, graph: CompiledGraph,
+                   cache: dict[str, tuple[Any, Resolver]]) -> Resolver:
     """The step's arguments (tool ``args``, workflow ``inputs``) with their references
     parsed once per graph for the graph's own steps (steps added at run time, usually
-    dispatched once, are compiled when dispatched)."""
-    cache: dict[str, tuple[Any, Resolver]] = graph.run_cache.setdefault("args", {})
+    dispatched once, are compiled when dispatched). ``cache``: the graph's."""
     hit = cache.get(step.id)
     if hit is not None and hit[0] is step:
         return hit[1]
@@ -326,12 +331,14 @@ def _compiled_args(step: Any, kind: str, graph: CompiledGraph) -> Resolver:
 
 
 def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
+    compiled: dict[str, tuple[Any, Resolver]] = graph.run_cache.setdefault("args", {})
+
     def prepare(sched: Scheduler, plan: StepPlan) -> dict[str, Any]:
         step = plan.step
         kind = plan.kind
         if kind == "tool":
-            args = _compiled_args(step, kind, graph)(Scope(inputs, sched.state.values,
-                                                           plan.locals))
+            args = _compiled_args(step, kind, graph, compiled)(
+                Scope(inputs, sched.state.values, plan.locals))
             return {"tool": step.tool, "args": args}
         if kind == "llm":
             tvars = _template_vars(sched, plan, inputs)
@@ -342,7 +349,7 @@ def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
         scope = _scope(sched, plan, inputs)
         if kind == "workflow":
             return {"workflow": step.workflow,
-                    "inputs": _compiled_args(step, kind, graph)(scope)}
+                    "inputs": _compiled_args(step, kind, graph, compiled)(scope)}
         out = {f: resolve(getattr(step, f), scope) for f in getattr(step, "resolved_fields", ())}
         template_fields = getattr(step, "template_fields", ())
         if template_fields:
@@ -520,10 +527,11 @@ async def execute(
             sched.trusted_event(ev.RunFinished, {
                 "status": status, "output": output, "error": error,
                 "usage": ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
-                                       completion_tokens=sched.usage.completion_tokens),
+                                       completion_tokens=sched.usage.completion_tokens)
+                if sched.usage.total else _NO_USAGE,
                 "duration_s": time.perf_counter() - t0})
             await sched.flush()
-        if own_backends:
+        if own_backends and cache.opened:
             await cache.aclose()
 
     try:
@@ -538,6 +546,7 @@ async def execute(
             raise sched.hook_error from None
         raise
     await finish()
+    ctx.scheduler = None  # the run is over; no reference cycle left for the GC to find
     finished = log.last
     assert isinstance(finished, ev.RunFinished)
     return RunResult(rid, spec.name, finished.status, finished.output, log,

@@ -309,12 +309,6 @@ class Scheduler:
                 self.hook_error = exc
                 raise
 
-    def _flush_unhooked(self) -> None:
-        """:meth:`flush` when there are no hooks: nothing to wait for."""
-        batch, self._pending_events = self._pending_events, []
-        if self._record is not None:
-            self._record(batch)
-
     def cancel(self) -> None:
         """Cancel the run: in-flight calls are cancelled and recorded as such."""
         self.cancelled = True
@@ -381,6 +375,7 @@ class Scheduler:
                 self._cancel_scope = tg.cancel_scope
                 if self.cancelled:
                     tg.cancel_scope.cancel()
+                    await checkpoint()  # raises: nothing starts
                 # this task runs steps too (eagerly: see _work), so a run whose steps never
                 # wait starts no other task
                 await self._work(deque(await self._drive(None)))
@@ -398,6 +393,8 @@ class Scheduler:
         finally:
             self._running = False
             self._stop_parked()
+            self._tg = None  # no reference cycles left behind: refcounting frees the run
+            self._wake = None
             # also when cancelled from outside (a sub-workflow whose step was cancelled):
             # its unfinished steps are recorded as cancelled before the run ends
             if not self.state.done or self.cancelled:
@@ -446,18 +443,27 @@ class Scheduler:
                 inbox.append(msg)  # after the reports its step sent before it
             while True:
                 while inbox:
-                    self._handle(inbox.popleft())
+                    msg = inbox.popleft()
+                    if type(msg) is _Done:
+                        self._succeed(msg)
+                    else:
+                        self._handle(msg)
                 while True:
                     self._advance()
                     jobs = self._dispatch()
                     if self._pending_events:
                         if self._emit_hooks is None and self.hook_error is None:
-                            self._flush_unhooked()
+                            batch, self._pending_events = self._pending_events, []
+                            if self._record is not None:
+                                self._record(batch)
                         else:
                             await self.flush()
                     out.extend(jobs)
                     if state.resolved_log:
-                        self._notify_waiters()
+                        if self._waiters:
+                            self._notify_waiters()
+                        else:
+                            state.resolved_log.clear()
                     # another pass only if something became ready, has notices, or a slot
                     # came free
                     if not (state._ready or state.skipped or state.groups_done
@@ -627,7 +633,7 @@ class Scheduler:
             else:
                 jobs.extend(await self._drive(msg))
             done += 1
-            if jobs and done % _INLINE_STEPS_PER_CHECKPOINT == 0:
+            if jobs and (self.cancelled or done % _INLINE_STEPS_PER_CHECKPOINT == 0):
                 await checkpoint()  # let other tasks (and cancellation) in
 
     async def _worker(self, jobs: deque[Job]) -> None:
