@@ -180,7 +180,7 @@ class AdaptiveVote(Online):
         if confident(tally, self.join):
             self.reason = "confident"
             return True
-        if decided(tally, self.horizon - len(self.seen)):
+        if tally.valid >= self.join.min_n and decided(tally, self.horizon - len(self.seen)):
             self.reason = "decided"  # a vote over every sample would say the same
             return True
         return False
