@@ -619,7 +619,7 @@ def _graph_plans(graph: CompiledGraph) -> list[StepPlan]:
         plans = graph.run_cache["plans"] = _topological(
             [StepPlan(n.id, n.kind, n.step, tuple(n.deps), n.pool, remaining[n.id])
              for n in graph.nodes.values()])
-    return plans  # type: ignore[no-any-return]
+    return plans
 
 
 def _graph_facts(graph: CompiledGraph) -> dict[str, Any]:
@@ -636,7 +636,7 @@ def _graph_facts(graph: CompiledGraph) -> dict[str, Any]:
             "sinks": [n for n in graph.nodes if graph.dag.out_degree(n) == 0],
             "aliases": aliases,
         }
-    return facts  # type: ignore[no-any-return]
+    return facts
 
 
 def _spec_data(graph: CompiledGraph) -> dict[str, Any]:
@@ -644,7 +644,7 @@ def _spec_data(graph: CompiledGraph) -> dict[str, Any]:
     data = graph.run_cache.get("spec")
     if data is None or data[0] is not graph.spec:
         data = graph.run_cache["spec"] = (graph.spec, spec_to_data(graph.spec))
-    return data[1]  # type: ignore[no-any-return]
+    return data[1]
 
 
 def _preset_exclusions(graph: CompiledGraph, preset: dict[str, Any]) -> set[str]:

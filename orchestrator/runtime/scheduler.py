@@ -625,13 +625,30 @@ class Scheduler:
         while jobs:
             job = jobs.popleft()
             run = self._run_cancellable(job) if job.plan.cancellable else self._attempts(job)
-            msg = await (_eager(run, hand_off) if jobs else run)
+            if jobs:  # others wait behind it: run it until it first has to wait
+                try:
+                    waiting_on = run.send(None)
+                except StopIteration as stop:
+                    msg = stop.value
+                else:
+                    hand_off()
+                    msg = await _resume(run, waiting_on)
+            else:
+                msg = await run
             if self._busy or not self._running:
                 self._post(msg)
-            elif jobs:
-                jobs.extend(await _eager(self._drive(msg), hand_off))
+                continue
+            drive = self._drive(msg)
+            if jobs:
+                try:
+                    waiting_on = drive.send(None)
+                except StopIteration as stop:
+                    jobs.extend(stop.value)
+                else:
+                    hand_off()
+                    jobs.extend(await _resume(drive, waiting_on))
             else:
-                jobs.extend(await self._drive(msg))
+                jobs.extend(await drive)
             done += 1
             if jobs and (self.cancelled or done % _INLINE_STEPS_PER_CHECKPOINT == 0):
                 await checkpoint()  # let other tasks (and cancellation) in
@@ -822,15 +839,11 @@ def _jsonable(value: Any) -> Any:
 
 
 @types.coroutine
-def _eager(coro: Coroutine[Any, Any, Any], on_wait: Callable[[], None]) -> Generator[Any, Any, Any]:
-    """Await ``coro`` in the current task, calling ``on_wait()`` the first time it has
-    to wait (before the task gives way). Otherwise exactly ``await coro``: whatever it
-    waits on, whatever is sent or thrown into it (cancellation) passes through."""
-    try:
-        waiting_on = coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    on_wait()
+def _resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Generator[Any, Any, Any]:
+    """Go on awaiting ``coro``, which this task started with ``coro.send(None)`` and which
+    yielded ``waiting_on``: exactly what ``await coro`` would have done from there on
+    (whatever it waits on, whatever is sent or thrown into it, cancellation included,
+    passes through)."""
     while True:
         try:
             sent = yield waiting_on
