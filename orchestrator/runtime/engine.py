@@ -22,7 +22,15 @@ from orchestrator.runtime import events as ev
 from orchestrator.runtime._gc import gc_tuned
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
 from orchestrator.runtime.registry import Registry, import_callable
-from orchestrator.runtime.scheduler import _NO_USAGE, Scheduler, StepPlan, _jsonable, _Patch
+from orchestrator.runtime.scheduler import (
+    _NO_USAGE,
+    Deferred,
+    Scheduler,
+    StepPlan,
+    _jsonable,
+    _Patch,
+    built,
+)
 from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
 from orchestrator.spec.loader import load_yaml, spec_to_data
@@ -571,19 +579,25 @@ class _RunLog:
 
     def __init__(self, run_id: str, preset: dict[str, Any], attempts: dict[str, int],
                  convert: bool) -> None:
-        self.events: list[ev._Event] = []
-        self.last: ev._Event | None = None
+        #: the events not folded yet; with no hooks, some may not be built yet (Deferred)
+        self.events: list[ev._Event | Deferred] = []
+        self._last: ev._Event | Deferred | None = None
         self._run_id = run_id
         self._preset = preset
         self._attempts = attempts
         self._convert = convert
         self._fold: Any = None
 
-    def record(self, batch: list[ev._Event]) -> None:
+    def record(self, batch: list[ev._Event | Deferred]) -> None:
         self.events.extend(batch)
-        self.last = batch[-1]
+        self._last = batch[-1]
         if len(self.events) > _FOLD_AFTER:
             self._fold_pending()
+
+    @property
+    def last(self) -> ev._Event | None:
+        """The latest event recorded."""
+        return None if self._last is None else built(self._last)
 
     def _fold_pending(self) -> Any:
         fold = self._fold
@@ -595,7 +609,7 @@ class _RunLog:
                 fold.step(sid).update(status="succeeded", output=output,
                                       attempts=self._attempts.get(sid, 1))
         for e in self.events:
-            fold.apply(e)
+            fold.apply(built(e))
         self.events.clear()
         return fold
 

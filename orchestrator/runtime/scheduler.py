@@ -27,7 +27,7 @@ import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup
@@ -120,6 +120,17 @@ class _CancelStep:
 
 Message = _Done | _Failed | _Retrying | _Attempt | _Patch | _CancelStep
 
+#: an event of the scheduler's own making not built yet: its class and fields. A run with
+#: no hooks records these; whoever reads the record builds them (:func:`built`).
+Deferred = tuple[type[ev._Event], dict[str, Any]]
+
+
+def built(event: ev._Event | Deferred) -> ev._Event:
+    """The event itself, built now if it was deferred."""
+    if type(event) is tuple:
+        return event[0].trusted(event[1])  # type: ignore[no-any-return]
+    return event  # type: ignore[return-value]
+
 
 @dataclass(slots=True)
 class StepOutcome:
@@ -188,7 +199,7 @@ class Scheduler:
     :param emit: delivers a batch of events to the hooks (awaited: durability); None when
         there are no hooks.
     :param record: called first with every batch, synchronously (the engine keeps the
-        run's events with it).
+        run's events with it); with no hooks, a batch may hold :data:`Deferred` events.
     :param jsonable_events: make step inputs and result metadata JSON-safe in the events
         as they are made (a hook will read them); when False, whoever reads the events
         later converts them (the engine's fold does, for ``RunResult.steps``).
@@ -215,7 +226,7 @@ class Scheduler:
         first_seq: int = 0,
         seed: int | None = None,
         jsonable_events: bool = True,
-        record: Callable[[list[ev._Event]], Any] | None = None,
+        record: Callable[[list[ev._Event | Deferred]], Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.state = RunState()
@@ -235,7 +246,7 @@ class Scheduler:
         self._model_for = model_for
         self._seq = itertools.count(first_seq)
         self._qseq = itertools.count()
-        self._pending_events: list[ev._Event] = []
+        self._pending_events: list[ev._Event | Deferred] = []
         self._tg: TaskGroup | None = None
         #: reports that arrived while the baton was held (or for the loop task)
         self._inbox: deque[Message] = deque()
@@ -268,9 +279,16 @@ class Scheduler:
         #: also when a map or a planner adds them again
         self._preset = preset or {}
         self._prior_attempts = attempts or {}
-        self.state.exclude_later(exclude or set())
-        for p in plans:
-            self._add_plan(p)
+        if exclude:
+            self.state.exclude_later(exclude)
+        if self._preset or self._prior_attempts:
+            for p in plans:
+                self._add_plan(p)
+        else:  # a fresh run: the plain part of _add_plan
+            add, by_id = self.state.add, self.plans
+            for p in plans:
+                by_id[p.id] = p
+                add(p.id, p.deps, group=p.group)
 
     # -- public ------------------------------------------------------------------
     def event(self, cls: type[ev._Event], **fields: Any) -> ev._Event:
@@ -283,11 +301,19 @@ class Scheduler:
     def trusted_event(self, cls: type[ev._Event], fields: dict[str, Any]) -> None:
         """Queue an event of the runtime's own making (its per-step events, the run's
         start and end), built from values of the declared types without validating them
-        again (see ``_Event.trusted``). Anything else goes through :meth:`event`."""
+        again (see ``_Event.trusted``). Anything else goes through :meth:`event`.
+
+        When the run has no hooks, the event is only built if someone reads it: the
+        batches given to ``record`` then hold :data:`Deferred` pairs (see :func:`built`).
+        """
         fields["run_id"] = self.run_id
         fields["seq"] = next(self._seq)
         fields["ts"] = time.time()
-        self._pending_events.append(cls.trusted(fields))
+        if self._emit_hooks is None:
+            # no hook will see it: only the record (RunResult.steps) may, later
+            self._pending_events.append((cls, fields))
+        else:
+            self._pending_events.append(cls.trusted(fields))
 
     async def flush(self) -> None:
         """Deliver queued events to the hooks and wait until they have them.
@@ -304,7 +330,7 @@ class Scheduler:
             if self._emit_hooks is None:
                 return
             try:
-                await self._emit_hooks(batch)
+                await self._emit_hooks(cast("list[ev._Event]", batch))  # all built
             except Exception as exc:
                 self.hook_error = exc
                 raise
@@ -581,6 +607,8 @@ class Scheduler:
         timeout = getattr(step, "timeout_s", None) or self._timeout_default
         retry = getattr(step, "retry", None) or self._retry_default
         shown = _jsonable(inputs) if self._jsonable_events else inputs
+        if shown is inputs:
+            shown = dict(inputs)  # the executor gets `inputs`; what it does to them is its own
         if type(shown) is dict:
             self.trusted_event(ev.StepStarted, {"step_id": plan.id, "step_kind": plan.kind,
                                            "attempt": attempt, "input": shown})
@@ -745,6 +773,8 @@ class Scheduler:
         else:
             usage = _NO_USAGE
         meta = _jsonable(result.meta) if self._jsonable_events else result.meta
+        if meta is result.meta and meta:
+            meta = dict(meta)  # as validation would: the event's own (top-level) copy
         raw = result.raw
         if type(meta) is dict and (raw is None or type(raw) is str):
             self.trusted_event(ev.StepSucceeded, {
