@@ -230,3 +230,42 @@ async def test_cancelled_before_start_runs_nothing() -> None:
     result = await wf.run(on_scheduler=lambda sched: sched.cancel())
     assert result.status == "cancelled"
     assert fake.calls == []
+
+
+async def test_unwatched_runs_record_the_same_steps_as_watched_ones() -> None:
+    wf, _ = _wf([_tool("a", value=1), _tool("b", ["a"], fail=True), _tool("c", ["a"]),
+                 _tool("d", ["b"])])
+    hook = _Hook()
+    watched = await wf.run(hooks=[hook])
+    alone = await wf.run()
+    assert all(isinstance(e, ev._Event) for e in hook.events)
+
+    def view(result: Any) -> list[tuple[Any, ...]]:
+        return [(s.id, s.kind, s.status, s.attempts, s.output, s.error, s.input,
+                 s.prompt_tokens, s.completion_tokens, s.started_at is not None,
+                 s.finished_at is not None) for s in result.steps]
+
+    assert watched.status == alone.status == "failed"
+    assert view(watched) == view(alone)
+    assert (watched.usage.prompt_tokens, watched.usage.completion_tokens) == \
+        (alone.usage.prompt_tokens, alone.usage.completion_tokens)
+
+
+class _MutatingExecutor:
+    """Changes the inputs it was given after the fact (its own business)."""
+
+    async def execute(self, task: Task, ctx: Any) -> Result:
+        task.inputs["args"] = {"changed": True}
+        task.inputs["extra"] = 1
+        return Result(output=task.step_id)
+
+    def estimate_s(self, step: Any, model: Any) -> float:
+        return 0.0
+
+
+@pytest.mark.parametrize("watched", [True, False])
+async def test_recorded_inputs_are_what_the_step_was_given(watched: bool) -> None:
+    wf, _ = _wf([_tool("a", x=1)])
+    wf.register_executor("tool", _MutatingExecutor())
+    result = await wf.run(hooks=[_Hook()] if watched else [])
+    assert result.steps[0].input == {"tool": "calc", "args": {"x": 1}}
