@@ -19,7 +19,6 @@ import anyio
 from orchestrator.errors import ConfigError, ReferenceResolutionError, SpecError
 from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate_cost
 from orchestrator.runtime import events as ev
-from orchestrator.runtime._gc import gc_tuned
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
 from orchestrator.runtime.registry import Registry, import_callable
 from orchestrator.runtime.scheduler import (
@@ -118,6 +117,8 @@ def validate_inputs(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]
 
     :raises SpecError: naming every bad, missing or unknown input.
     """
+    if not given and not spec.inputs:
+        return {}
     import jsonschema
 
     problems: list[str] = []
@@ -543,8 +544,7 @@ async def execute(
             await cache.aclose()
 
     try:
-        with gc_tuned():
-            await sched.run()
+        await sched.run()
     except BaseException:
         # cancelled from outside or stopped by a hook: still record how the run ended
         with anyio.CancelScope(shield=True):

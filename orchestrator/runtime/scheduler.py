@@ -41,6 +41,7 @@ from orchestrator.errors import (
     is_retryable,
 )
 from orchestrator.runtime import events as ev
+from orchestrator.runtime._gc import note_steps
 from orchestrator.runtime.contracts import ExecContext, Executor, Result, Task, Usage
 from orchestrator.runtime.retry import backoff_s
 from orchestrator.runtime.state import RunState, Status
@@ -261,6 +262,8 @@ class Scheduler:
         self._drainer = False
         #: a dispatched step failed before it started: its pool has a free slot
         self._slot_freed = False
+        #: steps of this run counted towards the process's GC tuning (see _gc.py)
+        self._gc_steps = 0
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._seed = seed
         self._rng_: random.Random | None = None
@@ -395,6 +398,7 @@ class Scheduler:
     async def run(self) -> None:
         """Run until every step is resolved or the run is cancelled."""
         self._running = True
+        self._note_steps()
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -421,6 +425,8 @@ class Scheduler:
             self._stop_parked()
             self._tg = None  # no reference cycles left behind: refcounting frees the run
             self._wake = None
+            note_steps(-self._gc_steps)
+            self._gc_steps = 0
             # also when cancelled from outside (a sub-workflow whose step was cancelled):
             # its unfinished steps are recorded as cancelled before the run ends
             if not self.state.done or self.cancelled:
@@ -437,6 +443,13 @@ class Scheduler:
         if self._preset and plan.id in self._preset \
                 and self.state.status(plan.id) is Status.PENDING:
             self.state.preset(plan.id, self._preset[plan.id])
+
+    def _note_steps(self) -> None:
+        """Count this run's steps towards the process's GC tuning (large runs only)."""
+        n = len(self.state.steps)
+        if self._running and n != self._gc_steps:
+            note_steps(n - self._gc_steps)
+            self._gc_steps = n
 
     def _post(self, msg: Message) -> None:
         """A report from a step task: the baton holder applies it, else the loop task if
@@ -818,6 +831,7 @@ class Scheduler:
                            "spec": _dump_step(p.step)} for p in patch.plans])
         if patch.group_owner is not None:
             self.state.seal_group(patch.group_owner)
+        self._note_steps()
         if patch.applied is not None:
             patch.applied.set()
 

@@ -269,3 +269,27 @@ async def test_recorded_inputs_are_what_the_step_was_given(watched: bool) -> Non
     wf.register_executor("tool", _MutatingExecutor())
     result = await wf.run(hooks=[_Hook()] if watched else [])
     assert result.steps[0].input == {"tool": "calc", "args": {"x": 1}}
+
+
+async def test_gc_is_tuned_only_while_large_workloads_run() -> None:
+    before = gc.get_threshold()
+    seen: dict[str, tuple[int, int, int]] = {}
+
+    class Probe:
+        async def execute(self, task: Task, ctx: Any) -> Result:
+            seen[task.step_id] = gc.get_threshold()
+            return Result(output=1)
+
+        def estimate_s(self, step: Any, model: Any) -> float:
+            return 0.0
+
+    small, _ = _wf([_tool("a"), _tool("b", ["a"])])
+    small.register_executor("tool", Probe())
+    assert (await small.run()).ok
+    assert seen["b"] == before  # a small run leaves the collector alone
+
+    large, _ = _wf([_tool(f"s{i}") for i in range(1_000)])
+    large.register_executor("tool", Probe())
+    assert (await large.run()).ok
+    assert seen["s999"] != before  # raised while it ran
+    assert gc.get_threshold() == before  # and restored after
