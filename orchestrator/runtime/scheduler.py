@@ -8,12 +8,14 @@ what became ready. Reports that arrive while the baton is held wait in the run's
 inbox; the holder applies them before letting go. Nothing polls: the loop task
 sleeps until a report arrives that nobody else took.
 
-A worker runs the steps it is given one after another, each *eagerly*: a step runs
-in the worker until it first has to wait (a sleep, a request...); at that moment the
-worker's other steps move to another worker, so steps that wait overlap as before,
-while steps that never wait (and the bookkeeping after each) cost no task switch
-and no task start. A worker that finishes a step while nobody holds the baton
-applies its own report and takes on the steps that became ready.
+A worker (the loop task is one too) runs the steps it is given one after another,
+each *eagerly*: a step runs in the worker until it first has to wait (a sleep, a
+request...); at that moment the worker's other steps move to another worker, so steps
+that wait overlap as before, while steps that never wait (and the bookkeeping after
+each) cost no task switch and no task start. A worker that finishes a step while
+nobody holds the baton applies its own report and takes on the steps that became
+ready. Reports travel in a deque, not a memory object stream: a stream's send and
+receive cost checkpoints on every step, and nothing here needs its backpressure.
 """
 
 from __future__ import annotations
@@ -164,9 +166,6 @@ class Pool:
     limit: int | None
     running: int = 0
     heap: list[tuple[float, int, str]] = field(default_factory=list)
-
-    def push(self, priority: float, seq: int, step_id: str) -> None:
-        heapq.heappush(self.heap, (-priority, seq, step_id))
 
     def pop_ready(self) -> list[str]:
         """Take as many queued steps as there are free slots, highest priority first."""
