@@ -555,11 +555,11 @@ async def execute(
         raise
     await finish()
     ctx.scheduler = None  # the run is over; no reference cycle left for the GC to find
-    finished = log.last
-    assert isinstance(finished, ev.RunFinished)
-    return RunResult(rid, spec.name, finished.status, finished.output, log,
-                     Usage(finished.usage.prompt_tokens, finished.usage.completion_tokens),
-                     time.perf_counter() - t0, finished.error)
+    finished = log.last_fields()  # run_finished's (not built if nothing reads it)
+    used = finished["usage"]
+    return RunResult(rid, spec.name, finished["status"], finished["output"], log,
+                     Usage(used.prompt_tokens, used.completion_tokens),
+                     time.perf_counter() - t0, finished["error"])
 
 
 #: a run keeps up to this many events as they are; past it, they are folded as they come
@@ -594,10 +594,11 @@ class _RunLog:
         if len(self.events) > _FOLD_AFTER:
             self._fold_pending()
 
-    @property
-    def last(self) -> ev._Event | None:
-        """The latest event recorded."""
-        return None if self._last is None else built(self._last)
+    def last_fields(self) -> dict[str, Any]:
+        """The fields of the latest event recorded, without building it."""
+        last = self._last
+        assert last is not None
+        return last[1] if type(last) is tuple else last.__dict__
 
     def _fold_pending(self) -> Any:
         fold = self._fold
