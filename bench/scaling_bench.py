@@ -27,7 +27,8 @@ Prints two markdown tables:
    16 draws per question (the scripted engine serves them in order), so adaptive vote's
    samples are a prefix of the fixed vote's. Adaptive vote runs with ``max_n`` 16, one
    sample per round, under each stopping rule: ``beta`` (Adaptive-Consistency,
-   Aggarwal et al., EMNLP 2023; 0.95 is the paper's threshold) and ``share``.
+   Aggarwal et al., EMNLP 2023; 0.95 is the paper's threshold), ``share`` and
+   ``predictive`` (the chance that sampling on to 16 would change the winner).
 
 Targets (issue #5): adaptive vote at most a third of the fixed vote's samples at the same
 accuracy; first-finish at n = 8 at most 30 % of wait-for-all's tokens.
@@ -52,6 +53,7 @@ from orchestrator.spec.models import ModelConfig, WorkflowSpec
 
 MEDIAN_TOKENS = 400
 SIGMAS = (0.6, 0.8)
+PREDICTIVE_RISKS = (0.1, 0.05, 0.02, 0.01)
 
 
 class TimedEngine(SimulatedBackend):
@@ -213,6 +215,9 @@ async def adaptive_table(questions: int, seed: int) -> list[str]:
         ("adaptive_vote, beta 0.99", {**adaptive, "confidence": 0.99}),
         ("adaptive_vote, share 0.75", {**adaptive, "stop_rule": "share"}),
         ("adaptive_vote, share 0.8", {**adaptive, "stop_rule": "share", "confidence": 0.8}),
+        *((f"adaptive_vote, predictive risk {r}", {**adaptive, "stop_rule": "predictive",
+                                                   "risk": r})
+          for r in PREDICTIVE_RISKS),
     ]
     rows = ["| reducer (min_n 3, batch 1, max_n 16) | accuracy | mean samples | "
             "samples vs fixed |", "|---|---:|---:|---:|"]

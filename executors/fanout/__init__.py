@@ -12,8 +12,9 @@ succeeds (and passes the join's ``check``) and cancel the others; an ``adaptive_
 join makes it start ``max(batch, min_n)`` samples and add ``batch`` more until its
 ``stop_rule`` is met (``beta``, Adaptive-Consistency's criterion: the posterior
 probability that the leader beats the runner-up reaches ``confidence``, 0.95 by default;
-or ``share``: the leader's share reaches it), until the samples left up to ``max_n``
-could not change the winner, or up to ``max_n``. Budgets
+``share``: the leader's share reaches it; or ``predictive``: the chance that sampling
+on to ``max_n`` would change the winner is at most ``risk``), until the samples left up
+to ``max_n`` could not change the winner, or up to ``max_n``. Budgets
 (``budget_tokens``, ``max_children``, ``concurrency``) are enforced in the same loop.
 The join itself still depends on the fan-out (``compile.py``) and runs after it: it
 applies the failure policy and the final reduction (vote, scores, winner) to the

@@ -24,6 +24,7 @@ from executors.fanout._reduce import (
     as_text,
     confident,
     decided,
+    risk,
     rule_value,
     threshold,
 )
@@ -127,10 +128,10 @@ class FirstFinish(Online):
 
 class AdaptiveVote(Online):
     """Start ``max(batch, min_n)`` children, then ``batch`` more at a time until the join's
-    stopping rule (``stop_rule``: the Beta criterion or the leading share, see
-    :func:`~executors.fanout._reduce.confident`) is met, or the samples left up to
-    ``max_n`` could not change the winner (:func:`~executors.fanout._reduce.decided`), or
-    ``max_n`` is reached."""
+    stopping rule (``stop_rule``: the Beta criterion, the leading share or the predictive
+    risk, see :func:`~executors.fanout._reduce.confident`) is met, or the samples left up
+    to ``max_n`` could not change the winner (:func:`~executors.fanout._reduce.decided`),
+    or ``max_n`` is reached."""
 
     reason = "confident"
 
@@ -176,18 +177,22 @@ class AdaptiveVote(Online):
         if not answers:
             return False
         tally = Tally.of(answers)
-        self.value = rule_value(tally, self.join)
-        if confident(tally, self.join):
+        remaining = max(0, self.horizon - len(self.seen))
+        self.value = rule_value(tally, self.join, remaining)
+        if confident(tally, self.join, remaining):
             self.reason = "confident"
             return True
-        if tally.valid >= self.join.min_n and decided(tally, self.horizon - len(self.seen)):
+        if tally.valid >= self.join.min_n and decided(tally, remaining):
             self.reason = "decided"  # a vote over every sample would say the same
             return True
         return False
 
     def meta(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"rounds": self.rounds, "stop_rule": self.join.stop_rule,
-                               "confidence": threshold(self.join)}
+        out: dict[str, Any] = {"rounds": self.rounds, "stop_rule": self.join.stop_rule}
+        if self.join.stop_rule == "predictive":
+            out["risk"] = risk(self.join)
+        else:
+            out["confidence"] = threshold(self.join)
         if self.value is not None:
             out["stop_value"] = round(self.value, 4)
         return out

@@ -165,6 +165,28 @@ class Tally:
         ranked = [*sorted(self.counts.values(), reverse=True), 0, 0]
         return ranked[0], ranked[1]
 
+    def contest(self, tie_break: str = "first") -> tuple[int, int, int, bool]:
+        """The leader's votes, the runner-up's, all others', and whether a final tie
+        between those two would go to the runner-up.
+
+        Under ``first`` a tie goes to whichever answered first, which later samples
+        cannot change; under ``shortest`` / ``longest`` it depends on lengths not yet
+        sampled, so a tie counts as the runner-up's (the cautious side).
+        """
+        if not self.counts:
+            return 0, 0, 0, False
+        leader = json.dumps(self.leader(tie_break)[0], sort_keys=True)
+        top = self.counts[leader]
+        rest = {k: c for k, c in self.counts.items() if k != leader}
+        second = max(rest.values(), default=0)
+        if tie_break != "first":
+            ties_lost = True
+        else:
+            first = self.supporters[leader][0].index
+            ties_lost = any(c == second and self.supporters[k][0].index < first
+                            for k, c in rest.items())
+        return top, second, self.valid - top - second, ties_lost
+
     def votes(self) -> dict[str, int]:
         """Counts keyed by the answer's text (for the trace)."""
         return {as_text(self.keys[k]): c for k, c in self.counts.items()}
@@ -176,7 +198,7 @@ DEFAULT_CONFIDENCE: dict[str, float] = {"beta": 0.95, "share": 0.75}
 
 
 def threshold(join: JoinStep) -> float:
-    """The join's ``confidence``, or its stopping rule's default."""
+    """The join's ``confidence``, or its stopping rule's default (``beta``, ``share``)."""
     given: float | None = join.confidence
     return given if given is not None else DEFAULT_CONFIDENCE[join.stop_rule]
 
@@ -192,21 +214,72 @@ def beta_confidence(top: int, second: int) -> float:
     return sum(math.comb(n, k) for k in range(top + 1)) / (1 << n)
 
 
-def rule_value(tally: Tally, join: JoinStep) -> float:
+def flip_risk(top: int, second: int, others: int, remaining: int,
+              ties_lost: bool = False) -> float:
+    """The posterior-predictive probability that ``remaining`` more samples make the
+    runner-up finish ahead of the leader (or level with it, when ``ties_lost``).
+
+    Model: the chances ``p`` of the leader, the runner-up and every other answer together
+    are ``Dirichlet(top + 1, second + 1, others + 1)`` (a uniform prior), so the next
+    samples' counts ``(x, y, z)`` are Dirichlet-multinomial. With integer parameters
+    that is a Polya urn, ``P(x, y, z) = C(top+x, x) C(second+y, y) C(others+z, z) /
+    C(top+second+others+2+remaining, remaining)``, summed exactly in integers over the
+    ``(x, y)`` where ``second + y > top + x`` (``>=`` when ``ties_lost``). Another
+    answer overtaking the leader is not counted: ``others`` are one group here, each of
+    them with no more votes than the runner-up.
+
+    :raises ValueError: for a negative count.
+    """
+    if min(top, second, others, remaining) < 0:
+        raise ValueError("counts must not be negative")
+    lost = 0
+    for x in range(remaining + 1):
+        # the runner-up needs y > top + x - second (or >= on a lost tie) of the r - x left
+        need = max(0, top + x - second + (0 if ties_lost else 1))
+        lead = math.comb(top + x, x)
+        for y in range(need, remaining - x + 1):
+            z = remaining - x - y
+            lost += lead * math.comb(second + y, y) * math.comb(others + z, z)
+    return lost / math.comb(top + second + others + 2 + remaining, remaining)
+
+
+#: ``risk`` when a predictive join gives none
+DEFAULT_RISK = 0.05
+
+
+def risk(join: JoinStep) -> float:
+    """The join's ``risk``, or :data:`DEFAULT_RISK`."""
+    given: float | None = join.risk
+    return given if given is not None else DEFAULT_RISK
+
+
+def rule_value(tally: Tally, join: JoinStep, remaining: int) -> float:
     """The statistic the join's stopping rule compares with its threshold: the Beta
-    posterior probability (``beta``) or the leading answer's share (``share``)."""
+    posterior probability (``beta``), the leading answer's share (``share``), or the
+    probability that the ``remaining`` samples up to ``max_n`` would change the winner
+    (``predictive``, :func:`flip_risk`)."""
+    if join.stop_rule == "predictive":
+        top, second, others, ties_lost = tally.contest(join.tie_break)
+        return flip_risk(top, second, others, remaining, ties_lost)
     top, second = tally.top_two()
     if join.stop_rule == "beta":
         return beta_confidence(top, second)
     return top / tally.valid
 
 
-def confident(tally: Tally, join: JoinStep) -> bool:
+def confident(tally: Tally, join: JoinStep, remaining: int) -> bool:
     """Adaptive vote's stopping rule: at least ``min_n`` valid answers, and the rule's
-    statistic (:func:`rule_value`) at least its threshold."""
+    statistic (:func:`rule_value`) at least its threshold (at most ``risk`` for
+    ``predictive``).
+
+    :param remaining: samples left before ``max_n`` (the predictive rule's horizon).
+    """
     if tally.valid < join.min_n:
         return False
-    return rule_value(tally, join) >= threshold(join)
+    value = rule_value(tally, join, remaining)
+    if join.stop_rule == "predictive":
+        return value <= risk(join)
+    return value >= threshold(join)
 
 
 def decided(tally: Tally, remaining: int) -> bool:

@@ -202,14 +202,22 @@ class JoinStep(StepBase):
     scorer: Scorer | None = Field(None, description="best_of_n: how to score a candidate.")
     check: Scorer | None = Field(None, description="first_finish: accept only outputs "
                                                    "passing this.")
-    stop_rule: Literal["beta", "share"] = Field(
+    stop_rule: Literal["beta", "share", "predictive"] = Field(
         "beta", description="adaptive_vote stopping rule. beta (Adaptive-Consistency, "
         "Aggarwal et al. 2023): stop when the posterior probability that the leading answer "
         "beats the runner-up, Beta(top+1, second+1) > 1/2, reaches `confidence`. share: stop "
-        "when the leading answer's share of the valid answers reaches `confidence`. Either "
-        "way it also stops once the samples left up to max_n could not change the winner.")
+        "when the leading answer's share of the valid answers reaches `confidence`. "
+        "predictive: stop when the posterior-predictive probability that sampling on to "
+        "max_n would make the runner-up win (posterior Dirichlet(top+1, second+1, rest+1) "
+        "over the leader, the runner-up and the rest; ties per `tie_break`) is at most "
+        "`risk`. Every rule also stops once the samples left up to max_n could not change "
+        "the winner.")
     confidence: float | None = Field(None, gt=0, le=1, description="adaptive_vote threshold "
                                      "of `stop_rule`; default 0.95 for beta, 0.75 for share.")
+    risk: float | None = Field(None, gt=0, lt=1, description="adaptive_vote with stop_rule "
+                               "predictive: stop once the probability that a vote over max_n "
+                               "samples would pick another winner is at most this; default "
+                               "0.05.")
     batch: int = Field(1, ge=1, le=64, description="adaptive_vote samples per round.")
     min_n: int = Field(3, ge=1, le=256, description="adaptive_vote: fewest valid answers "
                                                     "before it may stop.")
@@ -231,4 +239,11 @@ class JoinStep(StepBase):
             raise ValueError(f"`check` is used by first_finish only, not {self.reducer}")
         if "min_successes" in self.model_fields_set and self.policy != "min_successes":
             raise ValueError("`min_successes` needs `policy: min_successes`")
+        if self.risk is not None and (self.reducer != "adaptive_vote"
+                                      or self.stop_rule != "predictive"):
+            raise ValueError("`risk` is used by adaptive_vote with `stop_rule: predictive` "
+                             f"only (got reducer {self.reducer}, stop_rule {self.stop_rule})")
+        if self.stop_rule == "predictive" and self.confidence is not None:
+            raise ValueError("stop_rule predictive stops on `risk` (the chance that a vote "
+                             "over max_n samples would differ), not on `confidence`")
         return self

@@ -183,6 +183,17 @@ async def test_adaptive_vote_over_a_map_stops_early(kit: Any) -> None:
     ([{"id": "s", "kind": "sample", "prompt": "p"},
       {"id": "j", "kind": "join", "of": "s", "reducer": "vote", "check": {"tool": "calc"}}],
      "`check` is used by first_finish only", ""),
+    ([{"id": "s", "kind": "sample", "prompt": "p"},
+      {"id": "j", "kind": "join", "of": "s", "reducer": "adaptive_vote", "risk": 0.1}],
+     "`risk` is used by adaptive_vote with `stop_rule: predictive` only", "stop_rule beta"),
+    ([{"id": "s", "kind": "sample", "prompt": "p"},
+      {"id": "j", "kind": "join", "of": "s", "reducer": "adaptive_vote",
+       "stop_rule": "predictive", "risk": 1}],
+     "risk", "less than 1"),
+    ([{"id": "s", "kind": "sample", "prompt": "p"},
+      {"id": "j", "kind": "join", "of": "s", "reducer": "adaptive_vote",
+       "stop_rule": "predictive", "confidence": 0.9}],
+     "stop_rule predictive stops on `risk`", ""),
 ])
 def test_bad_joins_are_located_errors(kit: Any, steps: list[dict[str, Any]], message: str,
                                       hint: str) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import random
 from fractions import Fraction
+from functools import cache
 
 import pytest
 from hypothesis import given
@@ -18,8 +20,11 @@ from executors.fanout._reduce import (
     confident,
     decided,
     extract_answer,
+    flip_risk,
     normalize,
     parse_number,
+    risk,
+    rule_value,
     threshold,
 )
 from executors.fanout._score import Score, passes, to_score
@@ -78,11 +83,11 @@ def test_tie_breaks() -> None:
 def test_adaptive_share_rule_needs_min_n_and_the_share() -> None:
     j = join(reducer="adaptive_vote", stop_rule="share", confidence=0.75, min_n=3)
     agree = [ok(i, "7") for i in range(2)]
-    assert not confident(Tally.of(answers_of(agree, j)[0]), j)  # two answers: too few
-    assert confident(Tally.of(answers_of([*agree, ok(2, "7")], j)[0]), j)
+    assert not confident(Tally.of(answers_of(agree, j)[0]), j, 0)  # two answers: too few
+    assert confident(Tally.of(answers_of([*agree, ok(2, "7")], j)[0]), j, 0)
     mixed = [ok(0, "7"), ok(1, "7"), ok(2, "8"), ok(3, "7")]
-    assert confident(Tally.of(answers_of(mixed, j)[0]), j)  # 3/4 = 0.75
-    assert not confident(Tally.of(answers_of(mixed[:3], j)[0]), j)  # 2/3
+    assert confident(Tally.of(answers_of(mixed, j)[0]), j, 0)  # 3/4 = 0.75
+    assert not confident(Tally.of(answers_of(mixed[:3], j)[0]), j, 0)  # 2/3
 
 
 def _beta_by_quadrature(a: int, b: int, steps: int = 20000) -> float:
@@ -114,12 +119,12 @@ def test_beta_rule_is_the_default_at_095() -> None:
     assert (j.stop_rule, threshold(j)) == ("beta", 0.95)
     assert threshold(join(reducer="adaptive_vote", stop_rule="share")) == 0.75
     sevens = [ok(i, "7") for i in range(4)]
-    assert not confident(Tally.of(answers_of(sevens[:3], j)[0]), j)  # 15/16 < 0.95
-    assert confident(Tally.of(answers_of(sevens, j)[0]), j)  # 31/32
+    assert not confident(Tally.of(answers_of(sevens[:3], j)[0]), j, 0)  # 15/16 < 0.95
+    assert confident(Tally.of(answers_of(sevens, j)[0]), j, 0)  # 31/32
     # a share of 6/7 is not enough when the runner-up has one vote: 0.9648 (> 0.95) is
     mixed = [ok(0, "7"), ok(1, "2"), *(ok(i, "7") for i in range(2, 7))]
-    assert not confident(Tally.of(answers_of(mixed[:6], j)[0]), j)  # 5-1: 0.9375
-    assert confident(Tally.of(answers_of(mixed, j)[0]), j)  # 6-1
+    assert not confident(Tally.of(answers_of(mixed[:6], j)[0]), j, 0)  # 5-1: 0.9375
+    assert confident(Tally.of(answers_of(mixed, j)[0]), j, 0)  # 6-1
 
 
 def test_decided_when_the_rest_cannot_change_the_winner() -> None:
@@ -138,6 +143,67 @@ def test_a_decided_prefix_has_the_full_votes_winner(answers: list[int]) -> None:
         prefix = Tally.of(answers_of([ok(i, str(a)) for i, a in enumerate(answers[:m])], j)[0])
         if decided(prefix, len(answers) - m):
             assert prefix.leader()[0] == full.leader()[0]
+
+
+@cache
+def _flip_by_urn(top: int, second: int, others: int, left: int, ties_lost: bool) -> Fraction:
+    """The predictive flip probability drawn one sample at a time (an independent check):
+    under a uniform Dirichlet prior the next sample is each group's with probability
+    (its count + 1) / (all counts + 3)."""
+    if left == 0:
+        return Fraction(second > top or (ties_lost and second == top))
+    total = top + second + others + 3
+    return (Fraction(top + 1, total) * _flip_by_urn(top + 1, second, others, left - 1, ties_lost)
+            + Fraction(second + 1, total) * _flip_by_urn(top, second + 1, others, left - 1,
+                                                          ties_lost)
+            + Fraction(others + 1, total) * _flip_by_urn(top, second, others + 1, left - 1,
+                                                         ties_lost))
+
+
+@pytest.mark.parametrize("ties_lost", [False, True])
+def test_predictive_risk_matches_sampling_one_at_a_time(ties_lost: bool) -> None:
+    for top, second, others in [(3, 0, 0), (2, 1, 0), (4, 1, 2), (3, 3, 0), (1, 0, 5)]:
+        for left in (0, 1, 2, 5, 9):
+            exact = _flip_by_urn(top, second, others, left, ties_lost)
+            assert flip_risk(top, second, others, left, ties_lost) == pytest.approx(
+                float(exact), rel=1e-12, abs=1e-15)
+
+
+def test_predictive_risk_matches_monte_carlo_over_the_dirichlet() -> None:
+    rng = random.Random(5)
+    top, second, others, left, trials, flips = 4, 1, 1, 10, 40_000, 0
+    for _ in range(trials):
+        g = [rng.gammavariate(c + 1, 1) for c in (top, second, others)]
+        draws = rng.choices(range(3), weights=g, k=left)
+        flips += second + draws.count(1) > top + draws.count(0)
+    expected = flip_risk(top, second, others, left)
+    assert abs(flips / trials - expected) < 4 * math.sqrt(expected / trials)
+
+
+def test_predictive_risk_falls_as_the_samples_agree() -> None:
+    assert flip_risk(5, 2, 0, 0) == 0 and flip_risk(2, 2, 0, 0, ties_lost=True) == 1
+    assert flip_risk(3, 0, 0, 13) < flip_risk(3, 1, 0, 12) < flip_risk(3, 2, 0, 11)
+    for top in range(1, 12):  # one more agreeing sample, one fewer left: never riskier
+        for second in range(min(top, 16 - top)):
+            left = 16 - top - second
+            assert flip_risk(top + 1, second, 0, left - 1) <= flip_risk(top, second, 0, left)
+            assert flip_risk(top, second, 0, left) <= flip_risk(top, second, 0, left, True)
+
+
+def test_predictive_rule_stops_earlier_on_agreement_and_reads_the_tie_break() -> None:
+    j = join(reducer="adaptive_vote", stop_rule="predictive", min_n=3)
+    assert risk(j) == 0.05
+    sevens = [ok(i, "7") for i in range(3)]
+    assert confident(Tally.of(answers_of(sevens, j)[0]), j, 13)  # 3-0 with 13 left: .029
+    mixed = [ok(0, "7"), ok(1, "2"), ok(2, "7"), ok(3, "7"), ok(4, "7")]
+    assert not confident(Tally.of(answers_of(mixed[:4], j)[0]), j, 12)  # 3-1: .115
+    assert confident(Tally.of(answers_of(mixed, j)[0]), j, 11)  # 4-1: .045
+    # 2 answered first, so a final tie would go to it: the leader 7 needs more margin
+    late = [ok(0, "2"), *(ok(i, "7") for i in range(1, 5))]
+    tally = Tally.of(answers_of(late, j)[0])
+    assert tally.contest("first") == (4, 1, 0, True) and tally.contest("shortest")[3]
+    assert rule_value(tally, j, 11) == flip_risk(4, 1, 0, 11, ties_lost=True) > 0.05
+    assert Tally.of(answers_of(mixed, j)[0]).contest("first") == (4, 1, 0, False)
 
 
 def test_policies() -> None:

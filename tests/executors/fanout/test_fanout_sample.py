@@ -179,6 +179,22 @@ async def test_adaptive_vote_stops_by_default_on_the_beta_criterion(kit: Any) ->
     assert (meta["stop_rule"], meta["confidence"], meta["stop_value"]) == ("beta", 0.95, 0.9648)
 
 
+async def test_adaptive_vote_stops_on_the_predictive_risk(kit: Any) -> None:
+    answers = (7, 2, 7, 7, 7, 7, 7, 7, 7, 7)
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
+                           supports_n=False)
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 16},
+        {**VOTE, "reducer": "adaptive_vote", "stop_rule": "predictive"}]), fake=fake)
+    assert r.result.output == 7
+    meta = r.step("s").meta
+    # P(a vote over 16 would pick 2): 2-1 with 13 left .25, 3-1 .115, 4-1 with 11 .045
+    # (the beta rule needs 7 samples on the same answers)
+    assert meta["samples_used"] == 5 and meta["stopped"] == "confident"
+    assert (meta["stop_rule"], meta["risk"], meta["stop_value"]) == ("predictive", 0.05, 0.0449)
+    assert len(fake.requests) == 5
+
+
 async def test_adaptive_vote_stops_when_the_rest_cannot_change_the_winner(kit: Any) -> None:
     answers = (1, 2, 1, 1, 1, 3)
     fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
