@@ -18,9 +18,22 @@ def sim(**options: Any) -> dict[str, Any]:
     return {"default": {"backend": "simulated", "options": {"time_scale": 0, **options}}}
 
 
+def answering(kit: Any, answers: tuple[int, ...], **options: Any) -> Any:
+    """A fake engine whose successive replies to "Q" are `answer A` for each A in turn."""
+    return kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
+                           **options)
+
+
+async def adaptive(kit: Any, answers: tuple[int, ...], n: int, **join: Any) -> tuple[Any, Any]:
+    """Run `n` samples (one request each) joined by adaptive_vote with the `join` settings."""
+    fake = answering(kit, answers, supports_n=False)
+    r = await kit.run(kit.doc([{"id": "s", "kind": "sample", "prompt": "Q?", "n": n},
+                               {**VOTE, "reducer": "adaptive_vote", **join}]), fake=fake)
+    return r, fake
+
+
 async def test_n_samples_are_one_request_where_the_backend_can(kit: Any) -> None:
-    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in
-                                                 (3, 4, 4, 5, 4, 9)]}))
+    fake = answering(kit, (3, 4, 4, 5, 4, 9))
     r = await kit.run(kit.doc([{"id": "s", "kind": "sample", "prompt": "Q?", "n": 6,
                                 "temperature": 0.9}, VOTE]), fake=fake)
     assert r.result.ok, r.result.error
@@ -130,8 +143,7 @@ async def test_no_child_passing_the_check_is_a_clear_error(kit: Any) -> None:
 
 
 async def test_adaptive_vote_stops_when_confident_and_records_samples_used(kit: Any) -> None:
-    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in
-                                                 (7, 2, 7, 7, 7, 7, 7, 7)]}))
+    fake = answering(kit, (7, 2, 7, 7, 7, 7, 7, 7))
     r = await kit.run(kit.doc([
         {"id": "s", "kind": "sample", "prompt": "Q?", "n": 16},
         {**VOTE, "reducer": "adaptive_vote", "stop_rule": "share", "batch": 2, "min_n": 3,
@@ -150,14 +162,8 @@ async def test_adaptive_vote_stops_when_confident_and_records_samples_used(kit: 
 
 
 async def test_adaptive_vote_keeps_sampling_while_answers_disagree(kit: Any) -> None:
-    answers = (1, 2, 3, 1, 2, 1, 1, 1, 1, 1, 1, 1)
-    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
-                           supports_n=False)
-    r = await kit.run(kit.doc([
-        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 10},
-        {**VOTE, "reducer": "adaptive_vote", "stop_rule": "share", "batch": 1, "min_n": 3,
-         "confidence": 0.6}]),
-        fake=fake)
+    r, fake = await adaptive(kit, (1, 2, 3, 1, 2, 1, 1, 1, 1, 1, 1, 1), 10, stop_rule="share",
+                             batch=1, min_n=3, confidence=0.6)
     assert r.result.output == 1
     meta = r.step("s").meta
     # shares after each sample: 1/3, 2/4, 2/5, 3/6 = .5, 4/7 = .57, 5/8 = .625 -> stop at 8
@@ -166,12 +172,7 @@ async def test_adaptive_vote_keeps_sampling_while_answers_disagree(kit: Any) -> 
 
 
 async def test_adaptive_vote_stops_by_default_on_the_beta_criterion(kit: Any) -> None:
-    answers = (7, 2, 7, 7, 7, 7, 7, 7, 7, 7)
-    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
-                           supports_n=False)
-    r = await kit.run(kit.doc([
-        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 16},
-        {**VOTE, "reducer": "adaptive_vote"}]), fake=fake)
+    r, _ = await adaptive(kit, (7, 2, 7, 7, 7, 7, 7, 7, 7, 7), 16)
     assert r.result.output == 7
     meta = r.step("s").meta
     # P(leader beats runner-up): 2-1 .69, 3-1 .81, 4-1 .89, 5-1 .94, 6-1 .96 >= 0.95
@@ -180,12 +181,7 @@ async def test_adaptive_vote_stops_by_default_on_the_beta_criterion(kit: Any) ->
 
 
 async def test_adaptive_vote_stops_on_the_predictive_risk(kit: Any) -> None:
-    answers = (7, 2, 7, 7, 7, 7, 7, 7, 7, 7)
-    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
-                           supports_n=False)
-    r = await kit.run(kit.doc([
-        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 16},
-        {**VOTE, "reducer": "adaptive_vote", "stop_rule": "predictive"}]), fake=fake)
+    r, fake = await adaptive(kit, (7, 2, 7, 7, 7, 7, 7, 7, 7, 7), 16, stop_rule="predictive")
     assert r.result.output == 7
     meta = r.step("s").meta
     # P(a vote over 16 would pick 2): 2-1 with 13 left .25, 3-1 .115, 4-1 with 11 .045
@@ -196,13 +192,7 @@ async def test_adaptive_vote_stops_on_the_predictive_risk(kit: Any) -> None:
 
 
 async def test_adaptive_vote_stops_when_the_rest_cannot_change_the_winner(kit: Any) -> None:
-    answers = (1, 2, 1, 1, 1, 3)
-    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(f"answer {a}") for a in answers]}),
-                           supports_n=False)
-    r = await kit.run(kit.doc([
-        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 6},
-        {**VOTE, "reducer": "adaptive_vote", "stop_rule": "share", "confidence": 1.0}]),
-        fake=fake)
+    r, _ = await adaptive(kit, (1, 2, 1, 1, 1, 3), 6, stop_rule="share", confidence=1.0)
     assert r.result.output == 1
     meta = r.step("s").meta
     # never unanimous, but after 1 2 1 1 1 (4-1) the one sample left cannot change it
