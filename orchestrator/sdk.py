@@ -52,6 +52,7 @@ class Workflow:
         self.registry = Registry.default()
         self.source = SourceMap()
         self.base_dir = Path(".")
+        self._compiled: tuple[Any, CompiledGraph] | None = None
 
     # -- loading and dumping -------------------------------------------------------
     @classmethod
@@ -62,6 +63,7 @@ class Workflow:
         wf.registry = Registry.default()
         wf.source = source or SourceMap()
         wf.base_dir = base_dir or Path(".")
+        wf._compiled = None
         return wf
 
     @classmethod
@@ -158,12 +160,26 @@ class Workflow:
 
     # -- running -------------------------------------------------------------------
     def compile(self) -> CompiledGraph:
-        """Validate and compile.
+        """Validate and compile; the graph is reused while nothing it was built from changed.
+
+        What compiling reads is compared on every call: the spec (through its JSON dump,
+        about a tenth of what compiling costs), the base folder and the names of the
+        tools, sub-workflows and planners available. A step edited in place, a step added
+        or a tool removed compiles afresh.
 
         :raises ValidationFailed: with every problem.
         """
-        return compile_graph(self.spec, self.source, registry=self.registry,
-                             base_dir=self.base_dir)
+        if self._compiled is not None and self._compiled[0] == self._compile_key():
+            return self._compiled[1]
+        graph = compile_graph(self.spec, self.source, registry=self.registry,
+                              base_dir=self.base_dir)
+        self._compiled = (self._compile_key(), graph)  # compiling may register spec.tools
+        return graph
+
+    def _compile_key(self) -> tuple[Any, ...]:
+        reg = self.registry
+        return (self.spec.model_dump_json(), str(self.base_dir), frozenset(reg.tool_names()),
+                frozenset(reg.workflows), frozenset(reg.planner_names()))
 
     async def run(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
                   hooks: Sequence[Hook] = (), run_id: str | None = None,

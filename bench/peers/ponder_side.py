@@ -96,7 +96,7 @@ class PonderRunner:
 
 
 class PonderSdkRunner:
-    """Through the public SDK: ``Workflow.run`` validates and compiles on every run."""
+    """Through the public SDK: ``Workflow.run`` (recompiles only when the workflow changed)."""
 
     def __init__(self, w: Workload, backend: LLMBackend | None = None) -> None:
         self.wf = Workflow.from_spec(spec(w))

@@ -11,7 +11,7 @@ Prints two Markdown tables:
    the table shows the median over rounds of microseconds per node. LangGraph is
    timed both with ``ainvoke`` (async nodes) and ``invoke`` (sync nodes), and the
    ratio uses whichever is faster. Ponder is timed compiled once (like LangGraph's
-   ``compile()``) and, for reference, through ``Workflow.run`` (compiles each run).
+   ``compile()``) and, for reference, through ``Workflow.run`` (compiled once, checked each run).
 2. makespan with latency: uneven branches (sleeps) and a ParallelQA-style workflow
    on the shared simulated engine, next to the critical path and the sum of each
    superstep's slowest node (what a superstep engine must wait).

@@ -128,3 +128,48 @@ def test_run_sync() -> None:
     wf = Workflow("s")
     wf.tool("a", "calc", expression="1 + 1")
     assert wf.run_sync().output == 2
+
+
+async def test_the_compiled_graph_is_reused_until_something_it_was_built_from_changes() -> None:
+    wf = Workflow("cache")
+    wf.register_tool(shout)
+    wf.tool("a", "shout", text="hi")
+    graph = wf.compile()
+    assert wf.compile() is graph
+    assert (await wf.run()).output == "HI"
+    assert wf.compile() is graph  # running does not change what it was built from
+
+    wf.spec.steps[0].args["times"] = 3  # edited in place
+    assert (await wf.run()).output == "HIHIHI"
+    edited = wf.compile()
+    assert edited is not graph
+
+    wf.tool("b", "shout", text="${steps.a.output}")  # a step added
+    assert (await wf.run()).output == "HIHIHI"
+    added = wf.compile()
+    assert added is not edited and set(added.nodes) == {"a", "b"}
+
+    wf.register_tool(lambda text: text.lower(), "whisper")  # a name the spec may now use
+    wf.spec.steps[1].tool = "whisper"
+    assert (await wf.run()).output == "hihihi"
+    assert wf.compile() is not added
+
+
+async def test_a_step_made_invalid_after_a_compile_is_reported_again() -> None:
+    wf = Workflow("cache")
+    wf.register_tool(shout)
+    wf.tool("a", "shout", text="hi")
+    wf.compile()
+    wf.spec.steps[0].tool = "nope"
+    with pytest.raises(ValidationFailed, match="nope"):
+        wf.compile()
+
+
+async def test_a_tool_removed_after_a_compile_is_reported_again() -> None:
+    wf = Workflow("cache")
+    wf.register_tool(shout)
+    wf.tool("a", "shout", text="hi")
+    wf.compile()
+    del wf.registry.tools["shout"]
+    with pytest.raises(ValidationFailed, match="shout"):
+        wf.compile()
