@@ -90,6 +90,9 @@ class OpenAIBackend:
             timeout=config.request_timeout_s if config.request_timeout_s else openai.NOT_GIVEN,
         )
         self.base_url = str(self._client.base_url)
+        # cleared when the server refuses `stream_options` (some OpenAI-compatible servers
+        # reject fields they do not know): streams then count usage from their chunks
+        self._stream_usage = True
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run one request to completion.
@@ -137,10 +140,7 @@ class OpenAIBackend:
         """
         start = anyio.current_time()
         self.stats.requests += 1
-        params = {**self._params(request), "stream": True,
-                  "stream_options": {"include_usage": True}}
-        with self._errors():
-            chunks = await self._client.chat.completions.create(**params)
+        chunks = await self._open_stream(request)
         texts: dict[int, list[str]] = {}
         pieces = 0
         received = request.usage if request.usage is not None else Usage()
@@ -192,6 +192,24 @@ class OpenAIBackend:
             if not finished:
                 self.stats.cancelled += 1
             raise
+
+    async def _open_stream(self, request: LLMRequest) -> Any:
+        """Start a streamed completion, asking for the usage chunk where the server takes
+        ``stream_options``; one that refuses the field (HTTP 400/422 naming it) is asked
+        again without it, and never again by this backend."""
+        params = {**self._params(request), "stream": True}
+        if self._stream_usage:
+            try:
+                with self._errors():
+                    return await self._client.chat.completions.create(
+                        **params, stream_options={"include_usage": True})
+            except BackendHTTPError as exc:
+                if exc.status not in (400, 422) or "stream_options" not in str(exc):
+                    raise
+                self.stats.failed -= 1  # asked again below: not a failed call
+                self._stream_usage = False
+        with self._errors():
+            return await self._client.chat.completions.create(**params)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

@@ -278,6 +278,31 @@ async def test_stream(server: FakeServer) -> None:
     assert server.requests[0][2]["stream_options"] == {"include_usage": True}
 
 
+async def test_a_server_refusing_stream_options_is_streamed_without_them(
+        server: FakeServer) -> None:
+    refusal = {"error": {"message": "Unrecognized request argument supplied: stream_options",
+                         "type": "invalid_request_error"}}
+    server.script.extend([("json", 400, refusal), ("stream", 3, 0.0), ("stream", 2, 0.0)])
+    b = backend(server.url)
+    for expected in ("t0 t1 t2 ", "t0 t1 "):
+        finals = [c.final async for c in b.stream(ask()) if c.final is not None]
+        assert finals[0].text == expected
+        assert finals[0].completion_tokens == len(expected.split())  # counted from chunks
+    await b.aclose()
+    assert ["stream_options" in body for _, _, body in server.requests] == [True, False, False]
+    assert (b.stats.requests, b.stats.completed, b.stats.failed) == (2, 2, 0)
+
+
+async def test_other_refusals_of_a_stream_are_errors(server: FakeServer) -> None:
+    server.script.append(("json", 400, {"error": {"message": "max_tokens is too large"}}))
+    b = backend(server.url)
+    with pytest.raises(BackendHTTPError, match=r"HTTP 400: .*max_tokens is too large"):
+        async for _ in b.stream(ask()):
+            pass
+    await b.aclose()
+    assert len(server.requests) == 1 and b.stats.failed == 1
+
+
 async def test_cancelling_a_stream_closes_the_connection(server: FakeServer) -> None:
     server.script.append(("stream", 400, 0.02))  # 8 s if read to the end
     b = backend(server.url)
