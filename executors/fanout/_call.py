@@ -11,13 +11,8 @@ are noted on the step's ``step_cancelled`` event.
 
 from __future__ import annotations
 
-import math
-from dataclasses import replace
-
-from executors.fanout._live import note_usage
-from executors.llm._common import backend_errors
-from executors.llm.executor import UsageMeter, stream_metered
-from orchestrator.errors import StepError
+from executors.llm._common import approx_prompt_tokens
+from executors.llm.executor import UsageMeter, messages_of, metered_call, note_usage
 from orchestrator.runtime.contracts import (
     ExecContext,
     LLMBackend,
@@ -35,46 +30,18 @@ class SampleCall(SampleStep):
     written in a workflow). Its output is the text, or the list of texts when ``n > 1``."""
 
 
-def approx_tokens(text: str) -> int:
-    """Token estimate of a text: one per four characters, rounded up."""
-    return math.ceil(len(text) / 4)
-
-
-def messages_of(task: Task) -> list[dict[str, str]]:
-    """``[system?, user]`` from the task's rendered ``system`` and ``prompt`` inputs.
-
-    :raises StepError: without a rendered prompt.
-    """
-    prompt = task.inputs.get("prompt")
-    if not isinstance(prompt, str):
-        raise StepError(f"step {task.step_id!r}: the task has no rendered `prompt` input",
-                        step_id=task.step_id)
-    system = task.inputs.get("system")
-    messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": prompt})
-    return messages
-
-
 def make_request(task: Task, step: SampleStep, messages: list[dict[str, str]], n: int,
                  seed: int | None) -> LLMRequest:
-    request = LLMRequest(messages=messages, max_tokens=step.max_tokens,
-                         temperature=step.temperature, stop=step.stop, seed=seed, n=n,
-                         request_id=f"{task.run_id}/{task.step_id}/{task.attempt}",
-                         priority=task.priority)
-    # program-aware backends read these; older contracts lack them
-    for name, value in (("run_id", task.run_id), ("step_id", task.step_id)):
-        if hasattr(request, name):
-            setattr(request, name, value)
-    return request
+    return LLMRequest(messages=messages, max_tokens=step.max_tokens,
+                      temperature=step.temperature, stop=step.stop, seed=seed, n=n,
+                      request_id=f"{task.run_id}/{task.step_id}/{task.attempt}",
+                      priority=task.priority, run_id=task.run_id, step_id=task.step_id)
 
 
 async def call(backend: LLMBackend, request: LLMRequest, step_id: str, meter: UsageMeter
                ) -> LLMResponse:
     """One backend call (streamed when it is one sample); foreign errors become Ponder's."""
-    with backend_errors(step_id):
-        if request.n == 1:
-            return await stream_metered(backend, request, meter)
-        return await backend.complete(replace(request, usage=meter.counted))
+    return await metered_call(backend, request, step_id, meter, streamed=request.n == 1)
 
 
 async def run_call(task: Task, ctx: ExecContext) -> Result:
@@ -87,7 +54,7 @@ async def run_call(task: Task, ctx: ExecContext) -> Result:
     config = task.model or ctx.model_config(step.model)
     backend = ctx.backend(step.model)
     messages = messages_of(task)
-    prompt_estimate = sum(approx_tokens(m["content"]) for m in messages)
+    prompt_estimate = approx_prompt_tokens(messages)
     spent = Usage()
     meter = UsageMeter(0)
     texts: list[str] = []
@@ -105,9 +72,7 @@ async def run_call(task: Task, ctx: ExecContext) -> Result:
             got = response.texts or [response.text]
             texts.extend(t.strip() for t in got[:want])
     except BaseException:
-        used = meter.usage
-        note_usage(ctx, task.step_id, Usage(spent.prompt_tokens + used.prompt_tokens,
-                                            spent.completion_tokens + used.completion_tokens))
+        note_usage(ctx, task.step_id, spent + meter.usage)
         raise
     last = responses[-1]
     return Result(

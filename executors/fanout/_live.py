@@ -66,13 +66,6 @@ def joins_of(ctx: LiveContext, fanout_id: str) -> list[JoinStep]:
             if p.kind == "join" and getattr(p.step, "of", None) == fanout_id]
 
 
-def note_usage(ctx: ExecContext, step_id: str, usage: Usage) -> None:
-    """Tell the scheduler what an unwinding attempt had used (when the context can hear it)."""
-    note = getattr(ctx, "note_usage", None)
-    if note is not None and usage.total:
-        note(step_id, usage)
-
-
 @dataclass(slots=True)
 class Child:
     """One child of a fan-out, as its operator or join sees it.

@@ -15,9 +15,10 @@ from typing import Any
 
 import anyio
 
-from executors.fanout._call import SampleCall, approx_tokens, call
+from executors.fanout._call import SampleCall, call
 from executors.fanout._live import LiveContext, Owner
 from executors.fanout._reduce import parse_number
+from executors.llm._common import approx_tokens
 from executors.llm.executor import UsageMeter
 from orchestrator.errors import PonderError
 from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage

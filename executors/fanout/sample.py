@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from executors.fanout._call import SampleCall, approx_tokens, run_call
+from executors.fanout._call import SampleCall, run_call
 from executors.fanout._live import Owner, joins_of, live, samples_used
 from executors.fanout._operator import AdaptiveVote, FanOut, FirstFinish, Slot, online_for
+from executors.llm._common import approx_tokens
 from orchestrator.errors import ConfigError, StepError
 from orchestrator.runtime.contracts import ExecContext, Result, Task
 from orchestrator.spec.kinds_fanout import SampleStep

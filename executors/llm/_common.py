@@ -56,6 +56,11 @@ def approx_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
+def approx_prompt_tokens(messages: list[dict[str, str]]) -> int:
+    """:func:`approx_tokens` of every message's content, summed."""
+    return sum(approx_tokens(m.get("content") or "") for m in messages)
+
+
 def last_user_message(messages: list[dict[str, str]]) -> str:
     """The content of the last ``user`` message, or ``""`` when there is none."""
     for message in reversed(messages):

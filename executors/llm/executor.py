@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from executors.llm._common import approx_tokens, backend_errors
+from executors.llm._common import approx_prompt_tokens, approx_tokens, backend_errors
 from executors.llm._json_output import extract_json, schema_problem
 from orchestrator.errors import (
     BackendError,
@@ -68,7 +68,7 @@ class LLMExecutor:
         backend = ctx.backend(step.model)
         schema: dict[str, Any] | None = step.output_schema
         request = LLMRequest(
-            messages=_messages(task),
+            messages=messages_of(task),
             max_tokens=step.max_tokens,
             temperature=step.temperature,
             stop=step.stop,
@@ -86,8 +86,8 @@ class LLMExecutor:
         meter = UsageMeter(0)
         try:
             while True:
-                meter = UsageMeter(_prompt_estimate(request.messages))
-                response = await _call(backend, request, task.step_id, meter, streamed)
+                meter = UsageMeter(approx_prompt_tokens(request.messages))
+                response = await metered_call(backend, request, task.step_id, meter, streamed)
                 responses.append(response)
                 usage += Usage(response.prompt_tokens, response.completion_tokens)
                 meter = UsageMeter(0)
@@ -100,7 +100,7 @@ class LLMExecutor:
                 request = self._repair_or_raise(task, request, response, problem, usage,
                                                 len(responses) - 1)
         except BaseException:
-            _note_usage(ctx, task.step_id, _plus(usage, meter.usage))
+            note_usage(ctx, task.step_id, usage + meter.usage)
             raise
         last = responses[-1]
         return Result(
@@ -155,7 +155,11 @@ class LLMExecutor:
         return float(getattr(step, "max_tokens", 256)) * SECONDS_PER_TOKEN_ESTIMATE
 
 
-def _messages(task: Task) -> list[dict[str, str]]:
+def messages_of(task: Task) -> list[dict[str, str]]:
+    """``[system?, user]`` from the task's rendered ``system`` and ``prompt`` inputs.
+
+    :raises StepError: without a rendered prompt.
+    """
     prompt = task.inputs.get("prompt")
     if not isinstance(prompt, str):
         raise StepError(f"step {task.step_id!r}: the task has no rendered `prompt` input",
@@ -214,8 +218,8 @@ async def stream_metered(backend: LLMBackend, request: LLMRequest, meter: UsageM
     raise BackendError("the backend's stream ended without a final chunk")
 
 
-async def _call(backend: LLMBackend, request: LLMRequest, step_id: str, meter: UsageMeter,
-                streamed: bool) -> LLMResponse:
+async def metered_call(backend: LLMBackend, request: LLMRequest, step_id: str,
+                       meter: UsageMeter, streamed: bool) -> LLMResponse:
     """One backend call, counted by ``meter`` (streamed when ``streamed``); foreign
     exceptions become Ponder's, keeping retryability."""
     with backend_errors(step_id):
@@ -231,15 +235,7 @@ def _cancellable(task: Task, ctx: ExecContext) -> bool:
     return bool(getattr(plan, "cancellable", False))
 
 
-def _prompt_estimate(messages: list[dict[str, str]]) -> int:
-    return sum(approx_tokens(m.get("content", "")) for m in messages)
-
-
-def _plus(a: Usage, b: Usage) -> Usage:
-    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens)
-
-
-def _note_usage(ctx: ExecContext, step_id: str, usage: Usage) -> None:
+def note_usage(ctx: ExecContext, step_id: str, usage: Usage) -> None:
     """Tell the scheduler what an unwinding attempt had used (when the context can hear)."""
     note = getattr(ctx, "note_usage", None)
     if note is not None and usage.total:

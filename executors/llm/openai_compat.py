@@ -11,7 +11,12 @@ import anyio
 import openai
 from openai import AsyncOpenAI
 
-from executors.llm._common import BackendOptions, BackendStats, approx_tokens, parse_options
+from executors.llm._common import (
+    BackendOptions,
+    BackendStats,
+    approx_prompt_tokens,
+    parse_options,
+)
 from orchestrator.errors import (
     BackendError,
     BackendHTTPError,
@@ -144,7 +149,7 @@ class OpenAIBackend:
         texts: dict[int, list[str]] = {}
         pieces = 0
         received = request.usage if request.usage is not None else Usage()
-        prompt_estimate = sum(approx_tokens(m.get("content") or "") for m in request.messages)
+        prompt_estimate = approx_prompt_tokens(request.messages)
         finish: str | None = None
         usage: Any = None
         model = self.model

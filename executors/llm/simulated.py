@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from executors.llm._common import (
     BackendOptions,
     BackendStats,
+    approx_prompt_tokens,
     approx_tokens,
     last_user_message,
     parse_options,
@@ -277,7 +278,7 @@ class SimulatedBackend:
         else:
             counts = [max(1, min(approx_tokens(t), request.max_tokens)) for t in texts]
             finish = "length" if truncated else "stop"
-        prompt_tokens = sum(approx_tokens(m.get("content", "")) for m in request.messages)
+        prompt_tokens = approx_prompt_tokens(request.messages)
         return _Plan(texts, prompt_tokens, sum(counts), finish,
                      _pieces(texts[0], max(counts), sum(counts)), fail)
 
