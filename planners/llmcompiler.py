@@ -21,7 +21,15 @@ from orchestrator.spec.models import ToolStep
 from planners.base import PlanAnswer, PlannedStep, PlanRequest, PlanSession
 from planners.errors import PlannerConfigError
 from planners.joiner import format_actions
-from planners.plan import END_OF_PLAN, Action, Joined, ParsedPlan, PlanBuilder, PlanProblem
+from planners.plan import (
+    END_OF_PLAN,
+    Action,
+    Joined,
+    ParsedPlan,
+    ParseEvent,
+    PlanBuilder,
+    PlanProblem,
+)
 from planners.plan_json import JsonPlanParser, plan_schema
 from planners.plan_text import TextPlanParser
 from planners.tools import ToolCatalog
@@ -108,6 +116,19 @@ class LLMCompilerPlanner:
                               else TextPlanParser(builder))
         held: list[Action] = []
         answer: int | None = None
+
+        def take(events: list[ParseEvent]) -> PlanProblem | None:
+            """Hold the new actions and note the answer; the first problem, if any."""
+            nonlocal answer
+            for event in events:
+                if isinstance(event, PlanProblem):
+                    return _with_raw(event, parser.raw)
+                if isinstance(event, Joined):
+                    answer = event.answer
+                elif isinstance(event, Action) and not event.reused:
+                    held.append(event)
+            return None
+
         deadline = (anyio.current_time() + step.plan_timeout_s
                     if step.plan_timeout_s is not None else None)
         async with aclosing(session.stream(step.model, self.request(request, options))) as chunks:
@@ -118,25 +139,18 @@ class LLMCompilerPlanner:
                 if isinstance(chunk, PlanProblem):
                     yield _with_raw(chunk, parser.raw)
                     return
-                for event in parser.feed(chunk.text):
-                    if isinstance(event, PlanProblem):
-                        yield _with_raw(event, parser.raw)
-                        return
-                    if isinstance(event, Joined):
-                        answer = event.answer
-                    elif isinstance(event, Action) and not event.reused:
-                        if options.stream_dispatch:
-                            yield _planned(event, request)
-                        else:
-                            held.append(event)
-        for event in parser.close():
-            if isinstance(event, PlanProblem):
-                yield _with_raw(event, parser.raw)
-                return
-            if isinstance(event, Joined):
-                answer = event.answer
-            elif isinstance(event, Action) and not event.reused:
-                held.append(event)
+                problem = take(parser.feed(chunk.text))
+                if options.stream_dispatch:  # each complete line starts at once
+                    for action in held:
+                        yield _planned(action, request)
+                    held.clear()
+                if problem is not None:
+                    yield problem
+                    return
+        problem = take(parser.close())
+        if problem is not None:
+            yield problem
+            return
         for action in held:
             yield _planned(action, request)
         if answer is not None and options.direct_answer:
