@@ -203,17 +203,15 @@ class OpenAIBackend:
         ``stream_options``; one that refuses the field (HTTP 400/422 naming it) is asked
         again without it, and never again by this backend."""
         params = {**self._params(request), "stream": True}
-        if self._stream_usage:
-            try:
-                with self._errors():
+        with self._errors():
+            if self._stream_usage:
+                try:
                     return await self._client.chat.completions.create(
                         **params, stream_options={"include_usage": True})
-            except BackendHTTPError as exc:
-                if exc.status not in (400, 422) or "stream_options" not in str(exc):
-                    raise
-                self.stats.failed -= 1  # asked again below: not a failed call
-                self._stream_usage = False
-        with self._errors():
+                except openai.APIStatusError as exc:
+                    if exc.status_code not in (400, 422) or "stream_options" not in exc.message:
+                        raise
+                    self._stream_usage = False
             return await self._client.chat.completions.create(**params)
 
     async def aclose(self) -> None:
