@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import re
+import secrets
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -80,7 +81,7 @@ _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_ONE = ("items", "additionalProperties", "not", "contains")
 
 
-def grammar_schema(schema: Any) -> Any:
+def grammar_schema(schema: Any, ranges: list[tuple[str, int, int]] | None = None) -> Any:
     """Rewrite a JSON Schema into the forms that llama.cpp's schema-to-grammar converter
     renders without widening them.
 
@@ -96,10 +97,14 @@ def grammar_schema(schema: Any) -> Any:
     - ``{}`` or ``true`` (any value, e.g. as ``items`` or ``additionalProperties``)
       becomes "any *object*": here it is spelled out as any value;
     - integer bounds are ignored: a bounded range of at most 256 integers becomes an
-      ``enum``; wider bounds stay unenforced by the grammar (the answer is still
-      validated after decoding).
+      ``enum`` (``multipleOf`` applied); a wider or one-sided range is collected in
+      ``ranges`` and replaced by a placeholder ``const`` that the caller swaps for
+      :func:`integer_range_gbnf`'s rule. Without ``ranges`` such bounds stay
+      unenforced by the grammar. ``multipleOf`` on a wide range is left to the
+      validation after decoding, as everything is.
 
     :param schema: a JSON Schema (not modified).
+    :param ranges: where to collect ``(placeholder, low, high)`` for wide integer ranges.
     :returns: an equivalent schema for the converter.
     """
     if schema is True or schema == {}:
@@ -109,11 +114,11 @@ def grammar_schema(schema: Any) -> Any:
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {k: grammar_schema(v) for k, v in value.items()}
+            out[key] = {k: grammar_schema(v, ranges) for k, v in value.items()}
         elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
-            out[key] = [grammar_schema(v) for v in value]
+            out[key] = [grammar_schema(v, ranges) for v in value]
         elif key in _SUBSCHEMA_ONE and (isinstance(value, dict) or value is True):
-            out[key] = grammar_schema(value)
+            out[key] = grammar_schema(value, ranges)
         else:
             out[key] = value
     types = out.get("type")
@@ -123,25 +128,28 @@ def grammar_schema(schema: Any) -> Any:
             out["type"] = unique[0]
         else:
             rest = {k: v for k, v in out.items() if k != "type"}
-            return {"anyOf": [grammar_schema({**rest, "type": t}) for t in unique]}
+            return {"anyOf": [grammar_schema({**rest, "type": t}, ranges) for t in unique]}
     kind = out.get("type")
     if kind in (None, "array") and "items" not in out and "prefixItems" not in out \
             and out.get("maxItems") == 0:
         out["items"] = {"type": "null"}  # never written: at most 0 items
     if kind == "integer" and "enum" not in out and "const" not in out:
-        bounds = _integer_bounds(out)
-        if bounds is not None:
-            low, high = bounds
-            if high < low:
-                raise ConfigError(f"the schema {json.dumps(schema)[:80]} admits no integer")
+        low, high = _integer_bounds(out)
+        if low is not None and high is not None and high < low:
+            raise ConfigError(f"the schema {json.dumps(schema)[:80]} admits no integer")
+        if low is not None and high is not None and high - low < _MAX_ENUM_RANGE:
             step = out.get("multipleOf")
             out["enum"] = [n for n in range(low, high + 1)
                            if not isinstance(step, int) or step <= 0 or n % step == 0]
+        elif (low is not None or high is not None) and ranges is not None:
+            placeholder = f"ponder-integer-range-{secrets.token_hex(6)}"
+            ranges.append((placeholder, *_finite_range(low, high)))
+            return {"const": placeholder}
     return out
 
 
-def _integer_bounds(schema: dict[str, Any]) -> tuple[int, int] | None:
-    """The inclusive range of a bounded integer schema, when small enough to list."""
+def _integer_bounds(schema: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The inclusive bounds of an integer schema (``None``: unbounded on that side)."""
     lows, highs = [], []
     if isinstance(schema.get("minimum"), int | float):
         lows.append(math.ceil(schema["minimum"]))
@@ -151,9 +159,79 @@ def _integer_bounds(schema: dict[str, Any]) -> tuple[int, int] | None:
         highs.append(math.floor(schema["maximum"]))
     if isinstance(schema.get("exclusiveMaximum"), int | float):
         highs.append(math.ceil(schema["exclusiveMaximum"]) - 1)
-    if not lows or not highs:
-        return None
-    low, high = max(lows), min(highs)
-    if high - low >= _MAX_ENUM_RANGE:
-        return None
-    return low, high
+    return (max(lows) if lows else None), (min(highs) if highs else None)
+
+
+#: digits the grammar allows on an unbounded side (the converter's integer rule allows 16)
+_FREE_DIGITS = 16
+
+
+def _finite_range(low: int | None, high: int | None) -> tuple[int, int]:
+    """A one-sided range closed where the converter's own integer rule stops."""
+    def widest(bound: int | None) -> int:
+        digits = len(str(abs(bound))) if bound is not None else 0
+        return int(10 ** max(_FREE_DIGITS, digits)) - 1
+
+    return (low if low is not None else -widest(high)), (high if high is not None else widest(low))
+
+
+#: one way to write some of a range's integers: a sign and, per digit, its allowed span
+Spelling = tuple[bool, tuple[tuple[int, int], ...]]
+
+
+def integer_range_spellings(low: int, high: int) -> list[Spelling]:
+    """Every integer in ``[low, high]``, in canonical JSON form (no leading zeros, no
+    ``-0``), as a union of digit patterns: the classic split of a numeric range into
+    same-length spans, a few patterns per digit count.
+
+    :raises ValueError: when ``high < low``.
+    """
+    if high < low:
+        raise ValueError(f"empty integer range [{low}, {high}]")
+    out: list[Spelling] = []
+    if low < 0:  # the negative part, as "-" and its absolute values
+        out += [(True, d) for d in _natural_spellings(max(1, -high), -low)]
+    if high >= 0:
+        out += [(False, d) for d in _natural_spellings(max(0, low), high)]
+    return out
+
+
+def _natural_spellings(low: int, high: int) -> list[tuple[tuple[int, int], ...]]:
+    """Digit patterns for ``0 <= low <= high``: one group per digit count."""
+    out = []
+    for digits in range(len(str(low)), len(str(high)) + 1):
+        first = 0 if digits == 1 else 10 ** (digits - 1)
+        lo, hi = max(low, first), min(high, 10 ** digits - 1)
+        if lo <= hi:
+            out += _same_length(str(lo), str(hi))
+    return out
+
+
+def _same_length(low: str, high: str) -> list[tuple[tuple[int, int], ...]]:
+    """Digit patterns covering exactly the numbers between two equally long numerals."""
+    if not low:
+        return [()]
+    a, b, rest = int(low[0]), int(high[0]), len(low) - 1
+    if a == b:
+        return [((a, a), *tail) for tail in _same_length(low[1:], high[1:])]
+    out: list[tuple[tuple[int, int], ...]] = []
+    floor, ceiling = low[1:] == "0" * rest, high[1:] == "9" * rest
+    if not floor:  # a followed by [low's tail, 99..9]
+        out += [((a, a), *tail) for tail in _same_length(low[1:], "9" * rest)]
+    start, end = (a if floor else a + 1), (b if ceiling else b - 1)
+    if start <= end:  # every tail after the first digits in between
+        out.append(((start, end), *((0, 9),) * rest))
+    if not ceiling:  # b followed by [00..0, high's tail]
+        out += [((b, b), *tail) for tail in _same_length("0" * rest, high[1:])]
+    return out
+
+
+def integer_range_gbnf(low: int, high: int) -> str:
+    """A GBNF expression (llama.cpp grammar) matching exactly the integers in
+    ``[low, high]`` written as JSON writes them."""
+    def digit(span: tuple[int, int]) -> str:
+        return f'"{span[0]}"' if span[0] == span[1] else f"[{span[0]}-{span[1]}]"
+
+    alternatives = [" ".join((['"-"'] if negative else []) + [digit(s) for s in digits])
+                    for negative, digits in integer_range_spellings(low, high)]
+    return "(" + " | ".join(alternatives) + ")"

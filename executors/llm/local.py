@@ -17,7 +17,7 @@ import anyio
 from pydantic import Field
 
 from executors.llm._common import BackendOptions, BackendStats, parse_options
-from executors.llm._json_output import grammar_schema
+from executors.llm._json_output import grammar_schema, integer_range_gbnf
 from orchestrator.errors import BackendError, ConfigError
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
@@ -139,14 +139,21 @@ def schema_grammar(schema: dict[str, Any]) -> Any:
 
     :raises ConfigError: when the schema cannot be turned into a grammar.
     """
-    from llama_cpp.llama_grammar import LlamaGrammar
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
-    text = json.dumps(grammar_schema(schema))
+    ranges: list[tuple[str, int, int]] = []
+    text = json.dumps(grammar_schema(schema, ranges))
     try:
-        return LlamaGrammar.from_json_schema(text, verbose=False)
+        gbnf = json_schema_to_gbnf(text)
+        for placeholder, low, high in ranges:  # the converter ignores integer bounds
+            literal = f'"\\"{placeholder}\\""'  # how it writes the placeholder const
+            if literal not in gbnf:
+                raise ValueError(f"integer range [{low}, {high}] lost in the grammar")
+            gbnf = gbnf.replace(literal, integer_range_gbnf(low, high))
+        return LlamaGrammar.from_string(gbnf, verbose=False)
     except Exception as exc:  # the converter raises bare Exception/AssertionError/KeyError
         raise ConfigError(f"local backend: cannot build a grammar for the JSON schema "
-                          f"{text[:120]}: {type(exc).__name__}: {exc}") from None
+                          f"{json.dumps(schema)[:120]}: {type(exc).__name__}: {exc}") from None
 
 
 def _start_stream(llama: Llama, kwargs: dict[str, Any]) -> Generator[Any, None, None]:

@@ -7,6 +7,7 @@ on the local backend, because llama-cpp-python's converter widened the schema.
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from executors.llm._json_output import grammar_schema
+from executors.llm._json_output import (
+    grammar_schema,
+    integer_range_gbnf,
+    integer_range_spellings,
+)
 from orchestrator.errors import ConfigError
 from orchestrator.runtime.contracts import LLMRequest
 from orchestrator.spec.models import ModelConfig
@@ -24,6 +29,11 @@ NULLABLE_PARENTS = {"type": ["array", "null"], "items": {"type": "integer", "min
                                                            "maximum": 3}}
 #: AGoT's first layer: no earlier thought can be a parent
 NO_PARENTS = {"type": "array", "maxItems": 0}
+#: integer ranges too wide to list as an enum, one of them one-sided
+YEAR_AND_COUNT = {"type": "object", "properties": {
+    "year": {"type": "integer", "minimum": 1000, "maximum": 5000},
+    "count": {"type": "integer", "minimum": 0}}, "required": ["year", "count"],
+    "additionalProperties": False}
 
 
 def wrap(parents: dict[str, Any]) -> dict[str, Any]:
@@ -50,9 +60,56 @@ def test_small_integer_ranges_become_enums() -> None:
     assert grammar_schema({"type": "integer", "exclusiveMinimum": 0, "maximum": 4,
                            "multipleOf": 2})["enum"] == [2, 4]
     wide = {"type": "integer", "minimum": 0, "maximum": 10_000}
-    assert grammar_schema(wide) == wide  # left to the validation after decoding
+    assert grammar_schema(wide) == wide  # no collector: left to the validation after decoding
     with pytest.raises(ConfigError, match="admits no integer"):
         grammar_schema({"type": "integer", "minimum": 3, "maximum": 2})
+
+
+def test_wide_and_one_sided_integer_ranges_are_collected_for_the_grammar() -> None:
+    ranges: list[tuple[str, int, int]] = []
+    out = grammar_schema({"type": "object", "properties": {
+        "year": {"type": "integer", "minimum": 1000, "exclusiveMaximum": 3000},
+        "count": {"type": ["integer", "null"], "minimum": 0},
+        "small": {"type": "integer", "minimum": 1, "maximum": 3},
+        "free": {"type": "integer"}}}, ranges)
+    assert [(low, high) for _, low, high in ranges] == [(1000, 2999), (0, 10 ** 16 - 1)]
+    assert out["properties"]["year"] == {"const": ranges[0][0]}
+    assert out["properties"]["count"]["anyOf"][0] == {"const": ranges[1][0]}
+    assert out["properties"]["small"]["enum"] == [1, 2, 3]
+    assert out["properties"]["free"] == {"type": "integer"}
+    ranges.clear()
+    grammar_schema({"type": "integer", "maximum": -5}, ranges)
+    assert ranges[0][1:] == (-(10 ** 16 - 1), -5)
+
+
+def _regex(low: int, high: int) -> re.Pattern[str]:
+    """The spellings of [low, high] as one regular expression, to test them exactly."""
+    def digit(span: tuple[int, int]) -> str:
+        return str(span[0]) if span[0] == span[1] else f"[{span[0]}-{span[1]}]"
+
+    return re.compile("|".join(("-" if negative else "") + "".join(map(digit, digits))
+                               for negative, digits in integer_range_spellings(low, high)))
+
+
+@pytest.mark.parametrize("low,high", [
+    (0, 0), (0, 9), (7, 7), (1, 1000), (-1, 1), (-300, -7), (-999, 1000), (13, 987),
+    (100, 199), (1009, 19990), (-10_000, -10_000), (99, 101), (5, 123_456)])
+def test_integer_range_spellings_match_exactly_the_range(low: int, high: int) -> None:
+    pattern = _regex(low, high)
+    window = range(low - 1_500, high + 1_500)
+    probes = set(window) if high - low < 20_000 else set(window[:3_000]) | set(window[-3_000:])
+    probes |= set(random.Random(low ^ high).sample(range(low, high + 1), min(500, high - low)))
+    for n in probes:
+        assert bool(pattern.fullmatch(str(n))) == (low <= n <= high), n
+    for wrong in ("-0", "007", "00", "+5", "", "-"):  # never a non-canonical numeral
+        assert not pattern.fullmatch(wrong), wrong
+    with pytest.raises(ValueError, match="empty integer range"):
+        integer_range_spellings(high + 1, high)
+
+
+def test_the_integer_rule_is_a_small_union() -> None:
+    assert integer_range_gbnf(1000, 5000) == '([1-4] [0-9] [0-9] [0-9] | "5" "0" "0" "0")'
+    assert len(integer_range_spellings(-10 ** 16 + 1, 10 ** 16 - 1)) == 32
 
 
 def test_any_value_is_spelled_out_and_the_input_is_not_modified() -> None:
@@ -106,6 +163,16 @@ def test_the_grammar_admits_no_string_where_the_schema_has_none(parents: dict[st
     assert not reached & {"string", "char", "value", "object"}, gbnf
 
 
+def test_the_grammar_bounds_wide_integer_ranges() -> None:
+    pytest.importorskip("llama_cpp", reason="needs the `local` extra (llama-cpp-python)")
+    from executors.llm.local import schema_grammar
+
+    gbnf = schema_grammar(YEAR_AND_COUNT)._grammar
+    assert "year ::= ([1-4] [0-9] [0-9] [0-9] | \"5\" \"0\" \"0\" \"0\")" in gbnf, gbnf
+    assert "ponder-integer-range" not in gbnf
+    assert not reachable_rules(gbnf) & {"integer", "integral-part"}, gbnf
+
+
 def test_a_schema_the_converter_cannot_read_is_a_config_error() -> None:
     pytest.importorskip("llama_cpp", reason="needs the `local` extra (llama-cpp-python)")
     from executors.llm.local import schema_grammar
@@ -129,3 +196,17 @@ async def test_the_model_cannot_write_strings_into_parents(gguf_path: Path,
         max_tokens=30, temperature=0, json_schema=schema))
     await backend.aclose()
     Draft202012Validator(schema).validate(json.loads(response.text))
+
+
+@pytest.mark.anyio
+async def test_the_model_cannot_write_integers_out_of_range(gguf_path: Path) -> None:
+    from executors.llm import LocalBackend
+
+    backend = LocalBackend(ModelConfig(backend="local", options={"n_threads": 1}))
+    # the prompt pulls out of both ranges: unconstrained, the model copies it
+    response = await backend.complete(LLMRequest(
+        messages=[{"role": "user", "content":
+                   'Copy this JSON exactly: {"year": 7200, "count": -40}'}],
+        max_tokens=30, temperature=0, json_schema=YEAR_AND_COUNT))
+    await backend.aclose()
+    Draft202012Validator(YEAR_AND_COUNT).validate(json.loads(response.text))
