@@ -2,12 +2,22 @@
 
 :func:`create_app` builds the FastAPI application over any opened store (a
 :class:`TraceReader`); :func:`orchestrator.viewer.cli.view` serves it with uvicorn.
-Needs the ``viewer`` extra (FastAPI, uvicorn).
+The web names (``create_app`` and the API's page models) are imported on first use, so
+importing this package, and the ``ponder`` command line that registers ``view``, works
+without FastAPI.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.viewer._graph import GraphStep, declared_steps, graph_of
 from orchestrator.viewer._reader import TraceReader
-from orchestrator.viewer.app import API_PREFIX, EventsPage, RunDetail, RunsPage, create_app
+
+if TYPE_CHECKING:
+    from orchestrator.viewer.app import API_PREFIX, EventsPage, RunDetail, RunsPage, create_app
+
+_FROM_APP = ("API_PREFIX", "EventsPage", "RunDetail", "RunsPage", "create_app")
 
 __all__ = [
     "API_PREFIX",
@@ -20,3 +30,11 @@ __all__ = [
     "declared_steps",
     "graph_of",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_APP:
+        from orchestrator.viewer import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,8 +52,8 @@ def view(
     live runs. Read-only.
 
     \f
-    :raises SystemExit: 2 when binding beyond loopback without a token or the viewer
-        extra is missing; 1 when the trace store cannot be opened; 0 on Ctrl-C.
+    :raises SystemExit: 2 when binding beyond loopback without a token or FastAPI/uvicorn
+        are missing; 1 when the trace store cannot be opened; 0 on Ctrl-C.
     """
     token = token or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(host) and token is None:
@@ -64,7 +64,8 @@ def view(
         import uvicorn  # noqa: F401
         from fastapi import FastAPI  # noqa: F401
     except ImportError as exc:
-        _say(f"error: the viewer needs its extra: pip install 'ponder[viewer]' ({exc})")
+        _say(f"error: the viewer needs FastAPI and uvicorn, which Ponder's install brings: "
+             f"pip install 'fastapi>=0.110' 'uvicorn>=0.29' ({exc})")
         raise SystemExit(2) from None
     code = anyio.run(_serve, db, host, port, token)
     if code:
