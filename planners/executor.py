@@ -301,8 +301,13 @@ class _PlanRun:
         return {s.id for s in getattr(spec, "steps", ())}
 
     async def _add(self, item: PlannedStep, round_: int) -> None:
+        # A joiner sees every action's observation, failures included, and finishes or
+        # replans: the plan step answers for its actions (a failed look-up the joiner
+        # worked around does not fail the run; the plan step failing does). Without a
+        # joiner (static, AGoT) a failed step fails the run as any step does.
         await self.graph.add_steps(self.task.step_id, [item.step],
-                                   reason=f"{self.step.planner} plan {round_}")
+                                   reason=f"{self.step.planner} plan {round_}",
+                                   handled=self.planner.uses_joiner)
         self.started.append(_Started(item.label, item.step.id, item.text, round_,
                                      item.thought))
         self.session.step_added(item.step.id)

@@ -40,6 +40,26 @@ async def test_parallel_qa(recorder: Recorder) -> None:
     assert first_start < last_patch
 
 
+async def test_direct_answer_needs_no_joiner_when_every_action_succeeds(recorder: Recorder
+                                                                       ) -> None:
+    result = await load("direct_answer").run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == {"answer": 8728859}  # calc's result as it is: a number
+    assert recorder.first("step_succeeded", "answer").meta["llm_calls"] == 1  # no joiner
+    decisions = recorder.of("plan_decision")
+    assert [(d.action, d.answer) for d in decisions] == [("finish", 8728859)]
+
+
+async def test_direct_answer_asks_the_joiner_when_an_action_fails(recorder: Recorder) -> None:
+    result = await load("direct_answer").run(
+        {"question": "What is the population of Paris plus the population of Oslo?"},
+        hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == {"answer": "unknown: Oslo is not in the corpus"}
+    assert [e.step_id for e in recorder.of("step_failed")] == ["answer__2"]
+    assert recorder.first("step_succeeded", "answer").meta["llm_calls"] == 2  # plan, joiner
+
+
 async def test_replan(recorder: Recorder) -> None:
     result = await load("replan").run(hooks=[recorder])
     assert result.ok, result.error

@@ -101,13 +101,45 @@ async def test_a_replan_sees_earlier_results_and_continues_the_numbering(
     assert [a["round"] for a in meta["actions"]] == [1, 2, 2]
 
 
+async def test_a_failed_action_the_joiner_replans_around_leaves_a_succeeded_run(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([
+        (JOINER, ['{"action": "replan", "reason": "calc could not read the search result"}',
+                  '{"action": "finish", "answer": "2000"}']),
+        ("not enough", '3. lookup("Paris")\n4. join()\n<END_OF_PLAN>'),
+        ("Question", '1. search("a")\n2. calc("$1")\n3. join()\n<END_OF_PLAN>'),
+    ])
+    result = await plan_workflow(llm, max_replans=1).run(hooks=[recorder])
+    assert result.ok and result.output == "2000", result.error
+    assert "failed" in llm.prompts(JOINER)[0]  # the joiner saw calc's error
+    assert [e.step_id for e in recorder.of("step_failed")] == ["p__2"]  # kept in the trace
+    assert [(d.round, d.action) for d in recorder.of("plan_decision")] == [
+        (1, "replan"), (2, "finish")]
+
+
+async def test_when_the_joiner_gives_up_the_plan_step_fails_the_run(
+        plan_workflow: PlanWorkflow) -> None:
+    llm = ScriptedLLM([
+        (JOINER, '{"action": "replan", "reason": "calc failed again"}'),
+        ("not enough", '3. calc("$1")\n4. join()\n<END_OF_PLAN>'),
+        ("Question", '1. search("a")\n2. calc("$1")\n3. join()\n<END_OF_PLAN>'),
+    ])
+    result = await plan_workflow(llm, max_replans=1).run()
+    assert not result.ok
+    assert (result.error or "").startswith("step 'p' failed"), result.error
+
+
 async def test_plan_patches_are_events_under_the_plan_step(
         plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
     llm = ScriptedLLM([(JOINER, FINISH),
                        ("Question", '1. search("a")\n2. calc("$1")\n3. join()\n')])
     result = await plan_workflow(llm).run(hooks=[recorder])
-    # calc("$1") gets the search result (a string) typed: calc rejects the words
-    assert not result.ok and "calc" in (result.error or "")
+    # calc("$1") gets the search result (a string) typed: calc rejects the words; the
+    # joiner saw the failure and finished, so the plan step answers and the run succeeds
+    assert result.ok and result.output == "done", result.error
+    status = {s.id: s.status for s in result.steps}
+    assert status["p__1"] == "succeeded" and status["p__2"] == "failed"
+    assert "calc" in next(s.error or "" for s in result.steps if s.id == "p__2")
     patches = recorder.of("graph_patched")
     assert [(s["id"], s["parent"], s["deps"]) for p in patches for s in p.steps] == [
         ("p__1", "p", []), ("p__2", "p", ["p__1"])]
@@ -173,8 +205,9 @@ async def test_a_failed_action_sends_a_named_answer_to_the_joiner(
     llm = ScriptedLLM([(JOINER, '{"action": "finish", "answer": "no number"}'),
                        ("Question", plan)])
     wf = plan_workflow(llm, tools=["search", "calc"], options={"direct_answer": True})
-    await wf.run()  # the run fails with its step; the plan step still asked the joiner
+    result = await wf.run()
     assert len(llm.prompts(JOINER)) == 1 and "failed" in llm.prompts(JOINER)[0]
+    assert result.ok and result.output == "no number"  # the joiner's word, not calc's
 
 
 async def test_without_direct_answer_the_joiner_still_decides(
