@@ -183,8 +183,13 @@ class ExecContext(Protocol):
 
     async def add_steps(self, parent_step_id: str, steps: Sequence[Any], *, reason: str,
                         locals_: dict[str, dict[str, Any]] | None = None,
-                        cancellable: bool = False) -> list[str]:
-        """Add steps to the live graph under a parent step; they start when ready."""
+                        cancellable: bool = False, handled: bool = False) -> list[str]:
+        """Add steps to the live graph under a parent step; they start when ready.
+
+        ``cancellable``: :meth:`cancel_steps` may stop them at their executor.
+        ``handled``: the caller answers for their failure or cancellation (a join's
+        policy, a joiner), so it does not fail the run by itself.
+        """
         ...
 
     async def wait_steps(self, step_ids: Sequence[str]) -> dict[str, Any]:
