@@ -67,3 +67,10 @@ def test_the_viewer_package_imports_without_fastapi() -> None:
                           text=True, timeout=60)
     assert proc.stdout.strip() == "TraceReader"
     assert proc.returncode == 1 and "import of fastapi halted" in proc.stderr  # on use only
+
+
+def test_the_local_model_without_its_extra_says_what_to_install() -> None:
+    proc = ponder_without_extras("run", "examples/quickstart.yaml")
+    assert proc.returncode == 1
+    assert "the local backend needs the extra `local`" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
