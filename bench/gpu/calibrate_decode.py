@@ -10,7 +10,14 @@ attention over a KV cache of ``--context`` tokens per sequence
 (4096 -> 2x14336 -> 4096), and the LM head (128256). Rotary embeddings and sampling
 are left out (element-wise, small). The shapes are Llama-3-8B's ``config.json``.
 
-Use: ``python bench/gpu/calibrate_decode.py [--context 1024] [--batches 1,8,32,64,128,256]``
+Mixed iterations (``--mixed``): vLLM's chunked prefill puts decode tokens and a prompt
+chunk in one forward pass; the simulator charges such an iteration the sum of its parts
+(``decode_base_s`` once). The table times B decode tokens plus one P-token prompt chunk
+in one pass (the projections and MLP over all B + P tokens at once, attention per
+sequence) against the simulator's formula.
+
+Use: ``python bench/gpu/calibrate_decode.py [--context 1024] [--batches 1,8,32,64,128,256]
+[--mixed 32:512,64:2048] [--only-mixed]``
 """
 
 from __future__ import annotations
@@ -66,6 +73,66 @@ def _forward(x: torch.Tensor, layers: list[dict[str, torch.Tensor]], head: torch
     return _rms(x[:, -1]) @ head
 
 
+def _mixed_forward(xd: torch.Tensor, xp: torch.Tensor, layers: list[dict[str, torch.Tensor]],
+                   head: torch.Tensor, kv: list[tuple[torch.Tensor, torch.Tensor]]
+                   ) -> torch.Tensor:
+    """One chunked-prefill iteration: ``xd`` [B, 1, hidden] decode tokens against the KV
+    cache ``kv``, and ``xp`` [1, P, hidden] a prompt chunk attending to itself causally.
+    Matrix products run over all B + P tokens at once, as in vLLM's flattened batch."""
+    b, t = xd.shape[0], xp.shape[1]
+    x = torch.cat([xd.reshape(b, HIDDEN), xp.reshape(t, HIDDEN)])  # [B + P, hidden]
+    for i, layer in enumerate(layers):
+        h = _rms(x) @ layer["qkv"]
+        q, k, v = h.split([HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM], -1)
+        ck, cv = kv[i]
+        qd = q[:b].view(b, KV_HEADS, HEADS // KV_HEADS, HEAD_DIM)
+        ad = F.scaled_dot_product_attention(qd, ck, cv).reshape(b, HEADS * HEAD_DIM)
+        qp = q[b:].view(1, t, HEADS, HEAD_DIM).transpose(1, 2)
+        kp = k[b:].view(1, t, KV_HEADS, HEAD_DIM).transpose(1, 2)
+        vp = v[b:].view(1, t, KV_HEADS, HEAD_DIM).transpose(1, 2)
+        kp = kp.repeat_interleave(HEADS // KV_HEADS, 1)
+        vp = vp.repeat_interleave(HEADS // KV_HEADS, 1)
+        ap = F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
+        ap = ap.transpose(1, 2).reshape(t, HEADS * HEAD_DIM)
+        x = x + torch.cat([ad, ap]) @ layer["o"]
+        g, u = (_rms(x) @ layer["up"]).chunk(2, -1)
+        x = x + (F.silu(g) * u) @ layer["down"]
+    return _rms(torch.cat([x[:b], x[-1:]])) @ head  # the decode tokens and the chunk's last
+
+
+#: the simulator's defaults (executors/engines/_model.py, docs/engines.md)
+SIM_DECODE_BASE_S, SIM_PER_SEQ_S, SIM_PER_CONTEXT_TOKEN_S, SIM_PREFILL_PER_TOKEN_S = (
+    0.00704, 1.12e-5, 4.3e-8, 2.6e-5)
+
+
+def _sim_iteration_s(batch: int, context: int, prompt_tokens: int) -> float:
+    return (SIM_DECODE_BASE_S + SIM_PER_SEQ_S * batch + SIM_PER_CONTEXT_TOKEN_S * batch * context
+            + SIM_PREFILL_PER_TOKEN_S * prompt_tokens)
+
+
+def mixed_table(layers: list[dict[str, torch.Tensor]], head: torch.Tensor, context: int,
+                pairs: list[tuple[int, int]], iters: int, dtype: torch.dtype) -> None:
+    print("\n| decode batch | prompt chunk | decode alone (ms) | chunk alone (ms) "
+          "| mixed iteration (ms) | simulator (ms) | simulator / measured |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for b, t in pairs:
+        kv = [(torch.randn(b, KV_HEADS, context, HEAD_DIM, device="cuda", dtype=dtype),
+               torch.randn(b, KV_HEADS, context, HEAD_DIM, device="cuda", dtype=dtype))
+              for _ in range(LAYERS)]
+        xd = torch.randn(b, 1, HIDDEN, device="cuda", dtype=dtype)
+        xp = torch.randn(1, t, HIDDEN, device="cuda", dtype=dtype)
+        with torch.no_grad():
+            alone = _time_graph(functools.partial(_forward, xd, layers, head, kv, False), iters)
+            chunk = _time_graph(functools.partial(_forward, xp, layers, head, None, True), 10)
+            mixed = _time_graph(functools.partial(_mixed_forward, xd, xp, layers, head, kv),
+                                iters)
+        model = _sim_iteration_s(b, context, t)
+        print(f"| {b} | {t} | {alone * 1e3:.2f} | {chunk * 1e3:.2f} | {mixed * 1e3:.2f} | "
+              f"{model * 1e3:.2f} | {model / mixed:.2f} |", flush=True)
+        del kv
+        torch.cuda.empty_cache()
+
+
 def _time_graph(fn: object, iters: int) -> float:
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
@@ -92,6 +159,11 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8,16,32,64,128,256")
     parser.add_argument("--prefill", default="512,2048,8192")
     parser.add_argument("--iters", type=int, default=50)
+    parser.add_argument("--mixed", default="",
+                        help="decode-batch:prompt-chunk pairs timed as one iteration, "
+                             "e.g. 32:512,64:2048")
+    parser.add_argument("--only-mixed", action="store_true",
+                        help="skip the decode and prefill tables")
     args = parser.parse_args()
     dtype = torch.bfloat16
     torch.manual_seed(0)
@@ -99,6 +171,11 @@ def main() -> None:
           f"Llama-3-8B shapes, context {args.context} tokens per sequence\n")
     layers = _layers(dtype)
     head = torch.randn(HIDDEN, VOCAB, device="cuda", dtype=dtype) * 0.02
+    pairs = [(int(b), int(t)) for b, t in
+             (pair.split(":") for pair in args.mixed.split(",") if pair)]
+    if args.only_mixed:
+        mixed_table(layers, head, args.context, pairs, args.iters, dtype)
+        return
     print("| batch | decode step (ms) | tokens/s (batch / step) |")
     print("| ---: | ---: | ---: |")
     for b in (int(s) for s in args.batches.split(",")):
@@ -120,6 +197,8 @@ def main() -> None:
             cost = _time_graph(functools.partial(_forward, x, layers, head, None, True), 10)
         print(f"| {t} | {cost * 1e3:.1f} | {t / cost:,.0f} |", flush=True)
         torch.cuda.empty_cache()
+    if pairs:
+        mixed_table(layers, head, args.context, pairs, args.iters, dtype)
 
 
 if __name__ == "__main__":
