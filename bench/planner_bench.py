@@ -50,6 +50,7 @@ import anyio
 
 from executors.builtin_tools import calc
 from executors.engines.vclock import VirtualClockLoop
+from executors.llm._common import PrefixCache
 from executors.llm.simulated import SimulatedBackend
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest
@@ -91,6 +92,7 @@ class Settings:
     time_scale: float
     examples: int
     clock: str = "virtual"
+    prefix_caching: bool = False
 
 
 @dataclass
@@ -239,7 +241,8 @@ def sim_config(settings: Settings, rules: list[dict[str, Any]]) -> ModelConfig:
     return ModelConfig(backend="simulated", options={
         "output_tokens": "text", "decode_s_per_token": settings.decode_s_per_token,
         "prefill_s_per_token": settings.prefill_s_per_token,
-        "time_scale": settings.time_scale, "capacity": 8, "responses": rules})
+        "time_scale": settings.time_scale, "capacity": 8, "responses": rules,
+        "prefix_caching": settings.prefix_caching})
 
 
 # -- (a) ReAct ---------------------------------------------------------------------
@@ -351,16 +354,23 @@ async def run_all(questions: list[Question], settings: Settings,
               compiler_graph(registry, plan_examples(shots, answered=True), True,
                              direct_answer=True)]
     limiter = anyio.CapacityLimiter(concurrency)
+    # each question has its own engine object (its scripted answers); with prefix caching
+    # they share one cache per mode, as calls to one server would
+    caches = [PrefixCache(1 << 20) for _ in modes]
 
     async def one(mode_index: int, q: Question) -> None:
         async with limiter:
             if mode_index == 0:
                 backend = SimulatedBackend(sim_config(settings, [
                     {"match": re.escape(q.tag), "sequence": react_turns(q)}]))
+                if backend.prefix_cache is not None:
+                    backend.prefix_cache = caches[mode_index]
                 outcome = await react(q, backend, react_system, lookup, settings)
             else:
                 name = f"sim_{mode_index}_{q.index}"
                 engine = TimedBackend(sim_config(settings, compiler_rules(q, mode_index == 3)))
+                if engine.prefix_cache is not None:
+                    engine.prefix_cache = caches[mode_index]
                 registry.backends[name] = _fixed(engine)
                 outcome = await compiler(q, graphs[mode_index - 1], registry, name, engine)
             modes[mode_index].outcomes.append(outcome)
@@ -389,7 +399,8 @@ def report(modes: list[Mode], settings: Settings, wall: list[float], n: int) -> 
         f"ParallelQA-style workload: {n} questions, 2-5 independent look-ups each; "
         f"simulated engine: decode {settings.decode_s_per_token * 1000:g} ms/token, "
         f"prefill {settings.prefill_s_per_token * 1000:g} ms/token; look-up tool "
-        f"{settings.tool_latency_s:g} s; {settings.examples} few-shot examples per prompt.",
+        f"{settings.tool_latency_s:g} s; {settings.examples} few-shot examples per prompt; "
+        f"prefix caching {'on' if settings.prefix_caching else 'off'}.",
         f"Measured on the {clock}.",
         "",
         "| mode | mean s | p50 s | p95 s | speed-up vs (a) | LLM calls / q | prompt tok / q "
@@ -449,6 +460,7 @@ SWEEP: list[tuple[str, dict[str, float]]] = [
     ("8 few-shot examples", {"examples": 8}),
     ("prefill 1 ms/token (70B-class)", {"prefill_s_per_token": 0.001}),
     ("decode 40 ms/token", {"decode_s_per_token": 0.04}),
+    ("prefix caching", {"prefix_caching": True}),
 ]
 
 
@@ -472,7 +484,7 @@ async def sweep(args: argparse.Namespace, base: Settings) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     scale = args.time_scale if args.clock == "real" else 1.0
     settings = Settings(args.decode_ms / 1000, args.prefill_ms / 1000, args.tool_latency,
-                        scale, args.examples, args.clock)
+                        scale, args.examples, args.clock, args.prefix_caching)
     questions = make_questions(args.questions, args.seed)
     t0 = time.perf_counter()
     modes, wall = await run_all(questions, settings, args.concurrency)
@@ -507,6 +519,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sweep", action="store_true",
                     help="also print how the speed-ups move with the parameters")
     ap.add_argument("--sweep-questions", type=int, default=30)
+    ap.add_argument("--prefix-caching", action="store_true",
+                    help="the engine skips the prefill of prompt prefixes it has computed "
+                         "(one cache per mode, shared by its questions)")
     args = ap.parse_args(argv)
     if args.clock == "virtual":
         anyio.run(main_async, args, backend="asyncio",

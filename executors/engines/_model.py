@@ -24,12 +24,13 @@ recompute preemption).
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
+
+from executors.llm._common import block_hashes as chain_hashes
 
 Policy = Literal["fcfs", "priority"]
 
@@ -136,15 +137,7 @@ class PromptTooLong(ValueError):
 
 def block_hashes(text: str, params: EngineParams) -> tuple[int, ...]:
     """Hash chain of the full blocks of a prompt text (``block_size`` tokens each)."""
-    width = params.block_size * params.chars_per_token
-    out: list[int] = []
-    previous = b""
-    for start in range(0, len(text) - width + 1, width):
-        digest = hashlib.blake2b(previous + text[start:start + width].encode(),
-                                 digest_size=8).digest()
-        out.append(int.from_bytes(digest, "big"))
-        previous = digest
-    return tuple(out)
+    return chain_hashes(text, params.block_size * params.chars_per_token)
 
 
 class EngineModel:

@@ -34,7 +34,7 @@ from executors.engines._model import (
     block_hashes,
 )
 from executors.llm import SimulatedBackend
-from executors.llm._common import BackendOptions, parse_options
+from executors.llm._common import BackendOptions, chat_text, parse_options
 from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
 from orchestrator.spec.models import ModelConfig
@@ -208,8 +208,7 @@ class SimEngineBackend:
         if self._dead is not None:
             raise BackendUnavailable(f"sim-engine {self.name!r} is dead: {self._dead}")
         planned = await self._texts.complete(replace(request, n=max(1, request.n)))
-        prompt = "".join(f"<|{m.get('role', 'user')}|>\n{m.get('content', '')}\n"
-                         for m in request.messages)
+        prompt = chat_text(request.messages)
         params = self.model.params
         n = len(planned.texts) or 1
         sim = SimRequest(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -61,6 +63,54 @@ def approx_prompt_tokens(messages: list[dict[str, str]]) -> int:
     return sum(approx_tokens(m.get("content") or "") for m in messages)
 
 
+def chat_text(messages: list[dict[str, str]]) -> str:
+    """The messages as one prompt text (``<|role|>`` lines), the form whose prefixes the
+    simulated engines cache."""
+    return "".join(f"<|{m.get('role', 'user')}|>\n{m.get('content', '')}\n" for m in messages)
+
+
+def block_hashes(text: str, block_chars: int) -> tuple[int, ...]:
+    """Hash chain of the full ``block_chars``-character blocks of a prompt text: equal
+    prefixes give equal leading hashes (automatic prefix caching's block keys)."""
+    out: list[int] = []
+    previous = b""
+    for start in range(0, len(text) - block_chars + 1, block_chars):
+        digest = hashlib.blake2b(previous + text[start:start + block_chars].encode(),
+                                 digest_size=8).digest()
+        out.append(int.from_bytes(digest, "big"))
+        previous = digest
+    return tuple(out)
+
+
+class PrefixCache:
+    """The prompt blocks an engine keeps after a request (LRU, ``capacity`` blocks).
+
+    A simulated backend owns one; backends that model one server may share one object.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._blocks: OrderedDict[int, None] = OrderedDict()
+
+    def hits(self, hashes: Sequence[int]) -> int:
+        """How many leading blocks of a prompt are cached (they count as used)."""
+        count = 0
+        for h in hashes:
+            if h not in self._blocks:
+                break
+            self._blocks.move_to_end(h)
+            count += 1
+        return count
+
+    def add(self, hashes: Sequence[int]) -> None:
+        """Keep a computed prompt's blocks, evicting the least recently used."""
+        for h in hashes:
+            self._blocks[h] = None
+            self._blocks.move_to_end(h)
+        while len(self._blocks) > self.capacity:
+            self._blocks.popitem(last=False)
+
+
 def last_user_message(messages: list[dict[str, str]]) -> str:
     """The content of the last ``user`` message, or ``""`` when there is none."""
     for message in reversed(messages):
@@ -80,6 +130,7 @@ class BackendStats:
     :param prompt_tokens: prompt tokens processed, partial prefills included.
     :param completion_tokens: tokens decoded, the partial work of cancelled requests included.
     :param max_active: the most requests in flight at once at the engine.
+    :param cached_prompt_tokens: prompt tokens served from a prefix cache (not computed).
     """
 
     requests: int = 0
@@ -89,6 +140,7 @@ class BackendStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     max_active: int = 0
+    cached_prompt_tokens: int = 0
 
 
 @contextmanager

@@ -20,8 +20,11 @@ from pydantic import Field, model_validator
 from executors.llm._common import (
     BackendOptions,
     BackendStats,
+    PrefixCache,
     approx_prompt_tokens,
     approx_tokens,
+    block_hashes,
+    chat_text,
     last_user_message,
     parse_options,
 )
@@ -70,6 +73,12 @@ class SimulatedOptions(BackendOptions):
     output_tokens: Literal["max", "text"] = "max"
     fail_rate: float = Field(0.0, ge=0, le=1)
     fail_status: int = Field(503, ge=400, le=599)
+    prefix_caching: bool = False
+    prefix_cache_blocks: int = Field(65_536, ge=1)
+
+
+#: tokens in a prefix-cache block (vLLM's default block size)
+_BLOCK_TOKENS = 16
 
 
 @dataclass(slots=True)
@@ -131,14 +140,22 @@ class SimulatedBackend:
                                       ``"text"``: decode the tokens of the text
     fail_rate             0.0         probability that a call fails with ``fail_status``
     fail_status           503         HTTP status of an injected failure
+    prefix_caching        false       keep computed prompt blocks (16 tokens) and skip
+                                      the prefill of a prompt's cached leading blocks
+    prefix_cache_blocks   65536       blocks kept (LRU)
     ===================== =========== ==================================================
 
     Latency of a request once it holds capacity::
 
-        prefill_s_per_token * prompt_tokens
+        prefill_s_per_token * (prompt_tokens - cached_prompt_tokens)
         + decode_s_per_token * output_tokens * (1 + batch_slowdown * (active - 1))
 
     all multiplied by ``time_scale``; ``active`` is re-read as decoding proceeds.
+    ``cached_prompt_tokens`` is 0 unless ``prefix_caching``: then it is the prompt's
+    leading 16-token blocks (of :func:`chat_text`) already in :attr:`prefix_cache`, which
+    a request fills once its prefill is done. Backends meant to model one server may
+    share one :class:`PrefixCache` by assigning the same object. Usage still counts every
+    prompt token, as servers bill them; :attr:`stats` counts the cached ones apart.
     Tokens are counted as ``ceil(len(text) / 4)``. Without a matching rule the
     output is derived from ``sha256(seed, request seed, messages)``: a short text, or
     a value valid under ``request.json_schema`` when one is set. With temperature
@@ -156,6 +173,9 @@ class SimulatedBackend:
         self.stats = BackendStats()
         self._state = _State([_Rule(re.compile(r.match), r) for r in self.options.responses])
         self._slots = anyio.Semaphore(self.options.capacity)
+        self.prefix_cache: PrefixCache | None = (
+            PrefixCache(self.options.prefix_cache_blocks) if self.options.prefix_caching
+            else None)
 
     @property
     def default_concurrency(self) -> int:
@@ -198,9 +218,13 @@ class SimulatedBackend:
                 self._state.active += 1
                 self.stats.max_active = max(self.stats.max_active, self._state.active)
                 try:
-                    prefill = self.options.prefill_s_per_token * plan.prompt_tokens
+                    cache, blocks, cached = self._cached_prefix(request, plan.prompt_tokens)
+                    prefill = self.options.prefill_s_per_token * (plan.prompt_tokens - cached)
                     await self._spend(prefill, plan.prompt_tokens, spent, prompt=True,
                                       sink=request.usage)
+                    if cache is not None:
+                        cache.add(blocks)
+                        self.stats.cached_prompt_tokens += cached
                     for piece in plan.pieces:
                         slowdown = 1 + self.options.batch_slowdown * (self._state.active - 1)
                         seconds = self.options.decode_s_per_token * piece.decode_tokens * slowdown
@@ -255,6 +279,15 @@ class SimulatedBackend:
                     counter.prompt_tokens += tokens
                 else:
                     counter.completion_tokens += tokens
+
+    def _cached_prefix(self, request: LLMRequest, prompt_tokens: int
+                       ) -> tuple[PrefixCache | None, tuple[int, ...], int]:
+        """The prefix cache, the prompt's block hashes and its tokens found cached."""
+        cache = self.prefix_cache
+        if cache is None:
+            return None, (), 0
+        blocks = block_hashes(chat_text(request.messages), _BLOCK_TOKENS * 4)
+        return cache, blocks, min(prompt_tokens, cache.hits(blocks) * _BLOCK_TOKENS)
 
     def _plan(self, request: LLMRequest) -> _Plan:
         """Decide outputs, token counts and pieces: no I/O, no clock."""

@@ -259,3 +259,60 @@ async def test_bad_options_are_config_errors_naming_the_key(
     with pytest.raises(ConfigError, match="simulated backend") as info:
         backend(**options)
     assert named in str(info.value)
+
+
+# -- prefix caching ------------------------------------------------------------------------
+SYSTEM = "You are a careful planner. " * 150  # about 1,000 tokens shared by every turn
+
+
+def turn(history: str) -> LLMRequest:
+    return LLMRequest(messages=[{"role": "system", "content": SYSTEM},
+                                {"role": "user", "content": history}], max_tokens=4)
+
+
+def test_a_cached_prefix_is_not_prefilled_again() -> None:
+    from executors.engines import run_virtual
+
+    async def main() -> list[tuple[float, int]]:
+        b = backend(prefix_caching=True, prefill_s_per_token=0.001, decode_s_per_token=0.0)
+        out = []
+        for history in ("Question: a", "Question: a\nObservation: 1", "Something else"):
+            r = await b.complete(turn(history))
+            out.append((r.latency_s, b.stats.cached_prompt_tokens))
+        return out
+
+    (first, none), (second, cached), (third, more) = run_virtual(main)
+    assert none == 0
+    assert first == pytest.approx(0.001 * approx_tokens(SYSTEM + "Question: a"), abs=0.003)
+    assert cached >= approx_tokens(SYSTEM) - 16  # all full blocks of the shared part
+    assert second < 0.05 * first  # only the new tail is computed
+    assert more - cached >= approx_tokens(SYSTEM) - 16 and third < 0.05 * first
+
+
+async def test_usage_counts_every_prompt_token_and_caching_is_off_by_default() -> None:
+    plain, cached = backend(**FAST), backend(prefix_caching=True, **FAST)
+    for b in (plain, cached):
+        for _ in range(2):
+            r = await b.complete(turn("Question: a"))
+            assert r.prompt_tokens == approx_tokens(SYSTEM) + approx_tokens("Question: a")
+    assert plain.prefix_cache is None and plain.stats.cached_prompt_tokens == 0
+    assert cached.stats.cached_prompt_tokens > 0
+    assert cached.stats.prompt_tokens == plain.stats.prompt_tokens
+
+
+async def test_backends_can_share_one_cache_and_it_evicts_least_recently_used() -> None:
+    first, second = backend(prefix_caching=True, **FAST), backend(prefix_caching=True, **FAST)
+    second.prefix_cache = first.prefix_cache
+    await first.complete(turn("Question: a"))
+    await second.complete(turn("Question: b"))
+    assert second.stats.cached_prompt_tokens >= approx_tokens(SYSTEM) - 16
+
+    small = backend(prefix_caching=True, prefix_cache_blocks=8, **FAST)
+    await small.complete(turn("Question: a"))  # ~63 blocks: only the last 8 stay
+    await small.complete(turn("Question: a"))
+    assert small.stats.cached_prompt_tokens == 0  # the leading blocks were evicted
+
+
+async def test_prefix_cache_options_are_validated() -> None:
+    with pytest.raises(ConfigError, match="prefix_cache_blocks"):
+        backend(prefix_caching=True, prefix_cache_blocks=0)
