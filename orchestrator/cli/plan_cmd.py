@@ -99,5 +99,6 @@ def _print(doc: dict[str, Any], name: str) -> None:
     if bad:
         _err.print(f"{bad} error{'s' if bad != 1 else ''} in the plan", highlight=False)
     else:
-        _out.print(f"ok: {n} action{'s' if n != 1 else ''} ({doc['format']} format)",
-                   highlight=False)
+        answer = f"; answer: ${doc['answer']}" if doc.get("answer") is not None else ""
+        _out.print(f"ok: {n} action{'s' if n != 1 else ''} ({doc['format']} format){answer}",
+                   highlight=False, markup=False)

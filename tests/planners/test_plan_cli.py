@@ -35,6 +35,14 @@ def test_a_valid_plan_prints_its_dag(tmp_path: Path) -> None:
     assert lines[-1] == "ok: 3 actions (text format)"
 
 
+def test_a_plan_that_names_its_answer_says_which() -> None:
+    named = GOOD.replace("join()", "join($3)")
+    assert named != GOOD
+    result = CliRunner().invoke(cli(), ["plan", "parse", "-"], input=named)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "ok: 3 actions (text format); answer: $3"
+
+
 def test_json_output_from_stdin() -> None:
     result = CliRunner().invoke(cli(), ["plan", "parse", "-", "--json"], input=GOOD)
     assert result.exit_code == 0, result.output
