@@ -87,7 +87,8 @@ class Online:
 
 
 class FirstFinish(Online):
-    """Stop at the first child that succeeds (and passes the join's ``check``)."""
+    """Stop at the first child that succeeds (and passes the join's ``check``), or at the
+    ``first`` such children (short-m@k: the join then votes among them)."""
 
     reason = "first_finish"
     late_status = "late"
@@ -98,6 +99,8 @@ class FirstFinish(Online):
         self.ctx = ctx
         self.owner = owner
         self.winner: int | None = None
+        #: the children accepted, in finish order (``first`` of them at most)
+        self.winners: list[int] = []
         self.checks: list[Score] = []
 
     async def offer(self, child: Child) -> bool:
@@ -116,11 +119,15 @@ class FirstFinish(Online):
                 child.error = "failed the check" + (f": {score.error}" if score.error else
                                                     f" (it returned {score.raw!r})")
                 return False
-        self.winner = child.index
-        return True
+        if self.winner is None:
+            self.winner = child.index
+        self.winners.append(child.index)
+        return len(self.winners) >= self.join.first
 
     def meta(self) -> dict[str, Any]:
         out: dict[str, Any] = {"winner": self.winner}
+        if self.join.first > 1:
+            out["winners"] = list(self.winners)
         if self.checks:
             out["checks"] = [s.to_json() for s in self.checks]
         return out

@@ -32,7 +32,8 @@ class JoinExecutor:
     - ``vote`` / ``adaptive_vote``: the most frequent answer (``extract``, then
       ``normalize``; children without an answer are dropped; ``tie_break``);
     - ``best_of_n``: the output of the child with the highest score (ties: the earlier);
-    - ``first_finish``: the output of the first child to finish (and pass ``check``).
+    - ``first_finish``: the output of the first child to finish (and pass ``check``);
+      with ``first: m`` above 1, the vote among the first ``m`` (short-m@k).
 
     A ``spawn`` or ``sample`` step runs its own children and consults this join while
     they run (first-finish and adaptive vote stop them early); the join then reduces the
@@ -108,7 +109,13 @@ class JoinExecutor:
         join_id = owner.step_id
         if step.reducer == "concat":
             return [c.output for c in ok]
-        if step.reducer in ("vote", "adaptive_vote"):
+        if step.reducer == "first_finish" and not ok:
+            raise StepError(f"join {join_id!r}: no child of {step.of!r} finished and passed "
+                            "the check", step_id=join_id)
+        if step.reducer in ("vote", "adaptive_vote") or (
+                step.reducer == "first_finish" and step.first > 1):
+            if step.reducer == "first_finish":  # short-m@k: the vote of the first m
+                meta["winners"] = [c.index for c in sorted(ok, key=_finish_rank)]
             answers, invalid = answers_of(ok, step)
             if not answers:
                 raise no_answer_error(step, step.of, ok)
@@ -121,10 +128,10 @@ class JoinExecutor:
         if step.reducer == "best_of_n":
             return await self._best(ctx, step, owner, ok, usage, meta)
         chosen = next((c for c in ok if c.index == winner), None) if winner is not None \
-            else (ok[0] if ok else None)
+            else ok[0]
         if chosen is None:
-            raise StepError(f"join {join_id!r}: no child of {step.of!r} finished and passed "
-                            "the check", step_id=join_id)
+            raise StepError(f"join {join_id!r}: first-finish's winner {winner} of {step.of!r} "
+                            "is not among the children that succeeded", step_id=join_id)
         meta["winner"] = chosen.index
         return chosen.output
 
@@ -150,6 +157,10 @@ class JoinExecutor:
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return 0.0
+
+
+def _finish_rank(child: Child) -> tuple[int, int]:
+    return (child.rank if child.rank is not None else 1 << 30, child.index)
 
 
 def _summary(children: Sequence[Child]) -> dict[str, Any]:

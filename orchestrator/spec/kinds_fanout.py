@@ -202,6 +202,10 @@ class JoinStep(StepBase):
     scorer: Scorer | None = Field(None, description="best_of_n: how to score a candidate.")
     check: Scorer | None = Field(None, description="first_finish: accept only outputs "
                                                    "passing this.")
+    first: int = Field(1, ge=1, le=256, description="first_finish: stop once this many "
+                       "children have finished (and passed `check`); above 1 the answer "
+                       "is their vote (`extract`, `normalize`, `tie_break`): short-m@k, "
+                       "Hassid et al. 2025.")
     stop_rule: Literal["beta", "share", "predictive"] = Field(
         "beta", description="adaptive_vote stopping rule. beta (Adaptive-Consistency, "
         "Aggarwal et al. 2023): stop when the posterior probability that the leading answer "
@@ -237,6 +241,8 @@ class JoinStep(StepBase):
             raise ValueError(f"`scorer` is used by best_of_n only, not {self.reducer}")
         if self.check is not None and self.reducer != "first_finish":
             raise ValueError(f"`check` is used by first_finish only, not {self.reducer}")
+        if "first" in self.model_fields_set and self.reducer != "first_finish":
+            raise ValueError(f"`first` is used by first_finish only, not {self.reducer}")
         if "min_successes" in self.model_fields_set and self.policy != "min_successes":
             raise ValueError("`min_successes` needs `policy: min_successes`")
         if self.risk is not None and (self.reducer != "adaptive_vote"

@@ -241,3 +241,45 @@ def test_n_out_of_range_is_a_validation_error(kit: Any, bad: dict[str, Any]) -> 
         kit.workflow(text)
     problem = info.value.problems[0]
     assert problem.line == 6 and next(iter(bad)) in problem.message  # the offending key
+
+
+async def test_first_m_votes_among_the_first_m_to_finish_and_cancels_the_rest(kit: Any
+                                                                              ) -> None:
+    """short-m@k (Hassid et al. 2025): stop once m samples finished, vote among them."""
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [
+        kit.Reply("answer 7", 0.05), kit.Reply("answer 5", 0.1), kit.Reply("answer 7", 0.15),
+        kit.Reply("answer 5", 1.0), kit.Reply("answer 5", 1.1), kit.Reply("answer 5", 1.2)]}),
+        supports_n=True)
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 6},
+        {**VOTE, "id": "j", "reducer": "first_finish", "first": 3}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.result.output == 7  # the full vote would say 5: only the first 3 count
+    assert fake.cancelled == 3
+    meta = r.step("j").meta
+    assert meta["winners"] == [0, 1, 2] and meta["votes"] == {"7": 2, "5": 1}
+    assert r.step("s").meta["winners"] == [0, 1, 2]
+    assert [e["status"] for e in r.step("s").output[3:]] == ["cancelled"] * 3
+
+
+async def test_first_m_over_a_map_and_its_validation(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"item 0": kit.Reply("answer 1", 0.3),
+                                           "item 1": kit.Reply("answer 2", 0.05),
+                                           "item 2": kit.Reply("answer 2", 0.1),
+                                           "item 3": kit.Reply("answer 1", 2.0)}))
+    r = await kit.run(kit.doc([
+        {"id": "m", "kind": "map", "over": [0, 1, 2, 3],
+         "step": {"kind": "llm", "prompt": "item {{ item }}"}},
+        {"id": "j", "kind": "join", "of": "m", "reducer": "first_finish", "first": 2,
+         "extract": r"answer (\d+)", "normalize": ["number"]}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.step("j").output == 2 and r.step("j").meta["winners"] == [1, 2]
+    assert fake.cancelled == 2
+    from pydantic import ValidationError
+
+    from orchestrator.spec.kinds_fanout import JoinStep
+
+    with pytest.raises(ValidationError, match="`first` is used by first_finish only"):
+        JoinStep.model_validate({**VOTE, "first": 2})
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        JoinStep.model_validate({**VOTE, "reducer": "first_finish", "first": 0})
