@@ -1,6 +1,6 @@
 """How much the lengths of sampled answers to one prompt vary, on the bundled model.
 
-Usage: python bench/length_spread.py [--problems 12] [--n 8] [--max-tokens 400]
+Usage: python bench/length_spread.py [--problems 12] [--n 8] [--m 3] [--max-tokens 400]
        [--temperature 0.8] [--threads N]
 
 First-finish saves what the other samples would still have decoded after the shortest
@@ -13,7 +13,8 @@ arithmetic word problem at ``temperature``, each with its own seed.
 Per problem it prints the sample lengths (completion tokens, the model's own count),
 sigma (the standard deviation of their logarithms, the log-normal's parameter) and the
 share of wait-for-all's completion tokens that first-finish would spend with instant
-cancellation on an engine that decodes the samples together: ``n * shortest / sum``.
+cancellation on an engine that decodes the samples together: ``n * shortest / sum``,
+and the same for ``first: m`` (short-m@k, ``--m``): ``n * m-th shortest / sum``.
 A sample that hits ``max_tokens`` counts at ``max_tokens`` (its true length is longer).
 
 The samples run one after the other here (llama.cpp decodes one sequence at a time on
@@ -69,7 +70,7 @@ def sigma(lengths: list[int]) -> float:
 async def measure(args: argparse.Namespace) -> None:
     options = {"n_threads": args.threads} if args.threads else {}
     backend = LocalBackend(ModelConfig(backend="local", options=options))
-    rows, shares, sigmas, capped = [], [], [], 0
+    rows, shares, m_shares, sigmas, capped = [], [], [], [], 0
     started = time.perf_counter()
     decoded = 0
     for problem in problems(args.problems, args.seed):
@@ -83,26 +84,31 @@ async def measure(args: argparse.Namespace) -> None:
             capped += response.finish_reason == "length"
         decoded += sum(lengths)
         share = args.n * min(lengths) / sum(lengths)
+        m_share = args.n * sorted(lengths)[min(args.m, args.n) - 1] / sum(lengths)
         shares.append(share)
+        m_shares.append(m_share)
         sigmas.append(sigma(lengths))
         rows.append(f"| {problem[:60]} | {', '.join(map(str, sorted(lengths)))} | "
-                    f"{sigmas[-1]:.2f} | {share:.1%} |")
+                    f"{sigmas[-1]:.2f} | {share:.1%} | {m_share:.1%} |")
     await backend.aclose()
     wall = time.perf_counter() - started
     print(f"SmolLM2-135M-Instruct (local backend), {args.problems} problems x {args.n} "
           f"samples, temperature {args.temperature:g}, max_tokens {args.max_tokens}; "
           f"{decoded:,} tokens in {wall:.0f} s; {capped} samples hit max_tokens\n")
-    print("| problem | sample lengths (tokens) | sigma | first-finish share (ideal) |")
-    print("|---|---|---:|---:|")
+    print(f"| problem | sample lengths (tokens) | sigma | first-finish share (ideal) "
+          f"| first {args.m} share (ideal) |")
+    print("|---|---|---:|---:|---:|")
     print("\n".join(rows))
     print(f"| **all ({args.problems} problems)** | | median {statistics.median(sigmas):.2f}, "
-          f"mean {statistics.mean(sigmas):.2f} | mean {statistics.mean(shares):.1%} |")
+          f"mean {statistics.mean(sigmas):.2f} | mean {statistics.mean(shares):.1%} "
+          f"| mean {statistics.mean(m_shares):.1%} |")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--problems", type=int, default=12)
     parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--m", type=int, default=3, help="first: m of short-m@k")
     parser.add_argument("--max-tokens", type=int, default=400)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--threads", type=int, default=None,

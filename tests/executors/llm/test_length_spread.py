@@ -11,17 +11,18 @@ from bench_scripts import run_bench
 
 def test_the_length_spread_benchmark_runs(gguf_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    run_bench("length_spread", ["--problems", "2", "--n", "3", "--max-tokens", "24",
-                                "--threads", "1"])
+    run_bench("length_spread", ["--problems", "2", "--n", "3", "--m", "2",
+                                "--max-tokens", "24", "--threads", "1"])
     out = capsys.readouterr().out
-    rows = re.findall(r"^\| (?!\*\*|problem|---)(.+?) \| ([\d, ]+) \| ([\d.]+) \| ([\d.]+)% \|$",
-                      out, re.MULTILINE)
+    rows = re.findall(r"^\| (?!\*\*|problem|---)(.+?) \| ([\d, ]+) \| ([\d.]+) \| ([\d.]+)% "
+                      r"\| ([\d.]+)% \|$", out, re.MULTILINE)
     assert len(rows) == 2, out
-    for _, lengths, sigma, share in rows:
+    for _, lengths, sigma, share, m_share in rows:
         values = [int(v) for v in lengths.split(", ")]
         assert len(values) == 3 and all(1 <= v <= 24 for v in values)
         assert values == sorted(values)
         assert float(share) == pytest.approx(100 * 3 * values[0] / sum(values), abs=0.06)
+        assert float(m_share) == pytest.approx(100 * 3 * values[1] / sum(values), abs=0.06)
         assert float(sigma) >= 0
     assert "**all (2 problems)**" in out
 
