@@ -228,10 +228,34 @@ def _same_length(low: str, high: str) -> list[tuple[tuple[int, int], ...]]:
 
 def integer_range_gbnf(low: int, high: int) -> str:
     """A GBNF expression (llama.cpp grammar) matching exactly the integers in
-    ``[low, high]`` written as JSON writes them."""
+    ``[low, high]`` written as JSON writes them.
+
+    Runs of whole digit counts (every number of 2, 3, ... digits) are written as one
+    ``[1-9] [0-9]{m,n}`` each, so a one-sided range stays a handful of alternatives.
+    """
     def digit(span: tuple[int, int]) -> str:
         return f'"{span[0]}"' if span[0] == span[1] else f"[{span[0]}-{span[1]}]"
 
-    alternatives = [" ".join((['"-"'] if negative else []) + [digit(s) for s in digits])
-                    for negative, digits in integer_range_spellings(low, high)]
+    alternatives: list[str] = []
+    run: list[tuple[bool, int]] = []  # (negative, digits) of whole digit counts in a row
+
+    def flush() -> None:
+        if run:
+            negative, shortest, longest = run[0][0], run[0][1], run[-1][1]
+            tail = f"{{{shortest - 1},{longest - 1}}}" if longest > shortest else \
+                f"{{{shortest - 1}}}"
+            alternatives.append(('"-" ' if negative else "") + f"[1-9] [0-9]{tail}")
+            run.clear()
+
+    for negative, digits in integer_range_spellings(low, high):
+        whole = len(digits) > 1 and digits[0] == (1, 9) and all(d == (0, 9) for d in digits[1:])
+        if whole and run and run[-1] == (negative, len(digits) - 1):
+            run.append((negative, len(digits)))
+            continue
+        flush()
+        if whole:
+            run.append((negative, len(digits)))
+            continue
+        alternatives.append(" ".join((['"-"'] if negative else []) + [digit(d) for d in digits]))
+    flush()
     return "(" + " | ".join(alternatives) + ")"

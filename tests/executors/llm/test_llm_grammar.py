@@ -110,6 +110,26 @@ def test_integer_range_spellings_match_exactly_the_range(low: int, high: int) ->
 def test_the_integer_rule_is_a_small_union() -> None:
     assert integer_range_gbnf(1000, 5000) == '([1-4] [0-9] [0-9] [0-9] | "5" "0" "0" "0")'
     assert len(integer_range_spellings(-10 ** 16 + 1, 10 ** 16 - 1)) == 32
+    # whole digit counts in a row become one repetition: one-sided ranges stay small
+    assert integer_range_gbnf(0, 10 ** 16 - 1) == "([0-9] | [1-9] [0-9]{1,15})"
+    assert integer_range_gbnf(-(10 ** 16 - 1), -5) == '("-" [5-9] | "-" [1-9] [0-9]{1,15})'
+
+
+@pytest.mark.parametrize("low,high", [
+    (0, 10 ** 16 - 1), (4, 10 ** 16 - 1), (-(10 ** 16 - 1), -5), (-50, 10 ** 6),
+    (1900, 2_100_000), (10, 99), (-999, 1000), (7, 7)])
+def test_the_gbnf_rule_matches_the_same_integers_as_the_spellings(low: int, high: int
+                                                                  ) -> None:
+    # our GBNF subset reads as a regular expression once quotes and spaces are dropped
+    pattern = re.compile(integer_range_gbnf(low, high).replace('"', "").replace(" ", ""))
+    exact = _regex(low, high)
+    rng = random.Random(low ^ high)
+    probes = {low, high, low - 1, high + 1, 0, -1, 1}
+    probes |= {rng.randint(low - 10 ** 6, high + 10 ** 6) for _ in range(3_000)}
+    probes |= {int("9" * d) for d in range(1, 18)} | {10 ** d for d in range(17)}
+    for n in probes:
+        assert bool(pattern.fullmatch(str(n))) == bool(exact.fullmatch(str(n))) \
+            == (low <= n <= high), n
 
 
 def test_any_value_is_spelled_out_and_the_input_is_not_modified() -> None:
