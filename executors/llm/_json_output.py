@@ -81,7 +81,7 @@ _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_ONE = ("items", "additionalProperties", "not", "contains")
 
 
-def grammar_schema(schema: Any, ranges: list[tuple[str, int, int]] | None = None) -> Any:
+def grammar_schema(schema: Any, ranges: list[tuple[str, str]] | None = None) -> Any:
     """Rewrite a JSON Schema into the forms that llama.cpp's schema-to-grammar converter
     renders without widening them.
 
@@ -96,15 +96,19 @@ def grammar_schema(schema: Any, ranges: list[tuple[str, int, int]] | None = None
       ``"maxItems": 0``: here it gets an item schema that the bound never uses;
     - ``{}`` or ``true`` (any value, e.g. as ``items`` or ``additionalProperties``)
       becomes "any *object*": here it is spelled out as any value;
-    - integer bounds are ignored: a bounded range of at most 256 integers becomes an
-      ``enum`` (``multipleOf`` applied); a wider or one-sided range is collected in
-      ``ranges`` and replaced by a placeholder ``const`` that the caller swaps for
-      :func:`integer_range_gbnf`'s rule. Without ``ranges`` such bounds stay
-      unenforced by the grammar. ``multipleOf`` on a wide range is left to the
-      validation after decoding, as everything is.
+    - number bounds are ignored too: a bounded range of at most 256 integers becomes an
+      ``enum`` (``multipleOf`` applied); a wider or one-sided integer range, and a
+      bounded ``number``, is collected in ``ranges`` as a GBNF rule
+      (:func:`integer_range_gbnf`, :func:`number_range_gbnf`) and replaced by a
+      placeholder ``const`` that the caller swaps for it. A ``number``'s rule holds the
+      smallest range with integer ends around its bounds (exact for integer bounds,
+      wider by less than 1 otherwise). Without ``ranges`` such bounds stay unenforced
+      by the grammar. What the grammar does not narrow (``multipleOf`` on a wide
+      range, fractional bounds) is left to the validation after decoding, as
+      everything is.
 
     :param schema: a JSON Schema (not modified).
-    :param ranges: where to collect ``(placeholder, low, high)`` for wide integer ranges.
+    :param ranges: where to collect ``(placeholder, GBNF rule)`` pairs.
     :returns: an equivalent schema for the converter.
     """
     if schema is True or schema == {}:
@@ -142,10 +146,29 @@ def grammar_schema(schema: Any, ranges: list[tuple[str, int, int]] | None = None
             out["enum"] = [n for n in range(low, high + 1)
                            if not isinstance(step, int) or step <= 0 or n % step == 0]
         elif (low is not None or high is not None) and ranges is not None:
-            placeholder = f"ponder-integer-range-{secrets.token_hex(6)}"
-            ranges.append((placeholder, *_finite_range(low, high)))
-            return {"const": placeholder}
+            return _placeholder(ranges, integer_range_gbnf(*_finite_range(low, high)))
+    if kind == "number" and "enum" not in out and "const" not in out and ranges is not None:
+        low, high = _number_hull(out)
+        if low is not None and high is not None and high < low:
+            raise ConfigError(f"the schema {json.dumps(schema)[:80]} admits no number")
+        if low is not None or high is not None:
+            return _placeholder(ranges, number_range_gbnf(low, high))
     return out
+
+
+def _placeholder(ranges: list[tuple[str, str]], rule: str) -> dict[str, Any]:
+    placeholder = f"ponder-range-{secrets.token_hex(6)}"
+    ranges.append((placeholder, rule))
+    return {"const": placeholder}
+
+
+def _number_hull(schema: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The smallest range with integer ends that holds a number schema's bounds."""
+    lows = [math.floor(schema[k]) for k in ("minimum", "exclusiveMinimum")
+            if isinstance(schema.get(k), int | float) and not isinstance(schema[k], bool)]
+    highs = [math.ceil(schema[k]) for k in ("maximum", "exclusiveMaximum")
+             if isinstance(schema.get(k), int | float) and not isinstance(schema[k], bool)]
+    return (max(lows) if lows else None), (min(highs) if highs else None)
 
 
 def _integer_bounds(schema: dict[str, Any]) -> tuple[int | None, int | None]:
@@ -258,4 +281,31 @@ def integer_range_gbnf(low: int, high: int) -> str:
             continue
         alternatives.append(" ".join((['"-"'] if negative else []) + [digit(d) for d in digits]))
     flush()
+    return "(" + " | ".join(alternatives) + ")"
+
+
+def number_range_gbnf(low: int | None, high: int | None) -> str:
+    """A GBNF expression matching the decimal numbers in ``[low, high]`` (integer ends;
+    ``None``: unbounded on that side) written without an exponent: an integer part,
+    then an optional fraction, which must be zeros at a bound (``1.0`` in ``[0, 1]``,
+    never ``1.5``)."""
+    frac, zeros = '("." [0-9]+)?', '("." "0"+)?'
+    cap = _finite_range(None, None)[1]  # the widest integer part, as for integers
+    if low is not None and low == high:
+        return f"({integer_range_gbnf(low, low)} {zeros})"
+    alternatives = []
+    if high is None or high >= 0:  # 0 <= v <= high
+        start = max(low, 0) if low is not None else 0
+        below = cap if high is None else high - 1  # integer parts taking any fraction
+        if start <= below:
+            alternatives.append(f"{integer_range_gbnf(start, below)} {frac}")
+        if high is not None:
+            alternatives.append(f"{integer_range_gbnf(high, high)} {zeros}")
+    if low is None or low < 0:  # low <= v < 0, or <= high when high < 0
+        smallest = 0 if high is None or high >= 0 else -high
+        below = cap if low is None else -low - 1
+        if smallest <= below:
+            alternatives.append(f'"-" {integer_range_gbnf(smallest, below)} {frac}')
+        if low is not None:
+            alternatives.append(f'"-" {integer_range_gbnf(-low, -low)} {zeros}')
     return "(" + " | ".join(alternatives) + ")"

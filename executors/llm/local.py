@@ -17,7 +17,7 @@ import anyio
 from pydantic import Field
 
 from executors.llm._common import BackendOptions, BackendStats, parse_options
-from executors.llm._json_output import grammar_schema, integer_range_gbnf
+from executors.llm._json_output import grammar_schema
 from orchestrator.errors import BackendError, ConfigError
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
@@ -141,15 +141,15 @@ def schema_grammar(schema: dict[str, Any]) -> Any:
     """
     from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
-    ranges: list[tuple[str, int, int]] = []
+    ranges: list[tuple[str, str]] = []
     text = json.dumps(grammar_schema(schema, ranges))
     try:
         gbnf = json_schema_to_gbnf(text)
-        for placeholder, low, high in ranges:  # the converter ignores integer bounds
+        for placeholder, rule in ranges:  # the converter ignores numeric bounds
             literal = f'"\\"{placeholder}\\""'  # how it writes the placeholder const
             if literal not in gbnf:
-                raise ValueError(f"integer range [{low}, {high}] lost in the grammar")
-            gbnf = gbnf.replace(literal, integer_range_gbnf(low, high))
+                raise ValueError(f"numeric range {rule} lost in the grammar")
+            gbnf = gbnf.replace(literal, rule)
         return LlamaGrammar.from_string(gbnf, verbose=False)
     except Exception as exc:  # the converter raises bare Exception/AssertionError/KeyError
         raise ConfigError(f"local backend: cannot build a grammar for the JSON schema "

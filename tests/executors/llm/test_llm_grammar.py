@@ -19,6 +19,7 @@ from executors.llm._json_output import (
     grammar_schema,
     integer_range_gbnf,
     integer_range_spellings,
+    number_range_gbnf,
 )
 from orchestrator.errors import ConfigError
 from orchestrator.runtime.contracts import LLMRequest
@@ -65,21 +66,32 @@ def test_small_integer_ranges_become_enums() -> None:
         grammar_schema({"type": "integer", "minimum": 3, "maximum": 2})
 
 
-def test_wide_and_one_sided_integer_ranges_are_collected_for_the_grammar() -> None:
-    ranges: list[tuple[str, int, int]] = []
+def test_wide_one_sided_and_number_ranges_are_collected_for_the_grammar() -> None:
+    ranges: list[tuple[str, str]] = []
     out = grammar_schema({"type": "object", "properties": {
         "year": {"type": "integer", "minimum": 1000, "exclusiveMaximum": 3000},
         "count": {"type": ["integer", "null"], "minimum": 0},
         "small": {"type": "integer", "minimum": 1, "maximum": 3},
-        "free": {"type": "integer"}}}, ranges)
-    assert [(low, high) for _, low, high in ranges] == [(1000, 2999), (0, 10 ** 16 - 1)]
+        "free": {"type": "integer"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "real": {"type": "number"}}}, ranges)
+    assert [rule for _, rule in ranges] == [integer_range_gbnf(1000, 2999),
+                                            integer_range_gbnf(0, 10 ** 16 - 1),
+                                            number_range_gbnf(0, 1)]
     assert out["properties"]["year"] == {"const": ranges[0][0]}
     assert out["properties"]["count"]["anyOf"][0] == {"const": ranges[1][0]}
+    assert out["properties"]["score"] == {"const": ranges[2][0]}
     assert out["properties"]["small"]["enum"] == [1, 2, 3]
     assert out["properties"]["free"] == {"type": "integer"}
+    assert out["properties"]["real"] == {"type": "number"}
     ranges.clear()
     grammar_schema({"type": "integer", "maximum": -5}, ranges)
-    assert ranges[0][1:] == (-(10 ** 16 - 1), -5)
+    assert ranges[0][1] == integer_range_gbnf(-(10 ** 16 - 1), -5)
+    ranges.clear()  # fractional and exclusive bounds: the integer hull around them
+    grammar_schema({"type": "number", "exclusiveMinimum": -0.5, "maximum": 2.5}, ranges)
+    assert ranges[0][1] == number_range_gbnf(-1, 3)
+    with pytest.raises(ConfigError, match="admits no number"):
+        grammar_schema({"type": "number", "minimum": 3, "maximum": 1}, ranges)
 
 
 def _regex(low: int, high: int) -> re.Pattern[str]:
@@ -130,6 +142,38 @@ def test_the_gbnf_rule_matches_the_same_integers_as_the_spellings(low: int, high
     for n in probes:
         assert bool(pattern.fullmatch(str(n))) == bool(exact.fullmatch(str(n))) \
             == (low <= n <= high), n
+
+
+def _gbnf_regex(rule: str) -> re.Pattern[str]:
+    """Our GBNF subset as a regular expression: quotes and spaces dropped, "." escaped."""
+    return re.compile(rule.replace('"."', r"\.").replace('"', "").replace(" ", ""))
+
+
+@pytest.mark.parametrize("low,high", [
+    (0, 1), (-1, 1), (-5, -2), (0, None), (None, 0), (None, -3), (2, None), (3, 3),
+    (-100, 250)])
+def test_number_rules_match_exactly_the_decimals_in_range(low: int | None,
+                                                          high: int | None) -> None:
+    from decimal import Decimal
+
+    pattern = _gbnf_regex(number_range_gbnf(low, high))
+    rng = random.Random(7)
+    centre = [v for v in (low, high) if v is not None]
+    numerals = {"0", "-0", "0.0", "-0.0", "1.5", "-1.5", "0.25"}
+    for base in [*centre, 0]:
+        for _ in range(400):
+            whole = base + rng.randint(-4, 4)
+            fraction = rng.choice(["", ".0", ".00", ".5", ".25", ".999", ".001"])
+            numerals.add(f"{whole}{fraction}")
+    for text in numerals:
+        value = Decimal(text)
+        if value == 0 and text.startswith("-"):  # "-0": in range, the grammar may omit it
+            assert not pattern.fullmatch(text) or (low is None or low <= 0), text
+            continue
+        inside = (low is None or value >= low) and (high is None or value <= high)
+        assert bool(pattern.fullmatch(text)) == inside, (text, low, high)
+    for wrong in ("01", "1.", ".5", "1e3", "+1", "--1", "- 1"):
+        assert not pattern.fullmatch(wrong), wrong
 
 
 def test_any_value_is_spelled_out_and_the_input_is_not_modified() -> None:
@@ -230,3 +274,21 @@ async def test_the_model_cannot_write_integers_out_of_range(gguf_path: Path) -> 
         max_tokens=30, temperature=0, json_schema=YEAR_AND_COUNT))
     await backend.aclose()
     Draft202012Validator(YEAR_AND_COUNT).validate(json.loads(response.text))
+
+
+@pytest.mark.anyio
+async def test_the_model_cannot_write_numbers_out_of_range(gguf_path: Path) -> None:
+    from executors.llm import LocalBackend
+
+    schema = {"type": "object", "properties": {
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "delta": {"type": "number", "maximum": -2}}, "required": ["score", "delta"],
+        "additionalProperties": False}
+    backend = LocalBackend(ModelConfig(backend="local", options={"n_threads": 1}))
+    # unconstrained, the model copies 7.5 and 3.25
+    response = await backend.complete(LLMRequest(
+        messages=[{"role": "user", "content":
+                   'Copy this JSON exactly: {"score": 7.5, "delta": 3.25}'}],
+        max_tokens=30, temperature=0, json_schema=schema))
+    await backend.aclose()
+    Draft202012Validator(schema).validate(json.loads(response.text))
