@@ -97,7 +97,7 @@ def _step_json(s: StepRecord) -> dict[str, Any]:
     return {
         "id": s.id, "kind": s.kind, "status": s.status, "attempts": s.attempts,
         "started_at": s.started_at, "finished_at": s.finished_at, "error": s.error,
-        "parent": s.parent,
+        "parent": s.parent, "output": s.output,
         "usage": {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens},
     }
 

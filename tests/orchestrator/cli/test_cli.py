@@ -29,7 +29,10 @@ def test_run_json_has_the_documented_fields() -> None:
     assert doc["status"] == "succeeded"
     assert doc["output"]["total_legs"] == 4 * 8 + 2 * 6
     step = doc["steps"][0]
-    assert {"id", "kind", "status", "attempts", "started_at", "finished_at", "error"} <= set(step)
+    assert {"id", "kind", "status", "attempts", "started_at", "finished_at", "error",
+            "output"} <= set(step)
+    outputs = {s["id"]: s["output"] for s in doc["steps"]}
+    assert outputs["total_legs"] == doc["output"]["total_legs"]
     assert doc["usage"]["completion_tokens"] > 0
 
 
