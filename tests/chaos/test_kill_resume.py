@@ -126,3 +126,50 @@ def test_sigkill_then_resume_always_completes_with_the_same_output(tmp_path: Pat
         assert max(done.values()) == 1, f"a completed step ran again: {done}"
         seqs = [e["seq"] for e in events]
         assert seqs == sorted(set(seqs)), "sequence numbers repeat or go back"
+
+
+def test_a_killed_plan_run_resumes_to_the_same_answer(tmp_path: Path) -> None:
+    """The LLMCompiler example whose second look-up fails (the joiner answers anyway),
+    killed before, during and after its plan streams, resumes to the same answer."""
+    import shutil
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "planners"
+    for name in ("tools.py", "corpus"):
+        copy = shutil.copytree if (examples / name).is_dir() else shutil.copy
+        copy(examples / name, tmp_path / name)
+    doc = yaml.safe_load((examples / "direct_answer.yaml").read_text())
+    model = yaml.safe_load((examples / "direct_answer.sim.yaml").read_text())
+    model["options"]["decode_s_per_token"] = 0.02  # about a second of streaming
+    doc["models"] = {"default": model}
+    doc["inputs"]["question"]["default"] = (
+        "What is the population of Paris plus the population of Oslo?")
+    wf = tmp_path / "oslo.yaml"
+    wf.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    baseline = cli("run", str(wf), "--db", f"sqlite:///{tmp_path / 'base.db'}", "--json")
+    assert baseline.exit_code == 0, baseline.output
+    expected = json.loads(baseline.stdout.strip().splitlines()[-1])
+    assert expected["output"] == {"answer": "unknown: Oslo is not in the corpus"}
+    total_events = event_count(tmp_path / "base.db")
+    resumed_runs = 0
+    for k, kill_after in enumerate((2, total_events // 2, total_events - 2)):
+        db = tmp_path / f"trial{k}.db"
+        url = f"sqlite:///{db}"
+        child = subprocess.Popen([*ponder_command(), "run", str(wf), "--db", url, "--json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+        deadline = time.monotonic() + 60
+        while event_count(db) < kill_after and child.poll() is None:
+            assert time.monotonic() < deadline, "the run never got going"
+            time.sleep(0.002)
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=30)
+        (run,) = json.loads(cli("runs", "--db", url, "--json").stdout)
+        if run["status"] == "succeeded":
+            continue
+        resumed = cli("resume", run["id"], "--db", url, "--json")
+        assert resumed.exit_code == 0, f"kill after {kill_after}: {resumed.output}"
+        doc_out = json.loads(resumed.stdout.strip().splitlines()[-1])
+        assert doc_out["status"] == "succeeded", doc_out["error"]
+        assert doc_out["output"] == expected["output"], f"kill after {kill_after}"
+        resumed_runs += 1
+    assert resumed_runs >= 2, "the kills landed after the runs had finished"
