@@ -418,6 +418,13 @@ def report(modes: list[Mode], settings: Settings, wall: list[float], n: int) -> 
             f"{sum(o.prompt_tokens for o in mode.outcomes) / k:.0f} | "
             f"{sum(o.completion_tokens for o in mode.outcomes) / k:.0f} | "
             f"{sum(o.correct for o in mode.outcomes)}/{k} | {wall_s:.2f} |")
+    means = [statistics.mean(o.latency_s for o in m.outcomes) / scale for m in modes]
+    c_vs_a, c_vs_b = means[0] / means[2], means[1] / means[2]
+    lines += ["", "Targets (issue #4):", "",
+              "| target | measured | met |", "|---|---:|---|",
+              f"| (c) at least 3.7x faster than (a) | {c_vs_a:.2f}x | "
+              f"{'yes' if c_vs_a >= 3.7 else 'no'} |",
+              f"| (c) faster than (b) | {c_vs_b:.2f}x | {'yes' if c_vs_b > 1 else 'no'} |"]
     return "\n".join(lines)
 
 

@@ -45,3 +45,20 @@ async def test_adaptive_table_compares_rules_on_the_same_draws(bench: Any) -> No
     beta = cells["adaptive_vote, beta 0.95 (default)"]
     assert beta[0] == cells["fixed vote, n = 16"][0]  # same accuracy on these questions
     assert float(beta[1]) < 10
+
+
+async def test_the_targets_table_judges_from_the_figures(bench: Any) -> None:
+    found: dict[str, Any] = {}
+    await bench.adaptive_table(40, 0, found)
+    found["first_finish sigma 0.8 n 8"] = 0.29
+    found["first_finish sigma 0.6 n 8"] = 0.40
+    rows = bench.targets(found)
+    assert rows[2].endswith("(sigma 0.8) | 29.0% | yes |")
+    assert rows[3].endswith("(sigma 0.6) | 40.0% | no |")
+    fixed_accuracy, _ = found["fixed vote, n = 16"]
+    line = rows[4]
+    share = float(line.split(": ")[1].split("%")[0]) / 100
+    assert line.endswith("| yes |") == (share <= 1 / 3)
+    # the setting it names keeps accuracy within 0.1 points of the fixed vote
+    name = line.split(" | ")[1].split(":")[0]
+    assert found[name][0] >= fixed_accuracy - 0.001
