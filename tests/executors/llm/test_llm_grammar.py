@@ -262,33 +262,26 @@ async def test_the_model_cannot_write_strings_into_parents(gguf_path: Path,
     Draft202012Validator(schema).validate(json.loads(response.text))
 
 
-@pytest.mark.anyio
-async def test_the_model_cannot_write_integers_out_of_range(gguf_path: Path) -> None:
-    from executors.llm import LocalBackend
-
-    backend = LocalBackend(ModelConfig(backend="local", options={"n_threads": 1}))
-    # the prompt pulls out of both ranges: unconstrained, the model copies it
-    response = await backend.complete(LLMRequest(
-        messages=[{"role": "user", "content":
-                   'Copy this JSON exactly: {"year": 7200, "count": -40}'}],
-        max_tokens=30, temperature=0, json_schema=YEAR_AND_COUNT))
-    await backend.aclose()
-    Draft202012Validator(YEAR_AND_COUNT).validate(json.loads(response.text))
+SCORE_AND_DELTA = {"type": "object", "properties": {
+    "score": {"type": "number", "minimum": 0, "maximum": 1},
+    "delta": {"type": "number", "maximum": -2}}, "required": ["score", "delta"],
+    "additionalProperties": False}
 
 
 @pytest.mark.anyio
-async def test_the_model_cannot_write_numbers_out_of_range(gguf_path: Path) -> None:
+@pytest.mark.parametrize("schema,copy", [
+    (YEAR_AND_COUNT, '{"year": 7200, "count": -40}'),
+    (SCORE_AND_DELTA, '{"score": 7.5, "delta": 3.25}'),
+], ids=["integers", "numbers"])
+async def test_the_model_cannot_write_numbers_out_of_range(gguf_path: Path,
+                                                           schema: dict[str, Any],
+                                                           copy: str) -> None:
     from executors.llm import LocalBackend
 
-    schema = {"type": "object", "properties": {
-        "score": {"type": "number", "minimum": 0, "maximum": 1},
-        "delta": {"type": "number", "maximum": -2}}, "required": ["score", "delta"],
-        "additionalProperties": False}
     backend = LocalBackend(ModelConfig(backend="local", options={"n_threads": 1}))
-    # unconstrained, the model copies 7.5 and 3.25
+    # the prompt pulls out of every range: unconstrained, the model copies it as it is
     response = await backend.complete(LLMRequest(
-        messages=[{"role": "user", "content":
-                   'Copy this JSON exactly: {"score": 7.5, "delta": 3.25}'}],
+        messages=[{"role": "user", "content": f"Copy this JSON exactly: {copy}"}],
         max_tokens=30, temperature=0, json_schema=schema))
     await backend.aclose()
     Draft202012Validator(schema).validate(json.loads(response.text))
