@@ -17,6 +17,7 @@ from executors.llm._common import (
     approx_prompt_tokens,
     parse_options,
 )
+from executors.llm._json_output import grammar_schema
 from orchestrator.errors import (
     BackendError,
     BackendHTTPError,
@@ -56,7 +57,9 @@ class OpenAIBackend:
     ================== ============== =================================================
     structured_outputs "json_schema"  how ``json_schema`` is sent: ``"json_schema"``
                                       (OpenAI, vLLM), ``"json_object"`` (llama.cpp's
-                                      ``{"type": "json_object", "schema": ...}``),
+                                      ``{"type": "json_object", "schema": ...}``, the
+                                      schema in the forms its converter renders
+                                      exactly),
                                       ``"none"`` (not sent; the executor validates)
     server             "generic"      ``"vllm"`` also sends ``priority`` and ``request_id``
     send_priority      true           with ``server: vllm``: send ``priority`` (the server
@@ -238,7 +241,11 @@ class OpenAIBackend:
                 "json_schema": {"name": "output", "schema": schema},
             }
         elif schema is not None and self.options.structured_outputs == "json_object":
-            params["response_format"] = {"type": "json_object", "schema": schema}
+            # llama.cpp's server turns the schema into a grammar with the converter that
+            # widens some forms (a type list drops `items`: strings in an integer array);
+            # send the equivalent schema that it renders exactly
+            params["response_format"] = {"type": "json_object",
+                                         "schema": grammar_schema(schema)}
         if self.options.server == "vllm":
             # vLLM serves lower `priority` values first; Ponder's larger-is-urgent flips sign.
             extra: dict[str, Any] = {}

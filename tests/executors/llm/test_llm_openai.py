@@ -373,6 +373,32 @@ async def test_llama_server_json_schema(llama_server_url: str) -> None:
 
 
 @pytest.mark.llama_server
+async def test_llama_server_cannot_write_strings_into_an_integer_list(
+        llama_server_url: str) -> None:
+    """llama.cpp's converter drops `items` of a type list; the backend sends the
+    equivalent schema it renders exactly (unconstrained, the model copies the strings)."""
+    schema = {"type": "object", "properties": {"parents": {
+        "type": ["array", "null"], "items": {"type": "integer", "minimum": 1, "maximum": 3}}},
+        "required": ["parents"], "additionalProperties": False}
+    b = llama(llama_server_url)
+    response = await b.complete(ask('Copy this JSON exactly: {"parents": ["T1", "T2"]}',
+                                    max_tokens=30, json_schema=schema, temperature=0))
+    await b.aclose()
+    Draft202012Validator(schema).validate(json.loads(response.text))
+
+
+async def test_json_object_mode_sends_the_schema_in_forms_llama_cpp_renders_exactly(
+        server: FakeServer) -> None:
+    nullable = {"type": ["array", "null"], "items": {"type": "integer"}}
+    b = backend(server.url, options={"structured_outputs": "json_object"})
+    await b.complete(ask(json_schema=nullable))
+    await b.aclose()
+    sent = server.requests[0][2]["response_format"]["schema"]
+    assert sent == {"anyOf": [{"type": "array", "items": {"type": "integer"}},
+                              {"type": "null", "items": {"type": "integer"}}]}
+
+
+@pytest.mark.llama_server
 async def test_llama_server_stream(llama_server_url: str) -> None:
     b = llama(llama_server_url)
     pieces: list[str] = []
