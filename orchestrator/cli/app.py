@@ -20,6 +20,7 @@ from orchestrator.errors import PonderError, Problem, ValidationFailed
 from orchestrator.graph.validate import validate_file
 from orchestrator.runtime.engine import RunResult
 from orchestrator.sdk import Workflow
+from orchestrator.spec.models import ModelConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Ponder: run multi-step LLM reasoning workflows.")
@@ -53,6 +54,36 @@ def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
             raise _fail(f"--input {pair!r} must look like key=value")
         values[key] = value
     return values
+
+
+def _model_overrides(pairs: list[str]) -> dict[str, ModelConfig]:
+    """``--model NAME=FILE`` options: each FILE is one model config (YAML)."""
+    import yaml
+    from pydantic import ValidationError
+
+    configs: dict[str, ModelConfig] = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise _fail(f"--model {pair!r} must look like NAME=FILE")
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise _fail(f"--model {name}: cannot read {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise _fail(f"--model {name}: {path} is not UTF-8 text (byte {exc.start})") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+            raise _fail(f"--model {name}: {path}{where} is not valid YAML: "
+                        f"{getattr(exc, 'problem', None) or exc}") from None
+        try:
+            configs[name] = ModelConfig.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"]) or "(top level)"
+            raise _fail(f"--model {name}: {path}: {loc}: {first['msg']}") from None
+    return configs
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -121,6 +152,9 @@ def run(
     tool_executor: Annotated[str | None, typer.Option(
         "--tool-executor", help="Run tool steps with this executor, e.g. ray-tool "
         "(cluster address: PONDER_RAY_ADDRESS).")] = None,
+    model: Annotated[list[str], typer.Option(
+        "--model", "-m", help="NAME=FILE: serve the model alias NAME with the model config "
+        "in the YAML FILE (e.g. a simulated backend's scripted outputs; repeatable).")] = [],  # noqa: B006
     debug: Debug = False,
 ) -> None:
     """Run a workflow and print its output. Exit 0 only when the run succeeded.
@@ -130,6 +164,12 @@ def run(
 
     def go() -> None:
         wf = _load(file)
+        for name, config in _model_overrides(model).items():
+            declared = wf.spec.models
+            if declared and name not in declared and name != "default":
+                raise _fail(f"--model {name}: {file} declares no model {name!r} "
+                            f"(models: {', '.join(sorted(declared))})")
+            wf.spec.models[name] = config
         if tool_executor:
             wf.register_executor("tool", wf.registry.executor(tool_executor))
         values = _parse_inputs(input, inputs_json)
