@@ -52,7 +52,11 @@ POLICIES: tuple[PolicyName, ...] = ("fifo", "critical_path", "program_aware")
 
 #: engine priorities of the levels are this far apart (see :func:`engine_priority`)
 _LEVEL_SPAN = 1e9
-_URGENCY_MAX = 99_999_999
+#: milliseconds of urgency a level can tell apart (11.5 days; longer ones tie)
+_URGENCY_MAX = 999_999_999
+#: engines with integer priorities (vLLM) get Ponder's priorities in these units, so
+#: priorities that differ by a millisecond keep their order (see :func:`engine_int`)
+ENGINE_PRIORITY_SCALE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,11 +230,12 @@ def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
                     now: float | None = None) -> float:
     """The priority passed on to the engine (larger = more urgent), consistent with
     :func:`sort_key`, so an engine with a priority queue orders its own backlog (and
-    picks whom to preempt) alike. It is a whole number, as vLLM wants.
+    picks whom to preempt) alike. An engine whose priorities are integers gets
+    :func:`engine_int` of it.
 
     ``fifo`` gives every call 0 (the engine's arrival order decides); ``critical_path``
-    the step's critical path; ``program_aware``
-    ``1e9 * (levels - level) + 99999 - tenths of a second of urgency`` (see
+    the step's critical path (seconds); ``program_aware``
+    ``1e9 * (levels - level) + 999999999 - milliseconds of urgency`` (see
     :func:`urgency`), and ``1e9 * (levels + 1)`` for a call starving at ``now``; among
     equals the engine's arrival order decides.
     """
@@ -241,8 +246,15 @@ def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
     if now is not None and starving(call, settings, ledger, now):
         return _LEVEL_SPAN * (settings.levels + 1)
     lvl = level(ledger.get(call.run_id), settings)
-    tenths = min(max(round(urgency(call, ledger) * 10), 0), _URGENCY_MAX)
-    return _LEVEL_SPAN * (settings.levels - lvl) + (_URGENCY_MAX - tenths)
+    millis = min(max(round(urgency(call, ledger) * 1000), 0), _URGENCY_MAX)
+    return _LEVEL_SPAN * (settings.levels - lvl) + (_URGENCY_MAX - millis)
+
+
+def engine_int(priority: float) -> int:
+    """vLLM's priority of a call: an integer, lower served first, from Ponder's
+    ``priority`` (larger = more urgent) in thousandths, so that priorities less than a
+    second apart (critical paths of 0.3 s and 0.6 s) keep their order."""
+    return -round(priority * ENGINE_PRIORITY_SCALE)
 
 
 def run_of(run_id: str, request_id: str) -> str:

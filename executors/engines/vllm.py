@@ -25,6 +25,7 @@ from pydantic import Field
 
 from executors.engines._hub import SHARED, SharedObjects
 from executors.engines._meta import with_meta
+from executors.engines._policy import engine_int
 from executors.llm._common import BackendOptions, parse_options
 from orchestrator.errors import (
     BackendError,
@@ -140,9 +141,10 @@ class VLLMBackend:
 
     Per call: the step's ``output_schema`` becomes ``StructuredOutputsParams(json=...)``
     (xgrammar; ``GuidedDecodingParams`` on releases before it), ``n`` samples are one
-    request, the step's priority is passed (vLLM serves lower values first, so it is
-    negated), and cancelling the call aborts the request at the engine. The response
-    records tokens, time to first token and decode time.
+    request, the step's priority is passed (vLLM serves lower integers first, so it is
+    negated, in thousandths: ``-round(1000 * priority)``), and cancelling the call
+    aborts the request at the engine. The response records tokens, time to first token
+    and decode time.
 
     Errors: an engine that cannot start (CUDA out of memory, a bad argument) →
     :class:`BackendError` naming the cause; a dead engine → :class:`BackendUnavailable`
@@ -212,7 +214,7 @@ class VLLMBackend:
         request_id = f"{request.request_id or 'ponder'}#{next(_ids)}"
         kwargs: dict[str, Any] = {}
         if self.options.scheduling_policy == "priority" and request.priority:
-            kwargs["priority"] = -round(request.priority)  # vLLM: lower is served first
+            kwargs["priority"] = engine_int(request.priority)  # vLLM: lower goes first
         start = anyio.current_time()
         first: float | None = None
         texts: dict[int, str] = {}

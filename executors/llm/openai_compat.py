@@ -61,7 +61,9 @@ class OpenAIBackend:
                                       schema in the forms its converter renders
                                       exactly),
                                       ``"none"`` (not sent; the executor validates)
-    server             "generic"      ``"vllm"`` also sends ``priority`` and ``request_id``
+    server             "generic"      ``"vllm"`` also sends ``priority`` (negated, in
+                                      thousandths: ``-round(1000 * priority)``) and
+                                      ``request_id``
     send_priority      true           with ``server: vllm``: send ``priority`` (the server
                                       must run ``--scheduling-policy priority``, else it
                                       answers 400)
@@ -247,10 +249,12 @@ class OpenAIBackend:
             params["response_format"] = {"type": "json_object",
                                          "schema": grammar_schema(schema)}
         if self.options.server == "vllm":
-            # vLLM serves lower `priority` values first; Ponder's larger-is-urgent flips sign.
+            # vLLM serves lower integer `priority` values first; Ponder's larger-is-urgent
+            # flips sign, in thousandths so that priorities under a second apart keep their
+            # order (as executors.engines._policy.engine_int, not imported: import cycle)
             extra: dict[str, Any] = {}
             if self.options.send_priority:
-                extra["priority"] = -round(request.priority)
+                extra["priority"] = -round(request.priority * 1000)
             if request.request_id:
                 extra["request_id"] = request.request_id
             params["extra_body"] = extra

@@ -17,6 +17,7 @@ from executors.engines._policy import (
     Call,
     PolicySettings,
     ServiceLedger,
+    engine_int,
     engine_priority,
     level,
     sort_key,
@@ -171,6 +172,17 @@ def test_engine_priorities_order_calls_as_the_pool_does(now: float) -> None:
     assert by_priority == by_key
     assert all(float(engine_priority(c, SETTINGS, pool.ledger, now)).is_integer()
                for c in calls)
+
+
+def test_engine_priorities_keep_urgencies_a_few_milliseconds_apart() -> None:
+    pool = Pool()
+    nearer = pool.call("a", 0.30)  # runs with 0.30 s and 0.33 s left: the first is nearer
+    farther = pool.call("b", 0.33)  # its end (tenths of a second would tie them)
+    assert pool.order([farther, nearer], now=0.0) == [nearer, farther]
+    p_near, p_far = (engine_priority(c, SETTINGS, pool.ledger, 0.0) for c in (nearer, farther))
+    assert p_near > p_far
+    assert engine_int(p_near) < engine_int(p_far)  # vLLM: lower first
+    assert engine_int(0.6) < engine_int(0.3)  # critical_path passes seconds through
 
 
 # -- in a pool, on the virtual clock ---------------------------------------------------------

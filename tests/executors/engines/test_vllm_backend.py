@@ -68,7 +68,10 @@ async def test_a_schema_becomes_structured_outputs_and_n_samples_one_request(ask
 async def test_priority_is_passed_negated_and_only_under_the_priority_policy(ask: Ask) -> None:
     b = backend()
     await b.complete(ask("urgent", priority=12.4))
-    assert engine_of(b).requests[-1]["priority"] == -12
+    assert engine_of(b).requests[-1]["priority"] == -12_400
+    for priority in (0.3, 0.6):  # under a second apart: still ordered (vLLM: lower first)
+        await b.complete(ask("short path", priority=priority))
+    assert [r["priority"] for r in engine_of(b).requests[-2:]] == [-300, -600]
     fcfs = backend(scheduling_policy="fcfs")
     await fcfs.complete(ask("any", priority=12.4))  # the fake refuses priority under fcfs
     assert engine_of(fcfs).requests[-1]["priority"] == 0
@@ -164,7 +167,7 @@ async def test_responses_record_decode_time(ask: Ask) -> None:
     b = backend(api_kwargs={"step_s": 0.01})
     meta = meta_of(await b.complete(ask("x", max_tokens=20, priority=2)))
     assert meta["decode_s"] > 0
-    assert meta["engine_priority"] == -2
+    assert meta["engine_priority"] == -2000
 
 
 async def test_a_workflow_step_with_an_output_schema() -> None:

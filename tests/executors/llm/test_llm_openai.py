@@ -203,10 +203,19 @@ async def test_request_fields_and_response(server: FakeServer) -> None:
     assert body["messages"] == [{"role": "user", "content": "Hi"}]
     assert (body["max_tokens"], body["temperature"], body["stop"], body["seed"], body["n"]) == (
         7, 0.5, ["\n"], 3, 2)
-    assert (body["priority"], body["request_id"]) == (-12, "r/s/1")
+    assert (body["priority"], body["request_id"]) == (-12_000, "r/s/1")
     assert response.texts == ["hello", "hello"]
     assert (response.prompt_tokens, response.completion_tokens) == (11, 3)
     assert response.model == "fake-model"
+
+
+async def test_priorities_under_a_second_apart_keep_their_order(server: FakeServer) -> None:
+    b = backend(server.url, options={"server": "vllm"})
+    for priority in (0.3, 0.6):
+        await b.complete(ask(priority=priority))
+    await b.aclose()
+    sent = [body["priority"] for _, _, body in server.requests]
+    assert sent == [-300, -600]  # vLLM serves lower first: 0.6 s of critical path goes first
 
 
 # -- errors -----------------------------------------------------------------------
