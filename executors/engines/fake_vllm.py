@@ -108,6 +108,41 @@ class EngineDeadError(RuntimeError):
     """vLLM's ``vllm.v1.engine.exceptions.EngineDeadError`` (matched by name)."""
 
 
+class OutOfMemoryError(RuntimeError):
+    """PyTorch's ``torch.OutOfMemoryError`` (``torch.cuda.OutOfMemoryError``)."""
+
+
+#: the ways a real vLLM v1 engine fails to start for lack of GPU memory, as it says them:
+#: ``AsyncLLM(start_error=KIND)`` raises the one of ``KIND``
+START_ERRORS: dict[str, tuple[type[Exception], str]] = {
+    # torch, while loading weights or profiling
+    "cuda_oom": (OutOfMemoryError,
+                 "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity "
+                 "of 79.19 GiB of which 1.25 GiB is free."),
+    # vllm/v1/worker/gpu_worker.py, before loading: other processes hold GPU memory
+    "free_memory": (ValueError,
+                    "Free memory on device (39.6/79.19 GiB) on startup is less than desired "
+                    "GPU memory utilization (0.9, 71.27 GiB). Decrease GPU memory utilization "
+                    "or reduce GPU memory used by other processes."),
+    # vllm/v1/core/kv_cache_utils.py: the weights left no room for a KV cache
+    "cache_blocks": (ValueError,
+                     "No available memory for the cache blocks. Try increasing "
+                     "`gpu_memory_utilization` when initializing the engine."),
+    # vllm/v1/core/kv_cache_utils.py: room for some KV cache, not for one full-length request
+    "max_model_len": (ValueError,
+                      "To serve at least one request with the models's max seq len (131072), "
+                      "(16.0 GiB KV cache is needed, which is larger than the available KV "
+                      "cache memory (6.5 GiB). Based on the available memory, the estimated "
+                      "maximum model length is 53248. Try increasing `gpu_memory_utilization` "
+                      "or decreasing `max_model_len` when initializing the engine."),
+    # vllm/v1/engine/core_client.py: what the parent sees when the engine core process
+    # died while starting (the cause is only in the core's log)
+    "engine_core": (RuntimeError,
+                    "Engine core initialization failed. See root cause above. "
+                    "Failed core proc(s): {}"),
+}
+
+
 @dataclass
 class _Running:
     request_id: str
@@ -121,16 +156,25 @@ class AsyncLLM:
     :param step_s: seconds per engine step.
     :param tokens_per_step: tokens each sample gains per step.
     :param gpu_memory: the fraction of GPU memory free; a larger
-        ``gpu_memory_utilization`` fails the start like CUDA running out of memory.
+        ``gpu_memory_utilization`` fails the start as vLLM does ("Free memory on device
+        ... is less than desired GPU memory utilization").
+    :param start_error: fail the start with one of :data:`START_ERRORS`.
     """
 
     def __init__(self, args: AsyncEngineArgs | None = None, *, step_s: float = 0.0,
-                 tokens_per_step: int = 4, gpu_memory: float = 0.95) -> None:
+                 tokens_per_step: int = 4, gpu_memory: float = 0.95,
+                 start_error: str | None = None) -> None:
         self.args = args or AsyncEngineArgs()
-        if self.args.gpu_memory_utilization > gpu_memory:
-            raise RuntimeError(
-                "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity "
-                f"of 79.19 GiB of which {79.19 * (1 - gpu_memory):.2f} GiB is free.")
+        if start_error is not None:
+            cls, message = START_ERRORS[start_error]
+            raise cls(message)
+        wanted = self.args.gpu_memory_utilization
+        if wanted > gpu_memory:
+            raise ValueError(
+                f"Free memory on device ({79.19 * gpu_memory:.2f}/79.19 GiB) on startup is "
+                f"less than desired GPU memory utilization ({wanted}, "
+                f"{79.19 * wanted:.2f} GiB). Decrease GPU memory utilization or reduce GPU "
+                "memory used by other processes.")
         self.step_s = step_s
         self.tokens_per_step = tokens_per_step
         self.requests: list[dict[str, Any]] = []

@@ -146,8 +146,12 @@ class VLLMBackend:
     aborts the request at the engine. The response records tokens, time to first token
     and decode time.
 
-    Errors: an engine that cannot start (CUDA out of memory, a bad argument) →
-    :class:`BackendError` naming the cause; a dead engine → :class:`BackendUnavailable`
+    Errors: an engine that cannot start → :class:`BackendError` naming the cause; for
+    lack of GPU memory (CUDA out of memory, "Free memory on device ... is less than
+    desired", "No available memory for the cache blocks", a KV cache too small for
+    ``max_model_len``, "Engine core initialization failed") it also names the values of
+    ``gpu_memory_utilization``, ``max_model_len`` and ``max_num_seqs`` and what to
+    change; a dead engine → :class:`BackendUnavailable`
     (a pool retries elsewhere); a request vLLM rejects → :class:`BackendHTTPError` 400.
     """
 
@@ -294,7 +298,8 @@ class VLLMBackend:
                 except ConfigError:
                     raise
                 except Exception as exc:
-                    self._start_error = BackendError(_start_message(self.name, exc))
+                    self._start_error = BackendError(
+                        _start_message(self.name, exc, self._engine_args()))
                     raise self._start_error from exc
                 self._held = True
         return self._engine
@@ -368,11 +373,43 @@ class VLLMBackend:
             raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
 
 
-def _start_message(name: str, exc: BaseException) -> str:
+#: what vLLM (v1) and PyTorch say when an engine cannot start for lack of GPU memory,
+#: lower-cased, with what to change; the first match wins
+_MEMORY_FAILURES: tuple[tuple[str, str], ...] = (
+    ("less than desired gpu memory utilization",
+     "other processes hold part of the GPU's memory: lower `gpu_memory_utilization` below "
+     "the free share, or free the GPU"),
+    ("no available memory for the cache blocks",
+     "the weights leave no room for a KV cache: raise `gpu_memory_utilization` if the GPU "
+     "has room, or pick a smaller (or quantised) model"),
+    ("kv cache is needed",
+     "the KV cache cannot hold one request of the full context: lower `max_model_len`, "
+     "raise `gpu_memory_utilization` if the GPU has room, or pick a smaller model"),
+    ("out of memory",
+     "lower `gpu_memory_utilization`, `max_model_len` or `max_num_seqs`, or pick a smaller "
+     "model"),
+    ("outofmemory",
+     "lower `gpu_memory_utilization`, `max_model_len` or `max_num_seqs`, or pick a smaller "
+     "model"),
+    ("engine core initialization failed",
+     "vLLM's log above names the cause; most often it is GPU memory: lower "
+     "`gpu_memory_utilization` or `max_model_len`, or pick a smaller model"),
+)
+
+
+def _start_message(name: str, exc: BaseException, args: dict[str, Any]) -> str:
+    """One line saying why the engine did not start and, for memory, what to change,
+    naming the values it was started with."""
     text = f"{type(exc).__name__}: {exc}"
-    if "out of memory" in text.lower() or "OutOfMemory" in text:
-        return (f"{name}: the engine could not start: the GPU ran out of memory ({text}); "
-                "lower `gpu_memory_utilization` or `max_model_len`, or free the GPU")
+    lowered = text.lower()
+    for needle, advice in _MEMORY_FAILURES:
+        if needle in lowered:
+            used = ", ".join(f"{key}={args.get(key)!r}" for key in (
+                "model", "gpu_memory_utilization", "max_model_len", "max_num_seqs"))
+            kind = ("the engine core failed to start" if needle.startswith("engine core")
+                    else "not enough GPU memory")
+            return (f"{name}: the engine could not start: {kind} ({used}; None is vLLM's "
+                    f"default): {text.rstrip('. ')}. To fix: {advice}")
     return f"{name}: the engine could not start: {text}"
 
 

@@ -14,7 +14,7 @@ import pytest
 from executors.engines import PoolBackend, VLLMBackend, fake_vllm_api
 from executors.engines._hub import SharedObjects
 from executors.engines._meta import HAS_META, meta_of
-from executors.engines.fake_vllm import AsyncEngineArgs, AsyncLLM
+from executors.engines.fake_vllm import START_ERRORS, AsyncEngineArgs, AsyncLLM
 from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable, ConfigError
 from orchestrator.runtime.contracts import LLMBackend, LLMRequest
 from orchestrator.sdk import Workflow
@@ -124,13 +124,39 @@ async def test_a_dead_engine_is_unavailable_and_a_pool_moves_on(ask: Ask, pool_c
     await pool.aclose()
 
 
-async def test_out_of_memory_at_start_is_a_clear_error(ask: Ask) -> None:
+async def test_too_little_free_gpu_memory_at_start_is_a_clear_error(ask: Ask) -> None:
     b = backend(api_kwargs={"gpu_memory": 0.5}, gpu_memory_utilization=0.9)
-    with pytest.raises(BackendError, match=r"ran out of memory.*gpu_memory_utilization"):
+    with pytest.raises(BackendError) as info:
         await b.complete(ask("x"))
+    message = str(info.value)
+    assert "could not start: not enough GPU memory" in message
+    assert "gpu_memory_utilization=0.9" in message and f"model={MODEL!r}" in message
+    assert "lower `gpu_memory_utilization`" in message
+    assert "Traceback" not in message and "\n" not in message
     assert not await b.health()
     with pytest.raises(BackendError, match="could not start"):  # no second try per run
         await b.complete(ask("y"))
+
+
+@pytest.mark.parametrize(("kind", "advice"), [
+    ("cuda_oom", "lower `gpu_memory_utilization`, `max_model_len`"),
+    ("free_memory", "lower `gpu_memory_utilization` below the free share"),
+    ("cache_blocks", "pick a smaller (or quantised) model"),
+    ("max_model_len", "lower `max_model_len`"),
+    ("engine_core", "most often it is GPU memory"),
+])
+async def test_each_way_vllm_reports_lack_of_memory_at_start_is_recognised(
+        ask: Ask, kind: str, advice: str) -> None:
+    b = backend(api_kwargs={"start_error": kind}, max_model_len=32768,
+                gpu_memory_utilization=0.85)
+    with pytest.raises(BackendError) as info:
+        await b.complete(ask("x"))
+    message = str(info.value)
+    _, vllm_says = START_ERRORS[kind]
+    assert vllm_says in message  # vLLM's own words, then what to change
+    assert "gpu_memory_utilization=0.85, max_model_len=32768" in message
+    assert advice in message
+    assert "\n" not in message
 
 
 async def test_a_rejected_request_is_a_bad_request(ask: Ask) -> None:
