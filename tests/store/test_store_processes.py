@@ -99,7 +99,7 @@ def wait_for_success_of(step: str, url: str, *, other_than: str,
             try:
                 with engine.connect() as conn:
                     row = conn.execute(query, {"step": step, "other": other_than}).first()
-            except sa.exc.OperationalError:  # the table does not exist yet
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no table yet
                 row = None
             if row is not None:
                 return str(row[0])
@@ -152,4 +152,28 @@ def test_a_run_killed_in_one_process_is_resumed_by_another(tmp_path: Path,
     doc = last_json(out)
     assert doc["run_id"] == run_id and doc["status"] == "succeeded"
     assert doc["output"] == expected
+    check_whole(store_url, run_id)
+
+
+def test_two_processes_resuming_one_run_at_once_cannot_both_write_it(tmp_path: Path,
+                                                                     store_url: str) -> None:
+    wf = tmp_path / "shared.yaml"
+    wf.write_text(yaml.safe_dump(WORKFLOW, sort_keys=False))
+    victim = ponder("run", str(wf), "--db", store_url, "--json")
+    run_id = wait_for_success_of("a", store_url, other_than="", proc=victim)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)
+
+    results = [finish(p) for p in [ponder("resume", run_id, "--db", store_url, "--json")
+                                   for _ in range(2)]]
+    codes = sorted(code for code, _, _ in results)
+    if codes == [0, 0]:  # the second started after the first had finished the run
+        assert any("already finished" in out + err for _, out, err in results)
+    else:
+        assert codes == [0, 1], results
+        (loser,) = [err for code, _, err in results if code == 1]
+        assert "is already stored" in loser and "Traceback" not in loser
+    (winner,) = [last_json(out) for code, out, _ in results
+                 if code == 0 and "already finished" not in out][:1]
+    assert winner["status"] == "succeeded" and winner["output"]["c"] == 70
     check_whole(store_url, run_id)
