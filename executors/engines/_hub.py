@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import anyio
+
 T = TypeVar("T")
 
 
@@ -31,6 +33,7 @@ class SharedObjects:
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
+        self._starting: dict[str, anyio.Event] = {}
 
     def acquire(self, key: str, make: Callable[[], T], close: Callable[[T], Awaitable[None]],
                 *, keep: bool = False) -> T:
@@ -41,6 +44,27 @@ class SharedObjects:
         entry = self._entries.get(key)
         if entry is None:
             value = make()
+            entry = self._entries[key] = _Entry(value, lambda: close(value), 0, keep)
+        entry.refs += 1
+        return entry.value  # type: ignore[no-any-return]
+
+    async def acquire_async(self, key: str, make: Callable[[], Awaitable[T]],
+                            close: Callable[[T], Awaitable[None]], *, keep: bool = False) -> T:
+        """:meth:`acquire` with a ``make`` that awaits (an engine started in a worker
+        thread); callers arriving while it runs wait for it instead of making another.
+
+        :raises Exception: what ``make`` raised (the next caller tries again).
+        """
+        while key not in self._entries and key in self._starting:
+            await self._starting[key].wait()
+        entry = self._entries.get(key)
+        if entry is None:
+            done = self._starting[key] = anyio.Event()
+            try:
+                value = await make()
+            finally:
+                del self._starting[key]
+                done.set()
             entry = self._entries[key] = _Entry(value, lambda: close(value), 0, keep)
         entry.refs += 1
         return entry.value  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ engine step emits ``tokens_per_step`` tokens of every sample after ``step_s`` se
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,12 +160,15 @@ class AsyncLLM:
         ``gpu_memory_utilization`` fails the start as vLLM does ("Free memory on device
         ... is less than desired GPU memory utilization").
     :param start_error: fail the start with one of :data:`START_ERRORS`.
+    :param start_s: wall-clock seconds the start blocks its thread (loading a model does).
     """
 
     def __init__(self, args: AsyncEngineArgs | None = None, *, step_s: float = 0.0,
                  tokens_per_step: int = 4, gpu_memory: float = 0.95,
-                 start_error: str | None = None) -> None:
+                 start_error: str | None = None, start_s: float = 0.0) -> None:
         self.args = args or AsyncEngineArgs()
+        if start_s:
+            time.sleep(start_s)  # blocking on purpose, as vLLM's start is
         if start_error is not None:
             cls, message = START_ERRORS[start_error]
             raise cls(message)

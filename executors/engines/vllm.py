@@ -2,7 +2,8 @@
 
 vLLM is imported only when this backend is chosen; without it (the ``gpu`` extra) or
 without a CUDA GPU, choosing it fails with a :class:`ConfigError` that says so. The
-engine starts on the first call and is shared by every run of the process that uses
+engine starts on the first call (in a worker thread: the event loop goes on meanwhile)
+and is shared by every run of the process that uses
 the same engine arguments (a GPU holds one); it stays loaded until
 :func:`shutdown_engines` or the end of the process.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
 from orchestrator.spec.models import ModelConfig
 
 _DEAD_ERRORS = ("EngineDeadError", "AsyncEngineDeadError")
+_PINNED_START = threading.Lock()
 _ids = itertools.count(1)
 
 
@@ -293,8 +296,8 @@ class VLLMBackend:
         async with self._lock:
             if not self._held:
                 try:
-                    self._engine = self._shared.acquire(self._key, self._start, _shutdown,
-                                                        keep=True)
+                    self._engine = await self._shared.acquire_async(
+                        self._key, self._start_in_thread, _shutdown, keep=True)
                 except ConfigError:
                     raise
                 except Exception as exc:
@@ -304,6 +307,14 @@ class VLLMBackend:
                 self._held = True
         return self._engine
 
+    async def _start_in_thread(self) -> Any:
+        # Building an AsyncLLM blocks for as long as the model loads and the engine core
+        # process starts (tens of seconds): in a worker thread, the event loop keeps
+        # serving the other engines' calls meanwhile. vLLM supports building it outside
+        # an event loop (its OpenAI server does): the output handler starts on the first
+        # request, in the loop.
+        return await anyio.to_thread.run_sync(self._start)
+
     def _start(self) -> Any:
         assert self._api is not None
         args = self._engine_args()
@@ -312,7 +323,11 @@ class VLLMBackend:
             engine_args = self._api.engine_args(**args)
         except TypeError as exc:
             raise ConfigError(f"vllm backend: bad engine argument: {exc}") from None
-        with _visible_gpu(gpu):
+        if gpu is None:
+            return self._api.async_llm.from_engine_args(engine_args)
+        # CUDA_VISIBLE_DEVICES is process-wide and read when the engine core process is
+        # spawned: engines pinned to GPUs start one at a time
+        with _PINNED_START, _visible_gpu(gpu):
             return self._api.async_llm.from_engine_args(engine_args)
 
     async def _prompt(self, engine: Any, request: LLMRequest) -> str:

@@ -6,6 +6,7 @@ import json
 import sys
 import types
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -157,6 +158,50 @@ async def test_each_way_vllm_reports_lack_of_memory_at_start_is_recognised(
     assert "gpu_memory_utilization=0.85, max_model_len=32768" in message
     assert advice in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # a thread: the real clock
+async def test_the_event_loop_runs_on_while_the_engine_starts(ask: Ask) -> None:
+    b = backend(api_kwargs={"start_s": 0.5})  # the fake's start blocks its thread 0.5 s
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(tick)
+        await anyio.sleep(0.05)
+        before = ticks
+        begun = anyio.current_time()
+        await b.complete(ask("x", max_tokens=3))
+        during = ticks - before
+        assert anyio.current_time() - begun >= 0.5
+        tg.cancel_scope.cancel()
+    assert during >= 20  # about 50 ticks of 10 ms; none if the start blocked the loop
+
+
+async def test_runs_starting_one_engine_at_once_share_it(ask: Ask) -> None:
+    shared = SharedObjects()
+    starts: list[AsyncEngineArgs] = []
+
+    class Counting(AsyncLLM):
+        @classmethod
+        def from_engine_args(cls, engine_args: AsyncEngineArgs, **kwargs: Any) -> AsyncLLM:
+            starts.append(engine_args)
+            return AsyncLLM(engine_args)
+
+    api = replace(fake_vllm_api(), async_llm=Counting)
+    runs = [VLLMBackend(ModelConfig(backend="vllm", model=MODEL), api=api, shared=shared)
+            for _ in range(3)]
+    async with anyio.create_task_group() as tg:
+        for run in runs:
+            tg.start_soon(run.complete, ask("x", max_tokens=3))
+    assert len(starts) == 1
+    assert engine_of(runs[0]) is engine_of(runs[1]) is engine_of(runs[2])
+    await shared.aclose()
 
 
 async def test_a_rejected_request_is_a_bad_request(ask: Ask) -> None:
