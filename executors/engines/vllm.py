@@ -69,6 +69,10 @@ class VLLMApi:
     sampling_params: Callable[..., Any]
     structured_outputs: Callable[..., Any] | None = None
     guided_decoding: Callable[..., Any] | None = None
+    #: building the engine blocks (vLLM's does: the model loads): build it in a worker
+    #: thread. The fake's start is instant unless asked to block, and a thread would race
+    #: the virtual clock of the engine tests.
+    blocking_start: bool = True
 
 
 def load_vllm_api() -> VLLMApi:
@@ -103,7 +107,8 @@ def fake_vllm_api(**engine_kwargs: Any) -> VLLMApi:
             return fake_vllm.AsyncLLM(engine_args, **{**engine_kwargs, **kwargs})
 
     return VLLMApi(fake_vllm.AsyncEngineArgs, _Fake, fake_vllm.SamplingParams,
-                   fake_vllm.StructuredOutputsParams)
+                   fake_vllm.StructuredOutputsParams,
+                   blocking_start=bool(engine_kwargs.get("start_s")))
 
 
 def _require_gpu(index: int | None = None) -> None:
@@ -211,6 +216,11 @@ class VLLMBackend:
     async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
         """Yield the first sample's text as it is decoded; the last chunk is final.
 
+        The request's ``usage`` counter, when given, follows the engine's outputs: the
+        prompt's tokens with the first output, then every sample's decoded tokens. A
+        cancelled call (``n > 1`` through :meth:`complete` too) leaves in it what the
+        engine had decoded until then.
+
         :raises BackendError: when the engine cannot start.
         :raises BackendUnavailable: when the engine is dead.
         :raises BackendHTTPError: (400) when vLLM rejects the request.
@@ -228,6 +238,7 @@ class VLLMBackend:
         tokens: dict[int, int] = {}
         reasons: dict[int, str | None] = {}
         prompt_tokens = 0
+        counted = _Counter(request)
         sent = 0
         finished = False
         try:
@@ -236,10 +247,11 @@ class VLLMBackend:
                                                     **kwargs)) as outputs:
                     async for out in outputs:
                         prompt_tokens = len(out.prompt_token_ids or ()) or prompt_tokens
-                        for sample in out.outputs:
+                        for sample in out.outputs:  # cumulative, one entry per sample seen
                             texts[sample.index] = sample.text
                             tokens[sample.index] = len(sample.token_ids)
                             reasons[sample.index] = sample.finish_reason
+                        counted.update(prompt_tokens, sum(tokens.values()))
                         head = texts.get(0, "")
                         if len(head) > sent:
                             first = first if first is not None else anyio.current_time()
@@ -313,6 +325,9 @@ class VLLMBackend:
         # serving the other engines' calls meanwhile. vLLM supports building it outside
         # an event loop (its OpenAI server does): the output handler starts on the first
         # request, in the loop.
+        assert self._api is not None
+        if not self._api.blocking_start:
+            return self._start()
         return await anyio.to_thread.run_sync(self._start)
 
     def _start(self) -> Any:
@@ -410,6 +425,22 @@ _MEMORY_FAILURES: tuple[tuple[str, str], ...] = (
      "vLLM's log above names the cause; most often it is GPU memory: lower "
      "`gpu_memory_utilization` or `max_model_len`, or pick a smaller model"),
 )
+
+
+class _Counter:
+    """Adds what the engine reported since the last output to ``LLMRequest.usage``."""
+
+    def __init__(self, request: LLMRequest) -> None:
+        self.usage = request.usage
+        self.prompt = 0
+        self.completion = 0
+
+    def update(self, prompt_tokens: int, completion_tokens: int) -> None:
+        if self.usage is None:
+            return
+        self.usage.prompt_tokens += prompt_tokens - self.prompt
+        self.usage.completion_tokens += completion_tokens - self.completion
+        self.prompt, self.completion = prompt_tokens, completion_tokens
 
 
 def _start_message(name: str, exc: BaseException, args: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncGenerator, Iterator
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from typing import Any, Literal
 
 import anyio
@@ -107,10 +107,21 @@ class OpenAIBackend:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run one request to completion.
 
+        A request for ``n > 1`` samples whose caller counts its usage
+        (``LLMRequest.usage``) is streamed (see :meth:`stream`), so that a cancelled one
+        knows the tokens every sample had received; the server answers only at the end
+        otherwise.
+
         :raises BackendUnavailable: when the server cannot be reached.
         :raises StepTimeout: when the HTTP request times out.
         :raises BackendHTTPError: when the server answers with an error status.
         """
+        if request.n > 1 and request.usage is not None:
+            async with aclosing(self.stream(request)) as chunks:
+                async for chunk in chunks:
+                    if chunk.final is not None:
+                        return chunk.final
+            raise BackendError(f"{self.base_url}: the stream ended without a final chunk")
         start = anyio.current_time()
         self.stats.requests += 1
         try:
@@ -140,11 +151,11 @@ class OpenAIBackend:
         """Yield the first choice's text as it arrives; the last chunk is final.
 
         Usage comes from the server's ``include_usage`` chunk; a server that sends
-        none leaves the prompt count at 0 and counts one token per content chunk.
-        The request's ``usage`` counter, when given, counts what was received as it
-        arrives: the prompt's estimate (four characters a token) with the first content
-        chunk, then one token per content chunk. That is what a cancelled caller
-        records (the server's own count only comes at the end).
+        none leaves the prompt count at 0 and counts one token per content chunk (of
+        every choice). The request's ``usage`` counter, when given, counts what was
+        received as it arrives: the prompt's estimate (four characters a token) with the
+        first content chunk, then one token per content chunk of any choice. That is
+        what a cancelled caller records (the server's own count only comes at the end).
 
         :raises BackendUnavailable, StepTimeout, BackendHTTPError: as :meth:`complete`.
         """
@@ -152,7 +163,7 @@ class OpenAIBackend:
         self.stats.requests += 1
         chunks = await self._open_stream(request)
         texts: dict[int, list[str]] = {}
-        pieces = 0
+        pieces = 0  # content chunks of every choice
         received = request.usage if request.usage is not None else Usage()
         prompt_estimate = approx_prompt_tokens(request.messages)
         finish: str | None = None
@@ -174,14 +185,15 @@ class OpenAIBackend:
                     for choice in chunk.choices:
                         piece = (choice.delta.content or "") if choice.delta else ""
                         texts.setdefault(choice.index, []).append(piece)
+                        if piece:
+                            pieces += 1
+                            if pieces == 1:
+                                received.prompt_tokens += prompt_estimate
+                            received.completion_tokens += 1
                         if choice.index == 0:
                             finish = choice.finish_reason or finish
                             if piece:
-                                pieces += 1
                                 ttft = ttft if ttft is not None else anyio.current_time() - start
-                                if pieces == 1:
-                                    received.prompt_tokens += prompt_estimate
-                                received.completion_tokens += 1
                                 yield LLMChunk(piece)
             joined = ["".join(texts[i]) for i in sorted(texts)] or [""]
             result = LLMResponse(

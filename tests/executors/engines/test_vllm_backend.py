@@ -17,7 +17,7 @@ from executors.engines._hub import SharedObjects
 from executors.engines._meta import HAS_META, meta_of
 from executors.engines.fake_vllm import START_ERRORS, AsyncEngineArgs, AsyncLLM
 from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable, ConfigError
-from orchestrator.runtime.contracts import LLMBackend, LLMRequest
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
 from orchestrator.sdk import Workflow
 from orchestrator.spec.models import ModelConfig
 
@@ -98,6 +98,33 @@ async def test_cancelling_a_call_aborts_the_request_at_the_engine(ask: Ask) -> N
     assert engine.aborted == [sent["request_id"]]
     assert sent["request_id"].startswith("run/s/1#")
     assert not engine.running
+
+
+async def test_a_stream_adds_the_tokens_it_spends_to_the_requests_usage(ask: Ask) -> None:
+    b = backend(api_kwargs={"step_s": 0.01, "tokens_per_step": 2})
+    counted = Usage()
+    seen: list[int] = []
+    async for chunk in b.stream(ask("tell me a story", max_tokens=40, usage=counted)):
+        if chunk.final is None:
+            seen.append(counted.completion_tokens)
+            assert counted.prompt_tokens > 0
+        else:
+            final = chunk.final
+    assert seen == sorted(seen) and seen[0] == 2 and len(set(seen)) > 3  # grows as it goes
+    assert (counted.prompt_tokens, counted.completion_tokens) == (final.prompt_tokens,
+                                                                  final.completion_tokens)
+
+
+async def test_a_cancelled_call_of_n_samples_keeps_every_samples_tokens(ask: Ask) -> None:
+    b = backend(api_kwargs={"step_s": 0.05, "tokens_per_step": 2})
+    counted = Usage()
+    with anyio.move_on_after(0.12):  # two engine steps of 2 tokens, for each of 3 samples
+        await b.complete(ask("long answers please", max_tokens=500, n=3, usage=counted,
+                             temperature=0.9))
+    engine = engine_of(b)
+    assert engine.aborted and not engine.running
+    assert counted.prompt_tokens == len(engine._tokenizer.encode(engine.requests[0]["prompt"]))
+    assert counted.completion_tokens == 3 * 2 * 2
 
 
 async def test_a_dead_engine_is_unavailable_and_a_pool_moves_on(ask: Ask, pool_config: Any
@@ -193,7 +220,7 @@ async def test_runs_starting_one_engine_at_once_share_it(ask: Ask) -> None:
             starts.append(engine_args)
             return AsyncLLM(engine_args)
 
-    api = replace(fake_vllm_api(), async_llm=Counting)
+    api = replace(fake_vllm_api(), async_llm=Counting, blocking_start=True)  # in a thread
     runs = [VLLMBackend(ModelConfig(backend="vllm", model=MODEL), api=api, shared=shared)
             for _ in range(3)]
     async with anyio.create_task_group() as tg:

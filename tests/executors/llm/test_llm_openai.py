@@ -64,6 +64,7 @@ class FakeServer(ThreadingHTTPServer):
         self.script: deque[tuple[Any, ...]] = deque()
         self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
         self.disconnected = threading.Event()
+        self.chunks_sent = 0  # content chunks of streams written so far
 
     @property
     def url(self) -> str:
@@ -99,16 +100,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         base = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "fake-model"}
+        n = body.get("n", 1)
         try:
             for i in range(chunks):
-                delta = {"index": 0, "delta": {"content": f"t{i} "}, "finish_reason": None}
-                self.wfile.write(_chunk({**base, "choices": [delta]}))
+                for index in range(n):
+                    delta = {"index": index, "delta": {"content": f"t{i} "},
+                             "finish_reason": None}
+                    self.wfile.write(_chunk({**base, "choices": [delta]}))
                 self.wfile.flush()
+                self.server.chunks_sent += 1
                 time.sleep(interval)
-            end = {"index": 0, "delta": {}, "finish_reason": "stop"}
-            self.wfile.write(_chunk({**base, "choices": [end]}))
+            for index in range(n):
+                end = {"index": index, "delta": {}, "finish_reason": "stop"}
+                self.wfile.write(_chunk({**base, "choices": [end]}))
             if body.get("stream_options", {}).get("include_usage"):
-                usage = {"prompt_tokens": 5, "completion_tokens": chunks, "total_tokens": 0}
+                usage = {"prompt_tokens": 5, "completion_tokens": chunks * n, "total_tokens": 0}
                 self.wfile.write(_chunk({**base, "choices": [], "usage": usage}))
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
@@ -341,6 +347,33 @@ async def test_a_cancelled_stream_counts_what_was_received(server: FakeServer) -
     # the prompt's estimate (20 characters: 5 tokens) and one token per content chunk
     assert seen == [(5, 1), (5, 2), (5, 3)]
     assert (counted.prompt_tokens, counted.completion_tokens) == (5, 3)
+
+
+async def test_n_samples_with_a_usage_counter_are_streamed_and_counted(
+        server: FakeServer) -> None:
+    server.script.append(("stream", 4, 0.0))
+    b = backend(server.url)
+    counted = Usage()
+    response = await b.complete(ask("x" * 20, n=3, usage=counted))
+    await b.aclose()
+    assert server.requests[0][2]["stream"] is True
+    assert response.texts == ["t0 t1 t2 t3 "] * 3
+    assert (response.prompt_tokens, response.completion_tokens) == (5, 12)
+    assert (counted.prompt_tokens, counted.completion_tokens) == (5, 12)  # every sample's
+
+
+async def test_a_cancelled_completion_of_n_samples_counts_every_sample(server: FakeServer
+                                                                       ) -> None:
+    server.script.append(("stream", 400, 0.02))
+    b = backend(server.url)
+    counted = Usage()
+    with anyio.move_on_after(0.5) as scope:
+        await b.complete(ask("x" * 20, n=3, usage=counted))
+    assert scope.cancelled_caught
+    await b.aclose()
+    assert counted.prompt_tokens == 5
+    assert counted.completion_tokens >= 3 * 5  # about 25 chunks of each of the 3 samples
+    assert b.stats.cancelled == 1
 
 
 async def test_cancelling_a_completion(server: FakeServer) -> None:
