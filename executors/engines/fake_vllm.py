@@ -161,12 +161,16 @@ class AsyncLLM:
         ... is less than desired GPU memory utilization").
     :param start_error: fail the start with one of :data:`START_ERRORS`.
     :param start_s: wall-clock seconds the start blocks its thread (loading a model does).
+    :param ignore_abort: a broken engine: ``abort()`` does nothing and a request whose
+        caller went away stays in ``running`` (tests of checks that must notice).
     """
 
     def __init__(self, args: AsyncEngineArgs | None = None, *, step_s: float = 0.0,
                  tokens_per_step: int = 4, gpu_memory: float = 0.95,
-                 start_error: str | None = None, start_s: float = 0.0) -> None:
+                 start_error: str | None = None, start_s: float = 0.0,
+                 ignore_abort: bool = False) -> None:
         self.args = args or AsyncEngineArgs()
+        self.ignore_abort = ignore_abort
         if start_s:
             time.sleep(start_s)  # blocking on purpose, as vLLM's start is
         if start_error is not None:
@@ -212,6 +216,8 @@ class AsyncLLM:
             running.aborted.set()
 
     async def abort(self, request_id: str) -> None:
+        if self.ignore_abort:
+            return
         self.aborted.append(request_id)
         running = self.running.get(request_id)
         if running is not None:
@@ -228,6 +234,7 @@ class AsyncLLM:
         self.requests.append({"prompt": prompt, "params": sampling_params,
                               "request_id": request_id, "priority": priority})
         running = self.running[request_id] = _Running(request_id, priority)
+        ended = False
         try:
             texts = await self._plan(prompt, sampling_params)
             prompt_ids = self._tokenizer.encode(prompt)
@@ -254,11 +261,14 @@ class AsyncLLM:
                     outputs.append(CompletionOutput(index, part[: 4 * len(tokens)], tokens,
                                                     finish_reason=reason))
                 finished = all(o.finish_reason is not None for o in outputs)
+                ended = finished
                 yield RequestOutput(request_id, prompt, prompt_ids, None, outputs, finished)
                 if finished:
                     return
-        finally:
-            self.running.pop(request_id, None)
+            ended = True
+        finally:  # vLLM aborts a request whose generator is closed or cancelled too
+            if ended or not self.ignore_abort:
+                self.running.pop(request_id, None)
 
     async def _plan(self, prompt: str, params: SamplingParams) -> list[str]:
         schema = params.structured_outputs.json if params.structured_outputs else None

@@ -319,6 +319,8 @@ async def test_other_refusals_of_a_stream_are_errors(server: FakeServer) -> None
 
 
 async def test_cancelling_a_stream_closes_the_connection(server: FakeServer) -> None:
+    """Seen from the server. (A cancellation that lands in a read makes httpcore drop the
+    connection by itself; the next test covers a stream closed between reads.)"""
     server.script.append(("stream", 400, 0.02))  # 8 s if read to the end
     b = backend(server.url)
     received = 0
@@ -328,9 +330,53 @@ async def test_cancelling_a_stream_closes_the_connection(server: FakeServer) -> 
             if received == 3:
                 scope.cancel()
     assert scope.cancelled_caught
-    await b.aclose()
+    # the server notices while the client (and its connection pool) is still open: the
+    # stream's own response was closed, and the server stops generating
     assert await anyio.to_thread.run_sync(server.disconnected.wait, 3.0)
+    stopped_at = server.chunks_sent
+    await anyio.sleep(0.2)
+    assert server.chunks_sent == stopped_at < 400
     assert b.stats.cancelled == 1
+    await b.aclose()
+
+
+async def test_closing_a_stream_early_closes_the_connection(server: FakeServer) -> None:
+    """What a first-finish loser's executor does: stop reading, close the stream (no
+    cancellation arrives in the middle of a read, which would drop the connection
+    anyway)."""
+    server.script.append(("stream", 400, 0.02))
+    b = backend(server.url)
+    chunks = b.stream(ask())
+    received = 0
+    async for _ in chunks:
+        received += 1
+        if received == 3:
+            break
+    await chunks.aclose()  # type: ignore[attr-defined]
+    assert await anyio.to_thread.run_sync(server.disconnected.wait, 3.0)
+    stopped_at = server.chunks_sent
+    await anyio.sleep(0.2)
+    assert server.chunks_sent == stopped_at < 400
+    assert b.stats.cancelled == 1
+    await b.aclose()
+
+
+async def test_a_stream_left_open_is_not_noticed_by_the_server(server: FakeServer) -> None:
+    """The control of the tests above: a client that stops reading without closing the
+    stream leaves the server generating, so they see the backend's close."""
+    server.script.append(("stream", 400, 0.02))
+    b = backend(server.url)
+    chunks = await b._client.chat.completions.create(model="m", messages=ask().messages,
+                                                     stream=True)
+    iterator = aiter(chunks)
+    for _ in range(3):
+        await anext(iterator)
+    await anyio.sleep(0.5)  # abandoned, not closed
+    assert not server.disconnected.is_set()
+    assert server.chunks_sent > 10
+    await chunks.close()
+    assert await anyio.to_thread.run_sync(server.disconnected.wait, 3.0)
+    await b.aclose()
 
 
 async def test_a_cancelled_stream_counts_what_was_received(server: FakeServer) -> None:
