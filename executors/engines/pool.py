@@ -16,9 +16,11 @@ also passed on to the engine (``LLMRequest.priority``), for engines that queue t
 Failures. A call that fails because of its engine (unreachable, 5xx, timeout, an
 engine error) is retried on another engine, up to ``max_attempts`` engines; the engine
 is taken out after ``eject_after`` consecutive failures and tried again after
-``probe_after_s`` (first asking its ``health()`` where it has one). Calls waiting for
-an engine that is taken out move to another. Errors of the call itself (HTTP 4xx, bad
-configuration) are not retried. A streamed call is retried only before its first chunk.
+``probe_after_s`` (first asking its ``health()`` where it has one, which must answer
+within ``health_timeout_s``). Calls waiting for an engine that is taken out move to
+another. Errors of the call itself (HTTP 4xx, bad configuration) are not retried. A
+streamed call is retried only before its first chunk; an engine that fails after it
+counts as failed all the same.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class PoolOptions(BackendOptions):
     max_attempts: int = Field(3, ge=1)
     eject_after: int = Field(1, ge=1)
     probe_after_s: float = Field(30.0, ge=0)
+    health_timeout_s: float = Field(10.0, gt=0)
     quantum_tokens: float = Field(2048.0, gt=0)
     levels: int = Field(8, ge=1)
     starvation_s: float = Field(60.0, gt=0)
@@ -202,15 +205,10 @@ class _PoolCore:
             return True
         if now - member.down_since < self.options.probe_after_s:
             return False
-        health = getattr(member.backend, "health", None)
-        if health is not None:
-            try:
-                ok = bool(await health())
-            except Exception:
-                ok = False
-            if not ok:
-                member.down_since = now
-                return False
+        ok = await self.probe(member)
+        if ok is False:
+            member.down_since = now
+            return False
         member.down_since = None  # half-open: the next failure takes it out again
         member.failures = self.options.eject_after - 1
         return True
@@ -276,6 +274,26 @@ class _PoolCore:
             best.event.set()
 
     # -- health ---------------------------------------------------------------------------
+    async def probe(self, member: Member) -> bool | None:
+        """The member's ``health()`` within ``health_timeout_s`` (a hung check is a
+        failed one, recorded in ``last_error``); None when it has no ``health()``."""
+        health = getattr(member.backend, "health", None)
+        if health is None:
+            return None
+        timeout = self.options.health_timeout_s
+        ok = False
+        with anyio.move_on_after(timeout):
+            try:
+                ok = bool(await health())
+            except Exception as exc:
+                member.last_error = f"health check failed: {type(exc).__name__}: {exc}"[:300]
+                return False
+            if not ok:
+                member.last_error = "failed its health check"
+            return ok
+        member.last_error = f"health check did not answer within {timeout:g}s"
+        return False
+
     def failed(self, member: Member, exc: BaseException) -> None:
         member.stats.failed += 1
         member.last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -336,6 +354,8 @@ class PoolBackend:
     max_attempts       3               engines tried per call
     eject_after        1               consecutive engine failures before it is taken out
     probe_after_s      30              seconds before an ejected engine is tried again
+    health_timeout_s   10              seconds an engine's ``health()`` may take; one
+                                       that does not answer counts as failed
     quantum_tokens     2048            ``program_aware``: service of level 0
     levels             8               ``program_aware``: number of levels
     starvation_s       60              ``program_aware``: a call's wait that jumps every level
@@ -399,22 +419,23 @@ class PoolBackend:
         return any(m.down_since is None for m in self._core.members)
 
     async def check_health(self) -> dict[str, bool]:
-        """Ask every member with a ``health()`` method; take out those that fail it."""
+        """Ask every member with a ``health()`` method, all at once, each within
+        ``health_timeout_s``; take out those that fail it or do not answer."""
         result: dict[str, bool] = {}
-        for member in self._core.members:
-            health = getattr(member.backend, "health", None)
-            if health is None:
+
+        async def check(member: Member) -> None:
+            ok = await self._core.probe(member)
+            if ok is None:
                 result[member.name] = member.down_since is None
-                continue
-            try:
-                ok = bool(await health())
-            except Exception:
-                ok = False
+                return
             if not ok and member.down_since is None:
-                member.last_error = "failed its health check"
                 self._core.eject(member)
             result[member.name] = ok
-        return result
+
+        async with anyio.create_task_group() as tg:
+            for member in self._core.members:
+                tg.start_soon(check, member)
+        return {m.name: result[m.name] for m in self._core.members}
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run one call on an engine of the pool, retrying elsewhere on engine faults.
@@ -503,9 +524,11 @@ class PoolBackend:
             except _Moved:
                 continue
             except Exception as exc:
-                if sent or not is_engine_fault(exc):
+                if not is_engine_fault(exc):
                     raise
-                core.failed(member, exc)
+                core.failed(member, exc)  # also mid-stream: the next calls go elsewhere
+                if sent:
+                    raise
                 tried.add(member.name)
                 if attempts >= self.options.max_attempts:
                     raise self._gave_up(exc, attempts) from exc

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from executors.engines import PoolBackend, SimEngineBackend
+from executors.engines import PoolBackend, SimEngineBackend, VLLMBackend, fake_vllm_api
 from executors.engines._hub import SharedObjects
 from executors.engines._meta import HAS_META, meta_of
 from executors.engines._policy import Call, PolicySettings, ServiceLedger, level, sort_key
@@ -153,6 +153,51 @@ async def test_a_stream_moves_to_another_engine_before_its_first_chunk(
     chunks = [c async for c in pool.stream(ask("stream me", max_tokens=20))]
     assert chunks[-1].final is not None
     assert pool.retries == 1
+    await pool.aclose()
+
+
+async def test_an_engine_dying_mid_stream_is_taken_out(ask: Ask, pool_config: Config) -> None:
+    shared = SharedObjects()
+    made: list[VLLMBackend] = []
+
+    def make(config: ModelConfig) -> VLLMBackend:
+        made.append(VLLMBackend(config, api=fake_vllm_api(step_s=0.01, tokens_per_step=1),
+                                shared=shared))
+        return made[-1]
+
+    pool = PoolBackend(pool_config([
+        {"backend": "vllm", "model": "m", "options": {"gpu": i}, "name": f"gpu{i}"}
+        for i in (0, 1)], routing="least_loaded"), resolve=lambda name: make)
+    with pytest.raises(BackendUnavailable, match="dead"):
+        async for _ in pool.stream(ask("a long story", max_tokens=200)):
+            made[0]._engine.kill()  # after the first chunk: too late to move the call
+    assert pool.members[0].down_since is not None
+    await pool.complete(ask("next", max_tokens=5))
+    assert (pool.stats()["gpu0"].calls, pool.stats()["gpu1"].calls) == (1, 1)
+    assert pool.retries == 0  # the next call went straight to the healthy engine
+    await pool.aclose()
+    await shared.aclose()
+
+
+class _Hung(SimEngineBackend):
+    """An engine whose health check never answers."""
+
+    async def health(self) -> bool:
+        await anyio.sleep_forever()
+        return True
+
+
+async def test_a_hung_health_check_times_out_and_takes_the_engine_out(
+        ask: Ask, pool_config: Config) -> None:
+    factories = {"sim-engine": SimEngineBackend, "hung": _Hung}
+    pool = PoolBackend(pool_config([{**SIM, "name": "ok"},
+                                    {**SIM, "backend": "hung", "name": "stuck"}],
+                                   health_timeout_s=2), resolve=factories.__getitem__)
+    started = anyio.current_time()
+    assert await pool.check_health() == {"ok": True, "stuck": False}
+    assert anyio.current_time() - started == pytest.approx(2.0)
+    assert pool.members[1].down_since is not None
+    assert "did not answer within 2s" in pool.members[1].last_error
     await pool.aclose()
 
 
