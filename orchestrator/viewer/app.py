@@ -199,40 +199,11 @@ def create_app(
             runs=runs[:limit], limit=limit, offset=offset, has_more=len(runs) > limit
         )
 
-    @app.get(
-        f"{API_PREFIX}/runs/{{run_id}}", response_model=RunDetail, responses=_ERRORS,
-        tags=["runs"],
-    )
-    async def get_run(
-        run_id: str,
-        steps: Annotated[
-            bool, Query(description="Include the folded steps (inputs, outputs...).")
-        ] = True,
-    ) -> Response:
-        """One run folded from its events, its DAG (with the dependencies of declared
-        steps computed from their references) and the runs its steps started."""
-        entry = await cache.get(run_id)
-        graph = entry.graph()
-        if steps:
-            deps = {g.id: g.deps for g in graph}
-            record = entry.record()
-            record = record.model_copy(
-                update={"steps": [s.model_copy(update={"deps": deps.get(s.id, s.deps)})
-                                  for s in record.steps]}
-            )
-        else:
-            record = entry.headline()
-        children = await store.list_runs(RunFilter(parent_run_id=run_id), limit=_MAX_PAGE)
-        detail = RunDetail(
-            run=record, graph=graph, children=children, last_seq=entry.last_seq or 0,
-            finished=entry.finished,
-        )
-        # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
-        return Response(detail.model_dump_json(), media_type="application/json",
-                        headers=_NO_STORE)
+    # A run id may hold "/" (the SDK and `ponder import` take any id), so the run routes
+    # take it as a path; /events and /stream come first, or the run route would claim them.
 
     @app.get(
-        f"{API_PREFIX}/runs/{{run_id}}/events", response_model=EventsPage, responses=_ERRORS,
+        f"{API_PREFIX}/runs/{{run_id:path}}/events", response_model=EventsPage, responses=_ERRORS,
         tags=["runs"],
     )
     async def get_events(
@@ -247,7 +218,7 @@ def create_app(
         return _events_response(entry, after_seq, limit)
 
     @app.get(
-        f"{API_PREFIX}/runs/{{run_id}}/stream",
+        f"{API_PREFIX}/runs/{{run_id:path}}/stream",
         responses={
             **_ERRORS,
             200: {
@@ -278,6 +249,38 @@ def create_app(
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
+
+    @app.get(
+        f"{API_PREFIX}/runs/{{run_id:path}}", response_model=RunDetail, responses=_ERRORS,
+        tags=["runs"],
+    )
+    async def get_run(
+        run_id: str,
+        steps: Annotated[
+            bool, Query(description="Include the folded steps (inputs, outputs...).")
+        ] = True,
+    ) -> Response:
+        """One run folded from its events, its DAG (with the dependencies of declared
+        steps computed from their references) and the runs its steps started."""
+        entry = await cache.get(run_id)
+        graph = entry.graph()
+        if steps:
+            deps = {g.id: g.deps for g in graph}
+            record = entry.record()
+            record = record.model_copy(
+                update={"steps": [s.model_copy(update={"deps": deps.get(s.id, s.deps)})
+                                  for s in record.steps]}
+            )
+        else:
+            record = entry.headline()
+        children = await store.list_runs(RunFilter(parent_run_id=run_id), limit=_MAX_PAGE)
+        detail = RunDetail(
+            run=record, graph=graph, children=children, last_seq=entry.last_seq or 0,
+            finished=entry.finished,
+        )
+        # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
+        return Response(detail.model_dump_json(), media_type="application/json",
+                        headers=_NO_STORE)
 
     async def _stream(
         run_id: str, after_seq: int | None, request: Request

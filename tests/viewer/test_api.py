@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from viewer_server import Api
 from viewer_traces import (
@@ -131,6 +132,27 @@ def test_child_runs_are_listed_with_their_parent(api: Api) -> None:
     assert [(c["id"], c["parent_step_id"]) for c in body["children"]] == [("child-run", "call")]
     top = api.client.get(f"{API}/runs", params={"top_level": "true"}).json()
     assert [r["id"] for r in top["runs"]] == ["parent-run"]
+
+
+ODD_RUN_IDS = ["a/b", "nested/run/id", XSS, "sp ace", "\u00fcn\u00ef\u00e7\u00f8d\u00e9", "x?y#z", "50%"]
+
+
+def test_any_run_id_reaches_every_route(api: Api) -> None:
+    # The SDK and `ponder import` accept any run id: one with "/" must not 404.
+    for run_id in ODD_RUN_IDS:
+        api.call(lambda run_id=run_id: append_all(api.store, research_trace(run_id).events))
+    for run_id in ODD_RUN_IDS:
+        path = quote(run_id, safe="")
+        assert api.client.get(f"/runs/{path}").status_code == 200, run_id
+        run = api.client.get(f"{API}/runs/{path}")
+        assert run.status_code == 200, run_id
+        assert run.json()["run"]["id"] == run_id
+        events = api.client.get(f"{API}/runs/{path}/events")
+        assert events.status_code == 200 and events.json()["run_id"] == run_id, run_id
+        stream = api.client.get(f"{API}/runs/{path}/stream")
+        assert stream.status_code == 200, run_id
+        assert [m[0] for m in _sse(stream.text)] == ["events", "end"], run_id
+    assert api.client.get(f"{API}/runs/{quote('a/nope', safe='')}").status_code == 404
 
 
 def test_unknown_run_is_404_everywhere(api: Api) -> None:

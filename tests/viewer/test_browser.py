@@ -258,6 +258,19 @@ def test_script_and_event_handler_payloads_in_a_trace_stay_text(web: Browser) ->
     assert web.dialogs == []
 
 
+def test_a_run_whose_id_holds_slashes_and_markup_opens_from_the_runs_page(web: Browser) -> None:
+    run_id = f"team/{XSS}"
+    web.server.call(lambda: append_all(web.server.store, xss_trace(run_id).events))
+    page = web.new_page()
+    page.goto(f"{web.server.url}/?status=failed")
+    page.locator("#runs tbody tr").filter(has_text=run_id).locator("a.run-link").click()
+    page.wait_for_selector("body[data-ready]")
+    expect(page.locator("#missing")).to_be_hidden()
+    expect(page.locator("#fact-run-id")).to_have_text(run_id)
+    expect(page.locator("#crumb-run")).to_have_text(run_id)
+    _assert_inert(page, "/static/js/run.js")
+
+
 def test_an_unknown_run_gets_a_404_page_with_a_way_back(web: Browser) -> None:
     page = web.new_page()
     response = page.goto(f"{web.server.url}/runs/no-such-run")
