@@ -142,6 +142,35 @@ async def test_unreachable_server_names_the_url_not_the_password(driver: str) ->
     assert "s3cret" not in message and "cannot reach" in message
 
 
+def _drop_other_connections(admin_url: str) -> int:
+    """Terminate every other session on the database, as a server restart would."""
+    engine = sa.create_engine(sa.make_url(admin_url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
+async def test_connections_the_server_dropped_are_replaced(
+    pg_url: str, driver: str, make_linear_run: Any
+) -> None:
+    url = sa.make_url(pg_url).set(drivername=f"postgresql+{driver}").render_as_string(False)
+    events = make_linear_run("r1", 6)
+    async with SqlStore(url) as store:
+        await store.append(events[:2])
+        assert _drop_other_connections(pg_url) >= 1  # the store's idle pooled connection
+        await store.append(events[2:4])  # a run goes on after the server dropped it
+        assert _drop_other_connections(pg_url) >= 1
+        assert [e.seq for e in await store.events("r1")] == [0, 1, 2, 3]
+        assert [r.id for r in await store.list_runs()] == ["r1"]
+
+
 async def test_read_only_sqlite_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ro.db"
     await (await open_store(str(path))).close()
