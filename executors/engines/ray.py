@@ -2,8 +2,9 @@
 
 Needs the ``ray`` extra, imported only when used. :func:`connect_ray` joins the cluster
 at ``address`` (``ray.init(address=...)``; ``$PONDER_RAY_ADDRESS`` when not given) or,
-with no address, starts a local one. An address that does not answer fails at once
-with a message naming it, instead of Ray's minute of retries.
+with no address, starts a local one that listens on 127.0.0.1 only. An address that
+does not answer fails at once with a message naming it, instead of Ray's minute of
+retries.
 
 - :class:`RayToolExecutor` runs ``tool`` steps as Ray tasks: register it with
   ``wf.register_executor("tool", RayToolExecutor(address))``. The tool function is
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 from typing import Any
 
 import anyio
@@ -41,6 +43,7 @@ from orchestrator.runtime.contracts import Task as StepTask
 from orchestrator.spec.models import ModelConfig
 
 ADDRESS_ENV = "PONDER_RAY_ADDRESS"
+_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 _ERRORS: dict[str, type[PonderError]] = {
     cls.__name__: cls for cls in (BackendError, BackendUnavailable, StepTimeout, ConfigError,
                                   OutputSchemaError, ToolError)
@@ -66,10 +69,13 @@ def connect_ray(address: str | None = None, *, connect_timeout_s: float = 5.0,
     :raises ConfigError: without Ray installed.
     :raises BackendUnavailable: when the cluster does not answer at ``address``.
     """
+    address = address or os.environ.get(ADDRESS_ENV) or None
+    loaded = sys.modules.get("ray")
+    if address in (None, "local") and not (loaded is not None and loaded.is_initialized()):
+        _loopback_only()
     ray = _ray()
     if ray.is_initialized():
         return ray
-    address = address or os.environ.get(ADDRESS_ENV) or None
     if address not in (None, "auto", "local"):
         _check_reachable(address, connect_timeout_s)
     try:
@@ -77,6 +83,24 @@ def connect_ray(address: str | None = None, *, connect_timeout_s: float = 5.0,
     except (ConnectionError, TimeoutError, RuntimeError) as exc:
         raise BackendUnavailable(f"cannot connect to the Ray cluster at {address}: {exc}") from exc
     return ray
+
+
+def _loopback_only() -> None:
+    """Make a local instance started by this process listen on 127.0.0.1 only.
+
+    On Linux Ray takes the machine's outward address as the node's and its servers
+    listen on every interface; with its multi-node mode off (the default on macOS and
+    Windows) it uses the loopback address. Nothing else needs to reach an instance that
+    lives and dies with this process. ``$RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1`` keeps
+    Ray's behaviour.
+    """
+    os.environ.setdefault(_CLUSTER_ENV, "0")  # read by Ray at import, here and in workers
+    if os.environ[_CLUSTER_ENV] != "0":
+        return
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        # Ray was imported before: it reads the constant at call time
+        setattr(constants, "ENABLE_RAY_CLUSTER", False)  # noqa: B010
 
 
 def _check_reachable(address: str, timeout_s: float) -> None:
@@ -150,21 +174,39 @@ class RayToolExecutor:
 
 
 class EngineActor:
-    """The body of a Ray actor holding one LLM engine; errors come back as plain data."""
+    """The body of a Ray actor holding one LLM engine; errors come back as plain data.
+
+    A backend that cannot be built does not kill the actor (Ray would answer every call
+    with an ``ActorDiedError`` carrying the whole traceback): :meth:`ready` returns the
+    error instead, once, and the caller stops the actor.
+    """
 
     def __init__(self, config_json: str) -> None:
         from executors.engines.pool import default_resolve
 
-        config = ModelConfig.model_validate_json(config_json)
-        self.backend = default_resolve(config.backend)(config)
+        self.backend: Any = None
+        self.start_error: tuple[str, str, None] | None = None
+        try:
+            config = ModelConfig.model_validate_json(config_json)
+            self.backend = default_resolve(config.backend)(config)
+        except Exception as exc:
+            self.start_error = (type(exc).__name__, str(exc), None)
+
+    async def ready(self) -> tuple[str, str, None] | None:
+        """None when the engine was built, else ``(error type, message, None)``."""
+        return self.start_error
 
     async def complete(self, request: LLMRequest) -> tuple[str, Any]:
+        if self.start_error is not None:
+            return "error", self.start_error
         try:
             return "ok", await self.backend.complete(request)
         except Exception as exc:
             return "error", (type(exc).__name__, str(exc), getattr(exc, "status", None))
 
     async def health(self) -> bool:
+        if self.start_error is not None:
+            return False
         health = getattr(self.backend, "health", None)
         return bool(await health()) if health is not None else True
 
@@ -174,7 +216,12 @@ class EngineActor:
             else {f: getattr(counters, f) for f in getattr(counters, "__slots__", ())}
 
     async def aclose(self) -> None:
-        await self.backend.aclose()
+        if self.backend is not None:
+            await self.backend.aclose()
+
+
+#: backends that need a GPU of their own: ``num_gpus`` defaults to 1 for them
+GPU_BACKENDS = frozenset({"vllm"})
 
 
 class RayEngineOptions(BackendOptions):
@@ -182,7 +229,7 @@ class RayEngineOptions(BackendOptions):
 
     engine: dict[str, Any] = Field(description="ModelConfig of the engine inside the actor.")
     address: str | None = None
-    num_gpus: float = Field(0.0, ge=0)
+    num_gpus: float | None = Field(None, ge=0)
     num_cpus: float = Field(0.0, ge=0)
     max_concurrency: int = Field(1000, ge=1)
     health_timeout_s: float = Field(10.0, gt=0)
@@ -193,12 +240,16 @@ class RayEngineBackend:
 
     Options: ``engine`` (the ModelConfig mapping of the backend the actor runs, e.g.
     ``{backend: vllm, model: ..., options: {...}}``), ``address`` (the cluster),
-    ``num_gpus`` (GPUs the actor reserves: 1 for a vLLM engine), ``num_cpus``,
-    ``max_concurrency`` (calls the actor runs at once), ``health_timeout_s``.
+    ``num_gpus`` (GPUs the actor reserves; default 1 for a ``vllm`` engine, else 0; 0
+    may be given for a vLLM engine too), ``num_cpus``, ``max_concurrency`` (calls the
+    actor runs at once), ``health_timeout_s``.
 
-    The actor starts on the first call. If it dies, calls fail with
-    :class:`BackendUnavailable` (a pool retries them on its other engines).
-    :meth:`stream` yields the whole answer as one chunk.
+    The actor starts on the first call. An engine that cannot start there fails the call
+    with one line naming this engine and the cause: :class:`ConfigError` for a bad
+    configuration, else :class:`BackendError`; neither is retried by the scheduler, and
+    later calls fail the same way at once instead of starting another actor. If a
+    started actor dies, calls fail with :class:`BackendUnavailable` (a pool retries them
+    on its other engines). :meth:`stream` yields the whole answer as one chunk.
     """
 
     default_concurrency = 256
@@ -213,7 +264,15 @@ class RayEngineBackend:
             raise ConfigError(f"ray-engine: bad `engine` config: {exc}") from None
         self.name = f"ray:{self.engine_config.backend}:{self.engine_config.model or ''}"
         self._actor: Any = None
+        self._start_error: PonderError | None = None
         self._lock = anyio.Lock()
+
+    @property
+    def num_gpus(self) -> float:
+        """GPUs the actor reserves: the option, else 1 for a GPU engine (vLLM), else 0."""
+        if self.options.num_gpus is not None:
+            return self.options.num_gpus
+        return 1.0 if self.engine_config.backend in GPU_BACKENDS else 0.0
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run one call in the actor.
@@ -245,6 +304,8 @@ class RayEngineBackend:
 
     async def health(self) -> bool:
         """Whether the actor answers within ``health_timeout_s``."""
+        if self._start_error is not None:
+            return False
         if self._actor is None:
             return True
         ray = _ray()
@@ -273,12 +334,45 @@ class RayEngineBackend:
         ray.kill(actor)
 
     async def _started(self) -> tuple[Any, Any]:
+        """The cluster and the started actor.
+
+        :raises ConfigError, BackendError: when the engine cannot start (every call).
+        """
+        if self._start_error is not None:
+            raise self._start_error
         ray = connect_ray(self.options.address)
         async with self._lock:
+            if self._start_error is not None:
+                raise self._start_error
             if self._actor is None:
                 cls = ray.remote(EngineActor)
-                self._actor = cls.options(
-                    num_gpus=self.options.num_gpus, num_cpus=self.options.num_cpus,
+                actor = cls.options(
+                    num_gpus=self.num_gpus, num_cpus=self.options.num_cpus,
                     max_concurrency=self.options.max_concurrency,
                 ).remote(self.engine_config.model_dump_json())
+                failure = await self._start_failure(ray, actor)
+                if failure is not None:
+                    ray.kill(actor)
+                    self._start_error = failure
+                    raise failure
+                self._actor = actor
         return ray, self._actor
+
+    async def _start_failure(self, ray: Any, actor: Any) -> PonderError | None:
+        """Why the engine did not start in ``actor`` (None when it did), in one line."""
+        try:
+            error = await actor.ready.remote()
+        except ray.exceptions.RayError as exc:  # the actor's process died while starting
+            error = (type(exc).__name__, _last_line(str(exc)), None)
+        if error is None:
+            return None
+        kind, message, _ = error
+        one_line = "; ".join(line.strip() for line in message.splitlines() if line.strip())
+        text = f"{self.name}: the engine could not start in its Ray actor: {kind}: {one_line}"
+        return ConfigError(text) if kind == "ConfigError" else BackendError(text)
+
+
+def _last_line(text: str) -> str:
+    """The last non-empty line of a message (a traceback's ends with the error)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text

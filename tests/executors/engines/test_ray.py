@@ -15,9 +15,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from executors.engines import PoolBackend, RayToolExecutor, connect_ray
+from executors.engines import PoolBackend, RayEngineBackend, RayToolExecutor, connect_ray
 from executors.engines.ray import _check_reachable
-from orchestrator.errors import BackendUnavailable, ConfigError
+from orchestrator.errors import BackendUnavailable, ConfigError, is_retryable
 from orchestrator.runtime.contracts import LLMRequest
 from orchestrator.sdk import Workflow
 from orchestrator.spec.models import ModelConfig
@@ -36,6 +36,8 @@ def ray_local() -> Iterator[Any]:
     ray = pytest.importorskip("ray", reason="needs the `ray` extra")
     if not ray.is_initialized():
         connect_ray(None, num_cpus=2, include_dashboard=False)
+    # a local instance started by connect_ray listens on the loopback interface only
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
     yield ray
     ray.shutdown()
 
@@ -97,6 +99,38 @@ async def test_a_pool_of_ray_actors_survives_a_dead_actor(ray_local: Any) -> Non
     assert result.ok, result.error
     assert len(result.output) == 6
     assert pool.stats()["actor.0"].ejections == 1
+
+
+@pytest.mark.slow
+async def test_an_engine_that_cannot_start_in_its_actor_fails_once_in_one_line(
+        ray_local: Any) -> None:
+    bad = RayEngineBackend(ModelConfig(backend="ray-engine", options={"engine": {
+        "backend": "sim-engine", "model": "llama-3-8b", "options": {"kv_blocks": -1}}}))
+    with pytest.raises(ConfigError) as info:
+        await bad.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
+    message = str(info.value)
+    assert message.startswith("ray:sim-engine:llama-3-8b: the engine could not start in its "
+                              "Ray actor: ConfigError: ")
+    assert "kv_blocks" in message
+    assert "\n" not in message and "Traceback" not in message and "ActorDied" not in message
+    assert not is_retryable(info.value)
+    assert bad._actor is None  # the failed actor was stopped
+    with pytest.raises(ConfigError, match="could not start"):  # at once, no new actor
+        await bad.complete(LLMRequest(messages=[{"role": "user", "content": "again"}]))
+    assert not await bad.health()
+
+
+@pytest.mark.parametrize(("engine", "options", "gpus"), [
+    ({"backend": "vllm", "model": "m"}, {}, 1.0),
+    ({"backend": "vllm", "model": "m"}, {"num_gpus": 0}, 0.0),
+    ({"backend": "vllm", "model": "m"}, {"num_gpus": 2}, 2.0),
+    ({"backend": "sim-engine"}, {}, 0.0),
+])
+def test_a_vllm_engine_reserves_a_gpu_unless_told_otherwise(
+        engine: dict[str, Any], options: dict[str, Any], gpus: float) -> None:
+    backend = RayEngineBackend(ModelConfig(backend="ray-engine",
+                                           options={"engine": engine, **options}))
+    assert backend.num_gpus == gpus
 
 
 def test_an_unreachable_cluster_is_reported_at_once() -> None:
