@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import itertools
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, asynccontextmanager
@@ -75,6 +76,7 @@ BUILTIN_BACKENDS = {
     "pool": "executors.engines.pool:PoolBackend",
 }
 DEFAULT_MEMBER_CONCURRENCY = 64
+_log = logging.getLogger(__name__)
 
 
 class PoolOptions(BackendOptions):
@@ -100,6 +102,29 @@ class PoolOptions(BackendOptions):
 
 class _Moved(Exception):
     """The engine a call waited for was taken out; route the call again."""
+
+
+class _NotInstalled(Exception):
+    """A member whose backend's package is not installed here (the pool goes on without
+    it while another member can start)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+def _missing_package(exc: BaseException) -> bool:
+    """Whether a ConfigError comes from a failed import (its context chain holds an
+    ImportError, also when it was raised ``from None``)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ImportError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 @dataclass(slots=True)
@@ -174,6 +199,8 @@ class _PoolCore:
         self.affinity: OrderedDict[str, Member] = OrderedDict()
         self.seq = itertools.count()
         self.retries = 0
+        #: members left out because their backend is not installed: name -> why
+        self.skipped: dict[str, str] = {}
 
     # -- routing --------------------------------------------------------------------------
     async def route(self, request: LLMRequest, tried: set[str]) -> tuple[Member, bool]:
@@ -229,6 +256,7 @@ class _PoolCore:
             state = "tried" if m.name in tried else ("down" if m.down_since is not None
                                                      else "up")
             states.append(f"{m.name} ({state}{': ' + m.last_error if m.last_error else ''})")
+        states.extend(f"{name} (not installed: {why})" for name, why in self.skipped.items())
         return f"pool {self.name!r}: no engine can take the call; engines: " + ", ".join(states)
 
     # -- slots ----------------------------------------------------------------------------
@@ -379,9 +407,13 @@ class PoolBackend:
     def __init__(self, config: ModelConfig, *,
                  resolve: Callable[[str], BackendFactory] | None = None,
                  shared: SharedObjects | None = None) -> None:
-        """:param resolve: backend name -> factory (default: this package's, then entry points).
+        """A member whose backend's package is not installed here (an import fails) is
+        left out, with a warning and in :attr:`skipped`, while another member can start.
+
+        :param resolve: backend name -> factory (default: this package's, then entry points).
         :param shared: where shared pools live (default: the process's).
-        :raises ConfigError: for a bad option or member, or a member backend not installed.
+        :raises ConfigError: for a bad option or member, or when no member's backend is
+            installed.
         """
         self.config = config
         self.options = parse_options(PoolOptions, config.options, "pool")
@@ -414,13 +446,20 @@ class PoolBackend:
         """Per-engine counters, by member name."""
         return {m.name: m.stats for m in self._core.members}
 
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Members left out because their backend's package is not installed: name ->
+        the reason (also logged as a warning when the pool is built)."""
+        return dict(self._core.skipped)
+
     async def health(self) -> bool:
         """True while at least one engine is up."""
         return any(m.down_since is None for m in self._core.members)
 
     async def check_health(self) -> dict[str, bool]:
         """Ask every member with a ``health()`` method, all at once, each within
-        ``health_timeout_s``; take out those that fail it or do not answer."""
+        ``health_timeout_s``; take out those that fail it or do not answer. Members left
+        out as not installed are reported False."""
         result: dict[str, bool] = {}
 
         async def check(member: Member) -> None:
@@ -435,7 +474,8 @@ class PoolBackend:
         async with anyio.create_task_group() as tg:
             for member in self._core.members:
                 tg.start_soon(check, member)
-        return {m.name: result[m.name] for m in self._core.members}
+        return {**{m.name: result[m.name] for m in self._core.members},
+                **{name: False for name in self._core.skipped}}
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run one call on an engine of the pool, retrying elsewhere on engine faults.
@@ -549,14 +589,30 @@ class PoolBackend:
         # Members hold no engine until their first call (vllm starts lazily), so a pool
         # whose later member fails to build leaves nothing behind.
         members: list[Member] = []
+        skipped: dict[str, str] = {}
         for index, raw in enumerate(self.options.members):
-            members.extend(self._members_of(index, raw))
-        names = [m.name for m in members]
+            try:
+                members.extend(self._members_of(index, raw))
+            except _NotInstalled as exc:
+                skipped[exc.name] = exc.reason
+        names = [m.name for m in members] + list(skipped)
         if len(set(names)) != len(names):
             raise ConfigError(f"pool {self.name!r}: member names must be unique: {names}")
-        return _PoolCore(self.name, self.options, members)
+        if not members:
+            raise ConfigError(f"pool {self.name!r}: no member can start here: " + "; ".join(
+                f"{name}: {reason}" for name, reason in skipped.items()))
+        for name, reason in skipped.items():
+            _log.warning("pool %r starts without member %r: %s", self.name, name, reason)
+        core = _PoolCore(self.name, self.options, members)
+        core.skipped = skipped
+        return core
 
     def _members_of(self, index: int, raw: dict[str, Any]) -> list[Member]:
+        """The member's replicas.
+
+        :raises _NotInstalled: when its backend's package is not installed here.
+        :raises ConfigError: for anything else wrong with it.
+        """
         data = dict(raw)
         name = data.pop("name", None)
         replicas = data.pop("replicas", 1)
@@ -569,17 +625,21 @@ class PoolBackend:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                  for e in exc.errors(include_url=False))
             raise ConfigError(f"pool {self.name!r}: member {index}: {problems}") from None
+        base = name or f"{cfg.backend}-{index}"
         try:
             factory = self._resolve(cfg.backend)
         except ConfigError as exc:
+            if _missing_package(exc):
+                raise _NotInstalled(base, str(exc)) from None
             raise ConfigError(f"pool {self.name!r}: member {index}: {exc}") from None
-        base = name or f"{cfg.backend}-{index}"
         out = []
         for replica in range(replicas):
             member_name = base if replicas == 1 else f"{base}.{replica}"
             try:
                 backend = factory(cfg)
             except ConfigError as exc:
+                if _missing_package(exc):
+                    raise _NotInstalled(base, str(exc)) from None
                 raise ConfigError(f"pool {self.name!r}: member {member_name!r}: {exc}") from None
             out.append(Member(member_name, backend, _limit(cfg, backend)))
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -284,6 +285,36 @@ def test_bad_members_are_config_errors(members: list[dict[str, Any]], message: s
                                        pool_config: Config) -> None:
     with pytest.raises(ConfigError, match=message):
         PoolBackend(pool_config(members))
+
+
+async def test_a_member_whose_backend_is_not_installed_is_left_out(
+        ask: Ask, pool_config: Config, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", None)  # vLLM is not installed
+    pool = PoolBackend(pool_config([{**SIM, "name": "sim"},
+                                    {"backend": "vllm", "model": "m", "name": "gpu"}]))
+    assert [m.name for m in pool.members] == ["sim"]
+    assert "vLLM is not installed" in pool.skipped["gpu"]
+    assert "starts without member 'gpu'" in caplog.text
+    assert (await pool.complete(ask("x", max_tokens=5))).text
+    assert await pool.check_health() == {"sim": True, "gpu": False}
+    pool.members[0].backend.kill()  # type: ignore[attr-defined]
+    with pytest.raises(BackendUnavailable, match=r"gpu \(not installed: .*vLLM is not installed"):
+        await pool.complete(ask("y"))
+    await pool.aclose()
+
+
+def test_a_pool_with_no_installed_member_is_a_config_error(
+        pool_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(ConfigError, match=r"no member can start here: gpu: .*vLLM is not "
+                                          r"installed.*ponder\[gpu\]"):
+        PoolBackend(pool_config([{"backend": "vllm", "model": "m", "name": "gpu"}]))
+
+
+def test_a_misspelt_member_is_still_an_error(pool_config: Config) -> None:
+    with pytest.raises(ConfigError, match="member 1: unknown LLM backend 'sim-engin'"):
+        PoolBackend(pool_config([SIM, {**SIM, "backend": "sim-engin"}]))
 
 
 def test_a_pool_needs_members() -> None:
