@@ -5,9 +5,19 @@ uses, with the same names and shapes: ``AsyncEngineArgs``, ``AsyncLLM.from_engin
 ``AsyncLLM.generate(prompt, sampling_params, request_id, *, priority=0)`` (an async
 iterator of cumulative ``RequestOutput``), ``AsyncLLM.abort(request_id)``,
 ``check_health()``, ``get_tokenizer()``, ``shutdown()``, ``SamplingParams`` and
-``StructuredOutputsParams``. Like vLLM it refuses a non-zero priority unless the engine
-was made with ``scheduling_policy="priority"``, refuses a request id already running,
-and fails to start when asked for more GPU memory than it has.
+``StructuredOutputsParams``. Like vLLM (v1, checked against its sources) it
+
+- streams ``n > 1`` samples as vLLM's parallel sampling does: each ``RequestOutput``
+  carries the samples that progressed (``outputs[i].index`` says which), a finished
+  sample is not sent again, and ``finished`` is True on the last output only;
+- validates with ``ValueError``: ``SamplingParams`` (``n``, ``temperature``,
+  ``max_tokens``), a non-zero priority unless the engine was made with
+  ``scheduling_policy="priority"``, a request id already running, a prompt longer than
+  ``max_model_len``;
+- takes ``max_tokens=None`` as "up to ``max_model_len``" (the prompt included);
+- fails other errors of a request as ``EngineGenerateError`` (see :meth:`AsyncLLM.fail`)
+  and a dead engine's as ``EngineDeadError``; fails to start when asked for more GPU
+  memory than it has (see :data:`START_ERRORS`).
 
 Texts come from the ``simulated`` backend, so a JSON schema gives a valid value. Each
 engine step emits ``tokens_per_step`` tokens of every sample after ``step_s`` seconds.
@@ -50,6 +60,14 @@ class SamplingParams:
     stop: list[str] | None = None
     max_tokens: int | None = 16
     structured_outputs: StructuredOutputsParams | None = None
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n must be at least 1, got {self.n}.")
+        if self.temperature < 0.0:
+            raise ValueError(f"temperature must be non-negative, got {self.temperature}.")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}.")
 
 
 @dataclass
@@ -105,8 +123,17 @@ class FakeTokenizer:
         return text + ("<|assistant|>\n" if add_generation_prompt else "")
 
 
-class EngineDeadError(RuntimeError):
+#: the context length of a model when ``max_model_len`` is not set
+DEFAULT_MAX_MODEL_LEN = 8192
+
+
+class EngineDeadError(Exception):
     """vLLM's ``vllm.v1.engine.exceptions.EngineDeadError`` (matched by name)."""
+
+
+class EngineGenerateError(Exception):
+    """vLLM's ``vllm.v1.engine.exceptions.EngineGenerateError``: ``generate()`` failed
+    for a reason other than validation or a dead engine (the cause is chained)."""
 
 
 class OutOfMemoryError(RuntimeError):
@@ -189,6 +216,7 @@ class AsyncLLM:
         self.aborted: list[str] = []
         self.running: dict[str, _Running] = {}
         self.dead = False
+        self.failing: str | None = None
         self.shut_down = False
         self._tokenizer = FakeTokenizer()
         self._texts = SimulatedBackend(ModelConfig(
@@ -215,6 +243,11 @@ class AsyncLLM:
         for running in self.running.values():
             running.aborted.set()
 
+    def fail(self, reason: str | None) -> None:
+        """Fail the next requests' ``generate()`` with ``EngineGenerateError`` (caused by
+        a ``RuntimeError(reason)``); None stops failing them."""
+        self.failing = reason
+
     async def abort(self, request_id: str) -> None:
         if self.ignore_abort:
             return
@@ -231,15 +264,28 @@ class AsyncLLM:
             raise ValueError(f"Got priority {priority} but Priority scheduling is not enabled.")
         if request_id in self.running:
             raise ValueError(f"Request id {request_id} already running.")
+        prompt_ids = self._tokenizer.encode(prompt)
+        max_len = self.args.max_model_len or DEFAULT_MAX_MODEL_LEN
+        if len(prompt_ids) > max_len:
+            raise ValueError(f"The decoder prompt (length {len(prompt_ids)}) is longer than the "
+                             f"maximum model length of {max_len}. Make sure that "
+                             "`max_model_len` is no smaller than the number of text tokens.")
+        limit = sampling_params.max_tokens
+        if limit is None:  # vLLM: as many as the context leaves
+            limit = max_len - len(prompt_ids)
         self.requests.append({"prompt": prompt, "params": sampling_params,
                               "request_id": request_id, "priority": priority})
         running = self.running[request_id] = _Running(request_id, priority)
         ended = False
         try:
-            texts = await self._plan(prompt, sampling_params)
-            prompt_ids = self._tokenizer.encode(prompt)
+            if self.failing is not None:
+                try:
+                    raise RuntimeError(self.failing)
+                except RuntimeError as exc:
+                    raise EngineGenerateError() from exc
+            texts = await self._plan(prompt, sampling_params, limit)
             steps = max(math.ceil(len(t) / (4 * self.tokens_per_step)) for t in texts)
-            limit = sampling_params.max_tokens or 16
+            returned: set[int] = set()  # finished samples, sent already
             for step in range(1, steps + 1):
                 if self.step_s:
                     with anyio.move_on_after(self.step_s):
@@ -250,30 +296,34 @@ class AsyncLLM:
                     raise EngineDeadError("EngineCore encountered an issue.")
                 if running.aborted.is_set():
                     return
-                outputs = []
+                progressed = []
                 for index, text in enumerate(texts):
+                    if index in returned:
+                        continue
                     part = text[: step * 4 * self.tokens_per_step]
                     tokens = self._tokenizer.encode(part)[:limit]
-                    done = step == steps or len(tokens) >= limit
                     reason = None
-                    if done:
+                    if step == steps or len(tokens) >= limit:
                         reason = "length" if len(self._tokenizer.encode(text)) > limit else "stop"
-                    outputs.append(CompletionOutput(index, part[: 4 * len(tokens)], tokens,
-                                                    finish_reason=reason))
-                finished = all(o.finish_reason is not None for o in outputs)
-                ended = finished
-                yield RequestOutput(request_id, prompt, prompt_ids, None, outputs, finished)
-                if finished:
+                        returned.add(index)
+                    progressed.append(CompletionOutput(index, part[: 4 * len(tokens)], tokens,
+                                                       finish_reason=reason))
+                for position, output in enumerate(progressed):
+                    last = len(returned) == len(texts) and position == len(progressed) - 1
+                    ended = last
+                    yield RequestOutput(request_id, prompt, prompt_ids, None, [output], last)
+                if len(returned) == len(texts):
                     return
             ended = True
         finally:  # vLLM aborts a request whose generator is closed or cancelled too
             if ended or not self.ignore_abort:
                 self.running.pop(request_id, None)
 
-    async def _plan(self, prompt: str, params: SamplingParams) -> list[str]:
+    async def _plan(self, prompt: str, params: SamplingParams, limit: int) -> list[str]:
         schema = params.structured_outputs.json if params.structured_outputs else None
         response = await self._texts.complete(LLMRequest(
-            messages=[{"role": "user", "content": prompt}], max_tokens=params.max_tokens or 16,
+            # one token more than the limit: a text cut at the limit then says "length"
+            messages=[{"role": "user", "content": prompt}], max_tokens=limit + 1,
             temperature=params.temperature, n=params.n, seed=params.seed,
             json_schema=schema if isinstance(schema, dict) else None))
         return response.texts or [response.text]

@@ -154,7 +154,9 @@ class VLLMBackend:
     aborts the request at the engine. The response records tokens, time to first token
     and decode time.
 
-    Errors: an engine that cannot start → :class:`BackendError` naming the cause; for
+    Errors: a request that fails in the engine (vLLM's ``EngineGenerateError``) →
+    :class:`BackendError` naming its cause (a pool tries another engine); an engine
+    that cannot start → :class:`BackendError` naming the cause; for
     lack of GPU memory (CUDA out of memory, "Free memory on device ... is less than
     desired", "No available memory for the cache blocks", a KV cache too small for
     ``max_model_len``, "Engine core initialization failed") it also names the values of
@@ -227,7 +229,8 @@ class VLLMBackend:
         """
         engine = await self._started()
         prompt = await self._prompt(engine, request)
-        params = self._sampling(request)
+        with self._errors():  # vLLM validates sampling parameters with ValueError
+            params = self._sampling(request)
         request_id = f"{request.request_id or 'ponder'}#{next(_ids)}"
         kwargs: dict[str, Any] = {}
         if self.options.scheduling_policy == "priority" and request.priority:
@@ -397,6 +400,10 @@ class VLLMBackend:
         except Exception as exc:
             if type(exc).__name__ in _DEAD_ERRORS:
                 raise BackendUnavailable(f"{self.name}: the engine is dead: {exc}") from exc
+            if type(exc).__name__ == "EngineGenerateError":  # vLLM chains the cause
+                cause = exc.__cause__ or exc
+                raise BackendError(f"{self.name}: the engine failed the request: "
+                                   f"{type(cause).__name__}: {cause}") from exc
             if isinstance(exc, ValueError | TypeError):
                 raise BackendHTTPError(f"{self.name}: the engine rejected the request: {exc}",
                                        status=400) from exc

@@ -15,7 +15,12 @@ import pytest
 from executors.engines import PoolBackend, VLLMBackend, fake_vllm_api
 from executors.engines._hub import SharedObjects
 from executors.engines._meta import HAS_META, meta_of
-from executors.engines.fake_vllm import START_ERRORS, AsyncEngineArgs, AsyncLLM
+from executors.engines.fake_vllm import (
+    START_ERRORS,
+    AsyncEngineArgs,
+    AsyncLLM,
+    SamplingParams,
+)
 from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable, ConfigError
 from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
 from orchestrator.sdk import Workflow
@@ -229,6 +234,58 @@ async def test_runs_starting_one_engine_at_once_share_it(ask: Ask) -> None:
     assert len(starts) == 1
     assert engine_of(runs[0]) is engine_of(runs[1]) is engine_of(runs[2])
     await shared.aclose()
+
+
+# -- the fake engine's fidelity to vLLM v1 ---------------------------------------------------
+async def test_n_samples_stream_as_vllms_parallel_sampling_does() -> None:
+    engine = AsyncLLM(AsyncEngineArgs(), tokens_per_step=2)
+    outputs = [out async for out in engine.generate(
+        "<|user|>\nthree stories", SamplingParams(n=3, temperature=0.9, max_tokens=60),
+        "r1")]
+    assert all(len(out.outputs) == 1 for out in outputs)  # the sample that progressed
+    assert {out.outputs[0].index for out in outputs} == {0, 1, 2}
+    assert [out.finished for out in outputs] == [False] * (len(outputs) - 1) + [True]
+    finished = [out.outputs[0].index for out in outputs if out.outputs[0].finish_reason]
+    assert sorted(finished) == [0, 1, 2]  # each finished sample is sent once
+    assert not engine.running
+
+
+async def test_max_tokens_none_runs_to_the_context_length() -> None:
+    prompt = "<|user|>\ntell me everything\n"
+    prompt_tokens = len(AsyncLLM().get_tokenizer().encode(prompt))
+    # a context with room for 3 more tokens: the answer (9 tokens) is cut there
+    engine = AsyncLLM(AsyncEngineArgs(max_model_len=prompt_tokens + 3), tokens_per_step=8)
+    outputs = [out async for out in engine.generate(
+        prompt, SamplingParams(max_tokens=None), "r1")]
+    (last,) = outputs[-1].outputs
+    assert (len(last.token_ids), last.finish_reason) == (3, "length")
+    roomy = AsyncLLM(AsyncEngineArgs(), tokens_per_step=8)  # 8192 tokens of context
+    outputs = [out async for out in roomy.generate(
+        prompt, SamplingParams(max_tokens=None), "r2")]
+    assert outputs[-1].outputs[0].finish_reason == "stop"
+
+
+async def test_invalid_requests_are_value_errors_and_bad_requests(ask: Ask) -> None:
+    with pytest.raises(ValueError, match="max_tokens must be at least 1, got 0"):
+        SamplingParams(max_tokens=0)
+    b = backend(max_model_len=16)
+    with pytest.raises(BackendHTTPError, match="max_tokens must be at least 1, got 0") as info:
+        await b.complete(ask("x", max_tokens=0))
+    assert info.value.status == 400
+    with pytest.raises(BackendHTTPError, match="longer than the maximum model length of 16"):
+        await b.complete(ask("a prompt far longer than sixteen tokens of context " * 3))
+
+
+async def test_an_engine_error_of_a_request_names_its_cause(ask: Ask) -> None:
+    b = backend()
+    await b.complete(ask("warm up", max_tokens=3))
+    engine_of(b).fail("detokenizer crashed")
+    with pytest.raises(BackendError, match=r"failed the request: RuntimeError: detokenizer "
+                                           "crashed") as info:
+        await b.complete(ask("x"))
+    assert type(info.value) is BackendError  # not a bad request, not a dead engine
+    engine_of(b).fail(None)
+    assert (await b.complete(ask("y", max_tokens=3))).text
 
 
 async def test_a_rejected_request_is_a_bad_request(ask: Ask) -> None:
