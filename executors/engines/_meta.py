@@ -1,10 +1,9 @@
 """Attach engine details to an :class:`LLMResponse` where the contract has room for them.
 
 The engines record, per call, which engine served it, the pool's policy and priority,
-queueing and decode times. They belong in the step's ``Result.meta`` (and so in the
-trace); that needs ``LLMResponse.meta`` (a dict) in the core contract, which the LLM
-executor merges into ``Result.meta``. Until the contract has the field, the details
-are dropped here and only the engines' own stats keep them.
+queueing and decode times, in ``LLMResponse.meta``, which the LLM executor merges into
+the step's ``Result.meta`` (and so into the trace). Against a contract without the
+field the details are dropped here and only the engines' own stats keep them.
 """
 
 from __future__ import annotations
