@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from orchestrator.store._models import RawEvent, StoredEvent
 
 _log = logging.getLogger(__name__)
 _ENVELOPE = frozenset({"run_id", "seq", "kind", "ts"})
+# A str holds astral characters whole, so any surrogate in it is a lone one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _event_kinds() -> frozenset[str]:
@@ -142,6 +145,65 @@ def parse_strict(data: Any) -> StoredEvent:
     if isinstance(data, Mapping) and data.get("kind") in KNOWN_KINDS:
         return EVENT_ADAPTER.validate_python(data)
     return RawEvent.model_validate(data)
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with each lone surrogate of its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def utf8_safe(events: Iterable[StoredEvent]) -> list[StoredEvent]:
+    """The events with every lone surrogate in their text replaced by U+FFFD.
+
+    Text read with ``surrogateescape`` (a file or a process's output in an unknown
+    encoding) can hold lone surrogates. In a payload's values they are kept, as JSON
+    escapes; but UTF-8, and so SQLite's and PostgreSQL's text columns, cannot hold
+    them, nor can pydantic's JSON in a dict key. A batch that fails for that reason is
+    stored as this returns it, on every backend.
+    """
+    safe: list[StoredEvent] = []
+    for e in events:
+        data = _scrub(e.model_dump(mode="python"))
+        if isinstance(e, RawEvent):
+            safe.append(RawEvent.model_validate(data))
+        else:
+            safe.append(EVENT_ADAPTER.validate_python(data))
+    return safe
+
+
+_COLUMN_TEXT = ("step_id", "workflow", "source", "parent_run_id", "parent_step_id", "error")
+
+
+def check_column_text(event: StoredEvent) -> None:
+    """What a SQL store's text columns refuse, the memory store refuses too.
+
+    :raises UnicodeEncodeError: when a field a SQL store keeps in a column of its own
+        (the step id; a run's workflow, source, parent and error) holds a lone surrogate.
+    """
+    fields = _COLUMN_TEXT if event.kind in ("run_started", "run_finished") else _COLUMN_TEXT[:1]
+    for name in fields:
+        value = getattr(event, name, None)
+        if isinstance(value, str):
+            value.encode("utf-8")
+
+
+def is_encoding_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was caused by, text that UTF-8 cannot encode."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, UnicodeEncodeError):
+            return True
+        seen.add(id(cur))
+        orig = getattr(cur, "orig", None)
+        cur = orig if isinstance(orig, BaseException) else cur.__cause__
+    return False
 
 
 class _Placed(Protocol):

@@ -8,7 +8,15 @@ from collections.abc import Sequence
 from anyio.lowlevel import checkpoint
 
 from orchestrator.store._base import TraceStore
-from orchestrator.store._codec import EncodedEvent, check_batch, conflict_error, decode, encode
+from orchestrator.store._codec import (
+    EncodedEvent,
+    check_batch,
+    check_column_text,
+    conflict_error,
+    decode,
+    encode,
+    utf8_safe,
+)
 from orchestrator.store._errors import StoreError
 from orchestrator.store._models import RunFilter, RunInfo, StoredEvent
 from orchestrator.store.fold import fold_info
@@ -39,9 +47,16 @@ class MemoryStore(TraceStore):
         self._check_open()
         if not events:
             return
-        encoded = [encode(e) for e in events]
+        try:
+            for e in events:
+                check_column_text(e)
+            encoded = [encode(e) for e in events]
+            rows = [(enc, json.dumps(enc.payload)) for enc in encoded]
+        except UnicodeEncodeError:  # as the SQL store does: see utf8_safe
+            events = utf8_safe(events)
+            encoded = [encode(e) for e in events]
+            rows = [(enc, json.dumps(enc.payload)) for enc in encoded]
         self._check_conflicts(encoded)
-        rows = [(enc, json.dumps(enc.payload)) for enc in encoded]
         # Nothing below can fail, so the batch lands whole.
         for enc, payload in rows:
             self._events.setdefault(enc.run_id, {})[enc.seq] = (enc.kind, enc.ts, payload)

@@ -28,6 +28,8 @@ from orchestrator.store._codec import (
     decode,
     encode,
     encode_row,
+    is_encoding_error,
+    utf8_safe,
 )
 from orchestrator.store._errors import StoreError, StoreUnavailable
 from orchestrator.store._migrate import ensure_schema, migrate
@@ -258,6 +260,16 @@ class SqlStore(TraceStore):
         runner = self._require_open()
         if not events:
             return
+        try:
+            await self._append(runner, events)
+        except Exception as exc:
+            # Nothing of a batch is written when binding its text fails: store it again
+            # with its lone surrogates replaced (see utf8_safe).
+            if not is_encoding_error(exc):
+                raise
+            await self._append(runner, utf8_safe(events))
+
+    async def _append(self, runner: Runner, events: Sequence[StoredEvent]) -> None:
         run_events = [e for e in events if e.kind in _RUN_KINDS]
         try:
             if self._thread_runner is not None:

@@ -150,6 +150,50 @@ async def test_unserializable_event_is_refused(store: TraceStore) -> None:
     assert await store.events("r1") == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["nul\x00byte", "bad utf-8 \udc80 byte", "emoji \U0001f600", "line\u2028sep", "<b>&amp;</b>"],
+    ids=["nul", "surrogate", "emoji", "line-separator", "markup"],
+)
+async def test_any_text_in_outputs_round_trips(store: TraceStore, text: str) -> None:
+    events: list[StoredEvent] = [
+        ev.RunStarted(run_id="r1", seq=0, ts=1.0, workflow="wf", inputs={"q": text}),
+        ev.StepSucceeded(run_id="r1", seq=1, ts=2.0, step_id="s", attempt=1,
+                         output={"o": [text], "k": {"x": text}}, raw=text),
+        ev.StepFailed(run_id="r1", seq=2, ts=3.0, step_id="t", attempt=1, error=text,
+                      error_type="ToolError"),
+    ]  # fmt: skip
+    await store.append(events)
+    assert [e.model_dump() for e in await store.events("r1")] == [e.model_dump() for e in events]
+
+
+async def test_text_that_utf8_cannot_hold_is_stored_with_replacement_characters(
+    store: TraceStore,
+) -> None:
+    # A lone surrogate (text read with surrogateescape) where a SQL store keeps it in a
+    # column (a step id, a run's error), or in a dict key, used to fail the append with
+    # a UnicodeEncodeError; every backend now stores the batch with U+FFFD in its place.
+    bad, stored = "x\udc80y", "x\ufffdy"
+    events: list[StoredEvent] = [
+        ev.RunStarted(run_id="r1", seq=0, ts=1.0, workflow="wf", inputs={}),
+        ev.StepSucceeded(run_id="r1", seq=1, ts=2.0, step_id="s", attempt=1,
+                         output={bad: 1}),
+        ev.StepFailed(run_id="r1", seq=2, ts=3.0, step_id=f"t{bad}", attempt=1, error="e",
+                      error_type="ToolError"),
+        ev.RunFinished(run_id="r1", seq=3, ts=4.0, status="failed", error=bad),
+    ]  # fmt: skip
+    for event in events:
+        await store.append([event])
+    back = await store.events("r1")
+    assert [e.seq for e in back] == [0, 1, 2, 3]
+    run = await store.read_run("r1")
+    assert run.step("s").output == {stored: 1}
+    assert run.step(f"t{stored}").status == "failed"
+    assert run.error == stored
+    [info] = await store.list_runs()
+    assert (info.status, info.n_steps, info.error) == ("failed", 2, stored)
+
+
 async def test_list_runs_filters_and_pages(store: TraceStore, make_run: Any) -> None:
     plan = [
         ("a", "alpha", "succeeded", None),
