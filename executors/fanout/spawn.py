@@ -33,7 +33,10 @@ class SpawnExecutor:
     not succeed are error markers, and messages past ``max_children`` are markers with
     status ``not_started``. A spawn in a run nested ``max_depth`` deep (``ctx.depth``)
     starts no child: every message is a ``not_started`` marker, and the thread goes on
-    alone. Without a join naming this step, a failed child fails it.
+    alone. Its ``max_depth`` is the smaller of its own and the one it inherits
+    (``ctx.spawn_depth_limit``, the enclosing spawns'); its sub-workflow children inherit
+    that, so a descendant cannot nest deeper than its ancestor allows. Without a join
+    naming this step, a failed child fails it.
     :attr:`Result.meta` records the fan-out (see :meth:`FanOut.meta`) and ``depth``.
 
     :raises StepError: for messages that are not a list, a failed messages call, or
@@ -44,8 +47,11 @@ class SpawnExecutor:
         step: SpawnStep = task.step
         lctx = live(ctx, task.step_id)
         depth = ctx.depth
-        if depth >= step.max_depth:
-            return self._too_deep(task, depth)
+        inherited = getattr(ctx, "spawn_depth_limit", step.max_depth)
+        max_depth = min(step.max_depth, inherited)
+        if depth >= max_depth:
+            return self._too_deep(task, depth, max_depth, inherited)
+        limit_child = getattr(ctx, "limit_spawn_depth", None)
         owner = Owner.of(task)
         messages = await self._messages(task, lctx, owner)
         context = task.inputs.get("context") or ""
@@ -58,6 +64,8 @@ class SpawnExecutor:
                 child = WorkflowStep(id="child", workflow=step.workflow, inputs=step.inputs,
                                      timeout_s=step.child_timeout_s, retry=step.retry)
                 reserve = 0
+                if limit_child is not None:  # its spawns go no deeper than this one may
+                    limit_child(owner.child(start), max_depth)
             else:
                 child = SampleCall(id="child", prompt=step.prompt, system=step.system,
                                    model=step.model, n=1, max_tokens=step.max_tokens,
@@ -79,7 +87,8 @@ class SpawnExecutor:
                          f"({step.max_children})") for i in range(take, len(messages))]
         children = fan.children + dropped
         output = [c.entry() for c in children]
-        meta = {**fan.meta(), "depth": depth + 1, "messages": len(messages)}
+        meta = {**fan.meta(), "depth": depth + 1, "max_depth": max_depth,
+                "messages": len(messages)}
         if dropped:
             meta["not_started_past_max_children"] = len(dropped)
         failed = fan.failures()
@@ -92,17 +101,21 @@ class SpawnExecutor:
         return Result(output=output, usage=online.usage, meta=meta)
 
     @staticmethod
-    def _too_deep(task: Task, depth: int) -> Result:
+    def _too_deep(task: Task, depth: int, max_depth: int, inherited: int) -> Result:
         """At ``max_depth`` a thread solves alone: no child starts (each message is a
         ``not_started`` marker; a model is not even asked for messages)."""
         step: SpawnStep = task.step
         messages = task.inputs.get("messages")
         count = len(messages) if isinstance(messages, list) else 0
         why = (f"past max_depth: a spawn at depth {depth} cannot start children "
-               f"(max_depth {step.max_depth})")
+               f"(max_depth {max_depth}")
+        if max_depth < step.max_depth:
+            why += f"; its own {step.max_depth} is capped by an enclosing spawn's {inherited}"
+        why += ")"
         output = [Child(i, None, "not_started", error=why).entry() for i in range(count)]
         return Result(output=output, meta={"children": count, "started": 0, "depth": depth + 1,
-                                           "stopped": "max_depth", "reason": why})
+                                           "max_depth": max_depth, "stopped": "max_depth",
+                                           "reason": why})
 
     async def _messages(self, task: Task, ctx: Any, owner: Owner) -> list[Any]:
         step: SpawnStep = task.step

@@ -32,6 +32,7 @@ from orchestrator.runtime.scheduler import (
 )
 from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
+from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH
 from orchestrator.spec.loader import load_yaml, spec_to_data
 from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec
 from orchestrator.spec.refs import Resolver, Scope, compile_value, resolve
@@ -204,10 +205,21 @@ class RunContext:
     backends: BackendCache
     hooks: Sequence[Hook]
     depth: int = 0
+    #: the depth down to which a spawn in this run may start children: the smallest
+    #: ``max_depth`` of the spawns this run descends from (a child cannot raise it)
+    spawn_depth_limit: int = MAX_NESTING_DEPTH
     scheduler: Scheduler | None = field(default=None, repr=False)
     #: steps whose failure or cancellation the step that added them handles (fan-out
     #: children under a join's policy): they do not fail the run
     handled: set[str] = field(default_factory=set, repr=False)
+    #: step id -> the spawn depth limit its nested run inherits (set by a spawn for its
+    #: sub-workflow children)
+    _child_spawn_limits: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def limit_spawn_depth(self, step_id: str, limit: int) -> None:
+        """Hold the nested run of ``step_id`` (a spawn's child) and everything below it to
+        spawns starting children down to depth ``limit`` at most."""
+        self._child_spawn_limits[step_id] = min(limit, self.spawn_depth_limit)
 
     def model_config(self, model: str) -> ModelConfig:
         return self.backends.config(self.spec, model)
@@ -270,15 +282,24 @@ class RunContext:
         assert self.scheduler is not None
         self.scheduler.step_usage[step_id] = usage
 
-    async def run_child(self, workflow: str, inputs: dict[str, Any], parent_step_id: str,
-                        max_depth: int = 8) -> RunResult:
-        """Run a sub-workflow (a registered name or a path relative to this workflow)."""
-        if self.depth >= max_depth:
-            raise ConfigError(f"sub-workflow nesting deeper than {max_depth} at {workflow!r}")
+    async def run_child(self, workflow: str, inputs: dict[str, Any],
+                        parent_step_id: str) -> RunResult:
+        """Run a sub-workflow (a registered name or a path relative to this workflow).
+
+        :raises ConfigError: when the run would be nested deeper than
+            :data:`~orchestrator.spec.kinds_fanout.MAX_NESTING_DEPTH`.
+        """
+        if self.depth >= MAX_NESTING_DEPTH:
+            raise ConfigError(
+                f"step {parent_step_id!r}: sub-workflow {workflow!r} would run at nesting "
+                f"depth {self.depth + 1}, past the limit of {MAX_NESTING_DEPTH} nested runs "
+                "(a workflow that calls itself without end?)")
         graph = load_graph_ref(workflow, self.base_dir, self.registry)
+        limit = self._child_spawn_limits.get(parent_step_id, self.spawn_depth_limit)
         return await execute(
             graph, inputs, registry=self.registry, hooks=self.hooks, backends=self.backends,
-            parent=(self.run_id, parent_step_id), depth=self.depth + 1)
+            parent=(self.run_id, parent_step_id), depth=self.depth + 1,
+            spawn_depth_limit=limit)
 
 
 def load_graph_ref(ref: str, base_dir: Path, registry: Registry) -> CompiledGraph:
@@ -466,6 +487,7 @@ async def execute(
     run_id: str | None = None,
     parent: tuple[str, str | None] | None = None,
     depth: int = 0,
+    spawn_depth_limit: int = MAX_NESTING_DEPTH,
     preset: dict[str, Any] | None = None,
     attempts: dict[str, int] | None = None,
     first_seq: int = 0,
@@ -482,6 +504,8 @@ async def execute(
     :param first_seq: sequence number of the first event (a resumed run continues).
     :param executor_override: step kind -> executor, over the registry's (replay).
     :param on_scheduler: called with the Scheduler before it starts (for ``cancel()``).
+    :param spawn_depth_limit: the depth down to which this run's spawns may start
+        children (a nested run inherits its ancestor spawns' ``max_depth``).
     :raises SpecError: when inputs do not validate.
     """
     spec = graph.spec
@@ -497,7 +521,8 @@ async def execute(
         for hook in hook_list:
             await hook(batch)
 
-    ctx = RunContext(rid, graph.base_dir, registry, spec, cache, hook_list, depth)
+    ctx = RunContext(rid, graph.base_dir, registry, spec, cache, hook_list, depth,
+                     min(spawn_depth_limit, MAX_NESTING_DEPTH))
     plans = _graph_plans(graph)
     pool_limits = _pool_limits(graph, cache, spec)
 

@@ -8,7 +8,9 @@ whose module docstring describes the run-time design.
   passes it (``context`` and its ``message``), runs one LLM call or a whole
   sub-workflow, and returns a message of its own choosing (its answer, or the
   sub-workflow's output). Children of a sub-workflow may spawn again, down to
-  ``max_depth`` nested runs.
+  ``max_depth`` nested runs (at most :data:`MAX_NESTING_DEPTH`); a spawn nested under
+  another may not go deeper than its ancestor's ``max_depth`` allows, whatever its own
+  says.
 - ``sample`` asks one prompt for ``n`` samples: one request with ``n`` where the
   backend can, ``n`` requests where the reducer needs them apart (first-finish cancels
   losers one by one; adaptive vote adds batches).
@@ -29,6 +31,11 @@ from orchestrator.spec.base import StepBase, _Model
 
 #: reducers that act while the children run (stop early, add samples)
 ONLINE_REDUCERS = ("first_finish", "adaptive_vote")
+
+#: The deepest a nested run may be (a sub-workflow's run is one deeper than its caller's).
+#: The one bound for both the engine, which refuses to start a run deeper than this, and
+#: a spawn's ``max_depth``, which may not ask for more.
+MAX_NESTING_DEPTH = 8
 
 Normalizer = Literal["strip", "lower", "number", "collapse_spaces"]
 _STRIP: tuple[Normalizer, ...] = ("strip",)
@@ -133,9 +140,14 @@ class SpawnStep(StepBase):
     stop: list[str] | None = None
     max_children: int = Field(16, ge=1, le=1024,
                               description="Child budget: messages past it are not started.")
-    max_depth: int = Field(2, ge=1, le=16,
-                           description="Nested runs a spawn may start at (its children run "
-                                       "one level deeper).")
+    max_depth: int = Field(2, ge=1, le=MAX_NESTING_DEPTH,
+                           description="The depth of nested runs down to which children may "
+                                       "be started: a spawn in a run at depth d < max_depth "
+                                       "starts children at depth d + 1 (the top run is at "
+                                       "0). A spawn nested under another is held to the "
+                                       "smaller of its own and its ancestors' max_depth. At "
+                                       f"most {MAX_NESTING_DEPTH}, the engine's nesting "
+                                       "limit.")
     concurrency: int | None = Field(None, ge=1, description="Children running at once.")
     budget_tokens: int | None = Field(None, ge=1,
                                       description="Tokens (prompt + completion) all children "

@@ -222,3 +222,92 @@ async def test_first_finish_over_sub_workflow_threads_cancels_their_runs(
     nested_cancelled = [e for e in r.events if e.kind == "step_cancelled"
                         and e.run_id != r.result.run_id]
     assert sorted(e.step_id for e in nested_cancelled) == ["work", "work"]
+
+
+def _recursive_thread(kit: Any, tmp_path: Path, max_depth: int) -> None:
+    """thread.yaml: think, then spawn itself once (with ``max_depth``)."""
+    (tmp_path / "thread.yaml").write_text(kit.dump({
+        "name": "thread",
+        "inputs": {"message": {"type": "string"}},
+        "steps": [
+            {"id": "think", "kind": "llm", "prompt": "think {{ inputs.message }}"},
+            {"id": "deeper", "kind": "spawn", "messages": ["${steps.think.output}"],
+             "workflow": "thread.yaml", "max_depth": max_depth,
+             "retry": {"max_attempts": 1}},
+            {"id": "back", "kind": "join", "of": "deeper", "reducer": "concat"},
+        ],
+        "outputs": {"below": "${steps.back.output}"},
+    }))
+
+
+def _nested_depths(r: Any) -> list[int]:
+    """The depth of every nested run, from the run_started events' parent links."""
+    parent = {e.run_id: e.parent_run_id for e in r.events if e.kind == "run_started"}
+
+    def depth(rid: str) -> int:
+        return 0 if parent[rid] is None else 1 + depth(parent[rid])
+
+    return sorted(depth(rid) for rid in parent if parent[rid] is not None)
+
+
+async def test_nested_spawns_reach_the_nesting_limit_and_stop_there(
+        kit: Any, tmp_path: Path) -> None:
+    from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH
+
+    _recursive_thread(kit, tmp_path, MAX_NESTING_DEPTH)
+    (tmp_path / "main.yaml").write_text(kit.dump(kit.doc(
+        [spawn(messages=["a"], workflow="thread.yaml", max_depth=MAX_NESTING_DEPTH),
+         join()])))
+    wf = kit.workflow({"name": "x"}).from_yaml(tmp_path / "main.yaml")
+    r = await kit.run(wf, fake=kit.FakeBackend(lambda prompt, k: kit.Reply("t")))
+    assert r.result.ok, r.result.error
+    assert _nested_depths(r) == list(range(1, MAX_NESTING_DEPTH + 1))
+    leaf = next(e for e in r.events if e.kind == "step_succeeded" and e.step_id == "deeper"
+                and e.meta.get("stopped") == "max_depth")
+    assert f"a spawn at depth {MAX_NESTING_DEPTH} cannot start children" in \
+        leaf.output[0]["error"]
+    assert not [e for e in r.events if e.kind == "step_failed"]
+
+
+def test_a_spawn_max_depth_past_the_engine_limit_is_a_located_error(kit: Any) -> None:
+    from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH
+
+    kit.workflow(kit.dump(kit.doc([spawn(messages=["a"], max_depth=MAX_NESTING_DEPTH)])))
+    with pytest.raises(ValidationFailed) as info:
+        kit.workflow(kit.dump(kit.doc([spawn(messages=["a"], max_depth=MAX_NESTING_DEPTH + 1)])))
+    problem = info.value.problems[0]
+    assert "max_depth" in problem.message and f"less than or equal to {MAX_NESTING_DEPTH}" \
+        in problem.message and problem.line == 7  # the `max_depth:` line
+
+
+async def test_a_sub_workflow_nested_past_the_limit_fails_with_a_recorded_error(
+        kit: Any, tmp_path: Path) -> None:
+    from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH
+
+    (tmp_path / "loop.yaml").write_text(kit.dump({
+        "name": "loop", "steps": [{"id": "again", "kind": "workflow", "workflow": "loop.yaml",
+                                   "retry": {"max_attempts": 1}}]}))
+    wf = kit.workflow({"name": "x"}).from_yaml(tmp_path / "loop.yaml")
+    r = await kit.run(wf, fake=kit.FakeBackend(kit.by_pattern({})))
+    assert not r.result.ok
+    assert max(_nested_depths(r)) == MAX_NESTING_DEPTH
+    deepest = [e for e in r.events if e.kind == "step_failed" and "would run at nesting depth "
+               f"{MAX_NESTING_DEPTH + 1}, past the limit of {MAX_NESTING_DEPTH}" in e.error]
+    assert len(deepest) == MAX_NESTING_DEPTH + 1  # the deepest run's, and each caller's
+    assert [e.error_type for e in deepest].count("ConfigError") == 1
+    assert "the limit" in r.result.error and "Traceback" not in r.result.error
+
+
+async def test_a_child_cannot_nest_deeper_than_its_ancestor_allows(
+        kit: Any, tmp_path: Path) -> None:
+    _recursive_thread(kit, tmp_path, 5)  # the child asks for more than the parent allows
+    (tmp_path / "main.yaml").write_text(kit.dump(kit.doc(
+        [spawn(messages=["a"], workflow="thread.yaml", max_depth=2), join()])))
+    wf = kit.workflow({"name": "x"}).from_yaml(tmp_path / "main.yaml")
+    r = await kit.run(wf, fake=kit.FakeBackend(lambda prompt, k: kit.Reply("t")))
+    assert r.result.ok, r.result.error
+    assert _nested_depths(r) == [1, 2]
+    leaf = next(e for e in r.events if e.kind == "step_succeeded" and e.step_id == "deeper"
+                and e.meta.get("stopped") == "max_depth")
+    assert leaf.meta["max_depth"] == 2
+    assert "its own 5 is capped by an enclosing spawn's 2" in leaf.output[0]["error"]
