@@ -16,20 +16,23 @@ from viewer_server import CHROMIUM, Api, Browser, LiveServer, launch_chromium
 
 from orchestrator.store import MemoryStore, SqlStore, TraceStore
 from orchestrator.viewer import create_app
+from tests.store.conftest import pg_server, pg_url  # noqa: F401  (fixtures: a throwaway PostgreSQL)
 
 
-def _store(kind: str, tmp_path: Path) -> TraceStore:
+def _store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> TraceStore:
     if kind == "memory":
         return MemoryStore()
+    if kind == "postgres":
+        return SqlStore(request.getfixturevalue("pg_url"))
     return SqlStore(str(tmp_path / "trace.db"))
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     """The viewer's API over a fresh store of each backend."""
     from fastapi.testclient import TestClient
 
-    store = _store(request.param, tmp_path)
+    store = _store(request.param, request, tmp_path)
     app = create_app(store, poll_interval_s=0.02)
     with TestClient(app) as client:
         client.portal.call(store.open)
