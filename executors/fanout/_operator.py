@@ -112,7 +112,7 @@ class FirstFinish(Online):
             cand = Candidate(child.index, as_text(child.output),
                              as_text(child.output) if answer is None else answer)
             [score] = await score_all(self.ctx, self.owner, check, [cand], "check",
-                                      self.usage)
+                                      self.usage, numeric=check.threshold is not None)
             self.checks.append(score)
             if not passes(score, check):
                 child.status = "rejected"

@@ -17,7 +17,6 @@ import anyio
 
 from executors.fanout._call import SampleCall, call
 from executors.fanout._live import LiveContext, Owner
-from executors.fanout._reduce import parse_number
 from executors.llm._common import approx_tokens
 from executors.llm.executor import UsageMeter
 from orchestrator.errors import PonderError
@@ -26,6 +25,9 @@ from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import Scorer
 from orchestrator.spec.models import ModelConfig, ToolStep
 
+#: the first number of a judge's reply: "8", "8/10" and "8 out of 10" are 8, "Score: 7.5"
+#: is 7.5 (a scale after the number is not a fraction: the judge was asked for a score)
+_SCORE_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 _TRUE = {"true", "yes", "pass", "passed", "correct", "ok", "valid", "y"}
 _FALSE = {"false", "no", "fail", "failed", "incorrect", "wrong", "invalid", "n", "none", ""}
 
@@ -59,17 +61,21 @@ class Score:
 
 
 async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
-                    cands: Sequence[Candidate], tag: str, usage: Usage) -> list[Score]:
+                    cands: Sequence[Candidate], tag: str, usage: Usage, *,
+                    numeric: bool = True) -> list[Score]:
     """Score candidates (concurrently).
 
     :param owner: the step the scoring children are added under.
     :param tag: names the children: ``OWNER[TAG<index>]``.
     :param usage: tokens of direct (endpoint) calls are added to it.
+    :param numeric: a score must be a number (best-of-n, a check with a threshold): an
+        output without one is an invalid score, with an ``error`` saying so. A check
+        without a threshold also takes words (``yes``, ``pass``...).
     """
     if not cands:
         return []
     if scorer.source == "endpoint":
-        return await _score_endpoint(ctx, scorer, cands, usage)
+        return await _score_endpoint(ctx, scorer, cands, usage, numeric)
     steps: list[Any] = []
     locals_: dict[str, dict[str, Any]] = {}
     for c in cands:
@@ -95,12 +101,26 @@ async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
         if o.status != "succeeded":
             out.append(Score(c.index, None, None, o.error or o.status, sid))
             continue
-        out.append(Score(c.index, to_score(o.output, scorer.score_pattern), o.output, None, sid))
+        out.append(_scored(c.index, o.output, scorer, numeric, sid))
     return out
 
 
+def _scored(index: int, raw: Any, scorer: Scorer, numeric: bool,
+            step_id: str | None = None) -> Score:
+    """The score of a scorer's output; without a number where one is needed, an invalid
+    score whose error quotes the output."""
+    value = to_score(raw, scorer.score_pattern)
+    error = None
+    if value is None and numeric:
+        where = (f"no match of score_pattern {scorer.score_pattern!r}"
+                 if scorer.score_pattern is not None and isinstance(raw, str)
+                 else "no number")
+        error = f"invalid score: {where} in {str(raw)[:120]!r}"
+    return Score(index, value, raw, error, step_id)
+
+
 async def _score_endpoint(ctx: LiveContext, scorer: Scorer, cands: Sequence[Candidate],
-                          usage: Usage) -> list[Score]:
+                          usage: Usage, numeric: bool) -> list[Score]:
     backend = _endpoint_backend(ctx, scorer)
     steps_view = {sid: {"output": v} for sid, v in ctx.scheduler.state.values.items()}
     out: list[Score | None] = [None] * len(cands)
@@ -118,7 +138,7 @@ async def _score_endpoint(ctx: LiveContext, scorer: Scorer, cands: Sequence[Cand
             return
         usage.prompt_tokens += response.prompt_tokens
         usage.completion_tokens += response.completion_tokens
-        out[i] = Score(c.index, to_score(response.text, scorer.score_pattern), response.text)
+        out[i] = _scored(c.index, response.text, scorer, numeric)
 
     async with anyio.create_task_group() as tg:
         for i, c in enumerate(cands):
@@ -139,8 +159,10 @@ def _endpoint_backend(ctx: LiveContext, scorer: Scorer) -> LLMBackend:
 
 
 def to_score(value: Any, pattern: str | None = None) -> float | None:
-    """A number from a scorer's output: a number, a bool (1/0), a ``score`` field, or the
-    ``pattern`` group (default: the last number) of a text."""
+    """A number from a scorer's output: a number, a bool (1/0), a ``score`` field, or in a
+    text the first number of the ``pattern`` group (default: of the whole text). A scale
+    after it does not count: ``8/10`` and ``8 out of 10`` are 8, ``Score: 7.5`` is 7.5.
+    None when there is no number."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
@@ -153,8 +175,8 @@ def to_score(value: Any, pattern: str | None = None) -> float | None:
             if m is None:
                 return None
             value = m.group(1) if m.re.groups else m.group(0)
-        number = parse_number(value)
-        return None if number is None else float(number)
+        m = _SCORE_RE.search(value)
+        return None if m is None else float(m.group(0))
     return None
 
 

@@ -148,7 +148,7 @@ class JoinExecutor:
         meta["scores"] = [s.to_json() for s in scores]
         scored = [s for s in scores if s.value is not None]
         if not scored:
-            errors = "; ".join(f"{s.index}: {s.error or s.raw!r}" for s in scores[:3])
+            errors = "; ".join(f"{s.index}: {s.error or repr(s.raw)}" for s in scores[:3])
             raise StepError(f"join {join_id!r} (best_of_n): no candidate of {step.of!r} got a "
                             f"score: {errors}", step_id=join_id)
         best = max(scored, key=lambda s: (s.value, -s.index))

@@ -69,7 +69,9 @@ class Scorer(_Model):
       candidate) and ``${index}`` are available; its return value is the score.
     - ``llm``: a model alias of the workflow; ``prompt`` (a template with ``candidate``,
       ``answer``, ``index``, ``inputs`` and ``steps``) is sent and the first number of
-      the reply (or ``score_pattern``'s group) is the score.
+      the reply (or of ``score_pattern``'s group) is the score: ``8``, ``8/10``,
+      ``8 out of 10`` and ``Score: 8`` all score 8. A reply without a number is an
+      invalid score (recorded on the join with the reply); it is not a candidate's score.
     - ``endpoint``: the base URL of an OpenAI-compatible server (a reward model served
       by vLLM, say) with ``model``; scored like ``llm``.
 

@@ -38,6 +38,31 @@ async def test_best_of_n_with_an_llm_judge(kit: Any) -> None:
     assert {s["parent"] for s in judged} == {"best"} and len(judged) == 4
 
 
+async def test_a_judge_score_is_the_first_number_of_its_reply(kit: Any) -> None:
+    fake = proposals(kit, {"candidate A": "8/10", "candidate B": "Score: 7.5",
+                           "candidate C": "I cannot tell", "candidate D": "7 out of 10"})
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Propose.", "n": 4},
+        {"id": "best", "kind": "join", "of": "s", "reducer": "best_of_n",
+         "scorer": {"llm": "default"}}]), fake=fake)  # the default prompt and parse
+    assert r.result.ok, r.result.error
+    meta = r.step("best").meta
+    assert [s["score"] for s in meta["scores"]] == [8.0, 7.5, None, 7.0]
+    assert meta["scores"][2]["error"] == "invalid score: no number in 'I cannot tell'"
+    assert r.result.output == "candidate A" and meta["best"] == 0
+
+
+async def test_a_judge_that_never_gives_a_number_fails_the_join_clearly(kit: Any) -> None:
+    fake = proposals(kit, {"candidate": "looks fine"})
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Propose.", "n": 2},
+        {"id": "best", "kind": "join", "of": "s", "reducer": "best_of_n",
+         "scorer": {"llm": "default"}}]), fake=fake)
+    assert not r.result.ok
+    assert "no candidate of 's' got a score: 0: invalid score: no number in 'looks fine'" \
+        in r.failed("best").error
+
+
 async def test_best_of_n_with_a_reward_model_endpoint(kit: Any) -> None:
     seen: list[Any] = []
     reward = kit.FakeBackend(kit.by_pattern({"candidate (\\w)": kit.Reply("0.5")}))

@@ -235,9 +235,18 @@ def test_markers_round_trip() -> None:
     assert from_entry(0, {"answer": 1}).ok
 
 
+@pytest.mark.parametrize(("reply", "score"), [
+    ("8", 8.0), ("8/10", 8.0), ("8 out of 10", 8.0), ("Score: 7.5", 7.5), ("7.5/10.", 7.5),
+    ("I'd give it 6, maybe 9 on a good day", 6.0), ("-2", -2.0), (".5", 0.5),
+    ("no number at all", None), ("", None),
+])
+def test_a_judge_reply_scores_its_first_number(reply: str, score: float | None) -> None:
+    assert to_score(reply) == score
+
+
 def test_scores_and_checks() -> None:
     assert to_score(True) == 1.0
-    assert to_score({"score": "7/10"}) == 0.7
+    assert to_score({"score": "7/10"}) == 7.0
     assert to_score("Score: 8 out of 10", r"Score: (\d+)") == 8.0
     assert to_score("no idea") is None
     check = Scorer(tool="t")
