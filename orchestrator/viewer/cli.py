@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import sys
 from typing import Annotated, Any
 
@@ -72,6 +73,26 @@ def view(
         raise SystemExit(code)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, so that the address is known to be free before the
+    viewer says where it serves.
+
+    :raises OSError: when the host does not resolve or the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn picks it
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host.strip("[]"), port, family, socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def _serve(db: str | None, host: str, port: int, token: str | None) -> int:
     """Open the store, serve until interrupted, close the store; returns the exit code."""
     import uvicorn
@@ -81,21 +102,30 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
     from orchestrator.viewer.app import create_app
 
     try:
-        store = await open_store(db)
-    except PonderError as exc:
-        _say(f"error: cannot open the trace store: {exc}")
+        sock = _listen(host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        _say(f"error: cannot listen on {host} port {port}: {reason}; choose another --port "
+             "(or --host)")
         return 1
-    try:
-        app = create_app(store, token, allowed_hosts=None if token else LOOPBACK_HOSTS)
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                timeout_graceful_shutdown=2, access_log=False)
-        server = uvicorn.Server(config)
-        shown = f"[{host}]" if ":" in host else host
-        url = f"http://{shown}:{port}/" + ("?token=" + token if token else "")
-        where: Any = getattr(store, "url", None) or "memory://"
-        _say(f"Ponder viewer on {url}  (trace store: {where}; Ctrl-C to stop)")
-        await server.serve()
-        return 0 if server.started else 1
-    finally:
-        with anyio.CancelScope(shield=True):
-            await store.close()
+    with sock:
+        try:
+            store = await open_store(db)
+        except PonderError as exc:
+            _say(f"error: cannot open the trace store: {exc}")
+            return 1
+        try:
+            app = create_app(store, token, allowed_hosts=None if token else LOOPBACK_HOSTS)
+            config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2,
+                                    access_log=False)
+            server = uvicorn.Server(config)
+            port = sock.getsockname()[1]
+            shown = f"[{host}]" if ":" in host else host
+            url = f"http://{shown}:{port}/" + ("?token=" + token if token else "")
+            where: Any = getattr(store, "url", None) or "memory://"
+            _say(f"Ponder viewer on {url}  (trace store: {where}; Ctrl-C to stop)")
+            await server.serve(sockets=[sock])
+            return 0 if server.started else 1
+        finally:
+            with anyio.CancelScope(shield=True):
+                await store.close()

@@ -125,6 +125,28 @@ def test_an_unreachable_server_is_reported_at_start(tmp_path: Path) -> None:
     assert "cannot open the trace store" in done.stderr and "127.0.0.1" in done.stderr
 
 
+def test_a_port_in_use_is_reported_before_the_viewer_claims_to_serve(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _view("--db", "memory://", "--port", str(port))
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1 port {port}" in done.stderr
+    assert "--port" in done.stderr and "Ponder viewer on" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_host_that_does_not_resolve_is_reported(tmp_path: Path) -> None:
+    done = _view("--db", "memory://", "--host", "no-such-host.invalid", "--port", "0",
+                 env={"PONDER_VIEW_TOKEN": "t"})
+    assert done.returncode == 1
+    assert "cannot listen on no-such-host.invalid" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_the_command_serves_a_store_until_stopped(tmp_path: Path) -> None:
     import json
     import socket
