@@ -264,6 +264,8 @@ class _Checker:
             self.check_tool((*base, "tool"), step.tool)
         if isinstance(step, WorkflowStep):
             self.check_workflow((*base, "workflow"), step.workflow)
+        if step.kind == "spawn" and step.workflow is not None:
+            self.check_workflow((*base, "workflow"), step.workflow)
         if isinstance(step, LLMStep) or (step.kind in ("plan", "spawn", "sample")):
             self.check_model((*base, "model"), step.model)
         if step.kind == "join":
@@ -282,19 +284,44 @@ class _Checker:
 
     def join_deps(self, base: tuple[str | int, ...], step: Any) -> set[str]:
         """A join depends on its fan-out, which must be a map, spawn or sample step."""
+        self.check_join_fields(base, step)
         if not self.check_ref((*base, "of"), step.id, "steps", step.of, (), step.of, set()):
             return set()
         target = self.steps_by_id[step.of]
         if target.kind not in FANOUT_KINDS:
-            self.add((*base, "of"), f"join {step.id!r} names {step.of!r}, a {target.kind} step, "
-                     "not a fan-out", "name a map, spawn or sample step")
+            declared = self.smap.step_kinds.get(self.index[step.of], target.kind)
+            if declared == target.kind:  # else the fan-out did not validate: said already
+                self.add((*base, "of"), f"join {step.id!r} names {step.of!r}, a {target.kind} "
+                         "step, not a fan-out", "name a map, spawn or sample step")
         elif step.reducer in ONLINE_REDUCERS:
             first = self.online_joins.setdefault(step.of, step.id)
             if first != step.id:
                 self.add((*base, "reducer"), f"fan-out {step.of!r} already has the {first!r} "
                          "join, whose reducer also acts while children run",
                          "give a fan-out at most one first_finish/adaptive_vote join")
+        if step.reducer == "first_finish" and target.kind in FANOUT_KINDS:
+            children = _static_children(target)
+            if children is not None and step.first > children:
+                self.add((*base, "first"), f"join {step.id!r}: first {step.first} is more than "
+                         f"the {children} children {step.of!r} starts",
+                         f"use first <= {children}, or start more children")
         return {step.of}
+
+    def check_join_fields(self, base: tuple[str | int, ...], step: Any) -> None:
+        """The tools and model aliases a join's scorer or check names; adaptive_vote's
+        sample bounds."""
+        for name in ("scorer", "check"):
+            scorer = getattr(step, name)
+            if scorer is None:
+                continue
+            if scorer.tool is not None:
+                self.check_tool((*base, name, "tool"), scorer.tool)
+            if scorer.llm is not None:
+                self.check_model((*base, name, "llm"), scorer.llm)
+        if step.reducer == "adaptive_vote" and step.min_n > step.max_n:
+            self.add((*base, "min_n"), f"join {step.id!r}: min_n {step.min_n} is greater than "
+                     f"max_n {step.max_n}", "adaptive_vote samples at most max_n: make "
+                     "min_n <= max_n")
 
     def map_body_deps(self, path: tuple[str | int, ...], step: MapStep) -> set[str]:
         body = step.step
@@ -346,6 +373,19 @@ class _Checker:
                          "list ids of steps defined in this workflow")
             elif target == step.id:
                 self.add((*path, j), f"branch {step.id!r} cannot target itself")
+
+
+def _static_children(fanout: Any) -> int | None:
+    """How many children a fan-out starts, when the workflow says so (None when it
+    depends on the run: messages or items from another step, or from a model)."""
+    if fanout.kind == "sample":
+        return int(fanout.n)
+    if fanout.kind == "spawn":
+        messages = fanout.messages
+        return min(len(messages), fanout.max_children) if isinstance(messages, list) else None
+    if fanout.kind == "map":
+        return len(fanout.over) if isinstance(fanout.over, list) else None
+    return None
 
 
 def compile_workflow(

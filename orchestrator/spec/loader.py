@@ -26,6 +26,9 @@ class SourceMap:
 
     file: str = "<sdk>"
     positions: dict[PathT, tuple[int, int]] = field(default_factory=dict)
+    #: step index -> the `kind:` the document gives it, so that a check can tell a step
+    #: that did not validate (and stands in as a placeholder) from what the file says
+    step_kinds: dict[int, str] = field(default_factory=dict)
 
     def locate(self, path: Iterable[str | int]) -> tuple[int, int]:
         """The (line, column) of a path, or of its nearest located ancestor."""
@@ -128,6 +131,10 @@ def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[
         data = builder.build(node, ())
         if data is None and not builder.problems:
             return None, smap, [empty]  # `null`, `~` or a lone tag
+        steps = data.get("steps") if isinstance(data, dict) else None
+        for i, raw in enumerate(steps if isinstance(steps, list) else []):
+            if isinstance(raw, dict) and isinstance(raw.get("kind"), str):
+                smap.step_kinds[i] = raw["kind"]
         return data, smap, builder.problems
     except _TooLarge:
         return None, smap, [Problem(f"the document expands to more than {MAX_VALUES} values, "

@@ -47,6 +47,22 @@ def test_validate_reports_located_problems_without_traceback(tmp_path: Path) -> 
     assert "Traceback" not in proc.stderr
 
 
+def test_validate_reports_fanout_and_join_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsteps:\n"
+                   "  - {id: s, kind: sample, prompt: p, n: 2}\n"
+                   "  - {id: j, kind: join, of: s, reducer: first_finish, first: 3}\n"
+                   "  - {id: sp, kind: spawn, messages: [a], workflow: gone.yaml}\n"
+                   "  - {id: b, kind: join, of: sp, reducer: best_of_n,\n"
+                   "     scorer: {tool: nope}}\n")
+    proc = ponder("validate", str(bad))
+    assert proc.returncode == 1
+    assert f"{bad}:4:" in proc.stderr and "first 3 is more than the 2 children" in proc.stderr
+    assert f"{bad}:5:" in proc.stderr and "sub-workflow 'gone.yaml' not found" in proc.stderr
+    assert f"{bad}:7:" in proc.stderr and "unknown tool 'nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_run_of_a_broken_file_exits_1(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsteps:\n  - id: a\n    kind: llm\n   prompt: x\n")

@@ -97,3 +97,95 @@ def test_tools_section_must_import(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(p.name for p in Path("examples").glob("*.yaml")))
 def test_examples_validate(name: str) -> None:
     assert validate_file(Path("examples") / name) == []
+
+
+FANOUT_BAD = """\
+name: fanout
+models:
+  fast: {backend: simulated}
+steps:
+  - id: s
+    kind: sample
+    prompt: p
+    n: 3
+  - id: best
+    kind: join
+    of: s
+    reducer: best_of_n
+    scorer:
+      tool: no_such_scorer
+  - id: judged
+    kind: join
+    of: s
+    reducer: best_of_n
+    scorer:
+      llm: gpt9
+  - id: checked
+    kind: join
+    of: s
+    reducer: first_finish
+    first: 4
+    check:
+      tool: no_such_check
+  - id: sp
+    kind: spawn
+    messages: [a, b]
+    workflow: missing_child.yaml
+  - id: ad
+    kind: join
+    of: sp
+    reducer: adaptive_vote
+    min_n: 9
+    max_n: 4
+  - id: m
+    kind: map
+    over: [1, 2]
+    step: {kind: llm, prompt: "{{ item }}", model: fast}
+  - id: mf
+    kind: join
+    of: m
+    reducer: first_finish
+    first: 2
+"""
+
+
+def test_fanout_and_join_problems_are_located_with_the_offending_value() -> None:
+    problems = validate_text(FANOUT_BAD, "fanout.yaml")
+    messages = "\n".join(f"{p.line}: {p.message}" for p in problems)
+    expect = [
+        (14, "unknown tool 'no_such_scorer'"),
+        (20, "unknown model 'gpt9'"),
+        (25, "first 4 is more than the 3 children 's' starts"),
+        (27, "unknown tool 'no_such_check'"),
+        (31, "sub-workflow 'missing_child.yaml' not found"),
+        (36, "min_n 9 is greater than max_n 4"),
+    ]
+    for line, needle in expect:
+        assert any(p.line == line and needle in p.message for p in problems), (
+            f"missing line {line}: {needle}\n{messages}")
+    assert len(problems) == len(expect), messages  # `first: 2` over 2 map items is fine
+    assert all(p.hint for p in problems), messages
+
+
+def test_first_over_the_children_of_a_spawn_counts_its_messages() -> None:
+    text = ("name: f\nsteps:\n  - {id: sp, kind: spawn, messages: [a, b, c], max_children: 2}\n"
+            "  - {id: j, kind: join, of: sp, reducer: first_finish, first: 3}\n"
+            "  - {id: dyn, kind: spawn, messages: '${steps.sp.output}'}\n"
+            "  - {id: k, kind: join, of: dyn, reducer: first_finish, first: 50}\n")
+    problems = validate_text(text, "f.yaml")
+    assert [(p.line, p.message) for p in problems] == [
+        (4, "join 'j': first 3 is more than the 2 children 'sp' starts")]
+
+
+def test_an_invalid_fanout_does_not_also_make_its_join_an_error() -> None:
+    text = ("name: f\nsteps:\n  - id: s\n    kind: sample\n    prompt: p\n    n: 0\n"
+            "  - id: j\n    kind: join\n    of: s\n"
+            "  - id: l\n    kind: llm\n    prompt: p\n"
+            "  - id: k\n    kind: join\n    of: l\n")
+    problems = validate_text(text, "f.yaml")
+    messages = [(p.line, p.message) for p in problems]
+    assert messages[0][0] == 6 and "n" in messages[0][1]  # the fan-out's own error
+    assert not any("'s'" in m and "not a fan-out" in m for _, m in messages), messages
+    # a join naming a step that is valid but no fan-out is still an error
+    assert (15, "join 'k' names 'l', a llm step, not a fan-out") in messages
+    assert len(messages) == 2, messages
