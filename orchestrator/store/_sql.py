@@ -368,7 +368,21 @@ class SqlStore(TraceStore):
                 )
             if "unable to open" in low:
                 return StoreUnavailable(f"cannot open SQLite file {where}: {reason}", url=self.url)
-            return StoreError(f"trace store {self.url}: cannot {action}: {reason}", url=self.url)
+            if "not a database" in low:
+                return StoreError(
+                    f"SQLite file {where} is not a SQLite database (or it is encrypted), so "
+                    f"Ponder cannot {action} there: {reason}. Check the path, or choose "
+                    "another store (--db / PONDER_DB_URL)",
+                    url=self.url,
+                )
+            if "malformed" in low or "corrupt" in low:
+                return StoreError(
+                    f"SQLite file {where} is corrupted (cannot {action}: {reason}). Restore "
+                    f"it from a backup, or save what is left with `sqlite3 {where} .recover`, "
+                    "or choose another store (--db / PONDER_DB_URL)",
+                    url=self.url,
+                )
+            return StoreError(f"SQLite file {where}: cannot {action}: {reason}", url=self.url)
         lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
         if action == "connect" or lost or isinstance(orig, OSError):
             return StoreUnavailable(

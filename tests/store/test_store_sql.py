@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import sqlite3
@@ -219,6 +220,36 @@ async def test_locked_sqlite_file_on_append(tmp_path: Path, make_linear_run: Any
             blocker.close()
         await store.append(events[1:])
         assert [e.seq for e in await store.events("r1")] == [0, 1, 2, 3]
+
+
+async def test_a_file_that_is_not_sqlite_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(random.Random(1).randbytes(8192))
+    with pytest.raises(StoreError, match="is not a SQLite database") as info:
+        await open_store(str(path))
+    assert f"SQLite file {path} " in str(info.value)
+
+
+async def test_a_corrupted_sqlite_file_is_named_with_what_to_do(
+    tmp_path: Path, make_linear_run: Any
+) -> None:
+    path = tmp_path / "p.db"
+    async with SqlStore(str(path)) as store:
+        for i in range(40):
+            await store.append(make_linear_run(f"r{i}", 40))
+    with sqlite3.connect(path) as conn:  # everything into the main file
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with path.open("r+b") as f:  # overwrite pages 4-7, after the schema's
+        f.seek(3 * 4096)
+        f.write(random.Random(2).randbytes(4 * 4096))
+
+    with pytest.raises(StoreError, match="is corrupted") as info:
+        async with SqlStore(str(path)) as store:
+            await store.list_runs(limit=1000)
+            for i in range(40):
+                await store.events(f"r{i}")
+    message = str(info.value)
+    assert f"SQLite file {path} is corrupted" in message and ".recover" in message
 
 
 async def test_sqlite_runs_in_wal_mode_and_creates_its_directory(tmp_path: Path) -> None:
