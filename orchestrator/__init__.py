@@ -33,6 +33,7 @@ from orchestrator.runtime.engine import RunResult
 from orchestrator.runtime.events import Event
 from orchestrator.runtime.registry import Registry, ToolSpec, tool
 from orchestrator.sdk import Workflow
+from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, Scorer, SpawnStep
 from orchestrator.spec.models import (
     BranchStep,
     LLMStep,
@@ -53,6 +54,7 @@ __all__ = [
     "ExecContext",
     "Executor",
     "Hook",
+    "JoinStep",
     "LLMBackend",
     "LLMChunk",
     "LLMRequest",
@@ -66,6 +68,9 @@ __all__ = [
     "Registry",
     "Result",
     "RunResult",
+    "SampleStep",
+    "Scorer",
+    "SpawnStep",
     "SpecError",
     "StepError",
     "StepTimeout",

@@ -4,6 +4,11 @@
     wf.llm("answer", prompt="Answer: {{ inputs.question }}", max_tokens=64)
     result = wf.run_sync({"question": "Why is the sky blue?"}, backend="simulated")
 
+Fan-outs and their joins (test-time scaling, spawn/join threads)::
+
+    wf.sample("solve", prompt="Solve: {{ inputs.question }}", n=8)
+    wf.join("answer", of="solve", reducer="vote", extract=r"answer is (\\d+)")
+
 Everything async is written once; the ``*_sync`` variants run it with ``anyio.run``.
 """
 
@@ -20,6 +25,7 @@ from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import Executor, Hook
 from orchestrator.runtime.engine import RunResult, compile_graph, execute
 from orchestrator.runtime.registry import Registry, ToolSpec
+from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, Scorer, SpawnStep
 from orchestrator.spec.loader import SourceMap, dump_yaml, load_yaml
 from orchestrator.spec.models import (
     BranchCase,
@@ -112,10 +118,50 @@ class Workflow:
     def call(self, id: str, workflow: str | Workflow, **inputs: Any) -> Workflow:
         """Add a `workflow` step running another workflow (a path or a Workflow object)."""
         if isinstance(workflow, Workflow):
-            self.registry.workflows[workflow.spec.name] = workflow
-            self.registry.tools.update(workflow.registry.tools)
-            workflow = workflow.spec.name
+            workflow = self._register_workflow(workflow)
         return self.add(WorkflowStep(id=id, workflow=workflow, inputs=inputs))
+
+    def _register_workflow(self, workflow: Workflow) -> str:
+        """Make a Workflow object callable by name (with its tools); returns the name."""
+        self.registry.workflows[workflow.spec.name] = workflow
+        self.registry.tools.update(workflow.registry.tools)
+        return workflow.spec.name
+
+    def sample(self, id: str, prompt: str, n: int = 4, **fields: Any) -> Workflow:
+        """Add a `sample` step: ``n`` samples of one prompt (fields as
+        :class:`~orchestrator.spec.kinds_fanout.SampleStep`: ``model``, ``max_tokens``,
+        ``temperature``, ``seed``, ``requests``, ``budget_tokens``...)."""
+        return self.add(SampleStep(id=id, prompt=prompt, n=n, **fields))
+
+    def spawn(self, id: str, messages: Any = None, *,
+              workflow: str | Workflow | None = None, **fields: Any) -> Workflow:
+        """Add a `spawn` step: one child thread per message (a list, or a reference to
+        one; or give ``messages_prompt``). A child is an LLM call on ``prompt``, or runs
+        ``workflow`` (a path, or a Workflow object, registered as for :meth:`call`).
+        Other fields as :class:`~orchestrator.spec.kinds_fanout.SpawnStep`."""
+        if messages is not None:
+            fields["messages"] = messages
+        if isinstance(workflow, Workflow):
+            workflow = self._register_workflow(workflow)
+        if workflow is not None:
+            fields["workflow"] = workflow
+        return self.add(SpawnStep(id=id, **fields))
+
+    def join(self, id: str, of: str, reducer: str = "concat", *,
+             scorer: Scorer | dict[str, Any] | None = None,
+             check: Scorer | dict[str, Any] | None = None, **fields: Any) -> Workflow:
+        """Add a `join` step reducing the children of the fan-out ``of`` with ``reducer``
+        (``concat``, ``vote``, ``best_of_n``, ``first_finish``, ``adaptive_vote``).
+        ``scorer`` (best_of_n) and ``check`` (first_finish) take a
+        :class:`~orchestrator.spec.kinds_fanout.Scorer` or its fields as a dict; other
+        fields as :class:`~orchestrator.spec.kinds_fanout.JoinStep`."""
+        if reducer != "concat":
+            fields["reducer"] = reducer
+        for name, value in (("scorer", scorer), ("check", check)):
+            if value is not None:
+                fields[name] = value if isinstance(value, Scorer) else Scorer.model_validate(
+                    value)
+        return self.add(JoinStep(id=id, of=of, **fields))
 
     def output(self, **outputs: str | dict[str, Any]) -> Workflow:
         for name, value in outputs.items():

@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_all_is_pinned() -> None:
     assert sorted(orchestrator.__all__) == sorted([
         "BackendError", "BackendHTTPError", "BackendUnavailable", "BranchStep", "ConfigError",
-        "Event", "ExecContext", "Executor", "Hook", "LLMBackend", "LLMChunk", "LLMRequest",
-        "LLMResponse", "LLMStep", "MapStep", "ModelConfig", "OutputSchemaError", "PonderError",
-        "Problem", "Registry", "Result", "RunResult", "SpecError", "StepError", "StepTimeout",
+        "Event", "ExecContext", "Executor", "Hook", "JoinStep", "LLMBackend", "LLMChunk",
+        "LLMRequest", "LLMResponse", "LLMStep", "MapStep", "ModelConfig", "OutputSchemaError",
+        "PonderError", "Problem", "Registry", "Result", "RunResult", "SampleStep", "Scorer",
+        "SpawnStep", "SpecError", "StepError", "StepTimeout",
         "Task", "ToolError", "ToolSpec", "ToolStep", "Usage", "ValidationFailed", "Workflow",
         "WorkflowSpec", "WorkflowStep", "tool",
     ])

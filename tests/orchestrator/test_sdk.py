@@ -173,3 +173,99 @@ async def test_a_tool_removed_after_a_compile_is_reported_again() -> None:
     del wf.registry.tools["shout"]
     with pytest.raises(ValidationFailed, match="shout"):
         wf.compile()
+
+
+FANOUT_YAML = """\
+name: fanout
+inputs:
+  question: {type: string, default: "How many legs do 2 spiders have?"}
+models:
+  default:
+    backend: simulated
+    options:
+      time_scale: 0
+      output_tokens: text
+      responses:
+        - match: Solve
+          sequence: ["The answer is 16.", "The answer is 16.", "The answer is 12."]
+        - match: Rate
+          sequence: ["8/10", "3", "9 out of 10"]
+        - {match: Think, output: "a thought"}
+steps:
+  - id: solve
+    kind: sample
+    prompt: "Solve: {{ inputs.question }}"
+    n: 3
+    max_tokens: 32
+  - id: answer
+    kind: join
+    of: solve
+    reducer: vote
+    extract: 'answer is (\\d+)'
+    normalize: [strip, number]
+  - id: threads
+    kind: spawn
+    messages: [legs, spiders]
+    prompt: "Think about {{ message }}"
+    max_depth: 1
+  - id: thoughts
+    kind: join
+    of: threads
+  - id: best
+    kind: join
+    of: solve
+    reducer: best_of_n
+    scorer: {llm: default, prompt: "Rate {{ candidate }}"}
+outputs:
+  answer: ${steps.answer.output}
+  thoughts: ${steps.thoughts.output}
+"""
+
+
+def _fanout_sdk() -> Workflow:
+    wf = Workflow("fanout", inputs={"question": {
+        "type": "string", "default": "How many legs do 2 spiders have?"}}, models={
+        "default": {"backend": "simulated", "options": {
+            "time_scale": 0, "output_tokens": "text", "responses": [
+                {"match": "Solve", "sequence": ["The answer is 16.", "The answer is 16.",
+                                                "The answer is 12."]},
+                {"match": "Rate", "sequence": ["8/10", "3", "9 out of 10"]},
+                {"match": "Think", "output": "a thought"}]}}})
+    wf.sample("solve", prompt="Solve: {{ inputs.question }}", n=3, max_tokens=32)
+    wf.join("answer", of="solve", reducer="vote", extract=r"answer is (\d+)",
+            normalize=["strip", "number"])
+    wf.spawn("threads", ["legs", "spiders"], prompt="Think about {{ message }}", max_depth=1)
+    wf.join("thoughts", of="threads")
+    wf.join("best", of="solve", reducer="best_of_n",
+            scorer={"llm": "default", "prompt": "Rate {{ candidate }}"})
+    return wf.output(answer="${steps.answer.output}", thoughts="${steps.thoughts.output}")
+
+
+async def test_sdk_fanout_builders_equal_the_yaml_workflow_and_run() -> None:
+    from orchestrator.spec.loader import spec_to_data
+
+    sdk, from_yaml = _fanout_sdk(), Workflow.from_yaml_text(FANOUT_YAML)
+    assert spec_to_data(sdk.spec) == spec_to_data(from_yaml.spec)
+    assert sdk.spec == from_yaml.spec
+    a, b = sdk.compile(), from_yaml.compile()
+    assert [(n.id, n.kind, n.deps, n.pool) for n in a.nodes.values()] == \
+        [(n.id, n.kind, n.deps, n.pool) for n in b.nodes.values()]
+    assert sorted(a.dag.edges) == sorted(b.dag.edges)
+    result, expected = await sdk.run(), await from_yaml.run()
+    assert result.ok, result.error
+    assert result.output == expected.output == {"answer": 16,
+                                                "thoughts": ["a thought", "a thought"]}
+    assert {s.id for s in result.steps} >= {"solve", "threads[0]", "threads[1]", "best"}
+
+
+def test_sdk_fanout_builders_check_their_fields() -> None:
+    from orchestrator import JoinStep, Scorer, SpawnStep
+
+    wf = Workflow("w").spawn("sp", messages_prompt="List three ideas.", max_children=2)
+    assert isinstance(wf.spec.steps[0], SpawnStep) and wf.spec.steps[0].messages is None
+    wf.join("j", of="sp", reducer="first_finish", check=Scorer(tool="calc"))
+    assert isinstance(wf.spec.steps[1], JoinStep) and wf.spec.steps[1].check is not None
+    with pytest.raises(ValueError, match="reducer best_of_n needs a `scorer`"):
+        wf.join("k", of="sp", reducer="best_of_n")
+    with pytest.raises(ValueError, match="exactly one of `messages` and `messages_prompt`"):
+        wf.spawn("none")
