@@ -62,10 +62,12 @@ class LiveView:
             started = r.get("started_at")
             dur = ((r.get("finished_at") or now) - started) if started else None
             tokens = r.get("prompt_tokens", 0) + r.get("completion_tokens", 0)
-            table.add_row(r["id"], r.get("kind") or "",
+            # ids and errors are the user's (`s[check0]`): text, never rich markup
+            table.add_row(Text(r["id"]), Text(r.get("kind") or ""),
                           Text(r["status"], style=_STYLE.get(r["status"], "")),
                           str(r["attempts"]), str(tokens or ""),
-                          f"{dur:.1f}s" if dur is not None else "", (r.get("error") or "")[:60])
+                          f"{dur:.1f}s" if dur is not None else "",
+                          Text((r.get("error") or "")[:60]))
         if len(rows) > len(shown):
             table.add_row(f"... {len(rows) - len(shown)} more", "", "", "", "", "", "")
         return Group(head, table)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from orchestrator.cli.app import (
     Debug,
@@ -88,8 +89,9 @@ def runs(
                       box=None)
         for r in rows:
             tokens = (r.prompt_tokens or 0) + (r.completion_tokens or 0)
-            table.add_row(r.id, r.workflow, r.status, _when(r.started_at), _age(r.duration_s),
-                          str(tokens or ""), str(r.n_steps or ""))
+            table.add_row(Text(r.id), Text(r.workflow or ""), Text(r.status),
+                          _when(r.started_at), _age(r.duration_s), str(tokens or ""),
+                          str(r.n_steps or ""))
         out.print(table)
 
     _run_cli(go, debug)
@@ -109,17 +111,19 @@ def show(
         if as_json:
             sys.stdout.write(rec.model_dump_json() + "\n")
             return
-        out.print(f"[bold]{rec.workflow}[/bold] run {rec.id}: {rec.status}"
-                  f"  started {_when(rec.started_at)}  {_age(rec.duration_s)}"
-                  f"  tokens {rec.prompt_tokens}+{rec.completion_tokens}", highlight=False)
+        # ids, names and errors are the user's: shown as text, never read as rich markup
+        head = Text(rec.workflow or "", style="bold")
+        head.append(f" run {rec.id}: {rec.status}  started {_when(rec.started_at)}  "
+                    f"{_age(rec.duration_s)}  tokens {rec.prompt_tokens}+{rec.completion_tokens}")
+        out.print(head, highlight=False)
         if rec.error:
             out.print(f"error: {rec.error}", markup=False, highlight=False)
         table = Table("step", "kind", "status", "attempts", "time", "tokens", "error", box=None)
         for st in rec.steps:
             dur = (st.finished_at - st.started_at) if st.finished_at and st.started_at else None
             tokens = (st.prompt_tokens or 0) + (st.completion_tokens or 0)
-            table.add_row(st.id, st.kind or "", st.status, str(st.attempts), _age(dur),
-                          str(tokens or ""), (st.error or "")[:80])
+            table.add_row(Text(st.id), Text(st.kind or ""), Text(st.status), str(st.attempts),
+                          _age(dur), str(tokens or ""), Text((st.error or "")[:80]))
         out.print(table)
 
     _run_cli(go, debug)
@@ -145,7 +149,7 @@ def resume_cmd(
         try:
             result = with_store(db, run)
         except RunAlreadyFinished as exc:
-            err.print(str(exc), highlight=False)
+            err.print(str(exc), markup=False, highlight=False)
             return
         _report(result, as_json)
         if not result.ok:
@@ -202,7 +206,8 @@ def replay_cmd(
         result = with_store(db, run)
         _report(result, as_json)
         if not as_json:
-            err.print(f"replay of {run_id} recorded as run {result.run_id}", highlight=False)
+            err.print(f"replay of {run_id} recorded as run {result.run_id}", markup=False,
+                      highlight=False)
         if not result.ok:
             raise _Exit(1)
 
@@ -245,7 +250,7 @@ def import_cmd(
         except json.JSONDecodeError as exc:
             raise _fail(f"{file}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
         rid = with_store(db, lambda s: s.import_run(doc))
-        out.print(f"imported run {rid}", highlight=False)
+        out.print(f"imported run {rid}", markup=False, highlight=False)
 
     _run_cli(go, debug)
 
@@ -283,6 +288,7 @@ def db_upgrade(db: Db = None, debug: Debug = False) -> None:
 
     def go() -> None:
         anyio.run(lambda: upgrade(db))
-        out.print(f"{resolve_store_url(db).split('@')[-1]} is up to date", highlight=False)
+        out.print(f"{resolve_store_url(db).split('@')[-1]} is up to date", markup=False,
+                  highlight=False)
 
     _run_cli(go, debug)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -157,3 +158,31 @@ def test_unreachable_server_names_the_url(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"127.0.0.1:{port}" in ask["error"]
     assert "Traceback" not in proc.stderr
+
+
+BRACKETS = """\
+name: brackets
+models: {default: {backend: simulated, options: {time_scale: 0}}}
+steps:
+  - {id: s, kind: sample, prompt: Propose., n: 2}
+  - id: j
+    kind: join
+    of: s
+    reducer: first_finish
+    check: {tool: extract, args: {text: "${candidate}", pattern: "."}}
+"""
+
+
+def test_show_prints_ids_with_brackets_as_written(tmp_path: Path) -> None:
+    wf = tmp_path / "brackets.yaml"
+    wf.write_text(BRACKETS)
+    db = f"sqlite:///{tmp_path / 'trace.db'}"
+    proc = ponder("run", str(wf), "--db", db, "--json")
+    assert proc.returncode == 0, proc.stderr
+    run_id = json.loads(proc.stdout)["run_id"]
+    env = {**os.environ, "COLUMNS": "200"}
+    show = subprocess.run([sys.executable, "-m", "orchestrator.cli", "show", run_id, "--db", db],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert show.returncode == 0, show.stderr
+    for sid in ("s[0]", "s[check0]"):
+        assert any(line.split()[:1] == [sid] for line in show.stdout.splitlines()), show.stdout
