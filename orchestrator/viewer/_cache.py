@@ -134,11 +134,26 @@ class EventCache:
             while len(self._runs) > self._max_runs:
                 self._runs.popitem(last=False)
         self._runs.move_to_end(run_id)
+        try:
+            await self.refresh(entry)
+        except RunNotFound:
+            if self._runs.get(run_id) is entry:
+                del self._runs[run_id]
+            raise
+        return entry
+
+    async def refresh(self, entry: RunEvents) -> None:
+        """Read the events stored after ``entry``'s last one into it.
+
+        A live stream holds its run's entry and refreshes it here, so that it never
+        reads the whole run again when other runs pushed the entry out of the cache.
+
+        :raises RunNotFound: when the store holds no event of the run.
+        :raises StoreError: when the store cannot be read.
+        """
         entry.used = time.monotonic()
         async with entry.lock:
-            new = await self._reader.events(run_id, after_seq=entry.last_seq)
+            new = await self._reader.events(entry.run_id, after_seq=entry.last_seq)
             entry.add(new)
         if not entry.events:
-            self._runs.pop(run_id, None)
-            raise RunNotFound(run_id)
-        return entry
+            raise RunNotFound(entry.run_id)

@@ -290,9 +290,13 @@ def create_app(
         yield "retry: 1000\n\n"
         last = after_seq
         quiet = 0.0
+        entry: RunEvents | None = None
         while True:
             try:
-                entry = await cache.get(run_id)
+                if entry is None:
+                    entry = await cache.get(run_id)
+                else:  # not through the cache: other runs may have pushed this one out
+                    await cache.refresh(entry)
             except StoreError as exc:
                 yield _sse("error", json.dumps({"detail": str(exc)}))
                 return

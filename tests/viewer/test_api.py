@@ -20,6 +20,9 @@ from viewer_traces import (
     run_into,
 )
 
+from orchestrator.store import MemoryStore, RunFilter, RunInfo, StoredEvent
+from orchestrator.viewer import create_app
+
 API = "/api/v1"
 
 
@@ -264,3 +267,53 @@ def test_every_response_carries_a_strict_content_security_policy(api: Api) -> No
 def test_the_api_is_read_only(api: Api) -> None:
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         assert api.client.request(method, f"{API}/runs").status_code == 405
+
+
+# -- the cache under a live stream -------------------------------------------------------
+
+
+class CountingReader:
+    """A TraceReader over a store that records each ``events`` call."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.calls: list[tuple[str, int | None]] = []
+
+    async def list_runs(
+        self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[RunInfo]:
+        return await self.store.list_runs(filters, limit=limit, offset=offset)
+
+    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+        self.calls.append((run_id, after_seq))
+        return await self.store.events(run_id, after_seq=after_seq)
+
+
+def test_a_live_stream_reads_only_new_events_while_other_runs_fill_the_cache() -> None:
+    from fastapi.testclient import TestClient
+
+    store = MemoryStore()
+    reader = CountingReader(store)
+    b = research_trace("live")
+    # polls further apart than the requests below take: they push "live" out between two
+    with TestClient(create_app(reader, poll_interval_s=0.5)) as client:
+        client.portal.call(lambda: append_all(store, b.events[:5] + many_runs(12)))
+        seen: list[int] = []
+        with client.stream("GET", f"{API}/runs/live/stream") as response:
+            buffer, wrote = "", False
+            for chunk in response.iter_text():
+                buffer += chunk
+                for kind, data in _sse(buffer):
+                    if kind == "events":
+                        seen.extend(e["seq"] for e in json.loads(data) if e["seq"] not in seen)
+                if len(seen) >= 5 and not wrote:
+                    wrote = True
+                    reader.calls.clear()
+                    for i in range(12):  # more runs than the cache keeps: 'live' is pushed out
+                        assert client.get(f"{API}/runs/run-{i:04}").status_code == 200
+                    client.portal.call(lambda: append_all(store, b.events[5:]))
+                if "event: end" in buffer:
+                    break
+    assert seen == list(range(len(b.events)))
+    live_reads = [after for run_id, after in reader.calls if run_id == "live"]
+    assert live_reads and None not in live_reads  # never the whole run again
