@@ -15,7 +15,9 @@ probability that the leader beats the runner-up reaches ``confidence``, 0.95 by 
 ``share``: the leader's share reaches it; or ``predictive``: the chance that sampling
 on to ``max_n`` would change the winner is at most ``risk``), until the samples left up
 to ``max_n`` could not change the winner, or up to ``max_n``. Budgets
-(``budget_tokens``, ``max_children``, ``concurrency``) are enforced in the same loop.
+(``budget_tokens``, ``max_children``, ``concurrency``) are enforced in the same loop; a
+``budget_tokens`` too small for even one child fails the fan-out with ``BudgetExceeded``
+(naming the budget and what one child needs), since an empty result would pass for one.
 The join itself still depends on the fan-out (``compile.py``) and runs after it: it
 applies the failure policy and the final reduction (vote, scores, winner) to the
 fan-out's output.

@@ -29,6 +29,7 @@ from executors.fanout._reduce import (
     threshold,
 )
 from executors.fanout._score import Candidate, Score, passes, score_all
+from orchestrator.errors import BudgetExceeded
 from orchestrator.runtime.contracts import Usage
 from orchestrator.spec.kinds_fanout import JoinStep
 
@@ -247,6 +248,8 @@ class FanOut:
         self.started = 0
         self._running: dict[str, Slot] = {}
         self._reserved = 0
+        #: the child the budget refused first (what one child needs, for the error)
+        self.refused: Slot | None = None
 
     # -- the loop ---------------------------------------------------------------------
     async def run(self, adopted: Sequence[str] = ()) -> None:
@@ -308,6 +311,7 @@ class FanOut:
                     or self.spent.total >= self._budget):
                 if not self._running and not batch:
                     self.stopped = "budget"  # nothing running will free any budget
+                    self.refused = self.refused or slot
                 break
             self._reserved += slot.reserve
             batch.append(slot)
@@ -398,6 +402,25 @@ class FanOut:
             out["budget_tokens"] = self._budget
         out.update(self.online.meta())
         return out
+
+    def budget_error(self, what: str, max_tokens: int) -> BudgetExceeded | None:
+        """The error of a fan-out whose ``budget_tokens`` let no child start at all (an
+        empty result would pass for a success), naming the budget and what one child
+        needs; None when some child started.
+
+        :param what: the fan-out, as the message names it (``spawn 'sp'``).
+        :param max_tokens: a child's completion budget (the rest of its need is prompt).
+        """
+        slot = self.refused
+        if self.started or slot is None or self._budget is None:
+            return None
+        need = slot.reserve
+        prompt = max(0, need - slot.count * max_tokens)
+        return BudgetExceeded(
+            f"{what}: budget_tokens {self._budget} is too small to start any child: one "
+            f"child needs about {need} tokens (max_tokens {slot.count * max_tokens} + about "
+            f"{prompt} of prompt); raise budget_tokens to at least {need} or lower max_tokens",
+            step_id=self.owner_id)
 
     def failures(self) -> list[Child]:
         return [c for c in self.children if c.status in ("failed", "skipped")]

@@ -320,7 +320,20 @@ def apply_policy(children: Sequence[Child], join: JoinStep, fanout_id: str) -> l
     return ok
 
 
-def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child]) -> StepError:
-    how = f"the extractor {join.extract!r}" if join.extract else "normalisation"
+def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child],
+                    children: Sequence[Child] = ()) -> StepError:
+    """The error of a vote with no valid answer: no child gave a message, or the extractor
+    (shown as written) or the normalisation found an answer in none of them."""
+    if not ok:
+        statuses: dict[str, int] = {}
+        for c in children:
+            statuses[c.status] = statuses.get(c.status, 0) + 1
+        seen = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "no children"
+        return StepError(f"join {join.id!r} ({join.reducer}): no child of {fanout_id!r} gave "
+                         f"a message to vote on ({seen})", step_id=join.id)
+    how = (f"the extractor `{join.extract}`" if join.extract else
+           f"normalisation ({', '.join(join.normalize)})")
+    first = as_text(ok[0].output)
     return StepError(f"join {join.id!r} ({join.reducer}): {how} found no answer in any of "
-                     f"the {len(ok)} succeeded children of {fanout_id!r}", step_id=join.id)
+                     f"the {len(ok)} succeeded children of {fanout_id!r} (child {ok[0].index} "
+                     f"wrote {first[:80]!r})", step_id=join.id)

@@ -118,7 +118,7 @@ class JoinExecutor:
                 meta["winners"] = [c.index for c in sorted(ok, key=_finish_rank)]
             answers, invalid = answers_of(ok, step)
             if not answers:
-                raise no_answer_error(step, step.of, ok)
+                raise no_answer_error(step, step.of, ok, children)
             tally = Tally.of(answers)
             answer, top = tally.leader(step.tie_break)
             meta.update({"votes": tally.votes(), "share": round(top / tally.valid, 4),

@@ -31,6 +31,7 @@ class SampleExecutor:
     this step, a failed sample fails it. :attr:`Result.meta` records the fan-out.
 
     :raises ConfigError: for ``requests: shared`` under a first-finish join.
+    :raises BudgetExceeded: when ``budget_tokens`` is too small for even one request.
     :raises StepError: (without a join) when a sample failed.
     """
 
@@ -63,6 +64,9 @@ class SampleExecutor:
                      concurrency=step.concurrency, budget_tokens=step.budget_tokens,
                      reason=f"sample n={step.n}")
         await fan.run()
+        too_small = fan.budget_error(f"sample {task.step_id!r}", step.max_tokens)
+        if too_small is not None:
+            raise too_small
         output = [c.entry() for c in fan.children]
         meta: dict[str, Any] = {**fan.meta(), "n": step.n,
                                 "mode": "shared" if per_slot > 1 else "separate",

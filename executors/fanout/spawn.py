@@ -41,6 +41,7 @@ class SpawnExecutor:
 
     :raises StepError: for messages that are not a list, a failed messages call, or
         (without a join) a failed child.
+    :raises BudgetExceeded: when ``budget_tokens`` is too small for even one child.
     """
 
     async def execute(self, task: Task, ctx: ExecContext) -> Result:
@@ -83,6 +84,9 @@ class SpawnExecutor:
                      concurrency=step.concurrency, budget_tokens=step.budget_tokens,
                      reason=f"spawn {take} children")
         await fan.run()
+        too_small = fan.budget_error(f"spawn {task.step_id!r}", step.max_tokens)
+        if too_small is not None:
+            raise too_small
         dropped = [Child(i, None, "not_started", error=f"past max_children "
                          f"({step.max_children})") for i in range(take, len(messages))]
         children = fan.children + dropped

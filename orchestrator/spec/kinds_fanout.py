@@ -153,7 +153,9 @@ class SpawnStep(StepBase):
     concurrency: int | None = Field(None, ge=1, description="Children running at once.")
     budget_tokens: int | None = Field(None, ge=1,
                                       description="Tokens (prompt + completion) all children "
-                                                  "may spend; no child starts past it.")
+                                                  "may spend; no child starts past it. A "
+                                                  "budget too small for one child (its "
+                                                  "max_tokens + prompt) fails the step.")
     child_timeout_s: float | None = Field(None, gt=0, description="Per-child attempt timeout.")
 
     resolved_fields = ("messages",)
@@ -190,7 +192,9 @@ class SampleStep(StepBase):
     concurrency: int | None = Field(None, ge=1, description="Separate requests at once.")
     budget_tokens: int | None = Field(None, ge=1,
                                       description="Tokens (prompt + completion) the samples "
-                                                  "may spend; no request starts past it.")
+                                                  "may spend; no request starts past it. A "
+                                                  "budget too small for one request (its "
+                                                  "max_tokens + prompt) fails the step.")
 
     template_fields = ("prompt", "system")
 

@@ -106,11 +106,22 @@ async def test_an_extractor_that_finds_nothing_keeps_the_results(kit: Any) -> No
          "extract": r"answer: (\d+)"}]), fake=proposals(kit))
     assert not r.result.ok
     failed = r.failed("v")
-    assert "the extractor 'answer: (\\\\d+)' found no answer in any of the 3" in failed.error \
-        or "found no answer in any of the 3 succeeded children of 's'" in failed.error
+    # the extractor as the user wrote it (not repr()'s doubled backslashes), and a sample
+    assert failed.error == ("join 'v' (vote): the extractor `answer: (\\d+)` found no answer "
+                            "in any of the 3 succeeded children of 's' (child 0 wrote "
+                            "'candidate A')")
     kept = json.loads(failed.raw)["kept"]
     assert kept == {"0": "candidate A", "1": "candidate B", "2": "candidate C"}
     assert r.step("s").output == ["candidate A", "candidate B", "candidate C"]
+
+
+async def test_a_vote_with_no_message_to_count_says_so(kit: Any) -> None:
+    r = await kit.run(kit.doc([
+        {"id": "m", "kind": "map", "over": [], "step": {"kind": "llm", "prompt": "{{ item }}"}},
+        {"id": "v", "kind": "join", "of": "m", "reducer": "vote"}]), fake=proposals(kit))
+    assert not r.result.ok
+    assert r.failed("v").error == \
+        "join 'v' (vote): no child of 'm' gave a message to vote on (no children)"
 
 
 async def test_vote_over_a_map_handles_failed_items_by_policy(kit: Any) -> None:

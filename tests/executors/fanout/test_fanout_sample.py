@@ -283,3 +283,19 @@ async def test_first_m_over_a_map_and_its_validation(kit: Any) -> None:
         JoinStep.model_validate({**VOTE, "first": 2})
     with pytest.raises(ValidationError, match="greater than or equal to 1"):
         JoinStep.model_validate({**VOTE, "reducer": "first_finish", "first": 0})
+
+
+async def test_a_budget_too_small_for_one_request_fails_the_step_saying_what_it_needs(
+        kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"Q": kit.Reply("answer 5")}))
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 4, "max_tokens": 10,
+         "budget_tokens": 8}, VOTE]), fake=fake)
+    assert not r.result.ok and not fake.requests
+    failed = r.failed("s")
+    assert failed.error_type == "BudgetExceeded"
+    assert failed.error == (
+        "sample 's': budget_tokens 8 is too small to start any child: one child needs about "
+        "11 tokens (max_tokens 10 + about 1 of prompt); raise budget_tokens to at least 11 "
+        "or lower max_tokens")
+    assert "budget_tokens 8 is too small" in (r.result.error or "")

@@ -311,3 +311,18 @@ async def test_a_child_cannot_nest_deeper_than_its_ancestor_allows(
                 and e.meta.get("stopped") == "max_depth")
     assert leaf.meta["max_depth"] == 2
     assert "its own 5 is capped by an enclosing spawn's 2" in leaf.output[0]["error"]
+
+
+async def test_a_budget_too_small_for_one_child_fails_the_spawn_saying_what_it_needs(
+        kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"": kit.Reply("one two three")}))
+    r = await kit.run(kit.doc([spawn(messages=["m0", "m1"], max_tokens=20, budget_tokens=25),
+                               join()]), fake=fake)
+    assert not r.result.ok and not fake.requests
+    failed = r.failed("sp")
+    assert failed.error_type == "BudgetExceeded"
+    # one child reserves its max_tokens (20) and its prompt estimate (8 tokens)
+    assert failed.error == (
+        "spawn 'sp': budget_tokens 25 is too small to start any child: one child needs about "
+        "28 tokens (max_tokens 20 + about 8 of prompt); raise budget_tokens to at least 28 "
+        "or lower max_tokens")
