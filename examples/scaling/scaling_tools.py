@@ -6,6 +6,8 @@ arithmetic check goes through Ponder's safe ``calc``.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from itertools import combinations
 from typing import Any
 
@@ -21,6 +23,10 @@ def score_expression(expression: str, target: float) -> float:
     except ToolError:
         return 0.0
     return 1.0 / (1.0 + abs(float(value) - float(target)))
+
+
+#: one step of a path: ``a OP b=result`` (as :func:`_moves` writes it)
+_STEP_RE = re.compile(r"^\s*(\d+)\s*([-+*/])\s*(\d+)\s*=\s*(-?\d+)\s*$")
 
 
 def _moves(a: int, b: int) -> list[tuple[str, int]]:
@@ -69,36 +75,55 @@ def countdown_finish(state: dict[str, Any], target: int,
                      found: list[Any] | None = None) -> list[list[str]]:
     """The successful paths from ``state``: with two numbers left, every last move that
     reaches ``target`` (each step re-checked with ``calc``); else the paths the children
-    found. A child returns only these, never its failed search."""
+    found that continue this state's path with its numbers. A child returns only these,
+    never its failed search."""
     paths: list[list[str]] = []
     if len(state["numbers"]) == 2:
         a, b = state["numbers"]
         for text, value in _moves(a, b):
             if value == target and calc(text) == target:
                 paths.append([*state["path"], f"{text}={value}"])
+    done = list(state["path"])
     for item in found or []:
         if isinstance(item, dict) and isinstance(item.get("paths"), list):
-            paths.extend(p for p in item["paths"] if verify_path(p, target))
+            paths.extend(p for p in item["paths"] if isinstance(p, list)
+                         and p[:len(done)] == done
+                         and verify_path(p[len(done):], target, state["numbers"]))
     return paths
 
 
-def verify_path(path: list[str], target: int) -> bool:
-    """Whether each step of a path is right (by ``calc``) and the last one hits ``target``."""
+def verify_path(path: list[str], target: int, numbers: list[int]) -> bool:
+    """Whether a path is a valid Countdown solution from ``numbers``: each step combines
+    two numbers still available (a given number, or an earlier step's result, each used
+    at most once) and is right by ``calc``, and the last step's result is ``target``."""
+    if not path:
+        return False
+    pool = Counter(int(n) for n in numbers)
+    result = None
     try:
         for step in path:
-            expr, _, result = step.partition("=")
-            if calc(expr) != int(result):
+            m = _STEP_RE.match(step) if isinstance(step, str) else None
+            if m is None:
                 return False
-        return bool(path) and int(path[-1].partition("=")[2]) == target
-    except (ToolError, ValueError):
+            a, op, b, result = int(m[1]), m[2], int(m[3]), int(m[4])
+            pool[a] -= 1
+            pool[b] -= 1
+            if pool[a] < 0 or pool[b] < 0:
+                return False  # a number not given, or used twice
+            if calc(f"{a}{op}{b}") != result:
+                return False
+            pool[result] += 1
+    except ToolError:
         return False
+    return result == target
 
 
-def countdown_collect(found: list[Any], target: int) -> list[list[str]]:
-    """Every verified path the children returned, without duplicates, shortest first."""
+def countdown_collect(found: list[Any], target: int, numbers: list[int]) -> list[list[str]]:
+    """Every path the children returned that solves the puzzle from ``numbers`` (see
+    :func:`verify_path`), without duplicates, in the order found."""
     out: list[list[str]] = []
     for item in found:
         for path in (item.get("paths") or []) if isinstance(item, dict) else []:
-            if verify_path(path, target) and path not in out:
+            if verify_path(path, target, numbers) and path not in out:
                 out.append(path)
     return out

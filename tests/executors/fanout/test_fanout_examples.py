@@ -80,7 +80,7 @@ async def test_countdown_spawns_threads_that_return_only_successful_paths(kit: A
         from scaling_tools import verify_path
     finally:
         sys.path.remove(str(EXAMPLES))
-    assert all(verify_path(p, 44) for p in solutions)
+    assert all(verify_path(p, 44, [1, 7, 8, 11]) for p in solutions)
     assert isinstance(r.result.output["answer"], str)
     # the tree: 3 threads under `explore`, each spawning 3 more; leaves return paths only
     nested = [e for e in r.events if e.kind == "run_started" and e.parent_run_id]
@@ -89,3 +89,39 @@ async def test_countdown_spawns_threads_that_return_only_successful_paths(kit: A
     assert len(nested) == 12
     found = r.step("found").output
     assert all(set(item) == {"paths"} for item in found)  # no search internals come back
+
+
+def _scaling_tools() -> Any:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import scaling_tools
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return scaling_tools
+
+
+@pytest.mark.parametrize(("path", "ok"), [
+    (["7*8=56", "56-11=45", "45-1=44"], True),
+    (["11*8=88", "88/2=44"], False),  # reaches 44 with 2, which is not given
+    (["7+8=15", "15-11=4", "4*11=44"], False),  # reaches 44 using 11 twice
+    (["8*11=88", "88-44=44"], False),  # 44 is the target, not a number
+    (["7-1=6", "6+8=14", "14*11=154"], False),  # right steps, wrong target
+    (["8*7=57"], False),  # wrong arithmetic
+    ([], False),
+    (["8 plus 11"], False),
+])
+def test_countdown_paths_use_the_given_numbers_each_at_most_once(path: list[str],
+                                                                  ok: bool) -> None:
+    assert _scaling_tools().verify_path(path, 44, [1, 7, 8, 11]) is ok
+
+
+def test_countdown_accepts_a_number_made_twice_but_not_one_given_once_used_twice() -> None:
+    tools = _scaling_tools()
+    assert tools.verify_path(["1+7=8", "8*8=64"], 64, [1, 7, 8, 11])  # 8 given and 8 made
+    assert not tools.verify_path(["8*8=64"], 64, [1, 7, 8, 11])  # 8 given once
+    assert not tools.verify_path(["11*4=44"], 44, [1, 7, 8, 11])  # 4 not given
+    # a child's path that steps outside its state's numbers is dropped by its parent
+    state = {"numbers": [8, 11], "path": ["7-1=6"]}
+    found = [{"paths": [["7-1=6", "8*11=88"], ["7-1=6", "11*4=44"], ["9-1=8", "8+36=44"]]}]
+    assert tools.countdown_finish(state, 44, found) == []
+    assert tools.countdown_collect(found, 44, [1, 7, 8, 11]) == []
