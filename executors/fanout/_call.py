@@ -11,6 +11,7 @@ are noted on the step's ``step_cancelled`` event.
 
 from __future__ import annotations
 
+from executors.fanout._live import Owner
 from executors.llm._common import approx_prompt_tokens
 from executors.llm.executor import UsageMeter, messages_of, metered_call, note_usage
 from orchestrator.runtime.contracts import (
@@ -32,10 +33,15 @@ class SampleCall(SampleStep):
 
 def make_request(task: Task, step: SampleStep, messages: list[dict[str, str]], n: int,
                  seed: int | None) -> LLMRequest:
+    """The request of a fan-out child. Its ``prefix_key`` is ``RUN/PARENT`` (the fan-out
+    step, or the join whose judge it is): the children of one step share a long prompt
+    prefix (the sample's prompt, a spawn's context), which an engine pool keeps on one
+    engine so that its prefix cache serves all but the first."""
     return LLMRequest(messages=messages, max_tokens=step.max_tokens,
                       temperature=step.temperature, stop=step.stop, seed=seed, n=n,
                       request_id=f"{task.run_id}/{task.step_id}/{task.attempt}",
-                      priority=task.priority, run_id=task.run_id, step_id=task.step_id)
+                      priority=task.priority, run_id=task.run_id, step_id=task.step_id,
+                      prefix_key=f"{task.run_id}/{Owner.parent_of(task.step_id)}")
 
 
 async def call(backend: LLMBackend, request: LLMRequest, step_id: str, meter: UsageMeter

@@ -59,6 +59,16 @@ class Owner:
         """A child's id: ``PREFIX[suffix]``."""
         return f"{self.prefix}[{suffix}]"
 
+    @staticmethod
+    def parent_of(child_id: str) -> str:
+        """The id of the step that added ``child_id`` (the inverse of :meth:`child`, any
+        attempt): ``s[3]``, ``s@2[0:4]`` -> ``s``; an id that is no child's, unchanged."""
+        if not child_id.endswith("]") or "[" not in child_id:
+            return child_id
+        prefix = child_id[:child_id.rindex("[")]
+        head, at, attempt = prefix.rpartition("@")
+        return head if at and attempt.isdigit() else prefix
+
 
 def joins_of(ctx: LiveContext, fanout_id: str) -> list[JoinStep]:
     """The join steps in the graph that name ``fanout_id``, in graph order."""

@@ -299,3 +299,76 @@ async def test_a_budget_too_small_for_one_request_fails_the_step_saying_what_it_
         "11 tokens (max_tokens 10 + about 1 of prompt); raise budget_tokens to at least 11 "
         "or lower max_tokens")
     assert "budget_tokens 8 is too small" in (r.result.error or "")
+
+
+async def test_the_requests_of_one_fanout_share_a_prefix_key(kit: Any) -> None:
+    fake = answering(kit, (1, 2, 3), supports_n=False)
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 3}, VOTE,
+        {"id": "sp", "kind": "spawn", "messages": ["a", "b"], "context": "shared context"},
+        {"id": "j", "kind": "join", "of": "sp"}]), fake=fake)
+    assert r.result.ok, r.result.error
+    run = r.result.run_id
+    keys = {q.step_id: q.prefix_key for q in fake.requests}
+    assert keys == {"s[0]": f"{run}/s", "s[1]": f"{run}/s", "s[2]": f"{run}/s",
+                    "sp[0]": f"{run}/sp", "sp[1]": f"{run}/sp"}
+
+
+class _OneSamplePerRequest:
+    """A simulated engine that cannot give n > 1 samples in one request; records the
+    prompt tokens found in its prefix cache by each request (they run one at a time)."""
+
+    supports_n = False
+
+    def __init__(self, config: Any) -> None:
+        from executors.llm.simulated import SimulatedBackend
+
+        self.engine = SimulatedBackend(config)
+        self.cached: list[int] = []
+        self.prompt_tokens: list[int] = []
+        self.keys: list[str | None] = []
+
+    @property
+    def default_concurrency(self) -> int:
+        return 1
+
+    async def complete(self, request: Any) -> Any:
+        raise AssertionError("single samples are streamed")
+
+    async def stream(self, request: Any) -> Any:
+        before = self.engine.stats.cached_prompt_tokens
+        self.keys.append(request.prefix_key)
+        async for chunk in self.engine.stream(request):
+            if chunk.final is not None:
+                self.prompt_tokens.append(chunk.final.prompt_tokens)
+                self.cached.append(self.engine.stats.cached_prompt_tokens - before)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+
+
+async def test_separate_requests_of_one_sample_reuse_the_cached_prompt(kit: Any) -> None:
+    engines: list[_OneSamplePerRequest] = []
+
+    def factory(config: Any) -> _OneSamplePerRequest:
+        engines.append(_OneSamplePerRequest(config))
+        return engines[-1]
+
+    long_prompt = "Consider the following puzzle carefully. " * 20 + "Q?"
+    wf = kit.workflow(kit.doc(
+        [{"id": "s", "kind": "sample", "prompt": long_prompt, "n": 4, "max_tokens": 8}],
+        models={"default": {"backend": "one-per-request", "options": {
+            "time_scale": 0, "prefix_caching": True}}}))
+    wf.register_backend("one-per-request", factory)
+    r = await kit.run(wf)
+    assert r.result.ok, r.result.error
+    (engine,) = engines
+    assert r.step("s").meta["mode"] == "separate" and len(engine.cached) == 4
+    assert set(engine.keys) == {f"{r.result.run_id}/s"}
+    first, *later = engine.cached
+    assert first == 0  # the first request computes the whole prompt
+    # every later one finds the prompt's leading blocks cached (all but a last partial
+    # block), so it prefills a few tokens instead of all of them
+    prompt = engine.prompt_tokens[0]
+    assert all(prompt - 16 < c <= prompt for c in later), (engine.cached, prompt)
