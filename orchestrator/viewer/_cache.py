@@ -153,7 +153,16 @@ class EventCache:
         """
         entry.used = time.monotonic()
         async with entry.lock:
-            new = await self._reader.events(entry.run_id, after_seq=entry.last_seq)
+            known = entry.last_seq
+            # From the last event read on, which comes back while the run is stored: a
+            # run deleted meanwhile (ponder gc) is not served, nor followed, from memory.
+            new = await self._reader.events(
+                entry.run_id, after_seq=None if known is None else known - 1
+            )
+            if known is not None:
+                if not new or new[0].seq != known:
+                    raise RunNotFound(entry.run_id)
+                new = new[1:]
             entry.add(new)
         if not entry.events:
             raise RunNotFound(entry.run_id)

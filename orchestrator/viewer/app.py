@@ -225,7 +225,10 @@ def create_app(
                 "description": (
                     "Server-Sent Events. `events`: a JSON array of new events (the SSE id "
                     "is the last one's seq; reconnecting with Last-Event-ID resumes after "
-                    "it). `end`: the run finished; the stream closes."
+                    "it). `end`: the run finished; the stream closes. `store_error` "
+                    "(`{detail}`): the trace store stopped answering; the stream keeps "
+                    "asking it, and says `store_ok` when it answers again. `gone` "
+                    "(`{detail}`): the run was deleted; the stream closes."
                 ),
                 "content": {"text/event-stream": {}},
             },
@@ -291,23 +294,34 @@ def create_app(
         last = after_seq
         quiet = 0.0
         entry: RunEvents | None = None
+        down: str | None = None  # why the store cannot be read, while it cannot
         while True:
             try:
                 if entry is None:
                     entry = await cache.get(run_id)
                 else:  # not through the cache: other runs may have pushed this one out
                     await cache.refresh(entry)
+            except RunNotFound as exc:  # deleted (ponder gc) while it was followed
+                yield _sse("gone", json.dumps({"detail": str(exc)}))
+                return
             except StoreError as exc:
-                yield _sse("error", json.dumps({"detail": str(exc)}))
-                return
-            texts = entry.texts_after(last)
-            if texts:
-                last = entry.last_seq
-                quiet = 0.0
-                yield _sse("events", "[" + ",".join(texts) + "]", last)
-            if entry.finished:
-                yield _sse("end", json.dumps({"last_seq": entry.last_seq}))
-                return
+                # A store that stops answering (a server restarting) is said once, then
+                # asked again at each poll: the stream goes on where it was when it answers.
+                if str(exc) != down:
+                    down = str(exc)
+                    yield _sse("store_error", json.dumps({"detail": down}))
+            else:
+                if down is not None:
+                    down = None
+                    yield _sse("store_ok", "{}")
+                texts = entry.texts_after(last)
+                if texts:
+                    last = entry.last_seq
+                    quiet = 0.0
+                    yield _sse("events", "[" + ",".join(texts) + "]", last)
+                if entry.finished:
+                    yield _sse("end", json.dumps({"last_seq": entry.last_seq}))
+                    return
             if quiet >= heartbeat_s:
                 quiet = 0.0
                 yield ": keep-alive\n\n"

@@ -33,7 +33,7 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     from fastapi.testclient import TestClient
 
     store = _store(request.param, request, tmp_path)
-    app = create_app(store, poll_interval_s=0.02)
+    app = create_app(store, poll_interval_s=0.02, heartbeat_s=0.2)
     with TestClient(app) as client:
         client.portal.call(store.open)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +12,8 @@ from viewer_traces import (
     DEMO_STEPS,
     RESEARCH_REPLANNED,
     XSS,
+    CountingReader,
+    FlakyStore,
     TraceBuilder,
     append_all,
     demo_workflow,
@@ -20,7 +23,7 @@ from viewer_traces import (
     run_into,
 )
 
-from orchestrator.store import MemoryStore, RunFilter, RunInfo, StoredEvent
+from orchestrator.store import MemoryStore
 from orchestrator.viewer import create_app
 
 API = "/api/v1"
@@ -272,23 +275,6 @@ def test_the_api_is_read_only(api: Api) -> None:
 # -- the cache under a live stream -------------------------------------------------------
 
 
-class CountingReader:
-    """A TraceReader over a store that records each ``events`` call."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self.store = store
-        self.calls: list[tuple[str, int | None]] = []
-
-    async def list_runs(
-        self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0
-    ) -> list[RunInfo]:
-        return await self.store.list_runs(filters, limit=limit, offset=offset)
-
-    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
-        self.calls.append((run_id, after_seq))
-        return await self.store.events(run_id, after_seq=after_seq)
-
-
 def test_a_live_stream_reads_only_new_events_while_other_runs_fill_the_cache() -> None:
     from fastapi.testclient import TestClient
 
@@ -317,3 +303,67 @@ def test_a_live_stream_reads_only_new_events_while_other_runs_fill_the_cache() -
     assert seen == list(range(len(b.events)))
     live_reads = [after for run_id, after in reader.calls if run_id == "live"]
     assert live_reads and None not in live_reads  # never the whole run again
+
+
+# -- a store that stops answering while a run is followed ------------------------------------
+
+
+def _follow(client: Any, url: str, on_message: Any) -> list[tuple[str, str]]:
+    """Read an SSE stream to its end, calling ``on_message(messages so far)`` as they come."""
+    messages: list[tuple[str, str]] = []
+    deadline = time.monotonic() + 20
+    with client.stream("GET", url) as response:
+        buffer = ""
+        for chunk in response.iter_text():
+            assert time.monotonic() < deadline, f"the stream did not end: {messages}"
+            buffer += chunk
+            *done, buffer = buffer.split("\n\n")
+            for block in done:
+                messages.extend(_sse(block + "\n\n"))
+            if done:
+                on_message(messages)
+    return messages
+
+
+def test_a_stream_outlives_a_store_that_stops_answering() -> None:
+    from fastapi.testclient import TestClient
+
+    store = FlakyStore()
+    b = research_trace("live")
+    with TestClient(create_app(store, poll_interval_s=0.02)) as client:
+        client.portal.call(lambda: append_all(store, b.events[:5]))
+        steps: list[str] = []
+
+        def act(messages: list[tuple[str, str]]) -> None:
+            kinds = [kind for kind, _ in messages] or [""]
+            if kinds == ["events"] and not steps:
+                steps.append("down")
+                client.portal.call(lambda: store.set_down("cannot reach the server: refused"))
+            elif kinds[-1] == "store_error" and steps == ["down"]:
+                steps.append("up")
+                client.portal.call(lambda: append_all(store, b.events[5:]))
+                client.portal.call(lambda: store.set_down(None))
+
+        messages = _follow(client, f"{API}/runs/live/stream", act)
+    kinds = [kind for kind, _ in messages]
+    assert kinds == ["events", "store_error", "store_ok", "events", "end"]
+    assert json.loads(messages[1][1]) == {"detail": "cannot reach the server: refused"}
+    seqs = [e["seq"] for kind, data in messages if kind == "events" for e in json.loads(data)]
+    assert seqs == list(range(len(b.events)))
+
+
+def test_a_stream_says_when_its_run_is_deleted(api: Api) -> None:
+    b = research_trace("doomed")
+    api.call(lambda: append_all(api.store, b.events[:5]))
+
+    def act(messages: list[tuple[str, str]]) -> None:
+        if [kind for kind, _ in messages] == ["events"]:
+            api.call(lambda: api.store.delete_runs(["doomed"]))
+
+    messages = _follow(api.client, f"{API}/runs/doomed/stream", act)
+    assert [kind for kind, _ in messages] == ["events", "gone"]
+    assert "doomed" in json.loads(messages[-1][1])["detail"]
+    # nor is it served from the viewer's memory any more
+    assert api.client.get(f"{API}/runs/doomed").status_code == 404
+    assert api.client.get(f"{API}/runs/doomed/events").status_code == 404
+    assert api.client.get("/runs/doomed").status_code == 404

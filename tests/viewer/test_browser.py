@@ -16,6 +16,7 @@ from viewer_traces import (
     XSS,
     XSS_IMG,
     XSS_SCRIPT,
+    FlakyStore,
     append_all,
     big_trace,
     demo_workflow,
@@ -311,6 +312,35 @@ def test_a_run_of_ten_thousand_steps_renders_fast_and_stays_responsive(web: Brow
           f"scrub {scrub_ms:.0f} ms, click {click_ms:.0f} ms, scroll {scroll_ms:.0f} ms")
     assert first_render_ms < 15_000
     assert scrub_ms < 2_000 and click_ms < 2_000
+
+
+def test_a_live_page_says_when_the_store_stops_answering_and_recovers(chromium: Any) -> None:
+    store = FlakyStore()
+    server = LiveServer(store, poll_interval_s=0.05).start()
+    try:
+        b = research_trace("flaky")
+        server.call(lambda: append_all(store, b.events[:5]))
+        web = Browser(server, chromium)
+        page = _open_run(web, "flaky")
+        live = page.locator("#live")
+        expect(live).to_have_text("live")
+        server.call(lambda: store.set_down("cannot reach the trace store: server restarting"))
+        expect(live).to_contain_text("trace store unreachable")
+        expect(live).to_have_attribute("title", re.compile("server restarting"))
+        server.call(lambda: append_all(store, b.events[5:]))
+        server.call(lambda: store.set_down(None))
+        expect(page.locator("#run-status")).to_have_text("succeeded", timeout=10_000)
+        expect(live).to_be_hidden()
+        expect(page.locator("#fact-events")).to_have_text(str(len(b.events)))
+
+        doomed = research_trace("doomed")
+        server.call(lambda: append_all(store, doomed.events[:5]))
+        page = _open_run(web, "doomed")
+        server.call(lambda: store.delete_runs(["doomed"]))
+        expect(page.locator("#live")).to_have_text("deleted from the trace store")
+        assert web.page_errors == []
+    finally:
+        server.stop()
 
 
 def test_with_a_token_the_page_works_from_its_url_and_refuses_without(chromium: Any) -> None:

@@ -15,7 +15,15 @@ import anyio
 
 from orchestrator import Workflow
 from orchestrator.runtime import events as ev
-from orchestrator.store import StoreHook, TraceStore
+from orchestrator.store import (
+    MemoryStore,
+    RunFilter,
+    RunInfo,
+    StoredEvent,
+    StoreHook,
+    StoreUnavailable,
+    TraceStore,
+)
 
 T0 = 1_790_000_000.0  # a fixed start time for hand-built traces
 
@@ -285,3 +293,34 @@ def many_runs(n: int, workflow: Callable[[int], str] = lambda i: f"wf{i % 3}") -
 def run_sync(fn: Callable[[], Any]) -> Any:
     """Run an async callable to completion (for scripts)."""
     return anyio.run(fn)
+
+
+class FlakyStore(MemoryStore):
+    """A MemoryStore whose reads fail while :attr:`down` holds a reason, as a database
+    server that restarts does."""
+
+    down: str | None = None
+
+    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[Any]:
+        if self.down is not None:
+            raise StoreUnavailable(self.down, url="flaky://")
+        return await super().events(run_id, after_seq=after_seq)
+
+    async def set_down(self, reason: str | None) -> None:
+        self.down = reason
+
+
+class CountingReader:
+    """A TraceReader over a store that records each ``events`` call."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.calls: list[tuple[str, int | None]] = []
+
+    async def list_runs(self, filters: RunFilter | None = None, *, limit: int = 50,
+                        offset: int = 0) -> list[RunInfo]:
+        return await self.store.list_runs(filters, limit=limit, offset=offset)
+
+    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+        self.calls.append((run_id, after_seq))
+        return await self.store.events(run_id, after_seq=after_seq)

@@ -28,6 +28,7 @@ const page = {
   structure: -1,
   source: null, // the EventSource of a live run
   lastArrival: 0, // local clock when the last live events came
+  clock: null, // the timer that redraws the summary of a live run
 };
 
 const dag = new DagView($("dag"), { onSelect: select, onToggle: toggle });
@@ -215,14 +216,23 @@ function bindControls() {
 }
 
 // -- live -------------------------------------------------------------------------
+const RECONNECT_MS = 3000;
+
+function liveNote(text, problem, detail = "") {
+  const live = $("live");
+  live.hidden = false;
+  live.textContent = text;
+  live.title = detail;
+  live.classList.toggle("lost", problem);
+}
+
 function follow() {
   const after = page.trace.lastSeq;
   const url = `${API}/runs/${encodeURIComponent(runId)}/stream` + (after !== null ? `?after_seq=${after}` : "");
   const source = new EventSource(url);
   page.source = source;
   page.lastArrival = Date.now() / 1000;
-  $("live").hidden = false;
-  $("live").textContent = "live";
+  liveNote("live", false);
   source.addEventListener("events", (msg) => {
     const added = page.trace.append(JSON.parse(msg.data));
     page.lastArrival = Date.now() / 1000;
@@ -235,16 +245,28 @@ function follow() {
     $("live").hidden = true;
     render();
   });
+  // the server keeps asking a store that stopped answering, and says when it answers
+  source.addEventListener("store_error", (msg) => {
+    liveNote("live \u00b7 trace store unreachable", true, JSON.parse(msg.data).detail);
+  });
+  source.addEventListener("store_ok", () => liveNote("live", false));
+  source.addEventListener("gone", (msg) => {
+    source.close();
+    page.source = null;
+    liveNote("deleted from the trace store", true, JSON.parse(msg.data).detail);
+  });
   source.addEventListener("error", () => {
-    if (source.readyState === EventSource.CLOSED) {
-      page.source = null;
-      $("live").textContent = "disconnected";
-      $("live").classList.add("lost");
-    }
+    // EventSource reconnects by itself unless the server refused it (the viewer or its
+    // store down): then it is closed, and the page asks again a little later.
+    if (source.readyState !== EventSource.CLOSED || page.source !== source) return;
+    page.source = null;
+    liveNote("disconnected \u00b7 retrying", true);
+    setTimeout(() => { if (page.source === null && !page.trace.tip.run.finished) follow(); }, RECONNECT_MS);
   });
   // the duration and running bars grow between events too
-  const clock = setInterval(() => {
-    if (!page.source) { clearInterval(clock); return; }
+  clearInterval(page.clock);
+  page.clock = setInterval(() => {
+    if (!page.source) { clearInterval(page.clock); return; }
     renderSummary();
   }, 1000);
 }
