@@ -97,10 +97,19 @@ def _page(name: str) -> str:
     return (STATIC_DIR / name).read_text(encoding="utf-8")
 
 
+def _notice_page(title: str, what_html: str, status: int) -> HTMLResponse:
+    """The notice page with ``title`` and ``what_html`` (escaped by the caller)."""
+    body = (
+        _page("notfound.html")
+        .replace("404: not found", html.escape(title))
+        .replace("{{what}}", what_html)
+    )
+    return HTMLResponse(body, status_code=status, headers=_NO_STORE)
+
+
 def _not_found_page(run_id: str) -> HTMLResponse:
     what = "The trace store holds no run <code>" + html.escape(run_id, quote=True) + "</code>."
-    body = _page("notfound.html").replace("{{what}}", what)
-    return HTMLResponse(body, status_code=404, headers=_NO_STORE)
+    return _notice_page("404: not found", what, 404)
 
 
 def _sse(event: str, data: str, event_id: int | None = None) -> str:
@@ -169,6 +178,12 @@ def create_app(
             await cache.get(run_id)
         except RunNotFound:
             return _not_found_page(run_id)
+        except StoreError as exc:  # a page, not the API's JSON, for whoever opened it
+            return _notice_page(
+                "503: the trace store cannot be read",
+                "<code>" + html.escape(str(exc), quote=True) + "</code> Reload when it answers.",
+                503,
+            )
         return HTMLResponse(_page("run.html"), headers=_NO_STORE)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -367,3 +367,19 @@ def test_a_stream_says_when_its_run_is_deleted(api: Api) -> None:
     assert api.client.get(f"{API}/runs/doomed").status_code == 404
     assert api.client.get(f"{API}/runs/doomed/events").status_code == 404
     assert api.client.get("/runs/doomed").status_code == 404
+
+
+def test_a_run_page_over_a_store_that_cannot_be_read_is_a_page_saying_why() -> None:
+    from fastapi.testclient import TestClient
+
+    store = FlakyStore()
+    with TestClient(create_app(store)) as client:
+        client.portal.call(lambda: append_all(store, research_trace("r").events))
+        client.portal.call(lambda: store.set_down("cannot reach the server <at> 127.0.0.1"))
+        page = client.get("/runs/r")
+        assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+        assert "the trace store cannot be read" in page.text
+        assert "cannot reach the server &lt;at&gt; 127.0.0.1" in page.text
+        api = client.get(f"{API}/runs/r")
+        assert api.status_code == 503
+        assert api.json() == {"detail": "cannot reach the server <at> 127.0.0.1"}
