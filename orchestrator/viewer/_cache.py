@@ -55,19 +55,23 @@ class RunEvents:
             if e.kind in _RUN_KINDS:
                 self.finished = e.kind == "run_finished"
 
+    def index_after(self, after_seq: int | None) -> int:
+        """The index in :attr:`events` of the first event with ``seq > after_seq``."""
+        if after_seq is None:
+            return 0
+        # seqs increase but may have gaps: binary search on them
+        lo, hi = 0, len(self.events)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.events[mid].seq <= after_seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
     def texts_after(self, after_seq: int | None, limit: int | None = None) -> list[str]:
         """JSON texts of the events with ``seq > after_seq``, at most ``limit`` of them."""
-        start = 0
-        if after_seq is not None:
-            # seqs increase but may have gaps: binary search on them
-            lo, hi = 0, len(self.events)
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if self.events[mid].seq <= after_seq:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            start = lo
+        start = self.index_after(after_seq)
         end = len(self.texts) if limit is None else min(len(self.texts), start + limit)
         return self.texts[start:end]
 

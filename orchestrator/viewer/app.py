@@ -49,6 +49,8 @@ __all__ = ["API_PREFIX", "EventsPage", "RunDetail", "RunsPage", "create_app"]
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).parent / "static"
 _MAX_PAGE = 500
+_SSE_BATCH = 1000
+"""The most events in one message of a live stream."""
 _NO_STORE = {"cache-control": "no-store"}
 
 
@@ -329,11 +331,14 @@ def create_app(
                 if down is not None:
                     down = None
                     yield _sse("store_ok", "{}")
-                texts = entry.texts_after(last)
-                if texts:
-                    last = entry.last_seq
+                # a large run (a client that reconnects without Last-Event-ID) in several
+                # messages: EventSource and proxies buffer a message whole
+                start = entry.index_after(last)
+                for at in range(start, len(entry.events), _SSE_BATCH):
+                    end = min(at + _SSE_BATCH, len(entry.events))
+                    last = entry.events[end - 1].seq
                     quiet = 0.0
-                    yield _sse("events", "[" + ",".join(texts) + "]", last)
+                    yield _sse("events", "[" + ",".join(entry.texts[at:end]) + "]", last)
                 if entry.finished:
                     yield _sse("end", json.dumps({"last_seq": entry.last_seq}))
                     return

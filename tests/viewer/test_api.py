@@ -16,6 +16,7 @@ from viewer_traces import (
     FlakyStore,
     TraceBuilder,
     append_all,
+    big_trace,
     demo_workflow,
     failing_workflow,
     many_runs,
@@ -208,6 +209,19 @@ def test_stream_sends_the_events_then_ends_for_a_finished_run(api: Api) -> None:
     resumed = api.client.get(f"{API}/runs/research-1/stream",
                              headers={"Last-Event-ID": str(last - 1)})
     assert [e["seq"] for e in json.loads(_sse(resumed.text)[0][1])] == [last]
+
+
+def test_stream_sends_a_large_run_in_messages_of_a_thousand_events(api: Api) -> None:
+    events = big_trace("big", 800).events  # 2405 events
+    api.call(lambda: append_all(api.store, events))
+    response = api.client.get(f"{API}/runs/big/stream")
+    blocks = [b for b in response.text.split("\n\n") if "event: events" in b]
+    assert [b.splitlines()[0] for b in blocks] == ["id: 999", "id: 1999", f"id: {len(events) - 1}"]
+    sent = [json.loads(data) for kind, data in _sse(response.text) if kind == "events"]
+    assert [len(batch) for batch in sent] == [1000, 1000, len(events) - 2000]
+    assert [e["seq"] for batch in sent for e in batch] == list(range(len(events)))
+    tail = api.client.get(f"{API}/runs/big/stream", headers={"Last-Event-ID": "1999"})
+    assert [len(json.loads(d)) for k, d in _sse(tail.text) if k == "events"] == [len(events) - 2000]
 
 
 def test_stream_follows_a_live_run_until_it_finishes(api: Api) -> None:
