@@ -115,12 +115,14 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
             _say(f"error: cannot open the trace store: {exc}")
             return 1
         try:
-            app = create_app(store, token, allowed_hosts=None if token else LOOPBACK_HOSTS)
+            # without a token, only the names of this machine (the one bound among them)
+            shown = f"[{host.strip('[]')}]" if ":" in host else host
+            allowed = None if token else (*LOOPBACK_HOSTS, shown)
+            app = create_app(store, token, allowed_hosts=allowed)
             config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2,
                                     access_log=False)
             server = uvicorn.Server(config)
             port = sock.getsockname()[1]
-            shown = f"[{host}]" if ":" in host else host
             url = f"http://{shown}:{port}/" + ("?token=" + token if token else "")
             where: Any = getattr(store, "url", None) or "memory://"
             _say(f"Ponder viewer on {url}  (trace store: {where}; Ctrl-C to stop)")

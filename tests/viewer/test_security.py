@@ -147,25 +147,26 @@ def test_a_host_that_does_not_resolve_is_reported(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_the_command_serves_a_store_until_stopped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2"])  # all of 127/8 is loopback
+def test_the_command_serves_a_store_until_stopped(tmp_path: Path, host: str) -> None:
     import json
     import socket
     import time
     import urllib.request
 
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator.viewer", "--db", str(tmp_path / "t.db"),
-         "--port", str(port)],
+         "--host", host, "--port", str(port)],
         stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
     )
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/runs") as r:
+                with urllib.request.urlopen(f"http://{host}:{port}/api/v1/runs") as r:
                     assert json.load(r) == {"runs": [], "limit": 50, "offset": 0,
                                             "has_more": False}
                     break
@@ -175,4 +176,4 @@ def test_the_command_serves_a_store_until_stopped(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
-    assert f"http://127.0.0.1:{port}/" in err and "t.db" in err
+    assert f"http://{host}:{port}/" in err and "t.db" in err
