@@ -3,6 +3,10 @@
 Prints the parsed DAG (id, tool, arguments, dependencies), or every error with its
 line. The parser is found through the ``ponder.planners`` entry points, so this
 module does not import ``planners/``.
+
+Exit status: 0 when the plan is valid, 1 when it has errors, 2 when it could not be
+checked (an unreadable or non-UTF-8 file, a bad option, an unknown planner, a workflow
+that does not load), as ``grep`` and ``diff`` do.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.errors import PonderError
 from orchestrator.runtime.registry import Registry, ToolSpec, import_callable
@@ -61,28 +66,48 @@ def parse(
     first_id: Annotated[int, typer.Option(help="Number of the plan's first action.")] = 1,
     planner: Annotated[str, typer.Option(help="Planner whose format this is.")] = "llmcompiler",
 ) -> None:
-    """Parse a plan; exit 0 when it is valid, 1 when it has errors (each with its line)."""
-    try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    except OSError as exc:
-        _err.print(f"[red]error:[/red] cannot read {file}: {exc.strerror}", highlight=False)
-        raise typer.Exit(1) from None
+    """Parse a plan; exit 0 when it is valid, 1 when it has errors (each with its line),
+    2 when it cannot be checked (unreadable file, bad option)."""
+    text = _read(file)
     if fmt not in ("text", "json", "auto"):
-        _err.print(f"[red]error:[/red] --format must be text, json or auto, not {fmt!r}")
-        raise typer.Exit(1)
+        _fail(f"--format must be text, json or auto, not {fmt!r}")
     try:
         tools, any_tool = _tools(tool, workflow)
         doc = _parser(planner).parse_document(text, tools=tools, any_tool=any_tool, fmt=fmt,
                                               first_id=first_id)
     except PonderError as exc:
-        _err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        _fail(str(exc))
     if as_json:
         sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     else:
         _print(doc, "<stdin>" if file == "-" else file)
     if not doc["ok"]:
         raise typer.Exit(1)
+
+
+def _fail(message: str) -> NoReturn:
+    """Print an error that stopped the check, and exit 2."""
+    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _read(file: str) -> str:
+    """The plan's text (a BOM dropped); exits 2 when it cannot be read or is not UTF-8."""
+    name = "<stdin>" if file == "-" else file
+    try:
+        if file == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            data = stream.read() if stream is not None else sys.stdin.read().encode()
+        else:
+            data = Path(file).read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {name}: {exc.strerror or exc}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        _fail(f"{name}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset "
+              f"{exc.start} ({exc.reason}); save the plan as UTF-8")
 
 
 def _print(doc: dict[str, Any], name: str) -> None:

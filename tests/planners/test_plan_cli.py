@@ -80,7 +80,32 @@ def test_the_allowlist_and_json_plans() -> None:
 
 def test_a_missing_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli(), ["plan", "parse", str(tmp_path / "none.txt")])
-    assert result.exit_code == 1 and "cannot read" in result.stderr
+    assert result.exit_code == 2 and "cannot read" in result.stderr  # 1: the plan has errors
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_file_that_is_not_utf8_names_the_file_line_and_byte(tmp_path: Path) -> None:
+    plan = tmp_path / "latin1.txt"
+    plan.write_bytes('1. search("a")\n2. search("café")\n3. join()\n'.encode("latin-1"))
+    result = CliRunner().invoke(cli(), ["plan", "parse", str(plan)])
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+    assert result.stderr.strip() == (f"error: {plan}:2: not UTF-8 text: byte 0xe9 at offset "
+                                     "29 (invalid continuation byte); save the plan as UTF-8")
+    piped = CliRunner().invoke(cli(), ["plan", "parse", "-"], input=plan.read_bytes())
+    assert piped.exit_code == 2 and "<stdin>:2: not UTF-8 text" in piped.stderr
+
+
+def test_a_utf8_file_with_a_bom_parses(tmp_path: Path) -> None:
+    plan = tmp_path / "bom.txt"
+    plan.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    result = CliRunner().invoke(cli(), ["plan", "parse", str(plan)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_bad_option_exits_2() -> None:
+    result = CliRunner().invoke(cli(), ["plan", "parse", "-", "--format", "xml"], input=GOOD)
+    assert result.exit_code == 2 and "--format must be text, json or auto" in result.stderr
 
 
 def test_json_output_names_the_plans_answer() -> None:
