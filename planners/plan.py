@@ -271,20 +271,25 @@ class PlanBuilder:
                                                 f"answer, but there is no action {answer}", line)
         return Joined(line, answer)
 
-    def finish(self, *, ended: bool = True) -> list[PlanProblem]:
-        """Problems visible only once the plan is complete."""
+    def finish(self, *, ended: bool = True, rejected: int = 0) -> list[PlanProblem]:
+        """Problems visible only once the plan is complete.
+
+        :param rejected: problems the parser already reported (lines it could not read):
+            a plan whose only lines were rejected is not also reported as empty.
+        """
         problems: list[PlanProblem] = []
         cycle = self._cycle()
         if cycle:
             shown = " -> ".join(f"${i}" for i in [*cycle, cycle[0]])
             problems.append(PlanProblem("cycle", f"cycle: {shown}",
                                         self.declared.get(cycle[0])))
-        if self._written == 0 and self.allow_empty and self.joined_at is not None:
+        empty = self._written == 0 and rejected == 0
+        if empty and self.allow_empty and self.joined_at is not None:
             pass
-        elif self._written == 0 and self.joined_at is not None:
+        elif empty and self.joined_at is not None:
             problems.append(PlanProblem("empty_plan", "the plan has no actions before join()",
                                         self.joined_at))
-        elif self._written == 0:
+        elif empty:
             problems.append(PlanProblem("empty_plan", "the plan has no actions"))
         elif self.joined_at is None and ended:
             problems.append(PlanProblem("no_join", "the plan does not end with join()"))

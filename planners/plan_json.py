@@ -94,6 +94,7 @@ class JsonPlanParser:
         self._obj_end: int | None = None
         self._broken = False
         self._seen = 0
+        self._problems = 0  # problems reported so far
 
     @property
     def raw(self) -> str:
@@ -106,6 +107,7 @@ class JsonPlanParser:
         while self._pos < len(self._text) and not self._broken and self._obj_end is None:
             out += self._scan_char()
             self._pos += 1
+        self._problems += sum(isinstance(e, PlanProblem) for e in out)
         return out
 
     def close(self) -> list[ParseEvent]:
@@ -113,9 +115,9 @@ class JsonPlanParser:
         out: list[ParseEvent] = []
         prefix = self._prefix_problem()
         if prefix is not None:
-            return [prefix, *self._finish(joined=False)]
+            return self._finish([prefix], joined=False)
         if self._obj_start is None:
-            return self._finish(joined=False)
+            return self._finish([], joined=False)
         end = self._obj_end if self._obj_end is not None else len(self._text)
         try:
             doc = json.loads(self._text[self._obj_start:end])
@@ -123,16 +125,16 @@ class JsonPlanParser:
             line = self._line_at(self._obj_start) + exc.lineno - 1
             what = "incomplete" if self._obj_end is None else "not valid JSON"
             out.append(PlanProblem("bad_json", f"the JSON plan is {what}: {exc.msg}", line))
-            return out + self._finish(joined=False)
+            return self._finish(out, joined=False)
         except RecursionError:
             out.append(PlanProblem("bad_json", "the JSON plan is nested too deeply",
                                    self._line_at(self._obj_start)))
-            return out + self._finish(joined=False)
+            return self._finish(out, joined=False)
         actions = doc.get("actions") if isinstance(doc, dict) else None
         if not isinstance(actions, list):
             out.append(PlanProblem("bad_json", "the plan must be an object with an "
                                    "\"actions\" list", self._line_at(self._obj_start)))
-            return out + self._finish(joined=False)
+            return self._finish(out, joined=False)
         line = self._line_at(self._obj_start)
         for element in actions[self._seen:]:  # those the incremental scan did not see
             self._seen += 1
@@ -150,7 +152,7 @@ class JsonPlanParser:
                                    self._line_at(end - 1)))
         if self.builder.joined_at is None:
             out.append(self.builder.join(self._line_at(end - 1), answer))
-        return out + self.builder.finish()
+        return self._finish(out, joined=True)
 
     # -- scanning ------------------------------------------------------------------
     def _scan_char(self) -> list[ParseEvent]:
@@ -210,8 +212,10 @@ class JsonPlanParser:
             return PlanProblem("garbage", f"expected a JSON object, got {prefix[:60]!r}", 1)
         return None
 
-    def _finish(self, *, joined: bool) -> list[ParseEvent]:
-        return list(self.builder.finish(ended=joined))
+    def _finish(self, out: list[ParseEvent], *, joined: bool) -> list[ParseEvent]:
+        """``out`` and the builder's end-of-plan problems."""
+        rejected = self._problems + sum(isinstance(e, PlanProblem) for e in out)
+        return [*out, *self.builder.finish(ended=joined, rejected=rejected)]
 
     def _line_at(self, index: int) -> int:
         return self._text.count("\n", 0, max(0, index)) + 1

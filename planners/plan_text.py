@@ -60,6 +60,7 @@ class TextPlanParser:
         self._tail_line = 0
         self._thought: list[str] = []
         self._pending: tuple[int, str] | None = None  # (first line, text so far)
+        self._problems = 0  # problems reported so far
 
     @property
     def raw(self) -> str:
@@ -90,6 +91,7 @@ class TextPlanParser:
             line, self._buf = self._buf[:newline], self._buf[newline + 1:]
             out += self._line(line)
             self._line_no += 1
+        self._problems += _count_problems(out)
         return out
 
     def close(self) -> list[ParseEvent]:
@@ -106,7 +108,7 @@ class TextPlanParser:
             shown = self._tail.strip()
             out.append(PlanProblem("after_end", f"text after {END_OF_PLAN}: "
                                    f"{_clip(shown)!r}", line))
-        out += self.builder.finish()
+        out += self.builder.finish(rejected=self._problems + _count_problems(out))
         return out
 
     # -- lines --------------------------------------------------------------------
@@ -297,6 +299,10 @@ def _close_paren(text: str, start: int) -> int | None:
                 return i
         i += 1
     return None
+
+
+def _count_problems(events: list[ParseEvent]) -> int:
+    return sum(isinstance(e, PlanProblem) for e in events)
 
 
 def _clip(text: str, limit: int = 80) -> str:

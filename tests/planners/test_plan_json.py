@@ -95,3 +95,16 @@ def test_a_json_plan_may_name_its_answer(catalog: ToolCatalog) -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**PLAN, "answer": 3}, schema)
     assert "answer" not in plan_schema(catalog)["properties"]
+
+
+@pytest.mark.parametrize(("text", "codes"), [
+    ('{"actions": [5]}', ["bad_json"]),
+    ('{"actions": [{"id": 1, "tool": "search", "args": 3}]}', ["bad_args"]),
+    ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}', ["bad_json"]),
+    ("the plan is to search", ["garbage"]),
+    ('{"actions": []}', ["empty_plan"]),  # truly empty: still an error
+])
+def test_a_rejected_action_is_one_error_not_also_an_empty_plan(
+        catalog: ToolCatalog, text: str, codes: list[str]) -> None:
+    problems = [e for e in run(text, catalog) if isinstance(e, PlanProblem)]
+    assert [p.code for p in problems] == codes, problems

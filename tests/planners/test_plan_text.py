@@ -185,3 +185,18 @@ def test_an_answer_may_name_an_earlier_rounds_action(catalog: ToolCatalog) -> No
     _, problems, joined = parse("3. join($1)", catalog, first_id=3, known_ids={1, 2},
                                 allow_empty=True)
     assert problems == [] and joined[0].answer == 1
+
+
+@pytest.mark.parametrize(("text", "codes"), [
+    ("what now\njoin()", ["garbage"]),
+    ('1. search(Paris)\n2. join()', ["bad_args"]),
+    ('1. search(["a")\n2. join()', ["garbage"]),
+    ('1. search("a") and more\n2. join()', ["garbage"]),
+    ('1. search("a"\n', ["unterminated", "no_join"]),
+    ("join()", ["empty_plan"]),  # truly empty: still an error
+    ("", ["empty_plan"]),
+])
+def test_a_rejected_line_is_one_error_not_also_an_empty_plan(
+        catalog: ToolCatalog, text: str, codes: list[str]) -> None:
+    _, problems, _ = parse(text, catalog)
+    assert [p.code for p in problems] == codes, problems
