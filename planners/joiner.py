@@ -3,7 +3,13 @@
 
 The joiner is asked for structured output (:data:`JOINER_SCHEMA`); the text forms
 ``Finish(...)`` / ``Replan(...)`` are accepted too, with the argument running to
-the *matching* parenthesis (an answer may hold parentheses of its own).
+the *matching* parenthesis (an answer may hold parentheses of its own), and so is a
+line that *begins* with the verb: ``Replan``, ``Replan: reason``, ``Finish: answer``
+(a verb inside a sentence, as in "No need to replan.", decides nothing).
+
+An answer that is exactly ``$N`` is action N's result, typed; ``$N`` inside a longer
+answer is replaced by the result's text (``$$`` is a literal ``$``). An empty answer,
+or one naming an action without a result, is a bad answer: recorded and asked again.
 """
 
 from __future__ import annotations
@@ -44,7 +50,14 @@ Answer with one JSON object: {"thought": "...", "action": "finish", "answer": ".
 or {"thought": "...", "action": "replan", "reason": "..."}."""
 _LAST_ROUND = ("No new plan is possible any more: you must finish with the best answer "
                "the results allow.")
-_VERB = re.compile(r"(?:action\s*:\s*)?\b(finish|replan)\b\s*(\()?", re.IGNORECASE)
+# `Finish(` anywhere; `Finish (` (a space) only where a line begins with it, not in prose
+# ("I won't replan (the data is enough)")
+_VERB = re.compile(r"^[ \t>*_`\-]*(?:action\s*:\s*)?(finish|replan)[ \t]*\(|\b(finish|replan)\(",
+                   re.IGNORECASE | re.MULTILINE)
+# a line that is the verb alone or the verb, a colon and its argument
+_LINE_VERB = re.compile(r"^[ \t>*_`\-]*(?:action\s*:\s*)?\**(finish|replan)\**[ \t]*"
+                        r"(?::[ \t]*(.*?))?[ \t.*_`]*$", re.IGNORECASE | re.MULTILINE)
+_ANSWER_REF = re.compile(r"\$\$|\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9})(?!\d)")
 _OBSERVATION_CHARS = 1500
 
 
@@ -59,28 +72,87 @@ class Decision:
 
 
 def parse_decision(text: str) -> Decision | PlanProblem:
-    """Read a joiner answer: a JSON object, else ``Finish(...)`` / ``Replan(...)`` text.
+    """Read a joiner answer: a JSON object, else ``Finish(...)`` / ``Replan(...)`` text,
+    else a line beginning with ``Finish:`` / ``Replan`` (see the module docstring).
 
-    :returns: the decision, or a ``bad_joiner`` problem naming what came back.
+    :returns: the decision, or a ``bad_joiner`` problem naming what came back (an empty
+        ``Finish`` answer included).
     """
     obj = _first_json_object(text)
+    decision: Decision | None = None
     if isinstance(obj, dict):
         action = str(obj.get("action", "")).strip().lower()
         if action == "finish" and "answer" in obj:
-            return Decision("finish", obj["answer"], raw=text)
-        if action == "replan":
+            decision = Decision("finish", obj["answer"], raw=text)
+        elif action == "replan":
             reason = obj.get("reason") or obj.get("thought") or ""
-            return Decision("replan", reason=str(reason), raw=text)
-    verb = _verb_match(text)
-    if verb is not None:
-        name, argument = verb
-        if name == "finish":
-            return Decision("finish", _answer_value(argument), raw=text)
-        return Decision("replan", reason=argument.strip(), raw=text)
+            decision = Decision("replan", reason=str(reason), raw=text)
+    if decision is None:
+        verb = _verb_match(text)
+        if verb is not None:
+            name, argument = verb
+            decision = (Decision("finish", _answer_value(argument), raw=text)
+                        if name == "finish" else
+                        Decision("replan", reason=argument.strip(), raw=text))
+    if decision is None:
+        return PlanProblem("bad_joiner", "the joiner answered neither Finish(answer) nor "
+                                         f"Replan(reason): {_shown(text)!r}", raw=text)
+    if decision.action == "finish" and _empty(decision.answer):
+        return PlanProblem("bad_joiner", "the joiner finished without an answer: "
+                                         f"{_shown(text)!r}", raw=text)
+    return decision
+
+
+def resolve_answer(decision: Decision, records: Sequence[ActionRecord]
+                   ) -> Decision | PlanProblem:
+    """The decision with ``$N`` in a ``Finish`` answer replaced by action N's result (an
+    answer that is exactly ``$N`` takes the result as it is, typed).
+
+    :returns: a ``bad_joiner`` problem when the answer names an action that has no result.
+    """
+    answer = decision.answer
+    if decision.action != "finish" or not isinstance(answer, str) or "$" not in answer:
+        return decision
+    by_label = {r.label: r for r in records}
+    missing: list[str] = []
+
+    def result(ref: str) -> Any:
+        record = by_label.get(ref)
+        if record is None or record.status != "succeeded":
+            missing.append(ref if record is None else f"{ref} ({record.status})")
+            return None
+        return record.output
+
+    whole = _ANSWER_REF.fullmatch(answer.strip())
+    if whole is not None and whole.group(0) != "$$":
+        value = result(whole.group(1) or whole.group(2))
+    else:
+        def text_of(m: re.Match[str]) -> str:
+            if m.group(0) == "$$":
+                return "$"
+            out = result(m.group(1) or m.group(2))
+            return out if isinstance(out, str) else json.dumps(out, ensure_ascii=False,
+                                                               default=str)
+        value = _ANSWER_REF.sub(text_of, answer)
+    if missing:
+        return PlanProblem("bad_joiner", f"the answer {_shown(answer)!r} names action"
+                                         f"{'s' if len(missing) > 1 else ''} "
+                                         f"{', '.join(missing)}, which "
+                                         f"{'have' if len(missing) > 1 else 'has'} no result",
+                           raw=decision.raw)
+    if _empty(value):
+        return PlanProblem("bad_joiner", f"the answer {_shown(answer)!r} is empty once its "
+                                         "references are resolved", raw=decision.raw)
+    return Decision("finish", value, decision.reason, decision.raw)
+
+
+def _shown(text: str) -> str:
     shown = " ".join(text.split())
-    shown = shown if len(shown) <= 120 else shown[:117] + "..."
-    return PlanProblem("bad_joiner", f"the joiner answered neither Finish(answer) nor "
-                                     f"Replan(reason): {shown!r}", raw=text)
+    return shown if len(shown) <= 120 else shown[:117] + "..."
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _first_json_object(text: str) -> Any:
@@ -96,16 +168,15 @@ def _first_json_object(text: str) -> Any:
 
 
 def _verb_match(text: str) -> tuple[str, str] | None:
-    """The first ``Finish(...)``/``Replan(...)`` (a bare ``Replan`` too), with its argument."""
-    bare: tuple[str, str] | None = None
-    for m in _VERB.finditer(text):
-        name = m.group(1).lower()
-        if m.group(2) is None:
-            if name == "replan" and bare is None:
-                bare = ("replan", "")
-            continue
-        return name, _balanced(text, m.end())
-    return bare
+    """The first ``Finish(...)``/``Replan(...)`` with its argument; else the first line
+    that begins with the verb (``Replan``, ``Replan: reason``, ``Finish: answer``)."""
+    m = _VERB.search(text)
+    if m is not None:
+        return (m.group(1) or m.group(2)).lower(), _balanced(text, m.end())
+    line = _LINE_VERB.search(text)
+    if line is not None:
+        return line.group(1).lower(), (line.group(2) or "").strip()
+    return None
 
 
 def _balanced(text: str, start: int) -> str:
@@ -182,10 +253,15 @@ async def decide(session: PlanSession, model: str, goal: str, records: Sequence[
                  request_id: str = "") -> Decision | PlanProblem:
     """Ask the joiner once.
 
+    :returns: the decision (``$N`` in the answer resolved against ``records``), or the
+        problem with the answer.
     :raises BackendError: when the backend fails.
     """
     request = joiner_request(goal, records, last_round=last_round, problems=problems,
                              max_tokens=max_tokens, temperature=temperature,
                              request_id=request_id)
     response = await session.complete(model, request)
-    return parse_decision(response.text)
+    decision = parse_decision(response.text)
+    if isinstance(decision, PlanProblem):
+        return decision
+    return resolve_answer(decision, records)

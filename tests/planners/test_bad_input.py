@@ -160,3 +160,30 @@ async def test_a_transient_backend_error_retries_the_step_with_fresh_ids(
     assert result.ok, result.error
     assert [e.attempt for e in recorder.of("step_retrying")] == [1]
     assert recorder.first("step_succeeded", "p__a2_1").output == "result for a"
+
+
+async def test_a_joiner_answer_naming_a_result_takes_it_typed(plan_workflow: PlanWorkflow,
+                                                              recorder: Recorder) -> None:
+    llm = ScriptedLLM([(JOINER, "Thought: Paris is known.\nAction: Finish($1)"),
+                       ("Question", '1. lookup("Paris")\n2. join()\n<END_OF_PLAN>')])
+    result = await plan_workflow(llm).run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == 2000  # lookup's int, not the text "$1"
+    assert [(d.action, d.answer) for d in recorder.of("plan_decision")] == [("finish", 2000)]
+
+
+async def test_an_empty_or_unresolved_finish_is_recorded_and_asked_again(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([(JOINER, ["Finish()", "Finish($7)", "No need to replan.",
+                                 '{"action": "finish", "answer": "$1"}']),
+                       ("Question", GOOD)])
+    result = await plan_workflow(llm, max_plan_repairs=3).run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == "result for a"
+    errors = recorder.of("plan_error")
+    assert [e.code for e in errors] == ["bad_joiner"] * 3
+    assert "finished without an answer: 'Finish()'" in errors[0].error
+    assert "names action 7, which has no result" in errors[1].error
+    assert "neither Finish(answer) nor Replan(reason)" in errors[2].error
+    assert len(recorder.of("plan_decision")) == 1  # only the last answer decided
+

@@ -7,7 +7,14 @@ import jsonschema
 import pytest
 
 from planners.base import ActionRecord
-from planners.joiner import FINAL_JOINER_SCHEMA, JOINER_SCHEMA, Decision, joiner_request, parse_decision
+from planners.joiner import (
+    FINAL_JOINER_SCHEMA,
+    JOINER_SCHEMA,
+    Decision,
+    joiner_request,
+    parse_decision,
+    resolve_answer,
+)
 from planners.plan import PlanProblem
 
 
@@ -54,3 +61,61 @@ def test_the_joiner_request_shows_every_action_and_asks_for_structured_output() 
     jsonschema.validate({"action": "finish", "answer": "x"}, FINAL_JOINER_SCHEMA)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"action": "replan", "reason": "x"}, FINAL_JOINER_SCHEMA)
+
+
+@pytest.mark.parametrize("text", ["No need to replan.", "I won't replan", "Nothing to replan here",
+                                  "We should not replan (the data is enough).",
+                                  "I could finish now.", "Let me finish: the answer"])
+def test_a_verb_inside_a_sentence_decides_nothing(text: str) -> None:
+    problem = parse_decision(text)
+    assert isinstance(problem, PlanProblem) and problem.code == "bad_joiner", problem
+
+
+@pytest.mark.parametrize(("text", "action", "value"), [
+    ("Replan: need more data", "replan", "need more data"),
+    ("Replan", "replan", ""),
+    ("**Replan**: Rome is missing", "replan", "Rome is missing"),
+    ("Thought: all there.\nFinish: 42", "finish", 42),
+    ("Finish: Paris (France).", "finish", "Paris (France)"),
+    ("Finish (Paris)", "finish", "Paris"),
+])
+def test_a_line_that_begins_with_the_verb_decides(text: str, action: str,
+                                                  value: object) -> None:
+    decision = parse_decision(text)
+    assert isinstance(decision, Decision), decision
+    assert decision.action == action
+    assert (decision.answer if action == "finish" else decision.reason) == value
+
+
+@pytest.mark.parametrize("text", ["Finish()", 'Finish("")', "Finish(   )", "Finish:",
+                                  '{"action": "finish", "answer": ""}',
+                                  '{"action": "finish", "answer": null}'])
+def test_an_empty_finish_is_a_bad_answer(text: str) -> None:
+    problem = parse_decision(text)
+    assert isinstance(problem, PlanProblem) and problem.code == "bad_joiner", problem
+    assert "finished without an answer" in problem.message
+
+
+RECORDS = [ActionRecord("1", "p__1", 'lookup("Paris")', 1, None, "succeeded", 2000),
+           ActionRecord("2", "p__2", 'search("x")', 1, None, "succeeded", "two"),
+           ActionRecord("3", "p__3", 'calc("$1")', 1, None, "failed", None, "boom")]
+
+
+@pytest.mark.parametrize(("answer", "value"), [
+    ("$1", 2000), ("${1}", 2000), (" $2 ", "two"), ("about $1 people", "about 2000 people"),
+    ("$1 and $2", "2000 and two"), ("costs $$5", "costs $5"), ("Paris", "Paris"), (7, 7),
+])
+def test_references_in_the_answer_take_the_actions_results(answer: object,
+                                                           value: object) -> None:
+    decision = resolve_answer(Decision("finish", answer, raw="r"), RECORDS)
+    assert isinstance(decision, Decision) and decision.answer == value
+    assert type(decision.answer) is type(value)
+
+
+@pytest.mark.parametrize(("answer", "shown"), [("$3", "3 (failed)"), ("$9", "9"),
+                                               ("$1 + $9", "9")])
+def test_an_answer_naming_an_action_without_a_result_is_a_bad_answer(answer: str,
+                                                                     shown: str) -> None:
+    problem = resolve_answer(Decision("finish", answer, raw="r"), RECORDS)
+    assert isinstance(problem, PlanProblem) and problem.code == "bad_joiner"
+    assert f"names action {shown}, which has no result" in problem.message
