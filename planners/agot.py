@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,7 +30,7 @@ from orchestrator.spec.kinds_plan import PlanStep
 from orchestrator.spec.models import LLMStep
 from planners.base import PlanAnswer, PlannedStep, PlanRequest, PlanSession, StepResult
 from planners.errors import PlanFailed, PlannerConfigError
-from planners.plan import PlanProblem
+from planners.plan import PlanProblem, timeout_problem, truncated_problem
 
 Item = PlannedStep | PlanProblem | PlanAnswer
 
@@ -60,6 +60,8 @@ class AGoTOptions(BaseModel):
     role: Literal["graph", "thought"] = "graph"
     depth: int = Field(0, ge=0)
     question: str | None = None
+    #: the step running the graph this thought belongs to (its calls' ``prefix_key``)
+    graph: str | None = None
     context: list[ContextThought] = Field(default_factory=list)
 
     @classmethod
@@ -190,8 +192,8 @@ class AGoTPlanner:
                 thought.ancestors = _ancestors(thoughts, proposed.parents)
                 thoughts.append(thought)
                 new.append(thought)
-                yield PlannedStep(self._thought_step(request, options, question, depth,
-                                                     layers, thought, thoughts),
+                yield PlannedStep(self._thought_step(request, session, options, question,
+                                                     depth, layers, thought, thoughts),
                                   thought.label, thought.text)
             results = await session.wait([t.step_id for t in new])
             for t in new:
@@ -221,12 +223,24 @@ class AGoTPlanner:
                                         max_tokens=step.max_tokens,
                                         temperature=step.temperature,
                                         request_id=f"{session.step_id}/layer{layer_no}."
-                                                   f"{attempt}")
-            response = await session.complete(step.model, llm_request)
+                                                   f"{attempt}",
+                                        prefix_key=session.prefix_key(session.step_id))
+            try:
+                response = await session.complete(step.model, llm_request,
+                                                  timeout_s=step.plan_timeout_s)
+            except TimeoutError:
+                problem = replace(timeout_problem(f"the proposal of layer {layer_no}",
+                                                  step.plan_timeout_s),
+                                  will_retry=attempt <= repairs)
+                problems.append(problem)
+                yield problem
+                continue
             parsed = parse_layer(response.text, len(thoughts), options.max_nodes_per_layer)
             if isinstance(parsed, Layer):
                 yield parsed
                 return
+            if response.finish_reason == "length":
+                parsed = truncated_problem("the layer", step.max_tokens)
             problem = PlanProblem(parsed.code, f"layer {layer_no}: {parsed.message}",
                                   raw=response.text, will_retry=attempt <= repairs)
             problems.append(problem)
@@ -235,8 +249,8 @@ class AGoTPlanner:
                          f"{len(problems)} tries: {problems[-1].message}",
                          step_id=session.step_id, raw_output=problems[-1].raw)
 
-    def _thought_step(self, request: PlanRequest, options: AGoTOptions, question: str,
-                      depth: int, layers: int, thought: _Thought,
+    def _thought_step(self, request: PlanRequest, session: PlanSession, options: AGoTOptions,
+                      question: str, depth: int, layers: int, thought: _Thought,
                       thoughts: Sequence[_Thought]) -> PlanStep:
         by_number = {t.number: t for t in thoughts}
         usable = [by_number[n] for n in thought.ancestors
@@ -245,14 +259,14 @@ class AGoTPlanner:
         thought_options = AGoTOptions(
             max_depth=options.max_depth, max_layers=max(1, layers - 1),
             max_nodes_per_layer=options.max_nodes_per_layer, role="thought", depth=depth,
-            question=question,
+            question=question, graph=session.step_id,
             context=[ContextThought(step_id=t.step_id, label=t.label, thought=t.text)
                      for t in usable])
         return PlanStep(
             id=thought.step_id, planner="agot", goal=literal_template(thought.text),
             model=step.model, max_tokens=step.max_tokens, temperature=step.temperature,
             max_plan_repairs=step.max_plan_repairs, plan_timeout_s=step.plan_timeout_s,
-            options=thought_options.model_dump(mode="json"),
+            tools=list(step.tools), options=thought_options.model_dump(mode="json"),
             after=[t.step_id for t in usable], description=f"{thought.label}: {thought.text}")
 
     def _final_step(self, request: PlanRequest, question: str,
@@ -276,29 +290,51 @@ class AGoTPlanner:
         question = options.question or request.goal
         answers = await session.wait([c.step_id for c in options.context])
         context = [(c, answers[c.step_id].output) for c in options.context]
+        prefix_key = session.prefix_key(options.graph or session.step_id)
         if options.depth < options.max_depth:
-            response = await session.complete(step.model, LLMRequest(
-                messages=[{"role": "system", "content": _CHECK_SYSTEM},
-                          {"role": "user", "content": _thought_prompt(question, request.goal,
-                                                                      context, _CHECK_ASK)}],
-                max_tokens=min(step.max_tokens, 64), temperature=step.temperature,
-                json_schema=CHECK_SCHEMA, request_id=f"{session.step_id}/check"))
-            complex_, problem = parse_check(response.text)
-            if problem is not None:
-                yield PlanProblem(problem.code, problem.message, raw=response.text,
-                                  will_retry=False)
+            check_tokens = min(step.max_tokens, 64)
+            try:
+                response = await session.complete(step.model, LLMRequest(
+                    messages=[{"role": "system", "content": _CHECK_SYSTEM},
+                              {"role": "user", "content": _thought_prompt(
+                                  question, request.goal, context, _CHECK_ASK)}],
+                    max_tokens=check_tokens, temperature=step.temperature,
+                    json_schema=CHECK_SCHEMA, request_id=f"{session.step_id}/check",
+                    prefix_key=prefix_key), timeout_s=step.plan_timeout_s)
+            except TimeoutError:
+                problem = timeout_problem("the complexity check", step.plan_timeout_s)
+                yield replace(problem, message=problem.message + "; answering the thought "
+                                                                 "directly", will_retry=False)
+                complex_ = False
+            else:
+                complex_, problem_ = parse_check(response.text)
+                if problem_ is not None:
+                    if response.finish_reason == "length":
+                        problem_ = truncated_problem("the complexity check", check_tokens)
+                        problem_ = replace(problem_, message=problem_.message
+                                           + "; answering the thought directly")
+                    yield PlanProblem(problem_.code, problem_.message, raw=response.text,
+                                      will_retry=False)
             if complex_:
                 nested_question = _nested_question(question, request.goal, context)
                 async for item in self._graph(request, session, options, nested_question,
                                               options.depth + 1, options.max_layers):
                     yield item
                 return
-        response = await session.complete(step.model, LLMRequest(
-            messages=[{"role": "system", "content": _ANSWER_SYSTEM},
-                      {"role": "user", "content": _thought_prompt(question, request.goal,
-                                                                  context, _ANSWER_ASK)}],
-            max_tokens=step.max_tokens, temperature=step.temperature,
-            request_id=f"{session.step_id}/answer"))
+        try:
+            response = await session.complete(step.model, LLMRequest(
+                messages=[{"role": "system", "content": _ANSWER_SYSTEM},
+                          {"role": "user", "content": _thought_prompt(question, request.goal,
+                                                                      context, _ANSWER_ASK)}],
+                max_tokens=step.max_tokens, temperature=step.temperature,
+                request_id=f"{session.step_id}/answer", prefix_key=prefix_key),
+                timeout_s=step.plan_timeout_s)
+        except TimeoutError:
+            problem = replace(timeout_problem("the answer", step.plan_timeout_s),
+                              will_retry=False)
+            yield problem
+            raise PlanFailed(f"AGoT: thought {session.step_id!r} got no answer: {problem}",
+                             step_id=session.step_id) from None
         yield PlanAnswer(response.text.strip(), raw=response.text)
 
 
@@ -310,7 +346,8 @@ def literal_template(text: str) -> str:
 
 def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, layer_no: int,
                   layers: int, max_nodes: int, problems: Sequence[PlanProblem], *,
-                  max_tokens: int, temperature: float, request_id: str = "") -> LLMRequest:
+                  max_tokens: int, temperature: float, request_id: str = "",
+                  prefix_key: str | None = None) -> LLMRequest:
     """The LLM request proposing one layer of thoughts."""
     user = [f"Question: {question}", ""]
     if thoughts:
@@ -332,15 +369,16 @@ def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, la
     schema = json.loads(json.dumps(LAYER_SCHEMA_BASE))
     schema["properties"]["thoughts"]["maxItems"] = max_nodes
     # only earlier layers' thoughts can be parents here, so that a constrained decoder
-    # cannot write a forward edge (the parser also accepts earlier thoughts of the layer)
+    # cannot write a forward edge (the parser also accepts earlier thoughts of the layer);
+    # every array is bounded, or a small model may repeat items until max_tokens
     schema["properties"]["thoughts"]["items"]["properties"]["parents"] = (
-        {"type": "array", "items": {"type": "integer", "minimum": 1,
-                                    "maximum": len(thoughts)}}
+        {"type": "array", "maxItems": len(thoughts),
+         "items": {"type": "integer", "minimum": 1, "maximum": len(thoughts)}}
         if thoughts else {"type": "array", "maxItems": 0})
     return LLMRequest(messages=[{"role": "system", "content": _LAYER_SYSTEM},
                                 {"role": "user", "content": "\n".join(user)}],
                       max_tokens=max_tokens, temperature=temperature, json_schema=schema,
-                      request_id=request_id)
+                      request_id=request_id, prefix_key=prefix_key)
 
 
 def parse_layer(text: str, existing: int, max_nodes: int) -> Layer | PlanProblem:

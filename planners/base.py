@@ -19,9 +19,10 @@ that once a plan is given up).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 import anyio
@@ -162,17 +163,32 @@ class StepResult:
 class PlanSession:
     """A planner's access to the run: LLM calls (usage summed) and waiting on steps.
 
+    Every call is tagged for the engine pool's program-aware scheduling: a request's empty
+    ``run_id`` / ``step_id`` / ``priority`` is filled with the run's id, the plan step's id
+    and the plan step's priority (as ``llm`` steps do), so a plan's calls count as part
+    of their run's program.
+
     :param step_id: the plan step.
+    :param run_id: the run (default: the graph's).
+    :param priority: the plan step's priority (its remaining critical path).
     """
 
     graph: LiveGraph
     step_id: str
+    run_id: str = ""
+    priority: float = 0.0
+    #: every call's tokens, the partial work of a failed, cancelled or timed-out one too
     usage: Usage = field(default_factory=Usage)
     llm_calls: int = 0
-    #: every completed call's ``request_id`` and text, in order (the raw plans kept)
-    outputs: list[dict[str, str]] = field(default_factory=list)
+    #: every completed call's ``request_id``, text, and ``started`` / ``ended`` times (Unix
+    #: seconds, as events' ``ts``), in order (the raw plans kept)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
     #: yielded steps the driver has not added to the graph yet
     _adding: dict[str, anyio.Event] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.run_id:
+            self.run_id = str(getattr(self.graph, "run_id", "") or "")
 
     def step_announced(self, step_id: str) -> None:
         """The planner yielded this step (called by the driver)."""
@@ -184,33 +200,65 @@ class PlanSession:
         if event is not None:
             event.set()
 
-    async def complete(self, model: str, request: LLMRequest) -> LLMResponse:
+    def prefix_key(self, owner: str) -> str:
+        """The ``prefix_key`` of calls that share a prompt prefix under the step ``owner``."""
+        return f"{self.run_id}/{owner}"
+
+    async def complete(self, model: str, request: LLMRequest, *,
+                       timeout_s: float | None = None) -> LLMResponse:
         """One LLM call to completion.
 
+        :param timeout_s: stop the call (at the engine) after this many seconds.
+        :raises TimeoutError: when ``timeout_s`` passed first (its partial usage counted).
         :raises BackendError: (or a subclass, or :class:`StepTimeout`) when the backend fails.
         """
-        async with aclosing(self.stream(model, request)) as chunks:
-            async for chunk in chunks:
-                if chunk.final is not None:
-                    return chunk.final
+        with anyio.fail_after(timeout_s):
+            async with aclosing(self.stream(model, request)) as chunks:
+                async for chunk in chunks:
+                    if chunk.final is not None:
+                        return chunk.final
         raise BackendError(f"step {self.step_id!r}: the backend's stream ended without a "
                            "final chunk", step_id=self.step_id)
 
+    def tagged(self, request: LLMRequest, counted: Usage) -> LLMRequest:
+        """``request`` with its empty run/step/priority fields filled, counting into
+        ``counted``."""
+        return replace(request, run_id=request.run_id or self.run_id,
+                       step_id=request.step_id or self.step_id,
+                       priority=request.priority or self.priority, usage=counted)
+
     async def stream(self, model: str, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
         """One LLM call, streamed. Close it early (``aclosing``) to stop it at the engine.
+
+        The call's tokens are added to :attr:`usage`: the response's counts when it
+        completes, else what the backend counted so far (``LLMRequest.usage``) or, for a
+        backend that counts nothing, an estimate from the chunks received.
 
         :raises BackendError: (or a subclass, or :class:`StepTimeout`) when the backend fails.
         """
         self.llm_calls += 1
         backend = self.graph.backend(model)
+        counted = request.usage if request.usage is not None else Usage()
+        before = Usage(counted.prompt_tokens, counted.completion_tokens)
+        estimate = Usage()
+        done = False
+        started = time.time()
         try:
-            async with aclosing(backend.stream(request)) as chunks:  # type: ignore[type-var]
+            async with aclosing(backend.stream(self.tagged(request, counted))  # type: ignore[type-var]
+                                ) as chunks:
                 async for chunk in chunks:
                     if chunk.final is not None:
+                        done = True
                         self.usage += Usage(chunk.final.prompt_tokens,
                                             chunk.final.completion_tokens)
                         self.outputs.append({"request_id": request.request_id,
-                                             "text": chunk.final.text})
+                                             "text": chunk.final.text, "started": started,
+                                             "ended": time.time()})
+                    elif chunk.text:
+                        if not estimate.prompt_tokens:
+                            estimate.prompt_tokens = _approx_tokens(
+                                "".join(m.get("content", "") for m in request.messages))
+                        estimate.completion_tokens += max(1, _approx_tokens(chunk.text))
                     yield chunk
         except StepError as exc:
             if exc.step_id is None:
@@ -227,6 +275,11 @@ class PlanSession:
         except Exception as exc:
             raise BackendError(f"step {self.step_id!r}: the backend failed: "
                                f"{type(exc).__name__}: {exc}", step_id=self.step_id) from exc
+        finally:
+            if not done:  # failed, cancelled or closed early: count what was spent
+                spent = Usage(counted.prompt_tokens - before.prompt_tokens,
+                              counted.completion_tokens - before.completion_tokens)
+                self.usage += spent if spent.total else estimate
 
     async def wait(self, step_ids: Sequence[str]) -> dict[str, StepResult]:
         """Wait until these steps are resolved; how each ended, by id.
@@ -239,3 +292,8 @@ class PlanSession:
                 await event.wait()
         outcomes = await self.graph.wait_steps(list(step_ids))
         return {sid: StepResult(sid, o.status, o.output, o.error) for sid, o in outcomes.items()}
+
+
+def _approx_tokens(text: str) -> int:
+    """A rough token count (four characters a token) for backends that count nothing."""
+    return (len(text) + 3) // 4

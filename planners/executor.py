@@ -29,6 +29,7 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
+from pydantic import BaseModel
 
 from orchestrator.graph.compile import step_dependencies
 from orchestrator.runtime import events as ev
@@ -107,8 +108,17 @@ class PlanExecutor:
         planner = load_planner(step.planner)
         catalog = (ToolCatalog.from_registry(ctx.registry, step.tools)
                    if getattr(planner, "uses_tools", True) else ToolCatalog())
-        run = _PlanRun(task, ctx, planner, catalog, PlanSession(ctx, task.step_id))
-        return await run.run()
+        session = PlanSession(ctx, task.step_id, run_id=task.run_id, priority=task.priority)
+        run = _PlanRun(task, ctx, planner, catalog, session)
+        try:
+            return await run.run()
+        except BaseException:
+            # a failed or cancelled attempt still spent tokens: its step_failed /
+            # step_cancelled event shows them (the context keeps them while it unwinds)
+            note = getattr(ctx, "note_usage", None)
+            if note is not None and session.usage.total:
+                note(task.step_id, session.usage)
+            raise
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         """A rough duration: a plan and a joiner call of ``max_tokens`` each."""
@@ -294,6 +304,28 @@ class _PlanRun:
             return PlanProblem("bad_reference", f"step {sid!r} refers to unknown step"
                                                 f"{'s' if len(missing) > 1 else ''} "
                                                 f"{', '.join(map(repr, missing))}")
+        return self._check_tools(sid, step)
+
+    def _check_tools(self, sid: str, step: Any) -> PlanProblem | None:
+        """The plan step's ``tools:`` allowlist holds for every planner: a step (or a step
+        nested in it) calling another tool, or a nested plan free to call any tool, is
+        rejected."""
+        allowed = self.step.tools
+        if not allowed:
+            return None
+        shown = ", ".join(allowed)
+        for kind, value in _tool_uses(step):
+            if kind == "tool" and value not in allowed:
+                return PlanProblem("unknown_tool", f"step {sid!r} calls tool {value!r}, which "
+                                                   f"is not allowed here (allowed: {shown})")
+            if kind == "plan":
+                outside = [t for t in value if t not in allowed] if value else ["(any tool)"]
+                if outside:
+                    return PlanProblem(
+                        "unknown_tool", f"step {sid!r} is a plan that may call "
+                                        f"{', '.join(map(repr, outside))}, which is not "
+                                        f"allowed here (allowed: {shown}); give it `tools:` "
+                                        "from this list")
         return None
 
     def _workflow_ids(self) -> set[str]:
@@ -336,7 +368,8 @@ class _PlanRun:
                 self.session, model, self.goal, self._history(), last_round=last,
                 problems=problems, max_tokens=self.step.max_tokens,
                 temperature=self.step.temperature,
-                request_id=f"{self.task.step_id}/join{round_}.{attempt}")
+                request_id=f"{self.task.step_id}/join{round_}.{attempt}",
+                timeout_s=self.step.plan_timeout_s)
             if isinstance(decision, PlanProblem):
                 self._record_problem(decision, round_, attempt, attempt <= repairs)
                 problems.append(decision)
@@ -349,8 +382,9 @@ class _PlanRun:
                     f"{'s' if self.step.max_replans != 1 else ''}: {decision.reason}",
                     step_id=self.task.step_id, raw_output=decision.raw)
             return decision
-        raise PlanFailed(f"step {self.task.step_id!r}: the joiner's answer could not be read "
-                         f"after {len(problems)} tries: {problems[-1]}",
+        raise PlanFailed(f"step {self.task.step_id!r}: the joiner gave no usable answer "
+                         f"in {len(problems)} tries (max_plan_repairs={repairs}); last error: "
+                         f"{problems[-1]}",
                          step_id=self.task.step_id, raw_output=problems[-1].raw)
 
     # -- bookkeeping -----------------------------------------------------------------
@@ -402,6 +436,30 @@ class _PlanRun:
                   "actions": actions, "plan_errors": self.plan_errors,
                   "decisions": self.decisions, "llm_calls": self.session.llm_calls,
                   "llm_outputs": outputs})
+
+
+def _tool_uses(step: Any) -> list[tuple[str, Any]]:
+    """``("tool", name)`` for each tool step in ``step`` (itself or nested, e.g. a map's
+    body) and ``("plan", tools)`` for each plan step (itself or nested)."""
+    out: list[tuple[str, Any]] = []
+    stack: list[Any] = [step]
+    seen = 0
+    while stack and seen < 10_000:
+        seen += 1
+        obj = stack.pop()
+        if isinstance(obj, BaseModel):
+            kind = getattr(obj, "kind", None)
+            if kind == "tool" and isinstance(getattr(obj, "tool", None), str):
+                out.append(("tool", obj.tool))  # type: ignore[attr-defined]
+            elif kind == "plan":
+                out.append(("plan", list(getattr(obj, "tools", []) or [])))
+                continue  # its own steps are checked against its own allowlist
+            stack.extend(getattr(obj, name) for name in type(obj).model_fields)
+        elif isinstance(obj, list | tuple):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+    return out
 
 
 def _record(graph: Any, cls: type[ev._Event], **fields: Any) -> None:

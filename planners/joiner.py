@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from orchestrator.runtime.contracts import LLMRequest
 from planners.base import ActionRecord, PlanSession
-from planners.plan import PlanProblem
+from planners.plan import PlanProblem, timeout_problem, truncated_problem
 
 JOINER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -250,18 +250,25 @@ def joiner_request(goal: str, records: Sequence[ActionRecord], *, last_round: bo
 async def decide(session: PlanSession, model: str, goal: str, records: Sequence[ActionRecord],
                  *, last_round: bool, problems: Sequence[PlanProblem] = (),
                  max_tokens: int = 256, temperature: float = 0.0,
-                 request_id: str = "") -> Decision | PlanProblem:
+                 request_id: str = "", timeout_s: float | None = None) -> Decision | PlanProblem:
     """Ask the joiner once.
 
+    :param timeout_s: the most seconds the call may take (``plan_timeout_s``).
     :returns: the decision (``$N`` in the answer resolved against ``records``), or the
-        problem with the answer.
+        problem with the answer: unreadable, empty, cut at ``max_tokens`` (``truncated``),
+        or late (``timeout``).
     :raises BackendError: when the backend fails.
     """
     request = joiner_request(goal, records, last_round=last_round, problems=problems,
                              max_tokens=max_tokens, temperature=temperature,
                              request_id=request_id)
-    response = await session.complete(model, request)
+    try:
+        response = await session.complete(model, request, timeout_s=timeout_s)
+    except TimeoutError:
+        return timeout_problem("the joiner", timeout_s)
     decision = parse_decision(response.text)
     if isinstance(decision, PlanProblem):
+        if response.finish_reason == "length":
+            return truncated_problem("its answer", max_tokens, raw=response.text)
         return decision
     return resolve_answer(decision, records)

@@ -29,6 +29,7 @@ from planners.plan import (
     ParseEvent,
     PlanBuilder,
     PlanProblem,
+    truncated_problem,
 )
 from planners.plan_json import JsonPlanParser, plan_schema
 from planners.plan_text import TextPlanParser
@@ -131,6 +132,7 @@ class LLMCompilerPlanner:
 
         deadline = (anyio.current_time() + step.plan_timeout_s
                     if step.plan_timeout_s is not None else None)
+        truncated = False
         async with aclosing(session.stream(step.model, self.request(request, options))) as chunks:
             while True:
                 chunk = await _next_chunk(chunks, deadline, step.plan_timeout_s)
@@ -139,6 +141,8 @@ class LLMCompilerPlanner:
                 if isinstance(chunk, PlanProblem):
                     yield _with_raw(chunk, parser.raw)
                     return
+                if chunk.final is not None:
+                    truncated = chunk.final.finish_reason == "length"
                 problem = take(parser.feed(chunk.text))
                 if options.stream_dispatch:  # each complete line starts at once
                     for action in held:
@@ -149,7 +153,11 @@ class LLMCompilerPlanner:
                     return
         problem = take(parser.close())
         if problem is not None:
-            yield problem
+            # what only the end shows (no join(), an unclosed call or object) is, in a
+            # response cut at max_tokens, the cut itself
+            yield (_with_raw(truncated_problem("the plan", step.max_tokens,
+                                               line=problem.line), parser.raw)
+                   if truncated else problem)
             return
         for action in held:
             yield _planned(action, request)

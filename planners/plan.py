@@ -31,7 +31,7 @@ class PlanProblem:
     :param code: a stable name: ``unknown_tool``, ``bad_args``, ``bad_reference``,
         ``bad_id``, ``after_join``, ``two_joins``, ``no_join``, ``after_end``,
         ``empty_plan``, ``cycle``, ``garbage``, ``unterminated``, ``too_many_steps``,
-        ``bad_json``, ``timeout``, ``bad_joiner``, ``bad_thoughts``...
+        ``bad_json``, ``timeout``, ``truncated``, ``bad_joiner``, ``bad_thoughts``...
     :param message: what is wrong, naming the offending text.
     :param line: 1-based line of the plan text, when there is one.
     :param raw: the raw planner output (filled in by the planner).
@@ -48,6 +48,19 @@ class PlanProblem:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+def truncated_problem(what: str, max_tokens: int, raw: str | None = None,
+                      line: int | None = None) -> PlanProblem:
+    """A ``truncated`` problem: the response ended at ``max_tokens``."""
+    return PlanProblem("truncated", f"the model stopped at max_tokens={max_tokens} before "
+                                    f"{what} was complete; raise max_tokens", line, raw)
+
+
+def timeout_problem(what: str, timeout_s: float | None) -> PlanProblem:
+    """A ``timeout`` problem: an LLM call ran past ``plan_timeout_s``."""
+    return PlanProblem("timeout", f"{what} did not finish within plan_timeout_s="
+                                  f"{timeout_s or 0:g}s; the call was stopped")
 
 
 @dataclass(frozen=True, slots=True)

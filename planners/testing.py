@@ -6,6 +6,9 @@
     ], token_delay_s=0.01)
     wf.register_backend("scripted", llm.factory)
 
+Each piece is one completion token; a request's ``usage`` (when set) is counted as the
+answer streams, so the partial work of a cancelled call is known.
+
 A rule's answer is a string, a callable ``LLMRequest -> str | Iterable[str]`` (an
 iterable is streamed as is: an endless one models a planner that streams forever),
 or a list of those (successive answers, the last repeating).
@@ -42,6 +45,8 @@ class ScriptedLLM:
     :param rules: ``(regex, answer)`` pairs; the first whose regex is found wins.
     :param default: the answer when no rule matches.
     :param token_delay_s: sleep before each streamed token (word-sized pieces).
+    :param max_tokens_cut: stop each answer at the request's ``max_tokens`` pieces, with
+        ``finish_reason="length"``, as an engine does.
     :ivar calls: every request, in order.
     :ivar cancelled: streams closed before their end.
     """
@@ -49,6 +54,7 @@ class ScriptedLLM:
     rules: list[tuple[str, Answer]] = field(default_factory=list)
     default: Answer = "I do not know."
     token_delay_s: float = 0.0
+    max_tokens_cut: bool = False
     calls: list[LLMRequest] = field(default_factory=list)
     cancelled: int = 0
     _rules: list[_Rule] = field(default_factory=list, init=False)
@@ -78,21 +84,28 @@ class ScriptedLLM:
         text: list[str] = []
         done = False
         start = anyio.current_time()
+        prompt_tokens = sum(len(m.get("content", "")) for m in request.messages) // 4
+        if request.usage is not None:  # counts as it goes, as the simulated engine does
+            request.usage.prompt_tokens += prompt_tokens
         try:
             for piece in pieces:
                 if self.token_delay_s:
                     await anyio.sleep(self.token_delay_s)
                 else:
                     await checkpoint()
+                if self.max_tokens_cut and len(text) >= request.max_tokens:
+                    break
                 text.append(piece)
+                if request.usage is not None:
+                    request.usage.completion_tokens += 1
                 yield LLMChunk(piece)
             full = "".join(text)
             done = True
+            truncated = self.max_tokens_cut and len(text) >= request.max_tokens
             yield LLMChunk("", final=LLMResponse(
-                text=full, prompt_tokens=sum(len(m.get("content", "")) for m in
-                                             request.messages) // 4,
+                text=full, prompt_tokens=prompt_tokens,
                 completion_tokens=len(text), latency_s=anyio.current_time() - start,
-                finish_reason="stop", model="scripted"))
+                finish_reason="length" if truncated else "stop", model="scripted"))
         finally:
             if not done:
                 self.cancelled += 1

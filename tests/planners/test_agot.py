@@ -12,7 +12,7 @@ import pytest
 from orchestrator import Workflow
 from planners.agot import literal_template, parse_check, parse_layer
 from planners.plan import PlanProblem
-from planners.testing import ScriptedLLM
+from planners.testing import ScriptedLLM, forever
 
 pytestmark = pytest.mark.anyio
 PlanWorkflow = Callable[..., Workflow]
@@ -131,3 +131,115 @@ def test_layer_and_check_parsing() -> None:
     flag, problem = parse_check("???")
     assert not flag and problem is not None and problem.code == "bad_check"
     assert literal_template('a }} {% b "q"\n') == '{{ "a }} {% b \\"q\\"\\n" }}'
+
+
+# -- plan_timeout_s, max_tokens, bounded schemas, call tags -------------------------------
+async def test_a_stalled_layer_call_is_stopped_at_plan_timeout_s(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([("Layer 1 of 1", forever('{"thoughts": ['))], token_delay_s=0.001)
+    wf = plan_workflow(llm, planner="agot", plan_timeout_s=0.2, max_plan_repairs=1,
+                       options={"max_layers": 1})
+    result = await wf.run(hooks=[recorder])
+    assert result.status == "failed"
+    errors = recorder.of("plan_error")
+    assert [(e.code, e.will_retry) for e in errors] == [("timeout", True), ("timeout", False)]
+    assert errors[0].error == ("the proposal of layer 1 did not finish within "
+                               "plan_timeout_s=0.2s; the call was stopped")
+    assert "layer 1 could not be planned after 2 tries" in (result.error or "")
+    assert "plan_timeout_s=0.2s" in (result.error or "")
+    assert llm.cancelled == 2
+
+
+async def test_a_stalled_thought_fails_its_step_and_the_others_answers_are_kept(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([
+        ("Layer 1 of 1", layer({"thought": "quick"}, {"thought": "stuck", "final": True})),
+        ("Thought: stuck", forever("thinking")),
+        ("Thought: quick", "fast answer"),
+    ], token_delay_s=0.001)
+    wf = plan_workflow(llm, planner="agot", plan_timeout_s=0.3,
+                       options={"max_layers": 1, "max_depth": 0})
+    result = await wf.run(hooks=[recorder])
+    assert result.status == "failed"
+    (error,) = recorder.of("plan_error")
+    assert (error.step_id, error.code, error.will_retry) == ("p__t2", "timeout", False)
+    assert "the answer did not finish within plan_timeout_s=0.3s" in error.error
+    failed = recorder.first("step_failed", "p__t2")
+    assert "thought 'p__t2' got no answer" in failed.error
+    assert recorder.first("step_succeeded", "p__t1").output == "fast answer"
+
+
+async def test_a_stalled_complexity_check_answers_the_thought_directly(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([
+        ("Layer 1 of 1", layer({"thought": "one", "final": True})),
+        ("Is this thought complex", forever("{")),
+        ANSWER,
+    ], token_delay_s=0.001)
+    wf = plan_workflow(llm, planner="agot", plan_timeout_s=0.2, options={"max_layers": 1})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == "an answer"
+    (error,) = recorder.of("plan_error")
+    assert (error.step_id, error.code, error.will_retry) == ("p__t1", "timeout", False)
+    assert error.error.endswith("; answering the thought directly")
+
+
+async def test_a_layer_cut_at_max_tokens_says_so(plan_workflow: PlanWorkflow,
+                                                 recorder: Recorder) -> None:
+    llm = ScriptedLLM([("Layer 1 of 1", layer({"thought": "a " * 30}))],
+                      max_tokens_cut=True)
+    wf = plan_workflow(llm, planner="agot", max_tokens=10, max_plan_repairs=0,
+                       options={"max_layers": 1})
+    result = await wf.run(hooks=[recorder])
+    assert result.status == "failed"
+    (error,) = recorder.of("plan_error")
+    assert error.code == "truncated"
+    assert error.error == ("layer 1: the model stopped at max_tokens=10 before the layer was "
+                           "complete; raise max_tokens")
+
+
+def _arrays(schema: Any) -> list[dict[str, Any]]:
+    if isinstance(schema, dict):
+        own = [schema] if schema.get("type") == "array" else []
+        return own + [a for v in schema.values() for a in _arrays(v)]
+    if isinstance(schema, list):
+        return [a for v in schema for a in _arrays(v)]
+    return []
+
+
+@pytest.mark.parametrize("earlier", [0, 1, 4])
+def test_every_array_of_the_layer_schema_is_bounded(earlier: int) -> None:
+    from planners.agot import _Thought, layer_request
+
+    thoughts = [_Thought(n, f"p__t{n}", f"t{n}", (), False) for n in range(1, earlier + 1)]
+    schema = layer_request("q", thoughts, "", 2, 3, 3, [], max_tokens=64,
+                           temperature=0.0).json_schema
+    arrays = _arrays(schema)
+    assert len(arrays) == 2 and all("maxItems" in a for a in arrays), arrays
+    thought = schema["properties"]["thoughts"]  # type: ignore[index]
+    assert thought["maxItems"] == 3
+    assert thought["items"]["properties"]["parents"]["maxItems"] == earlier
+
+
+async def test_every_call_carries_the_run_and_siblings_share_a_prefix_key(
+        plan_workflow: PlanWorkflow) -> None:
+    llm = ScriptedLLM([
+        ("Layer 1 of 2", layer({"thought": "hard one"}, {"thought": "easy", "final": True})),
+        ("Layer 1 of 1", layer({"thought": "part", "final": True})),
+        ("Thought: hard one[\\s\\S]*Is this thought complex", '{"complex": true}'),
+        NOT_COMPLEX, ANSWER,
+    ])
+    wf = plan_workflow(llm, planner="agot", tools=["calc"], options={"max_layers": 2})
+    result = await wf.run()
+    assert result.ok, result.error
+    run = result.run_id
+    assert all(c.run_id == run for c in llm.calls)
+    seen = {(c.request_id, c.step_id, c.prefix_key) for c in llm.calls}
+    assert seen == {
+        ("p/layer1.1", "p", f"{run}/p"),  # the top graph, and its thoughts' calls
+        ("p__t1/check", "p__t1", f"{run}/p"), ("p__t2/check", "p__t2", f"{run}/p"),
+        ("p__t2/answer", "p__t2", f"{run}/p"),
+        ("p__t1/layer1.1", "p__t1", f"{run}/p__t1"),  # t1's nested graph
+        ("p__t1__t1/answer", "p__t1__t1", f"{run}/p__t1"),
+    }

@@ -187,3 +187,42 @@ async def test_an_empty_or_unresolved_finish_is_recorded_and_asked_again(
     assert "neither Finish(answer) nor Replan(reason)" in errors[2].error
     assert len(recorder.of("plan_decision")) == 1  # only the last answer decided
 
+
+async def test_a_stalled_joiner_is_stopped_at_plan_timeout_s(plan_workflow: PlanWorkflow,
+                                                             recorder: Recorder) -> None:
+    llm = ScriptedLLM([(JOINER, [forever(""), FINISH]), ("Question", GOOD)],
+                      token_delay_s=0.001)
+    result = await plan_workflow(llm, plan_timeout_s=0.3).run(hooks=[recorder])
+    assert result.ok, result.error  # asked again, as for any bad joiner answer
+    (error,) = recorder.of("plan_error")
+    assert (error.code, error.will_retry) == ("timeout", True)
+    assert error.error == ("the joiner did not finish within plan_timeout_s=0.3s; the call "
+                           "was stopped")
+    assert llm.cancelled == 1
+
+
+async def test_when_the_joiner_always_stalls_the_step_fails_keeping_results(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([(JOINER, forever("")), ("Question", GOOD)], token_delay_s=0.001)
+    result = await plan_workflow(llm, plan_timeout_s=0.2, max_plan_repairs=1).run(
+        hooks=[recorder])
+    assert result.status == "failed"
+    assert [(e.code, e.will_retry) for e in recorder.of("plan_error")] == [
+        ("timeout", True), ("timeout", False)]
+    failed = recorder.first("step_failed", "p")
+    assert "the joiner gave no usable answer in 2 tries" in failed.error
+    assert "did not finish within plan_timeout_s=0.2s" in failed.error
+    assert recorder.first("step_succeeded", "p__1").output == "result for a"
+
+
+async def test_a_joiner_answer_cut_at_max_tokens_says_so(plan_workflow: PlanWorkflow,
+                                                         recorder: Recorder) -> None:
+    long = '{"thought": "' + "word " * 40 + '", "action": "finish", "answer": "x"}'
+    llm = ScriptedLLM([(JOINER, long), ("Question", GOOD)], max_tokens_cut=True)
+    result = await plan_workflow(llm, max_tokens=12, max_plan_repairs=0).run(
+        hooks=[recorder])
+    assert result.status == "failed"
+    (error,) = recorder.of("plan_error")
+    assert error.code == "truncated"
+    assert error.error == ("the model stopped at max_tokens=12 before its answer was "
+                           "complete; raise max_tokens")

@@ -34,10 +34,26 @@ async def test_parallel_qa(recorder: Recorder) -> None:
     deps = {s["id"]: s["deps"] for p in recorder.of("graph_patched") for s in p.steps}
     assert deps == {"answer__1": [], "answer__2": [], "answer__3": [],
                     "answer__4": ["answer__1", "answer__2", "answer__3"]}
-    # each look-up started before the plan was fully written (streaming dispatch)
-    first_start = recorder.first("step_started", "answer__1").seq
-    last_patch = recorder.of("graph_patched")[-1].seq
-    assert first_start < last_patch
+    # the first look-up started before the planner's stream ended (streaming dispatch)
+    assert_dispatched_while_streaming(recorder)
+
+
+def assert_dispatched_while_streaming(recorder: Recorder) -> None:
+    plan_call = recorder.first("step_succeeded", "answer").meta["llm_outputs"][0]
+    assert plan_call["request_id"].endswith("/plan1.1")
+    first_start = recorder.first("step_started", "answer__1").ts
+    assert first_start < plan_call["ended"], (first_start, plan_call)
+
+
+async def test_the_streaming_check_fails_without_streaming_dispatch(recorder: Recorder
+                                                                   ) -> None:
+    wf = load("parallel_qa")
+    (step,) = wf.spec.steps
+    step.options["stream_dispatch"] = False  # type: ignore[union-attr]
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    with pytest.raises(AssertionError):
+        assert_dispatched_while_streaming(recorder)
 
 
 async def test_direct_answer_needs_no_joiner_when_every_action_succeeds(recorder: Recorder

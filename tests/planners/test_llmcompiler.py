@@ -231,3 +231,34 @@ async def test_json_plans_name_their_answer_too(plan_workflow: PlanWorkflow) -> 
     schema = llm.calls[0].json_schema
     assert schema is not None and "answer" in schema["properties"]
     assert llm.prompts(JOINER) == []
+
+
+# -- a plan cut at max_tokens ---------------------------------------------------------------
+CUT = '1. search("a")\n2. search("b")\n3. search("c")\n4. join()\n<END_OF_PLAN>'
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_a_plan_cut_at_max_tokens_says_so(plan_workflow: PlanWorkflow,
+                                                recorder: Recorder, fmt: str) -> None:
+    plan = CUT if fmt == "text" else (
+        '{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}, '
+        '{"id": 2, "tool": "search", "args": {"query": "b"}}]}')
+    llm = ScriptedLLM([(JOINER, FINISH), ("Question", plan)], max_tokens_cut=True)
+    wf = plan_workflow(llm, format=fmt, max_tokens=5, max_plan_repairs=0)
+    result = await wf.run(hooks=[recorder])
+    assert result.status == "failed"
+    (error,) = recorder.of("plan_error")
+    assert error.code == "truncated"
+    assert error.error.endswith("the model stopped at max_tokens=5 before the plan was "
+                                "complete; raise max_tokens")
+    if fmt == "text":  # the complete lines before the cut ran
+        assert recorder.first("step_succeeded", "p__1").output == "result for a"
+
+
+async def test_a_complete_plan_without_join_is_not_called_truncated(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([(JOINER, FINISH), ("Question", '1. search("a")\n')],
+                      max_tokens_cut=True)
+    result = await plan_workflow(llm, max_plan_repairs=0).run(hooks=[recorder])
+    assert result.status == "failed"
+    assert [e.code for e in recorder.of("plan_error")] == ["no_join"]
