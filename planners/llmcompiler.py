@@ -66,7 +66,7 @@ N. tool(arguments)
 - Arguments are literals given by position or as name=value: "text", numbers, [lists],
   {{"key": values}}, true, false, null.
 - $N (or ${{N}}) is the result of action N. Use it as an argument, inside a list, or
-  inside a string, e.g. calc("$1 + $2").
+  inside a string, e.g. calc("$1 + $2"). Write a literal $ as $$.
 - An action can only use results of actions above it. Actions that do not depend on
   each other run at the same time: do not chain them without need.
 - You may write a line "Thought: ..." before an action.
@@ -77,7 +77,7 @@ _JSON_RULES = """Answer with one JSON object: {{"actions": [{{"id": {first}, "to
 "args": {{"name": value}}}}, ...]}}
 - Number actions from {first}, one by one.
 - "$N" (or "${{N}}") is the result of action N: a whole argument "$1", or inside a
-  string "$1 + $2".
+  string "$1 + $2". Write a literal $ as $$.
 - An action can only use results of actions listed before it. Actions that do not
   depend on each other run at the same time: do not chain them without need.
 - Use only the tools listed, at most {max_steps} actions.{answer}"""

@@ -18,9 +18,12 @@ from planners.tools import BindError, ToolCatalog
 
 END_OF_PLAN = "<END_OF_PLAN>"
 
-# `${3}` or `$3`; a `$` followed by more digits is one number (`$12` is action 12)
-_STRING_REF = re.compile(r"\$\{\s*(\d+)\s*\}|\$(\d+)(?!\d)")
-_BAD_BRACE_REF = re.compile(r"\$\{(?!\s*\d+\s*\})[^}]*\}?")
+# `${3}` or `$3`; a `$` followed by more digits is one number (`$12` is action 12); `$$`
+# is a literal `$` (matched first, so `$$3` is the text `$3`)
+_STRING_REF = re.compile(r"\$\$|\$\{\s*(\d+)\s*\}|\$(\d+)(?!\d)")
+# what is left of `${` once references and escapes are read: a step would take it for a
+# workflow reference (`${steps.x.output}`), which plans cannot write
+_BAD_BRACE = re.compile(r"\$\{[^}]*\}?")
 _MAX_DEPTH = 32
 
 
@@ -144,8 +147,15 @@ class ParsedPlan:
 
 
 def string_refs(text: str) -> list[int]:
-    """Action ids referenced inside a string (``"$1 * ${2}"`` -> ``[1, 2]``)."""
-    return [int(m.group(1) or m.group(2)) for m in _STRING_REF.finditer(text)]
+    """Action ids referenced inside a string (``"$1 * ${2}"`` -> ``[1, 2]``; ``"$$3"`` is
+    the literal text ``$3``)."""
+    return [int(m.group(1) or m.group(2)) for m in _STRING_REF.finditer(text)
+            if m.group(0) != "$$"]
+
+
+def _literal_text(text: str) -> str:
+    """A string's literal text: references dropped, ``$$`` read as ``$``."""
+    return _STRING_REF.sub(lambda m: "$" if m.group(0) == "$$" else "", text)
 
 
 def holds_ref(value: Any) -> bool:
@@ -171,7 +181,7 @@ def _bad_brace_refs(value: Any, depth: int = 0) -> list[str]:
     if depth > _MAX_DEPTH:
         return []
     if isinstance(value, str):
-        return [m.group(0) for m in _BAD_BRACE_REF.finditer(value)]
+        return [m.group(0) for m in _BAD_BRACE.finditer(_literal_text(value))]
     if isinstance(value, dict):
         return [b for v in value.values() for b in _bad_brace_refs(v, depth + 1)]
     if isinstance(value, list):
@@ -183,7 +193,8 @@ def _rewrite(value: Any, ref: Callable[[int], str]) -> Any:
     if isinstance(value, PlanRef):
         return ref(value.id)
     if isinstance(value, str):
-        return _STRING_REF.sub(lambda m: ref(int(m.group(1) or m.group(2))), value)
+        return _STRING_REF.sub(lambda m: "$" if m.group(0) == "$$"
+                               else ref(int(m.group(1) or m.group(2))), value)
     if isinstance(value, dict):
         return {k: _rewrite(v, ref) for k, v in value.items()}
     if isinstance(value, list):
@@ -257,7 +268,8 @@ class PlanBuilder:
         bad = [b for v in values for b in _bad_brace_refs(v)]
         if bad:
             return PlanProblem("bad_reference", f"{bad[0]} is not a reference to an action; "
-                               "write $N or ${N}", line)
+                               "write $N or ${N} (a literal $ is $$, and a plan cannot write "
+                               "the text ${)", line)
         deps = sorted({r for v in values for r in _refs_in(v)})
         for dep in deps:
             problem = self._check_ref(id_, dep, line)

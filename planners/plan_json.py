@@ -10,10 +10,10 @@
 
 ``args`` is an object of named arguments (a list gives them by position). A string
 that is exactly ``"$N"`` / ``"${N}"`` is action N's result, typed; ``$N`` inside a
-longer string is interpolated. The end of the object is the plan's ``join()``; an
-optional ``"answer": "$N"`` next to ``"actions"`` is ``join($N)``. Each
-action is reported as soon as its object closes, so dispatch can start while the
-rest of the plan is still being decoded.
+longer string is interpolated (``$$`` is a literal ``$``). The end of the object is the
+plan's ``join()``; an optional ``"answer": "$N"`` next to ``"actions"`` is
+``join($N)``. Each action is reported as soon as its object closes, so dispatch can
+start while the rest of the plan is still being decoded.
 """
 
 from __future__ import annotations

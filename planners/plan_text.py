@@ -12,9 +12,10 @@
 Arguments are literals (``"text"``, numbers, lists, ``{"key": value}``, ``true``,
 ``false``, ``null``; Python spellings too) given by position or as ``name=value``.
 ``$N`` or ``${N}`` is the result of action N, as a whole argument, inside a list, or
-inside a string. An action's arguments may run over several lines while brackets are
-open. Blank lines and Markdown code fences are ignored; ``<END_OF_PLAN>`` may be
-missing when the plan ends with ``join()`` (servers strip it as a stop sequence).
+inside a string; ``$$`` in a string is a literal ``$`` (``"costs $$5"``). An action's
+arguments may run over several lines while brackets are open. Blank lines and Markdown
+code fences are ignored; ``<END_OF_PLAN>`` may be missing when the plan ends with
+``join()`` (servers strip it as a stop sequence).
 """
 
 from __future__ import annotations

@@ -108,3 +108,14 @@ def test_a_rejected_action_is_one_error_not_also_an_empty_plan(
         catalog: ToolCatalog, text: str, codes: list[str]) -> None:
     problems = [e for e in run(text, catalog) if isinstance(e, PlanProblem)]
     assert [p.code for p in problems] == codes, problems
+
+
+def test_a_double_dollar_is_a_literal_dollar_in_json_plans(catalog: ToolCatalog) -> None:
+    plan = {"actions": [{"id": 1, "tool": "search", "args": {"query": "$$1"}},
+                        {"id": 2, "tool": "search", "args": {"query": "$1 costs $$2"}}]}
+    events = run(json.dumps(plan), catalog)
+    actions = [e for e in events if isinstance(e, Action)]
+    assert not [e for e in events if isinstance(e, PlanProblem)]
+    assert [a.deps for a in actions] == [(), (1,)]
+    assert actions[0].step_args(lambda n: f"<{n}>") == {"query": "$1"}
+    assert actions[1].step_args(lambda n: f"<{n}>") == {"query": "<1> costs $2"}

@@ -200,3 +200,19 @@ def test_a_rejected_line_is_one_error_not_also_an_empty_plan(
         catalog: ToolCatalog, text: str, codes: list[str]) -> None:
     _, problems, _ = parse(text, catalog)
     assert [p.code for p in problems] == codes, problems
+
+
+def test_a_double_dollar_is_a_literal_dollar(catalog: ToolCatalog) -> None:
+    text = '1. search("a")\n2. search("costs $$5, not $1; $$$1 each")\n3. join()'
+    actions, problems, _ = parse(text, catalog)
+    assert not problems, problems
+    assert actions[1].deps == (1,)
+    args = actions[1].step_args(lambda n: "${steps.p__" + str(n) + ".output}")
+    assert args == {"query": "costs $5, not ${steps.p__1.output}; $${steps.p__1.output} each"}
+
+
+@pytest.mark.parametrize("value", ["$${1}", "$${steps.secret.output}"])
+def test_an_escape_cannot_write_a_workflow_reference(catalog: ToolCatalog, value: str) -> None:
+    _, problems, _ = parse(f'1. search("{value}")\n2. join()', catalog)
+    assert [(p.code, p.line) for p in problems] == [("bad_reference", 1)]
+    assert "a literal $ is $$" in problems[0].message
