@@ -158,6 +158,8 @@ class SqlStore(TraceStore):
         self._runner: Runner | None = None
         self._thread_runner: ThreadRunner | None = None  # the same runner, on SQLite
         self._closed = False
+        self.path: Path | None = self._sqlite_path() if self._sqlite else None
+        """The SQLite file; ``None`` for PostgreSQL and in-memory SQLite."""
 
     # -- lifecycle ---------------------------------------------------------------
 

@@ -93,6 +93,28 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _check_exists(db: str | None) -> None:
+    """Refuse a SQLite file that does not exist, when one was named (``--db`` or
+    ``$PONDER_DB_URL``): opening it would create an empty store there, and the viewer
+    would show no runs for a mistyped path. The default file may be created.
+
+    :raises StoreUnavailable: naming the file.
+    :raises ConfigError: for a URL that is not a store's.
+    """
+    from orchestrator.store import ENV_VAR, MEMORY_URL, SqlStore, StoreUnavailable
+
+    named = db or os.environ.get(ENV_VAR)
+    if not named or named == MEMORY_URL:
+        return
+    store = SqlStore(named)
+    if store.path is not None and not store.path.exists():
+        raise StoreUnavailable(
+            f"there is no SQLite file {store.path}; check the path given "
+            f"({'--db' if db else '$' + ENV_VAR}), or run a workflow with that store first",
+            url=store.url,
+        )
+
+
 async def _serve(db: str | None, host: str, port: int, token: str | None) -> int:
     """Open the store, serve until interrupted, close the store; returns the exit code."""
     import uvicorn
@@ -110,6 +132,7 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
         return 1
     with sock:
         try:
+            _check_exists(db)
             store = await open_store(db)
         except PonderError as exc:
             _say(f"error: cannot open the trace store: {exc}")

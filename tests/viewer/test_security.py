@@ -8,10 +8,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 from viewer_server import Api
 from viewer_traces import research_trace
 
+from orchestrator.store import open_store
 from orchestrator.viewer.cli import is_loopback, view
 
 TOKEN = "s3cret-t\u00f8ken"  # non-ASCII on purpose
@@ -118,6 +120,20 @@ def test_an_unreachable_store_is_reported_at_start_with_a_nonzero_exit(tmp_path:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("how", ["--db", "env"])
+def test_a_sqlite_file_that_does_not_exist_is_named_not_created(tmp_path: Path, how: str) -> None:
+    missing = tmp_path / "typo" / "traces.db"
+    if how == "--db":
+        done = _view("--db", str(missing), "--port", "0")
+    else:
+        done = _view("--port", "0", env={"PONDER_DB_URL": f"sqlite:///{missing}"})
+    assert done.returncode == 1
+    assert f"there is no SQLite file {missing}" in done.stderr
+    assert ("--db" if how == "--db" else "$PONDER_DB_URL") in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not missing.exists() and not missing.parent.exists()
+
+
 def test_an_unreachable_server_is_reported_at_start(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
     done = _view("--db", "postgresql+psycopg://ponder@127.0.0.1:1/ponder", "--port", "0")
@@ -154,6 +170,10 @@ def test_the_command_serves_a_store_until_stopped(tmp_path: Path, host: str) -> 
     import time
     import urllib.request
 
+    async def create() -> None:
+        await (await open_store(str(tmp_path / "t.db"))).close()
+
+    anyio.run(create)
     with socket.socket() as sock:
         sock.bind((host, 0))
         port = sock.getsockname()[1]
