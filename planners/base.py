@@ -220,7 +220,7 @@ class PlanSession:
         raise BackendError(f"step {self.step_id!r}: the backend's stream ended without a "
                            "final chunk", step_id=self.step_id)
 
-    def tagged(self, request: LLMRequest, counted: Usage) -> LLMRequest:
+    def _tagged(self, request: LLMRequest, counted: Usage) -> LLMRequest:
         """``request`` with its empty run/step/priority fields filled, counting into
         ``counted``."""
         return replace(request, run_id=request.run_id or self.run_id,
@@ -244,7 +244,7 @@ class PlanSession:
         done = False
         started = time.time()
         try:
-            async with aclosing(backend.stream(self.tagged(request, counted))  # type: ignore[type-var]
+            async with aclosing(backend.stream(self._tagged(request, counted))  # type: ignore[type-var]
                                 ) as chunks:
                 async for chunk in chunks:
                     if chunk.final is not None:

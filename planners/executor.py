@@ -443,9 +443,7 @@ def _tool_uses(step: Any) -> list[tuple[str, Any]]:
     body) and ``("plan", tools)`` for each plan step (itself or nested)."""
     out: list[tuple[str, Any]] = []
     stack: list[Any] = [step]
-    seen = 0
-    while stack and seen < 10_000:
-        seen += 1
+    while stack:
         obj = stack.pop()
         if isinstance(obj, BaseModel):
             kind = getattr(obj, "kind", None)
