@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.errors import PonderError, Problem, ValidationFailed
 from orchestrator.graph.validate import validate_file
@@ -34,7 +35,7 @@ class _Exit(Exception):
 
 
 def _fail(message: str, code: int = 1) -> _Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return _Exit(code)
 
 
@@ -123,7 +124,7 @@ def _run_cli(fn: Any, debug: bool) -> None:
     except PonderError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")
@@ -131,7 +132,7 @@ def _run_cli(fn: Any, debug: bool) -> None:
     except Exception as exc:
         if debug:
             raise
-        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} "
                   "(run again with --debug for the traceback)", highlight=False)
         raise typer.Exit(2) from None
 
@@ -230,7 +231,7 @@ def _report(result: RunResult, as_json: bool) -> None:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, default=str) + "\n")
         return
     style = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}[result.status]
-    err.print(f"[{style}]{result.status}[/{style}] run {result.run_id} in "
+    err.print(f"[{style}]{result.status}[/{style}] run {escape(result.run_id)} in "
               f"{result.duration_s:.2f}s, tokens {result.usage.prompt_tokens}+"
               f"{result.usage.completion_tokens}", highlight=False)
     for s in result.steps:
@@ -287,7 +288,8 @@ def schema(
             out.print(f"wrote {write / (name + '.schema.json')}")
         return
     if which not in schemas:
-        err.print(f"[red]error:[/red] unknown schema {which!r}; one of: {', '.join(schemas)}")
+        err.print(f"[red]error:[/red] unknown schema {escape(repr(which))}; one of: "
+                  f"{', '.join(schemas)}", highlight=False)
         raise typer.Exit(1)
     sys.stdout.write(json.dumps(schemas[which], indent=2) + "\n")
 
