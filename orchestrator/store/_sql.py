@@ -70,8 +70,10 @@ def normalize_url(url: str) -> sa.URL:
         PostgreSQL driver, or an unknown SQLite ``synchronous`` mode.
     """
     if "://" not in url:
-        url = "sqlite:///" + str(Path(url).expanduser().absolute())
-    elif url.startswith("postgres://"):
+        # built, not parsed: a file name may hold '?', '#' or '%'
+        path = str(Path(url).expanduser().absolute())
+        return sa.URL.create("sqlite+pysqlite", database=path)
+    if url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")
     try:
         parsed = sa.make_url(url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
@@ -68,6 +69,16 @@ def version_of(url: str) -> str | None:
 )
 def test_urls_are_normalized(given: str, expected: str) -> None:
     assert normalize_url(given).render_as_string(hide_password=True) == expected
+
+
+async def test_a_sqlite_path_is_taken_as_it_is_written(tmp_path: Path, make_linear_run: Any) -> None:
+    path = tmp_path / "runs?v=1 #2 100%.db"
+    assert normalize_url(str(path)).database == str(path)
+    async with await open_store(str(path)) as store:
+        await store.append(make_linear_run("r1", 3))
+    assert [p.name for p in os.scandir(tmp_path) if p.name.endswith(".db")] == [path.name]
+    async with await open_store(str(path)) as store:
+        assert [r.id for r in await store.list_runs()] == ["r1"]
 
 
 def test_bare_sqlite_url_is_in_memory() -> None:
