@@ -9,8 +9,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import stat
 import sys
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import anyio
 import typer
@@ -115,6 +118,28 @@ def _check_exists(db: str | None) -> None:
         )
 
 
+def _read_only_if_needed(db: str | None) -> tuple[str | None, Path | None]:
+    """The store URL to open: a SQLite file this user may not write (a copied trace, a
+    read-only share) is opened read-only, since the viewer never writes; else ``db``.
+
+    :returns: the URL, and the file when it is opened read-only.
+    :raises ConfigError: for a URL that is not a store's.
+    """
+    from orchestrator.store import MEMORY_URL, SqlStore, resolve_store_url
+
+    resolved = resolve_store_url(db)
+    if resolved == MEMORY_URL:
+        return db, None
+    path = SqlStore(resolved).path
+    if path is None or not path.exists():
+        return db, None
+    if os.access(path, os.W_OK) and path.stat().st_mode & stat.S_IWUSR:
+        return db, None
+    # quoted twice: SQLAlchemy unquotes the URL once, SQLite the file: URI it passes on
+    quoted = quote(quote(str(path.absolute())), safe="/")
+    return f"sqlite:///file:{quoted}?mode=ro&uri=true", path
+
+
 async def _serve(db: str | None, host: str, port: int, token: str | None) -> int:
     """Open the store, serve until interrupted, close the store; returns the exit code."""
     import uvicorn
@@ -133,7 +158,8 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
     with sock:
         try:
             _check_exists(db)
-            store = await open_store(db)
+            url, read_only = _read_only_if_needed(db)
+            store = await open_store(url)
         except PonderError as exc:
             _say(f"error: cannot open the trace store: {exc}")
             return 1
@@ -148,6 +174,8 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
             port = sock.getsockname()[1]
             url = f"http://{shown}:{port}/" + ("?token=" + token if token else "")
             where: Any = getattr(store, "url", None) or "memory://"
+            if read_only is not None:
+                where = f"{read_only}, read-only"
             _say(f"Ponder viewer on {url}  (trace store: {where}; Ctrl-C to stop)")
             await server.serve(sockets=[sock])
             return 0 if server.started else 1

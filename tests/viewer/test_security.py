@@ -134,6 +134,46 @@ def test_a_sqlite_file_that_does_not_exist_is_named_not_created(tmp_path: Path, 
     assert not missing.exists() and not missing.parent.exists()
 
 
+def test_a_read_only_sqlite_file_is_served(tmp_path: Path) -> None:
+    import json
+    import socket
+    import stat
+    import time
+    import urllib.request
+
+    path = tmp_path / "a colleague's #1 trace?.db"  # characters a file: URI must escape
+
+    async def create() -> None:
+        async with await open_store(str(path)) as store:
+            await store.append(research_trace("shared").events)
+
+    anyio.run(create)
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.viewer", "--db", str(path), "--port", str(port)],
+        stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/api/v1/runs/shared"
+                with urllib.request.urlopen(url) as r:
+                    assert json.load(r)["run"]["status"] == "succeeded"
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    assert f"trace store: {path}, read-only" in err
+
+
 def test_an_unreachable_server_is_reported_at_start(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
     done = _view("--db", "postgresql+psycopg://ponder@127.0.0.1:1/ponder", "--port", "0")
