@@ -293,7 +293,7 @@ def create_app(
             )
         else:
             record = entry.headline()
-        children = await store.list_runs(RunFilter(parent_run_id=run_id), limit=_MAX_PAGE)
+        children = await _children(run_id)
         detail = RunDetail(
             run=record, graph=graph, children=children, last_seq=entry.last_seq or 0,
             finished=entry.finished,
@@ -301,6 +301,16 @@ def create_app(
         # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
         return Response(detail.model_dump_json(), media_type="application/json",
                         headers=_NO_STORE)
+
+    async def _children(run_id: str) -> list[RunInfo]:
+        """Every run started by the run's steps (a map over a sub-workflow: one per item)."""
+        flt = RunFilter(parent_run_id=run_id)
+        children: list[RunInfo] = []
+        while page := await store.list_runs(flt, limit=_MAX_PAGE, offset=len(children)):
+            children.extend(page)
+            if len(page) < _MAX_PAGE:
+                break
+        return children
 
     async def _stream(
         run_id: str, after_seq: int | None, request: Request

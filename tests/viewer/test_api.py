@@ -162,6 +162,20 @@ def test_any_run_id_reaches_every_route(api: Api) -> None:
     assert api.client.get(f"{API}/runs/{quote('a/nope', safe='')}").status_code == 404
 
 
+def test_every_child_run_is_listed_however_many(api: Api) -> None:
+    parent = TraceBuilder("parent-run", "outer").start([{"id": "each", "workflow": "inner.yaml"}])
+    parent.finish(1.0)
+    events = list(parent.events)
+    for i in range(1203):  # a map over a sub-workflow: a child run per item
+        child = TraceBuilder(f"child-{i:04}", "inner", t0=parent.t0 + i).start(
+            [], parent_run_id="parent-run", parent_step_id="each")
+        events += child.events
+    api.call(lambda: append_all(api.store, events))
+    children = api.client.get(f"{API}/runs/parent-run", params={"steps": "false"}).json()["children"]
+    assert len(children) == 1203
+    assert len({c["id"] for c in children}) == 1203
+
+
 def test_unknown_run_is_404_everywhere(api: Api) -> None:
     for path in ("", "/events", "/stream"):
         response = api.client.get(f"{API}/runs/nope{path}")
