@@ -28,7 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator.runtime.contracts import LLMRequest
 from orchestrator.spec.kinds_plan import PlanStep
 from orchestrator.spec.models import LLMStep
-from planners.base import PlanAnswer, PlannedStep, PlanRequest, PlanSession, StepResult
+from planners.base import (
+    OptionProblem,
+    PlanAnswer,
+    PlannedStep,
+    PlanRequest,
+    PlanSession,
+    StepResult,
+    option_problems,
+)
 from planners.errors import PlanFailed, PlannerConfigError
 from planners.plan import PlanProblem, timeout_problem, truncated_problem
 
@@ -154,6 +162,11 @@ class AGoTPlanner:
 
     uses_joiner: ClassVar[bool] = False
     uses_tools: ClassVar[bool] = False
+
+    @classmethod
+    def option_problems(cls, options: dict[str, Any]) -> list[OptionProblem]:
+        """Every problem of a plan step's ``options:`` (checked when compiling)."""
+        return option_problems(AGoTOptions, options, "agot")
 
     async def plan(self, request: PlanRequest,
                    session: PlanSession) -> AsyncGenerator[Item, None]:

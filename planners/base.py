@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 import anyio
+from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import (
     BackendError,
@@ -131,7 +132,10 @@ class Planner(Protocol):
         answer and a replan (LLMCompiler). Without it the planner yields its answer.
 
     A planner may also set ``uses_tools = False`` (AGoT, static): the driver then does
-    not build the tool catalog for it.
+    not build the tool catalog for it, and define a classmethod
+    ``option_problems(options) -> list[OptionProblem]``: compiling a workflow (and
+    ``ponder validate``) then reports every problem of a plan step's ``options:`` at its
+    line, before anything runs (see :func:`option_problems`).
     """
 
     uses_joiner: ClassVar[bool]
@@ -139,6 +143,36 @@ class Planner(Protocol):
     def plan(self, request: PlanRequest, session: PlanSession) -> AsyncIterator[PlanItem]:
         """Yield steps, problems and (without a joiner) the answer."""
         ...
+
+
+#: a problem of a plan step's ``options:``: its path inside them, and the message
+OptionProblem = tuple[tuple[str | int, ...], str]
+
+
+def option_problems(model: type[BaseModel], options: dict[str, Any],
+                    planner: str) -> list[OptionProblem]:
+    """Every way ``options`` fails ``model``, each at its path inside the options.
+
+    An unknown key lists the options the user may set (the fields with a description;
+    the others are written by the planner itself).
+    """
+    try:
+        model.model_validate(options)
+    except ValidationError as exc:
+        known = ", ".join(name for name, f in model.model_fields.items() if f.description)
+        out: list[OptionProblem] = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            where = ".".join(str(p) for p in loc) or "(options)"
+            if err["type"] == "extra_forbidden":
+                out.append((loc, f"{planner} options: unknown option {where!r} "
+                                 f"(known: {known})"))
+            else:
+                got = repr(err.get("input"))
+                got = got if len(got) <= 60 else got[:57] + "..."
+                out.append((loc, f"{planner} options: {where}: {err['msg']} (got {got})"))
+        return out
+    return []
 
 
 #: the parts of the run a plan step uses: the executor context's live-graph methods

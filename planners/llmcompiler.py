@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest
 from orchestrator.runtime.registry import ToolSpec
 from orchestrator.spec.models import ToolStep
-from planners.base import PlanAnswer, PlannedStep, PlanRequest, PlanSession
+from planners.base import (
+    OptionProblem,
+    PlanAnswer,
+    PlannedStep,
+    PlanRequest,
+    PlanSession,
+    option_problems,
+)
 from planners.errors import PlannerConfigError
 from planners.joiner import format_actions
 from planners.plan import (
@@ -97,6 +104,12 @@ class LLMCompilerPlanner:
     and the driver asks for a repaired plan, which sees those actions as history.
     ``plan_timeout_s`` bounds the time one plan may stream.
     """
+
+    @classmethod
+    def option_problems(cls, options: dict[str, Any]) -> list[OptionProblem]:
+        """Every problem of a plan step's ``options:`` (checked when compiling)."""
+        return option_problems(LLMCompilerOptions, options, "llmcompiler")
+
 
     uses_joiner: ClassVar[bool] = True
 

@@ -28,7 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from orchestrator.graph.compile import step_dependencies
 from orchestrator.spec.models import Step
-from planners.base import PlanAnswer, PlannedStep, PlanRequest, PlanSession
+from planners.base import (
+    OptionProblem,
+    PlanAnswer,
+    PlannedStep,
+    PlanRequest,
+    PlanSession,
+    option_problems,
+)
 from planners.errors import PlanFailed, PlannerConfigError
 from planners.plan import PlanProblem
 
@@ -51,6 +58,35 @@ class StaticPlanner:
 
     uses_joiner: ClassVar[bool] = False
     uses_tools: ClassVar[bool] = False
+
+    @classmethod
+    def option_problems(cls, options: dict[str, Any]) -> list[OptionProblem]:
+        """Every problem of a plan step's ``options:``: the options, each step as a
+        step, ids used twice, an ``output`` that is not one of the steps."""
+        problems = option_problems(StaticOptions, options, "static plan")
+        if problems:
+            return problems
+        local: list[str] = []
+        for i, data in enumerate(options["steps"]):
+            try:
+                sid = _STEP_ADAPTER.validate_python(data).id
+                if sid in local:
+                    problems.append((("steps", i, "id"), f"static plan: step id {sid!r} is "
+                                                         "used twice"))
+                local.append(sid)
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False):
+                    loc = tuple(err["loc"])
+                    if loc and isinstance(data, dict) and loc[0] == data.get("kind"):
+                        loc = loc[1:]  # the union's tag: the path is inside the step
+                    where = ".".join(str(p) for p in loc) or "(step)"
+                    problems.append((("steps", i, *loc),
+                                     f"static plan: options.steps[{i}]: {where}: {err['msg']}"))
+        output = options.get("output")
+        if output is not None and not problems and output not in local:
+            problems.append((("output",), f"static plan: `output: {output}` is not one of "
+                                          f"its steps ({', '.join(local)})"))
+        return problems
 
     async def plan(self, request: PlanRequest, session: PlanSession
                    ) -> AsyncGenerator[PlannedStep | PlanProblem | PlanAnswer, None]:

@@ -6,6 +6,7 @@ in the source file with a one-line hint.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from orchestrator.spec.models import (
 from orchestrator.spec.refs import Ref, iter_refs
 
 FANOUT_KINDS = ("map", "spawn", "sample")
+
+#: (planner, a plan step's options) -> problems, each (path inside the options, message)
+PlannerOptionCheck = Callable[[str, dict[str, Any]], list[tuple[tuple[str | int, ...], str]]]
 
 # Default estimates for critical-path priority before any latency is observed.
 DECODE_S_PER_TOKEN = 0.02
@@ -140,8 +144,10 @@ def step_dependencies(step: Any) -> set[str]:
 class _Checker:
     def __init__(self, spec: WorkflowSpec, smap: SourceMap, tool_names: set[str],
                  base_dir: Path, workflow_names: set[str],
-                 planner_names: set[str] | None = None) -> None:
+                 planner_names: set[str] | None = None,
+                 planner_options: PlannerOptionCheck | None = None) -> None:
         self.planner_names = planner_names
+        self.planner_options = planner_options
         self.spec = spec
         self.smap = smap
         self.tool_names = tool_names
@@ -347,6 +353,10 @@ class _Checker:
         if self.planner_names is not None and step.planner not in self.planner_names:
             self.add((*base, "planner"), f"unknown planner {step.planner!r}",
                      "installed planners: " + (", ".join(sorted(self.planner_names)) or "none"))
+            return
+        if self.planner_options is not None:
+            for where, message in self.planner_options(step.planner, step.options):
+                self.add((*base, "options", *where), message)
 
     def check_tool(self, path: tuple[str | int, ...], name: str) -> None:
         if name not in self.tool_names and name not in self.spec.tools:
@@ -396,15 +406,19 @@ def compile_workflow(
     base_dir: Path | None = None,
     workflow_names: set[str] | None = None,
     planner_names: set[str] | None = None,
+    planner_options: PlannerOptionCheck | None = None,
 ) -> CompiledGraph:
     """Validate a spec and build its DAG.
 
     :param tool_names: tools available besides the workflow's own `tools:`.
+    :param planner_options: what a planner finds wrong with a plan step's ``options:``
+        (``Registry.planner_option_problems``).
     :raises ValidationFailed: with every problem found.
     """
     smap = source or SourceMap()
     base = base_dir or Path(".")
-    chk = _Checker(spec, smap, tool_names or set(), base, workflow_names or set(), planner_names)
+    chk = _Checker(spec, smap, tool_names or set(), base, workflow_names or set(), planner_names,
+                   planner_options)
     nodes: dict[str, Node] = {}
     dag: nx.DiGraph = nx.DiGraph()
     branch_targets: dict[str, set[str]] = {}

@@ -82,7 +82,8 @@ def validate_text(text: str, file: str, registry: Registry | None = None,
         try:
             compile_workflow(spec, smap, tool_names=reg.tool_names(),
                              base_dir=base_dir or Path("."), workflow_names=set(reg.workflows),
-                             planner_names=reg.planner_names())
+                             planner_names=reg.planner_names(),
+                             planner_options=reg.planner_option_problems)
         except ValidationFailed as exc:
             problems += exc.problems
     unique = {(p.line, p.column, p.message): p for p in problems}

@@ -214,6 +214,22 @@ class Registry:
         """Planners installed (entry point group ``ponder.planners``)."""
         return set(_entry_points("ponder.planners"))
 
+    def planner_option_problems(self, name: str, options: dict[str, Any]
+                                ) -> list[tuple[tuple[str | int, ...], str]]:
+        """What the planner ``name`` finds wrong with a plan step's ``options:`` (each at
+        its path inside them), when it checks them before a run (an ``option_problems``
+        classmethod); none for an unknown planner or one that does not load, which the
+        compiler and the run report on their own."""
+        ep = _entry_points("ponder.planners").get(name)
+        if ep is None:
+            return []
+        try:
+            planner = ep.load()
+        except (ImportError, AttributeError):
+            return []
+        check = getattr(planner, "option_problems", None)
+        return list(check(options)) if callable(check) else []
+
     # -- step executors ------------------------------------------------------
     def executor(self, kind: str) -> Executor:
         """:raises ConfigError: when no executor handles this step kind."""

@@ -142,8 +142,12 @@ async def test_configuration_errors_are_readable(plan_workflow: PlanWorkflow) ->
     assert "unknown planner 'nonesuch'" in str(info.value) and "llmcompiler" in str(info.value)
     with pytest.raises(ValidationFailed, match="unknown tool 'teleport'"):
         await plan_workflow(llm, tools=["search", "teleport"]).run()
-    result = await plan_workflow(llm, options={"stream": True}).run()
-    assert "llmcompiler options: unknown option 'stream'" in (result.error or "")
+    # so are the planner's options, with every option the user may set
+    with pytest.raises(ValidationFailed) as info:
+        await plan_workflow(llm, options={"stream": True}).run()
+    assert ("llmcompiler options: unknown option 'stream' (known: stream_dispatch, "
+            "examples, direct_answer)") in str(info.value)
+    assert llm.prompts() == []  # nothing ran
 
 
 async def test_a_transient_backend_error_retries_the_step_with_fresh_ids(

@@ -41,22 +41,32 @@ async def test_static_steps_are_added_under_the_plan_step(plan_workflow: PlanWor
     assert recorder.first("step_succeeded", "p__words").output == "spoken"
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"steps": [{"id": "a", "kind": "tool", "tool": "calc",
-                 "args": {"expression": "${steps.zzz.output}"}}]},
-     "refers to 'zzz', which is not an earlier step"),
-    ({"steps": [{"id": "a", "kind": "tool", "tool": "calc", "args": {}},
-                {"id": "a", "kind": "tool", "tool": "calc", "args": {}}]}, "used twice"),
-    ({"steps": [{"id": "a", "kind": "tool", "tool": "calc", "args": {"expression": "1"}}],
-      "output": "b"}, "`output: b` is not one of its steps"),
-    ({"steps": [{"id": "a", "kind": "nonsense"}]}, "options.steps[0]"),
-    ({"steps": []}, "static plan options: steps"),
-])
-async def test_bad_static_plans_fail_readably(plan_workflow: PlanWorkflow,
-                                              options: dict[str, Any], message: str) -> None:
+async def test_a_reference_outside_the_plan_fails_it_readably(plan_workflow: PlanWorkflow
+                                                              ) -> None:
+    options = {"steps": [{"id": "a", "kind": "tool", "tool": "calc",
+                          "args": {"expression": "${steps.zzz.output}"}}]}
     result = await plan_workflow(ScriptedLLM(), planner="static", options=options).run()
     assert result.status == "failed"
-    assert message in (result.error or ""), result.error
+    assert "refers to 'zzz', which is not an earlier step" in (result.error or ""), result.error
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"steps": [{"id": "a", "kind": "tool", "tool": "calc", "args": {}},
+                {"id": "a", "kind": "tool", "tool": "calc", "args": {}}]},
+     "static plan: step id 'a' is used twice"),
+    ({"steps": [{"id": "a", "kind": "tool", "tool": "calc", "args": {"expression": "1"}}],
+      "output": "b"}, "static plan: `output: b` is not one of its steps (a)"),
+    ({"steps": [{"id": "a", "kind": "nonsense"}]}, "static plan: options.steps[0]"),
+    ({"steps": []}, "static plan options: steps: List should have at least 1 item"),
+])
+async def test_bad_static_plans_are_found_before_the_run(
+        plan_workflow: PlanWorkflow, options: dict[str, Any], message: str) -> None:
+    from orchestrator.errors import ValidationFailed
+
+    llm = ScriptedLLM()
+    with pytest.raises(ValidationFailed) as info:
+        await plan_workflow(llm, planner="static", options=options).run()
+    assert message in str(info.value)
 
 
 async def test_a_failing_output_step_fails_the_plan(plan_workflow: PlanWorkflow) -> None:
