@@ -27,9 +27,10 @@ class PlanStep(StepBase):
     max_plan_repairs: int = Field(2, ge=0, le=10,
                                   description="Times a rejected plan (or an unreadable joiner "
                                               "answer) is asked for again, with the error.")
-    plan_timeout_s: float | None = Field(None, gt=0, description="Most seconds one plan may "
-                                                                 "stream; stops a planner "
-                                                                 "streaming forever.")
+    plan_timeout_s: float | None = Field(600, gt=0, description="Most seconds one planner "
+                                         "LLM call may take (a plan's stream, an AGoT call, "
+                                         "the joiner); stops a planner that stalls or "
+                                         "streams forever. null: no bound.")
     max_tokens: int = Field(512, ge=1, le=1_000_000)
     temperature: float = Field(0.0, ge=0, le=2)
     options: dict[str, Any] = Field(default_factory=dict,

@@ -88,3 +88,12 @@ def test_the_registry_asks_the_named_planner() -> None:
     reg = Registry.default()
     assert reg.planner_option_problems("nonesuch", {"x": 1}) == []
     assert reg.planner_option_problems("agot", {"max_depth": 9}) != []
+
+
+def test_a_planner_call_is_bounded_unless_the_workflow_says_otherwise() -> None:
+    from orchestrator.spec.kinds_plan import PlanStep
+
+    assert PlanStep(id="p", goal="g").plan_timeout_s == 600
+    assert PlanStep(id="p", goal="g", plan_timeout_s=None).plan_timeout_s is None
+    with pytest.raises(ValueError, match="greater than 0"):
+        PlanStep(id="p", goal="g", plan_timeout_s=0)
