@@ -35,7 +35,15 @@ from orchestrator.errors import (
     StepError,
     StepTimeout,
 )
-from orchestrator.runtime.contracts import ExecContext, LLMChunk, LLMRequest, LLMResponse, Usage
+from orchestrator.runtime.contracts import (
+    ExecContext,
+    LLMChunk,
+    LLMRequest,
+    LLMResponse,
+    Usage,
+    approx_prompt_tokens,
+    approx_tokens,
+)
 from orchestrator.spec.kinds_plan import PlanStep
 from planners.plan import PlanProblem
 from planners.tools import ToolCatalog
@@ -290,9 +298,8 @@ class PlanSession:
                                              "ended": time.time()})
                     elif chunk.text:
                         if not estimate.prompt_tokens:
-                            estimate.prompt_tokens = _approx_tokens(
-                                "".join(m.get("content", "") for m in request.messages))
-                        estimate.completion_tokens += max(1, _approx_tokens(chunk.text))
+                            estimate.prompt_tokens = approx_prompt_tokens(request.messages)
+                        estimate.completion_tokens += max(1, approx_tokens(chunk.text))
                     yield chunk
         except StepError as exc:
             if exc.step_id is None:
@@ -326,8 +333,3 @@ class PlanSession:
                 await event.wait()
         outcomes = await self.graph.wait_steps(list(step_ids))
         return {sid: StepResult(sid, o.status, o.output, o.error) for sid, o in outcomes.items()}
-
-
-def _approx_tokens(text: str) -> int:
-    """A rough token count (four characters a token) for backends that count nothing."""
-    return (len(text) + 3) // 4

@@ -12,7 +12,6 @@ are noted on the step's ``step_cancelled`` event.
 from __future__ import annotations
 
 from executors.fanout._live import Owner
-from executors.llm._common import approx_prompt_tokens
 from executors.llm.executor import UsageMeter, messages_of, metered_call, note_usage
 from orchestrator.runtime.contracts import (
     ExecContext,
@@ -22,6 +21,7 @@ from orchestrator.runtime.contracts import (
     Result,
     Task,
     Usage,
+    approx_prompt_tokens,
 )
 from orchestrator.spec.kinds_fanout import SampleStep
 

@@ -17,10 +17,9 @@ import anyio
 
 from executors.fanout._call import SampleCall, call
 from executors.fanout._live import LiveContext, Owner
-from executors.llm._common import approx_tokens
 from executors.llm.executor import UsageMeter
 from orchestrator.errors import PonderError
-from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage, approx_tokens
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import Scorer
 from orchestrator.spec.models import ModelConfig, ToolStep

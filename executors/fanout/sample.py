@@ -8,9 +8,8 @@ from typing import Any
 from executors.fanout._call import SampleCall, run_call
 from executors.fanout._live import Owner, joins_of, live, samples_used
 from executors.fanout._operator import AdaptiveVote, FanOut, FirstFinish, Slot, online_for
-from executors.llm._common import approx_tokens
 from orchestrator.errors import ConfigError, StepError
-from orchestrator.runtime.contracts import ExecContext, Result, Task
+from orchestrator.runtime.contracts import ExecContext, Result, Task, approx_tokens
 from orchestrator.spec.kinds_fanout import SampleStep
 from orchestrator.spec.models import ModelConfig
 

@@ -10,9 +10,8 @@ from executors.fanout._call import SampleCall
 from executors.fanout._live import Child, Owner, joins_of, live
 from executors.fanout._operator import FanOut, Slot, online_for
 from executors.fanout._reduce import as_text
-from executors.llm._common import approx_tokens
 from orchestrator.errors import StepError
-from orchestrator.runtime.contracts import ExecContext, Result, Task
+from orchestrator.runtime.contracts import ExecContext, Result, Task, approx_tokens
 from orchestrator.spec.kinds_fanout import SpawnStep
 from orchestrator.spec.models import ModelConfig, WorkflowStep
 

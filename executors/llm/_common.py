@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -51,16 +50,6 @@ def parse_options(model: type[OptionsT], options: dict[str, Any], backend: str) 
             else:
                 parts.append(f"option {key}={err.get('input')!r}: {err['msg']}")
         raise ConfigError(f"{backend} backend: " + "; ".join(parts)) from None
-
-
-def approx_tokens(text: str) -> int:
-    """A deterministic token estimate: one token per four characters, rounded up."""
-    return math.ceil(len(text) / 4)
-
-
-def approx_prompt_tokens(messages: list[dict[str, str]]) -> int:
-    """:func:`approx_tokens` of every message's content, summed."""
-    return sum(approx_tokens(m.get("content") or "") for m in messages)
 
 
 def chat_text(messages: list[dict[str, str]]) -> str:

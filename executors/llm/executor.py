@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from executors.llm._common import approx_prompt_tokens, approx_tokens, backend_errors
+from executors.llm._common import backend_errors
 from executors.llm._json_output import extract_json, schema_problem
 from orchestrator.errors import (
     BackendError,
@@ -26,6 +26,8 @@ from orchestrator.runtime.contracts import (
     Result,
     Task,
     Usage,
+    approx_prompt_tokens,
+    approx_tokens,
 )
 from orchestrator.spec.models import ModelConfig
 

@@ -14,7 +14,6 @@ from openai import AsyncOpenAI
 from executors.llm._common import (
     BackendOptions,
     BackendStats,
-    approx_prompt_tokens,
     parse_options,
 )
 from executors.llm._json_output import grammar_schema
@@ -25,7 +24,7 @@ from orchestrator.errors import (
     ConfigError,
     StepTimeout,
 )
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage, approx_prompt_tokens
 from orchestrator.spec.models import ModelConfig
 
 BASE_URL_ENV = "PONDER_OPENAI_BASE_URL"

@@ -21,8 +21,6 @@ from executors.llm._common import (
     BackendOptions,
     BackendStats,
     PrefixCache,
-    approx_prompt_tokens,
-    approx_tokens,
     block_hashes,
     chat_text,
     last_user_message,
@@ -30,7 +28,14 @@ from executors.llm._common import (
 )
 from executors.llm._schema_values import value_for_schema, words
 from orchestrator.errors import BackendError, BackendHTTPError, ConfigError
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
+from orchestrator.runtime.contracts import (
+    LLMChunk,
+    LLMRequest,
+    LLMResponse,
+    Usage,
+    approx_prompt_tokens,
+    approx_tokens,
+)
 from orchestrator.spec.models import ModelConfig
 
 _MAX_PIECES = 8

@@ -57,6 +57,17 @@ class Task:
     model: ModelConfig | None = None
 
 
+def approx_tokens(text: str) -> int:
+    """A deterministic token estimate (one token per four characters, rounded up), for
+    engines and callers that have no tokenizer's count."""
+    return -(-len(text) // 4)
+
+
+def approx_prompt_tokens(messages: list[dict[str, str]]) -> int:
+    """:func:`approx_tokens` of every message's content, summed."""
+    return sum(approx_tokens(m.get("content") or "") for m in messages)
+
+
 @dataclass(slots=True)
 class Result:
     """What an executor returns for a successful attempt.

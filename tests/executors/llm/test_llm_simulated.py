@@ -11,9 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from executors.llm import SimulatedBackend
-from executors.llm._common import approx_tokens
 from orchestrator.errors import BackendHTTPError, ConfigError, is_retryable
-from orchestrator.runtime.contracts import LLMBackend, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest, LLMResponse, approx_tokens
 from orchestrator.spec.models import ModelConfig
 
 pytestmark = pytest.mark.anyio
