@@ -160,12 +160,17 @@ class SqlStore(TraceStore):
         self._runner: Runner | None = None
         self._thread_runner: ThreadRunner | None = None  # the same runner, on SQLite
         self._closed = False
+        self._opening = anyio.Lock()
         self.path: Path | None = self._sqlite_path() if self._sqlite else None
         """The SQLite file; ``None`` for PostgreSQL and in-memory SQLite."""
 
     # -- lifecycle ---------------------------------------------------------------
 
     async def open(self) -> None:
+        async with self._opening:  # two tasks opening at once must not both connect
+            await self._open()
+
+    async def _open(self) -> None:
         if self._runner is not None:
             return
         if self._closed:

@@ -183,6 +183,17 @@ async def test_connections_the_server_dropped_are_replaced(
         assert [r.id for r in await store.list_runs()] == ["r1"]
 
 
+@pytest.mark.postgres
+async def test_opening_from_two_tasks_at_once_connects_once(pg_url: str) -> None:
+    store = SqlStore(pg_url)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(store.open)
+        tg.start_soon(store.open)
+    await store.close()
+    # a second engine, made and dropped by the other task, would keep its connection
+    assert _drop_other_connections(pg_url) == 0
+
+
 async def test_read_only_sqlite_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ro.db"
     await (await open_store(str(path))).close()
