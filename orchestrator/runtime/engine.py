@@ -19,6 +19,7 @@ import anyio
 from orchestrator.errors import ConfigError, ReferenceResolutionError, SpecError
 from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate_cost
 from orchestrator.runtime import events as ev
+from orchestrator.runtime._process import writer_fields
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
 from orchestrator.runtime.registry import Registry, import_callable
 from orchestrator.runtime.scheduler import (
@@ -550,7 +551,8 @@ async def execute(
     t0 = time.perf_counter()
     started = {"workflow": spec.name, "inputs": values_in, "spec": _spec_data(graph),
                "source": source, "parent_run_id": parent[0] if parent else None,
-               "parent_step_id": parent[1] if parent else None, "resumed": bool(preset)}
+               "parent_step_id": parent[1] if parent else None, "resumed": bool(preset),
+               **writer_fields()}
     if source is None and parent is None:
         sched.trusted_event(ev.RunStarted, started)
     else:  # given by the caller: validated

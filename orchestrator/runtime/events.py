@@ -86,6 +86,11 @@ class RunStarted(_Event):
     parent_run_id: str | None = None
     parent_step_id: str | None = None
     resumed: bool = False
+    writer_host: str | None = Field(None, description="Host name of the process writing the run.")
+    writer_pid: int | None = Field(None, description="Pid of the process writing the run.")
+    writer_start: str | None = Field(
+        None, description="That process's pid namespace, boot id and start time in clock "
+        "ticks, so a reused pid is not taken for it; null where the platform cannot tell.")
 
 
 class StepScheduled(_Event):
