@@ -30,9 +30,14 @@ from orchestrator.cli.app import (
 from orchestrator.runtime.durable import RunAlreadyFinished, replay, resume
 from orchestrator.store import (
     RunFilter,
+    RunInfo,
     RunNotFound,
+    RunRecord,
     StoreHook,
     TraceStore,
+    fold_events,
+    interrupted_runs,
+    is_interrupted,
     open_store,
     resolve_store_url,
     upgrade,
@@ -70,7 +75,8 @@ def _when(ts: float | None) -> str:
 @app.command()
 def runs(
     db: Db = None,
-    status: Annotated[str | None, typer.Option(help="running|succeeded|failed|cancelled")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="running|interrupted|succeeded|failed|cancelled")] = None,
     workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 50,
     offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
@@ -79,20 +85,35 @@ def runs(
 ) -> None:
     """List runs, newest first."""
 
+    async def read(store: TraceStore) -> tuple[list[RunInfo], set[str]]:
+        want = "running" if status == "interrupted" else status
+        rows = await store.list_runs(RunFilter(status=want, workflow=workflow),
+                                     limit=limit, offset=offset)
+        return rows, await interrupted_runs(store, rows)
+
     def go() -> None:
-        rows = with_store(db, lambda s: s.list_runs(
-            RunFilter(status=status, workflow=workflow), limit=limit, offset=offset))
+        rows, interrupted = with_store(db, read)
+        if status == "interrupted":  # a page of running runs, narrowed here
+            rows = [r for r in rows if r.id in interrupted]
+        elif status == "running":
+            rows = [r for r in rows if r.id not in interrupted]
         if as_json:
-            sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in rows]) + "\n")
+            docs = [{**r.model_dump(mode="json"), "interrupted": r.id in interrupted}
+                    for r in rows]
+            sys.stdout.write(json.dumps(docs) + "\n")
             return
         table = Table("run", "workflow", "status", "started", "duration", "tokens", "steps",
                       box=None)
         for r in rows:
             tokens = (r.prompt_tokens or 0) + (r.completion_tokens or 0)
-            table.add_row(Text(r.id), Text(r.workflow or ""), Text(r.status),
+            shown = "interrupted" if r.id in interrupted else r.status
+            table.add_row(Text(r.id), Text(r.workflow or ""), Text(shown),
                           _when(r.started_at), _age(r.duration_s), str(tokens or ""),
                           str(r.n_steps or ""))
         out.print(table)
+        if interrupted:
+            err.print("interrupted: the process running it is gone; continue with "
+                      "`ponder resume RUN_ID`", markup=False, highlight=False, soft_wrap=True)
 
     _run_cli(go, debug)
 
@@ -106,14 +127,22 @@ def show(
 ) -> None:
     """Show a run's steps with status, timing, tokens and errors."""
 
+    async def read(store: TraceStore) -> tuple[RunRecord, bool]:
+        events = await store.events(run_id)
+        if not events:
+            raise RunNotFound(run_id)
+        return fold_events(events), is_interrupted(events)
+
     def go() -> None:
-        rec = with_store(db, lambda s: s.read_run(run_id))
+        rec, interrupted = with_store(db, read)
         if as_json:
-            sys.stdout.write(rec.model_dump_json() + "\n")
+            doc = {**rec.model_dump(mode="json"), "interrupted": interrupted}
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
             return
         # ids, names and errors are the user's: shown as text, never read as rich markup
         head = Text(rec.workflow or "", style="bold")
-        head.append(f" run {rec.id}: {rec.status}  started {_when(rec.started_at)}  "
+        shown = "interrupted" if interrupted else rec.status
+        head.append(f" run {rec.id}: {shown}  started {_when(rec.started_at)}  "
                     f"{_age(rec.duration_s)}  tokens {rec.prompt_tokens}+{rec.completion_tokens}")
         out.print(head, highlight=False)
         if rec.error:
@@ -125,6 +154,9 @@ def show(
             table.add_row(Text(st.id), Text(st.kind or ""), Text(st.status), str(st.attempts),
                           _age(dur), str(tokens or ""), Text((st.error or "")[:80]))
         out.print(table)
+        if interrupted:
+            err.print(f"interrupted: the process running it is gone; continue it with "
+                      f"`ponder resume {rec.id}`", markup=False, highlight=False, soft_wrap=True)
 
     _run_cli(go, debug)
 

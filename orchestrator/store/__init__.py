@@ -3,7 +3,8 @@
 The scheduler writes through :class:`StoreHook`; the CLI, the viewer and resume read
 with :meth:`TraceStore.events`, :meth:`TraceStore.read_run` (folded by
 :func:`fold_events`) and :meth:`TraceStore.list_runs`. :func:`open_store` picks the
-backend from a URL.
+backend from a URL. :func:`interrupted_runs` tells which runs stored as running lost
+their process (computed when read, never stored).
 """
 
 from orchestrator.store._base import TRACE_FORMAT, TRACE_VERSION, StoreHook, TraceStore
@@ -15,6 +16,7 @@ from orchestrator.store._errors import (
     StoreOutdated,
     StoreUnavailable,
 )
+from orchestrator.store._liveness import RunWriters, interrupted_runs, is_interrupted
 from orchestrator.store._memory import MemoryStore
 from orchestrator.store._models import (
     RawEvent,
@@ -51,6 +53,7 @@ __all__ = [
     "RunNotFound",
     "RunRecord",
     "RunStatus",
+    "RunWriters",
     "SqlStore",
     "StepRecord",
     "StepStatus",
@@ -62,6 +65,8 @@ __all__ = [
     "TraceStore",
     "default_store_url",
     "fold_events",
+    "interrupted_runs",
+    "is_interrupted",
     "open_store",
     "resolve_store_url",
     "upgrade",

@@ -9,10 +9,10 @@ def test_all_is_pinned() -> None:
     assert sorted(store.__all__) == sorted([
         "ENV_VAR", "MEMORY_URL", "TRACE_FORMAT", "TRACE_VERSION",
         "EventConflict", "InvalidTrace", "MemoryStore", "RawEvent", "RunFilter", "RunInfo",
-        "RunNotFound", "RunRecord", "RunStatus", "SqlStore", "StepRecord", "StepStatus",
-        "StoreError", "StoreHook", "StoreOutdated", "StoreUnavailable", "StoredEvent",
-        "TraceStore", "default_store_url", "fold_events", "open_store", "resolve_store_url",
-        "upgrade",
+        "RunNotFound", "RunRecord", "RunStatus", "RunWriters", "SqlStore", "StepRecord",
+        "StepStatus", "StoreError", "StoreHook", "StoreOutdated", "StoreUnavailable",
+        "StoredEvent", "TraceStore", "default_store_url", "fold_events", "interrupted_runs",
+        "is_interrupted", "open_store", "resolve_store_url", "upgrade",
     ])  # fmt: skip
 
 

@@ -1,0 +1,85 @@
+"""Interrupted runs: stored as running, but their writer process on this host is gone.
+
+Nothing is written: the status is computed when reading, from the writer recorded by
+the run's latest ``run_started`` event (see :mod:`orchestrator.runtime._process`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from orchestrator.runtime import events as ev
+from orchestrator.runtime._process import writer_gone
+from orchestrator.store._models import RunInfo, StoredEvent
+
+__all__ = ["RunWriters", "interrupted_runs", "is_interrupted"]
+
+
+class _EventReader(Protocol):
+    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+        ...
+
+
+def _gone(started: ev.RunStarted | None) -> bool:
+    return started is not None and writer_gone(
+        started.writer_host, started.writer_pid, started.writer_start
+    )
+
+
+def _latest_writer(
+    events: Iterable[StoredEvent], started: ev.RunStarted | None = None
+) -> ev.RunStarted | None:
+    """The ``run_started`` event still in force after ``events`` (``None``: finished)."""
+    for e in events:
+        if isinstance(e, ev.RunStarted):
+            started = e
+        elif isinstance(e, ev.RunFinished):
+            started = None
+    return started
+
+
+def is_interrupted(events: Sequence[StoredEvent]) -> bool:
+    """Whether a run, given its events in ``seq`` order, is interrupted: its last
+    run-level event is ``run_started`` and that event's writer is known to have ended.
+
+    A writer on another host, or not recorded (older traces), counts as running.
+    """
+    return _gone(_latest_writer(events))
+
+
+class RunWriters:
+    """Tells which runs listed as running are interrupted, remembering each run's
+    latest writer so that asking again reads only the events stored since.
+
+    :param reader: a trace store, or anything that reads a run's events like one.
+    """
+
+    def __init__(self, reader: _EventReader) -> None:
+        self._reader = reader
+        self._known: dict[str, tuple[int, ev.RunStarted | None]] = {}
+
+    async def interrupted(self, runs: Iterable[RunInfo]) -> set[str]:
+        """The ids of the runs in ``runs`` stored as running whose writer is gone."""
+        found: set[str] = set()
+        for run in runs:
+            if run.status != "running":
+                self._known.pop(run.id, None)
+                continue
+            last_seq, started = self._known.get(run.id, (-1, None))
+            new = await self._reader.events(run.id, after_seq=last_seq)
+            if new:
+                started = _latest_writer(new, started)
+                self._known[run.id] = (new[-1].seq, started)
+            if _gone(started):
+                found.add(run.id)
+        return found
+
+
+async def interrupted_runs(store: _EventReader, runs: Iterable[RunInfo]) -> set[str]:
+    """The ids of the runs in ``runs`` stored as running that are interrupted (see
+    :func:`is_interrupted`); reads the events of the running runs only.
+
+    :param store: a trace store, or anything that reads a run's events like one.
+    """
+    return await RunWriters(store).interrupted(runs)
