@@ -36,8 +36,10 @@ from orchestrator.store import (
     RunInfo,
     RunNotFound,
     RunRecord,
+    RunWriters,
     StoredEvent,
     StoreError,
+    is_interrupted,
 )
 from orchestrator.viewer._cache import EventCache, RunEvents
 from orchestrator.viewer._graph import GraphStep
@@ -63,6 +65,11 @@ class RunsPage(BaseModel):
     limit: int
     offset: int
     has_more: bool = Field(description="Whether runs beyond this page match the filters.")
+    interrupted: list[str] = Field(
+        default_factory=list,
+        description="Ids of the runs on this page stored as running whose process, on this "
+        "host, is gone: resume them with `ponder resume`. Computed when read, never stored.",
+    )
 
 
 class RunDetail(BaseModel):
@@ -75,6 +82,10 @@ class RunDetail(BaseModel):
     children: list[RunInfo] = Field(description="Runs started by this run's steps.")
     last_seq: int = Field(description="The seq of the last event folded in.")
     finished: bool = Field(description="Whether the run's last run-level event is run_finished.")
+    interrupted: bool = Field(
+        False, description="Stored as running, but its process on this host is gone: resume "
+        "it with `ponder resume`. Computed when read, never stored.",
+    )
 
 
 class EventsPage(BaseModel):
@@ -141,6 +152,7 @@ def create_app(
     :returns: the ASGI application.
     """
     cache = EventCache(store)
+    writers = RunWriters(store)  # each running run's latest writer, read incrementally
     app = FastAPI(
         title="Ponder trace viewer",
         version="1",
@@ -212,8 +224,10 @@ def create_app(
             top_level=top_level,
         )
         runs = await store.list_runs(flt, limit=limit + 1, offset=offset)
+        interrupted = await writers.interrupted(runs[:limit])
         return RunsPage(
-            runs=runs[:limit], limit=limit, offset=offset, has_more=len(runs) > limit
+            runs=runs[:limit], limit=limit, offset=offset, has_more=len(runs) > limit,
+            interrupted=[r.id for r in runs[:limit] if r.id in interrupted],
         )
 
     # A run id may hold "/" (the SDK and `ponder import` take any id), so the run routes
@@ -296,7 +310,7 @@ def create_app(
         children = await _children(run_id)
         detail = RunDetail(
             run=record, graph=graph, children=children, last_seq=entry.last_seq or 0,
-            finished=entry.finished,
+            finished=entry.finished, interrupted=is_interrupted(entry.events),
         )
         # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
         return Response(detail.model_dump_json(), media_type="application/json",

@@ -22,6 +22,7 @@ from viewer_traces import (
     many_runs,
     research_trace,
     run_into,
+    stopped_run,
 )
 
 from orchestrator.store import MemoryStore
@@ -70,6 +71,20 @@ def test_runs_filter_by_status_and_workflow_and_page(api: Api) -> None:
     assert {r["status"] for r in failed["runs"]} == {"failed"} and len(failed["runs"]) == 24
     wf1 = api.client.get(f"{API}/runs", params={"workflow": "wf1", "limit": 500}).json()
     assert {r["workflow"] for r in wf1["runs"]} == {"wf1"} and len(wf1["runs"]) == 40
+
+
+def test_a_running_run_whose_process_is_gone_is_marked_interrupted(api: Api) -> None:
+    api.call(lambda: append_all(api.store, stopped_run("gone", writer_alive=False)
+                                + stopped_run("alive", writer_alive=True)))
+    page = api.client.get(f"{API}/runs").json()
+    assert page["interrupted"] == ["gone"]
+    assert {r["id"]: r["status"] for r in page["runs"]} == {"gone": "running",
+                                                            "alive": "running"}
+    for run_id, interrupted in (("gone", True), ("alive", False)):
+        for steps in ("true", "false"):
+            detail = api.client.get(f"{API}/runs/{run_id}?steps={steps}").json()
+            assert (detail["interrupted"], detail["finished"]) == (interrupted, False)
+            assert detail["run"]["status"] == "running"  # computed, never stored
 
 
 def test_bad_paging_parameters_are_rejected(api: Api) -> None:

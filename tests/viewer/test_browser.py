@@ -24,6 +24,7 @@ from viewer_traces import (
     many_runs,
     research_trace,
     run_into,
+    stopped_run,
     xss_trace,
 )
 
@@ -164,6 +165,32 @@ def test_the_scrubber_and_player_move_the_graph_and_timeline_through_time(web: B
     expect(page.locator("#replay-label")).to_contain_text(f"event {n_events}/{n_events}")
     expect(page.locator("#btn-play")).to_have_attribute("aria-pressed", "false")
     assert set(_statuses(page).values()) == {"succeeded"}
+
+
+def test_a_run_whose_process_is_gone_shows_interrupted_and_does_not_tick(web: Browser) -> None:
+    store = web.server.store
+    web.server.call(lambda: append_all(store, stopped_run("gone-run", writer_alive=False)
+                                       + stopped_run("alive-run", writer_alive=True)))
+    page = web.new_page()
+    page.goto(f"{web.server.url}/?workflow=stopped")
+    gone = page.locator('tr[data-run-id="gone-run"]')
+    expect(gone.locator("td").nth(2)).to_contain_text("interrupted")
+    expect(gone.locator("td").nth(2)).to_contain_text("ponder resume gone-run")
+    expect(page.locator('tr[data-run-id="alive-run"] td').nth(2)).to_have_text("running")
+    expect(page.locator('tr[data-run-id="alive-run"] td').nth(4)).to_contain_text("\u2026")
+    duration = gone.locator("td").nth(4)
+    expect(duration).to_have_text("\u2014")  # no duration, so nothing grows
+    assert "is-running" not in (gone.get_attribute("class") or "")
+
+    page = _open_run(web, "gone-run")
+    expect(page.locator("#run-status")).to_have_text("interrupted")
+    expect(page.locator("#run-interrupted")).to_contain_text("ponder resume gone-run")
+    expect(page.locator("#live")).to_be_hidden()
+    first = page.locator("#fact-duration").inner_text()
+    assert "\u2026" not in first
+    time.sleep(1.5)  # a live run's summary is redrawn every second
+    assert page.locator("#fact-duration").inner_text() == first
+    expect(page.locator("#live")).to_be_hidden()
 
 
 def test_a_live_run_updates_without_a_reload(web: Browser) -> None:

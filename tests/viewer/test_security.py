@@ -228,7 +228,7 @@ def test_the_command_serves_a_store_until_stopped(tmp_path: Path, host: str) -> 
             try:
                 with urllib.request.urlopen(f"http://{host}:{port}/api/v1/runs") as r:
                     assert json.load(r) == {"runs": [], "limit": 50, "offset": 0,
-                                            "has_more": False}
+                                            "has_more": False, "interrupted": []}
                     break
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline

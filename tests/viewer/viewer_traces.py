@@ -7,7 +7,10 @@ replans, ten thousand steps, hostile strings) with fixed timings.
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +18,7 @@ import anyio
 
 from orchestrator import Workflow
 from orchestrator.runtime import events as ev
+from orchestrator.runtime._process import host_name, process_start
 from orchestrator.store import (
     MemoryStore,
     RunFilter,
@@ -276,6 +280,23 @@ async def append_all(store: TraceStore, events: list[Any], batch: int = 2000) ->
     """Write hand-built events in batches, as the scheduler would."""
     for i in range(0, len(events), batch):
         await store.append(events[i:i + batch])
+
+
+def stopped_run(run_id: str, *, writer_alive: bool) -> list[Any]:
+    """A run stored as running, written by this process (``writer_alive``) or by one
+    that has ended (then it is interrupted); it never finishes."""
+    if writer_alive:
+        pid = os.getpid()
+    else:
+        proc = subprocess.Popen([sys.executable, "-c", "pass"])
+        proc.wait()
+        pid = proc.pid
+    b = TraceBuilder(run_id, "stopped")
+    b.start([{"id": "a", "tool": "calc", "args": {"expression": "1"}},
+             {"id": "b", "tool": "sleep", "args": {"seconds": 60}}],
+            writer_host=host_name(), writer_pid=pid, writer_start=process_start(pid))
+    b.run_step("a", "tool", 0.0, 0.1, output=1)
+    return b.events
 
 
 def many_runs(n: int, workflow: Callable[[int], str] = lambda i: f"wf{i % 3}") -> list[Any]:

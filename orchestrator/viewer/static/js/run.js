@@ -85,16 +85,23 @@ function renderSummary() {
   $("run-workflow").textContent = run.workflow ?? info.workflow ?? "run";
   document.title = `${run.workflow ?? "run"} · ${runId} · Ponder`;
   $("crumb-run").textContent = runId;
+  // stored as running, but its process is gone: not live, its duration does not grow
+  const interrupted = page.detail.interrupted === true && !run.finished;
   const status = $("run-status");
-  status.textContent = run.status;
-  status.className = `badge st-${STATUSES.includes(run.status) ? run.status : "pending"}`;
+  status.textContent = interrupted ? "interrupted" : run.status;
+  status.className = interrupted ? "badge st-interrupted"
+    : `badge st-${STATUSES.includes(run.status) ? run.status : "pending"}`;
+  const stopped = $("run-interrupted");
+  stopped.hidden = !interrupted;
+  stopped.textContent = interrupted
+    ? `interrupted \u2014 its process is gone; resume with ponder resume ${runId}` : "";
   const [p, c] = tip.tokens();
   const end = run.endTs ?? (page.source ? serverNow() : tip.ts);
   const duration = run.duration ?? (run.startTs !== null && end !== null ? end - run.startTs : null);
   const facts = [
     fact("Run", runId, { class: "mono", id: "fact-run-id" }),
     fact("Started", fmtTime(run.startTs)),
-    fact("Duration", fmtDuration(duration) + (run.finished ? "" : "\u2026"), { id: "fact-duration" }),
+    fact("Duration", fmtDuration(duration) + (run.finished || interrupted ? "" : "\u2026"), { id: "fact-duration" }),
     fact("Tokens", `${fmtTokens(p, c)} (${p} + ${c})`, { id: "fact-tokens" }),
     fact("Steps", String(tip.steps.size), { id: "fact-steps" }),
     fact("Events", String(page.trace.events.length), { id: "fact-events" }),
@@ -306,7 +313,7 @@ async function start() {
     window.__ponderFirstRenderMs = performance.now();
     document.body.dataset.ready = "1";
   }));
-  if (!events.finished) follow();
+  if (!events.finished && !detail.interrupted) follow();
 }
 
 start();

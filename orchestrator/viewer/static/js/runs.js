@@ -40,7 +40,7 @@ function writeUrl() {
   history.replaceState(null, "", s ? `?${s}` : location.pathname);
 }
 
-function row(run) {
+function row(run, interrupted) {
   const link = el("a", { href: runPath(run.id), class: "run-link" }, run.workflow);
   const wf = el("td", { class: "wf" }, link);
   if (run.parent_run_id) {
@@ -48,12 +48,18 @@ function row(run) {
       el("a", { href: runPath(run.parent_run_id) }, run.parent_run_id),
       run.parent_step_id ? ` \u00b7 step ${run.parent_step_id}` : ""));
   }
-  const running = run.status === "running";
+  // interrupted: stored as running, but its process is gone; it neither runs nor ticks
+  const running = run.status === "running" && !interrupted;
   const duration = running ? Date.now() / 1000 - run.started_at : run.duration_s;
-  return el("tr", { "data-run-id": run.id, class: running ? "is-running" : null },
+  const resume = `ponder resume ${run.id}`;
+  const status = interrupted
+    ? el("td", null, statusBadge("interrupted", { class: "st-interrupted", title: `its process is gone; continue it with ${resume}` }),
+      el("div", { class: "muted small interrupted-note" }, "resume with ", el("code", null, resume)))
+    : el("td", null, statusBadge(run.status));
+  return el("tr", { "data-run-id": run.id, class: running ? "is-running" : interrupted ? "is-interrupted" : null },
     wf,
     el("td", { class: "mono small" }, el("a", { href: runPath(run.id) }, run.id)),
-    el("td", null, statusBadge(run.status)),
+    status,
     el("td", { title: new Date(run.started_at * 1000).toISOString() }, fmtTime(run.started_at)),
     el("td", { class: "num" }, running ? `${fmtDuration(duration)}\u2026` : fmtDuration(duration)),
     el("td", { class: "num", title: run.prompt_tokens === null ? "" : `${run.prompt_tokens} prompt + ${run.completion_tokens} completion` },
@@ -86,7 +92,8 @@ async function load() {
     fill(tbody, el("tr", { class: "empty" }, el("td", { colspan: "7" },
       offset > 0 ? "No more runs." : filtered ? "No runs match these filters." : "No runs yet: run a workflow with `ponder run`.")));
   } else {
-    fill(tbody, page.runs.map(row));
+    const interrupted = new Set(page.interrupted || []);
+    fill(tbody, page.runs.map((r) => row(r, interrupted.has(r.id))));
   }
   for (const run of page.runs) {
     if (!knownWorkflows.has(run.workflow)) {
@@ -98,7 +105,7 @@ async function load() {
   older.disabled = !page.has_more;
   pageLabel.textContent = page.runs.length ? `runs ${offset + 1}\u2013${offset + page.runs.length}` : "";
   document.body.dataset.loaded = "1";
-  schedule(page.runs.some((r) => r.status === "running") || offset === 0);
+  schedule(page.runs.some((r) => r.status === "running" && !(page.interrupted || []).includes(r.id)) || offset === 0);
 }
 
 function schedule(refresh = true) {
