@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -58,10 +58,13 @@ class TraceStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[StoredEvent]:
         """A run's events in ``seq`` order; unknown kinds come back as :class:`RawEvent`.
 
         :param after_seq: only events with a larger ``seq`` (for tailing a live run).
+        :param kinds: only events of these kinds (the store filters; the others are not
+            read or decoded).
         :returns: the events; empty when none are stored.
         """
 

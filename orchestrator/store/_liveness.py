@@ -6,7 +6,7 @@ the run's latest ``run_started`` event (see :mod:`orchestrator.runtime._process`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 from orchestrator.runtime import events as ev
@@ -15,9 +15,14 @@ from orchestrator.store._models import RunInfo, StoredEvent
 
 __all__ = ["RunWriters", "interrupted_runs", "is_interrupted"]
 
+#: the only events that tell who writes a run (read alone: a long run's other events are
+#: neither read nor decoded)
+_RUN_LEVEL = ("run_started", "run_finished")
+
 
 class _EventReader(Protocol):
-    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[StoredEvent]:
         ...
 
 
@@ -67,7 +72,7 @@ class RunWriters:
                 self._known.pop(run.id, None)
                 continue
             last_seq, started = self._known.get(run.id, (-1, None))
-            new = await self._reader.events(run.id, after_seq=last_seq)
+            new = await self._reader.events(run.id, after_seq=last_seq, kinds=_RUN_LEVEL)
             if new:
                 started = _latest_writer(new, started)
                 self._known[run.id] = (new[-1].seq, started)

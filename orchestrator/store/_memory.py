@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from anyio.lowlevel import checkpoint
 
@@ -79,14 +79,15 @@ class MemoryStore(TraceStore):
             if enc.seq in self._events.get(enc.run_id, ()):
                 raise conflict_error(enc.run_id, enc.seq)
 
-    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[StoredEvent]:
         await checkpoint()
         self._check_open()
         rows = self._events.get(run_id, {})
         return [
             decode(run_id, seq, kind, ts, json.loads(payload))
             for seq, (kind, ts, payload) in sorted(rows.items())
-            if after_seq is None or seq > after_seq
+            if (after_seq is None or seq > after_seq) and (kinds is None or kind in kinds)
         ]
 
     async def list_runs(

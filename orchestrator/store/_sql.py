@@ -10,7 +10,7 @@ import functools
 import os
 import sqlite3
 import stat
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -327,9 +327,10 @@ class SqlStore(TraceStore):
             url=self.url,
         )
 
-    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[StoredEvent]:
         runner = self._require_open()
-        select = bind(_select_events, run_id, after_seq)
+        select = bind(_select_events, run_id, after_seq, None if kinds is None else list(kinds))
         rows = await self._run("read events", lambda: runner.read(select))
         return [decode(run_id, seq, kind, ts, payload) for seq, kind, ts, payload in rows]
 
@@ -488,7 +489,7 @@ def _first_stored(conn: sa.Connection, by_run: dict[str, list[int]]) -> tuple[st
 
 
 def _select_events(
-    conn: sa.Connection, run_id: str, after_seq: int | None
+    conn: sa.Connection, run_id: str, after_seq: int | None, kinds: list[str] | None = None
 ) -> list[tuple[int, str, float, dict[str, Any]]]:
     query = (
         sa.select(EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.ts, EVENTS.c.payload)
@@ -497,6 +498,8 @@ def _select_events(
     )
     if after_seq is not None:
         query = query.where(EVENTS.c.seq > after_seq)
+    if kinds is not None:
+        query = query.where(EVENTS.c.kind.in_(kinds))
     return [(r.seq, r.kind, r.ts, r.payload) for r in conn.execute(query)]
 
 

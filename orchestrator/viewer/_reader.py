@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol, runtime_checkable
 
 from orchestrator.store import RunFilter, RunInfo, StoredEvent
@@ -20,6 +21,8 @@ class TraceReader(Protocol):
         """Runs newest first, one page (see :meth:`TraceStore.list_runs`)."""
         ...
 
-    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
-        """A run's events in ``seq`` order, optionally only those after ``after_seq``."""
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[StoredEvent]:
+        """A run's events in ``seq`` order, optionally only those after ``after_seq`` and
+        of ``kinds``."""
         ...

@@ -56,6 +56,19 @@ async def test_events_come_back_in_seq_order(store: TraceStore, make_linear_run:
     assert await store.events("nope") == []
 
 
+async def test_events_of_some_kinds_only(store: TraceStore, make_linear_run: Any) -> None:
+    events = make_linear_run("r1", 10)
+    await store.append(events)
+    ends = await store.events("r1", kinds=("run_started", "run_finished"))
+    assert [(e.seq, e.kind) for e in ends] == [(0, "run_started"), (9, "run_finished")]
+    assert [e.seq for e in await store.events("r1", after_seq=0,
+                                              kinds=["run_started", "run_finished"])] == [9]
+    steps = await store.events("r1", kinds={"step_succeeded"})
+    assert steps and {e.kind for e in steps} == {"step_succeeded"}
+    assert await store.events("r1", kinds=()) == []
+    assert await store.events("r1", kinds=["no_such_kind"]) == []
+
+
 async def test_read_run_folds_the_events(store: TraceStore, make_run: Any) -> None:
     await store.append(make_run("r1", unknown_kind=True))
 

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +163,9 @@ class _CountingReader:
         self.store = store
         self.read: list[int] = []
 
-    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
-        got = await self.store.events(run_id, after_seq=after_seq)
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[StoredEvent]:
+        got = await self.store.events(run_id, after_seq=after_seq, kinds=kinds)
         self.read.append(len(got))
         return got
 
@@ -183,3 +185,10 @@ async def test_run_writers_read_only_new_events_and_follow_a_resume() -> None:
         await store.append([_started("r", 2, resumed=True, **live)])  # resumed here
         assert await writers.interrupted(await store.list_runs()) == set()
         assert reader.read == [2, 0, 1]
+        # a run's step events are not read at all: only run-level events tell the writer
+        await store.append([ev.StepStarted(run_id="r", seq=seq, ts=1_000.0 + seq,
+                                           step_id=f"s{seq}", step_kind="tool", attempt=1,
+                                           input={})
+                            for seq in range(3, 8)])
+        assert await writers.interrupted(await store.list_runs()) == set()
+        assert reader.read == [2, 0, 1, 0]

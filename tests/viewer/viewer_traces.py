@@ -11,7 +11,7 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import anyio
@@ -322,10 +322,11 @@ class FlakyStore(MemoryStore):
 
     down: str | None = None
 
-    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[Any]:
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[Any]:
         if self.down is not None:
             raise StoreUnavailable(self.down, url="flaky://")
-        return await super().events(run_id, after_seq=after_seq)
+        return await super().events(run_id, after_seq=after_seq, kinds=kinds)
 
     async def set_down(self, reason: str | None) -> None:
         self.down = reason
@@ -342,6 +343,7 @@ class CountingReader:
                         offset: int = 0) -> list[RunInfo]:
         return await self.store.list_runs(filters, limit=limit, offset=offset)
 
-    async def events(self, run_id: str, *, after_seq: int | None = None) -> list[StoredEvent]:
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[StoredEvent]:
         self.calls.append((run_id, after_seq))
-        return await self.store.events(run_id, after_seq=after_seq)
+        return await self.store.events(run_id, after_seq=after_seq, kinds=kinds)
