@@ -54,9 +54,6 @@ POLICIES: tuple[PolicyName, ...] = ("fifo", "critical_path", "program_aware")
 _LEVEL_SPAN = 1e9
 #: milliseconds of urgency a level can tell apart (11.5 days; longer ones tie)
 _URGENCY_MAX = 999_999_999
-#: engines with integer priorities (vLLM) get Ponder's priorities in these units, so
-#: priorities that differ by a millisecond keep their order (see :func:`engine_int`)
-ENGINE_PRIORITY_SCALE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +228,7 @@ def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
     """The priority passed on to the engine (larger = more urgent), consistent with
     :func:`sort_key`, so an engine with a priority queue orders its own backlog (and
     picks whom to preempt) alike. An engine whose priorities are integers gets
-    :func:`engine_int` of it.
+    :func:`executors.llm._common.engine_int` of it.
 
     ``fifo`` gives every call 0 (the engine's arrival order decides); ``critical_path``
     the step's critical path (seconds); ``program_aware``
@@ -249,12 +246,6 @@ def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
     millis = min(max(round(urgency(call, ledger) * 1000), 0), _URGENCY_MAX)
     return _LEVEL_SPAN * (settings.levels - lvl) + (_URGENCY_MAX - millis)
 
-
-def engine_int(priority: float) -> int:
-    """vLLM's priority of a call: an integer, lower served first, from Ponder's
-    ``priority`` (larger = more urgent) in thousandths, so that priorities less than a
-    second apart (critical paths of 0.3 s and 0.6 s) keep their order."""
-    return -round(priority * ENGINE_PRIORITY_SCALE)
 
 
 def run_of(run_id: str, request_id: str) -> str:

@@ -27,8 +27,7 @@ from pydantic import Field
 
 from executors.engines._hub import SHARED, SharedObjects
 from executors.engines._meta import with_meta
-from executors.engines._policy import engine_int
-from executors.llm._common import BackendOptions, parse_options
+from executors.llm._common import BackendOptions, engine_int, parse_options
 from orchestrator.errors import (
     BackendError,
     BackendHTTPError,

@@ -52,6 +52,19 @@ def parse_options(model: type[OptionsT], options: dict[str, Any], backend: str) 
         raise ConfigError(f"{backend} backend: " + "; ".join(parts)) from None
 
 
+#: engines with integer priorities (vLLM) get Ponder's priorities in these units, so
+#: priorities that differ by a millisecond keep their order (see :func:`engine_int`)
+ENGINE_PRIORITY_SCALE = 1000
+
+
+def engine_int(priority: float) -> int:
+    """vLLM's priority of a call (in process or through its server): an integer, lower
+    served first, from Ponder's ``priority`` (larger = more urgent) in thousandths, so
+    that priorities less than a second apart (critical paths of 0.3 s and 0.6 s) keep
+    their order."""
+    return -round(priority * ENGINE_PRIORITY_SCALE)
+
+
 def chat_text(messages: list[dict[str, str]]) -> str:
     """The messages as one prompt text (``<|role|>`` lines), the form whose prefixes the
     simulated engines cache."""

@@ -14,6 +14,7 @@ from openai import AsyncOpenAI
 from executors.llm._common import (
     BackendOptions,
     BackendStats,
+    engine_int,
     parse_options,
 )
 from executors.llm._json_output import grammar_schema
@@ -260,12 +261,9 @@ class OpenAIBackend:
             params["response_format"] = {"type": "json_object",
                                          "schema": grammar_schema(schema)}
         if self.options.server == "vllm":
-            # vLLM serves lower integer `priority` values first; Ponder's larger-is-urgent
-            # flips sign, in thousandths so that priorities under a second apart keep their
-            # order (as executors.engines._policy.engine_int, not imported: import cycle)
             extra: dict[str, Any] = {}
             if self.options.send_priority:
-                extra["priority"] = -round(request.priority * 1000)
+                extra["priority"] = engine_int(request.priority)  # vLLM: lower goes first
             if request.request_id:
                 extra["request_id"] = request.request_id
             params["extra_body"] = extra

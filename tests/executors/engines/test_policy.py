@@ -17,12 +17,12 @@ from executors.engines._policy import (
     Call,
     PolicySettings,
     ServiceLedger,
-    engine_int,
     engine_priority,
     level,
     sort_key,
     starving,
 )
+from executors.llm._common import engine_int
 from orchestrator.runtime.contracts import LLMRequest
 from orchestrator.spec.models import ModelConfig
 
