@@ -22,7 +22,13 @@ from typing import Any, Literal
 
 from orchestrator.runtime.contracts import LLMRequest
 from planners.base import ActionRecord, PlanSession
-from planners.plan import PlanProblem, timeout_problem, truncated_problem
+from planners.plan import (
+    PlanProblem,
+    sub_string_refs,
+    timeout_problem,
+    truncated_problem,
+    whole_ref,
+)
 
 JOINER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -57,7 +63,6 @@ _VERB = re.compile(r"^[ \t>*_`\-]*(?:action\s*:\s*)?(finish|replan)[ \t]*\(|\b(f
 # a line that is the verb alone or the verb, a colon and its argument
 _LINE_VERB = re.compile(r"^[ \t>*_`\-]*(?:action\s*:\s*)?\**(finish|replan)\**[ \t]*"
                         r"(?::[ \t]*(.*?))?[ \t.*_`]*$", re.IGNORECASE | re.MULTILINE)
-_ANSWER_REF = re.compile(r"\$\$|\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9})(?!\d)")
 _OBSERVATION_CHARS = 1500
 
 
@@ -123,17 +128,12 @@ def resolve_answer(decision: Decision, records: Sequence[ActionRecord]
             return None
         return record.output
 
-    whole = _ANSWER_REF.fullmatch(answer.strip())
-    if whole is not None and whole.group(0) != "$$":
-        value = result(whole.group(1) or whole.group(2))
-    else:
-        def text_of(m: re.Match[str]) -> str:
-            if m.group(0) == "$$":
-                return "$"
-            out = result(m.group(1) or m.group(2))
-            return out if isinstance(out, str) else json.dumps(out, ensure_ascii=False,
-                                                               default=str)
-        value = _ANSWER_REF.sub(text_of, answer)
+    def text_of(n: int) -> str:
+        out = result(str(n))
+        return out if isinstance(out, str) else json.dumps(out, ensure_ascii=False, default=str)
+
+    whole = whole_ref(answer)
+    value = result(str(whole)) if whole is not None else sub_string_refs(answer, text_of)
     if missing:
         return PlanProblem("bad_joiner", f"the answer {_shown(answer)!r} names action"
                                          f"{'s' if len(missing) > 1 else ''} "

@@ -24,6 +24,8 @@ _STRING_REF = re.compile(r"\$\$|\$\{\s*(\d+)\s*\}|\$(\d+)(?!\d)")
 # what is left of `${` once references and escapes are read: a step would take it for a
 # workflow reference (`${steps.x.output}`), which plans cannot write
 _BAD_BRACE = re.compile(r"\$\{[^}]*\}?")
+# a string that is exactly one reference (spaces around it allowed): the result, typed
+_WHOLE_REF = re.compile(r"\s*\$(?:\{\s*(\d{1,9})\s*\}|(\d{1,9}))\s*")
 _MAX_DEPTH = 32
 
 
@@ -153,6 +155,18 @@ def string_refs(text: str) -> list[int]:
             if m.group(0) != "$$"]
 
 
+def whole_ref(text: str) -> int | None:
+    """N when ``text`` is exactly ``$N`` or ``${N}`` (spaces around it allowed), else None."""
+    m = _WHOLE_REF.fullmatch(text)
+    return int(m.group(1) or m.group(2)) if m else None
+
+
+def sub_string_refs(text: str, ref: Callable[[int], str]) -> str:
+    """``text`` with each ``$N`` / ``${N}`` replaced by ``ref(N)`` and ``$$`` read as ``$``."""
+    return _STRING_REF.sub(lambda m: "$" if m.group(0) == "$$"
+                           else ref(int(m.group(1) or m.group(2))), text)
+
+
 def _literal_text(text: str) -> str:
     """A string's literal text: references dropped, ``$$`` read as ``$``."""
     return _STRING_REF.sub(lambda m: "$" if m.group(0) == "$$" else "", text)
@@ -193,8 +207,7 @@ def _rewrite(value: Any, ref: Callable[[int], str]) -> Any:
     if isinstance(value, PlanRef):
         return ref(value.id)
     if isinstance(value, str):
-        return _STRING_REF.sub(lambda m: "$" if m.group(0) == "$$"
-                               else ref(int(m.group(1) or m.group(2))), value)
+        return sub_string_refs(value, ref)
     if isinstance(value, dict):
         return {k: _rewrite(v, ref) for k, v in value.items()}
     if isinstance(value, list):

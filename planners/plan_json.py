@@ -19,13 +19,11 @@ start while the rest of the plan is still being decoded.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from planners.plan import Joined, ParseEvent, PlanBuilder, PlanProblem, PlanRef
+from planners.plan import Joined, ParseEvent, PlanBuilder, PlanProblem, PlanRef, whole_ref
 from planners.tools import ToolCatalog
 
-_WHOLE_REF = re.compile(r"\s*\$(?:\{\s*(\d{1,9})\s*\}|(\d{1,9}))\s*")
 _REF_SCHEMA = {"type": "string", "pattern": r"^\$\{?[0-9]+\}?$"}
 _CLOSERS = {"}": "{", "]": "["}
 _MAX_DEPTH = 32
@@ -266,8 +264,8 @@ def _depth(value: Any) -> int:
 
 def _refs(value: Any) -> Any:
     if isinstance(value, str):
-        m = _WHOLE_REF.fullmatch(value)
-        return PlanRef(int(m.group(1) or m.group(2))) if m else value
+        n = whole_ref(value)
+        return value if n is None else PlanRef(n)
     if isinstance(value, list):
         return [_refs(v) for v in value]
     if isinstance(value, dict):
@@ -291,8 +289,7 @@ def _call_text(tool: str, positional: list[Any], keywords: dict[str, Any]) -> st
 
 def _answer_ref(value: Any) -> int | None:
     """The N of an ``"answer": "$N"`` (anything else names no answer)."""
-    m = _WHOLE_REF.fullmatch(value) if isinstance(value, str) else None
-    return int(m.group(1) or m.group(2)) if m else None
+    return whole_ref(value) if isinstance(value, str) else None
 
 
 __all__ = ["Joined", "JsonPlanParser", "plan_schema"]
