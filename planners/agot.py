@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.runtime.contracts import LLMRequest
 from orchestrator.spec.kinds_plan import PlanStep
@@ -36,8 +36,9 @@ from planners.base import (
     PlanSession,
     StepResult,
     option_problems,
+    parse_options,
 )
-from planners.errors import PlanFailed, PlannerConfigError
+from planners.errors import PlanFailed
 from planners.plan import PlanProblem, timeout_problem, truncated_problem
 
 Item = PlannedStep | PlanProblem | PlanAnswer
@@ -75,12 +76,7 @@ class AGoTOptions(BaseModel):
     @classmethod
     def parse(cls, options: dict[str, Any]) -> AGoTOptions:
         """:raises PlannerConfigError: naming a bad option."""
-        try:
-            return cls.model_validate(options)
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(options)"
-            raise PlannerConfigError(f"agot options: {where}: {err['msg']}") from None
+        return parse_options(cls, options, "agot")
 
 
 LAYER_SCHEMA_BASE: dict[str, Any] = {

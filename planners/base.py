@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import anyio
 from pydantic import BaseModel, ValidationError
@@ -45,6 +45,7 @@ from orchestrator.runtime.contracts import (
     approx_tokens,
 )
 from orchestrator.spec.kinds_plan import PlanStep
+from planners.errors import PlannerConfigError
 from planners.plan import PlanProblem
 from planners.tools import ToolCatalog
 
@@ -155,6 +156,7 @@ class Planner(Protocol):
 
 #: a problem of a plan step's ``options:``: its path inside them, and the message
 OptionProblem = tuple[tuple[str | int, ...], str]
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 
 def option_problems(model: type[BaseModel], options: dict[str, Any],
@@ -181,6 +183,18 @@ def option_problems(model: type[BaseModel], options: dict[str, Any],
                 out.append((loc, f"{planner} options: {where}: {err['msg']} (got {got})"))
         return out
     return []
+
+
+def parse_options(model: type[OptionsT], options: dict[str, Any], planner: str) -> OptionsT:
+    """A plan step's ``options:`` as ``model`` (at run time; compiling the workflow has
+    already reported every problem, see :func:`option_problems`).
+
+    :raises PlannerConfigError: with the first problem.
+    """
+    try:
+        return model.model_validate(options)
+    except ValidationError:
+        raise PlannerConfigError(option_problems(model, options, planner)[0][1]) from None
 
 
 #: the parts of the run a plan step uses: the executor context's live-graph methods

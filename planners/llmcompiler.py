@@ -7,13 +7,12 @@ loop and the joiner live in the driver (:mod:`planners.executor`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any, ClassVar
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest
 from orchestrator.runtime.registry import ToolSpec
@@ -25,8 +24,8 @@ from planners.base import (
     PlanRequest,
     PlanSession,
     option_problems,
+    parse_options,
 )
-from planners.errors import PlannerConfigError
 from planners.joiner import format_actions
 from planners.plan import (
     END_OF_PLAN,
@@ -62,10 +61,7 @@ class LLMCompilerOptions(BaseModel):
     @classmethod
     def parse(cls, options: dict[str, Any]) -> LLMCompilerOptions:
         """:raises PlannerConfigError: naming a bad option."""
-        try:
-            return cls.model_validate(options)
-        except ValidationError as exc:
-            raise PlannerConfigError(f"llmcompiler options: {_first_error(exc)}") from None
+        return parse_options(cls, options, "llmcompiler")
 
 
 _TEXT_RULES = """Write the plan one action per line, numbered from {first}:
@@ -105,13 +101,12 @@ class LLMCompilerPlanner:
     ``plan_timeout_s`` bounds the time one plan may stream.
     """
 
+    uses_joiner: ClassVar[bool] = True
+
     @classmethod
     def option_problems(cls, options: dict[str, Any]) -> list[OptionProblem]:
         """Every problem of a plan step's ``options:`` (checked when compiling)."""
         return option_problems(LLMCompilerOptions, options, "llmcompiler")
-
-
-    uses_joiner: ClassVar[bool] = True
 
     async def plan(self, request: PlanRequest,
                    session: PlanSession
@@ -290,11 +285,3 @@ async def _next_chunk(chunks: AsyncIterator[LLMChunk], deadline: float | None,
         return PlanProblem("timeout", f"the planner did not finish its plan within "
                                       f"plan_timeout_s={timeout_s:g}s; the actions it had "
                                       "written keep running")
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(options)"
-    if err["type"] == "extra_forbidden":
-        return f"unknown option {where!r}"
-    return f"{where}: {err['msg']} (got {json.dumps(err.get('input'), default=str)[:60]})"

@@ -35,6 +35,7 @@ from planners.base import (
     PlanRequest,
     PlanSession,
     option_problems,
+    parse_options,
 )
 from planners.errors import PlanFailed, PlannerConfigError
 from planners.plan import PlanProblem
@@ -136,12 +137,7 @@ def rename_step(step: Any, ids: dict[str, str]) -> Any:
 
 
 def _options(options: dict[str, Any]) -> StaticOptions:
-    try:
-        return StaticOptions.model_validate(options)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(options)"
-        raise PlannerConfigError(f"static plan options: {where}: {err['msg']}") from None
+    return parse_options(StaticOptions, options, "static plan")
 
 
 def _steps(raw: list[dict[str, Any]]) -> list[Any]:
