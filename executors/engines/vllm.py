@@ -409,6 +409,8 @@ class VLLMBackend:
             raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
 
 
+_OOM_ADVICE = ("lower `gpu_memory_utilization`, `max_model_len` or `max_num_seqs`, or pick a "
+               "smaller model")
 #: what vLLM (v1) and PyTorch say when an engine cannot start for lack of GPU memory,
 #: lower-cased, with what to change; the first match wins
 _MEMORY_FAILURES: tuple[tuple[str, str], ...] = (
@@ -421,12 +423,8 @@ _MEMORY_FAILURES: tuple[tuple[str, str], ...] = (
     ("kv cache is needed",
      "the KV cache cannot hold one request of the full context: lower `max_model_len`, "
      "raise `gpu_memory_utilization` if the GPU has room, or pick a smaller model"),
-    ("out of memory",
-     "lower `gpu_memory_utilization`, `max_model_len` or `max_num_seqs`, or pick a smaller "
-     "model"),
-    ("outofmemory",
-     "lower `gpu_memory_utilization`, `max_model_len` or `max_num_seqs`, or pick a smaller "
-     "model"),
+    ("out of memory", _OOM_ADVICE),
+    ("outofmemory", _OOM_ADVICE),  # torch.OutOfMemoryError
     ("engine core initialization failed",
      "vLLM's log above names the cause; most often it is GPU memory: lower "
      "`gpu_memory_utilization` or `max_model_len`, or pick a smaller model"),
