@@ -96,42 +96,34 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _check_exists(db: str | None) -> None:
-    """Refuse a SQLite file that does not exist, when one was named (``--db`` or
-    ``$PONDER_DB_URL``): opening it would create an empty store there, and the viewer
-    would show no runs for a mistyped path. The default file may be created.
+def _store_to_open(db: str | None) -> tuple[str | None, Path | None]:
+    """The store URL to open for ``db``.
 
-    :raises StoreUnavailable: naming the file.
-    :raises ConfigError: for a URL that is not a store's.
-    """
-    from orchestrator.store import ENV_VAR, MEMORY_URL, SqlStore, StoreUnavailable
-
-    named = db or os.environ.get(ENV_VAR)
-    if not named or named == MEMORY_URL:
-        return
-    store = SqlStore(named)
-    if store.path is not None and not store.path.exists():
-        raise StoreUnavailable(
-            f"there is no SQLite file {store.path}; check the path given "
-            f"({'--db' if db else '$' + ENV_VAR}), or run a workflow with that store first",
-            url=store.url,
-        )
-
-
-def _read_only_if_needed(db: str | None) -> tuple[str | None, Path | None]:
-    """The store URL to open: a SQLite file this user may not write (a copied trace, a
-    read-only share) is opened read-only, since the viewer never writes; else ``db``.
+    A SQLite file that was named (``--db`` or ``$PONDER_DB_URL``) must exist: opening it
+    would create an empty store there, and the viewer would show no runs for a mistyped
+    path (the default file may be created). A SQLite file this user may not write (a
+    copied trace, a read-only share) is opened read-only, since the viewer never writes.
 
     :returns: the URL, and the file when it is opened read-only.
+    :raises StoreUnavailable: naming a named SQLite file that does not exist.
     :raises ConfigError: for a URL that is not a store's.
     """
-    from orchestrator.store import MEMORY_URL, SqlStore, resolve_store_url
+    from orchestrator.store import ENV_VAR, MEMORY_URL, SqlStore, StoreUnavailable, resolve_store_url
 
     resolved = resolve_store_url(db)
     if resolved == MEMORY_URL:
         return db, None
-    path = SqlStore(resolved).path
-    if path is None or not path.exists():
+    store = SqlStore(resolved)
+    path = store.path
+    if path is None:
+        return db, None
+    if not path.exists():
+        if db or os.environ.get(ENV_VAR):
+            raise StoreUnavailable(
+                f"there is no SQLite file {path}; check the path given "
+                f"({'--db' if db else '$' + ENV_VAR}), or run a workflow with that store first",
+                url=store.url,
+            )
         return db, None
     if os.access(path, os.W_OK) and path.stat().st_mode & stat.S_IWUSR:
         return db, None
@@ -157,8 +149,7 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
         return 1
     with sock:
         try:
-            _check_exists(db)
-            url, read_only = _read_only_if_needed(db)
+            url, read_only = _store_to_open(db)
             store = await open_store(url)
         except PonderError as exc:
             _say(f"error: cannot open the trace store: {exc}")
