@@ -51,12 +51,11 @@ class MemoryStore(TraceStore):
             for e in events:
                 check_column_text(e)
             encoded = [encode(e) for e in events]
-            rows = [(enc, json.dumps(enc.payload)) for enc in encoded]
         except UnicodeEncodeError:  # as the SQL store does: see utf8_safe
-            events = utf8_safe(events)
+            events = utf8_safe(events)  # the runs' index below reads them too
             encoded = [encode(e) for e in events]
-            rows = [(enc, json.dumps(enc.payload)) for enc in encoded]
         self._check_conflicts(encoded)
+        rows = [(enc, json.dumps(enc.payload)) for enc in encoded]  # JSON escapes surrogates
         # Nothing below can fail, so the batch lands whole.
         for enc, payload in rows:
             self._events.setdefault(enc.run_id, {})[enc.seq] = (enc.kind, enc.ts, payload)
