@@ -268,9 +268,7 @@ class _Checker:
                                             dep, set()) else None
         if isinstance(step, ToolStep):
             self.check_tool((*base, "tool"), step.tool)
-        if isinstance(step, WorkflowStep):
-            self.check_workflow((*base, "workflow"), step.workflow)
-        if step.kind == "spawn" and step.workflow is not None:
+        if isinstance(step, WorkflowStep) or (step.kind == "spawn" and step.workflow is not None):
             self.check_workflow((*base, "workflow"), step.workflow)
         if isinstance(step, LLMStep) or (step.kind in ("plan", "spawn", "sample")):
             self.check_model((*base, "model"), step.model)
