@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -325,9 +326,7 @@ def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child],
     """The error of a vote with no valid answer: no child gave a message, or the extractor
     (shown as written) or the normalisation found an answer in none of them."""
     if not ok:
-        statuses: dict[str, int] = {}
-        for c in children:
-            statuses[c.status] = statuses.get(c.status, 0) + 1
+        statuses = Counter(c.status for c in children)
         seen = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "no children"
         return StepError(f"join {join.id!r} ({join.reducer}): no child of {fanout_id!r} gave "
                          f"a message to vote on ({seen})", step_id=join.id)
