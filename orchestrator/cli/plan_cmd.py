@@ -19,8 +19,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from orchestrator.cli.app import _fail as print_error
 from orchestrator.errors import PonderError
 from orchestrator.runtime.registry import Registry, ToolSpec, import_callable
 from orchestrator.spec.loader import load_yaml
@@ -86,9 +86,8 @@ def parse(
 
 
 def _fail(message: str) -> NoReturn:
-    """Print an error that stopped the check, and exit 2."""
-    _err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    """Print an error that stopped the check (as every command does), and exit 2."""
+    raise typer.Exit(print_error(message, 2).code)
 
 
 def _read(file: str) -> str:
