@@ -25,11 +25,15 @@ The tree::
     │   └── InvalidTrace           an imported trace document is malformed; nothing written
     └── RunCancelled               the run was cancelled (Ctrl-C or cancel())
 
-:func:`is_retryable` is the one place that decides what the scheduler retries.
+:func:`is_retryable` is the one place that decides what the scheduler retries;
+:func:`backend_errors` is the one place that maps a backend's foreign exceptions onto
+this tree (LLM steps and planners alike), so that they keep their retryability.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +155,38 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, BackendHTTPError):
         return exc.status == 429 or exc.status >= 500
     return False
+
+
+@contextmanager
+def backend_errors(step_id: str) -> Iterator[None]:
+    """Translate foreign exceptions of a backend call into Ponder's, keeping retryability.
+
+    Timeouts become :class:`StepTimeout`, connection errors :class:`BackendUnavailable`
+    (both retryable), anything else :class:`BackendError`; Ponder's own errors pass
+    through, a :class:`StepError` without a step named after ``step_id``. Exceptions
+    that are not an ``Exception`` (cancellation, ``GeneratorExit``) pass untouched, so
+    the block may hold the ``yield`` of a stream.
+
+    :param step_id: the step whose call this is (named in every message).
+    :raises StepTimeout, BackendUnavailable, BackendError: as above.
+    """
+    try:
+        yield
+    except StepError as exc:
+        if exc.step_id is None:
+            exc.step_id = step_id
+        raise
+    except PonderError:
+        raise
+    except TimeoutError as exc:
+        raise StepTimeout(f"step {step_id!r}: the backend timed out: {exc}",
+                          step_id=step_id) from exc
+    except ConnectionError as exc:
+        raise BackendUnavailable(f"step {step_id!r}: the backend is unreachable: {exc}",
+                                 step_id=step_id) from exc
+    except Exception as exc:
+        raise BackendError(f"step {step_id!r}: the backend failed: {type(exc).__name__}: {exc}",
+                           step_id=step_id) from exc
 
 
 class StoreError(PonderError):

@@ -28,13 +28,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import anyio
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.errors import (
-    BackendError,
-    BackendUnavailable,
-    PonderError,
-    StepError,
-    StepTimeout,
-)
+from orchestrator.errors import BackendError, backend_errors
 from orchestrator.runtime.contracts import (
     ExecContext,
     LLMChunk,
@@ -300,36 +294,22 @@ class PlanSession:
         done = False
         started = time.time()
         try:
-            async with aclosing(backend.stream(self._tagged(request, counted))  # type: ignore[type-var]
-                                ) as chunks:
-                async for chunk in chunks:
-                    if chunk.final is not None:
-                        done = True
-                        self.usage += Usage(chunk.final.prompt_tokens,
-                                            chunk.final.completion_tokens)
-                        self.outputs.append({"request_id": request.request_id,
-                                             "text": chunk.final.text, "started": started,
-                                             "ended": time.time()})
-                    elif chunk.text:
-                        if not estimate.prompt_tokens:
-                            estimate.prompt_tokens = approx_prompt_tokens(request.messages)
-                        estimate.completion_tokens += max(1, approx_tokens(chunk.text))
-                    yield chunk
-        except StepError as exc:
-            if exc.step_id is None:
-                exc.step_id = self.step_id
-            raise
-        except PonderError:
-            raise
-        except TimeoutError as exc:
-            raise StepTimeout(f"step {self.step_id!r}: the backend timed out: {exc}",
-                              step_id=self.step_id) from exc
-        except ConnectionError as exc:
-            raise BackendUnavailable(f"step {self.step_id!r}: the backend is unreachable: "
-                                     f"{exc}", step_id=self.step_id) from exc
-        except Exception as exc:
-            raise BackendError(f"step {self.step_id!r}: the backend failed: "
-                               f"{type(exc).__name__}: {exc}", step_id=self.step_id) from exc
+            with backend_errors(self.step_id):
+                async with aclosing(backend.stream(self._tagged(request, counted))  # type: ignore[type-var]
+                                    ) as chunks:
+                    async for chunk in chunks:
+                        if chunk.final is not None:
+                            done = True
+                            self.usage += Usage(chunk.final.prompt_tokens,
+                                                chunk.final.completion_tokens)
+                            self.outputs.append({"request_id": request.request_id,
+                                                 "text": chunk.final.text,
+                                                 "started": started, "ended": time.time()})
+                        elif chunk.text:
+                            if not estimate.prompt_tokens:
+                                estimate.prompt_tokens = approx_prompt_tokens(request.messages)
+                            estimate.completion_tokens += max(1, approx_tokens(chunk.text))
+                        yield chunk
         finally:
             if not done:  # failed, cancelled or closed early: count what was spent
                 spent = Usage(counted.prompt_tokens - before.prompt_tokens,

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from orchestrator.errors import (
-    BackendError,
-    BackendUnavailable,
-    ConfigError,
-    PonderError,
-    StepError,
-    StepTimeout,
-)
+from orchestrator.errors import ConfigError
+from orchestrator.errors import backend_errors as backend_errors  # one mapping, planners' too
 
 OptionsT = TypeVar("OptionsT", bound="BackendOptions")
 
@@ -143,30 +136,3 @@ class BackendStats:
     completion_tokens: int = 0
     max_active: int = 0
     cached_prompt_tokens: int = 0
-
-
-@contextmanager
-def backend_errors(step_id: str) -> Iterator[None]:
-    """Translate foreign exceptions of a backend call into Ponder's, keeping retryability.
-
-    Timeouts become :class:`StepTimeout`, connection errors :class:`BackendUnavailable`
-    (both retryable), anything else :class:`BackendError`; Ponder's own errors pass
-    through, named after the step.
-    """
-    try:
-        yield
-    except StepError as exc:
-        if exc.step_id is None:
-            exc.step_id = step_id
-        raise
-    except PonderError:
-        raise
-    except TimeoutError as exc:
-        raise StepTimeout(f"step {step_id!r}: the backend timed out: {exc}",
-                          step_id=step_id) from exc
-    except ConnectionError as exc:
-        raise BackendUnavailable(f"step {step_id!r}: the backend is unreachable: {exc}",
-                                 step_id=step_id) from exc
-    except Exception as exc:
-        raise BackendError(f"step {step_id!r}: the backend failed: {type(exc).__name__}: {exc}",
-                           step_id=step_id) from exc
