@@ -104,14 +104,40 @@ class _Moved(Exception):
     """The engine a call waited for was taken out; route the call again."""
 
 
-class _NotInstalled(Exception):
-    """A member whose backend's package is not installed here (the pool goes on without
-    it while another member can start)."""
+class _CannotStart(Exception):
+    """A member that cannot start on this machine: its backend's package is not
+    installed, or the machine lacks what the backend needs (a CUDA GPU for ``vllm``).
+    The pool goes on without it while another member can start.
+
+    :param reason: why, beginning with ``not installed:`` or ``cannot run here:``.
+    """
 
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(f"{name}: {reason}")
         self.name = name
         self.reason = reason
+
+
+def cuda_problem(gpu: object = None) -> str | None:
+    """Why this machine cannot run an engine on a CUDA GPU (``gpu``: the index one
+    needs), as PyTorch sees it; None when it can."""
+    try:
+        import torch
+    except ImportError as exc:
+        return f"PyTorch is not installed ({exc})"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible (torch.cuda.is_available() is False)"
+    count = int(torch.cuda.device_count())
+    if isinstance(gpu, int) and not isinstance(gpu, bool) and gpu >= count:
+        return f"gpu {gpu} does not exist ({count} visible)"
+    return None
+
+
+#: what a member's backend needs of the machine, by backend name: ModelConfig -> why it
+#: cannot run here (None: it can)
+HOST_REQUIREMENTS: dict[str, Callable[[ModelConfig], str | None]] = {
+    "vllm": lambda cfg: cuda_problem(cfg.options.get("gpu")),
+}
 
 
 def _missing_package(exc: BaseException) -> bool:
@@ -199,7 +225,7 @@ class _PoolCore:
         self.affinity: OrderedDict[str, Member] = OrderedDict()
         self.seq = itertools.count()
         self.retries = 0
-        #: members left out because their backend is not installed: name -> why
+        #: members left out because they cannot start on this machine: name -> why
         self.skipped: dict[str, str] = {}
 
     # -- routing --------------------------------------------------------------------------
@@ -256,7 +282,7 @@ class _PoolCore:
             state = "tried" if m.name in tried else ("down" if m.down_since is not None
                                                      else "up")
             states.append(f"{m.name} ({state}{': ' + m.last_error if m.last_error else ''})")
-        states.extend(f"{name} (not installed: {why})" for name, why in self.skipped.items())
+        states.extend(f"{name} ({why})" for name, why in self.skipped.items())
         return f"pool {self.name!r}: no engine can take the call; engines: " + ", ".join(states)
 
     # -- slots ----------------------------------------------------------------------------
@@ -407,13 +433,16 @@ class PoolBackend:
     def __init__(self, config: ModelConfig, *,
                  resolve: Callable[[str], BackendFactory] | None = None,
                  shared: SharedObjects | None = None) -> None:
-        """A member whose backend's package is not installed here (an import fails) is
-        left out, with a warning and in :attr:`skipped`, while another member can start.
+        """A member that cannot start on this machine is left out, with a warning and in
+        :attr:`skipped`, while another member can start: its backend's package is not
+        installed (an import fails), or the machine lacks what the backend needs
+        (:data:`HOST_REQUIREMENTS`: a ``vllm`` member without a visible CUDA GPU, or
+        whose ``gpu`` index does not exist).
 
         :param resolve: backend name -> factory (default: this package's, then entry points).
         :param shared: where shared pools live (default: the process's).
-        :raises ConfigError: for a bad option or member, or when no member's backend is
-            installed.
+        :raises ConfigError: for a bad option or member, or when no member can start here
+            (the message gives each one's reason).
         """
         self.config = config
         self.options = parse_options(PoolOptions, config.options, "pool")
@@ -448,8 +477,9 @@ class PoolBackend:
 
     @property
     def skipped(self) -> dict[str, str]:
-        """Members left out because their backend's package is not installed: name ->
-        the reason (also logged as a warning when the pool is built)."""
+        """Members left out because they cannot start on this machine: name -> the reason,
+        ``not installed: ...`` or ``cannot run here: ...`` (also logged as a warning when
+        the pool is built)."""
         return dict(self._core.skipped)
 
     async def health(self) -> bool:
@@ -459,7 +489,7 @@ class PoolBackend:
     async def check_health(self) -> dict[str, bool]:
         """Ask every member with a ``health()`` method, all at once, each within
         ``health_timeout_s``; take out those that fail it or do not answer. Members left
-        out as not installed are reported False."""
+        out as unable to start here are reported False."""
         result: dict[str, bool] = {}
 
         async def check(member: Member) -> None:
@@ -593,7 +623,7 @@ class PoolBackend:
         for index, raw in enumerate(self.options.members):
             try:
                 members.extend(self._members_of(index, raw))
-            except _NotInstalled as exc:
+            except _CannotStart as exc:
                 skipped[exc.name] = exc.reason
         names = [m.name for m in members] + list(skipped)
         if len(set(names)) != len(names):
@@ -610,7 +640,8 @@ class PoolBackend:
     def _members_of(self, index: int, raw: dict[str, Any]) -> list[Member]:
         """The member's replicas.
 
-        :raises _NotInstalled: when its backend's package is not installed here.
+        :raises _CannotStart: when its backend's package is not installed here, or the
+            machine lacks what the backend needs.
         :raises ConfigError: for anything else wrong with it.
         """
         data = dict(raw)
@@ -630,7 +661,7 @@ class PoolBackend:
             factory = self._resolve(cfg.backend)
         except ConfigError as exc:
             if _missing_package(exc):
-                raise _NotInstalled(base, str(exc)) from None
+                raise _CannotStart(base, f"not installed: {exc}") from None
             raise ConfigError(f"pool {self.name!r}: member {index}: {exc}") from None
         out = []
         for replica in range(replicas):
@@ -639,7 +670,13 @@ class PoolBackend:
                 backend = factory(cfg)
             except ConfigError as exc:
                 if _missing_package(exc):
-                    raise _NotInstalled(base, str(exc)) from None
+                    raise _CannotStart(base, f"not installed: {exc}") from None
+                # asked only once the backend refused: a member that starts is not second-
+                # guessed, and one refused for another reason (a bad option) on a machine
+                # that could run it is an error of the configuration
+                lacking = HOST_REQUIREMENTS.get(cfg.backend, _can_run)(cfg)
+                if lacking is not None:
+                    raise _CannotStart(base, f"cannot run here: {lacking}") from None
                 raise ConfigError(f"pool {self.name!r}: member {member_name!r}: {exc}") from None
             out.append(Member(member_name, backend, _limit(cfg, backend)))
         return out
@@ -679,6 +716,11 @@ class PoolBackend:
         return BackendUnavailable(
             f"pool {self.name!r}: the call failed on {attempts} engine(s); last error: "
             f"{type(exc).__name__}: {exc}")
+
+
+def _can_run(cfg: ModelConfig) -> str | None:
+    """A backend without requirements on the machine can run anywhere."""
+    return None
 
 
 def _limit(cfg: ModelConfig, backend: LLMBackend) -> int:

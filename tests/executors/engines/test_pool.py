@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -310,6 +311,76 @@ def test_a_pool_with_no_installed_member_is_a_config_error(
     with pytest.raises(ConfigError, match=r"no member can start here: gpu: .*vLLM is not "
                                           r"installed.*ponder\[gpu\]"):
         PoolBackend(pool_config([{"backend": "vllm", "model": "m", "name": "gpu"}]))
+
+
+def machine(monkeypatch: pytest.MonkeyPatch, *, gpus: int) -> None:
+    """vLLM importable here (its API from ``fake_vllm``), on a machine whose PyTorch sees
+    ``gpus`` CUDA GPUs: what a ``vllm`` member finds on a CPU-only box with vLLM
+    installed (gpus=0), or on a small GPU box. Nothing of Ponder is replaced."""
+    from executors.engines import fake_vllm
+
+    torch = types.ModuleType("torch")
+    torch.cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
+        is_available=lambda: gpus > 0, device_count=lambda: gpus)
+    vllm = types.ModuleType("vllm")
+    vllm.SamplingParams = fake_vllm.SamplingParams  # type: ignore[attr-defined]
+    vllm.sampling_params = fake_vllm  # type: ignore[attr-defined]
+    vllm.AsyncLLMEngine = fake_vllm.AsyncLLM  # type: ignore[attr-defined]
+    arg_utils = types.ModuleType("vllm.engine.arg_utils")
+    arg_utils.AsyncEngineArgs = fake_vllm.AsyncEngineArgs  # type: ignore[attr-defined]
+    for name, module in {"torch": torch, "vllm": vllm,
+                         "vllm.engine": types.ModuleType("vllm.engine"),
+                         "vllm.engine.arg_utils": arg_utils, "vllm.v1": None}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+GPU_MEMBER = {"backend": "vllm", "model": "m", "name": "gpu"}
+
+
+async def test_a_vllm_member_without_a_gpu_is_left_out(
+        ask: Ask, pool_config: Config, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    machine(monkeypatch, gpus=0)
+    with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
+        VLLMBackend(ModelConfig(backend="vllm", model="m"))  # what the pool meets
+    pool = PoolBackend(pool_config([{**SIM, "name": "sim"}, GPU_MEMBER]))
+    assert [m.name for m in pool.members] == ["sim"]
+    assert pool.skipped["gpu"].startswith("cannot run here: no CUDA GPU is visible")
+    assert "starts without member 'gpu': cannot run here" in caplog.text
+    assert (await pool.complete(ask("x", max_tokens=5))).text
+    assert await pool.check_health() == {"sim": True, "gpu": False}
+    pool.members[0].backend.kill()  # type: ignore[attr-defined]
+    with pytest.raises(BackendUnavailable, match=r"gpu \(cannot run here: no CUDA GPU"):
+        await pool.complete(ask("y"))
+    await pool.aclose()
+
+
+def test_a_vllm_member_on_a_gpu_that_does_not_exist_is_left_out(
+        pool_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine(monkeypatch, gpus=1)
+    pool = PoolBackend(pool_config([{**GPU_MEMBER, "name": "gpu0"},
+                                    {**GPU_MEMBER, "name": "gpu1", "options": {"gpu": 1}}]))
+    assert [m.name for m in pool.members] == ["gpu0"]
+    assert isinstance(pool.members[0].backend, VLLMBackend)
+    assert pool.skipped == {"gpu1": "cannot run here: gpu 1 does not exist (1 visible)"}
+
+
+def test_a_pool_whose_members_all_lack_a_gpu_is_a_config_error(
+        pool_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine(monkeypatch, gpus=0)
+    with pytest.raises(ConfigError, match=r"pool 'pooled': no member can start here: "
+                                          r"gpu: cannot run here: no CUDA GPU is visible .*; "
+                                          r"gpu2: cannot run here: no CUDA GPU"):
+        PoolBackend(pool_config([GPU_MEMBER, {**GPU_MEMBER, "name": "gpu2"}]))
+
+
+def test_a_bad_vllm_option_on_a_gpu_machine_is_still_an_error(
+        pool_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine(monkeypatch, gpus=1)
+    with pytest.raises(ConfigError, match=r"member 'gpu': vllm backend: option "
+                                          r"gpu_memory_utilization=2"):
+        PoolBackend(pool_config([SIM, {**GPU_MEMBER,
+                                       "options": {"gpu_memory_utilization": 2}}]))
 
 
 def test_a_misspelt_member_is_still_an_error(pool_config: Config) -> None:
