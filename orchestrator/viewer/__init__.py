@@ -15,12 +15,20 @@ from orchestrator.viewer._graph import GraphStep, declared_steps, graph_of
 from orchestrator.viewer._reader import TraceReader
 
 if TYPE_CHECKING:
-    from orchestrator.viewer.app import API_PREFIX, EventsPage, RunDetail, RunsPage, create_app
+    from orchestrator.viewer.app import (
+        API_PREFIX,
+        EVENTS_PAGE_MAX,
+        EventsPage,
+        RunDetail,
+        RunsPage,
+        create_app,
+    )
 
-_FROM_APP = ("API_PREFIX", "EventsPage", "RunDetail", "RunsPage", "create_app")
+_FROM_APP = ("API_PREFIX", "EVENTS_PAGE_MAX", "EventsPage", "RunDetail", "RunsPage", "create_app")
 
 __all__ = [
     "API_PREFIX",
+    "EVENTS_PAGE_MAX",
     "EventsPage",
     "GraphStep",
     "RunDetail",

@@ -69,11 +69,16 @@ class RunEvents:
                 hi = mid
         return lo
 
-    def texts_after(self, after_seq: int | None, limit: int | None = None) -> list[str]:
-        """JSON texts of the events with ``seq > after_seq``, at most ``limit`` of them."""
+    def page(self, after_seq: int | None, limit: int) -> tuple[list[str], int | None, bool]:
+        """The events with ``seq > after_seq``, at most ``limit`` of them.
+
+        :returns: their JSON texts, the last one's ``seq`` (``None`` when there is none),
+            and whether events after it were read.
+        """
         start = self.index_after(after_seq)
-        end = len(self.texts) if limit is None else min(len(self.texts), start + limit)
-        return self.texts[start:end]
+        end = min(len(self.texts), start + limit)
+        last_seq = self.events[end - 1].seq if end > start else None
+        return self.texts[start:end], last_seq, end < len(self.texts)
 
     def record(self) -> RunRecord:
         """The run folded from its events (cached until more events arrive)."""

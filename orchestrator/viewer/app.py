@@ -8,8 +8,13 @@ Routes::
     GET /api/v1/openapi.json           the API's OpenAPI document
     GET /api/v1/runs                   runs, newest first, filtered, one page
     GET /api/v1/runs/{id}              one run folded, with its DAG and child runs
-    GET /api/v1/runs/{id}/events       its events (optionally after a seq)
+    GET /api/v1/runs/{id}/events       its events after a seq, a page of at most 5,000
     GET /api/v1/runs/{id}/stream       its new events as Server-Sent Events
+
+A run id may hold any character, ``/`` included: in the API's paths it is one
+percent-encoded segment (``a%2Fevents`` is the run ``a/events``; ``a/events`` the events
+of the run ``a``). The run routes are matched on the raw path for that
+(:class:`_RunIdPaths`), since the decoded path no longer tells the two apart.
 
 Nothing here writes to the store.
 """
@@ -21,15 +26,18 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, unquote
 
 import anyio
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.store import (
     RunFilter,
@@ -46,10 +54,12 @@ from orchestrator.viewer._graph import GraphStep
 from orchestrator.viewer._reader import TraceReader
 from orchestrator.viewer._security import SecurityHeaders, TokenGate
 
-__all__ = ["API_PREFIX", "EventsPage", "RunDetail", "RunsPage", "create_app"]
+__all__ = ["API_PREFIX", "EVENTS_PAGE_MAX", "EventsPage", "RunDetail", "RunsPage", "create_app"]
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).parent / "static"
+EVENTS_PAGE_MAX = 5000
+"""The most events one ``GET /api/v1/runs/{id}/events`` returns (its default ``limit``)."""
 _MAX_PAGE = 500
 _SSE_BATCH = 1000
 """The most events in one message of a live stream."""
@@ -96,6 +106,10 @@ class EventsPage(BaseModel):
     run_id: str
     events: list[StoredEvent]
     last_seq: int | None = Field(description="The seq of the last event returned, if any.")
+    has_more: bool = Field(
+        description="Whether events after `last_seq` were stored when this was read: ask "
+        "for them with `after_seq` = `last_seq`.",
+    )
     finished: bool = Field(description="Whether the run had finished when this was read.")
 
 
@@ -123,6 +137,59 @@ def _notice_page(title: str, what_html: str, status: int) -> HTMLResponse:
 def _not_found_page(run_id: str) -> HTMLResponse:
     what = "The trace store holds no run <code>" + html.escape(run_id, quote=True) + "</code>."
     return _notice_page("404: not found", what, 404)
+
+
+_RUNS_PATH = f"{API_PREFIX}/runs/"
+_RUN_SUFFIXES = ("/events", "/stream")
+
+
+def _run_route_path(rest: str) -> str:
+    """The path the run routes match for ``/api/v1/runs/`` + ``rest``, a raw (percent-
+    encoded) path: the run id quoted whole, followed by ``/events`` or ``/stream`` when
+    ``rest`` ends with one of them written as it is.
+
+    ``a%2Fevents`` is the run ``a/events``; ``a%2Fevents/events`` its events; ``a/events``
+    the events of the run ``a`` (an id written with a bare ``/`` still works, unless it
+    ends with one of the suffixes).
+    """
+    suffix = next((s for s in _RUN_SUFFIXES if rest.endswith(s) and len(rest) > len(s)), "")
+    run_id = unquote(rest[: len(rest) - len(suffix)])
+    return _RUNS_PATH + quote(run_id, safe="") + suffix
+
+
+class _RunIdPaths:
+    """ASGI middleware: route the API's run paths on the raw path, where an encoded ``/``
+    in a run id (``%2F``) still differs from the ``/`` before ``events`` or ``stream``.
+
+    The run routes then see the id quoted whole (:func:`_run_route_path`) and unquote it
+    (:func:`_run_id`).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith(_RUNS_PATH):
+            raw = scope.get("raw_path")
+            if isinstance(raw, bytes) and raw.startswith(_RUNS_PATH.encode()):
+                rest = raw.decode("latin-1")[len(_RUNS_PATH):]
+            else:  # a server that gives no raw path: as ambiguous as the decoded path
+                rest = quote(path[len(_RUNS_PATH):], safe="/")
+            scope = {**scope, "path": _run_route_path(rest)}
+        await self.app(scope, receive, send)
+
+
+def _run_id(
+    run_id: Annotated[str, PathParam(
+        description="The run id, percent-encoded as one path segment (`/` as `%2F`)."
+    )],
+) -> str:
+    """The run id of a run route (quoted whole by :class:`_RunIdPaths`)."""
+    return unquote(run_id)
+
+
+RunId = Annotated[str, Depends(_run_id)]
 
 
 def _sse(event: str, data: str, event_id: int | None = None) -> str:
@@ -230,26 +297,30 @@ def create_app(
             interrupted=[r.id for r in runs[:limit] if r.id in interrupted],
         )
 
-    # A run id may hold "/" (the SDK and `ponder import` take any id), so the run routes
-    # take it as a path; /events and /stream come first, or the run route would claim them.
+    # A run id may hold "/" (the SDK and `ponder import` take any id): _RunIdPaths hands
+    # the run routes the id quoted whole, so it is one segment here.
 
     @app.get(
-        f"{API_PREFIX}/runs/{{run_id:path}}/events", response_model=EventsPage, responses=_ERRORS,
+        f"{API_PREFIX}/runs/{{run_id}}/events", response_model=EventsPage, responses=_ERRORS,
         tags=["runs"],
     )
     async def get_events(
-        run_id: str,
+        run_id: RunId,
         after_seq: Annotated[
             int | None, Query(description="Only events with a larger seq.")
         ] = None,
-        limit: Annotated[int | None, Query(ge=1, description="At most this many.")] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=EVENTS_PAGE_MAX, description="At most this many (at most "
+                       f"{EVENTS_PAGE_MAX}, the default).")
+        ] = EVENTS_PAGE_MAX,
     ) -> Response:
-        """The run's events in seq order, each as the trace store holds it."""
+        """The run's events in seq order, each as the trace store holds it, one page of at
+        most ``limit``: while ``has_more``, ask again with ``after_seq`` = ``last_seq``."""
         entry = await cache.get(run_id)
         return _events_response(entry, after_seq, limit)
 
     @app.get(
-        f"{API_PREFIX}/runs/{{run_id:path}}/stream",
+        f"{API_PREFIX}/runs/{{run_id}}/stream",
         responses={
             **_ERRORS,
             200: {
@@ -267,7 +338,7 @@ def create_app(
         tags=["runs"],
     )
     async def stream_events(
-        run_id: str,
+        run_id: RunId,
         request: Request,
         after_seq: Annotated[
             int | None, Query(description="Send events with a larger seq (default: all).")
@@ -285,11 +356,11 @@ def create_app(
         )
 
     @app.get(
-        f"{API_PREFIX}/runs/{{run_id:path}}", response_model=RunDetail, responses=_ERRORS,
+        f"{API_PREFIX}/runs/{{run_id}}", response_model=RunDetail, responses=_ERRORS,
         tags=["runs"],
     )
     async def get_run(
-        run_id: str,
+        run_id: RunId,
         steps: Annotated[
             bool, Query(description="Include the folded steps (inputs, outputs...).")
         ] = True,
@@ -378,20 +449,19 @@ def create_app(
         app.add_middleware(TokenGate, token=token)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(_RunIdPaths)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so 401 and 400 get it too
     return app
 
 
-def _events_response(entry: RunEvents, after_seq: int | None, limit: int | None) -> Response:
+def _events_response(entry: RunEvents, after_seq: int | None, limit: int) -> Response:
     """The events page as JSON, built from the cached texts of the events.
 
     Encoding tens of thousands of events through pydantic on every request would
     dominate the time to first render of a large run.
     """
-    texts = entry.texts_after(after_seq, limit)
-    last_seq = None
-    if texts:
-        last_seq = json.loads(texts[-1])["seq"]
-    head = json.dumps({"run_id": entry.run_id, "last_seq": last_seq, "finished": entry.finished})
+    texts, last_seq, has_more = entry.page(after_seq, limit)
+    head = json.dumps({"run_id": entry.run_id, "last_seq": last_seq, "has_more": has_more,
+                       "finished": entry.finished})
     body = head[:-1] + ',"events":[' + ",".join(texts) + "]}"
     return Response(body, media_type="application/json", headers=_NO_STORE)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +28,7 @@ from viewer_traces import (
 )
 
 from orchestrator.store import MemoryStore
-from orchestrator.viewer import create_app
+from orchestrator.viewer import EVENTS_PAGE_MAX, create_app
 
 API = "/api/v1"
 
@@ -177,6 +179,28 @@ def test_any_run_id_reaches_every_route(api: Api) -> None:
     assert api.client.get(f"{API}/runs/{quote('a/nope', safe='')}").status_code == 404
 
 
+def test_run_ids_ending_like_a_route_are_told_apart_when_encoded(api: Api) -> None:
+    # "a/events" is a run of its own, not the events of "a": encoded whole, it is one id.
+    ids = {"a": 3, "a/events": 4, "a/stream": 5, "a/events/events": 6}
+    for run_id, n in ids.items():
+        api.call(partial(append_all, api.store, big_trace(run_id, n).events))
+    for run_id, n in ids.items():
+        path = quote(run_id, safe="")
+        run = api.client.get(f"{API}/runs/{path}", params={"steps": "false"})
+        assert run.status_code == 200, run_id
+        assert run.json()["run"]["id"] == run_id and run.json()["last_seq"] == 3 * n + 4
+        events = api.client.get(f"{API}/runs/{path}/events").json()
+        assert events["run_id"] == run_id and len(events["events"]) == 3 * n + 5, run_id
+        stream = _sse(api.client.get(f"{API}/runs/{path}/stream").text)
+        assert [m[0] for m in stream] == ["events", "end"], run_id
+        assert {e["run_id"] for e in json.loads(stream[0][1])} == {run_id}
+        assert len(json.loads(stream[0][1])) == 3 * n + 5
+    # a bare "/" still works where the id does not end like a route
+    assert api.client.get(f"{API}/runs/a/events/events").json()["run_id"] == "a/events"
+    assert api.client.get(f"{API}/runs/a/events").json()["run_id"] == "a"
+    assert api.client.get(f"{API}/runs/{quote('a/nope', safe='')}/events").status_code == 404
+
+
 def test_every_child_run_is_listed_however_many(api: Api) -> None:
     parent = TraceBuilder("parent-run", "outer").start([{"id": "each", "workflow": "inner.yaml"}])
     parent.finish(1.0)
@@ -224,6 +248,31 @@ def test_events_of_a_growing_run_are_read_again(api: Api) -> None:
     body = api.client.get(f"{API}/runs/growing/events").json()
     assert len(body["events"]) == len(b.events) and body["finished"] is True
     assert api.client.get(f"{API}/runs/growing").json()["run"]["status"] == "succeeded"
+
+
+def test_events_come_in_pages_of_at_most_five_thousand(make_client: Callable[..., Api]) -> None:
+    api = make_client()
+    events = big_trace("paged", 1800).events  # 5405 events
+    assert len(events) > EVENTS_PAGE_MAX == 5000
+    api.call(lambda: append_all(api.store, events))
+    url = f"{API}/runs/paged/events"
+    first = api.client.get(url).json()  # no limit: the most
+    assert [e["seq"] for e in first["events"]] == list(range(5000))
+    assert first["last_seq"] == 4999 and first["has_more"] is True
+    assert first["finished"] is True  # the run is: its events are not all here yet
+    rest = api.client.get(url, params={"after_seq": first["last_seq"]}).json()
+    assert [e["seq"] for e in rest["events"]] == list(range(5000, len(events)))
+    assert rest["has_more"] is False and rest["last_seq"] == len(events) - 1
+    assert api.client.get(url, params={"limit": 5000}).json()["has_more"] is True
+    small = api.client.get(url, params={"after_seq": 5390, "limit": 10}).json()
+    assert (small["last_seq"], small["has_more"]) == (5400, True)
+    for bad in (0, 5001, 100_000):
+        assert api.client.get(url, params={"limit": bad}).status_code == 422, bad
+    doc = api.client.get(f"{API}/openapi.json").json()
+    params = doc["paths"][f"{API}/runs/{{run_id}}/events"]["get"]["parameters"]
+    limit = next(p for p in params if p["name"] == "limit")["schema"]
+    assert (limit["maximum"], limit["default"]) == (5000, 5000)
+    assert "has_more" in doc["components"]["schemas"]["EventsPage"]["required"]
 
 
 def test_stream_sends_the_events_then_ends_for_a_finished_run(api: Api) -> None:

@@ -98,7 +98,9 @@ async def test_the_cache_reads_only_new_events() -> None:
     assert len(entry.events) == len(events) and entry.finished
     # from the last event read on: it comes back while the run is stored (not deleted)
     assert reader.calls == [("research-1", None), ("research-1", 8)]
-    assert entry.texts_after(35) == entry.texts[36:]
+    assert entry.page(35, 10_000) == (entry.texts[36:], entry.events[-1].seq, False)
+    assert entry.page(35, 2) == (entry.texts[36:38], 37, True)
+    assert entry.page(entry.events[-1].seq, 5) == ([], None, False)
     assert entry.record().status == "succeeded"
     with pytest.raises(RunNotFound):
         await cache.get("nope")

@@ -7,8 +7,8 @@ import orchestrator.viewer as viewer
 
 def test_public_names_are_pinned() -> None:
     assert sorted(viewer.__all__) == [
-        "API_PREFIX", "EventsPage", "GraphStep", "RunDetail", "RunsPage", "TraceReader",
-        "create_app", "declared_steps", "graph_of",
+        "API_PREFIX", "EVENTS_PAGE_MAX", "EventsPage", "GraphStep", "RunDetail", "RunsPage",
+        "TraceReader", "create_app", "declared_steps", "graph_of",
     ]
     for name in viewer.__all__:
         assert getattr(viewer, name) is not None

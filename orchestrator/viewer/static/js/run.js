@@ -235,7 +235,7 @@ function liveNote(text, problem, detail = "") {
 
 function follow() {
   const after = page.trace.lastSeq;
-  const url = `${API}/runs/${encodeURIComponent(runId)}/stream` + (after !== null ? `?after_seq=${after}` : "");
+  const url = runApi("/stream") + (after !== null ? `?after_seq=${after}` : "");
   const source = new EventSource(url);
   page.source = source;
   page.lastArrival = Date.now() / 1000;
@@ -285,13 +285,44 @@ function showMissing(message) {
   $("missing-text").textContent = message;
 }
 
+/** The API path of this run, with `tail` ("/events", "/stream", a query) after it. The id
+ * is one encoded segment: a run "a/events" is not the events of a run "a". */
+function runApi(tail = "") {
+  return `${API}/runs/${encodeURIComponent(runId)}${tail}`;
+}
+
+/** The run's page of events after `afterSeq` (from the first when null). */
+function eventsPage(afterSeq) {
+  return getJSON(runApi("/events") + (afterSeq !== null ? `?after_seq=${afterSeq}` : ""));
+}
+
+function loadingNote(text, failed = false, detail = "") {
+  const note = $("loading");
+  note.hidden = text === null;
+  note.textContent = text ?? "";
+  note.title = detail;
+  note.classList.toggle("failed", failed);
+}
+
+/** Fetch the pages after the first, drawing each as it comes; returns the last page. */
+async function loadRest(first, total) {
+  let events = first;
+  while (events.has_more) {
+    const n = page.trace.events.length;
+    loadingNote(`loading events \u00b7 ${n}${total > n ? ` of ${total}` : ""}`);
+    events = await eventsPage(events.last_seq);
+    const added = page.trace.append(events.events);
+    if (added && page.following && !page.playing) page.index = page.trace.events.length - 1;
+    render();
+  }
+  loadingNote(null);
+  return events;
+}
+
 async function start() {
   let detail, events;
   try {
-    [detail, events] = await Promise.all([
-      getJSON(`${API}/runs/${encodeURIComponent(runId)}?steps=false`),
-      getJSON(`${API}/runs/${encodeURIComponent(runId)}/events`),
-    ]);
+    [detail, events] = await Promise.all([getJSON(runApi("?steps=false")), eventsPage(null)]);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) showMissing(`The trace store holds no run ${runId}.`);
     else showMissing(`Cannot load run ${runId}: ${err.message}`);
@@ -311,6 +342,17 @@ async function start() {
   requestAnimationFrame(() => requestAnimationFrame(() => {
     performance.mark("ponder:first-render");
     window.__ponderFirstRenderMs = performance.now();
+  }));
+  // A long run's events come in pages (the API's limit), each drawn as it arrives.
+  try {
+    events = await loadRest(events, detail.run.n_events ?? 0);
+  } catch (err) {
+    loadingNote("not every event could be loaded \u00b7 reload", true, err.message);
+    document.body.dataset.ready = "1";
+    return;
+  }
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    window.__ponderAllEventsMs = performance.now();
     document.body.dataset.ready = "1";
   }));
   if (!events.finished && !detail.interrupted) follow();
