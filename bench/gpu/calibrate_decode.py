@@ -16,8 +16,15 @@ chunk in one forward pass; the simulator charges such an iteration the sum of it
 in one pass (the projections and MLP over all B + P tokens at once, attention per
 sequence) against the simulator's formula.
 
+Chunks after a cached prefix (``--chunked``): a P-token prompt chunk whose first C
+tokens of context are already in the KV cache (the second and later chunks of a long
+prompt, or a prompt whose prefix was cached) attends to all C + P tokens (causal,
+aligned to the bottom right as in vLLM's varlen attention). The table fits
+``base + per_token * P + attention * P * (C + P / 2)``: ``P * (C + P / 2)`` is the
+number of query-key pairs the chunk computes, which a linear model leaves out.
+
 Use: ``python bench/gpu/calibrate_decode.py [--context 1024] [--batches 1,8,32,64,128,256]
-[--mixed 32:512,64:2048] [--only-mixed]``
+[--mixed 32:512,64:2048] [--chunked 512:0,2048:6144] [--only-mixed] [--only-chunked]``
 """
 
 from __future__ import annotations
@@ -100,14 +107,83 @@ def _mixed_forward(xd: torch.Tensor, xp: torch.Tensor, layers: list[dict[str, to
     return _rms(torch.cat([x[:b], x[-1:]])) @ head  # the decode tokens and the chunk's last
 
 
+def _chunk_forward(x: torch.Tensor, layers: list[dict[str, torch.Tensor]], head: torch.Tensor,
+                   prefix: list[tuple[torch.Tensor, torch.Tensor]], mask: object
+                   ) -> torch.Tensor:
+    """x: [1, P, hidden], a prompt chunk after a cached prefix of C tokens ``prefix``
+    ([1, KV_HEADS, C, HEAD_DIM] per layer); each token attends to the prefix and to the
+    chunk's tokens before it (``mask``: bottom-right causal over C + P keys)."""
+    _, t, _ = x.shape
+    for i, layer in enumerate(layers):
+        h = _rms(x) @ layer["qkv"]
+        q, k, v = h.split([HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM], -1)
+        q = q.view(1, t, HEADS, HEAD_DIM).transpose(1, 2)
+        k = torch.cat([prefix[i][0], k.view(1, t, KV_HEADS, HEAD_DIM).transpose(1, 2)], 2)
+        v = torch.cat([prefix[i][1], v.view(1, t, KV_HEADS, HEAD_DIM).transpose(1, 2)], 2)
+        k = k.repeat_interleave(HEADS // KV_HEADS, 1)
+        v = v.repeat_interleave(HEADS // KV_HEADS, 1)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        x = x + a.transpose(1, 2).reshape(1, t, HEADS * HEAD_DIM) @ layer["o"]
+        g, u = (_rms(x) @ layer["up"]).chunk(2, -1)
+        x = x + (F.silu(g) * u) @ layer["down"]
+    return _rms(x[:, -1]) @ head
+
+
+def chunked_table(layers: list[dict[str, torch.Tensor]], head: torch.Tensor,
+                  pairs: list[tuple[int, int]], dtype: torch.dtype) -> None:
+    """Time P-token chunks after C cached tokens and fit the three-term prefill model."""
+    from torch.nn.attention.bias import causal_lower_right
+
+    print("\n| chunk P | cached prefix C | measured (ms) | query-key pairs P*(C+P/2) |")
+    print("| ---: | ---: | ---: | ---: |")
+    rows: list[tuple[int, int, float]] = []
+    for t, c in pairs:
+        prefix = [(torch.randn(1, KV_HEADS, c, HEAD_DIM, device="cuda", dtype=dtype),
+                   torch.randn(1, KV_HEADS, c, HEAD_DIM, device="cuda", dtype=dtype))
+                  for _ in range(LAYERS)]
+        x = torch.randn(1, t, HIDDEN, device="cuda", dtype=dtype)
+        mask = causal_lower_right(t, c + t)
+        fn = functools.partial(_chunk_forward, x, layers, head, prefix, mask)
+        with torch.no_grad():
+            try:
+                cost = _time_graph(fn, 10)
+            except RuntimeError as exc:  # a mask the graph capture refuses: time it eagerly
+                print(f"(no CUDA graph: {str(exc).splitlines()[0]})")
+                cost = _time_eager(fn, 10)
+        rows.append((t, c, cost))
+        print(f"| {t} | {c} | {cost * 1e3:.2f} | {t * (c + t / 2):,.0f} |", flush=True)
+        del prefix
+        torch.cuda.empty_cache()
+    if len(rows) < 3:
+        return
+    a = torch.tensor([[1.0, t, t * (c + t / 2)] for t, c, _ in rows], dtype=torch.float64)
+    y = torch.tensor([cost for _, _, cost in rows], dtype=torch.float64)
+    # least squares on relative error: each row divided by its measured time
+    base, per_token, attention = torch.linalg.lstsq(
+        a / y.unsqueeze(1), torch.ones_like(y).unsqueeze(1)).solution.squeeze(1)
+    fit = a @ torch.stack([base, per_token, attention])
+    worst = max(abs(f / m - 1) for f, m in zip(fit.tolist(), y.tolist(), strict=True))
+    print(f"\nfit: base {base.item():.3e} s, per token {per_token.item():.3e} s, "
+          f"attention {attention.item():.3e} s per query-key pair; worst row off by "
+          f"{worst:.1%}")
+    print("| chunk P | cached prefix C | measured (ms) | fit (ms) | simulator (ms) |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for (t, c, cost), f in zip(rows, fit.tolist(), strict=True):
+        print(f"| {t} | {c} | {cost * 1e3:.2f} | {f * 1e3:.2f} | "
+              f"{_sim_iteration_s(0, 0, t, c) * 1e3:.2f} |")
+
+
 #: the simulator's defaults (executors/engines/_model.py, docs/engines.md)
-SIM_DECODE_BASE_S, SIM_PER_SEQ_S, SIM_PER_CONTEXT_TOKEN_S, SIM_PREFILL_PER_TOKEN_S = (
-    0.00704, 1.12e-5, 4.3e-8, 2.6e-5)
+SIM_DECODE_BASE_S, SIM_PER_SEQ_S, SIM_PER_CONTEXT_TOKEN_S = 0.00704, 1.12e-5, 4.3e-8
+SIM_PREFILL_PER_TOKEN_S, SIM_PREFILL_ATTENTION_S = 2.0e-5, 2.4e-9
 
 
-def _sim_iteration_s(batch: int, context: int, prompt_tokens: int) -> float:
+def _sim_iteration_s(batch: int, context: int, prompt_tokens: int, cached: int = 0) -> float:
+    """The simulator's time for ``batch`` decodes and a ``prompt_tokens`` chunk after
+    ``cached`` tokens whose KV exists."""
     return (SIM_DECODE_BASE_S + SIM_PER_SEQ_S * batch + SIM_PER_CONTEXT_TOKEN_S * batch * context
-            + SIM_PREFILL_PER_TOKEN_S * prompt_tokens)
+            + SIM_PREFILL_PER_TOKEN_S * prompt_tokens
+            + SIM_PREFILL_ATTENTION_S * prompt_tokens * (cached + prompt_tokens / 2))
 
 
 def mixed_table(layers: list[dict[str, torch.Tensor]], head: torch.Tensor, context: int,
@@ -131,6 +207,17 @@ def mixed_table(layers: list[dict[str, torch.Tensor]], head: torch.Tensor, conte
               f"{model * 1e3:.2f} | {model / mixed:.2f} |", flush=True)
         del kv
         torch.cuda.empty_cache()
+
+
+def _time_eager(fn: object, iters: int) -> float:
+    for _ in range(3):
+        fn()  # type: ignore[operator]
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(iters):
+        fn()  # type: ignore[operator]
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / iters
 
 
 def _time_graph(fn: object, iters: int) -> float:
@@ -162,8 +249,13 @@ def main() -> None:
     parser.add_argument("--mixed", default="",
                         help="decode-batch:prompt-chunk pairs timed as one iteration, "
                              "e.g. 32:512,64:2048")
+    parser.add_argument("--chunked", default="",
+                        help="chunk:cached-prefix pairs, each a prompt chunk after that many "
+                             "cached tokens, e.g. 512:0,512:7680; fits the prefill model")
     parser.add_argument("--only-mixed", action="store_true",
                         help="skip the decode and prefill tables")
+    parser.add_argument("--only-chunked", action="store_true",
+                        help="only the --chunked table")
     args = parser.parse_args()
     dtype = torch.bfloat16
     torch.manual_seed(0)
@@ -173,6 +265,11 @@ def main() -> None:
     head = torch.randn(HIDDEN, VOCAB, device="cuda", dtype=dtype) * 0.02
     pairs = [(int(b), int(t)) for b, t in
              (pair.split(":") for pair in args.mixed.split(",") if pair)]
+    chunked = [(int(t), int(c)) for t, c in
+               (pair.split(":") for pair in args.chunked.split(",") if pair)]
+    if args.only_chunked:
+        chunked_table(layers, head, chunked, dtype)
+        return
     if args.only_mixed:
         mixed_table(layers, head, args.context, pairs, args.iters, dtype)
         return
@@ -199,6 +296,8 @@ def main() -> None:
         torch.cuda.empty_cache()
     if pairs:
         mixed_table(layers, head, args.context, pairs, args.iters, dtype)
+    if chunked:
+        chunked_table(layers, head, chunked, dtype)
 
 
 if __name__ == "__main__":

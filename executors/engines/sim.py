@@ -49,6 +49,7 @@ class SimEngineOptions(BackendOptions):
     decode_per_seq_s: float = Field(_DEFAULTS.decode_per_seq_s, ge=0)
     decode_per_context_token_s: float = Field(_DEFAULTS.decode_per_context_token_s, ge=0)
     prefill_per_token_s: float = Field(_DEFAULTS.prefill_per_token_s, ge=0)
+    prefill_attention_s: float = Field(_DEFAULTS.prefill_attention_s, ge=0)
     block_size: int = Field(_DEFAULTS.block_size, ge=1)
     kv_blocks: int = Field(_DEFAULTS.kv_blocks, ge=1)
     max_num_seqs: int = Field(_DEFAULTS.max_num_seqs, ge=1)
@@ -67,7 +68,8 @@ class SimEngineOptions(BackendOptions):
         return EngineParams(
             decode_base_s=self.decode_base_s, decode_per_seq_s=self.decode_per_seq_s,
             decode_per_context_token_s=self.decode_per_context_token_s,
-            prefill_per_token_s=self.prefill_per_token_s, block_size=self.block_size,
+            prefill_per_token_s=self.prefill_per_token_s,
+            prefill_attention_s=self.prefill_attention_s, block_size=self.block_size,
             kv_blocks=self.kv_blocks, max_num_seqs=self.max_num_seqs,
             max_num_batched_tokens=self.max_num_batched_tokens,
             max_model_len=self.max_model_len,
@@ -100,7 +102,8 @@ class SimEngineBackend:
     decode_base_s                0.00704   fixed cost of one iteration (weights read)
     decode_per_seq_s             1.12e-5   extra cost per decoding sequence
     decode_per_context_token_s   4.3e-8    extra cost per context token of the batch
-    prefill_per_token_s          2.6e-5    cost per prompt token computed
+    prefill_per_token_s          2.0e-5    cost per prompt token computed
+    prefill_attention_s          2.4e-9    cost per query-key pair of those tokens
     block_size                   16        tokens per KV block
     kv_blocks                    27000     KV blocks (27000 x 16 = 432k tokens)
     max_num_seqs                 1024      sequences in the running batch
