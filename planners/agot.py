@@ -43,6 +43,11 @@ from planners.plan import PlanProblem, timeout_problem, truncated_problem
 
 Item = PlannedStep | PlanProblem | PlanAnswer
 
+#: the default bound of a thought's (and a layer's strategy's) length, in characters
+DEFAULT_MAX_THOUGHT_CHARS = 500
+#: the bound of a complexity check's optional ``reason`` (the planner does not read it)
+MAX_REASON_CHARS = 200
+
 
 class ContextThought(BaseModel):
     """An ancestor thought, as a thought step is told about it."""
@@ -57,8 +62,9 @@ class ContextThought(BaseModel):
 class AGoTOptions(BaseModel):
     """The ``options:`` of an ``agot`` plan step.
 
-    ``max_depth``, ``max_layers`` and ``max_nodes_per_layer`` are the settings; the
-    other fields are written by the planner into the thought steps it adds.
+    ``max_depth``, ``max_layers``, ``max_nodes_per_layer`` and ``max_thought_chars``
+    are the settings; the other fields are written by the planner into the thought
+    steps it adds.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -66,6 +72,11 @@ class AGoTOptions(BaseModel):
     max_depth: int = Field(1, ge=0, le=4, description="Nesting depth of expanded thoughts.")
     max_layers: int = Field(3, ge=1, le=10, description="Layers of the top-level graph.")
     max_nodes_per_layer: int = Field(3, ge=1, le=10, description="Thoughts per layer.")
+    max_thought_chars: int = Field(
+        DEFAULT_MAX_THOUGHT_CHARS, ge=20, le=20_000,
+        description="Longest thought (and layer strategy) in characters: the `maxLength` "
+                    "of the layer's JSON schema, which a constrained decoder enforces; a "
+                    "longer one is a `too_long` plan error, asked again.")
     role: Literal["graph", "thought"] = "graph"
     depth: int = Field(0, ge=0)
     question: str | None = None
@@ -79,17 +90,20 @@ class AGoTOptions(BaseModel):
         return parse_options(cls, options, "agot")
 
 
+# every string is bounded (``maxLength``, set per request for the layer's), or a small
+# model under a constrained decoder may write one until max_tokens
 LAYER_SCHEMA_BASE: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "strategy": {"type": "string"},
+        "strategy": {"type": "string", "maxLength": DEFAULT_MAX_THOUGHT_CHARS},
         "thoughts": {
             "type": "array",
             "minItems": 1,
             "items": {
                 "type": "object",
                 "properties": {
-                    "thought": {"type": "string", "minLength": 1},
+                    "thought": {"type": "string", "minLength": 1,
+                                "maxLength": DEFAULT_MAX_THOUGHT_CHARS},
                     "parents": {"type": "array", "items": {"type": "integer", "minimum": 1}},
                     "final": {"type": "boolean"},
                 },
@@ -103,7 +117,8 @@ LAYER_SCHEMA_BASE: dict[str, Any] = {
 }
 CHECK_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"complex": {"type": "boolean"}, "reason": {"type": "string"}},
+    "properties": {"complex": {"type": "boolean"},
+                   "reason": {"type": "string", "maxLength": MAX_REASON_CHARS}},
     "required": ["complex"],
     "additionalProperties": False,
 }
@@ -229,6 +244,7 @@ class AGoTPlanner:
         for attempt in range(1, repairs + 2):
             llm_request = layer_request(question, thoughts, strategy, layer_no, layers,
                                         options.max_nodes_per_layer, problems,
+                                        max_chars=options.max_thought_chars,
                                         max_tokens=step.max_tokens,
                                         temperature=step.temperature,
                                         request_id=f"{session.step_id}/layer{layer_no}."
@@ -244,7 +260,8 @@ class AGoTPlanner:
                 problems.append(problem)
                 yield problem
                 continue
-            parsed = parse_layer(response.text, len(thoughts), options.max_nodes_per_layer)
+            parsed = parse_layer(response.text, len(thoughts), options.max_nodes_per_layer,
+                                 max_chars=options.max_thought_chars)
             if isinstance(parsed, Layer):
                 yield parsed
                 return
@@ -267,7 +284,8 @@ class AGoTPlanner:
         step = request.step
         thought_options = AGoTOptions(
             max_depth=options.max_depth, max_layers=max(1, layers - 1),
-            max_nodes_per_layer=options.max_nodes_per_layer, role="thought", depth=depth,
+            max_nodes_per_layer=options.max_nodes_per_layer,
+            max_thought_chars=options.max_thought_chars, role="thought", depth=depth,
             question=question, graph=session.step_id,
             context=[ContextThought(step_id=t.step_id, label=t.label, thought=t.text)
                      for t in usable])
@@ -356,8 +374,12 @@ def literal_template(text: str) -> str:
 def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, layer_no: int,
                   layers: int, max_nodes: int, problems: Sequence[PlanProblem], *,
                   max_tokens: int, temperature: float, request_id: str = "",
-                  prefix_key: str | None = None) -> LLMRequest:
-    """The LLM request proposing one layer of thoughts."""
+                  prefix_key: str | None = None,
+                  max_chars: int = DEFAULT_MAX_THOUGHT_CHARS) -> LLMRequest:
+    """The LLM request proposing one layer of thoughts.
+
+    :param max_chars: the longest thought and strategy (the schema's ``maxLength``).
+    """
     user = [f"Question: {question}", ""]
     if thoughts:
         user.append("Thoughts so far:")
@@ -369,7 +391,7 @@ def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, la
     if strategy:
         user += [f"Strategy so far: {strategy}", ""]
     user.append(f"Layer {layer_no} of {layers}: propose 1 to {max_nodes} new thoughts, "
-                f"numbered from T{len(thoughts) + 1}.")
+                f"numbered from T{len(thoughts) + 1}, each at most {max_chars} characters.")
     if layer_no == layers:
         user.append("This is the last layer: propose one thought whose answer is the final "
                     "answer, with \"final\": true.")
@@ -377,6 +399,8 @@ def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, la
         user.append(f"Your previous answer was rejected: {p.message}")
     schema = json.loads(json.dumps(LAYER_SCHEMA_BASE))
     schema["properties"]["thoughts"]["maxItems"] = max_nodes
+    schema["properties"]["strategy"]["maxLength"] = max_chars
+    schema["properties"]["thoughts"]["items"]["properties"]["thought"]["maxLength"] = max_chars
     # only earlier layers' thoughts can be parents here, so that a constrained decoder
     # cannot write a forward edge (the parser also accepts earlier thoughts of the layer);
     # every array is bounded, or a small model may repeat items until max_tokens
@@ -390,10 +414,13 @@ def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, la
                       request_id=request_id, prefix_key=prefix_key)
 
 
-def parse_layer(text: str, existing: int, max_nodes: int) -> Layer | PlanProblem:
+def parse_layer(text: str, existing: int, max_nodes: int, *,
+                max_chars: int = DEFAULT_MAX_THOUGHT_CHARS) -> Layer | PlanProblem:
     """Read one layer's JSON; parents must be earlier thoughts (numbers from 1).
 
     :param existing: how many thoughts the graph has before this layer.
+    :param max_chars: the longest thought and strategy (a backend that does not enforce
+        the schema's ``maxLength`` may send longer ones: a ``too_long`` problem).
     """
     doc = _json_object(text)
     if not isinstance(doc, dict) or not isinstance(doc.get("thoughts"), list):
@@ -414,6 +441,8 @@ def parse_layer(text: str, existing: int, max_nodes: int) -> Layer | PlanProblem
         text_ = item.get("thought") if isinstance(item, dict) else None
         if not isinstance(text_, str) or not text_.strip():
             return PlanProblem("bad_thoughts", f"thought T{number} has no text")
+        if len(text_) > max_chars:
+            return _too_long(f"thought T{number}", text_, max_chars)
         parents = []
         for p in item.get("parents") or []:
             n = _thought_number(p)
@@ -424,7 +453,15 @@ def parse_layer(text: str, existing: int, max_nodes: int) -> Layer | PlanProblem
         out.append(ProposedThought(text_.strip(), tuple(dict.fromkeys(parents)),
                                    bool(item.get("final", False))))
     strategy = doc.get("strategy")
+    if isinstance(strategy, str) and len(strategy) > max_chars:
+        return _too_long("the strategy", strategy, max_chars)
     return Layer(strategy if isinstance(strategy, str) else "", tuple(out))
+
+
+def _too_long(what: str, text: str, max_chars: int) -> PlanProblem:
+    shown = " ".join(text[:60].split())
+    return PlanProblem("too_long", f"{what} is {len(text)} characters long, more than "
+                                   f"max_thought_chars={max_chars} ({shown!r}...)")
 
 
 def parse_check(text: str) -> tuple[bool, PlanProblem | None]:

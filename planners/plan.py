@@ -36,7 +36,8 @@ class PlanProblem:
     :param code: a stable name: ``unknown_tool``, ``bad_args``, ``bad_reference``,
         ``bad_id``, ``after_join``, ``two_joins``, ``no_join``, ``after_end``,
         ``empty_plan``, ``cycle``, ``garbage``, ``unterminated``, ``too_many_steps``,
-        ``bad_json``, ``timeout``, ``truncated``, ``bad_joiner``, ``bad_thoughts``...
+        ``bad_json``, ``timeout``, ``truncated``, ``bad_joiner``, ``bad_thoughts``,
+        ``too_long``...
     :param message: what is wrong, naming the offending text.
     :param line: 1-based line of the plan text, when there is one.
     :param raw: the raw planner output (filled in by the planner).

@@ -222,6 +222,65 @@ def test_every_array_of_the_layer_schema_is_bounded(earlier: int) -> None:
     assert thought["items"]["properties"]["parents"]["maxItems"] == earlier
 
 
+def _strings(schema: Any) -> list[dict[str, Any]]:
+    if isinstance(schema, dict):
+        own = [schema] if schema.get("type") == "string" else []
+        return own + [a for v in schema.values() for a in _strings(v)]
+    if isinstance(schema, list):
+        return [a for v in schema for a in _strings(v)]
+    return []
+
+
+def test_every_string_of_the_layer_and_check_schemas_is_bounded() -> None:
+    from planners.agot import CHECK_SCHEMA, layer_request
+
+    schema = layer_request("q", [], "", 1, 3, 3, [], max_tokens=64, temperature=0.0,
+                           max_chars=120).json_schema
+    strings = _strings(schema)
+    assert len(strings) == 2 and all(s["maxLength"] == 120 for s in strings), strings
+    assert [s.get("maxLength") for s in _strings(CHECK_SCHEMA)] == [200]
+
+
+async def test_an_over_long_thought_is_a_plan_error_and_asked_again(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    # a model that loops inside a string, on a backend that does not enforce the schema
+    rambling = "and then " * 40  # 360 characters
+    llm = ScriptedLLM([
+        ("Layer 1 of 2", [layer({"thought": rambling}),
+                          json.dumps({"strategy": rambling, "thoughts": [{"thought": "a"}]}),
+                          layer({"thought": "hard one", "final": True})]),
+        ("Layer 1 of 1", layer({"thought": "part", "final": True})),
+        ("Thought: hard one[\\s\\S]*Is this thought complex", '{"complex": true}'),
+        NOT_COMPLEX, ANSWER,
+    ])
+    wf = plan_workflow(llm, planner="agot", max_plan_repairs=2,
+                       options={"max_layers": 2, "max_thought_chars": 100})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    errors = recorder.of("plan_error")
+    assert [(e.code, e.will_retry) for e in errors] == [("too_long", True)] * 2
+    assert errors[0].error == ("layer 1: thought T1 is 360 characters long, more than "
+                               "max_thought_chars=100 ('and then and then and then and then "
+                               "and then and then and th'...)")
+    assert errors[1].error.startswith("layer 1: the strategy is 360 characters long")
+    assert "each at most 100 characters" in llm.prompts("Layer 1 of 2")[0]
+    # the nested graph of the complex thought keeps the bound
+    layers = [c.json_schema for c in llm.calls if c.request_id.endswith("layer1.1")]
+    assert len(layers) == 2
+    assert all(s["maxLength"] == 100 for schema in layers for s in _strings(schema))
+
+
+async def test_over_long_thoughts_to_the_last_try_fail_the_step_not_the_process(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([("Layer", layer({"thought": "x" * 5000}))])
+    result = await plan_workflow(llm, planner="agot", max_plan_repairs=1).run(
+        hooks=[recorder])
+    assert result.status == "failed"
+    assert [e.code for e in recorder.of("plan_error")] == ["too_long", "too_long"]
+    assert ("layer 1 could not be planned after 2 tries: layer 1: thought T1 is 5000 "
+            "characters long, more than max_thought_chars=500") in (result.error or "")
+
+
 async def test_every_call_carries_the_run_and_siblings_share_a_prefix_key(
         plan_workflow: PlanWorkflow) -> None:
     llm = ScriptedLLM([

@@ -76,7 +76,8 @@ def test_a_run_of_such_a_workflow_does_not_start(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("planner", "options"), [
     (LLMCompilerPlanner, {"stream_dispatch": False, "direct_answer": True, "examples": "x"}),
-    (AGoTPlanner, {"max_depth": 2, "max_layers": 4, "max_nodes_per_layer": 5}),
+    (AGoTPlanner, {"max_depth": 2, "max_layers": 4, "max_nodes_per_layer": 5,
+                   "max_thought_chars": 300}),
     (StaticPlanner, {"steps": [{"id": "a", "kind": "tool", "tool": "calc",
                                 "args": {"expression": "1"}}], "output": "a"}),
 ])
@@ -88,6 +89,9 @@ def test_the_registry_asks_the_named_planner() -> None:
     reg = Registry.default()
     assert reg.planner_option_problems("nonesuch", {"x": 1}) == []
     assert reg.planner_option_problems("agot", {"max_depth": 9}) != []
+    assert reg.planner_option_problems("agot", {"max_thought_chars": 5}) == [
+        (("max_thought_chars",), "agot options: max_thought_chars: Input should be greater "
+                                 "than or equal to 20 (got 5)")]
 
 
 def test_a_planner_call_is_bounded_unless_the_workflow_says_otherwise() -> None:

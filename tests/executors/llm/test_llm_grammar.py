@@ -237,6 +237,35 @@ def test_the_grammar_bounds_wide_integer_ranges() -> None:
     assert not reachable_rules(gbnf) & {"integer", "integral-part"}, gbnf
 
 
+def _thought_schema(max_chars: int) -> dict[str, Any]:
+    """AGoT's layer schema, whose strings are bounded by ``max_chars``."""
+    from planners.agot import layer_request
+
+    schema = layer_request("q", [], "", 1, 3, 3, [], max_tokens=64, temperature=0.0,
+                           max_chars=max_chars).json_schema
+    assert schema is not None
+    return schema
+
+
+def test_the_grammar_bounds_strings_by_max_length() -> None:
+    pytest.importorskip("llama_cpp", reason="needs the `local` extra (llama-cpp-python)")
+    from executors.llm.local import schema_grammar
+
+    schema = _thought_schema(30)
+    # the schema sent to llama.cpp's server (structured_outputs: json_object) keeps them
+    rewritten = grammar_schema(schema)
+    assert rewritten["properties"]["strategy"]["maxLength"] == 30
+    assert rewritten["properties"]["thoughts"]["items"]["properties"]["thought"][
+        "maxLength"] == 30
+    rules = {m.group(1): m.group(2) for m in _RULE.finditer(schema_grammar(schema)._grammar)}
+    for name in ("strategy", "thoughts-item-thought"):
+        body = _LITERALS.sub(" ", rules[name])
+        # the string's characters: 30 optional ones at most, then the quote and a space
+        assert re.findall(r"[a-z-]+", body) == ["char"] * 30 + ["space"], body
+        assert "*" not in body and "+" not in body, body
+    assert not reachable_rules(schema_grammar(schema)._grammar) & {"string"}
+
+
 def test_a_schema_the_converter_cannot_read_is_a_config_error() -> None:
     pytest.importorskip("llama_cpp", reason="needs the `local` extra (llama-cpp-python)")
     from executors.llm.local import schema_grammar
@@ -284,4 +313,21 @@ async def test_the_model_cannot_write_numbers_out_of_range(gguf_path: Path,
         messages=[{"role": "user", "content": f"Copy this JSON exactly: {copy}"}],
         max_tokens=30, temperature=0, json_schema=schema))
     await backend.aclose()
+    Draft202012Validator(schema).validate(json.loads(response.text))
+
+
+@pytest.mark.anyio
+async def test_the_model_cannot_write_a_string_past_max_length(gguf_path: Path) -> None:
+    from executors.llm import LocalBackend
+
+    schema = _thought_schema(40)
+    backend = LocalBackend(ModelConfig(backend="local", options={"n_threads": 1}))
+    # the prompt pulls towards a long thought: unconstrained, the model copies all of it
+    long = "the quick brown fox jumps over the lazy dog " * 6
+    copy = json.dumps({"thoughts": [{"thought": long}]})
+    response = await backend.complete(LLMRequest(
+        messages=[{"role": "user", "content": f"Copy this JSON exactly: {copy}"}],
+        max_tokens=80, temperature=0, json_schema=schema))
+    await backend.aclose()
+    assert response.finish_reason == "stop", response.text  # closed, not cut at max_tokens
     Draft202012Validator(schema).validate(json.loads(response.text))
