@@ -421,6 +421,9 @@ def compile_workflow(
     dag: nx.DiGraph = nx.DiGraph()
     branch_targets: dict[str, set[str]] = {}
 
+    if not spec.steps:
+        chk.add(("steps",), "the workflow has no steps",
+                "add a `steps:` list; each step starts with `- id: NAME`, then its `kind:`")
     for i, step in enumerate(spec.steps):
         if step.id in nodes:
             chk.add(("steps", i, "id"), f"duplicate step id {step.id!r}",

@@ -18,12 +18,21 @@ from orchestrator.spec.loader import SourceMap, parse_yaml, pydantic_problems
 from orchestrator.spec.models import LLMStep, Step, WorkflowSpec
 
 _STEP: TypeAdapter[Any] = TypeAdapter(Step)
+_STEPS: TypeAdapter[list[Any]] = TypeAdapter(list[Any])
 
 
 def _partial(data: dict[str, Any], smap: SourceMap) -> tuple[WorkflowSpec | None, list[Problem]]:
     """Validate what can be validated; steps that fail become placeholders."""
     problems: list[Problem] = []
     raw_steps = data.get("steps")
+    if "steps" in data and not isinstance(raw_steps, list):
+        # the loader's message and hint (`ponder run`); without steps, a graph check would
+        # only report each reference to a step as unknown
+        try:
+            _STEPS.validate_python(raw_steps)
+        except ValidationError as exc:
+            problems += pydantic_problems(exc, raw_steps, smap, prefix=("steps",))
+        return None, problems
     steps_in: list[Any] = raw_steps if isinstance(raw_steps, list) else []
     top = {k: v for k, v in data.items() if k != "steps"}
     try:

@@ -187,7 +187,10 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
                 err.get("input"), dict) else f"{shown}: {err['msg']}"
         else:
             msg = f"{shown}: {err['msg']}"
-        problems.append(smap.problem(path, msg, _HINTS.get(kind, "")))
+        hint = _HINTS.get(kind, "")
+        if path == ("steps",) and kind == "list_type":
+            hint = "`steps:` is a list: start each step with `- id: NAME`, then its `kind:`"
+        problems.append(smap.problem(path, msg, hint))
     return problems
 
 

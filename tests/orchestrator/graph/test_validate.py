@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.errors import ValidationFailed
 from orchestrator.graph.validate import validate_file, validate_text
+from orchestrator.spec.loader import load_yaml
 
 BAD = """\
 name: bad
@@ -189,3 +191,27 @@ def test_an_invalid_fanout_does_not_also_make_its_join_an_error() -> None:
     # a join naming a step that is valid but no fan-out is still an error
     assert (15, "join 'k' names 'l', a llm step, not a fan-out") in messages
     assert len(messages) == 2, messages
+
+
+@pytest.mark.parametrize("steps", [
+    "steps:\n  a: {kind: llm, prompt: x}\n",  # a mapping of id -> step, as some tools write
+    "steps: llm\n",
+    "steps:\n",  # null
+])
+def test_steps_that_are_not_a_list_fail_validate_as_they_fail_run(steps: str) -> None:
+    text = "name: s\n" + steps + "outputs: {answer: '${steps.a.output}'}\n"
+    problems = validate_text(text, "s.yaml")
+    assert [(p.line, p.message) for p in problems] == [
+        (2, "steps: Input should be a valid list")]  # no noise about `a` being unknown
+    assert "- id: NAME" in problems[0].hint
+    with pytest.raises(ValidationFailed) as run_error:  # what `ponder run` loads it with
+        load_yaml("s.yaml", text=text)
+    assert [(p.line, p.message, p.hint) for p in run_error.value.problems] == [
+        (p.line, p.message, p.hint) for p in problems]
+
+
+@pytest.mark.parametrize("text", ["name: e\n", "name: e\nsteps: []\n"])
+def test_a_workflow_without_steps_is_a_problem(text: str) -> None:
+    problems = validate_text(text, "e.yaml")
+    assert [p.message for p in problems] == ["the workflow has no steps"]
+    assert "`steps:`" in problems[0].hint
