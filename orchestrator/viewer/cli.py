@@ -53,11 +53,13 @@ def view(
     ] = None,
 ) -> None:
     """Serve a web page that shows every run in the trace store, replays it and follows
-    live runs. Read-only.
+    live runs. Read-only: a store of an older schema is not upgraded (run `ponder db
+    upgrade`).
 
     \f
     :raises SystemExit: 2 when binding beyond loopback without a token or FastAPI/uvicorn
-        are missing; 1 when the trace store cannot be opened; 0 on Ctrl-C.
+        are missing; 1 when the trace store cannot be opened or its schema is older than
+        this Ponder's; 0 on Ctrl-C.
     """
     token = token or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(host) and token is None:
@@ -136,7 +138,7 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
     """Open the store, serve until interrupted, close the store; returns the exit code."""
     import uvicorn
 
-    from orchestrator.errors import PonderError
+    from orchestrator.errors import PonderError, StoreOutdated
     from orchestrator.store import open_store
     from orchestrator.viewer.app import create_app
 
@@ -150,7 +152,11 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
     with sock:
         try:
             url, read_only = _store_to_open(db)
-            store = await open_store(url)
+            # a viewer only reads: an older schema is the user's to upgrade, on purpose
+            store = await open_store(url, auto_upgrade=False)
+        except StoreOutdated as exc:
+            _say(f"error: {exc}; `ponder view` reads a store as it is, and never upgrades it")
+            return 1
         except PonderError as exc:
             _say(f"error: cannot open the trace store: {exc}")
             return 1

@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestrator.runtime import events as ev
-from orchestrator.store import RawEvent, StoredEvent, TraceStore, open_store
+from orchestrator.store import RawEvent, StoredEvent, TraceStore, _migrate, open_store
 
 PG_USER = "ponder"
 _RUN_AS = "ponder-test"
@@ -188,6 +188,43 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
         with engine.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         engine.dispose()
+
+
+# -- schema revisions ---------------------------------------------------------------
+
+_TEST_REVISION = '''"""Test-only revision on top of 0001."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_test"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_events_kind_test", "events", ["kind"])
+    op.add_column("runs", sa.Column("note_test", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("runs", "note_test")
+    op.drop_index("ix_events_kind_test", "events")
+'''
+
+
+@pytest.fixture
+def add_test_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Call it to give Ponder's migrations a further revision, '0002_test': a store
+    made before is then at an older revision ('0001')."""
+
+    def add() -> None:
+        copy = tmp_path / "migrations"
+        shutil.copytree(_migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        (copy / "versions" / "0002_test.py").write_text(_TEST_REVISION)
+        monkeypatch.setattr(_migrate, "MIGRATIONS_DIR", copy)
+
+    return add
 
 
 # -- the backends --------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import socket
 import sqlite3
 import stat
@@ -308,40 +307,6 @@ async def test_head_migration_matches_the_table_definitions(sql_url: str) -> Non
         )
         assert compare_metadata(context, METADATA) == []
     engine.dispose()
-
-
-_TEST_REVISION = '''"""Test-only revision on top of 0001."""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0002_test"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_index("ix_events_kind_test", "events", ["kind"])
-    op.add_column("runs", sa.Column("note_test", sa.Text(), nullable=True))
-
-
-def downgrade() -> None:
-    op.drop_column("runs", "note_test")
-    op.drop_index("ix_events_kind_test", "events")
-'''
-
-
-@pytest.fixture
-def add_test_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Call it to give Ponder's migrations a further revision, '0002_test'."""
-
-    def add() -> None:
-        copy = tmp_path / "migrations"
-        shutil.copytree(_migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-        (copy / "versions" / "0002_test.py").write_text(_TEST_REVISION)
-        monkeypatch.setattr(_migrate, "MIGRATIONS_DIR", copy)
-
-    return add
 
 
 async def test_older_database_is_upgraded_on_open_and_keeps_its_data(

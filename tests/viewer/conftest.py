@@ -16,7 +16,13 @@ from viewer_server import CHROMIUM, Api, Browser, LiveServer, launch_chromium
 
 from orchestrator.store import MemoryStore, SqlStore, TraceStore
 from orchestrator.viewer import create_app
-from tests.store.conftest import pg_server, pg_url  # noqa: F401  (fixtures: a throwaway PostgreSQL)
+from tests.store.conftest import (  # noqa: F401  (fixtures: a throwaway PostgreSQL, SQL stores)
+    add_test_revision,
+    make_run,
+    pg_server,
+    pg_url,
+    sql_url,
+)
 
 
 def _store(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> TraceStore:

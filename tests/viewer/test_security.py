@@ -7,13 +7,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 from viewer_server import Api
 from viewer_traces import research_trace
 
-from orchestrator.store import open_store
+from orchestrator.store import SqlStore, StoreOutdated, open_store
 from orchestrator.viewer.cli import is_loopback, view
 
 TOKEN = "s3cret-t\u00f8ken"  # non-ASCII on purpose
@@ -172,6 +173,37 @@ def test_a_read_only_sqlite_file_is_served(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=20)
         path.chmod(stat.S_IRUSR | stat.S_IWUSR)
     assert f"trace store: {path}, read-only" in err
+
+
+def test_an_outdated_store_is_left_as_it_is_and_the_upgrade_command_named(
+    sql_url: str, add_test_revision: Callable[[], None], make_run: Any,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvicorn
+
+    async def serve(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the viewer opened an outdated store and served it")
+
+    monkeypatch.setattr(uvicorn.Server, "serve", serve)
+
+    async def create() -> None:
+        async with await open_store(sql_url) as store:
+            await store.append(make_run("old-run"))
+
+    anyio.run(create)
+    add_test_revision()  # the store is now one revision behind this Ponder
+    with pytest.raises(SystemExit) as exc:
+        view(db=sql_url, host="127.0.0.1", port=0, token=None)
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "'0001'" in err and "ponder db upgrade" in err and "Traceback" not in err
+
+    async def still_outdated() -> None:
+        with pytest.raises(StoreOutdated):
+            await SqlStore(sql_url, auto_upgrade=False).open()
+
+    anyio.run(still_outdated)
 
 
 def test_an_unreachable_server_is_reported_at_start(tmp_path: Path) -> None:
