@@ -53,6 +53,13 @@ def _lock(conn: sa.Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
 
 
+def _unbounded(conn: sa.Connection) -> None:
+    # A migration may rewrite a large table: it is not an ordinary statement, and the
+    # store's statement timeout (PostgreSQL) is lifted for its transaction.
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SET LOCAL statement_timeout = 0"))
+
+
 def _state(conn: sa.Connection, url: str) -> tuple[str | None, str]:
     """Current and head revisions; refuses a database this Ponder cannot manage."""
     script = ScriptDirectory.from_config(alembic_config())
@@ -102,6 +109,7 @@ def ensure_schema(conn: sa.Connection, *, url: str, auto_upgrade: bool) -> None:
             current=current,
             head=head,
         )
+    _unbounded(conn)
     command.upgrade(alembic_config(conn), "head")
 
 
@@ -111,6 +119,7 @@ def migrate(conn: sa.Connection, *, url: str, revision: str) -> tuple[str | None
     :returns: the revisions before and after.
     :raises StoreError: as :func:`ensure_schema`, or for an unknown target revision.
     """
+    _unbounded(conn)  # `ponder db upgrade` waits for another upgrade as long as it takes
     _lock(conn)
     before, _ = _state(conn, url)
     try:

@@ -49,6 +49,10 @@ _RUN_KINDS = frozenset({"run_started", "run_finished"})
 _CHUNK = 500
 _ASYNC_PG_DRIVERS = frozenset({"psycopg", "psycopg_async", "asyncpg"})
 _SYNCHRONOUS = "synchronous"
+STATEMENT_TIMEOUT = "statement_timeout_ms"
+"""The PostgreSQL URL's query parameter that bounds every statement (see :class:`SqlStore`)."""
+DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
+_QUERY_CANCELED = "57014"
 _INSERT_EVENTS = f"INSERT INTO {EVENTS.name} ({', '.join(EVENTS.c.keys())}) VALUES "
 _EVENT_VALUES = f"({', '.join('?' for _ in EVENTS.c)})"
 _MULTI_ROW_MAX = 64
@@ -64,10 +68,12 @@ def normalize_url(url: str) -> sa.URL:
     threads; ``~`` in its path is expanded, and its query may hold
     ``synchronous=NORMAL|FULL|EXTRA`` (see :class:`SqlStore`). ``postgres://`` and
     ``postgresql://`` get the psycopg driver; ``postgresql+psycopg://`` and
-    ``postgresql+asyncpg://`` are kept.
+    ``postgresql+asyncpg://`` are kept; their query may hold ``statement_timeout_ms=N``
+    (see :class:`SqlStore`).
 
     :raises ConfigError: for a malformed URL, another database, a synchronous
-        PostgreSQL driver, or an unknown SQLite ``synchronous`` mode.
+        PostgreSQL driver, an unknown SQLite ``synchronous`` mode or a statement
+        timeout that is not a whole number of milliseconds.
     """
     if "://" not in url:
         # built, not parsed: a file name may hold '?', '#' or '%'
@@ -90,6 +96,7 @@ def normalize_url(url: str) -> sa.URL:
         _sqlite_synchronous(parsed, shown)
         return parsed.set(drivername="sqlite+pysqlite", database=database)
     if backend == "postgresql":
+        _pg_statement_timeout(parsed, shown)
         if "+" not in parsed.drivername:
             return parsed.set(drivername="postgresql+psycopg")
         if driver not in _ASYNC_PG_DRIVERS:
@@ -117,6 +124,30 @@ def _sqlite_synchronous(url: sa.URL, shown: str) -> str:
     return mode
 
 
+def _pg_statement_timeout(url: sa.URL, shown: str) -> int:
+    """The statement timeout, in ms, a PostgreSQL URL asks for (0: none)."""
+    value = url.query.get(STATEMENT_TIMEOUT, str(DEFAULT_STATEMENT_TIMEOUT_MS))
+    text = (value if isinstance(value, str) else value[-1]).strip()
+    if not text.isdigit():
+        raise ConfigError(
+            f"trace store URL {shown}: {STATEMENT_TIMEOUT}={text} is not a whole number of "
+            f"milliseconds; give one (default {DEFAULT_STATEMENT_TIMEOUT_MS}), or 0 for no limit"
+        )
+    return int(text)
+
+
+def _pg_connect_args(url: sa.URL, statement_timeout_ms: int) -> dict[str, Any]:
+    """The driver's connect arguments that set the server's ``statement_timeout``."""
+    if not statement_timeout_ms:
+        return {}
+    if url.get_driver_name() == "asyncpg":
+        return {"server_settings": {"statement_timeout": str(statement_timeout_ms)}}
+    # libpq's options; the URL's own come after, so that theirs win where they set it too
+    own = url.query.get("options", "")
+    own = own if isinstance(own, str) else " ".join(own)
+    return {"options": f"-c statement_timeout={statement_timeout_ms} {own}".strip()}
+
+
 class SqlStore(TraceStore):
     """A :class:`TraceStore` in SQLite or PostgreSQL, through SQLAlchemy.
 
@@ -126,6 +157,15 @@ class SqlStore(TraceStore):
     per append) and a busy timeout; this process's writers queue for one writer
     thread, so they never see "database is locked", and another process's writer is
     waited for up to the busy timeout.
+
+    On PostgreSQL every statement is bounded by the server's ``statement_timeout``:
+    60 s unless the URL's ``?statement_timeout_ms=N`` says otherwise (0: no limit), so
+    that a query that hangs (on a lock another session never releases, or a server too
+    loaded to finish it) fails the operation with an error naming that setting instead
+    of blocking a run forever. Schema upgrades are not bounded by it. It is
+    sent as a connection option; behind a pooler that refuses those (PgBouncer without
+    ``ignore_startup_parameters = options``), give ``statement_timeout_ms=0`` and set
+    it on the server instead.
 
     :param url: the database URL (see :func:`normalize_url`).
     :param auto_upgrade: upgrade an older schema on :meth:`open`; default: yes for
@@ -151,9 +191,13 @@ class SqlStore(TraceStore):
         """The URL with its password hidden."""
         self._sqlite = self._url.get_backend_name() == "sqlite"
         self._synchronous = "NORMAL"
+        self._statement_timeout_ms = 0
         if self._sqlite:
             self._synchronous = _sqlite_synchronous(self._url, self.url)
             self._url = self._url.difference_update_query([_SYNCHRONOUS])
+        else:
+            self._statement_timeout_ms = _pg_statement_timeout(self._url, self.url)
+            self._url = self._url.difference_update_query([STATEMENT_TIMEOUT])
         self._auto_upgrade = self._sqlite if auto_upgrade is None else auto_upgrade
         self._busy_timeout_s = busy_timeout_s
         self._connect_timeout_s = connect_timeout_s
@@ -201,7 +245,11 @@ class SqlStore(TraceStore):
             runner: Runner = ThreadRunner(self._url, self._busy_timeout_s, self._synchronous)
         else:
             key = "timeout" if self._url.get_driver_name() == "asyncpg" else "connect_timeout"
-            runner = AsyncRunner(self._url, {key: max(1, round(self._connect_timeout_s))})
+            connect_args = {
+                key: max(1, round(self._connect_timeout_s)),
+                **_pg_connect_args(self._url, self._statement_timeout_ms),
+            }
+            runner = AsyncRunner(self._url, connect_args)
         try:
             with anyio.fail_after(self._connect_timeout_s + self._busy_timeout_s + 1):
                 await self._run("connect", runner.ping)
@@ -393,6 +441,14 @@ class SqlStore(TraceStore):
                     url=self.url,
                 )
             return StoreError(f"SQLite file {where}: cannot {action}: {reason}", url=self.url)
+        if getattr(orig, "sqlstate", None) == _QUERY_CANCELED and "statement timeout" in text:
+            return StoreError(
+                f"trace store {self.url}: cannot {action}: the server gave up after the "
+                f"statement timeout ({STATEMENT_TIMEOUT}={self._statement_timeout_ms}); a "
+                "query waited on a lock or ran too long. Raise it in the store URL "
+                f"(?{STATEMENT_TIMEOUT}=N, 0 for no limit) if the server is only slow",
+                url=self.url,
+            )
         lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
         if action == "connect" or lost or isinstance(orig, OSError):
             return StoreUnavailable(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import stat
@@ -32,6 +33,7 @@ from orchestrator.store import (
 )
 from orchestrator.store._schema import METADATA, VERSION_TABLE
 from orchestrator.store._sql import normalize_url
+from tests.store.conftest import _TEST_REVISION
 
 pytestmark = pytest.mark.anyio
 
@@ -191,6 +193,101 @@ async def test_opening_from_two_tasks_at_once_connects_once(pg_url: str) -> None
     await store.close()
     # a second engine, made and dropped by the other task, would keep its connection
     assert _drop_other_connections(pg_url) == 0
+
+
+# -- PostgreSQL's statement timeout ----------------------------------------------------
+
+
+def _with_query(url: str, **query: str) -> str:
+    return sa.make_url(url).update_query_dict(query).render_as_string(False)
+
+
+async def _server_setting(store: SqlStore, name: str) -> str:
+    runner = store._runner
+    assert runner is not None
+    return str(await runner.read(lambda c: c.execute(sa.text(f"SHOW {name}")).scalar_one()))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
+async def test_every_statement_is_bounded_by_a_minute_unless_the_url_says_otherwise(
+    pg_url: str, driver: str
+) -> None:
+    url = sa.make_url(pg_url).set(drivername=f"postgresql+{driver}").render_as_string(False)
+    async with SqlStore(url) as store:
+        assert await _server_setting(store, "statement_timeout") == "1min"
+    async with SqlStore(_with_query(url, statement_timeout_ms="1500")) as store:
+        assert await _server_setting(store, "statement_timeout") == "1500ms"
+        assert "statement_timeout_ms=1500" in store.url  # as the user wrote it
+    async with SqlStore(_with_query(url, statement_timeout_ms="0")) as store:
+        assert await _server_setting(store, "statement_timeout") == "0"
+
+
+@pytest.mark.postgres
+async def test_the_urls_own_libpq_options_are_kept(pg_url: str) -> None:
+    url = _with_query(pg_url, options="-c application_name=mine -c statement_timeout=7s")
+    async with SqlStore(url) as store:
+        assert await _server_setting(store, "application_name") == "mine"
+        assert await _server_setting(store, "statement_timeout") == "7s"  # the URL's wins
+
+
+@pytest.mark.parametrize("value", ["1s", "-5", "1.5", "60000x"])
+def test_a_statement_timeout_that_is_not_whole_milliseconds_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="statement_timeout_ms"):
+        SqlStore(f"postgresql+psycopg://u@h/db?statement_timeout_ms={value}")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
+async def test_a_statement_held_by_a_lock_fails_naming_the_timeout(
+    pg_url: str, driver: str, make_linear_run: Any
+) -> None:
+    url = sa.make_url(pg_url).set(drivername=f"postgresql+{driver}").render_as_string(False)
+    events = make_linear_run("r1", 4)
+    async with SqlStore(_with_query(url, statement_timeout_ms="300")) as store:
+        await store.append(events[:2])
+        engine = sync_engine(pg_url)
+        try:
+            with engine.connect() as holder:
+                # another session that locks the tables and never lets go
+                holder.execute(sa.text("LOCK TABLE events, runs IN ACCESS EXCLUSIVE MODE"))
+                with anyio.fail_after(20):
+                    with pytest.raises(StoreError) as read:
+                        await store.events("r1")
+                    with pytest.raises(StoreError) as write:
+                        await store.append(events[2:])
+                holder.rollback()
+        finally:
+            engine.dispose()
+        for info, action in ((read, "read events"), (write, "append events")):
+            message = str(info.value)
+            assert f"cannot {action}" in message and "statement_timeout_ms=300" in message
+            assert "\n" not in message
+        assert not isinstance(read.value, StoreUnavailable)
+        await store.append(events[2:])  # the store goes on once the lock is gone
+        assert [e.seq for e in await store.events("r1")] == [0, 1, 2, 3]
+
+
+_SLOW_REVISION = _TEST_REVISION.replace(
+    'op.create_index("ix_events_kind_test", "events", ["kind"])',
+    'op.execute("SELECT pg_sleep(0.5)")\n    op.create_index("ix_events_kind_test", "events", ["kind"])',
+)
+
+
+@pytest.mark.postgres
+async def test_a_schema_upgrade_is_not_bounded_by_the_statement_timeout(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _with_query(pg_url, statement_timeout_ms="100")
+    async with SqlStore(url):
+        pass
+    copy = tmp_path / "migrations"
+    shutil.copytree(_migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "versions" / "0002_test.py").write_text(_SLOW_REVISION)
+    monkeypatch.setattr(_migrate, "MIGRATIONS_DIR", copy)
+    assert await upgrade(url) == ("0001", "0002_test")  # a statement of 500 ms in it
+    async with SqlStore(url) as store:  # and ordinary statements are bounded again
+        assert await _server_setting(store, "statement_timeout") == "100ms"
 
 
 async def test_read_only_sqlite_file_is_refused(tmp_path: Path) -> None:
