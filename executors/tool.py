@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from orchestrator.errors import PonderError, ToolError
 from orchestrator.runtime.contracts import ExecContext, Result, Task
@@ -27,12 +29,28 @@ class ToolExecutor:
         except Exception as exc:  # a tool's own exception is the step's error
             raise ToolError(f"tool {spec.name!r} raised {type(exc).__name__}: {exc}",
                             step_id=task.step_id) from exc
-        return Result(output=_jsonable(value), meta={"tool": spec.name})
+        return Result(output=tool_output(spec.name, value, task.step_id), meta={"tool": spec.name})
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return 0.01
 
 
-def _jsonable(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)
-    return dump(mode="json") if dump is not None else value
+def tool_output(name: str, value: Any, step_id: str | None = None) -> Any:
+    """A tool's return value as JSON data: pydantic models, dataclasses, tuples, sets and
+    dates as pydantic's JSON mode writes them.
+
+    A step's output is stored in the run's trace and may be printed as JSON, so a value
+    JSON cannot hold (an arbitrary object, a generator, bytes that are not UTF-8, a
+    circular list, infinity or NaN) fails the step here, not the run when it is stored.
+
+    :raises ToolError: naming the tool and what is wrong with the value.
+    """
+    try:
+        data = to_jsonable_python(value)
+        json.dumps(data, allow_nan=False)  # infinity/NaN: not JSON, whatever Python allows
+    except (PydanticSerializationError, ValueError, TypeError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ToolError(f"tool {name!r} returned a value that is not JSON "
+                        f"({type(value).__name__}: {detail}); return strings, numbers, "
+                        "booleans, None, lists and dicts", step_id=step_id) from None
+    return data
