@@ -29,7 +29,6 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
-from pydantic import BaseModel
 
 from orchestrator.graph.compile import step_dependencies
 from orchestrator.runtime import events as ev
@@ -37,6 +36,7 @@ from orchestrator.runtime.contracts import Result, Task
 from orchestrator.spec.kinds_plan import PlanStep
 from orchestrator.spec.models import ModelConfig
 from planners import joiner
+from planners.allowlist import Allowlist, registry_loader
 from planners.base import (
     ActionRecord,
     LiveGraph,
@@ -158,6 +158,8 @@ class _PlanRun:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     #: the plan step's own dependencies (its steps may use them too), computed once
     own_deps: set[str] | None = None
+    #: the check of the ``tools:`` allowlist (built on first use: it reads sub-workflows)
+    allowlist: Allowlist | None = None
 
     @property
     def step(self) -> PlanStep:
@@ -307,26 +309,15 @@ class _PlanRun:
         return self._check_tools(sid, step)
 
     def _check_tools(self, sid: str, step: Any) -> PlanProblem | None:
-        """The plan step's ``tools:`` allowlist holds for every planner: a step (or a step
-        nested in it) calling another tool, or a nested plan free to call any tool, is
-        rejected."""
-        allowed = self.step.tools
-        if not allowed:
+        """The plan step's ``tools:`` allowlist holds for every planner and bounds all a
+        step would run: its nested steps, nested plans, sub-workflows (see
+        :mod:`planners.allowlist`)."""
+        if not self.step.tools:
             return None
-        shown = ", ".join(allowed)
-        for kind, value in _tool_uses(step):
-            if kind == "tool" and value not in allowed:
-                return PlanProblem("unknown_tool", f"step {sid!r} calls tool {value!r}, which "
-                                                   f"is not allowed here (allowed: {shown})")
-            if kind == "plan":
-                outside = [t for t in value if t not in allowed] if value else ["(any tool)"]
-                if outside:
-                    return PlanProblem(
-                        "unknown_tool", f"step {sid!r} is a plan that may call "
-                                        f"{', '.join(map(repr, outside))}, which is not "
-                                        f"allowed here (allowed: {shown}); give it `tools:` "
-                                        "from this list")
-        return None
+        if self.allowlist is None:
+            self.allowlist = Allowlist(self.step.tools, self.graph.base_dir,
+                                       registry_loader(self.graph.registry.workflows))
+        return self.allowlist.problem(sid, step)
 
     def _workflow_ids(self) -> set[str]:
         spec = getattr(self.graph, "spec", None)
@@ -436,28 +427,6 @@ class _PlanRun:
                   "actions": actions, "plan_errors": self.plan_errors,
                   "decisions": self.decisions, "llm_calls": self.session.llm_calls,
                   "llm_outputs": outputs})
-
-
-def _tool_uses(step: Any) -> list[tuple[str, Any]]:
-    """``("tool", name)`` for each tool step in ``step`` (itself or nested, e.g. a map's
-    body) and ``("plan", tools)`` for each plan step (itself or nested)."""
-    out: list[tuple[str, Any]] = []
-    stack: list[Any] = [step]
-    while stack:
-        obj = stack.pop()
-        if isinstance(obj, BaseModel):
-            kind = getattr(obj, "kind", None)
-            if kind == "tool" and isinstance(getattr(obj, "tool", None), str):
-                out.append(("tool", obj.tool))  # type: ignore[attr-defined]
-            elif kind == "plan":
-                out.append(("plan", list(getattr(obj, "tools", []) or [])))
-                continue  # its own steps are checked against its own allowlist
-            stack.extend(getattr(obj, name) for name in type(obj).model_fields)
-        elif isinstance(obj, list | tuple):
-            stack.extend(obj)
-        elif isinstance(obj, dict):
-            stack.extend(obj.values())
-    return out
 
 
 def _record(graph: Any, cls: type[ev._Event], **fields: Any) -> None:

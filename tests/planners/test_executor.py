@@ -5,12 +5,17 @@ calls that failed or were stopped."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from orchestrator import Workflow
+from orchestrator.spec.models import ToolStep, WorkflowSpec, WorkflowStep
+from planners.allowlist import Allowlist
 from planners.testing import ScriptedLLM, forever
+from tests.planners.conftest import TEST_TOOLS
 
 pytestmark = pytest.mark.anyio
 PlanWorkflow = Callable[..., Workflow]
@@ -60,6 +65,150 @@ async def test_static_steps_inside_the_allowlist_run(plan_workflow: PlanWorkflow
                        options={"steps": steps})
     result = await wf.run()
     assert result.ok and result.output == 6, result.error
+
+
+# -- the allowlist through sub-workflows -----------------------------------------------------
+SUBWORKFLOWS = {
+    "search.yaml": "name: search_top\nsteps:\n"
+                   "  - {id: look, kind: tool, tool: search, args: {query: x}}\n",
+    "lib/search.yaml": "name: search_lib\nsteps:\n"
+                       "  - {id: deep, kind: tool, tool: search, args: {query: y}}\n",
+    # allowed itself; its own sub-workflow is found next to it, in lib/
+    "lib/nested.yaml": "name: nested\nsteps:\n"
+                       "  - {id: fine, kind: tool, tool: calc, args: {expression: '2'}}\n"
+                       "  - {id: inner, kind: workflow, workflow: search.yaml}\n",
+    "lib/ok.yaml": "name: ok\nsteps:\n"
+                   "  - {id: n, kind: tool, tool: lookup, args: {city: paris}}\n"
+                   "  - {id: q, kind: plan, planner: static, goal: g, tools: [calc],\n"
+                   "     options: {steps: [{id: c, kind: tool, tool: calc,\n"
+                   "                        args: {expression: '3 * 4'}}]}}\n"
+                   "outputs: {total: '${steps.q.output}'}\n",
+}
+ALLOWED = "(allowed: calc, lookup)"
+
+
+def static_plan_in_folder(folder: Path, step: dict[str, Any],
+                          registered: dict[str, str] | None = None) -> Workflow:
+    """A workflow file in ``folder`` (with the sub-workflows above) whose static plan,
+    allowed calc and lookup, adds the step ``a`` (calc) and then ``step``."""
+    for name, text in SUBWORKFLOWS.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    doc = {"name": "main", "models": {"default": {"backend": "scripted"}}, "steps": [
+        {"id": "p", "kind": "plan", "planner": "static", "goal": "g",
+         "tools": ["calc", "lookup"], "max_plan_repairs": 0,
+         "options": {"steps": [{"id": "a", "kind": "tool", "tool": "calc",
+                                "args": {"expression": "1 + 1"}}, step],
+                     "output": step["id"]}}]}
+    (folder / "main.yaml").write_text(yaml.safe_dump(doc))
+    wf = Workflow.from_yaml(folder / "main.yaml")
+    wf.register_backend("scripted", ScriptedLLM().factory)
+    for name, fn in TEST_TOOLS.items():
+        wf.register_tool(fn, name)
+    for name, text in (registered or {}).items():
+        wf.registry.workflows[name] = Workflow.from_yaml_text(text)
+    return wf
+
+
+SEARCH_VIA = "runs sub-workflow 'search.yaml', whose step 'look' calls tool 'search'"
+
+
+@pytest.mark.parametrize(("step", "shown"), [
+    ({"id": "b", "kind": "workflow", "workflow": "search.yaml"}, f"step 'p__b' {SEARCH_VIA}"),
+    ({"id": "b", "kind": "map", "over": [1, 2],
+      "step": {"kind": "workflow", "workflow": "search.yaml"}}, f"step 'p__b' {SEARCH_VIA}"),
+    ({"id": "b", "kind": "spawn", "messages": ["m"], "workflow": "search.yaml"},
+     f"step 'p__b' {SEARCH_VIA}"),
+    ({"id": "b", "kind": "workflow", "workflow": "lib/nested.yaml"},
+     "step 'p__b' runs sub-workflow 'lib/nested.yaml', whose step 'inner' runs sub-workflow "
+     "'search.yaml', whose step 'deep' calls tool 'search'"),
+    ({"id": "b", "kind": "workflow", "workflow": "helper"},
+     "step 'p__b' runs sub-workflow 'helper', whose step 'h' calls tool 'search'"),
+    ({"id": "b", "kind": "tool", "tool": "lookup", "args": {"city": "rome"}}, None),
+], ids=["workflow", "map", "spawn", "nested", "registered", "control"])
+async def test_a_sub_workflow_calling_a_tool_outside_the_allowlist_is_a_plan_error(
+        tmp_path: Path, recorder: Recorder, step: dict[str, Any], shown: str | None) -> None:
+    wf = static_plan_in_folder(tmp_path, step, registered={
+        "helper": "name: helper\nsteps:\n  - {id: h, kind: tool, tool: search, "
+                  "args: {query: z}}\n"})
+    result = await wf.run(hooks=[recorder])
+    if shown is None:  # the same plan without a sub-workflow runs
+        assert result.ok, result.error
+        return
+    assert result.status == "failed"
+    (error,) = recorder.of("plan_error")
+    assert error.code == "unknown_tool"
+    assert error.error == f"{shown}, which is not allowed here {ALLOWED}"
+    started = {e.step_id for e in recorder.of("step_started")}
+    assert not any(s.startswith("p__b") for s in started)  # nothing of it ran
+    assert not [e for e in recorder.of("run_started") if e.run_id != result.run_id]
+    assert recorder.first("step_succeeded", "p__a").output == 2  # kept
+
+
+async def test_a_join_scoring_with_a_tool_outside_the_allowlist_is_a_plan_error(
+        tmp_path: Path, recorder: Recorder) -> None:
+    wf = static_plan_in_folder(tmp_path, {"id": "j", "kind": "join", "of": "a",
+                                          "reducer": "best_of_n",
+                                          "scorer": {"tool": "search"}})
+    result = await wf.run(hooks=[recorder])
+    assert result.status == "failed"
+    (error,) = recorder.of("plan_error")
+    assert error.error == f"step 'p__j' calls tool 'search', which is not allowed here {ALLOWED}"
+
+
+async def test_a_sub_workflow_that_cannot_be_loaded_is_a_plan_error(
+        tmp_path: Path, recorder: Recorder) -> None:
+    wf = static_plan_in_folder(tmp_path, {"id": "b", "kind": "workflow",
+                                          "workflow": "nowhere.yaml"})
+    result = await wf.run(hooks=[recorder])
+    assert result.status == "failed"
+    (error,) = recorder.of("plan_error")
+    assert error.code == "unknown_workflow"
+    assert error.error.startswith("step 'p__b' runs sub-workflow 'nowhere.yaml', which cannot "
+                                  "be loaded to check the tools it calls: ")
+    assert "nowhere.yaml: No such file or directory" in error.error
+    assert "\n" not in error.error
+
+
+async def test_a_sub_workflow_inside_the_allowlist_runs(tmp_path: Path,
+                                                        recorder: Recorder) -> None:
+    # it calls lookup and runs a plan allowed calc
+    wf = static_plan_in_folder(tmp_path, {"id": "b", "kind": "workflow",
+                                          "workflow": "lib/ok.yaml"})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == {"total": 12}
+    assert not recorder.of("plan_error")
+
+
+def test_an_empty_allowlist_checks_nothing(tmp_path: Path) -> None:
+    def unreadable(ref: str, base_dir: Path) -> tuple[WorkflowSpec, Path]:
+        raise AssertionError("not loaded")
+
+    step = ToolStep(id="x", tool="anything")
+    assert Allowlist([], tmp_path, unreadable).problem("x", step) is None
+    assert Allowlist(["calc"], tmp_path, unreadable).problem("x", step) is not None
+
+
+def test_a_sub_workflow_that_calls_itself_is_read_and_checked_once(tmp_path: Path) -> None:
+    loop = WorkflowSpec.model_validate({"name": "loop", "steps": [
+        {"id": "again", "kind": "workflow", "workflow": "loop"},
+        {"id": "c", "kind": "tool", "tool": "calc"}]})
+    loads: list[str] = []
+
+    def load(ref: str, base_dir: Path) -> tuple[WorkflowSpec, Path]:
+        loads.append(ref)
+        return loop, base_dir
+
+    allowlist = Allowlist(["calc"], tmp_path, load)
+    assert allowlist.problem("x", WorkflowStep(id="x", workflow="loop")) is None
+    assert allowlist.problem("y", WorkflowStep(id="y", workflow="loop")) is None
+    assert loads == ["loop"]
+    problem = Allowlist(["lookup"], tmp_path, load).problem("x", WorkflowStep(id="x",
+                                                                              workflow="loop"))
+    assert problem is not None and problem.message == (
+        "step 'x' runs sub-workflow 'loop', whose step 'c' calls tool 'calc', which is not "
+        "allowed here (allowed: lookup)")
 
 
 # -- run id, step id, priority ------------------------------------------------------------
