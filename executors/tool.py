@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from orchestrator.errors import PonderError, ToolError
@@ -14,25 +19,59 @@ from orchestrator.spec.models import ModelConfig
 
 
 class ToolExecutor:
-    """Runs `tool` steps. Sync callables run in a worker thread, off the event loop."""
+    """Runs `tool` steps. Sync callables run in a thread of their own, off the event loop."""
 
     async def execute(self, task: Task, ctx: ExecContext) -> Result:
         spec = ctx.registry.get_tool(task.inputs["tool"])
         args = spec.validate(task.inputs.get("args") or {})
+        # in a thread of its own, a tool's KeyboardInterrupt is its own too: no Ctrl-C there
+        own: tuple[type[BaseException], ...] = (
+            (Exception, SystemExit) if spec.is_async else (Exception, SystemExit, KeyboardInterrupt))
         try:
             if spec.is_async:
                 value = await spec.fn(**args)
             else:
-                value = await anyio.to_thread.run_sync(lambda: spec.fn(**args))
+                value = await _call_in_thread(lambda: spec.fn(**args))
         except PonderError:
             raise
-        except Exception as exc:  # a tool's own exception is the step's error
+        except own as exc:  # a tool's own exception is the step's error
             raise ToolError(f"tool {spec.name!r} raised {type(exc).__name__}: {exc}",
                             step_id=task.step_id) from exc
         return Result(output=tool_output(spec.name, value, task.step_id), meta={"tool": spec.name})
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return 0.01
+
+
+async def _call_in_thread(fn: Callable[[], Any]) -> Any:
+    """Call ``fn`` in a new daemon thread and return what it returns (or raise what it
+    raises, ``SystemExit`` and ``KeyboardInterrupt`` included: a thread gets no signals).
+
+    Python cannot stop a thread. Where ``anyio.to_thread.run_sync`` waits for the call
+    whatever happens (a step's ``timeout_s`` and Ctrl-C had no effect on a tool that
+    hangs), a cancelled wait here returns at once and leaves the thread behind; being a
+    daemon, it does not keep the process alive once the run is over either.
+    """
+    token = anyio.lowlevel.current_token()
+    send, receive = anyio.create_memory_object_stream[tuple[bool, Any]](1)
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, context.run(fn))
+        except BaseException as exc:  # handed to the waiting task
+            outcome = (False, exc)
+        try:
+            anyio.from_thread.run_sync(send.send_nowait, outcome, token=token)
+        except Exception:  # nobody waits any more (timed out, cancelled, the loop is gone)
+            pass
+
+    with send, receive:
+        threading.Thread(target=target, name="ponder tool", daemon=True).start()
+        ok, value = await receive.receive()
+    if ok:
+        return value
+    raise value
 
 
 def tool_output(name: str, value: Any, step_id: str | None = None) -> Any:

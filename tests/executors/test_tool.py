@@ -4,11 +4,15 @@ the run's."""
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from typing import Any
 
 import pytest
 
 from orchestrator import Workflow
+from orchestrator.spec.base import RetryPolicy
+from orchestrator.spec.models import ToolStep
 from orchestrator.store import StoreHook, open_store
 
 pytestmark = pytest.mark.anyio
@@ -66,3 +70,51 @@ async def test_a_tool_returning_what_json_cannot_hold_fails_its_step_not_the_run
         else:
             assert step.status == "succeeded" and step.output == expected, (name, step)
             assert stored[name] == "step_succeeded"
+
+
+async def test_a_sync_tool_that_hangs_times_out_at_its_timeout() -> None:
+    release = threading.Event()
+
+    def hang() -> str:
+        release.wait(30)
+        return "late"
+
+    wf = Workflow("hang")
+    wf.register_tool(hang)
+    wf.add(ToolStep(id="h", tool="hang", timeout_s=0.2, retry=RetryPolicy(max_attempts=1)))
+    wf.tool("other", "calc", expression="1 + 1")
+    start = time.monotonic()
+    try:
+        result = await wf.run()
+    finally:
+        release.set()
+    assert time.monotonic() - start < 5  # it waited for the thread: the tool's 30 s
+    by_id = {s.id: s for s in result.steps}
+    assert by_id["h"].status == "failed" and "timed out after 0.2s" in (by_id["h"].error or "")
+    assert by_id["other"].output == 2
+
+
+def _exits() -> None:
+    raise SystemExit(3)
+
+
+def _interrupts() -> None:
+    raise KeyboardInterrupt
+
+
+async def _exits_async() -> None:
+    raise SystemExit(4)
+
+
+async def test_a_tool_raising_system_exit_fails_its_step_not_the_process() -> None:
+    wf = Workflow("exits")
+    for fn in (_exits, _interrupts, _exits_async):
+        wf.register_tool(fn)
+        wf.tool(fn.__name__.strip("_"), fn.__name__)
+    wf.tool("other", "calc", expression="1 + 1")
+    result = await wf.run()
+    errors = {s.id: s.error for s in result.steps}
+    assert errors["exits"] == "tool '_exits' raised SystemExit: 3"
+    assert errors["interrupts"] == "tool '_interrupts' raised KeyboardInterrupt: "
+    assert errors["exits_async"] == "tool '_exits_async' raised SystemExit: 4"
+    assert {s.id: s.output for s in result.steps}["other"] == 2
