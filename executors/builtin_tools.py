@@ -76,6 +76,9 @@ def _eval(node: ast.AST) -> Any:
 def _check_size(value: Any) -> Any:
     if isinstance(value, int) and value.bit_length() > _MAX_BITS:
         raise ToolError("calc: the result is too large")
+    if isinstance(value, complex):  # Python's answer to a negative number ** a fraction
+        raise ToolError("calc: the result is not a real number (a negative number to a "
+                        "fractional power?)")
     return value
 
 
@@ -91,8 +94,12 @@ def calc(expression: str) -> int | float:
         value = _eval(tree)
     except ZeroDivisionError:
         raise ToolError(f"calc: division by zero in {expression!r}") from None
-    except (OverflowError, ValueError) as exc:
+    except OverflowError:
+        raise ToolError(f"calc: the result is too large in {expression!r}") from None
+    except ValueError as exc:
         raise ToolError(f"calc: {exc} in {expression!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):  # float overflow: inf, nan
+        raise ToolError(f"calc: the result is too large in {expression!r}") from None
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value  # type: ignore[no-any-return]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,12 +34,24 @@ def test_calc_refuses_everything_else(expr: str) -> None:
         calc(expr)
 
 
+@pytest.mark.parametrize(("expr", "message"), [
+    ("1e308 * 10", "too large"), ("1e999", "too large"), ("exp(709) * 10", "too large"),
+    ("1e308 * 10 - 1e308 * 10", "too large"), ("10.0 ** 400", "too large"),
+    ("(-8) ** 0.5", "not a real number"), ("abs((-8) ** 0.5)", "not a real number"),
+])
+def test_calc_answers_finite_real_numbers_only(expr: str, message: str) -> None:
+    # infinity is not JSON, and a complex number was written out as its repr
+    with pytest.raises(ToolError, match=message):
+        calc(expr)
+
+
 @given(st.text(max_size=60))
 def test_calc_never_raises_anything_but_tool_error(expr: str) -> None:
     try:
-        calc(expr)
+        value = calc(expr)
     except ToolError:
-        pass
+        return
+    assert isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def test_extract() -> None:
