@@ -11,6 +11,8 @@ are noted on the step's ``step_cancelled`` event.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from executors.fanout._live import Owner
 from executors.llm.executor import UsageMeter, messages_of, metered_call, note_usage
 from orchestrator.runtime.contracts import (
@@ -29,6 +31,8 @@ from orchestrator.spec.kinds_fanout import SampleStep
 class SampleCall(SampleStep):
     """One request of a fan-out: ``n`` samples of a prompt (added at run time, never
     written in a workflow). Its output is the text, or the list of texts when ``n > 1``."""
+
+    is_request: ClassVar[bool] = True
 
 
 def make_request(task: Task, step: SampleStep, messages: list[dict[str, str]], n: int,

@@ -78,7 +78,9 @@ class CompiledGraph:
         return max(self.remaining_critical_path().values(), default=0.0)
 
 
-def _pool_for(kind: str, step: Any) -> str:
+def pool_for(kind: str, step: Any) -> str:
+    """The executor pool a step waits in for a slot (compiled steps and steps added at
+    run time alike)."""
     if kind == "llm":
         return f"llm:{step.model}"
     if kind in ("map", "branch"):
@@ -86,7 +88,7 @@ def _pool_for(kind: str, step: Any) -> str:
     if kind == "sample":
         # the sample operator waits on its requests, which run as llm-pool children: were
         # it in that pool too, a pool of one slot would deadlock
-        return "sample"
+        return f"llm:{step.model}" if step.is_request else "sample"
     return kind
 
 
@@ -430,7 +432,7 @@ def compile_workflow(
                     "give each step a unique id")
             continue
         line, _ = smap.locate(("steps", i))
-        nodes[step.id] = Node(step.id, step.kind, step, frozenset(), _pool_for(step.kind, step),
+        nodes[step.id] = Node(step.id, step.kind, step, frozenset(), pool_for(step.kind, step),
                               estimate_cost(step), line)
     deps_of: dict[str, set[str]] = {}
     for i, step in enumerate(spec.steps):

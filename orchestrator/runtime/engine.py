@@ -249,17 +249,15 @@ class RunContext:
         :param handled: the caller handles their failure or cancellation (a fan-out under
             a join's policy): such a step does not fail the run.
         """
-        from orchestrator.graph.compile import estimate_cost, step_dependencies
+        from orchestrator.graph.compile import estimate_cost, pool_for, step_dependencies
 
         assert self.scheduler is not None
         sched = self.scheduler
         base = sched.plans[parent_step_id].priority if parent_step_id in sched.plans else 0.0
         plans = []
         for step in steps:
-            pool = ("llm:" + step.model) if step.kind in ("llm", "sample") else (
-                "control" if step.kind in ("map", "branch") else step.kind)
             plans.append(StepPlan(step.id, step.kind, step, tuple(sorted(step_dependencies(step))),
-                                  pool, base + estimate_cost(step),
+                                  pool_for(step.kind, step), base + estimate_cost(step),
                                   (locals_ or {}).get(step.id), cancellable=cancellable))
         if handled:
             self.handled.update(p.id for p in plans)

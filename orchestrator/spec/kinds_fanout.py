@@ -23,7 +23,7 @@ whose module docstring describes the run-time design.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -176,6 +176,10 @@ class SampleStep(StepBase):
     The output is the list of the ``n`` texts (error markers for samples that failed).
     """
 
+    #: True for the requests a fan-out adds (they wait in their model's pool); the
+    #: operator itself waits in the ``sample`` pool, or it would hold a model slot its
+    #: own requests need
+    is_request: ClassVar[bool] = False
     kind: Literal["sample"] = "sample"
     prompt: str
     system: str | None = None

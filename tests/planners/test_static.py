@@ -75,3 +75,23 @@ async def test_a_failing_output_step_fails_the_plan(plan_workflow: PlanWorkflow)
                                  options={"steps": steps}).run()
     assert result.status == "failed"
     assert "static plan: step 'a' failed" in (result.error or "")
+
+
+async def test_a_planned_sample_step_runs_on_a_model_of_one_slot() -> None:
+    """A sample step added by a plan waits in the fan-out pool, as a compiled one does,
+    not in its model's pool: there it held the model's one slot while its request, a
+    child in that pool, waited for it, and the run hung."""
+    import anyio
+    import yaml
+
+    sample = {"id": "s", "kind": "sample", "prompt": "Pick a word.", "n": 2}
+    doc = {"name": "t", "models": {"default": {"backend": "scripted", "concurrency": 1}},
+           "steps": [{"id": "p", "kind": "plan", "goal": "g", "planner": "static",
+                      "options": {"steps": [sample], "output": "s"}}]}
+    wf = Workflow.from_yaml_text(yaml.safe_dump(doc))
+    llm = ScriptedLLM([("Pick a word", "tide")])
+    wf.register_backend("scripted", llm.factory)
+    with anyio.fail_after(10):
+        result = await wf.run()
+    assert result.ok, result.error
+    assert result.output == ["tide", "tide"]
