@@ -19,17 +19,50 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from orchestrator.errors import ReferenceResolutionError
 from orchestrator.spec.refs import REF_RE
 
+#: most characters a rendered template, or one string or list a template builds with `*`
+#: or `+`, may have: past it rendering stops with an error instead of taking the memory
+#: of the process (`{{ ('x' * 100000) * 100000 }}` is ten gigabytes)
+MAX_RENDER_CHARS = 10_000_000
+#: most bits of an integer `**` may produce (as the calc tool)
+_MAX_POW_BITS = 4_000
+
 
 def _tojson(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+class _TooLarge(Exception):
+    pass
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, with `*`, `+` and `**` held to sizes that fit in memory
+    (the sandbox bounds `range` only)."""
+
+    intercepted_binops = frozenset({"*", "+", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and right > 0 and (
+                    abs(left).bit_length() * right > _MAX_POW_BITS):
+                raise _TooLarge(f"{left} ** {right} is too large")
+        elif operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int) and (
+                        len(seq) * n > MAX_RENDER_CHARS):
+                    raise _TooLarge(f"`*` would make a {type(seq).__name__} of "
+                                    f"{len(seq) * n:,} items, more than {MAX_RENDER_CHARS:,}")
+        elif isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple) and (
+                len(left) + len(right) > MAX_RENDER_CHARS):
+            raise _TooLarge(f"`+` would make a {type(left).__name__} of "
+                            f"{len(left) + len(right):,} items, more than {MAX_RENDER_CHARS:,}")
+        return super().call_binop(context, operator, left, right)
+
+
 @functools.cache
 def environment() -> ImmutableSandboxedEnvironment:
     """The one sandboxed environment every template is compiled in."""
-    env = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-    )
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["json"] = _tojson
     return env
 
@@ -150,11 +183,24 @@ def render(source: str, variables: dict[str, Any]) -> str:
     :raises ReferenceResolutionError: for an undefined name or a sandbox violation.
     """
     try:
-        return str(_compiled(source).render(**variables))
-    except (UndefinedError, SecurityError) as exc:
+        return _render_bounded(_compiled(source), variables)
+    except (UndefinedError, SecurityError, _TooLarge) as exc:
         raise ReferenceResolutionError(f"template: {exc}") from None
     except Exception as exc:  # anything a template's own code raises (1/0, bad filter args)
         raise ReferenceResolutionError(f"template: {type(exc).__name__}: {exc}") from None
+
+
+def _render_bounded(template: Any, variables: dict[str, Any]) -> str:
+    """Render chunk by chunk, stopping once the text passes :data:`MAX_RENDER_CHARS` (a
+    loop can repeat text past any limit on one value)."""
+    parts: list[str] = []
+    size = 0
+    for part in template.generate(**variables):
+        size += len(part)
+        if size > MAX_RENDER_CHARS:
+            raise _TooLarge(f"the rendered text is longer than {MAX_RENDER_CHARS:,} characters")
+        parts.append(part)
+    return "".join(parts)
 
 
 def evaluate(expression: str, variables: dict[str, Any]) -> Any:
@@ -164,7 +210,7 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     """
     try:
         return _compiled_expr(expression)(**variables)
-    except (UndefinedError, SecurityError) as exc:
+    except (UndefinedError, SecurityError, _TooLarge) as exc:
         raise ReferenceResolutionError(f"condition `{expression}`: {exc}") from None
     except Exception as exc:  # anything the expression's own code raises
         raise ReferenceResolutionError(

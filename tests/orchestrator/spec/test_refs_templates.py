@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from orchestrator.errors import ReferenceResolutionError
@@ -68,6 +70,35 @@ def test_values_are_never_rendered_as_templates() -> None:
 def test_the_sandbox_blocks_escapes(payload: str) -> None:
     with pytest.raises(ReferenceResolutionError):
         templates.render(payload, {"inputs": {"q": 1}})
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("{{ ('x' * 100000) * 100000 }}", "`*` would make a str of 10,000,000,000 items"),
+    ("{{ 100000000 * 'x' }}", "`*` would make a str"),
+    ("{{ [0] * 100000000 }}", "`*` would make a list"),
+    ("{{ 2 ** 100000 }}", "2 ** 100000 is too large"),
+    ("{% set ns = namespace(x='ab') %}{% for i in range(40) %}{% set ns.x = ns.x + ns.x %}"
+     "{% endfor %}", "`+` would make a str"),
+    ("{% for i in range(100000) %}{{ 'y' * 1000 }}{% endfor %}",
+     "the rendered text is longer than 10,000,000 characters"),
+])
+def test_templates_cannot_build_text_past_the_memory_of_the_process(source: str,
+                                                                     message: str) -> None:
+    # the first was ten gigabytes: the process was killed for memory and its run lost
+    with pytest.raises(ReferenceResolutionError, match=re.escape(message)):
+        templates.render(source, {})
+
+
+def test_branch_conditions_cannot_build_text_past_the_memory_of_the_process() -> None:
+    with pytest.raises(ReferenceResolutionError, match=r"condition .* `\*` would make a str"):
+        templates.evaluate("('x' * 100000) * 100000 != ''", {})
+
+
+def test_templates_keep_operators_on_sizes_that_fit() -> None:
+    assert templates.render("{{ 'ab' * 3 }} {{ 3 * 'x' }} {{ 2 ** 10 }} {{ 1 + 2 }} "
+                            "{{ 'a' + 'b' }} {{ [1] + [2] }} {{ 2.5 ** 2 }}", {}) == \
+        "ababab xxx 1024 3 ab [1, 2] 6.25"
+    assert templates.evaluate("'x' * 3 == 'xxx'", {}) is True
 
 
 def test_template_syntax_errors_are_reported() -> None:
