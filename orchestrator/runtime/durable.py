@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import networkx as nx
 
 from orchestrator.errors import PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
+from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import ExecContext, Executor, Hook, Result, Task, Usage
 from orchestrator.runtime.engine import RunResult, compile_graph, execute
 from orchestrator.runtime.registry import Registry
@@ -57,6 +59,8 @@ class Recording:
     rendered: dict[str, Any] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     usage: dict[str, Usage] = field(default_factory=dict)
+    #: each step's latest ``step_succeeded`` event (what a fork carries into its trace)
+    succeeded: dict[str, Any] = field(default_factory=dict)
 
 
 def recording_from_events(events: Sequence[Any]) -> Recording:
@@ -74,6 +78,7 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             rec.rendered[e.step_id] = e.input
         elif kind == "step_succeeded":
             rec.outputs[e.step_id] = e.output
+            rec.succeeded[e.step_id] = e
             rec.usage[e.step_id] = Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
         elif kind == "run_started":
             last_status = "running"
@@ -134,8 +139,6 @@ class _ReplayExecutor:
 
 
 def _comparable(value: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(value, default=repr))
 
 
@@ -180,13 +183,70 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     if from_step not in graph.nodes:
         raise PonderError(f"no step {from_step!r} in workflow {graph.spec.name!r}; steps: "
                           + ", ".join(graph.nodes))
+    sets = set_outputs or {}
     rerun = {from_step} | nx.descendants(graph.dag, from_step)
-    preset = {sid: out for sid, out in rec.outputs.items()
-              if _top_level(sid, graph) not in rerun}
-    preset.update(set_outputs or {})
+    for sid, value in sets.items():
+        _check_set(sid, value, graph, rerun)
+        if sid in graph.nodes:  # what depends on a replaced output runs again with it
+            rerun |= nx.descendants(graph.dag, sid)
+    served = {sid: out for sid, out in rec.outputs.items()
+              if _top_level(sid, graph) not in rerun and sid not in sets}
+    # The fork's own trace records every output it uses, so that it can be shown,
+    # replayed, resumed and forked again, also once its parent is deleted.
+    carried = [(ev.StepSucceeded, _served_fields(rec.succeeded[sid], rec.run_id))
+               for sid in sorted(served, key=lambda s: rec.succeeded[s].seq)]
+    carried += [(ev.StepSucceeded, {"step_id": sid, "attempt": 0, "output": value,
+                                    "meta": {"set_by": "replay --set"}})
+                for sid, value in sets.items()]
     return await execute(graph, run_inputs, registry=reg, hooks=hooks, run_id=run_id,
-                         parent=parent, preset=preset, backend=backend,
-                         source=str(workflow_file or rec.source or "") or None)
+                         parent=parent, preset={**served, **sets}, backend=backend,
+                         source=str(workflow_file or rec.source or "") or None,
+                         carried=carried)
+
+
+def _served_fields(succeeded: Any, parent_run_id: str) -> dict[str, Any]:
+    """A parent's ``step_succeeded`` as the fork records it: same output, no tokens
+    spent (nothing was called), marked as taken from the parent."""
+    fields = succeeded.model_dump(exclude={"run_id", "seq", "ts", "kind", "usage"})
+    fields["meta"] = {**fields.get("meta", {}), "replayed_from": parent_run_id}
+    return dict(fields)
+
+
+def _check_set(step_id: str, value: Any, graph: CompiledGraph, rerun: set[str]) -> None:
+    """A ``--set STEP.output=JSON``: STEP must be a step of the workflow (or an item of
+    a map that runs again), and the value must satisfy the step's ``output_schema``.
+
+    :raises PonderError: naming the step and what is wrong.
+    """
+    owner = _top_level(step_id, graph)
+    if owner not in graph.nodes:
+        raise PonderError(f"--set {step_id}.output: no step {step_id!r} in workflow "
+                          f"{graph.spec.name!r}; steps: " + ", ".join(graph.nodes))
+    node = graph.nodes[owner]
+    step = node.step
+    if owner != step_id:
+        if owner not in rerun:
+            raise PonderError(f"--set {step_id}.output: {owner!r} is not re-executed, so "
+                              f"its item {step_id!r} is taken from the recording; "
+                              f"fork from {owner!r} (--from {owner}) to replace it")
+        step = getattr(step, "step", None)
+    schema = getattr(step, "output_schema", None)
+    if schema is None:
+        return
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError, best_match
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError:  # the step reports its schema when it runs
+        return
+    error = best_match(Draft202012Validator(schema).iter_errors(value))
+    if error is not None:
+        shown = json.dumps(value, ensure_ascii=False)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        raise PonderError(f"--set {step_id}.output={shown}: does not match the step's "
+                          f"output_schema at {error.json_path}: {error.message}")
 
 
 def _top_level(step_id: str, graph: CompiledGraph) -> str:

@@ -494,6 +494,7 @@ async def execute(
     on_scheduler: Any = None,
     source: str | None = None,
     executor_override: dict[str, Executor] | None = None,
+    carried: Sequence[tuple[type[ev._Event], dict[str, Any]]] = (),
 ) -> RunResult:
     """Run a compiled workflow to the end (or until cancelled).
 
@@ -503,6 +504,9 @@ async def execute(
     :param attempts: attempts already made per step (resume), so new ones count on.
     :param first_seq: sequence number of the first event (a resumed run continues).
     :param executor_override: step kind -> executor, over the registry's (replay).
+    :param carried: events (class, fields) recorded right after ``run_started``, before
+        anything runs: a fork records the results it takes from its parent run, so that
+        its own trace holds every output it used.
     :param on_scheduler: called with the Scheduler before it starts (for ``cancel()``).
     :param spawn_depth_limit: the depth down to which this run's spawns may start
         children (a nested run inherits its ancestor spawns' ``max_depth``).
@@ -555,6 +559,8 @@ async def execute(
         sched.trusted_event(ev.RunStarted, started)
     else:  # given by the caller: validated
         sched.event(ev.RunStarted, **started)
+    for cls, fields in carried:
+        sched.event(cls, **fields)
 
     async def finish() -> None:
         if sched.hook_error is None:

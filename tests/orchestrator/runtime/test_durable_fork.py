@@ -1,0 +1,98 @@
+"""Forks (`replay --from STEP`): the fork's own trace holds every output it used, and
+`--set` is checked against the workflow before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import Workflow
+from orchestrator.errors import PonderError
+from orchestrator.runtime.durable import replay
+from orchestrator.store import MemoryStore, StoreHook
+
+pytestmark = pytest.mark.anyio
+
+CHAIN = """\
+name: chain
+models:
+  default: {backend: simulated}
+steps:
+  - {id: a, kind: tool, tool: calc, args: {expression: "2 + 3"}}
+  - {id: b, kind: tool, tool: calc, args: {expression: "${steps.a.output} * 10"}}
+  - {id: c, kind: tool, tool: calc, args: {expression: "${steps.b.output} + 1"}}
+  - id: j
+    kind: llm
+    prompt: "a number"
+    output_schema: {type: object, properties: {n: {type: integer}}, required: [n]}
+outputs:
+  c: ${steps.c.output}
+"""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _run(tmp_path: Path, store: MemoryStore) -> str:
+    wf_file = tmp_path / "chain.yaml"
+    wf_file.write_text(CHAIN)
+    result = await Workflow.from_yaml(wf_file).run(hooks=[StoreHook(store)])
+    assert result.ok, result.error
+    return result.run_id
+
+
+def _started(events: list[Any]) -> set[str]:
+    return {e.step_id for e in events if e.kind == "step_started"}
+
+
+async def test_a_fork_records_the_outputs_it_takes_from_its_parent(tmp_path: Path) -> None:
+    store = MemoryStore()
+    parent = await _run(tmp_path, store)
+    fork = await replay(await store.events(parent), hooks=[StoreHook(store)], from_step="c")
+    assert fork.ok and fork.output == {"c": 51}
+    events = await store.events(fork.run_id)
+    assert _started(events) == {"c"}  # a and b were served, not run
+    served = {e.step_id: e for e in events if e.kind == "step_succeeded"}
+    assert served["a"].output == 5 and served["b"].output == 50
+    assert served["b"].meta["replayed_from"] == parent
+    record = await store.read_run(fork.run_id)
+    assert {s.id: s.status for s in record.steps}["b"] == "succeeded"
+
+    # the fork stands alone: it replays, and forks again without running a or b
+    await store.delete_runs([parent])
+    again = await replay(events, hooks=[StoreHook(store)])
+    assert again.ok and again.output == {"c": 51}
+    refork = await replay(events, hooks=[StoreHook(store)], from_step="c")
+    assert refork.ok and _started(await store.events(refork.run_id)) == {"c"}
+
+
+async def test_set_reruns_what_depends_on_the_replaced_step(tmp_path: Path) -> None:
+    store = MemoryStore()
+    parent = await _run(tmp_path, store)
+    fork = await replay(await store.events(parent), hooks=[StoreHook(store)], from_step="c",
+                        set_outputs={"a": 7})
+    assert fork.ok and fork.output == {"c": 71}
+    events = await store.events(fork.run_id)
+    assert _started(events) == {"b", "c"}
+    set_event = next(e for e in events if e.kind == "step_succeeded" and e.step_id == "a")
+    assert set_event.output == 7
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    ({"nosuch": 1}, "--set nosuch.output: no step 'nosuch' in workflow 'chain'"),
+    ({"j": {"n": "x"}}, "--set j.output={\"n\": \"x\"}: does not match the step's "
+                        "output_schema at $.n: 'x' is not of type 'integer'"),
+])
+async def test_a_bad_set_is_refused_before_anything_runs(tmp_path: Path, sets: dict[str, Any],
+                                                        message: str) -> None:
+    store = MemoryStore()
+    parent = await _run(tmp_path, store)
+    with pytest.raises(PonderError) as info:
+        await replay(await store.events(parent), hooks=[StoreHook(store)], from_step="c",
+                     set_outputs=sets)
+    assert message in str(info.value)
+    assert len(await store.list_runs()) == 1
