@@ -255,6 +255,10 @@ class _Checker:
             dep = self.check_ref(path, me, ref.root, ref.name, ref.path, shown, local_names)
             if dep:
                 deps.add(dep)
+        # a name the template neither defines nor is given fails its render at run time
+        for name in sorted(templates.undeclared_names(source, expression=expression)
+                           - {"steps", "inputs"}):
+            self.check_ref(path, me, name, "", (), name, local_names)
         return deps
 
     # per step -------------------------------------------------------------------

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -165,6 +165,21 @@ def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]
         if id(name) not in inner and name.name not in {"steps", "inputs"} and name.ctx == "load":
             found.append(TemplateRef(name.name, "", ()))
     return found
+
+
+def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
+    """The names a template (or expression) reads that neither it defines (`{% set %}`,
+    loop variables, macro arguments) nor Jinja2 does (`range`, `loop`...): those its
+    render must be given. Empty for a template that does not parse (see :func:`check`)."""
+    env = environment()
+    try:
+        if expression:
+            tree = env.parse("{{ " + to_jinja_expr(source) + " }}")
+        else:
+            tree = env.parse(to_jinja(source))
+        return meta.find_undeclared_variables(tree)
+    except (TemplateSyntaxError, RecursionError):
+        return set()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import Workflow
 from orchestrator.errors import ValidationFailed
 from orchestrator.graph.validate import validate_file, validate_text
 from orchestrator.spec.loader import load_yaml
@@ -215,3 +216,39 @@ def test_a_workflow_without_steps_is_a_problem(text: str) -> None:
     problems = validate_text(text, "e.yaml")
     assert [p.message for p in problems] == ["the workflow has no steps"]
     assert "`steps:`" in problems[0].hint
+
+
+NAMES = """\
+name: names
+inputs: {q: {default: hi}}
+steps:
+  - id: a
+    kind: llm
+    prompt: "{{ question }}"
+  - id: m
+    kind: map
+    over: [1, 2]
+    step:
+      kind: llm
+      prompt: "{{ item }} {{ index }} {{ itm }}"
+  - id: b
+    kind: branch
+    cases:
+      - {when: "inputs.q == 'hi' and ready", then: [c]}
+  - id: c
+    kind: llm
+    prompt: >-
+      {{ inputs.q }} {{ steps.m.output }} {% set n = 2 %}{{ n }}
+      {% for x in range(n) %}{{ x }}{{ loop.index }}{% endfor %}{{ namespace(v=1).v }}
+"""
+
+
+def test_a_name_a_template_is_not_given_is_a_problem_as_it_fails_the_run() -> None:
+    # validate said ok; the run failed each step with "template: 'question' is undefined"
+    problems = validate_text(NAMES, "names.yaml")
+    assert [(p.line, p.message) for p in problems] == [
+        (6, "unknown name 'question' in `question`"),
+        (12, "unknown name 'itm' in `itm`"),
+        (16, "unknown name 'ready' in `ready`")]
+    with pytest.raises(ValidationFailed):
+        Workflow.from_yaml_text(NAMES).compile()
