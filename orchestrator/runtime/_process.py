@@ -14,7 +14,7 @@ import os
 import socket
 from pathlib import Path
 
-__all__ = ["host_name", "process_start", "writer_fields", "writer_gone"]
+__all__ = ["host_name", "process_start", "writer_alive", "writer_fields", "writer_gone"]
 
 
 def host_name() -> str:
@@ -92,3 +92,20 @@ def writer_gone(host: str | None, pid: int | None, start: str | None) -> bool:
         return False
     now = process_start(pid)
     return now is not None and now != token
+
+
+def writer_alive(host: str | None, pid: int | None, start: str | None) -> bool:
+    """Whether the process recorded as a run's writer is known to be running still: on
+    this host, in this pid namespace, alive, and (where recorded) the same process start.
+
+    The opposite of :func:`writer_gone` only where both can tell: a writer on another
+    host, in another pid namespace or not recorded is neither.
+    """
+    if host is None or pid is None or pid <= 0 or host != host_name():
+        return False
+    namespace, _, token = (start or "").rpartition("|")
+    if namespace and namespace != _pid_namespace():
+        return False
+    if not _pid_alive(pid):
+        return False
+    return not token or process_start(pid) == token

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import networkx as nx
 from orchestrator.errors import PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
+from orchestrator.runtime._process import writer_alive
 from orchestrator.runtime.contracts import ExecContext, Executor, Hook, Result, Task, Usage
 from orchestrator.runtime.engine import RunResult, compile_graph, execute
 from orchestrator.runtime.registry import Registry
@@ -38,6 +40,16 @@ class RunAlreadyFinished(PonderError):
     def __init__(self, run_id: str, status: str) -> None:
         super().__init__(f"run {run_id} already finished ({status}); nothing to resume")
         self.status = status
+
+
+class RunStillRunning(PonderError):
+    """Resume of a run whose writer process is alive on this host."""
+
+    def __init__(self, run_id: str, pid: int, host: str) -> None:
+        super().__init__(f"run {run_id} is still running (process {pid} on {host}); only an "
+                         "interrupted run can be resumed: wait for it to finish, or stop "
+                         "that process first")
+        self.pid = pid
 
 
 class ReplayMismatch(StepError):
@@ -55,6 +67,8 @@ class Recording:
     spec: dict[str, Any]
     source: str | None
     next_seq: int
+    #: the ``run_started`` event in force (its writer), ``None`` once the run finished
+    writer: Any = None
     outputs: dict[str, Any] = field(default_factory=dict)
     rendered: dict[str, Any] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
@@ -82,8 +96,10 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             rec.usage[e.step_id] = Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
         elif kind == "run_started":
             last_status = "running"
+            rec.writer = e
         elif kind == "run_finished":
             last_status = e.status
+            rec.writer = None
     rec.status = last_status
     return rec
 
@@ -104,10 +120,15 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     """Continue an interrupted run (same run id) from its events.
 
     :raises RunAlreadyFinished: when the run succeeded or failed already.
+    :raises RunStillRunning: when the process writing the run is alive on this host
+        (two writers would run its steps twice and fight over its events).
     """
     rec = recording_from_events(events)
     if rec.status in ("succeeded", "failed"):
         raise RunAlreadyFinished(rec.run_id, rec.status)
+    host, pid = getattr(rec.writer, "writer_host", None), getattr(rec.writer, "writer_pid", None)
+    if pid != os.getpid() and writer_alive(host, pid, getattr(rec.writer, "writer_start", None)):
+        raise RunStillRunning(rec.run_id, pid or 0, host or "")
     reg = registry or Registry.default()
     graph = _graph_for(rec, reg, None, prefer_file=False)
     return await execute(graph, rec.inputs, registry=reg, hooks=hooks, backend=backend,
