@@ -124,7 +124,7 @@ def _run_cli(fn: Any, debug: bool) -> None:
     except PonderError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")
@@ -133,7 +133,7 @@ def _run_cli(fn: Any, debug: bool) -> None:
         if debug:
             raise
         err.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} "
-                  "(run again with --debug for the traceback)", highlight=False)
+                  "(run again with --debug for the traceback)", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

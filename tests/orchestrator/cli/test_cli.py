@@ -77,6 +77,10 @@ def test_bad_inputs_are_named() -> None:
                   "--input", "spiders=many")
     assert proc.returncode == 1
     assert "input 'spiders' must be integer, got 'many'" in proc.stderr
+    proc = ponder("run", "examples/quickstart.yaml", "--backend", "simulated",
+                  "--input", "spiders=many", "--input", f"question={'long ' * 30}")
+    # one line however long (it was wrapped at 80 columns when not on a terminal)
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
     proc = ponder("run", "examples/quickstart.yaml", "--inputs-json", "{nope")
     assert proc.returncode == 1 and "--inputs-json is not valid JSON" in proc.stderr
 
