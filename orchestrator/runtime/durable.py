@@ -73,6 +73,8 @@ class Recording:
     rendered: dict[str, Any] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     usage: dict[str, Usage] = field(default_factory=dict)
+    #: tokens of every attempt recorded (succeeded, failed or cancelled)
+    spent: Usage = field(default_factory=Usage)
     #: each step's latest ``step_succeeded`` event (what a fork carries into its trace)
     succeeded: dict[str, Any] = field(default_factory=dict)
 
@@ -100,6 +102,8 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         elif kind == "run_finished":
             last_status = e.status
             rec.writer = None
+        if kind in ("step_succeeded", "step_failed", "step_cancelled"):
+            rec.spent += Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
     rec.status = last_status
     return rec
 
@@ -133,7 +137,7 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     graph = _graph_for(rec, reg, None, prefer_file=False)
     return await execute(graph, rec.inputs, registry=reg, hooks=hooks, backend=backend,
                          run_id=rec.run_id, preset=rec.outputs, attempts=rec.attempts,
-                         first_seq=rec.next_seq, source=rec.source)
+                         first_seq=rec.next_seq, source=rec.source, prior_usage=rec.spent)
 
 
 class _ReplayExecutor:

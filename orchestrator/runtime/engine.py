@@ -495,6 +495,7 @@ async def execute(
     source: str | None = None,
     executor_override: dict[str, Executor] | None = None,
     carried: Sequence[tuple[type[ev._Event], dict[str, Any]]] = (),
+    prior_usage: Usage | None = None,
 ) -> RunResult:
     """Run a compiled workflow to the end (or until cancelled).
 
@@ -503,6 +504,8 @@ async def execute(
     :param preset: step outputs already known (resume, replay): those steps do not run.
     :param attempts: attempts already made per step (resume), so new ones count on.
     :param first_seq: sequence number of the first event (a resumed run continues).
+    :param prior_usage: tokens the run used before (resume): they count towards its
+        budget and its total.
     :param executor_override: step kind -> executor, over the registry's (replay).
     :param carried: events (class, fields) recorded right after ``run_started``, before
         anything runs: a fork records the results it takes from its parent run, so that
@@ -548,12 +551,14 @@ async def execute(
         exclude=_preset_exclusions(graph, preset or {}), first_seq=first_seq,
         jsonable_events=bool(hook_list))
     ctx.scheduler = sched
+    if prior_usage is not None:
+        sched.usage += prior_usage
     if on_scheduler is not None:
         on_scheduler(sched)
     t0 = time.perf_counter()
     started = {"workflow": spec.name, "inputs": values_in, "spec": _spec_data(graph),
                "source": source, "parent_run_id": parent[0] if parent else None,
-               "parent_step_id": parent[1] if parent else None, "resumed": bool(preset),
+               "parent_step_id": parent[1] if parent else None, "resumed": first_seq > 0,
                **writer_fields()}
     if source is None and parent is None:
         sched.trusted_event(ev.RunStarted, started)

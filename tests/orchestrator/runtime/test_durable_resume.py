@@ -68,3 +68,48 @@ async def test_resume_refuses_a_run_whose_writer_is_alive(
     other_process.wait()
     result = await resume(events)  # now interrupted: it continues
     assert result.ok and result.output == {"b": 3}
+
+
+BUDGET = """\
+name: budget
+budget: {max_tokens: 1}
+models:
+  default: {backend: simulated}
+steps:
+  - {id: a, kind: llm, prompt: "first", max_tokens: 8}
+  - {id: b, kind: llm, prompt: "then {{ steps.a.output }}", max_tokens: 8}
+"""
+
+
+async def test_a_resumed_run_counts_the_tokens_spent_before(tmp_path: Path) -> None:
+    wf_file = tmp_path / "budget.yaml"
+    wf_file.write_text(BUDGET)
+    store = MemoryStore()
+    whole = await Workflow.from_yaml(wf_file).run(hooks=[StoreHook(store)])
+    steps = {s.id: s for s in whole.steps}
+    assert steps["a"].status == "succeeded" and steps["b"].status != "succeeded"
+
+    events = await store.events(whole.run_id)
+    cut = next(e.seq for e in events if e.kind == "step_succeeded" and e.step_id == "a")
+    kept = [e for e in events if e.seq <= cut]
+    other = MemoryStore()
+    await other.append(kept)
+    resumed = await resume(kept, hooks=[StoreHook(other)])
+    # the budget was spent by `a` before the interruption: `b` is refused again
+    assert {s.id: s.status for s in resumed.steps}["b"] == steps["b"].status
+    assert resumed.usage == whole.usage
+    record = await other.read_run(whole.run_id)
+    assert record.resumes == 1
+    assert (record.prompt_tokens, record.completion_tokens) == (
+        whole.usage.prompt_tokens, whole.usage.completion_tokens)
+
+
+async def test_a_run_resumed_before_any_step_finished_counts_as_resumed(
+        tmp_path: Path) -> None:
+    events = await _interrupted_after_a(tmp_path, {})
+    first_only = events[:1]
+    store = MemoryStore()
+    await store.append(first_only)
+    result = await resume(first_only, hooks=[StoreHook(store)])
+    assert result.ok
+    assert (await store.read_run(result.run_id)).resumes == 1
