@@ -518,6 +518,7 @@ async def execute(
     spec = graph.spec
     values_in = validate_inputs(spec, inputs)
     rid = run_id or os.urandom(8).hex()
+    source = _absolute_source(source)
     own_backends = backends is None
     cache = backends or BackendCache(registry, backend)
     hook_list = list(hooks)
@@ -597,6 +598,15 @@ async def execute(
     return RunResult(rid, spec.name, finished["status"], finished["output"], log,
                      Usage(used.prompt_tokens, used.completion_tokens),
                      time.perf_counter() - t0, finished["error"])
+
+
+def _absolute_source(source: str | None) -> str | None:
+    """A workflow file named relative to the working directory, made absolute: resume
+    and replay find the workflow's folder (its tools, sub-workflows) from the recorded
+    source, whatever directory they are started in. Anything else is kept as it is."""
+    if source is None or os.path.isabs(source) or not os.path.isfile(source):
+        return source
+    return os.path.abspath(source)
 
 
 #: a run keeps up to this many events as they are; past it, they are folded as they come

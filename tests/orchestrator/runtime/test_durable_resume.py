@@ -113,3 +113,29 @@ async def test_a_run_resumed_before_any_step_finished_counts_as_resumed(
     result = await resume(first_only, hooks=[StoreHook(store)])
     assert result.ok
     assert (await store.read_run(result.run_id)).resumes == 1
+
+
+async def test_resume_from_another_directory_finds_the_workflow_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sub.yaml").write_text(
+        "name: sub\ninputs:\n  x: {type: integer}\nsteps:\n"
+        "  - {id: s, kind: tool, tool: calc, args: {expression: '${inputs.x} * 2'}}\n"
+        "outputs:\n  y: ${steps.s.output}\n")
+    (tmp_path / "main.yaml").write_text(
+        "name: main\nsteps:\n"
+        "  - {id: a, kind: tool, tool: calc, args: {expression: '1 + 2'}}\n"
+        "  - {id: w, kind: workflow, workflow: sub.yaml, inputs: {x: '${steps.a.output}'}}\n"
+        "outputs:\n  y: ${steps.w.output.y}\n")
+    monkeypatch.chdir(tmp_path)
+    store = MemoryStore()
+    done = await Workflow.from_yaml("main.yaml").run(hooks=[StoreHook(store)])
+    assert done.ok
+    events = await store.events(done.run_id)
+    assert events[0].source == str(tmp_path / "main.yaml")
+    cut = next(e.seq for e in events if e.kind == "step_succeeded" and e.step_id == "a")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = await resume([e for e in events if e.seq <= cut])
+    assert result.ok, result.error
+    assert result.output == {"y": 6}
