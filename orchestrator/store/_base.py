@@ -22,6 +22,10 @@ TRACE_VERSION = 1
 """The version of the exported trace document this Ponder writes (and the newest it reads)."""
 
 _GC_PAGE = 500
+_SEQ_MAX = 2**31 - 1
+"""The largest ``seq`` a store holds (PostgreSQL's ``integer``; SQLite's is larger)."""
+_KIND_MAX = 64
+"""The longest event ``kind`` a store holds (its column is ``VARCHAR(64)``)."""
 
 
 class TraceStore(abc.ABC):
@@ -198,6 +202,9 @@ def parse_trace(doc: Any) -> list[StoredEvent]:
         problems.append("events: expected a non-empty list of events")
         raise InvalidTrace(problems)
     events = _parse_events(raw_events, problems)
+    if events and not any(e.kind == "run_started" for e in events):
+        problems.append("events: no run_started event (the run could not be listed, "
+                        "resumed or replayed)")
     run = doc.get("run")
     if events and isinstance(run, Mapping) and run.get("id") != events[0].run_id:
         problems.append(f"run.id: {run.get('id')!r} differs from the events' run id")
@@ -221,8 +228,15 @@ def _parse_events(raw_events: list[Any], problems: list[str]) -> list[StoredEven
             problems.append(
                 f"events[{i}].run_id: {event.run_id!r} differs from {events[0].run_id!r}"
             )
+        elif not event.run_id:
+            problems.append(f"events[{i}].run_id: must not be empty")
+        if len(event.kind) > _KIND_MAX:
+            problems.append(f"events[{i}].kind: at most {_KIND_MAX} characters, got "
+                            f"{len(event.kind)}")
         if event.seq < 0:
             problems.append(f"events[{i}].seq: must be >= 0, got {event.seq}")
+        elif event.seq > _SEQ_MAX:
+            problems.append(f"events[{i}].seq: must be at most {_SEQ_MAX}, got {event.seq}")
         elif event.seq in seen:
             problems.append(f"events[{i}].seq: {event.seq} appears twice")
         seen.add(event.seq)

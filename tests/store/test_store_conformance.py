@@ -281,6 +281,12 @@ def _corrupt_docs(doc: dict[str, Any]) -> list[tuple[str, Any, str]]:
     dup_seq[4]["seq"] = 3
     bad_status = [dict(e) for e in events]
     bad_status[-1]["status"] = "exploded"
+    huge_seq = [dict(e) for e in events]
+    huge_seq[-1]["seq"] = 2**70
+    long_kind = [dict(e) for e in events]
+    long_kind[3]["kind"] = "k" * 65
+    no_start = [dict(e) for e in events if e["kind"] != "run_started"]
+    empty_id = [{**e, "run_id": ""} for e in events]
     return [
         ("not an object", [1, 2], "expected a JSON object"),
         ("wrong format", changed(format="other"), "format"),
@@ -292,6 +298,10 @@ def _corrupt_docs(doc: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("bad status", changed(events=bad_status), "status"),
         ("run id mismatch", changed(run={"id": "other"}), "run.id"),
         ("event not object", changed(events=[*events[:-1], "x"]), "events[11]: Input"),
+        ("seq out of range", changed(events=huge_seq), "events[11].seq: must be at most"),
+        ("kind too long", changed(events=long_kind), "events[3].kind: at most 64"),
+        ("no run_started", changed(events=no_start, run={"id": "new"}), "no run_started"),
+        ("empty run id", changed(events=empty_id, run={"id": ""}), "events[0].run_id: must not"),
     ]
 
 
