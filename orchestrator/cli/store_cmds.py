@@ -27,6 +27,7 @@ from orchestrator.cli.app import (
     err,
     out,
 )
+from orchestrator.errors import PonderError
 from orchestrator.runtime.durable import RunAlreadyFinished, replay, resume
 from orchestrator.store import (
     RunFilter,
@@ -42,6 +43,8 @@ from orchestrator.store import (
     resolve_store_url,
     upgrade,
 )
+from orchestrator.store._open import MEMORY_URL
+from orchestrator.store._sql import normalize_url
 
 T = TypeVar("T")
 Db = Annotated[str | None, typer.Option("--db", help="Trace store URL (default: PONDER_DB_URL "
@@ -275,16 +278,38 @@ def import_cmd(
     """Store a run exported by `ponder export`."""
 
     def go() -> None:
+        url = resolve_store_url(db)
+        if not _persists(url):
+            raise _fail(f"--db {url}: that store keeps nothing once this command ends, so "
+                        "the import would be lost; import into a SQLite file or PostgreSQL")
         try:
             doc = json.loads(file.read_text(encoding="utf-8"))
         except OSError as exc:
             raise _fail(f"cannot read {file}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise _fail(f"{file}: not UTF-8 text (byte {exc.start}); a document written by "
+                        "`ponder export` is UTF-8 JSON") from None
         except json.JSONDecodeError as exc:
             raise _fail(f"{file}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
         rid = with_store(db, lambda s: s.import_run(doc))
         out.print(f"imported run {rid}", markup=False, highlight=False)
 
     _run_cli(go, debug)
+
+
+def _persists(url: str) -> bool:
+    """Whether a store URL keeps what is written after the process ends (``memory://``
+    and an in-memory SQLite database do not)."""
+    if url == MEMORY_URL:
+        return False
+    try:
+        parsed = normalize_url(url)
+    except PonderError:
+        return True  # opening it reports the problem
+    database = parsed.database or ""
+    return parsed.get_backend_name() != "sqlite" or (
+        database not in ("", ":memory:") and "mode=memory" not in database
+        and "memory" not in str(parsed.query.get("mode", "")))
 
 
 _AGE_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")

@@ -1,0 +1,35 @@
+"""`ponder import` (and the other store commands) as a user runs them: a mistake is one
+clear line, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def ponder(*args: str, db: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args, "--db", db],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_import_of_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    bad = tmp_path / "trace.json"
+    bad.write_bytes(b'{"format": "ponder.trace", "x": "\xff"}')
+    proc = ponder("import", str(bad), db=f"sqlite:///{tmp_path / 'x.db'}")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().replace("\n", " ").startswith(
+        f"error: {bad}: not UTF-8 text (byte 33)")
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_import_into_a_store_that_keeps_nothing_is_refused(tmp_path: Path) -> None:
+    doc = tmp_path / "trace.json"
+    doc.write_text("{}")
+    for url in ("memory://", "sqlite://", "sqlite:///:memory:"):
+        proc = ponder("import", str(doc), db=url)
+        assert proc.returncode == 1, url
+        assert f"--db {url}: that store keeps nothing" in proc.stderr.replace("\n", " ")
+        assert "imported" not in proc.stdout
