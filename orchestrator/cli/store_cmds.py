@@ -328,7 +328,11 @@ def gc(
         m = _AGE_RE.match(older_than.strip())
         if not m:
             raise _fail(f"--older-than {older_than!r}: use a number and s, m, h, d or w (30d)")
-        age = timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+        try:
+            age = timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+        except OverflowError:
+            raise _fail(f"--older-than {older_than!r}: too large (at most "
+                        f"{timedelta.max.days}d)") from None
         n = with_store(db, lambda s: s.delete_runs_older_than(age))
         out.print(f"deleted {n} run{'s' if n != 1 else ''}", highlight=False)
 

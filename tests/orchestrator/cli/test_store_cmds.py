@@ -33,3 +33,11 @@ def test_import_into_a_store_that_keeps_nothing_is_refused(tmp_path: Path) -> No
         assert proc.returncode == 1, url
         assert f"--db {url}: that store keeps nothing" in proc.stderr.replace("\n", " ")
         assert "imported" not in proc.stdout
+
+
+def test_gc_with_an_age_too_large(tmp_path: Path) -> None:
+    proc = ponder("gc", "--older-than", "99999999999999w", db=f"sqlite:///{tmp_path / 'x.db'}")
+    assert proc.returncode == 1
+    assert "error: --older-than '99999999999999w': too large" in proc.stderr
+    assert "internal error" not in proc.stderr
+
