@@ -41,3 +41,15 @@ def test_gc_with_an_age_too_large(tmp_path: Path) -> None:
     assert "error: --older-than '99999999999999w': too large" in proc.stderr
     assert "internal error" not in proc.stderr
 
+
+def test_runs_and_show_of_an_imported_run_with_an_odd_clock(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    doc = tmp_path / "trace.json"
+    doc.write_text('{"format": "ponder.trace", "version": 1, "events": [{"run_id": "odd", '
+                   '"seq": 0, "ts": 1e300, "kind": "run_started", "workflow": "w", '
+                   '"inputs": {}}]}')
+    assert ponder("import", str(doc), db=db).returncode == 0
+    for cmd in (("runs",), ("show", "odd")):
+        proc = ponder(*cmd, db=db)
+        assert proc.returncode == 0, proc.stderr
+        assert "1e+300" in proc.stdout
