@@ -13,6 +13,7 @@ import functools
 import os
 import socket
 from pathlib import Path
+from typing import Literal
 
 __all__ = ["host_name", "process_start", "writer_alive", "writer_fields", "writer_gone"]
 
@@ -68,44 +69,43 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def writer_gone(host: str | None, pid: int | None, start: str | None) -> bool:
-    """Whether the process recorded as a run's writer is known to have ended.
+def writer_state(host: str | None, pid: int | None, start: str | None
+                 ) -> Literal["alive", "gone", "unknown"]:
+    """What is known of the process recorded as a run's writer.
 
     Only a writer on this host can be checked; one recorded without host or pid (a
-    trace of an older Ponder) or on another host is never reported gone.
+    trace of an older Ponder), on another host, or in another pid namespace (a container
+    sharing the host name, whose pids mean nothing here) is ``unknown``.
 
     :param host: the recorded host name; ``pid``: its pid; ``start``: its pid namespace
         and :func:`process_start` token, as :func:`writer_fields` writes it (``None``:
         compare the pid only).
-    :returns: ``True`` when the pid is not alive here, or is alive but a different
-        process (another start token); ``False`` too for a writer in another pid
-        namespace (a container sharing the host name), whose pids mean nothing here.
+    :returns: ``gone`` when the pid is not alive here, or is alive but a different
+        process (another start token); ``alive`` when it is alive and (where recorded)
+        the same process start; else ``unknown``.
     """
     if host is None or pid is None or pid <= 0 or host != host_name():
-        return False
+        return "unknown"
     namespace, _, token = (start or "").rpartition("|")
     if namespace and namespace != _pid_namespace():
-        return False
+        return "unknown"
     if not _pid_alive(pid):
-        return True
+        return "gone"
     if not token:
-        return False
+        return "alive"
     now = process_start(pid)
-    return now is not None and now != token
+    if now is None:
+        return "unknown"
+    return "alive" if now == token else "gone"
+
+
+def writer_gone(host: str | None, pid: int | None, start: str | None) -> bool:
+    """Whether the process recorded as a run's writer is known to have ended
+    (:func:`writer_state`)."""
+    return writer_state(host, pid, start) == "gone"
 
 
 def writer_alive(host: str | None, pid: int | None, start: str | None) -> bool:
-    """Whether the process recorded as a run's writer is known to be running still: on
-    this host, in this pid namespace, alive, and (where recorded) the same process start.
-
-    The opposite of :func:`writer_gone` only where both can tell: a writer on another
-    host, in another pid namespace or not recorded is neither.
-    """
-    if host is None or pid is None or pid <= 0 or host != host_name():
-        return False
-    namespace, _, token = (start or "").rpartition("|")
-    if namespace and namespace != _pid_namespace():
-        return False
-    if not _pid_alive(pid):
-        return False
-    return not token or process_start(pid) == token
+    """Whether the process recorded as a run's writer is known to be running still
+    (:func:`writer_state`); a writer that cannot be checked is neither alive nor gone."""
+    return writer_state(host, pid, start) == "alive"
