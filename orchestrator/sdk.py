@@ -14,7 +14,9 @@ Everything async is written once; the ``*_sync`` variants run it with ``anyio.ru
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -241,8 +243,21 @@ class Workflow:
                              source=self.source.file if self.source.file != "<sdk>" else None)
 
     def run_sync(self, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
-        """:meth:`run`, for code that is not async."""
-        return anyio.run(lambda: self.run(inputs, **kwargs))
+        """:meth:`run`, for code that is not async.
+
+        Called where an event loop is already running (a Jupyter cell, an async
+        function), the run gets a thread and a loop of its own and this call blocks until
+        it ends; in async code ``await wf.run(...)`` does not block the loop.
+        """
+        def go() -> RunResult:
+            return anyio.run(lambda: self.run(inputs, **kwargs))
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return go()
+        with ThreadPoolExecutor(1, thread_name_prefix="ponder run_sync") as pool:
+            return pool.submit(go).result()
 
     def stream(self, inputs: dict[str, Any] | None = None, *,
                backend: str | None = None) -> RunStream:

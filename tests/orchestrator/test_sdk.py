@@ -130,6 +130,14 @@ def test_run_sync() -> None:
     assert wf.run_sync().output == 2
 
 
+async def test_run_sync_where_a_loop_runs_already() -> None:
+    """A Jupyter cell runs inside an event loop: run_sync works there too (anyio.run
+    said 'Already running asyncio in this thread')."""
+    wf = Workflow("s")
+    wf.tool("a", "calc", expression="2 * 3")
+    assert wf.run_sync().output == 6
+
+
 async def test_the_compiled_graph_is_reused_until_something_it_was_built_from_changes() -> None:
     wf = Workflow("cache")
     wf.register_tool(shout)
