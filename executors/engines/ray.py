@@ -28,6 +28,7 @@ import anyio
 from pydantic import Field
 
 from executors.llm._common import BackendOptions, parse_options
+from executors.tool import tool_output
 from orchestrator.errors import (
     BackendError,
     BackendHTTPError,
@@ -165,8 +166,7 @@ class RayToolExecutor:
         except ray.exceptions.RayError as exc:
             raise BackendUnavailable(f"tool {spec.name!r}: the Ray task was lost: {exc}",
                                      step_id=task.step_id) from exc
-        dump = getattr(value, "model_dump", None)
-        return Result(output=dump(mode="json") if dump is not None else value,
+        return Result(output=tool_output(spec.name, value, task.step_id),
                       meta={"tool": spec.name, "executor": "ray"})
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:

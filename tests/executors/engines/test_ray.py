@@ -55,6 +55,14 @@ def explode() -> None:
     raise ValueError("boom")
 
 
+def pair_set() -> set[int]:
+    return {2, 1}
+
+
+def infinite() -> float:
+    return float("inf")
+
+
 @pytest.mark.slow
 async def test_tool_steps_run_as_ray_tasks(ray_local: Any) -> None:
     wf = Workflow("ray-tools")
@@ -72,6 +80,17 @@ async def test_tool_steps_run_as_ray_tasks(ray_local: Any) -> None:
     result = await failing.run()
     assert result.status == "failed"
     assert "ValueError: boom" in (result.error or "")
+
+    # outputs become JSON as on the local tool executor: a set a list, infinity an error
+    shapes = Workflow("ray-outputs")
+    shapes.register_executor("tool", RayToolExecutor())
+    shapes.tool("s", pair_set)
+    shapes.tool("inf", infinite)
+    result = await shapes.run()
+    steps = {s.id: s for s in result.steps}
+    assert steps["s"].output == [1, 2]
+    assert steps["inf"].status == "failed"
+    assert "returned a value that is not JSON" in (steps["inf"].error or "")
 
 
 @pytest.mark.slow
