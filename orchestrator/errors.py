@@ -224,9 +224,22 @@ class RunNotFound(StoreError):
     :param run_id: the run asked for.
     """
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"no run {run_id!r} in the trace store")
+    def __init__(self, run_id: str, message: str | None = None) -> None:
+        super().__init__(message or f"no run {run_id!r} in the trace store")
         self.run_id = run_id
+
+
+class AmbiguousRunId(RunNotFound):
+    """A shortened run id that starts several runs' ids.
+
+    :param run_id: the prefix given; ``matches``: some of the runs it starts.
+    """
+
+    def __init__(self, run_id: str, matches: list[str]) -> None:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        super().__init__(run_id, f"run id {run_id!r} is the start of several runs' ids "
+                                 f"({shown}); give more of it")
+        self.matches = matches
 
 
 class EventConflict(StoreError):

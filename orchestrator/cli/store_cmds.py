@@ -112,6 +112,9 @@ def runs(
             return
         table = Table("run", "workflow", "status", "started", "duration", "tokens", "steps",
                       box=None)
+        # a narrow terminal wraps the other columns: an id is what the user copies
+        table.columns[0].no_wrap = True
+        table.columns[0].min_width = max((len(r.id) for r in rows), default=3)
         for r in rows:
             tokens = (r.prompt_tokens or 0) + (r.completion_tokens or 0)
             shown = "interrupted" if r.id in interrupted else r.status
@@ -128,7 +131,7 @@ def runs(
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    run_id: Annotated[str, typer.Argument(help="Run id, or its start.")],
     db: Db = None,
     as_json: AsJson = False,
     debug: Debug = False,
@@ -136,7 +139,7 @@ def show(
     """Show a run's steps with status, timing, tokens and errors."""
 
     async def read(store: TraceStore) -> tuple[RunRecord, bool]:
-        events = await store.events(run_id)
+        events = await store.events(await store.resolve_run_id(run_id))
         if not events:
             raise RunNotFound(run_id)
         return fold_events(events), is_interrupted(events)
@@ -171,7 +174,7 @@ def show(
 
 @app.command(name="resume")
 def resume_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id of an interrupted run.")],
+    run_id: Annotated[str, typer.Argument(help="Run id of an interrupted run, or its start.")],
     db: Db = None,
     backend: Annotated[str | None, typer.Option(help="Override every model's backend.")] = None,
     as_json: AsJson = False,
@@ -180,7 +183,7 @@ def resume_cmd(
     """Continue an interrupted run: completed steps are not executed again."""
 
     async def run(store: TraceStore) -> Any:
-        events = await store.events(run_id)
+        events = await store.events(await store.resolve_run_id(run_id))
         if not events:
             raise RunNotFound(run_id)
         return await resume(events, hooks=[StoreHook(store)], backend=backend)
@@ -203,7 +206,7 @@ _SET_RE = re.compile(r"^([A-Za-z_][\w\-\[\]]*)\.output=(.*)$", re.S)
 
 @app.command(name="replay")
 def replay_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id to replay.")],
+    run_id: Annotated[str, typer.Argument(help="Run id to replay, or its start.")],
     db: Db = None,
     from_step: Annotated[str | None, typer.Option("--from", help="Re-execute this step and "
                                                   "everything after it.")] = None,
@@ -236,7 +239,7 @@ def replay_cmd(
         overrides = _parse_inputs(input, None)
 
         async def run(store: TraceStore) -> Any:
-            events = await store.events(run_id)
+            events = await store.events(await store.resolve_run_id(run_id))
             if not events:
                 raise RunNotFound(run_id)
             return await replay(events, hooks=[StoreHook(store)], workflow_file=workflow,
@@ -256,7 +259,7 @@ def replay_cmd(
 
 @app.command()
 def export(
-    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    run_id: Annotated[str, typer.Argument(help="Run id, or its start.")],
     db: Db = None,
     output: Annotated[Path | None, typer.Option("-o", help="Write to this file.")] = None,
     debug: Debug = False,
@@ -264,7 +267,10 @@ def export(
     """Write a run and all its events as one JSON document."""
 
     def go() -> None:
-        doc = with_store(db, lambda s: s.export_run(run_id))
+        async def read(store: TraceStore) -> dict[str, Any]:
+            return await store.export_run(await store.resolve_run_id(run_id))
+
+        doc = with_store(db, read)
         text = json.dumps(doc, ensure_ascii=False) + "\n"
         if output is None:
             sys.stdout.write(text)

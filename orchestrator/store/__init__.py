@@ -9,6 +9,7 @@ their process (computed when read, never stored).
 
 from orchestrator.store._base import TRACE_FORMAT, TRACE_VERSION, StoreHook, TraceStore
 from orchestrator.store._errors import (
+    AmbiguousRunId,
     EventConflict,
     InvalidTrace,
     RunNotFound,
@@ -44,6 +45,7 @@ __all__ = [
     "MEMORY_URL",
     "TRACE_FORMAT",
     "TRACE_VERSION",
+    "AmbiguousRunId",
     "EventConflict",
     "InvalidTrace",
     "MemoryStore",

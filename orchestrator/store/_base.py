@@ -12,7 +12,7 @@ from typing import Any, Self
 from pydantic import ValidationError
 
 from orchestrator.store._codec import parse_strict
-from orchestrator.store._errors import InvalidTrace, RunNotFound
+from orchestrator.store._errors import AmbiguousRunId, InvalidTrace, RunNotFound
 from orchestrator.store._models import RunFilter, RunInfo, RunRecord, StoredEvent
 from orchestrator.store.fold import fold_events, fold_info
 
@@ -104,6 +104,22 @@ class TraceStore(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def resolve_run_id(self, run_id: str) -> str:
+        """The id of the run that ``run_id`` names: itself when stored, else the one run
+        whose id starts with it (as ``ponder runs`` shows ids shortened).
+
+        :raises RunNotFound: when no run's id is it or starts with it.
+        :raises AmbiguousRunId: when several runs' ids start with it.
+        """
+        if await self.events(run_id, kinds=("run_started",)):
+            return run_id
+        found = await self.list_runs(RunFilter(id_prefix=run_id), limit=6) if run_id else []
+        if len(found) == 1:
+            return found[0].id
+        if found:
+            raise AmbiguousRunId(run_id, [r.id for r in found])
+        raise RunNotFound(run_id)
 
     async def read_run(self, run_id: str) -> RunRecord:
         """A run folded from its events (see :func:`~orchestrator.store.fold.fold_events`).

@@ -1,6 +1,7 @@
 """The store's errors live in :mod:`orchestrator.errors` with every other error."""
 
 from orchestrator.errors import (
+    AmbiguousRunId,
     EventConflict,
     InvalidTrace,
     RunNotFound,
@@ -10,6 +11,7 @@ from orchestrator.errors import (
 )
 
 __all__ = [
+    "AmbiguousRunId",
     "EventConflict",
     "InvalidTrace",
     "RunNotFound",

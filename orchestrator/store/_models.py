@@ -72,6 +72,7 @@ class RunFilter:
     :param finished: ``True``: only finished runs; ``False``: only running ones.
     :param started_before: only runs started before this Unix time (exclusive).
     :param started_after: only runs started at or after this Unix time.
+    :param id_prefix: only runs whose id starts with this text (case-sensitive).
     """
 
     status: str | None = None
@@ -81,6 +82,7 @@ class RunFilter:
     finished: bool | None = None
     started_before: float | None = None
     started_after: float | None = None
+    id_prefix: str | None = None
 
     def matches(self, run: RunInfo) -> bool:
         """Whether ``run`` passes this filter (the in-memory twin of the SQL ``WHERE``)."""
@@ -92,6 +94,7 @@ class RunFilter:
             and (self.finished is None or (run.status != "running") == self.finished)
             and (self.started_before is None or run.started_at < self.started_before)
             and (self.started_after is None or run.started_at >= self.started_after)
+            and (self.id_prefix is None or run.id.startswith(self.id_prefix))
         )
 
 

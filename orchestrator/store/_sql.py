@@ -598,6 +598,9 @@ def _where(flt: RunFilter) -> list[sa.ColumnElement[bool]]:
         clauses.append(c.started_at < flt.started_before)
     if flt.started_after is not None:
         clauses.append(c.started_at >= flt.started_after)
+    if flt.id_prefix is not None:
+        # not LIKE: SQLite's is case-insensitive, and the prefix may hold % or _
+        clauses.append(sa.func.substr(c.id, 1, len(flt.id_prefix)) == flt.id_prefix)
     return clauses
 
 

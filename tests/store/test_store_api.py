@@ -7,7 +7,7 @@ import orchestrator.store as store
 
 def test_all_is_pinned() -> None:
     assert sorted(store.__all__) == sorted([
-        "ENV_VAR", "MEMORY_URL", "TRACE_FORMAT", "TRACE_VERSION",
+        "AmbiguousRunId", "ENV_VAR", "MEMORY_URL", "TRACE_FORMAT", "TRACE_VERSION",
         "EventConflict", "InvalidTrace", "MemoryStore", "RawEvent", "RunFilter", "RunInfo",
         "RunNotFound", "RunRecord", "RunStatus", "RunWriters", "SqlStore", "StepRecord",
         "StepStatus", "StoreError", "StoreHook", "StoreOutdated", "StoreUnavailable",
@@ -28,6 +28,6 @@ def test_store_errors_are_ponder_errors() -> None:
     from orchestrator.errors import PonderError
 
     for name in ("StoreError", "StoreUnavailable", "StoreOutdated", "RunNotFound",
-                 "EventConflict", "InvalidTrace"):  # fmt: skip
+                 "EventConflict", "InvalidTrace", "AmbiguousRunId"):  # fmt: skip
         assert issubclass(getattr(store, name), PonderError)
         assert issubclass(getattr(store, name), store.StoreError)

@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.runtime import events as ev
 from orchestrator.store import (
+    AmbiguousRunId,
     EventConflict,
     InvalidTrace,
     MemoryStore,
@@ -93,6 +94,22 @@ async def test_read_unknown_run_raises(store: TraceStore) -> None:
         await store.read_run("ghost")
     with pytest.raises(RunNotFound):
         await store.export_run("ghost")
+
+
+async def test_a_run_is_found_by_the_start_of_its_id(store: TraceStore, make_run: Any) -> None:
+    for rid in ("ab12cd", "ab12ef", "Ab99", "x%_y", "ab12"):
+        await store.append(make_run(rid))
+    assert await store.resolve_run_id("ab12") == "ab12"  # a whole id is itself
+    assert await store.resolve_run_id("ab12c") == "ab12cd"
+    assert await store.resolve_run_id("A") == "Ab99"  # case matters, on SQLite too
+    assert await store.resolve_run_id("x%") == "x%_y"  # no LIKE wildcards
+    with pytest.raises(AmbiguousRunId, match="'ab' is the start of several") as many:
+        await store.resolve_run_id("ab")
+    assert sorted(many.value.matches) == ["ab12", "ab12cd", "ab12ef"]
+    for missing in ("abz", "%", "_b", ""):
+        with pytest.raises(RunNotFound) as none:
+            await store.resolve_run_id(missing)
+        assert not isinstance(none.value, AmbiguousRunId)
 
 
 async def test_run_row_follows_run_events(store: TraceStore, make_run: Any) -> None:

@@ -3,6 +3,8 @@ clear line, never a traceback."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +55,31 @@ def test_runs_and_show_of_an_imported_run_with_an_odd_clock(tmp_path: Path) -> N
         proc = ponder(*cmd, db=db)
         assert proc.returncode == 0, proc.stderr
         assert "1e+300" in proc.stdout
+
+
+def test_commands_take_the_start_of_a_run_id(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    wf = tmp_path / "w.yaml"
+    wf.write_text("name: w\nsteps:\n  - {id: a, kind: tool, tool: calc, args: {expression: '6*7'}}\n")
+    run = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", str(wf), "--json",
+                          "--db", db], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    rid = json.loads(run.stdout)["run_id"]
+    short = rid[:6]
+    show = ponder("show", short, "--json", db=db)
+    assert show.returncode == 0, show.stderr
+    assert json.loads(show.stdout)["id"] == rid
+    exported = ponder("export", short, db=db)
+    assert json.loads(exported.stdout)["run"]["id"] == rid
+    replayed = ponder("replay", short, "--json", db=db)
+    assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["output"] == 42
+    # a COLUMNS=40 terminal still prints every run id whole
+    listing = subprocess.run([sys.executable, "-m", "orchestrator.cli", "runs", "--db", db],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "COLUMNS": "40"})
+    assert rid in listing.stdout
+    # an empty id names no run (it is not the start of every id)
+    both = ponder("show", "", db=db)
+    assert both.returncode == 1 and "no run ''" in both.stderr
+    missing = ponder("show", "zzzz", db=db)
+    assert missing.returncode == 1 and "no run 'zzzz' in the trace store" in missing.stderr
