@@ -17,9 +17,11 @@ class RetryPolicy(_Model):
     """Retries for retryable errors only (timeouts, connection errors, HTTP 429/5xx)."""
 
     max_attempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
-    initial_backoff_s: float = Field(0.5, ge=0, description="Delay before the second attempt.")
-    max_backoff_s: float = Field(30.0, ge=0, description="Upper bound of one delay.")
-    multiplier: float = Field(2.0, ge=1.0, description="Growth of the delay per attempt.")
+    # bounded so that a typo cannot park a run for ages nor overflow a float (100**99)
+    initial_backoff_s: float = Field(0.5, ge=0, le=3600,
+                                     description="Delay before the second attempt.")
+    max_backoff_s: float = Field(30.0, ge=0, le=86400, description="Upper bound of one delay.")
+    multiplier: float = Field(2.0, ge=1.0, le=100, description="Growth of the delay per attempt.")
     jitter: float = Field(0.2, ge=0, le=1, description="Random +/- fraction applied to a delay.")
 
 

@@ -39,7 +39,8 @@ class PlanStep(StepBase):
                                                 "(default false: a plan may end with "
                                                 "join($N), skipping the joiner when every "
                                                 "action succeeds). agot: max_depth (1), "
-                                                "max_layers (3), max_nodes_per_layer (3). "
+                                                "max_layers (3), max_nodes_per_layer (3), "
+                                                "max_thought_chars (500). "
                                                 "static: steps, output.")
 
     #: fields rendered as Jinja2 templates before the executor sees them

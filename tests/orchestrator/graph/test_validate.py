@@ -252,3 +252,15 @@ def test_a_name_a_template_is_not_given_is_a_problem_as_it_fails_the_run() -> No
         (16, "unknown name 'ready' in `ready`")]
     with pytest.raises(ValidationFailed):
         Workflow.from_yaml_text(NAMES).compile()
+
+
+def test_retry_delays_are_bounded() -> None:
+    """A delay of 1e300 s would park the run for good, and multiplier**attempt overflows."""
+    text = ("name: r\nsteps:\n  - id: a\n    kind: tool\n    tool: calc\n"
+            "    args: {expression: '1'}\n"
+            "    retry: {initial_backoff_s: 1e300, max_backoff_s: 1e300, multiplier: 1e300}\n")
+    problems = validate_text(text, "r.yaml")
+    assert sorted(p.message.split(":")[0] for p in problems) == [
+        "steps.0.retry.initial_backoff_s", "steps.0.retry.max_backoff_s",
+        "steps.0.retry.multiplier"]
+    assert all(p.line == 7 for p in problems)
