@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -67,11 +68,57 @@ async def _call_in_thread(fn: Callable[[], Any]) -> Any:
             pass
 
     with send, receive:
-        threading.Thread(target=target, name="ponder tool", daemon=True).start()
+        _WORKERS.submit(target)
         ok, value = await receive.receive()
     if ok:
         return value
     raise value
+
+
+class _Worker(threading.Thread):
+    """A daemon thread that runs jobs of :class:`_Workers` until idle for ``idle_s``."""
+
+    def __init__(self, pool: _Workers) -> None:
+        super().__init__(name="ponder tool", daemon=True)
+        self.pool = pool
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+
+    def run(self) -> None:
+        while True:
+            try:
+                job = self.jobs.get(timeout=self.pool.idle_s)
+            except queue.Empty:
+                with self.pool.lock:
+                    if self in self.pool.idle:  # else a job was just handed to it: take it
+                        self.pool.idle.remove(self)
+                        return
+                continue
+            job()
+            with self.pool.lock:
+                self.pool.idle.append(self)
+
+
+class _Workers:
+    """Daemon threads for sync tools, reused (a thread per call cost 0.2 ms more per
+    tool step). A call that is abandoned (timed out, cancelled) keeps its thread; the
+    next call gets another. Unlike ``anyio.to_thread``'s workers, these never keep the
+    process alive at exit."""
+
+    def __init__(self, idle_s: float = 30.0) -> None:
+        self.idle_s = idle_s
+        self.lock = threading.Lock()
+        self.idle: list[_Worker] = []
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self.lock:
+            worker = self.idle.pop() if self.idle else None
+        if worker is None:
+            worker = _Worker(self)
+            worker.start()
+        worker.jobs.put(job)
+
+
+_WORKERS = _Workers()
 
 
 def tool_output(name: str, value: Any, step_id: str | None = None) -> Any:

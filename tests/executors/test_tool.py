@@ -118,3 +118,42 @@ async def test_a_tool_raising_system_exit_fails_its_step_not_the_process() -> No
     assert errors["interrupts"] == "tool '_interrupts' raised KeyboardInterrupt: "
     assert errors["exits_async"] == "tool '_exits_async' raised SystemExit: 4"
     assert {s.id: s.output for s in result.steps}["other"] == 2
+
+
+async def test_sync_tools_reuse_threads_and_a_hung_one_keeps_its_own() -> None:
+    """Sync tools run on reused daemon threads; a call abandoned by its timeout keeps its
+    thread, and later calls run on others."""
+    release = threading.Event()
+    seen: list[threading.Thread] = []
+
+    def where() -> str:
+        seen.append(threading.current_thread())
+        return "ok"
+
+    def hang() -> str:
+        seen.append(threading.current_thread())
+        release.wait(30)
+        return "late"
+
+    wf = Workflow("threads")
+    wf.register_tool(where)
+    wf.register_tool(hang)
+    wf.tool("a", "where")
+    wf.add(ToolStep(id="b", tool="where", after=["a"]))
+    wf.add(ToolStep(id="h", tool="hang", after=["b"], timeout_s=0.2,
+                    retry=RetryPolicy(max_attempts=1)))
+    wf.add(ToolStep(id="c", tool="where", after=["h"]))
+    again = Workflow("after")
+    again.register_tool(where)
+    again.tool("d", "where")
+    try:
+        result = await wf.run()
+        assert (await again.run()).ok  # while `hang` still holds its thread
+    finally:
+        release.set()
+    by_id = {s.id: s for s in result.steps}
+    assert by_id["h"].status == "failed" and by_id["c"].status == "skipped"
+    a, b, h, d = seen
+    assert a is b  # one thread served both calls
+    assert d is not h  # not the thread `hang` still held
+    assert all(t.daemon and t.name == "ponder tool" for t in seen)
