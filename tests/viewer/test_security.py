@@ -135,12 +135,40 @@ def test_a_sqlite_file_that_does_not_exist_is_named_not_created(tmp_path: Path, 
     assert not missing.exists() and not missing.parent.exists()
 
 
-def test_a_read_only_sqlite_file_is_served(tmp_path: Path) -> None:
+def _serve_once(db: str, path: str, host: str = "127.0.0.1") -> tuple[Any, str, int]:
+    """Start ``ponder view --db DB`` on a free port of ``host``, wait up to 30 s for
+    ``GET path`` to answer, then stop it: the answer's JSON, the viewer's stderr, the port."""
     import json
     import socket
-    import stat
     import time
     import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.viewer", "--db", db, "--host", host,
+         "--port", str(port)],
+        stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{host}:{port}{path}") as r:
+                    answer = json.load(r)
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    return answer, err, port
+
+
+def test_a_read_only_sqlite_file_is_served(tmp_path: Path) -> None:
+    import stat
 
     path = tmp_path / "a colleague's #1 trace?.db"  # characters a file: URI must escape
 
@@ -150,28 +178,11 @@ def test_a_read_only_sqlite_file_is_served(tmp_path: Path) -> None:
 
     anyio.run(create)
     path.chmod(stat.S_IRUSR | stat.S_IRGRP)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.viewer", "--db", str(path), "--port", str(port)],
-        stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                url = f"http://127.0.0.1:{port}/api/v1/runs/shared"
-                with urllib.request.urlopen(url) as r:
-                    assert json.load(r)["run"]["status"] == "succeeded"
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        answer, err, _ = _serve_once(str(path), "/api/v1/runs/shared")
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=20)
         path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    assert answer["run"]["status"] == "succeeded"
     assert f"trace store: {path}, read-only" in err
 
 
@@ -237,35 +248,11 @@ def test_a_host_that_does_not_resolve_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2"])  # all of 127/8 is loopback
 def test_the_command_serves_a_store_until_stopped(tmp_path: Path, host: str) -> None:
-    import json
-    import socket
-    import time
-    import urllib.request
-
     async def create() -> None:
         await (await open_store(str(tmp_path / "t.db"))).close()
 
     anyio.run(create)
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.viewer", "--db", str(tmp_path / "t.db"),
-         "--host", host, "--port", str(port)],
-        stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://{host}:{port}/api/v1/runs") as r:
-                    assert json.load(r) == {"runs": [], "limit": 50, "offset": 0,
-                                            "has_more": False, "interrupted": []}
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=20)
+    answer, err, port = _serve_once(str(tmp_path / "t.db"), "/api/v1/runs", host)
+    assert answer == {"runs": [], "limit": 50, "offset": 0, "has_more": False,
+                      "interrupted": []}
     assert f"http://{host}:{port}/" in err and "t.db" in err
