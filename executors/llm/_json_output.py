@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
 import secrets
 from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
 
 from orchestrator.errors import ConfigError
 
@@ -48,29 +44,6 @@ def extract_json(text: str) -> Any:
                 continue
             return value
     raise ValueError("the answer holds no JSON value")
-
-
-@functools.lru_cache(maxsize=256)
-def _validator(schema_text: str) -> Draft202012Validator:
-    schema = json.loads(schema_text)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
-
-
-def schema_problem(value: Any, schema: dict[str, Any]) -> str | None:
-    """Check a value against a JSON Schema (Draft 2020-12).
-
-    :returns: ``None`` when valid, else the most relevant error, located by JSON path.
-    :raises ConfigError: when ``schema`` is not a valid JSON Schema.
-    """
-    try:
-        validator = _validator(json.dumps(schema, sort_keys=True))
-    except SchemaError as exc:
-        raise ConfigError(f"output_schema is not a valid JSON Schema: {exc.message}") from None
-    error = best_match(validator.iter_errors(value))
-    if error is None:
-        return None
-    return f"at {error.json_path}: {error.message}"
 
 
 _ANY_TYPES = ("object", "array", "string", "number", "boolean", "null")

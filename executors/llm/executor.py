@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 
 from executors.llm._common import backend_errors
-from executors.llm._json_output import extract_json, schema_problem
+from executors.llm._json_output import extract_json
 from orchestrator.errors import (
     BackendError,
     BudgetExceeded,
@@ -30,6 +30,7 @@ from orchestrator.runtime.contracts import (
     approx_tokens,
 )
 from orchestrator.spec.models import ModelConfig
+from orchestrator.spec.schema_check import schema_problem
 
 SECONDS_PER_TOKEN_ESTIMATE = 0.02
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import networkx as nx
 
-from orchestrator.errors import PonderError, StepError
+from orchestrator.errors import ConfigError, PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_alive
@@ -32,6 +32,7 @@ from orchestrator.runtime.engine import RunResult, compile_graph, execute
 from orchestrator.runtime.registry import Registry
 from orchestrator.spec.loader import load_yaml
 from orchestrator.spec.models import ModelConfig, WorkflowSpec
+from orchestrator.spec.schema_check import schema_problem
 
 
 class RunAlreadyFinished(PonderError):
@@ -258,20 +259,16 @@ def _check_set(step_id: str, value: Any, graph: CompiledGraph, rerun: set[str]) 
     schema = getattr(step, "output_schema", None)
     if schema is None:
         return
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError, best_match
-
     try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError:  # the step reports its schema when it runs
+        problem = schema_problem(value, schema)
+    except ConfigError:  # the step reports its schema when it runs
         return
-    error = best_match(Draft202012Validator(schema).iter_errors(value))
-    if error is not None:
+    if problem is not None:
         shown = json.dumps(value, ensure_ascii=False)
         if len(shown) > 80:
             shown = shown[:77] + "..."
         raise PonderError(f"--set {step_id}.output={shown}: does not match the step's "
-                          f"output_schema at {error.json_path}: {error.message}")
+                          f"output_schema {problem}")
 
 
 def _top_level(step_id: str, graph: CompiledGraph) -> str:
