@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from orchestrator.errors import PonderError, ValidationFailed
 from orchestrator.spec.kinds_fanout import Scorer
-from orchestrator.spec.loader import load_yaml
+from orchestrator.spec.loader import find_workflow
 from orchestrator.spec.models import WorkflowSpec
 from planners.plan import PlanProblem
 
@@ -46,13 +46,8 @@ def registry_loader(workflows: dict[str, Any]) -> SubworkflowLoader:
     """
 
     def load(ref: str, base_dir: Path) -> tuple[WorkflowSpec, Path]:
-        registered = workflows.get(ref)
-        if registered is not None:
-            spec = registered.spec if hasattr(registered, "spec") else registered
-            return spec, base_dir
-        path = (base_dir / ref).resolve()
-        spec, _ = load_yaml(path)
-        return spec, path.parent
+        spec, _, base = find_workflow(ref, base_dir, workflows)
+        return spec, base
 
     return load
 

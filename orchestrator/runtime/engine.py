@@ -34,7 +34,7 @@ from orchestrator.runtime.scheduler import (
 from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH
-from orchestrator.spec.loader import load_yaml, spec_to_data
+from orchestrator.spec.loader import find_workflow, spec_to_data
 from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec
 from orchestrator.spec.refs import Resolver, Scope, compile_value, resolve
 from orchestrator.store._models import StepRecord
@@ -303,13 +303,8 @@ class RunContext:
 
 def load_graph_ref(ref: str, base_dir: Path, registry: Registry) -> CompiledGraph:
     """Compile a workflow given by registered name or by path."""
-    registered = registry.workflows.get(ref)
-    if registered is not None:
-        return compile_graph(registered.spec if hasattr(registered, "spec") else registered,
-                             registry=registry, base_dir=base_dir)
-    path = (base_dir / ref).resolve()
-    spec, smap = load_yaml(path)
-    return compile_graph(spec, smap, registry=registry, base_dir=path.parent)
+    spec, smap, base = find_workflow(ref, base_dir, registry.workflows)
+    return compile_graph(spec, smap, registry=registry, base_dir=base)
 
 
 def compile_graph(spec: WorkflowSpec, smap: Any = None, *, registry: Registry,

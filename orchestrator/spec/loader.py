@@ -6,7 +6,7 @@ from the nodes ourselves so that every path in the data maps to its position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +224,23 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> tuple[WorkflowS
     if problems or spec is None:
         raise ValidationFailed(problems)
     return spec, smap
+
+
+def find_workflow(ref: str, base_dir: Path, workflows: Mapping[str, Any]
+                  ) -> tuple[WorkflowSpec, SourceMap | None, Path]:
+    """The workflow a ``workflow:`` reference names, as a run finds it: a registered
+    name (a ``Workflow`` or a spec), else a YAML file relative to ``base_dir``.
+
+    :returns: its spec, its source map (``None`` when registered) and the folder its
+        own references are relative to.
+    :raises ValidationFailed: when the file cannot be read or is not a valid workflow.
+    """
+    registered = workflows.get(ref)
+    if registered is not None:
+        return (registered.spec if hasattr(registered, "spec") else registered), None, base_dir
+    path = (base_dir / ref).resolve()
+    spec, smap = load_yaml(path)
+    return spec, smap, path.parent
 
 
 def spec_to_data(spec: WorkflowSpec, mode: str = "json") -> dict[str, Any]:
