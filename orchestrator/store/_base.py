@@ -24,6 +24,9 @@ TRACE_VERSION = 1
 _GC_PAGE = 500
 _SEQ_MAX = 2**31 - 1
 """The largest ``seq`` a store holds (PostgreSQL's ``integer``; SQLite's is larger)."""
+_SEQ_BEYOND = 2**63 - 1
+"""A ``seq`` no store holds an event after (SQLite's largest integer): a page that starts
+after it is empty, and is not asked of the database, whose integers it would overflow."""
 _KIND_MAX = 64
 """The longest event ``kind`` a store holds (its column is ``VARCHAR(64)``)."""
 
@@ -71,6 +74,33 @@ class TraceStore(abc.ABC):
             read or decoded).
         :returns: the events; empty when none are stored.
         """
+
+    async def events_page(
+        self, run_id: str, *, after_seq: int | None = None, limit: int
+    ) -> list[StoredEvent]:
+        """One page of a run's events: the first ``limit`` with a ``seq`` above ``after_seq``,
+        in ``seq`` order, read without the rest of the run (the SQL store asks for them
+        with a keyset query on ``(run_id, seq)``). Follow a long run with ``after_seq`` set
+        to the last ``seq`` of the page before.
+
+        :param after_seq: only events with a larger ``seq``; any integer (one below 0
+            reads from the first event, one beyond the largest ``seq`` a store holds
+            reads nothing).
+        :param limit: the most events returned, at least 1.
+        :returns: the events; empty when none are stored after ``after_seq``.
+        :raises ValueError: when ``limit`` is below 1.
+        """
+        after = _page_start(after_seq, limit)
+        if after >= _SEQ_BEYOND:
+            return []
+        return (await self.events(run_id, after_seq=after))[:limit]
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        """The row :meth:`list_runs` lists for the run of exactly this id.
+
+        :returns: the row; ``None`` when the store holds no ``run_started`` event of it.
+        """
+        return info_from_events(await self.events(run_id))
 
     @abc.abstractmethod
     async def list_runs(
@@ -181,6 +211,17 @@ class TraceStore(abc.ABC):
                 break
             total += deleted
         return total
+
+
+def _page_start(after_seq: int | None, limit: int) -> int:
+    """The ``seq`` a page of events starts after (see :meth:`TraceStore.events_page`),
+    ``-1`` for the first event.
+
+    :raises ValueError: when ``limit`` is below 1.
+    """
+    if limit < 1:
+        raise ValueError(f"a page of events holds at least 1 event, got limit={limit}")
+    return -1 if after_seq is None or after_seq < 0 else after_seq
 
 
 def info_from_events(events: Sequence[StoredEvent]) -> RunInfo | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Collection, Sequence
 
 from anyio.lowlevel import checkpoint
 
-from orchestrator.store._base import TraceStore
+from orchestrator.store._base import TraceStore, _page_start
 from orchestrator.store._codec import (
     EncodedEvent,
     check_batch,
@@ -88,6 +89,22 @@ class MemoryStore(TraceStore):
             for seq, (kind, ts, payload) in sorted(rows.items())
             if (after_seq is None or seq > after_seq) and (kinds is None or kind in kinds)
         ]
+
+    async def events_page(
+        self, run_id: str, *, after_seq: int | None = None, limit: int
+    ) -> list[StoredEvent]:
+        await checkpoint()
+        self._check_open()
+        after = _page_start(after_seq, limit)
+        rows = self._events.get(run_id, {})
+        seqs = heapq.nsmallest(limit, (seq for seq in rows if seq > after))
+        return [decode(run_id, seq, rows[seq][0], rows[seq][1], json.loads(rows[seq][2]))
+                for seq in seqs]
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        await checkpoint()
+        self._check_open()
+        return self._runs.get(run_id)
 
     async def list_runs(
         self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0

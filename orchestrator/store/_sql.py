@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from orchestrator.errors import ConfigError
-from orchestrator.store._base import TraceStore
+from orchestrator.store._base import _SEQ_BEYOND, _SEQ_MAX, TraceStore, _page_start
 from orchestrator.store._codec import (
     EventRow,
     check_batch,
@@ -382,6 +382,23 @@ class SqlStore(TraceStore):
         rows = await self._run("read events", lambda: runner.read(select))
         return [decode(run_id, seq, kind, ts, payload) for seq, kind, ts, payload in rows]
 
+    async def events_page(
+        self, run_id: str, *, after_seq: int | None = None, limit: int
+    ) -> list[StoredEvent]:
+        runner = self._require_open()
+        after = _page_start(after_seq, limit)
+        # beyond the column's integers: nothing is stored there, and the driver would fail
+        if after >= (_SEQ_BEYOND if self._sqlite else _SEQ_MAX):
+            return []
+        select = bind(_select_events, run_id, after, None, limit)
+        rows = await self._run("read events", lambda: runner.read(select))
+        return [decode(run_id, seq, kind, ts, payload) for seq, kind, ts, payload in rows]
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        runner = self._require_open()
+        rows = await self._run("read a run", lambda: runner.read(bind(_select_run, run_id)))
+        return RunInfo.model_validate(rows[0]) if rows else None
+
     async def list_runs(
         self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0
     ) -> list[RunInfo]:
@@ -545,7 +562,8 @@ def _first_stored(conn: sa.Connection, by_run: dict[str, list[int]]) -> tuple[st
 
 
 def _select_events(
-    conn: sa.Connection, run_id: str, after_seq: int | None, kinds: list[str] | None = None
+    conn: sa.Connection, run_id: str, after_seq: int | None, kinds: list[str] | None = None,
+    limit: int | None = None,
 ) -> list[tuple[int, str, float, dict[str, Any]]]:
     query = (
         sa.select(EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.ts, EVENTS.c.payload)
@@ -556,7 +574,13 @@ def _select_events(
         query = query.where(EVENTS.c.seq > after_seq)
     if kinds is not None:
         query = query.where(EVENTS.c.kind.in_(kinds))
+    if limit is not None:
+        query = query.limit(limit)
     return [(r.seq, r.kind, r.ts, r.payload) for r in conn.execute(query)]
+
+
+def _select_run(conn: sa.Connection, run_id: str) -> list[dict[str, Any]]:
+    return [row._asdict() for row in conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id))]
 
 
 def _select_runs(

@@ -70,6 +70,45 @@ async def test_events_of_some_kinds_only(store: TraceStore, make_linear_run: Any
     assert await store.events("r1", kinds=["no_such_kind"]) == []
 
 
+async def test_events_come_a_page_at_a_time(store: TraceStore, make_linear_run: Any) -> None:
+    events = make_linear_run("r1", 12)
+    del events[5]  # a gap in the seqs
+    await store.append(events[6:])
+    await store.append(events[:6])
+    await store.append(make_linear_run("r10", 4))  # a run whose id starts like it
+
+    pages, after = [], None
+    while page := await store.events_page("r1", after_seq=after, limit=4):
+        pages.append([e.seq for e in page])
+        after = page[-1].seq
+    assert pages == [[0, 1, 2, 3], [4, 6, 7, 8], [9, 10, 11]]
+    assert [e.model_dump() for e in await store.events_page("r1", limit=100)] == [
+        e.model_dump() for e in await store.events("r1")
+    ]
+    assert [e.seq for e in await store.events_page("r1", after_seq=4, limit=2)] == [6, 7]
+    assert [e.seq for e in await store.events_page("r1", after_seq=-5, limit=1)] == [0]
+    for beyond in (11, 2**31 - 1, 2**31, 2**63 - 1, 2**63, 10**30):
+        assert await store.events_page("r1", after_seq=beyond, limit=5) == [], beyond
+    assert await store.events_page("nope", limit=5) == []
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="at least 1"):
+            await store.events_page("r1", limit=bad)
+
+
+async def test_one_run_row_is_read_by_its_exact_id(store: TraceStore, make_run: Any) -> None:
+    events = make_run("ab", status="failed", parent_run_id="top")
+    await store.append(events[:-1])
+    await store.append(make_run("abc"))
+    running = await store.run_info("ab")
+    assert running is not None and (running.id, running.status) == ("ab", "running")
+    await store.append(events[-1:])
+    rows = {r.id: r for r in await store.list_runs()}
+    assert await store.run_info("ab") == rows["ab"]
+    assert await store.run_info("abc") == rows["abc"]
+    for missing in ("a", "abcd", "AB", "%", ""):
+        assert await store.run_info(missing) is None, missing
+
+
 async def test_read_run_folds_the_events(store: TraceStore, make_run: Any) -> None:
     await store.append(make_run("r1", unknown_kind=True))
 

@@ -33,7 +33,7 @@ from orchestrator.store import (
 )
 from orchestrator.store._schema import METADATA, VERSION_TABLE
 from orchestrator.store._sql import normalize_url
-from tests.store.conftest import _TEST_REVISION
+from tests.store.conftest import _TEST_REVISION, linear_run
 
 pytestmark = pytest.mark.anyio
 
@@ -381,6 +381,29 @@ async def test_sqlite_runs_in_wal_mode_and_creates_its_directory(tmp_path: Path)
 async def test_using_a_store_before_open_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not open"):
         await SqlStore(str(tmp_path / "p.db")).list_runs()
+
+
+# -- reading a page of events ---------------------------------------------------------
+
+
+async def test_a_page_of_events_is_one_query_that_stops_at_its_limit(sql_url: str) -> None:
+    # what lets the viewer serve a run of a million events without reading them all
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    async with await open_store(sql_url) as store:
+        await store.append(linear_run("r1", 50))
+        sa.event.listen(sa.Engine, "before_cursor_execute", record)
+        try:
+            page = await store.events_page("r1", after_seq=10, limit=5)
+        finally:
+            sa.event.remove(sa.Engine, "before_cursor_execute", record)
+    assert [e.seq for e in page] == [11, 12, 13, 14, 15]
+    [select] = [s for s in statements if "FROM events" in s]
+    assert "LIMIT" in select.upper() and "events.seq >" in select
+    assert "ORDER BY events.seq" in select
 
 
 # -- schema and migrations -----------------------------------------------------------
