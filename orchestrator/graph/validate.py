@@ -13,8 +13,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from orchestrator.errors import ConfigError, Problem, ValidationFailed
 from orchestrator.graph.compile import compile_workflow
+from orchestrator.graph.subworkflows import SubworkflowCheck
 from orchestrator.runtime.registry import Registry, find_callable_module
-from orchestrator.spec.loader import SourceMap, parse_yaml, pydantic_problems
+from orchestrator.spec.loader import SourceMap, find_workflow, parse_yaml, pydantic_problems
 from orchestrator.spec.models import LLMStep, Step, WorkflowSpec
 
 _STEP: TypeAdapter[Any] = TypeAdapter(Step)
@@ -72,7 +73,15 @@ def _without_unknown_fields(raw: Any, exc: ValidationError) -> Any:
 
 def validate_text(text: str, file: str, registry: Registry | None = None,
                   base_dir: Path | None = None) -> list[Problem]:
-    """Every problem of a workflow document, sorted by position."""
+    """Every problem of a workflow document, sorted by position (the sub-workflows it
+    runs included, see :mod:`orchestrator.graph.subworkflows`)."""
+    return _validate(text, file, registry, base_dir, None, None)
+
+
+def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | None,
+              path: Path | None, subs: SubworkflowCheck | None) -> list[Problem]:
+    """:param path: the document's file, resolved (None for text of no file).
+    :param subs: the sub-workflow checks of the validation this one is part of."""
     data, smap, problems = parse_yaml(text, file)
     if data is None:
         return problems
@@ -95,15 +104,25 @@ def validate_text(text: str, file: str, registry: Registry | None = None,
                              planner_options=reg.planner_option_problems)
         except ValidationFailed as exc:
             problems += exc.problems
+        if subs is None:
+            workflows = reg.workflows
+            subs = SubworkflowCheck(lambda ref, folder: find_workflow(ref, folder, workflows))
+            subs.check_file = lambda sub: _validate_file(sub, reg, subs)
+        problems += subs.problems(spec, smap, base_dir or Path("."), path)
     unique = {(p.line, p.column, p.message): p for p in problems}
     return sorted(unique.values(), key=lambda p: (p.line, p.column))
 
 
 def validate_file(path: str | Path, registry: Registry | None = None) -> list[Problem]:
     """Every problem of a workflow file (an unreadable file is one problem)."""
+    return _validate_file(path, registry, None)
+
+
+def _validate_file(path: str | Path, registry: Registry | None,
+                   subs: SubworkflowCheck | None) -> list[Problem]:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         return [Problem(f"cannot read {path}: {exc.strerror}", "check the path", str(path))]
-    return validate_text(text, str(path), registry, p.resolve().parent)
+    return _validate(text, str(path), registry, p.resolve().parent, p.resolve(), subs)

@@ -6,7 +6,6 @@ outside world (executors found through the registry, hooks).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -35,18 +34,9 @@ from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH
 from orchestrator.spec.loader import find_workflow, spec_to_data
-from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec
+from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec, json_type_ok
 from orchestrator.spec.refs import Resolver, Scope, compile_value, resolve
 from orchestrator.store._models import StepRecord
-
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list,),
-    "object": (dict,),
-}
 
 
 class RunResult:
@@ -104,14 +94,6 @@ def _step_json(s: StepRecord) -> dict[str, Any]:
     }
 
 
-def _type_ok(value: Any, type_name: str) -> bool:
-    if type_name == "any":
-        return True
-    if type_name in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, _JSON_TYPES[type_name])
-
-
 def validate_inputs(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
     """Check inputs against the workflow's declarations, filling defaults.
 
@@ -121,8 +103,6 @@ def validate_inputs(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]
     """
     if not given and not spec.inputs:
         return {}
-    import jsonschema
-
     problems: list[str] = []
     out: dict[str, Any] = {}
     for name in given:
@@ -135,22 +115,10 @@ def validate_inputs(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]
             else:
                 out[name] = decl.default
             continue
-        value = given[name]
-        if isinstance(value, str) and decl.type not in ("string", "any"):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        if not _type_ok(value, decl.type):
-            problems.append(f"input {name!r} must be {decl.type}, got {value!r}")
-            continue
-        if decl.json_schema is not None:
-            try:
-                jsonschema.validate(value, decl.json_schema)
-            except jsonschema.ValidationError as exc:
-                problems.append(f"input {name!r}: {exc.message}")
-                continue
-        out[name] = value
+        try:
+            out[name] = decl.accept(name, given[name])
+        except ValueError as exc:
+            problems.append(str(exc))
     if not spec.inputs:
         out.update(given)
     if problems:
@@ -464,7 +432,7 @@ def _resolve_outputs(spec: WorkflowSpec, graph: CompiledGraph, inputs: dict[str,
     out = {}
     for name, decl in spec.outputs.items():
         value = resolve(decl.value, scope)
-        if not _type_ok(value, decl.type):
+        if not json_type_ok(value, decl.type):
             raise ReferenceResolutionError(f"output {name!r} must be {decl.type}, got {value!r}")
         out[name] = value
     return out

@@ -6,6 +6,7 @@ typo in a workflow file is an error with its line, not a silently ignored key.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -13,6 +14,25 @@ from pydantic import Field, field_validator, model_validator
 from orchestrator.spec.base import RetryPolicy, StepBase, _Model
 
 JSONType = Literal["string", "integer", "number", "boolean", "array", "object", "any"]
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def json_type_ok(value: Any, type_name: str) -> bool:
+    """Whether ``value`` has the JSON type ``type_name`` (``any``: every value; a boolean
+    is not a number)."""
+    if type_name == "any":
+        return True
+    if type_name in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, _JSON_TYPES[type_name])
 
 
 class LLMStep(StepBase):
@@ -144,6 +164,29 @@ class InputSpec(_Model):
     @property
     def is_required(self) -> bool:
         return self.required if self.required is not None else "default" not in self.model_fields_set
+
+    def accept(self, name: str, value: Any) -> Any:
+        """The value input ``name`` takes for ``value``: a string given for an input of
+        another type (from the command line) is read as JSON when it can be.
+
+        :raises ValueError: naming the input, when the value is not of its type or does
+            not satisfy its ``schema``.
+        """
+        if isinstance(value, str) and self.type not in ("string", "any"):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        if not json_type_ok(value, self.type):
+            raise ValueError(f"input {name!r} must be {self.type}, got {value!r}")
+        if self.json_schema is not None:
+            import jsonschema
+
+            try:
+                jsonschema.validate(value, self.json_schema)
+            except jsonschema.ValidationError as exc:
+                raise ValueError(f"input {name!r}: {exc.message}") from None
+        return value
 
 
 class OutputSpec(_Model):
