@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import openai
@@ -69,8 +71,14 @@ class OpenAIBackend:
                                       answers 400)
     ================== ============== =================================================
 
-    Errors: unreachable server → :class:`BackendUnavailable`, HTTP timeout →
-    :class:`StepTimeout`, HTTP status → :class:`BackendHTTPError`; each names the URL.
+    Errors: a ``base_url`` that is not an http(s) URL → :class:`ConfigError` when
+    constructed; unreachable server, or a stream cut before its finish reason →
+    :class:`BackendUnavailable`, HTTP timeout → :class:`StepTimeout`, HTTP status →
+    :class:`BackendHTTPError` (the server's message on one line, with a hint for 401/403,
+    404 and a refused ``json_schema``); an answer that is not a chat completion, has no
+    choices or no text (``content: null``), or a stream without any event →
+    :class:`BackendError`. Each names the URL. Tokens the server reports with an
+    unusable answer or an error status are added to ``LLMRequest.usage``.
     Cancelling the awaiting task closes the HTTP response, which makes the server stop.
     """
 
@@ -81,12 +89,18 @@ class OpenAIBackend:
         self.config = config
         self.options = parse_options(OpenAIOptions, config.options, "openai")
         base_url = config.base_url or os.environ.get(BASE_URL_ENV) or None
+        if base_url is not None:
+            _check_base_url(base_url, "base_url" if config.base_url else f"${BASE_URL_ENV}")
         model = config.model or os.environ.get(MODEL_ENV)
         if not model:
             raise ConfigError(f"openai backend: set `model:` or ${MODEL_ENV}")
         self.model = model
         named = os.environ.get(config.api_key_env) if config.api_key_env else None
         key = named or os.environ.get(KEY_ENV)
+        #: what to check after an HTTP 401/403
+        self.key_hint = (f"check the API key in ${config.api_key_env}" if named
+                         else f"check the API key in ${KEY_ENV}" if key
+                         else f"no API key is set: set ${config.api_key_env or KEY_ENV}")
         if not key:
             if base_url is None:
                 wanted = config.api_key_env or KEY_ENV
@@ -125,23 +139,26 @@ class OpenAIBackend:
         start = anyio.current_time()
         self.stats.requests += 1
         try:
-            with self._errors():
+            with self._errors(request):
                 response = await self._client.chat.completions.create(**self._params(request))
         except anyio.get_cancelled_exc_class():
             self.stats.cancelled += 1
             raise
-        texts = [c.message.content or "" for c in sorted(response.choices, key=lambda c: c.index)]
-        if not texts:
-            raise BackendError(f"{self.base_url}: the response has no choices")
-        usage = response.usage
+        with self._errors(request):
+            choices, usage = _completion_parts(response, self.base_url)
+            # what the server billed counts even when its answer is unusable
+            _add_usage(request.usage, usage)
+            if not choices:
+                raise BackendError(f"{self.base_url}: the answer has no choices")
+            texts = [_choice_text(c, self.base_url) for c in choices]
         self.stats.completed += 1
         result = LLMResponse(
             text=texts[0],
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=usage[0],
+            completion_tokens=usage[1],
             latency_s=anyio.current_time() - start,
-            finish_reason=response.choices[0].finish_reason,
-            model=response.model or self.model,
+            finish_reason=getattr(choices[0], "finish_reason", None),
+            model=getattr(response, "model", None) or self.model,
             texts=texts,
         )
         self._count(result)
@@ -171,35 +188,42 @@ class OpenAIBackend:
         model = self.model
         ttft: float | None = None
         finished = False
+        events = 0  # stream events of any kind
         try:
             async with chunks:  # closes the HTTP response on every exit, cancellation included
                 iterator = aiter(chunks)
                 while True:
-                    with self._errors():
+                    with self._errors(request, streaming=True):
                         try:
                             chunk = await anext(iterator)
                         except StopAsyncIteration:
                             break
-                    usage = chunk.usage or usage
-                    model = chunk.model or model
-                    for choice in chunk.choices:
-                        piece = (choice.delta.content or "") if choice.delta else ""
-                        texts.setdefault(choice.index, []).append(piece)
+                    events += 1
+                    usage = getattr(chunk, "usage", None) or usage
+                    model = getattr(chunk, "model", None) or model
+                    for choice in getattr(chunk, "choices", None) or ():
+                        delta = getattr(choice, "delta", None)
+                        piece = (getattr(delta, "content", None) or "") if delta else ""
+                        index = getattr(choice, "index", 0) or 0
+                        texts.setdefault(index, []).append(piece)
                         if piece:
                             pieces += 1
                             if pieces == 1:
                                 received.prompt_tokens += prompt_estimate
                             received.completion_tokens += 1
-                        if choice.index == 0:
-                            finish = choice.finish_reason or finish
+                        if index == 0:
+                            finish = getattr(choice, "finish_reason", None) or finish
                             if piece:
                                 ttft = ttft if ttft is not None else anyio.current_time() - start
                                 yield LLMChunk(piece)
+            counts = _usage_counts(usage)
+            with self._errors(request):
+                _check_stream_end(events, finish, self.base_url)
             joined = ["".join(texts[i]) for i in sorted(texts)] or [""]
             result = LLMResponse(
                 text=joined[0],
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else pieces,
+                prompt_tokens=counts[0] if counts else 0,
+                completion_tokens=counts[1] if counts else pieces,
                 latency_s=anyio.current_time() - start,
                 ttft_s=ttft,
                 finish_reason=finish,
@@ -220,7 +244,7 @@ class OpenAIBackend:
         ``stream_options``; one that refuses the field (HTTP 400/422 naming it) is asked
         again without it, and never again by this backend."""
         params = {**self._params(request), "stream": True}
-        with self._errors():
+        with self._errors(request):
             if self._stream_usage:
                 try:
                     return await self._client.chat.completions.create(
@@ -274,26 +298,182 @@ class OpenAIBackend:
         self.stats.completion_tokens += response.completion_tokens
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Translate the client's exceptions into Ponder's, naming the URL."""
+    def _errors(self, request: LLMRequest, *, streaming: bool = False) -> Iterator[None]:
+        """Translate the client's exceptions into Ponder's: one line naming the URL, with a
+        hint where the status says what to fix. Tokens the server reports in an error's
+        body are added to the request's ``usage`` counter."""
         try:
             yield
+        except BackendError:
+            self.stats.failed += 1
+            raise
         except openai.APITimeoutError as exc:
             self.stats.failed += 1
             raise StepTimeout(f"{_url(exc, self.base_url)}: request timed out") from exc
         except openai.APIConnectionError as exc:
             self.stats.failed += 1
-            cause = exc.__cause__ or exc
+            cause = _one_line(str(exc.__cause__ or exc))
+            if streaming:
+                raise BackendUnavailable(f"{_url(exc, self.base_url)}: the connection was lost "
+                                         f"during the stream: {cause}") from exc
             raise BackendUnavailable(f"cannot reach {_url(exc, self.base_url)}: {cause}") from exc
         except openai.APIStatusError as exc:
             self.stats.failed += 1
+            _add_usage(request.usage, _usage_counts(_body_usage(exc)))
+            detail = _error_detail(exc.body)
+            hint = self._status_hint(exc.status_code, detail, request)
             raise BackendHTTPError(
-                f"{_url(exc, self.base_url)}: HTTP {exc.status_code}: {exc.message}",
+                f"{_url(exc, self.base_url)}: HTTP {exc.status_code}"
+                + (f": {detail}" if detail else "") + (f" ({hint})" if hint else ""),
                 status=exc.status_code,
             ) from exc
         except openai.OpenAIError as exc:
             self.stats.failed += 1
-            raise BackendError(f"{self.base_url}: {exc}") from exc
+            raise BackendError(f"{self.base_url}: {_one_line(str(exc))}") from exc
+        except json.JSONDecodeError as exc:  # a stream event that is not JSON
+            self.stats.failed += 1
+            raise BackendError(f"{self.base_url}: the server sent a stream event that is not "
+                               f"JSON: {_preview(exc.doc)}") from exc
+
+    def _status_hint(self, status: int, detail: str, request: LLMRequest) -> str:
+        """What to check after an error status, or ``""``."""
+        if status in (401, 403):
+            return self.key_hint
+        if status == 404:
+            if not self.base_url.rstrip("/").endswith("/v1"):
+                return (f"is base_url right? {self.base_url!r} does not end in /v1, where "
+                        "OpenAI-compatible servers usually answer")
+            return f"is model {self.model!r} served at {self.base_url!r}?"
+        if (request.json_schema is not None and self.options.structured_outputs == "json_schema"
+                and "json_schema" in detail):
+            return ("the server does not take response_format json_schema: set "
+                    "`options: {structured_outputs: json_object}` (llama.cpp's server) or none")
+        return ""
+
+
+#: longest server text quoted in a message
+_DETAIL_CHARS = 300
+
+
+def _one_line(text: str, limit: int = _DETAIL_CHARS) -> str:
+    """``text`` with its whitespace collapsed, cut at ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
+def _preview(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return repr(_one_line(text, 80))
+
+
+def _error_detail(body: object) -> str:
+    """The server's message in an error body: ``{"error": {"message": ...}}``, the error
+    object itself, FastAPI's ``{"detail": ...}``, or a short plain text (not HTML)."""
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("detail") or body.get("detail")
+        else:
+            message = error
+        if message is None:
+            return _one_line(json.dumps(body, default=str))
+        return _one_line(message if isinstance(message, str) else json.dumps(message, default=str))
+    if isinstance(body, str) and not body.lstrip().startswith("<"):
+        return _one_line(body)
+    return ""
+
+
+def _body_usage(exc: openai.APIStatusError) -> Any:
+    """The ``usage`` of an error's whole body (``exc.body`` may hold only its error)."""
+    try:
+        body = exc.response.json()
+    except Exception:  # not JSON, or a stream's body not read: the client's parse stands
+        body = exc.body
+    return body.get("usage") if isinstance(body, dict) else None
+
+
+def _usage_counts(usage: Any) -> tuple[int, int] | None:
+    """``(prompt_tokens, completion_tokens)`` of a usage object or mapping, when it has them."""
+    if usage is None:
+        return None
+    fields = usage if isinstance(usage, dict) else getattr(usage, "__dict__", {})
+    prompt, completion = fields.get("prompt_tokens"), fields.get("completion_tokens")
+    if not isinstance(prompt, int) and not isinstance(completion, int):
+        return None
+    return (prompt if isinstance(prompt, int) else 0,
+            completion if isinstance(completion, int) else 0)
+
+
+def _add_usage(counter: Usage | None, counts: tuple[int, int] | None) -> None:
+    if counter is not None and counts is not None:
+        counter.prompt_tokens += counts[0]
+        counter.completion_tokens += counts[1]
+
+
+def _completion_parts(response: Any, base_url: str) -> tuple[list[Any], tuple[int, int]]:
+    """A chat completion's choices (by index) and usage (zeros when not reported).
+
+    :raises BackendError: when the answer is not a chat completion.
+    """
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list):
+        raise BackendError(f"{base_url}: the answer is not a chat completion: "
+                           f"{_preview(_as_json(response))}")
+    usage = _usage_counts(getattr(response, "usage", None)) or (0, 0)
+    return sorted(choices, key=lambda c: getattr(c, "index", 0) or 0), usage
+
+
+def _choice_text(choice: Any, base_url: str) -> str:
+    """A choice's text.
+
+    :raises BackendError: when it has none (``content: null``), naming the finish reason
+        and any refusal.
+    """
+    message = getattr(choice, "message", None)
+    content = getattr(message, "content", None)
+    if isinstance(content, str):
+        return content
+    refusal = getattr(message, "refusal", None)
+    why = f"the model refused: {_one_line(refusal)}" if isinstance(refusal, str) and refusal \
+        else f"finish_reason {getattr(choice, 'finish_reason', None)!r}"
+    raise BackendError(f"{base_url}: the answer has no text (content: null; {why})")
+
+
+def _as_json(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    return dump() if dump is not None else value
+
+
+def _check_stream_end(events: int, finish: str | None, base_url: str) -> None:
+    """:raises BackendError: for a stream without any event (a server that failed on the
+        request after starting its answer, as llama.cpp's does with a prompt longer than its
+        context; or one that does not stream).
+    :raises BackendUnavailable: for a stream cut before its finish reason (retryable).
+    """
+    if events == 0:
+        raise BackendError(f"{base_url}: the server sent an empty stream (no event): it "
+                           "failed on the request (a prompt longer than its context?) or "
+                           "does not stream")
+    if finish is None:
+        raise BackendUnavailable(f"{base_url}: the stream ended before the answer was "
+                                 "finished (no finish_reason): the connection was lost")
+
+
+def _check_base_url(url: str, source: str) -> None:
+    """:raises ConfigError: when ``url`` is not an http(s) URL with a host."""
+    parts = urlsplit(url)
+    problem = ""
+    if url != url.strip() or any(c.isspace() for c in url):
+        problem = "holds whitespace"
+    elif parts.scheme not in ("http", "https") or not parts.hostname:
+        problem = "is not an http(s) URL such as 'http://127.0.0.1:8000/v1'"
+    else:
+        try:
+            parts.port  # noqa: B018  (raises for a port out of range)
+        except ValueError as exc:
+            problem = f"has a bad port: {exc}"
+    if problem:
+        raise ConfigError(f"openai backend: {source} {url!r} {problem}")
 
 
 def _url(exc: openai.APIError, fallback: str) -> str:
