@@ -89,6 +89,14 @@ class StaticPlanner:
                                           f"its steps ({', '.join(local)})"))
         return problems
 
+    @classmethod
+    def known_steps(cls, options: dict[str, Any]) -> list[Any]:
+        """The steps of ``options.steps`` as step models, with their ids as written (none
+        when the options have problems, which :meth:`option_problems` reports)."""
+        if cls.option_problems(options):
+            return []
+        return _steps(_options(options).steps)
+
     async def plan(self, request: PlanRequest, session: PlanSession
                    ) -> AsyncGenerator[PlannedStep | PlanProblem | PlanAnswer, None]:
         """Yield every step, wait for them, yield the chosen step's output.

@@ -14,6 +14,7 @@ from typing import Any
 import networkx as nx
 
 from orchestrator.errors import Problem, ValidationFailed
+from orchestrator.graph.allowlist import Allowlist, SubworkflowLoader
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS
 from orchestrator.spec.loader import SourceMap
@@ -32,6 +33,8 @@ FANOUT_KINDS = ("map", "spawn", "sample")
 
 #: (planner, a plan step's options) -> problems, each (path inside the options, message)
 PlannerOptionCheck = Callable[[str, dict[str, Any]], list[tuple[tuple[str | int, ...], str]]]
+#: (planner, a plan step's options) -> the steps the planner adds whatever happens
+PlannerSteps = Callable[[str, dict[str, Any]], list[Any]]
 
 # Default estimates for critical-path priority before any latency is observed.
 DECODE_S_PER_TOKEN = 0.02
@@ -147,9 +150,13 @@ class _Checker:
     def __init__(self, spec: WorkflowSpec, smap: SourceMap, tool_names: set[str],
                  base_dir: Path, workflow_names: set[str],
                  planner_names: set[str] | None = None,
-                 planner_options: PlannerOptionCheck | None = None) -> None:
+                 planner_options: PlannerOptionCheck | None = None,
+                 planner_steps: PlannerSteps | None = None,
+                 load_workflow: SubworkflowLoader | None = None) -> None:
         self.planner_names = planner_names
         self.planner_options = planner_options
+        self.planner_steps = planner_steps
+        self.load_workflow = load_workflow
         self.spec = spec
         self.smap = smap
         self.tool_names = tool_names
@@ -272,16 +279,9 @@ class _Checker:
         for j, dep in enumerate(step.after):
             deps.add(dep) if self.check_ref((*base, "after", j), step.id, "steps", dep, (),
                                             dep, set()) else None
-        if isinstance(step, ToolStep):
-            self.check_tool((*base, "tool"), step.tool)
-        if isinstance(step, WorkflowStep) or (step.kind == "spawn" and step.workflow is not None):
-            self.check_workflow((*base, "workflow"), step.workflow)
-        if isinstance(step, LLMStep) or (step.kind in ("plan", "spawn", "sample")):
-            self.check_model((*base, "model"), step.model)
+        self.check_names(base, step)
         if step.kind == "join":
             deps |= self.join_deps(base, step)
-        if step.kind == "plan":
-            self.check_plan(base, step)
         if isinstance(step, BranchStep):
             for c, case in enumerate(step.cases):
                 deps |= self.refs_in_template((*base, "cases", c, "when"), step.id, case.when,
@@ -292,9 +292,30 @@ class _Checker:
             deps |= self.map_body_deps((*base, "step"), step)
         return deps
 
+    def check_names(self, base: tuple[str | int, ...], step: Any) -> None:
+        """The tools, sub-workflows, models and planner ``step`` names (its map body, join
+        scorer and plan included) exist."""
+        if isinstance(step, ToolStep):
+            self.check_tool((*base, "tool"), step.tool)
+        if isinstance(step, WorkflowStep) or (step.kind == "spawn" and step.workflow is not None):
+            self.check_workflow((*base, "workflow"), step.workflow)
+        if isinstance(step, LLMStep) or (step.kind in ("plan", "spawn", "sample")):
+            self.check_model((*base, "model"), step.model)
+        if step.kind == "join":
+            self.check_join_fields(base, step)
+        if step.kind == "plan":
+            self.check_plan(base, step)
+        if isinstance(step, MapStep):
+            body, path = step.step, (*base, "step")
+            if body.kind == "tool" and body.tool:
+                self.check_tool((*path, "tool"), body.tool)
+            if body.kind == "workflow" and body.workflow:
+                self.check_workflow((*path, "workflow"), body.workflow)
+            if body.kind == "llm":
+                self.check_model((*path, "model"), body.model)
+
     def join_deps(self, base: tuple[str | int, ...], step: Any) -> set[str]:
         """A join depends on its fan-out, which must be a map, spawn or sample step."""
-        self.check_join_fields(base, step)
         if not self.check_ref((*base, "of"), step.id, "steps", step.of, (), step.of, set()):
             return set()
         target = self.steps_by_id[step.of]
@@ -341,16 +362,16 @@ class _Checker:
             deps |= self.refs_in_template((*path, fname), step.id, src, local)
         deps |= self.refs_in_value((*path, "args"), step.id, body.args, local)
         deps |= self.refs_in_value((*path, "inputs"), step.id, body.inputs, local)
-        if body.kind == "tool" and body.tool:
-            self.check_tool((*path, "tool"), body.tool)
-        if body.kind == "workflow" and body.workflow:
-            self.check_workflow((*path, "workflow"), body.workflow)
-        if body.kind == "llm":
-            self.check_model((*path, "model"), body.model)
         return deps
 
     def check_plan(self, base: tuple[str | int, ...], step: Any) -> None:
         for j, name in enumerate(step.tools):
+            if name not in self.tool_names and name not in self.spec.tools and \
+                    (name in self.workflow_names or (self.base_dir / name).is_file()):
+                self.add((*base, "tools", j), f"plan {step.id!r}: `tools:` names "
+                         f"sub-workflow {name!r}, not a tool",
+                         "list the tools the sub-workflow calls: a plan may then run it")
+                continue
             self.check_tool((*base, "tools", j), name)
         if step.joiner_model is not None:
             self.check_model((*base, "joiner_model"), step.joiner_model)
@@ -361,6 +382,26 @@ class _Checker:
         if self.planner_options is not None:
             for where, message in self.planner_options(step.planner, step.options):
                 self.add((*base, "options", *where), message)
+        if self.planner_steps is not None:
+            self.check_known_steps(base, step, self.planner_steps(step.planner, step.options))
+
+    def check_known_steps(self, base: tuple[str | int, ...], plan: Any, steps: list[Any]
+                          ) -> None:
+        """The steps a planner is known to add (``options.steps``, a static plan's) name
+        tools, sub-workflows and models that exist, and stay inside the plan's ``tools:``
+        allowlist, sub-workflows included (when sub-workflows can be loaded here)."""
+        rule = (Allowlist(plan.tools, self.base_dir, self.load_workflow)
+                if plan.tools and self.load_workflow is not None else None)
+        for j, inner in enumerate(steps):
+            path = (*base, "options", "steps", j)
+            before = len(self.problems)
+            self.check_names(path, inner)
+            if len(self.problems) > before:
+                continue  # an unknown name: the allowlist is the next thing to fix
+            found = rule.check(inner.id, inner) if rule is not None else None
+            if found is not None:
+                self.add(path, f"plan {plan.id!r}: {found.message}",
+                         "add the tool to the plan step's `tools:`, or do not call it")
 
     def check_tool(self, path: tuple[str | int, ...], name: str) -> None:
         if name not in self.tool_names and name not in self.spec.tools:
@@ -411,18 +452,24 @@ def compile_workflow(
     workflow_names: set[str] | None = None,
     planner_names: set[str] | None = None,
     planner_options: PlannerOptionCheck | None = None,
+    planner_steps: PlannerSteps | None = None,
+    load_workflow: SubworkflowLoader | None = None,
 ) -> CompiledGraph:
     """Validate a spec and build its DAG.
 
     :param tool_names: tools available besides the workflow's own `tools:`.
     :param planner_options: what a planner finds wrong with a plan step's ``options:``
         (``Registry.planner_option_problems``).
+    :param planner_steps: the steps a planner is known to add
+        (``Registry.planner_known_steps``), checked as the workflow's own are.
+    :param load_workflow: how a sub-workflow is read, to hold the sub-workflows of those
+        steps to their plan's ``tools:`` (not checked without it).
     :raises ValidationFailed: with every problem found.
     """
     smap = source or SourceMap()
     base = base_dir or Path(".")
     chk = _Checker(spec, smap, tool_names or set(), base, workflow_names or set(), planner_names,
-                   planner_options)
+                   planner_options, planner_steps, load_workflow)
     nodes: dict[str, Node] = {}
     dag: nx.DiGraph = nx.DiGraph()
     branch_targets: dict[str, set[str]] = {}

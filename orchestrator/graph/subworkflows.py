@@ -35,6 +35,10 @@ PathT = tuple[str | int, ...]
 #: (:func:`orchestrator.spec.loader.find_workflow` with the registry's workflows)
 WorkflowLoader = Callable[[str, Path], tuple[WorkflowSpec, SourceMap | None, Path]]
 
+#: (planner, a plan step's options) -> the steps the planner is known to add
+#: (``Registry.planner_known_steps``)
+KnownSteps = Callable[[str, dict[str, Any]], list[Any]]
+
 #: what else is wrong with a sub-workflow file (its own validation), by path
 FileCheck = Callable[[Path], list[Problem]]
 
@@ -65,27 +69,36 @@ class WorkflowCall:
     always: bool = False
 
 
-def workflow_calls(spec: WorkflowSpec) -> list[WorkflowCall]:
-    """Every sub-workflow ``spec``'s own steps run, in file order."""
+def workflow_calls(spec: WorkflowSpec, known_steps: KnownSteps | None = None
+                   ) -> list[WorkflowCall]:
+    """Every sub-workflow ``spec``'s steps run, in file order, with those of the steps
+    its planners are known to add (``known_steps``: a static plan's ``options.steps``)."""
     conditional = _conditional_steps(spec)
     out: list[WorkflowCall] = []
     for i, step in enumerate(spec.steps):
-        base: PathT = ("steps", i)
-        always = step.id not in conditional
-        if isinstance(step, WorkflowStep):
-            out.append(WorkflowCall(step.id, step.workflow, (*base, "workflow"),
-                                    (*base, "inputs"), step.inputs, always=always))
-        elif isinstance(step, MapStep) and step.step.kind == "workflow" and step.step.workflow:
-            items = step.over if isinstance(step.over, list) and not _has_refs(step.over) \
-                else None
-            out.append(WorkflowCall(step.id, step.step.workflow, (*base, "step", "workflow"),
-                                    (*base, "step", "inputs"), step.step.inputs,
-                                    items=items, item_var=step.item_var,
-                                    always=always and bool(items)))
-        elif isinstance(step, SpawnStep) and step.workflow is not None:
-            out.append(WorkflowCall(step.id, step.workflow, (*base, "workflow"),
-                                    (*base, "inputs"), step.inputs,
-                                    given="inputs" in step.model_fields_set))
+        out += _calls(("steps", i), step, step.id not in conditional)
+        if known_steps is not None and step.kind == "plan":
+            for j, inner in enumerate(known_steps(step.planner, step.options)):
+                # a plan's steps wait on the plan: none is sure to run
+                out += _calls(("steps", i, "options", "steps", j), inner, False)
+    return out
+
+
+def _calls(base: PathT, step: Any, always: bool) -> list[WorkflowCall]:
+    out: list[WorkflowCall] = []
+    if isinstance(step, WorkflowStep):
+        out.append(WorkflowCall(step.id, step.workflow, (*base, "workflow"),
+                                (*base, "inputs"), step.inputs, always=always))
+    elif isinstance(step, MapStep) and step.step.kind == "workflow" and step.step.workflow:
+        items = step.over if isinstance(step.over, list) and not _has_refs(step.over) else None
+        out.append(WorkflowCall(step.id, step.step.workflow, (*base, "step", "workflow"),
+                                (*base, "step", "inputs"), step.step.inputs,
+                                items=items, item_var=step.item_var,
+                                always=always and bool(items)))
+    elif isinstance(step, SpawnStep) and step.workflow is not None:
+        out.append(WorkflowCall(step.id, step.workflow, (*base, "workflow"),
+                                (*base, "inputs"), step.inputs,
+                                given="inputs" in step.model_fields_set))
     return out
 
 
@@ -191,6 +204,7 @@ class SubworkflowCheck:
 
     load: WorkflowLoader
     check_file: FileCheck | None = None
+    known_steps: KnownSteps | None = None
     _loaded: dict[tuple[Path, str], tuple[WorkflowSpec, SourceMap | None, Path] | str] = \
         field(default_factory=dict)
     _checked: dict[Path, list[Problem]] = field(default_factory=dict)
@@ -214,7 +228,7 @@ class SubworkflowCheck:
                                     "every run nests one deeper until the nesting limit "
                                     "fails it: put the call under a branch that can end "
                                     "it, or use a spawn with max_depth"))
-        for call in workflow_calls(spec):
+        for call in workflow_calls(spec, self.known_steps):
             loaded = self._load(call.ref, base_dir)
             if loaded is None:
                 continue  # not found: the compiler says so

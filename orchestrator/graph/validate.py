@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from orchestrator.errors import ConfigError, Problem, ValidationFailed
+from orchestrator.graph.allowlist import registry_loader
 from orchestrator.graph.compile import compile_workflow
 from orchestrator.graph.subworkflows import SubworkflowCheck
 from orchestrator.runtime.registry import Registry, find_callable_module
@@ -101,12 +102,15 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
             compile_workflow(spec, smap, tool_names=reg.tool_names(),
                              base_dir=base_dir or Path("."), workflow_names=set(reg.workflows),
                              planner_names=reg.planner_names(),
-                             planner_options=reg.planner_option_problems)
+                             planner_options=reg.planner_option_problems,
+                             planner_steps=reg.planner_known_steps,
+                             load_workflow=registry_loader(reg.workflows))
         except ValidationFailed as exc:
             problems += exc.problems
         if subs is None:
             workflows = reg.workflows
-            subs = SubworkflowCheck(lambda ref, folder: find_workflow(ref, folder, workflows))
+            subs = SubworkflowCheck(lambda ref, folder: find_workflow(ref, folder, workflows),
+                                    known_steps=reg.planner_known_steps)
             subs.check_file = lambda sub: _validate_file(sub, reg, subs)
         problems += subs.problems(spec, smap, base_dir or Path("."), path)
     unique = {(p.line, p.column, p.message): p for p in problems}

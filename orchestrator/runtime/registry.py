@@ -230,6 +230,20 @@ class Registry:
         check = getattr(planner, "option_problems", None)
         return list(check(options)) if callable(check) else []
 
+    def planner_known_steps(self, name: str, options: dict[str, Any]) -> list[Any]:
+        """The steps the planner ``name`` adds whatever its model writes (a ``static``
+        plan's), from a ``known_steps`` classmethod, so that compiling the workflow checks
+        them; none for other planners, and for options with problems."""
+        ep = _entry_points("ponder.planners").get(name)
+        if ep is None:
+            return []
+        try:
+            planner = ep.load()
+        except (ImportError, AttributeError):
+            return []
+        known = getattr(planner, "known_steps", None)
+        return list(known(options)) if callable(known) else []
+
     # -- step executors ------------------------------------------------------
     def executor(self, kind: str) -> Executor:
         """:raises ConfigError: when no executor handles this step kind."""
