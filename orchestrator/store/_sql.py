@@ -85,8 +85,16 @@ def normalize_url(url: str) -> sa.URL:
         parsed = sa.make_url(url)
     except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"malformed trace store URL: {exc}") from exc
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    backend = parsed.get_backend_name()
     shown = parsed.render_as_string(hide_password=True)
+    if backend not in ("sqlite", "postgresql"):
+        # checked before the driver: the default driver of a URL such as bogus:// is
+        # found by loading its dialect, which fails with SQLAlchemy's NoSuchModuleError
+        raise ConfigError(
+            f"unsupported trace store URL {shown}: use a SQLite path, sqlite:///PATH, "
+            "postgresql+psycopg://..., postgresql+asyncpg://... or memory://"
+        )
+    driver = parsed.get_driver_name()
     if backend == "sqlite":
         if driver not in ("pysqlite", "aiosqlite"):
             raise ConfigError(f"trace store URL {shown}: unsupported SQLite driver {driver!r}")
@@ -95,20 +103,15 @@ def normalize_url(url: str) -> sa.URL:
             database = str(Path(database).expanduser())
         _sqlite_synchronous(parsed, shown)
         return parsed.set(drivername="sqlite+pysqlite", database=database)
-    if backend == "postgresql":
-        _pg_statement_timeout(parsed, shown)
-        if "+" not in parsed.drivername:
-            return parsed.set(drivername="postgresql+psycopg")
-        if driver not in _ASYNC_PG_DRIVERS:
-            raise ConfigError(
-                f"trace store URL {shown}: driver {driver!r} is not async; "
-                "use postgresql+psycopg:// or postgresql+asyncpg://"
-            )
-        return parsed
-    raise ConfigError(
-        f"unsupported trace store URL {shown}: use a SQLite path, sqlite:///PATH, "
-        "postgresql+psycopg://..., postgresql+asyncpg://... or memory://"
-    )
+    _pg_statement_timeout(parsed, shown)
+    if "+" not in parsed.drivername:
+        return parsed.set(drivername="postgresql+psycopg")
+    if driver not in _ASYNC_PG_DRIVERS:
+        raise ConfigError(
+            f"trace store URL {shown}: driver {driver!r} is not async; "
+            "use postgresql+psycopg:// or postgresql+asyncpg://"
+        )
+    return parsed
 
 
 def _sqlite_synchronous(url: sa.URL, shown: str) -> str:
@@ -390,14 +393,20 @@ class SqlStore(TraceStore):
         # beyond the column's integers: nothing is stored there, and the driver would fail
         if after >= (_SEQ_BEYOND if self._sqlite else _SEQ_MAX):
             return []
-        select = bind(_select_events, run_id, after, None, limit)
+        select = bind(_select_events, self._stored_id(run_id), after, None, limit)
         rows = await self._run("read events", lambda: runner.read(select))
         return [decode(run_id, seq, kind, ts, payload) for seq, kind, ts, payload in rows]
 
     async def run_info(self, run_id: str) -> RunInfo | None:
         runner = self._require_open()
-        rows = await self._run("read a run", lambda: runner.read(bind(_select_run, run_id)))
+        select = bind(_select_run, self._stored_id(run_id))
+        rows = await self._run("read a run", lambda: runner.read(select))
         return RunInfo.model_validate(rows[0]) if rows else None
+
+    def _stored_id(self, run_id: str) -> str:
+        """The run id to look for: PostgreSQL's text holds no NUL, so an id with one is asked
+        as the store writes text (see _pg_text) instead of failing the query."""
+        return run_id if self._sqlite else _pg_text(run_id)
 
     async def list_runs(
         self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0

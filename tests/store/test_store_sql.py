@@ -96,6 +96,8 @@ def test_home_in_a_sqlite_path_is_expanded() -> None:
     ("url", "fragment"),
     [
         ("mysql+aiomysql://u@h/db", "unsupported"),
+        # no driver named: SQLAlchemy has no dialect to find its default one in
+        ("nosuchdb://u:secret@h/db", "unsupported"),
         ("postgresql+psycopg2://u:secret@h/db", "not async"),
         ("foo bar://u:secret@x", "malformed"),
         ("postgresql://u:secret@h:port/db", "malformed"),
