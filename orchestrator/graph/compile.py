@@ -17,7 +17,7 @@ from orchestrator.errors import Problem, ValidationFailed
 from orchestrator.graph.allowlist import Allowlist, SubworkflowLoader
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS
-from orchestrator.spec.loader import SourceMap
+from orchestrator.spec.loader import SourceMap, is_file
 from orchestrator.spec.models import (
     BranchStep,
     LLMStep,
@@ -27,7 +27,7 @@ from orchestrator.spec.models import (
     WorkflowSpec,
     WorkflowStep,
 )
-from orchestrator.spec.refs import Ref, iter_refs
+from orchestrator.spec.refs import REF_RE, Ref, iter_refs
 
 FANOUT_KINDS = ("map", "spawn", "sample")
 
@@ -280,6 +280,7 @@ class _Checker:
             deps.add(dep) if self.check_ref((*base, "after", j), step.id, "steps", dep, (),
                                             dep, set()) else None
         self.check_names(base, step)
+        self.check_lists(base, step)
         if step.kind == "join":
             deps |= self.join_deps(base, step)
         if isinstance(step, BranchStep):
@@ -313,6 +314,23 @@ class _Checker:
                 self.check_workflow((*path, "workflow"), body.workflow)
             if body.kind == "llm":
                 self.check_model((*path, "model"), body.model)
+
+    def check_lists(self, base: tuple[str | int, ...], step: Any) -> None:
+        """A map's ``over`` and a spawn's ``messages`` are lists, or one reference to a
+        list: anything else fails the step when it runs."""
+        if isinstance(step, MapStep):
+            field_name, value = "over", step.over
+        elif step.kind == "spawn" and step.messages is not None:
+            field_name, value = "messages", step.messages
+        else:
+            return
+        if isinstance(value, list) or (isinstance(value, str)
+                                       and REF_RE.fullmatch(value.strip())):
+            return
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        self.add((*base, field_name), f"{step.kind} {step.id!r}: `{field_name}` must be a "
+                 f"list or a reference to one, got {type(value).__name__} {shown}",
+                 "write a YAML list, or one reference such as ${steps.ID.output}")
 
     def join_deps(self, base: tuple[str | int, ...], step: Any) -> set[str]:
         """A join depends on its fan-out, which must be a map, spawn or sample step."""
@@ -367,7 +385,7 @@ class _Checker:
     def check_plan(self, base: tuple[str | int, ...], step: Any) -> None:
         for j, name in enumerate(step.tools):
             if name not in self.tool_names and name not in self.spec.tools and \
-                    (name in self.workflow_names or (self.base_dir / name).is_file()):
+                    (name in self.workflow_names or is_file(self.base_dir / name)):
                 self.add((*base, "tools", j), f"plan {step.id!r}: `tools:` names "
                          f"sub-workflow {name!r}, not a tool",
                          "list the tools the sub-workflow calls: a plan may then run it")
@@ -396,6 +414,7 @@ class _Checker:
             path = (*base, "options", "steps", j)
             before = len(self.problems)
             self.check_names(path, inner)
+            self.check_lists(path, inner)
             if len(self.problems) > before:
                 continue  # an unknown name: the allowlist is the next thing to fix
             found = rule.check(inner.id, inner) if rule is not None else None
@@ -417,7 +436,7 @@ class _Checker:
     def check_workflow(self, path: tuple[str | int, ...], ref: str) -> None:
         if ref in self.workflow_names:
             return
-        if not (self.base_dir / ref).is_file():
+        if not is_file(self.base_dir / ref):
             self.add(path, f"sub-workflow {ref!r} not found (looked in {self.base_dir.name or '.'}/)",
                      "give a path relative to this file, or register the workflow in Python")
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from orchestrator.errors import PonderError, Problem, ValidationFailed
 from orchestrator.spec.kinds_fanout import SpawnStep
-from orchestrator.spec.loader import SourceMap
+from orchestrator.spec.loader import SourceMap, is_file
 from orchestrator.spec.models import BranchStep, InputSpec, MapStep, WorkflowSpec, WorkflowStep
 from orchestrator.spec.refs import Ref, iter_refs
 
@@ -263,7 +263,7 @@ class SubworkflowCheck:
             try:
                 self._loaded[key] = self.load(ref, base_dir)
             except ValidationFailed as exc:
-                if not (base_dir / ref).is_file():
+                if not is_file(base_dir / ref):
                     return None
                 first = exc.problems[0] if exc.problems else None
                 self._loaded[key] = _one_line(first, base_dir) if first else str(exc)

@@ -85,7 +85,9 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
+                # a merge key's tag has no constructor in the safe loader: test it first
+                key = ("<<" if key_node.tag == "tag:yaml.org,2002:merge"
+                       else self.loader.construct_object(key_node, deep=True))
                 if key == "<<":
                     self._add(self.problems, key_node, "merge keys (`<<`) are not supported",
                               "write the fields out, or build the workflow in Python")
@@ -213,8 +215,9 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> tuple[WorkflowS
     if text is None:
         try:
             text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValidationFailed([Problem(f"cannot read {file}: {exc.strerror}",
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise ValidationFailed([Problem(f"cannot read {file}: {why}",
                                             "check the path", file)]) from None
     data, smap, problems = parse_yaml(text, file)
     if data is None:
@@ -238,9 +241,19 @@ def find_workflow(ref: str, base_dir: Path, workflows: Mapping[str, Any]
     registered = workflows.get(ref)
     if registered is not None:
         return (registered.spec if hasattr(registered, "spec") else registered), None, base_dir
-    path = (base_dir / ref).resolve()
+    path = base_dir / ref
+    if is_file(path):
+        path = path.resolve()
     spec, smap = load_yaml(path)
     return spec, smap, path.parent
+
+
+def is_file(path: Path) -> bool:
+    """Whether ``path`` names a file; False for a path no file can have (a NUL in it)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def spec_to_data(spec: WorkflowSpec, mode: str = "json") -> dict[str, Any]:

@@ -184,7 +184,9 @@ def test_bad_spawn_fields_are_located_errors(kit: Any, step: dict[str, Any],
 
 
 async def test_messages_that_are_not_a_list_fail_clearly(kit: Any) -> None:
-    r = await kit.run(kit.doc([spawn(messages="just text"), join()]),
+    # a literal is refused when the workflow is compiled: a reference gives the text
+    r = await kit.run(kit.doc([spawn(messages="${inputs.text}"), join()],
+                              inputs={"text": {"type": "string"}}), {"text": "just text"},
                       fake=kit.FakeBackend(kit.by_pattern({})))
     assert "`messages` must be a list, got str: 'just text'" in r.failed("sp").error
 

@@ -264,3 +264,35 @@ def test_retry_delays_are_bounded() -> None:
         "steps.0.retry.initial_backoff_s", "steps.0.retry.max_backoff_s",
         "steps.0.retry.multiplier"]
     assert all(p.line == 7 for p in problems)
+
+
+@pytest.mark.parametrize(("field", "value", "got"), [
+    ("over", "5", "got int 5"), ("over", "abc", "got str 'abc'"),
+    ("over", "{a: 1}", "got dict {'a': 1}"), ("over", "'x ${inputs.q}'", "got str"),
+    ("messages", "hello", "got str 'hello'"),
+])
+def test_a_fan_out_over_a_literal_that_is_not_a_list(field: str, value: str, got: str) -> None:
+    # the run failed the step: "`over` must be a list, got int"
+    if field == "over":
+        step = f"{{id: s, kind: map, over: {value}, step: {{kind: llm, prompt: p}}}}"
+    else:
+        step = f"{{id: s, kind: spawn, messages: {value}}}"
+    text = f"name: x\ninputs: {{q: {{type: string}}}}\nsteps:\n  - {step}\n"
+    (problem,) = validate_text(text, "w.yaml")
+    assert problem.line == 4 and f"`{field}` must be a list" in problem.message
+    assert got in problem.message
+
+
+def test_a_list_or_one_reference_is_a_fan_out_source() -> None:
+    text = ("name: x\ninputs: {q: {type: array}}\nsteps:\n"
+            "  - {id: s, kind: map, over: ' ${inputs.q} ', step: {kind: llm, prompt: p}}\n"
+            "  - {id: t, kind: spawn, messages: [a, b]}\n")
+    assert validate_text(text, "w.yaml") == []
+
+
+def test_a_sub_workflow_path_no_file_can_have(tmp_path: Path) -> None:
+    # a NUL in the path was an internal ValueError
+    wf = tmp_path / "w.yaml"
+    wf.write_text('name: x\nsteps:\n  - {id: s, kind: workflow, workflow: "a\\0b"}\n')
+    (problem,) = validate_file(wf)
+    assert "not found" in problem.message and problem.line == 3

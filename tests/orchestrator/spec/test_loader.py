@@ -61,6 +61,21 @@ def test_unsupported_tags_are_problems_not_crashes() -> None:
     assert "unsupported YAML value" in info.value.problems[0].message
 
 
+def test_a_merge_key_is_named_as_such() -> None:
+    # the safe loader has no constructor for the merge tag: it was reported as a YAML
+    # syntax error with a hint about indentation
+    text = "name: x\nsteps:\n  - &d {id: z, kind: llm, prompt: p}\n  - <<: *d\n    id: a\n"
+    _, _, problems = parse_yaml(text, "w.yaml")
+    assert [(p.line, p.column, p.message) for p in problems] == [
+        (4, 5, "merge keys (`<<`) are not supported")]
+
+
+def test_a_path_no_file_can_have_is_a_problem_not_a_crash() -> None:
+    with pytest.raises(ValidationFailed) as info:
+        load_yaml("a\0b.yaml")
+    assert "cannot read" in info.value.problems[0].message
+
+
 def test_dump_then_load_gives_an_equal_model() -> None:
     spec, _ = load_yaml("w.yaml", text=GOOD)
     again, _ = load_yaml("w.yaml", text=dump_yaml(spec))
