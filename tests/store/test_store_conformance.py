@@ -105,8 +105,10 @@ async def test_one_run_row_is_read_by_its_exact_id(store: TraceStore, make_run: 
     rows = {r.id: r for r in await store.list_runs()}
     assert await store.run_info("ab") == rows["ab"]
     assert await store.run_info("abc") == rows["abc"]
-    for missing in ("a", "abcd", "AB", "%", ""):
+    for missing in ("a", "abcd", "AB", "%", "", "a\x00b"):
         assert await store.run_info(missing) is None, missing
+        assert await store.events_page(missing, limit=5) == [], missing
+
 
 
 async def test_read_run_folds_the_events(store: TraceStore, make_run: Any) -> None:
