@@ -1,7 +1,8 @@
 """`ponder run | validate | schema`: thin commands over the SDK.
 
-A user's mistake prints a message and exits non-zero; a traceback appears only
-with `--debug`.
+A user's mistake prints one line naming the offending value (with `--json`, also the
+error document of :mod:`orchestrator.cli._failure` on stdout) and exits non-zero; a
+traceback appears only with `--debug`.
 """
 
 from __future__ import annotations
@@ -9,34 +10,79 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
-from orchestrator.errors import PonderError, Problem, ValidationFailed
+from orchestrator.cli._failure import Failure, failure_of, report, where, workflow_failure
+from orchestrator.errors import ConfigError, Problem, SpecError, ValidationFailed
 from orchestrator.graph.validate import validate_file
-from orchestrator.runtime.engine import RunResult
+from orchestrator.runtime.engine import RunResult, validate_inputs
+from orchestrator.runtime.registry import Registry
 from orchestrator.sdk import Workflow
 from orchestrator.spec.models import ModelConfig
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+
+def _usage_error() -> type[Any]:
+    """The class of click's errors of a command line (typer from 0.2x carries its own
+    copy of click, whose errors derive from ``typer.TyperException``)."""
+    vendored = getattr(typer, "TyperException", None)
+    if vendored is not None:
+        return cast(type[Any], vendored)
+    import click
+
+    return click.ClickException
+
+
+class _Group(TyperGroup):
+    """The ``ponder`` command group: with ``--json`` on the command line, a malformed
+    command line (a missing argument, an option value of the wrong type, an unknown
+    option) is reported as the JSON error document too."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(argv, prog_name, complete_var, standalone_mode,
+                                windows_expand_args, **extra)
+        try:
+            code = super().main(argv, prog_name, complete_var, False, windows_expand_args,
+                                **extra)
+        except _usage_error() as exc:
+            failure = Failure(exc.format_message(), kind="usage", code=exc.exit_code)
+        except typer.Abort:
+            failure = Failure("aborted", kind="interrupted", code=1)
+        else:
+            sys.exit(code if isinstance(code, int) else 0)
+        report(failure, as_json=True)
+        sys.exit(failure.code)
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
                   help="Ponder: run multi-step LLM reasoning workflows.")
 err = Console(stderr=True)
 out = Console()
 
 
 class _Exit(Exception):
+    """Exit with this status: the command has reported its outcome already."""
+
     def __init__(self, code: int) -> None:
         self.code = code
 
 
-def _fail(message: str, code: int = 1) -> _Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return _Exit(code)
+def _fail(message: str, code: int = 1, *, kind: str = "usage",
+          location: str | None = None) -> Failure:
+    """A failure to raise: reported once, by :func:`_run_cli` (see ``_failure.KINDS``)."""
+    return Failure(message, kind=kind, code=code, location=location)
 
 
 def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
@@ -45,24 +91,27 @@ def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
         try:
             loaded = json.loads(inputs_json)
         except json.JSONDecodeError as exc:
-            raise _fail(f"--inputs-json is not valid JSON: {exc.msg} at column {exc.colno}") from None
+            raise _fail(f"--inputs-json is not valid JSON: {exc.msg} at column {exc.colno}",
+                        kind="input") from None
+        except RecursionError:
+            raise _fail(f"--inputs-json nests too deeply ({_DEEP})", kind="input") from None
         if not isinstance(loaded, dict):
-            raise _fail("--inputs-json must be a JSON object")
+            raise _fail("--inputs-json must be a JSON object", kind="input")
         values.update(loaded)
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise _fail(f"--input {pair!r} must look like key=value")
+            raise _fail(f"--input {pair!r} must look like key=value", kind="input")
         values[key] = value
     return values
 
 
-def _model_overrides(pairs: list[str]) -> dict[str, ModelConfig]:
-    """``--model NAME=FILE`` options: each FILE is one model config (YAML)."""
+def _model_overrides(pairs: list[str]) -> dict[str, tuple[str, ModelConfig]]:
+    """``--model NAME=FILE`` options: each FILE (returned with it) is one model config."""
     import yaml
     from pydantic import ValidationError
 
-    configs: dict[str, ModelConfig] = {}
+    configs: dict[str, tuple[str, ModelConfig]] = {}
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or not name or not path:
@@ -70,40 +119,63 @@ def _model_overrides(pairs: list[str]) -> dict[str, ModelConfig]:
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise _fail(f"--model {name}: cannot read {path}: {exc.strerror or exc}") from None
+            raise _fail(f"--model {name}: cannot read {path}: {exc.strerror or exc}",
+                        kind="file", location=path) from None
         except UnicodeDecodeError as exc:
-            raise _fail(f"--model {name}: {path} is not UTF-8 text (byte {exc.start})") from None
+            raise _fail(f"--model {name}: {path} is not UTF-8 text (byte {exc.start})",
+                        kind="file", location=path) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
             raise _fail(f"--model {name}: {path}{where} is not valid YAML: "
-                        f"{getattr(exc, 'problem', None) or exc}") from None
+                        f"{getattr(exc, 'problem', None) or exc}", kind="file",
+                        location=path + where) from None
         try:
-            configs[name] = ModelConfig.model_validate(data)
+            configs[name] = (path, ModelConfig.model_validate(data))
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(x) for x in first["loc"]) or "(top level)"
-            raise _fail(f"--model {name}: {path}: {loc}: {first['msg']}") from None
+            raise _fail(f"--model {name}: {path}: {loc}: {first['msg']}", kind="config",
+                        location=path) from None
     return configs
 
 
-def _print_problems(problems: list[Problem]) -> None:
-    for p in problems:
-        err.print(p.format(), highlight=False, markup=False, soft_wrap=True)
+def _not_utf8(file: Path, data: bytes, exc: UnicodeDecodeError) -> Problem:
+    """The problem of a file holding a byte that is not UTF-8 (located by line and byte)."""
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    return Problem(f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
+                   "save the workflow as UTF-8", str(file), line, column)
+
+
+def _utf8_problem(file: Path) -> Problem | None:
+    """The problem of a workflow file that is not UTF-8 text, located at its first bad
+    byte; None for one that is (or cannot be read: loading it says why)."""
+    try:
+        data = file.read_bytes()
+        data.decode("utf-8")
+    except OSError:
+        return None
+    except UnicodeDecodeError as exc:
+        return _not_utf8(file, data, exc)
+    return None
+
+
+def _workflow_problems(file: Path) -> list[Problem]:
+    """Every problem of a workflow file; one that is not UTF-8 text has that one."""
+    problem = _utf8_problem(file)
+    return [problem] if problem is not None else validate_file(file)
 
 
 def _load(file: Path) -> Workflow:
-    """Load a workflow, or print every problem it has and exit 1."""
-    problems = validate_file(file)
+    """Load a workflow, or fail with every problem it has."""
+    problems = _workflow_problems(file)
     if problems:
-        _print_problems(problems)
-        n = len(problems)
-        raise _fail(f"{n} problem{'s' if n != 1 else ''} in {file}")
+        raise workflow_failure(problems, file)
     try:
         return Workflow.from_yaml(file)
     except ValidationFailed as exc:
-        _print_problems(exc.problems)
-        raise _fail(f"{len(exc.problems)} problem(s) in {file}") from None
+        raise workflow_failure(exc.problems, file) from None
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -113,7 +185,13 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def _run_cli(fn: Any, debug: bool) -> None:
+def _run_cli(fn: Callable[[], None], debug: bool, as_json: bool = False) -> None:
+    """Run a command's body; report how it failed, if it did, and exit with its status.
+
+    A failure is one line on stderr and, with ``as_json``, the error document on stdout
+    (:mod:`orchestrator.cli._failure`); with ``debug`` an unexpected error (or one of
+    Ponder's own) is raised with its traceback instead.
+    """
     try:
         try:
             fn()
@@ -121,20 +199,14 @@ def _run_cli(fn: Any, debug: bool) -> None:
             raise _leaf(group) from None
     except _Exit as exc:
         raise typer.Exit(exc.code) from None
-    except PonderError as exc:
-        if debug:
+    except typer.Exit:
+        raise
+    except (Exception, KeyboardInterrupt) as exc:
+        if debug and isinstance(exc, Exception) and not isinstance(exc, Failure):
             raise
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]")
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if debug:
-            raise
-        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} "
-                  "(run again with --debug for the traceback)", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        failure = failure_of(exc)
+        report(failure, as_json)
+        raise typer.Exit(failure.code) from None
 
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
@@ -165,21 +237,86 @@ def run(
 
     def go() -> None:
         wf = _load(file)
-        for name, config in _model_overrides(model).items():
+        locations = {alias: where(wf.source.problem(("models", alias, "backend"), ""))
+                     for alias in wf.spec.models}
+        for name, (path, config) in _model_overrides(model).items():
             declared = wf.spec.models
             if declared and name not in declared and name != "default":
                 raise _fail(f"--model {name}: {file} declares no model {name!r} "
                             f"(models: {', '.join(sorted(declared))})")
             wf.spec.models[name] = config
+            locations[name] = path
+        _check_backends(wf, backend, locations)
         if tool_executor:
-            wf.register_executor("tool", wf.registry.executor(tool_executor))
+            try:
+                wf.register_executor("tool", wf.registry.executor(tool_executor))
+            except ConfigError as exc:
+                raise _fail(f"--tool-executor {tool_executor!r}: {exc}", kind="config") from None
         values = _parse_inputs(input, inputs_json)
+        _check_inputs(wf, values)
         result = anyio.run(_run_async, wf, values, backend, not as_json, db)
         _report(result, as_json)
         if not result.ok:
             raise _Exit(1)
 
-    _run_cli(go, debug)
+    _run_cli(go, debug, as_json)
+
+
+def _check_inputs(wf: Workflow, values: dict[str, Any]) -> None:
+    """Fail when the inputs do not fit the workflow, before the store opens and the run
+    starts (values given as text are read as JSON for inputs of other types)."""
+    try:
+        validate_inputs(wf.spec, values)
+    except (SpecError, RecursionError) as exc:
+        raise _input_failure(exc, values) from None
+
+
+def _input_failure(exc: Exception, values: dict[str, Any]) -> Exception:
+    """The failure of inputs the run refused (``exc``), or ``exc`` when not theirs."""
+    if isinstance(exc, SpecError) and not isinstance(exc, ValidationFailed):
+        return _fail(str(exc), kind="input")
+    if isinstance(exc, RecursionError):
+        deep = next((k for k, v in values.items() if isinstance(v, str) and _too_deep(v)), None)
+        if deep is not None:
+            return _fail(f"input {deep!r} nests too deeply ({_DEEP})", kind="input")
+    return exc
+
+
+#: what a value nesting too deeply for Python's JSON parser is told
+_DEEP = "more nested arrays and objects than JSON parsing allows"
+
+
+def _too_deep(text: str) -> bool:
+    try:
+        json.loads(text)
+    except RecursionError:
+        return True
+    except ValueError:
+        pass
+    return False
+
+
+def _check_backend(backend: str | None, registry: Registry) -> None:
+    """Fail when ``--backend`` names an LLM backend that is not installed."""
+    names = registry.backend_names()
+    if backend is not None and backend not in names:
+        raise _fail(f"--backend {backend!r}: unknown LLM backend; installed: "
+                    f"{', '.join(sorted(names))}", kind="config")
+
+
+def _check_backends(wf: Workflow, backend: str | None, locations: dict[str, str]) -> None:
+    """Fail before anything runs when a backend the run would use is not installed:
+    ``--backend``, else each model's (``locations``: where each alias's is given)."""
+    _check_backend(backend, wf.registry)
+    if backend is not None:
+        return
+    names = wf.registry.backend_names()
+    for alias, config in wf.spec.models.items():
+        if config.backend not in names:
+            where = locations.get(alias, wf.source.file)
+            raise _fail(f"{where}: model {alias!r}: unknown LLM backend {config.backend!r}; "
+                        f"installed: {', '.join(sorted(names))}", kind="config",
+                        location=where)
 
 
 async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,
@@ -257,13 +394,14 @@ def validate(
     def go() -> None:
         bad = 0
         for file in files:
-            problems = validate_file(file)
-            _print_problems(problems)
+            problems = _workflow_problems(file)
+            for p in problems:
+                err.print(p.format(), highlight=False, markup=False, soft_wrap=True)
             bad += len(problems)
             if not problems:
-                out.print(f"{file}: ok", highlight=False)
+                out.print(f"{file}: ok", highlight=False, markup=False)
         if bad:
-            raise _fail(f"{bad} problem{'s' if bad != 1 else ''} found")
+            raise _fail(f"{bad} problem{'s' if bad != 1 else ''} found", kind="workflow")
 
     _run_cli(go, debug)
 
@@ -273,25 +411,32 @@ def schema(
     which: Annotated[str, typer.Argument(
         help="workflow | trace_event | reference (markdown YAML reference)")] = "workflow",
     write: Annotated[Path | None, typer.Option(help="Write every schema into this folder.")] = None,
+    debug: Debug = False,
 ) -> None:
     """Print the JSON Schema of workflow files (or of trace events)."""
     from orchestrator.schemas import all_schemas, yaml_reference
 
-    if which == "reference":
-        sys.stdout.write(yaml_reference() + "\n")
-        return
-    schemas = all_schemas()
-    if write is not None:
-        write.mkdir(parents=True, exist_ok=True)
-        for name, doc in schemas.items():
-            (write / f"{name}.schema.json").write_text(json.dumps(doc, indent=2) + "\n")
-            out.print(f"wrote {write / (name + '.schema.json')}")
-        return
-    if which not in schemas:
-        err.print(f"[red]error:[/red] unknown schema {escape(repr(which))}; one of: "
-                  f"{', '.join(schemas)}", highlight=False)
-        raise typer.Exit(1)
-    sys.stdout.write(json.dumps(schemas[which], indent=2) + "\n")
+    def go() -> None:
+        if which == "reference":
+            sys.stdout.write(yaml_reference() + "\n")
+            return
+        schemas = all_schemas()
+        if write is not None:
+            for name, doc in schemas.items():
+                path = write / f"{name}.schema.json"
+                try:
+                    write.mkdir(parents=True, exist_ok=True)
+                    path.write_text(json.dumps(doc, indent=2) + "\n")
+                except OSError as exc:
+                    raise _fail(f"--write {write}: cannot write {path}: {exc.strerror or exc}",
+                                kind="file", location=str(path)) from None
+                out.print(f"wrote {path}", highlight=False, markup=False)
+            return
+        if which not in schemas:
+            raise _fail(f"unknown schema {which!r}; one of: {', '.join(schemas)}, reference")
+        sys.stdout.write(json.dumps(schemas[which], indent=2) + "\n")
+
+    _run_cli(go, debug)
 
 
 def main() -> None:

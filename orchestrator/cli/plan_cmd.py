@@ -15,13 +15,15 @@ import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from orchestrator.cli.app import _fail as print_error
-from orchestrator.errors import PonderError
+from orchestrator.cli._failure import workflow_failure
+from orchestrator.cli.app import Debug, _Exit, _run_cli, _utf8_problem
+from orchestrator.cli.app import _fail as fail
+from orchestrator.errors import ConfigError, PonderError, ToolError, ValidationFailed
 from orchestrator.runtime.registry import Registry, ToolSpec, import_callable
 from orchestrator.spec.loader import load_yaml
 
@@ -34,10 +36,10 @@ _err = Console(stderr=True)
 def _parser(planner: str) -> Any:
     eps = {ep.name: ep for ep in entry_points(group="ponder.planners")}
     if planner not in eps:
-        raise PonderError(f"unknown planner {planner!r}; known: {', '.join(sorted(eps))}")
+        raise ConfigError(f"unknown planner {planner!r}; known: {', '.join(sorted(eps))}")
     cls = eps[planner].load()
     if not hasattr(cls, "parse_document"):
-        raise PonderError(f"planner {planner!r} has no plan parser")
+        raise ConfigError(f"planner {planner!r} has no plan parser")
     return cls
 
 
@@ -46,6 +48,9 @@ def _tools(names: list[str], workflow: Path | None) -> tuple[list[ToolSpec], boo
     workflow's tools and the built-ins only; else the built-ins and any other name."""
     registry = Registry.default()
     if workflow is not None:
+        problem = _utf8_problem(workflow)
+        if problem is not None:
+            raise ValidationFailed([problem])
         spec, _ = load_yaml(workflow)
         for name, target in spec.tools.items():
             registry.add_tool(import_callable(target, workflow.resolve().parent), name)
@@ -65,29 +70,34 @@ def parse(
                                                   "workflow's `tools:` and the built-ins.")] = None,
     first_id: Annotated[int, typer.Option(help="Number of the plan's first action.")] = 1,
     planner: Annotated[str, typer.Option(help="Planner whose format this is.")] = "llmcompiler",
+    debug: Debug = False,
 ) -> None:
     """Parse a plan; exit 0 when it is valid, 1 when it has errors (each with its line),
     2 when it cannot be checked (unreadable file, bad option)."""
-    text = _read(file)
-    if fmt not in ("text", "json", "auto"):
-        _fail(f"--format must be text, json or auto, not {fmt!r}")
-    try:
-        tools, any_tool = _tools(tool, workflow)
-        doc = _parser(planner).parse_document(text, tools=tools, any_tool=any_tool, fmt=fmt,
-                                              first_id=first_id)
-    except PonderError as exc:
-        _fail(str(exc))
-    if as_json:
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    else:
-        _print(doc, "<stdin>" if file == "-" else file)
-    if not doc["ok"]:
-        raise typer.Exit(1)
 
+    def go() -> None:
+        text = _read(file)
+        if fmt not in ("text", "json", "auto"):
+            raise fail(f"--format must be text, json or auto, not {fmt!r}", 2)
+        try:
+            tools, any_tool = _tools(tool, workflow)
+            doc = _parser(planner).parse_document(text, tools=tools, any_tool=any_tool,
+                                                  fmt=fmt, first_id=first_id)
+        except ValidationFailed as exc:
+            failure = workflow_failure(exc.problems, workflow)
+            failure.code = 2
+            raise failure from None
+        except PonderError as exc:
+            kind = "config" if isinstance(exc, ConfigError | ToolError) else "usage"
+            raise fail(str(exc), 2, kind=kind) from None
+        if as_json:
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        else:
+            _print(doc, "<stdin>" if file == "-" else file)
+        if not doc["ok"]:
+            raise _Exit(1)
 
-def _fail(message: str) -> NoReturn:
-    """Print an error that stopped the check (as every command does), and exit 2."""
-    raise typer.Exit(print_error(message, 2).code)
+    _run_cli(go, debug, as_json)
 
 
 def _read(file: str) -> str:
@@ -100,13 +110,15 @@ def _read(file: str) -> str:
         else:
             data = Path(file).read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {name}: {exc.strerror or exc}")
+        raise fail(f"cannot read {name}: {exc.strerror or exc}", 2, kind="file",
+                   location=name) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        _fail(f"{name}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset "
-              f"{exc.start} ({exc.reason}); save the plan as UTF-8")
+        raise fail(f"{name}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset "
+                   f"{exc.start} ({exc.reason}); save the plan as UTF-8", 2, kind="file",
+                   location=f"{name}:{line}") from None
 
 
 def _print(doc: dict[str, Any], name: str) -> None:

@@ -16,19 +16,27 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli.app import (
+    _DEEP,
     Debug,
+    _check_backend,
     _Exit,
     _fail,
+    _input_failure,
     _parse_inputs,
     _report,
     _run_cli,
+    _workflow_problems,
     app,
     err,
     out,
 )
-from orchestrator.errors import PonderError
+from orchestrator.errors import PonderError, SpecError
+from orchestrator.runtime.contracts import Usage
 from orchestrator.runtime.durable import RunAlreadyFinished, replay, resume
+from orchestrator.runtime.engine import RunResult
+from orchestrator.runtime.registry import Registry
 from orchestrator.store import (
     RunFilter,
     RunInfo,
@@ -100,6 +108,10 @@ def runs(
         return rows, await interrupted_runs(store, rows)
 
     def go() -> None:
+        if status is not None and status not in _STATUSES:
+            raise _fail(f"--status {status!r}: use one of {', '.join(_STATUSES)}")
+        _check_count("--limit", limit)
+        _check_count("--offset", offset)
         rows, interrupted = with_store(db, read)
         if status == "interrupted":  # a page of running runs, narrowed here
             rows = [r for r in rows if r.id in interrupted]
@@ -126,7 +138,17 @@ def runs(
             err.print("interrupted: the process running it is gone; continue with "
                       "`ponder resume RUN_ID`", markup=False, highlight=False, soft_wrap=True)
 
-    _run_cli(go, debug)
+    _run_cli(go, debug, as_json)
+
+
+_STATUSES = ("running", "interrupted", "succeeded", "failed", "cancelled")
+#: the largest row count a store takes (a 64-bit SQL integer)
+_MAX_COUNT = 2**63 - 1
+
+
+def _check_count(option: str, value: int) -> None:
+    if not 0 <= value <= _MAX_COUNT:
+        raise _fail(f"{option} {value}: use a whole number from 0 to {_MAX_COUNT}")
 
 
 @app.command()
@@ -169,7 +191,7 @@ def show(
             err.print(f"interrupted: the process running it is gone; continue it with "
                       f"`ponder resume {rec.id}`", markup=False, highlight=False, soft_wrap=True)
 
-    _run_cli(go, debug)
+    _run_cli(go, debug, as_json)
 
 
 @app.command(name="resume")
@@ -182,23 +204,45 @@ def resume_cmd(
 ) -> None:
     """Continue an interrupted run: completed steps are not executed again."""
 
-    async def run(store: TraceStore) -> Any:
+    async def run(store: TraceStore) -> RunResult | RunRecord:
         events = await store.events(await store.resolve_run_id(run_id))
         if not events:
             raise RunNotFound(run_id)
-        return await resume(events, hooks=[StoreHook(store)], backend=backend)
-
-    def go() -> None:
         try:
-            result = with_store(db, run)
+            return await resume(events, hooks=[StoreHook(store)], backend=backend)
         except RunAlreadyFinished as exc:
             err.print(str(exc), markup=False, highlight=False)
+            return fold_events(events)
+
+    def go() -> None:
+        _check_backend(backend, Registry.default())
+        result = with_store(db, run)
+        if isinstance(result, RunRecord):  # finished already: nothing was run
+            if as_json:
+                _report(_as_result(result), as_json)
             return
         _report(result, as_json)
         if not result.ok:
             raise _Exit(1)
 
-    _run_cli(go, debug)
+    _run_cli(go, debug, as_json)
+
+
+class _Folded:
+    """A run folded already, as a :class:`RunResult` reads its steps."""
+
+    def __init__(self, rec: RunRecord) -> None:
+        self._rec = rec
+
+    def record(self) -> RunRecord:
+        return self._rec
+
+
+def _as_result(rec: RunRecord) -> RunResult:
+    """A stored run as the result ``ponder run`` reports."""
+    return RunResult(rec.id, rec.workflow or "", rec.status, rec.output, _Folded(rec),
+                     Usage(rec.prompt_tokens, rec.completion_tokens), rec.duration_s or 0.0,
+                     rec.error)
 
 
 _SET_RE = re.compile(r"^([A-Za-z_][\w\-\[\]]*)\.output=(.*)$", re.S)
@@ -230,6 +274,9 @@ def replay_cmd(
                 values[m.group(1)] = json.loads(m.group(2))
             except json.JSONDecodeError as exc:
                 raise _fail(f"--set {item!r}: the value is not JSON ({exc.msg})") from None
+            except RecursionError:
+                raise _fail(f"--set {m.group(1)}.output: the value nests too deeply "
+                            f"({_DEEP})") from None
         return values
 
     def go() -> None:
@@ -237,6 +284,11 @@ def replay_cmd(
         if sets and from_step is None:
             raise _fail("--set needs --from STEP (the step to re-execute from)")
         overrides = _parse_inputs(input, None)
+        _check_backend(backend, Registry.default())
+        if workflow is not None:
+            problems = _workflow_problems(workflow)
+            if problems:
+                raise workflow_failure(problems, workflow)
 
         async def run(store: TraceStore) -> Any:
             events = await store.events(await store.resolve_run_id(run_id))
@@ -246,7 +298,10 @@ def replay_cmd(
                                 from_step=from_step, set_outputs=sets, inputs=overrides,
                                 backend=backend)
 
-        result = with_store(db, run)
+        try:
+            result = with_store(db, run)
+        except (SpecError, RecursionError) as exc:  # the inputs, checked as the run starts
+            raise _input_failure(exc, overrides) from None
         _report(result, as_json)
         if not as_json:
             err.print(f"replay of {run_id} recorded as run {result.run_id}", markup=False,
@@ -254,7 +309,7 @@ def replay_cmd(
         if not result.ok:
             raise _Exit(1)
 
-    _run_cli(go, debug)
+    _run_cli(go, debug, as_json)
 
 
 @app.command()
@@ -274,8 +329,12 @@ def export(
         text = json.dumps(doc, ensure_ascii=False) + "\n"
         if output is None:
             sys.stdout.write(text)
-        else:
+            return
+        try:
             output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"-o {output}: cannot write it: {exc.strerror or exc}", kind="file",
+                        location=str(output)) from None
 
     _run_cli(go, debug)
 
@@ -296,12 +355,18 @@ def import_cmd(
         try:
             doc = json.loads(file.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise _fail(f"cannot read {file}: {exc.strerror}") from None
+            raise _fail(f"cannot read {file}: {exc.strerror}", kind="file",
+                        location=str(file)) from None
         except UnicodeDecodeError as exc:
             raise _fail(f"{file}: not UTF-8 text (byte {exc.start}); a document written by "
-                        "`ponder export` is UTF-8 JSON") from None
+                        "`ponder export` is UTF-8 JSON", kind="file",
+                        location=str(file)) from None
         except json.JSONDecodeError as exc:
-            raise _fail(f"{file}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+            where = f"{file}:{exc.lineno}:{exc.colno}"
+            raise _fail(f"{where}: not JSON: {exc.msg}", kind="file", location=where) from None
+        except RecursionError:
+            raise _fail(f"{file}: nests too deeply ({_DEEP})", kind="file",
+                        location=str(file)) from None
         rid = with_store(db, lambda s: s.import_run(doc))
         out.print(f"imported run {rid}", markup=False, highlight=False)
 

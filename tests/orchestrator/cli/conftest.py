@@ -1,0 +1,18 @@
+"""Fixtures of the command tests: an empty trace store of each SQL backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.store.conftest import pg_server, pg_url  # noqa: F401  (a throwaway PostgreSQL)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ``--db`` URL of an empty store: a SQLite file, a PostgreSQL database."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return f"sqlite:///{tmp_path / 'trace.db'}"
