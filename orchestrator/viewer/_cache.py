@@ -1,9 +1,23 @@
-"""Recently viewed runs' events, kept in memory and topped up incrementally.
+"""Recently viewed runs, folded, kept in memory and topped up incrementally.
 
-A run page asks for the same events three times (the page, the run, its events),
-and a live run is polled every fraction of a second; events are append-only, so
-the viewer keeps each recently viewed run's events and only asks the store for
-those after the last one it has.
+A run page asks for the same run again (the page, the run, each live update); events
+are append-only, so the viewer keeps a summary of each recently viewed run and only
+reads the events stored after the last one it folded.
+
+No event is kept: a run's events are read from the store a page at a time
+(:meth:`TraceStore.events_page <orchestrator.store.TraceStore.events_page>`, at most
+:data:`READ_PAGE` in memory at once) and folded into a :class:`RunSummary`, which holds
+
+- the run's DAG nodes (a small dict per step, see :class:`GraphFold`),
+- its run-level events (``run_started`` and ``run_finished``: one per start, resume
+  and end) and its first event, its token counts, its number of events and last seq,
+- and, only once a client asked for the run with its steps (``steps=true``), the folded
+  steps (:class:`~orchestrator.store.fold.RunFold`: one record per step, with its last
+  attempt's input and output).
+
+So the memory of a summary grows with the run's steps (and their inputs and outputs
+when they were asked for), not with its events; :class:`RunCache` keeps ``max_runs`` of
+them.
 """
 
 from __future__ import annotations
@@ -11,79 +25,82 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 
 from orchestrator.runtime.events import UsageModel
-from orchestrator.store import RunNotFound, RunRecord, StoredEvent, fold_events
-from orchestrator.viewer._graph import GraphStep, graph_of
+from orchestrator.store import RunNotFound, RunRecord, StoredEvent, fold_events, is_interrupted
+from orchestrator.store.fold import RunFold
+from orchestrator.viewer._graph import GraphFold, GraphStep
 from orchestrator.viewer._reader import TraceReader
 
-_RUN_KINDS = ("run_started", "run_finished")
+RUN_KINDS = ("run_started", "run_finished")
+READ_PAGE = 5000
+"""The most events read from the store at once while folding a run."""
 
 
 @dataclass
-class RunEvents:
-    """One run's events as far as they were read.
+class RunSummary:
+    """What the viewer keeps of one run, folded from its events as far as they were read.
 
-    :ivar events: the events, in ``seq`` order.
-    :ivar texts: each event as compact JSON text, parallel to ``events``.
+    :ivar with_steps: the steps are folded too (see :meth:`record`).
     :ivar finished: the last run-level event is ``run_finished``.
+    :ivar run_level: the ``run_started`` and ``run_finished`` events, in ``seq`` order.
     """
 
     run_id: str
-    events: list[StoredEvent] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
+    with_steps: bool = False
+    n_events: int = 0
+    last_seq: int | None = None
     finished: bool = False
+    run_level: list[StoredEvent] = field(default_factory=list)
+    first: StoredEvent | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     used: float = field(default_factory=time.monotonic)
+    _graph: GraphFold = field(default_factory=GraphFold)
+    _steps: RunFold | None = None
     _record: tuple[int, RunRecord] | None = None
     _headline: tuple[int, RunRecord] | None = None
-    _graph: tuple[int, list[GraphStep]] | None = None
+    _graph_steps: tuple[int, list[GraphStep]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.with_steps:
+            self._steps = RunFold(self.run_id)
+
+    def add(self, e: StoredEvent) -> None:
+        """Fold the event after :attr:`last_seq`."""
+        if self.first is None:
+            self.first = e
+        self.n_events += 1
+        self.last_seq = e.seq
+        if e.kind in RUN_KINDS:
+            self.run_level.append(e)
+            self.finished = e.kind == "run_finished"
+        else:  # as RunFold sums a running run's tokens: over its steps' attempts
+            usage = getattr(e, "usage", None)
+            if isinstance(usage, UsageModel):
+                self.prompt_tokens += usage.prompt_tokens
+                self.completion_tokens += usage.completion_tokens
+        self._graph.add(e)
+        if self._steps is not None:
+            self._steps.apply(e)
 
     @property
-    def last_seq(self) -> int | None:
-        """The ``seq`` of the last event read, ``None`` before any."""
-        return self.events[-1].seq if self.events else None
-
-    def add(self, new: list[StoredEvent]) -> None:
-        """Append events read after :attr:`last_seq`."""
-        for e in new:
-            self.events.append(e)
-            self.texts.append(e.model_dump_json())
-            if e.kind in _RUN_KINDS:
-                self.finished = e.kind == "run_finished"
-
-    def index_after(self, after_seq: int | None) -> int:
-        """The index in :attr:`events` of the first event with ``seq > after_seq``."""
-        if after_seq is None:
-            return 0
-        # seqs increase but may have gaps: binary search on them
-        lo, hi = 0, len(self.events)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.events[mid].seq <= after_seq:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
-
-    def page(self, after_seq: int | None, limit: int) -> tuple[list[str], int | None, bool]:
-        """The events with ``seq > after_seq``, at most ``limit`` of them.
-
-        :returns: their JSON texts, the last one's ``seq`` (``None`` when there is none),
-            and whether events after it were read.
-        """
-        start = self.index_after(after_seq)
-        end = min(len(self.texts), start + limit)
-        last_seq = self.events[end - 1].seq if end > start else None
-        return self.texts[start:end], last_seq, end < len(self.texts)
+    def interrupted(self) -> bool:
+        """Stored as running, but its writer process on this host is gone."""
+        return is_interrupted(self.run_level)
 
     def record(self) -> RunRecord:
-        """The run folded from its events (cached until more events arrive)."""
-        if self._record is None or self._record[0] != len(self.events):
-            self._record = (len(self.events), fold_events(self.events))
+        """The run folded with its steps (cached until more events arrive).
+
+        :raises RuntimeError: when the summary was made without its steps.
+        """
+        if self._steps is None:
+            raise RuntimeError(f"run {self.run_id!r} was folded without its steps")
+        if self._record is None or self._record[0] != self.n_events:
+            self._record = (self.n_events, self._steps.record())
         return self._record[1]
 
     def headline(self) -> RunRecord:
@@ -92,34 +109,25 @@ class RunEvents:
         What :meth:`record` gives less ``steps``, without folding every step of a
         large run: token counts are summed here while the run has not finished.
         """
-        if self._headline is None or self._headline[0] != len(self.events):
-            run_level = [e for e in self.events if e.kind in _RUN_KINDS] or self.events[:1]
-            update: dict[str, Any] = {
-                "steps": [],
-                "n_events": len(self.events),
-                "next_seq": self.events[-1].seq + 1,
-            }
+        if self._headline is None or self._headline[0] != self.n_events:
+            assert self.first is not None and self.last_seq is not None
+            update = {"steps": [], "n_events": self.n_events, "next_seq": self.last_seq + 1}
             if not self.finished:
-                prompt = completion = 0
-                for e in self.events:
-                    usage = getattr(e, "usage", None)
-                    if isinstance(usage, UsageModel):
-                        prompt += usage.prompt_tokens
-                        completion += usage.completion_tokens
-                update.update(prompt_tokens=prompt, completion_tokens=completion)
-            record = fold_events(run_level).model_copy(update=update)
-            self._headline = (len(self.events), record)
+                update.update(prompt_tokens=self.prompt_tokens,
+                              completion_tokens=self.completion_tokens)
+            record = fold_events(self.run_level or [self.first]).model_copy(update=update)
+            self._headline = (self.n_events, record)
         return self._headline[1]
 
     def graph(self) -> list[GraphStep]:
         """The run's DAG nodes (cached until more events arrive)."""
-        if self._graph is None or self._graph[0] != len(self.events):
-            self._graph = (len(self.events), graph_of(self.events))
-        return self._graph[1]
+        if self._graph_steps is None or self._graph_steps[0] != self.n_events:
+            self._graph_steps = (self.n_events, self._graph.steps())
+        return self._graph_steps[1]
 
 
-class EventCache:
-    """Keeps the events of the ``max_runs`` most recently used runs.
+class RunCache:
+    """Keeps the summaries of the ``max_runs`` most recently used runs.
 
     :param reader: the store read from.
     :param max_runs: runs kept; the least recently used is dropped first.
@@ -128,17 +136,18 @@ class EventCache:
     def __init__(self, reader: TraceReader, max_runs: int = 8) -> None:
         self._reader = reader
         self._max_runs = max_runs
-        self._runs: OrderedDict[str, RunEvents] = OrderedDict()
+        self._runs: OrderedDict[str, RunSummary] = OrderedDict()
 
-    async def get(self, run_id: str) -> RunEvents:
-        """The run's events, including every event stored until now.
+    async def get(self, run_id: str, *, steps: bool = False) -> RunSummary:
+        """The run folded with every event stored until now.
 
+        :param steps: fold its steps too (a run kept without them is read again).
         :raises RunNotFound: when the store holds no event of the run.
         :raises StoreError: when the store cannot be read.
         """
         entry = self._runs.get(run_id)
-        if entry is None:
-            entry = RunEvents(run_id)
+        if entry is None or (steps and not entry.with_steps):
+            entry = RunSummary(run_id, with_steps=steps)
             self._runs[run_id] = entry
             while len(self._runs) > self._max_runs:
                 self._runs.popitem(last=False)
@@ -151,11 +160,8 @@ class EventCache:
             raise
         return entry
 
-    async def refresh(self, entry: RunEvents) -> None:
-        """Read the events stored after ``entry``'s last one into it.
-
-        A live stream holds its run's entry and refreshes it here, so that it never
-        reads the whole run again when other runs pushed the entry out of the cache.
+    async def refresh(self, entry: RunSummary) -> None:
+        """Fold the events stored after ``entry``'s last one into it, a page at a time.
 
         :raises RunNotFound: when the store holds no event of the run.
         :raises StoreError: when the store cannot be read.
@@ -163,15 +169,23 @@ class EventCache:
         entry.used = time.monotonic()
         async with entry.lock:
             known = entry.last_seq
-            # From the last event read on, which comes back while the run is stored: a
-            # run deleted meanwhile (ponder gc) is not served, nor followed, from memory.
-            new = await self._reader.events(
-                entry.run_id, after_seq=None if known is None else known - 1
-            )
-            if known is not None:
-                if not new or new[0].seq != known:
-                    raise RunNotFound(entry.run_id)
-                new = new[1:]
-            entry.add(new)
-        if not entry.events:
+            # From the last event folded on, which comes back while the run is stored: a
+            # run deleted meanwhile (ponder gc) is not served from memory.
+            after = None if known is None else known - 1
+            check = known is not None
+            while True:
+                page = await self._reader.events_page(
+                    entry.run_id, after_seq=after, limit=READ_PAGE
+                )
+                new = page
+                if check:
+                    if not page or page[0].seq != known:
+                        raise RunNotFound(entry.run_id)
+                    new, check = page[1:], False
+                for e in new:
+                    entry.add(e)
+                if len(page) < READ_PAGE:
+                    break
+                after = page[-1].seq
+        if entry.n_events == 0:
             raise RunNotFound(entry.run_id)

@@ -133,18 +133,19 @@ def declared_steps(spec: Mapping[str, Any]) -> list[GraphStep]:
     ]
 
 
-def graph_of(events: Iterable[StoredEvent]) -> list[GraphStep]:
-    """Every step of a run as a DAG node, in order of first appearance.
+class GraphFold:
+    """The DAG nodes of a run, folded from its events one at a time.
 
-    Declared steps come from the first ``run_started``; steps added at run time from
-    ``graph_patched`` events (a later patch of the same id wins); a step seen only in
-    other events (an old trace) is a node without dependencies.
-
-    :param events: the run's events in ``seq`` order.
+    It keeps one plain dict per node (a planner's run can add ten thousand steps), never
+    the events: :func:`graph_of` folds a list, the viewer folds a long run page by page.
     """
-    # Plain dicts while folding: a planner's run can add ten thousand steps.
-    nodes: dict[str, dict[str, Any]] = {}
-    for e in events:
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, dict[str, Any]] = {}
+
+    def add(self, e: StoredEvent) -> None:
+        """Fold the run's next event (in ``seq`` order)."""
+        nodes = self._nodes
         if isinstance(e, ev.RunStarted):
             if not nodes:
                 nodes.update((s.id, s.model_dump()) for s in declared_steps(e.spec))
@@ -173,7 +174,30 @@ def graph_of(events: Iterable[StoredEvent]) -> list[GraphStep]:
                 kind = getattr(e, "step_kind", None)
                 nodes[sid] = GraphStep(id=sid, kind=kind if isinstance(kind, str) else None
                                        ).model_dump()
-    for node in nodes.values():
-        node["deps"] = [d for d in node["deps"] if d in nodes and d != node["id"]]
-    # every field was checked above: skip validating ten thousand nodes again
-    return [GraphStep.model_construct(**node) for node in nodes.values()]
+
+    def steps(self) -> list[GraphStep]:
+        """The nodes so far, in order of first appearance, each with the dependencies that
+        are nodes."""
+        nodes = self._nodes
+        # every field was checked when folded: skip validating ten thousand nodes again
+        return [
+            GraphStep.model_construct(
+                **{**node, "deps": [d for d in node["deps"] if d in nodes and d != node["id"]]}
+            )
+            for node in nodes.values()
+        ]
+
+
+def graph_of(events: Iterable[StoredEvent]) -> list[GraphStep]:
+    """Every step of a run as a DAG node, in order of first appearance.
+
+    Declared steps come from the first ``run_started``; steps added at run time from
+    ``graph_patched`` events (a later patch of the same id wins); a step seen only in
+    other events (an old trace) is a node without dependencies.
+
+    :param events: the run's events in ``seq`` order.
+    """
+    fold = GraphFold()
+    for e in events:
+        fold.add(e)
+    return fold.steps()

@@ -1,4 +1,4 @@
-"""What the viewer needs of a trace store: two read methods, nothing that writes."""
+"""What the viewer needs of a trace store: four read methods, nothing that writes."""
 
 from __future__ import annotations
 
@@ -25,4 +25,16 @@ class TraceReader(Protocol):
                      kinds: Collection[str] | None = None) -> list[StoredEvent]:
         """A run's events in ``seq`` order, optionally only those after ``after_seq`` and
         of ``kinds``."""
+        ...
+
+    async def events_page(
+        self, run_id: str, *, after_seq: int | None = None, limit: int
+    ) -> list[StoredEvent]:
+        """At most ``limit`` of a run's events after ``after_seq``, in ``seq`` order, read
+        without the rest (see :meth:`TraceStore.events_page`)."""
+        ...
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        """One run's :meth:`list_runs` row, by its exact id (see
+        :meth:`TraceStore.run_info`)."""
         ...

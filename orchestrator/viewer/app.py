@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,9 +48,8 @@ from orchestrator.store import (
     RunWriters,
     StoredEvent,
     StoreError,
-    is_interrupted,
 )
-from orchestrator.viewer._cache import EventCache, RunEvents
+from orchestrator.viewer._cache import RUN_KINDS, RunCache
 from orchestrator.viewer._graph import GraphStep
 from orchestrator.viewer._reader import TraceReader
 from orchestrator.viewer._security import SecurityHeaders, TokenGate
@@ -64,6 +64,13 @@ _MAX_PAGE = 500
 _SSE_BATCH = 1000
 """The most events in one message of a live stream."""
 _NO_STORE = {"cache-control": "no-store"}
+_LAST_EVENT_ID = re.compile(r"-?[0-9]{1,30}")
+"""A Last-Event-ID the stream resumes after (the viewer sends seqs); others are ignored."""
+_NO_NUL = r"^[^\x00]*$"
+"""The filters' pattern: no NUL, which PostgreSQL's text cannot hold (nor store a run with)."""
+_OFFSET_MAX = 2**31 - 1
+"""The largest ``offset`` of a runs page (SQLite's and PostgreSQL's ``OFFSET`` overflow
+somewhere above)."""
 
 
 class RunsPage(BaseModel):
@@ -218,7 +225,7 @@ def create_app(
     :param heartbeat_s: how often an idle stream sends a comment to keep proxies open.
     :returns: the ASGI application.
     """
-    cache = EventCache(store)
+    cache = RunCache(store)
     writers = RunWriters(store)  # each running run's latest writer, read incrementally
     app = FastAPI(
         title="Ponder trace viewer",
@@ -256,7 +263,7 @@ def create_app(
     @app.get("/runs/{run_id:path}", include_in_schema=False)
     async def run_page(run_id: str) -> HTMLResponse:
         try:
-            await cache.get(run_id)
+            await _finished(run_id)
         except RunNotFound:
             return _not_found_page(run_id)
         except StoreError as exc:  # a page, not the API's JSON, for whoever opened it
@@ -277,13 +284,15 @@ def create_app(
             Literal["running", "succeeded", "failed", "cancelled"] | None,
             Query(description="Only runs with this status."),
         ] = None,
-        workflow: Annotated[str | None, Query(description="Only runs of this workflow.")] = None,
+        workflow: Annotated[
+            str | None, Query(description="Only runs of this workflow.", pattern=_NO_NUL)
+        ] = None,
         parent_run_id: Annotated[
-            str | None, Query(description="Only the child runs of this run.")
+            str | None, Query(description="Only the child runs of this run.", pattern=_NO_NUL)
         ] = None,
         top_level: Annotated[bool, Query(description="Only runs without a parent run.")] = False,
         limit: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=_OFFSET_MAX)] = 0,
     ) -> RunsPage:
         """Runs newest first (by start time), one page of at most ``limit``."""
         flt = RunFilter(
@@ -316,8 +325,11 @@ def create_app(
     ) -> Response:
         """The run's events in seq order, each as the trace store holds it, one page of at
         most ``limit``: while ``has_more``, ask again with ``after_seq`` = ``last_seq``."""
-        entry = await cache.get(run_id)
-        return _events_response(entry, after_seq, limit)
+        # Whether it had finished before the page is read: then a page without more is
+        # its last, and a client that stops there misses nothing.
+        finished = await _finished(run_id)
+        page = await store.events_page(run_id, after_seq=after_seq, limit=limit + 1)
+        return _events_response(run_id, page[:limit], len(page) > limit, finished)
 
     @app.get(
         f"{API_PREFIX}/runs/{{run_id}}/stream",
@@ -345,10 +357,11 @@ def create_app(
         ] = None,
     ) -> StreamingResponse:
         """New events of a run as they are stored, until it finishes."""
-        await cache.get(run_id)  # 404 before the stream starts
-        last_event_id = request.headers.get("last-event-id", "")
-        if last_event_id.lstrip("-").isdigit():
-            after_seq = max(after_seq if after_seq is not None else -1, int(last_event_id))
+        await _finished(run_id)  # 404 before the stream starts
+        last_event_id = _LAST_EVENT_ID.fullmatch(request.headers.get("last-event-id", ""))
+        if last_event_id is not None:
+            after_seq = max(after_seq if after_seq is not None else -1,
+                            int(last_event_id.group()))
         return StreamingResponse(
             _stream(run_id, after_seq, request),
             media_type="text/event-stream",
@@ -367,7 +380,7 @@ def create_app(
     ) -> Response:
         """One run folded from its events, its DAG (with the dependencies of declared
         steps computed from their references) and the runs its steps started."""
-        entry = await cache.get(run_id)
+        entry = await cache.get(run_id, steps=steps)
         graph = entry.graph()
         if steps:
             deps = {g.id: g.deps for g in graph}
@@ -381,7 +394,7 @@ def create_app(
         children = await _children(run_id)
         detail = RunDetail(
             run=record, graph=graph, children=children, last_seq=entry.last_seq or 0,
-            finished=entry.finished, interrupted=is_interrupted(entry.events),
+            finished=entry.finished, interrupted=entry.interrupted,
         )
         # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
         return Response(detail.model_dump_json(), media_type="application/json",
@@ -397,22 +410,37 @@ def create_app(
                 break
         return children
 
+    async def _finished(run_id: str) -> bool:
+        """Whether the run's last run-level event is ``run_finished`` (its row says so).
+
+        :raises RunNotFound: when the store holds no event of the run.
+        """
+        info = await store.run_info(run_id)
+        if info is not None:
+            return info.status != "running"
+        # no row: no run at all, or an old trace without run_started
+        if not await store.events_page(run_id, limit=1):
+            raise RunNotFound(run_id)
+        run_level = await store.events(run_id, kinds=RUN_KINDS)
+        return bool(run_level) and run_level[-1].kind == "run_finished"
+
     async def _stream(
         run_id: str, after_seq: int | None, request: Request
     ) -> AsyncIterator[str]:
         # The writer is usually another process: a database has no portable way to
-        # notify readers, so the stream asks for events after the last one it sent.
+        # notify readers, so the stream asks for events after the last one it sent, a
+        # message of at most _SSE_BATCH at a time (EventSource and proxies buffer a
+        # message whole), and keeps none of them.
         yield "retry: 1000\n\n"
         last = after_seq
         quiet = 0.0
-        entry: RunEvents | None = None
         down: str | None = None  # why the store cannot be read, while it cannot
         while True:
+            more = False
             try:
-                if entry is None:
-                    entry = await cache.get(run_id)
-                else:  # not through the cache: other runs may have pushed this one out
-                    await cache.refresh(entry)
+                # read before the events: a run that had finished has them all stored
+                finished = await _finished(run_id)
+                page = await store.events_page(run_id, after_seq=last, limit=_SSE_BATCH)
             except RunNotFound as exc:  # deleted (ponder gc) while it was followed
                 yield _sse("gone", json.dumps({"detail": str(exc)}))
                 return
@@ -426,22 +454,22 @@ def create_app(
                 if down is not None:
                     down = None
                     yield _sse("store_ok", "{}")
-                # a large run (a client that reconnects without Last-Event-ID) in several
-                # messages: EventSource and proxies buffer a message whole
-                start = entry.index_after(last)
-                for at in range(start, len(entry.events), _SSE_BATCH):
-                    end = min(at + _SSE_BATCH, len(entry.events))
-                    last = entry.events[end - 1].seq
+                if page:
+                    last = page[-1].seq
                     quiet = 0.0
-                    yield _sse("events", "[" + ",".join(entry.texts[at:end]) + "]", last)
-                if entry.finished:
-                    yield _sse("end", json.dumps({"last_seq": entry.last_seq}))
+                    body = ",".join(e.model_dump_json() for e in page)
+                    yield _sse("events", "[" + body + "]", last)
+                more = len(page) == _SSE_BATCH
+                if finished and not more:
+                    yield _sse("end", json.dumps({"last_seq": last}))
                     return
+            if await request.is_disconnected():
+                return
+            if more:
+                continue
             if quiet >= heartbeat_s:
                 quiet = 0.0
                 yield ": keep-alive\n\n"
-            if await request.is_disconnected():
-                return
             await anyio.sleep(poll_interval_s)
             quiet += poll_interval_s
 
@@ -454,14 +482,13 @@ def create_app(
     return app
 
 
-def _events_response(entry: RunEvents, after_seq: int | None, limit: int) -> Response:
-    """The events page as JSON, built from the cached texts of the events.
-
-    Encoding tens of thousands of events through pydantic on every request would
-    dominate the time to first render of a large run.
-    """
-    texts, last_seq, has_more = entry.page(after_seq, limit)
-    head = json.dumps({"run_id": entry.run_id, "last_seq": last_seq, "has_more": has_more,
-                       "finished": entry.finished})
-    body = head[:-1] + ',"events":[' + ",".join(texts) + "]}"
+def _events_response(
+    run_id: str, events: list[StoredEvent], has_more: bool, finished: bool
+) -> Response:
+    """The events page as JSON, each event encoded once, as the store gave it (through
+    pydantic, a page of 5,000 events would be dumped, validated and dumped again)."""
+    last_seq = events[-1].seq if events else None
+    head = json.dumps({"run_id": run_id, "last_seq": last_seq, "has_more": has_more,
+                       "finished": finished})
+    body = head[:-1] + ',"events":[' + ",".join(e.model_dump_json() for e in events) + "]}"
     return Response(body, media_type="application/json", headers=_NO_STORE)

@@ -110,7 +110,6 @@ async def test_one_run_row_is_read_by_its_exact_id(store: TraceStore, make_run: 
         assert await store.events_page(missing, limit=5) == [], missing
 
 
-
 async def test_read_run_folds_the_events(store: TraceStore, make_run: Any) -> None:
     await store.append(make_run("r1", unknown_kind=True))
 

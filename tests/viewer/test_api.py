@@ -27,6 +27,7 @@ from viewer_traces import (
     stopped_run,
 )
 
+from orchestrator.runtime import events as ev
 from orchestrator.store import MemoryStore
 from orchestrator.viewer import EVENTS_PAGE_MAX, create_app
 
@@ -96,6 +97,32 @@ def test_bad_paging_parameters_are_rejected(api: Api) -> None:
     assert api.client.get(f"{API}/runs", params={"status": "weird"}).status_code == 422
 
 
+def test_offsets_beyond_what_a_database_counts_are_rejected(api: Api) -> None:
+    # SQLite failed with an internal OverflowError (500), PostgreSQL with 'bigint out of
+    # range' (503, as if the store were down)
+    api.call(lambda: append_all(api.store, many_runs(3)))
+    assert len(api.client.get(f"{API}/runs", params={"offset": 2**31 - 1}).json()["runs"]) == 0
+    for offset in (2**31, 2**63, 10**30):
+        response = api.client.get(f"{API}/runs", params={"offset": offset})
+        assert response.status_code == 422, offset
+        assert response.json()["detail"][0]["loc"] == ["query", "offset"]
+
+
+def test_a_nul_in_a_run_id_or_a_filter_is_not_a_store_failure(api: Api) -> None:
+    # PostgreSQL's text holds no NUL: its driver refused the query, and the viewer said
+    # 503 'cannot read events', as if the store were down
+    api.call(lambda: append_all(api.store, research_trace("a").events))
+    for path in ("", "/events", "/stream"):
+        response = api.client.get(f"{API}/runs/a%00b{path}")
+        assert response.status_code == 404, path
+        assert "no run 'a\\x00b'" in response.json()["detail"]
+    assert api.client.get("/runs/a%00b").status_code == 404
+    for name in ("workflow", "parent_run_id"):
+        response = api.client.get(f"{API}/runs", params={name: "a\x00b"})
+        assert response.status_code == 422, name
+        assert response.json()["detail"][0]["loc"] == ["query", name]
+
+
 # -- one run ---------------------------------------------------------------------------
 
 
@@ -141,6 +168,19 @@ def test_a_run_without_its_steps_has_the_same_headline(api: Api) -> None:
     api.call(lambda: append_all(api.store, b.events[12:]))
     finished = check()
     assert finished["status"] == "succeeded" and finished["prompt_tokens"] == 902
+
+
+def test_a_resumed_run_without_its_steps_has_the_same_token_counts(api: Api) -> None:
+    # the headline summed the tokens of every event while the run went on, the total of
+    # its earlier run_finished included: counted twice after a resume
+    b = research_trace("resumed")
+    resumed = ev.RunStarted(run_id="resumed", seq=len(b.events), ts=b.events[-1].ts + 1,
+                            workflow="research", inputs={}, resumed=True)
+    api.call(lambda: append_all(api.store, [*b.events, resumed]))
+    full = api.client.get(f"{API}/runs/resumed").json()["run"]
+    light = api.client.get(f"{API}/runs/resumed", params={"steps": "false"}).json()["run"]
+    assert full["status"] == "running" and full["prompt_tokens"] == 902
+    assert light == {**full, "steps": []}
 
 
 def test_child_runs_are_listed_with_their_parent(api: Api) -> None:
@@ -273,6 +313,61 @@ def test_events_come_in_pages_of_at_most_five_thousand(make_client: Callable[...
     limit = next(p for p in params if p["name"] == "limit")["schema"]
     assert (limit["maximum"], limit["default"]) == (5000, 5000)
     assert "has_more" in doc["components"]["schemas"]["EventsPage"]["required"]
+
+
+def test_events_beyond_either_end_of_a_run_are_an_empty_page_or_the_first(api: Api) -> None:
+    api.call(lambda: append_all(api.store, research_trace("r").events))
+    url = f"{API}/runs/r/events"
+    for after in (41, 2**31 - 1, 2**31, 2**63 - 1, 2**63, 10**20):
+        body = api.client.get(url, params={"after_seq": after}).json()
+        assert (body["events"], body["last_seq"], body["has_more"]) == ([], None, False), after
+    for after in (-1, -(2**63), -(10**20)):
+        body = api.client.get(url, params={"after_seq": after, "limit": 2}).json()
+        assert [e["seq"] for e in body["events"]] == [0, 1] and body["has_more"], after
+    for bad in ("abc", "1.5", "", "9" * 5000):
+        assert api.client.get(url, params={"after_seq": bad}).status_code == 422, bad
+    stream = api.client.get(f"{API}/runs/r/stream", params={"after_seq": 10**20})
+    assert [m[0] for m in _sse(stream.text)] == ["end"]
+
+
+def test_a_last_event_id_that_is_not_a_seq_is_ignored(api: Api) -> None:
+    # int() refused what str.isdigit() let through ('²', 5,000 digits): a 500
+    api.call(lambda: append_all(api.store, research_trace("r").events))
+    for header in ("\u00b2", "1" * 5000, "abc", "", "1e3"):
+        response = api.client.get(f"{API}/runs/r/stream",
+                                  headers={"Last-Event-ID": header.encode("latin-1")})
+        assert response.status_code == 200, header[:8]
+        events = [e for kind, data in _sse(response.text) if kind == "events"
+                  for e in json.loads(data)]
+        assert len(events) == 42, header[:8]
+
+
+def test_serving_a_large_run_never_reads_it_whole(monkeypatch: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from orchestrator.viewer import _cache
+
+    monkeypatch.setattr(_cache, "READ_PAGE", 1000)
+    store = MemoryStore()
+    reader = CountingReader(store)
+    events = big_trace("big", 2000).events  # 6005 events
+    with TestClient(create_app(reader)) as client:
+        client.portal.call(lambda: append_all(store, events))
+        assert client.get("/runs/big").status_code == 200
+        assert reader.calls == []  # the page only asks whether the run is stored
+        first = client.get(f"{API}/runs/big/events").json()
+        rest = client.get(f"{API}/runs/big/events", params={"after_seq": first["last_seq"]})
+        assert len(first["events"]) + len(rest.json()["events"]) == len(events)
+        assert reader.pages == [5001, 5001]  # one page each, and whether more follow
+        reader.pages.clear()
+        run = client.get(f"{API}/runs/big", params={"steps": "false"}).json()
+        assert run["run"]["n_events"] == len(events) and len(run["graph"]) == 2001
+        assert set(reader.pages) == {1000} and len(reader.pages) == 7
+        reader.pages.clear()
+        stream = _sse(client.get(f"{API}/runs/big/stream").text)
+        assert [len(json.loads(d)) for k, d in stream if k == "events"] == [1000] * 6 + [5]
+        assert set(reader.pages) == {1000}
+    assert reader.whole == []
 
 
 def test_stream_sends_the_events_then_ends_for_a_finished_run(api: Api) -> None:

@@ -1,15 +1,13 @@
-"""The DAG the viewer derives from a run's events, and its event cache."""
+"""The DAG the viewer derives from a run's events."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from viewer_traces import REPLAN_CASES, CountingReader, TraceBuilder, research_trace
+from viewer_traces import REPLAN_CASES, TraceBuilder, research_trace
 
-from orchestrator.store import MemoryStore, RunNotFound
 from orchestrator.viewer import declared_steps, graph_of
-from orchestrator.viewer._cache import EventCache
 from orchestrator.viewer._graph import is_replan
 
 pytestmark = pytest.mark.anyio
@@ -83,37 +81,3 @@ async def test_graph_of_keeps_steps_only_named_by_other_events_and_drops_unknown
 @pytest.mark.parametrize(("reason", "replan"), REPLAN_CASES)
 async def test_replan_reasons(reason: str, replan: bool) -> None:
     assert is_replan(reason) is replan
-
-
-async def test_the_cache_reads_only_new_events() -> None:
-    store = MemoryStore()
-    events = research_trace().events
-    await store.append(events[:10])
-    reader = CountingReader(store)
-    cache = EventCache(reader, max_runs=2)
-    entry = await cache.get("research-1")
-    assert len(entry.events) == 10 and not entry.finished
-    await store.append(events[10:])
-    entry = await cache.get("research-1")
-    assert len(entry.events) == len(events) and entry.finished
-    # from the last event read on: it comes back while the run is stored (not deleted)
-    assert reader.calls == [("research-1", None), ("research-1", 8)]
-    assert entry.page(35, 10_000) == (entry.texts[36:], entry.events[-1].seq, False)
-    assert entry.page(35, 2) == (entry.texts[36:38], 37, True)
-    assert entry.page(entry.events[-1].seq, 5) == ([], None, False)
-    assert entry.record().status == "succeeded"
-    with pytest.raises(RunNotFound):
-        await cache.get("nope")
-
-
-async def test_the_cache_forgets_the_least_recently_used_run() -> None:
-    store = MemoryStore()
-    for rid in ("r1", "r2", "r3"):
-        await store.append(research_trace(rid).events)
-    reader = CountingReader(store)
-    cache = EventCache(reader, max_runs=2)
-    for rid in ("r1", "r2", "r1", "r3", "r1", "r2"):
-        await cache.get(rid)
-    # r2 was dropped when r3 came, so it is read in full again
-    assert [c for c in reader.calls if c[1] is None] == [("r1", None), ("r2", None),
-                                                         ("r3", None), ("r2", None)]

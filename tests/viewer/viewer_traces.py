@@ -322,22 +322,43 @@ class FlakyStore(MemoryStore):
 
     down: str | None = None
 
-    async def events(self, run_id: str, *, after_seq: int | None = None,
-                     kinds: Collection[str] | None = None) -> list[Any]:
+    def _check_up(self) -> None:
         if self.down is not None:
             raise StoreUnavailable(self.down, url="flaky://")
+
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[Any]:
+        self._check_up()
         return await super().events(run_id, after_seq=after_seq, kinds=kinds)
+
+    async def events_page(self, run_id: str, *, after_seq: int | None = None,
+                          limit: int) -> list[StoredEvent]:
+        self._check_up()
+        return await super().events_page(run_id, after_seq=after_seq, limit=limit)
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        self._check_up()
+        return await super().run_info(run_id)
+
+    async def list_runs(self, filters: RunFilter | None = None, *, limit: int = 50,
+                        offset: int = 0) -> list[RunInfo]:
+        self._check_up()
+        return await super().list_runs(filters, limit=limit, offset=offset)
 
     async def set_down(self, reason: str | None) -> None:
         self.down = reason
 
 
 class CountingReader:
-    """A TraceReader over a store that records each ``events`` call."""
+    """A TraceReader over a store that records each call that reads events: (run id,
+    after_seq) for ``events`` and ``events_page``, with the page's ``limit`` in
+    :attr:`pages`."""
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self.calls: list[tuple[str, int | None]] = []
+        self.pages: list[int] = []
+        self.whole: list[str] = []  # the runs read by `events`, with no limit
 
     async def list_runs(self, filters: RunFilter | None = None, *, limit: int = 50,
                         offset: int = 0) -> list[RunInfo]:
@@ -346,4 +367,14 @@ class CountingReader:
     async def events(self, run_id: str, *, after_seq: int | None = None,
                      kinds: Collection[str] | None = None) -> list[StoredEvent]:
         self.calls.append((run_id, after_seq))
+        self.whole.append(run_id)
         return await self.store.events(run_id, after_seq=after_seq, kinds=kinds)
+
+    async def events_page(self, run_id: str, *, after_seq: int | None = None,
+                          limit: int) -> list[StoredEvent]:
+        self.calls.append((run_id, after_seq))
+        self.pages.append(limit)
+        return await self.store.events_page(run_id, after_seq=after_seq, limit=limit)
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        return await self.store.run_info(run_id)
