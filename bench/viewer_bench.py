@@ -1,0 +1,258 @@
+"""Viewer benchmark: how long ``ponder view`` takes to answer the first request for a
+large run, and how much memory its process needs for it.
+
+One run of about ``--events`` events is written to a SQLite store (a planner run:
+a ``graph_patched`` event per 100 steps, then ``step_scheduled``, ``step_started`` and
+``step_succeeded`` per step, with a rendered prompt and an output of a few hundred
+characters each). Then, for each request below, a fresh ``ponder view`` process
+(``python -m orchestrator.viewer``) is started over that file; once it answers a
+request that reads no event of the run, the request is timed, and the process's peak
+resident memory (``VmHWM``, Linux) is read after it:
+
+- ``run page``: ``GET /runs/{id}``, the HTML page a browser opens first;
+- ``run (steps=false)``: ``GET /api/v1/runs/{id}?steps=false``, what that page asks for;
+- ``run (steps=true)``: ``GET /api/v1/runs/{id}``, the run with every step folded;
+- ``events page``: ``GET /api/v1/runs/{id}/events``, the first page (5,000 events);
+- ``all events``: every page, each asked with ``after_seq`` (time to the last one);
+- ``stream``: ``GET /api/v1/runs/{id}/stream`` of the finished run, read to its end.
+
+``PYTHONPATH`` is passed on to the server, so that another version of Ponder (a tree
+extracted with ``git archive``) can be measured with the same script.
+
+Usage::
+
+    python bench/viewer_bench.py [--events 200000] [--db FILE] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+
+from orchestrator.runtime import events as ev
+from orchestrator.store import SqlStore, StoredEvent
+
+RUN_ID = "viewer-bench"
+PROMPT = "You are a careful planner. " * 8
+_PATCH_EVERY = 100
+_BATCH = 2000
+
+
+def run_events(run_id: str, n_events: int) -> Iterator[StoredEvent]:
+    """About ``n_events`` events of one finished planner run, in ``seq`` order."""
+    n_steps = max(1, (n_events - 4) * _PATCH_EVERY // (3 * _PATCH_EVERY + 1))
+    seq = iter(range(2**31 - 1))
+    t = 1_790_000_000.0
+    usage = ev.UsageModel(prompt_tokens=120, completion_tokens=48)
+    yield ev.RunStarted(run_id=run_id, seq=next(seq), ts=t, workflow="bench", inputs={"q": "x"},
+                        spec={"name": "bench", "steps": [{"id": "plan", "planner": "llmcompiler",
+                                                          "goal": "everything"}]})
+    yield ev.StepStarted(run_id=run_id, seq=next(seq), ts=t, step_id="plan", step_kind="plan",
+                         attempt=1, input={})
+    for first in range(0, n_steps, _PATCH_EVERY):
+        ids = [f"s{i}" for i in range(first, min(n_steps, first + _PATCH_EVERY))]
+        yield ev.GraphPatched(
+            run_id=run_id, seq=next(seq), ts=t, source_step="plan", reason="llmcompiler plan 1",
+            steps=[{"id": sid, "kind": "llm", "parent": "plan", "spec": {"model": "m"},
+                    "deps": [f"s{int(sid[1:]) - _PATCH_EVERY}"] if first else []}
+                   for sid in ids],
+        )
+        for sid in ids:
+            t += 0.001
+            yield ev.StepScheduled(run_id=run_id, seq=next(seq), ts=t, step_id=sid,
+                                   step_kind="llm", pool="llm", priority=1.0)
+            yield ev.StepStarted(run_id=run_id, seq=next(seq), ts=t, step_id=sid,
+                                 step_kind="llm", attempt=1, input={"prompt": PROMPT + sid})
+            yield ev.StepSucceeded(run_id=run_id, seq=next(seq), ts=t + 0.5, step_id=sid,
+                                   attempt=1, output={"answer": f"{sid} says " + "ok " * 40},
+                                   raw="ok", usage=usage, latency_s=0.5)
+    yield ev.StepSucceeded(run_id=run_id, seq=next(seq), ts=t + 1, step_id="plan", attempt=1,
+                           output="done")
+    yield ev.RunFinished(run_id=run_id, seq=next(seq), ts=t + 1, status="succeeded",
+                         usage=usage, duration_s=t - 1_790_000_000.0)
+
+
+async def write_run(path: Path, n_events: int) -> int:
+    """Write the run into a new SQLite store at ``path``; returns how many events."""
+    written = 0
+    async with SqlStore(str(path)) as store:
+        batch: list[StoredEvent] = []
+        for e in run_events(RUN_ID, n_events):
+            batch.append(e)
+            if len(batch) == _BATCH:
+                await store.append(batch)
+                written += len(batch)
+                batch = []
+        if batch:
+            await store.append(batch)
+            written += len(batch)
+    return written
+
+
+# -- the server ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _status_kib(pid: int, field: str) -> int | None:
+    """A ``VmHWM``/``VmRSS`` line of ``/proc/PID/status`` in KiB (None off Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _get(base: str, path: str, timeout: float = 600.0) -> bytes:
+    with urllib.request.urlopen(base + path, timeout=timeout) as response:
+        return response.read()  # type: ignore[no-any-return]
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    base: str
+
+    @classmethod
+    def start(cls, db: Path) -> Server:
+        port = _free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.viewer", "--db", str(db), "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        server = cls(proc, f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        while True:  # a request that reads no event of the run
+            try:
+                _get(server.base, "/api/v1/openapi.json", timeout=5)
+                return server
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    server.stop()
+                    raise RuntimeError(f"the viewer did not start: {err}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- the requests ----------------------------------------------------------------------
+
+_RUN = "/api/v1/runs/" + quote(RUN_ID, safe="")
+
+
+def _all_events(base: str) -> int:
+    after: int | None = None
+    n = 0
+    while True:
+        page = json.loads(_get(base, _RUN + "/events"
+                               + (f"?after_seq={after}" if after is not None else "")))
+        n += len(page["events"])
+        if not page["has_more"]:
+            return n
+        after = page["last_seq"]
+
+
+def _stream(base: str) -> int:
+    body = _get(base, _RUN + "/stream").decode()
+    assert "event: end" in body, body[-200:]
+    return sum(len(json.loads(line[6:])) for block in body.split("\n\n")
+               if block.startswith("id: ") for line in block.splitlines()
+               if line.startswith("data: "))
+
+
+def _events_page(base: str) -> int:
+    return len(json.loads(_get(base, _RUN + "/events"))["events"])
+
+
+def _run(steps: bool) -> Callable[[str], int]:
+    def get(base: str) -> int:
+        body = json.loads(_get(base, _RUN + ("" if steps else "?steps=false")))
+        return int(body["run"]["n_events"])
+    return get
+
+
+REQUESTS: dict[str, Callable[[str], Any]] = {
+    "run page": lambda base: len(_get(base, "/runs/" + quote(RUN_ID, safe=""))),
+    "run (steps=false)": _run(False),
+    "run (steps=true)": _run(True),
+    "events page": _events_page,
+    "all events": _all_events,
+    "stream": _stream,
+}
+
+
+def measure(db: Path, name: str) -> dict[str, Any]:
+    """Time ``name`` on a fresh server; its peak memory before and after, and what the
+    request returned (the run's events counted, or the page's size in bytes)."""
+    server = Server.start(db)
+    try:
+        idle = _status_kib(server.proc.pid, "VmHWM")
+        t0 = time.perf_counter()
+        result = REQUESTS[name](server.base)
+        seconds = time.perf_counter() - t0
+        peak = _status_kib(server.proc.pid, "VmHWM")
+        return {"request": name, "seconds": seconds, "idle_kib": idle, "peak_kib": peak,
+                "result": result}
+    finally:
+        server.stop()
+
+
+def _mib(kib: int | None) -> str:
+    return "n/a" if kib is None else f"{kib / 1024:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--db", type=Path, help="the SQLite file (default: a temporary one); "
+                        "an existing file holding the run is reused")
+    parser.add_argument("--only", nargs="+", choices=sorted(REQUESTS), help="these requests")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        db: Path = args.db or Path(tmp) / "viewer-bench.db"
+        if not db.exists():
+            t0 = time.perf_counter()
+            n = anyio.run(write_run, db, args.events)
+            print(f"wrote {n:,} events in {time.perf_counter() - t0:.1f} s "
+                  f"({db.stat().st_size / 2**20:,.0f} MiB)")
+        print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
+              f"{platform.python_version()}\n")
+        rows = [measure(db, name) for name in args.only or REQUESTS]
+    print("| first request on a fresh server | time s | peak RSS MiB (idle) |")
+    print("|---|---:|---:|")
+    for r in rows:
+        print(f"| {r['request']} | {r['seconds']:.2f} | {_mib(r['peak_kib'])} "
+              f"({_mib(r['idle_kib'])}) |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
