@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.errors import ConfigError
 from orchestrator.errors import backend_errors as backend_errors  # one mapping, planners' too
+from orchestrator.runtime.contracts import LLMRequest
 
 OptionsT = TypeVar("OptionsT", bound="BackendOptions")
 
@@ -43,6 +45,33 @@ def parse_options(model: type[OptionsT], options: dict[str, Any], backend: str) 
             else:
                 parts.append(f"option {key}={err.get('input')!r}: {err['msg']}")
         raise ConfigError(f"{backend} backend: " + "; ".join(parts)) from None
+
+
+#: the sampling temperatures every backend takes (OpenAI's range)
+MAX_TEMPERATURE = 2.0
+
+
+def check_request(request: LLMRequest, backend: str) -> None:
+    """Refuse settings no engine can honour, before any work.
+
+    Workflow files cannot hold them (the step's fields are bounded), but requests built in
+    code can: llama.cpp takes ``max_tokens`` 0 or less as "until the context is full",
+    an OpenAI-compatible server may too, and the simulated engine counted negative tokens.
+
+    :param request: the request about to be served.
+    :param backend: the backend's name, for the message.
+    :raises ConfigError: naming the offending value.
+    """
+    problem = ""
+    if request.max_tokens < 1:
+        problem = f"max_tokens must be at least 1, not {request.max_tokens}"
+    elif not (math.isfinite(request.temperature)
+              and 0 <= request.temperature <= MAX_TEMPERATURE):
+        problem = f"temperature must be from 0 to {MAX_TEMPERATURE:g}, not {request.temperature}"
+    elif request.n < 1:
+        problem = f"n must be at least 1, not {request.n}"
+    if problem:
+        raise ConfigError(f"{backend} backend: {problem}")
 
 
 #: engines with integer priorities (vLLM) get Ponder's priorities in these units, so

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 from pydantic import Field
 
-from executors.llm._common import BackendOptions, BackendStats, parse_options
+from executors.llm._common import BackendOptions, BackendStats, check_request, parse_options
 from executors.llm._json_output import grammar_schema
 from orchestrator.errors import BackendError, ConfigError
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
@@ -152,8 +152,11 @@ def schema_grammar(schema: dict[str, Any]) -> Any:
             gbnf = gbnf.replace(literal, rule)
         return LlamaGrammar.from_string(gbnf, verbose=False)
     except Exception as exc:  # the converter raises bare Exception/AssertionError/KeyError
+        reason = " ".join(str(exc).split())[:200]
+        if isinstance(exc, KeyError) or not reason:
+            reason = f"{type(exc).__name__}: {reason}"
         raise ConfigError(f"local backend: cannot build a grammar for the JSON schema "
-                          f"{json.dumps(schema)[:120]}: {type(exc).__name__}: {exc}") from None
+                          f"{json.dumps(schema)[:120]}: {reason}") from None
 
 
 def _start_stream(llama: Llama, kwargs: dict[str, Any]) -> Generator[Any, None, None]:
@@ -209,6 +212,7 @@ class LocalBackend:
 
         :raises BackendError: when llama.cpp rejects the request (e.g. a prompt too long).
         """
+        check_request(request, "local")
         finals: list[LLMResponse] = []
         for index in range(max(request.n, 1)):
             seed = (request.seed if request.seed is not None else self.options.seed) + index
@@ -233,6 +237,7 @@ class LocalBackend:
 
         :raises BackendError: when llama.cpp rejects the request.
         """
+        check_request(request, "local")
         seed = request.seed if request.seed is not None else self.options.seed
         async with aclosing(self._sample(request, seed)) as chunks:
             async for chunk in chunks:
@@ -312,7 +317,10 @@ class LocalBackend:
                 raise
             except (ValueError, RuntimeError) as exc:
                 self.stats.failed += 1
-                raise BackendError(f"local backend ({self.model_path.name}): {exc}") from exc
+                hint = (" (shorten the prompt or raise `options: {n_ctx: ...}`)"
+                        if "context window" in str(exc) else "")
+                raise BackendError(f"local backend ({self.model_path.name}): {exc}{hint}"
+                                   ) from exc
             finally:
                 self.stats.prompt_tokens += meter.prompt_tokens
                 self.stats.completion_tokens += meter.sampled

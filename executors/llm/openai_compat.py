@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 from executors.llm._common import (
     BackendOptions,
     BackendStats,
+    check_request,
     engine_int,
     parse_options,
 )
@@ -130,6 +131,7 @@ class OpenAIBackend:
         :raises StepTimeout: when the HTTP request times out.
         :raises BackendHTTPError: when the server answers with an error status.
         """
+        check_request(request, "openai")
         if request.n > 1 and request.usage is not None:
             async with aclosing(self.stream(request)) as chunks:
                 async for chunk in chunks:
@@ -176,6 +178,7 @@ class OpenAIBackend:
 
         :raises BackendUnavailable, StepTimeout, BackendHTTPError: as :meth:`complete`.
         """
+        check_request(request, "openai")
         start = anyio.current_time()
         self.stats.requests += 1
         chunks = await self._open_stream(request)

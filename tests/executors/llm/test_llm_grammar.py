@@ -274,6 +274,17 @@ def test_a_schema_the_converter_cannot_read_is_a_config_error() -> None:
         schema_grammar({"type": "quaternion"})
 
 
+def test_a_valid_schema_the_grammar_cannot_express_is_one_plain_line() -> None:
+    pytest.importorskip("llama_cpp", reason="needs the `local` extra (llama-cpp-python)")
+    from executors.llm.local import schema_grammar
+
+    with pytest.raises(ConfigError) as info:
+        schema_grammar({"not": {"type": "string"}})
+    assert str(info.value) == ("local backend: cannot build a grammar for the JSON schema "
+                               '{"not": {"type": "string"}}: Unrecognized schema: '
+                               "{'not': {'type': 'string'}}")  # without 'AssertionError: '
+
+
 # -- decoding on the bundled model -----------------------------------------------------
 @pytest.mark.anyio
 @pytest.mark.parametrize("parents", [NULLABLE_PARENTS, NO_PARENTS], ids=["nullable", "empty"])

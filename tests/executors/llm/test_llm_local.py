@@ -148,9 +148,28 @@ async def test_n_samples(gguf_path: Path) -> None:
 
 async def test_too_long_a_prompt_is_a_backend_error(gguf_path: Path) -> None:
     backend = local(n_ctx=128)
-    with pytest.raises(BackendError, match="local backend"):
+    with pytest.raises(BackendError, match="local backend") as info:
         await backend.complete(ask("word " * 400, max_tokens=4))
     assert backend.stats.failed == 1
+    # (llama.cpp rounds n_ctx up to 256)
+    assert str(info.value).endswith("exceed context window of 256 (shorten the prompt or "
+                                    "raise `options: {n_ctx: ...}`)")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_max_tokens_below_one_is_refused_before_decoding(gguf_path: Path,
+                                                               stream: bool) -> None:
+    """llama.cpp takes 0 or less as "until the context is full": a step asking for
+    nothing ran the whole context."""
+    backend = local()
+    request = ask("Say hello.", max_tokens=0)
+    with pytest.raises(ConfigError, match="local backend: max_tokens must be at least 1, not 0"):
+        if stream:
+            async for _ in backend.stream(request):
+                pass
+        else:
+            await backend.complete(request)
+    assert backend.stats.requests == 0
 
 
 def test_options_are_validated(gguf_path: Path, tmp_path: Path) -> None:
