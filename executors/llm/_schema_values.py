@@ -27,6 +27,12 @@ WORDS = (
 )
 _ATTEMPTS = 16
 _MAX_DEPTH = 8
+#: nesting past which a schema is taken as one that has no finite value (a required
+#: recursive ``$ref``)
+_MAX_NESTING = 64
+#: values (and string characters) one generated value may hold: a ``minItems`` of 10**9
+#: would otherwise keep the event loop busy for good
+_MAX_SIZE = 100_000
 _FORMATS = {
     "date": "2024-01-01",
     "date-time": "2024-01-01T00:00:00Z",
@@ -53,7 +59,8 @@ def value_for_schema(schema: Mapping[str, Any] | bool, rng: random.Random) -> An
     :param schema: a JSON Schema (object or boolean).
     :param rng: the source of every choice.
     :returns: a JSON-compatible value; valid unless the schema uses unsupported keywords.
-    :raises ValueError: for the schema ``false``, which no value satisfies.
+    :raises ValueError: for the schema ``false``, which no value satisfies, and for one
+        whose values are larger than 100,000 items or characters, or nested deeper than 64.
     """
     if schema is False:
         raise ValueError("the schema `false` admits no value")
@@ -72,8 +79,19 @@ class _Generator:
     def __init__(self, root: Mapping[str, Any], rng: random.Random) -> None:
         self.root = root
         self.rng = rng
+        self.size = 0
+
+    def _grow(self, amount: int, what: str) -> None:
+        self.size += amount
+        if self.size > _MAX_SIZE:
+            raise ValueError(f"{what}: a value of more than {_MAX_SIZE:,} items or "
+                             "characters is more than the simulated engine writes")
 
     def value(self, schema: Mapping[str, Any] | bool, depth: int) -> Any:
+        if depth > _MAX_NESTING:
+            raise ValueError(f"the schema nests deeper than {_MAX_NESTING} levels "
+                             "(a required recursive $ref?)")
+        self._grow(1, "the schema")
         if schema is True or schema == {}:
             return words(self.rng, 2)
         if schema is False:
@@ -157,6 +175,8 @@ class _Generator:
             if name not in out:
                 out[name] = self.value(extra if isinstance(extra, Mapping) else True, depth + 1)
         index = 0
+        self._grow(max(0, schema.get("minProperties", 0) - len(out)),
+                   f"minProperties {schema.get('minProperties')}")
         while len(out) < schema.get("minProperties", 0) and extra is not False:
             index += 1
             key = f"key{index}"
@@ -171,6 +191,7 @@ class _Generator:
         high = schema.get("maxItems", low + 3)
         if depth >= _MAX_DEPTH:
             high = low
+        self._grow(low, f"minItems {low}")
         count = self.rng.randint(low, max(low, high))
         if items is False:
             count = min(count, len(prefix))
@@ -241,6 +262,7 @@ class _Generator:
             return _FORMATS[fmt]
         low = int(schema.get("minLength", 0))
         high = int(schema.get("maxLength", max(low, 24)))
+        self._grow(low, f"minLength {low}")
         text = words(self.rng, self.rng.randint(1, 4))
         while len(text) < low:
             text += " " + words(self.rng, 1)

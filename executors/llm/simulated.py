@@ -23,6 +23,7 @@ from executors.llm._common import (
     PrefixCache,
     block_hashes,
     chat_text,
+    check_request,
     last_user_message,
     parse_options,
 )
@@ -68,11 +69,12 @@ class ResponseRule(BackendOptions):
 class SimulatedOptions(BackendOptions):
     """The ``options:`` of the simulated backend (see :class:`SimulatedBackend`)."""
 
-    prefill_s_per_token: float = Field(0.0002, ge=0)
-    decode_s_per_token: float = Field(0.01, ge=0)
+    # finite and bounded: an infinite (or overflowing) delay parked the request for good
+    prefill_s_per_token: float = Field(0.0002, ge=0, le=60)
+    decode_s_per_token: float = Field(0.01, ge=0, le=60)
     capacity: int = Field(8, ge=1)
-    batch_slowdown: float = Field(0.05, ge=0)
-    time_scale: float = Field(1.0, ge=0)
+    batch_slowdown: float = Field(0.05, ge=0, le=100)
+    time_scale: float = Field(1.0, ge=0, le=1000)
     seed: int = 0
     responses: list[ResponseRule] = Field(default_factory=list)
     output_tokens: Literal["max", "text"] = "max"
@@ -296,8 +298,7 @@ class SimulatedBackend:
 
     def _plan(self, request: LLMRequest) -> _Plan:
         """Decide outputs, token counts and pieces: no I/O, no clock."""
-        if request.n < 1:
-            raise ConfigError(f"simulated backend: n must be at least 1, not {request.n}")
+        check_request(request, "simulated")
         key = json.dumps(request.messages, sort_keys=True)
         self._state.prompt_calls[key] += 1
         fail = self.options.fail_rate > 0 and (
@@ -330,8 +331,10 @@ class SimulatedBackend:
         if request.json_schema is not None:
             try:
                 value = value_for_schema(request.json_schema, rng)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(f"simulated backend: cannot satisfy the schema: {exc}") from exc
+            except Exception as exc:  # the schema's fault: a bad $ref, pattern, size...
+                reason = " ".join(str(exc).split())[:200]
+                raise ConfigError(f"simulated backend: cannot satisfy the schema: "
+                                  f"{type(exc).__name__}: {reason}") from exc
             return json.dumps(value)
         return words(rng, 6 + rng.randrange(10)).capitalize() + "."
 

@@ -250,6 +250,11 @@ async def test_injected_failures_are_retryable_and_deterministic() -> None:
         ({"output_tokens": "some"}, "output_tokens='some'"),
         ({"responses": [{"match": "(", "output": "x"}]}, "not a regular expression"),
         ({"responses": [{"match": "a"}]}, "exactly one of"),
+        # an infinite or overflowing delay parked every request for good
+        ({"time_scale": float("inf")}, "time_scale=inf"),
+        ({"decode_s_per_token": 1e300}, "decode_s_per_token=1e+300"),
+        ({"prefill_s_per_token": float("inf")}, "prefill_s_per_token=inf"),
+        ({"batch_slowdown": float("inf")}, "batch_slowdown=inf"),
     ],
 )
 async def test_bad_options_are_config_errors_naming_the_key(
@@ -315,3 +320,21 @@ async def test_backends_can_share_one_cache_and_it_evicts_least_recently_used() 
 async def test_prefix_cache_options_are_validated() -> None:
     with pytest.raises(ConfigError, match="prefix_cache_blocks"):
         backend(prefix_caching=True, prefix_cache_blocks=0)
+
+
+@pytest.mark.parametrize(("schema", "named"), [
+    ({"type": "array", "minItems": 10**9}, "minItems 1000000000"),  # hung the event loop
+    ({"type": "string", "minLength": 10**9}, "minLength 1000000000"),
+    ({"type": "object", "minProperties": 10**9}, "minProperties 1000000000"),
+    ({"type": "object", "properties": {"next": {"$ref": "#"}}, "required": ["next"]},
+     "nests deeper than 64"),  # was a RecursionError
+    ({"type": "string", "pattern": "^(a|b"}, "error: missing )"),  # was re.error, raw
+])
+async def test_a_schema_without_a_value_it_can_write_is_a_config_error(
+        schema: dict[str, Any], named: str) -> None:
+    with anyio.fail_after(10):
+        with pytest.raises(ConfigError, match="simulated backend: cannot satisfy the schema: "
+                           ) as info:
+            await backend().complete(LLMRequest(messages=[{"role": "user", "content": "x"}],
+                                                json_schema=schema))
+    assert named in str(info.value)
