@@ -64,7 +64,8 @@ class LLMExecutor:
         :raises OutputSchemaError: when no answer matched the schema (last raw answer kept).
         :raises StepError: without a ``prompt`` input.
         :raises BackendError: (or a subclass, or :class:`StepTimeout`) when the backend fails.
-        :raises ConfigError: for an unknown model alias or an invalid output schema.
+        :raises ConfigError: for an unknown model alias or an invalid output schema (before
+            the backend is called).
         """
         step = task.step
         config = task.model or ctx.model_config(step.model)
@@ -82,6 +83,10 @@ class LLMExecutor:
             run_id=task.run_id,
             step_id=task.step_id,
         )
+        if schema is not None:
+            # an invalid schema fails the step before any token is spent, with the schema's
+            # problem rather than a backend's (a grammar it cannot build, a generator error)
+            schema_problem(None, schema)
         usage = Usage()
         responses: list[LLMResponse] = []
         output: Any = None
@@ -97,7 +102,7 @@ class LLMExecutor:
                 if schema is None:
                     output = response.text.strip()
                     break
-                output, problem = _parse(response.text, schema)
+                output, problem = _parse(response, schema, request.max_tokens)
                 if problem is None:
                     break
                 request = self._repair_or_raise(task, request, response, problem, usage,
@@ -245,11 +250,16 @@ def note_usage(ctx: ExecContext, step_id: str, usage: Usage) -> None:
         note(step_id, usage)
 
 
-def _parse(text: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
-    """The answer's JSON value and what is wrong with it (``None`` when valid)."""
+def _parse(response: LLMResponse, schema: dict[str, Any], max_tokens: int
+           ) -> tuple[Any, str | None]:
+    """The answer's JSON value and what is wrong with it (``None`` when valid); an answer
+    without JSON that stopped at the token limit says so, the likely cause."""
     try:
-        value = extract_json(text)
+        value = extract_json(response.text)
     except ValueError as exc:
+        if response.finish_reason == "length":
+            return None, (f"{exc} (it stopped at the token limit, max_tokens={max_tokens}: "
+                          "it may have been cut off)")
         return None, str(exc)
     return value, schema_problem(value, schema)
 

@@ -7,6 +7,7 @@ import functools
 import json
 from typing import Any
 
+import referencing.exceptions
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
@@ -24,13 +25,17 @@ def schema_problem(value: Any, schema: dict[str, Any]) -> str | None:
     """Check a value against a JSON Schema (Draft 2020-12).
 
     :returns: ``None`` when valid, else the most relevant error, located by JSON path.
-    :raises ConfigError: when ``schema`` is not a valid JSON Schema.
+    :raises ConfigError: when ``schema`` is not a valid JSON Schema, or holds a ``$ref``
+        that cannot be resolved.
     """
     try:
         validator = _validator(json.dumps(schema, sort_keys=True))
     except SchemaError as exc:
         raise ConfigError(f"output_schema is not a valid JSON Schema: {exc.message}") from None
-    error = best_match(validator.iter_errors(value))
+    try:
+        error = best_match(validator.iter_errors(value))
+    except referencing.exceptions.Unresolvable as exc:
+        raise ConfigError(f"output_schema has a $ref that cannot be resolved: {exc}") from None
     if error is None:
         return None
     return f"at {error.json_path}: {error.message}"

@@ -195,6 +195,47 @@ async def test_invalid_schema_is_a_config_error(make_context: Any) -> None:
         await run(step, backend, make_context, config)
 
 
+@pytest.mark.parametrize(("schema", "problem"), [
+    ({"type": "no-such-type"}, "output_schema is not a valid JSON Schema: 'no-such-type'"),
+    ({"type": "string", "pattern": "^(a|b"}, "'^(a|b' is not a 'regex'"),
+    # was jsonschema's own exception, after the call
+    ({"$ref": "#/$defs/missing"}, "output_schema has a $ref that cannot be resolved"),
+])
+async def test_an_invalid_schema_fails_before_any_call(make_context: Any, schema: Any,
+                                                       problem: str) -> None:
+    """No token is spent, and the message is the schema's, not a backend's (a grammar
+    llama.cpp cannot build, the simulated engine's generator)."""
+    config, inner = simulated()
+    backend = Recording(inner)
+    step = LLMStep(id="s", prompt="p", output_schema=schema)
+    with pytest.raises(ConfigError) as info:
+        await run(step, backend, make_context, config)
+    assert problem in str(info.value)
+    assert backend.requests == []
+
+
+async def test_an_answer_without_json_at_the_token_limit_says_it_may_be_cut_off(
+        make_context: Any) -> None:
+    config, backend = simulated(responses=[{"match": ".", "output": '{"answer": 4'}])
+    step = LLMStep(id="s", prompt="p", output_schema=ANSWER_SCHEMA, max_tokens=3,
+                   schema_repairs=0)
+    with pytest.raises(OutputSchemaError) as info:
+        await run(step, backend, make_context, config)
+    assert str(info.value).endswith(
+        "the answer holds no JSON value (it stopped at the token limit, max_tokens=3: it "
+        "may have been cut off)")
+
+
+async def test_an_answer_without_json_that_stopped_says_nothing_of_the_limit(
+        make_context: Any) -> None:
+    config, backend = simulated(output_tokens="text",
+                                responses=[{"match": ".", "output": "no idea"}])
+    step = LLMStep(id="s", prompt="p", output_schema=ANSWER_SCHEMA, schema_repairs=0)
+    with pytest.raises(OutputSchemaError) as info:
+        await run(step, backend, make_context, config)
+    assert str(info.value).endswith("the answer holds no JSON value")
+
+
 @pytest.mark.parametrize(
     ("raised", "expected", "retryable"),
     [
