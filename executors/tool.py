@@ -22,6 +22,8 @@ from orchestrator.spec.models import ModelConfig
 class ToolExecutor:
     """Runs `tool` steps. Sync callables run in a thread of their own, off the event loop."""
 
+    registry_tool_args = True  # validation checks steps' args against the registry
+
     async def execute(self, task: Task, ctx: ExecContext) -> Result:
         spec = ctx.registry.get_tool(task.inputs["tool"])
         args = spec.validate(task.inputs.get("args") or {})

@@ -133,6 +133,8 @@ class RayToolExecutor:
     :param init_kwargs: more arguments for ``ray.init`` when this starts Ray.
     """
 
+    registry_tool_args = True  # validation checks steps' args against the registry
+
     def __init__(self, address: str | None = None, *, num_cpus: float = 1.0,
                  **init_kwargs: Any) -> None:
         self.address = address

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import Problem, ValidationFailed
 from orchestrator.graph.allowlist import Allowlist, SubworkflowLoader
@@ -35,6 +36,9 @@ FANOUT_KINDS = ("map", "spawn", "sample")
 PlannerOptionCheck = Callable[[str, dict[str, Any]], list[tuple[tuple[str | int, ...], str]]]
 #: (planner, a plan step's options) -> the steps the planner adds whatever happens
 PlannerSteps = Callable[[str, dict[str, Any]], list[Any]]
+# the pydantic model of a known tool's arguments (``Registry.tool_arguments``); None when
+# the tool's signature is not known here (a workflow's own tool, not imported to validate)
+ToolArguments = Callable[[str], "type[BaseModel] | None"]
 
 # Default estimates for critical-path priority before any latency is observed.
 DECODE_S_PER_TOKEN = 0.02
@@ -152,8 +156,10 @@ class _Checker:
                  planner_names: set[str] | None = None,
                  planner_options: PlannerOptionCheck | None = None,
                  planner_steps: PlannerSteps | None = None,
-                 load_workflow: SubworkflowLoader | None = None) -> None:
+                 load_workflow: SubworkflowLoader | None = None,
+                 tool_arguments: ToolArguments | None = None) -> None:
         self.planner_names = planner_names
+        self.tool_arguments = tool_arguments
         self.planner_options = planner_options
         self.planner_steps = planner_steps
         self.load_workflow = load_workflow
@@ -298,6 +304,10 @@ class _Checker:
         scorer and plan included) exist."""
         if isinstance(step, ToolStep):
             self.check_tool((*base, "tool"), step.tool)
+            self.check_tool_args(base, step.tool, step.args)
+            self.check_not_jinja((*base, "args"), step.args, set())
+        if isinstance(step, WorkflowStep):
+            self.check_not_jinja((*base, "inputs"), step.inputs, set())
         if isinstance(step, WorkflowStep) or (step.kind == "spawn" and step.workflow is not None):
             self.check_workflow((*base, "workflow"), step.workflow)
         if isinstance(step, LLMStep) or (step.kind in ("plan", "spawn", "sample")):
@@ -310,6 +320,10 @@ class _Checker:
             body, path = step.step, (*base, "step")
             if body.kind == "tool" and body.tool:
                 self.check_tool((*path, "tool"), body.tool)
+                self.check_tool_args(path, body.tool, body.args or {})
+            for field in ("args", "inputs"):
+                self.check_not_jinja((*path, field), getattr(body, field, None) or {},
+                                     {step.item_var})
             if body.kind == "workflow" and body.workflow:
                 self.check_workflow((*path, "workflow"), body.workflow)
             if body.kind == "llm":
@@ -428,6 +442,58 @@ class _Checker:
                      "built-in tools: " + ", ".join(sorted(self.tool_names)) +
                      "; or name it under `tools:` as module:function")
 
+    def check_not_jinja(self, path: tuple[str | int, ...], value: Any, local: set[str]) -> None:
+        """Tool ``args`` and sub-workflow ``inputs`` take ``${...}`` references and are not
+        rendered: a ``{{ ... }}`` there reading inputs, steps or the map's item would reach
+        the tool as that text (only prompts are Jinja2 templates)."""
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self.check_not_jinja((*path, k), v, local)
+        elif isinstance(value, list):
+            for j, v in enumerate(value):
+                self.check_not_jinja((*path, j), v, local)
+        elif isinstance(value, str) and ("{{" in value or "{%" in value):
+            names = templates.undeclared_names(REF_RE.sub("", value))
+            if names & ({"inputs", "steps"} | local):
+                self.add(path, f"{_short(value)} is passed as this text: tool arguments and "
+                         "sub-workflow inputs are not Jinja2 templates",
+                         "refer to a value with ${...}: " + ", ".join(
+                             ["${inputs.NAME}", "${steps.ID.output}",
+                              *(f"${{{v}}}" for v in sorted(local))]))
+
+    def check_tool_args(self, base: tuple[str | int, ...], name: str, args: dict[str, Any]
+                        ) -> None:
+        """A known tool's arguments: no name it lacks, every one it requires, and literal
+        values (those holding no reference or template) of the types it declares."""
+        if self.tool_arguments is None:
+            return
+        model = self.tool_arguments(name)
+        if model is None:
+            return
+        fields = model.model_fields
+        accepted = ", ".join(fields) or "none"
+        for arg in args:
+            if arg not in fields:
+                self.add((*base, "args", arg), f"tool {name!r} has no argument {arg!r}",
+                         f"its arguments: {accepted}")
+        for arg, info in fields.items():
+            if info.is_required() and arg not in args:
+                self.add((*base, "args"), f"tool {name!r} needs argument {arg!r}",
+                         f"its arguments: {accepted}")
+        literal = {k: v for k, v in args.items() if k in fields and not _holds_ref(v)}
+        try:
+            model.model_validate(literal)
+            return
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        for e in errors:
+            arg = str(e["loc"][0]) if e["loc"] else ""
+            if arg in literal and e["type"] not in ("missing", "extra_forbidden"):
+                where = ".".join(str(p) for p in e["loc"])
+                self.add((*base, "args", arg), f"tool {name!r} argument {where}: {e['msg']} "
+                         f"(got {_short(literal[arg])})",
+                         "give a value of the type the tool declares")
+
     def check_model(self, path: tuple[str | int, ...], model: str) -> None:
         if self.spec.models and model not in self.spec.models and model != "default":
             self.add(path, f"unknown model {model!r}",
@@ -447,6 +513,22 @@ class _Checker:
                          "list ids of steps defined in this workflow")
             elif target == step.id:
                 self.add((*path, j), f"branch {step.id!r} cannot target itself")
+
+
+def _holds_ref(value: Any) -> bool:
+    """Whether a value holds a ``${...}`` reference anywhere (its run resolves it)."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_holds_ref(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_ref(v) for v in value)
+    return False
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _static_children(fanout: Any) -> int | None:
@@ -473,6 +555,7 @@ def compile_workflow(
     planner_options: PlannerOptionCheck | None = None,
     planner_steps: PlannerSteps | None = None,
     load_workflow: SubworkflowLoader | None = None,
+    tool_arguments: ToolArguments | None = None,
 ) -> CompiledGraph:
     """Validate a spec and build its DAG.
 
@@ -483,12 +566,14 @@ def compile_workflow(
         (``Registry.planner_known_steps``), checked as the workflow's own are.
     :param load_workflow: how a sub-workflow is read, to hold the sub-workflows of those
         steps to their plan's ``tools:`` (not checked without it).
+    :param tool_arguments: the argument model of a known tool, to check tool steps'
+        ``args`` (names, required ones, literal values; not checked without it).
     :raises ValidationFailed: with every problem found.
     """
     smap = source or SourceMap()
     base = base_dir or Path(".")
     chk = _Checker(spec, smap, tool_names or set(), base, workflow_names or set(), planner_names,
-                   planner_options, planner_steps, load_workflow)
+                   planner_options, planner_steps, load_workflow, tool_arguments)
     nodes: dict[str, Node] = {}
     dag: nx.DiGraph = nx.DiGraph()
     branch_targets: dict[str, set[str]] = {}

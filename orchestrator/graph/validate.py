@@ -104,7 +104,10 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
                              planner_names=reg.planner_names(),
                              planner_options=reg.planner_option_problems,
                              planner_steps=reg.planner_known_steps,
-                             load_workflow=registry_loader(reg.workflows))
+                             load_workflow=registry_loader(reg.workflows),
+                             # a workflow's own tools are not imported to validate
+                             tool_arguments=lambda name: None if name in spec.tools
+                             else reg.tool_arguments(name))
         except ValidationFailed as exc:
             problems += exc.problems
         if subs is None:

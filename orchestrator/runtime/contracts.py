@@ -214,7 +214,14 @@ class ExecContext(Protocol):
 
 @runtime_checkable
 class Executor(Protocol):
-    """Runs one kind of step."""
+    """Runs one kind of step.
+
+    An executor of ``tool`` steps that calls the registry's tools with arguments
+    validated by their :class:`~orchestrator.runtime.registry.ToolSpec` says so with a
+    class attribute ``registry_tool_args = True``: validation then checks tool steps'
+    ``args`` against those tools before the run. Any other ``tool`` executor takes
+    arguments of its own, which are not checked.
+    """
 
     async def execute(self, task: Task, ctx: ExecContext) -> Result:
         """Run one attempt. Must honour cancellation; raise a StepError subclass on failure."""

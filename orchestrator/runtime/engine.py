@@ -296,7 +296,8 @@ def compile_graph(spec: WorkflowSpec, smap: Any = None, *, registry: Registry,
     return compile_workflow(spec, smap, tool_names=registry.tool_names(), base_dir=base,
                             workflow_names=set(registry.workflows),
                             planner_names=registry.planner_names(),
-                            planner_options=registry.planner_option_problems)
+                            planner_options=registry.planner_option_problems,
+                            tool_arguments=registry.tool_arguments)
 
 
 # -- per-kind input preparation and control steps -------------------------------------

@@ -187,6 +187,19 @@ class Registry:
             self.tools[name] = tool_spec(ep.load(), name)
         return self.tools[name]
 
+    def tool_arguments(self, name: str) -> type[BaseModel] | None:
+        """The argument model of a tool this registry has or can load (an installed
+        entry point), or None: unknown, its entry point does not load here, or tool
+        steps run on an executor that takes arguments of its own (see
+        :class:`~orchestrator.runtime.contracts.Executor`)."""
+        executor = self.executors.get("tool")
+        if executor is not None and not getattr(executor, "registry_tool_args", False):
+            return None
+        try:
+            return self.get_tool(name).args_model if name in self.tool_names() else None
+        except Exception:  # a broken plugin: its run reports it, validating carries on
+            return None
+
     def add_tool(self, fn: Callable[..., Any] | ToolSpec, name: str | None = None) -> ToolSpec:
         spec = fn if isinstance(fn, ToolSpec) else tool_spec(fn, name)
         self.tools[name or spec.name] = spec

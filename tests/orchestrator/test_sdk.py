@@ -23,12 +23,28 @@ async def test_tools_validate_arguments_from_the_signature() -> None:
     wf = Workflow("t")
     wf.register_tool(shout)
     wf.tool("a", "shout", text="hi", times=2)
-    wf.tool("b", "shout", text="hi", times="many")
+    wf.tool("b", "shout", text="hi", times="${steps.a.output}")  # "HIHI": known at run time
     result = await wf.run()
     by_id = {s.id: s for s in result.steps}
     assert by_id["a"].output == "HIHI"
     assert by_id["b"].status == "failed"
     assert "times" in (by_id["b"].error or "") and "valid integer" in (by_id["b"].error or "")
+
+
+async def test_literal_tool_arguments_are_checked_before_the_run() -> None:
+    wf = Workflow("t")
+    wf.register_tool(shout)
+    wf.tool("a", "shout", text="hi", times="many", loud=True)
+    wf.tool("b", "shout", times=2)
+    with pytest.raises(ValidationFailed) as info:
+        await wf.run()
+    messages = sorted(p.message for p in info.value.problems)
+    assert messages == [
+        "tool 'shout' argument times: Input should be a valid integer, unable to parse "
+        "string as an integer (got 'many')",
+        "tool 'shout' has no argument 'loud'",
+        "tool 'shout' needs argument 'text'",
+    ]
 
 
 async def test_unknown_tool_is_a_validation_error_with_the_known_ones() -> None:

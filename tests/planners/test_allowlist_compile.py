@@ -34,7 +34,7 @@ steps:
         - {id: sub, kind: workflow, workflow: sub.yaml, inputs: {q: x, z: 1}}
         - {id: gone, kind: workflow, workflow: gone.yaml}
         - {id: typo, kind: tool, tool: nosuch}
-        - {id: m, kind: map, over: [1], step: {kind: tool, tool: calc}}
+        - {id: m, kind: map, over: ["1"], step: {kind: tool, tool: calc, args: {expression: "${item}"}}}
 """
 
 

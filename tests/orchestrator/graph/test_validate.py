@@ -296,3 +296,93 @@ def test_a_sub_workflow_path_no_file_can_have(tmp_path: Path) -> None:
     wf.write_text('name: x\nsteps:\n  - {id: s, kind: workflow, workflow: "a\\0b"}\n')
     (problem,) = validate_file(wf)
     assert "not found" in problem.message and problem.line == 3
+
+
+TOOL_ARGS = """\
+name: args
+inputs:
+  n: {type: string}
+tools:
+  mine: "mytools:mine"
+steps:
+  - id: typo
+    kind: tool
+    tool: calc
+    args: {expr: "1 + 1"}
+  - id: wrong_type
+    kind: tool
+    tool: calc
+    args: {expression: 5}
+  - id: from_ref
+    kind: tool
+    tool: calc
+    args: {expression: "${inputs.n}"}
+  - id: each
+    kind: map
+    over: ["1", "2"]
+    step: {kind: tool, tool: sleep, args: {second: 1}}
+  - id: own
+    kind: tool
+    tool: mine
+    args: {anything: 1}
+"""
+
+
+def test_a_known_tools_arguments_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "mytools.py").write_text("def mine(x: int) -> int:\n    return x\n")
+    (tmp_path / "wf.yaml").write_text(TOOL_ARGS)
+    found = [(p.line, p.message) for p in validate_file(tmp_path / "wf.yaml")]
+    assert found == [
+        (10, "tool 'calc' needs argument 'expression'"),  # at `args:`
+        (10, "tool 'calc' has no argument 'expr'"),  # at the argument
+        (14, "tool 'calc' argument expression: Input should be a valid string (got 5)"),
+        (22, "tool 'sleep' needs argument 'seconds'"),
+        (22, "tool 'sleep' has no argument 'second'"),
+    ]  # a reference is checked when it resolves; the workflow's own tool when imported
+
+
+def test_a_workflows_own_tool_has_its_arguments_checked_before_its_run(tmp_path: Path) -> None:
+    (tmp_path / "mytools.py").write_text("def mine(x: int) -> int:\n    return x\n")
+    text = ("name: own\ntools: {mine: 'mytools:mine'}\nsteps:\n"
+            "  - {id: a, kind: tool, tool: mine, args: {y: 1}}\n")
+    (tmp_path / "wf.yaml").write_text(text)
+    assert validate_file(tmp_path / "wf.yaml") == []  # not imported to validate
+    with pytest.raises(ValidationFailed, match="tool 'mine' has no argument 'y'"):
+        Workflow.from_yaml(tmp_path / "wf.yaml").run_sync()
+
+
+@pytest.mark.parametrize(("args", "local"), [
+    ('{expression: "{{ inputs.n }} + 1"}', "${inputs.NAME}"),
+    ('{expression: "{{ item }} * 2"}', "${item}"),
+])
+def test_jinja_in_tool_arguments_is_a_problem(args: str, local: str) -> None:
+    text = ("name: j\ninputs: {n: {type: string}}\nsteps:\n"
+            f"  - {{id: m, kind: map, over: ['1'], step: {{kind: tool, tool: calc, args: {args}}}}}\n")
+    problems = validate_text(text, "j.yaml")
+    assert [p.message.split(" is passed")[1] for p in problems] == [
+        " as this text: tool arguments and sub-workflow inputs are not Jinja2 templates"]
+    assert local in problems[0].hint
+
+
+def test_braces_that_read_nothing_known_stay_text() -> None:
+    text = ("name: j\nsteps:\n"
+            "  - {id: a, kind: tool, tool: extract, "
+            "args: {text: '{{ not a ref }}', pattern: '[{][{]'}}\n")
+    assert validate_text(text, "j.yaml") == []
+
+
+def test_a_tool_executor_of_its_own_takes_any_arguments() -> None:
+    class Echo:
+        async def execute(self, task, ctx):  # type: ignore[no-untyped-def]
+            from orchestrator.runtime.contracts import Result
+            return Result(output=task.inputs["args"])
+
+        def estimate_s(self, step, model):  # type: ignore[no-untyped-def]
+            return 0.0
+
+    wf = Workflow("own_executor")
+    wf.tool("a", "calc", whatever=1)
+    wf.register_executor("tool", Echo())
+    result = wf.run_sync()
+    assert result.ok, result.error
+    assert result.output is None or result.steps[0].output == {"whatever": 1}
