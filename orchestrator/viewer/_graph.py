@@ -2,31 +2,24 @@
 
 Steps added at run time carry their dependencies in their ``graph_patched``
 event; the steps declared in the workflow do not (``run_started.spec`` holds the
-workflow as written), so their dependencies are recomputed here from their
-references, as the compiler does.
+workflow as written), so their dependencies are recomputed from their references,
+as the compiler does, by :mod:`orchestrator.graph.declared`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.errors import PonderError
-from orchestrator.graph.compile import step_dependencies
+from orchestrator.graph import declared as _declared
 from orchestrator.runtime import events as ev
-from orchestrator.spec import templates
-from orchestrator.spec.models import STEP_KINDS, BranchStep, MapStep, Step
 from orchestrator.store import StoredEvent
 
 __all__ = ["GraphStep", "declared_steps", "graph_of", "is_replan"]
 
-_STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(Step)
-# Order of the guesses for a step dumped without its (default) `kind`: the kinds with
-# a required field of their own first, so that a forbidden extra field rules a guess out.
-_GUESS_ORDER = ("tool", "map", "branch", "join", "spawn", "plan", "workflow", "llm", "sample")
 _REPLAN_WORD = re.compile(r"replan", re.IGNORECASE)
 # The plan executor tags each round's steps "<planner> plan <round>"; a round after
 # the first exists only because the joiner asked for a replan.
@@ -66,70 +59,20 @@ def is_replan(reason: str) -> bool:
     return round_ is not None and int(round_.group(1)) >= 2
 
 
-def _parse_step(raw: Mapping[str, Any]) -> Any | None:
-    """The step model of a step as dumped in a spec, guessing a missing ``kind``."""
-    if isinstance(raw.get("kind"), str):
-        guesses: Sequence[str] = (raw["kind"],)
-    else:
-        guesses = _GUESS_ORDER
-    for kind in guesses:
-        if kind not in STEP_KINDS:
-            continue
-        try:
-            return _STEP_ADAPTER.validate_python({**raw, "kind": kind})
-        except ValidationError:
-            continue
-    return None
-
-
-def _deps_of(step: Any) -> set[str]:
-    """What the compiler adds to :func:`step_dependencies`: map bodies, branch conditions."""
-    deps = set(step_dependencies(step))
-    try:
-        if isinstance(step, MapStep):
-            deps |= step_dependencies(step.step.to_step(step.id))
-        if isinstance(step, BranchStep):
-            for case in step.cases:
-                refs = templates.template_refs(case.when, expression=True)
-                deps |= {r.name for r in refs if r.root == "steps"}
-    except (ValidationError, ValueError, PonderError):
-        pass  # a malformed template in an old trace: draw the step without those edges
-    return deps
-
-
 def declared_steps(spec: Mapping[str, Any]) -> list[GraphStep]:
     """The steps a workflow spec declares, with the dependencies the compiler would give them.
 
     A step that does not validate (a kind this Ponder does not know, an old trace)
-    is kept with no dependencies rather than dropped.
+    is kept with no dependencies rather than dropped (see
+    :func:`orchestrator.graph.declared.declared_steps`).
 
     :param spec: ``run_started.spec``: the workflow as a JSON object.
     :returns: one node per declared step, in file order; ``deps`` are limited to
         declared ids, and a branch's targets depend on the branch.
     """
-    raw_steps = spec.get("steps")
-    if not isinstance(raw_steps, list):
-        return []
-    ids = [s["id"] for s in raw_steps if isinstance(s, dict) and isinstance(s.get("id"), str)]
-    known = set(ids)
-    kinds: dict[str, str | None] = {}
-    deps: dict[str, set[str]] = {i: set() for i in ids}
-    for raw in raw_steps:
-        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
-            continue
-        step = _parse_step(raw)
-        sid = raw["id"]
-        kinds[sid] = step.kind if step is not None else raw.get("kind")
-        if step is None:
-            continue
-        deps[sid] |= _deps_of(step) & known
-        if isinstance(step, BranchStep):
-            targets = {t for case in step.cases for t in case.then} | set(step.default)
-            for target in targets & known - {sid}:
-                deps[target].add(sid)
     return [
-        GraphStep(id=i, kind=kinds.get(i), deps=sorted(deps[i] - {i}), declared=True)
-        for i in dict.fromkeys(ids)
+        GraphStep(id=s.id, kind=s.kind, deps=list(s.deps), declared=True)
+        for s in _declared.declared_steps(spec)
     ]
 
 
