@@ -29,6 +29,7 @@ from orchestrator.spec.models import (
     WorkflowStep,
 )
 from orchestrator.spec.refs import REF_RE, Ref, iter_refs
+from orchestrator.spec.schema_check import schema_definition_problem
 
 FANOUT_KINDS = ("map", "spawn", "sample")
 
@@ -312,6 +313,8 @@ class _Checker:
             self.check_workflow((*base, "workflow"), step.workflow)
         if isinstance(step, LLMStep) or (step.kind in ("plan", "spawn", "sample")):
             self.check_model((*base, "model"), step.model)
+        if isinstance(step, LLMStep):
+            self.check_output_schema((*base, "output_schema"), step.output_schema)
         if step.kind == "join":
             self.check_join_fields(base, step)
         if step.kind == "plan":
@@ -328,6 +331,7 @@ class _Checker:
                 self.check_workflow((*path, "workflow"), body.workflow)
             if body.kind == "llm":
                 self.check_model((*path, "model"), body.model)
+                self.check_output_schema((*path, "output_schema"), body.output_schema)
 
     def check_lists(self, base: tuple[str | int, ...], step: Any) -> None:
         """A map's ``over`` and a spawn's ``messages`` are lists, or one reference to a
@@ -441,6 +445,15 @@ class _Checker:
             self.add(path, f"unknown tool {name!r}",
                      "built-in tools: " + ", ".join(sorted(self.tool_names)) +
                      "; or name it under `tools:` as module:function")
+
+    def check_output_schema(self, path: tuple[str | int, ...], schema: Any) -> None:
+        """An ``output_schema`` that is not a usable JSON Schema fails its step when it
+        runs (before any model call): found here first."""
+        if schema is not None:
+            problem = schema_definition_problem(schema)
+            if problem is not None:
+                message, where = problem
+                self.add((*path, *where), message, "output_schema is a JSON Schema (Draft 2020-12)")
 
     def check_not_jinja(self, path: tuple[str | int, ...], value: Any, local: set[str]) -> None:
         """Tool ``args`` and sub-workflow ``inputs`` take ``${...}`` references and are not

@@ -386,3 +386,32 @@ def test_a_tool_executor_of_its_own_takes_any_arguments() -> None:
     result = wf.run_sync()
     assert result.ok, result.error
     assert result.output is None or result.steps[0].output == {"whatever": 1}
+
+
+def test_an_output_schema_that_is_no_json_schema_is_located() -> None:
+    text = """\
+name: s
+steps:
+  - id: a
+    kind: llm
+    prompt: hi
+    output_schema:
+      type: objekt
+  - id: m
+    kind: map
+    over: ["x"]
+    step:
+      kind: llm
+      prompt: "{{ item }}"
+      output_schema: {properties: {a: {$ref: "#/$defs/gone"}}}
+  - id: ok
+    kind: llm
+    prompt: hi
+    output_schema: {$defs: {n: {type: integer}}, properties: {a: {$ref: "#/$defs/n"}}}
+"""
+    found = [(p.line, p.message) for p in validate_text(text, "s.yaml")]
+    assert found == [
+        (7, "output_schema is not a valid JSON Schema: 'objekt' is not valid under any of "
+            "the given schemas"),
+        (14, "output_schema has a $ref that cannot be resolved: #/$defs/gone"),
+    ]
