@@ -37,6 +37,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+#: how many characters of a user's value a message echoes
+SHOWN_CHARS = 60
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """A user's value as a message echoes it: its ``repr``, or, for a value longer than
+    ``limit`` characters, the ``repr`` of its start and its length, so that one bad
+    value of 100 KB makes a one-line message (``'aaa...'... (100000 characters)``).
+
+    :param value: a string (its length counted in characters) or any other value (the
+        length of its ``repr``).
+    :returns: the text to put in the message in place of ``{value!r}``.
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
 
 class PonderError(Exception):
     """Base class of every error Ponder raises on purpose."""
@@ -225,7 +247,7 @@ class RunNotFound(StoreError):
     """
 
     def __init__(self, run_id: str, message: str | None = None) -> None:
-        super().__init__(message or f"no run {run_id!r} in the trace store")
+        super().__init__(message or f"no run {shown(run_id)} in the trace store")
         self.run_id = run_id
 
 
@@ -236,9 +258,9 @@ class AmbiguousRunId(RunNotFound):
     """
 
     def __init__(self, run_id: str, matches: list[str]) -> None:
-        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
-        super().__init__(run_id, f"run id {run_id!r} is the start of several runs' ids "
-                                 f"({shown}); give more of it")
+        some = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        super().__init__(run_id, f"run id {shown(run_id)} is the start of several runs' ids "
+                                 f"({some}); give more of it")
         self.matches = matches
 
 

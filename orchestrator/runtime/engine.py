@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from orchestrator.errors import ConfigError, ReferenceResolutionError, SpecError
+from orchestrator.errors import ConfigError, ReferenceResolutionError, SpecError, shown
 from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate_cost
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_fields
@@ -107,7 +107,7 @@ def validate_inputs(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]
     out: dict[str, Any] = {}
     for name in given:
         if name not in spec.inputs and spec.inputs:
-            problems.append(f"unknown input {name!r} (declared: {', '.join(spec.inputs)})")
+            problems.append(f"unknown input {shown(name)} (declared: {', '.join(spec.inputs)})")
     for name, decl in spec.inputs.items():
         if name not in given:
             if decl.is_required:

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from orchestrator.errors import ConfigError, ToolError
+from orchestrator.errors import ConfigError, ToolError, shown
 from orchestrator.runtime.contracts import BackendFactory, Executor
 
 
@@ -263,6 +263,6 @@ class Registry:
         if kind not in self.executors:
             ep = _entry_points("ponder.executors").get(kind)
             if ep is None:
-                raise ConfigError(f"no executor for step kind {kind!r}")
+                raise ConfigError(f"no executor for step kind {shown(kind)}")
             self.executors[kind] = ep.load()()
         return self.executors[kind]

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from orchestrator.errors import shown
 from orchestrator.spec.base import RetryPolicy, StepBase, _Model
 
 JSONType = Literal["string", "integer", "number", "boolean", "array", "object", "any"]
@@ -178,14 +179,16 @@ class InputSpec(_Model):
             except json.JSONDecodeError:
                 pass
         if not json_type_ok(value, self.type):
-            raise ValueError(f"input {name!r} must be {self.type}, got {value!r}")
+            raise ValueError(f"input {name!r} must be {self.type}, got {shown(value)}")
         if self.json_schema is not None:
             import jsonschema
 
             try:
                 jsonschema.validate(value, self.json_schema)
             except jsonschema.ValidationError as exc:
-                raise ValueError(f"input {name!r}: {exc.message}") from None
+                # jsonschema's messages echo the value whole (``'aaa...' is too long``)
+                message = exc.message.replace(repr(exc.instance), shown(exc.instance))
+                raise ValueError(f"input {name!r}: {message}") from None
         return value
 
 
