@@ -4,6 +4,8 @@ The same fold serves ``ponder show``, the viewer, and resume/replay, so it is
 lenient: events are taken in ``seq`` order whatever order they come in, kinds it
 does not know (and :class:`RawEvent`) are ignored, steps are known from the
 workflow spec, from ``graph_patched`` events and from any event naming them.
+Declared steps get their dependencies from the spec (as the compiler gives them,
+see :mod:`orchestrator.graph.declared`), added steps from their patch.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from orchestrator.graph.declared import declared_steps
 from orchestrator.runtime import events as ev
 from orchestrator.store._models import RawEvent, RunInfo, RunRecord, StepRecord, StoredEvent
 
@@ -72,11 +75,10 @@ class RunFold:
             error=None,
         )
         self.finished = False
-        declared = e.spec.get("steps")
-        for s in declared if isinstance(declared, list) else []:
-            if isinstance(s, dict) and isinstance(s.get("id"), str):
-                rec = self.step(s["id"])
-                rec.setdefault("kind", s.get("kind"))
+        for s in declared_steps(e.spec):
+            rec = self.step(s.id)
+            rec.setdefault("kind", s.kind)
+            rec.setdefault("deps", list(s.deps))
 
     def on_graph_patched(self, e: ev.GraphPatched) -> None:
         for s in e.steps:

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
+from orchestrator import ToolStep, Workflow
 from orchestrator.runtime import events as ev
 from orchestrator.store import (
     AmbiguousRunId,
@@ -127,6 +128,25 @@ async def test_read_run_folds_the_events(store: TraceStore, make_run: Any) -> No
     }
     assert run.step("b").deps == ["plan"] and run.step("b").error == "boom"
     assert run.next_seq == 13
+
+
+async def test_read_run_gives_declared_steps_their_dependencies(store: TraceStore) -> None:
+    wf = Workflow("deps")
+    wf.tool("a", "calc", expression="1")
+    wf.tool("b", "calc", expression="${steps.a.output} + 1")
+    wf.branch("br", [("steps.b.output > 1", ["big"])], default=["small"])
+    wf.tool("big", "calc", expression="2")
+    wf.tool("small", "calc", expression="3")
+    wf.add(ToolStep(id="last", tool="calc", args={"expression": "4"}, after=["big"]))
+    result = await wf.run(hooks=[StoreHook(store)])
+    assert result.ok, result.error
+
+    run = await store.read_run(result.run_id)
+
+    expected = {"a": [], "b": ["a"], "br": ["b"], "big": ["br"], "small": ["br"],
+                "last": ["big"]}  # fmt: skip
+    assert {s.id: s.deps for s in run.steps} == expected
+    assert {s.id: s.deps for s in result.steps} == expected
 
 
 async def test_read_unknown_run_raises(store: TraceStore) -> None:

@@ -100,3 +100,51 @@ def test_bad_input_is_a_value_error() -> None:
             ev.RunStarted(run_id="a", seq=0, workflow="w", inputs={}),
             ev.RunStarted(run_id="b", seq=0, workflow="w", inputs={}),
         ])  # fmt: skip
+
+
+def _started(steps: list[Any], seq: int = 0, *, resumed: bool = False) -> ev.RunStarted:
+    return ev.RunStarted(run_id="r", seq=seq, ts=1.0 + seq, workflow="w", inputs={},
+                         spec={"name": "w", "steps": steps}, resumed=resumed)  # fmt: skip
+
+
+def test_declared_steps_depend_on_what_they_reference() -> None:
+    run = fold_events([_started([
+        {"id": "a", "kind": "tool", "tool": "calc", "args": {"expression": "1"}},
+        {"id": "b", "kind": "tool", "tool": "calc",
+         "args": {"expression": "${steps.a.output} + ${steps.ghost.output}"}},
+        {"id": "br", "kind": "branch", "cases": [{"when": "steps.b.output > 1", "then": ["y"]}]},
+        {"id": "y", "prompt": "{{ steps.b.output }}", "after": ["a"]},
+        {"id": "m", "kind": "map", "over": [1, 2],
+         "step": {"kind": "llm", "prompt": "{{ item }} {{ steps.y.output }}"}},
+        {"id": "j", "kind": "join", "of": "m"},
+    ])])  # fmt: skip
+
+    deps = {s.id: s.deps for s in run.steps}
+    assert deps == {"a": [], "b": ["a"], "br": ["b"], "y": ["a", "b", "br"], "m": ["y"],
+                    "j": ["m"]}  # fmt: skip
+    assert run.step("y").kind == "llm"  # the spec omitted it: guessed, as the viewer does
+
+
+def test_a_declared_step_that_does_not_validate_is_kept_without_deps() -> None:
+    run = fold_events([_started([
+        {"id": "a", "kind": "tool", "tool": "calc"},
+        {"id": "old", "kind": "llm", "prompt": "{{ steps.a.output }}", "retired_field": 1},
+        {"id": "odd", "kind": "telepathy", "after": ["a"]},
+        {"id": 7}, "not a step",
+    ])])  # fmt: skip
+    assert [(s.id, s.kind, s.deps) for s in run.steps] == [
+        ("a", "tool", []), ("old", "llm", []), ("odd", "telepathy", [])
+    ]
+
+
+def test_a_patch_and_a_resume_keep_the_deps_they_found() -> None:
+    declared = [{"id": "a", "kind": "tool", "tool": "calc"},
+                {"id": "b", "kind": "tool", "tool": "calc", "after": ["a"]}]
+    events = [
+        _started(declared),
+        ev.GraphPatched(run_id="r", seq=1, ts=2.0, source_step="a", reason="plan",
+                        steps=[{"id": "c", "kind": "tool", "deps": ["b", "a"]}]),
+        _started([*declared, {"id": "c", "kind": "tool", "tool": "calc"}], 2, resumed=True),
+    ]  # fmt: skip
+    run = fold_events(events)
+    assert {s.id: s.deps for s in run.steps} == {"a": [], "b": ["a"], "c": ["b", "a"]}
