@@ -102,6 +102,17 @@ class StepRecord(BaseModel):
     """One step of a run as ``ponder show`` presents it, folded from its events.
 
     :ivar attempts: how many times the step started (``step_started`` events).
+    :ivar deps: ids of the steps it depends on. For a step declared in the workflow,
+        those the compiler gives it, recomputed from ``run_started.spec`` and sorted:
+        its references, ``after:``, a join's ``of`` (a first_finish or adaptive_vote
+        join lists its map, though it starts with it), a map body's references, a
+        branch's conditions, and for a branch's targets the branch; only declared ids;
+        none for a step whose spec does not validate (an old trace). For a step added
+        at run time, those its ``graph_patched`` event gives.
+    :ivar pool: the executor pool it waited in, and ``scheduled_at`` when it began to
+        wait: set only for a step that had to wait for a free slot of its pool (its
+        ``step_scheduled`` event), ``None`` for one that started at once, stored run
+        or not (the scheduler's fast path emits no event for it).
     :ivar started_at: when its first attempt started; ``finished_at``: when it
         reached its last terminal state.
     :ivar error: the error of the last failed attempt, or why it was skipped or

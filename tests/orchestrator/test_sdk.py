@@ -293,3 +293,32 @@ def test_sdk_fanout_builders_check_their_fields() -> None:
         wf.join("k", of="sp", reducer="best_of_n")
     with pytest.raises(ValueError, match="exactly one of `messages` and `messages_prompt`"):
         wf.spawn("none")
+
+
+WAITING = """\
+name: waiting
+defaults: {tool_concurrency: 1}
+steps:
+  - {id: a, kind: tool, tool: calc, args: {expression: "1"}}
+  - {id: b, kind: tool, tool: calc, args: {expression: "2"}}
+  - {id: c, kind: tool, tool: calc, args: {expression: "${steps.a.output} + 1"}, after: [b]}
+"""
+
+
+async def test_result_steps_carry_declared_deps_and_the_waits_a_stored_run_has() -> None:
+    wf = Workflow.from_yaml_text(WAITING)
+    events: list[Any] = []
+
+    async def rec(batch: Any) -> None:
+        events.extend(batch)
+
+    bare, hooked = await wf.run(), await wf.run(hooks=[rec])
+
+    def shown(steps: list[Any]) -> dict[str, tuple[list[str], str | None, bool]]:
+        return {s.id: (s.deps, s.pool, s.scheduled_at is not None) for s in steps}
+
+    # one tool slot: b waits for a to free it, a and c start at once (no pool, no
+    # scheduled_at), with or without a hook: the scheduler says so only for a step that waits
+    assert shown(bare.steps) == shown(hooked.steps) == {
+        "a": ([], None, False), "b": ([], "tool", True), "c": (["a", "b"], None, False)}
+    assert [e.step_id for e in events if e.kind == "step_scheduled"] == ["b"]
