@@ -18,9 +18,9 @@ import json
 import sys
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.cli._console import err as _err
 from orchestrator.errors import (
     AmbiguousRunId,
     ConfigError,
@@ -48,9 +48,6 @@ KINDS = {
     "interrupted": "Ctrl-C (exit status 130)",
     "internal": "a bug in Ponder (exit status 2; --debug shows the traceback)",
 }
-
-_err = Console(stderr=True)
-
 
 class Failure(Exception):
     """A failure a command reports once, on stderr and (with ``--json``) on stdout.

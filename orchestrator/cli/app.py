@@ -16,12 +16,12 @@ from typing import Annotated, Any, cast
 
 import anyio
 import typer
-from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from orchestrator.cli._console import err, out
 from orchestrator.cli._failure import Failure, failure_of, report, where, workflow_failure
-from orchestrator.errors import ConfigError, Problem, SpecError, ValidationFailed
+from orchestrator.errors import ConfigError, Problem, SpecError, ValidationFailed, shown
 from orchestrator.graph.validate import validate_file
 from orchestrator.runtime.engine import RunResult, validate_inputs
 from orchestrator.runtime.registry import Registry
@@ -43,33 +43,37 @@ def _usage_error() -> type[Any]:
 class _Group(TyperGroup):
     """The ``ponder`` command group: with ``--json`` on the command line, a malformed
     command line (a missing argument, an option value of the wrong type, an unknown
-    option) is reported as the JSON error document too."""
+    option) is reported as the JSON error document too. Off a terminal it is click's
+    plain ``Error: ...`` line, not typer's panel, whose box wraps the message at 80
+    columns."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        if not standalone_mode or "--json" not in argv:
+        as_json = "--json" in argv
+        if not standalone_mode or (not as_json and err.wraps):
             return super().main(argv, prog_name, complete_var, standalone_mode,
                                 windows_expand_args, **extra)
         try:
             code = super().main(argv, prog_name, complete_var, False, windows_expand_args,
                                 **extra)
         except _usage_error() as exc:
+            if not as_json:
+                exc.show()
+                sys.exit(exc.exit_code)
             failure = Failure(exc.format_message(), kind="usage", code=exc.exit_code)
         except typer.Abort:
             failure = Failure("aborted", kind="interrupted", code=1)
         else:
             sys.exit(code if isinstance(code, int) else 0)
-        report(failure, as_json=True)
+        report(failure, as_json)
         sys.exit(failure.code)
 
 
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
                   pretty_exceptions_enable=False,
                   help="Ponder: run multi-step LLM reasoning workflows.")
-err = Console(stderr=True)
-out = Console()
 
 
 class _Exit(Exception):
@@ -101,7 +105,7 @@ def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise _fail(f"--input {pair!r} must look like key=value", kind="input")
+            raise _fail(f"--input {shown(pair)} must look like key=value", kind="input")
         values[key] = value
     return values
 
@@ -115,7 +119,7 @@ def _model_overrides(pairs: list[str]) -> dict[str, tuple[str, ModelConfig]]:
     for pair in pairs:
         name, sep, path = pair.partition("=")
         if not sep or not name or not path:
-            raise _fail(f"--model {pair!r} must look like NAME=FILE")
+            raise _fail(f"--model {shown(pair)} must look like NAME=FILE")
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
@@ -242,7 +246,7 @@ def run(
         for name, (path, config) in _model_overrides(model).items():
             declared = wf.spec.models
             if declared and name not in declared and name != "default":
-                raise _fail(f"--model {name}: {file} declares no model {name!r} "
+                raise _fail(f"--model {name}: {file} declares no model {shown(name)} "
                             f"(models: {', '.join(sorted(declared))})")
             wf.spec.models[name] = config
             locations[name] = path
@@ -251,7 +255,7 @@ def run(
             try:
                 wf.register_executor("tool", wf.registry.executor(tool_executor))
             except ConfigError as exc:
-                raise _fail(f"--tool-executor {tool_executor!r}: {exc}", kind="config") from None
+                raise _fail(f"--tool-executor {shown(tool_executor)}: {exc}", kind="config") from None
         values = _parse_inputs(input, inputs_json)
         _check_inputs(wf, values)
         result = anyio.run(_run_async, wf, values, backend, not as_json, db)
@@ -278,7 +282,7 @@ def _input_failure(exc: Exception, values: dict[str, Any]) -> Exception:
     if isinstance(exc, RecursionError):
         deep = next((k for k, v in values.items() if isinstance(v, str) and _too_deep(v)), None)
         if deep is not None:
-            return _fail(f"input {deep!r} nests too deeply ({_DEEP})", kind="input")
+            return _fail(f"input {shown(deep)} nests too deeply ({_DEEP})", kind="input")
     return exc
 
 
@@ -300,7 +304,7 @@ def _check_backend(backend: str | None, registry: Registry) -> None:
     """Fail when ``--backend`` names an LLM backend that is not installed."""
     names = registry.backend_names()
     if backend is not None and backend not in names:
-        raise _fail(f"--backend {backend!r}: unknown LLM backend; installed: "
+        raise _fail(f"--backend {shown(backend)}: unknown LLM backend; installed: "
                     f"{', '.join(sorted(names))}", kind="config")
 
 
@@ -314,7 +318,7 @@ def _check_backends(wf: Workflow, backend: str | None, locations: dict[str, str]
     for alias, config in wf.spec.models.items():
         if config.backend not in names:
             where = locations.get(alias, wf.source.file)
-            raise _fail(f"{where}: model {alias!r}: unknown LLM backend {config.backend!r}; "
+            raise _fail(f"{where}: model {alias!r}: unknown LLM backend {shown(config.backend)}; "
                         f"installed: {', '.join(sorted(names))}", kind="config",
                         location=where)
 
@@ -433,7 +437,7 @@ def schema(
                 out.print(f"wrote {path}", highlight=False, markup=False)
             return
         if which not in schemas:
-            raise _fail(f"unknown schema {which!r}; one of: {', '.join(schemas)}, reference")
+            raise _fail(f"unknown schema {shown(which)}; one of: {', '.join(schemas)}, reference")
         sys.stdout.write(json.dumps(schemas[which], indent=2) + "\n")
 
     _run_cli(go, debug)

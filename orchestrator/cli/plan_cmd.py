@@ -18,25 +18,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from orchestrator.cli._console import err as _err
+from orchestrator.cli._console import out as _out
 from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli.app import Debug, _Exit, _run_cli, _utf8_problem
 from orchestrator.cli.app import _fail as fail
-from orchestrator.errors import ConfigError, PonderError, ToolError, ValidationFailed
+from orchestrator.errors import ConfigError, PonderError, ToolError, ValidationFailed, shown
 from orchestrator.runtime.registry import Registry, ToolSpec, import_callable
 from orchestrator.spec.loader import load_yaml
 
 plan_app = typer.Typer(add_completion=False, no_args_is_help=True,
                        help="Inspect planner output without running it.")
-_out = Console()
-_err = Console(stderr=True)
 
 
 def _parser(planner: str) -> Any:
     eps = {ep.name: ep for ep in entry_points(group="ponder.planners")}
     if planner not in eps:
-        raise ConfigError(f"unknown planner {planner!r}; known: {', '.join(sorted(eps))}")
+        raise ConfigError(f"unknown planner {shown(planner)}; known: {', '.join(sorted(eps))}")
     cls = eps[planner].load()
     if not hasattr(cls, "parse_document"):
         raise ConfigError(f"planner {planner!r} has no plan parser")
@@ -78,7 +77,7 @@ def parse(
     def go() -> None:
         text = _read(file)
         if fmt not in ("text", "json", "auto"):
-            raise fail(f"--format must be text, json or auto, not {fmt!r}", 2)
+            raise fail(f"--format must be text, json or auto, not {shown(fmt)}", 2)
         try:
             tools, any_tool = _tools(tool, workflow)
             doc = _parser(planner).parse_document(text, tools=tools, any_tool=any_tool,

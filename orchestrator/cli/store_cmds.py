@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.cli._console import err, out
 from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli.app import (
     _DEEP,
@@ -29,10 +30,8 @@ from orchestrator.cli.app import (
     _run_cli,
     _workflow_problems,
     app,
-    err,
-    out,
 )
-from orchestrator.errors import PonderError, SpecError
+from orchestrator.errors import PonderError, SpecError, shown
 from orchestrator.runtime.contracts import Usage
 from orchestrator.runtime.durable import RunAlreadyFinished, replay, resume
 from orchestrator.runtime.engine import RunResult
@@ -109,7 +108,7 @@ def runs(
 
     def go() -> None:
         if status is not None and status not in _STATUSES:
-            raise _fail(f"--status {status!r}: use one of {', '.join(_STATUSES)}")
+            raise _fail(f"--status {shown(status)}: use one of {', '.join(_STATUSES)}")
         _check_count("--limit", limit)
         _check_count("--offset", offset)
         rows, interrupted = with_store(db, read)
@@ -129,11 +128,11 @@ def runs(
         table.columns[0].min_width = max((len(r.id) for r in rows), default=3)
         for r in rows:
             tokens = (r.prompt_tokens or 0) + (r.completion_tokens or 0)
-            shown = "interrupted" if r.id in interrupted else r.status
-            table.add_row(Text(r.id), Text(r.workflow or ""), Text(shown),
+            state = "interrupted" if r.id in interrupted else r.status
+            table.add_row(Text(r.id), Text(r.workflow or ""), Text(state),
                           _when(r.started_at), _age(r.duration_s), str(tokens or ""),
                           str(r.n_steps or ""))
-        out.print(table)
+        out.print_table(table)
         if interrupted:
             err.print("interrupted: the process running it is gone; continue with "
                       "`ponder resume RUN_ID`", markup=False, highlight=False, soft_wrap=True)
@@ -174,24 +173,39 @@ def show(
             return
         # ids, names and errors are the user's: shown as text, never read as rich markup
         head = Text(rec.workflow or "", style="bold")
-        shown = "interrupted" if interrupted else rec.status
-        head.append(f" run {rec.id}: {shown}  started {_when(rec.started_at)}  "
+        state = "interrupted" if interrupted else rec.status
+        head.append(f" run {rec.id}: {state}  started {_when(rec.started_at)}  "
                     f"{_age(rec.duration_s)}  tokens {rec.prompt_tokens}+{rec.completion_tokens}")
         out.print(head, highlight=False)
         if rec.error:
             out.print(f"error: {rec.error}", markup=False, highlight=False)
         table = Table("step", "kind", "status", "attempts", "time", "tokens", "error", box=None)
+        # as `ponder runs` does its ids: a narrow terminal wraps the errors, not the ids
+        table.columns[0].no_wrap = True
+        table.columns[0].min_width = max((len(st.id) for st in rec.steps), default=4)
         for st in rec.steps:
             dur = (st.finished_at - st.started_at) if st.finished_at and st.started_at else None
             tokens = (st.prompt_tokens or 0) + (st.completion_tokens or 0)
             table.add_row(Text(st.id), Text(st.kind or ""), Text(st.status), str(st.attempts),
-                          _age(dur), str(tokens or ""), Text((st.error or "")[:80]))
-        out.print(table)
+                          _age(dur), str(tokens or ""), Text(_cell(st.error or "")))
+        out.print_table(table)
         if interrupted:
             err.print(f"interrupted: the process running it is gone; continue it with "
                       f"`ponder resume {rec.id}`", markup=False, highlight=False, soft_wrap=True)
 
     _run_cli(go, debug, as_json)
+
+
+#: the characters of an error a table shows on a terminal (off one, all of it)
+_CELL_CHARS = 80
+
+
+def _cell(error: str) -> str:
+    """An error as ``ponder show``'s table shows it: cut after :data:`_CELL_CHARS` on a
+    terminal (``--json`` gives all of it), whole off a terminal."""
+    if out.wraps and len(error) > _CELL_CHARS:
+        return error[:_CELL_CHARS - 1] + "…"
+    return error
 
 
 @app.command(name="resume")
@@ -269,11 +283,11 @@ def replay_cmd(
         for item in set_:
             m = _SET_RE.match(item)
             if not m:
-                raise _fail(f"--set {item!r} must look like STEP.output=JSON")
+                raise _fail(f"--set {shown(item)} must look like STEP.output=JSON")
             try:
                 values[m.group(1)] = json.loads(m.group(2))
             except json.JSONDecodeError as exc:
-                raise _fail(f"--set {item!r}: the value is not JSON ({exc.msg})") from None
+                raise _fail(f"--set {shown(item)}: the value is not JSON ({exc.msg})") from None
             except RecursionError:
                 raise _fail(f"--set {m.group(1)}.output: the value nests too deeply "
                             f"({_DEEP})") from None
@@ -403,11 +417,11 @@ def gc(
     def go() -> None:
         m = _AGE_RE.match(older_than.strip())
         if not m:
-            raise _fail(f"--older-than {older_than!r}: use a number and s, m, h, d or w (30d)")
+            raise _fail(f"--older-than {shown(older_than)}: use a number and s, m, h, d or w (30d)")
         try:
             age = timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
         except OverflowError:
-            raise _fail(f"--older-than {older_than!r}: too large (at most "
+            raise _fail(f"--older-than {shown(older_than)}: too large (at most "
                         f"{timedelta.max.days}d)") from None
         n = with_store(db, lambda s: s.delete_runs_older_than(age))
         out.print(f"deleted {n} run{'s' if n != 1 else ''}", highlight=False)
