@@ -285,8 +285,13 @@ class SqlStore(TraceStore):
                 f"cannot create the directory of SQLite file {path}: {exc.strerror}",
                 url=self.url,
             ) from exc
+        try:
+            exists = path.exists()
+        except OSError as exc:  # a name too long for the file system
+            raise StoreUnavailable(f"cannot open SQLite file {path}: {exc.strerror}",
+                                   url=self.url) from exc
         # Checked by permission bits too, so that root is refused a file marked read-only.
-        if path.exists() and (
+        if exists and (
             not os.access(path, os.W_OK) or not path.stat().st_mode & stat.S_IWUSR
         ):
             raise StoreUnavailable(

@@ -77,3 +77,10 @@ def test_replay_with_a_workflow_file_that_is_not_utf8(tmp_path: Path, db: str) -
     error = error_of(ponder("replay", run_id, "--workflow", str(wf), "--db", db, "--json"),
                      "workflow")
     assert error["location"] == f"{wf}:1:7"  # an internal UnicodeDecodeError before
+
+
+def test_a_sqlite_file_name_too_long_is_a_store_error(tmp_path: Path) -> None:
+    name = tmp_path / ("a" * 300)  # longer than a file name may be
+    error = error_of(ponder("runs", "--db", f"sqlite:///{name}", "--json"), "store")
+    # it was an internal error: the OSError of checking whether the file exists
+    assert error["message"].startswith(f"cannot open SQLite file {name}: "), error
