@@ -183,7 +183,7 @@ class Registry:
             ep = _entry_points("ponder.tools").get(name)
             if ep is None:
                 known = ", ".join(sorted(self.tool_names()))
-                raise ToolError(f"unknown tool {name!r}; known tools: {known}")
+                raise ToolError(f"unknown tool {shown(name)}; known tools: {known}")
             self.tools[name] = tool_spec(ep.load(), name)
         return self.tools[name]
 
@@ -233,29 +233,28 @@ class Registry:
         its path inside them), when it checks them before a run (an ``option_problems``
         classmethod); none for an unknown planner or one that does not load, which the
         compiler and the run report on their own."""
-        ep = _entry_points("ponder.planners").get(name)
-        if ep is None:
-            return []
-        try:
-            planner = ep.load()
-        except (ImportError, AttributeError):
-            return []
-        check = getattr(planner, "option_problems", None)
-        return list(check(options)) if callable(check) else []
+        check = self._planner_hook(name, "option_problems")
+        return list(check(options)) if check is not None else []
 
     def planner_known_steps(self, name: str, options: dict[str, Any]) -> list[Any]:
         """The steps the planner ``name`` adds whatever its model writes (a ``static``
         plan's), from a ``known_steps`` classmethod, so that compiling the workflow checks
         them; none for other planners, and for options with problems."""
+        known = self._planner_hook(name, "known_steps")
+        return list(known(options)) if known is not None else []
+
+    @staticmethod
+    def _planner_hook(name: str, attr: str) -> Callable[..., Any] | None:
+        """The classmethod ``attr`` of the installed planner ``name``; None when there is
+        no such planner, it does not load, or it has no such method."""
         ep = _entry_points("ponder.planners").get(name)
         if ep is None:
-            return []
+            return None
         try:
-            planner = ep.load()
+            hook = getattr(ep.load(), attr, None)
         except (ImportError, AttributeError):
-            return []
-        known = getattr(planner, "known_steps", None)
-        return list(known(options)) if callable(known) else []
+            return None
+        return hook if callable(hook) else None
 
     # -- step executors ------------------------------------------------------
     def executor(self, kind: str) -> Executor:
