@@ -60,6 +60,12 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
     return f"{text[:limit]}... ({len(text)} characters)"
 
 
+def clipped(text: str, limit: int = SHOWN_CHARS) -> str:
+    """A user's text as a message echoes it unquoted: whole, or its first ``limit``
+    characters and its length (``aaa... (100000 characters)``)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 class PonderError(Exception):
     """Base class of every error Ponder raises on purpose."""
 

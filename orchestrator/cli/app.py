@@ -21,7 +21,14 @@ from typer.core import TyperGroup
 
 from orchestrator.cli._console import err, out
 from orchestrator.cli._failure import Failure, failure_of, report, where, workflow_failure
-from orchestrator.errors import ConfigError, Problem, SpecError, ValidationFailed, shown
+from orchestrator.errors import (
+    ConfigError,
+    Problem,
+    SpecError,
+    ValidationFailed,
+    clipped,
+    shown,
+)
 from orchestrator.graph.validate import validate_file
 from orchestrator.runtime.engine import RunResult, validate_inputs
 from orchestrator.runtime.registry import Registry
@@ -120,18 +127,19 @@ def _model_overrides(pairs: list[str]) -> dict[str, tuple[str, ModelConfig]]:
         name, sep, path = pair.partition("=")
         if not sep or not name or not path:
             raise _fail(f"--model {shown(pair)} must look like NAME=FILE")
+        label = clipped(name)
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise _fail(f"--model {name}: cannot read {path}: {exc.strerror or exc}",
+            raise _fail(f"--model {label}: cannot read {path}: {exc.strerror or exc}",
                         kind="file", location=path) from None
         except UnicodeDecodeError as exc:
-            raise _fail(f"--model {name}: {path} is not UTF-8 text (byte {exc.start})",
+            raise _fail(f"--model {label}: {path} is not UTF-8 text (byte {exc.start})",
                         kind="file", location=path) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-            raise _fail(f"--model {name}: {path}{where} is not valid YAML: "
+            raise _fail(f"--model {label}: {path}{where} is not valid YAML: "
                         f"{getattr(exc, 'problem', None) or exc}", kind="file",
                         location=path + where) from None
         try:
@@ -139,7 +147,7 @@ def _model_overrides(pairs: list[str]) -> dict[str, tuple[str, ModelConfig]]:
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(x) for x in first["loc"]) or "(top level)"
-            raise _fail(f"--model {name}: {path}: {loc}: {first['msg']}", kind="config",
+            raise _fail(f"--model {label}: {path}: {loc}: {first['msg']}", kind="config",
                         location=path) from None
     return configs
 
@@ -246,7 +254,7 @@ def run(
         for name, (path, config) in _model_overrides(model).items():
             declared = wf.spec.models
             if declared and name not in declared and name != "default":
-                raise _fail(f"--model {name}: {file} declares no model {shown(name)} "
+                raise _fail(f"--model {clipped(name)}: {file} declares no model {shown(name)} "
                             f"(models: {', '.join(sorted(declared))})")
             wf.spec.models[name] = config
             locations[name] = path

@@ -127,3 +127,15 @@ def test_a_malformed_command_line_is_one_line() -> None:
     result = ponder("run", QUICKSTART, option)
     assert result.exit_code == 2
     assert f"Error: No such option: {option}" in result.stderr.splitlines(), result.stderr
+
+
+def test_a_huge_model_or_tool_name_is_echoed_short() -> None:
+    one_short_line(ponder("run", QUICKSTART, "--backend", "simulated", "--db", "memory://",
+                          "--model", f"{HUGE}=missing.yaml"),
+                   f"--model {'a' * 60}... (100000 characters): cannot read missing.yaml: "
+                   "No such file or directory")
+    result = CliRunner().invoke(app, ["plan", "parse", "-", "--tool", HUGE], input="1. x()\n")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: unknown tool {ECHOED}; known tools: "), \
+        result.stderr[:500]
+    assert len(result.stderr) < 500
