@@ -240,7 +240,8 @@ class PlanBuilder:
     started (``reusable``: id -> call text) or repeat them unchanged from the round's
     first id; a repeated id with another call is an error.
 
-    :param max_actions: the most actions one plan may have (``max_plan_steps``).
+    :param max_actions: the most actions one plan may have (``max_plan_steps``), the
+        actions a rejected try started (``reusable``) included.
     :param allow_empty: a plan of only ``join()`` is fine (a repair whose rejected
         predecessor already started every action needed).
     """
@@ -259,7 +260,10 @@ class PlanBuilder:
         self.actions: list[Action] = []
         self.joined_at: int | None = None
         self._forward: list[tuple[int, int]] = []  # (action, later action it uses)
-        self._action_count = 0  # actions with a valid id: what max_actions bounds
+        # actions with a valid id: what max_actions bounds. A repair's plan is still the
+        # round's one plan: the actions its rejected predecessors started count too, or
+        # each repair could add max_actions more
+        self._action_count = len(self.reusable)
         self._written = 0  # every action line, even rejected ones
 
     def action(self, id_: int, tool: str, positional: list[Any], keywords: dict[str, Any],
@@ -276,8 +280,10 @@ class PlanBuilder:
             return self._reuse(id_, tool, text, line, thought)
         self._action_count += 1
         if self.max_actions is not None and self._action_count > self.max_actions:
+            started = (f", counting the {len(self.reusable)} an earlier try of this plan "
+                       "started" if self.reusable else "")
             return PlanProblem("too_many_steps", f"the plan has more than {self.max_actions} "
-                               "actions (max_plan_steps)", line)
+                               f"actions (max_plan_steps){started}", line)
         values = [*positional, *keywords.values()]
         bad = [b for v in values for b in _bad_brace_refs(v)]
         if bad:

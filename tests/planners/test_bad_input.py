@@ -86,6 +86,22 @@ async def test_a_plan_over_the_step_limit(plan_workflow: PlanWorkflow,
     assert started == ["p__1", "p__2", "p__3"]  # the 4th line was never dispatched
 
 
+async def test_repairs_cannot_grow_a_plan_past_the_step_limit(plan_workflow: PlanWorkflow,
+                                                              recorder: Recorder) -> None:
+    # the first try starts 1 and 2 and is rejected at 3; a repair continuing with 3 and 4
+    # would give the round four actions under max_plan_steps=2
+    llm = ScriptedLLM([(JOINER, FINISH), ("rejected", ['3. search("c")\n4. search("d")\n5. join()',
+                                                      "join()"]),
+                       ("Question", '1. search("a")\n2. search("b")\n3. search("c")\n4. join()')])
+    result = await plan_workflow(llm, max_plan_steps=2).run(hooks=[recorder])
+    assert result.ok, result.error
+    errors = recorder.of("plan_error")
+    assert [(e.code, e.line) for e in errors] == [("too_many_steps", 3), ("too_many_steps", 1)]
+    assert "counting the 2 an earlier try of this plan started" in errors[1].error
+    started = sorted({e.step_id for e in recorder.of("step_started")} - {"p"})
+    assert started == ["p__1", "p__2"]
+
+
 async def test_a_planner_that_streams_forever_is_stopped(plan_workflow: PlanWorkflow,
                                                          recorder: Recorder) -> None:
     llm = ScriptedLLM([(JOINER, FINISH), ("Question", [forever('1. search("a")\n'), GOOD])],
