@@ -85,8 +85,8 @@ def parse_decision(text: str) -> Decision | PlanProblem:
     """
     obj = _first_json_object(text)
     decision: Decision | None = None
+    action = str(obj.get("action", "")).strip().lower() if isinstance(obj, dict) else ""
     if isinstance(obj, dict):
-        action = str(obj.get("action", "")).strip().lower()
         if action == "finish" and "answer" in obj:
             decision = Decision("finish", obj["answer"], raw=text)
         elif action == "replan":
@@ -99,6 +99,9 @@ def parse_decision(text: str) -> Decision | PlanProblem:
             decision = (Decision("finish", _answer_value(argument), raw=text)
                         if name == "finish" else
                         Decision("replan", reason=argument.strip(), raw=text))
+    if decision is None and action == "finish":  # the JSON finishes, with no "answer"
+        return PlanProblem("bad_joiner", "the joiner finished without an answer: "
+                                         f"{_shown(text)!r}", raw=text)
     if decision is None:
         return PlanProblem("bad_joiner", "the joiner answered neither Finish(answer) nor "
                                          f"Replan(reason): {_shown(text)!r}", raw=text)

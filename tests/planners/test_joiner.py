@@ -89,7 +89,9 @@ def test_a_line_that_begins_with_the_verb_decides(text: str, action: str,
 
 @pytest.mark.parametrize("text", ["Finish()", 'Finish("")', "Finish(   )", "Finish:",
                                   '{"action": "finish", "answer": ""}',
-                                  '{"action": "finish", "answer": null}'])
+                                  '{"action": "finish", "answer": null}',
+                                  '{"action": "finish"}',
+                                  'Done. {"thought": "all there", "action": "Finish"}'])
 def test_an_empty_finish_is_a_bad_answer(text: str) -> None:
     problem = parse_decision(text)
     assert isinstance(problem, PlanProblem) and problem.code == "bad_joiner", problem
