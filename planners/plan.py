@@ -303,17 +303,23 @@ class PlanBuilder:
         self.actions.append(action)
         return action
 
-    def join(self, line: int, answer: int | None = None) -> Joined | PlanProblem:
+    def join(self, line: int, answer: int | None = None, *,
+             written: str = "join(${})") -> Joined | PlanProblem:
         """Check the plan's ``join()`` (``join($N)``: action N's result is the answer).
         Its number, if any, is not an action id: a wrong one is harmless, so it is not
-        checked."""
+        checked.
+
+        :param written: how the plan names its answer, ``{}`` standing for N (the JSON
+            format writes ``"answer": "${}"``), for the message of a bad one.
+        """
         if self.joined_at is not None:
             return PlanProblem("two_joins", f"a second join() (the first is on line "
                                             f"{self.joined_at})", line)
         self.joined_at = line
         if answer is not None and answer not in self.declared and answer not in self.known_ids:
-            return PlanProblem("bad_reference", f"join(${answer}) names ${answer} as the "
-                                                f"answer, but there is no action {answer}", line)
+            return PlanProblem("bad_reference", f"{written.format(answer)} names ${answer} "
+                                                f"as the answer, but there is no action {answer}",
+                               line)
         return Joined(line, answer)
 
     def finish(self, *, ended: bool = True, rejected: int = 0) -> list[PlanProblem]:

@@ -149,7 +149,8 @@ class JsonPlanParser:
                                    f"\"$N\", got {json.dumps(doc['answer'])[:40]}",
                                    self._line_at(end - 1)))
         if self.builder.joined_at is None:
-            out.append(self.builder.join(self._line_at(end - 1), answer))
+            out.append(self.builder.join(self._line_at(end - 1), answer,
+                                         written='"answer": "${}"'))
         return self._finish(out, joined=True)
 
     # -- scanning ------------------------------------------------------------------

@@ -119,3 +119,9 @@ def test_a_double_dollar_is_a_literal_dollar_in_json_plans(catalog: ToolCatalog)
     assert [a.deps for a in actions] == [(), (1,)]
     assert actions[0].step_args(lambda n: f"<{n}>") == {"query": "$1"}
     assert actions[1].step_args(lambda n: f"<{n}>") == {"query": "<1> costs $2"}
+
+
+def test_an_answer_naming_no_action_is_shown_as_the_json_wrote_it(catalog: ToolCatalog) -> None:
+    text = '{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}], "answer": "$4"}'
+    (problem,) = [e for e in run(text, catalog) if isinstance(e, PlanProblem)]
+    assert problem.message.startswith('"answer": "$4" names $4 as the answer'), problem
