@@ -263,8 +263,9 @@ class Workflow:
                backend: str | None = None) -> RunStream:
         """Run and yield every event as it happens (the last is ``run_finished``).
 
-        ``async for event in wf.stream(inputs)`` reads the whole run. To stop reading
-        early, use the context-manager form, which cancels the run on exit::
+        ``async for event in wf.stream(inputs)`` reads the whole run; breaking out of the
+        loop cancels the run (under asyncio, once the loop's generator is closed). The
+        context-manager form cancels it on exit, on any event loop::
 
             async with wf.stream(inputs) as events:
                 async for event in events:
@@ -281,22 +282,31 @@ class RunStream:
         self._tg: Any = None
         self._recv: Any = None
 
-    async def __aenter__(self) -> AsyncIterator[Any]:
+    def _channel(self) -> tuple[Any, Any]:
+        """A send stream, the hook that feeds it and the receive stream."""
         send, recv = anyio.create_memory_object_stream[ev._Event](max_buffer_size=float("inf"))
 
         async def to_stream(batch: Sequence[Any]) -> None:
             for e in batch:
-                send.send_nowait(e)
+                try:
+                    send.send_nowait(e)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return  # the reader has gone; the run is being cancelled
 
         async def runner() -> None:
             with send:
                 await self._wf.run(self._inputs, backend=self._backend, hooks=[to_stream])
 
+        return runner, recv
+
+    async def __aenter__(self) -> AsyncIterator[Any]:
+        runner, recv = self._channel()
+        events: AsyncIterator[Any] = recv
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(runner)
         self._recv = recv
-        return recv
+        return events
 
     async def __aexit__(self, *exc: object) -> bool | None:
         self._tg.cancel_scope.cancel()
@@ -304,19 +314,55 @@ class RunStream:
         return await self._tg.__aexit__(*exc)  # type: ignore[no-any-return]
 
     async def __aiter__(self) -> AsyncIterator[Any]:
-        # The run's own `run_finished` is yielded after its task group has closed, so a
-        # consumer that stops there leaves nothing open behind it.
+        """The run's events; its own ``run_finished`` comes after the run has ended, so
+        a consumer that stops there leaves nothing open behind it.
+
+        A consumer that breaks out of ``async for`` leaves this generator to be closed
+        later, by the event loop and in another task: a task group held across a
+        ``yield`` could not be exited there. Under asyncio the run is therefore a task of
+        its own, which that close cancels and waits for; elsewhere the run lives in the
+        context-manager form's task group.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio
+            final = None
+            async with self as events:
+                async for event, last in _split_final(events):
+                    if last:
+                        final = event
+                    else:
+                        yield event
+            if final is not None:
+                yield final
+            return
+        runner, recv = self._channel()
+        task = loop.create_task(runner())
         final = None
-        async with self as events:
-            root = None
-            async for event in events:
-                root = root or event.run_id
-                if event.kind == "run_finished" and event.run_id == root:
-                    final = event
-                    continue
-                yield event
+        try:
+            with recv:
+                async for event, last in _split_final(recv):
+                    if last:
+                        final = event
+                    else:
+                        yield event
+            await task  # the run has ended, or this raises what ended it
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved: after a break nobody else will
         if final is not None:
             yield final
+
+
+async def _split_final(events: Any) -> AsyncIterator[tuple[Any, bool]]:
+    """Each event, and whether it is the run's own ``run_finished`` (not a nested run's)."""
+    root = None
+    async for event in events:
+        root = root or event.run_id
+        yield event, event.kind == "run_finished" and event.run_id == root
 
 
 _PY_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,

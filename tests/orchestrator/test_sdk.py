@@ -322,3 +322,44 @@ async def test_result_steps_carry_declared_deps_and_the_waits_a_stored_run_has()
     assert shown(bare.steps) == shown(hooked.steps) == {
         "a": ([], None, False), "b": ([], "tool", True), "c": (["a", "b"], None, False)}
     assert [e.step_id for e in events if e.kind == "step_scheduled"] == ["b"]
+
+
+def test_breaking_out_of_stream_cancels_the_run_cleanly() -> None:
+    # The loop closes an abandoned `async for` generator later, in a task of its own: the
+    # run must not live in a task group held across the generator's `yield`.
+    import asyncio
+    import gc
+    import warnings
+
+    wf = Workflow("s", models={"default": {"backend": "simulated",
+                                           "options": {"time_scale": 0.05}}})
+    wf.sample("s", prompt="Q", n=4, max_tokens=30, requests="separate")
+    wf.join("j", of="s", reducer="vote")
+    problems: list[Any] = []
+
+    async def main() -> tuple[int, list[asyncio.Task[Any]]]:
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: problems.append(c))
+        seen = 0
+        async for _ in wf.stream():
+            seen += 1
+            if seen == 3:
+                break
+        await asyncio.sleep(0.05)
+        return seen, [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        seen, pending = asyncio.run(main())
+        gc.collect()
+    assert seen == 3
+    assert pending == []
+    assert problems == []
+
+
+async def test_stream_raises_what_stops_the_run() -> None:
+    wf = Workflow("s")
+    wf.llm("a", prompt="x")
+    wf.output(x="${steps.zz.output}")
+    with pytest.raises(ValidationFailed, match="unknown step 'zz'"):
+        async for _ in wf.stream():
+            pass
