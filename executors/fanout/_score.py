@@ -8,6 +8,7 @@ tokens counted on the asking step.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,7 +114,7 @@ def _scored(index: int, raw: Any, scorer: Scorer, numeric: bool,
     if value is None and numeric:
         where = (f"no match of score_pattern {scorer.score_pattern!r}"
                  if scorer.score_pattern is not None and isinstance(raw, str)
-                 else "no number")
+                 else "not a finite number" if _numeric(raw) else "no number")
         error = f"invalid score: {where} in {str(raw)[:120]!r}"
     return Score(index, value, raw, error, step_id)
 
@@ -161,11 +162,12 @@ def to_score(value: Any, pattern: str | None = None) -> float | None:
     """A number from a scorer's output: a number, a bool (1/0), a ``score`` field, or in a
     text the first number of the ``pattern`` group (default: of the whole text). A scale
     after it does not count: ``8/10`` and ``8 out of 10`` are 8, ``Score: 7.5`` is 7.5.
-    None when there is no number."""
+    None when there is no number, or it is not finite (NaN, or too large for a float:
+    such a score would win every comparison or none)."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
-        return float(value)
+        return _finite(value)
     if isinstance(value, dict) and "score" in value:
         return to_score(value["score"], pattern)
     if isinstance(value, str):
@@ -175,8 +177,23 @@ def to_score(value: Any, pattern: str | None = None) -> float | None:
                 return None
             value = m.group(1) if m.re.groups else m.group(0)
         m = _SCORE_RE.search(value)
-        return None if m is None else float(m.group(0))
+        return None if m is None else _finite(m.group(0))
     return None
+
+
+def _numeric(raw: Any) -> bool:
+    """Whether a scorer's output holds a number (that then was not finite)."""
+    if isinstance(raw, str):
+        return _SCORE_RE.search(raw) is not None
+    return isinstance(raw, int | float) and not isinstance(raw, bool)
+
+
+def _finite(number: int | float | str) -> float | None:
+    try:
+        value = float(number)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def passes(score: Score, scorer: Scorer) -> bool:

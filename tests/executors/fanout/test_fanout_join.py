@@ -238,3 +238,37 @@ def test_bad_joins_are_located_errors(kit: Any, steps: list[dict[str, Any]], mes
     text = str(info.value)
     assert message in text and hint in text
     assert all(p.line > 0 for p in info.value.problems)
+
+
+def _huge_for_b(text: str) -> Any:
+    """A scorer tool: 10**400 (no float holds it) for candidate B, 1 for the others."""
+    return 10**400 if text.endswith("B") else 1
+
+
+def _huge_for_a(text: str) -> Any:
+    return 10**400 if text.endswith("A") else 1
+
+
+async def test_a_score_too_large_for_a_float_is_an_invalid_score(kit: Any) -> None:
+    wf = kit.workflow(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Propose.", "n": 3},
+        {"id": "best", "kind": "join", "of": "s", "reducer": "best_of_n",
+         "scorer": {"tool": "huge", "args": {"text": "${candidate}"}}}]))
+    wf.register_tool(_huge_for_b, name="huge")
+    r = await kit.run(wf, fake=proposals(kit))
+    assert r.result.ok, r.result.error
+    meta = r.step("best").meta
+    assert [s["score"] for s in meta["scores"]] == [1.0, None, 1.0]
+    assert meta["scores"][1]["error"].startswith("invalid score: not a finite number")
+    assert r.result.output == "candidate A"
+
+
+async def test_a_check_scoring_too_large_for_a_float_rejects_the_candidate(kit: Any) -> None:
+    wf = kit.workflow(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Propose.", "n": 2},
+        {"id": "first", "kind": "join", "of": "s", "reducer": "first_finish",
+         "check": {"tool": "huge", "args": {"text": "${candidate}"}, "threshold": 1}}]))
+    wf.register_tool(_huge_for_a, name="huge")
+    r = await kit.run(wf, fake=proposals(kit))
+    assert r.result.ok, r.result.error
+    assert r.result.output == "candidate B"
