@@ -139,6 +139,9 @@ class JoinExecutor:
                     usage: Usage, meta: dict[str, Any]) -> Any:
         assert step.scorer is not None
         join_id = owner.step_id
+        if not ok:
+            raise StepError(f"join {join_id!r} (best_of_n): no child of {step.of!r} gave a "
+                            f"candidate to score ({_seen(meta)})", step_id=join_id)
         cands = []
         for c in ok:
             answer = answer_of(c, step) if step.extract else None
@@ -157,6 +160,12 @@ class JoinExecutor:
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return 0.0
+
+
+def _seen(meta: dict[str, Any]) -> str:
+    """The children's statuses as the summary counted them (``no children``)."""
+    statuses: dict[str, int] = meta.get("statuses", {})
+    return ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "no children"
 
 
 def _finish_rank(child: Child) -> tuple[int, int]:

@@ -272,3 +272,13 @@ async def test_a_check_scoring_too_large_for_a_float_rejects_the_candidate(kit: 
     r = await kit.run(wf, fake=proposals(kit))
     assert r.result.ok, r.result.error
     assert r.result.output == "candidate B"
+
+
+async def test_best_of_n_over_a_fanout_without_children_says_so(kit: Any) -> None:
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "spawn", "messages": []},
+        {"id": "best", "kind": "join", "of": "s", "reducer": "best_of_n",
+         "scorer": {"tool": "calc", "args": {"expression": "1"}}}]))
+    assert not r.result.ok
+    assert "join 'best' (best_of_n): no child of 's' gave a candidate to score " \
+           "(no children)" in r.failed("best").error
