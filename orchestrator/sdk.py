@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 
+from orchestrator.errors import SpecError, shown
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import Executor, Hook
@@ -114,7 +115,20 @@ class Workflow:
 
     def branch(self, id: str, cases: Sequence[tuple[str, list[str]]],
                default: list[str] | None = None) -> Workflow:
-        return self.add(BranchStep(id=id, cases=[BranchCase(when=w, then=t) for w, t in cases],
+        """Add a `branch` step: ``cases`` are ``(when, then)`` pairs, a condition and the
+        step ids it enables.
+
+        :raises SpecError: naming a case that is not such a pair.
+        """
+        pairs = list(cases) if isinstance(cases, list | tuple) else None
+        if pairs is None:
+            raise SpecError(f"branch {id!r}: `cases` must be a list of (when, then) pairs, "
+                            f"got {type(cases).__name__} {shown(cases)}")
+        for case in pairs:
+            if not isinstance(case, list | tuple) or len(case) != 2:
+                raise SpecError(f"branch {id!r}: a case must be a (when, then) pair, got "
+                                f"{shown(case)}")
+        return self.add(BranchStep(id=id, cases=[BranchCase(when=w, then=t) for w, t in pairs],
                                    default=default or []))
 
     def call(self, id: str, workflow: str | Workflow, **inputs: Any) -> Workflow:

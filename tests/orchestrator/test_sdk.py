@@ -363,3 +363,12 @@ async def test_stream_raises_what_stops_the_run() -> None:
     with pytest.raises(ValidationFailed, match="unknown step 'zz'"):
         async for _ in wf.stream():
             pass
+
+
+def test_branch_cases_that_are_not_pairs_are_named() -> None:
+    with pytest.raises(SpecError, match="branch 'b': a case must be a \\(when, then\\) pair, "
+                                        "got 'x'"):
+        Workflow("b").branch("b", cases=["x"])  # type: ignore[list-item]
+    with pytest.raises(SpecError, match="`cases` must be a list of \\(when, then\\) pairs, "
+                                        "got str 'xy'"):
+        Workflow("b").branch("b", cases="xy")  # type: ignore[arg-type]
