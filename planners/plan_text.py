@@ -13,9 +13,10 @@ Arguments are literals (``"text"``, numbers, lists, ``{"key": value}``, ``true``
 ``false``, ``null``; Python spellings too) given by position or as ``name=value``.
 ``$N`` or ``${N}`` is the result of action N, as a whole argument, inside a list, or
 inside a string; ``$$`` in a string is a literal ``$`` (``"costs $$5"``). An action's
-arguments may run over several lines while brackets are open. Blank lines and Markdown
-code fences are ignored; ``<END_OF_PLAN>`` may be missing when the plan ends with
-``join()`` (servers strip it as a stop sequence).
+arguments may run over several lines while brackets are open. ``#`` outside a string
+starts a comment to the end of the line (``1. search("x")  # the city``). Blank lines,
+comment lines and Markdown code fences are ignored; ``<END_OF_PLAN>`` may be missing when
+the plan ends with ``join()`` (servers strip it as a stop sequence).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from planners.plan import END_OF_PLAN, Joined, ParseEvent, PlanBuilder, PlanProb
 
 _ACTION_HEAD = re.compile(r"\s*(\d{1,9})\s*\.\s*([A-Za-z_][A-Za-z0-9_\-]*)\s*\(")
 _JOIN = re.compile(r"\s*(?:\d{1,9}\s*\.\s*)?join\s*\(\s*"
-                   r"(?:\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9}))?\s*\)\s*", re.IGNORECASE)
+                   r"(?:\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9}))?\s*\)\s*(?:#.*)?", re.IGNORECASE)
 _THOUGHT = re.compile(r"\s*thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 _BARE_REF = re.compile(r"\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9})(?!\d)")
 _REF_NAME = re.compile(r"__ponder_ref_(\d+)__")
@@ -122,7 +123,7 @@ class TextPlanParser:
             self._pending = None
             return self._action(first, so_far + "\n" + text)
         stripped = text.strip()
-        if not stripped or stripped.startswith("```"):
+        if not stripped or stripped.startswith(("```", "#")):
             return []
         thought = _THOUGHT.fullmatch(stripped)
         if thought:
@@ -165,7 +166,7 @@ class TextPlanParser:
         thought = " ".join(self._thought) or None
         self._thought.clear()
         trailing = text[close + 1:].strip()
-        if trailing:
+        if trailing and not trailing.startswith("#"):
             return [PlanProblem("garbage", f"unexpected text after the call: "
                                 f"{_clip(trailing)!r}", first_line)]
         id_, tool = int(head.group(1)), head.group(2)
@@ -223,6 +224,12 @@ def _mark_bare_refs(text: str) -> str:
         elif ch in "\"'":
             quote = ch
             out.append(ch)
+        elif ch == "#":  # a comment, to the end of the line: copied as it is
+            end = text.find("\n", i)
+            end = len(text) if end == -1 else end
+            out.append(text[i:end])
+            i = end
+            continue
         elif ch == "$":
             m = _BARE_REF.match(text, i)
             if m:
@@ -291,6 +298,12 @@ def _close_paren(text: str, start: int) -> int | None:
                 quote = None
         elif ch in "\"'":
             quote = ch
+        elif ch == "#":  # a comment: its brackets and quotes do not count
+            end = text.find("\n", i)
+            if end == -1:
+                return None
+            i = end
+            continue
         elif ch in "([{":
             stack.append(ch)
         elif ch in pairs:

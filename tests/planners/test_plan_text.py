@@ -57,6 +57,28 @@ def test_a_good_plan_parses_with_references_typed_and_interpolated(catalog: Tool
     assert a5.step_args(ref) == {"values": [ref(1), ref(2), 7]}
 
 
+COMMENTED = """# look up both cities first
+Thought: two look-ups
+1. lookup("Paris")  # the city's population
+2. lookup(  # Rome's, too (the second city)
+    "Rome",  # a comment's quote ' and bracket ] do not count
+)
+3. calc("$1 + $2 # not a comment")  # $9 in a comment refers to nothing
+4. join()  # done
+<END_OF_PLAN>
+"""
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 5])
+def test_comments_after_hash_are_ignored(catalog: ToolCatalog, chunk: int | None) -> None:
+    actions, problems, joins = parse(COMMENTED, catalog, chunk=chunk)
+    assert problems == []
+    assert [(a.id, a.args, a.deps) for a in actions] == [
+        (1, {"city": "Paris"}, ()), (2, {"city": "Rome"}, ()),
+        (3, {"expression": "$1 + $2 # not a comment"}, (1, 2))]
+    assert actions[0].thought == "two look-ups" and joins == [Joined(8)]
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
 def test_streaming_in_any_chunks_gives_the_same_plan(catalog: ToolCatalog, chunk: int) -> None:
     whole = parse(GOOD, catalog)
