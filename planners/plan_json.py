@@ -24,7 +24,10 @@ from typing import Any
 from planners.plan import Joined, ParseEvent, PlanBuilder, PlanProblem, PlanRef, whole_ref
 from planners.tools import ToolCatalog
 
-_REF_SCHEMA = {"type": "string", "pattern": r"^\$\{?[0-9]+\}?$"}
+# `$`, `{` and `}` as one-character classes, not `\$`: llama.cpp's schema converter copies
+# the escape into its grammar, whose parser knows no `\$` (the server and the local
+# backend crashed on the plan schema)
+_REF_SCHEMA = {"type": "string", "pattern": r"^[$][{]?[0-9]+[}]?$"}
 _CLOSERS = {"}": "{", "]": "["}
 _MAX_DEPTH = 32
 

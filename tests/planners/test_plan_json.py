@@ -4,6 +4,7 @@ the text format; the schema handed to grammar-constrained decoding."""
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import pytest
@@ -125,3 +126,20 @@ def test_an_answer_naming_no_action_is_shown_as_the_json_wrote_it(catalog: ToolC
     text = '{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}], "answer": "$4"}'
     (problem,) = [e for e in run(text, catalog) if isinstance(e, PlanProblem)]
     assert problem.message.startswith('"answer": "$4" names $4 as the answer'), problem
+
+
+# what llama.cpp's grammar parser reads after a backslash (grammar-parser's parse_char)
+_GBNF_ESCAPES = set('xuUtrn\\"[]')
+
+
+def test_the_plan_schema_becomes_a_grammar_llama_cpp_can_read(catalog: ToolCatalog) -> None:
+    llama_grammar = pytest.importorskip("llama_cpp.llama_grammar",
+                                        reason="needs the `local` extra (llama-cpp-python)")
+    from executors.llm._json_output import grammar_schema
+
+    schema = grammar_schema(plan_schema(catalog, max_actions=8, answer=True))
+    gbnf = llama_grammar.json_schema_to_gbnf(json.dumps(schema))
+    literals = re.findall(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]', gbnf)
+    escapes = {e for lit in literals for e in re.findall(r"\\(.)", lit)}
+    assert escapes <= _GBNF_ESCAPES, (escapes - _GBNF_ESCAPES, gbnf)
+    jsonschema.validate({**PLAN, "answer": "${3}"}, plan_schema(catalog, answer=True))
