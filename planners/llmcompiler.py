@@ -160,6 +160,10 @@ class LLMCompilerPlanner:
                     yield problem
                     return
         problem = take(parser.close())
+        if options.stream_dispatch:  # the last line, complete only now, starts as the others
+            for action in held:
+                yield _planned(action, request)
+            held.clear()
         if problem is not None:
             # what only the end shows (no join(), an unclosed call or object) is, in a
             # response cut at max_tokens, the cut itself

@@ -262,3 +262,16 @@ async def test_a_complete_plan_without_join_is_not_called_truncated(
     result = await plan_workflow(llm, max_plan_repairs=0).run(hooks=[recorder])
     assert result.status == "failed"
     assert [e.code for e in recorder.of("plan_error")] == ["no_join"]
+
+
+async def test_a_last_line_without_newline_runs_though_the_plan_lacks_join(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    # a server that strips <END_OF_PLAN> as a stop sequence ends the text at action 2's
+    # closing parenthesis: action 2 is as complete as action 1 and runs as it does
+    llm = ScriptedLLM([(JOINER, FINISH), ("rejected", "3. join()"),
+                       ("Question", '1. search("a")\n2. search("b")')])
+    result = await plan_workflow(llm).run(hooks=[recorder])
+    assert result.ok, result.error
+    assert [e.code for e in recorder.of("plan_error")] == ["no_join"]
+    assert recorder.first("step_succeeded", "p__2").output == "result for b"
+    assert "2. search(\"b\")" in llm.prompts("rejected")[0]  # the repair sees it ran
