@@ -159,7 +159,8 @@ def _empty(value: Any) -> bool:
 
 
 def _first_json_object(text: str) -> Any:
-    decoder = json.JSONDecoder()
+    # raw newlines and tabs inside strings too: llama.cpp's grammars let a model write them
+    decoder = json.JSONDecoder(strict=False)
     for m in re.finditer(r"\{", text):
         try:
             value, _ = decoder.raw_decode(text, m.start())
@@ -203,7 +204,7 @@ def _balanced(text: str, start: int) -> str:
 def _answer_value(argument: str) -> Any:
     stripped = argument.strip()
     try:
-        value = json.loads(stripped)
+        value = json.loads(stripped, strict=False)
     except (json.JSONDecodeError, RecursionError):
         return stripped
     return value if isinstance(value, str | int | float | bool) else stripped

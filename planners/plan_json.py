@@ -121,7 +121,7 @@ class JsonPlanParser:
             return self._finish([], joined=False)
         end = self._obj_end if self._obj_end is not None else len(self._text)
         try:
-            doc = json.loads(self._text[self._obj_start:end])
+            doc = _loads(self._text[self._obj_start:end])
         except json.JSONDecodeError as exc:
             line = self._line_at(self._obj_start) + exc.lineno - 1
             what = "incomplete" if self._obj_end is None else "not valid JSON"
@@ -167,7 +167,7 @@ class JsonPlanParser:
             elif ch == '"':
                 if len(self._stack) == 1:
                     try:
-                        self._last_string = json.loads(self._text[self._quote_start:i + 1])
+                        self._last_string = _loads(self._text[self._quote_start:i + 1])
                     except json.JSONDecodeError:
                         self._last_string = None
                 self._quote_start = None
@@ -198,7 +198,7 @@ class JsonPlanParser:
             elif len(self._stack) == 2 and self._in_actions and self._elem_start is not None:
                 start, self._elem_start = self._elem_start, None
                 try:
-                    element = json.loads(self._text[start:i + 1])
+                    element = _loads(self._text[start:i + 1])
                 except (json.JSONDecodeError, RecursionError):
                     return []  # reported by close(), which parses the whole object
                 self._seen += 1
@@ -249,6 +249,12 @@ class JsonPlanParser:
         return self.builder.action(id_, tool, positional, keywords, line=line,
                                    text=_call_text(tool, positional, keywords),
                                    thought=thought if isinstance(thought, str) else None)
+
+
+def _loads(text: str) -> Any:
+    """Parse JSON allowing raw control characters (a newline, a tab) inside strings:
+    llama.cpp's grammars let a model write them, and what it meant is plain."""
+    return json.loads(text, strict=False)
 
 
 def _depth(value: Any) -> int:

@@ -121,3 +121,11 @@ def test_an_answer_naming_an_action_without_a_result_is_a_bad_answer(answer: str
     problem = resolve_answer(Decision("finish", answer, raw="r"), RECORDS)
     assert isinstance(problem, PlanProblem) and problem.code == "bad_joiner"
     assert f"names action {shown}, which has no result" in problem.message
+
+
+def test_raw_newlines_and_tabs_inside_json_strings_are_read() -> None:
+    # llama.cpp's grammar for a JSON string admits raw control characters
+    decision = parse_decision('{"action": "finish", "answer": "line one\nline\ttwo"}')
+    assert isinstance(decision, Decision) and decision.answer == "line one\nline\ttwo"
+    decision = parse_decision('Finish("a\nb")')
+    assert isinstance(decision, Decision) and decision.answer == "a\nb"

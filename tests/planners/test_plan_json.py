@@ -143,3 +143,16 @@ def test_the_plan_schema_becomes_a_grammar_llama_cpp_can_read(catalog: ToolCatal
     escapes = {e for lit in literals for e in re.findall(r"\\(.)", lit)}
     assert escapes <= _GBNF_ESCAPES, (escapes - _GBNF_ESCAPES, gbnf)
     jsonschema.validate({**PLAN, "answer": "${3}"}, plan_schema(catalog, answer=True))
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_raw_control_characters_inside_strings_are_read(catalog: ToolCatalog,
+                                                        chunk: int | None) -> None:
+    # llama.cpp's grammar for a JSON string admits a raw newline or tab
+    text = '{"actions": [{"id": 1, "tool": "search", "args": {"query": "a\tb\nc"}}]}'
+    parser = JsonPlanParser(PlanBuilder(catalog))
+    pieces = [text] if chunk is None else list(text)
+    events = [e for piece in pieces for e in parser.feed(piece)] + parser.close()
+    assert not [e for e in events if isinstance(e, PlanProblem)], events
+    (action,) = [e for e in events if isinstance(e, Action)]
+    assert action.args == {"query": "a\tb\nc"}
