@@ -10,13 +10,13 @@ from __future__ import annotations
 import ast
 import math
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
 
 import anyio
 
 from orchestrator.errors import ToolError
+from orchestrator.spec import patterns
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -116,14 +116,15 @@ async def sleep(seconds: float) -> float:
 def extract(text: str, pattern: str, group: int | str = 0, all: bool = False,
             ignore_case: bool = False) -> str | list[str] | None:
     """Extract text with a regular expression: the first match (or every match)."""
-    try:
-        rx = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-    except re.error as exc:
-        raise ToolError(f"extract: bad pattern {pattern!r}: {exc}") from None
+    flags = patterns.IGNORECASE if ignore_case else 0
     try:
         if all:
-            return [m.group(group) for m in rx.finditer(text)]
-        m = rx.search(text)
+            return [m.group(group) for m in patterns.find_all(pattern, text, flags)]
+        m = patterns.search(pattern, text, flags)
         return m.group(group) if m else None
-    except (IndexError, re.error) as exc:
+    except patterns.PatternError as exc:
+        raise ToolError(f"extract: bad pattern {exc}") from None
+    except patterns.PatternTimeout as exc:
+        raise ToolError(f"extract: {exc}") from None
+    except IndexError as exc:
         raise ToolError(f"extract: no group {group!r} in {pattern!r}: {exc}") from None

@@ -15,6 +15,7 @@ from typing import Any
 from executors.fanout._live import Child
 from orchestrator.errors import StepError
 from orchestrator.spec.kinds_fanout import JoinStep
+from orchestrator.spec.patterns import find_all
 
 _NUMBER_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|[-+]?\.\d+")
 _NO_ANSWER = object()
@@ -32,10 +33,12 @@ def extract_answer(text: str, pattern: str | None) -> str | None:
     match) of the *last* match of ``pattern``; the whole text without a pattern.
 
     The last match, because reasoning states intermediate values before the final one.
+
+    :raises PatternTimeout: when matching takes too long (the join fails, naming it).
     """
     if pattern is None:
         return text
-    matches = list(re.finditer(pattern, text))
+    matches = find_all(pattern, text)
     if not matches:
         return None
     m = matches[-1]

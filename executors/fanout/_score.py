@@ -24,6 +24,7 @@ from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage, approx
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import Scorer
 from orchestrator.spec.models import ModelConfig, ToolStep
+from orchestrator.spec.patterns import PatternTimeout, search
 
 #: the first number of a judge's reply: "8", "8/10" and "8 out of 10" are 8, "Score: 7.5"
 #: is 7.5 (a scale after the number is not a fraction: the judge was asked for a score)
@@ -108,8 +109,11 @@ async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
 def _scored(index: int, raw: Any, scorer: Scorer, numeric: bool,
             step_id: str | None = None) -> Score:
     """The score of a scorer's output; without a number where one is needed, an invalid
-    score whose error quotes the output."""
-    value = to_score(raw, scorer.score_pattern)
+    score whose error quotes the output (or says the pattern took too long)."""
+    try:
+        value = to_score(raw, scorer.score_pattern)
+    except PatternTimeout as exc:
+        return Score(index, None, raw, f"invalid score: {exc}", step_id)
     error = None
     if value is None and numeric:
         where = (f"no match of score_pattern {scorer.score_pattern!r}"
@@ -172,10 +176,10 @@ def to_score(value: Any, pattern: str | None = None) -> float | None:
         return to_score(value["score"], pattern)
     if isinstance(value, str):
         if pattern is not None:
-            m = re.search(pattern, value)
-            if m is None:
+            found = search(pattern, value)
+            if found is None:
                 return None
-            value = m.group(1) if m.re.groups else m.group(0)
+            value = found.group(1) if found.re.groups else found.group(0)
         m = _SCORE_RE.search(value)
         return None if m is None else _finite(m.group(0))
     return None

@@ -22,12 +22,12 @@ whose module docstring describes the run-time design.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from orchestrator.spec.base import StepBase, _Model
+from orchestrator.spec.patterns import PatternError, compile_pattern
 
 #: reducers that act while the children run (stop early, add samples)
 ONLINE_REDUCERS = ("first_finish", "adaptive_vote")
@@ -50,9 +50,9 @@ def _check_regex(value: str | None, what: str) -> str | None:
     if value is None:
         return None
     try:
-        rx = re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"{what} {value!r} is not a regular expression: {exc}") from None
+        rx = compile_pattern(value)  # what the run matches with
+    except PatternError as exc:
+        raise ValueError(f"{what} {exc}") from None
     if rx.groups > 1 and "answer" not in rx.groupindex:
         raise ValueError(f"{what} {value!r} has {rx.groups} groups: use one, or name the "
                          "answer's group `(?P<answer>...)`")

@@ -60,6 +60,17 @@ def test_extract() -> None:
     assert extract("abc", r"\d") is None
     with pytest.raises(ToolError, match="bad pattern"):
         extract("x", "(")
+    with pytest.raises(ToolError, match="no group 2"):
+        extract("ab", "(a)", group=2)
+
+
+def test_extract_gives_up_on_a_pattern_that_backtracks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.spec import patterns
+
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 0.05)
+    for every in (False, True):
+        with pytest.raises(ToolError, match=r"extract: the pattern .* took over 0.05 s"):
+            extract("x" * 4000, r"(x+x+)+y", all=every)
 
 
 @pytest.mark.anyio

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 
 from orchestrator.errors import ValidationFailed
@@ -282,3 +283,45 @@ async def test_best_of_n_over_a_fanout_without_children_says_so(kit: Any) -> Non
     assert not r.result.ok
     assert "join 'best' (best_of_n): no child of 's' gave a candidate to score " \
            "(no children)" in r.failed("best").error
+
+
+# (x+x+)+y backtracks exponentially on a run of x with no y: Python's re never returns
+BACKTRACKS = r"(?P<answer>(?:x+x+)+y)"
+
+
+async def test_an_extract_pattern_that_backtracks_fails_the_join_in_time(
+        kit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.spec import patterns
+
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 0.05)
+    fake = kit.FakeBackend(kit.by_pattern({"Think": [kit.Reply("x" * 3000),
+                                                     kit.Reply("answer y")]}))
+    with anyio.fail_after(30):
+        r = await kit.run(kit.doc([
+            {"id": "s", "kind": "sample", "prompt": "Think.", "n": 2},
+            {"id": "v", "kind": "join", "of": "s", "reducer": "vote",
+             "extract": BACKTRACKS}]), fake=fake)
+    assert not r.result.ok
+    assert r.step("s").kind == "step_succeeded"  # the samples are kept
+    error = r.failed("v").error or ""
+    assert "the pattern" in error and "took over 0.05 s" in error and "3,000 char" in error
+
+
+async def test_a_score_pattern_that_backtracks_is_an_invalid_score(
+        kit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.spec import patterns
+
+    monkeypatch.setattr(patterns, "MATCH_TIMEOUT_S", 0.05)
+    fake = proposals(kit, {"Rate: candidate A": "x" * 3000, "Rate: candidate B": "7",
+                           "Rate: candidate C": "8", "Rate: candidate D": "2"})
+    with anyio.fail_after(30):
+        r = await kit.run(kit.doc([
+            {"id": "s", "kind": "sample", "prompt": "Propose.", "n": 4},
+            {"id": "best", "kind": "join", "of": "s", "reducer": "best_of_n",
+             "scorer": {"llm": "default", "prompt": "Rate: {{ candidate }}",
+                        "score_pattern": r"((?:x+x+)+y|\d+)"}}]), fake=fake)
+    assert r.result.ok, r.result.error
+    scores = r.step("best").meta["scores"]
+    assert [s["score"] for s in scores] == [None, 7.0, 8.0, 2.0]
+    assert "took over 0.05 s" in scores[0]["error"]
+    assert r.result.output == "candidate C"
