@@ -371,7 +371,8 @@ class _Checker:
             if children is not None and step.first > children:
                 self.add((*base, "first"), f"join {step.id!r}: first {step.first} is more than "
                          f"the {children} children {step.of!r} starts",
-                         f"use first <= {children}, or start more children")
+                         f"use first <= {children}, or start more children" if children
+                         else f"give {step.of!r} something to fan out over")
         return {step.of}
 
     def check_join_fields(self, base: tuple[str | int, ...], step: Any) -> None:

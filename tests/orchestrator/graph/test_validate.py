@@ -170,6 +170,14 @@ def test_fanout_and_join_problems_are_located_with_the_offending_value() -> None
     assert all(p.hint for p in problems), messages
 
 
+def test_first_finish_over_no_children_does_not_suggest_first_0() -> None:
+    text = ("name: f\nsteps:\n  - {id: m, kind: map, over: [], step: {kind: llm, prompt: x}}\n"
+            "  - {id: j, kind: join, of: m, reducer: first_finish}\n")
+    [problem] = validate_text(text, "f.yaml")
+    assert problem.message == "join 'j': first 1 is more than the 0 children 'm' starts"
+    assert problem.hint == "give 'm' something to fan out over"
+
+
 def test_first_over_the_children_of_a_spawn_counts_its_messages() -> None:
     text = ("name: f\nsteps:\n  - {id: sp, kind: spawn, messages: [a, b, c], max_children: 2}\n"
             "  - {id: j, kind: join, of: sp, reducer: first_finish, first: 3}\n"
