@@ -188,7 +188,9 @@ def parse_call_args(text: str) -> tuple[list[Any], dict[str, Any]]:
     try:
         tree = ast.parse("_(" + source + "\n)", mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        msg = getattr(exc, "msg", None) or type(exc).__name__
+        # Python's parser gives up on deep nesting (`-------1`, `1+1+...`) with these
+        msg = ("nested too deeply" if isinstance(exc, RecursionError | MemoryError)
+               else getattr(exc, "msg", None) or type(exc).__name__)
         raise ArgSyntaxError(f"cannot parse the arguments {_clip(text.strip())!r}: "
                              f"{msg}") from None
     call = tree.body

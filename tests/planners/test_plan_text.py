@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from planners.plan import Action, Joined, PlanBuilder, PlanProblem, PlanRef
-from planners.plan_text import TextPlanParser, parse_call_args
+from planners.plan_text import ArgSyntaxError, TextPlanParser, parse_call_args
 from planners.tools import ToolCatalog
 
 
@@ -238,3 +238,9 @@ def test_an_escape_cannot_write_a_workflow_reference(catalog: ToolCatalog, value
     _, problems, _ = parse(f'1. search("{value}")\n2. join()', catalog)
     assert [(p.code, p.line) for p in problems] == [("bad_reference", 1)]
     assert "a literal $ is $$" in problems[0].message
+
+
+@pytest.mark.parametrize("args", ["-" * 100_000 + "1", "1+" * 30_000 + "1"])
+def test_arguments_too_deep_for_python_s_parser_say_so(args: str) -> None:
+    with pytest.raises(ArgSyntaxError, match="nested too deeply"):
+        parse_call_args(args)
