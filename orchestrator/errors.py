@@ -101,6 +101,26 @@ class SpecError(PonderError):
     """A workflow definition is wrong."""
 
 
+class StepDefinitionError(SpecError, ValueError):
+    """A step built in Python (the SDK's builders) has a field of the wrong type or
+    value. A :class:`ValueError` too, as pydantic's own error, which it replaces, was."""
+
+
+def validation_summary(exc: Any) -> str:
+    """A pydantic ``ValidationError`` as one line: ``field: message (got value)`` for each
+    error, ``; ``-separated (``unknown field `x``` for a name the model lacks)."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(value)"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown field `{where}`")
+        elif err["type"] == "missing":
+            parts.append(f"{where}: {err['msg']}")
+        else:
+            parts.append(f"{where}: {err['msg']} (got {shown(err.get('input'))})")
+    return "; ".join(parts)
+
+
 class ValidationFailed(SpecError):
     """A workflow has one or more problems; all are in :attr:`problems`."""
 

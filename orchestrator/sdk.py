@@ -15,14 +15,16 @@ Everything async is written once; the ``*_sync`` variants run it with ``anyio.ru
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+from pydantic import ValidationError
 
-from orchestrator.errors import SpecError, shown
+from orchestrator.errors import SpecError, StepDefinitionError, shown, validation_summary
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import Executor, Hook
@@ -99,19 +101,26 @@ class Workflow:
         return self
 
     def llm(self, id: str, prompt: str, **fields: Any) -> Workflow:
-        return self.add(LLMStep(id=id, prompt=prompt, **fields))
+        """Add an `llm` step (fields as :class:`~orchestrator.spec.models.LLMStep`).
+
+        Every builder raises :class:`~orchestrator.errors.StepDefinitionError` (a
+        ``ValueError``) naming the step and each field of the wrong type or value."""
+        with _defining("llm", id):
+            return self.add(LLMStep(id=id, prompt=prompt, **fields))
 
     def tool(self, id: str, tool: str | Callable[..., Any], **args: Any) -> Workflow:
         """Add a tool step; a callable is registered under its name first."""
         if callable(tool):
             tool = self.register_tool(tool).name
-        return self.add(ToolStep(id=id, tool=tool, args=args))
+        with _defining("tool", id):
+            return self.add(ToolStep(id=id, tool=tool, args=args))
 
     def map(self, id: str, over: Any, step: dict[str, Any] | MapBody,
             concurrency: int | None = None, item_var: str = "item") -> Workflow:
-        body = step if isinstance(step, MapBody) else MapBody.model_validate(step)
-        return self.add(MapStep(id=id, over=over, step=body, concurrency=concurrency,
-                                item_var=item_var))
+        with _defining("map", id):
+            return self.add(MapStep.model_validate({  # a dict body is validated there
+                "id": id, "over": over, "step": step, "concurrency": concurrency,
+                "as": item_var}))
 
     def branch(self, id: str, cases: Sequence[tuple[str, list[str]]],
                default: list[str] | None = None) -> Workflow:
@@ -128,14 +137,16 @@ class Workflow:
             if not isinstance(case, list | tuple) or len(case) != 2:
                 raise SpecError(f"branch {id!r}: a case must be a (when, then) pair, got "
                                 f"{shown(case)}")
-        return self.add(BranchStep(id=id, cases=[BranchCase(when=w, then=t) for w, t in pairs],
-                                   default=default or []))
+        with _defining("branch", id):
+            return self.add(BranchStep(id=id, default=default or [],
+                                       cases=[BranchCase(when=w, then=t) for w, t in pairs]))
 
     def call(self, id: str, workflow: str | Workflow, **inputs: Any) -> Workflow:
         """Add a `workflow` step running another workflow (a path or a Workflow object)."""
         if isinstance(workflow, Workflow):
             workflow = self._register_workflow(workflow)
-        return self.add(WorkflowStep(id=id, workflow=workflow, inputs=inputs))
+        with _defining("workflow", id):
+            return self.add(WorkflowStep(id=id, workflow=workflow, inputs=inputs))
 
     def _register_workflow(self, workflow: Workflow) -> str:
         """Make a Workflow object callable by name (with its tools); returns the name."""
@@ -147,7 +158,8 @@ class Workflow:
         """Add a `sample` step: ``n`` samples of one prompt (fields as
         :class:`~orchestrator.spec.kinds_fanout.SampleStep`: ``model``, ``max_tokens``,
         ``temperature``, ``seed``, ``requests``, ``budget_tokens``...)."""
-        return self.add(SampleStep(id=id, prompt=prompt, n=n, **fields))
+        with _defining("sample", id):
+            return self.add(SampleStep(id=id, prompt=prompt, n=n, **fields))
 
     def spawn(self, id: str, messages: Any = None, *,
               workflow: str | Workflow | None = None, **fields: Any) -> Workflow:
@@ -161,7 +173,8 @@ class Workflow:
             workflow = self._register_workflow(workflow)
         if workflow is not None:
             fields["workflow"] = workflow
-        return self.add(SpawnStep(id=id, **fields))
+        with _defining("spawn", id):
+            return self.add(SpawnStep(id=id, **fields))
 
     def join(self, id: str, of: str, reducer: str = "concat", *,
              scorer: Scorer | dict[str, Any] | None = None,
@@ -173,16 +186,17 @@ class Workflow:
         fields as :class:`~orchestrator.spec.kinds_fanout.JoinStep`."""
         if reducer != "concat":
             fields["reducer"] = reducer
-        for name, value in (("scorer", scorer), ("check", check)):
-            if value is not None:
-                fields[name] = value if isinstance(value, Scorer) else Scorer.model_validate(
-                    value)
-        return self.add(JoinStep(id=id, of=of, **fields))
+        with _defining("join", id):
+            for name, value in (("scorer", scorer), ("check", check)):
+                if value is not None:
+                    fields[name] = value  # a dict is validated as the JoinStep's field
+            return self.add(JoinStep(id=id, of=of, **fields))
 
     def output(self, **outputs: str | dict[str, Any]) -> Workflow:
         for name, value in outputs.items():
             data = value if isinstance(value, dict) else {"from": value}
-            self.spec.outputs[name] = OutputSpec.model_validate(data)
+            with _defining("output", name, "output"):
+                self.spec.outputs[name] = OutputSpec.model_validate(data)
         return self
 
     def register_tool(self, fn: Callable[..., Any] | ToolSpec, name: str | None = None) -> ToolSpec:
@@ -381,6 +395,16 @@ async def _split_final(events: Any) -> AsyncIterator[tuple[Any, bool]]:
 
 _PY_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,
                              "array": list, "object": dict}
+
+
+@contextmanager
+def _defining(kind: str, id: Any, what: str = "step") -> Iterator[None]:
+    """Turn pydantic's error about a step being built into one naming the step."""
+    try:
+        yield
+    except ValidationError as exc:
+        label = f"{kind} {what}" if what == "step" else what
+        raise StepDefinitionError(f"{label} {shown(id)}: {validation_summary(exc)}") from None
 
 
 def _input_spec(value: str | dict[str, Any] | InputSpec) -> InputSpec:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from orchestrator import LLMRequest, LLMResponse, Result, Task, Workflow, tool
-from orchestrator.errors import SpecError, ValidationFailed
+from orchestrator.errors import SpecError, StepDefinitionError, ValidationFailed
 
 pytestmark = pytest.mark.anyio
 
@@ -372,3 +372,32 @@ def test_branch_cases_that_are_not_pairs_are_named() -> None:
     with pytest.raises(SpecError, match="`cases` must be a list of \\(when, then\\) pairs, "
                                         "got str 'xy'"):
         Workflow("b").branch("b", cases="xy")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda wf: wf.llm("a", prompt="p", max_tokens="lots", colour=1),
+     "llm step 'a': max_tokens: Input should be a valid integer, unable to parse string as "
+     "an integer (got 'lots'); unknown field `colour`"),
+    (lambda wf: wf.sample("s", prompt="p", n=-1),
+     "sample step 's': n: Input should be greater than or equal to 1 (got -1)"),
+    (lambda wf: wf.join("j", of="s", reducer="best_of_n", scorer={"tool": 3}),
+     "join step 'j': scorer.tool: Input should be a valid string (got 3)"),
+    (lambda wf: wf.map("m", over=[1], step={"kind": "llm"}),
+     "map step 'm': step: Value error, a map body of kind 'llm' needs `prompt` "
+     "(got {'kind': 'llm'})"),
+    (lambda wf: wf.tool("t", "calc", **{"x" * 100: 1}) and wf.llm("b" * 100, prompt=3),
+     "llm step 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'... "
+     "(100 characters): prompt: Input should be a valid string (got 3)"),
+])
+def test_builders_name_the_step_and_field_they_refuse(build: Any, message: str) -> None:
+    wf = Workflow("b")
+    with pytest.raises(StepDefinitionError) as info:
+        build(wf)
+    assert str(info.value) == message
+    assert isinstance(info.value, ValueError)  # as pydantic's error was
+
+
+def test_a_map_builder_keeps_its_item_name() -> None:
+    wf = Workflow("b").map("m", over=["x"], step={"kind": "llm", "prompt": "{{ it }}"},
+                           item_var="it")
+    assert wf.spec.steps[0].item_var == "it"
