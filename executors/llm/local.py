@@ -159,8 +159,35 @@ def schema_grammar(schema: dict[str, Any]) -> Any:
                           f"{json.dumps(schema)[:120]}: {reason}") from None
 
 
+def _grammar_parses(llama: Llama, grammar: Any) -> bool:
+    """Whether llama.cpp itself parses a grammar: llama-cpp-python hands the sampler it
+    gets back to the decode unchecked, and a grammar llama.cpp refuses (an escape its
+    parser lacks, like the ``\\$`` a schema's ``pattern`` may carry into it) gives a
+    NULL sampler that crashes the process (a segmentation fault) at the first token."""
+    import llama_cpp
+
+    text, root = getattr(grammar, "_grammar", None), getattr(grammar, "_root", "root")
+    if not isinstance(text, str) or not hasattr(llama_cpp, "llama_sampler_init_grammar"):
+        return True  # another llama-cpp-python: nothing to check with
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode("utf-8"),
+                                                   str(root).encode("utf-8"))
+    if not sampler:
+        return False
+    llama_cpp.llama_sampler_free(sampler)
+    return True
+
+
 def _start_stream(llama: Llama, kwargs: dict[str, Any]) -> Generator[Any, None, None]:
-    """Begin a streamed chat completion: formats the prompt, builds any grammar."""
+    """Begin a streamed chat completion: formats the prompt, builds any grammar.
+
+    :raises ConfigError: for a grammar llama.cpp cannot parse (see :func:`_grammar_parses`).
+    """
+    grammar = kwargs.get("grammar")
+    if grammar is not None and not _grammar_parses(llama, grammar):
+        raise ConfigError("local backend: llama.cpp cannot parse the grammar built for the "
+                          "step's JSON schema (a `pattern` with an escape such as \\$ is "
+                          "the usual cause: write [$] instead)")
     return cast("Generator[Any, None, None]", llama.create_chat_completion(**kwargs))
 
 

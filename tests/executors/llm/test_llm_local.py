@@ -183,3 +183,29 @@ def test_without_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
     with pytest.raises(ConfigError, match=r"pip install 'ponder\[local\]'"):
         LocalBackend(ModelConfig(backend="local"))
+
+
+# a grammar llama.cpp refuses used to crash the process at the first token: the step runs
+# in a child process so that a regression fails this test instead of killing pytest
+_REFUSED_GRAMMAR = """
+import json
+from orchestrator import Workflow
+wf = Workflow("refused")
+wf.llm("a", prompt="A price?", max_tokens=8, output_schema={
+    "type": "object", "required": ["p"],
+    "properties": {"p": {"type": "string", "pattern": "^\\\\$[0-9]+$"}}})
+r = wf.run_sync(backend="local")
+print(json.dumps({"status": r.status, "error": r.steps[0].error}))
+"""
+
+
+def test_a_grammar_llama_cpp_cannot_parse_fails_the_step(gguf_path: Path) -> None:
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", _REFUSED_GRAMMAR], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outcome = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == "failed"
+    assert "llama.cpp cannot parse the grammar" in outcome["error"]
+    assert "write [$] instead" in outcome["error"]
