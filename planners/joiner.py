@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -210,8 +210,12 @@ def _answer_value(argument: str) -> Any:
     return value if isinstance(value, str | int | float | bool) else stripped
 
 
-def observation_text(record: ActionRecord) -> str:
-    """An action's result as the joiner and replanner see it."""
+def observation_text(record: ActionRecord, labels: Mapping[str, str] | None = None) -> str:
+    """An action's result as the joiner and replanner see it.
+
+    :param labels: step id -> plan label of the plan's actions: an error naming another
+        action's step (``dependency 'p__1' did not succeed``) names it as the plan does
+        (``$1``), since the model never saw the step ids."""
     if record.status == "succeeded":
         value = record.output
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
@@ -219,18 +223,22 @@ def observation_text(record: ActionRecord) -> str:
     elif record.status == "running":
         text = "(not finished yet)"
     else:
-        text = f"({record.status}: {record.error})"
+        error = str(record.error)
+        for step_id, label in (labels or {}).items():
+            error = error.replace(f"{step_id!r}", f"${label}")
+        text = f"({record.status}: {error})"
     return text if len(text) <= _OBSERVATION_CHARS else text[:_OBSERVATION_CHARS] + "..."
 
 
 def format_actions(records: Sequence[ActionRecord]) -> str:
     """Every action with its thought and result, numbered by label."""
     lines = []
+    labels = {r.step_id: r.label for r in records}
     for r in records:
         if r.thought:
             lines.append(f"Thought: {r.thought}")
         lines.append(f"{r.label}. {r.text}")
-        lines.append(f"Observation: {observation_text(r)}")
+        lines.append(f"Observation: {observation_text(r, labels)}")
     return "\n".join(lines)
 
 

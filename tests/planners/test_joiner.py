@@ -11,6 +11,7 @@ from planners.joiner import (
     FINAL_JOINER_SCHEMA,
     JOINER_SCHEMA,
     Decision,
+    format_actions,
     joiner_request,
     parse_decision,
     resolve_answer,
@@ -46,6 +47,15 @@ def test_an_answer_that_is_neither_is_a_problem(text: str) -> None:
     problem = parse_decision(text)
     assert isinstance(problem, PlanProblem) and problem.code == "bad_joiner"
     assert problem.raw == text
+
+
+def test_an_observation_names_other_actions_as_the_plan_does() -> None:
+    records = [ActionRecord("1", "p__1", 'search("a")', 1, None, "failed", None, "boom"),
+               ActionRecord("10", "p__10", 'search("b")', 1, None, "succeeded", "x"),
+               ActionRecord("11", "p__11", "calc($1, $10)", 1, None, "skipped", None,
+                            "dependency 'p__1' did not succeed; 'p__10' is fine")]
+    text = format_actions(records)
+    assert "Observation: (skipped: dependency $1 did not succeed; $10 is fine)" in text
 
 
 def test_the_joiner_request_shows_every_action_and_asks_for_structured_output() -> None:
