@@ -7,6 +7,7 @@ also the one document on stdout::
     {"status": "error",
      "error": {"kind": "...", "message": "...", "location": "file:line:column" | null,
                "problems": [...],   # kind "workflow": each {message, hint, location}
+               "files": [...],      # ponder validate: each {file, ok, problems}
                "matches": [...]}}   # kind "ambiguous_run_id": runs the prefix starts
 
 ``kind`` is one of :data:`KINDS`; ``message`` is the line printed on stderr.
@@ -58,11 +59,13 @@ class Failure(Exception):
     :param location: ``file``, ``file:line`` or ``file:line:column``, when known.
     :param problems: each problem of a workflow (printed before the message).
     :param matches: for an ambiguous run id, some of the runs it starts.
+    :param files: for ``ponder validate --json``, each file checked with its problems.
     """
 
     def __init__(self, message: str, *, kind: str = "usage", code: int = 1,
                  location: str | None = None, problems: list[Problem] | None = None,
-                 matches: list[str] | None = None) -> None:
+                 matches: list[str] | None = None,
+                 files: list[dict[str, Any]] | None = None) -> None:
         assert kind in KINDS, kind
         super().__init__(message)
         self.message = message
@@ -71,6 +74,7 @@ class Failure(Exception):
         self.location = location
         self.problems = problems or []
         self.matches = matches
+        self.files = files
 
 
 def where(problem: Problem) -> str:
@@ -78,6 +82,11 @@ def where(problem: Problem) -> str:
     if not problem.line:
         return problem.file
     return f"{problem.file}:{problem.line}" + (f":{problem.column}" if problem.column else "")
+
+
+def problem_document(problem: Problem) -> dict[str, Any]:
+    """A workflow problem in a JSON document: ``{message, hint, location}``."""
+    return {"message": problem.message, "hint": problem.hint, "location": where(problem)}
 
 
 def workflow_failure(problems: list[Problem], file: object | None = None) -> Failure:
@@ -122,10 +131,11 @@ def error_document(failure: Failure) -> dict[str, Any]:
     error: dict[str, Any] = {"kind": failure.kind, "message": failure.message,
                              "location": failure.location}
     if failure.problems:
-        error["problems"] = [{"message": p.message, "hint": p.hint, "location": where(p)}
-                             for p in failure.problems]
+        error["problems"] = [problem_document(p) for p in failure.problems]
     if failure.matches is not None:
         error["matches"] = failure.matches
+    if failure.files is not None:
+        error["files"] = failure.files
     return {"status": "error", "error": error}
 
 

@@ -20,7 +20,14 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from orchestrator.cli._console import err, out
-from orchestrator.cli._failure import Failure, failure_of, report, where, workflow_failure
+from orchestrator.cli._failure import (
+    Failure,
+    failure_of,
+    problem_document,
+    report,
+    where,
+    workflow_failure,
+)
 from orchestrator.errors import (
     ConfigError,
     Problem,
@@ -399,23 +406,35 @@ def _report(result: RunResult, as_json: bool) -> None:
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Workflow YAML files.")],
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object: every file with its problems.")] = False,
     debug: Debug = False,
 ) -> None:
     """Check workflow files; report every problem with file:line:column and a hint."""
 
     def go() -> None:
-        bad = 0
+        found: list[Problem] = []
+        checked: list[dict[str, Any]] = []
         for file in files:
             problems = _workflow_problems(file)
+            checked.append({"file": str(file), "ok": not problems,
+                            "problems": [problem_document(p) for p in problems]})
+            found += problems
+            if as_json:
+                continue  # printed once, with the failure
             for p in problems:
                 err.print(p.format(), highlight=False, markup=False, soft_wrap=True)
-            bad += len(problems)
             if not problems:
                 out.print(f"{file}: ok", highlight=False, markup=False)
-        if bad:
-            raise _fail(f"{bad} problem{'s' if bad != 1 else ''} found", kind="workflow")
+        if found:
+            raise Failure(f"{len(found)} problem{'s' if len(found) != 1 else ''} found",
+                          kind="workflow", location=where(found[0]),
+                          problems=found if as_json else None,
+                          files=checked if as_json else None)
+        if as_json:
+            sys.stdout.write(json.dumps({"status": "ok", "files": checked}) + "\n")
 
-    _run_cli(go, debug)
+    _run_cli(go, debug, as_json)
 
 
 @app.command()

@@ -141,7 +141,7 @@ def test_a_run_that_fails_prints_its_result_not_an_error(tmp_path: Path) -> None
     (["runs", "--limit", "abc"], "Invalid value for '--limit'"),
     (["show"], "Missing argument"),
     (["runs", "--bogus"], "No such option: --bogus"),
-    (["validate", "x.yaml"], "No such option: --json"),
+    (["gc", "--older-than", "30d"], "No such option: --json"),
 ], ids=["type", "missing", "unknown-option", "command-without-json"])
 def test_a_malformed_command_line_with_json(args: list[str], message: str) -> None:
     error = error_of(ponder(*args, "--json"), "usage", code=2)
@@ -223,3 +223,26 @@ def test_json_that_nests_too_deeply_is_named(tmp_path: Path) -> None:
     deep = _file(tmp_path, "deep.json", DEEP)
     one_line_error(ponder("import", deep, "--db", f"sqlite:///{tmp_path / 'x.db'}"),
                    f"{deep}: nests too deeply")
+
+
+def test_validate_json_lists_every_file_with_its_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: b\nsteps:\n  - {id: a, kind: tool, tool: calc, args: {expr: '1'}}\n")
+    result = ponder("validate", QUICKSTART, str(bad), "--json")
+    error = error_of(result, "workflow")
+    assert error["message"] == "2 problems found"
+    assert error["location"] == error["problems"][0]["location"]
+    assert error["location"].startswith(f"{bad}:3:")
+    assert [f["file"] for f in error["files"]] == [QUICKSTART, str(bad)]
+    assert [f["ok"] for f in error["files"]] == [True, False]
+    assert [p["message"] for p in error["files"][1]["problems"]] == [
+        "tool 'calc' needs argument 'expression'", "tool 'calc' has no argument 'expr'"]
+    assert error["problems"] == error["files"][1]["problems"]
+    assert result.stderr.count("error: tool 'calc'") == 2  # each problem once on stderr
+
+
+def test_validate_json_of_valid_files() -> None:
+    result = ponder("validate", QUICKSTART, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "status": "ok", "files": [{"file": QUICKSTART, "ok": True, "problems": []}]}
