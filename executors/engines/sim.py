@@ -36,7 +36,7 @@ from executors.engines._model import (
 from executors.llm import SimulatedBackend
 from executors.llm._common import BackendOptions, chat_text, parse_options
 from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
 
 _DEFAULTS = EngineParams()
@@ -86,6 +86,22 @@ class _Ticket:
     streaming: bool = False
     event: anyio.Event = field(default_factory=anyio.Event)
     error: BaseException | None = None
+    #: the caller's counter (``LLMRequest.usage``) and what was added to it so far
+    usage: Usage | None = None
+    counted: Usage = field(default_factory=Usage)
+
+    def account(self) -> None:
+        """Bring ``usage`` up to what the engine has done for the request: the prompt
+        once its first token is decoded (as vLLM reports it), and every sample's decoded
+        tokens; preempted work recomputed is not counted again."""
+        if self.usage is None:
+            return
+        sim = self.request
+        done = Usage(sim.prompt_tokens if sim.first_token_at is not None else 0,
+                     min(sim.generated, sim.output_tokens) * sim.n)
+        self.usage.prompt_tokens += done.prompt_tokens - self.counted.prompt_tokens
+        self.usage.completion_tokens += done.completion_tokens - self.counted.completion_tokens
+        self.counted = done
 
 
 _ids = itertools.count(1)
@@ -120,6 +136,10 @@ class SimEngineBackend:
 
     A request whose prompt plus ``max_tokens`` cannot fit fails with HTTP 400; after the
     engine died every call fails with :class:`BackendUnavailable` (retryable).
+    ``LLMRequest.usage``, when given, counts what the engine did for the request (its
+    prompt from the first decoded token on, then each decoded token), so a request
+    cancelled or failed while queued adds nothing and one cancelled while running adds
+    what it had decoded.
     """
 
     default_concurrency = 1024
@@ -191,6 +211,7 @@ class SimEngineBackend:
         try:
             while ticket.request.status != "finished":
                 await self._progress(ticket)
+                ticket.account()
                 text = ticket.texts[0]
                 upto = len(text) * min(ticket.request.generated,
                                        ticket.request.output_tokens) // ticket.request.output_tokens
@@ -210,7 +231,8 @@ class SimEngineBackend:
     async def _submit(self, request: LLMRequest) -> _Ticket:
         if self._dead is not None:
             raise BackendUnavailable(f"sim-engine {self.name!r} is dead: {self._dead}")
-        planned = await self._texts.complete(replace(request, n=max(1, request.n)))
+        # the texts' backend must not count usage: only what the engine does is spent
+        planned = await self._texts.complete(replace(request, n=max(1, request.n), usage=None))
         prompt = chat_text(request.messages)
         params = self.model.params
         n = len(planned.texts) or 1
@@ -226,11 +248,13 @@ class SimEngineBackend:
             self.model.add(sim, anyio.current_time())
         except PromptTooLong as exc:
             raise BackendHTTPError(f"sim-engine {self.name!r}: {exc}", status=400) from None
-        ticket = _Ticket(sim, planned.texts or [planned.text], planned.finish_reason or "length")
+        ticket = _Ticket(sim, planned.texts or [planned.text], planned.finish_reason or "length",
+                         usage=request.usage)
         self._tickets[sim.request_id] = ticket
         return ticket
 
     def _retire(self, ticket: _Ticket) -> None:
+        ticket.account()
         self._tickets.pop(ticket.request.request_id, None)
         if ticket.request.status != "finished":
             self.model.abort(ticket.request.request_id)

@@ -13,7 +13,7 @@ from executors.engines import SimEngineBackend
 from executors.engines._meta import HAS_META, meta_of
 from executors.llm import SimulatedBackend
 from orchestrator.errors import BackendHTTPError, BackendUnavailable, ConfigError
-from orchestrator.runtime.contracts import LLMBackend, LLMRequest
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
 from orchestrator.sdk import Workflow
 from orchestrator.spec.models import ModelConfig
 
@@ -85,6 +85,37 @@ async def test_cancelling_a_call_aborts_it_at_the_engine(
     assert not engine.model.has_work()
     response = await engine.complete(ask("next", max_tokens=5))  # the engine still works
     assert response.completion_tokens == 5
+
+
+async def test_usage_counts_what_the_engine_did_for_running_and_queued_calls(
+        ask: Callable[..., LLMRequest], sim_config: Callable[..., ModelConfig]) -> None:
+    engine = SimEngineBackend(sim_config(max_num_seqs=1))
+    running, queued = Usage(), Usage()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(engine.complete, ask("first " * 40, max_tokens=500, usage=running))
+        await anyio.sleep(0.01)
+        tg.start_soon(engine.complete, ask("second " * 40, max_tokens=500, usage=queued))
+        await anyio.sleep(0.3)
+        tg.cancel_scope.cancel()
+    assert engine.counters.aborted == 2
+    # the running call: its prompt and what it decoded, not the 500 tokens planned
+    assert running.prompt_tokens == engine.counters.prefill_tokens
+    assert 0 < running.completion_tokens == engine.counters.decode_tokens < 500
+    assert queued == Usage()  # never admitted: nothing spent
+
+    done = Usage()
+    response = await engine.complete(ask("third", max_tokens=7, n=2, usage=done))
+    assert done == Usage(response.prompt_tokens, response.completion_tokens) == Usage(
+        response.prompt_tokens, 14)
+
+
+async def test_a_rejected_call_records_no_usage(
+        ask: Callable[..., LLMRequest], sim_config: Callable[..., ModelConfig]) -> None:
+    usage = Usage()
+    with pytest.raises(BackendHTTPError):
+        await SimEngineBackend(sim_config(max_model_len=100)).complete(
+            ask("hi", max_tokens=200, usage=usage))
+    assert usage == Usage()
 
 
 async def test_a_request_that_cannot_fit_is_a_bad_request(
