@@ -464,7 +464,10 @@ def _check_stream_end(events: int, finish: str | None, base_url: str) -> None:
 
 def _check_base_url(url: str, source: str) -> None:
     """:raises ConfigError: when ``url`` is not an http(s) URL with a host."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed bracket of an IPv6 host
+        raise ConfigError(f"openai backend: {source} {url!r} is not a URL: {exc}") from None
     problem = ""
     if url != url.strip() or any(c.isspace() for c in url):
         problem = "holds whitespace"

@@ -135,6 +135,7 @@ async def streamed(b: OpenAIBackend, request: LLMRequest) -> LLMResponse:
     ("ftp://127.0.0.1/v1", "is not an http(s) URL"),
     ("http:///v1", "is not an http(s) URL"),
     ("http://127.0.0.1:99999/v1", "has a bad port"),  # was an ExceptionGroup at the call
+    ("http://[::1:8000/v1", "is not a URL: Invalid IPv6 URL"),  # was urlsplit's ValueError
 ])
 def test_a_base_url_that_is_not_an_http_url_is_a_config_error(url: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(f"base_url {url!r} {problem}")):
