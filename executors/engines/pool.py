@@ -58,6 +58,7 @@ from orchestrator.errors import (
     ConfigError,
     PonderError,
     StepTimeout,
+    clipped,
 )
 from orchestrator.runtime.contracts import (
     BackendFactory,
@@ -628,6 +629,7 @@ class PoolBackend:
         names = [m.name for m in members] + list(skipped)
         if len(set(names)) != len(names):
             raise ConfigError(f"pool {self.name!r}: member names must be unique: {names}")
+        self._refuse_same_engine(members)
         if not members:
             raise ConfigError(f"pool {self.name!r}: no member can start here: " + "; ".join(
                 f"{name}: {reason}" for name, reason in skipped.items()))
@@ -636,6 +638,22 @@ class PoolBackend:
         core = _PoolCore(self.name, self.options, members)
         core.skipped = skipped
         return core
+
+    def _refuse_same_engine(self, members: list[Member]) -> None:
+        """:raises ConfigError: when two members reach one engine (the same server's model,
+        vLLM engines with the same arguments): the pool would count it twice, give it
+        twice the calls and "fail over" to the engine that just failed."""
+        seen: dict[str, Member] = {}
+        for member in members:
+            key = getattr(member.backend, "engine_key", None)
+            if not isinstance(key, str):
+                continue
+            first = seen.setdefault(key, member)
+            if first is not member:
+                raise ConfigError(
+                    f"pool {self.name!r}: members {first.name!r} and {member.name!r} reach "
+                    f"the same engine ({clipped(key, 200)}); list it once and raise "
+                    "its `concurrency` instead")
 
     def _members_of(self, index: int, raw: dict[str, Any]) -> list[Member]:
         """The member's replicas.

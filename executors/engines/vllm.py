@@ -194,6 +194,13 @@ class VLLMBackend:
         gpu = f"@gpu{self.options.gpu}" if self.options.gpu is not None else ""
         return f"vllm:{self.model or 'engine'}{gpu}"
 
+    @property
+    def engine_key(self) -> str | None:
+        """The engine this backend uses: backends with the same engine arguments (and
+        ``gpu``) share one engine in this process, so an engine pool refuses to count it
+        twice. None for an engine given to the constructor."""
+        return None if self._injected else self._key
+
     async def health(self) -> bool:
         """The engine's ``check_health()``; True before it started, False if it cannot."""
         if self._start_error is not None:

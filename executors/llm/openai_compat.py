@@ -119,6 +119,12 @@ class OpenAIBackend:
         # reject fields they do not know): streams then count usage from their chunks
         self._stream_usage = True
 
+    @property
+    def engine_key(self) -> str:
+        """What this backend reaches: two backends with the same key are one server's
+        model (an engine pool refuses to count it twice)."""
+        return f"model {self.model!r} at {self.base_url}"
+
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run one request to completion.
 

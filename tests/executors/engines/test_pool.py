@@ -383,6 +383,39 @@ def test_a_bad_vllm_option_on_a_gpu_machine_is_still_an_error(
                                        "options": {"gpu_memory_utilization": 2}}]))
 
 
+SERVER = {"backend": "openai", "base_url": "http://127.0.0.1:8000/v1", "model": "m"}
+
+
+@pytest.mark.parametrize("members", [
+    [SERVER, {**SERVER, "base_url": "http://127.0.0.1:8000/v1/"}],
+    [{**SERVER, "replicas": 2}],
+])
+def test_two_members_reaching_one_server_are_a_config_error(
+        members: list[dict[str, Any]], pool_config: Config) -> None:
+    with pytest.raises(ConfigError, match=r"members 'openai-0(\.0)?' and 'openai-(1|0\.1)' "
+                                          r"reach the same engine \(model 'm' at "
+                                          r"http://127\.0\.0\.1:8000/v1/\); list it once"):
+        PoolBackend(pool_config(members))
+
+
+def test_one_server_may_serve_two_models_and_one_model_two_servers(
+        pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([SERVER, {**SERVER, "model": "other"},
+                                    {**SERVER, "base_url": "http://127.0.0.1:8001/v1"}]))
+    assert len(pool.members) == 3
+
+
+def test_two_vllm_members_with_the_same_engine_arguments_are_a_config_error(
+        pool_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine(monkeypatch, gpus=2)  # such members share one engine in this process
+    with pytest.raises(ConfigError, match=r"members 'gpu' and 'again' reach the same engine "
+                                          r"\(vllm:"):
+        PoolBackend(pool_config([GPU_MEMBER, {**GPU_MEMBER, "name": "again"}]))
+    pool = PoolBackend(pool_config([{**GPU_MEMBER, "options": {"gpu": 0}},
+                                    {**GPU_MEMBER, "name": "gpu1", "options": {"gpu": 1}}]))
+    assert [m.name for m in pool.members] == ["gpu", "gpu1"]
+
+
 def test_a_misspelt_member_is_still_an_error(pool_config: Config) -> None:
     with pytest.raises(ConfigError, match="member 1: unknown LLM backend 'sim-engin'"):
         PoolBackend(pool_config([SIM, {**SIM, "backend": "sim-engin"}]))
