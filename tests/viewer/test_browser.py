@@ -356,6 +356,42 @@ def test_a_run_of_more_events_than_one_page_is_fetched_page_by_page(web: Browser
     expect(page.locator("#replay-label")).to_contain_text(f"event 6001/{n_events}")
 
 
+def test_the_graph_is_drawn_from_the_first_events_page_before_the_run_summary(
+        web: Browser) -> None:
+    # The summary of a long run takes the server seconds (it folds every event): the
+    # page draws the steps and replays the events it has without waiting for it.
+    run_id = web.server.call(lambda: run_into(web.server.store, demo_workflow("unsummed")))
+    page = web.new_page()
+    held: list[Any] = []
+    page.route(re.compile(r".*/api/v1/runs/[^/]*\?steps=false$"),
+               lambda route: held.append(route))
+    page.goto(f"{web.server.url}/runs/{run_id}")
+    page.wait_for_function("() => window.__ponderFirstRenderMs !== undefined")
+    assert _statuses(page) == {sid: "succeeded" for sid in DEMO_STEPS}
+    expect(page.locator("#run-workflow")).to_have_text("unsummed")  # from run_started
+    page.locator("#scrubber").fill("0")
+    expect(page.locator("#replay-label")).to_contain_text("event 1/")
+    edges = set(page.eval_on_selector_all("#dag path.edge", "ps => ps.map(p => p.dataset.edge)"))
+    assert "a\u2192c" not in edges  # a declared step's deps come with the summary
+    assert page.evaluate("() => document.body.dataset.ready") is None
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_selector("body[data-ready]")
+    expect(page.locator('#dag path.edge[data-edge="a\u2192c"]')).to_have_count(1)
+    expect(page.locator('#dag path.edge[data-edge="nap\u2192d"]')).to_have_count(1)
+
+
+def test_a_run_deleted_before_its_summary_came_says_so(web: Browser) -> None:
+    run_id = web.server.call(lambda: run_into(web.server.store, demo_workflow("vanishing")))
+    page = web.new_page()
+    page.route(re.compile(r".*/api/v1/runs/[^/]*\?steps=false$"), lambda route: route.fulfill(
+        status=404, content_type="application/json", body='{"detail": "no such run"}'))
+    page.goto(f"{web.server.url}/runs/{run_id}")
+    page.wait_for_selector("body[data-ready]")
+    expect(page.locator("#missing")).to_be_visible()
+    web.page_errors.clear()  # the browser logs the 404 it was given
+
+
 def test_an_unknown_run_gets_a_404_page_with_a_way_back(web: Browser) -> None:
     page = web.new_page()
     response = page.goto(f"{web.server.url}/runs/no-such-run")

@@ -185,6 +185,26 @@ export class Trace {
     this.cursor = new RunState(this.declared);
   }
 
+  /** Add the declared steps of the run's graph (the API's, which computes their
+   * dependencies), when it comes after some events were folded; returns whether any
+   * step already folded changed. */
+  declare(graph) {
+    let changed = false;
+    for (const g of graph || []) {
+      if (!g.declared || this.declared.has(g.id)) continue;
+      this.declared.set(g.id, { kind: g.kind, deps: g.deps });
+      for (const state of [this.tip, this.cursor]) {
+        const s = state.steps.get(g.id);
+        if (!s || s.addedSeq !== null) continue; // a patch's deps win, as when folded
+        s.kind ||= g.kind;
+        s.deps = g.deps;
+        state.structure++;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
   get lastSeq() {
     return this.events.length ? this.events[this.events.length - 1].seq : null;
   }

@@ -29,6 +29,7 @@ const page = {
   source: null, // the EventSource of a live run
   lastArrival: 0, // local clock when the last live events came
   clock: null, // the timer that redraws the summary of a live run
+  loading: false, // pages of events are still coming
 };
 
 const dag = new DagView($("dag"), { onSelect: select, onToggle: toggle });
@@ -304,33 +305,60 @@ function loadingNote(text, failed = false, detail = "") {
   note.classList.toggle("failed", failed);
 }
 
-/** Fetch the pages after the first, drawing each as it comes; returns the last page. */
-async function loadRest(first, total) {
+function loadingEvents() {
+  const n = page.trace.events.length;
+  const total = page.detail.run.n_events ?? 0;
+  loadingNote(`loading events \u00b7 ${n}${total > n ? ` of ${total}` : ""}`);
+}
+
+/** Fetch the pages after the first (folded already), drawing each as it comes; returns
+ * the last page. The next page is asked for as soon as a page comes, before it is folded. */
+async function loadRest(first) {
   let events = first;
-  while (events.has_more) {
-    const n = page.trace.events.length;
-    loadingNote(`loading events \u00b7 ${n}${total > n ? ` of ${total}` : ""}`);
-    events = await eventsPage(events.last_seq);
+  let next = events.has_more ? eventsPage(events.last_seq) : null;
+  while (next !== null) {
+    page.loading = true;
+    loadingEvents();
+    events = await next;
+    next = events.has_more ? eventsPage(events.last_seq) : null;
     const added = page.trace.append(events.events);
     if (added && page.following && !page.playing) page.index = page.trace.events.length - 1;
     render();
   }
+  page.loading = false;
   loadingNote(null);
   return events;
 }
 
+/** The run's summary came: its workflow, child runs, whether it is interrupted, and
+ * the dependencies of its declared steps (computed by the server). */
+function summarized(detail) {
+  page.detail = detail;
+  page.trace.declare(detail.graph);
+  if (page.loading) loadingEvents();
+  render();
+}
+
+function cannotLoad(err) {
+  if (err instanceof ApiError && err.status === 404) showMissing(`The trace store holds no run ${runId}.`);
+  else showMissing(`Cannot load run ${runId}: ${err.message}`);
+}
+
 async function start() {
-  let detail, events;
+  // The summary of a long run takes the server a while (it folds every event); the
+  // graph is drawn from the first page of events without waiting for it.
+  const summary = getJSON(runApi("?steps=false"));
+  summary.catch(() => {}); // awaited below
+  let events;
   try {
-    [detail, events] = await Promise.all([getJSON(runApi("?steps=false")), eventsPage(null)]);
+    events = await eventsPage(null);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) showMissing(`The trace store holds no run ${runId}.`);
-    else showMissing(`Cannot load run ${runId}: ${err.message}`);
+    cannotLoad(err);
     return;
   }
   performance.mark("ponder:loaded");
-  page.detail = detail;
-  page.trace = new Trace(detail.graph);
+  page.detail = { run: {}, children: [], interrupted: false }; // until the summary comes
+  page.trace = new Trace([]);
   page.trace.append(events.events);
   page.index = page.trace.events.length - 1;
   performance.mark("ponder:folded");
@@ -343,11 +371,21 @@ async function start() {
     performance.mark("ponder:first-render");
     window.__ponderFirstRenderMs = performance.now();
   }));
+  const told = summary.then(summarized);
+  told.catch(() => {}); // awaited below, once every event is in
   // A long run's events come in pages (the API's limit), each drawn as it arrives.
   try {
-    events = await loadRest(events, detail.run.n_events ?? 0);
+    events = await loadRest(events);
   } catch (err) {
     loadingNote("not every event could be loaded \u00b7 reload", true, err.message);
+    document.body.dataset.ready = "1";
+    return;
+  }
+  try {
+    await told;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) cannotLoad(err);
+    else loadingNote("the run's summary could not be loaded \u00b7 reload", true, err.message);
     document.body.dataset.ready = "1";
     return;
   }
@@ -355,7 +393,7 @@ async function start() {
     window.__ponderAllEventsMs = performance.now();
     document.body.dataset.ready = "1";
   }));
-  if (!events.finished && !detail.interrupted) follow();
+  if (!events.finished && !page.detail.interrupted) follow();
 }
 
 start();
