@@ -17,3 +17,14 @@ def test_the_viewer_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture
     assert len({r["result"] for r in rows}) == 1  # each saw every event of the run
     out = capsys.readouterr().out
     assert re.search(r"^\| all events \| [\d.]+ \| ", out, re.MULTILINE), out
+
+
+@pytest.mark.browser
+def test_the_viewer_page_benchmark_runs(tmp_path: Path) -> None:
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Chromium is missing")
+    out = run_bench("viewer_page_bench", ["--shape", "graph", "--steps", "120", "--nested", "30",
+                                          "--db", str(tmp_path / "p.db")])
+    assert out["page errors"] == []
+    assert 0 < out["graph drawn"] <= out["all events"]
+    assert out["events in the scrubber"] == 3 * (120 + 30 + 1) + 4  # run_started, 2 patches, run_finished
