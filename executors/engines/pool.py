@@ -429,6 +429,8 @@ class PoolBackend:
     ``attempts`` and ``prefix_routed`` in its meta.
     """
 
+    options_model = PoolOptions  # what `ponder validate` checks the model's options against
+
     default_concurrency = 4096
 
     def __init__(self, config: ModelConfig, *,
@@ -446,7 +448,7 @@ class PoolBackend:
             (the message gives each one's reason).
         """
         self.config = config
-        self.options = parse_options(PoolOptions, config.options, "pool")
+        self.options = parse_options(self.options_model, config.options, "pool")
         self.name = config.model or "pool"
         self._resolve = resolve or default_resolve
         self._shared = shared if shared is not None else SHARED

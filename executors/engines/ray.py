@@ -254,12 +254,14 @@ class RayEngineBackend:
     on its other engines). :meth:`stream` yields the whole answer as one chunk.
     """
 
+    options_model = RayEngineOptions  # what `ponder validate` checks the model's options against
+
     default_concurrency = 256
 
     def __init__(self, config: ModelConfig) -> None:
         """:raises ConfigError: for bad options or an invalid ``engine`` config."""
         self.config = config
-        self.options = parse_options(RayEngineOptions, config.options, "ray-engine")
+        self.options = parse_options(self.options_model, config.options, "ray-engine")
         try:
             self.engine_config = ModelConfig.model_validate(self.options.engine)
         except ValueError as exc:

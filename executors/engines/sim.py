@@ -142,12 +142,14 @@ class SimEngineBackend:
     what it had decoded.
     """
 
+    options_model = SimEngineOptions  # what `ponder validate` checks the model's options against
+
     default_concurrency = 1024
 
     def __init__(self, config: ModelConfig) -> None:
         """:raises ConfigError: naming a bad option."""
         self.config = config
-        self.options = parse_options(SimEngineOptions, config.options, "sim-engine")
+        self.options = parse_options(self.options_model, config.options, "sim-engine")
         self.name = self.options.name or config.model or "sim-engine"
         self.model = EngineModel(self.options.params())
         self._texts = SimulatedBackend(ModelConfig(

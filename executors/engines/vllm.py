@@ -164,6 +164,8 @@ class VLLMBackend:
     (a pool retries elsewhere); a request vLLM rejects → :class:`BackendHTTPError` 400.
     """
 
+    options_model = VLLMOptions  # what `ponder validate` checks the model's options against
+
     default_concurrency = 256
 
     def __init__(self, config: ModelConfig, *, api: VLLMApi | None = None,
@@ -173,7 +175,7 @@ class VLLMBackend:
         :raises ConfigError: for bad options, without vLLM or without a GPU.
         """
         self.config = config
-        self.options = parse_options(VLLMOptions, config.options, "vllm")
+        self.options = parse_options(self.options_model, config.options, "vllm")
         self.model = self.options.model or config.model or ""
         if engine is None and not self.model:
             raise ConfigError("vllm backend: set `model:` (a path or Hugging Face id)")

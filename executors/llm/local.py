@@ -217,6 +217,8 @@ class LocalBackend:
     :attr:`stats` adds up the work of every request, cancelled ones included.
     """
 
+    options_model = LocalOptions  # what `ponder validate` checks the model's options against
+
     default_concurrency = 1
 
     def __init__(self, config: ModelConfig) -> None:
@@ -226,7 +228,7 @@ class LocalBackend:
         except ImportError:
             raise ConfigError(MISSING_EXTRA) from None
         self.config = config
-        self.options = parse_options(LocalOptions, config.options, "local")
+        self.options = parse_options(self.options_model, config.options, "local")
         path = Path(self.options.model_path) if self.options.model_path else bundled_model_path()
         if not path.is_file():
             raise ConfigError(f"local backend: model_path {str(path)!r} is not a file")

@@ -83,12 +83,14 @@ class OpenAIBackend:
     Cancelling the awaiting task closes the HTTP response, which makes the server stop.
     """
 
+    options_model = OpenAIOptions  # what `ponder validate` checks the model's options against
+
     default_concurrency = 16
 
     def __init__(self, config: ModelConfig) -> None:
         """:raises ConfigError: for a bad option, a missing model name or a missing key."""
         self.config = config
-        self.options = parse_options(OpenAIOptions, config.options, "openai")
+        self.options = parse_options(self.options_model, config.options, "openai")
         base_url = config.base_url or os.environ.get(BASE_URL_ENV) or None
         if base_url is not None:
             _check_base_url(base_url, "base_url" if config.base_url else f"${BASE_URL_ENV}")

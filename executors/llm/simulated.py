@@ -173,10 +173,12 @@ class SimulatedBackend:
     request's ``usage`` counter when the caller gave one (``LLMRequest.usage``).
     """
 
+    options_model = SimulatedOptions  # what `ponder validate` checks the model's options against
+
     def __init__(self, config: ModelConfig) -> None:
         """:raises ConfigError: naming a bad option."""
         self.config = config
-        self.options = parse_options(SimulatedOptions, config.options, "simulated")
+        self.options = parse_options(self.options_model, config.options, "simulated")
         self.stats = BackendStats()
         self._state = _State([_Rule(re.compile(r.match), r) for r in self.options.responses])
         self._slots = anyio.Semaphore(self.options.capacity)

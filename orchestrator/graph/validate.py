@@ -92,6 +92,7 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
     problems += more
     if spec is not None:
         reg = registry or Registry.default()
+        problems += _model_problems(spec, smap, reg)
         for name, target in spec.tools.items():
             try:  # found, not imported: validating must not run the workflow's code
                 find_callable_module(target, base_dir)
@@ -118,6 +119,23 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
         problems += subs.problems(spec, smap, base_dir or Path("."), path)
     unique = {(p.line, p.column, p.message): p for p in problems}
     return sorted(unique.values(), key=lambda p: (p.line, p.column))
+
+
+def _model_problems(spec: WorkflowSpec, smap: SourceMap, reg: Registry) -> list[Problem]:
+    """Each model's backend is installed and takes its ``options:`` (checked here, not when
+    a run compiles: ``--backend`` and ``--model`` may replace what the file says)."""
+    problems: list[Problem] = []
+    installed = reg.backend_names()
+    for name, config in spec.models.items():
+        if config.backend not in installed:
+            problems.append(smap.problem(
+                ("models", name, "backend"), f"model {name!r}: unknown LLM backend "
+                f"{config.backend!r}", "installed backends: " + ", ".join(sorted(installed))))
+            continue
+        for where, message in reg.backend_option_problems(config.backend, config.options):
+            problems.append(smap.problem(("models", name, "options", *where),
+                                         f"model {name!r}: {message}"))
+    return problems
 
 
 def validate_file(path: str | Path, registry: Registry | None = None) -> list[Problem]:

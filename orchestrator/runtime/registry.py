@@ -222,6 +222,36 @@ class Registry:
                 raise ConfigError(f"LLM backend {name!r} is not installed: {exc}") from None
         return self.backends[name]
 
+    def backend_option_problems(self, name: str, options: dict[str, Any]
+                                ) -> list[tuple[tuple[str | int, ...], str]]:
+        """What the backend ``name`` finds wrong with a model's ``options:`` (each at its
+        path inside them), checked against the backend's ``options_model`` (a pydantic
+        model, as a class attribute); none for a backend that has none or does not load,
+        which the run reports."""
+        try:
+            factory = self.backend_factory(name)
+        except ConfigError:
+            return []
+        model = getattr(factory, "options_model", None)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        try:
+            model.model_validate(options)
+        except ValidationError as exc:
+            known = ", ".join(sorted(model.model_fields))
+            out: list[tuple[tuple[str | int, ...], str]] = []
+            for err in exc.errors(include_url=False):
+                loc = tuple(err["loc"])
+                where = ".".join(str(p) for p in loc) or "(options)"
+                if err["type"] == "extra_forbidden":
+                    out.append((loc, f"{name} backend: unknown option {where!r} "
+                                     f"(known: {known})"))
+                else:
+                    out.append((loc, f"{name} backend: option {where}: {err['msg']} "
+                                     f"(got {shown(err.get('input'))})"))
+            return out
+        return []
+
     # -- planners -------------------------------------------------------------
     def planner_names(self) -> set[str]:
         """Planners installed (entry point group ``ponder.planners``)."""

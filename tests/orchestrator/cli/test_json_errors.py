@@ -109,12 +109,16 @@ def test_run_of_a_workflow_that_does_not_load(tmp_path: Path, name: str,
 def test_run_of_a_model_with_an_unknown_backend_names_its_line(tmp_path: Path) -> None:
     wf = _file(tmp_path, "w.yaml", "name: t\nmodels:\n  fast: {backend: simulatd}\nsteps:\n"
                                    "  - {id: a, kind: llm, model: fast, prompt: hi}\n")
-    error = error_of(ponder("run", wf, "--db", "memory://", "--json"), "config")
+    error = error_of(ponder("run", wf, "--db", "memory://", "--json"), "workflow")
     assert error["location"] == f"{wf}:3:10"
-    assert error["message"].startswith(
-        f"{wf}:3:10: model 'fast': unknown LLM backend 'simulatd'; installed: ")
+    [problem] = error["problems"]
+    assert problem["message"] == "model 'fast': unknown LLM backend 'simulatd'"
+    assert problem["hint"].startswith("installed backends: ")
     # no run was started: before, the run started and failed each LLM step
-    one_line_error(ponder("run", wf, "--db", "memory://"), "unknown LLM backend 'simulatd'")
+    result = ponder("run", wf, "--db", "memory://")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"{wf}:3:10: error: model 'fast': unknown LLM backend "
+                                    "'simulatd'\n    hint: installed backends: ")
 
 
 def test_run_without_json_reports_the_same_failures_as_one_line(tmp_path: Path) -> None:

@@ -423,3 +423,49 @@ steps:
             "the given schemas"),
         (14, "output_schema has a $ref that cannot be resolved: #/$defs/gone"),
     ]
+
+
+MODELS = """\
+name: m
+models:
+  default:
+    backend: pool
+    options:
+      members: []
+      policy: fastest
+  other:
+    backend: nope
+  loc:
+    backend: local
+    options: {n_ctx: -5, colour: red}
+  fine:
+    backend: simulated
+    options: {decode_s_per_token: 0.01}
+steps:
+  - {id: a, kind: llm, prompt: hi}
+"""
+
+
+def test_each_models_backend_and_options_are_checked() -> None:
+    found = [(p.line, p.message) for p in validate_text(MODELS, "m.yaml")]
+    assert found == [
+        (6, "model 'default': pool backend: option members: List should have at least 1 "
+            "item after validation, not 0 (got [])"),
+        (7, "model 'default': pool backend: option policy: Input should be 'fifo', "
+            "'critical_path' or 'program_aware' (got 'fastest')"),
+        (9, "model 'other': unknown LLM backend 'nope'"),
+        (12, "model 'loc': local backend: option n_ctx: Input should be greater than or "
+             "equal to 64 (got -5)"),
+        (12, "model 'loc': local backend: unknown option 'colour' (known: model_path, "
+             "n_ctx, n_threads, seed)"),
+    ]
+
+
+def test_a_backend_without_an_options_model_takes_any_options() -> None:
+    from orchestrator.runtime.registry import Registry
+
+    reg = Registry.default()
+    reg.backends["mine"] = lambda config: None  # type: ignore[assignment,return-value]
+    text = ("name: m\nmodels: {default: {backend: mine, options: {anything: 1}}}\n"
+            "steps:\n  - {id: a, kind: llm, prompt: hi}\n")
+    assert validate_text(text, "m.yaml", registry=reg) == []
