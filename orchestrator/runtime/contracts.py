@@ -135,7 +135,12 @@ class LLMChunk:
 
 @runtime_checkable
 class LLMBackend(Protocol):
-    """An LLM engine. Cancelling the awaiting task must stop the work at the engine."""
+    """An LLM engine. Cancelling the awaiting task must stop the work at the engine.
+
+    A backend class may name the pydantic model of its ``ModelConfig.options`` as a class
+    attribute ``options_model``: ``ponder validate`` then checks a workflow's options for
+    it, each problem at its line. Without it, any options pass validation.
+    """
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Run one request to completion."""
