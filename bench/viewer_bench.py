@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,10 +89,15 @@ def run_events(run_id: str, n_events: int) -> Iterator[StoredEvent]:
 
 async def write_run(path: Path, n_events: int) -> int:
     """Write the run into a new SQLite store at ``path``; returns how many events."""
+    return await write_events(path, run_events(RUN_ID, n_events))
+
+
+async def write_events(path: Path, events: Iterable[StoredEvent]) -> int:
+    """Append events to a new SQLite store at ``path`` in batches; returns how many."""
     written = 0
     async with SqlStore(str(path)) as store:
         batch: list[StoredEvent] = []
-        for e in run_events(RUN_ID, n_events):
+        for e in events:
             batch.append(e)
             if len(batch) == _BATCH:
                 await store.append(batch)

@@ -44,13 +44,12 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from viewer_bench import RUN_ID, Server, run_events
+from viewer_bench import RUN_ID, Server, run_events, write_events
 
 from orchestrator.runtime import events as ev
-from orchestrator.store import SqlStore, StoredEvent
+from orchestrator.store import StoredEvent
 
 CHROMIUM = "/usr/bin/chromium"
-_BATCH = 2000
 
 
 def graph_events(run_id: str, n_steps: int, n_nested: int) -> Iterator[StoredEvent]:
@@ -94,22 +93,6 @@ def graph_events(run_id: str, n_steps: int, n_nested: int) -> Iterator[StoredEve
                                attempt=1, output={"answer": sid}, usage=usage, latency_s=0.05)
     yield ev.RunFinished(run_id=run_id, seq=next(seq), ts=t + 1, status="succeeded",
                          usage=usage, duration_s=1.0)
-
-
-async def write(path: Path, events: Iterator[StoredEvent]) -> int:
-    written = 0
-    async with SqlStore(str(path)) as store:
-        batch: list[StoredEvent] = []
-        for e in events:
-            batch.append(e)
-            if len(batch) == _BATCH:
-                await store.append(batch)
-                written += len(batch)
-                batch = []
-        if batch:
-            await store.append(batch)
-            written += len(batch)
-    return written
 
 
 _MAX_FRAME_GAP = """async (ms) => {
@@ -212,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not db.exists():
             events = (run_events(RUN_ID, args.events) if args.shape == "events"
                       else graph_events(RUN_ID, args.steps, args.nested))
-            n = anyio.run(write, db, events)
+            n = anyio.run(write_events, db, events)
             print(f"wrote {n:,} events ({db.stat().st_size / 2**20:,.0f} MiB)")
         server = Server.start(db)
         try:
