@@ -39,6 +39,8 @@ from orchestrator.runtime.contracts import (
     approx_tokens,
 )
 from orchestrator.spec.kinds_plan import PlanStep
+from orchestrator.spec.options import OptionProblem as OptionProblem
+from orchestrator.spec.options import option_problems as _option_problems
 from planners.errors import PlannerConfigError
 from planners.plan import PlanProblem
 from planners.tools import ToolCatalog
@@ -148,35 +150,14 @@ class Planner(Protocol):
         ...
 
 
-#: a problem of a plan step's ``options:``: its path inside them, and the message
-OptionProblem = tuple[tuple[str | int, ...], str]
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 
 def option_problems(model: type[BaseModel], options: dict[str, Any],
                     planner: str) -> list[OptionProblem]:
-    """Every way ``options`` fails ``model``, each at its path inside the options.
-
-    An unknown key lists the options the user may set (the fields with a description;
-    the others are written by the planner itself).
-    """
-    try:
-        model.model_validate(options)
-    except ValidationError as exc:
-        known = ", ".join(name for name, f in model.model_fields.items() if f.description)
-        out: list[OptionProblem] = []
-        for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            where = ".".join(str(p) for p in loc) or "(options)"
-            if err["type"] == "extra_forbidden":
-                out.append((loc, f"{planner} options: unknown option {where!r} "
-                                 f"(known: {known})"))
-            else:
-                got = repr(err.get("input"))
-                got = got if len(got) <= 60 else got[:57] + "..."
-                out.append((loc, f"{planner} options: {where}: {err['msg']} (got {got})"))
-        return out
-    return []
+    """Every way a plan step's ``options`` fail ``model``, each at its path inside them;
+    an unknown key lists the options the user may set (the fields with a description)."""
+    return _option_problems(model, options, planner, described_only=True)
 
 
 def parse_options(model: type[OptionsT], options: dict[str, Any], planner: str) -> OptionsT:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from orchestrator.errors import ConfigError, ToolError, shown
 from orchestrator.runtime.contracts import BackendFactory, Executor
+from orchestrator.spec.options import OptionProblem, option_problems
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ class Registry:
         return self.backends[name]
 
     def backend_option_problems(self, name: str, options: dict[str, Any]
-                                ) -> list[tuple[tuple[str | int, ...], str]]:
+                                ) -> list[OptionProblem]:
         """What the backend ``name`` finds wrong with a model's ``options:`` (each at its
         path inside them), checked against the backend's ``options_model`` (a pydantic
         model, as a class attribute); none for a backend that has none or does not load,
@@ -235,22 +236,7 @@ class Registry:
         model = getattr(factory, "options_model", None)
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []
-        try:
-            model.model_validate(options)
-        except ValidationError as exc:
-            known = ", ".join(sorted(model.model_fields))
-            out: list[tuple[tuple[str | int, ...], str]] = []
-            for err in exc.errors(include_url=False):
-                loc = tuple(err["loc"])
-                where = ".".join(str(p) for p in loc) or "(options)"
-                if err["type"] == "extra_forbidden":
-                    out.append((loc, f"{name} backend: unknown option {where!r} "
-                                     f"(known: {known})"))
-                else:
-                    out.append((loc, f"{name} backend: option {where}: {err['msg']} "
-                                     f"(got {shown(err.get('input'))})"))
-            return out
-        return []
+        return option_problems(model, options, f"{name} backend")
 
     # -- planners -------------------------------------------------------------
     def planner_names(self) -> set[str]:

@@ -449,15 +449,15 @@ steps:
 def test_each_models_backend_and_options_are_checked() -> None:
     found = [(p.line, p.message) for p in validate_text(MODELS, "m.yaml")]
     assert found == [
-        (6, "model 'default': pool backend: option members: List should have at least 1 "
+        (6, "model 'default': pool backend options: members: List should have at least 1 "
             "item after validation, not 0 (got [])"),
-        (7, "model 'default': pool backend: option policy: Input should be 'fifo', "
+        (7, "model 'default': pool backend options: policy: Input should be 'fifo', "
             "'critical_path' or 'program_aware' (got 'fastest')"),
         (9, "model 'other': unknown LLM backend 'nope'"),
-        (12, "model 'loc': local backend: option n_ctx: Input should be greater than or "
+        (12, "model 'loc': local backend options: n_ctx: Input should be greater than or "
              "equal to 64 (got -5)"),
-        (12, "model 'loc': local backend: unknown option 'colour' (known: model_path, "
-             "n_ctx, n_threads, seed)"),
+        (12, "model 'loc': local backend options: unknown option 'colour' (known: "
+             "model_path, n_ctx, n_threads, seed)"),
     ]
 
 

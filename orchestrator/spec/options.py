@@ -1,0 +1,38 @@
+"""Checking an ``options:`` mapping (a plan step's, a model's) against the pydantic model
+of the planner or backend that reads it, each problem at its path inside the options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+#: a problem of an ``options:`` mapping: its path inside them, and the message
+OptionProblem = tuple[tuple[str | int, ...], str]
+
+
+def option_problems(model: type[BaseModel], options: dict[str, Any], owner: str, *,
+                    described_only: bool = False) -> list[OptionProblem]:
+    """Every way ``options`` fails ``model``, each at its path inside the options.
+
+    :param owner: who reads them, as messages start: ``"agot"`` gives ``agot options: ...``.
+    :param described_only: an unknown key lists only the fields with a description (a
+        planner's; the others are written by the planner itself), else every field.
+    """
+    try:
+        model.model_validate(options)
+    except ValidationError as exc:
+        fields = model.model_fields
+        known = ", ".join(n for n, f in fields.items() if f.description or not described_only)
+        out: list[OptionProblem] = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            where = ".".join(str(p) for p in loc) or "(options)"
+            if err["type"] == "extra_forbidden":
+                out.append((loc, f"{owner} options: unknown option {where!r} (known: {known})"))
+            else:
+                got = repr(err.get("input"))
+                got = got if len(got) <= 60 else got[:57] + "..."
+                out.append((loc, f"{owner} options: {where}: {err['msg']} (got {got})"))
+        return out
+    return []
