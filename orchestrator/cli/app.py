@@ -394,6 +394,11 @@ def _report(result: RunResult, as_json: bool) -> None:
         if s.status in ("failed", "cancelled") or (s.status == "skipped" and s.error and
                                                     "branch" not in s.error):
             err.print(f"  {s.id}: {s.status}: {s.error}", highlight=False, markup=False)
+        elif s.status == "succeeded" and (s.meta or {}).get("finish_reason") == "length":
+            limit = (s.meta or {}).get("max_tokens")
+            err.print(f"  {s.id}: stopped at max_tokens"
+                      f"{f' ({limit})' if limit is not None else ''}: its answer may be cut "
+                      "off", highlight=False, markup=False)
     if result.ok:
         output = result.output
         if isinstance(output, dict) and len(output) == 1:

@@ -190,3 +190,18 @@ def test_show_prints_ids_with_brackets_as_written(tmp_path: Path) -> None:
     assert show.returncode == 0, show.stderr
     for sid in ("s[0]", "s[check0]"):
         assert any(line.split()[:1] == [sid] for line in show.stdout.splitlines()), show.stdout
+
+
+def test_run_says_which_answers_stopped_at_max_tokens(tmp_path: Path) -> None:
+    (tmp_path / "wf.yaml").write_text(
+        "name: t\nsteps:\n  - {id: long, kind: llm, prompt: 'Say a lot.', max_tokens: 3}\n"
+        "  - {id: short, kind: llm, prompt: 'Hi', max_tokens: 200}\n")
+    (tmp_path / "sim.yaml").write_text(
+        "backend: simulated\noptions:\n  output_tokens: text\n  responses:\n"
+        "    - {match: 'Say a lot', output: 'one two three four five six'}\n"
+        "    - {match: 'Hi', output: 'Hello.'}\n")
+    proc = ponder("run", str(tmp_path / "wf.yaml"), "--model",
+                  f"default={tmp_path / 'sim.yaml'}", "--db", "memory://")
+    assert proc.returncode == 0, proc.stderr
+    assert "  long: stopped at max_tokens (3): its answer may be cut off\n" in proc.stderr
+    assert "short:" not in proc.stderr  # it finished on its own
