@@ -434,14 +434,19 @@ class Scheduler:
                     await self.flush()
 
     # -- the loop's steps ----------------------------------------------------------
-    def _add_plan(self, plan: StepPlan) -> None:
+    def _add_plan(self, plan: StepPlan, *, preset: bool = True) -> None:
         self.plans[plan.id] = plan
         self.state.add(plan.id, plan.deps, group=plan.group)
         if self._prior_attempts:
             self.state.steps[plan.id].attempts = self._prior_attempts.get(plan.id, 0)
-        if self._preset and plan.id in self._preset \
-                and self.state.status(plan.id) is Status.PENDING:
-            self.state.preset(plan.id, self._preset[plan.id])
+        if preset:
+            self._preset_known(plan.id)
+
+    def _preset_known(self, step_id: str) -> None:
+        """Mark a step succeeded with its output from an earlier execution, if known."""
+        if self._preset and step_id in self._preset \
+                and self.state.status(step_id) is Status.PENDING:
+            self.state.preset(step_id, self._preset[step_id])
 
     def _note_steps(self) -> None:
         """Count this run's steps towards the process's GC tuning (large runs only)."""
@@ -822,14 +827,18 @@ class Scheduler:
     def _apply_patch(self, patch: _Patch) -> None:
         if patch.group_owner is not None:
             self.state.add_group(patch.group_owner, patch.group_limit)
+        # every member first, then the outputs known from an earlier execution: a group
+        # whose first members are known must not finish before the others are in it
         for plan in patch.plans:
-            self._add_plan(plan)
+            self._add_plan(plan, preset=False)
         self.event(ev.GraphPatched, source_step=patch.source_step, reason=patch.reason,
                    steps=[{"id": p.id, "kind": p.kind, "deps": list(p.deps),
                            "parent": patch.group_owner or patch.source_step,
                            "spec": _dump_step(p.step)} for p in patch.plans])
         if patch.group_owner is not None:
             self.state.seal_group(patch.group_owner)
+        for plan in patch.plans:
+            self._preset_known(plan.id)
         self._note_steps()
         if patch.applied is not None:
             patch.applied.set()

@@ -139,3 +139,44 @@ async def test_resume_from_another_directory_finds_the_workflow_folder(
     result = await resume([e for e in events if e.seq <= cut])
     assert result.ok, result.error
     assert result.output == {"y": 6}
+
+
+MAPPED = """\
+name: mapped
+steps:
+  - id: m
+    kind: map
+    over: [1, 2, 3, 4]
+    concurrency: 2
+    step: {kind: tool, tool: calc, args: {expression: "${item} * 10"}}
+  - {id: total, kind: tool, tool: calc, args: {expression: "${steps.m.output[3]} + 1"}}
+outputs:
+  m: ${steps.m.output}
+  total: ${steps.total.output}
+"""
+
+
+async def _cut_everywhere(tmp_path: Path, text: str) -> tuple[Any, list[list[Any]]]:
+    """A whole run of ``text`` and its events cut after each event before the last."""
+    wf_file = tmp_path / "wf.yaml"
+    wf_file.write_text(text)
+    store = MemoryStore()
+    whole = await Workflow.from_yaml(wf_file).run(hooks=[StoreHook(store)])
+    assert whole.ok, whole.error
+    events = await store.events(whole.run_id)
+    return whole, [events[:n] for n in range(1, len(events) - 1)]
+
+
+async def test_a_map_cut_anywhere_resumes_without_running_an_item_twice(
+        tmp_path: Path) -> None:
+    whole, cuts = await _cut_everywhere(tmp_path, MAPPED)
+    for kept in cuts:
+        store = MemoryStore()
+        await store.append(kept)
+        result = await resume(kept, hooks=[StoreHook(store)])
+        where = f"cut after {kept[-1].kind} {getattr(kept[-1], 'step_id', '')}"
+        assert result.ok, f"{where}: {result.error}"
+        assert result.output == whole.output, where
+        succeeded = [e.step_id for e in await store.events(whole.run_id)
+                     if e.kind == "step_succeeded"]
+        assert sorted(succeeded) == sorted(set(succeeded)), f"{where}: {succeeded}"
