@@ -78,6 +78,9 @@ class Recording:
     spent: Usage = field(default_factory=Usage)
     #: each step's latest ``step_succeeded`` event (what a fork carries into its trace)
     succeeded: dict[str, Any] = field(default_factory=dict)
+    #: each step added at run time (a map's item, a fan-out's sample, a plan's step) ->
+    #: the step that added it (from ``graph_patched`` events)
+    added_by: dict[str, str] = field(default_factory=dict)
 
 
 def recording_from_events(events: Sequence[Any]) -> Recording:
@@ -97,6 +100,11 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             rec.outputs[e.step_id] = e.output
             rec.succeeded[e.step_id] = e
             rec.usage[e.step_id] = Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
+        elif kind == "graph_patched":
+            for added in e.steps:
+                parent = added.get("parent") or e.source_step
+                if parent and added.get("id") and added["id"] != parent:
+                    rec.added_by[added["id"]] = parent
         elif kind == "run_started":
             last_status = "running"
             rec.writer = e
@@ -207,16 +215,24 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                              parent=parent, executor_override=override, backend=backend,
                              source=str(workflow_file or rec.source or "") or None)
     if from_step not in graph.nodes:
+        owner = _owner(from_step, graph, rec)
+        if owner in graph.nodes:
+            raise PonderError(
+                f"cannot fork from {from_step!r}: it was added at run time by {owner!r}, and "
+                "a fork starts at a step of the workflow; fork from "
+                f"{owner!r} (--from {owner}): it runs again with every step it adds (with "
+                f"--set {from_step}.output=JSON to fix that step's output where "
+                f"{owner!r} adds it again)")
         raise PonderError(f"no step {from_step!r} in workflow {graph.spec.name!r}; steps: "
                           + ", ".join(graph.nodes))
     sets = set_outputs or {}
     rerun = {from_step} | nx.descendants(graph.dag, from_step)
     for sid, value in sets.items():
-        _check_set(sid, value, graph, rerun)
+        _check_set(sid, value, graph, rerun, rec)
         if sid in graph.nodes:  # what depends on a replaced output runs again with it
             rerun |= nx.descendants(graph.dag, sid)
     served = {sid: out for sid, out in rec.outputs.items()
-              if _top_level(sid, graph) not in rerun and sid not in sets}
+              if _owner(sid, graph, rec) not in rerun and sid not in sets}
     # The fork's own trace records every output it uses, so that it can be shown,
     # replayed, resumed and forked again, also once its parent is deleted.
     carried = [(ev.StepSucceeded, _served_fields(rec.succeeded[sid], rec.run_id))
@@ -238,13 +254,14 @@ def _served_fields(succeeded: Any, parent_run_id: str) -> dict[str, Any]:
     return dict(fields)
 
 
-def _check_set(step_id: str, value: Any, graph: CompiledGraph, rerun: set[str]) -> None:
+def _check_set(step_id: str, value: Any, graph: CompiledGraph, rerun: set[str],
+               rec: Recording) -> None:
     """A ``--set STEP.output=JSON``: STEP must be a step of the workflow (or an item of
     a map that runs again), and the value must satisfy the step's ``output_schema``.
 
     :raises PonderError: naming the step and what is wrong.
     """
-    owner = _top_level(step_id, graph)
+    owner = _owner(step_id, graph, rec)
     if owner not in graph.nodes:
         raise PonderError(f"--set {step_id}.output: no step {step_id!r} in workflow "
                           f"{graph.spec.name!r}; steps: " + ", ".join(graph.nodes))
@@ -255,7 +272,8 @@ def _check_set(step_id: str, value: Any, graph: CompiledGraph, rerun: set[str]) 
             raise PonderError(f"--set {step_id}.output: {owner!r} is not re-executed, so "
                               f"its item {step_id!r} is taken from the recording; "
                               f"fork from {owner!r} (--from {owner}) to replace it")
-        step = getattr(step, "step", None)
+        # a map's item has the map's step spec; other added steps carry no schema here
+        step = getattr(step, "step", None) if _is_map_item(step_id, owner, graph) else None
     schema = getattr(step, "output_schema", None)
     if schema is None:
         return
@@ -269,6 +287,25 @@ def _check_set(step_id: str, value: Any, graph: CompiledGraph, rerun: set[str]) 
             shown = shown[:77] + "..."
         raise PonderError(f"--set {step_id}.output={shown}: does not match the step's "
                           f"output_schema {problem}")
+
+
+def _owner(step_id: str, graph: CompiledGraph, rec: Recording) -> str:
+    """The workflow step that added ``step_id`` at run time, directly or through steps
+    it added (a plan's step, a sample, a map's item); ``step_id`` itself when it is a
+    step of the workflow or unknown."""
+    seen = {step_id}
+    while step_id not in graph.nodes and step_id in rec.added_by:
+        step_id = rec.added_by[step_id]
+        if step_id in seen:
+            break
+        seen.add(step_id)
+    return _top_level(step_id, graph)
+
+
+def _is_map_item(step_id: str, owner: str, graph: CompiledGraph) -> bool:
+    """Whether ``step_id`` is an item ``owner[i]`` of the map ``owner``."""
+    inner = step_id[len(owner) + 1:-1] if step_id.startswith(owner + "[") else ""
+    return graph.nodes[owner].kind == "map" and step_id.endswith("]") and inner.isdigit()
 
 
 def _top_level(step_id: str, graph: CompiledGraph) -> str:

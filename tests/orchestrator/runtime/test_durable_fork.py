@@ -96,3 +96,58 @@ async def test_a_bad_set_is_refused_before_anything_runs(tmp_path: Path, sets: d
                      set_outputs=sets)
     assert message in str(info.value)
     assert len(await store.list_runs()) == 1
+
+
+PLANNED = """\
+name: planned
+steps:
+  - id: p
+    kind: plan
+    planner: static
+    goal: fifty
+    options:
+      output: y
+      steps:
+        - {id: x, kind: tool, tool: calc, args: {expression: "2 + 3"}}
+        - {id: y, kind: tool, tool: calc, args: {expression: "${steps.x.output} * 10"}}
+  - {id: m, kind: map, over: [1, 2], step: {kind: tool, tool: calc, args: {expression: "${item} + 1"}}}
+outputs:
+  p: ${steps.p.output}
+  m: ${steps.m.output}
+"""
+
+
+async def _planned(tmp_path: Path, store: MemoryStore) -> list[Any]:
+    wf_file = tmp_path / "planned.yaml"
+    wf_file.write_text(PLANNED)
+    result = await Workflow.from_yaml(wf_file).run(hooks=[StoreHook(store)])
+    assert result.ok, result.error
+    return await store.events(result.run_id)
+
+
+async def test_a_fork_from_a_plan_step_runs_the_steps_of_its_plan_again(tmp_path: Path) -> None:
+    store = MemoryStore()
+    events = await _planned(tmp_path, store)
+    added = {s["id"] for e in events if e.kind == "graph_patched" and e.source_step == "p"
+             for s in e.steps}
+    assert added and not added & {"p", "x", "y"}  # the plan's steps get ids of their own
+    fork = await replay(events, hooks=[StoreHook(store)], from_step="p")
+    assert fork.ok and fork.output == {"p": 50, "m": [2, 3]}
+    assert _started(await store.events(fork.run_id)) == {"p"} | added
+
+
+@pytest.mark.parametrize("added", ["plan", "m[1]"])
+async def test_a_fork_from_a_step_added_at_run_time_names_the_step_to_fork_from(
+        tmp_path: Path, added: str) -> None:
+    store = MemoryStore()
+    events = await _planned(tmp_path, store)
+    step_id = added if added == "m[1]" else next(
+        s["id"] for e in events if e.kind == "graph_patched" and e.source_step == "p"
+        for s in e.steps)
+    owner = step_id[0]
+    with pytest.raises(PonderError) as info:
+        await replay(events, hooks=[StoreHook(store)], from_step=step_id)
+    assert (f"cannot fork from {step_id!r}: it was added at run time by {owner!r}"
+            in str(info.value))
+    assert f"(--from {owner})" in str(info.value)
+    assert len(await store.list_runs()) == 1
