@@ -54,6 +54,14 @@ def _tools(names: list[str], workflow: Path | None) -> tuple[list[ToolSpec], boo
         for name, target in spec.tools.items():
             registry.add_tool(import_callable(target, workflow.resolve().parent), name)
     chosen = names or sorted(registry.tool_names())
+    for name in chosen:
+        if name not in registry.tool_names():
+            raise ConfigError(
+                f"--tool {shown(name)} is neither a built-in tool nor one of "
+                f"{'the workflow' if workflow else 'a workflow'}'s `tools:` (a plan's "
+                "arguments are checked against the tool's signature): "
+                + ("" if workflow else "give --workflow FILE, or ")
+                + "leave out --tool to accept any tool name")
     return [registry.get_tool(n) for n in chosen], not names and workflow is None
 
 
@@ -62,8 +70,9 @@ def parse(
     file: Annotated[str, typer.Argument(help="Plan text file, or - for standard input.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="text | json | auto")] = "auto",
-    tool: Annotated[list[str], typer.Option("--tool", "-t", help="An allowed tool (repeatable; "
-                                            "default: the built-ins and any other name).")
+    tool: Annotated[list[str], typer.Option("--tool", "-t", help="An allowed tool, built-in or from "
+                                            "--workflow (repeatable; without it: the built-ins "
+                                            "and any other name, unchecked).")
                     ] = [],  # noqa: B006
     workflow: Annotated[Path | None, typer.Option(help="Take the allowed tools from this "
                                                   "workflow's `tools:` and the built-ins.")] = None,

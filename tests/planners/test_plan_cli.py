@@ -116,3 +116,15 @@ def test_json_output_names_the_plans_answer() -> None:
     plain = json.loads(CliRunner().invoke(cli(), ["plan", "parse", "-", "--json"],
                                           input=GOOD).stdout)
     assert "answer" not in plain
+
+
+def test_a_tool_option_naming_no_known_tool_says_how_to_allow_it() -> None:
+    result = CliRunner().invoke(cli(), ["plan", "parse", "-", "-t", "lookup"], input=GOOD)
+    assert result.exit_code == 2
+    assert ("--tool 'lookup' is neither a built-in tool nor one of a workflow's `tools:`"
+            in result.stderr)
+    assert "give --workflow FILE, or leave out --tool to accept any tool name" in result.stderr
+    ok = CliRunner().invoke(cli(), ["plan", "parse", "-", "--workflow",
+                                    str(EXAMPLES / "parallel_qa.yaml"), "-t", "lookup",
+                                    "-t", "calc"], input=GOOD)
+    assert ok.exit_code == 0, ok.stderr
