@@ -136,6 +136,6 @@ def test_a_huge_model_or_tool_name_is_echoed_short() -> None:
                    "No such file or directory")
     result = CliRunner().invoke(app, ["plan", "parse", "-", "--tool", HUGE], input="1. x()\n")
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"error: unknown tool {ECHOED}; known tools: "), \
+    assert result.stderr.startswith(f"error: --tool {ECHOED} is neither a built-in tool "), \
         result.stderr[:500]
     assert len(result.stderr) < 500
