@@ -141,7 +141,9 @@ class BackendCache:
                 raise ConfigError(f"unknown model {alias!r}; declared: {', '.join(spec.models)}")
             cfg = spec.models.get("default") or ModelConfig()
         if self.override and cfg.backend != self.override:
-            cfg = cfg.model_copy(update={"backend": self.override})
+            # the options were written for the model's own backend: another would refuse
+            # them (a local model's n_ctx under --backend simulated)
+            cfg = cfg.model_copy(update={"backend": self.override, "options": {}})
         return cfg
 
     def get(self, cfg: ModelConfig) -> LLMBackend:

@@ -205,3 +205,16 @@ def test_run_says_which_answers_stopped_at_max_tokens(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "  long: stopped at max_tokens (3): its answer may be cut off\n" in proc.stderr
     assert "short:" not in proc.stderr  # it finished on its own
+
+
+def test_backend_override_drops_options_written_for_another_backend(tmp_path: Path) -> None:
+    wf = tmp_path / "w.yaml"
+    wf.write_text("name: t\nmodels:\n  default: {backend: local, options: {n_ctx: 4096}}\n"
+                  "  sim: {backend: simulated, options: {output_tokens: text,\n"
+                  "        responses: [{match: hi, output: fixed answer}]}}\n"
+                  "steps:\n  - {id: a, kind: llm, prompt: hi, max_tokens: 4}\n"
+                  "  - {id: b, kind: llm, model: sim, prompt: hi}\n")
+    proc = ponder("run", str(wf), "--backend", "simulated", "--db", "memory://", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # n_ctx was refused before
+    steps = {s["id"]: s for s in json.loads(proc.stdout)["steps"]}
+    assert steps["b"]["output"] == "fixed answer"  # a model already on it keeps its options
