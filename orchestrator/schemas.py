@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from orchestrator.runtime.events import EVENT_ADAPTER
 from orchestrator.spec.base import RetryPolicy
+from orchestrator.spec.kinds_fanout import Scorer
 from orchestrator.spec.models import WorkflowSpec
 
 
@@ -68,7 +69,8 @@ def yaml_reference() -> str:
              *_field_rows(m.WorkflowSpec), ""]
     sections = [("Input (`inputs.NAME`)", m.InputSpec), ("Output (`outputs.NAME`)", m.OutputSpec),
                 ("Model (`models.ALIAS`)", m.ModelConfig), ("Defaults (`defaults`)", m.Defaults),
-                ("Retry policy (`retry`, `defaults.retry`)", RetryPolicy)]
+                ("Retry policy (`retry`, `defaults.retry`)", RetryPolicy),
+                ("Budget (`budget`)", m.Budget)]
     for title, model in sections:
         parts += [f"### {title}", "", "| field | type | default | meaning |", "|---|---|---|---|",
                   *_field_rows(model), ""]
@@ -81,5 +83,7 @@ def yaml_reference() -> str:
     parts += ["### Map body (`map.step`)", "", "| field | type | default | meaning |",
               "|---|---|---|---|", *_field_rows(m.MapBody), "",
               "### Branch case (`branch.cases[]`)", "", "| field | type | default | meaning |",
-              "|---|---|---|---|", *_field_rows(m.BranchCase), ""]
+              "|---|---|---|---|", *_field_rows(m.BranchCase), "",
+              "### Scorer (`join.scorer`, `join.check`)", "", "| field | type | default | "
+              "meaning |", "|---|---|---|---|", *_field_rows(Scorer), ""]
     return "\n".join(parts)
