@@ -138,9 +138,10 @@ async def test_sync_tools_reuse_threads_and_a_hung_one_keeps_its_own() -> None:
     wf = Workflow("threads")
     wf.register_tool(where)
     wf.register_tool(hang)
-    wf.tool("a", "where")
-    wf.add(ToolStep(id="b", tool="where", after=["a"]))
-    wf.add(ToolStep(id="h", tool="hang", after=["b"], timeout_s=0.2,
+    wf.tool("a0", "where")
+    for i in range(1, 10):  # one after another
+        wf.add(ToolStep(id=f"a{i}", tool="where", after=[f"a{i - 1}"]))
+    wf.add(ToolStep(id="h", tool="hang", after=["a9"], timeout_s=0.2,
                     retry=RetryPolicy(max_attempts=1)))
     wf.add(ToolStep(id="c", tool="where", after=["h"]))
     again = Workflow("after")
@@ -153,7 +154,9 @@ async def test_sync_tools_reuse_threads_and_a_hung_one_keeps_its_own() -> None:
         release.set()
     by_id = {s.id: s for s in result.steps}
     assert by_id["h"].status == "failed" and by_id["c"].status == "skipped"
-    a, b, h, d = seen
-    assert a is b  # one thread served both calls
+    *calls, h, d = seen
+    # reused: a worker goes back to the pool just after handing over its result, so a
+    # call may now and then find it not back yet and start one more thread (not ten)
+    assert len(calls) == 10 and len(set(calls)) <= 3, calls
     assert d is not h  # not the thread `hang` still held
     assert all(t.daemon and t.name == "ponder tool" for t in seen)
