@@ -14,7 +14,7 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.errors import Problem, ValidationFailed
+from orchestrator.errors import Problem, ValidationFailed, shown
 from orchestrator.graph.allowlist import Allowlist, SubworkflowLoader
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS
@@ -345,9 +345,8 @@ class _Checker:
         if isinstance(value, list) or (isinstance(value, str)
                                        and REF_RE.fullmatch(value.strip())):
             return
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
         self.add((*base, field_name), f"{step.kind} {step.id!r}: `{field_name}` must be a "
-                 f"list or a reference to one, got {type(value).__name__} {shown}",
+                 f"list or a reference to one, got {type(value).__name__} {shown(value)}",
                  "write a YAML list, or one reference such as ${steps.ID.output}")
 
     def join_deps(self, base: tuple[str | int, ...], step: Any) -> set[str]:
@@ -469,7 +468,7 @@ class _Checker:
         elif isinstance(value, str) and ("{{" in value or "{%" in value):
             names = templates.undeclared_names(REF_RE.sub("", value))
             if names & ({"inputs", "steps"} | local):
-                self.add(path, f"{_short(value)} is passed as this text: tool arguments and "
+                self.add(path, f"{shown(value)} is passed as this text: tool arguments and "
                          "sub-workflow inputs are not Jinja2 templates",
                          "refer to a value with ${...}: " + ", ".join(
                              ["${inputs.NAME}", "${steps.ID.output}",
@@ -494,7 +493,7 @@ class _Checker:
             if info.is_required() and arg not in args:
                 self.add((*base, "args"), f"tool {name!r} needs argument {arg!r}",
                          f"its arguments: {accepted}")
-        literal = {k: v for k, v in args.items() if k in fields and not _holds_ref(v)}
+        literal = {k: v for k, v in args.items() if k in fields and next(iter_refs(v), None) is None}
         try:
             model.model_validate(literal)
             return
@@ -505,7 +504,7 @@ class _Checker:
             if arg in literal and e["type"] not in ("missing", "extra_forbidden"):
                 where = ".".join(str(p) for p in e["loc"])
                 self.add((*base, "args", arg), f"tool {name!r} argument {where}: {e['msg']} "
-                         f"(got {_short(literal[arg])})",
+                         f"(got {shown(literal[arg])})",
                          "give a value of the type the tool declares")
 
     def check_model(self, path: tuple[str | int, ...], model: str) -> None:
@@ -527,22 +526,6 @@ class _Checker:
                          "list ids of steps defined in this workflow")
             elif target == step.id:
                 self.add((*path, j), f"branch {step.id!r} cannot target itself")
-
-
-def _holds_ref(value: Any) -> bool:
-    """Whether a value holds a ``${...}`` reference anywhere (its run resolves it)."""
-    if isinstance(value, str):
-        return "${" in value
-    if isinstance(value, dict):
-        return any(_holds_ref(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_ref(v) for v in value)
-    return False
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _static_children(fanout: Any) -> int | None:

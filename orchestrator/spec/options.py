@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.errors import shown
+
 #: a problem of an ``options:`` mapping: its path inside them, and the message
 OptionProblem = tuple[tuple[str | int, ...], str]
 
@@ -31,8 +33,7 @@ def option_problems(model: type[BaseModel], options: dict[str, Any], owner: str,
             if err["type"] == "extra_forbidden":
                 out.append((loc, f"{owner} options: unknown option {where!r} (known: {known})"))
             else:
-                got = repr(err.get("input"))
-                got = got if len(got) <= 60 else got[:57] + "..."
-                out.append((loc, f"{owner} options: {where}: {err['msg']} (got {got})"))
+                out.append((loc, f"{owner} options: {where}: {err['msg']} "
+                                 f"(got {shown(err.get('input'))})"))
         return out
     return []
