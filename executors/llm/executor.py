@@ -14,6 +14,7 @@ from executors.llm._json_output import extract_json
 from orchestrator.errors import (
     BackendError,
     BudgetExceeded,
+    ConfigError,
     OutputSchemaError,
     StepError,
 )
@@ -30,7 +31,7 @@ from orchestrator.runtime.contracts import (
     approx_tokens,
 )
 from orchestrator.spec.models import ModelConfig
-from orchestrator.spec.schema_check import schema_problem
+from orchestrator.spec.schema_check import schema_definition_problem, schema_problem
 
 SECONDS_PER_TOKEN_ESTIMATE = 0.02
 
@@ -86,7 +87,9 @@ class LLMExecutor:
         if schema is not None:
             # an invalid schema fails the step before any token is spent, with the schema's
             # problem rather than a backend's (a grammar it cannot build, a generator error)
-            schema_problem(None, schema)
+            invalid = schema_definition_problem(schema)
+            if invalid is not None:
+                raise ConfigError(invalid[0])
         usage = Usage()
         responses: list[LLMResponse] = []
         output: Any = None
