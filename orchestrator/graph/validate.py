@@ -16,7 +16,13 @@ from orchestrator.graph.allowlist import registry_loader
 from orchestrator.graph.compile import compile_workflow
 from orchestrator.graph.subworkflows import SubworkflowCheck
 from orchestrator.runtime.registry import Registry, find_callable_module
-from orchestrator.spec.loader import SourceMap, find_workflow, parse_yaml, pydantic_problems
+from orchestrator.spec.loader import (
+    SourceMap,
+    find_workflow,
+    model_config_problem,
+    parse_yaml,
+    pydantic_problems,
+)
 from orchestrator.spec.models import LLMStep, Step, WorkflowSpec
 
 _STEP: TypeAdapter[Any] = TypeAdapter(Step)
@@ -26,6 +32,9 @@ _STEPS: TypeAdapter[list[Any]] = TypeAdapter(list[Any])
 def _partial(data: dict[str, Any], smap: SourceMap) -> tuple[WorkflowSpec | None, list[Problem]]:
     """Validate what can be validated; steps that fail become placeholders."""
     problems: list[Problem] = []
+    taken = model_config_problem(data, smap)
+    if taken is not None:
+        return None, [taken]
     raw_steps = data.get("steps")
     if "steps" in data and not isinstance(raw_steps, list):
         # the loader's message and hint (`ponder run`); without steps, a graph check would

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from orchestrator.errors import Problem, ValidationFailed
-from orchestrator.spec.models import STEP_KINDS, WorkflowSpec
+from orchestrator.spec.models import STEP_KINDS, ModelConfig, WorkflowSpec
 
 PathT = tuple[str | int, ...]
 
@@ -196,10 +196,28 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
     return problems
 
 
+_MODEL_FIELDS = frozenset(ModelConfig.model_fields)
+
+
+def model_config_problem(data: dict[str, Any], smap: SourceMap) -> Problem | None:
+    """The one problem of a model config given where a workflow belongs (`ponder run
+    model.yaml`, a file written for `--model NAME=FILE`), else ``None``: listing each of
+    its fields as unknown to a workflow would hide what happened."""
+    if "steps" in data or "backend" not in data or not set(data) <= _MODEL_FIELDS:
+        return None
+    return smap.problem(
+        (), "this file is a model config (`backend:`, `options:`), not a workflow: it has no "
+        "`steps:`", "give it to a workflow's run as `--model NAME=FILE`, or put it under the "
+        "workflow's `models:`")
+
+
 def load_spec_data(data: Any, smap: SourceMap) -> tuple[WorkflowSpec | None, list[Problem]]:
     """Validate parsed data into a WorkflowSpec, collecting located problems."""
     if not isinstance(data, dict):
         return None, [smap.problem((), "a workflow must be a mapping with `name:` and `steps:`")]
+    taken = model_config_problem(data, smap)
+    if taken is not None:
+        return None, [taken]
     try:
         return WorkflowSpec.model_validate(data), []
     except ValidationError as exc:

@@ -81,6 +81,12 @@ def test_every_problem_is_reported_with_its_line() -> None:
     assert [p.line for p in problems] == sorted(p.line for p in problems)
 
 
+def test_a_model_config_file_is_named_as_such_not_listed_field_by_field() -> None:
+    problems = validate_text("# scripted outputs\nbackend: simulated\noptions: {}\n", "m.yaml")
+    assert [(p.line, "model config" in p.message, "--model" in p.hint)
+            for p in problems] == [(2, True, True)]
+
+
 def test_unknown_model_only_when_models_are_declared() -> None:
     text = "name: m\nmodels: {fast: {backend: simulated}}\nsteps:\n  - id: a\n    kind: llm\n" \
            "    model: slow\n    prompt: x\n"

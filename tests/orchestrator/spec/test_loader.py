@@ -76,6 +76,18 @@ def test_a_path_no_file_can_have_is_a_problem_not_a_crash() -> None:
     assert "cannot read" in info.value.problems[0].message
 
 
+def test_a_model_config_given_as_the_workflow_is_named_as_such() -> None:
+    # the examples' *.sim.yaml files are model configs for `--model NAME=FILE`
+    with pytest.raises(ValidationFailed) as info:
+        load_yaml("m.sim.yaml", text="backend: simulated\noptions:\n  output_tokens: text\n")
+    (problem,) = info.value.problems
+    assert "model config" in problem.message and "--model NAME=FILE" in problem.hint
+    # a workflow missing its steps but with other workflow fields is not taken for one
+    with pytest.raises(ValidationFailed) as info:
+        load_yaml("w.yaml", text="name: w\nbackend: local\n")
+    assert not any("model config" in p.message for p in info.value.problems)
+
+
 def test_dump_then_load_gives_an_equal_model() -> None:
     spec, _ = load_yaml("w.yaml", text=GOOD)
     again, _ = load_yaml("w.yaml", text=dump_yaml(spec))
