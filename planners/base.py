@@ -41,6 +41,7 @@ from orchestrator.runtime.contracts import (
 from orchestrator.spec.kinds_plan import PlanStep
 from orchestrator.spec.options import OptionProblem as OptionProblem
 from orchestrator.spec.options import option_problems as _option_problems
+from orchestrator.spec.options import options_message
 from planners.errors import PlannerConfigError
 from planners.plan import PlanProblem
 from planners.tools import ToolCatalog
@@ -162,14 +163,15 @@ def option_problems(model: type[BaseModel], options: dict[str, Any],
 
 def parse_options(model: type[OptionsT], options: dict[str, Any], planner: str) -> OptionsT:
     """A plan step's ``options:`` as ``model`` (at run time; compiling the workflow has
-    already reported every problem, see :func:`option_problems`).
+    already reported every problem, see :func:`option_problems`, in the same words).
 
-    :raises PlannerConfigError: with the first problem.
+    :raises PlannerConfigError: with every problem, as compiling words each.
     """
     try:
         return model.model_validate(options)
     except ValidationError:
-        raise PlannerConfigError(option_problems(model, options, planner)[0][1]) from None
+        raise PlannerConfigError(options_message(option_problems(model, options, planner))
+                                 ) from None
 
 
 #: the parts of the run a plan step uses: the executor context's live-graph methods

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from orchestrator.errors import ConfigError
 from orchestrator.errors import backend_errors as backend_errors  # one mapping, planners' too
 from orchestrator.runtime.contracts import LLMRequest
+from orchestrator.spec.options import option_problems, options_message
 
 OptionsT = TypeVar("OptionsT", bound="BackendOptions")
 
@@ -27,24 +28,21 @@ class BackendOptions(BaseModel):
 def parse_options(model: type[OptionsT], options: dict[str, Any], backend: str) -> OptionsT:
     """Validate a ``ModelConfig.options`` mapping against a backend's options model.
 
+    The message words each problem as ``ponder validate`` does
+    (:func:`~orchestrator.spec.options.option_problems`, which the registry runs on
+    the backend's ``options_model``), so a run that was never validated says the same.
+
     :param model: the backend's options model.
     :param options: the raw mapping from the workflow.
-    :param backend: the backend's name, for the message.
+    :param backend: the backend's name (its entry point's), for the message.
     :returns: the validated options.
     :raises ConfigError: naming each bad key and its value.
     """
     try:
         return model.model_validate(options)
-    except ValidationError as exc:
-        parts = []
-        for err in exc.errors(include_url=False):
-            key = ".".join(str(p) for p in err["loc"]) or "(options)"
-            if err["type"] == "extra_forbidden":
-                known = ", ".join(sorted(model.model_fields))
-                parts.append(f"unknown option {key!r} (known: {known})")
-            else:
-                parts.append(f"option {key}={err.get('input')!r}: {err['msg']}")
-        raise ConfigError(f"{backend} backend: " + "; ".join(parts)) from None
+    except ValidationError:
+        problems = option_problems(model, options, f"{backend} backend")
+        raise ConfigError(options_message(problems)) from None
 
 
 #: the sampling temperatures every backend takes (OpenAI's range)

@@ -1,5 +1,9 @@
 """Checking an ``options:`` mapping (a plan step's, a model's) against the pydantic model
-of the planner or backend that reads it, each problem at its path inside the options."""
+of the planner or backend that reads it, each problem at its path inside the options.
+
+``ponder validate`` reports each problem at its line; a run that was never validated (an
+SDK run, a model given on the command line) refuses the options with
+:func:`options_message` of the same problems, so one problem reads the same either way."""
 
 from __future__ import annotations
 
@@ -37,3 +41,9 @@ def option_problems(model: type[BaseModel], options: dict[str, Any], owner: str,
                                  f"(got {shown(err.get('input'))})"))
         return out
     return []
+
+
+def options_message(problems: list[OptionProblem]) -> str:
+    """The message a run refuses options with: every problem as validate words it,
+    ``; ``-separated."""
+    return "; ".join(message for _, message in problems)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ from orchestrator.errors import ValidationFailed
 from orchestrator.graph.validate import validate_file
 from orchestrator.runtime.registry import Registry
 from orchestrator.sdk import Workflow
-from planners.agot import AGoTPlanner
-from planners.llmcompiler import LLMCompilerPlanner
+from planners.agot import AGoTOptions, AGoTPlanner
+from planners.llmcompiler import LLMCompilerOptions, LLMCompilerPlanner
 from planners.static import StaticPlanner
 
 BAD = """\
@@ -101,3 +102,23 @@ def test_a_planner_call_is_bounded_unless_the_workflow_says_otherwise() -> None:
     assert PlanStep(id="p", goal="g", plan_timeout_s=None).plan_timeout_s is None
     with pytest.raises(ValueError, match="greater than 0"):
         PlanStep(id="p", goal="g", plan_timeout_s=0)
+
+
+@pytest.mark.parametrize(("name", "parsed", "options"), [
+    ("llmcompiler", LLMCompilerOptions, {"stream": True, "direct_answer": "maybe"}),
+    ("agot", AGoTOptions, {"max_depth": 9, "colour": "red"}),
+])
+def test_a_run_refuses_options_in_the_words_of_validate(
+        name: str, parsed: type, options: dict[str, object], tmp_path: Path) -> None:
+    """A run that was never validated (an SDK run of a step built in code) names every
+    problem, each as ``ponder validate`` words it."""
+    from planners.errors import PlannerConfigError
+
+    file = tmp_path / "wf.yaml"
+    file.write_text(f"name: w\nsteps:\n  - id: p\n    kind: plan\n    planner: {name}\n"
+                    f"    goal: hi\n    options: {json.dumps(options)}\n")
+    validated = [p.message for p in validate_file(file)]
+    assert len(validated) == 2
+    with pytest.raises(PlannerConfigError) as info:
+        parsed.parse(options)  # type: ignore[attr-defined]
+    assert sorted(str(info.value).split("; ")) == sorted(validated)

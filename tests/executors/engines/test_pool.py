@@ -377,8 +377,8 @@ def test_a_pool_whose_members_all_lack_a_gpu_is_a_config_error(
 def test_a_bad_vllm_option_on_a_gpu_machine_is_still_an_error(
         pool_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     machine(monkeypatch, gpus=1)
-    with pytest.raises(ConfigError, match=r"member 'gpu': vllm backend: option "
-                                          r"gpu_memory_utilization=2"):
+    with pytest.raises(ConfigError, match=r"member 'gpu': vllm backend options: "
+                                          r"gpu_memory_utilization: .* \(got 2\)"):
         PoolBackend(pool_config([SIM, {**GPU_MEMBER,
                                        "options": {"gpu_memory_utilization": 2}}]))
 

@@ -164,7 +164,8 @@ def test_a_key_is_required_without_base_url(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_bad_option_is_named() -> None:
-    with pytest.raises(ConfigError, match="structured_outputs='xml'"):
+    with pytest.raises(ConfigError, match=r"openai backend options: structured_outputs: "
+                                          r".*\(got 'xml'\)"):
         backend("http://127.0.0.1:1/v1", options={"structured_outputs": "xml"})
 
 

@@ -246,15 +246,20 @@ async def test_injected_failures_are_retryable_and_deterministic() -> None:
     ("options", "named"),
     [
         ({"capacty": 2}, "capacty"),
-        ({"capacity": 0}, "capacity=0"),
-        ({"output_tokens": "some"}, "output_tokens='some'"),
+        ({"capacity": 0}, "capacity: Input should be greater than or equal to 1 (got 0)"),
+        ({"output_tokens": "some"}, "output_tokens: Input should be 'max' or 'text' "
+                                    "(got 'some')"),
         ({"responses": [{"match": "(", "output": "x"}]}, "not a regular expression"),
         ({"responses": [{"match": "a"}]}, "exactly one of"),
         # an infinite or overflowing delay parked every request for good
-        ({"time_scale": float("inf")}, "time_scale=inf"),
-        ({"decode_s_per_token": 1e300}, "decode_s_per_token=1e+300"),
-        ({"prefill_s_per_token": float("inf")}, "prefill_s_per_token=inf"),
-        ({"batch_slowdown": float("inf")}, "batch_slowdown=inf"),
+        ({"time_scale": float("inf")}, "time_scale: Input should be less than or equal to "
+                                       "1000 (got inf)"),
+        ({"decode_s_per_token": 1e300}, "decode_s_per_token: Input should be less than or "
+                                        "equal to 60 (got 1e+300)"),
+        ({"prefill_s_per_token": float("inf")}, "prefill_s_per_token: Input should be less "
+                                                "than or equal to 60 (got inf)"),
+        ({"batch_slowdown": float("inf")}, "batch_slowdown: Input should be less than or "
+                                           "equal to 100 (got inf)"),
     ],
 )
 async def test_bad_options_are_config_errors_naming_the_key(
