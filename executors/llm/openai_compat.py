@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 import anyio
 import openai
 from openai import AsyncOpenAI
+from pydantic import Field
 
 from executors.llm._common import (
     BackendOptions,
@@ -26,6 +28,7 @@ from orchestrator.errors import (
     BackendHTTPError,
     BackendUnavailable,
     ConfigError,
+    StepError,
     StepTimeout,
 )
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage, approx_prompt_tokens
@@ -42,6 +45,8 @@ class OpenAIOptions(BackendOptions):
     structured_outputs: Literal["json_schema", "json_object", "none"] = "json_schema"
     server: Literal["generic", "vllm"] = "generic"
     send_priority: bool = True
+    idle_timeout_s: float | None = Field(120.0, gt=0)
+    total_timeout_s: float | None = Field(1800.0, gt=0)
 
 
 class OpenAIBackend:
@@ -70,17 +75,31 @@ class OpenAIBackend:
     send_priority      true           with ``server: vllm``: send ``priority`` (the server
                                       must run ``--scheduling-policy priority``, else it
                                       answers 400)
+    idle_timeout_s     120            a stream that sends no content (text, a finish
+                                      reason, usage) for this long, once its content has
+                                      begun, fails; keep-alive chunks and comments do not
+                                      count; ``null``: no limit
+    total_timeout_s    1800           one request (streamed or not, the wait for its first
+                                      token included) fails after this long; ``null``: no
+                                      limit
     ================== ============== =================================================
+
+    ``request_timeout_s`` is the HTTP client's: it bounds connecting and each read, so a
+    server that sends a byte now and then never trips it; the two limits above do.
 
     Errors: a ``base_url`` that is not an http(s) URL → :class:`ConfigError` when
     constructed; unreachable server, or a stream cut before its finish reason →
-    :class:`BackendUnavailable`, HTTP timeout → :class:`StepTimeout`, HTTP status →
-    :class:`BackendHTTPError` (the server's message on one line, with a hint for 401/403,
-    404 and a refused ``json_schema``); an answer that is not a chat completion, has no
-    choices or no text (``content: null``), or a stream without any event →
-    :class:`BackendError`. Each names the URL. Tokens the server reports with an
-    unusable answer or an error status are added to ``LLMRequest.usage``.
-    Cancelling the awaiting task closes the HTTP response, which makes the server stop.
+    :class:`BackendUnavailable`, HTTP timeout or one of the limits above →
+    :class:`StepTimeout` (naming the option), HTTP status → :class:`BackendHTTPError`
+    (the server's message on one line, with a hint for 401/403 and 404); a refused
+    ``json_schema`` (whatever the status: llama.cpp's server answers 500), an answer that
+    is not a chat completion, has no choices or no text (``content: null``), or a stream
+    without any event → :class:`BackendError`, which is not retried. Each names the URL.
+    An error in the middle of a stream keeps the text received so far
+    (``StepError.raw_output``). Tokens the server reports with an unusable answer or an
+    error status are added to ``LLMRequest.usage``. Cancelling the awaiting task closes
+    the HTTP response, which makes the server stop (llama.cpp's server stops a stream,
+    but finishes an answer that is not streamed).
     """
 
     options_model = OpenAIOptions  # what `ponder validate` checks the model's options against
@@ -136,8 +155,9 @@ class OpenAIBackend:
         otherwise.
 
         :raises BackendUnavailable: when the server cannot be reached.
-        :raises StepTimeout: when the HTTP request times out.
+        :raises StepTimeout: when the HTTP request times out, or passes ``total_timeout_s``.
         :raises BackendHTTPError: when the server answers with an error status.
+        :raises BackendError: when it refuses ``json_schema`` output, or its answer is unusable.
         """
         check_request(request, "openai")
         if request.n > 1 and request.usage is not None:
@@ -149,7 +169,8 @@ class OpenAIBackend:
         start = anyio.current_time()
         self.stats.requests += 1
         try:
-            with self._errors(request):
+            with self._deadline(self._total_deadline(start), self._total_message()), \
+                    self._errors(request):
                 response = await self._client.chat.completions.create(**self._params(request))
         except anyio.get_cancelled_exc_class():
             self.stats.cancelled += 1
@@ -177,22 +198,27 @@ class OpenAIBackend:
     async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
         """Yield the first choice's text as it arrives; the last chunk is final.
 
-        Usage comes from the server's ``include_usage`` chunk; a server that sends
-        none leaves the prompt count at 0 and counts one token per content chunk (of
-        every choice). The request's ``usage`` counter, when given, counts what was
-        received as it arrives: the prompt's estimate (four characters a token) with the
-        first content chunk, then one token per content chunk of any choice. That is
-        what a cancelled caller records (the server's own count only comes at the end).
+        Usage comes from the server's ``include_usage`` chunk; for a server that sends
+        none (llama.cpp's) the prompt is estimated (four characters a token) and each
+        content chunk (of every choice) counts one token. The request's ``usage``
+        counter, when given, counts what was received as it arrives: the prompt's
+        estimate with the first content chunk, then one token per content chunk of any
+        choice. That is what a cancelled caller records (the server's own count only
+        comes at the end).
 
-        :raises BackendUnavailable, StepTimeout, BackendHTTPError: as :meth:`complete`.
+        :raises BackendUnavailable, StepTimeout, BackendHTTPError, BackendError: as
+            :meth:`complete`; :class:`StepTimeout` also past ``idle_timeout_s``. An error
+            raised after some text keeps that text as its ``raw_output``.
         """
         check_request(request, "openai")
         start = anyio.current_time()
         self.stats.requests += 1
-        chunks = await self._open_stream(request)
+        total_at = self._total_deadline(start)
+        chunks = await self._open_stream(request, total_at)
         texts: dict[int, list[str]] = {}
         pieces = 0  # content chunks of every choice
         received = request.usage if request.usage is not None else Usage()
+        got = Usage()  # what this stream received: the stats of one that does not finish
         prompt_estimate = approx_prompt_tokens(request.messages)
         finish: str | None = None
         usage: Any = None
@@ -200,16 +226,22 @@ class OpenAIBackend:
         ttft: float | None = None
         finished = False
         events = 0  # stream events of any kind
+        idle_at = math.inf  # the idle limit runs from the first chunk that carries content
         try:
             async with chunks:  # closes the HTTP response on every exit, cancellation included
                 iterator = aiter(chunks)
                 while True:
-                    with self._errors(request, streaming=True):
+                    stalled = (self._idle_message() if idle_at < total_at
+                               else self._total_message())
+                    with self._deadline(min(idle_at, total_at), stalled), \
+                            self._errors(request, streaming=True):
                         try:
                             chunk = await anext(iterator)
                         except StopAsyncIteration:
                             break
                     events += 1
+                    if self.options.idle_timeout_s is not None and _carries_content(chunk):
+                        idle_at = anyio.current_time() + self.options.idle_timeout_s
                     usage = getattr(chunk, "usage", None) or usage
                     model = getattr(chunk, "model", None) or model
                     for choice in getattr(chunk, "choices", None) or ():
@@ -219,9 +251,10 @@ class OpenAIBackend:
                         texts.setdefault(index, []).append(piece)
                         if piece:
                             pieces += 1
-                            if pieces == 1:
-                                received.prompt_tokens += prompt_estimate
-                            received.completion_tokens += 1
+                            for counter in (received, got):
+                                if pieces == 1:
+                                    counter.prompt_tokens += prompt_estimate
+                                counter.completion_tokens += 1
                         if index == 0:
                             finish = getattr(choice, "finish_reason", None) or finish
                             if piece:
@@ -233,7 +266,8 @@ class OpenAIBackend:
             joined = ["".join(texts[i]) for i in sorted(texts)] or [""]
             result = LLMResponse(
                 text=joined[0],
-                prompt_tokens=counts[0] if counts else 0,
+                # a server that reports no usage (llama.cpp's) processed the prompt anyway
+                prompt_tokens=counts[0] if counts else prompt_estimate,
                 completion_tokens=counts[1] if counts else pieces,
                 latency_s=anyio.current_time() - start,
                 ttft_s=ttft,
@@ -245,17 +279,27 @@ class OpenAIBackend:
             self._count(result)
             finished = True
             yield LLMChunk("", final=result)
+        except StepError as exc:
+            # the text received before a failure is kept for the step's failed event
+            if exc.raw_output is None and texts.get(0):
+                exc.raw_output = "".join(texts[0])
+            raise
         except (anyio.get_cancelled_exc_class(), GeneratorExit):
             if not finished:
                 self.stats.cancelled += 1
             raise
+        finally:
+            if not finished:
+                self.stats.prompt_tokens += got.prompt_tokens
+                self.stats.completion_tokens += got.completion_tokens
 
-    async def _open_stream(self, request: LLMRequest) -> Any:
+    async def _open_stream(self, request: LLMRequest, total_at: float) -> Any:
         """Start a streamed completion, asking for the usage chunk where the server takes
         ``stream_options``; one that refuses the field (HTTP 400/422 naming it) is asked
-        again without it, and never again by this backend."""
+        again without it, and never again by this backend. ``total_at`` is the deadline
+        of the whole request."""
         params = {**self._params(request), "stream": True}
-        with self._errors(request):
+        with self._deadline(total_at, self._total_message()), self._errors(request):
             if self._stream_usage:
                 try:
                     return await self._client.chat.completions.create(
@@ -265,6 +309,29 @@ class OpenAIBackend:
                         raise
                     self._stream_usage = False
             return await self._client.chat.completions.create(**params)
+
+    def _total_deadline(self, start: float) -> float:
+        limit = self.options.total_timeout_s
+        return start + limit if limit is not None else math.inf
+
+    def _total_message(self) -> str:
+        return (f"{self.base_url}: the answer was not finished within "
+                f"{self.options.total_timeout_s:g} s (options.total_timeout_s)")
+
+    def _idle_message(self) -> str:
+        return (f"{self.base_url}: the stream sent no content for "
+                f"{self.options.idle_timeout_s:g} s (options.idle_timeout_s): the server "
+                "stalled")
+
+    @contextmanager
+    def _deadline(self, deadline: float, message: str) -> Iterator[None]:
+        """Stop the block at ``deadline`` (the event loop's clock) with a retryable
+        :class:`StepTimeout` saying ``message``."""
+        with anyio.CancelScope(deadline=deadline) as scope:
+            yield
+        if scope.cancelled_caught:
+            self.stats.failed += 1
+            raise StepTimeout(message)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -323,7 +390,7 @@ class OpenAIBackend:
             raise StepTimeout(f"{_url(exc, self.base_url)}: request timed out") from exc
         except openai.APIConnectionError as exc:
             self.stats.failed += 1
-            cause = _one_line(str(exc.__cause__ or exc))
+            cause = _connection_cause(exc)
             if streaming:
                 raise BackendUnavailable(f"{_url(exc, self.base_url)}: the connection was lost "
                                          f"during the stream: {cause}") from exc
@@ -333,11 +400,13 @@ class OpenAIBackend:
             _add_usage(request.usage, _usage_counts(_body_usage(exc)))
             detail = _error_detail(exc.body)
             hint = self._status_hint(exc.status_code, detail, request)
-            raise BackendHTTPError(
-                f"{_url(exc, self.base_url)}: HTTP {exc.status_code}"
-                + (f": {detail}" if detail else "") + (f" ({hint})" if hint else ""),
-                status=exc.status_code,
-            ) from exc
+            message = (f"{_url(exc, self.base_url)}: HTTP {exc.status_code}"
+                       + (f": {detail}" if detail else "") + (f" ({hint})" if hint else ""))
+            if self._refuses_json_schema(detail, request):
+                # the same request gets the same refusal, whatever its status (llama.cpp's
+                # server answers 500): not an HTTP error the scheduler would retry
+                raise BackendError(message) from exc
+            raise BackendHTTPError(message, status=exc.status_code) from exc
         except openai.OpenAIError as exc:
             self.stats.failed += 1
             raise BackendError(f"{self.base_url}: {_one_line(str(exc))}") from exc
@@ -351,15 +420,26 @@ class OpenAIBackend:
         if status in (401, 403):
             return self.key_hint
         if status == 404:
-            if not self.base_url.rstrip("/").endswith("/v1"):
+            root = self.base_url.rstrip("/")
+            if root.endswith("/chat/completions"):
+                return (f"base_url {self.base_url!r} ends in /chat/completions, which the "
+                        f"client adds: use {root.removesuffix('/chat/completions')!r}")
+            if not root.endswith("/v1"):
                 return (f"is base_url right? {self.base_url!r} does not end in /v1, where "
                         "OpenAI-compatible servers usually answer")
             return f"is model {self.model!r} served at {self.base_url!r}?"
-        if (request.json_schema is not None and self.options.structured_outputs == "json_schema"
-                and "json_schema" in detail):
+        if self._refuses_json_schema(detail, request):
             return ("the server does not take response_format json_schema: set "
                     "`options: {structured_outputs: json_object}` (llama.cpp's server) or none")
         return ""
+
+    def _refuses_json_schema(self, detail: str, request: LLMRequest) -> bool:
+        """Whether an error answers a ``response_format`` of type ``json_schema`` that the
+        server does not take: its message names both (llama.cpp's server: HTTP 500 with a
+        validation error of ``response_format.type``, input ``'json_schema'``)."""
+        return (request.json_schema is not None
+                and self.options.structured_outputs == "json_schema"
+                and "json_schema" in detail and "response_format" in detail)
 
 
 #: longest server text quoted in a message
@@ -488,6 +568,36 @@ def _check_base_url(url: str, source: str) -> None:
             problem = f"has a bad port: {exc}"
     if problem:
         raise ConfigError(f"openai backend: {source} {url!r} {problem}")
+
+
+def _carries_content(chunk: Any) -> bool:
+    """Whether a stream chunk shows progress: text (or reasoning, a tool call) in a delta,
+    a finish reason or usage; not a keep-alive chunk with an empty delta (or one with only
+    its ``role``)."""
+    if getattr(chunk, "usage", None) is not None:
+        return True
+    for choice in getattr(chunk, "choices", None) or ():
+        if getattr(choice, "finish_reason", None):
+            return True
+        fields = _as_json(getattr(choice, "delta", None))
+        if isinstance(fields, dict) and any(value for key, value in fields.items()
+                                            if key != "role"):
+            return True
+    return False
+
+
+def _connection_cause(exc: BaseException) -> str:
+    """What broke a connection: the first message along the exception's causes, or the
+    innermost type's name where they have none (a reset is an empty ``ReadError``)."""
+    seen: list[BaseException] = []
+    cause: BaseException | None = exc.__cause__ or exc
+    while cause is not None and cause not in seen:
+        if str(cause).strip():
+            return _one_line(str(cause))
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    names = " from ".join(type(c).__name__ for c in seen)
+    return f"the connection was closed or reset ({names})"
 
 
 def _url(exc: openai.APIError, fallback: str) -> str:

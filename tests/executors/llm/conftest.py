@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,12 +68,31 @@ def llama_server_url(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) 
     if given:
         yield given.rstrip("/")
         return
+    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
+    with start_llama_server(gguf_path, log_path) as (_, url):
+        yield url
+
+
+@pytest.fixture
+def own_llama_server(gguf_path: Path, tmp_path: Path
+                     ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A llama.cpp server of this test alone (its process and base URL), which the test
+    may kill; stopped at the end if it still runs."""
+    with start_llama_server(gguf_path, tmp_path / "server.log") as started:
+        yield started
+
+
+@contextmanager
+def start_llama_server(gguf_path: Path, log_path: Path
+                       ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``python -m llama_cpp.server`` on the bundled model, on a free port of 127.0.0.1:
+    its process and base URL once it answers; stopped on exit. Skips without the
+    server's extras."""
     try:
         import llama_cpp.server.app  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"llama_cpp.server needs its extras ({exc.name} is missing)")
     port = free_port()
-    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path),
         "--n_ctx", "1024", "--port", str(port), "--host", "127.0.0.1",
@@ -83,7 +103,7 @@ def llama_server_url(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) 
     url = f"http://127.0.0.1:{port}/v1"
     try:
         _wait_until_ready(url, process, log_path)
-        yield url
+        yield process, url
     finally:
         process.terminate()
         try:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +23,7 @@ from orchestrator.errors import (
     BackendHTTPError,
     BackendUnavailable,
     ConfigError,
+    StepTimeout,
     is_retryable,
 )
 from orchestrator.runtime.contracts import LLMRequest, LLMResponse, Usage
@@ -114,8 +118,8 @@ def backend(base_url: str, **fields: Any) -> OpenAIBackend:
     return OpenAIBackend(ModelConfig(backend="openai", model="m", base_url=base_url, **fields))
 
 
-def ask(**fields: Any) -> LLMRequest:
-    return LLMRequest(messages=[{"role": "user", "content": "Hi"}], **fields)
+def ask(prompt: str = "Hi", **fields: Any) -> LLMRequest:
+    return LLMRequest(messages=[{"role": "user", "content": prompt}], **fields)
 
 
 async def streamed(b: OpenAIBackend, request: LLMRequest) -> LLMResponse:
@@ -198,14 +202,43 @@ async def test_a_long_server_error_is_one_line(server: RawServer) -> None:
     assert is_retryable(info.value)
 
 
-async def test_a_server_refusing_json_schema_output_gets_a_hint(server: RawServer) -> None:
-    server.script.append(reply(500, {"detail": "response_format: 'json_schema' is not one of "
-                                               "'text', 'json_object'"}))
+@pytest.mark.parametrize("status", [500, 400])
+async def test_a_server_refusing_json_schema_output_gets_a_hint_at_once(
+        server: RawServer, status: int) -> None:
+    """The same request gets the same refusal: a 500 saying so is not retried (it was a
+    retryable HTTP error, so every attempt of the step was spent before the hint)."""
+    server.script.append(reply(status, {"detail": "response_format: 'json_schema' is not one "
+                                                  "of 'text', 'json_object'"}))
     b = backend(f"{server.root}/v1")
-    with pytest.raises(BackendHTTPError, match=r"set `options: \{structured_outputs: "
-                       r"json_object\}`"):
+    with pytest.raises(BackendError, match=rf"HTTP {status}: .* \(the server does not take "
+                       r"response_format json_schema: set `options: \{structured_outputs: "
+                       r"json_object\}`") as info:
         await b.complete(ask(json_schema={"type": "object"}))
     await b.aclose()
+    assert not is_retryable(info.value)
+
+
+async def test_a_transient_500_of_a_json_schema_request_is_still_retryable(
+        server: RawServer) -> None:
+    server.script.append(reply(500, {"error": {"message": "CUDA out of memory while sampling "
+                                                          "with json_schema"}}))
+    b = backend(f"{server.root}/v1")
+    with pytest.raises(BackendHTTPError) as info:
+        await b.complete(ask(json_schema={"type": "object"}))
+    await b.aclose()
+    assert is_retryable(info.value)
+    assert "structured_outputs" not in str(info.value)
+
+
+async def test_a_base_url_ending_in_chat_completions_gets_a_hint(server: RawServer) -> None:
+    server.script.append(reply(404, b"Not Found", "text/plain"))
+    b = backend(f"{server.root}/v1/chat/completions")
+    with pytest.raises(BackendHTTPError) as info:
+        await b.complete(ask())
+    await b.aclose()
+    assert str(info.value).endswith(
+        f"HTTP 404: Not Found (base_url '{server.root}/v1/chat/completions/' ends in "
+        f"/chat/completions, which the client adds: use '{server.root}/v1')")
 
 
 async def test_tokens_reported_with_an_error_status_are_counted(server: RawServer) -> None:
@@ -315,3 +348,205 @@ async def test_a_complete_stream_still_succeeds(server: RawServer) -> None:
         final = await streamed(b, ask())
     await b.aclose()
     assert (final.text, final.finish_reason) == ("hello", "length")
+
+
+# -- streams that never finish ----------------------------------------------------------
+
+KEEP_ALIVE = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+              "choices": [{"index": 0, "delta": {}, "finish_reason": None}]}
+ROLE_ONLY = {**KEEP_ALIVE, "choices": [{"index": 0, "delta": {"role": "assistant"},
+                                        "finish_reason": None}]}
+#: the longest a trickling answer goes on when the client never leaves
+TRICKLE_LIMIT_S = 20.0
+
+
+def trickle(head: list[Any], tick: Any, interval_s: float, ticks: int | None = None,
+            end: list[Any] | None = None) -> Answer:
+    """A stream of ``head`` events, then ``tick`` every ``interval_s`` (a dict as a data
+    event, a str written as it is, such as an SSE comment), ``ticks`` times (forever,
+    until the client leaves, when ``None``), then ``end`` and ``[DONE]``."""
+
+    def write(handler: _Handler, event: Any) -> None:
+        raw = event if isinstance(event, str) else f"data: {json.dumps(event)}\n\n"
+        handler.wfile.write(raw.encode())
+        handler.wfile.flush()
+
+    def answer(handler: _Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.end_headers()
+        handler.close_connection = True
+        try:
+            for event in head:
+                write(handler, event)
+            deadline = time.monotonic() + TRICKLE_LIMIT_S
+            sent = 0
+            while (ticks is None or sent < ticks) and time.monotonic() < deadline:
+                time.sleep(interval_s)
+                write(handler, tick)
+                sent += 1
+            for event in [*(end or []), "data: [DONE]\n\n"]:
+                write(handler, event)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client left
+
+    return answer
+
+
+@pytest.mark.parametrize("tick", [KEEP_ALIVE, ROLE_ONLY, ": keep-alive\n\n"],
+                         ids=["empty-delta", "role-only", "sse-comment"])
+async def test_a_stream_that_stalls_after_its_text_began_fails_at_its_idle_limit(
+        server: RawServer, tick: Any) -> None:
+    """It went on until a step's timeout_s, which is unset by default: for ever."""
+    server.script.append(trickle([delta("hel"), delta("lo")], tick, 0.02))
+    b = backend(f"{server.root}/v1", options={"idle_timeout_s": 0.3})
+    counted = Usage()
+    start = time.monotonic()
+    with anyio.fail_after(5), pytest.raises(StepTimeout) as info:
+        await streamed(b, ask(usage=counted))
+    waited = time.monotonic() - start
+    await b.aclose()
+    assert str(info.value) == (f"{server.root}/v1/: the stream sent no content for 0.3 s "
+                               "(options.idle_timeout_s): the server stalled")
+    assert 0.3 <= waited < 2
+    assert is_retryable(info.value)
+    assert info.value.raw_output == "hello"  # the text received is kept for the trace
+    assert counted.completion_tokens == 2
+    assert (b.stats.failed, b.stats.cancelled, b.stats.completion_tokens) == (1, 0, 2)
+
+
+async def test_a_slow_stream_that_keeps_sending_text_is_not_idle(server: RawServer) -> None:
+    server.script.append(trickle([delta("a")], delta("b"), 0.1, ticks=8,
+                                 end=[delta("", "stop")]))
+    b = backend(f"{server.root}/v1", options={"idle_timeout_s": 0.4})
+    with anyio.fail_after(5):
+        final = await streamed(b, ask())
+    await b.aclose()
+    assert (final.text, final.finish_reason) == ("a" + "b" * 8, "stop")
+
+
+async def test_a_stream_that_trickles_text_forever_fails_at_its_total_limit(
+        server: RawServer) -> None:
+    server.script.append(trickle([delta("a")], delta("b"), 0.02))
+    b = backend(f"{server.root}/v1", options={"total_timeout_s": 0.5})
+    with anyio.fail_after(5), pytest.raises(StepTimeout) as info:
+        await streamed(b, ask())
+    await b.aclose()
+    assert str(info.value) == (f"{server.root}/v1/: the answer was not finished within 0.5 s "
+                               "(options.total_timeout_s)")
+    assert (info.value.raw_output or "").startswith("abbb")
+
+
+async def test_keep_alives_before_any_text_are_bounded_by_the_total_limit(
+        server: RawServer) -> None:
+    """The wait for the first token (a queue, a long prompt) is not idleness: only the
+    total limit bounds it."""
+    server.script.append(trickle([], KEEP_ALIVE, 0.02))
+    b = backend(f"{server.root}/v1", options={"idle_timeout_s": 0.1, "total_timeout_s": 0.8})
+    start = time.monotonic()
+    with anyio.fail_after(5), pytest.raises(StepTimeout, match=r"options\.total_timeout_s"):
+        await streamed(b, ask())
+    assert time.monotonic() - start >= 0.8
+    await b.aclose()
+
+
+async def test_an_answer_that_trickles_its_body_fails_at_the_total_limit(
+        server: RawServer) -> None:
+    """A byte now and then resets the HTTP client's read timeout (request_timeout_s)."""
+
+    def drip(handler: _Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", "100000")
+        handler.end_headers()
+        deadline = time.monotonic() + TRICKLE_LIMIT_S
+        try:
+            while time.monotonic() < deadline:
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    server.script.append(drip)
+    b = backend(f"{server.root}/v1", request_timeout_s=0.3, options={"total_timeout_s": 0.6})
+    with anyio.fail_after(5), pytest.raises(StepTimeout) as info:
+        await b.complete(ask())
+    await b.aclose()
+    assert str(info.value) == (f"{server.root}/v1/: the answer was not finished within 0.6 s "
+                               "(options.total_timeout_s)")
+    assert (b.stats.failed, b.stats.cancelled) == (1, 0)
+
+
+def test_the_limits_have_defaults_and_take_null() -> None:
+    b = backend("http://127.0.0.1:1/v1")
+    assert (b.options.idle_timeout_s, b.options.total_timeout_s) == (120.0, 1800.0)
+    b = backend("http://127.0.0.1:1/v1", options={"idle_timeout_s": None,
+                                                   "total_timeout_s": None})
+    assert (b.options.idle_timeout_s, b.options.total_timeout_s) == (None, None)
+    with pytest.raises(ConfigError, match=r"idle_timeout_s.*greater than 0"):
+        backend("http://127.0.0.1:1/v1", options={"idle_timeout_s": 0})
+
+
+# -- what a broken stream leaves --------------------------------------------------------
+
+
+async def test_a_stream_whose_connection_drops_keeps_its_text_and_tokens(
+        server: RawServer) -> None:
+    def cut(handler: _Handler) -> None:  # chunked encoding, cut in the middle of a chunk
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        event = f"data: {json.dumps(delta('hel'))}\n\n".encode()
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+        handler.wfile.write(b"400\r\ndata: {")
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    server.script.append(cut)
+    b = backend(f"{server.root}/v1")
+    counted = Usage()
+    with anyio.fail_after(5), pytest.raises(BackendUnavailable) as info:
+        await streamed(b, ask("x" * 20, usage=counted))
+    await b.aclose()
+    assert "the connection was lost during the stream" in str(info.value)
+    assert info.value.raw_output == "hel"
+    assert (counted.prompt_tokens, counted.completion_tokens) == (5, 1)
+    assert (b.stats.prompt_tokens, b.stats.completion_tokens) == (5, 1)
+
+
+async def test_a_connection_reset_says_so(unused_port: int) -> None:
+    """An empty ReadError: the message ended in ': ' with nothing after it."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def reset() -> None:
+            conn, _ = listener.accept()
+            conn.recv(1)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+        thread = threading.Thread(target=reset, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        b = backend(url)
+        with anyio.fail_after(5), pytest.raises(BackendUnavailable) as info:
+            await b.complete(ask())
+        await b.aclose()
+        thread.join(5)
+    message = str(info.value)
+    assert message.startswith(f"cannot reach {url}/chat/completions: ")
+    assert not message.endswith(": ")
+    assert "reset" in message.lower()
+
+
+async def test_a_stream_without_usage_counts_its_prompt(server: RawServer) -> None:
+    """llama.cpp's server sends no usage chunk: the prompt counted 0 tokens."""
+    server.script.append(sse(delta("hel"), delta("lo", "stop")))
+    b = backend(f"{server.root}/v1")
+    with anyio.fail_after(5):
+        final = await streamed(b, ask("x" * 20))
+    await b.aclose()
+    assert (final.prompt_tokens, final.completion_tokens) == (5, 2)

@@ -1,0 +1,106 @@
+"""OpenAIBackend used as a user would against a real llama.cpp server
+(``llama_cpp.server`` on the bundled model, on 127.0.0.1): what it refuses, what it does
+not report, and what a server that dies leaves."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import anyio
+import pytest
+
+from executors.llm import OpenAIBackend
+from orchestrator import Workflow
+from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable, is_retryable
+from orchestrator.runtime.contracts import LLMRequest, LLMResponse, Usage, approx_prompt_tokens
+from orchestrator.spec.models import ModelConfig
+
+pytestmark = [pytest.mark.anyio, pytest.mark.llama_server]
+
+PERSON = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+HINT = ("the server does not take response_format json_schema: set "
+        "`options: {structured_outputs: json_object}` (llama.cpp's server) or none")
+
+
+def backend(url: str, **options: Any) -> OpenAIBackend:
+    return OpenAIBackend(ModelConfig(backend="openai", model="smollm2", base_url=url,
+                                     options=options))
+
+
+def ask(prompt: str, **fields: Any) -> LLMRequest:
+    return LLMRequest(messages=[{"role": "user", "content": prompt}], **fields)
+
+
+async def test_a_refused_json_schema_fails_at_once_with_the_hint(llama_server_url: str) -> None:
+    """llama.cpp's server answers 500 (a validation error of response_format.type)."""
+    b = backend(llama_server_url)
+    with anyio.fail_after(30), pytest.raises(BackendError) as info:
+        await b.complete(ask("Name a person.", max_tokens=16, json_schema=PERSON))
+    await b.aclose()
+    assert not isinstance(info.value, BackendHTTPError)
+    assert not is_retryable(info.value)
+    assert "HTTP 500" in str(info.value) and str(info.value).endswith(f"({HINT})")
+
+
+async def test_a_step_refused_json_schema_is_attempted_once(llama_server_url: str) -> None:
+    """It was retried (three attempts by default, with backoff) before the hint showed."""
+    wf = Workflow("refused", models={"default": {"backend": "openai", "model": "smollm2",
+                                                 "base_url": llama_server_url}})
+    wf.llm("person", prompt="Name a person.", output_schema=PERSON, max_tokens=16)
+    with anyio.fail_after(60):
+        result = await wf.run()
+    assert result.status == "failed"
+    (step,) = result.steps
+    assert step.attempts == 1
+    assert step.error is not None and HINT in step.error
+
+
+async def test_a_streamed_answer_counts_its_prompt(llama_server_url: str) -> None:
+    """The server sends no usage chunk; the prompt counted 0 tokens."""
+    b = backend(llama_server_url)
+    request = ask("Count from one to five.", max_tokens=8, temperature=0)
+    final: LLMResponse | None = None
+    with anyio.fail_after(30):
+        async for chunk in b.stream(request):
+            final = chunk.final or final
+    await b.aclose()
+    assert final is not None
+    assert final.prompt_tokens == approx_prompt_tokens(request.messages)
+    assert 0 < final.completion_tokens <= 8
+
+
+async def test_a_server_killed_mid_stream(
+        own_llama_server: tuple[subprocess.Popen[bytes], str]) -> None:
+    """The text received before the server died is kept on the error, its tokens counted;
+    the next call says the server cannot be reached, and why."""
+    process, url = own_llama_server
+    b = backend(url)
+    counted = Usage()
+    pieces: list[str] = []
+    with anyio.fail_after(60), pytest.raises(BackendUnavailable) as info:
+        async for chunk in b.stream(ask("Write a long story about a cat.", max_tokens=400,
+                                        temperature=0, usage=counted)):
+            pieces.append(chunk.text)
+            if len(pieces) == 5:
+                process.kill()
+                await anyio.to_thread.run_sync(process.wait)
+    assert is_retryable(info.value)
+    assert str(info.value).startswith(f"{url}/chat/completions: the connection was lost "
+                                      "during the stream: ")
+    assert info.value.raw_output == "".join(pieces)
+    assert counted.completion_tokens == len(pieces) >= 5
+    with anyio.fail_after(30), pytest.raises(BackendUnavailable) as after:
+        await b.complete(ask("Hi", max_tokens=4))
+    await b.aclose()
+    assert str(after.value).startswith(f"cannot reach {url}/chat/completions: ")
+    assert not str(after.value).endswith(": ")
+
+
+async def test_a_base_url_with_the_endpoint_says_which_url_to_use(llama_server_url: str
+                                                                  ) -> None:
+    b = backend(f"{llama_server_url}/chat/completions")
+    with anyio.fail_after(30), pytest.raises(BackendHTTPError) as info:
+        await b.complete(ask("Hi", max_tokens=4))
+    await b.aclose()
+    assert str(info.value).endswith(f"use {llama_server_url!r})")
