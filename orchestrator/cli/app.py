@@ -36,7 +36,7 @@ from orchestrator.errors import (
     clipped,
     shown,
 )
-from orchestrator.graph.validate import validate_file
+from orchestrator.graph.validate import ModelOverrides, model_problems, run_model, validate_file
 from orchestrator.runtime.engine import RunResult, validate_inputs
 from orchestrator.runtime.registry import Registry
 from orchestrator.sdk import Workflow
@@ -180,15 +180,19 @@ def _utf8_problem(file: Path) -> Problem | None:
     return None
 
 
-def _workflow_problems(file: Path) -> list[Problem]:
-    """Every problem of a workflow file; one that is not UTF-8 text has that one."""
+def _workflow_problems(file: Path, overrides: ModelOverrides | None = None) -> list[Problem]:
+    """Every problem of a workflow file; one that is not UTF-8 text has that one.
+
+    :param overrides: check the models as the run uses them (``--backend``, ``--model``).
+    """
     problem = _utf8_problem(file)
-    return [problem] if problem is not None else validate_file(file)
+    return [problem] if problem is not None else validate_file(file, overrides=overrides)
 
 
-def _load(file: Path) -> Workflow:
-    """Load a workflow, or fail with every problem it has."""
-    problems = _workflow_problems(file)
+def _load(file: Path, overrides: ModelOverrides | None = None) -> Workflow:
+    """Load a workflow, or fail with every problem it has (its models checked as the run
+    uses them: see :class:`~orchestrator.graph.validate.ModelOverrides`)."""
+    problems = _workflow_problems(file, overrides)
     if problems:
         raise workflow_failure(problems, file)
     try:
@@ -255,17 +259,18 @@ def run(
     """
 
     def go() -> None:
-        wf = _load(file)
-        locations = {alias: where(wf.source.problem(("models", alias, "backend"), ""))
-                     for alias in wf.spec.models}
-        for name, (path, config) in _model_overrides(model).items():
+        _check_backend(backend, Registry.default())
+        overrides = _model_overrides(model)
+        # the file's own config of a model --model replaces is not checked, nor the options
+        # of one --backend runs without them: the run uses neither
+        wf = _load(file, ModelOverrides(backend, frozenset(overrides)))
+        for name, (path, config) in overrides.items():
             declared = wf.spec.models
             if declared and name not in declared and name != "default":
                 raise _fail(f"--model {clipped(name)}: {file} declares no model {shown(name)} "
                             f"(models: {', '.join(sorted(declared))})")
+            _check_override(name, path, run_model(config, backend), wf.registry)
             wf.spec.models[name] = config
-            locations[name] = path
-        _check_backends(wf, backend, locations)
         if tool_executor:
             try:
                 wf.register_executor("tool", wf.registry.executor(tool_executor))
@@ -323,19 +328,15 @@ def _check_backend(backend: str | None, registry: Registry) -> None:
                     f"{', '.join(sorted(names))}", kind="config")
 
 
-def _check_backends(wf: Workflow, backend: str | None, locations: dict[str, str]) -> None:
-    """Fail before anything runs when a backend the run would use is not installed:
-    ``--backend``, else each model's (``locations``: where each alias's is given)."""
-    _check_backend(backend, wf.registry)
-    if backend is not None:
-        return
-    names = wf.registry.backend_names()
-    for alias, config in wf.spec.models.items():
-        if config.backend not in names:
-            where = locations.get(alias, wf.source.file)
-            raise _fail(f"{where}: model {alias!r}: unknown LLM backend {shown(config.backend)}; "
-                        f"installed: {', '.join(sorted(names))}", kind="config",
-                        location=where)
+def _check_override(name: str, path: str, config: ModelConfig, registry: Registry) -> None:
+    """Fail when the config ``--model NAME=FILE`` gives (as the run uses it) names a backend
+    that is not installed or options that backend refuses, in the words of ``ponder
+    validate`` about a model in a workflow file."""
+    problems = model_problems(name, config, registry)
+    if problems:
+        raise _fail(f"{path}: " + "; ".join(message + (f" ({hint})" if hint else "")
+                                            for _, message, hint in problems),
+                    kind="config", location=path)
 
 
 async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,

@@ -6,6 +6,7 @@ tool, template and cycle problems are reported in the same pass.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from orchestrator.spec.loader import (
     parse_yaml,
     pydantic_problems,
 )
-from orchestrator.spec.models import LLMStep, Step, WorkflowSpec
+from orchestrator.spec.models import LLMStep, ModelConfig, Step, WorkflowSpec
 
 _STEP: TypeAdapter[Any] = TypeAdapter(Step)
 _STEPS: TypeAdapter[list[Any]] = TypeAdapter(list[Any])
@@ -81,17 +82,56 @@ def _without_unknown_fields(raw: Any, exc: ValidationError) -> Any:
         return None
 
 
+@dataclass(frozen=True)
+class ModelOverrides:
+    """What a run's command line changes of the models (``ponder run --backend B``,
+    ``--model NAME=FILE``): the models checked are the ones the run uses.
+
+    :param backend: every model runs on this backend (see :func:`run_model`), in the
+        sub-workflows too.
+    :param replaced: aliases of the workflow (not of its sub-workflows) whose config is
+        replaced; the caller checks the replacements (:func:`model_problems`).
+    """
+
+    backend: str | None = None
+    replaced: frozenset[str] = frozenset()
+
+
+def run_model(config: ModelConfig, backend: str | None) -> ModelConfig:
+    """The config a run under ``--backend`` uses for a model: a model on another backend
+    runs on ``backend`` without its options (they were written for its own backend: a
+    local model's ``n_ctx`` under ``--backend simulated``); one already on it keeps them."""
+    if backend is None or config.backend == backend:
+        return config
+    return config.model_copy(update={"backend": backend, "options": {}})
+
+
+def model_problems(alias: str, config: ModelConfig, registry: Registry
+                   ) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """What is wrong with one model's config: its backend is not installed, or the backend
+    refuses its ``options:``. Each is (path inside the config, message, hint)."""
+    installed = registry.backend_names()
+    if config.backend not in installed:
+        return [(("backend",), f"model {alias!r}: unknown LLM backend {config.backend!r}",
+                 "installed backends: " + ", ".join(sorted(installed)))]
+    return [(("options", *where), f"model {alias!r}: {message}", "")
+            for where, message in registry.backend_option_problems(config.backend,
+                                                                   config.options)]
+
+
 def validate_text(text: str, file: str, registry: Registry | None = None,
                   base_dir: Path | None = None) -> list[Problem]:
     """Every problem of a workflow document, sorted by position (the sub-workflows it
     runs included, see :mod:`orchestrator.graph.subworkflows`)."""
-    return _validate(text, file, registry, base_dir, None, None)
+    return _validate(text, file, registry, base_dir, None, None, ModelOverrides())
 
 
 def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | None,
-              path: Path | None, subs: SubworkflowCheck | None) -> list[Problem]:
+              path: Path | None, subs: SubworkflowCheck | None,
+              overrides: ModelOverrides) -> list[Problem]:
     """:param path: the document's file, resolved (None for text of no file).
-    :param subs: the sub-workflow checks of the validation this one is part of."""
+    :param subs: the sub-workflow checks of the validation this one is part of.
+    :param overrides: the run's changes to the models (none for ``ponder validate``)."""
     data, smap, problems = parse_yaml(text, file)
     if data is None:
         return problems
@@ -101,7 +141,7 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
     problems += more
     if spec is not None:
         reg = registry or Registry.default()
-        problems += _model_problems(spec, smap, reg)
+        problems += _model_problems(spec, smap, reg, overrides)
         for name, target in spec.tools.items():
             try:  # found, not imported: validating must not run the workflow's code
                 find_callable_module(target, base_dir)
@@ -124,39 +164,45 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
             workflows = reg.workflows
             subs = SubworkflowCheck(lambda ref, folder: find_workflow(ref, folder, workflows),
                                     known_steps=reg.planner_known_steps)
-            subs.check_file = lambda sub: _validate_file(sub, reg, subs)
+            # --model replaces models of this workflow only; --backend applies to all
+            nested = ModelOverrides(overrides.backend)
+            subs.check_file = lambda sub: _validate_file(sub, reg, subs, nested)
         problems += subs.problems(spec, smap, base_dir or Path("."), path)
     unique = {(p.line, p.column, p.message): p for p in problems}
     return sorted(unique.values(), key=lambda p: (p.line, p.column))
 
 
-def _model_problems(spec: WorkflowSpec, smap: SourceMap, reg: Registry) -> list[Problem]:
-    """Each model's backend is installed and takes its ``options:`` (checked here, not when
-    a run compiles: ``--backend`` and ``--model`` may replace what the file says)."""
+def _model_problems(spec: WorkflowSpec, smap: SourceMap, reg: Registry,
+                    overrides: ModelOverrides) -> list[Problem]:
+    """Each model the run uses has its backend installed, which takes its ``options:``
+    (checked here, not when a run compiles: ``--backend`` and ``--model`` may replace what
+    the file says, see :class:`ModelOverrides`)."""
     problems: list[Problem] = []
-    installed = reg.backend_names()
     for name, config in spec.models.items():
-        if config.backend not in installed:
-            problems.append(smap.problem(
-                ("models", name, "backend"), f"model {name!r}: unknown LLM backend "
-                f"{config.backend!r}", "installed backends: " + ", ".join(sorted(installed))))
+        if name in overrides.replaced:
             continue
-        for where, message in reg.backend_option_problems(config.backend, config.options):
-            problems.append(smap.problem(("models", name, "options", *where),
-                                         f"model {name!r}: {message}"))
+        for where, message, hint in model_problems(name, run_model(config, overrides.backend),
+                                                   reg):
+            problems.append(smap.problem(("models", name, *where), message, hint))
     return problems
 
 
-def validate_file(path: str | Path, registry: Registry | None = None) -> list[Problem]:
-    """Every problem of a workflow file (an unreadable file is one problem)."""
-    return _validate_file(path, registry, None)
+def validate_file(path: str | Path, registry: Registry | None = None, *,
+                  overrides: ModelOverrides | None = None) -> list[Problem]:
+    """Every problem of a workflow file (an unreadable file is one problem).
+
+    :param overrides: check the models as a run with these command-line changes uses
+        them (``ponder run``); by default as the files say.
+    """
+    return _validate_file(path, registry, None, overrides or ModelOverrides())
 
 
 def _validate_file(path: str | Path, registry: Registry | None,
-                   subs: SubworkflowCheck | None) -> list[Problem]:
+                   subs: SubworkflowCheck | None, overrides: ModelOverrides) -> list[Problem]:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         return [Problem(f"cannot read {path}: {exc.strerror}", "check the path", str(path))]
-    return _validate(text, str(path), registry, p.resolve().parent, p.resolve(), subs)
+    return _validate(text, str(path), registry, p.resolve().parent, p.resolve(), subs,
+                     overrides)
