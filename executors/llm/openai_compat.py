@@ -539,15 +539,20 @@ def _check_stream_end(events: int, finish: str | None, base_url: str) -> None:
     """:raises BackendError: for a stream without any event (a server that failed on the
         request after starting its answer, as llama.cpp's does with a prompt longer than its
         context; or one that does not stream).
-    :raises BackendUnavailable: for a stream cut before its finish reason (retryable).
+    :raises BackendUnavailable: for a stream that ended, in good order, before its finish
+        reason (retryable; a connection lost in the middle of a stream is an error of the
+        HTTP client, reported by ``_errors``).
     """
     if events == 0:
         raise BackendError(f"{base_url}: the server sent an empty stream (no event): it "
                            "failed on the request (a prompt longer than its context?) or "
                            "does not stream")
     if finish is None:
-        raise BackendUnavailable(f"{base_url}: the stream ended before the answer was "
-                                 "finished (no finish_reason): the connection was lost")
+        raise BackendUnavailable(
+            f"{base_url}: the stream ended before the answer was finished (no "
+            "finish_reason): the server cut it. llama.cpp's Python server cuts a stream when "
+            "another request arrives: start it with `--interrupt_requests False`, or give "
+            "this model `concurrency: 1`")
 
 
 def _check_base_url(url: str, source: str) -> None:

@@ -104,3 +104,36 @@ async def test_a_base_url_with_the_endpoint_says_which_url_to_use(llama_server_u
         await b.complete(ask("Hi", max_tokens=4))
     await b.aclose()
     assert str(info.value).endswith(f"use {llama_server_url!r})")
+
+
+async def test_a_stream_cut_by_another_request_says_how_to_avoid_it(
+        own_llama_server: tuple[subprocess.Popen[bytes], str]) -> None:
+    """llama.cpp's Python server ends a running stream with [DONE] when another request
+    waits (its default --interrupt_requests True): it was reported as a lost connection."""
+    _, url = own_llama_server
+    b = backend(url)
+    first_text = anyio.Event()
+    cut: list[BaseException] = []
+
+    async def long_stream() -> None:
+        try:
+            async for chunk in b.stream(ask("Write a long story about a cat.", max_tokens=400,
+                                            temperature=0)):
+                first_text.set()
+                if chunk.final is not None:
+                    raise AssertionError("the stream was not cut")
+        except BackendUnavailable as exc:
+            cut.append(exc)
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(long_stream)
+            await first_text.wait()
+            second = await b.complete(ask("Hi", max_tokens=4))
+    await b.aclose()
+    assert second.completion_tokens > 0
+    (error,) = cut
+    assert is_retryable(error)
+    assert "the server cut it" in str(error)
+    assert "`--interrupt_requests False`, or give this model `concurrency: 1`" in str(error)
+    assert isinstance(error, BackendUnavailable) and error.raw_output
