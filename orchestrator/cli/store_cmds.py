@@ -33,7 +33,7 @@ from orchestrator.cli.app import (
 )
 from orchestrator.errors import PonderError, SpecError, shown
 from orchestrator.runtime.contracts import Usage
-from orchestrator.runtime.durable import RunAlreadyFinished, replay, resume
+from orchestrator.runtime.durable import RunAlreadyFinished, recorded_children, replay, resume
 from orchestrator.runtime.engine import RunResult
 from orchestrator.runtime.registry import Registry
 from orchestrator.store import (
@@ -212,18 +212,22 @@ def _cell(error: str) -> str:
 def resume_cmd(
     run_id: Annotated[str, typer.Argument(help="Run id of an interrupted run, or its start.")],
     db: Db = None,
-    backend: Annotated[str | None, typer.Option(help="Override every model's backend.")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="Override every model's backend (default: the run's own --backend, if it "
+        "had one).")] = None,
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
-    """Continue an interrupted run: completed steps are not executed again."""
+    """Continue an interrupted run: completed steps are not executed again, and the
+    sub-workflow runs it had in flight continue under their own ids."""
 
     async def run(store: TraceStore) -> RunResult | RunRecord:
         events = await store.events(await store.resolve_run_id(run_id))
         if not events:
             raise RunNotFound(run_id)
         try:
-            return await resume(events, hooks=[StoreHook(store)], backend=backend)
+            return await resume(events, hooks=[StoreHook(store)], backend=backend,
+                                children=recorded_children(store))
         except RunAlreadyFinished as exc:
             err.print(str(exc), markup=False, highlight=False)
             return fold_events(events)
@@ -272,7 +276,9 @@ def replay_cmd(
     input: Annotated[list[str], typer.Option("--input", "-i", help="key=value.")] = [],  # noqa: B006
     workflow: Annotated[Path | None, typer.Option(help="Workflow file (default: the recorded "
                                                   "source).")] = None,
-    backend: Annotated[str | None, typer.Option(help="Override every model's backend.")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="Override every model's backend (default: the run's own --backend, if it "
+        "had one).")] = None,
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
@@ -412,7 +418,9 @@ def gc(
     db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """Delete finished runs older than an age, with all their events."""
+    """Delete finished runs older than an age, with all their events and the runs of
+    their sub-workflows (whatever their status); a sub-workflow's run left behind by a
+    deleted run goes too once it is that old."""
 
     def go() -> None:
         m = _AGE_RE.match(older_than.strip())

@@ -2,7 +2,11 @@
 
 - **resume**: continue an interrupted run under the same id; steps that succeeded are
   not executed again (their outputs come from the trace), steps that were in flight run
-  again with the next attempt number.
+  again with the next attempt number. A sub-workflow (a ``workflow`` step, a spawn's
+  child) that was in flight goes on as its recorded child run, under the child's own id
+  and the same way, down to its own children; a child that had succeeded gives its
+  recorded output, one that failed was a failed attempt (the new attempt starts a new
+  child). That needs the child runs: ``resume(..., children=recorded_children(store))``.
 - **replay**: re-execute a recorded run with every step's result served from the trace
   (no model or tool is called); a step whose rendered input differs from the recording
   fails loudly, because that means the workflow changed.
@@ -15,12 +19,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import anyio
 import networkx as nx
 
 from orchestrator.errors import ConfigError, PonderError, StepError
@@ -28,7 +34,13 @@ from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_alive
 from orchestrator.runtime.contracts import ExecContext, Executor, Hook, Result, Task, Usage
-from orchestrator.runtime.engine import RunResult, compile_graph, execute
+from orchestrator.runtime.engine import (
+    RunContext,
+    RunResult,
+    compile_graph,
+    execute,
+    validate_inputs,
+)
 from orchestrator.runtime.registry import Registry
 from orchestrator.spec.loader import load_yaml
 from orchestrator.spec.models import ModelConfig, WorkflowSpec
@@ -81,6 +93,17 @@ class Recording:
     #: each step added at run time (a map's item, a fan-out's sample, a plan's step) ->
     #: the step that added it (from ``graph_patched`` events)
     added_by: dict[str, str] = field(default_factory=dict)
+    #: the run and step it belongs to (a sub-workflow's run) or replays (a fork)
+    parent: tuple[str, str | None] | None = None
+    #: for a sub-workflow's run, the attempt of the parent step that ran it last
+    parent_attempt: int | None = None
+    #: the ``--backend`` override it last ran with
+    backend: str | None = None
+    #: the latest ``run_finished`` event (``None`` while it runs or once resumed)
+    finished: Any = None
+    #: each step whose latest attempt did not end (in flight when the run stopped, or
+    #: cancelled with it) -> that attempt: a sub-workflow it ran may go on
+    unfinished: dict[str, int] = field(default_factory=dict)
 
 
 def recording_from_events(events: Sequence[Any]) -> Recording:
@@ -91,15 +114,23 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
     last_status = "running"
     rec = Recording(first.run_id, first.workflow, "running", dict(first.inputs), dict(first.spec),
                     first.source, max(e.seq for e in events) + 1)
+    if first.parent_run_id is not None:
+        rec.parent = (first.parent_run_id, first.parent_step_id)
+    #: each step's latest step-level event kind
+    last_of: dict[str, str] = {}
     for e in events:
         kind = e.kind
         if kind == "step_started":
             rec.attempts[e.step_id] = max(rec.attempts.get(e.step_id, 0), e.attempt)
             rec.rendered[e.step_id] = e.input
+            last_of[e.step_id] = kind
         elif kind == "step_succeeded":
             rec.outputs[e.step_id] = e.output
             rec.succeeded[e.step_id] = e
             rec.usage[e.step_id] = Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
+            last_of[e.step_id] = kind
+        elif kind in ("step_failed", "step_retrying", "step_cancelled", "step_skipped"):
+            last_of[e.step_id] = kind
         elif kind == "graph_patched":
             for added in e.steps:
                 parent = added.get("parent") or e.source_step
@@ -108,12 +139,19 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         elif kind == "run_started":
             last_status = "running"
             rec.writer = e
+            rec.finished = None
+            rec.backend = getattr(e, "backend", None)
+            if getattr(e, "parent_attempt", None) is not None:
+                rec.parent_attempt = e.parent_attempt
         elif kind == "run_finished":
             last_status = e.status
             rec.writer = None
+            rec.finished = e
         if kind in ("step_succeeded", "step_failed", "step_cancelled"):
             rec.spent += Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
     rec.status = last_status
+    rec.unfinished = {sid: rec.attempts[sid] for sid, kind in last_of.items()
+                      if kind in ("step_started", "step_cancelled") and sid in rec.attempts}
     return rec
 
 
@@ -128,10 +166,76 @@ def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | N
     return compile_graph(spec, registry=registry, base_dir=base)
 
 
+class ChildRuns(Protocol):
+    """Where :func:`resume` finds the child runs that a run's steps started (its
+    sub-workflows' runs): :func:`recorded_children` reads them from a trace store."""
+
+    async def children(self, parent_run_id: str) -> dict[tuple[str, int], str]:
+        """The child runs of ``parent_run_id`` by the step and the attempt that last ran
+        each (``run_started``'s ``parent_step_id`` and ``parent_attempt``): the newest
+        where several share them."""
+        ...
+
+    async def events(self, run_id: str) -> Sequence[Any]:
+        """A child run's events, in order."""
+        ...
+
+
+def recorded_children(store: Any) -> ChildRuns:
+    """The :class:`ChildRuns` of a trace store (anything with ``list_runs`` and
+    ``events`` like :class:`~orchestrator.store.TraceStore`)."""
+    return _StoreChildren(store)
+
+
+class _StoreChildren:
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    async def children(self, parent_run_id: str) -> dict[tuple[str, int], str]:
+        from orchestrator.store._models import RunFilter
+
+        # the runs this resume starts meanwhile come after: the pages stay put
+        flt = RunFilter(parent_run_id=parent_run_id, started_before=time.time())
+        found: dict[tuple[str, int], str] = {}
+        offset = 0
+        while page := await self._store.list_runs(flt, limit=_CHILD_PAGE, offset=offset):
+            offset += len(page)
+            for info in page:  # newest first
+                started = await self._store.events(info.id, kinds=("run_started",))
+                last = started[-1] if started else None
+                step = getattr(last, "parent_step_id", None)
+                attempt = getattr(last, "parent_attempt", None)
+                if step is not None and attempt is not None:  # not a fork or a replay
+                    found.setdefault((step, attempt), info.id)
+            if len(page) < _CHILD_PAGE:
+                break
+        return found
+
+    async def events(self, run_id: str) -> Sequence[Any]:
+        return list(await self._store.events(run_id))
+
+
+_CHILD_PAGE = 200
+
+
+def _check_writer_gone(rec: Recording) -> None:
+    """:raises RunStillRunning: when the process writing the run is alive on this host
+        (two writers would run its steps twice and fight over its events)."""
+    host, pid = getattr(rec.writer, "writer_host", None), getattr(rec.writer, "writer_pid", None)
+    if pid != os.getpid() and writer_alive(host, pid, getattr(rec.writer, "writer_start", None)):
+        raise RunStillRunning(rec.run_id, pid or 0, host or "")
+
+
 async def resume(events: Sequence[Any], *, registry: Registry | None = None,
-                 hooks: Sequence[Hook] = (), backend: str | None = None) -> RunResult:
+                 hooks: Sequence[Hook] = (), backend: str | None = None,
+                 children: ChildRuns | None = None) -> RunResult:
     """Continue an interrupted run (same run id) from its events.
 
+    :param backend: override every model's backend; default: the override the run was
+        started (or last resumed) with, if any.
+    :param children: where the child runs of the run's steps are recorded (see
+        :func:`recorded_children`): a step whose sub-workflow was in flight continues
+        that child run. Without it such a step starts a new child run.
     :raises RunAlreadyFinished: when the run succeeded or failed already.
     :raises RunStillRunning: when the process writing the run is alive on this host
         (two writers would run its steps twice and fight over its events).
@@ -139,14 +243,138 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     rec = recording_from_events(events)
     if rec.status in ("succeeded", "failed"):
         raise RunAlreadyFinished(rec.run_id, rec.status)
-    host, pid = getattr(rec.writer, "writer_host", None), getattr(rec.writer, "writer_pid", None)
-    if pid != os.getpid() and writer_alive(host, pid, getattr(rec.writer, "writer_start", None)):
-        raise RunStillRunning(rec.run_id, pid or 0, host or "")
+    _check_writer_gone(rec)
     reg = registry or Registry.default()
     graph = _graph_for(rec, reg, None, prefer_file=False)
-    return await execute(graph, rec.inputs, registry=reg, hooks=hooks, backend=backend,
-                         run_id=rec.run_id, preset=rec.outputs, attempts=rec.attempts,
-                         first_seq=rec.next_seq, source=rec.source, prior_usage=rec.spent)
+    return await execute(graph, rec.inputs, registry=reg, hooks=hooks,
+                         backend=backend if backend is not None else rec.backend,
+                         run_id=rec.run_id, parent=rec.parent,
+                         parent_attempt=rec.parent_attempt, preset=rec.outputs,
+                         attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
+                         prior_usage=rec.spent,
+                         recorded=_RecordedChildren(rec, children) if children else None)
+
+
+class _RecordedChildren:
+    """The child runs of a resumed run (see :class:`~orchestrator.runtime.engine.
+    RecordedChildren`). A step whose attempt was in flight takes the child that attempt
+    ran, once (its next attempts start new children). A fan-out that runs again (a spawn
+    in flight) names its children after its new attempt (``s@2[0]``): each takes the
+    child of the same position of the attempt before (``s[0]``), in flight or succeeded,
+    when the inputs are the same."""
+
+    def __init__(self, rec: Recording, runs: ChildRuns) -> None:
+        self._rec = rec
+        self._runs = runs
+        self._taken: set[str] = set()
+        self._known: dict[tuple[str, int], str] | None = None
+        self._lock = anyio.Lock()
+
+    async def run_child(self, ctx: RunContext, graph: CompiledGraph, inputs: dict[str, Any],
+                        parent_step_id: str, attempt: int,
+                        spawn_depth_limit: int) -> RunResult | None:
+        earlier = self._earlier(parent_step_id)
+        if earlier is None:
+            return None
+        self._taken.add(earlier[0])
+        async with self._lock:
+            if self._known is None:
+                self._known = await self._runs.children(self._rec.run_id)
+        child_id = self._known.get(earlier)
+        if child_id is None:
+            return None
+        events = await self._runs.events(child_id)
+        if not events:
+            return None
+        child = recording_from_events(events)
+        if child.status == "failed" or not _same_inputs(graph, inputs, child):
+            return None
+        if child.status == "succeeded":
+            return _recorded_result(child, events)
+        _check_writer_gone(child)
+        return await execute(
+            _child_graph(graph, child, ctx), inputs, registry=ctx.registry, hooks=ctx.hooks,
+            backends=ctx.backends, run_id=child.run_id, parent=(ctx.run_id, parent_step_id),
+            parent_attempt=attempt, depth=ctx.depth + 1, spawn_depth_limit=spawn_depth_limit,
+            preset=child.outputs, attempts=child.attempts, first_seq=child.next_seq,
+            source=child.source, prior_usage=child.spent,
+            recorded=_RecordedChildren(child, self._runs))
+
+    def _earlier(self, step_id: str) -> tuple[str, int] | None:
+        """The step of the recording whose child ``step_id`` takes, and the attempt
+        that ran it; ``None`` when there is none (or it was taken already)."""
+        rec = self._rec
+        if step_id in rec.unfinished:
+            return None if step_id in self._taken else (step_id, rec.unfinished[step_id])
+        before = _same_child_before(step_id, rec)
+        if before is None or before in self._taken:
+            return None
+        if before in rec.unfinished:
+            return before, rec.unfinished[before]
+        if before in rec.outputs:
+            return before, rec.attempts.get(before, 1)
+        return None
+
+
+def _same_child_before(step_id: str, rec: Recording) -> str | None:
+    """For the child ``OWNER@N[K]`` of a fan-out whose attempt was in flight in the
+    recording, the id its child ``K`` had in that attempt (``OWNER[K]`` for the first);
+    ``None`` for any other step."""
+    if not step_id.endswith("]") or "[" not in step_id:
+        return None
+    prefix, suffix = step_id[:step_id.rindex("[")], step_id[step_id.rindex("["):]
+    head, at, n = prefix.rpartition("@")
+    owner = head if at and n.isdigit() else prefix
+    was = rec.unfinished.get(owner)
+    if was is None:
+        return None
+    before = (owner if was == 1 else f"{owner}@{was}") + suffix
+    return before if before != step_id else None
+
+
+def _same_inputs(graph: CompiledGraph, inputs: dict[str, Any], child: Recording) -> bool:
+    """Whether the step gives the recorded child the inputs it ran with (a resumed
+    step renders them from the same outputs; anything else is another child)."""
+    try:
+        given = validate_inputs(graph.spec, inputs)
+    except PonderError:  # starting it afresh reports the problem
+        return False
+    return bool(_comparable(given) == _comparable(child.inputs))
+
+
+def _child_graph(graph: CompiledGraph, child: Recording, ctx: RunContext) -> CompiledGraph:
+    """The workflow the child ran (as top-level resume does, the recorded one), found in
+    the folder of the workflow the step names."""
+    if not child.spec:
+        return graph
+    try:
+        spec = WorkflowSpec.model_validate(child.spec)
+    except ValueError:  # an older trace's spec: the workflow as it is now
+        return graph
+    if spec == graph.spec:
+        return graph
+    return compile_graph(spec, registry=ctx.registry, base_dir=graph.base_dir)
+
+
+class _Folded:
+    """A recorded run's events, folded when :attr:`RunResult.steps` is read."""
+
+    def __init__(self, events: Sequence[Any]) -> None:
+        self._events = events
+
+    def record(self) -> Any:
+        from orchestrator.store.fold import fold_events
+
+        return fold_events(self._events)
+
+
+def _recorded_result(rec: Recording, events: Sequence[Any]) -> RunResult:
+    """The result of a run that finished, from its ``run_finished`` event."""
+    done = rec.finished
+    used = done.usage
+    return RunResult(rec.run_id, rec.workflow, done.status, done.output, _Folded(events),
+                     Usage(used.prompt_tokens, used.completion_tokens), done.duration_s,
+                     done.error)
 
 
 class _ReplayExecutor:
@@ -199,11 +427,15 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     everything that depends on it execute for real (``set_outputs`` fixes outputs of
     chosen steps instead), everything else is served from the trace.
 
+    :param backend: override every model's backend; default: the override the recorded
+        run last ran with, if any.
+
     :raises PonderError: for an unknown ``from_step``.
     """
     rec = recording_from_events(events)
     reg = registry or Registry.default()
     graph = _graph_for(rec, reg, workflow_file, prefer_file=True)
+    backend = backend if backend is not None else rec.backend
     run_inputs = {**rec.inputs, **(inputs or {})}
     run_id = uuid.uuid4().hex[:16]
     parent = (rec.run_id, from_step)

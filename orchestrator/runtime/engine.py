@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -165,6 +165,26 @@ class BackendCache:
         self._instances.clear()
 
 
+class RecordedChildren(Protocol):
+    """What a resumed run knows of the child runs its steps started before it was
+    interrupted (:mod:`orchestrator.runtime.durable` makes one from a trace store): asked
+    before a step starts a sub-workflow, so that the child recorded for the step's attempt
+    in flight goes on under its own id instead of starting again."""
+
+    async def run_child(self, ctx: RunContext, graph: CompiledGraph, inputs: dict[str, Any],
+                        parent_step_id: str, attempt: int,
+                        spawn_depth_limit: int) -> RunResult | None:
+        """The result of the child run recorded for ``parent_step_id``: its recorded
+        result when it succeeded, else the result of continuing it.
+
+        :param attempt: the attempt of ``parent_step_id`` that asks (the one that now
+            runs the child).
+        :returns: ``None`` when there is no such child to take (none recorded, it failed,
+            or its inputs differ): the step starts a new one.
+        """
+        ...
+
+
 @dataclass
 class RunContext:
     """The ExecContext given to executors."""
@@ -186,6 +206,8 @@ class RunContext:
     #: step id -> the spawn depth limit its nested run inherits (set by a spawn for its
     #: sub-workflow children)
     _child_spawn_limits: dict[str, int] = field(default_factory=dict, repr=False)
+    #: the child runs an earlier execution of this run started (a resumed run)
+    recorded: RecordedChildren | None = field(default=None, repr=False)
 
     def limit_spawn_depth(self, step_id: str, limit: int) -> None:
         """Hold the nested run of ``step_id`` (a spawn's child) and everything below it to
@@ -252,9 +274,15 @@ class RunContext:
         self.scheduler.step_usage[step_id] = usage
 
     async def run_child(self, workflow: str, inputs: dict[str, Any],
-                        parent_step_id: str) -> RunResult:
+                        parent_step_id: str, attempt: int | None = None) -> RunResult:
         """Run a sub-workflow (a registered name or a path relative to this workflow).
 
+        In a resumed run, the child that the step's interrupted attempt had started goes
+        on under its own id instead (or gives its recorded result, when it had finished
+        successfully): see :class:`RecordedChildren`.
+
+        :param attempt: the attempt of ``parent_step_id`` running the child (recorded in
+            the child's ``run_started``); default: the step's current one.
         :raises ConfigError: when the run would be nested deeper than
             :data:`~orchestrator.spec.kinds_fanout.MAX_NESTING_DEPTH`.
         """
@@ -265,10 +293,19 @@ class RunContext:
                 "(a workflow that calls itself without end?)")
         graph = load_graph_ref(workflow, self.base_dir, self.registry)
         limit = self._child_spawn_limits.get(parent_step_id, self.spawn_depth_limit)
+        if attempt is None:
+            sched = self.scheduler
+            st = sched.state.steps.get(parent_step_id) if sched is not None else None
+            attempt = st.attempts if st is not None and st.attempts > 0 else 1
+        if self.recorded is not None:
+            again = await self.recorded.run_child(self, graph, inputs, parent_step_id,
+                                                  attempt, limit)
+            if again is not None:
+                return again
         return await execute(
             graph, inputs, registry=self.registry, hooks=self.hooks, backends=self.backends,
-            parent=(self.run_id, parent_step_id), depth=self.depth + 1,
-            spawn_depth_limit=limit)
+            parent=(self.run_id, parent_step_id), parent_attempt=attempt,
+            depth=self.depth + 1, spawn_depth_limit=limit)
 
 
 def load_graph_ref(ref: str, base_dir: Path, registry: Registry) -> CompiledGraph:
@@ -452,6 +489,7 @@ async def execute(
     backends: BackendCache | None = None,
     run_id: str | None = None,
     parent: tuple[str, str | None] | None = None,
+    parent_attempt: int | None = None,
     depth: int = 0,
     spawn_depth_limit: int = MAX_NESTING_DEPTH,
     preset: dict[str, Any] | None = None,
@@ -462,11 +500,17 @@ async def execute(
     executor_override: dict[str, Executor] | None = None,
     carried: Sequence[tuple[type[ev._Event], dict[str, Any]]] = (),
     prior_usage: Usage | None = None,
+    recorded: RecordedChildren | None = None,
 ) -> RunResult:
     """Run a compiled workflow to the end (or until cancelled).
 
     :param hooks: event listeners, awaited in order for every batch.
-    :param backend: override every model's backend (``--backend``).
+    :param backend: override every model's backend (``--backend``); recorded in
+        ``run_started`` (a nested run records the override of the run it is nested in).
+    :param parent: the run and step this run belongs to (a sub-workflow's run), or the
+        run it replays (and the step it forks from).
+    :param parent_attempt: for a sub-workflow's run, the attempt of the parent step
+        that runs it.
     :param preset: step outputs already known (resume, replay): those steps do not run.
     :param attempts: attempts already made per step (resume), so new ones count on.
     :param first_seq: sequence number of the first event (a resumed run continues).
@@ -479,6 +523,8 @@ async def execute(
     :param on_scheduler: called with the Scheduler before it starts (for ``cancel()``).
     :param spawn_depth_limit: the depth down to which this run's spawns may start
         children (a nested run inherits its ancestor spawns' ``max_depth``).
+    :param recorded: the child runs that an earlier execution of this run started
+        (resume): a step's sub-workflow goes on from its recorded child.
     :raises SpecError: when inputs do not validate.
     """
     spec = graph.spec
@@ -496,7 +542,7 @@ async def execute(
             await hook(batch)
 
     ctx = RunContext(rid, graph.base_dir, registry, spec, cache, hook_list, depth,
-                     min(spawn_depth_limit, MAX_NESTING_DEPTH))
+                     min(spawn_depth_limit, MAX_NESTING_DEPTH), recorded=recorded)
     plans = _graph_plans(graph)
     pool_limits = _pool_limits(graph, cache, spec)
 
@@ -525,8 +571,9 @@ async def execute(
     t0 = time.perf_counter()
     started = {"workflow": spec.name, "inputs": values_in, "spec": _spec_data(graph),
                "source": source, "parent_run_id": parent[0] if parent else None,
-               "parent_step_id": parent[1] if parent else None, "resumed": first_seq > 0,
-               **writer_fields()}
+               "parent_step_id": parent[1] if parent else None,
+               "parent_attempt": parent_attempt, "resumed": first_seq > 0,
+               "backend": cache.override, **writer_fields()}
     if source is None and parent is None:
         sched.trusted_event(ev.RunStarted, started)
     else:  # given by the caller: validated

@@ -85,7 +85,15 @@ class RunStarted(_Event):
     source: str | None = Field(None, description="Path of the workflow file, if any.")
     parent_run_id: str | None = None
     parent_step_id: str | None = None
+    parent_attempt: int | None = Field(
+        None, description="For the run of a sub-workflow (a `workflow` step, a spawn's "
+        "child): the attempt of the parent step that runs it. Null for a top-level run, a "
+        "replay or a fork (whose parent_run_id is the run it replays), and in traces written "
+        "before Ponder recorded it.")
     resumed: bool = False
+    backend: str | None = Field(
+        None, description="The backend every model was given (`--backend`), null when "
+        "none: resume and fork give it again unless told another.")
     writer_host: str | None = Field(None, description="Host name of the process writing the run.")
     writer_pid: int | None = Field(None, description="Pid of the process writing the run.")
     writer_start: str | None = Field(

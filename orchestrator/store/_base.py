@@ -195,22 +195,66 @@ class TraceStore(abc.ABC):
     async def delete_runs_older_than(
         self, age: timedelta, *, now: float | None = None, include_unfinished: bool = False
     ) -> int:
-        """Garbage-collect runs started more than ``age`` before ``now``.
+        """Garbage-collect runs started more than ``age`` before ``now``: the finished ones,
+        each with the runs of its sub-workflows.
+
+        A *sub-workflow's run* (one a step started: its ``run_started`` records the
+        ``parent_attempt``) is not collected on its own while its parent run is stored:
+        it goes with its parent, whatever its own status or age, together with its own
+        sub-workflows' runs (a run that finished will not continue them; one deleted
+        cannot). One whose parent run is gone is collected once it is old, whatever its
+        status. A replay or a fork is a run of its own (its trace holds all it used): it
+        is collected on its own age and status, never with the run it replays.
 
         :param now: the reference Unix time (default: the current time).
         :param include_unfinished: also delete runs still marked running (a run
             whose process died never finishes).
-        :returns: how many runs were deleted.
+        :returns: how many runs were deleted, sub-workflows' runs included.
         """
         cutoff = (time.time() if now is None else now) - age.total_seconds()
-        flt = RunFilter(started_before=cutoff, finished=None if include_unfinished else True)
-        total = 0
-        while page := await self.list_runs(flt, limit=_GC_PAGE):
-            deleted = await self.delete_runs([r.id for r in page])
-            if deleted == 0:
+        old: list[RunInfo] = []
+        flt = RunFilter(started_before=cutoff)
+        while page := await self.list_runs(flt, limit=_GC_PAGE, offset=len(old)):
+            old.extend(page)
+            if len(page) < _GC_PAGE:
                 break
-            total += deleted
+        doomed: list[str] = []
+        for run in old:
+            if run.parent_run_id is not None and await self._is_subworkflow_run(run.id):
+                if await self.run_info(run.parent_run_id) is None:  # its parent is gone
+                    doomed.append(run.id)
+            elif include_unfinished or run.status != "running":
+                doomed.append(run.id)
+        doomed += await self._subworkflow_runs_of(doomed)
+        total = 0
+        for start in range(0, len(doomed), _GC_PAGE):
+            total += await self.delete_runs(doomed[start:start + _GC_PAGE])
         return total
+
+    async def _is_subworkflow_run(self, run_id: str) -> bool:
+        """Whether a step of another run started this run (not a replay or a fork)."""
+        started = await self.events(run_id, kinds=("run_started",))
+        return any(getattr(e, "parent_attempt", None) is not None for e in started)
+
+    async def _subworkflow_runs_of(self, run_ids: Sequence[str]) -> list[str]:
+        """The ids of the runs of the sub-workflows of ``run_ids``, and of theirs, down
+        to the last (``run_ids`` themselves excluded)."""
+        found: list[str] = []
+        seen = set(run_ids)
+        todo = list(run_ids)
+        while todo:
+            flt = RunFilter(parent_run_id=todo.pop())
+            offset = 0
+            while page := await self.list_runs(flt, limit=_GC_PAGE, offset=offset):
+                offset += len(page)
+                for child in page:
+                    if child.id not in seen and await self._is_subworkflow_run(child.id):
+                        seen.add(child.id)
+                        found.append(child.id)
+                        todo.append(child.id)
+                if len(page) < _GC_PAGE:
+                    break
+        return found
 
 
 def _page_start(after_seq: int | None, limit: int) -> int:

@@ -67,7 +67,8 @@ class RunFilter:
 
     :param status: only runs with this status (``running``, ``succeeded``...).
     :param workflow: only runs of this workflow name.
-    :param parent_run_id: only the child runs of this run.
+    :param parent_run_id: only the child runs of this run (its sub-workflows' runs, and
+        the replays and forks of it).
     :param top_level: only runs without a parent run.
     :param finished: ``True``: only finished runs; ``False``: only running ones.
     :param started_before: only runs started before this Unix time (exclusive).

@@ -173,3 +173,130 @@ def test_a_killed_plan_run_resumes_to_the_same_answer(tmp_path: Path) -> None:
         assert doc_out["output"] == expected["output"], f"kill after {kill_after}"
         resumed_runs += 1
     assert resumed_runs >= 2, "the kills landed after the runs had finished"
+
+
+MARKS = '''\
+"""A tool that notes each of its calls in a file: the test counts executions."""
+
+
+def mark(name: str, path: str) -> str:
+    """Append ``name`` to the file at ``path``."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(name + "\\n")
+    return name
+'''
+
+SUB: dict[str, Any] = {
+    "name": "sub",
+    "inputs": {"log": {"type": "string"}, "n": {"type": "integer", "default": 0}},
+    "tools": {"mark": "chaos_marks:mark"},
+    "steps": [
+        {"id": "c1", "kind": "tool", "tool": "mark", "args": {"name": "c1", "path": "${inputs.log}"}},
+        {"id": "c2", "kind": "tool", "tool": "mark", "args": {"name": "c2", "path": "${inputs.log}"},
+         "after": ["c1"]},
+        # the kill lands here
+        {"id": "hold", "kind": "tool", "tool": "sleep", "args": {"seconds": 0.5}, "after": ["c2"]},
+        {"id": "c3", "kind": "tool", "tool": "mark", "args": {"name": "c3", "path": "${inputs.log}"},
+         "after": ["hold"]},
+    ],
+    "outputs": {"done": "${steps.c3.output}", "n": "${inputs.n}"},
+}
+
+PARENTS: dict[str, dict[str, Any]] = {
+    "workflow": {
+        "name": "calls_sub",
+        "inputs": {"log": {"type": "string"}},
+        "tools": {"mark": "chaos_marks:mark"},
+        "steps": [
+            {"id": "a", "kind": "tool", "tool": "mark",
+             "args": {"name": "a", "path": "${inputs.log}"}},
+            {"id": "w", "kind": "workflow", "workflow": "sub.yaml",
+             "inputs": {"log": "${inputs.log}"}, "after": ["a"]},
+            {"id": "z", "kind": "tool", "tool": "mark",
+             "args": {"name": "z", "path": "${inputs.log}"}, "after": ["w"]},
+        ],
+        "outputs": {"w": "${steps.w.output}", "z": "${steps.z.output}"},
+    },
+    "spawn": {
+        "name": "spawns_sub",
+        "inputs": {"log": {"type": "string"}},
+        "tools": {"mark": "chaos_marks:mark"},
+        "steps": [
+            {"id": "s", "kind": "spawn", "messages": [1, 2], "workflow": "sub.yaml",
+             "inputs": {"log": "${inputs.log}", "n": "${message}"}},
+            {"id": "z", "kind": "tool", "tool": "mark",
+             "args": {"name": "z", "path": "${inputs.log}"}, "after": ["s"]},
+        ],
+        "outputs": {"s": "${steps.s.output}", "z": "${steps.z.output}"},
+    },
+}
+
+
+def child_steps_done(db: Path, step_id: str) -> int:
+    """How many child runs have recorded ``step_id`` as succeeded."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute(
+                "SELECT count(*) FROM events JOIN runs ON runs.id = events.run_id "
+                "WHERE events.kind = 'step_succeeded' AND events.step_id = ? "
+                "AND runs.parent_run_id IS NOT NULL", (step_id,)).fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.parametrize("parent", sorted(PARENTS))
+def test_a_killed_sub_workflow_goes_on_under_its_own_id(tmp_path: Path, parent: str) -> None:
+    """Killed while its sub-workflows' runs (a `workflow` step; a spawn's children) are
+    past their first steps: resume continues those child runs, under their own ids,
+    without executing their finished steps again, and leaves nothing interrupted."""
+    (tmp_path / "chaos_marks.py").write_text(MARKS)
+    (tmp_path / "sub.yaml").write_text(yaml.safe_dump(SUB, sort_keys=False))
+    wf = tmp_path / "main.yaml"
+    wf.write_text(yaml.safe_dump(PARENTS[parent], sort_keys=False))
+    log = tmp_path / "calls.log"
+    db = tmp_path / "trace.db"
+    url = f"sqlite:///{db}"
+    n_children = 2 if parent == "spawn" else 1
+
+    proc = subprocess.Popen([*ponder_command(), "run", str(wf), "--db", url, "--json",
+                             "--input", f"log={log}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while child_steps_done(db, "c2") < n_children and proc.poll() is None:
+        assert time.monotonic() < deadline, "the children never got past c2"
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, stderr.decode()
+
+    before = json.loads(cli("runs", "--db", url, "--json").stdout)
+    assert [r["interrupted"] for r in before] == [True] * (n_children + 1)
+    (top,) = [r for r in before if r["parent_run_id"] is None]
+    children = {r["id"] for r in before if r["parent_run_id"] == top["id"]}
+    assert len(children) == n_children
+    calls_before = Counter(log.read_text().split())
+    assert calls_before == Counter({"a": 1} if parent == "workflow" else {}) + Counter(
+        {"c1": n_children, "c2": n_children})
+
+    resumed = cli("resume", top["id"], "--db", url, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    doc = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert doc["status"] == "succeeded", doc["error"]
+    assert doc["output"]["z"] == "z"
+
+    calls = Counter(log.read_text().split())
+    assert calls == calls_before + Counter({"c3": n_children, "z": 1}), (
+        "a step that had finished ran again")
+    after = json.loads(cli("runs", "--db", url, "--json").stdout)
+    assert {r["id"] for r in after} == {top["id"]} | children, "a new child run was started"
+    assert [(r["status"], r["interrupted"]) for r in after] == [("succeeded", False)] * len(after)
+    assert "interrupted" not in cli("runs", "--db", url).output
+    for child in children:
+        events = json.loads(cli("export", child, "--db", url).stdout)["events"]
+        seqs = [e["seq"] for e in events]
+        assert seqs == list(range(len(events)))
+        done = Counter(e["step_id"] for e in events if e["kind"] == "step_succeeded")
+        assert done == Counter({"c1": 1, "c2": 1, "hold": 1, "c3": 1})
+        starts = [e for e in events if e["kind"] == "run_started"]
+        assert [s["resumed"] for s in starts] == [False, True]
+        assert all(s["parent_run_id"] == top["id"] for s in starts)

@@ -83,3 +83,39 @@ def test_commands_take_the_start_of_a_run_id(tmp_path: Path) -> None:
     assert both.returncode == 1 and "no run ''" in both.stderr
     missing = ponder("show", "zzzz", db=db)
     assert missing.returncode == 1 and "no run 'zzzz' in the trace store" in missing.stderr
+
+
+def test_gc_deletes_a_finished_run_with_its_sub_workflows_runs(db: str) -> None:
+    """An old finished run goes with its sub-workflow's run left interrupted; a fork
+    of it is a run of its own (young here: it stays)."""
+    import time
+
+    import anyio
+
+    from orchestrator.runtime import events as ev
+    from orchestrator.store import open_store
+
+    month_ago = time.time() - 30 * 86_400
+
+    def started(run_id: str, ts: float, **parent: object) -> ev.RunStarted:
+        return ev.RunStarted(run_id=run_id, seq=0, ts=ts, workflow=run_id, inputs={},
+                             **parent)  # type: ignore[arg-type]
+
+    async def seed() -> None:
+        async with await open_store(db) as store:
+            await store.append([started("top", month_ago),
+                                ev.RunFinished(run_id="top", seq=1, ts=month_ago + 5,
+                                               status="failed", error="w failed")])
+            await store.append([started("sub", month_ago + 1, parent_run_id="top",
+                                        parent_step_id="w", parent_attempt=1)])
+            await store.append([started("fork", time.time(), parent_run_id="top",
+                                        parent_step_id="w"),
+                                ev.RunFinished(run_id="fork", seq=1, ts=time.time(),
+                                               status="succeeded")])
+
+    anyio.run(seed)
+    proc = ponder("gc", "--older-than", "7d", db=db)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "deleted 2 runs"
+    listed = ponder("runs", "--json", db=db)
+    assert [r["id"] for r in json.loads(listed.stdout)] == ["fork"]

@@ -151,3 +151,27 @@ async def test_a_fork_from_a_step_added_at_run_time_names_the_step_to_fork_from(
             in str(info.value))
     assert f"(--from {owner})" in str(info.value)
     assert len(await store.list_runs()) == 1
+
+
+ELSEWHERE = """\
+name: elsewhere
+models:
+  # a model that cannot run here (its options are refused): only --backend runs it
+  default: {backend: openai, options: {not_an_option: 1}}
+steps:
+  - {id: a, kind: llm, prompt: "one", max_tokens: 4}
+  - {id: b, kind: llm, prompt: "two {{ steps.a.output }}", max_tokens: 4}
+"""
+
+
+async def test_a_fork_gives_the_models_the_backend_its_parent_was_given() -> None:
+    store = MemoryStore()
+    parent = await Workflow.from_yaml_text(ELSEWHERE).run(hooks=[StoreHook(store)],
+                                                          backend="simulated")
+    assert parent.ok, parent.error
+    fork = await replay(await store.events(parent.run_id), hooks=[StoreHook(store)],
+                        from_step="b")
+    assert fork.ok and fork.output == parent.output, fork.error
+    events = await store.events(fork.run_id)
+    assert _started(events) == {"b"}
+    assert events[0].backend == "simulated" and events[0].parent_attempt is None

@@ -180,3 +180,37 @@ async def test_a_map_cut_anywhere_resumes_without_running_an_item_twice(
         succeeded = [e.step_id for e in await store.events(whole.run_id)
                      if e.kind == "step_succeeded"]
         assert sorted(succeeded) == sorted(set(succeeded)), f"{where}: {succeeded}"
+
+
+ELSEWHERE = """\
+name: elsewhere
+models:
+  # a model that cannot run here (its options are refused): only --backend runs it
+  default: {backend: openai, options: {not_an_option: 1}}
+steps:
+  - {id: a, kind: llm, prompt: "one", max_tokens: 4}
+  - {id: b, kind: llm, prompt: "two {{ steps.a.output }}", max_tokens: 4}
+"""
+
+
+async def test_resume_gives_the_models_the_backend_the_run_was_given() -> None:
+    store = MemoryStore()
+    done = await Workflow.from_yaml_text(ELSEWHERE).run(hooks=[StoreHook(store)],
+                                                        backend="simulated")
+    assert done.ok, done.error
+    events = await store.events(done.run_id)
+    assert events[0].backend == "simulated"
+    cut = next(e.seq for e in events if e.kind == "step_succeeded" and e.step_id == "a")
+    kept = [e for e in events if e.seq <= cut]
+    other = MemoryStore()
+    await other.append(kept)
+    result = await resume(kept, hooks=[StoreHook(other)])
+    assert result.ok and result.output == done.output, result.error
+    resumed = [e for e in await other.events(done.run_id) if e.kind == "run_started"]
+    assert [e.backend for e in resumed] == ["simulated", "simulated"]
+
+    # told another backend, it takes that one (here: the model's own, which fails)
+    again = MemoryStore()
+    await again.append(kept)
+    failed = await resume(kept, hooks=[StoreHook(again)], backend="openai")
+    assert not failed.ok and "not_an_option" in (failed.error or "")
