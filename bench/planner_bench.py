@@ -334,7 +334,7 @@ async def run_all(questions: list[Question], settings: Settings,
     registry = Registry()
     lookup = make_lookup(settings)
     registry.add_tool(lookup, "lookup")
-    registry.add_tool(async_calc, "calc")
+    registry.add_tool(async_calc, "calc", replace=True)  # the async twin of the built-in
     react_system = ("Answer the question by thinking step by step. On each turn write one "
                     "Thought and one Action; the Observation comes back to you.\nTools:\n"
                     + TOOLS_TEXT + "\nFinish[answer] ends.\n\nExamples:\n\n"

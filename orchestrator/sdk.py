@@ -19,12 +19,17 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import anyio
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from orchestrator.errors import SpecError, StepDefinitionError, shown, validation_summary
+from orchestrator.errors import (
+    ConfigError,
+    StepDefinitionError,
+    shown,
+    validation_summary,
+)
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import Executor, Hook
@@ -40,6 +45,7 @@ from orchestrator.spec.models import (
     MapBody,
     MapStep,
     OutputSpec,
+    Step,
     ToolStep,
     WorkflowSpec,
     WorkflowStep,
@@ -57,9 +63,10 @@ class Workflow:
         inputs: dict[str, str | dict[str, Any] | InputSpec] | None = None,
         models: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        ins = {k: _input_spec(v) for k, v in (inputs or {}).items()}
-        self.spec = WorkflowSpec(name=name, description=description, inputs=ins,
-                                 models=models or {})
+        ins = {k: _input_spec(k, v) for k, v in (inputs or {}).items()}
+        with _defining("workflow", name, "workflow"):
+            self.spec = WorkflowSpec(name=name, description=description, inputs=ins,
+                                     models=models or {})
         self.registry = Registry.default()
         self.source = SourceMap()
         self.base_dir = Path(".")
@@ -96,7 +103,24 @@ class Workflow:
 
     # -- building ------------------------------------------------------------------
     def add(self, step: Any) -> Workflow:
-        """Append a step model (LLMStep, ToolStep, MapStep, BranchStep, WorkflowStep...)."""
+        """Append a step: a step model (LLMStep, ToolStep, MapStep, BranchStep,
+        WorkflowStep...) or its fields as a dict, as in a workflow file's ``steps:``.
+
+        :raises StepDefinitionError: for a dict that is no valid step, or a value that is
+            neither.
+        """
+        if isinstance(step, dict):
+            model = _STEP_KINDS.get(step.get("kind"))  # type: ignore[arg-type]
+            if model is None:
+                raise StepDefinitionError(
+                    f"add: step {shown(step.get('id'))}: `kind` must be one of "
+                    f"{', '.join(_STEP_KINDS)}, not {shown(step.get('kind'))}")
+            with _defining(str(step["kind"]), step.get("id")):
+                step = model.model_validate(step)
+        elif not isinstance(step, _STEP_TYPES):
+            raise StepDefinitionError(
+                f"add: a step must be a step model (LLMStep, ToolStep, ...) or a dict of "
+                f"its fields, not {type(step).__name__} {shown(step)}")
         self.spec.steps.append(step)
         return self
 
@@ -127,16 +151,17 @@ class Workflow:
         """Add a `branch` step: ``cases`` are ``(when, then)`` pairs, a condition and the
         step ids it enables.
 
-        :raises SpecError: naming a case that is not such a pair.
+        :raises StepDefinitionError: naming a case that is not such a pair.
         """
         pairs = list(cases) if isinstance(cases, list | tuple) else None
         if pairs is None:
-            raise SpecError(f"branch {id!r}: `cases` must be a list of (when, then) pairs, "
-                            f"got {type(cases).__name__} {shown(cases)}")
+            raise StepDefinitionError(f"branch step {shown(id)}: `cases` must be a list of "
+                                      f"(when, then) pairs, got {type(cases).__name__} "
+                                      f"{shown(cases)}")
         for case in pairs:
             if not isinstance(case, list | tuple) or len(case) != 2:
-                raise SpecError(f"branch {id!r}: a case must be a (when, then) pair, got "
-                                f"{shown(case)}")
+                raise StepDefinitionError(f"branch step {shown(id)}: a case must be a "
+                                          f"(when, then) pair, got {shown(case)}")
         with _defining("branch", id):
             return self.add(BranchStep(id=id, default=default or [],
                                        cases=[BranchCase(when=w, then=t) for w, t in pairs]))
@@ -149,9 +174,17 @@ class Workflow:
             return self.add(WorkflowStep(id=id, workflow=workflow, inputs=inputs))
 
     def _register_workflow(self, workflow: Workflow) -> str:
-        """Make a Workflow object callable by name (with its tools); returns the name."""
+        """Make a Workflow object callable by name (with its tools); returns the name.
+
+        :raises ConfigError: when one of its tools has the name of a built-in tool or of
+            another function of this workflow (the run serves one tool per name).
+        """
+        for tool_name, spec in workflow.registry.tools.items():
+            try:
+                self.registry.add_tool(spec, tool_name)
+            except ConfigError as exc:
+                raise ConfigError(f"workflow {shown(workflow.spec.name)}: {exc}") from None
         self.registry.workflows[workflow.spec.name] = workflow
-        self.registry.tools.update(workflow.registry.tools)
         return workflow.spec.name
 
     def sample(self, id: str, prompt: str, n: int = 4, **fields: Any) -> Workflow:
@@ -192,23 +225,65 @@ class Workflow:
                     fields[name] = value  # a dict is validated as the JoinStep's field
             return self.add(JoinStep(id=id, of=of, **fields))
 
-    def output(self, **outputs: str | dict[str, Any]) -> Workflow:
+    def output(self, **outputs: str | list[Any] | dict[str, Any]) -> Workflow:
+        """Name the workflow's outputs: each a reference or template
+        (``"${steps.a.output}"``), a list holding them, or the fields of an
+        :class:`~orchestrator.spec.models.OutputSpec` as a dict (``{"from": ..., "type":
+        "integer"}``), as under a workflow file's ``outputs:``.
+
+        :raises StepDefinitionError: naming an output of another type (a number, ``None``,
+            a Workflow: ``wf.output(x=wf.llm(...))`` passes the builder's return value),
+            or a dict that is no valid output.
+        """
         for name, value in outputs.items():
+            if not isinstance(value, str | list | dict):
+                raise StepDefinitionError(
+                    f"output {shown(name)}: must be a reference or template such as "
+                    "'${steps.ID.output}', a list of them, or a dict of output fields "
+                    f"(from, type, description, schema), not {type(value).__name__} "
+                    f"{shown(value)}")
             data = value if isinstance(value, dict) else {"from": value}
             with _defining("output", name, "output"):
                 self.spec.outputs[name] = OutputSpec.model_validate(data)
         return self
 
-    def register_tool(self, fn: Callable[..., Any] | ToolSpec, name: str | None = None) -> ToolSpec:
-        """Make a callable available to this workflow's tool steps."""
-        return self.registry.add_tool(fn, name)
+    def register_tool(self, fn: Callable[..., Any] | ToolSpec, name: str | None = None, *,
+                      replace: bool = False) -> ToolSpec:
+        """Make a callable available to this workflow's tool steps, as ``name`` (default:
+        its own name). Registering the same function again does nothing.
+
+        :param replace: serve it in place of the built-in tool of that name (``calc``,
+            ``sleep``, ``extract``), or of another function registered under it.
+        :raises ConfigError: naming the built-in tool or the function already registered
+            under that name, when ``replace`` is false (steps would silently call one of
+            the two), and for a ``fn`` that is not callable.
+        """
+        return self.registry.add_tool(fn, name, replace=replace)
 
     def register_executor(self, kind: str, executor: Executor) -> None:
-        """Run steps of `kind` with this executor (replacing the installed one)."""
+        """Run steps of `kind` with this executor (replacing the installed one).
+
+        :raises ConfigError: for a kind that is not a string, or an executor without an
+            ``execute`` method (a class where an instance is wanted, say).
+        """
+        _check_name("register_executor", "kind", kind)
+        if isinstance(executor, type) or not callable(getattr(executor, "execute", None)):
+            raise ConfigError(f"register_executor {shown(kind)}: the executor must be an "
+                              "object with an async execute(task, ctx) method, not "
+                              f"{type(executor).__name__} {shown(executor)}")
         self.registry.executors[kind] = executor
 
     def register_backend(self, name: str, factory: Callable[..., Any]) -> None:
-        """Make an LLM backend available under `name` (factory takes a ModelConfig)."""
+        """Make an LLM backend available under `name` (factory takes a ModelConfig).
+
+        :raises ConfigError: for a name that is not a string, or a factory that is not
+            callable.
+        """
+        _check_name("register_backend", "name", name)
+        if not callable(factory):
+            raise ConfigError(f"register_backend {shown(name)}: the factory must be callable "
+                              "(a backend class, or a function of a ModelConfig), not "
+                              f"{type(factory).__name__} {shown(factory)}")
         self.registry.backends[name] = factory
 
     def as_tool(self, name: str | None = None, description: str | None = None,
@@ -226,6 +301,8 @@ class Workflow:
                 raise ToolError(f"workflow {wf.spec.name!r} {result.status}: {result.error}")
             return result.output
 
+        if name is not None:
+            _check_name("as_tool", "name", name)
         tool_name = name or self.spec.name
         fields = {k: (_PY_TYPES.get(v.type, Any), ... if v.is_required else v.default)
                   for k, v in self.spec.inputs.items()}
@@ -393,6 +470,12 @@ async def _split_final(events: Any) -> AsyncIterator[tuple[Any, bool]]:
         yield event, event.kind == "run_finished" and event.run_id == root
 
 
+#: the step models (the members of the ``Step`` union)
+_STEP_TYPES: tuple[type[BaseModel], ...] = get_args(get_args(Step)[0])
+#: each step model by its ``kind``
+_STEP_KINDS: dict[str, type[BaseModel]] = {t.model_fields["kind"].default: t
+                                           for t in _STEP_TYPES}
+
 _PY_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,
                              "array": list, "object": dict}
 
@@ -407,9 +490,26 @@ def _defining(kind: str, id: Any, what: str = "step") -> Iterator[None]:
         raise StepDefinitionError(f"{label} {shown(id)}: {validation_summary(exc)}") from None
 
 
-def _input_spec(value: str | dict[str, Any] | InputSpec) -> InputSpec:
+def _input_spec(name: str, value: str | dict[str, Any] | InputSpec) -> InputSpec:
+    """An input of :class:`Workflow`'s ``inputs``: a type name, a dict of input fields or
+    an InputSpec.
+
+    :raises StepDefinitionError: naming the input and what is wrong with it.
+    """
     if isinstance(value, InputSpec):
         return value
-    if isinstance(value, str):
-        return InputSpec(type=value)
-    return InputSpec.model_validate(value)
+    if not isinstance(value, str | dict):
+        raise StepDefinitionError(
+            f"input {shown(name)}: give a type name ('string', 'integer', ...), a dict of "
+            f"input fields or an InputSpec, not {type(value).__name__} {shown(value)}")
+    with _defining("input", name, "input"):
+        if isinstance(value, str):
+            return InputSpec(type=value)
+        return InputSpec.model_validate(value)
+
+
+def _check_name(method: str, what: str, value: object) -> None:
+    """:raises ConfigError: when a registration's name is not a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{method}: the {what} must be a non-empty string, not "
+                          f"{type(value).__name__} {shown(value)}")

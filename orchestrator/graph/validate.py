@@ -143,6 +143,10 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
         reg = registry or Registry.default()
         problems += _model_problems(spec, smap, reg, overrides)
         for name, target in spec.tools.items():
+            clash = reg.workflow_tool_problem(name)
+            if clash is not None:
+                problems.append(smap.problem(("tools", name), clash, "give yours another name"))
+                continue
             try:  # found, not imported: validating must not run the workflow's code
                 find_callable_module(target, base_dir)
             except ConfigError as exc:

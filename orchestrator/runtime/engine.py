@@ -318,20 +318,26 @@ def compile_graph(spec: WorkflowSpec, smap: Any = None, *, registry: Registry,
                   base_dir: Path | None = None) -> CompiledGraph:
     """Register the workflow's own tools, then validate and compile it.
 
+    A tool already registered (by an earlier compile, or by the SDK) is kept, except a
+    built-in tool: ``tools:`` cannot replace one (``calc: mymod:f`` ran the built-in).
+
     :raises ValidationFailed: with every problem.
     """
     base = base_dir or Path(".")
     for name, target in spec.tools.items():
-        if name not in registry.tools:
+        clash = registry.workflow_tool_problem(name)
+        if name not in registry.tools or clash is not None:
             try:
+                if clash is not None:
+                    raise ConfigError(clash)
                 registry.add_tool(import_callable(target, base), name)
             except ConfigError as exc:
                 from orchestrator.errors import Problem, ValidationFailed
 
                 line, col = smap.locate(("tools", name)) if smap else (0, 0)
-                raise ValidationFailed([Problem(str(exc), "check the module path",
-                                                smap.file if smap else "<sdk>", line, col)]
-                                       ) from None
+                hint = "give yours another name" if clash else "check the module path"
+                raise ValidationFailed([Problem(str(exc), hint, smap.file if smap else "<sdk>",
+                                                line, col)]) from None
     return compile_workflow(spec, smap, tool_names=registry.tool_names(), base_dir=base,
                             workflow_names=set(registry.workflows),
                             planner_names=registry.planner_names(),

@@ -156,6 +156,21 @@ def _entry_points(group: str) -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=group)}
 
 
+def _loaded(ep: Any) -> Any:
+    """What an installed tool's entry point names; None when it does not load (it is still
+    that tool's name: the run reports why it does not load)."""
+    try:
+        return ep.load()
+    except Exception:
+        return None
+
+
+def _described(fn: Callable[..., Any]) -> str:
+    """A function as a message names it: ``module.qualname``."""
+    return f"{getattr(fn, '__module__', None) or '?'}." \
+           f"{getattr(fn, '__qualname__', None) or type(fn).__name__}"
+
+
 @dataclass
 class Registry:
     """Tools, LLM backends and executors available to a run."""
@@ -201,9 +216,61 @@ class Registry:
         except Exception:  # a broken plugin: its run reports it, validating carries on
             return None
 
-    def add_tool(self, fn: Callable[..., Any] | ToolSpec, name: str | None = None) -> ToolSpec:
+    def builtin_tool(self, name: str) -> str | None:
+        """The target (``module:function``) of the installed tool ``name`` (an entry point
+        of ``ponder.tools``, such as ``calc``) while it is the one this registry serves
+        under that name; None for any other name, or once :meth:`add_tool` replaced it."""
+        ep = _entry_points("ponder.tools").get(name)
+        if ep is None:
+            return None
+        spec = self.tools.get(name)
+        if spec is not None and spec.fn is not _loaded(ep):
+            return None
+        return str(ep.value)
+
+    def workflow_tool_problem(self, name: str) -> str | None:
+        """Why a workflow's ``tools:`` may not define ``name``: it is a built-in tool's
+        (see :meth:`builtin_tool`), which the workflow's steps, planners' catalogs and other
+        workflows of the run expect; None when it may."""
+        builtin = self.builtin_tool(name)
+        if builtin is None:
+            return None
+        return (f"tool {shown(name)} is a built-in tool ({builtin}): a workflow's `tools:` "
+                "cannot replace it")
+
+    def add_tool(self, fn: Callable[..., Any] | ToolSpec, name: str | None = None, *,
+                 replace: bool = False) -> ToolSpec:
+        """Serve ``fn`` as the tool ``name`` (default: its own name).
+
+        Registering the same function again is a no-op.
+
+        :param replace: serve it in place of the built-in tool, or of another function
+            already registered, of that name.
+        :raises ConfigError: when ``fn`` is not callable, or when the name is a built-in
+            tool's or another function's and ``replace`` is false (a workflow's steps
+            would silently call one of the two).
+        """
+        if not isinstance(fn, ToolSpec) and not callable(fn):
+            raise ConfigError(f"a tool must be a callable or a ToolSpec, not "
+                              f"{type(fn).__name__} {shown(fn)}")
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"a tool's name must be a string, not {type(name).__name__} "
+                              f"{shown(name)}")
         spec = fn if isinstance(fn, ToolSpec) else tool_spec(fn, name)
-        self.tools[name or spec.name] = spec
+        key = name or spec.name
+        taken = self.tools.get(key)
+        builtin = self.builtin_tool(key)
+        if not replace and builtin is not None and spec.fn is not _loaded(
+                _entry_points("ponder.tools")[key]):
+            raise ConfigError(
+                f"tool {shown(key)} is a built-in tool ({builtin}): register yours under "
+                "another name, or pass replace=True to serve it in place of the built-in")
+        if not replace and builtin is None and taken is not None and taken.fn is not spec.fn:
+            raise ConfigError(
+                f"tool {shown(key)} is already registered, as {_described(taken.fn)}: "
+                f"register {_described(spec.fn)} under another name, or pass replace=True "
+                "to serve it instead")
+        self.tools[key] = spec
         return spec
 
     # -- LLM backends --------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from orchestrator import LLMRequest, LLMResponse, Result, Task, Workflow, tool
-from orchestrator.errors import SpecError, StepDefinitionError, ValidationFailed
+from orchestrator.errors import ConfigError, SpecError, StepDefinitionError, ValidationFailed
 
 pytestmark = pytest.mark.anyio
 
@@ -366,10 +366,12 @@ async def test_stream_raises_what_stops_the_run() -> None:
 
 
 def test_branch_cases_that_are_not_pairs_are_named() -> None:
-    with pytest.raises(SpecError, match="branch 'b': a case must be a \\(when, then\\) pair, "
+    with pytest.raises(StepDefinitionError, match="branch step 'b': a case must be a "
+                                                  "\\(when, then\\) pair, "
                                         "got 'x'"):
         Workflow("b").branch("b", cases=["x"])  # type: ignore[list-item]
-    with pytest.raises(SpecError, match="`cases` must be a list of \\(when, then\\) pairs, "
+    with pytest.raises(StepDefinitionError, match="`cases` must be a list of \\(when, then\\) "
+                                                  "pairs, "
                                         "got str 'xy'"):
         Workflow("b").branch("b", cases="xy")  # type: ignore[arg-type]
 
@@ -401,3 +403,75 @@ def test_a_map_builder_keeps_its_item_name() -> None:
     wf = Workflow("b").map("m", over=["x"], step={"kind": "llm", "prompt": "{{ it }}"},
                            item_var="it")
     assert wf.spec.steps[0].item_var == "it"
+
+
+_OUTPUT_TYPES = ("must be a reference or template such as '${steps.ID.output}', a list of "
+                 "them, or a dict of output fields (from, type, description, schema), not ")
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda wf: wf.output(x=5), f"output 'x': {_OUTPUT_TYPES}int 5"),
+    (lambda wf: wf.output(x=None), f"output 'x': {_OUTPUT_TYPES}NoneType None"),
+    # the builders return the workflow: passing one is a slip, not an output
+    (lambda wf: wf.output(x=wf.llm("a", prompt="p")),
+     f"output 'x': {_OUTPUT_TYPES}Workflow <orchestrator.sdk.Workflow object at"),
+    (lambda wf: wf.output(x={"from": "${steps.a.output}", "type": "text"}),
+     "output 'x': type: Input should be 'string', 'integer', 'number', 'boolean', 'array', "
+     "'object' or 'any' (got 'text')"),
+    (lambda wf: wf.add(5), "add: a step must be a step model (LLMStep, ToolStep, ...) or a "
+                           "dict of its fields, not int 5"),
+    (lambda wf: wf.add({"id": "a", "kind": "llm"}), "llm step 'a': prompt: Field required"),
+    (lambda wf: wf.add({"id": "a", "kind": "lm"}),
+     "add: step 'a': `kind` must be one of llm, tool, map, branch, workflow, plan, spawn, "
+     "sample, join, not 'lm'"),
+    (lambda wf: Workflow(5), "workflow 5: name: Input should be a valid string (got 5)"),
+    (lambda wf: Workflow("w", inputs={"x": 5}),
+     "input 'x': give a type name ('string', 'integer', ...), a dict of input fields or an "
+     "InputSpec, not int 5"),
+    (lambda wf: Workflow("w", inputs={"x": "text"}),
+     "input 'x': type: Input should be 'string', 'integer', 'number', 'boolean', 'array', "
+     "'object' or 'any' (got 'text')"),
+    (lambda wf: Workflow("w", models={"m": {"backend": 5}}),
+     "workflow 'w': models.m.backend: Input should be a valid string (got 5)"),
+])
+def test_builders_refuse_values_of_the_wrong_type(build: Any, message: str) -> None:
+    wf = Workflow("b")
+    with pytest.raises(StepDefinitionError) as info:
+        build(wf)
+    assert str(info.value).startswith(message), str(info.value)
+    assert wf.spec.outputs == {} and len(wf.spec.steps) <= 1
+
+
+def test_outputs_may_be_references_lists_of_them_or_output_fields() -> None:
+    wf = Workflow("b").add({"id": "a", "kind": "tool", "tool": "calc",
+                            "args": {"expression": "2*3"}})
+    wf.output(one="${steps.a.output}", both=["${steps.a.output}", "${steps.a.output}"],
+              typed={"from": "${steps.a.output}", "type": "integer"})
+    assert wf.run_sync().output == {"one": 6, "both": [6, 6], "typed": 6}
+
+
+class _NotAnInstance:
+    async def execute(self, task: Any, ctx: Any) -> Any:
+        raise AssertionError("never called")
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda wf: wf.register_executor("tool", 5),
+     "register_executor 'tool': the executor must be an object with an async "
+     "execute(task, ctx) method, not int 5"),
+    (lambda wf: wf.register_executor("tool", _NotAnInstance),
+     "register_executor 'tool': the executor must be an object with an async "
+     "execute(task, ctx) method, not type "),
+    (lambda wf: wf.register_executor(None, _NotAnInstance()),
+     "register_executor: the kind must be a non-empty string, not NoneType None"),
+    (lambda wf: wf.register_backend("fake", 5),
+     "register_backend 'fake': the factory must be callable (a backend class, or a function "
+     "of a ModelConfig), not int 5"),
+    (lambda wf: wf.as_tool(name=5), "as_tool: the name must be a non-empty string, not int 5"),
+    (lambda wf: wf.register_tool(5), "a tool must be a callable or a ToolSpec, not int 5"),
+])
+def test_registrations_refuse_values_of_the_wrong_type(build: Any, message: str) -> None:
+    wf = Workflow("b")
+    with pytest.raises(ConfigError) as info:
+        build(wf)
+    assert str(info.value).startswith(message), str(info.value)
