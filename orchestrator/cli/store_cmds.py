@@ -100,25 +100,29 @@ def runs(
 ) -> None:
     """List runs, newest first."""
 
-    async def read(store: TraceStore) -> tuple[list[RunInfo], set[str]]:
+    async def read(store: TraceStore) -> tuple[list[RunInfo], set[str], dict[str, str]]:
         want = "running" if status == "interrupted" else status
         rows = await store.list_runs(RunFilter(status=want, workflow=workflow),
                                      limit=limit, offset=offset)
-        return rows, await interrupted_runs(store, rows)
+        interrupted = await interrupted_runs(store, rows)
+        # an interrupted sub-workflow's run is continued by resuming the run above it
+        above = {r.id: await store.resumed_with(r.id) for r in rows
+                 if r.id in interrupted and r.parent_run_id is not None}
+        return rows, interrupted, {k: v for k, v in above.items() if k != v}
 
     def go() -> None:
         if status is not None and status not in _STATUSES:
             raise _fail(f"--status {shown(status)}: use one of {', '.join(_STATUSES)}")
         _check_count("--limit", limit)
         _check_count("--offset", offset)
-        rows, interrupted = with_store(db, read)
+        rows, interrupted, resumed_with = with_store(db, read)
         if status == "interrupted":  # a page of running runs, narrowed here
             rows = [r for r in rows if r.id in interrupted]
         elif status == "running":
             rows = [r for r in rows if r.id not in interrupted]
         if as_json:
-            docs = [{**r.model_dump(mode="json"), "interrupted": r.id in interrupted}
-                    for r in rows]
+            docs = [{**r.model_dump(mode="json"), "interrupted": r.id in interrupted,
+                     **_resume_field(r.id, interrupted, resumed_with)} for r in rows]
             sys.stdout.write(json.dumps(docs) + "\n")
             return
         table = Table("run", "workflow", "status", "started", "duration", "tokens", "steps",
@@ -136,8 +140,23 @@ def runs(
         if interrupted:
             err.print("interrupted: the process running it is gone; continue with "
                       "`ponder resume RUN_ID`", markup=False, highlight=False, soft_wrap=True)
+        for top in sorted(set(resumed_with.values())):
+            subs = sorted(k for k, v in resumed_with.items() if v == top)
+            err.print(f"{', '.join(subs)}: sub-workflow run{'s' if len(subs) > 1 else ''} "
+                      f"of run {top}: `ponder resume {top}` continues "
+                      f"{'them' if len(subs) > 1 else 'it'}", markup=False, highlight=False,
+                      soft_wrap=True)
 
     _run_cli(go, debug, as_json)
+
+
+def _resume_field(run_id: str, interrupted: set[str], resumed_with: dict[str, str]
+                  ) -> dict[str, str]:
+    """``--json``'s ``resume``: the run to resume to continue an interrupted one (itself,
+    or the run above a sub-workflow's run); absent for a run that is not interrupted."""
+    if run_id not in interrupted:
+        return {}
+    return {"resume": resumed_with.get(run_id, run_id)}
 
 
 _STATUSES = ("running", "interrupted", "succeeded", "failed", "cancelled")
@@ -159,16 +178,19 @@ def show(
 ) -> None:
     """Show a run's steps with status, timing, tokens and errors."""
 
-    async def read(store: TraceStore) -> tuple[RunRecord, bool]:
+    async def read(store: TraceStore) -> tuple[RunRecord, bool, str]:
         events = await store.events(await store.resolve_run_id(run_id))
         if not events:
             raise RunNotFound(run_id)
-        return fold_events(events), is_interrupted(events)
+        rec, interrupted = fold_events(events), is_interrupted(events)
+        return rec, interrupted, await store.resumed_with(rec.id) if interrupted else rec.id
 
     def go() -> None:
-        rec, interrupted = with_store(db, read)
+        rec, interrupted, top = with_store(db, read)
+        resumed_with = {rec.id: top} if top != rec.id else {}
         if as_json:
-            doc = {**rec.model_dump(mode="json"), "interrupted": interrupted}
+            doc = {**rec.model_dump(mode="json"), "interrupted": interrupted,
+                   **_resume_field(rec.id, {rec.id} if interrupted else set(), resumed_with)}
             sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
             return
         # ids, names and errors are the user's: shown as text, never read as rich markup
@@ -189,7 +211,11 @@ def show(
             table.add_row(Text(st.id), Text(st.kind or ""), Text(st.status), str(st.attempts),
                           _age(dur), str(tokens or ""), Text(_cell(st.error or "")))
         out.print_table(table)
-        if interrupted:
+        if interrupted and top != rec.id:
+            err.print(f"interrupted: the process running it is gone; it is a sub-workflow's "
+                      f"run of run {top}: `ponder resume {top}` continues both", markup=False,
+                      highlight=False, soft_wrap=True)
+        elif interrupted:
             err.print(f"interrupted: the process running it is gone; continue it with "
                       f"`ponder resume {rec.id}`", markup=False, highlight=False, soft_wrap=True)
 

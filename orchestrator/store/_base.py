@@ -231,6 +231,24 @@ class TraceStore(abc.ABC):
             total += await self.delete_runs(doomed[start:start + _GC_PAGE])
         return total
 
+    async def resumed_with(self, run_id: str) -> str:
+        """The run whose resume continues ``run_id``: the run itself, or, for a
+        sub-workflow's run, the run above it that a user resumes (a run's resume continues
+        the runs of its sub-workflows it had in flight), walking up while the parent is
+        stored and not over (a cancelled run resumes too). A fork or a replay is resumed on its own."""
+        current, seen = run_id, {run_id}
+        while await self._is_subworkflow_run(current):
+            info = await self.run_info(current)
+            parent = info.parent_run_id if info is not None else None
+            if parent is None or parent in seen:  # a cycle only an edited import can make
+                break
+            above = await self.run_info(parent)
+            if above is None or above.status in ("succeeded", "failed"):  # gone, or over
+                break
+            current = parent
+            seen.add(parent)
+        return current
+
     async def _is_subworkflow_run(self, run_id: str) -> bool:
         """Whether a step of another run started this run (not a replay or a fork)."""
         started = await self.events(run_id, kinds=("run_started",))

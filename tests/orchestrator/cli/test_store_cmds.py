@@ -119,3 +119,55 @@ def test_gc_deletes_a_finished_run_with_its_sub_workflows_runs(db: str) -> None:
     assert proc.stdout.strip() == "deleted 2 runs"
     listed = ponder("runs", "--json", db=db)
     assert [r["id"] for r in json.loads(listed.stdout)] == ["fork"]
+
+
+def test_an_interrupted_sub_workflows_run_names_the_run_to_resume(db: str) -> None:
+    """A sub-workflow's run is continued by its parent's resume: `show` and `runs` name
+    the top run to resume, not the child; a fork, or a child whose parent finished, is
+    resumed on its own."""
+    import anyio
+
+    from orchestrator.runtime import events as ev
+    from orchestrator.runtime._process import host_name
+    from orchestrator.store import open_store
+
+    # this process's id with another start: a writer known to be gone
+    gone = {"writer_host": host_name(), "writer_pid": os.getpid(),
+            "writer_start": "another-boot:1"}
+
+    def started(run_id: str, **parent: object) -> ev.RunStarted:
+        return ev.RunStarted(run_id=run_id, seq=0, ts=1.7e9, workflow=run_id, inputs={},
+                             **gone, **parent)  # type: ignore[arg-type]
+
+    async def seed() -> None:
+        async with await open_store(db) as store:
+            await store.append([started("top")])
+            await store.append([started("sub", parent_run_id="top", parent_step_id="w",
+                                        parent_attempt=1)])
+            await store.append([started("subsub", parent_run_id="sub", parent_step_id="v",
+                                        parent_attempt=2)])
+            await store.append([started("fork", parent_run_id="top", parent_step_id="w")])
+            await store.append([started("done"),
+                                ev.RunFinished(run_id="done", seq=1, ts=1.7e9 + 1,
+                                               status="failed", error="x")])
+            await store.append([started("late", parent_run_id="done", parent_step_id="w",
+                                        parent_attempt=1)])
+
+    anyio.run(seed)
+    for run_id, top in [("subsub", "top"), ("sub", "top")]:
+        shown = ponder("show", run_id, db=db)
+        assert shown.returncode == 0, shown.stderr
+        assert f"sub-workflow's run of run {top}: `ponder resume {top}` continues both" \
+            in shown.stderr
+        doc = json.loads(ponder("show", run_id, "--json", db=db).stdout)
+        assert (doc["interrupted"], doc["resume"]) == (True, top)
+    for run_id in ("top", "fork", "late"):
+        shown = ponder("show", run_id, db=db)
+        assert f"continue it with `ponder resume {run_id}`" in shown.stderr
+    listed = ponder("runs", "--json", db=db)
+    assert {r["id"]: r.get("resume") for r in json.loads(listed.stdout)} == {
+        "top": "top", "sub": "top", "subsub": "top", "fork": "fork", "done": None,
+        "late": "late"}
+    table = ponder("runs", db=db)
+    assert "sub, subsub: sub-workflow runs of run top: `ponder resume top` continues them" \
+        in table.stderr
