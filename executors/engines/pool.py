@@ -68,6 +68,7 @@ from orchestrator.runtime.contracts import (
     LLMResponse,
 )
 from orchestrator.spec.models import ModelConfig
+from orchestrator.spec.options import OptionProblem, option_problems
 
 #: backends of this package, found without entry points
 BUILTIN_BACKENDS = {
@@ -431,6 +432,59 @@ class PoolBackend:
 
     options_model = PoolOptions  # what `ponder validate` checks the model's options against
 
+    @classmethod
+    def option_problems(cls, options: dict[str, Any]) -> list[OptionProblem]:
+        """Every problem of a pool's ``options:`` that the spec shows, each at its path in
+        them (``ponder validate`` reports them at their lines): the options themselves,
+        then each member's ``replicas``, fields, backend and options, and member names
+        used twice. A member whose backend's package is not installed here is not checked
+        further (a run leaves it out). What needs the machine or the engines (a GPU, two
+        members reaching one engine) is left to the run.
+        """
+        from orchestrator.runtime.registry import Registry
+
+        problems = option_problems(PoolOptions, options, "pool backend")
+        if problems:
+            return problems
+        registry = Registry()
+        names: list[str] = []
+        named_at: list[tuple[str | int, ...]] = []  # where each name is given
+        for index, raw in enumerate(options["members"]):
+            at: tuple[str | int, ...] = ("members", index)
+            data = dict(raw)
+            name = data.pop("name", None)
+            replicas = data.pop("replicas", 1)
+            bad_replicas = _replicas_problem(replicas)
+            if bad_replicas is not None:
+                problems.append(((*at, "replicas"),
+                                 f"pool backend options: member {index}: {bad_replicas}"))
+                continue
+            try:
+                cfg = ModelConfig.model_validate(data)
+            except ValidationError as exc:
+                problems += [((*at, *loc), f"pool backend options: member {index}: {message}")
+                             for loc, message in _member_config_problems(exc)]
+                continue
+            base = name or f"{cfg.backend}-{index}"
+            names += _member_names(base, replicas)
+            named_at += [(*at, "name") if name is not None else at] * replicas
+            try:
+                registry.backend_factory(cfg.backend)
+            except ConfigError as exc:
+                if not _missing_package(exc):
+                    problems.append(((*at, "backend"),
+                                     f"pool backend options: member {index}: {exc}"))
+                continue
+            problems += [((*at, "options", *where),
+                          f"pool backend options: member {base!r}: {message}")
+                         for where, message in registry.backend_option_problems(
+                             cfg.backend, cfg.options)]
+        duplicate = _unique_names_problem(names)
+        if duplicate is not None:
+            again = next(i for i, n in enumerate(names) if n in names[:i])
+            problems.append((named_at[again], f"pool backend options: {duplicate}"))
+        return problems
+
     default_concurrency = 4096
 
     def __init__(self, config: ModelConfig, *,
@@ -629,8 +683,9 @@ class PoolBackend:
             except _CannotStart as exc:
                 skipped[exc.name] = exc.reason
         names = [m.name for m in members] + list(skipped)
-        if len(set(names)) != len(names):
-            raise ConfigError(f"pool {self.name!r}: member names must be unique: {names}")
+        duplicate = _unique_names_problem(names)
+        if duplicate is not None:
+            raise ConfigError(f"pool {self.name!r}: {duplicate}")
         self._refuse_same_engine(members)
         if not members:
             raise ConfigError(f"pool {self.name!r}: no member can start here: " + "; ".join(
@@ -667,14 +722,13 @@ class PoolBackend:
         data = dict(raw)
         name = data.pop("name", None)
         replicas = data.pop("replicas", 1)
-        if not isinstance(replicas, int) or replicas < 1:
-            raise ConfigError(f"pool {self.name!r}: member {index}: replicas must be a "
-                              f"positive integer, not {replicas!r}")
+        bad_replicas = _replicas_problem(replicas)
+        if bad_replicas is not None:
+            raise ConfigError(f"pool {self.name!r}: member {index}: {bad_replicas}")
         try:
             cfg = ModelConfig.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                 for e in exc.errors(include_url=False))
+            problems = "; ".join(m for _, m in _member_config_problems(exc))
             raise ConfigError(f"pool {self.name!r}: member {index}: {problems}") from None
         base = name or f"{cfg.backend}-{index}"
         try:
@@ -684,8 +738,7 @@ class PoolBackend:
                 raise _CannotStart(base, f"not installed: {exc}") from None
             raise ConfigError(f"pool {self.name!r}: member {index}: {exc}") from None
         out = []
-        for replica in range(replicas):
-            member_name = base if replicas == 1 else f"{base}.{replica}"
+        for member_name in _member_names(base, replicas):
             try:
                 backend = factory(cfg)
             except ConfigError as exc:
@@ -736,6 +789,31 @@ class PoolBackend:
         return BackendUnavailable(
             f"pool {self.name!r}: the call failed on {attempts} engine(s); last error: "
             f"{type(exc).__name__}: {exc}")
+
+
+def _replicas_problem(replicas: object) -> str | None:
+    """What is wrong with a member's ``replicas``; None when it is a positive integer."""
+    if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas >= 1:
+        return None
+    return f"replicas must be a positive integer, not {replicas!r}"
+
+
+def _member_config_problems(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    """A member's fields that are no model config's, each at its path in the member."""
+    return [(tuple(e["loc"]), f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
+            for e in exc.errors(include_url=False)]
+
+
+def _member_names(base: str, replicas: int) -> list[str]:
+    """The names of a member's engines: its own, or ``base.N`` for each replica."""
+    return [base] if replicas == 1 else [f"{base}.{r}" for r in range(replicas)]
+
+
+def _unique_names_problem(names: list[str]) -> str | None:
+    """Why a pool's member names do not do (one is used twice); None when they do."""
+    if len(set(names)) == len(names):
+        return None
+    return f"member names must be unique: {names}"
 
 
 def _can_run(cfg: ModelConfig) -> str | None:

@@ -293,13 +293,17 @@ class Registry:
     def backend_option_problems(self, name: str, options: dict[str, Any]
                                 ) -> list[OptionProblem]:
         """What the backend ``name`` finds wrong with a model's ``options:`` (each at its
-        path inside them), checked against the backend's ``options_model`` (a pydantic
-        model, as a class attribute); none for a backend that has none or does not load,
-        which the run reports."""
+        path inside them): its ``option_problems(options)`` classmethod's, when it has one
+        (a pool checks its members too), else a check against its ``options_model`` (a
+        pydantic model, as a class attribute); none for a backend that has neither or
+        does not load, which the run reports."""
         try:
             factory = self.backend_factory(name)
         except ConfigError:
             return []
+        check = getattr(factory, "option_problems", None)
+        if callable(check):
+            return list(check(options))
         model = getattr(factory, "options_model", None)
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []
