@@ -139,7 +139,10 @@ class LLMBackend(Protocol):
 
     A backend class may name the pydantic model of its ``ModelConfig.options`` as a class
     attribute ``options_model``: ``ponder validate`` then checks a workflow's options for
-    it, each problem at its line. Without it, any options pass validation.
+    it, each problem at its line. A classmethod ``option_problems(options)`` returning
+    ``(path, message)`` pairs, when it has one, is asked instead (the ``pool`` backend's
+    checks its members too; ``orchestrator.spec.options.option_problems`` builds pairs from
+    a pydantic model). Without either, any options pass validation.
     """
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
