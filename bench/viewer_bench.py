@@ -14,7 +14,16 @@ resident memory (``VmHWM``, Linux) is read after it:
 - ``run (steps=true)``: ``GET /api/v1/runs/{id}``, the run with every step folded;
 - ``events page``: ``GET /api/v1/runs/{id}/events``, the first page (5,000 events);
 - ``all events``: every page, each asked with ``after_seq`` (time to the last one);
-- ``stream``: ``GET /api/v1/runs/{id}/stream`` of the finished run, read to its end.
+- ``stream``: ``GET /api/v1/runs/{id}/stream`` of the finished run, read to its end;
+- ``keyframe (tip)``: ``GET /api/v1/runs/{id}/keyframe``, the run's state after its last
+  event, what the run page of a long run asks for instead of every event;
+- ``scrub (keyframe + events)``: what the page asks when its scrubber moves to the
+  middle of the run: the keyframe at or before it, then the events after that.
+
+Each request is then asked again on the same server (``again``): the run is read once
+(the viewer keeps its summary and keyframes), and a later request reads only what is
+new. ``keyframe bytes`` is the size of the tip keyframe's answer. (Requests that a
+server of an older Ponder does not have are reported as failed.)
 
 ``PYTHONPATH`` is passed on to the server, so that another version of Ponder (a tree
 extracted with ``git archive``) can be measured with the same script.
@@ -197,6 +206,17 @@ def _events_page(base: str) -> int:
     return len(json.loads(_get(base, _RUN + "/events"))["events"])
 
 
+def _keyframe(base: str) -> int:
+    return len(_get(base, _RUN + "/keyframe"))
+
+
+def _scrub(base: str) -> int:
+    tip = json.loads(_get(base, _RUN + "/keyframe"))  # how many events (read once)
+    kf = json.loads(_get(base, _RUN + f"/keyframe?index={tip['n_events'] // 2}"))["keyframe"]
+    page = json.loads(_get(base, _RUN + f"/events?after_seq={kf['seq']}&limit=4000"))
+    return int(kf["index"]) + 1 + len(page["events"])
+
+
 def _run(steps: bool) -> Callable[[str], int]:
     def get(base: str) -> int:
         body = json.loads(_get(base, _RUN + ("" if steps else "?steps=false")))
@@ -211,6 +231,8 @@ REQUESTS: dict[str, Callable[[str], Any]] = {
     "events page": _events_page,
     "all events": _all_events,
     "stream": _stream,
+    "keyframe (tip)": _keyframe,
+    "scrub (keyframe + events)": _scrub,
 }
 
 
@@ -221,11 +243,18 @@ def measure(db: Path, name: str) -> dict[str, Any]:
     try:
         idle = _status_kib(server.proc.pid, "VmHWM")
         t0 = time.perf_counter()
-        result = REQUESTS[name](server.base)
+        try:
+            result = REQUESTS[name](server.base)
+        except OSError as exc:  # an older viewer without this route
+            return {"request": name, "seconds": float("nan"), "again": float("nan"),
+                    "idle_kib": idle, "peak_kib": None, "result": f"failed: {exc}"}
         seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        REQUESTS[name](server.base)
+        again = time.perf_counter() - t1
         peak = _status_kib(server.proc.pid, "VmHWM")
-        return {"request": name, "seconds": seconds, "idle_kib": idle, "peak_kib": peak,
-                "result": result}
+        return {"request": name, "seconds": seconds, "again": again, "idle_kib": idle,
+                "peak_kib": peak, "result": result}
     finally:
         server.stop()
 
@@ -251,11 +280,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
               f"{platform.python_version()}\n")
         rows = [measure(db, name) for name in args.only or REQUESTS]
-    print("| first request on a fresh server | time s | peak RSS MiB (idle) |")
-    print("|---|---:|---:|")
+    print("| first request on a fresh server | time s | again s | peak RSS MiB (idle) "
+          "| answer |")
+    print("|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['request']} | {r['seconds']:.2f} | {_mib(r['peak_kib'])} "
-              f"({_mib(r['idle_kib'])}) |")
+        print(f"| {r['request']} | {r['seconds']:.2f} | {r['again']:.2f} "
+              f"| {_mib(r['peak_kib'])} ({_mib(r['idle_kib'])}) | {r['result']} |")
     return rows
 
 

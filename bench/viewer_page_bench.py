@@ -11,7 +11,10 @@ serves it, and Chromium (Playwright, ``/usr/bin/chromium``) opens its page. Meas
 - ``click``: clicking a step until its details show;
 - ``toggle``: expanding then folding the largest nested graph, until drawn;
 - ``playback``: the longest gap between two animation frames over 2 s of playback
-  at 1000 events/s (a page that stays responsive keeps it near 16 ms).
+  at 1000 events/s (a page that stays responsive keeps it near 16 ms);
+- ``events sent to the page``: events in the answers of ``/events`` (not counting a
+  step's own, read when it is opened), over the whole session;
+- ``JS heap after scrubbing``: used JS heap after the scrubs, click and playback.
 
 Shapes (``--shape``):
 
@@ -146,6 +149,13 @@ def measure_page(base: str, timeout_s: float = 600) -> dict[str, Any]:
         page.add_init_script("""window.__ponderLongTasks = [];
             new PerformanceObserver((l) => { for (const e of l.getEntries())
                 window.__ponderLongTasks.push(e.duration); }).observe({type: 'longtask'});""")
+        sent = [0]
+
+        def on_response(response: Any) -> None:
+            if "/events" in response.url and "step_id=" not in response.url:
+                sent[0] += response.body().count(b'"run_id":') - 1
+
+        page.on("response", on_response)
         t0 = time.perf_counter()
         page.goto(f"{base}/runs/{RUN_ID}")
         page.wait_for_function("() => window.__ponderFirstRenderMs !== undefined",
@@ -175,6 +185,8 @@ def measure_page(base: str, timeout_s: float = 600) -> dict[str, Any]:
         page.click("#btn-play")
         out["playback worst frame"] = page.evaluate(_MAX_FRAME_GAP, 2000)
         page.click("#btn-play")
+        out["JS heap after scrubbing MiB"] = _heap_mib(cdp)
+        out["events sent to the page"] = sent[0]
         out["events in the scrubber"] = n
         out["page errors"] = errors
         browser.close()

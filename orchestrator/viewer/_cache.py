@@ -11,13 +11,17 @@ No event is kept: a run's events are read from the store a page at a time
 - the run's DAG nodes (a small dict per step, see :class:`GraphFold`),
 - its run-level events (``run_started`` and ``run_finished``: one per start, resume
   and end) and its first event, its token counts, its number of events and last seq,
+- the run page's replay keyframes (:class:`~orchestrator.viewer._replay.ReplayFold`:
+  a tuple per step every so many events, shared between keyframes where a step did
+  not change) and the seqs of each step's events,
 - and, only once a client asked for the run with its steps (``steps=true``), the folded
   steps (:class:`~orchestrator.store.fold.RunFold`: one record per step, with its last
   attempt's input and output).
 
 So the memory of a summary grows with the run's steps (and their inputs and outputs
-when they were asked for), not with its events; :class:`RunCache` keeps ``max_runs`` of
-them.
+when they were asked for), and with its events only by a seq (8 bytes) per event
+naming a step and a keyframe's tuple of pointers per ``KEYFRAME_EVERY`` events;
+:class:`RunCache` keeps ``max_runs`` of them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from orchestrator.store import RunNotFound, RunRecord, StoredEvent, fold_events,
 from orchestrator.store.fold import RunFold
 from orchestrator.viewer._graph import GraphFold, GraphStep
 from orchestrator.viewer._reader import TraceReader
+from orchestrator.viewer._replay import ReplayFold
 
 RUN_KINDS = ("run_started", "run_finished")
 READ_PAGE = 5000
@@ -60,6 +65,7 @@ class RunSummary:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     used: float = field(default_factory=time.monotonic)
     _graph: GraphFold = field(default_factory=GraphFold)
+    replay: ReplayFold = field(default_factory=ReplayFold)
     _steps: RunFold | None = None
     _record: tuple[int, RunRecord] | None = None
     _headline: tuple[int, RunRecord] | None = None
@@ -84,6 +90,7 @@ class RunSummary:
                 self.prompt_tokens += usage.prompt_tokens
                 self.completion_tokens += usage.completion_tokens
         self._graph.add(e)
+        self.replay.add(e)
         if self._steps is not None:
             self._steps.apply(e)
 

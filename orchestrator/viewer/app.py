@@ -9,6 +9,8 @@ Routes::
     GET /api/v1/runs                   runs, newest first, filtered, one page
     GET /api/v1/runs/{id}              one run folded, with its DAG and child runs
     GET /api/v1/runs/{id}/events       its events after a seq, a page of at most 5,000
+                                       (``step_id``: only that step's)
+    GET /api/v1/runs/{id}/keyframe     the replay state at or before an event (run page)
     GET /api/v1/runs/{id}/stream       its new events as Server-Sent Events
 
 A run id may hold any character, ``/`` included: in the API's paths it is one
@@ -52,9 +54,13 @@ from orchestrator.store import (
 from orchestrator.viewer._cache import RUN_KINDS, RunCache
 from orchestrator.viewer._graph import GraphStep
 from orchestrator.viewer._reader import TraceReader
+from orchestrator.viewer._replay import KEYFRAME_EVERY
 from orchestrator.viewer._security import SecurityHeaders, TokenGate
 
-__all__ = ["API_PREFIX", "EVENTS_PAGE_MAX", "EventsPage", "RunDetail", "RunsPage", "create_app"]
+__all__ = [
+    "API_PREFIX", "EVENTS_PAGE_MAX", "EventsPage", "KeyframePage", "RunDetail", "RunsPage",
+    "create_app",
+]
 
 API_PREFIX = "/api/v1"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -120,6 +126,27 @@ class EventsPage(BaseModel):
     finished: bool = Field(description="Whether the run had finished when this was read.")
 
 
+class KeyframePage(BaseModel):
+    """The run page's replay state of a run after its events up to ``keyframe.index``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    n_events: int = Field(description="The run's events stored when this was read.")
+    last_seq: int | None = Field(description="The seq of the last of them.")
+    finished: bool = Field(description="Whether the run had finished when this was read.")
+    keyframe_every: int = Field(
+        description=f"Events between two keyframes ({KEYFRAME_EVERY}).")
+    keyframe: dict[str, Any] = Field(
+        description="`index` and `seq` of the last event folded in (-1 and null: none), "
+        "`ts`, `run` (status, workflow, times, tokens), `t0` (the first event's time: "
+        "times are seconds after it), `strings` (what the steps' string fields index) "
+        "and `steps`: one array per step, in order of first appearance, as "
+        "`orchestrator/viewer/_replay.py` and the page's fold.js lay it out. A step's "
+        "input, output and error texts are not in it: read them with "
+        "`/events?step_id=`.")
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong token (when the viewer has one)."},
     404: {"description": "No event of this run is stored."},
@@ -147,13 +174,13 @@ def _not_found_page(run_id: str) -> HTMLResponse:
 
 
 _RUNS_PATH = f"{API_PREFIX}/runs/"
-_RUN_SUFFIXES = ("/events", "/stream")
+_RUN_SUFFIXES = ("/events", "/stream", "/keyframe")
 
 
 def _run_route_path(rest: str) -> str:
     """The path the run routes match for ``/api/v1/runs/`` + ``rest``, a raw (percent-
     encoded) path: the run id quoted whole, followed by ``/events`` or ``/stream`` when
-    ``rest`` ends with one of them written as it is.
+    ``rest`` ends with one of them (or ``/keyframe``) written as it is.
 
     ``a%2Fevents`` is the run ``a/events``; ``a%2Fevents/events`` its events; ``a/events``
     the events of the run ``a`` (an id written with a bare ``/`` still works, unless it
@@ -322,14 +349,65 @@ def create_app(
             int, Query(ge=1, le=EVENTS_PAGE_MAX, description="At most this many (at most "
                        f"{EVENTS_PAGE_MAX}, the default).")
         ] = EVENTS_PAGE_MAX,
+        step_id: Annotated[
+            str | None, Query(description="Only the events of this step (those whose "
+                              "`step_id` it is): the run page reads a step's input and "
+                              "output this way.", pattern=_NO_NUL)
+        ] = None,
     ) -> Response:
         """The run's events in seq order, each as the trace store holds it, one page of at
         most ``limit``: while ``has_more``, ask again with ``after_seq`` = ``last_seq``."""
         # Whether it had finished before the page is read: then a page without more is
         # its last, and a client that stops there misses nothing.
         finished = await _finished(run_id)
+        if step_id is not None:
+            return await _step_events(run_id, step_id, after_seq, limit, finished)
         page = await store.events_page(run_id, after_seq=after_seq, limit=limit + 1)
         return _events_response(run_id, page[:limit], len(page) > limit, finished)
+
+    async def _step_events(
+        run_id: str, step_id: str, after_seq: int | None, limit: int, finished: bool
+    ) -> Response:
+        """A step's events, read by their seqs (kept by the run's summary), a stretch of
+        consecutive seqs at a time."""
+        entry = await cache.get(run_id)
+        seqs = [q for q in entry.replay.step_seqs(step_id)
+                if after_seq is None or q > after_seq][: limit + 1]
+        wanted = set(seqs[:limit])
+        events: list[StoredEvent] = []
+        i = 0
+        while i < min(len(seqs), limit):
+            j = i + 1
+            while j < min(len(seqs), limit) and seqs[j] == seqs[j - 1] + 1:
+                j += 1
+            page = await store.events_page(run_id, after_seq=seqs[i] - 1, limit=j - i)
+            events.extend(e for e in page if e.seq in wanted)
+            i = j
+        return _events_response(run_id, events, len(seqs) > limit, finished)
+
+    @app.get(
+        f"{API_PREFIX}/runs/{{run_id}}/keyframe", response_model=KeyframePage,
+        responses=_ERRORS, tags=["runs"],
+    )
+    async def get_keyframe(
+        run_id: RunId,
+        index: Annotated[
+            int | None, Query(ge=-1, description="The event (0-based, in seq order) to "
+                              "replay to: the last keyframe at or before it is returned. "
+                              "Default: the run's state after every event stored.")
+        ] = None,
+    ) -> Response:
+        """What the run page draws of a run after its first events: the last keyframe at
+        or before event ``index`` (one is kept every ``keyframe_every`` events), to which
+        the page adds the events after ``keyframe.seq`` (``/events?after_seq=``)."""
+        entry = await cache.get(run_id)
+        replay = entry.replay
+        kf = replay.snapshot() if index is None else replay.keyframe_at(index)
+        head = json.dumps({"run_id": run_id, "n_events": entry.n_events,
+                           "last_seq": entry.last_seq, "finished": entry.finished,
+                           "keyframe_every": replay.every})
+        body = head[:-1] + ',"keyframe":' + kf.to_json(replay) + "}"
+        return Response(body, media_type="application/json", headers=_NO_STORE)
 
     @app.get(
         f"{API_PREFIX}/runs/{{run_id}}/stream",

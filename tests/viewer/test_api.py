@@ -28,7 +28,7 @@ from viewer_traces import (
 )
 
 from orchestrator.runtime import events as ev
-from orchestrator.store import MemoryStore
+from orchestrator.store import MemoryStore, fold_events
 from orchestrator.viewer import EVENTS_PAGE_MAX, create_app
 
 API = "/api/v1"
@@ -424,7 +424,7 @@ def test_openapi_document_describes_the_versioned_api(api: Api) -> None:
     doc = api.client.get(f"{API}/openapi.json").json()
     assert set(doc["paths"]) == {
         f"{API}/runs", f"{API}/runs/{{run_id}}", f"{API}/runs/{{run_id}}/events",
-        f"{API}/runs/{{run_id}}/stream",
+        f"{API}/runs/{{run_id}}/stream", f"{API}/runs/{{run_id}}/keyframe",
     }
     assert all(set(methods) == {"get"} for methods in doc["paths"].values())
     schemas = doc["components"]["schemas"]
@@ -570,3 +570,68 @@ def test_a_run_page_over_a_store_that_cannot_be_read_is_a_page_saying_why() -> N
         api = client.get(f"{API}/runs/r")
         assert api.status_code == 503
         assert api.json() == {"detail": "cannot reach the server <at> 127.0.0.1"}
+
+
+# -- replay keyframes and a step's events ------------------------------------------------
+
+
+def _keyframe(api: Api, run_id: str, **params: Any) -> dict[str, Any]:
+    response = api.client.get(f"{API}/runs/{quote(run_id, safe='')}/keyframe", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _kf_statuses(kf: dict[str, Any]) -> dict[str, str]:
+    strings = kf["strings"]
+    return {s[0]: strings[s[2]] for s in kf["steps"]}
+
+
+def test_a_keyframe_is_the_run_folded_up_to_it_and_follows_a_growing_run(api: Api) -> None:
+    from orchestrator.viewer._replay import KEYFRAME_EVERY
+
+    events = big_trace("keyed", 1000).events  # 3005 events: a keyframe after 2000
+    api.call(lambda: append_all(api.store, events[:1500]))
+    tip = _keyframe(api, "keyed")
+    assert (tip["n_events"], tip["finished"], tip["keyframe"]["index"]) == (1500, False, 1499)
+    assert _keyframe(api, "keyed", index=1499)["keyframe"]["index"] == -1  # none kept yet
+    api.call(lambda: append_all(api.store, events[1500:]))
+    page = _keyframe(api, "keyed", index=2500)
+    kf = page["keyframe"]
+    assert page["keyframe_every"] == KEYFRAME_EVERY == 2000
+    assert (kf["index"], kf["seq"], page["n_events"], page["finished"]) == (1999, 1999, 3005, True)
+    folded = fold_events(events[:2000])
+    assert _kf_statuses(kf) == {s.id: s.status for s in folded.steps}
+    assert kf["run"]["status"] == "running" and not kf["run"]["finished"]
+    s0 = next(s for s in kf["steps"] if s[0] == "s0")
+    attempt = s0[13][0]
+    assert kf["strings"][attempt[3]] == "succeeded"
+    started = next(e for e in events if getattr(e, "step_id", None) == "s0"
+                   and e.kind == "step_started")
+    assert abs(kf["t0"] + attempt[1] - started.ts) < 1e-6
+    end = _keyframe(api, "keyed")["keyframe"]
+    assert end["index"] == 3004 and end["run"]["finished"]
+    assert set(_kf_statuses(end).values()) == {"succeeded"}
+    assert "input" not in json.dumps(end)  # no step's input or output is in a keyframe
+    assert _keyframe(api, "keyed", index=-1)["keyframe"]["steps"] == []
+    assert api.client.get(f"{API}/runs/keyed/keyframe", params={"index": -2}).status_code == 422
+    assert api.client.get(f"{API}/runs/nope/keyframe").status_code == 404
+
+
+def test_a_step_s_own_events_are_read_by_its_id(api: Api) -> None:
+    trace = research_trace("own")
+    api.call(lambda: append_all(api.store, trace.events))
+    mine = [e.seq for e in trace.events if getattr(e, "step_id", None) == "plan.2"]
+    assert len(mine) >= 4  # two attempts, a retry between them
+
+    def seqs(**params: Any) -> tuple[list[int], bool]:
+        page = api.client.get(f"{API}/runs/own/events",
+                              params={"step_id": "plan.2", **params}).json()
+        assert all(e["step_id"] == "plan.2" for e in page["events"])
+        return [e["seq"] for e in page["events"]], page["has_more"]
+
+    assert seqs() == (mine, False)
+    assert seqs(after_seq=mine[0]) == (mine[1:], False)
+    assert seqs(limit=2) == (mine[:2], True)
+    assert api.client.get(f"{API}/runs/own/events",
+                          params={"step_id": "nope"}).json()["events"] == []
+    assert api.client.get(f"{API}/runs/nope/events", params={"step_id": "x"}).status_code == 404

@@ -32,7 +32,7 @@ from viewer_traces import (
 
 from orchestrator import Workflow
 from orchestrator.spec.models import ToolStep
-from orchestrator.store import MemoryStore
+from orchestrator.store import MemoryStore, fold_events
 from orchestrator.viewer import EVENTS_PAGE_MAX
 
 pytestmark = pytest.mark.browser
@@ -490,3 +490,45 @@ def test_with_a_token_the_page_works_from_its_url_and_refuses_without(chromium: 
 def test_chromium_is_debians(chromium: Any) -> None:
     assert launch_chromium  # the fixture launched /usr/bin/chromium, not a downloaded build
     assert chromium.version
+
+
+def test_scrubbing_far_into_a_long_run_reads_keyframes_not_every_event(web: Browser) -> None:
+    trace = big_trace("far-run", 8000)  # 24,005 events: more than the page keeps
+    events = trace.events
+    n = len(events)
+    web.server.call(lambda: append_all(web.server.store, events), timeout=120)
+    page = web.new_page()
+    read: list[int] = []  # events the page was sent, by their run position
+    page.on("response", lambda r: read.append(len(r.json()["events"]))
+            if "/far-run/events" in r.url and "step_id=" not in r.url else None)
+    page.goto(f"{web.server.url}/runs/far-run")
+    page.wait_for_selector("body[data-ready]", timeout=60_000)
+    expect(page.locator("#fact-events")).to_have_text(str(n))
+    expect(page.locator("#replay-label")).to_contain_text(f"event {n}/{n}")
+    assert set(_statuses(page).values()) == {"succeeded"}
+    assert page.evaluate("() => document.body.dataset.ready") == "1"
+    assert sum(read) < n  # the page did not read the run whole
+
+    at = n // 3  # a keyframe and the events after it
+    page.locator("#scrubber").fill(str(at))
+    label = page.locator("#replay-label")
+    expect(label).to_contain_text(re.compile(rf"event {at + 1}/{n} \u00b7 \+"))
+    expected = {s.id: s.status for s in fold_events(events[:at + 1]).steps}
+    drawn = _statuses(page)
+    assert len(drawn) > 10 and drawn == {sid: expected.get(sid, "absent") for sid in drawn}
+    assert "running" in expected.values() or "scheduled" in expected.values()
+
+    # a step read from the keyframe: its input and output come from its own events
+    _click_step(page, "s0")
+    output = next(e.output for e in events if e.kind == "step_succeeded" and e.step_id == "s0")
+    expect(page.locator('#detail [data-field="output"]')).to_have_text(str(output))
+    expect(page.locator('#detail [data-field="args"]')).to_contain_text('"expression": "1+1"')
+
+    page.locator("#scrubber").fill("3")  # back near the start
+    expect(label).to_contain_text(f"event 4/{n}")
+    expect(page.locator('#detail [data-field="status"]')).to_have_text("scheduled")
+    page.keyboard.press("End")
+    expect(label).to_contain_text(f"event {n}/{n}")
+    expect(page.locator('#detail [data-field="output"]')).to_have_text(str(output))
+    held = page.evaluate("() => document.querySelector('#scrubber').max")
+    assert held == str(n - 1)

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 from viewer_server import Browser
-from viewer_traces import REPLAN_CASES
+from viewer_traces import REPLAN_CASES, append_all, research_trace, xss_trace
 
 pytestmark = pytest.mark.browser
 
 JS = Path(__file__).parent / "js"
 LAYOUT_CHECK = (JS / "layout_check.js").read_text()
 FOLD_CHECK = (JS / "fold_check.js").read_text()
+KEYFRAME_CHECK = (JS / "keyframe_check.js").read_text()
 
 
 def test_layout_points_every_edge_right_and_never_overlaps(web: Browser) -> None:
@@ -35,3 +36,14 @@ def test_fold_critical_path_and_replan_rule_match_the_server(web: Browser) -> No
     assert out["back"] == "running"  # moving back refolds from the start
     assert out["tokens"] == [3, 1]
     assert out["replan"] == [expected for _, expected in REPLAN_CASES]
+
+
+def test_a_server_keyframe_reads_back_as_the_page_s_own_fold(web: Browser) -> None:
+    web.server.call(lambda: append_all(web.server.store, research_trace("keyframed").events))
+    web.server.call(lambda: append_all(web.server.store, xss_trace("keyframed-xss").events))
+    page = web.new_page()
+    page.goto(f"{web.server.url}/")
+    for run_id in ("keyframed", "keyframed-xss"):
+        out = page.evaluate(KEYFRAME_CHECK, run_id)
+        assert out["problems"] == []
+        assert out["steps"] >= 2 and out["partial"]

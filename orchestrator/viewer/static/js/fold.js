@@ -3,6 +3,16 @@
 // The viewer keeps two folds: the tip (every event read so far, which fixes the
 // graph's structure and so its layout) and the cursor (the events up to the
 // replay position, which give what each step was doing at that moment).
+//
+// A long run's events are not all kept: the page holds a window of at most
+// WINDOW_MAX of them and the state before the window's first (the base: a keyframe
+// the server kept while it read the run, see orchestrator/viewer/_replay.py, or the
+// empty state before the first event); the cursor folds forward from the base.
+
+/** The most events the page keeps: a run of more is replayed from keyframes. */
+export const WINDOW_MAX = 20000;
+
+let hydrated = 0; // gives each state read from a keyframe its own structure number
 
 const REPLAN = /replan/i;
 const PLAN_ROUND = /\bplan\s+(\d+)\s*$/i;
@@ -24,15 +34,71 @@ function newStep(id) {
   };
 }
 
+/** Forget what the tip does not need of a step: its input, output and texts. */
+function lighten(s) {
+  s.input = null;
+  s.output = undefined;
+  s.raw = null;
+  s.meta = null;
+  for (const a of s.attempts) a.error = null;
+  s.decisions = s.decisions.map(({ round, action, ts }) => ({ round, action, reason: null, answer: undefined, raw: null, ts }));
+  s.planErrors = s.planErrors.map(({ round, code, ts }) => ({ round, attempt: null, code, error: "", line: null, raw: null, willRetry: false, ts }));
+}
+
 /** The state of a run after some of its events. */
 export class RunState {
-  constructor(declared) {
+  /** @param light keep no step's input, output or texts (the tip: graph and timeline only) */
+  constructor(declared, light = false) {
     this.declared = declared; // Map id -> {kind, deps} from the API's graph
+    this.light = light;
     this.steps = new Map();
     this.run = { status: "running", workflow: null, startTs: null, endTs: null, output: undefined, error: null, prompt: 0, completion: 0, inputs: null, duration: null };
     this.index = -1; // index of the last event applied
+    this.seq = null; // its seq
     this.ts = null; // its time
     this.structure = 0; // bumped whenever a step is added
+  }
+
+  /** The state a server keyframe holds (see _replay.py for its layout). Its steps are
+   * `partial`: their input, output and texts are read when a step is opened. */
+  static fromKeyframe(kf, declared, light = false) {
+    const st = new RunState(declared, light);
+    const str = (i) => (i === null || i === undefined ? null : kf.strings[i]);
+    const time = (x) => (x === null || x === undefined ? null : kf.t0 + x);
+    st.index = kf.index;
+    st.seq = kf.seq;
+    st.ts = kf.ts;
+    const { finished, ...run } = kf.run;
+    Object.assign(st.run, run);
+    if (finished) st.run.finished = true;
+    for (const a of kf.steps) {
+      const s = newStep(a[0]);
+      Object.assign(s, {
+        firstSeq: a[1], status: str(a[2]), kind: str(a[3]), declared: !!a[4], parent: str(a[5]),
+        deps: a[6] ?? [], addedBy: str(a[7]), addedSeq: a[8] ?? null, reason: str(a[9]), replanned: !!a[10],
+        scheduledAt: time(a[11]), pool: str(a[12]),
+        attempts: (a[13] ?? []).map(([n, start, end, o]) => ({ n, start: time(start), end: time(end), outcome: str(o), error: null })),
+        latency: a[14] ?? null, prompt: a[15] ?? 0, completion: a[16] ?? 0, cause: a[17] ?? null,
+        decisions: (a[18] ?? []).map(([round, action, ts]) => ({ round, action: str(action), reason: null, answer: undefined, raw: null, ts: time(ts) })),
+        planErrors: (a[19] ?? []).map(([round, code, ts]) => ({ round, attempt: null, code: str(code), error: "", line: null, raw: null, willRetry: false, ts: time(ts) })),
+        partial: true,
+      });
+      st.steps.set(s.id, s);
+    }
+    st.structure = -1e9 * ++hydrated;
+    return st;
+  }
+
+  /** A copy that folding either one leaves the other as it was. */
+  clone(light = this.light) {
+    const st = new RunState(this.declared, light);
+    Object.assign(st, { index: this.index, seq: this.seq, ts: this.ts, structure: this.structure, run: { ...this.run } });
+    for (const [id, s] of this.steps) {
+      const c = { ...s, attempts: s.attempts.map((a) => ({ ...a })), decisions: [...s.decisions], planErrors: [...s.planErrors] };
+      if (light) lighten(c);
+      st.steps.set(id, c);
+    }
+    return st;
   }
 
   step(id, seq) {
@@ -59,7 +125,13 @@ export class RunState {
 
   apply(e, index) {
     this.index = index;
+    this.seq = e.seq;
     this.ts = e.ts;
+    this.fold(e);
+    if (this.light && typeof e.step_id === "string" && this.steps.has(e.step_id)) lighten(this.steps.get(e.step_id));
+  }
+
+  fold(e) {
     switch (e.kind) {
       case "run_started": {
         if (this.run.startTs === null) this.run.startTs = e.ts;
@@ -175,13 +247,16 @@ export class RunState {
   }
 }
 
-/** A run's events, and folds of them that move forward cheaply. */
+/** A run's events (a window of them, on a long run), and folds of them that move
+ * forward cheaply. Positions are event indexes in the run (0-based, in seq order). */
 export class Trace {
   constructor(graph) {
     this.declared = new Map();
     for (const g of graph || []) if (g.declared) this.declared.set(g.id, { kind: g.kind, deps: g.deps });
-    this.events = [];
-    this.tip = new RunState(this.declared);
+    this.base = new RunState(this.declared); // the state before events[0]
+    this.events = []; // the window
+    this.count = 0; // events of the run known so far
+    this.tip = new RunState(this.declared, true);
     this.cursor = new RunState(this.declared);
   }
 
@@ -193,7 +268,7 @@ export class Trace {
     for (const g of graph || []) {
       if (!g.declared || this.declared.has(g.id)) continue;
       this.declared.set(g.id, { kind: g.kind, deps: g.deps });
-      for (const state of [this.tip, this.cursor]) {
+      for (const state of [this.tip, this.cursor, this.base]) {
         const s = state.steps.get(g.id);
         if (!s || s.addedSeq !== null) continue; // a patch's deps win, as when folded
         s.kind ||= g.kind;
@@ -205,27 +280,88 @@ export class Trace {
     return changed;
   }
 
+  /** The seq of the last event known (the tip's). */
   get lastSeq() {
-    return this.events.length ? this.events[this.events.length - 1].seq : null;
+    return this.tip.seq;
   }
 
-  /** Add events read after the last one; returns how many were new. */
+  /** Index of the window's first event. */
+  get start() {
+    return this.base.index + 1;
+  }
+
+  /** Index after the window's last event. */
+  get end() {
+    return this.start + this.events.length;
+  }
+
+  /** The event at `index`, when the window holds it. */
+  event(index) {
+    return index >= this.start && index < this.end ? this.events[index - this.start] : null;
+  }
+
+  /** Add events read after the last one known; returns how many were new. The window
+   * keeps them while it reaches the tip, dropping its oldest beyond WINDOW_MAX. */
   append(events) {
     let added = 0;
     for (const e of events) {
       if (this.lastSeq !== null && e.seq <= this.lastSeq) continue; // resent after a reconnect
-      this.events.push(e);
-      this.tip.apply(e, this.events.length - 1);
+      this.tip.apply(e, this.count);
+      if (this.end === this.count && this.keep()) this.events.push(e);
+      this.count++;
       added++;
     }
     return added;
   }
 
-  /** The state after events[0..index]; folds forward from the last call when it can. */
+  /** Add events after the window's last (read for playback); the caller checked that
+   * they follow it. */
+  extend(events) {
+    const last = this.events.length ? this.events[this.events.length - 1].seq : this.base.seq;
+    for (const e of events) {
+      if (last !== null && e.seq <= last) continue;
+      if (!this.keep()) break;
+      this.events.push(e);
+    }
+  }
+
+  /** Whether the window may take one more event: when full, its older half is
+   * dropped if the replay position is past it (the base moves up), else not. */
+  keep() {
+    if (this.events.length < WINDOW_MAX) return true;
+    const front = this.end - WINDOW_MAX / 2; // the new first event
+    if (this.cursor.index < front - 1) return false;
+    const base = this.at(front - 1).clone();
+    this.events = this.events.slice(front - this.start);
+    this.base = base;
+    return true;
+  }
+
+  /** Replay from a server keyframe and the events after it. */
+  seek(keyframe, events) {
+    this.base = RunState.fromKeyframe(keyframe, this.declared);
+    this.events = [];
+    this.cursor = this.base.clone();
+    this.extend(events);
+  }
+
+  /** The run as it stands, from the server's latest keyframe and the events after it
+   * (a long run: its events are not all read). */
+  jump(keyframe, events) {
+    this.seek(keyframe, []);
+    this.tip = this.base.clone(true);
+    this.tip.structure = this.base.structure;
+    this.count = this.start;
+    this.append(events);
+  }
+
+  /** The state after event `index`, folded forward from the last call when it can;
+   * null when the window does not reach it (read it with `seek`). */
   at(index) {
-    index = Math.max(-1, Math.min(index, this.events.length - 1));
-    if (index < this.cursor.index) this.cursor = new RunState(this.declared);
-    for (let i = this.cursor.index + 1; i <= index; i++) this.cursor.apply(this.events[i], i);
+    index = Math.max(-1, Math.min(index, this.count - 1));
+    if (index < this.base.index || index >= this.end) return null;
+    if (index < this.cursor.index || this.cursor.index < this.base.index) this.cursor = this.base.clone();
+    for (let i = this.cursor.index + 1; i <= index; i++) this.cursor.apply(this.events[i - this.start], i);
     return this.cursor;
   }
 }

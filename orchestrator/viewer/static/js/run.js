@@ -6,7 +6,7 @@ import { criticalPath } from "./critical.js";
 import { DagView } from "./dag.js";
 import { el, fill, fmtDuration, fmtTime, fmtTokens, STATUSES } from "./dom.js";
 import { renderDetail } from "./detail.js";
-import { Trace } from "./fold.js";
+import { RunState, Trace, WINDOW_MAX } from "./fold.js";
 import { GanttView } from "./gantt.js";
 import { layout, Tree } from "./layout.js";
 
@@ -30,6 +30,12 @@ const page = {
   lastArrival: 0, // local clock when the last live events came
   clock: null, // the timer that redraws the summary of a live run
   loading: false, // pages of events are still coming
+  shown: null, // the state drawn last (kept on screen while a keyframe is read)
+  seeking: null, // the position whose keyframe is being read, and the next one asked for
+  seekNext: null,
+  extending: false, // events after the window are being read for playback
+  stepEvents: null, // {id, upTo, events}: the events of the step opened, when partial
+  stepLoading: null, // the step whose events are being read
 };
 
 const dag = new DagView($("dag"), { onSelect: select, onToggle: toggle });
@@ -105,7 +111,7 @@ function renderSummary() {
     fact("Duration", fmtDuration(duration) + (run.finished || interrupted ? "" : "\u2026"), { id: "fact-duration" }),
     fact("Tokens", `${fmtTokens(p, c)} (${p} + ${c})`, { id: "fact-tokens" }),
     fact("Steps", String(tip.steps.size), { id: "fact-steps" }),
-    fact("Events", String(page.trace.events.length), { id: "fact-events" }),
+    fact("Events", String(page.trace.count), { id: "fact-events" }),
   ];
   if (info.parent_run_id) {
     facts.push(fact("Parent run", el("a", { href: runPath(info.parent_run_id) }, info.parent_run_id)));
@@ -125,15 +131,15 @@ function serverNow() {
 }
 
 function renderReplay(state) {
-  const n = page.trace.events.length;
+  const n = page.trace.count;
   const scrub = $("scrubber");
   scrub.max = String(Math.max(0, n - 1));
   scrub.value = String(Math.max(0, page.index));
-  const e = page.trace.events[page.index];
+  const e = page.trace.event(page.index);
   const t0 = page.trace.tip.run.startTs ?? e?.ts ?? 0;
   $("replay-label").textContent = e
     ? `event ${page.index + 1}/${n} \u00b7 +${fmtDuration(e.ts - t0)} \u00b7 ${e.kind}${e.step_id ? " " + e.step_id : ""}`
-    : "no events";
+    : n ? `event ${page.index + 1}/${n} \u00b7 loading\u2026` : "no events";
   $("btn-play").classList.toggle("playing", page.playing);
   $("btn-play").setAttribute("aria-pressed", String(page.playing));
   $("btn-play").setAttribute("aria-label", page.playing ? "Pause" : "Play");
@@ -152,7 +158,14 @@ function render() {
 function renderNow() {
   const trace = page.trace;
   if (trace.tip.structure !== page.structure) relayout();
-  const state = trace.at(page.index);
+  let state = trace.at(page.index);
+  if (state === null) { // beyond the events in hand: drawn as it was until they come
+    seek(page.index);
+    state = page.shown ?? trace.tip;
+  } else {
+    page.shown = state;
+    if (trace.end - page.index < AHEAD / 2 && trace.end < trace.count) extend();
+  }
   const critical = criticalPath(state, page.tree);
   dag.update(state, critical, page.selected);
   gantt.setTip(trace.tip, page.tree, page.source ? trace.tip.ts : null);
@@ -160,12 +173,98 @@ function renderNow() {
   renderReplay(state);
   renderSummary();
   if (page.selected !== null) {
-    renderDetail($("detail"), state, page.selected, { children: page.detail.children, onSelect: select, t0: trace.tip.run.startTs });
+    renderDetail($("detail"), detailState(state), page.selected, { children: page.detail.children, onSelect: select, t0: trace.tip.run.startTs });
   }
 }
 
+// -- a long run: keyframes, the window of events, a step's own events ---------------
+const AHEAD = 2000; // events read past a position moved to, for playback
+
+/** Read the keyframe at or before `index` and the events after it up to AHEAD past
+ * `index`; one read at a time, the last position asked for next. */
+async function seek(index) {
+  if (page.seeking !== null) { page.seekNext = page.seeking === index ? null : index; return; }
+  page.seeking = index;
+  try {
+    const kf = (await getJSON(runApi(`/keyframe?index=${index}`))).keyframe;
+    const limit = Math.min(5000, Math.max(1, index - kf.index + AHEAD));
+    const events = await getJSON(runApi("/events") + `?limit=${limit}` + (kf.seq !== null ? `&after_seq=${kf.seq}` : ""));
+    page.trace.seek(kf, events.events);
+  } catch (err) {
+    loadingNote("events could not be loaded \u00b7 move again or reload", true, err.message);
+  } finally {
+    page.seeking = null;
+  }
+  const next = page.seekNext;
+  page.seekNext = null;
+  if (next !== null && next !== index) seek(next);
+  render();
+}
+
+/** Read the events after the window's last, for playback. */
+async function extend() {
+  if (page.extending || page.seeking !== null) return;
+  page.extending = true;
+  const trace = page.trace;
+  const last = trace.events.length ? trace.events[trace.events.length - 1].seq : trace.base.seq;
+  try {
+    const events = await getJSON(runApi("/events") + (last !== null ? `?after_seq=${last}` : ""));
+    if (page.trace === trace) trace.extend(events.events);
+  } catch (err) {
+    loadingNote("events could not be loaded \u00b7 move again or reload", true, err.message);
+  } finally {
+    page.extending = false;
+  }
+  render();
+}
+
+/** The state the detail panel shows: a step read from a keyframe lacks its input,
+ * output and texts, so its own events are read (once per step, while the run does not
+ * grow) and folded up to the replay position. */
+function detailState(state) {
+  const s = state.steps.get(page.selected);
+  if (!s || !s.partial) return state;
+  const cached = page.stepEvents;
+  if (!cached || cached.id !== s.id || (state.seq ?? -1) > cached.upTo) {
+    loadStep(s.id);
+    return state;
+  }
+  const own = new RunState(page.trace.declared);
+  for (const e of cached.events) if (state.seq !== null && e.seq <= state.seq) own.apply(e, -1);
+  const full = own.steps.get(s.id);
+  if (!full) return state;
+  const merged = {
+    ...s, input: full.input, output: full.output, raw: full.raw, meta: full.meta, error: full.error,
+    errorType: full.errorType, latency: full.latency, attempts: full.attempts, decisions: full.decisions,
+    planErrors: full.planErrors, partial: false,
+  };
+  return { steps: new Map([[s.id, merged]]) };
+}
+
+async function loadStep(id) {
+  if (page.stepLoading === id) return;
+  page.stepLoading = id;
+  const upTo = page.trace.lastSeq ?? -1;
+  try {
+    const events = [];
+    let after = null;
+    for (;;) {
+      const got = await getJSON(runApi("/events") + `?step_id=${encodeURIComponent(id)}` + (after !== null ? `&after_seq=${after}` : ""));
+      events.push(...got.events);
+      if (!got.has_more) break;
+      after = got.last_seq;
+    }
+    page.stepEvents = { id, upTo, events };
+  } catch (err) {
+    loadingNote("the step's details could not be loaded \u00b7 reload", true, err.message);
+  } finally {
+    page.stepLoading = null;
+  }
+  if (page.selected === id) render();
+}
+
 function moveTo(index) {
-  const n = page.trace.events.length;
+  const n = page.trace.count;
   page.index = Math.max(0, Math.min(n - 1, index));
   page.following = page.index === n - 1;
   render();
@@ -182,13 +281,13 @@ function tick(now) {
   carry -= steps;
   if (steps > 0) {
     moveTo(page.index + steps);
-    if (page.index >= page.trace.events.length - 1) { pause(); return; }
+    if (page.index >= page.trace.count - 1) { pause(); return; }
   }
   requestAnimationFrame(tick);
 }
 
 function play() {
-  if (page.index >= page.trace.events.length - 1) page.index = 0;
+  if (page.index >= page.trace.count - 1) page.index = 0;
   page.playing = true;
   lastTick = performance.now();
   carry = 1; // show the first move at once
@@ -206,7 +305,7 @@ function bindControls() {
   $("btn-back").addEventListener("click", () => { pause(); moveTo(page.index - 1); });
   $("btn-fwd").addEventListener("click", () => { pause(); moveTo(page.index + 1); });
   $("btn-first").addEventListener("click", () => { pause(); moveTo(0); });
-  $("btn-last").addEventListener("click", () => { pause(); moveTo(page.trace.events.length - 1); });
+  $("btn-last").addEventListener("click", () => { pause(); moveTo(page.trace.count - 1); });
   $("scrubber").addEventListener("input", (e) => { pause(); moveTo(Number(e.target.value)); });
   $("btn-expand").addEventListener("click", () => setAll(true));
   $("btn-collapse").addEventListener("click", () => setAll(false));
@@ -219,7 +318,7 @@ function bindControls() {
     else if (e.key === "ArrowLeft" && e.target.id !== "scrubber") { pause(); moveTo(page.index - 1); }
     else if (e.key === "ArrowRight" && e.target.id !== "scrubber") { pause(); moveTo(page.index + 1); }
     else if (e.key === "Home" && e.target.id !== "scrubber") { pause(); moveTo(0); }
-    else if (e.key === "End" && e.target.id !== "scrubber") { pause(); moveTo(page.trace.events.length - 1); }
+    else if (e.key === "End" && e.target.id !== "scrubber") { pause(); moveTo(page.trace.count - 1); }
   });
 }
 
@@ -244,7 +343,7 @@ function follow() {
   source.addEventListener("events", (msg) => {
     const added = page.trace.append(JSON.parse(msg.data));
     page.lastArrival = Date.now() / 1000;
-    if (added && page.following && !page.playing) page.index = page.trace.events.length - 1;
+    if (added && page.following && !page.playing) page.index = page.trace.count - 1;
     render();
   });
   source.addEventListener("end", () => {
@@ -292,6 +391,8 @@ function runApi(tail = "") {
   return `${API}/runs/${encodeURIComponent(runId)}${tail}`;
 }
 
+const EVENTS_PAGE = 5000; // the API's largest page of events
+
 /** The run's page of events after `afterSeq` (from the first when null). */
 function eventsPage(afterSeq) {
   return getJSON(runApi("/events") + (afterSeq !== null ? `?after_seq=${afterSeq}` : ""));
@@ -306,28 +407,59 @@ function loadingNote(text, failed = false, detail = "") {
 }
 
 function loadingEvents() {
-  const n = page.trace.events.length;
+  const n = page.trace.count;
   const total = page.detail.run.n_events ?? 0;
   loadingNote(`loading events \u00b7 ${n}${total > n ? ` of ${total}` : ""}`);
 }
 
 /** Fetch the pages after the first (folded already), drawing each as it comes; returns
- * the last page. The next page is asked for as soon as a page comes, before it is folded. */
+ * the last page. The next page is asked for as soon as a page comes, before it is folded.
+ * A run of more than WINDOW_MAX events is not read whole: the page jumps to the
+ * server's latest keyframe and the events after it (`toTip`). */
 async function loadRest(first) {
   let events = first;
   let next = events.has_more ? eventsPage(events.last_seq) : null;
   while (next !== null) {
     page.loading = true;
     loadingEvents();
+    if (tooLong()) return toTip();
     events = await next;
+    if (tooLong()) return toTip();
     next = events.has_more ? eventsPage(events.last_seq) : null;
     const added = page.trace.append(events.events);
-    if (added && page.following && !page.playing) page.index = page.trace.events.length - 1;
+    if (added && page.following && !page.playing) page.index = page.trace.count - 1;
     render();
   }
   page.loading = false;
   loadingNote(null);
   return events;
+}
+
+/** Whether the run has more events than the page keeps (known from its summary, else
+ * once reading the next page would pass WINDOW_MAX). */
+function tooLong() {
+  const n = page.detail.run.n_events;
+  return typeof n === "number" ? n > WINDOW_MAX : page.trace.count + EVENTS_PAGE > WINDOW_MAX;
+}
+
+/** The run as it stands from the server's latest keyframe (the server reads the run
+ * once for it) and the events after it; returns the last page of them. */
+async function toTip() {
+  const tip = await getJSON(runApi("/keyframe"));
+  const after = [];
+  let events = { has_more: true, last_seq: tip.keyframe.seq, finished: tip.finished };
+  while (events.has_more) {
+    events = await eventsPage(events.last_seq);
+    after.push(...events.events);
+  }
+  const following = page.following;
+  page.trace.jump(tip.keyframe, after);
+  page.shown = null;
+  if (following && !page.playing) page.index = page.trace.count - 1;
+  page.loading = false;
+  loadingNote(null);
+  render();
+  return { ...events, last_seq: page.trace.lastSeq };
 }
 
 /** The run's summary came: its workflow, child runs, whether it is interrupted, and
@@ -360,7 +492,7 @@ async function start() {
   page.detail = { run: {}, children: [], interrupted: false }; // until the summary comes
   page.trace = new Trace([]);
   page.trace.append(events.events);
-  page.index = page.trace.events.length - 1;
+  page.index = page.trace.count - 1;
   performance.mark("ponder:folded");
   bindControls();
   renderNow();
