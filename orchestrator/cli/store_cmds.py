@@ -48,6 +48,7 @@ from orchestrator.store import (
     is_interrupted,
     open_store,
     resolve_store_url,
+    resume_target,
     upgrade,
 )
 from orchestrator.store._open import MEMORY_URL
@@ -106,7 +107,7 @@ def runs(
                                      limit=limit, offset=offset)
         interrupted = await interrupted_runs(store, rows)
         # an interrupted sub-workflow's run is continued by resuming the run above it
-        above = {r.id: await store.resumed_with(r.id) for r in rows
+        above = {r.id: await resume_target(store, r.id) for r in rows
                  if r.id in interrupted and r.parent_run_id is not None}
         return rows, interrupted, {k: v for k, v in above.items() if k != v}
 
@@ -183,7 +184,7 @@ def show(
         if not events:
             raise RunNotFound(run_id)
         rec, interrupted = fold_events(events), is_interrupted(events)
-        return rec, interrupted, await store.resumed_with(rec.id) if interrupted else rec.id
+        return rec, interrupted, await resume_target(store, rec.id) if interrupted else rec.id
 
     def go() -> None:
         rec, interrupted, top = with_store(db, read)

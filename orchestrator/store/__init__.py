@@ -17,7 +17,12 @@ from orchestrator.store._errors import (
     StoreOutdated,
     StoreUnavailable,
 )
-from orchestrator.store._liveness import RunWriters, interrupted_runs, is_interrupted
+from orchestrator.store._liveness import (
+    RunWriters,
+    interrupted_runs,
+    is_interrupted,
+    resume_target,
+)
 from orchestrator.store._memory import MemoryStore
 from orchestrator.store._models import (
     RawEvent,
@@ -71,5 +76,6 @@ __all__ = [
     "is_interrupted",
     "open_store",
     "resolve_store_url",
+    "resume_target",
     "upgrade",
 ]

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from orchestrator.store._codec import parse_strict
 from orchestrator.store._errors import AmbiguousRunId, InvalidTrace, RunNotFound
+from orchestrator.store._liveness import is_subworkflow_run
 from orchestrator.store._models import RunFilter, RunInfo, RunRecord, StoredEvent
 from orchestrator.store.fold import fold_events, fold_info
 
@@ -220,7 +221,7 @@ class TraceStore(abc.ABC):
                 break
         doomed: list[str] = []
         for run in old:
-            if run.parent_run_id is not None and await self._is_subworkflow_run(run.id):
+            if run.parent_run_id is not None and await is_subworkflow_run(self, run.id):
                 if await self.run_info(run.parent_run_id) is None:  # its parent is gone
                     doomed.append(run.id)
             elif include_unfinished or run.status != "running":
@@ -231,28 +232,6 @@ class TraceStore(abc.ABC):
             total += await self.delete_runs(doomed[start:start + _GC_PAGE])
         return total
 
-    async def resumed_with(self, run_id: str) -> str:
-        """The run whose resume continues ``run_id``: the run itself, or, for a
-        sub-workflow's run, the run above it that a user resumes (a run's resume continues
-        the runs of its sub-workflows it had in flight), walking up while the parent is
-        stored and not over (a cancelled run resumes too). A fork or a replay is resumed on its own."""
-        current, seen = run_id, {run_id}
-        while await self._is_subworkflow_run(current):
-            info = await self.run_info(current)
-            parent = info.parent_run_id if info is not None else None
-            if parent is None or parent in seen:  # a cycle only an edited import can make
-                break
-            above = await self.run_info(parent)
-            if above is None or above.status in ("succeeded", "failed"):  # gone, or over
-                break
-            current = parent
-            seen.add(parent)
-        return current
-
-    async def _is_subworkflow_run(self, run_id: str) -> bool:
-        """Whether a step of another run started this run (not a replay or a fork)."""
-        started = await self.events(run_id, kinds=("run_started",))
-        return any(getattr(e, "parent_attempt", None) is not None for e in started)
 
     async def _subworkflow_runs_of(self, run_ids: Sequence[str]) -> list[str]:
         """The ids of the runs of the sub-workflows of ``run_ids``, and of theirs, down
@@ -266,7 +245,7 @@ class TraceStore(abc.ABC):
             while page := await self.list_runs(flt, limit=_GC_PAGE, offset=offset):
                 offset += len(page)
                 for child in page:
-                    if child.id not in seen and await self._is_subworkflow_run(child.id):
+                    if child.id not in seen and await is_subworkflow_run(self, child.id):
                         seen.add(child.id)
                         found.append(child.id)
                         todo.append(child.id)

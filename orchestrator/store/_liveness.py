@@ -13,7 +13,8 @@ from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_gone
 from orchestrator.store._models import RunInfo, StoredEvent
 
-__all__ = ["RunWriters", "interrupted_runs", "is_interrupted"]
+__all__ = ["RunWriters", "interrupted_runs", "is_interrupted", "is_subworkflow_run",
+           "resume_target"]
 
 #: the only events that tell who writes a run (read alone: a long run's other events are
 #: neither read nor decoded)
@@ -23,6 +24,11 @@ _RUN_LEVEL = ("run_started", "run_finished")
 class _EventReader(Protocol):
     async def events(self, run_id: str, *, after_seq: int | None = None,
                      kinds: Collection[str] | None = None) -> list[StoredEvent]:
+        ...
+
+
+class _RunReader(_EventReader, Protocol):
+    async def run_info(self, run_id: str) -> RunInfo | None:
         ...
 
 
@@ -88,3 +94,31 @@ async def interrupted_runs(store: _EventReader, runs: Iterable[RunInfo]) -> set[
     :param store: a trace store, or anything that reads a run's events like one.
     """
     return await RunWriters(store).interrupted(runs)
+
+
+async def is_subworkflow_run(store: _EventReader, run_id: str) -> bool:
+    """Whether a step of another run started this run (its ``run_started`` records the
+    step's ``parent_attempt``), not a replay or a fork (which link to the run they came
+    from without one)."""
+    started = await store.events(run_id, kinds=("run_started",))
+    return any(getattr(e, "parent_attempt", None) is not None for e in started)
+
+
+async def resume_target(store: _RunReader, run_id: str) -> str:
+    """The run whose resume continues the interrupted run ``run_id``: the run itself, or,
+    for a sub-workflow's run, the run above it that a user resumes (a run's resume
+    continues the runs of its sub-workflows it had in flight), walking up while the
+    parent is stored and not over (a cancelled run resumes too). A fork or a replay is
+    resumed on its own."""
+    current, seen = run_id, {run_id}
+    while await is_subworkflow_run(store, current):
+        info = await store.run_info(current)
+        parent = info.parent_run_id if info is not None else None
+        if parent is None or parent in seen:  # a cycle only an edited import can make
+            break
+        above = await store.run_info(parent)
+        if above is None or above.status in ("succeeded", "failed"):  # gone, or over
+            break
+        current = parent
+        seen.add(parent)
+    return current

@@ -50,6 +50,7 @@ from orchestrator.store import (
     RunWriters,
     StoredEvent,
     StoreError,
+    resume_target,
 )
 from orchestrator.viewer._cache import RUN_KINDS, RunCache
 from orchestrator.viewer._graph import GraphStep
@@ -93,6 +94,11 @@ class RunsPage(BaseModel):
         description="Ids of the runs on this page stored as running whose process, on this "
         "host, is gone: resume them with `ponder resume`. Computed when read, never stored.",
     )
+    resume: dict[str, str] = Field(
+        default_factory=dict,
+        description="For each interrupted sub-workflow's run on this page, the run above it "
+        "whose `ponder resume` continues it (the others are resumed by their own id).",
+    )
 
 
 class RunDetail(BaseModel):
@@ -108,6 +114,10 @@ class RunDetail(BaseModel):
     interrupted: bool = Field(
         False, description="Stored as running, but its process on this host is gone: resume "
         "it with `ponder resume`. Computed when read, never stored.",
+    )
+    resume: str | None = Field(
+        None, description="For an interrupted run, the run to resume to continue it: its own "
+        "id, or for a sub-workflow's run the run above it, whose resume continues it.",
     )
 
 
@@ -328,9 +338,12 @@ def create_app(
         )
         runs = await store.list_runs(flt, limit=limit + 1, offset=offset)
         interrupted = await writers.interrupted(runs[:limit])
+        above = {r.id: await resume_target(store, r.id) for r in runs[:limit]
+                 if r.id in interrupted and r.parent_run_id is not None}
         return RunsPage(
             runs=runs[:limit], limit=limit, offset=offset, has_more=len(runs) > limit,
             interrupted=[r.id for r in runs[:limit] if r.id in interrupted],
+            resume={k: v for k, v in above.items() if k != v},
         )
 
     # A run id may hold "/" (the SDK and `ponder import` take any id): _RunIdPaths hands
@@ -473,6 +486,7 @@ def create_app(
         detail = RunDetail(
             run=record, graph=graph, children=children, last_seq=entry.last_seq or 0,
             finished=entry.finished, interrupted=entry.interrupted,
+            resume=await resume_target(store, run_id) if entry.interrupted else None,
         )
         # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
         return Response(detail.model_dump_json(), media_type="application/json",

@@ -12,7 +12,7 @@ def test_all_is_pinned() -> None:
         "RunNotFound", "RunRecord", "RunStatus", "RunWriters", "SqlStore", "StepRecord",
         "StepStatus", "StoreError", "StoreHook", "StoreOutdated", "StoreUnavailable",
         "StoredEvent", "TraceStore", "default_store_url", "fold_events", "interrupted_runs",
-        "is_interrupted", "open_store", "resolve_store_url", "upgrade",
+        "is_interrupted", "open_store", "resolve_store_url", "resume_target", "upgrade",
     ])  # fmt: skip
 
 

@@ -88,6 +88,21 @@ def test_a_running_run_whose_process_is_gone_is_marked_interrupted(api: Api) -> 
             detail = api.client.get(f"{API}/runs/{run_id}?steps={steps}").json()
             assert (detail["interrupted"], detail["finished"]) == (interrupted, False)
             assert detail["run"]["status"] == "running"  # computed, never stored
+            assert detail["resume"] == ("gone" if interrupted else None)
+
+
+def test_an_interrupted_sub_workflows_run_names_the_run_whose_resume_continues_it(
+        api: Api) -> None:
+    child = {"parent_run_id": "gone", "parent_step_id": "b", "parent_attempt": 1}
+    api.call(lambda: append_all(api.store, stopped_run("gone", writer_alive=False)
+                                + stopped_run("gone-child", writer_alive=False, **child)
+                                + stopped_run("gone-fork", writer_alive=False,
+                                              parent_run_id="gone", parent_step_id="b")))
+    page = api.client.get(f"{API}/runs").json()
+    assert sorted(page["interrupted"]) == ["gone", "gone-child", "gone-fork"]
+    assert page["resume"] == {"gone-child": "gone"}  # a fork is resumed on its own
+    for run_id, resume in (("gone-child", "gone"), ("gone-fork", "gone-fork")):
+        assert api.client.get(f"{API}/runs/{run_id}").json()["resume"] == resume
 
 
 def test_bad_paging_parameters_are_rejected(api: Api) -> None:

@@ -193,6 +193,24 @@ def test_a_run_whose_process_is_gone_shows_interrupted_and_does_not_tick(web: Br
     assert "\u2026" not in first
     time.sleep(1.5)  # a live run's summary is redrawn every second
     assert page.locator("#fact-duration").inner_text() == first
+
+
+def test_an_interrupted_sub_workflows_run_says_to_resume_the_run_above_it(web: Browser) -> None:
+    store = web.server.store
+    child = {"parent_run_id": "top-run", "parent_step_id": "b", "parent_attempt": 1}
+    web.server.call(lambda: append_all(
+        store, stopped_run("top-run", writer_alive=False)
+        + stopped_run("sub-run", writer_alive=False, **child)))
+    page = web.new_page()
+    page.goto(f"{web.server.url}/?workflow=stopped")
+    cell = page.locator('tr[data-run-id="sub-run"] td').nth(2)
+    expect(cell).to_contain_text("ponder resume top-run")
+    expect(page.locator('tr[data-run-id="top-run"] td').nth(2)).to_contain_text(
+        "ponder resume top-run")
+
+    page = _open_run(web, "sub-run")
+    expect(page.locator("#run-interrupted")).to_contain_text(
+        "sub-workflow's run of run top-run: ponder resume top-run continues both")
     expect(page.locator("#live")).to_be_hidden()
 
 

@@ -282,9 +282,11 @@ async def append_all(store: TraceStore, events: list[Any], batch: int = 2000) ->
         await store.append(events[i:i + batch])
 
 
-def stopped_run(run_id: str, *, writer_alive: bool) -> list[Any]:
+def stopped_run(run_id: str, *, writer_alive: bool, **parent: Any) -> list[Any]:
     """A run stored as running, written by this process (``writer_alive``) or by one
-    that has ended (then it is interrupted); it never finishes."""
+    that has ended (then it is interrupted); it never finishes. ``parent``: its
+    ``run_started``'s parent fields (a sub-workflow's run: ``parent_run_id``,
+    ``parent_step_id``, ``parent_attempt``)."""
     if writer_alive:
         pid = os.getpid()
     else:
@@ -294,7 +296,7 @@ def stopped_run(run_id: str, *, writer_alive: bool) -> list[Any]:
     b = TraceBuilder(run_id, "stopped")
     b.start([{"id": "a", "tool": "calc", "args": {"expression": "1"}},
              {"id": "b", "tool": "sleep", "args": {"seconds": 60}}],
-            writer_host=host_name(), writer_pid=pid, writer_start=process_start(pid))
+            writer_host=host_name(), writer_pid=pid, writer_start=process_start(pid), **parent)
     b.run_step("a", "tool", 0.0, 0.1, output=1)
     return b.events
 

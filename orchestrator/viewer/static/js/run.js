@@ -101,7 +101,9 @@ function renderSummary() {
   const stopped = $("run-interrupted");
   stopped.hidden = !interrupted;
   stopped.textContent = interrupted
-    ? `interrupted \u2014 its process is gone; resume with ponder resume ${runId}` : "";
+    ? (page.detail.resume && page.detail.resume !== runId
+      ? `interrupted \u2014 its process is gone; it is a sub-workflow's run of run ${page.detail.resume}: ponder resume ${page.detail.resume} continues both`
+      : `interrupted \u2014 its process is gone; resume with ponder resume ${runId}`) : "";
   const [p, c] = tip.tokens();
   const end = run.endTs ?? (page.source ? serverNow() : tip.ts);
   const duration = run.duration ?? (run.startTs !== null && end !== null ? end - run.startTs : null);

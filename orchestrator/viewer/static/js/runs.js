@@ -40,7 +40,7 @@ function writeUrl() {
   history.replaceState(null, "", s ? `?${s}` : location.pathname);
 }
 
-function row(run, interrupted) {
+function row(run, interrupted, resumeId) {
   const link = el("a", { href: runPath(run.id), class: "run-link" }, run.workflow);
   const wf = el("td", { class: "wf" }, link);
   if (run.parent_run_id) {
@@ -51,7 +51,8 @@ function row(run, interrupted) {
   // interrupted: stored as running, but its process is gone; it neither runs nor ticks
   const running = run.status === "running" && !interrupted;
   const duration = running ? Date.now() / 1000 - run.started_at : run.duration_s;
-  const resume = `ponder resume ${run.id}`;
+  // an interrupted sub-workflow's run goes on when the run above it is resumed
+  const resume = `ponder resume ${resumeId || run.id}`;
   const status = interrupted
     ? el("td", null, statusBadge("interrupted", { class: "st-interrupted", title: `its process is gone; continue it with ${resume}` }),
       el("div", { class: "muted small interrupted-note" }, "resume with ", el("code", null, resume)))
@@ -93,7 +94,8 @@ async function load() {
       offset > 0 ? "No more runs." : filtered ? "No runs match these filters." : "No runs yet: run a workflow with `ponder run`.")));
   } else {
     const interrupted = new Set(page.interrupted || []);
-    fill(tbody, page.runs.map((r) => row(r, interrupted.has(r.id))));
+    const resumeIds = page.resume || {};
+    fill(tbody, page.runs.map((r) => row(r, interrupted.has(r.id), resumeIds[r.id])));
   }
   for (const run of page.runs) {
     if (!knownWorkflows.has(run.workflow)) {
