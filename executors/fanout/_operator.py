@@ -21,7 +21,6 @@ from executors.fanout._reduce import (
     Tally,
     answer_of,
     answers_of,
-    as_text,
     confident,
     decided,
     risk,
@@ -109,9 +108,10 @@ class FirstFinish(Online):
             return False
         check = self.join.check
         if check is not None:
-            answer = answer_of(child, self.join)
-            cand = Candidate(child.index, as_text(child.output),
-                             as_text(child.output) if answer is None else answer)
+            # without `extract`, a structured output is its own answer (as a vote reads it)
+            answer = (answer_of(child, self.join)
+                      if self.join.extract or isinstance(child.output, str) else None)
+            cand = Candidate.of(child.index, child.output, answer)
             [score] = await score_all(self.ctx, self.owner, check, [cand], "check",
                                       self.usage, numeric=check.threshold is not None)
             self.checks.append(score)

@@ -28,6 +28,23 @@ def as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _canonical(value: Any) -> Any:
+    """A JSON value with integral floats as ints (``7.0`` is the answer ``7``)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def vote_text(value: Any) -> str:
+    """A child's output as a vote reads it: the text, or canonical JSON for a structured
+    or numeric output (keys sorted, ``7.0`` written ``7``), so equal values vote alike."""
+    return value if isinstance(value, str) else as_text(_canonical(value))
+
+
 def extract_answer(text: str, pattern: str | None) -> str | None:
     """The answer in a text: the ``answer`` group (else the first group, else the whole
     match) of the *last* match of ``pattern``; the whole text without a pattern.
@@ -92,11 +109,18 @@ def normalize(answer: str, steps: Sequence[str]) -> Any:
 
 @dataclass(slots=True)
 class Answer:
-    """One child's answer for a vote."""
+    """One child's answer for a vote.
+
+    :param key: what is counted (the normalised answer).
+    :param value: what the vote gives when this answer wins: the key, or, for a child
+        whose whole output is a number or JSON value (no ``extract``, no ``number``
+        normaliser), that output itself rather than its text.
+    """
 
     index: int
     key: Any
     length: int
+    value: Any = _NO_ANSWER
 
 
 def answers_of(children: Sequence[Child], join: JoinStep) -> tuple[list[Answer], list[int]]:
@@ -106,19 +130,21 @@ def answers_of(children: Sequence[Child], join: JoinStep) -> tuple[list[Answer],
     for child in children:
         if not child.ok:
             continue
-        text = as_text(child.output)
+        text = vote_text(child.output)
         raw = extract_answer(text, join.extract)
         key = _NO_ANSWER if raw is None else normalize(raw, join.normalize)
         if key is _NO_ANSWER:
             invalid.append(child.index)
-        else:
-            found.append(Answer(child.index, key, len(text)))
+            continue
+        whole = (join.extract is None and not isinstance(child.output, str)
+                 and isinstance(key, str))
+        found.append(Answer(child.index, key, len(text), child.output if whole else key))
     return found, invalid
 
 
 def answer_of(child: Child, join: JoinStep) -> Any:
     """One child's normalised answer, or None (for scorers' ``${answer}``)."""
-    raw = extract_answer(as_text(child.output), join.extract)
+    raw = extract_answer(vote_text(child.output), join.extract)
     key = _NO_ANSWER if raw is None else normalize(raw, join.normalize)
     return None if key is _NO_ANSWER else key
 
@@ -137,9 +163,15 @@ class Tally:
         for a in sorted(answers, key=lambda a: a.index):
             k = json.dumps(a.key, sort_keys=True)
             tally.counts[k] = tally.counts.get(k, 0) + 1
-            tally.keys[k] = a.key
+            tally.keys.setdefault(k, a.key)
             tally.supporters.setdefault(k, []).append(a)
         return tally
+
+    def value(self, key: Any) -> Any:
+        """What the vote gives for the answer ``key``: its first supporter's value (see
+        :class:`Answer`)."""
+        first = self.supporters[json.dumps(key, sort_keys=True)][0]
+        return first.key if first.value is _NO_ANSWER else first.value
 
     @property
     def valid(self) -> int:

@@ -18,6 +18,7 @@ import anyio
 
 from executors.fanout._call import SampleCall, call
 from executors.fanout._live import LiveContext, Owner
+from executors.fanout._reduce import as_text
 from executors.llm.executor import UsageMeter
 from orchestrator.errors import PonderError
 from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage, approx_tokens
@@ -35,11 +36,28 @@ _FALSE = {"false", "no", "fail", "failed", "incorrect", "wrong", "invalid", "n",
 
 @dataclass(slots=True)
 class Candidate:
-    """What a scorer sees: the child's index, its whole output as text, and its answer."""
+    """What a scorer sees: the child's index, its whole output as text, its answer (None:
+    the whole output is the answer) and the output itself.
+
+    A tool scorer gets the output as it is (``${candidate}`` of a child that returned a
+    JSON object is that object); a judge's prompt gets its text.
+    """
 
     index: int
     text: str
     answer: Any
+    value: Any = None
+
+    @classmethod
+    def of(cls, index: int, output: Any, answer: Any) -> Candidate:
+        return cls(index, as_text(output), answer, output)
+
+    def names(self, tool: bool) -> dict[str, Any]:
+        """``candidate``, ``answer`` and ``index`` as a scorer's arguments or prompt see
+        them (the value for a tool, the text for a judge)."""
+        whole = self.value if tool else self.text
+        return {"candidate": whole, "answer": whole if self.answer is None else self.answer,
+                "index": self.index}
 
 
 @dataclass(slots=True)
@@ -87,7 +105,7 @@ async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
             step = SampleCall(id="score", prompt=scorer.prompt, model=scorer.llm or "default",
                               n=1, max_tokens=scorer.max_tokens, temperature=0.0)
         steps.append(step.model_copy(update={"id": sid}))
-        locals_[sid] = {"candidate": c.text, "answer": c.answer, "index": c.index}
+        locals_[sid] = c.names(scorer.source == "tool")
     ids = await ctx.add_steps(owner.step_id, steps, reason=f"{tag} {len(steps)} candidates",
                               locals_=locals_, cancellable=True, handled=True)
     outcomes: dict[str, Any] = {}
@@ -131,8 +149,7 @@ async def _score_endpoint(ctx: LiveContext, scorer: Scorer, cands: Sequence[Cand
 
     async def one(i: int, c: Candidate) -> None:
         try:
-            prompt = templates.render(scorer.prompt, {"candidate": c.text, "answer": c.answer,
-                                                      "index": c.index, "steps": steps_view})
+            prompt = templates.render(scorer.prompt, {**c.names(False), "steps": steps_view})
             request = LLMRequest(messages=[{"role": "user", "content": prompt}],
                                  max_tokens=scorer.max_tokens, temperature=0.0)
             meter = UsageMeter(approx_tokens(prompt))

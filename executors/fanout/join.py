@@ -13,7 +13,6 @@ from executors.fanout._reduce import (
     answer_of,
     answers_of,
     apply_policy,
-    as_text,
     no_answer_error,
 )
 from executors.fanout._score import Candidate, score_all
@@ -124,7 +123,7 @@ class JoinExecutor:
             meta.update({"votes": tally.votes(), "share": round(top / tally.valid, 4),
                          "valid": tally.valid, "invalid": invalid,
                          "samples_used": samples_used(children)})
-            return answer
+            return tally.value(answer)
         if step.reducer == "best_of_n":
             return await self._best(ctx, step, owner, ok, usage, meta)
         chosen = next((c for c in ok if c.index == winner), None) if winner is not None \
@@ -142,11 +141,8 @@ class JoinExecutor:
         if not ok:
             raise StepError(f"join {join_id!r} (best_of_n): no child of {step.of!r} gave a "
                             f"candidate to score ({_seen(meta)})", step_id=join_id)
-        cands = []
-        for c in ok:
-            answer = answer_of(c, step) if step.extract else None
-            cands.append(Candidate(c.index, as_text(c.output),
-                                   as_text(c.output) if answer is None else answer))
+        cands = [Candidate.of(c.index, c.output, answer_of(c, step) if step.extract else None)
+                 for c in ok]
         scores = await score_all(ctx, owner, step.scorer, cands, "score", usage)
         meta["scores"] = [s.to_json() for s in scores]
         scored = [s for s in scores if s.value is not None]

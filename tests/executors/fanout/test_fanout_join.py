@@ -325,3 +325,48 @@ async def test_a_score_pattern_that_backtracks_is_an_invalid_score(
     assert [s["score"] for s in scores] == [None, 7.0, 8.0, 2.0]
     assert "took over 0.05 s" in scores[0]["error"]
     assert r.result.output == "candidate C"
+
+
+def _plan(item: int) -> dict[str, Any]:
+    """A tool giving structured answers: items 1 and 3 agree (2 and 2.0 are equal)."""
+    return {"route": ["a", "b"] if item != 2 else ["a", "c"], "cost": 2 if item != 3 else 2.0}
+
+
+async def test_a_vote_over_structured_or_numeric_outputs_gives_the_value(kit: Any) -> None:
+    """A vote with no `extract` over outputs that are JSON values returns the winning
+    value itself, not its JSON text; equal values (2 and 2.0) vote alike."""
+    wf = kit.workflow(kit.doc([
+        {"id": "m", "kind": "map", "over": [1, 2, 3],
+         "step": {"kind": "tool", "tool": "plan", "args": {"item": "${item}"}}},
+        {"id": "v", "kind": "join", "of": "m", "reducer": "vote"}]))
+    wf.register_tool(_plan, name="plan")
+    r = await kit.run(wf)
+    assert r.result.ok, r.result.error
+    assert r.result.output == {"route": ["a", "b"], "cost": 2}
+    assert r.step("v").meta["votes"] == {'{"cost": 2, "route": ["a", "b"]}': 2,
+                                         '{"cost": 2, "route": ["a", "c"]}': 1}
+    numbers = await kit.run(kit.doc([
+        {"id": "m", "kind": "map", "over": ["14 / 2", "2 * 3", "3 + 4"],
+         "step": {"kind": "tool", "tool": "calc", "args": {"expression": "${item}"}}},
+        {"id": "v", "kind": "join", "of": "m", "reducer": "vote"}]))
+    assert numbers.result.ok, numbers.result.error
+    assert numbers.result.output == 7 and isinstance(numbers.result.output, int | float)
+    assert numbers.step("v").meta["votes"] == {"7": 2, "6": 1}
+
+
+def _route_score(plan: dict[str, Any]) -> float:
+    return 10.0 - float(plan["cost"]) * len(plan["route"])
+
+
+async def test_a_tool_scorer_gets_a_structured_candidate_as_it_is(kit: Any) -> None:
+    wf = kit.workflow(kit.doc([
+        {"id": "m", "kind": "map", "over": [1, 2, 3],
+         "step": {"kind": "tool", "tool": "plan", "args": {"item": "${item}"}}},
+        {"id": "b", "kind": "join", "of": "m", "reducer": "best_of_n",
+         "scorer": {"tool": "route_score", "args": {"plan": "${candidate}"}}}]))
+    wf.register_tool(_plan, name="plan")
+    wf.register_tool(_route_score, name="route_score")
+    r = await kit.run(wf)
+    assert r.result.ok, r.result.error
+    assert [s["score"] for s in r.step("b").meta["scores"]] == [6.0, 6.0, 6.0]
+    assert r.result.output == {"route": ["a", "b"], "cost": 2}
