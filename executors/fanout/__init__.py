@@ -14,7 +14,9 @@ join makes it start ``max(batch, min_n)`` samples and add ``batch`` more until i
 probability that the leader beats the runner-up reaches ``confidence``, 0.95 by default;
 ``share``: the leader's share reaches it; or ``predictive``: the chance that sampling
 on to ``max_n`` would change the winner is at most ``risk``), until the samples left up
-to ``max_n`` could not change the winner, or up to ``max_n``. Budgets
+to ``max_n`` could not change the winner, or up to ``max_n``; the rule reads the samples
+in the order they were asked for (the run of finished children from index 0), not in
+finish order, which would bias the vote towards quick answers. Budgets
 (``budget_tokens``, ``max_children``, ``concurrency``) are enforced in the same loop; a
 ``budget_tokens`` too small for even one child fails the fan-out with ``BudgetExceeded``
 (naming the budget and what one child needs), since an empty result would pass for one.
@@ -40,7 +42,8 @@ run, the join's policy decides.
 did not succeed is an *error marker* ``{"error", "status", "child"}`` with status
 ``failed``, ``cancelled``, ``skipped``, ``not_started`` (budget, adaptive stop),
 ``rejected`` (failed the check; keeps ``output``) or ``late`` (finished after the
-first-finish winner; keeps ``output``). Without a join, a failed child fails the fan-out.
+first-finish winner, or past the samples an adaptive stop was decided on; keeps
+``output``). Without a join, a failed child fails the fan-out.
 
 **Cancellation and tokens.** Stopping cancels the running children at their executor:
 the awaiting task is cancelled, so the backend stops decoding (local) or closes its

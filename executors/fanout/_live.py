@@ -84,7 +84,8 @@ class Child:
     :param status: ``pending``, ``running``, ``succeeded``, or a marker status:
         ``failed``, ``cancelled``, ``skipped``, ``not_started`` (a budget, or adaptive
         vote, stopped before it), ``rejected`` (finished, failed first-finish's check),
-        ``late`` (finished after first-finish had its winner).
+        ``late`` (finished after first-finish had its winner, or past the samples an
+        adaptive stop was decided on).
     :param rank: finish order, from 0 (None when it never finished).
     """
 

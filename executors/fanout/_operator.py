@@ -82,6 +82,10 @@ class Online:
         """Nothing runs any more: how many more children to start (0: done)."""
         return 0
 
+    def finish(self, children: Sequence[Child], stopped: str | None) -> None:
+        """The fan-out is over (``stopped``: why it stopped early, if it did); the
+        reducer may still mark children (see :meth:`AdaptiveVote.finish`)."""
+
     def meta(self) -> dict[str, Any]:
         return {}
 
@@ -139,7 +143,16 @@ class AdaptiveVote(Online):
     stopping rule (``stop_rule``: the Beta criterion, the leading share or the predictive
     risk, see :func:`~executors.fanout._reduce.confident`) is met, or the samples left up
     to ``max_n`` could not change the winner (:func:`~executors.fanout._reduce.decided`),
-    or ``max_n`` is reached."""
+    or ``max_n`` is reached.
+
+    The rule reads the samples **in the order they were asked for**, never in the order
+    they finish: it is decided on the longest run of children ``0..k-1`` that have all
+    finished. Samples that finish first are the short ones, and short answers are more
+    often of one kind (a guess): a rule fed in finish order would stop on them and cancel
+    the longer ones still running, a vote biased towards what is quick to write. Children
+    past ``k`` that had finished when the rule stopped are therefore not voted (status
+    ``late``): the vote counts exactly the samples the rule was met on.
+    """
 
     reason = "confident"
 
@@ -147,6 +160,10 @@ class AdaptiveVote(Online):
         super().__init__()
         self.join = join
         self.can_add = can_add
+        #: the children resolved so far, by index, and the length of the run of them
+        #: from index 0 (what the rule reads)
+        self.resolved: dict[int, Child] = {}
+        self.prefix = 0
         self.seen: list[Child] = []
         self.rounds = 0
         self.horizon = join.max_n
@@ -170,7 +187,12 @@ class AdaptiveVote(Online):
 
     async def offer(self, child: Child) -> bool:
         # stopping inside a round (or, over a map, at any time) cancels what is left of it
-        self.seen.append(child)
+        self.resolved[child.index] = child
+        if child.index != self.prefix:
+            return False  # an earlier sample still runs: nothing new in order
+        while self.prefix in self.resolved:
+            self.seen.append(self.resolved[self.prefix])
+            self.prefix += 1
         return self._should_stop()
 
     def more(self, children: Sequence[Child], started: int, total: int) -> int:
@@ -179,6 +201,18 @@ class AdaptiveVote(Online):
             return 0
         self.rounds += 1
         return max(0, min(self.join.batch, self.cap(total) - started))
+
+    def finish(self, children: Sequence[Child], stopped: str | None) -> None:
+        """When the rule stopped the fan-out, the children past the samples it was met on
+        that finished anyway are ``late``: the vote counts the samples in order only."""
+        if stopped not in ("confident", "decided"):
+            return
+        for child in children[self.prefix:]:
+            if child.ok:
+                child.status = "late"
+                child.error = (f"not voted: adaptive_vote stopped ({stopped}) on samples "
+                               f"0-{self.prefix - 1}, read in the order they were asked "
+                               "for, before this one's turn")
 
     def _should_stop(self) -> bool:
         answers, _ = answers_of(self.seen, self.join)
@@ -196,7 +230,8 @@ class AdaptiveVote(Online):
         return False
 
     def meta(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"rounds": self.rounds, "stop_rule": self.join.stop_rule}
+        out: dict[str, Any] = {"rounds": self.rounds, "stop_rule": self.join.stop_rule,
+                               "decided_on": self.prefix}
         if self.join.stop_rule == "predictive":
             out["risk"] = risk(self.join)
         else:
@@ -291,6 +326,7 @@ class FanOut:
         finally:
             if self._running:  # we are unwinding (cancelled, timed out): the children go too
                 self.ctx.cancel_steps(list(self._running))
+        self.online.finish(self.children, self.stopped)
         for child in self.children:
             if child.status == "pending":
                 child.status = "not_started"

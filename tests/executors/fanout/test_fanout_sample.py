@@ -372,3 +372,52 @@ async def test_separate_requests_of_one_sample_reuse_the_cached_prompt(kit: Any)
     # block), so it prefills a few tokens instead of all of them
     prompt = engine.prompt_tokens[0]
     assert all(prompt - 16 < c <= prompt for c in later), (engine.cached, prompt)
+
+
+def by_seed(kit: Any, replies: list[Any]) -> Any:
+    """A fake engine answering sample i (the request with seed i) with ``replies[i]``,
+    whatever order the requests come in."""
+
+    class BySeed(kit.FakeBackend):  # type: ignore[name-defined,misc]
+        def _reply(self, request: Any) -> Any:
+            return replies[request.seed]
+
+    return BySeed(kit.by_pattern({}), supports_n=False)
+
+
+async def test_adaptive_vote_reads_samples_in_order_not_as_they_finish(kit: Any) -> None:
+    """Short answers finish first: a stopping rule fed in finish order would stop on the
+    three quick `1`s and cancel the slower `7`s of samples 0 and 1, a vote biased by
+    speed. In the order asked for, 7 7 1 1 1 never reaches the share, and the vote over
+    every sample says 7."""
+    slow, fast = kit.Reply("long and careful: answer 7", 0.3), kit.Reply("answer 1", 0.01)
+    fake = by_seed(kit, [slow, slow, fast, fast, fast, slow, slow, slow])
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 8, "seed": 0},
+        {**VOTE, "reducer": "adaptive_vote", "stop_rule": "share", "confidence": 0.75,
+         "batch": 5, "min_n": 3, "max_n": 8}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.result.output == 7
+    assert not r.cancelled() and fake.cancelled == 0
+    assert r.step("v").meta["votes"] == {"7": 5, "1": 3}
+
+
+async def test_adaptive_vote_does_not_count_samples_that_finished_out_of_turn(
+        kit: Any) -> None:
+    """Samples 3 and 5 finish first; once 0, 1 and 2 are in, 0-3 meet the rule (7 of
+    3/4 = 0.75) and it stops: sample 4, still running, is cancelled, and sample 5, which
+    had finished, is `late`, not voted, as the rule did not read it."""
+    seven, one = kit.Reply("answer 7", 0.2), kit.Reply("answer 1", 0.01)
+    fake = by_seed(kit, [seven, seven, seven, one, kit.Reply("answer 7", 3.0), one])
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 6, "seed": 0},
+        {**VOTE, "reducer": "adaptive_vote", "stop_rule": "share", "confidence": 0.75,
+         "batch": 6, "min_n": 3, "max_n": 6}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.result.output == 7
+    out, meta = r.step("s").output, r.step("s").meta
+    assert meta["stopped"] == "confident" and meta["decided_on"] == 4
+    assert (out[4]["status"], out[5]["status"]) == ("cancelled", "late")
+    assert out[5]["output"] == "answer 1" and "not voted" in out[5]["error"]
+    assert r.step("v").meta["votes"] == {"7": 3, "1": 1}
+    assert r.result.duration_s < 2.0
