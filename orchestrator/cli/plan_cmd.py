@@ -25,7 +25,8 @@ from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli.app import Debug, _Exit, _run_cli, _utf8_problem
 from orchestrator.cli.app import _fail as fail
 from orchestrator.errors import ConfigError, PonderError, ToolError, ValidationFailed, shown
-from orchestrator.runtime.registry import Registry, ToolSpec, import_callable
+from orchestrator.runtime.engine import workflow_tools
+from orchestrator.runtime.registry import Registry, ToolSpec
 from orchestrator.spec.loader import load_yaml
 
 plan_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -50,9 +51,9 @@ def _tools(names: list[str], workflow: Path | None) -> tuple[list[ToolSpec], boo
         problem = _utf8_problem(workflow)
         if problem is not None:
             raise ValidationFailed([problem])
-        spec, _ = load_yaml(workflow)
-        for name, target in spec.tools.items():
-            registry.add_tool(import_callable(target, workflow.resolve().parent), name)
+        spec, smap = load_yaml(workflow)
+        registry = registry.with_workflow_tools(
+            workflow_tools(spec, registry, workflow.resolve().parent, smap))
     chosen = names or sorted(registry.tool_names())
     for name in chosen:
         if name not in registry.tool_names():

@@ -73,6 +73,9 @@ class CompiledGraph:
     #: what the engine derives from the graph once and reuses on every run (step plans
     #: in dependency order, compiled references, the spec as data); see runtime.engine
     run_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: the workflow's own tools (its ``tools:``, imported): name -> ToolSpec, served to its
+    #: runs over the registry's (see runtime.engine.compile_graph)
+    own_tools: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def remaining_critical_path(self) -> dict[str, float]:
         """For each step: its cost plus the longest cost chain after it."""

@@ -20,7 +20,7 @@ from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_fields
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
-from orchestrator.runtime.registry import Registry, import_callable
+from orchestrator.runtime.registry import Registry, ToolSpec, import_callable, tool_spec
 from orchestrator.runtime.scheduler import (
     _NO_USAGE,
     Deferred,
@@ -316,33 +316,53 @@ def load_graph_ref(ref: str, base_dir: Path, registry: Registry) -> CompiledGrap
 
 def compile_graph(spec: WorkflowSpec, smap: Any = None, *, registry: Registry,
                   base_dir: Path | None = None) -> CompiledGraph:
-    """Register the workflow's own tools, then validate and compile it.
-
-    A tool already registered (by an earlier compile, or by the SDK) is kept, except a
-    built-in tool: ``tools:`` cannot replace one (``calc: mymod:f`` ran the built-in).
+    """Import the workflow's own tools (see :func:`workflow_tools`), then validate and
+    compile it. The tools are the graph's (``CompiledGraph.own_tools``), served to its
+    runs over the registry's, which is left as it is.
 
     :raises ValidationFailed: with every problem.
     """
     base = base_dir or Path(".")
-    for name, target in spec.tools.items():
-        clash = registry.workflow_tool_problem(name)
-        if name not in registry.tools or clash is not None:
-            try:
-                if clash is not None:
-                    raise ConfigError(clash)
-                registry.add_tool(import_callable(target, base), name)
-            except ConfigError as exc:
-                from orchestrator.errors import Problem, ValidationFailed
+    own = workflow_tools(spec, registry, base, smap)
+    scoped = registry.with_workflow_tools(own)
+    graph = compile_workflow(spec, smap, tool_names=scoped.tool_names(), base_dir=base,
+                             workflow_names=set(scoped.workflows),
+                             planner_names=scoped.planner_names(),
+                             planner_options=scoped.planner_option_problems,
+                             tool_arguments=scoped.tool_arguments)
+    graph.own_tools = own
+    return graph
 
-                line, col = smap.locate(("tools", name)) if smap else (0, 0)
-                hint = "give yours another name" if clash else "check the module path"
-                raise ValidationFailed([Problem(str(exc), hint, smap.file if smap else "<sdk>",
-                                                line, col)]) from None
-    return compile_workflow(spec, smap, tool_names=registry.tool_names(), base_dir=base,
-                            workflow_names=set(registry.workflows),
-                            planner_names=registry.planner_names(),
-                            planner_options=registry.planner_option_problems,
-                            tool_arguments=registry.tool_arguments)
+
+def workflow_tools(spec: WorkflowSpec, registry: Registry, base_dir: Path,
+                   smap: Any = None) -> dict[str, ToolSpec]:
+    """The workflow's ``tools:`` imported (modules next to the workflow first): name ->
+    spec. A sub-workflow whose ``tools:`` defines a name of its parent's anew gets its own
+    function. An entry may not take a built-in tool's name (``calc: mymod:f`` ran the
+    built-in), nor that of a tool registered in Python as another function.
+
+    :raises ValidationFailed: naming the entry, at its line.
+    """
+    own: dict[str, ToolSpec] = {}
+    for name, target in spec.tools.items():
+        hint = "check the module path"
+        try:
+            clash = registry.workflow_tool_problem(name)
+            if clash is None:
+                fn = import_callable(target, base_dir)
+                clash = registry.workflow_tool_problem(name, fn)
+            if clash is not None:
+                hint = "give yours another name"
+                raise ConfigError(clash)
+            taken = registry.tools.get(name)
+            own[name] = taken if taken is not None and taken.fn is fn else tool_spec(fn, name)
+        except ConfigError as exc:
+            from orchestrator.errors import Problem, ValidationFailed
+
+            line, col = smap.locate(("tools", name)) if smap else (0, 0)
+            raise ValidationFailed([Problem(str(exc), hint, smap.file if smap else "<sdk>",
+                                            line, col)]) from None
+    return own
 
 
 # -- per-kind input preparation and control steps -------------------------------------
@@ -535,6 +555,7 @@ async def execute(
     """
     spec = graph.spec
     values_in = validate_inputs(spec, inputs)
+    registry = registry.with_workflow_tools(graph.own_tools)  # this run's, over the registry's
     rid = run_id or os.urandom(8).hex()
     source = _absolute_source(source)
     own_backends = backends is None

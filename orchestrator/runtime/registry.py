@@ -113,6 +113,8 @@ def import_callable(target: str, base_dir: Path | None = None) -> Callable[..., 
     finally:
         if added:
             sys.path.remove(str(base_dir))
+    if base_dir is not None:
+        _check_not_shadowed(module_name.split(".")[0], base_dir, target)
     obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part, None)
@@ -121,6 +123,28 @@ def import_callable(target: str, base_dir: Path | None = None) -> Callable[..., 
     if not callable(obj):
         raise ConfigError(f"tool target {target!r} is not callable")
     return obj  # type: ignore[no-any-return]
+
+
+def _check_not_shadowed(top: str, base_dir: Path, target: str) -> None:
+    """:raises ConfigError: when the module ``top`` next to the workflow is not the one
+    imported under that name: a process holds one module per name, so two workflows
+    with a ``tools.py`` each (a parent and its sub-workflow) would both call the first
+    one's functions."""
+    local = next((f for f in (base_dir / f"{top}.py", base_dir / top / "__init__.py")
+                  if f.is_file()), None)
+    loaded = getattr(sys.modules.get(top), "__file__", None)
+    if local is None or loaded is None:
+        return
+    try:
+        same = Path(loaded).resolve() == local.resolve()
+    except OSError:
+        return
+    if not same:
+        raise ConfigError(
+            f"tool {target!r}: the module {top!r} next to the workflow ({local}) cannot be "
+            f"imported: this process imported another module of that name already "
+            f"({loaded}), for another workflow; a process holds one module per name, so "
+            "give the workflows' tool modules names of their own")
 
 
 def find_callable_module(target: str, base_dir: Path | None = None) -> None:
@@ -179,6 +203,9 @@ class Registry:
     backends: dict[str, BackendFactory] = field(default_factory=dict)
     executors: dict[str, Executor] = field(default_factory=dict)
     workflows: dict[str, Any] = field(default_factory=dict)
+    #: the names in ``tools`` that a workflow file's ``tools:`` defines (see
+    #: :meth:`with_workflow_tools`): a sub-workflow's own ``tools:`` may define them anew
+    workflow_tools: frozenset[str] = frozenset()
 
     @classmethod
     def default(cls) -> Registry:
@@ -187,7 +214,19 @@ class Registry:
 
     def copy(self) -> Registry:
         return Registry(dict(self.tools), dict(self.backends), dict(self.executors),
-                        dict(self.workflows))
+                        dict(self.workflows), self.workflow_tools)
+
+    def with_workflow_tools(self, tools: dict[str, ToolSpec]) -> Registry:
+        """This registry with a workflow's own ``tools:`` (name -> spec) served over its
+        tools, for that workflow's run only: the registry itself is left as it is, so a
+        sub-workflow that defines a name anew gets its own function, and its parent (or
+        another run) keeps its own."""
+        if not tools:
+            return self
+        scoped = self.copy()
+        scoped.tools.update(tools)
+        scoped.workflow_tools = self.workflow_tools | frozenset(tools)
+        return scoped
 
     # -- tools ---------------------------------------------------------------
     def tool_names(self) -> set[str]:
@@ -228,15 +267,23 @@ class Registry:
             return None
         return str(ep.value)
 
-    def workflow_tool_problem(self, name: str) -> str | None:
-        """Why a workflow's ``tools:`` may not define ``name``: it is a built-in tool's
-        (see :meth:`builtin_tool`), which the workflow's steps, planners' catalogs and other
-        workflows of the run expect; None when it may."""
+    def workflow_tool_problem(self, name: str, fn: Callable[..., Any] | None = None
+                              ) -> str | None:
+        """Why a workflow's ``tools:`` may not define ``name`` (as ``fn``, when known): it
+        is a built-in tool's (see :meth:`builtin_tool`), which the workflow's steps,
+        planners' catalogs and other workflows of the run expect, or a tool registered in
+        Python as another function (the SDK's ``register_tool``); None when it may. A
+        name another workflow file's ``tools:`` defined may be defined anew."""
         builtin = self.builtin_tool(name)
-        if builtin is None:
-            return None
-        return (f"tool {shown(name)} is a built-in tool ({builtin}): a workflow's `tools:` "
-                "cannot replace it")
+        if builtin is not None:
+            return (f"tool {shown(name)} is a built-in tool ({builtin}): a workflow's "
+                    "`tools:` cannot replace it")
+        taken = self.tools.get(name)
+        if (fn is not None and taken is not None and taken.fn is not fn
+                and name not in self.workflow_tools):
+            return (f"tool {shown(name)} is registered in Python, as {_described(taken.fn)}: "
+                    f"a workflow's `tools:` cannot serve {_described(fn)} under its name")
+        return None
 
     def add_tool(self, fn: Callable[..., Any] | ToolSpec, name: str | None = None, *,
                  replace: bool = False) -> ToolSpec:

@@ -57,3 +57,64 @@ def test_a_tool_of_another_name_is_the_workflows(files: Path) -> None:
     (files / "child.yaml").write_text(text)
     assert validate_file(files / "child.yaml") == []
     assert Workflow.from_yaml(files / "child.yaml").run_sync().output == "mine: 1+1"
+
+
+def _tool_module(folder: Path, module: str, answer: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{module}.py").write_text(
+        f"def lookup(key: str) -> str:\n    return {answer!r} + ': ' + key\n")
+
+
+def _nested(tmp_path: Path, parent_module: str, child_module: str) -> Path:
+    """A parent whose tool `lookup` is its own, running a sub-workflow (in a folder of
+    its own) whose `tools:` defines `lookup` anew."""
+    _tool_module(tmp_path, parent_module, "parent")
+    _tool_module(tmp_path / "sub", child_module, "child")
+    (tmp_path / "sub" / "child.yaml").write_text(
+        f"name: child\ntools:\n  lookup: {child_module}:lookup\nsteps:\n"
+        "  - {id: c, kind: tool, tool: lookup, args: {key: k}}\n")
+    (tmp_path / "parent.yaml").write_text(
+        f"name: parent\ntools:\n  lookup: {parent_module}:lookup\nsteps:\n"
+        "  - {id: a, kind: tool, tool: lookup, args: {key: k}}\n"
+        "  - {id: b, kind: workflow, workflow: sub/child.yaml, after: [a]}\n"
+        "  - {id: d, kind: tool, tool: lookup, args: {key: k}, after: [b]}\n"
+        "outputs: {a: '${steps.a.output}', b: '${steps.b.output}', d: '${steps.d.output}'}\n")
+    return tmp_path / "parent.yaml"
+
+
+def test_a_sub_workflows_own_tool_of_a_parents_name_is_its_own(tmp_path: Path) -> None:
+    # the child ran the parent's function: the registry kept the first `lookup` it saw
+    wf = Workflow.from_yaml(_nested(tmp_path, "ponder_parent_tools_a", "ponder_child_tools_a"))
+    result = wf.run_sync()
+    assert result.output == {"a": "parent: k", "b": "child: k", "d": "parent: k"}
+    assert "lookup" not in wf.registry.tools  # the run's tools, not the registry's
+
+
+def test_two_tool_modules_of_one_name_are_refused_not_mixed_up(tmp_path: Path) -> None:
+    # both folders have a `ponder_same_tools.py`: the child's import returned the parent's
+    wf = Workflow.from_yaml(_nested(tmp_path, "ponder_same_tools", "ponder_same_tools"))
+    result = wf.run_sync()
+    assert result.status == "failed"
+    failed = {s.id: s for s in result.steps}["b"]
+    assert failed.status == "failed"
+    assert "the module 'ponder_same_tools' next to the workflow" in (failed.error or "")
+    assert "give the workflows' tool modules names of their own" in (failed.error or "")
+
+
+def test_a_tools_entry_may_not_take_a_name_registered_in_python(tmp_path: Path) -> None:
+    # the function registered in Python was kept and the file's silently ignored
+    _tool_module(tmp_path, "ponder_py_clash_tools", "file")
+    (tmp_path / "w.yaml").write_text(
+        "name: w\ntools:\n  lookup: ponder_py_clash_tools:lookup\nsteps:\n"
+        "  - {id: c, kind: tool, tool: lookup, args: {key: k}}\n")
+    wf = Workflow.from_yaml(tmp_path / "w.yaml")
+
+    def lookup(key: str) -> str:
+        return "python: " + key
+
+    wf.register_tool(lookup)
+    with pytest.raises(ValidationFailed) as info:
+        wf.run_sync()
+    [problem] = info.value.problems
+    assert problem.line == 3 and "is registered in Python" in problem.message
+    assert problem.hint == "give yours another name"
