@@ -850,7 +850,15 @@ class Scheduler:
     def _record_cancelled(self) -> None:
         for sid in self.state.cancel_all():
             st = self.state.steps[sid]
-            self.event(ev.StepCancelled, step_id=sid, attempt=st.attempts,
+            # what an attempt in flight had used (its executor noted it while unwinding,
+            # as for a step cancelled on its own): the run's totals include it
+            used = self.step_usage.get(sid) if st.attempts else None
+            usage = _NO_USAGE
+            if used is not None and used.total:
+                self.usage += used
+                usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                                      completion_tokens=used.completion_tokens)
+            self.event(ev.StepCancelled, step_id=sid, attempt=st.attempts, usage=usage,
                        reason="run cancelled" if st.attempts else "run cancelled before start")
 
 

@@ -179,3 +179,32 @@ async def test_stream_yields_every_event() -> None:
     kinds = [e.kind async for e in wf.stream()]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("step_succeeded") == 2
+
+
+async def test_steps_in_flight_when_the_run_is_cancelled_keep_the_tokens_they_used() -> None:
+    """Cancelling a run (Ctrl-C) records on each step_cancelled event the tokens its
+    attempt had used, as a step cancelled on its own does, and the run's totals count
+    them: an LLM step and a fan-out's samples, cut mid-decode."""
+    models = {"default": {"backend": "simulated", "options": {
+        "time_scale": 1, "decode_s_per_token": 0.01, "output_tokens": "max"}}}
+    wf = Workflow.from_yaml_text(_yaml({"name": "t", "models": models, "steps": [
+        {"id": "a", "kind": "llm", "prompt": "go on", "max_tokens": 1000},
+        {"id": "s", "kind": "sample", "prompt": "more", "n": 2, "max_tokens": 1000,
+         "requests": "separate"}]}))
+    rec = Recorder()
+    holder: dict[str, Any] = {}
+
+    async def cancel_soon() -> None:
+        await anyio.sleep(0.4)
+        holder["s"].cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cancel_soon)
+        result = await wf.run(hooks=[rec], on_scheduler=lambda s: holder.__setitem__("s", s))
+    assert result.status == "cancelled"
+    cancelled = {e.step_id: e.usage for e in rec.events if e.kind == "step_cancelled"}
+    assert set(cancelled) == {"a", "s", "s[0]", "s[1]"}
+    for sid in ("a", "s[0]", "s[1]"):
+        assert cancelled[sid].completion_tokens > 10, sid
+    spent = sum(u.prompt_tokens + u.completion_tokens for u in cancelled.values())
+    assert result.usage.prompt_tokens + result.usage.completion_tokens == spent
