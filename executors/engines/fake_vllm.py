@@ -10,10 +10,11 @@ iterator of cumulative ``RequestOutput``), ``AsyncLLM.abort(request_id)``,
 - streams ``n > 1`` samples as vLLM's parallel sampling does: each ``RequestOutput``
   carries the samples that progressed (``outputs[i].index`` says which), a finished
   sample is not sent again, and ``finished`` is True on the last output only;
-- validates with ``ValueError``: ``SamplingParams`` (``n``, ``temperature``,
-  ``max_tokens``), a non-zero priority unless the engine was made with
-  ``scheduling_policy="priority"``, a request id already running, a prompt longer than
-  ``max_model_len``;
+- validates with ``VLLMValidationError``, a ``VLLMClientError`` that is not a
+  ``ValueError`` (vLLM 0.27 and later; ``legacy_errors=True``: a ``ValueError``, as
+  releases before): ``SamplingParams`` (``n``, ``temperature``, ``max_tokens``), a
+  non-zero priority unless the engine was made with ``scheduling_policy="priority"``, a
+  request id already running, a prompt longer than ``max_model_len``;
 - takes ``max_tokens=None`` as "up to ``max_model_len``" (the prompt included);
 - fails other errors of a request as ``EngineGenerateError`` (see :meth:`AsyncLLM.fail`)
   and a dead engine's as ``EngineDeadError``; fails to start when asked for more GPU
@@ -63,11 +64,12 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         if self.n < 1:
-            raise ValueError(f"n must be at least 1, got {self.n}.")
+            raise VLLMValidationError(f"n must be at least 1, got {self.n}.")
         if self.temperature < 0.0:
-            raise ValueError(f"temperature must be non-negative, got {self.temperature}.")
+            raise VLLMValidationError(
+                f"temperature must be non-negative, got {self.temperature}.")
         if self.max_tokens is not None and self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}.")
+            raise VLLMValidationError(f"max_tokens must be at least 1, got {self.max_tokens}.")
 
 
 @dataclass
@@ -127,11 +129,30 @@ class FakeTokenizer:
 DEFAULT_MAX_MODEL_LEN = 8192
 
 
-class EngineDeadError(Exception):
+class VLLMError(Exception):
+    """vLLM's ``vllm.exceptions.VLLMError`` (0.27 and later): the base of its errors,
+    split into errors of the request (:class:`VLLMClientError`, HTTP 4xx) and of the
+    server (:class:`VLLMServerError`, 5xx)."""
+
+
+class VLLMClientError(VLLMError):
+    """vLLM's ``vllm.exceptions.VLLMClientError``: the request's fault (matched by name)."""
+
+
+class VLLMServerError(VLLMError):
+    """vLLM's ``vllm.exceptions.VLLMServerError``."""
+
+
+class VLLMValidationError(VLLMClientError):
+    """vLLM's ``vllm.exceptions.VLLMValidationError``: a request or its sampling
+    parameters are invalid. Not a ``ValueError`` since vLLM 0.27 (it was one before)."""
+
+
+class EngineDeadError(VLLMServerError):
     """vLLM's ``vllm.v1.engine.exceptions.EngineDeadError`` (matched by name)."""
 
 
-class EngineGenerateError(Exception):
+class EngineGenerateError(VLLMServerError):
     """vLLM's ``vllm.v1.engine.exceptions.EngineGenerateError``: ``generate()`` failed
     for a reason other than validation or a dead engine (the cause is chained)."""
 
@@ -190,14 +211,18 @@ class AsyncLLM:
     :param start_s: wall-clock seconds the start blocks its thread (loading a model does).
     :param ignore_abort: a broken engine: ``abort()`` does nothing and a request whose
         caller went away stays in ``running`` (tests of checks that must notice).
+    :param legacy_errors: reject requests with ``ValueError``, as vLLM did before 0.27
+        (:func:`legacy_sampling_params` does so for ``SamplingParams``).
     """
 
     def __init__(self, args: AsyncEngineArgs | None = None, *, step_s: float = 0.0,
                  tokens_per_step: int = 4, gpu_memory: float = 0.95,
                  start_error: str | None = None, start_s: float = 0.0,
-                 ignore_abort: bool = False) -> None:
+                 ignore_abort: bool = False, legacy_errors: bool = False) -> None:
         self.args = args or AsyncEngineArgs()
         self.ignore_abort = ignore_abort
+        self._invalid: type[Exception] = ValueError if legacy_errors else VLLMValidationError
+        self._rejecting: Exception | None = None
         if start_s:
             time.sleep(start_s)  # blocking on purpose, as vLLM's start is
         if start_error is not None:
@@ -248,6 +273,11 @@ class AsyncLLM:
         a ``RuntimeError(reason)``); None stops failing them."""
         self.failing = reason
 
+    def reject(self, error: Exception | None) -> None:
+        """Make the next requests' ``generate()`` raise ``error`` as it is (an error vLLM
+        lets through unwrapped: a ``VLLMClientError``); None stops it."""
+        self._rejecting = error
+
     async def abort(self, request_id: str) -> None:
         if self.ignore_abort:
             return
@@ -260,16 +290,20 @@ class AsyncLLM:
                        priority: int = 0, **kwargs: Any) -> AsyncGenerator[RequestOutput, None]:
         if self.dead:
             raise EngineDeadError("EngineCore encountered an issue.")
+        if self._rejecting is not None:
+            raise self._rejecting
         if priority != 0 and self.args.scheduling_policy != "priority":
-            raise ValueError(f"Got priority {priority} but Priority scheduling is not enabled.")
+            raise self._invalid(
+                f"Got priority {priority} but Priority scheduling is not enabled.")
         if request_id in self.running:
-            raise ValueError(f"Request id {request_id} already running.")
+            raise self._invalid(f"Request id {request_id} already running.")
         prompt_ids = self._tokenizer.encode(prompt)
         max_len = self.args.max_model_len or DEFAULT_MAX_MODEL_LEN
         if len(prompt_ids) > max_len:
-            raise ValueError(f"The decoder prompt (length {len(prompt_ids)}) is longer than the "
-                             f"maximum model length of {max_len}. Make sure that "
-                             "`max_model_len` is no smaller than the number of text tokens.")
+            raise self._invalid(
+                f"The decoder prompt (length {len(prompt_ids)}) is longer than the maximum "
+                f"model length of {max_len}. Make sure that `max_model_len` is no smaller "
+                "than the number of text tokens.")
         limit = sampling_params.max_tokens
         if limit is None:  # vLLM: as many as the context leaves
             limit = max_len - len(prompt_ids)
@@ -327,3 +361,11 @@ class AsyncLLM:
             temperature=params.temperature, n=params.n, seed=params.seed,
             json_schema=schema if isinstance(schema, dict) else None))
         return response.texts or [response.text]
+
+
+def legacy_sampling_params(**kwargs: Any) -> SamplingParams:
+    """``SamplingParams`` as vLLM before 0.27 validated them: with ``ValueError``."""
+    try:
+        return SamplingParams(**kwargs)
+    except VLLMValidationError as exc:
+        raise ValueError(str(exc)) from None

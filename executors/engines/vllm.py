@@ -105,8 +105,9 @@ def fake_vllm_api(**engine_kwargs: Any) -> VLLMApi:
         def from_engine_args(cls, engine_args: Any, **kwargs: Any) -> fake_vllm.AsyncLLM:
             return fake_vllm.AsyncLLM(engine_args, **{**engine_kwargs, **kwargs})
 
-    return VLLMApi(fake_vllm.AsyncEngineArgs, _Fake, fake_vllm.SamplingParams,
-                   fake_vllm.StructuredOutputsParams,
+    params = (fake_vllm.legacy_sampling_params if engine_kwargs.get("legacy_errors")
+              else fake_vllm.SamplingParams)
+    return VLLMApi(fake_vllm.AsyncEngineArgs, _Fake, params, fake_vllm.StructuredOutputsParams,
                    blocking_start=bool(engine_kwargs.get("start_s")))
 
 
@@ -389,6 +390,12 @@ class VLLMBackend:
                     json=request.json_schema)
             elif self._api.guided_decoding is not None:
                 kwargs["guided_decoding"] = self._api.guided_decoding(json=request.json_schema)
+            else:  # the schema would be dropped and the step get free text
+                raise ConfigError(
+                    f"{self.name}: this vLLM release ({_vllm_version()}) has neither "
+                    "StructuredOutputsParams nor GuidedDecodingParams in "
+                    "vllm.sampling_params, so it cannot hold a step's `output_schema`; "
+                    "install vLLM 0.6.2 or later (the `gpu` extra pins a release that can)")
         return self._api.sampling_params(**kwargs)
 
     async def _abort(self, engine: Any, request_id: str) -> None:
@@ -403,19 +410,47 @@ class VLLMBackend:
             yield
         except (anyio.get_cancelled_exc_class(), GeneratorExit):
             raise
-        except BackendError:
+        except (BackendError, ConfigError):
             raise
         except Exception as exc:
             if type(exc).__name__ in _DEAD_ERRORS:
                 raise BackendUnavailable(f"{self.name}: the engine is dead: {exc}") from exc
             if type(exc).__name__ == "EngineGenerateError":  # vLLM chains the cause
                 cause = exc.__cause__ or exc
+                status = _request_error_status(cause)
+                if status is not None:
+                    raise BackendHTTPError(f"{self.name}: the engine refused the request: "
+                                           f"{type(cause).__name__}: {cause}",
+                                           status=status) from exc
                 raise BackendError(f"{self.name}: the engine failed the request: "
                                    f"{type(cause).__name__}: {cause}") from exc
-            if isinstance(exc, ValueError | TypeError):
+            status = _request_error_status(exc)
+            if status is not None:
                 raise BackendHTTPError(f"{self.name}: the engine rejected the request: {exc}",
-                                       status=400) from exc
+                                       status=status) from exc
             raise BackendError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+
+
+def _request_error_status(exc: BaseException) -> int | None:
+    """The HTTP status vLLM's server gives an error of a request, None for a server error.
+
+    Since vLLM 0.27 its errors say whose fault they are by class, matched here by name:
+    ``VLLMClientError`` and its subclasses (``VLLMValidationError``: 400,
+    ``VLLMNotFoundError``: 404, ``VLLMUnprocessableEntityError``: 422) are the request's,
+    and ``GracefulHTTPError`` (admission control) carries its own ``http_status``.
+    Before, validation raised ``ValueError`` (``TypeError`` for a bad keyword).
+    """
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    status = getattr(exc, "http_status", None)
+    if "GracefulHTTPError" in names and isinstance(status, int):
+        return int(status)
+    if "VLLMClientError" in names:
+        if "VLLMNotFoundError" in names:
+            return 404
+        return 422 if "VLLMUnprocessableEntityError" in names else 400
+    if isinstance(exc, ValueError | TypeError):
+        return 400
+    return None
 
 
 _OOM_ADVICE = ("lower `gpu_memory_utilization`, `max_model_len` or `max_num_seqs`, or pick a "
@@ -488,6 +523,15 @@ def _visible_gpu(gpu: int | None) -> Iterator[None]:
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
         else:
             os.environ["CUDA_VISIBLE_DEVICES"] = before
+
+
+def _vllm_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return "vllm " + version("vllm")
+    except Exception:
+        return "vllm, version unknown"
 
 
 async def _shutdown(engine: Any) -> None:

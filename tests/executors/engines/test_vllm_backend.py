@@ -19,7 +19,11 @@ from executors.engines.fake_vllm import (
     START_ERRORS,
     AsyncEngineArgs,
     AsyncLLM,
+    EngineGenerateError,
     SamplingParams,
+    VLLMClientError,
+    VLLMError,
+    VLLMValidationError,
 )
 from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable, ConfigError
 from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
@@ -265,15 +269,72 @@ async def test_max_tokens_none_runs_to_the_context_length() -> None:
     assert outputs[-1].outputs[0].finish_reason == "stop"
 
 
-async def test_invalid_requests_are_value_errors_and_bad_requests(ask: Ask) -> None:
-    with pytest.raises(ValueError, match="max_tokens must be at least 1, got 0"):
+@pytest.mark.parametrize("legacy", [False, True], ids=["vllm>=0.27", "vllm<0.27"])
+async def test_invalid_requests_are_bad_requests(ask: Ask, legacy: bool) -> None:
+    # vLLM 0.27 and later: VLLMValidationError, a VLLMClientError and no ValueError;
+    # before: ValueError. Either is the request's fault, never the engine's.
+    with pytest.raises(VLLMValidationError, match="max_tokens must be at least 1, got 0"):
         SamplingParams(max_tokens=0)
-    b = backend(max_model_len=16)
+    assert not issubclass(VLLMValidationError, ValueError)
+    b = backend(max_model_len=16, api_kwargs={"legacy_errors": legacy})
     with pytest.raises(BackendHTTPError, match="max_tokens must be at least 1, got 0") as info:
         await b.complete(ask("x", max_tokens=0))
     assert info.value.status == 400
     with pytest.raises(BackendHTTPError, match="longer than the maximum model length of 16"):
         await b.complete(ask("a prompt far longer than sixteen tokens of context " * 3))
+
+
+async def test_a_request_vllm_refuses_does_not_take_pool_engines_out(
+        ask: Ask, pool_config: Any) -> None:
+    made: list[VLLMBackend] = []
+
+    def make(config: ModelConfig) -> VLLMBackend:
+        made.append(VLLMBackend(config, api=fake_vllm_api(), shared=SharedObjects()))
+        return made[-1]
+
+    pool = PoolBackend(pool_config([
+        {"backend": "vllm", "model": MODEL, "options": {"gpu": g, "max_model_len": 16},
+         "name": f"gpu{g}"} for g in (0, 1)]), resolve=lambda name: make)
+    with pytest.raises(BackendHTTPError, match="longer than the maximum model length") as info:
+        await pool.complete(ask("a prompt far longer than sixteen tokens of context " * 3))
+    assert info.value.status == 400
+    assert sum(s.calls for s in pool.stats().values()) == 1  # not tried on the other engine
+    assert all(m.down_since is None for m in pool.members)
+    assert (await pool.complete(ask("short", max_tokens=3))).text
+    await pool.aclose()
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (VLLMValidationError("Invalid grammar specification"), 400),
+    (type("VLLMNotFoundError", (VLLMClientError,), {})("no adapter found"), 404),
+    (type("QueueOverflowError", (type("GracefulHTTPError", (VLLMError,), {}),), {
+        "http_status": 503})("The engine is currently busy"), 503),
+])
+async def test_vllms_request_errors_keep_their_http_status(ask: Ask, error: Exception,
+                                                           status: int) -> None:
+    b = backend()
+    await b.complete(ask("warm up", max_tokens=3))
+    engine_of(b).reject(error)
+    with pytest.raises(BackendHTTPError, match=str(error)) as info:
+        await b.complete(ask("x"))
+    assert info.value.status == status
+    engine_of(b).reject(None)
+    wrapped = EngineGenerateError()  # older releases wrap what they do not let through
+    wrapped.__cause__ = error
+    engine_of(b).reject(wrapped)
+    with pytest.raises(BackendHTTPError, match=str(error)) as info:
+        await b.complete(ask("x"))
+    assert info.value.status == status
+
+
+async def test_a_vllm_without_structured_outputs_refuses_a_schema(ask: Ask) -> None:
+    api = replace(fake_vllm_api(), structured_outputs=None, guided_decoding=None)
+    b = VLLMBackend(ModelConfig(backend="vllm", model=MODEL), api=api, shared=SharedObjects())
+    assert (await b.complete(ask("free text is fine", max_tokens=3))).text
+    with pytest.raises(ConfigError, match=r"neither StructuredOutputsParams nor "
+                                          r"GuidedDecodingParams.*output_schema"):
+        await b.complete(ask("x", json_schema=SCHEMA))
+    assert len(engine_of(b).requests) == 1  # the schema was not dropped silently
 
 
 async def test_an_engine_error_of_a_request_names_its_cause(ask: Ask) -> None:
