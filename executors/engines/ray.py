@@ -235,6 +235,7 @@ class RayEngineOptions(BackendOptions):
     num_cpus: float = Field(0.0, ge=0)
     max_concurrency: int = Field(1000, ge=1)
     health_timeout_s: float = Field(10.0, gt=0)
+    start_timeout_s: float = Field(300.0, gt=0)
 
 
 class RayEngineBackend:
@@ -244,12 +245,17 @@ class RayEngineBackend:
     ``{backend: vllm, model: ..., options: {...}}``), ``address`` (the cluster),
     ``num_gpus`` (GPUs the actor reserves; default 1 for a ``vllm`` engine, else 0; 0
     may be given for a vLLM engine too), ``num_cpus``, ``max_concurrency`` (calls the
-    actor runs at once), ``health_timeout_s``.
+    actor runs at once), ``health_timeout_s``, ``start_timeout_s`` (how long the actor
+    may wait for its resources and start).
 
     The actor starts on the first call. An engine that cannot start there fails the call
     with one line naming this engine and the cause: :class:`ConfigError` for a bad
     configuration, else :class:`BackendError`; neither is retried by the scheduler, and
-    later calls fail the same way at once instead of starting another actor. If a
+    later calls fail the same way at once instead of starting another actor. So does an
+    actor that no node of the cluster can hold (more GPUs or CPUs than any live node has:
+    Ray would keep it pending for ever; :class:`ConfigError`) and one that has not
+    started within ``start_timeout_s`` (the GPUs it needs are held by others:
+    :class:`BackendError`). If a
     started actor dies, calls fail with :class:`BackendUnavailable` (a pool retries them
     on its other engines). :meth:`stream` yields the whole answer as one chunk.
     """
@@ -349,6 +355,10 @@ class RayEngineBackend:
             if self._start_error is not None:
                 raise self._start_error
             if self._actor is None:
+                unplaceable = self._unplaceable(ray)
+                if unplaceable is not None:
+                    self._start_error = ConfigError(unplaceable)
+                    raise self._start_error
                 cls = ray.remote(EngineActor)
                 actor = cls.options(
                     num_gpus=self.num_gpus, num_cpus=self.options.num_cpus,
@@ -364,8 +374,18 @@ class RayEngineBackend:
 
     async def _start_failure(self, ray: Any, actor: Any) -> PonderError | None:
         """Why the engine did not start in ``actor`` (None when it did), in one line."""
+        timeout = self.options.start_timeout_s
         try:
-            error = await actor.ready.remote()
+            with anyio.fail_after(timeout):
+                error = await actor.ready.remote()
+        except TimeoutError:
+            free = ray.available_resources()
+            return BackendError(
+                f"{self.name}: the engine's Ray actor did not start within {timeout:g}s "
+                f"(start_timeout_s); it needs {self._needs()}, and the cluster has "
+                f"{free.get('GPU', 0):g} GPU(s) and {free.get('CPU', 0):g} CPU(s) free: "
+                "other actors hold the rest (more engines than GPUs?), or the actor's "
+                "process is slow to start")
         except ray.exceptions.RayError as exc:  # the actor's process died while starting
             error = (type(exc).__name__, _last_line(str(exc)), None)
         if error is None:
@@ -374,6 +394,26 @@ class RayEngineBackend:
         one_line = "; ".join(line.strip() for line in message.splitlines() if line.strip())
         text = f"{self.name}: the engine could not start in its Ray actor: {kind}: {one_line}"
         return ConfigError(text) if kind == "ConfigError" else BackendError(text)
+
+
+    def _needs(self) -> str:
+        return f"{self.num_gpus:g} GPU(s) and {self.options.num_cpus:g} CPU(s)"
+
+    def _unplaceable(self, ray: Any) -> str | None:
+        """Why no live node of the cluster can ever hold the actor; None when one can.
+        Ray would keep such an actor pending, and its calls waiting, for ever."""
+        wanted = {"GPU": self.num_gpus, "CPU": self.options.num_cpus}
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        if any(all(r.get(k, 0.0) >= v for k, v in wanted.items()) for r in nodes):
+            return None
+        gpus = max((r.get("GPU", 0.0) for r in nodes), default=0.0)
+        cpus = max((r.get("CPU", 0.0) for r in nodes), default=0.0)
+        hint = ("set the ray-engine's `num_gpus: 0` for an engine that needs no GPU, "
+                "or join a cluster with GPU nodes (`address:`)" if gpus == 0 < self.num_gpus
+                else "lower `num_gpus`/`num_cpus` or add a bigger node")
+        return (f"{self.name}: no node of the Ray cluster can hold the engine's actor: it "
+                f"needs {self._needs()} on one node, and its nodes have at most {gpus:g} "
+                f"GPU(s) and {cpus:g} CPU(s); {hint}")
 
 
 def _last_line(text: str) -> str:

@@ -139,6 +139,52 @@ async def test_an_engine_that_cannot_start_in_its_actor_fails_once_in_one_line(
     assert not await bad.health()
 
 
+@pytest.mark.slow
+async def test_an_engine_no_node_can_hold_fails_at_once_instead_of_waiting(
+        ray_local: Any) -> None:
+    # the local instance has no GPU: Ray would keep the actor pending, and the call
+    # waiting, for ever
+    vllm = RayEngineBackend(ModelConfig(backend="ray-engine", options={"engine": {
+        "backend": "vllm", "model": "meta-llama/Llama-3.1-8B-Instruct"}}))
+    with anyio.fail_after(30), pytest.raises(ConfigError) as info:
+        await vllm.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
+    assert str(info.value) == (
+        "ray:vllm:meta-llama/Llama-3.1-8B-Instruct: no node of the Ray cluster can hold "
+        "the engine's actor: it needs 1 GPU(s) and 0 CPU(s) on one node, and its nodes have "
+        "at most 0 GPU(s) and 2 CPU(s); set the ray-engine's `num_gpus: 0` for an engine "
+        "that needs no GPU, or join a cluster with GPU nodes (`address:`)")
+    assert vllm._actor is None and not await vllm.health()
+
+
+@pytest.mark.slow
+async def test_an_engine_whose_resources_others_hold_times_out_and_the_pool_moves_on(
+        ray_local: Any) -> None:
+    engine = {"backend": "sim-engine", "model": "llama-3-8b", "options": {"time_scale": 0}}
+    # each actor wants both CPUs of the local instance: the second can never start
+    # while the first lives
+    pool = PoolBackend(ModelConfig(backend="pool", model="m", options={
+        "shared": False, "routing": "least_loaded", "members": [
+            {"backend": "ray-engine", "name": "first", "options": {
+                "engine": engine, "num_cpus": 2, "start_timeout_s": 60}},
+            {"backend": "ray-engine", "name": "second", "options": {
+                "engine": engine, "num_cpus": 2, "start_timeout_s": 2}}]}))
+    try:
+        with anyio.fail_after(90):
+            await pool.complete(LLMRequest(messages=[{"role": "user", "content": "warm"}]))
+            async with anyio.create_task_group() as tg:  # one call for each engine
+                for i in range(2):
+                    tg.start_soon(pool.complete, LLMRequest(
+                        messages=[{"role": "user", "content": f"q{i}"}], max_tokens=3))
+        stats = pool.stats()
+        assert (stats["first"].completed, stats["second"].failed) == (3, 1)
+        assert pool.members[1].last_error.startswith(
+            "BackendError: ray:sim-engine:llama-3-8b: the engine's Ray actor did not start "
+            "within 2s (start_timeout_s); it needs 0 GPU(s) and 2 CPU(s), and the cluster "
+            "has 0 GPU(s) and 0 CPU(s) free")
+    finally:
+        await pool.aclose()
+
+
 @pytest.mark.parametrize(("engine", "options", "gpus"), [
     ({"backend": "vllm", "model": "m"}, {}, 1.0),
     ({"backend": "vllm", "model": "m"}, {"num_gpus": 0}, 0.0),
