@@ -37,7 +37,10 @@
     - *Anti-starvation*: a run whose calls have waited at the pool, in total, at least
       ``starvation_ratio`` times the engine time its calls have had (Autellix's
       wait-to-service ratio, with the service floored at ``starvation_floor_s``), or a
-      call that has waited ``starvation_s``, goes before every level, in arrival order.
+      call that has waited ``starvation_s``, goes before every level; starving calls go
+      oldest run first, then by arrival. (By the call's arrival alone, an overloaded pool
+      where every run starves would serve each run's first calls before anyone's later
+      ones, and every run would finish at the end, as under ``fifo``.)
 """
 
 from __future__ import annotations
@@ -201,7 +204,7 @@ def sort_key(call: Call, settings: PolicySettings, ledger: ServiceLedger,
     if settings.name == "critical_path":
         return (-call.critical_path, call.arrival, call.seq)
     if starving(call, settings, ledger, now):
-        return (-1.0, call.arrival, 0.0, 0.0, call.seq)
+        return (-1.0, float(call.run_seq), call.arrival, 0.0, 0.0, call.seq)
     lvl = float(level(ledger.get(call.run_id), settings))
     return (lvl, urgency(call, ledger), float(call.run_seq), -call.critical_path,
             call.arrival, call.seq)
@@ -233,19 +236,20 @@ def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
     ``fifo`` gives every call 0 (the engine's arrival order decides); ``critical_path``
     the step's critical path (seconds); ``program_aware``
     ``1e9 * (levels - level) + 999999999 - milliseconds of urgency`` (see
-    :func:`urgency`), and ``1e9 * (levels + 1)`` for a call starving at ``now``; among
-    equals the engine's arrival order decides.
+    :func:`urgency`), and ``1e9 * (levels + 1) + 999999999 - the run's order`` for a call
+    starving at ``now`` (older runs first); among equals the engine's arrival order
+    decides.
     """
     if settings.name == "fifo":
         return 0.0
     if settings.name == "critical_path":
         return call.critical_path
     if now is not None and starving(call, settings, ledger, now):
-        return _LEVEL_SPAN * (settings.levels + 1)
+        return _LEVEL_SPAN * (settings.levels + 1) + (_URGENCY_MAX
+                                                      - min(call.run_seq, _URGENCY_MAX))
     lvl = level(ledger.get(call.run_id), settings)
     millis = min(max(round(urgency(call, ledger) * 1000), 0), _URGENCY_MAX)
     return _LEVEL_SPAN * (settings.levels - lvl) + (_URGENCY_MAX - millis)
-
 
 
 def run_of(run_id: str, request_id: str) -> str:

@@ -14,7 +14,8 @@ at the pool and are let in by the pool's policy (``fifo``, ``critical_path``,
 also passed on to the engine (``LLMRequest.priority``), for engines that queue too.
 
 Failures. A call that fails because of its engine (unreachable, 5xx, timeout, an
-engine error) is retried on another engine, up to ``max_attempts`` engines; the engine
+engine error, a 401/403/404/405 that says the member's address, credentials or model are
+wrong) is retried on another engine, up to ``max_attempts`` engines; the engine
 is taken out after ``eject_after`` consecutive failures and tried again after
 ``probe_after_s`` (first asking its ``health()`` where it has one, which must answer
 within ``health_timeout_s``). Calls waiting for an engine that is taken out move to
@@ -78,6 +79,9 @@ BUILTIN_BACKENDS = {
     "pool": "executors.engines.pool:PoolBackend",
 }
 DEFAULT_MEMBER_CONCURRENCY = 64
+#: HTTP statuses below 500 that are a member's fault, not the call's: a wrong address or
+#: model (404, 405), wrong credentials (401, 403), a timeout (408), busy (429)
+_ENGINE_STATUSES = frozenset({401, 403, 404, 405, 408, 429})
 _log = logging.getLogger(__name__)
 
 
@@ -190,6 +194,7 @@ class Member:
     waiters: list[_Waiter] = field(default_factory=list)
     failures: int = 0
     down_since: float | None = None
+    probing: bool = False
     last_error: str = ""
     stats: MemberStats = field(default_factory=MemberStats)
 
@@ -258,11 +263,17 @@ class _PoolCore:
     async def _usable(self, member: Member, now: float) -> bool:
         if member.down_since is None:
             return True
-        if now - member.down_since < self.options.probe_after_s:
+        if member.probing or now - member.down_since < self.options.probe_after_s:
             return False
-        ok = await self.probe(member)
+        # one call probes it; those arriving meanwhile go to the other engines instead of
+        # all waiting up to health_timeout_s for an engine that may be hung
+        member.probing = True
+        try:
+            ok = await self.probe(member)
+        finally:
+            member.probing = False
         if ok is False:
-            member.down_since = now
+            member.down_since = anyio.current_time()
             return False
         member.down_since = None  # half-open: the next failure takes it out again
         member.failures = self.options.eject_after - 1
@@ -383,9 +394,11 @@ class _PoolCore:
 
 
 def is_engine_fault(exc: BaseException) -> bool:
-    """Whether another engine might succeed where this one failed."""
+    """Whether another engine might succeed where this one failed: the engine is down,
+    busy or broken, or it refused the call for what the member's config says (its address,
+    credentials or model name: HTTP 401, 403, 404, 405) rather than for the call itself."""
     if isinstance(exc, BackendHTTPError):
-        return exc.status == 429 or exc.status >= 500
+        return exc.status in _ENGINE_STATUSES or exc.status >= 500
     if isinstance(exc, BackendUnavailable | StepTimeout | BackendError):
         return True
     if isinstance(exc, PonderError):
@@ -444,12 +457,14 @@ class PoolBackend:
         from orchestrator.runtime.registry import Registry
 
         problems = option_problems(PoolOptions, options, "pool backend")
-        if problems:
-            return problems
+        members = options.get("members")
+        if (not isinstance(members, list) or not all(isinstance(m, dict) for m in members)
+                or any(where[:1] == ("members",) for where, _ in problems)):
+            return problems  # the members themselves cannot be read
         registry = Registry()
         names: list[str] = []
         named_at: list[tuple[str | int, ...]] = []  # where each name is given
-        for index, raw in enumerate(options["members"]):
+        for index, raw in enumerate(members):
             at: tuple[str | int, ...] = ("members", index)
             data = dict(raw)
             name = data.pop("name", None)

@@ -157,6 +157,19 @@ def test_a_new_run_is_not_starving_before_the_floor() -> None:
     assert starving(call, SETTINGS, pool.ledger, now=20.0)  # 4 x the 5 s floor
 
 
+def test_starving_calls_go_oldest_run_first() -> None:
+    pool = Pool()
+    first = pool.call("first", 1.0, at=0.0)
+    second = pool.call("second", 1.0, at=0.0)
+    pool.finish(first, 100)
+    later_of_first = pool.call("first", 1.0, at=1.0)  # its next step, after second's call
+    # both runs starve (more than 4 x the 5 s floor of waiting): the older run goes first,
+    # so that under overload runs finish one after another instead of all at the end
+    assert pool.order([second, later_of_first], now=25.0) == [later_of_first, second]
+    assert (engine_priority(later_of_first, SETTINGS, pool.ledger, 25.0)
+            > engine_priority(second, SETTINGS, pool.ledger, 25.0))
+
+
 @pytest.mark.parametrize("now", [1.0, 30.0])
 def test_engine_priorities_order_calls_as_the_pool_does(now: float) -> None:
     pool = Pool()
@@ -253,6 +266,22 @@ async def test_a_long_run_is_not_starved_forever_by_a_flood_of_short_ones() -> N
     assert starved["long"] > 50
     assert guarded["long"] < starved["long"] - 10
     assert guarded["long"] < 3 * 400 * 0.008 + 2 * 20 + 10
+
+
+def _crowd(tg: anyio.abc.TaskGroup, pool: PoolBackend, finished: dict[str, float]) -> None:
+    for i in range(40):  # 120 calls of about 0.7 s at once on one slot: every run starves
+        tg.start_soon(_chain, pool, f"run{i}", 3, 100, finished)
+
+
+@pytest.mark.anyio
+async def test_an_overloaded_pool_still_finishes_runs_one_after_another() -> None:
+    fifo = sorted((await _latencies("fifo", _crowd)).values())
+    aware = sorted((await _latencies("program_aware", _crowd)).values())
+    # fifo serves every run's first calls before anyone's last: all finish near the end;
+    # program_aware's starving runs go oldest first, so half of them are done by half time
+    assert fifo[20] > 0.8 * fifo[-1]
+    assert aware[20] < 0.6 * aware[-1]
+    assert aware[-1] < 1.05 * fifo[-1]
 
 
 @pytest.mark.skipif(not HAS_META, reason="LLMResponse has no `meta` field yet")

@@ -15,7 +15,7 @@ from executors.engines._hub import SharedObjects
 from executors.engines._meta import HAS_META, meta_of
 from executors.engines._policy import Call, PolicySettings, ServiceLedger, level, sort_key
 from orchestrator.errors import BackendHTTPError, BackendUnavailable, ConfigError
-from orchestrator.runtime.contracts import LLMBackend, LLMRequest
+from orchestrator.runtime.contracts import LLMBackend, LLMRequest, LLMResponse
 from orchestrator.sdk import Workflow
 from orchestrator.spec.models import ModelConfig
 
@@ -148,6 +148,27 @@ async def test_bad_requests_are_not_retried(ask: Ask, pool_config: Config) -> No
     await pool.aclose()
 
 
+class _Misconfigured(SimEngineBackend):
+    """A member whose server answers 404: its base_url or model name is wrong."""
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        raise BackendHTTPError("http://gpu-box:8000/nope/v1/chat/completions: HTTP 404: "
+                               "Not Found", status=404)
+
+
+async def test_a_misconfigured_member_does_not_fail_the_calls_it_gets(
+        ask: Ask, pool_config: Config) -> None:
+    factories = {"sim-engine": SimEngineBackend, "wrong": _Misconfigured}
+    pool = PoolBackend(pool_config([{**SIM, "backend": "wrong", "name": "typo"},
+                                    {**SIM, "name": "ok"}], routing="least_loaded"),
+                       resolve=factories.__getitem__)
+    answers = [await pool.complete(ask(f"q{i}", max_tokens=5)) for i in range(4)]
+    assert len(answers) == 4
+    assert pool.retries == 1 and pool.stats()["typo"].ejections == 1
+    assert "HTTP 404" in pool.members[0].last_error
+    await pool.aclose()
+
+
 async def test_a_stream_moves_to_another_engine_before_its_first_chunk(
         ask: Ask, pool_config: Config) -> None:
     pool = PoolBackend(pool_config([{**SIM, "replicas": 2}], routing="least_loaded"))
@@ -200,6 +221,34 @@ async def test_a_hung_health_check_times_out_and_takes_the_engine_out(
     assert anyio.current_time() - started == pytest.approx(2.0)
     assert pool.members[1].down_since is not None
     assert "did not answer within 2s" in pool.members[1].last_error
+    await pool.aclose()
+
+
+async def test_calls_do_not_all_wait_for_the_probe_of_a_hung_engine(
+        ask: Ask, pool_config: Config) -> None:
+    factories = {"sim-engine": SimEngineBackend, "hung": _Hung}
+    pool = PoolBackend(pool_config([{**SIM, "name": "ok"},
+                                    {**SIM, "backend": "hung", "name": "stuck"}],
+                                   routing="least_loaded", health_timeout_s=10,
+                                   probe_after_s=30), resolve=factories.__getitem__)
+    pool.members[1].backend.kill("hung")  # type: ignore[attr-defined]
+    pool._core.eject(pool.members[1])
+    await anyio.sleep(31)  # the stuck engine is due a probe
+    waits: list[float] = []
+
+    async def one(i: int) -> None:
+        started = anyio.current_time()
+        await pool.complete(ask(f"q{i}", max_tokens=5))
+        waits.append(anyio.current_time() - started)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(20):
+            tg.start_soon(one, i)
+            await anyio.sleep(0.2)
+    # one call probes it (and waits out health_timeout_s); the others go to "ok"
+    assert sum(w > 5 for w in waits) == 1
+    assert pool.members[1].down_since is not None
+    assert pool.members[1].down_since >= 40  # counted from the probe's end: not due again
     await pool.aclose()
 
 

@@ -66,3 +66,17 @@ def test_a_good_pool_has_no_problems(tmp_path: Path) -> None:
     members = [{"backend": "sim-engine", "name": "x", "replicas": 2},
                {"backend": "sim-engine", "options": {"kv_blocks": 64}}]
     assert validate_file(_workflow(tmp_path, members)) == []
+
+
+def test_a_bad_pool_option_does_not_hide_its_members_problems(tmp_path: Path) -> None:
+    file = tmp_path / "pool.yaml"
+    file.write_text("name: p\nmodels:\n  default:\n    backend: pool\n    options:\n"
+                    "      policy: fifoo\n"
+                    "      members:\n"
+                    "        - {backend: sim-engin}\n"
+                    "steps:\n  - {id: a, kind: llm, prompt: hi}\n")
+    found = [(p.line, p.message.removeprefix("model 'default': pool backend options: "))
+             for p in validate_file(file)]
+    assert [line for line, _ in found] == [6, 8]
+    assert found[0][1].startswith("policy: Input should be 'fifo'")
+    assert found[1][1].startswith("member 0: unknown LLM backend 'sim-engin'")
