@@ -7,6 +7,8 @@
   and the same way, down to its own children; a child that had succeeded gives its
   recorded output, one that failed was a failed attempt (the new attempt starts a new
   child). That needs the child runs: ``resume(..., children=recorded_children(store))``.
+  A fan-out in flight runs again with children named after its new attempt; each whose
+  namesake of the attempt before had succeeded takes that output (:class:`Known`).
 - **replay**: re-execute a recorded run with every step's result served from the trace
   (no model or tool is called); a step whose rendered input differs from the recording
   fails loudly, because that means the workflow changed.
@@ -249,7 +251,7 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     return await execute(graph, rec.inputs, registry=reg, hooks=hooks,
                          backend=backend if backend is not None else rec.backend,
                          run_id=rec.run_id, parent=rec.parent,
-                         parent_attempt=rec.parent_attempt, preset=rec.outputs,
+                         parent_attempt=rec.parent_attempt, preset=Known(rec),
                          attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
                          prior_usage=rec.spent,
                          recorded=_RecordedChildren(rec, children) if children else None)
@@ -296,7 +298,7 @@ class _RecordedChildren:
             _child_graph(graph, child, ctx), inputs, registry=ctx.registry, hooks=ctx.hooks,
             backends=ctx.backends, run_id=child.run_id, parent=(ctx.run_id, parent_step_id),
             parent_attempt=attempt, depth=ctx.depth + 1, spawn_depth_limit=spawn_depth_limit,
-            preset=child.outputs, attempts=child.attempts, first_seq=child.next_seq,
+            preset=Known(child), attempts=child.attempts, first_seq=child.next_seq,
             source=child.source, prior_usage=child.spent,
             recorded=_RecordedChildren(child, self._runs))
 
@@ -314,6 +316,39 @@ class _RecordedChildren:
         if before in rec.outputs:
             return before, rec.attempts.get(before, 1)
         return None
+
+
+class Known(dict[str, Any]):
+    """The outputs a resumed run knows from its recording, by step id (what it iterates
+    over), that also serve the children of a fan-out that runs again: a fan-out in flight
+    (a ``sample``, a ``spawn``, a join's scorers) names its children after its new attempt
+    (``s@2[0]``), and each whose child of the same position in the attempt before
+    (``s[0]``) had succeeded takes that output instead of running again (the same request:
+    its inputs come from the same recorded outputs). The scheduler records it as a
+    ``step_succeeded`` with ``meta.reused_from`` (see :meth:`origin`)."""
+
+    def __init__(self, rec: Recording) -> None:
+        super().__init__(rec.outputs)
+        self._rec = rec
+
+    def origin(self, step_id: str) -> str | None:
+        """The recorded step whose output ``step_id`` takes, when that is another step."""
+        if dict.__contains__(self, step_id):
+            return None
+        before = _same_child_before(step_id, self._rec)
+        return before if before is not None and dict.__contains__(self, before) else None
+
+    def __contains__(self, step_id: object) -> bool:
+        return dict.__contains__(self, step_id) or (
+            isinstance(step_id, str) and self.origin(step_id) is not None)
+
+    def __getitem__(self, step_id: str) -> Any:
+        if dict.__contains__(self, step_id):
+            return dict.__getitem__(self, step_id)
+        before = self.origin(step_id)
+        if before is None:
+            raise KeyError(step_id)
+        return dict.__getitem__(self, before)
 
 
 def _same_child_before(step_id: str, rec: Recording) -> str | None:

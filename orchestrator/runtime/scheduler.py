@@ -446,7 +446,13 @@ class Scheduler:
         """Mark a step succeeded with its output from an earlier execution, if known."""
         if self._preset and step_id in self._preset \
                 and self.state.status(step_id) is Status.PENDING:
-            self.state.preset(step_id, self._preset[step_id])
+            output = self._preset[step_id]
+            self.state.preset(step_id, output)
+            origin = getattr(self._preset, "origin", None)
+            source = origin(step_id) if origin is not None else None
+            if source is not None:  # a resumed fan-out's child takes its earlier output
+                self.event(ev.StepSucceeded, step_id=step_id, attempt=1, output=output,
+                           meta={"reused_from": source})
 
     def _note_steps(self) -> None:
         """Count this run's steps towards the process's GC tuning (large runs only)."""

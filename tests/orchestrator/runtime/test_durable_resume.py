@@ -214,3 +214,40 @@ async def test_resume_gives_the_models_the_backend_the_run_was_given() -> None:
     await again.append(kept)
     failed = await resume(kept, hooks=[StoreHook(again)], backend="openai")
     assert not failed.ok and "not_an_option" in (failed.error or "")
+
+
+SAMPLED = """\
+name: sampled
+models:
+  default: {backend: simulated, options: {time_scale: 0, output_tokens: text}}
+steps:
+  - {id: s, kind: sample, prompt: "Pick a word.", n: 4, requests: separate, concurrency: 1}
+  - {id: v, kind: join, of: s, reducer: concat}
+outputs:
+  v: ${steps.v.output}
+"""
+
+
+async def test_a_fanout_cut_anywhere_resumes_without_asking_a_finished_sample_again(
+        tmp_path: Path) -> None:
+    """A fan-out in flight runs again on resume (attempt 2, children `s@2[i]`); a child
+    whose sample `s[i]` had succeeded takes its recorded output (a step_succeeded with
+    `reused_from`) instead of asking the model again, so no sample is paid for twice."""
+    whole, cuts = await _cut_everywhere(tmp_path, SAMPLED)
+    for kept in cuts:
+        store = MemoryStore()
+        await store.append(kept)
+        result = await resume(kept, hooks=[StoreHook(store)])
+        where = f"cut after {kept[-1].kind} {getattr(kept[-1], 'step_id', '')}"
+        assert result.ok, f"{where}: {result.error}"
+        assert result.output == whole.output, where
+        events = await store.events(whole.run_id)
+        asked = [e.step_id for e in events if e.kind == "step_succeeded"
+                 and e.step_id.endswith("]") and "reused_from" not in e.meta]
+        indices = sorted(sid[sid.index("["):] for sid in asked)
+        assert indices == ["[0]", "[1]", "[2]", "[3]"], f"{where}: {asked}"
+        assert result.usage == whole.usage, where
+        reused = {e.step_id: e.meta["reused_from"] for e in events
+                  if e.kind == "step_succeeded" and "reused_from" in e.meta}
+        assert all(sid[sid.index("["):] == before[before.index("["):]
+                   for sid, before in reused.items()), where
