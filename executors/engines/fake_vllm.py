@@ -11,10 +11,11 @@ iterator of cumulative ``RequestOutput``), ``AsyncLLM.abort(request_id)``,
   carries the samples that progressed (``outputs[i].index`` says which), a finished
   sample is not sent again, and ``finished`` is True on the last output only;
 - validates with ``VLLMValidationError``, a ``VLLMClientError`` that is not a
-  ``ValueError`` (vLLM 0.27 and later; ``legacy_errors=True``: a ``ValueError``, as
-  releases before): ``SamplingParams`` (``n``, ``temperature``, ``max_tokens``), a
-  non-zero priority unless the engine was made with ``scheduling_policy="priority"``, a
-  request id already running, a prompt longer than ``max_model_len``;
+  ``ValueError`` (vLLM 0.27 and later): ``SamplingParams`` (``n``, ``temperature``,
+  ``max_tokens``) and a prompt longer than ``max_model_len``; like 0.33 it takes a
+  non-zero priority under ``scheduling_policy="fcfs"`` (and ignores it) and a request id
+  already running (vLLM makes its own ids unique). ``legacy_errors=True`` is an older
+  release: ``ValueError``, and those two are refused too;
 - takes ``max_tokens=None`` as "up to ``max_model_len``" (the prompt included);
 - fails other errors of a request as ``EngineGenerateError`` (see :meth:`AsyncLLM.fail`)
   and a dead engine's as ``EngineDeadError``; fails to start when asked for more GPU
@@ -211,8 +212,9 @@ class AsyncLLM:
     :param start_s: wall-clock seconds the start blocks its thread (loading a model does).
     :param ignore_abort: a broken engine: ``abort()`` does nothing and a request whose
         caller went away stays in ``running`` (tests of checks that must notice).
-    :param legacy_errors: reject requests with ``ValueError``, as vLLM did before 0.27
-        (:func:`legacy_sampling_params` does so for ``SamplingParams``).
+    :param legacy_errors: an older release: reject requests with ``ValueError``, as vLLM
+        did before 0.27 (:func:`legacy_sampling_params` does so for ``SamplingParams``),
+        and refuse a non-zero priority under ``fcfs`` and a request id already running.
     """
 
     def __init__(self, args: AsyncEngineArgs | None = None, *, step_s: float = 0.0,
@@ -292,11 +294,13 @@ class AsyncLLM:
             raise EngineDeadError("EngineCore encountered an issue.")
         if self._rejecting is not None:
             raise self._rejecting
-        if priority != 0 and self.args.scheduling_policy != "priority":
-            raise self._invalid(
-                f"Got priority {priority} but Priority scheduling is not enabled.")
-        if request_id in self.running:
-            raise self._invalid(f"Request id {request_id} already running.")
+        legacy = self._invalid is ValueError
+        if legacy and priority != 0 and self.args.scheduling_policy != "priority":
+            raise ValueError(f"Got priority {priority} but Priority scheduling is not enabled.")
+        if legacy and request_id in self.running:
+            raise ValueError(f"Request id {request_id} already running.")
+        if request_id in self.running:  # vLLM 0.33 makes its internal ids unique
+            request_id = f"{request_id}-{len(self.requests)}"
         prompt_ids = self._tokenizer.encode(prompt)
         max_len = self.args.max_model_len or DEFAULT_MAX_MODEL_LEN
         if len(prompt_ids) > max_len:
