@@ -194,7 +194,8 @@ class Member:
     waiters: list[_Waiter] = field(default_factory=list)
     failures: int = 0
     down_since: float | None = None
-    probing: bool = False
+    #: set while one call probes it (see _PoolCore._usable)
+    probed: anyio.Event | None = None
     last_error: str = ""
     stats: MemberStats = field(default_factory=MemberStats)
 
@@ -241,11 +242,18 @@ class _PoolCore:
 
         :raises BackendUnavailable: when no untried engine is up.
         """
-        now = anyio.current_time()
-        candidates = [m for m in self.members
-                      if m.name not in tried and await self._usable(m, now)]
-        if not candidates:
-            raise BackendUnavailable(self._unavailable_message(tried))
+        while True:
+            now = anyio.current_time()
+            candidates = [m for m in self.members
+                          if m.name not in tried and await self._usable(m, now)]
+            if candidates:
+                break
+            # nothing is up, but an engine is being probed: its answer may bring it back
+            probing = [m.probed for m in self.members
+                       if m.name not in tried and m.probed is not None]
+            if not probing:
+                raise BackendUnavailable(self._unavailable_message(tried))
+            await probing[0].wait()
         least = min(candidates, key=lambda m: m.load)
         key = self._prefix(request) if self.options.routing == "prefix_affinity" else None
         if key is None:
@@ -263,15 +271,17 @@ class _PoolCore:
     async def _usable(self, member: Member, now: float) -> bool:
         if member.down_since is None:
             return True
-        if member.probing or now - member.down_since < self.options.probe_after_s:
+        if member.probed is not None or now - member.down_since < self.options.probe_after_s:
             return False
         # one call probes it; those arriving meanwhile go to the other engines instead of
-        # all waiting up to health_timeout_s for an engine that may be hung
-        member.probing = True
+        # all waiting up to health_timeout_s for an engine that may be hung (or, when no
+        # other engine is up, wait for this probe: see route)
+        probed = member.probed = anyio.Event()
         try:
             ok = await self.probe(member)
         finally:
-            member.probing = False
+            member.probed = None
+            probed.set()
         if ok is False:
             member.down_since = anyio.current_time()
             return False

@@ -252,6 +252,32 @@ async def test_calls_do_not_all_wait_for_the_probe_of_a_hung_engine(
     await pool.aclose()
 
 
+class _Slow(SimEngineBackend):
+    """An engine whose health check takes a second."""
+
+    async def health(self) -> bool:
+        await anyio.sleep(1)
+        return await super().health()
+
+
+async def test_when_every_engine_is_down_calls_wait_for_the_probe_in_progress(
+        ask: Ask, pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([{**SIM, "backend": "slow", "name": "only"}],
+                                   probe_after_s=30), resolve=lambda name: _Slow)
+    pool._core.eject(pool.members[0])  # it failed, and is back by the time it is probed
+    await anyio.sleep(31)
+    answers = []
+
+    async def one(i: int) -> None:
+        answers.append(await pool.complete(ask(f"q{i}", max_tokens=5)))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(3):  # the first probes it; the others wait for its answer
+            tg.start_soon(one, i)
+    assert len(answers) == 3 and pool.members[0].down_since is None
+    await pool.aclose()
+
+
 # -- policies -------------------------------------------------------------------------------
 async def _order(policy: str, ask: Ask, pool_config: Config) -> list[str]:
     """Finish order of calls queued behind a busy engine of one slot."""
