@@ -372,6 +372,13 @@ class FanOut:
         self._reserved -= slot.reserve
         self.spent += outcome.usage
         covered = self.children[slot.start:slot.start + slot.count]
+        if getattr(outcome, "over_budget", False):
+            # the run's token budget was spent before it was dispatched: not started (as
+            # under this step's own budget), and no child after it is added
+            for child in covered:
+                child.status, child.error = "not_started", outcome.error or "token budget reached"
+            self.stopped = self.stopped or "budget"
+            return
         self._record(covered, outcome)
         if self.stopped:
             return

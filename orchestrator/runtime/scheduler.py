@@ -145,6 +145,9 @@ class StepOutcome:
     error: str | None
     #: tokens it used (for a cancelled or failed step: what its executor noted, see note_usage)
     usage: Usage = field(default_factory=Usage)
+    #: it failed without being dispatched: the run's token budget was spent (a fan-out
+    #: marks such a child ``not_started``, as under its own budget)
+    over_budget: bool = False
 
 
 _MAX_IDLE_WORKERS = 32
@@ -273,6 +276,8 @@ class Scheduler:
         #: the error of a hook that failed; the run stops and records nothing more
         self.hook_error: Exception | None = None
         self._budget = budget_tokens
+        #: steps failed undispatched because the run's token budget was spent
+        self._over_budget: set[str] = set()
         #: tokens per step: a success's, or what a cancelled/failed attempt had used
         self.step_usage: dict[str, Usage] = {}
         #: groups (joined maps) whose owner succeeds with failed members as nulls
@@ -384,7 +389,8 @@ class Scheduler:
     def outcome(self, step_id: str) -> StepOutcome:
         st = self.state.steps[step_id]
         return StepOutcome(step_id, st.status.value, st.output, st.error,
-                           self.step_usage.get(step_id) or Usage())
+                           self.step_usage.get(step_id) or Usage(),
+                           st.status.value == "failed" and step_id in self._over_budget)
 
     def _notify_waiters(self) -> None:
         log = self.state.resolved_log
@@ -611,6 +617,7 @@ class Scheduler:
                 and self.usage.total >= self._budget):
             self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
                        input={})
+            self._over_budget.add(plan.id)
             self._fail_step(plan.id, attempt, BudgetExceeded(
                 f"run token budget of {self._budget} spent ({self.usage.total} used): "
                 f"{plan.id!r} not dispatched", step_id=plan.id))

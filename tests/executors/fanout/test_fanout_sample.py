@@ -421,3 +421,26 @@ async def test_adaptive_vote_does_not_count_samples_that_finished_out_of_turn(
     assert out[5]["output"] == "answer 1" and "not voted" in out[5]["error"]
     assert r.step("v").meta["votes"] == {"7": 3, "1": 1}
     assert r.result.duration_s < 2.0
+
+
+@pytest.mark.parametrize("policy", ["require_all", "ignore_failures"])
+async def test_the_runs_token_budget_stops_the_samples_it_did_not_dispatch(
+        kit: Any, policy: str) -> None:
+    """Past the run's `budget: max_tokens`, the samples not dispatched are not started, as
+    under the step's own budget (they were failed, and more kept being added): the vote
+    counts the ones that ran, and a child never started is no failure to any policy."""
+    fake = kit.FakeBackend(kit.by_pattern({"Q": kit.Reply("answer 5")}), supports_n=False)
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 8, "max_tokens": 10,
+         "concurrency": 1}, {**VOTE, "policy": policy}], budget={"max_tokens": 20}), fake=fake)
+    samples = r.step("s").output
+    # each request spends 5 + 2 tokens: three are dispatched before 20 are spent
+    assert len(fake.requests) == 3
+    assert samples[:3] == ["answer 5"] * 3
+    assert [e["status"] for e in samples[3:]] == ["not_started"] * 5
+    # the one refused says why; the ones never added say the budget stopped them
+    assert samples[3]["error"] == "run token budget of 20 spent (21 used): 's[3]' not dispatched"
+    assert [e["error"] for e in samples[4:]] == ["token budget reached"] * 4
+    assert r.step("s").meta["stopped"] == "budget"
+    assert r.result.ok, r.result.error
+    assert r.result.output == 5 and r.step("v").meta["valid"] == 3
