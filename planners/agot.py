@@ -19,6 +19,7 @@ out without one, a final ``llm`` step that sees every thought's answer is forced
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
@@ -465,18 +466,46 @@ def _too_long(what: str, text: str, max_chars: int) -> PlanProblem:
 
 
 def parse_check(text: str) -> tuple[bool, PlanProblem | None]:
-    """Read a complexity check; an unreadable one counts as simple (with a problem)."""
+    """Read a complexity check; an unreadable one counts as simple (with a problem).
+
+    The JSON answer (``{"complex": true}``, ``"true"``/``"no"`` as text too) decides; else
+    the text: a leading yes/no, a negated "complex" ("not a complex thought", "isn't
+    complex") is simple, "complex" is complex, "simple" is simple.
+    """
     doc = _json_object(text)
-    if isinstance(doc, dict) and isinstance(doc.get("complex"), bool):
-        return doc["complex"], None
-    lowered = text.lower()
-    if "complex" in lowered and "not complex" not in lowered:
+    if isinstance(doc, dict) and "complex" in doc:
+        flag = _yes_no(doc["complex"])
+        if flag is not None:
+            return flag, None
+    lowered = " ".join(text.lower().split())
+    first = _FIRST_WORD.match(lowered)
+    if first is not None:
+        return first.group(1) in ("yes", "true"), None
+    if _NOT_COMPLEX.search(lowered):
+        return False, None
+    if "complex" in lowered:
         return True, None
-    if "simple" in lowered or "not complex" in lowered:
+    if _SIMPLE.search(lowered):
         return False, None
     shown = " ".join(text.split())[:80]
     return False, PlanProblem("bad_check", f"unreadable complexity check {shown!r}; "
                                            "answering the thought directly")
+
+
+_FIRST_WORD = re.compile(r"^\W*(yes|no|true|false)\b")
+_NOT_COMPLEX = re.compile(r"\b(?:not|isn'?t|is ?n[o']t|no|never|nor)\b(?:\W+\w+){0,2}?\W+"
+                          r"(?:complex|complicated)\b")
+_SIMPLE = re.compile(r"\b(?:simple|straightforward|easy|trivial)\b")
+
+
+def _yes_no(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no"):
+        return False
+    return None
 
 
 def _thought_number(value: Any) -> int | None:

@@ -24,10 +24,12 @@ from orchestrator.runtime.contracts import LLMRequest
 from planners.base import ActionRecord, PlanSession
 from planners.plan import (
     PlanProblem,
+    PlanRef,
     sub_string_refs,
     timeout_problem,
     truncated_problem,
-    whole_ref,
+    walk_path,
+    whole_plan_ref,
 )
 
 JOINER_SCHEMA: dict[str, Any] = {
@@ -123,30 +125,45 @@ def resolve_answer(decision: Decision, records: Sequence[ActionRecord]
         return decision
     by_label = {r.label: r for r in records}
     missing: list[str] = []
+    no_part: list[str] = []
 
-    def result(ref: str) -> Any:
-        record = by_label.get(ref)
+    def result(ref: PlanRef) -> Any:
+        record = by_label.get(str(ref.id))
         if record is None or record.status != "succeeded":
-            missing.append(ref if record is None else f"{ref} ({record.status})")
+            missing.append(str(ref.id) if record is None else f"{ref.id} ({record.status})")
             return None
-        return record.output
+        try:
+            return walk_path(record.output, ref.path)
+        except LookupError as exc:
+            no_part.append(f"{ref!r}: action {ref.id}'s result has no {exc.args[0]!r} "
+                           f"({_shown(text_of_value(record.output))})")
+            return None
 
-    def text_of(n: int) -> str:
-        out = result(str(n))
-        return out if isinstance(out, str) else json.dumps(out, ensure_ascii=False, default=str)
+    def text_of(ref: PlanRef) -> str:
+        return text_of_value(result(ref))
 
-    whole = whole_ref(answer)
-    value = result(str(whole)) if whole is not None else sub_string_refs(answer, text_of)
+    whole = whole_plan_ref(answer)
+    value = result(whole) if whole is not None else sub_string_refs(answer, text_of)
     if missing:
         return PlanProblem("bad_joiner", f"the answer {_shown(answer)!r} names action"
                                          f"{'s' if len(missing) > 1 else ''} "
                                          f"{', '.join(missing)}, which "
                                          f"{'have' if len(missing) > 1 else 'has'} no result",
                            raw=decision.raw)
+    if no_part:
+        return PlanProblem("bad_joiner", f"the answer {_shown(answer)!r} names a part of a "
+                                         f"result that does not exist: {'; '.join(no_part)}",
+                           raw=decision.raw)
     if _empty(value):
         return PlanProblem("bad_joiner", f"the answer {_shown(answer)!r} is empty once its "
                                          "references are resolved", raw=decision.raw)
     return Decision("finish", value, decision.reason, decision.raw)
+
+
+def text_of_value(value: Any) -> str:
+    """A result as text: a string as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                           default=str)
 
 
 def _shown(text: str) -> str:
@@ -214,8 +231,9 @@ def observation_text(record: ActionRecord, labels: Mapping[str, str] | None = No
     """An action's result as the joiner and replanner see it.
 
     :param labels: step id -> plan label of the plan's actions: an error naming another
-        action's step (``dependency 'p__1' did not succeed``) names it as the plan does
-        (``$1``), since the model never saw the step ids."""
+        action's step (``dependency 'p__1' did not succeed``, ```${steps.p__1.output.wind}`:
+        no `wind` in ...``) names it as the plan does (``$1``, ```$1.wind```), since the
+        model never saw the step ids."""
     if record.status == "succeeded":
         value = record.output
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
@@ -226,6 +244,10 @@ def observation_text(record: ActionRecord, labels: Mapping[str, str] | None = No
         error = str(record.error)
         for step_id, label in (labels or {}).items():
             error = error.replace(f"{step_id!r}", f"${label}")
+            # a missing part (`${steps.p__1.output.wind}`: no `wind` in ...) as the plan
+            # wrote it: `$1.wind`
+            pattern = r"`?\$\{steps\." + re.escape(step_id) + r"\.output([^}]*)\}`?"
+            error = re.sub(pattern, "`$" + label.replace("\\", "") + r"\1`", error)
         text = f"({record.status}: {error})"
     return text if len(text) <= _OBSERVATION_CHARS else text[:_OBSERVATION_CHARS] + "..."
 

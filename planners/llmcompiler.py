@@ -7,6 +7,7 @@ loop and the joiner live in the driver (:mod:`planners.executor`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any, ClassVar
@@ -42,6 +43,9 @@ from planners.plan_text import TextPlanParser
 from planners.tools import ToolCatalog
 
 PlanParser = TextPlanParser | JsonPlanParser
+_JSON_PLAN = re.compile(r'\{\s*"actions"\s*:')
+_TEXT_ACTION = re.compile(r"^[^\S\n]*(?:[-*+][^\S\n]+)?\W{0,2}(?:(?i:action|step)[^\S\n]*)?\d+\W{0,3}"
+                          r"[^\S\n]*`?[A-Za-z_][\w\-]*\(", re.MULTILINE)
 
 
 class LLMCompilerOptions(BaseModel):
@@ -70,6 +74,7 @@ N. tool(arguments)
   {{"key": values}}, true, false, null.
 - $N (or ${{N}}) is the result of action N. Use it as an argument, inside a list, or
   inside a string, e.g. calc("$1 + $2"). Write a literal $ as $$.
+- $N["key"] is a field of action N's result, $N[0] an item of it.
 - An action can only use results of actions above it. Actions that do not depend on
   each other run at the same time: do not chain them without need.
 - You may write a line "Thought: ..." before an action.
@@ -81,6 +86,7 @@ _JSON_RULES = """Answer with one JSON object: {{"actions": [{{"id": {first}, "to
 - Number actions from {first}, one by one.
 - "$N" (or "${{N}}") is the result of action N: a whole argument "$1", or inside a
   string "$1 + $2". Write a literal $ as $$.
+- "$N.key" is a field of action N's result ("${{N.key}}" inside a string).
 - An action can only use results of actions listed before it. Actions that do not
   depend on each other run at the same time: do not chain them without need.
 - Use only the tools listed, at most {max_steps} actions.{answer}"""
@@ -253,10 +259,16 @@ def _owner(request: PlanRequest) -> str:
 
 
 def _detect(text: str) -> str:
+    """``json`` for a JSON plan (maybe after a fence or a line of prose), else ``text``."""
     stripped = text.lstrip()
     if stripped.startswith("```"):
         stripped = stripped[3:].lstrip().removeprefix("json").lstrip()
-    return "json" if stripped.startswith("{") else "text"
+    if stripped.startswith("{"):
+        return "json"
+    json_at = _JSON_PLAN.search(text)
+    text_at = _TEXT_ACTION.search(text)
+    return "json" if json_at and (text_at is None or json_at.start() < text_at.start()) \
+        else "text"
 
 
 def _known_ids(request: PlanRequest) -> set[int]:

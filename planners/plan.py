@@ -18,14 +18,26 @@ from planners.tools import BindError, ToolCatalog
 
 END_OF_PLAN = "<END_OF_PLAN>"
 
-# `${3}` or `$3`; a `$` followed by more digits is one number (`$12` is action 12); `$$`
-# is a literal `$` (matched first, so `$$3` is the text `$3`)
-_STRING_REF = re.compile(r"\$\$|\$\{\s*(\d+)\s*\}|\$(\d+)(?!\d)")
+# a path into a result: `.field`, `[0]`, `['key']` or `["key"]` (keys without brackets,
+# braces or the other quote: a step reference holds the path inside `${...}`)
+_PATH = (r"(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\s*-?\d{1,9}\s*\]|\[\s*'[^'\[\]{}]*'\s*\]"
+         r"|\[\s*\"[^\"\[\]{}]*\"\s*\])")
+_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]"
+                      r"|\[\s*\"([^\"]*)\"\s*\]")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INDEX = r"(?:\[\s*-?\d{1,9}\s*\]|\[\s*'[^'\[\]{}]*'\s*\]|\[\s*\"[^\"\[\]{}]*\"\s*\])"
+# `${3}`, `${3.field}`, `${3[0]}`, `$3` or `$3["key"]` (a `.field` needs the braces in a
+# string: "costs $1.50"); a `$` followed by more digits is one number (`$12` is action
+# 12); `$$` is a literal `$` (matched first, so `$$3` is the text `$3`)
+_STRING_REF = re.compile(r"\$\$|\$\{\s*(\d+)\s*(" + _PATH + r"*)\s*\}|\$(\d+)(?!\d)(" + _INDEX
+                         + r"*)")
 # what is left of `${` once references and escapes are read: a step would take it for a
 # workflow reference (`${steps.x.output}`), which plans cannot write
 _BAD_BRACE = re.compile(r"\$\{[^}]*\}?")
-# a string that is exactly one reference (spaces around it allowed): the result, typed
-_WHOLE_REF = re.compile(r"\s*\$(?:\{\s*(\d{1,9})\s*\}|(\d{1,9}))\s*")
+# a string that is exactly one reference, maybe with a path (`$1`, `${1}`, `$1.temp`,
+# `${1[0]}`; spaces around it allowed): the result, typed
+_WHOLE_REF = re.compile(r"\s*\$(?:\{\s*(\d{1,9})\s*(" + _PATH + r"*)\s*\}|(\d{1,9})(" + _PATH
+                        + r"*))\s*")
 _MAX_DEPTH = 32
 
 
@@ -69,14 +81,75 @@ def timeout_problem(what: str, timeout_s: float | None) -> PlanProblem:
                                   f"{timeout_s or 0:g}s; the call was stopped")
 
 
+PathKey = str | int
+
+
 @dataclass(frozen=True, slots=True)
 class PlanRef:
-    """An argument that is exactly the result of action ``id`` (stays typed)."""
+    """An argument that is exactly the result of action ``id`` (stays typed), or the part
+    of it at ``path`` (``$1["temp"]``, ``$1.temp``, ``$1[0]``: keys and list indexes)."""
 
     id: int
+    path: tuple[PathKey, ...] = ()
 
     def __repr__(self) -> str:
-        return f"${self.id}"
+        return f"${self.id}{path_text(self.path)}"
+
+
+def path_text(path: tuple[PathKey, ...]) -> str:
+    """A path as a step reference writes it: ``.temp``, ``[0]``, ``['a key']``."""
+    out = []
+    for key in path:
+        if isinstance(key, int):
+            out.append(f"[{key}]")
+        elif _IDENT.fullmatch(key):
+            out.append(f".{key}")
+        else:
+            out.append(f"['{key}']" if "'" not in key else f'["{key}"]')
+    return "".join(out)
+
+
+def path_problem(key: PathKey) -> str | None:
+    """Why ``key`` cannot be part of a path (a step reference could not hold it), or None."""
+    if isinstance(key, int) or _IDENT.fullmatch(key):
+        return None
+    if any(c in key for c in "[]{}") or ("'" in key and '"' in key):
+        return f"the key {key!r} cannot be used in a path (no brackets or braces, one kind " \
+               "of quote)"
+    return None
+
+
+def parse_path(text: str) -> tuple[PathKey, ...]:
+    """The keys of a path written as ``_PATH`` matches it (``.a[0]['b c']``)."""
+    keys: list[PathKey] = []
+    for m in _SEGMENT.finditer(text):
+        if m.group(1) is not None:
+            keys.append(m.group(1))
+        elif m.group(2) is not None:
+            keys.append(int(m.group(2)))
+        else:
+            keys.append(m.group(3) if m.group(3) is not None else m.group(4))
+    return tuple(keys)
+
+
+def walk_path(value: Any, path: tuple[PathKey, ...]) -> Any:
+    """The part of ``value`` at ``path``.
+
+    :raises LookupError: naming the key that is missing.
+    """
+    for key in path:
+        try:
+            if isinstance(value, list) and isinstance(key, int):
+                value = value[key]
+            elif isinstance(value, dict) and isinstance(key, str):
+                value = value[key]
+            elif isinstance(value, dict) and str(key) in value:
+                value = value[str(key)]
+            else:
+                raise LookupError(key)
+        except (KeyError, IndexError):
+            raise LookupError(key) from None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,20 +225,39 @@ class ParsedPlan:
 def string_refs(text: str) -> list[int]:
     """Action ids referenced inside a string (``"$1 * ${2}"`` -> ``[1, 2]``; ``"$$3"`` is
     the literal text ``$3``)."""
-    return [int(m.group(1) or m.group(2)) for m in _STRING_REF.finditer(text)
+    return [int(m.group(1) or m.group(3)) for m in _STRING_REF.finditer(text)
             if m.group(0) != "$$"]
 
 
 def whole_ref(text: str) -> int | None:
-    """N when ``text`` is exactly ``$N`` or ``${N}`` (spaces around it allowed), else None."""
+    """N when ``text`` is exactly ``$N`` or ``${N}`` (spaces around it allowed; a path may
+    follow, see :func:`whole_plan_ref`), else None."""
+    ref = whole_plan_ref(text)
+    return ref.id if ref is not None else None
+
+
+def whole_plan_ref(text: str) -> PlanRef | None:
+    """The reference ``text`` is exactly (``$1``, ``${1}``, ``$1.temp``, ``$1[0]``,
+    ``${1['a b']}``; spaces around it allowed), else None."""
     m = _WHOLE_REF.fullmatch(text)
-    return int(m.group(1) or m.group(2)) if m else None
+    if m is None:
+        return None
+    if m.group(1) is not None:
+        return PlanRef(int(m.group(1)), parse_path(m.group(2)))
+    return PlanRef(int(m.group(3)), parse_path(m.group(4)))
 
 
-def sub_string_refs(text: str, ref: Callable[[int], str]) -> str:
-    """``text`` with each ``$N`` / ``${N}`` replaced by ``ref(N)`` and ``$$`` read as ``$``."""
-    return _STRING_REF.sub(lambda m: "$" if m.group(0) == "$$"
-                           else ref(int(m.group(1) or m.group(2))), text)
+def sub_string_refs(text: str, ref: Callable[[PlanRef], str]) -> str:
+    """``text`` with each ``$N`` / ``${N}`` / ``${N.path}`` / ``$N[index]`` replaced by
+    ``ref(PlanRef)`` and ``$$`` read as ``$``."""
+    def one(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        if m.group(1) is not None:
+            return ref(PlanRef(int(m.group(1)), parse_path(m.group(2))))
+        return ref(PlanRef(int(m.group(3)), parse_path(m.group(4))))
+
+    return _STRING_REF.sub(one, text)
 
 
 def _literal_text(text: str) -> str:
@@ -206,9 +298,12 @@ def _bad_brace_refs(value: Any, depth: int = 0) -> list[str]:
 
 def _rewrite(value: Any, ref: Callable[[int], str]) -> Any:
     if isinstance(value, PlanRef):
-        return ref(value.id)
+        return step_ref(value, ref)
     if isinstance(value, str):
-        return sub_string_refs(value, ref)
+        whole = whole_plan_ref(value)
+        if whole is not None:  # `"$1.temp"` is `$1.temp`, as in the JSON format
+            return step_ref(whole, ref)
+        return sub_string_refs(value, lambda r: step_ref(r, ref))
     if isinstance(value, dict):
         return {k: _rewrite(v, ref) for k, v in value.items()}
     if isinstance(value, list):
@@ -216,10 +311,19 @@ def _rewrite(value: Any, ref: Callable[[int], str]) -> Any:
     return value
 
 
+def step_ref(plan_ref: PlanRef, ref: Callable[[int], str]) -> str:
+    """The step reference of ``plan_ref``: ``ref(id)`` (``${steps.p__1.output}``) with the
+    path inside its braces (``${steps.p__1.output.temp}``)."""
+    text = ref(plan_ref.id)
+    if not plan_ref.path:
+        return text
+    return text[:-1] + path_text(plan_ref.path) + "}" if text.endswith("}") else text
+
+
 def _show(value: Any) -> Any:
-    """Arguments for display: references as ``"$N"``."""
+    """Arguments for display: references as ``"$N"`` (``"$N.path"``)."""
     if isinstance(value, PlanRef):
-        return f"${value.id}"
+        return repr(value)
     if isinstance(value, dict):
         return {k: _show(v) for k, v in value.items()}
     if isinstance(value, list):

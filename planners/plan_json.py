@@ -18,17 +18,31 @@ start while the rest of the plan is still being decoded.
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
 from typing import Any
 
-from planners.plan import Joined, ParseEvent, PlanBuilder, PlanProblem, PlanRef, whole_ref
+from planners.plan import (
+    Joined,
+    ParseEvent,
+    PlanBuilder,
+    PlanProblem,
+    PlanRef,
+    whole_plan_ref,
+)
 from planners.tools import ToolCatalog
 
 # `$`, `{` and `}` as one-character classes, not `\$`: llama.cpp's schema converter copies
 # the escape into its grammar, whose parser knows no `\$` (the server and the local
 # backend crashed on the plan schema)
-_REF_SCHEMA = {"type": "string", "pattern": r"^[$][{]?[0-9]+[}]?$"}
+# (`[.]` too; a path in a grammar-constrained plan is fields only: `"$1.temp"`; llama.cpp's
+# converter hung on `[[]`/`[]]` classes)
+_REF_SCHEMA = {"type": "string", "pattern": r"^[$][{]?[0-9]+([.][A-Za-z_][A-Za-z0-9_]*)*[}]?$"}
+# `"answer": "$N"` names a whole action's result
+_ANSWER_SCHEMA = {"type": "string", "pattern": r"^[$][{]?[0-9]+[}]?$"}
 _CLOSERS = {"}": "{", "]": "["}
+_SECOND_PLAN = re.compile(r'\{\s*"actions"\s*:')
 _MAX_DEPTH = 32
 
 
@@ -62,7 +76,7 @@ def plan_schema(catalog: ToolCatalog, *, first_id: int = 1,
         actions["maxItems"] = max_actions
     properties: dict[str, Any] = {"actions": actions}
     if answer:
-        properties["answer"] = _REF_SCHEMA
+        properties["answer"] = _ANSWER_SCHEMA
     return {"type": "object", "properties": properties, "required": ["actions"],
             "additionalProperties": False}
 
@@ -83,6 +97,7 @@ class JsonPlanParser:
     def __init__(self, builder: PlanBuilder) -> None:
         self.builder = builder
         self._text = ""
+        self._newlines: list[int] = []  # offsets of every "\n" fed so far
         self._pos = 0
         self._stack: list[str] = []
         self._quote_start: int | None = None
@@ -94,6 +109,8 @@ class JsonPlanParser:
         self._obj_start: int | None = None
         self._obj_end: int | None = None
         self._broken = False
+        self._had_actions = False  # the object being scanned has an "actions" list
+        self._skipped: tuple[int, int] | None = None  # the first object without one
         self._seen = 0
         self._problems = 0  # problems reported so far
 
@@ -103,7 +120,15 @@ class JsonPlanParser:
 
     def feed(self, text: str) -> list[ParseEvent]:
         """Add streamed text; return the events of every action object it completed."""
-        self._text += text
+        start = len(self._text)
+        # appended in place: `self._text += text` copied the whole plan for every token
+        whole, self._text = self._text, ""
+        whole += text
+        self._text = whole
+        newline = text.find("\n")
+        while newline != -1:  # where lines start, for _line_at
+            self._newlines.append(start + newline)
+            newline = text.find("\n", newline + 1)
         out: list[ParseEvent] = []
         while self._pos < len(self._text) and not self._broken and self._obj_end is None:
             out += self._scan_char()
@@ -114,6 +139,8 @@ class JsonPlanParser:
     def close(self) -> list[ParseEvent]:
         """The stream ended: check the whole object, report what only the end shows."""
         out: list[ParseEvent] = []
+        if self._obj_start is None and self._skipped is not None:
+            self._obj_start, self._obj_end = self._skipped
         prefix = self._prefix_problem()
         if prefix is not None:
             return self._finish([prefix], joined=False)
@@ -140,12 +167,12 @@ class JsonPlanParser:
         for element in actions[self._seen:]:  # those the incremental scan did not see
             self._seen += 1
             out.append(self._element(element, line))
-        tail = self._text[end:].strip()
-        if tail.startswith("```"):
-            tail = tail[3:].strip()
-        if tail:
-            out.append(PlanProblem("after_end", f"text after the JSON plan: {tail[:60]!r}",
-                                   self._line_at(end)))
+        tail = self._text[end:]
+        second = _SECOND_PLAN.search(tail)
+        if second is not None:  # a remark after the plan is skipped; another plan is not
+            out.append(PlanProblem("after_end", "a second plan after the JSON plan: "
+                                   f"{tail[second.start():].strip()[:60]!r}",
+                                   self._line_at(end + second.start())))
         answer = _answer_ref(doc.get("answer"))
         if "answer" in doc and answer is None:
             out.append(PlanProblem("bad_reference", "\"answer\" must name an action as "
@@ -172,18 +199,18 @@ class JsonPlanParser:
                         self._last_string = None
                 self._quote_start = None
             return []
+        if not self._stack:  # outside the plan: prose around it, a Markdown fence
+            if ch == "{":
+                self._obj_start, self._had_actions = i, False
+                self._stack.append(ch)
+            return []
         if ch == '"':
             self._quote_start = i
         elif ch == ":" and len(self._stack) == 1:
             self._key = self._last_string
         elif ch in "{[":
-            if not self._stack:
-                if ch == "[" or self._obj_start is not None:
-                    self._broken = True
-                    return []
-                self._obj_start = i
-            elif ch == "[" and len(self._stack) == 1 and self._key == "actions":
-                self._in_actions = True
+            if ch == "[" and len(self._stack) == 1 and self._key == "actions":
+                self._in_actions = self._had_actions = True
             elif ch == "{" and len(self._stack) == 2 and self._in_actions:
                 self._elem_start = i
             self._stack.append(ch)
@@ -191,7 +218,13 @@ class JsonPlanParser:
             if not self._stack or self._stack.pop() != _CLOSERS[ch]:
                 self._broken = True
                 return []
-            if not self._stack:
+            if not self._stack and not self._had_actions:
+                # an object with no "actions" list (`{city}` in prose, an example): the
+                # plan may come after it; without one, it is the one reported
+                if self._skipped is None:
+                    self._skipped = (self._obj_start or 0, i + 1)
+                self._obj_start, self._key, self._last_string = None, None, None
+            elif not self._stack:
                 self._obj_end = i + 1
             elif len(self._stack) == 1:
                 self._in_actions = False
@@ -206,8 +239,10 @@ class JsonPlanParser:
         return []
 
     def _prefix_problem(self) -> PlanProblem | None:
-        start = self._obj_start if self._obj_start is not None else len(self._text)
-        prefix = self._text[:start].strip()
+        """Text and no JSON object at all (prose before the object is skipped)."""
+        if self._obj_start is not None:
+            return None
+        prefix = self._text.strip()
         if prefix.startswith("```"):
             prefix = prefix[3:].strip().removeprefix("json").strip()
         if prefix:
@@ -220,7 +255,7 @@ class JsonPlanParser:
         return [*out, *self.builder.finish(ended=joined, rejected=rejected)]
 
     def _line_at(self, index: int) -> int:
-        return self._text.count("\n", 0, max(0, index)) + 1
+        return bisect.bisect_left(self._newlines, index) + 1
 
     # -- one action ------------------------------------------------------------------
     def _element(self, element: Any, line: int) -> ParseEvent:
@@ -274,8 +309,8 @@ def _depth(value: Any) -> int:
 
 def _refs(value: Any) -> Any:
     if isinstance(value, str):
-        n = whole_ref(value)
-        return value if n is None else PlanRef(n)
+        ref = whole_plan_ref(value)
+        return value if ref is None else ref
     if isinstance(value, list):
         return [_refs(v) for v in value]
     if isinstance(value, dict):
@@ -286,7 +321,7 @@ def _refs(value: Any) -> Any:
 def _call_text(tool: str, positional: list[Any], keywords: dict[str, Any]) -> str:
     def show(v: Any) -> str:
         if isinstance(v, PlanRef):
-            return f"${v.id}"
+            return repr(v)
         if isinstance(v, list):
             return "[" + ", ".join(show(x) for x in v) + "]"
         if isinstance(v, dict):
@@ -298,8 +333,9 @@ def _call_text(tool: str, positional: list[Any], keywords: dict[str, Any]) -> st
 
 
 def _answer_ref(value: Any) -> int | None:
-    """The N of an ``"answer": "$N"`` (anything else names no answer)."""
-    return whole_ref(value) if isinstance(value, str) else None
+    """The N of an ``"answer": "$N"`` (anything else, a path too, names no answer)."""
+    ref = whole_plan_ref(value) if isinstance(value, str) else None
+    return ref.id if ref is not None and not ref.path else None
 
 
 __all__ = ["Joined", "JsonPlanParser", "plan_schema"]

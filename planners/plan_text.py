@@ -12,27 +12,61 @@
 Arguments are literals (``"text"``, numbers, lists, ``{"key": value}``, ``true``,
 ``false``, ``null``; Python spellings too) given by position or as ``name=value``.
 ``$N`` or ``${N}`` is the result of action N, as a whole argument, inside a list, or
-inside a string; ``$$`` in a string is a literal ``$`` (``"costs $$5"``). An action's
-arguments may run over several lines while brackets are open. ``#`` outside a string
-starts a comment to the end of the line (``1. search("x")  # the city``). Blank lines,
-comment lines and Markdown code fences are ignored; ``<END_OF_PLAN>`` may be missing when
-the plan ends with ``join()`` (servers strip it as a stop sequence).
+inside a string; ``$$`` in a string is a literal ``$`` (``"costs $$5"``). A path picks a
+part of a result: ``$1["temp"]``, ``$1.temp``, ``$1[0]`` (in a string ``${1.temp}``).
+An action's arguments may run over several lines while brackets are open. ``#`` outside
+a string starts a comment to the end of the line (``1. search("x")  # the city``).
+
+What models write around a plan is read as they mean it: blank lines, comment lines,
+Markdown code fences and lines of prose (``Here is the plan:``, a closing remark) are
+skipped; an action may be numbered ``1.``, ``1)``, ``1:``, ``Action 1:`` or ``Step 1:``
+(after a list bullet, in bold, its call in backticks); typographic quotes (``“Paris”``)
+are quotes; an f-string is a string whose ``{$N}`` parts are results
+(``f"in {$1}"``). A line that starts like an action but is not one (a number without a
+call, a call without a number) is an error. ``<END_OF_PLAN>`` may be missing when the
+plan ends with ``join()`` (servers strip it as a stop sequence); after it only another
+action is an error.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from typing import Any
 
-from planners.plan import END_OF_PLAN, Joined, ParseEvent, PlanBuilder, PlanProblem, PlanRef
+from planners.plan import (
+    END_OF_PLAN,
+    Joined,
+    ParseEvent,
+    PathKey,
+    PlanBuilder,
+    PlanProblem,
+    PlanRef,
+    path_problem,
+)
 
-_ACTION_HEAD = re.compile(r"\s*(\d{1,9})\s*\.\s*([A-Za-z_][A-Za-z0-9_\-]*)\s*\(")
-_JOIN = re.compile(r"\s*(?:\d{1,9}\s*\.\s*)?join\s*\(\s*"
-                   r"(?:\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9}))?\s*\)\s*(?:#.*)?", re.IGNORECASE)
+# how models number an action: `1.`, `1)`, `1:`, `Action 1:`, `Step 1.`, after a Markdown
+# list bullet, in bold (`**1.**`)
+_NUMBERING = (r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?(\d{1,9})"
+              r"(?:\*\*|__)?[ \t]*[.):](?:\*\*|__)?[ \t]*")
+_ACTION_HEAD = re.compile(_NUMBERING + r"`?([A-Za-z_][A-Za-z0-9_\-]*)\s*\(")
+_JOIN = re.compile(r"(?:" + _NUMBERING + r"|[ \t]*)`?join\s*\(\s*"
+                   r"(?:\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9}))?\s*\)`?\s*(?:#.*)?", re.IGNORECASE)
+# a line that starts as an action would but is none: a number (`3 search`, `Step 2: look
+# up Rome`) or a call without one (`search("x")`); other lines are prose, skipped
+_ACTION_LIKE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?\d"
+                          r"|[ \t]*`?[A-Za-z_][A-Za-z0-9_\-]*\(")
 _THOUGHT = re.compile(r"\s*thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 _BARE_REF = re.compile(r"\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9})(?!\d)")
 _REF_NAME = re.compile(r"__ponder_ref_(\d+)__")
+# an f-string part that is a result: `{$1}`, `{${1}}`, `{$1["temp"]}`, `{$1.temp}`
+_FSTRING_REF = re.compile(r"\s*\$(?:\{\s*(\d{1,9})\s*\}|(\d{1,9}))((?:\.[A-Za-z_][A-Za-z0-9_]*"
+                          r"|\[\s*-?\d{1,9}\s*\]|\[\s*'[^'\[\]{}]*'\s*\]"
+                          r"|\[\s*\"[^\"\[\]{}]*\"\s*\])*)\s*")
+# typographic quotes, each with the quotes that close it
+_CURLY = {"\u201c": "\u201d\u201c", "\u201d": "\u201d\u201c", "\u201e": "\u201d\u201c",
+          "\u2018": "\u2019\u2018", "\u2019": "\u2019\u2018", "\u201a": "\u2019\u2018"}
 _NAMES: dict[str, Any] = {"true": True, "false": False, "null": None, "True": True,
                           "False": False, "None": None}
 _MAX_PENDING_LINES = 64
@@ -58,41 +92,47 @@ class TextPlanParser:
         self._raw: list[str] = []
         self._line_no = 1
         self._ended_at: int | None = None
-        self._tail = ""
+        self._tail: list[str] = []
         self._tail_line = 0
         self._thought: list[str] = []
         self._pending: tuple[int, str] | None = None  # (first line, text so far)
         self._problems = 0  # problems reported so far
+        self._prose: tuple[int, str] | None = None  # the first line of prose skipped
 
     @property
     def raw(self) -> str:
         """Everything fed so far."""
         return "".join(self._raw)
 
+    @property
+    def ended(self) -> bool:
+        """Whether ``<END_OF_PLAN>`` was read: what follows is no part of the plan."""
+        return self._ended_at is not None
+
     def feed(self, text: str) -> list[ParseEvent]:
         """Add streamed text; return the events of every line it completed."""
         self._raw.append(text)
         if self._ended_at is not None:
-            self._tail += text
+            self._tail.append(text)
             return []
-        self._buf += text
+        buf, pos = self._buf + text, 0
         out: list[ParseEvent] = []
-        while self._ended_at is None:
-            end = self._buf.find(END_OF_PLAN)
-            newline = self._buf.find("\n")
-            if end != -1 and (newline == -1 or end < newline):
-                line, rest = self._buf[:end], self._buf[end + len(END_OF_PLAN):]
-                self._buf = ""
-                out += self._line(line)
+        while True:
+            newline = buf.find("\n", pos)
+            end = buf.find(END_OF_PLAN, pos, len(buf) if newline == -1 else newline)
+            if end != -1:
+                out += self._line(buf[pos:end])
                 out += self._flush_pending()
                 self._ended_at = self._line_no
-                self._tail, self._tail_line = rest, self._line_no
+                self._tail, self._tail_line = [buf[end + len(END_OF_PLAN):]], self._line_no
+                buf, pos = "", 0
                 break
             if newline == -1:
                 break
-            line, self._buf = self._buf[:newline], self._buf[newline + 1:]
-            out += self._line(line)
+            out += self._line(buf[pos:newline])
             self._line_no += 1
+            pos = newline + 1
+        self._buf = buf[pos:]
         self._problems += _count_problems(out)
         return out
 
@@ -104,14 +144,24 @@ class TextPlanParser:
                 out += self._line(self._buf)
                 self._buf = ""
             out += self._flush_pending()
-        elif self._tail.strip():
-            offset = len(self._tail) - len(self._tail.lstrip())
-            line = self._tail_line + self._tail[:offset].count("\n")
-            shown = self._tail.strip()
-            out.append(PlanProblem("after_end", f"text after {END_OF_PLAN}: "
-                                   f"{_clip(shown)!r}", line))
+        else:
+            out += self._after_end("".join(self._tail))
+        if (self._prose is not None and not self.builder.actions
+                and self._problems + _count_problems(out) == 0):
+            # nothing but prose: the model did not write a plan, and its text says more
+            # than "no actions"
+            out.append(_garbage(self._prose[1], self._prose[0]))
         out += self.builder.finish(rejected=self._problems + _count_problems(out))
         return out
+
+    def _after_end(self, tail: str) -> list[ParseEvent]:
+        """Text after ``<END_OF_PLAN>``: a closing remark is skipped; an action there is an
+        error (the model meant more than it ended with)."""
+        for offset, line in enumerate(tail.split("\n")):
+            if _ACTION_HEAD.match(line) or _JOIN.fullmatch(line):
+                return [PlanProblem("after_end", f"text after {END_OF_PLAN}: "
+                                    f"{_clip(line.strip())!r}", self._tail_line + offset)]
+        return []
 
     # -- lines --------------------------------------------------------------------
     def _line(self, text: str) -> list[ParseEvent]:
@@ -132,14 +182,16 @@ class TextPlanParser:
         joined = _JOIN.fullmatch(stripped)
         if joined:
             self._thought.clear()
-            ref = joined.group(1) or joined.group(2)
+            ref = joined.group(2) or joined.group(3)
             return [self.builder.join(self._line_no, int(ref) if ref else None)]
         if _ACTION_HEAD.match(stripped):
             return self._action(self._line_no, stripped)
-        self._thought.clear()
-        return [PlanProblem("garbage", "expected `N. tool(arguments)`, `Thought: ...`, "
-                            f"`join()` or {END_OF_PLAN}, got {_clip(stripped)!r}",
-                            self._line_no)]
+        if _ACTION_LIKE.match(stripped):
+            self._thought.clear()
+            return [_garbage(stripped, self._line_no)]
+        if self._prose is None:
+            self._prose = (self._line_no, stripped)
+        return []
 
     def _flush_pending(self) -> list[ParseEvent]:
         if self._pending is None:
@@ -150,7 +202,8 @@ class TextPlanParser:
         return [PlanProblem("unterminated", f"the call {_clip(so_far.strip())!r} is never "
                             "closed (unbalanced brackets or quotes)", first)]
 
-    def _action(self, first_line: int, text: str) -> list[ParseEvent]:
+    def _action(self, first_line: int, raw: str) -> list[ParseEvent]:
+        text = straighten_quotes(raw)
         head = _ACTION_HEAD.match(text)
         assert head is not None
         close = _close_paren(text, head.end())
@@ -159,13 +212,15 @@ class TextPlanParser:
             return [PlanProblem("garbage", f"unbalanced brackets in {_clip(text.strip())!r}",
                                 first_line)]
         if close is None:
-            too_long = (text.count("\n") >= _MAX_PENDING_LINES
-                        or len(text) > _MAX_ACTION_CHARS)
-            self._pending = (first_line, text)
+            too_long = (raw.count("\n") >= _MAX_PENDING_LINES
+                        or len(raw) > _MAX_ACTION_CHARS)
+            self._pending = (first_line, raw)
             return self._flush_pending() if too_long else []
         thought = " ".join(self._thought) or None
         self._thought.clear()
         trailing = text[close + 1:].strip()
+        if trailing.startswith("`"):
+            trailing = trailing[1:].strip()  # the call in backticks: 1. `search("x")`
         if trailing and not trailing.startswith("#"):
             return [PlanProblem("garbage", f"unexpected text after the call: "
                                 f"{_clip(trailing)!r}", first_line)]
@@ -177,6 +232,53 @@ class TextPlanParser:
         call = text[head.start(2):close + 1]
         return [self.builder.action(id_, tool, positional, keywords, line=first_line,
                                     text=" ".join(call.split()), thought=thought)]
+
+
+def _garbage(text: str, line: int) -> PlanProblem:
+    return PlanProblem("garbage", "expected `N. tool(arguments)`, `Thought: ...`, "
+                       f"`join()` or {END_OF_PLAN}, got {_clip(text)!r}", line)
+
+
+def straighten_quotes(text: str) -> str:
+    """``text`` with each string in typographic quotes (``\u201cParis\u201d``,
+    ``\u2018Rome\u2019``) outside ASCII-quoted strings written as a JSON string; quotes
+    inside strings are kept."""
+    if not any(c in text for c in _CURLY):
+        return text
+    out: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote is not None:
+            out.append(ch)
+            if ch == "\\" and i + 1 < len(text):
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+            out.append(ch)
+        elif ch == "#":
+            end = text.find("\n", i)
+            end = len(text) if end == -1 else end
+            out.append(text[i:end])
+            i = end
+            continue
+        elif ch in _CURLY:
+            closers = _CURLY[ch]
+            end = next((j for j in range(i + 1, len(text)) if text[j] in closers), -1)
+            if end == -1:
+                out.append(ch)  # never closed: left for the parser to name
+            else:
+                out.append(json.dumps(text[i + 1:end], ensure_ascii=False))
+                i = end
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def parse_call_args(text: str) -> tuple[list[Any], dict[str, Any]]:
@@ -209,7 +311,11 @@ def parse_call_args(text: str) -> tuple[list[Any], dict[str, Any]]:
 
 
 def _mark_bare_refs(text: str) -> str:
-    """Replace ``$N`` outside string literals by a name the Python parser accepts."""
+    """Replace ``$N`` outside string literals by a name the Python parser accepts, and
+    f-strings by the strings they stand for (``f"in {$1}"`` is ``"in ${1}"``).
+
+    :raises ArgSyntaxError: for an f-string part that is not a result.
+    """
     out: list[str] = []
     quote: str | None = None
     i = 0
@@ -223,6 +329,11 @@ def _mark_bare_refs(text: str) -> str:
                 continue
             if ch == quote:
                 quote = None
+        elif (ch in "fF" and text[i + 1:i + 2] in ("\"", "'")
+              and not (i and (text[i - 1].isalnum() or text[i - 1] == "_"))):
+            literal, i = _fstring(text, i + 1)
+            out.append(literal)
+            continue
         elif ch in "\"'":
             quote = ch
             out.append(ch)
@@ -245,6 +356,45 @@ def _mark_bare_refs(text: str) -> str:
     return "".join(out)
 
 
+def _fstring(text: str, start: int) -> tuple[str, int]:
+    """The plain string literal an f-string opening at ``text[start]`` (its quote) stands
+    for, and the index after it: ``{{``/``}}`` are braces, ``{$N...}`` a result.
+
+    :raises ArgSyntaxError: for a part that is not a result (``{city}``, ``{$1:.2f}``).
+    """
+    quote = text[start]
+    out = [quote]
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append(text[i:i + 2])
+            i += 2
+            continue
+        if ch == quote:
+            out.append(quote)
+            return "".join(out), i + 1
+        if text.startswith(("{{", "}}"), i):
+            out.append(ch)
+            i += 2
+            continue
+        if ch == "{":
+            end = _closing_brace(text, i)
+            inner = text[i + 1:end] if end != -1 else text[i + 1:]
+            m = _FSTRING_REF.fullmatch(inner) if end != -1 else None
+            if m is None:
+                raise ArgSyntaxError(f"the f-string part {_clip('{' + inner.strip() + '}')!r} "
+                                     "is not a result: only $N (or $N.field, $N[0]) can go in "
+                                     "braces; write other text without them")
+            ref = "${" + (m.group(1) or m.group(2)) + m.group(3) + "}"
+            out.append(ref.replace("\\", "\\\\").replace(quote, "\\" + quote))
+            i = end + 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out), len(text)  # never closed: the parser names it
+
+
 def _literal(node: ast.AST, depth: int) -> Any:
     if depth > _MAX_DEPTH:
         raise ArgSyntaxError("arguments nested too deeply")
@@ -265,6 +415,8 @@ def _literal(node: ast.AST, depth: int) -> Any:
                 raise ArgSyntaxError("object keys must be quoted strings")
             out[key.value] = _literal(value, depth + 1)
         return out
+    elif isinstance(node, ast.Subscript | ast.Attribute):
+        return _ref_path(node)
     elif isinstance(node, ast.Name):
         ref = _REF_NAME.fullmatch(node.id)
         if ref:
@@ -274,6 +426,45 @@ def _literal(node: ast.AST, depth: int) -> Any:
         raise ArgSyntaxError(f"`{node.id}` is not a literal; quote text, e.g. \"{node.id}\"")
     raise ArgSyntaxError(f"`{_clip(_unparse(node))}` is not a literal (strings, numbers, "
                          "lists, objects, true/false/null and $N only)")
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the ``}`` closing the ``{`` at ``start`` (``{${1}}`` nests), or -1."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _ref_path(node: ast.Subscript | ast.Attribute) -> PlanRef:
+    """``$1["temp"]``, ``$1.temp``, ``$1[0][-1]``: a part of a result."""
+    path: list[PathKey] = []
+    cur: ast.AST = node
+    while isinstance(cur, ast.Subscript | ast.Attribute):
+        if isinstance(cur, ast.Attribute):
+            path.append(cur.attr)
+        else:
+            key = _literal(cur.slice, _MAX_DEPTH) if isinstance(
+                cur.slice, ast.Constant | ast.UnaryOp) else None
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                raise ArgSyntaxError(f"`{_clip(_unparse(node))}`: an index must be a whole "
+                                     "number or a quoted key")
+            problem = path_problem(key)
+            if problem is not None:
+                raise ArgSyntaxError(f"`{_clip(_unparse(node))}`: {problem}")
+            path.append(key)
+        cur = cur.value
+    ref = _REF_NAME.fullmatch(cur.id) if isinstance(cur, ast.Name) else None
+    if ref is None:
+        raise ArgSyntaxError(f"`{_clip(_unparse(node))}` is not a literal (strings, numbers, "
+                             "lists, objects, true/false/null, $N and its parts such as "
+                             "$N[\"key\"] only)")
+    return PlanRef(int(ref.group(1)), tuple(reversed(path)))
 
 
 def _unparse(node: ast.AST) -> str:

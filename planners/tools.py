@@ -57,11 +57,15 @@ class ToolInfo:
         return [p.name for p in self.params]
 
     def signature(self) -> str:
-        """``name(a: string, b: integer = ...)``, for prompts."""
+        """``name(a: string, b: integer = 1, c: string (optional))``, for prompts: an
+        optional argument shows its default when it has one a plan could write."""
         parts = []
         for p in self.params:
             text = f"{p.name}: {_type_name(p.schema)}"
-            parts.append(text if p.required else text + " (optional)")
+            if not p.required:
+                default = _shown_default(p.schema)
+                text += f" = {default}" if default is not None else " (optional)"
+            parts.append(text)
         return f"{self.name}({', '.join(parts)})"
 
 
@@ -184,6 +188,18 @@ class ToolCatalog:
 @functools.lru_cache(maxsize=1024)
 def _info(spec: ToolSpec) -> ToolInfo:
     return ToolInfo._build(spec)
+
+
+def _shown_default(schema: Mapping[str, Any]) -> str | None:
+    """A parameter's default as a plan writes it (``1``, ``"F"``, ``null``), or None when
+    it has none or a long one."""
+    if "default" not in schema:
+        return None
+    try:
+        text = json.dumps(schema["default"], ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+    return text if len(text) <= 40 else None
 
 
 def _type_name(schema: Mapping[str, Any]) -> str:

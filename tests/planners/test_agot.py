@@ -130,6 +130,18 @@ def test_layer_and_check_parsing() -> None:
     assert parse_check("It is simple.") == (False, None)
     flag, problem = parse_check("???")
     assert not flag and problem is not None and problem.code == "bad_check"
+
+
+@pytest.mark.parametrize(("text", "complex_"), [
+    # a negated "complex" was read as complex: the thought was expanded into a graph
+    ("This is not a complex thought.", False), ("No, it is not complex.", False),
+    ("It isn't complex.", False), ("This thought is not very complex at all", False),
+    ('{"complex": "no"}', False), ('{"complex": "false", "reason": "one step"}', False),
+    ("Yes, it is complex", True), ('{"complex": "true"}', True),
+    ("It is quite complex: it needs two steps", True), ("Simple.", False),
+])
+def test_a_complexity_check_in_words_is_read_as_meant(text: str, complex_: bool) -> None:
+    assert parse_check(text) == (complex_, None)
     assert literal_template('a }} {% b "q"\n') == '{{ "a }} {% b \\"q\\"\\n" }}'
 
 

@@ -139,3 +139,31 @@ def test_raw_newlines_and_tabs_inside_json_strings_are_read() -> None:
     assert isinstance(decision, Decision) and decision.answer == "line one\nline\ttwo"
     decision = parse_decision('Finish("a\nb")')
     assert isinstance(decision, Decision) and decision.answer == "a\nb"
+
+
+WEATHER = [ActionRecord("1", "p__1", 'weather("Paris")', 1, None, "succeeded",
+                        {"temp": 18, "conditions": ["sunny", "cloudy"]})]
+
+
+@pytest.mark.parametrize(("answer", "value"), [
+    ("$1.temp", 18), ("${1.temp}", 18), ('$1["conditions"][-1]', "cloudy"),
+    ("${1.conditions[0]} and $1['temp'] degrees", "sunny and 18 degrees"),
+])
+def test_an_answer_may_name_a_part_of_a_result(answer: str, value: object) -> None:
+    decision = resolve_answer(Decision("finish", answer, raw="r"), WEATHER)
+    assert isinstance(decision, Decision) and decision.answer == value, decision
+
+
+def test_an_answer_naming_a_part_that_does_not_exist_is_a_bad_answer() -> None:
+    problem = resolve_answer(Decision("finish", "$1.wind", raw="r"), WEATHER)
+    assert isinstance(problem, PlanProblem) and problem.code == "bad_joiner"
+    assert "$1.wind: action 1's result has no 'wind'" in problem.message
+
+
+def test_an_observation_names_a_missing_part_as_the_plan_wrote_it() -> None:
+    records = [WEATHER[0],
+               ActionRecord("2", "p__2", "to_kelvin($1.wind)", 1, None, "failed", None,
+                            '`${steps.p__1.output.wind}`: no `wind` in {"temp": 18}')]
+    text = format_actions(records)
+    assert "(failed: `$1.wind`: no `wind` in {\"temp\": 18})" in text, text
+    assert "steps.p__1" not in text

@@ -275,3 +275,41 @@ async def test_a_last_line_without_newline_runs_though_the_plan_lacks_join(
     assert [e.code for e in recorder.of("plan_error")] == ["no_join"]
     assert recorder.first("step_succeeded", "p__2").output == "result for b"
     assert "2. search(\"b\")" in llm.prompts("rejected")[0]  # the repair sees it ran
+
+
+def weather(city: str, days: int = 1) -> dict[str, Any]:
+    """Weather of a city."""
+    return {"city": city, "temp": {"paris": 18}.get(city.lower(), 20), "days": days,
+            "conditions": ["sunny", "cloudy"][:days]}
+
+
+async def to_kelvin(celsius: float) -> float:
+    """Celsius to Kelvin."""
+    return celsius + 273.15
+
+
+@pytest.mark.parametrize(("fmt", "plan"), [
+    ("text", 'Here is my plan:\n```\n1) weather("Paris", days=2)\n'
+             '2) to_kelvin($1["temp"])\n3) search(f"{$1.conditions[1]} in {$1["city"]}")\n'
+             "4) join()\n```\n<END_OF_PLAN>\nThe weather comes first."),
+    ("json", 'Here is my plan:\n```json\n{"actions": [\n'
+             ' {"id": 1, "tool": "weather", "args": {"city": "Paris", "days": 2}},\n'
+             ' {"id": 2, "tool": "to_kelvin", "args": {"celsius": "$1.temp"}},\n'
+             ' {"id": 3, "tool": "search", "args": {"query": "${1.conditions[1]} in $1[\'city\']"}}'
+             "\n]}\n```\nThe weather comes first."),
+])
+async def test_a_plan_in_prose_indexing_a_tool_s_dict_result_runs(
+        plan_workflow: PlanWorkflow, recorder: Recorder, fmt: str, plan: str) -> None:
+    llm = ScriptedLLM([(JOINER, '{"action": "finish", "answer": "$2"}'), ("Question", plan)])
+    wf = plan_workflow(llm, format=fmt, tools=["weather", "to_kelvin", "search"])
+    wf.register_tool(weather, "weather")
+    wf.register_tool(to_kelvin, "to_kelvin")
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert recorder.of("plan_error") == []
+    assert recorder.first("step_started", "p__2").input["args"] == {"celsius": 18}
+    assert recorder.first("step_succeeded", "p__3").output == "result for cloudy in Paris"
+    assert result.output == 291.15
+    prompt = llm.calls[0].messages[0]["content"]
+    assert "weather(city: string, days: integer = 1)" in prompt
+    assert "a field of action N's result" in prompt

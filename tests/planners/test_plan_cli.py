@@ -13,7 +13,7 @@ from orchestrator.cli.plan_cmd import plan_app
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "planners"
 GOOD = '1. lookup("Paris", "population")\n2. lookup("Rome", "population")\n' \
        '3. calc("$1 + $2")\n4. join()\n<END_OF_PLAN>\n'
-BAD = '1. calc("1 + 1")\n2. calc($4)\n2. calc(7)\nwhat now\njoin()\njoin()\n'
+BAD = '1. calc("1 + 1")\n2. calc($4)\n2. calc(7)\ncalc(8)\njoin()\njoin()\n'
 
 
 def cli() -> typer.Typer:
@@ -128,3 +128,12 @@ def test_a_tool_option_naming_no_known_tool_says_how_to_allow_it() -> None:
                                     str(EXAMPLES / "parallel_qa.yaml"), "-t", "lookup",
                                     "-t", "calc"], input=GOOD)
     assert ok.exit_code == 0, ok.stderr
+
+
+def test_a_json_plan_after_a_line_of_prose_is_read_as_json() -> None:
+    text = ('Here is the plan:\n{"actions": [{"id": 1, "tool": "calc", '
+            '"args": {"expression": "1 + 1"}}]}\nDone.\n')
+    result = CliRunner().invoke(cli(), ["plan", "parse", "-", "--json"], input=text)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["format"] == "json" and [a["tool"] for a in doc["actions"]] == ["calc"]
