@@ -96,6 +96,8 @@ class Child:
     error: str | None = None
     usage: Usage = field(default_factory=Usage)
     rank: int | None = None
+    #: its answer stopped at the model's max_tokens (it may be cut off)
+    cut_short: bool = False
 
     @property
     def ok(self) -> bool:

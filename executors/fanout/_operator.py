@@ -411,6 +411,7 @@ class FanOut:
             child.usage = used
             if ok:
                 child.output = out
+                child.cut_short = getattr(outcome, "cut_short", 0) > 0
                 late = self.stopped is not None and self.stopped == self.online.reason
                 child.status = self.online.late_status if late else "succeeded"
                 if child.status == "late":
@@ -443,6 +444,9 @@ class FanOut:
         }
         if self._budget is not None:
             out["budget_tokens"] = self._budget
+        cut = [c.index for c in self.children if c.cut_short]
+        if cut:  # answers stopped at max_tokens (a join finding no answer says so)
+            out["cut_short"] = cut
         out.update(self.online.meta())
         return out
 

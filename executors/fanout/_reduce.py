@@ -357,9 +357,12 @@ def apply_policy(children: Sequence[Child], join: JoinStep, fanout_id: str) -> l
 
 
 def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child],
-                    children: Sequence[Child] = ()) -> StepError:
+                    children: Sequence[Child] = (), cut_short: int = 0) -> StepError:
     """The error of a vote with no valid answer: no child gave a message, or the extractor
-    (shown as written) or the normalisation found an answer in none of them."""
+    (shown as written) or the normalisation found an answer in none of them.
+
+    :param cut_short: how many answers stopped at max_tokens (known to the fan-out; the
+        children ``ok`` flag theirs too): the error says so."""
     if not ok:
         statuses = Counter(c.status for c in children)
         seen = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "no children"
@@ -368,6 +371,9 @@ def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child],
     how = (f"the extractor `{join.extract}`" if join.extract else
            f"normalisation ({', '.join(join.normalize)})")
     first = as_text(ok[0].output)
+    cut = max(cut_short, sum(c.cut_short for c in ok))
+    why = (f"; {cut} of them stopped at max_tokens, so the answer may be cut off: raise "
+           f"{fanout_id!r}'s max_tokens" if cut else "")
     return StepError(f"join {join.id!r} ({join.reducer}): {how} found no answer in any of "
                      f"the {len(ok)} succeeded children of {fanout_id!r} (child {ok[0].index} "
-                     f"wrote {first[:80]!r})", step_id=join.id)
+                     f"wrote {first[:80]!r}){why}", step_id=join.id)

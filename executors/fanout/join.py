@@ -59,6 +59,7 @@ class JoinExecutor:
         usage = Usage()
         meta: dict[str, Any] = {"reducer": step.reducer, "policy": step.policy, "of": step.of}
         winner: int | None = None
+        cut_short = 0  # answers stopped at max_tokens, as the fan-out's step counted them
         if plan.kind == "map":
             children, watched = await self._map_children(lctx, step, Owner.of(task))
             meta["fanout"] = watched.meta()
@@ -75,11 +76,12 @@ class JoinExecutor:
                                 f"{type(outcome.output).__name__}, not a list",
                                 step_id=task.step_id)
             children = [from_entry(i, v) for i, v in enumerate(outcome.output)]
+            cut_short = outcome.cut_short
         meta.update(_summary(children))
         try:
             ok = apply_policy(children, step, step.of)
             output = await self._reduce(lctx, step, Owner.of(task), children, ok, winner,
-                                        usage, meta)
+                                        usage, meta, cut_short)
         except StepError as exc:
             if exc.raw_output is None:
                 exc.raw_output = json.dumps({"kept": {c.index: c.output for c in children
@@ -104,7 +106,7 @@ class JoinExecutor:
 
     async def _reduce(self, ctx: LiveContext, step: JoinStep, owner: Owner,
                       children: Sequence[Child], ok: list[Child], winner: int | None,
-                      usage: Usage, meta: dict[str, Any]) -> Any:
+                      usage: Usage, meta: dict[str, Any], cut_short: int = 0) -> Any:
         join_id = owner.step_id
         if step.reducer == "concat":
             return [c.output for c in ok]
@@ -117,7 +119,7 @@ class JoinExecutor:
                 meta["winners"] = [c.index for c in sorted(ok, key=_finish_rank)]
             answers, invalid = answers_of(ok, step)
             if not answers:
-                raise no_answer_error(step, step.of, ok, children)
+                raise no_answer_error(step, step.of, ok, children, cut_short)
             tally = Tally.of(answers)
             answer, top = tally.leader(step.tie_break)
             meta.update({"votes": tally.votes(), "share": round(top / tally.valid, 4),

@@ -148,6 +148,10 @@ class StepOutcome:
     #: it failed without being dispatched: the run's token budget was spent (a fan-out
     #: marks such a child ``not_started``, as under its own budget)
     over_budget: bool = False
+    #: how many of its answers its model stopped at ``max_tokens`` (they may be cut off):
+    #: 1 for a step whose result's ``finish_reason`` is ``length``, for a fan-out the
+    #: children its ``meta["cut_short"]`` lists
+    cut_short: int = 0
 
 
 _MAX_IDLE_WORKERS = 32
@@ -278,6 +282,8 @@ class Scheduler:
         self._budget = budget_tokens
         #: steps failed undispatched because the run's token budget was spent
         self._over_budget: set[str] = set()
+        #: steps with answers stopped at max_tokens -> how many (see StepOutcome.cut_short)
+        self._cut_short: dict[str, int] = {}
         #: tokens per step: a success's, or what a cancelled/failed attempt had used
         self.step_usage: dict[str, Usage] = {}
         #: groups (joined maps) whose owner succeeds with failed members as nulls
@@ -390,7 +396,9 @@ class Scheduler:
         st = self.state.steps[step_id]
         return StepOutcome(step_id, st.status.value, st.output, st.error,
                            self.step_usage.get(step_id) or Usage(),
-                           st.status.value == "failed" and step_id in self._over_budget)
+                           st.status.value == "failed" and step_id in self._over_budget,
+                           self._cut_short.get(step_id, 0)
+                           if st.status.value == "succeeded" else 0)
 
     def _notify_waiters(self) -> None:
         log = self.state.resolved_log
@@ -806,6 +814,11 @@ class Scheduler:
         if meta is result.meta and meta:
             meta = dict(meta)  # as validation would: the event's own (top-level) copy
         raw = result.raw
+        if type(meta) is dict and ("cut_short" in meta or "finish_reason" in meta):
+            cut = meta.get("cut_short")
+            cut_n = len(cut) if type(cut) is list else int(meta.get("finish_reason") == "length")
+            if cut_n:
+                self._cut_short[sid] = cut_n
         if type(meta) is dict and (raw is None or type(raw) is str):
             self.trusted_event(ev.StepSucceeded, {
                 "step_id": job.plan.id, "attempt": job.task.attempt, "output": result.output,

@@ -31,6 +31,7 @@ class Reply:
     text: str = "ok"
     delay_s: float = 0.0
     fail: bool = False
+    finish_reason: str | None = None  # "length": stopped at max_tokens
 
 
 Script = Callable[[str, int], Reply]  # (prompt, call number for that prompt) -> Reply
@@ -67,7 +68,8 @@ class FakeBackend:
         if any(r.fail for r in replies):
             raise BackendHTTPError("fake: scripted failure", status=400)
         texts = [r.text for r in replies]
-        return LLMResponse(texts[0], 5, sum(len(t.split()) for t in texts), texts=texts)
+        return LLMResponse(texts[0], 5, sum(len(t.split()) for t in texts), texts=texts,
+                           finish_reason=replies[-1].finish_reason)
 
     async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
         self.requests.append(request)
@@ -81,7 +83,8 @@ class FakeBackend:
             if reply.fail:
                 raise BackendHTTPError("fake: scripted failure", status=400)
             done = True
-            yield LLMChunk("", final=LLMResponse(reply.text, 5, len(words), texts=[reply.text]))
+            yield LLMChunk("", final=LLMResponse(reply.text, 5, len(words), texts=[reply.text],
+                                                 finish_reason=reply.finish_reason))
         finally:
             if not done:
                 self.cancelled += 1

@@ -116,6 +116,20 @@ async def test_an_extractor_that_finds_nothing_keeps_the_results(kit: Any) -> No
     assert r.step("s").output == ["candidate A", "candidate B", "candidate C"]
 
 
+async def test_no_answer_in_outputs_cut_at_max_tokens_says_so(kit: Any) -> None:
+    # the answer never came: each sample stopped at max_tokens before it
+    cut = kit.FakeBackend(kit.by_pattern({"Propose": kit.Reply(
+        "Let me think step by step about", finish_reason="length")}), supports_n=False)
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Propose.", "n": 3, "max_tokens": 8},
+        {"id": "v", "kind": "join", "of": "s", "reducer": "vote",
+         "extract": r"answer: (\d+)"}]), fake=cut)
+    assert r.failed("v").error.endswith(
+        "; 3 of them stopped at max_tokens, so the answer may be cut off: raise 's''s "
+        "max_tokens")
+    assert r.step("s").meta["cut_short"] == [0, 1, 2]  # the trace says which
+
+
 async def test_a_vote_with_no_message_to_count_says_so(kit: Any) -> None:
     r = await kit.run(kit.doc([
         {"id": "m", "kind": "map", "over": [], "step": {"kind": "llm", "prompt": "{{ item }}"}},
