@@ -212,6 +212,8 @@ def show(
             table.add_row(Text(st.id), Text(st.kind or ""), Text(st.status), str(st.attempts),
                           _age(dur), str(tokens or ""), Text(_cell(st.error or "")))
         out.print_table(table)
+        for line in _planning(rec):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
         if interrupted and top != rec.id:
             err.print(f"interrupted: the process running it is gone; it is a sub-workflow's "
                       f"run of run {top}: `ponder resume {top}` continues both", markup=False,
@@ -221,6 +223,30 @@ def show(
                       f"`ponder resume {rec.id}`", markup=False, highlight=False, soft_wrap=True)
 
     _run_cli(go, debug, as_json)
+
+
+def _planning(rec: RunRecord) -> list[str]:
+    """What each plan step's planner did, round by round: the plans it rejected (and
+    whether it asked again) and the joiner's decisions (``meta``'s ``plan_errors`` and
+    ``decisions``, folded from the events for a plan step that failed)."""
+    lines: list[str] = []
+    for st in rec.steps:
+        meta = st.meta if isinstance(st.meta, dict) else {}
+        story: list[tuple[tuple[int, int, int], str]] = []
+        for e in meta.get("plan_errors") or ():
+            if isinstance(e, dict):
+                again = "asked again" if e.get("will_retry") else "given up"
+                story.append(((e.get("round") or 0, 0, e.get("attempt") or 0),
+                              f"round {e.get('round')}, try {e.get('attempt')}: plan error "
+                              f"[{e.get('code')}] {e.get('error')} ({again})"))
+        for d in meta.get("decisions") or ():
+            if isinstance(d, dict):
+                why = d.get("reason") if d.get("action") == "replan" else shown(d.get("answer"))
+                story.append(((d.get("round") or 0, 1, 0),
+                              f"round {d.get('round')}: joiner: {d.get('action')}"
+                              + (f": {why}" if why else "")))
+        lines += [f"{st.id}: {text}" for _, text in sorted(story, key=lambda x: x[0])]
+    return lines
 
 
 #: the characters of an error a table shows on a terminal (off one, all of it)

@@ -136,6 +136,25 @@ class RunFold:
         rec.update(status="cancelled", finished_at=e.ts, error=e.reason)
         self.add_usage(rec, e.usage)
 
+    def _note(self, step_id: str, key: str, entry: dict[str, Any]) -> None:
+        """Keep a planner's story in its step's ``meta`` as it happens: a plan step that
+        fails records no meta of its own, and its plan errors and the joiner's decisions
+        would show nowhere but the events (one that succeeds replaces this meta with its
+        own, which holds them all)."""
+        rec = self.step(step_id)
+        meta = dict(rec.get("meta") or {})
+        meta[key] = [*meta.get(key, ()), entry]
+        rec["meta"] = meta
+
+    def on_plan_error(self, e: ev.PlanError) -> None:
+        self._note(e.step_id, "plan_errors", {
+            "round": e.round, "attempt": e.attempt, "code": e.code, "error": e.error,
+            "line": e.line, "will_retry": e.will_retry})
+
+    def on_plan_decision(self, e: ev.PlanDecision) -> None:
+        self._note(e.step_id, "decisions", {
+            "round": e.round, "action": e.action, "answer": e.answer, "reason": e.reason})
+
     def on_run_finished(self, e: ev.RunFinished) -> None:
         self.run.update(
             status=e.status,
@@ -169,6 +188,8 @@ _HANDLERS: dict[str, Callable[[RunFold, Any], None]] = {
     "step_failed": RunFold.on_step_failed,
     "step_skipped": RunFold.on_step_skipped,
     "step_cancelled": RunFold.on_step_cancelled,
+    "plan_error": RunFold.on_plan_error,
+    "plan_decision": RunFold.on_plan_decision,
     "run_finished": RunFold.on_run_finished,
 }
 

@@ -148,3 +148,39 @@ def test_a_patch_and_a_resume_keep_the_deps_they_found() -> None:
     ]  # fmt: skip
     run = fold_events(events)
     assert {s.id: s.deps for s in run.steps} == {"a": [], "b": ["a"], "c": ["b", "a"]}
+
+
+def test_a_plan_steps_errors_and_decisions_show_on_it_even_when_it_fails() -> None:
+    """A failed plan step records no meta of its own: its plan errors and the joiner's
+    decisions are folded into its meta as they happen (they showed only in the events);
+    a plan step that succeeds has the planner's own meta, which holds them all."""
+    def events(run_id: str, end: ev._Event) -> list[Any]:
+        return [
+            ev.RunStarted(run_id=run_id, seq=0, ts=1.0, workflow="w", inputs={}),
+            ev.StepStarted(run_id=run_id, seq=1, ts=2.0, step_id="p", step_kind="plan",
+                           attempt=1, input={}),
+            ev.PlanError(run_id=run_id, seq=2, ts=3.0, step_id="p", round=1, attempt=1,
+                         code="no_join", error="line 3: no join()", line=3, raw="1. x()",
+                         will_retry=True),
+            ev.PlanDecision(run_id=run_id, seq=3, ts=4.0, step_id="p", round=1,
+                            action="replan", reason="need Rome"),
+            ev.PlanError(run_id=run_id, seq=4, ts=5.0, step_id="p", round=2, attempt=1,
+                         code="garbage", error="no plan", will_retry=False),
+            end,
+        ]  # fmt: skip
+
+    failed = fold_events(events("r", ev.StepFailed(
+        run_id="r", seq=5, ts=6.0, step_id="p", attempt=1, error="plan failed",
+        error_type="PlanFailed"))).step("p")
+    assert failed.meta == {
+        "plan_errors": [
+            {"round": 1, "attempt": 1, "code": "no_join", "error": "line 3: no join()",
+             "line": 3, "will_retry": True},
+            {"round": 2, "attempt": 1, "code": "garbage", "error": "no plan", "line": None,
+             "will_retry": False}],
+        "decisions": [{"round": 1, "action": "replan", "answer": None,
+                       "reason": "need Rome"}]}
+    own = {"planner": "llmcompiler", "plan_errors": ["as the planner kept them"]}
+    succeeded = fold_events(events("s", ev.StepSucceeded(
+        run_id="s", seq=5, ts=6.0, step_id="p", attempt=1, output=1, meta=own))).step("p")
+    assert succeeded.meta == own

@@ -171,3 +171,41 @@ def test_an_interrupted_sub_workflows_run_names_the_run_to_resume(db: str) -> No
     table = ponder("runs", db=db)
     assert "sub, subsub: sub-workflow runs of run top: `ponder resume top` continues them" \
         in table.stderr
+
+
+def test_show_tells_a_plan_steps_story(db: str) -> None:
+    """The plans a planner rejected and the joiner's decisions, round by round, under
+    the table: for a plan step that failed they showed nowhere but the events."""
+    import anyio
+
+    from orchestrator.runtime import events as ev
+    from orchestrator.store import open_store
+
+    async def seed() -> None:
+        async with await open_store(db) as store:
+            await store.append([
+                ev.RunStarted(run_id="planned", seq=0, ts=1.7e9, workflow="w", inputs={}),
+                ev.StepStarted(run_id="planned", seq=1, ts=1.7e9, step_id="p",
+                               step_kind="plan", attempt=1, input={}),
+                ev.PlanError(run_id="planned", seq=2, ts=1.7e9, step_id="p", round=1,
+                             attempt=1, code="no_join", error="the plan does not end with "
+                             "join()", will_retry=True),
+                ev.PlanDecision(run_id="planned", seq=3, ts=1.7e9, step_id="p", round=1,
+                                action="replan", reason="Rome is missing"),
+                ev.PlanError(run_id="planned", seq=4, ts=1.7e9, step_id="p", round=2,
+                             attempt=1, code="garbage", error="no plan in the text",
+                             will_retry=False),
+                ev.StepFailed(run_id="planned", seq=5, ts=1.7e9, step_id="p", attempt=1,
+                              error="no usable plan", error_type="PlanFailed"),
+                ev.RunFinished(run_id="planned", seq=6, ts=1.7e9, status="failed",
+                               error="p failed"),
+            ])  # fmt: skip
+
+    anyio.run(seed)
+    shown = ponder("show", "planned", db=db)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-3:] == [
+        "p: round 1, try 1: plan error [no_join] the plan does not end with join() "
+        "(asked again)",
+        "p: round 1: joiner: replan: Rome is missing",
+        "p: round 2, try 1: plan error [garbage] no plan in the text (given up)"]
