@@ -431,9 +431,19 @@ class _Checker:
         allowlist, sub-workflows included (when sub-workflows can be loaded here)."""
         rule = (Allowlist(plan.tools, self.base_dir, self.load_workflow)
                 if plan.tools and self.load_workflow is not None else None)
+        outside = step_dependencies(plan)  # what the plan's steps may read besides their own
+        earlier: set[str] = set()
         for j, inner in enumerate(steps):
             path = (*base, "options", "steps", j)
             before = len(self.problems)
+            unknown = sorted(step_dependencies(inner) - earlier - outside)
+            earlier.add(inner.id)
+            if unknown:
+                self.add(path, f"plan {plan.id!r}: step {inner.id!r} refers to "
+                         f"{', '.join(repr(u) for u in unknown)}, which is not an earlier step "
+                         "of the plan nor a dependency of the plan step",
+                         "refer to an earlier step of `options.steps`, or make the plan step "
+                         "depend on it (a reference in its goal, or `after:`)")
             self.check_names(path, inner)
             self.check_lists(path, inner)
             if len(self.problems) > before:

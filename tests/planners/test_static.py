@@ -95,3 +95,28 @@ async def test_a_planned_sample_step_runs_on_a_model_of_one_slot() -> None:
         result = await wf.run()
     assert result.ok, result.error
     assert result.output == ["tide", "tide"]
+
+
+def test_validate_finds_a_reference_outside_the_plan_at_its_line() -> None:
+    """It was found only when the run reached the plan step."""
+    from orchestrator.graph.validate import validate_text
+
+    text = """name: w
+steps:
+  - {id: base, kind: tool, tool: calc, args: {expression: "1"}}
+  - id: p
+    kind: plan
+    planner: static
+    goal: "{{ steps.base.output }}"
+    options:
+      steps:
+        - {id: a, kind: tool, tool: calc, args: {expression: "${steps.base.output}"}}
+        - {id: b, kind: tool, tool: calc, args: {expression: "${steps.a.output} + 1"}}
+        - {id: c, kind: tool, tool: calc, args: {expression: "${steps.zzz.output}"},
+           after: [d]}
+        - {id: d, kind: tool, tool: calc, args: {expression: "2"}}
+"""
+    [problem] = validate_text(text, "w.yaml")
+    assert problem.line == 12
+    assert problem.message == ("plan 'p': step 'c' refers to 'd', 'zzz', which is not an "
+                               "earlier step of the plan nor a dependency of the plan step")
