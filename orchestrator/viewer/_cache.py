@@ -12,15 +12,15 @@ No event is kept: a run's events are read from the store a page at a time
 - its run-level events (``run_started`` and ``run_finished``: one per start, resume
   and end) and its first event, its token counts, its number of events and last seq,
 - the run page's replay keyframes (:class:`~orchestrator.viewer._replay.ReplayFold`:
-  a tuple per step every so many events, shared between keyframes where a step did
-  not change) and the seqs of each step's events,
+  the JSON of the steps that changed between two keyframes, one every so many
+  events) and the seqs of each step's events,
 - and, only once a client asked for the run with its steps (``steps=true``), the folded
   steps (:class:`~orchestrator.store.fold.RunFold`: one record per step, with its last
   attempt's input and output).
 
 So the memory of a summary grows with the run's steps (and their inputs and outputs
 when they were asked for), and with its events only by a seq (8 bytes) per event
-naming a step and a keyframe's tuple of pointers per ``KEYFRAME_EVERY`` events;
+naming a step and the changes of the steps between keyframes;
 :class:`RunCache` keeps ``max_runs`` of them.
 """
 
@@ -85,7 +85,7 @@ class RunSummary:
             self.run_level.append(e)
             self.finished = e.kind == "run_finished"
         else:  # as RunFold sums a running run's tokens: over its steps' attempts
-            usage = getattr(e, "usage", None)
+            usage = e.__dict__.get("usage")  # pydantic's getattr of a missing field is slow
             if isinstance(usage, UsageModel):
                 self.prompt_tokens += usage.prompt_tokens
                 self.completion_tokens += usage.completion_tokens

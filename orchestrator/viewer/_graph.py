@@ -9,6 +9,7 @@ as the compiler does, by :mod:`orchestrator.graph.declared`.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from orchestrator.graph import declared as _declared
 from orchestrator.runtime import events as ev
 from orchestrator.store import StoredEvent
 
-__all__ = ["GraphStep", "declared_steps", "graph_of", "is_replan"]
+__all__ = ["GraphStep", "declared_steps", "graph_of", "intern_text", "is_replan"]
 
 _REPLAN_WORD = re.compile(r"replan", re.IGNORECASE)
 # The plan executor tags each round's steps "<planner> plan <round>"; a round after
@@ -57,6 +58,13 @@ def is_replan(reason: str) -> bool:
         return True
     round_ = _PLAN_ROUND.search(reason)
     return round_ is not None and int(round_.group(1)) >= 2
+
+
+def intern_text(value: Any) -> Any:
+    """``value``, as one string object for each text when it is a string: a kind, a
+    pool or a parent's id is repeated over thousands of steps of a long run, and each
+    event is decoded with its own copy of it."""
+    return sys.intern(value) if type(value) is str else value
 
 
 def declared_steps(spec: Mapping[str, Any]) -> list[GraphStep]:
@@ -101,12 +109,12 @@ class GraphFold:
                 kind, deps, parent = s.get("kind"), s.get("deps"), s.get("parent")
                 nodes[sid] = {
                     "id": sid,
-                    "kind": kind if isinstance(kind, str) else None,
+                    "kind": intern_text(kind) if isinstance(kind, str) else None,
                     "deps": [d for d in deps if isinstance(d, str)] if isinstance(deps, list)
                     else [],
-                    "parent": parent if isinstance(parent, str) else None,
+                    "parent": intern_text(parent) if isinstance(parent, str) else None,
                     "declared": False,
-                    "added_by": e.source_step,
+                    "added_by": intern_text(e.source_step),
                     "added_seq": e.seq,
                     "patch_reason": e.reason,
                     "replanned": replanned,

@@ -14,8 +14,11 @@ by the page equals the page's own fold of the same events.
 
 Each step's state is a list while it changes; a keyframe holds each step as the JSON
 text the page reads, encoded again only for the steps that changed since the previous
-keyframe, so that keyframes share what did not change and one is sent without
-encoding every step again.
+keyframe. What is kept of a keyframe is only those changes (:class:`_Mark`: the
+indexes of the steps that changed and their texts); a keyframe's steps are put
+together from the marks up to it when it is asked for (a pass over the changes, not
+over the events), so the memory of the keyframes grows with the changes of the steps,
+not with the number of keyframes times the number of steps.
 """
 
 from __future__ import annotations
@@ -23,11 +26,15 @@ from __future__ import annotations
 import json
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import pydantic_core
+from pydantic_core import PydanticSerializationError
 
 from orchestrator.graph import declared as _declared
 from orchestrator.store import RawEvent, StoredEvent
+from orchestrator.viewer._graph import intern_text as _intern
 from orchestrator.viewer._graph import is_replan
 
 __all__ = ["KEYFRAME_EVERY", "Keyframe", "ReplayFold"]
@@ -51,6 +58,8 @@ class Keyframe:
 
     :ivar seq: the ``seq`` of the event at ``index`` (None before any event).
     :ivar run: the run-level fields, as the page's ``RunState.run``.
+    :ivar kind: that event's kind, and ``step_id`` the step it names (the page's
+        replay label names the event at its position without holding it).
     :ivar steps: one JSON array per step, in order of first appearance (its fields in
         the order of this module's field constants), encoded once when the step
         changed and shared by the keyframes after.
@@ -61,17 +70,46 @@ class Keyframe:
     ts: float | None
     run: dict[str, Any]
     steps: tuple[str, ...]
+    kind: str | None = None
+    step_id: str | None = None
 
     def to_json(self, fold: ReplayFold) -> str:
         """The keyframe as the page reads it (``RunState.fromKeyframe``): a JSON object
-        with ``index``, ``seq``, ``ts``, ``run``, ``t0`` and ``strings`` (see
+        with ``index``, ``seq``, ``ts``, ``kind``, ``step_id``, ``run``, ``t0`` and
+        ``strings`` (see
         :meth:`ReplayFold.encode`) and ``steps``.
 
         :param fold: the fold it was taken from (its strings and first event's time).
         """
         head = json.dumps({"index": self.index, "seq": self.seq, "ts": self.ts,
-                           "run": self.run, "t0": fold.t0, "strings": fold.strings})
+                           "kind": self.kind, "step_id": self.step_id, "run": self.run,
+                           "t0": fold.t0, "strings": fold.strings})
         return head[:-1] + ',"steps":[' + ",".join(self.steps) + "]}"
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """What is kept of a keyframe: where it is, the run-level fields, and the steps
+    that changed since the keyframe before (``changed``: their indexes, in order of
+    first appearance for the steps first seen; ``texts``: their JSON)."""
+
+    index: int
+    seq: int | None
+    ts: float | None
+    run: dict[str, Any]
+    kind: str | None = None
+    step_id: str | None = None
+    changed: array[int] = field(default_factory=lambda: array("l"))
+    texts: tuple[str, ...] = ()
+
+
+def _field(e: StoredEvent, name: str) -> Any:
+    """A field of an event, or None: read from the instance's dict (pydantic answers a
+    missing attribute through a slow ``__getattr__``), a :class:`RawEvent`'s extras
+    through ``getattr``."""
+    if type(e) is RawEvent:
+        return getattr(e, name, None)
+    return e.__dict__.get(name)
 
 
 def _new_run() -> dict[str, Any]:
@@ -80,7 +118,7 @@ def _new_run() -> dict[str, Any]:
 
 
 def _tokens(e: StoredEvent) -> tuple[int, int]:
-    usage = getattr(e, "usage", None)
+    usage = _field(e, "usage")
     if usage is None:
         return 0, 0
     return usage.prompt_tokens or 0, usage.completion_tokens or 0
@@ -98,13 +136,17 @@ class ReplayFold:
         self.index = -1
         self.seq: int | None = None
         self.ts: float | None = None
+        self.kind: str | None = None  # the last event's kind and the step it names
+        self.step_id: str | None = None
         self.run = _new_run()
         self._ids: dict[str, int] = {}
         self._steps: list[list[Any]] = []
         self._frozen: list[str] = []
+        self._marked = 0  # steps encoded at the last keyframe
         self._dirty: set[int] = set()
         self._declared: dict[str, tuple[str | None, Sequence[str]]] = {}
-        self.keyframes: list[Keyframe] = [Keyframe(-1, None, None, _new_run(), ())]
+        self._marks: list[_Mark] = [_Mark(-1, None, None, _new_run())]
+        self._built: Keyframe | None = None  # the keyframe put together last
         self._step_seqs: dict[str, array[int]] = {}
         self.t0: float | None = None
         self.strings: list[str] = []
@@ -112,17 +154,36 @@ class ReplayFold:
 
     # -- reading ------------------------------------------------------------------------
 
+    @property
+    def n_keyframes(self) -> int:
+        """Keyframes kept, the one before the first event included."""
+        return len(self._marks)
+
     def keyframe_at(self, index: int) -> Keyframe:
         """The last keyframe at or before event ``index``."""
-        kfs = self.keyframes
-        lo, hi = 0, len(kfs) - 1
+        marks = self._marks
+        lo, hi = 0, len(marks) - 1
         while lo < hi:  # the last keyframe whose index <= index
             mid = (lo + hi + 1) // 2
-            if kfs[mid].index <= index:
+            if marks[mid].index <= index:
                 lo = mid
             else:
                 hi = mid - 1
-        return kfs[lo]
+        mark = marks[lo]
+        built = self._built
+        if built is not None and built.index == mark.index:
+            return built
+        steps: list[str] = []
+        for m in marks[1:lo + 1]:
+            n = len(steps)
+            for i, text in zip(m.changed, m.texts, strict=True):
+                if i < n:
+                    steps[i] = text
+                else:  # a step first seen in this stretch: they come in order
+                    steps.append(text)
+        built = self._built = Keyframe(mark.index, mark.seq, mark.ts, mark.run, tuple(steps),
+                                       mark.kind, mark.step_id)
+        return built
 
     def step_seqs(self, step_id: str) -> array[int]:
         """The seqs of the events naming ``step_id`` (``step_id`` field), in order."""
@@ -130,13 +191,32 @@ class ReplayFold:
 
     def snapshot(self) -> Keyframe:
         """The state after every event folded so far."""
-        frozen = self._frozen
-        frozen.extend(self.encode(s) for s in self._steps[len(frozen):])
+        self._freeze()
+        return Keyframe(self.index, self.seq, self.ts, dict(self.run), tuple(self._frozen),
+                        self.kind, self.step_id)
+
+    def _freeze(self) -> list[int]:
+        """Encode the steps changed or added since the last keyframe (those changed
+        since the last call again); returns the indexes of the steps changed or added
+        since the last keyframe, in order."""
+        frozen, steps, marked = self._frozen, self._steps, self._marked
+        n = len(frozen)
         for i in self._dirty:
-            if i < len(frozen):
-                frozen[i] = self.encode(self._steps[i])
+            if i < n:
+                frozen[i] = self.encode(steps[i])
+        frozen.extend(self.encode(s) for s in steps[n:])
+        # the steps added since the last keyframe (encoded by a snapshot or now) follow
+        # the changed ones, in order: a keyframe is put together by appending them
+        return sorted(i for i in self._dirty if i < marked) + list(range(marked, len(frozen)))
+
+    def _mark(self) -> None:
+        changed = self._freeze()
         self._dirty.clear()
-        return Keyframe(self.index, self.seq, self.ts, dict(self.run), tuple(frozen))
+        self._marked = len(self._frozen)
+        frozen = self._frozen
+        self._marks.append(_Mark(self.index, self.seq, self.ts, dict(self.run), self.kind,
+                                 self.step_id, array("l", changed),
+                                 tuple(frozen[i] for i in changed)))
 
     def _string(self, value: str | None) -> int | None:
         if value is None:
@@ -168,7 +248,10 @@ class ReplayFold:
         ]
         while out and (out[-1] is None or out[-1] == []):
             out.pop()
-        return json.dumps(out, separators=(",", ":"))
+        try:  # pydantic_core's encoder: several times faster than json.dumps
+            return pydantic_core.to_json(out).decode()
+        except PydanticSerializationError:  # a lone surrogate (a memory store's text)
+            return json.dumps(out, separators=(",", ":"))
 
     # -- folding ------------------------------------------------------------------------
 
@@ -179,18 +262,20 @@ class ReplayFold:
         self.ts = e.ts
         if self.t0 is None:
             self.t0 = e.ts
-        sid = getattr(e, "step_id", None)
-        if isinstance(sid, str):
-            seqs = self._step_seqs.get(sid)
-            if seqs is None:
-                seqs = self._step_seqs[sid] = array("q")
-            seqs.append(e.seq)
-        if not isinstance(e, RawEvent):
+        if type(e) is not RawEvent:  # (isinstance asks pydantic's metaclass: slower)
             handler = _HANDLERS.get(e.kind)
             if handler is not None:
                 handler(self, e)
+        sid = _field(e, "step_id")
+        self.kind, self.step_id = e.kind, sid if isinstance(sid, str) else None
+        if isinstance(sid, str):
+            seqs = self._step_seqs.get(sid)
+            if seqs is None:
+                i = self._ids.get(sid)  # the id as the step holds it: one string per id
+                seqs = self._step_seqs[sid if i is None else self._steps[i][ID]] = array("q")
+            seqs.append(e.seq)
         if (self.index + 1) % self.every == 0:
-            self.keyframes.append(self.snapshot())
+            self._mark()
 
     def _step(self, sid: str, seq: int) -> list[Any]:
         i = self._ids.get(sid)
@@ -233,12 +318,12 @@ class ReplayFold:
                 continue
             s = self._step(p["id"], e.seq)
             if isinstance(p.get("kind"), str):
-                s[KIND] = p["kind"]
+                s[KIND] = _intern(p["kind"])
             if isinstance(p.get("deps"), list):
                 s[DEPS] = [d for d in p["deps"] if isinstance(d, str)]
             if isinstance(p.get("parent"), str):
-                s[PARENT] = p["parent"]
-            s[ADDED_BY] = e.source_step
+                s[PARENT] = _intern(p["parent"])
+            s[ADDED_BY] = _intern(e.source_step)
             s[ADDED_SEQ] = e.seq
             s[REASON] = reason
             s[REPLANNED] = replanned
@@ -246,15 +331,15 @@ class ReplayFold:
     def _on_step_scheduled(self, e: Any) -> None:
         s = self._step(e.step_id, e.seq)
         s[STATUS] = "scheduled"
-        s[KIND] = e.step_kind or s[KIND]
-        s[POOL] = e.pool
+        s[KIND] = _intern(e.step_kind) or s[KIND]
+        s[POOL] = _intern(e.pool)
         if s[SCHEDULED_AT] is None:
             s[SCHEDULED_AT] = e.ts
 
     def _on_step_started(self, e: Any) -> None:
         s = self._step(e.step_id, e.seq)
         s[STATUS] = "running"
-        s[KIND] = e.step_kind or s[KIND]
+        s[KIND] = _intern(e.step_kind) or s[KIND]
         s[ATTEMPTS].append([e.attempt, e.ts, None, "running"])
 
     def _end_attempt(self, e: Any, status: str) -> list[Any]:

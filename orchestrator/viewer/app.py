@@ -149,9 +149,9 @@ class KeyframePage(BaseModel):
         description=f"Events between two keyframes ({KEYFRAME_EVERY}).")
     keyframe: dict[str, Any] = Field(
         description="`index` and `seq` of the last event folded in (-1 and null: none), "
-        "`ts`, `run` (status, workflow, times, tokens), `t0` (the first event's time: "
-        "times are seconds after it), `strings` (what the steps' string fields index) "
-        "and `steps`: one array per step, in order of first appearance, as "
+        "its `ts`, `kind` and `step_id`, `run` (status, workflow, times, tokens), `t0` "
+        "(the first event's time: times are seconds after it), `strings` (what the "
+        "steps' string fields index) and `steps`: one array per step, in order of first appearance, as "
         "`orchestrator/viewer/_replay.py` and the page's fold.js lay it out. A step's "
         "input, output and error texts are not in it: read them with "
         "`/events?step_id=`.")

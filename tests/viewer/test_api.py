@@ -614,6 +614,8 @@ def test_a_keyframe_is_the_run_folded_up_to_it_and_follows_a_growing_run(api: Ap
     kf = page["keyframe"]
     assert page["keyframe_every"] == KEYFRAME_EVERY == 2000
     assert (kf["index"], kf["seq"], page["n_events"], page["finished"]) == (1999, 1999, 3005, True)
+    # the event at its position, named (the page's replay label does not hold it)
+    assert (kf["kind"], kf["step_id"]) == (events[1999].kind, getattr(events[1999], "step_id", None))
     folded = fold_events(events[:2000])
     assert _kf_statuses(kf) == {s.id: s.status for s in folded.steps}
     assert kf["run"]["status"] == "running" and not kf["run"]["finished"]
@@ -625,6 +627,7 @@ def test_a_keyframe_is_the_run_folded_up_to_it_and_follows_a_growing_run(api: Ap
     assert abs(kf["t0"] + attempt[1] - started.ts) < 1e-6
     end = _keyframe(api, "keyed")["keyframe"]
     assert end["index"] == 3004 and end["run"]["finished"]
+    assert (end["kind"], end["step_id"]) == ("run_finished", None)
     assert set(_kf_statuses(end).values()) == {"succeeded"}
     assert "input" not in json.dumps(end)  # no step's input or output is in a keyframe
     assert _keyframe(api, "keyed", index=-1)["keyframe"]["steps"] == []

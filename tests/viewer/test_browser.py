@@ -34,6 +34,7 @@ from orchestrator import Workflow
 from orchestrator.spec.models import ToolStep
 from orchestrator.store import MemoryStore, fold_events
 from orchestrator.viewer import EVENTS_PAGE_MAX
+from orchestrator.viewer._replay import KEYFRAME_EVERY
 
 pytestmark = pytest.mark.browser
 
@@ -522,14 +523,21 @@ def test_scrubbing_far_into_a_long_run_reads_keyframes_not_every_event(web: Brow
     page.goto(f"{web.server.url}/runs/far-run")
     page.wait_for_selector("body[data-ready]", timeout=60_000)
     expect(page.locator("#fact-events")).to_have_text(str(n))
-    expect(page.locator("#replay-label")).to_contain_text(f"event {n}/{n}")
+    label = page.locator("#replay-label")
+    # the last event named, though the page drew it from the tip's keyframe alone
+    expect(label).to_have_text(re.compile(rf"^event {n}/{n} \u00b7 \+.* \u00b7 run_finished$"))
     assert set(_statuses(page).values()) == {"succeeded"}
     assert page.evaluate("() => document.body.dataset.ready") == "1"
     assert sum(read) < n  # the page did not read the run whole
 
+    kf_at = 2 * KEYFRAME_EVERY - 1  # a keyframe's own position: its event is named too
+    page.locator("#scrubber").fill(str(kf_at))
+    e = events[kf_at]
+    expect(label).to_have_text(re.compile(
+        rf"^event {kf_at + 1}/{n} \u00b7 \+.* \u00b7 {e.kind} {getattr(e, 'step_id', None)}$"))
+
     at = n // 3  # a keyframe and the events after it
     page.locator("#scrubber").fill(str(at))
-    label = page.locator("#replay-label")
     expect(label).to_contain_text(re.compile(rf"event {at + 1}/{n} \u00b7 \+"))
     expected = {s.id: s.status for s in fold_events(events[:at + 1]).steps}
     drawn = _statuses(page)

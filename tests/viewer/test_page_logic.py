@@ -34,6 +34,11 @@ def test_fold_critical_path_and_replan_rule_match_the_server(web: Browser) -> No
     assert out["midStatus"] == {"a": "succeeded", "b": "retrying", "c": "pending", "d": "pending"}
     assert out["midCritical"] == ["b"]
     assert out["back"] == "running"  # moving back refolds from the start
+    # a copy of a state shares its steps (no step copied), and each copies a step to
+    # change it, leaving the other's as it was
+    assert out["shared"] is True
+    assert out["apart"] == ["succeeded", 1, "running", 2, {"again": 1}, "succeeded",
+                            "succeeded", "failed", True]
     assert out["tokens"] == [3, 1]
     assert out["replan"] == [expected for _, expected in REPLAN_CASES]
 

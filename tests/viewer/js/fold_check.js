@@ -28,8 +28,18 @@
   const tree = new Tree([...trace.tip.steps.values()]);
   const end = trace.at(11);
   const b = end.steps.get('b');
+  // a copy shares the steps until one of the two changes one
+  const copy = end.clone();
+  const shared = copy.steps.get('a') === end.steps.get('a') && copy.steps.get('d') === end.steps.get('d');
+  copy.apply(ev(12, 7, 'step_started', { step_id: 'a', step_kind: 'tool', attempt: 2, input: { again: 1 } }), 12);
+  end.apply(ev(12, 7, 'step_failed', { step_id: 'd', attempt: 1, error: 'x' }), 12);
+  const apart = [end.steps.get('a').status, end.steps.get('a').attempts.length, copy.steps.get('a').status,
+    copy.steps.get('a').attempts.length, copy.steps.get('a').input, copy.steps.get('d').status,
+    copy.steps.get('d').attempts[0].outcome, end.steps.get('d').status, copy.steps.get('b') === end.steps.get('b')];
   const mid = trace.at(4);
   return {
+    shared,
+    apart,
     n: trace.events.length,
     attempts: b.attempts.map((x) => [x.n, x.start, x.end, x.outcome]),
     critical: criticalPath(end, tree),

@@ -8,11 +8,18 @@
 // WINDOW_MAX of them and the state before the window's first (the base: a keyframe
 // the server kept while it read the run, see orchestrator/viewer/_replay.py, or the
 // empty state before the first event); the cursor folds forward from the base.
+//
+// The states share their steps: a copy of a state (`clone`) copies only its map of
+// steps, and a state copies a step before it first changes it (each step object
+// belongs to the state whose `own` it holds, and only that state changes it), so the
+// tip, the base and the cursor of a long run hold one object for each step that is
+// the same in all three.
 
 /** The most events the page keeps: a run of more is replayed from keyframes. */
 export const WINDOW_MAX = 20000;
 
 let hydrated = 0; // gives each state read from a keyframe its own structure number
+let owners = 0; // gives each state (and each state again once copied) its own mark
 
 const REPLAN = /replan/i;
 const PLAN_ROUND = /\bplan\s+(\d+)\s*$/i;
@@ -24,14 +31,19 @@ export function isReplan(reason) {
   return round !== null && Number(round[1]) >= 2;
 }
 
-function newStep(id) {
+function newStep(id, own) {
   return {
-    id, kind: null, deps: [], parent: null, declared: false, addedBy: null, addedSeq: null,
+    own, id, kind: null, deps: [], parent: null, declared: false, addedBy: null, addedSeq: null,
     reason: null, replanned: false, status: "pending", attempts: [], scheduledAt: null,
     input: null, output: undefined, raw: null, meta: null, error: null, errorType: null,
     latency: null, prompt: 0, completion: 0, cause: null, firstSeq: null, pool: null,
     decisions: [], planErrors: [], // a plan step's joiner verdicts and rejected plans
   };
+}
+
+/** A copy of step `s` for the state whose mark is `own`. */
+function copyStep(s, own) {
+  return { ...s, own, attempts: s.attempts.map((a) => ({ ...a })), decisions: [...s.decisions], planErrors: [...s.planErrors] };
 }
 
 /** Forget what the tip does not need of a step: its input, output and texts. */
@@ -56,7 +68,11 @@ export class RunState {
     this.index = -1; // index of the last event applied
     this.seq = null; // its seq
     this.ts = null; // its time
+    this.kind = null; // its kind, and the step it names (the replay label says them)
+    this.stepId = null;
     this.structure = 0; // bumped whenever a step is added
+    this.own = ++owners; // the mark of the steps this state may change in place
+    this.lean = light; // no step holds an input, output or texts (the tip; a keyframe's)
   }
 
   /** The state a server keyframe holds (see _replay.py for its layout). Its steps are
@@ -68,43 +84,62 @@ export class RunState {
     st.index = kf.index;
     st.seq = kf.seq;
     st.ts = kf.ts;
+    st.kind = kf.kind ?? null;
+    st.stepId = kf.step_id ?? null;
     const { finished, ...run } = kf.run;
     Object.assign(st.run, run);
     if (finished) st.run.finished = true;
-    for (const a of kf.steps) {
-      const s = newStep(a[0]);
-      Object.assign(s, {
-        firstSeq: a[1], status: str(a[2]), kind: str(a[3]), declared: !!a[4], parent: str(a[5]),
-        deps: a[6] ?? [], addedBy: str(a[7]), addedSeq: a[8] ?? null, reason: str(a[9]), replanned: !!a[10],
-        scheduledAt: time(a[11]), pool: str(a[12]),
-        attempts: (a[13] ?? []).map(([n, start, end, o]) => ({ n, start: time(start), end: time(end), outcome: str(o), error: null })),
-        latency: a[14] ?? null, prompt: a[15] ?? 0, completion: a[16] ?? 0, cause: a[17] ?? null,
-        decisions: (a[18] ?? []).map(([round, action, ts]) => ({ round, action: str(action), reason: null, answer: undefined, raw: null, ts: time(ts) })),
-        planErrors: (a[19] ?? []).map(([round, code, ts]) => ({ round, attempt: null, code: str(code), error: "", line: null, raw: null, willRetry: false, ts: time(ts) })),
+    const own = st.own, none = [];
+    for (const a of kf.steps) { // one literal per step, in newStep's field order
+      st.steps.set(a[0], {
+        own, id: a[0], kind: str(a[3]), deps: a[6] ?? [], parent: str(a[5]), declared: !!a[4],
+        addedBy: str(a[7]), addedSeq: a[8] ?? null, reason: str(a[9]), replanned: !!a[10], status: str(a[2]),
+        attempts: a[13] ? a[13].map(([n, start, end, o]) => ({ n, start: time(start), end: time(end), outcome: str(o), error: null })) : [],
+        scheduledAt: time(a[11]), input: null, output: undefined, raw: null, meta: null, error: null, errorType: null,
+        latency: a[14] ?? null, prompt: a[15] ?? 0, completion: a[16] ?? 0, cause: a[17] ?? null, firstSeq: a[1], pool: str(a[12]),
+        decisions: a[18] ? a[18].map(([round, action, ts]) => ({ round, action: str(action), reason: null, answer: undefined, raw: null, ts: time(ts) })) : none.slice(),
+        planErrors: a[19] ? a[19].map(([round, code, ts]) => ({ round, attempt: null, code: str(code), error: "", line: null, raw: null, willRetry: false, ts: time(ts) })) : none.slice(),
         partial: true,
       });
-      st.steps.set(s.id, s);
     }
     st.structure = -1e9 * ++hydrated;
+    st.lean = true;
     return st;
   }
 
-  /** A copy that folding either one leaves the other as it was. */
+  /** A copy that folding either one leaves the other as it was. The steps are shared
+   * until either state changes one (then it copies that step first): the copy costs
+   * a map of the steps, not the steps. */
   clone(light = this.light) {
     const st = new RunState(this.declared, light);
-    Object.assign(st, { index: this.index, seq: this.seq, ts: this.ts, structure: this.structure, run: { ...this.run } });
-    for (const [id, s] of this.steps) {
-      const c = { ...s, attempts: s.attempts.map((a) => ({ ...a })), decisions: [...s.decisions], planErrors: [...s.planErrors] };
-      if (light) lighten(c);
-      st.steps.set(id, c);
+    Object.assign(st, { index: this.index, seq: this.seq, ts: this.ts, kind: this.kind, stepId: this.stepId, structure: this.structure, run: { ...this.run } });
+    st.lean = light || this.lean;
+    if (light && !this.lean) { // the tip from a state with inputs and outputs: lightened copies
+      for (const [id, s] of this.steps) {
+        const c = copyStep(s, st.own);
+        lighten(c);
+        st.steps.set(id, c);
+      }
+      return st;
     }
+    st.steps = new Map(this.steps);
+    this.own = ++owners; // its steps are shared now: this state copies them to change them too
     return st;
+  }
+
+  /** Step `id` as this state may change it (a copy of a shared one), or undefined. */
+  mine(id) {
+    const s = this.steps.get(id);
+    if (!s || s.own === this.own) return s;
+    const c = copyStep(s, this.own);
+    this.steps.set(id, c);
+    return c;
   }
 
   step(id, seq) {
-    let s = this.steps.get(id);
+    let s = this.mine(id);
     if (!s) {
-      s = newStep(id);
+      s = newStep(id, this.own);
       s.firstSeq = seq;
       const d = this.declared.get(id);
       if (d) { s.kind = d.kind; s.deps = d.deps; }
@@ -124,11 +159,17 @@ export class RunState {
   }
 
   apply(e, index) {
+    if (!this.light) this.lean = false;
     this.index = index;
     this.seq = e.seq;
     this.ts = e.ts;
+    this.kind = e.kind;
+    this.stepId = typeof e.step_id === "string" ? e.step_id : null;
     this.fold(e);
-    if (this.light && typeof e.step_id === "string" && this.steps.has(e.step_id)) lighten(this.steps.get(e.step_id));
+    if (this.light && typeof e.step_id === "string") {
+      const s = this.steps.get(e.step_id); // one this event changed is this state's own
+      if (s && s.own === this.own) lighten(s);
+    }
   }
 
   fold(e) {
@@ -269,8 +310,9 @@ export class Trace {
       if (!g.declared || this.declared.has(g.id)) continue;
       this.declared.set(g.id, { kind: g.kind, deps: g.deps });
       for (const state of [this.tip, this.cursor, this.base]) {
-        const s = state.steps.get(g.id);
-        if (!s || s.addedSeq !== null) continue; // a patch's deps win, as when folded
+        const found = state.steps.get(g.id);
+        if (!found || found.addedSeq !== null) continue; // a patch's deps win, as when folded
+        const s = state.mine(g.id);
         s.kind ||= g.kind;
         s.deps = g.deps;
         state.structure++;
@@ -331,7 +373,12 @@ export class Trace {
     if (this.events.length < WINDOW_MAX) return true;
     const front = this.end - WINDOW_MAX / 2; // the new first event
     if (this.cursor.index < front - 1) return false;
-    const base = this.at(front - 1).clone();
+    let base; // the state after event front - 1, the cursor left where it is
+    if (this.cursor.index === front - 1) base = this.cursor.clone();
+    else {
+      base = this.base.clone();
+      for (let i = this.start; i < front; i++) base.apply(this.events[i - this.start], i);
+    }
     this.events = this.events.slice(front - this.start);
     this.base = base;
     return true;

@@ -48,14 +48,18 @@ export class GanttView {
   /** Fix the row order and the time range from the run as read so far. */
   setTip(tip, tree, now) {
     this.tree = tree;
-    const rows = [];
-    for (const s of tip.steps.values()) {
-      const t = firstActivity(s);
-      if (t !== null) rows.push([t, s.firstSeq ?? 0, s.id]);
+    const seen = this.tipSeen;
+    if (!seen || seen.tip !== tip || seen.index !== tip.index) { // sorted again only when the tip moved
+      const rows = [];
+      for (const s of tip.steps.values()) {
+        const t = firstActivity(s);
+        if (t !== null) rows.push([t, s.firstSeq ?? 0, s.id]);
+      }
+      rows.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      this.order = rows.map((r) => r[2]);
+      this.tipSeen = { tip, index: tip.index, first: rows.length ? rows[0][0] : 0 };
     }
-    rows.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    this.order = rows.map((r) => r[2]);
-    const t0 = tip.run.startTs ?? (rows.length ? rows[0][0] : 0);
+    const t0 = tip.run.startTs ?? this.tipSeen.first;
     const t1 = Math.max(t0 + 1e-3, tip.run.endTs ?? now ?? tip.ts ?? t0);
     this.range = [t0, t1];
   }

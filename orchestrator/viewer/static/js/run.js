@@ -137,10 +137,12 @@ function renderReplay(state) {
   const scrub = $("scrubber");
   scrub.max = String(Math.max(0, n - 1));
   scrub.value = String(Math.max(0, page.index));
-  const e = page.trace.event(page.index);
+  // the state after the event at the position names it (a state read from a keyframe
+  // too, whose event the page does not hold); another is drawn while that one is read
+  const e = state.index === page.index && page.index >= 0 ? state : null;
   const t0 = page.trace.tip.run.startTs ?? e?.ts ?? 0;
   $("replay-label").textContent = e
-    ? `event ${page.index + 1}/${n} \u00b7 +${fmtDuration(e.ts - t0)} \u00b7 ${e.kind}${e.step_id ? " " + e.step_id : ""}`
+    ? `event ${page.index + 1}/${n} \u00b7 +${fmtDuration(e.ts - t0)} \u00b7 ${e.kind}${e.stepId ? " " + e.stepId : ""}`
     : n ? `event ${page.index + 1}/${n} \u00b7 loading\u2026` : "no events";
   $("btn-play").classList.toggle("playing", page.playing);
   $("btn-play").setAttribute("aria-pressed", String(page.playing));
@@ -210,7 +212,7 @@ async function extend() {
   const trace = page.trace;
   const last = trace.events.length ? trace.events[trace.events.length - 1].seq : trace.base.seq;
   try {
-    const events = await getJSON(runApi("/events") + (last !== null ? `?after_seq=${last}` : ""));
+    const events = await getJSON(runApi("/events") + `?limit=${AHEAD}` + (last !== null ? `&after_seq=${last}` : ""));
     if (page.trace === trace) trace.extend(events.events);
   } catch (err) {
     loadingNote("events could not be loaded \u00b7 move again or reload", true, err.message);
