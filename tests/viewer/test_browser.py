@@ -558,3 +558,39 @@ def test_scrubbing_far_into_a_long_run_reads_keyframes_not_every_event(web: Brow
     expect(page.locator('#detail [data-field="output"]')).to_have_text(str(output))
     held = page.evaluate("() => document.querySelector('#scrubber').max")
     assert held == str(n - 1)
+
+
+def test_the_timeline_reads_its_scroll_box_only_once_it_scrolled_or_resized(
+    web: Browser,
+) -> None:
+    trace = big_trace("gantt-rows", 300)
+    web.server.call(lambda: append_all(web.server.store, trace.events))
+    page = web.new_page()
+    page.goto(f"{web.server.url}/runs/gantt-rows")
+    page.wait_for_selector("body[data-ready]")
+    frame = "() => new Promise((r) => requestAnimationFrame(() => r(true)))"
+    page.wait_for_function(frame)
+    # count the reads of the timeline's scroll box (each lays the page out once the
+    # graph was drawn in the same frame)
+    page.eval_on_selector("#gantt", """g => {
+        window.__ganttReads = 0;
+        for (const name of ['scrollTop', 'clientHeight', 'clientWidth']) {
+            const d = Object.getOwnPropertyDescriptor(Element.prototype, name);
+            Object.defineProperty(g, name, { configurable: true,
+                get() { window.__ganttReads++; return d.get.call(this); },
+                set(v) { d.set.call(this, v); } });
+        }
+    }""")
+    label = page.locator("#replay-label")
+    for at in (500, 700, 600):  # three moves, each drawn (with rows enough to scroll)
+        page.locator("#scrubber").fill(str(at))
+        expect(label).to_contain_text(f"event {at + 1}/")
+    page.wait_for_function(frame)
+    assert page.evaluate("() => window.__ganttReads") == 0
+    page.eval_on_selector("#gantt", "g => { g.scrollTop = g.scrollHeight; }")
+    rows = int(page.eval_on_selector("#gantt svg", "s => s.dataset.rows"))
+    assert rows > 100
+    # drawn where it was scrolled to: down to the last row (20 px each)
+    expect(page.locator("#gantt [data-row]").last).to_have_attribute(
+        "transform", f"translate(0,{(rows - 1) * 20})")
+    assert page.evaluate("() => window.__ganttReads") > 0

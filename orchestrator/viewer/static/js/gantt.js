@@ -37,8 +37,12 @@ export class GanttView {
     this.selected = null;
     this.range = [0, 1];
     this.pending = false;
-    scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
-    new ResizeObserver(() => this.schedule()).observe(scroller);
+    // The scroller's size and scroll position, read again only once it scrolled or
+    // was resized: read while drawing, after the graph was drawn in the same frame,
+    // they made the browser lay the page out an extra time in each frame of playback.
+    this.geometry = null;
+    scroller.addEventListener("scroll", () => { this.geometry = null; this.schedule(); }, { passive: true });
+    new ResizeObserver(() => { this.geometry = null; this.schedule(); }).observe(scroller);
     this.root.addEventListener("click", (e) => {
       const row = e.target.closest("[data-row]");
       if (row) this.handlers.onSelect(row.getAttribute("data-row"));
@@ -104,15 +108,23 @@ export class GanttView {
     fill(this.axis, parts);
   }
 
+  /** The scroller's scrollTop, clientWidth and clientHeight (see `geometry`). */
+  measure() {
+    const s = this.scroller;
+    this.geometry ??= { top: s.scrollTop, width: s.clientWidth, height: s.clientHeight };
+    return this.geometry;
+  }
+
   draw() {
     if (!this.state) return;
-    const width = Math.max(LABEL_W + 200, this.scroller.clientWidth);
+    const view = this.measure();
+    const width = Math.max(LABEL_W + 200, view.width);
     const height = Math.max(ROW_H, this.rows.length * ROW_H);
     this.root.setAttribute("width", String(width));
     this.root.setAttribute("height", String(height));
     this.drawAxis(width);
-    const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW_H) - OVERSCAN);
-    const last = Math.min(this.rows.length, Math.ceil((this.scroller.scrollTop + this.scroller.clientHeight) / ROW_H) + OVERSCAN);
+    const first = Math.max(0, Math.floor(view.top / ROW_H) - OVERSCAN);
+    const last = Math.min(this.rows.length, Math.ceil((view.top + view.height) / ROW_H) + OVERSCAN);
     const now = this.state.ts;
     const parts = [];
     for (let i = first; i < last; i++) {
@@ -160,6 +172,7 @@ export class GanttView {
     const i = this.rows.indexOf(id);
     if (i < 0) return;
     const y = i * ROW_H, s = this.scroller;
+    this.geometry = null;
     if (y < s.scrollTop || y + ROW_H > s.scrollTop + s.clientHeight) s.scrollTop = y - s.clientHeight / 2;
   }
 }
