@@ -9,7 +9,9 @@ own `tools:` and whatever the SDK registers go into a copy, never into a global.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import sys
 from collections.abc import Callable
@@ -97,24 +99,37 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
 def import_callable(target: str, base_dir: Path | None = None) -> Callable[..., Any]:
     """Import ``module:function``; the workflow's own folder is searched first.
 
-    :raises ConfigError: naming the target when it cannot be imported.
+    A module next to the workflow whose name another file's module took already in this
+    process (two workflows, each with a ``tools.py``: a parent and its sub-workflow, or
+    runs one after the other) is imported under a name of its own (see
+    :func:`_import_beside`): importing by name would give the first one's functions.
+
+    :raises ConfigError: naming the target when it cannot be imported (its module is
+        missing, or raised while it was imported: a syntax error, say).
     """
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"tool target {target!r} must look like `module:function`")
+    top = module_name.split(".")[0]
+    local = _beside(base_dir, top) if base_dir is not None else None
     added = False
     if base_dir is not None and str(base_dir) not in sys.path:
         sys.path.insert(0, str(base_dir))
         added = True
     try:
-        module = importlib.import_module(module_name)
+        if local is None or _same_file(sys.modules.get(top), local):
+            module = importlib.import_module(module_name)
+        if local is not None and not _same_file(sys.modules.get(top), local):
+            # the name is another file's (imported before, or found first on sys.path)
+            module = _import_beside(module_name, top, local)
     except ImportError as exc:
         raise ConfigError(f"cannot import module {module_name!r} for tool {target!r}: {exc}") from None
+    except Exception as exc:  # the module's own code failed: the user's to fix
+        raise ConfigError(f"importing module {module_name!r} for tool {target!r} failed: "
+                          f"{type(exc).__name__}: {exc}") from None
     finally:
         if added:
             sys.path.remove(str(base_dir))
-    if base_dir is not None:
-        _check_not_shadowed(module_name.split(".")[0], base_dir, target)
     obj: Any = module
     for part in attr.split("."):
         obj = getattr(obj, part, None)
@@ -125,26 +140,46 @@ def import_callable(target: str, base_dir: Path | None = None) -> Callable[..., 
     return obj  # type: ignore[no-any-return]
 
 
-def _check_not_shadowed(top: str, base_dir: Path, target: str) -> None:
-    """:raises ConfigError: when the module ``top`` next to the workflow is not the one
-    imported under that name: a process holds one module per name, so two workflows
-    with a ``tools.py`` each (a parent and its sub-workflow) would both call the first
-    one's functions."""
-    local = next((f for f in (base_dir / f"{top}.py", base_dir / top / "__init__.py")
-                  if f.is_file()), None)
-    loaded = getattr(sys.modules.get(top), "__file__", None)
-    if local is None or loaded is None:
-        return
+def _beside(base_dir: Path, top: str) -> Path | None:
+    """The file of the module ``top`` in the workflow's folder, if it has one."""
+    return next((f for f in (base_dir / f"{top}.py", base_dir / top / "__init__.py")
+                 if f.is_file()), None)
+
+
+def _same_file(module: Any, path: Path) -> bool:
+    """Whether ``module`` is not imported yet, or was imported from ``path``."""
+    loaded = getattr(module, "__file__", None)
+    if module is None:
+        return True
     try:
-        same = Path(loaded).resolve() == local.resolve()
+        return loaded is not None and Path(loaded).resolve() == path.resolve()
     except OSError:
-        return
-    if not same:
-        raise ConfigError(
-            f"tool {target!r}: the module {top!r} next to the workflow ({local}) cannot be "
-            f"imported: this process imported another module of that name already "
-            f"({loaded}), for another workflow; a process holds one module per name, so "
-            "give the workflows' tool modules names of their own")
+        return False
+
+
+def _import_beside(module_name: str, top: str, local: Path) -> Any:
+    """Import ``module_name`` from the module (or package) file ``local``, under a name
+    made from its path (``tools__ponder_<hash>``): the plain name is another file's in
+    this process. Functions already taken from the other module keep working; ones taken
+    from this one keep theirs. (Ray workers import a tool's module by its name: run
+    such tools in-process, or give the modules names of their own.)"""
+    digest = hashlib.sha1(str(local.resolve()).encode()).hexdigest()[:12]
+    alias = f"{top}__ponder_{digest}"
+    if alias not in sys.modules:
+        package = local.name == "__init__.py"
+        spec = importlib.util.spec_from_file_location(
+            alias, local, submodule_search_locations=[str(local.parent)] if package else None)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {local}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[alias] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[alias]
+            raise
+    rest = module_name[len(top):]
+    return importlib.import_module(alias + rest) if rest else sys.modules[alias]
 
 
 def find_callable_module(target: str, base_dir: Path | None = None) -> None:

@@ -90,15 +90,32 @@ def test_a_sub_workflows_own_tool_of_a_parents_name_is_its_own(tmp_path: Path) -
     assert "lookup" not in wf.registry.tools  # the run's tools, not the registry's
 
 
-def test_two_tool_modules_of_one_name_are_refused_not_mixed_up(tmp_path: Path) -> None:
+def test_two_tool_modules_of_one_name_are_each_their_workflows(tmp_path: Path) -> None:
     # both folders have a `ponder_same_tools.py`: the child's import returned the parent's
     wf = Workflow.from_yaml(_nested(tmp_path, "ponder_same_tools", "ponder_same_tools"))
     result = wf.run_sync()
-    assert result.status == "failed"
-    failed = {s.id: s for s in result.steps}["b"]
-    assert failed.status == "failed"
-    assert "the module 'ponder_same_tools' next to the workflow" in (failed.error or "")
-    assert "give the workflows' tool modules names of their own" in (failed.error or "")
+    assert result.output == {"a": "parent: k", "b": "child: k", "d": "parent: k"}
+    # and a later run of another folder's module of that name gets its own too
+    _tool_module(tmp_path / "other", "ponder_same_tools", "other")
+    (tmp_path / "other" / "w.yaml").write_text(
+        "name: w\ntools:\n  lookup: ponder_same_tools:lookup\nsteps:\n"
+        "  - {id: c, kind: tool, tool: lookup, args: {key: k}}\n")
+    assert Workflow.from_yaml(tmp_path / "other" / "w.yaml").run_sync().output == "other: k"
+
+
+def test_a_tool_module_that_fails_to_import_is_named_not_an_internal_error(
+        tmp_path: Path) -> None:
+    (tmp_path / "ponder_broken_tools.py").write_text("def f(x: int) -> int:\n    return x +\n")
+    (tmp_path / "w.yaml").write_text(
+        "name: w\ntools:\n  f: ponder_broken_tools:f\nsteps:\n"
+        "  - {id: c, kind: tool, tool: f, args: {x: 1}}\n")
+    with pytest.raises(ValidationFailed) as info:
+        Workflow.from_yaml(tmp_path / "w.yaml").run_sync()
+    [problem] = info.value.problems
+    assert problem.line == 3
+    assert problem.message.startswith(
+        "importing module 'ponder_broken_tools' for tool 'ponder_broken_tools:f' failed: "
+        "SyntaxError: invalid syntax")
 
 
 def test_a_tools_entry_may_not_take_a_name_registered_in_python(tmp_path: Path) -> None:
