@@ -21,15 +21,17 @@ from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS
 from orchestrator.spec.loader import SourceMap, is_file
 from orchestrator.spec.models import (
     BranchStep,
+    InputSpec,
     LLMStep,
     MapBody,
     MapStep,
     ToolStep,
     WorkflowSpec,
     WorkflowStep,
+    json_type_ok,
 )
 from orchestrator.spec.refs import REF_RE, Ref, iter_refs
-from orchestrator.spec.schema_check import schema_definition_problem
+from orchestrator.spec.schema_check import schema_definition_problem, schema_problem
 
 FANOUT_KINDS = ("map", "spawn", "sample")
 
@@ -468,6 +470,38 @@ class _Checker:
                 message, where = problem
                 self.add((*path, *where), message, "output_schema is a JSON Schema (Draft 2020-12)")
 
+    def check_declared_schema(self, path: tuple[str | int, ...], schema: Any) -> bool:
+        """An input's or output's ``schema`` that is not a usable JSON Schema (it made the
+        run stop with an internal error, or was never applied). Returns whether it is usable."""
+        if schema is None:
+            return True
+        problem = schema_definition_problem(schema)
+        if problem is None:
+            return True
+        message, where = problem
+        self.add((*path, *where), message.replace("output_schema", "schema", 1),
+                 "`schema` is a JSON Schema (Draft 2020-12)")
+        return False
+
+    def check_input_declaration(self, name: str, decl: InputSpec) -> None:
+        """An input's ``schema`` is a JSON Schema, and its ``default`` (null aside: no
+        value) has its type and satisfies its schema: a run without the input used a
+        default of the wrong type as it was."""
+        usable = self.check_declared_schema(("inputs", name, "schema"), decl.json_schema)
+        default = decl.default
+        if "default" not in decl.model_fields_set or default is None:
+            return
+        if not json_type_ok(default, decl.type):
+            self.add(("inputs", name, "default"),
+                     f"the default of input {name!r} must be {decl.type}, got {shown(default)}",
+                     f"give a default of type {decl.type}, or change `type`")
+        elif usable and decl.json_schema is not None:
+            problem = schema_problem(default, decl.json_schema)
+            if problem is not None:
+                self.add(("inputs", name, "default"),
+                         f"the default of input {name!r} does not satisfy its schema: {problem}",
+                         "give a default that its `schema` accepts")
+
     def check_not_jinja(self, path: tuple[str | int, ...], value: Any, local: set[str]) -> None:
         """Tool ``args`` and sub-workflow ``inputs`` take ``${...}`` references and are not
         rendered: a ``{{ ... }}`` there reading inputs, steps or the map's item would reach
@@ -624,6 +658,9 @@ def compile_workflow(
 
     for name, out in spec.outputs.items():
         chk.refs_in_value(("outputs", name), None, out.value, set())
+        chk.check_declared_schema(("outputs", name, "schema"), out.json_schema)
+    for name, decl in spec.inputs.items():
+        chk.check_input_declaration(name, decl)
     if not nx.is_directed_acyclic_graph(dag):
         for cycle in nx.simple_cycles(dag):
             first = min(cycle, key=lambda s: chk.index.get(s, 0))

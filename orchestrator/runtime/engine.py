@@ -35,7 +35,8 @@ from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH
 from orchestrator.spec.loader import find_workflow, spec_to_data
 from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec, json_type_ok
-from orchestrator.spec.refs import Resolver, Scope, compile_value, resolve
+from orchestrator.spec.refs import Resolver, Scope, compile_value, resolve, step_deps
+from orchestrator.spec.schema_check import schema_problem
 from orchestrator.store._models import StepRecord
 
 
@@ -367,7 +368,7 @@ def workflow_tools(spec: WorkflowSpec, registry: Registry, base_dir: Path,
 
 # -- per-kind input preparation and control steps -------------------------------------
 def _scope(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> Scope:
-    return Scope(inputs, sched.state.values, plan.locals)
+    return Scope(inputs, sched.state.values, plan.locals, sched.state.branch_skipped)
 
 
 def _template_vars(sched: Scheduler, plan: StepPlan, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -397,7 +398,7 @@ def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
         kind = plan.kind
         if kind == "tool":
             args = _compiled_args(step, kind, graph, compiled)(
-                Scope(inputs, sched.state.values, plan.locals))
+                Scope(inputs, sched.state.values, plan.locals, sched.state.branch_skipped))
             return {"tool": step.tool, "args": args}
         if kind == "llm":
             tvars = _template_vars(sched, plan, inputs)
@@ -488,8 +489,9 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
 
 
 def _resolve_outputs(spec: WorkflowSpec, graph: CompiledGraph, inputs: dict[str, Any],
-                     values: dict[str, Any]) -> Any:
-    scope = Scope(inputs, values)
+                     values: dict[str, Any], skipped: set[str] | frozenset[str] = frozenset()
+                     ) -> Any:
+    scope = Scope(inputs, values, skipped=skipped)
     if not spec.outputs:
         sinks = _graph_facts(graph)["sinks"]
         if len(sinks) == 1:
@@ -498,8 +500,18 @@ def _resolve_outputs(spec: WorkflowSpec, graph: CompiledGraph, inputs: dict[str,
     out = {}
     for name, decl in spec.outputs.items():
         value = resolve(decl.value, scope)
-        if not json_type_ok(value, decl.type):
-            raise ReferenceResolutionError(f"output {name!r} must be {decl.type}, got {value!r}")
+        if not json_type_ok(value, decl.type) and not (
+                value is None and skipped and step_deps(decl.value) & skipped):
+            # (an output read from a step that a branch did not take is null, whatever
+            # its type: the path the run took did not make it)
+            raise ReferenceResolutionError(
+                f"output {name!r} must be {decl.type}, got {shown(value)}")
+        if decl.json_schema is not None and not (value is None and skipped
+                                                 and step_deps(decl.value) & skipped):
+            problem = schema_problem(value, decl.json_schema)
+            if problem is not None:
+                raise ReferenceResolutionError(
+                    f"output {name!r} does not satisfy its schema: {problem}")
         out[name] = value
     return out
 
@@ -772,7 +784,8 @@ def _final(sched: Scheduler, spec: WorkflowSpec, graph: CompiledGraph,
         first = next((s for s in bad if s.status.value == "failed"), bad[0])
         return "failed", None, f"step {first.id!r} {first.status.value}: {first.error}"
     try:
-        return "succeeded", _resolve_outputs(spec, graph, inputs, sched.state.values), None
+        return "succeeded", _resolve_outputs(spec, graph, inputs, sched.state.values,
+                                              sched.state.branch_skipped), None
     except ReferenceResolutionError as exc:
         return "failed", None, f"outputs: {exc}"
 

@@ -97,6 +97,8 @@ class RunState:
         self.groups_done: list[GroupDone] = []
         #: outputs of succeeded steps, and None for branch-skipped ones (kept incrementally)
         self.values: dict[str, Any] = {}
+        #: steps skipped by a branch not taken (their value reads null)
+        self.branch_skipped: set[str] = set()
         #: ids resolved since the scheduler last looked (it clears the list)
         self.resolved_log: list[str] = []
 
@@ -275,6 +277,7 @@ class RunState:
         st.error = reason
         if branch:
             self.values[st.id] = None
+            self.branch_skipped.add(st.id)
         self.skipped.append(Skip(st.id, reason, cause))
         self._resolved(st)
 

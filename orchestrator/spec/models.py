@@ -7,6 +7,7 @@ typo in a workflow file is an error with its line, not a silently ignored key.
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -153,10 +154,16 @@ _BODY_TYPES: dict[str, type[LLMStep] | type[ToolStep] | type[WorkflowStep]] = {
 _BODY_FIELDS = {k: set(t.model_fields) for k, t in _BODY_TYPES.items()}
 
 
+def _not_json(name: str) -> Any:
+    """``NaN``, ``Infinity``: Python's json reads them, JSON has no such numbers."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 class InputSpec(_Model):
     type: JSONType = Field("string", description="JSON type of the value.")
     description: str = ""
-    default: Any = None
+    default: Any = Field(None, description="Used when the input is not given; of `type` and "
+                         "satisfying `schema` (null aside).")
     required: bool | None = Field(None, description="Defaults to true when no default is set.")
     json_schema: dict[str, Any] | None = Field(
         None, alias="schema", description="A full JSON Schema, for structured inputs."
@@ -175,16 +182,20 @@ class InputSpec(_Model):
         """
         if isinstance(value, str) and self.type not in ("string", "any"):
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
+                value = json.loads(value, parse_constant=_not_json)
+            except ValueError:  # not JSON (NaN and Infinity neither): the text itself
                 pass
-        if not json_type_ok(value, self.type):
+        if not json_type_ok(value, self.type) or (
+                isinstance(value, float) and not math.isfinite(value)):
             raise ValueError(f"input {name!r} must be {self.type}, got {shown(value)}")
         if self.json_schema is not None:
             import jsonschema
 
             try:
                 jsonschema.validate(value, self.json_schema)
+            except jsonschema.SchemaError as exc:  # an unchecked spec (validation says so)
+                raise ValueError(f"input {name!r}: its schema is not a valid JSON Schema: "
+                                 f"{exc.message}") from None
             except jsonschema.ValidationError as exc:
                 # jsonschema's messages echo the value whole (``'aaa...' is too long``)
                 message = exc.message.replace(repr(exc.instance), shown(exc.instance))
@@ -194,9 +205,12 @@ class InputSpec(_Model):
 
 class OutputSpec(_Model):
     value: Any = Field(alias="from", description="A reference such as `${steps.a.output}`.")
-    type: JSONType = Field("any", description="JSON type the value must have.")
+    type: JSONType = Field("any", description="JSON type the value must have (a value from a "
+                           "step a branch did not take is null, whatever the type).")
     description: str = ""
-    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    json_schema: dict[str, Any] | None = Field(
+        None, alias="schema", description="A JSON Schema the value must satisfy (checked when "
+        "the run ends; a value from a step a branch did not take is null, unchecked).")
 
 
 class ModelConfig(_Model):

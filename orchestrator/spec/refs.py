@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,19 +161,25 @@ class Names:
 
 
 class Scope:
-    """Values a reference can see: inputs, finished steps' outputs, and locals (map items)."""
+    """Values a reference can see: inputs, finished steps' outputs, and locals (map items).
 
-    __slots__ = ("inputs", "locals", "outputs")
+    :param skipped: steps a branch did not take: a reference to one reads null, a path
+        into it too (``${steps.x.output.field}`` of a skipped ``x`` is null, not an error).
+    """
+
+    __slots__ = ("inputs", "locals", "outputs", "skipped")
 
     def __init__(
         self,
         inputs: Mapping[str, Any],
         outputs: Mapping[str, Any],
         locals_: Mapping[str, Any] | None = None,
+        skipped: Container[str] = frozenset(),
     ) -> None:
         self.inputs = inputs
         self.outputs = outputs
         self.locals = locals_ or {}
+        self.skipped = skipped
 
     def lookup(self, ref: Ref) -> Any:
         if ref.root == "inputs":
@@ -185,6 +191,8 @@ class Scope:
                 raise ReferenceResolutionError(
                     f"`${{{ref.text}}}`: step {ref.name!r} has no output yet"
                 )
+            if ref.path and ref.name in self.skipped:
+                return None  # a branch did not take it: it reads null, whatever the path
             return walk_path(self.outputs[ref.name], ref.path, ref.text)
         if ref.root in self.locals:
             return walk_path(self.locals[ref.root], ref.path, ref.text)

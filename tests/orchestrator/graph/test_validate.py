@@ -475,3 +475,31 @@ def test_a_backend_without_an_options_model_takes_any_options() -> None:
     text = ("name: m\nmodels: {default: {backend: mine, options: {anything: 1}}}\n"
             "steps:\n  - {id: a, kind: llm, prompt: hi}\n")
     assert validate_text(text, "m.yaml", registry=reg) == []
+
+
+DECLARATIONS_BAD = """\
+name: decl
+inputs:
+  n: {type: integer, default: "abc"}
+  colour: {type: string, default: blue, schema: {enum: [red, green]}}
+  shape: {type: string, schema: {type: 5}}
+  fine: {type: string, default: null}
+steps:
+  - {id: a, kind: tool, tool: calc, args: {expression: "${inputs.n}"}}
+outputs:
+  out: {from: "${steps.a.output}", schema: {minimum: "x"}}
+"""
+
+
+def test_input_defaults_and_declared_schemas_are_checked_at_their_lines() -> None:
+    # a default of the wrong type ran as it was; a bad input schema was an internal
+    # error of the run; an output's schema was never looked at
+    problems = validate_text(DECLARATIONS_BAD, "decl.yaml")
+    found = [(p.line, p.message) for p in problems]
+    assert found == [
+        (3, "the default of input 'n' must be integer, got 'abc'"),
+        (4, "the default of input 'colour' does not satisfy its schema: at $: 'blue' is not "
+            "one of ['red', 'green']"),
+        (5, "schema is not a valid JSON Schema: 5 is not valid under any of the given schemas"),
+        (10, "schema is not a valid JSON Schema: 'x' is not of type 'number'"),
+    ]

@@ -60,3 +60,19 @@ def test_shown_keeps_short_values_as_their_repr() -> None:
     assert shown("b" * 60) == repr("b" * 60)
     assert shown("b" * 61) == f"{'b' * 60!r}... (61 characters)"
     assert shown("é" * 61, limit=2) == "'éé'... (61 characters)"
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
+def test_a_number_input_refuses_what_json_has_no_number_for(text: str) -> None:
+    spec = Workflow.from_yaml_text("""\
+name: t
+inputs:
+  f: {type: number}
+steps:
+  - {id: a, kind: tool, tool: calc, args: {expression: '${inputs.f}'}}
+""").spec
+    with pytest.raises(SpecError) as info:
+        validate_inputs(spec, {"f": text})  # as --input f=NaN gives it
+    assert str(info.value) == f"input 'f' must be number, got {text!r}"
+    with pytest.raises(SpecError):
+        validate_inputs(spec, {"f": float(text)})  # as --inputs-json or Python give it
