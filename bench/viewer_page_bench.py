@@ -13,8 +13,9 @@ serves it, and Chromium (Playwright, ``/usr/bin/chromium``) opens its page. Meas
 - ``toggle``: expanding then folding the largest nested graph, until drawn;
 - ``playback``: the longest gap between two animation frames over 2 s of playback
   at 1000 events/s (a page that stays responsive keeps it near 16 ms);
-- ``events sent to the page``: events in the answers of ``/events`` (not counting a
-  step's own, read when it is opened), over the whole session;
+- ``events sent to the page``: events in the answers of ``/events`` and of
+  ``/keyframe?events_to=`` (not counting a step's own, read when it is opened), over
+  the whole session;
 - ``JS heap after scrubbing``: used JS heap after the scrubs, click and playback.
 
 Shapes (``--shape``):
@@ -154,7 +155,8 @@ def measure_page(base: str, timeout_s: float = 600) -> dict[str, Any]:
         sent = [0]
 
         def on_response(response: Any) -> None:
-            if "/events" in response.url and "step_id=" not in response.url:
+            if (("/events" in response.url and "step_id=" not in response.url)
+                    or "events_to=" in response.url):  # a keyframe with the events after it
                 sent[0] += response.body().count(b'"run_id":') - 1
 
         page.on("response", on_response)

@@ -155,6 +155,11 @@ class KeyframePage(BaseModel):
         "`orchestrator/viewer/_replay.py` and the page's fold.js lay it out. A step's "
         "input, output and error texts are not in it: read them with "
         "`/events?step_id=`.")
+    events: list[dict[str, Any]] | None = Field(
+        None, description="With `events_to`: the events after the keyframe up to that "
+        "one, each as the trace store holds it (absent without it).")
+    has_more: bool | None = Field(
+        None, description="With `events_to`: whether more events follow them.")
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -409,18 +414,32 @@ def create_app(
                               "replay to: the last keyframe at or before it is returned. "
                               "Default: the run's state after every event stored.")
         ] = None,
+        events_to: Annotated[
+            int | None, Query(ge=0, description="Also send the events after the keyframe "
+                              "up to this one (0-based, as `index`; at most "
+                              f"{EVENTS_PAGE_MAX}) as `events`, as `/events` would with "
+                              "`after_seq` = `keyframe.seq`, `has_more` saying whether "
+                              "more follow: what the page replays from the keyframe, "
+                              "read in the same request.")
+        ] = None,
     ) -> Response:
         """What the run page draws of a run after its first events: the last keyframe at
         or before event ``index`` (one is kept every ``keyframe_every`` events), to which
-        the page adds the events after ``keyframe.seq`` (``/events?after_seq=``)."""
+        the page adds the events after ``keyframe.seq`` (``/events?after_seq=``, or
+        ``events_to`` here)."""
         entry = await cache.get(run_id)
         replay = entry.replay
         kf = replay.snapshot() if index is None else replay.keyframe_at(index)
         head = json.dumps({"run_id": run_id, "n_events": entry.n_events,
                            "last_seq": entry.last_seq, "finished": entry.finished,
                            "keyframe_every": replay.every})
-        body = head[:-1] + ',"keyframe":' + kf.to_json(replay) + "}"
-        return Response(body, media_type="application/json", headers=_NO_STORE)
+        body = head[:-1] + ',"keyframe":' + kf.to_json(replay)
+        if events_to is not None:
+            limit = max(0, min(events_to - kf.index, EVENTS_PAGE_MAX))
+            page = await store.events_page(run_id, after_seq=kf.seq, limit=limit + 1)
+            body += (',"has_more":' + json.dumps(len(page) > limit) + ',"events":['
+                     + ",".join(e.model_dump_json() for e in page[:limit]) + "]")
+        return Response(body + "}", media_type="application/json", headers=_NO_STORE)
 
     @app.get(
         f"{API_PREFIX}/runs/{{run_id}}/stream",

@@ -635,6 +635,26 @@ def test_a_keyframe_is_the_run_folded_up_to_it_and_follows_a_growing_run(api: Ap
     assert api.client.get(f"{API}/runs/nope/keyframe").status_code == 404
 
 
+def test_a_keyframe_comes_with_the_events_after_it_when_asked(api: Api) -> None:
+    events = big_trace("keyed-events", 2000).events  # 6005 events: keyframes every 2000
+    api.call(lambda: append_all(api.store, events))
+    page = _keyframe(api, "keyed-events", index=2500, events_to=2600)
+    assert page["keyframe"]["index"] == 1999
+    assert [e["seq"] for e in page["events"]] == list(range(2000, 2601))
+    assert page["has_more"] is True
+    assert page["events"][0] == json.loads(events[2000].model_dump_json())
+    end = _keyframe(api, "keyed-events", index=4500, events_to=9000)
+    assert [e["seq"] for e in end["events"]] == list(range(4000, 6005))
+    assert end["has_more"] is False
+    start = _keyframe(api, "keyed-events", index=10, events_to=10)  # before the first keyframe
+    assert start["keyframe"]["index"] == -1 and len(start["events"]) == 11
+    none = _keyframe(api, "keyed-events", index=2500, events_to=1999)
+    assert (none["events"], none["has_more"]) == ([], True)
+    big = _keyframe(api, "keyed-events", index=-1, events_to=10**6)
+    assert len(big["events"]) == EVENTS_PAGE_MAX and big["has_more"] is True
+    assert "events" not in _keyframe(api, "keyed-events", index=2500)
+
+
 def test_a_step_s_own_events_are_read_by_its_id(api: Api) -> None:
     trace = research_trace("own")
     api.call(lambda: append_all(api.store, trace.events))

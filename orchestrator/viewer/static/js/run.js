@@ -185,15 +185,13 @@ function renderNow() {
 const AHEAD = 2000; // events read past a position moved to, for playback
 
 /** Read the keyframe at or before `index` and the events after it up to AHEAD past
- * `index`; one read at a time, the last position asked for next. */
+ * `index` (one request); one read at a time, the last position asked for next. */
 async function seek(index) {
   if (page.seeking !== null) { page.seekNext = page.seeking === index ? null : index; return; }
   page.seeking = index;
   try {
-    const kf = (await getJSON(runApi(`/keyframe?index=${index}`))).keyframe;
-    const limit = Math.min(5000, Math.max(1, index - kf.index + AHEAD));
-    const events = await getJSON(runApi("/events") + `?limit=${limit}` + (kf.seq !== null ? `&after_seq=${kf.seq}` : ""));
-    page.trace.seek(kf, events.events);
+    const got = await getJSON(runApi(`/keyframe?index=${index}&events_to=${index + AHEAD}`)); // one request
+    page.trace.seek(got.keyframe, got.events);
   } catch (err) {
     loadingNote("events could not be loaded \u00b7 move again or reload", true, err.message);
   } finally {
