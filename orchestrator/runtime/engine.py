@@ -306,7 +306,8 @@ class RunContext:
         return await execute(
             graph, inputs, registry=self.registry, hooks=self.hooks, backends=self.backends,
             parent=(self.run_id, parent_step_id), parent_attempt=attempt,
-            depth=self.depth + 1, spawn_depth_limit=limit)
+            depth=self.depth + 1, spawn_depth_limit=limit,
+            nested_in=(self.scheduler, parent_step_id) if self.scheduler is not None else None)
 
 
 def load_graph_ref(ref: str, base_dir: Path, registry: Registry) -> CompiledGraph:
@@ -539,6 +540,7 @@ async def execute(
     carried: Sequence[tuple[type[ev._Event], dict[str, Any]]] = (),
     prior_usage: Usage | None = None,
     recorded: RecordedChildren | None = None,
+    nested_in: tuple[Scheduler, str] | None = None,
 ) -> RunResult:
     """Run a compiled workflow to the end (or until cancelled).
 
@@ -563,6 +565,9 @@ async def execute(
         children (a nested run inherits its ancestor spawns' ``max_depth``).
     :param recorded: the child runs that an earlier execution of this run started
         (resume): a step's sub-workflow goes on from its recorded child.
+    :param nested_in: for a sub-workflow's run, the scheduler of the run it is nested in
+        and the step that runs it: its tokens count towards that run's budget (and those
+        above it) as they are spent, so a sub-workflow cannot spend past them.
     :raises SpecError: when inputs do not validate.
     """
     spec = graph.spec
@@ -601,7 +606,7 @@ async def execute(
         model_for=model_for, budget_tokens=spec.budget.max_tokens, preset=preset,
         attempts=attempts,
         exclude=_preset_exclusions(graph, preset or {}), first_seq=first_seq,
-        jsonable_events=bool(hook_list))
+        jsonable_events=bool(hook_list), nested_in=nested_in)
     ctx.scheduler = sched
     if prior_usage is not None:
         sched.usage += prior_usage

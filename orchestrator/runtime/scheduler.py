@@ -234,6 +234,7 @@ class Scheduler:
         seed: int | None = None,
         jsonable_events: bool = True,
         record: Callable[[list[ev._Event | Deferred]], Any] | None = None,
+        nested_in: tuple[Scheduler, str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.state = RunState()
@@ -280,6 +281,15 @@ class Scheduler:
         #: the error of a hook that failed; the run stops and records nothing more
         self.hook_error: Exception | None = None
         self._budget = budget_tokens
+        #: the run this one is nested in (a sub-workflow's run) and the step running it: the
+        #: tokens spent here count towards that run's budget as they are spent
+        self._nested_in = nested_in
+        #: a budget holds this run: its own, or that of a run it is nested in
+        self._budgeted: bool = budget_tokens is not None or (
+            nested_in is not None and nested_in[0]._budgeted)
+        #: tokens the runs nested in this one's steps have spent so far, by step (counted
+        #: by the step's own usage once it ends)
+        self._nested_usage: dict[str, Usage] = {}
         #: steps failed undispatched because the run's token budget was spent
         self._over_budget: set[str] = set()
         #: steps with answers stopped at max_tokens -> how many (see StepOutcome.cut_short)
@@ -621,13 +631,14 @@ class Scheduler:
 
     def _make_job(self, plan: StepPlan) -> Job | None:
         attempt = self.state.start(plan.id)
-        if (self._budget is not None and plan.kind in _TOKEN_KINDS
-                and self.usage.total >= self._budget):
+        spent = self._budget_spent() if self._budgeted and plan.kind in _TOKEN_KINDS else None
+        if spent is not None:
             self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
                        input={})
             self._over_budget.add(plan.id)
+            whose = "run" if spent[0] is self else f"enclosing run {spent[0].run_id}'s"
             self._fail_step(plan.id, attempt, BudgetExceeded(
-                f"run token budget of {self._budget} spent ({self.usage.total} used): "
+                f"{whose} token budget of {spent[1]} spent ({spent[2]} used): "
                 f"{plan.id!r} not dispatched", step_id=plan.id))
             return None
         try:
@@ -804,7 +815,12 @@ class Scheduler:
         self._pools[job.plan.pool].running -= 1
         used = result.usage
         self.step_usage[sid] = used
-        if used.prompt_tokens or used.completion_tokens:
+        if self._nested_usage or self._nested_in is not None:
+            self._spent(used, sid)
+            usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                                  completion_tokens=used.completion_tokens) if used.total \
+                else _NO_USAGE
+        elif used.prompt_tokens or used.completion_tokens:
             self.usage += used
             usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
                                   completion_tokens=used.completion_tokens)
@@ -830,13 +846,42 @@ class Scheduler:
         if self.state.steps[sid].status is Status.RUNNING:
             self.state.succeed(sid, result.output)
 
+    def _spent(self, used: Usage, step_id: str) -> None:
+        """Count tokens a step of this run used (its run's total and budget, and those of
+        the runs this one is nested in, as they are spent)."""
+        self.usage += used
+        if self._nested_usage:
+            self._nested_usage.pop(step_id, None)  # now counted by the step's own usage
+        nested_in = self._nested_in
+        if nested_in is not None and used.total:
+            nested_in[0]._nested_spent(nested_in[1], used)
+
+    def _nested_spent(self, step_id: str, used: Usage) -> None:
+        """A run nested in step ``step_id`` of this run spent ``used``."""
+        self._nested_usage[step_id] = self._nested_usage.get(step_id, Usage()) + used
+        if self._nested_in is not None:
+            self._nested_in[0]._nested_spent(self._nested_in[1], used)
+
+    def _budget_spent(self) -> tuple[Scheduler, int, int] | None:
+        """The run whose token budget is spent (this one or one it is nested in), with its
+        limit and the tokens it used, or None."""
+        sched: Scheduler | None = self
+        while sched is not None:
+            if sched._budget is not None:
+                used = sched.usage.total + sum(u.total for u in sched._nested_usage.values())
+                if used >= sched._budget:
+                    return sched, sched._budget, used
+            sched = sched._nested_in[0] if sched._nested_in is not None else None
+        return None
+
     def _fail_step(self, step_id: str, attempt: int, error: BaseException) -> None:
         if self.state.status(step_id) is not Status.RUNNING:
             return
-        used = self.step_usage.get(step_id) or getattr(error, "usage", None)
+        used = (self.step_usage.get(step_id) or getattr(error, "usage", None)
+                or self._nested_usage.get(step_id))
         if not isinstance(used, Usage):
             used = Usage()  # nothing was noted by the executor or carried by the error
-        self.usage += used
+        self._spent(used, step_id)
         usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
                               completion_tokens=used.completion_tokens)
         if isinstance(error, anyio.get_cancelled_exc_class()):
@@ -878,10 +923,11 @@ class Scheduler:
             st = self.state.steps[sid]
             # what an attempt in flight had used (its executor noted it while unwinding,
             # as for a step cancelled on its own): the run's totals include it
-            used = self.step_usage.get(sid) if st.attempts else None
+            used = (self.step_usage.get(sid) or self._nested_usage.get(sid)) \
+                if st.attempts else None
             usage = _NO_USAGE
             if used is not None and used.total:
-                self.usage += used
+                self._spent(used, sid)
                 usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
                                       completion_tokens=used.completion_tokens)
             self.event(ev.StepCancelled, step_id=sid, attempt=st.attempts, usage=usage,

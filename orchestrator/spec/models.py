@@ -228,8 +228,10 @@ class ModelConfig(_Model):
 
 
 class Budget(_Model):
-    max_tokens: int | None = Field(None, ge=1, description="Tokens (prompt + completion) a run "
-                                   "may spend; LLM steps past it are not dispatched.")
+    max_tokens: int | None = Field(
+        None, ge=1, description="Tokens (prompt + completion) a run may spend, its "
+        "sub-workflows' runs included; steps that spend tokens are not dispatched once it is "
+        "spent (steps in flight then finish, so a run may end above it).")
 
 
 class Defaults(_Model):

@@ -86,3 +86,48 @@ outputs:
                             "less than the minimum of 10")
     result = await _wf(text).run({"n": 12})
     assert result.ok and result.output == {"out": 12}
+
+
+CHILD = """\
+name: child
+models:
+  default: {backend: simulated, options: {time_scale: 0}}
+steps:
+  - {id: c1, kind: llm, prompt: "one", max_tokens: 40}
+  - {id: c2, kind: llm, prompt: "two {{ steps.c1.output }}", max_tokens: 40}
+  - {id: c3, kind: llm, prompt: "three {{ steps.c2.output }}", max_tokens: 40}
+"""
+
+PARENT = """\
+name: parent
+budget: {max_tokens: 50}
+models:
+  default: {backend: simulated, options: {time_scale: 0}}
+steps:
+  - {id: w, kind: workflow, workflow: child.yaml}
+"""
+
+
+async def test_a_sub_workflow_spends_within_the_budget_of_the_run_it_is_nested_in(
+        tmp_path: Any) -> None:
+    # the child run had a budget of its own only (none): it spent 120+ tokens under a
+    # parent's budget of 50, and the parent's total left out a failed child's tokens
+    (tmp_path / "child.yaml").write_text(CHILD)
+    (tmp_path / "parent.yaml").write_text(PARENT)
+    result = await Workflow.from_yaml(tmp_path / "parent.yaml").run()
+    assert result.status == "failed"
+    assert "enclosing run" in (result.error or "") and "token budget of 50 spent" in (
+        result.error or "")
+    assert "'c3' not dispatched" in (result.error or "")
+    step = result.steps[0]
+    assert step.completion_tokens == 80  # c1 and c2, dispatched while under the budget
+    assert result.usage.completion_tokens == 80
+
+
+async def test_a_sub_workflow_tokens_count_once_in_the_run_it_is_nested_in(
+        tmp_path: Any) -> None:
+    (tmp_path / "child.yaml").write_text(CHILD)
+    (tmp_path / "parent.yaml").write_text(PARENT.replace("max_tokens: 50", "max_tokens: 1000"))
+    result = await Workflow.from_yaml(tmp_path / "parent.yaml").run()
+    assert result.ok, result.error
+    assert result.usage.completion_tokens == 120
