@@ -447,7 +447,8 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
                            else f"<{type(items).__name__}>"})
         if not isinstance(items, list):
             _control_failed(sched, plan, f"map {plan.id!r}: `over` must be a list, got "
-                            f"{type(items).__name__}: {str(items)[:80]!r}", "TypeError")
+                            f"{_json_kind(items)}" + (f" {shown(items, 80)}" if items is not None else ""),
+                            "TypeError")
             return
         cost = estimate_cost(step)
         children = []
@@ -487,6 +488,14 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
         sched.state.succeed(plan.id, output)
 
     return {"map": run_map, "branch": run_branch}
+
+
+def _json_kind(value: Any) -> str:
+    """A value's JSON type, as a message names it."""
+    for name in ("string", "boolean", "integer", "number", "object", "array"):
+        if json_type_ok(value, name):
+            return "an " + name if name[0] in "aeiou" else "a " + name
+    return "null" if value is None else type(value).__name__
 
 
 def _resolve_outputs(spec: WorkflowSpec, graph: CompiledGraph, inputs: dict[str, Any],

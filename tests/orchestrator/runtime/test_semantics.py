@@ -131,3 +131,23 @@ async def test_a_sub_workflow_tokens_count_once_in_the_run_it_is_nested_in(
     result = await Workflow.from_yaml(tmp_path / "parent.yaml").run()
     assert result.ok, result.error
     assert result.usage.completion_tokens == 120
+
+
+@pytest.mark.parametrize(("over", "said"), [
+    ("${steps.a.output.text}", "a string 'deep'"),
+    ("${steps.a.output}", "an object {'text': 'deep', 'none': None}"),
+    ("${steps.a.output.none}", "null"),
+])
+async def test_a_map_over_what_is_not_a_list_names_its_json_type(over: str, said: str) -> None:
+    # it said `got NoneType: 'None'` and `got dict: ...`, Python's names
+    result = await _wf(f"""\
+name: over
+steps:
+  - {{id: a, kind: tool, tool: echo, args: {{x: {{text: deep, none: null}}}}}}
+  - id: m
+    kind: map
+    over: "{over}"
+    step: {{kind: tool, tool: echo, args: {{x: "${{item}}"}}}}
+""").run()
+    assert result.status == "failed"
+    assert result.error == f"step 'm' failed: map 'm': `over` must be a list, got {said}"
