@@ -195,10 +195,14 @@ class RunCancelled(PonderError):
 def is_retryable(exc: BaseException) -> bool:
     """Decide whether a failed attempt is worth another try.
 
-    Retryable: timeouts, connection failures, HTTP 429 and 5xx. Everything else
-    (a tool's own exception, a schema failure after repair, a bad request) is final.
+    Retryable: timeouts, connection failures, HTTP 429 and 5xx, and a tool that raised
+    Python's ``TimeoutError`` or ``ConnectionError`` (or a subclass: a network tool's
+    transient failure). Everything else (any other exception of a tool, a schema failure
+    after repair, a bad request) is final.
     """
     if isinstance(exc, StepTimeout | BackendUnavailable | TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, ToolError) and isinstance(exc.__cause__, TimeoutError | ConnectionError):
         return True
     if isinstance(exc, BackendHTTPError):
         return exc.status == 429 or exc.status >= 500

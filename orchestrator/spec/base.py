@@ -14,7 +14,8 @@ class _Model(BaseModel):
 
 
 class RetryPolicy(_Model):
-    """Retries for retryable errors only (timeouts, connection errors, HTTP 429/5xx)."""
+    """Retries for retryable errors only (timeouts, connection errors, HTTP 429/5xx, a
+    tool's TimeoutError or ConnectionError)."""
 
     max_attempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
     # bounded so that a typo cannot park a run for ages nor overflow a float (100**99)

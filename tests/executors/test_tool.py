@@ -160,3 +160,28 @@ async def test_sync_tools_reuse_threads_and_a_hung_one_keeps_its_own() -> None:
     assert len(calls) == 10 and len(set(calls)) <= 3, calls
     assert d is not h  # not the thread `hang` still held
     assert all(t.daemon and t.name == "ponder tool" for t in seen)
+
+
+async def test_a_tool_raising_a_connection_or_timeout_error_is_retried() -> None:
+    """A network tool's transient failure is retried like a backend's (the README says
+    connection errors are); any other exception of a tool is final."""
+    calls: dict[str, int] = {}
+
+    def flaky(kind: str) -> str:
+        calls[kind] = calls.get(kind, 0) + 1
+        if calls[kind] < 3:
+            raise {"conn": ConnectionResetError, "time": TimeoutError,
+                   "value": ValueError}[kind]("transient")
+        return f"{kind} ok"
+
+    wf = Workflow("flaky")
+    wf.register_tool(flaky)
+    for kind in ("conn", "time", "value"):
+        wf.add(ToolStep(id=kind, tool="flaky", args={"kind": kind},
+                        retry=RetryPolicy(max_attempts=3, initial_backoff_s=0.01)))
+    result = await wf.run()
+    steps = {s.id: s for s in result.steps}
+    assert (steps["conn"].output, steps["conn"].attempts) == ("conn ok", 3)
+    assert (steps["time"].output, steps["time"].attempts) == ("time ok", 3)
+    assert (steps["value"].status, steps["value"].attempts) == ("failed", 1)
+    assert steps["value"].error == "tool 'flaky' raised ValueError: transient"
