@@ -300,7 +300,9 @@ class _RecordedChildren:
             parent_attempt=attempt, depth=ctx.depth + 1, spawn_depth_limit=spawn_depth_limit,
             preset=Known(child), attempts=child.attempts, first_seq=child.next_seq,
             source=child.source, prior_usage=child.spent,
-            recorded=_RecordedChildren(child, self._runs))
+            recorded=_RecordedChildren(child, self._runs),
+            # its tokens count towards the enclosing runs' budgets, as a new child's do
+            nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None else None)
 
     def _earlier(self, step_id: str) -> tuple[str, int] | None:
         """The step of the recording whose child ``step_id`` takes, and the attempt

@@ -285,3 +285,48 @@ async def test_without_the_children_a_resume_starts_a_new_child(
     assert result.ok and result.output == whole.output
     assert len(await other.list_runs(RunFilter(parent_run_id=whole.run_id))) == 2
 
+
+
+TALK = """\
+name: talk
+models:
+  default: {backend: simulated, options: {time_scale: 0, output_tokens: text,
+            responses: [{match: ".", output: "word word word word word word word word"}]}}
+steps:
+  - {id: c1, kind: llm, prompt: "one"}
+  - {id: c2, kind: llm, prompt: "two {{ steps.c1.output }}"}
+  - {id: c3, kind: llm, prompt: "three {{ steps.c2.output }}"}
+"""
+
+
+async def test_a_child_that_goes_on_counts_towards_its_parents_budget(
+        tmp_path: Path, trace_store: TraceStore) -> None:
+    """As a child started afresh does: the parent's token budget bounds it (it ran
+    unbounded when resumed)."""
+    store = trace_store
+    counting = Counting()
+    (tmp_path / "talk.yaml").write_text(TALK)
+    wf = tmp_path / "main.yaml"
+    wf.write_text("name: main\nbudget: {max_tokens: 100000}\nsteps:\n"
+                  "  - {id: w, kind: workflow, workflow: talk.yaml}\n")
+    whole_store = MemoryStore()
+    whole = await _run(wf, counting, whole_store)
+    assert whole.ok, whole.error
+    runs = await _runs(whole_store)
+    child_id = _child_of(runs, whole.run_id)
+    child = runs[child_id]
+    spent = {e.step_id: e.usage.prompt_tokens + e.usage.completion_tokens
+             for e in child if e.kind == "step_succeeded"}
+    assert spent["c2"] > spent["c1"]
+    # the parent's budget, as recorded: room for c1 and little more
+    parent = _cut_before(runs[whole.run_id], "step_succeeded", "w")
+    spec = {**parent[0].spec, "budget": {"max_tokens": spent["c1"] + 1}}
+    parent[0] = parent[0].model_copy(update={"spec": spec})
+    kept = parent + _cut_before(child, "step_started", "c2")
+    await store.append(kept)
+    result = await _resume(store, counting, parent)
+    assert not result.ok
+    after = {e.step_id: e for e in await store.events(child_id)
+             if e.kind in ("step_succeeded", "step_failed")}
+    assert after["c2"].kind == "step_succeeded"  # dispatched before the budget was spent
+    assert after["c3"].kind == "step_failed" and "token budget" in after["c3"].error
