@@ -489,6 +489,12 @@ class _Checker:
         default of the wrong type as it was."""
         usable = self.check_declared_schema(("inputs", name, "schema"), decl.json_schema)
         default = decl.default
+        if "default" in decl.model_fields_set and decl.required:
+            # the default would never be used: a run without the input is refused
+            self.add(("inputs", name, "required"),
+                     f"input {name!r} is `required: true` and has a `default`, which no run "
+                     "would use", "drop `required: true` to use the default when the input "
+                     "is not given, or drop the default")
         if "default" not in decl.model_fields_set or default is None:
             return
         if not json_type_ok(default, decl.type):

@@ -503,3 +503,13 @@ def test_input_defaults_and_declared_schemas_are_checked_at_their_lines() -> Non
         (5, "schema is not a valid JSON Schema: 5 is not valid under any of the given schemas"),
         (10, "schema is not a valid JSON Schema: 'x' is not of type 'number'"),
     ]
+
+
+def test_a_required_input_with_a_default_is_a_problem_at_its_line() -> None:
+    # the default was silently never used: a run without the input was refused
+    text = ("name: w\ninputs:\n  n:\n    type: integer\n    default: 3\n    required: true\n"
+            "  m: {type: integer, default: 4, required: false}\n"
+            "steps:\n  - {id: a, kind: tool, tool: calc, args: {expression: '1'}}\n")
+    problems = validate_text(text, "w.yaml")
+    assert [(p.line, p.message) for p in problems] == [
+        (6, "input 'n' is `required: true` and has a `default`, which no run would use")]
