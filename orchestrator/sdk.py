@@ -15,10 +15,12 @@ Everything async is written once; the ``*_sync`` variants run it with ``anyio.ru
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any, get_args
 
 import anyio
@@ -34,6 +36,7 @@ from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import Executor, Hook
 from orchestrator.runtime.engine import RunResult, compile_graph, execute
+from orchestrator.runtime.events import Event
 from orchestrator.runtime.registry import Registry, ToolSpec
 from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, Scorer, SpawnStep
 from orchestrator.spec.loader import SourceMap, dump_yaml, load_yaml
@@ -335,19 +338,29 @@ class Workflow:
                 frozenset(reg.workflows), frozenset(reg.planner_names()))
 
     async def run(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
-                  hooks: Sequence[Hook] = (), run_id: str | None = None,
+                  hooks: Sequence[AnyHook] = (), run_id: str | None = None,
                   on_scheduler: Any = None) -> RunResult:
         """Run to the end and return the result (a failed run is a result, not an error).
 
+        :param backend: run every model on this LLM backend (``"simulated"``: no model).
+        :param hooks: listeners of the run's events: each is called with every batch of
+            events (an async function is awaited), before the run acts on them, e.g.
+            ``StoreHook(store)``.
         :raises ValidationFailed: when the workflow is invalid.
         :raises SpecError: when the inputs are invalid.
+        :raises ConfigError: for a hook that is not callable.
+        :raises Exception: what a hook raised: the run stops there (its events could not
+            be delivered).
         """
+        listeners = [_as_hook(h) for h in hooks]
         graph = self.compile()
-        return await execute(graph, inputs or {}, registry=self.registry, hooks=hooks,
+        return await execute(graph, inputs or {}, registry=self.registry, hooks=listeners,
                              backend=backend, run_id=run_id, on_scheduler=on_scheduler,
                              source=self.source.file if self.source.file != "<sdk>" else None)
 
-    def run_sync(self, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
+    def run_sync(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
+                 hooks: Sequence[AnyHook] = (), run_id: str | None = None,
+                 on_scheduler: Any = None) -> RunResult:
         """:meth:`run`, for code that is not async.
 
         Called where an event loop is already running (a Jupyter cell, an async
@@ -355,12 +368,11 @@ class Workflow:
         it ends; in async code ``await wf.run(...)`` does not block the loop.
         """
         def go() -> RunResult:
-            return anyio.run(lambda: self.run(inputs, **kwargs))
+            return anyio.run(lambda: self.run(inputs, backend=backend, hooks=hooks,
+                                              run_id=run_id, on_scheduler=on_scheduler))
 
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return go()
+        if not _in_event_loop():
+            return go()  # (not inside an except block: its errors carry no context of ours)
         with ThreadPoolExecutor(1, thread_name_prefix="ponder run_sync") as pool:
             return pool.submit(go).result()
 
@@ -369,26 +381,33 @@ class Workflow:
         """Run and yield every event as it happens (the last is ``run_finished``).
 
         ``async for event in wf.stream(inputs)`` reads the whole run; breaking out of the
-        loop cancels the run (under asyncio, once the loop's generator is closed). The
-        context-manager form cancels it on exit, on any event loop::
+        loop, or raising in it, cancels the run once the event loop closes the loop's
+        generator (at once in CPython). The context-manager form cancels it on exit::
 
             async with wf.stream(inputs) as events:
                 async for event in events:
                     ...
+
+        Both work under asyncio and trio. Events are typed (:data:`~orchestrator.Event`):
+        ``if event.kind == "run_finished"`` narrows ``event`` to that event's class.
+
+        :raises: what ended the run (invalid inputs, a hook's error), as ``run`` does,
+            once the events before it are read.
         """
         return RunStream(self, inputs or {}, backend)
 
 
 class RunStream:
-    """Events of one run, as an async iterator and an async context manager."""
+    """Events of one run, as an async iterator and an async context manager, under
+    asyncio or trio (``anyio.run(main, backend="trio")``)."""
 
     def __init__(self, wf: Workflow, inputs: dict[str, Any], backend: str | None) -> None:
         self._wf, self._inputs, self._backend = wf, inputs, backend
         self._tg: Any = None
         self._recv: Any = None
 
-    def _channel(self) -> tuple[Any, Any]:
-        """A send stream, the hook that feeds it and the receive stream."""
+    def _channel(self) -> tuple[Callable[[], Awaitable[None]], Any]:
+        """The run, as a function that feeds a stream, and the receive end of that stream."""
         send, recv = anyio.create_memory_object_stream[ev._Event](max_buffer_size=float("inf"))
 
         async def to_stream(batch: Sequence[Any]) -> None:
@@ -404,70 +423,185 @@ class RunStream:
 
         return runner, recv
 
-    async def __aenter__(self) -> AsyncIterator[Any]:
+    async def __aenter__(self) -> AsyncIterator[Event]:
         runner, recv = self._channel()
-        events: AsyncIterator[Any] = recv
+        events: AsyncIterator[Event] = recv
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(runner)
         self._recv = recv
         return events
 
-    async def __aexit__(self, *exc: object) -> bool | None:
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> bool | None:
+        """Cancel the run if it is still going, and wait for it to end.
+
+        :raises: what the block raised, or what ended the run, as it was raised (not
+            inside the ``ExceptionGroup`` of the task group that ran it).
+        """
         self._tg.cancel_scope.cancel()
         self._recv.close()
-        return await self._tg.__aexit__(*exc)  # type: ignore[no-any-return]
+        try:
+            return await self._tg.__aexit__(exc_type, exc, tb)  # type: ignore[no-any-return]
+        except BaseExceptionGroup as group:
+            error = _sole(group)
+        raise error  # outside the except: its own __context__ stays as it was
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
+    async def __aiter__(self) -> AsyncIterator[Event]:
         """The run's events; its own ``run_finished`` comes after the run has ended, so
         a consumer that stops there leaves nothing open behind it.
 
-        A consumer that breaks out of ``async for`` leaves this generator to be closed
-        later, by the event loop and in another task: a task group held across a
-        ``yield`` could not be exited there. Under asyncio the run is therefore a task of
-        its own, which that close cancels and waits for; elsewhere the run lives in the
-        context-manager form's task group.
+        :raises: what ended the run (invalid inputs, a hook's error), once its events
+            before that are read.
+
+        A consumer that breaks out of ``async for`` (or raises in its body) leaves this
+        generator to be closed later, by the event loop and in another task: a task
+        group held across a ``yield`` could not be exited there. The run is therefore a
+        task apart from the consumer's (an asyncio task; under trio a system task),
+        which that close cancels and waits for.
         """
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio
-            final = None
-            async with self as events:
-                async for event, last in _split_final(events):
-                    if last:
-                        final = event
-                    else:
-                        yield event
-            if final is not None:
-                yield final
-            return
         runner, recv = self._channel()
-        task = loop.create_task(runner())
-        final = None
+        run = _Detached.start(runner)
+        final: Event | None = None
         try:
+            root = None
             with recv:
-                async for event, last in _split_final(recv):
-                    if last:
-                        final = event
+                async for event in recv:
+                    root = root or event.run_id
+                    if event.kind == "run_finished" and event.run_id == root:
+                        final = event  # the run's own, not a nested run's
                     else:
                         yield event
-            await task  # the run has ended, or this raises what ended it
+            await run.wait()  # the run has ended, or this raises what ended it
         finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.wait([task])
-            if not task.cancelled():
-                task.exception()  # retrieved: after a break nobody else will
+            with anyio.CancelScope(shield=True):
+                await run.cancel()
         if final is not None:
             yield final
 
 
-async def _split_final(events: Any) -> AsyncIterator[tuple[Any, bool]]:
-    """Each event, and whether it is the run's own ``run_finished`` (not a nested run's)."""
-    root = None
-    async for event in events:
-        root = root or event.run_id
-        yield event, event.kind == "run_finished" and event.run_id == root
+class _Detached:
+    """A task that runs apart from the task that starts it, so that an async generator
+    can start it and a later ``aclose`` (in any task) can cancel it: an asyncio task, or
+    under trio a system task."""
+
+    @staticmethod
+    def start(fn: Callable[[], Awaitable[None]]) -> _Detached:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio: anyio's other backend
+            return _TrioDetached(fn)
+        return _AsyncioDetached(fn)
+
+    async def wait(self) -> None:
+        """Wait for the task to end; raises what ended it."""
+        raise NotImplementedError
+
+    async def cancel(self) -> None:
+        """Cancel the task if it has not ended, and wait for it to (what it raised is
+        dropped: :meth:`wait` reports it)."""
+        raise NotImplementedError
+
+
+class _AsyncioDetached(_Detached):
+    def __init__(self, fn: Callable[[], Awaitable[None]]) -> None:
+        async def main() -> None:
+            await fn()
+
+        self._task = asyncio.get_running_loop().create_task(main())
+
+    async def wait(self) -> None:
+        await self._task
+
+    async def cancel(self) -> None:
+        if not self._task.done():
+            self._task.cancel()
+            await asyncio.wait([self._task])
+        if not self._task.cancelled():
+            self._task.exception()  # retrieved: after a break nobody else will
+
+
+class _TrioDetached(_Detached):
+    def __init__(self, fn: Callable[[], Awaitable[None]]) -> None:
+        import trio
+
+        self._scope = trio.CancelScope()
+        self._done = trio.Event()
+        self._error: BaseException | None = None
+
+        async def main() -> None:
+            try:
+                with self._scope:
+                    await fn()
+            except trio.Cancelled:
+                raise  # the whole trio run is ending
+            except BaseException as exc:  # a system task may not raise: trio would crash
+                self._error = exc
+            finally:
+                self._done.set()
+
+        trio.lowlevel.spawn_system_task(main, name="ponder RunStream")
+
+    async def wait(self) -> None:
+        await self._done.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    async def cancel(self) -> None:
+        self._scope.cancel()
+        await self._done.wait()
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside (nested) exception groups, or the group when it holds more."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+#: a listener of a run's events: an async function of a batch of events (a
+#: :class:`~orchestrator.runtime.contracts.Hook`), or a plain function
+AnyHook = Hook | Callable[[Sequence[Any]], object]
+
+
+def _as_hook(hook: AnyHook) -> Hook:
+    """A hook the scheduler awaits: an async one as it is, a plain function wrapped.
+
+    :raises ConfigError: for a value that is not callable.
+    """
+    if not callable(hook):
+        raise ConfigError(f"hooks: a hook must be a function of a batch of events (async or "
+                          f"not), not {type(hook).__name__} {shown(hook)}")
+    call = getattr(hook, "__call__", None)  # noqa: B004  (an object's async __call__)
+    if inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(call):
+        return hook  # type: ignore[return-value]
+
+    async def plain(events: Sequence[Any], /) -> None:
+        result = hook(events)
+        if inspect.isawaitable(result):  # a plain function that returns a coroutine
+            await result
+
+    return plain
+
+
+def _in_event_loop() -> bool:
+    """Whether this thread is running an event loop (asyncio's, or trio's)."""
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        pass
+    try:
+        import trio
+    except ImportError:
+        return False
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
 
 
 #: the step models (the members of the ``Step`` union)
