@@ -33,6 +33,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from planners.plan import (
@@ -245,6 +246,23 @@ def straighten_quotes(text: str) -> str:
     inside strings are kept."""
     if not any(c in text for c in _CURLY):
         return text
+
+    def curly(text: str, i: int) -> tuple[str, int] | None:
+        closers = _CURLY.get(text[i])
+        if closers is None:
+            return None
+        end = next((j for j in range(i + 1, len(text)) if text[j] in closers), -1)
+        if end == -1:
+            return None  # never closed: left for the parser to name
+        return json.dumps(text[i + 1:end], ensure_ascii=False), end + 1
+
+    return _rewrite_code(text, curly)
+
+
+def _rewrite_code(text: str, rewrite: Callable[[str, int], tuple[str, int] | None]) -> str:
+    """``text`` with its string literals and ``#`` comments copied as they are, and what
+    ``rewrite(text, i)`` makes of each other position: a replacement and the index after
+    it, or ``None`` to copy the character."""
     out: list[str] = []
     quote: str | None = None
     i = 0
@@ -267,15 +285,12 @@ def straighten_quotes(text: str) -> str:
             out.append(text[i:end])
             i = end
             continue
-        elif ch in _CURLY:
-            closers = _CURLY[ch]
-            end = next((j for j in range(i + 1, len(text)) if text[j] in closers), -1)
-            if end == -1:
-                out.append(ch)  # never closed: left for the parser to name
-            else:
-                out.append(json.dumps(text[i + 1:end], ensure_ascii=False))
-                i = end
         else:
+            done = rewrite(text, i)
+            if done is not None:
+                out.append(done[0])
+                i = done[1]
+                continue
             out.append(ch)
         i += 1
     return "".join(out)
@@ -316,44 +331,18 @@ def _mark_bare_refs(text: str) -> str:
 
     :raises ArgSyntaxError: for an f-string part that is not a result.
     """
-    out: list[str] = []
-    quote: str | None = None
-    i = 0
-    while i < len(text):
+    def mark(text: str, i: int) -> tuple[str, int] | None:
         ch = text[i]
-        if quote is not None:
-            out.append(ch)
-            if ch == "\\" and i + 1 < len(text):
-                out.append(text[i + 1])
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif (ch in "fF" and text[i + 1:i + 2] in ("\"", "'")
-              and not (i and (text[i - 1].isalnum() or text[i - 1] == "_"))):
-            literal, i = _fstring(text, i + 1)
-            out.append(literal)
-            continue
-        elif ch in "\"'":
-            quote = ch
-            out.append(ch)
-        elif ch == "#":  # a comment, to the end of the line: copied as it is
-            end = text.find("\n", i)
-            end = len(text) if end == -1 else end
-            out.append(text[i:end])
-            i = end
-            continue
-        elif ch == "$":
+        if (ch in "fF" and text[i + 1:i + 2] in ("\"", "'")
+                and not (i and (text[i - 1].isalnum() or text[i - 1] == "_"))):
+            return _fstring(text, i + 1)
+        if ch == "$":
             m = _BARE_REF.match(text, i)
             if m:
-                out.append(f"__ponder_ref_{m.group(1) or m.group(2)}__")
-                i = m.end()
-                continue
-            out.append(ch)
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
+                return f"__ponder_ref_{m.group(1) or m.group(2)}__", m.end()
+        return None
+
+    return _rewrite_code(text, mark)
 
 
 def _fstring(text: str, start: int) -> tuple[str, int]:
