@@ -3,9 +3,19 @@ pipe, a file, a CI log) no line is wrapped, so that one message stays one line t
 ``grep`` finds and a table's cells are never squeezed.
 
 On a terminal rich wraps text at the terminal's width as usual.
+
+Where standard output or error cannot encode every character (a ``C`` or Latin-1
+locale), nothing fails for it: :func:`tolerate_encodings` makes those streams print a
+character they cannot hold as an escape (``\\xe9``), and :func:`json_text` escapes the
+JSON it prints (``\\u00e9``, the same document), so a run's result is never lost to
+the terminal's encoding.
 """
 
 from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
 
 from rich.console import Console, ConsoleDimensions
 from rich.table import Table
@@ -56,3 +66,38 @@ class StreamConsole(Console):
 out = StreamConsole()
 #: standard error (errors, run summaries, the live view)
 err = StreamConsole(stderr=True)
+
+
+def encodes_all(stream: TextIO) -> bool:
+    """Whether a text stream's encoding holds every character (UTF-8 and its kin); a
+    stream that names no encoding is taken to."""
+    encoding = getattr(stream, "encoding", None)
+    if not encoding:
+        return True
+    try:
+        "\u00e9\u2014\U0001f600".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def tolerate_encodings() -> None:
+    """Let standard output and error print, as a backslash escape, a character their
+    encoding cannot hold, instead of failing the command after its work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not encodes_all(stream):
+            reconfigure(errors="backslashreplace")
+
+
+def json_text(doc: Any, **options: Any) -> str:
+    """A JSON document as standard output can print it: its characters as they are where
+    stdout encodes them all, else every non-ASCII one as a ``\\uXXXX`` escape (the same
+    document to any JSON reader)."""
+    return json.dumps(doc, ensure_ascii=not encodes_all(sys.stdout), **options)
+
+
+def write_json(doc: Any, **options: Any) -> None:
+    """Print one JSON document (and a newline) on standard output; see :func:`json_text`."""
+    sys.stdout.write(json_text(doc, **options) + "\n")
+    sys.stdout.flush()

@@ -15,13 +15,12 @@ also the one document on stdout::
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 from rich.markup import escape
 
 from orchestrator.cli._console import err as _err
+from orchestrator.cli._console import write_json
 from orchestrator.errors import (
     AmbiguousRunId,
     ConfigError,
@@ -153,5 +152,4 @@ def report(failure: Failure, as_json: bool) -> None:
         _err.print(f"[red]error:[/red] {escape(failure.message)}", highlight=False,
                    soft_wrap=True)
     if as_json:
-        sys.stdout.write(json.dumps(error_document(failure), ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        write_json(error_document(failure))

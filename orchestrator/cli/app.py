@@ -8,6 +8,7 @@ traceback appears only with `--debug`.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import anyio
+import anyio.abc
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from orchestrator.cli._console import err, out
+from orchestrator.cli._console import err, json_text, out, tolerate_encodings, write_json
 from orchestrator.cli._failure import (
     Failure,
     failure_of,
@@ -59,11 +61,13 @@ class _Group(TyperGroup):
     command line (a missing argument, an option value of the wrong type, an unknown
     option) is reported as the JSON error document too. Off a terminal it is click's
     plain ``Error: ...`` line, not typer's panel, whose box wraps the message at 80
-    columns."""
+    columns. Every command prints whatever the locale's encoding (see
+    :func:`~orchestrator.cli._console.tolerate_encodings`)."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:
+        tolerate_encodings()
         argv = list(sys.argv[1:] if args is None else args)
         as_json = "--json" in argv
         if not standalone_mode or (not as_json and err.wraps):
@@ -104,8 +108,14 @@ def _fail(message: str, code: int = 1, *, kind: str = "usage",
 
 
 def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
+    """The inputs of ``--inputs-json JSON`` and ``--input key=value`` options (these
+    override the JSON's keys; each key is given once).
+
+    :raises Failure: naming a malformed option or a key given twice.
+    """
     values: dict[str, Any] = {}
     if inputs_json:
+        inputs_json = _argv_text("--inputs-json", inputs_json)
         try:
             loaded = json.loads(inputs_json)
         except json.JSONDecodeError as exc:
@@ -116,12 +126,36 @@ def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
         if not isinstance(loaded, dict):
             raise _fail("--inputs-json must be a JSON object", kind="input")
         values.update(loaded)
+    given: dict[str, str] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
+        key, sep, value = _argv_text("--input", pair).partition("=")
         if not sep or not key:
             raise _fail(f"--input {shown(pair)} must look like key=value", kind="input")
-        values[key] = value
+        if key in given:
+            raise _fail(f"--input {shown(key)} is given twice ({shown(given[key])}, then "
+                        f"{shown(value)}): give it once (a list as JSON: "
+                        f"--input '{clipped(key)}=[...]')", kind="input")
+        values[key] = given[key] = value
     return values
+
+
+def _argv_text(option: str, value: str) -> str:
+    """A value of the command line as text. Under a locale that is not UTF-8 (``LANG=C``)
+    Python keeps the bytes it cannot decode as surrogates, which no store or model could
+    take: they are read as UTF-8 (what a terminal sends today).
+
+    :raises Failure: naming the option when the bytes are not UTF-8 either.
+    """
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return os.fsencode(value).decode("utf-8")
+    except UnicodeError:
+        raise _fail(f"{option} {shown(value)} is not UTF-8 text; give inputs as UTF-8",
+                    kind="input") from None
 
 
 def _model_overrides(pairs: list[str]) -> dict[str, tuple[str, ModelConfig]]:
@@ -255,7 +289,8 @@ def run(
 ) -> None:
     """Run a workflow and print its output. Exit 0 only when the run succeeded.
 
-    Every event is stored in the trace store before the run acts on it.
+    Every event is stored in the trace store before the run acts on it. Ctrl-C (or
+    SIGTERM) cancels the run, records it as cancelled and exits 130 (143).
     """
 
     def go() -> None:
@@ -278,17 +313,24 @@ def run(
                 raise _fail(f"--tool-executor {shown(tool_executor)}: {exc}", kind="config") from None
         values = _parse_inputs(input, inputs_json)
         _check_inputs(wf, values)
-        result = anyio.run(_run_async, wf, values, backend, not as_json, db)
+        result, stopped_by = anyio.run(_run_async, wf, values, backend, not as_json, db)
         _report(result, as_json)
         if not result.ok:
-            raise _Exit(1)
+            raise _Exit(_exit_status(result, stopped_by))
 
     _run_cli(go, debug, as_json)
 
 
 def _check_inputs(wf: Workflow, values: dict[str, Any]) -> None:
     """Fail when the inputs do not fit the workflow, before the store opens and the run
-    starts (values given as text are read as JSON for inputs of other types)."""
+    starts (values given as text are read as JSON for inputs of other types).
+
+    A workflow that declares no inputs takes none here: its steps cannot read one (the
+    runtime lets a sub-workflow's run take the inputs its parent passes unasked)."""
+    if values and not wf.spec.inputs:
+        names = ", ".join(shown(k) for k in values)
+        raise _fail(f"unknown input{'s' if len(values) > 1 else ''} {names} (the workflow "
+                    "declares no inputs)", kind="input")
     try:
         validate_inputs(wf.spec, values)
     except (SpecError, RecursionError) as exc:
@@ -340,7 +382,7 @@ def _check_override(name: str, path: str, config: ModelConfig, registry: Registr
 
 
 async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,
-                     live: bool, db: str | None) -> RunResult:
+                     live: bool, db: str | None) -> tuple[RunResult, int | None]:
     from orchestrator.store import StoreHook, open_store
 
     store = await open_store(db)  # an unreachable store: no run starts
@@ -350,8 +392,17 @@ async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,
         await store.close()
 
 
+#: the signals that cancel a run: Ctrl-C, and ``kill``'s default
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 async def _run_with_hooks(wf: Workflow, values: dict[str, Any], backend: str | None,
-                          live: bool, hooks: list[Any]) -> RunResult:
+                          live: bool, hooks: list[Any]) -> tuple[RunResult, int | None]:
+    """Run with the live view on a terminal; SIGINT or SIGTERM cancels the run, which is
+    recorded as cancelled.
+
+    :returns: the result, and the signal that cancelled the run (None when none came).
+    """
     holder: dict[str, Any] = {}
     view = None
     if live and err.is_terminal:
@@ -360,32 +411,53 @@ async def _run_with_hooks(wf: Workflow, values: dict[str, Any], backend: str | N
         view = LiveView(err)
         hooks.append(view)
 
+    def stop() -> None:
+        sched = holder.get("scheduler")
+        if sched is not None and "signal" in holder:
+            sched.cancel()
+
+    def started(sched: Any) -> None:
+        holder["scheduler"] = sched
+        stop()  # a signal that came while the run was being prepared
+
     async with anyio.create_task_group() as tg:
 
-        async def watch_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
+        async def watch_signals(*, task_status: anyio.abc.TaskStatus[None] =
+                                anyio.TASK_STATUS_IGNORED) -> None:
+            with anyio.open_signal_receiver(*_STOP_SIGNALS) as signals:
+                task_status.started()
+                async for signum in signals:
                     err.print("[yellow]cancelling...[/yellow]")
-                    sched = holder.get("scheduler")
-                    if sched is not None:
-                        sched.cancel()
+                    holder.setdefault("signal", int(signum))
+                    stop()
 
-        tg.start_soon(watch_signals)
+        # listening before the run starts: a signal then would end the process's event
+        # loop with the run's steps cut off, the run recorded as failed
+        await tg.start(watch_signals)
         if view is not None:
             view.live.start()
         try:
-            result = await wf.run(values, backend=backend, hooks=hooks,
-                                  on_scheduler=lambda s: holder.__setitem__("scheduler", s))
+            result = await wf.run(values, backend=backend, hooks=hooks, on_scheduler=started)
         finally:
             if view is not None:
                 view.live.stop()
             tg.cancel_scope.cancel()
-    return result
+    stopped_by = holder.get("signal") if result.status == "cancelled" else None
+    return result, stopped_by
+
+
+def _exit_status(result: RunResult, stopped_by: int | None) -> int:
+    """The exit status of a finished run: 0 when it succeeded, 128 + the signal's number
+    when a signal cancelled it (130 for Ctrl-C, 143 for SIGTERM, as a shell reports a
+    command that a signal ended), else 1."""
+    if result.ok:
+        return 0
+    return 128 + stopped_by if stopped_by is not None else 1
 
 
 def _report(result: RunResult, as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, default=str) + "\n")
+        write_json(result.to_json(), default=str)
         return
     style = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}[result.status]
     err.print(f"[{style}]{result.status}[/{style}] run {escape(result.run_id)} in "
@@ -400,12 +472,14 @@ def _report(result: RunResult, as_json: bool) -> None:
             err.print(f"  {s.id}: stopped at max_tokens"
                       f"{f' ({limit})' if limit is not None else ''}: its answer may be cut "
                       "off", highlight=False, markup=False)
+    if result.status == "cancelled":
+        err.print(f"continue it with `ponder resume {result.run_id}`", highlight=False,
+                  markup=False, soft_wrap=True)
     if result.ok:
         output = result.output
         if isinstance(output, dict) and len(output) == 1:
             output = next(iter(output.values()))
-        text = output if isinstance(output, str) else json.dumps(output, indent=2,
-                                                                 ensure_ascii=False)
+        text = output if isinstance(output, str) else json_text(output, indent=2)
         out.print(text, highlight=False, markup=False)
 
 
@@ -438,7 +512,7 @@ def validate(
                           problems=found if as_json else None,
                           files=checked if as_json else None)
         if as_json:
-            sys.stdout.write(json.dumps({"status": "ok", "files": checked}) + "\n")
+            write_json({"status": "ok", "files": checked})
 
     _run_cli(go, debug, as_json)
 

@@ -51,23 +51,51 @@ class LiveView:
         head = Text(f"{s.run.get('workflow', '')}  run {s.run['id']}  ", style="bold")
         head.append("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
         head.append(f"  tokens {prompt}+{completion}  {time.perf_counter() - self.t0:.1f}s")
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for col in ("step", "kind", "status", "att", "tokens", "time", "note"):
-            table.add_column(col)
         rows = list(s.steps.values())
         running = [r for r in rows if r["status"] == "running"]
         shown = (running + [r for r in rows if r["status"] != "running"])[: self.max_rows]
         now = time.time()
+        cells = []
         for r in shown:
             started = r.get("started_at")
             dur = ((r.get("finished_at") or now) - started) if started else None
             tokens = r.get("prompt_tokens", 0) + r.get("completion_tokens", 0)
+            cells.append({"step": r["id"], "kind": r.get("kind") or "", "status": r["status"],
+                          "att": str(r["attempts"]), "tokens": str(tokens or ""),
+                          "time": f"{dur:.1f}s" if dur is not None else "",
+                          "note": (r.get("error") or "")[:60]})
+        columns = _fitting_columns(cells, self.console.width)
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for col in columns:
+            # an id and a status are read whole: a narrow terminal folds an id over lines
+            # and leaves out other columns (see _fitting_columns) rather than cut them
+            table.add_column(col, no_wrap=col == "status",
+                             min_width=max(len(r[col]) for r in cells) if col == "status" and cells
+                             else None, overflow="fold" if col == "step" else "ellipsis")
+        for row in cells:
             # ids and errors are the user's (`s[check0]`): text, never rich markup
-            table.add_row(Text(r["id"]), Text(r.get("kind") or ""),
-                          Text(r["status"], style=_STYLE.get(r["status"], "")),
-                          str(r["attempts"]), str(tokens or ""),
-                          f"{dur:.1f}s" if dur is not None else "",
-                          Text((r.get("error") or "")[:60]))
+            table.add_row(*(Text(row[col], style=_STYLE.get(row[col], "") if col == "status"
+                                 else "") for col in columns))
         if len(rows) > len(shown):
-            table.add_row(f"... {len(rows) - len(shown)} more", "", "", "", "", "", "")
+            table.add_row(f"... {len(rows) - len(shown)} more", *[""] * (len(columns) - 1))
         return Group(head, table)
+
+
+#: the live table's columns, and those left out first where the terminal is too narrow
+_COLUMNS = ("step", "kind", "status", "att", "tokens", "time", "note")
+_DROPPED_FIRST = ("note", "kind", "att", "tokens", "time")
+#: the width the note column is given when deciding what fits (longer notes are cut)
+_NOTE_WIDTH = 12
+
+
+def _fitting_columns(rows: list[dict[str, str]], width: int) -> list[str]:
+    """The columns that fit in ``width`` with every step id and status whole: all of
+    them on a wide terminal, fewer on a narrow one (at 40 columns: step, status, time)."""
+    need = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in _COLUMNS}
+    need["note"] = min(need["note"], _NOTE_WIDTH)
+    columns = list(_COLUMNS)
+    for col in _DROPPED_FIRST:
+        if sum(need[c] for c in columns) + 2 * (len(columns) - 1) <= width:
+            break
+        columns.remove(col)
+    return columns

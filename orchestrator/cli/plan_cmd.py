@@ -11,7 +11,6 @@ that does not load), as ``grep`` and ``diff`` do.
 
 from __future__ import annotations
 
-import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from orchestrator.cli._console import err as _err
+from orchestrator.cli._console import json_text, write_json
 from orchestrator.cli._console import out as _out
 from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli.app import Debug, _Exit, _run_cli, _utf8_problem
@@ -81,13 +81,17 @@ def parse(
     planner: Annotated[str, typer.Option(help="Planner whose format this is.")] = "llmcompiler",
     debug: Debug = False,
 ) -> None:
-    """Parse a plan; exit 0 when it is valid, 1 when it has errors (each with its line),
-    2 when it cannot be checked (unreadable file, bad option)."""
+    """Parse an LLMCompiler plan and print its DAG, or every error with its line.
+
+    Exit 0 when it is valid, 1 when it has errors, 2 when it cannot be checked
+    (unreadable file, bad option)."""
 
     def go() -> None:
         text = _read(file)
         if fmt not in ("text", "json", "auto"):
             raise fail(f"--format must be text, json or auto, not {shown(fmt)}", 2)
+        if first_id < 1:  # actions are numbered from 1 ($1), a replan's after the last
+            raise fail(f"--first-id {first_id}: the first action's number is 1 or more", 2)
         try:
             tools, any_tool = _tools(tool, workflow)
             doc = _parser(planner).parse_document(text, tools=tools, any_tool=any_tool,
@@ -100,7 +104,7 @@ def parse(
             kind = "config" if isinstance(exc, ConfigError | ToolError) else "usage"
             raise fail(str(exc), 2, kind=kind) from None
         if as_json:
-            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            write_json(doc)
         else:
             _print(doc, "<stdin>" if file == "-" else file)
         if not doc["ok"]:
@@ -133,7 +137,7 @@ def _read(file: str) -> str:
 def _print(doc: dict[str, Any], name: str) -> None:
     for a in doc["actions"]:
         deps = ", ".join(f"${d}" for d in a["deps"]) or "-"
-        args = json.dumps(a["args"], ensure_ascii=False)
+        args = json_text(a["args"])
         _out.print(f"{a['id']:>3}  {a['tool']}  {args}  deps: {deps}", highlight=False,
                    markup=False, soft_wrap=True)
     for e in doc["errors"]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -16,11 +15,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli._console import err, out
+from orchestrator.cli._console import err, out, write_json
 from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli.app import (
     _DEEP,
     Debug,
+    _argv_text,
     _check_backend,
     _Exit,
     _fail,
@@ -31,7 +31,7 @@ from orchestrator.cli.app import (
     _workflow_problems,
     app,
 )
-from orchestrator.errors import PonderError, SpecError, shown
+from orchestrator.errors import EventConflict, PonderError, SpecError, shown
 from orchestrator.runtime.contracts import Usage
 from orchestrator.runtime.durable import RunAlreadyFinished, recorded_children, replay, resume
 from orchestrator.runtime.engine import RunResult
@@ -124,7 +124,7 @@ def runs(
         if as_json:
             docs = [{**r.model_dump(mode="json"), "interrupted": r.id in interrupted,
                      **_resume_field(r.id, interrupted, resumed_with)} for r in rows]
-            sys.stdout.write(json.dumps(docs) + "\n")
+            write_json(docs)
             return
         table = Table("run", "workflow", "status", "started", "duration", "tokens", "steps",
                       box=None)
@@ -192,7 +192,7 @@ def show(
         if as_json:
             doc = {**rec.model_dump(mode="json"), "interrupted": interrupted,
                    **_resume_field(rec.id, {rec.id} if interrupted else set(), resumed_with)}
-            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            write_json(doc)
             return
         # ids, names and errors are the user's: shown as text, never read as rich markup
         head = Text(rec.workflow or "", style="bold")
@@ -271,8 +271,10 @@ def resume_cmd(
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
-    """Continue an interrupted run: completed steps are not executed again, and the
-    sub-workflow runs it had in flight continue under their own ids."""
+    """Continue an interrupted or cancelled run where it stopped.
+
+    Completed steps are not executed again, and the sub-workflow runs it had in flight
+    continue under their own ids."""
 
     async def run(store: TraceStore) -> RunResult | RunRecord:
         events = await store.events(await store.resolve_run_id(run_id))
@@ -340,7 +342,7 @@ def replay_cmd(
     def parse_sets() -> dict[str, Any]:
         values: dict[str, Any] = {}
         for item in set_:
-            m = _SET_RE.match(item)
+            m = _SET_RE.match(_argv_text("--set", item))
             if not m:
                 raise _fail(f"--set {shown(item)} must look like STEP.output=JSON")
             try:
@@ -362,11 +364,13 @@ def replay_cmd(
             problems = _workflow_problems(workflow)
             if problems:
                 raise workflow_failure(problems, workflow)
+        replayed: list[str] = []
 
         async def run(store: TraceStore) -> Any:
             events = await store.events(await store.resolve_run_id(run_id))
             if not events:
                 raise RunNotFound(run_id)
+            replayed.append(events[0].run_id)  # the whole id, when given its start
             return await replay(events, hooks=[StoreHook(store)], workflow_file=workflow,
                                 from_step=from_step, set_outputs=sets, inputs=overrides,
                                 backend=backend)
@@ -377,7 +381,7 @@ def replay_cmd(
             raise _input_failure(exc, overrides) from None
         _report(result, as_json)
         if not as_json:
-            err.print(f"replay of {run_id} recorded as run {result.run_id}", markup=False,
+            err.print(f"replay of {replayed[0]} recorded as run {result.run_id}", markup=False,
                       highlight=False)
         if not result.ok:
             raise _Exit(1)
@@ -399,10 +403,10 @@ def export(
             return await store.export_run(await store.resolve_run_id(run_id))
 
         doc = with_store(db, read)
-        text = json.dumps(doc, ensure_ascii=False) + "\n"
         if output is None:
-            sys.stdout.write(text)
+            write_json(doc)
             return
+        text = json.dumps(doc, ensure_ascii=False) + "\n"
         try:
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
@@ -440,7 +444,12 @@ def import_cmd(
         except RecursionError:
             raise _fail(f"{file}: nests too deeply ({_DEEP})", kind="file",
                         location=str(file)) from None
-        rid = with_store(db, lambda s: s.import_run(doc))
+        try:
+            rid = with_store(db, lambda s: s.import_run(doc))
+        except EventConflict as exc:
+            raise _fail(f"{file}: run {exc.run_id} is in the trace store already (imported or "
+                        "run there before); nothing was imported. Import it into another "
+                        "store (--db)", kind="store", location=str(file)) from None
         out.print(f"imported run {rid}", markup=False, highlight=False)
 
     _run_cli(go, debug)
@@ -471,9 +480,11 @@ def gc(
     db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """Delete finished runs older than an age, with all their events and the runs of
-    their sub-workflows (whatever their status); a sub-workflow's run left behind by a
-    deleted run goes too once it is that old."""
+    """Delete finished runs older than an age, with their sub-workflows' runs.
+
+    Each run goes with all its events and the runs of its sub-workflows (whatever their
+    status); a sub-workflow's run left behind by a deleted run goes too once it is that
+    old."""
 
     def go() -> None:
         m = _AGE_RE.match(older_than.strip())

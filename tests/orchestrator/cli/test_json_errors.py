@@ -71,8 +71,11 @@ def _file(tmp_path: Path, name: str, content: str | bytes) -> str:
     (["--db", "bogus://x"], "config", "unsupported trace store URL bogus://x"),
     (["--tool-executor", "nope"], "config", "--tool-executor 'nope': no executor for step"),
     (["--model", "default=missing.yaml"], "file", "--model default: cannot read missing.yaml"),
+    # the second value was taken silently
+    (["--input", "spiders=5", "--input", "spiders=7"], "input",
+     "--input 'spiders' is given twice ('5', then '7'): give it once"),
 ], ids=["type", "pair", "unknown", "json", "not-object", "deep-json", "deep-input",
-        "backend", "db-url", "executor", "model-file"])
+        "backend", "db-url", "executor", "model-file", "twice"])
 def test_run_options_that_stop_a_run_before_it_starts(args: list[str], kind: str,
                                                       message: str) -> None:
     base = ["run", QUICKSTART, "--db", "memory://", "--json"]
@@ -180,6 +183,10 @@ def test_plan_parse_failures_with_json(tmp_path: Path) -> None:
     assert error["message"].startswith("unknown planner 'nope'; known: ")
     error = error_of(ponder("plan", "parse", plan, "--format", "yaml", "--json"), "usage",
                      code=2)
+    # a first action numbered below 1 made every valid plan an error ("skips a number")
+    error = error_of(ponder("plan", "parse", plan, "--first-id", "0", "--json"), "usage",
+                     code=2)
+    assert error["message"] == "--first-id 0: the first action's number is 1 or more"
     # a workflow file that is not UTF-8 was a traceback
     error = error_of(ponder("plan", "parse", plan, "--workflow", latin1, "--json"), "workflow",
                      code=2)
@@ -188,6 +195,15 @@ def test_plan_parse_failures_with_json(tmp_path: Path) -> None:
     error = error_of(ponder("plan", "parse", plan, "--workflow", "gone.yaml", "--json"),
                      "workflow", code=2)
     assert error["problems"][0]["message"].startswith("cannot read gone.yaml")
+
+
+def test_inputs_given_to_a_workflow_that_declares_none_are_refused(tmp_path: Path) -> None:
+    """They were accepted and ignored: no step can read an undeclared input."""
+    wf = _file(tmp_path, "w.yaml", "name: w\nsteps:\n"
+               "  - {id: a, kind: tool, tool: calc, args: {expression: '1+1'}}\n")
+    error = error_of(ponder("run", wf, "--db", "memory://", "--json", "--input", "topic=x"),
+                     "input")
+    assert error["message"] == "unknown input 'topic' (the workflow declares no inputs)"
 
 
 # -- commands without --json: one line, never a traceback ----------------------------

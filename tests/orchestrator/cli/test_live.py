@@ -34,3 +34,23 @@ async def test_step_ids_and_errors_with_brackets_are_shown_as_written() -> None:
     rows = {line.split()[0] for line in shown.splitlines()[1:] if line.strip()}
     assert {"s[0]", "s[1]", "s[check0]", "j", "t"} <= rows, shown
     assert "[bold]1 +" in shown, shown
+
+
+async def test_a_narrow_terminal_shows_each_step_id_and_status_whole() -> None:
+    """At 40 columns the table cut ids and statuses to 'spid…' and 'suc…'; it leaves
+    out the columns that do not fit instead."""
+    wf = Workflow.from_yaml_text(
+        "name: narrow\nsteps:\n"
+        "  - {id: spider_fact, kind: tool, tool: calc, args: {expression: '8'}}\n"
+        "  - {id: why_count_them, kind: tool, tool: calc, args: {expression: '6'}}\n")
+    console = Console(file=io.StringIO(), width=40)
+    view = LiveView(console)
+    assert (await wf.run(hooks=[view])).ok
+    console.print(view.render())
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in shown, shown
+    lines = shown.splitlines()
+    assert all(len(line) <= 40 for line in lines), shown
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["step", "status"])
+    rows = {line.split()[0]: line.split()[1] for line in lines[header + 1:] if line.strip()}
+    assert rows == {"spider_fact": "succeeded", "why_count_them": "succeeded"}, shown

@@ -73,6 +73,9 @@ def test_commands_take_the_start_of_a_run_id(tmp_path: Path) -> None:
     replayed = ponder("replay", short, "--json", db=db)
     assert replayed.returncode == 0, replayed.stderr
     assert json.loads(replayed.stdout)["output"] == 42
+    # the replay names the run it replayed by its id, not by the start it was given
+    replayed = ponder("replay", short, db=db)
+    assert f"replay of {rid} recorded as run " in replayed.stderr
     # a COLUMNS=40 terminal still prints every run id whole
     listing = subprocess.run([sys.executable, "-m", "orchestrator.cli", "runs", "--db", db],
                              cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -209,3 +212,19 @@ def test_show_tells_a_plan_steps_story(db: str) -> None:
         "(asked again)",
         "p: round 1: joiner: replan: Rome is missing",
         "p: round 2, try 1: plan error [garbage] no plan in the text (given up)"]
+
+
+def test_importing_a_run_the_store_has_already_says_so(tmp_path: Path, db: str) -> None:
+    """It said "event 0 of run '...' is already stored (the batch was not written)"."""
+    wf = tmp_path / "w.yaml"
+    wf.write_text("name: w\nsteps:\n  - {id: a, kind: tool, tool: calc, args: {expression: '6*7'}}\n")
+    run = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", str(wf), "--json",
+                          "--db", db], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    rid = json.loads(run.stdout)["run_id"]
+    doc = tmp_path / "trace.json"
+    assert ponder("export", rid, "-o", str(doc), db=db).returncode == 0
+    again = ponder("import", str(doc), db=db)
+    assert again.returncode == 1
+    assert again.stderr.strip() == (
+        f"error: {doc}: run {rid} is in the trace store already (imported or run there "
+        "before); nothing was imported. Import it into another store (--db)")
