@@ -649,8 +649,10 @@ async def execute(
 
     try:
         await sched.run()
-    except BaseException:
+    except BaseException as exc:
         # cancelled from outside or stopped by a hook: still record how the run ended
+        if isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt):
+            sched.cancelled = True  # a cancelled run, which resume continues (not failed)
         with anyio.CancelScope(shield=True):
             await finish()
         if sched.hook_error is not None:

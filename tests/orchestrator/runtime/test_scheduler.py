@@ -121,6 +121,20 @@ async def test_cancel_records_cancelled_steps() -> None:
     assert rec.events[-1].kind == "run_finished" and rec.events[-1].status == "cancelled"
 
 
+async def test_a_run_cancelled_from_outside_is_recorded_cancelled_not_failed() -> None:
+    """A cancel scope around the run (a timeout the caller set, Ctrl-C during `ponder
+    resume`) records the run as cancelled, which resume continues: it was recorded as
+    failed ("step 'a' cancelled: cancelled"), which nothing can resume."""
+    wf, _ = make([tool("a", ms=5000), tool("b", after=["a"])])
+    rec = Recorder()
+    with anyio.move_on_after(0.1):
+        await wf.run(hooks=[rec])
+    finished = rec.events[-1]
+    assert finished.kind == "run_finished"
+    assert (finished.status, finished.error) == ("cancelled", "run cancelled")
+    assert {e.step_id for e in rec.events if e.kind == "step_cancelled"} == {"a", "b"}
+
+
 async def test_priority_prefers_the_longest_remaining_critical_path() -> None:
     # one slot: `x` heads a 3-step chain, `y` is alone; x must go first although y is first
     steps = [tool("y"), tool("x"), tool("x2", after=["x"]), tool("x3", after=["x2"])]
