@@ -143,7 +143,9 @@ class SimulatedBackend:
     seed                  0           seed of generated outputs and injected failures
     responses             []          rules ``{match, output | sequence}``, first match
                                       on the last user message wins
-    output_tokens         "max"       ``"max"``: always decode ``max_tokens``;
+    output_tokens         "max"       ``"max"``: always decode ``max_tokens`` (its
+                                      time and tokens; the finish reason is
+                                      ``length`` only for a text cut to fit);
                                       ``"text"``: decode the tokens of the text
     fail_rate             0.0         probability that a call fails with ``fail_status``
     fail_status           503         HTTP status of an injected failure
@@ -313,12 +315,13 @@ class SimulatedBackend:
             limit = request.max_tokens * 4
             truncated = any(len(t) > limit for t in texts)
             texts = [t[:limit] for t in texts]
+        # "max" models the time and tokens of decoding max_tokens; its text is whole, so
+        # only a text cut to fit max_tokens stopped there (each run warned of every answer)
+        finish = "length" if truncated else "stop"
         if self.options.output_tokens == "max":
             counts = [request.max_tokens] * len(texts)
-            finish = "length"
         else:
             counts = [max(1, min(approx_tokens(t), request.max_tokens)) for t in texts]
-            finish = "length" if truncated else "stop"
         prompt_tokens = approx_prompt_tokens(request.messages)
         return _Plan(texts, prompt_tokens, sum(counts), finish,
                      _pieces(texts[0], max(counts), sum(counts)), fail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncGenerator
 from types import SimpleNamespace
@@ -112,7 +113,7 @@ async def test_plain_text_output_and_meta(make_context: Any) -> None:
     assert result.meta == {
         "model": "sim-1", "backend": "simulated", "temperature": 0.3, "max_tokens": 16,
         "ttft_s": result.meta["ttft_s"], "latency_s": result.meta["latency_s"],
-        "finish_reason": "length", "schema_repairs_used": 0,
+        "finish_reason": "stop", "schema_repairs_used": 0,
     }
 
 
@@ -216,11 +217,18 @@ async def test_an_invalid_schema_fails_before_any_call(make_context: Any, schema
 
 async def test_an_answer_without_json_at_the_token_limit_says_it_may_be_cut_off(
         make_context: Any) -> None:
-    config, backend = simulated(responses=[{"match": ".", "output": '{"answer": 4'}])
+    config, _ = simulated(responses=[{"match": ".", "output": '{"answer": 4'}])
+
+    class StopsAtTheLimit(SimulatedBackend):
+        """Its answers stopped at max_tokens, as a real server's cut JSON does."""
+
+        def _plan(self, request: Any) -> Any:
+            return dataclasses.replace(super()._plan(request), finish_reason="length")
+
     step = LLMStep(id="s", prompt="p", output_schema=ANSWER_SCHEMA, max_tokens=3,
                    schema_repairs=0)
     with pytest.raises(OutputSchemaError) as info:
-        await run(step, backend, make_context, config)
+        await run(step, StopsAtTheLimit(config), make_context, config)
     assert str(info.value).endswith(
         "the answer holds no JSON value (it stopped at the token limit, max_tokens=3: it "
         "may have been cut off)")

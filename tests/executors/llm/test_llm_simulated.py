@@ -217,7 +217,12 @@ async def test_output_tokens_text_counts_the_text() -> None:
     assert response.finish_reason == "stop"
     full = await backend(**FAST).complete(ask("anything", max_tokens=100))
     assert full.completion_tokens == 100
-    assert full.finish_reason == "length"
+    # "max" decodes max_tokens' worth of time and tokens, but its text is whole: only a
+    # text cut to fit stopped at max_tokens (every simulated answer was said to be cut)
+    assert full.finish_reason == "stop"
+    cut = await backend(responses=[{"match": ".", "output": "x" * 40}], **FAST).complete(
+        ask("anything", max_tokens=5))
+    assert (cut.text, cut.finish_reason) == ("x" * 20, "length")
 
 
 async def test_injected_failures_are_retryable_and_deterministic() -> None:
