@@ -45,7 +45,8 @@ def view(
                      "else ~/.ponder/ponder.db)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8765,
+    port: Annotated[int, typer.Option(help="Port to bind (0: any free one).", min=0, max=65535)
+                    ] = 8765,
     token: Annotated[
         str | None,
         typer.Option(help=f"Require this token on every request (or set ${TOKEN_ENV}); "

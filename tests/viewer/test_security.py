@@ -112,6 +112,14 @@ def _view(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     )
 
 
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(port: str) -> None:
+    # 99999 was served as 99999 - 65536 = 34463
+    done = _view("--port", port)
+    assert done.returncode == 2
+    assert "Invalid value for '--port'" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_an_unreachable_store_is_reported_at_start_with_a_nonzero_exit(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where a directory should be")
