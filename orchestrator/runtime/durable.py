@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -496,6 +497,11 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                           + ", ".join(graph.nodes))
     sets = set_outputs or {}
     rerun = {from_step} | nx.descendants(graph.dag, from_step)
+    changed = {k for k, v in run_inputs.items() if rec.inputs.get(k, _ABSENT) != v}
+    for sid, node in graph.nodes.items():  # what reads a changed input runs again with it
+        read = _inputs_read(node.step)
+        if changed and (read is None or read & changed):
+            rerun |= {sid} | nx.descendants(graph.dag, sid)
     for sid, value in sets.items():
         _check_set(sid, value, graph, rerun, rec)
         if sid in graph.nodes:  # what depends on a replaced output runs again with it
@@ -513,6 +519,39 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                          parent=parent, preset={**served, **sets}, backend=backend,
                          source=str(workflow_file or rec.source or "") or None,
                          carried=carried)
+
+
+_ABSENT = object()
+#: ``inputs.NAME`` / ``inputs['NAME']`` in a template, an expression or a ``${...}``
+_INPUT_READ = re.compile(r"\binputs\s*(?:\.\s*([A-Za-z_][\w-]*)|\[\s*['\"]([^'\"]+)['\"]\s*\])")
+_INPUTS_WORD = re.compile(r"\binputs\b")
+
+
+def _inputs_read(step: Any) -> set[str] | None:
+    """The workflow inputs a step's definition reads (prompts, expressions, ``${...}``
+    values, a map's body), found in its text: ``None`` when it uses ``inputs`` whole (or
+    in a way not spelled out), as reading them all. Text that only mentions them (a
+    prompt saying "inputs.x") counts too: the step runs again, which is safe."""
+    names: set[str] = set()
+    texts: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                collect(v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                collect(v)
+
+    collect(step.model_dump(mode="json", by_alias=True))
+    for text in texts:
+        named = list(_INPUT_READ.finditer(text))
+        names |= {m.group(1) or m.group(2) for m in named}
+        if len(_INPUTS_WORD.findall(text)) > len(named):
+            return None
+    return names
 
 
 def _served_fields(succeeded: Any, parent_run_id: str) -> dict[str, Any]:

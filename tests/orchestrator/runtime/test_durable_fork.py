@@ -175,3 +175,30 @@ async def test_a_fork_gives_the_models_the_backend_its_parent_was_given() -> Non
     events = await store.events(fork.run_id)
     assert _started(events) == {"b"}
     assert events[0].backend == "simulated" and events[0].parent_attempt is None
+
+
+async def test_a_fork_with_other_inputs_runs_again_what_reads_them(tmp_path: Path) -> None:
+    """Steps reading a changed input run again with it, and what depends on them, even
+    outside --from's descendants (they were served from the parent with the old value)."""
+    wf_file = tmp_path / "w.yaml"
+    wf_file.write_text("""\
+name: w
+inputs:
+  n: {type: integer}
+  m: {type: integer, default: 100}
+steps:
+  - {id: t1, kind: tool, tool: calc, args: {expression: "${inputs.n} + 1"}}
+  - {id: t2, kind: tool, tool: calc, args: {expression: "10"}}
+  - {id: t3, kind: tool, tool: calc, args: {expression: "${steps.t1.output} + ${steps.t2.output}"}}
+  - {id: t4, kind: tool, tool: calc, args: {expression: "${inputs.m} * 1"}}
+outputs:
+  t3: ${steps.t3.output}
+  t4: ${steps.t4.output}
+""")
+    store = MemoryStore()
+    parent = await Workflow.from_yaml(wf_file).run({"n": 1}, hooks=[StoreHook(store)])
+    assert parent.output == {"t3": 12, "t4": 100}
+    fork = await replay(await store.events(parent.run_id), hooks=[StoreHook(store)],
+                        from_step="t2", inputs={"n": 5})
+    assert fork.ok and fork.output == {"t3": 16, "t4": 100}, fork.error
+    assert _started(await store.events(fork.run_id)) == {"t1", "t2", "t3"}  # t4 served
