@@ -12,6 +12,7 @@ from orchestrator import Workflow
 from orchestrator.errors import PonderError
 from orchestrator.runtime.durable import replay
 from orchestrator.store import MemoryStore, StoreHook
+from tests.orchestrator.runtime.test_durable_resume import ELSEWHERE
 
 pytestmark = pytest.mark.anyio
 
@@ -151,17 +152,6 @@ async def test_a_fork_from_a_step_added_at_run_time_names_the_step_to_fork_from(
             in str(info.value))
     assert f"(--from {owner})" in str(info.value)
     assert len(await store.list_runs()) == 1
-
-
-ELSEWHERE = """\
-name: elsewhere
-models:
-  # a model that cannot run here (its options are refused): only --backend runs it
-  default: {backend: openai, options: {not_an_option: 1}}
-steps:
-  - {id: a, kind: llm, prompt: "one", max_tokens: 4}
-  - {id: b, kind: llm, prompt: "two {{ steps.a.output }}", max_tokens: 4}
-"""
 
 
 async def test_a_fork_gives_the_models_the_backend_its_parent_was_given() -> None:
