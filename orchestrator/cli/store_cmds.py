@@ -51,7 +51,7 @@ from orchestrator.store import (
     resume_target,
     upgrade,
 )
-from orchestrator.store._open import MEMORY_URL
+from orchestrator.store._open import MEMORY_URL, read_only_url
 from orchestrator.store._sql import normalize_url
 
 T = TypeVar("T")
@@ -60,11 +60,19 @@ Db = Annotated[str | None, typer.Option("--db", help="Trace store URL (default: 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]]) -> T:
-    """Open the store, run `fn` with it, close it."""
+def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]], *,
+               reads_only: bool = False) -> T:
+    """Open the store, run `fn` with it, close it.
+
+    :param reads_only: `fn` only reads: a SQLite file this user may not write (a copied
+        trace, a read-only share) is opened read-only, as it is (not upgraded), where
+        opening it for writing is refused.
+    """
 
     async def go() -> T:
-        store = await open_store(db)
+        read_only = read_only_url(db) if reads_only else None
+        store = await (open_store(read_only, auto_upgrade=False) if read_only is not None
+                       else open_store(db))
         try:
             return await fn(store)
         finally:
@@ -116,7 +124,7 @@ def runs(
             raise _fail(f"--status {shown(status)}: use one of {', '.join(_STATUSES)}")
         _check_count("--limit", limit)
         _check_count("--offset", offset)
-        rows, interrupted, resumed_with = with_store(db, read)
+        rows, interrupted, resumed_with = with_store(db, read, reads_only=True)
         if status == "interrupted":  # a page of running runs, narrowed here
             rows = [r for r in rows if r.id in interrupted]
         elif status == "running":
@@ -187,7 +195,7 @@ def show(
         return rec, interrupted, await resume_target(store, rec.id) if interrupted else rec.id
 
     def go() -> None:
-        rec, interrupted, top = with_store(db, read)
+        rec, interrupted, top = with_store(db, read, reads_only=True)
         resumed_with = {rec.id: top} if top != rec.id else {}
         if as_json:
             doc = {**rec.model_dump(mode="json"), "interrupted": interrupted,
@@ -402,7 +410,7 @@ def export(
         async def read(store: TraceStore) -> dict[str, Any]:
             return await store.export_run(await store.resolve_run_id(run_id))
 
-        doc = with_store(db, read)
+        doc = with_store(db, read, reads_only=True)
         if output is None:
             write_json(doc)
             return

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+from urllib.parse import quote
 
 from orchestrator.errors import ConfigError
 from orchestrator.store._base import TraceStore
@@ -22,6 +24,25 @@ def default_store_url() -> str:
 def resolve_store_url(url: str | None = None) -> str:
     """The store URL to use: ``url``, else ``$PONDER_DB_URL``, else :func:`default_store_url`."""
     return url or os.environ.get(ENV_VAR) or default_store_url()
+
+
+def read_only_url(url: str | None = None) -> str | None:
+    """For a SQLite file this user may not write (a copied trace, a read-only share): a
+    URL that opens it read-only, for commands that only read; ``None`` for anything else
+    (a writable or missing file, another database)."""
+    resolved = resolve_store_url(url)
+    if resolved == MEMORY_URL:
+        return None
+    path = SqlStore(resolved).path
+    try:
+        if path is None or not path.exists() or (
+                os.access(path, os.W_OK) and path.stat().st_mode & stat.S_IWUSR):
+            return None
+    except OSError:
+        return None  # opening it says what is wrong
+    # quoted twice: SQLAlchemy unquotes the URL once, SQLite the file: URI it passes on
+    quoted = quote(quote(str(path.absolute())), safe="/")
+    return f"sqlite:///file:{quoted}?mode=ro&uri=true"
 
 
 async def open_store(url: str | None = None, *, auto_upgrade: bool | None = None) -> TraceStore:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-import stat
 import sys
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import anyio
 import typer
@@ -112,6 +110,7 @@ def _store_to_open(db: str | None) -> tuple[str | None, Path | None]:
     :raises ConfigError: for a URL that is not a store's.
     """
     from orchestrator.store import ENV_VAR, MEMORY_URL, SqlStore, StoreUnavailable, resolve_store_url
+    from orchestrator.store._open import read_only_url
 
     resolved = resolve_store_url(db)
     if resolved == MEMORY_URL:
@@ -128,11 +127,8 @@ def _store_to_open(db: str | None) -> tuple[str | None, Path | None]:
                 url=store.url,
             )
         return db, None
-    if os.access(path, os.W_OK) and path.stat().st_mode & stat.S_IWUSR:
-        return db, None
-    # quoted twice: SQLAlchemy unquotes the URL once, SQLite the file: URI it passes on
-    quoted = quote(quote(str(path.absolute())), safe="/")
-    return f"sqlite:///file:{quoted}?mode=ro&uri=true", path
+    read_only = read_only_url(db)
+    return (read_only, path) if read_only is not None else (db, None)
 
 
 async def _serve(db: str | None, host: str, port: int, token: str | None) -> int:

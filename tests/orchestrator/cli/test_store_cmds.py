@@ -228,3 +228,38 @@ def test_importing_a_run_the_store_has_already_says_so(tmp_path: Path, db: str) 
     assert again.stderr.strip() == (
         f"error: {doc}: run {rid} is in the trace store already (imported or run there "
         "before); nothing was imported. Import it into another store (--db)")
+
+
+def test_reading_commands_open_a_read_only_sqlite_file_read_only(tmp_path: Path) -> None:
+    """runs, show and export only read: a copied trace the user may not write is read
+    (they refused it, as the viewer did not); gc, which deletes, is still refused."""
+    import stat
+
+    import anyio
+
+    from orchestrator.runtime import events as ev
+    from orchestrator.store import open_store
+
+    path = tmp_path / "copied.db"
+
+    async def seed() -> None:
+        async with await open_store(str(path)) as store:
+            await store.append([
+                ev.RunStarted(run_id="kept", seq=0, ts=1.7e9, workflow="w", inputs={}),
+                ev.RunFinished(run_id="kept", seq=1, ts=1.7e9 + 1, status="succeeded",
+                               output=1)])
+
+    anyio.run(seed)
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP)
+    try:
+        listed = ponder("runs", "--json", db=str(path))
+        assert listed.returncode == 0, listed.stderr
+        assert [r["id"] for r in json.loads(listed.stdout)] == ["kept"]
+        shown = ponder("show", "kept", db=str(path))
+        assert shown.returncode == 0 and "run kept: succeeded" in shown.stdout, shown.stderr
+        exported = ponder("export", "kept", db=str(path))
+        assert exported.returncode == 0 and json.loads(exported.stdout)["run"]["id"] == "kept"
+        gc = ponder("gc", "--older-than", "1s", db=str(path))
+        assert gc.returncode == 1 and "is read-only" in gc.stderr
+    finally:
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
