@@ -167,16 +167,24 @@ async def _cut_everywhere(tmp_path: Path, text: str) -> tuple[Any, list[list[Any
     return whole, [events[:n] for n in range(1, len(events) - 1)]
 
 
+async def _resume_cut(kept: list[Any], whole: Any) -> tuple[MemoryStore, str]:
+    """Resume a run from the events ``kept`` (stored afresh) and check it ends as the
+    whole run did; the store it wrote, and where the run was cut (for messages)."""
+    store = MemoryStore()
+    await store.append(kept)
+    result = await resume(kept, hooks=[StoreHook(store)])
+    where = f"cut after {kept[-1].kind} {getattr(kept[-1], 'step_id', '')}"
+    assert result.ok, f"{where}: {result.error}"
+    assert result.output == whole.output, where
+    assert result.usage == whole.usage, where
+    return store, where
+
+
 async def test_a_map_cut_anywhere_resumes_without_running_an_item_twice(
         tmp_path: Path) -> None:
     whole, cuts = await _cut_everywhere(tmp_path, MAPPED)
     for kept in cuts:
-        store = MemoryStore()
-        await store.append(kept)
-        result = await resume(kept, hooks=[StoreHook(store)])
-        where = f"cut after {kept[-1].kind} {getattr(kept[-1], 'step_id', '')}"
-        assert result.ok, f"{where}: {result.error}"
-        assert result.output == whole.output, where
+        store, where = await _resume_cut(kept, whole)
         succeeded = [e.step_id for e in await store.events(whole.run_id)
                      if e.kind == "step_succeeded"]
         assert sorted(succeeded) == sorted(set(succeeded)), f"{where}: {succeeded}"
@@ -235,18 +243,12 @@ async def test_a_fanout_cut_anywhere_resumes_without_asking_a_finished_sample_ag
     `reused_from`) instead of asking the model again, so no sample is paid for twice."""
     whole, cuts = await _cut_everywhere(tmp_path, SAMPLED)
     for kept in cuts:
-        store = MemoryStore()
-        await store.append(kept)
-        result = await resume(kept, hooks=[StoreHook(store)])
-        where = f"cut after {kept[-1].kind} {getattr(kept[-1], 'step_id', '')}"
-        assert result.ok, f"{where}: {result.error}"
-        assert result.output == whole.output, where
+        store, where = await _resume_cut(kept, whole)
         events = await store.events(whole.run_id)
         asked = [e.step_id for e in events if e.kind == "step_succeeded"
                  and e.step_id.endswith("]") and "reused_from" not in e.meta]
         indices = sorted(sid[sid.index("["):] for sid in asked)
         assert indices == ["[0]", "[1]", "[2]", "[3]"], f"{where}: {asked}"
-        assert result.usage == whole.usage, where
         reused = {e.step_id: e.meta["reused_from"] for e in events
                   if e.kind == "step_succeeded" and "reused_from" in e.meta}
         assert all(sid[sid.index("["):] == before[before.index("["):]
