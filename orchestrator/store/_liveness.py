@@ -111,14 +111,15 @@ async def resume_target(store: _RunReader, run_id: str) -> str:
     parent is stored and not over (a cancelled run resumes too). A fork or a replay is
     resumed on its own."""
     current, seen = run_id, {run_id}
+    info: RunInfo | None = None  # current's row, once read (the level below reads it)
     while await is_subworkflow_run(store, current):
-        info = await store.run_info(current)
+        info = info or await store.run_info(current)
         parent = info.parent_run_id if info is not None else None
         if parent is None or parent in seen:  # a cycle only an edited import can make
             break
-        above = await store.run_info(parent)
+        above = await store.run_info(parent)  # the next level's own row
         if above is None or above.status in ("succeeded", "failed"):  # gone, or over
             break
-        current = parent
+        current, info = parent, above
         seen.add(parent)
     return current
