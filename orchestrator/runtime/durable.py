@@ -498,10 +498,11 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     sets = set_outputs or {}
     rerun = {from_step} | nx.descendants(graph.dag, from_step)
     changed = {k for k, v in run_inputs.items() if rec.inputs.get(k, _ABSENT) != v}
-    for sid, node in graph.nodes.items():  # what reads a changed input runs again with it
-        read = _inputs_read(node.step)
-        if changed and (read is None or read & changed):
-            rerun |= {sid} | nx.descendants(graph.dag, sid)
+    if changed:  # what reads a changed input runs again with it
+        for sid, node in graph.nodes.items():
+            read = _inputs_read(node.step)
+            if read is None or read & changed:
+                rerun |= {sid} | nx.descendants(graph.dag, sid)
     for sid, value in sets.items():
         _check_set(sid, value, graph, rerun, rec)
         if sid in graph.nodes:  # what depends on a replaced output runs again with it
