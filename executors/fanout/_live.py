@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from orchestrator.errors import StepError
+from orchestrator.runtime.child_ids import child_prefix, split_child_id
 from orchestrator.runtime.contracts import ExecContext, Task, Usage
 from orchestrator.spec.kinds_fanout import JoinStep
 
@@ -52,8 +53,7 @@ class Owner:
 
     @classmethod
     def of(cls, task: Task) -> Owner:
-        prefix = task.step_id if task.attempt == 1 else f"{task.step_id}@{task.attempt}"
-        return cls(task.step_id, prefix)
+        return cls(task.step_id, child_prefix(task.step_id, task.attempt))
 
     def child(self, suffix: object) -> str:
         """A child's id: ``PREFIX[suffix]``."""
@@ -63,11 +63,8 @@ class Owner:
     def parent_of(child_id: str) -> str:
         """The id of the step that added ``child_id`` (the inverse of :meth:`child`, any
         attempt): ``s[3]``, ``s@2[0:4]`` -> ``s``; an id that is no child's, unchanged."""
-        if not child_id.endswith("]") or "[" not in child_id:
-            return child_id
-        prefix = child_id[:child_id.rindex("[")]
-        head, at, attempt = prefix.rpartition("@")
-        return head if at and attempt.isdigit() else prefix
+        parts = split_child_id(child_id)
+        return child_id if parts is None else parts[0]
 
 
 def joins_of(ctx: LiveContext, fanout_id: str) -> list[JoinStep]:

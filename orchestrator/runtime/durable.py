@@ -36,6 +36,7 @@ from orchestrator.errors import ConfigError, PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_alive
+from orchestrator.runtime.child_ids import child_prefix, split_child_id
 from orchestrator.runtime.contracts import ExecContext, Executor, Hook, Result, Task, Usage
 from orchestrator.runtime.engine import (
     RunContext,
@@ -358,15 +359,14 @@ def _same_child_before(step_id: str, rec: Recording) -> str | None:
     """For the child ``OWNER@N[K]`` of a fan-out whose attempt was in flight in the
     recording, the id its child ``K`` had in that attempt (``OWNER[K]`` for the first);
     ``None`` for any other step."""
-    if not step_id.endswith("]") or "[" not in step_id:
+    parts = split_child_id(step_id)
+    if parts is None:
         return None
-    prefix, suffix = step_id[:step_id.rindex("[")], step_id[step_id.rindex("["):]
-    head, at, n = prefix.rpartition("@")
-    owner = head if at and n.isdigit() else prefix
+    owner, _, suffix = parts
     was = rec.unfinished.get(owner)
     if was is None:
         return None
-    before = (owner if was == 1 else f"{owner}@{was}") + suffix
+    before = child_prefix(owner, was) + suffix
     return before if before != step_id else None
 
 
