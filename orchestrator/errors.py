@@ -7,6 +7,8 @@ The tree::
     │   └── ValidationFailed       carries every Problem found (file:line:col + hint)
     ├── ConfigError                bad model/backend/tool configuration (names the value)
     ├── ReferenceResolutionError   a ${...} reference could not be resolved at run time
+    │   └── TemplateRenderError    a prompt template failed to render (names its line,
+    │                              the expression that failed, and where the step is)
     ├── StepError                  one step failed; carries run id, step id, attempt
     │   ├── ToolError              a tool raised, or its arguments did not validate
     │   ├── OutputSchemaError      an LLM output failed its JSON schema (raw output kept)
@@ -137,6 +139,36 @@ class ReferenceResolutionError(PonderError):
     """A reference could not be resolved against the run's values."""
 
 
+class TemplateRenderError(ReferenceResolutionError):
+    """A Jinja2 template failed to render.
+
+    :param detail: what went wrong, as Jinja2 or the template's own code said it.
+    :param line: the 1-based line of the template that failed, 0 when unknown.
+    :param expression: the expression or reference that failed (``steps.a.output[3]``,
+        or the ``{{ ... }}`` tag of the line when no single reference is to blame);
+        empty when unknown.
+    :param where: the template's place (``step 'b' prompt (flow.yaml:14)``), empty
+        until :meth:`located` names it.
+    :param source: the template's text (not in the message), to tell which of a step's
+        templates failed.
+    """
+
+    def __init__(self, detail: str, *, line: int = 0, expression: str = "",
+                 where: str = "", source: str = "") -> None:
+        self.detail = detail
+        self.line = line
+        self.expression = expression
+        self.where = where
+        self.source = source
+        head = where or "template" + (f" line {line}" if line else "")
+        super().__init__(f"{head}: {expression}: {detail}" if expression else f"{head}: {detail}")
+
+    def located(self, where: str) -> TemplateRenderError:
+        """The same error, its message led by the template's place instead of its line."""
+        return TemplateRenderError(self.detail, line=self.line, expression=self.expression,
+                                   where=where, source=self.source)
+
+
 class StepError(PonderError):
     """A step failed.
 
@@ -177,11 +209,17 @@ class BackendUnavailable(BackendError):
 
 
 class BackendHTTPError(BackendError):
-    """The backend answered with an HTTP error status."""
+    """The backend answered with an HTTP error status.
 
-    def __init__(self, message: str, *, status: int, step_id: str | None = None) -> None:
+    :param retry_after_s: how long the server asked to wait (its ``Retry-After``), when
+        it said.
+    """
+
+    def __init__(self, message: str, *, status: int, step_id: str | None = None,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message, step_id=step_id)
         self.status = status
+        self.retry_after_s = retry_after_s
 
 
 class BudgetExceeded(StepError):

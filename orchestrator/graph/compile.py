@@ -14,7 +14,7 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.errors import Problem, ValidationFailed, shown
+from orchestrator.errors import Problem, TemplateRenderError, ValidationFailed, shown
 from orchestrator.graph.allowlist import Allowlist, SubworkflowLoader
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS
@@ -89,6 +89,39 @@ class CompiledGraph:
 
     def critical_path_s(self) -> float:
         return max(self.remaining_critical_path().values(), default=0.0)
+
+    def locate_template_error(self, exc: TemplateRenderError, step_id: str, step: Any,
+                              owner: str | None = None) -> TemplateRenderError:
+        """A template's render error, its message led by the step, the field and the
+        file:line of the template's failing line (``step 'b' prompt (flow.yaml:14)``).
+
+        :param step_id: the step whose template failed; ``step`` its definition.
+        :param owner: the map a step's item belongs to (its template is the map body's).
+        """
+        field = next((f for f, src in _template_fields(step) if src == exc.source), "a")
+        index = {s.id: i for i, s in enumerate(self.spec.steps)}
+        path: tuple[str | int, ...] | None = None
+        if step_id in index:
+            path = ("steps", index[step_id], field)
+        elif owner in index:
+            path = ("steps", index[owner], "step", field)
+        where = f"step {step_id!r} {field} template"
+        line = template_line(self.source, path, exc.source, exc.line) if path else 0
+        if line:
+            where += f" ({self.source.file}:{line})"
+        elif exc.line:
+            where += f" (template line {exc.line})"
+        return exc.located(where)
+
+
+def template_line(smap: SourceMap, path: tuple[str | int, ...], source: str,
+                  line_in_template: int) -> int:
+    """The file line of a template's line: a multi-line template is a block scalar,
+    whose text starts on the line after its key; a one-line template is on its key's."""
+    line, _ = smap.locate(path)
+    if line and line_in_template and "\n" in source.rstrip("\n"):
+        return line + line_in_template
+    return line
 
 
 def pool_for(kind: str, step: Any) -> str:
@@ -259,18 +292,23 @@ class _Checker:
         issue = (templates.check_expression(source) if expression else templates.check(source))
         if issue is not None:
             line, col = self.smap.locate(path)
-            if line and "\n" in source.rstrip("\n"):
-                # a multi-line template is a block scalar: its text starts on the next line
-                line, col = line + issue.line, 1
-            self.problems.append(Problem(f"template syntax error: {issue.message}",
-                                         "check `{{ }}`/`{% %}` pairs and quotes",
-                                         self.smap.file, line, col))
+            if line and issue.line and "\n" in source.rstrip("\n"):
+                line, col = template_line(self.smap, path, source, issue.line), 1
+            self.problems.append(Problem(
+                f"template error: {issue.message}" if issue.hint
+                else f"template syntax error: {issue.message}",
+                issue.hint or "check `{{ }}`/`{% %}` pairs and quotes", self.smap.file, line, col))
             return set()
         deps: set[str] = set()
         for ref in templates.template_refs(source, expression=expression):
             if ref.root not in ("steps", "inputs"):
                 continue
             shown = ".".join([ref.root, ref.name, *map(str, ref.path)])
+            if ref.root == "steps" and ref.member is not None and ref.member != "output":
+                # `steps.a.outptu` renders nothing: Jinja2 fails on it at run time
+                self.add(path, f"`steps.{ref.name}.{ref.member}`: a step's value is "
+                         f"`steps.{ref.name}.output`", f"write steps.{ref.name}.output")
+                continue
             dep = self.check_ref(path, me, ref.root, ref.name, ref.path, shown, local_names)
             if dep:
                 deps.add(dep)

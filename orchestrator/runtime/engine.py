@@ -15,7 +15,13 @@ from typing import Any, Protocol
 
 import anyio
 
-from orchestrator.errors import ConfigError, ReferenceResolutionError, SpecError, shown
+from orchestrator.errors import (
+    ConfigError,
+    ReferenceResolutionError,
+    SpecError,
+    TemplateRenderError,
+    shown,
+)
 from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate_cost
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_fields
@@ -395,6 +401,12 @@ def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
     compiled: dict[str, tuple[Any, Resolver]] = graph.run_cache.setdefault("args", {})
 
     def prepare(sched: Scheduler, plan: StepPlan) -> dict[str, Any]:
+        try:
+            return prepare_inputs(sched, plan)
+        except TemplateRenderError as exc:
+            raise graph.locate_template_error(exc, plan.id, plan.step, plan.group) from None
+
+    def prepare_inputs(sched: Scheduler, plan: StepPlan) -> dict[str, Any]:
         step = plan.step
         kind = plan.kind
         if kind == "tool":

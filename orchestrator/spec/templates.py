@@ -7,16 +7,18 @@ that contains `{{ ... }}` stays text (no template injection).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
-from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateAssertionError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from orchestrator.errors import ReferenceResolutionError
+from orchestrator.errors import ReferenceResolutionError, TemplateRenderError, clipped
 from orchestrator.spec.refs import REF_RE
 
 #: most characters a rendered template, or one string or list a template builds with `*`
@@ -40,6 +42,13 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     (the sandbox bounds `range` only)."""
 
     intercepted_binops = frozenset({"*", "+", "**"})
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # a JSON object's field before a dict method: `steps.a.output.items` is its
+        # `items`, as in `${steps.a.output.items}` (Jinja2 tries the attribute first)
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -76,17 +85,19 @@ def to_jinja(source: str) -> str:
 class TemplateIssue:
     message: str
     line: int  # 1-based line inside the template, 0 if unknown
+    #: how to fix it, when it is not a syntax error (an unknown filter)
+    hint: str = ""
 
 
 def check(source: str) -> TemplateIssue | None:
-    """Return the syntax problem of a template, or None."""
+    """Return the syntax problem of a template, or None (an unknown filter or test is one:
+    Jinja2 would find it only when it renders)."""
     try:
-        environment().parse(to_jinja(source))
+        return _unknown_filter(environment().parse(to_jinja(source)))
     except TemplateSyntaxError as exc:
         return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
     except RecursionError:
         return TemplateIssue("the template is nested too deeply", 0)
-    return None
 
 
 def check_expression(source: str) -> TemplateIssue | None:
@@ -94,9 +105,31 @@ def check_expression(source: str) -> TemplateIssue | None:
     try:
         environment().compile_expression(to_jinja_expr(source))
     except TemplateSyntaxError as exc:
+        if not isinstance(exc, TemplateAssertionError):  # (an unknown filter: see below)
+            return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
+    except RecursionError:
+        return TemplateIssue("the expression is nested too deeply", 0)
+    try:
+        return _unknown_filter(environment().parse("{{ " + to_jinja_expr(source) + " }}"))
+    except TemplateSyntaxError as exc:
         return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
     except RecursionError:
         return TemplateIssue("the expression is nested too deeply", 0)
+
+
+def _unknown_filter(tree: nodes.Template) -> TemplateIssue | None:
+    """The first filter (`x | name`) or test (`x is name`) the sandbox does not have."""
+    env = environment()
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = env.filters if isinstance(node, nodes.Filter) else env.tests
+        if node.name not in known:
+            what = "filter" if isinstance(node, nodes.Filter) else "test"
+            close = difflib.get_close_matches(node.name, list(known), n=1)
+            return TemplateIssue(
+                f"no {what} named {node.name!r}", node.lineno or 0,
+                f"did you mean {close[0]!r}?" if close else
+                "use one of Jinja2's built-in filters, or `json`" if what == "filter" else
+                "use one of Jinja2's built-in tests (defined, none, number...)")
     return None
 
 
@@ -107,11 +140,15 @@ def to_jinja_expr(source: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TemplateRef:
-    """A reference found in a template: root (`steps`/`inputs`/local), name, field path."""
+    """A reference found in a template: root (`steps`/`inputs`/local), name, field path.
+
+    ``member`` is what a `steps.ID` reference reads of the step (``output``; ``None``
+    when it reads the step itself, `{{ steps.a }}`)."""
 
     root: str
     name: str
     path: tuple[str | int, ...]
+    member: str | int | None = None
 
 
 def _chain(node: nodes.Node) -> tuple[str, list[str | int]] | None:
@@ -159,8 +196,11 @@ def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]
             inner.add(id(sub))
         root, path = chain
         if root in {"steps", "inputs"} and path and isinstance(path[0], str):
-            rest = tuple(path[2:]) if root == "steps" and len(path) > 1 else tuple(path[1:])
-            found.append(TemplateRef(root, path[0], rest))
+            if root == "steps":
+                found.append(TemplateRef(root, path[0], tuple(path[2:]),
+                                         path[1] if len(path) > 1 else None))
+            else:
+                found.append(TemplateRef(root, path[0], tuple(path[1:])))
     for name in tree.find_all(nodes.Name):
         if id(name) not in inner and name.name not in {"steps", "inputs"} and name.ctx == "load":
             found.append(TemplateRef(name.name, "", ()))
@@ -195,14 +235,87 @@ def _compiled_expr(source: str) -> Any:
 def render(source: str, variables: dict[str, Any]) -> str:
     """Render a template in the sandbox.
 
-    :raises ReferenceResolutionError: for an undefined name or a sandbox violation.
+    :raises TemplateRenderError: for an undefined name or field, a sandbox violation, or
+        anything the template's own code raises (``1/0``, a filter's bad argument); it
+        names the template's line and the reference or expression that failed.
     """
     try:
         return _render_bounded(_compiled(source), variables)
     except (UndefinedError, SecurityError, _TooLarge) as exc:
-        raise ReferenceResolutionError(f"template: {exc}") from None
+        raise _render_error(source, variables, exc, str(exc)) from None
     except Exception as exc:  # anything a template's own code raises (1/0, bad filter args)
-        raise ReferenceResolutionError(f"template: {type(exc).__name__}: {exc}") from None
+        raise _render_error(source, variables, exc,
+                            f"{type(exc).__name__}: {exc}") from None
+
+
+def _render_error(source: str, variables: dict[str, Any], exc: Exception,
+                  detail: str) -> TemplateRenderError:
+    """What failed in a template's render: its line (from the traceback Jinja2 rewrites
+    onto the template's lines), and on that line the first reference that does not
+    resolve, else the tag that holds the failing expression."""
+    line = getattr(exc, "lineno", None) or 0  # a compile-time error (TemplateSyntaxError)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    expression = ""
+    if line:
+        try:
+            if isinstance(exc, UndefinedError):
+                expression = _failed_reference(to_jinja(source), line, variables) or ""
+        except RecursionError:
+            pass
+        expression = expression or _tag_on_line(source, line)
+    return TemplateRenderError(detail, line=line, expression=expression, source=source)
+
+
+def _failed_reference(source: str, line: int, variables: dict[str, Any]) -> str | None:
+    """The first access chain on a line of the template (``steps.a.output.items[3]``)
+    that does not resolve against the render's variables, written as a path."""
+    env = environment()
+    tree = env.parse(source)
+    inner: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if id(node) in inner or node.lineno != line:
+            continue
+        chain: list[nodes.Getattr | nodes.Getitem] = []
+        cur: nodes.Node = node
+        while isinstance(cur, nodes.Getattr | nodes.Getitem):
+            inner.add(id(cur))
+            chain.append(cur)
+            cur = cur.node
+        if not isinstance(cur, nodes.Name) or cur.name not in variables:
+            continue  # a loop variable or `{% set %}` name: not known here
+        text, value = cur.name, variables[cur.name]
+        for link in reversed(chain):
+            if isinstance(link, nodes.Getattr):
+                key: Any = link.attr
+                text += f".{key}"
+                value = env.getattr(value, key)
+            elif isinstance(link.arg, nodes.Const):
+                key = link.arg.value
+                text += f"[{key!r}]" if isinstance(key, str) else f"[{key}]"
+                value = env.getitem(value, key)
+            else:
+                break  # a computed index: its value is not known here
+            if isinstance(value, Undefined):
+                return text
+    return None
+
+
+_TAG_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\$\{[^}]*\}")
+
+
+def _tag_on_line(source: str, line: int) -> str:
+    """The one `{{ }}`/`{% %}`/`${}` tag on a template line, or the line itself when it
+    holds several or none (a tag that spans lines)."""
+    lines = source.splitlines()
+    if not 0 < line <= len(lines):
+        return ""
+    text = lines[line - 1].strip()
+    tags = _TAG_RE.findall(text)
+    return clipped(tags[0] if len(tags) == 1 else text, 80)
 
 
 def _render_bounded(template: Any, variables: dict[str, Any]) -> str:
