@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 import math
 import os
@@ -91,7 +93,9 @@ class OpenAIBackend:
     constructed; unreachable server, or a stream cut before its finish reason →
     :class:`BackendUnavailable`, HTTP timeout or one of the limits above →
     :class:`StepTimeout` (naming the option), HTTP status → :class:`BackendHTTPError`
-    (the server's message on one line, with a hint for 401/403 and 404); a refused
+    (the server's message on one line, with a hint for 401/403 and 404; its
+    ``retry_after_s`` is the server's ``Retry-After``, which an engine pool honours for
+    429 and 503); a refused
     ``json_schema`` (whatever the status: llama.cpp's server answers 500), an answer that
     is not a chat completion, has no choices or no text (``content: null``), or a stream
     without any event → :class:`BackendError`, which is not retried. Each names the URL.
@@ -406,7 +410,8 @@ class OpenAIBackend:
                 # the same request gets the same refusal, whatever its status (llama.cpp's
                 # server answers 500): not an HTTP error the scheduler would retry
                 raise BackendError(message) from exc
-            raise BackendHTTPError(message, status=exc.status_code) from exc
+            raise BackendHTTPError(message, status=exc.status_code,
+                                   retry_after_s=_retry_after(exc.response)) from exc
         except openai.OpenAIError as exc:
             self.stats.failed += 1
             raise BackendError(f"{self.base_url}: {_one_line(str(exc))}") from exc
@@ -603,6 +608,29 @@ def _connection_cause(exc: BaseException) -> str:
         cause = cause.__cause__ or cause.__context__
     names = " from ".join(type(c).__name__ for c in seen)
     return f"the connection was closed or reset ({names})"
+
+
+def _retry_after(response: Any) -> float | None:
+    """The wait a response's ``Retry-After`` header asks for, in seconds (it gives seconds
+    or an HTTP date); None when it has none or it cannot be read."""
+    headers = getattr(response, "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
 
 
 def _url(exc: openai.APIError, fallback: str) -> str:

@@ -202,6 +202,52 @@ async def test_a_long_server_error_is_one_line(server: RawServer) -> None:
     assert is_retryable(info.value)
 
 
+def busy(status: int, retry_after: str | None) -> Answer:
+    """A full server's answer, with its ``Retry-After`` header when given."""
+    payload = json.dumps({"error": {"message": "the queue is full"}}).encode()
+
+    def answer(handler: _Handler) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        if retry_after is not None:
+            handler.send_header("Retry-After", retry_after)
+        handler.end_headers()
+        handler.wfile.write(payload)
+    return answer
+
+
+@pytest.mark.parametrize(("status", "header", "seconds"), [
+    (503, "7", 7.0),
+    (429, "0.5", 0.5),
+    (503, None, None),
+    (503, "soon", None),  # unreadable: as if not given
+    (503, "-3", 0.0),
+])
+async def test_a_busy_answer_keeps_the_servers_retry_after(
+        server: RawServer, status: int, header: str | None, seconds: float | None) -> None:
+    server.script.append(busy(status, header))
+    b = backend(f"{server.root}/v1")
+    with pytest.raises(BackendHTTPError) as info:
+        await b.complete(ask())
+    await b.aclose()
+    assert info.value.status == status
+    assert info.value.retry_after_s == seconds
+    assert "the queue is full" in str(info.value)
+
+
+async def test_a_retry_after_given_as_a_date_is_the_seconds_until_then(
+        server: RawServer) -> None:
+    from email.utils import formatdate
+
+    server.script.append(busy(503, formatdate(time.time() + 30, usegmt=True)))
+    b = backend(f"{server.root}/v1")
+    with pytest.raises(BackendHTTPError) as info:
+        await streamed(b, ask())
+    await b.aclose()
+    assert info.value.retry_after_s is not None and 25 < info.value.retry_after_s <= 30
+
+
 @pytest.mark.parametrize("status", [500, 400])
 async def test_a_server_refusing_json_schema_output_gets_a_hint_at_once(
         server: RawServer, status: int) -> None:
