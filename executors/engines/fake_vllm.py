@@ -243,6 +243,8 @@ class AsyncLLM:
         self.aborted: list[str] = []
         self.running: dict[str, _Running] = {}
         self.dead = False
+        self.hung = False
+        self.hung_health = False
         self.failing: str | None = None
         self.shut_down = False
         self._tokenizer = FakeTokenizer()
@@ -258,6 +260,8 @@ class AsyncLLM:
         return self._tokenizer
 
     async def check_health(self) -> None:
+        if self.hung_health:
+            await anyio.sleep_forever()
         if self.dead:
             raise EngineDeadError("EngineCore encountered an issue.")
 
@@ -269,6 +273,14 @@ class AsyncLLM:
         self.dead = True
         for running in self.running.values():
             running.aborted.set()
+
+    def hang(self, *, health: bool = False) -> None:
+        """Stop making progress, as an engine whose core is stuck: running and later
+        requests get no further output until they are aborted or cancelled. vLLM's
+        ``check_health()`` only sees a dead core, so it still answers, unless ``health``
+        (then it never answers either)."""
+        self.hung = True
+        self.hung_health = health
 
     def fail(self, reason: str | None) -> None:
         """Fail the next requests' ``generate()`` with ``EngineGenerateError`` (caused by
@@ -330,6 +342,8 @@ class AsyncLLM:
                         await running.aborted.wait()
                 else:
                     await anyio.lowlevel.checkpoint()
+                if self.hung:
+                    await running.aborted.wait()
                 if self.dead:
                     raise EngineDeadError("EngineCore encountered an issue.")
                 if running.aborted.is_set():

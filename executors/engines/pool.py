@@ -22,6 +22,16 @@ within ``health_timeout_s``). Calls waiting for an engine that is taken out move
 another. Errors of the call itself (HTTP 4xx, bad configuration) are not retried. A
 streamed call is retried only before its first chunk; an engine that fails after it
 counts as failed all the same.
+
+Busy engines. HTTP 429 and 503 (a full queue) are backpressure: the engine stays in and
+its failures are not counted; it gets no call until its ``Retry-After`` (else a back-off
+from ``busy_backoff_s`` doubling up to ``busy_backoff_max_s``), and the call goes to
+another engine or waits for the first one free, up to ``busy_wait_s``.
+
+Hung engines. A member whose calls in flight make no progress (no token counted, no
+chunk, no answer or error) for ``stall_timeout_s`` has them stopped and moved to the
+others; the stall counts as a failure, and its ``health()`` is asked at once: failing
+it takes the member out whatever ``eject_after`` says.
 """
 
 from __future__ import annotations
@@ -30,9 +40,10 @@ import hashlib
 import importlib
 import itertools
 import logging
+import math
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -67,6 +78,7 @@ from orchestrator.runtime.contracts import (
     LLMChunk,
     LLMRequest,
     LLMResponse,
+    Usage,
 )
 from orchestrator.spec.models import ModelConfig
 from orchestrator.spec.options import OptionProblem, option_problems
@@ -82,6 +94,9 @@ DEFAULT_MEMBER_CONCURRENCY = 64
 #: HTTP statuses below 500 that are a member's fault, not the call's: a wrong address or
 #: model (404, 405), wrong credentials (401, 403), a timeout (408), busy (429)
 _ENGINE_STATUSES = frozenset({401, 403, 404, 405, 408, 429})
+#: HTTP statuses of a member that is up but full (too many requests; a vLLM server's or
+#: engine's full queue, 503): backpressure, not a failure
+_BUSY_STATUSES = frozenset({429, 503})
 _log = logging.getLogger(__name__)
 
 
@@ -97,6 +112,10 @@ class PoolOptions(BackendOptions):
     eject_after: int = Field(1, ge=1)
     probe_after_s: float = Field(30.0, ge=0)
     health_timeout_s: float = Field(10.0, gt=0)
+    busy_backoff_s: float = Field(1.0, gt=0)
+    busy_backoff_max_s: float = Field(30.0, gt=0)
+    busy_wait_s: float = Field(120.0, gt=0)
+    stall_timeout_s: float | None = Field(300.0, gt=0)
     quantum_tokens: float = Field(2048.0, gt=0)
     levels: int = Field(8, ge=1)
     starvation_s: float = Field(60.0, gt=0)
@@ -108,6 +127,38 @@ class PoolOptions(BackendOptions):
 
 class _Moved(Exception):
     """The engine a call waited for was taken out; route the call again."""
+
+
+class _Watched(Usage):
+    """The usage counter a pool gives its member: it adds what the member counts to the
+    caller's counter (``inner``, when there is one) and calls ``notify`` when a count
+    grows, which is the member's progress (see ``stall_timeout_s``). It travels (to a Ray
+    actor) as a plain :class:`Usage`."""
+
+    __slots__ = ("_inner", "_notify")
+    _inner: Usage | None
+    _notify: Callable[[], None]
+
+    def __init__(self, inner: Usage | None, notify: Callable[[], None]) -> None:
+        object.__setattr__(self, "_inner", None)
+        object.__setattr__(self, "_notify", notify)
+        super().__init__()
+        object.__setattr__(self, "_inner", inner)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        before = getattr(self, name, 0)
+        object.__setattr__(self, name, value)
+        if name in ("prompt_tokens", "completion_tokens") and value != before:
+            if self._inner is not None:
+                setattr(self._inner, name, getattr(self._inner, name) + value - before)
+            self._notify()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Usage, (self.prompt_tokens, self.completion_tokens))
+
+
+class _Stall(StepTimeout):
+    """A call's engine made no progress for its ``stall_timeout_s``."""
 
 
 class _CannotStart(Exception):
@@ -165,6 +216,8 @@ class MemberStats:
 
     :param affinity: calls routed to it by prefix affinity.
     :param ejections: times it was taken out.
+    :param busy: calls it turned away as busy (HTTP 429 or 503), not counted in ``failed``.
+    :param stalls: calls it held without progress for its ``stall_timeout_s``.
     """
 
     calls: int = 0
@@ -173,6 +226,8 @@ class MemberStats:
     affinity: int = 0
     ejections: int = 0
     max_in_flight: int = 0
+    busy: int = 0
+    stalls: int = 0
 
 
 @dataclass(eq=False, slots=True)
@@ -198,6 +253,16 @@ class Member:
     probed: anyio.Event | None = None
     last_error: str = ""
     stats: MemberStats = field(default_factory=MemberStats)
+    #: seconds without progress after which its calls are stalled (None: never)
+    stall_s: float | None = None
+    #: until when it is left alone after a busy answer, and how many in a row it gave
+    busy_until: float = -math.inf
+    busy_streak: int = 0
+    #: the deadlines of its calls in flight, pushed on by its progress
+    watched: set[anyio.CancelScope] = field(default_factory=set)
+    pushed_at: float = -math.inf
+    #: set while a stall of one of its calls is being looked into
+    suspect: bool = False
 
     @property
     def load(self) -> float:
@@ -237,17 +302,30 @@ class _PoolCore:
         self.skipped: dict[str, str] = {}
 
     # -- routing --------------------------------------------------------------------------
-    async def route(self, request: LLMRequest, tried: set[str]) -> tuple[Member, bool]:
+    async def route(self, request: LLMRequest, tried: set[str],
+                    busy_deadline: float = math.inf) -> tuple[Member, bool]:
         """Pick an engine for a call; returns it and whether prefix affinity chose it.
+        Engines that answered busy are left alone until their back-off ends; when only
+        such engines are left, the call waits for the first of them, up to
+        ``busy_deadline``.
 
-        :raises BackendUnavailable: when no untried engine is up.
+        :raises BackendUnavailable: when no untried engine is up, or every one is busy
+            past ``busy_deadline``.
         """
         while True:
             now = anyio.current_time()
-            candidates = [m for m in self.members
-                          if m.name not in tried and await self._usable(m, now)]
+            up = [m for m in self.members
+                  if m.name not in tried and await self._usable(m, now)]
+            now = anyio.current_time()
+            candidates = [m for m in up if m.busy_until <= now]
             if candidates:
                 break
+            if up:  # every engine that is up asked for time: wait for the first one
+                ready = min(m.busy_until for m in up)
+                if ready > busy_deadline:
+                    raise BackendUnavailable(self._unavailable_message(tried, busy=True))
+                await anyio.sleep_until(ready)
+                continue
             # nothing is up, but an engine is being probed: its answer may bring it back
             probing = [m.probed for m in self.members
                        if m.name not in tried and m.probed is not None]
@@ -299,14 +377,19 @@ class _PoolCore:
         run = run_of(request.run_id, request.request_id)
         return f"h:{run}:" + hashlib.blake2b(head, digest_size=12).hexdigest()
 
-    def _unavailable_message(self, tried: set[str]) -> str:
+    def _unavailable_message(self, tried: set[str], busy: bool = False) -> str:
+        now = anyio.current_time()
         states = []
         for m in self.members:
-            state = "tried" if m.name in tried else ("down" if m.down_since is not None
-                                                     else "up")
+            state = ("tried" if m.name in tried else "down" if m.down_since is not None
+                     else f"busy for {m.busy_until - now:.3g}s more" if m.busy_until > now
+                     else "up")
             states.append(f"{m.name} ({state}{': ' + m.last_error if m.last_error else ''})")
         states.extend(f"{name} ({why})" for name, why in self.skipped.items())
-        return f"pool {self.name!r}: no engine can take the call; engines: " + ", ".join(states)
+        why = (f"every engine is busy for longer than the call may wait "
+               f"({self.options.busy_wait_s:g}s, busy_wait_s)" if busy
+               else "no engine can take the call")
+        return f"pool {self.name!r}: {why}; engines: " + ", ".join(states)
 
     # -- slots ----------------------------------------------------------------------------
     @asynccontextmanager
@@ -374,11 +457,78 @@ class _PoolCore:
     def failed(self, member: Member, exc: BaseException) -> None:
         member.stats.failed += 1
         member.last_error = f"{type(exc).__name__}: {exc}"[:300]
-        if isinstance(exc, BackendHTTPError) and exc.status == 429:
-            return  # busy, not broken: retry elsewhere but keep it
         member.failures += 1
         if member.failures >= self.options.eject_after and member.down_since is None:
             self.eject(member)
+
+    def busy(self, member: Member, exc: BackendHTTPError) -> None:
+        """The member turned a call away as busy: it stays in, but gets no call until its
+        ``Retry-After`` (at most ``busy_wait_s``) or else a back-off that doubles with
+        each busy answer in a row (``busy_backoff_s`` up to ``busy_backoff_max_s``)."""
+        member.stats.busy += 1
+        member.busy_streak += 1
+        member.last_error = f"busy: {type(exc).__name__}: {exc}"[:300]
+        options = self.options
+        wait = exc.retry_after_s
+        if wait is None:
+            wait = min(options.busy_backoff_s * 2 ** min(member.busy_streak - 1, 30),
+                       options.busy_backoff_max_s)
+        wait = min(wait, options.busy_wait_s)
+        member.busy_until = max(member.busy_until, anyio.current_time() + wait)
+
+    def progressed(self, member: Member) -> None:
+        """The member did something (a token, a chunk, a call finished): push the stall
+        deadlines of its calls in flight on. At most once per eighth of its ``stall_s``
+        (a busy engine counts tokens for every call many times a second), each time to
+        that much past ``stall_s`` from now: a call is never stopped before ``stall_s``
+        without progress, and at most an eighth later."""
+        if member.stall_s is None:
+            return
+        now = anyio.current_time()
+        slack = member.stall_s / 8
+        if now - member.pushed_at < slack:
+            return
+        member.pushed_at = now
+        deadline = now + member.stall_s + slack
+        for scope in member.watched:
+            scope.deadline = max(scope.deadline, deadline)
+
+    @contextmanager
+    def watch(self, member: Member) -> Iterator[anyio.CancelScope]:
+        """A scope around waiting for the member, cancelled when the member makes no
+        progress for its ``stall_s`` (the caller checks ``cancelled_caught``)."""
+        deadline = (math.inf if member.stall_s is None
+                    else anyio.current_time() + member.stall_s * 9 / 8)  # see progressed
+        with anyio.CancelScope(deadline=deadline) as scope:
+            member.watched.add(scope)
+            try:
+                yield scope
+            finally:
+                member.watched.discard(scope)
+
+    async def stalled(self, member: Member, exc: StepTimeout) -> None:
+        """A call of the member made no progress for its ``stall_s``: it counts as a
+        failure, and the member's ``health()`` is asked at once; one that fails it is taken
+        out whatever ``eject_after`` says. A member taken out has its other calls in flight
+        moved too."""
+        member.stats.stalls += 1
+        if member.down_since is not None or member.suspect:
+            member.stats.failed += 1  # one of its other calls: being looked into already
+            return
+        member.suspect = True
+        try:
+            ok = await self.probe(member)
+        finally:
+            member.suspect = False
+        probe_error = member.last_error if ok is False else ""
+        self.failed(member, exc)
+        if ok is False:
+            member.last_error = f"{member.last_error}; {probe_error}"[:300]
+            if member.down_since is None:
+                self.eject(member)
+        if member.down_since is not None:
+            for scope in list(member.watched):
+                scope.cancel()
 
     def eject(self, member: Member) -> None:
         """Take a member out now; its waiting calls move to other engines."""
@@ -393,6 +543,7 @@ class _PoolCore:
 
     def succeeded(self, member: Member, call: Call, response: LLMResponse) -> None:
         member.failures = 0
+        member.busy_streak = 0
         member.last_error = ""
         member.stats.completed += 1
         self.ledger.served(call, response.prompt_tokens, response.completion_tokens,
@@ -401,6 +552,12 @@ class _PoolCore:
     async def aclose(self) -> None:
         for member in self.members:
             await member.backend.aclose()
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether an engine turned the call away because it is full (HTTP 429 or 503): it is
+    up, and the call may be retried on it later."""
+    return isinstance(exc, BackendHTTPError) and exc.status in _BUSY_STATUSES
 
 
 def is_engine_fault(exc: BaseException) -> bool:
@@ -435,6 +592,15 @@ class PoolBackend:
     probe_after_s      30              seconds before an ejected engine is tried again
     health_timeout_s   10              seconds an engine's ``health()`` may take; one
                                        that does not answer counts as failed
+    busy_backoff_s     1               first wait after a busy answer (429, 503) without
+                                       ``Retry-After``; doubles with each one in a row
+    busy_backoff_max_s 30              the longest such wait
+    busy_wait_s        120             how long a call waits for busy engines before it
+                                       fails (``BackendUnavailable``); also caps a
+                                       ``Retry-After``
+    stall_timeout_s    300             seconds without progress after which a member's
+                                       calls move elsewhere (a member may set its own;
+                                       ``null``: never)
     quantum_tokens     2048            ``program_aware``: service of level 0
     levels             8               ``program_aware``: number of levels
     starvation_s       60              ``program_aware``: a call's wait that jumps every level
@@ -447,7 +613,8 @@ class PoolBackend:
                                        one pool (its engines, queues and ledger)
     ================== =============== ==================================================
 
-    A member's ``concurrency`` is its limit of calls in flight (default: its backend's
+    A member may also set ``stall_timeout_s`` of its own. A member's ``concurrency`` is
+    its limit of calls in flight (default: its backend's
     ``default_concurrency``, capped at 64). Every response records ``pool``,
     ``engine``, ``policy``, ``priority``, ``service_level``, ``queue_s``,
     ``attempts`` and ``prefix_routed`` in its meta.
@@ -484,6 +651,10 @@ class PoolBackend:
                 problems.append(((*at, "replicas"),
                                  f"pool backend options: member {index}: {bad_replicas}"))
                 continue
+            bad_stall = _stall_problem(data.pop("stall_timeout_s", None))
+            if bad_stall is not None:
+                problems.append(((*at, "stall_timeout_s"),
+                                 f"pool backend options: member {index}: {bad_stall}"))
             try:
                 cfg = ModelConfig.model_validate(data)
             except ValidationError as exc:
@@ -604,9 +775,10 @@ class PoolBackend:
     async def _complete(self, request: LLMRequest, call: Call) -> LLMResponse:
         core = self._core
         tried: set[str] = set()
-        attempts = 0
+        attempts = faults = 0
+        busy_deadline = anyio.current_time() + self.options.busy_wait_s
         while True:
-            member, by_prefix = await core.route(request, tried)
+            member, by_prefix = await core.route(request, tried, busy_deadline)
             started = anyio.current_time()
             try:
                 async with core.slot(member, call):
@@ -614,23 +786,53 @@ class PoolBackend:
                     member.stats.affinity += by_prefix
                     attempts += 1
                     waited = anyio.current_time() - started
-                    sent = self._for_engine(request, call)
+                    sent = self._for_engine(request, call, member)
                     sent_level = self._level(call)
-                    response = await member.backend.complete(sent)
+                    with core.watch(member) as scope:
+                        try:
+                            response = await member.backend.complete(sent)
+                        except Exception:
+                            core.progressed(member)  # an error is an answer: it is alive
+                            raise
+                    if scope.cancelled_caught:
+                        raise self._stall(member)
+                    core.progressed(member)
             except _Moved:
                 continue
             except Exception as exc:
                 if not is_engine_fault(exc):
                     raise
-                core.failed(member, exc)
-                tried.add(member.name)
-                if attempts >= self.options.max_attempts:
+                if not await self._engine_failed(member, exc, tried):
+                    core.retries += 1
+                    continue
+                faults += 1
+                if faults >= self.options.max_attempts:
                     raise self._gave_up(exc, attempts) from exc
                 core.retries += 1
                 continue
             core.succeeded(member, call, response)
             return self._annotate(response, member, sent.priority, sent_level, waited,
                                   attempts, by_prefix)
+
+    async def _engine_failed(self, member: Member, exc: Exception, tried: set[str]) -> bool:
+        """Record an engine's fault: False for a busy answer (the engine stays, and may
+        take the call again after its back-off), True for a failure (the engine is not
+        tried again for this call)."""
+        core = self._core
+        if isinstance(exc, BackendHTTPError) and is_busy(exc):
+            core.busy(member, exc)
+            return False
+        if isinstance(exc, _Stall):
+            await core.stalled(member, exc)
+        else:
+            core.failed(member, exc)
+        tried.add(member.name)
+        return True
+
+    def _stall(self, member: Member) -> _Stall:
+        return _Stall(f"pool {self.name!r}: engine {member.name!r} made no progress (no "
+                      f"token, chunk or answer) for {member.stall_s:g}s (stall_timeout_s): "
+                      "it is hung or overloaded")
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
         """Stream one call from an engine of the pool; retried elsewhere only before its
@@ -649,9 +851,10 @@ class PoolBackend:
     async def _stream(self, request: LLMRequest, call: Call) -> AsyncGenerator[LLMChunk, None]:
         core = self._core
         tried: set[str] = set()
-        attempts = 0
+        attempts = faults = 0
+        busy_deadline = anyio.current_time() + self.options.busy_wait_s
         while True:
-            member, by_prefix = await core.route(request, tried)
+            member, by_prefix = await core.route(request, tried, busy_deadline)
             started = anyio.current_time()
             sent = False
             try:
@@ -660,11 +863,23 @@ class PoolBackend:
                     member.stats.affinity += by_prefix
                     attempts += 1
                     waited = anyio.current_time() - started
-                    engine_request = self._for_engine(request, call)
+                    engine_request = self._for_engine(request, call, member)
                     sent_level = self._level(call)
                     chunks = member.backend.stream(engine_request)
                     async with aclosing(chunks) as iterator:  # type: ignore[type-var]
-                        async for chunk in iterator:
+                        while True:
+                            # the wait for each chunk is watched, not the caller's use of it
+                            with core.watch(member) as scope:
+                                try:
+                                    chunk = await anext(iterator)
+                                except StopAsyncIteration:
+                                    break
+                                except Exception:
+                                    core.progressed(member)  # an error is an answer too
+                                    raise
+                            if scope.cancelled_caught:
+                                raise self._stall(member)
+                            core.progressed(member)
                             if chunk.final is not None:
                                 core.succeeded(member, call, chunk.final)
                                 chunk = LLMChunk(chunk.text, final=self._annotate(
@@ -678,11 +893,17 @@ class PoolBackend:
             except Exception as exc:
                 if not is_engine_fault(exc):
                     raise
-                core.failed(member, exc)  # also mid-stream: the next calls go elsewhere
-                if sent:
+                if sent:  # too late to move it; the next calls go elsewhere
+                    if isinstance(exc, _Stall):
+                        await core.stalled(member, exc)
+                    else:
+                        core.failed(member, exc)
                     raise
-                tried.add(member.name)
-                if attempts >= self.options.max_attempts:
+                if not await self._engine_failed(member, exc, tried):
+                    core.retries += 1
+                    continue
+                faults += 1
+                if faults >= self.options.max_attempts:
                     raise self._gave_up(exc, attempts) from exc
                 core.retries += 1
 
@@ -750,6 +971,10 @@ class PoolBackend:
         bad_replicas = _replicas_problem(replicas)
         if bad_replicas is not None:
             raise ConfigError(f"pool {self.name!r}: member {index}: {bad_replicas}")
+        stall_s = data.pop("stall_timeout_s", self.options.stall_timeout_s)
+        bad_stall = _stall_problem(stall_s)
+        if bad_stall is not None:
+            raise ConfigError(f"pool {self.name!r}: member {index}: {bad_stall}")
         try:
             cfg = ModelConfig.model_validate(data)
         except ValidationError as exc:
@@ -776,7 +1001,7 @@ class PoolBackend:
                 if lacking is not None:
                     raise _CannotStart(base, f"cannot run here: {lacking}") from None
                 raise ConfigError(f"pool {self.name!r}: member {member_name!r}: {exc}") from None
-            out.append(Member(member_name, backend, _limit(cfg, backend)))
+            out.append(Member(member_name, backend, _limit(cfg, backend), stall_s=stall_s))
         return out
 
     def _call(self, request: LLMRequest) -> Call:
@@ -786,10 +1011,16 @@ class PoolBackend:
             self._core.ledger.arrive(call)
         return call
 
-    def _for_engine(self, request: LLMRequest, call: Call) -> LLMRequest:
+    def _for_engine(self, request: LLMRequest, call: Call, member: Member) -> LLMRequest:
+        """The request as the member gets it: the policy's priority, and a usage counter
+        that tells the pool of the member's progress (it adds to the caller's)."""
         priority = engine_priority(call, self._core.settings, self._core.ledger,
                                    anyio.current_time())
-        return replace(request, priority=priority)
+        if member.stall_s is None:
+            return replace(request, priority=priority)
+        core = self._core
+        usage = _Watched(request.usage, lambda: core.progressed(member))
+        return replace(request, priority=priority, usage=usage)
 
     def _level(self, call: Call) -> int:
         return level(self._core.ledger.get(call.run_id), self._core.settings)
@@ -821,6 +1052,15 @@ def _replicas_problem(replicas: object) -> str | None:
     if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas >= 1:
         return None
     return f"replicas must be a positive integer, not {replicas!r}"
+
+
+def _stall_problem(value: object) -> str | None:
+    """What is wrong with a member's ``stall_timeout_s``; None when it is a positive
+    number of seconds or null (no limit)."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                         and math.isfinite(value) and value > 0):
+        return None
+    return f"stall_timeout_s must be a positive number of seconds or null, not {value!r}"
 
 
 def _member_config_problems(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
