@@ -154,6 +154,9 @@ class StepSkipped(_Event):
     step_id: str
     reason: str
     cause_step: str | None = None
+    #: the failed or cancelled step the skip goes back to through skipped steps (the
+    #: same as ``cause_step`` one hop from it); absent from traces written before it
+    root_step: str | None = None
 
 
 class StepCancelled(_Event):

@@ -583,7 +583,7 @@ class Scheduler:
             return
         for skip in self.state.skipped:
             self.event(ev.StepSkipped, step_id=skip.step_id, reason=skip.reason,
-                       cause_step=skip.cause_step)
+                       cause_step=skip.cause_step, root_step=skip.root_step)
         self.state.skipped.clear()
         while self.state.groups_done:
             done = self.state.groups_done.pop(0)
@@ -598,7 +598,7 @@ class Scheduler:
                 self.state.succeed(done.owner, done.outputs)
             for skip in self.state.skipped:
                 self.event(ev.StepSkipped, step_id=skip.step_id, reason=skip.reason,
-                           cause_step=skip.cause_step)
+                           cause_step=skip.cause_step, root_step=skip.root_step)
             self.state.skipped.clear()
 
     def _pool(self, name: str) -> Pool:

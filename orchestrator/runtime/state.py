@@ -6,7 +6,8 @@ tells the state what happened (:meth:`succeed`, :meth:`fail`, :meth:`add`...). R
 - A step is *resolved* when its status is terminal.
 - When every dependency of a step is resolved, the step becomes ready, unless a
   dependency failed, was cancelled or was skipped because of a failure: then it is
-  skipped with that cause. If *every* dependency was skipped by a branch not taken,
+  skipped with that cause, and with the failed step the skip goes back to (its reason
+  names it: ``step 'a' failed (via 'b')``). If *every* dependency was skipped by a branch not taken,
   the step is skipped the same way (a step with some inputs present runs; the
   skipped inputs read as null).
 - A step excluded by a branch is skipped (not run) once its dependencies resolve.
@@ -51,6 +52,7 @@ class StepState:
     output: Any = None
     error: str | None = None
     cause: str | None = None  # first failed/cancelled dependency
+    root: str | None = None  # the failed/cancelled step a skip goes back to (via `cause`)
     branch_skip: bool = False  # skipped because a branch did not take it
     excluded: bool = False  # a branch decided not to run it
     n_branch_skipped_deps: int = 0
@@ -73,6 +75,9 @@ class Skip:
     step_id: str
     reason: str
     cause_step: str | None
+    #: the failed or cancelled step the skip goes back to, through skipped steps (the
+    #: cause itself for a step whose dependency failed); None for a branch's skip
+    root_step: str | None = None
 
 
 @dataclass(slots=True)
@@ -255,8 +260,15 @@ class RunState:
     def _on_inputs_resolved(self, st: StepState) -> None:
         if st.cause is not None:
             cause = self.steps[st.cause]
-            why = "cancelled" if cause.status is Status.CANCELLED else "did not succeed"
-            self._skip(st, f"dependency {cause.id!r} {why}", cause.id, branch=False)
+            root = self.steps[cause.root] if cause.root is not None else cause
+            st.root = root.id
+            if root is cause:
+                why = "cancelled" if cause.status is Status.CANCELLED else "did not succeed"
+                self._skip(st, f"dependency {cause.id!r} {why}", cause.id, branch=False)
+            else:  # two hops or more: name the step that started it, not only `cause`
+                why = "was cancelled" if root.status is Status.CANCELLED else "failed"
+                self._skip(st, f"step {root.id!r} {why} (via {cause.id!r})", cause.id,
+                           branch=False)
         elif st.excluded:
             self._skip(st, "branch not taken", None, branch=True)
         elif st.deps and st.n_branch_skipped_deps == len(st.deps):
@@ -278,7 +290,7 @@ class RunState:
         if branch:
             self.values[st.id] = None
             self.branch_skipped.add(st.id)
-        self.skipped.append(Skip(st.id, reason, cause))
+        self.skipped.append(Skip(st.id, reason, cause, st.root))
         self._resolved(st)
 
     def _member_resolved(self, st: StepState) -> None:
