@@ -42,7 +42,7 @@ from orchestrator.graph.validate import ModelOverrides, model_problems, run_mode
 from orchestrator.runtime.engine import RunResult, validate_inputs
 from orchestrator.runtime.registry import Registry
 from orchestrator.sdk import Workflow
-from orchestrator.spec.models import ModelConfig
+from orchestrator.spec.models import ModelConfig, non_finite
 
 
 def _usage_error() -> type[Any]:
@@ -125,6 +125,11 @@ def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
             raise _fail(f"--inputs-json nests too deeply ({_DEEP})", kind="input") from None
         if not isinstance(loaded, dict):
             raise _fail("--inputs-json must be a JSON object", kind="input")
+        for key, value in loaded.items():  # (a workflow without `inputs:` checks none)
+            where = non_finite(value, key)
+            if where is not None:
+                raise _fail(f"--inputs-json: {where}, which JSON has no number for",
+                            kind="input")
         values.update(loaded)
     given: dict[str, str] = {}
     for pair in pairs:

@@ -159,6 +159,28 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def non_finite(value: Any, name: str) -> str | None:
+    """Where a value holds a number JSON has none for (NaN, Infinity), at any depth:
+    ``"x.y is NaN"``, ``"x[1] is Infinity"`` (``name`` is the value's own path), or None.
+
+    Python's json reads ``NaN`` and ``Infinity`` and a float can be either; no store, model
+    or JSON output can hold them.
+    """
+    stack: list[tuple[str, Any]] = [(name, value)]
+    while stack:
+        path, cur = stack.pop()
+        if isinstance(cur, float) and not math.isfinite(cur):
+            number = "NaN" if math.isnan(cur) else "Infinity" if cur > 0 else "-Infinity"
+            return f"{path} is {number}"
+        if isinstance(cur, dict):
+            stack.extend((f"{path}.{k}" if isinstance(k, str) and k.isidentifier()
+                          else f"{path}[{json.dumps(k, ensure_ascii=False)}]", v)
+                         for k, v in reversed(cur.items()))
+        elif isinstance(cur, list | tuple):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(cur))))
+    return None
+
+
 class InputSpec(_Model):
     type: JSONType = Field("string", description="JSON type of the value.")
     description: str = ""
@@ -184,9 +206,19 @@ class InputSpec(_Model):
             try:
                 value = json.loads(value, parse_constant=_not_json)
             except ValueError:  # not JSON (NaN and Infinity neither): the text itself
-                pass
-        if not json_type_ok(value, self.type) or (
-                isinstance(value, float) and not math.isfinite(value)):
+                try:
+                    lenient = json.loads(value)
+                except (ValueError, RecursionError):
+                    lenient = None
+                if isinstance(lenient, dict | list):  # JSON but a NaN inside: say where
+                    value = lenient
+            except RecursionError:
+                raise ValueError(f"input {name!r} nests too deeply") from None
+        if not isinstance(value, str):
+            where = non_finite(value, name)
+            if where is not None:
+                raise ValueError(f"input {name!r}: {where}, which JSON has no number for")
+        if not json_type_ok(value, self.type):
             raise ValueError(f"input {name!r} must be {self.type}, got {shown(value)}")
         if self.json_schema is not None:
             import jsonschema
