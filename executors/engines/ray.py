@@ -8,7 +8,9 @@ retries.
 
 - :class:`RayToolExecutor` runs ``tool`` steps as Ray tasks: register it with
   ``wf.register_executor("tool", RayToolExecutor(address))``. The tool function is
-  shipped to the worker (cloudpickle); async tools run in an event loop there.
+  shipped to the worker (cloudpickle): by name where the worker can import its module,
+  else (a workflow's ``tools.py``, also under the alias a second one gets) by value,
+  with the modules beside it; async tools run in an event loop there.
   Cancelling the step cancels the task.
 - :class:`RayEngineBackend` (backend ``ray-engine``) is one LLM engine inside a Ray
   actor: any backend (``sim-engine``, ``vllm``...) built from ``options.engine`` in the
@@ -22,6 +24,8 @@ import asyncio
 import os
 import socket
 import sys
+from importlib.machinery import PathFinder
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -118,6 +122,65 @@ def _check_reachable(address: str, timeout_s: float) -> None:
             f"`ray start --head --port {port}` or fix the address") from None
 
 
+#: modules already made to travel by value (see :func:`_ship_by_value`)
+_BY_VALUE: set[str] = set()
+
+
+def _ship_by_value(ray: Any, fn: Any) -> None:
+    """Make a tool's module, and the modules beside it, travel with the function
+    (cloudpickle by value) where a Ray worker could not import them by name: a
+    workflow's ``tools.py`` is imported from the workflow's folder, which is on
+    ``sys.path`` only while it is imported, and under an alias of its own
+    (``tools__ponder_<hash>``) when another ``tools`` came first (two workflows, each
+    with a ``tools.py``). A module this process finds by name travels by name, as before."""
+    name = getattr(fn, "__module__", None)
+    if not isinstance(name, str) or name in _BY_VALUE:
+        return
+    _BY_VALUE.add(name)
+    top = sys.modules.get(name.split(".")[0])
+    if top is None or _importable_by_name(top):
+        return
+    folder = Path(top.__file__).resolve().parent  # type: ignore[arg-type]
+    if top.__file__ and Path(top.__file__).name == "__init__.py":
+        folder = folder.parent
+    beside = [m for m in list(sys.modules.values())
+              if m is top or (m is not None and "." not in getattr(m, "__name__", ".")
+                              and _in_folder(m, folder) and not _importable_by_name(m))]
+    for module in beside:
+        ray.cloudpickle.register_pickle_by_value(module)
+
+
+def _importable_by_name(module: Any) -> bool:
+    """Whether importing a top-level module's name (on ``sys.path``, not from
+    ``sys.modules``) finds its file; a module without a file (built in) counts as
+    importable."""
+    path = getattr(module, "__file__", None)
+    if not path:
+        return True
+    try:
+        spec = PathFinder.find_spec(module.__name__)
+    except (ImportError, ValueError):
+        return False
+    origin = spec.origin if spec is not None else None
+    try:
+        return origin is not None and Path(origin).resolve() == Path(path).resolve()
+    except OSError:
+        return False
+
+
+def _in_folder(module: Any, folder: Path) -> bool:
+    """Whether a module's file (a package's ``__init__.py``) lies directly in ``folder``."""
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str):
+        return False
+    try:
+        file = Path(path).resolve()
+    except OSError:
+        return False
+    home = file.parent.parent if file.name == "__init__.py" else file.parent
+    return home == folder
+
+
 def _call_tool(fn: Any, args: dict[str, Any], is_async: bool) -> Any:
     """Runs inside the Ray worker."""
     if is_async:
@@ -151,6 +214,7 @@ class RayToolExecutor:
         spec = ctx.registry.get_tool(task.inputs["tool"])
         args = spec.validate(task.inputs.get("args") or {})
         ray = connect_ray(self.address, **self.init_kwargs)
+        _ship_by_value(ray, spec.fn)
         if self._remote is None:
             self._remote = ray.remote(num_cpus=self.num_cpus, max_retries=0)(_call_tool)
         ref = self._remote.remote(spec.fn, args, spec.is_async)
@@ -236,6 +300,7 @@ class RayEngineOptions(BackendOptions):
     max_concurrency: int = Field(1000, ge=1)
     health_timeout_s: float = Field(10.0, gt=0)
     start_timeout_s: float = Field(300.0, gt=0)
+    autoscaling: bool = False
 
 
 class RayEngineBackend:
@@ -246,7 +311,9 @@ class RayEngineBackend:
     ``num_gpus`` (GPUs the actor reserves; default 1 for a ``vllm`` engine, else 0; 0
     may be given for a vLLM engine too), ``num_cpus``, ``max_concurrency`` (calls the
     actor runs at once), ``health_timeout_s``, ``start_timeout_s`` (how long the actor
-    may wait for its resources and start).
+    may wait for its resources and start), ``autoscaling`` (the cluster adds nodes on
+    demand: an actor that no node up now can hold waits for one, up to
+    ``start_timeout_s``, instead of failing at once).
 
     The actor starts on the first call. An engine that cannot start there fails the call
     with one line naming this engine and the cause: :class:`ConfigError` for a bad
@@ -355,7 +422,7 @@ class RayEngineBackend:
             if self._start_error is not None:
                 raise self._start_error
             if self._actor is None:
-                unplaceable = self._unplaceable(ray)
+                unplaceable = None if self.options.autoscaling else self._unplaceable(ray)
                 if unplaceable is not None:
                     self._start_error = ConfigError(unplaceable)
                     raise self._start_error
@@ -401,7 +468,9 @@ class RayEngineBackend:
 
     def _unplaceable(self, ray: Any) -> str | None:
         """Why no live node of the cluster can ever hold the actor; None when one can.
-        Ray would keep such an actor pending, and its calls waiting, for ever."""
+        Ray would keep such an actor pending, and its calls waiting, for ever. Dead nodes
+        do not count; nodes an autoscaler has not started yet cannot be seen (the
+        ``autoscaling`` option skips this check)."""
         wanted = {"GPU": self.num_gpus, "CPU": self.options.num_cpus}
         nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
         if any(all(r.get(k, 0.0) >= v for k, v in wanted.items()) for r in nodes):
@@ -411,6 +480,8 @@ class RayEngineBackend:
         hint = ("set the ray-engine's `num_gpus: 0` for an engine that needs no GPU, "
                 "or join a cluster with GPU nodes (`address:`)" if gpus == 0 < self.num_gpus
                 else "lower `num_gpus`/`num_cpus` or add a bigger node")
+        hint += ("; on a cluster whose autoscaler adds such nodes on demand, set "
+                 "`autoscaling: true`")
         return (f"{self.name}: no node of the Ray cluster can hold the engine's actor: it "
                 f"needs {self._needs()} on one node, and its nodes have at most {gpus:g} "
                 f"GPU(s) and {cpus:g} CPU(s); {hint}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,8 +18,9 @@ import pytest
 
 from executors.engines import PoolBackend, RayEngineBackend, RayToolExecutor, connect_ray
 from executors.engines.ray import _check_reachable
-from orchestrator.errors import BackendUnavailable, ConfigError, is_retryable
+from orchestrator.errors import BackendError, BackendUnavailable, ConfigError, is_retryable
 from orchestrator.runtime.contracts import LLMRequest
+from orchestrator.runtime.registry import import_callable
 from orchestrator.sdk import Workflow
 from orchestrator.spec.models import ModelConfig
 
@@ -152,8 +154,44 @@ async def test_an_engine_no_node_can_hold_fails_at_once_instead_of_waiting(
         "ray:vllm:meta-llama/Llama-3.1-8B-Instruct: no node of the Ray cluster can hold "
         "the engine's actor: it needs 1 GPU(s) and 0 CPU(s) on one node, and its nodes have "
         "at most 0 GPU(s) and 2 CPU(s); set the ray-engine's `num_gpus: 0` for an engine "
-        "that needs no GPU, or join a cluster with GPU nodes (`address:`)")
+        "that needs no GPU, or join a cluster with GPU nodes (`address:`); on a cluster "
+        "whose autoscaler adds such nodes on demand, set `autoscaling: true`")
     assert vllm._actor is None and not await vllm.health()
+
+
+@pytest.mark.slow
+async def test_on_an_autoscaling_cluster_the_engine_waits_for_a_node(ray_local: Any) -> None:
+    # no node can hold it now; an autoscaler might add one: wait (up to start_timeout_s)
+    vllm = RayEngineBackend(ModelConfig(backend="ray-engine", options={
+        "engine": {"backend": "vllm", "model": "m"}, "autoscaling": True,
+        "start_timeout_s": 2}))
+    with anyio.fail_after(30), pytest.raises(BackendError, match="did not start within 2s"):
+        await vllm.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
+
+
+@pytest.mark.slow
+async def test_the_tools_of_two_workflows_each_with_a_tools_py_run_on_ray(
+        ray_local: Any, tmp_path: Path) -> None:
+    # each workflow's folder is on sys.path only while its module is imported, and the
+    # second module is imported under an alias: Ray's workers can import neither by name
+    for folder, value in (("one", 1), ("two", 2)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"ray_helper_{folder}.py").write_text(f"BASE = {value}\n")
+        (tmp_path / folder / "ponder_ray_tools.py").write_text(
+            f"from ray_helper_{folder} import BASE\n\n"
+            "def answer(x: int) -> int:\n    return BASE * 100 + x\n")
+    one = import_callable("ponder_ray_tools:answer", tmp_path / "one")
+    two = import_callable("ponder_ray_tools:answer", tmp_path / "two")
+    assert two.__module__ != "ponder_ray_tools"  # the alias
+    outputs = []
+    for fn in (one, two):
+        wf = Workflow("ray-beside")
+        wf.register_executor("tool", RayToolExecutor())
+        wf.tool("a", fn, x=7)
+        result = await wf.run()
+        assert result.ok, result.error
+        outputs.append(result.output)
+    assert outputs == [107, 207]
 
 
 @pytest.mark.slow
