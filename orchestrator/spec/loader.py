@@ -149,8 +149,9 @@ def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         msg = f"YAML syntax: {exc.problem or exc.context}"
-        return None, smap, [Problem(msg, "check indentation, colons and quotes near here",
-                                    file, line, col)]
+        hint = ("YAML indents with spaces only: replace the tab with spaces"
+                if "'\\t'" in msg else "check indentation, colons and quotes near here")
+        return None, smap, [Problem(msg, hint, file, line, col)]
     except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
         return None, smap, [Problem(f"YAML: {exc}", "remove unprintable characters", file, 0, 0)]
     finally:
