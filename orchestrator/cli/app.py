@@ -174,6 +174,9 @@ def _model_overrides(pairs: list[str]) -> dict[str, tuple[str, ModelConfig]]:
         if not sep or not name or not path:
             raise _fail(f"--model {shown(pair)} must look like NAME=FILE")
         label = clipped(name)
+        if name in configs:
+            raise _fail(f"--model {label} is given twice ({configs[name][0]}, then {path}): "
+                        "give it once")
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
