@@ -161,8 +161,8 @@ def _import_beside(module_name: str, top: str, local: Path) -> Any:
     """Import ``module_name`` from the module (or package) file ``local``, under a name
     made from its path (``tools__ponder_<hash>``): the plain name is another file's in
     this process. Functions already taken from the other module keep working; ones taken
-    from this one keep theirs. (Ray workers import a tool's module by its name: run
-    such tools in-process, or give the modules names of their own.)"""
+    from this one keep theirs. (Ray workers cannot import the alias: RayToolExecutor
+    sends such a module's functions by value.)"""
     digest = hashlib.sha1(str(local.resolve()).encode()).hexdigest()[:12]
     alias = f"{top}__ponder_{digest}"
     if alias not in sys.modules:
