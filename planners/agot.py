@@ -445,14 +445,17 @@ def parse_layer(text: str, existing: int, max_nodes: int, *,
         if len(text_) > max_chars:
             return _too_long(f"thought T{number}", text_, max_chars)
         parents = []
-        for p in item.get("parents") or []:
+        given = item.get("parents") or []
+        # one parent written without the list ("parents": 1, "parents": "T1") is meant
+        # as that one: iterating it crashed on a number and read "T1" as "T" and "1"
+        for p in given if isinstance(given, list) else [given]:
             n = _thought_number(p)
             if n is None or not 1 <= n < number:
                 return PlanProblem("bad_reference", f"thought T{number} builds on {p!r}, "
                                    "which is not an earlier thought")
             parents.append(n)
         out.append(ProposedThought(text_.strip(), tuple(dict.fromkeys(parents)),
-                                   bool(item.get("final", False))))
+                                   _is_final(item.get("final", False))))
     strategy = doc.get("strategy")
     if isinstance(strategy, str) and len(strategy) > max_chars:
         return _too_long("the strategy", strategy, max_chars)
@@ -506,6 +509,12 @@ def _yes_no(value: Any) -> bool | None:
     if isinstance(value, str) and value.strip().lower() in ("false", "no"):
         return False
     return None
+
+
+def _is_final(value: Any) -> bool:
+    """A thought's ``final`` flag: ``true``, or ``"true"``/``"yes"`` as text (``"false"``
+    was true as any non-empty string is); anything else is not final."""
+    return _yes_no(value) is True
 
 
 def _thought_number(value: Any) -> int | None:

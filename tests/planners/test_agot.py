@@ -132,6 +132,44 @@ def test_layer_and_check_parsing() -> None:
     assert not flag and problem is not None and problem.code == "bad_check"
 
 
+@pytest.mark.parametrize(("parents", "final", "expected"), [
+    # one parent without its list: a number crashed the planner (TypeError), and "T1"
+    # was read as the two parents "T" and "1"
+    (1, None, ((1,), False)), ("T1", None, ((1,), False)),
+    # "false" as text made the thought final (any non-empty string was true)
+    ([1], "false", ((1,), False)), ([], "no", ((), False)),
+    ([1], "true", ((1,), True)), ([], True, ((), True)),
+])
+def test_a_layer_written_loosely_is_read_as_meant(parents: Any, final: Any,
+                                                  expected: tuple[Any, bool]) -> None:
+    item: dict[str, Any] = {"thought": "b", "parents": parents}
+    if final is not None:
+        item["final"] = final
+    parsed = parse_layer(json.dumps({"thoughts": [item]}), 1, 3)
+    assert not isinstance(parsed, PlanProblem), parsed
+    (thought,) = parsed.thoughts
+    assert (thought.parents, thought.final) == expected
+    problem = parse_layer('{"thoughts": [{"thought": "b", "parents": {"T": 1}}]}', 1, 3)
+    assert isinstance(problem, PlanProblem) and problem.code == "bad_reference"
+
+
+async def test_a_layer_with_a_scalar_parent_and_a_final_false_runs_on(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    llm = ScriptedLLM([
+        ("Layer 1 of 2", layer({"thought": "one", "final": "false"})),
+        ("Layer 2 of 2", layer({"thought": "two", "parents": 1, "final": True})),
+        ("Thought: two[\\s\\S]*Answer this", "the end"),
+        ANSWER,
+    ])
+    wf = plan_workflow(llm, planner="agot", options={"max_layers": 2, "max_depth": 0})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == "the end"  # not T1's answer: T1 was not final
+    assert not recorder.of("plan_error")
+    patches = {s["id"]: s["deps"] for p in recorder.of("graph_patched") for s in p.steps}
+    assert patches["p__t2"] == ["p__t1"]
+
+
 @pytest.mark.parametrize(("text", "complex_"), [
     # a negated "complex" was read as complex: the thought was expanded into a graph
     ("This is not a complex thought.", False), ("No, it is not complex.", False),
