@@ -7,11 +7,13 @@ longer validates against its class, comes back as a :class:`RawEvent`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import re
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -123,6 +125,36 @@ def dumps_payload(payload: dict[str, Any]) -> str:
         return pydantic_core.to_json(payload, inf_nan_mode="constants").decode()
     except PydanticSerializationError:
         return json.dumps(payload)
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (unless it is off already) for the block.
+
+    For building many objects that are kept, in one go, with no reference cycle among
+    them (a page of decoded events, a fold): each collection the allocations trigger
+    scans the young objects, and then ever more of the old ones too, finding nothing
+    to free. Reading and folding a run of 200,000 events spent about half its CPU time
+    there. Objects are still freed by their reference counts; a cycle made meanwhile
+    elsewhere is collected after the block.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def decode_rows(
+    run_id: str, rows: Iterable[tuple[int, str, float, Mapping[str, Any]]]
+) -> list[StoredEvent]:
+    """:func:`decode` each ``(seq, kind, ts, payload)`` row of a run, in order, with the
+    garbage collector paused (see :func:`paused_gc`)."""
+    with paused_gc():
+        return [decode(run_id, seq, kind, ts, payload) for seq, kind, ts, payload in rows]
 
 
 def decode(run_id: str, seq: int, kind: str, ts: float, payload: Mapping[str, Any]) -> StoredEvent:

@@ -7,6 +7,7 @@ transaction by a runner (see :mod:`orchestrator.store._runners`).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sqlite3
 import stat
@@ -25,10 +26,11 @@ from orchestrator.store._codec import (
     EventRow,
     check_batch,
     conflict_error,
-    decode,
+    decode_rows,
     encode,
     encode_row,
     is_encoding_error,
+    paused_gc,
     utf8_safe,
 )
 from orchestrator.store._errors import StoreError, StoreUnavailable
@@ -386,9 +388,10 @@ class SqlStore(TraceStore):
     async def events(self, run_id: str, *, after_seq: int | None = None,
                      kinds: Collection[str] | None = None) -> list[StoredEvent]:
         runner = self._require_open()
-        select = bind(_select_events, run_id, after_seq, None if kinds is None else list(kinds))
+        select = bind(self._select_events(), run_id, after_seq,
+                      None if kinds is None else list(kinds))
         rows = await self._run("read events", lambda: runner.read(select))
-        return [decode(run_id, seq, kind, ts, payload) for seq, kind, ts, payload in rows]
+        return decode_rows(run_id, rows)
 
     async def events_page(
         self, run_id: str, *, after_seq: int | None = None, limit: int
@@ -398,15 +401,18 @@ class SqlStore(TraceStore):
         # beyond the column's integers: nothing is stored there, and the driver would fail
         if after >= (_SEQ_BEYOND if self._sqlite else _SEQ_MAX):
             return []
-        select = bind(_select_events, self._stored_id(run_id), after, None, limit)
+        select = bind(self._select_events(), self._stored_id(run_id), after, None, limit)
         rows = await self._run("read events", lambda: runner.read(select))
-        return [decode(run_id, seq, kind, ts, payload) for seq, kind, ts, payload in rows]
+        return decode_rows(run_id, rows)
 
     async def run_info(self, run_id: str) -> RunInfo | None:
         runner = self._require_open()
         select = bind(_select_run, self._stored_id(run_id))
         rows = await self._run("read a run", lambda: runner.read(select))
         return RunInfo.model_validate(rows[0]) if rows else None
+
+    def _select_events(self) -> Callable[..., list[tuple[int, str, float, dict[str, Any]]]]:
+        return _select_events_sqlite if self._sqlite else _select_events
 
     def _stored_id(self, run_id: str) -> str:
         """The run id to look for: PostgreSQL's text holds no NUL, so an id with one is asked
@@ -591,6 +597,40 @@ def _select_events(
     if limit is not None:
         query = query.limit(limit)
     return [(r.seq, r.kind, r.ts, r.payload) for r in conn.execute(query)]
+
+
+def _select_events_sqlite(
+    conn: sa.Connection, run_id: str, after_seq: int | None, kinds: list[str] | None = None,
+    limit: int | None = None,
+) -> list[tuple[int, str, float, dict[str, Any]]]:
+    """:func:`_select_events` on SQLite, through the driver, as appends are written: the
+    same values (the columns as SQLite gives them, the payload's text read with
+    :func:`json.loads`, as SQLAlchemy's JSON type reads it) without SQLAlchemy's rows,
+    about a tenth of the CPU of the viewer's first read of a run. One SELECT: one
+    snapshot of the file."""
+    if kinds is not None and not kinds:
+        return []
+    sql = f"SELECT seq, kind, ts, payload FROM {EVENTS.name} WHERE run_id = ?"
+    params: list[Any] = [run_id]
+    if after_seq is not None:
+        sql += " AND seq > ?"
+        params.append(after_seq)
+    if kinds is not None:
+        sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+        params.extend(kinds)
+    sql += " ORDER BY seq"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    dbapi = conn.connection.driver_connection
+    assert isinstance(dbapi, sqlite3.Connection)
+    try:
+        rows = dbapi.execute(sql, params).fetchall()
+    except sqlite3.Error as exc:  # as SQLAlchemy would have raised it
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+    loads = json.loads
+    with paused_gc():  # (see decode_rows)
+        return [(seq, kind, ts, loads(payload)) for seq, kind, ts, payload in rows]
 
 
 def _select_run(conn: sa.Connection, run_id: str) -> list[dict[str, Any]]:
