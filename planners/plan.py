@@ -296,6 +296,32 @@ def _bad_brace_refs(value: Any, depth: int = 0) -> list[str]:
     return []
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def join_surrogates(text: str) -> str:
+    """``text`` with each UTF-16 surrogate pair (``"\\ud83d\\ude00"`` as a plan's escapes
+    give it) joined into its character, as JSON reads it; a lone half stays."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def _lone_surrogates(value: Any, depth: int = 0) -> list[str]:
+    """The lone surrogates in an argument (its strings and object keys): no tool, trace
+    or terminal can encode one."""
+    if depth > _MAX_DEPTH:
+        return []
+    if isinstance(value, str):
+        return _SURROGATE.findall(value)
+    if isinstance(value, dict):
+        return [c for k, v in value.items()
+                for c in (*_lone_surrogates(k, depth + 1), *_lone_surrogates(v, depth + 1))]
+    if isinstance(value, list):
+        return [c for v in value for c in _lone_surrogates(v, depth + 1)]
+    return []
+
+
 def _rewrite(value: Any, ref: Callable[[int], str]) -> Any:
     if isinstance(value, PlanRef):
         return step_ref(value, ref)
@@ -394,6 +420,12 @@ class PlanBuilder:
             return PlanProblem("bad_reference", f"{bad[0]} is not a reference to an action; "
                                "write $N or ${N} (a literal $ is $$, and a plan cannot write "
                                "the text ${)", line)
+        lone = next((c for v in values for c in _lone_surrogates(v)), None)
+        if lone is not None:
+            return PlanProblem("bad_args", f"action {id_}: an argument holds "
+                               f"\\u{ord(lone):04x}, half of a UTF-16 surrogate pair and no "
+                               "character by itself; write the character, or both halves "
+                               "(\\ud83d\\ude00)", line)
         deps = sorted({r for v in values for r in _refs_in(v)})
         for dep in deps:
             problem = self._check_ref(id_, dep, line)

@@ -44,6 +44,7 @@ from planners.plan import (
     PlanBuilder,
     PlanProblem,
     PlanRef,
+    join_surrogates,
     path_problem,
 )
 
@@ -388,7 +389,9 @@ def _literal(node: ast.AST, depth: int) -> Any:
     if depth > _MAX_DEPTH:
         raise ArgSyntaxError("arguments nested too deeply")
     if isinstance(node, ast.Constant):
-        if isinstance(node.value, str | int | float | bool) or node.value is None:
+        if isinstance(node.value, str):  # "\\ud83d\\ude00" is one character, as in JSON
+            return join_surrogates(node.value)
+        if isinstance(node.value, int | float | bool) or node.value is None:
             return node.value
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         inner = node.operand
@@ -402,7 +405,7 @@ def _literal(node: ast.AST, depth: int) -> Any:
         for key, value in zip(node.keys, node.values, strict=True):
             if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
                 raise ArgSyntaxError("object keys must be quoted strings")
-            out[key.value] = _literal(value, depth + 1)
+            out[join_surrogates(key.value)] = _literal(value, depth + 1)
         return out
     elif isinstance(node, ast.Subscript | ast.Attribute):
         return _ref_path(node)

@@ -246,3 +246,24 @@ async def test_a_joiner_answer_cut_at_max_tokens_says_so(plan_workflow: PlanWork
     assert error.code == "truncated"
     assert error.error == ("the model stopped at max_tokens=12 before its answer was "
                            "complete; raise max_tokens")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_a_lone_surrogate_in_an_argument_is_a_plan_error_and_a_pair_one_character(
+        plan_workflow: PlanWorkflow, recorder: Recorder, fmt: str) -> None:
+    # a lone "\ud800" reached the tool and the run's output, which `ponder run` could not
+    # print (exit 2, UnicodeEncodeError); a pair ("\ud83d\ude00") stayed two halves in a
+    # text plan where JSON reads one character
+    if fmt == "text":
+        bad = '1. search("a\\ud800")\n2. join()\n<END_OF_PLAN>'
+        good = '1. search("\\ud83d\\ude00")\n2. join()\n<END_OF_PLAN>'
+    else:
+        bad = '{"actions": [{"id": 1, "tool": "search", "args": {"query": "a\\ud800"}}]}'
+        good = '{"actions": [{"id": 1, "tool": "search", "args": {"query": "\\ud83d\\ude00"}}]}'
+    llm = ScriptedLLM([(JOINER, "Finish($1)"), ("rejected", good), ("Question", bad)])
+    result = await plan_workflow(llm, format=fmt).run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == "result for \U0001f600"
+    (error,) = recorder.of("plan_error")
+    assert error.code == "bad_args" and "\\ud800" in error.error and error.will_retry
+    assert [e.step_id for e in recorder.of("step_started")] == ["p", "p__1"]
