@@ -58,7 +58,8 @@ def view(
     \f
     :raises SystemExit: 2 when binding beyond loopback without a token or FastAPI/uvicorn
         are missing; 1 when the trace store cannot be opened or its schema is older than
-        this Ponder's; 0 on Ctrl-C.
+        this Ponder's; 130 on Ctrl-C (and killed by SIGTERM), as ``ponder run`` and a shell
+        report an interrupted command.
     """
     token = token or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(host) and token is None:
@@ -164,13 +165,22 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
             app = create_app(store, token, allowed_hosts=allowed)
             config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2,
                                     access_log=False)
-            server = uvicorn.Server(config)
             port = sock.getsockname()[1]
             url = f"http://{shown}:{port}/" + ("?token=" + token if token else "")
             where: Any = getattr(store, "url", None) or "memory://"
             if read_only is not None:
                 where = f"{read_only}, read-only"
-            _say(f"Ponder viewer on {url}  (trace store: {where}; Ctrl-C to stop)")
+
+            class Server(uvicorn.Server):
+                async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                    await super().startup(sockets)
+                    # Said once it serves, and handles Ctrl-C: one pressed on reading it
+                    # (before, uvicorn's startup was cancelled with a logged traceback)
+                    # stops it as any later one does.
+                    if self.started:
+                        _say(f"Ponder viewer on {url}  (trace store: {where}; Ctrl-C to stop)")
+
+            server = Server(config)
             await server.serve(sockets=[sock])
             return 0 if server.started else 1
         finally:

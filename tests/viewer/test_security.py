@@ -264,3 +264,31 @@ def test_the_command_serves_a_store_until_stopped(tmp_path: Path, host: str) -> 
     assert answer == {"runs": [], "limit": 50, "offset": 0, "has_more": False,
                       "interrupted": [], "resume": {}}
     assert f"http://{host}:{port}/" in err and "t.db" in err
+
+
+@pytest.mark.parametrize("ask_first", [True, False])
+def test_ctrl_c_stops_the_command_with_status_130(tmp_path: Path, ask_first: bool) -> None:
+    # as `ponder run` and a shell report an interrupted command; pressed as soon as the
+    # viewer says where it serves (it serves then), it stops it cleanly too
+    import json
+    import signal
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.viewer", "--db", "memory://", "--port", "0"],
+        stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+    )
+    try:
+        line = proc.stderr.readline() if proc.stderr else ""
+        assert "Ctrl-C to stop" in line, line
+        if ask_first:
+            url = line.split()[3]
+            with urllib.request.urlopen(url + "api/v1/runs", timeout=10) as answer:
+                assert json.load(answer)["runs"] == []
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "ERROR" not in err
