@@ -215,10 +215,9 @@ def show(
         table.columns[0].no_wrap = True
         table.columns[0].min_width = max((len(st.id) for st in rec.steps), default=4)
         for st in rec.steps:
-            dur = (st.finished_at - st.started_at) if st.finished_at and st.started_at else None
             tokens = (st.prompt_tokens or 0) + (st.completion_tokens or 0)
             table.add_row(Text(st.id), Text(st.kind or ""), Text(st.status), str(st.attempts),
-                          _age(dur), str(tokens or ""), Text(_cell(st.error or "")))
+                          _age(st.duration_s), str(tokens or ""), Text(_cell(st.error or "")))
         out.print_table(table)
         for line in _planning(rec):
             out.print(line, markup=False, highlight=False, soft_wrap=True)

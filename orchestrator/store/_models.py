@@ -116,6 +116,11 @@ class StepRecord(BaseModel):
         or not (the scheduler's fast path emits no event for it).
     :ivar started_at: when its first attempt started; ``finished_at``: when it
         reached its last terminal state.
+    :ivar duration_s: how long it ran, in the run's execution that ended it: from its
+        first start in that execution (or from the resume, for a step started before it)
+        to its terminal state, so that the time between a crash and its resume is not
+        counted (a run's ``duration_s`` is its last execution's too); ``None`` until it
+        ends, and for a step that never started.
     :ivar error: the error of the last failed attempt, or why it was skipped or
         cancelled; cleared when a later attempt succeeds.
     :ivar spec: the step definition from the ``graph_patched`` event that added it.
@@ -135,6 +140,7 @@ class StepRecord(BaseModel):
     scheduled_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    duration_s: float | None = None
     latency_s: float | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0

@@ -30,6 +30,9 @@ class RunFold:
         self.finished = False
         self.n_events = 0
         self.next_seq = 0
+        # a step's first start in the run's current execution (see StepRecord.duration_s)
+        self._live_from: dict[str, float] = {}
+        self._resumed_at: float | None = None
 
     def apply(self, e: StoredEvent) -> None:
         """Fold one event, given in ``seq`` order; events of other runs are ignored."""
@@ -59,6 +62,10 @@ class RunFold:
         run = self.run
         if "started_at" in run:
             run["resumes"] += 1 if e.resumed else 0
+            # A new execution: the time a step spent before it, and the downtime between
+            # the two, are not its running time.
+            self._live_from.clear()
+            self._resumed_at = e.ts
         else:
             run["started_at"] = e.ts
         run.update(
@@ -100,7 +107,17 @@ class RunFold:
         rec = self.step(e.step_id)
         rec["attempts"] += 1
         rec.setdefault("started_at", e.ts)
-        rec.update(status="running", kind=e.step_kind, input=e.input, finished_at=None)
+        self._live_from.setdefault(e.step_id, e.ts)
+        rec.update(status="running", kind=e.step_kind, input=e.input, finished_at=None,
+                   duration_s=None)
+
+    def _ended(self, rec: dict[str, Any], ts: float) -> None:
+        """Set the step's ``finished_at`` and ``duration_s`` at its terminal event."""
+        rec["finished_at"] = ts
+        start = self._live_from.get(rec["id"])
+        if start is None and rec.get("started_at") is not None:
+            start = self._resumed_at  # started in an earlier execution, ended in this one
+        rec["duration_s"] = None if start is None else ts - start
 
     def on_step_retrying(self, e: ev.StepRetrying) -> None:
         rec = self.step(e.step_id)
@@ -108,9 +125,9 @@ class RunFold:
 
     def on_step_succeeded(self, e: ev.StepSucceeded) -> None:
         rec = self.step(e.step_id)
+        self._ended(rec, e.ts)
         rec.update(
             status="succeeded",
-            finished_at=e.ts,
             output=e.output,
             raw=e.raw,
             latency_s=e.latency_s,
@@ -122,18 +139,19 @@ class RunFold:
 
     def on_step_failed(self, e: ev.StepFailed) -> None:
         rec = self.step(e.step_id)
-        rec.update(
-            status="failed", finished_at=e.ts, error=e.error, error_type=e.error_type, raw=e.raw
-        )
+        self._ended(rec, e.ts)
+        rec.update(status="failed", error=e.error, error_type=e.error_type, raw=e.raw)
         self.add_usage(rec, e.usage)
 
     def on_step_skipped(self, e: ev.StepSkipped) -> None:
         rec = self.step(e.step_id)
-        rec.update(status="skipped", finished_at=e.ts, error=e.reason)
+        self._ended(rec, e.ts)
+        rec.update(status="skipped", error=e.reason)
 
     def on_step_cancelled(self, e: ev.StepCancelled) -> None:
         rec = self.step(e.step_id)
-        rec.update(status="cancelled", finished_at=e.ts, error=e.reason)
+        self._ended(rec, e.ts)
+        rec.update(status="cancelled", error=e.reason)
         self.add_usage(rec, e.usage)
 
     def _note(self, step_id: str, key: str, entry: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ def test_every_step_is_known_with_status_and_attempts(make_run: Any) -> None:
     plan = run.step("plan")
     assert (plan.status, plan.attempts, plan.kind, plan.pool) == ("succeeded", 2, "plan", "llm")
     assert (plan.started_at, plan.finished_at, plan.latency_s) == (1002.0, 1005.0, 1.0)
+    assert plan.duration_s == 3.0  # its two attempts and the wait between them
     assert (plan.prompt_tokens, plan.completion_tokens) == (10, 5)
     assert plan.error is None and plan.output["plan"] == ["b"] and plan.meta == {"model": "m"}
     assert plan.input == {"prompt": "plan it ✓"}
@@ -90,6 +91,39 @@ def test_a_resumed_run() -> None:
     )
     done = fold_events([*events, ev.RunFinished(run_id="r", seq=3, ts=4.0, status="succeeded")])
     assert (done.status, done.finished_at) == ("succeeded", 4.0)
+
+
+def test_a_steps_time_leaves_out_the_downtime_before_a_resume() -> None:
+    def started(seq: int, ts: float, sid: str, attempt: int = 1) -> ev.StepStarted:
+        return ev.StepStarted(run_id="r", seq=seq, ts=ts, step_id=sid, step_kind="tool",
+                              attempt=attempt, input={})
+
+    def done(seq: int, ts: float, sid: str, attempt: int = 1) -> ev.StepSucceeded:
+        return ev.StepSucceeded(run_id="r", seq=seq, ts=ts, step_id=sid, attempt=attempt,
+                                output=1)
+
+    events = [
+        ev.RunStarted(run_id="r", seq=0, ts=100.0, workflow="w", inputs={}),
+        started(1, 101.0, "a"), done(2, 103.0, "a"),
+        started(3, 104.0, "b"), started(4, 104.0, "c"), started(5, 104.5, "d"),
+        # the process dies at about 105; the run is resumed an hour later
+        ev.RunStarted(run_id="r", seq=6, ts=3700.0, workflow="w", inputs={}, resumed=True),
+        started(7, 3701.0, "b", 2), done(8, 3704.0, "b", 2),
+        done(9, 3702.0, "c"),  # ended without starting again (a recorded output)
+        started(10, 3703.0, "e"),
+    ]  # fmt: skip
+    run = fold_events(events)
+    steps = {s.id: s for s in run.steps}
+    assert steps["a"].duration_s == 2.0  # ended before the crash: its time stays
+    b = steps["b"]
+    assert (b.started_at, b.finished_at, b.attempts, b.duration_s) == (104.0, 3704.0, 2, 3.0)
+    assert steps["c"].duration_s == 2.0  # from the resume
+    assert steps["d"].duration_s is None and steps["d"].status == "running"
+    assert steps["e"].duration_s is None  # still running
+    assert fold_events([*events, done(11, 3710.0, "e")]).step("e").duration_s == 7.0
+    # started again after it ended: running, so no time until it ends again
+    again = fold_events([*events, started(11, 3720.0, "a", 2)]).step("a")
+    assert (again.status, again.finished_at, again.duration_s) == ("running", None, None)
 
 
 def test_bad_input_is_a_value_error() -> None:
