@@ -31,7 +31,14 @@ another engine or waits for the first one free, up to ``busy_wait_s``.
 Hung engines. A member whose calls in flight make no progress (no token counted, no
 chunk, no answer or error) for ``stall_timeout_s`` has them stopped and moved to the
 others; the stall counts as a failure, and its ``health()`` is asked at once: failing
-it takes the member out whatever ``eject_after`` says.
+it takes the member out whatever ``eject_after`` says. The pool's ``stall_timeout_s``
+applies only to members whose progress it can see before their answer (see
+:data:`PROGRESS_IN`): one whose backend counts tokens as they are made (``vllm``,
+``sim-engine``, ``local``...), or one whose stream does (``openai``: the pool then runs
+its calls through the member's stream, since an answer that is not streamed shows
+nothing before its end). A member that shows nothing before its answer (``ray-engine``,
+a backend that does not say) is not watched, since a long answer would look hung,
+unless it sets a ``stall_timeout_s`` of its own, which then bounds each of its calls.
 """
 
 from __future__ import annotations
@@ -98,6 +105,24 @@ _ENGINE_STATUSES = frozenset({401, 403, 404, 405, 408, 429})
 #: engine's full queue, 503): backpressure, not a failure
 _BUSY_STATUSES = frozenset({429, 503})
 _log = logging.getLogger(__name__)
+
+#: where a backend shows the progress of a call before its answer (see
+#: ``stall_timeout_s``): ``"complete"``, its ``complete()`` counts tokens on
+#: ``LLMRequest.usage`` as they are made; ``"stream"``, only its ``stream()`` does, chunk by
+#: chunk (a pool that watches such a member runs its calls through the stream);
+#: ``"none"``, nothing shows before the answer
+Progress = Literal["complete", "stream", "none"]
+#: the built-in backends' :data:`Progress`, by backend name. Another backend says it with
+#: a ``progress_in`` attribute (which also overrides this table); one that does not is
+#: taken as ``"none"``.
+PROGRESS_IN: dict[str, Progress] = {
+    "vllm": "complete",
+    "sim-engine": "complete",
+    "local": "complete",
+    "simulated": "complete",
+    "openai": "stream",  # an answer that is not streamed (n == 1) comes all at its end
+    "ray-engine": "none",  # the actor answers at the end; its stream is one chunk
+}
 
 
 class PoolOptions(BackendOptions):
@@ -255,6 +280,10 @@ class Member:
     stats: MemberStats = field(default_factory=MemberStats)
     #: seconds without progress after which its calls are stalled (None: never)
     stall_s: float | None = None
+    #: whether its calls run through its stream, where alone its progress shows
+    via_stream: bool = False
+    #: whether the progress of its calls shows before their answer
+    observed: bool = True
     #: until when it is left alone after a busy answer, and how many in a row it gave
     busy_until: float = -math.inf
     busy_streak: int = 0
@@ -600,7 +629,9 @@ class PoolBackend:
                                        ``Retry-After``
     stall_timeout_s    300             seconds without progress after which a member's
                                        calls move elsewhere (a member may set its own;
-                                       ``null``: never)
+                                       ``null``: never); only for members whose
+                                       progress shows before their answer (see the
+                                       module docstring)
     quantum_tokens     2048            ``program_aware``: service of level 0
     levels             8               ``program_aware``: number of levels
     starvation_s       60              ``program_aware``: a call's wait that jumps every level
@@ -790,7 +821,7 @@ class PoolBackend:
                     sent_level = self._level(call)
                     with core.watch(member) as scope:
                         try:
-                            response = await member.backend.complete(sent)
+                            response = await self._answer(member, sent)
                         except Exception:
                             core.progressed(member)  # an error is an answer: it is alive
                             raise
@@ -813,6 +844,20 @@ class PoolBackend:
             core.succeeded(member, call, response)
             return self._annotate(response, member, sent.priority, sent_level, waited,
                                   attempts, by_prefix)
+
+    async def _answer(self, member: Member, request: LLMRequest) -> LLMResponse:
+        """The member's answer: from its ``complete()``, or, for a member whose progress
+        shows only in its stream, the final chunk of its stream, each chunk being
+        progress (closing the stream, as a stall does, stops the engine's work)."""
+        if not member.via_stream:
+            return await member.backend.complete(request)
+        async with aclosing(member.backend.stream(request)) as chunks:  # type: ignore[type-var]
+            async for chunk in chunks:
+                self._core.progressed(member)
+                if chunk.final is not None:
+                    return chunk.final
+        raise BackendError(f"pool {self.name!r}: engine {member.name!r}: the stream ended "
+                           "without a final chunk")
 
     async def _engine_failed(self, member: Member, exc: Exception, tried: set[str]) -> bool:
         """Record an engine's fault: False for a busy answer (the engine stays, and may
@@ -971,6 +1016,7 @@ class PoolBackend:
         bad_replicas = _replicas_problem(replicas)
         if bad_replicas is not None:
             raise ConfigError(f"pool {self.name!r}: member {index}: {bad_replicas}")
+        own_stall = "stall_timeout_s" in data
         stall_s = data.pop("stall_timeout_s", self.options.stall_timeout_s)
         bad_stall = _stall_problem(stall_s)
         if bad_stall is not None:
@@ -1001,8 +1047,15 @@ class PoolBackend:
                 if lacking is not None:
                     raise _CannotStart(base, f"cannot run here: {lacking}") from None
                 raise ConfigError(f"pool {self.name!r}: member {member_name!r}: {exc}") from None
-            out.append(Member(member_name, backend, _limit(cfg, backend), stall_s=stall_s))
+            out.append(_member(member_name, backend, _limit(cfg, backend), stall_s,
+                               progress_in(cfg.backend, backend), own_stall))
         return out
+
+    @property
+    def progress_in(self) -> Progress:
+        """Where this pool, as a member of another, shows progress: ``"complete"`` when
+        every member's shows before its answer, else ``"none"``."""
+        return "complete" if all(m.observed for m in self._core.members) else "none"
 
     def _call(self, request: LLMRequest) -> Call:
         call = Call(run_of(request.run_id, request.request_id), request.priority,
@@ -1045,6 +1098,28 @@ class PoolBackend:
         return BackendUnavailable(
             f"pool {self.name!r}: the call failed on {attempts} engine(s); last error: "
             f"{type(exc).__name__}: {exc}")
+
+
+def progress_in(name: str, backend: object) -> Progress:
+    """Where a member's backend (``name``: its backend name) shows the progress of a call:
+    its ``progress_in`` attribute, else :data:`PROGRESS_IN`, else ``"none"``."""
+    declared = getattr(backend, "progress_in", None)
+    if declared in ("complete", "stream", "none"):
+        return declared  # type: ignore[no-any-return]
+    return PROGRESS_IN.get(name, "none")
+
+
+def _member(name: str, backend: LLMBackend, limit: int, stall_s: float | None,
+            progress: Progress, own_stall: bool) -> Member:
+    """A member, watched for stalls where its progress shows (through its stream for a
+    ``"stream"`` backend); one whose progress does not show is watched only with a
+    ``stall_timeout_s`` of its own (``own_stall``), which then bounds its calls."""
+    if progress == "none" and not own_stall:
+        stall_s = None
+    via_stream = progress == "stream" and stall_s is not None
+    observed = progress == "complete" or via_stream
+    return Member(name, backend, limit, stall_s=stall_s, via_stream=via_stream,
+                  observed=observed)
 
 
 def _replicas_problem(replicas: object) -> str | None:

@@ -268,7 +268,9 @@ class EngineActor:
         try:
             return "ok", await self.backend.complete(request)
         except Exception as exc:
-            return "error", (type(exc).__name__, str(exc), getattr(exc, "status", None))
+            # an HTTP error's status and Retry-After (BackendHTTPError) travel with it
+            return "error", (type(exc).__name__, str(exc), getattr(exc, "status", None),
+                             getattr(exc, "retry_after_s", None))
 
     async def health(self) -> bool:
         if self.start_error is not None:
@@ -324,7 +326,11 @@ class RayEngineBackend:
     started within ``start_timeout_s`` (the GPUs it needs are held by others:
     :class:`BackendError`). If a
     started actor dies, calls fail with :class:`BackendUnavailable` (a pool retries them
-    on its other engines). :meth:`stream` yields the whole answer as one chunk.
+    on its other engines); an engine's HTTP error keeps its status and ``Retry-After``
+    (:class:`BackendHTTPError`), which a pool honours for a busy engine. :meth:`stream`
+    yields the whole answer as one chunk: nothing shows a call's progress before its
+    answer, so a pool does not watch such a member for stalls unless it sets its own
+    ``stall_timeout_s``.
     """
 
     options_model = RayEngineOptions  # what `ponder validate` checks the model's options against
@@ -368,9 +374,10 @@ class RayEngineBackend:
                                      f"{type(exc).__name__}: {exc}") from exc
         if status == "ok":
             return value  # type: ignore[no-any-return]
-        kind, message, http_status = value
+        kind, message, http_status, *more = value
         if kind == "BackendHTTPError" and http_status is not None:
-            raise BackendHTTPError(message, status=http_status)
+            retry_after = more[0] if more and isinstance(more[0], int | float) else None
+            raise BackendHTTPError(message, status=http_status, retry_after_s=retry_after)
         raise _ERRORS.get(kind, BackendError)(f"{self.name}: {message}")
 
     async def stream(self, request: LLMRequest) -> Any:

@@ -6,10 +6,14 @@ start) and are marked ``slow``. They are skipped without the ``ray`` extra.
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -17,8 +21,14 @@ import anyio.lowlevel
 import pytest
 
 from executors.engines import PoolBackend, RayEngineBackend, RayToolExecutor, connect_ray
-from executors.engines.ray import _check_reachable
-from orchestrator.errors import BackendError, BackendUnavailable, ConfigError, is_retryable
+from executors.engines.ray import EngineActor, _check_reachable
+from orchestrator.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendUnavailable,
+    ConfigError,
+    is_retryable,
+)
 from orchestrator.runtime.contracts import LLMRequest
 from orchestrator.runtime.registry import import_callable
 from orchestrator.sdk import Workflow
@@ -250,3 +260,77 @@ def test_without_ray_the_message_names_the_extra(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"ponder\[ray\]"):
         connect_ray("127.0.0.1:1")
+
+
+class _Refusing:
+    """An engine that answers every call with HTTP 503 and a ``Retry-After``."""
+
+    async def complete(self, request: LLMRequest) -> Any:
+        raise BackendHTTPError("the queue is full", status=503, retry_after_s=7.5)
+
+
+class _LocalActor:
+    """An :class:`EngineActor` called in this process, as its Ray handle is."""
+
+    def __init__(self, body: EngineActor) -> None:
+        self.complete = SimpleNamespace(remote=body.complete)
+
+
+async def test_an_http_error_keeps_its_status_and_retry_after_across_the_actor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    body = EngineActor(ModelConfig(backend="sim-engine", model="llama-3-8b").model_dump_json())
+    body.backend = _Refusing()
+    backend = RayEngineBackend(ModelConfig(backend="ray-engine", options={
+        "engine": {"backend": "sim-engine", "model": "llama-3-8b"}}))
+    fake_ray = SimpleNamespace(exceptions=SimpleNamespace(RayError=RuntimeError))
+
+    async def started() -> tuple[Any, Any]:
+        return fake_ray, _LocalActor(body)
+
+    monkeypatch.setattr(backend, "_started", started)
+    with pytest.raises(BackendHTTPError) as info:
+        await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
+    assert (info.value.status, info.value.retry_after_s) == (503, 7.5)
+    assert "the queue is full" in str(info.value)
+
+
+class _FullServer(ThreadingHTTPServer):
+    """An OpenAI-compatible server on 127.0.0.1 whose queue is always full."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _FullHandler)
+
+
+class _FullHandler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        payload = json.dumps({"error": {"message": "the queue is full"}}).encode()
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Retry-After", "4")
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.mark.slow
+async def test_a_full_server_behind_a_ray_actor_keeps_its_retry_after(
+        ray_local: Any) -> None:
+    srv = _FullServer()
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+    backend = RayEngineBackend(ModelConfig(backend="ray-engine", options={"engine": {
+        "backend": "openai", "model": "m",
+        "base_url": f"http://127.0.0.1:{srv.server_address[1]}/v1"}}))
+    try:
+        with anyio.fail_after(60), pytest.raises(BackendHTTPError) as info:
+            await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
+        assert (info.value.status, info.value.retry_after_s) == (503, 4.0)
+    finally:
+        await backend.aclose()
+        srv.shutdown()
+        srv.server_close()
