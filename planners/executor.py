@@ -22,6 +22,7 @@ import contextlib
 import functools
 import math
 import re
+from collections.abc import Collection
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -76,14 +77,22 @@ def load_planner(name: str) -> Planner:
     return planner
 
 
-def id_prefix(step_id: str, attempt: int) -> str:
+def id_prefix(step_id: str, attempt: int, taken: Collection[str] = ()) -> str:
     """Prefix of the ids a plan step gives its steps; valid in ``${steps.ID.output}``.
 
     Another attempt of the same step (a retry) gets other ids: the first attempt's steps
     stay in the graph.
+
+    :param taken: the workflow's own step ids: while one of them starts with the prefix
+        (a step the user named ``p__1``), the prefix takes one more ``_``, so that no step
+        the plan adds can have that id (the planner was blamed for it, and asked again
+        to no avail).
     """
     safe = _UNSAFE_ID_CHARS.sub("_", step_id)
-    return f"{safe}__" if attempt <= 1 else f"{safe}__a{attempt}_"
+    prefix = f"{safe}__" if attempt <= 1 else f"{safe}__a{attempt}_"
+    while any(t.startswith(prefix) for t in taken):
+        prefix += "_"
+    return prefix
 
 
 class PlanExecutor:
@@ -205,7 +214,8 @@ class _PlanRun:
         for attempt in range(1, repairs + 2):
             request = PlanRequest(
                 goal=self.goal, step=self.step, tools=self.catalog,
-                id_prefix=id_prefix(self.task.step_id, self.task.attempt),
+                id_prefix=id_prefix(self.task.step_id, self.task.attempt,
+                                    self._workflow_ids()),
                 history=self._history(), problems=tuple(problems), replan_reason=reason,
                 round=round_, attempt=attempt, first_id=self._next_number(),
                 round_has_actions=len(self.started) > round_start)

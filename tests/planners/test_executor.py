@@ -240,3 +240,20 @@ async def test_a_failed_plan_step_reports_the_tokens_it_spent(plan_workflow: Pla
     assert failed.usage.prompt_tokens == plan_prompt + joiner_prompt
     assert failed.usage.completion_tokens > 5 + 20  # the plan's 5, the joiner's many
     assert llm.cancelled == 1
+
+
+# -- the ids of the steps a plan adds ---------------------------------------------------------
+async def test_a_workflow_step_named_like_a_plans_step_does_not_block_the_plan(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    # a workflow step `p__1` took the id the plan's action 1 gets: every plan was
+    # rejected ("step id 'p__1' is already in the graph"), the planner blamed for it
+    llm = ScriptedLLM([(JOINER, "Finish($1)"), ("Question", GOOD)])
+    own = {"id": "p__1", "kind": "tool", "tool": "search", "args": {"query": "mine"}}
+    wf = plan_workflow(llm, extra_steps=[own],
+                       outputs={"plan": "${steps.p.output}", "own": "${steps.p__1.output}"})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == {"plan": "result for a", "own": "result for mine"}
+    assert not recorder.of("plan_error")
+    added = [s["id"] for p in recorder.of("graph_patched") for s in p.steps]
+    assert added == ["p___1"]
