@@ -108,7 +108,8 @@ class RunSummary:
         if self._steps is None:
             raise RuntimeError(f"run {self.run_id!r} was folded without its steps")
         if self._record is None or self._record[0] != self.n_events:
-            self._record = (self.n_events, self._steps.record())
+            with paused_gc():  # a record per step, kept (see RunCache.refresh)
+                self._record = (self.n_events, self._steps.record())
         return self._record[1]
 
     def headline(self) -> RunRecord:
@@ -130,7 +131,8 @@ class RunSummary:
     def graph(self) -> list[GraphStep]:
         """The run's DAG nodes (cached until more events arrive)."""
         if self._graph_steps is None or self._graph_steps[0] != self.n_events:
-            self._graph_steps = (self.n_events, self._graph.steps())
+            with paused_gc():  # a node per step, kept (see RunCache.refresh)
+                self._graph_steps = (self.n_events, self._graph.steps())
         return self._graph_steps[1]
 
 
