@@ -9,6 +9,7 @@ into a :class:`PlanProblem` with its line.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -307,18 +308,33 @@ def join_surrogates(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
-def _lone_surrogates(value: Any, depth: int = 0) -> list[str]:
-    """The lone surrogates in an argument (its strings and object keys): no tool, trace
-    or terminal can encode one."""
+def _unencodable(id_: int, values: list[Any], line: int) -> PlanProblem | None:
+    """A ``bad_args`` problem for an argument that JSON (the trace, a tool's input) cannot
+    hold: a lone surrogate, or a number that is not finite (``1e999`` is infinite)."""
+    for bad in (b for v in values for b in _unencodable_parts(v)):
+        if isinstance(bad, float):
+            return PlanProblem("bad_args", f"action {id_}: an argument holds {bad!r}, which "
+                               "is not a finite number", line)
+        return PlanProblem("bad_args", f"action {id_}: an argument holds \\u{ord(bad):04x}, "
+                           "half of a UTF-16 surrogate pair and no character by itself; "
+                           "write the character, or both halves (\\ud83d\\ude00)", line)
+    return None
+
+
+def _unencodable_parts(value: Any, depth: int = 0) -> list[str | float]:
+    """The lone surrogates (in strings and object keys) and the numbers that are not
+    finite in an argument: no tool, trace or terminal can encode them."""
     if depth > _MAX_DEPTH:
         return []
     if isinstance(value, str):
-        return _SURROGATE.findall(value)
+        return list(_SURROGATE.findall(value))
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [value]
     if isinstance(value, dict):
-        return [c for k, v in value.items()
-                for c in (*_lone_surrogates(k, depth + 1), *_lone_surrogates(v, depth + 1))]
+        return [c for k, v in value.items() for c in (*_unencodable_parts(k, depth + 1),
+                                                      *_unencodable_parts(v, depth + 1))]
     if isinstance(value, list):
-        return [c for v in value for c in _lone_surrogates(v, depth + 1)]
+        return [c for v in value for c in _unencodable_parts(v, depth + 1)]
     return []
 
 
@@ -420,12 +436,9 @@ class PlanBuilder:
             return PlanProblem("bad_reference", f"{bad[0]} is not a reference to an action; "
                                "write $N or ${N} (a literal $ is $$, and a plan cannot write "
                                "the text ${)", line)
-        lone = next((c for v in values for c in _lone_surrogates(v)), None)
-        if lone is not None:
-            return PlanProblem("bad_args", f"action {id_}: an argument holds "
-                               f"\\u{ord(lone):04x}, half of a UTF-16 surrogate pair and no "
-                               "character by itself; write the character, or both halves "
-                               "(\\ud83d\\ude00)", line)
+        problem = _unencodable(id_, values, line)
+        if problem is not None:
+            return problem
         deps = sorted({r for v in values for r in _refs_in(v)})
         for dep in deps:
             problem = self._check_ref(id_, dep, line)

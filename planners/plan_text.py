@@ -320,6 +320,8 @@ def parse_call_args(text: str) -> tuple[list[Any], dict[str, Any]]:
         for kw in call.keywords:
             if kw.arg is None:
                 raise ArgSyntaxError("`**` is not allowed in arguments")
+            if kw.arg in keywords:  # Python's parser lets it through; the last one won
+                raise ArgSyntaxError(f"argument {kw.arg!r} is given twice")
             keywords[kw.arg] = _literal(kw.value, 0)
     except RecursionError:
         raise ArgSyntaxError("arguments nested too deeply") from None

@@ -217,3 +217,16 @@ def test_a_long_json_plan_parses_in_linear_time(catalog: ToolCatalog) -> None:
     assert time.perf_counter() - started < 4
     assert sum(isinstance(e, Action) for e in events) == n
     assert not [e for e in events if isinstance(e, PlanProblem)]
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-1e999"])
+def test_a_number_that_is_not_finite_is_bad_args(catalog: ToolCatalog, value: str) -> None:
+    # Python's JSON reader takes NaN and Infinity, and reads 1e999 as infinite: none is
+    # JSON the trace or a tool's input can hold
+    open_catalog = ToolCatalog(catalog.tools, open=True)
+    plan = '{"actions": [{"id": 1, "tool": "anything", "args": {"x": [VALUE]}}]}'
+    events = run(plan.replace("VALUE", value), open_catalog)
+    problems = [e for e in events if isinstance(e, PlanProblem)]
+    assert problems and problems[0].code == "bad_args"
+    assert "not a finite number" in problems[0].message
+    assert not [e for e in events if isinstance(e, Action)]

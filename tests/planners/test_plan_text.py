@@ -355,3 +355,20 @@ def test_a_long_plan_parses_in_linear_time(catalog: ToolCatalog) -> None:
     # 14 s on a developer's machine, under 2 s once read line by line in place
     assert time.perf_counter() - started < 7
     assert problems == [] and len(actions) == n
+
+
+@pytest.mark.parametrize(("args", "shown"), [
+    # an overflowing literal is infinite: JSON (the trace, the tool's input) has no such
+    # number, and it reached the tool
+    ("1e999", "holds inf, which is not a finite number"),
+    ('{"x": [-1e999]}', "holds -inf, which is not a finite number"),
+    # Python's parser lets a repeated keyword through: the last one silently won
+    ('query="a", query="b"', "argument 'query' is given twice"),
+])
+def test_arguments_json_cannot_hold_or_given_twice_are_bad_args(
+        catalog: ToolCatalog, args: str, shown: str) -> None:
+    open_catalog = ToolCatalog(catalog.tools, open=True)
+    actions, problems, _ = parse(f"1. anything({args})\n2. join()\n", open_catalog)
+    assert actions == []
+    (problem,) = problems
+    assert problem.code == "bad_args" and shown in problem.message and problem.line == 1
