@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from orchestrator.runtime.contracts import LLMRequest
@@ -28,6 +28,8 @@ from planners.plan import (
     sub_string_refs,
     timeout_problem,
     truncated_problem,
+    unencodable_parts,
+    unencodable_text,
     walk_path,
     whole_plan_ref,
 )
@@ -66,6 +68,7 @@ _VERB = re.compile(r"^[ \t>*_`\-]*(?:action\s*:\s*)?(finish|replan)[ \t]*\(|\b(f
 _LINE_VERB = re.compile(r"^[ \t>*_`\-]*(?:action\s*:\s*)?\**(finish|replan)\**[ \t]*"
                         r"(?::[ \t]*(.*?))?[ \t.*_`]*$", re.IGNORECASE | re.MULTILINE)
 _OBSERVATION_CHARS = 1500
+_SURROGATE_HALF = re.compile("[\\ud800-\\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,14 @@ def parse_decision(text: str) -> Decision | PlanProblem:
     if decision.action == "finish" and _empty(decision.answer):
         return PlanProblem("bad_joiner", "the joiner finished without an answer: "
                                          f"{_shown(text)!r}", raw=text)
+    bad = unencodable_parts(decision.answer)
+    if decision.action == "finish" and bad:
+        # a JSON escape ("\\ud800", 1e999) the run's output could not hold: `ponder run`
+        # failed to print it
+        return PlanProblem("bad_joiner", f"the joiner's answer {unencodable_text(bad[0])}",
+                           raw=text)
+    if decision.reason is not None and unencodable_parts(decision.reason):
+        decision = replace(decision, reason=_SURROGATE_HALF.sub("\ufffd", decision.reason))
     return decision
 
 

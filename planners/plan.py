@@ -311,17 +311,21 @@ def join_surrogates(text: str) -> str:
 def _unencodable(id_: int, values: list[Any], line: int) -> PlanProblem | None:
     """A ``bad_args`` problem for an argument that JSON (the trace, a tool's input) cannot
     hold: a lone surrogate, or a number that is not finite (``1e999`` is infinite)."""
-    for bad in (b for v in values for b in _unencodable_parts(v)):
-        if isinstance(bad, float):
-            return PlanProblem("bad_args", f"action {id_}: an argument holds {bad!r}, which "
-                               "is not a finite number", line)
-        return PlanProblem("bad_args", f"action {id_}: an argument holds \\u{ord(bad):04x}, "
-                           "half of a UTF-16 surrogate pair and no character by itself; "
-                           "write the character, or both halves (\\ud83d\\ude00)", line)
+    for bad in (b for v in values for b in unencodable_parts(v)):
+        return PlanProblem("bad_args", f"action {id_}: an argument {unencodable_text(bad)}",
+                           line)
     return None
 
 
-def _unencodable_parts(value: Any, depth: int = 0) -> list[str | float]:
+def unencodable_text(part: str | float) -> str:
+    """What is wrong with a part :func:`unencodable_parts` found, for a message."""
+    if isinstance(part, float):
+        return f"holds {part!r}, which is not a finite number"
+    return (f"holds \\u{ord(part):04x}, half of a UTF-16 surrogate pair and no character by "
+            "itself; write the character, or both halves (\\ud83d\\ude00)")
+
+
+def unencodable_parts(value: Any, depth: int = 0) -> list[str | float]:
     """The lone surrogates (in strings and object keys) and the numbers that are not
     finite in an argument: no tool, trace or terminal can encode them."""
     if depth > _MAX_DEPTH:
@@ -331,10 +335,10 @@ def _unencodable_parts(value: Any, depth: int = 0) -> list[str | float]:
     if isinstance(value, float):
         return [] if math.isfinite(value) else [value]
     if isinstance(value, dict):
-        return [c for k, v in value.items() for c in (*_unencodable_parts(k, depth + 1),
-                                                      *_unencodable_parts(v, depth + 1))]
+        return [c for k, v in value.items() for c in (*unencodable_parts(k, depth + 1),
+                                                      *unencodable_parts(v, depth + 1))]
     if isinstance(value, list):
-        return [c for v in value for c in _unencodable_parts(v, depth + 1)]
+        return [c for v in value for c in unencodable_parts(v, depth + 1)]
     return []
 
 

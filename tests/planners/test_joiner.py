@@ -167,3 +167,23 @@ def test_an_observation_names_a_missing_part_as_the_plan_wrote_it() -> None:
     text = format_actions(records)
     assert "(failed: `$1.wind`: no `wind` in {\"temp\": 18})" in text, text
     assert "steps.p__1" not in text
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    # the run's output held them, and `ponder run` could not print it (exit 2)
+    ('{"action": "finish", "answer": "x\\ud800y"}', "holds \\ud800, half of a UTF-16"),
+    ("Finish(1e999)", "holds inf, which is not a finite number"),
+    ('{"action": "finish", "answer": -1e999}', "holds -inf, which is not a finite number"),
+])
+def test_an_answer_json_cannot_hold_is_a_bad_answer(text: str, shown: str) -> None:
+    problem = parse_decision(text)
+    assert isinstance(problem, PlanProblem) and problem.code == "bad_joiner"
+    assert shown in problem.message and problem.raw == text
+
+
+def test_a_surrogate_pair_is_one_character_and_a_reason_keeps_what_it_can() -> None:
+    decision = parse_decision('{"action": "finish", "answer": "\\ud83d\\ude00"}')
+    assert not isinstance(decision, PlanProblem) and decision.answer == "\U0001f600"
+    replan = parse_decision('{"action": "replan", "reason": "Rome \\udc00 is missing"}')
+    assert not isinstance(replan, PlanProblem)
+    assert replan.reason == "Rome \ufffd is missing"
