@@ -40,7 +40,13 @@ from planners.base import (
     parse_options,
 )
 from planners.errors import PlanFailed
-from planners.plan import PlanProblem, timeout_problem, truncated_problem
+from planners.plan import (
+    PlanProblem,
+    timeout_problem,
+    truncated_problem,
+    unencodable_parts,
+    unencodable_text,
+)
 
 Item = PlannedStep | PlanProblem | PlanAnswer
 
@@ -368,8 +374,12 @@ class AGoTPlanner:
 
 # -- pure helpers --------------------------------------------------------------------
 def literal_template(text: str) -> str:
-    """A Jinja2 template that renders exactly ``text`` (model text is never a template)."""
-    return "{{ " + json.dumps(text) + " }}" if text else ""
+    """A Jinja2 template that renders exactly ``text`` (model text is never a template).
+
+    Characters stay as they are: Jinja2 reads the ``\\ud83d\\ude00`` that an ASCII-only
+    dump writes for an emoji (or a math letter, U+1D465) as two lone surrogates, which
+    no backend can encode."""
+    return "{{ " + json.dumps(text, ensure_ascii=False) + " }}" if text else ""
 
 
 def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, layer_no: int,
@@ -444,6 +454,9 @@ def parse_layer(text: str, existing: int, max_nodes: int, *,
             return PlanProblem("bad_thoughts", f"thought T{number} has no text")
         if len(text_) > max_chars:
             return _too_long(f"thought T{number}", text_, max_chars)
+        bad = unencodable_parts(text_)
+        if bad:  # a JSON escape ("\\ud800") no prompt, trace or terminal can encode
+            return PlanProblem("bad_thoughts", f"thought T{number} {unencodable_text(bad[0])}")
         parents = []
         given = item.get("parents") or []
         # one parent written without the list ("parents": 1, "parents": "T1") is meant
@@ -459,6 +472,9 @@ def parse_layer(text: str, existing: int, max_nodes: int, *,
     strategy = doc.get("strategy")
     if isinstance(strategy, str) and len(strategy) > max_chars:
         return _too_long("the strategy", strategy, max_chars)
+    if isinstance(strategy, str) and unencodable_parts(strategy):
+        return PlanProblem("bad_thoughts", "the strategy "
+                                           f"{unencodable_text(unencodable_parts(strategy)[0])}")
     return Layer(strategy if isinstance(strategy, str) else "", tuple(out))
 
 

@@ -352,3 +352,31 @@ async def test_every_call_carries_the_run_and_siblings_share_a_prefix_key(
         ("p__t1/layer1.1", "p__t1", f"{run}/p__t1"),  # t1's nested graph
         ("p__t1__t1/answer", "p__t1__t1", f"{run}/p__t1"),
     }
+
+
+async def test_a_thought_json_cannot_encode_is_a_plan_error_and_asked_again(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    # a lone "\ud800" escape in a thought reached the thought's prompts: the local
+    # llama.cpp backend cannot encode it, and every call of the thought failed
+    llm = ScriptedLLM([
+        ("Layer 1 of 1", ['{"thoughts": [{"thought": "x\\ud800", "final": true}]}',
+                          '{"thoughts": [{"thought": "x \\ud83d\\ude00", "final": true}]}']),
+        ("Thought: x \U0001f600[\\s\\S]*Answer this", "the end"),
+        ANSWER,
+    ])
+    wf = plan_workflow(llm, planner="agot", options={"max_layers": 1, "max_depth": 0})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == "the end"
+    (error,) = recorder.of("plan_error")
+    assert error.code == "bad_thoughts" and "\\ud800" in error.error and error.will_retry
+    assert not any("\ud800" in m for m in llm.prompts())
+
+
+@pytest.mark.parametrize("text", ["x \U0001f600", "\U0001d465 + 1", 'a }} {% b "q"\n\u2028é'])
+def test_a_literal_template_renders_every_character_as_it_is(text: str) -> None:
+    from orchestrator.spec.templates import environment
+
+    # an ASCII-only dump wrote an emoji as "\ud83d\ude00", which Jinja2 read as two lone
+    # surrogates: the thought's prompt could not be encoded by the local backend
+    assert environment().from_string(literal_template(text)).render() == text
