@@ -40,7 +40,14 @@ from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH
 from orchestrator.spec.loader import find_workflow, spec_to_data
-from orchestrator.spec.models import BranchStep, MapStep, ModelConfig, WorkflowSpec, json_type_ok
+from orchestrator.spec.models import (
+    BranchStep,
+    MapStep,
+    ModelConfig,
+    WorkflowSpec,
+    json_type_ok,
+    non_finite,
+)
 from orchestrator.spec.refs import Resolver, Scope, compile_value, resolve, step_deps
 from orchestrator.spec.schema_check import schema_problem
 from orchestrator.store._models import StepRecord
@@ -127,6 +134,12 @@ def validate_inputs(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]
         except ValueError as exc:
             problems.append(str(exc))
     if not spec.inputs:
+        # undeclared inputs are taken as they are, but not a number JSON has none for
+        # (the SDK's wf.run(inputs=...) gives floats; no store or JSON output holds NaN)
+        for name, value in given.items():
+            where = non_finite(value, name)
+            if where is not None:
+                problems.append(f"input {name!r}: {where}, which JSON has no number for")
         out.update(given)
     if problems:
         raise SpecError("; ".join(problems))
