@@ -201,6 +201,32 @@ def _model_overrides(pairs: list[str]) -> dict[str, tuple[str, ModelConfig]]:
     return configs
 
 
+def _aliases_used(steps: Sequence[Any]) -> set[str]:
+    """The model aliases that steps name (``default`` for a step that names none): an
+    LLM step's, a map's LLM body's, a plan's, spawn's or sample's ``model``, a plan's
+    ``joiner_model`` and its known ``options.steps``' models, a join scorer's ``llm``."""
+    used: set[str] = set()
+    for step in steps:
+        kind = getattr(step, "kind", None)
+        if kind in ("llm", "plan", "spawn", "sample"):
+            used.add(step.model)
+        if kind == "map" and step.step.kind == "llm":
+            used.add(step.step.model)
+        if kind == "join":
+            used.update(s.llm for s in (step.scorer, step.check)
+                        if s is not None and s.llm is not None)
+        if kind == "plan":
+            if step.joiner_model is not None:
+                used.add(step.joiner_model)
+            known = step.options.get("steps") if isinstance(step.options, dict) else None
+            for inner in known if isinstance(known, list) else ():
+                if isinstance(inner, dict) and inner.get("kind") in ("llm", "plan", "spawn",
+                                                                     "sample"):
+                    model = inner.get("model", "default")
+                    used.add(model if isinstance(model, str) else "default")
+    return used
+
+
 def _not_utf8(file: Path, data: bytes, exc: UnicodeDecodeError) -> Problem:
     """The problem of a file holding a byte that is not UTF-8 (located by line and byte)."""
     line = data.count(b"\n", 0, exc.start) + 1
@@ -312,6 +338,13 @@ def run(
             if declared and name not in declared and name != "default":
                 raise _fail(f"--model {clipped(name)}: {file} declares no model {shown(name)} "
                             f"(models: {', '.join(sorted(declared))})")
+            if not declared and name != "default":
+                used = _aliases_used(wf.spec.steps)
+                if name not in used:  # it would serve nothing, silently
+                    raise _fail(f"--model {clipped(name)}: {file} declares no models and no "
+                                f"step uses model {shown(name)} " + (
+                                    f"(models used: {', '.join(sorted(used))})" if used
+                                    else "(it uses no model)"))
             _check_override(name, path, run_model(config, backend), wf.registry)
             wf.spec.models[name] = config
         if tool_executor:

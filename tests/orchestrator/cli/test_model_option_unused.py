@@ -1,0 +1,51 @@
+"""`ponder run --model NAME=FILE` for a workflow without `models:` is refused when no step
+uses the alias NAME, naming the aliases it uses: it was silently ignored (the run went on
+with the default model, not the one the file gives)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.orchestrator.cli.test_json_errors import error_of, one_line_error, ponder
+
+SIM = "backend: simulated\noptions: {time_scale: 0}\n"
+
+
+def _files(tmp_path: Path, flow: str) -> tuple[str, str]:
+    (tmp_path / "t.yaml").write_text(flow)
+    (tmp_path / "m.yaml").write_text(SIM)
+    return str(tmp_path / "t.yaml"), str(tmp_path / "m.yaml")
+
+
+@pytest.mark.parametrize(("flow", "used"), [
+    ("name: t\nsteps:\n  - {id: a, kind: llm, prompt: hi}\n", "(models used: default)"),
+    ("name: t\nsteps:\n  - {id: a, kind: llm, prompt: hi, model: fast}\n"
+     "  - {id: b, kind: map, over: [1], step: {kind: llm, prompt: x, model: slow}}\n",
+     "(models used: fast, slow)"),
+    ("name: t\nsteps:\n  - {id: a, kind: tool, tool: calc, args: {expression: '1'}}\n",
+     "(it uses no model)"),
+])
+def test_an_alias_no_step_uses_is_refused(tmp_path: Path, flow: str, used: str) -> None:
+    file, model = _files(tmp_path, flow)
+    message = (f"--model fancy: {file} declares no models and no step uses model 'fancy' "
+               f"{used}")
+    one_line_error(ponder("run", file, "--db", "memory://", "--model", f"fancy={model}"),
+                   message)
+    error = error_of(ponder("run", file, "--db", "memory://", "--json",
+                            "--model", f"fancy={model}"), "usage")
+    assert error["message"] == message
+
+
+@pytest.mark.parametrize("flow", [
+    "name: t\nsteps:\n  - {id: a, kind: llm, prompt: hi, model: fancy}\n",
+    "name: t\nsteps:\n  - {id: a, kind: map, over: [1], step: {kind: llm, prompt: x, "
+    "model: fancy}}\n",
+])
+def test_an_alias_a_step_uses_serves_it(tmp_path: Path, flow: str) -> None:
+    file, model = _files(tmp_path, flow)
+    result = ponder("run", file, "--db", "memory://", "--json", "--model", f"fancy={model}")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert json.loads(result.stdout)["status"] == "succeeded"
