@@ -495,15 +495,18 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
         step: BranchStep = plan.step
         tvars = _template_vars(sched, plan, inputs)
         chosen: list[str] | None = None
-        try:
-            for case in step.cases:
-                if templates.evaluate(case.when, tvars):
-                    chosen = case.then
-                    break
-        except ReferenceResolutionError as exc:
-            sched.event(ev.StepStarted, step_id=plan.id, step_kind="branch", attempt=1, input={})
-            _control_failed(sched, plan, str(exc), "ReferenceResolutionError")
-            return
+        for c, case in enumerate(step.cases):
+            try:
+                hit = templates.evaluate(case.when, tvars)
+            except ReferenceResolutionError as exc:
+                sched.event(ev.StepStarted, step_id=plan.id, step_kind="branch", attempt=1,
+                            input={})
+                _control_failed(sched, plan, f"{_case_place(graph, plan.id, c)}: {exc}",
+                                "ReferenceResolutionError")
+                return
+            if hit:
+                chosen = case.then
+                break
         taken = chosen if chosen is not None else step.default
         sched.event(ev.StepStarted, step_id=plan.id, step_kind="branch", attempt=1,
                     input={"cases": [c.when for c in step.cases]})
@@ -513,6 +516,16 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
         sched.state.succeed(plan.id, output)
 
     return {"map": run_map, "branch": run_branch}
+
+
+def _case_place(graph: CompiledGraph, step_id: str, c: int) -> str:
+    """Where a branch's case ``c`` is: ``step 'route' case 2 (flow.yaml:9)``, the line of
+    its ``when``; without the file:line for a branch the workflow file does not hold."""
+    where = f"step {step_id!r} case {c + 1}"
+    index = next((i for i, s in enumerate(graph.spec.steps) if s.id == step_id), None)
+    line = graph.source.locate(("steps", index, "cases", c, "when"))[0] \
+        if index is not None else 0
+    return f"{where} ({graph.source.file}:{line})" if line else where
 
 
 def _json_kind(value: Any) -> str:
