@@ -102,7 +102,9 @@ class RunResult:
 def _step_json(s: StepRecord) -> dict[str, Any]:
     return {
         "id": s.id, "kind": s.kind, "status": s.status, "attempts": s.attempts,
-        "started_at": s.started_at, "finished_at": s.finished_at, "error": s.error,
+        "started_at": s.started_at, "finished_at": s.finished_at,
+        # as `ponder show --json` gives it (the fold's): without a resume's downtime
+        "duration_s": s.duration_s, "error": s.error,
         "parent": s.parent, "output": s.output,
         "usage": {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens},
     }
@@ -588,6 +590,7 @@ async def execute(
     prior_usage: Usage | None = None,
     recorded: RecordedChildren | None = None,
     nested_in: tuple[Scheduler, str] | None = None,
+    prior_events: Sequence[Any] = (),
 ) -> RunResult:
     """Run a compiled workflow to the end (or until cancelled).
 
@@ -615,6 +618,9 @@ async def execute(
     :param nested_in: for a sub-workflow's run, the scheduler of the run it is nested in
         and the step that runs it: its tokens count towards that run's budget (and those
         above it) as they are spent, so a sub-workflow cannot spend past them.
+    :param prior_events: the run's events of its earlier executions (resume), in order:
+        ``RunResult.steps`` folds them before this execution's, so that each step's record
+        is the one ``ponder show`` gives (its ``started_at``, ``duration_s``, attempts).
     :raises SpecError: when inputs do not validate.
     """
     spec = graph.spec
@@ -626,7 +632,8 @@ async def execute(
     cache = backends or BackendCache(registry, backend)
     hook_list = list(hooks)
     # the run's events, for RunResult.steps
-    log = _RunLog(rid, preset or {}, attempts or {}, convert=not hook_list)
+    log = _RunLog(rid, preset or {}, attempts or {}, convert=not hook_list,
+                  prior=prior_events)
 
     async def emit(batch: Sequence[ev._Event]) -> None:
         for hook in hook_list:
@@ -728,10 +735,12 @@ class _RunLog:
 
     :param convert: the events were made without JSON-safe copies of step inputs and
         metadata (no hook reads them): the fold makes them.
+    :param prior: the run's events of its earlier executions (resume), folded first;
+        without them, the steps of ``preset`` are records with their output only.
     """
 
     def __init__(self, run_id: str, preset: dict[str, Any], attempts: dict[str, int],
-                 convert: bool) -> None:
+                 convert: bool, prior: Sequence[Any] = ()) -> None:
         #: the events not folded yet; with no hooks, some may not be built yet (Deferred)
         self.events: list[ev._Event | Deferred] = []
         self._last: ev._Event | Deferred | None = None
@@ -739,6 +748,7 @@ class _RunLog:
         self._preset = preset
         self._attempts = attempts
         self._convert = convert
+        self._prior = prior
         self._fold: Any = None
 
     def record(self, batch: list[ev._Event | Deferred]) -> None:
@@ -759,9 +769,13 @@ class _RunLog:
             from orchestrator.store.fold import RunFold
 
             fold = self._fold = RunFold(self._run_id)
+            for e in self._prior:  # the same fold as the trace store's (ponder show)
+                fold.apply(e)
+            self._prior = ()
             for sid, output in self._preset.items():  # known from an earlier execution
-                fold.step(sid).update(status="succeeded", output=output,
-                                      attempts=self._attempts.get(sid, 1))
+                if fold.steps.get(sid, {}).get("status") != "succeeded":
+                    fold.step(sid).update(status="succeeded", output=output,
+                                          attempts=self._attempts.get(sid, 1))
         for e in self.events:
             fold.apply(built(e))
         self.events.clear()
