@@ -19,6 +19,8 @@ that once a plan is given up).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
@@ -29,6 +31,7 @@ import anyio
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import BackendError, backend_errors
+from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import (
     ExecContext,
     LLMChunk,
@@ -201,15 +204,27 @@ class PlanSession:
     and the plan step's priority (as ``llm`` steps do), so a plan's calls count as part
     of their run's program.
 
+    Every completed call is recorded (a ``plan_call`` event: its answer, by a digest of
+    the request), so that the next attempt of a plan step cut mid-way (a resumed run)
+    takes the answers its interrupted attempt had (``earlier``) instead of asking again.
+
     :param step_id: the plan step.
     :param run_id: the run (default: the graph's).
     :param priority: the plan step's priority (its remaining critical path).
+    :param attempt: the plan step's attempt.
+    :param id_prefix: the prefix of the ids this attempt gives its steps (left out of a
+        request's digest: the attempt before named the same steps otherwise).
+    :param earlier: what the interrupted attempt before recorded (``answer(key)``), on
+        resume.
     """
 
     graph: LiveGraph
     step_id: str
     run_id: str = ""
     priority: float = 0.0
+    attempt: int = 1
+    id_prefix: str = ""
+    earlier: Any = None
     #: every call's tokens, the partial work of a failed, cancelled or timed-out one too
     usage: Usage = field(default_factory=Usage)
     llm_calls: int = 0
@@ -269,6 +284,16 @@ class PlanSession:
 
         :raises BackendError: (or a subclass, or :class:`StepTimeout`) when the backend fails.
         """
+        key = self.request_key(model, request)
+        known = self.earlier.answer(key) if self.earlier is not None and key else None
+        if known is not None:  # answered in the attempt that was cut: not asked again
+            now = time.time()
+            self.outputs.append({"request_id": request.request_id, "text": known,
+                                 "started": now, "ended": now, "reused": True})
+            yield LLMChunk(known)
+            yield LLMChunk("", final=LLMResponse(known, finish_reason="stop",
+                                                 meta={"reused": True}))
+            return
         self.llm_calls += 1
         backend = self.graph.backend(model)
         counted = request.usage if request.usage is not None else Usage()
@@ -288,6 +313,7 @@ class PlanSession:
                             self.outputs.append({"request_id": request.request_id,
                                                  "text": chunk.final.text,
                                                  "started": started, "ended": time.time()})
+                            self._record_call(key, request, chunk.final)
                         elif chunk.text:
                             if not estimate.prompt_tokens:
                                 estimate.prompt_tokens = approx_prompt_tokens(request.messages)
@@ -298,6 +324,27 @@ class PlanSession:
                 spent = Usage(counted.prompt_tokens - before.prompt_tokens,
                               counted.completion_tokens - before.completion_tokens)
                 self.usage += spent if spent.total else estimate
+
+    def request_key(self, model: str, request: LLMRequest) -> str:
+        """The digest a completed call is recorded under: its model, messages and schema,
+        with this attempt's step id prefix left out (the next attempt's steps have ids of
+        their own). ``""`` for a call of several samples (``n > 1``): not recorded."""
+        if request.n != 1:
+            return ""
+        text = json.dumps([model, request.messages, request.json_schema, request.stop],
+                          sort_keys=True, default=repr)
+        if self.id_prefix:
+            text = text.replace(self.id_prefix, "\x00")
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def _record_call(self, key: str, request: LLMRequest, final: LLMResponse) -> None:
+        record = getattr(self.graph, "record", None)
+        if not key or record is None:
+            return
+        record(ev.PlanCall, step_id=self.step_id, attempt=self.attempt,
+               request_id=request.request_id, key=key, text=final.text,
+               usage=ev.UsageModel(prompt_tokens=final.prompt_tokens,
+                                   completion_tokens=final.completion_tokens))
 
     async def wait(self, step_ids: Sequence[str]) -> dict[str, StepResult]:
         """Wait until these steps are resolved; how each ended, by id.

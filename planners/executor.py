@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import re
 from collections.abc import Collection
@@ -117,8 +118,13 @@ class PlanExecutor:
         planner = load_planner(step.planner)
         catalog = (ToolCatalog.from_registry(ctx.registry, step.tools)
                    if getattr(planner, "uses_tools", True) else ToolCatalog())
-        session = PlanSession(ctx, task.step_id, run_id=task.run_id, priority=task.priority)
-        run = _PlanRun(task, ctx, planner, catalog, session)
+        workflow_ids = {s.id for s in getattr(getattr(ctx, "spec", None), "steps", ())}
+        earlier = _earlier_attempt(ctx, task.step_id)
+        session = PlanSession(ctx, task.step_id, run_id=task.run_id, priority=task.priority,
+                              attempt=task.attempt,
+                              id_prefix=id_prefix(task.step_id, task.attempt, workflow_ids),
+                              earlier=earlier)
+        run = _PlanRun(task, ctx, planner, catalog, session, earlier=earlier)
         try:
             return await run.run()
         except BaseException:
@@ -169,6 +175,10 @@ class _PlanRun:
     own_deps: set[str] | None = None
     #: the check of the ``tools:`` allowlist (built on first use: it reads sub-workflows)
     allowlist: Allowlist | None = None
+    #: what this step's interrupted attempt recorded (a resumed run): see :meth:`_reuse`
+    earlier: Any = None
+    #: the steps this attempt added that take their recorded outputs
+    reused: set[str] = field(default_factory=set)
 
     @property
     def step(self) -> PlanStep:
@@ -338,12 +348,36 @@ class _PlanRun:
         # replans: the plan step answers for its actions (a failed look-up the joiner
         # worked around does not fail the run; the plan step failing does). Without a
         # joiner (static, AGoT) a failed step fails the run as any step does.
+        self._reuse(item.step)
         await self.graph.add_steps(self.task.step_id, [item.step],
                                    reason=f"{self.step.planner} plan {round_}",
                                    handled=self.planner.uses_joiner)
         self.started.append(_Started(item.label, item.step.id, item.text, round_,
                                      item.thought))
         self.session.step_added(item.step.id)
+
+    def _reuse(self, step: Any) -> None:
+        """On resume: a step the same as one the interrupted attempt had added under the
+        same label (its definition, the attempts' id prefixes left out) and that had
+        succeeded takes that step's output instead of running again."""
+        earlier = self.earlier
+        own = self.session.id_prefix
+        if earlier is None or not own or not step.id.startswith(own):
+            return
+        before = id_prefix(self.task.step_id, earlier.attempt, self._workflow_ids())
+        recorded_id = before + step.id[len(own):]
+        spec = earlier.succeeded(recorded_id)
+        if spec is None:
+            return
+        # the same definition reads the same inputs only if the steps of this plan it
+        # refers to took their recorded outputs too (a step run again may answer otherwise)
+        mine = {s.step_id for s in self.started}
+        if not step_dependencies(step) & mine <= self.reused:
+            return
+        dumped = step.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        if _neutral(dumped, own) == _neutral(spec, before):
+            earlier.reuse(step.id, recorded_id)
+            self.reused.add(step.id)
 
     def _direct_answer(self, step_id: str, round_: int) -> joiner.Decision | None:
         """Finish with the output of the step a plan named as its answer, when every step
@@ -437,6 +471,18 @@ class _PlanRun:
                   "actions": actions, "plan_errors": self.plan_errors,
                   "decisions": self.decisions, "llm_calls": self.session.llm_calls,
                   "llm_outputs": outputs})
+
+
+def _earlier_attempt(ctx: Any, step_id: str) -> Any:
+    """What the attempt of ``step_id`` cut by the end of the run recorded, when this is
+    its next attempt on resume (see :class:`~orchestrator.runtime.durable.EarlierPlan`)."""
+    earlier_plan = getattr(getattr(ctx, "recorded", None), "earlier_plan", None)
+    return earlier_plan(step_id) if earlier_plan is not None else None
+
+
+def _neutral(spec: Any, prefix: str) -> str:
+    """A step definition as text, with the ids its plan step's attempt gives left out."""
+    return json.dumps(spec, sort_keys=True, default=repr).replace(prefix, "\x00")
 
 
 def _record(graph: Any, cls: type[ev._Event], **fields: Any) -> None:

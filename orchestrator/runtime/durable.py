@@ -108,6 +108,13 @@ class Recording:
     #: each step whose latest attempt did not end (in flight when the run stopped, or
     #: cancelled with it) -> that attempt: a sub-workflow it ran may go on
     unfinished: dict[str, int] = field(default_factory=dict)
+    #: each step added at run time -> its definition (``graph_patched``'s ``spec``)
+    added_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: each plan step -> its planner's and joiner's completed LLM calls (``plan_call``)
+    plan_calls: dict[str, list[Any]] = field(default_factory=dict)
+    #: each step that a resumed plan step added -> the recorded step whose output it
+    #: takes (an action its interrupted attempt had finished); filled while resuming
+    reused: dict[str, str] = field(default_factory=dict)
 
 
 def recording_from_events(events: Sequence[Any]) -> Recording:
@@ -122,6 +129,10 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         rec.parent = (first.parent_run_id, first.parent_step_id)
     #: each step's latest step-level event kind
     last_of: dict[str, str] = {}
+    #: the tokens of each plan step attempt's completed LLM calls, and the attempts that
+    #: ended (their step_failed / step_cancelled event counts those tokens already)
+    call_usage: dict[tuple[str, int], Usage] = {}
+    ended: set[tuple[str, int]] = set()
     for e in events:
         kind = e.kind
         if kind == "step_started":
@@ -140,6 +151,12 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
                 parent = added.get("parent") or e.source_step
                 if parent and added.get("id") and added["id"] != parent:
                     rec.added_by[added["id"]] = parent
+                    rec.added_specs[added["id"]] = added.get("spec") or {}
+        elif kind == "plan_call":
+            rec.plan_calls.setdefault(e.step_id, []).append(e)
+            key = (e.step_id, e.attempt)
+            call_usage[key] = call_usage.get(key, Usage()) + Usage(
+                e.usage.prompt_tokens, e.usage.completion_tokens)
         elif kind == "run_started":
             last_status = "running"
             rec.writer = e
@@ -153,6 +170,10 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             rec.finished = e
         if kind in ("step_succeeded", "step_failed", "step_cancelled"):
             rec.spent += Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
+            ended.add((e.step_id, e.attempt))
+    for key, used in call_usage.items():  # a plan step cut mid-way spent them too
+        if key not in ended:
+            rec.spent += used
     rec.status = last_status
     rec.unfinished = {sid: rec.attempts[sid] for sid, kind in last_of.items()
                       if kind in ("step_started", "step_cancelled") and sid in rec.attempts}
@@ -255,8 +276,7 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                          run_id=rec.run_id, parent=rec.parent,
                          parent_attempt=rec.parent_attempt, preset=Known(rec),
                          attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
-                         prior_usage=rec.spent,
-                         recorded=_RecordedChildren(rec, children) if children else None)
+                         prior_usage=rec.spent, recorded=_RecordedChildren(rec, children))
 
 
 class _RecordedChildren:
@@ -267,18 +287,19 @@ class _RecordedChildren:
     child of the same position of the attempt before (``s[0]``), in flight or succeeded,
     when the inputs are the same."""
 
-    def __init__(self, rec: Recording, runs: ChildRuns) -> None:
+    def __init__(self, rec: Recording, runs: ChildRuns | None) -> None:
         self._rec = rec
         self._runs = runs
         self._taken: set[str] = set()
+        self._plans_taken: set[str] = set()
         self._known: dict[tuple[str, int], str] | None = None
         self._lock = anyio.Lock()
 
     async def run_child(self, ctx: RunContext, graph: CompiledGraph, inputs: dict[str, Any],
                         parent_step_id: str, attempt: int,
                         spawn_depth_limit: int) -> RunResult | None:
-        earlier = self._earlier(parent_step_id)
-        if earlier is None:
+        earlier = self._earlier(parent_step_id) if self._runs is not None else None
+        if earlier is None or self._runs is None:
             return None
         self._taken.add(earlier[0])
         async with self._lock:
@@ -306,6 +327,19 @@ class _RecordedChildren:
             # its tokens count towards the enclosing runs' budgets, as a new child's do
             nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None else None)
 
+    def earlier_plan(self, step_id: str) -> EarlierPlan | None:
+        """What the attempt of the plan step ``step_id`` that was in flight recorded, for
+        its next attempt (once: a retry after that asks afresh); ``None`` when none was."""
+        attempt = self._rec.unfinished.get(step_id)
+        if attempt is None or step_id in self._plans_taken:
+            return None
+        self._plans_taken.add(step_id)
+        calls: dict[str, list[str]] = {}
+        for e in self._rec.plan_calls.get(step_id, ()):
+            if e.attempt == attempt:
+                calls.setdefault(e.key, []).append(e.text)
+        return EarlierPlan(step_id, attempt, calls, self._rec)
+
     def _earlier(self, step_id: str) -> tuple[str, int] | None:
         """The step of the recording whose child ``step_id`` takes, and the attempt
         that ran it; ``None`` when there is none (or it was taken already)."""
@@ -322,6 +356,39 @@ class _RecordedChildren:
         return None
 
 
+class EarlierPlan:
+    """What the interrupted attempt of a plan step recorded (its attempt number): the
+    answers of its planner's and joiner's LLM calls that completed, by the digest of their
+    request (:class:`~orchestrator.runtime.events.PlanCall`), and the steps it added with
+    their definitions and outputs. Its next attempt takes an answer instead of asking
+    again, and an action it adds the same as one that had succeeded takes that output
+    (:meth:`reuse`; recorded with ``meta.reused_from``)."""
+
+    def __init__(self, step_id: str, attempt: int, calls: dict[str, list[str]],
+                 rec: Recording) -> None:
+        self.step_id = step_id
+        self.attempt = attempt
+        self._calls = calls
+        self._rec = rec
+
+    def answer(self, key: str) -> str | None:
+        """The recorded answer to the request of digest ``key``, each taken once (the
+        same request made twice had two answers, given in order)."""
+        answers = self._calls.get(key)
+        return answers.pop(0) if answers else None
+
+    def succeeded(self, step_id: str) -> dict[str, Any] | None:
+        """The definition of ``step_id`` when this plan step added it and it succeeded."""
+        rec = self._rec
+        if rec.added_by.get(step_id) != self.step_id or step_id not in rec.outputs:
+            return None
+        return rec.added_specs.get(step_id)
+
+    def reuse(self, step_id: str, recorded_id: str) -> None:
+        """The step ``step_id``, about to be added, takes the output of ``recorded_id``."""
+        self._rec.reused[step_id] = recorded_id
+
+
 class Known(dict[str, Any]):
     """The outputs a resumed run knows from its recording, by step id (what it iterates
     over), that also serve the children of a fan-out that runs again: a fan-out in flight
@@ -336,10 +403,12 @@ class Known(dict[str, Any]):
         self._rec = rec
 
     def origin(self, step_id: str) -> str | None:
-        """The recorded step whose output ``step_id`` takes, when that is another step."""
+        """The recorded step whose output ``step_id`` takes, when that is another step:
+        a fan-out's child of the attempt before, or an action of a plan step's attempt
+        before (:meth:`EarlierPlan.reuse`)."""
         if dict.__contains__(self, step_id):
             return None
-        before = _same_child_before(step_id, self._rec)
+        before = self._rec.reused.get(step_id) or _same_child_before(step_id, self._rec)
         return before if before is not None and dict.__contains__(self, before) else None
 
     def __contains__(self, step_id: object) -> bool:

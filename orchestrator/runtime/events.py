@@ -215,6 +215,20 @@ class PlanDecision(_Event):
     raw: str | None = None
 
 
+class PlanCall(_Event):
+    """A planner's or joiner's LLM call that completed, kept so that a resumed plan step
+    takes its answer instead of asking again (see :mod:`orchestrator.runtime.durable`)."""
+
+    kind: Literal["plan_call"] = "plan_call"
+    step_id: str = Field(description="The plan step.")
+    attempt: int = Field(description="The plan step's attempt that made the call.")
+    request_id: str = ""
+    key: str = Field(description="Digest of the request (model, messages, schema), the "
+                                 "attempt's own step ids left out.")
+    text: str = Field(description="The answer.")
+    usage: UsageModel = Field(default_factory=UsageModel)
+
+
 Event = Annotated[
     RunStarted
     | StepScheduled
@@ -227,7 +241,8 @@ Event = Annotated[
     | GraphPatched
     | RunFinished
     | PlanError
-    | PlanDecision,
+    | PlanDecision
+    | PlanCall,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -1,10 +1,12 @@
 """A run killed while a plan step is in flight, resumed: the plan ends with the answer of
-an uninterrupted run, on every store backend. What it costs again is pinned too: the
-plan step runs again as its next attempt, and so (a known gap, see docs/planners.md) do
-the actions its interrupted attempt had finished."""
+an uninterrupted run, on every store backend, and what its interrupted attempt had
+finished is not done again: the planner's and joiner's answers recorded (``plan_call``)
+are taken instead of asking again, and an action the same as one that had succeeded
+takes its output (``meta.reused_from``)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -73,20 +75,148 @@ async def test_a_run_killed_mid_plan_resumes_to_the_same_answer(
     assert resumed.run_id == whole.run_id and resumed.output == whole.output == {"answer": 900}
     steps = {s.id: s for s in resumed.steps}
     assert steps["p"].status == "succeeded", steps["p"]
-    # the plan step's next attempt plans again, under ids of its own
-    assert len(llm.prompts("Number new actions")) == 1
-    assert {"p__a2_1", "p__a2_2", "p__a2_3"} <= set(steps)
+    # the plan step's next attempt takes the recorded plan: the planner is not asked
+    # again, its actions take the outputs they had (under ids of the new attempt)
+    assert not llm.prompts("Number new actions")
+    assert len(llm.prompts("Actions and observations")) == 1  # not recorded: asked
+    reused = {sid: s.meta.get("reused_from") for sid, s in steps.items() if sid.startswith("p__a2_")}
+    assert reused == {"p__a2_1": "p__1", "p__a2_2": "p__2", "p__a2_3": "p__3"}
+    # the tokens of the plan recorded count once: as many as the uninterrupted run's
+    assert resumed.usage == whole.usage
 
 
-async def test_a_resumed_plan_runs_its_finished_actions_again_a_known_gap(
+async def test_a_resumed_plan_does_not_run_its_finished_actions_again(
         trace_store: TraceStore) -> None:
-    """Pins a known gap (not an xfail: CI counts an xfail as a skip): a resumed plan step
-    re-plans from scratch under new ids (p__a2_N), and the ExecContext gives a planner no
-    way to read the actions its interrupted attempt recorded, so the look-ups that had
-    finished run again. When resume serves them, this fails: assert ``calls`` is empty."""
     kept, _ = await _cut_mid_plan(trace_store)
     calls: Counter[str] = Counter()
     llm = ScriptedLLM([JOINER, ("Question", PLAN)])
     resumed = await resume(kept, registry=_workflow(llm, calls).registry)
     assert resumed.ok, resumed.error
-    assert calls == Counter({"Paris": 1, "Rome": 1})
+    assert calls == Counter()
+
+
+async def test_a_plan_whose_answer_was_not_recorded_is_asked_again(
+        trace_store: TraceStore) -> None:
+    """Cut before the planner's answer was recorded (its first actions, started while the
+    plan streamed, had finished): the planner is asked again; the actions of the same
+    plan that had succeeded still take their outputs."""
+    whole = await _workflow(ScriptedLLM([JOINER, ("Question", PLAN)]), Counter()).run(
+        hooks=[StoreHook(trace_store)])
+    events = await trace_store.events(whole.run_id)
+    cut = max(e.seq for e in events
+              if e.kind == "step_succeeded" and e.step_id in ("p__1", "p__2"))
+    kept = [e for e in events if e.seq <= cut and e.kind != "plan_call"]
+    calls: Counter[str] = Counter()
+    llm = ScriptedLLM([JOINER, ("Question", PLAN)])
+    resumed = await resume(kept, registry=_workflow(llm, calls).registry)
+    assert resumed.ok, resumed.error
+    assert resumed.output == whole.output
+    assert len(llm.prompts("Number new actions")) == 1
+    assert calls == Counter()
+
+
+async def test_an_action_whose_input_changed_runs_again(trace_store: TraceStore) -> None:
+    """Asked again, the planner plans otherwise: an action of another definition runs,
+    and so does one of the same definition that reads it (its input differs)."""
+    whole = await _workflow(ScriptedLLM([JOINER, ("Question", PLAN)]), Counter()).run(
+        hooks=[StoreHook(trace_store)])
+    events = await trace_store.events(whole.run_id)
+    plan_call = next(e.seq for e in events if e.kind == "plan_call")
+    cut = next(e.seq for e in events if e.kind == "step_succeeded" and e.step_id == "p__3")
+    kept = [e for e in events if e.seq <= cut and e.seq != plan_call]
+    calls: Counter[str] = Counter()
+    other = PLAN.replace('count("Paris")', 'count("Oslo")')
+    resumed = await resume(kept, registry=_workflow(
+        ScriptedLLM([JOINER, ("Question", other)]), calls).registry)
+    assert resumed.ok, resumed.error
+    assert calls == Counter({"Oslo": 1})  # Rome's look-up is the same: taken
+    steps = {s.id: s for s in resumed.steps}
+    assert steps["p__a2_2"].meta.get("reused_from") == "p__2"
+    assert "reused_from" not in steps["p__a2_3"].meta  # $1 + $2 with another $1
+    assert resumed.output == {"answer": 400 + 400}
+
+
+REPLAN = """Thought: one look-up
+1. count("Paris")
+2. join()
+<END_OF_PLAN>"""
+REPLAN_2 = """Thought: the other
+2. count("Rome")
+3. calc("$1 + $2")
+4. join()
+<END_OF_PLAN>"""
+
+
+async def test_a_recorded_joiner_decision_and_its_replan_are_taken(
+        trace_store: TraceStore) -> None:
+    """Cut in the second round: the first round's plan, its action and the joiner's
+    replan are taken from the recording; the second plan (recorded) too."""
+    def script() -> ScriptedLLM:
+        return ScriptedLLM([
+            ("Actions and observations[\\s\\S]*count\\(.Rome", "Finish($3)"),
+            ("another city", REPLAN_2),
+            ("Actions and observations", "Replan(need another city)"),
+            ("Question", REPLAN)])
+    whole = await _workflow(script(), Counter()).run(hooks=[StoreHook(trace_store)])
+    assert whole.ok and whole.output == {"answer": 900}, whole.error
+    events = await trace_store.events(whole.run_id)
+    cut = next(e.seq for e in events if e.kind == "step_succeeded" and e.step_id == "p__3")
+    kept = [e for e in events if e.seq <= cut]
+    calls: Counter[str] = Counter()
+    llm = script()
+    resumed = await resume(kept, registry=_workflow(llm, calls).registry)
+    assert resumed.ok, resumed.error
+    assert resumed.output == whole.output
+    assert calls == Counter()
+    assert not llm.prompts("Number new actions")
+    # only the last joiner call, never recorded, is asked
+    assert len(llm.prompts("Actions and observations")) == 1
+    p = next(s for s in resumed.steps if s.id == "p")
+    assert [d["action"] for d in p.meta["decisions"]] == ["replan", "finish"]
+    assert resumed.usage == whole.usage
+
+
+def _agot(llm: ScriptedLLM) -> Workflow:
+    doc = {"name": "thoughts", "models": {"default": {"backend": "scripted"}},
+           "steps": [{"id": "g", "kind": "plan", "planner": "agot", "goal": "the question",
+                      "options": {"max_layers": 2}}],
+           "outputs": {"answer": "${steps.g.output}"}}
+    wf = Workflow.from_yaml_text(yaml.safe_dump(doc))
+    wf.register_backend("scripted", llm.factory)
+    return wf
+
+
+def _thoughts() -> ScriptedLLM:
+    def layer(*thoughts: dict[str, Any]) -> str:
+        return json.dumps({"strategy": "s", "thoughts": list(thoughts)})
+
+    return ScriptedLLM([
+        ("Layer 1 of 2", layer({"thought": "alpha"}, {"thought": "beta"})),
+        ("Layer 2 of 2", layer({"thought": "both", "parents": [1, 2], "final": True})),
+        ("Is this thought complex", '{"complex": false}'),
+        ("Thought: both[\\s\\S]*Answer this", "alpha and beta"),
+        ("Thought: alpha[\\s\\S]*Answer this", "a"),
+        ("Thought: beta[\\s\\S]*Answer this", "b"),
+    ])
+
+
+async def test_a_resumed_graph_of_thoughts_takes_its_recorded_layers_and_thoughts(
+        trace_store: TraceStore) -> None:
+    whole = await _agot(_thoughts()).run(hooks=[StoreHook(trace_store)])
+    assert whole.ok and whole.output == {"answer": "alpha and beta"}, whole.error
+    events = await trace_store.events(whole.run_id)
+    cut = max(e.seq for e in events
+              if e.kind == "step_succeeded" and e.step_id in ("g__t1", "g__t2"))
+    kept = [e for e in events if e.seq <= cut]
+    assert not any(e.kind == "step_succeeded" and e.step_id == "g" for e in kept)
+    llm = _thoughts()
+    resumed = await resume(kept, registry=_agot(llm).registry)
+    assert resumed.ok, resumed.error
+    assert resumed.output == whole.output
+    assert not llm.prompts("Layer 1 of 2")
+    assert not llm.prompts("Thought: alpha[\\s\\S]*Answer this")
+    assert not llm.prompts("Thought: beta[\\s\\S]*Answer this")
+    steps = {s.id: s for s in resumed.steps}
+    assert steps["g__a2_t1"].meta.get("reused_from") == "g__t1"
+    assert steps["g__a2_t2"].meta.get("reused_from") == "g__t2"
+    assert resumed.usage == whole.usage
