@@ -346,6 +346,13 @@ def run(
                                     f"(models used: {', '.join(sorted(used))})" if used
                                     else "(it uses no model)"))
             _check_override(name, path, run_model(config, backend), wf.registry)
+        if overrides and not wf.spec.models:
+            # without `models:` every alias is the default model: declaring one alias
+            # would make the others unknown, so each keeps being the default (its --model)
+            default = overrides["default"][1] if "default" in overrides else ModelConfig()
+            for alias in _aliases_used(wf.spec.steps):
+                wf.spec.models[alias] = default
+        for name, (_, config) in overrides.items():
             wf.spec.models[name] = config
         if tool_executor:
             try:

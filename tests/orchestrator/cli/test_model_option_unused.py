@@ -49,3 +49,37 @@ def test_an_alias_a_step_uses_serves_it(tmp_path: Path, flow: str) -> None:
     result = ponder("run", file, "--db", "memory://", "--json", "--model", f"fancy={model}")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert json.loads(result.stdout)["status"] == "succeeded"
+
+
+FAST = """\
+backend: simulated
+options: {time_scale: 0, responses: [{match: "", output: FAST}]}
+"""
+TWO_ALIASES = """\
+name: t
+steps:
+  - {id: a, kind: llm, prompt: hi, model: fast}
+  - {id: b, kind: llm, prompt: hi, model: slow}
+outputs: {a: "${steps.a.output}", b: "${steps.b.output}"}
+"""
+
+
+@pytest.mark.parametrize(("given", "a", "b"), [
+    # the other alias stays the default model: it was 'unknown model slow' (t.yaml:4)
+    (["fast"], "FAST", None),
+    # --model default serves every alias, as the default model does without `models:`
+    (["default"], "FAST", "FAST"),
+    # two aliases, each checked against the workflow's, not against the first one given
+    (["fast", "slow"], "FAST", "FAST"),
+])
+def test_other_aliases_stay_the_default_model(tmp_path: Path, given: list[str],
+                                              a: str, b: str | None) -> None:
+    (tmp_path / "t.yaml").write_text(TWO_ALIASES)
+    (tmp_path / "fast.yaml").write_text(FAST)
+    args = [arg for name in given for arg in ("--model", f"{name}={tmp_path / 'fast.yaml'}")]
+    result = ponder("run", str(tmp_path / "t.yaml"), "--db", "memory://", "--json",
+                    "--backend", "simulated", *args)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    output = json.loads(result.stdout)["output"]
+    assert output["a"] == a
+    assert (output["b"] == b) if b is not None else output["b"] != "FAST"
