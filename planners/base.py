@@ -290,9 +290,11 @@ class PlanSession:
             now = time.time()
             self.outputs.append({"request_id": request.request_id, "text": known,
                                  "started": now, "ended": now, "reused": True})
+            final = LLMResponse(known, finish_reason="stop", meta={"reused": True})
+            # recorded again (no tokens: they counted once), for a resume of this attempt
+            self._record_call(key, request, final)
             yield LLMChunk(known)
-            yield LLMChunk("", final=LLMResponse(known, finish_reason="stop",
-                                                 meta={"reused": True}))
+            yield LLMChunk("", final=final)
             return
         self.llm_calls += 1
         backend = self.graph.backend(model)

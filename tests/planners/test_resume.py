@@ -220,3 +220,28 @@ async def test_a_resumed_graph_of_thoughts_takes_its_recorded_layers_and_thought
     assert steps["g__a2_t1"].meta.get("reused_from") == "g__t1"
     assert steps["g__a2_t2"].meta.get("reused_from") == "g__t2"
     assert resumed.usage == whole.usage
+
+
+async def test_a_resumed_plan_cut_again_resumes_without_asking_again(
+        trace_store: TraceStore) -> None:
+    """The resumed attempt records the answers and outputs it took as its own: cut in
+    turn, the attempt after it takes them too."""
+    kept, whole = await _cut_mid_plan(trace_store)
+    added: list[Any] = []
+
+    async def collect(events: Any) -> None:
+        added.extend(events)
+
+    await resume(kept, registry=_workflow(ScriptedLLM([JOINER, ("Question", PLAN)]),
+                                          Counter()).registry, hooks=[collect])
+    cut = next(e.seq for e in added if e.kind == "step_succeeded" and e.step_id == "p__a2_3")
+    again = [*kept, *(e for e in added if e.seq <= cut)]
+    calls: Counter[str] = Counter()
+    llm = ScriptedLLM([JOINER, ("Question", PLAN)])
+    resumed = await resume(again, registry=_workflow(llm, calls).registry)
+    assert resumed.ok, resumed.error
+    assert resumed.output == whole.output
+    assert calls == Counter() and not llm.prompts("Number new actions")
+    steps = {s.id: s for s in resumed.steps}
+    assert steps["p__a3_1"].meta.get("reused_from") == "p__a2_1"
+    assert resumed.usage == whole.usage
