@@ -276,7 +276,8 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                          run_id=rec.run_id, parent=rec.parent,
                          parent_attempt=rec.parent_attempt, preset=Known(rec),
                          attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
-                         prior_usage=rec.spent, recorded=_RecordedChildren(rec, children))
+                         prior_usage=rec.spent, recorded=_RecordedChildren(rec, children),
+                         prior_events=events)
 
 
 class _RecordedChildren:
@@ -323,7 +324,7 @@ class _RecordedChildren:
             parent_attempt=attempt, depth=ctx.depth + 1, spawn_depth_limit=spawn_depth_limit,
             preset=Known(child), attempts=child.attempts, first_seq=child.next_seq,
             source=child.source, prior_usage=child.spent,
-            recorded=_RecordedChildren(child, self._runs),
+            recorded=_RecordedChildren(child, self._runs), prior_events=events,
             # its tokens count towards the enclosing runs' budgets, as a new child's do
             nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None else None)
 
