@@ -38,16 +38,19 @@ async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F81
         yield opened
 
 
-def _workflow(llm: ScriptedLLM, calls: Counter[str]) -> Workflow:
+def _workflow(llm: ScriptedLLM, calls: Counter[str],
+              plan: dict[str, Any] | None = None) -> Workflow:
+    """One plan step (``plan``; default: LLMCompiler ``p``) with a tool that counts its
+    calls by city."""
     def count(city: str) -> int:
         """A number about a city; counts its calls."""
         calls[city] += 1
         return len(city) * 100
 
+    step = plan or {"id": "p", "kind": "plan", "goal": "the question",
+                    "tools": ["count", "calc"]}
     doc = {"name": "resumed", "models": {"default": {"backend": "scripted"}},
-           "steps": [{"id": "p", "kind": "plan", "goal": "the question",
-                      "tools": ["count", "calc"]}],
-           "outputs": {"answer": "${steps.p.output}"}}
+           "steps": [step], "outputs": {"answer": f"${{steps.{step['id']}.output}}"}}
     wf = Workflow.from_yaml_text(yaml.safe_dump(doc))
     wf.register_backend("scripted", llm.factory)
     wf.register_tool(count, "count")
@@ -245,3 +248,29 @@ async def test_a_resumed_plan_cut_again_resumes_without_asking_again(
     steps = {s.id: s for s in resumed.steps}
     assert steps["p__a3_1"].meta.get("reused_from") == "p__a2_1"
     assert resumed.usage == whole.usage
+
+
+async def test_a_resumed_static_plan_takes_the_outputs_of_its_finished_steps(
+        trace_store: TraceStore) -> None:
+    calls: Counter[str] = Counter()
+    plan = {"id": "s", "kind": "plan", "planner": "static", "goal": "sum",
+            "options": {"output": "total", "steps": [
+                {"id": "a", "kind": "tool", "tool": "count", "args": {"city": "Paris"}},
+                {"id": "b", "kind": "tool", "tool": "count", "args": {"city": "Rome"}},
+                {"id": "total", "kind": "tool", "tool": "calc",
+                 "args": {"expression": "${steps.a.output} + ${steps.b.output}"}}]}}
+
+    def static(counted: Counter[str]) -> Workflow:
+        return _workflow(ScriptedLLM([]), counted, plan)
+
+    whole = await static(Counter()).run(hooks=[StoreHook(trace_store)])
+    assert whole.ok and whole.output == {"answer": 900}, whole.error
+    events = await trace_store.events(whole.run_id)
+    cut = max(e.seq for e in events
+              if e.kind == "step_succeeded" and e.step_id in ("s__a", "s__b"))
+    resumed = await resume([e for e in events if e.seq <= cut], registry=static(calls).registry)
+    assert resumed.ok, resumed.error
+    assert resumed.output == whole.output
+    assert calls == Counter()
+    assert {s.id: s.meta.get("reused_from") for s in resumed.steps
+            if s.id in ("s__a2_a", "s__a2_b")} == {"s__a2_a": "s__a", "s__a2_b": "s__b"}
