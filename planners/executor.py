@@ -359,14 +359,20 @@ class _PlanRun:
     def _reuse(self, step: Any) -> None:
         """On resume: a step the same as one the interrupted attempt had added under the
         same label (its definition, the attempts' id prefixes left out) and that had
-        succeeded takes that step's output instead of running again."""
+        succeeded takes that step's output instead of running again; one that was in
+        flight goes on from it (a plan takes its recorded calls and actions, a
+        sub-workflow continues its child run)."""
         earlier = self.earlier
         own = self.session.id_prefix
         if earlier is None or not own or not step.id.startswith(own):
             return
-        before = id_prefix(self.task.step_id, earlier.attempt, self._workflow_ids())
+        # the recorded plan step: this one, or the one this (nested) plan goes on from
+        before = id_prefix(earlier.step_id, earlier.attempt, self._workflow_ids())
         recorded_id = before + step.id[len(own):]
         spec = earlier.succeeded(recorded_id)
+        done = spec is not None
+        if spec is None:
+            spec = earlier.in_flight(recorded_id)
         if spec is None:
             return
         # the same definition reads the same inputs only if the steps of this plan it
@@ -375,9 +381,15 @@ class _PlanRun:
         if not step_dependencies(step) & mine <= self.reused:
             return
         dumped = step.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-        if _neutral(dumped, own) == _neutral(spec, before):
+        # a nested plan's steps name it too (AGoT's ``graph``): its id differs as well
+        if (_neutral(dumped, own, self.task.step_id, earlier.step_id)
+                != _neutral(spec, before, earlier.step_id, self.task.step_id)):
+            return
+        if done:
             earlier.reuse(step.id, recorded_id)
             self.reused.add(step.id)
+        else:
+            earlier.go_on(step.id, recorded_id)
 
     def _direct_answer(self, step_id: str, round_: int) -> joiner.Decision | None:
         """Finish with the output of the step a plan named as its answer, when every step
@@ -480,9 +492,12 @@ def _earlier_attempt(ctx: Any, step_id: str) -> Any:
     return earlier_plan(step_id) if earlier_plan is not None else None
 
 
-def _neutral(spec: Any, prefix: str) -> str:
-    """A step definition as text, with the ids its plan step's attempt gives left out."""
-    return json.dumps(spec, sort_keys=True, default=repr).replace(prefix, "\x00")
+def _neutral(spec: Any, prefix: str, step_id: str, other_id: str) -> str:
+    """A step definition as text, with the ids its plan step's attempt gives left out,
+    and the plan step's own id (``step_id``) too where the other attempt's plan step had
+    another (``other_id``: a plan inside a plan goes on under a new id)."""
+    text = json.dumps(spec, sort_keys=True, default=repr).replace(prefix, "\x00")
+    return text.replace(step_id, "\x01") if step_id != other_id else text
 
 
 def _record(graph: Any, cls: type[ev._Event], **fields: Any) -> None:

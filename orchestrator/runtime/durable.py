@@ -117,6 +117,10 @@ class Recording:
     #: each step that a resumed plan step added -> the recorded step whose output it
     #: takes (an action its interrupted attempt had finished); filled while resuming
     reused: dict[str, str] = field(default_factory=dict)
+    #: each step that a resumed plan step added -> the recorded step it goes on from (an
+    #: action in flight when the run stopped: a plan's recorded calls and actions, a
+    #: sub-workflow's child run); filled while resuming
+    continued: dict[str, str] = field(default_factory=dict)
 
 
 def recording_from_events(events: Sequence[Any]) -> Recording:
@@ -333,20 +337,23 @@ class _RecordedChildren:
     def earlier_plan(self, step_id: str) -> EarlierPlan | None:
         """What the attempt of the plan step ``step_id`` that was in flight recorded, for
         its next attempt (once: a retry after that asks afresh); ``None`` when none was."""
-        attempt = self._rec.unfinished.get(step_id)
-        if attempt is None or step_id in self._plans_taken:
+        recorded = self._rec.continued.get(step_id, step_id)  # a plan inside a plan
+        attempt = self._rec.unfinished.get(recorded)
+        if attempt is None or recorded in self._plans_taken:
             return None
-        self._plans_taken.add(step_id)
+        self._plans_taken.add(recorded)
         calls: dict[str, list[str]] = {}
-        for e in self._rec.plan_calls.get(step_id, ()):
+        for e in self._rec.plan_calls.get(recorded, ()):
             if e.attempt == attempt:
                 calls.setdefault(e.key, []).append(e.text)
-        return EarlierPlan(step_id, attempt, calls, self._rec)
+        return EarlierPlan(recorded, attempt, calls, self._rec)
 
     def _earlier(self, step_id: str) -> tuple[str, int] | None:
         """The step of the recording whose child ``step_id`` takes, and the attempt
         that ran it; ``None`` when there is none (or it was taken already)."""
         rec = self._rec
+        if step_id in rec.continued:  # a plan's action, the same as one it had in flight
+            step_id = rec.continued[step_id]
         if step_id in rec.unfinished:
             return None if step_id in self._taken else (step_id, rec.unfinished[step_id])
         before = _same_child_before(step_id, rec)
@@ -387,9 +394,23 @@ class EarlierPlan:
             return None
         return rec.added_specs.get(step_id)
 
+    def in_flight(self, step_id: str) -> dict[str, Any] | None:
+        """The definition of ``step_id`` when this plan step added it and it was in flight
+        when the run stopped (a plan, a sub-workflow that may go on)."""
+        rec = self._rec
+        if rec.added_by.get(step_id) != self.step_id or step_id not in rec.unfinished:
+            return None
+        return rec.added_specs.get(step_id)
+
     def reuse(self, step_id: str, recorded_id: str) -> None:
         """The step ``step_id``, about to be added, takes the output of ``recorded_id``."""
         self._rec.reused[step_id] = recorded_id
+
+    def go_on(self, step_id: str, recorded_id: str) -> None:
+        """The step ``step_id``, about to be added, goes on from ``recorded_id`` (in
+        flight): as a plan step, it takes what ``recorded_id`` recorded (its calls, its
+        actions); as a sub-workflow, it continues ``recorded_id``'s child run."""
+        self._rec.continued[step_id] = recorded_id
 
 
 class Known(dict[str, Any]):

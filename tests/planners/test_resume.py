@@ -274,3 +274,76 @@ async def test_a_resumed_static_plan_takes_the_outputs_of_its_finished_steps(
     assert calls == Counter()
     assert {s.id: s.meta.get("reused_from") for s in resumed.steps
             if s.id in ("s__a2_a", "s__a2_b")} == {"s__a2_a": "s__a", "s__a2_b": "s__b"}
+
+
+def _nested(counted: Counter[str]) -> Workflow:
+    """A static plan ``s`` whose step ``inner`` is a static plan of two look-ups."""
+    inner = {"id": "inner", "kind": "plan", "planner": "static", "goal": "inner",
+             "options": {"output": "y", "steps": [
+                 {"id": "x", "kind": "tool", "tool": "count", "args": {"city": "Rome"}},
+                 {"id": "y", "kind": "tool", "tool": "count", "args": {"city": "Oslo"},
+                  "after": ["x"]}]}}
+    plan = {"id": "s", "kind": "plan", "planner": "static", "goal": "outer",
+            "options": {"output": "inner", "steps": [
+                {"id": "a", "kind": "tool", "tool": "count", "args": {"city": "Paris"}},
+                inner]}}
+    return _workflow(ScriptedLLM([]), counted, plan)
+
+
+async def test_a_plan_inside_a_plan_in_flight_takes_its_recorded_actions(
+        trace_store: TraceStore) -> None:
+    """Cut while the inner plan was in flight (its first look-up done): the outer plan's
+    next attempt adds it under a new id (``s__a2_inner``), which goes on from the cut
+    one: its finished look-up is not done again."""
+    whole = await _nested(Counter()).run(hooks=[StoreHook(trace_store)])
+    assert whole.ok and whole.output == {"answer": 400}, whole.error
+    events = await trace_store.events(whole.run_id)
+    cut = max(e.seq for e in events
+              if e.kind == "step_succeeded" and e.step_id in ("s__a", "s__inner__x"))
+    kept = [e for e in events if e.seq <= cut]
+    assert not any(e.kind == "step_succeeded" and e.step_id == "s__inner" for e in kept)
+    calls: Counter[str] = Counter()
+    resumed = await resume(kept, registry=_nested(calls).registry)
+    assert resumed.ok, resumed.error
+    assert resumed.output == whole.output
+    assert calls == Counter({"Oslo": 1})
+    steps = {s.id: s for s in resumed.steps}
+    assert steps["s__a2_a"].meta.get("reused_from") == "s__a"
+    assert steps["s__a2_inner__x"].meta.get("reused_from") == "s__inner__x"
+
+
+def _complex_thought() -> ScriptedLLM:
+    def layer(*thoughts: dict[str, Any]) -> str:
+        return json.dumps({"strategy": "s", "thoughts": list(thoughts)})
+
+    return ScriptedLLM([
+        ("Layer 1 of 2", layer({"thought": "hard one", "final": True})),
+        ("Layer 1 of 1", layer({"thought": "part x"}, {"thought": "part y", "parents": [1]})),
+        ("Thought: hard one[\\s\\S]*Is this thought complex", '{"complex": true}'),
+        ("Thought: part x[\\s\\S]*Answer this", "x done"),
+        ("Thought: part y[\\s\\S]*Answer this", "y done"),
+        ("final answer to the question", "nested final"),
+    ])
+
+
+async def test_a_complex_thought_in_flight_takes_its_recorded_layer_and_thoughts(
+        trace_store: TraceStore) -> None:
+    """Cut while a complex thought's nested graph (a plan inside the plan) was in flight,
+    its first thought answered: resumed, the nested graph (``g__a2_t1``) takes its
+    recorded layer and that thought's answer instead of asking again."""
+    whole = await _agot(_complex_thought()).run(hooks=[StoreHook(trace_store)])
+    assert whole.ok and whole.output == {"answer": "nested final"}, whole.error
+    events = await trace_store.events(whole.run_id)
+    cut = next(e.seq for e in events if e.kind == "step_succeeded" and e.step_id == "g__t1__t1")
+    kept = [e for e in events if e.seq <= cut]
+    llm = _complex_thought()
+    resumed = await resume(kept, registry=_agot(llm).registry)
+    assert resumed.ok, resumed.error
+    assert resumed.output == whole.output
+    assert not llm.prompts("Layer 1 of 2") and not llm.prompts("Is this thought complex")
+    assert not llm.prompts("Layer 1 of 1")
+    assert not llm.prompts("Thought: part x[\\s\\S]*Answer this")
+    assert len(llm.prompts("Thought: part y[\\s\\S]*Answer this")) == 1
+    steps = {s.id: s for s in resumed.steps}
+    assert steps["g__a2_t1__t1"].meta.get("reused_from") == "g__t1__t1"
+    assert resumed.usage == whole.usage
