@@ -39,7 +39,7 @@ from orchestrator.errors import (
     shown,
 )
 from orchestrator.graph.validate import ModelOverrides, model_problems, run_model, validate_file
-from orchestrator.runtime.engine import RunResult, validate_inputs
+from orchestrator.runtime.engine import RunResult, validate_inputs, without_step_id
 from orchestrator.runtime.registry import Registry
 from orchestrator.sdk import Workflow
 from orchestrator.spec.models import ModelConfig, non_finite
@@ -514,7 +514,8 @@ def _report(result: RunResult, as_json: bool) -> None:
     for s in result.steps:
         if s.status in ("failed", "cancelled") or (s.status == "skipped" and s.error and
                                                     "branch" not in s.error):
-            err.print(f"  {s.id}: {s.status}: {s.error}", highlight=False, markup=False)
+            err.print(f"  {s.id}: {s.status}: {without_step_id(s.id, s.error)}",
+                      highlight=False, markup=False)
         elif s.status == "succeeded" and (s.meta or {}).get("finish_reason") == "length":
             limit = (s.meta or {}).get("max_tokens")
             err.print(f"  {s.id}: stopped at max_tokens"

@@ -34,7 +34,7 @@ from orchestrator.cli.app import (
 from orchestrator.errors import EventConflict, PonderError, SpecError, shown
 from orchestrator.runtime.contracts import Usage
 from orchestrator.runtime.durable import RunAlreadyFinished, recorded_children, replay, resume
-from orchestrator.runtime.engine import RunResult
+from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.registry import Registry
 from orchestrator.store import (
     RunFilter,
@@ -217,7 +217,8 @@ def show(
         for st in rec.steps:
             tokens = (st.prompt_tokens or 0) + (st.completion_tokens or 0)
             table.add_row(Text(st.id), Text(st.kind or ""), Text(st.status), str(st.attempts),
-                          _age(st.duration_s), str(tokens or ""), Text(_cell(st.error or "")))
+                          _age(st.duration_s), str(tokens or ""),
+                          Text(_cell(without_step_id(st.id, st.error))))
         out.print_table(table)
         for line in _planning(rec):
             out.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -839,6 +839,20 @@ def _preset_exclusions(graph: CompiledGraph, preset: dict[str, Any]) -> set[str]
     return out
 
 
+def without_step_id(step_id: str, error: str | None) -> str:
+    """A step's error where the step is named already (a run's error, a table's row):
+    without the ``step 'x':`` (or ``step 'x'``) it begins with when the error was made
+    knowing its step (a plan, a backend, a timeout), which read then ``step 'x' failed:
+    step 'x': ...``."""
+    text = error or ""
+    named = f"step {step_id!r}"
+    if text.startswith(named + ": "):
+        return text[len(named) + 2:]
+    if text.startswith(named + " "):
+        return text[len(named) + 1:]
+    return text
+
+
 def _final(sched: Scheduler, spec: WorkflowSpec, graph: CompiledGraph,
            inputs: dict[str, Any]) -> tuple[str, Any, str | None]:
     if sched.cancelled or not sched.state.done:
@@ -850,7 +864,8 @@ def _final(sched: Scheduler, spec: WorkflowSpec, graph: CompiledGraph,
                 or (s.status is Status.SKIPPED and not s.branch_skip))]
     if bad:
         first = next((s for s in bad if s.status.value == "failed"), bad[0])
-        return "failed", None, f"step {first.id!r} {first.status.value}: {first.error}"
+        return "failed", None, (f"step {first.id!r} {first.status.value}: "
+                                f"{without_step_id(first.id, first.error)}")
     try:
         return "succeeded", _resolve_outputs(spec, graph, inputs, sched.state.values,
                                               sched.state.branch_skipped), None
