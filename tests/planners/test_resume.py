@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from orchestrator import Workflow
-from orchestrator.runtime.durable import resume
-from orchestrator.store import StoreHook, TraceStore, open_store
+from orchestrator.runtime.durable import recorded_children, resume
+from orchestrator.runtime.engine import compile_graph, execute
+from orchestrator.runtime.registry import Registry
+from orchestrator.spec.loader import load_yaml
+from orchestrator.store import MemoryStore, RunFilter, StoreHook, TraceStore, open_store
 from planners.testing import ScriptedLLM
 from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
@@ -347,3 +351,74 @@ async def test_a_complex_thought_in_flight_takes_its_recorded_layer_and_thoughts
     steps = {s.id: s for s in resumed.steps}
     assert steps["g__a2_t1__t1"].meta.get("reused_from") == "g__t1__t1"
     assert resumed.usage == whole.usage
+
+
+LEAF = """\
+name: leaf
+inputs:
+  x: {type: integer}
+steps:
+  - {id: l1, kind: tool, tool: count, args: {city: "l1-${inputs.x}"}}
+  - {id: l2, kind: tool, tool: count, args: {city: "l2-${steps.l1.output}"}}
+outputs:
+  y: ${steps.l2.output}
+"""
+
+SUB_PLAN = """\
+name: main
+steps:
+  - id: s
+    kind: plan
+    planner: static
+    goal: go
+    options:
+      output: w
+      steps:
+        - {id: a, kind: tool, tool: count, args: {city: Paris}}
+        - {id: w, kind: workflow, workflow: leaf.yaml, inputs: {x: "${steps.a.output}"}}
+outputs:
+  s: ${steps.s.output}
+"""
+
+
+async def test_a_plans_sub_workflow_in_flight_continues_its_child_run(
+        tmp_path: Path, trace_store: TraceStore) -> None:
+    """Cut while a plan's sub-workflow action ran (its child past its first step): the
+    plan's next attempt adds the action under a new id (``s__a2_w``), which goes on
+    with the recorded child run instead of starting a new one."""
+    (tmp_path / "leaf.yaml").write_text(LEAF)
+    (tmp_path / "main.yaml").write_text(SUB_PLAN)
+    calls: Counter[str] = Counter()
+    registry = Registry.default()
+
+    def count(city: str) -> int:
+        """A number about a city; counts its calls."""
+        calls[city] += 1
+        return len(city) * 100
+
+    registry.add_tool(count, "count")
+    spec, smap = load_yaml(tmp_path / "main.yaml")
+    graph = compile_graph(spec, smap, registry=registry, base_dir=tmp_path)
+    whole_store = MemoryStore()
+    whole = await execute(graph, {}, registry=registry, hooks=[StoreHook(whole_store)],
+                          source=str(tmp_path / "main.yaml"))
+    assert whole.ok and whole.output == {"s": {"y": 600}}, whole.error
+    runs = {r.id: await whole_store.events(r.id) for r in await whole_store.list_runs()}
+    (child_id,) = [rid for rid in runs if rid != whole.run_id]
+
+    def before(events: list[Any], step_id: str) -> list[Any]:
+        return [e for e in events if e.seq < next(
+            x.seq for x in events if x.kind == "step_succeeded" and x.step_id == step_id)]
+
+    parent_cut = before(runs[whole.run_id], "s__w")
+    await trace_store.append(parent_cut + before(runs[child_id], "l2"))
+    calls.clear()
+    resumed = await resume(parent_cut, registry=registry, hooks=[StoreHook(trace_store)],
+                           children=recorded_children(trace_store))
+    assert resumed.ok and resumed.output == whole.output, resumed.error
+    assert calls == Counter({"l2-600": 1})  # Paris and l1 were done
+    children = await trace_store.list_runs(RunFilter(parent_run_id=whole.run_id))
+    assert [(c.id, c.status) for c in children] == [(child_id, "succeeded")]
+    w = next(e for e in await trace_store.events(whole.run_id)
+             if e.kind == "step_succeeded" and e.step_id == "s__a2_w")
+    assert w.meta["child_run_id"] == child_id
