@@ -241,20 +241,37 @@ def _planning(rec: RunRecord) -> list[str]:
     for st in rec.steps:
         meta = st.meta if isinstance(st.meta, dict) else {}
         story: list[tuple[tuple[int, int, int], str]] = []
+        joining: set[Any] = set()  # the rounds whose joiner answered badly (so far)
         for e in meta.get("plan_errors") or ():
             if isinstance(e, dict):
                 again = "asked again" if e.get("will_retry") else "given up"
+                if e.get("round") in joining or _joiner_error(e):
+                    joining.add(e.get("round"))
+                    story.append(((e.get("round") or 0, 1, e.get("attempt") or 0),
+                                  f"round {e.get('round')}, joiner try {e.get('attempt')}: "
+                                  f"error [{e.get('code')}] {e.get('error')} ({again})"))
+                    continue
                 story.append(((e.get("round") or 0, 0, e.get("attempt") or 0),
                               f"round {e.get('round')}, try {e.get('attempt')}: plan error "
                               f"[{e.get('code')}] {e.get('error')} ({again})"))
         for d in meta.get("decisions") or ():
             if isinstance(d, dict):
                 why = d.get("reason") if d.get("action") == "replan" else shown(d.get("answer"))
-                story.append(((d.get("round") or 0, 1, 0),
+                story.append(((d.get("round") or 0, 2, 0),
                               f"round {d.get('round')}: joiner: {d.get('action')}"
                               + (f": {why}" if why else "")))
         lines += [f"{st.id}: {text}" for _, text in sorted(story, key=lambda x: x[0])]
     return lines
+
+
+def _joiner_error(error: dict[str, Any]) -> bool:
+    """Whether a plan error is the joiner's answer (its tries are counted from 1 again,
+    after the planner's of the round): a ``bad_joiner`` one, or one whose message names
+    the joiner's call (``timeout``) or answer (``truncated``). The event says not which
+    model it was; a round's errors after the joiner's are the joiner's too."""
+    text = str(error.get("error") or "")
+    return (error.get("code") == "bad_joiner" or text.startswith("the joiner ")
+            or (error.get("code") == "truncated" and "before its answer was complete" in text))
 
 
 #: the characters of an error a table shows on a terminal (off one, all of it)

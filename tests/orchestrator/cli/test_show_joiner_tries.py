@@ -1,0 +1,59 @@
+"""`ponder show` labels a joiner's bad answers as joiner tries of their round: they read
+"round 2, try 1: plan error [bad_joiner]", counted as if the planner had been asked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+
+from orchestrator.runtime import events as ev
+from orchestrator.store import open_store
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_show_labels_joiner_tries(db: str) -> None:
+    def error(seq: int, round_: int, attempt: int, code: str, text: str,
+              again: bool) -> ev.PlanError:
+        return ev.PlanError(run_id="joined", seq=seq, ts=1.7e9, step_id="p", round=round_,
+                            attempt=attempt, code=code, error=text, will_retry=again)
+
+    async def seed() -> None:
+        async with await open_store(db) as store:
+            await store.append([
+                ev.RunStarted(run_id="joined", seq=0, ts=1.7e9, workflow="w", inputs={}),
+                ev.StepStarted(run_id="joined", seq=1, ts=1.7e9, step_id="p",
+                               step_kind="plan", attempt=1, input={}),
+                error(2, 1, 1, "bad_joiner", "the joiner answered neither", True),
+                ev.PlanDecision(run_id="joined", seq=3, ts=1.7e9, step_id="p", round=1,
+                                action="replan", reason="Rome is missing"),
+                error(4, 2, 1, "garbage", "no plan in the text", True),
+                error(5, 2, 1, "truncated", "the model stopped at max_tokens=9 before its "
+                      "answer was complete; raise max_tokens", True),
+                error(6, 2, 2, "timeout", "the joiner did not finish within "
+                      "plan_timeout_s=1s; the call was stopped", True),
+                error(7, 2, 3, "bad_json", "not JSON", False),
+                ev.StepFailed(run_id="joined", seq=8, ts=1.7e9, step_id="p", attempt=1,
+                              error="no usable answer", error_type="PlanFailed"),
+                ev.RunFinished(run_id="joined", seq=9, ts=1.7e9, status="failed",
+                               error="p failed"),
+            ])  # fmt: skip
+
+    anyio.run(seed)
+    shown = subprocess.run([sys.executable, "-m", "orchestrator.cli", "show", "joined",
+                            "--db", db], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-6:] == [
+        "p: round 1, joiner try 1: error [bad_joiner] the joiner answered neither "
+        "(asked again)",
+        "p: round 1: joiner: replan: Rome is missing",
+        "p: round 2, try 1: plan error [garbage] no plan in the text (asked again)",
+        "p: round 2, joiner try 1: error [truncated] the model stopped at max_tokens=9 "
+        "before its answer was complete; raise max_tokens (asked again)",
+        "p: round 2, joiner try 2: error [timeout] the joiner did not finish within "
+        "plan_timeout_s=1s; the call was stopped (asked again)",
+        "p: round 2, joiner try 3: error [bad_json] not JSON (given up)"]
