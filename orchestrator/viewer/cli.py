@@ -73,7 +73,12 @@ def view(
         _say(f"error: the viewer needs FastAPI and uvicorn, which Ponder's install brings: "
              f"pip install 'fastapi>=0.110' 'uvicorn>=0.29' ({exc})")
         raise SystemExit(2) from None
-    code = anyio.run(_serve, db, host, port, token)
+    try:
+        code = anyio.run(_serve, db, host, port, token)
+    except KeyboardInterrupt:
+        # before the server handles Ctrl-C (the store still opening): click makes it
+        # "Aborted!" and status 1, as typer did before it carried its own copy of click
+        raise SystemExit(130) from None
     if code:
         raise SystemExit(code)
 
