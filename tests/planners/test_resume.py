@@ -282,7 +282,7 @@ async def test_a_resumed_static_plan_takes_the_outputs_of_its_finished_steps(
 
 def _nested(counted: Counter[str]) -> Workflow:
     """A static plan ``s`` whose step ``inner`` is a static plan of two look-ups."""
-    inner = {"id": "inner", "kind": "plan", "planner": "static", "goal": "inner",
+    inner = {"id": "inner", "kind": "plan", "planner": "static", "goal": "inner", "after": ["a"],
              "options": {"output": "y", "steps": [
                  {"id": "x", "kind": "tool", "tool": "count", "args": {"city": "Rome"}},
                  {"id": "y", "kind": "tool", "tool": "count", "args": {"city": "Oslo"},
@@ -302,8 +302,8 @@ async def test_a_plan_inside_a_plan_in_flight_takes_its_recorded_actions(
     whole = await _nested(Counter()).run(hooks=[StoreHook(trace_store)])
     assert whole.ok and whole.output == {"answer": 400}, whole.error
     events = await trace_store.events(whole.run_id)
-    cut = max(e.seq for e in events
-              if e.kind == "step_succeeded" and e.step_id in ("s__a", "s__inner__x"))
+    cut = next(e.seq for e in events
+               if e.kind == "step_succeeded" and e.step_id == "s__inner__x")
     kept = [e for e in events if e.seq <= cut]
     assert not any(e.kind == "step_succeeded" and e.step_id == "s__inner" for e in kept)
     calls: Counter[str] = Counter()
