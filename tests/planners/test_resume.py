@@ -422,3 +422,29 @@ async def test_a_plans_sub_workflow_in_flight_continues_its_child_run(
     w = next(e for e in await trace_store.events(whole.run_id)
              if e.kind == "step_succeeded" and e.step_id == "s__a2_w")
     assert w.meta["child_run_id"] == child_id
+
+
+async def test_a_plan_inside_a_plan_cut_twice_takes_what_both_cuts_had(
+        trace_store: TraceStore) -> None:
+    """The inner plan that went on (``s__a2_inner``) records what it took as its own: cut
+    in turn, the next attempt's inner plan (``s__a3_inner``) takes it from there."""
+    whole = await _nested(Counter()).run(hooks=[StoreHook(trace_store)])
+    events = await trace_store.events(whole.run_id)
+    cut = next(e.seq for e in events
+               if e.kind == "step_succeeded" and e.step_id == "s__inner__x")
+    kept = [e for e in events if e.seq <= cut]
+    added: list[Any] = []
+
+    async def collect(batch: Any) -> None:
+        added.extend(batch)
+
+    await resume(kept, registry=_nested(Counter()).registry, hooks=[collect])
+    cut = next(e.seq for e in added
+               if e.kind == "step_succeeded" and e.step_id == "s__a2_inner__x")
+    calls: Counter[str] = Counter()
+    resumed = await resume([*kept, *(e for e in added if e.seq <= cut)],
+                           registry=_nested(calls).registry)
+    assert resumed.ok and resumed.output == whole.output, resumed.error
+    assert calls == Counter({"Oslo": 1})
+    steps = {s.id: s for s in resumed.steps}
+    assert steps["s__a3_inner__x"].meta.get("reused_from") == "s__a2_inner__x"
