@@ -10,7 +10,9 @@
   A fan-out in flight runs again with children named after its new attempt; each whose
   namesake of the attempt before had succeeded takes that output (:class:`Known`).
   A plan step in flight runs again taking what its cut attempt recorded
-  (:class:`EarlierPlan`): its planner's and joiner's answers, its actions' outputs.
+  (:class:`EarlierPlan`): its planner's and joiner's answers, its actions' outputs; an
+  action it had in flight goes on from the cut one (a plan inside the plan takes what
+  that one recorded, a sub-workflow continues its child run).
 - **replay**: re-execute a recorded run with every step's result served from the trace
   (no model or tool is called); a step whose rendered input differs from the recording
   fails loudly, because that means the workflow changed.
