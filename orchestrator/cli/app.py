@@ -317,8 +317,9 @@ def run(
         "--tool-executor", help="Run tool steps with this executor, e.g. ray-tool "
         "(cluster address: PONDER_RAY_ADDRESS).")] = None,
     model: Annotated[list[str], typer.Option(
-        "--model", "-m", help="NAME=FILE: serve the model alias NAME with the model config "
-        "in the YAML FILE (e.g. a simulated backend's scripted outputs; repeatable).")] = [],  # noqa: B006
+        "--model", "-m", help="NAME=FILE: serve the model alias NAME, which a step uses, with "
+        "the model config in the YAML FILE (e.g. a simulated backend's scripted outputs; "
+        "repeatable).")] = [],  # noqa: B006
     debug: Debug = False,
 ) -> None:
     """Run a workflow and print its output. Exit 0 only when the run succeeded.
@@ -333,18 +334,25 @@ def run(
         # the file's own config of a model --model replaces is not checked, nor the options
         # of one --backend runs without them: the run uses neither
         wf = _load(file, ModelOverrides(backend, frozenset(overrides)))
+        # a sub-workflow's steps use its own file's models: --model serves this file's
+        used = _aliases_used(wf.spec.steps)
         for name, (path, config) in overrides.items():
             declared = wf.spec.models
             if declared and name not in declared and name != "default":
                 raise _fail(f"--model {clipped(name)}: {file} declares no model {shown(name)} "
                             f"(models: {', '.join(sorted(declared))})")
-            if not declared and name != "default":
-                used = _aliases_used(wf.spec.steps)
-                if name not in used:  # it would serve nothing, silently
-                    raise _fail(f"--model {clipped(name)}: {file} declares no models and no "
-                                f"step uses model {shown(name)} " + (
-                                    f"(models used: {', '.join(sorted(used))})" if used
-                                    else "(it uses no model)"))
+            if name not in used and (declared or name != "default"):
+                # it would serve nothing, silently (without `models:` --model default
+                # serves every alias)
+                if name in declared:
+                    said = f"declares model {shown(name)} but no step uses it"
+                elif declared:  # `default`, not declared
+                    said = f"has no step that uses model {shown(name)}"
+                else:
+                    said = f"declares no models and no step uses model {shown(name)}"
+                raise _fail(f"--model {clipped(name)}: {file} {said} " + (
+                    f"(models used: {', '.join(sorted(used))})" if used
+                    else "(it uses no model)"))
             _check_override(name, path, run_model(config, backend), wf.registry)
         if overrides and not wf.spec.models:
             # without `models:` every alias is the default model: declaring one alias
