@@ -64,6 +64,10 @@ class _Group(TyperGroup):
     columns. Every command prints whatever the locale's encoding (see
     :func:`~orchestrator.cli._console.tolerate_encodings`)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _reflow_help(self)
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:
@@ -87,6 +91,19 @@ class _Group(TyperGroup):
             sys.exit(code if isinstance(code, int) else 0)
         report(failure, as_json)
         sys.exit(failure.code)
+
+
+def _reflow_help(group: Any) -> None:
+    """Make each paragraph of the help of the group's commands (and theirs, below) one
+    line, for the help to wrap at the terminal's width: typer keeps a docstring's line
+    breaks after its first paragraph ("had in flight" then "continue under their own ids"
+    on a line of its own at 80 columns), and shows the blank lines before a ``\\f``."""
+    for command in getattr(group, "commands", {}).values():
+        if command.help:
+            text = command.help.split("\f")[0].strip()
+            command.help = "\n\n".join(" ".join(line.strip() for line in part.splitlines())
+                                       for part in text.split("\n\n") if part.strip())
+        _reflow_help(command)
 
 
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,

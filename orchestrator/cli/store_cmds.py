@@ -353,7 +353,8 @@ def replay_cmd(
     from_step: Annotated[str | None, typer.Option("--from", help="Re-execute this step and "
                                                   "everything after it.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="STEP.output=JSON (repeatable).")] = [],  # noqa: B006
-    input: Annotated[list[str], typer.Option("--input", "-i", help="key=value.")] = [],  # noqa: B006
+    input: Annotated[list[str], typer.Option(
+        "--input", "-i", help="key=value: replaces a recorded input (repeatable).")] = [],  # noqa: B006
     workflow: Annotated[Path | None, typer.Option(help="Workflow file (default: the recorded "
                                                   "source).")] = None,
     backend: Annotated[str | None, typer.Option(
