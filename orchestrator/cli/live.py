@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.runtime.engine import without_step_id
 from orchestrator.store.fold import RunFold
 
 _STYLE = {"pending": "dim", "running": "yellow", "succeeded": "green", "failed": "red",
@@ -63,7 +64,7 @@ class LiveView:
             cells.append({"step": r["id"], "kind": r.get("kind") or "", "status": r["status"],
                           "att": str(r["attempts"]), "tokens": str(tokens or ""),
                           "time": f"{dur:.1f}s" if dur is not None else "",
-                          "note": (r.get("error") or "")[:60]})
+                          "note": without_step_id(r["id"], r.get("error"))[:60]})
         columns = _fitting_columns(cells, self.console.width)
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for col in columns:

@@ -74,3 +74,22 @@ def test_a_failed_step_is_named_once(tmp_path: Path, db: str) -> None:
     assert shown.stdout.count("step 'answer'") == 1  # the run's error line
     assert "step 'slow'" not in shown.stdout
     assert "timed out after 0.1s" in shown.stdout
+
+
+def test_the_live_table_names_a_failed_step_once() -> None:
+    import io
+
+    import anyio
+    from rich.console import Console
+
+    from orchestrator import Workflow
+    from orchestrator.cli.live import LiveView
+
+    wf = Workflow.from_yaml_text("name: slow\nsteps:\n  - {id: slow, kind: tool, tool: sleep, "
+                                 "args: {seconds: 5}, timeout_s: 0.1}\n")
+    console = Console(file=io.StringIO(), width=200)
+    view = LiveView(console)
+    assert not anyio.run(lambda: wf.run(hooks=[view])).ok
+    console.print(view.render())
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "timed out after 0.1s" in shown and "step 'slow'" not in shown, shown
