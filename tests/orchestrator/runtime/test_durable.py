@@ -114,7 +114,8 @@ def test_replay_of_a_changed_workflow_fails_loudly(tmp_path: Path) -> None:
     changed.write_text(WF.read_text().replace("Start with", "Begin with"))
     proc = ponder("replay", first["run_id"], db=db)
     assert proc.returncode == 1
-    assert "step 'first': the rendered input differs from the recording" in proc.stderr
+    # the summary names the step once (09ad18f): "first: failed: the rendered input ..."
+    assert "first: failed: the rendered input differs from the recording" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
