@@ -418,7 +418,7 @@ class _PlanRun:
                 request_id=f"{self.task.step_id}/join{round_}.{attempt}",
                 timeout_s=self.step.plan_timeout_s)
             if isinstance(decision, PlanProblem):
-                self._record_problem(decision, round_, attempt, attempt <= repairs)
+                self._record_problem(decision, round_, attempt, attempt <= repairs, "joiner")
                 problems.append(decision)
                 continue
             self._record_decision(decision, round_)
@@ -455,13 +455,13 @@ class _PlanRun:
         return max(numbers, default=0) + 1
 
     def _record_problem(self, problem: PlanProblem, round_: int, attempt: int,
-                        will_retry: bool) -> None:
+                        will_retry: bool, by: str = "planner") -> None:
         self.plan_errors.append({"round": round_, "attempt": attempt, "code": problem.code,
                                  "error": str(problem), "line": problem.line,
-                                 "will_retry": will_retry})
+                                 "will_retry": will_retry, "by": by})
         _record(self.graph, ev.PlanError, step_id=self.task.step_id, round=round_,
                 attempt=attempt, code=problem.code, error=str(problem), line=problem.line,
-                raw=problem.raw, will_retry=will_retry)
+                raw=problem.raw, will_retry=will_retry, by=by)
 
     def _record_decision(self, decision: joiner.Decision, round_: int) -> None:
         self.decisions.append({"round": round_, "action": decision.action,

@@ -245,7 +245,9 @@ def _planning(rec: RunRecord) -> list[str]:
         for e in meta.get("plan_errors") or ():
             if isinstance(e, dict):
                 again = "asked again" if e.get("will_retry") else "given up"
-                if e.get("round") in joining or _joiner_error(e):
+                by = e.get("by")
+                if by == "joiner" or (by is None and (e.get("round") in joining
+                                                      or _joiner_error(e))):
                     joining.add(e.get("round"))
                     story.append(((e.get("round") or 0, 1, e.get("attempt") or 0),
                                   f"round {e.get('round')}, joiner try {e.get('attempt')}: "
@@ -265,10 +267,11 @@ def _planning(rec: RunRecord) -> list[str]:
 
 
 def _joiner_error(error: dict[str, Any]) -> bool:
-    """Whether a plan error is the joiner's answer (its tries are counted from 1 again,
-    after the planner's of the round): a ``bad_joiner`` one, or one whose message names
-    the joiner's call (``timeout``) or answer (``truncated``). The event says not which
-    model it was; a round's errors after the joiner's are the joiner's too."""
+    """Whether a plan error of a trace written before ``plan_error`` said whose answer it
+    was (``by``) is the joiner's (its tries are counted from 1 again, after the planner's
+    of the round): a ``bad_joiner`` one, or one whose message names the joiner's call
+    (``timeout``) or answer (``truncated``); a round's errors after the joiner's are the
+    joiner's too."""
     text = str(error.get("error") or "")
     return (error.get("code") == "bad_joiner" or text.startswith("the joiner ")
             or (error.get("code") == "truncated" and "before its answer was complete" in text))

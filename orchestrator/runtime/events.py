@@ -201,6 +201,9 @@ class PlanError(_Event):
     line: int | None = None
     raw: str | None = Field(None, description="The raw planner (or joiner) output.")
     will_retry: bool = Field(description="Whether the planner is asked again.")
+    by: Literal["planner", "joiner"] | None = Field(
+        None, description="Whose answer was rejected (None in traces written before it was "
+                          "recorded). A joiner's tries count from 1 again in the round.")
 
 
 class PlanDecision(_Event):

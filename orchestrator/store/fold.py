@@ -165,9 +165,11 @@ class RunFold:
         rec["meta"] = meta
 
     def on_plan_error(self, e: ev.PlanError) -> None:
-        self._note(e.step_id, "plan_errors", {
-            "round": e.round, "attempt": e.attempt, "code": e.code, "error": e.error,
-            "line": e.line, "will_retry": e.will_retry})
+        error = {"round": e.round, "attempt": e.attempt, "code": e.code, "error": e.error,
+                 "line": e.line, "will_retry": e.will_retry}
+        if e.by is not None:  # (traces written before it was recorded say not)
+            error["by"] = e.by
+        self._note(e.step_id, "plan_errors", error)
 
     def on_plan_decision(self, e: ev.PlanDecision) -> None:
         self._note(e.step_id, "decisions", {

@@ -41,6 +41,7 @@ async def test_a_malformed_plan_is_recorded_and_repaired(plan_workflow: PlanWork
     assert {"p__1", "p__2", "p__3", "p"} <= set(ran)
     meta = recorder.first("step_succeeded", "p").meta
     assert meta["plan_errors"][0]["code"] == "unknown_tool"
+    assert error.by == "planner" and meta["plan_errors"][0]["by"] == "planner"
 
 
 async def test_when_repairs_run_out_the_step_fails_with_the_raw_plan(
@@ -267,3 +268,15 @@ async def test_a_lone_surrogate_in_an_argument_is_a_plan_error_and_a_pair_one_ch
     (error,) = recorder.of("plan_error")
     assert error.code == "bad_args" and "\\ud800" in error.error and error.will_retry
     assert [e.step_id for e in recorder.of("step_started")] == ["p", "p__1"]
+
+
+async def test_a_bad_joiner_answer_is_recorded_as_the_joiners(plan_workflow: PlanWorkflow,
+                                                              recorder: Recorder) -> None:
+    # a joiner answer that is no decision is the joiner's try 1 of round 1, not the planner's
+    llm = ScriptedLLM([(JOINER, ["not a decision at all", FINISH]), ("Question", GOOD)])
+    result = await plan_workflow(llm).run(hooks=[recorder])
+    assert result.ok, result.error
+    (error,) = recorder.of("plan_error")
+    assert (error.round, error.attempt, error.code, error.by) == (1, 1, "bad_joiner", "joiner")
+    meta = recorder.first("step_succeeded", "p").meta
+    assert meta["plan_errors"][0]["by"] == "joiner"

@@ -136,8 +136,12 @@ def test_clicking_a_step_shows_its_input_output_attempts_and_tokens(web: Browser
     expect(detail.locator('[data-field="decisions"]')).to_contain_text(
         "the count may be out of date")
     expect(detail.locator('[data-field="decisions"] tbody tr')).to_have_count(4)
-    expect(detail.locator('[data-field="plan-errors"]')).to_contain_text("unknown_tool (line 1)")
-    expect(page.locator("#gantt path.decision")).to_have_count(3)
+    expect(detail.locator('[data-field="plan-errors"]')).to_contain_text(
+        "round 2, try 1: unknown_tool (line 1)")
+    expect(detail.locator('[data-field="plan-errors"]')).to_contain_text(
+        "round 2, joiner try 1: bad_joiner")
+    # the joiner's two verdicts and the two rejected answers
+    expect(page.locator("#gantt path.decision")).to_have_count(4)
 
 
 def test_the_scrubber_and_player_move_the_graph_and_timeline_through_time(web: Browser) -> None:

@@ -188,7 +188,9 @@ def research_trace(run_id: str = "research-1") -> TraceBuilder:
            reason="the count may be out of date", raw='{"action": "replan"}')
     b._add(ev.PlanError, 3.82, step_id="plan", round=2, attempt=1, code="unknown_tool",
            error="line 1: tool 'wikipedia' is not allowed", line=1,
-           raw='1. wikipedia("moons")', will_retry=True)
+           raw='1. wikipedia("moons")', will_retry=True, by="planner")
+    b._add(ev.PlanError, 5.77, step_id="plan", round=2, attempt=1, code="bad_joiner",
+           error="neither Finish nor Replan", raw="97?", will_retry=True, by="joiner")
     b._add(ev.PlanDecision, 5.78, step_id="plan", round=2, action="finish", answer="97")
     b.patch("plan", [
         {"id": "plan.4", "kind": "llm", "deps": ["plan.3"], "parent": "plan",

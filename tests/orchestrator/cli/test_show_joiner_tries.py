@@ -57,3 +57,36 @@ def test_show_labels_joiner_tries(db: str) -> None:
         "p: round 2, joiner try 2: error [timeout] the joiner did not finish within "
         "plan_timeout_s=1s; the call was stopped (asked again)",
         "p: round 2, joiner try 3: error [bad_json] not JSON (given up)"]
+
+
+def test_show_labels_tries_by_whose_answer_the_event_names(db: str) -> None:
+    # a planner's answer cut at max_tokens reads like a joiner's to the inference kept for
+    # old traces; the event's `by` decides when it is there
+    async def seed() -> None:
+        async with await open_store(db) as store:
+            await store.append([
+                ev.RunStarted(run_id="named", seq=0, ts=1.7e9, workflow="w", inputs={}),
+                ev.StepStarted(run_id="named", seq=1, ts=1.7e9, step_id="p",
+                               step_kind="plan", attempt=1, input={}),
+                ev.PlanError(run_id="named", seq=2, ts=1.7e9, step_id="p", round=1,
+                             attempt=1, code="truncated", by="planner",
+                             error="the model stopped at max_tokens=9 before its answer "
+                                   "was complete; raise max_tokens", will_retry=True),
+                ev.PlanError(run_id="named", seq=3, ts=1.7e9, step_id="p", round=1,
+                             attempt=1, code="garbage", error="no decision in the text",
+                             will_retry=False, by="joiner"),
+                ev.StepFailed(run_id="named", seq=4, ts=1.7e9, step_id="p", attempt=1,
+                              error="no usable answer", error_type="PlanFailed"),
+                ev.RunFinished(run_id="named", seq=5, ts=1.7e9, status="failed",
+                               error="p failed"),
+            ])  # fmt: skip
+
+    anyio.run(seed)
+    shown = subprocess.run([sys.executable, "-m", "orchestrator.cli", "show", "named",
+                            "--db", db], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-2:] == [
+        "p: round 1, try 1: plan error [truncated] the model stopped at max_tokens=9 before "
+        "its answer was complete; raise max_tokens (asked again)",
+        "p: round 1, joiner try 1: error [garbage] no decision in the text (given up)"]

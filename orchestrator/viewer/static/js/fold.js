@@ -271,7 +271,7 @@ export class RunState {
       }
       case "plan_error": {
         const s = this.step(e.step_id, e.seq);
-        s.planErrors.push({ round: e.round, attempt: e.attempt, code: e.code, error: e.error, line: e.line ?? null, raw: e.raw ?? null, willRetry: !!e.will_retry, ts: e.ts });
+        s.planErrors.push({ round: e.round, attempt: e.attempt, by: e.by ?? null, code: e.code, error: e.error, line: e.line ?? null, raw: e.raw ?? null, willRetry: !!e.will_retry, ts: e.ts });
         break;
       }
       default:
