@@ -17,16 +17,7 @@ from orchestrator.runtime.engine import execute
 from orchestrator.runtime.registry import Registry
 from orchestrator.store import MemoryStore, SqlStore, StoreHook
 from tests.orchestrator.cli.test_json_errors import ponder
-
-TWO = """\
-name: two
-steps:
-  - {id: a, kind: tool, tool: calc, args: {expression: "1 + 1"}}
-  - {id: b, kind: tool, tool: calc, args: {expression: "${steps.a.output} + 1"}}
-outputs:
-  b: ${steps.b.output}
-"""
-HOUR = 3600.0
+from tests.orchestrator.runtime.cut_runs import TWO, cut_an_hour_ago
 
 
 @pytest.fixture
@@ -58,24 +49,12 @@ def test_run_json_gives_each_steps_duration_as_show_does(tmp_path: Path) -> None
     assert times == _times(_doc("show", run["run_id"], "--db", db))
 
 
-async def _cut_an_hour_ago(tmp_path: Path) -> tuple[str, list[Any]]:
-    """A run of TWO whose process died while `b` ran, an hour ago: its id and events."""
-    flow = tmp_path / "two.yaml"
-    flow.write_text(TWO)
-    first = MemoryStore()
-    done = await Workflow.from_yaml(flow).run(hooks=[StoreHook(first)])
-    events = await first.events(done.run_id)
-    cut = next(e.seq for e in events if e.kind == "step_started" and e.step_id == "b")
-    return done.run_id, [e.model_copy(update={"ts": e.ts - HOUR}) for e in events
-                         if e.seq <= cut]
-
-
 def test_resume_json_gives_a_resumed_steps_duration_without_the_downtime(
         tmp_path: Path) -> None:
     db = str(tmp_path / "runs.db")
 
     async def crashed() -> str:
-        run_id, kept = await _cut_an_hour_ago(tmp_path)
+        run_id, kept = await cut_an_hour_ago(tmp_path)
         async with SqlStore(db) as store:
             await store.append(kept)
         return run_id
@@ -96,7 +75,7 @@ async def test_a_resumed_runs_steps_fold_its_earlier_events_as_show_does(
         tmp_path: Path) -> None:
     """With the events of its earlier executions, a resumed run's steps are the trace's
     records: a step that ended before the crash keeps its time (None without them)."""
-    run_id, kept = await _cut_an_hour_ago(tmp_path)
+    run_id, kept = await cut_an_hour_ago(tmp_path)
     rec = recording_from_events(kept)
     store = MemoryStore()
     await store.append(kept)

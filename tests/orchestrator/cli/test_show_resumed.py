@@ -10,22 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import Workflow
 from orchestrator.runtime.durable import resume
-from orchestrator.store import MemoryStore, SqlStore, StoreHook
+from orchestrator.store import SqlStore, StoreHook
+from tests.orchestrator.runtime.cut_runs import HOUR, cut_an_hour_ago
 
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[3]
-TWO = """\
-name: two
-steps:
-  - {id: a, kind: tool, tool: calc, args: {expression: "1 + 1"}}
-  - {id: b, kind: tool, tool: calc, args: {expression: "${steps.a.output} + 1"}}
-outputs:
-  b: ${steps.b.output}
-"""
-HOUR = 3600.0
 
 
 @pytest.fixture
@@ -34,26 +25,19 @@ def anyio_backend() -> str:
 
 
 async def test_show_gives_a_resumed_steps_time_without_the_downtime(tmp_path: Path) -> None:
-    wf_file = tmp_path / "two.yaml"
-    wf_file.write_text(TWO)
-    first = MemoryStore()
-    done = await Workflow.from_yaml(wf_file).run(hooks=[StoreHook(first)])
-    events = await first.events(done.run_id)
-    # the process died while `b` ran, an hour ago
-    cut = next(e.seq for e in events if e.kind == "step_started" and e.step_id == "b")
-    kept = [e.model_copy(update={"ts": e.ts - HOUR}) for e in events if e.seq <= cut]
+    run_id, kept = await cut_an_hour_ago(tmp_path)  # the process died while `b` ran
     db = tmp_path / "runs.db"
     async with SqlStore(str(db)) as store:
         await store.append(kept)
         resumed = await resume(kept, hooks=[StoreHook(store)])
-        record = await store.read_run(done.run_id)
+        record = await store.read_run(run_id)
     assert resumed.ok and resumed.output == {"b": 3}
     b = record.step("b")
     assert b.attempts == 2 and b.finished_at is not None and b.started_at is not None
     assert b.finished_at - b.started_at > HOUR  # its first start was before the crash
 
     def show(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "show", done.run_id,
+        proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "show", run_id,
                                *args, "--db", str(db)],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr

@@ -14,17 +14,9 @@ from orchestrator import Workflow
 from orchestrator.runtime import _process
 from orchestrator.runtime.durable import RunStillRunning, resume
 from orchestrator.store import MemoryStore, StoreHook
+from tests.orchestrator.runtime.cut_runs import cut_two
 
 pytestmark = pytest.mark.anyio
-
-TWO = """\
-name: two
-steps:
-  - {id: a, kind: tool, tool: calc, args: {expression: "1 + 1"}}
-  - {id: b, kind: tool, tool: calc, args: {expression: "${steps.a.output} + 1"}}
-outputs:
-  b: ${steps.b.output}
-"""
 
 
 @pytest.fixture
@@ -43,14 +35,8 @@ def other_process() -> Iterator[subprocess.Popen[bytes]]:
 
 
 async def _interrupted_after_a(tmp_path: Path, writer: dict[str, Any]) -> list[Any]:
-    """The events of a run of TWO cut after `a`, as if written by ``writer``."""
-    wf_file = tmp_path / "two.yaml"
-    wf_file.write_text(TWO)
-    store = MemoryStore()
-    done = await Workflow.from_yaml(wf_file).run(hooks=[StoreHook(store)])
-    events = await store.events(done.run_id)
-    cut = next(e.seq for e in events if e.kind == "step_succeeded" and e.step_id == "a")
-    kept = [e for e in events if e.seq <= cut]
+    """The events of a run of `cut_runs.TWO` cut after `a`, as if written by ``writer``."""
+    _, kept = await cut_two(tmp_path, "step_succeeded", "a")
     kept[0] = kept[0].model_copy(update=writer)
     return kept
 
