@@ -493,13 +493,16 @@ class _PoolCore:
     def busy(self, member: Member, exc: BackendHTTPError) -> None:
         """The member turned a call away as busy: it stays in, but gets no call until its
         ``Retry-After`` (at most ``busy_wait_s``) or else a back-off that doubles with
-        each busy answer in a row (``busy_backoff_s`` up to ``busy_backoff_max_s``)."""
+        each busy answer in a row (``busy_backoff_s`` up to ``busy_backoff_max_s``). A
+        ``Retry-After`` that asks for no wait (0, a date past; a negative or NaN number
+        relayed by a ``ray-engine``) counts as none: taken at its word, every call would
+        ask the member again at once, for ever (``route`` never waits for it)."""
         member.stats.busy += 1
         member.busy_streak += 1
         member.last_error = f"busy: {type(exc).__name__}: {exc}"[:300]
         options = self.options
         wait = exc.retry_after_s
-        if wait is None:
+        if wait is None or not wait > 0:  # (NaN too)
             wait = min(options.busy_backoff_s * 2 ** min(member.busy_streak - 1, 30),
                        options.busy_backoff_max_s)
         wait = min(wait, options.busy_wait_s)
