@@ -5,12 +5,8 @@ refused, HTTP 500) still takes the member out."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import anyio
 import pytest
@@ -19,69 +15,46 @@ from executors.engines import PoolBackend, SimEngineBackend
 from orchestrator.errors import BackendHTTPError, BackendUnavailable
 from orchestrator.runtime.contracts import LLMRequest, LLMResponse
 from orchestrator.spec.models import ModelConfig
+from tests.executors.engines.openai_servers import JSONHandler, LocalServer, answer, chunk, member, serving
 
 pytestmark = pytest.mark.anyio
 Ask = Callable[..., LLMRequest]
 Config = Callable[..., ModelConfig]
 
 
-class ChatServer(ThreadingHTTPServer):
+class ChatServer(LocalServer):
     """An OpenAI-compatible server on 127.0.0.1: each POST takes the next status of
     ``script`` (200 when it is empty): 200 answers, 503/429 say the queue is full (with
     ``retry_after`` as the header, when set), 500 is a crash."""
 
-    daemon_threads = True
-
     def __init__(self, retry_after: str | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.script: deque[int] = deque()
         self.retry_after = retry_after
         self.seen: list[int] = []
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     server: ChatServer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        asked = self.asked()
         status = self.server.script.popleft() if self.server.script else 200
         self.server.seen.append(status)
         if status == 200 and asked.get("stream"):
             self._stream()
             return
         if status == 200:
-            body: dict[str, Any] = {
-                "id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "ok"}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
-        else:
-            body = {"error": {"message": "the queue is full" if status != 500 else "boom"}}
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        if status != 200 and self.server.retry_after is not None:
-            self.send_header("Retry-After", self.server.retry_after)
-        self.end_headers()
-        self.wfile.write(payload)
+            self.send_json(200, answer("ok", 1))
+            return
+        body = {"error": {"message": "the queue is full" if status != 500 else "boom"}}
+        retry_after = self.server.retry_after
+        self.send_json(status, body, {} if retry_after is None else {"Retry-After": retry_after})
 
     def _stream(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
+        self.start_events()
         for content, finish in (("o", None), ("k", "stop")):
-            event = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                     "choices": [{"index": 0, "delta": {"content": content},
-                                  "finish_reason": finish}]}
-            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            self.wfile.write(chunk(content, finish))
         self.wfile.write(b"data: [DONE]\n\n")
         self.close_connection = True
 
@@ -93,22 +66,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def servers() -> Iterator[Callable[..., ChatServer]]:
-    started: list[ChatServer] = []
-
-    def start(retry_after: str | None = None) -> ChatServer:
-        srv = ChatServer(retry_after)
-        threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.shutdown()
-        srv.server_close()
-
-
-def member(srv: ChatServer, name: str) -> dict[str, Any]:
-    return {"backend": "openai", "model": "m", "base_url": srv.url, "name": name}
+    yield from serving(ChatServer)
 
 
 async def test_a_full_server_stays_in_and_the_call_waits_for_its_retry_after(

@@ -9,7 +9,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anyio
@@ -20,6 +19,7 @@ from executors.engines.pool import progress_in
 from orchestrator.errors import StepTimeout
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
+from tests.executors.engines.openai_servers import JSONHandler, LocalServer, answer, chunk, member, serving
 
 pytestmark = pytest.mark.anyio
 Ask = Callable[..., LLMRequest]
@@ -28,16 +28,14 @@ Config = Callable[..., ModelConfig]
 
 # -- a slow but steady OpenAI-compatible server ----------------------------------------
 
-class SlowServer(ThreadingHTTPServer):
+class SlowServer(LocalServer):
     """An OpenAI-compatible server on 127.0.0.1 that writes ``tokens`` tokens, one every
     ``gap_s``: a stream sends each as it is made; an answer that is not streamed comes
     when the last one is made. ``hang`` sends nothing (after ``hang_after`` tokens of a
     stream) until the client goes away."""
 
-    daemon_threads = True
-
     def __init__(self, tokens: int = 12, gap_s: float = 0.1) -> None:
-        super().__init__(("127.0.0.1", 0), _SlowHandler)
+        super().__init__(_SlowHandler)
         self.tokens = tokens
         self.gap_s = gap_s
         self.hang = False
@@ -45,19 +43,12 @@ class SlowServer(ThreadingHTTPServer):
         self.streamed: list[bool] = []
         self.gone = threading.Event()  # a client closed its connection mid-answer
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
-
-class _SlowHandler(BaseHTTPRequestHandler):
+class _SlowHandler(JSONHandler):
     server: SlowServer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        asked = self.asked()
         srv = self.server
         srv.streamed.append(bool(asked.get("stream")))
         try:
@@ -84,32 +75,16 @@ class _SlowHandler(BaseHTTPRequestHandler):
         if srv.hang:
             self._hang()
         time.sleep(srv.tokens * srv.gap_s)
-        body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "t" * srv.tokens}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": srv.tokens,
-                          "total_tokens": 3 + srv.tokens}}
-        payload = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        self.send_json(200, answer("t" * srv.tokens, srv.tokens))
 
     def _stream(self) -> None:
         srv = self.server
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
+        self.start_events()
         for i in range(srv.tokens):
             if srv.hang and i == srv.hang_after:
                 self._hang()
             time.sleep(srv.gap_s)
-            last = i == srv.tokens - 1
-            event = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                     "choices": [{"index": 0, "delta": {"content": "t"},
-                                  "finish_reason": "stop" if last else None}]}
-            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            self.wfile.write(chunk("t", "stop" if i == srv.tokens - 1 else None))
             self.wfile.flush()
         usage = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
                  "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": srv.tokens,
@@ -119,22 +94,7 @@ class _SlowHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def servers() -> Iterator[Callable[..., SlowServer]]:
-    started: list[SlowServer] = []
-
-    def start(**kwargs: Any) -> SlowServer:
-        srv = SlowServer(**kwargs)
-        threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.shutdown()
-        srv.server_close()
-
-
-def member(srv: SlowServer, name: str, **fields: Any) -> dict[str, Any]:
-    return {"backend": "openai", "model": "m", "base_url": srv.url, "name": name, **fields}
+    yield from serving(SlowServer)
 
 
 class TestOpenAIMembers:
