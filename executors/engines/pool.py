@@ -48,6 +48,7 @@ import importlib
 import itertools
 import logging
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager, contextmanager
@@ -55,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import anyio
+import anyio.from_thread
 from pydantic import Field, ValidationError
 
 from executors.engines._hub import SHARED, SharedObjects
@@ -158,15 +160,22 @@ class _Watched(Usage):
     """The usage counter a pool gives its member: it adds what the member counts to the
     caller's counter (``inner``, when there is one) and calls ``notify`` when a count
     grows, which is the member's progress (see ``stall_timeout_s``). It travels (to a Ray
-    actor) as a plain :class:`Usage`."""
+    actor) as a plain :class:`Usage`.
 
-    __slots__ = ("_inner", "_notify")
+    A backend may count from a worker thread (``local``: llama.cpp's logits processor
+    runs in the thread that decodes); ``notify``, which reads the event loop's clock and
+    moves cancel scopes' deadlines, then runs in the event loop's thread (a hop per
+    count, small beside a decoded token), as it could not run in the worker's."""
+
+    __slots__ = ("_inner", "_notify", "_thread")
     _inner: Usage | None
     _notify: Callable[[], None]
+    _thread: int
 
     def __init__(self, inner: Usage | None, notify: Callable[[], None]) -> None:
         object.__setattr__(self, "_inner", None)
         object.__setattr__(self, "_notify", notify)
+        object.__setattr__(self, "_thread", threading.get_ident())
         super().__init__()
         object.__setattr__(self, "_inner", inner)
 
@@ -176,7 +185,13 @@ class _Watched(Usage):
         if name in ("prompt_tokens", "completion_tokens") and value != before:
             if self._inner is not None:
                 setattr(self._inner, name, getattr(self._inner, name) + value - before)
-            self._notify()
+            if threading.get_ident() == self._thread:
+                self._notify()
+                return
+            try:
+                anyio.from_thread.run_sync(self._notify)
+            except RuntimeError:
+                pass  # not an AnyIO worker thread, or the loop is gone: progress unseen
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Usage, (self.prompt_tokens, self.completion_tokens))
