@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -75,6 +76,42 @@ def ponder_command() -> list[str]:
     return [sys.executable, "-m", "orchestrator.cli"]
 
 
+def kill_run(wf: Path, db: Path, kill_after: int, pause_s: float = 0.0, **popen: Any) -> str:
+    """`ponder run WF --db sqlite:///DB --json` in a child process, SIGKILLed once its trace
+    holds ``kill_after`` events (then ``pause_s`` later) or it has ended: the --db URL."""
+    url = f"sqlite:///{db}"
+    child = subprocess.Popen([*ponder_command(), "run", str(wf), "--db", url, "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    deadline = time.monotonic() + 60
+    while event_count(db) < kill_after and child.poll() is None:
+        assert time.monotonic() < deadline, "the run never got going"
+        time.sleep(0.002)
+    if pause_s:
+        time.sleep(pause_s)
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=30)
+    return url
+
+
+def oslo_workflow(tmp_path: Path, decode_s_per_token: float) -> Path:
+    """The LLMCompiler example (its tools and corpus copied into ``tmp_path``) asked about
+    Paris and Oslo: its second look-up fails and the joiner answers anyway. The simulated
+    model decodes a token in ``decode_s_per_token``."""
+    examples = Path(__file__).resolve().parents[2] / "examples" / "planners"
+    for name in ("tools.py", "corpus"):
+        copy = shutil.copytree if (examples / name).is_dir() else shutil.copy
+        copy(examples / name, tmp_path / name)
+    doc = yaml.safe_load((examples / "direct_answer.yaml").read_text())
+    model = yaml.safe_load((examples / "direct_answer.sim.yaml").read_text())
+    model["options"]["decode_s_per_token"] = decode_s_per_token
+    doc["models"] = {"default": model}
+    doc["inputs"]["question"]["default"] = (
+        "What is the population of Paris plus the population of Oslo?")
+    wf = tmp_path / "oslo.yaml"
+    wf.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return wf
+
+
 def test_sigkill_then_resume_always_completes_with_the_same_output(tmp_path: Path) -> None:
     wf = tmp_path / "killme.yaml"
     wf.write_text(yaml.safe_dump(WORKFLOW, sort_keys=False))
@@ -91,18 +128,8 @@ def test_sigkill_then_resume_always_completes_with_the_same_output(tmp_path: Pat
     trials = [rng.randint(1, third), rng.randint(third + 1, 2 * third),
               rng.randint(2 * third + 1, total_events - 2)]
     for k, kill_after in enumerate(trials):
-        db = tmp_path / f"trial{k}.db"
-        url = f"sqlite:///{db}"
-        child = subprocess.Popen([*ponder_command(), "run", str(wf), "--db", url, "--json"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 60
-        while event_count(db) < kill_after and child.poll() is None:
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.01))
-        child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=30)
+        url = kill_run(wf, tmp_path / f"trial{k}.db", kill_after, pause_s=rng.uniform(0, 0.01),
+                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
         listed = cli("runs", "--db", url, "--json")
         assert listed.exit_code == 0, listed.output
@@ -131,21 +158,7 @@ def test_sigkill_then_resume_always_completes_with_the_same_output(tmp_path: Pat
 def test_a_killed_plan_run_resumes_to_the_same_answer(tmp_path: Path) -> None:
     """The LLMCompiler example whose second look-up fails (the joiner answers anyway),
     killed before, during and after its plan streams, resumes to the same answer."""
-    import shutil
-
-    examples = Path(__file__).resolve().parents[2] / "examples" / "planners"
-    for name in ("tools.py", "corpus"):
-        copy = shutil.copytree if (examples / name).is_dir() else shutil.copy
-        copy(examples / name, tmp_path / name)
-    doc = yaml.safe_load((examples / "direct_answer.yaml").read_text())
-    model = yaml.safe_load((examples / "direct_answer.sim.yaml").read_text())
-    model["options"]["decode_s_per_token"] = 0.02  # about a second of streaming
-    doc["models"] = {"default": model}
-    doc["inputs"]["question"]["default"] = (
-        "What is the population of Paris plus the population of Oslo?")
-    wf = tmp_path / "oslo.yaml"
-    wf.write_text(yaml.safe_dump(doc, sort_keys=False))
-
+    wf = oslo_workflow(tmp_path, decode_s_per_token=0.02)  # about a second of streaming
     baseline = cli("run", str(wf), "--db", f"sqlite:///{tmp_path / 'base.db'}", "--json")
     assert baseline.exit_code == 0, baseline.output
     expected = json.loads(baseline.stdout.strip().splitlines()[-1])
@@ -153,16 +166,7 @@ def test_a_killed_plan_run_resumes_to_the_same_answer(tmp_path: Path) -> None:
     total_events = event_count(tmp_path / "base.db")
     resumed_runs = 0
     for k, kill_after in enumerate((2, total_events // 2, total_events - 2)):
-        db = tmp_path / f"trial{k}.db"
-        url = f"sqlite:///{db}"
-        child = subprocess.Popen([*ponder_command(), "run", str(wf), "--db", url, "--json"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-        deadline = time.monotonic() + 60
-        while event_count(db) < kill_after and child.poll() is None:
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.002)
-        child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=30)
+        url = kill_run(wf, tmp_path / f"trial{k}.db", kill_after, cwd=tmp_path)
         (run,) = json.loads(cli("runs", "--db", url, "--json").stdout)
         if run["status"] == "succeeded":
             continue

@@ -6,22 +6,17 @@ succeeded before the kill runs again, and every planner or joiner call is paid o
 from __future__ import annotations
 
 import json
-import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-import yaml
 
 pytest.importorskip("orchestrator.store")
 
 from orchestrator.store import open_store
-from tests.chaos.test_kill_resume import cli, event_count, ponder_command
+from tests.chaos.test_kill_resume import cli, kill_run, oslo_workflow
 
 pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL"),
               pytest.mark.slow]  # five `ponder run` processes: ~15 s on 2 cores
@@ -35,29 +30,13 @@ def _events(url: str, run_id: str) -> list[Any]:
     return anyio.run(read)
 
 
-def _workflow(tmp_path: Path) -> Path:
-    examples = Path(__file__).resolve().parents[2] / "examples" / "planners"
-    for name in ("tools.py", "corpus"):
-        copy = shutil.copytree if (examples / name).is_dir() else shutil.copy
-        copy(examples / name, tmp_path / name)
-    doc = yaml.safe_load((examples / "direct_answer.yaml").read_text())
-    model = yaml.safe_load((examples / "direct_answer.sim.yaml").read_text())
-    model["options"]["decode_s_per_token"] = 0.01
-    doc["models"] = {"default": model}
-    doc["inputs"]["question"]["default"] = (
-        "What is the population of Paris plus the population of Oslo?")
-    wf = tmp_path / "oslo.yaml"
-    wf.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return wf
-
-
 def _paid_calls(events: list[Any]) -> int:
     return sum(1 for e in events if e.kind == "plan_call"
                and e.usage.prompt_tokens + e.usage.completion_tokens)
 
 
 def test_a_killed_plan_resumes_without_doing_again_what_it_had_done(tmp_path: Path) -> None:
-    wf = _workflow(tmp_path)
+    wf = oslo_workflow(tmp_path, decode_s_per_token=0.01)
     base_url = f"sqlite:///{tmp_path / 'base.db'}"
     baseline = cli("run", str(wf), "--db", base_url, "--json")
     assert baseline.exit_code == 0, baseline.output
@@ -66,16 +45,7 @@ def test_a_killed_plan_resumes_without_doing_again_what_it_had_done(tmp_path: Pa
     total = len(base_events)
     resumed_runs = 0
     for k, kill_after in enumerate(range(3, total - 1, max(1, total // 6))):
-        db = tmp_path / f"trial{k}.db"
-        url = f"sqlite:///{db}"
-        child = subprocess.Popen([*ponder_command(), "run", str(wf), "--db", url, "--json"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-        deadline = time.monotonic() + 60
-        while event_count(db) < kill_after and child.poll() is None:
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.002)
-        child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=30)
+        url = kill_run(wf, tmp_path / f"trial{k}.db", kill_after, cwd=tmp_path)
         (run,) = json.loads(cli("runs", "--db", url, "--json").stdout)
         if run["status"] == "succeeded":
             continue
