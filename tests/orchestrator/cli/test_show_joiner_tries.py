@@ -3,16 +3,26 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import Any
 
 import anyio
 
 from orchestrator.runtime import events as ev
 from orchestrator.store import open_store
+from tests.orchestrator.cli.test_store_cmds import ponder
 
-ROOT = Path(__file__).resolve().parents[3]
+
+def _shown(db: str, events: list[Any]) -> list[str]:
+    """The lines of `ponder show` of the run whose trace is ``events`` (stored first)."""
+    async def seed() -> None:
+        async with await open_store(db) as store:
+            await store.append(events)
+
+    anyio.run(seed)
+    shown = ponder("show", events[0].run_id, db=db)
+    assert shown.returncode == 0, shown.stderr
+    lines: list[str] = shown.stdout.splitlines()
+    return lines
 
 
 def test_show_labels_joiner_tries(db: str) -> None:
@@ -21,33 +31,25 @@ def test_show_labels_joiner_tries(db: str) -> None:
         return ev.PlanError(run_id="joined", seq=seq, ts=1.7e9, step_id="p", round=round_,
                             attempt=attempt, code=code, error=text, will_retry=again)
 
-    async def seed() -> None:
-        async with await open_store(db) as store:
-            await store.append([
-                ev.RunStarted(run_id="joined", seq=0, ts=1.7e9, workflow="w", inputs={}),
-                ev.StepStarted(run_id="joined", seq=1, ts=1.7e9, step_id="p",
-                               step_kind="plan", attempt=1, input={}),
-                error(2, 1, 1, "bad_joiner", "the joiner answered neither", True),
-                ev.PlanDecision(run_id="joined", seq=3, ts=1.7e9, step_id="p", round=1,
-                                action="replan", reason="Rome is missing"),
-                error(4, 2, 1, "garbage", "no plan in the text", True),
-                error(5, 2, 1, "truncated", "the model stopped at max_tokens=9 before its "
-                      "answer was complete; raise max_tokens", True),
-                error(6, 2, 2, "timeout", "the joiner did not finish within "
-                      "plan_timeout_s=1s; the call was stopped", True),
-                error(7, 2, 3, "bad_json", "not JSON", False),
-                ev.StepFailed(run_id="joined", seq=8, ts=1.7e9, step_id="p", attempt=1,
-                              error="no usable answer", error_type="PlanFailed"),
-                ev.RunFinished(run_id="joined", seq=9, ts=1.7e9, status="failed",
-                               error="p failed"),
-            ])  # fmt: skip
-
-    anyio.run(seed)
-    shown = subprocess.run([sys.executable, "-m", "orchestrator.cli", "show", "joined",
-                            "--db", db], cwd=ROOT, capture_output=True, text=True,
-                           timeout=120)
-    assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.splitlines()[-6:] == [
+    lines = _shown(db, [
+        ev.RunStarted(run_id="joined", seq=0, ts=1.7e9, workflow="w", inputs={}),
+        ev.StepStarted(run_id="joined", seq=1, ts=1.7e9, step_id="p",
+                       step_kind="plan", attempt=1, input={}),
+        error(2, 1, 1, "bad_joiner", "the joiner answered neither", True),
+        ev.PlanDecision(run_id="joined", seq=3, ts=1.7e9, step_id="p", round=1,
+                        action="replan", reason="Rome is missing"),
+        error(4, 2, 1, "garbage", "no plan in the text", True),
+        error(5, 2, 1, "truncated", "the model stopped at max_tokens=9 before its "
+              "answer was complete; raise max_tokens", True),
+        error(6, 2, 2, "timeout", "the joiner did not finish within "
+              "plan_timeout_s=1s; the call was stopped", True),
+        error(7, 2, 3, "bad_json", "not JSON", False),
+        ev.StepFailed(run_id="joined", seq=8, ts=1.7e9, step_id="p", attempt=1,
+                      error="no usable answer", error_type="PlanFailed"),
+        ev.RunFinished(run_id="joined", seq=9, ts=1.7e9, status="failed",
+                       error="p failed"),
+    ])  # fmt: skip
+    assert lines[-6:] == [
         "p: round 1, joiner try 1: error [bad_joiner] the joiner answered neither "
         "(asked again)",
         "p: round 1: joiner: replan: Rome is missing",
@@ -62,31 +64,23 @@ def test_show_labels_joiner_tries(db: str) -> None:
 def test_show_labels_tries_by_whose_answer_the_event_names(db: str) -> None:
     # a planner's answer cut at max_tokens reads like a joiner's to the inference kept for
     # old traces; the event's `by` decides when it is there
-    async def seed() -> None:
-        async with await open_store(db) as store:
-            await store.append([
-                ev.RunStarted(run_id="named", seq=0, ts=1.7e9, workflow="w", inputs={}),
-                ev.StepStarted(run_id="named", seq=1, ts=1.7e9, step_id="p",
-                               step_kind="plan", attempt=1, input={}),
-                ev.PlanError(run_id="named", seq=2, ts=1.7e9, step_id="p", round=1,
-                             attempt=1, code="truncated", by="planner",
-                             error="the model stopped at max_tokens=9 before its answer "
-                                   "was complete; raise max_tokens", will_retry=True),
-                ev.PlanError(run_id="named", seq=3, ts=1.7e9, step_id="p", round=1,
-                             attempt=1, code="garbage", error="no decision in the text",
-                             will_retry=False, by="joiner"),
-                ev.StepFailed(run_id="named", seq=4, ts=1.7e9, step_id="p", attempt=1,
-                              error="no usable answer", error_type="PlanFailed"),
-                ev.RunFinished(run_id="named", seq=5, ts=1.7e9, status="failed",
-                               error="p failed"),
-            ])  # fmt: skip
-
-    anyio.run(seed)
-    shown = subprocess.run([sys.executable, "-m", "orchestrator.cli", "show", "named",
-                            "--db", db], cwd=ROOT, capture_output=True, text=True,
-                           timeout=120)
-    assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.splitlines()[-2:] == [
+    lines = _shown(db, [
+        ev.RunStarted(run_id="named", seq=0, ts=1.7e9, workflow="w", inputs={}),
+        ev.StepStarted(run_id="named", seq=1, ts=1.7e9, step_id="p",
+                       step_kind="plan", attempt=1, input={}),
+        ev.PlanError(run_id="named", seq=2, ts=1.7e9, step_id="p", round=1,
+                     attempt=1, code="truncated", by="planner",
+                     error="the model stopped at max_tokens=9 before its answer "
+                           "was complete; raise max_tokens", will_retry=True),
+        ev.PlanError(run_id="named", seq=3, ts=1.7e9, step_id="p", round=1,
+                     attempt=1, code="garbage", error="no decision in the text",
+                     will_retry=False, by="joiner"),
+        ev.StepFailed(run_id="named", seq=4, ts=1.7e9, step_id="p", attempt=1,
+                      error="no usable answer", error_type="PlanFailed"),
+        ev.RunFinished(run_id="named", seq=5, ts=1.7e9, status="failed",
+                       error="p failed"),
+    ])  # fmt: skip
+    assert lines[-2:] == [
         "p: round 1, try 1: plan error [truncated] the model stopped at max_tokens=9 before "
         "its answer was complete; raise max_tokens (asked again)",
         "p: round 1, joiner try 1: error [garbage] no decision in the text (given up)"]
