@@ -120,9 +120,12 @@ class PlanExecutor:
                    if getattr(planner, "uses_tools", True) else ToolCatalog())
         workflow_ids = {s.id for s in getattr(getattr(ctx, "spec", None), "steps", ())}
         earlier = _earlier_attempt(ctx, task.step_id)
+        # on resume, no id the step's recorded attempts gave either (a static plan's step
+        # "a2_b" was s__a2_b in attempt 1: attempt 2's step "b" would have taken its output)
+        taken = workflow_ids | _recorded_ids(ctx, task.step_id)
         session = PlanSession(ctx, task.step_id, run_id=task.run_id, priority=task.priority,
                               attempt=task.attempt,
-                              id_prefix=id_prefix(task.step_id, task.attempt, workflow_ids),
+                              id_prefix=id_prefix(task.step_id, task.attempt, taken),
                               earlier=earlier)
         run = _PlanRun(task, ctx, planner, catalog, session, earlier=earlier)
         try:
@@ -224,8 +227,7 @@ class _PlanRun:
         for attempt in range(1, repairs + 2):
             request = PlanRequest(
                 goal=self.goal, step=self.step, tools=self.catalog,
-                id_prefix=id_prefix(self.task.step_id, self.task.attempt,
-                                    self._workflow_ids()),
+                id_prefix=self.session.id_prefix,
                 history=self._history(), problems=tuple(problems), replan_reason=reason,
                 round=round_, attempt=attempt, first_id=self._next_number(),
                 round_has_actions=len(self.started) > round_start)
@@ -367,7 +369,8 @@ class _PlanRun:
         if earlier is None or not own or not step.id.startswith(own):
             return
         # the recorded plan step: this one, or the one this (nested) plan goes on from
-        before = id_prefix(earlier.step_id, earlier.attempt, self._workflow_ids())
+        before = id_prefix(earlier.step_id, earlier.attempt,
+                           self._workflow_ids() | earlier.ids_before())
         recorded_id = before + step.id[len(own):]
         spec = earlier.succeeded(recorded_id)
         done = spec is not None
@@ -490,6 +493,12 @@ def _earlier_attempt(ctx: Any, step_id: str) -> Any:
     its next attempt on resume (see :class:`~orchestrator.runtime.durable.EarlierPlan`)."""
     earlier_plan = getattr(getattr(ctx, "recorded", None), "earlier_plan", None)
     return earlier_plan(step_id) if earlier_plan is not None else None
+
+
+def _recorded_ids(ctx: Any, step_id: str) -> set[str]:
+    """The ids of the steps that ``step_id`` added in the recording of a resumed run."""
+    added_ids = getattr(getattr(ctx, "recorded", None), "added_ids", None)
+    return set(added_ids(step_id)) if added_ids is not None else set()
 
 
 def _neutral(spec: Any, prefix: str, step_id: str, other_id: str) -> str:

@@ -114,6 +114,8 @@ class Recording:
     unfinished: dict[str, int] = field(default_factory=dict)
     #: each step added at run time -> its definition (``graph_patched``'s ``spec``)
     added_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: each step added at run time -> the attempt of the step that added it (0: unknown)
+    added_in: dict[str, int] = field(default_factory=dict)
     #: each plan step -> its planner's and joiner's completed LLM calls (``plan_call``)
     plan_calls: dict[str, list[Any]] = field(default_factory=dict)
     #: each step that a resumed plan step added -> the recorded step whose output it
@@ -160,6 +162,7 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
                 if parent and added.get("id") and added["id"] != parent:
                     rec.added_by[added["id"]] = parent
                     rec.added_specs[added["id"]] = added.get("spec") or {}
+                    rec.added_in[added["id"]] = rec.attempts.get(parent, 0)
         elif kind == "plan_call":
             rec.plan_calls.setdefault(e.step_id, []).append(e)
             key = (e.step_id, e.attempt)
@@ -336,6 +339,12 @@ class _RecordedChildren:
             # its tokens count towards the enclosing runs' budgets, as a new child's do
             nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None else None)
 
+    def added_ids(self, step_id: str) -> set[str]:
+        """The ids of the steps that ``step_id`` added in the recording (any attempt): a
+        plan step's next attempt must give its steps other ids (each recorded id keeps
+        its recorded output)."""
+        return {sid for sid, parent in self._rec.added_by.items() if parent == step_id}
+
     def earlier_plan(self, step_id: str) -> EarlierPlan | None:
         """What the attempt of the plan step ``step_id`` that was in flight recorded, for
         its next attempt (once: a retry after that asks afresh); ``None`` when none was."""
@@ -403,6 +412,13 @@ class EarlierPlan:
         if rec.added_by.get(step_id) != self.step_id or step_id not in rec.unfinished:
             return None
         return rec.added_specs.get(step_id)
+
+    def ids_before(self) -> set[str]:
+        """The ids of the steps this plan step added in its attempts before the cut one
+        (the ids that attempt's own id prefix had to avoid)."""
+        rec = self._rec
+        return {sid for sid, parent in rec.added_by.items()
+                if parent == self.step_id and rec.added_in.get(sid, 0) < self.attempt}
 
     def reuse(self, step_id: str, recorded_id: str) -> None:
         """The step ``step_id``, about to be added, takes the output of ``recorded_id``."""
