@@ -167,11 +167,16 @@ def non_finite(value: Any, name: str) -> str | None:
     or JSON output can hold them.
     """
     stack: list[tuple[str, Any]] = [(name, value)]
+    seen: set[int] = set()  # each container once: one that holds itself (SDK data) ends
     while stack:
         path, cur = stack.pop()
         if isinstance(cur, float) and not math.isfinite(cur):
             number = "NaN" if math.isnan(cur) else "Infinity" if cur > 0 else "-Infinity"
             return f"{path} is {number}"
+        if isinstance(cur, dict | list | tuple):
+            if id(cur) in seen:
+                continue
+            seen.add(id(cur))
         if isinstance(cur, dict):
             stack.extend((f"{path}.{k}" if isinstance(k, str) and k.isidentifier()
                           else f"{path}[{json.dumps(k, ensure_ascii=False)}]", v)
