@@ -623,11 +623,11 @@ def _retry_after(response: Any) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=datetime.UTC)
+            seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+        except (TypeError, ValueError, OverflowError):  # a year or offset beyond C's ints
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.UTC)
-        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
