@@ -87,7 +87,8 @@ def id_prefix(step_id: str, attempt: int, taken: Collection[str] = ()) -> str:
     :param taken: the workflow's own step ids: while one of them starts with the prefix
         (a step the user named ``p__1``), the prefix takes one more ``_``, so that no step
         the plan adds can have that id (the planner was blamed for it, and asked again
-        to no avail).
+        to no avail); on resume, also the ids the step's recorded attempts gave (each keeps
+        its recorded output).
     """
     safe = _UNSAFE_ID_CHARS.sub("_", step_id)
     prefix = f"{safe}__" if attempt <= 1 else f"{safe}__a{attempt}_"
