@@ -204,11 +204,12 @@ class OpenAIBackend:
 
         Usage comes from the server's ``include_usage`` chunk; for a server that sends
         none (llama.cpp's) the prompt is estimated (four characters a token) and each
-        content chunk (of every choice) counts one token. The request's ``usage``
-        counter, when given, counts what was received as it arrives: the prompt's
-        estimate with the first content chunk, then one token per content chunk of any
-        choice. That is what a cancelled caller records (the server's own count only
-        comes at the end).
+        chunk with text (of every choice; its content, a reasoning model's thinking, a
+        tool call) counts one token. The request's ``usage`` counter, when given, counts
+        what was received as it arrives: the prompt's estimate with the first such chunk,
+        then one token per such chunk of any choice. That is what a cancelled caller
+        records (the server's own count only comes at the end), and what an engine pool
+        sees of a call's progress.
 
         :raises BackendUnavailable, StepTimeout, BackendHTTPError, BackendError: as
             :meth:`complete`; :class:`StepTimeout` also past ``idle_timeout_s``. An error
@@ -220,7 +221,7 @@ class OpenAIBackend:
         total_at = self._total_deadline(start)
         chunks = await self._open_stream(request, total_at)
         texts: dict[int, list[str]] = {}
-        pieces = 0  # content chunks of every choice
+        pieces = 0  # chunks with text (content, thinking, a tool call) of every choice
         received = request.usage if request.usage is not None else Usage()
         got = Usage()  # what this stream received: the stats of one that does not finish
         prompt_estimate = approx_prompt_tokens(request.messages)
@@ -253,7 +254,10 @@ class OpenAIBackend:
                         piece = (getattr(delta, "content", None) or "") if delta else ""
                         index = getattr(choice, "index", 0) or 0
                         texts.setdefault(index, []).append(piece)
-                        if piece:
+                        # a reasoning model's thinking (or a tool call) comes in other
+                        # fields of the delta: tokens made all the same, which a caller
+                        # counting them (an engine pool watching for stalls) must see
+                        if piece or (delta is not None and _delta_carries_more(delta)):
                             pieces += 1
                             for counter in (received, got):
                                 if pieces == 1:
@@ -533,6 +537,14 @@ def _choice_text(choice: Any, base_url: str) -> str:
     why = f"the model refused: {_one_line(refusal)}" if isinstance(refusal, str) and refusal \
         else f"finish_reason {getattr(choice, 'finish_reason', None)!r}"
     raise BackendError(f"{base_url}: the answer has no text (content: null; {why})")
+
+
+def _delta_carries_more(delta: Any) -> bool:
+    """Whether a stream delta without content carries other text: a reasoning model's
+    thinking (``reasoning_content``, ``reasoning``) or a tool call."""
+    fields = _as_json(delta)
+    return isinstance(fields, dict) and any(
+        value for key, value in fields.items() if key not in ("role", "content"))
 
 
 def _as_json(value: Any) -> Any:
