@@ -179,9 +179,12 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             last_status = e.status
             rec.writer = None
             rec.finished = e
-        if kind in ("step_succeeded", "step_failed", "step_cancelled"):
+        if kind in ("step_succeeded", "step_failed", "step_cancelled", "step_retrying"):
             rec.spent += Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
-            ended.add((e.step_id, e.attempt))
+            # (a step_retrying written before it carried usage counts none: its plan
+            # calls' tokens, below, are the attempt's)
+            if kind != "step_retrying" or e.usage.prompt_tokens or e.usage.completion_tokens:
+                ended.add((e.step_id, e.attempt))
     for key, used in call_usage.items():  # a plan step cut mid-way spent them too
         if key not in ended:
             rec.spent += used

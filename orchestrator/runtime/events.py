@@ -126,6 +126,9 @@ class StepRetrying(_Event):
     error: str
     error_type: str
     delay_s: float
+    usage: UsageModel = Field(default_factory=UsageModel,
+                              description="Tokens the failed attempt used (counted in the "
+                                          "run's usage; none in traces written before).")
 
 
 class StepSucceeded(_Event):

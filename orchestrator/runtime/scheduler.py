@@ -793,9 +793,19 @@ class Scheduler:
             self._pool(msg.job.plan.pool).running -= 1
             self._fail_step(msg.job.plan.id, msg.job.task.attempt, msg.error)
         elif isinstance(msg, _Retrying):
-            self.event(ev.StepRetrying, step_id=msg.job.plan.id, attempt=msg.job.task.attempt,
+            sid = msg.job.plan.id
+            # what the failed attempt spent (noted by its executor while unwinding, or
+            # carried by its error): the run spent it, though the next attempt's replaces it
+            used = self.step_usage.pop(sid, None) or getattr(msg.error, "usage", None)
+            if not isinstance(used, Usage) or not used.total:
+                used = Usage()
+            else:
+                self._spent(used, sid)
+            self.event(ev.StepRetrying, step_id=sid, attempt=msg.job.task.attempt,
                        error=str(msg.error), error_type=type(msg.error).__name__,
-                       delay_s=msg.delay_s)
+                       delay_s=msg.delay_s,
+                       usage=ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                                           completion_tokens=used.completion_tokens))
         elif isinstance(msg, _CancelStep):
             st = self.state.steps.get(msg.step_id)
             if st is not None and st.status in (Status.PENDING, Status.READY):

@@ -122,6 +122,7 @@ class RunFold:
     def on_step_retrying(self, e: ev.StepRetrying) -> None:
         rec = self.step(e.step_id)
         rec.update(status="retrying", error=e.error, error_type=e.error_type)
+        self.add_usage(rec, e.usage)
 
     def on_step_succeeded(self, e: ev.StepSucceeded) -> None:
         rec = self.step(e.step_id)

@@ -350,7 +350,7 @@ class ReplayFold:
         return s
 
     def _on_step_retrying(self, e: Any) -> None:
-        self._end_attempt(e, "retrying")
+        self._add_tokens(self._end_attempt(e, "retrying"), e)
 
     def _on_step_succeeded(self, e: Any) -> None:
         s = self._end_attempt(e, "succeeded")

@@ -223,6 +223,8 @@ export class RunState {
         const a = this.lastAttempt(s, e.ts);
         Object.assign(a, { end: e.ts, outcome: "retrying", error: e.error });
         Object.assign(s, { status: "retrying", error: e.error, errorType: e.error_type });
+        s.prompt += e.usage?.prompt_tokens || 0; // what the failed attempt spent
+        s.completion += e.usage?.completion_tokens || 0;
         break;
       }
       case "step_succeeded": {
