@@ -83,10 +83,13 @@ def encodes_all(stream: TextIO) -> bool:
 
 def tolerate_encodings() -> None:
     """Let standard output and error print, as a backslash escape, a character their
-    encoding cannot hold, instead of failing the command after its work is done."""
+    encoding cannot hold, instead of failing the command after its work is done: one
+    outside ASCII under ``LANG=C``, and under UTF-8 too a lone surrogate (``\ud800``, which
+    a Python tool can return and no UTF-8 holds), whose escape in a JSON string is the
+    same character to a JSON reader."""
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None and not encodes_all(stream):
+        if reconfigure is not None:
             reconfigure(errors="backslashreplace")
 
 

@@ -437,7 +437,8 @@ def export(
             return
         text = json.dumps(doc, ensure_ascii=False) + "\n"
         try:
-            output.write_text(text, encoding="utf-8")
+            # a lone surrogate (a tool's output) as its JSON escape: no UTF-8 holds it
+            output.write_text(text, encoding="utf-8", errors="backslashreplace")
         except OSError as exc:
             raise _fail(f"-o {output}: cannot write it: {exc.strerror or exc}", kind="file",
                         location=str(output)) from None
