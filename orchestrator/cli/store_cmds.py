@@ -387,6 +387,11 @@ def replay_cmd(
         sets = parse_sets()
         if sets and from_step is None:
             raise _fail("--set needs --from STEP (the step to re-execute from)")
+        if input and from_step is None:
+            # a replay repeats the recording: a changed input only fails the first step
+            # that reads it ("the rendered input differs"), after the run has started
+            raise _fail("--input needs --from STEP (the step to re-execute from; a replay "
+                        "without it repeats the recorded inputs)")
         overrides = _parse_inputs(input, None)
         _check_backend(backend, Registry.default())
         if workflow is not None:
