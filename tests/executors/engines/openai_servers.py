@@ -90,3 +90,21 @@ def chunk(content: str, finish: str | None) -> bytes:
 def member(srv: LocalServer, name: str, **fields: Any) -> dict[str, Any]:
     """A pool member that is the ``openai`` backend at ``srv``."""
     return {"backend": "openai", "model": "m", "base_url": srv.url, "name": name, **fields}
+
+
+class FullServer(LocalServer):
+    """Answers every POST 503 "the queue is full", with ``retry_after`` as its
+    Retry-After header."""
+
+    def __init__(self, retry_after: str = "") -> None:
+        super().__init__(_FullHandler)
+        self.retry_after = retry_after
+
+
+class _FullHandler(JSONHandler):
+    server: FullServer
+
+    def do_POST(self) -> None:
+        self.asked()
+        self.send_json(503, {"error": {"message": "the queue is full"}},
+                       {"Retry-After": self.server.retry_after})

@@ -6,10 +6,8 @@ for longer than ``stall_timeout_s`` before its first word is not a hung engine."
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anyio
@@ -19,6 +17,7 @@ from executors.engines import PoolBackend
 from executors.llm import OpenAIBackend
 from orchestrator.runtime.contracts import LLMRequest, Usage
 from orchestrator.spec.models import ModelConfig
+from tests.executors.engines.openai_servers import JSONHandler, LocalServer, member, serving
 
 pytestmark = pytest.mark.anyio
 Ask = Callable[..., LLMRequest]
@@ -30,21 +29,15 @@ def anyio_backend() -> str:
     return "asyncio"  # real sockets: the wall clock, not the engine tests' virtual one
 
 
-class ThinkingServer(ThreadingHTTPServer):
+class ThinkingServer(LocalServer):
     """Streams ``thinking`` chunks of thought in ``field``, ``gap_s`` apart, then the
     answer ``ok`` (a stream only: an answer that is not streamed is not served)."""
 
-    daemon_threads = True
-
     def __init__(self, field: str, thinking: int = 25, gap_s: float = 0.1) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.field = field
         self.thinking = thinking
         self.gap_s = gap_s
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
 def _event(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -53,19 +46,13 @@ def _event(delta: dict[str, Any], finish: str | None = None) -> bytes:
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     server: ThinkingServer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        assert asked.get("stream")
+        assert self.asked().get("stream")
         srv = self.server
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
+        self.start_events()
         try:
             self.wfile.write(_event({"role": "assistant", "content": ""}))
             for _ in range(srv.thinking):
@@ -81,18 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def servers() -> Iterator[Callable[..., ThinkingServer]]:
-    started: list[ThinkingServer] = []
-
-    def start(**kwargs: Any) -> ThinkingServer:
-        srv = ThinkingServer(**kwargs)
-        threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.shutdown()
-        srv.server_close()
+    yield from serving(ThinkingServer)
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
@@ -101,9 +77,8 @@ async def test_a_long_thought_before_the_answer_is_not_a_stall(
         field: str) -> None:
     # 25 chunks of thought a tenth of a second apart: 2.5 s, over twice the limit of 1 s
     a, b = servers(field=field), servers(field=field)
-    pool = PoolBackend(pool_config(
-        [{"backend": "openai", "model": "m", "base_url": srv.url, "name": name}
-         for srv, name in ((a, "a"), (b, "b"))], stall_timeout_s=1, routing="least_loaded"))
+    pool = PoolBackend(pool_config([member(a, "a"), member(b, "b")], stall_timeout_s=1,
+                                   routing="least_loaded"))
     with anyio.fail_after(20):
         response = await pool.complete(ask("think first"))
     assert response.text == "ok"

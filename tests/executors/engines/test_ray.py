@@ -6,12 +6,10 @@ start) and are marked ``slow``. They are skipped without the ``ray`` extra.
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,6 +31,7 @@ from orchestrator.runtime.contracts import LLMRequest
 from orchestrator.runtime.registry import import_callable
 from orchestrator.sdk import Workflow
 from orchestrator.spec.models import ModelConfig
+from tests.executors.engines.openai_servers import FullServer
 
 pytestmark = pytest.mark.anyio
 
@@ -294,38 +293,13 @@ async def test_an_http_error_keeps_its_status_and_retry_after_across_the_actor(
     assert "the queue is full" in str(info.value)
 
 
-class _FullServer(ThreadingHTTPServer):
-    """An OpenAI-compatible server on 127.0.0.1 whose queue is always full."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _FullHandler)
-
-
-class _FullHandler(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        payload = json.dumps({"error": {"message": "the queue is full"}}).encode()
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Retry-After", "4")
-        self.end_headers()
-        self.wfile.write(payload)
-
-
 @pytest.mark.slow
 async def test_a_full_server_behind_a_ray_actor_keeps_its_retry_after(
         ray_local: Any) -> None:
-    srv = _FullServer()
+    srv = FullServer(retry_after="4")
     threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
     backend = RayEngineBackend(ModelConfig(backend="ray-engine", options={"engine": {
-        "backend": "openai", "model": "m",
-        "base_url": f"http://127.0.0.1:{srv.server_address[1]}/v1"}}))
+        "backend": "openai", "model": "m", "base_url": srv.url}}))
     try:
         with anyio.fail_after(60), pytest.raises(BackendHTTPError) as info:
             await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
