@@ -96,6 +96,9 @@ class Recording:
     usage: dict[str, Usage] = field(default_factory=dict)
     #: tokens of every attempt recorded (succeeded, failed or cancelled)
     spent: Usage = field(default_factory=Usage)
+    #: seconds it ran in its recorded executions, each from its ``run_started`` to its
+    #: last event (the downtime between them left out)
+    live_s: float = 0.0
     #: each step's latest ``step_succeeded`` event (what a fork carries into its trace)
     succeeded: dict[str, Any] = field(default_factory=dict)
     #: each step added at run time (a map's item, a fan-out's sample, a plan's step) ->
@@ -143,8 +146,15 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
     #: ended (their step_failed / step_cancelled event counts those tokens already)
     call_usage: dict[tuple[str, int], Usage] = {}
     ended: set[tuple[str, int]] = set()
+    began: float | None = None  # when the execution being read started
+    last_ts = 0.0
     for e in events:
         kind = e.kind
+        if kind == "run_started":
+            if began is not None:
+                rec.live_s += max(0.0, last_ts - began)
+            began = e.ts
+        last_ts = max(last_ts, e.ts)
         if kind == "step_started":
             rec.attempts[e.step_id] = max(rec.attempts.get(e.step_id, 0), e.attempt)
             rec.rendered[e.step_id] = e.input
@@ -185,6 +195,8 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             # calls' tokens, below, are the attempt's)
             if kind != "step_retrying" or e.usage.prompt_tokens or e.usage.completion_tokens:
                 ended.add((e.step_id, e.attempt))
+    if began is not None:
+        rec.live_s += max(0.0, last_ts - began)
     for key, used in call_usage.items():  # a plan step cut mid-way spent them too
         if key not in ended:
             rec.spent += used
@@ -290,8 +302,8 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                          run_id=rec.run_id, parent=rec.parent,
                          parent_attempt=rec.parent_attempt, preset=Known(rec),
                          attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
-                         prior_usage=rec.spent, recorded=_RecordedChildren(rec, children),
-                         prior_events=events)
+                         prior_usage=rec.spent, prior_s=rec.live_s,
+                         recorded=_RecordedChildren(rec, children), prior_events=events)
 
 
 class _RecordedChildren:
@@ -337,7 +349,7 @@ class _RecordedChildren:
             backends=ctx.backends, run_id=child.run_id, parent=(ctx.run_id, parent_step_id),
             parent_attempt=attempt, depth=ctx.depth + 1, spawn_depth_limit=spawn_depth_limit,
             preset=Known(child), attempts=child.attempts, first_seq=child.next_seq,
-            source=child.source, prior_usage=child.spent,
+            source=child.source, prior_usage=child.spent, prior_s=child.live_s,
             recorded=_RecordedChildren(child, self._runs), prior_events=events,
             # its tokens count towards the enclosing runs' budgets, as a new child's do
             nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None else None)

@@ -588,6 +588,7 @@ async def execute(
     executor_override: dict[str, Executor] | None = None,
     carried: Sequence[tuple[type[ev._Event], dict[str, Any]]] = (),
     prior_usage: Usage | None = None,
+    prior_s: float = 0.0,
     recorded: RecordedChildren | None = None,
     nested_in: tuple[Scheduler, str] | None = None,
     prior_events: Sequence[Any] = (),
@@ -606,6 +607,8 @@ async def execute(
     :param first_seq: sequence number of the first event (a resumed run continues).
     :param prior_usage: tokens the run used before (resume): they count towards its
         budget and its total.
+    :param prior_s: seconds the run ran before (resume: its earlier executions, the
+        downtime between them left out): its ``duration_s`` counts them.
     :param executor_override: step kind -> executor, over the registry's (replay).
     :param carried: events (class, fields) recorded right after ``run_started``, before
         anything runs: a fork records the results it takes from its parent run, so that
@@ -687,7 +690,7 @@ async def execute(
                 "usage": ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
                                        completion_tokens=sched.usage.completion_tokens)
                 if sched.usage.total else _NO_USAGE,
-                "duration_s": time.perf_counter() - t0})
+                "duration_s": prior_s + time.perf_counter() - t0})
             await sched.flush()
         if own_backends and cache.opened:
             await cache.aclose()
@@ -710,7 +713,7 @@ async def execute(
     used = finished["usage"]
     return RunResult(rid, spec.name, finished["status"], finished["output"], log,
                      Usage(used.prompt_tokens, used.completion_tokens),
-                     time.perf_counter() - t0, finished["error"])
+                     prior_s + time.perf_counter() - t0, finished["error"])
 
 
 def _absolute_source(source: str | None) -> str | None:
