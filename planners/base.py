@@ -195,6 +195,14 @@ class StepResult:
         return self.status == "succeeded"
 
 
+def attempt_neutral(value: Any, prefix: str) -> str:
+    """``value`` as JSON text with the step id prefix of a plan step's attempt
+    (``p__a2_``) left out, so that what two attempts made (a planner's request, an
+    action's definition) compares equal when it differs only by their steps' ids."""
+    text = json.dumps(value, sort_keys=True, default=repr)
+    return text.replace(prefix, "\x00") if prefix else text
+
+
 @dataclass
 class PlanSession:
     """A planner's access to the run: LLM calls (usage summed) and waiting on steps.
@@ -333,10 +341,8 @@ class PlanSession:
         their own). ``""`` for a call of several samples (``n > 1``): not recorded."""
         if request.n != 1:
             return ""
-        text = json.dumps([model, request.messages, request.json_schema, request.stop],
-                          sort_keys=True, default=repr)
-        if self.id_prefix:
-            text = text.replace(self.id_prefix, "\x00")
+        text = attempt_neutral([model, request.messages, request.json_schema, request.stop],
+                               self.id_prefix)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def _record_call(self, key: str, request: LLMRequest, final: LLMResponse) -> None:

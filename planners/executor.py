@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import math
 import re
 from collections.abc import Collection
@@ -48,6 +47,7 @@ from planners.base import (
     PlanRequest,
     PlanSession,
     StepResult,
+    attempt_neutral,
 )
 from planners.errors import PlanFailed, PlannerConfigError
 from planners.plan import PlanProblem
@@ -506,7 +506,7 @@ def _neutral(spec: Any, prefix: str, step_id: str, other_id: str) -> str:
     """A step definition as text, with the ids its plan step's attempt gives left out,
     and the plan step's own id (``step_id``) too where the other attempt's plan step had
     another (``other_id``: a plan inside a plan goes on under a new id)."""
-    text = json.dumps(spec, sort_keys=True, default=repr).replace(prefix, "\x00")
+    text = attempt_neutral(spec, prefix)
     return text.replace(step_id, "\x01") if step_id != other_id else text
 
 
