@@ -23,8 +23,17 @@ aligned to the bottom right as in vLLM's varlen attention). The table fits
 ``base + per_token * P + attention * P * (C + P / 2)``: ``P * (C + P / 2)`` is the
 number of query-key pairs the chunk computes, which a linear model leaves out.
 
+Decode fit (``--fit-decode``): times the decode step for every batch of ``--batches`` at
+each context length given (pairs whose KV cache would not fit in the GPU's free memory are
+left out) and fits the simulator's decode model
+``decode_base_s + decode_per_seq_s * B + decode_per_context_token_s * B * context`` by
+least squares on relative error. With ``--chunked`` too, it prints the ``options:`` of a
+``sim-engine`` model for this GPU (the prefill fit's base is left free; the options take
+the decode base, as the simulator charges ``decode_base_s`` once per iteration).
+
 Use: ``python bench/gpu/calibrate_decode.py [--context 1024] [--batches 1,8,32,64,128,256]
-[--mixed 32:512,64:2048] [--chunked 512:0,2048:6144] [--only-mixed] [--only-chunked]``
+[--mixed 32:512,64:2048] [--chunked 512:0,2048:6144] [--only-mixed] [--only-chunked]
+[--fit-decode 1024,4096]``
 """
 
 from __future__ import annotations
@@ -129,9 +138,69 @@ def _chunk_forward(x: torch.Tensor, layers: list[dict[str, torch.Tensor]], head:
     return _rms(x[:, -1]) @ head
 
 
+def _fit_relative(a: torch.Tensor, y: torch.Tensor) -> tuple[list[float], list[float], float]:
+    """Least squares on relative error: the coefficients, the fitted values and the worst
+    row's relative error."""
+    coef = torch.linalg.lstsq(a / y.unsqueeze(1), torch.ones_like(y).unsqueeze(1)
+                              ).solution.squeeze(1)
+    fit = (a @ coef).tolist()
+    worst = max(abs(f / m - 1) for f, m in zip(fit, y.tolist(), strict=True))
+    return coef.tolist(), fit, worst
+
+
+def decode_fit(layers: list[dict[str, torch.Tensor]], head: torch.Tensor,
+               batches: list[int], contexts: list[int], iters: int,
+               dtype: torch.dtype, min_batch: int) -> list[float] | None:
+    """Time decode steps over batches x contexts and fit the simulator's decode model to
+    the rows of ``min_batch`` sequences or more; returns ``[decode_base_s,
+    decode_per_seq_s, decode_per_context_token_s]``."""
+    kv_bytes_per_token = LAYERS * 2 * KV_HEADS * HEAD_DIM * torch.finfo(dtype).bits // 8
+    print("\n| batch | context | decode step (ms) |")
+    print("| ---: | ---: | ---: |")
+    rows: list[tuple[int, int, float]] = []
+    for c in contexts:
+        for b in batches:
+            free, _ = torch.cuda.mem_get_info()
+            if b * c * kv_bytes_per_token > 0.6 * free:
+                print(f"| {b} | {c} | (left out: {b * c * kv_bytes_per_token / 2**30:.0f} GiB "
+                      f"of KV cache) |")
+                continue
+            kv = [(torch.randn(b, KV_HEADS, c, HEAD_DIM, device="cuda", dtype=dtype),
+                   torch.randn(b, KV_HEADS, c, HEAD_DIM, device="cuda", dtype=dtype))
+                  for _ in range(LAYERS)]
+            x = torch.randn(b, 1, HIDDEN, device="cuda", dtype=dtype)
+            with torch.no_grad():
+                step = _time_graph(functools.partial(_forward, x, layers, head, kv, False),
+                                   iters)
+            rows.append((b, c, step))
+            print(f"| {b} | {c} | {step * 1e3:.2f} |", flush=True)
+            del kv, x
+            torch.cuda.empty_cache()
+    fitted = [row for row in rows if row[0] >= min_batch]
+    if len(fitted) < 3 or len({c for _, c, _ in fitted}) < 2:
+        print(f"(no fit: it needs three rows of {min_batch} sequences or more over two "
+              "context lengths)")
+        return None
+    a = torch.tensor([[1.0, b, b * c] for b, c, _ in fitted], dtype=torch.float64)
+    y = torch.tensor([t for _, _, t in fitted], dtype=torch.float64)
+    coef, _, worst = _fit_relative(a, y)
+    print(f"\ndecode fit (rows of {min_batch} sequences or more): base {coef[0]:.3e} s, "
+          f"per sequence {coef[1]:.3e} s, per context token {coef[2]:.3e} s; worst fitted "
+          f"row off by {worst:.1%}")
+    print("| batch | context | measured (ms) | fit (ms) | simulator defaults (ms) |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for b, c, t in rows:
+        f = coef[0] + coef[1] * b + coef[2] * b * c
+        print(f"| {b}{'' if b >= min_batch else ' (not fitted)'} | {c} | {t * 1e3:.2f} | "
+              f"{f * 1e3:.2f} | {_sim_iteration_s(b, c, 0) * 1e3:.2f} |")
+    return coef
+
+
 def chunked_table(layers: list[dict[str, torch.Tensor]], head: torch.Tensor,
-                  pairs: list[tuple[int, int]], dtype: torch.dtype) -> None:
-    """Time P-token chunks after C cached tokens and fit the three-term prefill model."""
+                  pairs: list[tuple[int, int]], dtype: torch.dtype,
+                  base: float | None = None) -> list[float] | None:
+    """Time P-token chunks after C cached tokens and fit the three-term prefill model
+    (``base`` given: with the base fixed at it); returns ``[base, per_token, attention]``."""
     from torch.nn.attention.bias import causal_lower_right
 
     print("\n| chunk P | cached prefix C | measured (ms) | query-key pairs P*(C+P/2) |")
@@ -155,22 +224,25 @@ def chunked_table(layers: list[dict[str, torch.Tensor]], head: torch.Tensor,
         del prefix
         torch.cuda.empty_cache()
     if len(rows) < 3:
-        return
+        return None
     a = torch.tensor([[1.0, t, t * (c + t / 2)] for t, c, _ in rows], dtype=torch.float64)
     y = torch.tensor([cost for _, _, cost in rows], dtype=torch.float64)
-    # least squares on relative error: each row divided by its measured time
-    base, per_token, attention = torch.linalg.lstsq(
-        a / y.unsqueeze(1), torch.ones_like(y).unsqueeze(1)).solution.squeeze(1)
-    fit = a @ torch.stack([base, per_token, attention])
-    worst = max(abs(f / m - 1) for f, m in zip(fit.tolist(), y.tolist(), strict=True))
-    print(f"\nfit: base {base.item():.3e} s, per token {per_token.item():.3e} s, "
-          f"attention {attention.item():.3e} s per query-key pair; worst row off by "
-          f"{worst:.1%}")
+    if base is None:
+        coef, fit, worst = _fit_relative(a, y)
+    else:  # the rest after the fixed base, each row still weighed by its measured time
+        rest = torch.linalg.lstsq(a[:, 1:] / y.unsqueeze(1),
+                                  (1 - base / y).unsqueeze(1)).solution.squeeze(1)
+        coef = [base, *rest.tolist()]
+        fit = (a @ torch.tensor(coef, dtype=torch.float64)).tolist()
+        worst = max(abs(f / m - 1) for f, m in zip(fit, y.tolist(), strict=True))
+    print(f"\nfit: base {coef[0]:.3e} s, per token {coef[1]:.3e} s, "
+          f"attention {coef[2]:.3e} s per query-key pair; worst row off by {worst:.1%}")
     print("| chunk P | cached prefix C | measured (ms) | fit (ms) | simulator (ms) |")
     print("| ---: | ---: | ---: | ---: | ---: |")
-    for (t, c, cost), f in zip(rows, fit.tolist(), strict=True):
+    for (t, c, cost), f in zip(rows, fit, strict=True):
         print(f"| {t} | {c} | {cost * 1e3:.2f} | {f * 1e3:.2f} | "
               f"{_sim_iteration_s(0, 0, t, c) * 1e3:.2f} |")
+    return coef
 
 
 #: the simulator's defaults (executors/engines/_model.py, docs/engines.md)
@@ -252,6 +324,13 @@ def main() -> None:
     parser.add_argument("--chunked", default="",
                         help="chunk:cached-prefix pairs, each a prompt chunk after that many "
                              "cached tokens, e.g. 512:0,512:7680; fits the prefill model")
+    parser.add_argument("--fit-decode", default="",
+                        help="context lengths (two or more) at which every --batches batch "
+                             "is timed to fit the decode model, e.g. 1024,4096")
+    parser.add_argument("--fit-min-batch", type=int, default=8,
+                        help="fit the decode model to batches of this many sequences or "
+                             "more (PyTorch's SDPA decode of a few long sequences uses few "
+                             "of the GPU's multiprocessors, unlike vLLM's split-KV decode)")
     parser.add_argument("--only-mixed", action="store_true",
                         help="skip the decode and prefill tables")
     parser.add_argument("--only-chunked", action="store_true",
@@ -267,6 +346,20 @@ def main() -> None:
              (pair.split(":") for pair in args.mixed.split(",") if pair)]
     chunked = [(int(t), int(c)) for t, c in
                (pair.split(":") for pair in args.chunked.split(",") if pair)]
+    if args.fit_decode:
+        batches = [int(b) for b in args.batches.split(",")]
+        decode = decode_fit(layers, head, batches,
+                            [int(c) for c in args.fit_decode.split(",")], args.iters, dtype,
+                            args.fit_min_batch)
+        prefill = (chunked_table(layers, head, chunked, dtype,
+                                 base=decode[0] if decode else None) if chunked else None)
+        if decode is not None and prefill is not None:
+            print("\n`sim-engine` options for this GPU (Llama-3-8B shapes, bf16):\n")
+            print(f"decode_base_s: {decode[0]:.3g}\ndecode_per_seq_s: {decode[1]:.3g}\n"
+                  f"decode_per_context_token_s: {decode[2]:.3g}\n"
+                  f"prefill_per_token_s: {prefill[1]:.3g}\n"
+                  f"prefill_attention_s: {prefill[2]:.3g}")
+        return
     if args.only_chunked:
         chunked_table(layers, head, chunked, dtype)
         return
