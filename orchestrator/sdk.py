@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import (
     ConfigError,
+    SpecError,
     StepDefinitionError,
     shown,
     validation_summary,
@@ -35,7 +36,7 @@ from orchestrator.errors import (
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import Executor, Hook
-from orchestrator.runtime.engine import RunResult, compile_graph, execute
+from orchestrator.runtime.engine import RunResult, compile_graph, execute, validate_inputs
 from orchestrator.runtime.events import Event
 from orchestrator.runtime.registry import Registry, ToolSpec
 from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, Scorer, SpawnStep
@@ -347,16 +348,34 @@ class Workflow:
             events (an async function is awaited), before the run acts on them, e.g.
             ``StoreHook(store)``.
         :raises ValidationFailed: when the workflow is invalid.
-        :raises SpecError: when the inputs are invalid.
+        :raises SpecError: when the inputs are invalid (see :meth:`check_inputs`).
         :raises ConfigError: for a hook that is not callable.
         :raises Exception: what a hook raised: the run stops there (its events could not
             be delivered).
         """
         listeners = [_as_hook(h) for h in hooks]
         graph = self.compile()
+        self.check_inputs(inputs or {})
         return await execute(graph, inputs or {}, registry=self.registry, hooks=listeners,
                              backend=backend, run_id=run_id, on_scheduler=on_scheduler,
                              source=self.source.file if self.source.file != "<sdk>" else None)
+
+    def check_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Check inputs as a run of this workflow takes them, without running it (``ponder
+        run`` checks its ``--input`` options so before opening the store).
+
+        A workflow that declares no inputs takes none: its steps cannot read one. (A
+        sub-workflow's run, nested in its parent's, takes what the parent passes.)
+
+        :returns: the inputs the run gets: defaults filled in, text given for an input of
+            another type read as JSON.
+        :raises SpecError: naming every unknown, missing or malformed input.
+        """
+        if inputs and not self.spec.inputs:
+            names = ", ".join(shown(k) for k in inputs)
+            raise SpecError(f"unknown input{'s' if len(inputs) > 1 else ''} {names} (the "
+                            "workflow declares no inputs)")
+        return validate_inputs(self.spec, inputs)
 
     def run_sync(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
                  hooks: Sequence[AnyHook] = (), run_id: str | None = None,

@@ -39,7 +39,7 @@ from orchestrator.errors import (
     shown,
 )
 from orchestrator.graph.validate import ModelOverrides, model_problems, run_model, validate_file
-from orchestrator.runtime.engine import RunResult, validate_inputs, without_step_id
+from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.registry import Registry
 from orchestrator.sdk import Workflow
 from orchestrator.spec.models import ModelConfig, non_finite
@@ -395,17 +395,10 @@ def run(
 
 
 def _check_inputs(wf: Workflow, values: dict[str, Any]) -> None:
-    """Fail when the inputs do not fit the workflow, before the store opens and the run
-    starts (values given as text are read as JSON for inputs of other types).
-
-    A workflow that declares no inputs takes none here: its steps cannot read one (the
-    runtime lets a sub-workflow's run take the inputs its parent passes unasked)."""
-    if values and not wf.spec.inputs:
-        names = ", ".join(shown(k) for k in values)
-        raise _fail(f"unknown input{'s' if len(values) > 1 else ''} {names} (the workflow "
-                    "declares no inputs)", kind="input")
+    """Fail when the inputs do not fit the workflow (:meth:`Workflow.check_inputs`, as
+    the run checks them), before the store opens and the run starts."""
     try:
-        validate_inputs(wf.spec, values)
+        wf.check_inputs(values)
     except (SpecError, RecursionError) as exc:
         raise _input_failure(exc, values) from None
 
