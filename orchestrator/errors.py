@@ -27,7 +27,8 @@ The tree::
     │   └── InvalidTrace           an imported trace document is malformed; nothing written
     └── RunCancelled               the run was cancelled (Ctrl-C or cancel())
 
-:func:`is_retryable` is the one place that decides what the scheduler retries;
+:func:`is_retryable` is the one place that decides what the scheduler retries, and
+:func:`requested_wait_s` how long a failure asked it to wait before the next try;
 :func:`backend_errors` is the one place that maps a backend's foreign exceptions onto
 this tree (LLM steps and planners alike), so that they keep their retryability.
 """
@@ -245,6 +246,27 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, BackendHTTPError):
         return exc.status == 429 or exc.status >= 500
     return False
+
+
+#: the longest wait :func:`requested_wait_s` reports: a day, the most a retry policy's
+#: ``max_backoff_s`` may be
+MAX_REQUESTED_WAIT_S = 86400.0
+
+
+def requested_wait_s(exc: BaseException) -> float | None:
+    """How long the backend asked to be left alone before the next try: the
+    ``Retry-After`` of a :class:`BackendHTTPError`, in seconds.
+
+    :returns: a positive number of seconds, at most :data:`MAX_REQUESTED_WAIT_S` (a
+        longer one, ``inf`` included, counts as that: no retry policy waits longer, and
+        the number goes into a trace as JSON), or None when the error asked for no wait:
+        no ``Retry-After``, or one of 0, a date past, or a negative or NaN number (as a
+        relayed one may be), all of which, taken at their word, would ask again at once.
+    """
+    wait = exc.retry_after_s if isinstance(exc, BackendHTTPError) else None
+    if wait is None or not wait > 0:  # (NaN too)
+        return None
+    return min(float(wait), MAX_REQUESTED_WAIT_S)
 
 
 @contextmanager

@@ -129,6 +129,10 @@ class StepRetrying(_Event):
     usage: UsageModel = Field(default_factory=UsageModel,
                               description="Tokens the failed attempt used (counted in the "
                                           "run's usage; none in traces written before).")
+    retry_after_s: float | None = Field(
+        None, description="The wait the backend asked for (an HTTP 429/503's Retry-After, "
+        "in seconds): delay_s is at least this, up to the retry policy's max_backoff_s. "
+        "Null when it asked none, and in traces written before Ponder read it.")
 
 
 class StepSucceeded(_Event):

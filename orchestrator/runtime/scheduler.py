@@ -41,6 +41,7 @@ from orchestrator.errors import (
     StepError,
     StepTimeout,
     is_retryable,
+    requested_wait_s,
 )
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._gc import note_steps
@@ -96,6 +97,8 @@ class _Retrying:
     job: Job
     error: BaseException
     delay_s: float
+    #: the wait the failure asked for (a server's Retry-After), None when it asked none
+    retry_after_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -769,8 +772,11 @@ class Scheduler:
                 error = exc if isinstance(exc, PonderError) else _wrap_unexpected(exc)
                 if not is_retryable(error) or job.task.attempt >= job.retry.max_attempts:
                     return _Failed(job, error)
-                delay = backoff_s(job.retry, job.task.attempt, self._rng)
-                self._post(_Retrying(job, error, delay))
+                # never sooner than the server asked (429/503 with a Retry-After): the
+                # step's own back-off alone would hammer it
+                asked = requested_wait_s(error)
+                delay = backoff_s(job.retry, job.task.attempt, self._rng, at_least_s=asked)
+                self._post(_Retrying(job, error, delay, asked))
                 await anyio.sleep(delay)
                 job.task.attempt += 1
                 self._post(_Attempt(job))
@@ -803,7 +809,7 @@ class Scheduler:
                 self._spent(used, sid)
             self.event(ev.StepRetrying, step_id=sid, attempt=msg.job.task.attempt,
                        error=str(msg.error), error_type=type(msg.error).__name__,
-                       delay_s=msg.delay_s,
+                       delay_s=msg.delay_s, retry_after_s=msg.retry_after_s,
                        usage=ev.UsageModel(prompt_tokens=used.prompt_tokens,
                                            completion_tokens=used.completion_tokens))
         elif isinstance(msg, _CancelStep):
