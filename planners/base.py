@@ -195,6 +195,19 @@ class StepResult:
         return self.status == "succeeded"
 
 
+def _samples(recorded: str, n: int) -> list[str] | None:
+    """The texts of a recorded call of ``n`` samples (a JSON list of them), or None when
+    the recording holds something else."""
+    try:
+        texts = json.loads(recorded)
+    except ValueError:
+        return None
+    if (not isinstance(texts, list) or not 1 <= len(texts) <= n
+            or not all(isinstance(t, str) for t in texts)):
+        return None
+    return texts
+
+
 def attempt_neutral(value: Any, prefix: str) -> str:
     """``value`` as JSON text with the step id prefix of a plan step's attempt
     (``p__a2_``) left out, so that what two attempts made (a planner's request, an
@@ -213,8 +226,9 @@ class PlanSession:
     of their run's program.
 
     Every completed call is recorded (a ``plan_call`` event: its answer, by a digest of
-    the request), so that the next attempt of a plan step cut mid-way (a resumed run)
-    takes the answers its interrupted attempt had (``earlier``) instead of asking again.
+    the request; a call of several samples, ``n > 1``, records their texts as a JSON
+    list), so that the next attempt of a plan step cut mid-way (a resumed run) takes the
+    answers its interrupted attempt had (``earlier``) instead of asking again.
 
     :param step_id: the plan step.
     :param run_id: the run (default: the graph's).
@@ -293,15 +307,14 @@ class PlanSession:
         :raises BackendError: (or a subclass, or :class:`StepTimeout`) when the backend fails.
         """
         key = self.request_key(model, request)
-        known = self.earlier.answer(key) if self.earlier is not None and key else None
-        if known is not None:  # answered in the attempt that was cut: not asked again
+        final = self._recorded(key, request)
+        if final is not None:  # answered in the attempt that was cut: not asked again
             now = time.time()
-            self.outputs.append({"request_id": request.request_id, "text": known,
+            self.outputs.append({"request_id": request.request_id, "text": final.text,
                                  "started": now, "ended": now, "reused": True})
-            final = LLMResponse(known, finish_reason="stop", meta={"reused": True})
             # recorded again (no tokens: they counted once), for a resume of this attempt
             self._record_call(key, request, final)
-            yield LLMChunk(known)
+            yield LLMChunk(final.text)
             yield LLMChunk("", final=final)
             return
         self.llm_calls += 1
@@ -336,21 +349,40 @@ class PlanSession:
                 self.usage += spent if spent.total else estimate
 
     def request_key(self, model: str, request: LLMRequest) -> str:
-        """The digest a completed call is recorded under: its model, messages and schema,
+        """The digest a completed call is recorded under: its model, messages, schema and
+        stop sequences, and its number of samples when it asks for several (``n > 1``),
         with this attempt's step id prefix left out (the next attempt's steps have ids of
-        their own). ``""`` for a call of several samples (``n > 1``): not recorded."""
-        if request.n != 1:
-            return ""
-        text = attempt_neutral([model, request.messages, request.json_schema, request.stop],
-                               self.id_prefix)
+        their own)."""
+        parts: list[Any] = [model, request.messages, request.json_schema, request.stop]
+        if request.n != 1:  # a call of one sample keeps the digest it always had
+            parts.append(request.n)
+        text = attempt_neutral(parts, self.id_prefix)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def _recorded(self, key: str, request: LLMRequest) -> LLMResponse | None:
+        """The response the interrupted attempt before recorded for this request, or
+        None: none was recorded (or, for several samples, not as many as asked)."""
+        known = self.earlier.answer(key) if self.earlier is not None and key else None
+        if known is None:
+            return None
+        if request.n == 1:
+            return LLMResponse(known, finish_reason="stop", meta={"reused": True})
+        texts = _samples(known, request.n)
+        if texts is None:
+            return None
+        return LLMResponse(texts[0], finish_reason="stop", texts=texts,
+                           meta={"reused": True})
 
     def _record_call(self, key: str, request: LLMRequest, final: LLMResponse) -> None:
         record = getattr(self.graph, "record", None)
         if not key or record is None:
             return
+        # a call of several samples records them all, as one JSON list (one event: a run
+        # killed while it is written keeps all of them or none)
+        text = (final.text if request.n == 1
+                else json.dumps(final.texts or [final.text], ensure_ascii=False))
         record(ev.PlanCall, step_id=self.step_id, attempt=self.attempt,
-               request_id=request.request_id, key=key, text=final.text,
+               request_id=request.request_id, key=key, text=text,
                usage=ev.UsageModel(prompt_tokens=final.prompt_tokens,
                                    completion_tokens=final.completion_tokens))
 

@@ -12,6 +12,9 @@ answer streams, so the partial work of a cancelled call is known.
 A rule's answer is a string, a callable ``LLMRequest -> str | Iterable[str]`` (an
 iterable is streamed as is: an endless one models a planner that streams forever),
 or a list of those (successive answers, the last repeating).
+
+A request for ``n > 1`` samples streams the first and answers with all of them
+(``LLMResponse.texts``): the rule's next answers, as successive calls would get them.
 """
 
 from __future__ import annotations
@@ -100,18 +103,33 @@ class ScriptedLLM:
                     request.usage.completion_tokens += 1
                 yield LLMChunk(piece)
             full = "".join(text)
-            done = True
             truncated = self.max_tokens_cut and len(text) >= request.max_tokens
+            # the other samples of a request for several: the rule's next answers, whole
+            others = [self._sample(request) for _ in range(request.n - 1)]
+            completion = len(text) + sum(len(_TOKEN.findall(o)) for o in others)
+            if request.usage is not None:
+                request.usage.completion_tokens += completion - len(text)
+            done = True
             yield LLMChunk("", final=LLMResponse(
                 text=full, prompt_tokens=prompt_tokens,
-                completion_tokens=len(text), latency_s=anyio.current_time() - start,
-                finish_reason="length" if truncated else "stop", model="scripted"))
+                completion_tokens=completion, latency_s=anyio.current_time() - start,
+                finish_reason="length" if truncated else "stop", model="scripted",
+                texts=[full, *others] if others else []))
         finally:
             if not done:
                 self.cancelled += 1
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+    def _sample(self, request: LLMRequest) -> str:
+        """One more sample of ``request``, whole (cut at ``max_tokens`` pieces when
+        ``max_tokens_cut``)."""
+        answer = self._answer(request)
+        pieces = _TOKEN.findall(answer) if isinstance(answer, str) else list(answer)
+        if self.max_tokens_cut:
+            pieces = pieces[:request.max_tokens]
+        return "".join(pieces)
 
     def _answer(self, request: LLMRequest) -> str | Iterable[str]:
         prompt = _last_user(request)
