@@ -22,6 +22,7 @@ import contextlib
 import functools
 import math
 import re
+import weakref
 from collections.abc import Collection
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -108,6 +109,11 @@ class PlanExecutor:
     calls (the added steps report their own).
     """
 
+    def __init__(self) -> None:
+        #: by live run (its context's ``id``, dropped with the context): the ids each plan
+        #: step's attempts added to its graph, where they stay when the attempt fails
+        self._live_ids: dict[int, dict[str, set[str]]] = {}
+
     async def execute(self, task: Task, ctx: Any) -> Result:
         """Run one attempt of a ``plan`` step.
 
@@ -121,14 +127,17 @@ class PlanExecutor:
                    if getattr(planner, "uses_tools", True) else ToolCatalog())
         workflow_ids = {s.id for s in getattr(getattr(ctx, "spec", None), "steps", ())}
         earlier = _earlier_attempt(ctx, task.step_id)
-        # on resume, no id the step's recorded attempts gave either (a static plan's step
-        # "a2_b" was s__a2_b in attempt 1: attempt 2's step "b" would have taken its output)
-        taken = workflow_ids | _recorded_ids(ctx, task.step_id)
+        live = self._added_live(ctx, task.step_id)
+        # no id the step's earlier attempts gave, in this process (a retry: they are in the
+        # graph) or, on resume, in the recording (each keeps its recorded output): a
+        # static plan's step "a2_b" was s__a2_b in attempt 1, attempt 2's step "b" too
+        taken = workflow_ids | live | _recorded_ids(ctx, task.step_id)
         session = PlanSession(ctx, task.step_id, run_id=task.run_id, priority=task.priority,
                               attempt=task.attempt,
                               id_prefix=id_prefix(task.step_id, task.attempt, taken),
                               earlier=earlier)
-        run = _PlanRun(task, ctx, planner, catalog, session, earlier=earlier)
+        run = _PlanRun(task, ctx, planner, catalog, session, earlier=earlier,
+                       ids_before=taken - workflow_ids, added_live=live)
         try:
             return await run.run()
         except BaseException:
@@ -138,6 +147,19 @@ class PlanExecutor:
             if note is not None and session.usage.total:
                 note(task.step_id, session.usage)
             raise
+
+    def _added_live(self, ctx: Any, step_id: str) -> set[str]:
+        """The ids the attempts of ``step_id`` added to the graph of the run of ``ctx``
+        so far (the set the attempt about to run adds its own to)."""
+        key = id(ctx)
+        steps = self._live_ids.get(key)
+        if steps is None:
+            steps = self._live_ids[key] = {}
+            try:  # forgotten with the run's context (its id may then serve another)
+                weakref.finalize(ctx, self._live_ids.pop, key, None)
+            except TypeError:  # a context that cannot be referenced weakly: kept for this
+                return set()   # attempt only (a retry may then meet its ids in the graph)
+        return steps.setdefault(step_id, set())
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         """A rough duration: a plan and a joiner call of ``max_tokens`` each."""
@@ -183,6 +205,10 @@ class _PlanRun:
     earlier: Any = None
     #: the steps this attempt added that take their recorded outputs
     reused: set[str] = field(default_factory=set)
+    #: the ids the plan step's earlier attempts gave (live and recorded): still taken
+    ids_before: set[str] = field(default_factory=set)
+    #: where the ids this attempt adds are kept for the attempts after it (live)
+    added_live: set[str] = field(default_factory=set)
 
     @property
     def step(self) -> PlanStep:
@@ -319,7 +345,7 @@ class _PlanRun:
             return PlanProblem("bad_step", f"planner yielded {type(step).__name__}, "
                                            "not a step model")
         taken = {s.step_id for s in self.started} | self._workflow_ids()
-        if sid in taken:
+        if sid in taken or sid in self.ids_before:
             return PlanProblem("bad_id", f"step id {sid!r} is already in the graph")
         if self.own_deps is None:
             self.own_deps = step_dependencies(self.step)
@@ -352,6 +378,7 @@ class _PlanRun:
         # worked around does not fail the run; the plan step failing does). Without a
         # joiner (static, AGoT) a failed step fails the run as any step does.
         self._reuse(item.step)
+        self.added_live.add(item.step.id)  # before: a cancelled add may have added it
         await self.graph.add_steps(self.task.step_id, [item.step],
                                    reason=f"{self.step.planner} plan {round_}",
                                    handled=self.planner.uses_joiner)
