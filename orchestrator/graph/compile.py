@@ -106,7 +106,8 @@ class CompiledGraph:
         elif owner in index:
             path = ("steps", index[owner], "step", field)
         where = f"step {step_id!r} {field} template"
-        line = template_line(self.source, path, exc.source, exc.line) if path else 0
+        line = (template_line(self.source, path, exc.source, exc.line, exc.expression)
+                if path else 0)
         if line:
             where += f" ({self.source.file}:{line})"
         elif exc.line:
@@ -115,13 +116,10 @@ class CompiledGraph:
 
 
 def template_line(smap: SourceMap, path: tuple[str | int, ...], source: str,
-                  line_in_template: int) -> int:
-    """The file line of a template's line: a multi-line template is a block scalar,
-    whose text starts on the line after its key; a one-line template is on its key's."""
-    line, _ = smap.locate(path)
-    if line and line_in_template and "\n" in source.rstrip("\n"):
-        return line + line_in_template
-    return line
+                  line_in_template: int, needle: str = "",
+                  recheck: Callable[[str], int] | None = None) -> int:
+    """The file line of a template's line (see :meth:`SourceMap.value_line`)."""
+    return smap.value_line(path, source, line_in_template, needle, recheck)
 
 
 def pool_for(kind: str, step: Any) -> str:
@@ -292,8 +290,15 @@ class _Checker:
         issue = (templates.check_expression(source) if expression else templates.check(source))
         if issue is not None:
             line, col = self.smap.locate(path)
-            if line and issue.line and "\n" in source.rstrip("\n"):
-                line, col = template_line(self.smap, path, source, issue.line), 1
+
+            def recheck(text: str) -> int:  # the issue's line in the template laid out anew
+                again = (templates.check_expression(text) if expression
+                         else templates.check(text))
+                return again.line if again is not None else 0
+
+            found = template_line(self.smap, path, source, issue.line, recheck=recheck)
+            if line and issue.line and found != line:
+                line, col = found, 1
             self.problems.append(Problem(
                 f"template error: {issue.message}" if issue.hint
                 else f"template syntax error: {issue.message}",

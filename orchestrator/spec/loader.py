@@ -6,7 +6,7 @@ from the nodes ourselves so that every path in the data maps to its position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from orchestrator.errors import Problem, ValidationFailed
+from orchestrator.spec._scalar_lines import Layout, layout
 from orchestrator.spec.models import STEP_KINDS, ModelConfig, WorkflowSpec
 
 PathT = tuple[str | int, ...]
@@ -29,6 +30,10 @@ class SourceMap:
     #: step index -> the `kind:` the document gives it, so that a check can tell a step
     #: that did not validate (and stands in as a placeholder) from what the file says
     step_kinds: dict[int, str] = field(default_factory=dict)
+    #: the document's text, and where each of its values that spans lines sits in it
+    #: (start offset, end offset, first line), for :meth:`value_line`
+    text: str = ""
+    spans: dict[PathT, tuple[int, int, int]] = field(default_factory=dict)
 
     def locate(self, path: Iterable[str | int]) -> tuple[int, int]:
         """The (line, column) of a path, or of its nearest located ancestor."""
@@ -38,6 +43,43 @@ class SourceMap:
                 return self.positions[p]
             p = p[:-1]
         return self.positions.get((), (0, 0))
+
+    def value_line(self, path: Iterable[str | int], value: str, line: int,
+                   needle: str = "", recheck: Callable[[str], int] | None = None) -> int:
+        """The file line of line ``line`` (1-based) of the string ``value`` found at
+        ``path`` (a template's line), where ``needle`` is on it when given and found
+        there: YAML joins and splits the lines of a quoted, plain or folded string, so
+        they are counted in the file as YAML read them. 0 when the path is not located.
+
+        :param recheck: finds the line again in the value laid out as the file lays it
+            out (a line break wherever the file has one; 0 when not found): a template's
+            syntax error, which Jinja2 places on a line only, is placed on the file line
+            that holds it rather than on the first of a template line YAML joined.
+
+        A value that is not the document's (changed after loading) counts its lines from
+        its key's: a multi-line one as a literal block (``|``), whose text starts on the
+        line after its key.
+        """
+        p = tuple(path)
+        key_line, _ = self.locate(p)
+        found = self.layout(p, value) if key_line and line else None
+        at = found.line_of(line, needle) if found is not None else None
+        if found is not None and recheck is not None:
+            text, lines = found.relaid()
+            again = recheck(text)
+            at = lines[again - 1] if 0 < again <= len(lines) else at
+        if at is not None:
+            return at
+        if key_line and line and "\n" in value.rstrip("\n"):
+            return key_line + line
+        return key_line
+
+    def layout(self, path: Iterable[str | int], value: str) -> Layout | None:
+        """The file line of each character of the string ``value`` at ``path``, when it
+        is the document's and spans lines of the file."""
+        span = self.spans.get(tuple(path))
+        found = layout(self.text, *span) if span is not None else None
+        return found if found is not None and found.value == value else None
 
     def problem(self, path: Iterable[str | int], message: str, hint: str = "") -> Problem:
         line, col = self.locate(path)
@@ -104,6 +146,9 @@ class _Builder:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.start_mark.line != node.end_mark.line:
+            self.smap.spans.setdefault(path, (node.start_mark.index, node.end_mark.index,
+                                              node.start_mark.line + 1))
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
@@ -121,7 +166,7 @@ def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[
 
     :returns: (data, source map, problems); data is None when the YAML is broken.
     """
-    smap = SourceMap(file=file)
+    smap = SourceMap(file=file, text=text)
     empty = Problem("the file is empty", "start with `name:` and `steps:`", file, 1, 1)
     loader = None
     try:
