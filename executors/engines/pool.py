@@ -36,9 +36,13 @@ applies only to members whose progress it can see before their answer (see
 :data:`PROGRESS_IN`): one whose backend counts tokens as they are made (``vllm``,
 ``sim-engine``, ``local``...), or one whose stream does (``openai``: the pool then runs
 its calls through the member's stream, since an answer that is not streamed shows
-nothing before its end). A member that shows nothing before its answer (``ray-engine``,
-a backend that does not say) is not watched, since a long answer would look hung,
-unless it sets a ``stall_timeout_s`` of its own, which then bounds each of its calls.
+nothing before its end). Such a member's call is watched from its first progress, until
+one of its answers has come streamed (with a time to first token; from then on from the
+start of each call): a server that ignores ``stream: true`` and answers at the end, in
+one JSON body, is never taken for a hung one. A member that shows nothing before its
+answer (``ray-engine``, a backend that does not say) is not watched, since a long answer
+would look hung, unless it sets a ``stall_timeout_s`` of its own, which then bounds each
+of its calls.
 """
 
 from __future__ import annotations
@@ -197,6 +201,32 @@ class _Watched(Usage):
         return (Usage, (self.prompt_tokens, self.completion_tokens))
 
 
+@dataclass(eq=False, slots=True)
+class _Attempt:
+    """The stall watch of one call on one member. It is armed from the call's start where
+    the member is :attr:`Member.proven`, else from the call's first progress (a token
+    counted, a chunk): until then the pool cannot tell a hung engine from a server that
+    does not stream and is still writing its answer. ``scope`` is the scope of the wait
+    for the member now, if any."""
+
+    member: Member
+    armed: bool
+    scope: anyio.CancelScope | None = None
+
+    def deadline(self) -> float:
+        stall_s = self.member.stall_s
+        if stall_s is None:
+            return math.inf
+        return anyio.current_time() + stall_s * 9 / 8  # see _PoolCore.progressed
+
+    def arm(self) -> None:
+        if self.armed:
+            return
+        self.armed = True
+        if self.scope is not None and self.scope.deadline == math.inf:
+            self.scope.deadline = self.deadline()
+
+
 class _Stall(StepTimeout):
     """A call's engine made no progress for its ``stall_timeout_s``."""
 
@@ -299,6 +329,11 @@ class Member:
     via_stream: bool = False
     #: whether the progress of its calls shows before their answer
     observed: bool = True
+    #: whether its progress is known to show from the start of a call, so that a call is
+    #: watched from its start, not only from its first progress: not so for a member seen
+    #: through its stream until one of its answers came streamed (with a time to first
+    #: token), since a server that does not stream shows nothing before its answer
+    proven: bool = True
     #: until when it is left alone after a busy answer, and how many in a row it gave
     busy_until: float = -math.inf
     busy_streak: int = 0
@@ -523,6 +558,12 @@ class _PoolCore:
         wait = min(wait, options.busy_wait_s)
         member.busy_until = max(member.busy_until, anyio.current_time() + wait)
 
+    def progress(self, member: Member, attempt: _Attempt) -> None:
+        """A call of the member made progress: it is watched from now on (see
+        :class:`_Attempt`), and the member's calls are pushed on (see :meth:`progressed`)."""
+        attempt.arm()
+        self.progressed(member)
+
     def progressed(self, member: Member) -> None:
         """The member did something (a token, a chunk, a call finished): push the stall
         deadlines of its calls in flight on. At most once per eighth of its ``stall_s``
@@ -541,16 +582,18 @@ class _PoolCore:
             scope.deadline = max(scope.deadline, deadline)
 
     @contextmanager
-    def watch(self, member: Member) -> Iterator[anyio.CancelScope]:
+    def watch(self, member: Member, attempt: _Attempt) -> Iterator[anyio.CancelScope]:
         """A scope around waiting for the member, cancelled when the member makes no
-        progress for its ``stall_s`` (the caller checks ``cancelled_caught``)."""
-        deadline = (math.inf if member.stall_s is None
-                    else anyio.current_time() + member.stall_s * 9 / 8)  # see progressed
+        progress for its ``stall_s`` once ``attempt`` is armed (the caller checks
+        ``cancelled_caught``)."""
+        deadline = attempt.deadline() if attempt.armed else math.inf
         with anyio.CancelScope(deadline=deadline) as scope:
             member.watched.add(scope)
+            attempt.scope = scope
             try:
                 yield scope
             finally:
+                attempt.scope = None
                 member.watched.discard(scope)
 
     async def stalled(self, member: Member, exc: StepTimeout) -> None:
@@ -589,6 +632,8 @@ class _PoolCore:
             del self.affinity[key]
 
     def succeeded(self, member: Member, call: Call, response: LLMResponse) -> None:
+        if response.ttft_s is not None:
+            member.proven = True  # its answers stream: a silent start is a hung one
         member.failures = 0
         member.busy_streak = 0
         member.last_error = ""
@@ -835,11 +880,12 @@ class PoolBackend:
                     member.stats.affinity += by_prefix
                     attempts += 1
                     waited = anyio.current_time() - started
-                    sent = self._for_engine(request, call, member)
+                    attempt = _Attempt(member, member.proven)
+                    sent = self._for_engine(request, call, member, attempt)
                     sent_level = self._level(call)
-                    with core.watch(member) as scope:
+                    with core.watch(member, attempt) as scope:
                         try:
-                            response = await self._answer(member, sent)
+                            response = await self._answer(member, sent, attempt)
                         except Exception:
                             core.progressed(member)  # an error is an answer: it is alive
                             raise
@@ -863,7 +909,8 @@ class PoolBackend:
             return self._annotate(response, member, sent.priority, sent_level, waited,
                                   attempts, by_prefix)
 
-    async def _answer(self, member: Member, request: LLMRequest) -> LLMResponse:
+    async def _answer(self, member: Member, request: LLMRequest, attempt: _Attempt
+                      ) -> LLMResponse:
         """The member's answer: from its ``complete()``, or, for a member whose progress
         shows only in its stream, the final chunk of its stream, each chunk being
         progress (closing the stream, as a stall does, stops the engine's work)."""
@@ -871,7 +918,7 @@ class PoolBackend:
             return await member.backend.complete(request)
         async with aclosing(member.backend.stream(request)) as chunks:  # type: ignore[type-var]
             async for chunk in chunks:
-                self._core.progressed(member)
+                self._core.progress(member, attempt)
                 if chunk.final is not None:
                     return chunk.final
         raise BackendError(f"pool {self.name!r}: engine {member.name!r}: the stream ended "
@@ -926,13 +973,14 @@ class PoolBackend:
                     member.stats.affinity += by_prefix
                     attempts += 1
                     waited = anyio.current_time() - started
-                    engine_request = self._for_engine(request, call, member)
+                    attempt = _Attempt(member, member.proven)
+                    engine_request = self._for_engine(request, call, member, attempt)
                     sent_level = self._level(call)
                     chunks = member.backend.stream(engine_request)
                     async with aclosing(chunks) as iterator:  # type: ignore[type-var]
                         while True:
                             # the wait for each chunk is watched, not the caller's use of it
-                            with core.watch(member) as scope:
+                            with core.watch(member, attempt) as scope:
                                 try:
                                     chunk = await anext(iterator)
                                 except StopAsyncIteration:
@@ -942,7 +990,7 @@ class PoolBackend:
                                     raise
                             if scope.cancelled_caught:
                                 raise self._stall(member)
-                            core.progressed(member)
+                            core.progress(member, attempt)
                             if chunk.final is not None:
                                 core.succeeded(member, call, chunk.final)
                                 chunk = LLMChunk(chunk.text, final=self._annotate(
@@ -1071,9 +1119,15 @@ class PoolBackend:
 
     @property
     def progress_in(self) -> Progress:
-        """Where this pool, as a member of another, shows progress: ``"complete"`` when
-        every member's shows before its answer, else ``"none"``."""
-        return "complete" if all(m.observed for m in self._core.members) else "none"
+        """Where this pool, as a member of another, shows progress: ``"none"`` when a
+        member's does not show before its answer; ``"stream"`` when a member's shows only
+        in its stream (an ``openai`` server, which may not stream: the outer pool then
+        watches a call from its first progress, as it does such a member); else
+        ``"complete"``."""
+        members = self._core.members
+        if not all(m.observed for m in members):
+            return "none"
+        return "stream" if any(m.via_stream for m in members) else "complete"
 
     def _call(self, request: LLMRequest) -> Call:
         call = Call(run_of(request.run_id, request.request_id), request.priority,
@@ -1082,7 +1136,8 @@ class PoolBackend:
             self._core.ledger.arrive(call)
         return call
 
-    def _for_engine(self, request: LLMRequest, call: Call, member: Member) -> LLMRequest:
+    def _for_engine(self, request: LLMRequest, call: Call, member: Member,
+                    attempt: _Attempt) -> LLMRequest:
         """The request as the member gets it: the policy's priority, and a usage counter
         that tells the pool of the member's progress (it adds to the caller's)."""
         priority = engine_priority(call, self._core.settings, self._core.ledger,
@@ -1090,7 +1145,7 @@ class PoolBackend:
         if member.stall_s is None:
             return replace(request, priority=priority)
         core = self._core
-        usage = _Watched(request.usage, lambda: core.progressed(member))
+        usage = _Watched(request.usage, lambda: core.progress(member, attempt))
         return replace(request, priority=priority, usage=usage)
 
     def _level(self, call: Call) -> int:
@@ -1137,7 +1192,7 @@ def _member(name: str, backend: LLMBackend, limit: int, stall_s: float | None,
     via_stream = progress == "stream" and stall_s is not None
     observed = progress == "complete" or via_stream
     return Member(name, backend, limit, stall_s=stall_s, via_stream=via_stream,
-                  observed=observed)
+                  observed=observed, proven=not via_stream)
 
 
 def _replicas_problem(replicas: object) -> str | None:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import anyio
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 from pydantic import Field
 
 from executors.llm._common import (
@@ -103,7 +104,9 @@ class OpenAIBackend:
     (``StepError.raw_output``). Tokens the server reports with an unusable answer or an
     error status are added to ``LLMRequest.usage``. Cancelling the awaiting task closes
     the HTTP response, which makes the server stop (llama.cpp's server stops a stream,
-    but finishes an answer that is not streamed).
+    but finishes an answer that is not streamed). A server that ignores ``stream: true``
+    and sends the whole answer as one JSON body is read as that answer (a stream of one
+    chunk and the final one, without a time to first token).
     """
 
     options_model = OpenAIOptions  # what `ponder validate` checks the model's options against
@@ -179,6 +182,13 @@ class OpenAIBackend:
         except anyio.get_cancelled_exc_class():
             self.stats.cancelled += 1
             raise
+        return self._answer(response, request, start)
+
+    def _answer(self, response: Any, request: LLMRequest, start: float) -> LLMResponse:
+        """The response of a whole (not streamed) chat completion.
+
+        :raises BackendError: when it is not a chat completion, or has no choices or no text.
+        """
         with self._errors(request):
             choices, usage = _completion_parts(response, self.base_url)
             # what the server billed counts even when its answer is unusable
@@ -209,7 +219,8 @@ class OpenAIBackend:
         what was received as it arrives: the prompt's estimate with the first such chunk,
         then one token per such chunk of any choice. That is what a cancelled caller
         records (the server's own count only comes at the end), and what an engine pool
-        sees of a call's progress.
+        sees of a call's progress. A server that does not stream (its answer is one JSON
+        body) gives its text as one chunk and then the final one, whose ``ttft_s`` is None.
 
         :raises BackendUnavailable, StepTimeout, BackendHTTPError, BackendError: as
             :meth:`complete`; :class:`StepTimeout` also past ``idle_timeout_s``. An error
@@ -220,6 +231,12 @@ class OpenAIBackend:
         self.stats.requests += 1
         total_at = self._total_deadline(start)
         chunks = await self._open_stream(request, total_at)
+        whole = await self._unstreamed(chunks, request, start, total_at)
+        if whole is not None:  # the server answered at the end, in one JSON body
+            if whole.text:
+                yield LLMChunk(whole.text)
+            yield LLMChunk("", final=whole)
+            return
         texts: dict[int, list[str]] = {}
         pieces = 0  # chunks with text (content, thinking, a tool call) of every choice
         received = request.usage if request.usage is not None else Usage()
@@ -317,6 +334,43 @@ class OpenAIBackend:
                         raise
                     self._stream_usage = False
             return await self._client.chat.completions.create(**params)
+
+    async def _unstreamed(self, chunks: Any, request: LLMRequest, start: float,
+                          total_at: float) -> LLMResponse | None:
+        """The answer of a server that ignored ``stream: true`` and sent a whole chat
+        completion (``Content-Type: application/json``) instead of server-sent events, as
+        some proxies and small servers do; None for a stream (which is left unread).
+        ``LLMResponse.ttft_s`` stays None: the first token was not seen.
+
+        :raises BackendError: when the body is not a usable chat completion.
+        :raises BackendUnavailable: when the connection is lost while it is read.
+        """
+        response = getattr(chunks, "response", None)
+        kind = str(getattr(response, "headers", {}).get("content-type", "")).lower()
+        if response is None or "json" not in kind or "event-stream" in kind:
+            return None
+        try:
+            async with chunks:  # closes the HTTP response on every exit
+                with self._deadline(total_at, self._total_message()):
+                    try:
+                        raw = await response.aread()
+                    except Exception as exc:
+                        self.stats.failed += 1
+                        raise BackendUnavailable(
+                            f"{self.base_url}: the connection was lost while the answer was "
+                            f"read: {_connection_cause(exc)}") from exc
+        except anyio.get_cancelled_exc_class():
+            self.stats.cancelled += 1
+            raise
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self.stats.failed += 1
+            raise BackendError(f"{self.base_url}: the server answered a stream request with "
+                               f"a body that is not JSON: {_preview(raw.decode(errors='replace'))}"
+                               ) from None
+        completion = ChatCompletion.construct(**body) if isinstance(body, dict) else body
+        return self._answer(completion, request, start)
 
     def _total_deadline(self, start: float) -> float:
         limit = self.options.total_timeout_s
