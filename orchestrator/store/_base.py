@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
+import math
 import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
@@ -11,7 +13,7 @@ from typing import Any, Self
 
 from pydantic import ValidationError
 
-from orchestrator.store._codec import parse_strict
+from orchestrator.store._codec import SEQ_MAX, parse_strict
 from orchestrator.store._errors import AmbiguousRunId, InvalidTrace, RunNotFound
 from orchestrator.store._liveness import is_subworkflow_run
 from orchestrator.store._models import RunFilter, RunInfo, RunRecord, StoredEvent
@@ -23,11 +25,13 @@ TRACE_VERSION = 1
 """The version of the exported trace document this Ponder writes (and the newest it reads)."""
 
 _GC_PAGE = 500
-_SEQ_MAX = 2**31 - 1
-"""The largest ``seq`` a store holds (PostgreSQL's ``integer``; SQLite's is larger)."""
+_SEQ_MAX = SEQ_MAX
 _SEQ_BEYOND = 2**63 - 1
 """A ``seq`` no store holds an event after (SQLite's largest integer): a page that starts
 after it is empty, and is not asked of the database, whose integers it would overflow."""
+_COUNT_MAX = 2**63 - 1
+"""The largest ``limit`` or ``offset`` asked of a database (SQLite's and PostgreSQL's
+``LIMIT`` are 64-bit): no store holds more rows, and a larger one overflows the driver."""
 _KIND_MAX = 64
 """The longest event ``kind`` a store holds (its column is ``VARCHAR(64)``)."""
 
@@ -70,7 +74,8 @@ class TraceStore(abc.ABC):
                      kinds: Collection[str] | None = None) -> list[StoredEvent]:
         """A run's events in ``seq`` order; unknown kinds come back as :class:`RawEvent`.
 
-        :param after_seq: only events with a larger ``seq`` (for tailing a live run).
+        :param after_seq: only events with a larger ``seq`` (for tailing a live run); any
+            integer, as for :meth:`events_page`.
         :param kinds: only events of these kinds (the store filters; the others are not
             read or decoded).
         :returns: the events; empty when none are stored.
@@ -110,7 +115,10 @@ class TraceStore(abc.ABC):
         """Runs newest first (by start time, then id descending), one page.
 
         :param filters: which runs; ``None`` for all.
-        :param limit: the page size; ``offset``: how many matching runs to skip.
+        :param limit: the page size (0: none); ``offset``: how many matching runs to skip;
+            any integer from 0 (one beyond the runs a store holds reads nothing).
+        :raises ValueError: when ``limit`` or ``offset`` is below 0, or a time of
+            ``filters`` is not a number (NaN included).
         """
 
     @abc.abstractmethod
@@ -263,6 +271,61 @@ def _page_start(after_seq: int | None, limit: int) -> int:
     if limit < 1:
         raise ValueError(f"a page of events holds at least 1 event, got limit={limit}")
     return -1 if after_seq is None or after_seq < 0 else after_seq
+
+
+def _after_bound(after_seq: int | None, seq_max: int) -> int | None:
+    """The bound of ``seq > bound`` that asks a column of integers from ``-seq_max - 1`` to
+    ``seq_max`` for the events after ``after_seq``, without overflowing its driver.
+
+    :returns: ``None`` for no bound (none given, or one below every integer the column
+        holds); ``seq_max`` when none can follow (the caller answers ``[]`` unasked).
+    """
+    if after_seq is None or after_seq < -seq_max - 1:
+        return None
+    return min(after_seq, seq_max)
+
+
+def _runs_window(
+    filters: RunFilter | None, limit: int, offset: int
+) -> tuple[RunFilter, int, int] | None:
+    """The filters, ``limit`` and ``offset`` of :meth:`TraceStore.list_runs` as every
+    backend asks them: times as floats, ``limit`` at most what a database counts.
+
+    :returns: ``None`` when the page is empty whatever is stored (``limit`` 0, an
+        ``offset`` beyond the rows a database holds).
+    :raises ValueError: as :meth:`TraceStore.list_runs` says.
+    """
+    for name, value in (("limit", limit), ("offset", offset)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"list_runs: {name} must be an integer from 0, got {value!r}")
+    flt = filters or RunFilter()
+    flt = dataclasses.replace(
+        flt,
+        started_before=_unix_time("started_before", flt.started_before),
+        started_after=_unix_time("started_after", flt.started_after),
+    )
+    if limit == 0 or offset >= _COUNT_MAX:
+        return None
+    return flt, min(limit, _COUNT_MAX), offset
+
+
+def _unix_time(name: str, value: float | None) -> float | None:
+    """``value`` as a float (an integer beyond floats as an infinity).
+
+    :raises ValueError: when it is not a number, or is NaN (which databases order
+        differently: PostgreSQL above every number, SQLite as NULL).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"RunFilter.{name} must be a Unix time, got {value!r}")
+    try:
+        time_ = float(value)
+    except OverflowError:
+        time_ = math.inf if value > 0 else -math.inf
+    if math.isnan(time_):
+        raise ValueError(f"RunFilter.{name} must be a Unix time, got nan")
+    return time_
 
 
 def info_from_events(events: Sequence[StoredEvent]) -> RunInfo | None:

@@ -29,6 +29,8 @@ _log = logging.getLogger(__name__)
 _ENVELOPE = frozenset({"run_id", "seq", "kind", "ts"})
 # A str holds astral characters whole, so any surrogate in it is a lone one.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+SEQ_MAX = 2**31 - 1
+"""The largest ``seq`` a store holds (PostgreSQL's ``integer``; SQLite's is larger)."""
 
 
 def _event_kinds() -> frozenset[str]:
@@ -247,11 +249,19 @@ class _Placed(Protocol):
 
 def check_batch(encoded: Iterable[_Placed]) -> None:
     """:raises EventConflict: when two events of the batch share ``(run_id, seq)``.
+    :raises ValueError: when an event's ``seq`` is below 0 or above :data:`SEQ_MAX`
+        (every backend refuses it alike: SQLite's driver overflowed, PostgreSQL's
+        column is an ``integer``, memory kept it).
 
     :param encoded: the batch's events, encoded or not.
     """
     seen: set[tuple[str, int]] = set()
     for enc in encoded:
+        if not 0 <= enc.seq <= SEQ_MAX:
+            raise ValueError(
+                f"an event of run {enc.run_id!r} has seq {enc.seq}: a seq is from 0 to "
+                f"{SEQ_MAX} (the batch was not written)"
+            )
         key = (enc.run_id, enc.seq)
         if key in seen:
             raise conflict_error(enc.run_id, enc.seq, within_batch=True)

@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 
 from anyio.lowlevel import checkpoint
 
-from orchestrator.store._base import TraceStore, _page_start
+from orchestrator.store._base import TraceStore, _page_start, _runs_window
 from orchestrator.store._codec import (
     EncodedEvent,
     check_batch,
@@ -111,7 +111,10 @@ class MemoryStore(TraceStore):
     ) -> list[RunInfo]:
         await checkpoint()
         self._check_open()
-        flt = filters or RunFilter()
+        window = _runs_window(filters, limit, offset)
+        if window is None:
+            return []
+        flt, limit, offset = window
         runs = sorted(
             (r for r in self._runs.values() if flt.matches(r)),
             key=lambda r: (r.started_at, r.id),

@@ -21,7 +21,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from orchestrator.errors import ConfigError
-from orchestrator.store._base import _SEQ_BEYOND, _SEQ_MAX, TraceStore, _page_start
+from orchestrator.store._base import (
+    _COUNT_MAX,
+    _SEQ_BEYOND,
+    _SEQ_MAX,
+    TraceStore,
+    _after_bound,
+    _page_start,
+    _runs_window,
+)
 from orchestrator.store._codec import (
     EventRow,
     check_batch,
@@ -388,7 +396,10 @@ class SqlStore(TraceStore):
     async def events(self, run_id: str, *, after_seq: int | None = None,
                      kinds: Collection[str] | None = None) -> list[StoredEvent]:
         runner = self._require_open()
-        select = bind(self._select_events(), run_id, after_seq,
+        after = _after_bound(after_seq, self._seq_column_max())
+        if after == self._seq_column_max():  # the driver would overflow; none is there
+            return []
+        select = bind(self._select_events(), run_id, after,
                       None if kinds is None else list(kinds))
         rows = await self._run("read events", lambda: runner.read(select))
         return decode_rows(run_id, rows)
@@ -399,9 +410,10 @@ class SqlStore(TraceStore):
         runner = self._require_open()
         after = _page_start(after_seq, limit)
         # beyond the column's integers: nothing is stored there, and the driver would fail
-        if after >= (_SEQ_BEYOND if self._sqlite else _SEQ_MAX):
+        if after >= self._seq_column_max():
             return []
-        select = bind(self._select_events(), self._stored_id(run_id), after, None, limit)
+        select = bind(self._select_events(), self._stored_id(run_id), after, None,
+                      min(limit, _COUNT_MAX))
         rows = await self._run("read events", lambda: runner.read(select))
         return decode_rows(run_id, rows)
 
@@ -410,6 +422,11 @@ class SqlStore(TraceStore):
         select = bind(_select_run, self._stored_id(run_id))
         rows = await self._run("read a run", lambda: runner.read(select))
         return RunInfo.model_validate(rows[0]) if rows else None
+
+    def _seq_column_max(self) -> int:
+        """The largest integer the ``seq`` column holds: SQLite's, or PostgreSQL's
+        ``integer``."""
+        return _SEQ_BEYOND if self._sqlite else _SEQ_MAX
 
     def _select_events(self) -> Callable[..., list[tuple[int, str, float, dict[str, Any]]]]:
         return _select_events_sqlite if self._sqlite else _select_events
@@ -423,7 +440,10 @@ class SqlStore(TraceStore):
         self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0
     ) -> list[RunInfo]:
         runner = self._require_open()
-        select = bind(_select_runs, filters or RunFilter(), limit, offset)
+        window = _runs_window(filters, limit, offset)
+        if window is None:
+            return []
+        select = bind(_select_runs, *window)
         rows = await self._run("list runs", lambda: runner.read(select))
         return [RunInfo.model_validate(row) for row in rows]
 
