@@ -26,7 +26,9 @@ counts as failed all the same.
 Busy engines. HTTP 429 and 503 (a full queue) are backpressure: the engine stays in and
 its failures are not counted; it gets no call until its ``Retry-After`` (else a back-off
 from ``busy_backoff_s`` doubling up to ``busy_backoff_max_s``), and the call goes to
-another engine or waits for the first one free, up to ``busy_wait_s``.
+another engine or waits for the first one free, up to ``busy_wait_s``. An engine that has
+answered nothing but busy for ``busy_eject_after_s`` is taken out all the same (a proxy
+whose upstream is gone), and probed again after ``probe_after_s``.
 
 Hung engines. A member whose calls in flight make no progress (no token counted, no
 chunk, no answer or error) for ``stall_timeout_s`` has them stopped and moved to the
@@ -110,6 +112,9 @@ _ENGINE_STATUSES = frozenset({401, 403, 404, 405, 408, 429})
 #: HTTP statuses of a member that is up but full (too many requests; a vLLM server's or
 #: engine's full queue, 503): backpressure, not a failure
 _BUSY_STATUSES = frozenset({429, 503})
+#: busy answers in a row a member gives at least before ``busy_eject_after_s`` takes it
+#: out: two answers an hour apart do not show a member that is never free
+_BUSY_EJECT_STREAK = 3
 _log = logging.getLogger(__name__)
 
 #: where a backend shows the progress of a call before its answer (see
@@ -146,6 +151,7 @@ class PoolOptions(BackendOptions):
     busy_backoff_s: float = Field(1.0, gt=0)
     busy_backoff_max_s: float = Field(30.0, gt=0)
     busy_wait_s: float = Field(120.0, gt=0)
+    busy_eject_after_s: float | None = Field(300.0, gt=0)
     stall_timeout_s: float | None = Field(300.0, gt=0)
     quantum_tokens: float = Field(2048.0, gt=0)
     levels: int = Field(8, ge=1)
@@ -334,9 +340,11 @@ class Member:
     #: through its stream until one of its answers came streamed (with a time to first
     #: token), since a server that does not stream shows nothing before its answer
     proven: bool = True
-    #: until when it is left alone after a busy answer, and how many in a row it gave
+    #: until when it is left alone after a busy answer, how many in a row it gave, and
+    #: when the first of them came (None: none since its last answer)
     busy_until: float = -math.inf
     busy_streak: int = 0
+    busy_since: float | None = None
     #: the deadlines of its calls in flight, pushed on by its progress
     watched: set[anyio.CancelScope] = field(default_factory=set)
     pushed_at: float = -math.inf
@@ -546,17 +554,35 @@ class _PoolCore:
         each busy answer in a row (``busy_backoff_s`` up to ``busy_backoff_max_s``). A
         ``Retry-After`` that asks for no wait (0, a date past; a negative or NaN number
         relayed by a ``ray-engine``) counts as none: taken at its word, every call would
-        ask the member again at once, for ever (``route`` never waits for it)."""
+        ask the member again at once, for ever (``route`` never waits for it).
+
+        A member that has answered nothing but busy for ``busy_eject_after_s`` (a proxy
+        whose upstream is gone answers 503 for ever), :data:`_BUSY_EJECT_STREAK` times at
+        least, is taken out as one that fails its health check is, and tried again after
+        ``probe_after_s``; its streak goes on until it answers, so that a busy answer after
+        the probe takes it out again."""
         member.stats.busy += 1
         member.busy_streak += 1
         member.last_error = f"busy: {type(exc).__name__}: {exc}"[:300]
         options = self.options
+        now = anyio.current_time()
+        if member.busy_since is None:
+            member.busy_since = now
+        limit = options.busy_eject_after_s
+        if (limit is not None and now - member.busy_since >= limit
+                and member.busy_streak >= _BUSY_EJECT_STREAK):
+            member.last_error = (f"answered only busy for {now - member.busy_since:.3g}s "
+                                 f"(busy_eject_after_s {limit:g}), last: "
+                                 f"{type(exc).__name__}: {exc}")[:300]
+            if member.down_since is None:
+                self.eject(member)
+            return
         wait = exc.retry_after_s
         if wait is None or not wait > 0:  # (NaN too)
             wait = min(options.busy_backoff_s * 2 ** min(member.busy_streak - 1, 30),
                        options.busy_backoff_max_s)
         wait = min(wait, options.busy_wait_s)
-        member.busy_until = max(member.busy_until, anyio.current_time() + wait)
+        member.busy_until = max(member.busy_until, now + wait)
 
     def progress(self, member: Member, attempt: _Attempt) -> None:
         """A call of the member made progress: it is watched from now on (see
@@ -636,6 +662,7 @@ class _PoolCore:
             member.proven = True  # its answers stream: a silent start is a hung one
         member.failures = 0
         member.busy_streak = 0
+        member.busy_since = None
         member.last_error = ""
         member.stats.completed += 1
         self.ledger.served(call, response.prompt_tokens, response.completion_tokens,
@@ -690,6 +717,9 @@ class PoolBackend:
     busy_wait_s        120             how long a call waits for busy engines before it
                                        fails (``BackendUnavailable``); also caps a
                                        ``Retry-After``
+    busy_eject_after_s 300             seconds of nothing but busy answers after which
+                                       an engine is taken out (as if it failed its
+                                       health check; ``null``: never)
     stall_timeout_s    300             seconds without progress after which a member's
                                        calls move elsewhere (a member may set its own;
                                        ``null``: never); only for members whose
