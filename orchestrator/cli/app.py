@@ -11,7 +11,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -74,23 +75,72 @@ class _Group(TyperGroup):
         tolerate_encodings()
         argv = list(sys.argv[1:] if args is None else args)
         as_json = "--json" in argv
-        if not standalone_mode or (not as_json and err.wraps):
-            return super().main(argv, prog_name, complete_var, standalone_mode,
-                                windows_expand_args, **extra)
-        try:
-            code = super().main(argv, prog_name, complete_var, False, windows_expand_args,
-                                **extra)
-        except _usage_error() as exc:
-            if not as_json:
-                exc.show()
-                sys.exit(exc.exit_code)
-            failure = Failure(exc.format_message(), kind="usage", code=exc.exit_code)
-        except typer.Abort:
-            failure = Failure("aborted", kind="interrupted", code=1)
-        else:
-            sys.exit(code if isinstance(code, int) else 0)
+        with _plain_help_when_narrow(self):
+            if not standalone_mode or (not as_json and err.wraps):
+                return super().main(argv, prog_name, complete_var, standalone_mode,
+                                    windows_expand_args, **extra)
+            try:
+                code = super().main(argv, prog_name, complete_var, False,
+                                    windows_expand_args, **extra)
+            except _usage_error() as exc:
+                if not as_json:
+                    exc.show()
+                    sys.exit(exc.exit_code)
+                failure = Failure(exc.format_message(), kind="usage", code=exc.exit_code)
+            except typer.Abort:
+                failure = Failure("aborted", kind="interrupted", code=1)
+            else:
+                sys.exit(code if isinstance(code, int) else 0)
         report(failure, as_json)
         sys.exit(failure.code)
+
+
+#: the narrowest help (in columns) that typer's boxed tables show whole: narrower, they
+#: cut option names short (``--tool-…``) and wrap their help a word a line
+MIN_BOXED_HELP_WIDTH = 60
+
+
+def _help_width() -> int:
+    """The width typer's help is laid out in: its ``TERMINAL_WIDTH``, else rich's
+    (``COLUMNS``, else the terminal's, else 80)."""
+    from rich.console import Console
+    from typer import rich_utils
+
+    return rich_utils.MAX_WIDTH or Console().width
+
+
+@contextmanager
+def _plain_help_when_narrow(group: TyperGroup) -> Iterator[None]:
+    """On a console narrower than :data:`MIN_BOXED_HELP_WIDTH`, the help (and a usage
+    error) of the group and of every command below it is click's plain text, which keeps
+    option names whole, wrapped at the console's width (click's own minimum is 50
+    columns): typer's ``rich_markup_mode=None`` and click's ``terminal_width``, set for
+    this call only."""
+    width = _help_width()
+    if width >= MIN_BOXED_HELP_WIDTH:
+        yield
+        return
+    settings = group.context_settings
+    had_width = "terminal_width" in settings
+    old_width = settings.get("terminal_width")
+    settings["terminal_width"] = max(width - 2, 20)  # (click's margin)
+    modes: list[tuple[Any, Any]] = []
+    stack: list[Any] = [group]
+    while stack:
+        command = stack.pop()
+        modes.append((command, getattr(command, "rich_markup_mode", None)))
+        stack += getattr(command, "commands", {}).values()
+    try:
+        for command, _ in modes:
+            command.rich_markup_mode = None
+        yield
+    finally:
+        for command, mode in modes:
+            command.rich_markup_mode = mode
+        if had_width:
+            settings["terminal_width"] = old_width
+        else:
+            del settings["terminal_width"]
 
 
 def _reflow_help(group: Any) -> None:
