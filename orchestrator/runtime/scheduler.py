@@ -800,18 +800,10 @@ class Scheduler:
             self._fail_step(msg.job.plan.id, msg.job.task.attempt, msg.error)
         elif isinstance(msg, _Retrying):
             sid = msg.job.plan.id
-            # what the failed attempt spent (noted by its executor while unwinding, or
-            # carried by its error): the run spent it, though the next attempt's replaces it
-            used = self.step_usage.pop(sid, None) or getattr(msg.error, "usage", None)
-            if not isinstance(used, Usage) or not used.total:
-                used = Usage()
-            else:
-                self._spent(used, sid)
             self.event(ev.StepRetrying, step_id=sid, attempt=msg.job.task.attempt,
                        error=str(msg.error), error_type=type(msg.error).__name__,
                        delay_s=msg.delay_s, retry_after_s=msg.retry_after_s,
-                       usage=ev.UsageModel(prompt_tokens=used.prompt_tokens,
-                                           completion_tokens=used.completion_tokens))
+                       usage=self._attempt_spent(sid, msg.error, retried=True))
         elif isinstance(msg, _CancelStep):
             st = self.state.steps.get(msg.step_id)
             if st is not None and st.status in (Status.PENDING, Status.READY):
@@ -890,16 +882,33 @@ class Scheduler:
             sched = sched._nested_in[0] if sched._nested_in is not None else None
         return None
 
+    def _attempt_spent(self, step_id: str, error: BaseException | None, *,
+                       retried: bool) -> ev.UsageModel:
+        """Count the tokens an attempt of ``step_id`` that ended without a result (failed,
+        cancelled, or failed to be retried) spent, and return them for its event.
+
+        They are what its executor noted while unwinding (``ctx.note_usage``), else what
+        its error carries, else what the runs nested in the step (sub-workflows) have
+        spent so far.
+
+        :param retried: the step goes on with another attempt: its note is taken away (the
+            next attempt notes its own), and the nested runs' tokens are left out (they
+            stay in the step's running count towards the budget).
+        :returns: the tokens as the event's usage (:data:`_NO_USAGE` for none).
+        """
+        noted = self.step_usage.pop(step_id, None) if retried else self.step_usage.get(step_id)
+        used = noted or getattr(error, "usage", None) or (
+            None if retried else self._nested_usage.get(step_id))
+        if not isinstance(used, Usage) or not used.total:
+            return _NO_USAGE
+        self._spent(used, step_id)
+        return ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                             completion_tokens=used.completion_tokens)
+
     def _fail_step(self, step_id: str, attempt: int, error: BaseException) -> None:
         if self.state.status(step_id) is not Status.RUNNING:
             return
-        used = (self.step_usage.get(step_id) or getattr(error, "usage", None)
-                or self._nested_usage.get(step_id))
-        if not isinstance(used, Usage):
-            used = Usage()  # nothing was noted by the executor or carried by the error
-        self._spent(used, step_id)
-        usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
-                              completion_tokens=used.completion_tokens)
+        usage = self._attempt_spent(step_id, error, retried=False)
         if isinstance(error, anyio.get_cancelled_exc_class()):
             self.event(ev.StepCancelled, step_id=step_id, attempt=attempt,
                        reason="cancelled at the engine", usage=usage)
@@ -939,13 +948,7 @@ class Scheduler:
             st = self.state.steps[sid]
             # what an attempt in flight had used (its executor noted it while unwinding,
             # as for a step cancelled on its own): the run's totals include it
-            used = (self.step_usage.get(sid) or self._nested_usage.get(sid)) \
-                if st.attempts else None
-            usage = _NO_USAGE
-            if used is not None and used.total:
-                self._spent(used, sid)
-                usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
-                                      completion_tokens=used.completion_tokens)
+            usage = self._attempt_spent(sid, None, retried=False) if st.attempts else _NO_USAGE
             self.event(ev.StepCancelled, step_id=sid, attempt=st.attempts, usage=usage,
                        reason="run cancelled" if st.attempts else "run cancelled before start")
 
