@@ -28,7 +28,9 @@ its failures are not counted; it gets no call until its ``Retry-After`` (else a 
 from ``busy_backoff_s`` doubling up to ``busy_backoff_max_s``), and the call goes to
 another engine or waits for the first one free, up to ``busy_wait_s``. An engine that has
 answered nothing but busy for ``busy_eject_after_s`` is taken out all the same (a proxy
-whose upstream is gone), and probed again after ``probe_after_s``.
+whose upstream is gone), and probed again after ``probe_after_s``. A pool that is a member
+of another does not wait: all its engines busy, it answers busy at once (:class:`PoolBusy`,
+with the soonest end of their back-offs), and the outer pool backs off from it.
 
 Hung engines. A member whose calls in flight make no progress (no token counted, no
 chunk, no answer or error) for ``stall_timeout_s`` has them stopped and moved to the
@@ -160,6 +162,20 @@ class PoolOptions(BackendOptions):
     starvation_ratio: float = Field(4.0, gt=0)
     starvation_floor_s: float = Field(5.0, ge=0)
     shared: bool = True
+
+
+class PoolBusy(BackendUnavailable):
+    """Every engine of a pool that is up is busy (it answered HTTP 429 or 503) for longer
+    than the call may wait. A pool that is a member of another is busy, then, not
+    failed: the outer pool backs off from it for ``retry_after_s``, the soonest end of its
+    engines' back-offs, instead of counting a failure.
+
+    :param retry_after_s: seconds until the first of its engines may be asked again.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class _Moved(Exception):
@@ -390,14 +406,15 @@ class _PoolCore:
 
     # -- routing --------------------------------------------------------------------------
     async def route(self, request: LLMRequest, tried: set[str],
-                    busy_deadline: float = math.inf) -> tuple[Member, bool]:
+                    busy_deadline: float = math.inf, nested: bool = False
+                    ) -> tuple[Member, bool]:
         """Pick an engine for a call; returns it and whether prefix affinity chose it.
         Engines that answered busy are left alone until their back-off ends; when only
         such engines are left, the call waits for the first of them, up to
-        ``busy_deadline``.
+        ``busy_deadline`` (``nested``: the pool is a member of another, which waits).
 
-        :raises BackendUnavailable: when no untried engine is up, or every one is busy
-            past ``busy_deadline``.
+        :raises BackendUnavailable: when no untried engine is up.
+        :raises PoolBusy: when every one that is up is busy past ``busy_deadline``.
         """
         while True:
             now = anyio.current_time()
@@ -410,7 +427,8 @@ class _PoolCore:
             if up:  # every engine that is up asked for time: wait for the first one
                 ready = min(m.busy_until for m in up)
                 if ready > busy_deadline:
-                    raise BackendUnavailable(self._unavailable_message(tried, busy=True))
+                    raise PoolBusy(self._unavailable_message(tried, busy=True, nested=nested),
+                                   retry_after_s=ready - anyio.current_time())
                 await anyio.sleep_until(ready)
                 continue
             # nothing is up, but an engine is being probed: its answer may bring it back
@@ -464,7 +482,8 @@ class _PoolCore:
         run = run_of(request.run_id, request.request_id)
         return f"h:{run}:" + hashlib.blake2b(head, digest_size=12).hexdigest()
 
-    def _unavailable_message(self, tried: set[str], busy: bool = False) -> str:
+    def _unavailable_message(self, tried: set[str], busy: bool = False,
+                             nested: bool = False) -> str:
         now = anyio.current_time()
         states = []
         for m in self.members:
@@ -473,9 +492,10 @@ class _PoolCore:
                      else "up")
             states.append(f"{m.name} ({state}{': ' + m.last_error if m.last_error else ''})")
         states.extend(f"{name} ({why})" for name, why in self.skipped.items())
-        why = (f"every engine is busy for longer than the call may wait "
-               f"({self.options.busy_wait_s:g}s, busy_wait_s)" if busy
-               else "no engine can take the call")
+        why = ("no engine can take the call" if not busy
+               else "every engine is busy (a member of another pool, it does not wait)"
+               if nested else f"every engine is busy for longer than the call may wait "
+               f"({self.options.busy_wait_s:g}s, busy_wait_s)")
         return f"pool {self.name!r}: {why}; engines: " + ", ".join(states)
 
     # -- slots ----------------------------------------------------------------------------
@@ -548,7 +568,7 @@ class _PoolCore:
         if member.failures >= self.options.eject_after and member.down_since is None:
             self.eject(member)
 
-    def busy(self, member: Member, exc: BackendHTTPError) -> None:
+    def busy(self, member: Member, exc: BackendHTTPError | PoolBusy) -> None:
         """The member turned a call away as busy: it stays in, but gets no call until its
         ``Retry-After`` (at most ``busy_wait_s``) or else a back-off that doubles with
         each busy answer in a row (``busy_backoff_s`` up to ``busy_backoff_max_s``). A
@@ -674,9 +694,11 @@ class _PoolCore:
 
 
 def is_busy(exc: BaseException) -> bool:
-    """Whether an engine turned the call away because it is full (HTTP 429 or 503): it is
-    up, and the call may be retried on it later."""
-    return isinstance(exc, BackendHTTPError) and exc.status in _BUSY_STATUSES
+    """Whether an engine turned the call away because it is full (HTTP 429 or 503, or a
+    pool member all of whose engines are: :class:`PoolBusy`): it is up, and the call may
+    be retried on it later."""
+    return isinstance(exc, PoolBusy) or (isinstance(exc, BackendHTTPError)
+                                         and exc.status in _BUSY_STATUSES)
 
 
 def is_engine_fault(exc: BaseException) -> bool:
@@ -833,6 +855,10 @@ class PoolBackend:
         else:
             self._core = self._build()
         self._closed = False
+        #: set when this pool is a member of another: a call that finds every engine
+        #: busy then fails at once with :class:`PoolBusy` (the outer pool waits for the
+        #: soonest, or sends the call to its other members) instead of waiting here
+        self.nested = False
 
     @property
     def members(self) -> list[Member]:
@@ -900,9 +926,9 @@ class PoolBackend:
         core = self._core
         tried: set[str] = set()
         attempts = faults = 0
-        busy_deadline = anyio.current_time() + self.options.busy_wait_s
+        busy_deadline = anyio.current_time() + self._busy_wait_s
         while True:
-            member, by_prefix = await core.route(request, tried, busy_deadline)
+            member, by_prefix = await core.route(request, tried, busy_deadline, self.nested)
             started = anyio.current_time()
             try:
                 async with core.slot(member, call):
@@ -959,7 +985,7 @@ class PoolBackend:
         take the call again after its back-off), True for a failure (the engine is not
         tried again for this call)."""
         core = self._core
-        if isinstance(exc, BackendHTTPError) and is_busy(exc):
+        if isinstance(exc, BackendHTTPError | PoolBusy) and is_busy(exc):
             core.busy(member, exc)
             return False
         if isinstance(exc, _Stall):
@@ -992,9 +1018,9 @@ class PoolBackend:
         core = self._core
         tried: set[str] = set()
         attempts = faults = 0
-        busy_deadline = anyio.current_time() + self.options.busy_wait_s
+        busy_deadline = anyio.current_time() + self._busy_wait_s
         while True:
-            member, by_prefix = await core.route(request, tried, busy_deadline)
+            member, by_prefix = await core.route(request, tried, busy_deadline, self.nested)
             started = anyio.current_time()
             sent = False
             try:
@@ -1143,6 +1169,8 @@ class PoolBackend:
                 if lacking is not None:
                     raise _CannotStart(base, f"cannot run here: {lacking}") from None
                 raise ConfigError(f"pool {self.name!r}: member {member_name!r}: {exc}") from None
+            if isinstance(backend, PoolBackend):
+                backend.nested = True
             out.append(_member(member_name, backend, _limit(cfg, backend), stall_s,
                                progress_in(cfg.backend, backend), own_stall))
         return out
@@ -1196,6 +1224,10 @@ class PoolBackend:
             "attempts": attempts,
             "prefix_routed": by_prefix,
         })
+
+    @property
+    def _busy_wait_s(self) -> float:
+        return 0.0 if self.nested else self.options.busy_wait_s
 
     def _gave_up(self, exc: BaseException, attempts: int) -> BackendUnavailable:
         return BackendUnavailable(
