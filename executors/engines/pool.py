@@ -183,9 +183,10 @@ class _Moved(Exception):
 
 
 class _Watched(Usage):
-    """The usage counter a pool gives its member: it adds what the member counts to the
-    caller's counter (``inner``, when there is one) and calls ``notify`` when a count
-    grows, which is the member's progress (see ``stall_timeout_s``). It travels (to a Ray
+    """The usage counter a pool gives its member for one attempt of a call: it adds what
+    the member counts to the caller's counter (``inner``, when there is one) and calls
+    ``notify`` (when given) when a count grows, which is the member's progress (see
+    ``stall_timeout_s``); its own counts are what the attempt spent. It travels (to a Ray
     actor) as a plain :class:`Usage`.
 
     A backend may count from a worker thread (``local``: llama.cpp's logits processor
@@ -195,10 +196,10 @@ class _Watched(Usage):
 
     __slots__ = ("_inner", "_notify", "_thread")
     _inner: Usage | None
-    _notify: Callable[[], None]
+    _notify: Callable[[], None] | None
     _thread: int
 
-    def __init__(self, inner: Usage | None, notify: Callable[[], None]) -> None:
+    def __init__(self, inner: Usage | None, notify: Callable[[], None] | None) -> None:
         object.__setattr__(self, "_inner", None)
         object.__setattr__(self, "_notify", notify)
         object.__setattr__(self, "_thread", threading.get_ident())
@@ -211,6 +212,8 @@ class _Watched(Usage):
         if name in ("prompt_tokens", "completion_tokens") and value != before:
             if self._inner is not None:
                 setattr(self._inner, name, getattr(self._inner, name) + value - before)
+            if self._notify is None:
+                return
             if threading.get_ident() == self._thread:
                 self._notify()
                 return
@@ -927,9 +930,11 @@ class PoolBackend:
         tried: set[str] = set()
         attempts = faults = 0
         busy_deadline = anyio.current_time() + self._busy_wait_s
+        spent = Usage()  # by the attempts that failed
         while True:
             member, by_prefix = await core.route(request, tried, busy_deadline, self.nested)
             started = anyio.current_time()
+            sent: LLMRequest | None = None
             try:
                 async with core.slot(member, call):
                     member.stats.calls += 1
@@ -953,6 +958,7 @@ class PoolBackend:
             except Exception as exc:
                 if not is_engine_fault(exc):
                     raise
+                _add_spent(spent, sent)
                 if not await self._engine_failed(member, exc, tried):
                     core.retries += 1
                     continue
@@ -962,8 +968,8 @@ class PoolBackend:
                 core.retries += 1
                 continue
             core.succeeded(member, call, response)
-            return self._annotate(response, member, sent.priority, sent_level, waited,
-                                  attempts, by_prefix)
+            return self._annotate(_with_spent(response, spent), member, sent.priority,
+                                  sent_level, waited, attempts, by_prefix)
 
     async def _answer(self, member: Member, request: LLMRequest, attempt: _Attempt
                       ) -> LLMResponse:
@@ -1019,10 +1025,12 @@ class PoolBackend:
         tried: set[str] = set()
         attempts = faults = 0
         busy_deadline = anyio.current_time() + self._busy_wait_s
+        spent = Usage()  # by the attempts that failed
         while True:
             member, by_prefix = await core.route(request, tried, busy_deadline, self.nested)
             started = anyio.current_time()
             sent = False
+            engine_request: LLMRequest | None = None
             try:
                 async with core.slot(member, call):
                     member.stats.calls += 1
@@ -1050,8 +1058,9 @@ class PoolBackend:
                             if chunk.final is not None:
                                 core.succeeded(member, call, chunk.final)
                                 chunk = LLMChunk(chunk.text, final=self._annotate(
-                                    chunk.final, member, engine_request.priority, sent_level,
-                                    waited, attempts, by_prefix))
+                                    _with_spent(chunk.final, spent), member,
+                                    engine_request.priority, sent_level, waited, attempts,
+                                    by_prefix))
                             sent = True
                             yield chunk
                     return
@@ -1066,6 +1075,7 @@ class PoolBackend:
                     else:
                         core.failed(member, exc)
                     raise
+                _add_spent(spent, engine_request)
                 if not await self._engine_failed(member, exc, tried):
                     core.retries += 1
                     continue
@@ -1201,7 +1211,9 @@ class PoolBackend:
         priority = engine_priority(call, self._core.settings, self._core.ledger,
                                    anyio.current_time())
         if member.stall_s is None:
-            return replace(request, priority=priority)
+            # counted apart all the same, so that a failed attempt's spend is known
+            usage = None if request.usage is None else _Watched(request.usage, None)
+            return replace(request, priority=priority, usage=usage)
         core = self._core
         usage = _Watched(request.usage, lambda: core.progress(member, attempt))
         return replace(request, priority=priority, usage=usage)
@@ -1233,6 +1245,30 @@ class PoolBackend:
         return BackendUnavailable(
             f"pool {self.name!r}: the call failed on {attempts} engine(s); last error: "
             f"{type(exc).__name__}: {exc}")
+
+
+def _add_spent(spent: Usage, request: LLMRequest | None) -> None:
+    """Add what an attempt that failed spent (its counter's counts, where the pool gave
+    it one) to ``spent``."""
+    usage = None if request is None else request.usage
+    if isinstance(usage, _Watched):
+        spent.prompt_tokens += usage.prompt_tokens
+        spent.completion_tokens += usage.completion_tokens
+
+
+def _with_spent(response: LLMResponse, spent: Usage) -> LLMResponse:
+    """The response of a call with the tokens its failed attempts spent added: they were
+    spent for it, and the caller's usage counter has them too (a caller that reads the
+    response's counts, as the LLM executor does for a call that succeeds, lost them).
+    ``failed_attempts_tokens`` in its meta says how many."""
+    if not spent.total:
+        return response
+    return replace(response,
+                   prompt_tokens=response.prompt_tokens + spent.prompt_tokens,
+                   completion_tokens=response.completion_tokens + spent.completion_tokens,
+                   meta={**response.meta, "failed_attempts_tokens": {
+                       "prompt_tokens": spent.prompt_tokens,
+                       "completion_tokens": spent.completion_tokens}})
 
 
 def progress_in(name: str, backend: object) -> Progress:
