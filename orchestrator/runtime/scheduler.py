@@ -892,13 +892,13 @@ class Scheduler:
         spent so far.
 
         :param retried: the step goes on with another attempt: its note is taken away (the
-            next attempt notes its own), and the nested runs' tokens are left out (they
-            stay in the step's running count towards the budget).
+            next attempt notes its own). The nested runs' running count goes either way
+            (:meth:`_spent` takes it off): the next attempt's runs count afresh, and the
+            step's result or final failure counts only those.
         :returns: the tokens as the event's usage (:data:`_NO_USAGE` for none).
         """
         noted = self.step_usage.pop(step_id, None) if retried else self.step_usage.get(step_id)
-        used = noted or getattr(error, "usage", None) or (
-            None if retried else self._nested_usage.get(step_id))
+        used = noted or getattr(error, "usage", None) or self._nested_usage.get(step_id)
         if not isinstance(used, Usage) or not used.total:
             return _NO_USAGE
         self._spent(used, step_id)
