@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import anyio
-import anyio.abc
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -31,6 +30,7 @@ from orchestrator.cli._failure import (
     where,
     workflow_failure,
 )
+from orchestrator.cli._signals import StopSignals
 from orchestrator.errors import (
     ConfigError,
     Problem,
@@ -436,10 +436,14 @@ def run(
                 raise _fail(f"--tool-executor {shown(tool_executor)}: {exc}", kind="config") from None
         values = _parse_inputs(input, inputs_json)
         _check_inputs(wf, values)
-        result, stopped_by = anyio.run(_run_async, wf, values, backend, not as_json, db)
-        _report(result, as_json)
+        # from here until the result is printed, a signal cancels the run (until it has
+        # finished) and never ends the command: see _signals
+        with StopSignals() as stops:
+            result = anyio.run(_run_async, wf, values, backend, not as_json, db, stops)
+            _report(result, as_json)
         if not result.ok:
-            raise _Exit(_exit_status(result, stopped_by))
+            raise _Exit(_exit_status(result, stops.signal if result.status == "cancelled"
+                                     else None))
 
     _run_cli(go, debug, as_json)
 
@@ -498,68 +502,54 @@ def _check_override(name: str, path: str, config: ModelConfig, registry: Registr
 
 
 async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,
-                     live: bool, db: str | None) -> tuple[RunResult, int | None]:
+                     live: bool, db: str | None, stops: StopSignals) -> RunResult:
+    """Open the store, run, close the store; a stop signal (``stops``) cancels the run,
+    or the opening of the store before it.
+
+    :raises Failure: when a signal came before the run could start.
+    """
     from orchestrator.store import StoreHook, open_store
 
-    store = await open_store(db)  # an unreachable store: no run starts
-    try:
-        return await _run_with_hooks(wf, values, backend, live, [StoreHook(store)])
-    finally:
-        await store.close()
-
-
-#: the signals that cancel a run: Ctrl-C, and ``kill``'s default
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    async with anyio.create_task_group() as tg:
+        await tg.start(stops.watch)
+        try:
+            with anyio.CancelScope() as opening:
+                stops.opening = opening
+                store = await open_store(db)  # an unreachable store: no run starts
+            stops.opening = None
+            if opening.cancelled_caught:
+                signum = stops.signal or signal.SIGINT
+                raise _fail("interrupted before the run started", 128 + signum,
+                            kind="interrupted")
+            try:
+                result = await _run_with_hooks(wf, values, backend, live,
+                                               [StoreHook(store), stops.hook], stops)
+            finally:
+                await store.close()
+        finally:
+            tg.cancel_scope.cancel()
+    return result
 
 
 async def _run_with_hooks(wf: Workflow, values: dict[str, Any], backend: str | None,
-                          live: bool, hooks: list[Any]) -> tuple[RunResult, int | None]:
-    """Run with the live view on a terminal; SIGINT or SIGTERM cancels the run, which is
-    recorded as cancelled.
-
-    :returns: the result, and the signal that cancelled the run (None when none came).
-    """
-    holder: dict[str, Any] = {}
+                          live: bool, hooks: list[Any], stops: StopSignals) -> RunResult:
+    """Run with the live view on a terminal; a stop signal (``stops``, watched from
+    before the run starts: one then would end the process's event loop with the run's
+    steps cut off, the run recorded as failed) cancels the run, which is recorded as
+    cancelled."""
     view = None
     if live and err.is_terminal:
         from orchestrator.cli.live import LiveView
 
         view = LiveView(err)
         hooks.append(view)
-
-    def stop() -> None:
-        sched = holder.get("scheduler")
-        if sched is not None and "signal" in holder:
-            sched.cancel()
-
-    def started(sched: Any) -> None:
-        holder["scheduler"] = sched
-        stop()  # a signal that came while the run was being prepared
-
-    async with anyio.create_task_group() as tg:
-
-        async def watch_signals(*, task_status: anyio.abc.TaskStatus[None] =
-                                anyio.TASK_STATUS_IGNORED) -> None:
-            with anyio.open_signal_receiver(*_STOP_SIGNALS) as signals:
-                task_status.started()
-                async for signum in signals:
-                    err.print("[yellow]cancelling...[/yellow]")
-                    holder.setdefault("signal", int(signum))
-                    stop()
-
-        # listening before the run starts: a signal then would end the process's event
-        # loop with the run's steps cut off, the run recorded as failed
-        await tg.start(watch_signals)
+    if view is not None:
+        view.live.start()
+    try:
+        return await wf.run(values, backend=backend, hooks=hooks, on_scheduler=stops.started)
+    finally:
         if view is not None:
-            view.live.start()
-        try:
-            result = await wf.run(values, backend=backend, hooks=hooks, on_scheduler=started)
-        finally:
-            if view is not None:
-                view.live.stop()
-            tg.cancel_scope.cancel()
-    stopped_by = holder.get("signal") if result.status == "cancelled" else None
-    return result, stopped_by
+            view.live.stop()
 
 
 def _exit_status(result: RunResult, stopped_by: int | None) -> int:
