@@ -928,7 +928,8 @@ class PoolBackend:
     async def _complete(self, request: LLMRequest, call: Call) -> LLMResponse:
         core = self._core
         tried: set[str] = set()
-        attempts = faults = 0
+        attempts = 0
+        faults: list[tuple[str, Exception]] = []  # the engines that failed it, and how
         busy_deadline = anyio.current_time() + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
         while True:
@@ -962,9 +963,9 @@ class PoolBackend:
                 if not await self._engine_failed(member, exc, tried):
                     core.retries += 1
                     continue
-                faults += 1
-                if faults >= self.options.max_attempts:
-                    raise self._gave_up(exc, attempts) from exc
+                faults.append((member.name, exc))
+                if len(faults) >= self.options.max_attempts:
+                    raise self._gave_up(faults) from exc
                 core.retries += 1
                 continue
             core.succeeded(member, call, response)
@@ -1023,7 +1024,8 @@ class PoolBackend:
     async def _stream(self, request: LLMRequest, call: Call) -> AsyncGenerator[LLMChunk, None]:
         core = self._core
         tried: set[str] = set()
-        attempts = faults = 0
+        attempts = 0
+        faults: list[tuple[str, Exception]] = []  # the engines that failed it, and how
         busy_deadline = anyio.current_time() + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
         while True:
@@ -1079,9 +1081,9 @@ class PoolBackend:
                 if not await self._engine_failed(member, exc, tried):
                     core.retries += 1
                     continue
-                faults += 1
-                if faults >= self.options.max_attempts:
-                    raise self._gave_up(exc, attempts) from exc
+                faults.append((member.name, exc))
+                if len(faults) >= self.options.max_attempts:
+                    raise self._gave_up(faults) from exc
                 core.retries += 1
 
     async def aclose(self) -> None:
@@ -1241,10 +1243,14 @@ class PoolBackend:
     def _busy_wait_s(self) -> float:
         return 0.0 if self.nested else self.options.busy_wait_s
 
-    def _gave_up(self, exc: BaseException, attempts: int) -> BackendUnavailable:
+    def _gave_up(self, faults: list[tuple[str, Exception]]) -> BackendUnavailable:
+        """The error of a call that failed on ``max_attempts`` engines, naming each one
+        and its error (busy answers, which are not failures, left out)."""
+        each = "; ".join(f"{name} ({type(exc).__name__}: {clipped(str(exc), 300)})"
+                         for name, exc in faults)
         return BackendUnavailable(
-            f"pool {self.name!r}: the call failed on {attempts} engine(s); last error: "
-            f"{type(exc).__name__}: {exc}")
+            f"pool {self.name!r}: the call failed on {len(faults)} engine(s) "
+            f"(max_attempts {self.options.max_attempts}): {each}")
 
 
 def _add_spent(spent: Usage, request: LLMRequest | None) -> None:
