@@ -263,7 +263,7 @@ class AGoTPlanner:
             except TimeoutError:
                 problem = replace(timeout_problem(f"the proposal of layer {layer_no}",
                                                   step.plan_timeout_s),
-                                  will_retry=attempt <= repairs)
+                                  will_retry=attempt <= repairs, attempt=attempt)
                 problems.append(problem)
                 yield problem
                 continue
@@ -275,7 +275,8 @@ class AGoTPlanner:
             if response.finish_reason == "length":
                 parsed = truncated_problem("the layer", step.max_tokens)
             problem = PlanProblem(parsed.code, f"layer {layer_no}: {parsed.message}",
-                                  raw=response.text, will_retry=attempt <= repairs)
+                                  raw=response.text, will_retry=attempt <= repairs,
+                                  attempt=attempt)
             problems.append(problem)
             yield problem
         raise PlanFailed(f"AGoT: layer {layer_no} could not be planned after "
@@ -536,6 +537,8 @@ def _is_final(value: Any) -> bool:
 def _thought_number(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    if isinstance(value, float) and value.is_integer():  # `1.0`: JSON without a grammar
+        return int(value)
     if isinstance(value, str):
         digits = value.strip().lstrip("Tt")
         return int(digits) if digits.isdigit() else None

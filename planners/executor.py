@@ -300,7 +300,8 @@ class _PlanRun:
                             self._record_problem(item, request.round, request.attempt,
                                                  request.attempt <= self.step.max_plan_repairs)
                             break
-                        self._record_problem(item, request.round, request.attempt,
+                        self._record_problem(item, request.round,
+                                             item.attempt or request.attempt,
                                              item.will_retry)
                     elif isinstance(item, PlanAnswer):
                         answer = item

@@ -57,6 +57,8 @@ class PlanProblem:
     :param will_retry: ``None`` when the planner gives the plan up and the driver decides
         whether to ask again; ``True``/``False`` when the planner handles the problem
         itself (it asks again / it gives up).
+    :param attempt: the planner's own try (1, 2...) that met the problem, when it asks
+        again itself; recorded instead of the driver's try, which stays at 1 meanwhile.
     """
 
     code: str
@@ -64,6 +66,7 @@ class PlanProblem:
     line: int | None = None
     raw: str | None = None
     will_retry: bool | None = None
+    attempt: int | None = None
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message
