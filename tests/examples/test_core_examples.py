@@ -4,6 +4,8 @@ the bundled local model."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
 import subprocess
 import sys
@@ -85,3 +87,71 @@ def test_the_readme_quickstart_runs_on_the_bundled_model(tmp_path: Path) -> None
         assert step["meta"]["backend"] == "local", step
         assert step["meta"]["model"].startswith("SmolLM2-135M-Instruct"), step
         assert step["completion_tokens"] > 0, step
+
+
+def readme_quickstart_console() -> list[tuple[list[str], list[str]]]:
+    """Each `$ ` command of the README's quickstart section (its comment left out), with
+    the lines the README shows it printing."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## The quickstart\n", 1)[1].split("\n## ", 1)[0]
+    shown: list[tuple[list[str], list[str]]] = []
+    for block in re.findall(r"^```console\n(.*?)^```", section, flags=re.S | re.M):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                shown.append((shlex.split(line[2:], comments=True), []))
+            else:
+                shown[-1][1].append(line)
+    return shown
+
+
+STATUS_LINE = re.compile(r"(succeeded|failed|cancelled) run ([0-9a-f]{16}) in [0-9.]+s, "
+                         r"tokens [0-9]+\+[0-9]+")
+
+
+def test_the_readme_quickstart_section_shows_what_a_run_prints_and_how_to_look_at_it() -> None:
+    commands = readme_quickstart_console()
+    (first, printed), *rest = commands
+    assert first == ["ponder", "run", "examples/quickstart.yaml"]
+    assert STATUS_LINE.fullmatch(printed[0]), printed
+    assert set(json.loads("\n".join(printed[1:]))) == {"answer", "total_legs"}
+    shown_id = STATUS_LINE.fullmatch(printed[0]).group(2)  # type: ignore[union-attr]
+    later = {command[1] for command, _ in rest if command[:1] == ["ponder"]}
+    assert {"show", "replay", "export", "view"} <= later, later
+    for command, _ in rest:  # each names the run by the shown run's id (or a start of it)
+        ids = [a for a in command if re.fullmatch(r"[0-9a-f]{8,16}", a)]
+        assert all(shown_id.startswith(a) for a in ids), command
+
+
+def test_the_readme_quickstart_commands_run_as_shown(tmp_path: Path) -> None:
+    """Every command of the quickstart section runs (its runs on the simulated backend,
+    `ponder view` left out: it serves until stopped), in a folder of its own; the run id
+    the README shows stands for the first run's."""
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    db = f"sqlite:///{tmp_path / 'ponder.db'}"
+    env = {**os.environ, "PONDER_DB_URL": db, "PYTHONPATH": str(ROOT)}
+    commands = readme_quickstart_console()
+    shown_id = STATUS_LINE.fullmatch(commands[0][1][0]).group(2)  # type: ignore[union-attr]
+    run_id = ""
+    for command, printed in commands:
+        assert command[0] == "ponder", command
+        if command[1] == "view":
+            continue
+        args = [a.replace(shown_id[:len(a)], run_id[:len(a)])
+                if run_id and shown_id.startswith(a) and len(a) >= 8 else a
+                for a in command[1:]]
+        if args[0] == "run" and "--backend" not in args:
+            args += ["--backend", "simulated"]
+        proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, (command, proc.stderr)
+        if printed:  # the line on stderr and the outputs on stdout, as shown
+            status = STATUS_LINE.search(proc.stderr)
+            assert status and status.group(1) == "succeeded", proc.stderr
+            assert set(json.loads(proc.stdout)) == set(json.loads("\n".join(printed[1:])))
+            run_id = run_id or status.group(2)
+        if args[0] == "replay":
+            assert f"replay of {run_id} recorded as run " in proc.stderr, proc.stderr
+        if args[0] == "export":
+            exported = json.loads((tmp_path / args[args.index("-o") + 1]).read_text())
+            assert run_id in json.dumps(exported)[:2000]
+    assert run_id
