@@ -147,12 +147,19 @@ class JsonPlanParser:
         if self._obj_start is None:
             return self._finish([], joined=False)
         end = self._obj_end if self._obj_end is not None else len(self._text)
+        body = self._text[self._obj_start:end]
         try:
-            doc = _loads(self._text[self._obj_start:end])
+            doc = _loads(body)
         except json.JSONDecodeError as exc:
             line = self._line_at(self._obj_start) + exc.lineno - 1
-            what = "incomplete" if self._obj_end is None else "not valid JSON"
-            out.append(PlanProblem("bad_json", f"the JSON plan is {what}: {exc.msg}", line))
+            # json's own words ("Expecting ',' delimiter") name nothing the model wrote
+            if self._obj_end is None:
+                message = (f"the JSON plan is incomplete: it ends with "
+                           f"{_shown(body[-_SHOWN:], cut='start')!r} before its object closes")
+            else:
+                message = (f"the JSON plan is not valid JSON: {exc.msg} at "
+                           f"{_shown(body[exc.pos:exc.pos + _SHOWN])!r}")
+            out.append(PlanProblem("bad_json", message, line))
             return self._finish(out, joined=False)
         except RecursionError:
             out.append(PlanProblem("bad_json", "the JSON plan is nested too deeply",
@@ -284,6 +291,18 @@ class JsonPlanParser:
         return self.builder.action(id_, tool, positional, keywords, line=line,
                                    text=_call_text(tool, positional, keywords),
                                    thought=thought if isinstance(thought, str) else None)
+
+
+_SHOWN = 40  # characters of a plan a message quotes
+
+
+def _shown(text: str, *, cut: str = "end") -> str:
+    """``text`` (whitespace runs made one space) for a message, ``...`` where the plan
+    goes on (``cut``: at the ``start`` or the ``end`` of the quote)."""
+    flat = " ".join(text.split())
+    if len(text) < _SHOWN:
+        return flat
+    return "..." + flat if cut == "start" else flat + "..."
 
 
 def _loads(text: str) -> Any:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from planners.agot import parse_layer
+from planners.llmcompiler import parse_plan
 from planners.plan import PlanProblem
 from planners.testing import ScriptedLLM
+from planners.tools import ToolCatalog
 from tests.planners.conftest import PlanWorkflow, Recorder
 
 pytestmark = pytest.mark.anyio
@@ -55,3 +57,25 @@ def test_a_parent_that_is_no_thought_number_is_named(parents: str, shown: str) -
     problem = parse_layer(text, 1, 3)
     assert isinstance(problem, PlanProblem) and problem.code == "bad_reference"
     assert f"builds on {shown}" in problem.message
+
+
+@pytest.mark.parametrize("text, shown", [
+    # cut mid-object (a stream that ended early, no max_tokens reached)
+    ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "Rome"', '"query": "Rome"'),
+    ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "Ro', '"query": "Ro'),
+])
+def test_an_incomplete_json_plan_names_where_it_ends(catalog: ToolCatalog, text: str,
+                                                     shown: str) -> None:
+    """The message was json's own ("Expecting ',' delimiter"), which names nothing the
+    model wrote."""
+    plan = parse_plan(text, catalog, fmt="json")
+    (problem,) = plan.problems
+    assert problem.code == "bad_json"
+    assert "incomplete" in problem.message and shown in problem.message, problem.message
+
+
+def test_invalid_json_in_a_plan_names_the_text_where_it_breaks(catalog: ToolCatalog) -> None:
+    text = '{"actions": [{"id": 1, "tool": "search", "args": {"query": Rome}}]}'
+    (problem,) = parse_plan(text, catalog, fmt="json").problems
+    assert problem.code == "bad_json"
+    assert "not valid JSON" in problem.message and "Rome}}]}" in problem.message, problem.message
