@@ -43,6 +43,7 @@ from planners.errors import PlanFailed
 from planners.plan import (
     PlanProblem,
     timeout_problem,
+    tries,
     truncated_problem,
     unencodable_parts,
     unencodable_text,
@@ -280,7 +281,7 @@ class AGoTPlanner:
             problems.append(problem)
             yield problem
         raise PlanFailed(f"AGoT: layer {layer_no} could not be planned after "
-                         f"{len(problems)} tries: {problems[-1].message}",
+                         f"{tries(len(problems))}: {problems[-1].message}",
                          step_id=session.step_id, raw_output=problems[-1].raw)
 
     def _thought_step(self, request: PlanRequest, session: PlanSession, options: AGoTOptions,

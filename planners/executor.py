@@ -51,7 +51,7 @@ from planners.base import (
     attempt_neutral,
 )
 from planners.errors import PlanFailed, PlannerConfigError
-from planners.plan import PlanProblem
+from planners.plan import PlanProblem, tries
 from planners.tools import ToolCatalog
 
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
@@ -462,7 +462,7 @@ class _PlanRun:
                     step_id=self.task.step_id, raw_output=decision.raw)
             return decision
         raise PlanFailed(f"step {self.task.step_id!r}: the joiner gave no usable answer "
-                         f"in {len(problems)} tries (max_plan_repairs={repairs}); last error: "
+                         f"in {tries(len(problems))} (max_plan_repairs={repairs}); last error: "
                          f"{problems[-1]}",
                          step_id=self.task.step_id, raw_output=problems[-1].raw)
 

@@ -72,6 +72,11 @@ class PlanProblem:
         return f"line {self.line}: {self.message}" if self.line else self.message
 
 
+def tries(n: int) -> str:
+    """``1 try``, ``2 tries``: how many times something was asked, for a message."""
+    return "1 try" if n == 1 else f"{n} tries"
+
+
 def truncated_problem(what: str, max_tokens: int, raw: str | None = None,
                       line: int | None = None) -> PlanProblem:
     """A ``truncated`` problem: the response ended at ``max_tokens``."""

@@ -79,3 +79,17 @@ def test_invalid_json_in_a_plan_names_the_text_where_it_breaks(catalog: ToolCata
     (problem,) = parse_plan(text, catalog, fmt="json").problems
     assert problem.code == "bad_json"
     assert "not valid JSON" in problem.message and "Rome}}]}" in problem.message, problem.message
+
+
+async def test_a_single_try_is_counted_as_one(plan_workflow: PlanWorkflow) -> None:
+    """With max_plan_repairs: 0 the messages said "in 1 tries", "after 1 tries"."""
+    joiner = ScriptedLLM([("Actions and observations", "I think it is 3."),
+                          ("Question", '1. calc("1 + 2")\n2. join()\n<END_OF_PLAN>')])
+    result = await plan_workflow(joiner, max_plan_repairs=0).run()
+    assert "the joiner gave no usable answer in 1 try (max_plan_repairs=0)" in (
+        result.error or ""), result.error
+    agot = ScriptedLLM([NOT_COMPLEX, ANSWER, ("Layer 1 of 2", "Sure! Let me think.")])
+    result = await plan_workflow(agot, planner="agot", max_plan_repairs=0,
+                                 options={"max_layers": 2}).run()
+    assert "AGoT: layer 1 could not be planned after 1 try:" in (result.error or ""), \
+        result.error
