@@ -43,7 +43,7 @@ from orchestrator.graph.validate import ModelOverrides, model_problems, run_mode
 from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.registry import Registry
 from orchestrator.sdk import Workflow
-from orchestrator.spec.models import ModelConfig, non_finite
+from orchestrator.spec.models import STEP_KINDS, ModelConfig, non_finite
 
 
 def _usage_error() -> type[Any]:
@@ -430,10 +430,7 @@ def run(
         for name, (_, config) in overrides.items():
             wf.spec.models[name] = config
         if tool_executor:
-            try:
-                wf.register_executor("tool", wf.registry.executor(tool_executor))
-            except ConfigError as exc:
-                raise _fail(f"--tool-executor {shown(tool_executor)}: {exc}", kind="config") from None
+            wf.register_executor("tool", _tool_executor(tool_executor, wf.registry))
         values = _parse_inputs(input, inputs_json)
         _check_inputs(wf, values)
         # from here until the result is printed, a signal cancels the run (until it has
@@ -480,6 +477,29 @@ def _too_deep(text: str) -> bool:
     except ValueError:
         pass
     return False
+
+
+def _tool_executor(name: str, registry: Registry) -> Any:
+    """The executor ``--tool-executor NAME`` names: one of tool steps (``tool``,
+    ``ray-tool``, an installed plugin's), not that of another step kind (``llm`` failed
+    every tool step with an AttributeError).
+
+    :raises Failure: naming the executors installed for tool steps.
+    """
+    from importlib.metadata import entry_points
+
+    others = set(STEP_KINDS) - {"tool"}
+    names = ({ep.name for ep in entry_points(group="ponder.executors")}
+             | set(registry.executors)) - others
+    installed = f"installed for tool steps: {', '.join(sorted(names))}"
+    if name in others:
+        raise _fail(f"--tool-executor {shown(name)}: that executor runs {name} steps, not "
+                    f"tool steps; {installed}", kind="config")
+    try:
+        return registry.executor(name)
+    except ConfigError:
+        raise _fail(f"--tool-executor {shown(name)}: no such executor; {installed}",
+                    kind="config") from None
 
 
 def _check_backend(backend: str | None, registry: Registry) -> None:

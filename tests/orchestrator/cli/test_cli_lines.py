@@ -118,7 +118,8 @@ def test_a_huge_option_value_is_echoed_short(args: list[str], message: str) -> N
 def test_a_huge_executor_name_is_echoed_short() -> None:
     result = ponder("run", QUICKSTART, "--backend", "simulated", "--db", "memory://",
                     "--tool-executor", HUGE)
-    one_short_line(result, f"--tool-executor {ECHOED}: no executor for step kind {ECHOED}")
+    one_short_line(result, f"--tool-executor {ECHOED}: no such executor; installed "
+                           "for tool steps: ray-tool, tool")
 
 
 def test_a_malformed_command_line_is_one_line() -> None:

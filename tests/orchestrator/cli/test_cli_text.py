@@ -17,7 +17,7 @@ def test_an_error_holding_brackets_is_printed_as_written() -> None:
     proc = ponder("run", "examples/quickstart.yaml", "--backend", "simulated",
                   "--db", "memory://", "--tool-executor", "ray[red]x")
     assert proc.returncode == 1
-    assert "no executor for step kind 'ray[red]x'" in proc.stderr
+    assert "--tool-executor 'ray[red]x': no such executor" in proc.stderr
 
 
 def test_an_unknown_schema_name_with_brackets_is_printed_as_written() -> None:

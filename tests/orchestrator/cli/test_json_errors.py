@@ -69,7 +69,7 @@ def _file(tmp_path: Path, name: str, content: str | bytes) -> str:
     (["--input", "spiders=" + DEEP], "input", "input 'spiders' nests too deeply"),
     (["--backend", "bogus"], "config", "--backend 'bogus': unknown LLM backend; installed: "),
     (["--db", "bogus://x"], "config", "unsupported trace store URL bogus://x"),
-    (["--tool-executor", "nope"], "config", "--tool-executor 'nope': no executor for step"),
+    (["--tool-executor", "nope"], "config", "--tool-executor 'nope': no such executor; "),
     (["--model", "default=missing.yaml"], "file", "--model default: cannot read missing.yaml"),
     # the second value was taken silently
     (["--input", "spiders=5", "--input", "spiders=7"], "input",
