@@ -99,6 +99,8 @@ class _Retrying:
     delay_s: float
     #: the wait the failure asked for (a server's Retry-After), None when it asked none
     retry_after_s: float | None = None
+    #: set once applied (the attempt's tokens counted), for a step a budget may stop
+    applied: anyio.Event | None = None
 
 
 @dataclass(slots=True)
@@ -639,10 +641,8 @@ class Scheduler:
             self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
                        input={})
             self._over_budget.add(plan.id)
-            whose = "run" if spent[0] is self else f"enclosing run {spent[0].run_id}'s"
             self._fail_step(plan.id, attempt, BudgetExceeded(
-                f"{whose} token budget of {spent[1]} spent ({spent[2]} used): "
-                f"{plan.id!r} not dispatched", step_id=plan.id))
+                f"{self._budget_text(spent)}: {plan.id!r} not dispatched", step_id=plan.id))
             return None
         try:
             inputs = self._prepare(self, plan)
@@ -776,10 +776,39 @@ class Scheduler:
                 # step's own back-off alone would hammer it
                 asked = requested_wait_s(error)
                 delay = backoff_s(job.retry, job.task.attempt, self._rng, at_least_s=asked)
-                self._post(_Retrying(job, error, delay, asked))
+                retrying = _Retrying(job, error, delay, asked)
+                if self._budgeted and job.plan.kind in _TOKEN_KINDS:
+                    retrying.applied = anyio.Event()
+                self._post(retrying)
+                # before the back-off (no use waiting it out) and after it (other steps
+                # may have spent the budget meanwhile)
+                if retrying.applied is not None \
+                        and (stop := await self._budget_stops_retry(retrying)) is not None:
+                    return _Failed(job, stop)
                 await anyio.sleep(delay)
+                if retrying.applied is not None \
+                        and (stop := await self._budget_stops_retry(retrying)) is not None:
+                    return _Failed(job, stop)
                 job.task.attempt += 1
                 self._post(_Attempt(job))
+
+    async def _budget_stops_retry(self, retrying: _Retrying) -> BudgetExceeded | None:
+        """A retry is a dispatch: once the token budget is spent (the failed attempt's
+        tokens counted, which this waits for, and those spent during the back-off), the
+        step is not tried again.
+
+        :returns: the error to fail the step with, or None to go on.
+        """
+        assert retrying.applied is not None
+        await retrying.applied.wait()
+        spent = self._budget_spent()
+        if spent is None:
+            return None
+        sid = retrying.job.plan.id
+        stop = BudgetExceeded(f"{self._budget_text(spent)}: {sid!r} not retried after: "
+                              f"{retrying.error}", step_id=sid)
+        stop.__cause__ = retrying.error
+        return stop
 
     async def _execute_timed(self, job: Job) -> Result:
         """Execute once under the step's timeout."""
@@ -804,6 +833,8 @@ class Scheduler:
                        error=str(msg.error), error_type=type(msg.error).__name__,
                        delay_s=msg.delay_s, retry_after_s=msg.retry_after_s,
                        usage=self._attempt_spent(sid, msg.error, retried=True))
+            if msg.applied is not None:
+                msg.applied.set()
         elif isinstance(msg, _CancelStep):
             st = self.state.steps.get(msg.step_id)
             if st is not None and st.status in (Status.PENDING, Status.READY):
@@ -904,6 +935,11 @@ class Scheduler:
         self._spent(used, step_id)
         return ev.UsageModel(prompt_tokens=used.prompt_tokens,
                              completion_tokens=used.completion_tokens)
+
+    def _budget_text(self, spent: tuple[Scheduler, int, int]) -> str:
+        """Whose budget is spent, as a message says it (see :meth:`_budget_spent`)."""
+        whose = "run" if spent[0] is self else f"enclosing run {spent[0].run_id}'s"
+        return f"{whose} token budget of {spent[1]} spent ({spent[2]} used)"
 
     def _fail_step(self, step_id: str, attempt: int, error: BaseException) -> None:
         if self.state.status(step_id) is not Status.RUNNING:
