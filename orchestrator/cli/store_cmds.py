@@ -36,6 +36,7 @@ from orchestrator.runtime.contracts import Usage
 from orchestrator.runtime.durable import RunAlreadyFinished, recorded_children, replay, resume
 from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.registry import Registry
+from orchestrator.spec.models import non_finite
 from orchestrator.store import (
     RunFilter,
     RunInfo,
@@ -381,6 +382,10 @@ def replay_cmd(
             except RecursionError:
                 raise _fail(f"--set {m.group(1)}.output: the value nests too deeply "
                             f"({_DEEP})") from None
+            where = non_finite(values[m.group(1)], f"{m.group(1)}.output")
+            if where is not None:  # (Python's JSON parser reads NaN and Infinity)
+                raise _fail(f"--set {m.group(1)}.output: {where}, which JSON has no number "
+                            "for")
         return values
 
     def go() -> None:
