@@ -229,10 +229,10 @@ class _Watched(Usage):
 @dataclass(eq=False, slots=True)
 class _Attempt:
     """The stall watch of one call on one member. It is armed from the call's start where
-    the member is :attr:`Member.proven`, else from the call's first progress (a token
-    counted, a chunk): until then the pool cannot tell a hung engine from a server that
-    does not stream and is still writing its answer. ``scope`` is the scope of the wait
-    for the member now, if any."""
+    the member's progress is known to show from there (:meth:`_PoolCore.from_start`), else
+    from the call's first progress (a token counted, a chunk): until then the pool cannot
+    tell a hung engine from a server that does not stream and is still writing its
+    answer. ``scope`` is the scope of the wait for the member now, if any."""
 
     member: Member
     armed: bool
@@ -607,6 +607,13 @@ class _PoolCore:
         wait = min(wait, options.busy_wait_s)
         member.busy_until = max(member.busy_until, now + wait)
 
+    def from_start(self, member: Member) -> bool:
+        """Whether a call of the member is watched from its start (see :class:`_Attempt`):
+        its progress is known to show from there, and so is that of every engine behind it
+        (a ``progress_from_start`` attribute: a pool member's members)."""
+        behind = getattr(member.backend, "progress_from_start", True)
+        return member.proven and behind is not False
+
     def progress(self, member: Member, attempt: _Attempt) -> None:
         """A call of the member made progress: it is watched from now on (see
         :class:`_Attempt`), and the member's calls are pushed on (see :meth:`progressed`)."""
@@ -942,7 +949,7 @@ class PoolBackend:
                     member.stats.affinity += by_prefix
                     attempts += 1
                     waited = anyio.current_time() - started
-                    attempt = _Attempt(member, member.proven)
+                    attempt = _Attempt(member, core.from_start(member))
                     sent = self._for_engine(request, call, member, attempt)
                     sent_level = self._level(call)
                     with core.watch(member, attempt) as scope:
@@ -1039,7 +1046,7 @@ class PoolBackend:
                     member.stats.affinity += by_prefix
                     attempts += 1
                     waited = anyio.current_time() - started
-                    attempt = _Attempt(member, member.proven)
+                    attempt = _Attempt(member, core.from_start(member))
                     engine_request = self._for_engine(request, call, member, attempt)
                     sent_level = self._level(call)
                     chunks = member.backend.stream(engine_request)
@@ -1189,15 +1196,17 @@ class PoolBackend:
 
     @property
     def progress_in(self) -> Progress:
-        """Where this pool, as a member of another, shows progress: ``"none"`` when a
-        member's does not show before its answer; ``"stream"`` when a member's shows only
-        in its stream (an ``openai`` server, which may not stream: the outer pool then
-        watches a call from its first progress, as it does such a member); else
-        ``"complete"``."""
-        members = self._core.members
-        if not all(m.observed for m in members):
-            return "none"
-        return "stream" if any(m.via_stream for m in members) else "complete"
+        """Where this pool, as a member of another, shows progress: ``"complete"`` when
+        every member's shows before its answer, else ``"none"``."""
+        return "complete" if all(m.observed for m in self._core.members) else "none"
+
+    @property
+    def progress_from_start(self) -> bool:
+        """Whether every member's progress is known to show from the start of a call (see
+        :attr:`Member.proven`): while one's is not (an ``openai`` server that has not
+        streamed an answer yet, or one that does not stream), a pool whose member this
+        pool is watches its calls only from their first progress."""
+        return all(self._core.from_start(m) for m in self._core.members)
 
     def _call(self, request: LLMRequest) -> Call:
         call = Call(run_of(request.run_id, request.request_id), request.priority,

@@ -37,7 +37,8 @@ def anyio_backend() -> str:
 class Server(LocalServer):
     """Answers ``tokens`` tokens after ``delay_s``: as one JSON body whatever the request
     asks (``mode`` ``"whole"``), or streamed one token per event (``"stream"``), sending
-    nothing more after ``hang_after`` of them when that is set, until the client goes."""
+    nothing more after ``hang_after`` of them when that is set, until the client goes
+    (``"cut"``: closing the connection then, without a finish reason)."""
 
     def __init__(self, mode: str = "whole", delay_s: float = 0.0, tokens: int = 4) -> None:
         super().__init__(_Handler)
@@ -70,6 +71,8 @@ class _Handler(JSONHandler):
         time.sleep(srv.delay_s)
         for i in range(srv.tokens):
             if srv.hang_after == i:
+                if srv.mode == "cut":
+                    return
                 self._until_gone()
             self.wfile.write(chunk("t", "stop" if i == srv.tokens - 1 else None))
             self.wfile.flush()
@@ -141,17 +144,34 @@ async def test_a_member_that_has_streamed_is_watched_from_the_start_of_a_call(
     await pool.aclose()
 
 
-async def test_a_pool_with_an_openai_member_shows_progress_in_its_stream(
+async def test_a_pool_with_an_openai_member_is_watched_from_the_first_progress(
         ask: Ask, pool_config: Config, servers: Callable[..., Server]) -> None:
     # an outer pool whose member is a pool of a server that does not stream
     whole = servers(mode="whole", delay_s=1.5)
     inner = {"backend": "pool", "model": "inner", "name": "inner",
              "options": {"members": [member(whole, "whole")], "shared": False}}
     pool = PoolBackend(pool_config([inner], stall_timeout_s=0.5))
-    assert [(m.via_stream, m.proven) for m in pool.members] == [(True, False)]
+    assert not pool.members[0].via_stream  # asked through its complete()
+    assert pool.members[0].backend.progress_from_start is False  # type: ignore[attr-defined]
     with anyio.fail_after(20):
         response = await pool.complete(ask("a long answer"))
     assert response.text == "tttt"
     assert pool.stats()["inner"].stalls == 0 and pool.stats()["inner"].failed == 0
     await pool.aclose()
 
+
+async def test_an_inner_pool_moves_a_call_whose_stream_was_cut(
+        ask: Ask, pool_config: Config, servers: Callable[..., Server]) -> None:
+    cut, good = servers(mode="cut"), servers(mode="stream")
+    cut.hang_after = 2  # two tokens, then the connection closes without a finish reason
+    inner = {"backend": "pool", "model": "inner", "name": "inner",
+             "options": {"members": [member(cut, "cut"), member(good, "good")],
+                         "routing": "least_loaded", "shared": False}}
+    pool = PoolBackend(pool_config([inner], stall_timeout_s=5))
+    with anyio.fail_after(20):
+        response = await pool.complete(ask("q"))
+    assert response.text == "tttt" and response.meta["pool"] == "pooled"
+    inner_stats = pool.members[0].backend.stats()  # type: ignore[attr-defined]
+    assert inner_stats["cut"].failed == 1 and inner_stats["good"].completed == 1
+    assert pool.stats()["inner"].failed == 0 and pool.members[0].down_since is None
+    await pool.aclose()
