@@ -2,6 +2,7 @@
 // is in the DOM, so a run of ten thousand steps draws as fast as one of fifty.
 
 import { clip, fmtDuration, STATUSES, svg, fill } from "./dom.js";
+import { Grid } from "./grid.js";
 import { NODE_H } from "./layout.js";
 
 const MARGIN = 300; // px around the viewport drawn ahead of scrolling
@@ -60,6 +61,14 @@ export class DagView {
     this.layout = layout;
     this.tree = tree;
     this.expanded = expanded;
+    // what a frame draws is found through these (it tested every box and edge)
+    this.boxList = [...layout.boxes];
+    this.boxGrid = new Grid(this.boxList.map(([, b]) => b));
+    this.edgeGrid = new Grid(layout.edges.map((e) => {
+      const a = layout.boxes.get(e.from), b = layout.boxes.get(e.to);
+      if (!a || !b) return { x: NaN, y: NaN, w: 0, h: 0 }; // meets no view: never drawn
+      return { x: Math.min(a.x, b.x), y: Math.min(a.y, b.y), w: Math.abs(a.x - b.x) + a.w, h: Math.abs(a.y - b.y) + a.h };
+    }));
     this.resize();
   }
 
@@ -122,23 +131,19 @@ export class DagView {
   draw() {
     if (!this.layout || !this.state) return;
     const s = this.scroller, k = this.scale;
-    const view = {
-      x0: (s.scrollLeft - MARGIN) / k, y0: (s.scrollTop - MARGIN) / k,
-      x1: (s.scrollLeft + s.clientWidth + MARGIN) / k, y1: (s.scrollTop + s.clientHeight + MARGIN) / k,
-    };
-    const inView = (b) => b.x <= view.x1 && b.x + b.w >= view.x0 && b.y <= view.y1 && b.y + b.h >= view.y0;
+    const x0 = (s.scrollLeft - MARGIN) / k, y0 = (s.scrollTop - MARGIN) / k;
+    const x1 = (s.scrollLeft + s.clientWidth + MARGIN) / k, y1 = (s.scrollTop + s.clientHeight + MARGIN) / k;
     const steps = this.state.steps;
     const boxes = [], nodes = [], edges = [];
-    for (const [id, b] of this.layout.boxes) {
-      if (!steps.has(id) || !inView(b)) continue; // not added yet at this moment
+    for (const i of this.boxGrid.query(x0, y0, x1, y1)) { // in view, in the layout's order
+      const [id, b] = this.boxList[i];
+      if (!steps.has(id)) continue; // not added yet at this moment
       (b.open ? boxes : nodes).push(this.drawStep(id, b, steps.get(id)));
     }
-    for (const e of this.layout.edges) {
+    for (const i of this.edgeGrid.query(x0, y0, x1, y1)) {
+      const e = this.layout.edges[i];
       if (!steps.has(e.from) || !steps.has(e.to)) continue;
-      const a = this.layout.boxes.get(e.from), b = this.layout.boxes.get(e.to);
-      const bbox = { x: Math.min(a.x, b.x), y: Math.min(a.y, b.y), w: Math.abs(a.x - b.x) + a.w, h: Math.abs(a.y - b.y) + a.h };
-      if (!inView(bbox)) continue;
-      edges.push(this.drawEdge(e, a, b));
+      edges.push(this.drawEdge(e, this.layout.boxes.get(e.from), this.layout.boxes.get(e.to)));
     }
     fill(this.gBoxes, boxes);
     fill(this.gEdges, edges);

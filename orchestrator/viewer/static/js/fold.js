@@ -73,6 +73,7 @@ export class RunState {
     this.structure = 0; // bumped whenever a step is added
     this.own = ++owners; // the mark of the steps this state may change in place
     this.lean = light; // no step holds an input, output or texts (the tip; a keyframe's)
+    this.log = null; // when a view set it to an array: the step ids of the events applied since
   }
 
   /** The state a server keyframe holds (see _replay.py for its layout). Its steps are
@@ -165,6 +166,7 @@ export class RunState {
     this.ts = e.ts;
     this.kind = e.kind;
     this.stepId = typeof e.step_id === "string" ? e.step_id : null;
+    if (this.log !== null && this.stepId !== null) this.log.push(this.stepId);
     this.fold(e);
     if (this.light && typeof e.step_id === "string") {
       const s = this.steps.get(e.step_id); // one this event changed is this state's own

@@ -31,6 +31,8 @@ export class GanttView {
     scroller.append(this.root);
     this.order = [];
     this.rows = [];
+    this.rank = new Map(); // id -> its place in order
+    this.rowsOf = null; // {state, order, in: the set of rows}: what the rows were made for
     this.state = null;
     this.tree = null;
     this.critical = new Set();
@@ -61,6 +63,7 @@ export class GanttView {
       }
       rows.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
       this.order = rows.map((r) => r[2]);
+      this.rank = new Map(this.order.map((id, i) => [id, i]));
       this.tipSeen = { tip, index: tip.index, first: rows.length ? rows[0][0] : 0 };
     }
     const t0 = tip.run.startTs ?? this.tipSeen.first;
@@ -72,11 +75,40 @@ export class GanttView {
     this.state = state;
     this.critical = new Set(critical);
     this.selected = selected;
+    this.updateRows(state);
+    this.draw(); // now: the caller renders in an animation frame already
+  }
+
+  /** The rows at `state`: the steps of `order` active in it. The same state folded
+   * forward (playback) adds the steps its events since named (its `log`); another
+   * state, or another order, is filtered whole (each frame of playback filtered the
+   * 66,000 steps of a long run). */
+  updateRows(state) {
+    const seen = this.rowsOf;
+    if (seen && seen.state === state && seen.order === this.order && state.log !== null) {
+      for (const id of state.log) {
+        if (seen.in.has(id) || !this.rank.has(id)) continue;
+        const s = state.steps.get(id);
+        if (!s || firstActivity(s) === null) continue;
+        seen.in.add(id);
+        const rank = this.rank.get(id);
+        let lo = 0, hi = this.rows.length; // the first row ranked after it
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (this.rank.get(this.rows[mid]) < rank) lo = mid + 1; else hi = mid;
+        }
+        this.rows.splice(lo, 0, id);
+      }
+      state.log.length = 0;
+      return;
+    }
+    if (seen && seen.state !== state) seen.state.log = null; // no longer read: not kept
     this.rows = this.order.filter((id) => {
       const s = state.steps.get(id);
       return s && firstActivity(s) !== null;
     });
-    this.draw(); // now: the caller renders in an animation frame already
+    state.log = [];
+    this.rowsOf = { state, order: this.order, in: new Set(this.rows) };
   }
 
   schedule() {
