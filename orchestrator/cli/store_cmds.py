@@ -456,6 +456,14 @@ def export(
     _run_cli(go, debug)
 
 
+class _NotJSONNumber(Exception):
+    """NaN, Infinity or -Infinity in a JSON document (Python's parser reads them)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJSONNumber(name)
+
+
 @app.command(name="import")
 def import_cmd(
     file: Annotated[Path, typer.Argument(help="A document written by `ponder export`.")],
@@ -470,7 +478,11 @@ def import_cmd(
             raise _fail(f"--db {url}: that store keeps nothing once this command ends, so "
                         "the import would be lost; import into a SQLite file or PostgreSQL")
         try:
-            doc = json.loads(file.read_text(encoding="utf-8"))
+            doc = json.loads(file.read_text(encoding="utf-8"), parse_constant=_no_constant)
+        except _NotJSONNumber as exc:
+            raise _fail(f"{file}: not JSON: {exc} is not a JSON number (a document written "
+                        "by `ponder export` has none)", kind="file",
+                        location=str(file)) from None
         except OSError as exc:
             raise _fail(f"cannot read {file}: {exc.strerror}", kind="file",
                         location=str(file)) from None
