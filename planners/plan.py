@@ -40,6 +40,9 @@ _BAD_BRACE = re.compile(r"\$\{[^}]*\}?")
 _WHOLE_REF = re.compile(r"\s*\$(?:\{\s*(\d{1,9})\s*(" + _PATH + r"*)\s*\}|(\d{1,9})(" + _PATH
                         + r"*))\s*")
 _MAX_DEPTH = 32
+# the most digits an action id has: a plan numbers its actions from 1, and a `$N` with
+# more digits names no action
+MAX_ID_DIGITS = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,9 +236,32 @@ class ParsedPlan:
 
 def string_refs(text: str) -> list[int]:
     """Action ids referenced inside a string (``"$1 * ${2}"`` -> ``[1, 2]``; ``"$$3"`` is
-    the literal text ``$3``)."""
-    return [int(m.group(1) or m.group(3)) for m in _STRING_REF.finditer(text)
-            if m.group(0) != "$$"]
+    the literal text ``$3``). A number too long to be an action id is left out: see
+    :func:`long_refs`."""
+    return [int(digits) for m in _STRING_REF.finditer(text)
+            if m.group(0) != "$$" and len(digits := m.group(1) or m.group(3)) <= MAX_ID_DIGITS]
+
+
+def long_refs(value: Any, depth: int = 0) -> list[str]:
+    """The numbers of ``$N`` references in the strings of ``value`` too long to be an
+    action id (more than :data:`MAX_ID_DIGITS` digits): no action has them, and a
+    number of thousands of digits cannot even be read as one."""
+    if depth > _MAX_DEPTH:
+        return []
+    if isinstance(value, str):
+        return [digits for m in _STRING_REF.finditer(value)
+                if m.group(0) != "$$" and len(digits := m.group(1) or m.group(3)) > MAX_ID_DIGITS]
+    if isinstance(value, dict):
+        return [d for v in value.values() for d in long_refs(v, depth + 1)]
+    if isinstance(value, list):
+        return [d for v in value for d in long_refs(v, depth + 1)]
+    return []
+
+
+def no_such_action(digits: str) -> str:
+    """The message for a reference to ``$<digits>``, a number no action has."""
+    shown = digits if len(digits) <= 40 else digits[:20] + "..." + digits[-8:]
+    return f"no such action ${shown}"
 
 
 def whole_ref(text: str) -> int | None:
@@ -262,6 +288,8 @@ def sub_string_refs(text: str, ref: Callable[[PlanRef], str]) -> str:
     def one(m: re.Match[str]) -> str:
         if m.group(0) == "$$":
             return "$"
+        if len(m.group(1) or m.group(3)) > MAX_ID_DIGITS:
+            return m.group(0)  # names no action (see long_refs): the text as written
         if m.group(1) is not None:
             return ref(PlanRef(int(m.group(1)), parse_path(m.group(2))))
         return ref(PlanRef(int(m.group(3)), parse_path(m.group(4))))
@@ -451,6 +479,10 @@ class PlanBuilder:
         problem = _unencodable(id_, values, line)
         if problem is not None:
             return problem
+        too_long = [d for v in values for d in long_refs(v)]
+        if too_long:
+            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(too_long[0])}",
+                               line)
         deps = sorted({r for v in values for r in _refs_in(v)})
         for dep in deps:
             problem = self._check_ref(id_, dep, line)

@@ -38,6 +38,7 @@ from typing import Any
 
 from planners.plan import (
     END_OF_PLAN,
+    MAX_ID_DIGITS,
     Joined,
     ParseEvent,
     PathKey,
@@ -45,6 +46,7 @@ from planners.plan import (
     PlanProblem,
     PlanRef,
     join_surrogates,
+    no_such_action,
     path_problem,
 )
 
@@ -54,16 +56,16 @@ _NUMBERING = (r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?(\d
               r"(?:\*\*|__)?[ \t]*[.):](?:\*\*|__)?[ \t]*")
 _ACTION_HEAD = re.compile(_NUMBERING + r"`?([A-Za-z_][A-Za-z0-9_\-]*)\s*\(")
 _JOIN = re.compile(r"(?:" + _NUMBERING + r"|[ \t]*)`?join\s*\(\s*"
-                   r"(?:\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9}))?\s*\)`?\s*(?:#.*)?", re.IGNORECASE)
+                   r"(?:\$\{\s*(\d+)\s*\}|\$(\d+))?\s*\)`?\s*(?:#.*)?", re.IGNORECASE)
 # a line that starts as an action would but is none: a number (`3 search`, `Step 2: look
 # up Rome`) or a call without one (`search("x")`); other lines are prose, skipped
 _ACTION_LIKE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?\d"
                           r"|[ \t]*`?[A-Za-z_][A-Za-z0-9_\-]*\(")
 _THOUGHT = re.compile(r"\s*thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
-_BARE_REF = re.compile(r"\$\{\s*(\d{1,9})\s*\}|\$(\d{1,9})(?!\d)")
+_BARE_REF = re.compile(r"\$\{\s*(\d+)\s*\}|\$(\d+)")
 _REF_NAME = re.compile(r"__ponder_ref_(\d+)__")
 # an f-string part that is a result: `{$1}`, `{${1}}`, `{$1["temp"]}`, `{$1.temp}`
-_FSTRING_REF = re.compile(r"\s*\$(?:\{\s*(\d{1,9})\s*\}|(\d{1,9}))((?:\.[A-Za-z_][A-Za-z0-9_]*"
+_FSTRING_REF = re.compile(r"\s*\$(?:\{\s*(\d+)\s*\}|(\d+))((?:\.[A-Za-z_][A-Za-z0-9_]*"
                           r"|\[\s*-?\d{1,9}\s*\]|\[\s*'[^'\[\]{}]*'\s*\]"
                           r"|\[\s*\"[^\"\[\]{}]*\"\s*\])*)\s*")
 # typographic quotes, each with the quotes that close it
@@ -78,6 +80,14 @@ _MAX_DEPTH = 32
 
 class ArgSyntaxError(ValueError):
     """Arguments that are not a list of literals."""
+
+    code = "bad_args"
+
+
+class _NoSuchAction(ArgSyntaxError):
+    """A ``$N`` whose number no action has (too many digits to be an action id)."""
+
+    code = "bad_reference"
 
 
 class TextPlanParser:
@@ -185,6 +195,12 @@ class TextPlanParser:
         if joined:
             self._thought.clear()
             ref = joined.group(2) or joined.group(3)
+            if ref and len(ref) > MAX_ID_DIGITS:
+                done = self.builder.join(self._line_no)
+                if isinstance(done, PlanProblem):
+                    return [done]
+                return [PlanProblem("bad_reference", "the answer join() names: "
+                                    f"{no_such_action(ref)}", self._line_no)]
             return [self.builder.join(self._line_no, int(ref) if ref else None)]
         if _ACTION_HEAD.match(stripped):
             return self._action(self._line_no, stripped)
@@ -230,7 +246,7 @@ class TextPlanParser:
         try:
             positional, keywords = parse_call_args(text[head.end():close])
         except ArgSyntaxError as exc:
-            return [PlanProblem("bad_args", f"action {id_}: {exc}", first_line)]
+            return [PlanProblem(exc.code, f"action {id_}: {exc}", first_line)]
         call = text[head.start(2):close + 1]
         return [self.builder.action(id_, tool, positional, keywords, line=first_line,
                                     text=" ".join(call.split()), thought=thought)]
@@ -342,7 +358,10 @@ def _mark_bare_refs(text: str) -> str:
         if ch == "$":
             m = _BARE_REF.match(text, i)
             if m:
-                return f"__ponder_ref_{m.group(1) or m.group(2)}__", m.end()
+                digits = m.group(1) or m.group(2)
+                if len(digits) > MAX_ID_DIGITS:
+                    raise _NoSuchAction(no_such_action(digits))
+                return f"__ponder_ref_{digits}__", m.end()
         return None
 
     return _rewrite_code(text, mark)
@@ -378,7 +397,10 @@ def _fstring(text: str, start: int) -> tuple[str, int]:
                 raise ArgSyntaxError(f"the f-string part {_clip('{' + inner.strip() + '}')!r} "
                                      "is not a result: only $N (or $N.field, $N[0]) can go in "
                                      "braces; write other text without them")
-            ref = "${" + (m.group(1) or m.group(2)) + m.group(3) + "}"
+            digits = m.group(1) or m.group(2)
+            if len(digits) > MAX_ID_DIGITS:
+                raise _NoSuchAction(no_such_action(digits))
+            ref = "${" + digits + m.group(3) + "}"
             out.append(ref.replace("\\", "\\\\").replace(quote, "\\" + quote))
             i = end + 1
             continue

@@ -372,3 +372,36 @@ def test_arguments_json_cannot_hold_or_given_twice_are_bad_args(
     assert actions == []
     (problem,) = problems
     assert problem.code == "bad_args" and shown in problem.message and problem.line == 1
+
+
+@pytest.mark.parametrize("line, digits", [
+    ("1. calc($99999999999)", "99999999999"),
+    ("1. calc(${99999999999})", "99999999999"),
+    ("1. pair($1, $99999999999[0])", "99999999999"),
+    ('1. calc(f"in {$99999999999}")', "99999999999"),
+    ('1. calc("$99999999999 + 1")', "99999999999"),
+    ('1. calc("${99999999999}")', "99999999999"),
+])
+def test_a_reference_of_ten_or_more_digits_names_no_action(
+        catalog: ToolCatalog, line: str, digits: str) -> None:
+    # the parser read at most 9 digits after `$`: the rest was a syntax error
+    _, problems, _ = parse(f"{line}\n2. join()\n", catalog)
+    assert [(p.code, p.message) for p in problems] == [
+        ("bad_reference", f"action 1: no such action ${digits}")]
+
+
+@pytest.mark.parametrize("join", ["join($9999999999)", "join(${9999999999})"])
+def test_a_join_answer_of_ten_or_more_digits_names_no_action(catalog: ToolCatalog,
+                                                             join: str) -> None:
+    _, problems, _ = parse(f'1. search("x")\n2. {join}\n', catalog)
+    assert [(p.code, p.message, p.line) for p in problems] == [
+        ("bad_reference", "the answer join() names: no such action $9999999999", 2)]
+
+
+def test_a_reference_of_thousands_of_digits_is_a_problem_not_a_crash(
+        catalog: ToolCatalog) -> None:
+    # int() refuses more than 4300 digits: the parser raised ValueError
+    digits = "9" * 5000
+    for line in (f'1. calc("${digits}")', f"1. calc(${digits})", f"2. join(${digits})"):
+        _, problems, _ = parse(f'{line}\n', catalog)
+        assert "no such action $99999999999999999999...99999999" in problems[0].message
