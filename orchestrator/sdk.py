@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -369,8 +369,12 @@ class Workflow:
 
         :returns: the inputs the run gets: defaults filled in, text given for an input of
             another type read as JSON.
-        :raises SpecError: naming every unknown, missing or malformed input.
+        :raises SpecError: naming every unknown, missing or malformed input, or the
+            value given for ``inputs`` when it is not a dict.
         """
+        if not isinstance(inputs, Mapping):
+            raise SpecError(f"inputs must be a dict of input names to values, not "
+                            f"{type(inputs).__name__} {shown(inputs)}")
         if inputs and not self.spec.inputs:
             names = ", ".join(shown(k) for k in inputs)
             raise SpecError(f"unknown input{'s' if len(inputs) > 1 else ''} {names} (the "

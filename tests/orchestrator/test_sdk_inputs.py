@@ -38,3 +38,18 @@ async def test_stream_refuses_them() -> None:
 async def test_no_inputs_still_run() -> None:
     result = await _undeclaring().run()
     assert result.ok and result.output == 2
+
+
+@pytest.mark.parametrize("inputs", ["hello", ["q"], 5, ("q", 1)])
+@pytest.mark.parametrize("declared", [{"q": "string"}, None])
+def test_inputs_that_are_not_a_dict_are_refused_naming_them(inputs: object,
+                                                            declared: dict[str, str] | None
+                                                            ) -> None:
+    """``run("hello")`` said "unknown input 'h' ...; unknown input 'e' ...", one per
+    letter; ``run(["q"])`` and ``run(5)`` raised a bare TypeError from inside the run."""
+    wf = Workflow("w", inputs=declared)  # type: ignore[arg-type]
+    wf.tool("a", "calc", expression="1")
+    with pytest.raises(SpecError) as info:
+        wf.run_sync(inputs)  # type: ignore[arg-type]
+    assert str(info.value) == ("inputs must be a dict of input names to values, not "
+                               f"{type(inputs).__name__} {inputs!r}")
