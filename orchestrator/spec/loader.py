@@ -34,6 +34,9 @@ class SourceMap:
     #: (start offset, end offset, first line), for :meth:`value_line`
     text: str = ""
     spans: dict[PathT, tuple[int, int, int]] = field(default_factory=dict)
+    #: each span's layout once computed (a map's items fail on the same template)
+    _layouts: dict[PathT, Layout | None] = field(default_factory=dict, repr=False,
+                                                 compare=False)
 
     def locate(self, path: Iterable[str | int]) -> tuple[int, int]:
         """The (line, column) of a path, or of its nearest located ancestor."""
@@ -77,8 +80,11 @@ class SourceMap:
     def layout(self, path: Iterable[str | int], value: str) -> Layout | None:
         """The file line of each character of the string ``value`` at ``path``, when it
         is the document's and spans lines of the file."""
-        span = self.spans.get(tuple(path))
-        found = layout(self.text, *span) if span is not None else None
+        p = tuple(path)
+        if p not in self._layouts:
+            span = self.spans.get(p)
+            self._layouts[p] = layout(self.text, *span) if span is not None else None
+        found = self._layouts[p]
         return found if found is not None and found.value == value else None
 
     def problem(self, path: Iterable[str | int], message: str, hint: str = "") -> Problem:

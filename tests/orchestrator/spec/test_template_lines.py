@@ -87,3 +87,11 @@ def test_a_value_changed_after_loading_counts_lines_from_its_key() -> None:
     _, smap, _ = parse_yaml("a: 1\nb: |\n  x\n  y\n")
     assert smap.value_line(("b",), "x\ny\n", 2) == 4
     assert smap.value_line(("b",), "other\ntext\nhere", 3) == 5  # as before: key + line
+
+
+def test_a_layout_is_computed_once_per_value() -> None:
+    """A map's items fail on the same template: the document is not parsed again each."""
+    _, smap, _ = parse_yaml("a: 1\nb: 'x\n  y {{ z }'\n")
+    first = smap.layout(("b",), "x y {{ z }")
+    assert first is not None and smap.layout(("b",), "x y {{ z }") is first
+    assert smap.value_line(("b",), "x y {{ z }", 1, "{{ z") == 3
