@@ -660,6 +660,9 @@ def schema(
             return
         schemas = all_schemas()
         if write is not None:
+            if write.exists() and not write.is_dir():
+                raise _fail(f"--write {write}: a file, not a folder; give a folder (it is "
+                            "made if missing)", kind="file", location=str(write))
             for name, doc in schemas.items():
                 path = write / f"{name}.schema.json"
                 try:
