@@ -49,7 +49,10 @@ class StopSignals:
 
     def __enter__(self) -> StopSignals:
         for signum in STOP_SIGNALS:
-            self._saved[signum] = signal.signal(signum, self._handle)
+            try:
+                self._saved[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: signals are the main thread's
+                break
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

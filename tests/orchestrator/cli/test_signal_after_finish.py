@@ -129,3 +129,21 @@ def test_a_signal_while_the_store_opens_stops_the_command(tmp_path: Path, signam
     error = json.loads(proc.stdout)["error"]
     assert (error["kind"], error["message"]) == ("interrupted",
                                                  "interrupted before the run started")
+
+
+def test_a_run_off_the_main_thread_runs_without_handlers(tmp_path: Path) -> None:
+    """Only the main thread may install signal handlers: elsewhere the run goes on
+    without them (as under the SDK) rather than failing with a ValueError."""
+    import threading
+
+    from tests.orchestrator.cli.test_json_errors import ponder
+
+    flow = tmp_path / "quick.yaml"
+    flow.write_text(WORKFLOW)
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(
+        ponder("run", str(flow), "--db", "memory://", "--json")))
+    thread.start()
+    thread.join(120)
+    (result,) = results
+    assert getattr(result, "exit_code", None) == 0, getattr(result, "stderr", result)
