@@ -31,6 +31,7 @@ from typing import Any
 import anyio
 from pydantic import Field
 
+from executors.engines.pool import PoolBusy
 from executors.llm._common import BackendOptions, parse_options
 from executors.tool import tool_output
 from orchestrator.errors import (
@@ -375,9 +376,11 @@ class RayEngineBackend:
         if status == "ok":
             return value  # type: ignore[no-any-return]
         kind, message, http_status, *more = value
+        retry_after = more[0] if more and isinstance(more[0], int | float) else None
         if kind == "BackendHTTPError" and http_status is not None:
-            retry_after = more[0] if more and isinstance(more[0], int | float) else None
             raise BackendHTTPError(message, status=http_status, retry_after_s=retry_after)
+        if kind == "PoolBusy":  # a pool in the actor whose engines are all busy: busy too
+            raise PoolBusy(f"{self.name}: {message}", retry_after_s=retry_after)
         raise _ERRORS.get(kind, BackendError)(f"{self.name}: {message}")
 
     async def stream(self, request: LLMRequest) -> Any:
