@@ -7,6 +7,7 @@ The tree::
     │   └── ValidationFailed       carries every Problem found (file:line:col + hint)
     ├── ConfigError                bad model/backend/tool configuration (names the value)
     ├── ReferenceResolutionError   a ${...} reference could not be resolved at run time
+    │   ├── MissingPathError       a reference's path names a part its value lacks
     │   └── TemplateRenderError    a prompt template failed to render (names its line,
     │                              the expression that failed, and where the step is)
     ├── StepError                  one step failed; carries run id, step id, attempt
@@ -138,6 +139,19 @@ class ConfigError(PonderError):
 
 class ReferenceResolutionError(PonderError):
     """A reference could not be resolved against the run's values."""
+
+
+class MissingPathError(ReferenceResolutionError):
+    """A reference's path names a part its value does not have.
+
+    :param reference: the reference as written (``${steps.a.output.area}``).
+    :param detail: what is missing (``no `area` in 2000``).
+    """
+
+    def __init__(self, reference: str, detail: str) -> None:
+        self.reference = reference
+        self.detail = detail
+        super().__init__(f"`{reference}`: {detail}")
 
 
 class TemplateRenderError(ReferenceResolutionError):

@@ -13,11 +13,12 @@ from contextlib import aclosing
 from typing import Any, ClassVar
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest
 from orchestrator.runtime.registry import ToolSpec
 from orchestrator.spec.models import ToolStep
+from orchestrator.spec.refs import parse_ref
 from planners.base import (
     OptionProblem,
     PlanAnswer,
@@ -36,6 +37,7 @@ from planners.plan import (
     ParseEvent,
     PlanBuilder,
     PlanProblem,
+    PlanRef,
     truncated_problem,
 )
 from planners.plan_json import JsonPlanParser, plan_schema
@@ -275,11 +277,35 @@ def _known_ids(request: PlanRequest) -> set[int]:
     return {int(r.label) for r in request.history if r.label.isdigit()}
 
 
+class PlanToolStep(ToolStep):
+    """A plan's action as a tool step: it refers to action N's result as
+    ``${steps.<id of N>.output}``, and names such a reference as the plan wrote it
+    (``$1.area``) when it fails."""
+
+    _labels: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def of(cls, action: Action, request: PlanRequest) -> PlanToolStep:
+        """The step of ``action``, in the round and try of ``request``."""
+        args = action.step_args(lambda n: "${steps." + request.step_id(n) + ".output}")
+        step = cls(id=request.step_id(action.id), tool=action.tool, args=args,
+                   description=action.thought or "")
+        step._labels = {request.step_id(n): n for n in action.deps}
+        return step
+
+    def written_reference(self, text: str) -> str:
+        """``${steps.<id of N>.output.area}`` as the plan wrote it: ``$N.area``."""
+        try:
+            ref = parse_ref(text[2:-1] if text.startswith("${") else text)
+        except ValueError:
+            return text
+        label = self._labels.get(ref.name) if ref.root == "steps" else None
+        return text if label is None else repr(PlanRef(label, ref.path))
+
+
 def _planned(action: Action, request: PlanRequest) -> PlannedStep:
-    args = action.step_args(lambda n: "${steps." + request.step_id(n) + ".output}")
-    step = ToolStep(id=request.step_id(action.id), tool=action.tool, args=args,
-                    description=action.thought or "")
-    return PlannedStep(step, str(action.id), action.text, action.thought)
+    return PlannedStep(PlanToolStep.of(action, request), str(action.id), action.text,
+                       action.thought)
 
 
 def _with_raw(problem: PlanProblem, raw: str) -> PlanProblem:

@@ -17,6 +17,7 @@ import anyio
 
 from orchestrator.errors import (
     ConfigError,
+    MissingPathError,
     ReferenceResolutionError,
     SpecError,
     TemplateRenderError,
@@ -425,8 +426,11 @@ def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
         step = plan.step
         kind = plan.kind
         if kind == "tool":
-            args = _compiled_args(step, kind, graph, compiled)(
-                Scope(inputs, sched.state.values, plan.locals, sched.state.branch_skipped))
+            try:
+                args = _compiled_args(step, kind, graph, compiled)(
+                    Scope(inputs, sched.state.values, plan.locals, sched.state.branch_skipped))
+            except MissingPathError as exc:
+                raise _as_written(step, exc) from None
             return {"tool": step.tool, "args": args}
         if kind == "llm":
             tvars = _template_vars(sched, plan, inputs)
@@ -448,6 +452,16 @@ def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
         return out
 
     return prepare
+
+
+def _as_written(step: Any, exc: MissingPathError) -> MissingPathError:
+    """``exc`` naming its reference as the step's author wrote it: a step a planner made
+    (a plan's ``$1.area``, which the step holds as ``${steps.p__1.output.area}``) may have
+    ``written_reference(text) -> str``, giving the planner's notation of a reference."""
+    written = getattr(step, "written_reference", None)
+    if written is None:
+        return exc
+    return MissingPathError(written(exc.reference), exc.detail)
 
 
 def _control_failed(sched: Scheduler, plan: StepPlan, error: str, etype: str) -> None:
@@ -592,6 +606,7 @@ async def execute(
     recorded: RecordedChildren | None = None,
     nested_in: tuple[Scheduler, str] | None = None,
     prior_events: Sequence[Any] = (),
+    retry_due: dict[str, tuple[float, float]] | None = None,
 ) -> RunResult:
     """Run a compiled workflow to the end (or until cancelled).
 
@@ -624,6 +639,9 @@ async def execute(
     :param prior_events: the run's events of its earlier executions (resume), in order:
         ``RunResult.steps`` folds them before this execution's, so that each step's record
         is the one ``ponder show`` gives (its ``started_at``, ``duration_s``, attempts).
+    :param retry_due: steps whose earlier execution stopped in a retry back-off (resume)
+        -> when it began (Unix time) and its length: the rest is waited out before their
+        next attempt.
     :raises SpecError: when inputs do not validate.
     """
     spec = graph.spec
@@ -663,7 +681,7 @@ async def execute(
         model_for=model_for, budget_tokens=spec.budget.max_tokens, preset=preset,
         attempts=attempts,
         exclude=_preset_exclusions(graph, preset or {}), first_seq=first_seq,
-        jsonable_events=bool(hook_list), nested_in=nested_in)
+        jsonable_events=bool(hook_list), nested_in=nested_in, retry_due=retry_due)
     ctx.scheduler = sched
     if prior_usage is not None:
         sched.usage += prior_usage

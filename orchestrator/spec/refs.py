@@ -19,7 +19,7 @@ from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.errors import ReferenceResolutionError
+from orchestrator.errors import MissingPathError, ReferenceResolutionError
 
 REF_RE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
 _SEGMENT_RE = re.compile(
@@ -111,7 +111,7 @@ def step_deps(value: Any) -> set[str]:
 def walk_path(value: Any, path: tuple[PathKey, ...], ref_text: str) -> Any:
     """Follow a field path into a JSON value.
 
-    :raises ReferenceResolutionError: naming the missing segment.
+    :raises MissingPathError: naming the missing segment.
     """
     cur = value
     for seg in path:
@@ -124,9 +124,7 @@ def walk_path(value: Any, path: tuple[PathKey, ...], ref_text: str) -> Any:
             shown = json.dumps(cur, default=str)
             if len(shown) > 120:
                 shown = shown[:117] + "..."
-            raise ReferenceResolutionError(
-                f"`${{{ref_text}}}`: no `{seg}` in {shown}"
-            ) from None
+            raise MissingPathError(f"${{{ref_text}}}", f"no `{seg}` in {shown}") from None
     return cur
 
 

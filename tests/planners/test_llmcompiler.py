@@ -313,3 +313,31 @@ async def test_a_plan_in_prose_indexing_a_tool_s_dict_result_runs(
     prompt = llm.calls[0].messages[0]["content"]
     assert "weather(city: string, days: integer = 1)" in prompt
     assert "a field of action N's result" in prompt
+
+
+@pytest.mark.parametrize("action, written", [
+    ("total($1.area)", "$1.area"), ('calc("${1.area} + 1")', "$1.area"),
+    ('calc(f"{$1.area} + 1")', "$1.area"), ("total($1[0])", "$1[0]")])
+async def test_a_reference_path_that_misses_is_named_as_the_plan_wrote_it(
+        plan_workflow: PlanWorkflow, recorder: Recorder, action: str, written: str) -> None:
+    # the error named the step's own reference, `${steps.p__1.output.area}`
+    plan = f'1. lookup("Paris")\n2. {action}\n3. join()\n<END_OF_PLAN>'
+    llm = ScriptedLLM([(JOINER, FINISH), ("Question", plan)])
+    result = await plan_workflow(llm).run(hooks=[recorder])
+    assert result.ok, result.error
+    seg = written[3:-1] if written.endswith("]") else written[3:]
+    error = f"`{written}`: no `{seg}` in 2000"
+    assert recorder.first("step_failed", "p__2").error == error
+    assert error in llm.prompts(JOINER)[0]  # what the joiner is told
+
+
+async def test_a_reference_path_into_an_earlier_round_is_named_as_the_plan_wrote_it(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    replan = '{"action": "replan", "reason": "need more"}'
+    llm = ScriptedLLM([(JOINER, [replan, FINISH]),
+                       ("Question", ['1. lookup("Rome")\n2. join()\n<END_OF_PLAN>',
+                                     "2. total($1.area)\n3. join()\n<END_OF_PLAN>"])])
+    result = await plan_workflow(llm).run(hooks=[recorder])
+    assert result.ok, result.error
+    failed = recorder.of("step_failed")
+    assert [e.error for e in failed] == ["`$1.area`: no `area` in 3000"]
