@@ -38,6 +38,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticSerializationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -438,7 +439,7 @@ def create_app(
             limit = max(0, min(events_to - kf.index, EVENTS_PAGE_MAX))
             page = await store.events_page(run_id, after_seq=kf.seq, limit=limit + 1)
             body += (',"has_more":' + json.dumps(len(page) > limit) + ',"events":['
-                     + ",".join(e.model_dump_json() for e in page[:limit]) + "]")
+                     + ",".join(_json(e) for e in page[:limit]) + "]")
         return Response(body + "}", media_type="application/json", headers=_NO_STORE)
 
     @app.get(
@@ -508,7 +509,7 @@ def create_app(
             resume=await resume_target(store, run_id) if entry.interrupted else None,
         )
         # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
-        return Response(detail.model_dump_json(), media_type="application/json",
+        return Response(_json(detail), media_type="application/json",
                         headers=_NO_STORE)
 
     async def _children(run_id: str) -> list[RunInfo]:
@@ -568,7 +569,7 @@ def create_app(
                 if page:
                     last = page[-1].seq
                     quiet = 0.0
-                    body = ",".join(e.model_dump_json() for e in page)
+                    body = ",".join(_json(e) for e in page)
                     yield _sse("events", "[" + body + "]", last)
                 more = len(page) == _SSE_BATCH
                 if finished and not more:
@@ -593,6 +594,18 @@ def create_app(
     return app
 
 
+def _json(model: BaseModel) -> str:
+    """``model`` as JSON text, with pydantic's encoder; where a text of it holds a lone
+    surrogate (a tool's or a model's output, as a memory store keeps it and a SQL store
+    gives it back from its JSON escape), which UTF-8 cannot encode, with the surrogate
+    escaped as JSON writes it (``\\udc80``): pydantic's encoder refused the whole model,
+    and the API answered 500."""
+    try:
+        return model.model_dump_json()
+    except PydanticSerializationError:
+        return json.dumps(model.model_dump(mode="json"), separators=(",", ":"))
+
+
 def _events_response(
     run_id: str, events: list[StoredEvent], has_more: bool, finished: bool
 ) -> Response:
@@ -601,5 +614,5 @@ def _events_response(
     last_seq = events[-1].seq if events else None
     head = json.dumps({"run_id": run_id, "last_seq": last_seq, "has_more": has_more,
                        "finished": finished})
-    body = head[:-1] + ',"events":[' + ",".join(e.model_dump_json() for e in events) + "]}"
+    body = head[:-1] + ',"events":[' + ",".join(_json(e) for e in events) + "]}"
     return Response(body, media_type="application/json", headers=_NO_STORE)
