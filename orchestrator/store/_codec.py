@@ -78,6 +78,11 @@ def _payload(event: StoredEvent) -> dict[str, Any]:
             f"event {event.seq} ({event.kind}) of run {event.run_id!r} cannot be stored "
             f"as JSON: {exc}"
         ) from exc
+    except (ValueError, RecursionError) as exc:  # pydantic's: "... (depth exceeded)"
+        raise StoreError(
+            f"event {event.seq} ({event.kind}) of run {event.run_id!r} cannot be stored "
+            f"as JSON: a value in it is nested too deeply ({exc})"
+        ) from exc
 
 
 def encode(event: StoredEvent) -> EncodedEvent:

@@ -1,5 +1,6 @@
-"""Integers a caller passes to a store beyond what its database counts: every backend
-answers alike (no rows, or a ValueError naming the value), never a driver's overflow."""
+"""Values beyond what a database counts (integers) or encodes (nesting): every backend
+answers alike (no rows, a ValueError or a StoreError naming the value), never a driver's
+overflow or a bare error of the encoder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.store import RunFilter, TraceStore
+from orchestrator.store import RunFilter, StoreError, TraceStore
 
 pytestmark = pytest.mark.anyio
 
@@ -90,3 +91,19 @@ async def test_a_seq_no_store_holds_is_refused_alike(
     assert await store.events("r1") == []
     await store.append(events)
     assert [e.seq for e in await store.events("r1")] == [0, 1, 2]
+
+
+async def test_an_output_nested_too_deeply_is_a_store_error(
+    store: TraceStore, make_linear_run: Any
+) -> None:
+    # pydantic refuses a value nested deeper than about 255 levels with a bare ValueError
+    # ('Circular reference detected (depth exceeded)'), which append let through
+    deep: Any = "leaf"
+    for _ in range(1000):
+        deep = [deep]
+    events = make_linear_run("r1", 3)
+    bad = events[1].model_copy(update={"output": deep})
+    with pytest.raises(StoreError, match=r"event 1 \(step_succeeded\) of run 'r1' cannot be "
+                                         r"stored as JSON: a value in it is nested too deeply"):
+        await store.append([events[0], bad])
+    assert await store.events("r1") == []
