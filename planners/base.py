@@ -236,8 +236,8 @@ class PlanSession:
     :param attempt: the plan step's attempt.
     :param id_prefix: the prefix of the ids this attempt gives its steps (left out of a
         request's digest: the attempt before named the same steps otherwise).
-    :param earlier: what the interrupted attempt before recorded (``answer(key)``), on
-        resume.
+    :param earlier: what the interrupted attempt before recorded (``reply(key)``: an
+        answer and its finish reason), on resume.
     """
 
     graph: LiveGraph
@@ -362,15 +362,18 @@ class PlanSession:
     def _recorded(self, key: str, request: LLMRequest) -> LLMResponse | None:
         """The response the interrupted attempt before recorded for this request, or
         None: none was recorded (or, for several samples, not as many as asked)."""
-        known = self.earlier.answer(key) if self.earlier is not None and key else None
-        if known is None:
+        reply = self.earlier.reply(key) if self.earlier is not None and key else None
+        if reply is None:
             return None
+        # as the call ended: an answer cut at max_tokens is taken as cut, so that the
+        # planner words its problem (and its repair request) as the first time
+        known, finish_reason = reply
         if request.n == 1:
-            return LLMResponse(known, finish_reason="stop", meta={"reused": True})
+            return LLMResponse(known, finish_reason=finish_reason, meta={"reused": True})
         texts = _samples(known, request.n)
         if texts is None:
             return None
-        return LLMResponse(texts[0], finish_reason="stop", texts=texts,
+        return LLMResponse(texts[0], finish_reason=finish_reason, texts=texts,
                            meta={"reused": True})
 
     def _record_call(self, key: str, request: LLMRequest, final: LLMResponse) -> None:
@@ -384,7 +387,8 @@ class PlanSession:
         record(ev.PlanCall, step_id=self.step_id, attempt=self.attempt,
                request_id=request.request_id, key=key, text=text,
                usage=ev.UsageModel(prompt_tokens=final.prompt_tokens,
-                                   completion_tokens=final.completion_tokens))
+                                   completion_tokens=final.completion_tokens),
+               finish_reason=final.finish_reason or "stop")
 
     async def wait(self, step_ids: Sequence[str]) -> dict[str, StepResult]:
         """Wait until these steps are resolved; how each ended, by id.

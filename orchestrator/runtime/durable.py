@@ -368,10 +368,10 @@ class _RecordedChildren:
         if attempt is None or recorded in self._plans_taken:
             return None
         self._plans_taken.add(recorded)
-        calls: dict[str, list[str]] = {}
+        calls: dict[str, list[tuple[str, str]]] = {}
         for e in self._rec.plan_calls.get(recorded, ()):
             if e.attempt == attempt:
-                calls.setdefault(e.key, []).append(e.text)
+                calls.setdefault(e.key, []).append((e.text, e.finish_reason))
         return EarlierPlan(recorded, attempt, calls, self._rec)
 
     def _earlier(self, step_id: str) -> tuple[str, int] | None:
@@ -400,16 +400,22 @@ class EarlierPlan:
     again, and an action it adds the same as one that had succeeded takes that output
     (:meth:`reuse`; recorded with ``meta.reused_from``)."""
 
-    def __init__(self, step_id: str, attempt: int, calls: dict[str, list[str]],
+    def __init__(self, step_id: str, attempt: int, calls: dict[str, list[tuple[str, str]]],
                  rec: Recording) -> None:
         self.step_id = step_id
         self.attempt = attempt
-        self._calls = calls
+        self._calls = calls  # digest -> (answer, finish reason) of each call, in order
         self._rec = rec
 
     def answer(self, key: str) -> str | None:
         """The recorded answer to the request of digest ``key``, each taken once (the
         same request made twice had two answers, given in order)."""
+        reply = self.reply(key)
+        return reply[0] if reply is not None else None
+
+    def reply(self, key: str) -> tuple[str, str] | None:
+        """As :meth:`answer`, with why the answer ended: ``stop``, or ``length`` when it
+        was cut at max_tokens."""
         answers = self._calls.get(key)
         return answers.pop(0) if answers else None
 

@@ -237,6 +237,10 @@ class PlanCall(_Event):
                                  "attempt's own step ids left out.")
     text: str = Field(description="The answer.")
     usage: UsageModel = Field(default_factory=UsageModel)
+    finish_reason: str = Field("stop", description="Why the answer ended: `stop`, or "
+                               "`length` when it was cut at max_tokens (a resumed plan step "
+                               "takes it as cut, as the call that made it did). Absent in "
+                               "traces written before it: `stop`.")
 
 
 Event = Annotated[

@@ -448,3 +448,41 @@ async def test_a_plan_inside_a_plan_cut_twice_takes_what_both_cuts_had(
     assert calls == Counter({"Oslo": 1})
     steps = {s.id: s for s in resumed.steps}
     assert steps["s__a3_inner__x"].meta.get("reused_from") == "s__a2_inner__x"
+
+
+async def test_a_plan_cut_at_max_tokens_resumes_without_asking_its_repair_again(
+        trace_store: TraceStore) -> None:
+    """A planner's answer cut at max_tokens is recorded as cut (``finish_reason``): the
+    resumed attempt takes it as cut, words its problem as the first attempt did, and so
+    finds the repair's answer recorded. It was taken as finished, the problem worded as
+    an unclosed call, and the repair asked again."""
+    plan = PLAN.split("\n", 1)[1]  # cut at 8 tokens: in action 3, 1 and 2 complete
+    repair = '3. calc("$1 + $2")\n4. join()\n<END_OF_PLAN>'
+
+    def llm() -> ScriptedLLM:
+        return ScriptedLLM([JOINER, ("stopped at max_tokens", repair), ("Question", plan)],
+                           max_tokens_cut=True)
+
+    step = {"id": "p", "kind": "plan", "goal": "the question", "tools": ["count", "calc"],
+            "max_tokens": 8}
+    whole = await _workflow(llm(), Counter(), step).run(hooks=[StoreHook(trace_store)])
+    assert whole.ok, whole.error
+    events = await trace_store.events(whole.run_id)
+    assert [e.code for e in events if e.kind == "plan_error"] == ["truncated"]
+    first, repaired = [e for e in events if e.kind == "plan_call"][:2]
+    assert (first.finish_reason, repaired.finish_reason) == ("length", "stop")
+    kept = [e for e in events if e.seq <= repaired.seq]  # killed after the repair call
+    again = llm()
+    resumed = await resume(kept, registry=_workflow(again, Counter(), step).registry)
+    assert resumed.ok, resumed.error
+    assert resumed.output == whole.output
+    assert not again.prompts("Question: the question\n\nActions already run")
+    assert len(again.calls) == 1 and again.prompts(JOINER[0])  # only the joiner, not recorded
+
+
+async def test_a_plan_call_of_a_trace_without_finish_reason_reads_as_stopped() -> None:
+    from orchestrator.runtime.events import EVENT_ADAPTER
+
+    old = {"kind": "plan_call", "run_id": "r", "seq": 3, "ts": 1.0, "step_id": "p",
+           "attempt": 1, "key": "k", "text": "1. search(\"a\")"}
+    assert EVENT_ADAPTER.validate_python(old).finish_reason == "stop"
