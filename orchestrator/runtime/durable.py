@@ -115,6 +115,10 @@ class Recording:
     #: each step whose latest attempt did not end (in flight when the run stopped, or
     #: cancelled with it) -> that attempt: a sub-workflow it ran may go on
     unfinished: dict[str, int] = field(default_factory=dict)
+    #: each step whose next attempt was due after a retry back-off when the run stopped
+    #: (killed or cancelled in it) -> when its ``step_retrying`` was written and its
+    #: ``delay_s``: a resume waits out the rest
+    retry_due: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: each step added at run time -> its definition (``graph_patched``'s ``spec``)
     added_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: each step added at run time -> the attempt of the step that added it (0: unknown)
@@ -128,6 +132,11 @@ class Recording:
     #: action in flight when the run stopped: a plan's recorded calls and actions, a
     #: sub-workflow's child run); filled while resuming
     continued: dict[str, str] = field(default_factory=dict)
+
+
+#: events after which a step has no retry back-off to wait out (a step_cancelled keeps it:
+#: a run cancelled in a back-off and resumed at once still owes the server its wait)
+_RETRY_NOT_DUE = frozenset({"step_started", "step_succeeded", "step_failed", "step_skipped"})
 
 
 def recording_from_events(events: Sequence[Any]) -> Recording:
@@ -155,6 +164,10 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
                 rec.live_s += max(0.0, last_ts - began)
             began = e.ts
         last_ts = max(last_ts, e.ts)
+        if kind == "step_retrying":
+            rec.retry_due[e.step_id] = (e.ts, e.delay_s)
+        elif kind in _RETRY_NOT_DUE and e.step_id in rec.retry_due:
+            del rec.retry_due[e.step_id]
         if kind == "step_started":
             rec.attempts[e.step_id] = max(rec.attempts.get(e.step_id, 0), e.attempt)
             rec.rendered[e.step_id] = e.input
@@ -303,7 +316,8 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                          parent_attempt=rec.parent_attempt, preset=Known(rec),
                          attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
                          prior_usage=rec.spent, prior_s=rec.live_s,
-                         recorded=_RecordedChildren(rec, children), prior_events=events)
+                         recorded=_RecordedChildren(rec, children), prior_events=events,
+                         retry_due=rec.retry_due)
 
 
 class _RecordedChildren:
@@ -351,6 +365,7 @@ class _RecordedChildren:
             preset=Known(child), attempts=child.attempts, first_seq=child.next_seq,
             source=child.source, prior_usage=child.spent, prior_s=child.live_s,
             recorded=_RecordedChildren(child, self._runs), prior_events=events,
+            retry_due=child.retry_due,
             # its tokens count towards the enclosing runs' budgets, as a new child's do
             nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None else None)
 

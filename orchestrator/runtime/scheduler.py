@@ -76,6 +76,9 @@ class Job:
     executor: Executor
     timeout_s: float | None
     retry: RetryPolicy
+    #: seconds to wait before the first attempt: the rest of a retry back-off that an
+    #: earlier execution of the run stopped in (resume)
+    wait_s: float = 0.0
 
 
 # Messages from step tasks to the loop -------------------------------------------
@@ -215,6 +218,9 @@ class Scheduler:
     :param jsonable_events: make step inputs and result metadata JSON-safe in the events
         as they are made (a hook will read them); when False, whoever reads the events
         later converts them (the engine's fold does, for ``RunResult.steps``).
+    :param retry_due: steps whose earlier execution stopped in a retry back-off (resume)
+        -> when it began (Unix time) and its length: each waits out the rest before its
+        next attempt (its ``step_started`` comes first).
     """
 
     def __init__(
@@ -240,6 +246,7 @@ class Scheduler:
         jsonable_events: bool = True,
         record: Callable[[list[ev._Event | Deferred]], Any] | None = None,
         nested_in: tuple[Scheduler, str] | None = None,
+        retry_due: dict[str, tuple[float, float]] | None = None,
     ) -> None:
         self.run_id = run_id
         self.state = RunState()
@@ -307,6 +314,8 @@ class Scheduler:
         #: also when a map or a planner adds them again
         self._preset = preset or {}
         self._prior_attempts = attempts or {}
+        #: steps an earlier execution stopped in a retry back-off -> (its start, length)
+        self._retry_due = dict(retry_due) if retry_due else {}
         if exclude:
             self.state.exclude_later(exclude)
         if self._preset or self._prior_attempts:
@@ -667,7 +676,12 @@ class Scheduler:
         else:  # not a dict: let validation say so
             self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
                        input=shown)
-        return Job(plan, task, executor, timeout, retry)
+        job = Job(plan, task, executor, timeout, retry)
+        if self._retry_due and plan.id in self._retry_due:
+            began, delay = self._retry_due.pop(plan.id)
+            # what is left of it, never more than all of it (a clock set back since)
+            job.wait_s = min(delay, began + delay - time.time())
+        return job
 
     # -- step tasks -----------------------------------------------------------------
     def _launch(self, jobs: list[Job]) -> None:
@@ -760,6 +774,8 @@ class Scheduler:
 
     async def _attempts(self, job: Job) -> Message:
         """Dispatch -> retry -> timeout -> execute once."""
+        if job.wait_s > 0:  # resumed in a back-off: the rest of it first
+            await anyio.sleep(job.wait_s)
         while True:
             start = time.perf_counter()
             try:
