@@ -4,7 +4,6 @@ the bundled local model."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -12,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from orchestrator import Workflow
+from orchestrator.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.anyio
@@ -122,13 +123,14 @@ def test_the_readme_quickstart_section_shows_what_a_run_prints_and_how_to_look_a
         assert all(shown_id.startswith(a) for a in ids), command
 
 
-def test_the_readme_quickstart_commands_run_as_shown(tmp_path: Path) -> None:
+def test_the_readme_quickstart_commands_run_as_shown(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Every command of the quickstart section runs (its runs on the simulated backend,
     `ponder view` left out: it serves until stopped), in a folder of its own; the run id
     the README shows stands for the first run's."""
     (tmp_path / "examples").symlink_to(ROOT / "examples")
-    db = f"sqlite:///{tmp_path / 'ponder.db'}"
-    env = {**os.environ, "PONDER_DB_URL": db, "PYTHONPATH": str(ROOT)}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PONDER_DB_URL", f"sqlite:///{tmp_path / 'ponder.db'}")
     commands = readme_quickstart_console()
     shown_id = STATUS_LINE.fullmatch(commands[0][1][0]).group(2)  # type: ignore[union-attr]
     run_id = ""
@@ -141,17 +143,65 @@ def test_the_readme_quickstart_commands_run_as_shown(tmp_path: Path) -> None:
                 for a in command[1:]]
         if args[0] == "run" and "--backend" not in args:
             args += ["--backend", "simulated"]
-        proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, (command, proc.stderr)
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (command, result.stderr, result.exception)
         if printed:  # the line on stderr and the outputs on stdout, as shown
-            status = STATUS_LINE.search(proc.stderr)
-            assert status and status.group(1) == "succeeded", proc.stderr
-            assert set(json.loads(proc.stdout)) == set(json.loads("\n".join(printed[1:])))
+            status = STATUS_LINE.search(result.stderr)
+            assert status and status.group(1) == "succeeded", result.stderr
+            assert set(json.loads(result.stdout)) == set(json.loads("\n".join(printed[1:])))
             run_id = run_id or status.group(2)
         if args[0] == "replay":
-            assert f"replay of {run_id} recorded as run " in proc.stderr, proc.stderr
+            assert f"replay of {run_id} recorded as run " in result.stderr, result.stderr
         if args[0] == "export":
             exported = json.loads((tmp_path / args[args.index("-o") + 1]).read_text())
             assert run_id in json.dumps(exported)[:2000]
     assert run_id
+
+
+def example_header_commands() -> list[tuple[str, list[str]]]:
+    """Each `ponder run` command an example's opening comment shows, with its file;
+    one written inside a parenthesis (`...sim.yaml).`) without the closing marks."""
+    found = []
+    for path in sorted((ROOT / "examples").rglob("*.yaml")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("#"):
+                break  # the opening comment only
+            text = line.lstrip("# ")
+            if text.startswith("ponder run "):
+                command = shlex.split(text, comments=True)
+                command[-1] = command[-1].rstrip(".").rstrip(")")
+                found.append((str(path.relative_to(ROOT)), command))
+    return found
+
+
+def test_the_examples_show_their_commands() -> None:
+    shown = example_header_commands()
+    assert len(shown) >= 15, shown
+    # the scaling examples name the flag that runs them on the bundled model
+    for path in sorted((ROOT / "examples" / "scaling").glob("*.yaml")):
+        header = path.read_text(encoding="utf-8").split("\nname:", 1)[0]
+        if "models:" in path.read_text(encoding="utf-8"):
+            assert "`--backend local`" in header, path.name
+            assert "set `backend: local`" not in header, path.name
+
+
+@pytest.mark.parametrize(("example", "command"), example_header_commands(),
+                         ids=lambda v: v if isinstance(v, str) else None)
+def test_every_command_an_example_shows_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             example: str, command: list[str]) -> None:
+    """As shown when its model is scripted (its file's, a `--model` file or `--backend
+    simulated`): the run succeeds. A command for the bundled model runs on the simulated
+    backend instead, where its inputs and options must be taken: the run starts."""
+    assert command[:2] == ["ponder", "run"] and command[2] == example, command
+    spec = Workflow.from_yaml(ROOT / example).spec
+    scripted = ("--model" in command or "--backend" in command
+                or any(m.backend == "simulated" for m in spec.models.values()))
+    args = command[1:] if scripted else [*command[1:], "--backend", "simulated"]
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, [*args, "--json", "--db", "memory://"])
+    doc = json.loads(result.stdout)
+    assert doc["status"] != "error", doc["error"]
+    if scripted:
+        assert doc["status"] == "succeeded" and result.exit_code == 0, (doc["error"],
+                                                                        result.stderr)
