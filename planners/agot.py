@@ -180,6 +180,9 @@ class AGoTPlanner:
     """Adaptive Graph of Thoughts; see the module docstring."""
 
     uses_joiner: ClassVar[bool] = False
+    #: a thought that fails (its nested graph too) is left out of the thoughts after it
+    #: and of the final answer: it does not fail the run; the graph failing does
+    handles_failures: ClassVar[bool] = True
     uses_tools: ClassVar[bool] = False
 
     @classmethod

@@ -140,8 +140,11 @@ class Planner(Protocol):
     :cvar uses_joiner: after a plan's steps have run, a joiner decides between the
         answer and a replan (LLMCompiler). Without it the planner yields its answer.
 
-    A planner may also set ``uses_tools = False`` (AGoT, static): the driver then does
-    not build the tool catalog for it, and define a classmethod
+    A planner may also set ``handles_failures = True`` (AGoT): it goes on without a
+    step of its plan that fails, so that step does not fail the run by itself; the plan
+    step failing still does (a planner with a joiner handles its steps' failures so,
+    the joiner seeing them). It may set ``uses_tools = False`` (AGoT, static): the
+    driver then does not build the tool catalog for it. And it may define a classmethod
     ``option_problems(options) -> list[OptionProblem]``: compiling a workflow (and
     ``ponder validate``) then reports every problem of a plan step's ``options:`` at its
     line, before anything runs (see :func:`option_problems`).

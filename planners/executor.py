@@ -375,14 +375,16 @@ class _PlanRun:
 
     async def _add(self, item: PlannedStep, round_: int) -> None:
         # A joiner sees every action's observation, failures included, and finishes or
-        # replans: the plan step answers for its actions (a failed look-up the joiner
-        # worked around does not fail the run; the plan step failing does). Without a
-        # joiner (static, AGoT) a failed step fails the run as any step does.
+        # replans; AGoT goes on without a thought that failed (handles_failures): the
+        # plan step answers for its steps (a failed look-up the joiner worked around
+        # does not fail the run; the plan step failing does). Otherwise (static) a
+        # failed step fails the run as any step does.
         self._reuse(item.step)
         self.added_live.add(item.step.id)  # before: a cancelled add may have added it
+        handled = self.planner.uses_joiner or getattr(self.planner, "handles_failures", False)
         await self.graph.add_steps(self.task.step_id, [item.step],
                                    reason=f"{self.step.planner} plan {round_}",
-                                   handled=self.planner.uses_joiner)
+                                   handled=handled)
         self.started.append(_Started(item.label, item.step.id, item.text, round_,
                                      item.thought))
         self.session.step_added(item.step.id)
