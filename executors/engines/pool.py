@@ -46,7 +46,8 @@ start of each call): a server that ignores ``stream: true`` and answers at the e
 one JSON body, is never taken for a hung one. A member that shows nothing before its
 answer (``ray-engine``, a backend that does not say) is not watched, since a long answer
 would look hung, unless it sets a ``stall_timeout_s`` of its own, which then bounds each
-of its calls.
+of its calls. A member that is a pool watches its own engines, and is watched only with a
+``stall_timeout_s`` of its own, longer than it takes to move a call off a hung engine.
 """
 
 from __future__ import annotations
@@ -224,6 +225,12 @@ class _Watched(Usage):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Usage, (self.prompt_tokens, self.completion_tokens))
+
+    def touch(self) -> None:
+        """Progress without a token: a pool that is a member of another moved the call
+        to another of its engines (it is at work, not hung)."""
+        if self._notify is not None:
+            self._notify()
 
 
 @dataclass(eq=False, slots=True)
@@ -969,11 +976,13 @@ class PoolBackend:
                 _add_spent(spent, sent)
                 if not await self._engine_failed(member, exc, tried):
                     core.retries += 1
+                    _moved_on(request)
                     continue
                 faults.append((member.name, exc))
                 if len(faults) >= self.options.max_attempts:
                     raise self._gave_up(faults) from exc
                 core.retries += 1
+                _moved_on(request)
                 continue
             core.succeeded(member, call, response)
             return self._annotate(_with_spent(response, spent), member, sent.priority,
@@ -1087,11 +1096,13 @@ class PoolBackend:
                 _add_spent(spent, engine_request)
                 if not await self._engine_failed(member, exc, tried):
                     core.retries += 1
+                    _moved_on(request)
                     continue
                 faults.append((member.name, exc))
                 if len(faults) >= self.options.max_attempts:
                     raise self._gave_up(faults) from exc
                 core.retries += 1
+                _moved_on(request)
 
     async def aclose(self) -> None:
         """Release this handle; the last handle of a shared pool closes its engines."""
@@ -1190,9 +1201,43 @@ class PoolBackend:
                 raise ConfigError(f"pool {self.name!r}: member {member_name!r}: {exc}") from None
             if isinstance(backend, PoolBackend):
                 backend.nested = True
+                stall_s = self._nested_stall(member_name, backend, stall_s, own_stall)
             out.append(_member(member_name, backend, _limit(cfg, backend), stall_s,
                                progress_in(cfg.backend, backend), own_stall))
         return out
+
+    def _nested_stall(self, name: str, inner: PoolBackend, stall_s: float | None,
+                      own_stall: bool) -> float | None:
+        """The stall limit of a member that is a pool. The inner pool watches its own
+        engines and moves a hung one's call to the others; with this pool's
+        ``stall_timeout_s`` too, both limits would run out together and this pool would
+        take the whole inner pool out for one hung engine. So it is watched only with a
+        ``stall_timeout_s`` of its own, which must exceed what the inner pool takes to move
+        a call (its longest limit, and an eighth, and its ``health_timeout_s``); each move
+        counts as progress of the inner pool (see :meth:`_Watched.touch`).
+
+        :raises ConfigError: for an own limit that does not exceed that."""
+        if not own_stall or stall_s is None:
+            return None
+        needs = inner.failover_s
+        if needs is not None and not stall_s > needs:
+            raise ConfigError(
+                f"pool {self.name!r}: member {name!r}: stall_timeout_s {stall_s:g} must be "
+                f"more than {needs:g}s, what the pool it is takes to move a call off a "
+                "hung engine (its longest stall_timeout_s and an eighth, plus its "
+                "health_timeout_s); or leave it out: that pool watches its own engines")
+        return stall_s
+
+    @property
+    def failover_s(self) -> float | None:
+        """The longest this pool takes to stop a call on a hung engine and move it (its
+        members' longest ``stall_timeout_s``, with the eighth it may run over, plus its
+        ``health_timeout_s`` for the health check that follows); None when it watches
+        none of its members."""
+        limits = [m.stall_s for m in self._core.members if m.stall_s is not None]
+        if not limits:
+            return None
+        return max(limits) * 9 / 8 + self.options.health_timeout_s
 
     @property
     def progress_in(self) -> Progress:
@@ -1269,6 +1314,14 @@ def _add_spent(spent: Usage, request: LLMRequest | None) -> None:
     if isinstance(usage, _Watched):
         spent.prompt_tokens += usage.prompt_tokens
         spent.completion_tokens += usage.completion_tokens
+
+
+def _moved_on(request: LLMRequest) -> None:
+    """The call moves to another engine: progress for a pool this pool is a member of
+    (the request's counter is then that pool's, see :meth:`_Watched.touch`), whose own
+    limit for this pool thus bounds each engine's attempt, not the call's moves in all."""
+    if isinstance(request.usage, _Watched):
+        request.usage.touch()
 
 
 def _with_spent(response: LLMResponse, spent: Usage) -> LLMResponse:
