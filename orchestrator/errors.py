@@ -269,7 +269,10 @@ MAX_REQUESTED_WAIT_S = 86400.0
 
 def requested_wait_s(exc: BaseException) -> float | None:
     """How long the backend asked to be left alone before the next try: the
-    ``Retry-After`` of a :class:`BackendHTTPError`, in seconds.
+    ``retry_after_s`` an error carries, in seconds: a :class:`BackendHTTPError`'s
+    ``Retry-After``, or another error's that relays one (an engine pool all of whose
+    engines are busy answers ``PoolBusy``, a :class:`BackendUnavailable`, with the soonest
+    end of their back-offs). A value that is not a number counts as none.
 
     :returns: a positive number of seconds, at most :data:`MAX_REQUESTED_WAIT_S` (a
         longer one, ``inf`` included, counts as that: no retry policy waits longer, and
@@ -277,9 +280,9 @@ def requested_wait_s(exc: BaseException) -> float | None:
         no ``Retry-After``, or one of 0, a date past, or a negative or NaN number (as a
         relayed one may be), all of which, taken at their word, would ask again at once.
     """
-    wait = exc.retry_after_s if isinstance(exc, BackendHTTPError) else None
-    if wait is None or not wait > 0:  # (NaN too)
-        return None
+    wait = getattr(exc, "retry_after_s", None)
+    if not isinstance(wait, int | float) or isinstance(wait, bool) or not wait > 0:
+        return None  # (NaN too)
     return min(float(wait), MAX_REQUESTED_WAIT_S)
 
 
