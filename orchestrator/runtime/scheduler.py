@@ -786,27 +786,39 @@ class Scheduler:
                 return _Done(job, result, time.perf_counter() - start)
             except Exception as exc:
                 error = exc if isinstance(exc, PonderError) else _wrap_unexpected(exc)
-                if not is_retryable(error) or job.task.attempt >= job.retry.max_attempts:
-                    return _Failed(job, error)
-                # never sooner than the server asked (429/503 with a Retry-After): the
-                # step's own back-off alone would hammer it
-                asked = requested_wait_s(error)
-                delay = backoff_s(job.retry, job.task.attempt, self._rng, at_least_s=asked)
-                retrying = _Retrying(job, error, delay, asked)
-                if self._budgeted and job.plan.kind in _TOKEN_KINDS:
-                    retrying.applied = anyio.Event()
-                self._post(retrying)
-                # before the back-off (no use waiting it out) and after it (other steps
-                # may have spent the budget meanwhile)
-                if retrying.applied is not None \
-                        and (stop := await self._budget_stops_retry(retrying)) is not None:
-                    return _Failed(job, stop)
-                await anyio.sleep(delay)
-                if retrying.applied is not None \
-                        and (stop := await self._budget_stops_retry(retrying)) is not None:
-                    return _Failed(job, stop)
-                job.task.attempt += 1
-                self._post(_Attempt(job))
+            failed = await self._back_off(job, error)
+            if failed is not None:
+                return failed
+            job.task.attempt += 1
+            self._post(_Attempt(job))
+
+    async def _back_off(self, job: Job, error: PonderError) -> _Failed | None:
+        """After a failed attempt: wait before the next one, or say how the step fails
+        (the error is final, the attempts are used up, or the token budget is spent).
+
+        The wait is the policy's back-off, never shorter than what the server asked (an
+        HTTP 429/503's Retry-After): the back-off alone would hammer it.
+
+        :returns: None to try again, else the step's failure.
+        """
+        if not is_retryable(error) or job.task.attempt >= job.retry.max_attempts:
+            return _Failed(job, error)
+        asked = requested_wait_s(error)
+        delay = backoff_s(job.retry, job.task.attempt, self._rng, at_least_s=asked)
+        retrying = _Retrying(job, error, delay, asked)
+        if self._budgeted and job.plan.kind in _TOKEN_KINDS:
+            retrying.applied = anyio.Event()
+        self._post(retrying)
+        # the budget before the back-off (no use waiting it out) and after it (other steps
+        # may have spent it meanwhile)
+        if retrying.applied is not None \
+                and (stop := await self._budget_stops_retry(retrying)) is not None:
+            return _Failed(job, stop)
+        await anyio.sleep(delay)
+        if retrying.applied is not None \
+                and (stop := await self._budget_stops_retry(retrying)) is not None:
+            return _Failed(job, stop)
+        return None
 
     async def _budget_stops_retry(self, retrying: _Retrying) -> BudgetExceeded | None:
         """A retry is a dispatch: once the token budget is spent (the failed attempt's
@@ -932,7 +944,7 @@ class Scheduler:
     def _attempt_spent(self, step_id: str, error: BaseException | None, *,
                        retried: bool) -> ev.UsageModel:
         """Count the tokens an attempt of ``step_id`` that ended without a result (failed,
-        cancelled, or failed to be retried) spent, and return them for its event.
+        to be retried, or cancelled) spent, and return them for its event.
 
         They are what its executor noted while unwinding (``ctx.note_usage``), else what
         its error carries, else what the runs nested in the step (sub-workflows) have
