@@ -133,6 +133,7 @@ def test_the_readme_quickstart_commands_run_as_shown(tmp_path: Path,
     monkeypatch.setenv("PONDER_DB_URL", f"sqlite:///{tmp_path / 'ponder.db'}")
     commands = readme_quickstart_console()
     shown_id = STATUS_LINE.fullmatch(commands[0][1][0]).group(2)  # type: ignore[union-attr]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     run_id = ""
     for command, printed in commands:
         assert command[0] == "ponder", command
@@ -150,6 +151,10 @@ def test_the_readme_quickstart_commands_run_as_shown(tmp_path: Path,
             assert status and status.group(1) == "succeeded", result.stderr
             assert set(json.loads(result.stdout)) == set(json.loads("\n".join(printed[1:])))
             run_id = run_id or status.group(2)
+        if "--json" in args:  # the fields its comment lists, all of them
+            listed = re.search(r"--json +# one JSON object: (.*)", readme)
+            assert listed, "the --json line lists the object's fields"
+            assert set(json.loads(result.stdout)) == set(listed.group(1).split(", ")), listed
         if args[0] == "replay":
             assert f"replay of {run_id} recorded as run " in result.stderr, result.stderr
         if args[0] == "export":
