@@ -96,7 +96,8 @@ class OpenAIBackend:
     :class:`StepTimeout` (naming the option), HTTP status → :class:`BackendHTTPError`
     (the server's message on one line, with a hint for 401/403 and 404; its
     ``retry_after_s`` is the server's ``Retry-After``, which an engine pool honours for
-    429 and 503); a refused
+    429 and 503, and a step's ``retry:`` policy waits out, up to its ``max_backoff_s``);
+    a refused
     ``json_schema`` (whatever the status: llama.cpp's server answers 500), an answer that
     is not a chat completion, has no choices or no text (``content: null``), or a stream
     without any event → :class:`BackendError`, which is not retried. Each names the URL.
