@@ -78,6 +78,8 @@ def _payload(event: StoredEvent) -> dict[str, Any]:
             f"event {event.seq} ({event.kind}) of run {event.run_id!r} cannot be stored "
             f"as JSON: {exc}"
         ) from exc
+    except UnicodeError:  # a lone surrogate in a key: the store retries (see utf8_safe)
+        raise
     except (ValueError, RecursionError) as exc:  # pydantic's: "... (depth exceeded)"
         raise StoreError(
             f"event {event.seq} ({event.kind}) of run {event.run_id!r} cannot be stored "
