@@ -72,6 +72,22 @@ def _ping(conn: sa.Connection) -> None:
     conn.execute(sa.text("SELECT 1"))
 
 
+class _PipelineAbortNoise(logging.Filter):
+    """Drops psycopg's "error ignored terminating <AsyncPipeline ...>: pipeline aborted"
+    warning. psycopg logs it when a statement of a pipeline (its ``executemany``) failed
+    and closing the pipeline fails in turn; the statement's own error is raised and the
+    store reports it (an import of a run already stored says so), so the warning only
+    repeats it, and with no logging configured Python printed it to stderr before the
+    store's message, depending on timing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str)
+                    and record.msg.startswith("error ignored terminating"))
+
+
+_PSYCOPG_NOISE = _PipelineAbortNoise()
+
+
 class AsyncRunner:
     """A :class:`Runner` over an async engine (PostgreSQL).
 
@@ -87,6 +103,8 @@ class AsyncRunner:
         self._engine: AsyncEngine = create_async_engine(
             url, connect_args=connect_args, pool_pre_ping=True
         )
+        if url.get_driver_name() == "psycopg":
+            logging.getLogger("psycopg").addFilter(_PSYCOPG_NOISE)  # addFilter adds it once
 
     async def ping(self) -> None:
         async with self._engine.connect() as conn:
