@@ -132,6 +132,11 @@ class Recording:
     #: action in flight when the run stopped: a plan's recorded calls and actions, a
     #: sub-workflow's child run); filled while resuming
     continued: dict[str, str] = field(default_factory=dict)
+    #: each step whose latest state is not an end (added, scheduled, running or waiting
+    #: to retry when the run stopped) -> what a ``step_cancelled`` for it records: the
+    #: attempt, the tokens of that attempt no event counted, and why (see
+    #: ``execute``'s ``left_open``)
+    left_open: dict[str, tuple[int, Usage, str]] = field(default_factory=dict)
 
 
 #: events after which a step has no retry back-off to wait out (a step_cancelled keeps it:
@@ -177,11 +182,14 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             rec.succeeded[e.step_id] = e
             rec.usage[e.step_id] = Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
             last_of[e.step_id] = kind
-        elif kind in ("step_failed", "step_retrying", "step_cancelled", "step_skipped"):
+        elif kind in ("step_failed", "step_retrying", "step_cancelled", "step_skipped",
+                      "step_scheduled"):
             last_of[e.step_id] = kind
         elif kind == "graph_patched":
             for added in e.steps:
                 parent = added.get("parent") or e.source_step
+                if added.get("id"):
+                    last_of.setdefault(added["id"], kind)
                 if parent and added.get("id") and added["id"] != parent:
                     rec.added_by[added["id"]] = parent
                     rec.added_specs[added["id"]] = added.get("spec") or {}
@@ -216,7 +224,26 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
     rec.status = last_status
     rec.unfinished = {sid: rec.attempts[sid] for sid, kind in last_of.items()
                       if kind in ("step_started", "step_cancelled") and sid in rec.attempts}
+    for sid, kind in last_of.items():
+        if kind in _OPEN:
+            attempt = rec.attempts.get(sid, 0)
+            cut = call_usage.get((sid, attempt), Usage()) if (sid, attempt) not in ended \
+                else Usage()
+            rec.left_open[sid] = (attempt, cut, _superseded_reason(sid, rec))
     return rec
+
+
+#: a step's latest events that leave it open: added, scheduled, running, retrying
+_OPEN = frozenset({"graph_patched", "step_scheduled", "step_started", "step_retrying"})
+
+
+def _superseded_reason(step_id: str, rec: Recording) -> str:
+    """Why a step left open by the stopped execution is cancelled when a resumed one
+    ends without having run it again under its id."""
+    owner = rec.added_by.get(step_id)
+    if owner is not None and owner in rec.unfinished:
+        return f"superseded: {owner!r} ran again after the run was resumed"
+    return "superseded: the resumed run ended without running it again"
 
 
 def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | None,
@@ -317,7 +344,7 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                          attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
                          prior_usage=rec.spent, prior_s=rec.live_s,
                          recorded=_RecordedChildren(rec, children), prior_events=events,
-                         retry_due=rec.retry_due)
+                         retry_due=rec.retry_due, left_open=rec.left_open)
 
 
 class _RecordedChildren:
@@ -365,7 +392,7 @@ class _RecordedChildren:
             preset=Known(child), attempts=child.attempts, first_seq=child.next_seq,
             source=child.source, prior_usage=child.spent, prior_s=child.live_s,
             recorded=_RecordedChildren(child, self._runs), prior_events=events,
-            retry_due=child.retry_due,
+            retry_due=child.retry_due, left_open=child.left_open,
             # its tokens count towards the enclosing runs' budgets, as a new child's do
             nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None else None)
 

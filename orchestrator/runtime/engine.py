@@ -607,6 +607,7 @@ async def execute(
     nested_in: tuple[Scheduler, str] | None = None,
     prior_events: Sequence[Any] = (),
     retry_due: dict[str, tuple[float, float]] | None = None,
+    left_open: dict[str, tuple[int, Usage, str]] | None = None,
 ) -> RunResult:
     """Run a compiled workflow to the end (or until cancelled).
 
@@ -642,6 +643,12 @@ async def execute(
     :param retry_due: steps whose earlier execution stopped in a retry back-off (resume)
         -> when it began (Unix time) and its length: the rest is waited out before their
         next attempt.
+    :param left_open: steps that the earlier execution left open (resume: added,
+        scheduled, running or retrying when it stopped) -> the attempt, the tokens of it
+        that no event counted, and why it is superseded. Each that this execution does
+        not run again under its id (a plan's action whose plan ran again, a fan-out's
+        sample whose fan-out did) is recorded as cancelled when the run ends, so that a
+        finished run shows no step still running.
     :raises SpecError: when inputs do not validate.
     """
     spec = graph.spec
@@ -703,6 +710,7 @@ async def execute(
     async def finish() -> None:
         if sched.hook_error is None:
             status, output, error = _final(sched, spec, graph, values_in)
+            _close_left_open(sched, left_open or {}, cancelled=status == "cancelled")
             sched.trusted_event(ev.RunFinished, {
                 "status": status, "output": output, "error": error,
                 "usage": ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
@@ -732,6 +740,24 @@ async def execute(
     return RunResult(rid, spec.name, finished["status"], finished["output"], log,
                      Usage(used.prompt_tokens, used.completion_tokens),
                      prior_s + time.perf_counter() - t0, finished["error"])
+
+
+def _close_left_open(sched: Scheduler, left_open: dict[str, tuple[int, Usage, str]],
+                     cancelled: bool) -> None:
+    """Record as cancelled each step an earlier execution left open that this one did
+    not take up under its id (see ``execute``'s ``left_open``). Its attempt's tokens that
+    no event counted yet (a plan step's calls) go with it: the run's total has them."""
+    known = sched.state.steps
+    for sid, (attempt, used, why) in left_open.items():
+        if sid in known:
+            continue
+        reason = ("run cancelled" if attempt else "run cancelled before start") \
+            if cancelled else why
+        usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                              completion_tokens=used.completion_tokens) \
+            if used.total else _NO_USAGE
+        sched.event(ev.StepCancelled, step_id=sid, attempt=attempt, reason=reason,
+                    usage=usage)
 
 
 def _absolute_source(source: str | None) -> str | None:
