@@ -161,6 +161,31 @@ app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True,
                   help="Ponder: run multi-step LLM reasoning workflows.")
 
 
+def _version() -> str:
+    """The installed package's version (its metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ponder")
+    except PackageNotFoundError:  # the sources, not installed
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"ponder {_version()}", highlight=False, markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print Ponder's version and exit.")] = False,
+) -> None:
+    """Ponder: run multi-step LLM reasoning workflows."""
+
+
 class _Exit(Exception):
     """Exit with this status: the command has reported its outcome already."""
 
