@@ -30,12 +30,21 @@ _STEP: TypeAdapter[Any] = TypeAdapter(Step)
 _STEPS: TypeAdapter[list[Any]] = TypeAdapter(list[Any])
 
 
-def _partial(data: dict[str, Any], smap: SourceMap) -> tuple[WorkflowSpec | None, list[Problem]]:
-    """Validate what can be validated; steps that fail become placeholders."""
+_Partial = tuple[WorkflowSpec | None, list[Problem], set[tuple[str, str]]]
+
+
+def _partial(data: dict[str, Any], smap: SourceMap) -> _Partial:
+    """Validate what can be validated; steps that fail become placeholders, and so do bad
+    entries of the top-level fields (see :func:`_repaired_top`).
+
+    :returns: the workflow (``None`` when its steps cannot be checked), the problems, and
+        the ``("models" | "tools", name)`` entries that are placeholders.
+    """
     problems: list[Problem] = []
+    replaced: set[tuple[str, str]] = set()
     taken = model_config_problem(data, smap)
     if taken is not None:
-        return None, [taken]
+        return None, [taken], replaced
     raw_steps = data.get("steps")
     if "steps" in data and not isinstance(raw_steps, list):
         # the loader's message and hint (`ponder run`); without steps, a graph check would
@@ -44,14 +53,20 @@ def _partial(data: dict[str, Any], smap: SourceMap) -> tuple[WorkflowSpec | None
             _STEPS.validate_python(raw_steps)
         except ValidationError as exc:
             problems += pydantic_problems(exc, raw_steps, smap, prefix=("steps",))
-        return None, problems
+        return None, problems, replaced
     steps_in: list[Any] = raw_steps if isinstance(raw_steps, list) else []
     top = {k: v for k, v in data.items() if k != "steps"}
     try:
         spec = WorkflowSpec.model_validate(top)
     except ValidationError as exc:
         problems += pydantic_problems(exc, top, smap)
-        return None, problems
+        repaired = _repaired_top(top, exc, replaced)
+        if repaired is None:
+            return None, problems, replaced
+        try:
+            spec = WorkflowSpec.model_validate(repaired)
+        except ValidationError:
+            return None, problems, replaced
     for i, raw in enumerate(steps_in):
         try:
             spec.steps.append(_STEP.validate_python(raw))
@@ -66,7 +81,47 @@ def _partial(data: dict[str, Any], smap: SourceMap) -> tuple[WorkflowSpec | None
                 # keep the id known so references to it are not reported twice
                 spec.steps.append(LLMStep.model_construct(id=sid, kind="llm", prompt="",
                                                           after=[], model="default"))
-    return spec, problems
+    return spec, problems, replaced
+
+
+_PLACEHOLDERS: dict[str, Any] = {
+    # a bad input stays known, of any type, so that references to it are not reported
+    "inputs": {"type": "any"},
+    # a bad model or tool stays known to the steps that name it; its backend and module
+    # are not checked (the entry is in _partial's replaced)
+    "models": {},
+    "tools": "placeholder:placeholder",
+}
+_DROPPABLE = frozenset({"version", "description", "outputs", "defaults", "budget"})
+"""Top-level fields whose loss hides nothing from the checks of the steps."""
+
+
+def _repaired_top(top: dict[str, Any], exc: ValidationError,
+                  replaced: set[tuple[str, str]]) -> dict[str, Any] | None:
+    """The workflow's top-level fields with each bad one made harmless, so that its steps
+    are still checked: an unknown or droppable field is dropped, a bad `name:` named, a
+    bad entry of `inputs:`, `models:` or `tools:` replaced by a placeholder. ``None`` when
+    that is not safe: a whole `inputs:`, `models:` or `tools:` that is not a mapping would
+    make every reference to one of its entries a problem too.
+
+    :param replaced: gets the ``(field, name)`` of each placeholder.
+    """
+    repaired = dict(top)
+    for err in exc.errors(include_url=False):
+        loc = err["loc"]
+        field = loc[0] if loc else None
+        if not isinstance(field, str):
+            return None
+        if field in _PLACEHOLDERS and len(loc) >= 2 and isinstance(repaired.get(field), dict):
+            repaired[field] = {**repaired[field], loc[1]: _PLACEHOLDERS[field]}
+            replaced.add((field, str(loc[1])))
+        elif field == "name":
+            repaired["name"] = "workflow"
+        elif field in _DROPPABLE or field not in WorkflowSpec.model_fields:
+            repaired.pop(field, None)
+        else:
+            return None
+    return repaired
 
 
 def _without_unknown_fields(raw: Any, exc: ValidationError) -> Any:
@@ -137,12 +192,14 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
         return problems
     if not isinstance(data, dict):
         return [*problems, smap.problem((), "a workflow must be a mapping with `name:` and `steps:`")]
-    spec, more = _partial(data, smap)
+    spec, more, replaced = _partial(data, smap)
     problems += more
     if spec is not None:
         reg = registry or Registry.default()
-        problems += _model_problems(spec, smap, reg, overrides)
+        problems += _model_problems(spec, smap, reg, overrides, replaced)
         for name, target in spec.tools.items():
+            if ("tools", name) in replaced:
+                continue
             clash = reg.workflow_tool_problem(name)
             if clash is not None:
                 problems.append(smap.problem(("tools", name), clash, "give yours another name"))
@@ -177,13 +234,13 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
 
 
 def _model_problems(spec: WorkflowSpec, smap: SourceMap, reg: Registry,
-                    overrides: ModelOverrides) -> list[Problem]:
+                    overrides: ModelOverrides, replaced: set[tuple[str, str]]) -> list[Problem]:
     """Each model the run uses has its backend installed, which takes its ``options:``
     (checked here, not when a run compiles: ``--backend`` and ``--model`` may replace what
     the file says, see :class:`ModelOverrides`)."""
     problems: list[Problem] = []
     for name, config in spec.models.items():
-        if name in overrides.replaced:
+        if name in overrides.replaced or ("models", name) in replaced:
             continue
         for where, message, hint in model_problems(name, run_model(config, overrides.backend),
                                                    reg):
