@@ -160,6 +160,8 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
     #: ended (their step_failed / step_cancelled event counts those tokens already)
     call_usage: dict[tuple[str, int], Usage] = {}
     ended: set[tuple[str, int]] = set()
+    #: the attempts that failed and were retried (step_retrying)
+    retried: set[tuple[str, int]] = set()
     began: float | None = None  # when the execution being read started
     last_ts = 0.0
     for e in events:
@@ -171,6 +173,7 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         last_ts = max(last_ts, e.ts)
         if kind == "step_retrying":
             rec.retry_due[e.step_id] = (e.ts, e.delay_s)
+            retried.add((e.step_id, e.attempt))
         elif kind in _RETRY_NOT_DUE and e.step_id in rec.retry_due:
             del rec.retry_due[e.step_id]
         if kind == "step_started":
@@ -222,8 +225,12 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         if key not in ended:
             rec.spent += used
     rec.status = last_status
+    # an attempt that a step_retrying ended had failed: a step cancelled in the back-off
+    # after it (its step_cancelled names that attempt) has no attempt in flight, and its
+    # next attempt starts afresh (a new child run, a new plan), as it would have
     rec.unfinished = {sid: rec.attempts[sid] for sid, kind in last_of.items()
-                      if kind in ("step_started", "step_cancelled") and sid in rec.attempts}
+                      if kind in ("step_started", "step_cancelled") and sid in rec.attempts
+                      and (sid, rec.attempts[sid]) not in retried}
     for sid, kind in last_of.items():
         if kind in _OPEN:
             attempt = rec.attempts.get(sid, 0)
