@@ -31,6 +31,7 @@ from typing import Any
 import anyio
 from pydantic import Field
 
+from executors._extras import extra_missing, install_hint, installed
 from executors.engines.pool import PoolBusy
 from executors.llm._common import BackendOptions, parse_options
 from executors.tool import tool_output
@@ -60,8 +61,8 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise ConfigError(f"Ray is not installed; install the `ray` extra "
-                          f"(pip install 'ponder[ray]'): {exc}") from None
+        raise ConfigError(f"Ray is not installed; install the extra `ray`: "
+                          f"{install_hint('ray')} ({exc})") from None
     return ray
 
 
@@ -337,6 +338,13 @@ class RayEngineBackend:
     options_model = RayEngineOptions  # what `ponder validate` checks the model's options against
 
     default_concurrency = 256
+
+    @classmethod
+    def missing_extra(cls, config: ModelConfig) -> str | None:
+        """Why this machine cannot build the backend for want of the ``ray`` extra, found
+        without importing Ray; None when it is installed. (The engine in the actor runs
+        on the cluster, which may have packages this machine lacks: not checked here.)"""
+        return None if installed("ray") else extra_missing("ray-engine", "ray", "Ray")
 
     def __init__(self, config: ModelConfig) -> None:
         """:raises ConfigError: for bad options or an invalid ``engine`` config."""

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import anyio
 from pydantic import Field
 
+from executors._extras import extra_missing, installed
 from executors.engines._hub import SHARED, SharedObjects
 from executors.engines._meta import with_meta
 from executors.llm._common import BackendOptions, engine_int, parse_options
@@ -84,8 +85,7 @@ def load_vllm_api() -> VLLMApi:
         from vllm import SamplingParams, sampling_params
         from vllm.engine.arg_utils import AsyncEngineArgs
     except ImportError as exc:
-        raise ConfigError("vllm backend: vLLM is not installed; install the `gpu` extra "
-                          f"(pip install 'ponder[gpu]'): {exc}") from None
+        raise ConfigError(f"{extra_missing('vllm', 'gpu', 'vLLM')} ({exc})") from None
     try:
         from vllm.v1.engine.async_llm import AsyncLLM
     except ImportError:  # releases before the v1 engine
@@ -168,6 +168,13 @@ class VLLMBackend:
     options_model = VLLMOptions  # what `ponder validate` checks the model's options against
 
     default_concurrency = 256
+
+    @classmethod
+    def missing_extra(cls, config: ModelConfig) -> str | None:
+        """Why this machine cannot build the backend for want of the ``gpu`` extra (vLLM),
+        found without importing it; None when it is installed. (A GPU is not looked
+        for: that is a property of the machine a run starts on.)"""
+        return None if installed("vllm") else extra_missing("vllm", "gpu", "vLLM")
 
     def __init__(self, config: ModelConfig, *, api: VLLMApi | None = None,
                  engine: Any = None, shared: SharedObjects | None = None) -> None:

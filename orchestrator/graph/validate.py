@@ -163,15 +163,29 @@ def run_model(config: ModelConfig, backend: str | None) -> ModelConfig:
 
 def model_problems(alias: str, config: ModelConfig, registry: Registry
                    ) -> list[tuple[tuple[str | int, ...], str, str]]:
-    """What is wrong with one model's config: its backend is not installed, or the backend
-    refuses its ``options:``. Each is (path inside the config, message, hint)."""
+    """What is wrong with one model's config: its backend is not installed (unknown, or
+    lacking the extra it needs: its ``missing_extra(config)`` classmethod says), or the
+    backend refuses its ``options:``. Each is (path inside the config, message, hint).
+
+    A pool's members are not asked for their extras: a member that cannot run on this
+    machine is left out at run time (docs/engines.md, "Pools")."""
     installed = registry.backend_names()
     if config.backend not in installed:
         return [(("backend",), f"model {alias!r}: unknown LLM backend {config.backend!r}",
                  "installed backends: " + ", ".join(sorted(installed)))]
-    return [(("options", *where), f"model {alias!r}: {message}", "")
-            for where, message in registry.backend_option_problems(config.backend,
-                                                                   config.options)]
+    problems: list[tuple[tuple[str | int, ...], str, str]] = []
+    try:
+        check = getattr(registry.backend_factory(config.backend), "missing_extra", None)
+    except ConfigError as exc:  # its module does not import
+        problems.append((("backend",), f"model {alias!r}: {exc}", ""))
+        check = None
+    missing = check(config) if callable(check) else None
+    if missing:
+        problems.append((("backend",), f"model {alias!r}: {missing}",
+                         "or run it with --backend simulated, which needs no model"))
+    return problems + [(("options", *where), f"model {alias!r}: {message}", "")
+                       for where, message in registry.backend_option_problems(config.backend,
+                                                                              config.options)]
 
 
 def validate_text(text: str, file: str, registry: Registry | None = None,

@@ -181,8 +181,11 @@ def test_options_are_validated(gguf_path: Path, tmp_path: Path) -> None:
 
 def test_without_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
-    with pytest.raises(ConfigError, match=r"pip install 'ponder\[local\]'"):
-        LocalBackend(ModelConfig(backend="local"))
+    config = ModelConfig(backend="local")
+    with pytest.raises(ConfigError, match=r'pip install -e "\.\[local\]"') as info:
+        LocalBackend(config)
+    # in the words `ponder validate` uses for the model's backend (install_hint's)
+    assert str(info.value) == LocalBackend.missing_extra(config)
 
 
 # a grammar llama.cpp refuses used to crash the process at the first token: the step runs

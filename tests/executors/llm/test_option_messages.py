@@ -41,7 +41,8 @@ def test_a_run_refuses_options_in_the_words_of_validate(
     file.write_text(yaml.safe_dump({
         "name": "w", "models": {"m": {"backend": backend, "options": options}},
         "steps": [{"id": "a", "kind": "llm", "model": "m", "prompt": "hi"}]}))
-    validated = [p.message for p in validate_file(file)]
+    # without vLLM here, validate also names the extra `gpu` (at `backend:`, not options)
+    validated = [p.message for p in validate_file(file) if "is not installed" not in p.message]
     prefix = "model 'm': "
     assert len(validated) == 2 and all(m.startswith(prefix) for m in validated), validated
     # validate lists them by line, a run in the options' order
