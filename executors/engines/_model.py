@@ -176,7 +176,10 @@ class EngineModel:
         need = self._blocks_for(request.prompt_tokens) + request.n * self._blocks_for(
             request.output_tokens)
         if need > p.kv_blocks:
-            raise PromptTooLong(f"request needs {need} KV blocks; the engine has {p.kv_blocks}")
+            raise PromptTooLong(
+                f"prompt ({request.prompt_tokens}) + {request.n} x max_tokens "
+                f"({request.output_tokens}) needs {need} KV blocks of {p.block_size} tokens "
+                f"(block_size); the engine has {p.kv_blocks} (kv_blocks)")
         if request.request_id in self.requests:
             raise ValueError(f"request id {request.request_id!r} is already in the engine")
         request.arrival = now

@@ -35,6 +35,7 @@ from executors.engines._model import (
 )
 from executors.llm import SimulatedBackend
 from executors.llm._common import BackendOptions, chat_text, parse_options
+from executors.llm.simulated import ResponseRule
 from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
@@ -42,26 +43,37 @@ from orchestrator.spec.models import ModelConfig
 _DEFAULTS = EngineParams()
 
 
-class SimEngineOptions(BackendOptions):
-    """The ``options:`` of ``sim-engine`` (defaults: Llama-3-8B bf16, one H100, vLLM)."""
+def _cost(default: float) -> Any:
+    """A cost in seconds of the engine model: finite, at most a minute per unit."""
+    return Field(default, ge=0, le=60, allow_inf_nan=False)
 
-    decode_base_s: float = Field(_DEFAULTS.decode_base_s, ge=0)
-    decode_per_seq_s: float = Field(_DEFAULTS.decode_per_seq_s, ge=0)
-    decode_per_context_token_s: float = Field(_DEFAULTS.decode_per_context_token_s, ge=0)
-    prefill_per_token_s: float = Field(_DEFAULTS.prefill_per_token_s, ge=0)
-    prefill_attention_s: float = Field(_DEFAULTS.prefill_attention_s, ge=0)
-    block_size: int = Field(_DEFAULTS.block_size, ge=1)
-    kv_blocks: int = Field(_DEFAULTS.kv_blocks, ge=1)
-    max_num_seqs: int = Field(_DEFAULTS.max_num_seqs, ge=1)
-    max_num_batched_tokens: int = Field(_DEFAULTS.max_num_batched_tokens, ge=1)
-    max_model_len: int = Field(_DEFAULTS.max_model_len, ge=1)
+
+class SimEngineOptions(BackendOptions):
+    """The ``options:`` of ``sim-engine`` (defaults: Llama-3-8B bf16, one H100, vLLM).
+
+    Costs and ``time_scale`` are finite and bounded, as the ``simulated`` backend's are:
+    an infinite (or overflowing) iteration parked every request for good. Counts are
+    integers proper (``true`` is no number of blocks), and ``responses`` are the
+    ``simulated`` backend's rules, checked here so that ``ponder validate`` finds them.
+    """
+
+    decode_base_s: float = _cost(_DEFAULTS.decode_base_s)
+    decode_per_seq_s: float = _cost(_DEFAULTS.decode_per_seq_s)
+    decode_per_context_token_s: float = _cost(_DEFAULTS.decode_per_context_token_s)
+    prefill_per_token_s: float = _cost(_DEFAULTS.prefill_per_token_s)
+    prefill_attention_s: float = _cost(_DEFAULTS.prefill_attention_s)
+    block_size: int = Field(_DEFAULTS.block_size, ge=1, strict=True)
+    kv_blocks: int = Field(_DEFAULTS.kv_blocks, ge=1, strict=True)
+    max_num_seqs: int = Field(_DEFAULTS.max_num_seqs, ge=1, strict=True)
+    max_num_batched_tokens: int = Field(_DEFAULTS.max_num_batched_tokens, ge=1, strict=True)
+    max_model_len: int = Field(_DEFAULTS.max_model_len, ge=1, strict=True)
     enable_prefix_caching: bool = _DEFAULTS.enable_prefix_caching
     scheduling_policy: Literal["fcfs", "priority"] = _DEFAULTS.policy
-    time_scale: float = Field(1.0, ge=0)
-    seed: int = 0
-    responses: list[dict[str, Any]] = Field(default_factory=list)
+    time_scale: float = Field(1.0, ge=0, le=1000, allow_inf_nan=False)
+    seed: int = Field(0, strict=True)
+    responses: list[ResponseRule] = Field(default_factory=list)
     output_tokens: Literal["max", "text"] = "max"
-    die_after_requests: int | None = Field(None, ge=0)
+    die_after_requests: int | None = Field(None, ge=0, strict=True)
     name: str | None = None
 
     def params(self) -> EngineParams:
