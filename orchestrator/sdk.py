@@ -298,6 +298,7 @@ class Workflow:
         from orchestrator.errors import ToolError
 
         wf = self
+        check_backend(backend, self.registry)
 
         async def run_as_tool(**kwargs: Any) -> Any:
             result = await wf.run(kwargs, backend=backend)
@@ -349,10 +350,13 @@ class Workflow:
             ``StoreHook(store)``.
         :raises ValidationFailed: when the workflow is invalid.
         :raises SpecError: when the inputs are invalid (see :meth:`check_inputs`).
-        :raises ConfigError: for a hook that is not callable.
+        :raises ConfigError: for a ``backend`` that is not installed (see
+            :func:`check_backend`), before any run is recorded; for a hook that is not
+            callable.
         :raises Exception: what a hook raised: the run stops there (its events could not
             be delivered).
         """
+        check_backend(backend, self.registry)
         listeners = [_as_hook(h) for h in hooks]
         graph = self.compile()
         self.check_inputs(inputs or {})
@@ -663,6 +667,26 @@ def _input_spec(name: str, value: str | dict[str, Any] | InputSpec) -> InputSpec
         if isinstance(value, str):
             return InputSpec(type=value)
         return InputSpec.model_validate(value)
+
+
+def backend_problem(backend: object, registry: Registry) -> str | None:
+    """What is wrong with the backend a run is asked to put every model on (``ponder run
+    --backend``, ``Workflow.run(backend=...)``): the words after the option's name, or None
+    when it is installed (or not given)."""
+    if backend is None:
+        return None
+    names = registry.backend_names()
+    if isinstance(backend, str) and backend in names:
+        return None
+    return f"unknown LLM backend; installed: {', '.join(sorted(names))}"
+
+
+def check_backend(backend: object, registry: Registry) -> None:
+    """:raises ConfigError: ``backend='simulatd': unknown LLM backend; installed: ...``, as
+    ``ponder run --backend`` words it (:func:`backend_problem`)."""
+    problem = backend_problem(backend, registry)
+    if problem is not None:
+        raise ConfigError(f"backend={shown(backend)}: {problem}")
 
 
 def _check_name(method: str, what: str, value: object) -> None:

@@ -42,7 +42,7 @@ from orchestrator.errors import (
 from orchestrator.graph.validate import ModelOverrides, model_problems, run_model, validate_file
 from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.registry import Registry
-from orchestrator.sdk import Workflow
+from orchestrator.sdk import Workflow, backend_problem
 from orchestrator.spec.models import STEP_KINDS, ModelConfig, non_finite
 
 
@@ -528,11 +528,11 @@ def _tool_executor(name: str, registry: Registry) -> Any:
 
 
 def _check_backend(backend: str | None, registry: Registry) -> None:
-    """Fail when ``--backend`` names an LLM backend that is not installed."""
-    names = registry.backend_names()
-    if backend is not None and backend not in names:
-        raise _fail(f"--backend {shown(backend)}: unknown LLM backend; installed: "
-                    f"{', '.join(sorted(names))}", kind="config")
+    """Fail when ``--backend`` names an LLM backend that is not installed (in the words of
+    the SDK's check, :func:`~orchestrator.sdk.backend_problem`)."""
+    problem = backend_problem(backend, registry)
+    if problem is not None:
+        raise _fail(f"--backend {shown(backend)}: {problem}", kind="config")
 
 
 def _check_override(name: str, path: str, config: ModelConfig, registry: Registry) -> None:
