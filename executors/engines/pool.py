@@ -762,7 +762,8 @@ class PoolBackend:
     stall_timeout_s    300             seconds without progress after which a member's
                                        calls move elsewhere (a member may set its own;
                                        ``null``: never); only for members whose
-                                       progress shows before their answer (see the
+                                       progress shows before their answer, and
+                                       not for a member that is a pool (see the
                                        module docstring)
     quantum_tokens     2048            ``program_aware``: service of level 0
     levels             8               ``program_aware``: number of levels
