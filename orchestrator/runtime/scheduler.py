@@ -151,7 +151,9 @@ class StepOutcome:
     status: str
     output: Any
     error: str | None
-    #: tokens it used (for a cancelled or failed step: what its executor noted, see note_usage)
+    #: tokens it used, every attempt's (as the run's totals and ``RunResult.steps`` count
+    #: them): a success's, and what each failed, retried or cancelled attempt had used
+    #: (what its executor noted, see note_usage, else its error's or its runs' count)
     usage: Usage = field(default_factory=Usage)
     #: it failed without being dispatched: the run's token budget was spent (a fan-out
     #: marks such a child ``not_started``, as under its own budget)
@@ -308,6 +310,9 @@ class Scheduler:
         self._cut_short: dict[str, int] = {}
         #: tokens per step: a success's, or what a cancelled/failed attempt had used
         self.step_usage: dict[str, Usage] = {}
+        #: tokens per step of its attempts that failed and were retried (StepOutcome.usage
+        #: adds them, as the run's totals and the trace's fold of the step do)
+        self._retried_usage: dict[str, Usage] = {}
         #: groups (joined maps) whose owner succeeds with failed members as nulls
         self.tolerant_groups: set[str] = set()
         #: outputs known from an earlier execution (resume, replay): those steps do not run,
@@ -418,8 +423,10 @@ class Scheduler:
 
     def outcome(self, step_id: str) -> StepOutcome:
         st = self.state.steps[step_id]
+        used = self.step_usage.get(step_id) or Usage()
+        earlier = self._retried_usage.get(step_id)
         return StepOutcome(step_id, st.status.value, st.output, st.error,
-                           self.step_usage.get(step_id) or Usage(),
+                           used + earlier if earlier is not None else used,
                            st.status.value == "failed" and step_id in self._over_budget,
                            self._cut_short.get(step_id, 0)
                            if st.status.value == "succeeded" else 0)
@@ -961,6 +968,10 @@ class Scheduler:
         if not isinstance(used, Usage) or not used.total:
             return _NO_USAGE
         self._spent(used, step_id)
+        if retried:
+            self._retried_usage[step_id] = self._retried_usage.get(step_id, Usage()) + used
+        else:  # what its outcome says it used (its error's or its runs' count, if not noted)
+            self.step_usage[step_id] = used
         return ev.UsageModel(prompt_tokens=used.prompt_tokens,
                              completion_tokens=used.completion_tokens)
 
