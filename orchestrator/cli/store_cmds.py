@@ -52,7 +52,7 @@ from orchestrator.store import (
     resume_target,
     upgrade,
 )
-from orchestrator.store._open import MEMORY_URL, read_only_url
+from orchestrator.store._open import MEMORY_URL, read_only_url, require_stored
 from orchestrator.store._sql import normalize_url
 
 T = TypeVar("T")
@@ -62,15 +62,19 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]], *,
-               reads_only: bool = False) -> T:
+               reads_only: bool = False, stored: bool = False) -> T:
     """Open the store, run `fn` with it, close it.
 
     :param reads_only: `fn` only reads: a SQLite file this user may not write (a copied
         trace, a read-only share) is opened read-only, as it is (not upgraded), where
-        opening it for writing is refused.
+        opening it for writing is refused. Implies `stored`.
+    :param stored: `fn` needs runs already stored: a SQLite file that was named and does
+        not exist is refused (:func:`require_stored`), not created empty.
     """
 
     async def go() -> T:
+        if reads_only or stored:
+            require_stored(db)
         read_only = read_only_url(db) if reads_only else None
         store = await (open_store(read_only, auto_upgrade=False) if read_only is not None
                        else open_store(db))
@@ -318,7 +322,7 @@ def resume_cmd(
 
     def go() -> None:
         _check_backend(backend, Registry.default())
-        result = with_store(db, run)
+        result = with_store(db, run, stored=True)
         if isinstance(result, RunRecord):  # finished already: nothing was run
             if as_json:
                 _report(_as_result(result), as_json)
@@ -415,7 +419,7 @@ def replay_cmd(
                                 backend=backend)
 
         try:
-            result = with_store(db, run)
+            result = with_store(db, run, stored=True)
         except (SpecError, RecursionError) as exc:  # the inputs, checked as the run starts
             raise _input_failure(exc, overrides) from None
         _report(result, as_json)
@@ -547,7 +551,7 @@ def gc(
         except OverflowError:
             raise _fail(f"--older-than {shown(older_than)}: too large (at most "
                         f"{timedelta.max.days}d)") from None
-        n = with_store(db, lambda s: s.delete_runs_older_than(age))
+        n = with_store(db, lambda s: s.delete_runs_older_than(age), stored=True)
         out.print(f"deleted {n} run{'s' if n != 1 else ''}", highlight=False)
 
     _run_cli(go, debug)

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 from urllib.parse import quote
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, StoreUnavailable
 from orchestrator.store._base import TraceStore
 from orchestrator.store._memory import MemoryStore
 from orchestrator.store._sql import SqlStore, upgrade_schema
@@ -35,7 +35,7 @@ def read_only_url(url: str | None = None) -> str | None:
         return None
     path = SqlStore(resolved).path
     try:
-        if path is None or not path.exists() or (
+        if path is None or not path.exists() or path.is_dir() or (
                 os.access(path, os.W_OK) and path.stat().st_mode & stat.S_IWUSR):
             return None
     except OSError:
@@ -43,6 +43,31 @@ def read_only_url(url: str | None = None) -> str | None:
     # quoted twice: SQLAlchemy unquotes the URL once, SQLite the file: URI it passes on
     quoted = quote(quote(str(path.absolute())), safe="/")
     return f"sqlite:///file:{quoted}?mode=ro&uri=true"
+
+
+def require_stored(url: str | None = None) -> None:
+    """For a command that reads runs already stored: a SQLite file named by ``url`` or
+    ``$PONDER_DB_URL`` must exist, since opening it would create an empty store and
+    hide a mistyped path. The default file (:func:`default_store_url`) may be missing.
+
+    :raises StoreUnavailable: naming the file that does not exist.
+    :raises ConfigError: for a URL of an unsupported kind.
+    """
+    resolved = resolve_store_url(url)
+    if resolved == MEMORY_URL or not (url or os.environ.get(ENV_VAR)):
+        return
+    store = SqlStore(resolved)
+    try:
+        missing = store.path is not None and not store.path.exists()
+    except OSError:
+        return  # opening it says what is wrong
+    if missing:
+        given = "--db" if url else f"${ENV_VAR}"
+        raise StoreUnavailable(
+            f"no trace store at {store.path}; check the path given ({given}), or run a "
+            "workflow with that store first",
+            url=store.url,
+        )
 
 
 async def open_store(url: str | None = None, *, auto_upgrade: bool | None = None) -> TraceStore:

@@ -75,15 +75,16 @@ def normalize_url(url: str) -> sa.URL:
 
     A plain path (no ``://``) is a SQLite file. Any SQLite URL (``sqlite://``,
     ``sqlite+aiosqlite://``, ``sqlite+pysqlite://``) runs on pysqlite in worker
-    threads; ``~`` in its path is expanded, and its query may hold
+    threads; ``~`` in its path is expanded (``sqlite://`` is a database in memory, and
+    ``sqlite:///``, which names no file, is refused), and its query may hold
     ``synchronous=NORMAL|FULL|EXTRA`` (see :class:`SqlStore`). ``postgres://`` and
     ``postgresql://`` get the psycopg driver; ``postgresql+psycopg://`` and
     ``postgresql+asyncpg://`` are kept; their query may hold ``statement_timeout_ms=N``
     (see :class:`SqlStore`).
 
-    :raises ConfigError: for a malformed URL, another database, a synchronous
-        PostgreSQL driver, an unknown SQLite ``synchronous`` mode or a statement
-        timeout that is not a whole number of milliseconds.
+    :raises ConfigError: for a malformed URL, a SQLite URL naming no file, another
+        database, a synchronous PostgreSQL driver, an unknown SQLite ``synchronous``
+        mode or a statement timeout that is not a whole number of milliseconds.
     """
     if "://" not in url:
         # built, not parsed: a file name may hold '?', '#' or '%'
@@ -108,6 +109,13 @@ def normalize_url(url: str) -> sa.URL:
     if backend == "sqlite":
         if driver not in ("pysqlite", "aiosqlite"):
             raise ConfigError(f"trace store URL {shown}: unsupported SQLite driver {driver!r}")
+        if parsed.database == "":
+            # sqlite:/// (not SQLAlchemy's sqlite:// for memory): whoever typed it meant a
+            # file and forgot its name; a store in memory would lose the run unsaid
+            raise ConfigError(
+                f"trace store URL {shown} names no SQLite file: give one (sqlite:///PATH), "
+                "or memory:// for a store that keeps nothing"
+            )
         database = parsed.database or ":memory:"
         if database != ":memory:" and not database.startswith("file:"):
             database = str(Path(database).expanduser())
@@ -297,9 +305,16 @@ class SqlStore(TraceStore):
             ) from exc
         try:
             exists = path.exists()
+            is_dir = path.is_dir()
         except OSError as exc:  # a name too long for the file system
             raise StoreUnavailable(f"cannot open SQLite file {path}: {exc.strerror}",
                                    url=self.url) from exc
+        if is_dir:  # else SQLite's "unable to open database file"
+            raise StoreUnavailable(
+                f"SQLite file {path} is a directory; name a file in it "
+                f"(e.g. {path / 'ponder.db'})",
+                url=self.url,
+            )
         # Checked by permission bits too, so that root is refused a file marked read-only.
         if exists and (
             not os.access(path, os.W_OK) or not path.stat().st_mode & stat.S_IWUSR

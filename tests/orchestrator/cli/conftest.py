@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
+from orchestrator.store import open_store
 from tests.store.conftest import pg_server, pg_url  # noqa: F401  (a throwaway PostgreSQL)
 
 
@@ -15,4 +17,10 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
         url: str = request.getfixturevalue("pg_url")
         return url
-    return f"sqlite:///{tmp_path / 'trace.db'}"
+    url = f"sqlite:///{tmp_path / 'trace.db'}"
+
+    async def create() -> None:  # the reading commands refuse a file that does not exist
+        await (await open_store(url)).close()
+
+    anyio.run(create)
+    return url

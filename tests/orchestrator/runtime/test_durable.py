@@ -138,6 +138,11 @@ def test_fork_from_a_step_with_a_new_output(tmp_path: Path) -> None:
 
 def test_resume_and_show_of_unknown_runs(tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'u.db'}"
+
+    async def create() -> None:  # an empty store: a missing file is refused first
+        await (await open_store(db)).close()
+
+    anyio.run(create)
     for cmd in ("resume", "show", "replay"):
         proc = ponder(cmd, "nosuchrun", db=db)
         assert proc.returncode == 1
