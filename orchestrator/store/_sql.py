@@ -7,6 +7,7 @@ transaction by a runner (see :mod:`orchestrator.store._runners`).
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import sqlite3
@@ -157,6 +158,31 @@ def _pg_statement_timeout(url: sa.URL, shown: str) -> int:
     return int(text)
 
 
+#: the module each PostgreSQL driver imports; the extra `postgres` brings both
+_PG_DRIVER_MODULES = {"psycopg": "psycopg", "psycopg_async": "psycopg", "asyncpg": "asyncpg"}
+
+
+def _require_pg_driver(url: sa.URL, shown: str) -> None:
+    """Fail when the PostgreSQL driver ``url`` names is not installed (Ponder installed
+    without its extra `postgres`), rather than with SQLAlchemy's ModuleNotFoundError.
+    The hint is worded as the backends' (``executors/_extras.py``), which
+    ``orchestrator`` does not import.
+
+    :raises ConfigError: naming the extra and how to install it.
+    """
+    module = _PG_DRIVER_MODULES.get(url.get_driver_name())
+    if module is None:
+        return
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"trace store URL {shown} needs the extra `postgres` ({module} is not "
+            "installed): pip install -e \".[postgres]\" in Ponder's clone, or pip install "
+            "\"ponder[postgres]\""
+        ) from None
+
+
 def _pg_connect_args(url: sa.URL, statement_timeout_ms: int) -> dict[str, Any]:
     """The driver's connect arguments that set the server's ``statement_timeout``."""
     if not statement_timeout_ms:
@@ -217,6 +243,7 @@ class SqlStore(TraceStore):
             self._synchronous = _sqlite_synchronous(self._url, self.url)
             self._url = self._url.difference_update_query([_SYNCHRONOUS])
         else:
+            _require_pg_driver(self._url, self.url)
             self._statement_timeout_ms = _pg_statement_timeout(self._url, self.url)
             self._url = self._url.difference_update_query([STATEMENT_TIMEOUT])
         self._auto_upgrade = self._sqlite if auto_upgrade is None else auto_upgrade
