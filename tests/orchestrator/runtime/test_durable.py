@@ -3,10 +3,12 @@ output without re-running completed steps; replay is exact; forks re-run only do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -35,17 +37,24 @@ async def _events(db: str, run_id: str | None = None) -> tuple[str, list[Any]]:
         await store.close()
 
 
-def _wait_for_a_run(db: str, timeout_s: float = 60) -> None:
-    async def any_run() -> bool:
-        store = await open_store(db)
-        try:
-            return bool(await store.list_runs(limit=1))
-        finally:
-            await store.close()
+def _a_run_is_recorded(path: Path) -> bool:
+    """Whether the SQLite store at ``path`` lists a run, read without taking a lock: the
+    process under test is its only writer. (``open_store`` takes the file's write lock to
+    check the schema, and creates it in a new file: polled while the run starts, it
+    raced the run's own opening for that lock, under a busy timeout of 5 s.)"""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
+                                                timeout=0.05)) as conn:
+            return conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
+    except sqlite3.Error:  # no file, no schema yet, or busy: not yet
+        return False
 
+
+def _wait_for_a_run(db: str, timeout_s: float = 60) -> None:
+    path = Path(db.split("///", 1)[1])
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if Path(db.split("///", 1)[1]).exists() and anyio.run(any_run):
+        if _a_run_is_recorded(path):
             return
         time.sleep(0.02)
     raise AssertionError("the run did not start")
