@@ -1,5 +1,5 @@
-"""Ctrl-C and SIGTERM during ``ponder run``: they cancel the run until it has finished,
-and change nothing after.
+"""Ctrl-C and SIGTERM during ``ponder run``, ``ponder resume`` and ``ponder replay``: they
+cancel the run until it has finished, and change nothing after.
 
 The handlers stay installed from before the run starts until the command has reported
 it. anyio's signal receiver would not do: leaving it puts Python's default handlers back
@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
 
 from orchestrator.cli._console import err
+from orchestrator.cli._failure import Failure
 
+T = TypeVar("T")
 #: the signals that cancel a run: Ctrl-C, and ``kill``'s default
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -38,8 +41,9 @@ class StopSignals:
     def __init__(self) -> None:
         self.signal: int | None = None
         self.finished = False
-        #: the scope of what runs before the run starts (opening the store), cancelled
-        #: by a signal then
+        #: the scope a signal cancels while the run's scheduler is not known: what runs
+        #: before the run starts (opening the store), or a run whose scheduler is not
+        #: handed over (see :meth:`cancels`)
         self.opening: anyio.CancelScope | None = None
         self._scheduler: Any = None
         self._root: str | None = None
@@ -100,9 +104,81 @@ class StopSignals:
         elif self.opening is not None:
             self.opening.cancel()
 
+    @property
+    def run_id(self) -> str | None:
+        """The id of the run, once :meth:`hook` has seen its first event."""
+        return self._root
+
+    @contextmanager
+    def cancels(self) -> Iterator[anyio.CancelScope]:
+        """A scope that a stop signal cancels (at once if one came before it): around
+        opening the store, or around a run whose scheduler :meth:`started` is not given
+        (a resumed or replayed one). Cancelled from outside, such a run is still
+        recorded as cancelled (``execute`` records how it ended), but returns nothing:
+        read it from the store."""
+        with anyio.CancelScope() as scope:
+            self.opening = scope
+            self._cancel()
+            try:
+                yield scope
+            finally:
+                self.opening = None
+
     async def hook(self, events: Sequence[Any]) -> None:
         """A hook after the store's: it sees the run's ``run_finished`` once stored."""
         for event in events:
             self._root = self._root or event.run_id
             if event.kind == "run_finished" and event.run_id == self._root:
                 self.finished = True
+
+
+async def run_stoppably(stops: StopSignals, open_store: Callable[[], Awaitable[Any]],
+                        start: Callable[[Any, list[Any]], Awaitable[T]],
+                        cancelled: Callable[[Any], T], *, what: str) -> T:
+    """Open the store (``open_store()``), start a run in it (``start(store, hooks)``,
+    the hooks to give the run: the store's, then ``stops.hook``), close the store; a
+    stop signal cancels the opening, or the run. For ``ponder resume`` and ``ponder
+    replay``, whose run's scheduler is not handed over (see :meth:`StopSignals.started`):
+    the run is cancelled from outside, which records it as cancelled, and its outcome
+    is read back from the store.
+
+    :param cancelled: what to return for the stored record (a
+        :class:`~orchestrator.store.RunRecord`) of a run that a signal cancelled.
+    :param what: the run, as the message of a signal before it started names it.
+    :raises Failure: when a signal came before the run started.
+    """
+    from orchestrator.store import StoreHook, fold_events
+
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(stops.watch)
+            try:
+                with stops.cancels() as opening:
+                    store = await open_store()
+                if opening.cancelled_caught:
+                    raise _interrupted(stops, what)
+                try:
+                    with stops.cancels() as running:
+                        result = await start(store, [StoreHook(store), stops.hook])
+                    if running.cancelled_caught:
+                        if stops.run_id is None:  # it had not begun: nothing was recorded
+                            raise _interrupted(stops, what)
+                        result = cancelled(fold_events(await store.events(stops.run_id)))
+                finally:
+                    await store.close()
+            finally:
+                tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:  # the task group's: the error inside it, if one
+        leaf: BaseException = group
+        while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+            leaf = leaf.exceptions[0]
+        if leaf is group:
+            raise
+        raise leaf from None
+    return result
+
+
+def _interrupted(stops: StopSignals, what: str) -> Failure:
+    signum = stops.signal or signal.SIGINT
+    return Failure(f"interrupted before {what} started", kind="interrupted",
+                   code=128 + signum)

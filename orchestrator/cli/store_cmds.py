@@ -17,12 +17,14 @@ from rich.text import Text
 
 from orchestrator.cli._console import err, out, write_json
 from orchestrator.cli._failure import workflow_failure
+from orchestrator.cli._signals import StopSignals, run_stoppably
 from orchestrator.cli.app import (
     _DEEP,
     Debug,
     _argv_text,
     _check_backend,
     _Exit,
+    _exit_status,
     _fail,
     _input_failure,
     _parse_inputs,
@@ -42,7 +44,6 @@ from orchestrator.store import (
     RunInfo,
     RunNotFound,
     RunRecord,
-    StoreHook,
     TraceStore,
     fold_events,
     interrupted_runs,
@@ -309,12 +310,12 @@ def resume_cmd(
     Completed steps are not executed again, and the sub-workflow runs it had in flight
     continue under their own ids."""
 
-    async def run(store: TraceStore) -> RunResult | RunRecord:
+    async def run(store: TraceStore, hooks: list[Any]) -> RunResult | RunRecord:
         events = await store.events(await store.resolve_run_id(run_id))
         if not events:
             raise RunNotFound(run_id)
         try:
-            return await resume(events, hooks=[StoreHook(store)], backend=backend,
+            return await resume(events, hooks=hooks, backend=backend,
                                 children=recorded_children(store))
         except RunAlreadyFinished as exc:
             err.print(str(exc), markup=False, highlight=False)
@@ -322,14 +323,18 @@ def resume_cmd(
 
     def go() -> None:
         _check_backend(backend, Registry.default())
-        result = with_store(db, run, stored=True)
-        if isinstance(result, RunRecord):  # finished already: nothing was run
-            if as_json:
-                _report(_as_result(result), as_json)
-            return
-        _report(result, as_json)
+        # as for `ponder run`: until the result is printed, a signal cancels the run
+        # (until it has finished) and never ends the command
+        with StopSignals() as stops:
+            result = _run_stoppably(db, run, stops, "the resumed run")
+            if isinstance(result, RunRecord):  # finished already: nothing was run
+                if as_json:
+                    _report(_as_result(result), as_json)
+                return
+            _report(result, as_json)
         if not result.ok:
-            raise _Exit(1)
+            raise _Exit(_exit_status(result, stops.signal if result.status == "cancelled"
+                                     else None))
 
     _run_cli(go, debug, as_json)
 
@@ -342,6 +347,23 @@ class _Folded:
 
     def record(self) -> RunRecord:
         return self._rec
+
+
+def _run_stoppably(db: str | None, start: Callable[[TraceStore, list[Any]], Awaitable[T]],
+                   stops: StopSignals, what: str) -> T | RunResult:
+    """:func:`with_store` for ``resume`` and ``replay``, whose run a stop signal cancels
+    as it does ``ponder run``'s (see :func:`~orchestrator.cli._signals.run_stoppably`):
+    ``start(store, hooks)`` starts the run with those hooks; a run a signal cancelled is
+    its record in the store, as a result."""
+
+    async def opened() -> TraceStore:
+        require_stored(db)
+        return await open_store(db)
+
+    async def go() -> T | RunResult:
+        return await run_stoppably(stops, opened, start, _as_result, what=what)
+
+    return anyio.run(go)
 
 
 def _as_result(rec: RunRecord) -> RunResult:
@@ -409,25 +431,29 @@ def replay_cmd(
                 raise workflow_failure(problems, workflow)
         replayed: list[str] = []
 
-        async def run(store: TraceStore) -> Any:
+        async def run(store: TraceStore, hooks: list[Any]) -> RunResult:
             events = await store.events(await store.resolve_run_id(run_id))
             if not events:
                 raise RunNotFound(run_id)
             replayed.append(events[0].run_id)  # the whole id, when given its start
-            return await replay(events, hooks=[StoreHook(store)], workflow_file=workflow,
+            return await replay(events, hooks=hooks, workflow_file=workflow,
                                 from_step=from_step, set_outputs=sets, inputs=overrides,
                                 backend=backend)
 
-        try:
-            result = with_store(db, run, stored=True)
-        except (SpecError, RecursionError) as exc:  # the inputs, checked as the run starts
-            raise _input_failure(exc, overrides) from None
-        _report(result, as_json)
-        if not as_json:
-            err.print(f"replay of {replayed[0]} recorded as run {result.run_id}", markup=False,
-                      highlight=False)
+        # as for `ponder run`: until the result is printed, a signal cancels the run
+        # (until it has finished) and never ends the command
+        with StopSignals() as stops:
+            try:
+                result = _run_stoppably(db, run, stops, "the replay")
+            except (SpecError, RecursionError) as exc:  # the inputs, checked as it starts
+                raise _input_failure(exc, overrides) from None
+            _report(result, as_json)
+            if not as_json:
+                err.print(f"replay of {replayed[0]} recorded as run {result.run_id}",
+                          markup=False, highlight=False)
         if not result.ok:
-            raise _Exit(1)
+            raise _Exit(_exit_status(result, stops.signal if result.status == "cancelled"
+                                     else None))
 
     _run_cli(go, debug, as_json)
 
