@@ -35,9 +35,17 @@ from orchestrator.cli.app import (
 )
 from orchestrator.errors import EventConflict, PonderError, SpecError, shown
 from orchestrator.runtime.contracts import Usage
-from orchestrator.runtime.durable import RunAlreadyFinished, recorded_children, replay, resume
+from orchestrator.runtime.durable import (
+    RunAlreadyFinished,
+    _graph_for,
+    recorded_children,
+    recording_from_events,
+    replay,
+    resume,
+)
 from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.registry import Registry
+from orchestrator.sdk import Workflow
 from orchestrator.spec.models import non_finite
 from orchestrator.store import (
     RunFilter,
@@ -436,6 +444,8 @@ def replay_cmd(
             if not events:
                 raise RunNotFound(run_id)
             replayed.append(events[0].run_id)  # the whole id, when given its start
+            if overrides:
+                _check_replay_inputs(events, workflow, overrides)
             return await replay(events, hooks=hooks, workflow_file=workflow,
                                 from_step=from_step, set_outputs=sets, inputs=overrides,
                                 backend=backend)
@@ -456,6 +466,20 @@ def replay_cmd(
                                      else None))
 
     _run_cli(go, debug, as_json)
+
+
+def _check_replay_inputs(events: list[Any], workflow: Path | None,
+                         overrides: dict[str, Any]) -> None:
+    """Refuse ``--input`` values the replayed workflow does not take, as ``ponder run``
+    refuses them (:meth:`Workflow.check_inputs`; a workflow that declares no inputs takes
+    none), before the replay starts.
+
+    :raises SpecError: naming the inputs.
+    """
+    rec = recording_from_events(events)
+    # the workflow replay() runs: the file given, else the recorded one (its file first)
+    graph = _graph_for(rec, Registry.default(), workflow, prefer_file=True)
+    Workflow.from_spec(graph.spec).check_inputs({**rec.inputs, **overrides})
 
 
 @app.command()
