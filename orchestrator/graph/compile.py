@@ -194,8 +194,10 @@ class _Checker:
                  planner_options: PlannerOptionCheck | None = None,
                  planner_steps: PlannerSteps | None = None,
                  load_workflow: SubworkflowLoader | None = None,
-                 tool_arguments: ToolArguments | None = None) -> None:
+                 tool_arguments: ToolArguments | None = None,
+                 models_given: frozenset[str] = frozenset()) -> None:
         self.planner_names = planner_names
+        self.models_given = models_given
         self.tool_arguments = tool_arguments
         self.planner_options = planner_options
         self.planner_steps = planner_steps
@@ -604,9 +606,17 @@ class _Checker:
                          "give a value of the type the tool declares")
 
     def check_model(self, path: tuple[str | int, ...], model: str) -> None:
-        if self.spec.models and model not in self.spec.models and model != "default":
-            self.add(path, f"unknown model {model!r}",
-                     "models declared: " + ", ".join(sorted(self.spec.models)))
+        """A step's model alias is declared under ``models:``, given by the run
+        (``--model NAME=FILE``), or ``default``: without ``models:`` an undeclared alias
+        ran on the bundled model, silently."""
+        if model == "default" or model in self.spec.models or model in self.models_given:
+            return
+        if self.spec.models:
+            hint = "models declared: " + ", ".join(sorted(self.spec.models))
+        else:
+            hint = (f"declare it under `models:`, or give it with --model {model}=FILE "
+                    "(without `models:` only `default`, the bundled model, is known)")
+        self.add(path, f"unknown model {model!r}", hint)
 
     def check_workflow(self, path: tuple[str | int, ...], ref: str) -> None:
         if ref in self.workflow_names:
@@ -649,6 +659,7 @@ def compile_workflow(
     planner_steps: PlannerSteps | None = None,
     load_workflow: SubworkflowLoader | None = None,
     tool_arguments: ToolArguments | None = None,
+    models_given: frozenset[str] = frozenset(),
 ) -> CompiledGraph:
     """Validate a spec and build its DAG.
 
@@ -661,12 +672,15 @@ def compile_workflow(
         steps to their plan's ``tools:`` (not checked without it).
     :param tool_arguments: the argument model of a known tool, to check tool steps'
         ``args`` (names, required ones, literal values; not checked without it).
+    :param models_given: model aliases the run serves besides the workflow's ``models:``
+        (``ponder run --model NAME=FILE``); a step may name them.
     :raises ValidationFailed: with every problem found.
     """
     smap = source or SourceMap()
     base = base_dir or Path(".")
     chk = _Checker(spec, smap, tool_names or set(), base, workflow_names or set(), planner_names,
-                   planner_options, planner_steps, load_workflow, tool_arguments)
+                   planner_options, planner_steps, load_workflow, tool_arguments,
+                   models_given)
     nodes: dict[str, Node] = {}
     dag: nx.DiGraph = nx.DiGraph()
     branch_targets: dict[str, set[str]] = {}

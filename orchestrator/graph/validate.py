@@ -24,7 +24,7 @@ from orchestrator.spec.loader import (
     parse_yaml,
     pydantic_problems,
 )
-from orchestrator.spec.models import LLMStep, ModelConfig, Step, WorkflowSpec
+from orchestrator.spec.models import LLMStep, MapStep, ModelConfig, Step, WorkflowSpec
 
 _STEP: TypeAdapter[Any] = TypeAdapter(Step)
 _STEPS: TypeAdapter[list[Any]] = TypeAdapter(list[Any])
@@ -232,7 +232,9 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
                              load_workflow=registry_loader(reg.workflows),
                              # a workflow's own tools are not imported to validate
                              tool_arguments=lambda name: None if name in spec.tools
-                             else reg.tool_arguments(name))
+                             else reg.tool_arguments(name),
+                             # --model NAME=FILE serves NAME, declared or not
+                             models_given=overrides.replaced)
         except ValidationFailed as exc:
             problems += exc.problems
         if subs is None:
@@ -259,7 +261,30 @@ def _model_problems(spec: WorkflowSpec, smap: SourceMap, reg: Registry,
         for where, message, hint in model_problems(name, run_model(config, overrides.backend),
                                                    reg):
             problems.append(smap.problem(("models", name, *where), message, hint))
+    first = _first_default_user(spec)
+    if not spec.models and "default" not in overrides.replaced and first is not None:
+        # no `models:`: the step runs on the bundled model (ModelConfig()), located at it
+        for _, message, hint in model_problems("default", run_model(ModelConfig(),
+                                                                    overrides.backend), reg):
+            message = message.replace("model 'default':", "model 'default' (the bundled "
+                                      "model: the workflow declares no `models:`):", 1)
+            problems.append(smap.problem(("steps", first), message, hint))
     return problems
+
+
+def _first_default_user(spec: WorkflowSpec) -> int | None:
+    """The index of the first step that runs on the model ``default`` (an LLM step's,
+    a map's LLM body's, a plan's, spawn's or sample's ``model``, a join scorer's ``llm``)."""
+    for i, step in enumerate(spec.steps):
+        models = [getattr(step, "model", None)] if step.kind in ("llm", "plan", "spawn",
+                                                                  "sample") else []
+        if isinstance(step, MapStep) and step.step.kind == "llm":
+            models.append(step.step.model)
+        if step.kind == "join":
+            models += [s.llm for s in (step.scorer, step.check) if s is not None]
+        if "default" in models:
+            return i
+    return None
 
 
 def validate_file(path: str | Path, registry: Registry | None = None, *,
