@@ -211,6 +211,9 @@ class _Checker:
         self.index: dict[str, int] = {}
         self.steps_by_id: dict[str, Any] = {}
         self.online_joins: dict[str, str] = {}  # fan-out id -> its first_finish/adaptive join
+        #: the position of the step being checked when it is not the first of its id (a
+        #: duplicate): what is above it, not above the first, may be referred to
+        self.position: int | None = None
         for i, s in enumerate(spec.steps):  # the first of duplicate ids counts
             self.index.setdefault(s.id, i)
             self.steps_by_id.setdefault(s.id, s)
@@ -243,7 +246,8 @@ class _Checker:
             self.add(path, f"step {me!r} refers to itself in `{shown}`",
                      "a step can only use outputs of other steps")
             return None
-        if me is not None and self.index[name] > self.index[me]:
+        if me is not None and self.index[name] > (self.index[me] if self.position is None
+                                                  else self.position):
             self.problems.append(self.smap.problem(
                 path, f"forward reference: step {me!r} uses {name!r}, which is defined later",
                 f"move step {name!r} above {me!r}"))
@@ -699,7 +703,12 @@ def compile_workflow(
     deps_of: dict[str, set[str]] = {}
     for i, step in enumerate(spec.steps):
         if step.id in deps_of:
-            continue  # a duplicate id, reported above
+            # a duplicate id (reported above): not in the graph, but its references, names
+            # and `after:` are still checked, in this pass
+            chk.position = i
+            chk.step_deps(i, step)
+            chk.position = None
+            continue
         deps_of[step.id] = chk.step_deps(i, step)
         of = getattr(step, "of", None) if step.kind == "join" else None
         if of in deps_of and nodes[of].kind == "map" and getattr(step, "reducer", None) in \
