@@ -85,6 +85,34 @@ def check_whole(url: str, run_id: str) -> list[dict[str, Any]]:
     return events
 
 
+GATE_MODULE = """\
+import anyio
+from pathlib import Path
+
+
+async def gate(path: str) -> str:
+    # a test's barrier: the run waits here until the test creates the file
+    while not Path(path).exists():
+        await anyio.sleep(0.01)
+    return "open"
+"""
+
+
+def gated_workflow(tmp_path: Path) -> tuple[Path, Path]:
+    """WORKFLOW with its 0.3 s wait replaced by a gate that holds the run, after b and
+    before c, until the returned file exists (a run killed there is killed mid-run
+    however slow the machine is); the gate is open."""
+    (tmp_path / "gate_tool.py").write_text(GATE_MODULE)
+    gate = tmp_path / "gate.open"
+    gate.touch()
+    steps = [{"id": "wait", "kind": "tool", "tool": "gate", "args": {"path": str(gate)},
+              "after": ["b"]} if s["id"] == "wait" else s for s in WORKFLOW["steps"]]
+    wf = tmp_path / "shared.yaml"
+    wf.write_text(yaml.safe_dump({**WORKFLOW, "tools": {"gate": "gate_tool:gate"},
+                                  "steps": steps}, sort_keys=False))
+    return wf, gate
+
+
 def wait_for_success_of(step: str, url: str, *, other_than: str,
                         proc: subprocess.Popen[str]) -> str:
     """The id of the run (not ``other_than``) whose ``step`` has succeeded, read straight
@@ -136,19 +164,22 @@ def test_processes_running_at_once_each_keep_a_whole_run(tmp_path: Path, store_u
 
 def test_a_run_killed_in_one_process_is_resumed_by_another(tmp_path: Path,
                                                           store_url: str) -> None:
-    wf = tmp_path / "shared.yaml"
-    wf.write_text(yaml.safe_dump(WORKFLOW, sort_keys=False))
+    wf, gate = gated_workflow(tmp_path)
     code, out, err = finish(ponder("run", str(wf), "--db", store_url, "--json"))
     assert code == 0, err
     expected, first_id = last_json(out)["output"], last_json(out)["run_id"]
 
+    gate.unlink()
     victim = ponder("run", str(wf), "--db", store_url, "--json")
-    # kill it during the 0.3 s wait: after b succeeded, before c ran
+    # kill it at the closed gate: after b succeeded, before c ran (a 0.3 s sleep there
+    # once let a loaded machine see b only after the run had ended)
     run_id = wait_for_success_of("b", store_url, other_than=first_id, proc=victim)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
+    gate.touch()
     code, out, err = finish(ponder("resume", run_id, "--db", store_url, "--json"))
     assert code == 0, err
+    assert "already finished" not in err  # it was resumed, not found done
     doc = last_json(out)
     assert doc["run_id"] == run_id and doc["status"] == "succeeded"
     assert doc["output"] == expected
@@ -157,12 +188,13 @@ def test_a_run_killed_in_one_process_is_resumed_by_another(tmp_path: Path,
 
 def test_two_processes_resuming_one_run_at_once_cannot_both_write_it(tmp_path: Path,
                                                                      store_url: str) -> None:
-    wf = tmp_path / "shared.yaml"
-    wf.write_text(yaml.safe_dump(WORKFLOW, sort_keys=False))
+    wf, gate = gated_workflow(tmp_path)
+    gate.unlink()  # the run stops there, however slowly it is seen to reach a
     victim = ponder("run", str(wf), "--db", store_url, "--json")
     run_id = wait_for_success_of("a", store_url, other_than="", proc=victim)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=30)
+    gate.touch()
 
     results = [finish(p) for p in [ponder("resume", run_id, "--db", store_url, "--json")
                                    for _ in range(2)]]
