@@ -57,6 +57,12 @@ def _usage_error() -> type[Any]:
     return click.ClickException
 
 
+FLAG = ""
+"""The ``metavar`` of a flag (``--json``): typer's boxed help labels a bool option
+``<bool>``, as if it took a value; an empty one shows no label. (typer builds ``--help``
+itself, which keeps its label.)"""
+
+
 class _Group(TyperGroup):
     """The ``ponder`` command group: with ``--json`` on the command line, a malformed
     command line (a missing argument, an option value of the wrong type, an unknown
@@ -180,7 +186,7 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _options(
     version: Annotated[bool, typer.Option(
-        "--version", is_eager=True, callback=_print_version,
+        "--version", is_eager=True, callback=_print_version, metavar=FLAG,
         help="Print Ponder's version and exit.")] = False,
 ) -> None:
     """Ponder: run multi-step LLM reasoning workflows."""
@@ -392,7 +398,7 @@ def _run_cli(fn: Callable[[], None], debug: bool, as_json: bool = False) -> None
         raise typer.Exit(failure.code) from None
 
 
-Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.", metavar=FLAG)]
 
 
 @app.command()
@@ -402,7 +408,8 @@ def run(
     inputs_json: Annotated[str | None, typer.Option("--inputs-json", help="Inputs as a JSON object.")] = None,
     backend: Annotated[str | None, typer.Option(
         help="Override every model's backend: local, openai, simulated.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.",
+                                          metavar=FLAG)] = False,
     db: Annotated[str | None, typer.Option("--db", help="Trace store URL (default: "
                                            "PONDER_DB_URL or ~/.ponder/ponder.db).")] = None,
     tool_executor: Annotated[str | None, typer.Option(
@@ -639,7 +646,8 @@ def _report(result: RunResult, as_json: bool) -> None:
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Workflow YAML files.")],
     as_json: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON object: every file with its problems.")] = False,
+        "--json", help="Print one JSON object: every file with its problems.",
+        metavar=FLAG)] = False,
     debug: Debug = False,
 ) -> None:
     """Check workflow files; report every problem with file:line:column and a hint."""

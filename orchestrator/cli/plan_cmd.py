@@ -22,7 +22,7 @@ from orchestrator.cli._console import err as _err
 from orchestrator.cli._console import json_text, write_json
 from orchestrator.cli._console import out as _out
 from orchestrator.cli._failure import workflow_failure
-from orchestrator.cli.app import Debug, _Exit, _run_cli, _utf8_problem
+from orchestrator.cli.app import FLAG, Debug, _Exit, _run_cli, _utf8_problem
 from orchestrator.cli.app import _fail as fail
 from orchestrator.errors import ConfigError, PonderError, ToolError, ValidationFailed, shown
 from orchestrator.runtime.engine import workflow_tools
@@ -69,7 +69,8 @@ def _tools(names: list[str], workflow: Path | None) -> tuple[list[ToolSpec], boo
 @plan_app.command("parse")
 def parse(
     file: Annotated[str, typer.Argument(help="Plan text file, or - for standard input.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.",
+                                          metavar=FLAG)] = False,
     fmt: Annotated[str, typer.Option("--format", help="text | json | auto")] = "auto",
     tool: Annotated[list[str], typer.Option("--tool", "-t", help="An allowed tool, built-in or from "
                                             "--workflow (repeatable; without it: the built-ins "

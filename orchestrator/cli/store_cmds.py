@@ -20,6 +20,7 @@ from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli._signals import StopSignals, run_stoppably
 from orchestrator.cli.app import (
     _DEEP,
+    FLAG,
     Debug,
     _argv_text,
     _check_backend,
@@ -67,7 +68,7 @@ from orchestrator.store._sql import normalize_url
 T = TypeVar("T")
 Db = Annotated[str | None, typer.Option("--db", help="Trace store URL (default: PONDER_DB_URL "
                                         "or ~/.ponder/ponder.db).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.", metavar=FLAG)]
 
 
 def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]], *,
