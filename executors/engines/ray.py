@@ -31,10 +31,10 @@ from typing import Any
 import anyio
 from pydantic import Field
 
-from executors._extras import extra_missing, install_hint, installed
 from executors.engines.pool import PoolBusy
 from executors.llm._common import BackendOptions, parse_options
 from executors.tool import tool_output
+from orchestrator._extras import extra_missing, install_hint, installed
 from orchestrator.errors import (
     BackendError,
     BackendHTTPError,

@@ -25,10 +25,10 @@ from typing import Any, Literal
 import anyio
 from pydantic import Field
 
-from executors._extras import extra_missing, installed
 from executors.engines._hub import SHARED, SharedObjects
 from executors.engines._meta import with_meta
 from executors.llm._common import BackendOptions, engine_int, parse_options
+from orchestrator._extras import extra_missing, installed
 from orchestrator.errors import (
     BackendError,
     BackendHTTPError,

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 from pydantic import Field
 
-from executors._extras import extra_missing, installed
 from executors.llm._common import BackendOptions, BackendStats, check_request, parse_options
 from executors.llm._json_output import grammar_schema
+from orchestrator._extras import extra_missing, installed
 from orchestrator.errors import BackendError, ConfigError
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig

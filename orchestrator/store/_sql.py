@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
+from orchestrator._extras import install_hint
 from orchestrator.errors import ConfigError
 from orchestrator.store._base import (
     _COUNT_MAX,
@@ -165,8 +166,7 @@ _PG_DRIVER_MODULES = {"psycopg": "psycopg", "psycopg_async": "psycopg", "asyncpg
 def _require_pg_driver(url: sa.URL, shown: str) -> None:
     """Fail when the PostgreSQL driver ``url`` names is not installed (Ponder installed
     without its extra `postgres`), rather than with SQLAlchemy's ModuleNotFoundError.
-    The hint is worded as the backends' (``executors/_extras.py``), which
-    ``orchestrator`` does not import.
+    The hint is the backends' (:func:`orchestrator._extras.install_hint`).
 
     :raises ConfigError: naming the extra and how to install it.
     """
@@ -178,8 +178,7 @@ def _require_pg_driver(url: sa.URL, shown: str) -> None:
     except ImportError:
         raise ConfigError(
             f"trace store URL {shown} needs the extra `postgres` ({module} is not "
-            "installed): pip install -e \".[postgres]\" in Ponder's clone, or pip install "
-            "\"ponder[postgres]\""
+            f"installed): {install_hint('postgres')}"
         ) from None
 
 

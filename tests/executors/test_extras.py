@@ -1,5 +1,5 @@
 """A backend built without its extra says what to install in the words ``ponder
-validate`` uses for it (executors._extras): Ponder is installed from its clone, so the
+validate`` uses for it (orchestrator._extras): Ponder is installed from its clone, so the
 hint gives ``pip install -e ".[EXTRA]"`` and the package index's form."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from executors._extras import install_hint, installed
 from executors.engines import ray as ray_module
 from executors.engines.ray import RayEngineBackend
 from executors.engines.vllm import VLLMBackend, load_vllm_api
+from orchestrator._extras import install_hint, installed
 from orchestrator.errors import ConfigError
 from orchestrator.spec.models import ModelConfig
 

@@ -1,8 +1,10 @@
-"""The one wording of "this backend needs an extra that is not installed".
+"""The one wording of "this needs an extra that is not installed".
 
 Backends that need an optional package say so in these words twice: when ``ponder
 validate`` (and ``ponder run`` before it starts) asks their ``missing_extra(config)``
-classmethod, and when they are built without it.
+classmethod, and when they are built without it. The trace store says it of a
+PostgreSQL URL whose driver is missing. (In ``orchestrator``, which ``executors``
+imports and which imports no executor.)
 """
 
 from __future__ import annotations
