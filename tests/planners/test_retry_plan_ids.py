@@ -20,19 +20,14 @@ from orchestrator.store import StoreHook, TraceStore, open_store
 from planners import executor as plan_executor
 from planners.base import PlanAnswer, PlannedStep, PlanRequest, PlanSession
 from planners.testing import ScriptedLLM
+from tests.planners.test_resume_plan_ids import PLAN as COLLIDING_PLAN
 from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
 
 RETRY = {"max_attempts": 2, "initial_backoff_s": 0, "jitter": 0}
-PLAN = {"id": "s", "kind": "plan", "planner": "static", "goal": "difference",
-        "timeout_s": 0.5, "retry": RETRY,
-        "options": {"output": "total", "steps": [
-            {"id": "a2_b", "kind": "tool", "tool": "count", "args": {"city": "Paris"}},
-            {"id": "b", "kind": "tool", "tool": "count", "args": {"city": "Rome"},
-             "after": ["a2_b"]},
-            {"id": "total", "kind": "tool", "tool": "calc",
-             "args": {"expression": "${steps.a2_b.output} - ${steps.b.output}"}}]}}
+#: the resume test's plan (step ``a2_b`` reads like attempt 2's step ``b``), retried
+PLAN = {**COLLIDING_PLAN, "timeout_s": 0.5, "retry": RETRY}
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """What the pool tests' fake OpenAI-compatible servers share: a server on 127.0.0.1 that
 starts on a thread of its own, the handler's JSON and server-sent-event plumbing, the
-bodies of an answer and of a stream's chunk, and a pool member pointing at a server."""
+bodies of an answer and of a stream's chunk, and a pool member pointing at a server; and
+the stream of a fake backend that only answers whole (CompleteOnly)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
+
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -69,6 +72,33 @@ class JSONHandler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
+
+    def hold_until_client_closes(self) -> None:
+        """Hang the answer until the client closes the connection (the socket then
+        reads as closed), as an engine that stopped answering does."""
+        self.connection.settimeout(0.05)
+        while True:
+            try:
+                if self.connection.recv(1) == b"":
+                    raise ConnectionResetError
+            except TimeoutError:
+                continue
+
+
+class CompleteOnly:
+    """A fake backend's ``stream`` and ``aclose`` for one that only implements
+    ``complete``: the answer as one chunk, then the final one."""
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        raise NotImplementedError
+
+    async def stream(self, request: LLMRequest) -> Any:
+        response = await self.complete(request)
+        yield LLMChunk(response.text)
+        yield LLMChunk("", final=response)
+
+    async def aclose(self) -> None:
+        pass
 
 
 def answer(content: str, completion_tokens: int) -> dict[str, Any]:

@@ -13,16 +13,16 @@ import pytest
 
 from executors.engines import PoolBackend
 from orchestrator.errors import BackendHTTPError, BackendUnavailable
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMRequest, LLMResponse
 from orchestrator.spec.models import ModelConfig
-from tests.executors.engines.openai_servers import FullServer, member, serving
+from tests.executors.engines.openai_servers import CompleteOnly, FullServer, member, serving
 
 pytestmark = pytest.mark.anyio
 Ask = Callable[..., LLMRequest]
 Config = Callable[..., ModelConfig]
 
 
-class Engine:
+class Engine(CompleteOnly):
     """A member that answers busy (HTTP 503, ``retry_after``) while ``busy`` says so,
     else "ok" after a round trip."""
 
@@ -38,14 +38,6 @@ class Engine:
             raise BackendHTTPError("upstream: HTTP 503: no healthy upstream", status=503,
                                    retry_after_s=self.retry_after)
         return LLMResponse(text="ok", prompt_tokens=1, completion_tokens=1, latency_s=0.01)
-
-    async def stream(self, request: LLMRequest) -> Any:
-        response = await self.complete(request)
-        yield LLMChunk(response.text)
-        yield LLMChunk("", final=response)
-
-    async def aclose(self) -> None:
-        pass
 
 
 def make_pool(pool_config: Config, members: list[dict[str, Any]], **options: Any

@@ -13,15 +13,16 @@ import pytest
 from executors.engines import PoolBackend
 from executors.engines.pool import PoolBusy, is_busy
 from orchestrator.errors import BackendHTTPError, BackendUnavailable
-from orchestrator.runtime.contracts import BackendFactory, LLMChunk, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import BackendFactory, LLMRequest, LLMResponse
 from orchestrator.spec.models import ModelConfig
+from tests.executors.engines.openai_servers import CompleteOnly
 
 pytestmark = pytest.mark.anyio
 Ask = Callable[..., LLMRequest]
 Config = Callable[..., ModelConfig]
 
 
-class Engine:
+class Engine(CompleteOnly):
     """Answers busy (HTTP 503 with ``retry_after``) for ``busy_for`` seconds after it is
     made (for ever when null), then "ok" from its ``name``."""
 
@@ -41,14 +42,6 @@ class Engine:
                                    retry_after_s=self.retry_after)
         return LLMResponse(text=f"ok from {self.name}", prompt_tokens=1,
                            completion_tokens=1, latency_s=0.01)
-
-    async def stream(self, request: LLMRequest) -> Any:
-        response = await self.complete(request)
-        yield LLMChunk(response.text)
-        yield LLMChunk("", final=response)
-
-    async def aclose(self) -> None:
-        pass
 
 
 def engine(name: str, **options: Any) -> dict[str, Any]:

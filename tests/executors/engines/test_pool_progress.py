@@ -17,9 +17,17 @@ import pytest
 from executors.engines import PoolBackend
 from executors.engines.pool import progress_in
 from orchestrator.errors import StepTimeout
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
+from orchestrator.runtime.contracts import LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
-from tests.executors.engines.openai_servers import JSONHandler, LocalServer, answer, chunk, member, serving
+from tests.executors.engines.openai_servers import (
+    CompleteOnly,
+    JSONHandler,
+    LocalServer,
+    answer,
+    chunk,
+    member,
+    serving,
+)
 
 pytestmark = pytest.mark.anyio
 Ask = Callable[..., LLMRequest]
@@ -60,20 +68,10 @@ class _SlowHandler(JSONHandler):
             srv.gone.set()
         self.close_connection = True
 
-    def _hang(self) -> None:
-        # until the client closes the connection (the socket then reads as closed)
-        self.connection.settimeout(0.05)
-        while True:
-            try:
-                if self.connection.recv(1) == b"":
-                    raise ConnectionResetError
-            except TimeoutError:
-                continue
-
     def _answer(self) -> None:
         srv = self.server
         if srv.hang:
-            self._hang()
+            self.hold_until_client_closes()
         time.sleep(srv.tokens * srv.gap_s)
         self.send_json(200, answer("t" * srv.tokens, srv.tokens))
 
@@ -82,7 +80,7 @@ class _SlowHandler(JSONHandler):
         self.start_events()
         for i in range(srv.tokens):
             if srv.hang and i == srv.hang_after:
-                self._hang()
+                self.hold_until_client_closes()
             time.sleep(srv.gap_s)
             self.wfile.write(chunk("t", "stop" if i == srv.tokens - 1 else None))
             self.wfile.flush()
@@ -155,7 +153,7 @@ class TestOpenAIMembers:
 
 # -- members whose progress does not show --------------------------------------------
 
-class Silent:
+class Silent(CompleteOnly):
     """A backend that answers after ``answer_s`` and shows nothing before (as a
     ``ray-engine`` does); ``progress_in`` when given says where its progress shows."""
 
@@ -170,14 +168,6 @@ class Silent:
         await anyio.sleep(self.answer_s)
         return LLMResponse(text="done", prompt_tokens=1, completion_tokens=1,
                            latency_s=self.answer_s)
-
-    async def stream(self, request: LLMRequest) -> Any:
-        response = await self.complete(request)
-        yield LLMChunk(response.text)
-        yield LLMChunk("", final=response)
-
-    async def aclose(self) -> None:
-        pass
 
 
 def silent_pool(pool_config: Config, members: list[dict[str, Any]], answer_s: float,

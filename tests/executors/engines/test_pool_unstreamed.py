@@ -73,19 +73,11 @@ class _Handler(JSONHandler):
             if srv.hang_after == i:
                 if srv.mode == "cut":
                     return
-                self._until_gone()
+                self.hold_until_client_closes()
             self.wfile.write(chunk("t", "stop" if i == srv.tokens - 1 else None))
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")
 
-    def _until_gone(self) -> None:
-        self.connection.settimeout(0.05)
-        while True:
-            try:
-                if self.connection.recv(1) == b"":
-                    raise ConnectionResetError
-            except TimeoutError:
-                continue
 
 
 @pytest.fixture

@@ -6,18 +6,16 @@ once."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import yaml
 
 from orchestrator import Workflow
-from orchestrator.errors import BackendHTTPError
 from orchestrator.runtime import events as ev
-from orchestrator.runtime.contracts import Result, Task, Usage
 from orchestrator.runtime.durable import resume
 from orchestrator.store import MemoryStore, StoreHook
+from tests.orchestrator.runtime.test_retry_after import Busy
 
 pytestmark = pytest.mark.anyio
 
@@ -27,24 +25,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@dataclass
-class Busy:
-    """Runs `tool` steps: the first `busy` calls answer HTTP 429 with a Retry-After;
-    the others succeed. Notes when each call started (wall clock)."""
-
-    retry_after_s: float
-    busy: int = 1
-    starts: list[float] = field(default_factory=list)
-
-    async def execute(self, task: Task, ctx: Any) -> Result:
-        self.starts.append(time.time())
-        if len(self.starts) <= self.busy:
-            raise BackendHTTPError("429 too many requests", status=429,
-                                   retry_after_s=self.retry_after_s)
-        return Result(output="done", usage=Usage(3, 2))
-
-    def estimate_s(self, step: Any, model: Any) -> float:
-        return 0.0
+def busy_fake(retry_after_s: float, busy: int) -> Busy:
+    """Busy on the wall clock: the tests compare its starts with the trace's times."""
+    return Busy(retry_after_s=retry_after_s, busy=busy, clock=time.time)
 
 
 def workflow(fake: Busy) -> Workflow:
@@ -59,7 +42,7 @@ async def stopped_in_back_off(retry_after_s: float,
                               killed: bool = True) -> tuple[Workflow, list[Any]]:
     """A run's events when it stopped in its step's back-off: cancelled there (as Ctrl-C
     does), or, killed, cut after the step_retrying."""
-    wf = workflow(Busy(retry_after_s=retry_after_s, busy=3))
+    wf = workflow(busy_fake(retry_after_s=retry_after_s, busy=3))
     store = MemoryStore()
     holder: dict[str, Any] = {}
 
@@ -81,7 +64,7 @@ async def test_a_resume_waits_out_the_rest_of_the_back_off(killed: bool) -> None
     wf, kept = await stopped_in_back_off(retry_after_s=0.6, killed=killed)
     (retrying,) = [e for e in kept if e.kind == "step_retrying"]
     assert retrying.delay_s == 0.6
-    fake = Busy(retry_after_s=0.6, busy=0)
+    fake = busy_fake(retry_after_s=0.6, busy=0)
     wf.registry.executors["tool"] = fake
     result = await resume(kept, registry=wf.registry, hooks=[StoreHook(MemoryStore())])
     assert result.ok, result.error
@@ -94,7 +77,7 @@ async def test_a_back_off_over_by_the_resume_is_not_waited_again() -> None:
     assert old.kind == "step_retrying"
     # the run stopped ten seconds ago: its back-off is long over
     kept[-1] = ev.StepRetrying(**{**old.model_dump(), "ts": old.ts - 10})
-    fake = Busy(retry_after_s=0.6, busy=0)
+    fake = busy_fake(retry_after_s=0.6, busy=0)
     wf.registry.executors["tool"] = fake
     t0 = time.time()
     assert (await resume(kept, registry=wf.registry)).ok
@@ -107,7 +90,7 @@ async def test_a_clock_set_back_waits_no_longer_than_the_back_off() -> None:
     assert old.kind == "step_retrying"
     # written by a host whose clock was an hour ahead
     kept[-1] = ev.StepRetrying(**{**old.model_dump(), "ts": old.ts + 3600})
-    fake = Busy(retry_after_s=0.3, busy=0)
+    fake = busy_fake(retry_after_s=0.3, busy=0)
     wf.registry.executors["tool"] = fake
     t0 = time.time()
     assert (await resume(kept, registry=wf.registry)).ok

@@ -85,14 +85,16 @@ def test_a_step_retrying_written_before_has_no_retry_after() -> None:
 @dataclass
 class Busy:
     """Runs `tool` steps: the first `busy` calls of a step answer HTTP 429 with a
-    Retry-After of `retry_after_s`; the others succeed. Notes when each call started."""
+    Retry-After of `retry_after_s`; the others succeed. Notes when each call started, on
+    `clock` (the wall clock where a test compares the starts with the trace's times)."""
 
     retry_after_s: float | None
     busy: int = 1
     starts: list[float] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
 
     async def execute(self, task: Task, ctx: Any) -> Result:
-        self.starts.append(time.monotonic())
+        self.starts.append(self.clock())
         if len(self.starts) <= self.busy:
             raise BackendHTTPError("429 too many requests", status=429,
                                    retry_after_s=self.retry_after_s)
