@@ -156,6 +156,9 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         rec.parent = (first.parent_run_id, first.parent_step_id)
     #: each step's latest step-level event kind
     last_of: dict[str, str] = {}
+    #: each step's latest event about an attempt (a step_scheduled or graph_patched after
+    #: its step_cancelled says nothing of the cancelled attempt, whose child may go on)
+    attempt_last: dict[str, str] = {}
     #: the tokens of each plan step attempt's completed LLM calls, and the attempts that
     #: ended (their step_failed / step_cancelled event counts those tokens already)
     call_usage: dict[tuple[str, int], Usage] = {}
@@ -188,7 +191,9 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         elif kind in ("step_failed", "step_retrying", "step_cancelled", "step_skipped",
                       "step_scheduled"):
             last_of[e.step_id] = kind
-        elif kind == "graph_patched":
+        if kind in _ATTEMPT_EVENTS:
+            attempt_last[e.step_id] = kind
+        if kind == "graph_patched":
             for added in e.steps:
                 parent = added.get("parent") or e.source_step
                 if added.get("id"):
@@ -228,7 +233,7 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
     # an attempt that a step_retrying ended had failed: a step cancelled in the back-off
     # after it (its step_cancelled names that attempt) has no attempt in flight, and its
     # next attempt starts afresh (a new child run, a new plan), as it would have
-    rec.unfinished = {sid: rec.attempts[sid] for sid, kind in last_of.items()
+    rec.unfinished = {sid: rec.attempts[sid] for sid, kind in attempt_last.items()
                       if kind in ("step_started", "step_cancelled") and sid in rec.attempts
                       and (sid, rec.attempts[sid]) not in retried}
     for sid, kind in last_of.items():
@@ -239,6 +244,10 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             rec.left_open[sid] = (attempt, cut, _superseded_reason(sid, rec))
     return rec
 
+
+#: the step events that say how an attempt went (see ``attempt_last``)
+_ATTEMPT_EVENTS = frozenset({"step_started", "step_succeeded", "step_failed", "step_retrying",
+                             "step_cancelled", "step_skipped"})
 
 #: a step's latest events that leave it open: added, scheduled, running, retrying
 _OPEN = frozenset({"graph_patched", "step_scheduled", "step_started", "step_retrying"})
