@@ -270,7 +270,29 @@ def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | N
         return compile_graph(spec, smap, registry=registry, base_dir=path.resolve().parent)
     spec = WorkflowSpec.model_validate(rec.spec)
     base = path.resolve().parent if path is not None else Path(".")
-    return compile_graph(spec, registry=registry, base_dir=base)
+    return compile_graph(spec, registry=registry, base_dir=base,
+                         models_given=_aliases_run_bundled(spec))
+
+
+def _aliases_run_bundled(spec: WorkflowSpec) -> frozenset[str]:
+    """The model aliases a recorded workflow without ``models:`` names: its run served
+    each on the bundled model (Ponder did so before it refused an undeclared alias), so
+    that the recorded workflow compiles again as it ran (resume, replay)."""
+    if spec.models:
+        return frozenset()
+    found: set[str] = set()
+    stack: list[Any] = [spec.model_dump(mode="json")]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("model", "llm") and isinstance(item, str):
+                    found.add(item)
+                else:
+                    stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
+    return frozenset(found)
 
 
 class ChildRuns(Protocol):
@@ -581,7 +603,8 @@ def _child_graph(graph: CompiledGraph, child: Recording, ctx: RunContext) -> Com
         return graph
     if spec == graph.spec:
         return graph
-    return compile_graph(spec, registry=ctx.registry, base_dir=graph.base_dir)
+    return compile_graph(spec, registry=ctx.registry, base_dir=graph.base_dir,
+                         models_given=_aliases_run_bundled(spec))
 
 
 class _Folded:

@@ -339,10 +339,14 @@ def load_graph_ref(ref: str, base_dir: Path, registry: Registry) -> CompiledGrap
 
 
 def compile_graph(spec: WorkflowSpec, smap: Any = None, *, registry: Registry,
-                  base_dir: Path | None = None) -> CompiledGraph:
+                  base_dir: Path | None = None,
+                  models_given: frozenset[str] = frozenset()) -> CompiledGraph:
     """Import the workflow's own tools (see :func:`workflow_tools`), then validate and
     compile it. The tools are the graph's (``CompiledGraph.own_tools``), served to its
     runs over the registry's, which is left as it is.
+
+    :param models_given: model aliases a step may name besides those of ``models:``
+        (see :func:`~orchestrator.graph.compile.compile_workflow`).
 
     :raises ValidationFailed: with every problem.
     """
@@ -353,7 +357,8 @@ def compile_graph(spec: WorkflowSpec, smap: Any = None, *, registry: Registry,
                              workflow_names=set(scoped.workflows),
                              planner_names=scoped.planner_names(),
                              planner_options=scoped.planner_option_problems,
-                             tool_arguments=scoped.tool_arguments)
+                             tool_arguments=scoped.tool_arguments,
+                             models_given=models_given)
     graph.own_tools = own
     return graph
 

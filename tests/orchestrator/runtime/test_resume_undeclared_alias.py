@@ -1,0 +1,62 @@
+"""A trace written before Ponder refused an undeclared model alias: its workflow, without
+`models:`, had a step name `model: fast`, which ran on the bundled model. Its recorded
+workflow no longer compiled (`unknown model 'fast'`), so the run could be neither
+resumed nor replayed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator.runtime.durable import replay, resume
+from orchestrator.runtime.engine import compile_graph, execute
+from orchestrator.runtime.registry import Registry
+from orchestrator.spec.models import WorkflowSpec
+from orchestrator.store import MemoryStore, StoreHook
+
+pytestmark = pytest.mark.anyio
+
+WORKFLOW = """\
+name: w
+steps:
+  - {id: a, kind: llm, prompt: hi, model: default, max_tokens: 8}
+  - {id: b, kind: tool, tool: calc, args: {expression: "1+1"}, after: [a]}
+"""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _old_trace() -> list[Any]:
+    """A run's events, its recorded workflow's step `a` naming the undeclared `fast`."""
+    registry = Registry.default()
+    graph = compile_graph(WorkflowSpec.model_validate(yaml.safe_load(WORKFLOW)),
+                          registry=registry)
+    store = MemoryStore()
+    result = await execute(graph, {}, registry=registry, hooks=[StoreHook(store)],
+                           backend="simulated")
+    assert result.ok, result.error
+    events = list(await store.events(result.run_id))
+    spec = dict(events[0].spec)
+    spec["steps"] = [dict(s) for s in spec["steps"]]
+    spec["steps"][0]["model"] = "fast"
+    events[0] = events[0].model_copy(update={"spec": spec})
+    return events
+
+
+async def test_an_old_trace_with_an_undeclared_alias_replays() -> None:
+    result = await replay(await _old_trace(), from_step="a", backend="simulated")
+    assert result.ok, result.error
+
+
+async def test_an_old_trace_with_an_undeclared_alias_resumes() -> None:
+    events = await _old_trace()
+    # cut after `a` succeeded: the process died before `b` ran
+    cut = next(i for i, e in enumerate(events)
+               if e.kind == "step_succeeded" and e.step_id == "a")
+    result = await resume(events[:cut + 1], backend="simulated")
+    assert result.ok, result.error
