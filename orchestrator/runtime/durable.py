@@ -267,11 +267,23 @@ def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | N
     path = Path(workflow_file) if workflow_file else (Path(rec.source) if rec.source else None)
     if path is not None and (prefer_file or workflow_file) and path.is_file():
         spec, smap = load_yaml(path)
-        return compile_graph(spec, smap, registry=registry, base_dir=path.resolve().parent)
+        # the recorded file (not one given): as it ran, its aliases included
+        given = frozenset() if workflow_file else _recorded_aliases(rec)
+        return compile_graph(spec, smap, registry=registry, base_dir=path.resolve().parent,
+                             models_given=given)
     spec = WorkflowSpec.model_validate(rec.spec)
     base = path.resolve().parent if path is not None else Path(".")
     return compile_graph(spec, registry=registry, base_dir=base,
                          models_given=_aliases_run_bundled(spec))
+
+
+def _recorded_aliases(rec: Recording) -> frozenset[str]:
+    """:func:`_aliases_run_bundled` of the recorded workflow (none when it is not
+    recorded, or no longer reads as one)."""
+    try:
+        return _aliases_run_bundled(WorkflowSpec.model_validate(rec.spec))
+    except ValueError:
+        return frozenset()
 
 
 def _aliases_run_bundled(spec: WorkflowSpec) -> frozenset[str]:

@@ -5,6 +5,7 @@ resumed nor replayed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,4 +60,14 @@ async def test_an_old_trace_with_an_undeclared_alias_resumes() -> None:
     cut = next(i for i, e in enumerate(events)
                if e.kind == "step_succeeded" and e.step_id == "a")
     result = await resume(events[:cut + 1], backend="simulated")
+    assert result.ok, result.error
+
+
+async def test_an_old_run_replays_from_its_recorded_file(tmp_path: Path) -> None:
+    # its file, still as it ran, read by a replay that is given no --workflow
+    file = tmp_path / "w.yaml"
+    file.write_text(WORKFLOW.replace("model: default", "model: fast"), encoding="utf-8")
+    events = await _old_trace()
+    events[0] = events[0].model_copy(update={"source": str(file)})
+    result = await replay(events, from_step="a", backend="simulated")
     assert result.ok, result.error
