@@ -441,8 +441,7 @@ def run(
                 raise _fail(f"--model {clipped(name)}: {file} declares no model {shown(name)} "
                             f"(models: {', '.join(sorted(declared))})")
             if name not in used and (declared or name != "default"):
-                # it would serve nothing, silently (without `models:` --model default
-                # serves every alias)
+                # it would serve nothing, silently
                 if name in declared:
                     said = f"declares model {shown(name)} but no step uses it"
                 elif declared:  # `default`, not declared
@@ -454,8 +453,9 @@ def run(
                     else "(it uses no model)"))
             _check_override(name, path, run_model(config, backend), wf.registry)
         if overrides and not wf.spec.models:
-            # without `models:` every alias is the default model: declaring one alias
-            # would make the others unknown, so each keeps being the default (its --model)
+            # without `models:` a step's alias is `default` or one given with --model
+            # (any other is unknown to the compile check): `default` gets its --model,
+            # or the bundled model's config, before the given ones are set below
             default = overrides["default"][1] if "default" in overrides else ModelConfig()
             for alias in _aliases_used(wf.spec.steps):
                 wf.spec.models[alias] = default
