@@ -140,8 +140,10 @@ class Recording:
 
 
 #: events after which a step has no retry back-off to wait out (a step_cancelled keeps it:
-#: a run cancelled in a back-off and resumed at once still owes the server its wait)
-_RETRY_NOT_DUE = frozenset({"step_started", "step_succeeded", "step_failed", "step_skipped"})
+#: a run cancelled in a back-off and resumed at once still owes the server its wait; so
+#: does a step_started: a resumed attempt writes it before waiting out the rest, and where
+#: the back-off was over before the attempt started, what is left of it is nothing)
+_RETRY_NOT_DUE = frozenset({"step_succeeded", "step_failed", "step_skipped"})
 
 
 def recording_from_events(events: Sequence[Any]) -> Recording:

@@ -95,3 +95,25 @@ async def test_a_clock_set_back_waits_no_longer_than_the_back_off() -> None:
     t0 = time.time()
     assert (await resume(kept, registry=wf.registry)).ok
     assert fake.starts[0] - t0 < 2
+
+
+async def test_a_resume_killed_while_it_waits_out_the_back_off_leaves_it_due() -> None:
+    """A resumed attempt writes its step_started, then waits out the rest of the back-off:
+    killed in that wait, the next resume waited nothing (it read the step_started as the
+    attempt made) and asked the server at once."""
+    wf, kept = await stopped_in_back_off(retry_after_s=0.6)
+    wf.registry.executors["tool"] = busy_fake(retry_after_s=0.6, busy=0)
+    store = MemoryStore()
+    assert (await resume(kept, registry=wf.registry, hooks=[StoreHook(store)])).ok
+    resumed = await store.events(kept[0].run_id)
+    cut = next(i for i, e in enumerate(resumed) if e.kind == "step_started")
+    # killed in the wait, just after the step_retrying was written: all of it is left
+    old = kept[-1]
+    assert old.kind == "step_retrying"
+    now = time.time()
+    events = [*kept[:-1], ev.StepRetrying(**{**old.model_dump(), "ts": now}),
+              *resumed[:cut + 1]]
+    fake = busy_fake(retry_after_s=0.6, busy=0)
+    wf.registry.executors["tool"] = fake
+    assert (await resume(events, registry=wf.registry)).ok
+    assert fake.starts[0] >= now + 0.6
