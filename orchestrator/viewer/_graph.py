@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.graph import declared as _declared
 from orchestrator.runtime import events as ev
-from orchestrator.store import StoredEvent
+from orchestrator.store import RawEvent, StoredEvent
 
 __all__ = ["GraphStep", "declared_steps", "graph_of", "intern_text", "is_replan"]
 
@@ -97,11 +97,17 @@ class GraphFold:
     def add(self, e: StoredEvent) -> None:
         """Fold the run's next event (in ``seq`` order)."""
         nodes = self._nodes
-        if isinstance(e, ev.RunStarted):
+        # The exact type, not isinstance: pydantic's metaclass answers isinstance slowly,
+        # twice per event of a long run (no event class is subclassed).
+        t = type(e)
+        if t is ev.RunStarted:
             if not nodes:
-                nodes.update((s.id, s.model_dump()) for s in declared_steps(e.spec))
-        elif isinstance(e, ev.GraphPatched):
+                spec = cast(ev.RunStarted, e).spec
+                nodes.update((s.id, s.model_dump()) for s in declared_steps(spec))
+        elif t is ev.GraphPatched:
+            e = cast(ev.GraphPatched, e)
             replanned = is_replan(e.reason)
+            added_by, seq, reason = intern_text(e.source_step), e.seq, e.reason
             for s in e.steps:
                 sid = s.get("id")
                 if not isinstance(sid, str):
@@ -114,15 +120,18 @@ class GraphFold:
                     else [],
                     "parent": intern_text(parent) if isinstance(parent, str) else None,
                     "declared": False,
-                    "added_by": intern_text(e.source_step),
-                    "added_seq": e.seq,
-                    "patch_reason": e.reason,
+                    "added_by": added_by,
+                    "added_seq": seq,
+                    "patch_reason": reason,
                     "replanned": replanned,
                 }
         else:
-            sid = getattr(e, "step_id", None)
+            # a field read from the instance's dict (pydantic's getattr of a field an
+            # event class lacks is slow); a RawEvent's extras through getattr
+            sid = getattr(e, "step_id", None) if t is RawEvent else e.__dict__.get("step_id")
             if isinstance(sid, str) and sid not in nodes:
-                kind = getattr(e, "step_kind", None)
+                kind = (getattr(e, "step_kind", None) if t is RawEvent
+                        else e.__dict__.get("step_kind"))
                 nodes[sid] = GraphStep(id=sid, kind=kind if isinstance(kind, str) else None
                                        ).model_dump()
 

@@ -266,7 +266,9 @@ class ReplayFold:
             handler = _HANDLERS.get(e.kind)
             if handler is not None:
                 handler(self, e)
-        sid = _field(e, "step_id")
+            sid = e.__dict__.get("step_id")  # (see _field)
+        else:
+            sid = getattr(e, "step_id", None)
         self.kind, self.step_id = e.kind, sid if isinstance(sid, str) else None
         if isinstance(sid, str):
             seqs = self._step_seqs.get(sid)
@@ -313,18 +315,22 @@ class ReplayFold:
     def _on_graph_patched(self, e: Any) -> None:
         reason = "" if e.reason is None else str(e.reason)
         replanned = is_replan(reason)
+        added_by, seq = _intern(e.source_step), e.seq
         for p in e.steps:
-            if not isinstance(p, dict) or not isinstance(p.get("id"), str):
+            if not isinstance(p, dict):
                 continue
-            s = self._step(p["id"], e.seq)
-            if isinstance(p.get("kind"), str):
-                s[KIND] = _intern(p["kind"])
-            if isinstance(p.get("deps"), list):
-                s[DEPS] = [d for d in p["deps"] if isinstance(d, str)]
-            if isinstance(p.get("parent"), str):
-                s[PARENT] = _intern(p["parent"])
-            s[ADDED_BY] = _intern(e.source_step)
-            s[ADDED_SEQ] = e.seq
+            sid, kind, deps, parent = p.get("id"), p.get("kind"), p.get("deps"), p.get("parent")
+            if not isinstance(sid, str):
+                continue
+            s = self._step(sid, seq)
+            if isinstance(kind, str):
+                s[KIND] = _intern(kind)
+            if isinstance(deps, list):
+                s[DEPS] = [d for d in deps if isinstance(d, str)]
+            if isinstance(parent, str):
+                s[PARENT] = _intern(parent)
+            s[ADDED_BY] = added_by
+            s[ADDED_SEQ] = seq
             s[REASON] = reason
             s[REPLANNED] = replanned
 
