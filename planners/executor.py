@@ -356,7 +356,26 @@ class _PlanRun:
             return PlanProblem("bad_reference", f"step {sid!r} refers to unknown step"
                                                 f"{'s' if len(missing) > 1 else ''} "
                                                 f"{', '.join(map(repr, missing))}")
-        return self._check_tools(sid, step)
+        return self._check_models(sid, step) or self._check_tools(sid, step)
+
+    def _check_models(self, sid: str, step: Any) -> PlanProblem | None:
+        """A step may name only the model aliases a workflow's own steps may (as compiling
+        it checks them): those of ``models:`` (which ``--model NAME=FILE`` fills), and
+        ``default``. Without ``models:`` an undeclared alias ran on the bundled model,
+        silently; with it, the step failed when it ran, not as the planner's mistake."""
+        declared = getattr(getattr(self.graph, "spec", None), "models", None) or {}
+        for where, alias in step_model_aliases(step):
+            if alias == "default" or alias in declared:
+                continue
+            if declared:
+                known = ", ".join(sorted({"default", *declared}))
+            else:
+                known = ("default (the workflow declares no `models:`; declare the alias "
+                         f"there, or give it with --model {alias}=FILE)")
+            field_ = "" if where == "model" else f" (its {where})"
+            return PlanProblem("unknown_model", f"step {sid!r} names unknown model {alias!r}"
+                                                f"{field_}; known models: {known}")
+        return None
 
     def _check_tools(self, sid: str, step: Any) -> PlanProblem | None:
         """The plan step's ``tools:`` allowlist holds for every planner and bounds all a
@@ -517,6 +536,27 @@ class _PlanRun:
                   "actions": actions, "plan_errors": self.plan_errors,
                   "decisions": self.decisions, "llm_calls": self.session.llm_calls,
                   "llm_outputs": outputs})
+
+
+def step_model_aliases(step: Any) -> list[tuple[str, str]]:
+    """Every model alias ``step`` names, with the field that names it: an LLM step's,
+    a plan's, spawn's or sample's ``model``, a plan's ``joiner_model``, a map's LLM body's
+    ``model``, a join scorer's or check's ``llm`` (the fields a workflow's compile check
+    reads; a tool's arguments may hold a ``model`` that is no alias)."""
+    kind = getattr(step, "kind", None)
+    out: list[tuple[str, str]] = []
+    if kind in ("llm", "plan", "spawn", "sample"):
+        out.append(("model", step.model))
+    if kind == "plan" and step.joiner_model is not None:
+        out.append(("joiner_model", step.joiner_model))
+    if kind == "map" and step.step.kind == "llm":
+        out.append(("step.model", step.step.model))
+    if kind == "join":
+        for name in ("scorer", "check"):
+            scorer = getattr(step, name)
+            if scorer is not None and scorer.llm is not None:
+                out.append((f"{name}.llm", scorer.llm))
+    return out
 
 
 def _earlier_attempt(ctx: Any, step_id: str) -> Any:

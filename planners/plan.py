@@ -53,7 +53,7 @@ class PlanProblem:
         ``bad_id``, ``after_join``, ``two_joins``, ``no_join``, ``after_end``,
         ``empty_plan``, ``cycle``, ``garbage``, ``unterminated``, ``too_many_steps``,
         ``bad_json``, ``timeout``, ``truncated``, ``bad_joiner``, ``bad_thoughts``,
-        ``too_long``, ``unknown_workflow``...
+        ``too_long``, ``unknown_workflow``, ``unknown_model``...
     :param message: what is wrong, naming the offending text.
     :param line: 1-based line of the plan text, when there is one.
     :param raw: the raw planner output (filled in by the planner).
