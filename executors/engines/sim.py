@@ -9,7 +9,8 @@ There is no background task: the caller that finds the engine idle runs its iter
 ("drives") until its own request progresses, then hands the role to another waiting
 caller. Each iteration waits its modelled duration times ``time_scale``; under
 :func:`executors.engines.vclock.run_virtual` that wait is virtual, so an hour of engine
-time takes seconds.
+time takes seconds. A caller cancelled while it drives leaves at once, its request
+aborted; the iteration it started runs to its end for the others, driven by the next.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import anyio
-from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
+from anyio.lowlevel import checkpoint
 from pydantic import Field
 
 from executors.engines._meta import with_meta
 from executors.engines._model import (
+    Batch,
     EngineCounters,
     EngineModel,
     EngineParams,
@@ -172,6 +174,10 @@ class SimEngineBackend:
         self._tickets: dict[str, _Ticket] = {}
         self._driving = False
         self._dead: str | None = None
+        #: the iteration running on the engine and when it ends: a driver that is
+        #: cancelled leaves it to the next one (see :meth:`_drive`)
+        self._batch: Batch | None = None
+        self._batch_end = 0.0
 
     @property
     def counters(self) -> EngineCounters:
@@ -278,48 +284,75 @@ class SimEngineBackend:
         if ticket.error is not None:
             raise ticket.error
         ticket.event = anyio.Event()
-        while not ticket.event.is_set():
-            if self._driving:
-                await ticket.event.wait()
-            else:
-                await self._drive(ticket)
+        try:
+            while not ticket.event.is_set():
+                if self._driving:
+                    await ticket.event.wait()
+                else:
+                    await self._drive(ticket)
+        except BaseException:
+            # woken to drive (or for its progress) but leaving: someone else must drive
+            if ticket.event.is_set() and not self._driving:
+                self._hand_off(ticket)
+            raise
         if ticket.error is not None:
             raise ticket.error
 
     async def _drive(self, ticket: _Ticket) -> None:
-        """Run iterations until ``ticket`` progresses, then pass the role on."""
+        """Run iterations until ``ticket`` progresses, then pass the role on.
+
+        A driver that is cancelled leaves at once: the iteration it started goes on on
+        the engine (the other requests of the batch are waiting on it, as on a real
+        engine), and the caller it hands the role to waits for its end and applies it.
+        """
         self._driving = True
         try:
             while not ticket.event.is_set():
-                batch = self.model.schedule()
-                if batch.empty:
-                    raise BackendError(f"sim-engine {self.name!r}: no request can be scheduled")
-                await self._wait(batch.duration_s)
-                for sim in self.model.finish(batch, anyio.current_time()):
-                    waiting = self._tickets.get(sim.request_id)
-                    # a streaming caller wakes for every token, the others when done
-                    if waiting is not None and (waiting.streaming or sim.status == "finished"):
-                        waiting.event.set()
-                limit = self.options.die_after_requests
-                if limit is not None and self.model.counters.finished >= limit:
-                    self.kill(f"died after {limit} requests (die_after_requests)")
+                if self._batch is None:
+                    batch = self.model.schedule()
+                    if batch.empty:
+                        raise BackendError(
+                            f"sim-engine {self.name!r}: no request can be scheduled")
+                    seconds = batch.duration_s * self.options.time_scale
+                    self._batch, self._batch_end = batch, anyio.current_time() + seconds
+                    await self._wait(seconds)
+                else:  # started by a driver that was cancelled
+                    await anyio.sleep_until(self._batch_end)
+                batch, self._batch = self._batch, None
+                self._finish(batch)
         finally:
             self._driving = False
-            for other in self._tickets.values():
-                if other is not ticket and not other.event.is_set():
-                    other.event.set()  # it wakes, finds nobody driving, and drives
-                    break
+            self._hand_off(ticket)
 
-    async def _wait(self, seconds: float) -> None:
-        # An iteration runs to its end even if its driver is cancelled: the other
-        # requests of the batch are waiting on it, as on a real engine.
-        seconds *= self.options.time_scale
-        with anyio.CancelScope(shield=True):
-            if seconds > 0:
-                await anyio.sleep(seconds)
-            else:
-                await checkpoint()
-        await checkpoint_if_cancelled()
+    def _finish(self, batch: Batch) -> None:
+        """Apply an iteration that has ended: count what it did for each request (a pool
+        watches these counts for a hung engine) and wake the callers it concerns."""
+        for sim in self.model.finish(batch, anyio.current_time()):
+            waiting = self._tickets.get(sim.request_id)
+            if waiting is None:
+                continue
+            waiting.account()
+            # a streaming caller wakes for every token, the others when done
+            if waiting.streaming or sim.status == "finished":
+                waiting.event.set()
+        limit = self.options.die_after_requests
+        if limit is not None and self.model.counters.finished >= limit:
+            self.kill(f"died after {limit} requests (die_after_requests)")
+
+    def _hand_off(self, ticket: _Ticket) -> None:
+        """Wake a caller other than ``ticket`` that is waiting: it finds nobody driving,
+        and drives."""
+        for other in self._tickets.values():
+            if other is not ticket and not other.event.is_set():
+                other.event.set()
+                break
+
+    @staticmethod
+    async def _wait(seconds: float) -> None:
+        if seconds > 0:
+            await anyio.sleep(seconds)
+        else:
+            await checkpoint()
 
     def _response(self, ticket: _Ticket) -> LLMResponse:
         sim = ticket.request
