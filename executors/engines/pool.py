@@ -351,7 +351,7 @@ class Member:
     waiters: list[_Waiter] = field(default_factory=list)
     failures: int = 0
     down_since: float | None = None
-    #: set while one call probes it (see _PoolCore._usable)
+    #: set while one call probes it (see _PoolCore.usable)
     probed: anyio.Event | None = None
     last_error: str = ""
     stats: MemberStats = field(default_factory=MemberStats)
@@ -429,7 +429,7 @@ class _PoolCore:
         while True:
             now = anyio.current_time()
             up = [m for m in self.members
-                  if m.name not in tried and await self._usable(m, now)]
+                  if m.name not in tried and await self.usable(m, now)]
             now = anyio.current_time()
             candidates = [m for m in up if m.busy_until <= now]
             if candidates:
@@ -461,7 +461,9 @@ class _PoolCore:
             self.affinity.popitem(last=False)
         return least, False
 
-    async def _usable(self, member: Member, now: float) -> bool:
+    async def usable(self, member: Member, now: float) -> bool:
+        """Whether the member may take a call: it is up, or it was taken out, is due for
+        a probe and passes it (half-open: its next failure takes it out again)."""
         if member.down_since is None:
             return True
         if member.probed is not None or now - member.down_since < self.options.probe_after_s:
@@ -904,8 +906,18 @@ class PoolBackend:
         return dict(self._core.skipped)
 
     async def health(self) -> bool:
-        """True while at least one engine is up."""
-        return any(m.down_since is None for m in self._core.members)
+        """True while at least one engine is up, or, taken out, is due for a probe (see
+        ``probe_after_s``) and passes it, which brings it back. A pool that is a member of
+        another is asked this when it is probed: its engines come back only when it is
+        asked, and it would not be asked again."""
+        core = self._core
+        if any(m.down_since is None for m in core.members):
+            return True
+        now = anyio.current_time()
+        for member in core.members:
+            if await core.usable(member, now):
+                return True
+        return False
 
     async def check_health(self) -> dict[str, bool]:
         """Ask every member with a ``health()`` method, all at once, each within

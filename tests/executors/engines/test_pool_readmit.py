@@ -1,0 +1,85 @@
+"""A ``pool`` member taken out comes back once it is well again: also a member that is a
+pool, whose own engines come back only when it is asked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+
+from executors.engines import PoolBackend
+from orchestrator.errors import BackendUnavailable
+from orchestrator.runtime.contracts import BackendFactory, LLMRequest, LLMResponse
+from orchestrator.spec.models import ModelConfig
+from tests.executors.engines.openai_servers import CompleteOnly
+
+pytestmark = pytest.mark.anyio
+Ask = Callable[..., LLMRequest]
+Config = Callable[..., ModelConfig]
+
+
+class Engine(CompleteOnly):
+    """Down (unavailable, failing its health check) until ``up_at`` seconds after it is
+    made, then answers "ok" from its ``name``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.name = str(config.options["name"])
+        self.up_at = anyio.current_time() + float(config.options.get("down_for", 0))
+        self.calls = 0
+
+    async def health(self) -> bool:
+        return anyio.current_time() >= self.up_at
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        self.calls += 1
+        await anyio.sleep(0.01)
+        if anyio.current_time() < self.up_at:
+            raise BackendUnavailable(f"{self.name}: connection refused")
+        return LLMResponse(text=f"ok from {self.name}", prompt_tokens=1,
+                           completion_tokens=1, latency_s=0.01)
+
+
+def engine(name: str, **options: Any) -> dict[str, Any]:
+    return {"backend": "fake", "model": "m", "name": name, "options": {"name": name, **options}}
+
+
+def inner(*members: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return {"backend": "pool", "model": "inner", "name": "inner",
+            "options": {"members": list(members), "shared": False, **options}}
+
+
+def resolve(name: str) -> BackendFactory:
+    if name == "pool":
+        return lambda config: PoolBackend(config, resolve=resolve)
+    return Engine
+
+
+async def test_an_inner_pool_taken_out_comes_back_when_its_engine_does(
+        ask: Ask, pool_config: Config) -> None:
+    members = [inner(engine("a", down_for=10), probe_after_s=5), engine("b")]
+    pool = PoolBackend(pool_config(members, routing="least_loaded", probe_after_s=5),
+                       resolve=resolve)
+    assert (await pool.complete(ask("q0"))).text == "ok from b"
+    assert pool.members[0].down_since is not None  # a failed, so did the inner pool
+    await anyio.sleep(20)  # a is well again, and both pools' probe_after_s are over
+    answers = [(await pool.complete(ask(f"q{i}"))).text for i in range(1, 5)]
+    assert "ok from a" in answers
+    assert pool.members[0].down_since is None
+    await pool.aclose()
+
+
+async def test_a_pool_whose_engines_are_all_out_is_healthy_once_one_passes_its_probe(
+        pool_config: Config) -> None:
+    pool = PoolBackend(pool_config([engine("a", down_for=10)], probe_after_s=5),
+                       resolve=resolve)
+    assert await pool.check_health() == {"a": False}
+    assert not await pool.health()
+    await anyio.sleep(6)  # due for a probe, but still down
+    assert not await pool.health()
+    assert pool.members[0].down_since is not None
+    await anyio.sleep(10)
+    assert await pool.health()
+    assert pool.members[0].down_since is None
+    await pool.aclose()
