@@ -6,6 +6,7 @@ in the source file with a one-line hint.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from orchestrator.spec.models import (
     WorkflowStep,
     json_type_ok,
 )
-from orchestrator.spec.refs import REF_RE, Ref, iter_refs
+from orchestrator.spec.refs import REF_RE, Ref, iter_refs, parse_ref
 from orchestrator.spec.schema_check import schema_definition_problem, schema_problem
 
 FANOUT_KINDS = ("map", "spawn", "sample")
@@ -170,6 +171,19 @@ def _value_fields(step: Any) -> list[tuple[str, Any]]:
     return [(n, getattr(step, n)) for n in getattr(step, "resolved_fields", ())]
 
 
+def _located_refs(value: str) -> list[tuple[Ref | ValueError, str, int]]:
+    """The references of a string (or their parse errors), each with its raw text and the
+    line of the string it starts on (1-based)."""
+    found: list[tuple[Ref | ValueError, str, int]] = []
+    for m in REF_RE.finditer(value):
+        line = value.count("\n", 0, m.start()) + 1
+        try:
+            found.append((parse_ref(m.group(1)), m.group(0), line))
+        except ValueError as exc:
+            found.append((exc, m.group(0), line))
+    return found
+
+
 def step_dependencies(step: Any) -> set[str]:
     """Step ids a step refers to (templates, `${...}` values, `after`, `of`), unchecked.
 
@@ -218,45 +232,56 @@ class _Checker:
             self.index.setdefault(s.id, i)
             self.steps_by_id.setdefault(s.id, s)
 
-    def add(self, path: tuple[str | int, ...], message: str, hint: str = "") -> None:
-        self.problems.append(self.smap.problem(path, message, hint))
+    def add(self, path: tuple[str | int, ...], message: str, hint: str = "",
+            at: tuple[int, int] | None = None) -> None:
+        """Report a problem at ``path``, or at ``at`` (line, column) where given."""
+        problem = self.smap.problem(path, message, hint)
+        if at is not None and at[0]:
+            problem = dataclasses.replace(problem, line=at[0], column=at[1])
+        self.problems.append(problem)
 
     # references ---------------------------------------------------------------
     def check_ref(self, path: tuple[str | int, ...], me: str | None, root: str, name: str,
-                  sub: tuple[str | int, ...], shown: str, local_names: set[str]) -> str | None:
-        """Check one reference; return the step id it depends on, if any."""
+                  sub: tuple[str | int, ...], shown: str, local_names: set[str],
+                  at: tuple[int, int] | None = None) -> str | None:
+        """Check one reference; return the step id it depends on, if any.
+
+        :param at: where the reference is, when not at ``path``'s own line (a line of a
+            value that spans lines)."""
         if root == "inputs":
             if name not in self.spec.inputs:
                 known = ", ".join(sorted(self.spec.inputs)) or "none declared"
                 self.add(path, f"unknown input {name!r} in `{shown}`",
-                         f"declare it under `inputs:` (declared: {known})")
+                         f"declare it under `inputs:` (declared: {known})", at)
             return None
         if root != "steps":
             if root not in local_names:
                 self.add(path, f"unknown name {root!r} in `{shown}`",
                          "use inputs.NAME or steps.ID.output" +
-                         (" (inside a map body also `item`/`index`)" if not local_names else ""))
+                         (" (inside a map body also `item`/`index`)" if not local_names else ""),
+                         at)
             return None
         if name not in self.index:
             close = [s for s in self.index if s.lower() == name.lower() or s.startswith(name[:3])]
             self.add(path, f"unknown step {name!r} in `{shown}`",
-                     f"did you mean {close[0]!r}?" if close else "reference an existing step id")
+                     f"did you mean {close[0]!r}?" if close else "reference an existing step id",
+                     at)
             return None
         if me is not None and name == me:
             self.add(path, f"step {me!r} refers to itself in `{shown}`",
-                     "a step can only use outputs of other steps")
+                     "a step can only use outputs of other steps", at)
             return None
         if me is not None and self.index[name] > (self.index[me] if self.position is None
                                                   else self.position):
-            self.problems.append(self.smap.problem(
-                path, f"forward reference: step {me!r} uses {name!r}, which is defined later",
-                f"move step {name!r} above {me!r}"))
+            self.add(path, f"forward reference: step {me!r} uses {name!r}, which is defined "
+                     "later", f"move step {name!r} above {me!r}", at)
             # still a dependency, so that cycles are named too
-        self.check_schema_path(path, name, sub, shown)
+        self.check_schema_path(path, name, sub, shown, at)
         return name
 
     def check_schema_path(self, path: tuple[str | int, ...], target: str,
-                          sub: tuple[str | int, ...], shown: str) -> None:
+                          sub: tuple[str | int, ...], shown: str,
+                          at: tuple[int, int] | None = None) -> None:
         step = self.steps_by_id[target]
         schema = getattr(step, "output_schema", None)
         if not schema or not sub:
@@ -273,22 +298,32 @@ class _Checker:
                 return
             if seg not in props:
                 self.add(path, f"`{shown}`: the output schema of {target!r} has no field {seg!r}",
-                         "fields there: " + (", ".join(props) or "none"))
+                         "fields there: " + (", ".join(props) or "none"), at)
                 return
             cur = props[seg]
 
     def refs_in_value(self, path: tuple[str | int, ...], me: str | None, value: Any,
                       local_names: set[str]) -> set[str]:
+        """The steps the references of a value (nested lists and mappings too) read, each
+        checked, a problem located at its own key and at its line of a string on several."""
         deps: set[str] = set()
-        for ref, raw in iter_refs(value):
-            if isinstance(ref, ValueError):
-                self.add(path, f"bad reference {raw}: {ref}",
-                         "write ${inputs.NAME} or ${steps.ID.output.FIELD}")
-                continue
-            assert isinstance(ref, Ref)
-            dep = self.check_ref(path, me, ref.root, ref.name, ref.path, raw, local_names)
-            if dep:
-                deps.add(dep)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                deps |= self.refs_in_value((*path, key), me, item, local_names)
+        elif isinstance(value, list | tuple):
+            for j, item in enumerate(value):
+                deps |= self.refs_in_value((*path, j), me, item, local_names)
+        elif isinstance(value, str):
+            for ref, raw, line in _located_refs(value):
+                at = self.smap.value_spot(path, value, line, raw)
+                if isinstance(ref, ValueError):
+                    self.add(path, f"bad reference {raw}: {ref}",
+                             "write ${inputs.NAME} or ${steps.ID.output.FIELD}", at)
+                    continue
+                dep = self.check_ref(path, me, ref.root, ref.name, ref.path, raw, local_names,
+                                     at)
+                if dep:
+                    deps.add(dep)
         return deps
 
     def refs_in_template(self, path: tuple[str | int, ...], me: str | None, source: str,
@@ -311,22 +346,27 @@ class _Checker:
                 issue.hint or "check `{{ }}`/`{% %}` pairs and quotes", self.smap.file, line, col))
             return set()
         deps: set[str] = set()
-        for ref in templates.template_refs(source, expression=expression):
+        refs = templates.template_refs(source, expression=expression)
+        for ref in refs:
             if ref.root not in ("steps", "inputs"):
                 continue
             shown = ".".join([ref.root, ref.name, *map(str, ref.path)])
+            at = self.smap.value_spot(path, source, ref.line, ref.name)
             if ref.root == "steps" and ref.member is not None and ref.member != "output":
                 # `steps.a.outptu` renders nothing: Jinja2 fails on it at run time
                 self.add(path, f"`steps.{ref.name}.{ref.member}`: a step's value is "
-                         f"`steps.{ref.name}.output`", f"write steps.{ref.name}.output")
+                         f"`steps.{ref.name}.output`", f"write steps.{ref.name}.output", at)
                 continue
-            dep = self.check_ref(path, me, ref.root, ref.name, ref.path, shown, local_names)
+            dep = self.check_ref(path, me, ref.root, ref.name, ref.path, shown, local_names,
+                                 at)
             if dep:
                 deps.add(dep)
         # a name the template neither defines nor is given fails its render at run time
+        lines = {r.root: r.line for r in reversed(refs) if not r.name}  # its first line
         for name in sorted(templates.undeclared_names(source, expression=expression)
                            - {"steps", "inputs"}):
-            self.check_ref(path, me, name, "", (), name, local_names)
+            self.check_ref(path, me, name, "", (), name, local_names,
+                           self.smap.value_spot(path, source, lines.get(name, 0), name))
         return deps
 
     # per step -------------------------------------------------------------------

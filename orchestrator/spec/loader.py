@@ -6,13 +6,18 @@ from the nodes ourselves so that every path in the data maps to its position.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import re
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import Problem, ValidationFailed
 from orchestrator.spec._scalar_lines import Layout, layout
@@ -77,6 +82,23 @@ class SourceMap:
             return key_line + line
         return key_line
 
+    def value_spot(self, path: Iterable[str | int], value: str, line: int,
+                   needle: str = "") -> tuple[int, int]:
+        """The (line, column) of ``needle`` on line ``line`` (1-based) of the string
+        ``value`` at ``path`` (see :meth:`value_line`): of a reference in a value or
+        template that spans lines of the file. Where that is the line of the path's own
+        position, or is not known, that position."""
+        p = tuple(path)
+        key_line, key_col = self.locate(p)
+        at = self.value_line(p, value, line, needle) if line else key_line
+        if not at or at == key_line:
+            return key_line, key_col
+        text = _file_lines(self.text)[at - 1] if at <= len(_file_lines(self.text)) else ""
+        col = text.find(needle) if needle else -1
+        if col < 0:
+            col = len(text) - len(text.lstrip(" \t"))
+        return at, col + 1
+
     def layout(self, path: Iterable[str | int], value: str) -> Layout | None:
         """The file line of each character of the string ``value`` at ``path``, when it
         is the document's and spans lines of the file."""
@@ -92,6 +114,14 @@ class SourceMap:
         return Problem(message=message, hint=hint, file=self.file, line=line, column=col)
 
 
+@functools.lru_cache(maxsize=8)
+def _file_lines(text: str) -> list[str]:
+    """A document's lines, broken where YAML breaks them (``\\r\\n`` is one break)."""
+    return _BREAK_RE.split(text)
+
+
+_BREAK_RE = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
 #: values a document may hold, and values that `*alias` copies may add: aliases can make
 #: a few bytes expand to millions of values
 MAX_VALUES = 200_000
@@ -102,8 +132,27 @@ class _TooLarge(Exception):
     pass
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, noting where each ``*alias`` is: the node it gives for one is
+    the anchor's, whose marks are where the anchor is."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        #: (id of the parent node, index in a sequence or id of a mapping key) -> where
+        #: the alias that stands there is
+        self.alias_marks: dict[tuple[int, int], Any] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if parent is not None and index is not None and self.check_event(yaml.AliasEvent):
+            at = index if isinstance(index, int) else id(index)
+            event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+            if event.start_mark is not None:
+                self.alias_marks[(id(parent), at)] = event.start_mark
+        return super().compose_node(parent, index)
+
+
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, smap: SourceMap) -> None:
+    def __init__(self, loader: _Loader, smap: SourceMap) -> None:
         self.loader = loader
         self.smap = smap
         self.problems: list[Problem] = []
@@ -111,25 +160,41 @@ class _Builder:
         self.alias_count = 0
         self.in_alias = 0
         self.seen: set[int] = set()
+        #: where the ``*alias`` being built stands: what it copies is located there (a
+        #: duplicate step id of ``- *step`` is at the alias, not at the step it copies)
+        self.alias_at: tuple[int, int] | None = None
 
-    def build(self, node: yaml.Node, path: PathT) -> Any:
+    def build(self, node: yaml.Node, path: PathT, alias: yaml.Mark | None = None) -> Any:
         self.count += 1
         if self.in_alias:
             self.alias_count += 1
         if self.count > MAX_VALUES or self.alias_count > MAX_ALIAS_VALUES:
             raise _TooLarge
-        if isinstance(node, yaml.CollectionNode):
-            if id(node) in self.seen:  # an alias: built again as a copy
-                self.in_alias += 1
-                try:
-                    return self._build(node, path)
-                finally:
-                    self.in_alias -= 1
-            self.seen.add(id(node))
-        return self._build(node, path)
+        outer = self.alias_at
+        if alias is not None and outer is None:
+            self.alias_at = (alias.line + 1, alias.column + 1)
+        try:
+            if isinstance(node, yaml.CollectionNode):
+                if id(node) in self.seen:  # an alias: built again as a copy
+                    self.in_alias += 1
+                    try:
+                        return self._build(node, path)
+                    finally:
+                        self.in_alias -= 1
+                self.seen.add(id(node))
+            return self._build(node, path)
+        finally:
+            self.alias_at = outer
+
+    def _at(self, node: yaml.Node) -> tuple[int, int]:
+        """Where a node is, for the values built from it: inside an alias, the alias's."""
+        return self.alias_at or (node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def _alias(self, parent: yaml.Node, at: int) -> yaml.Mark | None:
+        return self.loader.alias_marks.get((id(parent), at))
 
     def _build(self, node: yaml.Node, path: PathT) -> Any:
-        self.smap.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        self.smap.positions.setdefault(path, self._at(node))
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -146,12 +211,12 @@ class _Builder:
                               "remove one of the two entries")
                     continue
                 sub = (*path, key)
-                self.smap.positions[sub] = (key_node.start_mark.line + 1,
-                                            key_node.start_mark.column + 1)
-                out[key] = self.build(value_node, sub)
+                self.smap.positions[sub] = self._at(key_node)
+                out[key] = self.build(value_node, sub, self._alias(node, id(key_node)))
             return out
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            return [self.build(item, (*path, i), self._alias(node, i))
+                    for i, item in enumerate(node.value)]
         if node.start_mark.line != node.end_mark.line:
             self.smap.spans.setdefault(path, (node.start_mark.index, node.end_mark.index,
                                               node.start_mark.line + 1))
@@ -163,8 +228,11 @@ class _Builder:
             return None
 
     def _add(self, problems: list[Problem], node: yaml.Node, message: str, hint: str) -> None:
-        problems.append(Problem(message, hint, self.smap.file, node.start_mark.line + 1,
-                                node.start_mark.column + 1))
+        problems.append(Problem(message, hint, self.smap.file, *self._at(node)))
+
+
+#: what PyYAML says of a stream of more than one document
+_SECOND_DOCUMENT = "expected a single document in the stream"
 
 
 def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[Problem]]:
@@ -176,7 +244,7 @@ def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[
     empty = Problem("the file is empty", "start with `name:` and `steps:`", file, 1, 1)
     loader = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             return None, smap, [empty]
@@ -202,6 +270,9 @@ def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[
         msg = f"YAML syntax: {exc.problem or exc.context}"
         hint = ("YAML indents with spaces only: replace the tab with spaces"
                 if "'\\t'" in msg else "check indentation, colons and quotes near here")
+        if exc.context == _SECOND_DOCUMENT:
+            msg = "a second YAML document starts here: a workflow file holds one"
+            hint = "remove this `---` and what follows it, or give each workflow a file"
         return None, smap, [Problem(msg, hint, file, line, col)]
     except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
         return None, smap, [Problem(f"YAML: {exc}", "remove unprintable characters", file, 0, 0)]
@@ -226,6 +297,63 @@ def _strip_tags(loc: tuple[str | int, ...]) -> PathT:
     return tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
 
 
+def _fields_at(path: PathT, prefix: PathT, data: Any) -> list[str]:
+    """The fields (names and aliases) that the mapping at ``path`` of a workflow takes,
+    to name the one an unknown field is close to; none where that cannot be told.
+
+    :param data: the document's data at ``prefix`` (a part of ``path``).
+    """
+    kind: Any = WorkflowSpec
+    value: Any = None
+    for depth, seg in enumerate(path):
+        if depth == len(prefix):
+            value = data
+        kind = _one_model(kind, value)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            found = next((f for n, f in kind.model_fields.items()
+                          if seg in (n, f.alias)), None)
+            if found is None:
+                return []
+            kind = found.annotation
+        elif typing.get_origin(kind) in (dict, list):
+            kind = typing.get_args(kind)[-1]
+        else:
+            return []
+        value = _item(value, seg)
+    if len(path) == len(prefix):
+        value = data
+    kind = _one_model(kind, value)
+    if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+        return []
+    return [f.alias or n for n, f in kind.model_fields.items()]
+
+
+def _item(value: Any, seg: str | int) -> Any:
+    if isinstance(value, dict):
+        return value.get(seg)
+    if isinstance(value, list) and isinstance(seg, int) and 0 <= seg < len(value):
+        return value[seg]
+    return None
+
+
+def _one_model(kind: Any, value: Any) -> Any:
+    """``kind`` with ``Annotated`` and ``| None`` taken off, and a union of models narrowed
+    to the one whose ``kind:`` the value gives (else to its only model)."""
+    while typing.get_origin(kind) is typing.Annotated:
+        kind = typing.get_args(kind)[0]
+    if typing.get_origin(kind) not in (typing.Union, types.UnionType):
+        return kind
+    members = [k for k in typing.get_args(kind) if isinstance(k, type)
+               and issubclass(k, BaseModel)]
+    others = [k for k in typing.get_args(kind) if k is not type(None) and k not in members]
+    tag = value.get("kind") if isinstance(value, dict) else None
+    for member in members:
+        field = member.model_fields.get("kind")
+        if field is not None and tag in typing.get_args(field.annotation):
+            return member
+    return members[0] if len(members) == 1 and not others else None
+
+
 def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
                       prefix: PathT = ()) -> list[Problem]:
     """Turn a pydantic ValidationError into located problems (`prefix`: where `data` sits)."""
@@ -234,14 +362,21 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
         path = _strip_tags((*prefix, *err["loc"]))
         shown = ".".join(str(p) for p in path) or "(top level)"
         kind = err["type"]
+        hint = _HINTS.get(kind, "")
         if kind == "extra_forbidden":
-            msg = f"unknown field `{path[-1]}` at {shown}"
+            msg = (f"unknown field `{path[-1]}` at {shown}" if len(path) > 1
+                   else f"unknown field `{path[-1]}`")
+            close = difflib.get_close_matches(str(path[-1]), _fields_at(
+                path[:-1], prefix, data), n=1, cutoff=0.7)
+            if close:
+                hint = f"did you mean `{close[0]}`? Else remove it"
         elif kind == "union_tag_invalid":
             msg = f"unknown step kind {err.get('input', {}).get('kind')!r}" if isinstance(
                 err.get("input"), dict) else f"{shown}: {err['msg']}"
         else:
             msg = f"{shown}: {err['msg']}"
-        hint = _HINTS.get(kind, "")
+        if path == ("name",) and kind == "string_pattern_mismatch":
+            hint = "use letters, digits, `_`, `-` and `.`"
         if path == ("steps",) and kind == "list_type":
             hint = "`steps:` is a list: start each step with `- id: NAME`, then its `kind:`"
         problems.append(smap.problem(path, msg, hint))

@@ -149,6 +149,8 @@ class TemplateRef:
     name: str
     path: tuple[str | int, ...]
     member: str | int | None = None
+    #: the template line it is on (1-based; 0 when not known)
+    line: int = 0
 
 
 def _chain(node: nodes.Node) -> tuple[str, list[str | int]] | None:
@@ -198,12 +200,12 @@ def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]
         if root in {"steps", "inputs"} and path and isinstance(path[0], str):
             if root == "steps":
                 found.append(TemplateRef(root, path[0], tuple(path[2:]),
-                                         path[1] if len(path) > 1 else None))
+                                         path[1] if len(path) > 1 else None, node.lineno))
             else:
-                found.append(TemplateRef(root, path[0], tuple(path[1:])))
+                found.append(TemplateRef(root, path[0], tuple(path[1:]), line=node.lineno))
     for name in tree.find_all(nodes.Name):
         if id(name) not in inner and name.name not in {"steps", "inputs"} and name.ctx == "load":
-            found.append(TemplateRef(name.name, "", ()))
+            found.append(TemplateRef(name.name, "", (), line=name.lineno))
     return found
 
 
