@@ -515,7 +515,8 @@ class _PoolCore:
     async def slot(self, member: Member, call: Call) -> Any:
         """Hold one of the member's slots; waiting calls are let in by the policy.
 
-        :raises _Moved: when the member is taken out while the call waits.
+        :raises _Moved: when the member is taken out, or answers busy, while the call
+            waits.
         """
         if member.in_flight < member.limit and not member.waiters:
             member.in_flight += 1
@@ -534,6 +535,11 @@ class _PoolCore:
             finally:
                 self.ledger.waited(call, anyio.current_time() - since)
             if waiter.moved:
+                raise _Moved
+            if member.busy_until > anyio.current_time() or member.down_since is not None:
+                # the slot freed by a call it turned away as busy, or that took it out:
+                # the member asked for time, or is out
+                self._release(member)
                 raise _Moved
         member.stats.max_in_flight = max(member.stats.max_in_flight, member.in_flight)
         try:
@@ -592,7 +598,10 @@ class _PoolCore:
         whose upstream is gone answers 503 for ever), :data:`_BUSY_EJECT_STREAK` times at
         least, is taken out as one that fails its health check is, and tried again after
         ``probe_after_s``; its streak goes on until it answers, so that a busy answer after
-        the probe takes it out again."""
+        the probe takes it out again.
+
+        The calls waiting at the pool for one of its slots move to routing, as they do
+        from a member taken out: they go to another engine or wait out its back-off."""
         member.stats.busy += 1
         member.busy_streak += 1
         member.last_error = f"busy: {type(exc).__name__}: {exc}"[:300]
@@ -615,6 +624,8 @@ class _PoolCore:
                        options.busy_backoff_max_s)
         wait = min(wait, options.busy_wait_s)
         member.busy_until = max(member.busy_until, now + wait)
+        # the calls waiting for one of its slots would be sent to it as the slots free
+        self._move_waiters(member)
 
     def from_start(self, member: Member) -> bool:
         """Whether a call of the member is watched from its start (see :class:`_Attempt`):
@@ -689,12 +700,17 @@ class _PoolCore:
         """Take a member out now; its waiting calls move to other engines."""
         member.down_since = anyio.current_time()
         member.stats.ejections += 1
+        self._move_waiters(member)
+        for key in [k for k, m in self.affinity.items() if m is member]:
+            del self.affinity[key]
+
+    @staticmethod
+    def _move_waiters(member: Member) -> None:
+        """Send the calls waiting for one of the member's slots back to routing."""
         for waiter in member.waiters:
             waiter.moved = True
             waiter.event.set()
         member.waiters.clear()
-        for key in [k for k, m in self.affinity.items() if m is member]:
-            del self.affinity[key]
 
     def succeeded(self, member: Member, call: Call, response: LLMResponse) -> None:
         if response.ttft_s is not None:
