@@ -39,6 +39,9 @@ _BAD_BRACE = re.compile(r"\$\{[^}]*\}?")
 # `${1[0]}`; spaces around it allowed): the result, typed
 _WHOLE_REF = re.compile(r"\s*\$(?:\{\s*(\d{1,9})\s*(" + _PATH + r"*)\s*\}|(\d{1,9})(" + _PATH
                         + r"*))\s*")
+# a reference to a negative id, as a whole string (`"$-1"`): no action has one (inside
+# a longer string `$-1` is text, "costs $-1")
+_NEGATIVE_REF = re.compile(r"\s*\$(?:\{\s*(-\d+)\s*\}|(-\d+))\s*")
 _MAX_DEPTH = 32
 # the most digits an action id has: a plan numbers its actions from 1, and a `$N` with
 # more digits names no action
@@ -259,9 +262,27 @@ def long_refs(value: Any, depth: int = 0) -> list[str]:
 
 
 def no_such_action(digits: str) -> str:
-    """The message for a reference to ``$<digits>``, a number no action has."""
-    shown = digits if len(digits) <= 40 else digits[:20] + "..." + digits[-8:]
-    return f"no such action ${shown}"
+    """The message for a reference to ``$<digits>``, a number no action has (zero, one
+    of no action of the plan, a negative one, one too long to be an id)."""
+    return f"no such action ${_shown_id(digits)}"
+
+
+def no_such_answer(written: str, digits: str) -> str:
+    """The message for a plan that names ``$<digits>`` as its answer, a number no action
+    has; ``written`` is how the plan names it, ``{}`` standing for the number
+    (``the answer join(${})``, ``the "answer" "${}"``)."""
+    return f"{written.format(_shown_id(digits))}: {no_such_action(digits)}"
+
+
+def _shown_id(digits: str) -> str:
+    return digits if len(digits) <= 40 else digits[:20] + "..." + digits[-8:]
+
+
+def negative_ref(text: str) -> str | None:
+    """The number of ``text`` when it is exactly a reference to a negative id (``$-1``,
+    ``${-1}``; spaces around it allowed), which no action has; else None."""
+    m = _NEGATIVE_REF.fullmatch(text)
+    return None if m is None else m.group(1) or m.group(2)
 
 
 def whole_ref(text: str) -> int | None:
@@ -318,6 +339,21 @@ def _refs_in(value: Any, depth: int = 0) -> list[int]:
         return [r for v in value.values() for r in _refs_in(v, depth + 1)]
     if isinstance(value, list):
         return [r for v in value for r in _refs_in(v, depth + 1)]
+    return []
+
+
+def _negative_refs(value: Any, depth: int = 0) -> list[str]:
+    """The numbers of the strings of ``value`` that are a reference to a negative id
+    (see :func:`negative_ref`)."""
+    if depth > _MAX_DEPTH:
+        return []
+    if isinstance(value, str):
+        number = negative_ref(value)
+        return [] if number is None else [number]
+    if isinstance(value, dict):
+        return [d for v in value.values() for d in _negative_refs(v, depth + 1)]
+    if isinstance(value, list):
+        return [d for v in value for d in _negative_refs(v, depth + 1)]
     return []
 
 
@@ -471,7 +507,15 @@ class PlanBuilder:
             return PlanProblem("too_many_steps", f"the plan has more than {self.max_actions} "
                                f"actions (max_plan_steps){started}", line)
         values = [*positional, *keywords.values()]
+        negative = [d for v in values for d in _negative_refs(v)]
+        if negative:
+            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(negative[0])}",
+                               line)
         bad = [b for v in values for b in _bad_brace_refs(v)]
+        negative = [n for b in bad if (n := negative_ref(b)) is not None]
+        if negative:  # "in ${-1}": the plan meant a reference
+            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(negative[0])}",
+                               line)
         if bad:
             return PlanProblem("bad_reference", f"{bad[0]} is not a reference to an action; "
                                "write $N or ${N} (a literal $ is $$, and a plan cannot write "
@@ -496,23 +540,25 @@ class PlanBuilder:
         self.actions.append(action)
         return action
 
-    def join(self, line: int, answer: int | None = None, *,
-             written: str = "join(${})") -> Joined | PlanProblem:
+    def join(self, line: int, answer: int | str | None = None, *,
+             written: str = "the answer join(${})") -> Joined | PlanProblem:
         """Check the plan's ``join()`` (``join($N)``: action N's result is the answer).
         Its number, if any, is not an action id: a wrong one is harmless, so it is not
         checked.
 
+        :param answer: N, or its digits as written when they cannot be an action id
+            (a negative number, more than :data:`MAX_ID_DIGITS` digits).
         :param written: how the plan names its answer, ``{}`` standing for N (the JSON
-            format writes ``"answer": "${}"``), for the message of a bad one.
+            format writes ``the "answer" "${}"``), for the message of a bad one.
         """
         if self.joined_at is not None:
             return PlanProblem("two_joins", f"a second join() (the first is on line "
                                             f"{self.joined_at})", line)
         self.joined_at = line
+        if isinstance(answer, str):
+            return PlanProblem("bad_reference", no_such_answer(written, answer), line)
         if answer is not None and answer not in self.declared and answer not in self.known_ids:
-            return PlanProblem("bad_reference", f"{written.format(answer)} names ${answer} "
-                                                f"as the answer, but there is no action {answer}",
-                               line)
+            return PlanProblem("bad_reference", no_such_answer(written, str(answer)), line)
         return Joined(line, answer)
 
     def finish(self, *, ended: bool = True, rejected: int = 0) -> list[PlanProblem]:
@@ -585,8 +631,8 @@ class PlanBuilder:
                                "an earlier action (an action can only use results of the "
                                "actions above it)", line)
         if dep not in self.declared and dep not in self.known_ids:
-            return PlanProblem("bad_reference", f"action {id_} refers to ${dep}, but there is "
-                                                f"no action {dep}", line)
+            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(str(dep))}",
+                               line)
         return None
 
     def _cycle(self) -> list[int]:

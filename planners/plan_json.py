@@ -24,11 +24,13 @@ import re
 from typing import Any
 
 from planners.plan import (
+    MAX_ID_DIGITS,
     Joined,
     ParseEvent,
     PlanBuilder,
     PlanProblem,
     PlanRef,
+    negative_ref,
     whole_plan_ref,
 )
 from planners.tools import ToolCatalog
@@ -43,6 +45,9 @@ _REF_SCHEMA = {"type": "string", "pattern": r"^[$][{]?[0-9]+([.][A-Za-z_][A-Za-z
 _ANSWER_SCHEMA = {"type": "string", "pattern": r"^[$][{]?[0-9]+[}]?$"}
 _CLOSERS = {"}": "{", "]": "["}
 _SECOND_PLAN = re.compile(r'\{\s*"actions"\s*:')
+# `"answer": "$9999999999"`: a number too long to be an action id
+_LONG = rf"\d{{{MAX_ID_DIGITS + 1},}}"
+_LONG_ANSWER = re.compile(rf"\s*\$(?:\{{\s*({_LONG})\s*\}}|({_LONG}))\s*")
 _MAX_DEPTH = 32
 
 
@@ -181,13 +186,15 @@ class JsonPlanParser:
                                    f"{tail[second.start():].strip()[:60]!r}",
                                    self._line_at(end + second.start())))
         answer = _answer_ref(doc.get("answer"))
+        if answer is None and isinstance(doc.get("answer"), str):
+            answer = _unknown_answer(doc["answer"])
         if "answer" in doc and answer is None:
             out.append(PlanProblem("bad_reference", "\"answer\" must name an action as "
                                    f"\"$N\", got {json.dumps(doc['answer'])[:40]}",
                                    self._line_at(end - 1)))
         if self.builder.joined_at is None:
             out.append(self.builder.join(self._line_at(end - 1), answer,
-                                         written='"answer": "${}"'))
+                                         written='the "answer" "${}"'))
         return self._finish(out, joined=True)
 
     # -- scanning ------------------------------------------------------------------
@@ -349,6 +356,16 @@ def _call_text(tool: str, positional: list[Any], keywords: dict[str, Any]) -> st
 
     parts = [show(v) for v in positional] + [f"{k}={show(v)}" for k, v in keywords.items()]
     return f"{tool}({', '.join(parts)})"
+
+
+def _unknown_answer(value: str) -> str | None:
+    """The digits of an ``"answer"`` written as ``"$N"`` whose N no action can have
+    (negative, more than :data:`~planners.plan.MAX_ID_DIGITS` digits), else None."""
+    negative = negative_ref(value)
+    if negative is not None:
+        return negative
+    m = _LONG_ANSWER.fullmatch(value)
+    return None if m is None else m.group(1) or m.group(2)
 
 
 def _answer_ref(value: Any) -> int | None:

@@ -56,16 +56,16 @@ _NUMBERING = (r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?(\d
               r"(?:\*\*|__)?[ \t]*[.):](?:\*\*|__)?[ \t]*")
 _ACTION_HEAD = re.compile(_NUMBERING + r"`?([A-Za-z_][A-Za-z0-9_\-]*)\s*\(")
 _JOIN = re.compile(r"(?:" + _NUMBERING + r"|[ \t]*)`?join\s*\(\s*"
-                   r"(?:\$\{\s*(\d+)\s*\}|\$(\d+))?\s*\)`?\s*(?:#.*)?", re.IGNORECASE)
+                   r"(?:\$\{\s*(-?\d+)\s*\}|\$(-?\d+))?\s*\)`?\s*(?:#.*)?", re.IGNORECASE)
 # a line that starts as an action would but is none: a number (`3 search`, `Step 2: look
 # up Rome`) or a call without one (`search("x")`); other lines are prose, skipped
 _ACTION_LIKE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?\d"
                           r"|[ \t]*`?[A-Za-z_][A-Za-z0-9_\-]*\(")
 _THOUGHT = re.compile(r"\s*thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
-_BARE_REF = re.compile(r"\$\{\s*(\d+)\s*\}|\$(\d+)")
+_BARE_REF = re.compile(r"\$\{\s*(-?\d+)\s*\}|\$(-?\d+)")
 _REF_NAME = re.compile(r"__ponder_ref_(\d+)__")
 # an f-string part that is a result: `{$1}`, `{${1}}`, `{$1["temp"]}`, `{$1.temp}`
-_FSTRING_REF = re.compile(r"\s*\$(?:\{\s*(\d+)\s*\}|(\d+))((?:\.[A-Za-z_][A-Za-z0-9_]*"
+_FSTRING_REF = re.compile(r"\s*\$(?:\{\s*(-?\d+)\s*\}|(-?\d+))((?:\.[A-Za-z_][A-Za-z0-9_]*"
                           r"|\[\s*-?\d{1,9}\s*\]|\[\s*'[^'\[\]{}]*'\s*\]"
                           r"|\[\s*\"[^\"\[\]{}]*\"\s*\])*)\s*")
 # typographic quotes, each with the quotes that close it
@@ -195,13 +195,11 @@ class TextPlanParser:
         if joined:
             self._thought.clear()
             ref = joined.group(2) or joined.group(3)
-            if ref and len(ref) > MAX_ID_DIGITS:
-                done = self.builder.join(self._line_no)
-                if isinstance(done, PlanProblem):
-                    return [done]
-                return [PlanProblem("bad_reference", "the answer join() names: "
-                                    f"{no_such_action(ref)}", self._line_no)]
-            return [self.builder.join(self._line_no, int(ref) if ref else None)]
+            # a number no action can have is given as written (int() refuses thousands
+            # of digits)
+            no_id = ref is not None and (ref.startswith("-") or len(ref) > MAX_ID_DIGITS)
+            return [self.builder.join(self._line_no,
+                                      ref if no_id else int(ref) if ref else None)]
         if _ACTION_HEAD.match(stripped):
             return self._action(self._line_no, stripped)
         if _ACTION_LIKE.match(stripped):
@@ -359,7 +357,7 @@ def _mark_bare_refs(text: str) -> str:
             m = _BARE_REF.match(text, i)
             if m:
                 digits = m.group(1) or m.group(2)
-                if len(digits) > MAX_ID_DIGITS:
+                if len(digits) > MAX_ID_DIGITS or digits.startswith("-"):
                     raise _NoSuchAction(no_such_action(digits))
                 return f"__ponder_ref_{digits}__", m.end()
         return None
@@ -398,7 +396,7 @@ def _fstring(text: str, start: int) -> tuple[str, int]:
                                      "is not a result: only $N (or $N.field, $N[0]) can go in "
                                      "braces; write other text without them")
             digits = m.group(1) or m.group(2)
-            if len(digits) > MAX_ID_DIGITS:
+            if len(digits) > MAX_ID_DIGITS or digits.startswith("-"):
                 raise _NoSuchAction(no_such_action(digits))
             ref = "${" + digits + m.group(3) + "}"
             out.append(ref.replace("\\", "\\\\").replace(quote, "\\" + quote))

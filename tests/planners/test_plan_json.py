@@ -126,7 +126,42 @@ def test_a_double_dollar_is_a_literal_dollar_in_json_plans(catalog: ToolCatalog)
 def test_an_answer_naming_no_action_is_shown_as_the_json_wrote_it(catalog: ToolCatalog) -> None:
     text = '{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}], "answer": "$4"}'
     (problem,) = [e for e in run(text, catalog) if isinstance(e, PlanProblem)]
-    assert problem.message.startswith('"answer": "$4" names $4 as the answer'), problem
+    assert problem.message == 'the "answer" "$4": no such action $4', problem
+
+
+@pytest.mark.parametrize(("answer", "shown"), [
+    ("$9999999999", "9999999999"), ("${9999999999}", "9999999999"), ("$0", "0"),
+    ("${0}", "0"), ("$-1", "-1"), ("${-3}", "-3"), ("$" + "9" * 5000, "9" * 20 + "..." + "9" * 8),
+])
+def test_an_answer_no_action_can_have_is_no_such_action(catalog: ToolCatalog, answer: str,
+                                                        shown: str) -> None:
+    # a huge or negative number was "\"answer\" must name an action as \"$N\"", as if
+    # the plan had not written $N
+    text = ('{"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}}], '
+            f'"answer": "{answer}"}}')
+    problems = [e for e in run(text, catalog) if isinstance(e, PlanProblem)]
+    assert [(p.code, p.message) for p in problems] == [
+        ("bad_reference", f'the "answer" "${shown}": no such action ${shown}')]
+
+
+@pytest.mark.parametrize(("arg", "shown"), [
+    ("$0", "0"), ("${0}", "0"), ("$-1", "-1"), ("${-2}", "-2"), ("$9999999999", "9999999999"),
+    ("in ${0}", "0"), ("in ${-1}", "-1"), ("in $9999999999", "9999999999"),
+])
+def test_an_argument_no_action_can_have_is_no_such_action(catalog: ToolCatalog, arg: str,
+                                                          shown: str) -> None:
+    # "$-1" was taken as the text $-1, "$0" was "refers to $0, but there is no action 0"
+    text = json.dumps({"actions": [{"id": 1, "tool": "search", "args": {"query": "a"}},
+                                   {"id": 2, "tool": "search", "args": {"query": arg}}]})
+    problems = [e for e in run(text, catalog) if isinstance(e, PlanProblem)]
+    assert [(p.code, p.message) for p in problems] == [
+        ("bad_reference", f"action 2: no such action ${shown}")]
+
+
+def test_a_negative_number_inside_a_string_is_text(catalog: ToolCatalog) -> None:
+    text = json.dumps({"actions": [{"id": 1, "tool": "search", "args": {"query": "costs $-1"}}]})
+    events = run(text, catalog)
+    assert not [e for e in events if isinstance(e, PlanProblem)]
 
 
 # what llama.cpp's grammar parser reads after a backslash (grammar-parser's parse_char)

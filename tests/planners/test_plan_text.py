@@ -395,7 +395,33 @@ def test_a_join_answer_of_ten_or_more_digits_names_no_action(catalog: ToolCatalo
                                                              join: str) -> None:
     _, problems, _ = parse(f'1. search("x")\n2. {join}\n', catalog)
     assert [(p.code, p.message, p.line) for p in problems] == [
-        ("bad_reference", "the answer join() names: no such action $9999999999", 2)]
+        ("bad_reference", "the answer join($9999999999): no such action $9999999999", 2)]
+
+
+@pytest.mark.parametrize(("join", "shown"), [
+    ("join($0)", "0"), ("join(${0})", "0"), ("join($-1)", "-1"), ("join(${-1})", "-1"),
+    ("join($7)", "7"),
+])
+def test_a_join_answer_no_action_has_is_no_such_action(catalog: ToolCatalog, join: str,
+                                                       shown: str) -> None:
+    # join($-1) was read as an action calling a tool `join`, with a syntax error
+    _, problems, _ = parse(f'1. search("x")\n2. {join}\n', catalog)
+    assert [(p.code, p.message, p.line) for p in problems] == [
+        ("bad_reference", f"the answer join(${shown}): no such action ${shown}", 2)]
+
+
+@pytest.mark.parametrize(("call", "shown"), [
+    ("search($0)", "0"), ("search(${0})", "0"), ('search("in ${0}")', "0"),
+    ("search($-1)", "-1"), ("search(${-1})", "-1"), ('search("$-1")', "-1"),
+    ('search("in ${-1}")', "-1"), ('search(f"in {$-1}")', "-1"), ("pair($-1[0], 1)", "-1"),
+])
+def test_a_reference_no_action_can_have_is_no_such_action(catalog: ToolCatalog, call: str,
+                                                          shown: str) -> None:
+    # $-1 was "cannot parse the arguments '$-1': invalid syntax"; $0 "refers to $0, but
+    # there is no action 0"
+    _, problems, _ = parse(f'1. search("x")\n2. {call}\n3. join()\n', catalog)
+    assert [(p.code, p.message) for p in problems] == [
+        ("bad_reference", f"action 2: no such action ${shown}")]
 
 
 def test_a_reference_of_thousands_of_digits_is_a_problem_not_a_crash(
