@@ -41,9 +41,8 @@ class StopSignals:
     def __init__(self) -> None:
         self.signal: int | None = None
         self.finished = False
-        #: the scope a signal cancels while the run's scheduler is not known: what runs
-        #: before the run starts (opening the store), or a run whose scheduler is not
-        #: handed over (see :meth:`cancels`)
+        #: the scope a signal cancels while the run's scheduler is not known: the opening
+        #: of the store, before the run starts (see :meth:`cancels`)
         self.opening: anyio.CancelScope | None = None
         self._scheduler: Any = None
         self._root: str | None = None
@@ -104,18 +103,10 @@ class StopSignals:
         elif self.opening is not None:
             self.opening.cancel()
 
-    @property
-    def run_id(self) -> str | None:
-        """The id of the run, once :meth:`hook` has seen its first event."""
-        return self._root
-
     @contextmanager
     def cancels(self) -> Iterator[anyio.CancelScope]:
         """A scope that a stop signal cancels (at once if one came before it): around
-        opening the store, or around a run whose scheduler :meth:`started` is not given
-        (a resumed or replayed one). Cancelled from outside, such a run is still
-        recorded as cancelled (``execute`` records how it ended), but returns nothing:
-        read it from the store."""
+        opening the store, before the run's scheduler is handed over (:meth:`started`)."""
         with anyio.CancelScope() as scope:
             self.opening = scope
             self._cancel()
@@ -132,38 +123,33 @@ class StopSignals:
                 self.finished = True
 
 
-async def run_stoppably(stops: StopSignals, open_store: Callable[[], Awaitable[Any]],
-                        start: Callable[[Any, list[Any]], Awaitable[T]],
-                        cancelled: Callable[[Any], T], *, what: str) -> T:
-    """Open the store (``open_store()``), start a run in it (``start(store, hooks)``,
-    the hooks to give the run: the store's, then ``stops.hook``), close the store; a
-    stop signal cancels the opening, or the run. For ``ponder resume`` and ``ponder
-    replay``, whose run's scheduler is not handed over (see :meth:`StopSignals.started`):
-    the run is cancelled from outside, which records it as cancelled, and its outcome
-    is read back from the store.
+async def run_stopping(stops: StopSignals, open_store: Callable[[], Awaitable[Any]],
+                       start: Callable[[Any, list[Any], Callable[[Any], None]], Awaitable[T]],
+                       *, what: str) -> T:
+    """Open the store (``open_store()``), start a run in it, close the store: ``ponder
+    run``, ``ponder resume`` and ``ponder replay`` alike. A stop signal cancels the
+    opening of the store; after it, it cancels the run through its scheduler, which
+    ``start(store, hooks, on_scheduler)`` hands over by passing ``on_scheduler`` to the
+    run (``Workflow.run``, ``durable.resume``, ``durable.replay``), with the hooks given
+    (the store's, then ``stops.hook``). The run ends as cancelled, recorded so, and
+    returns its result; a signal that came before the scheduler was handed over cancels
+    it as it starts.
 
-    :param cancelled: what to return for the stored record (a
-        :class:`~orchestrator.store.RunRecord`) of a run that a signal cancelled.
-    :param what: the run, as the message of a signal before it started names it.
-    :raises Failure: when a signal came before the run started.
+    :param what: the run, as the message of a signal before the store was open names it.
+    :raises Failure: when a signal came before the store was open (no run started).
     """
-    from orchestrator.store import StoreHook, fold_events
+    from orchestrator.store import StoreHook
 
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(stops.watch)
             try:
                 with stops.cancels() as opening:
-                    store = await open_store()
+                    store = await open_store()  # an unreachable store: no run starts
                 if opening.cancelled_caught:
                     raise _interrupted(stops, what)
                 try:
-                    with stops.cancels() as running:
-                        result = await start(store, [StoreHook(store), stops.hook])
-                    if running.cancelled_caught:
-                        if stops.run_id is None:  # it had not begun: nothing was recorded
-                            raise _interrupted(stops, what)
-                        result = cancelled(fold_events(await store.events(stops.run_id)))
+                    result = await start(store, [StoreHook(store), stops.hook], stops.started)
                 finally:
                     await store.close()
             finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from orchestrator.cli._failure import (
     where,
     workflow_failure,
 )
-from orchestrator.cli._signals import StopSignals
+from orchestrator.cli._signals import StopSignals, run_stopping
 from orchestrator.errors import (
     ConfigError,
     Problem,
@@ -556,39 +555,26 @@ def _check_override(name: str, path: str, config: ModelConfig, registry: Registr
 async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,
                      live: bool, db: str | None, stops: StopSignals) -> RunResult:
     """Open the store, run, close the store; a stop signal (``stops``) cancels the run,
-    or the opening of the store before it.
+    or the opening of the store before it (see :func:`~orchestrator.cli._signals.
+    run_stopping`).
 
     :raises Failure: when a signal came before the run could start.
     """
-    from orchestrator.store import StoreHook, open_store
+    from orchestrator.store import open_store
 
-    async with anyio.create_task_group() as tg:
-        await tg.start(stops.watch)
-        try:
-            with anyio.CancelScope() as opening:
-                stops.opening = opening
-                store = await open_store(db)  # an unreachable store: no run starts
-            stops.opening = None
-            if opening.cancelled_caught:
-                signum = stops.signal or signal.SIGINT
-                raise _fail("interrupted before the run started", 128 + signum,
-                            kind="interrupted")
-            try:
-                result = await _run_with_hooks(wf, values, backend, live,
-                                               [StoreHook(store), stops.hook], stops)
-            finally:
-                await store.close()
-        finally:
-            tg.cancel_scope.cancel()
-    return result
+    async def start(store: Any, hooks: list[Any],
+                    on_scheduler: Callable[[Any], None]) -> RunResult:
+        return await _run_with_hooks(wf, values, backend, live, hooks, on_scheduler)
+
+    return await run_stopping(stops, lambda: open_store(db), start, what="the run")
 
 
 async def _run_with_hooks(wf: Workflow, values: dict[str, Any], backend: str | None,
-                          live: bool, hooks: list[Any], stops: StopSignals) -> RunResult:
-    """Run with the live view on a terminal; a stop signal (``stops``, watched from
-    before the run starts: one then would end the process's event loop with the run's
-    steps cut off, the run recorded as failed) cancels the run, which is recorded as
-    cancelled."""
+                          live: bool, hooks: list[Any],
+                          on_scheduler: Callable[[Any], None]) -> RunResult:
+    """Run with the live view on a terminal, handing the run's scheduler to
+    ``on_scheduler`` (a stop signal cancels the run through it, and it is recorded as
+    cancelled)."""
     view = None
     if live and err.is_terminal:
         from orchestrator.cli.live import LiveView
@@ -598,7 +584,7 @@ async def _run_with_hooks(wf: Workflow, values: dict[str, Any], backend: str | N
     if view is not None:
         view.live.start()
     try:
-        return await wf.run(values, backend=backend, hooks=hooks, on_scheduler=stops.started)
+        return await wf.run(values, backend=backend, hooks=hooks, on_scheduler=on_scheduler)
     finally:
         if view is not None:
             view.live.stop()

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from orchestrator.cli._console import err, out, write_json
 from orchestrator.cli._failure import workflow_failure
-from orchestrator.cli._signals import StopSignals, run_stoppably
+from orchestrator.cli._signals import StopSignals, run_stopping
 from orchestrator.cli.app import (
     _DEEP,
     FLAG,
@@ -319,13 +319,14 @@ def resume_cmd(
     Completed steps are not executed again, and the sub-workflow runs it had in flight
     continue under their own ids."""
 
-    async def run(store: TraceStore, hooks: list[Any]) -> RunResult | RunRecord:
+    async def run(store: TraceStore, hooks: list[Any],
+                  on_scheduler: Callable[[Any], None]) -> RunResult | RunRecord:
         events = await store.events(await store.resolve_run_id(run_id))
         if not events:
             raise RunNotFound(run_id)
         try:
             return await resume(events, hooks=hooks, backend=backend,
-                                children=recorded_children(store))
+                                children=recorded_children(store), on_scheduler=on_scheduler)
         except RunAlreadyFinished as exc:
             err.print(str(exc), markup=False, highlight=False)
             return fold_events(events)
@@ -335,7 +336,7 @@ def resume_cmd(
         # as for `ponder run`: until the result is printed, a signal cancels the run
         # (until it has finished) and never ends the command
         with StopSignals() as stops:
-            result = _run_stoppably(db, run, stops, "the resumed run")
+            result = _run_stopping(db, run, stops, "the resumed run")
             if isinstance(result, RunRecord):  # finished already: nothing was run
                 if as_json:
                     _report(_as_result(result), as_json)
@@ -358,19 +359,20 @@ class _Folded:
         return self._rec
 
 
-def _run_stoppably(db: str | None, start: Callable[[TraceStore, list[Any]], Awaitable[T]],
-                   stops: StopSignals, what: str) -> T | RunResult:
-    """:func:`with_store` for ``resume`` and ``replay``, whose run a stop signal cancels
-    as it does ``ponder run``'s (see :func:`~orchestrator.cli._signals.run_stoppably`):
-    ``start(store, hooks)`` starts the run with those hooks; a run a signal cancelled is
-    its record in the store, as a result."""
+def _run_stopping(db: str | None,
+                   start: Callable[[TraceStore, list[Any], Callable[[Any], None]], Awaitable[T]],
+                   stops: StopSignals, what: str) -> T:
+    """Open the stored trace store ``db``, run ``start(store, hooks, on_scheduler)`` in
+    it (``resume`` or ``replay`` with those), close the store: a stop signal cancels the
+    run through its scheduler, as it does ``ponder run``'s (see
+    :func:`~orchestrator.cli._signals.run_stopping`)."""
 
     async def opened() -> TraceStore:
         require_stored(db)
         return await open_store(db)
 
-    async def go() -> T | RunResult:
-        return await run_stoppably(stops, opened, start, _as_result, what=what)
+    async def go() -> T:
+        return await run_stopping(stops, opened, start, what=what)
 
     return anyio.run(go)
 
@@ -440,7 +442,8 @@ def replay_cmd(
                 raise workflow_failure(problems, workflow)
         replayed: list[str] = []
 
-        async def run(store: TraceStore, hooks: list[Any]) -> RunResult:
+        async def run(store: TraceStore, hooks: list[Any],
+                      on_scheduler: Callable[[Any], None]) -> RunResult:
             events = await store.events(await store.resolve_run_id(run_id))
             if not events:
                 raise RunNotFound(run_id)
@@ -449,13 +452,13 @@ def replay_cmd(
                 _check_replay_inputs(events, workflow, overrides)
             return await replay(events, hooks=hooks, workflow_file=workflow,
                                 from_step=from_step, set_outputs=sets, inputs=overrides,
-                                backend=backend)
+                                backend=backend, on_scheduler=on_scheduler)
 
         # as for `ponder run`: until the result is printed, a signal cancels the run
         # (until it has finished) and never ends the command
         with StopSignals() as stops:
             try:
-                result = _run_stoppably(db, run, stops, "the replay")
+                result = _run_stopping(db, run, stops, "the replay")
             except (SpecError, RecursionError) as exc:  # the inputs, checked as it starts
                 raise _input_failure(exc, overrides) from None
             _report(result, as_json)

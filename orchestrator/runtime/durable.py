@@ -28,7 +28,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,6 +50,7 @@ from orchestrator.runtime.engine import (
     validate_inputs,
 )
 from orchestrator.runtime.registry import Registry
+from orchestrator.runtime.scheduler import Scheduler
 from orchestrator.spec.loader import load_yaml
 from orchestrator.spec.models import ModelConfig, WorkflowSpec
 from orchestrator.spec.schema_check import schema_problem
@@ -371,7 +372,8 @@ def _check_writer_gone(rec: Recording) -> None:
 
 async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                  hooks: Sequence[Hook] = (), backend: str | None = None,
-                 children: ChildRuns | None = None) -> RunResult:
+                 children: ChildRuns | None = None,
+                 on_scheduler: Callable[[Scheduler], None] | None = None) -> RunResult:
     """Continue an interrupted run (same run id) from its events.
 
     :param backend: override every model's backend; default: the override the run was
@@ -379,6 +381,10 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     :param children: where the child runs of the run's steps are recorded (see
         :func:`recorded_children`): a step whose sub-workflow was in flight continues
         that child run. Without it such a step starts a new child run.
+    :param on_scheduler: called with the run's scheduler before it starts, as by
+        :meth:`Workflow.run <orchestrator.sdk.Workflow.run>`: its ``cancel()`` cancels
+        the run, which is recorded as cancelled and returns its result (``ponder resume``
+        stops so on Ctrl-C).
     :raises RunAlreadyFinished: when the run succeeded or failed already.
     :raises RunStillRunning: when the process writing the run is alive on this host
         (two writers would run its steps twice and fight over its events).
@@ -396,7 +402,8 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                          attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
                          prior_usage=rec.spent, prior_s=rec.live_s,
                          recorded=_RecordedChildren(rec, children), prior_events=events,
-                         retry_due=rec.retry_due, left_open=rec.left_open)
+                         retry_due=rec.retry_due, left_open=rec.left_open,
+                         on_scheduler=on_scheduler)
 
 
 class _RecordedChildren:
@@ -685,7 +692,8 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
 async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                  hooks: Sequence[Hook] = (), workflow_file: str | Path | None = None,
                  from_step: str | None = None, set_outputs: dict[str, Any] | None = None,
-                 inputs: dict[str, Any] | None = None, backend: str | None = None) -> RunResult:
+                 inputs: dict[str, Any] | None = None, backend: str | None = None,
+                 on_scheduler: Callable[[Scheduler], None] | None = None) -> RunResult:
     """Replay a recorded run as a new run linked to it.
 
     Without ``from_step`` every step is served from the trace. With it, that step and
@@ -694,6 +702,10 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
 
     :param backend: override every model's backend; default: the override the recorded
         run last ran with, if any.
+    :param on_scheduler: called with the new run's scheduler before it starts, as by
+        :meth:`Workflow.run <orchestrator.sdk.Workflow.run>`: its ``cancel()`` cancels
+        the run, which is recorded as cancelled and returns its result (``ponder replay``
+        stops so on Ctrl-C).
 
     :raises PonderError: for an unknown ``from_step``.
     """
@@ -710,7 +722,8 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
             k: _ReplayExecutor(rec) for k in kinds if k not in ("map", "branch")}
         return await execute(graph, run_inputs, registry=reg, hooks=hooks, run_id=run_id,
                              parent=parent, executor_override=override, backend=backend,
-                             source=str(workflow_file or rec.source or "") or None)
+                             source=str(workflow_file or rec.source or "") or None,
+                             on_scheduler=on_scheduler)
     if from_step not in graph.nodes:
         owner = _owner(from_step, graph, rec)
         if owner in graph.nodes:
@@ -746,7 +759,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     return await execute(graph, run_inputs, registry=reg, hooks=hooks, run_id=run_id,
                          parent=parent, preset={**served, **sets}, backend=backend,
                          source=str(workflow_file or rec.source or "") or None,
-                         carried=carried)
+                         carried=carried, on_scheduler=on_scheduler)
 
 
 _ABSENT = object()

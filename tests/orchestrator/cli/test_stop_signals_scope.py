@@ -1,7 +1,7 @@
-"""StopSignals.cancels: the scope that a stop signal cancels around a run whose scheduler
-is not handed over (`ponder resume`, `ponder replay`), also when the signal came before
-the scope was entered (between opening the store and starting the run). The process
-signals itself; the handler only writes to a socket, which `watch` reads."""
+"""StopSignals.cancels: the scope that a stop signal cancels around what comes before a
+run's scheduler is handed over (the opening of the store), also when the signal came
+before the scope was entered. The process signals itself; the handler only writes to a
+socket, which `watch` reads."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ async def test_a_signal_cancels_the_scope_it_comes_in() -> None:
 
 
 async def test_a_signal_before_the_scope_cancels_it_as_it_is_entered() -> None:
-    """The signal cancels the opening of the store; the run's scope, entered after it,
-    is cancelled at once: the run does not start."""
+    """A scope entered after a signal is cancelled at once: what it holds does not
+    run."""
     with StopSignals() as stops:
         async with anyio.create_task_group() as tg:
             await tg.start(stops.watch)
