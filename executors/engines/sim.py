@@ -43,6 +43,9 @@ from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Us
 from orchestrator.spec.models import ModelConfig
 
 _DEFAULTS = EngineParams()
+#: seconds (of the clock the engine runs on) between two counts of a request's usage
+#: while it runs; it is counted exactly when it ends
+_ACCOUNT_EVERY_S = 0.1
 
 
 def _cost(default: float) -> Any:
@@ -103,19 +106,26 @@ class _Ticket:
     #: the caller's counter (``LLMRequest.usage``) and what was added to it so far
     usage: Usage | None = None
     counted: Usage = field(default_factory=Usage)
+    #: when ``usage`` was last brought up to date during the request
+    accounted_at: float = -math.inf
 
     def account(self) -> None:
         """Bring ``usage`` up to what the engine has done for the request: the prompt
         once its first token is decoded (as vLLM reports it), and every sample's decoded
         tokens; preempted work recomputed is not counted again."""
-        if self.usage is None:
+        usage = self.usage
+        if usage is None:
             return
-        sim = self.request
-        done = Usage(sim.prompt_tokens if sim.first_token_at is not None else 0,
-                     min(sim.generated, sim.output_tokens) * sim.n)
-        self.usage.prompt_tokens += done.prompt_tokens - self.counted.prompt_tokens
-        self.usage.completion_tokens += done.completion_tokens - self.counted.completion_tokens
-        self.counted = done
+        sim, counted = self.request, self.counted
+        # called for every request of every iteration: each count is written only when
+        # it grows (a pool's counter does work on each write)
+        if sim.first_token_at is not None and not counted.prompt_tokens:
+            counted.prompt_tokens = sim.prompt_tokens
+            usage.prompt_tokens += sim.prompt_tokens
+        completion = min(sim.generated, sim.output_tokens) * sim.n
+        if completion != counted.completion_tokens:
+            usage.completion_tokens += completion - counted.completion_tokens
+            counted.completion_tokens = completion
 
 
 _ids = itertools.count(1)
@@ -153,7 +163,9 @@ class SimEngineBackend:
     ``LLMRequest.usage``, when given, counts what the engine did for the request (its
     prompt from the first decoded token on, then each decoded token), so a request
     cancelled or failed while queued adds nothing and one cancelled while running adds
-    what it had decoded.
+    what it had decoded. It grows while the request runs (every 0.1 s of the engine's
+    clock at most, and exactly at its end), which is how a pool sees that the engine
+    is at work.
     """
 
     options_model = SimEngineOptions  # what `ponder validate` checks the model's options against
@@ -325,13 +337,17 @@ class SimEngineBackend:
             self._hand_off(ticket)
 
     def _finish(self, batch: Batch) -> None:
-        """Apply an iteration that has ended: count what it did for each request (a pool
-        watches these counts for a hung engine) and wake the callers it concerns."""
-        for sim in self.model.finish(batch, anyio.current_time()):
+        """Apply an iteration that has ended: count what it did for each request (at
+        most every :data:`_ACCOUNT_EVERY_S`: a pool watches these counts for a hung
+        engine, and does work on each) and wake the callers it concerns."""
+        now = anyio.current_time()
+        for sim in self.model.finish(batch, now):
             waiting = self._tickets.get(sim.request_id)
             if waiting is None:
                 continue
-            waiting.account()
+            if now - waiting.accounted_at >= _ACCOUNT_EVERY_S:
+                waiting.accounted_at = now
+                waiting.account()
             # a streaming caller wakes for every token, the others when done
             if waiting.streaming or sim.status == "finished":
                 waiting.event.set()
