@@ -24,6 +24,7 @@ from orchestrator.errors import (
     shown,
 )
 from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate_cost
+from orchestrator.graph.subworkflows import inherit_models
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_fields
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
@@ -314,7 +315,7 @@ class RunContext:
                 f"step {parent_step_id!r}: sub-workflow {workflow!r} would run at nesting "
                 f"depth {self.depth + 1}, past the limit of {MAX_NESTING_DEPTH} nested runs "
                 "(a workflow that calls itself without end?)")
-        graph = load_graph_ref(workflow, self.base_dir, self.registry)
+        graph = load_graph_ref(workflow, self.base_dir, self.registry, parent=self.spec)
         limit = self._child_spawn_limits.get(parent_step_id, self.spawn_depth_limit)
         if attempt is None:
             sched = self.scheduler
@@ -332,10 +333,18 @@ class RunContext:
             nested_in=(self.scheduler, parent_step_id) if self.scheduler is not None else None)
 
 
-def load_graph_ref(ref: str, base_dir: Path, registry: Registry) -> CompiledGraph:
-    """Compile a workflow given by registered name or by path."""
+def load_graph_ref(ref: str, base_dir: Path, registry: Registry,
+                   parent: WorkflowSpec | None = None) -> CompiledGraph:
+    """Compile a workflow given by registered name or by path.
+
+    :param parent: the workflow that runs it, whose models it runs on when it declares
+        none (see :func:`~orchestrator.graph.subworkflows.inherit_models`).
+    """
     spec, smap, base = find_workflow(ref, base_dir, registry.workflows)
-    return compile_graph(spec, smap, registry=registry, base_dir=base)
+    given: frozenset[str] = frozenset()
+    if parent is not None:
+        spec, given = inherit_models(spec, parent)
+    return compile_graph(spec, smap, registry=registry, base_dir=base, models_given=given)
 
 
 def compile_graph(spec: WorkflowSpec, smap: Any = None, *, registry: Registry,
@@ -693,7 +702,8 @@ async def execute(
         model_for=model_for, budget_tokens=spec.budget.max_tokens, preset=preset,
         attempts=attempts,
         exclude=_preset_exclusions(graph, preset or {}), first_seq=first_seq,
-        jsonable_events=bool(hook_list), nested_in=nested_in, retry_due=retry_due)
+        jsonable_events=bool(hook_list), nested_in=nested_in, retry_due=retry_due,
+        **_recorded_attempts(prior_events, left_open or {}))
     ctx.scheduler = sched
     if prior_usage is not None:
         sched.usage += prior_usage
@@ -745,6 +755,45 @@ async def execute(
     return RunResult(rid, spec.name, finished["status"], finished["output"], log,
                      Usage(used.prompt_tokens, used.completion_tokens),
                      prior_s + time.perf_counter() - t0, finished["error"])
+
+
+#: the step events that end an attempt, and the tokens it used (as the trace's fold sums
+#: a step's tokens over them)
+_ATTEMPT_ENDS = frozenset({"step_retrying", "step_succeeded", "step_failed", "step_cancelled"})
+#: the step events that say where a step stands (a plan's call or error does not)
+_STEP_STANDING = _ATTEMPT_ENDS | {"step_started", "step_scheduled", "step_skipped"}
+
+
+def _recorded_attempts(events: Sequence[Any], left_open: dict[str, tuple[int, Usage, str]]
+                       ) -> dict[str, Any]:
+    """What the scheduler of a resumed run needs to know of each step's recorded attempts
+    (its ``recorded_usage`` and ``interrupted``): the tokens their events counted, and
+    the attempt the run stopped in (a ``step_started`` with nothing after it), with the
+    tokens of it that no event counted (``left_open``'s: a plan step's completed calls).
+
+    :param events: the run's events of its earlier executions, in order.
+    """
+    if not events:
+        return {}
+    usage: dict[str, Usage] = {}
+    last: dict[str, Any] = {}
+    for e in events:
+        kind = e.kind
+        if kind not in _STEP_STANDING:
+            continue
+        last[e.step_id] = e
+        if kind in _ATTEMPT_ENDS:
+            used = e.usage
+            if used.prompt_tokens or used.completion_tokens:
+                usage[e.step_id] = usage.get(e.step_id, Usage()) + Usage(
+                    used.prompt_tokens, used.completion_tokens)
+    interrupted: dict[str, tuple[int, Usage]] = {}
+    for sid, e in last.items():
+        if e.kind == "step_started":
+            open_ = left_open.get(sid)
+            cut = open_[1] if open_ is not None and open_[0] == e.attempt else Usage()
+            interrupted[sid] = (e.attempt, cut)
+    return {"recorded_usage": usage, "interrupted": interrupted}
 
 
 def _close_left_open(sched: Scheduler, left_open: dict[str, tuple[int, Usage, str]],

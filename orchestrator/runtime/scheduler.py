@@ -153,7 +153,9 @@ class StepOutcome:
     error: str | None
     #: tokens it used, every attempt's (as the run's totals and ``RunResult.steps`` count
     #: them): a success's, and what each failed, retried or cancelled attempt had used
-    #: (what its executor noted, see note_usage, else its error's or its runs' count)
+    #: (what its executor noted, see note_usage, else its error's or its runs' count),
+    #: those an earlier execution of the run recorded included (resume: its attempts
+    #: then, the one the run stopped in too)
     usage: Usage = field(default_factory=Usage)
     #: it failed without being dispatched: the run's token budget was spent (a fan-out
     #: marks such a child ``not_started``, as under its own budget)
@@ -223,6 +225,13 @@ class Scheduler:
     :param retry_due: steps whose earlier execution stopped in a retry back-off (resume)
         -> when it began (Unix time) and its length: each waits out the rest before its
         next attempt (its ``step_started`` comes first).
+    :param recorded_usage: tokens each step's attempts in earlier executions of the run
+        used, as their events counted them (resume): :meth:`outcome` adds them.
+    :param interrupted: steps whose attempt an earlier execution stopped in (resume: its
+        ``step_started`` and nothing after) -> that attempt and the tokens it used that
+        no event counted (a plan step's completed calls), already in the run's total.
+        The attempt is recorded as ended, cancelled with those tokens, before the step's
+        next one starts (or when the run is cancelled first).
     """
 
     def __init__(
@@ -249,6 +258,8 @@ class Scheduler:
         record: Callable[[list[ev._Event | Deferred]], Any] | None = None,
         nested_in: tuple[Scheduler, str] | None = None,
         retry_due: dict[str, tuple[float, float]] | None = None,
+        recorded_usage: dict[str, Usage] | None = None,
+        interrupted: dict[str, tuple[int, Usage]] | None = None,
     ) -> None:
         self.run_id = run_id
         self.state = RunState()
@@ -321,6 +332,10 @@ class Scheduler:
         self._prior_attempts = attempts or {}
         #: steps an earlier execution stopped in a retry back-off -> (its start, length)
         self._retry_due = dict(retry_due) if retry_due else {}
+        #: tokens of each step's attempts that earlier executions recorded (resume)
+        self._recorded_usage = dict(recorded_usage) if recorded_usage else {}
+        #: steps an earlier execution stopped in mid-attempt -> (that attempt, its tokens)
+        self._interrupted = dict(interrupted) if interrupted else {}
         if exclude:
             self.state.exclude_later(exclude)
         if self._preset or self._prior_attempts:
@@ -425,8 +440,12 @@ class Scheduler:
         st = self.state.steps[step_id]
         used = self.step_usage.get(step_id) or Usage()
         earlier = self._retried_usage.get(step_id)
-        return StepOutcome(step_id, st.status.value, st.output, st.error,
-                           used + earlier if earlier is not None else used,
+        if earlier is not None:
+            used = used + earlier
+        recorded = self._recorded_usage.get(step_id) if self._recorded_usage else None
+        if recorded is not None:
+            used = used + recorded
+        return StepOutcome(step_id, st.status.value, st.output, st.error, used,
                            st.status.value == "failed" and step_id in self._over_budget,
                            self._cut_short.get(step_id, 0)
                            if st.status.value == "succeeded" else 0)
@@ -652,6 +671,10 @@ class Scheduler:
 
     def _make_job(self, plan: StepPlan) -> Job | None:
         attempt = self.state.start(plan.id)
+        if self._interrupted and plan.id in self._interrupted:
+            self._end_interrupted(plan.id, f"interrupted: the run stopped before this "
+                                           f"attempt ended; resumed, the step runs again "
+                                           f"as attempt {attempt}")
         spent = self._budget_spent() if self._budgeted and plan.kind in _TOKEN_KINDS else None
         if spent is not None:
             self.event(ev.StepStarted, step_id=plan.id, step_kind=plan.kind, attempt=attempt,
@@ -873,8 +896,11 @@ class Scheduler:
         elif isinstance(msg, _CancelStep):
             st = self.state.steps.get(msg.step_id)
             if st is not None and st.status in (Status.PENDING, Status.READY):
-                self.event(ev.StepCancelled, step_id=msg.step_id, attempt=st.attempts,
-                           reason=msg.reason)
+                if self._interrupted and msg.step_id in self._interrupted:
+                    self._end_interrupted(msg.step_id, msg.reason)
+                else:
+                    self.event(ev.StepCancelled, step_id=msg.step_id, attempt=st.attempts,
+                               reason=msg.reason)
                 self.state.cancel(msg.step_id)
         elif isinstance(msg, _Attempt):
             attempt = self.state.start(msg.job.plan.id)
@@ -1018,9 +1044,27 @@ class Scheduler:
         """Add steps from inside the loop (control handlers)."""
         self._apply_patch(patch)
 
+    def _end_interrupted(self, step_id: str, reason: str) -> None:
+        """Record the attempt of ``step_id`` that an earlier execution stopped in as ended
+        (cancelled, with the tokens it used that no event counted): its step's record
+        then counts them, and shows that attempt as over. The run's total has them
+        already (``execute``'s ``prior_usage``)."""
+        attempt, used = self._interrupted.pop(step_id)
+        usage = _NO_USAGE
+        if used.total:
+            self._recorded_usage[step_id] = self._recorded_usage.get(step_id, Usage()) + used
+            usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                                  completion_tokens=used.completion_tokens)
+        self.event(ev.StepCancelled, step_id=step_id, attempt=attempt, reason=reason,
+                   usage=usage)
+
     def _record_cancelled(self) -> None:
         for sid in self.state.cancel_all():
             st = self.state.steps[sid]
+            if self._interrupted and sid in self._interrupted:
+                # cancelled before its next attempt: the stopped attempt is the one ending
+                self._end_interrupted(sid, "run cancelled")
+                continue
             # what an attempt in flight had used (its executor noted it while unwinding,
             # as for a step cancelled on its own): the run's totals include it
             usage = self._attempt_spent(sid, None, retried=False) if st.attempts else _NO_USAGE
