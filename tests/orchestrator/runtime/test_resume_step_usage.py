@@ -25,6 +25,7 @@ from orchestrator.store import MemoryStore, StoreHook, TraceStore, open_store
 from orchestrator.viewer._replay import ATTEMPTS, COMPLETION, ID, PROMPT, ReplayFold
 from planners.testing import ScriptedLLM
 from tests.orchestrator.runtime.cut_runs import cut_two
+from tests.orchestrator.runtime.test_retry_usage import SLOW
 from tests.planners.test_resume import JOINER, PLAN, _cut_mid_plan, _workflow
 from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
@@ -239,3 +240,60 @@ async def test_a_join_over_a_resumed_map_counts_every_items_tokens(
         items = [by_id[f"m[{i}]"] for i in range(3)]
         assert (sum(s.prompt_tokens for s in items), sum(s.completion_tokens for s in items)) \
             == (tokens["prompt_tokens"], tokens["completion_tokens"]) == _pair(resumed.usage)
+
+
+async def test_a_resumed_steps_outcome_counts_its_attempts_before_the_cut(
+        trace_store: TraceStore) -> None:
+    """`think` times out and is retried (its first attempt's tokens in its step_retrying),
+    then the process dies in its second attempt; resumed, its third fails too. What code
+    waiting on it reads (``StepOutcome.usage``) counts the first attempt as well, as its
+    record and the run's total do."""
+    recorder = MemoryStore()
+    first = await Workflow.from_yaml_text(SLOW).run(hooks=[StoreHook(recorder)])
+    events = await recorder.events(first.run_id)
+    cut = next(e.seq for e in events if e.kind == "step_started" and e.attempt == 2)
+    kept = [e for e in events if e.seq <= cut]
+    (retried,) = [e for e in kept if e.kind == "step_retrying"]
+    assert retried.usage.completion_tokens > 0
+    holder: dict[str, Any] = {}
+    resumed = await _resume_into(trace_store, kept,
+                                 on_scheduler=lambda s: holder.__setitem__("s", s))
+    assert not resumed.ok
+    outcome = holder["s"].outcome("think")
+    assert outcome.status == "failed"
+    shown = await trace_store.read_run(resumed.run_id)
+    for steps in (resumed.steps, shown.steps):
+        think = {s.id: s for s in steps}["think"]
+        assert think.attempts == 3
+        assert _pair(outcome.usage) == _tokens(think) == _pair(resumed.usage)
+    assert outcome.usage.total > retried.usage.prompt_tokens + retried.usage.completion_tokens
+
+
+async def test_a_run_cancelled_before_its_cut_plan_step_ran_again_keeps_its_tokens(
+        trace_store: TraceStore) -> None:
+    """Resumed and cancelled at once (before the cut plan step's next attempt starts): the
+    cut attempt ends cancelled with what it paid. Its step_cancelled said 0 tokens, and a
+    second resume, reading that attempt as ended, left its calls out of the run's total."""
+    recorder = MemoryStore()
+    kept, whole = await _cut_mid_plan(recorder)
+
+    def registry() -> Any:
+        return _workflow(ScriptedLLM([JOINER, ("Question", PLAN)]), Counter()).registry
+
+    stopped = await _resume_into(trace_store, kept, registry=registry(),
+                                 on_scheduler=lambda s: s.cancel())
+    paid = [e.usage for e in kept if e.kind == "plan_call" and e.step_id == "p"]
+    cut_paid = (sum(u.prompt_tokens for u in paid), sum(u.completion_tokens for u in paid))
+    assert stopped.status == "cancelled" and _pair(stopped.usage) == cut_paid
+    events = await trace_store.events(stopped.run_id)
+    assert not [e for e in events[len(kept):] if e.kind == "step_started"]
+    (ended,) = [e for e in events[len(kept):] if e.kind == "step_cancelled" and e.step_id == "p"]
+    assert ended.attempt == 1
+    assert (ended.usage.prompt_tokens, ended.usage.completion_tokens) == cut_paid
+    again = await resume(events, registry=registry(), hooks=[StoreHook(trace_store)])
+    assert again.ok and again.output == whole.output, again.error
+    assert again.usage == whole.usage
+    shown = await trace_store.read_run(again.run_id)
+    for steps in (again.steps, shown.steps):
+        assert _tokens({s.id: s for s in steps}["p"]) == _tokens(
+            {s.id: s for s in whole.steps}["p"])
