@@ -38,10 +38,10 @@ from orchestrator.errors import EventConflict, PonderError, SpecError, shown
 from orchestrator.runtime.contracts import Usage
 from orchestrator.runtime.durable import (
     RunAlreadyFinished,
-    _graph_for,
     recorded_children,
     recording_from_events,
     replay,
+    replayed_workflow,
     resume,
 )
 from orchestrator.runtime.engine import RunResult, without_step_id
@@ -478,12 +478,16 @@ def _check_replay_inputs(events: list[Any], workflow: Path | None,
     refuses them (:meth:`Workflow.check_inputs`; a workflow that declares no inputs takes
     none), before the replay starts.
 
+    A sub-workflow's run records the inputs its parent passed, also where its workflow
+    declares none (no step of it can read them): those are not the user's to be told of,
+    only the ones given are named.
+
     :raises SpecError: naming the inputs.
     """
     rec = recording_from_events(events)
-    # the workflow replay() runs: the file given, else the recorded one (its file first)
-    graph = _graph_for(rec, Registry.default(), workflow, prefer_file=True)
-    Workflow.from_spec(graph.spec).check_inputs({**rec.inputs, **overrides})
+    spec = replayed_workflow(rec, workflow_file=workflow).spec
+    Workflow.from_spec(spec).check_inputs({**rec.inputs, **overrides} if spec.inputs
+                                          else overrides)
 
 
 @app.command()

@@ -265,8 +265,25 @@ def _superseded_reason(step_id: str, rec: Recording) -> str:
     return "superseded: the resumed run ended without running it again"
 
 
+def replayed_workflow(rec: Recording, *, registry: Registry | None = None,
+                      workflow_file: str | Path | None = None) -> CompiledGraph:
+    """The workflow that :func:`replay` runs for the recorded run ``rec`` (what ``ponder
+    replay`` checks its options against before it starts): ``workflow_file`` when one
+    is given; else the recorded source file, as it is now, where it still exists; else
+    the workflow as recorded in the trace (``rec.spec``). A recorded workflow compiles
+    with the model aliases it ran with (see :func:`_aliases_run_bundled`).
+
+    :param registry: default: :meth:`Registry.default`.
+    :raises ValidationFailed: when that workflow cannot be read or does not compile.
+    """
+    return _graph_for(rec, registry or Registry.default(), workflow_file, prefer_file=True)
+
+
 def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | None,
                prefer_file: bool) -> CompiledGraph:
+    """The workflow to run for ``rec``: :func:`replayed_workflow`'s choice; a resume
+    (not ``prefer_file``) takes the recorded workflow over its source file, which may
+    have changed since the run started."""
     path = Path(workflow_file) if workflow_file else (Path(rec.source) if rec.source else None)
     if path is not None and (prefer_file or workflow_file) and path.is_file():
         spec, smap = load_yaml(path)
@@ -711,7 +728,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     """
     rec = recording_from_events(events)
     reg = registry or Registry.default()
-    graph = _graph_for(rec, reg, workflow_file, prefer_file=True)
+    graph = replayed_workflow(rec, registry=reg, workflow_file=workflow_file)
     backend = backend if backend is not None else rec.backend
     run_inputs = {**rec.inputs, **(inputs or {})}
     run_id = uuid.uuid4().hex[:16]
