@@ -185,7 +185,7 @@ class JsonPlanParser:
             out.append(PlanProblem("after_end", "a second plan after the JSON plan: "
                                    f"{tail[second.start():].strip()[:60]!r}",
                                    self._line_at(end + second.start())))
-        answer = _answer_ref(doc.get("answer"))
+        answer: int | str | None = _answer_ref(doc.get("answer"))
         if answer is None and isinstance(doc.get("answer"), str):
             answer = _unknown_answer(doc["answer"])
         if "answer" in doc and answer is None:

@@ -100,7 +100,11 @@ class TextPlanParser:
 
     def __init__(self, builder: PlanBuilder) -> None:
         self.builder = builder
-        self._buf = ""
+        # the line being written, in pieces as they came (joined once the line ends: a
+        # long line streamed token by token was copied whole for every token), and its
+        # last characters, where an <END_OF_PLAN> split over two pieces begins
+        self._buf: list[str] = []
+        self._buf_end = ""
         self._raw: list[str] = []
         self._line_no = 1
         self._ended_at: int | None = None
@@ -127,7 +131,13 @@ class TextPlanParser:
         if self._ended_at is not None:
             self._tail.append(text)
             return []
-        buf, pos = self._buf + text, 0
+        probe = self._buf_end + text
+        if "\n" not in text and END_OF_PLAN not in probe:  # the line goes on
+            if text:
+                self._buf.append(text)
+            self._buf_end = probe[-(len(END_OF_PLAN) - 1):]
+            return []
+        buf, pos = "".join(self._buf) + text, 0
         out: list[ParseEvent] = []
         while True:
             newline = buf.find("\n", pos)
@@ -144,7 +154,8 @@ class TextPlanParser:
             out += self._line(buf[pos:newline])
             self._line_no += 1
             pos = newline + 1
-        self._buf = buf[pos:]
+        rest = buf[pos:]
+        self._buf, self._buf_end = [rest] if rest else [], rest[-(len(END_OF_PLAN) - 1):]
         self._problems += _count_problems(out)
         return out
 
@@ -153,8 +164,8 @@ class TextPlanParser:
         out: list[ParseEvent] = []
         if self._ended_at is None:
             if self._buf:
-                out += self._line(self._buf)
-                self._buf = ""
+                out += self._line("".join(self._buf))
+                self._buf, self._buf_end = [], ""
             out += self._flush_pending()
         else:
             out += self._after_end("".join(self._tail))
@@ -316,7 +327,7 @@ def parse_call_args(text: str) -> tuple[list[Any], dict[str, Any]]:
 
     :raises ArgSyntaxError: naming what is not a literal.
     """
-    source = _mark_bare_refs(text)
+    source = _mark_bare_refs(_escape_line_breaks(text))
     try:
         tree = ast.parse("_(" + source + "\n)", mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
@@ -340,6 +351,43 @@ def parse_call_args(text: str) -> tuple[list[Any], dict[str, Any]]:
     except RecursionError:
         raise ArgSyntaxError("arguments nested too deeply") from None
     return positional, keywords
+
+
+def _escape_line_breaks(text: str) -> str:
+    """``text`` with each line break inside a string literal written as ``\\n`` (a CRLF
+    too): an action's arguments may run over several lines, a string among them too, as
+    a JSON plan's string may hold a raw newline; Python's parser refused it
+    ("unterminated string literal", at a line of its own count)."""
+    if "\n" not in text and "\r" not in text:
+        return text
+    out: list[str] = []
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quote is None:
+            if ch in "\"'":
+                quote = ch
+            elif ch == "#":  # a comment: its quotes open no string
+                end = text.find("\n", i)
+                end = len(text) if end == -1 else end
+                out.append(text[i:end])
+                i = end
+                continue
+        elif ch == "\\" and i + 1 < len(text):  # `\` before a line break goes on the line
+            n = 3 if text.startswith("\r\n", i + 1) else 2
+            out.append(text[i:i + n])
+            i += n
+            continue
+        elif ch == quote:
+            quote = None
+        elif ch in "\r\n":
+            out.append("\\n")
+            i += 2 if text.startswith("\r\n", i) else 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def _mark_bare_refs(text: str) -> str:
