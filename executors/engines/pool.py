@@ -18,7 +18,7 @@ engine error, a 401/403/404/405 that says the member's address, credentials or m
 wrong) is retried on another engine, up to ``max_attempts`` engines; the engine
 is taken out after ``eject_after`` consecutive failures and tried again after
 ``probe_after_s`` (first asking its ``health()`` where it has one, which must answer
-within ``health_timeout_s``). Calls waiting for an engine that is taken out move to
+within ``health_timeout_s``), with one call at a time until it answers one. Calls waiting for an engine that is taken out move to
 another. Errors of the call itself (HTTP 4xx, bad configuration) are not retried. A
 streamed call is retried only before its first chunk; an engine that fails after it
 counts as failed all the same.
@@ -376,10 +376,19 @@ class Member:
     pushed_at: float = -math.inf
     #: set while a stall of one of its calls is being looked into
     suspect: bool = False
+    #: back from a probe, it has not answered a call yet: it takes one at a time (a hung
+    #: engine whose health check still answers would else hold its share of the calls,
+    #: each for the stall limit, every time it is let back in)
+    trial: bool = False
+
+    @property
+    def cap(self) -> int:
+        """How many calls it may have in flight now: one while on ``trial``."""
+        return 1 if self.trial else self.limit
 
     @property
     def load(self) -> float:
-        return (self.in_flight + len(self.waiters)) / self.limit
+        return (self.in_flight + len(self.waiters)) / self.cap
 
 
 def default_resolve(name: str) -> BackendFactory:
@@ -452,7 +461,7 @@ class _PoolCore:
         if key is None:
             return least, False
         sticky = self.affinity.get(key)
-        if (sticky is not None and sticky in candidates
+        if (sticky is not None and sticky in candidates and not sticky.trial
                 and sticky.load <= least.load + self.options.affinity_slack):
             self.affinity.move_to_end(key)
             return sticky, True
@@ -480,8 +489,11 @@ class _PoolCore:
         if ok is False:
             member.down_since = anyio.current_time()
             return False
-        member.down_since = None  # half-open: the next failure takes it out again
+        # half-open: the next failure takes it out again, and until it answers a call it
+        # takes one at a time
+        member.down_since = None
         member.failures = self.options.eject_after - 1
+        member.trial = True
         return True
 
     def _prefix(self, request: LLMRequest) -> str | None:
@@ -518,7 +530,7 @@ class _PoolCore:
         :raises _Moved: when the member is taken out, or answers busy, while the call
             waits.
         """
-        if member.in_flight < member.limit and not member.waiters:
+        if member.in_flight < member.cap and not member.waiters:
             member.in_flight += 1
         else:
             waiter = _Waiter(call)
@@ -549,7 +561,12 @@ class _PoolCore:
 
     def _release(self, member: Member) -> None:
         member.in_flight -= 1
-        if member.waiters and member.in_flight < member.limit:
+        self._let_in(member)
+
+    def _let_in(self, member: Member) -> None:
+        """Give the member's free slots to the calls waiting for them, in the policy's
+        order."""
+        while member.waiters and member.in_flight < member.cap:
             now = anyio.current_time()
             best = min(member.waiters, key=lambda w: sort_key(w.call, self.settings,
                                                                self.ledger, now))
@@ -716,6 +733,9 @@ class _PoolCore:
         if response.ttft_s is not None:
             member.proven = True  # its answers stream: a silent start is a hung one
         member.failures = 0
+        if member.trial:  # it answers again: it takes its share of the calls
+            member.trial = False
+            self._let_in(member)
         member.busy_streak = 0
         member.busy_since = None
         member.last_error = ""
@@ -766,6 +786,7 @@ class PoolBackend:
     max_attempts       3               engines tried per call
     eject_after        1               consecutive engine failures before it is taken out
     probe_after_s      30              seconds before an ejected engine is tried again
+                                       (one call at a time until it answers one)
     health_timeout_s   10              seconds an engine's ``health()`` may take; one
                                        that does not answer counts as failed
     busy_backoff_s     1               first wait after a busy answer (429, 503) without

@@ -83,3 +83,74 @@ async def test_a_pool_whose_engines_are_all_out_is_healthy_once_one_passes_its_p
     assert await pool.health()
     assert pool.members[0].down_since is None
     await pool.aclose()
+
+
+class Hung(CompleteOnly):
+    """Counts its progress as it goes (as ``vllm`` does) and answers healthy, but hangs
+    on every call while ``hung`` (as a stuck engine whose health check still answers)."""
+
+    progress_in = "complete"
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.name = str(config.options["name"])
+        self.hung = bool(config.options.get("hung", False))
+        self.calls = 0
+
+    async def health(self) -> bool:
+        return True
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        self.calls += 1
+        if self.hung:
+            await anyio.sleep_forever()
+        await anyio.sleep(0.5)
+        return LLMResponse(text=f"ok from {self.name}", prompt_tokens=1,
+                           completion_tokens=1, latency_s=0.5)
+
+
+def hung_pool(pool_config: Config) -> tuple[PoolBackend, Hung]:
+    members = [engine("a", hung=True), engine("b")]
+    pool = PoolBackend(pool_config(members, routing="least_loaded", stall_timeout_s=5,
+                                   probe_after_s=10), resolve=lambda name: Hung)
+    backend = pool.members[0].backend
+    assert isinstance(backend, Hung)
+    return pool, backend
+
+
+async def concurrently(pool: PoolBackend, ask: Ask, count: int) -> list[str]:
+    answers: list[str] = []
+
+    async def one(i: int) -> None:
+        answers.append((await pool.complete(ask(f"q{i}"))).text)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(count):
+            tg.start_soon(one, i)
+    return answers
+
+
+async def test_a_member_back_from_a_probe_gets_one_call_until_it_answers(
+        ask: Ask, pool_config: Config) -> None:
+    pool, a = hung_pool(pool_config)
+    assert await concurrently(pool, ask, 1) == ["ok from b"]  # a hung: stalled, taken out
+    assert pool.members[0].down_since is not None and a.calls == 1
+    await anyio.sleep(20)  # due for its probe, which it passes: it is still hung
+    assert await concurrently(pool, ask, 8) == ["ok from b"] * 8
+    # one call tried it; not half of them, each held for the stall limit
+    assert a.calls == 2
+    assert pool.members[0].down_since is not None
+    await pool.aclose()
+
+
+async def test_a_member_that_answers_its_trial_call_takes_its_share_again(
+        ask: Ask, pool_config: Config) -> None:
+    pool, a = hung_pool(pool_config)
+    await concurrently(pool, ask, 1)
+    a.hung = False  # well again
+    await anyio.sleep(20)
+    answers = await concurrently(pool, ask, 8)
+    assert "ok from a" in answers and pool.members[0].down_since is None
+    before = a.calls
+    assert (await concurrently(pool, ask, 8)).count("ok from a") == 4
+    assert a.calls - before == 4
+    await pool.aclose()
