@@ -2,8 +2,9 @@
 
 Backends that need an optional package say so in these words twice: when ``ponder
 validate`` (and ``ponder run`` before it starts) asks their ``missing_extra(config)``
-classmethod, and when they are built without it. The trace store says it of a
-PostgreSQL URL whose driver is missing. (In ``orchestrator``, which ``executors``
+classmethod, and when they are built without it. The trace store says it in the same
+words of a PostgreSQL URL whose driver is missing (:func:`extra_missing` takes the
+subject). (In ``orchestrator``, which ``executors``
 imports and which imports no executor.)
 """
 
@@ -18,10 +19,11 @@ def install_hint(extra: str) -> str:
     return f"pip install -e \".[{extra}]\" in Ponder's clone, or pip install \"ponder[{extra}]\""
 
 
-def extra_missing(backend: str, extra: str, lacking: str) -> str:
-    """The message: the ``backend`` backend needs the extra ``extra``, of which ``lacking``
-    (what is missing, e.g. ``vLLM``) is not installed, and how to install it."""
-    return (f"the {backend} backend needs the extra `{extra}` ({lacking} is not installed): "
+def extra_missing(subject: str, extra: str, lacking: str) -> str:
+    """The message: ``subject`` (what needs it: ``the vllm backend``, ``trace store URL
+    postgresql://...``) needs the extra ``extra``, of which ``lacking`` (what is missing:
+    ``vLLM``, ``psycopg``) is not installed, and how to install it (one line)."""
+    return (f"{subject} needs the extra `{extra}` ({lacking} is not installed): "
             f"{install_hint(extra)}")
 
 

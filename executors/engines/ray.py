@@ -344,7 +344,7 @@ class RayEngineBackend:
         """Why this machine cannot build the backend for want of the ``ray`` extra, found
         without importing Ray; None when it is installed. (The engine in the actor runs
         on the cluster, which may have packages this machine lacks: not checked here.)"""
-        return None if installed("ray") else extra_missing("ray-engine", "ray", "Ray")
+        return None if installed("ray") else extra_missing("the ray-engine backend", "ray", "Ray")
 
     def __init__(self, config: ModelConfig) -> None:
         """:raises ConfigError: for bad options or an invalid ``engine`` config."""

