@@ -401,6 +401,12 @@ def _mark_bare_refs(text: str) -> str:
         if (ch in "fF" and text[i + 1:i + 2] in ("\"", "'")
                 and not (i and (text[i - 1].isalnum() or text[i - 1] == "_"))):
             return _fstring(text, i + 1)
+        if ch == "_" and text.startswith("__ponder_ref_", i) and not (
+                i and (text[i - 1].isalnum() or text[i - 1] == "_")):
+            # the name a `$N` becomes: written as it is, it is no reference
+            name = re.match(r"\w*", text[i:])
+            raise ArgSyntaxError(f"`{_clip(name.group(0) if name else text[i:])}` is not a "
+                                 "literal; quote text")
         if ch == "$":
             m = _BARE_REF.match(text, i)
             if m:
@@ -485,6 +491,10 @@ def _literal(node: ast.AST, depth: int) -> Any:
             return PlanRef(int(ref.group(1)))
         if node.id in _NAMES:
             return _NAMES[node.id]
+        if _REF_NAME.match(node.id):  # `$1_000`, `$1abc`: a reference is $N alone
+            written = _REF_NAME.sub(lambda m: "$" + m.group(1), node.id)
+            raise ArgSyntaxError(f"`{_clip(written)}` is not a reference: $N is a number "
+                                 "only; write it apart, or quote text (a literal $ is $$)")
         raise ArgSyntaxError(f"`{node.id}` is not a literal; quote text, e.g. \"{node.id}\"")
     raise ArgSyntaxError(f"`{_clip(_unparse(node))}` is not a literal (strings, numbers, "
                          "lists, objects, true/false/null and $N only)")

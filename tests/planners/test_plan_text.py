@@ -431,3 +431,23 @@ def test_a_reference_of_thousands_of_digits_is_a_problem_not_a_crash(
     for line in (f'1. calc("${digits}")', f"1. calc(${digits})", f"2. join(${digits})"):
         _, problems, _ = parse(f'{line}\n', catalog)
         assert "no such action $99999999999999999999...99999999" in problems[0].message
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    # the name a $N becomes inside the parser was shown: `__ponder_ref_1___000`
+    ("$1_000", "`$1_000` is not a reference: $N is a number only"),
+    ("$1abc", "`$1abc` is not a reference: $N is a number only"),
+    # and written by the plan, that name was read as $3
+    ("__ponder_ref_3__", "`__ponder_ref_3__` is not a literal"),
+    ("[1, __ponder_ref_3__]", "`__ponder_ref_3__` is not a literal"),
+])
+def test_a_reference_joined_to_a_name_is_named_as_written(args: str, message: str) -> None:
+    with pytest.raises(ArgSyntaxError) as info:
+        parse_call_args(args)
+    assert str(info.value).startswith(message), info.value
+    assert "__ponder_ref_" not in str(info.value) or "__ponder_ref_3__" in args
+
+
+def test_the_parser_s_own_name_in_a_string_is_text() -> None:
+    assert parse_call_args('"__ponder_ref_3__", x="$1_000"') == (
+        ["__ponder_ref_3__"], {"x": "$1_000"})
