@@ -11,13 +11,33 @@ next run until :meth:`SharedObjects.aclose`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+
+async def close_all(closers: Iterable[Callable[[], Awaitable[None]]]) -> None:
+    """Await every close, also after one fails (an engine left open holds its GPU).
+
+    :raises Exception: the first close's error, once all have run (the others are logged).
+    """
+    first: Exception | None = None
+    for close in closers:
+        try:
+            await close()
+        except Exception as exc:
+            if first is None:
+                first = exc
+            else:
+                _log.warning("closing an engine failed too: %s: %s", type(exc).__name__, exc)
+    if first is not None:
+        raise first
 
 
 @dataclass
@@ -80,10 +100,12 @@ class SharedObjects:
             await entry.close()
 
     async def aclose(self) -> None:
-        """Close every object, referenced or not."""
+        """Close every object, referenced or not.
+
+        :raises Exception: the first error of a close, once every close has run.
+        """
         entries, self._entries = list(self._entries.values()), {}
-        for entry in entries:
-            await entry.close()
+        await close_all(entry.close for entry in entries)
 
     def __contains__(self, key: str) -> bool:
         return key in self._entries

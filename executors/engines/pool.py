@@ -18,10 +18,10 @@ engine error, a 401/403/404/405 that says the member's address, credentials or m
 wrong) is retried on another engine, up to ``max_attempts`` engines; the engine
 is taken out after ``eject_after`` consecutive failures and tried again after
 ``probe_after_s`` (first asking its ``health()`` where it has one, which must answer
-within ``health_timeout_s``), with one call at a time until it answers one. Calls waiting for an engine that is taken out move to
-another. Errors of the call itself (HTTP 4xx, bad configuration) are not retried. A
-streamed call is retried only before its first chunk; an engine that fails after it
-counts as failed all the same.
+within ``health_timeout_s``), with one call at a time until it answers one. Calls
+waiting for an engine that is taken out move to another. Errors of the call itself (HTTP
+4xx, bad configuration) are not retried. A streamed call is retried only before its first
+chunk; an engine that fails after it counts as failed all the same.
 
 Busy engines. HTTP 429 and 503 (a full queue) are backpressure: the engine stays in and
 its failures are not counted; it gets no call until its ``Retry-After`` (else a back-off
@@ -68,7 +68,7 @@ import anyio
 import anyio.from_thread
 from pydantic import Field, ValidationError
 
-from executors.engines._hub import SHARED, SharedObjects
+from executors.engines._hub import SHARED, SharedObjects, close_all
 from executors.engines._meta import with_meta
 from executors.engines._policy import (
     Call,
@@ -744,8 +744,8 @@ class _PoolCore:
                            response.latency_s, self.settings.prompt_weight)
 
     async def aclose(self) -> None:
-        for member in self.members:
-            await member.backend.aclose()
+        """:raises Exception: the first error of a member's close, once all have run."""
+        await close_all(member.backend.aclose for member in self.members)
 
 
 def is_busy(exc: BaseException) -> bool:
