@@ -659,7 +659,8 @@ class _Checker:
             hint = "models declared: " + ", ".join(sorted(self.spec.models))
         else:
             hint = (f"declare it under `models:`, or give it with --model {model}=FILE "
-                    "(without `models:` only `default`, the bundled model, is known)")
+                    "(without `models:` only `default`, the bundled model, is known, and "
+                    "as a sub-workflow the models of the workflow running it)")
         self.add(path, f"unknown model {model!r}", hint)
 
     def check_workflow(self, path: tuple[str | int, ...], ref: str) -> None:

@@ -11,6 +11,9 @@ through steps no branch can skip) nest until the engine's nesting limit stops th
 such a cycle is a problem too; a ``spawn`` (bounded by ``max_depth``) or a call a branch
 or an empty map can skip is a recursion that may end, and is left alone.
 
+A sub-workflow without ``models:`` runs on its caller's models (:func:`inherit_models`):
+a step of it may name an alias its caller declares (or is given), and no other.
+
 Loading is the only I/O, through the loader given; each workflow is read once per
 :class:`SubworkflowCheck`.
 """
@@ -39,8 +42,57 @@ WorkflowLoader = Callable[[str, Path], tuple[WorkflowSpec, SourceMap | None, Pat
 #: (``Registry.planner_known_steps``)
 KnownSteps = Callable[[str, dict[str, Any]], list[Any]]
 
-#: what else is wrong with a sub-workflow file (its own validation), by path
-FileCheck = Callable[[Path], list[Problem]]
+#: what else is wrong with a sub-workflow file (its own validation), by path and the model
+#: aliases it inherits (see :func:`inherit_models`)
+FileCheck = Callable[[Path, frozenset[str]], list[Problem]]
+
+#: the fields of a step (and of what it holds: a map's body, a join's scorer, a planner's
+#: known steps) that name a model alias
+_MODEL_FIELDS = ("model", "llm", "joiner_model")
+
+
+def model_aliases(spec: WorkflowSpec) -> frozenset[str]:
+    """The model aliases the steps of ``spec`` name (``model``, a scorer's ``llm``, a
+    plan's ``joiner_model``, at any depth of a step: a map body, a plan's options)."""
+    found: set[str] = set()
+    stack: list[Any] = [step.model_dump(mode="json", by_alias=True) for step in spec.steps]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in _MODEL_FIELDS and isinstance(item, str):
+                    found.add(item)
+                else:
+                    stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
+    return frozenset(found)
+
+
+def inherited_aliases(child: WorkflowSpec, parent_aliases: frozenset[str]) -> frozenset[str]:
+    """The aliases a sub-workflow may name besides its own ``models:``: its caller's
+    (``parent_aliases``) when it declares none, else none."""
+    return frozenset() if child.models else parent_aliases
+
+
+def inherit_models(child: WorkflowSpec, parent: WorkflowSpec,
+                   parent_given: frozenset[str] = frozenset()
+                   ) -> tuple[WorkflowSpec, frozenset[str]]:
+    """A sub-workflow as a run of ``parent`` runs it. One without ``models:`` of its own
+    runs on its parent's: it gets them (and its ``default`` is the parent's), and may
+    name the aliases the parent's run serves without declaring them (``parent_given``,
+    and those the steps of a parent without ``models:`` name: they run on the bundled
+    model, as in a run recorded before an undeclared alias was refused). One with
+    ``models:`` uses those only.
+
+    :returns: the spec to compile, and the aliases to give its compile besides.
+    """
+    if child.models:
+        return child, frozenset()
+    given = parent_given if parent.models else parent_given | model_aliases(parent)
+    if parent.models:
+        child = child.model_copy(update={"models": dict(parent.models)})
+    return child, given
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,15 +259,18 @@ class SubworkflowCheck:
     known_steps: KnownSteps | None = None
     _loaded: dict[tuple[Path, str], tuple[WorkflowSpec, SourceMap | None, Path] | str] = \
         field(default_factory=dict)
-    _checked: dict[Path, list[Problem]] = field(default_factory=dict)
+    _checked: dict[tuple[Path, frozenset[str]], list[Problem]] = field(default_factory=dict)
     _checking: set[Path] = field(default_factory=set)
 
     def problems(self, spec: WorkflowSpec, smap: SourceMap, base_dir: Path,
-                 file: Path | None = None) -> list[Problem]:
+                 file: Path | None = None,
+                 aliases: frozenset[str] = frozenset()) -> list[Problem]:
         """Every problem of the sub-workflows ``spec`` runs, located in ``smap``.
 
         :param file: the workflow's own file, so that it is not checked again when it
             runs itself.
+        :param aliases: the model aliases ``spec``'s run serves (its ``models:``, those
+            given to it): a sub-workflow without ``models:`` may name them.
         """
         if file is not None:
             self._checking.add(file)
@@ -244,7 +299,8 @@ class SubworkflowCheck:
                 out.append(smap.problem(path, message, hint))
             if sub_smap is not None and self.check_file is not None and \
                     (cycle is None or call != cycle[0]):  # the cycle says it all
-                own = self._file_problems(Path(sub_smap.file))
+                own = self._file_problems(Path(sub_smap.file),
+                                          inherited_aliases(sub, aliases))
                 if own:
                     more = f" (and {len(own) - 1} more)" if len(own) > 1 else ""
                     out.append(smap.problem(call.at, f"step {call.step_id!r}: sub-workflow "
@@ -272,17 +328,18 @@ class SubworkflowCheck:
                     type(exc).__name__
         return self._loaded[key]
 
-    def _file_problems(self, path: Path) -> list[Problem]:
+    def _file_problems(self, path: Path, inherited: frozenset[str]) -> list[Problem]:
         if path in self._checking:
             return []  # being checked (it runs itself, or the workflows run each other)
-        if path not in self._checked:
+        key = (path, inherited)
+        if key not in self._checked:
             assert self.check_file is not None
             self._checking.add(path)
             try:
-                self._checked[path] = self.check_file(path)
+                self._checked[key] = self.check_file(path, inherited)
             finally:
                 self._checking.discard(path)
-        return self._checked[path]
+        return self._checked[key]
 
     def _cycle(self, spec: WorkflowSpec, base_dir: Path, file: Path | None
                ) -> tuple[WorkflowCall, list[str]] | None:

@@ -144,8 +144,9 @@ class ModelOverrides:
 
     :param backend: every model runs on this backend (see :func:`run_model`), in the
         sub-workflows too.
-    :param replaced: aliases of the workflow (not of its sub-workflows) whose config is
-        replaced; the caller checks the replacements (:func:`model_problems`).
+    :param replaced: aliases of the workflow whose config is replaced (its sub-workflows
+        without ``models:`` run on them too, not those with); the caller checks the
+        replacements (:func:`model_problems`).
     """
 
     backend: str | None = None
@@ -197,10 +198,14 @@ def validate_text(text: str, file: str, registry: Registry | None = None,
 
 def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | None,
               path: Path | None, subs: SubworkflowCheck | None,
-              overrides: ModelOverrides) -> list[Problem]:
+              overrides: ModelOverrides, inherited: frozenset[str] = frozenset()
+              ) -> list[Problem]:
     """:param path: the document's file, resolved (None for text of no file).
     :param subs: the sub-workflow checks of the validation this one is part of.
-    :param overrides: the run's changes to the models (none for ``ponder validate``)."""
+    :param overrides: the run's changes to the models (none for ``ponder validate``).
+    :param inherited: the model aliases of the workflow that runs this one, when this
+        one declares no ``models:`` (see :func:`~orchestrator.graph.subworkflows.
+        inherit_models`): its steps may name them, and they are checked there."""
     data, smap, problems = parse_yaml(text, file)
     if data is None:
         return problems
@@ -210,7 +215,7 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
     problems += more
     if spec is not None:
         reg = registry or Registry.default()
-        problems += _model_problems(spec, smap, reg, overrides, replaced)
+        problems += _model_problems(spec, smap, reg, overrides, replaced, inherited)
         for name, target in spec.tools.items():
             if ("tools", name) in replaced:
                 continue
@@ -233,8 +238,9 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
                              # a workflow's own tools are not imported to validate
                              tool_arguments=lambda name: None if name in spec.tools
                              else reg.tool_arguments(name),
-                             # --model NAME=FILE serves NAME, declared or not
-                             models_given=overrides.replaced)
+                             # --model NAME=FILE serves NAME, declared or not, and a
+                             # sub-workflow without models: runs on its caller's
+                             models_given=overrides.replaced | inherited)
         except ValidationFailed as exc:
             problems += exc.problems
         if subs is None:
@@ -243,17 +249,21 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
                                     known_steps=reg.planner_known_steps)
             # --model replaces models of this workflow only; --backend applies to all
             nested = ModelOverrides(overrides.backend)
-            subs.check_file = lambda sub: _validate_file(sub, reg, subs, nested)
-        problems += subs.problems(spec, smap, base_dir or Path("."), path)
+            subs.check_file = lambda sub, aliases: _validate_file(sub, reg, subs, nested,
+                                                                  aliases)
+        problems += subs.problems(spec, smap, base_dir or Path("."), path,
+                                  frozenset(spec.models) | overrides.replaced | inherited)
     unique = {(p.line, p.column, p.message): p for p in problems}
     return sorted(unique.values(), key=lambda p: (p.line, p.column))
 
 
 def _model_problems(spec: WorkflowSpec, smap: SourceMap, reg: Registry,
-                    overrides: ModelOverrides, replaced: set[tuple[str, str]]) -> list[Problem]:
+                    overrides: ModelOverrides, replaced: set[tuple[str, str]],
+                    inherited: frozenset[str] = frozenset()) -> list[Problem]:
     """Each model the run uses has its backend installed, which takes its ``options:``
     (checked here, not when a run compiles: ``--backend`` and ``--model`` may replace what
-    the file says, see :class:`ModelOverrides`)."""
+    the file says, see :class:`ModelOverrides`). A sub-workflow's inherited ``default``
+    is its caller's, checked there."""
     problems: list[Problem] = []
     for name, config in spec.models.items():
         if name in overrides.replaced or ("models", name) in replaced:
@@ -262,7 +272,8 @@ def _model_problems(spec: WorkflowSpec, smap: SourceMap, reg: Registry,
                                                    reg):
             problems.append(smap.problem(("models", name, *where), message, hint))
     first = _first_default_user(spec)
-    if not spec.models and "default" not in overrides.replaced and first is not None:
+    if not spec.models and "default" not in overrides.replaced | inherited and \
+            first is not None:
         # no `models:`: the step runs on the bundled model (ModelConfig()), located at it
         for _, message, hint in model_problems("default", run_model(ModelConfig(),
                                                                     overrides.backend), reg):
@@ -298,11 +309,12 @@ def validate_file(path: str | Path, registry: Registry | None = None, *,
 
 
 def _validate_file(path: str | Path, registry: Registry | None,
-                   subs: SubworkflowCheck | None, overrides: ModelOverrides) -> list[Problem]:
+                   subs: SubworkflowCheck | None, overrides: ModelOverrides,
+                   inherited: frozenset[str] = frozenset()) -> list[Problem]:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         return [Problem(f"cannot read {path}: {exc.strerror}", "check the path", str(path))]
     return _validate(text, str(path), registry, p.resolve().parent, p.resolve(), subs,
-                     overrides)
+                     overrides, inherited)
