@@ -39,14 +39,11 @@ from orchestrator.runtime.contracts import Usage
 from orchestrator.runtime.durable import (
     RunAlreadyFinished,
     recorded_children,
-    recording_from_events,
     replay,
-    replayed_workflow,
     resume,
 )
 from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.registry import Registry
-from orchestrator.sdk import Workflow
 from orchestrator.spec.models import non_finite
 from orchestrator.store import (
     RunFilter,
@@ -448,8 +445,7 @@ def replay_cmd(
             if not events:
                 raise RunNotFound(run_id)
             replayed.append(events[0].run_id)  # the whole id, when given its start
-            if overrides:
-                _check_replay_inputs(events, workflow, overrides)
+            # (inputs it does not take are refused before anything is recorded)
             return await replay(events, hooks=hooks, workflow_file=workflow,
                                 from_step=from_step, set_outputs=sets, inputs=overrides,
                                 backend=backend, on_scheduler=on_scheduler)
@@ -470,24 +466,6 @@ def replay_cmd(
                                      else None))
 
     _run_cli(go, debug, as_json)
-
-
-def _check_replay_inputs(events: list[Any], workflow: Path | None,
-                         overrides: dict[str, Any]) -> None:
-    """Refuse ``--input`` values the replayed workflow does not take, as ``ponder run``
-    refuses them (:meth:`Workflow.check_inputs`; a workflow that declares no inputs takes
-    none), before the replay starts.
-
-    A sub-workflow's run records the inputs its parent passed, also where its workflow
-    declares none (no step of it can read them): those are not the user's to be told of,
-    only the ones given are named.
-
-    :raises SpecError: naming the inputs.
-    """
-    rec = recording_from_events(events)
-    spec = replayed_workflow(rec, workflow_file=workflow).spec
-    Workflow.from_spec(spec).check_inputs({**rec.inputs, **overrides} if spec.inputs
-                                          else overrides)
 
 
 @app.command()

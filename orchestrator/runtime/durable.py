@@ -724,11 +724,23 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         the run, which is recorded as cancelled and returns its result (``ponder replay``
         stops so on Ctrl-C).
 
-    :raises PonderError: for an unknown ``from_step``.
+    :param inputs: inputs to replace recorded ones (with ``from_step``): the steps that
+        read them run again.
+    :raises PonderError: for an unknown ``from_step``; for ``set_outputs`` or ``inputs``
+        without ``from_step`` (a replay without it repeats the recording).
+    :raises SpecError: for ``inputs`` the workflow does not take (as
+        :meth:`Workflow.check_inputs <orchestrator.sdk.Workflow.check_inputs>` refuses
+        them), before anything is recorded.
     """
     rec = recording_from_events(events)
+    if from_step is None and (set_outputs or inputs):
+        given = "set_outputs" if set_outputs else "inputs"
+        raise PonderError(f"replay: {given} given without from_step, the step to re-execute "
+                          "from (a replay without it serves every step from the recording)")
     reg = registry or Registry.default()
     graph = replayed_workflow(rec, registry=reg, workflow_file=workflow_file)
+    if inputs:
+        _check_inputs_taken(graph.spec, rec, inputs)
     backend = backend if backend is not None else rec.backend
     run_inputs = {**rec.inputs, **(inputs or {})}
     run_id = uuid.uuid4().hex[:16]
@@ -777,6 +789,20 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                          parent=parent, preset={**served, **sets}, backend=backend,
                          source=str(workflow_file or rec.source or "") or None,
                          carried=carried, on_scheduler=on_scheduler)
+
+
+def _check_inputs_taken(spec: WorkflowSpec, rec: Recording, inputs: dict[str, Any]) -> None:
+    """Refuse ``inputs`` (a fork's replacements) the replayed workflow does not take, as
+    a run of it refuses them: a workflow that declares no inputs takes none. A
+    sub-workflow's run records the inputs its parent passed, also where its workflow
+    declares none (no step can read them): only the ones given are named then.
+
+    :raises SpecError: naming the inputs.
+    """
+    from orchestrator.sdk import Workflow  # the one wording of the check, for runs too
+
+    Workflow.from_spec(spec).check_inputs({**rec.inputs, **inputs} if spec.inputs
+                                          else inputs)
 
 
 _ABSENT = object()

@@ -1,0 +1,69 @@
+"""`replay`'s arguments are checked by `replay` itself, before anything is recorded, not
+only by `ponder replay`: ``set_outputs`` or ``inputs`` without ``from_step`` (a replay
+without it serves every step from the recording: they were ignored, or recorded as the
+replay's inputs and read by nothing), and ``inputs`` the workflow does not take (a
+workflow without `inputs:` takes none: they were taken and ignored). On every store
+backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import Workflow
+from orchestrator.errors import PonderError, SpecError
+from orchestrator.runtime.durable import replay
+from orchestrator.store import StoreHook, TraceStore, open_store
+from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
+
+pytestmark = pytest.mark.anyio
+
+NO_INPUTS = """\
+name: w
+steps:
+  - {id: a, kind: tool, tool: calc, args: {expression: "6 * 7"}}
+  - {id: b, kind: tool, tool: calc, args: {expression: "${steps.a.output} + 1"}}
+outputs:
+  b: ${steps.b.output}
+"""
+
+
+@pytest.fixture
+async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
+    async with await open_store(store_url) as opened:
+        yield opened
+
+
+async def _recorded(tmp_path: Path, store: TraceStore) -> list[Any]:
+    wf_file = tmp_path / "w.yaml"
+    wf_file.write_text(NO_INPUTS)
+    done = await Workflow.from_yaml(wf_file).run(hooks=[StoreHook(store)])
+    assert done.ok, done.error
+    return list(await store.events(done.run_id))
+
+
+@pytest.mark.parametrize("given", [{"set_outputs": {"a": 1}}, {"inputs": {"zz": 1}}])
+async def test_what_needs_from_step_is_refused_without_it(
+        tmp_path: Path, trace_store: TraceStore, given: dict[str, Any]) -> None:
+    events = await _recorded(tmp_path, trace_store)
+    name = next(iter(given))
+    with pytest.raises(PonderError, match=f"^replay: {name} given without from_step, the "
+                       "step to re-execute from"):
+        await replay(events, hooks=[StoreHook(trace_store)], **given)
+    assert len(await trace_store.list_runs()) == 1  # nothing recorded
+
+
+async def test_an_input_the_workflow_does_not_take_is_refused(
+        tmp_path: Path, trace_store: TraceStore) -> None:
+    events = await _recorded(tmp_path, trace_store)
+    with pytest.raises(SpecError) as info:
+        await replay(events, hooks=[StoreHook(trace_store)], from_step="a",
+                     inputs={"zz": 1})
+    assert str(info.value) == "unknown input 'zz' (the workflow declares no inputs)"
+    assert len(await trace_store.list_runs()) == 1
+    forked = await replay(events, hooks=[StoreHook(trace_store)], from_step="a",
+                          set_outputs={"a": 1})
+    assert forked.ok and forked.output == {"b": 2}
