@@ -12,7 +12,10 @@ serves it, and Chromium (Playwright, ``/usr/bin/chromium``) opens its page. Meas
 - ``click``: clicking a step until its details show;
 - ``toggle``: expanding then folding the largest nested graph, until drawn;
 - ``playback``: the longest gap between two animation frames over 2 s of playback
-  at 1000 events/s (a page that stays responsive keeps it near 16 ms);
+  at 1000 events/s (a page that stays responsive keeps it near 16 ms); then the longest
+  and the median gap over 2 s of playback from the middle of the run, where each frame
+  draws a state holding half of the run's steps, with the time spent in the page's
+  animation-frame callbacks (where it draws) that took over 0.5 ms (median and worst);
 - ``events sent to the page``: events in the answers of ``/events`` and of
   ``/keyframe?events_to=`` (not counting a step's own, read when it is opened), over
   the whole session;
@@ -113,6 +116,19 @@ _MAX_FRAME_GAP = """async (ms) => {
 }"""
 
 
+_FRAME_GAPS = """async (ms) => {
+    const gaps = [];
+    let last = performance.now();
+    const end = last + ms;
+    await new Promise((done) => {
+        const f = (now) => { gaps.push(now - last); last = now;
+                             if (now < end) requestAnimationFrame(f); else done(); };
+        requestAnimationFrame(f);
+    });
+    return gaps;
+}"""
+
+
 _BREAKDOWN = """() => {
     const marks = Object.fromEntries(performance.getEntriesByType('mark')
         .map((m) => [m.name + ' at', m.startTime]));
@@ -149,6 +165,12 @@ def measure_page(base: str, timeout_s: float = 600) -> dict[str, Any]:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         cdp = page.context.new_cdp_session(page)
+        # the time spent in each animation-frame callback (the page draws in them), kept
+        # while window.__ponderRaf is an array
+        page.add_init_script("""(() => { const raf = window.requestAnimationFrame.bind(window);
+            window.requestAnimationFrame = (f) => raf((now) => { const t0 = performance.now();
+                try { f(now); } finally { if (window.__ponderRaf)
+                    window.__ponderRaf.push(performance.now() - t0); } }); })();""")
         page.add_init_script("""window.__ponderLongTasks = [];
             new PerformanceObserver((l) => { for (const e of l.getEntries())
                 window.__ponderLongTasks.push(e.duration); }).observe({type: 'longtask'});""")
@@ -192,6 +214,21 @@ def measure_page(base: str, timeout_s: float = 600) -> dict[str, Any]:
         page.click("#btn-play")
         out["playback worst frame"] = page.evaluate(_MAX_FRAME_GAP, 2000)
         page.click("#btn-play")
+        # the same from the middle of the run: each frame's state holds half its steps
+        at = n // 2 + 1
+        page.locator("#scrubber").fill(str(at))
+        expect(label).to_have_text(re.compile(rf"^event {at + 1}/\d+ \u00b7 \+"),
+                                   timeout=timeout_s * 1000)
+        page.evaluate("() => { window.__ponderRaf = []; }")
+        page.click("#btn-play")
+        gaps = page.evaluate(_FRAME_GAPS, 2000)
+        page.click("#btn-play")
+        spent = sorted(page.evaluate("() => window.__ponderRaf.filter((t) => t > 0.5)"))
+        out["playback from the middle: worst frame"] = max(gaps)
+        out["playback from the middle: median frame"] = sorted(gaps)[len(gaps) // 2]
+        out["playback from the middle: frames drawn"] = len(spent)
+        out["playback from the middle: JS per frame, median"] = spent[len(spent) // 2]
+        out["playback from the middle: JS per frame, worst"] = spent[-1]
         out["JS heap after scrubbing MiB"] = _heap_mib(cdp)
         out["events sent to the page"] = sent[0]
         out["events in the scrubber"] = n

@@ -18,7 +18,8 @@ function start(s) {
   return s.attempts.length ? s.attempts[0].start : null;
 }
 
-function latest(steps, now) {
+/** The step of `steps` that ends last at time `now`, the first of those that end then. */
+export function latestOf(steps, now) {
   let best = null, bestEnd = -Infinity;
   for (const s of steps) {
     const e = finish(s, now);
@@ -35,6 +36,19 @@ function latest(steps, now) {
 export function criticalPath(state, tree) {
   const now = state.ts;
   const get = (id) => state.steps.get(id);
+  return walkPath(state, tree, latestOf(state.steps.values(), now),
+    (id, seen) => latestOf(tree.kids(id).map(get).filter((k) => k && !seen.has(k.id)), now));
+}
+
+/**
+ * The path back from `top` (the step that ended last).
+ * @param {(id: string, seen: Set<string>) => object|null} latestKid  the child of step
+ *   `id` not in `seen` that ends last (see `latestOf`)
+ * @returns {string[]} step ids, earliest first
+ */
+export function walkPath(state, tree, top, latestKid) {
+  const now = state.ts;
+  const get = (id) => state.steps.get(id);
   const seen = new Set();
   const path = [];
 
@@ -45,20 +59,19 @@ export function criticalPath(state, tree) {
       const t0 = start(x) ?? finish(x, now);
       if (t0 === null) continue;
       const deps = (x.deps || []).map(get).filter((d) => d && !seen.has(d.id) && finish(d, now) !== null && finish(d, now) <= t0 + EPS);
-      const gate = latest(deps, now);
+      const gate = latestOf(deps, now);
       if (gate) return gate;
       if (!tree.parent.has(x.id)) break;
     }
     return null;
   }
 
-  let cur = latest(state.steps.values(), now);
+  let cur = top;
   while (cur && !seen.has(cur.id)) {
     seen.add(cur.id);
     path.push(cur.id);
     // a step that holds others (a map, a plan) ends when the last of them ends
-    const kids = tree.kids(cur.id).map(get).filter((k) => k && !seen.has(k.id));
-    const lastKid = latest(kids, now);
+    const lastKid = latestKid(cur.id, seen);
     const curEnd = finish(cur, now);
     cur = lastKid && finish(lastKid, now) <= curEnd + EPS && finish(lastKid, now) >= (start(cur) ?? -Infinity) ? lastKid : startGate(cur);
   }

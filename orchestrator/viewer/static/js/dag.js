@@ -27,6 +27,7 @@ export class DagView {
     this.state = null;
     this.tree = null;
     this.expanded = new Set();
+    this.frames = null;
     this.critical = new Set();
     this.criticalEdges = new Set();
     this.selected = null;
@@ -97,9 +98,11 @@ export class DagView {
     return Math.min(1, (s.clientWidth - 4) / this.layout.width, (s.clientHeight - 4) / this.layout.height);
   }
 
-  /** Show the run in `state`, highlighting `critical` (ids, in order). */
-  update(state, critical, selected) {
+  /** Show the run in `state`, highlighting `critical` (ids, in order); `frames` (a
+   * FrameIndex of the state) counts the statuses under a folded box. */
+  update(state, critical, selected, frames = null) {
     this.state = state;
+    this.frames = frames;
     this.selected = selected;
     this.critical = new Set(critical);
     this.criticalEdges = new Set();
@@ -207,16 +210,22 @@ export class DagView {
 
   /** A collapsed box's descendants as a bar of statuses. */
   childBar(id, width) {
-    const counts = new Map();
+    let counts;
+    if (this.frames && this.frames.state === this.state && this.frames.tree === this.tree) {
+      counts = this.frames.countsUnder(id); // kept as events come (it walked them all each frame)
+    } else {
+      counts = new Map();
+      const walk = (p) => {
+        for (const c of this.tree.kids(p)) {
+          const s = this.state.steps.get(c);
+          if (s) counts.set(s.status, (counts.get(s.status) || 0) + 1);
+          walk(c);
+        }
+      };
+      walk(id);
+    }
     let total = 0;
-    const walk = (p) => {
-      for (const c of this.tree.kids(p)) {
-        const s = this.state.steps.get(c);
-        if (s) { counts.set(s.status, (counts.get(s.status) || 0) + 1); total++; }
-        walk(c);
-      }
-    };
-    walk(id);
+    for (const n of counts.values()) total += n;
     const g = svg("g", { class: "childbar", transform: `translate(6,${NODE_H - 5})` });
     let x = 0;
     const w = width - 12;

@@ -41,6 +41,13 @@ function newStep(id, own) {
   };
 }
 
+/** The last end of step `s`'s ended attempts (-Infinity when none). */
+export function lastEnd(s) {
+  let end = -Infinity;
+  for (const a of s.attempts) if (a.end !== null && a.end > end) end = a.end;
+  return end;
+}
+
 /** A copy of step `s` for the state whose mark is `own`. */
 function copyStep(s, own) {
   return { ...s, own, attempts: s.attempts.map((a) => ({ ...a })), decisions: [...s.decisions], planErrors: [...s.planErrors] };
@@ -73,7 +80,11 @@ export class RunState {
     this.structure = 0; // bumped whenever a step is added
     this.own = ++owners; // the mark of the steps this state may change in place
     this.lean = light; // no step holds an input, output or texts (the tip; a keyframe's)
-    this.log = null; // when a view set it to an array: the step ids of the events applied since
+    this.summed = null; // tokens() of the state as it was at an event
+    // When a view set it to an array: for each event applied since, the step it names, and
+    // for each step added, its id, each followed by that step's status before (undefined
+    // for a step added) and the last end of its ended attempts before (see frames.js)
+    this.log = null;
   }
 
   /** The state a server keyframe holds (see _replay.py for its layout). Its steps are
@@ -146,6 +157,7 @@ export class RunState {
       if (d) { s.kind = d.kind; s.deps = d.deps; }
       this.steps.set(id, s);
       this.structure++;
+      if (this.log !== null) this.log.push(id, undefined, -Infinity);
     }
     return s;
   }
@@ -166,7 +178,10 @@ export class RunState {
     this.ts = e.ts;
     this.kind = e.kind;
     this.stepId = typeof e.step_id === "string" ? e.step_id : null;
-    if (this.log !== null && this.stepId !== null) this.log.push(this.stepId);
+    if (this.log !== null && e.step_id !== undefined && e.step_id !== null) {
+      const s = this.steps.get(e.step_id);
+      this.log.push(e.step_id, s?.status, s ? lastEnd(s) : -Infinity);
+    }
     this.fold(e);
     if (this.light && typeof e.step_id === "string") {
       const s = this.steps.get(e.step_id); // one this event changed is this state's own
@@ -286,8 +301,11 @@ export class RunState {
   /** Token totals: the run's own once finished, else the sum over steps. */
   tokens() {
     if (this.run.finished) return [this.run.prompt, this.run.completion];
+    const summed = this.summed; // the summary asks each frame: summed once per event
+    if (summed && summed.index === this.index && summed.seq === this.seq && summed.n === this.steps.size) return summed.value;
     let p = 0, c = 0;
     for (const s of this.steps.values()) { p += s.prompt; c += s.completion; }
+    this.summed = { index: this.index, seq: this.seq, n: this.steps.size, value: [p, c] };
     return [p, c];
   }
 }

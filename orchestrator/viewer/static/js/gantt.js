@@ -71,22 +71,24 @@ export class GanttView {
     this.range = [t0, t1];
   }
 
-  update(state, critical, selected) {
+  /** @param changed  the ids whose steps changed since the last call for the same
+   * state (a FrameIndex's `changed`), or null when the state is another one */
+  update(state, critical, selected, changed = null) {
     this.state = state;
     this.critical = new Set(critical);
     this.selected = selected;
-    this.updateRows(state);
+    this.updateRows(state, changed);
     this.draw(); // now: the caller renders in an animation frame already
   }
 
   /** The rows at `state`: the steps of `order` active in it. The same state folded
-   * forward (playback) adds the steps its events since named (its `log`); another
+   * forward (playback) adds the steps its events since named (`changed`); another
    * state, or another order, is filtered whole (each frame of playback filtered the
    * 66,000 steps of a long run). */
-  updateRows(state) {
+  updateRows(state, changed) {
     const seen = this.rowsOf;
-    if (seen && seen.state === state && seen.order === this.order && state.log !== null) {
-      for (const id of state.log) {
+    if (seen && seen.state === state && seen.order === this.order && changed !== null) {
+      for (const id of changed) {
         if (seen.in.has(id) || !this.rank.has(id)) continue;
         const s = state.steps.get(id);
         if (!s || firstActivity(s) === null) continue;
@@ -99,15 +101,12 @@ export class GanttView {
         }
         this.rows.splice(lo, 0, id);
       }
-      state.log.length = 0;
       return;
     }
-    if (seen && seen.state !== state) seen.state.log = null; // no longer read: not kept
     this.rows = this.order.filter((id) => {
       const s = state.steps.get(id);
       return s && firstActivity(s) !== null;
     });
-    state.log = [];
     this.rowsOf = { state, order: this.order, in: new Set(this.rows) };
   }
 

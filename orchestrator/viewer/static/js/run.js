@@ -2,11 +2,11 @@
 // event, and following the run live while it is in progress.
 
 import { API, ApiError, getJSON, runPath } from "./api.js";
-import { criticalPath } from "./critical.js";
 import { DagView } from "./dag.js";
 import { el, fill, fmtDuration, fmtTime, fmtTokens, STATUSES } from "./dom.js";
 import { renderDetail } from "./detail.js";
 import { RunState, Trace, WINDOW_MAX } from "./fold.js";
+import { FrameIndex } from "./frames.js";
 import { GanttView } from "./gantt.js";
 import { layout, Tree } from "./layout.js";
 
@@ -38,6 +38,7 @@ const page = {
   stepLoading: null, // the step whose events are being read
 };
 
+const frames = new FrameIndex(); // the counts and critical path of the state drawn
 const dag = new DagView($("dag"), { onSelect: select, onToggle: toggle });
 const gantt = new GanttView($("gantt-axis"), $("gantt"), { onSelect: select });
 
@@ -147,8 +148,7 @@ function renderReplay(state) {
   $("btn-play").classList.toggle("playing", page.playing);
   $("btn-play").setAttribute("aria-pressed", String(page.playing));
   $("btn-play").setAttribute("aria-label", page.playing ? "Pause" : "Play");
-  const counts = new Map();
-  for (const s of state.steps.values()) counts.set(s.status, (counts.get(s.status) || 0) + 1);
+  const counts = frames.statusCounts();
   fill($("counts"), STATUSES.filter((st) => counts.get(st)).map((st) => el("span", { class: `count st-${st}` }, `${counts.get(st)} ${st}`)));
 }
 
@@ -170,10 +170,11 @@ function renderNow() {
     page.shown = state;
     if (trace.end - page.index < AHEAD / 2 && trace.end < trace.count) extend();
   }
-  const critical = criticalPath(state, page.tree);
-  dag.update(state, critical, page.selected);
+  frames.update(state, page.tree); // from the steps changed since the last frame, when it can
+  const critical = frames.criticalPath();
+  dag.update(state, critical, page.selected, frames);
   gantt.setTip(trace.tip, page.tree, page.source ? trace.tip.ts : null);
-  gantt.update(state, critical, page.selected);
+  gantt.update(state, critical, page.selected, frames.changed);
   renderReplay(state);
   renderSummary();
   if (page.selected !== null) {
