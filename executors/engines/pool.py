@@ -118,6 +118,10 @@ _BUSY_STATUSES = frozenset({429, 503})
 #: busy answers in a row a member gives at least before ``busy_eject_after_s`` takes it
 #: out: two answers an hour apart do not show a member that is never free
 _BUSY_EJECT_STREAK = 3
+#: how far past its ``stall_timeout_s`` a stalled call may run before it is stopped (the
+#: watch looks once per eighth of it): a member that is a pool moves a call off a hung
+#: engine within its longest limit times this, plus its ``health_timeout_s``
+STALL_OVERRUN = 9 / 8
 _log = logging.getLogger(__name__)
 
 #: where a backend shows the progress of a call before its answer (see
@@ -249,7 +253,7 @@ class _Attempt:
         stall_s = self.member.stall_s
         if stall_s is None:
             return math.inf
-        return anyio.current_time() + stall_s * 9 / 8  # see _PoolCore.progressed
+        return anyio.current_time() + stall_s * STALL_OVERRUN  # see _PoolCore.progressed
 
     def arm(self) -> None:
         if self.armed:
@@ -1287,7 +1291,7 @@ class PoolBackend:
         limits = [m.stall_s for m in self._core.members if m.stall_s is not None]
         if not limits:
             return None
-        return max(limits) * 9 / 8 + self.options.health_timeout_s
+        return max(limits) * STALL_OVERRUN + self.options.health_timeout_s
 
     @property
     def progress_in(self) -> Progress:
