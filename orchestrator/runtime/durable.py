@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import anyio
 import networkx as nx
+from pydantic import ValidationError
 
 from orchestrator.errors import ConfigError, PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
@@ -291,10 +292,30 @@ def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | N
         given = frozenset() if workflow_file else _recorded_aliases(rec)
         return compile_graph(spec, smap, registry=registry, base_dir=path.resolve().parent,
                              models_given=given)
-    spec = WorkflowSpec.model_validate(rec.spec)
+    spec = _recorded_spec(rec, can_give_file=prefer_file)
     base = path.resolve().parent if path is not None else Path(".")
     return compile_graph(spec, registry=registry, base_dir=base,
                          models_given=_aliases_run_bundled(spec))
+
+
+def _recorded_spec(rec: Recording, *, can_give_file: bool) -> WorkflowSpec:
+    """The workflow recorded in the run's ``run_started``.
+
+    :param can_give_file: the caller may give the workflow's file instead (replay).
+    :raises PonderError: when it does not read as a workflow of this version of Ponder
+        (a trace written or imported from another), naming the first problem; it was
+        pydantic's ValidationError, an internal error to the CLI.
+    """
+    try:
+        return WorkflowSpec.model_validate(rec.spec)
+    except ValidationError as exc:
+        first, more = exc.errors()[0], exc.error_count() - 1
+        where = ".".join(str(part) for part in first["loc"]) or "spec"
+        instead = "; replay it with its file (--workflow FILE)" if can_give_file else ""
+        raise PonderError(
+            f"run {rec.run_id}: the workflow {rec.workflow!r} its trace records does not "
+            f"read as a workflow of this version of Ponder ({where}: {first['msg']}"
+            f"{f'; and {more} more' if more else ''}){instead}") from None
 
 
 def _recorded_aliases(rec: Recording) -> frozenset[str]:
