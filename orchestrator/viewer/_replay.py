@@ -300,7 +300,9 @@ class ReplayFold:
         run = self.run
         if run["startTs"] is None:
             run["startTs"] = e.ts
-        run.update(status="running", workflow=e.workflow, endTs=None, error=None)
+        # a run resumed after it finished (a cancelled run) runs again (as fold.js)
+        run.update(status="running", workflow=e.workflow, endTs=None, error=None, duration=None,
+                   prompt=0, completion=0, finished=False)
         if not self._declared:  # the page's declared steps: the API graph's, from the first
             self._declared = {s.id: (s.kind, s.deps)
                               for s in _declared.declared_steps(e.spec)}

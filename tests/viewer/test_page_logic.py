@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from viewer_server import Browser
-from viewer_traces import REPLAN_CASES, append_all, research_trace, xss_trace
+from viewer_traces import REPLAN_CASES, append_all, research_trace, resumed_run, xss_trace
 
 pytestmark = pytest.mark.browser
 
@@ -46,9 +46,10 @@ def test_fold_critical_path_and_replan_rule_match_the_server(web: Browser) -> No
 def test_a_server_keyframe_reads_back_as_the_page_s_own_fold(web: Browser) -> None:
     web.server.call(lambda: append_all(web.server.store, research_trace("keyframed").events))
     web.server.call(lambda: append_all(web.server.store, xss_trace("keyframed-xss").events))
+    web.server.call(lambda: append_all(web.server.store, resumed_run("keyframed-resumed")))
     page = web.new_page()
     page.goto(f"{web.server.url}/")
-    for run_id in ("keyframed", "keyframed-xss"):
+    for run_id in ("keyframed", "keyframed-xss", "keyframed-resumed"):
         out = page.evaluate(KEYFRAME_CHECK, run_id)
         assert out["problems"] == []
         assert out["steps"] >= 2 and out["partial"]

@@ -7,7 +7,7 @@ import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
-from viewer_traces import big_trace, research_trace, xss_trace
+from viewer_traces import big_trace, research_trace, resumed_run, xss_trace
 
 from orchestrator.store import StoredEvent
 from orchestrator.store._codec import decode
@@ -114,3 +114,11 @@ def test_a_text_repeated_over_many_steps_is_kept_once() -> None:
     nodes = graph.steps()[1:]
     assert len({id(n.kind) for n in nodes}) == 1 and len({id(n.parent) for n in nodes}) == 1
     assert nodes[0].kind is steps[0][KIND]
+
+
+def test_a_run_resumed_after_it_finished_is_running_again_in_its_keyframe() -> None:
+    events = _as_read(resumed_run("resumed"))
+    run = _fold(events, 2).snapshot().run
+    assert run["status"] == "running"
+    assert run["finished"] is False
+    assert (run["duration"], run["prompt"], run["completion"]) == (None, 0, 0)

@@ -303,6 +303,26 @@ def stopped_run(run_id: str, *, writer_alive: bool, **parent: Any) -> list[Any]:
     return b.events
 
 
+def resumed_run(run_id: str) -> list[Any]:
+    """A run cancelled (its step b cancelled, the run finished as cancelled), then resumed
+    by this process, which runs b again (and a step c, added) and has not finished."""
+    pid = os.getpid()
+    writer = {"writer_host": host_name(), "writer_pid": pid, "writer_start": process_start(pid)}
+    b = TraceBuilder(run_id, "resumed")
+    steps = [{"id": "a", "tool": "calc", "args": {"expression": "1"}},
+             {"id": "b", "tool": "sleep", "args": {"seconds": 60}}]
+    b.start(steps, **writer)
+    b.run_step("a", "tool", 0.0, 0.1, output=1, tokens=(3, 1))
+    b._add(ev.StepStarted, 0.2, step_id="b", step_kind="tool", attempt=1, input={})
+    b._add(ev.StepCancelled, 0.5, step_id="b", reason="run cancelled")
+    b.finish(0.5, status="cancelled", tokens=(3, 1))
+    b.start(steps, at=5.0, resumed=True, **writer)
+    b._add(ev.StepStarted, 5.1, step_id="b", step_kind="tool", attempt=2, input={})
+    b.patch("b", [{"id": "c", "kind": "tool", "deps": [], "spec": {"tool": "calc"}}], at=5.1)
+    b.run_step("c", "tool", 5.1, 5.2, output=2, tokens=(2, 2))
+    return b.events
+
+
 def many_runs(n: int, workflow: Callable[[int], str] = lambda i: f"wf{i % 3}") -> list[Any]:
     """Events of ``n`` small finished runs, started one second apart (run-0000 first)."""
     events: list[Any] = []

@@ -71,7 +71,7 @@ export class RunState {
     this.declared = declared; // Map id -> {kind, deps} from the API's graph
     this.light = light;
     this.steps = new Map();
-    this.run = { status: "running", workflow: null, startTs: null, endTs: null, output: undefined, error: null, prompt: 0, completion: 0, inputs: null, duration: null };
+    this.run = { status: "running", workflow: null, startTs: null, endTs: null, output: undefined, error: null, prompt: 0, completion: 0, inputs: null, duration: null, finished: false };
     this.index = -1; // index of the last event applied
     this.seq = null; // its seq
     this.ts = null; // its time
@@ -100,7 +100,7 @@ export class RunState {
     st.stepId = kf.step_id ?? null;
     const { finished, ...run } = kf.run;
     Object.assign(st.run, run);
-    if (finished) st.run.finished = true;
+    st.run.finished = !!finished;
     const own = st.own, none = [];
     for (const a of kf.steps) { // one literal per step, in newStep's field order
       st.steps.set(a[0], {
@@ -193,7 +193,9 @@ export class RunState {
     switch (e.kind) {
       case "run_started": {
         if (this.run.startTs === null) this.run.startTs = e.ts;
-        Object.assign(this.run, { status: "running", workflow: e.workflow, inputs: e.inputs, endTs: null, error: null });
+        // a run resumed after it finished (a cancelled run) runs again: not finished, its
+        // duration growing, its tokens its steps' (as the server's fold)
+        Object.assign(this.run, { status: "running", workflow: e.workflow, inputs: e.inputs, endTs: null, error: null, output: undefined, duration: null, prompt: 0, completion: 0, finished: false });
         const steps = Array.isArray(e.spec?.steps) ? e.spec.steps : [];
         for (const raw of steps) {
           if (raw && typeof raw.id === "string") {
