@@ -615,8 +615,9 @@ class PlanBuilder:
             self.declared[id_] = line  # so that later uses of it are not errors too
             self.next_id = max(self.next_id, id_ + 1)
             kind = "skips" if id_ > expected else "goes back to"
-            return PlanProblem("bad_id", f"action id {id_} {kind} a number: expected "
-                                         f"{expected}", line)
+            # (an id of thousands of digits is shown cut, as is the next one expected)
+            return PlanProblem("bad_id", f"action id {_shown_id(str(id_))} {kind} a number: "
+                                         f"expected {_shown_id(str(expected))}", line)
         self.declared[id_] = line
         self.next_id = id_ + 1
         return None

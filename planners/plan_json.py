@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import sys
 from typing import Any
 
 from planners.plan import (
@@ -49,6 +50,9 @@ _SECOND_PLAN = re.compile(r'\{\s*"actions"\s*:')
 _LONG = rf"\d{{{MAX_ID_DIGITS + 1},}}"
 _LONG_ANSWER = re.compile(rf"\s*\$(?:\{{\s*({_LONG})\s*\}}|({_LONG}))\s*")
 _MAX_DEPTH = 32
+# more digits than Python turns into an int (sys.get_int_max_str_digits(): 4300)
+_LONG_NUMBER = re.compile(rf"\d{{{sys.get_int_max_str_digits() + 1},}}"
+                          if sys.get_int_max_str_digits() else r"(?!)")
 
 
 def plan_schema(catalog: ToolCatalog, *, first_id: int = 1,
@@ -170,6 +174,16 @@ class JsonPlanParser:
             out.append(PlanProblem("bad_json", "the JSON plan is nested too deeply",
                                    self._line_at(self._obj_start)))
             return self._finish(out, joined=False)
+        except ValueError:
+            # a number of more digits than int() reads (4300): json raised ValueError
+            # out of feed() and close(), which never raise
+            long = _LONG_NUMBER.search(body)
+            digits = len(long.group(0)) if long else 0
+            out.append(PlanProblem("bad_json", f"the JSON plan holds a number of {digits} "
+                                   "digits, too long to read",
+                                   self._line_at(self._obj_start + (long.start() if long
+                                                                    else 0))))
+            return self._finish(out, joined=False)
         actions = doc.get("actions") if isinstance(doc, dict) else None
         if not isinstance(actions, list):
             out.append(PlanProblem("bad_json", "the plan must be an object with an "
@@ -246,7 +260,7 @@ class JsonPlanParser:
                 start, self._elem_start = self._elem_start, None
                 try:
                     element = _loads(self._text[start:i + 1])
-                except (json.JSONDecodeError, RecursionError):
+                except (ValueError, RecursionError):  # JSONDecodeError, a huge number
                     return []  # reported by close(), which parses the whole object
                 self._seen += 1
                 return [self._element(element, self._line_at(start))]

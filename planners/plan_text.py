@@ -52,7 +52,7 @@ from planners.plan import (
 
 # how models number an action: `1.`, `1)`, `1:`, `Action 1:`, `Step 1.`, after a Markdown
 # list bullet, in bold (`**1.**`)
-_NUMBERING = (r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?(\d{1,9})"
+_NUMBERING = (r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?(\d+)"
               r"(?:\*\*|__)?[ \t]*[.):](?:\*\*|__)?[ \t]*")
 _ACTION_HEAD = re.compile(_NUMBERING + r"`?([A-Za-z_][A-Za-z0-9_\-]*)\s*\(")
 _JOIN = re.compile(r"(?:" + _NUMBERING + r"|[ \t]*)`?join\s*\(\s*"
@@ -251,6 +251,9 @@ class TextPlanParser:
         if trailing and not trailing.startswith("#"):
             return [PlanProblem("garbage", f"unexpected text after the call: "
                                 f"{_clip(trailing)!r}", first_line)]
+        if len(head.group(1)) > MAX_ID_DIGITS:  # (int() refuses thousands of digits)
+            return [PlanProblem("bad_id", f"action id {_clip(head.group(1), 40)} skips a "
+                                f"number: expected {self.builder.next_id}", first_line)]
         id_, tool = int(head.group(1)), head.group(2)
         try:
             positional, keywords = parse_call_args(text[head.end():close])

@@ -265,3 +265,30 @@ def test_a_number_that_is_not_finite_is_bad_args(catalog: ToolCatalog, value: st
     assert problems and problems[0].code == "bad_args"
     assert "not a finite number" in problems[0].message
     assert not [e for e in events if isinstance(e, Action)]
+
+
+@pytest.mark.parametrize("where", ["id", "args"])
+def test_a_number_too_long_for_int_is_a_problem_not_a_crash(catalog: ToolCatalog,
+                                                            where: str) -> None:
+    # json.loads raised ValueError ("Exceeds the limit (4300 digits)") out of feed()
+    huge = "9" * 5000
+    first = '{"id": 1, "tool": "search", "args": {"query": "a"}}'
+    second = (f'{{"id": {huge}, "tool": "search", "args": {{"query": "a"}}}}' if where == "id"
+              else f'{{"id": 2, "tool": "search", "args": {{"query": {huge}}}}}')
+    text = '{"actions": [' + first + ",\n" + second + "]}"
+    for chunks in ([text], [text[i:i + 997] for i in range(0, len(text), 997)]):
+        parser = JsonPlanParser(PlanBuilder(catalog))
+        found = [e for c in chunks for e in parser.feed(c)] + parser.close()
+        problems = [(p.code, p.message, p.line) for p in found if isinstance(p, PlanProblem)]
+        assert problems == [("bad_json", "the JSON plan holds a number of 5000 digits, too "
+                                         "long to read", 2)]
+
+
+def test_an_id_of_many_digits_is_shown_cut(catalog: ToolCatalog) -> None:
+    text = json.dumps({"actions": [{"id": int("9" * 4000), "tool": "search",
+                                    "args": {"query": "a"}},
+                                   {"id": 2, "tool": "search", "args": {"query": "b"}}]})
+    problems = [e.message for e in run(text, catalog) if isinstance(e, PlanProblem)]
+    assert problems == ["action id 99999999999999999999...99999999 skips a number: expected 1",
+                        "action id 2 goes back to a number: expected "
+                        "10000000000000000000...00000000"]

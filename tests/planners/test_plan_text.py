@@ -451,3 +451,16 @@ def test_a_reference_joined_to_a_name_is_named_as_written(args: str, message: st
 def test_the_parser_s_own_name_in_a_string_is_text() -> None:
     assert parse_call_args('"__ponder_ref_3__", x="$1_000"') == (
         ["__ponder_ref_3__"], {"x": "$1_000"})
+
+
+@pytest.mark.parametrize("digits", ["9999999999", "9" * 5000])
+def test_an_action_id_of_ten_or_more_digits_is_a_bad_id(catalog: ToolCatalog,
+                                                        digits: str) -> None:
+    # `9999999999. search("a")` was "expected `N. tool(arguments)` ..., got ...": the
+    # numbering read at most 9 digits
+    actions, problems, joins = parse(f'{digits}. search("a")\n1. search("b")\n2. join()\n',
+                                     catalog)
+    shown = digits if len(digits) < 40 else digits[:37] + "..."
+    assert [(p.code, p.message, p.line) for p in problems] == [
+        ("bad_id", f"action id {shown} skips a number: expected 1", 1)]
+    assert [a.id for a in actions] == [1] and len(joins) == 1
