@@ -139,6 +139,8 @@ class Recording:
     #: attempt, the tokens of that attempt no event counted, and why (see
     #: ``execute``'s ``left_open``)
     left_open: dict[str, tuple[int, Usage, str]] = field(default_factory=dict)
+    #: every step the trace has an event of (added, scheduled, started, ended)
+    seen: set[str] = field(default_factory=set)
 
 
 #: events after which a step has no retry back-off to wait out (a step_cancelled keeps it:
@@ -234,6 +236,7 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         if key not in ended:
             rec.spent += used
     rec.status = last_status
+    rec.seen = set(last_of)
     # an attempt that a step_retrying ended had failed: a step cancelled in the back-off
     # after it (its step_cancelled names that attempt) has no attempt in flight, and its
     # next attempt starts afresh (a new child run, a new plan), as it would have
@@ -696,8 +699,11 @@ class _ReplayExecutor:
     async def execute(self, task: Task, ctx: ExecContext) -> Result:
         sid = task.step_id
         if sid not in self.rec.outputs:
-            raise ReplayMismatch(f"step {sid!r} has no recorded result to replay "
-                                 "(it did not succeed in the recorded run)", step_id=sid)
+            why = "it did not succeed in the recorded run" if sid in self.rec.seen else (
+                f"the recorded run of {self.rec.workflow!r} has no event of it: the workflow "
+                "changed since it was recorded, or is another one")
+            raise ReplayMismatch(f"step {sid!r} has no recorded result to replay ({why})",
+                                 step_id=sid)
         recorded = self.rec.rendered.get(sid)
         if recorded is not None and recorded != _comparable(task.inputs):
             diff = _first_difference(recorded, _comparable(task.inputs))

@@ -1,0 +1,55 @@
+"""A replay (no ``from_step``) of a step the recording has no event of says that the
+workflow changed (or is another one); it said "it did not succeed in the recorded run",
+as of a step that ran and failed, which sent the user looking for a failure that never
+happened. A step that did not succeed keeps that message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator import Workflow
+from orchestrator.runtime.durable import replay
+from orchestrator.store import MemoryStore, StoreHook
+
+pytestmark = pytest.mark.anyio
+
+FLOW = """\
+name: w
+steps:
+  - {{id: {step}, kind: tool, tool: calc, args: {{expression: "1 + 1"}}}}
+outputs:
+  out: ${{steps.{step}.output}}
+"""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_a_step_the_recording_never_had(tmp_path: Path) -> None:
+    recorded, other = tmp_path / "w.yaml", tmp_path / "other.yaml"
+    recorded.write_text(FLOW.format(step="a"))
+    other.write_text(FLOW.format(step="z"))
+    store = MemoryStore()
+    done = await Workflow.from_yaml(recorded).run(hooks=[StoreHook(store)])
+    again = await replay(await store.events(done.run_id), workflow_file=other)
+    assert again.status == "failed"
+    (z,) = again.steps
+    assert z.error is not None and z.error.endswith(
+        "has no recorded result to replay (the recorded run of 'w' has no event of it: the "
+        "workflow changed since it was recorded, or is another one)")
+
+
+async def test_a_step_that_did_not_succeed(tmp_path: Path) -> None:
+    recorded = tmp_path / "w.yaml"
+    recorded.write_text(FLOW.format(step="a").replace('"1 + 1"', '"1 / 0"'))
+    store = MemoryStore()
+    done = await Workflow.from_yaml(recorded).run(hooks=[StoreHook(store)])
+    assert done.status == "failed"
+    again = await replay(await store.events(done.run_id))
+    (a,) = again.steps
+    assert a.error is not None and a.error.endswith(
+        "has no recorded result to replay (it did not succeed in the recorded run)")
