@@ -117,8 +117,8 @@ class _Ticket:
         if usage is None:
             return
         sim, counted = self.request, self.counted
-        # called for every request of every iteration: each count is written only when
-        # it grows (a pool's counter does work on each write)
+        # called while the request runs: each count is written only when it grows (a
+        # pool's counter does work on each write)
         if sim.first_token_at is not None and not counted.prompt_tokens:
             counted.prompt_tokens = sim.prompt_tokens
             usage.prompt_tokens += sim.prompt_tokens
