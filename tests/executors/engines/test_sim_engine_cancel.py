@@ -56,7 +56,7 @@ async def test_the_others_of_a_cancelled_drivers_batch_finish_as_without_it(
         with anyio.fail_after(100):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(first)
-                await anyio.sleep(0)
+                await anyio.sleep(0.5)  # it arrives during the long iteration
                 tg.start_soon(second)
         return ended[0]
 
