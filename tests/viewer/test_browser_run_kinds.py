@@ -3,12 +3,16 @@ cut, steps that are not steps of the graph."""
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 from viewer_server import Browser
-from viewer_traces import append_all, resumed_run
+from viewer_traces import append_all, big_trace, resumed_run
+
+from orchestrator.store import fold_events
 
 pytestmark = pytest.mark.browser
 
@@ -18,6 +22,13 @@ def _open_run(web: Browser, run_id: str) -> Any:
     page.goto(f"{web.server.url}/runs/{run_id}")
     page.wait_for_selector("body[data-ready]")
     return page
+
+
+def _statuses(page: Any) -> dict[str, str]:
+    """Step id -> status of every step drawn in the DAG."""
+    return page.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('#dag g.step')].map(
+            (g) => [g.getAttribute('data-step-id'), g.getAttribute('data-status')]))""")
 
 
 def test_a_resumed_run_in_progress_is_not_shown_as_finished(web: Browser) -> None:
@@ -31,3 +42,47 @@ def test_a_resumed_run_in_progress_is_not_shown_as_finished(web: Browser) -> Non
     expect(page.locator("#fact-duration")).not_to_have_text(first, timeout=4000)
     # the tokens are its steps' (the first execution's total was kept)
     expect(page.locator("#fact-tokens")).to_contain_text("(5 + 3)")
+
+
+def test_events_read_for_playback_after_the_scrubber_moved_back_are_not_replayed(
+    web: Browser,
+) -> None:
+    """The events read past the window for playback came back after the scrubber had
+    moved back (another window): they were added after that window's last event, so the
+    page replayed events far ahead as if they followed it."""
+    trace = big_trace("raced-run", 8000)  # 24,005 events: read from keyframes
+    events = trace.events
+    n = len(events)
+    web.server.call(lambda: append_all(web.server.store, events), timeout=120)
+    page = web.new_page()
+    page.goto(f"{web.server.url}/runs/raced-run")
+    page.wait_for_selector("body[data-ready]", timeout=60_000)
+    label = page.locator("#replay-label")
+    scrubber = page.locator("#scrubber")
+
+    def at(index: int) -> None:
+        e = events[index]
+        expect(label).to_have_text(re.compile(
+            rf"^event {index + 1}/{n} \u00b7 \+.* \u00b7 {e.kind} {e.step_id}$"))
+
+    held: list[Any] = []
+    page.route(re.compile(r".*/runs/raced-run/events\?limit=.*"), lambda route: held.append(route))
+    scrubber.fill(str(n // 2))  # a keyframe and the 2,000 events after it
+    at(n // 2)
+    scrubber.fill(str(n // 2 + 1500))  # near the window's end: the next events are asked for
+    at(n // 2 + 1500)
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    back = n // 6
+    scrubber.fill(str(back))  # another window, read while the playback read is held
+    at(back)
+    held[0].continue_()
+    page.wait_for_timeout(500)
+    ahead = back + 2500  # past the new window's 2,000 events
+    scrubber.fill(str(ahead))
+    at(ahead)
+    expected = {s.id: s.status for s in fold_events(events[:ahead + 1]).steps}
+    drawn = _statuses(page)
+    assert drawn == {sid: expected.get(sid, "absent") for sid in drawn}

@@ -380,15 +380,24 @@ export class Trace {
     return added;
   }
 
-  /** Add events after the window's last (read for playback); the caller checked that
-   * they follow it. */
-  extend(events) {
-    const last = this.events.length ? this.events[this.events.length - 1].seq : this.base.seq;
+  /** The seq of the window's last event (of the base's when it holds none). */
+  get windowSeq() {
+    return this.events.length ? this.events[this.events.length - 1].seq : this.base.seq;
+  }
+
+  /** Add events after the window's last (read for playback), when they were read after
+   * it: `after` is the seq they were read after. Read for another window (the scrubber
+   * moved while they were read), they are left out, and false is returned: added after
+   * this window's last event, they were replayed as if they followed it. */
+  extend(events, after = this.windowSeq) {
+    const last = this.windowSeq;
+    if (after !== last) return false;
     for (const e of events) {
       if (last !== null && e.seq <= last) continue;
       if (!this.keep()) break;
       this.events.push(e);
     }
+    return true;
   }
 
   /** Whether the window may take one more event: when full, its older half is

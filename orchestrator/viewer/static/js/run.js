@@ -209,10 +209,10 @@ async function extend() {
   if (page.extending || page.seeking !== null) return;
   page.extending = true;
   const trace = page.trace;
-  const last = trace.events.length ? trace.events[trace.events.length - 1].seq : trace.base.seq;
+  const last = trace.windowSeq;
   try {
     const events = await getJSON(runApi("/events") + `?limit=${AHEAD}` + (last !== null ? `&after_seq=${last}` : ""));
-    if (page.trace === trace) trace.extend(events.events);
+    if (page.trace === trace) trace.extend(events.events, last); // not when the window moved meanwhile
   } catch (err) {
     loadingNote("events could not be loaded \u00b7 move again or reload", true, err.message);
   } finally {
