@@ -766,10 +766,9 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                           "from (a replay without it serves every step from the recording)")
     reg = registry or Registry.default()
     graph = replayed_workflow(rec, registry=reg, workflow_file=workflow_file)
-    if inputs:
-        _check_inputs_taken(graph.spec, rec, inputs)
+    run_inputs = {**rec.inputs, **_inputs_taken(graph.spec, rec, inputs)} if inputs \
+        else dict(rec.inputs)
     backend = backend if backend is not None else rec.backend
-    run_inputs = {**rec.inputs, **(inputs or {})}
     run_id = uuid.uuid4().hex[:16]
     parent = (rec.run_id, from_step)
     if from_step is None:
@@ -818,18 +817,23 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                          carried=carried, on_scheduler=on_scheduler)
 
 
-def _check_inputs_taken(spec: WorkflowSpec, rec: Recording, inputs: dict[str, Any]) -> None:
-    """Refuse ``inputs`` (a fork's replacements) the replayed workflow does not take, as
-    a run of it refuses them: a workflow that declares no inputs takes none. A
-    sub-workflow's run records the inputs its parent passed, also where its workflow
-    declares none (no step can read them): only the ones given are named then.
+def _inputs_taken(spec: WorkflowSpec, rec: Recording, inputs: dict[str, Any]) -> dict[str, Any]:
+    """``inputs`` (a fork's replacements) as the replayed workflow takes them: text given
+    for an input of another type read as JSON, so that ``n="2"`` (``--input n=2``) is the
+    recorded ``2``, not a changed input whose steps run again for real. Inputs it does not
+    take are refused, as a run of it refuses them: a workflow that declares no inputs
+    takes none. (A sub-workflow's run records the inputs its parent passed, also where its
+    workflow declares none, which no step can read: only the ones given are named then.)
 
     :raises SpecError: naming the inputs.
     """
     from orchestrator.sdk import Workflow  # the one wording of the check, for runs too
 
-    Workflow.from_spec(spec).check_inputs({**rec.inputs, **inputs} if spec.inputs
-                                          else inputs)
+    checker = Workflow.from_spec(spec)
+    if not spec.inputs:
+        checker.check_inputs(inputs)  # raises: it takes none
+    taken = checker.check_inputs({**rec.inputs, **inputs})
+    return {name: taken[name] for name in inputs}
 
 
 _ABSENT = object()

@@ -67,3 +67,37 @@ async def test_an_input_the_workflow_does_not_take_is_refused(
     forked = await replay(events, hooks=[StoreHook(trace_store)], from_step="a",
                           set_outputs={"a": 1})
     assert forked.ok and forked.output == {"b": 2}
+
+
+WITH_INPUT = """\
+name: w
+inputs:
+  n: {type: integer, default: 2}
+steps:
+  - {id: a, kind: tool, tool: calc, args: {expression: "${inputs.n} * 7"}}
+  - {id: b, kind: tool, tool: calc, args: {expression: "${steps.a.output} + 1"}}
+outputs:
+  b: ${steps.b.output}
+"""
+
+
+async def test_an_input_given_as_text_is_compared_as_the_workflow_takes_it(
+        tmp_path: Path, trace_store: TraceStore) -> None:
+    """`--input n=2` gives the text "2": the recorded 2 was taken as changed, and each
+    step that reads `n` ran again for real (an LLM step: paid again) in a fork from a
+    step after it."""
+    wf_file = tmp_path / "w.yaml"
+    wf_file.write_text(WITH_INPUT)
+    done = await Workflow.from_yaml(wf_file).run(hooks=[StoreHook(trace_store)])
+    events = list(await trace_store.events(done.run_id))
+
+    async def fork(n: str) -> dict[str, Any]:
+        forked = await replay(events, hooks=[StoreHook(trace_store)], from_step="b",
+                              inputs={"n": n})
+        assert forked.ok, forked.error
+        succeeded = {e.step_id: e.meta for e in await trace_store.events(forked.run_id)
+                     if e.kind == "step_succeeded"}
+        return {"output": forked.output, "a served": "replayed_from" in succeeded["a"]}
+
+    assert await fork("2") == {"output": {"b": 15}, "a served": True}
+    assert await fork("3") == {"output": {"b": 22}, "a served": False}
