@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 from viewer_server import Browser
-from viewer_traces import append_all, big_trace, resumed_run
+from viewer_traces import TraceBuilder, append_all, big_trace, resumed_run
 
 from orchestrator.store import fold_events
 
@@ -86,3 +86,19 @@ def test_events_read_for_playback_after_the_scrubber_moved_back_are_not_replayed
     expected = {s.id: s.status for s in fold_events(events[:ahead + 1]).steps}
     drawn = _statuses(page)
     assert drawn == {sid: expected.get(sid, "absent") for sid in drawn}
+
+
+def test_long_step_ids_of_astral_characters_are_cut_between_characters(web: Browser) -> None:
+    """A label is cut to a number of UTF-16 units: an id of emoji was cut inside one,
+    leaving half a surrogate pair, drawn as a replacement character."""
+    step_id = "\U0001f9e0" * 20 + "-step"
+    b = TraceBuilder("astral-run", "astral")
+    b.start([{"id": step_id, "tool": "calc", "args": {"expression": "1"}}])
+    b.run_step(step_id, "tool", 0.0, 0.1, output=1)
+    b.finish(0.2)
+    web.server.call(lambda: append_all(web.server.store, b.events))
+    page = _open_run(web, "astral-run")
+    labels = page.evaluate("""() => [...document.querySelectorAll(
+        '#dag text.label, #gantt text.row-label')].map((t) => [
+            t.textContent.endsWith('\u2026'), t.textContent.isWellFormed()])""")
+    assert labels == [[True, True], [True, True]]

@@ -59,10 +59,15 @@ export function pretty(value) {
   }
 }
 
-/** `s` cut to `n` characters with an ellipsis. */
+/** `s` cut to `n` UTF-16 units with an ellipsis, never inside a character (an emoji
+ * cut in two drew half a surrogate pair: a replacement character). */
 export function clip(s, n) {
   s = String(s);
-  return s.length > n ? s.slice(0, n - 1) + "\u2026" : s;
+  if (s.length <= n) return s;
+  let cut = Math.max(0, n - 1);
+  const high = s.charCodeAt(cut - 1);
+  if (cut > 0 && high >= 0xd800 && high <= 0xdbff) cut--; // the first half of a pair
+  return s.slice(0, cut) + "\u2026";
 }
 
 export function fmtDuration(seconds) {
