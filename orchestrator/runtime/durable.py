@@ -278,7 +278,8 @@ def replayed_workflow(rec: Recording, *, registry: Registry | None = None,
     with the model aliases it ran with (see :func:`_aliases_run_bundled`).
 
     :param registry: default: :meth:`Registry.default`.
-    :raises ValidationFailed: when that workflow cannot be read or does not compile.
+    :raises ValidationFailed: when that workflow cannot be read (``workflow_file``
+        missing included) or does not compile.
     """
     return _graph_for(rec, registry or Registry.default(), workflow_file, prefer_file=True)
 
@@ -289,7 +290,9 @@ def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | N
     (not ``prefer_file``) takes the recorded workflow over its source file, which may
     have changed since the run started."""
     path = Path(workflow_file) if workflow_file else (Path(rec.source) if rec.source else None)
-    if path is not None and (prefer_file or workflow_file) and path.is_file():
+    # a file given is read, also where it is missing (an error naming it): only the
+    # recorded one may be gone
+    if path is not None and (workflow_file or (prefer_file and path.is_file())):
         spec, smap = load_yaml(path)
         # the recorded file (not one given): as it ran, its aliases included
         given = frozenset() if workflow_file else _recorded_aliases(rec)

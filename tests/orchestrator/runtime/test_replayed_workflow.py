@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import Workflow
+from orchestrator.errors import ValidationFailed
 from orchestrator.runtime.durable import recording_from_events, replay, replayed_workflow
 from orchestrator.store import MemoryStore, StoreHook
 
@@ -58,3 +59,15 @@ async def test_replay_runs_the_workflow_it_names(tmp_path: Path) -> None:
     again = await replay(events)
     assert again.ok and again.workflow == "edited" == replayed_workflow(
         recording_from_events(events)).spec.name
+
+
+async def test_a_file_given_that_is_missing_is_an_error_naming_it(tmp_path: Path) -> None:
+    """It was passed over for the recorded workflow, silently: the replay ran another
+    workflow than the one asked for (`ponder replay --workflow` checks the file first)."""
+    _, events = await _recorded(tmp_path)
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(ValidationFailed) as info:
+        replayed_workflow(recording_from_events(events), workflow_file=missing)
+    assert "missing.yaml" in str(info.value)
+    with pytest.raises(ValidationFailed, match=r"missing\.yaml"):
+        await replay(events, workflow_file=missing)
