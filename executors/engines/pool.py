@@ -601,7 +601,13 @@ class _PoolCore:
         return False
 
     def failed(self, member: Member, exc: BaseException) -> None:
+        """A call of the member failed (not busy): one more failure in a row, which may
+        take it out (``eject_after``). It ends the member's busy streak: a member whose
+        answers are busy, a 500, busy has not answered *only* busy (``busy_eject_after_s``),
+        and its busy back-off starts over."""
         member.stats.failed += 1
+        member.busy_streak = 0
+        member.busy_since = None
         member.last_error = f"{type(exc).__name__}: {exc}"[:300]
         member.failures += 1
         if member.failures >= self.options.eject_after and member.down_since is None:
@@ -618,8 +624,8 @@ class _PoolCore:
         A member that has answered nothing but busy for ``busy_eject_after_s`` (a proxy
         whose upstream is gone answers 503 for ever), :data:`_BUSY_EJECT_STREAK` times at
         least, is taken out as one that fails its health check is, and tried again after
-        ``probe_after_s``; its streak goes on until it answers, so that a busy answer after
-        the probe takes it out again.
+        ``probe_after_s``; its streak goes on until it answers or fails a call (see
+        :meth:`failed`), so that a busy answer after the probe takes it out again.
 
         The calls waiting at the pool for one of its slots move to routing, as they do
         from a member taken out: they go to another engine or wait out its back-off."""

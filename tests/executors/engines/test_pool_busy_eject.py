@@ -170,3 +170,40 @@ class TestARealProxy:
         assert pool.members[0].down_since is not None
         assert not await pool.health()
         await pool.aclose()
+
+
+class Scripted(CompleteOnly):
+    """A member that gives the answers of ``script`` in turn: ``busy`` (HTTP 503),
+    ``fail`` (HTTP 500) or ``ok``."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = script
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        await anyio.sleep(0.01)
+        answer = self.script.pop(0)
+        if answer == "busy":
+            raise BackendHTTPError("HTTP 503: the queue is full", status=503)
+        if answer == "fail":
+            raise BackendHTTPError("HTTP 500: internal error", status=500)
+        return LLMResponse(text="ok", prompt_tokens=1, completion_tokens=1, latency_s=0.01)
+
+
+async def test_a_failure_between_busy_answers_ends_the_busy_streak(
+        ask: Ask, pool_config: Config) -> None:
+    # busy, 500, busy, busy: the member did not answer *only* busy for busy_eject_after_s
+    # (the 500 is an answer), so it stays in; its failures are eject_after's to count
+    engine = Scripted(["busy", "fail", "busy", "busy"])
+    pool = PoolBackend(pool_config([{"backend": "fake", "model": "m", "name": "flaky"}],
+                                   busy_eject_after_s=10, busy_wait_s=0.5, busy_backoff_s=1,
+                                   busy_backoff_max_s=1, eject_after=100),
+                       resolve=lambda name: lambda config: engine)
+    for pause in (6, 6, 2, 0):  # answers at 0 s, 6 s, 12 s and 14 s
+        with pytest.raises(BackendUnavailable):
+            await pool.complete(ask("q"))
+        await anyio.sleep(pause)
+    flaky = pool.members[0]
+    assert engine.script == []
+    assert flaky.down_since is None and pool.stats()["flaky"].ejections == 0
+    assert (flaky.busy_streak, pool.stats()["flaky"].failed) == (2, 1)
+    await pool.aclose()
