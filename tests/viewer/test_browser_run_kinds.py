@@ -3,6 +3,7 @@ cut, steps that are not steps of the graph."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import Any
@@ -12,6 +13,8 @@ from playwright.sync_api import expect
 from viewer_server import Browser
 from viewer_traces import TraceBuilder, append_all, big_trace, resumed_run
 
+from orchestrator.runtime import events as ev
+from orchestrator.runtime._process import host_name, process_start
 from orchestrator.store import fold_events
 
 pytestmark = pytest.mark.browser
@@ -102,3 +105,31 @@ def test_long_step_ids_of_astral_characters_are_cut_between_characters(web: Brow
         '#dag text.label, #gantt text.row-label')].map((t) => [
             t.textContent.endsWith('\u2026'), t.textContent.isWellFormed()])""")
     assert labels == [[True, True], [True, True]]
+
+
+def test_a_live_run_lists_the_child_runs_its_steps_start_after_the_page_opened(
+    web: Browser,
+) -> None:
+    pid = os.getpid()
+    writer = {"writer_host": host_name(), "writer_pid": pid, "writer_start": process_start(pid)}
+    top = TraceBuilder("live-parent", "parent")
+    top.start([{"id": "sub", "workflow": "child.yaml"}], **writer)
+    top._add(ev.StepScheduled, 0.1, step_id="sub", step_kind="workflow", pool="workflow",
+             priority=1.0)
+    web.server.call(lambda: append_all(web.server.store, top.events))
+    page = _open_run(web, "live-parent")
+    expect(page.locator("#live")).to_be_visible()
+    page.evaluate("""() => [...document.querySelectorAll('#dag g.step')]
+        .find((g) => g.getAttribute('data-step-id') === 'sub')
+        .dispatchEvent(new MouseEvent('click', {bubbles: true}))""")
+    expect(page.locator('#detail [data-field="id"]')).to_have_text("sub")
+
+    child = TraceBuilder("live-child", "child", t0=top.t0 + 0.2)
+    child.start([{"id": "x", "tool": "calc", "args": {"expression": "1"}}],
+                parent_run_id="live-parent", parent_step_id="sub", parent_attempt=1, **writer)
+    started = ev.StepStarted(run_id="live-parent", seq=len(top.events), ts=top.t0 + 0.2,
+                             step_id="sub", step_kind="workflow", attempt=1, input={})
+    web.server.call(lambda: append_all(web.server.store, [*child.events, started]))
+    expect(page.locator('#detail [data-field="status"]')).to_have_text("running")
+    expect(page.locator("#detail a", has_text="live-child")).to_be_visible(timeout=10_000)
+    expect(page.locator("#fact-child-runs")).to_have_text("1")

@@ -36,6 +36,8 @@ const page = {
   extending: false, // events after the window are being read for playback
   stepEvents: null, // {id, upTo, events}: the events of the step opened, when partial
   stepLoading: null, // the step whose events are being read
+  resummarizing: false, // the summary of a live run is being read again (see resummarize)
+  resummarizeAgain: false,
 };
 
 const frames = new FrameIndex(); // the counts and critical path of the state drawn
@@ -120,7 +122,7 @@ function renderSummary() {
     facts.push(fact("Parent run", el("a", { href: runPath(info.parent_run_id) }, info.parent_run_id)));
   }
   if (page.detail.children.length) {
-    facts.push(fact("Child runs", String(page.detail.children.length)));
+    facts.push(fact("Child runs", String(page.detail.children.length), { id: "fact-child-runs" }));
   }
   fill($("run-facts"), facts);
   const err = $("run-error");
@@ -344,15 +346,20 @@ function follow() {
   page.lastArrival = Date.now() / 1000;
   liveNote("live", false);
   source.addEventListener("events", (msg) => {
-    const added = page.trace.append(JSON.parse(msg.data));
+    const events = JSON.parse(msg.data);
+    const added = page.trace.append(events);
     page.lastArrival = Date.now() / 1000;
     if (added && page.following && !page.playing) page.index = page.trace.count - 1;
+    // a step that starts may start child runs (a sub-workflow, a spawn's children): the
+    // summary, which lists them, was read when the page opened
+    if (events.some((e) => e.kind === "step_started")) resummarize();
     render();
   });
   source.addEventListener("end", () => {
     source.close();
     page.source = null;
     $("live").hidden = true;
+    resummarize();
     render();
   });
   // the server keeps asking a store that stopped answering, and says when it answers
@@ -472,6 +479,21 @@ function summarized(detail) {
   page.trace.declare(detail.graph);
   if (page.loading) loadingEvents();
   render();
+}
+
+const RESUMMARIZE_MS = 2000; // a live run's summary is read again at most this often
+
+/** Read the run's summary again (its child runs), at most every RESUMMARIZE_MS, once
+ * the one asked for last came. */
+function resummarize() {
+  if (page.resummarizing) { page.resummarizeAgain = true; return; }
+  page.resummarizing = true;
+  page.resummarizeAgain = false;
+  getJSON(runApi("?steps=false")).then(summarized, () => {}) // the next events ask again
+    .finally(() => setTimeout(() => {
+      page.resummarizing = false;
+      if (page.resummarizeAgain) resummarize();
+    }, RESUMMARIZE_MS));
 }
 
 function cannotLoad(err) {
