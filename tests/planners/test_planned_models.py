@@ -12,7 +12,9 @@ from pydantic import TypeAdapter
 
 from orchestrator import Workflow
 from orchestrator.spec.models import Step
+from orchestrator.store import StoreHook, TraceStore, open_store
 from planners.executor import step_model_aliases
+from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
 
@@ -53,6 +55,23 @@ async def test_an_undeclared_alias_without_models_is_a_plan_error() -> None:
     # it never reached the graph, so it never ran on the bundled (here simulated) model
     assert not [e for e in events.of("step_started") if e.step_id == "p__a"]
     assert not events.of("graph_patched")
+
+
+async def test_the_plan_error_is_recorded_on_every_store_backend(store_url: str  # noqa: F811
+                                                                 ) -> None:
+    wf = _static_plan({"id": "a", "kind": "llm", "prompt": "hi", "model": "gpt5"})
+    async with await open_store(store_url) as store:
+        result = await wf.run(backend="simulated", hooks=[StoreHook(store)])
+        assert result.status == "failed"
+        recorded = await _events(store, result.run_id)
+    [error] = [e for e in recorded if e.kind == "plan_error"]
+    assert (error.step_id, error.code) == ("p", "unknown_model")
+    assert "names unknown model 'gpt5'" in error.error
+    assert not [e for e in recorded if getattr(e, "step_id", None) == "p__a"]
+
+
+async def _events(store: TraceStore, run_id: str) -> list[Any]:
+    return [getattr(e, "event", e) for e in await store.events(run_id)]
 
 
 async def test_an_undeclared_alias_with_models_names_the_declared_ones() -> None:
