@@ -406,6 +406,15 @@ class _StoreChildren:
 _CHILD_PAGE = 200
 
 
+def _check_backend(backend: str | None, registry: Registry) -> None:
+    """:raises ConfigError: for a ``backend`` override given that is not installed, in
+        the words of ``ponder run --backend`` (the recorded one is not checked: it ran)."""
+    if backend is not None:
+        from orchestrator.sdk import check_backend  # the one wording of it
+
+        check_backend(backend, registry)
+
+
 def _check_writer_gone(rec: Recording) -> None:
     """:raises RunStillRunning: when the process writing the run is alive on this host
         (two writers would run its steps twice and fight over its events)."""
@@ -432,12 +441,15 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     :raises RunAlreadyFinished: when the run succeeded or failed already.
     :raises RunStillRunning: when the process writing the run is alive on this host
         (two writers would run its steps twice and fight over its events).
+    :raises ConfigError: for a ``backend`` that is not installed, before anything is
+        recorded (as :meth:`Workflow.run <orchestrator.sdk.Workflow.run>` refuses it).
     """
     rec = recording_from_events(events)
     if rec.status in ("succeeded", "failed"):
         raise RunAlreadyFinished(rec.run_id, rec.status)
     _check_writer_gone(rec)
     reg = registry or Registry.default()
+    _check_backend(backend, reg)
     graph = _graph_for(rec, reg, None, prefer_file=False)
     return await execute(graph, rec.inputs, registry=reg, hooks=hooks,
                          backend=backend if backend is not None else rec.backend,
@@ -761,6 +773,8 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     :raises SpecError: for ``inputs`` the workflow does not take (as
         :meth:`Workflow.check_inputs <orchestrator.sdk.Workflow.check_inputs>` refuses
         them), before anything is recorded.
+    :raises ConfigError: for a ``backend`` that is not installed, before anything is
+        recorded.
     """
     rec = recording_from_events(events)
     if from_step is None and (set_outputs or inputs):
@@ -768,6 +782,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         raise PonderError(f"replay: {given} given without from_step, the step to re-execute "
                           "from (a replay without it serves every step from the recording)")
     reg = registry or Registry.default()
+    _check_backend(backend, reg)
     graph = replayed_workflow(rec, registry=reg, workflow_file=workflow_file)
     run_inputs = {**rec.inputs, **_inputs_taken(graph.spec, rec, inputs)} if inputs \
         else dict(rec.inputs)

@@ -3,7 +3,7 @@ only by `ponder replay`: ``set_outputs`` or ``inputs`` without ``from_step`` (a 
 without it serves every step from the recording: they were ignored, or recorded as the
 replay's inputs and read by nothing), and ``inputs`` the workflow does not take (a
 workflow without `inputs:` takes none: they were taken and ignored). On every store
-backend."""
+backend. So is a ``backend`` that is not installed, for `resume` too."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from orchestrator import Workflow
-from orchestrator.errors import PonderError, SpecError
-from orchestrator.runtime.durable import replay
-from orchestrator.store import StoreHook, TraceStore, open_store
+from orchestrator.errors import ConfigError, PonderError, SpecError
+from orchestrator.runtime.durable import replay, resume
+from orchestrator.store import MemoryStore, StoreHook, TraceStore, open_store
 from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
@@ -101,3 +101,21 @@ async def test_an_input_given_as_text_is_compared_as_the_workflow_takes_it(
 
     assert await fork("2") == {"output": {"b": 15}, "a served": True}
     assert await fork("3") == {"output": {"b": 22}, "a served": False}
+
+
+async def test_a_backend_that_is_not_installed_is_refused_before_anything_is_recorded(
+        tmp_path: Path, trace_store: TraceStore) -> None:
+    """As `Workflow.run` refuses it; a fork was recorded, and failed at its first model
+    step ("unknown LLM backend"); a resume appended a failed execution to the run."""
+    events = await _recorded(tmp_path, trace_store)
+    cut = [e for e in events if e.kind != "run_finished" and getattr(e, "step_id", "") != "b"]
+    other = MemoryStore()
+    await other.append(cut)
+    message = r"^backend='simulatd': unknown LLM backend; installed: "
+    with pytest.raises(ConfigError, match=message):
+        await replay(events, from_step="b", backend="simulatd",
+                     hooks=[StoreHook(trace_store)])
+    assert len(await trace_store.list_runs()) == 1
+    with pytest.raises(ConfigError, match=message):
+        await resume(cut, backend="simulatd", hooks=[StoreHook(other)])
+    assert len(await other.events(cut[0].run_id)) == len(cut)
