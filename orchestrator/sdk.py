@@ -357,7 +357,7 @@ class Workflow:
             be delivered).
         """
         check_backend(backend, self.registry)
-        listeners = [_as_hook(h) for h in hooks]
+        listeners = [as_hook(h) for h in hooks]
         graph = self.compile()
         self.check_inputs(inputs or {})
         return await execute(graph, inputs or {}, registry=self.registry, hooks=listeners,
@@ -593,8 +593,9 @@ def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
 AnyHook = Hook | Callable[[Sequence[Any]], object]
 
 
-def _as_hook(hook: AnyHook) -> Hook:
-    """A hook the scheduler awaits: an async one as it is, a plain function wrapped.
+def as_hook(hook: AnyHook) -> Hook:
+    """A hook the scheduler awaits: an async one as it is, a plain function wrapped (what
+    :meth:`Workflow.run` and ``durable.resume`` / ``durable.replay`` do with theirs).
 
     :raises ConfigError: for a value that is not callable.
     """

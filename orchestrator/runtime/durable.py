@@ -56,6 +56,10 @@ from orchestrator.spec.loader import load_yaml
 from orchestrator.spec.models import ModelConfig, WorkflowSpec
 from orchestrator.spec.schema_check import schema_problem
 
+#: a hook as :func:`resume` and :func:`replay` take it: async, or a plain function (as
+#: ``Workflow.run`` takes it)
+AnyHook = Hook | Callable[[Sequence[Any]], object]
+
 
 class RunAlreadyFinished(PonderError):
     """Resume of a run that already succeeded or failed."""
@@ -406,6 +410,18 @@ class _StoreChildren:
 _CHILD_PAGE = 200
 
 
+def _listeners(hooks: Sequence[Any]) -> list[Hook]:
+    """The hooks as the run awaits them: a plain function is wrapped, as
+    :meth:`Workflow.run <orchestrator.sdk.Workflow.run>` wraps it (it raised TypeError
+    in the middle of a resumed or replayed run).
+
+    :raises ConfigError: for a hook that is not callable, before anything is recorded.
+    """
+    from orchestrator.sdk import as_hook
+
+    return [as_hook(hook) for hook in hooks]
+
+
 def _check_backend(backend: str | None, registry: Registry) -> None:
     """:raises ConfigError: for a ``backend`` override given that is not installed, in
         the words of ``ponder run --backend`` (the recorded one is not checked: it ran)."""
@@ -424,11 +440,13 @@ def _check_writer_gone(rec: Recording) -> None:
 
 
 async def resume(events: Sequence[Any], *, registry: Registry | None = None,
-                 hooks: Sequence[Hook] = (), backend: str | None = None,
+                 hooks: Sequence[AnyHook] = (), backend: str | None = None,
                  children: ChildRuns | None = None,
                  on_scheduler: Callable[[Scheduler], None] | None = None) -> RunResult:
     """Continue an interrupted run (same run id) from its events.
 
+    :param hooks: listeners of the run's events, as :meth:`Workflow.run
+        <orchestrator.sdk.Workflow.run>` takes them (an async function is awaited).
     :param backend: override every model's backend; default: the override the run was
         started (or last resumed) with, if any.
     :param children: where the child runs of the run's steps are recorded (see
@@ -441,8 +459,9 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     :raises RunAlreadyFinished: when the run succeeded or failed already.
     :raises RunStillRunning: when the process writing the run is alive on this host
         (two writers would run its steps twice and fight over its events).
-    :raises ConfigError: for a ``backend`` that is not installed, before anything is
-        recorded (as :meth:`Workflow.run <orchestrator.sdk.Workflow.run>` refuses it).
+    :raises ConfigError: for a ``backend`` that is not installed, or a hook that is not
+        callable, before anything is recorded (as :meth:`Workflow.run
+        <orchestrator.sdk.Workflow.run>` refuses them).
     """
     rec = recording_from_events(events)
     if rec.status in ("succeeded", "failed"):
@@ -450,8 +469,9 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     _check_writer_gone(rec)
     reg = registry or Registry.default()
     _check_backend(backend, reg)
+    listeners = _listeners(hooks)
     graph = _graph_for(rec, reg, None, prefer_file=False)
-    return await execute(graph, rec.inputs, registry=reg, hooks=hooks,
+    return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
                          backend=backend if backend is not None else rec.backend,
                          run_id=rec.run_id, parent=rec.parent,
                          parent_attempt=rec.parent_attempt, preset=Known(rec),
@@ -749,7 +769,7 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
 
 
 async def replay(events: Sequence[Any], *, registry: Registry | None = None,
-                 hooks: Sequence[Hook] = (), workflow_file: str | Path | None = None,
+                 hooks: Sequence[AnyHook] = (), workflow_file: str | Path | None = None,
                  from_step: str | None = None, set_outputs: dict[str, Any] | None = None,
                  inputs: dict[str, Any] | None = None, backend: str | None = None,
                  on_scheduler: Callable[[Scheduler], None] | None = None) -> RunResult:
@@ -759,6 +779,8 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     everything that depends on it execute for real (``set_outputs`` fixes outputs of
     chosen steps instead), everything else is served from the trace.
 
+    :param hooks: listeners of the run's events, as :meth:`Workflow.run
+        <orchestrator.sdk.Workflow.run>` takes them (an async function is awaited).
     :param backend: override every model's backend; default: the override the recorded
         run last ran with, if any.
     :param on_scheduler: called with the new run's scheduler before it starts, as by
@@ -773,8 +795,8 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     :raises SpecError: for ``inputs`` the workflow does not take (as
         :meth:`Workflow.check_inputs <orchestrator.sdk.Workflow.check_inputs>` refuses
         them), before anything is recorded.
-    :raises ConfigError: for a ``backend`` that is not installed, before anything is
-        recorded.
+    :raises ConfigError: for a ``backend`` that is not installed, or a hook that is not
+        callable, before anything is recorded.
     """
     rec = recording_from_events(events)
     if from_step is None and (set_outputs or inputs):
@@ -783,6 +805,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                           "from (a replay without it serves every step from the recording)")
     reg = registry or Registry.default()
     _check_backend(backend, reg)
+    listeners = _listeners(hooks)
     graph = replayed_workflow(rec, registry=reg, workflow_file=workflow_file)
     run_inputs = {**rec.inputs, **_inputs_taken(graph.spec, rec, inputs)} if inputs \
         else dict(rec.inputs)
@@ -793,7 +816,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         kinds = set(reg.executors) | {n.kind for n in graph.nodes.values()}
         override: dict[str, Executor] = {
             k: _ReplayExecutor(rec) for k in kinds if k not in ("map", "branch")}
-        return await execute(graph, run_inputs, registry=reg, hooks=hooks, run_id=run_id,
+        return await execute(graph, run_inputs, registry=reg, hooks=listeners, run_id=run_id,
                              parent=parent, executor_override=override, backend=backend,
                              source=str(workflow_file or rec.source or "") or None,
                              on_scheduler=on_scheduler)
@@ -829,7 +852,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     carried += [(ev.StepSucceeded, {"step_id": sid, "attempt": 0, "output": value,
                                     "meta": {"set_by": "replay --set"}})
                 for sid, value in sets.items()]
-    return await execute(graph, run_inputs, registry=reg, hooks=hooks, run_id=run_id,
+    return await execute(graph, run_inputs, registry=reg, hooks=listeners, run_id=run_id,
                          parent=parent, preset={**served, **sets}, backend=backend,
                          source=str(workflow_file or rec.source or "") or None,
                          carried=carried, on_scheduler=on_scheduler)

@@ -119,3 +119,25 @@ async def test_a_backend_that_is_not_installed_is_refused_before_anything_is_rec
     with pytest.raises(ConfigError, match=message):
         await resume(cut, backend="simulatd", hooks=[StoreHook(other)])
     assert len(await other.events(cut[0].run_id)) == len(cut)
+
+
+async def test_hooks_are_taken_as_workflow_run_takes_them(
+        tmp_path: Path, trace_store: TraceStore) -> None:
+    """A plain function is a hook (it raised TypeError in the middle of the run); a value
+    that is not callable is refused before anything is recorded."""
+    events = await _recorded(tmp_path, trace_store)
+    seen: list[Any] = []
+    again = await replay(events, hooks=[StoreHook(trace_store), seen.extend])
+    assert again.ok and {e.kind for e in seen} >= {"run_started", "run_finished"}
+
+    cut = [e for e in events if e.kind != "run_finished" and getattr(e, "step_id", "") != "b"]
+    other = MemoryStore()
+    await other.append(cut)
+    seen.clear()
+    resumed = await resume(cut, hooks=[StoreHook(other), seen.extend])
+    assert resumed.ok and seen[-1].kind == "run_finished"
+
+    runs = len(await trace_store.list_runs())
+    with pytest.raises(ConfigError, match=r"^hooks: a hook must be a function"):
+        await replay(events, hooks=[StoreHook(trace_store), "nope"])
+    assert len(await trace_store.list_runs()) == runs
