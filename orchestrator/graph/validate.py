@@ -79,10 +79,12 @@ def _partial(data: dict[str, Any], smap: SourceMap) -> _Partial:
                 spec.steps.append(cleaned)  # still check its references, tool, template
                 continue
             sid = raw.get("id") if isinstance(raw, dict) else None
-            if isinstance(sid, str) and sid:
-                # keep the id known so references to it are not reported twice
-                spec.steps.append(LLMStep.model_construct(id=sid, kind="llm", prompt="",
-                                                          after=[], model="default"))
+            # a placeholder keeps the id known, so that references to it are not reported
+            # twice, and the steps after it at their own index (located at their lines); an
+            # id that is not a string gets one no reference can name
+            spec.steps.append(LLMStep.model_construct(
+                id=sid if isinstance(sid, str) and sid else f"<step {i}>", kind="llm",
+                prompt="", after=[], model="default"))
     return spec, problems, replaced
 
 

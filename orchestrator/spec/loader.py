@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import Problem, ValidationFailed
+from orchestrator.errors import shown as _shown
 from orchestrator.spec._scalar_lines import Layout, layout
 from orchestrator.spec.models import STEP_KINDS, ModelConfig, WorkflowSpec
 
@@ -371,10 +372,24 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             if close:
                 hint = f"did you mean `{close[0]}`? Else remove it"
         elif kind == "union_tag_invalid":
-            msg = f"unknown step kind {err.get('input', {}).get('kind')!r}" if isinstance(
-                err.get("input"), dict) else f"{shown}: {err['msg']}"
+            given = err["input"].get("kind") if isinstance(err.get("input"), dict) else None
+            msg = (f"unknown step kind {given!r}" if given is not None
+                   else f"{shown}: {err['msg']}")
+            close = difflib.get_close_matches(str(given), STEP_KINDS, n=1, cutoff=0.6)
+            if close:
+                hint = f"did you mean {close[0]!r}? Else " + hint
+        elif kind == "union_tag_not_found":
+            msg = f"{shown}: a step needs a `kind:`"
         else:
+            value = err.get("input")
             msg = f"{shown}: {err['msg']}"
+            if kind != "missing" and not isinstance(value, dict | list):
+                msg += f" (got {_shown(value)})"
+            if kind == "literal_error" and isinstance(value, str):
+                meant = difflib.get_close_matches(value, re.findall(
+                    r"'([^']*)'", str(err.get("ctx", {}).get("expected", ""))), n=1, cutoff=0.5)
+                if meant:
+                    hint = f"did you mean {meant[0]!r}?"
         if path == ("name",) and kind == "string_pattern_mismatch":
             hint = "use letters, digits, `_`, `-` and `.`"
         if path == ("steps",) and kind == "list_type":

@@ -1,0 +1,76 @@
+"""`ponder validate` on broken variants of examples/quickstart.yaml: each problem is named
+at the line that holds it, with what was given and, where a name is close to a known
+one, that name. A step whose id was not a string was dropped from the checked steps, so
+every later step's problems were located at the step before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.graph.validate import validate_text
+
+QUICKSTART = (Path(__file__).parents[3] / "examples" / "quickstart.yaml").read_text(
+    encoding="utf-8")
+
+
+def _problems(old: str, new: str) -> list[tuple[str, str, str]]:
+    """(the line a problem names, its message, its hint) of the quickstart changed."""
+    assert QUICKSTART.count(old) >= 1, old
+    text = QUICKSTART.replace(old, new, 1)
+    lines = text.splitlines()
+    return [(lines[p.line - 1].strip(), p.message, p.hint)
+            for p in validate_text(text, "quickstart.yaml")]
+
+
+def test_a_step_without_kind_is_named_so() -> None:
+    ((line, message, hint),) = _problems("    kind: tool\n", "")
+    assert (line, message) == ("- id: total_legs", "steps.3: a step needs a `kind:`")
+    assert hint.startswith("add `kind:` with one of: llm, tool")
+
+
+def test_a_misspelt_kind_names_the_kind_meant() -> None:
+    ((line, message, hint),) = _problems("kind: tool", "kind: tools")
+    assert (line, message) == ("- id: total_legs", "unknown step kind 'tools'")
+    assert hint.startswith("did you mean 'tool'? Else use one of:")
+
+
+@pytest.mark.parametrize(("old", "new", "at", "message", "hint"), [
+    ("type: integer, default: 3", "type: int, default: 3", "spiders: {type: int",
+     "inputs.spiders.type: Input should be 'string', 'integer', 'number', 'boolean', 'array',"
+     " 'object' or 'any' (got 'int')", "did you mean 'integer'?"),
+    ("max_tokens: 40", "max_tokens: forty", "max_tokens: forty",
+     "steps.0.max_tokens: Input should be a valid integer, unable to parse string as an "
+     "integer (got 'forty')", ""),
+    ("max_tokens: 48", "max_tokens: 48\n    temperature: 5", "temperature: 5",
+     "steps.2.temperature: Input should be less than or equal to 2 (got 5)", ""),
+])
+def test_a_value_of_the_wrong_type_or_range_is_echoed(old: str, new: str, at: str,
+                                                     message: str, hint: str) -> None:
+    ((line, got, got_hint),) = _problems(old, new)
+    assert (line.startswith(at), got, got_hint) == (True, message, hint)
+
+
+def test_a_step_whose_id_is_not_a_string_leaves_the_others_located() -> None:
+    found = _problems("id: why_count", "id: 12")
+    assert found[0][:2] == ("- id: 12", "steps.2.id: Input should be a valid string (got 12)")
+    # the reference to the old id is in `answer`'s prompt, not at `total_legs` above it
+    (line, message, _), = found[1:]
+    assert line.startswith("Background: {{ steps.spider_fact.output }}")
+    assert message == "unknown step 'why_count' in `steps.why_count`"
+
+
+@pytest.mark.parametrize(("old", "new", "at", "message"), [
+    ("id: ant_fact", "id: spider_fact", "- id: spider_fact", "duplicate step id 'spider_fact'"),
+    ("  - id: spider_fact\n    kind: llm\n", "  - id: spider_fact\n    kind: llm\n"
+     "    after: [answer]\n", "- id: spider_fact", "cycle: spider_fact -> answer -> spider_fact"),
+    ("steps.total_legs.output }}", "steps.total_leg.output }}", "Exact count:",
+     "unknown step 'total_leg' in `steps.total_leg`"),
+    ("${inputs.spiders} * 8", "${inputs.spider} * 8", "expression:",
+     "unknown input 'spider' in `${inputs.spider}`"),
+    ("expression:", "expr:", "expr:", "tool 'calc' has no argument 'expr'"),
+])
+def test_graph_problems_are_at_their_lines(old: str, new: str, at: str, message: str) -> None:
+    found = _problems(old, new)
+    assert any(line.startswith(at) and got == message for line, got, _ in found), found
