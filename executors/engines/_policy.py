@@ -41,6 +41,13 @@
       oldest run first, then by arrival. (By the call's arrival alone, an overloaded pool
       where every run starves would serve each run's first calls before anyone's later
       ones, and every run would finish at the end, as under ``fifo``.)
+    - *Waiting* is the time a call spends in an engine's queue at the pool, counted once:
+      from when it enters the queue on an attempt (:meth:`ServiceLedger.queued`) until it
+      gets a slot or moves (:meth:`ServiceLedger.dequeued`), when it is added to its
+      run's waiting and its own. A call's waits on all its attempts add up; the time it
+      ran at an engine (an attempt that failed), or was routed or waited out a busy
+      engine's back-off, is not waiting. A call that has its slot waits no more: the
+      priority it is sent to the engine with counts its wait once, in its run's.
 """
 
 from __future__ import annotations
@@ -79,6 +86,8 @@ class Call:
     :param critical_path: the step's remaining critical path (larger = more urgent).
     :param run_seq: order in which the pool first saw the call's run.
     :param start_service: the run's attained service when the call arrived (ATLAS).
+    :param queued_at: when it entered the queue it waits in now (None: not waiting).
+    :param waited_s: its waiting in the queues it has left (earlier attempts, moves).
     """
 
     run_id: str
@@ -87,6 +96,12 @@ class Call:
     seq: int
     run_seq: int = 0
     start_service: float = 0.0
+    queued_at: float | None = None
+    waited_s: float = 0.0
+
+    def waiting(self, now: float) -> float:
+        """How long it has waited in the queue it is in now (0 when it is in none)."""
+        return 0.0 if self.queued_at is None else max(0.0, now - self.queued_at)
 
 
 @dataclass(slots=True)
@@ -144,6 +159,20 @@ class ServiceLedger:
         if record is not None:
             record.pending.pop(call.seq, None)
 
+    def queued(self, call: Call, now: float) -> None:
+        """The call begins to wait for a slot (on this attempt)."""
+        call.queued_at = now
+
+    def dequeued(self, call: Call, now: float) -> None:
+        """The call stops waiting (it has a slot, moves or is cancelled): its wait counts,
+        once, to itself and its run."""
+        if call.queued_at is None:
+            return
+        seconds = call.waiting(now)
+        call.queued_at = None
+        call.waited_s += seconds
+        self.waited(call, seconds)
+
     def waited(self, call: Call, seconds: float) -> None:
         """Charge ``seconds`` of waiting for a slot to the call's run."""
         if call.run_id:
@@ -185,9 +214,10 @@ def level(service: float, settings: PolicySettings) -> int:
 
 
 def starving(call: Call, settings: PolicySettings, ledger: ServiceLedger, now: float) -> bool:
-    """Whether a waiting call jumps every level (``program_aware`` anti-starvation)."""
-    waiting = now - call.arrival
-    if waiting >= settings.starvation_s:
+    """Whether a call jumps every level (``program_aware`` anti-starvation): its waiting
+    and its run's, each second counted once (see the module docstring, *Waiting*)."""
+    waiting = call.waiting(now)  # not yet in call.waited_s nor in its run's
+    if call.waited_s + waiting >= settings.starvation_s:
         return True
     record = ledger.run(call.run_id)
     if record is None or not call.run_id:

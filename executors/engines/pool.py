@@ -539,7 +539,7 @@ class _PoolCore:
         else:
             waiter = _Waiter(call)
             member.waiters.append(waiter)
-            since = anyio.current_time()
+            self.ledger.queued(call, anyio.current_time())
             try:
                 await waiter.event.wait()
             except BaseException:
@@ -549,7 +549,7 @@ class _PoolCore:
                     member.waiters.remove(waiter)
                 raise
             finally:
-                self.ledger.waited(call, anyio.current_time() - since)
+                self.ledger.dequeued(call, anyio.current_time())
             if waiter.moved:
                 raise _Moved
             if member.busy_until > anyio.current_time() or member.down_since is not None:

@@ -32,7 +32,8 @@ SIM = {"backend": "sim-engine", "model": "llama-3-8b"}
 
 
 class Pool:
-    """Calls as the pool makes them: numbered, stamped by the ledger on arrival."""
+    """Calls as the pool makes them: numbered, stamped by the ledger on arrival, and
+    waiting for a slot from then on (a finished call got its slot at once)."""
 
     def __init__(self, settings: PolicySettings = SETTINGS) -> None:
         self.settings = settings
@@ -43,9 +44,11 @@ class Pool:
         call = Call(run, critical_path, at, self.seq)
         self.seq += 1
         self.ledger.arrive(call)
+        self.ledger.queued(call, at)
         return call
 
     def finish(self, call: Call, completion_tokens: int, engine_s: float = 1.0) -> None:
+        self.ledger.dequeued(call, call.arrival)
         self.ledger.served(call, 0, completion_tokens, engine_s, self.settings.prompt_weight)
         self.ledger.leave(call)
 

@@ -327,6 +327,8 @@ def test_program_aware_levels_and_anti_starvation() -> None:
     assert [level(s, settings) for s in (0, 999, 1000, 3000, 10**9)] == [0, 0, 1, 2, 7]
     old = Call("big", 1.0, arrival=0.0, seq=0)
     new = Call("small", 1.0, arrival=20.0, seq=1)
+    for call in (old, new):  # both waiting for a slot since they arrived
+        ledger.queued(call, call.arrival)
     assert sort_key(new, settings, ledger, now=25) < sort_key(old, settings, ledger, now=25)
     assert sort_key(old, settings, ledger, now=31) < sort_key(new, settings, ledger, now=31)
 
