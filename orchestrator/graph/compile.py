@@ -7,6 +7,7 @@ in the source file with a one-line hint.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,10 +257,13 @@ class _Checker:
             return None
         if root != "steps":
             if root not in local_names:
+                close = difflib.get_close_matches(root, sorted(local_names), n=1)
                 self.add(path, f"unknown name {root!r} in `{shown}`",
-                         "use inputs.NAME or steps.ID.output" +
-                         (" (inside a map body also `item`/`index`)" if not local_names else ""),
-                         at)
+                         f"did you mean {close[0]!r}?" if close else
+                         "use inputs.NAME or steps.ID.output" + (
+                             " (inside a map body also `item`/`index`)" if not local_names
+                             else ", or here " + " or ".join(f"`{n}`" for n in
+                                                            sorted(local_names))), at)
             return None
         if name not in self.index:
             close = [s for s in self.index if s.lower() == name.lower() or s.startswith(name[:3])]
@@ -350,7 +354,8 @@ class _Checker:
         for ref in refs:
             if ref.root not in ("steps", "inputs"):
                 continue
-            shown = ".".join([ref.root, ref.name, *map(str, ref.path)])
+            member = [] if ref.member is None else [str(ref.member)]
+            shown = ".".join([ref.root, ref.name, *member, *map(str, ref.path)])
             at = self.smap.value_spot(path, source, ref.line, ref.name)
             if ref.root == "steps" and ref.member is not None and ref.member != "output":
                 # `steps.a.outptu` renders nothing: Jinja2 fails on it at run time

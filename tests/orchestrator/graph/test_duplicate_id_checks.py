@@ -30,7 +30,7 @@ def test_a_duplicate_steps_own_problems_are_reported_with_it() -> None:
     problems = [(p.line, p.message) for p in validate_text(FLOW, "w.yaml")]
     assert problems == [
         (9, "duplicate step id 'a'"),
-        (11, "unknown step 'ghost' in `steps.ghost`"),
+        (11, "unknown step 'ghost' in `steps.ghost.output`"),
         (12, "unknown step 'b' in `b`"),
     ]
 

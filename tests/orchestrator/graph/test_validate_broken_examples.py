@@ -58,7 +58,7 @@ def test_a_step_whose_id_is_not_a_string_leaves_the_others_located() -> None:
     # the reference to the old id is in `answer`'s prompt, not at `total_legs` above it
     (line, message, _), = found[1:]
     assert line.startswith("Background: {{ steps.spider_fact.output }}")
-    assert message == "unknown step 'why_count' in `steps.why_count`"
+    assert message == "unknown step 'why_count' in `steps.why_count.output`"
 
 
 @pytest.mark.parametrize(("old", "new", "at", "message"), [
@@ -66,7 +66,7 @@ def test_a_step_whose_id_is_not_a_string_leaves_the_others_located() -> None:
     ("  - id: spider_fact\n    kind: llm\n", "  - id: spider_fact\n    kind: llm\n"
      "    after: [answer]\n", "- id: spider_fact", "cycle: spider_fact -> answer -> spider_fact"),
     ("steps.total_legs.output }}", "steps.total_leg.output }}", "Exact count:",
-     "unknown step 'total_leg' in `steps.total_leg`"),
+     "unknown step 'total_leg' in `steps.total_leg.output`"),
     ("${inputs.spiders} * 8", "${inputs.spider} * 8", "expression:",
      "unknown input 'spider' in `${inputs.spider}`"),
     ("expression:", "expr:", "expr:", "tool 'calc' has no argument 'expr'"),
@@ -74,3 +74,24 @@ def test_a_step_whose_id_is_not_a_string_leaves_the_others_located() -> None:
 def test_graph_problems_are_at_their_lines(old: str, new: str, at: str, message: str) -> None:
     found = _problems(old, new)
     assert any(line.startswith(at) and got == message for line, got, _ in found), found
+
+
+EXAMPLES = Path(__file__).parents[3] / "examples"
+
+
+def test_a_misspelt_item_in_a_map_body_names_the_item() -> None:
+    text = (EXAMPLES / "map_fanout.yaml").read_text(encoding="utf-8").replace(
+        "{{ item }}", "{{ itm }}")
+    (problem,) = validate_text(text, "map_fanout.yaml")
+    assert (problem.message, problem.hint) == ("unknown name 'itm' in `itm`",
+                                               "did you mean 'item'?")
+    assert "{{ itm }}" in text.splitlines()[problem.line - 1]
+
+
+def test_a_reference_is_shown_as_written_with_its_output() -> None:
+    text = (EXAMPLES / "branch.yaml").read_text(encoding="utf-8").replace(
+        "Answer in two sentences: {{ inputs.question }}",
+        "Answer in two sentences: {{ steps.explain.output.text }}")
+    (problem,) = validate_text(text, "branch.yaml")
+    assert problem.message == ("step 'explain' refers to itself in "
+                               "`steps.explain.output.text`")
