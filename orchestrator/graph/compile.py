@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,10 @@ PlannerSteps = Callable[[str, dict[str, Any]], list[Any]]
 # the pydantic model of a known tool's arguments (``Registry.tool_arguments``); None when
 # the tool's signature is not known here (a workflow's own tool, not imported to validate)
 ToolArguments = Callable[[str], "type[BaseModel] | None"]
+
+#: finds the (line, column) of a problem in a value (``SourceMap.value_spot``); (0, 0)
+#: when not known
+Spot = Callable[[], tuple[int, int]]
 
 # Default estimates for critical-path priority before any latency is observed.
 DECODE_S_PER_TOKEN = 0.02
@@ -234,21 +239,23 @@ class _Checker:
             self.steps_by_id.setdefault(s.id, s)
 
     def add(self, path: tuple[str | int, ...], message: str, hint: str = "",
-            at: tuple[int, int] | None = None) -> None:
-        """Report a problem at ``path``, or at ``at`` (line, column) where given."""
+            at: Spot | None = None) -> None:
+        """Report a problem at ``path``, or where ``at`` finds it (a line and column)."""
         problem = self.smap.problem(path, message, hint)
-        if at is not None and at[0]:
-            problem = dataclasses.replace(problem, line=at[0], column=at[1])
+        line, column = at() if at is not None else (0, 0)
+        if line:
+            problem = dataclasses.replace(problem, line=line, column=column)
         self.problems.append(problem)
 
     # references ---------------------------------------------------------------
     def check_ref(self, path: tuple[str | int, ...], me: str | None, root: str, name: str,
                   sub: tuple[str | int, ...], shown: str, local_names: set[str],
-                  at: tuple[int, int] | None = None) -> str | None:
+                  at: Spot | None = None) -> str | None:
         """Check one reference; return the step id it depends on, if any.
 
-        :param at: where the reference is, when not at ``path``'s own line (a line of a
-            value that spans lines)."""
+        :param at: finds where the reference is, when not at ``path``'s own line (a line
+            of a value that spans lines): asked only for a problem, since it may parse the
+            document again."""
         if root == "inputs":
             if name not in self.spec.inputs:
                 known = ", ".join(sorted(self.spec.inputs)) or "none declared"
@@ -285,7 +292,7 @@ class _Checker:
 
     def check_schema_path(self, path: tuple[str | int, ...], target: str,
                           sub: tuple[str | int, ...], shown: str,
-                          at: tuple[int, int] | None = None) -> None:
+                          at: Spot | None = None) -> None:
         step = self.steps_by_id[target]
         schema = getattr(step, "output_schema", None)
         if not schema or not sub:
@@ -319,7 +326,7 @@ class _Checker:
                 deps |= self.refs_in_value((*path, j), me, item, local_names)
         elif isinstance(value, str):
             for ref, raw, line in _located_refs(value):
-                at = self.smap.value_spot(path, value, line, raw)
+                at = functools.partial(self.smap.value_spot, path, value, line, raw)
                 if isinstance(ref, ValueError):
                     self.add(path, f"bad reference {raw}: {ref}",
                              "write ${inputs.NAME} or ${steps.ID.output.FIELD}", at)
@@ -356,7 +363,7 @@ class _Checker:
                 continue
             member = [] if ref.member is None else [str(ref.member)]
             shown = ".".join([ref.root, ref.name, *member, *map(str, ref.path)])
-            at = self.smap.value_spot(path, source, ref.line, ref.name)
+            at = functools.partial(self.smap.value_spot, path, source, ref.line, ref.name)
             if ref.root == "steps" and ref.member is not None and ref.member != "output":
                 # `steps.a.outptu` renders nothing: Jinja2 fails on it at run time
                 self.add(path, f"`steps.{ref.name}.{ref.member}`: a step's value is "
@@ -371,7 +378,8 @@ class _Checker:
         for name in sorted(templates.undeclared_names(source, expression=expression)
                            - {"steps", "inputs"}):
             self.check_ref(path, me, name, "", (), name, local_names,
-                           self.smap.value_spot(path, source, lines.get(name, 0), name))
+                           functools.partial(self.smap.value_spot, path, source,
+                                             lines.get(name, 0), name))
         return deps
 
     # per step -------------------------------------------------------------------

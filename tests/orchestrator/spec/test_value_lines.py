@@ -134,3 +134,15 @@ def test_a_bad_workflow_name_is_told_what_a_name_may_hold() -> None:
     (problem,) = validate_text("name: my flow\nsteps:\n  - {id: a, kind: tool, tool: calc, "
                                "args: {expression: '1'}}\n", "f.yaml")
     assert problem.hint == "use letters, digits, `_`, `-` and `.`"
+
+
+def test_references_without_problems_do_not_parse_the_document_again() -> None:
+    """Where a reference is in its value is worked out for a problem only: a workflow of
+    many multi-line prompts is not parsed once more for each."""
+    from orchestrator.graph.compile import compile_workflow
+    from orchestrator.spec.loader import load_yaml
+
+    text = HEAD + "|\n      one\n      {{ steps.a.output }} {{ inputs.o }}\n"
+    spec, smap = load_yaml("f.yaml", text=text)
+    compile_workflow(spec, smap)
+    assert smap._layouts == {}
