@@ -95,3 +95,28 @@ def test_a_reference_is_shown_as_written_with_its_output() -> None:
     (problem,) = validate_text(text, "branch.yaml")
     assert problem.message == ("step 'explain' refers to itself in "
                                "`steps.explain.output.text`")
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("max_tokens: 40", "max_tokens: true", "steps.0.max_tokens: a number, not `true`"),
+    ("max_tokens: 48", "max_tokens: 48\n    temperature: yes",
+     "steps.2.temperature: a number, not `true`"),
+])
+def test_a_boolean_where_a_number_belongs_is_refused_at_its_line(old: str, new: str,
+                                                                message: str) -> None:
+    """pydantic took `max_tokens: true` as 1 (and `yes`, which YAML reads as true): the
+    run went on with a value nobody wrote. validate and run now refuse it."""
+    from orchestrator.errors import ValidationFailed
+    from orchestrator.spec.loader import load_yaml
+
+    ((line, got, hint),) = _problems(old, new)
+    assert got.startswith(message) and hint == "write a number"
+    assert line == new.rsplit("\n", 1)[-1].strip()
+    with pytest.raises(ValidationFailed) as run_error:  # as `ponder run` loads it
+        load_yaml("quickstart.yaml", text=QUICKSTART.replace(old, new, 1))
+    assert [p.message for p in run_error.value.problems] == [got]
+
+
+def test_a_boolean_where_any_value_belongs_is_kept() -> None:
+    text = QUICKSTART.replace("default: 3,", "default: 3, required: false,")
+    assert validate_text(text, "quickstart.yaml") == []
