@@ -15,8 +15,7 @@ Everything async is written once; the ``*_sync`` variants run it with ``anyio.ru
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,17 +27,23 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import (
     ConfigError,
-    SpecError,
     StepDefinitionError,
     shown,
     validation_summary,
 )
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.runtime import events as ev
-from orchestrator.runtime.contracts import Executor, Hook
-from orchestrator.runtime.engine import RunResult, compile_graph, execute, validate_inputs
+from orchestrator.runtime.contracts import Executor
+from orchestrator.runtime.engine import RunResult, compile_graph, execute
 from orchestrator.runtime.events import Event
 from orchestrator.runtime.registry import Registry, ToolSpec
+from orchestrator.runtime.run_checks import (  # the runtime's checks, also named here
+    AnyHook,
+    as_hook,
+    check_backend,
+    check_inputs,
+)
+from orchestrator.runtime.run_checks import backend_problem as backend_problem
 from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, Scorer, SpawnStep
 from orchestrator.spec.loader import SourceMap, dump_yaml, load_yaml
 from orchestrator.spec.models import (
@@ -376,14 +381,7 @@ class Workflow:
         :raises SpecError: naming every unknown, missing or malformed input, or the
             value given for ``inputs`` when it is not a dict.
         """
-        if not isinstance(inputs, Mapping):
-            raise SpecError(f"inputs must be a dict of input names to values, not "
-                            f"{type(inputs).__name__} {shown(inputs)}")
-        if inputs and not self.spec.inputs:
-            names = ", ".join(shown(k) for k in inputs)
-            raise SpecError(f"unknown input{'s' if len(inputs) > 1 else ''} {names} (the "
-                            "workflow declares no inputs)")
-        return validate_inputs(self.spec, inputs)
+        return check_inputs(self.spec, inputs)
 
     def run_sync(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
                  hooks: Sequence[AnyHook] = (), run_id: str | None = None,
@@ -588,32 +586,6 @@ def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return error
 
 
-#: a listener of a run's events: an async function of a batch of events (a
-#: :class:`~orchestrator.runtime.contracts.Hook`), or a plain function
-AnyHook = Hook | Callable[[Sequence[Any]], object]
-
-
-def as_hook(hook: AnyHook) -> Hook:
-    """A hook the scheduler awaits: an async one as it is, a plain function wrapped (what
-    :meth:`Workflow.run` and ``durable.resume`` / ``durable.replay`` do with theirs).
-
-    :raises ConfigError: for a value that is not callable.
-    """
-    if not callable(hook):
-        raise ConfigError(f"hooks: a hook must be a function of a batch of events (async or "
-                          f"not), not {type(hook).__name__} {shown(hook)}")
-    call = getattr(hook, "__call__", None)  # noqa: B004  (an object's async __call__)
-    if inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(call):
-        return hook  # type: ignore[return-value]
-
-    async def plain(events: Sequence[Any], /) -> None:
-        result = hook(events)
-        if inspect.isawaitable(result):  # a plain function that returns a coroutine
-            await result
-
-    return plain
-
-
 def _in_event_loop() -> bool:
     """Whether this thread is running an event loop (asyncio's, or trio's)."""
     try:
@@ -668,26 +640,6 @@ def _input_spec(name: str, value: str | dict[str, Any] | InputSpec) -> InputSpec
         if isinstance(value, str):
             return InputSpec(type=value)
         return InputSpec.model_validate(value)
-
-
-def backend_problem(backend: object, registry: Registry) -> str | None:
-    """What is wrong with the backend a run is asked to put every model on (``ponder run
-    --backend``, ``Workflow.run(backend=...)``): the words after the option's name, or None
-    when it is installed (or not given)."""
-    if backend is None:
-        return None
-    names = registry.backend_names()
-    if isinstance(backend, str) and backend in names:
-        return None
-    return f"unknown LLM backend; installed: {', '.join(sorted(names))}"
-
-
-def check_backend(backend: object, registry: Registry) -> None:
-    """:raises ConfigError: ``backend='simulatd': unknown LLM backend; installed: ...``, as
-    ``ponder run --backend`` words it (:func:`backend_problem`)."""
-    problem = backend_problem(backend, registry)
-    if problem is not None:
-        raise ConfigError(f"backend={shown(backend)}: {problem}")
 
 
 def _check_name(method: str, what: str, value: object) -> None:

@@ -51,14 +51,11 @@ from orchestrator.runtime.engine import (
     validate_inputs,
 )
 from orchestrator.runtime.registry import Registry
+from orchestrator.runtime.run_checks import AnyHook, as_hook, check_backend, check_inputs
 from orchestrator.runtime.scheduler import Scheduler
 from orchestrator.spec.loader import load_yaml
 from orchestrator.spec.models import ModelConfig, WorkflowSpec
 from orchestrator.spec.schema_check import schema_problem
-
-#: a hook as :func:`resume` and :func:`replay` take it: async, or a plain function (as
-#: ``Workflow.run`` takes it)
-AnyHook = Hook | Callable[[Sequence[Any]], object]
 
 
 class RunAlreadyFinished(PonderError):
@@ -417,8 +414,6 @@ def _listeners(hooks: Sequence[Any]) -> list[Hook]:
 
     :raises ConfigError: for a hook that is not callable, before anything is recorded.
     """
-    from orchestrator.sdk import as_hook
-
     return [as_hook(hook) for hook in hooks]
 
 
@@ -426,8 +421,6 @@ def _check_backend(backend: str | None, registry: Registry) -> None:
     """:raises ConfigError: for a ``backend`` override given that is not installed, in
         the words of ``ponder run --backend`` (the recorded one is not checked: it ran)."""
     if backend is not None:
-        from orchestrator.sdk import check_backend  # the one wording of it
-
         check_backend(backend, registry)
 
 
@@ -793,8 +786,8 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     :raises PonderError: for an unknown ``from_step``; for ``set_outputs`` or ``inputs``
         without ``from_step`` (a replay without it repeats the recording).
     :raises SpecError: for ``inputs`` the workflow does not take (as
-        :meth:`Workflow.check_inputs <orchestrator.sdk.Workflow.check_inputs>` refuses
-        them), before anything is recorded.
+        :func:`~orchestrator.runtime.run_checks.check_inputs` refuses them for a run too),
+        before anything is recorded.
     :raises ConfigError: for a ``backend`` that is not installed, or a hook that is not
         callable, before anything is recorded.
     """
@@ -868,12 +861,9 @@ def _inputs_taken(spec: WorkflowSpec, rec: Recording, inputs: dict[str, Any]) ->
 
     :raises SpecError: naming the inputs.
     """
-    from orchestrator.sdk import Workflow  # the one wording of the check, for runs too
-
-    checker = Workflow.from_spec(spec)
     if not spec.inputs:
-        checker.check_inputs(inputs)  # raises: it takes none
-    taken = checker.check_inputs({**rec.inputs, **inputs})
+        check_inputs(spec, inputs)  # raises: it takes none
+    taken = check_inputs(spec, {**rec.inputs, **inputs})
     return {name: taken[name] for name in inputs}
 
 
