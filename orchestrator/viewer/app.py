@@ -71,6 +71,9 @@ EVENTS_PAGE_MAX = 5000
 _MAX_PAGE = 500
 _SSE_BATCH = 1000
 """The most events in one message of a live stream."""
+_WRITER_CHECK_S = 2.0
+"""How long a live stream goes without events before it checks whether the run's
+process is gone (then it says ``interrupted`` and closes)."""
 _NO_STORE = {"cache-control": "no-store"}
 _LAST_EVENT_ID = re.compile(r"-?[0-9]{1,30}")
 """A Last-Event-ID the stream resumes after (the viewer sends seqs); others are ignored."""
@@ -453,7 +456,9 @@ def create_app(
                     "it). `end`: the run finished; the stream closes. `store_error` "
                     "(`{detail}`): the trace store stopped answering; the stream keeps "
                     "asking it, and says `store_ok` when it answers again. `gone` "
-                    "(`{detail}`): the run was deleted; the stream closes."
+                    "(`{detail}`): the run was deleted; the stream closes. `interrupted` "
+                    "(`{last_seq}`): the run is stored as running but its process, on this "
+                    "host, is gone (see `RunDetail.interrupted`); the stream closes."
                 ),
                 "content": {"text/event-stream": {}},
             },
@@ -546,6 +551,7 @@ def create_app(
         yield "retry: 1000\n\n"
         last = after_seq
         quiet = 0.0
+        unchecked = 0.0  # seconds without events since its writer was last checked
         down: str | None = None  # why the store cannot be read, while it cannot
         while True:
             more = False
@@ -568,13 +574,20 @@ def create_app(
                     yield _sse("store_ok", "{}")
                 if page:
                     last = page[-1].seq
-                    quiet = 0.0
+                    quiet = unchecked = 0.0
                     body = ",".join(_json(e) for e in page)
                     yield _sse("events", "[" + body + "]", last)
                 more = len(page) == _SSE_BATCH
                 if finished and not more:
                     yield _sse("end", json.dumps({"last_seq": last}))
                     return
+                if not page and unchecked >= _WRITER_CHECK_S:
+                    # A run whose process died while it was followed writes nothing
+                    # more: the page kept it live, its duration growing, for good.
+                    unchecked = 0.0
+                    if await _interrupted(run_id):
+                        yield _sse("interrupted", json.dumps({"last_seq": last}))
+                        return
             if await request.is_disconnected():
                 return
             if more:
@@ -584,6 +597,15 @@ def create_app(
                 yield ": keep-alive\n\n"
             await anyio.sleep(poll_interval_s)
             quiet += poll_interval_s
+            unchecked += poll_interval_s
+
+    async def _interrupted(run_id: str) -> bool:
+        """Whether the run is stored as running and its writer process is gone."""
+        try:
+            info = await store.run_info(run_id)
+            return info is not None and run_id in await writers.interrupted([info])
+        except StoreError:  # said by the next poll, which reads the store again
+            return False
 
     if token is not None:
         app.add_middleware(TokenGate, token=token)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -133,3 +135,27 @@ def test_a_live_run_lists_the_child_runs_its_steps_start_after_the_page_opened(
     expect(page.locator('#detail [data-field="status"]')).to_have_text("running")
     expect(page.locator("#detail a", has_text="live-child")).to_be_visible(timeout=10_000)
     expect(page.locator("#fact-child-runs")).to_have_text("1")
+
+
+def test_a_live_run_whose_process_dies_while_followed_turns_interrupted(web: Browser) -> None:
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        b = TraceBuilder("dying-run", "dying")
+        b.start([{"id": "a", "tool": "sleep", "args": {"seconds": 60}}],
+                writer_host=host_name(), writer_pid=writer.pid,
+                writer_start=process_start(writer.pid))
+        b._add(ev.StepStarted, 0.1, step_id="a", step_kind="tool", attempt=1, input={})
+        web.server.call(lambda: append_all(web.server.store, b.events))
+        page = _open_run(web, "dying-run")
+        expect(page.locator("#live")).to_be_visible()
+        expect(page.locator("#run-status")).to_have_text("running")
+    finally:
+        writer.kill()
+        writer.wait()
+    expect(page.locator("#run-status")).to_have_text("interrupted", timeout=10_000)
+    expect(page.locator("#live")).to_be_hidden()
+    expect(page.locator("#run-interrupted")).to_contain_text("ponder resume dying-run")
+    first = page.locator("#fact-duration").inner_text()
+    assert "\u2026" not in first
+    page.wait_for_timeout(1500)  # no longer redrawn as live: its duration stays
+    assert page.locator("#fact-duration").inner_text() == first

@@ -362,6 +362,15 @@ function follow() {
     resummarize();
     render();
   });
+  // the run's process died while it was followed: it is interrupted, nothing more comes
+  source.addEventListener("interrupted", () => {
+    source.close();
+    page.source = null;
+    $("live").hidden = true;
+    page.detail = { ...page.detail, interrupted: true };
+    resummarize(); // for a sub-workflow's run, the run above it that resumes it
+    render();
+  });
   // the server keeps asking a store that stopped answering, and says when it answers
   source.addEventListener("store_error", (msg) => {
     liveNote("live \u00b7 trace store unreachable", true, JSON.parse(msg.data).detail);
