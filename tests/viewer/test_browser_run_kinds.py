@@ -159,3 +159,24 @@ def test_a_live_run_whose_process_dies_while_followed_turns_interrupted(web: Bro
     assert "\u2026" not in first
     page.wait_for_timeout(1500)  # no longer redrawn as live: its duration stays
     assert page.locator("#fact-duration").inner_text() == first
+
+
+def test_a_run_links_to_its_replays_and_forks(web: Browser) -> None:
+    """A fork (replay --from) is a child run of the run it forks, started by no step: the
+    page counted it among the child runs but linked to it nowhere."""
+    top = TraceBuilder("forked-top", "forked")
+    top.start([{"id": "a", "tool": "calc", "args": {"expression": "1"}}])
+    top.run_step("a", "tool", 0.0, 0.1, output=1)
+    top.finish(0.2)
+    fork = TraceBuilder("forked-copy", "forked", t0=top.t0 + 10)
+    fork.start([{"id": "a", "tool": "calc", "args": {"expression": "1"}}],
+               parent_run_id="forked-top")
+    fork.run_step("a", "tool", 0.0, 0.1, output=1)
+    fork.finish(0.2)
+    web.server.call(lambda: append_all(web.server.store, top.events + fork.events))
+    page = _open_run(web, "forked-top")
+    link = page.locator("#fact-forks a")
+    expect(link).to_have_text("forked-copy")
+    link.click()
+    page.wait_for_selector("body[data-ready]")
+    expect(page.locator("#fact-run-id")).to_have_text("forked-copy")

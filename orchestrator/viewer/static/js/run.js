@@ -124,6 +124,12 @@ function renderSummary() {
   if (page.detail.children.length) {
     facts.push(fact("Child runs", String(page.detail.children.length), { id: "fact-child-runs" }));
   }
+  // a replay or a fork of this run is a run of it started by no step: the step details,
+  // which list each step's child runs, never showed it
+  const copies = page.detail.children.filter((r) => !r.parent_step_id);
+  if (copies.length) {
+    facts.push(fact("Replays and forks", copies.map((r, i) => [i ? ", " : null, el("a", { href: runPath(r.id) }, r.id)]), { id: "fact-forks" }));
+  }
   fill($("run-facts"), facts);
   const err = $("run-error");
   err.hidden = !run.error;
