@@ -180,3 +180,22 @@ def test_a_run_links_to_its_replays_and_forks(web: Browser) -> None:
     link.click()
     page.wait_for_selector("body[data-ready]")
     expect(page.locator("#fact-run-id")).to_have_text("forked-copy")
+
+
+def test_a_dependency_that_is_no_step_of_the_run_can_be_clicked(web: Browser) -> None:
+    """A step added at run time may name a dependency that is no step of the run (an
+    imported trace, a plan referring to a step that never came): the details list it,
+    and clicking it threw in the page (the graph looked for its place in the tree)."""
+    b = TraceBuilder("ghost-dep", "ghost")
+    b.start([{"id": "plan", "planner": "llmcompiler", "goal": "g"}])
+    b.patch("plan", [{"id": "x", "kind": "tool", "deps": ["nowhere"], "parent": "plan",
+                      "spec": {"tool": "calc"}}], at=0.1)
+    b.run_step("x", "tool", 0.2, 0.3, output=1)
+    b.finish(0.4)
+    web.server.call(lambda: append_all(web.server.store, b.events))
+    page = _open_run(web, "ghost-dep")
+    page.evaluate("""() => [...document.querySelectorAll('#dag g.step')]
+        .find((g) => g.getAttribute('data-step-id') === 'x')
+        .dispatchEvent(new MouseEvent('click', {bubbles: true}))""")
+    page.click('#detail button.dep[data-goto="nowhere"]')
+    expect(page.locator("#detail")).to_contain_text("Step nowhere does not exist")

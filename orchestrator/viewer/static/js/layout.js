@@ -72,6 +72,7 @@ export class Tree {
   /** The step that stands for `id` on screen: its top-most collapsed ancestor, or itself. */
   visible(id, expanded) {
     const chain = this.ancestry.get(id);
+    if (!chain) return id; // no step of the graph (a dependency named that never came)
     for (let i = 0; i < chain.length - 1; i++) if (!expanded.has(chain[i])) return chain[i];
     return id;
   }
