@@ -199,3 +199,32 @@ def test_a_dependency_that_is_no_step_of_the_run_can_be_clicked(web: Browser) ->
         .dispatchEvent(new MouseEvent('click', {bubbles: true}))""")
     page.click('#detail button.dep[data-goto="nowhere"]')
     expect(page.locator("#detail")).to_contain_text("Step nowhere does not exist")
+
+
+def test_steps_timed_outside_the_run_by_out_of_order_clocks_stay_on_the_timeline(
+    web: Browser,
+) -> None:
+    """Events stored in order but timed by several processes' clocks: a step scheduled
+    before the run's start, another ending after the run's end. Their bars were drawn
+    over the labels and past the timeline's right edge."""
+    b = TraceBuilder("skewed-run", "skewed")
+    b.start([{"id": "early", "tool": "calc", "args": {"expression": "1"}},
+             {"id": "late", "tool": "calc", "args": {"expression": "2"}}], at=1.0)
+    b.run_step("early", "tool", 1.2, 1.5, output=1, scheduled=0.2)
+    b.run_step("late", "tool", 1.6, 9.0, output=2)
+    b.finish(2.0)
+    events = sorted(b.events, key=lambda e: (e.kind == "run_finished", e.kind != "run_started",
+                                             e.seq))
+    events = [e.model_copy(update={"seq": i}) for i, e in enumerate(events)]
+    web.server.call(lambda: append_all(web.server.store, events))
+    page = _open_run(web, "skewed-run")
+    bars = page.evaluate("""() => {
+        const svg = document.querySelector('#gantt svg');
+        const width = Number(svg.getAttribute('width'));
+        return [...svg.querySelectorAll('rect.att, rect.queued')].map((r) => [
+            Number(r.getAttribute('x')), Number(r.getAttribute('x')) + Number(r.getAttribute('width')),
+            width]);
+    }""")
+    assert len(bars) == 3
+    for x0, x1, width in bars:
+        assert 190 <= x0 and x1 <= width, bars  # right of the labels, inside the timeline

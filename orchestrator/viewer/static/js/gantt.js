@@ -57,18 +57,27 @@ export class GanttView {
     const seen = this.tipSeen;
     if (!seen || seen.tip !== tip || seen.index !== tip.index) { // sorted again only when the tip moved
       const rows = [];
+      let last = -Infinity; // the latest time a bar reaches
       for (const s of tip.steps.values()) {
         const t = firstActivity(s);
         if (t !== null) rows.push([t, s.firstSeq ?? 0, s.id]);
+        for (const a of s.attempts) last = Math.max(last, a.start, a.end ?? -Infinity);
+        for (const d of s.decisions) last = Math.max(last, d.ts);
+        for (const p of s.planErrors) last = Math.max(last, p.ts);
       }
       rows.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
       this.order = rows.map((r) => r[2]);
       this.rank = new Map(this.order.map((id, i) => [id, i]));
-      this.tipSeen = { tip, index: tip.index, first: rows.length ? rows[0][0] : 0 };
+      this.tipSeen = { tip, index: tip.index, first: rows.length ? rows[0][0] : null, last };
     }
-    const t0 = tip.run.startTs ?? this.tipSeen.first;
-    const t1 = Math.max(t0 + 1e-3, tip.run.endTs ?? now ?? tip.ts ?? t0);
-    this.range = [t0, t1];
+    // Events out of order in time (clocks of several processes) may put a step before
+    // the run's start or past its end: the axis spans them too, or their bars were drawn
+    // over the labels or past the right edge.
+    const { first, last } = this.tipSeen;
+    const t0 = Math.min(tip.run.startTs ?? Infinity, first ?? Infinity);
+    const start = Number.isFinite(t0) ? t0 : 0;
+    const t1 = Math.max(start + 1e-3, tip.run.endTs ?? now ?? tip.ts ?? start, last);
+    this.range = [start, t1];
   }
 
   /** @param changed  the ids whose steps changed since the last call for the same
