@@ -62,7 +62,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.from_thread
@@ -100,6 +100,9 @@ from orchestrator.runtime.contracts import (
 )
 from orchestrator.spec.models import ModelConfig
 from orchestrator.spec.options import OptionProblem, option_problems
+
+if TYPE_CHECKING:
+    from orchestrator.runtime.registry import Registry
 
 #: backends of this package, found without entry points
 BUILTIN_BACKENDS = {
@@ -892,6 +895,8 @@ class PoolBackend:
         if duplicate is not None:
             again = next(i for i, n in enumerate(names) if n in names[:i])
             problems.append((named_at[again], f"pool backend options: {duplicate}"))
+        if not problems:
+            problems += _nested_stall_problems(members, registry)
         return problems
 
     default_concurrency = 4096
@@ -1397,6 +1402,73 @@ def _with_spent(response: LLMResponse, spent: Usage) -> LLMResponse:
                    meta={**response.meta, "failed_attempts_tokens": {
                        "prompt_tokens": spent.prompt_tokens,
                        "completion_tokens": spent.completion_tokens}})
+
+
+def _nested_stall_problems(members: list[dict[str, Any]], registry: Registry
+                           ) -> list[OptionProblem]:
+    """Each member that is a pool and has a ``stall_timeout_s`` of its own no longer than
+    that pool takes to move a call off a hung engine (what :meth:`PoolBackend.
+    _nested_stall` refuses when the pool is built), from the options alone, so that
+    ``ponder validate`` names it at the member's line. Deeper pools are checked by their
+    own options' check (:meth:`PoolBackend.option_problems` runs for each member's)."""
+    problems: list[OptionProblem] = []
+    for index, member in enumerate(members):
+        inner = member.get("options")
+        own = _positive_seconds(member.get("stall_timeout_s"))
+        if member.get("backend") != "pool" or not isinstance(inner, dict) or own is None:
+            continue
+        needs = _failover_of(inner, registry)
+        if needs is None or own > needs:
+            continue
+        name = member.get("name") or f"pool-{index}"
+        problems.append((("members", index, "stall_timeout_s"),
+                         f"pool member {name!r}: stall_timeout_s {own:g} must be more than "
+                         f"{needs:g}s, what the pool it is takes to move a call off a hung "
+                         "engine (its longest stall_timeout_s and an eighth, plus its "
+                         f"health_timeout_s); make it more than {needs:g}, or leave it out: "
+                         "that pool watches its own engines"))
+    return problems
+
+
+def _failover_of(options: dict[str, Any], registry: Registry) -> float | None:
+    """:attr:`PoolBackend.failover_s` of the pool ``options`` describe, before it is
+    built; None when it would watch none of its members (or the options do not read)."""
+    try:
+        pool = PoolOptions.model_validate(options)
+    except ValidationError:
+        return None
+    limits: list[float] = []
+    for member in pool.members:
+        backend = member.get("backend")
+        own = "stall_timeout_s" in member
+        stall = _positive_seconds(member.get("stall_timeout_s", pool.stall_timeout_s))
+        if stall is None or (not own and (backend == "pool"
+                                          or _declared_progress(backend, registry) == "none")):
+            continue  # not watched: a pool without a limit of its own, or no progress shown
+        limits.append(stall)
+    return max(limits) * STALL_OVERRUN + pool.health_timeout_s if limits else None
+
+
+def _declared_progress(backend: Any, registry: Registry) -> Progress:
+    """Where a member's backend shows a call's progress, from its class (its
+    ``progress_in`` attribute when it declares one, else :data:`PROGRESS_IN`)."""
+    if not isinstance(backend, str):
+        return "none"
+    try:
+        declared = getattr(registry.backend_factory(backend), "progress_in", None)
+    except ConfigError:
+        declared = None
+    if declared in ("complete", "stream", "none"):
+        return declared  # type: ignore[no-any-return]
+    return PROGRESS_IN.get(backend, "none")
+
+
+def _positive_seconds(value: Any) -> float | None:
+    """A positive, finite number of seconds, else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) \
+            and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
 
 
 def progress_in(name: str, backend: object) -> Progress:

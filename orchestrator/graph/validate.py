@@ -6,8 +6,6 @@ tool, template and cycle problems are reported in the same pass.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,94 +191,7 @@ def model_problems(alias: str, config: ModelConfig, registry: Registry
     problems += [(("options", *where), f"model {alias!r}: {message}", "")
                  for where, message in registry.backend_option_problems(config.backend,
                                                                         config.options)]
-    if config.backend == "pool" and not problems:
-        problems += [(("options", *where), f"model {alias!r}: {message}", hint)
-                     for where, message, hint in _pool_stall_problems(config.options, registry)]
     return problems
-
-
-def _pool_stall_problems(options: dict[str, Any], registry: Registry
-                         ) -> list[tuple[tuple[str | int, ...], str, str]]:
-    """Each member of a pool that is a pool itself and has a ``stall_timeout_s`` of its
-    own no longer than that pool takes to move a call off a hung engine (at any depth):
-    building the pool refuses it when the run starts (``PoolBackend._nested_stall``).
-
-    The pool's numbers are its module's (an exception to orchestrator importing no
-    executor: the rule is the pool's, and its own option check cannot be changed here).
-    """
-    try:
-        from executors.engines.pool import PoolOptions
-    except ImportError:  # pragma: no cover - the executors are part of the distribution
-        return []
-    try:
-        pool = PoolOptions.model_validate(options)
-    except ValidationError:
-        return []  # the pool's own option check names it
-    problems: list[tuple[tuple[str | int, ...], str, str]] = []
-    for index, member in enumerate(pool.members):
-        inner = member.get("options")
-        if member.get("backend") != "pool" or not isinstance(inner, dict):
-            continue
-        at: tuple[str | int, ...] = ("members", index)
-        problems += [((*at, "options", *where), message, hint)
-                     for where, message, hint in _pool_stall_problems(inner, registry)]
-        own = _seconds(member.get("stall_timeout_s"))
-        needs = _failover_s(inner, registry)
-        if own is None or needs is None or own > needs:
-            continue
-        name = member.get("name") or f"pool-{index}"
-        problems.append(((*at, "stall_timeout_s"),
-                         f"pool member {name!r}: stall_timeout_s {own:g} must be more than "
-                         f"{needs:g}s, what the pool it is takes to move a call off a hung "
-                         "engine (its longest stall_timeout_s and an eighth, plus its "
-                         "health_timeout_s)",
-                         f"make it more than {needs:g}, or leave it out: that pool watches "
-                         "its own engines"))
-    return problems
-
-
-def _failover_s(options: dict[str, Any], registry: Registry) -> float | None:
-    """How long the pool of ``options`` takes to stop a call on a hung engine and move it,
-    as ``PoolBackend.failover_s`` tells once it is built; None when it watches none of its
-    members (or its options do not validate)."""
-    from executors.engines.pool import PROGRESS_IN, STALL_OVERRUN, PoolOptions
-
-    try:
-        pool = PoolOptions.model_validate(options)
-    except ValidationError:
-        return None
-    limits: list[float] = []
-    for member in pool.members:
-        backend = member.get("backend")
-        own = "stall_timeout_s" in member
-        stall = _seconds(member.get("stall_timeout_s", pool.stall_timeout_s))
-        if stall is None or (not own and (backend == "pool" or _progress_in(
-                backend, registry, PROGRESS_IN) == "none")):
-            continue  # not watched: a pool without a limit of its own, no progress shown
-        limits.append(stall)
-    return max(limits) * STALL_OVERRUN + pool.health_timeout_s if limits else None
-
-
-def _progress_in(backend: Any, registry: Registry, table: Mapping[str, str]) -> str:
-    """Where a member's backend shows a call's progress (``executors.engines.pool.
-    progress_in``, from its class rather than an instance)."""
-    if not isinstance(backend, str):
-        return "none"
-    try:
-        declared = getattr(registry.backend_factory(backend), "progress_in", None)
-    except ConfigError:
-        declared = None
-    if declared in ("complete", "stream", "none"):
-        return str(declared)
-    return table.get(backend, "none")
-
-
-def _seconds(value: Any) -> float | None:
-    """A positive, finite number of seconds, else None."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and \
-            math.isfinite(value) and value > 0:
-        return float(value)
-    return None
 
 
 def validate_text(text: str, file: str, registry: Registry | None = None,
