@@ -42,6 +42,7 @@ from orchestrator.runtime.run_checks import (  # the runtime's checks, also name
     as_hook,
     check_backend,
     check_inputs,
+    check_tool_executor,
 )
 from orchestrator.runtime.run_checks import backend_problem as backend_problem
 from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, Scorer, SpawnStep
@@ -346,28 +347,34 @@ class Workflow:
 
     async def run(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
                   hooks: Sequence[AnyHook] = (), run_id: str | None = None,
-                  on_scheduler: Any = None) -> RunResult:
+                  on_scheduler: Any = None, tool_executor: str | None = None) -> RunResult:
         """Run to the end and return the result (a failed run is a result, not an error).
 
         :param backend: run every model on this LLM backend (``"simulated"``: no model).
         :param hooks: listeners of the run's events: each is called with every batch of
             events (an async function is awaited), before the run acts on them, e.g.
             ``StoreHook(store)``.
+        :param tool_executor: run the tool steps (also those of sub-workflows) on this
+            executor, e.g. ``"ray-tool"`` (``ponder run --tool-executor``); recorded, so
+            that a resume runs them there again.
         :raises ValidationFailed: when the workflow is invalid.
         :raises SpecError: when the inputs are invalid (see :meth:`check_inputs`).
         :raises ConfigError: for a ``backend`` that is not installed (see
             :func:`check_backend`), before any run is recorded; for a hook that is not
-            callable.
+            callable; for a ``tool_executor`` that is not installed or does not load.
         :raises Exception: what a hook raised: the run stops there (its events could not
             be delivered).
         """
         check_backend(backend, self.registry)
+        if tool_executor is not None:
+            check_tool_executor(tool_executor, self.registry)
         listeners = [as_hook(h) for h in hooks]
         graph = self.compile()
         self.check_inputs(inputs or {})
         return await execute(graph, inputs or {}, registry=self.registry, hooks=listeners,
                              backend=backend, run_id=run_id, on_scheduler=on_scheduler,
-                             source=self.source.file if self.source.file != "<sdk>" else None)
+                             source=self.source.file if self.source.file != "<sdk>" else None,
+                             tool_executor=tool_executor)
 
     def check_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Check inputs as a run of this workflow takes them, without running it (``ponder
@@ -385,7 +392,7 @@ class Workflow:
 
     def run_sync(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
                  hooks: Sequence[AnyHook] = (), run_id: str | None = None,
-                 on_scheduler: Any = None) -> RunResult:
+                 on_scheduler: Any = None, tool_executor: str | None = None) -> RunResult:
         """:meth:`run`, for code that is not async.
 
         Called where an event loop is already running (a Jupyter cell, an async
@@ -394,7 +401,8 @@ class Workflow:
         """
         def go() -> RunResult:
             return anyio.run(lambda: self.run(inputs, backend=backend, hooks=hooks,
-                                              run_id=run_id, on_scheduler=on_scheduler))
+                                              run_id=run_id, on_scheduler=on_scheduler,
+                                              tool_executor=tool_executor))
 
         if not _in_event_loop():
             return go()  # (not inside an except block: its errors carry no context of ours)

@@ -460,14 +460,15 @@ def run(
                 wf.spec.models[alias] = default
         for name, (_, config) in overrides.items():
             wf.spec.models[name] = config
-        if tool_executor:
-            wf.register_executor("tool", _tool_executor(tool_executor, wf.registry))
+        if tool_executor:  # the run records it: a resume runs its tool steps there again
+            _tool_executor(tool_executor, wf.registry)
         values = _parse_inputs(input, inputs_json)
         _check_inputs(wf, values)
         # from here until the result is printed, a signal cancels the run (until it has
         # finished) and never ends the command: see _signals
         with StopSignals() as stops:
-            result = anyio.run(_run_async, wf, values, backend, not as_json, db, stops)
+            result = anyio.run(_run_async, wf, values, backend, not as_json, db, stops,
+                               tool_executor or None)
             _report(result, as_json)
         if not result.ok:
             raise _Exit(_exit_status(result, stops.signal if result.status == "cancelled"
@@ -553,7 +554,8 @@ def _check_override(name: str, path: str, config: ModelConfig, registry: Registr
 
 
 async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,
-                     live: bool, db: str | None, stops: StopSignals) -> RunResult:
+                     live: bool, db: str | None, stops: StopSignals,
+                     tool_executor: str | None = None) -> RunResult:
     """Open the store, run, close the store; a stop signal (``stops``) cancels the run,
     or the opening of the store before it (see :func:`~orchestrator.cli._signals.
     run_stopping`).
@@ -564,14 +566,16 @@ async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,
 
     async def start(store: Any, hooks: list[Any],
                     on_scheduler: Callable[[Any], None]) -> RunResult:
-        return await _run_with_hooks(wf, values, backend, live, hooks, on_scheduler)
+        return await _run_with_hooks(wf, values, backend, live, hooks, on_scheduler,
+                                     tool_executor)
 
     return await run_stopping(stops, lambda: open_store(db), start, what="the run")
 
 
 async def _run_with_hooks(wf: Workflow, values: dict[str, Any], backend: str | None,
                           live: bool, hooks: list[Any],
-                          on_scheduler: Callable[[Any], None]) -> RunResult:
+                          on_scheduler: Callable[[Any], None],
+                          tool_executor: str | None = None) -> RunResult:
     """Run with the live view on a terminal, handing the run's scheduler to
     ``on_scheduler`` (a stop signal cancels the run through it, and it is recorded as
     cancelled)."""
@@ -584,7 +588,8 @@ async def _run_with_hooks(wf: Workflow, values: dict[str, Any], backend: str | N
     if view is not None:
         view.live.start()
     try:
-        return await wf.run(values, backend=backend, hooks=hooks, on_scheduler=on_scheduler)
+        return await wf.run(values, backend=backend, hooks=hooks, on_scheduler=on_scheduler,
+                            tool_executor=tool_executor)
     finally:
         if view is not None:
             view.live.stop()

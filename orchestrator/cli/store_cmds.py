@@ -31,6 +31,7 @@ from orchestrator.cli.app import (
     _parse_inputs,
     _report,
     _run_cli,
+    _tool_executor,
     _workflow_problems,
     app,
 )
@@ -308,6 +309,9 @@ def resume_cmd(
     backend: Annotated[str | None, typer.Option(
         help="Override every model's backend (default: the run's own --backend, if it "
         "had one).")] = None,
+    tool_executor: Annotated[str | None, typer.Option(
+        "--tool-executor", help="Run tool steps with this executor, e.g. ray-tool "
+        "(default: the run's own --tool-executor, if it had one).")] = None,
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
@@ -323,13 +327,16 @@ def resume_cmd(
             raise RunNotFound(run_id)
         try:
             return await resume(events, hooks=hooks, backend=backend,
-                                children=recorded_children(store), on_scheduler=on_scheduler)
+                                children=recorded_children(store), on_scheduler=on_scheduler,
+                                tool_executor=tool_executor or None)
         except RunAlreadyFinished as exc:
             err.print(str(exc), markup=False, highlight=False)
             return fold_events(events)
 
     def go() -> None:
         _check_backend(backend, Registry.default())
+        if tool_executor:  # in the words of `ponder run --tool-executor`
+            _tool_executor(tool_executor, Registry.default())
         # as for `ponder run`: until the result is printed, a signal cancels the run
         # (until it has finished) and never ends the command
         with StopSignals() as stops:

@@ -51,7 +51,13 @@ from orchestrator.runtime.engine import (
     validate_inputs,
 )
 from orchestrator.runtime.registry import Registry
-from orchestrator.runtime.run_checks import AnyHook, as_hook, check_backend, check_inputs
+from orchestrator.runtime.run_checks import (
+    AnyHook,
+    as_hook,
+    check_backend,
+    check_inputs,
+    check_tool_executor,
+)
 from orchestrator.runtime.scheduler import Scheduler
 from orchestrator.spec.loader import load_yaml
 from orchestrator.spec.models import ModelConfig, WorkflowSpec
@@ -113,6 +119,8 @@ class Recording:
     parent_attempt: int | None = None
     #: the ``--backend`` override it last ran with
     backend: str | None = None
+    #: the executor its tool steps last ran on (``--tool-executor``), None for the default
+    tool_executor: str | None = None
     #: the latest ``run_finished`` event (``None`` while it runs or once resumed)
     finished: Any = None
     #: each step whose latest attempt did not end (in flight when the run stopped, or
@@ -219,6 +227,7 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             rec.writer = e
             rec.finished = None
             rec.backend = getattr(e, "backend", None)
+            rec.tool_executor = getattr(e, "tool_executor", None)
             if getattr(e, "parent_attempt", None) is not None:
                 rec.parent_attempt = e.parent_attempt
         elif kind == "run_finished":
@@ -435,13 +444,17 @@ def _check_writer_gone(rec: Recording) -> None:
 async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                  hooks: Sequence[AnyHook] = (), backend: str | None = None,
                  children: ChildRuns | None = None,
-                 on_scheduler: Callable[[Scheduler], None] | None = None) -> RunResult:
+                 on_scheduler: Callable[[Scheduler], None] | None = None,
+                 tool_executor: str | None = None) -> RunResult:
     """Continue an interrupted run (same run id) from its events.
 
     :param hooks: listeners of the run's events, as :meth:`Workflow.run
         <orchestrator.sdk.Workflow.run>` takes them (an async function is awaited).
     :param backend: override every model's backend; default: the override the run was
         started (or last resumed) with, if any.
+    :param tool_executor: run the tool steps on this executor (``ponder resume
+        --tool-executor``); default: the one the run was started (or last resumed) with,
+        if any (a trace written before Ponder recorded it: the registry's ``tool``).
     :param children: where the child runs of the run's steps are recorded (see
         :func:`recorded_children`): a step whose sub-workflow was in flight continues
         that child run. Without it such a step starts a new child run.
@@ -454,7 +467,8 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         (two writers would run its steps twice and fight over its events).
     :raises ConfigError: for a ``backend`` that is not installed, or a hook that is not
         callable, before anything is recorded (as :meth:`Workflow.run
-        <orchestrator.sdk.Workflow.run>` refuses them).
+        <orchestrator.sdk.Workflow.run>` refuses them); for a tool executor (given or
+        recorded) that is not installed or does not load.
     """
     rec = recording_from_events(events)
     if rec.status in ("succeeded", "failed"):
@@ -462,6 +476,10 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     _check_writer_gone(rec)
     reg = registry or Registry.default()
     _check_backend(backend, reg)
+    if tool_executor is not None:
+        check_tool_executor(tool_executor, reg)
+    elif rec.tool_executor is not None:
+        check_tool_executor(rec.tool_executor, reg, "the run's recorded tool_executor")
     listeners = _listeners(hooks)
     graph = _graph_for(rec, reg, None, prefer_file=False)
     return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
@@ -472,7 +490,9 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                          prior_usage=rec.spent, prior_s=rec.live_s,
                          recorded=_RecordedChildren(rec, children), prior_events=events,
                          retry_due=rec.retry_due, left_open=rec.left_open,
-                         on_scheduler=on_scheduler)
+                         on_scheduler=on_scheduler,
+                         tool_executor=tool_executor if tool_executor is not None
+                         else rec.tool_executor)
 
 
 class _RecordedChildren:

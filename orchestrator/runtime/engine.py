@@ -622,6 +622,7 @@ async def execute(
     prior_events: Sequence[Any] = (),
     retry_due: dict[str, tuple[float, float]] | None = None,
     left_open: dict[str, tuple[int, Usage, str]] | None = None,
+    tool_executor: str | None = None,
 ) -> RunResult:
     """Run a compiled workflow to the end (or until cancelled).
 
@@ -663,10 +664,17 @@ async def execute(
         not run again under its id (a plan's action whose plan ran again, a fan-out's
         sample whose fan-out did) is recorded as cancelled when the run ends, so that a
         finished run shows no step still running.
+    :param tool_executor: the executor, by name, that runs the tool steps of this run and
+        of the runs nested in it (``--tool-executor``) instead of the registry's ``tool``;
+        recorded in ``run_started``, so that a resume runs them there again.
     :raises SpecError: when inputs do not validate.
+    :raises ConfigError: for a ``tool_executor`` that is not installed.
     """
     spec = graph.spec
     values_in = validate_inputs(spec, inputs)
+    if tool_executor is not None:
+        registry = registry.copy()  # the caller's registry is left as it is
+        registry.executors["tool"] = registry.executor(tool_executor)
     registry = registry.with_workflow_tools(graph.own_tools)  # this run's, over the registry's
     rid = run_id or os.urandom(8).hex()
     source = _absolute_source(source)
@@ -714,7 +722,8 @@ async def execute(
                "source": source, "parent_run_id": parent[0] if parent else None,
                "parent_step_id": parent[1] if parent else None,
                "parent_attempt": parent_attempt, "resumed": first_seq > 0,
-               "backend": cache.override, **writer_fields()}
+               "backend": cache.override, "tool_executor": tool_executor,
+               **writer_fields()}
     if source is None and parent is None:
         sched.trusted_event(ev.RunStarted, started)
     else:  # given by the caller: validated

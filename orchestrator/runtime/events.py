@@ -94,6 +94,10 @@ class RunStarted(_Event):
     backend: str | None = Field(
         None, description="The backend every model was given (`--backend`), null when "
         "none: resume and fork give it again unless told another.")
+    tool_executor: str | None = Field(
+        None, description="The executor tool steps ran on (`--tool-executor`), null for the "
+        "default one (and in traces written before Ponder recorded it): resume runs them "
+        "there again unless told another.")
     writer_host: str | None = Field(None, description="Host name of the process writing the run.")
     writer_pid: int | None = Field(None, description="Pid of the process writing the run.")
     writer_start: str | None = Field(

@@ -16,7 +16,7 @@ from orchestrator.errors import ConfigError, SpecError, shown
 from orchestrator.runtime.contracts import Hook
 from orchestrator.runtime.engine import validate_inputs
 from orchestrator.runtime.registry import Registry
-from orchestrator.spec.models import WorkflowSpec
+from orchestrator.spec.models import STEP_KINDS, WorkflowSpec
 
 #: a listener of a run's events: an async function of a batch of events (a
 #: :class:`~orchestrator.runtime.contracts.Hook`), or a plain function
@@ -84,3 +84,40 @@ def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
         raise SpecError(f"unknown input{'s' if len(inputs) > 1 else ''} {names} (the "
                         "workflow declares no inputs)")
     return validate_inputs(spec, inputs)
+
+
+def tool_executor_problem(name: object, registry: Registry) -> str | None:
+    """What is wrong with the executor a run is asked to run its tool steps on (``ponder
+    run --tool-executor``, a resume's recorded or given one): the words after the
+    option's name, or None when it is an executor of tool steps that is installed (it
+    may still fail to load: :func:`check_tool_executor` loads it)."""
+    from importlib.metadata import entry_points
+
+    others = set(STEP_KINDS) - {"tool"}
+    names = ({ep.name for ep in entry_points(group="ponder.executors")}
+             | set(registry.executors)) - others
+    installed = f"installed for tool steps: {', '.join(sorted(names))}"
+    if name in others:
+        return f"that executor runs {name} steps, not tool steps; {installed}"
+    if not isinstance(name, str) or name not in names:
+        return f"no such executor; {installed}"
+    return None
+
+
+def check_tool_executor(name: object, registry: Registry, what: str = "tool_executor") -> None:
+    """Check the executor a run's tool steps are to run on, and load it, before anything
+    is recorded.
+
+    :param what: how the value is named in the message (``tool_executor=``, or where it
+        was recorded).
+    :raises ConfigError: ``tool_executor='nope': no such executor; installed for tool
+        steps: ...`` (:func:`tool_executor_problem`), or why it does not load.
+    """
+    problem = tool_executor_problem(name, registry)
+    if problem is None:
+        try:
+            registry.executor(str(name))
+        except Exception as exc:  # an installed plugin that does not load (a missing extra)
+            problem = f"it does not load: {type(exc).__name__}: {exc}"
+    if problem is not None:
+        raise ConfigError(f"{what}={shown(name)}: {problem}")
