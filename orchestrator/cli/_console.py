@@ -13,7 +13,9 @@ the terminal's encoding.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from typing import Any, TextIO
 
@@ -91,6 +93,27 @@ def tolerate_encodings() -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
+
+
+def closed_pipe(exc: BaseException) -> bool:
+    """Whether an error is that of writing to a pipe whose reader has gone
+    (``ponder runs | head -1``)."""
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
+def quiet_stdout() -> None:
+    """Send what standard output still holds, and all it is given from now on, to
+    ``/dev/null``: after its reader has gone, so that Python's last flush of it at exit
+    fails with no message (the recipe of Python's documentation on ``SIGPIPE``)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture), closed
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def json_text(doc: Any, **options: Any) -> str:

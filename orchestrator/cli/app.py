@@ -20,7 +20,15 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from orchestrator.cli._console import err, json_text, out, tolerate_encodings, write_json
+from orchestrator.cli._console import (
+    closed_pipe,
+    err,
+    json_text,
+    out,
+    quiet_stdout,
+    tolerate_encodings,
+    write_json,
+)
 from orchestrator.cli._failure import (
     Failure,
     failure_of,
@@ -379,6 +387,9 @@ def _run_cli(fn: Callable[[], None], debug: bool, as_json: bool = False) -> None
     A failure is one line on stderr and, with ``as_json``, the error document on stdout
     (:mod:`orchestrator.cli._failure`); with ``debug`` an unexpected error (or one of
     Ponder's own) is raised with its traceback instead.
+
+    Standard output closed by its reader (``ponder runs | head -1``) ends the command
+    with status 1 and no message, as click's own commands end then.
     """
     try:
         try:
@@ -389,12 +400,23 @@ def _run_cli(fn: Callable[[], None], debug: bool, as_json: bool = False) -> None
         raise typer.Exit(exc.code) from None
     except typer.Exit:
         raise
+    except OSError as exc:
+        if not closed_pipe(exc):
+            raise _reported(exc, debug, as_json) from None
+        quiet_stdout()
+        raise typer.Exit(1) from None
     except (Exception, KeyboardInterrupt) as exc:
-        if debug and isinstance(exc, Exception) and not isinstance(exc, Failure):
-            raise
-        failure = failure_of(exc)
-        report(failure, as_json)
-        raise typer.Exit(failure.code) from None
+        raise _reported(exc, debug, as_json) from None
+
+
+def _reported(exc: BaseException, debug: bool, as_json: bool) -> BaseException:
+    """Report the error that ended a command; :returns: the exit to raise for it (the
+    error itself with ``debug``, unless it is a failure reported on purpose)."""
+    if debug and isinstance(exc, Exception) and not isinstance(exc, Failure):
+        return exc
+    failure = failure_of(exc)
+    report(failure, as_json)
+    return typer.Exit(failure.code)
 
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.", metavar=FLAG)]
