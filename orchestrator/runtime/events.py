@@ -205,9 +205,10 @@ class PlanError(_Event):
     step_id: str = Field(description="The plan step.")
     round: int = Field(description="Plan round, from 1 (a replan starts the next round).")
     attempt: int = Field(description="Try within the round, from 1 (a repair is the next try).")
-    code: str = Field(description="unknown_tool, bad_args, bad_reference, bad_id, no_join, "
-                                  "two_joins, after_end, empty_plan, cycle, garbage, "
-                                  "too_many_steps, timeout, bad_json, bad_joiner...")
+    code: str = Field(description="unknown_tool, unknown_model, unknown_workflow, bad_args, "
+                                  "bad_reference, bad_id, no_join, two_joins, after_end, "
+                                  "empty_plan, cycle, garbage, too_many_steps, timeout, "
+                                  "bad_json, bad_joiner...")
     error: str = Field(description="Readable message, with the plan line where there is one.")
     line: int | None = None
     raw: str | None = Field(None, description="The raw planner (or joiner) output.")
