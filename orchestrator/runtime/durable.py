@@ -39,6 +39,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import ConfigError, PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
+from orchestrator.graph.subworkflows import model_aliases
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_alive
 from orchestrator.runtime.child_ids import child_prefix, split_child_id
@@ -347,21 +348,7 @@ def _aliases_run_bundled(spec: WorkflowSpec) -> frozenset[str]:
     """The model aliases a recorded workflow without ``models:`` names: its run served
     each on the bundled model (Ponder did so before it refused an undeclared alias), so
     that the recorded workflow compiles again as it ran (resume, replay)."""
-    if spec.models:
-        return frozenset()
-    found: set[str] = set()
-    stack: list[Any] = [spec.model_dump(mode="json")]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key in ("model", "llm") and isinstance(item, str):
-                    found.add(item)
-                else:
-                    stack.append(item)
-        elif isinstance(value, list):
-            stack.extend(value)
-    return frozenset(found)
+    return frozenset() if spec.models else model_aliases(spec)
 
 
 class ChildRuns(Protocol):

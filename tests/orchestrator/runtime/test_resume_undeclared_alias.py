@@ -71,3 +71,27 @@ async def test_an_old_run_replays_from_its_recorded_file(tmp_path: Path) -> None
     events[0] = events[0].model_copy(update={"source": str(file)})
     result = await replay(events, from_step="a", backend="simulated")
     assert result.ok, result.error
+
+
+async def test_an_old_trace_whose_plan_names_an_undeclared_joiner_model_resumes() -> None:
+    # a plan step's `joiner_model` is an alias like `model` (compile checks both): the
+    # recorded workflow's aliases used to be gathered from `model` and `llm` only
+    registry = Registry.default()
+    text = WORKFLOW + ("  - {id: p, kind: plan, planner: static, goal: g, tools: [calc],\n"
+                       "     after: [b], options: {steps: [{id: c, kind: tool, tool: calc,\n"
+                       "                                    args: {expression: '3 * 4'}}]}}\n")
+    graph = compile_graph(WorkflowSpec.model_validate(yaml.safe_load(text)), registry=registry)
+    store = MemoryStore()
+    result = await execute(graph, {}, registry=registry, hooks=[StoreHook(store)],
+                           backend="simulated")
+    assert result.ok, result.error
+    events = list(await store.events(result.run_id))
+    spec = dict(events[0].spec)
+    spec["steps"] = [dict(s) for s in spec["steps"]]
+    spec["steps"][2]["joiner_model"] = "judge"
+    events[0] = events[0].model_copy(update={"spec": spec})
+    cut = next(i for i, e in enumerate(events)
+               if e.kind == "step_succeeded" and e.step_id == "b")
+    resumed = await resume(events[:cut + 1], backend="simulated")
+    assert resumed.ok, resumed.error
+    assert {s.id: s.status for s in resumed.steps}["p"] == "succeeded"
