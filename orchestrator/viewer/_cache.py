@@ -42,6 +42,12 @@ from orchestrator.viewer._reader import TraceReader
 from orchestrator.viewer._replay import ReplayFold
 
 RUN_KINDS = ("run_started", "run_finished")
+USAGE_KINDS = frozenset({"step_retrying", "step_succeeded", "step_failed", "step_cancelled"})
+"""The events whose tokens a running run's total adds up: each ends a step's attempt
+with what it used, as :class:`~orchestrator.store.fold.RunFold` (``ponder show``) sums
+them over the steps. A ``plan_call``'s tokens are not added: its plan step's attempt
+counts them when it ends (or, cut by a crash, the ``step_cancelled`` that a resume writes
+for it does), so adding them too counted a plan step's calls twice while the run ran."""
 READ_PAGE = 5000
 """The most events read from the store at once while folding a run."""
 GC_BREATHE_S = 1.0
@@ -89,7 +95,7 @@ class RunSummary:
         if e.kind in RUN_KINDS:
             self.run_level.append(e)
             self.finished = e.kind == "run_finished"
-        else:  # as RunFold sums a running run's tokens: over its steps' attempts
+        elif e.kind in USAGE_KINDS:
             usage = e.__dict__.get("usage")  # pydantic's getattr of a missing field is slow
             if isinstance(usage, UsageModel):
                 self.prompt_tokens += usage.prompt_tokens

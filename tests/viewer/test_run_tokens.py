@@ -1,0 +1,140 @@
+"""The viewer's token counts, the run's and each step's, are those ``ponder show --json``
+gives (the store's fold of the run's events), at every point of a run while it is live
+and once it has finished, on every store backend: a plan run (its planner's and joiner's
+calls are recorded as ``plan_call`` events before its step's attempt ends with their
+tokens), a plan run killed mid-plan and resumed (the cut attempt ends in a
+``step_cancelled`` 'interrupted' with the tokens its calls had paid), a run whose step is
+retried."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from viewer_server import Api
+
+from orchestrator import Workflow
+from orchestrator.runtime.durable import resume
+from orchestrator.store import MemoryStore, StoreHook, fold_events
+from orchestrator.viewer._replay import COMPLETION, ID, PROMPT
+from planners.testing import ScriptedLLM
+from tests.orchestrator.runtime.test_retry_usage import SLOW
+from tests.planners.test_resume import JOINER, PLAN, _cut_mid_plan, _workflow
+
+API = "/api/v1"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _plan_runs() -> tuple[list[Any], list[Any]]:
+    """A finished plan run's events, and those of the same run killed mid-plan (its plan
+    step in flight, its plan's calls recorded) and then resumed to its end."""
+    recorder = MemoryStore()
+    kept, whole = await _cut_mid_plan(recorder)
+    finished = await recorder.events(whole.run_id)
+    store = MemoryStore()
+    await store.append(kept)
+    llm = ScriptedLLM([JOINER, ("Question", PLAN)])
+    resumed = await resume(kept, hooks=[StoreHook(store)],
+                           registry=_workflow(llm, Counter()).registry)
+    assert resumed.ok, resumed.error
+    return finished, await store.events(resumed.run_id)
+
+
+async def _retried_run() -> list[Any]:
+    store = MemoryStore()
+    result = await Workflow.from_yaml_text(SLOW).run(hooks=[StoreHook(store)])
+    return await store.events(result.run_id)
+
+
+@cache
+def _traces() -> dict[str, list[Any]]:
+    """The runs' events, made once (the simulated engine's retried run takes a second)."""
+    finished, resumed = anyio.run(_plan_runs)
+    return {"plan": finished, "resumed": resumed, "retried": anyio.run(_retried_run)}
+
+
+def _pair(obj: Any) -> tuple[int, int]:
+    if isinstance(obj, dict):
+        return obj["prompt_tokens"], obj["completion_tokens"]
+    return obj.prompt_tokens, obj.completion_tokens
+
+
+def _check(api: Api, run_id: str, events: list[Any]) -> None:
+    """The viewer's figures of the run as far as ``events`` go are the store's fold's."""
+    shown = fold_events(events)
+    want_run = _pair(shown)
+    want_steps = {s.id: _pair(s) for s in shown.steps}
+    where = f"after {events[-1].kind} (seq {events[-1].seq})"
+    head = api.client.get(f"{API}/runs/{run_id}", params={"steps": "false"}).json()
+    assert _pair(head["run"]) == want_run, where
+    full = api.client.get(f"{API}/runs/{run_id}").json()
+    assert _pair(full["run"]) == want_run, where
+    assert {s["id"]: _pair(s) for s in full["run"]["steps"]} == want_steps, where
+    # the run page's figures: the replay state it draws from
+    frame = api.client.get(f"{API}/runs/{run_id}/keyframe").json()["keyframe"]
+    page_steps = {s[ID]: (s[PROMPT], s[COMPLETION]) for s in frame["steps"]}
+    assert page_steps == {k: v for k, v in want_steps.items() if k in page_steps}, where
+    assert all(v == (0, 0) for k, v in want_steps.items() if k not in page_steps), where
+
+
+def _grow(api: Api, events: list[Any]) -> None:
+    """Store the run an event at a time, checking the viewer after each (live, then
+    finished)."""
+    run_id = events[0].run_id
+    for i, e in enumerate(events):
+        api.call(lambda e=e: api.store.append([e]))
+        _check(api, run_id, events[: i + 1])
+
+
+def test_a_plan_runs_tokens_count_its_calls_once_while_live_and_finished(api: Api) -> None:
+    events = _traces()["plan"]
+    calls = [e for e in events if e.kind == "plan_call"]
+    assert calls and any(_pair(e.usage) != (0, 0) for e in calls)
+    _grow(api, events)
+
+
+def test_a_resumed_plan_runs_tokens_count_its_interrupted_attempt_once(
+        api: Api, tmp_path: Path) -> None:
+    events = _traces()["resumed"]
+    assert any(e.kind == "step_cancelled" and e.reason.startswith("interrupted")
+               and _pair(e.usage) != (0, 0) for e in events)
+    assert [e.kind for e in events].count("run_started") == 2
+    _grow(api, events)
+    db = tmp_path / "trace.db"  # the SQLite backend's: ponder show itself, once
+    if db.exists():
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli", "show", events[0].run_id, "--json",
+             "--db", str(db)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        shown = json.loads(proc.stdout)
+        full = api.client.get(f"{API}/runs/{events[0].run_id}").json()["run"]
+        assert _pair(full) == _pair(shown)
+        assert ({s["id"]: _pair(s) for s in full["steps"]}
+                == {s["id"]: _pair(s) for s in shown["steps"]})
+
+
+def test_a_retried_steps_attempts_count_once_while_live_and_finished(api: Api) -> None:
+    events = _traces()["retried"]
+    assert any(e.kind == "step_retrying" and _pair(e.usage) != (0, 0) for e in events)
+    _grow(api, events)
+
+
+@pytest.mark.parametrize("name", ["plan", "resumed"])
+def test_a_live_plan_runs_headline_has_no_plan_call_tokens_of_an_open_attempt(
+        api: Api, name: str) -> None:
+    """The case that was wrong: the plan step in flight, its calls recorded; its tokens
+    are not in the run's total until its attempt ends (as `ponder show` says)."""
+    events = _traces()[name]
+    last_call = max(i for i, e in enumerate(events) if e.kind == "plan_call")
+    live = events[: last_call + 1]
+    api.call(lambda: api.store.append(live))
+    head = api.client.get(f"{API}/runs/{events[0].run_id}", params={"steps": "false"}).json()
+    assert head["finished"] is False
+    assert _pair(head["run"]) == _pair(fold_events(live))
