@@ -38,3 +38,20 @@ class TraceReader(Protocol):
         """One run's :meth:`list_runs` row, by its exact id (see
         :meth:`TraceStore.run_info`)."""
         ...
+
+
+@runtime_checkable
+class ResolvesRunIds(Protocol):
+    """A reader that also resolves a run id's start, as every
+    :class:`~orchestrator.store.TraceStore` does: the viewer then takes a unique start of
+    a run id where it takes the id (as the CLI does); over a reader without it, only
+    whole ids."""
+
+    async def resolve_run_id(self, run_id: str) -> str:
+        """The id of the run that ``run_id`` names (see
+        :meth:`TraceStore.resolve_run_id <orchestrator.store.TraceStore.resolve_run_id>`).
+
+        :raises RunNotFound: when no run's id is it or starts with it.
+        :raises AmbiguousRunId: when several runs' ids start with it.
+        """
+        ...

@@ -18,6 +18,11 @@ percent-encoded segment (``a%2Fevents`` is the run ``a/events``; ``a/events`` th
 of the run ``a``). The run routes are matched on the raw path for that
 (:class:`_RunIdPaths`), since the decoded path no longer tells the two apart.
 
+Where a route takes a run id it also takes a unique start of one, as the CLI does
+(``ponder runs`` shows ids shortened): the page redirects to the run's own address, the
+API answers for the run (its ``run.id`` / ``run_id`` say which). A start that several
+runs' ids share is answered 409 with some of them (``matches``), an unknown id 404.
+
 Nothing here writes to the store.
 """
 
@@ -35,7 +40,13 @@ import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticSerializationError
@@ -44,6 +55,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.store import (
+    AmbiguousRunId,
     RunFilter,
     RunInfo,
     RunNotFound,
@@ -55,7 +67,7 @@ from orchestrator.store import (
 )
 from orchestrator.viewer._cache import RUN_KINDS, RunCache
 from orchestrator.viewer._graph import GraphStep
-from orchestrator.viewer._reader import TraceReader
+from orchestrator.viewer._reader import ResolvesRunIds, TraceReader
 from orchestrator.viewer._replay import KEYFRAME_EVERY
 from orchestrator.viewer._security import SecurityHeaders, TokenGate
 
@@ -171,6 +183,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No event of this run is stored."},
     503: {"description": "The trace store could not be read."},
 }
+_RUN_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    404: {"description": "No run's id is it or starts with it."},
+    409: {"description": "Several runs' ids start with it: `{detail, matches}`, `matches` "
+                         "some of them (give more of the id)."},
+}
 
 
 def _page(name: str) -> str:
@@ -185,6 +203,20 @@ def _notice_page(title: str, what_html: str, status: int) -> HTMLResponse:
         .replace("{{what}}", what_html)
     )
     return HTMLResponse(body, status_code=status, headers=_NO_STORE)
+
+
+def _page_url(run_id: str) -> str:
+    """The run page's address (as the runs page links it)."""
+    return "/runs/" + quote(run_id, safe="")
+
+
+def _ambiguous_page(exc: AmbiguousRunId) -> HTMLResponse:
+    links = ", ".join(f'<a href="{html.escape(_page_url(m), quote=True)}"><code>'
+                      f"{html.escape(m, quote=True)}</code></a>" for m in exc.matches[:5])
+    more = ", ..." if len(exc.matches) > 5 else ""
+    what = ("Several runs' ids start with <code>" + html.escape(exc.run_id, quote=True)
+            + f"</code>: {links}{more}. Give more of the id.")
+    return _notice_page("409: ambiguous run id", what, 409)
 
 
 def _not_found_page(run_id: str) -> HTMLResponse:
@@ -235,7 +267,9 @@ class _RunIdPaths:
 
 def _run_id(
     run_id: Annotated[str, PathParam(
-        description="The run id, percent-encoded as one path segment (`/` as `%2F`)."
+        description="The run id, or a start of it that no other run's id has (as "
+                    "`ponder runs` shows them), percent-encoded as one path segment (`/` "
+                    "as `%2F`)."
     )],
 ) -> str:
     """The run id of a run route (quoted whole by :class:`_RunIdPaths`)."""
@@ -243,6 +277,33 @@ def _run_id(
 
 
 RunId = Annotated[str, Depends(_run_id)]
+
+
+async def _resolve(store: TraceReader, run_id: str) -> str:
+    """The id of the run ``run_id`` names: itself when stored, else the one run whose id
+    starts with it (when the store resolves ids, see :class:`ResolvesRunIds`).
+
+    :raises RunNotFound: when no run's id is it or starts with it.
+    :raises AmbiguousRunId: when several runs' ids start with it.
+    """
+    # a run stored without run_started (an old trace) has no row, only events
+    if await store.run_info(run_id) is not None or await store.events_page(run_id, limit=1):
+        return run_id
+    # no stored id holds a NUL (PostgreSQL's text cannot), and filtering by one fails there
+    if isinstance(store, ResolvesRunIds) and "\x00" not in run_id:
+        return await store.resolve_run_id(run_id)
+    raise RunNotFound(run_id)
+
+
+async def _resolved(run_id: RunId, request: Request) -> str:
+    """The run id of a run route, a unique start of it resolved (see :func:`_resolve`)."""
+    reader: TraceReader = request.app.state.reader
+    return await _resolve(reader, run_id)
+
+
+#: the API's run routes' run id: a unique start of one answers for its run (no redirect:
+#: a JSON client that follows none still gets the answer, which names the run)
+Resolved = Annotated[str, Depends(_resolved)]
 
 
 def _sse(event: str, data: str, event_id: int | None = None) -> str:
@@ -281,10 +342,15 @@ def create_app(
         docs_url=None,  # the Swagger page loads its assets from a CDN; the viewer works offline
         redoc_url=None,
     )
+    app.state.reader = store
 
     @app.exception_handler(RunNotFound)
     async def _run_not_found(request: Request, exc: RunNotFound) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(AmbiguousRunId)
+    async def _ambiguous_run_id(request: Request, exc: AmbiguousRunId) -> Response:
+        return JSONResponse({"detail": str(exc), "matches": exc.matches}, status_code=409)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -307,9 +373,11 @@ def create_app(
         return HTMLResponse(_page("index.html"), headers=_NO_STORE)
 
     @app.get("/runs/{run_id:path}", include_in_schema=False)
-    async def run_page(run_id: str) -> HTMLResponse:
+    async def run_page(run_id: str, request: Request) -> Response:
         try:
-            await _finished(run_id)
+            full = await _resolve(store, run_id)
+        except AmbiguousRunId as exc:
+            return _ambiguous_page(exc)
         except RunNotFound:
             return _not_found_page(run_id)
         except StoreError as exc:  # a page, not the API's JSON, for whoever opened it
@@ -318,6 +386,10 @@ def create_app(
                 "<code>" + html.escape(str(exc), quote=True) + "</code> Reload when it answers.",
                 503,
             )
+        if full != run_id:  # a start of its id: the page's address names the run
+            query = request.url.query
+            return RedirectResponse(_page_url(full) + (f"?{query}" if query else ""),
+                                    headers=_NO_STORE)
         return HTMLResponse(_page("run.html"), headers=_NO_STORE)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -359,11 +431,11 @@ def create_app(
     # the run routes the id quoted whole, so it is one segment here.
 
     @app.get(
-        f"{API_PREFIX}/runs/{{run_id}}/events", response_model=EventsPage, responses=_ERRORS,
+        f"{API_PREFIX}/runs/{{run_id}}/events", response_model=EventsPage, responses=_RUN_ERRORS,
         tags=["runs"],
     )
     async def get_events(
-        run_id: RunId,
+        run_id: Resolved,
         after_seq: Annotated[
             int | None, Query(description="Only events with a larger seq.")
         ] = None,
@@ -409,10 +481,10 @@ def create_app(
 
     @app.get(
         f"{API_PREFIX}/runs/{{run_id}}/keyframe", response_model=KeyframePage,
-        responses=_ERRORS, tags=["runs"],
+        responses=_RUN_ERRORS, tags=["runs"],
     )
     async def get_keyframe(
-        run_id: RunId,
+        run_id: Resolved,
         index: Annotated[
             int | None, Query(ge=-1, description="The event (0-based, in seq order) to "
                               "replay to: the last keyframe at or before it is returned. "
@@ -448,7 +520,7 @@ def create_app(
     @app.get(
         f"{API_PREFIX}/runs/{{run_id}}/stream",
         responses={
-            **_ERRORS,
+            **_RUN_ERRORS,
             200: {
                 "description": (
                     "Server-Sent Events. `events`: a JSON array of new events (the SSE id "
@@ -466,7 +538,7 @@ def create_app(
         tags=["runs"],
     )
     async def stream_events(
-        run_id: RunId,
+        run_id: Resolved,
         request: Request,
         after_seq: Annotated[
             int | None, Query(description="Send events with a larger seq (default: all).")
@@ -485,11 +557,11 @@ def create_app(
         )
 
     @app.get(
-        f"{API_PREFIX}/runs/{{run_id}}", response_model=RunDetail, responses=_ERRORS,
+        f"{API_PREFIX}/runs/{{run_id}}", response_model=RunDetail, responses=_RUN_ERRORS,
         tags=["runs"],
     )
     async def get_run(
-        run_id: RunId,
+        run_id: Resolved,
         steps: Annotated[
             bool, Query(description="Include the folded steps (inputs, outputs...).")
         ] = True,
