@@ -82,6 +82,10 @@ def _check(api: Api, run_id: str, events: list[Any]) -> None:
     page_steps = {s[ID]: (s[PROMPT], s[COMPLETION]) for s in frame["steps"]}
     assert page_steps == {k: v for k, v in want_steps.items() if k in page_steps}, where
     assert all(v == (0, 0) for k, v in want_steps.items() if k not in page_steps), where
+    run = frame["run"]  # the page's total: the run's once finished, else its steps' sum
+    total = ((run["prompt"], run["completion"]) if run["finished"] else
+             (sum(p for p, _ in page_steps.values()), sum(c for _, c in page_steps.values())))
+    assert total == want_run, where
 
 
 def _grow(api: Api, events: list[Any]) -> None:
