@@ -491,7 +491,7 @@ def run(
         with StopSignals() as stops:
             result = anyio.run(_run_async, wf, values, backend, not as_json, db, stops,
                                tool_executor or None)
-            _report(result, as_json)
+            _report(result, as_json, bool(wf.spec.outputs))
         if not result.ok:
             raise _Exit(_exit_status(result, stops.signal if result.status == "cancelled"
                                      else None))
@@ -626,7 +626,14 @@ def _exit_status(result: RunResult, stopped_by: int | None) -> int:
     return 128 + stopped_by if stopped_by is not None else 1
 
 
-def _report(result: RunResult, as_json: bool) -> None:
+def _report(result: RunResult, as_json: bool, declares_outputs: bool) -> None:
+    """Print a run's outcome: the summary on stderr, the output on stdout.
+
+    :param declares_outputs: whether the workflow declares ``outputs:``. Only then is
+        a single output printed as its value alone; without them the output is the last
+        step's, whose one-key object (``{"name": ...}``) is printed whole, as one of more
+        keys is.
+    """
     if as_json:
         write_json(result.to_json(), default=str)
         return
@@ -649,7 +656,7 @@ def _report(result: RunResult, as_json: bool) -> None:
                   markup=False, soft_wrap=True)
     if result.ok:
         output = result.output
-        if isinstance(output, dict) and len(output) == 1:
+        if declares_outputs and isinstance(output, dict) and len(output) == 1:
             output = next(iter(output.values()))
         text = output if isinstance(output, str) else json_text(output, indent=2)
         out.print(text, highlight=False, markup=False)

@@ -44,13 +44,16 @@ from orchestrator.runtime.durable import (
     resume,
 )
 from orchestrator.runtime.engine import RunResult, without_step_id
+from orchestrator.runtime.events import RunStarted
 from orchestrator.runtime.registry import Registry
+from orchestrator.spec.loader import load_yaml
 from orchestrator.spec.models import non_finite
 from orchestrator.store import (
     RunFilter,
     RunInfo,
     RunNotFound,
     RunRecord,
+    StoredEvent,
     TraceStore,
     fold_events,
     interrupted_runs,
@@ -325,6 +328,7 @@ def resume_cmd(
         events = await store.events(await store.resolve_run_id(run_id))
         if not events:
             raise RunNotFound(run_id)
+        declared.append(_declares_outputs(events))
         try:
             return await resume(events, hooks=hooks, backend=backend,
                                 children=recorded_children(store), on_scheduler=on_scheduler,
@@ -332,6 +336,8 @@ def resume_cmd(
         except RunAlreadyFinished as exc:
             err.print(str(exc), markup=False, highlight=False)
             return fold_events(events)
+
+    declared: list[bool] = []  # whether the run's workflow declares outputs
 
     def go() -> None:
         _check_backend(backend, Registry.default())
@@ -343,9 +349,9 @@ def resume_cmd(
             result = _run_stopping(db, run, stops, "the resumed run")
             if isinstance(result, RunRecord):  # finished already: nothing was run
                 if as_json:
-                    _report(_as_result(result), as_json)
+                    _report(_as_result(result), as_json, declared[0])
                 return
-            _report(result, as_json)
+            _report(result, as_json, declared[0])
         if not result.ok:
             raise _Exit(_exit_status(result, stops.signal if result.status == "cancelled"
                                      else None))
@@ -379,6 +385,12 @@ def _run_stopping(db: str | None,
         return await run_stopping(stops, opened, start, what=what)
 
     return anyio.run(go)
+
+
+def _declares_outputs(events: list[StoredEvent]) -> bool:
+    """Whether the workflow of a recorded run declares ``outputs:``."""
+    first = events[0]
+    return isinstance(first, RunStarted) and bool(first.spec.get("outputs"))
 
 
 def _as_result(rec: RunRecord) -> RunResult:
@@ -445,6 +457,7 @@ def replay_cmd(
             if problems:
                 raise workflow_failure(problems, workflow)
         replayed: list[str] = []
+        declared: list[bool] = []  # whether the replayed workflow declares outputs
 
         async def run(store: TraceStore, hooks: list[Any],
                       on_scheduler: Callable[[Any], None]) -> RunResult:
@@ -452,6 +465,8 @@ def replay_cmd(
             if not events:
                 raise RunNotFound(run_id)
             replayed.append(events[0].run_id)  # the whole id, when given its start
+            declared.append(bool(load_yaml(workflow)[0].outputs) if workflow is not None
+                            else _declares_outputs(events))
             # (inputs it does not take are refused before anything is recorded)
             return await replay(events, hooks=hooks, workflow_file=workflow,
                                 from_step=from_step, set_outputs=sets, inputs=overrides,
@@ -464,7 +479,7 @@ def replay_cmd(
                 result = _run_stopping(db, run, stops, "the replay")
             except (SpecError, RecursionError) as exc:  # the inputs, checked as it starts
                 raise _input_failure(exc, overrides) from None
-            _report(result, as_json)
+            _report(result, as_json, declared[0])
             if not as_json:
                 err.print(f"replay of {replayed[0]} recorded as run {result.run_id}",
                           markup=False, highlight=False)

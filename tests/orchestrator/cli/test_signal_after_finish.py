@@ -79,10 +79,10 @@ stores.open_store = open_store
 real_report = cli_app._report
 
 
-def report(result, as_json):
+def report(result, as_json, *args):
     if when == "report":
         send()
-    real_report(result, as_json)
+    real_report(result, as_json, *args)
 
 
 cli_app._report = report
