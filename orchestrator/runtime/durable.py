@@ -286,7 +286,9 @@ def replayed_workflow(rec: Recording, *, registry: Registry | None = None,
     replay`` checks its options against before it starts): ``workflow_file`` when one
     is given; else the recorded source file, as it is now, where it still exists; else
     the workflow as recorded in the trace (``rec.spec``). A recorded workflow compiles
-    with the model aliases it ran with (see :func:`_aliases_run_bundled`).
+    with the model aliases it ran with (see :func:`_aliases_run_bundled`), and its
+    source file is served the models its run was (a ``ponder run --model`` config, as
+    :func:`resume` serves them); only a ``workflow_file`` given declares others.
 
     :param registry: default: :meth:`Registry.default`.
     :raises ValidationFailed: when that workflow cannot be read (``workflow_file``
@@ -305,8 +307,11 @@ def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | N
     # recorded one may be gone
     if path is not None and (workflow_file or (prefer_file and path.is_file())):
         spec, smap = load_yaml(path)
-        # the recorded file (not one given): as it ran, its aliases included
+        # the recorded file (not one given): as it ran, its aliases included, and its
+        # models served as they were (`ponder run --model` replaced some)
         given = frozenset() if workflow_file else _recorded_aliases(rec)
+        if not workflow_file:
+            spec.models.update(_recorded_models(rec))
         return compile_graph(spec, smap, registry=registry, base_dir=path.resolve().parent,
                              models_given=given)
     spec = _recorded_spec(rec, can_give_file=prefer_file)
@@ -342,6 +347,15 @@ def _recorded_aliases(rec: Recording) -> frozenset[str]:
         return _aliases_run_bundled(WorkflowSpec.model_validate(rec.spec))
     except ValueError:
         return frozenset()
+
+
+def _recorded_models(rec: Recording) -> dict[str, ModelConfig]:
+    """The models the recorded workflow was run with (``ponder run --model`` records the
+    config it serves an alias with); none when that workflow no longer reads as one."""
+    try:
+        return dict(WorkflowSpec.model_validate(rec.spec).models)
+    except ValueError:
+        return {}
 
 
 def _aliases_run_bundled(spec: WorkflowSpec) -> frozenset[str]:
