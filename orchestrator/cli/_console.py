@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import select
 import sys
 from typing import Any, TextIO
 
@@ -96,9 +97,24 @@ def tolerate_encodings() -> None:
 
 
 def closed_pipe(exc: BaseException) -> bool:
-    """Whether an error is that of writing to a pipe whose reader has gone
-    (``ponder runs | head -1``)."""
-    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+    """Whether an error is that of writing to standard output, a pipe whose reader has
+    gone (``ponder runs | head -1``); not one of another pipe or socket (a model
+    server's), which is a failure to report."""
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE and _stdout_gone()
+
+
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe with no reader left (the poll of its write end
+    says so: ``POLLERR``); taken to be where the platform cannot poll a pipe."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+        return False
+    if not hasattr(select, "poll"):
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def quiet_stdout() -> None:

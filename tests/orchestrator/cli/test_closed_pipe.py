@@ -71,3 +71,37 @@ def test_a_replay_whose_result_cannot_be_printed_ends_quietly(db: str, run_id: s
 def test_schema_into_a_closed_pipe_ends_quietly() -> None:
     done = closed_stdout("schema")
     assert (done.returncode, done.stderr) == (1, "")
+
+
+def test_a_broken_pipe_other_than_stdout_is_still_reported(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A pipe or socket of another end (a model server's) is a failure, reported."""
+    import typer
+
+    from orchestrator.cli.app import _run_cli
+
+    def go() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(typer.Exit) as exit_:
+        _run_cli(go, debug=False)
+    assert exit_.value.exit_code == 2
+    assert "internal error: BrokenPipeError" in capsys.readouterr().err
+
+
+def test_a_broken_pipe_while_stdout_is_read_is_still_reported(tmp_path: Path) -> None:
+    script = tmp_path / "other_pipe.py"
+    script.write_text(
+        "import typer\n"
+        "from orchestrator.cli.app import _run_cli\n"
+        "def go():\n"
+        "    print('partial', flush=True)\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "try:\n"
+        "    _run_cli(go, debug=False)\n"
+        "except typer.Exit as e:\n"
+        "    raise SystemExit(e.exit_code)\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout == "partial\n"
+    assert done.returncode == 2 and "BrokenPipeError" in done.stderr
