@@ -32,10 +32,12 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def _old_trace() -> list[Any]:
-    """A run's events, its recorded workflow's step `a` naming the undeclared `fast`."""
+async def _old_trace(text: str = WORKFLOW, step: int = 0, field: str = "model",
+                     alias: str = "fast") -> list[Any]:
+    """A run's events, its recorded workflow's step number ``step`` naming the undeclared
+    ``alias`` in ``field`` (by default: step `a`'s model is `fast`)."""
     registry = Registry.default()
-    graph = compile_graph(WorkflowSpec.model_validate(yaml.safe_load(WORKFLOW)),
+    graph = compile_graph(WorkflowSpec.model_validate(yaml.safe_load(text)),
                           registry=registry)
     store = MemoryStore()
     result = await execute(graph, {}, registry=registry, hooks=[StoreHook(store)],
@@ -44,7 +46,7 @@ async def _old_trace() -> list[Any]:
     events = list(await store.events(result.run_id))
     spec = dict(events[0].spec)
     spec["steps"] = [dict(s) for s in spec["steps"]]
-    spec["steps"][0]["model"] = "fast"
+    spec["steps"][step][field] = alias
     events[0] = events[0].model_copy(update={"spec": spec})
     return events
 
@@ -76,20 +78,10 @@ async def test_an_old_run_replays_from_its_recorded_file(tmp_path: Path) -> None
 async def test_an_old_trace_whose_plan_names_an_undeclared_joiner_model_resumes() -> None:
     # a plan step's `joiner_model` is an alias like `model` (compile checks both): the
     # recorded workflow's aliases used to be gathered from `model` and `llm` only
-    registry = Registry.default()
     text = WORKFLOW + ("  - {id: p, kind: plan, planner: static, goal: g, tools: [calc],\n"
                        "     after: [b], options: {steps: [{id: c, kind: tool, tool: calc,\n"
                        "                                    args: {expression: '3 * 4'}}]}}\n")
-    graph = compile_graph(WorkflowSpec.model_validate(yaml.safe_load(text)), registry=registry)
-    store = MemoryStore()
-    result = await execute(graph, {}, registry=registry, hooks=[StoreHook(store)],
-                           backend="simulated")
-    assert result.ok, result.error
-    events = list(await store.events(result.run_id))
-    spec = dict(events[0].spec)
-    spec["steps"] = [dict(s) for s in spec["steps"]]
-    spec["steps"][2]["joiner_model"] = "judge"
-    events[0] = events[0].model_copy(update={"spec": spec})
+    events = await _old_trace(text, step=2, field="joiner_model", alias="judge")
     cut = next(i for i, e in enumerate(events)
                if e.kind == "step_succeeded" and e.step_id == "b")
     resumed = await resume(events[:cut + 1], backend="simulated")
