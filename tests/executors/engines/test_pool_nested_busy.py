@@ -5,7 +5,6 @@ off from it or sends the call to its other members, and does not count a failure
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import anyio
 import pytest
@@ -13,8 +12,9 @@ import pytest
 from executors.engines import PoolBackend
 from executors.engines.pool import PoolBusy, is_busy
 from orchestrator.errors import BackendHTTPError, BackendUnavailable
-from orchestrator.runtime.contracts import BackendFactory, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMRequest, LLMResponse
 from orchestrator.spec.models import ModelConfig
+from tests.executors.engines.nested_pools import engine, inner, resolver
 from tests.executors.engines.openai_servers import CompleteOnly
 
 pytestmark = pytest.mark.anyio
@@ -44,19 +44,7 @@ class Engine(CompleteOnly):
                            completion_tokens=1, latency_s=0.01)
 
 
-def engine(name: str, **options: Any) -> dict[str, Any]:
-    return {"backend": "fake", "model": "m", "name": name, "options": {"name": name, **options}}
-
-
-def inner(*members: dict[str, Any], **options: Any) -> dict[str, Any]:
-    return {"backend": "pool", "model": "inner", "name": "inner",
-            "options": {"members": list(members), "shared": False, **options}}
-
-
-def resolve(name: str) -> BackendFactory:
-    if name == "pool":
-        return lambda config: PoolBackend(config, resolve=resolve)
-    return Engine
+resolve = resolver(Engine)
 
 
 async def test_an_inner_pool_all_busy_is_busy_with_its_soonest_retry_after(

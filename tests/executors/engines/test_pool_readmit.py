@@ -4,15 +4,15 @@ pool, whose own engines come back only when it is asked."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import anyio
 import pytest
 
 from executors.engines import PoolBackend
 from orchestrator.errors import BackendUnavailable
-from orchestrator.runtime.contracts import BackendFactory, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMRequest, LLMResponse
 from orchestrator.spec.models import ModelConfig
+from tests.executors.engines.nested_pools import engine, inner, resolver
 from tests.executors.engines.openai_servers import CompleteOnly
 
 pytestmark = pytest.mark.anyio
@@ -41,19 +41,7 @@ class Engine(CompleteOnly):
                            completion_tokens=1, latency_s=0.01)
 
 
-def engine(name: str, **options: Any) -> dict[str, Any]:
-    return {"backend": "fake", "model": "m", "name": name, "options": {"name": name, **options}}
-
-
-def inner(*members: dict[str, Any], **options: Any) -> dict[str, Any]:
-    return {"backend": "pool", "model": "inner", "name": "inner",
-            "options": {"members": list(members), "shared": False, **options}}
-
-
-def resolve(name: str) -> BackendFactory:
-    if name == "pool":
-        return lambda config: PoolBackend(config, resolve=resolve)
-    return Engine
+resolve = resolver(Engine)
 
 
 async def test_an_inner_pool_taken_out_comes_back_when_its_engine_does(
