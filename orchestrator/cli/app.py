@@ -39,7 +39,6 @@ from orchestrator.cli._failure import (
 )
 from orchestrator.cli._signals import StopSignals, run_stopping
 from orchestrator.errors import (
-    ConfigError,
     Problem,
     SpecError,
     ValidationFailed,
@@ -49,8 +48,9 @@ from orchestrator.errors import (
 from orchestrator.graph.validate import ModelOverrides, model_problems, run_model, validate_file
 from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.registry import Registry
+from orchestrator.runtime.run_checks import tool_executor_problem
 from orchestrator.sdk import Workflow, backend_problem
-from orchestrator.spec.models import STEP_KINDS, ModelConfig, non_finite
+from orchestrator.spec.models import ModelConfig, non_finite
 
 
 def _usage_error() -> type[Any]:
@@ -533,27 +533,14 @@ def _too_deep(text: str) -> bool:
     return False
 
 
-def _tool_executor(name: str, registry: Registry) -> Any:
-    """The executor ``--tool-executor NAME`` names: one of tool steps (``tool``,
-    ``ray-tool``, an installed plugin's), not that of another step kind (``llm`` failed
-    every tool step with an AttributeError).
-
-    :raises Failure: naming the executors installed for tool steps.
-    """
-    from importlib.metadata import entry_points
-
-    others = set(STEP_KINDS) - {"tool"}
-    names = ({ep.name for ep in entry_points(group="ponder.executors")}
-             | set(registry.executors)) - others
-    installed = f"installed for tool steps: {', '.join(sorted(names))}"
-    if name in others:
-        raise _fail(f"--tool-executor {shown(name)}: that executor runs {name} steps, not "
-                    f"tool steps; {installed}", kind="config")
-    try:
-        return registry.executor(name)
-    except ConfigError:
-        raise _fail(f"--tool-executor {shown(name)}: no such executor; {installed}",
-                    kind="config") from None
+def _tool_executor(name: str, registry: Registry) -> None:
+    """Fail when ``--tool-executor NAME`` names no executor of tool steps (``tool``,
+    ``ray-tool``, an installed plugin's) that loads, in the words of the run's own check
+    (:func:`~orchestrator.runtime.run_checks.tool_executor_problem`): ``llm``, another
+    step kind's, failed every tool step with an AttributeError."""
+    problem = tool_executor_problem(name, registry)
+    if problem is not None:
+        raise _fail(f"--tool-executor {shown(name)}: {problem}", kind="config")
 
 
 def _check_backend(backend: str | None, registry: Registry) -> None:

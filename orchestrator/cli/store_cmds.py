@@ -417,6 +417,9 @@ def replay_cmd(
     backend: Annotated[str | None, typer.Option(
         help="Override every model's backend (default: the run's own --backend, if it "
         "had one).")] = None,
+    tool_executor: Annotated[str | None, typer.Option(
+        "--tool-executor", help="Run the fork's tool steps with this executor, e.g. "
+        "ray-tool (default: the run's own --tool-executor, if it had one).")] = None,
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
@@ -452,6 +455,8 @@ def replay_cmd(
                         "without it repeats the recorded inputs)")
         overrides = _parse_inputs(input, None)
         _check_backend(backend, Registry.default())
+        if tool_executor:  # in the words of `ponder run --tool-executor`
+            _tool_executor(tool_executor, Registry.default())
         if workflow is not None:
             problems = _workflow_problems(workflow)
             if problems:
@@ -470,7 +475,8 @@ def replay_cmd(
             # (inputs it does not take are refused before anything is recorded)
             return await replay(events, hooks=hooks, workflow_file=workflow,
                                 from_step=from_step, set_outputs=sets, inputs=overrides,
-                                backend=backend, on_scheduler=on_scheduler)
+                                backend=backend, on_scheduler=on_scheduler,
+                                tool_executor=tool_executor or None)
 
         # as for `ponder run`: until the result is printed, a signal cancels the run
         # (until it has finished) and never ends the command

@@ -786,7 +786,8 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                  hooks: Sequence[AnyHook] = (), workflow_file: str | Path | None = None,
                  from_step: str | None = None, set_outputs: dict[str, Any] | None = None,
                  inputs: dict[str, Any] | None = None, backend: str | None = None,
-                 on_scheduler: Callable[[Scheduler], None] | None = None) -> RunResult:
+                 on_scheduler: Callable[[Scheduler], None] | None = None,
+                 tool_executor: str | None = None) -> RunResult:
     """Replay a recorded run as a new run linked to it.
 
     Without ``from_step`` every step is served from the trace. With it, that step and
@@ -797,6 +798,11 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         <orchestrator.sdk.Workflow.run>` takes them (an async function is awaited).
     :param backend: override every model's backend; default: the override the recorded
         run last ran with, if any.
+    :param tool_executor: run the tool steps that run again (``from_step``) on this
+        executor (``ponder replay --tool-executor``); default: the one the recorded run
+        last ran with, if any, as :func:`resume` does. The new run records it. A replay
+        without ``from_step`` runs no tool step: it records one given (checked), and the
+        recorded one is neither checked nor carried.
     :param on_scheduler: called with the new run's scheduler before it starts, as by
         :meth:`Workflow.run <orchestrator.sdk.Workflow.run>`: its ``cancel()`` cancels
         the run, which is recorded as cancelled and returns its result (``ponder replay``
@@ -810,7 +816,8 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         :func:`~orchestrator.runtime.run_checks.check_inputs` refuses them for a run too),
         before anything is recorded.
     :raises ConfigError: for a ``backend`` that is not installed, or a hook that is not
-        callable, before anything is recorded.
+        callable, before anything is recorded; for a tool executor (given, or recorded
+        for a fork) that is not installed or does not load.
     """
     rec = recording_from_events(events)
     if from_step is None and (set_outputs or inputs):
@@ -819,6 +826,11 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                           "from (a replay without it serves every step from the recording)")
     reg = registry or Registry.default()
     _check_backend(backend, reg)
+    if tool_executor is not None:
+        check_tool_executor(tool_executor, reg)
+    elif from_step is not None and rec.tool_executor is not None:
+        check_tool_executor(rec.tool_executor, reg, "the run's recorded tool_executor")
+        tool_executor = rec.tool_executor
     listeners = _listeners(hooks)
     graph = replayed_workflow(rec, registry=reg, workflow_file=workflow_file)
     run_inputs = {**rec.inputs, **_inputs_taken(graph.spec, rec, inputs)} if inputs \
@@ -833,7 +845,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         return await execute(graph, run_inputs, registry=reg, hooks=listeners, run_id=run_id,
                              parent=parent, executor_override=override, backend=backend,
                              source=str(workflow_file or rec.source or "") or None,
-                             on_scheduler=on_scheduler)
+                             on_scheduler=on_scheduler, tool_executor=tool_executor)
     if from_step not in graph.nodes:
         owner = _owner(from_step, graph, rec)
         if owner in graph.nodes:
@@ -869,7 +881,8 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     return await execute(graph, run_inputs, registry=reg, hooks=listeners, run_id=run_id,
                          parent=parent, preset={**served, **sets}, backend=backend,
                          source=str(workflow_file or rec.source or "") or None,
-                         carried=carried, on_scheduler=on_scheduler)
+                         carried=carried, on_scheduler=on_scheduler,
+                         tool_executor=tool_executor)
 
 
 def _inputs_taken(spec: WorkflowSpec, rec: Recording, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -88,9 +88,11 @@ def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
 
 def tool_executor_problem(name: object, registry: Registry) -> str | None:
     """What is wrong with the executor a run is asked to run its tool steps on (``ponder
-    run --tool-executor``, a resume's recorded or given one): the words after the
-    option's name, or None when it is an executor of tool steps that is installed (it
-    may still fail to load: :func:`check_tool_executor` loads it)."""
+    run --tool-executor``, a resume's or a fork's, recorded or given): the words after
+    the value's name (``no such executor; installed for tool steps: ...``), or None when
+    it is an installed executor of tool steps that loads (it is loaded onto
+    ``registry``). The one wording of both the SDK's check (:func:`check_tool_executor`)
+    and the CLI's."""
     from importlib.metadata import entry_points
 
     others = set(STEP_KINDS) - {"tool"}
@@ -101,6 +103,10 @@ def tool_executor_problem(name: object, registry: Registry) -> str | None:
         return f"that executor runs {name} steps, not tool steps; {installed}"
     if not isinstance(name, str) or name not in names:
         return f"no such executor; {installed}"
+    try:
+        registry.executor(name)
+    except Exception as exc:  # an installed plugin that does not load (a missing extra)
+        return f"it does not load: {type(exc).__name__}: {exc}"
     return None
 
 
@@ -114,10 +120,5 @@ def check_tool_executor(name: object, registry: Registry, what: str = "tool_exec
         steps: ...`` (:func:`tool_executor_problem`), or why it does not load.
     """
     problem = tool_executor_problem(name, registry)
-    if problem is None:
-        try:
-            registry.executor(str(name))
-        except Exception as exc:  # an installed plugin that does not load (a missing extra)
-            problem = f"it does not load: {type(exc).__name__}: {exc}"
     if problem is not None:
         raise ConfigError(f"{what}={shown(name)}: {problem}")
