@@ -776,7 +776,8 @@ _STEP_STANDING = _ATTEMPT_ENDS | {"step_started", "step_scheduled", "step_skippe
 def _recorded_attempts(events: Sequence[Any], left_open: dict[str, tuple[int, Usage, str]]
                        ) -> dict[str, Any]:
     """What the scheduler of a resumed run needs to know of each step's recorded attempts
-    (its ``recorded_usage`` and ``interrupted``): the tokens their events counted, and
+    (its ``recorded_usage`` and ``interrupted``): the tokens their events counted (a
+    step that took another's output, ``meta.reused_from``: that one's), and
     the attempt the run stopped in (a ``step_started`` with nothing after it), with the
     tokens of it that no event counted (``left_open``'s: a plan step's completed calls).
 
@@ -796,6 +797,12 @@ def _recorded_attempts(events: Sequence[Any], left_open: dict[str, tuple[int, Us
             if used.prompt_tokens or used.completion_tokens:
                 usage[e.step_id] = usage.get(e.step_id, Usage()) + Usage(
                     used.prompt_tokens, used.completion_tokens)
+            source = (e.meta or {}).get("reused_from") if kind == "step_succeeded" else None
+            if isinstance(source, str) and source in usage:
+                # it took that step's output (a resumed fan-out's child, a plan's action):
+                # it counts what that one spent, as its own event does not (the run's
+                # total has them once); a step reused again later counts them too
+                usage[e.step_id] = usage.get(e.step_id, Usage()) + usage[source]
     interrupted: dict[str, tuple[int, Usage]] = {}
     for sid, e in last.items():
         if e.kind == "step_started":

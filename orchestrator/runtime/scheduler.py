@@ -226,7 +226,9 @@ class Scheduler:
         -> when it began (Unix time) and its length: each waits out the rest before its
         next attempt (its ``step_started`` comes first).
     :param recorded_usage: tokens each step's attempts in earlier executions of the run
-        used, as their events counted them (resume): :meth:`outcome` adds them.
+        used, as their events counted them (resume): :meth:`outcome` adds them. A step
+        that takes the output of another recorded step (``meta.reused_from``) counts
+        that one's, as does a step that takes its output in this execution.
     :param interrupted: steps whose attempt an earlier execution stopped in (resume: its
         ``step_started`` and nothing after) -> that attempt and the tokens it used that
         no event counted (a plan step's completed calls), already in the run's total.
@@ -515,6 +517,13 @@ class Scheduler:
             origin = getattr(self._preset, "origin", None)
             source = origin(step_id) if origin is not None else None
             if source is not None:  # a resumed fan-out's child takes its earlier output
+                # ... and its outcome counts what that one spent (its fan-out's tokens
+                # and budget count them); its event carries none: the run's total and
+                # the recorded step's have those tokens already
+                spent = self._recorded_usage.get(source)
+                if spent is not None:
+                    self._recorded_usage[step_id] = (
+                        self._recorded_usage.get(step_id, Usage()) + spent)
                 self.event(ev.StepSucceeded, step_id=step_id, attempt=1, output=output,
                            meta={"reused_from": source})
 
