@@ -6,6 +6,12 @@ does not know (and :class:`RawEvent`) are ignored, steps are known from the
 workflow spec, from ``graph_patched`` events and from any event naming them.
 Declared steps get their dependencies from the spec (as the compiler gives them,
 see :mod:`orchestrator.graph.declared`), added steps from their patch.
+
+A step's tokens are its ended attempts' (each ending event's ``usage``), and, while the
+run is interrupted (its writer process gone, see :func:`~orchestrator.store.is_interrupted`:
+the one thing read beyond the events), those its cut attempt's recorded ``plan_call``
+events paid. A resume ends that attempt with a ``step_cancelled`` carrying the same
+tokens; a live attempt's calls count when it ends (as the viewer's run page shows them).
 """
 
 from __future__ import annotations
@@ -15,9 +21,67 @@ from typing import Any
 
 from orchestrator.graph.declared import declared_steps
 from orchestrator.runtime import events as ev
+from orchestrator.runtime._process import writer_gone
 from orchestrator.store._models import RawEvent, RunInfo, RunRecord, StepRecord, StoredEvent
 
-__all__ = ["RunFold", "fold_events", "fold_info"]
+__all__ = ["CutCalls", "RunFold", "fold_events", "fold_info"]
+
+#: the events that end a step's attempt with the tokens it used
+_ATTEMPT_ENDS = frozenset({"step_retrying", "step_succeeded", "step_failed", "step_cancelled"})
+
+
+class CutCalls:
+    """The tokens of plan steps' attempts cut by a crash: what their recorded
+    ``plan_call`` events paid while no event ended the attempt, counted while the run's
+    writer is gone (the run interrupted, not resumed yet). The attempt's
+    ``step_retrying``/``step_succeeded``/``step_failed``/``step_cancelled`` (a resume's
+    "interrupted" one included) counts them from then on.
+
+    Fed every event of one run in ``seq`` order (:meth:`add`); :class:`RunFold` and the
+    viewer's run summary keep one.
+    """
+
+    #: the event kinds :meth:`add` looks at
+    KINDS = _ATTEMPT_ENDS | {"plan_call", "run_started", "run_finished"}
+
+    def __init__(self) -> None:
+        #: (step, attempt) -> its calls' [prompt, completion] tokens, while not ended
+        self._open: dict[tuple[str, int], list[int]] = {}
+        self._ended: set[tuple[str, int]] = set()
+        #: the run_started in force (None: none yet, or the run finished)
+        self._writer: ev.RunStarted | None = None
+
+    def add(self, e: StoredEvent) -> None:
+        kind = e.kind
+        if kind not in self.KINDS or isinstance(e, RawEvent):
+            return
+        if kind == "plan_call":
+            key = (e.step_id, e.attempt)
+            if key not in self._ended:
+                used = self._open.setdefault(key, [0, 0])
+                used[0] += e.usage.prompt_tokens
+                used[1] += e.usage.completion_tokens
+        elif kind == "run_started":
+            self._writer = e
+        elif kind == "run_finished":
+            self._writer = None
+        else:
+            key = (e.step_id, e.attempt)
+            self._ended.add(key)
+            self._open.pop(key, None)
+
+    def by_step(self) -> dict[str, tuple[int, int]]:
+        """Each step's cut attempts' tokens (prompt, completion) that no event counts."""
+        if not self._open:
+            return {}
+        w = self._writer
+        if w is None or not writer_gone(w.writer_host, w.writer_pid, w.writer_start):
+            return {}
+        out: dict[str, tuple[int, int]] = {}
+        for (step_id, _), (p, c) in self._open.items():
+            was = out.get(step_id, (0, 0))
+            out[step_id] = (was[0] + p, was[1] + c)
+        return out
 
 
 class RunFold:
@@ -33,6 +97,7 @@ class RunFold:
         # a step's first start in the run's current execution (see StepRecord.duration_s)
         self._live_from: dict[str, float] = {}
         self._resumed_at: float | None = None
+        self._cut_calls = CutCalls()
 
     def apply(self, e: StoredEvent) -> None:
         """Fold one event, given in ``seq`` order; events of other runs are ignored."""
@@ -43,6 +108,7 @@ class RunFold:
         handler = _HANDLERS.get(e.kind)
         if handler is not None and not isinstance(e, RawEvent):
             handler(self, e)
+        self._cut_calls.add(e)
 
     def record(self) -> RunRecord:
         """The run as folded so far."""
@@ -189,7 +255,9 @@ class RunFold:
         self.finished = True
 
     def result(self, n_events: int, next_seq: int) -> RunRecord:
-        steps = [StepRecord.model_validate(s) for s in self.steps.values()]
+        cut = self._cut_calls.by_step()
+        steps = [StepRecord.model_validate(_with_cut(s, cut.get(s["id"])))
+                 for s in self.steps.values()]
         run = dict(self.run)
         if not self.finished:
             run["prompt_tokens"] = sum(s.prompt_tokens for s in steps)
@@ -197,6 +265,14 @@ class RunFold:
         return RunRecord.model_validate(
             {**run, "steps": steps, "n_events": n_events, "next_seq": next_seq}
         )
+
+
+def _with_cut(rec: dict[str, Any], cut: tuple[int, int] | None) -> dict[str, Any]:
+    """The step's record with a cut attempt's tokens added (``rec`` untouched)."""
+    if cut is None:
+        return rec
+    return {**rec, "prompt_tokens": rec.get("prompt_tokens", 0) + cut[0],
+            "completion_tokens": rec.get("completion_tokens", 0) + cut[1]}
 
 
 _HANDLERS: dict[str, Callable[[RunFold, Any], None]] = {

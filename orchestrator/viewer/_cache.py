@@ -36,7 +36,7 @@ import anyio
 from orchestrator.runtime.events import UsageModel
 from orchestrator.store import RunNotFound, RunRecord, StoredEvent, fold_events, is_interrupted
 from orchestrator.store._codec import paused_gc
-from orchestrator.store.fold import RunFold
+from orchestrator.store.fold import CutCalls, RunFold
 from orchestrator.viewer._graph import GraphFold, GraphStep
 from orchestrator.viewer._reader import TraceReader
 from orchestrator.viewer._replay import ReplayFold
@@ -47,7 +47,8 @@ USAGE_KINDS = frozenset({"step_retrying", "step_succeeded", "step_failed", "step
 with what it used, as :class:`~orchestrator.store.fold.RunFold` (``ponder show``) sums
 them over the steps. A ``plan_call``'s tokens are not added: its plan step's attempt
 counts them when it ends (or, cut by a crash, the ``step_cancelled`` that a resume writes
-for it does), so adding them too counted a plan step's calls twice while the run ran."""
+for it does), so adding them too counted a plan step's calls twice while the run ran.
+Until then a cut attempt's calls count as the fold counts them (:class:`CutCalls`)."""
 READ_PAGE = 5000
 """The most events read from the store at once while folding a run."""
 GC_BREATHE_S = 1.0
@@ -78,6 +79,7 @@ class RunSummary:
     _graph: GraphFold = field(default_factory=GraphFold)
     replay: ReplayFold = field(default_factory=ReplayFold)
     _steps: RunFold | None = None
+    _cut: CutCalls = field(default_factory=CutCalls)
     _record: tuple[int, RunRecord] | None = None
     _headline: tuple[int, RunRecord] | None = None
     _graph_steps: tuple[int, list[GraphStep]] | None = None
@@ -100,6 +102,8 @@ class RunSummary:
             if isinstance(usage, UsageModel):
                 self.prompt_tokens += usage.prompt_tokens
                 self.completion_tokens += usage.completion_tokens
+        if e.kind in CutCalls.KINDS:
+            self._cut.add(e)
         self._graph.add(e)
         self.replay.add(e)
         if self._steps is not None:
@@ -132,8 +136,9 @@ class RunSummary:
             assert self.first is not None and self.last_seq is not None
             update = {"steps": [], "n_events": self.n_events, "next_seq": self.last_seq + 1}
             if not self.finished:
-                update.update(prompt_tokens=self.prompt_tokens,
-                              completion_tokens=self.completion_tokens)
+                cut = self._cut.by_step().values()
+                update.update(prompt_tokens=self.prompt_tokens + sum(p for p, _ in cut),
+                              completion_tokens=self.completion_tokens + sum(c for _, c in cut))
             record = fold_events(self.run_level or [self.first]).model_copy(update=update)
             self._headline = (self.n_events, record)
         return self._headline[1]

@@ -3,8 +3,9 @@ gives (the store's fold of the run's events), at every point of a run while it i
 and once it has finished, on every store backend: a plan run (its planner's and joiner's
 calls are recorded as ``plan_call`` events before its step's attempt ends with their
 tokens), a plan run killed mid-plan and resumed (the cut attempt ends in a
-``step_cancelled`` 'interrupted' with the tokens its calls had paid), a run whose step is
-retried."""
+``step_cancelled`` 'interrupted' with the tokens its calls had paid), the same run killed
+and not resumed yet (its writer gone: the cut attempt's calls count on its open plan
+step), a run whose step is retried."""
 
 from __future__ import annotations
 
@@ -122,6 +123,36 @@ def test_a_resumed_plan_runs_tokens_count_its_interrupted_attempt_once(
         assert _pair(full) == _pair(shown)
         assert ({s["id"]: _pair(s) for s in full["steps"]}
                 == {s["id"]: _pair(s) for s in shown["steps"]})
+
+
+def _killed(events: list[Any]) -> list[Any]:
+    """The events as a process that died wrote them (its pid gone)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return [e.model_copy(update={"writer_pid": proc.pid, "writer_start": None})
+            if e.kind == "run_started" else e for e in events]
+
+
+def test_an_interrupted_plan_runs_tokens_count_its_cut_attempts_calls(api: Api) -> None:
+    """Killed mid-plan, not resumed: the plan step's recorded calls are spent, on the
+    open step and in the run's total, in the viewer as in `ponder show`."""
+    events = _traces()["resumed"]
+    second = [i for i, e in enumerate(events) if e.kind == "run_started"][1]
+    kept = _killed(events[:second])
+    api.call(lambda: api.store.append(kept))
+    shown = fold_events(kept)
+    cut = [e for e in kept if e.kind == "plan_call" and e.step_id == "p"]
+    want = (sum(e.usage.prompt_tokens for e in cut), sum(e.usage.completion_tokens for e in cut))
+    assert want != (0, 0)
+    assert {s.id: _pair(s) for s in shown.steps}["p"] == want
+    run_id = kept[0].run_id
+    head = api.client.get(f"{API}/runs/{run_id}", params={"steps": "false"}).json()
+    assert head["finished"] is False and head["interrupted"] is True
+    assert _pair(head["run"]) == _pair(shown)
+    full = api.client.get(f"{API}/runs/{run_id}").json()
+    assert _pair(full["run"]) == _pair(shown)
+    assert {s["id"]: _pair(s) for s in full["run"]["steps"]} == {
+        s.id: _pair(s) for s in shown.steps}
 
 
 def test_a_retried_steps_attempts_count_once_while_live_and_finished(api: Api) -> None:
