@@ -52,20 +52,20 @@ class CutCalls:
         self._writer: ev.RunStarted | None = None
 
     def add(self, e: StoredEvent) -> None:
-        kind = e.kind
-        if kind not in self.KINDS or isinstance(e, RawEvent):
+        if e.kind not in self.KINDS:
             return
-        if kind == "plan_call":
+        if isinstance(e, ev.PlanCall):
             key = (e.step_id, e.attempt)
             if key not in self._ended:
                 used = self._open.setdefault(key, [0, 0])
                 used[0] += e.usage.prompt_tokens
                 used[1] += e.usage.completion_tokens
-        elif kind == "run_started":
+        elif isinstance(e, ev.RunStarted):
             self._writer = e
-        elif kind == "run_finished":
+        elif isinstance(e, ev.RunFinished):
             self._writer = None
-        else:
+        elif isinstance(e, ev.StepRetrying | ev.StepSucceeded | ev.StepFailed
+                        | ev.StepCancelled):
             key = (e.step_id, e.attempt)
             self._ended.add(key)
             self._open.pop(key, None)
