@@ -13,7 +13,7 @@ from typing import Any, Self
 
 from pydantic import ValidationError
 
-from orchestrator.store._codec import SEQ_MAX, parse_strict
+from orchestrator.store._codec import SEQ_MAX, no_run_id, parse_strict
 from orchestrator.store._errors import AmbiguousRunId, InvalidTrace, RunNotFound
 from orchestrator.store._liveness import is_subworkflow_run
 from orchestrator.store._models import RunFilter, RunInfo, RunRecord, StoredEvent
@@ -306,6 +306,9 @@ def _runs_window(
     )
     if limit == 0 or offset >= _COUNT_MAX:
         return None
+    # no run's id holds a NUL (PostgreSQL would refuse the query; see no_run_id)
+    if any(v is not None and no_run_id(v) for v in (flt.id_prefix, flt.parent_run_id)):
+        return None
     return flt, min(limit, _COUNT_MAX), offset
 
 
@@ -391,6 +394,8 @@ def _parse_events(raw_events: list[Any], problems: list[str]) -> list[StoredEven
             )
         elif not event.run_id:
             problems.append(f"events[{i}].run_id: must not be empty")
+        elif no_run_id(event.run_id):
+            problems.append(f"events[{i}].run_id: must not hold a NUL character")
         if len(event.kind) > _KIND_MAX:
             problems.append(f"events[{i}].kind: at most {_KIND_MAX} characters, got "
                             f"{len(event.kind)}")

@@ -258,12 +258,19 @@ def check_batch(encoded: Iterable[_Placed]) -> None:
     """:raises EventConflict: when two events of the batch share ``(run_id, seq)``.
     :raises ValueError: when an event's ``seq`` is below 0 or above :data:`SEQ_MAX`
         (every backend refuses it alike: SQLite's driver overflowed, PostgreSQL's
-        column is an ``integer``, memory kept it).
+        column is an ``integer``, memory kept it); when its run id holds a NUL character
+        (PostgreSQL's text cannot: no backend stores such a run, and every read by such
+        an id answers that there is no such run, see :func:`no_run_id`).
 
     :param encoded: the batch's events, encoded or not.
     """
     seen: set[tuple[str, int]] = set()
     for enc in encoded:
+        if no_run_id(enc.run_id):
+            raise ValueError(
+                f"an event's run id {enc.run_id!r} holds a NUL character, which no run id "
+                "may (the batch was not written)"
+            )
         if not 0 <= enc.seq <= SEQ_MAX:
             raise ValueError(
                 f"an event of run {enc.run_id!r} has seq {enc.seq}: a seq is from 0 to "
@@ -273,6 +280,12 @@ def check_batch(encoded: Iterable[_Placed]) -> None:
         if key in seen:
             raise conflict_error(enc.run_id, enc.seq, within_batch=True)
         seen.add(key)
+
+
+def no_run_id(run_id: str) -> bool:
+    """Whether ``run_id`` can be no stored run's id: it holds a NUL character, which
+    PostgreSQL's text cannot hold and :func:`check_batch` refuses on every backend."""
+    return "\x00" in run_id
 
 
 def conflict_error(run_id: str, seq: int, *, within_batch: bool = False) -> EventConflict:

@@ -40,6 +40,7 @@ from orchestrator.store._codec import (
     encode,
     encode_row,
     is_encoding_error,
+    no_run_id,
     paused_gc,
     utf8_safe,
 )
@@ -438,6 +439,8 @@ class SqlStore(TraceStore):
         after = _after_bound(after_seq, self._seq_column_max())
         if after == self._seq_column_max():  # the driver would overflow; none is there
             return []
+        if no_run_id(run_id):  # none stored; PostgreSQL would refuse the query
+            return []
         select = bind(self._select_events(), run_id, after,
                       None if kinds is None else list(kinds))
         rows = await self._run("read events", lambda: runner.read(select))
@@ -449,16 +452,18 @@ class SqlStore(TraceStore):
         runner = self._require_open()
         after = _page_start(after_seq, limit)
         # beyond the column's integers: nothing is stored there, and the driver would fail
-        if after >= self._seq_column_max():
+        if after >= self._seq_column_max() or no_run_id(run_id):
             return []
-        select = bind(self._select_events(), self._stored_id(run_id), after, None,
+        select = bind(self._select_events(), run_id, after, None,
                       min(limit, _COUNT_MAX))
         rows = await self._run("read events", lambda: runner.read(select))
         return decode_rows(run_id, rows)
 
     async def run_info(self, run_id: str) -> RunInfo | None:
         runner = self._require_open()
-        select = bind(_select_run, self._stored_id(run_id))
+        if no_run_id(run_id):
+            return None
+        select = bind(_select_run, run_id)
         rows = await self._run("read a run", lambda: runner.read(select))
         return RunInfo.model_validate(rows[0]) if rows else None
 
@@ -469,11 +474,6 @@ class SqlStore(TraceStore):
 
     def _select_events(self) -> Callable[..., list[tuple[int, str, float, dict[str, Any]]]]:
         return _select_events_sqlite if self._sqlite else _select_events
-
-    def _stored_id(self, run_id: str) -> str:
-        """The run id to look for: PostgreSQL's text holds no NUL, so an id with one is asked
-        as the store writes text (see _pg_text) instead of failing the query."""
-        return run_id if self._sqlite else _pg_text(run_id)
 
     async def list_runs(
         self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0
@@ -488,7 +488,9 @@ class SqlStore(TraceStore):
 
     async def delete_runs(self, run_ids: Sequence[str]) -> int:
         runner = self._require_open()
-        ids = list(dict.fromkeys(run_ids))
+        ids = [i for i in dict.fromkeys(run_ids) if not no_run_id(i)]
+        if not ids:
+            return 0
         return await self._run("delete runs", lambda: runner.write(bind(_delete, ids)))
 
     # -- errors ------------------------------------------------------------------
