@@ -34,6 +34,7 @@ from pydantic_core import PydanticSerializationError
 
 from orchestrator.graph import declared as _declared
 from orchestrator.store import RawEvent, StoredEvent
+from orchestrator.store.fold import CutCalls
 from orchestrator.viewer._graph import intern_text as _intern
 from orchestrator.viewer._graph import is_replan
 
@@ -151,6 +152,7 @@ class ReplayFold:
         self.t0: float | None = None
         self.strings: list[str] = []
         self._string_ids: dict[str, int] = {}
+        self._cut = CutCalls()  # a cut plan attempt's calls, as ``ponder show`` counts them
 
     # -- reading ------------------------------------------------------------------------
 
@@ -190,9 +192,25 @@ class ReplayFold:
         return self._step_seqs.get(step_id, array("q"))
 
     def snapshot(self) -> Keyframe:
-        """The state after every event folded so far."""
+        """The state after every event folded so far. While the run is interrupted (its
+        writer gone, not resumed yet), a plan step's cut attempt's recorded ``plan_call``
+        tokens count on that step, as the store's fold (``ponder show``) counts them
+        (:class:`~orchestrator.store.fold.CutCalls`); the folded state is left as it is
+        (a resume's ``step_cancelled`` counts them from then on)."""
         self._freeze()
-        return Keyframe(self.index, self.seq, self.ts, dict(self.run), tuple(self._frozen),
+        steps = self._frozen
+        cut = self._cut.by_step()
+        if cut:
+            steps = list(steps)
+            for sid, (p, c) in cut.items():
+                i = self._ids.get(sid)
+                if i is None:
+                    continue
+                s = list(self._steps[i])
+                s[PROMPT] += p
+                s[COMPLETION] += c
+                steps[i] = self.encode(s)
+        return Keyframe(self.index, self.seq, self.ts, dict(self.run), tuple(steps),
                         self.kind, self.step_id)
 
     def _freeze(self) -> list[int]:
@@ -269,6 +287,8 @@ class ReplayFold:
             sid = e.__dict__.get("step_id")  # (see _field)
         else:
             sid = getattr(e, "step_id", None)
+        if e.kind in CutCalls.KINDS:
+            self._cut.add(e)
         self.kind, self.step_id = e.kind, sid if isinstance(sid, str) else None
         if isinstance(sid, str):
             seqs = self._step_seqs.get(sid)

@@ -153,6 +153,21 @@ def test_an_interrupted_plan_runs_tokens_count_its_cut_attempts_calls(api: Api) 
     assert _pair(full["run"]) == _pair(shown)
     assert {s["id"]: _pair(s) for s in full["run"]["steps"]} == {
         s.id: _pair(s) for s in shown.steps}
+    # the run page's figures: the open plan step has its calls' tokens, the total too
+    frame = api.client.get(f"{API}/runs/{run_id}/keyframe").json()["keyframe"]
+    page = {s[ID]: (s[PROMPT], s[COMPLETION]) for s in frame["steps"]}
+    assert page["p"] == want
+    _check(api, run_id, kept)
+
+
+def test_an_interrupted_plan_runs_page_agrees_with_show_after_every_event(api: Api) -> None:
+    """The killed run stored an event at a time, its writer gone throughout: after each,
+    the page's figures (its replay state) are `ponder show`'s, the cut calls counted."""
+    events = _traces()["resumed"]
+    second = [i for i, e in enumerate(events) if e.kind == "run_started"][1]
+    kept = _killed(events[:second])
+    assert any(e.kind == "plan_call" and _pair(e.usage) != (0, 0) for e in kept)
+    _grow(api, kept)
 
 
 def test_a_retried_steps_attempts_count_once_while_live_and_finished(api: Api) -> None:
