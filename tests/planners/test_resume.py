@@ -450,21 +450,28 @@ async def test_a_plan_inside_a_plan_cut_twice_takes_what_both_cuts_had(
     assert steps["s__a3_inner__x"].meta.get("reused_from") == "s__a2_inner__x"
 
 
+#: a plan step whose planner's answer is cut at its max_tokens of 8 (in action 3, with 1
+#: and 2 complete), then repaired: see :func:`cut_answer_llm`
+CUT_PLAN_STEP = {"id": "p", "kind": "plan", "goal": "the question",
+                 "tools": ["count", "calc"], "max_tokens": 8}
+
+
+def cut_answer_llm() -> ScriptedLLM:
+    """The model of :data:`CUT_PLAN_STEP`: the plan cut at max_tokens, the repair asked
+    for it, then the joiner."""
+    plan = PLAN.split("\n", 1)[1]
+    repair = '3. calc("$1 + $2")\n4. join()\n<END_OF_PLAN>'
+    return ScriptedLLM([JOINER, ("stopped at max_tokens", repair), ("Question", plan)],
+                       max_tokens_cut=True)
+
+
 async def test_a_plan_cut_at_max_tokens_resumes_without_asking_its_repair_again(
         trace_store: TraceStore) -> None:
     """A planner's answer cut at max_tokens is recorded as cut (``finish_reason``): the
     resumed attempt takes it as cut, words its problem as the first attempt did, and so
     finds the repair's answer recorded. It was taken as finished, the problem worded as
     an unclosed call, and the repair asked again."""
-    plan = PLAN.split("\n", 1)[1]  # cut at 8 tokens: in action 3, 1 and 2 complete
-    repair = '3. calc("$1 + $2")\n4. join()\n<END_OF_PLAN>'
-
-    def llm() -> ScriptedLLM:
-        return ScriptedLLM([JOINER, ("stopped at max_tokens", repair), ("Question", plan)],
-                           max_tokens_cut=True)
-
-    step = {"id": "p", "kind": "plan", "goal": "the question", "tools": ["count", "calc"],
-            "max_tokens": 8}
+    llm, step = cut_answer_llm, CUT_PLAN_STEP
     whole = await _workflow(llm(), Counter(), step).run(hooks=[StoreHook(trace_store)])
     assert whole.ok, whole.error
     events = await trace_store.events(whole.run_id)

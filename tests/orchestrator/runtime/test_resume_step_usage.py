@@ -26,7 +26,14 @@ from orchestrator.viewer._replay import ATTEMPTS, COMPLETION, ID, PROMPT, Replay
 from planners.testing import ScriptedLLM
 from tests.orchestrator.runtime.cut_runs import cut_two
 from tests.orchestrator.runtime.test_retry_usage import SLOW
-from tests.planners.test_resume import JOINER, PLAN, _cut_mid_plan, _workflow
+from tests.planners.test_resume import (
+    CUT_PLAN_STEP,
+    JOINER,
+    PLAN,
+    _cut_mid_plan,
+    _workflow,
+    cut_answer_llm,
+)
 from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
@@ -115,15 +122,7 @@ async def test_a_plan_cut_after_its_answer_was_cut_and_repaired_keeps_both_calls
         trace_store: TraceStore) -> None:
     """The planner's answer cut at max_tokens, its repair answered, then the run killed:
     both calls' tokens show on the resumed plan step (its next attempt pays neither)."""
-    plan = PLAN.split("\n", 1)[1]
-    repair = '3. calc("$1 + $2")\n4. join()\n<END_OF_PLAN>'
-
-    def llm() -> ScriptedLLM:
-        return ScriptedLLM([JOINER, ("stopped at max_tokens", repair), ("Question", plan)],
-                           max_tokens_cut=True)
-
-    step = {"id": "p", "kind": "plan", "goal": "the question", "tools": ["count", "calc"],
-            "max_tokens": 8}
+    llm, step = cut_answer_llm, CUT_PLAN_STEP
     recorder = MemoryStore()
     whole = await _workflow(llm(), Counter(), step).run(hooks=[StoreHook(recorder)])
     assert whole.ok, whole.error
