@@ -15,6 +15,7 @@ from orchestrator.runtime.durable import replay
 from orchestrator.store import MemoryStore, StoreHook
 from tests.orchestrator.runtime.cut_runs import TWO
 from tests.orchestrator.runtime.test_resume_tool_executor import (
+    BAD_TOOL_EXECUTORS,
     CountingToolExecutor,
     _registry,
     _started,
@@ -82,11 +83,7 @@ async def test_a_run_without_a_recorded_tool_executor_forks_on_the_default(
     assert [e.tool_executor for e in started] == [None]
 
 
-@pytest.mark.parametrize(("given", "problem"), [
-    ("nope", "no such executor; installed for tool steps: counting, ray-tool, tool"),
-    ("llm", "that executor runs llm steps, not tool steps; installed for tool steps: "
-            "counting, ray-tool, tool"),
-])
+@pytest.mark.parametrize(("given", "problem"), BAD_TOOL_EXECUTORS)
 async def test_a_tool_executor_a_fork_cannot_use_is_refused_before_anything_is_recorded(
         tmp_path: Path, given: str, problem: str) -> None:
     events = await _whole_run(tmp_path, "counting")

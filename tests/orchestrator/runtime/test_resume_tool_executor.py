@@ -104,11 +104,15 @@ async def test_a_run_without_a_recorded_tool_executor_resumes_on_the_default(
     assert counting.ran == []
 
 
-@pytest.mark.parametrize(("given", "problem"), [
+#: tool executors a run cannot use, and what the refusal says after ``tool_executor='X': ``
+BAD_TOOL_EXECUTORS = [
     ("nope", "no such executor; installed for tool steps: counting, ray-tool, tool"),
     ("llm", "that executor runs llm steps, not tool steps; installed for tool steps: "
             "counting, ray-tool, tool"),
-])
+]
+
+
+@pytest.mark.parametrize(("given", "problem"), BAD_TOOL_EXECUTORS)
 async def test_a_tool_executor_resume_cannot_use_is_refused_before_anything_is_recorded(
         tmp_path: Path, given: str, problem: str) -> None:
     events = await _cut_run(tmp_path, "counting")
