@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from orchestrator import ConfigError, Workflow
+from orchestrator import ConfigError
 from orchestrator.runtime.durable import replay
 from orchestrator.store import MemoryStore, StoreHook
-from tests.orchestrator.runtime.cut_runs import TWO
 from tests.orchestrator.runtime.test_resume_tool_executor import (
     BAD_TOOL_EXECUTORS,
     CountingToolExecutor,
     _registry,
     _started,
+    whole_run,
 )
 
 pytestmark = pytest.mark.anyio
@@ -27,18 +27,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def _whole_run(tmp_path: Path, tool_executor: str | None) -> list[Any]:
-    """The events of a whole run of TWO on ``tool_executor``."""
-    wf_file = tmp_path / "two.yaml"
-    wf_file.write_text(TWO)
-    wf = Workflow.from_yaml(wf_file)
-    wf.registry.executors["counting"] = CountingToolExecutor()
-    store = MemoryStore()
-    done = await wf.run(hooks=[StoreHook(store)], tool_executor=tool_executor)
-    assert done.ok
-    return list(await store.events(done.run_id))
 
 
 async def _fork(events: list[Any], counting: CountingToolExecutor,
@@ -51,7 +39,7 @@ async def _fork(events: list[Any], counting: CountingToolExecutor,
 
 
 async def test_a_fork_runs_tool_steps_on_the_recorded_executor(tmp_path: Path) -> None:
-    events = await _whole_run(tmp_path, "counting")
+    events = await whole_run(tmp_path, "counting")
     counting = CountingToolExecutor()
     result, started = await _fork(events, counting)
     assert result.ok and result.output == {"b": 3}
@@ -61,14 +49,14 @@ async def test_a_fork_runs_tool_steps_on_the_recorded_executor(tmp_path: Path) -
 
 async def test_a_tool_executor_given_to_a_fork_wins_over_the_recorded_one(
         tmp_path: Path) -> None:
-    events = await _whole_run(tmp_path, "counting")
+    events = await whole_run(tmp_path, "counting")
     counting = CountingToolExecutor()
     result, started = await _fork(events, counting, tool_executor="tool")
     assert result.ok and result.output == {"b": 3}
     assert counting.ran == []
     assert [e.tool_executor for e in started] == ["tool"]
     # and the other way round: a run on the default forked onto another executor
-    events = await _whole_run(tmp_path, None)
+    events = await whole_run(tmp_path, None)
     result, started = await _fork(events, counting, tool_executor="counting")
     assert result.ok and counting.ran == ["b"]
     assert [e.tool_executor for e in started] == ["counting"]
@@ -76,7 +64,7 @@ async def test_a_tool_executor_given_to_a_fork_wins_over_the_recorded_one(
 
 async def test_a_run_without_a_recorded_tool_executor_forks_on_the_default(
         tmp_path: Path) -> None:
-    events = await _whole_run(tmp_path, None)
+    events = await whole_run(tmp_path, None)
     counting = CountingToolExecutor()
     result, started = await _fork(events, counting)
     assert result.ok and counting.ran == []
@@ -86,7 +74,7 @@ async def test_a_run_without_a_recorded_tool_executor_forks_on_the_default(
 @pytest.mark.parametrize(("given", "problem"), BAD_TOOL_EXECUTORS)
 async def test_a_tool_executor_a_fork_cannot_use_is_refused_before_anything_is_recorded(
         tmp_path: Path, given: str, problem: str) -> None:
-    events = await _whole_run(tmp_path, "counting")
+    events = await whole_run(tmp_path, "counting")
     store = MemoryStore()
     for from_step in ("b", None):  # also a replay: the executor given is checked
         with pytest.raises(ConfigError) as caught:
@@ -104,7 +92,7 @@ async def test_a_tool_executor_a_fork_cannot_use_is_refused_before_anything_is_r
 async def test_a_replay_without_from_step_needs_no_recorded_executor(tmp_path: Path) -> None:
     """It serves every step from the trace: a recorded executor not installed here does
     not stop it, and it records none; one given is recorded."""
-    events = await _whole_run(tmp_path, "counting")
+    events = await whole_run(tmp_path, "counting")
     recorded = [events[0].model_copy(update={"tool_executor": "gone-tool"}), *events[1:]]
     counting = CountingToolExecutor()
     store = MemoryStore()

@@ -43,9 +43,8 @@ def _registry(counting: CountingToolExecutor) -> Registry:
     return reg
 
 
-async def _cut_run(tmp_path: Path, tool_executor: str | None) -> list[Any]:
-    """A run of TWO on ``tool_executor``, its trace kept up to `b`'s step_started (as a
-    crash leaves it)."""
+async def whole_run(tmp_path: Path, tool_executor: str | None) -> list[Any]:
+    """The events of a whole run of TWO on ``tool_executor``."""
     wf_file = tmp_path / "two.yaml"
     wf_file.write_text(TWO)
     wf = Workflow.from_yaml(wf_file)
@@ -53,7 +52,13 @@ async def _cut_run(tmp_path: Path, tool_executor: str | None) -> list[Any]:
     store = MemoryStore()
     done = await wf.run(hooks=[StoreHook(store)], tool_executor=tool_executor)
     assert done.ok
-    events = await store.events(done.run_id)
+    return list(await store.events(done.run_id))
+
+
+async def _cut_run(tmp_path: Path, tool_executor: str | None) -> list[Any]:
+    """A run of TWO on ``tool_executor``, its trace kept up to `b`'s step_started (as a
+    crash leaves it)."""
+    events = await whole_run(tmp_path, tool_executor)
     cut = next(e.seq for e in events if e.kind == "step_started" and e.step_id == "b")
     return [e for e in events if e.seq <= cut]
 
