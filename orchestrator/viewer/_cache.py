@@ -109,6 +109,11 @@ class RunSummary:
         if self._steps is not None:
             self._steps.apply(e)
 
+    def cut_calls(self) -> dict[str, tuple[int, int]]:
+        """Each plan step's cut attempts' tokens, counted while the run's writer is gone
+        (:meth:`~orchestrator.store.fold.CutCalls.by_step`), as of :attr:`last_seq`."""
+        return self._cut.by_step()
+
     @property
     def interrupted(self) -> bool:
         """Stored as running, but its writer process on this host is gone."""

@@ -135,6 +135,13 @@ class RunDetail(BaseModel):
         None, description="For an interrupted run, the run to resume to continue it: its own "
         "id, or for a sub-workflow's run the run above it, whose resume continues it.",
     )
+    cut: dict[str, tuple[int, int]] = Field(
+        default_factory=dict, description="For an interrupted run: each plan step's cut "
+        "attempt's tokens (prompt, completion), its recorded `plan_call` events with no "
+        "event ending the attempt, which `run` counts on that step and in the total. The "
+        "run page, folding the events itself, adds them at the run's last event "
+        "(`last_seq`). Empty otherwise.",
+    )
 
 
 class EventsPage(BaseModel):
@@ -584,6 +591,7 @@ def create_app(
             run=record, graph=graph, children=children, last_seq=entry.last_seq or 0,
             finished=entry.finished, interrupted=entry.interrupted,
             resume=await resume_target(store, run_id) if entry.interrupted else None,
+            cut=entry.cut_calls() if entry.interrupted else {},
         )
         # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
         return Response(_json(detail), media_type="application/json",

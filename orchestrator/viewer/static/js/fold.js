@@ -81,6 +81,7 @@ export class RunState {
     this.own = ++owners; // the mark of the steps this state may change in place
     this.lean = light; // no step holds an input, output or texts (the tip; a keyframe's)
     this.summed = null; // tokens() of the state as it was at an event
+    this.cutIn = false; // its steps count an interrupted run's cut calls (the server's tip)
     // When a view set it to an array: for each event applied since, the step it names, and
     // for each step added, its id, each followed by that step's status before (undefined
     // for a step added) and the last end of its ended attempts before (see frames.js)
@@ -124,7 +125,7 @@ export class RunState {
    * a map of the steps, not the steps. */
   clone(light = this.light) {
     const st = new RunState(this.declared, light);
-    Object.assign(st, { index: this.index, seq: this.seq, ts: this.ts, kind: this.kind, stepId: this.stepId, structure: this.structure, run: { ...this.run } });
+    Object.assign(st, { index: this.index, seq: this.seq, ts: this.ts, kind: this.kind, stepId: this.stepId, structure: this.structure, cutIn: this.cutIn, run: { ...this.run } });
     st.lean = light || this.lean;
     if (light && !this.lean) { // the tip from a state with inputs and outputs: lightened copies
       for (const [id, s] of this.steps) {
@@ -323,6 +324,40 @@ export class Trace {
     this.count = 0; // events of the run known so far
     this.tip = new RunState(this.declared, true);
     this.cursor = new RunState(this.declared);
+    this.cut = null; // {seq, steps: {id: [prompt, completion]}}: see setCut
+  }
+
+  /** An interrupted run's cut plan attempts' tokens (the server's summary: its `cut` at
+   * its `last_seq`), which `ponder show` counts on those steps and in the total while
+   * the run is not resumed: the page's fold of the events does not, so they are added
+   * to the state at that event (withCut, cutTokens), not to the states before it. */
+  setCut(seq, steps) {
+    this.cut = seq !== null && steps && Object.keys(steps).length ? { seq, steps } : null;
+  }
+
+  /** The cut calls' tokens the state lacks: [prompt, completion] (0, 0 but at the
+   * run's last event, and for a state read from the server's tip, which has them). */
+  cutTokens(state) {
+    const cut = this.cut;
+    if (!cut || state.cutIn || state.run.finished || state.seq !== cut.seq) return [0, 0];
+    let p = 0, c = 0;
+    for (const id of Object.keys(cut.steps)) if (state.steps.has(id)) { p += cut.steps[id][0]; c += cut.steps[id][1]; }
+    return [p, c];
+  }
+
+  /** The state with the cut calls' tokens on their steps (a copy; see cutTokens). */
+  withCut(state) {
+    const [p, c] = this.cutTokens(state);
+    if (!p && !c) return state;
+    const st = state.clone();
+    st.cutIn = true;
+    for (const [id, [dp, dc]] of Object.entries(this.cut.steps)) {
+      const s = st.mine(id);
+      if (!s) continue;
+      s.prompt += dp;
+      s.completion += dc;
+    }
+    return st;
   }
 
   /** Add the declared steps of the run's graph (the API's, which computes their
@@ -429,6 +464,7 @@ export class Trace {
    * (a long run: its events are not all read). */
   jump(keyframe, events) {
     this.seek(keyframe, []);
+    this.base.cutIn = this.cursor.cutIn = true; // the server's tip counts the cut calls already
     this.tip = this.base.clone(true);
     this.tip.structure = this.base.structure;
     this.count = this.start;

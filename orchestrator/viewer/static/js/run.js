@@ -107,7 +107,10 @@ function renderSummary() {
     ? (page.detail.resume && page.detail.resume !== runId
       ? `interrupted \u2014 its process is gone; it is a sub-workflow's run of run ${page.detail.resume}: ponder resume ${page.detail.resume} continues both`
       : `interrupted \u2014 its process is gone; resume with ponder resume ${runId}`) : "";
-  const [p, c] = tip.tokens();
+  let [p, c] = tip.tokens();
+  const [cp, cc] = page.trace.cutTokens(tip); // an interrupted run's cut plan calls
+  p += cp;
+  c += cc;
   const end = run.endTs ?? (page.source ? serverNow() : tip.ts);
   const duration = run.duration ?? (run.startTs !== null && end !== null ? end - run.startTs : null);
   const facts = [
@@ -186,7 +189,7 @@ function renderNow() {
   renderReplay(state);
   renderSummary();
   if (page.selected !== null) {
-    renderDetail($("detail"), detailState(state), page.selected, { children: page.detail.children, onSelect: select, t0: trace.tip.run.startTs });
+    renderDetail($("detail"), detailState(trace.withCut(state)), page.selected, { children: page.detail.children, onSelect: select, t0: trace.tip.run.startTs });
   }
 }
 
@@ -492,6 +495,8 @@ async function toTip() {
 function summarized(detail) {
   page.detail = detail;
   page.trace.declare(detail.graph);
+  // interrupted: the tokens of its plan steps' cut attempts, counted at its last event
+  page.trace.setCut(detail.interrupted && !detail.finished ? detail.last_seq : null, detail.cut);
   if (page.loading) loadingEvents();
   render();
 }
