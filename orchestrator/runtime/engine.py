@@ -766,11 +766,8 @@ async def execute(
                      prior_s + time.perf_counter() - t0, finished["error"])
 
 
-#: the step events that end an attempt, and the tokens it used (as the trace's fold sums
-#: a step's tokens over them)
-_ATTEMPT_ENDS = frozenset({"step_retrying", "step_succeeded", "step_failed", "step_cancelled"})
 #: the step events that say where a step stands (a plan's call or error does not)
-_STEP_STANDING = _ATTEMPT_ENDS | {"step_started", "step_scheduled", "step_skipped"}
+_STEP_STANDING = ev.ATTEMPT_ENDS | {"step_started", "step_scheduled", "step_skipped"}
 
 
 def _recorded_attempts(events: Sequence[Any], left_open: dict[str, tuple[int, Usage, str]]
@@ -792,7 +789,7 @@ def _recorded_attempts(events: Sequence[Any], left_open: dict[str, tuple[int, Us
         if kind not in _STEP_STANDING:
             continue
         last[e.step_id] = e
-        if kind in _ATTEMPT_ENDS:
+        if kind in ev.ATTEMPT_ENDS:
             used = e.usage
             if used.prompt_tokens or used.completion_tokens:
                 usage[e.step_id] = usage.get(e.step_id, Usage()) + Usage(

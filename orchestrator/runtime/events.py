@@ -248,6 +248,9 @@ class PlanCall(_Event):
                                "traces written before it: `stop`.")
 
 
+#: the kinds of the events that end a step's attempt, each with the tokens it used (a
+#: step's tokens are the sum over them: the scheduler, ``ponder show`` and the viewer)
+ATTEMPT_ENDS = frozenset({"step_retrying", "step_succeeded", "step_failed", "step_cancelled"})
 Event = Annotated[
     RunStarted
     | StepScheduled

@@ -26,8 +26,6 @@ from orchestrator.store._models import RawEvent, RunInfo, RunRecord, StepRecord,
 
 __all__ = ["CutCalls", "RunFold", "fold_events", "fold_info"]
 
-#: the events that end a step's attempt with the tokens it used
-_ATTEMPT_ENDS = frozenset({"step_retrying", "step_succeeded", "step_failed", "step_cancelled"})
 
 
 class CutCalls:
@@ -42,7 +40,7 @@ class CutCalls:
     """
 
     #: the event kinds :meth:`add` looks at
-    KINDS = _ATTEMPT_ENDS | {"plan_call", "run_started", "run_finished"}
+    KINDS = ev.ATTEMPT_ENDS | {"plan_call", "run_started", "run_finished"}
 
     def __init__(self) -> None:
         #: (step, attempt) -> its calls' [prompt, completion] tokens, while not ended

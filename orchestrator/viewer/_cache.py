@@ -33,22 +33,15 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from orchestrator.runtime.events import UsageModel
+from orchestrator.runtime.events import ATTEMPT_ENDS, UsageModel
 from orchestrator.store import RunNotFound, RunRecord, StoredEvent, fold_events, is_interrupted
 from orchestrator.store._codec import paused_gc
-from orchestrator.store.fold import CutCalls, RunFold
+from orchestrator.store.fold import RunFold
 from orchestrator.viewer._graph import GraphFold, GraphStep
 from orchestrator.viewer._reader import TraceReader
 from orchestrator.viewer._replay import ReplayFold
 
 RUN_KINDS = ("run_started", "run_finished")
-USAGE_KINDS = frozenset({"step_retrying", "step_succeeded", "step_failed", "step_cancelled"})
-"""The events whose tokens a running run's total adds up: each ends a step's attempt
-with what it used, as :class:`~orchestrator.store.fold.RunFold` (``ponder show``) sums
-them over the steps. A ``plan_call``'s tokens are not added: its plan step's attempt
-counts them when it ends (or, cut by a crash, the ``step_cancelled`` that a resume writes
-for it does), so adding them too counted a plan step's calls twice while the run ran.
-Until then a cut attempt's calls count as the fold counts them (:class:`CutCalls`)."""
 READ_PAGE = 5000
 """The most events read from the store at once while folding a run."""
 GC_BREATHE_S = 1.0
@@ -79,7 +72,6 @@ class RunSummary:
     _graph: GraphFold = field(default_factory=GraphFold)
     replay: ReplayFold = field(default_factory=ReplayFold)
     _steps: RunFold | None = None
-    _cut: CutCalls = field(default_factory=CutCalls)
     _record: tuple[int, RunRecord] | None = None
     _headline: tuple[int, RunRecord] | None = None
     _graph_steps: tuple[int, list[GraphStep]] | None = None
@@ -97,13 +89,14 @@ class RunSummary:
         if e.kind in RUN_KINDS:
             self.run_level.append(e)
             self.finished = e.kind == "run_finished"
-        elif e.kind in USAGE_KINDS:
+        # the events that end a step's attempt, as RunFold (``ponder show``) sums them; not a
+        # plan_call's: its attempt's end counts it (or, cut by a crash, a resume's
+        # step_cancelled; until then CutCalls), so adding it too counted it twice
+        elif e.kind in ATTEMPT_ENDS:
             usage = e.__dict__.get("usage")  # pydantic's getattr of a missing field is slow
             if isinstance(usage, UsageModel):
                 self.prompt_tokens += usage.prompt_tokens
                 self.completion_tokens += usage.completion_tokens
-        if e.kind in CutCalls.KINDS:
-            self._cut.add(e)
         self._graph.add(e)
         self.replay.add(e)
         if self._steps is not None:
@@ -112,7 +105,7 @@ class RunSummary:
     def cut_calls(self) -> dict[str, tuple[int, int]]:
         """Each plan step's cut attempts' tokens, counted while the run's writer is gone
         (:meth:`~orchestrator.store.fold.CutCalls.by_step`), as of :attr:`last_seq`."""
-        return self._cut.by_step()
+        return self.replay.cut_calls()
 
     @property
     def interrupted(self) -> bool:
@@ -141,7 +134,7 @@ class RunSummary:
             assert self.first is not None and self.last_seq is not None
             update = {"steps": [], "n_events": self.n_events, "next_seq": self.last_seq + 1}
             if not self.finished:
-                cut = self._cut.by_step().values()
+                cut = self.replay.cut_calls().values()
                 update.update(prompt_tokens=self.prompt_tokens + sum(p for p, _ in cut),
                               completion_tokens=self.completion_tokens + sum(c for _, c in cut))
             record = fold_events(self.run_level or [self.first]).model_copy(update=update)

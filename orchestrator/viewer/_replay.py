@@ -191,6 +191,11 @@ class ReplayFold:
         """The seqs of the events naming ``step_id`` (``step_id`` field), in order."""
         return self._step_seqs.get(step_id, array("q"))
 
+    def cut_calls(self) -> dict[str, tuple[int, int]]:
+        """Each plan step's cut attempts' tokens as of the last event folded, counted while
+        the run's writer is gone (:meth:`~orchestrator.store.fold.CutCalls.by_step`)."""
+        return self._cut.by_step()
+
     def snapshot(self) -> Keyframe:
         """The state after every event folded so far. While the run is interrupted (its
         writer gone, not resumed yet), a plan step's cut attempt's recorded ``plan_call``
