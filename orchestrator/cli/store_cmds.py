@@ -321,7 +321,8 @@ def resume_cmd(
     """Continue an interrupted or cancelled run where it stopped.
 
     Completed steps are not executed again, and the sub-workflow runs it had in flight
-    continue under their own ids."""
+    continue under their own ids. Exit 0 only when the run succeeded (a run that had
+    finished already: exit 1 when it failed)."""
 
     async def run(store: TraceStore, hooks: list[Any],
                   on_scheduler: Callable[[Any], None]) -> RunResult | RunRecord:
@@ -348,8 +349,12 @@ def resume_cmd(
         with StopSignals() as stops:
             result = _run_stopping(db, run, stops, "the resumed run")
             if isinstance(result, RunRecord):  # finished already: nothing was run
+                finished = _as_result(result)
                 if as_json:
-                    _report(_as_result(result), as_json, declared[0])
+                    _report(finished, as_json, declared[0])
+                # exits as `ponder run` of it did: a script sees a failed run fail
+                if not finished.ok:
+                    raise _Exit(_exit_status(finished, None))
                 return
             _report(result, as_json, declared[0])
         if not result.ok:
