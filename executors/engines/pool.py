@@ -30,7 +30,8 @@ another engine or waits for the first one free, up to ``busy_wait_s``. An engine
 answered nothing but busy for ``busy_eject_after_s`` is taken out all the same (a proxy
 whose upstream is gone), and probed again after ``probe_after_s``. A pool that is a member
 of another does not wait: all its engines busy, it answers busy at once (:class:`PoolBusy`,
-with the soonest end of their back-offs), and the outer pool backs off from it.
+with the earliest moment one of its engines could take a call: a back-off's end, or a
+probe due), and the outer pool backs off from it.
 
 Hung engines. A member whose calls in flight make no progress (no token counted, no
 chunk, no answer or error) for ``stall_timeout_s`` has them stopped and moved to the
@@ -175,8 +176,9 @@ class PoolOptions(BackendOptions):
 class PoolBusy(BackendUnavailable):
     """Every engine of a pool that is up is busy (it answered HTTP 429 or 503) for longer
     than the call may wait. A pool that is a member of another is busy, then, not
-    failed: the outer pool backs off from it for ``retry_after_s``, the soonest end of its
-    engines' back-offs, instead of counting a failure.
+    failed: the outer pool backs off from it for ``retry_after_s``, the earliest moment
+    one of its engines could take a call (the end of a busy back-off, or when one taken
+    out is due for its probe), instead of counting a failure.
 
     :param retry_after_s: seconds until the first of its engines may be asked again.
     """
@@ -451,11 +453,7 @@ class _PoolCore:
             if candidates:
                 break
             if up:  # every engine that is up asked for time: wait for the first one
-                ready = min(m.busy_until for m in up)
-                if ready > busy_deadline:
-                    raise PoolBusy(self._unavailable_message(tried, busy=True, nested=nested),
-                                   retry_after_s=ready - anyio.current_time())
-                await anyio.sleep_until(ready)
+                await self._wait_for_busy(up, tried, now, busy_deadline, nested)
                 continue
             # nothing is up, but an engine is being probed: its answer may bring it back
             probing = [m.probed for m in self.members
@@ -476,6 +474,37 @@ class _PoolCore:
         while len(self.affinity) > 100_000:
             self.affinity.popitem(last=False)
         return least, False
+
+    async def _wait_for_busy(self, up: list[Member], tried: set[str], now: float,
+                             busy_deadline: float, nested: bool) -> None:
+        """Every engine that is up is busy: wait until the first engine not yet tried may
+        take the call (a busy one's back-off ends, one taken out is due for its probe, one
+        being probed passes it), up to ``busy_deadline``.
+
+        :raises PoolBusy: when that is past ``busy_deadline``, with the earliest moment any
+            of its engines (tried ones too: the retry is a new call) could take a call.
+        """
+        down = [m for m in self.members if m.name not in tried and m.down_since is not None]
+        probing = [m.probed for m in down if m.probed is not None]
+        ready = min(self.free_at(m, now) for m in up + [m for m in down if m.probed is None])
+        if ready > busy_deadline and (not probing or now >= busy_deadline):
+            soonest = min(self.free_at(m, now) for m in self.members)
+            raise PoolBusy(self._unavailable_message(tried, busy=True, nested=nested),
+                           retry_after_s=max(0.0, soonest - anyio.current_time()))
+        if not probing:
+            await anyio.sleep_until(ready)
+            return
+        with anyio.move_on_after(min(ready, busy_deadline) - now):
+            await probing[0].wait()
+
+    def free_at(self, member: Member, now: float) -> float:
+        """The earliest moment the member could take a call: now when it is up and not
+        busy, when its busy back-off ends, and, taken out, when it is due for a probe
+        (now while one runs: it may pass at any moment)."""
+        free = max(member.busy_until, now)
+        if member.down_since is not None and member.probed is None:
+            free = max(free, member.down_since + self.options.probe_after_s)
+        return free
 
     async def usable(self, member: Member, now: float) -> bool:
         """Whether the member may take a call: it is up, or it was taken out, is due for
