@@ -151,6 +151,10 @@ class Recording:
     left_open: dict[str, tuple[int, Usage, str]] = field(default_factory=dict)
     #: every step the trace has an event of (added, scheduled, started, ended)
     seen: set[str] = field(default_factory=set)
+    #: the tokens each ``step_cancelled`` counted, by step and attempt: a sub-workflow's
+    #: run that such an attempt was running, and that goes on when the run is resumed, had
+    #: spent them already (see :meth:`_RecordedChildren.run_child`)
+    cancelled_usage: dict[tuple[str, int], Usage] = field(default_factory=dict)
 
 
 #: events after which a step has no retry back-off to wait out (a step_cancelled keeps it:
@@ -237,6 +241,10 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
             rec.finished = e
         if kind in ("step_succeeded", "step_failed", "step_cancelled", "step_retrying"):
             rec.spent += Usage(e.usage.prompt_tokens, e.usage.completion_tokens)
+            if kind == "step_cancelled" and (e.usage.prompt_tokens or e.usage.completion_tokens):
+                key = (e.step_id, e.attempt)
+                rec.cancelled_usage[key] = rec.cancelled_usage.get(key, Usage()) + Usage(
+                    e.usage.prompt_tokens, e.usage.completion_tokens)
             # (a step_retrying written before it carried usage counts none: its plan
             # calls' tokens, below, are the attempt's)
             if kind != "step_retrying" or e.usage.prompt_tokens or e.usage.completion_tokens:
@@ -532,9 +540,9 @@ class _RecordedChildren:
         if child.status == "failed" or not _same_inputs(graph, inputs, child):
             return None
         if child.status == "succeeded":
-            return _recorded_result(child, events)
+            return _less_counted(_recorded_result(child, events), self._rec, events)
         _check_writer_gone(child)
-        return await execute(
+        result = await execute(
             _child_graph(graph, child, ctx), inputs, registry=ctx.registry, hooks=ctx.hooks,
             backends=ctx.backends, run_id=child.run_id, parent=(ctx.run_id, parent_step_id),
             parent_attempt=attempt, depth=ctx.depth + 1, spawn_depth_limit=spawn_depth_limit,
@@ -544,6 +552,7 @@ class _RecordedChildren:
             retry_due=child.retry_due, left_open=child.left_open,
             # its tokens count towards the enclosing runs' budgets, as a new child's do
             nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None else None)
+        return _less_counted(result, self._rec, events)
 
     def added_ids(self, step_id: str) -> set[str]:
         """The ids of the steps that ``step_id`` added in the recording (any attempt): a
@@ -691,6 +700,24 @@ def _same_child_before(step_id: str, rec: Recording) -> str | None:
         return None
     before = child_prefix(owner, was) + suffix
     return before if before != step_id else None
+
+
+def _less_counted(result: RunResult, rec: Recording, child_events: Sequence[Any]) -> RunResult:
+    """``result`` (a recorded child run that goes on, or its recorded success) with the
+    tokens its parent's trace counted already taken off its usage, which the step that
+    takes it pays: each attempt of the parent's step that ran this child and was cancelled
+    (a run stopped with Ctrl-C) counted what the child had spent by then in its
+    ``step_cancelled``; its total counts them again (it counts every execution of it).
+    An attempt killed with its process counted nothing: its next one pays all."""
+    counted = Usage()
+    for e in child_events:
+        if e.kind == "run_started" and getattr(e, "parent_attempt", None) is not None:
+            counted += rec.cancelled_usage.get((e.parent_step_id, e.parent_attempt), Usage())
+    if counted.total:
+        used = result.usage
+        result.usage = Usage(max(0, used.prompt_tokens - counted.prompt_tokens),
+                             max(0, used.completion_tokens - counted.completion_tokens))
+    return result
 
 
 def _same_inputs(graph: CompiledGraph, inputs: dict[str, Any], child: Recording) -> bool:
