@@ -72,8 +72,8 @@ class RunSummary:
     _graph: GraphFold = field(default_factory=GraphFold)
     replay: ReplayFold = field(default_factory=ReplayFold)
     _steps: RunFold | None = None
-    _record: tuple[int, RunRecord] | None = None
-    _headline: tuple[int, RunRecord] | None = None
+    _record: tuple[tuple[int, bool], RunRecord] | None = None
+    _headline: tuple[tuple[int, bool], RunRecord] | None = None
     _graph_steps: tuple[int, list[GraphStep]] | None = None
 
     def __post_init__(self) -> None:
@@ -112,25 +112,36 @@ class RunSummary:
         """Stored as running, but its writer process on this host is gone."""
         return is_interrupted(self.run_level)
 
+    def _made_of(self) -> tuple[int, bool]:
+        """What the run's figures are made of: the events folded, and whether the run is
+        interrupted now. A writer that dies writes no event, yet from then on its cut plan
+        attempts' calls count (:meth:`cut_calls`), as ``ponder show`` counts them: a
+        figure kept from before is made again, as when events arrive."""
+        return self.n_events, not self.finished and self.interrupted
+
     def record(self) -> RunRecord:
-        """The run folded with its steps (cached until more events arrive).
+        """The run folded with its steps (cached until more events arrive or its writer
+        is found gone, see :meth:`_made_of`).
 
         :raises RuntimeError: when the summary was made without its steps.
         """
         if self._steps is None:
             raise RuntimeError(f"run {self.run_id!r} was folded without its steps")
-        if self._record is None or self._record[0] != self.n_events:
+        made_of = self._made_of()
+        if self._record is None or self._record[0] != made_of:
             with paused_gc():  # a record per step, kept (see RunCache.refresh)
-                self._record = (self.n_events, self._steps.record())
+                self._record = (made_of, self._steps.record())
         return self._record[1]
 
     def headline(self) -> RunRecord:
         """The run without its steps, folded from its run-level events only.
 
         What :meth:`record` gives less ``steps``, without folding every step of a
-        large run: token counts are summed here while the run has not finished.
+        large run: token counts are summed here while the run has not finished. Cached
+        as :meth:`record` is.
         """
-        if self._headline is None or self._headline[0] != self.n_events:
+        made_of = self._made_of()
+        if self._headline is None or self._headline[0] != made_of:
             assert self.first is not None and self.last_seq is not None
             update = {"steps": [], "n_events": self.n_events, "next_seq": self.last_seq + 1}
             if not self.finished:
@@ -138,7 +149,7 @@ class RunSummary:
                 update.update(prompt_tokens=self.prompt_tokens + sum(p for p, _ in cut),
                               completion_tokens=self.completion_tokens + sum(c for _, c in cut))
             record = fold_events(self.run_level or [self.first]).model_copy(update=update)
-            self._headline = (self.n_events, record)
+            self._headline = (made_of, record)
         return self._headline[1]
 
     def graph(self) -> list[GraphStep]:

@@ -5,7 +5,8 @@ calls are recorded as ``plan_call`` events before its step's attempt ends with t
 tokens), a plan run killed mid-plan and resumed (the cut attempt ends in a
 ``step_cancelled`` 'interrupted' with the tokens its calls had paid), the same run killed
 and not resumed yet (its writer gone: the cut attempt's calls count on its open plan
-step), a run whose step is retried."""
+step), a run whose step is retried, and a killed run whose writer died after the viewer
+had read it (no event tells of its death)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import pytest
 from viewer_server import Api
 
 from orchestrator import Workflow
+from orchestrator.runtime._process import process_start
 from orchestrator.runtime.durable import resume
 from orchestrator.store import MemoryStore, StoreHook, fold_events
 from orchestrator.viewer._replay import COMPLETION, ID, PROMPT
@@ -188,3 +190,31 @@ def test_a_live_plan_runs_headline_has_no_plan_call_tokens_of_an_open_attempt(
     head = api.client.get(f"{API}/runs/{events[0].run_id}", params={"steps": "false"}).json()
     assert head["finished"] is False
     assert _pair(head["run"]) == _pair(fold_events(live))
+
+
+def test_a_runs_figures_follow_its_writer_dying_with_no_event_after(api: Api) -> None:
+    """Read while its writer lives, then the writer killed with no event after it (no
+    new event for the viewer to fold): the figures read again count the cut plan
+    attempt's calls as `ponder show` then does, not the live run's cached ones."""
+    events = _traces()["resumed"]
+    second = [i for i, e in enumerate(events) if e.kind == "run_started"][1]
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        kept = [e.model_copy(update={"writer_pid": writer.pid,
+                                     "writer_start": process_start(writer.pid)})
+                if e.kind == "run_started" else e for e in events[:second]]
+        run_id = kept[0].run_id
+        api.call(lambda: api.store.append(kept))
+        # live: the plan step's calls count once its attempt ends
+        assert {s.id: _pair(s) for s in fold_events(kept).steps}["p"] == (0, 0)
+        _check(api, run_id, kept)  # cached: the run's summary, its steps and keyframe
+        head = api.client.get(f"{API}/runs/{run_id}", params={"steps": "false"}).json()
+        assert head["interrupted"] is False and head["cut"] == {}
+    finally:
+        writer.kill()
+        writer.wait()
+    shown = fold_events(kept)
+    assert {s.id: _pair(s) for s in shown.steps}["p"] != (0, 0)
+    head = api.client.get(f"{API}/runs/{run_id}", params={"steps": "false"}).json()
+    assert head["interrupted"] is True and head["cut"] != {}
+    _check(api, run_id, kept)
