@@ -1,5 +1,6 @@
 """Fixtures of the viewer tests: an API client over each store backend, a live
-server over a MemoryStore, and Debian's Chromium driven by Playwright."""
+server over a MemoryStore (and one over each backend), and Debian's Chromium driven by
+Playwright."""
 
 from __future__ import annotations
 
@@ -91,11 +92,30 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def web(live_server: LiveServer, chromium: Any) -> Iterator[Browser]:
-    """The live server and the browser; fails the test if a page threw an error."""
-    b = Browser(live_server, chromium)
+def _browse(server: LiveServer, chromium: Any) -> Iterator[Browser]:
+    """The browser on ``server``; fails the test if a page threw an error."""
+    b = Browser(server, chromium)
     yield b
     for context in chromium.contexts:
         context.close()
     assert b.page_errors == [], b.page_errors
+
+
+@pytest.fixture
+def web(live_server: LiveServer, chromium: Any) -> Iterator[Browser]:
+    """The live server and the browser; fails the test if a page threw an error."""
+    yield from _browse(live_server, chromium)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def web_store(request: pytest.FixtureRequest, tmp_path: Path, chromium: Any
+              ) -> Iterator[Browser]:
+    """The browser on a live server of its own over a fresh store of each backend, as
+    :func:`api`'s; fails the test if a page threw an error."""
+    store = _store(request.param, request, tmp_path)
+    server = LiveServer(store).start()
+    try:
+        yield from _browse(server, chromium)
+    finally:
+        server.call(store.close)
+        server.stop()

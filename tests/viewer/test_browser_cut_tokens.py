@@ -1,8 +1,8 @@
 """A short run killed mid-plan and not resumed (its writer gone), folded whole by the run
 page: the tokens its plan step's cut attempt's recorded calls paid count on that step and
 in the page's total, as `ponder show` counts them, at the run's last event; the events
-before it show the figures as they were then. The summary's `cut` (which the page adds)
-is checked on every store backend."""
+before it show the figures as they were then. On every store backend, the page's
+figures as the summary's `cut` (which the page adds)."""
 
 from __future__ import annotations
 
@@ -48,16 +48,16 @@ def test_a_finished_runs_summary_has_no_cut_calls(api: Api) -> None:
 
 
 @pytest.mark.browser
-def test_a_short_interrupted_plan_runs_page_counts_its_cut_calls(web: Browser) -> None:
+def test_a_short_interrupted_plan_runs_page_counts_its_cut_calls(web_store: Browser) -> None:
     with ThreadPoolExecutor(1) as pool:  # made outside Playwright's event loop
         kept = pool.submit(_killed_run).result()
-    web.server.call(lambda: append_all(web.server.store, kept))
+    web_store.server.call(lambda: append_all(web_store.server.store, kept))
     shown = fold_events(kept)
     p, c = _pair(shown)
     step = {s.id: _pair(s) for s in shown.steps}["p"]
     assert step != (0, 0)
-    page = web.new_page()
-    page.goto(f"{web.server.url}/runs/{kept[0].run_id}")
+    page = web_store.new_page()
+    page.goto(f"{web_store.server.url}/runs/{kept[0].run_id}")
     page.wait_for_selector("body[data-ready]")
     expect(page.locator("#run-status")).to_have_text("interrupted")
     expect(page.locator("#fact-tokens")).to_contain_text(f"({p} + {c})")
@@ -102,19 +102,19 @@ FIGURES = """async (runId) => {
 
 @pytest.mark.browser
 def test_the_page_counts_the_cut_calls_once_folded_whole_or_from_the_tip_keyframe(
-        web: Browser) -> None:
+        web_store: Browser) -> None:
     """The server's tip keyframe counts them already: read from it (a long run), the
     page adds nothing; folded from every event (a short run), it adds them: both as
     `ponder show`."""
     with ThreadPoolExecutor(1) as pool:
         kept = pool.submit(_killed_run).result()
     kept = [e.model_copy(update={"run_id": "cut-figures"}) for e in kept]
-    web.server.call(lambda: append_all(web.server.store, kept))
+    web_store.server.call(lambda: append_all(web_store.server.store, kept))
     shown = fold_events(kept)
     want = {"total": list(_pair(shown)),
             "steps": {s.id: list(_pair(s)) for s in shown.steps}}
-    page = web.new_page()
-    page.goto(f"{web.server.url}/runs/cut-figures")
+    page = web_store.new_page()
+    page.goto(f"{web_store.server.url}/runs/cut-figures")
     page.wait_for_selector("body[data-ready]")
     got = page.evaluate(FIGURES, "cut-figures")
     for how in ("whole", "jumped"):
