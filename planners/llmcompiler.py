@@ -262,6 +262,8 @@ def _owner(request: PlanRequest) -> str:
 
 def _detect(text: str) -> str:
     """``json`` for a JSON plan (maybe after a fence or a line of prose), else ``text``."""
+    # a BOM opens no line of prose, and a lone CR ends a line, as the parsers read them
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     stripped = text.lstrip()
     if stripped.startswith("```"):
         stripped = stripped[3:].lstrip().removeprefix("json").lstrip()

@@ -46,6 +46,7 @@ _REF_SCHEMA = {"type": "string", "pattern": r"^[$][{]?[0-9]+([.][A-Za-z_][A-Za-z
 _ANSWER_SCHEMA = {"type": "string", "pattern": r"^[$][{]?[0-9]+[}]?$"}
 _CLOSERS = {"}": "{", "]": "["}
 _SECOND_PLAN = re.compile(r'\{\s*"actions"\s*:')
+_LINE_BREAK = re.compile(r"[\r\n]")
 # `"answer": "$9999999999"`: a number too long to be an action id
 _LONG = rf"\d{{{MAX_ID_DIGITS + 1},}}"
 _LONG_ANSWER = re.compile(rf"\s*\$(?:\{{\s*({_LONG})\s*\}}|({_LONG}))\s*")
@@ -106,7 +107,7 @@ class JsonPlanParser:
     def __init__(self, builder: PlanBuilder) -> None:
         self.builder = builder
         self._text = ""
-        self._newlines: list[int] = []  # offsets of every "\n" fed so far
+        self._newlines: list[int] = []  # offsets of every line break fed so far
         self._pos = 0
         self._stack: list[str] = []
         self._quote_start: int | None = None
@@ -134,10 +135,11 @@ class JsonPlanParser:
         whole, self._text = self._text, ""
         whole += text
         self._text = whole
-        newline = text.find("\n")
-        while newline != -1:  # where lines start, for _line_at
-            self._newlines.append(start + newline)
-            newline = text.find("\n", newline + 1)
+        for brk in _LINE_BREAK.finditer(text):  # where lines start, for _line_at
+            at = start + brk.start()
+            # a lone CR ends a line too, and a CRLF (maybe split between pieces) is one
+            if not (brk.group() == "\n" and at and whole[at - 1] == "\r"):
+                self._newlines.append(at)
         out: list[ParseEvent] = []
         while self._pos < len(self._text) and not self._broken and self._obj_end is None:
             out += self._scan_char()
@@ -160,7 +162,7 @@ class JsonPlanParser:
         try:
             doc = _loads(body)
         except json.JSONDecodeError as exc:
-            line = self._line_at(self._obj_start) + exc.lineno - 1
+            line = self._line_at(self._obj_start + exc.pos)  # (json counts LFs only)
             # json's own words ("Expecting ',' delimiter") name nothing the model wrote
             if self._obj_end is None:
                 message = (f"the JSON plan is incomplete: it ends with "
@@ -270,7 +272,7 @@ class JsonPlanParser:
         """Text and no JSON object at all (prose before the object is skipped)."""
         if self._obj_start is not None:
             return None
-        prefix = self._text.strip()
+        prefix = self._text.removeprefix("\ufeff").strip()
         if prefix.startswith("```"):
             prefix = prefix[3:].strip().removeprefix("json").strip()
         if prefix:

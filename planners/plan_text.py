@@ -25,7 +25,8 @@ are quotes; an f-string is a string whose ``{$N}`` parts are results
 (``f"in {$1}"``). A line that starts like an action but is not one (a number without a
 call, a call without a number) is an error. ``<END_OF_PLAN>`` may be missing when the
 plan ends with ``join()`` (servers strip it as a stop sequence); after it only another
-action is an error.
+action is an error. A line may end with LF, CRLF or a lone CR, and a byte order mark
+before the plan is skipped.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class TextPlanParser:
         self._buf: list[str] = []
         self._buf_end = ""
         self._raw: list[str] = []
+        self._at_start = True  # nothing but empty pieces fed yet: a BOM may come
+        self._after_cr = False  # the last piece ended with a CR: a LF next ends no line
         self._line_no = 1
         self._ended_at: int | None = None
         self._tail: list[str] = []
@@ -128,6 +131,7 @@ class TextPlanParser:
     def feed(self, text: str) -> list[ParseEvent]:
         """Add streamed text; return the events of every line it completed."""
         self._raw.append(text)
+        text = self._normalize(text)
         if self._ended_at is not None:
             self._tail.append(text)
             return []
@@ -158,6 +162,22 @@ class TextPlanParser:
         self._buf, self._buf_end = [rest] if rest else [], rest[-(len(END_OF_PLAN) - 1):]
         self._problems += _count_problems(out)
         return out
+
+    def _normalize(self, text: str) -> str:
+        """``text`` with a BOM opening the plan dropped and each line break written
+        ``\\n``: a lone CR ends a line as a LF and a CRLF do (a CRLF split between two
+        pieces is one line break). Editors save plans so; a plan of CR-ended lines was
+        one line of "unexpected text after the call"."""
+        if self._at_start and text:
+            text = text.removeprefix("\ufeff")
+            self._at_start = not text
+        if text:
+            if self._after_cr and text.startswith("\n"):
+                text = text[1:]
+            self._after_cr = text.endswith("\r")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return text
 
     def close(self) -> list[ParseEvent]:
         """The stream ended: finish the last line and report what only the end shows."""
