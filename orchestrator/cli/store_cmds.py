@@ -331,7 +331,7 @@ def resume_cmd(
             raise RunNotFound(run_id)
         declared.append(_declares_outputs(events))
         try:
-            return await resume(events, hooks=hooks, backend=backend,
+            return await resume(events, registry=registry, hooks=hooks, backend=backend,
                                 children=recorded_children(store), on_scheduler=on_scheduler,
                                 tool_executor=tool_executor or None)
         except RunAlreadyFinished as exc:
@@ -339,11 +339,13 @@ def resume_cmd(
             return fold_events(events)
 
     declared: list[bool] = []  # whether the run's workflow declares outputs
+    # the run's: the executor --tool-executor names is loaded onto it once, by the check
+    registry = Registry.default()
 
     def go() -> None:
-        _check_backend(backend, Registry.default())
+        _check_backend(backend, registry)
         if tool_executor:  # in the words of `ponder run --tool-executor`
-            _tool_executor(tool_executor, Registry.default())
+            _tool_executor(tool_executor, registry)
         # as for `ponder run`: until the result is printed, a signal cancels the run
         # (until it has finished) and never ends the command
         with StopSignals() as stops:
@@ -459,9 +461,11 @@ def replay_cmd(
             raise _fail("--input needs --from STEP (the step to re-execute from; a replay "
                         "without it repeats the recorded inputs)")
         overrides = _parse_inputs(input, None)
-        _check_backend(backend, Registry.default())
+        # the fork's: the executor --tool-executor names is loaded onto it once, by the check
+        registry = Registry.default()
+        _check_backend(backend, registry)
         if tool_executor:  # in the words of `ponder run --tool-executor`
-            _tool_executor(tool_executor, Registry.default())
+            _tool_executor(tool_executor, registry)
         if workflow is not None:
             problems = _workflow_problems(workflow)
             if problems:
@@ -478,7 +482,7 @@ def replay_cmd(
             declared.append(bool(load_yaml(workflow)[0].outputs) if workflow is not None
                             else _declares_outputs(events))
             # (inputs it does not take are refused before anything is recorded)
-            return await replay(events, hooks=hooks, workflow_file=workflow,
+            return await replay(events, registry=registry, hooks=hooks, workflow_file=workflow,
                                 from_step=from_step, set_outputs=sets, inputs=overrides,
                                 backend=backend, on_scheduler=on_scheduler,
                                 tool_executor=tool_executor or None)
