@@ -19,7 +19,6 @@ from orchestrator.graph.subworkflows import SubworkflowCheck
 from orchestrator.runtime.registry import Registry, find_callable_module
 from orchestrator.spec.loader import (
     SourceMap,
-    boolean_number_problems,
     find_workflow,
     model_config_problem,
     parse_yaml,
@@ -56,7 +55,6 @@ def _partial(data: dict[str, Any], smap: SourceMap) -> _Partial:
             problems += pydantic_problems(exc, raw_steps, smap, prefix=("steps",))
         return None, problems, replaced
     steps_in: list[Any] = raw_steps if isinstance(raw_steps, list) else []
-    problems += boolean_number_problems(data, smap)  # accepted by pydantic as 1 or 0
     top = {k: v for k, v in data.items() if k != "steps"}
     try:
         spec = WorkflowSpec.model_validate(top)

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from orchestrator.spec.base import StepBase, _Model
+from orchestrator.spec.base import Integer, Number, OptionalInteger, OptionalNumber, StepBase, _Model
 from orchestrator.spec.patterns import PatternError, compile_pattern
 
 #: reducers that act while the children run (stop early, add samples)
@@ -91,8 +91,8 @@ class Scorer(_Model):
     prompt: str = Field(DEFAULT_SCORE_PROMPT, description="Judge prompt template (llm, endpoint).")
     score_pattern: str | None = Field(None, description="Regex whose group is the score in a "
                                                         "reply (default: the first number).")
-    max_tokens: int = Field(16, ge=1, le=100_000)
-    threshold: float | None = Field(None, description="A check passes at this score or above.")
+    max_tokens: Integer = Field(16, ge=1, le=100_000)
+    threshold: OptionalNumber = Field(None, description="A check passes at this score or above.")
 
     @model_validator(mode="after")
     def _one_source(self) -> Scorer:
@@ -137,26 +137,26 @@ class SpawnStep(StepBase):
         description="Inputs of a child sub-workflow; `${message}`, `${context}`, `${index}` "
                     "and `${depth}` resolve.")
     model: str = "default"
-    max_tokens: int = Field(256, ge=1, le=1_000_000)
-    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: Integer = Field(256, ge=1, le=1_000_000)
+    temperature: Number = Field(0.7, ge=0, le=2)
     stop: list[str] | None = None
-    max_children: int = Field(16, ge=1, le=1024,
-                              description="Child budget: messages past it are not started.")
-    max_depth: int = Field(2, ge=1, le=MAX_NESTING_DEPTH,
-                           description="The depth of nested runs down to which children may "
+    max_children: Integer = Field(16, ge=1, le=1024,
+                                  description="Child budget: messages past it are not started.")
+    max_depth: Integer = Field(2, ge=1, le=MAX_NESTING_DEPTH,
+                               description="The depth of nested runs down to which children may "
                                        "be started: a spawn in a run at depth d < max_depth "
                                        "starts children at depth d + 1 (the top run is at "
                                        "0). A spawn nested under another is held to the "
                                        "smaller of its own and its ancestors' max_depth. At "
                                        f"most {MAX_NESTING_DEPTH}, the engine's nesting "
                                        "limit.")
-    concurrency: int | None = Field(None, ge=1, description="Children running at once.")
-    budget_tokens: int | None = Field(None, ge=1,
-                                      description="Tokens (prompt + completion) all children "
+    concurrency: OptionalInteger = Field(None, ge=1, description="Children running at once.")
+    budget_tokens: OptionalInteger = Field(None, ge=1,
+                                           description="Tokens (prompt + completion) all children "
                                                   "may spend; no child starts past it. A "
                                                   "budget too small for one child (its "
                                                   "max_tokens + prompt) fails the step.")
-    child_timeout_s: float | None = Field(None, gt=0, description="Per-child attempt timeout.")
+    child_timeout_s: OptionalNumber = Field(None, gt=0, description="Per-child attempt timeout.")
 
     resolved_fields = ("messages",)
     template_fields = ("context", "messages_prompt")
@@ -184,18 +184,18 @@ class SampleStep(StepBase):
     prompt: str
     system: str | None = None
     model: str = "default"
-    n: int = Field(4, ge=1, le=256)
-    max_tokens: int = Field(256, ge=1, le=1_000_000)
-    temperature: float = Field(0.8, ge=0, le=2)
+    n: Integer = Field(4, ge=1, le=256)
+    max_tokens: Integer = Field(256, ge=1, le=1_000_000)
+    temperature: Number = Field(0.8, ge=0, le=2)
     stop: list[str] | None = None
-    seed: int | None = Field(None, description="Base seed; sample i asks with seed + i.")
+    seed: OptionalInteger = Field(None, description="Base seed; sample i asks with seed + i.")
     requests: Literal["auto", "shared", "separate"] = Field(
         "auto", description="auto: one request with `n` unless the join needs samples apart "
                             "(first_finish, a budget) or the backend says it cannot; shared: "
                             "always one (batches for adaptive_vote); separate: n requests.")
-    concurrency: int | None = Field(None, ge=1, description="Separate requests at once.")
-    budget_tokens: int | None = Field(None, ge=1,
-                                      description="Tokens (prompt + completion) the samples "
+    concurrency: OptionalInteger = Field(None, ge=1, description="Separate requests at once.")
+    budget_tokens: OptionalInteger = Field(None, ge=1,
+                                           description="Tokens (prompt + completion) the samples "
                                                   "may spend; no request starts past it. A "
                                                   "budget too small for one request (its "
                                                   "max_tokens + prompt) fails the step.")
@@ -216,7 +216,7 @@ class JoinStep(StepBase):
     of: str = Field(description="The id of the fan-out step whose children are joined.")
     reducer: Literal["concat", "vote", "best_of_n", "first_finish", "adaptive_vote"] = "concat"
     policy: Literal["require_all", "ignore_failures", "min_successes"] = "ignore_failures"
-    min_successes: int = Field(1, ge=1)
+    min_successes: Integer = Field(1, ge=1)
     extract: str | None = Field(None, description="Regex; its (last) match's group is the "
                                                   "answer. Default: the whole output.")
     normalize: list[Normalizer] = Field(default_factory=lambda: list(_STRIP))
@@ -224,10 +224,10 @@ class JoinStep(StepBase):
     scorer: Scorer | None = Field(None, description="best_of_n: how to score a candidate.")
     check: Scorer | None = Field(None, description="first_finish: accept only outputs "
                                                    "passing this.")
-    first: int = Field(1, ge=1, le=256, description="first_finish: stop once this many "
-                       "children have finished (and passed `check`); above 1 the answer "
-                       "is their vote (`extract`, `normalize`, `tie_break`): short-m@k, "
-                       "Hassid et al. 2025.")
+    first: Integer = Field(1, ge=1, le=256, description="first_finish: stop once this many "
+                           "children have finished (and passed `check`); above 1 the answer "
+                           "is their vote (`extract`, `normalize`, `tie_break`): short-m@k, "
+                           "Hassid et al. 2025.")
     stop_rule: Literal["beta", "share", "predictive"] = Field(
         "beta", description="adaptive_vote stopping rule. beta (Adaptive-Consistency, "
         "Aggarwal et al. 2023): stop when the posterior probability that the leading answer "
@@ -238,16 +238,16 @@ class JoinStep(StepBase):
         "over the leader, the runner-up and the rest; ties per `tie_break`) is at most "
         "`risk`. Every rule also stops once the samples left up to max_n could not change "
         "the winner.")
-    confidence: float | None = Field(None, gt=0, le=1, description="adaptive_vote threshold "
-                                     "of `stop_rule`; default 0.95 for beta, 0.75 for share.")
-    risk: float | None = Field(None, gt=0, lt=1, description="adaptive_vote with stop_rule "
-                               "predictive: stop once the probability that a vote over max_n "
-                               "samples would pick another winner is at most this; default "
-                               "0.05.")
-    batch: int = Field(1, ge=1, le=64, description="adaptive_vote samples per round.")
-    min_n: int = Field(3, ge=1, le=256, description="adaptive_vote: fewest valid answers "
+    confidence: OptionalNumber = Field(None, gt=0, le=1, description="adaptive_vote threshold "
+                                       "of `stop_rule`; default 0.95 for beta, 0.75 for share.")
+    risk: OptionalNumber = Field(None, gt=0, lt=1, description="adaptive_vote with stop_rule "
+                                 "predictive: stop once the probability that a vote over max_n "
+                                 "samples would pick another winner is at most this; default "
+                                 "0.05.")
+    batch: Integer = Field(1, ge=1, le=64, description="adaptive_vote samples per round.")
+    min_n: Integer = Field(3, ge=1, le=256, description="adaptive_vote: fewest valid answers "
                                                     "before it may stop.")
-    max_n: int = Field(16, ge=1, le=256, description="adaptive_vote sample cap.")
+    max_n: Integer = Field(16, ge=1, le=256, description="adaptive_vote sample cap.")
 
     @field_validator("extract")
     @classmethod

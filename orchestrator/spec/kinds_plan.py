@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from orchestrator.spec.base import StepBase
+from orchestrator.spec.base import Integer, Number, OptionalNumber, StepBase
 
 
 class PlanStep(StepBase):
@@ -21,18 +21,18 @@ class PlanStep(StepBase):
     tools: list[str] = Field(default_factory=list,
                              description="Tools the plan may call (empty: every known tool).")
     format: Literal["text", "json"] = Field("text", description="Plan format asked of the LLM.")
-    max_replans: int = Field(2, ge=0, le=20,
-                             description="New plans the joiner may ask for after the first.")
-    max_plan_steps: int = Field(32, ge=1, le=1000, description="Most actions in one plan.")
-    max_plan_repairs: int = Field(2, ge=0, le=10,
-                                  description="Times a rejected plan (or an unreadable joiner "
+    max_replans: Integer = Field(2, ge=0, le=20,
+                                 description="New plans the joiner may ask for after the first.")
+    max_plan_steps: Integer = Field(32, ge=1, le=1000, description="Most actions in one plan.")
+    max_plan_repairs: Integer = Field(2, ge=0, le=10,
+                                      description="Times a rejected plan (or an unreadable joiner "
                                               "answer) is asked for again, with the error.")
-    plan_timeout_s: float | None = Field(600, gt=0, description="Most seconds one planner "
-                                         "LLM call may take (a plan's stream, an AGoT call, "
-                                         "the joiner); stops a planner that stalls or "
-                                         "streams forever. null: no bound.")
-    max_tokens: int = Field(512, ge=1, le=1_000_000)
-    temperature: float = Field(0.0, ge=0, le=2)
+    plan_timeout_s: OptionalNumber = Field(600, gt=0, description="Most seconds one planner "
+                                           "LLM call may take (a plan's stream, an AGoT call, "
+                                           "the joiner); stops a planner that stalls or "
+                                           "streams forever. null: no bound.")
+    max_tokens: Integer = Field(512, ge=1, le=1_000_000)
+    temperature: Number = Field(0.0, ge=0, le=2)
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="Planner settings. llmcompiler: stream_dispatch "
                                                 "(default true), examples, direct_answer "

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.errors import Problem, ValidationFailed
 from orchestrator.errors import shown as _shown
 from orchestrator.spec._scalar_lines import Layout, layout
+from orchestrator.spec.base import BOOL_NOT_NUMBER
 from orchestrator.spec.models import STEP_KINDS, ModelConfig, WorkflowSpec
 
 PathT = tuple[str | int, ...]
@@ -380,6 +381,10 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
                 hint = f"did you mean {close[0]!r}? Else " + hint
         elif kind == "union_tag_not_found":
             msg = f"{shown}: a step needs a `kind:`"
+        elif kind == BOOL_NOT_NUMBER:
+            msg = (f"{shown}: a number, not `{str(err.get('input')).lower()}` (YAML reads "
+                   "true/false, yes/no and on/off as booleans)")
+            hint = "write a number"
         else:
             value = err.get("input")
             msg = f"{shown}: {err['msg']}"
@@ -424,57 +429,7 @@ def load_spec_data(data: Any, smap: SourceMap) -> tuple[WorkflowSpec | None, lis
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
         return None, pydantic_problems(exc, data, smap)
-    flagged = boolean_number_problems(data, smap)
-    return (None, flagged) if flagged else (spec, [])
-
-
-def boolean_number_problems(data: Any, smap: SourceMap, prefix: PathT = ()) -> list[Problem]:
-    """Each boolean a workflow gives where a number belongs (``max_tokens: true``,
-    ``temperature: yes``): pydantic takes it as 1 or 0, so the run went on with a value
-    nobody wrote.
-
-    :param prefix: where ``data`` sits in the workflow (``("steps", 3)`` for one step).
-    """
-    kind: Any = WorkflowSpec
-    for seg in prefix:
-        kind = _descend(_one_model(kind, None), seg)
-    found: list[Problem] = []
-    stack: list[tuple[Any, Any, PathT]] = [(kind, data, prefix)]
-    while stack:
-        kind, value, path = stack.pop()
-        if isinstance(value, bool):
-            if _numeric(kind):
-                found.append(smap.problem(
-                    path, f"{'.'.join(map(str, path))}: a number, not `{str(value).lower()}` (YAML reads "
-                    "true/false, yes/no and on/off as booleans)", "write a number"))
-            continue
-        kind = _one_model(kind, value)
-        if isinstance(value, dict):
-            stack += [(_descend(kind, k), v, (*path, k)) for k, v in value.items()]
-        elif isinstance(value, list):
-            stack += [(_descend(kind, j), v, (*path, j)) for j, v in enumerate(value)]
-    return sorted(found, key=lambda p: (p.line, p.column))
-
-
-def _descend(kind: Any, seg: str | int) -> Any:
-    """The type of the value at ``seg`` of a value of type ``kind`` (None when unknown)."""
-    if isinstance(kind, type) and issubclass(kind, BaseModel):
-        field = next((f for n, f in kind.model_fields.items() if seg in (n, f.alias)), None)
-        return field.annotation if field is not None else None
-    if typing.get_origin(kind) in (dict, list):
-        return typing.get_args(kind)[-1]
-    return None
-
-
-def _numeric(kind: Any) -> bool:
-    """Whether ``kind`` takes numbers only (``int``, ``float``, optionally ``None``)."""
-    while typing.get_origin(kind) is typing.Annotated:
-        kind = typing.get_args(kind)[0]
-    members = (typing.get_args(kind) if typing.get_origin(kind) in (typing.Union,
-                                                                     types.UnionType)
-               else (kind,))
-    members = tuple(m for m in members if m is not type(None))
-    return bool(members) and all(m in (int, float) for m in members)
+    return spec, []
 
 
 def load_yaml(source: str | Path, *, text: str | None = None) -> tuple[WorkflowSpec, SourceMap]:

@@ -13,7 +13,16 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from orchestrator.errors import shown
-from orchestrator.spec.base import RetryPolicy, StepBase, _Model
+from orchestrator.spec.base import (
+    NOT_BOOL,
+    Integer,
+    Number,
+    OptionalInteger,
+    OptionalNumber,
+    RetryPolicy,
+    StepBase,
+    _Model,
+)
 
 JSONType = Literal["string", "integer", "number", "boolean", "array", "object", "any"]
 
@@ -44,17 +53,17 @@ class LLMStep(StepBase):
     prompt: str = Field(description="Jinja2 template; `${...}` references also work.")
     system: str | None = Field(None, description="Optional system message (a template too).")
     model: str = Field("default", description="A key of the workflow's `models:` section.")
-    max_tokens: int = Field(256, ge=1, le=1_000_000, description="Most tokens to generate.")
-    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: Integer = Field(256, ge=1, le=1_000_000, description="Most tokens to generate.")
+    temperature: Number = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     stop: list[str] | None = Field(None, description="Stop sequences.")
     output_schema: dict[str, Any] | None = Field(
         None, description="JSON Schema the output must satisfy (constrained where supported)."
     )
-    schema_repairs: int = Field(
+    schema_repairs: Integer = Field(
         2, ge=0, le=10, description="Re-asks with the validation error fed back."
     )
-    seed: int | None = Field(None, description="Sampling seed, where the backend takes one.")
-    budget_tokens: int | None = Field(
+    seed: OptionalInteger = Field(None, description="Sampling seed, where the backend takes one.")
+    budget_tokens: OptionalInteger = Field(
         None, ge=1, description="Token budget of this step, schema repairs included.")
 
 
@@ -96,16 +105,16 @@ class MapBody(_Model):
     prompt: str | None = None
     system: str | None = None
     model: str = "default"
-    max_tokens: int = Field(256, ge=1, le=1_000_000)
-    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: Integer = Field(256, ge=1, le=1_000_000)
+    temperature: Number = Field(0.0, ge=0, le=2)
     stop: list[str] | None = None
     output_schema: dict[str, Any] | None = None
-    schema_repairs: int = Field(2, ge=0, le=10)
+    schema_repairs: Integer = Field(2, ge=0, le=10)
     tool: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
     workflow: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
-    timeout_s: float | None = Field(None, gt=0)
+    timeout_s: OptionalNumber = Field(None, gt=0)
     retry: RetryPolicy | None = None
 
     @model_validator(mode="after")
@@ -133,7 +142,7 @@ class MapStep(StepBase):
     over: Any = Field(description="A list, or a reference to one, e.g. `${steps.split.output}`.")
     item_var: str = Field("item", alias="as", description="Name of the item in the body.")
     step: MapBody
-    concurrency: int | None = Field(None, ge=1, description="Children running at once.")
+    concurrency: OptionalInteger = Field(None, ge=1, description="Children running at once.")
 
 
 from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, SpawnStep  # noqa: E402
@@ -257,30 +266,30 @@ class ModelConfig(_Model):
     model: str | None = Field(None, description="Model name sent to the server.")
     base_url: str | None = Field(None, description="OpenAI-compatible server URL.")
     api_key_env: str | None = Field(None, description="Environment variable holding the key.")
-    concurrency: int | None = Field(None, ge=1, description="Calls in flight at once.")
-    request_timeout_s: float | None = Field(None, gt=0, description="HTTP timeout per call.")
+    concurrency: OptionalInteger = Field(None, ge=1, description="Calls in flight at once.")
+    request_timeout_s: OptionalNumber = Field(None, gt=0, description="HTTP timeout per call.")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Backend-specific settings (see the YAML reference)."
     )
 
 
 class Budget(_Model):
-    max_tokens: int | None = Field(
+    max_tokens: OptionalInteger = Field(
         None, ge=1, description="Tokens (prompt + completion) a run may spend, its "
         "sub-workflows' runs included; steps that spend tokens are not dispatched once it is "
         "spent (steps in flight then finish, so a run may end above it).")
 
 
 class Defaults(_Model):
-    timeout_s: float | None = Field(None, gt=0, description="Per-attempt timeout of every step.")
+    timeout_s: OptionalNumber = Field(None, gt=0, description="Per-attempt timeout of every step.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy.")
-    tool_concurrency: int = Field(16, ge=1, description="Tool calls running at once.")
+    tool_concurrency: Integer = Field(16, ge=1, description="Tool calls running at once.")
 
 
 class WorkflowSpec(_Model):
     """A whole workflow."""
 
-    version: Literal[1] = Field(1, description="Format version of the file.")
+    version: Annotated[Literal[1], NOT_BOOL] = Field(1, description="Format version of the file.")
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="Workflow name (in traces).")
     description: str = ""
     inputs: dict[str, InputSpec] = Field(default_factory=dict,

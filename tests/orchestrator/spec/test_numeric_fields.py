@@ -1,0 +1,62 @@
+"""Every field of the workflow spec that takes numbers refuses a boolean (pydantic's lax
+mode takes ``True`` as 1): declared with ``Integer``/``Number`` of ``spec.base``, not
+``int``/``float``. A field added later with a bare ``int`` fails here."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from orchestrator.spec.base import BOOL_NOT_NUMBER, _Model
+from orchestrator.spec.models import WorkflowSpec
+
+
+def _models(root: type[BaseModel]) -> set[type[BaseModel]]:
+    """The models reachable from ``root`` through its fields' types."""
+    seen: set[type[BaseModel]] = set()
+    todo: list[Any] = [root]
+    while todo:
+        kind = todo.pop()
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            if kind not in seen:
+                seen.add(kind)
+                todo += [f.annotation for f in kind.model_fields.values()]
+        else:
+            todo += typing.get_args(kind)
+    return seen
+
+
+def _numeric(kind: Any) -> bool:
+    members = (typing.get_args(kind) if typing.get_origin(kind) in (typing.Union,
+                                                                     types.UnionType)
+               else (kind,))
+    members = tuple(m for m in members if m is not type(None))
+    return bool(members) and all(
+        m in (int, float) or (typing.get_origin(m) is typing.Literal
+                              and all(type(v) is int for v in typing.get_args(m)))
+        for m in members)
+
+
+_FIELDS = sorted((model.__name__, name) for model in _models(WorkflowSpec)
+                 for name, field in model.model_fields.items() if _numeric(field.annotation))
+_BY_NAME = {m.__name__: m for m in _models(WorkflowSpec)}
+
+
+def test_the_walk_finds_the_spec_models_and_their_numbers() -> None:
+    assert {"LLMStep", "SampleStep", "SpawnStep", "JoinStep", "MapBody", "RetryPolicy",
+            "ModelConfig", "Budget", "Scorer"} <= set(_BY_NAME)
+    assert all(issubclass(m, _Model) for m in _BY_NAME.values() if m is not _Model)
+    assert ("LLMStep", "max_tokens") in _FIELDS and ("WorkflowSpec", "version") in _FIELDS
+    assert len(_FIELDS) > 40
+
+
+@pytest.mark.parametrize(("model", "name"), _FIELDS)
+@pytest.mark.parametrize("value", [True, False])
+def test_a_numeric_field_refuses_a_boolean(model: str, name: str, value: bool) -> None:
+    with pytest.raises(ValidationError) as info:
+        _BY_NAME[model].model_validate({name: value})
+    assert [e["type"] for e in info.value.errors() if e["loc"] == (name,)] == [BOOL_NOT_NUMBER]
