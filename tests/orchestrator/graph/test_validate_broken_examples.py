@@ -120,3 +120,25 @@ def test_a_boolean_where_a_number_belongs_is_refused_at_its_line(old: str, new: 
 def test_a_boolean_where_any_value_belongs_is_kept() -> None:
     text = QUICKSTART.replace("default: 3,", "default: 3, required: false,")
     assert validate_text(text, "quickstart.yaml") == []
+
+
+def test_a_step_with_a_boolean_for_a_number_is_still_checked() -> None:
+    """The models refuse the boolean; the step is checked without that field, so a bad
+    reference in its prompt is reported in the same pass."""
+    text = """\
+name: w
+models:
+  default: {backend: simulated}
+steps:
+  - id: a
+    kind: llm
+    prompt: hi {{ steps.nope.output }}
+    max_tokens: true
+    retry:
+      max_attempts: yes
+"""
+    assert [(p.line, p.message.split(" (YAML")[0])
+            for p in validate_text(text, "w.yaml")] == [
+        (7, "unknown step 'nope' in `steps.nope.output`"),
+        (8, "steps.0.max_tokens: a number, not `true`"),
+        (10, "steps.0.retry.max_attempts: a number, not `true`")]
