@@ -786,10 +786,18 @@ class _ReplayExecutor:
             raise ReplayMismatch(
                 f"step {sid!r}: the rendered input differs from the recording ({diff}); "
                 "the workflow or its inputs changed since the run was recorded", step_id=sid)
-        return Result(self.rec.outputs[sid], meta={"replayed_from": self.rec.run_id})
+        # the recorded answers stopped at max_tokens stay so (StepOutcome.cut_short)
+        done = self.rec.succeeded.get(sid)
+        meta = {k: done.meta[k] for k in _CUT_KEYS if k in done.meta} if done is not None \
+            else {}
+        return Result(self.rec.outputs[sid], meta={**meta, "replayed_from": self.rec.run_id})
 
     def estimate_s(self, step: Any, model: ModelConfig | None) -> float:
         return 0.0
+
+
+#: what a step's recorded ``meta`` says of its answers stopped at max_tokens
+_CUT_KEYS = ("finish_reason", "cut_short")
 
 
 def _comparable(value: Any) -> Any:

@@ -37,6 +37,7 @@ from orchestrator.runtime.scheduler import (
     _jsonable,
     _Patch,
     built,
+    cut_short_of,
 )
 from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
@@ -711,6 +712,7 @@ async def execute(
         attempts=attempts,
         exclude=_preset_exclusions(graph, preset or {}), first_seq=first_seq,
         jsonable_events=bool(hook_list), nested_in=nested_in, retry_due=retry_due,
+        recorded_cut_short=_recorded_cut_short(prior_events, carried),
         **_recorded_attempts(prior_events, left_open or {}))
     ctx.scheduler = sched
     if prior_usage is not None:
@@ -807,6 +809,31 @@ def _recorded_attempts(events: Sequence[Any], left_open: dict[str, tuple[int, Us
             cut = open_[1] if open_ is not None and open_[0] == e.attempt else Usage()
             interrupted[sid] = (e.attempt, cut)
     return {"recorded_usage": usage, "interrupted": interrupted}
+
+
+def _recorded_cut_short(events: Sequence[Any],
+                        carried: Sequence[tuple[type[ev._Event], dict[str, Any]]]
+                        ) -> dict[str, int] | None:
+    """How many answers each recorded success stopped at ``max_tokens`` (its
+    ``StepOutcome.cut_short``), from the run's earlier events (resume) and the successes
+    a fork carries from its parent, so that a step given its recorded output reads as it
+    did when it ran (a join counting its fan-out's cut answers, a resumed fan-out its
+    reused children's)."""
+    found: dict[str, int] = {}
+    for e in events:
+        if e.kind == "step_succeeded" and e.meta:
+            # a step that took another's output (a resumed fan-out's child) has its count
+            source = e.meta.get("reused_from")
+            n = found.get(source, 0) if isinstance(source, str) else cut_short_of(e.meta)
+            if n:
+                found[e.step_id] = n
+    for cls, fields in carried:
+        meta = fields.get("meta")
+        if cls is ev.StepSucceeded and isinstance(meta, dict):
+            n = cut_short_of(meta)
+            if n:
+                found[fields["step_id"]] = n
+    return found or None
 
 
 def _close_left_open(sched: Scheduler, left_open: dict[str, tuple[int, Usage, str]],

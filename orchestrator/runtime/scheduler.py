@@ -166,6 +166,14 @@ class StepOutcome:
     cut_short: int = 0
 
 
+def cut_short_of(meta: dict[str, Any]) -> int:
+    """How many answers of a step's success stopped at ``max_tokens``, from its result's
+    ``meta`` (:attr:`StepOutcome.cut_short`): a fan-out's ``cut_short`` list, else 1 for
+    ``finish_reason: length``."""
+    cut = meta.get("cut_short")
+    return len(cut) if type(cut) is list else int(meta.get("finish_reason") == "length")
+
+
 _MAX_IDLE_WORKERS = 32
 #: a worker running steps that never wait yields to the event loop this often
 _INLINE_STEPS_PER_CHECKPOINT = 32
@@ -234,6 +242,10 @@ class Scheduler:
         no event counted (a plan step's completed calls), already in the run's total.
         The attempt is recorded as ended, cancelled with those tokens, before the step's
         next one starts (or when the run is cancelled first).
+    :param recorded_cut_short: each recorded success's answers stopped at max_tokens
+        (:func:`cut_short_of` its ``meta``; resume, fork): a step whose output
+        ``preset`` gives (or that takes another's, ``meta.reused_from``) has the
+        recorded count in :meth:`outcome`, as it had when it ran.
     """
 
     def __init__(
@@ -262,6 +274,7 @@ class Scheduler:
         retry_due: dict[str, tuple[float, float]] | None = None,
         recorded_usage: dict[str, Usage] | None = None,
         interrupted: dict[str, tuple[int, Usage]] | None = None,
+        recorded_cut_short: dict[str, int] | None = None,
     ) -> None:
         self.run_id = run_id
         self.state = RunState()
@@ -338,6 +351,8 @@ class Scheduler:
         self._recorded_usage = dict(recorded_usage) if recorded_usage else {}
         #: steps an earlier execution stopped in mid-attempt -> (that attempt, its tokens)
         self._interrupted = dict(interrupted) if interrupted else {}
+        #: recorded successes' answers stopped at max_tokens, by step (resume, fork)
+        self._recorded_cut = recorded_cut_short or {}
         if exclude:
             self.state.exclude_later(exclude)
         if self._preset or self._prior_attempts:
@@ -516,6 +531,9 @@ class Scheduler:
             self.state.preset(step_id, output)
             origin = getattr(self._preset, "origin", None)
             source = origin(step_id) if origin is not None else None
+            cut = self._recorded_cut.get(source or step_id) if self._recorded_cut else None
+            if cut:
+                self._cut_short[step_id] = cut
             if source is not None:  # a resumed fan-out's child takes its earlier output
                 # ... and its outcome counts what that one spent (its fan-out's tokens
                 # and budget count them); its event carries none: the run's total and
@@ -940,8 +958,7 @@ class Scheduler:
             meta = dict(meta)  # as validation would: the event's own (top-level) copy
         raw = result.raw
         if type(meta) is dict and ("cut_short" in meta or "finish_reason" in meta):
-            cut = meta.get("cut_short")
-            cut_n = len(cut) if type(cut) is list else int(meta.get("finish_reason") == "length")
+            cut_n = cut_short_of(meta)
             if cut_n:
                 self._cut_short[sid] = cut_n
         if type(meta) is dict and (raw is None or type(raw) is str):
