@@ -783,7 +783,11 @@ def compile_workflow(
             dag.add_edge(d, nid)
 
     for name, out in spec.outputs.items():
-        chk.refs_in_value(("outputs", name), None, out.value, set())
+        # an output written as a mapping has its value under `from:`; the short form
+        # (`x: ${steps.a.output}`) at the output's own key
+        long_form = ("outputs", name, "from")
+        value_at = long_form if long_form in smap.positions else ("outputs", name)
+        chk.refs_in_value(value_at, None, out.value, set())
         chk.check_declared_schema(("outputs", name, "schema"), out.json_schema)
     for name, decl in spec.inputs.items():
         chk.check_input_declaration(name, decl)
