@@ -34,17 +34,20 @@
       would let long runs overtake short ones). Then the run that arrived first
       (ATLAS's first come first served inside a queue: of equal runs some finish
       early instead of all finishing late), then arrival.
-    - *Anti-starvation*: a run whose calls have waited at the pool, in total, at least
-      ``starvation_ratio`` times the engine time its calls have had (Autellix's
-      wait-to-service ratio, with the service floored at ``starvation_floor_s``), or a
+    - *Anti-starvation*: a run whose calls have waited at the pool, in total (those
+      waiting now included, so that every call of a run starves at once, not one when
+      another of its calls gets a slot), at least ``starvation_ratio`` times the engine
+      time its calls have had (Autellix's wait-to-service ratio of a program, with the
+      service floored at ``starvation_floor_s``), or a
       call that has waited ``starvation_s``, goes before every level; starving calls go
       oldest run first, then by arrival. (By the call's arrival alone, an overloaded pool
       where every run starves would serve each run's first calls before anyone's later
       ones, and every run would finish at the end, as under ``fifo``.)
     - *Waiting* is the time a call spends in an engine's queue at the pool, counted once:
       from when it enters the queue on an attempt (:meth:`ServiceLedger.queued`) until it
-      gets a slot or moves (:meth:`ServiceLedger.dequeued`), when it is added to its
-      run's waiting and its own. A call's waits on all its attempts add up; the time it
+      gets a slot or moves (:meth:`ServiceLedger.dequeued`); it counts to its run's
+      waiting while it goes on, and to its own when it ends. A call's waits on all its
+      attempts add up; the time it
       ran at an engine (an attempt that failed), or was routed or waited out a busy
       engine's back-off, is not waiting. A call that has its slot waits no more: the
       priority it is sent to the engine with counts its wait once, in its run's.
@@ -109,8 +112,12 @@ class RunRecord:
     """What the pool knows about one run.
 
     :param service: attained service, the longest critical path of served tokens.
-    :param waited_s: time its calls spent waiting for a slot at the pool.
+    :param waited_s: time its calls spent waiting for a slot at the pool, in the queues
+        they have left.
     :param served_s: engine time of its finished calls.
+    :param queued: how many of its calls wait in a queue now, and ``queued_since`` the sum
+        of the moments they entered it: their open waits are
+        ``queued * now - queued_since``.
     """
 
     seq: int
@@ -118,6 +125,14 @@ class RunRecord:
     waited_s: float = 0.0
     served_s: float = 0.0
     pending: dict[int, float] = field(default_factory=dict)
+    queued: int = 0
+    queued_since: float = 0.0
+
+    def wait(self, now: float) -> float:
+        """All its calls' waiting at ``now``: in the queues they left and the ones they
+        are in."""
+        open_s = self.queued * now - self.queued_since if self.queued else 0.0
+        return self.waited_s + max(0.0, open_s)
 
     @property
     def remaining(self) -> float:
@@ -160,8 +175,14 @@ class ServiceLedger:
             record.pending.pop(call.seq, None)
 
     def queued(self, call: Call, now: float) -> None:
-        """The call begins to wait for a slot (on this attempt)."""
+        """The call begins to wait for a slot (on this attempt); its run waits with it."""
+        if call.queued_at is not None:
+            self.dequeued(call, now)
         call.queued_at = now
+        if call.run_id:
+            record = self.record(call.run_id)
+            record.queued += 1
+            record.queued_since += now
 
     def dequeued(self, call: Call, now: float) -> None:
         """The call stops waiting (it has a slot, moves or is cancelled): its wait counts,
@@ -169,6 +190,10 @@ class ServiceLedger:
         if call.queued_at is None:
             return
         seconds = call.waiting(now)
+        record = self._runs.get(call.run_id) if call.run_id else None
+        if record is not None and record.queued > 0:
+            record.queued -= 1
+            record.queued_since = record.queued_since - call.queued_at if record.queued else 0.0
         call.queued_at = None
         call.waited_s += seconds
         self.waited(call, seconds)
@@ -214,16 +239,16 @@ def level(service: float, settings: PolicySettings) -> int:
 
 
 def starving(call: Call, settings: PolicySettings, ledger: ServiceLedger, now: float) -> bool:
-    """Whether a call jumps every level (``program_aware`` anti-starvation): its waiting
-    and its run's, each second counted once (see the module docstring, *Waiting*)."""
-    waiting = call.waiting(now)  # not yet in call.waited_s nor in its run's
-    if call.waited_s + waiting >= settings.starvation_s:
+    """Whether a call jumps every level (``program_aware`` anti-starvation): its own
+    waiting, or its run's, that of all the run's calls, those waiting now included, each
+    second counted once (see the module docstring, *Waiting*)."""
+    if call.waited_s + call.waiting(now) >= settings.starvation_s:
         return True
     record = ledger.run(call.run_id)
     if record is None or not call.run_id:
         return False
     served = max(record.served_s, settings.starvation_floor_s)
-    return (record.waited_s + waiting) >= settings.starvation_ratio * served
+    return record.wait(now) >= settings.starvation_ratio * served
 
 
 def sort_key(call: Call, settings: PolicySettings, ledger: ServiceLedger,

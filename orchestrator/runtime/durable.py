@@ -315,11 +315,13 @@ def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | N
     # recorded one may be gone
     if path is not None and (workflow_file or (prefer_file and path.is_file())):
         spec, smap = load_yaml(path)
-        # the recorded file (not one given): as it ran, its aliases included, and its
-        # models served as they were (`ponder run --model` replaced some)
-        given = frozenset() if workflow_file else _recorded_aliases(rec)
-        if not workflow_file:
-            spec.models.update(_recorded_models(rec))
+        given: frozenset[str] = frozenset()
+        recorded = None if workflow_file else _readable_spec(rec)
+        if recorded is not None:
+            # the recorded file (not one given): as it ran, its aliases included, and its
+            # models served as they were (`ponder run --model` replaced some)
+            given = _aliases_run_bundled(recorded)
+            spec.models.update(recorded.models)
         return compile_graph(spec, smap, registry=registry, base_dir=path.resolve().parent,
                              models_given=given)
     spec = _recorded_spec(rec, can_give_file=prefer_file)
@@ -348,22 +350,15 @@ def _recorded_spec(rec: Recording, *, can_give_file: bool) -> WorkflowSpec:
             f"{f'; and {more} more' if more else ''}){instead}") from None
 
 
-def _recorded_aliases(rec: Recording) -> frozenset[str]:
-    """:func:`_aliases_run_bundled` of the recorded workflow (none when it is not
-    recorded, or no longer reads as one)."""
+def _readable_spec(rec: Recording) -> WorkflowSpec | None:
+    """The recorded workflow, which its source file is compiled with (the model aliases
+    it ran with, :func:`_aliases_run_bundled`, and the models it was served: ``ponder run
+    --model`` records the config it serves an alias with); ``None`` when it is not
+    recorded, or no longer reads as one."""
     try:
-        return _aliases_run_bundled(WorkflowSpec.model_validate(rec.spec))
+        return WorkflowSpec.model_validate(rec.spec)
     except ValueError:
-        return frozenset()
-
-
-def _recorded_models(rec: Recording) -> dict[str, ModelConfig]:
-    """The models the recorded workflow was run with (``ponder run --model`` records the
-    config it serves an alias with); none when that workflow no longer reads as one."""
-    try:
-        return dict(WorkflowSpec.model_validate(rec.spec).models)
-    except ValueError:
-        return {}
+        return None
 
 
 def _aliases_run_bundled(spec: WorkflowSpec) -> frozenset[str]:
@@ -435,13 +430,6 @@ def _listeners(hooks: Sequence[Any]) -> list[Hook]:
     return [as_hook(hook) for hook in hooks]
 
 
-def _check_backend(backend: str | None, registry: Registry) -> None:
-    """:raises ConfigError: for a ``backend`` override given that is not installed, in
-        the words of ``ponder run --backend`` (the recorded one is not checked: it ran)."""
-    if backend is not None:
-        check_backend(backend, registry)
-
-
 def _check_writer_gone(rec: Recording) -> None:
     """:raises RunStillRunning: when the process writing the run is alive on this host
         (two writers would run its steps twice and fight over its events)."""
@@ -484,7 +472,7 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         raise RunAlreadyFinished(rec.run_id, rec.status)
     _check_writer_gone(rec)
     reg = registry or Registry.default()
-    _check_backend(backend, reg)
+    check_backend(backend, reg)  # one given (the recorded one is not checked: it ran)
     if tool_executor is not None:
         check_tool_executor(tool_executor, reg)
     elif rec.tool_executor is not None:
@@ -860,7 +848,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         raise PonderError(f"replay: {given} given without from_step, the step to re-execute "
                           "from (a replay without it serves every step from the recording)")
     reg = registry or Registry.default()
-    _check_backend(backend, reg)
+    check_backend(backend, reg)  # one given (the recorded one is not checked: it ran)
     if tool_executor is not None:
         check_tool_executor(tool_executor, reg)
     elif from_step is not None and rec.tool_executor is not None:

@@ -109,3 +109,25 @@ def test_a_call_that_moves_keeps_its_wait_but_not_the_time_between() -> None:
     ledger.dequeued(call, 70.0)
     run = ledger.run("run")
     assert run is not None and run.waited_s == 60.0 and call.waited_s == 60.0
+
+
+def test_a_runs_wait_counts_all_its_calls_waiting_now() -> None:
+    # the run starves at 4 x the 5 s floor = 20 s of its calls' waiting in all: two calls
+    # waiting side by side reach it after 10 s, whether or not one has its slot yet
+    settings = PolicySettings(starvation_s=60, starvation_ratio=4, starvation_floor_s=5)
+    ledger = ServiceLedger()
+    first, second = Call("wide", 1.0, arrival=0.0, seq=0), Call("wide", 1.0, arrival=0.0,
+                                                                 seq=1)
+    other = Call("other", 1.0, arrival=0.0, seq=2)
+    for call in (first, second, other):
+        ledger.arrive(call)
+        ledger.queued(call, 0.0)
+    assert not starving(second, settings, ledger, now=9.9)
+    assert starving(first, settings, ledger, now=10.0)
+    assert starving(second, settings, ledger, now=10.0)
+    assert not starving(other, settings, ledger, now=10.0)  # one call: 10 s of 20
+    ledger.dequeued(first, 10.0)  # it has its slot: its 10 s stay in the run's
+    assert starving(second, settings, ledger, now=10.0)
+    ledger.dequeued(second, 12.0)
+    run = ledger.run("wide")
+    assert run is not None and run.waited_s == 22.0 and run.wait(30.0) == 22.0
