@@ -202,13 +202,18 @@ def _page(name: str) -> str:
     return (STATIC_DIR / name).read_text(encoding="utf-8")
 
 
-def _notice_page(title: str, what_html: str, status: int) -> HTMLResponse:
-    """The notice page with ``title`` and ``what_html`` (escaped by the caller)."""
-    body = (
-        _page("notfound.html")
-        .replace("404: not found", html.escape(title))
-        .replace("{{what}}", what_html)
-    )
+_PLACEHOLDER = re.compile(r"\{\{(title|heading|id|what)\}\}")
+
+
+def _notice_page(status: int, title: str, heading: str, what_html: str,
+                 *, page_id: str) -> HTMLResponse:
+    """The notice page (``notfound.html``): its tab's ``title`` and its ``heading``,
+    plain text (escaped here), and ``what_html`` (escaped by the caller); ``page_id``:
+    its ``main`` element's id (tests and styles find the notice by it)."""
+    values = {"title": html.escape(title, quote=True), "heading": html.escape(heading),
+              "id": page_id, "what": what_html}
+    # one pass: a run id that reads like a placeholder stays as it is
+    body = _PLACEHOLDER.sub(lambda m: values[m.group(1)], _page("notfound.html"))
     return HTMLResponse(body, status_code=status, headers=_NO_STORE)
 
 
@@ -217,18 +222,31 @@ def _page_url(run_id: str) -> str:
     return "/runs/" + quote(run_id, safe="")
 
 
+_AMBIGUOUS_SHOWN = 5
+"""The runs an ambiguous start's page names (``matches`` may hold more)."""
+
+
 def _ambiguous_page(exc: AmbiguousRunId) -> HTMLResponse:
+    shown = exc.matches[:_AMBIGUOUS_SHOWN]
+    more = ", ..." if len(exc.matches) > len(shown) else ""
     links = ", ".join(f'<a href="{html.escape(_page_url(m), quote=True)}"><code>'
-                      f"{html.escape(m, quote=True)}</code></a>" for m in exc.matches[:5])
-    more = ", ..." if len(exc.matches) > 5 else ""
+                      f"{html.escape(m, quote=True)}</code></a>" for m in shown)
     what = ("Several runs' ids start with <code>" + html.escape(exc.run_id, quote=True)
             + f"</code>: {links}{more}. Give more of the id.")
-    return _notice_page("409: ambiguous run id", what, 409)
+    title = f"Ambiguous run id {exc.run_id}: {', '.join(shown)}{more}"
+    return _notice_page(409, title, "409: ambiguous run id", what, page_id="ambiguous")
 
 
 def _not_found_page(run_id: str) -> HTMLResponse:
     what = "The trace store holds no run <code>" + html.escape(run_id, quote=True) + "</code>."
-    return _notice_page("404: not found", what, 404)
+    return _notice_page(404, f"Run not found: {run_id}", "404: not found", what,
+                        page_id="not-found")
+
+
+def _store_down_page(run_id: str, exc: StoreError) -> HTMLResponse:
+    what = "<code>" + html.escape(str(exc), quote=True) + "</code> Reload when it answers."
+    return _notice_page(503, f"Run {run_id}: the trace store cannot be read",
+                        "503: the trace store cannot be read", what, page_id="store-down")
 
 
 _RUNS_PATH = f"{API_PREFIX}/runs/"
@@ -363,10 +381,9 @@ def create_app(
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         path = request.url.path
         if exc.status_code == 404 and not path.startswith(("/api/", "/static/")):
-            body = _page("notfound.html").replace(
-                "{{what}}", "There is no page <code>" + html.escape(path, quote=True) + "</code>."
-            )
-            return HTMLResponse(body, status_code=404, headers=_NO_STORE)
+            what = "There is no page <code>" + html.escape(path, quote=True) + "</code>."
+            return _notice_page(404, "Page not found", "404: not found", what,
+                                page_id="not-found")
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(StoreError)
@@ -388,11 +405,7 @@ def create_app(
         except RunNotFound:
             return _not_found_page(run_id)
         except StoreError as exc:  # a page, not the API's JSON, for whoever opened it
-            return _notice_page(
-                "503: the trace store cannot be read",
-                "<code>" + html.escape(str(exc), quote=True) + "</code> Reload when it answers.",
-                503,
-            )
+            return _store_down_page(run_id, exc)
         if full != run_id:  # a start of its id: the page's address names the run
             query = request.url.query
             return RedirectResponse(_page_url(full) + (f"?{query}" if query else ""),

@@ -581,7 +581,8 @@ def test_a_run_page_over_a_store_that_cannot_be_read_is_a_page_saying_why() -> N
         client.portal.call(lambda: store.set_down("cannot reach the server <at> 127.0.0.1"))
         page = client.get("/runs/r")
         assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
-        assert "the trace store cannot be read" in page.text
+        assert "503: the trace store cannot be read" in page.text
+        assert "<title>Run r: the trace store cannot be read · Ponder</title>" in page.text
         assert "cannot reach the server &lt;at&gt; 127.0.0.1" in page.text
         api = client.get(f"{API}/runs/r")
         assert api.status_code == 503

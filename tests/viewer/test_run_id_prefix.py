@@ -5,6 +5,7 @@ run; a start that several runs' ids share is a 409 naming them; on every store."
 from __future__ import annotations
 
 import json
+import re
 
 from viewer_server import Api
 from viewer_traces import CountingReader, append_all, research_trace
@@ -47,8 +48,36 @@ def test_the_page_of_an_ambiguous_start_names_the_runs_and_an_unknown_id_is_404(
     for run_id in ("abc-123", "abd-456"):
         assert f'<a href="/runs/{run_id}"><code>{run_id}</code></a>' in response.text
     assert "Traceback" not in response.text
+    # the runs in the order the API's 409 lists them (newest first)
+    matches = api.client.get(f"{API}/runs/ab").json()["matches"]
+    assert sorted(matches) == ["abc-123", "abd-456"]
+    assert _title(response.text) == f"Ambiguous run id ab: {', '.join(matches)} · Ponder"
     missing = api.client.get("/runs/nope", follow_redirects=False)
     assert missing.status_code == 404 and "no run <code>nope</code>" in missing.text
+    assert _title(missing.text) == "Run not found: nope · Ponder"
+    nowhere = api.client.get("/nowhere")
+    assert nowhere.status_code == 404 and _title(nowhere.text) == "Page not found · Ponder"
+
+
+def _title(page: str) -> str:
+    found = re.search(r"<title>(.*?)</title>", page)
+    assert found is not None, page
+    return found.group(1)
+
+
+def test_an_ambiguous_pages_title_names_a_few_runs_escaped(api: Api) -> None:
+    """Many runs share the start: the title names five, as the page does; an id's markup
+    (or a placeholder of the page's template) is text."""
+    ids = [f"<b>{{{{what}}}}-{i}" for i in range(7)]
+    for run_id in ids:
+        api.call(lambda r=run_id: append_all(api.store, research_trace(r).events))
+    response = api.client.get("/runs/%3Cb%3E", follow_redirects=False)
+    assert response.status_code == 409
+    matches = api.client.get(f"{API}/runs/%3Cb%3E").json()["matches"]
+    assert len(matches) > 5  # some of them: enough to tell there are more
+    shown = ", ".join(m.replace("<b>", "&lt;b&gt;") for m in matches[:5])
+    assert _title(response.text) == f"Ambiguous run id &lt;b&gt;: {shown}, ... · Ponder"
+    assert "<b>" not in response.text
 
 
 def test_the_api_answers_for_the_run_a_unique_start_of_its_id_names(api: Api) -> None:
