@@ -487,6 +487,7 @@ class PlanBuilder:
         # each repair could add max_actions more
         self._action_count = len(self.reusable)
         self._written = 0  # every action line, even rejected ones
+        self._resume: int | None = None  # the id after one that skipped numbers
 
     def action(self, id_: int, tool: str, positional: list[Any], keywords: dict[str, Any],
                *, line: int, text: str, thought: str | None = None) -> Action | PlanProblem:
@@ -610,17 +611,26 @@ class PlanBuilder:
             for i in range(self.next_id, id_):
                 self.declared[i] = 0
             self.next_id = id_
-        if id_ != self.next_id:
-            expected = self.next_id
-            self.declared[id_] = line  # so that later uses of it are not errors too
-            self.next_id = max(self.next_id, id_ + 1)
-            kind = "skips" if id_ > expected else "goes back to"
-            # (an id of thousands of digits is shown cut, as is the next one expected)
-            return PlanProblem("bad_id", f"action id {_shown_id(str(id_))} {kind} a number: "
-                                         f"expected {_shown_id(str(expected))}", line)
+        if id_ != self.next_id and id_ != self._resume:
+            if id_ >= 1:
+                self.declared[id_] = line  # so that later uses of it are not errors too
+                # the plan may go on from the expected number (the line was a slip) or
+                # from this one (it numbered on from here): neither is a second error
+                self._resume = id_ + 1 if id_ > self.next_id else None
+            return PlanProblem("bad_id", _bad_id(str(id_), self.next_id), line)
         self.declared[id_] = line
-        self.next_id = id_ + 1
+        self.next_id, self._resume = id_ + 1, None
         return None
+
+    def unreadable_id(self, digits: str, line: int) -> PlanProblem:
+        """The problem of an action numbered ``digits``, a number no action can have (a
+        negative one, one of more than :data:`MAX_ID_DIGITS` digits): the plan's
+        numbering goes on as if the line were not there."""
+        self._written += 1
+        if self.joined_at is not None:
+            return PlanProblem("after_join", f"action {_shown_id(digits)} comes after join() "
+                                             f"(line {self.joined_at})", line)
+        return PlanProblem("bad_id", _bad_id(digits, self.next_id), line)
 
     def _check_ref(self, id_: int, dep: int, line: int) -> PlanProblem | None:
         if dep == id_:
@@ -651,6 +661,19 @@ class PlanBuilder:
             if path:
                 return path
         return []
+
+
+def _bad_id(digits: str, expected: int) -> str:
+    """Why an action numbered ``digits`` is out of order, ``expected`` being its number.
+    (An id of thousands of digits is shown cut, as is the one expected.)"""
+    shown = f"action id {_shown_id(digits)}"
+    if digits.startswith("-") or not digits.strip("0"):
+        return (f"{shown} is not a valid action number (actions are numbered 1, 2, 3...): "
+                f"expected {expected}")
+    value = int(digits.lstrip("0") or "0") if len(digits.lstrip("0")) <= MAX_ID_DIGITS else None
+    kind = ("goes back to a number" if value is not None and value < expected
+            else "skips a number" if value == expected + 1 else "skips numbers")
+    return f"{shown} {kind}: expected {_shown_id(str(expected))}"
 
 
 def _canonical(call: str) -> str:

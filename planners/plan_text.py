@@ -53,14 +53,16 @@ from planners.plan import (
 
 # how models number an action: `1.`, `1)`, `1:`, `Action 1:`, `Step 1.`, after a Markdown
 # list bullet, in bold (`**1.**`)
-_NUMBERING = (r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?(\d+)"
+_NUMBERING = (r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?(-?\d+)"
               r"(?:\*\*|__)?[ \t]*[.):](?:\*\*|__)?[ \t]*")
 _ACTION_HEAD = re.compile(_NUMBERING + r"`?([A-Za-z_][A-Za-z0-9_\-]*)\s*\(")
 _JOIN = re.compile(r"(?:" + _NUMBERING + r"|[ \t]*)`?join\s*\(\s*"
                    r"(?:\$\{\s*(-?\d+)\s*\}|\$(-?\d+))?\s*\)`?\s*(?:#.*)?", re.IGNORECASE)
 # a line that starts as an action would but is none: a number (`3 search`, `Step 2: look
-# up Rome`) or a call without one (`search("x")`); other lines are prose, skipped
-_ACTION_LIKE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?\d"
+# up Rome`, `-1. look up Rome`) or a call without one (`search("x")`); other lines are
+# prose, skipped (`-5 degrees in Oslo` too)
+_ACTION_LIKE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?"
+                          r"(?:\d|-\d+(?:\*\*|__)?[ \t]*[.):])"
                           r"|[ \t]*`?[A-Za-z_][A-Za-z0-9_\-]*\(")
 _THOUGHT = re.compile(r"\s*thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 _BARE_REF = re.compile(r"\$\{\s*(-?\d+)\s*\}|\$(-?\d+)")
@@ -271,10 +273,12 @@ class TextPlanParser:
         if trailing and not trailing.startswith("#"):
             return [PlanProblem("garbage", f"unexpected text after the call: "
                                 f"{_clip(trailing)!r}", first_line)]
-        if len(head.group(1)) > MAX_ID_DIGITS:  # (int() refuses thousands of digits)
-            return [PlanProblem("bad_id", f"action id {_clip(head.group(1), 40)} skips a "
-                                f"number: expected {self.builder.next_id}", first_line)]
-        id_, tool = int(head.group(1)), head.group(2)
+        digits = head.group(1)
+        if digits.startswith("-") or len(digits) > MAX_ID_DIGITS:
+            # no action has it (and int() refuses thousands of digits): `-1.` was prose,
+            # skipped with its action
+            return [self.builder.unreadable_id(digits, first_line)]
+        id_, tool = int(digits), head.group(2)
         try:
             positional, keywords = parse_call_args(text[head.end():close])
         except ArgSyntaxError as exc:
