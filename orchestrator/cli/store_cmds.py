@@ -12,6 +12,8 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import typer
+from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -47,7 +49,7 @@ from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.events import RunStarted
 from orchestrator.runtime.registry import Registry
 from orchestrator.spec.loader import load_yaml
-from orchestrator.spec.models import non_finite
+from orchestrator.spec.models import WorkflowSpec, non_finite
 from orchestrator.store import (
     RunFilter,
     RunInfo,
@@ -573,15 +575,46 @@ def import_cmd(
         except RecursionError:
             raise _fail(f"{file}: nests too deeply ({_DEEP})", kind="file",
                         location=str(file)) from None
+
+        async def store_it(store: TraceStore) -> tuple[str, list[StoredEvent]]:
+            rid = await store.import_run(doc)
+            return rid, await store.events(rid, kinds=("run_started",))
+
         try:
-            rid = with_store(db, lambda s: s.import_run(doc))
+            rid, started = with_store(db, store_it)
         except EventConflict as exc:
             raise _fail(f"{file}: run {exc.run_id} is in the trace store already (imported or "
                         "run there before); nothing was imported. Import it into another "
                         "store (--db)", kind="store", location=str(file)) from None
         out.print(f"imported run {rid}", markup=False, highlight=False)
+        problem = _recorded_workflow_problem(started)
+        if problem is not None:
+            err.print(f"[yellow]warning:[/yellow] run {escape(rid)}: {escape(problem)}: it "
+                      "can be shown and viewed, not resumed; replay it with its file "
+                      "(ponder replay --workflow FILE)", highlight=False, soft_wrap=True)
 
     _run_cli(go, debug)
+
+
+def _recorded_workflow_problem(started: list[StoredEvent]) -> str | None:
+    """What keeps the workflow an imported run's trace records (its first ``run_started``)
+    from reading as a workflow of this version of Ponder, which ``ponder resume`` and
+    ``ponder replay`` (without ``--workflow``) need: the first problem, in the words they
+    use; None when it reads (or no ``run_started`` is a known event)."""
+    first = next((e for e in started if isinstance(e, RunStarted)), None)
+    if first is None:
+        return None
+    if not first.spec:
+        return f"its trace records no workflow ({shown(first.workflow)})"
+    try:
+        WorkflowSpec.model_validate(first.spec)
+    except ValidationError as exc:
+        problem, more = exc.errors()[0], exc.error_count() - 1
+        where = ".".join(str(part) for part in problem["loc"]) or "spec"
+        return (f"the workflow {shown(first.workflow)} its trace records does not read as a "
+                f"workflow of this version of Ponder ({where}: {problem['msg']}"
+                f"{f'; and {more} more' if more else ''})")
+    return None
 
 
 def _persists(url: str) -> bool:
