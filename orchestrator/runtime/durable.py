@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -60,6 +61,7 @@ from orchestrator.runtime.run_checks import (
     check_tool_executor,
 )
 from orchestrator.runtime.scheduler import Scheduler
+from orchestrator.spec.base import BOOL_NOT_NUMBER
 from orchestrator.spec.loader import load_yaml
 from orchestrator.spec.models import ModelConfig, WorkflowSpec
 from orchestrator.spec.schema_check import schema_problem
@@ -339,7 +341,7 @@ def _recorded_spec(rec: Recording, *, can_give_file: bool) -> WorkflowSpec:
         pydantic's ValidationError, an internal error to the CLI.
     """
     try:
-        return WorkflowSpec.model_validate(rec.spec)
+        return _as_recorded(rec.spec)
     except ValidationError as exc:
         first, more = exc.errors()[0], exc.error_count() - 1
         where = ".".join(str(part) for part in first["loc"]) or "spec"
@@ -356,9 +358,47 @@ def _readable_spec(rec: Recording) -> WorkflowSpec | None:
     --model`` records the config it serves an alias with); ``None`` when it is not
     recorded, or no longer reads as one."""
     try:
-        return WorkflowSpec.model_validate(rec.spec)
+        return _as_recorded(rec.spec)
     except ValueError:
         return None
+
+
+def _as_recorded(data: dict[str, Any]) -> WorkflowSpec:
+    """A workflow as a run recorded it (``run_started.spec``). A boolean where a number
+    belongs, which Ponder took as 1 or 0 before it refused one (``max_tokens: true`` ran
+    with 1 token), reads as the number the run had, so that the run resumes and replays
+    as it ran (it was refused: "does not read as a workflow of this version").
+
+    :raises ValidationError: for any other problem.
+    """
+    try:
+        return WorkflowSpec.model_validate(data)
+    except ValidationError as exc:
+        as_ran = _bools_as_numbers(data, exc)
+        if as_ran is None:
+            raise
+    return WorkflowSpec.model_validate(as_ran)
+
+
+def _bools_as_numbers(data: dict[str, Any], exc: ValidationError) -> dict[str, Any] | None:
+    """A copy of ``data`` with each boolean that ``exc`` refuses where a number belongs
+    replaced by that number; ``None`` when it refuses none."""
+    copied: dict[str, Any] | None = None
+    for error in exc.errors():
+        if error["type"] != BOOL_NOT_NUMBER:
+            continue
+        copied = copied if copied is not None else copy.deepcopy(data)
+        holder: Any = None
+        key: Any = None
+        value: Any = copied
+        # the error's path, less the parts naming no key (a tagged union's tag: `llm`)
+        for part in error["loc"]:
+            if (isinstance(value, dict) and part in value) or (
+                    isinstance(value, list) and isinstance(part, int) and part < len(value)):
+                holder, key, value = value, part, value[part]
+        if holder is not None and isinstance(value, bool):
+            holder[key] = int(value)
+    return copied
 
 
 def _aliases_run_bundled(spec: WorkflowSpec) -> frozenset[str]:
@@ -724,7 +764,7 @@ def _child_graph(graph: CompiledGraph, child: Recording, ctx: RunContext) -> Com
     if not child.spec:
         return graph
     try:
-        spec = WorkflowSpec.model_validate(child.spec)
+        spec = _as_recorded(child.spec)
     except ValueError:  # an older trace's spec: the workflow as it is now
         return graph
     if spec == graph.spec:
