@@ -562,11 +562,15 @@ class PlanBuilder:
             return PlanProblem("bad_reference", no_such_answer(written, str(answer)), line)
         return Joined(line, answer)
 
-    def finish(self, *, ended: bool = True, rejected: int = 0) -> list[PlanProblem]:
+    def finish(self, *, ended: bool = True, rejected: int = 0,
+               empty_message: str = "the plan has no actions before join()"
+               ) -> list[PlanProblem]:
         """Problems visible only once the plan is complete.
 
         :param rejected: problems the parser already reported (lines it could not read):
             a plan whose only lines were rejected is not also reported as empty.
+        :param empty_message: the message for a plan that joined with no action, in the words
+            of its format.
         """
         problems: list[PlanProblem] = []
         cycle = self._cycle()
@@ -578,8 +582,7 @@ class PlanBuilder:
         if empty and self.allow_empty and self.joined_at is not None:
             pass
         elif empty and self.joined_at is not None:
-            problems.append(PlanProblem("empty_plan", "the plan has no actions before join()",
-                                        self.joined_at))
+            problems.append(PlanProblem("empty_plan", empty_message, self.joined_at))
         elif empty:
             problems.append(PlanProblem("empty_plan", "the plan has no actions"))
         elif self.joined_at is None and ended:

@@ -122,6 +122,7 @@ class JsonPlanParser:
         self._had_actions = False  # the object being scanned has an "actions" list
         self._skipped: tuple[int, int] | None = None  # the first object without one
         self._seen = 0
+        self._join_action = False  # an action {"tool": "join"} joined the plan
         self._problems = 0  # problems reported so far
 
     @property
@@ -282,7 +283,11 @@ class JsonPlanParser:
     def _finish(self, out: list[ParseEvent], *, joined: bool) -> list[ParseEvent]:
         """``out`` and the builder's end-of-plan problems."""
         rejected = self._problems + sum(isinstance(e, PlanProblem) for e in out)
-        return [*out, *self.builder.finish(ended=joined, rejected=rejected)]
+        # a JSON plan joins where its object ends; only a "join" action writes join()
+        empty = ("the plan has no actions before join()" if self._join_action
+                 else 'the plan\'s "actions" list is empty')
+        return [*out, *self.builder.finish(ended=joined, rejected=rejected,
+                                           empty_message=empty)]
 
     def _line_at(self, index: int) -> int:
         return bisect.bisect_left(self._newlines, index) + 1
@@ -294,6 +299,7 @@ class JsonPlanParser:
                                            f"{json.dumps(element)[:60]}", line)
         id_, tool = element.get("id"), element.get("tool")
         if tool == "join":
+            self._join_action = True
             return self.builder.join(line)
         if not isinstance(id_, int) or isinstance(id_, bool):
             return PlanProblem("bad_json", f"an action needs an integer \"id\", got "
