@@ -1,8 +1,11 @@
 """Playback draws each frame from what changed since the last: the timeline's rows of a
-position reached event by event are those of the same position reached at once."""
+position reached event by event are those of the same position reached at once, and the
+graph kept from frame to frame is the graph drawn anew, its unchanged steps and edges
+the elements they were."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from viewer_traces import append_all, research_trace
 
 pytestmark = pytest.mark.browser
 
+DAG_CHECK = (Path(__file__).parent / "js" / "dag_check.js").read_text()
 _ROWS = "s => [...s.querySelectorAll('[data-row]')].map((g) => g.getAttribute('data-row'))"
 
 
@@ -37,3 +41,14 @@ def test_the_timeline_stepped_through_equals_the_timeline_jumped_to(web: Browser
         _at(page, i)
         assert page.eval_on_selector("#gantt svg", _ROWS) == stepped[i - 1], i
     assert len(stepped[-1]) > 5 and len(stepped[0]) < len(stepped[-1])
+
+
+def test_the_graph_kept_from_frame_to_frame_is_the_graph_drawn_anew(web: Browser) -> None:
+    web.server.call(lambda: append_all(web.server.store, research_trace("kept-dag").events))
+    page = web.new_page()
+    page.goto(f"{web.server.url}/")
+    out = page.evaluate(DAG_CHECK, "kept-dag")
+    assert out["problems"] == []
+    assert out["groups"] >= 1 and out["frames"] > 2 * out["events"]
+    # most of a frame's steps and edges are those of the frame before
+    assert out["reused"] > 3 * out["rebuilt"] > 0

@@ -1,7 +1,7 @@
 // The DAG as SVG. Only what lies in (or near) the visible part of the scroll area
 // is in the DOM, so a run of ten thousand steps draws as fast as one of fifty.
 
-import { clip, fmtDuration, STATUSES, svg, fill } from "./dom.js";
+import { clip, fmtDuration, STATUSES, svg } from "./dom.js";
 import { Grid } from "./grid.js";
 import { NODE_H } from "./layout.js";
 
@@ -31,6 +31,8 @@ export class DagView {
     this.critical = new Set();
     this.criticalEdges = new Set();
     this.selected = null;
+    this.drawnSteps = new Map(); // id -> {key, g}: each step element in the DOM and its look
+    this.drawnEdges = new Map(); // edge key -> {key, path}
     this.root = svg("svg", { class: "dag-svg", role: "img", "aria-label": "Graph of the run's steps" });
     this.gBoxes = svg("g", { class: "boxes" });
     this.gEdges = svg("g", { class: "edges" });
@@ -131,6 +133,11 @@ export class DagView {
     requestAnimationFrame(() => { this.pending = false; this.draw(); });
   }
 
+  /** Draw what lies in view. An element drawn in the frame before whose look did not
+   * change (its place, status, classes, texts and child bar) is kept as it is, and the
+   * groups are only reordered where they differ: playback, which folds a few events per
+   * frame, touches the DOM of the few steps those events changed (it built every step
+   * and edge in view again in each frame). */
   draw() {
     if (!this.layout || !this.state) return;
     const s = this.scroller, k = this.scale;
@@ -138,44 +145,79 @@ export class DagView {
     const x1 = (s.scrollLeft + s.clientWidth + MARGIN) / k, y1 = (s.scrollTop + s.clientHeight + MARGIN) / k;
     const steps = this.state.steps;
     const boxes = [], nodes = [], edges = [];
+    const drawnSteps = new Map(), drawnEdges = new Map();
     for (const i of this.boxGrid.query(x0, y0, x1, y1)) { // in view, in the layout's order
       const [id, b] = this.boxList[i];
-      if (!steps.has(id)) continue; // not added yet at this moment
-      (b.open ? boxes : nodes).push(this.drawStep(id, b, steps.get(id)));
+      const st = steps.get(id);
+      if (!st) continue; // not added yet at this moment
+      const look = this.stepLook(id, b, st);
+      const was = this.drawnSteps.get(id);
+      const drawn = was && was.key === look.key ? was : { key: look.key, g: this.drawStep(id, b, st, look) };
+      drawnSteps.set(id, drawn);
+      (b.open ? boxes : nodes).push(drawn.g);
     }
     for (const i of this.edgeGrid.query(x0, y0, x1, y1)) {
       const e = this.layout.edges[i];
       if (!steps.has(e.from) || !steps.has(e.to)) continue;
-      edges.push(this.drawEdge(e, this.layout.boxes.get(e.from), this.layout.boxes.get(e.to)));
+      const look = this.edgeLook(e, this.layout.boxes.get(e.from), this.layout.boxes.get(e.to));
+      const was = this.drawnEdges.get(e.key);
+      const drawn = was && was.key === look.key ? was : { key: look.key, path: this.drawEdge(e, look) };
+      drawnEdges.set(e.key, drawn);
+      edges.push(drawn.path);
     }
-    fill(this.gBoxes, boxes);
-    fill(this.gEdges, edges);
-    fill(this.gNodes, nodes);
+    // a step drawn anew keeps the keyboard's focus its element had
+    const active = document.activeElement;
+    const focused = active && this.root.contains(active) ? active.closest("[data-step-id]") : null;
+    this.drawnSteps = drawnSteps;
+    this.drawnEdges = drawnEdges;
+    place(this.gBoxes, boxes);
+    place(this.gEdges, edges);
+    place(this.gNodes, nodes);
+    if (focused && !focused.isConnected) {
+      drawnSteps.get(focused.getAttribute("data-step-id"))?.g.focus({ preventScroll: true });
+    }
     this.root.dataset.drawnNodes = String(boxes.length + nodes.length);
   }
 
-  drawEdge(e, a, b) {
+  /** What an edge's path shows: its curve, and whether it is on the critical path. */
+  edgeLook(e, a, b) {
     const x1 = a.x + a.w, y1 = a.open ? a.y + 14 : a.y + a.h / 2;
     const x2 = b.x, y2 = b.open ? b.y + 14 : b.y + b.h / 2;
     const dx = Math.max(24, (x2 - x1) / 2);
+    const d = `M ${x1} ${y1} C ${x1 + dx} ${y1}, ${x2 - dx} ${y2}, ${x2 - 1} ${y2}`;
     const critical = this.criticalEdges.has(e.key);
+    return { d, critical, key: `${d}|${critical ? 1 : 0}` };
+  }
+
+  drawEdge(e, look) {
     return svg("path", {
-      d: `M ${x1} ${y1} C ${x1 + dx} ${y1}, ${x2 - dx} ${y2}, ${x2 - 1} ${y2}`,
-      class: critical ? "edge critical" : "edge",
-      "marker-end": critical ? "url(#arrow-critical)" : "url(#arrow)",
+      d: look.d,
+      class: look.critical ? "edge critical" : "edge",
+      "marker-end": look.critical ? "url(#arrow-critical)" : "url(#arrow)",
       "data-edge": `${e.from}\u2192${e.to}`,
     });
   }
 
-  drawStep(id, b, s) {
+  /** Everything a step's element shows, and `key`: a text that differs whenever any of
+   * it does (its box, status, classes, texts, child count and bar). */
+  stepLook(id, b, s) {
     const status = STATUSES.includes(s.status) ? s.status : "pending";
     const classes = ["step", b.open ? "group" : "node", `st-${status}`,
       this.critical.has(id) && "critical", this.selected === id && "selected",
-      s.replanned && "replanned", !s.declared && s.addedBy !== null && "added"];
+      s.replanned && "replanned", !s.declared && s.addedBy !== null && "added"].filter(Boolean).join(" ");
     const kids = this.tree.kids(id).length;
     const dur = stepDuration(s, this.state.ts);
     const meta = [s.kind || "step", status, dur !== null ? fmtDuration(dur) : null, s.attempts.length > 1 ? `\u00d7${s.attempts.length}` : null]
       .filter(Boolean).join(" \u00b7 ");
+    const size = kids ? this.tree.size.get(id) : 0;
+    const counts = kids && !b.open ? this.countsUnder(id) : null;
+    const bar = counts ? STATUSES.map((st) => counts.get(st) || 0).join(",") : "";
+    const key = [b.x, b.y, b.w, b.h, b.open ? 1 : 0, classes, meta, kids, size, bar].join("\u0000");
+    return { status, classes, meta, kids, size, counts, key };
+  }
+
+  drawStep(id, b, s, look) {
+    const { status, classes, meta, kids } = look;
     const g = svg("g", { class: classes, "data-step-id": id, "data-status": status, transform: `translate(${b.x},${b.y})`, tabindex: "0" },
       svg("title", null, `${id}\n${meta}${s.replanned ? "\nadded by replanning" : ""}`));
     if (b.open) {
@@ -195,8 +237,8 @@ export class DagView {
         svg("text", { class: "meta", x: 12, y: 34 }, clip(meta, 27)),
       );
       if (kids) {
-        g.append(this.toggle(id, `+${this.tree.size.get(id)}`, b.w - 44, 6, 38));
-        g.append(this.childBar(id, b.w));
+        g.append(this.toggle(id, `+${look.size}`, b.w - 44, 6, 38));
+        g.append(this.childBar(look.counts, b.w));
       }
     }
     return g;
@@ -208,22 +250,25 @@ export class DagView {
       svg("text", { x: w / 2, y: 12, "text-anchor": "middle" }, label));
   }
 
-  /** A collapsed box's descendants as a bar of statuses. */
-  childBar(id, width) {
-    let counts;
+  /** The statuses of a collapsed box's descendants: status -> how many. */
+  countsUnder(id) {
     if (this.frames && this.frames.state === this.state && this.frames.tree === this.tree) {
-      counts = this.frames.countsUnder(id); // kept as events come (it walked them all each frame)
-    } else {
-      counts = new Map();
-      const walk = (p) => {
-        for (const c of this.tree.kids(p)) {
-          const s = this.state.steps.get(c);
-          if (s) counts.set(s.status, (counts.get(s.status) || 0) + 1);
-          walk(c);
-        }
-      };
-      walk(id);
+      return this.frames.countsUnder(id); // kept as events come (it walked them all each frame)
     }
+    const counts = new Map();
+    const walk = (p) => {
+      for (const c of this.tree.kids(p)) {
+        const s = this.state.steps.get(c);
+        if (s) counts.set(s.status, (counts.get(s.status) || 0) + 1);
+        walk(c);
+      }
+    };
+    walk(id);
+    return counts;
+  }
+
+  /** A collapsed box's descendants as a bar of statuses (`counts`: see countsUnder). */
+  childBar(counts, width) {
     let total = 0;
     for (const n of counts.values()) total += n;
     const g = svg("g", { class: "childbar", transform: `translate(6,${NODE_H - 5})` });
@@ -236,5 +281,21 @@ export class DagView {
       x += (w * n) / total;
     }
     return g;
+  }
+}
+
+/** Make `group`'s children `wanted`, in order, moving and removing only what differs
+ * (nothing when they are the same elements in the same order). */
+function place(group, wanted) {
+  const keep = new Set(wanted);
+  for (let c = group.firstChild; c !== null;) {
+    const next = c.nextSibling;
+    if (!keep.has(c)) c.remove();
+    c = next;
+  }
+  let at = group.firstChild;
+  for (const node of wanted) {
+    if (node === at) at = at.nextSibling;
+    else group.insertBefore(node, at); // moved from further on, or new
   }
 }
