@@ -323,10 +323,11 @@ def _graph_for(rec: Recording, registry: Registry, workflow_file: str | Path | N
             # the recorded file (not one given): as it ran, its aliases included, and its
             # models served as they were (`ponder run --model` replaced some)
             given = _aliases_run_bundled(recorded)
-            spec.models.update(recorded.models)
+            spec.models.update(recorded.models or _served_bundled(recorded, rec))
         return compile_graph(spec, smap, registry=registry, base_dir=path.resolve().parent,
                              models_given=given)
     spec = _recorded_spec(rec, can_give_file=prefer_file)
+    spec.models.update(_served_bundled(spec, rec))
     base = path.resolve().parent if path is not None else Path(".")
     return compile_graph(spec, registry=registry, base_dir=base,
                          models_given=_aliases_run_bundled(spec))
@@ -406,6 +407,41 @@ def _aliases_run_bundled(spec: WorkflowSpec) -> frozenset[str]:
     each on the bundled model (Ponder did so before it refused an undeclared alias), so
     that the recorded workflow compiles again as it ran (resume, replay)."""
     return frozenset() if spec.models else model_aliases(spec)
+
+
+def _served_bundled(spec: WorkflowSpec, rec: Recording) -> dict[str, ModelConfig]:
+    """For a recorded workflow without ``models:``, each model alias its run named (its
+    steps', and those of the steps its planners added at run time) declared as served
+    then: on the bundled model (Ponder did so before it refused an undeclared alias), so
+    that the run resumes and replays as it ran. Declared, they also pass the check a plan
+    step's planned steps get since (a plan error ``unknown_model``, which failed the plan
+    step of such a run when it ran again); ``models_given`` only passes the compile.
+    None for a workflow with ``models:``."""
+    if spec.models:
+        return {}
+    named = model_aliases(spec) | _aliases_in(list(rec.added_specs.values()))
+    return {alias: ModelConfig() for alias in sorted(named - {"default"})}
+
+
+def _aliases_in(value: Any) -> frozenset[str]:
+    """The model aliases named in step definitions as recorded (``graph_patched``'s
+    ``spec``): the fields :func:`~orchestrator.graph.subworkflows.model_aliases` reads."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if key in _ALIAS_FIELDS and isinstance(inner, str):
+                    found.add(inner)
+                else:
+                    stack.append(inner)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return frozenset(found)
+
+
+_ALIAS_FIELDS = frozenset({"model", "llm", "joiner_model"})
 
 
 class ChildRuns(Protocol):
@@ -767,6 +803,7 @@ def _child_graph(graph: CompiledGraph, child: Recording, ctx: RunContext) -> Com
         spec = _as_recorded(child.spec)
     except ValueError:  # an older trace's spec: the workflow as it is now
         return graph
+    spec.models.update(_served_bundled(spec, child))
     if spec == graph.spec:
         return graph
     return compile_graph(spec, registry=ctx.registry, base_dir=graph.base_dir,
