@@ -394,8 +394,9 @@ def _bools_as_numbers(data: dict[str, Any], exc: ValidationError) -> dict[str, A
         value: Any = copied
         # the error's path, less the parts naming no key (a tagged union's tag: `llm`)
         for part in error["loc"]:
-            if (isinstance(value, dict) and part in value) or (
-                    isinstance(value, list) and isinstance(part, int) and part < len(value)):
+            if isinstance(value, dict) and part in value:
+                holder, key, value = value, part, value[part]
+            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
                 holder, key, value = value, part, value[part]
         if holder is not None and isinstance(value, bool):
             holder[key] = int(value)
