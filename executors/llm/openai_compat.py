@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import openai
+import pydantic
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from pydantic import Field
@@ -99,8 +100,12 @@ class OpenAIBackend:
     429 and 503, and a step's ``retry:`` policy waits out, up to its ``max_backoff_s``);
     a refused
     ``json_schema`` (whatever the status: llama.cpp's server answers 500), an answer that
-    is not a chat completion, has no choices or no text (``content: null``), or a stream
-    without any event → :class:`BackendError`, which is not retried. Each names the URL.
+    is not a chat completion, has no choices or no text (``content: null``), a stream
+    without any event, or a stream chunk of the wrong shape (its choices, index, content
+    or finish reason not what a chat completion chunk holds) → :class:`BackendError`,
+    which is not retried; an error event in a stream (vLLM's server sends one when the
+    engine fails after the answer began) → :class:`BackendHTTPError` of the HTTP status
+    in its ``code`` (a 5xx is retried), else :class:`BackendError`. Each names the URL.
     An error in the middle of a stream keeps the text received so far
     (``StepError.raw_output``). Tokens the server reports with an unusable answer or an
     error status are added to ``LLMRequest.usage``. Cancelling the awaiting task closes
@@ -263,14 +268,13 @@ class OpenAIBackend:
                         except StopAsyncIteration:
                             break
                     events += 1
+                    with self._errors(request, streaming=True):
+                        parts = _chunk_choices(chunk, self.base_url)
                     if self.options.idle_timeout_s is not None and _carries_content(chunk):
                         idle_at = anyio.current_time() + self.options.idle_timeout_s
                     usage = getattr(chunk, "usage", None) or usage
                     model = getattr(chunk, "model", None) or model
-                    for choice in getattr(chunk, "choices", None) or ():
-                        delta = getattr(choice, "delta", None)
-                        piece = (getattr(delta, "content", None) or "") if delta else ""
-                        index = getattr(choice, "index", 0) or 0
+                    for index, delta, piece, choice_finish in parts:
                         texts.setdefault(index, []).append(piece)
                         # a reasoning model's thinking (or a tool call) comes in other
                         # fields of the delta: tokens made all the same, which a caller
@@ -282,7 +286,7 @@ class OpenAIBackend:
                                     counter.prompt_tokens += prompt_estimate
                                 counter.completion_tokens += 1
                         if index == 0:
-                            finish = getattr(choice, "finish_reason", None) or finish
+                            finish = choice_finish or finish
                             if piece:
                                 ttft = ttft if ttft is not None else anyio.current_time() - start
                                 yield LLMChunk(piece)
@@ -471,6 +475,19 @@ class OpenAIBackend:
                 raise BackendError(message) from exc
             raise BackendHTTPError(message, status=exc.status_code,
                                    retry_after_s=_retry_after(exc.response)) from exc
+        except openai.APIError as exc:
+            self.stats.failed += 1
+            status = _error_status(exc.body)
+            if status is None:
+                raise BackendError(f"{_url(exc, self.base_url)}: {_one_line(str(exc))}"
+                                   ) from exc
+            # an error event in a stream (vLLM's server sends one, with the status it
+            # would have answered, when the engine fails after the answer began): what an
+            # error status says, retryable alike
+            detail = _error_detail(exc.body) or _one_line(str(exc))
+            raise BackendHTTPError(f"{_url(exc, self.base_url)}: the server reported an error "
+                                   f"during the stream: HTTP {status}: {detail}",
+                                   status=status) from exc
         except openai.OpenAIError as exc:
             self.stats.failed += 1
             raise BackendError(f"{self.base_url}: {_one_line(str(exc))}") from exc
@@ -575,7 +592,12 @@ def _completion_parts(response: Any, base_url: str) -> tuple[list[Any], tuple[in
         raise BackendError(f"{base_url}: the answer is not a chat completion: "
                            f"{_preview(_as_json(response))}")
     usage = _usage_counts(getattr(response, "usage", None)) or (0, 0)
-    return sorted(choices, key=lambda c: getattr(c, "index", 0) or 0), usage
+    indexes = [getattr(c, "index", 0) or 0 for c in choices]
+    if not all(_is_int(i) for i in indexes):
+        raise BackendError(f"{base_url}: the answer is not a chat completion (a choice's "
+                           f"index is not a number): {_preview(_as_json(response))}")
+    return [c for _, c in sorted(zip(indexes, choices, strict=True),
+                                 key=lambda pair: pair[0])], usage
 
 
 def _choice_text(choice: Any, base_url: str) -> str:
@@ -594,6 +616,50 @@ def _choice_text(choice: Any, base_url: str) -> str:
     raise BackendError(f"{base_url}: the answer has no text (content: null; {why})")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _chunk_choices(chunk: Any, base_url: str) -> list[tuple[int, Any, str, str | None]]:
+    """A stream chunk's choices, each as ``(index, delta, content, finish_reason)``.
+
+    :raises BackendError: when the chunk is not shaped as a chat completion chunk (its
+        choices not a list of objects, an index that is not a number, content or a finish
+        reason that is not text), naming it.
+    """
+    choices = getattr(chunk, "choices", None)
+    parts: list[tuple[int, Any, str, str | None]] = []
+    ok = choices is None or isinstance(choices, list)
+    for choice in choices if ok and choices else ():
+        if not isinstance(choice, pydantic.BaseModel):
+            ok = False
+            break
+        index = getattr(choice, "index", None)
+        delta = getattr(choice, "delta", None)
+        content = getattr(delta, "content", None)
+        finish = getattr(choice, "finish_reason", None)
+        if (not (index is None or _is_int(index))
+                or not (delta is None or isinstance(delta, pydantic.BaseModel))
+                or not (content is None or isinstance(content, str))
+                or not (finish is None or isinstance(finish, str))):
+            ok = False
+            break
+        parts.append((index or 0, delta, content or "", finish))
+    if not ok:
+        raise BackendError(f"{base_url}: the server sent a stream chunk that is not a chat "
+                           f"completion chunk: {_preview(_as_json(chunk))}")
+    return parts
+
+
+def _error_status(body: Any) -> int | None:
+    """The HTTP status an error event of a stream gives in its ``code`` (vLLM's
+    ``{"error": {"message": ..., "type": ..., "code": 500}}``), when it is one (400-599)."""
+    code = body.get("code") if isinstance(body, dict) else None
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)
+    return code if _is_int(code) and 400 <= code <= 599 else None
+
+
 def _delta_carries_more(delta: Any) -> bool:
     """Whether a stream delta without content carries other text: a reasoning model's
     thinking (``reasoning_content``, ``reasoning``) or a tool call."""
@@ -603,8 +669,16 @@ def _delta_carries_more(delta: Any) -> bool:
 
 
 def _as_json(value: Any) -> Any:
+    """A model as plain data, without pydantic's warnings about fields of the wrong type
+    (a server's chunk is built without validation; such fields are reported, not warned
+    about)."""
     dump = getattr(value, "model_dump", None)
-    return dump() if dump is not None else value
+    if dump is None:
+        return value
+    try:
+        return dump(warnings=False)
+    except Exception:  # a value pydantic cannot serialise at all
+        return repr(value)
 
 
 def _check_stream_end(events: int, finish: str | None, base_url: str) -> None:

@@ -604,3 +604,76 @@ async def test_a_stream_without_usage_counts_its_prompt(server: RawServer) -> No
         final = await streamed(b, ask("x" * 20))
     await b.aclose()
     assert (final.prompt_tokens, final.completion_tokens) == (5, 2)
+
+
+# -- stream chunks of the wrong shape, error events ------------------------------------
+
+
+def _choice(**fields: Any) -> dict[str, Any]:
+    return {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+            "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None,
+                         **fields}]}
+
+
+@pytest.mark.parametrize("event", [
+    {"choices": "x"},
+    {"choices": ["x"]},
+    _choice(delta="x"),
+    _choice(delta={"content": 5}),
+    _choice(index="a"),
+    _choice(finish_reason=3),
+], ids=["choices-text", "choice-text", "delta-text", "content-number", "index-text",
+        "finish-number"])
+async def test_a_stream_chunk_of_the_wrong_shape_is_named_keeping_what_came(
+        server: RawServer, event: dict[str, Any]) -> None:
+    # it raised Python's TypeError (or went on with a wrong text) before
+    server.script.append(sse(delta("hel"), event, delta("lo", "stop")))
+    b = backend(f"{server.root}/v1")
+    counted = Usage()
+    with pytest.raises(BackendError) as info:
+        await streamed(b, ask(usage=counted))
+    await b.aclose()
+    assert ": the server sent a stream chunk that is not a chat completion chunk: '{" in str(
+        info.value)
+    assert not is_retryable(info.value)
+    assert info.value.raw_output == "hel" and counted.completion_tokens == 1
+
+
+async def test_an_answer_whose_choice_index_is_not_a_number_is_named(
+        server: RawServer) -> None:
+    body = completion({"content": "hi"})
+    body["choices"][0]["index"] = "a"
+    body["choices"].append({"index": 1, "message": {"role": "assistant", "content": "yo"},
+                            "finish_reason": "stop"})
+    server.script.append(reply(200, body))
+    b = backend(f"{server.root}/v1")
+    with pytest.raises(BackendError, match=r"the answer is not a chat completion \(a "
+                                           r"choice's index is not a number\)"):
+        await b.complete(ask())
+    await b.aclose()
+
+
+@pytest.mark.parametrize(("code", "status"), [(500, 500), ("503", 503), (None, None)])
+async def test_an_error_event_in_a_stream_says_its_status(
+        server: RawServer, code: Any, status: int | None) -> None:
+    # vLLM's server sends {"error": {..., "code": 500}} when the engine fails after the
+    # answer began: an HTTP error of that status (a 5xx is retried); without a code it
+    # stays a BackendError, which is not
+    error = {"message": "EngineCore encountered an issue", "type": "InternalServerError",
+             **({"code": code} if code is not None else {})}
+    server.script.append(sse(delta("hel"), {"error": error}, done=False))
+    b = backend(f"{server.root}/v1")
+    counted = Usage()
+    with pytest.raises(BackendError) as info:
+        await streamed(b, ask(usage=counted))
+    await b.aclose()
+    assert info.value.raw_output == "hel" and counted.completion_tokens == 1
+    if status is None:
+        assert type(info.value) is BackendError and not is_retryable(info.value)
+        assert str(info.value).endswith(": EngineCore encountered an issue")
+        return
+    assert isinstance(info.value, BackendHTTPError) and info.value.status == status
+    assert is_retryable(info.value)
+    assert str(info.value).endswith(
+        f"/v1/chat/completions: the server reported an error during the stream: HTTP "
+        f"{status}: EngineCore encountered an issue")
