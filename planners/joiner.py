@@ -25,6 +25,7 @@ from planners.base import ActionRecord, PlanSession
 from planners.plan import (
     PlanProblem,
     PlanRef,
+    json_int,
     sub_string_refs,
     timeout_problem,
     truncated_problem,
@@ -188,11 +189,12 @@ def _empty(value: Any) -> bool:
 
 def _first_json_object(text: str) -> Any:
     # raw newlines and tabs inside strings too: llama.cpp's grammars let a model write them
-    decoder = json.JSONDecoder(strict=False)
+    # (an integer too long for int() is its digits: json raised ValueError)
+    decoder = json.JSONDecoder(strict=False, parse_int=json_int)
     for m in re.finditer(r"\{", text):
         try:
             value, _ = decoder.raw_decode(text, m.start())
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             continue
         if isinstance(value, dict) and "action" in value:
             return value
@@ -232,8 +234,8 @@ def _balanced(text: str, start: int) -> str:
 def _answer_value(argument: str) -> Any:
     stripped = argument.strip()
     try:
-        value = json.loads(stripped, strict=False)
-    except (json.JSONDecodeError, RecursionError):
+        value = json.loads(stripped, strict=False, parse_int=json_int)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         return stripped
     return value if isinstance(value, str | int | float | bool) else stripped
 

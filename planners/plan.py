@@ -261,6 +261,16 @@ def long_refs(value: Any, depth: int = 0) -> list[str]:
     return []
 
 
+def json_int(digits: str) -> int | str:
+    """A JSON integer as ``json.loads(..., parse_int=json_int)`` reads it: an ``int``, or
+    its digits as text when it has more than ``int()`` reads (4300): json raised
+    ValueError for such a number, out of parsers that never raise."""
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
+
+
 def no_such_action(digits: str) -> str:
     """The message for a reference to ``$<digits>``, a number no action has (zero, one
     of no action of the plan, a negative one, one too long to be an id)."""

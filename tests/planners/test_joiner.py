@@ -187,3 +187,19 @@ def test_a_surrogate_pair_is_one_character_and_a_reason_keeps_what_it_can() -> N
     replan = parse_decision('{"action": "replan", "reason": "Rome \\udc00 is missing"}')
     assert not isinstance(replan, PlanProblem)
     assert replan.reason == "Rome \ufffd is missing"
+
+
+LONG = "9" * 5000  # more digits than int() reads
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    # json raised ValueError ("Exceeds the limit (4300 digits)") out of parse_decision:
+    # the plan step failed as "unexpected ValueError", the joiner never asked again
+    ('{"action": "finish", "answer": ' + LONG + "}", LONG),
+    ('{"action": "finish", "answer": "x", "confidence": ' + LONG + "}", "x"),
+    (f"Finish({LONG})", LONG),
+    ("Finish(12)", 12),
+])
+def test_a_number_too_long_for_int_is_read_as_its_digits(text: str, answer: object) -> None:
+    decision = parse_decision(text)
+    assert isinstance(decision, Decision) and decision.answer == answer
