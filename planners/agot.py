@@ -42,6 +42,7 @@ from planners.base import (
 from planners.errors import PlanFailed
 from planners.plan import (
     PlanProblem,
+    json_int,
     timeout_problem,
     tries,
     truncated_problem,
@@ -469,8 +470,8 @@ def parse_layer(text: str, existing: int, max_nodes: int, *,
         for p in given if isinstance(given, list) else [given]:
             n = _thought_number(p)
             if n is None or not 1 <= n < number:
-                return PlanProblem("bad_reference", f"thought T{number} builds on {p!r}, "
-                                   "which is not an earlier thought")
+                return PlanProblem("bad_reference", f"thought T{number} builds on "
+                                   f"{_shown_value(p)}, which is not an earlier thought")
             parents.append(n)
         out.append(ProposedThought(text_.strip(), tuple(dict.fromkeys(parents)),
                                    _is_final(item.get("final", False))))
@@ -496,12 +497,23 @@ def parse_check(text: str) -> tuple[bool, PlanProblem | None]:
     the text: a leading yes/no, a negated "complex" ("not a complex thought", "isn't
     complex") is simple, "complex" is complex, "simple" is simple.
     """
+    shown = " ".join(text.split())[:80]
+    unreadable = PlanProblem("bad_check", f"unreadable complexity check {shown!r}; "
+                                          "answering the thought directly")
     doc = _json_object(text)
     if isinstance(doc, dict) and "complex" in doc:
         flag = _yes_no(doc["complex"])
         if flag is not None:
             return flag, None
+        if not isinstance(doc["complex"], str):  # null, 0, a list: no answer in words
+            return False, unreadable
+        text = doc["complex"]  # words in the field ("not really"): read below
     lowered = " ".join(text.lower().split())
+    keyed = _KEYED.search(lowered)
+    if keyed is not None:  # JSON a parser refused ({'complex': False}, unclosed)
+        return keyed.group(1) in ("yes", "true"), None
+    if _KEY.search(lowered):  # the key with a value of no meaning: its name says nothing
+        return False, unreadable
     first = _FIRST_WORD.match(lowered)
     if first is not None:
         return first.group(1) in ("yes", "true"), None
@@ -511,11 +523,13 @@ def parse_check(text: str) -> tuple[bool, PlanProblem | None]:
         return True, None
     if _SIMPLE.search(lowered):
         return False, None
-    shown = " ".join(text.split())[:80]
-    return False, PlanProblem("bad_check", f"unreadable complexity check {shown!r}; "
-                                           "answering the thought directly")
+    return False, unreadable
 
 
+# `"complex": false`, `'complex': False`, `complex = no`: the key and its value, in JSON
+# that json refused (Python quotes, cut before its brace closes)
+_KEYED = re.compile(r"""["']?\bcomplex\b["']?\s*[:=]\s*["']?(yes|no|true|false)\b""")
+_KEY = re.compile(r"""["']complex["']\s*:""")
 _FIRST_WORD = re.compile(r"^\W*(yes|no|true|false)\b")
 _NOT_COMPLEX = re.compile(r"\b(?:not|isn'?t|is ?n[o']t|no|never|nor)\b(?:\W+\w+){0,2}?\W+"
                           r"(?:complex|complicated)\b")
@@ -544,9 +558,20 @@ def _thought_number(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():  # `1.0`: JSON without a grammar
         return int(value)
     if isinstance(value, str):
-        digits = value.strip().lstrip("Tt")
-        return int(digits) if digits.isdigit() else None
+        # ASCII digits, as many as a thought number has: int() refused "²" (isdigit) and
+        # thousands of digits with ValueError, which failed the step with no plan error
+        m = _THOUGHT_NUMBER.fullmatch(value.strip())
+        return int(m.group(1)) if m else None
     return None
+
+
+_THOUGHT_NUMBER = re.compile(r"[Tt]?([0-9]{1,9})")
+
+
+def _shown_value(value: Any) -> str:
+    """A value of the model's JSON for a message, cut when long."""
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:30] + "..." + shown[-6:]
 
 
 def _ancestors(thoughts: Sequence[_Thought], parents: Sequence[int]) -> list[int]:
@@ -564,13 +589,15 @@ def _ancestors(thoughts: Sequence[_Thought], parents: Sequence[int]) -> list[int
 
 
 def _json_object(text: str) -> Any:
-    decoder = json.JSONDecoder()
+    # (an integer too long for int() is its digits: json raised ValueError, which failed
+    # the thought step as "unexpected ValueError" with no plan error and no repair)
+    decoder = json.JSONDecoder(parse_int=json_int)
     start = text.find("{")
     while start != -1:
         try:
             value, _ = decoder.raw_decode(text, start)
             return value
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             start = text.find("{", start + 1)
     return None
 
