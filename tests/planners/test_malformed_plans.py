@@ -7,13 +7,15 @@ before the bad line are never lost."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from orchestrator import Workflow
+from orchestrator.store import StoreHook, TraceStore, open_store
 from planners.testing import ScriptedLLM
+from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
 PlanWorkflow = Callable[..., Workflow]
@@ -157,3 +159,34 @@ async def test_an_empty_plan_is_named_in_its_format_s_words(
     result = await plan_workflow(llm, format=fmt, max_plan_repairs=0).run(hooks=[recorder])
     assert result.status == "failed"
     assert [e.error for e in recorder.of("plan_error")] == [message]
+
+
+@pytest.fixture
+async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
+    async with await open_store(store_url) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_the_trace_keeps_the_plan_error_its_raw_plan_and_the_results(
+        plan_workflow: PlanWorkflow, trace_store: TraceStore, fmt: str) -> None:
+    """On every store backend: the stored run shows why each try was rejected, with the
+    model's text, and the results of the actions that ran."""
+    name, text, js_plan, code, line, js_line, _ = CASES[0]  # an unknown tool on action 2
+    plan = text if fmt == "text" else js_plan
+    llm = ScriptedLLM([(JOINER, FINISH), ("Question", plan)])
+    result = await plan_workflow(llm, format=fmt, max_plan_repairs=1).run(
+        hooks=[StoreHook(trace_store)])
+    assert result.status == "failed", name
+    stored = await trace_store.events(result.run_id)
+    errors: list[Any] = [e for e in stored if e.kind == "plan_error"]
+    assert [(e.code, e.line, e.will_retry) for e in errors] == [
+        (code, line if fmt == "text" else js_line, True),
+        (code, line if fmt == "text" else js_line, False)]
+    assert all(e.raw is not None and plan.startswith(e.raw) for e in errors)
+    failed: Any = next(e for e in stored if e.kind == "step_failed"
+                       and getattr(e, "step_id", None) == "p")
+    assert "frobnicate" in failed.error and failed.raw is not None
+    kept = [getattr(e, "output", None) for e in stored
+            if e.kind == "step_succeeded" and getattr(e, "step_id", None) == "p__1"]
+    assert kept == ["result for a"]
