@@ -157,6 +157,9 @@ class Recording:
     #: run that such an attempt was running, and that goes on when the run is resumed, had
     #: spent them already (see :meth:`_RecordedChildren.run_child`)
     cancelled_usage: dict[tuple[str, int], Usage] = field(default_factory=dict)
+    #: each step whose latest attempt the run stopped in with no event after its
+    #: ``step_started`` (its process killed) -> that attempt
+    killed: dict[str, int] = field(default_factory=dict)
 
 
 #: events after which a step has no retry back-off to wait out (a step_cancelled keeps it:
@@ -264,6 +267,8 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
     rec.unfinished = {sid: rec.attempts[sid] for sid, kind in attempt_last.items()
                       if kind in ("step_started", "step_cancelled") and sid in rec.attempts
                       and (sid, rec.attempts[sid]) not in retried}
+    rec.killed = {sid: attempt for sid, attempt in rec.unfinished.items()
+                  if attempt_last[sid] == "step_started"}
     for sid, kind in last_of.items():
         if kind in _OPEN:
             attempt = rec.attempts.get(sid, 0)
@@ -556,6 +561,8 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         check_tool_executor(rec.tool_executor, reg, "the run's recorded tool_executor")
     listeners = _listeners(hooks)
     graph = _graph_for(rec, reg, None, prefer_file=False)
+    if children is not None:
+        await _count_failed_children(rec, children)
     return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
                          backend=backend if backend is not None else rec.backend,
                          run_id=rec.run_id, parent=rec.parent,
@@ -607,6 +614,7 @@ class _RecordedChildren:
         if child.status == "succeeded":
             return _less_counted(_recorded_result(child, events), self._rec, events)
         _check_writer_gone(child)
+        await _count_failed_children(child, self._runs)
         result = await execute(
             _child_graph(graph, child, ctx), inputs, registry=ctx.registry, hooks=ctx.hooks,
             backends=ctx.backends, run_id=child.run_id, parent=(ctx.run_id, parent_step_id),
@@ -765,6 +773,31 @@ def _same_child_before(step_id: str, rec: Recording) -> str | None:
         return None
     before = child_prefix(owner, was) + suffix
     return before if before != step_id else None
+
+
+async def _count_failed_children(rec: Recording, runs: ChildRuns) -> None:
+    """Count what the sub-workflow runs that had failed spent for the attempts of ``rec``
+    the run stopped in (its process killed after the child failed, before the step's
+    event of it): no event of ``rec`` counted them, and the step's next attempt starts
+    a new child. They go into the run's total (``rec.spent``) and the cut attempt's
+    ``step_cancelled`` (``rec.left_open``), as the step's failed attempt would have
+    counted them. (A child in flight or succeeded is counted by the next attempt, which
+    takes it up.)"""
+    if not rec.killed:
+        return
+    known = await runs.children(rec.run_id)
+    for sid, attempt in rec.killed.items():
+        child_id = known.get((sid, attempt))
+        open_ = rec.left_open.get(sid)
+        if child_id is None or open_ is None or open_[0] != attempt:
+            continue
+        events = await runs.events(child_id)
+        child = recording_from_events(events) if events else None
+        if child is None or child.status != "failed" or child.finished is None:
+            continue
+        used = Usage(child.finished.usage.prompt_tokens, child.finished.usage.completion_tokens)
+        rec.spent += used
+        rec.left_open[sid] = (attempt, open_[1] + used, open_[2])
 
 
 def _less_counted(result: RunResult, rec: Recording, child_events: Sequence[Any]) -> RunResult:
