@@ -491,10 +491,16 @@ class OpenAIBackend:
         except openai.OpenAIError as exc:
             self.stats.failed += 1
             raise BackendError(f"{self.base_url}: {_one_line(str(exc))}") from exc
-        except json.JSONDecodeError as exc:  # a stream event that is not JSON
+        except json.JSONDecodeError as exc:  # a stream event, or an answer, not JSON
             self.stats.failed += 1
-            raise BackendError(f"{self.base_url}: the server sent a stream event that is not "
+            what = "a stream event" if streaming else "an answer"
+            raise BackendError(f"{self.base_url}: the server sent {what} that is not "
                                f"JSON: {_preview(exc.doc)}") from exc
+        except UnicodeDecodeError as exc:
+            self.stats.failed += 1
+            near = bytes(exc.object[max(0, exc.start - 20):exc.end + 20])
+            raise BackendError(f"{self.base_url}: the server sent bytes that are not UTF-8 "
+                               f"({exc.reason} at byte {exc.start}, near {near!r})") from exc
 
     def _status_hint(self, status: int, detail: str, request: LLMRequest) -> str:
         """What to check after an error status, or ``""``."""

@@ -677,3 +677,40 @@ async def test_an_error_event_in_a_stream_says_its_status(
     assert str(info.value).endswith(
         f"/v1/chat/completions: the server reported an error during the stream: HTTP "
         f"{status}: EngineCore encountered an issue")
+
+
+def _raw(payload: bytes, content_type: str) -> Answer:
+    def answer(handler: _Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    return answer
+
+
+@pytest.mark.parametrize(("payload", "words"), [
+    (b"{not json", "an answer that is not JSON: '{not json'"),
+    (b"", "an answer that is not JSON: ''"),
+])
+async def test_an_answer_that_is_not_json_is_not_called_a_stream_event(
+        server: RawServer, payload: bytes, words: str) -> None:
+    server.script.append(_raw(payload, "application/json"))
+    b = backend(f"{server.root}/v1")
+    with pytest.raises(BackendError) as info:
+        await b.complete(ask())
+    await b.aclose()
+    assert str(info.value).endswith(": the server sent " + words)
+
+
+async def test_a_stream_of_bytes_that_are_not_utf8_is_named(server: RawServer) -> None:
+    # Python's UnicodeDecodeError came out of the stream before
+    server.script.append(_raw(b"data: \xff\xfe\n\n", "text/event-stream"))
+    b = backend(f"{server.root}/v1")
+    with pytest.raises(BackendError) as info:
+        await streamed(b, ask())
+    await b.aclose()
+    assert ": the server sent bytes that are not UTF-8 (invalid start byte at byte " in str(
+        info.value)
+    assert not is_retryable(info.value)
