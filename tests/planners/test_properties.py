@@ -38,7 +38,12 @@ SETTINGS = settings(max_examples=200, deadline=None,
 PIECES = st.sampled_from(["1", "2", "3", ". ", "search", "calc", "pair", "join", "(", ")",
                           "[", "]", "{", "}", '"', "'", ",", "$", "${", "$1", "$2", "=",
                           "\n", " ", "Thought:", "<END_OF_PLAN>", "```", "true", "null",
-                          "\\", "x", '{"actions": [', '{"id": 1, "tool": "calc", "args": {'])
+                          "\\", "x", '{"actions": [', '{"id": 1, "tool": "calc", "args": {',
+                          # other line endings, a BOM, ids no action has, digits int()
+                          # refuses ("²", thousands of them), AGoT's and the joiner's keys
+                          "\r", "\r\n", "\ufeff", "-1", "0", "123456789", "\u00b2",
+                          "9" * 4500, '{"thoughts": [', '"parents": [', '"T', '"complex": ',
+                          '{"action": "finish", "answer": '])
 PLANISH = st.lists(st.one_of(PIECES, st.text(max_size=3)), max_size=60).map("".join)
 ANY_TEXT = st.one_of(st.text(max_size=300), PLANISH)
 
