@@ -35,7 +35,7 @@ import heapq
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from executors.llm._common import block_hashes as chain_hashes
 
@@ -63,6 +63,7 @@ class EngineParams:
     chars_per_token: int = 4
     enable_prefix_caching: bool = True
     policy: Policy = "priority"
+    starvation_s: float | None = 60.0
 
 
 @dataclass(eq=False, slots=True)
@@ -71,6 +72,9 @@ class SimRequest:
 
     :param output_tokens: tokens each sample decodes.
     :param priority: larger = more urgent (only read under the ``priority`` policy).
+    :param waited_s: time it spent in the engine's queue before it last got in.
+    :param aged: it has waited ``starvation_s`` in the queue, in all: it goes before
+        every request that has not (``priority`` policy).
     """
 
     request_id: str
@@ -92,6 +96,9 @@ class SimRequest:
     first_token_at: float | None = None
     finished_at: float | None = None
     seq: int = 0  # admission order, for fcfs among equals
+    waited_s: float = 0.0
+    queued_at: float = 0.0
+    aged: bool = False
 
     def context(self) -> int:
         """Tokens of context per sample (prompt plus what was decoded)."""
@@ -154,7 +161,15 @@ class EngineModel:
     def __init__(self, params: EngineParams | None = None) -> None:
         self.params = params or EngineParams()
         self.counters = EngineCounters()
+        #: the queue by urgency; requests that have aged move to ``_aged`` (oldest
+        #: first), found when their wait reaches ``starvation_s`` through ``_aging`` (by
+        #: that moment). Entries of a request that left the queue, or was queued again,
+        #: are skipped when they come up (``_current``).
         self.waiting: list[tuple[tuple[float, ...], int, SimRequest]] = []
+        self._aged: list[tuple[tuple[float, ...], int, SimRequest]] = []
+        self._aging: list[tuple[float, int, SimRequest]] = []
+        self._queued = 0
+        self._now = 0.0
         self.running: list[SimRequest] = []
         self.requests: dict[str, SimRequest] = {}
         self._free = self.params.kv_blocks
@@ -186,6 +201,7 @@ class EngineModel:
         request.target = request.prompt_tokens
         self.requests[request.request_id] = request
         self.counters.requests += 1
+        self._now = max(self._now, now)
         self._enqueue(request)
 
     def abort(self, request_id: str) -> None:
@@ -197,18 +213,23 @@ class EngineModel:
             self.running.remove(request)
             self._release(request)
         else:
-            self.waiting = [w for w in self.waiting if w[2] is not request]
-            heapq.heapify(self.waiting)
+            self._queued -= 1
         request.status = "aborted"
         self.counters.aborted += 1
 
     def has_work(self) -> bool:
-        return bool(self.running or self.waiting)
+        return bool(self.running or self._queued)
 
     # -- one iteration ----------------------------------------------------------------
-    def schedule(self) -> Batch:
-        """Pick the next iteration's batch; admits, allocates and preempts as needed."""
+    def schedule(self, now: float | None = None) -> Batch:
+        """Pick the next iteration's batch; admits, allocates and preempts as needed.
+
+        :param now: when the iteration starts, for the requests' waiting (aging); the
+            latest time given to :meth:`add` or :meth:`finish` when None.
+        """
         p = self.params
+        if now is not None:
+            self._now = max(self._now, now)
         decodes: list[SimRequest] = []
         for request in sorted(self.running, key=self._urgency):
             if request.status != "running" or request.computed < request.target:
@@ -225,11 +246,16 @@ class EngineModel:
                 chunk = min(budget, request.target - request.computed)
                 prefills.append((request, chunk))
                 budget -= chunk
-        while budget > 0 and self.waiting and len(self.running) < p.max_num_seqs:
-            request = self.waiting[0][2]
+        while budget > 0 and len(self.running) < p.max_num_seqs:
+            queue = self._head()
+            if queue is None:
+                break
+            request = queue[0][2]
             if not self._admit(request):
                 break  # head of line waits for blocks (vLLM does not skip it)
-            heapq.heappop(self.waiting)
+            heapq.heappop(queue)
+            self._queued -= 1
+            request.waited_s += max(0.0, self._now - request.queued_at)
             chunk = min(budget, request.target - request.computed)
             prefills.append((request, chunk))
             budget -= chunk
@@ -248,6 +274,7 @@ class EngineModel:
 
     def finish(self, batch: Batch, now: float) -> list[SimRequest]:
         """Apply an iteration that ended at ``now``; returns the requests that progressed."""
+        self._now = max(self._now, now)
         self.counters.iterations += 1 if not batch.empty else 0
         self.counters.busy_s += batch.duration_s
         progressed: list[SimRequest] = []
@@ -277,16 +304,51 @@ class EngineModel:
 
     # -- internals ----------------------------------------------------------------------
     def _urgency(self, request: SimRequest) -> tuple[float, ...]:
-        """Sort key: smaller is served (and kept) first."""
+        """Sort key: smaller is served (and kept) first. Under ``priority``, a request
+        that has aged goes before every other one, the oldest first."""
         if self.params.policy == "priority":
-            return (-request.priority, request.arrival, request.seq)
+            if request.aged:
+                return (0.0, request.arrival, 0.0, request.seq)
+            return (1.0, -request.priority, request.arrival, request.seq)
         return (request.arrival, request.seq)
 
     def _enqueue(self, request: SimRequest) -> None:
         self._seq += 1
+        self._queued += 1
         request.seq = self._seq
         request.status = "waiting"
-        heapq.heappush(self.waiting, (self._urgency(request), request.seq, request))
+        request.queued_at = self._now
+        entry = (self._urgency(request), request.seq, request)
+        limit = self.params.starvation_s
+        if request.aged or self.params.policy != "priority" or limit is None:
+            heapq.heappush(self._aged if request.aged else self.waiting, entry)
+            return
+        heapq.heappush(self.waiting, entry)
+        due = request.queued_at + max(0.0, limit - request.waited_s)
+        heapq.heappush(self._aging, (due, request.seq, request))
+
+    @staticmethod
+    def _current(entry: tuple[Any, int, SimRequest]) -> bool:
+        """Whether a queue entry is its request's place in the queue now."""
+        request = entry[2]
+        return request.status == "waiting" and request.seq == entry[1]
+
+    def _head(self) -> list[tuple[tuple[float, ...], int, SimRequest]] | None:
+        """The queue whose first entry is admitted next (requests that aged by now
+        first), its stale entries dropped; None when nothing waits."""
+        while self._aging and self._aging[0][0] <= self._now:
+            entry = heapq.heappop(self._aging)
+            if self._current(entry):
+                request = entry[2]
+                request.aged = True
+                heapq.heappush(self._aged, (self._urgency(request), request.seq, request))
+        for queue in (self._aged, self.waiting):
+            while queue and (not self._current(queue[0])
+                             or (queue is self.waiting and queue[0][2].aged)):
+                heapq.heappop(queue)
+            if queue:
+                return queue
+        return None
 
     def _blocks_for(self, tokens: int) -> int:
         return math.ceil(tokens / self.params.block_size)

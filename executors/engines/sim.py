@@ -74,6 +74,7 @@ class SimEngineOptions(BackendOptions):
     max_model_len: int = Field(_DEFAULTS.max_model_len, ge=1, strict=True)
     enable_prefix_caching: bool = _DEFAULTS.enable_prefix_caching
     scheduling_policy: Literal["fcfs", "priority"] = _DEFAULTS.policy
+    starvation_s: float | None = Field(_DEFAULTS.starvation_s, gt=0, allow_inf_nan=False)
     time_scale: float = Field(1.0, ge=0, le=1000, allow_inf_nan=False)
     seed: int = Field(0, strict=True)
     responses: list[ResponseRule] = Field(default_factory=list)
@@ -90,7 +91,8 @@ class SimEngineOptions(BackendOptions):
             kv_blocks=self.kv_blocks, max_num_seqs=self.max_num_seqs,
             max_num_batched_tokens=self.max_num_batched_tokens,
             max_model_len=self.max_model_len,
-            enable_prefix_caching=self.enable_prefix_caching, policy=self.scheduling_policy)
+            enable_prefix_caching=self.enable_prefix_caching, policy=self.scheduling_policy,
+            starvation_s=self.starvation_s)
 
 
 @dataclass(eq=False, slots=True)
@@ -151,6 +153,8 @@ class SimEngineBackend:
     max_model_len                131072    prompt + output limit of one request
     enable_prefix_caching        true      reuse KV blocks of shared prompt prefixes
     scheduling_policy            priority  ``fcfs`` or ``priority`` (request.priority)
+    starvation_s                 60        ``priority``: a request that has waited this
+                                           long in the queue goes first (null: never)
     time_scale                   1.0       multiplies each iteration's wait; 0 = none
     seed, responses,             0, [],    the texts, as the ``simulated`` backend
     output_tokens                "max"
@@ -321,7 +325,7 @@ class SimEngineBackend:
         try:
             while not ticket.event.is_set():
                 if self._batch is None:
-                    batch = self.model.schedule()
+                    batch = self.model.schedule(anyio.current_time())
                     if batch.empty:
                         raise BackendError(
                             f"sim-engine {self.name!r}: no request can be scheduled")

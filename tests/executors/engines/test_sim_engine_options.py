@@ -30,6 +30,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"decode_base_s": float("inf")}, "decode_base_s: Input should be a finite number"),
     ({"prefill_per_token_s": 1e300}, "prefill_per_token_s: Input should be less than or "
                                      "equal to 60"),
+    ({"starvation_s": 0}, "starvation_s: Input should be greater than 0 (got 0)"),
+    ({"starvation_s": float("inf")}, "starvation_s: Input should be a finite number"),
     ({"kvblocks": 3}, "unknown option 'kvblocks' (known: decode_base_s,"),
     ({"scheduling_policy": "lifo"}, "scheduling_policy: Input should be 'fcfs' or "
                                     "'priority' (got 'lifo')"),
