@@ -34,6 +34,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +77,9 @@ _CURLY = {"\u201c": "\u201d\u201c", "\u201d": "\u201d\u201c", "\u201e": "\u201d\
           "\u2018": "\u2019\u2018", "\u2019": "\u2019\u2018", "\u201a": "\u2019\u2018"}
 _NAMES: dict[str, Any] = {"true": True, "false": False, "null": None, "True": True,
                           "False": False, "None": None}
+# more digits than Python's parser reads as one integer (sys.get_int_max_str_digits())
+_LONG_NUMBER = re.compile(rf"\d{{{sys.get_int_max_str_digits() + 1},}}"
+                          if sys.get_int_max_str_digits() else r"(?!)")
 _MAX_PENDING_LINES = 64
 _MAX_ACTION_CHARS = 20_000
 _MAX_DEPTH = 32
@@ -358,9 +362,17 @@ def parse_call_args(text: str) -> tuple[list[Any], dict[str, Any]]:
     try:
         tree = ast.parse("_(" + source + "\n)", mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        # Python's parser gives up on deep nesting (`-------1`, `1+1+...`) with these
+        # Python's parser gives up on deep nesting (`-------1`, `1+1+...`) with these,
+        # and its words for a long number or a NUL speak of Python ("use
+        # sys.set_int_max_str_digits() to increase the limit", "source code string")
+        said = getattr(exc, "msg", None) or str(exc)
+        long = _LONG_NUMBER.search(source)
         msg = ("nested too deeply" if isinstance(exc, RecursionError | MemoryError)
-               else getattr(exc, "msg", None) or type(exc).__name__)
+               else f"a number of {len(long.group(0))} digits is too long to read"
+               if long and "limit" in said
+               else "a NUL character (\\x00) cannot be part of a call"
+               if "\0" in source and "null" in said
+               else said or type(exc).__name__)
         raise ArgSyntaxError(f"cannot parse the arguments {_clip(text.strip())!r}: "
                              f"{msg}") from None
     call = tree.body

@@ -464,3 +464,20 @@ def test_an_action_id_of_ten_or_more_digits_is_a_bad_id(catalog: ToolCatalog,
     assert [(p.code, p.message, p.line) for p in problems] == [
         ("bad_id", f"action id {shown} skips numbers: expected 1", 1)]
     assert [a.id for a in actions] == [1] and len(joins) == 1
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    # Python's words: "Exceeds the limit (4300 digits) for integer string conversion: ...
+    # use sys.set_int_max_str_digits() to increase the limit"
+    ("9" * 5000, "a number of 5000 digits is too long to read"),
+    ("x=-" + "1" * 4400, "a number of 4400 digits is too long to read"),
+    # "source code string cannot contain null bytes"
+    ('"a\x00b"', "a NUL character (\\x00) cannot be part of a call"),
+    ('"' + "9" * 5000 + '" x', "invalid syntax"),  # a long string is not the problem
+])
+def test_arguments_python_cannot_read_are_named_in_a_plan_s_words(args: str, said: str) -> None:
+    with pytest.raises(ArgSyntaxError) as info:
+        parse_call_args(args)
+    assert str(info.value).startswith("cannot parse the arguments ")
+    assert str(info.value).split("': ", 1)[1].startswith(said), info.value
+    assert "sys." not in str(info.value) and "source code" not in str(info.value)
