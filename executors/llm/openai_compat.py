@@ -663,7 +663,9 @@ def _error_status(body: Any) -> int | None:
     code = body.get("code") if isinstance(body, dict) else None
     if isinstance(code, str) and code.strip().isdigit():
         code = int(code)
-    return code if _is_int(code) and 400 <= code <= 599 else None
+    if not isinstance(code, int) or isinstance(code, bool):
+        return None
+    return code if 400 <= code <= 599 else None
 
 
 def _delta_carries_more(delta: Any) -> bool:
