@@ -237,6 +237,39 @@ class _Builder:
 _SECOND_DOCUMENT = "expected a single document in the stream"
 
 
+def _syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
+    """A YAML syntax error, located where the fix goes: an unclosed quote, ``[`` or ``{``
+    that the file ends inside is located where it opens, not at the file's end; and the
+    message names what was being read when that started on an earlier line."""
+    problem, context = exc.problem or "", exc.context or ""
+    mark, opened = exc.problem_mark or exc.context_mark, exc.context_mark
+    if mark is None:
+        return Problem(f"YAML syntax: {problem or context}",
+                       "check indentation, colons and quotes near here", file, 0, 0)
+    msg = f"YAML syntax: {problem or context}"
+    hint = "check indentation, colons and quotes near here"
+    if context == _SECOND_DOCUMENT:
+        msg = "a second YAML document starts here: a workflow file holds one"
+        hint = "remove this `---` and what follows it, or give each workflow a file"
+    elif "'\\t'" in problem:
+        hint = "YAML indents with spaces only: replace the tab with spaces"
+    elif problem.startswith("mapping values are not allowed"):
+        hint = ("quote a value that holds `: `, e.g. prompt: \"Answer: yes\", or write it "
+                "as a block (`prompt: |` and the text indented on the lines below)")
+    elif opened is not None and context and opened.line != mark.line:
+        if any(end in problem for end in _END_OF_STREAM):
+            msg = f"YAML syntax: {problem} {context} that starts here"
+            hint = "the file ends before this is closed: a quote, `]` or `}` is missing"
+            mark = opened
+        else:
+            msg += f" ({context} that starts at line {opened.line + 1})"
+    return Problem(msg, hint, file, mark.line + 1, mark.column + 1)
+
+
+#: how PyYAML's problems name the end of the file
+_END_OF_STREAM = ("<stream end>", "end of stream")
+
+
 def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[Problem]]:
     """Parse YAML text into data plus a source map.
 
@@ -267,16 +300,19 @@ def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[
         return None, smap, [Problem("the document is nested too deeply (or an alias refers to "
                                     "itself)", "flatten the structure", file, 1, 1)]
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        msg = f"YAML syntax: {exc.problem or exc.context}"
-        hint = ("YAML indents with spaces only: replace the tab with spaces"
-                if "'\\t'" in msg else "check indentation, colons and quotes near here")
-        if exc.context == _SECOND_DOCUMENT:
-            msg = "a second YAML document starts here: a workflow file holds one"
-            hint = "remove this `---` and what follows it, or give each workflow a file"
-        return None, smap, [Problem(msg, hint, file, line, col)]
-    except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
+        return None, smap, [_syntax_problem(exc, file)]
+    except yaml.reader.ReaderError as exc:  # a control character the reader refuses
+        before = _BREAK_RE.split(text[:exc.position]) if isinstance(exc.position, int) else []
+        line, col = (len(before), len(before[-1]) + 1) if before else (0, 0)
+        code = exc.character if isinstance(exc.character, int) else None
+        if code is None:
+            return None, smap, [Problem(f"YAML: {exc.reason}", "remove it", file, line, col)]
+        escape = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        return None, smap, [Problem(
+            f"YAML does not allow the control character U+{code:04X} here",
+            f"remove it; in a double-quoted string it may be written as `{escape}`",
+            file, line, col)]
+    except yaml.YAMLError as exc:
         return None, smap, [Problem(f"YAML: {exc}", "remove unprintable characters", file, 0, 0)]
     finally:
         if loader is not None:

@@ -13,5 +13,6 @@ def test_a_tab_indent_says_yaml_indents_with_spaces() -> None:
 
 
 def test_other_syntax_errors_keep_their_hint() -> None:
-    _, _, problems = parse_yaml("name: [t\n", "b.yaml")
+    # (not an unclosed `[`: what the file ends inside has a hint of its own)
+    _, _, problems = parse_yaml("name: t\nsteps:\n  - id: a\n   kind: llm\n", "b.yaml")
     assert [p.hint for p in problems] == ["check indentation, colons and quotes near here"]
