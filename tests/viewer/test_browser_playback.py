@@ -1,7 +1,7 @@
 """Playback draws each frame from what changed since the last: the timeline's rows of a
 position reached event by event are those of the same position reached at once, and the
-graph kept from frame to frame is the graph drawn anew, its unchanged steps and edges
-the elements they were."""
+graph and the timeline kept from frame to frame are those drawn anew, their unchanged
+steps, edges and rows the elements they were."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from viewer_traces import append_all, research_trace
 pytestmark = pytest.mark.browser
 
 DAG_CHECK = (Path(__file__).parent / "js" / "dag_check.js").read_text()
+GANTT_CHECK = (Path(__file__).parent / "js" / "gantt_check.js").read_text()
 _ROWS = "s => [...s.querySelectorAll('[data-row]')].map((g) => g.getAttribute('data-row'))"
 
 
@@ -52,3 +53,14 @@ def test_the_graph_kept_from_frame_to_frame_is_the_graph_drawn_anew(web: Browser
     assert out["groups"] >= 1 and out["frames"] > 2 * out["events"]
     # most of a frame's steps and edges are those of the frame before
     assert out["reused"] > 3 * out["rebuilt"] > 0
+
+
+def test_the_timeline_kept_from_frame_to_frame_is_the_timeline_drawn_anew(web: Browser) -> None:
+    web.server.call(lambda: append_all(web.server.store, research_trace("kept-rows").events))
+    page = web.new_page()
+    page.goto(f"{web.server.url}/")
+    out = page.evaluate(GANTT_CHECK, "kept-rows")
+    assert out["problems"] == []
+    assert out["frames"] > out["events"]
+    # most of a frame's rows are those of the frame before
+    assert out["reused"] > 2 * out["rebuilt"] > 0

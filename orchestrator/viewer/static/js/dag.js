@@ -1,7 +1,7 @@
 // The DAG as SVG. Only what lies in (or near) the visible part of the scroll area
 // is in the DOM, so a run of ten thousand steps draws as fast as one of fifty.
 
-import { clip, fmtDuration, STATUSES, svg } from "./dom.js";
+import { clip, fmtDuration, place, STATUSES, svg } from "./dom.js";
 import { Grid } from "./grid.js";
 import { NODE_H } from "./layout.js";
 
@@ -281,21 +281,5 @@ export class DagView {
       x += (w * n) / total;
     }
     return g;
-  }
-}
-
-/** Make `group`'s children `wanted`, in order, moving and removing only what differs
- * (nothing when they are the same elements in the same order). */
-function place(group, wanted) {
-  const keep = new Set(wanted);
-  for (let c = group.firstChild; c !== null;) {
-    const next = c.nextSibling;
-    if (!keep.has(c)) c.remove();
-    c = next;
-  }
-  let at = group.firstChild;
-  for (const node of wanted) {
-    if (node === at) at = at.nextSibling;
-    else group.insertBefore(node, at); // moved from further on, or new
   }
 }

@@ -49,6 +49,22 @@ export function fill(node, ...children) {
   return node;
 }
 
+/** Make `group`'s children `wanted`, in order, moving and removing only what differs
+ * (nothing when they are the same elements in the same order). */
+export function place(group, wanted) {
+  const keep = new Set(wanted);
+  for (let c = group.firstChild; c !== null;) {
+    const next = c.nextSibling;
+    if (!keep.has(c)) c.remove();
+    c = next;
+  }
+  let at = group.firstChild;
+  for (const node of wanted) {
+    if (node === at) at = at.nextSibling;
+    else group.insertBefore(node, at); // moved from further on, or new
+  }
+}
+
 /** JSON as indented text (strings as they are). */
 export function pretty(value) {
   if (typeof value === "string") return value;

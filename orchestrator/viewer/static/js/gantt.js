@@ -2,7 +2,7 @@
 // it waited for a slot), so parallelism shows as overlapping bars. Rows outside
 // the scrolled view are not in the DOM.
 
-import { clip, fill, fmtDuration, svg } from "./dom.js";
+import { clip, fill, fmtDuration, place, svg } from "./dom.js";
 
 const ROW_H = 20;
 const LABEL_W = 190;
@@ -37,6 +37,7 @@ export class GanttView {
     this.tree = null;
     this.critical = new Set();
     this.selected = null;
+    this.drawnRows = new Map(); // id -> {key, g}: each row in the DOM and its look
     this.range = [0, 1];
     this.pending = false;
     // The scroller's size and scroll position, read again only once it scrolled or
@@ -167,45 +168,81 @@ export class GanttView {
     const last = Math.min(this.rows.length, Math.ceil((view.top + view.height) / ROW_H) + OVERSCAN);
     const now = this.state.ts;
     const parts = [];
+    const drawnRows = new Map();
     for (let i = first; i < last; i++) {
       const id = this.rows[i];
-      const s = this.state.steps.get(id);
-      const y = i * ROW_H;
-      const critical = this.critical.has(id);
-      const depth = this.tree ? Math.max(0, this.tree.ancestry.get(id)?.length - 1 || 0) : 0;
-      const g = svg("g", { class: ["row", i % 2 && "odd", this.selected === id && "selected", critical && "critical"], "data-row": id, transform: `translate(0,${y})` },
-        svg("rect", { class: "row-bg", width, height: ROW_H }),
-        svg("text", { class: "row-label", x: 8 + depth * 10, y: 14 }, clip(id, 24 - depth)),
-        svg("title", null, id));
-      if (s.scheduledAt !== null) {
-        const qEnd = s.attempts.length ? s.attempts[0].start : now;
-        const x1 = this.x(s.scheduledAt, width), x2 = this.x(qEnd, width);
-        if (x2 - x1 > 0.5) g.append(svg("rect", { class: "queued", x: x1, y: 8, width: x2 - x1, height: 4 }));
-      }
-      for (const a of s.attempts) {
-        const x1 = this.x(a.start, width);
-        const x2 = Math.max(x1 + 2, this.x(a.end ?? now, width));
-        g.append(svg("rect", { class: ["att", `o-${a.outcome}`, critical && "critical"], x: x1, y: 3, width: x2 - x1, height: ROW_H - 6, rx: 2, "data-attempt": String(a.n) },
-          svg("title", null, `${id} attempt ${a.n}: ${a.outcome}, ${fmtDuration((a.end ?? now) - a.start)}`)));
-      }
-      for (const d of s.decisions || []) {
-        const x = this.x(d.ts, width);
-        g.append(svg("path", { class: `decision ${d.action === "replan" ? "replan" : "finish"}`, d: `M ${x} 2 L ${x + 5} 10 L ${x} 18 L ${x - 5} 10 z` },
-          svg("title", null, `round ${d.round}: ${d.action}${d.reason ? ` (${d.reason})` : ""}`)));
-      }
-      for (const p of s.planErrors || []) {
-        const x = this.x(p.ts, width);
-        g.append(svg("path", { class: "decision rejected", d: `M ${x - 4} 6 L ${x + 4} 14 M ${x + 4} 6 L ${x - 4} 14` },
-          svg("title", null, `round ${p.round}: plan rejected (${p.code})`)));
-      }
-      parts.push(g);
+      const look = this.rowLook(i, id, this.state.steps.get(id), width, now);
+      const was = this.drawnRows.get(id);
+      const drawn = was && was.key === look.key ? was : { key: look.key, g: this.drawRow(id, look) };
+      drawnRows.set(id, drawn);
+      parts.push(drawn.g);
     }
     if (now != null) {
       const x = this.x(now, width);
       parts.push(svg("line", { class: "now-line", x1: x, x2: x, y1: 0, y2: height }));
     }
-    fill(this.root, parts);
+    // A row that looks as it did in the frame before stays as it is: playback, whose
+    // frames fold a few events, touches only the rows they changed (and the rows of
+    // attempts still running, whose bars grow); every row in view was built again.
+    this.drawnRows = drawnRows;
+    place(this.root, parts);
     this.root.dataset.rows = String(this.rows.length);
+  }
+
+  /** Everything row `i` (step `id`, state `s`) shows, and `key`: a text that differs
+   * whenever any of it does. */
+  rowLook(i, id, s, width, now) {
+    const critical = this.critical.has(id);
+    const depth = this.tree ? Math.max(0, this.tree.ancestry.get(id)?.length - 1 || 0) : 0;
+    const look = {
+      y: i * ROW_H, width, depth, critical,
+      classes: ["row", i % 2 && "odd", this.selected === id && "selected", critical && "critical"].filter(Boolean).join(" "),
+      queued: null, attempts: [], decisions: [], planErrors: [],
+    };
+    if (s.scheduledAt !== null) {
+      const qEnd = s.attempts.length ? s.attempts[0].start : now;
+      const x1 = this.x(s.scheduledAt, width), x2 = this.x(qEnd, width);
+      if (x2 - x1 > 0.5) look.queued = [x1, x2 - x1];
+    }
+    for (const a of s.attempts) {
+      const x1 = this.x(a.start, width);
+      const x2 = Math.max(x1 + 2, this.x(a.end ?? now, width));
+      look.attempts.push([x1, x2 - x1, a.outcome, a.n, `${id} attempt ${a.n}: ${a.outcome}, ${fmtDuration((a.end ?? now) - a.start)}`]);
+    }
+    for (const d of s.decisions || []) {
+      look.decisions.push([this.x(d.ts, width), d.action === "replan" ? "replan" : "finish",
+        `round ${d.round}: ${d.action}${d.reason ? ` (${d.reason})` : ""}`]);
+    }
+    for (const p of s.planErrors || []) {
+      look.planErrors.push([this.x(p.ts, width), `round ${p.round}: plan rejected (${p.code})`]);
+    }
+    look.key = JSON.stringify(look);
+    return look;
+  }
+
+  drawRow(id, look) {
+    const { width, depth, critical } = look;
+    const g = svg("g", { class: look.classes, "data-row": id, transform: `translate(0,${look.y})` },
+      svg("rect", { class: "row-bg", width, height: ROW_H }),
+      svg("text", { class: "row-label", x: 8 + depth * 10, y: 14 }, clip(id, 24 - depth)),
+      svg("title", null, id));
+    if (look.queued) {
+      const [x, w] = look.queued;
+      g.append(svg("rect", { class: "queued", x, y: 8, width: w, height: 4 }));
+    }
+    for (const [x, w, outcome, n, title] of look.attempts) {
+      g.append(svg("rect", { class: ["att", `o-${outcome}`, critical && "critical"], x, y: 3, width: w, height: ROW_H - 6, rx: 2, "data-attempt": String(n) },
+        svg("title", null, title)));
+    }
+    for (const [x, action, title] of look.decisions) {
+      g.append(svg("path", { class: `decision ${action}`, d: `M ${x} 2 L ${x + 5} 10 L ${x} 18 L ${x - 5} 10 z` },
+        svg("title", null, title)));
+    }
+    for (const [x, title] of look.planErrors) {
+      g.append(svg("path", { class: "decision rejected", d: `M ${x - 4} 6 L ${x + 4} 14 M ${x + 4} 6 L ${x - 4} 14` },
+        svg("title", null, title)));
+    }
+    return g;
   }
 
   reveal(id) {
