@@ -106,6 +106,12 @@ def check_expression(source: str) -> TemplateIssue | None:
         environment().compile_expression(to_jinja_expr(source))
     except TemplateSyntaxError as exc:
         if not isinstance(exc, TemplateAssertionError):  # (an unknown filter: see below)
+            delimiter = _DELIMITER_RE.search(source)
+            if delimiter is not None:  # `when: "{{ steps.a.output == 'x' }}"`
+                return TemplateIssue(
+                    f"a condition is a Jinja2 expression, not a template: `{delimiter[0]}` "
+                    "does not belong in it", source.count("\n", 0, delimiter.start()) + 1,
+                    "write the expression alone, e.g. when: steps.a.output == 'x'")
             return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
     except RecursionError:
         return TemplateIssue("the expression is nested too deeply", 0)
@@ -115,6 +121,10 @@ def check_expression(source: str) -> TemplateIssue | None:
         return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
     except RecursionError:
         return TemplateIssue("the expression is nested too deeply", 0)
+
+
+#: a template's delimiters, which a condition written as a template holds
+_DELIMITER_RE = re.compile(r"\{\{|\{%|\}\}|%\}")
 
 
 def _unknown_filter(tree: nodes.Template) -> TemplateIssue | None:

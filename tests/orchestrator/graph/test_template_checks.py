@@ -43,3 +43,33 @@ def test_a_syntax_error_keeps_its_hint() -> None:
         "s.yaml")
     assert [(p.line, p.message, p.hint) for p in problems] == [
         (7, "template syntax error: unexpected '}'", "check `{{ }}`/`{% %}` pairs and quotes")]
+
+
+def test_a_condition_written_as_a_template_says_to_drop_the_braces() -> None:
+    """`when: "{{ ... }}"` was refused as "expected token ':', got '}'" (Jinja2 reads
+    `{{` in an expression as a dict in a dict)."""
+    text = """\
+name: w
+models:
+  default: {backend: simulated}
+steps:
+  - id: a
+    kind: llm
+    prompt: hi
+  - id: b
+    kind: branch
+    cases:
+      - when: "{{ steps.a.output == 'x' }}"
+        then: [a]
+      - when: |
+          steps.a.output == 'y'
+          and {% if true %}1{% endif %}
+        then: [a]
+"""
+    problems = validate_text(text, "w.yaml")
+    assert [(p.line, p.message, p.hint) for p in problems] == [
+        (11, "template error: a condition is a Jinja2 expression, not a template: `{{` does "
+             "not belong in it", "write the expression alone, e.g. when: steps.a.output == 'x'"),
+        (15, "template error: a condition is a Jinja2 expression, not a template: `{%` does "
+             "not belong in it", "write the expression alone, e.g. when: steps.a.output == 'x'"),
+    ]
