@@ -328,6 +328,17 @@ _HINTS = {
 }
 
 
+#: how to write an entry of a top-level section that was not given as a mapping
+_MAPPING_HINTS = {
+    "steps": "a step is a mapping: `- id: NAME`, then `kind:` and its other fields on the "
+             "lines below, indented as `id:`",
+    "inputs": "an input is a mapping of its fields, e.g. `NAME: {type: string}`",
+    "outputs": "an output is a reference (`NAME: ${steps.ID.output}`) or a mapping of its "
+               "fields (`from:`, `type:`...)",
+    "models": "a model is a mapping of its fields, e.g. `ALIAS: {backend: simulated}`",
+}
+
+
 def _strip_tags(loc: tuple[str | int, ...]) -> PathT:
     """Pydantic puts the union tag after a step's index (`steps.3.tool.args`); drop it."""
     if len(loc) > 2 and loc[0] == "steps" and isinstance(loc[1], int) and loc[2] in STEP_KINDS:
@@ -421,10 +432,18 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             msg = (f"{shown}: a number, not `{str(err.get('input')).lower()}` (YAML reads "
                    "true/false, yes/no and on/off as booleans)")
             hint = "write a number"
+        elif kind in ("model_type", "model_attributes_type"):
+            # pydantic names its class ("a valid dictionary or instance of InputSpec")
+            msg = f"{shown}: must be a mapping of fields (got {_shown(err.get('input'))})"
+            hint = _MAPPING_HINTS.get(path[0] if len(path) == 2 else "",
+                                      "give its fields as `key: value` lines or `{key: value}`")
         else:
             value = err.get("input")
             msg = f"{shown}: {err['msg']}"
-            if kind != "missing" and not isinstance(value, dict | list):
+            if kind == "value_error":  # our validators' messages, less pydantic's prefix
+                msg = f"{shown}: {err['msg'].removeprefix('Value error, ')}"
+            if kind != "missing" and not isinstance(value, dict | list) and not (
+                    kind == "value_error" and _shown(value) in msg):
                 msg += f" (got {_shown(value)})"
             if kind == "literal_error" and isinstance(value, str):
                 meant = difflib.get_close_matches(value, re.findall(
