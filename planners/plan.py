@@ -497,7 +497,8 @@ class PlanBuilder:
         # each repair could add max_actions more
         self._action_count = len(self.reusable)
         self._written = 0  # every action line, even rejected ones
-        self._resume: int | None = None  # the id after one that skipped numbers
+        # after an id that skipped numbers: the id after it, and it
+        self._resume: tuple[int, int] | None = None
 
     def action(self, id_: int, tool: str, positional: list[Any], keywords: dict[str, Any],
                *, line: int, text: str, thought: str | None = None) -> Action | PlanProblem:
@@ -624,13 +625,18 @@ class PlanBuilder:
             for i in range(self.next_id, id_):
                 self.declared[i] = 0
             self.next_id = id_
-        if id_ != self.next_id and id_ != self._resume:
+        resume = self._resume[0] if self._resume is not None else None
+        if id_ != self.next_id and id_ != resume:
             if id_ >= 1:
                 self.declared[id_] = line  # so that later uses of it are not errors too
                 # the plan may go on from the expected number (the line was a slip) or
                 # from this one (it numbered on from here): neither is a second error
-                self._resume = id_ + 1 if id_ > self.next_id else None
+                self._resume = (id_ + 1, id_) if id_ > self.next_id else None
             return PlanProblem("bad_id", _bad_id(str(id_), self.next_id), line)
+        if self._resume is not None and id_ != resume:
+            # the plan went on from the number expected: the wrong id was a slip, and
+            # the action that reaches its number is no repeat of it
+            self.declared.pop(self._resume[1], None)
         self.declared[id_] = line
         self.next_id, self._resume = id_ + 1, None
         return None

@@ -34,6 +34,9 @@ CASES = [
     ("ten digits", "1234567890", [2], [(2, "action id 1234567890 skips numbers: expected 2")]),
     ("fifty digits", LONG, [2], [(2, f"action id {LONG_SHOWN} skips numbers: expected 2")]),
     ("one skipped", "3", [4], [(2, "action id 3 skips a number: expected 2")]),
+    # the action that reached the wrong id's number was "used twice (first in line 2)"
+    ("one skipped, then the plan's numbering up to it", "3", [2, 3],
+     [(2, "action id 3 skips a number: expected 2")]),
     ("one skipped, then a wrong one", "3", [5],
      [(2, "action id 3 skips a number: expected 2"),
       (3, "action id 5 skips numbers: expected 2")]),
