@@ -1,0 +1,51 @@
+"""What `ponder run` prints on stdout, as the README's quickstart section says: a
+workflow without `outputs:` prints its final step's output, or with several final steps
+an object of their outputs by step id; one declared output prints its value alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHAIN = """name: chain
+steps:
+  - {id: a, kind: tool, tool: calc, args: {expression: "1 + 1"}}
+  - {id: b, kind: tool, tool: calc, args: {expression: "${steps.a.output} * 3"}}
+"""
+TWO_ENDS = """name: two_ends
+steps:
+  - {id: a, kind: tool, tool: calc, args: {expression: "1 + 1"}}
+  - {id: b, kind: tool, tool: calc, args: {expression: "2 + 2"}}
+"""
+ONE_OUTPUT = """name: one_output
+outputs:
+  text: ${steps.say.output}
+steps:
+  - {id: say, kind: tool, tool: extract, args: {text: "the answer is 42", pattern: "answer is \\\\d+"}}
+"""
+
+
+def test_the_readme_says_what_run_prints() -> None:
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert ("without `outputs:` it is the output of the final step, the one no other step "
+            "reads, or with several final steps an object of their outputs by step id") in readme
+
+
+@pytest.mark.parametrize(("text", "printed"), [
+    (CHAIN, "6"),
+    (TWO_ENDS, json.dumps({"a": 2, "b": 4}, indent=2)),
+    (ONE_OUTPUT, "answer is 42"),
+], ids=["one final step", "two final steps", "one declared output"])
+def test_run_prints_the_final_output(tmp_path: Path, text: str, printed: str) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["run", str(path), "--db", "memory://"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == printed
