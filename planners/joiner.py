@@ -99,7 +99,10 @@ def parse_decision(text: str) -> Decision | PlanProblem:
             reason = obj.get("reason") or obj.get("thought") or ""
             decision = Decision("replan", reason=str(reason), raw=text)
     if decision is None:
-        verb = _verb_match(text)
+        # a BOM and lone-CR line ends (`Thought: ...\rReplan`) read as the plan parsers
+        # read them (JSON takes a CR for a space, and strings keep theirs)
+        verb = _verb_match(text.removeprefix("\ufeff").replace("\r\n", "\n")
+                           .replace("\r", "\n"))
         if verb is not None:
             name, argument = verb
             decision = (Decision("finish", _answer_value(argument), raw=text)

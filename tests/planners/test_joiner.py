@@ -203,3 +203,19 @@ LONG = "9" * 5000  # more digits than int() reads
 def test_a_number_too_long_for_int_is_read_as_its_digits(text: str, answer: object) -> None:
     decision = parse_decision(text)
     assert isinstance(decision, Decision) and decision.answer == answer
+
+
+@pytest.mark.parametrize(("text", "action", "value"), [
+    # a line that is the verb was not seen after a lone CR, nor after a BOM
+    ("Thought: Rome is missing.\rReplan", "replan", ""),
+    ("Thought: done.\rFinish: Paris", "finish", "Paris"),
+    ("\ufeffFinish: Paris", "finish", "Paris"),
+    ("Thought: done.\r\nFinish: Paris\r\n", "finish", "Paris"),
+    ('{"action": "finish",\r"answer": "a\rb"}', "finish", "a\rb"),  # a string keeps its CR
+])
+def test_a_decision_is_read_whatever_the_line_endings(text: str, action: str,
+                                                     value: object) -> None:
+    decision = parse_decision(text)
+    assert isinstance(decision, Decision), decision
+    assert decision.action == action and decision.raw == text
+    assert (decision.answer if action == "finish" else decision.reason) == value
