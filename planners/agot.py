@@ -526,9 +526,10 @@ def parse_check(text: str) -> tuple[bool, PlanProblem | None]:
     return False, unreadable
 
 
-# `"complex": false`, `'complex': False`, `complex = no`: the key and its value, in JSON
-# that json refused (Python quotes, cut before its brace closes)
-_KEYED = re.compile(r"""["']?\bcomplex\b["']?\s*[:=]\s*["']?(yes|no|true|false)\b""")
+# `"complex": false`, `'complex': False`, `complex = no` opening the answer: the key and
+# its value, in JSON that json refused (Python quotes, cut before its brace closes); in
+# prose ("this is complex: no single step does it") the words decide
+_KEYED = re.compile(r"""(?:["']complex["']|^\W*complex)\s*[:=]\s*["']?(yes|no|true|false)\b""")
 _KEY = re.compile(r"""["']complex["']\s*:""")
 _FIRST_WORD = re.compile(r"^\W*(yes|no|true|false)\b")
 _NOT_COMPLEX = re.compile(r"\b(?:not|isn'?t|is ?n[o']t|no|never|nor)\b(?:\W+\w+){0,2}?\W+"

@@ -110,6 +110,7 @@ CHECKS = [
     ("Python spelling", "{'complex': False}", False, None),
     ("cut before its brace", '{"complex": false', False, None),
     ("words in the field", '{"complex": "not really complex"}', False, None),
+    ("prose with a colon", "This is complex: no single step does it.", True, None),
     ("null", '{"complex": null}', False, "bad_check"),
     ("a number", '{"complex": 0}', False, "bad_check"),
     ("a word of no meaning", '{"complex": "maybe"}', False, "bad_check"),
