@@ -159,6 +159,12 @@ def estimate_cost(step: Any) -> float:
     return 0.0
 
 
+#: the names a spawn's child is rendered with (executors/fanout/spawn.py), and a join's
+#: scorer or check (executors/fanout/_score.py), besides `inputs` and `steps`
+_SPAWN_CHILD_NAMES = ("message", "context", "index", "depth")
+_SCORER_NAMES = ("candidate", "answer", "index")
+
+
 def _template_fields(step: Any) -> list[tuple[str, str]]:
     if isinstance(step, LLMStep | MapBody):
         names: tuple[str, ...] = ("prompt", "system")
@@ -424,6 +430,8 @@ class _Checker:
             self.check_output_schema((*base, "output_schema"), step.output_schema)
         if step.kind == "join":
             self.check_join_fields(base, step)
+        if step.kind in ("spawn", "join"):
+            self.check_child_templates(base, step)
         if step.kind == "plan":
             self.check_plan(base, step)
         if isinstance(step, MapStep):
@@ -439,6 +447,33 @@ class _Checker:
             if body.kind == "llm":
                 self.check_model((*path, "model"), body.model)
                 self.check_output_schema((*path, "output_schema"), body.output_schema)
+
+    def check_child_templates(self, base: tuple[str | int, ...], step: Any) -> None:
+        """The templates and references a fan-out's children and a join's scorers are
+        rendered with, checked with the names they get (a spawn child: ``message``,
+        ``context``, ``index``, ``depth``; a scorer: ``candidate``, ``answer``, ``index``):
+        an unknown step or name failed each child when it ran, an unknown step as an
+        internal error. The steps they read are not the step's dependencies (its children
+        wait for them when they are added), so only the problems are kept."""
+        if step.kind == "spawn":
+            local = set(_SPAWN_CHILD_NAMES)
+            if step.workflow is not None:
+                self.refs_in_value((*base, "inputs"), step.id, step.inputs, local)
+                return
+            for fname in ("prompt", "system"):
+                source = getattr(step, fname)
+                if isinstance(source, str):
+                    self.refs_in_template((*base, fname), step.id, source, local)
+            return
+        for name in ("scorer", "check"):
+            scorer = getattr(step, name)
+            if scorer is None:
+                continue
+            local = set(_SCORER_NAMES)
+            if scorer.tool is not None:
+                self.refs_in_value((*base, name, "args"), step.id, scorer.args, local)
+            else:
+                self.refs_in_template((*base, name, "prompt"), step.id, scorer.prompt, local)
 
     def check_lists(self, base: tuple[str | int, ...], step: Any) -> None:
         """A map's ``over`` and a spawn's ``messages`` are lists, or one reference to a
