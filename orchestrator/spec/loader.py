@@ -435,7 +435,7 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
         elif kind in ("model_type", "model_attributes_type"):
             # pydantic names its class ("a valid dictionary or instance of InputSpec")
             msg = f"{shown}: must be a mapping of fields (got {_shown(err.get('input'))})"
-            hint = _MAPPING_HINTS.get(path[0] if len(path) == 2 else "",
+            hint = _MAPPING_HINTS.get(str(path[0]) if len(path) == 2 else "",
                                       "give its fields as `key: value` lines or `{key: value}`")
         else:
             value = err.get("input")
