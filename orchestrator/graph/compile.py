@@ -715,7 +715,11 @@ class _Checker:
         if ref in self.workflow_names:
             return
         if not is_file(self.base_dir / ref):
-            self.add(path, f"sub-workflow {ref!r} not found (looked in {self.base_dir.name or '.'}/)",
+            where = f"{self.base_dir.name or '.'}/"
+            self.add(path, "`workflow:` is empty: it names no sub-workflow" if not ref.strip()
+                     else f"sub-workflow {ref!r} is a directory (in {where}), not a workflow "
+                     "file" if _is_dir(self.base_dir / ref) else
+                     f"sub-workflow {ref!r} not found (looked in {where})",
                      "give a path relative to this file, or register the workflow in Python")
 
     def check_targets(self, path: tuple[str | int, ...], step: BranchStep, ids: list[str]) -> None:
@@ -725,6 +729,14 @@ class _Checker:
                          "list ids of steps defined in this workflow")
             elif target == step.id:
                 self.add((*path, j), f"branch {step.id!r} cannot target itself")
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` names a directory; False for a path none can have (a NUL in it)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def _static_children(fanout: Any) -> int | None:

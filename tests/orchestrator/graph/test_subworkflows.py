@@ -182,3 +182,21 @@ def test_a_registered_workflow_is_checked_by_name(tmp_path: Path) -> None:
                                      "  - {id: w, kind: workflow, workflow: lib}\n"})
     (problem,) = validate_file(tmp_path / "main.yaml", registry)
     assert "does not pass input 'q'" in problem.message and "'lib'" in problem.message
+
+
+def test_a_sub_workflow_that_is_a_directory_or_empty_is_named_so(tmp_path: Path) -> None:
+    """Both were "not found", which sent the user looking for a file that is there."""
+    (tmp_path / "child").mkdir()
+    _write(tmp_path, **{"main.yaml": """\
+name: main
+steps:
+  - {id: a, kind: workflow, workflow: child}
+  - {id: b, kind: workflow, workflow: ""}
+  - {id: c, kind: spawn, messages: [x], workflow: child}
+"""})
+    problems = validate_file(tmp_path / "main.yaml")
+    assert [(p.line, p.message) for p in problems] == [
+        (3, f"sub-workflow 'child' is a directory (in {tmp_path.name}/), not a workflow file"),
+        (4, "`workflow:` is empty: it names no sub-workflow"),
+        (5, f"sub-workflow 'child' is a directory (in {tmp_path.name}/), not a workflow file"),
+    ]
