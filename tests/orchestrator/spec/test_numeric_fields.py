@@ -4,10 +4,13 @@ mode takes ``True`` as 1): declared with ``Integer``/``Number`` of ``spec.base``
 
 from __future__ import annotations
 
+import json
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -60,3 +63,24 @@ def test_a_numeric_field_refuses_a_boolean(model: str, name: str, value: bool) -
     with pytest.raises(ValidationError) as info:
         _BY_NAME[model].model_validate({name: value})
     assert [e["type"] for e in info.value.errors() if e["loc"] == (name,)] == [BOOL_NOT_NUMBER]
+
+
+_SCHEMA = json.loads((Path(__file__).parents[3] / "schemas" / "workflow.schema.json")
+                     .read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("model", "name"), _FIELDS)
+def test_the_published_schema_agrees(model: str, name: str) -> None:
+    """schemas/workflow.schema.json refused a boolean there all along (JSON Schema's
+    integer and number exclude booleans) while validation took it: now both refuse it,
+    and they agree on numbers in and out of the field's bounds."""
+    where = _SCHEMA if model == "WorkflowSpec" else _SCHEMA["$defs"][model]
+    validator = jsonschema.Draft202012Validator(
+        {"$defs": _SCHEMA["$defs"], **where["properties"][name]})
+    for value in (True, False, -1, 0, 0.5, 1, 2, 3, 100, 10**7):
+        try:
+            _BY_NAME[model].model_validate({name: value})
+            taken = True
+        except ValidationError as exc:
+            taken = not [e for e in exc.errors() if e["loc"][:1] == (name,)]
+        assert validator.is_valid(value) == taken, value
