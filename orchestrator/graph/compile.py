@@ -459,6 +459,7 @@ class _Checker:
             local = set(_SPAWN_CHILD_NAMES)
             if step.workflow is not None:
                 self.refs_in_value((*base, "inputs"), step.id, step.inputs, local)
+                self.check_not_jinja((*base, "inputs"), step.inputs, local)
                 return
             for fname in ("prompt", "system"):
                 source = getattr(step, fname)
@@ -472,6 +473,7 @@ class _Checker:
             local = set(_SCORER_NAMES)
             if scorer.tool is not None:
                 self.refs_in_value((*base, name, "args"), step.id, scorer.args, local)
+                self.check_not_jinja((*base, name, "args"), scorer.args, local)
             else:
                 self.refs_in_template((*base, name, "prompt"), step.id, scorer.prompt, local)
 
@@ -645,21 +647,25 @@ class _Checker:
                          f"the default of input {name!r} does not satisfy its schema: {problem}",
                          "give a default that its `schema` accepts")
 
-    def check_not_jinja(self, path: tuple[str | int, ...], value: Any, local: set[str]) -> None:
-        """Tool ``args`` and sub-workflow ``inputs`` take ``${...}`` references and are not
-        rendered: a ``{{ ... }}`` there reading inputs, steps or the map's item would reach
-        the tool as that text (only prompts are Jinja2 templates)."""
+    def check_not_jinja(self, path: tuple[str | int, ...], value: Any, local: set[str],
+                        what: str = "tool arguments and sub-workflow inputs") -> None:
+        """Tool ``args``, sub-workflow ``inputs`` and a workflow's ``outputs`` take
+        ``${...}`` references and are not rendered: a ``{{ ... }}`` there reading inputs,
+        steps or the map's item would reach the tool (or the run's output) as that text
+        (only prompts are Jinja2 templates).
+
+        :param what: the values checked, as the problem names them."""
         if isinstance(value, dict):
             for k, v in value.items():
-                self.check_not_jinja((*path, k), v, local)
+                self.check_not_jinja((*path, k), v, local, what)
         elif isinstance(value, list):
             for j, v in enumerate(value):
-                self.check_not_jinja((*path, j), v, local)
+                self.check_not_jinja((*path, j), v, local, what)
         elif isinstance(value, str) and ("{{" in value or "{%" in value):
             names = templates.undeclared_names(REF_RE.sub("", value))
             if names & ({"inputs", "steps"} | local):
-                self.add(path, f"{shown(value)} is passed as this text: tool arguments and "
-                         "sub-workflow inputs are not Jinja2 templates",
+                self.add(path, f"{shown(value)} is passed as this text: {what} are not "
+                         "Jinja2 templates",
                          "refer to a value with ${...}: " + ", ".join(
                              ["${inputs.NAME}", "${steps.ID.output}",
                               *(f"${{{v}}}" for v in sorted(local))]))
@@ -835,6 +841,7 @@ def compile_workflow(
         long_form = ("outputs", name, "from")
         value_at = long_form if long_form in smap.positions else ("outputs", name)
         chk.refs_in_value(value_at, None, out.value, set())
+        chk.check_not_jinja(value_at, out.value, set(), "outputs")
         chk.check_declared_schema(("outputs", name, "schema"), out.json_schema)
     for name, decl in spec.inputs.items():
         chk.check_input_declaration(name, decl)

@@ -60,3 +60,43 @@ def test_an_output_reference_is_named_at_its_own_line() -> None:
 def test_an_output_reference_on_a_line_of_its_own_is_named_at_its_column() -> None:
     (problem,) = [p for p in validate_text(TEXT, "w.yaml") if "'q'" in p.message]
     assert (problem.line, problem.column) == _at("${steps.q.output}")
+
+
+def test_an_output_written_as_a_jinja2_template_is_named_at_its_line() -> None:
+    """Outputs take `${...}` references; `{{ steps.a.output }}` there was returned as
+    that text, unchecked (an unknown step in it too)."""
+    text = TEXT.split("outputs:")[0] + """\
+outputs:
+  x:
+    type: string
+    from: "{{ steps.zz.output }}"
+  y: "got ${steps.a.output} and {{ steps.a.output }}"
+  z: "{{ '{{' }} is text"
+"""
+    problems = validate_text(text, "w.yaml")
+    hint = "refer to a value with ${...}: ${inputs.NAME}, ${steps.ID.output}"
+    assert [(p.line, p.message, p.hint) for p in problems] == [
+        (11, "'{{ steps.zz.output }}' is passed as this text: outputs are not Jinja2 "
+             "templates", hint),
+        (12, "'got ${steps.a.output} and {{ steps.a.output }}' is passed as this text: "
+             "outputs are not Jinja2 templates", hint),
+    ]
+
+
+def test_a_spawn_childs_inputs_and_a_scorers_args_are_not_jinja2_either() -> None:
+    text = TEXT.split("outputs:")[0] + """\
+  - id: t
+    kind: spawn
+    messages: [x]
+    workflow: child.yaml
+    inputs: {topic: "{{ message }}"}
+  - id: j
+    kind: join
+    of: t
+    reducer: best_of_n
+    scorer: {tool: calc, args: {expression: "{{ answer }}"}}
+"""
+    problems = [p for p in validate_text(text, "w.yaml") if "Jinja2" in p.message]
+    assert [(p.line, p.message.split(":")[0]) for p in problems] == [
+        (12, "'{{ message }}' is passed as this text"),
+        (17, "'{{ answer }}' is passed as this text")]
