@@ -18,6 +18,8 @@ import json
 import os
 import select
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from rich.console import Console, ConsoleDimensions
@@ -28,12 +30,60 @@ from rich.table import Table
 UNWRAPPED_WIDTH = 1 << 24
 
 
+class OutputError(Exception):
+    """Standard output refused what a command printed for another reason than a reader
+    that has gone: a full disk (``> /dev/full``: ENOSPC), an I/O error. (It was an
+    "internal error", exit status 2, or a traceback when the error document of ``--json``
+    could not be printed either.)
+
+    :param error: the error of the write.
+    """
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(f"cannot write to standard output: {error.strerror or error}")
+        self.error = error
+
+
+@contextmanager
+def _writing_stdout() -> Iterator[None]:
+    """Raise :class:`OutputError` for an error of writing to standard output, except a
+    closed pipe's (``BrokenPipeError``), which a command ends on quietly."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(exc) from exc
+
+
 class StreamConsole(Console):
     """A rich console that wraps no line when its file is not a terminal.
 
     rich gives a console off a terminal the width ``COLUMNS`` or 80 (or that of the
     terminal on stdin), and wraps every longer line there.
+
+    A write to standard output that fails raises :class:`OutputError`; one to standard
+    error is dropped: a message there is no part of a command's result (its output and
+    exit status), which a full log disk (``2> /dev/full``) should not cost.
     """
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        if not self.stderr:
+            with _writing_stdout():
+                yield
+            return
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError:
+            pass
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """rich's ``print``; see the class for a write that fails."""
+        with self._writing():
+            super().print(*objects, **options)
 
     @property
     def wraps(self) -> bool:
@@ -60,9 +110,12 @@ class StreamConsole(Console):
         if self.wraps:
             self.print(table)
             return
-        with self.capture() as captured:
-            self.print(table)
-        self.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        with self._writing():  # (the capture's end writes, too)
+            with self.capture() as captured:
+                self.print(table)
+            self.file.write("".join(line.rstrip() + "\n"
+                                    for line in captured.get().splitlines()))
+            self.file.flush()
 
 
 #: standard output (results, tables)
@@ -140,6 +193,18 @@ def json_text(doc: Any, **options: Any) -> str:
 
 
 def write_json(doc: Any, **options: Any) -> None:
-    """Print one JSON document (and a newline) on standard output; see :func:`json_text`."""
-    sys.stdout.write(json_text(doc, **options) + "\n")
-    sys.stdout.flush()
+    """Print one JSON document (and a newline) on standard output; see :func:`json_text`.
+
+    :raises OutputError: when standard output refuses it.
+    """
+    write_text(json_text(doc, **options) + "\n")
+
+
+def write_text(text: str) -> None:
+    """Print text as it is on standard output.
+
+    :raises OutputError: when standard output refuses it.
+    """
+    with _writing_stdout():
+        sys.stdout.write(text)
+        sys.stdout.flush()

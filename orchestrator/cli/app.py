@@ -7,6 +7,7 @@ traceback appears only with `--debug`.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from orchestrator.cli._console import (
+    OutputError,
     closed_pipe,
     err,
     json_text,
@@ -28,6 +30,7 @@ from orchestrator.cli._console import (
     quiet_stdout,
     tolerate_encodings,
     write_json,
+    write_text,
 )
 from orchestrator.cli._failure import (
     Failure,
@@ -86,7 +89,19 @@ class _Group(TyperGroup):
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:
         tolerate_encodings()
-        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            return self._main(list(sys.argv[1:] if args is None else args), prog_name,
+                              complete_var, standalone_mode, windows_expand_args, **extra)
+        except OutputError as exc:  # printing --version, or a usage error's document
+            sys.exit(_output_failed(exc))
+        except OSError as exc:  # click's own printing: --help (each command reports its own)
+            if exc.errno == errno.EPIPE:
+                quiet_stdout()
+                sys.exit(1)
+            sys.exit(_output_failed(OutputError(exc)))
+
+    def _main(self, argv: list[str], prog_name: str | None, complete_var: str | None,
+              standalone_mode: bool, windows_expand_args: bool, **extra: Any) -> Any:
         as_json = "--json" in argv
         with _plain_help_when_narrow(self):
             if not standalone_mode or (not as_json and err.wraps):
@@ -400,6 +415,8 @@ def _run_cli(fn: Callable[[], None], debug: bool, as_json: bool = False) -> None
         raise typer.Exit(exc.code) from None
     except typer.Exit:
         raise
+    except OutputError as exc:
+        raise typer.Exit(_output_failed(exc)) from None
     except OSError as exc:
         if not closed_pipe(exc):
             raise _reported(exc, debug, as_json) from None
@@ -407,6 +424,17 @@ def _run_cli(fn: Callable[[], None], debug: bool, as_json: bool = False) -> None
         raise typer.Exit(1) from None
     except (Exception, KeyboardInterrupt) as exc:
         raise _reported(exc, debug, as_json) from None
+
+
+def _output_failed(exc: OutputError) -> int:
+    """Report that standard output refused what the command printed, on standard error
+    only (not as the JSON error document: standard output is what refuses it), and make
+    what standard output still holds go nowhere, for Python's last flush of it not to
+    fail at exit. :returns: the exit status."""
+    quiet_stdout()
+    failure = Failure(str(exc), kind="file", code=1)
+    report(failure, as_json=False)
+    return failure.code
 
 
 def _reported(exc: BaseException, debug: bool, as_json: bool) -> BaseException:
@@ -696,7 +724,7 @@ def schema(
 
     def go() -> None:
         if which == "reference":
-            sys.stdout.write(yaml_reference() + "\n")
+            write_text(yaml_reference() + "\n")
             return
         schemas = all_schemas()
         if write is not None:
@@ -715,7 +743,7 @@ def schema(
             return
         if which not in schemas:
             raise _fail(f"unknown schema {shown(which)}; one of: {', '.join(schemas)}, reference")
-        sys.stdout.write(json.dumps(schemas[which], indent=2) + "\n")
+        write_text(json.dumps(schemas[which], indent=2) + "\n")
 
     _run_cli(go, debug)
 
