@@ -669,11 +669,17 @@ app.add_typer(db_app, name="db")
 
 @db_app.command(name="upgrade")
 def db_upgrade(db: Db = None, debug: Debug = False) -> None:
-    """Upgrade the store's schema to this version of Ponder."""
+    """Upgrade the store's schema to this version of Ponder (creating the store where
+    there is none)."""
 
     def go() -> None:
-        anyio.run(lambda: upgrade(db))
-        out.print(f"{resolve_store_url(db).split('@')[-1]} is up to date", markup=False,
-                  highlight=False)
+        before, after = anyio.run(lambda: upgrade(db))
+        where = resolve_store_url(db).split("@")[-1]
+        # a mistyped SQLite path is a new, empty store: say it was made, not that it is
+        # up to date
+        said = (f"created the trace store at {where} (schema {after})" if before is None
+                else f"upgraded {where} from schema {before} to {after}" if before != after
+                else f"{where} is up to date (schema {after})")
+        out.print(said, markup=False, highlight=False)
 
     _run_cli(go, debug)

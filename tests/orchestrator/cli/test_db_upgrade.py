@@ -1,0 +1,53 @@
+"""`ponder db upgrade` says what it did: it said "is up to date" of a store it had just
+made (a mistyped SQLite path is a new, empty store) and of one it had just upgraded. On
+every store backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+
+from orchestrator.store import open_store
+from tests.orchestrator.cli.test_json_errors import ponder
+from tests.store.conftest import add_test_revision  # noqa: F401  (a further revision)
+
+
+def _where(db: str) -> str:
+    return db.split("@")[-1]
+
+
+def _made(db: str) -> None:
+    """Make the store at ``db`` (the fixture's PostgreSQL database is empty)."""
+
+    async def make() -> None:
+        await (await open_store(db)).close()
+
+    anyio.run(make)
+
+
+def test_upgrade_of_a_store_at_head_says_it_is_up_to_date(db: str) -> None:
+    _made(db)
+    result = ponder("db", "upgrade", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{_where(db)} is up to date (schema 0001)\n"
+
+
+def test_upgrade_of_an_older_store_names_both_schemas(
+        db: str, add_test_revision: Callable[[], None]) -> None:  # noqa: F811
+    _made(db)
+    add_test_revision()
+    result = ponder("db", "upgrade", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"upgraded {_where(db)} from schema 0001 to 0002_test\n"
+    again = ponder("db", "upgrade", "--db", db)
+    assert again.stdout == f"{_where(db)} is up to date (schema 0002_test)\n"
+
+
+def test_upgrade_where_there_is_no_store_says_it_made_one(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'typo.db'}"
+    result = ponder("db", "upgrade", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"created the trace store at {db} (schema 0001)\n"
+    assert (tmp_path / "typo.db").exists()
