@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,9 @@ def estimate_cost(step: Any) -> float:
         return getattr(step, "max_tokens", 256) * DECODE_S_PER_TOKEN * 2
     return 0.0
 
+
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME_CHAR_RE = re.compile(r"[A-Za-z0-9_\-]")
 
 #: the names a spawn's child is rendered with (executors/fanout/spawn.py), and a join's
 #: scorer or check (executors/fanout/_score.py), besides `inputs` and `steps`
@@ -363,9 +367,11 @@ class _Checker:
                 issue.hint or "check `{{ }}`/`{% %}` pairs and quotes", self.smap.file, line, col))
             return set()
         deps: set[str] = set()
+        split = self.hyphenated_ids(path, source)
         refs = templates.template_refs(source, expression=expression)
         for ref in refs:
-            if ref.root not in ("steps", "inputs"):
+            if ref.root not in ("steps", "inputs") or (ref.root == "steps"
+                                                        and ref.name in split):
                 continue
             member = [] if ref.member is None else [str(ref.member)]
             shown = ".".join([ref.root, ref.name, *member, *map(str, ref.path)])
@@ -382,11 +388,31 @@ class _Checker:
         # a name the template neither defines nor is given fails its render at run time
         lines = {r.root: r.line for r in reversed(refs) if not r.name}  # its first line
         for name in sorted(templates.undeclared_names(source, expression=expression)
-                           - {"steps", "inputs"}):
+                           - {"steps", "inputs"} - split):
             self.check_ref(path, me, name, "", (), name, local_names,
                            functools.partial(self.smap.value_spot, path, source,
                                              lines.get(name, 0), name))
         return deps
+
+    def hyphenated_ids(self, path: tuple[str | int, ...], source: str) -> set[str]:
+        """Each step id holding `-` that a template reads as `steps.a-b` (Jinja2 reads a
+        subtraction, `steps.a - b`), a problem; returns the names Jinja2 reads out of
+        those ids (`a`, `b`), which are not problems of their own."""
+        text = templates.to_jinja(source)  # `${steps.a-b.output}` is a subscript there
+        split: set[str] = set()
+        for sid in self.index:
+            at = text.find(f"steps.{sid}") if "-" in sid else -1
+            if at < 0 or _NAME_CHAR_RE.match(text, at + len(f"steps.{sid}")):
+                continue
+            parts = [m[0] for m in (_NAME_RE.match(part) for part in sid.split("-")) if m]
+            split |= {n for n in parts if n not in self.index}
+            line = text.count("\n", 0, at) + 1
+            self.add(path, f"`steps.{sid}` reads as a subtraction in Jinja2 "
+                     f"(`steps.{' - '.join(sid.split('-'))}`)",
+                     f"write steps['{sid}'].output, or ${{steps.{sid}.output}}",
+                     functools.partial(self.smap.value_spot, path, source, line,
+                                       f"steps.{sid}"))
+        return split
 
     # per step -------------------------------------------------------------------
     def step_deps(self, i: int, step: Any) -> set[str]:

@@ -19,7 +19,7 @@ from jinja2.exceptions import SecurityError, TemplateAssertionError, UndefinedEr
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.errors import ReferenceResolutionError, TemplateRenderError, clipped
-from orchestrator.spec.refs import REF_RE
+from orchestrator.spec.refs import REF_RE, PathKey, parse_ref
 
 #: most characters a rendered template, or one string or list a template builds with `*`
 #: or `+`, may have: past it rendering stops with an error instead of taking the memory
@@ -78,7 +78,28 @@ def environment() -> ImmutableSandboxedEnvironment:
 
 def to_jinja(source: str) -> str:
     """Rewrite `${path}` references into Jinja2 expressions."""
-    return REF_RE.sub(lambda m: "{{ " + m.group(1) + " }}", source)
+    return REF_RE.sub(lambda m: "{{ " + _jinja_path(m.group(1)) + " }}", source)
+
+
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _jinja_path(text: str) -> str:
+    """The inside of a `${...}` reference as a Jinja2 expression: as written, except that
+    a name Jinja2 would not read as one (a step id holding `-`, which `{{ steps.a-b }}`
+    reads as a subtraction) is a subscript (`steps['a-b'].output`)."""
+    try:
+        ref = parse_ref(text)
+    except ValueError:
+        return text  # reported by the reference checks
+    head: list[PathKey] = [ref.name, "output"] if ref.root == "steps" else (
+        [ref.name] if ref.root == "inputs" else [])
+    parts = [*head, *ref.path]
+    if all(isinstance(p, int) or _NAME_RE.fullmatch(p) for p in parts):
+        return text
+    return ref.root + "".join(
+        f"[{p}]" if isinstance(p, int) else f".{p}" if _NAME_RE.fullmatch(p) else f"[{p!r}]"
+        for p in parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +166,7 @@ def _unknown_filter(tree: nodes.Template) -> TemplateIssue | None:
 
 def to_jinja_expr(source: str) -> str:
     """Branch conditions may use `${...}` references; inside an expression they are bare paths."""
-    return REF_RE.sub(lambda m: "(" + m.group(1) + ")", source)
+    return REF_RE.sub(lambda m: "(" + _jinja_path(m.group(1)) + ")", source)
 
 
 @dataclass(frozen=True, slots=True)
