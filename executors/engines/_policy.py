@@ -34,10 +34,10 @@
       would let long runs overtake short ones). Then the run that arrived first
       (ATLAS's first come first served inside a queue: of equal runs some finish
       early instead of all finishing late), then arrival.
-    - *Anti-starvation*: a run whose calls have waited at the pool, in total (those
-      waiting now included, so that every call of a run starves at once, not one when
-      another of its calls gets a slot), at least ``starvation_ratio`` times the engine
-      time its calls have had (Autellix's wait-to-service ratio of a program, with the
+    - *Anti-starvation*: a run that has waited at the pool (the time during which at
+      least one of its calls waited: calls waiting side by side delay the run once, as
+      they add to its service once) at least ``starvation_ratio`` times the engine time
+      its calls have had (Autellix's wait-to-service ratio of a program, with the
       service floored at ``starvation_floor_s``), or a
       call that has waited ``starvation_s``, goes before every level; starving calls go
       oldest run first, then by arrival. (By the call's arrival alone, an overloaded pool
@@ -45,12 +45,12 @@
       ones, and every run would finish at the end, as under ``fifo``.)
     - *Waiting* is the time a call spends in an engine's queue at the pool, counted once:
       from when it enters the queue on an attempt (:meth:`ServiceLedger.queued`) until it
-      gets a slot or moves (:meth:`ServiceLedger.dequeued`); it counts to its run's
-      waiting while it goes on, and to its own when it ends. A call's waits on all its
-      attempts add up; the time it
+      gets a slot or moves (:meth:`ServiceLedger.dequeued`); its run waits while any of
+      its calls does (every call of the run sees the same wait, growing with time, not
+      with how many wait). A call's waits on all its attempts add up; the time it
       ran at an engine (an attempt that failed), or was routed or waited out a busy
       engine's back-off, is not waiting. A call that has its slot waits no more: the
-      priority it is sent to the engine with counts its wait once, in its run's.
+      priority it is sent to the engine with counts its wait in its run's.
 """
 
 from __future__ import annotations
@@ -112,12 +112,11 @@ class RunRecord:
     """What the pool knows about one run.
 
     :param service: attained service, the longest critical path of served tokens.
-    :param waited_s: time its calls spent waiting for a slot at the pool, in the queues
-        they have left.
+    :param waited_s: time it spent waiting at the pool (some call of it waiting for a
+        slot), up to the last time none of its calls waited.
     :param served_s: engine time of its finished calls.
-    :param queued: how many of its calls wait in a queue now, and ``queued_since`` the sum
-        of the moments they entered it: their open waits are
-        ``queued * now - queued_since``.
+    :param queued: how many of its calls wait in a queue now, and ``queued_since`` since
+        when one has, without a break.
     """
 
     seq: int
@@ -129,9 +128,8 @@ class RunRecord:
     queued_since: float = 0.0
 
     def wait(self, now: float) -> float:
-        """All its calls' waiting at ``now``: in the queues they left and the ones they
-        are in."""
-        open_s = self.queued * now - self.queued_since if self.queued else 0.0
+        """How long it has waited at the pool by ``now``."""
+        open_s = now - self.queued_since if self.queued else 0.0
         return self.waited_s + max(0.0, open_s)
 
     @property
@@ -181,22 +179,23 @@ class ServiceLedger:
         call.queued_at = now
         if call.run_id:
             record = self.record(call.run_id)
+            if record.queued == 0:
+                record.queued_since = now
             record.queued += 1
-            record.queued_since += now
 
     def dequeued(self, call: Call, now: float) -> None:
-        """The call stops waiting (it has a slot, moves or is cancelled): its wait counts,
-        once, to itself and its run."""
+        """The call stops waiting (it has a slot, moves or is cancelled): its wait counts
+        to itself, and its run's ends when none of its calls waits any more."""
         if call.queued_at is None:
             return
         seconds = call.waiting(now)
         record = self._runs.get(call.run_id) if call.run_id else None
         if record is not None and record.queued > 0:
             record.queued -= 1
-            record.queued_since = record.queued_since - call.queued_at if record.queued else 0.0
+            if record.queued == 0:
+                record.waited_s += max(0.0, now - record.queued_since)
         call.queued_at = None
         call.waited_s += seconds
-        self.waited(call, seconds)
 
     def waited(self, call: Call, seconds: float) -> None:
         """Charge ``seconds`` of waiting for a slot to the call's run."""
@@ -240,8 +239,8 @@ def level(service: float, settings: PolicySettings) -> int:
 
 def starving(call: Call, settings: PolicySettings, ledger: ServiceLedger, now: float) -> bool:
     """Whether a call jumps every level (``program_aware`` anti-starvation): its own
-    waiting, or its run's, that of all the run's calls, those waiting now included, each
-    second counted once (see the module docstring, *Waiting*)."""
+    waiting, or its run's, the time during which any of the run's calls waited (see the
+    module docstring, *Waiting*)."""
     if call.waited_s + call.waiting(now) >= settings.starvation_s:
         return True
     record = ledger.run(call.run_id)

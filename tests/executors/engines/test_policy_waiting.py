@@ -111,23 +111,27 @@ def test_a_call_that_moves_keeps_its_wait_but_not_the_time_between() -> None:
     assert run is not None and run.waited_s == 60.0 and call.waited_s == 60.0
 
 
-def test_a_runs_wait_counts_all_its_calls_waiting_now() -> None:
-    # the run starves at 4 x the 5 s floor = 20 s of its calls' waiting in all: two calls
-    # waiting side by side reach it after 10 s, whether or not one has its slot yet
+def test_a_runs_wait_is_the_time_any_of_its_calls_waited() -> None:
+    # the run starves at 4 x the 5 s floor = 20 s of waiting. Its wait is the time during
+    # which at least one of its calls waited: the same for each of its calls, not
+    # multiplied by how many wait side by side, and not jumping when one gets its slot
+    # (before, each call saw its run's finished waits plus its own open one)
     settings = PolicySettings(starvation_s=60, starvation_ratio=4, starvation_floor_s=5)
     ledger = ServiceLedger()
-    first, second = Call("wide", 1.0, arrival=0.0, seq=0), Call("wide", 1.0, arrival=0.0,
-                                                                 seq=1)
-    other = Call("other", 1.0, arrival=0.0, seq=2)
-    for call in (first, second, other):
+    first = Call("wide", 1.0, arrival=0.0, seq=0)
+    second = Call("wide", 1.0, arrival=0.0, seq=1)
+    for call in (first, second):
         ledger.arrive(call)
-        ledger.queued(call, 0.0)
-    assert not starving(second, settings, ledger, now=9.9)
-    assert starving(first, settings, ledger, now=10.0)
-    assert starving(second, settings, ledger, now=10.0)
-    assert not starving(other, settings, ledger, now=10.0)  # one call: 10 s of 20
-    ledger.dequeued(first, 10.0)  # it has its slot: its 10 s stay in the run's
-    assert starving(second, settings, ledger, now=10.0)
-    ledger.dequeued(second, 12.0)
+    ledger.queued(first, 0.0)
+    ledger.queued(second, 4.0)
     run = ledger.run("wide")
-    assert run is not None and run.waited_s == 22.0 and run.wait(30.0) == 22.0
+    assert run is not None and run.wait(10.0) == 10.0  # not 10 + 6
+    ledger.dequeued(first, 10.0)  # it has its slot; the run goes on waiting for second
+    assert run.wait(10.0) == 10.0
+    assert not starving(second, settings, ledger, now=19.9)
+    assert starving(second, settings, ledger, now=20.0)
+    ledger.dequeued(second, 22.0)
+    assert run.waited_s == 22.0 and run.wait(30.0) == 22.0  # none waits: it stands still
+    assert (first.waited_s, second.waited_s) == (10.0, 18.0)
+    ledger.queued(first, 40.0)  # a later attempt: the run waits again
+    assert run.wait(43.0) == 25.0
