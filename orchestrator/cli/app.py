@@ -453,7 +453,8 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.", metavar
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="Workflow YAML file.")],
-    input: Annotated[list[str], typer.Option("--input", "-i", help="key=value (repeatable).")] = [],  # noqa: B006
+    input: Annotated[list[str], typer.Option("--input", "-i", metavar="KEY=VALUE",
+                                             help="A workflow input (repeatable).")] = [],  # noqa: B006
     inputs_json: Annotated[str | None, typer.Option("--inputs-json", help="Inputs as a JSON object.")] = None,
     backend: Annotated[str | None, typer.Option(
         help="Override every model's backend: local, openai, simulated.")] = None,
@@ -465,7 +466,8 @@ def run(
         "--tool-executor", help="Run tool steps with this executor, e.g. ray-tool "
         "(cluster address: PONDER_RAY_ADDRESS).")] = None,
     model: Annotated[list[str], typer.Option(
-        "--model", "-m", help="NAME=FILE: serve the model alias NAME, which a step uses, with "
+        "--model", "-m", metavar="NAME=FILE",
+        help="Serve the model alias NAME, which a step uses, with "
         "the model config in the YAML FILE (e.g. a simulated backend's scripted outputs; "
         "repeatable).")] = [],  # noqa: B006
     debug: Debug = False,

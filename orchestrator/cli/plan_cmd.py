@@ -72,7 +72,8 @@ def parse(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.",
                                           metavar=FLAG)] = False,
     fmt: Annotated[str, typer.Option("--format", help="text | json | auto")] = "auto",
-    tool: Annotated[list[str], typer.Option("--tool", "-t", help="An allowed tool, built-in or from "
+    tool: Annotated[list[str], typer.Option("--tool", "-t", metavar="NAME",
+                                            help="An allowed tool, built-in or from "
                                             "--workflow (repeatable; without it: the built-ins "
                                             "and any other name, unchecked).")
                     ] = [],  # noqa: B006

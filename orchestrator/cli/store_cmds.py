@@ -418,9 +418,12 @@ def replay_cmd(
     db: Db = None,
     from_step: Annotated[str | None, typer.Option("--from", help="Re-execute this step and "
                                                   "everything after it.")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="STEP.output=JSON (repeatable).")] = [],  # noqa: B006
+    set_: Annotated[list[str], typer.Option(
+        "--set", metavar="STEP.output=JSON", help="Give a step this output instead of the "
+        "recorded one (repeatable).")] = [],  # noqa: B006
     input: Annotated[list[str], typer.Option(
-        "--input", "-i", help="key=value: replaces a recorded input (repeatable).")] = [],  # noqa: B006
+        "--input", "-i", metavar="KEY=VALUE",
+        help="Replaces a recorded input (repeatable).")] = [],  # noqa: B006
     workflow: Annotated[Path | None, typer.Option(help="Workflow file (default: the recorded "
                                                   "source).")] = None,
     backend: Annotated[str | None, typer.Option(
