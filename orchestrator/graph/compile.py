@@ -822,7 +822,9 @@ def compile_workflow(
     dag: nx.DiGraph = nx.DiGraph()
     branch_targets: dict[str, set[str]] = {}
 
-    if not spec.steps:
+    misspelt = [k[0] for k in smap.positions if len(k) == 1 and k[0] != "steps"
+                and difflib.get_close_matches(str(k[0]), ["steps"], n=1, cutoff=0.7)]
+    if not spec.steps and not misspelt:  # else `step:` is an unknown field meaning steps
         chk.add(("steps",), "the workflow has no steps",
                 "add a `steps:` list; each step starts with `- id: NAME`, then its `kind:`")
     for i, step in enumerate(spec.steps):

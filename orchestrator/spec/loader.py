@@ -405,20 +405,34 @@ def _one_model(kind: Any, value: Any) -> Any:
 
 def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
                       prefix: PathT = ()) -> list[Problem]:
-    """Turn a pydantic ValidationError into located problems (`prefix`: where `data` sits)."""
+    """Turn a pydantic ValidationError into located problems (`prefix`: where `data` sits).
+
+    A required field that is missing because it is misspelt (`Name:`, `promt:`) is one
+    problem, the unknown field's, whose hint names the field meant."""
     problems = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    fields_meant: dict[tuple[PathT, str], str] = {}  # (mapping, unknown field) -> meant
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            path = _strip_tags((*prefix, *err["loc"]))
+            close = difflib.get_close_matches(str(path[-1]), _fields_at(
+                path[:-1], prefix, data), n=1, cutoff=0.7)
+            if close:
+                fields_meant[(path[:-1], str(path[-1]))] = close[0]
+    for err in errors:
         path = _strip_tags((*prefix, *err["loc"]))
         shown = ".".join(str(p) for p in path) or "(top level)"
         kind = err["type"]
         hint = _HINTS.get(kind, "")
+        if kind == "missing" and (path[:-1], str(path[-1])) in {
+                (at, field) for (at, _), field in fields_meant.items()}:
+            continue  # said as the misspelt field's problem
         if kind == "extra_forbidden":
             msg = (f"unknown field `{path[-1]}` at {shown}" if len(path) > 1
                    else f"unknown field `{path[-1]}`")
-            close = difflib.get_close_matches(str(path[-1]), _fields_at(
-                path[:-1], prefix, data), n=1, cutoff=0.7)
-            if close:
-                hint = f"did you mean `{close[0]}`? Else remove it"
+            close_one = fields_meant.get((path[:-1], str(path[-1])))
+            if close_one is not None:
+                hint = f"did you mean `{close_one}`? Else remove it"
         elif kind == "union_tag_invalid":
             given = err["input"].get("kind") if isinstance(err.get("input"), dict) else None
             msg = (f"unknown step kind {given!r}" if given is not None
