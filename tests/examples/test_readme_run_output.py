@@ -49,3 +49,22 @@ def test_run_prints_the_final_output(tmp_path: Path, text: str, printed: str) ->
     result = CliRunner().invoke(app, ["run", str(path), "--db", "memory://"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == printed
+
+
+def test_show_json_gives_each_step_its_prompt_or_arguments_and_its_output(tmp_path: Path) -> None:
+    """As the README's command table says of `ponder show --json`."""
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert ("`--json` adds each step's `input`, the rendered prompt or the tool's arguments, "
+            "and its `output` and `raw` text") in readme
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    ran = CliRunner().invoke(app, ["run", str(ROOT / "examples" / "quickstart.yaml"),
+                                   "--backend", "simulated", "--json", "--db", db])
+    assert ran.exit_code == 0, ran.stderr
+    shown = CliRunner().invoke(app, ["show", json.loads(ran.stdout)["run_id"], "--json",
+                                     "--db", db])
+    assert shown.exit_code == 0, shown.stderr
+    steps = {s["id"]: s for s in json.loads(shown.stdout)["steps"]}
+    assert "3 spiders and 2 ants" in steps["answer"]["input"]["prompt"]
+    assert steps["answer"]["output"] and "raw" in steps["answer"]
+    assert steps["total_legs"]["input"]["args"] == {"expression": "3 * 8 + 2 * 6"}
+    assert steps["total_legs"]["output"] == 36
