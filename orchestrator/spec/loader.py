@@ -270,23 +270,30 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
 _END_OF_STREAM = ("<stream end>", "end of stream")
 
 
+def _empty(text: str, file: str) -> Problem:
+    """The problem of a document that holds no value."""
+    lines = [line.strip() for line in _BREAK_RE.split(text) if line.strip()]
+    comments = bool(lines) and all(line.startswith("#") for line in lines)
+    return Problem("the file is empty" + (" (it holds only comments)" if comments else ""),
+                   "start with `name:` and `steps:`", file, 1, 1)
+
+
 def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap, list[Problem]]:
     """Parse YAML text into data plus a source map.
 
     :returns: (data, source map, problems); data is None when the YAML is broken.
     """
     smap = SourceMap(file=file, text=text)
-    empty = Problem("the file is empty", "start with `name:` and `steps:`", file, 1, 1)
     loader = None
     try:
         loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
-            return None, smap, [empty]
+            return None, smap, [_empty(text, file)]
         builder = _Builder(loader, smap)
         data = builder.build(node, ())
         if data is None and not builder.problems:
-            return None, smap, [empty]  # `null`, `~` or a lone tag
+            return None, smap, [_empty(text, file)]  # `null`, `~` or a lone tag
         steps = data.get("steps") if isinstance(data, dict) else None
         for i, raw in enumerate(steps if isinstance(steps, list) else []):
             if isinstance(raw, dict) and isinstance(raw.get("kind"), str):
@@ -468,6 +475,8 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             hint = "use letters, digits, `_`, `-` and `.`"
         if path == ("steps",) and kind == "list_type":
             hint = "`steps:` is a list: start each step with `- id: NAME`, then its `kind:`"
+        if not hint and err.get("input", 0) is None and kind.endswith("_type") and path:
+            hint = f"`{path[-1]}:` has no value (YAML reads nothing as null): write one"
         problems.append(smap.problem(path, msg, hint))
     return problems
 

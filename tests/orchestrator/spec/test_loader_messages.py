@@ -44,3 +44,25 @@ def test_a_value_of_the_wrong_shape_is_named_in_yaml_terms(
     with pytest.raises(ValidationFailed) as info:  # as `ponder run` loads it: same words
         load_yaml("w.yaml", text=text)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "line", "message", "hint"), [
+    ("name:\n" + STEP, 1, "name: Input should be a valid string (got None)",
+     "`name:` has no value (YAML reads nothing as null): write one"),
+    (HEAD + "steps:\n  - id: a\n    kind: llm\n    prompt:\n", 7,
+     "steps.0.prompt: Input should be a valid string (got None)",
+     "`prompt:` has no value (YAML reads nothing as null): write one"),
+])
+def test_a_key_without_a_value_says_so(text: str, line: int, message: str, hint: str) -> None:
+    assert [(p.line, p.message, p.hint) for p in validate_text(text, "w.yaml")] == [
+        (line, message, hint)]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "the file is empty"),
+    ("\n  \n", "the file is empty"),
+    ("---\n", "the file is empty"),
+    ("# a workflow, one day\n\n  # more\n", "the file is empty (it holds only comments)"),
+])
+def test_a_file_without_a_value_is_empty(text: str, message: str) -> None:
+    assert [p.message for p in validate_text(text, "w.yaml")] == [message]
