@@ -48,6 +48,14 @@ class Slot:
     reserve: int = 0
 
 
+#: what a child never started is told, by why its fan-out stopped early
+STOP_WORDS = {
+    "first_finish": "a sibling finished first",
+    "confident": "adaptive_vote was confident of its answer",
+    "decided": "the samples left could not change adaptive_vote's answer",
+}
+
+
 class Online:
     """An online reducer: what a finished child means while the others still run.
 
@@ -330,8 +338,9 @@ class FanOut:
         for child in self.children:
             if child.status == "pending":
                 child.status = "not_started"
-                child.error = ("token budget reached" if self.stopped == "budget" else
-                               f"not needed: stopped by {self.stopped}" if self.stopped else
+                child.error = (f"not needed: {STOP_WORDS.get(self.stopped, self.stopped)}"
+                               if self.stopped and self.stopped != "budget" else
+                               "token budget reached" if self.stopped else
                                self.online.unneeded)
 
     async def _start_allowed(self, allowed: int) -> list[str]:

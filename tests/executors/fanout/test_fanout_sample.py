@@ -157,8 +157,11 @@ async def test_adaptive_vote_stops_when_confident_and_records_samples_used(kit: 
     assert meta["rounds"] == 2
     assert [q.n for q in fake.requests] == [2, 1, 2]  # a batch shares a request
     assert r.step("v").meta["samples_used"] == 5 and r.step("v").meta["share"] == 0.8
-    assert sum(1 for e in r.step("s").output if isinstance(e, dict)
-               and e["status"] == "not_started") == 11
+    unstarted = [e for e in r.step("s").output
+                 if isinstance(e, dict) and e["status"] == "not_started"]
+    assert len(unstarted) == 11
+    assert {e["error"] for e in unstarted} == {
+        "not needed: adaptive_vote was confident of its answer"}
 
 
 async def test_adaptive_vote_keeps_sampling_while_answers_disagree(kit: Any) -> None:
