@@ -337,8 +337,10 @@ def resume_cmd(
                                 children=recorded_children(store), on_scheduler=on_scheduler,
                                 tool_executor=tool_executor or None)
         except RunAlreadyFinished as exc:
-            err.print(str(exc), markup=False, highlight=False)
-            return fold_events(events)
+            rec = fold_events(events)
+            err.print(str(exc) + _fork_hint(rec), markup=False, highlight=False,
+                      soft_wrap=True)
+            return rec
 
     declared: list[bool] = []  # whether the run's workflow declares outputs
     # the run's: the executor --tool-executor names is loaded onto it once, by the check
@@ -366,6 +368,15 @@ def resume_cmd(
                                      else None))
 
     _run_cli(go, debug, as_json)
+
+
+def _fork_hint(rec: RunRecord) -> str:
+    """For a run that failed, how to run it again from its (first) failed step, which
+    resume cannot: a fork (``ponder replay --from``)."""
+    if rec.status != "failed":
+        return ""
+    step = next((st.id for st in rec.steps if st.status == "failed"), "STEP")
+    return f"; to run it again from a step: ponder replay {rec.id} --from {step}"
 
 
 class _Folded:

@@ -32,7 +32,9 @@ def test_resume_of_a_failed_run_exits_1_as_its_run_did(tmp_path: Path, db: str) 
     assert run["status"] == "failed"
     result = ponder("resume", run["run_id"], "--db", db)
     assert result.exit_code == 1, result.stderr
-    assert result.stderr == f"run {run['run_id']} already finished (failed); nothing to resume\n"
+    assert result.stderr == (f"run {run['run_id']} already finished (failed); nothing to "
+                             "resume; to run it again from a step: ponder replay "
+                             f"{run['run_id']} --from boom\n")
     assert result.stdout == ""
     result = ponder("resume", run["run_id"], "--db", db, "--json")
     assert result.exit_code == 1, result.stderr
