@@ -68,7 +68,10 @@ def parse_ref(text: str) -> Ref:
     while pos < len(rest):
         m = _SEGMENT_RE.match(rest, pos)
         if not m:
-            raise ValueError(f"cannot parse `{rest[pos:]}` in reference `${{{text}}}`")
+            odd = re.match(r"\.([^.\[\]'\"\s]+)", rest[pos:])
+            raise ValueError(f"cannot parse `{rest[pos:]}` in reference `${{{text}}}`" + (
+                f": write a name of other characters than letters, digits, `_` and `-` as "
+                f"[{odd[1]!r}]" if odd else ""))
         if m.group(1) is not None:
             segments.append(m.group(1))
         elif m.group(2) is not None:

@@ -104,3 +104,20 @@ def test_templates_keep_operators_on_sizes_that_fit() -> None:
 def test_template_syntax_errors_are_reported() -> None:
     issue = templates.check("line one\n{% if x %}\nno end")
     assert issue is not None and issue.line >= 2
+
+
+@pytest.mark.parametrize(("text", "suffix"), [
+    ("inputs.über", ": write a name of other characters than letters, digits, `_` and `-` "
+                    "as ['über']"),
+    ("steps.a.output.1st", ": write a name of other characters than letters, digits, `_` "
+                           "and `-` as ['1st']"),
+    ("inputs.a b", ""),
+])
+def test_a_name_a_reference_cannot_write_with_a_dot_says_how_to_write_it(
+        text: str, suffix: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_ref(text)
+    assert str(info.value).endswith(f"in reference `${{{text}}}`{suffix}")
+    if suffix:
+        fixed = text.rsplit(".", 1)[0] + suffix.rsplit(" as ", 1)[1]
+        assert parse_ref(fixed).text == fixed
