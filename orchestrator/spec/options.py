@@ -7,6 +7,8 @@ SDK run, a model given on the command line) refuses the options with
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -25,12 +27,12 @@ def option_problems(model: type[BaseModel], options: dict[str, Any], owner: str,
     :param described_only: an unknown key lists only the fields with a description (a
         planner's; the others are written by the planner itself), else every field.
     """
+    out: list[OptionProblem] = []
     try:
         model.model_validate(options)
     except ValidationError as exc:
         fields = model.model_fields
         known = ", ".join(n for n, f in fields.items() if f.description or not described_only)
-        out: list[OptionProblem] = []
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
             where = ".".join(str(p) for p in loc) or "(options)"
@@ -39,8 +41,49 @@ def option_problems(model: type[BaseModel], options: dict[str, Any], owner: str,
             else:
                 out.append((loc, f"{owner} options: {where}: {err['msg']} "
                                  f"(got {shown(err.get('input'))})"))
-        return out
-    return []
+    seen = {loc for loc, _ in out}
+    out += [(loc, f"{owner} options: {'.'.join(map(str, loc))}: a number, not "
+                  f"`{str(value).lower()}`")
+            for loc, value in _booleans_for_numbers(model, options, ()) if loc not in seen]
+    return out
+
+
+def _booleans_for_numbers(model: type[BaseModel], values: Any, at: tuple[str | int, ...]
+                          ) -> list[tuple[tuple[str | int, ...], bool]]:
+    """Each boolean given to a field of ``model`` that takes numbers only, with its path:
+    pydantic's lax mode takes ``true`` as 1, so ``time_scale: true`` ran as 1, silently
+    (the workflow's own fields refuse it: see ``orchestrator.spec.base.NOT_BOOL``)."""
+    if not isinstance(values, dict):
+        return []
+    found: list[tuple[tuple[str | int, ...], bool]] = []
+    for name, field in model.model_fields.items():
+        key = field.alias if field.alias is not None and field.alias in values else name
+        if key not in values:
+            continue
+        value, kind = values[key], _bare(field.annotation)
+        if isinstance(value, bool) and _numbers_only(kind):
+            found.append(((*at, key), value))
+        elif isinstance(kind, type) and issubclass(kind, BaseModel):
+            found += _booleans_for_numbers(kind, value, (*at, key))
+    return found
+
+
+def _bare(kind: Any) -> Any:
+    """``kind`` without ``Annotated`` and ``| None``."""
+    while typing.get_origin(kind) is typing.Annotated:
+        kind = typing.get_args(kind)[0]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        members = [m for m in typing.get_args(kind) if m is not type(None)]
+        return members[0] if len(members) == 1 else kind
+    return kind
+
+
+def _numbers_only(kind: Any) -> bool:
+    members = (typing.get_args(kind) if typing.get_origin(kind) in (typing.Union,
+                                                                     types.UnionType)
+               else (kind,))
+    members = tuple(m for m in members if m is not type(None))
+    return bool(members) and all(m in (int, float) for m in members)
 
 
 def options_message(problems: list[OptionProblem]) -> str:
