@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from orchestrator.graph.compile import step_dependencies
-from orchestrator.spec.models import Step
+from orchestrator.spec.models import BranchStep, Step
 from planners.base import (
     OptionProblem,
     PlanAnswer,
@@ -63,39 +63,59 @@ class StaticPlanner:
     @classmethod
     def option_problems(cls, options: dict[str, Any]) -> list[OptionProblem]:
         """Every problem of a plan step's ``options:``: the options, each step as a
-        step, ids used twice, an ``output`` that is not one of the steps."""
+        step, ids used twice, an ``output`` that is not one of the steps. Each is found
+        whatever else is wrong; none follows from another (an ``output`` naming a step
+        that is invalid for another reason is that step's)."""
         problems = option_problems(StaticOptions, options, "static plan")
-        if problems:
-            return problems
-        local: list[str] = []
-        for i, data in enumerate(options["steps"]):
-            try:
-                sid = _STEP_ADAPTER.validate_python(data).id
-                if sid in local:
+        raw = options.get("steps")
+        if not isinstance(raw, list):
+            return problems  # reported above: there are no steps to look into
+        seen: set[str] = set()
+        for i, data in enumerate(raw):
+            if not isinstance(data, dict):
+                continue  # reported above, as options.steps[i]
+            sid = data.get("id")
+            if isinstance(sid, str):
+                if sid in seen:
                     problems.append((("steps", i, "id"), f"static plan: step id {sid!r} is "
                                                          "used twice"))
-                local.append(sid)
+                seen.add(sid)
+            try:
+                _STEP_ADAPTER.validate_python(data)
             except ValidationError as exc:
                 for err in exc.errors(include_url=False):
                     loc = tuple(err["loc"])
-                    if loc and isinstance(data, dict) and loc[0] == data.get("kind"):
+                    if loc and loc[0] == data.get("kind"):
                         loc = loc[1:]  # the union's tag: the path is inside the step
                     where = ".".join(str(p) for p in loc) or "(step)"
                     problems.append((("steps", i, *loc),
                                      f"static plan: options.steps[{i}]: {where}: {err['msg']}"))
         output = options.get("output")
-        if output is not None and not problems and output not in local:
+        ids = _raw_ids(raw)
+        if isinstance(output, str) and ids and output not in ids:
             problems.append((("output",), f"static plan: `output: {output}` is not one of "
-                                          f"its steps ({', '.join(local)})"))
+                                          f"its steps ({', '.join(ids)})"))
         return problems
 
     @classmethod
     def known_steps(cls, options: dict[str, Any]) -> list[Any]:
-        """The steps of ``options.steps`` as step models, with their ids as written (none
-        when the options have problems, which :meth:`option_problems` reports)."""
-        if cls.option_problems(options):
+        """The steps of ``options.steps`` as step models, with their ids as written, so
+        that compiling checks their tools, models and references even when other options
+        have problems (which :meth:`option_problems` reports). A step that is not valid
+        (reported there) stands as an empty step of its id, so that a later step reading
+        it is not said to read an unknown step."""
+        raw = options.get("steps")
+        if not isinstance(raw, list):
             return []
-        return _steps(_options(options).steps)
+        out: list[Any] = []
+        for data in raw:
+            try:
+                out.append(_STEP_ADAPTER.validate_python(data))
+            except ValidationError:
+                sid = data.get("id") if isinstance(data, dict) else None
+                if isinstance(sid, str):
+                    out.append(BranchStep.model_construct(id=sid, cases=[]))
+        return out
 
     async def plan(self, request: PlanRequest, session: PlanSession
                    ) -> AsyncGenerator[PlannedStep | PlanProblem | PlanAnswer, None]:
@@ -142,6 +162,19 @@ def rename_step(step: Any, ids: dict[str, str]) -> Any:
     data = _rename(data, ids, _patterns(ids))
     data["id"] = ids.get(step.id, step.id)
     return _STEP_ADAPTER.validate_python(data)
+
+
+def _raw_ids(raw: list[Any]) -> list[str] | None:
+    """The ids of ``raw`` steps as written, each once; None when a step has none (an
+    ``output`` may then name it, which is that step's problem)."""
+    ids: list[str] = []
+    for data in raw:
+        sid = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(sid, str):
+            return None
+        if sid not in ids:
+            ids.append(sid)
+    return ids
 
 
 def _options(options: dict[str, Any]) -> StaticOptions:

@@ -60,6 +60,7 @@ def test_every_problem_of_every_planners_options_is_located(tmp_path: Path) -> N
         (9, 7, "llmcompiler options: direct_answer: Input should be a valid boolean, "
                "unable to interpret input (got 'maybe')"),
         (14, 15, "agot options: max_depth: Input should be less than or equal to 4 (got 9)"),
+        (22, 11, "tool 'calc' needs argument 'expression'"),  # hidden by the id once
         (22, 12, "static plan: step id 'a' is used twice"),
         (23, 11, "static plan: options.steps[2]: id: Field required"),
         (23, 11, "static plan: options.steps[2]: prompt: Field required"),
