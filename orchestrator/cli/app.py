@@ -285,9 +285,6 @@ def _argv_text(option: str, value: str) -> str:
 
 def _model_overrides(pairs: list[str]) -> dict[str, tuple[str, ModelConfig]]:
     """``--model NAME=FILE`` options: each FILE (returned with it) is one model config."""
-    import yaml
-    from pydantic import ValidationError
-
     configs: dict[str, tuple[str, ModelConfig]] = {}
     for pair in pairs:
         name, sep, path = pair.partition("=")
@@ -298,27 +295,63 @@ def _model_overrides(pairs: list[str]) -> dict[str, tuple[str, ModelConfig]]:
             raise _fail(f"--model {label} is given twice ({configs[name][0]}, then {path}): "
                         "give it once")
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise _fail(f"--model {label}: cannot read {path}: {exc.strerror or exc}",
                         kind="file", location=path) from None
         except UnicodeDecodeError as exc:
             raise _fail(f"--model {label}: {path} is not UTF-8 text (byte {exc.start})",
                         kind="file", location=path) from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-            raise _fail(f"--model {label}: {path}{where} is not valid YAML: "
-                        f"{getattr(exc, 'problem', None) or exc}", kind="file",
-                        location=path + where) from None
-        try:
-            configs[name] = (path, ModelConfig.model_validate(data))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(x) for x in first["loc"]) or "(top level)"
-            raise _fail(f"--model {label}: {path}: {loc}: {first['msg']}", kind="config",
-                        location=path) from None
+        configs[name] = (path, _model_file(label, path, text))
     return configs
+
+
+#: the hint of a ``--model`` FILE that holds nothing
+_MODEL_FILE_HINT = "write a model config in it, e.g. `backend: simulated`"
+
+
+def _model_file(label: str, path: str, text: str) -> ModelConfig:
+    """The model config that the text of ``--model`` FILE gives.
+
+    :raises Failure: with each problem of the file located (``FILE:line:column``) and
+        worded as ``ponder validate`` words it for a model under a workflow's ``models:``
+        (an unknown field names the one meant).
+    """
+    from dataclasses import replace
+
+    from pydantic import ValidationError
+
+    from orchestrator.spec.loader import parse_yaml, pydantic_problems
+
+    data, smap, problems = parse_yaml(text, path)
+    if data is None:  # not YAML, or empty: the loader's problems, less a workflow's hint
+        empty = [replace(p, hint=_MODEL_FILE_HINT) for p in problems
+                 if p.message.startswith("the file is empty")]
+        raise _model_failure(label, path, empty or problems,
+                             "holds no model config" if empty else "is not valid YAML",
+                             kind="file")
+    if not problems and not isinstance(data, dict):
+        problems = [smap.problem((), f"a model config is a mapping of fields, not "
+                                     f"{shown(data)}", _MODEL_FILE_HINT)]
+    elif not problems and "steps" in data and not set(data) <= set(ModelConfig.model_fields):
+        problems = [smap.problem(("steps",), "this file is a workflow (it has `steps:`), not "
+                                 "a model config", "give --model a file of one model's fields "
+                                 "(`backend:`, `model:`, `base_url:`...)")]
+    if not problems:
+        try:
+            return ModelConfig.model_validate(data)
+        except ValidationError as exc:
+            problems = pydantic_problems(exc, data, smap, root=ModelConfig)
+    raise _model_failure(label, path, problems, "is not a valid model config")
+
+
+def _model_failure(label: str, path: str, problems: list[Problem], said: str, *,
+                   kind: str = "config") -> Failure:
+    """The failure of a ``--model`` FILE with these problems (each printed before it)."""
+    n = len(problems)
+    return Failure(f"--model {label}: {path} {said} ({n} problem{'s' if n != 1 else ''})",
+                   kind=kind, location=where(problems[0]) if problems else path,
+                   problems=problems)
 
 
 def _aliases_used(steps: Sequence[Any]) -> set[str]:

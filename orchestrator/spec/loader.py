@@ -353,13 +353,15 @@ def _strip_tags(loc: tuple[str | int, ...]) -> PathT:
     return tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
 
 
-def _fields_at(path: PathT, prefix: PathT, data: Any) -> list[str]:
-    """The fields (names and aliases) that the mapping at ``path`` of a workflow takes,
-    to name the one an unknown field is close to; none where that cannot be told.
+def _fields_at(path: PathT, prefix: PathT, data: Any,
+              root: type[BaseModel] = WorkflowSpec) -> list[str]:
+    """The fields (names and aliases) that the mapping at ``path`` of a document of
+    ``root`` (a workflow) takes, to name the one an unknown field is close to; none where
+    that cannot be told.
 
     :param data: the document's data at ``prefix`` (a part of ``path``).
     """
-    kind: Any = WorkflowSpec
+    kind: Any = root
     value: Any = None
     for depth, seg in enumerate(path):
         if depth == len(prefix):
@@ -411,8 +413,10 @@ def _one_model(kind: Any, value: Any) -> Any:
 
 
 def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
-                      prefix: PathT = ()) -> list[Problem]:
-    """Turn a pydantic ValidationError into located problems (`prefix`: where `data` sits).
+                      prefix: PathT = (), root: type[BaseModel] = WorkflowSpec
+                      ) -> list[Problem]:
+    """Turn a pydantic ValidationError into located problems (`prefix`: where `data` sits
+    in a document of `root`, a workflow unless a model config file is checked alone).
 
     A required field that is missing because it is misspelt (`Name:`, `promt:`) is one
     problem, the unknown field's, whose hint names the field meant."""
@@ -423,7 +427,7 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
         if err["type"] == "extra_forbidden":
             path = _strip_tags((*prefix, *err["loc"]))
             close = difflib.get_close_matches(str(path[-1]), _fields_at(
-                path[:-1], prefix, data), n=1, cutoff=0.7)
+                path[:-1], prefix, data, root), n=1, cutoff=0.7)
             if close:
                 fields_meant[(path[:-1], str(path[-1]))] = close[0]
     for err in errors:

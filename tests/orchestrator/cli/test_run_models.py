@@ -43,7 +43,7 @@ def test_without_the_scripted_outputs_the_simulated_plan_is_malformed() -> None:
     ("default=FILE", "backend: [", "is not valid YAML"),
     ("default=FILE", "backend: simulated\nconcurrency: 0\n",
      "concurrency: Input should be greater than or equal to 1"),
-    ("default=FILE", "backend: simulated\nspeed: 3\n", "speed: Extra inputs are not permitted"),
+    ("default=FILE", "backend: simulated\nspeed: 3\n", ":2:1: error: unknown field `speed`"),
     ("default=FILE", b"\xff\xfe", "is not UTF-8 text (byte 0)"),
 ])
 def test_bad_model_overrides_are_named(tmp_path: Path, value: str, content: str | bytes | None,
