@@ -130,10 +130,17 @@ def _read(file: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = _line_of(data, exc.start)
         raise fail(f"{name}:{line}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset "
                    f"{exc.start} ({exc.reason}); save the plan as UTF-8", 2, kind="file",
                    location=f"{name}:{line}") from None
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    """The 1-based line of byte ``offset``, where a LF, a CRLF and a lone CR each end a
+    line, as the plan parsers count lines."""
+    before = data[:offset]
+    return before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
 
 
 def _print(doc: dict[str, Any], name: str) -> None:
