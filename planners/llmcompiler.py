@@ -250,6 +250,7 @@ def parse_plan(text: str, tools: ToolCatalog, *, fmt: str = "auto",
             result.actions.append(event)
         elif isinstance(event, PlanProblem):
             result.problems.append(event)
+            result.problems.extend(h for p, h in builder.hidden if p is event)
         else:
             result.joined = True
             result.answer = event.answer

@@ -499,6 +499,9 @@ class PlanBuilder:
         self._written = 0  # every action line, even rejected ones
         # after an id that skipped numbers: the id after it, and it
         self._resume: tuple[int, int] | None = None
+        #: (problem returned by :meth:`action`, the problem of its tool or arguments that
+        #: it hid): a plan is repaired one problem at a time, ``ponder plan parse`` shows both
+        self.hidden: list[tuple[PlanProblem, PlanProblem]] = []
 
     def action(self, id_: int, tool: str, positional: list[Any], keywords: dict[str, Any],
                *, line: int, text: str, thought: str | None = None) -> Action | PlanProblem:
@@ -519,35 +522,25 @@ class PlanBuilder:
             return PlanProblem("too_many_steps", f"the plan has more than {self.max_actions} "
                                f"actions (max_plan_steps){started}", line)
         values = [*positional, *keywords.values()]
-        negative = [d for v in values for d in _negative_refs(v)]
-        if negative:
-            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(negative[0])}",
-                               line)
-        bad = [b for v in values for b in _bad_brace_refs(v)]
-        negative = [n for b in bad if (n := negative_ref(b)) is not None]
-        if negative:  # "in ${-1}": the plan meant a reference
-            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(negative[0])}",
-                               line)
-        if bad:
-            return PlanProblem("bad_reference", f"{bad[0]} is not a reference to an action; "
-                               "write $N or ${N} (a literal $ is $$, and a plan cannot write "
-                               "the text ${)", line)
-        problem = _unencodable(id_, values, line)
-        if problem is not None:
-            return problem
-        too_long = [d for v in values for d in long_refs(v)]
-        if too_long:
-            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(too_long[0])}",
-                               line)
         deps = sorted({r for v in values for r in _refs_in(v)})
-        for dep in deps:
-            problem = self._check_ref(id_, dep, line)
-            if problem is not None:
-                return problem
+        malformed = self._value_problem(id_, values, line)
+        problem = malformed or next((p for dep in deps
+                                     if (p := self._check_ref(id_, dep, line)) is not None), None)
         try:
             args = self.catalog.bind(tool, positional, keywords, holds_ref)
         except BindError as exc:
-            return PlanProblem(exc.code, exc.message, line)
+            bound: PlanProblem | None = PlanProblem(exc.code, exc.message, line)
+        else:
+            bound = None
+        if problem is not None:
+            # the tool, and the arguments when every reference is well formed (bind reads
+            # a malformed one as text: a type error there would follow from it), are a
+            # problem of their own
+            if bound is not None and (malformed is None or bound.code == "unknown_tool"):
+                self.hidden.append((problem, bound))
+            return problem
+        if bound is not None:
+            return bound
         action = Action(id_, tool, args, tuple(deps), line, text, thought)
         self.actions.append(action)
         return action
@@ -601,6 +594,32 @@ class PlanBuilder:
         return problems
 
     # -- checks ------------------------------------------------------------------
+    @staticmethod
+    def _value_problem(id_: int, values: list[Any], line: int) -> PlanProblem | None:
+        """The first malformed argument value of an action: a reference no action can
+        have, a ``${...}`` that is no reference, a value JSON cannot hold."""
+        negative = [d for v in values for d in _negative_refs(v)]
+        if negative:
+            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(negative[0])}",
+                               line)
+        bad = [b for v in values for b in _bad_brace_refs(v)]
+        negative = [n for b in bad if (n := negative_ref(b)) is not None]
+        if negative:  # "in ${-1}": the plan meant a reference
+            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(negative[0])}",
+                               line)
+        if bad:
+            return PlanProblem("bad_reference", f"{bad[0]} is not a reference to an action; "
+                               "write $N or ${N} (a literal $ is $$, and a plan cannot write "
+                               "the text ${)", line)
+        problem = _unencodable(id_, values, line)
+        if problem is not None:
+            return problem
+        too_long = [d for v in values for d in long_refs(v)]
+        if too_long:
+            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(too_long[0])}",
+                               line)
+        return None
+
     def _reuse(self, id_: int, tool: str, text: str, line: int,
                thought: str | None) -> Action | PlanProblem:
         if _canonical(text) != _canonical(self.reusable[id_]):
