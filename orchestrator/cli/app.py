@@ -545,6 +545,7 @@ def run(
                 wf.spec.models[alias] = default
         for name, (_, config) in overrides.items():
             wf.spec.models[name] = config
+        _check_model_names(wf, backend, file, overrides)
         if tool_executor:  # the run records it: a resume runs its tool steps there again
             _tool_executor(tool_executor, wf.registry)
         values = _parse_inputs(input, inputs_json)
@@ -612,6 +613,40 @@ def _check_backend(backend: str | None, registry: Registry) -> None:
     problem = backend_problem(backend, registry)
     if problem is not None:
         raise _fail(f"--backend {shown(backend)}: {problem}", kind="config")
+
+
+#: where the ``openai`` backend takes the model name from when a config gives none
+#: (README, "LLM backends"; the CLI names it without importing ``executors/``)
+_OPENAI_MODEL_ENV = "PONDER_OPENAI_MODEL"
+
+
+def _check_model_names(wf: Workflow, backend: str | None, file: Path,
+                       overrides: dict[str, tuple[str, ModelConfig]]) -> None:
+    """Fail when a model the run uses is served by the ``openai`` backend (``--backend
+    openai``, or its config's ``backend:``) with no model name to send: no ``model:``
+    and ``$PONDER_OPENAI_MODEL`` unset. Each of its steps failed at run time instead."""
+    if os.environ.get(_OPENAI_MODEL_ENV):
+        return
+    unnamed = sorted(alias for alias in _aliases_used(wf.spec.steps)
+                     if (config := run_model(wf.spec.models.get(alias, ModelConfig()),
+                                             backend)).backend == "openai"
+                     and not config.model)
+    if not unnamed:
+        return
+    aliases = ", ".join(map(shown, unnamed))
+    alias = unnamed[0]
+    if alias in overrides:
+        fix = f"give `model: NAME` in {overrides[alias][0]}"
+    elif backend is None or wf.spec.models.get(alias, ModelConfig()).backend == backend:
+        fix = f"give `model: NAME` under `models: {alias}` in {file}"
+    else:
+        fix = (f"serve it with --model {alias}=FILE, a model config giving `backend: openai` "
+               "and `model: NAME` (see examples/models/openai_compatible.yaml)")
+    said = "--backend openai: " if backend == "openai" else ""
+    raise _fail(f"{said}no model name to send to the server for model"
+                f"{'s' if len(unnamed) > 1 else ''} {aliases}: set ${_OPENAI_MODEL_ENV}=NAME "
+                "(with PONDER_OPENAI_BASE_URL=URL for your own server), or " + fix,
+                kind="config")
 
 
 def _check_override(name: str, path: str, config: ModelConfig, registry: Registry) -> None:
