@@ -91,11 +91,13 @@ def tool_executor_problem(name: object, registry: Registry) -> str | None:
     run --tool-executor``, a resume's or a fork's, recorded or given): the words after
     the value's name (``no such executor; installed for tool steps: ...``), or None when
     it is an installed executor of tool steps that loads (it is loaded onto
-    ``registry``). The one wording of both the SDK's check (:func:`check_tool_executor`)
-    and the CLI's."""
+    ``registry``; one the registry holds already is not looked up again). The one
+    wording of both the SDK's check (:func:`check_tool_executor`) and the CLI's."""
     from importlib.metadata import entry_points
 
     others = set(STEP_KINDS) - {"tool"}
+    if isinstance(name, str) and name not in others and name in registry.executors:
+        return None  # loaded already (``ponder run`` checked it before the run does)
     names = ({ep.name for ep in entry_points(group="ponder.executors")}
              | set(registry.executors)) - others
     installed = f"installed for tool steps: {', '.join(sorted(names))}"
