@@ -481,7 +481,14 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             hint = "`steps:` is a list: start each step with `- id: NAME`, then its `kind:`"
         if not hint and err.get("input", 0) is None and kind.endswith("_type") and path:
             hint = f"`{path[-1]}:` has no value (YAML reads nothing as null): write one"
-        problems.append(smap.problem(path, msg, hint))
+        at = path
+        if kind == "value_error" and isinstance(err.get("input"), dict):
+            # a model's own check ("`scorer` is used by best_of_n only") is about the first
+            # field it names that the mapping gives: located there, not at its first line
+            given = err["input"]
+            named = next((n for n in re.findall(r"`(\w+)`", msg) if n in given), None)
+            at = (*path, named) if named is not None else path
+        problems.append(smap.problem(at, msg, hint))
     return problems
 
 

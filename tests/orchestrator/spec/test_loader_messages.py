@@ -66,3 +66,18 @@ def test_a_key_without_a_value_says_so(text: str, line: int, message: str, hint:
 ])
 def test_a_file_without_a_value_is_empty(text: str, message: str) -> None:
     assert [p.message for p in validate_text(text, "w.yaml")] == [message]
+
+
+def test_a_check_across_fields_is_located_at_the_field_it_names() -> None:
+    """It was located at the step's first line, away from the field to change."""
+    text = HEAD + """\
+steps:
+  - {id: s, kind: sample, prompt: hi}
+  - id: j
+    kind: join
+    of: s
+    reducer: vote
+    scorer: {tool: calc}
+"""
+    assert [(p.line, p.message) for p in validate_text(text, "w.yaml")] == [
+        (10, "steps.1: `scorer` is used by best_of_n only, not vote")]
