@@ -54,18 +54,24 @@ _MODEL_FIELDS = ("model", "llm", "joiner_model")
 def model_aliases(spec: WorkflowSpec) -> frozenset[str]:
     """The model aliases the steps of ``spec`` name (``model``, a scorer's ``llm``, a
     plan's ``joiner_model``, at any depth of a step: a map body, a plan's options)."""
+    return aliases_in([step.model_dump(mode="json", by_alias=True) for step in spec.steps])
+
+
+def aliases_in(value: Any) -> frozenset[str]:
+    """The model aliases named in step definitions as plain data (JSON-shaped, as dumped
+    or as recorded in a trace): the fields :func:`model_aliases` reads, at any depth."""
     found: set[str] = set()
-    stack: list[Any] = [step.model_dump(mode="json", by_alias=True) for step in spec.steps]
+    stack: list[Any] = [value]
     while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key in _MODEL_FIELDS and isinstance(item, str):
-                    found.add(item)
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if key in _MODEL_FIELDS and isinstance(inner, str):
+                    found.add(inner)
                 else:
-                    stack.append(item)
-        elif isinstance(value, list):
-            stack.extend(value)
+                    stack.append(inner)
+        elif isinstance(item, list):
+            stack.extend(item)
     return frozenset(found)
 
 

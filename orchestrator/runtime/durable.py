@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import ConfigError, PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
-from orchestrator.graph.subworkflows import model_aliases
+from orchestrator.graph.subworkflows import aliases_in, model_aliases
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_alive
 from orchestrator.runtime.child_ids import child_prefix, split_child_id
@@ -425,29 +425,8 @@ def _served_bundled(spec: WorkflowSpec, rec: Recording) -> dict[str, ModelConfig
     None for a workflow with ``models:``."""
     if spec.models:
         return {}
-    named = model_aliases(spec) | _aliases_in(list(rec.added_specs.values()))
+    named = model_aliases(spec) | aliases_in(list(rec.added_specs.values()))
     return {alias: ModelConfig() for alias in sorted(named - {"default"})}
-
-
-def _aliases_in(value: Any) -> frozenset[str]:
-    """The model aliases named in step definitions as recorded (``graph_patched``'s
-    ``spec``): the fields :func:`~orchestrator.graph.subworkflows.model_aliases` reads."""
-    found: set[str] = set()
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, inner in item.items():
-                if key in _ALIAS_FIELDS and isinstance(inner, str):
-                    found.add(inner)
-                else:
-                    stack.append(inner)
-        elif isinstance(item, list):
-            stack.extend(item)
-    return frozenset(found)
-
-
-_ALIAS_FIELDS = frozenset({"model", "llm", "joiner_model"})
 
 
 class ChildRuns(Protocol):
