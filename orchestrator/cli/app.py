@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -380,10 +381,15 @@ def _aliases_used(steps: Sequence[Any]) -> set[str]:
     return used
 
 
+#: what ends a line of a YAML file, as YAML (and the loader's line numbers) count lines
+_YAML_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
 def _not_utf8(file: Path, data: bytes, exc: UnicodeDecodeError) -> Problem:
-    """The problem of a file holding a byte that is not UTF-8 (located by line and byte)."""
-    line = data.count(b"\n", 0, exc.start) + 1
-    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    """The problem of a file holding a byte that is not UTF-8, located by line (a LF, a
+    CRLF, a lone CR... each ends one) and by byte of that line."""
+    lines = _YAML_BREAK.split(data[:exc.start].decode("utf-8"))  # UTF-8 up to the byte
+    line, column = len(lines), len(lines[-1].encode("utf-8")) + 1
     return Problem(f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}",
                    "save the workflow as UTF-8", str(file), line, column)
 
