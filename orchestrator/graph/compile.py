@@ -602,7 +602,6 @@ class _Checker:
         earlier: set[str] = set()
         for j, inner in enumerate(steps):
             path = (*base, "options", "steps", j)
-            before = len(self.problems)
             unknown = sorted(step_dependencies(inner) - earlier - outside)
             earlier.add(inner.id)
             if unknown:
@@ -611,10 +610,14 @@ class _Checker:
                          "of the plan nor a dependency of the plan step",
                          "refer to an earlier step of `options.steps`, or make the plan step "
                          "depend on it (a reference in its goal, or `after:`)")
+            # a bad reference says nothing of the tools the step calls: its allowlist
+            # breach is reported with it; an unknown tool, sub-workflow or model is not
+            # (the allowlist would name the same thing again)
+            before = len(self.problems)
             self.check_names(path, inner)
             self.check_lists(path, inner)
             if len(self.problems) > before:
-                continue  # an unknown name: the allowlist is the next thing to fix
+                continue
             found = rule.check(inner.id, inner) if rule is not None else None
             if found is not None:
                 self.add(path, f"plan {plan.id!r}: {found.message}",
