@@ -22,7 +22,7 @@ from executors.fanout._reduce import as_text
 from executors.llm.executor import UsageMeter
 from orchestrator.errors import PonderError
 from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage, approx_tokens
-from orchestrator.spec import templates
+from orchestrator.runtime.scheduler import StepPlan
 from orchestrator.spec.kinds_fanout import Scorer
 from orchestrator.spec.models import ModelConfig, ToolStep
 from orchestrator.spec.patterns import PatternTimeout, search
@@ -94,17 +94,17 @@ async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
     if not cands:
         return []
     if scorer.source == "endpoint":
-        return await _score_endpoint(ctx, scorer, cands, usage, numeric)
+        return await _score_endpoint(ctx, owner, scorer, cands, tag, usage, numeric)
     steps: list[Any] = []
     locals_: dict[str, dict[str, Any]] = {}
     for c in cands:
         sid = owner.child(f"{tag}{c.index}")
         if scorer.source == "tool":
             step: Any = ToolStep(id="score", tool=scorer.tool or "", args=scorer.args)
+            step = step.model_copy(update={"id": sid})
         else:
-            step = SampleCall(id="score", prompt=scorer.prompt, model=scorer.llm or "default",
-                              n=1, max_tokens=scorer.max_tokens, temperature=0.0)
-        steps.append(step.model_copy(update={"id": sid}))
+            step = _judge_call(scorer, sid)
+        steps.append(step)
         locals_[sid] = c.names(scorer.source == "tool")
     ids = await ctx.add_steps(owner.step_id, steps, reason=f"{tag} {len(steps)} candidates",
                               locals_=locals_, cancellable=True, handled=True)
@@ -141,15 +141,36 @@ def _scored(index: int, raw: Any, scorer: Scorer, numeric: bool,
     return Score(index, value, raw, error, step_id)
 
 
-async def _score_endpoint(ctx: LiveContext, scorer: Scorer, cands: Sequence[Candidate],
-                          usage: Usage, numeric: bool) -> list[Score]:
+def _judge_call(scorer: Scorer, step_id: str) -> SampleCall:
+    """The request of a judge (``llm``, or ``endpoint``, whose prompt is rendered as this
+    step's would be though it is sent by the join itself). Its id is a child's (``s[0]``),
+    which no written step may take: set past validation."""
+    judge = SampleCall(id="score", prompt=scorer.prompt, model=scorer.llm or "default", n=1,
+                       max_tokens=scorer.max_tokens, temperature=0.0)
+    return judge.model_copy(update={"id": step_id})
+
+
+def _endpoint_prompt(ctx: LiveContext, scorer: Scorer, c: Candidate, step_id: str) -> str:
+    """An endpoint judge's prompt, rendered by the run's own preparer with the names an
+    ``llm`` judge's step has: ``candidate``, ``answer``, ``index``, ``inputs``, ``steps``.
+
+    :raises ReferenceResolutionError: (a subclass) when the template fails, naming the
+        template's line.
+    """
+    step = _judge_call(scorer, step_id)
+    plan = StepPlan(step_id, step.kind, step, (), "", 0.0, c.names(False))
+    return str(ctx.scheduler.prepare(plan)["prompt"])
+
+
+async def _score_endpoint(ctx: LiveContext, owner: Owner, scorer: Scorer,
+                          cands: Sequence[Candidate], tag: str, usage: Usage,
+                          numeric: bool) -> list[Score]:
     backend = _endpoint_backend(ctx, scorer)
-    steps_view = {sid: {"output": v} for sid, v in ctx.scheduler.state.values.items()}
     out: list[Score | None] = [None] * len(cands)
 
     async def one(i: int, c: Candidate) -> None:
         try:
-            prompt = templates.render(scorer.prompt, {**c.names(False), "steps": steps_view})
+            prompt = _endpoint_prompt(ctx, scorer, c, owner.child(f"{tag}{c.index}"))
             request = LLMRequest(messages=[{"role": "user", "content": prompt}],
                                  max_tokens=scorer.max_tokens, temperature=0.0)
             meter = UsageMeter(approx_tokens(prompt))

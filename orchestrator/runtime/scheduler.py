@@ -431,6 +431,16 @@ class Scheduler:
         self._post(patch)
         await patch.applied.wait()
 
+    def prepare(self, plan: StepPlan) -> dict[str, Any]:
+        """What ``plan``'s task would get as ``inputs`` (references resolved, templates
+        rendered with the run's inputs, the steps' outputs and the plan's locals), for a
+        call made on a step's behalf that is not itself a step (a join's reward-model
+        endpoint renders its prompt as an LLM judge's step would).
+
+        :raises ReferenceResolutionError: (a subclass) when a reference or template fails.
+        """
+        return self._prepare(self, plan)
+
     @property
     def _rng(self) -> random.Random:
         # seeded on first use (a retry): most runs never need it
