@@ -273,11 +273,17 @@ class JsonPlanParser:
         """Text and no JSON object at all (prose before the object is skipped)."""
         if self._obj_start is not None:
             return None
-        prefix = self._text.removeprefix("\ufeff").strip()
-        if prefix.startswith("```"):
-            prefix = prefix[3:].strip().removeprefix("json").strip()
+        text = self._text
+        at = _skip_space(text, 1 if text.startswith("\ufeff") else 0)
+        if text.startswith("```", at):
+            at = _skip_space(text, at + 3)
+            if text.startswith("json", at):
+                at = _skip_space(text, at + 4)
+        prefix = text[at:].rstrip()
         if prefix:
-            return PlanProblem("garbage", f"expected a JSON object, got {prefix[:60]!r}", 1)
+            # the line of the value itself, not of the blank lines or fence before it
+            return PlanProblem("garbage", f"expected a JSON object, got {prefix[:60]!r}",
+                               self._line_at(at))
         return None
 
     def _finish(self, out: list[ParseEvent], *, joined: bool) -> list[ParseEvent]:
@@ -332,6 +338,11 @@ def _shown(text: str, *, cut: str = "end") -> str:
     if len(text) < _SHOWN:
         return flat
     return "..." + flat if cut == "start" else flat + "..."
+
+
+def _skip_space(text: str, at: int) -> int:
+    """The offset of the first character at or after ``at`` that is not whitespace."""
+    return len(text) - len(text[at:].lstrip())
 
 
 def _loads(text: str) -> Any:
