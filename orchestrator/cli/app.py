@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -43,6 +44,7 @@ from orchestrator.cli._failure import (
 )
 from orchestrator.cli._signals import StopSignals, run_stopping
 from orchestrator.errors import (
+    PonderError,
     Problem,
     SpecError,
     ValidationFailed,
@@ -551,7 +553,7 @@ def run(
                 wf.spec.models[alias] = default
         for name, (_, config) in overrides.items():
             wf.spec.models[name] = config
-        _check_model_names(wf, backend, file, overrides)
+        _check_openai_models(wf, backend, file, overrides)
         if tool_executor:  # the run records it: a resume runs its tool steps there again
             _tool_executor(tool_executor, wf.registry)
         values = _parse_inputs(input, inputs_json)
@@ -621,38 +623,137 @@ def _check_backend(backend: str | None, registry: Registry) -> None:
         raise _fail(f"--backend {shown(backend)}: {problem}", kind="config")
 
 
-#: where the ``openai`` backend takes the model name from when a config gives none
-#: (README, "LLM backends"; the CLI names it without importing ``executors/``)
+#: what the ``openai`` backend reads when a model config does not say (README, "LLM
+#: backends"; the CLI names them without importing ``executors/``)
 _OPENAI_MODEL_ENV = "PONDER_OPENAI_MODEL"
+_OPENAI_BASE_URL_ENV = "PONDER_OPENAI_BASE_URL"
+_OPENAI_KEY_ENV = "OPENAI_API_KEY"
 
 
-def _check_model_names(wf: Workflow, backend: str | None, file: Path,
-                       overrides: dict[str, tuple[str, ModelConfig]]) -> None:
-    """Fail when a model the run uses is served by the ``openai`` backend (``--backend
-    openai``, or its config's ``backend:``) with no model name to send: no ``model:``
-    and ``$PONDER_OPENAI_MODEL`` unset. Each of its steps failed at run time instead."""
-    if os.environ.get(_OPENAI_MODEL_ENV):
-        return
-    unnamed = sorted(alias for alias in _aliases_used(wf.spec.steps)
-                     if (config := run_model(wf.spec.models.get(alias, ModelConfig()),
-                                             backend)).backend == "openai"
-                     and not config.model)
-    if not unnamed:
-        return
-    aliases = ", ".join(map(shown, unnamed))
-    alias = unnamed[0]
-    if alias in overrides:
-        fix = f"give `model: NAME` in {overrides[alias][0]}"
-    elif backend is None or wf.spec.models.get(alias, ModelConfig()).backend == backend:
-        fix = f"give `model: NAME` under `models: {alias}` in {file}"
-    else:
-        fix = (f"serve it with --model {alias}=FILE, a model config giving `backend: openai` "
-               "and `model: NAME` (see examples/models/openai_compatible.yaml)")
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """A model alias a run serves on the ``openai`` backend.
+
+    :param label: how the message names it (``'big'``, or ``'big' of sub.yaml``).
+    :param config: its config as the run uses it.
+    :param fix: where to give a field it lacks, as a function of the field
+        (``model: NAME``); None when only the variables can.
+    """
+
+    label: str
+    config: ModelConfig
+    fix: Callable[[str], str] | None
+
+
+def _check_openai_models(wf: Workflow, backend: str | None, file: Path,
+                         overrides: dict[str, tuple[str, ModelConfig]]) -> None:
+    """Fail when a model the run uses, in the workflow or a sub-workflow, is served by the
+    ``openai`` backend (``--backend openai``, or its config's ``backend:``) with no model
+    name to send (no ``model:``, ``$PONDER_OPENAI_MODEL`` unset), or with neither a
+    server of its own (``base_url:``, ``$PONDER_OPENAI_BASE_URL``) nor a key for
+    OpenAI's (``$OPENAI_API_KEY``, or the variable its ``api_key_env`` names). Each of
+    its steps failed at run time instead. A server of one's own needs no key."""
+    served = _openai_served(wf, backend, file, overrides)
     said = "--backend openai: " if backend == "openai" else ""
-    raise _fail(f"{said}no model name to send to the server for model"
-                f"{'s' if len(unnamed) > 1 else ''} {aliases}: set ${_OPENAI_MODEL_ENV}=NAME "
-                "(with PONDER_OPENAI_BASE_URL=URL for your own server), or " + fix,
-                kind="config")
+    if not os.environ.get(_OPENAI_MODEL_ENV):
+        unnamed = [s for s in served if not s.config.model]
+        if unnamed:
+            raise _fail(f"{said}no model name to send to the server for "
+                        f"{_labels(unnamed)}: set ${_OPENAI_MODEL_ENV}=NAME (with "
+                        f"{_OPENAI_BASE_URL_ENV}=URL for your own server)"
+                        + _or_fix(unnamed[0], "model: NAME"), kind="config")
+    if os.environ.get(_OPENAI_BASE_URL_ENV):
+        return
+    keyless = [s for s in served if not s.config.base_url and not (
+        (s.config.api_key_env and os.environ.get(s.config.api_key_env))
+        or os.environ.get(_OPENAI_KEY_ENV))]
+    if keyless:
+        key = keyless[0].config.api_key_env or _OPENAI_KEY_ENV
+        raise _fail(f"{said}no server and no API key for {_labels(keyless)}: without a "
+                    f"base_url it calls OpenAI's API, which needs ${key}=KEY; for your own "
+                    f"server (llama.cpp, vLLM: no key needed) set {_OPENAI_BASE_URL_ENV}=URL"
+                    + _or_fix(keyless[0], "base_url: URL"), kind="config")
+
+
+def _labels(served: list[_Served]) -> str:
+    return f"model{'s' if len(served) > 1 else ''} {', '.join(s.label for s in served)}"
+
+
+def _or_fix(served: _Served, field: str) -> str:
+    return f", or {served.fix(field)}" if served.fix is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Models:
+    """The ``models:`` a workflow's steps run on, and whose they are.
+
+    :param of: the workflow that declares them, as a message names it (``sub-workflow
+        sub.yaml``); None for the workflow run.
+    :param file: its file, where a field can be given (None when registered by name).
+    """
+
+    models: dict[str, ModelConfig]
+    of: str | None = None
+    file: Path | None = None
+
+
+def _openai_served(wf: Workflow, backend: str | None, file: Path,
+                   overrides: dict[str, tuple[str, ModelConfig]]) -> list[_Served]:
+    """The models the run serves on the ``openai`` backend: the aliases the workflow's
+    steps use, then those of the sub-workflows it runs, found as the run finds them (one
+    with ``models:`` runs on those, one without on its caller's)."""
+    from orchestrator.graph.subworkflows import workflow_calls
+    from orchestrator.spec.loader import find_workflow
+
+    found: dict[tuple[str | None, str], _Served] = {}
+
+    def add(steps: Sequence[Any], owner: _Models) -> None:
+        for alias in sorted(_aliases_used(steps)):
+            declared = owner.models.get(alias, ModelConfig())
+            if run_model(declared, backend).backend == "openai" and \
+                    (owner.of, alias) not in found:
+                found[owner.of, alias] = served(alias, declared, owner)
+
+    def served(alias: str, declared: ModelConfig, owner: _Models) -> _Served:
+        config = run_model(declared, backend)
+        if owner.of is not None:  # a sub-workflow's own model: --model does not serve it
+            where = owner.file
+            return _Served(f"{shown(alias)} of {owner.of}", config,
+                           None if where is None or declared.backend != "openai"
+                           else lambda field: f"give `{field}` under `models: {alias}` in "
+                                              f"{where}")
+        if alias in overrides:
+            return _Served(shown(alias), config,
+                           lambda field: f"give `{field}` in {overrides[alias][0]}")
+        if backend is None or declared.backend == backend:
+            return _Served(shown(alias), config,
+                           lambda field: f"give `{field}` under `models: {alias}` in {file}")
+        return _Served(shown(alias), config, lambda field: (
+            f"serve it with --model {alias}=FILE, a model config giving `backend: openai` "
+            f"and `{field}` (see examples/models/openai_compatible.yaml)"))
+
+    top = _Models(wf.spec.models)
+    add(wf.spec.steps, top)
+    registry = wf.registry
+    seen: set[tuple[str, str | None]] = set()
+    # a workflow, its folder, that folder as shown, and the models its steps run on
+    todo = [(wf.spec, file.resolve().parent, file.parent, top)]
+    while todo:
+        spec, folder, shown_folder, owner = todo.pop(0)
+        for call in workflow_calls(spec, registry.planner_known_steps):
+            try:
+                sub, smap, sub_folder = find_workflow(call.ref, folder, registry.workflows)
+            except PonderError:
+                continue  # the workflow's validation has reported it
+            where = shown_folder / call.ref if smap is not None else None
+            models = owner if not sub.models else _Models(
+                sub.models, f"sub-workflow {where or shown(call.ref)}", where)
+            if (key := (smap.file if smap is not None else call.ref, models.of)) in seen:
+                continue
+            seen.add(key)
+            add(sub.steps, models)
+            todo.append((sub, sub_folder, where.parent if where else shown_folder, models))
+    return list(found.values())
 
 
 def _check_override(name: str, path: str, config: ModelConfig, registry: Registry) -> None:
