@@ -55,6 +55,7 @@ from orchestrator.store._runners import (
     bind,
 )
 from orchestrator.store._schema import EVENTS, RUNS
+from orchestrator.store._url import hide_password, require_one_at
 from orchestrator.store.fold import fold_info
 
 T = TypeVar("T")
@@ -93,14 +94,15 @@ def normalize_url(url: str) -> sa.URL:
         # built, not parsed: a file name may hold '?', '#' or '%'
         path = str(Path(url).expanduser().absolute())
         return sa.URL.create("sqlite+pysqlite", database=path)
+    shown = hide_password(url)
+    require_one_at(url)
     if url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")
     try:
         parsed = sa.make_url(url)
     except (ArgumentError, ValueError) as exc:
-        raise ConfigError(f"malformed trace store URL: {exc}") from exc
+        raise ConfigError(f"malformed trace store URL {shown}: {exc}") from exc
     backend = parsed.get_backend_name()
-    shown = parsed.render_as_string(hide_password=True)
     if backend not in ("sqlite", "postgresql"):
         # checked before the driver: the default driver of a URL such as bogus:// is
         # found by loading its dialect, which fails with SQLAlchemy's NoSuchModuleError
@@ -231,7 +233,7 @@ class SqlStore(TraceStore):
     ) -> None:
         self._url = normalize_url(url)
         # messages name the store as the user wrote it (the driver we use may differ)
-        self.url = sa.make_url(url).render_as_string(hide_password=True) if "://" in url \
+        self.url = hide_password(url) if "://" in url \
             else self._url.render_as_string(hide_password=True)
         """The URL with its password hidden."""
         self._sqlite = self._url.get_backend_name() == "sqlite"
