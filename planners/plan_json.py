@@ -19,6 +19,7 @@ start while the rest of the plan is still being decoded.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import re
 import sys
@@ -121,7 +122,13 @@ class JsonPlanParser:
         self._broken = False
         self._had_actions = False  # the object being scanned has an "actions" list
         self._skipped: tuple[int, int] | None = None  # the first object without one
-        self._seen = 0
+        self._skipped_values: dict[str, int] = {}  # its _value_at
+        # where each element of the "actions" list starts, and those reported already (the
+        # objects the scan read); close() reports the rest at their lines
+        self._elem_at: list[int] = []
+        self._reported: set[int] = set()
+        self._expect_elem = False  # the next character that is no space starts an element
+        self._value_at: dict[str, int] = {}  # a top-level key -> just after its ':'
         self._join_action = False  # an action {"tool": "join"} joined the plan
         self._problems = 0  # problems reported so far
 
@@ -153,6 +160,7 @@ class JsonPlanParser:
         out: list[ParseEvent] = []
         if self._obj_start is None and self._skipped is not None:
             self._obj_start, self._obj_end = self._skipped
+            self._value_at = self._skipped_values
         prefix = self._prefix_problem()
         if prefix is not None:
             return self._finish([prefix], joined=False)
@@ -190,12 +198,12 @@ class JsonPlanParser:
         actions = doc.get("actions") if isinstance(doc, dict) else None
         if not isinstance(actions, list):
             out.append(PlanProblem("bad_json", "the plan must be an object with an "
-                                   "\"actions\" list", self._line_at(self._obj_start)))
+                                   "\"actions\" list", self._line_of_value("actions")))
             return self._finish(out, joined=False)
-        line = self._line_at(self._obj_start)
-        for element in actions[self._seen:]:  # those the incremental scan did not see
-            self._seen += 1
-            out.append(self._element(element, line))
+        for k, element in enumerate(actions):  # those the incremental scan did not report
+            if k not in self._reported:
+                at = self._elem_at[k] if k < len(self._elem_at) else self._obj_start
+                out.append(self._element(element, self._line_at(at)))
         tail = self._text[end:]
         second = _SECOND_PLAN.search(tail)
         if second is not None:  # a remark after the plan is skipped; another plan is not
@@ -208,10 +216,14 @@ class JsonPlanParser:
         if "answer" in doc and answer is None:
             out.append(PlanProblem("bad_reference", "\"answer\" must name an action as "
                                    f"\"$N\", got {json.dumps(doc['answer'])[:40]}",
-                                   self._line_at(end - 1)))
+                                   self._line_of_value("answer")))
         if self.builder.joined_at is None:
-            out.append(self.builder.join(self._line_at(end - 1), answer,
-                                         written='the "answer" "${}"'))
+            joined = self.builder.join(self._line_at(end - 1), answer,
+                                       written='the "answer" "${}"')
+            if isinstance(joined, PlanProblem) and "answer" in doc:
+                # the plan joins where its object ends; a bad answer is on its own line
+                joined = dataclasses.replace(joined, line=self._line_of_value("answer"))
+            out.append(joined)
         return self._finish(out, joined=True)
 
     # -- scanning ------------------------------------------------------------------
@@ -232,16 +244,26 @@ class JsonPlanParser:
             return []
         if not self._stack:  # outside the plan: prose around it, a Markdown fence
             if ch == "{":
-                self._obj_start, self._had_actions = i, False
+                self._obj_start, self._had_actions, self._value_at = i, False, {}
                 self._stack.append(ch)
             return []
+        if self._expect_elem and not ch.isspace():
+            self._expect_elem = False
+            if ch not in ",]":
+                self._elem_at.append(i)
         if ch == '"':
             self._quote_start = i
         elif ch == ":" and len(self._stack) == 1:
             self._key = self._last_string
+            if isinstance(self._key, str):
+                self._value_at[self._key] = i + 1
+        elif ch == "," and len(self._stack) == 2 and self._in_actions:
+            self._expect_elem = True
         elif ch in "{[":
             if ch == "[" and len(self._stack) == 1 and self._key == "actions":
                 self._in_actions = self._had_actions = True
+                # JSON keeps the last "actions" list of an object: count this one's
+                self._elem_at, self._reported, self._expect_elem = [], set(), True
             elif ch == "{" and len(self._stack) == 2 and self._in_actions:
                 self._elem_start = i
             self._stack.append(ch)
@@ -254,6 +276,7 @@ class JsonPlanParser:
                 # plan may come after it; without one, it is the one reported
                 if self._skipped is None:
                     self._skipped = (self._obj_start or 0, i + 1)
+                    self._skipped_values = self._value_at
                 self._obj_start, self._key, self._last_string = None, None, None
             elif not self._stack:
                 self._obj_end = i + 1
@@ -265,7 +288,7 @@ class JsonPlanParser:
                     element = _loads(self._text[start:i + 1])
                 except (ValueError, RecursionError):  # JSONDecodeError, a huge number
                     return []  # reported by close(), which parses the whole object
-                self._seen += 1
+                self._reported.add(len(self._elem_at) - 1)
                 return [self._element(element, self._line_at(start))]
         return []
 
@@ -297,6 +320,14 @@ class JsonPlanParser:
 
     def _line_at(self, index: int) -> int:
         return bisect.bisect_left(self._newlines, index) + 1
+
+    def _line_of_value(self, key: str) -> int:
+        """The line of the value of the plan object's ``key`` (of the object when it has
+        no such key)."""
+        after = self._value_at.get(key)
+        if after is None:
+            return self._line_at(self._obj_start or 0)
+        return self._line_at(_skip_space(self._text, after))
 
     # -- one action ------------------------------------------------------------------
     def _element(self, element: Any, line: int) -> ParseEvent:
