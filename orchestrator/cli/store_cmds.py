@@ -67,6 +67,7 @@ from orchestrator.store import (
 )
 from orchestrator.store._open import MEMORY_URL, read_only_url, require_stored
 from orchestrator.store._sql import normalize_url
+from orchestrator.store._url import hide_password
 
 T = TypeVar("T")
 Db = Annotated[str | None, typer.Option("--db", help="Trace store URL (default: PONDER_DB_URL "
@@ -568,7 +569,7 @@ def import_cmd(
     def go() -> None:
         url = resolve_store_url(db)
         if not _persists(url):
-            raise _fail(f"--db {url}: that store keeps nothing once this command ends, so "
+            raise _fail(f"--db {hide_password(url)}: that store keeps nothing once this command ends, so "
                         "the import would be lost; import into a SQLite file or PostgreSQL")
         try:
             doc = json.loads(file.read_text(encoding="utf-8"), parse_constant=_no_constant)
@@ -688,7 +689,7 @@ def db_upgrade(db: Db = None, debug: Debug = False) -> None:
 
     def go() -> None:
         before, after = anyio.run(lambda: upgrade(db))
-        where = resolve_store_url(db).split("@")[-1]
+        where = hide_password(resolve_store_url(db))
         # a mistyped SQLite path is a new, empty store: say it was made, not that it is
         # up to date
         said = (f"created the trace store at {where} (schema {after})" if before is None

@@ -10,12 +10,13 @@ from pathlib import Path
 import anyio
 
 from orchestrator.store import open_store
+from orchestrator.store._url import hide_password
 from tests.orchestrator.cli.test_json_errors import ponder
 from tests.store.conftest import add_test_revision  # noqa: F401  (a further revision)
 
 
 def _where(db: str) -> str:
-    return db.split("@")[-1]
+    return hide_password(db)
 
 
 def _made(db: str) -> None:
@@ -51,3 +52,12 @@ def test_upgrade_where_there_is_no_store_says_it_made_one(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"created the trace store at {db} (schema 0001)\n"
     assert (tmp_path / "typo.db").exists()
+
+
+def test_upgrade_names_a_sqlite_path_holding_an_at_sign_whole(tmp_path: Path) -> None:
+    """The line kept what followed the last '@' of the URL (to drop a password): a SQLite
+    file `a@b.db` was named `b.db`."""
+    db = f"sqlite:///{tmp_path / 'a@b.db'}"
+    result = ponder("db", "upgrade", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"created the trace store at {db} (schema 0001)\n"
