@@ -92,16 +92,16 @@ class OpenAIBackend:
     server that sends a byte now and then never trips it; the two limits above do.
 
     Errors: a ``base_url`` that is not an http(s) URL → :class:`ConfigError` when
-    constructed; unreachable server, or a stream cut before its finish reason →
-    :class:`BackendUnavailable`, HTTP timeout or one of the limits above →
-    :class:`StepTimeout` (naming the option), HTTP status → :class:`BackendHTTPError`
-    (the server's message on one line, with a hint for 401/403 and 404; its
-    ``retry_after_s`` is the server's ``Retry-After``, which an engine pool honours for
-    429 and 503, and a step's ``retry:`` policy waits out, up to its ``max_backoff_s``);
-    a refused
-    ``json_schema`` (whatever the status: llama.cpp's server answers 500), an answer that
-    is not a chat completion, has no choices or no text (``content: null``), a stream
-    without any event, or a stream chunk of the wrong shape (its choices, index, content
+    constructed; unreachable server, a stream cut before its finish reason, or a stream
+    without any event (a connection dropped after the headers looks the same as a server
+    that answered nothing; retries bound the second) → :class:`BackendUnavailable`; HTTP
+    timeout or one of the limits above → :class:`StepTimeout` (naming the option), HTTP
+    status → :class:`BackendHTTPError` (the server's message on one line, with a hint for
+    401/403 and 404; its ``retry_after_s`` is the server's ``Retry-After``, which an engine
+    pool honours for 429 and 503, and a step's ``retry:`` policy waits out, up to its
+    ``max_backoff_s``); a refused ``json_schema`` (whatever the status: llama.cpp's server
+    answers 500), an answer that is not a chat completion, has no choices or no text
+    (``content: null``), or a stream chunk of the wrong shape (its choices, index, content
     or finish reason not what a chat completion chunk holds) → :class:`BackendError`,
     which is not retried; an error event in a stream (vLLM's server sends one when the
     engine fails after the answer began) → :class:`BackendHTTPError` of the HTTP status
@@ -367,6 +367,9 @@ class OpenAIBackend:
         except anyio.get_cancelled_exc_class():
             self.stats.cancelled += 1
             raise
+        if not raw.strip():
+            self.stats.failed += 1
+            raise _sent_nothing(self.base_url, _NO_BODY)
         try:
             body = json.loads(raw)
         except ValueError:
@@ -493,6 +496,8 @@ class OpenAIBackend:
             raise BackendError(f"{self.base_url}: {_one_line(str(exc))}") from exc
         except json.JSONDecodeError as exc:  # a stream event, or an answer, not JSON
             self.stats.failed += 1
+            if not streaming and not exc.doc.strip():
+                raise _sent_nothing(self.base_url, _NO_BODY) from exc
             what = "a stream event" if streaming else "an answer"
             raise BackendError(f"{self.base_url}: the server sent {what} that is not "
                                f"JSON: {_preview(exc.doc)}") from exc
@@ -531,6 +536,8 @@ class OpenAIBackend:
 
 #: longest server text quoted in a message
 _DETAIL_CHARS = 300
+#: what a whole answer without a byte of body is called in its error
+_NO_BODY = "an empty answer (no body)"
 
 
 def _one_line(text: str, limit: int = _DETAIL_CHARS) -> str:
@@ -594,6 +601,8 @@ def _completion_parts(response: Any, base_url: str) -> tuple[list[Any], tuple[in
     :raises BackendError: when the answer is not a chat completion.
     """
     choices = getattr(response, "choices", None)
+    if isinstance(response, str | bytes) and not response.strip():
+        raise _sent_nothing(base_url, _NO_BODY)  # a body that is not JSON: its text
     if not isinstance(choices, list):
         raise BackendError(f"{base_url}: the answer is not a chat completion: "
                            f"{_preview(_as_json(response))}")
@@ -690,23 +699,33 @@ def _as_json(value: Any) -> Any:
 
 
 def _check_stream_end(events: int, finish: str | None, base_url: str) -> None:
-    """:raises BackendError: for a stream without any event (a server that failed on the
-        request after starting its answer, as llama.cpp's does with a prompt longer than its
-        context; or one that does not stream).
-    :raises BackendUnavailable: for a stream that ended, in good order, before its finish
-        reason (retryable; a connection lost in the middle of a stream is an error of the
-        HTTP client, reported by ``_errors``).
+    """:raises BackendUnavailable: (retryable) for a stream without any event, or one that
+        ended, in good order, before its finish reason. A stream without any event is a
+        connection dropped right after the headers (a body that ends with the connection
+        is then indistinguishable from an empty one), or a server that failed on the
+        request after starting its answer (llama.cpp's, with a prompt longer than its
+        context) or does not stream: only another try tells them apart, and a step's
+        retry policy bounds the tries of a server that always answers so. A connection
+        lost where the HTTP framing shows it (a chunked body cut short) is an error of the
+        HTTP client, reported by ``_errors``.
     """
     if events == 0:
-        raise BackendError(f"{base_url}: the server sent an empty stream (no event): it "
-                           "failed on the request (a prompt longer than its context?) or "
-                           "does not stream")
+        raise _sent_nothing(base_url, "an empty stream (no event)", " or does not stream")
     if finish is None:
         raise BackendUnavailable(
             f"{base_url}: the stream ended before the answer was finished (no "
             "finish_reason): the server cut it. llama.cpp's Python server cuts a stream when "
             "another request arrives: start it with `--interrupt_requests False`, or give "
             "this model `concurrency: 1`")
+
+
+def _sent_nothing(base_url: str, what: str, more: str = "") -> BackendUnavailable:
+    """The error of an answer with nothing in it (no stream event, no body): retryable, as
+    a connection dropped right after the headers, which it may be (see
+    :func:`_check_stream_end`)."""
+    return BackendUnavailable(f"{base_url}: the server sent {what}: the connection was "
+                              "dropped right after the headers, or the server failed on the "
+                              f"request (a prompt longer than its context?){more}")
 
 
 def _check_base_url(url: str, source: str) -> None:
