@@ -131,9 +131,22 @@ def walk_path(value: Any, path: tuple[PathKey, ...], ref_text: str) -> Any:
     return cur
 
 
+class NotAValueError(ReferenceResolutionError):
+    """A template used ``steps`` or ``inputs`` (or ``steps.ID``, the step rather than
+    its output) as a value: printed it, compared it, made JSON of it."""
+
+
+def _shown_name(root: str, key: object) -> str:
+    return f"{root}.{key}" if isinstance(key, str) and key.isidentifier() else f"{root}[{key!r}]"
+
+
 class Names:
     """Read-only names for templates: `inputs.items` is the input called `items`,
-    never a dict method (Jinja2 tries attributes before keys)."""
+    never a dict method (Jinja2 tries attributes before keys).
+
+    Used as a value (`{{ steps }}`, `{{ inputs | json }}`) it raises
+    :class:`NotAValueError` saying what to write instead: its Python repr is no text
+    for a prompt."""
 
     __slots__ = ("_v", "_wrap")
 
@@ -141,9 +154,14 @@ class Names:
         self._v = values
         self._wrap = wrap  # steps: `steps.ID` is {"output": ...}
 
+    @property
+    def root(self) -> str:
+        """``steps`` or ``inputs``: the name templates read this by."""
+        return "steps" if self._wrap else "inputs"
+
     def __getitem__(self, key: str) -> Any:
         value = self._v[key]
-        return {"output": value} if self._wrap else value
+        return StepValue(key, value) if self._wrap else value
 
     def __getattr__(self, key: str) -> Any:
         try:
@@ -159,6 +177,46 @@ class Names:
 
     def __len__(self) -> int:
         return len(self._v)
+
+    def missing(self, key: object) -> str:
+        """Why ``key`` reads nothing here, naming the reference and the names there are."""
+        known = ", ".join(sorted(map(str, self._v))[:12]) + (", ..." if len(self._v) > 12
+                                                              else "")
+        if self._wrap:
+            return (f"`{_shown_name('steps', key)}`: no step {key!r} has an output here"
+                    f" (steps with one: {known or 'none'})")
+        return f"`{_shown_name('inputs', key)}`: no input named {key!r} (inputs: {known or 'none'})"
+
+    def misuse(self) -> str:
+        """What to write instead of this namespace used as a value."""
+        if self._wrap:
+            return "`steps` holds every step, it is not a value: write steps.ID.output"
+        return "`inputs` holds every input, it is not a value: write inputs.NAME"
+
+    def __str__(self) -> str:
+        raise NotAValueError(self.misuse())
+
+    def __repr__(self) -> str:
+        return f"<{self.root}: {', '.join(map(str, self._v))}>"
+
+
+class StepValue(dict[str, Any]):
+    """`steps.ID` in a template: ``{"output": ...}``. Printed, it raises
+    :class:`NotAValueError` (``{'output': ...}`` is no text for a prompt): the value is
+    `steps.ID.output`."""
+
+    __slots__ = ("step_id",)
+
+    def __init__(self, step_id: str, output: Any) -> None:
+        super().__init__(output=output)
+        self.step_id = step_id
+
+    def misuse(self) -> str:
+        shown = _shown_name("steps", self.step_id)
+        return f"`{shown}` is the step, not a value: write {shown}.output"
+
+    def __str__(self) -> str:
+        raise NotAValueError(self.misuse())
 
 
 class Scope:

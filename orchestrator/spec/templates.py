@@ -12,6 +12,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass
+from pprint import pformat
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
@@ -19,7 +20,7 @@ from jinja2.exceptions import SecurityError, TemplateAssertionError, UndefinedEr
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.errors import ReferenceResolutionError, TemplateRenderError, clipped
-from orchestrator.spec.refs import REF_RE, PathKey, parse_ref
+from orchestrator.spec.refs import REF_RE, Names, NotAValueError, PathKey, StepValue, parse_ref
 
 #: most characters a rendered template, or one string or list a template builds with `*`
 #: or `+`, may have: past it rendering stops with an error instead of taking the memory
@@ -30,7 +31,25 @@ _MAX_POW_BITS = 4_000
 
 
 def _tojson(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, default=_not_json)
+
+
+def _not_json(value: Any) -> Any:
+    """``default`` of the `json` and `tojson` filters: `steps`/`inputs` used as a value
+    is a clear error (json's own names the Python class, `Names`)."""
+    _refuse_namespace(value)
+    raise TypeError(f"a {type(value).__name__} value cannot be written as JSON")
+
+
+def _refuse_namespace(value: Any) -> None:
+    """:raises NotAValueError: when ``value`` is `steps`, `inputs` or `steps.ID`."""
+    if isinstance(value, Names | StepValue):
+        raise NotAValueError(value.misuse())
+
+
+def _pprint(value: Any) -> str:
+    _refuse_namespace(value)  # (Python's repr of it otherwise)
+    return pformat(value)
 
 
 class _TooLarge(Exception):
@@ -48,7 +67,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         # `items`, as in `${steps.a.output.items}` (Jinja2 tries the attribute first)
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
+        if isinstance(obj, Names):  # its names only; a missing one says which it has
+            return obj[attribute] if attribute in obj else self.undefined(
+                obj.missing(attribute), obj=obj, name=attribute)
         return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, Names):
+            return obj[argument] if isinstance(argument, str) and argument in obj else \
+                self.undefined(obj.missing(argument), obj=obj, name=argument)
+        return super().getitem(obj, argument)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -73,6 +101,8 @@ def environment() -> ImmutableSandboxedEnvironment:
     """The one sandboxed environment every template is compiled in."""
     env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["json"] = _tojson
+    env.filters["pprint"] = _pprint
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _not_json}
     return env
 
 
@@ -274,7 +304,7 @@ def render(source: str, variables: dict[str, Any]) -> str:
     """
     try:
         return _render_bounded(_compiled(source), variables)
-    except (UndefinedError, SecurityError, _TooLarge) as exc:
+    except (UndefinedError, SecurityError, _TooLarge, NotAValueError) as exc:
         raise _render_error(source, variables, exc, str(exc)) from None
     except Exception as exc:  # anything a template's own code raises (1/0, bad filter args)
         raise _render_error(source, variables, exc,
@@ -370,8 +400,10 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     :raises ReferenceResolutionError: for an undefined name or a sandbox violation.
     """
     try:
-        return _compiled_expr(expression)(**variables)
-    except (UndefinedError, SecurityError, _TooLarge) as exc:
+        value = _compiled_expr(expression)(**variables)
+        _refuse_namespace(value)  # always true (`when: steps.a`): the author meant another
+        return value
+    except (UndefinedError, SecurityError, _TooLarge, NotAValueError) as exc:
         raise ReferenceResolutionError(f"condition `{expression}`: {exc}") from None
     except Exception as exc:  # anything the expression's own code raises
         raise ReferenceResolutionError(
