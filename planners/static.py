@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from orchestrator.graph.compile import step_dependencies
 from orchestrator.spec.models import BranchStep, Step
+from orchestrator.spec.options import options_message
 from planners.base import (
     OptionProblem,
     PlanAnswer,
@@ -108,46 +109,36 @@ class StaticPlanner:
         if not isinstance(raw, list):
             return []
         out: list[Any] = []
-        for data in raw:
-            try:
-                out.append(_STEP_ADAPTER.validate_python(data))
-            except ValidationError:
-                sid = data.get("id") if isinstance(data, dict) else None
-                if isinstance(sid, str):
-                    out.append(BranchStep.model_construct(id=sid, cases=[]))
+        for data, step in zip(raw, _each_step(raw), strict=True):
+            if step is not None:
+                out.append(step)
+            elif isinstance(sid := _raw_id(data), str):
+                out.append(BranchStep.model_construct(id=sid, cases=[]))
         return out
 
     async def plan(self, request: PlanRequest, session: PlanSession
                    ) -> AsyncGenerator[PlannedStep | PlanProblem | PlanAnswer, None]:
         """Yield every step, wait for them, yield the chosen step's output.
 
-        :raises PlannerConfigError: for invalid steps, duplicate ids, unknown references.
+        :raises PlannerConfigError: before any step is added, with every problem of the
+            options (invalid steps, ids used twice, a bad ``output``, as ``ponder
+            validate`` words each) and every reference to no earlier step: a run that was
+            not validated (an SDK run) is told all of them at once.
         :raises PlanFailed: when the output step does not succeed.
         """
-        options = _options(request.step.options)
-        steps = _steps(options.steps)
-        local = [s.id for s in steps]
-        if len(set(local)) != len(local):
-            dup = next(i for i in local if local.count(i) > 1)
-            raise PlannerConfigError(f"static plan: step id {dup!r} is used twice")
+        raw_options = request.step.options
+        problems = self.option_problems(raw_options)
+        raw = raw_options.get("steps")
+        raw = raw if isinstance(raw, list) else []
+        ids = {sid: request.step_id(sid) for sid in map(_raw_id, raw) if isinstance(sid, str)}
+        planned, problems_of_refs = _renamed_steps(raw, ids, step_dependencies(request.step))
+        if problems or problems_of_refs:
+            raise PlannerConfigError(options_message([*problems, *problems_of_refs]))
+        options = _options(raw_options)
+        local = [step.id for step, _ in planned]
         output = options.output or local[-1]
-        if output not in local:
-            raise PlannerConfigError(f"static plan: `output: {output}` is not one of its "
-                                     f"steps ({', '.join(local)})")
-        ids = {sid: request.step_id(sid) for sid in local}
-        outside = step_dependencies(request.step)
-        added: set[str] = set()
-        for step in steps:
-            renamed = rename_step(step, ids)
-            unknown = sorted(step_dependencies(renamed) - added - outside)
-            if unknown:
-                back = {v: k for k, v in ids.items()}
-                shown = ", ".join(repr(back.get(u, u)) for u in unknown)
-                raise PlannerConfigError(
-                    f"static plan: step {step.id!r} refers to {shown}, which is not an earlier "
-                    "step of the plan nor a dependency of the plan step")
+        for step, renamed in planned:
             yield PlannedStep(renamed, step.id, f"{step.kind} step {step.id}")
-            added.add(renamed.id)
         results = await session.wait([ids[s] for s in local])
         final = results[ids[output]]
         if not final.ok:
@@ -177,21 +168,52 @@ def _raw_ids(raw: list[Any]) -> list[str] | None:
     return ids
 
 
+def _raw_id(data: Any) -> Any:
+    """The ``id`` of a step as written (anything, or None)."""
+    return data.get("id") if isinstance(data, dict) else None
+
+
 def _options(options: dict[str, Any]) -> StaticOptions:
     return parse_options(StaticOptions, options, "static plan")
 
 
-def _steps(raw: list[dict[str, Any]]) -> list[Any]:
-    out = []
-    for i, data in enumerate(raw):
+def _each_step(raw: list[Any]) -> list[Any | None]:
+    """Each of ``raw`` as a step model; None for one that is not valid (its problems are
+    :meth:`StaticPlanner.option_problems`')."""
+    out: list[Any | None] = []
+    for data in raw:
         try:
             out.append(_STEP_ADAPTER.validate_python(data))
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(step)"
-            raise PlannerConfigError(f"static plan: options.steps[{i}]: {where}: "
-                                     f"{err['msg']}") from None
+        except ValidationError:
+            out.append(None)
     return out
+
+
+def _renamed_steps(raw: list[Any], ids: dict[str, str], outside: set[str]
+                   ) -> tuple[list[tuple[Any, Any]], list[OptionProblem]]:
+    """The valid steps of ``raw``, each with its renamed copy, and a problem for each that
+    refers to a step neither earlier in the plan nor in ``outside`` (what the plan step
+    depends on). A step that is not valid still counts as earlier: reading it is not a
+    second problem."""
+    planned: list[tuple[Any, Any]] = []
+    problems: list[OptionProblem] = []
+    back = {v: k for k, v in ids.items()}
+    added: set[str] = set()
+    for i, (data, step) in enumerate(zip(raw, _each_step(raw), strict=True)):
+        if step is None:
+            if isinstance(sid := _raw_id(data), str):
+                added.add(ids[sid])
+            continue
+        renamed = rename_step(step, ids)
+        unknown = sorted(step_dependencies(renamed) - added - outside)
+        if unknown:
+            shown = ", ".join(repr(back.get(u, u)) for u in unknown)
+            problems.append((("steps", i), f"static plan: step {step.id!r} refers to {shown}, "
+                             "which is not an earlier step of the plan nor a dependency of "
+                             "the plan step"))
+        planned.append((step, renamed))
+        added.add(renamed.id)
+    return planned, problems
 
 
 def _patterns(ids: dict[str, str]) -> list[tuple[re.Pattern[str], str]]:
