@@ -6,7 +6,9 @@ tool, template and cycle problems are reported in the same pass.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +201,65 @@ def model_problems(alias: str, config: ModelConfig, registry: Registry
     return problems
 
 
+def _missing_function(target: str, spec: ModuleSpec | None) -> str | None:
+    """What ``ponder run`` would say of a ``module:function`` whose module holds no such
+    name, found by reading the module's source, never by importing it (importing runs
+    the module's code: validating a workflow someone sent must not). None when the name
+    is there, or when reading cannot tell: a module with no source (built in, compiled),
+    one that makes names at run time (a module ``__getattr__``, ``import *``,
+    ``globals()``), or a package's submodule of that name."""
+    origin = getattr(spec, "origin", None)
+    if spec is None or not origin or not origin.endswith(".py"):
+        return None
+    try:
+        tree = ast.parse(Path(origin).read_bytes(), filename=origin)
+    except (OSError, SyntaxError, ValueError):
+        return None  # the run reports why it does not import
+    names = _module_names(tree)
+    if names is None:
+        return None
+    module_name, _, attr = target.partition(":")
+    first = attr.split(".")[0]
+    if first in names:
+        return None
+    for folder in spec.submodule_search_locations or ():
+        if (Path(folder) / f"{first}.py").exists() or (Path(folder) / first).is_dir():
+            return None  # a submodule: an attribute once something imports it
+    return f"module {module_name!r} has no attribute {attr!r} (tool {target!r})"
+
+
+def _module_names(tree: ast.Module) -> set[str] | None:
+    """The names a module's top level binds (defs, classes, assignments, imports, in
+    ``if``/``try`` blocks too); None when it may bind others that reading cannot see."""
+    names: set[str] = set()
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+            if node.name == "__getattr__":
+                return None
+            stack.extend(node.decorator_list)
+            continue  # its body binds names of its own scope
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.Name):
+            if node.id in {"globals", "vars", "exec", "setattr", "__dict__"}:
+                return None
+            if not isinstance(node.ctx, ast.Load):
+                names.add(node.id)
+        elif isinstance(node, ast.Attribute) and node.attr == "__dict__":
+            return None
+        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            names.add(node.name)
+        if not isinstance(node, ast.Lambda):
+            stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
 def validate_text(text: str, file: str, registry: Registry | None = None,
                   base_dir: Path | None = None) -> list[Problem]:
     """Every problem of a workflow document, sorted by position (the sub-workflows it
@@ -234,9 +295,11 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
                 problems.append(smap.problem(("tools", name), clash, "give yours another name"))
                 continue
             try:  # found, not imported: validating must not run the workflow's code
-                find_callable_module(target, base_dir)
+                missing = _missing_function(target, find_callable_module(target, base_dir))
             except ConfigError as exc:
-                problems.append(smap.problem(("tools", name), f"tool {name!r}: {exc}",
+                missing = str(exc)
+            if missing is not None:
+                problems.append(smap.problem(("tools", name), f"tool {name!r}: {missing}",
                                              "check the module path and function name"))
         try:
             compile_workflow(spec, smap, tool_names=reg.tool_names(),

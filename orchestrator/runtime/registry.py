@@ -16,6 +16,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -182,13 +183,14 @@ def _import_beside(module_name: str, top: str, local: Path) -> Any:
     return importlib.import_module(alias + rest) if rest else sys.modules[alias]
 
 
-def find_callable_module(target: str, base_dir: Path | None = None) -> None:
+def find_callable_module(target: str, base_dir: Path | None = None) -> ModuleSpec | None:
     """Check that the module of ``module:function`` exists, without importing anything.
 
     Validation uses this: importing would run the module's code, and validating a
     workflow someone sent you must not execute it. Whether the function exists is
-    checked when the workflow runs.
+    checked when the workflow runs (validation reads a source module's text for it).
 
+    :returns: the module's spec; None for a module built into Python.
     :raises ConfigError: naming the target when the module cannot be found.
     """
     from importlib.machinery import PathFinder
@@ -199,7 +201,7 @@ def find_callable_module(target: str, base_dir: Path | None = None) -> None:
     parts = module_name.split(".")
     if parts[0] in sys.builtin_module_names:
         if len(parts) == 1:
-            return
+            return None
     search: list[str] | None = [str(base_dir), *sys.path] if base_dir is not None else None
     spec = None
     for i, part in enumerate(parts):
@@ -208,6 +210,7 @@ def find_callable_module(target: str, base_dir: Path | None = None) -> None:
             missing = ".".join(parts[: i + 1])
             raise ConfigError(f"cannot find module {missing!r} for tool {target!r}")
         search = list(spec.submodule_search_locations or [])
+    return spec
 
 
 @functools.cache

@@ -1,0 +1,88 @@
+"""`ponder validate` reports a `tools:` entry whose module holds no such function (as
+`ponder run` does) at the entry's line, by reading the module's source: it never imports
+the module, which would run the code of a workflow someone sent. It said "ok" and only
+`run` failed ("module 'json' has no attribute 'nofunc'")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.graph.validate import validate_file
+
+MODULE = """\
+import json as _json
+from json import dumps as imported
+from os import path  # noqa
+open(__file__ + ".ran", "w").close()  # importing it leaves a mark: validate must not
+
+
+def shout(text: str) -> str:
+    return text.upper()
+
+
+class Tools:
+    def inner(self) -> None:
+        def hidden() -> None: ...
+
+
+try:
+    from json import loads as fallback
+except ImportError:
+    fallback = None
+if True:
+    def in_if() -> None: ...
+assigned = lambda: 1  # noqa: E731
+"""
+
+
+def _validate(tmp_path: Path, tools: dict[str, str]) -> list[tuple[int, int, str]]:
+    (tmp_path / "mytools.py").write_text(MODULE)
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("x = 1\n")
+    (pkg / "sub.py").write_text("def f() -> None: ...\n")
+    entries = "".join(f"  {name}: '{target}'\n" for name, target in tools.items())
+    first = next(iter(tools))
+    wf = tmp_path / "w.yaml"
+    wf.write_text(f"name: t\ntools:\n{entries}steps:\n"
+                  f"  - {{id: a, kind: tool, tool: {first}, args: {{}}}}\n")
+    problems = validate_file(wf)
+    assert not (tmp_path / "mytools.py.ran").exists(), "validate imported the module"
+    return [(p.line, p.column, p.message) for p in problems]
+
+
+def test_a_missing_function_is_reported_at_its_entry(tmp_path: Path) -> None:
+    assert _validate(tmp_path, {"ok": "mytools:shout", "nof": "json:nofunc",
+                                "gone": "mytools:nothing"}) == [
+        (4, 3, "tool 'nof': module 'json' has no attribute 'nofunc' (tool 'json:nofunc')"),
+        (5, 3, "tool 'gone': module 'mytools' has no attribute 'nothing' "
+               "(tool 'mytools:nothing')"),
+    ]
+
+
+@pytest.mark.parametrize("target", [
+    "mytools:shout", "mytools:Tools", "mytools:Tools.inner", "mytools:imported",
+    "mytools:_json", "mytools:path", "mytools:fallback", "mytools:in_if", "mytools:assigned",
+    "mypkg:sub", "mypkg:x", "json:dumps", "math:sqrt", "sys:exit",
+])
+def test_a_name_the_module_binds_is_no_problem(tmp_path: Path, target: str) -> None:
+    assert _validate(tmp_path, {"t": target}) == []
+
+
+def test_a_name_bound_inside_a_function_is_not_the_modules(tmp_path: Path) -> None:
+    (line, _, message), = _validate(tmp_path, {"t": "mytools:hidden"})
+    assert line == 3 and "has no attribute 'hidden'" in message
+
+
+@pytest.mark.parametrize("source", [
+    "def __getattr__(name): ...\n",
+    "from json import *\n",
+    "globals()['f'] = print\n",
+    "def broken(:\n",  # `run` reports why it does not import
+])
+def test_a_module_whose_names_reading_cannot_tell_is_left_to_the_run(
+        tmp_path: Path, source: str) -> None:
+    (tmp_path / "dyn.py").write_text(source)
+    assert _validate(tmp_path, {"t": "dyn:f"}) == []
