@@ -215,6 +215,11 @@ class StepValue(dict[str, Any]):
         shown = _shown_name("steps", self.step_id)
         return f"`{shown}` is the step, not a value: write {shown}.output"
 
+    def missing(self, key: object) -> str:
+        """Why ``key`` reads nothing here: a step has only its ``output``."""
+        shown = _shown_name("steps", self.step_id)
+        return (f"`{shown}{_shown_name('', key)}`: a step's value is `{shown}.output`")
+
     def __str__(self) -> str:
         raise NotAValueError(self.misuse())
 

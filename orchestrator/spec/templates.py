@@ -67,13 +67,13 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         # `items`, as in `${steps.a.output.items}` (Jinja2 tries the attribute first)
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
-        if isinstance(obj, Names):  # its names only; a missing one says which it has
+        if isinstance(obj, Names | StepValue):  # its names only; a missing one says why
             return obj[attribute] if attribute in obj else self.undefined(
                 obj.missing(attribute), obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        if isinstance(obj, Names):
+        if isinstance(obj, Names | StepValue):
             return obj[argument] if isinstance(argument, str) and argument in obj else \
                 self.undefined(obj.missing(argument), obj=obj, name=argument)
         return super().getitem(obj, argument)
