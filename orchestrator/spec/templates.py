@@ -408,32 +408,3 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     except Exception as exc:  # anything the expression's own code raises
         raise ReferenceResolutionError(
             f"condition `{expression}`: {type(exc).__name__}: {exc}") from None
-
-
-_TEXT_FILTERS = frozenset({"string", "json", "tojson", "pprint", "trim", "upper", "lower",
-                           "title", "capitalize", "e", "escape", "safe"})
-
-
-def value_misuses(source: str) -> list[tuple[int, str]]:
-    """`{{ steps }}`, `{{ inputs | json }}`, `{{ steps.a }}`: an output whose whole value
-    is a namespace or a step fails at run time; (line, what to write) for each, taken
-    from what the run would say. Only what the template's tree makes certain."""
-    try:
-        tree = environment().parse(to_jinja(source))
-    except (TemplateSyntaxError, RecursionError):
-        return []
-    found: list[tuple[int, str]] = []
-    for out in tree.find_all(nodes.Output):
-        for node in out.nodes:
-            while isinstance(node, nodes.Filter) and node.name in _TEXT_FILTERS \
-                    and node.node is not None:
-                node = node.node
-            if isinstance(node, nodes.Name) and node.name in ("steps", "inputs"):
-                found.append((node.lineno, Names({}, node.name == "steps").misuse()))
-            elif (isinstance(node, nodes.Getattr | nodes.Getitem)
-                  and isinstance(node.node, nodes.Name) and node.node.name == "steps"):
-                key = node.attr if isinstance(node, nodes.Getattr) else (
-                    node.arg.value if isinstance(node.arg, nodes.Const) else None)
-                if isinstance(key, str):
-                    found.append((node.lineno, StepValue(key, None).misuse()))
-    return found
