@@ -36,7 +36,6 @@ from planners.base import (
     PlanRequest,
     PlanSession,
     option_problems,
-    parse_options,
 )
 from planners.errors import PlanFailed, PlannerConfigError
 from planners.plan import PlanProblem
@@ -67,36 +66,7 @@ class StaticPlanner:
         step, ids used twice, an ``output`` that is not one of the steps. Each is found
         whatever else is wrong; none follows from another (an ``output`` naming a step
         that is invalid for another reason is that step's)."""
-        problems = option_problems(StaticOptions, options, "static plan")
-        raw = options.get("steps")
-        if not isinstance(raw, list):
-            return problems  # reported above: there are no steps to look into
-        seen: set[str] = set()
-        for i, data in enumerate(raw):
-            if not isinstance(data, dict):
-                continue  # reported above, as options.steps[i]
-            sid = data.get("id")
-            if isinstance(sid, str):
-                if sid in seen:
-                    problems.append((("steps", i, "id"), f"static plan: step id {sid!r} is "
-                                                         "used twice"))
-                seen.add(sid)
-            try:
-                _STEP_ADAPTER.validate_python(data)
-            except ValidationError as exc:
-                for err in exc.errors(include_url=False):
-                    loc = tuple(err["loc"])
-                    if loc and loc[0] == data.get("kind"):
-                        loc = loc[1:]  # the union's tag: the path is inside the step
-                    where = ".".join(str(p) for p in loc) or "(step)"
-                    problems.append((("steps", i, *loc),
-                                     f"static plan: options.steps[{i}]: {where}: {err['msg']}"))
-        output = options.get("output")
-        ids = _raw_ids(raw)
-        if isinstance(output, str) and ids and output not in ids:
-            problems.append((("output",), f"static plan: `output: {output}` is not one of "
-                                          f"its steps ({', '.join(ids)})"))
-        return problems
+        return _checked_steps(options)[1]
 
     @classmethod
     def known_steps(cls, options: dict[str, Any]) -> list[Any]:
@@ -109,7 +79,7 @@ class StaticPlanner:
         if not isinstance(raw, list):
             return []
         out: list[Any] = []
-        for data, step in zip(raw, _each_step(raw), strict=True):
+        for data, step in zip(raw, _checked_steps(options)[0], strict=True):
             if step is not None:
                 out.append(step)
             elif isinstance(sid := _raw_id(data), str):
@@ -126,17 +96,17 @@ class StaticPlanner:
             not validated (an SDK run) is told all of them at once.
         :raises PlanFailed: when the output step does not succeed.
         """
-        raw_options = request.step.options
-        problems = self.option_problems(raw_options)
-        raw = raw_options.get("steps")
+        options = request.step.options
+        steps, problems = _checked_steps(options)  # each step is validated here only
+        raw = options.get("steps")
         raw = raw if isinstance(raw, list) else []
         ids = {sid: request.step_id(sid) for sid in map(_raw_id, raw) if isinstance(sid, str)}
-        planned, problems_of_refs = _renamed_steps(raw, ids, step_dependencies(request.step))
+        planned, problems_of_refs = _renamed_steps(raw, steps, ids,
+                                                   step_dependencies(request.step))
         if problems or problems_of_refs:
             raise PlannerConfigError(options_message([*problems, *problems_of_refs]))
-        options = _options(raw_options)
         local = [step.id for step, _ in planned]
-        output = options.output or local[-1]
+        output = options.get("output") or local[-1]  # valid options: a str or None
         for step, renamed in planned:
             yield PlannedStep(renamed, step.id, f"{step.kind} step {step.id}")
         results = await session.wait([ids[s] for s in local])
@@ -173,25 +143,50 @@ def _raw_id(data: Any) -> Any:
     return data.get("id") if isinstance(data, dict) else None
 
 
-def _options(options: dict[str, Any]) -> StaticOptions:
-    return parse_options(StaticOptions, options, "static plan")
-
-
-def _each_step(raw: list[Any]) -> list[Any | None]:
-    """Each of ``raw`` as a step model; None for one that is not valid (its problems are
-    :meth:`StaticPlanner.option_problems`')."""
-    out: list[Any | None] = []
-    for data in raw:
+def _checked_steps(options: dict[str, Any]
+                   ) -> tuple[list[Any | None], list[OptionProblem]]:
+    """Each of ``options.steps`` as a step model (None for one that is not valid), and
+    every problem of the options (see :meth:`StaticPlanner.option_problems`), from one
+    validation of each step."""
+    problems = option_problems(StaticOptions, options, "static plan")
+    raw = options.get("steps")
+    if not isinstance(raw, list):
+        return [], problems  # reported above: there are no steps to look into
+    steps: list[Any | None] = []
+    seen: set[str] = set()
+    for i, data in enumerate(raw):
+        if not isinstance(data, dict):
+            steps.append(None)
+            continue  # reported above, as options.steps[i]
+        sid = data.get("id")
+        if isinstance(sid, str):
+            if sid in seen:
+                problems.append((("steps", i, "id"), f"static plan: step id {sid!r} is "
+                                                     "used twice"))
+            seen.add(sid)
         try:
-            out.append(_STEP_ADAPTER.validate_python(data))
-        except ValidationError:
-            out.append(None)
-    return out
+            steps.append(_STEP_ADAPTER.validate_python(data))
+        except ValidationError as exc:
+            steps.append(None)
+            for err in exc.errors(include_url=False):
+                loc = tuple(err["loc"])
+                if loc and loc[0] == data.get("kind"):
+                    loc = loc[1:]  # the union's tag: the path is inside the step
+                where = ".".join(str(p) for p in loc) or "(step)"
+                problems.append((("steps", i, *loc),
+                                 f"static plan: options.steps[{i}]: {where}: {err['msg']}"))
+    output = options.get("output")
+    ids = _raw_ids(raw)
+    if isinstance(output, str) and ids and output not in ids:
+        problems.append((("output",), f"static plan: `output: {output}` is not one of "
+                                      f"its steps ({', '.join(ids)})"))
+    return steps, problems
 
 
-def _renamed_steps(raw: list[Any], ids: dict[str, str], outside: set[str]
-                   ) -> tuple[list[tuple[Any, Any]], list[OptionProblem]]:
-    """The valid steps of ``raw``, each with its renamed copy, and a problem for each that
+def _renamed_steps(raw: list[Any], steps: list[Any | None], ids: dict[str, str],
+                   outside: set[str]) -> tuple[list[tuple[Any, Any]], list[OptionProblem]]:
+    """The valid steps of ``raw`` (``steps``: each as a model, None when not valid), each
+    with its renamed copy, and a problem for each that
     refers to a step neither earlier in the plan nor in ``outside`` (what the plan step
     depends on). A step that is not valid still counts as earlier: reading it is not a
     second problem."""
@@ -199,7 +194,7 @@ def _renamed_steps(raw: list[Any], ids: dict[str, str], outside: set[str]
     problems: list[OptionProblem] = []
     back = {v: k for k, v in ids.items()}
     added: set[str] = set()
-    for i, (data, step) in enumerate(zip(raw, _each_step(raw), strict=True)):
+    for i, (data, step) in enumerate(zip(raw, steps, strict=True)):
         if step is None:
             if isinstance(sid := _raw_id(data), str):
                 added.add(ids[sid])
