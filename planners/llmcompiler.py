@@ -139,7 +139,7 @@ class LLMCompilerPlanner:
             nonlocal answer
             for event in events:
                 if isinstance(event, PlanProblem):
-                    return _with_raw(event, parser.raw)
+                    return _with_raw(builder.planner_problem(event), parser.raw)
                 if isinstance(event, Joined):
                     answer = event.answer
                 elif isinstance(event, Action) and not event.reused:

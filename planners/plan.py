@@ -9,6 +9,7 @@ into a :class:`PlanProblem` with its line.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -390,13 +391,11 @@ def join_surrogates(text: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
-def _unencodable(id_: int, values: list[Any], line: int) -> PlanProblem | None:
-    """A ``bad_args`` problem for an argument that JSON (the trace, a tool's input) cannot
-    hold: a lone surrogate, or a number that is not finite (``1e999`` is infinite)."""
-    for bad in (b for v in values for b in unencodable_parts(v)):
-        return PlanProblem("bad_args", f"action {id_}: an argument {unencodable_text(bad)}",
-                           line)
-    return None
+def _unencodable(id_: int, values: list[Any], line: int) -> list[PlanProblem]:
+    """A ``bad_args`` problem for each part of an argument that JSON (the trace, a tool's
+    input) cannot hold: a lone surrogate, a number that is not finite (``1e999``)."""
+    return [PlanProblem("bad_args", f"action {id_}: an argument {unencodable_text(bad)}", line)
+            for v in values for bad in unencodable_parts(v)]
 
 
 def unencodable_text(part: str | float) -> str:
@@ -502,6 +501,10 @@ class PlanBuilder:
         #: (problem returned by :meth:`action`, the problem of its tool or arguments that
         #: it hid): a plan is repaired one problem at a time, ``ponder plan parse`` shows both
         self.hidden: list[tuple[PlanProblem, PlanProblem]] = []
+        # (problem returned by :meth:`action`, another bad reference or value of that
+        # action): also in ``hidden``, and named in the planner's message (see
+        # :meth:`planner_problem`)
+        self._same_kind: list[tuple[PlanProblem, PlanProblem]] = []
 
     def action(self, id_: int, tool: str, positional: list[Any], keywords: dict[str, Any],
                *, line: int, text: str, thought: str | None = None) -> Action | PlanProblem:
@@ -523,20 +526,25 @@ class PlanBuilder:
                                f"actions (max_plan_steps){started}", line)
         values = [*positional, *keywords.values()]
         deps = sorted({r for v in values for r in _refs_in(v)})
-        malformed = self._value_problem(id_, values, line)
-        problem = malformed or next((p for dep in deps
-                                     if (p := self._check_ref(id_, dep, line)) is not None), None)
+        malformed = self._value_problems(id_, values, line)
+        # every reference is checked, not only up to the first bad one: each is a problem
+        # of its own, and each forward one an edge a cycle may go through
+        problems = [*malformed, *(p for dep in deps
+                                  if (p := self._check_ref(id_, dep, line)) is not None)]
         try:
             args = self.catalog.bind(tool, positional, keywords, holds_ref)
         except BindError as exc:
             bound: PlanProblem | None = PlanProblem(exc.code, exc.message, line)
         else:
             bound = None
-        if problem is not None:
+        if problems:
+            problem, *others = list(dict.fromkeys(problems))
+            self.hidden.extend((problem, other) for other in others)
+            self._same_kind.extend((problem, other) for other in others)
             # the tool, and the arguments when every reference is well formed (bind reads
             # a malformed one as text: a type error there would follow from it), are a
             # problem of their own
-            if bound is not None and (malformed is None or bound.code == "unknown_tool"):
+            if bound is not None and (not malformed or bound.code == "unknown_tool"):
                 self.hidden.append((problem, bound))
             return problem
         if bound is not None:
@@ -544,6 +552,16 @@ class PlanBuilder:
         action = Action(id_, tool, args, tuple(deps), line, text, thought)
         self.actions.append(action)
         return action
+
+    def planner_problem(self, problem: PlanProblem) -> PlanProblem:
+        """``problem`` as the planner reports it (one problem per try): its message goes on
+        with every other bad reference or argument value of the same action, so that one
+        repair fixes them all; a problem of the tool or of the arguments' types it hid
+        (:attr:`hidden`) is left to the next try."""
+        others = [o.message for p, o in self._same_kind if p is problem]
+        if not others:
+            return problem
+        return dataclasses.replace(problem, message="; ".join([problem.message, *others]))
 
     def join(self, line: int, answer: int | str | None = None, *,
              written: str = "the answer join(${})") -> Joined | PlanProblem:
@@ -595,30 +613,24 @@ class PlanBuilder:
 
     # -- checks ------------------------------------------------------------------
     @staticmethod
-    def _value_problem(id_: int, values: list[Any], line: int) -> PlanProblem | None:
-        """The first malformed argument value of an action: a reference no action can
-        have, a ``${...}`` that is no reference, a value JSON cannot hold."""
-        negative = [d for v in values for d in _negative_refs(v)]
-        if negative:
-            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(negative[0])}",
-                               line)
-        bad = [b for v in values for b in _bad_brace_refs(v)]
-        negative = [n for b in bad if (n := negative_ref(b)) is not None]
-        if negative:  # "in ${-1}": the plan meant a reference
-            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(negative[0])}",
-                               line)
-        if bad:
-            return PlanProblem("bad_reference", f"{bad[0]} is not a reference to an action; "
-                               "write $N or ${N} (a literal $ is $$, and a plan cannot write "
-                               "the text ${)", line)
-        problem = _unencodable(id_, values, line)
-        if problem is not None:
-            return problem
-        too_long = [d for v in values for d in long_refs(v)]
-        if too_long:
-            return PlanProblem("bad_reference", f"action {id_}: {no_such_action(too_long[0])}",
-                               line)
-        return None
+    def _value_problems(id_: int, values: list[Any], line: int) -> list[PlanProblem]:
+        """Every malformed argument value of an action: a reference no action can have, a
+        ``${...}`` that is no reference, a value JSON cannot hold."""
+        problems = [PlanProblem("bad_reference", f"action {id_}: {no_such_action(n)}", line)
+                    for v in values for n in _negative_refs(v)]
+        for bad in (b for v in values for b in _bad_brace_refs(v)):
+            negative = negative_ref(bad)
+            if negative is not None:  # "in ${-1}": the plan meant a reference
+                problems.append(PlanProblem("bad_reference",
+                                            f"action {id_}: {no_such_action(negative)}", line))
+            else:
+                problems.append(PlanProblem(
+                    "bad_reference", f"{bad} is not a reference to an action; write $N or "
+                    "${N} (a literal $ is $$, and a plan cannot write the text ${)", line))
+        problems += _unencodable(id_, values, line)
+        problems += [PlanProblem("bad_reference", f"action {id_}: {no_such_action(d)}", line)
+                     for v in values for d in long_refs(v)]
+        return problems
 
     def _reuse(self, id_: int, tool: str, text: str, line: int,
                thought: str | None) -> Action | PlanProblem:
