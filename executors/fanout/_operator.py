@@ -27,7 +27,7 @@ from executors.fanout._reduce import (
     rule_value,
     threshold,
 )
-from executors.fanout._score import Candidate, Score, passes, score_all
+from executors.fanout._score import Candidate, Score, passes, scope_of, score_all
 from orchestrator.errors import BudgetExceeded
 from orchestrator.runtime.contracts import Usage
 from orchestrator.spec.kinds_fanout import JoinStep
@@ -123,7 +123,8 @@ class FirstFinish(Online):
             # without `extract`, a structured output is its own answer (as a vote reads it)
             answer = (answer_of(child, self.join)
                       if self.join.extract or isinstance(child.output, str) else None)
-            cand = Candidate.of(child.index, child.output, answer)
+            cand = Candidate.of(child.index, child.output, answer,
+                                scope_of(self.ctx, self.join.of, child.step_id))
             [score] = await score_all(self.ctx, self.owner, check, [cand], "check",
                                       self.usage, numeric=check.threshold is not None)
             self.checks.append(score)

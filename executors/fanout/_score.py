@@ -37,7 +37,9 @@ _FALSE = {"false", "no", "fail", "failed", "incorrect", "wrong", "invalid", "n",
 @dataclass(slots=True)
 class Candidate:
     """What a scorer sees: the child's index, its whole output as text, its answer (None:
-    the whole output is the answer) and the output itself.
+    the whole output is the answer), the output itself, and the names the step that gave
+    it saw besides ``inputs`` and ``steps`` (a map item's ``item`` and ``index``, see
+    :func:`scope_of`).
 
     A tool scorer gets the output as it is (``${candidate}`` of a child that returned a
     JSON object is that object); a judge's prompt gets its text.
@@ -47,17 +49,37 @@ class Candidate:
     text: str
     answer: Any
     value: Any = None
+    scope: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, index: int, output: Any, answer: Any) -> Candidate:
-        return cls(index, as_text(output), answer, output)
+    def of(cls, index: int, output: Any, answer: Any,
+           scope: dict[str, Any] | None = None) -> Candidate:
+        return cls(index, as_text(output), answer, output, scope)
 
     def names(self, tool: bool) -> dict[str, Any]:
-        """``candidate``, ``answer`` and ``index`` as a scorer's arguments or prompt see
-        them (the value for a tool, the text for a judge)."""
+        """The names a scorer's arguments or prompt see besides ``inputs`` and ``steps``:
+        those of the judged step (:attr:`scope`), then ``candidate``, ``answer`` and
+        ``index`` (the value for a tool, the text for a judge), which win a clash: a
+        judge scores its own candidate."""
         whole = self.value if tool else self.text
-        return {"candidate": whole, "answer": whole if self.answer is None else self.answer,
-                "index": self.index}
+        return {**(self.scope or {}), "candidate": whole,
+                "answer": whole if self.answer is None else self.answer, "index": self.index}
+
+
+def scope_of(ctx: LiveContext, fanout_id: str, child_step_id: str | None) -> dict[str, Any]:
+    """The names a fan-out's child was made with, as its judge should see them: a map
+    item's (the map's item variable, ``index`` and what the map itself saw); for a
+    ``sample`` or ``spawn``, the names the fan-out step saw (its requests' own
+    ``_prompt`` is no name of the workflow's)."""
+    plans = ctx.scheduler.plans
+    fanout = plans.get(fanout_id)
+    if fanout is None:
+        return {}
+    if fanout.kind == "map":
+        item = plans.get(child_step_id) if child_step_id is not None else None
+        if item is not None and item.group == fanout_id:
+            return dict(item.locals or {})
+    return dict(fanout.locals or {})
 
 
 @dataclass(slots=True)
@@ -152,7 +174,8 @@ def _judge_call(scorer: Scorer, step_id: str) -> SampleCall:
 
 def _endpoint_prompt(ctx: LiveContext, scorer: Scorer, c: Candidate, step_id: str) -> str:
     """An endpoint judge's prompt, rendered by the run's own preparer with the names an
-    ``llm`` judge's step has: ``candidate``, ``answer``, ``index``, ``inputs``, ``steps``.
+    ``llm`` judge's step has: ``candidate``, ``answer``, ``index``, ``inputs``, ``steps``
+    and the judged step's own (a map item's ``item``).
 
     :raises ReferenceResolutionError: (a subclass) when the template fails, naming the
         template's line.

@@ -15,7 +15,7 @@ from executors.fanout._reduce import (
     apply_policy,
     no_answer_error,
 )
-from executors.fanout._score import Candidate, score_all
+from executors.fanout._score import Candidate, scope_of, score_all
 from orchestrator.errors import StepError
 from orchestrator.runtime.contracts import ExecContext, Result, Task, Usage
 from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS, JoinStep
@@ -143,7 +143,8 @@ class JoinExecutor:
         if not ok:
             raise StepError(f"join {join_id!r} (best_of_n): no child of {step.of!r} gave a "
                             f"candidate to score ({_seen(meta)})", step_id=join_id)
-        cands = [Candidate.of(c.index, c.output, answer_of(c, step) if step.extract else None)
+        cands = [Candidate.of(c.index, c.output, answer_of(c, step) if step.extract else None,
+                              scope_of(ctx, step.of, c.step_id))
                  for c in ok]
         scores = await score_all(ctx, owner, step.scorer, cands, "score", usage)
         meta["scores"] = [s.to_json() for s in scores]

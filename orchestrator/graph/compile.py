@@ -477,7 +477,8 @@ class _Checker:
     def check_child_templates(self, base: tuple[str | int, ...], step: Any) -> None:
         """The templates and references a fan-out's children and a join's scorers are
         rendered with, checked with the names they get (a spawn child: ``message``,
-        ``context``, ``index``, ``depth``; a scorer: ``candidate``, ``answer``, ``index``):
+        ``context``, ``index``, ``depth``; a scorer: ``candidate``, ``answer``, ``index``,
+        and a map item's item variable when it judges a map's items):
         an unknown step or name failed each child when it ran, an unknown step as an
         internal error. The steps they read are not the step's dependencies (its children
         wait for them when they are added), so only the problems are kept."""
@@ -492,11 +493,14 @@ class _Checker:
                 if isinstance(source, str):
                     self.refs_in_template((*base, fname), step.id, source, local)
             return
+        judged = self.steps_by_id.get(step.of)
         for name in ("scorer", "check"):
             scorer = getattr(step, name)
             if scorer is None:
                 continue
             local = set(_SCORER_NAMES)
+            if isinstance(judged, MapStep):  # a judge sees the item it judges the answer to
+                local.add(judged.item_var)
             if scorer.tool is not None:
                 self.refs_in_value((*base, name, "args"), step.id, scorer.args, local)
                 self.check_not_jinja((*base, name, "args"), scorer.args, local)

@@ -77,12 +77,16 @@ class Scorer(_Model):
 
     A check passes when the score is at least ``threshold``; without a threshold when it
     is true (``true``/``yes``/``pass``, a non-zero number, a non-empty value).
+
+    A scorer of a ``map``'s items also sees what the item's step saw: the map's item
+    variable (``item``, or its ``as:``), with ``index`` the item's index.
     """
 
     tool: str | None = Field(None, description="A registered tool that returns the score.")
     args: dict[str, Any] = Field(default_factory=lambda: {"text": "${answer}"},
                                  description="Tool arguments; `${candidate}`, `${answer}`, "
-                                             "`${index}` and `${inputs.*}` resolve.")
+                                             "`${index}` and `${inputs.*}` resolve; over a "
+                                             "map, its item too (`${item}` or its `as:`).")
     llm: str | None = Field(None, description="Model alias of an LLM judge.")
     endpoint: str | None = Field(None, description="Base URL of an OpenAI-compatible "
                                                    "reward-model server.")
