@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import PrivateAttr
+
 from executors.fanout._live import Owner
 from executors.llm.executor import UsageMeter, messages_of, metered_call, note_usage
 from orchestrator.runtime.contracts import (
@@ -33,6 +35,22 @@ class SampleCall(SampleStep):
     written in a workflow). Its output is the text, or the list of texts when ``n > 1``."""
 
     is_request: ClassVar[bool] = True
+    #: where its ``prompt`` and ``system`` are written in the workflow (see
+    #: :meth:`written_in`); not a field, so not in the trace
+    _home: tuple[str, tuple[str | int, ...]] | None = PrivateAttr(None)
+
+    def written_in(self, step_id: str, path: tuple[str | int, ...] = ()) -> SampleCall:
+        """Note that this call's templates are those of step ``step_id`` at ``path`` in it
+        (a join's judge: ``("scorer",)``; a spawn's child: ``()``), so that a template
+        error names their file:line as one of the step's own would. Returns self."""
+        self._home = (step_id, path)
+        return self
+
+    @property
+    def template_home(self) -> tuple[str, tuple[str | int, ...]] | None:
+        """The step whose templates this call renders and their path in it, or None (a
+        prompt given as a value, ``{{ _prompt }}``)."""
+        return self._home
 
 
 def make_request(task: Task, step: SampleStep, messages: list[dict[str, str]], n: int,

@@ -126,7 +126,8 @@ class FirstFinish(Online):
             cand = Candidate.of(child.index, child.output, answer,
                                 scope_of(self.ctx, self.join.of, child.step_id))
             [score] = await score_all(self.ctx, self.owner, check, [cand], "check",
-                                      self.usage, numeric=check.threshold is not None)
+                                      self.usage, numeric=check.threshold is not None,
+                                      home=(self.join.id, "check"))
             self.checks.append(score)
             if not passes(score, check):
                 child.status = "rejected"

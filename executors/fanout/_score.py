@@ -103,12 +103,15 @@ class Score:
 
 async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
                     cands: Sequence[Candidate], tag: str, usage: Usage, *,
-                    numeric: bool = True) -> list[Score]:
+                    numeric: bool = True,
+                    home: tuple[str, str] | None = None) -> list[Score]:
     """Score candidates (concurrently).
 
     :param owner: the step the scoring children are added under.
     :param tag: names the children: ``OWNER[TAG<index>]``.
     :param usage: tokens of direct (endpoint) calls are added to it.
+    :param home: the join and its field (``scorer`` or ``check``) that hold ``scorer``:
+        a judge's template error names its file:line.
     :param numeric: a score must be a number (best-of-n, a check with a threshold): an
         output without one is an invalid score, with an ``error`` saying so. A check
         without a threshold also takes words (``yes``, ``pass``...).
@@ -116,7 +119,7 @@ async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
     if not cands:
         return []
     if scorer.source == "endpoint":
-        return await _score_endpoint(ctx, owner, scorer, cands, tag, usage, numeric)
+        return await _score_endpoint(ctx, owner, scorer, cands, tag, usage, numeric, home)
     steps: list[Any] = []
     locals_: dict[str, dict[str, Any]] = {}
     for c in cands:
@@ -125,7 +128,7 @@ async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
             step: Any = ToolStep(id="score", tool=scorer.tool or "", args=scorer.args)
             step = step.model_copy(update={"id": sid})
         else:
-            step = _judge_call(scorer, sid)
+            step = _judge_call(scorer, sid, home)
         steps.append(step)
         locals_[sid] = c.names(scorer.source == "tool")
     ids = await ctx.add_steps(owner.step_id, steps, reason=f"{tag} {len(steps)} candidates",
@@ -163,37 +166,40 @@ def _scored(index: int, raw: Any, scorer: Scorer, numeric: bool,
     return Score(index, value, raw, error, step_id)
 
 
-def _judge_call(scorer: Scorer, step_id: str) -> SampleCall:
+def _judge_call(scorer: Scorer, step_id: str, home: tuple[str, str] | None = None
+                ) -> SampleCall:
     """The request of a judge (``llm``, or ``endpoint``, whose prompt is rendered as this
     step's would be though it is sent by the join itself). Its id is a child's (``s[0]``),
-    which no written step may take: set past validation."""
+    which no written step may take: set past validation. ``home``: see :func:`score_all`."""
     judge = SampleCall(id="score", prompt=scorer.prompt, model=scorer.llm or "default", n=1,
                        max_tokens=scorer.max_tokens, temperature=0.0)
-    return judge.model_copy(update={"id": step_id})
+    judge = judge.model_copy(update={"id": step_id})
+    return judge if home is None else judge.written_in(home[0], (home[1],))
 
 
-def _endpoint_prompt(ctx: LiveContext, scorer: Scorer, c: Candidate, step_id: str) -> str:
+def _endpoint_prompt(ctx: LiveContext, scorer: Scorer, c: Candidate, step_id: str,
+                     home: tuple[str, str] | None = None) -> str:
     """An endpoint judge's prompt, rendered by the run's own preparer with the names an
     ``llm`` judge's step has: ``candidate``, ``answer``, ``index``, ``inputs``, ``steps``
     and the judged step's own (a map item's ``item``).
 
     :raises ReferenceResolutionError: (a subclass) when the template fails, naming the
-        template's line.
+        workflow's file:line of the failing template line (``home`` given).
     """
-    step = _judge_call(scorer, step_id)
+    step = _judge_call(scorer, step_id, home)
     plan = StepPlan(step_id, step.kind, step, (), "", 0.0, c.names(False))
     return str(ctx.scheduler.prepare(plan)["prompt"])
 
 
 async def _score_endpoint(ctx: LiveContext, owner: Owner, scorer: Scorer,
                           cands: Sequence[Candidate], tag: str, usage: Usage,
-                          numeric: bool) -> list[Score]:
+                          numeric: bool, home: tuple[str, str] | None) -> list[Score]:
     backend = _endpoint_backend(ctx, scorer)
     out: list[Score | None] = [None] * len(cands)
 
     async def one(i: int, c: Candidate) -> None:
         try:
-            prompt = _endpoint_prompt(ctx, scorer, c, owner.child(f"{tag}{c.index}"))
+            prompt = _endpoint_prompt(ctx, scorer, c, owner.child(f"{tag}{c.index}"), home)
             request = LLMRequest(messages=[{"role": "user", "content": prompt}],
                                  max_tokens=scorer.max_tokens, temperature=0.0)
             meter = UsageMeter(approx_tokens(prompt))

@@ -146,7 +146,8 @@ class JoinExecutor:
         cands = [Candidate.of(c.index, c.output, answer_of(c, step) if step.extract else None,
                               scope_of(ctx, step.of, c.step_id))
                  for c in ok]
-        scores = await score_all(ctx, owner, step.scorer, cands, "score", usage)
+        scores = await score_all(ctx, owner, step.scorer, cands, "score", usage,
+                                 home=(join_id, "scorer"))
         meta["scores"] = [s.to_json() for s in scores]
         scored = [s for s in scores if s.value is not None]
         if not scored:

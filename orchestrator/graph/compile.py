@@ -105,14 +105,20 @@ class CompiledGraph:
 
         :param step_id: the step whose template failed; ``step`` its definition.
         :param owner: the map a step's item belongs to (its template is the map body's).
+
+        A step added at run time whose templates are another step's (a join's judge, a
+        spawn's child) says whose: ``step.template_home`` is ``(step id, path in it)``.
         """
         field = next((f for f, src in _template_fields(step) if src == exc.source), "a")
         index = {s.id: i for i, s in enumerate(self.spec.steps)}
+        home = getattr(step, "template_home", None)
         path: tuple[str | int, ...] | None = None
         if step_id in index:
             path = ("steps", index[step_id], field)
         elif owner in index:
             path = ("steps", index[owner], "step", field)
+        elif home is not None and home[0] in index:
+            path = ("steps", index[home[0]], *home[1], field)
         where = f"step {step_id!r} {field} template"
         line = (template_line(self.source, path, exc.source, exc.line, exc.expression)
                 if path else 0)

@@ -1,5 +1,10 @@
-"""What a join's judge sees: a judge of a map's items sees what the item's step saw
-(``inputs``, ``steps``, the map's item variable and ``index``) plus its own candidate."""
+"""What a join's judge sees (a map item's ``item``), and where its template errors are.
+
+A judge of a map's items sees what the item's step saw (``inputs``, ``steps``, the map's
+item variable and ``index``) plus its own candidate; a template a fan-out renders per
+child (a judge's or check's prompt) that fails at run time is
+named by the workflow's file:line, as every other step's template is.
+"""
 
 from __future__ import annotations
 
@@ -116,4 +121,53 @@ def test_a_judge_of_a_samples_children_has_no_item(kit: Any) -> None:
              "scorer": {"llm": "default", "prompt": "{{ candidate }} {{ item }}"}}]))).compile()
     assert "unknown name 'item'" in str(info.value)
     assert info.value.problems[0].line > 0
+
+
+# -- run-time template errors name the workflow's file:line ------------------------------
+JUDGED = """\
+name: t
+models:
+  default: {backend: fake}
+steps:
+  - id: s
+    kind: sample
+    prompt: Propose.
+    n: 2
+  - id: best
+    kind: join
+    of: s
+    reducer: REDUCER
+    FIELD:
+      SOURCE
+      prompt: |
+        Rate this.
+        {{ candidate.foo.bar }}
+"""
+
+
+@pytest.mark.parametrize(("reducer", "field", "source"), [
+    ("best_of_n", "scorer", "llm: default"),
+    ("best_of_n", "scorer", "{endpoint: 'http://rm.local/v1', model: rm}"),
+    ("first_finish", "check", "llm: default"),
+])
+async def test_a_judges_template_error_names_its_file_line(
+        kit: Any, reducer: str, field: str, source: str) -> None:
+    text = JUDGED.replace("REDUCER", reducer).replace("FIELD", field)
+    if source.startswith("{"):
+        text = text.replace("      SOURCE\n", "".join(
+            f"      {k}: {v}\n" for k, v in (("endpoint", "http://rm.local/v1"),
+                                              ("model", "rm"))))
+    else:
+        text = text.replace("SOURCE", source)
+    wf = Workflow.from_yaml_text(text, name="flow.yaml")
+    backend = kit.FakeBackend(kit.by_pattern({"Propose": kit.Reply("candidate A")}))
+    wf.register_backend("fake", lambda cfg: backend)
+    wf.register_backend("openai", lambda cfg: backend)
+    r = await kit.run(wf)
+    assert not r.result.ok
+    # a check's failure is the child's: a candidate that did not pass
+    error = r.failed("best").error if field == "scorer" else str(r.step("s").output)
+    line = text.splitlines().index("        {{ candidate.foo.bar }}") + 1
+    assert f"prompt template (flow.yaml:{line}): candidate.foo:" in error, error
+    assert "template line" not in error
 
