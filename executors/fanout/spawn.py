@@ -73,7 +73,10 @@ class SpawnExecutor:
                                    timeout_s=step.child_timeout_s, retry=step.retry)
                 reserve = step.max_tokens + approx_tokens(
                     step.prompt + (step.system or "") + context + as_text(message))
-            return Slot(start, 1, child.model_copy(update={"id": owner.child(start)}),
+            child = child.model_copy(update={"id": owner.child(start)})
+            if isinstance(child, SampleCall):  # its prompt and system are the spawn's
+                child.written_in(task.step_id)
+            return Slot(start, 1, child,
                         {"message": message, "context": context, "index": start,
                          "depth": depth + 1}, reserve)
 

@@ -2,7 +2,7 @@
 
 A judge of a map's items sees what the item's step saw (``inputs``, ``steps``, the map's
 item variable and ``index``) plus its own candidate; a template a fan-out renders per
-child (a judge's or check's prompt) that fails at run time is
+child (a judge's or check's prompt, a spawn child's prompt) that fails at run time is
 named by the workflow's file:line, as every other step's template is.
 """
 
@@ -171,3 +171,19 @@ async def test_a_judges_template_error_names_its_file_line(
     assert f"prompt template (flow.yaml:{line}): candidate.foo:" in error, error
     assert "template line" not in error
 
+
+async def test_a_spawn_childs_template_error_names_its_file_line(kit: Any) -> None:
+    wf = Workflow.from_yaml_text("""\
+name: t
+steps:
+  - id: sp
+    kind: spawn
+    messages: [a, b]
+    system: |
+      Be brief.
+      {{ context.x.y }}
+""", name="flow.yaml")
+    r = await kit.run(wf, fake=kit.FakeBackend(kit.by_pattern({})))
+    assert not r.result.ok
+    error = r.failed("sp[0]").error
+    assert "system template (flow.yaml:8): context.x:" in error, error
