@@ -187,3 +187,16 @@ steps:
     assert not r.result.ok
     error = r.failed("sp[0]").error
     assert "system template (flow.yaml:8): context.x:" in error, error
+
+
+@pytest.mark.parametrize("field", ["scorer", "check"])
+def test_a_judges_template_error_at_validate_time_names_its_line(kit: Any, field: str) -> None:
+    """Checked before the run: already the file's line, as every step's template."""
+    text = (JUDGED.replace("REDUCER", "best_of_n" if field == "scorer" else "first_finish")
+            .replace("FIELD", field).replace("SOURCE", "llm: default")
+            .replace("{{ candidate.foo.bar }}", "{{ candidate | nosuch }}"))
+    with pytest.raises(ValidationFailed) as info:
+        Workflow.from_yaml_text(text, name="flow.yaml").compile()
+    [problem] = info.value.problems
+    assert (problem.file, problem.line) == ("flow.yaml", 17)
+    assert "no filter named 'nosuch'" in problem.message
