@@ -42,6 +42,7 @@ from orchestrator.runtime.run_checks import (  # the runtime's checks, also name
     as_hook,
     check_backend,
     check_inputs,
+    check_model_configs,
     check_tool_executor,
 )
 from orchestrator.runtime.run_checks import backend_problem as backend_problem
@@ -361,7 +362,10 @@ class Workflow:
         :raises SpecError: when the inputs are invalid (see :meth:`check_inputs`).
         :raises ConfigError: for a ``backend`` that is not installed (see
             :func:`check_backend`), before any run is recorded; for a hook that is not
-            callable; for a ``tool_executor`` that is not installed or does not load.
+            callable; for a ``tool_executor`` that is not installed or does not load; for
+            models whose configs lack what their backend needs here (an ``openai`` model
+            with no model name, or with no server and no key: see
+            :func:`~orchestrator.runtime.run_checks.check_model_configs`).
         :raises Exception: what a hook raised: the run stops there (its events could not
             be delivered).
         """
@@ -371,6 +375,7 @@ class Workflow:
         listeners = [as_hook(h) for h in hooks]
         graph = self.compile()
         self.check_inputs(inputs or {})
+        check_model_configs(graph.spec, graph.base_dir, backend, self.registry)
         return await execute(graph, inputs or {}, registry=self.registry, hooks=listeners,
                              backend=backend, run_id=run_id, on_scheduler=on_scheduler,
                              source=self.source.file if self.source.file != "<sdk>" else None,

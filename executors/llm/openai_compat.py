@@ -7,7 +7,7 @@ import email.utils
 import json
 import math
 import os
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing, contextmanager
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -36,6 +36,7 @@ from orchestrator.errors import (
     StepTimeout,
 )
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage, approx_prompt_tokens
+from orchestrator.runtime.registry import ConfigProblem
 from orchestrator.spec.models import ModelConfig
 
 BASE_URL_ENV = "PONDER_OPENAI_BASE_URL"
@@ -119,27 +120,50 @@ class OpenAIBackend:
 
     default_concurrency = 16
 
+    @classmethod
+    def config_problems(cls, config: ModelConfig, env: Mapping[str, str]
+                        ) -> list[ConfigProblem]:
+        """What ``config`` lacks in the environment ``env`` (every one; the run is refused
+        before it starts, see ``Registry.backend_config_problems``): a model name to send
+        (no ``model``, ``$PONDER_OPENAI_MODEL`` unset), and a server of its own (no
+        ``base_url``, ``$PONDER_OPENAI_BASE_URL`` unset) when there is no key either for
+        OpenAI's API (``$OPENAI_API_KEY``, or the variable ``api_key_env`` names). A server
+        of one's own needs no key."""
+        problems: list[ConfigProblem] = []
+        if not (config.model or env.get(MODEL_ENV)):
+            problems.append(ConfigProblem(
+                "no model name to send to the server",
+                f"set ${MODEL_ENV}=NAME (with {BASE_URL_ENV}=URL for your own server)",
+                "model: NAME"))
+        if not (config.base_url or env.get(BASE_URL_ENV) or _api_key(config, env)):
+            problems.append(ConfigProblem(
+                "no server and no API key",
+                f"without a base_url it calls OpenAI's API, which needs "
+                f"${config.api_key_env or KEY_ENV}=KEY; for your own server (llama.cpp, "
+                f"vLLM: no key needed) set {BASE_URL_ENV}=URL",
+                "base_url: URL"))
+        return problems
+
     def __init__(self, config: ModelConfig) -> None:
-        """:raises ConfigError: for a bad option, a missing model name or a missing key."""
+        """:raises ConfigError: for a bad option, a missing model name or a missing key
+            (every problem of :meth:`config_problems`)."""
         self.config = config
         self.options = parse_options(self.options_model, config.options, "openai")
         base_url = config.base_url or os.environ.get(BASE_URL_ENV) or None
         if base_url is not None:
             _check_base_url(base_url, "base_url" if config.base_url else f"${BASE_URL_ENV}")
-        model = config.model or os.environ.get(MODEL_ENV)
-        if not model:
-            raise ConfigError(f"openai backend: set `model:` or ${MODEL_ENV}")
-        self.model = model
+        problems = self.config_problems(config, os.environ)
+        if problems:
+            raise ConfigError("openai backend: " + "; ".join(
+                f"{p.problem}: {p.fix}, or give `{p.field}`" for p in problems))
+        self.model = str(config.model or os.environ.get(MODEL_ENV))
         named = os.environ.get(config.api_key_env) if config.api_key_env else None
-        key = named or os.environ.get(KEY_ENV)
+        key = _api_key(config, os.environ)
         #: what to check after an HTTP 401/403
         self.key_hint = (f"check the API key in ${config.api_key_env}" if named
                          else f"check the API key in ${KEY_ENV}" if key
                          else f"no API key is set: set ${config.api_key_env or KEY_ENV}")
-        if not key:
-            if base_url is None:
-                wanted = config.api_key_env or KEY_ENV
-                raise ConfigError(f"openai backend: no API key; set ${wanted} or `base_url:`")
+        if not key:  # a server of one's own (config_problems): it takes any key
             key = "not-needed"
         self.stats = BackendStats()
         self._client = AsyncOpenAI(
@@ -538,6 +562,13 @@ class OpenAIBackend:
 _DETAIL_CHARS = 300
 #: what a whole answer without a byte of body is called in its error
 _NO_BODY = "an empty answer (no body)"
+
+
+def _api_key(config: ModelConfig, env: Mapping[str, str]) -> str | None:
+    """The API key ``config`` sends: the variable its ``api_key_env`` names, else
+    ``$OPENAI_API_KEY``; None when neither is set."""
+    named = env.get(config.api_key_env) if config.api_key_env else None
+    return named or env.get(KEY_ENV) or None
 
 
 def _one_line(text: str, limit: int = _DETAIL_CHARS) -> str:

@@ -53,7 +53,8 @@ from orchestrator.errors import (
 )
 from orchestrator.graph.validate import ModelOverrides, model_problems, run_model, validate_file
 from orchestrator.runtime.engine import RunResult, without_step_id
-from orchestrator.runtime.registry import Registry
+from orchestrator.runtime.registry import ConfigProblem, Registry
+from orchestrator.runtime.run_checks import aliases_used as _aliases_used
 from orchestrator.runtime.run_checks import tool_executor_problem
 from orchestrator.sdk import Workflow, backend_problem
 from orchestrator.spec.models import ModelConfig, non_finite
@@ -357,32 +358,6 @@ def _model_failure(label: str, path: str, problems: list[Problem], said: str, *,
                    problems=problems)
 
 
-def _aliases_used(steps: Sequence[Any]) -> set[str]:
-    """The model aliases that steps name (``default`` for a step that names none): an
-    LLM step's, a map's LLM body's, a plan's, spawn's or sample's ``model``, a plan's
-    ``joiner_model`` and its known ``options.steps``' models, a join scorer's ``llm``."""
-    used: set[str] = set()
-    for step in steps:
-        kind = getattr(step, "kind", None)
-        if kind in ("llm", "plan", "spawn", "sample"):
-            used.add(step.model)
-        if kind == "map" and step.step.kind == "llm":
-            used.add(step.step.model)
-        if kind == "join":
-            used.update(s.llm for s in (step.scorer, step.check)
-                        if s is not None and s.llm is not None)
-        if kind == "plan":
-            if step.joiner_model is not None:
-                used.add(step.joiner_model)
-            known = step.options.get("steps") if isinstance(step.options, dict) else None
-            for inner in known if isinstance(known, list) else ():
-                if isinstance(inner, dict) and inner.get("kind") in ("llm", "plan", "spawn",
-                                                                     "sample"):
-                    model = inner.get("model", "default")
-                    used.add(model if isinstance(model, str) else "default")
-    return used
-
-
 #: what ends a line of a YAML file, as YAML (and the loader's line numbers) count lines
 _YAML_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
 
@@ -553,7 +528,7 @@ def run(
                 wf.spec.models[alias] = default
         for name, (_, config) in overrides.items():
             wf.spec.models[name] = config
-        _check_openai_models(wf, backend, file, overrides)
+        _check_model_configs(wf, backend, file, overrides)
         if tool_executor:  # the run records it: a resume runs its tool steps there again
             _tool_executor(tool_executor, wf.registry)
         values = _parse_inputs(input, inputs_json)
@@ -623,21 +598,14 @@ def _check_backend(backend: str | None, registry: Registry) -> None:
         raise _fail(f"--backend {shown(backend)}: {problem}", kind="config")
 
 
-#: what the ``openai`` backend reads when a model config does not say (README, "LLM
-#: backends"; the CLI names them without importing ``executors/``)
-_OPENAI_MODEL_ENV = "PONDER_OPENAI_MODEL"
-_OPENAI_BASE_URL_ENV = "PONDER_OPENAI_BASE_URL"
-_OPENAI_KEY_ENV = "OPENAI_API_KEY"
-
-
 @dataclass(frozen=True, slots=True)
 class _Served:
-    """A model alias a run serves on the ``openai`` backend.
+    """A model alias a run serves.
 
     :param label: how the message names it (``'big'``, or ``'big' of sub.yaml``).
     :param config: its config as the run uses it.
     :param fix: where to give a field it lacks, as a function of the field
-        (``model: NAME``); None when only the variables can.
+        (``model: NAME``); None when only the environment can.
     """
 
     label: str
@@ -645,34 +613,25 @@ class _Served:
     fix: Callable[[str], str] | None
 
 
-def _check_openai_models(wf: Workflow, backend: str | None, file: Path,
+def _check_model_configs(wf: Workflow, backend: str | None, file: Path,
                          overrides: dict[str, tuple[str, ModelConfig]]) -> None:
-    """Fail when a model the run uses, in the workflow or a sub-workflow, is served by the
-    ``openai`` backend (``--backend openai``, or its config's ``backend:``) with no model
-    name to send (no ``model:``, ``$PONDER_OPENAI_MODEL`` unset), or with neither a
-    server of its own (``base_url:``, ``$PONDER_OPENAI_BASE_URL``) nor a key for
-    OpenAI's (``$OPENAI_API_KEY``, or the variable its ``api_key_env`` names). Each of
-    its steps failed at run time instead. A server of one's own needs no key."""
-    served = _openai_served(wf, backend, file, overrides)
-    said = "--backend openai: " if backend == "openai" else ""
-    if not os.environ.get(_OPENAI_MODEL_ENV):
-        unnamed = [s for s in served if not s.config.model]
-        if unnamed:
-            raise _fail(f"{said}no model name to send to the server for "
-                        f"{_labels(unnamed)}: set ${_OPENAI_MODEL_ENV}=NAME (with "
-                        f"{_OPENAI_BASE_URL_ENV}=URL for your own server)"
-                        + _or_fix(unnamed[0], "model: NAME"), kind="config")
-    if os.environ.get(_OPENAI_BASE_URL_ENV):
-        return
-    keyless = [s for s in served if not s.config.base_url and not (
-        (s.config.api_key_env and os.environ.get(s.config.api_key_env))
-        or os.environ.get(_OPENAI_KEY_ENV))]
-    if keyless:
-        key = keyless[0].config.api_key_env or _OPENAI_KEY_ENV
-        raise _fail(f"{said}no server and no API key for {_labels(keyless)}: without a "
-                    f"base_url it calls OpenAI's API, which needs ${key}=KEY; for your own "
-                    f"server (llama.cpp, vLLM: no key needed) set {_OPENAI_BASE_URL_ENV}=URL"
-                    + _or_fix(keyless[0], "base_url: URL"), kind="config")
+    """Fail when models the run uses, in the workflow or a sub-workflow, lack what their
+    backend needs in this environment (``Registry.backend_config_problems``: an ``openai``
+    model with no model name to send, or with neither a server of its own nor a key for
+    OpenAI's), with every problem, each naming its models and where to give the field
+    that fixes it. Each of their steps failed at run time instead (the run checks the
+    same before it starts, in words that know no files: :func:`~orchestrator.runtime.
+    run_checks.check_model_configs`)."""
+    found: dict[ConfigProblem, list[_Served]] = {}
+    for served in _models_served(wf, backend, file, overrides):
+        for problem in wf.registry.backend_config_problems(served.config):
+            found.setdefault(problem, []).append(served)
+    if found:
+        said = f"--backend {backend}: " if backend is not None else ""
+        raise _fail(said + "; ".join(
+            f"{problem.problem} for {_labels(served)}: {problem.fix}"
+            + _or_fix(served[0], problem.field) for problem, served in found.items()),
+            kind="config")
 
 
 def _labels(served: list[_Served]) -> str:
@@ -697,11 +656,11 @@ class _Models:
     file: Path | None = None
 
 
-def _openai_served(wf: Workflow, backend: str | None, file: Path,
+def _models_served(wf: Workflow, backend: str | None, file: Path,
                    overrides: dict[str, tuple[str, ModelConfig]]) -> list[_Served]:
-    """The models the run serves on the ``openai`` backend: the aliases the workflow's
-    steps use, then those of the sub-workflows it runs, found as the run finds them (one
-    with ``models:`` runs on those, one without on its caller's)."""
+    """The models the run serves: the aliases the workflow's steps use, then those of the
+    sub-workflows it runs, found as the run finds them (one with ``models:`` runs on
+    those, one without on its caller's)."""
     from orchestrator.graph.subworkflows import workflow_calls
     from orchestrator.spec.loader import find_workflow
 
@@ -710,8 +669,7 @@ def _openai_served(wf: Workflow, backend: str | None, file: Path,
     def add(steps: Sequence[Any], owner: _Models) -> None:
         for alias in sorted(_aliases_used(steps)):
             declared = owner.models.get(alias, ModelConfig())
-            if run_model(declared, backend).backend == "openai" and \
-                    (owner.of, alias) not in found:
+            if (owner.of, alias) not in found:
                 found[owner.of, alias] = served(alias, declared, owner)
 
     def served(alias: str, declared: ModelConfig, owner: _Models) -> _Served:
@@ -719,7 +677,7 @@ def _openai_served(wf: Workflow, backend: str | None, file: Path,
         if owner.of is not None:  # a sub-workflow's own model: --model does not serve it
             where = owner.file
             return _Served(f"{shown(alias)} of {owner.of}", config,
-                           None if where is None or declared.backend != "openai"
+                           None if where is None or declared.backend != config.backend
                            else lambda field: f"give `{field}` under `models: {alias}` in "
                                               f"{where}")
         if alias in overrides:
@@ -729,7 +687,8 @@ def _openai_served(wf: Workflow, backend: str | None, file: Path,
             return _Served(shown(alias), config,
                            lambda field: f"give `{field}` under `models: {alias}` in {file}")
         return _Served(shown(alias), config, lambda field: (
-            f"serve it with --model {alias}=FILE, a model config giving `backend: openai` "
+            f"serve it with --model {alias}=FILE, a model config giving `backend: "
+            f"{config.backend}` "
             f"and `{field}` (see examples/models/openai_compatible.yaml)"))
 
     top = _Models(wf.spec.models)

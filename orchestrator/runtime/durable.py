@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import anyio
 import networkx as nx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from orchestrator.errors import ConfigError, PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
@@ -55,15 +55,17 @@ from orchestrator.runtime.engine import (
 from orchestrator.runtime.registry import Registry
 from orchestrator.runtime.run_checks import (
     AnyHook,
+    aliases_used,
     as_hook,
     check_backend,
     check_inputs,
+    check_model_configs,
     check_tool_executor,
 )
 from orchestrator.runtime.scheduler import Scheduler
 from orchestrator.spec.base import BOOL_NOT_NUMBER
 from orchestrator.spec.loader import load_yaml
-from orchestrator.spec.models import ModelConfig, WorkflowSpec
+from orchestrator.spec.models import ModelConfig, Step, WorkflowSpec
 from orchestrator.spec.schema_check import schema_problem
 
 
@@ -491,6 +493,22 @@ def _listeners(hooks: Sequence[Any]) -> list[Hook]:
     return [as_hook(hook) for hook in hooks]
 
 
+_STEP: TypeAdapter[Any] = TypeAdapter(Step)
+
+
+def _added_steps(rec: Recording) -> list[Any]:
+    """The steps added at run time that have yet to succeed, as their ``graph_patched``
+    recorded them (one that no longer reads as a step is left to the run)."""
+    steps = []
+    for sid, data in rec.added_specs.items():
+        if sid not in rec.succeeded:
+            try:
+                steps.append(_STEP.validate_python(data))
+            except ValidationError:
+                continue
+    return steps
+
+
 def _check_writer_gone(rec: Recording) -> None:
     """:raises RunStillRunning: when the process writing the run is alive on this host
         (two writers would run its steps twice and fight over its events)."""
@@ -526,7 +544,9 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     :raises ConfigError: for a ``backend`` that is not installed, or a hook that is not
         callable, before anything is recorded (as :meth:`Workflow.run
         <orchestrator.sdk.Workflow.run>` refuses them); for a tool executor (given or
-        recorded) that is not installed or does not load.
+        recorded) that is not installed or does not load; for models of the steps yet to
+        run whose configs lack what their backend needs here (see
+        :func:`~orchestrator.runtime.run_checks.check_model_configs`).
     """
     rec = recording_from_events(events)
     if rec.status in ("succeeded", "failed"):
@@ -540,6 +560,10 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         check_tool_executor(rec.tool_executor, reg, "the run's recorded tool_executor")
     listeners = _listeners(hooks)
     graph = _graph_for(rec, reg, None, prefer_file=False)
+    # the models of what has yet to run (an added step's too), as the resumed run serves them
+    check_model_configs(graph.spec, graph.base_dir, backend if backend is not None
+                        else rec.backend, reg, steps=set(graph.nodes) - set(rec.succeeded),
+                        more_aliases=aliases_used(_added_steps(rec)))
     if children is not None:
         await _count_failed_children(rec, children)
     return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
@@ -930,7 +954,10 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         before anything is recorded.
     :raises ConfigError: for a ``backend`` that is not installed, or a hook that is not
         callable, before anything is recorded; for a tool executor (given, or recorded
-        for a fork) that is not installed or does not load.
+        for a fork) that is not installed or does not load; for a fork, models of the
+        steps it runs again whose configs lack what their backend needs here (see
+        :func:`~orchestrator.runtime.run_checks.check_model_configs`; a replay without
+        ``from_step`` runs no model).
     """
     rec = recording_from_events(events)
     if from_step is None and (set_outputs or inputs):
@@ -982,6 +1009,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         _check_set(sid, value, graph, rerun, rec)
         if sid in graph.nodes:  # what depends on a replaced output runs again with it
             rerun |= nx.descendants(graph.dag, sid)
+    check_model_configs(graph.spec, graph.base_dir, backend, reg, steps=rerun - set(sets))
     served = {sid: out for sid, out in rec.outputs.items()
               if _owner(sid, graph, rec) not in rerun and sid not in sets}
     # The fork's own trace records every output it uses, so that it can be shown,

@@ -13,19 +13,35 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from orchestrator.errors import ConfigError, ToolError, shown
 from orchestrator.runtime.contracts import BackendFactory, Executor
+from orchestrator.spec.models import ModelConfig
 from orchestrator.spec.options import OptionProblem, option_problems
+
+
+class ConfigProblem(NamedTuple):
+    """What a model's config lacks for a run on its backend, where the environment does
+    not give it either (see :meth:`Registry.backend_config_problems`).
+
+    :param problem: what is missing (``no model name to send to the server``).
+    :param fix: how the environment gives it (``set $PONDER_OPENAI_MODEL=NAME``).
+    :param field: the config field that gives it instead, as written (``model: NAME``).
+    """
+
+    problem: str
+    fix: str
+    field: str
 
 
 @dataclass(frozen=True)
@@ -393,6 +409,20 @@ class Registry:
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []
         return option_problems(model, options, f"{name} backend")
+
+    def backend_config_problems(self, config: ModelConfig) -> list[ConfigProblem]:
+        """What a model's config (as the run uses it) lacks for its backend to serve it in
+        this process's environment: its backend's ``config_problems(config, env)``
+        classmethod's, when it has one (the ``openai`` backend: no model name, no server
+        and no key); none for a backend without it or that does not load, which the run
+        reports. Asked before a run starts, so that a run is refused with every problem
+        instead of failing each of its LLM steps with the first."""
+        try:
+            factory = self.backend_factory(config.backend)
+        except ConfigError:
+            return []
+        check = getattr(factory, "config_problems", None)
+        return list(check(config, os.environ)) if callable(check) else []
 
     # -- planners -------------------------------------------------------------
     def planner_names(self) -> set[str]:

@@ -1,22 +1,26 @@
 """What a run is refused for before anything is recorded: its hooks, its backend override,
-its inputs. One wording for every way a run starts: :meth:`Workflow.run
-<orchestrator.sdk.Workflow.run>` and ``ponder run`` (a new run), :func:`durable.resume
-<orchestrator.runtime.durable.resume>` and :func:`durable.replay
-<orchestrator.runtime.durable.replay>` (a recorded one). They live in the runtime, below
+its inputs, what its models' configs lack (:func:`check_model_configs`). One wording for
+every way a run starts: :meth:`Workflow.run <orchestrator.sdk.Workflow.run>` and ``ponder
+run`` (a new run), :func:`durable.resume <orchestrator.runtime.durable.resume>` and
+:func:`durable.replay <orchestrator.runtime.durable.replay>` (a recorded one). They live in the runtime, below
 the SDK, so that the runtime needs nothing of the layer above it.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ConfigError, SpecError, shown
+from orchestrator.errors import ConfigError, PonderError, SpecError, shown
+from orchestrator.graph.subworkflows import inherit_models, workflow_calls
+from orchestrator.graph.validate import run_model
 from orchestrator.runtime.contracts import Hook
 from orchestrator.runtime.engine import validate_inputs
-from orchestrator.runtime.registry import Registry
-from orchestrator.spec.models import STEP_KINDS, WorkflowSpec
+from orchestrator.runtime.registry import ConfigProblem, Registry
+from orchestrator.spec.loader import find_workflow
+from orchestrator.spec.models import STEP_KINDS, ModelConfig, WorkflowSpec
 
 #: a listener of a run's events: an async function of a batch of events (a
 #: :class:`~orchestrator.runtime.contracts.Hook`), or a plain function
@@ -124,3 +128,92 @@ def check_tool_executor(name: object, registry: Registry, what: str = "tool_exec
     problem = tool_executor_problem(name, registry)
     if problem is not None:
         raise ConfigError(f"{what}={shown(name)}: {problem}")
+
+
+def aliases_used(steps: Iterable[Any]) -> set[str]:
+    """The model aliases that steps name (``default`` for a step that names none): an
+    LLM step's, a map's LLM body's, a plan's, spawn's or sample's ``model``, a plan's
+    ``joiner_model`` and its known ``options.steps``' models, a join scorer's ``llm``."""
+    used: set[str] = set()
+    for step in steps:
+        kind = getattr(step, "kind", None)
+        if kind in ("llm", "plan", "spawn", "sample"):
+            used.add(step.model)
+        if kind == "map" and step.step.kind == "llm":
+            used.add(step.step.model)
+        if kind == "join":
+            used.update(s.llm for s in (step.scorer, step.check)
+                        if s is not None and s.llm is not None)
+        if kind == "plan":
+            if step.joiner_model is not None:
+                used.add(step.joiner_model)
+            known = step.options.get("steps") if isinstance(step.options, dict) else None
+            for inner in known if isinstance(known, list) else ():
+                if isinstance(inner, dict) and inner.get("kind") in ("llm", "plan", "spawn",
+                                                                     "sample"):
+                    model = inner.get("model", "default")
+                    used.add(model if isinstance(model, str) else "default")
+    return used
+
+
+def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
+                        registry: Registry, *, steps: Iterable[str] | None = None,
+                        more_aliases: Iterable[str] = ()) -> None:
+    """Refuse a run whose models lack what their backend needs to serve them here (the
+    ``openai`` backend: a model name; a server or a key), each problem once with every
+    model that has it: each LLM step of the run failed at run time with it instead.
+
+    The models checked are those the steps that will run use, as the run serves them
+    (``backend`` puts every one on that backend), and those of the sub-workflows they
+    run (found as the run finds them; one that does not load is left to the run).
+
+    :param steps: the ids of the steps of ``spec`` that will run (a resume's unfinished
+        steps, a fork's re-executed ones); default: all of them.
+    :param more_aliases: aliases that steps added at run time use and that will run.
+    :raises ConfigError: ``model 'big': no model name to send to the server: set
+        $PONDER_OPENAI_MODEL=NAME ..., or give `model: NAME` in its config``.
+    """
+    if steps is not None:
+        ids = set(steps)
+        spec = spec.model_copy(update={"steps": [s for s in spec.steps if s.id in ids]})
+    found: dict[ConfigProblem, list[tuple[str, bool]]] = {}
+    checked: set[tuple[str | None, str]] = set()
+    seen: set[tuple[str, str | None]] = set()
+    # a workflow, its folder, that folder as shown (relative to the run's workflow), whose
+    # models its steps run on (None: the run's own workflow's), the aliases they use
+    todo: list[tuple[WorkflowSpec, Path, Path, str | None, set[str]]] = [
+        (spec, base_dir, Path(), None, aliases_used(spec.steps) | set(more_aliases))]
+    while todo:
+        wf, folder, shown_folder, of, used = todo.pop(0)
+        for alias in sorted(used):
+            declared = wf.models.get(alias)
+            if (of, alias) in checked or (declared is None and alias != "default"
+                                          and wf.models):
+                continue  # an unknown alias: compiling the workflow reports it
+            checked.add((of, alias))
+            declared = declared or wf.models.get("default") or ModelConfig()
+            config = run_model(declared, backend)
+            label = shown(alias) + (f" of sub-workflow {of}" if of is not None else "")
+            for problem in registry.backend_config_problems(config):
+                # giving the field fixes it where the run keeps the model's own backend
+                found.setdefault(problem, []).append((label, config is declared))
+        for call in workflow_calls(wf, registry.planner_known_steps):
+            try:
+                sub, smap, sub_folder = find_workflow(call.ref, folder, registry.workflows)
+            except PonderError:
+                continue  # the workflow's validation, or the run, reports it
+            where = shown_folder / call.ref if smap is not None else None
+            models_of = of if not sub.models else str(where or call.ref)
+            if (key := (str(smap.file) if smap is not None else call.ref, models_of)) in seen:
+                continue
+            seen.add(key)
+            sub, _ = inherit_models(sub, wf)
+            todo.append((sub, sub_folder, where.parent if where else shown_folder,
+                         models_of, aliases_used(sub.steps)))
+    if found:
+        said = f"backend={shown(backend)}: " if backend is not None else ""
+        raise ConfigError(said + "; ".join(
+            f"{problem.problem} for model{'s' if len(models) > 1 else ''} "
+            f"{', '.join(label for label, _ in models)}: {problem.fix}"
+            + (f", or give `{problem.field}` in its config" if models[0][1] else "")
+            for problem, models in found.items()))

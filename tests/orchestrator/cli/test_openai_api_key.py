@@ -103,9 +103,10 @@ def test_a_sub_workflows_own_models_are_checked(tmp_path: Path,
     # (--model serves the workflow's own models, not a sub-workflow's)
     error = error_of(invoke(*run, "--backend", "openai"), "config")
     assert f"models 'm' of sub-workflow {sub}, 'q' of sub-workflow {sub}:" in error["message"]
-    assert error["message"].endswith(" (with PONDER_OPENAI_BASE_URL=URL for your own "
-                                     f"server), or give `model: NAME` under `models: m` in "
-                                     f"{sub}")
+    # both problems, the model name's first
+    assert (" (with PONDER_OPENAI_BASE_URL=URL for your own server), or give `model: NAME` "
+            f"under `models: m` in {sub}; no server and no API key for models 'm' of "
+            f"sub-workflow {sub}, 'q' of sub-workflow {sub}:") in error["message"]
     monkeypatch.setenv("PONDER_OPENAI_MODEL", "some-model")
     monkeypatch.setenv("PONDER_OPENAI_BASE_URL", NOWHERE)
     assert _ran(*run)

@@ -20,6 +20,9 @@ ENV = "PONDER_OPENAI_MODEL"
 def _no_model_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV, raising=False)
     monkeypatch.delenv("PONDER_OPENAI_BASE_URL", raising=False)
+    # a key: the model name is the one problem (test_model_config_checks.py: both)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # the client's: off the net
 
 
 def test_backend_openai_without_a_model_name_is_refused_up_front() -> None:

@@ -187,7 +187,8 @@ steps:
 """
 
 
-async def test_resume_gives_the_models_the_backend_the_run_was_given() -> None:
+async def test_resume_gives_the_models_the_backend_the_run_was_given(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     store = MemoryStore()
     done = await Workflow.from_yaml_text(ELSEWHERE).run(hooks=[StoreHook(store)],
                                                         backend="simulated")
@@ -203,7 +204,10 @@ async def test_resume_gives_the_models_the_backend_the_run_was_given() -> None:
     resumed = [e for e in await other.events(done.run_id) if e.kind == "run_started"]
     assert [e.backend for e in resumed] == ["simulated", "simulated"]
 
-    # told another backend, it takes that one (here: the model's own, which fails)
+    # told another backend, it takes that one (here: the model's own, which fails; a
+    # model name and a server given, so that the resume is not refused before it starts)
+    monkeypatch.setenv("PONDER_OPENAI_MODEL", "m")
+    monkeypatch.setenv("PONDER_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # none listens
     again = MemoryStore()
     await again.append(kept)
     failed = await resume(kept, hooks=[StoreHook(again)], backend="openai")
