@@ -515,6 +515,10 @@ class PlanBuilder:
                                              f"(line {self.joined_at})", line)
         problem = self._check_id(id_, line)
         if problem is not None:
+            # what does not depend on the action's number is a problem of its own: a
+            # malformed value, the tool, the arguments (its references are judged by
+            # the number, which is wrong)
+            self._hide_unnumbered(problem, id_, tool, positional, keywords, line)
             return problem
         if id_ in self.reusable:
             return self._reuse(id_, tool, text, line, thought)
@@ -552,6 +556,48 @@ class PlanBuilder:
         action = Action(id_, tool, args, tuple(deps), line, text, thought)
         self.actions.append(action)
         return action
+
+    def unread(self, id_: int, tool: str | None, problem: PlanProblem) -> PlanProblem:
+        """``problem``, of an action numbered ``id_`` that the parser could not read whole
+        (its arguments, text after its call, a call never closed): its number counts as
+        used, so that the next action is not said to skip it. Its number (out of order,
+        after join()) and its tool (when readable) are checked too, as problems of their
+        own (:attr:`hidden`)."""
+        self._written += 1
+        line = problem.line or 0
+        if self.joined_at is not None:
+            self.hidden.append((problem, PlanProblem(
+                "after_join", f"action {id_} comes after join() (line {self.joined_at})",
+                line)))
+            return problem
+        bad_id = self._check_id(id_, line)
+        if bad_id is not None:
+            self.hidden.append((problem, bad_id))
+        if tool is not None:
+            self._hide_unnumbered(problem, id_, tool, None, {}, line)
+        return problem
+
+    def _hide_unnumbered(self, problem: PlanProblem, id_: int, tool: str,
+                         positional: list[Any] | None, keywords: dict[str, Any],
+                         line: int) -> None:
+        """Add to :attr:`hidden` the problems of an action that ``problem`` (of its
+        number, or of how it is written) rejected and that do not depend on its number:
+        its malformed values, its tool, its arguments (with ``positional=None``, the tool
+        only: the arguments were not read)."""
+        values = [*(positional or ()), *keywords.values()]
+        malformed = self._value_problems(id_, values, line) if positional is not None else []
+        try:
+            self.catalog.bind(tool, positional or [], keywords, holds_ref)
+        except BindError as exc:
+            bound: PlanProblem | None = PlanProblem(exc.code, exc.message, line)
+        else:
+            bound = None
+        if bound is not None and positional is None and bound.code != "unknown_tool":
+            bound = None  # the arguments were not read: only the tool can be judged
+        if bound is not None and malformed and bound.code != "unknown_tool":
+            bound = None  # bind read a malformed reference as text (see action())
+        self.hidden.extend((problem, p) for p in dict.fromkeys(
+            [*malformed, *([bound] if bound is not None else [])]))
 
     def planner_problem(self, problem: PlanProblem) -> PlanProblem:
         """``problem`` as the planner reports it (one problem per try): its message goes on

@@ -341,19 +341,24 @@ class JsonPlanParser:
         if not isinstance(id_, int) or isinstance(id_, bool):
             return PlanProblem("bad_json", f"an action needs an integer \"id\", got "
                                            f"{json.dumps(id_)[:40]}", line)
+        # a problem of how an action is written: its number is used all the same (the
+        # next action skips none), and its tool checked (see PlanBuilder.unread)
         if not isinstance(tool, str):
-            return PlanProblem("bad_json", f"action {id_} needs a \"tool\" name", line)
+            return self.builder.unread(id_, None, PlanProblem(
+                "bad_json", f"action {id_} needs a \"tool\" name", line))
         args = element.get("args", {})
         thought = element.get("thought")
         if _depth(args) > _MAX_DEPTH:
-            return PlanProblem("bad_args", f"action {id_}: arguments nested too deeply", line)
+            return self.builder.unread(id_, tool, PlanProblem(
+                "bad_args", f"action {id_}: arguments nested too deeply", line))
         if isinstance(args, dict):
             positional: list[Any] = []
             keywords = {str(k): _refs(v) for k, v in args.items()}
         elif isinstance(args, list):
             positional, keywords = [_refs(v) for v in args], {}
         else:
-            return PlanProblem("bad_args", f"action {id_}: \"args\" must be an object", line)
+            return self.builder.unread(id_, tool, PlanProblem(
+                "bad_args", f"action {id_}: \"args\" must be an object", line))
         return self.builder.action(id_, tool, positional, keywords, line=line,
                                    text=_call_text(tool, positional, keywords),
                                    thought=thought if isinstance(thought, str) else None)

@@ -252,8 +252,19 @@ class TextPlanParser:
         first, so_far = self._pending
         self._pending = None
         self._thought.clear()
-        return [PlanProblem("unterminated", f"the call {_clip(so_far.strip())!r} is never "
-                            "closed (unbalanced brackets or quotes)", first)]
+        return [self._unread(_ACTION_HEAD.match(so_far), PlanProblem(
+            "unterminated", f"the call {_clip(so_far.strip())!r} is never closed (unbalanced "
+            "brackets or quotes)", first))]
+
+    def _unread(self, head: re.Match[str] | None, problem: PlanProblem) -> PlanProblem:
+        """``problem`` of an action the parser could not read whole, its number and tool
+        told to the builder (:meth:`PlanBuilder.unread`): the next action does not skip a
+        number, and a wrong number or tool is reported too."""
+        digits = head.group(1) if head is not None else None
+        if head is None or digits is None or digits.startswith("-") \
+                or len(digits) > MAX_ID_DIGITS:
+            return problem
+        return self.builder.unread(int(digits), head.group(2), problem)
 
     def _action(self, first_line: int, raw: str) -> list[ParseEvent]:
         text = straighten_quotes(raw)
@@ -262,8 +273,8 @@ class TextPlanParser:
         close = _close_paren(text, head.end())
         if close == -1:
             self._thought.clear()
-            return [PlanProblem("garbage", f"unbalanced brackets in {_clip(text.strip())!r}",
-                                first_line)]
+            return [self._unread(head, PlanProblem(
+                "garbage", f"unbalanced brackets in {_clip(text.strip())!r}", first_line))]
         if close is None:
             too_long = (raw.count("\n") >= _MAX_PENDING_LINES
                         or len(raw) > _MAX_ACTION_CHARS)
@@ -275,8 +286,9 @@ class TextPlanParser:
         if trailing.startswith("`"):
             trailing = trailing[1:].strip()  # the call in backticks: 1. `search("x")`
         if trailing and not trailing.startswith("#"):
-            return [PlanProblem("garbage", f"unexpected text after the call: "
-                                f"{_clip(trailing)!r}", first_line)]
+            return [self._unread(head, PlanProblem(
+                "garbage", f"unexpected text after the call: {_clip(trailing)!r}",
+                first_line))]
         digits = head.group(1)
         if digits.startswith("-") or len(digits) > MAX_ID_DIGITS:
             # no action has it (and int() refuses thousands of digits): `-1.` was prose,
@@ -286,7 +298,8 @@ class TextPlanParser:
         try:
             positional, keywords = parse_call_args(text[head.end():close])
         except ArgSyntaxError as exc:
-            return [PlanProblem(exc.code, f"action {id_}: {exc}", first_line)]
+            return [self.builder.unread(id_, tool, PlanProblem(exc.code, f"action {id_}: {exc}",
+                                                               first_line))]
         call = text[head.start(2):close + 1]
         return [self.builder.action(id_, tool, positional, keywords, line=first_line,
                                     text=" ".join(call.split()), thought=thought)]

@@ -59,12 +59,15 @@ def test_every_error_is_printed_with_its_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli(), ["plan", "parse", str(plan)])
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if ": error: " in line]
-    assert [e.split(": error: ")[0] for e in errors] == [f"{plan}:{n}" for n in (2, 3, 4, 6)]
+    assert [e.split(": error: ")[0] for e in errors] == [f"{plan}:{n}"
+                                                         for n in (2, 3, 3, 4, 6)]
     assert "[bad_reference]" in errors[0] and "[bad_id]" in errors[1]
-    assert "[garbage]" in errors[2] and "[two_joins]" in errors[3]
-    assert "4 errors in the plan" in result.stderr
+    # the repeated id does not hide the mistyped argument of its line
+    assert "[bad_args]" in errors[2]
+    assert "[garbage]" in errors[3] and "[two_joins]" in errors[4]
+    assert "5 errors in the plan" in result.stderr
     doc = json.loads(CliRunner().invoke(cli(), ["plan", "parse", str(plan), "--json"]).stdout)
-    assert not doc["ok"] and [e["line"] for e in doc["errors"]] == [2, 3, 4, 6]
+    assert not doc["ok"] and [e["line"] for e in doc["errors"]] == [2, 3, 3, 4, 6]
 
 
 def test_the_allowlist_and_json_plans() -> None:
