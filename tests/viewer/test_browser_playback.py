@@ -15,8 +15,18 @@ from viewer_traces import append_all, research_trace
 
 pytestmark = pytest.mark.browser
 
-DAG_CHECK = (Path(__file__).parent / "js" / "dag_check.js").read_text()
-GANTT_CHECK = (Path(__file__).parent / "js" / "gantt_check.js").read_text()
+JS = Path(__file__).parent / "js"
+
+
+def _with_setup(check: str) -> str:
+    """The check's function with ``loadRun`` of ``js/run_setup.js`` in its scope: the
+    page's Content-Security-Policy lets it import only the viewer's own scripts."""
+    setup = (JS / "run_setup.js").read_text()
+    return f"(() => {{\n{setup}\nreturn (\n{check}\n);\n}})()"
+
+
+DAG_CHECK = _with_setup((JS / "dag_check.js").read_text())
+GANTT_CHECK = _with_setup((JS / "gantt_check.js").read_text())
 _ROWS = "s => [...s.querySelectorAll('[data-row]')].map((g) => g.getAttribute('data-row'))"
 
 

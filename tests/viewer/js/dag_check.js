@@ -2,18 +2,12 @@
 // playback draws it: forward an event at a time, then jumps back and ahead) against a
 // graph drawn from scratch at each position. The two must be the same SVG, and a step or
 // an edge that looks as it did in the frame before must be the very element it was (not
-// built again). Nested graphs opened, then folded.
+// built again). Nested graphs opened, then folded. loadRun: see run_setup.js.
 (async (runId) => {
-  const { Trace } = await import('/static/js/fold.js');
-  const { Tree, layout } = await import('/static/js/layout.js');
+  const { layout } = await import('/static/js/layout.js');
   const { criticalPath } = await import('/static/js/critical.js');
   const { DagView } = await import('/static/js/dag.js');
-  const api = `/api/v1/runs/${encodeURIComponent(runId)}`;
-  const events = (await (await fetch(`${api}/events`)).json()).events;
-  const head = await (await fetch(`${api}?steps=false`)).json();
-  const trace = new Trace(head.graph);
-  trace.append(events);
-  const tree = new Tree([...trace.tip.steps.values()].map((s) => ({ id: s.id, parent: s.parent, deps: s.deps })));
+  const { events, trace, tree, positions } = await loadRun(runId);
   const groups = tree.ids.filter((id) => tree.kids(id).length);
   const handlers = { onSelect: () => {}, onToggle: () => {} };
   const box = () => {
@@ -33,8 +27,6 @@
     const shape = layout(tree, expanded);
     const kept = new DagView(box(), handlers);
     kept.setLayout(shape, tree, expanded);
-    const positions = [...Array(events.length).keys()];
-    positions.push(3, events.length - 1, 0, Math.floor(events.length / 2), 1, 2);
     for (const at of positions) {
       const state = trace.at(at);
       const critical = criticalPath(state, tree);

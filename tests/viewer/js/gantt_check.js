@@ -2,18 +2,11 @@
 // playback draws it: forward an event at a time, its rows followed through a
 // FrameIndex, then jumps back and ahead) against a timeline drawn from scratch at each
 // position. The two must be the same SVG, and a row that looks as it did in the frame
-// before must be the very element it was (not built again).
+// before must be the very element it was (not built again). loadRun: see run_setup.js.
 (async (runId) => {
-  const { Trace } = await import('/static/js/fold.js');
-  const { Tree } = await import('/static/js/layout.js');
   const { FrameIndex } = await import('/static/js/frames.js');
   const { GanttView } = await import('/static/js/gantt.js');
-  const api = `/api/v1/runs/${encodeURIComponent(runId)}`;
-  const events = (await (await fetch(`${api}/events`)).json()).events;
-  const head = await (await fetch(`${api}?steps=false`)).json();
-  const trace = new Trace(head.graph);
-  trace.append(events);
-  const tree = new Tree([...trace.tip.steps.values()].map((s) => ({ id: s.id, parent: s.parent, deps: s.deps })));
+  const { events, trace, tree, positions } = await loadRun(runId);
   const make = () => {
     const axis = document.createElement('div');
     const scroller = document.createElement('div');
@@ -25,8 +18,6 @@
   const frames = new FrameIndex();
   const problems = [];
   let reused = 0, rebuilt = 0, n = 0;
-  const positions = [...Array(events.length).keys()];
-  positions.push(3, events.length - 1, 0, Math.floor(events.length / 2), 1, 2);
   for (const at of positions) {
     const state = trace.at(at);
     frames.update(state, tree);
