@@ -372,6 +372,11 @@ class _Checker:
                 else f"template syntax error: {issue.message}",
                 issue.hint or "check `{{ }}`/`{% %}` pairs and quotes", self.smap.file, line, col))
             return set()
+        if not expression:
+            for line_no, what in templates.value_misuses(source):
+                self.add(path, f"template error: {what}", "a template prints text",
+                         functools.partial(self.smap.value_spot, path, source, line_no,
+                                           what.split("`")[1]))
         deps: set[str] = set()
         split = self.hyphenated_ids(path, source)
         refs = templates.template_refs(source, expression=expression)

@@ -408,3 +408,132 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     except Exception as exc:  # anything the expression's own code raises
         raise ReferenceResolutionError(
             f"condition `{expression}`: {type(exc).__name__}: {exc}") from None
+
+
+_TEXT_FILTERS = frozenset({"string", "json", "tojson", "pprint", "trim", "upper", "lower",
+                           "title", "capitalize", "e", "escape", "safe"})
+_NAMESPACES = frozenset({"steps", "inputs"})
+
+
+def value_misuses(source: str) -> list[tuple[int, str]]:
+    """`{{ steps }}`, `{{ inputs | json }}`, `{{ steps.a }}`: an output whose whole value
+    is a namespace or a step fails at run time; (line, what to write) for each, taken
+    from what the run would say. Only what the template's tree makes certain: a name the
+    template binds itself (`{% set steps = ... %}`, a loop variable, a macro argument,
+    `{% with %}`) is its own value there, not the namespace, and is not reported."""
+    try:
+        tree = environment().parse(to_jinja(source))
+    except (TemplateSyntaxError, RecursionError):
+        return []
+    rebound = _rebound_reads(tree)
+    found: list[tuple[int, str]] = []
+    for out in tree.find_all(nodes.Output):
+        for node in out.nodes:
+            while isinstance(node, nodes.Filter) and node.name in _TEXT_FILTERS \
+                    and node.node is not None:
+                node = node.node
+            if isinstance(node, nodes.Name) and node.name in _NAMESPACES \
+                    and id(node) not in rebound:
+                found.append((node.lineno, Names({}, node.name == "steps").misuse()))
+            elif (isinstance(node, nodes.Getattr | nodes.Getitem)
+                  and isinstance(node.node, nodes.Name) and node.node.name == "steps"
+                  and id(node.node) not in rebound):
+                key = node.attr if isinstance(node, nodes.Getattr) else (
+                    node.arg.value if isinstance(node.arg, nodes.Const) else None)
+                if isinstance(key, str):
+                    found.append((node.lineno, StepValue(key, None).misuse()))
+    return found
+
+
+def _stored(target: nodes.Node) -> set[str]:
+    """The names an assignment target (`x`, `a, b`) binds; `ns.x` binds none."""
+    names = [target, *target.find_all(nodes.Name)]
+    return {n.name for n in names if isinstance(n, nodes.Name) and n.ctx == "store"}
+
+
+def _rebound_reads(tree: nodes.Template) -> set[int]:
+    """ids of the `steps`/`inputs` names a template reads where it has bound that name
+    itself, following Jinja2's scopes: `{% set %}` holds from there to the end of its
+    scope (an `{% if %}` is none: conservatively, a set in any branch holds after the
+    whole if), a loop variable in its loop, a macro's or call block's arguments and
+    `{% with %}` targets in their bodies. A macro's or block's body may run where any
+    top-level `{% set %}` holds (a macro sees the sets made before it is called), so
+    there a name the template binds anywhere counts as rebound."""
+    anywhere = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    anywhere |= {m.name for m in tree.find_all(nodes.Macro)}
+    for imp in tree.find_all((nodes.Import, nodes.FromImport)):
+        anywhere |= _imported(imp)
+    anywhere &= _NAMESPACES
+    if not anywhere:
+        return set()
+    rebound: set[int] = set()
+
+    def reads(expr: nodes.Node | None, bound: set[str]) -> None:
+        if expr is None or not bound:
+            return
+        for name in [expr, *expr.find_all(nodes.Name)]:
+            if isinstance(name, nodes.Name) and name.ctx == "load" and name.name in bound:
+                rebound.add(id(name))
+
+    def body(stmts: list[nodes.Node], bound: set[str]) -> None:
+        for stmt in stmts:
+            statement(stmt, bound)
+
+    def statement(node: nodes.Node, bound: set[str]) -> None:
+        # ``bound`` is the scope's own set: a binding added to it holds for what follows
+        if isinstance(node, nodes.Assign):
+            reads(node.node, bound)
+            bound |= _stored(node.target)
+        elif isinstance(node, nodes.AssignBlock):
+            reads(node.filter, bound)
+            body(node.body, set(bound))
+            bound |= _stored(node.target)
+        elif isinstance(node, nodes.For):
+            reads(node.iter, bound)
+            inner = bound | _stored(node.target)
+            reads(node.test, inner)
+            body(node.body, inner)
+            body(node.else_, set(bound))
+        elif isinstance(node, nodes.If):
+            reads(node.test, bound)
+            body(node.body, bound)
+            for elif_ in node.elif_:
+                statement(elif_, bound)
+            body(node.else_, bound)
+        elif isinstance(node, nodes.Macro | nodes.CallBlock):
+            for default in node.defaults:
+                reads(default, bound)
+            if isinstance(node, nodes.CallBlock):
+                reads(node.call, bound)
+            body(node.body, bound | anywhere | {a.name for a in node.args})
+            if isinstance(node, nodes.Macro):
+                bound.add(node.name)
+        elif isinstance(node, nodes.With):
+            for value in node.values:
+                reads(value, bound)
+            body(node.body, bound | {t.name for t in node.targets if isinstance(t, nodes.Name)})
+        elif isinstance(node, nodes.FilterBlock):
+            reads(node.filter, bound)
+            body(node.body, set(bound))
+        elif isinstance(node, nodes.Block):
+            body(node.body, bound | anywhere)
+        elif isinstance(node, nodes.Import | nodes.FromImport):
+            reads(node.template, bound)
+            bound |= _imported(node)
+        else:  # output, {% do %}, {% autoescape %}...: no binding of their own
+            for child in node.iter_child_nodes():
+                if isinstance(child, nodes.Stmt):
+                    statement(child, bound)
+                else:
+                    reads(child, bound)
+
+    body(tree.body, set())
+    return rebound
+
+
+def _imported(node: nodes.Node) -> set[str]:
+    if isinstance(node, nodes.Import):
+        return {node.target}
+    if isinstance(node, nodes.FromImport):
+        return {n if isinstance(n, str) else n[1] for n in node.names}
+    return set()
