@@ -48,7 +48,6 @@ from planners.plan import (
     PlanProblem,
     PlanRef,
     join_surrogates,
-    no_such_action,
     path_problem,
 )
 
@@ -67,7 +66,8 @@ _ACTION_LIKE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step
                           r"|[ \t]*`?[A-Za-z_][A-Za-z0-9_\-]*\(")
 _THOUGHT = re.compile(r"\s*thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 _BARE_REF = re.compile(r"\$\{\s*(-?\d+)\s*\}|\$(-?\d+)")
-_REF_NAME = re.compile(r"__ponder_ref_(\d+)__")
+# the name `$N` becomes for Python's parser (`m` for a minus: `$-1` is `__ponder_ref_m1__`)
+_REF_NAME = re.compile(r"__ponder_ref_(m?\d+)__")
 # an f-string part that is a result: `{$1}`, `{${1}}`, `{$1["temp"]}`, `{$1.temp}`
 _FSTRING_REF = re.compile(r"\s*\$(?:\{\s*(-?\d+)\s*\}|(-?\d+))((?:\.[A-Za-z_][A-Za-z0-9_]*"
                           r"|\[\s*-?\d{1,9}\s*\]|\[\s*'[^'\[\]{}]*'\s*\]"
@@ -89,12 +89,6 @@ class ArgSyntaxError(ValueError):
     """Arguments that are not a list of literals."""
 
     code = "bad_args"
-
-
-class _NoSuchAction(ArgSyntaxError):
-    """A ``$N`` whose number no action has (too many digits to be an action id)."""
-
-    code = "bad_reference"
 
 
 class TextPlanParser:
@@ -463,9 +457,9 @@ def _mark_bare_refs(text: str) -> str:
             m = _BARE_REF.match(text, i)
             if m:
                 digits = m.group(1) or m.group(2)
-                if len(digits) > MAX_ID_DIGITS or digits.startswith("-"):
-                    raise _NoSuchAction(no_such_action(digits))
-                return f"__ponder_ref_{digits}__", m.end()
+                # (a number no action has is read too, and named by the plan builder
+                # with every other problem of the action: see _ref_of)
+                return f"__ponder_ref_{digits.replace('-', 'm')}__", m.end()
         return None
 
     return _rewrite_code(text, mark)
@@ -502,9 +496,10 @@ def _fstring(text: str, start: int) -> tuple[str, int]:
                                      "is not a result: only $N (or $N.field, $N[0]) can go in "
                                      "braces; write other text without them")
             digits = m.group(1) or m.group(2)
-            if len(digits) > MAX_ID_DIGITS or digits.startswith("-"):
-                raise _NoSuchAction(no_such_action(digits))
-            ref = "${" + digits + m.group(3) + "}"
+            # a number no action has: `${-1}` as written, which the plan builder names (its
+            # path is no matter)
+            bad = len(digits) > MAX_ID_DIGITS or digits.startswith("-")
+            ref = "${" + digits + ("" if bad else m.group(3)) + "}"
             out.append(ref.replace("\\", "\\\\").replace(quote, "\\" + quote))
             i = end + 1
             continue
@@ -540,11 +535,11 @@ def _literal(node: ast.AST, depth: int) -> Any:
     elif isinstance(node, ast.Name):
         ref = _REF_NAME.fullmatch(node.id)
         if ref:
-            return PlanRef(int(ref.group(1)))
+            return _ref_of(ref.group(1))
         if node.id in _NAMES:
             return _NAMES[node.id]
         if _REF_NAME.match(node.id):  # `$1_000`, `$1abc`: a reference is $N alone
-            written = _REF_NAME.sub(lambda m: "$" + m.group(1), node.id)
+            written = _written_refs(node.id)
             raise ArgSyntaxError(f"`{_clip(written)}` is not a reference: $N is a number "
                                  "only; write it apart, or quote text (a literal $ is $$)")
         raise ArgSyntaxError(f"`{node.id}` is not a literal; quote text, e.g. \"{node.id}\"")
@@ -588,12 +583,29 @@ def _ref_path(node: ast.Subscript | ast.Attribute) -> PlanRef:
         raise ArgSyntaxError(f"`{_clip(_unparse(node))}` is not a literal (strings, numbers, "
                              "lists, objects, true/false/null, $N and its parts such as "
                              "$N[\"key\"] only)")
-    return PlanRef(int(ref.group(1)), tuple(reversed(path)))
+    whole = _ref_of(ref.group(1))
+    # a part of no action's result: the number is the problem (the path is no matter)
+    return whole if isinstance(whole, str) else PlanRef(whole.id, tuple(reversed(path)))
+
+
+def _ref_of(name: str) -> PlanRef | str:
+    """The reference of a ``$N`` (its number as :data:`_REF_NAME` writes it); for a number
+    no action can have (negative, more than :data:`MAX_ID_DIGITS` digits) the text
+    ``$N``, which the plan builder reports with the action's other problems."""
+    digits = "-" + name[1:] if name.startswith("m") else name
+    if digits.startswith("-") or len(digits) > MAX_ID_DIGITS:
+        return "$" + digits
+    return PlanRef(int(digits))
+
+
+def _written_refs(text: str) -> str:
+    """``text`` with each name a ``$N`` became written back as ``$N``."""
+    return _REF_NAME.sub(lambda m: "$" + m.group(1).replace("m", "-"), text)
 
 
 def _unparse(node: ast.AST) -> str:
     try:
-        return _REF_NAME.sub(lambda m: "$" + m.group(1), ast.unparse(node))
+        return _written_refs(ast.unparse(node))
     except (ValueError, RecursionError, AttributeError):
         return type(node).__name__
 

@@ -138,3 +138,24 @@ def test_ponder_plan_parse_prints_each_bad_reference() -> None:
     doc = json.loads(CliRunner().invoke(app, ["plan", "parse", "-", "--json"],
                                         input=plan).stdout)
     assert [(e["line"], e["code"]) for e in doc["errors"]] == [(3, "bad_reference")] * 2
+
+
+@pytest.mark.parametrize(("call", "messages"), [
+    # a bare `$-1` (or a number too long for an id) stopped the reading of the arguments
+    ("pair($0, ${-1})", ["action 2: no such action $-1", "action 2: no such action $0"]),
+    ('pair($-1["x"], [$7])', ["action 2: no such action $-1",
+                              f"action 2 refers to $7, {LATER} (an action can only use "
+                              "results of the actions above it)"]),
+    ('search(f"{$-2.y} {$99999999999} {$1}")', ["action 2: no such action $-2",
+                                                "action 2: no such action $99999999999"]),
+])
+def test_a_bare_reference_to_no_action_hides_no_other(catalog: ToolCatalog, call: str,
+                                                      messages: list[str]) -> None:
+    plan = f'1. search("a")\n2. {call}\n3. join()\n'
+    assert found(plan, catalog) == [(2, "bad_reference", m) for m in messages]
+
+
+def test_a_bare_reference_to_no_action_is_still_named_as_written(catalog: ToolCatalog) -> None:
+    assert [m for _, _, m in found("1. search($-1abc)\n2. join()\n", catalog)] == [
+        "action 1: `$-1abc` is not a reference: $N is a number only; write it apart, or "
+        "quote text (a literal $ is $$)"]
