@@ -198,13 +198,12 @@ class TextPlanParser:
         return out
 
     def _after_end(self, tail: str) -> list[ParseEvent]:
-        """Text after ``<END_OF_PLAN>``: a closing remark is skipped; an action there is an
+        """Text after ``<END_OF_PLAN>``: a closing remark is skipped; each action there is an
         error (the model meant more than it ended with)."""
-        for offset, line in enumerate(tail.split("\n")):
-            if _ACTION_HEAD.match(line) or _JOIN.fullmatch(line):
-                return [PlanProblem("after_end", f"text after {END_OF_PLAN}: "
-                                    f"{_clip(line.strip())!r}", self._tail_line + offset)]
-        return []
+        return [PlanProblem("after_end", f"text after {END_OF_PLAN}: {_clip(line.strip())!r}",
+                            self._tail_line + offset)
+                for offset, line in enumerate(tail.split("\n"))
+                if _ACTION_HEAD.match(line) or _JOIN.fullmatch(line)]
 
     # -- lines --------------------------------------------------------------------
     def _line(self, text: str) -> list[ParseEvent]:
