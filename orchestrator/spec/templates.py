@@ -234,8 +234,9 @@ def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]
     """Every `steps.ID...` / `inputs.NAME...` access in a template (or expression).
 
     Only the longest access chains are returned (``steps.a.output.x``, not also
-    ``steps.a``). A template that does not parse returns no refs; :func:`check`
-    reports it.
+    ``steps.a``). A `steps`/`inputs` the template binds itself (`{% for steps in ... %}`,
+    `{% set inputs = ... %}`) is no namespace there: its fields are no references. A
+    template that does not parse returns no refs; :func:`check` reports it.
     """
     env = environment()
     try:
@@ -247,6 +248,10 @@ def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]
         return []
     found: list[TemplateRef] = []
     inner: set[int] = set()
+    # only where it surely is another value: a dependency dropped for a name rebound in
+    # one branch would let the step start before the step it reads
+    rebound = (_rebound_reads(tree, surely=True) if isinstance(tree, nodes.Template)
+               else set())
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         if id(node) in inner:
             continue
@@ -257,6 +262,8 @@ def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]
         while isinstance(sub, nodes.Getattr | nodes.Getitem):
             sub = sub.node
             inner.add(id(sub))
+        if id(sub) in rebound:
+            continue
         root, path = chain
         if root in {"steps", "inputs"} and path and isinstance(path[0], str):
             if root == "steps":
@@ -451,14 +458,18 @@ def _stored(target: nodes.Node) -> set[str]:
     return {n.name for n in names if isinstance(n, nodes.Name) and n.ctx == "store"}
 
 
-def _rebound_reads(tree: nodes.Template) -> set[int]:
-    """ids of the `steps`/`inputs` names a template reads where it has bound that name
-    itself, following Jinja2's scopes: `{% set %}` holds from there to the end of its
-    scope (an `{% if %}` is none: conservatively, a set in any branch holds after the
-    whole if), a loop variable in its loop, a macro's or call block's arguments and
-    `{% with %}` targets in their bodies. A macro's or block's body may run where any
-    top-level `{% set %}` holds (a macro sees the sets made before it is called), so
-    there a name the template binds anywhere counts as rebound."""
+def _rebound_reads(tree: nodes.Template, *, surely: bool = False) -> set[int]:
+    """ids of the `steps`/`inputs` names a template reads where it may have bound that
+    name itself, following Jinja2's scopes: `{% set %}` holds from there to the end of
+    its scope, a loop variable in its loop, a macro's or call block's arguments and
+    `{% with %}` targets in their bodies. An `{% if %}` is no scope: a set in any branch
+    may hold after the whole if. A macro's or block's body may run where any top-level
+    `{% set %}` holds (a macro sees the sets made before it is called), so there a name
+    the template binds anywhere may be rebound.
+
+    :param surely: only where the name is bound on every path (a set in an if's branch
+        holds in that branch only; a macro's or block's body has its arguments and the
+        bindings made before it)."""
     anywhere = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     anywhere |= {m.name for m in tree.find_all(nodes.Macro)}
     for imp in tree.find_all((nodes.Import, nodes.FromImport)):
@@ -466,6 +477,7 @@ def _rebound_reads(tree: nodes.Template) -> set[int]:
     anywhere &= _NAMESPACES
     if not anywhere:
         return set()
+    later = set() if surely else anywhere  # what a macro or block may see bound
     rebound: set[int] = set()
 
     def reads(expr: nodes.Node | None, bound: set[str]) -> None:
@@ -496,16 +508,17 @@ def _rebound_reads(tree: nodes.Template) -> set[int]:
             body(node.else_, set(bound))
         elif isinstance(node, nodes.If):
             reads(node.test, bound)
-            body(node.body, bound)
+            # the branches' sets: kept after the if (may), or for their branch (surely)
+            body(node.body, set(bound) if surely else bound)
             for elif_ in node.elif_:
-                statement(elif_, bound)
-            body(node.else_, bound)
+                statement(elif_, set(bound) if surely else bound)
+            body(node.else_, set(bound) if surely else bound)
         elif isinstance(node, nodes.Macro | nodes.CallBlock):
             for default in node.defaults:
                 reads(default, bound)
             if isinstance(node, nodes.CallBlock):
                 reads(node.call, bound)
-            body(node.body, bound | anywhere | {a.name for a in node.args})
+            body(node.body, bound | later | {a.name for a in node.args})
             if isinstance(node, nodes.Macro):
                 bound.add(node.name)
         elif isinstance(node, nodes.With):
@@ -516,7 +529,7 @@ def _rebound_reads(tree: nodes.Template) -> set[int]:
             reads(node.filter, bound)
             body(node.body, set(bound))
         elif isinstance(node, nodes.Block):
-            body(node.body, bound | anywhere)
+            body(node.body, bound | later)
         elif isinstance(node, nodes.Import | nodes.FromImport):
             reads(node.template, bound)
             bound |= _imported(node)
