@@ -2,6 +2,8 @@
 
 Usage: python bench/engine_bench.py [--runs 200] [--engines 4] [--concurrency 32] [--seed 0]
        [--loads 1.0 2.0] [--no-sweep]
+       python bench/engine_bench.py --starvation-order [--runs 3000] [--engines 3]
+       [--concurrency 16]
 
 Each run is a small DAG of LLM calls with realistic token counts, executed the way the
 scheduler would: a call starts when its inputs are done, carries its run id, step id,
@@ -35,17 +37,27 @@ table is each run alone on an idle engine: the latency no scheduler can beat. Th
 under fifo is each run's longest path of engine times under fifo, as if none of its
 calls had waited for a slot: about what any order of the pool's queue can reach at
 fifo's throughput, since full batches make every engine step slower whatever the order.
+
+``--starvation-order`` runs only one scenario instead (docs/engines.md, *Policies*,
+anti-starvation): ``--runs`` runs (default 3,000) all arriving at once, each a chain of
+three calls (100 tokens out, each call starting when the one before it is done), on
+``--engines`` engines (default 3) of ``--concurrency`` calls (default 16), so
+overloaded that every run starves under ``program_aware``. It compares starving calls
+served oldest run first (the pool's order) with served by the call's arrival (the order
+before), with ``fifo`` as a reference, and prints median and mean run latency and
+makespan for each.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -240,7 +252,13 @@ async def _execute(pool: PoolBackend, run: Run,
 
 
 def simulate(runs: list[Run], *, engines: int, concurrency: int, policy: str,
-             routing: str) -> Outcome:
+             routing: str, starving_order: Literal["run", "arrival"] = "run") -> Outcome:
+    """Run ``runs`` through one pool on the virtual clock.
+
+    :param starving_order: how ``program_aware`` orders starving calls: oldest run first
+        (``run``, the pool's order) or by the call's arrival (``arrival``, the order
+        before); not a pool option, so it is set on the pool's policy settings here.
+    """
     config = ModelConfig(backend="pool", model="llama-3-8b", options={
         "policy": policy, "routing": routing, "shared": False,
         "members": [{"backend": "sim-engine", "name": "h100", "replicas": engines,
@@ -249,6 +267,8 @@ def simulate(runs: list[Run], *, engines: int, concurrency: int, policy: str,
 
     async def main() -> Outcome:
         pool = PoolBackend(config)
+        core = pool._core
+        core.settings = dataclasses.replace(core.settings, starving_order=starving_order)
         async with anyio.create_task_group() as tg:
             for run in runs:
                 tg.start_soon(_execute, pool, run, engine_s)
@@ -426,19 +446,88 @@ def routing_table(runs: list[Run], engines: int, concurrency: int) -> dict[str, 
     return outcomes
 
 
+def chain_runs(count: int, seed: int, steps: int = 3, tokens: int = 100) -> list[Run]:
+    """``count`` runs arriving at once, each a chain of ``steps`` calls of ``tokens`` out
+    after a short prompt (50 tokens of its own: no shared prefix)."""
+    rng = random.Random(seed)
+    runs = []
+    for i in range(count):
+        nodes: dict[str, Node] = {}
+        for step in range(steps):
+            node_id = f"s{step}"
+            nodes[node_id] = Node(node_id, text(rng, 50), tokens,
+                                  [f"s{step - 1}"] if step else [])
+        run = Run(f"run{i:04d}", "chain", 0.0, nodes)
+        run.set_priorities()
+        runs.append(run)
+    return runs
+
+
+STARVATION_ROWS: tuple[tuple[str, str, Literal["run", "arrival"]], ...] = (
+    ("fifo", "fifo", "run"),
+    ("program_aware, starving calls by the call's arrival", "program_aware", "arrival"),
+    ("program_aware, starving calls oldest run first", "program_aware", "run"))
+
+
+def starvation_table(runs: list[Run], engines: int, concurrency: int) -> dict[str, Outcome]:
+    """How ``program_aware`` orders starving calls, in a pool where every run starves.
+
+    :returns: each row's outcome, by ``fifo``, ``arrival`` and ``run``.
+    """
+    calls = sum(len(r.nodes) for r in runs)
+    print(f"### Starving calls: {len(runs)} runs of {calls // max(1, len(runs))} calls one "
+          f"after another, all arriving at once, {engines} engines x {concurrency} calls, "
+          "least-loaded routing\n")
+    print("| order | median run latency (s) | mean (s) | p95 (s) | makespan (s) | wall (s) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    outcomes: dict[str, Outcome] = {}
+    for label, policy, order in STARVATION_ROWS:
+        o = simulate(runs, engines=engines, concurrency=concurrency, policy=policy,
+                     routing="least_loaded", starving_order=order)
+        outcomes["fifo" if policy == "fifo" else order] = o
+        lat = _latencies(o)
+        print(f"| {label} | {statistics.median(lat):.1f} | {statistics.mean(lat):.1f} | "
+              f"{_p95(lat):.1f} | {o.makespan:.1f} | {o.wall_s:.1f} |")
+    print()
+    return outcomes
+
+
+def starvation_main(args: argparse.Namespace) -> dict[str, Any]:
+    runs = chain_runs(args.runs if args.runs is not None else 3000, args.seed)
+    outcomes = starvation_table(runs, args.engines if args.engines is not None else 3,
+                                args.concurrency if args.concurrency is not None else 16)
+    return {name: {"median_s": statistics.median(_latencies(o)), "makespan_s": o.makespan}
+            for name, o in outcomes.items()}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=None,
+                        help="200 (3,000 with --starvation-order)")
     parser.add_argument("--spawn-runs", type=int, default=100)
-    parser.add_argument("--engines", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--engines", type=int, default=None,
+                        help="4 (3 with --starvation-order)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="calls at once per engine: 32 (16 with --starvation-order)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arrival-window", type=float, default=5.0)
     parser.add_argument("--no-sweep", action="store_true", help="skip the sensitivity table")
     parser.add_argument("--loads", type=float, nargs="*", default=[1.0, 2.0],
                         help="open-arrival loads (shares of the burst's fifo throughput); "
                              "none skips that table")
+    parser.add_argument("--starvation-order", action="store_true",
+                        help="only compare how program_aware orders starving calls "
+                             "(see the module docstring)")
     args = parser.parse_args(argv)
+    for name, value in (("runs", args.runs), ("engines", args.engines),
+                        ("concurrency", args.concurrency), ("spawn_runs", args.spawn_runs)):
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+    if args.starvation_order:
+        return starvation_main(args)
+    args.runs = 200 if args.runs is None else args.runs
+    args.engines = 4 if args.engines is None else args.engines
+    args.concurrency = 32 if args.concurrency is None else args.concurrency
     short = round(args.runs * 0.7)
     mixed = workload({"short": short, "long": args.runs - short}, args.seed, args.arrival_window)
     policies = policy_table(mixed, args.engines, args.concurrency)

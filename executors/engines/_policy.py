@@ -80,6 +80,10 @@ class PolicySettings:
     prompt_weight: float = 0.1
     starvation_ratio: float = 4.0
     starvation_floor_s: float = 5.0
+    #: how starving calls are ordered: ``run`` (oldest run first, then the call's
+    #: arrival) or ``arrival`` (the call's arrival alone, the order before; kept only so
+    #: that bench/engine_bench.py --starvation-order can compare the two; no pool option)
+    starving_order: Literal["run", "arrival"] = "run"
 
 
 @dataclass(slots=True)
@@ -258,6 +262,8 @@ def sort_key(call: Call, settings: PolicySettings, ledger: ServiceLedger,
     if settings.name == "critical_path":
         return (-call.critical_path, call.arrival, call.seq)
     if starving(call, settings, ledger, now):
+        if settings.starving_order == "arrival":
+            return (-1.0, call.arrival, 0.0, 0.0, 0.0, call.seq)
         return (-1.0, float(call.run_seq), call.arrival, 0.0, 0.0, call.seq)
     lvl = float(level(ledger.get(call.run_id), settings))
     return (lvl, urgency(call, ledger), float(call.run_seq), -call.critical_path,
@@ -299,6 +305,8 @@ def engine_priority(call: Call, settings: PolicySettings, ledger: ServiceLedger,
     if settings.name == "critical_path":
         return call.critical_path
     if now is not None and starving(call, settings, ledger, now):
+        if settings.starving_order == "arrival":
+            return _LEVEL_SPAN * (settings.levels + 1)
         return _LEVEL_SPAN * (settings.levels + 1) + (_URGENCY_MAX
                                                       - min(call.run_seq, _URGENCY_MAX))
     lvl = level(ledger.get(call.run_id), settings)
