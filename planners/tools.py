@@ -144,29 +144,37 @@ class ToolCatalog:
             raise BindError("unknown_tool", f"tool {tool!r} is not allowed here "
                                             f"(allowed: {allowed})")
         names = info.arg_names
+        # every problem of the call, not only the first: one repair can fix them all
+        problems: list[str] = []
         if len(positional) > len(names):
-            raise BindError("bad_args", f"{tool}() takes at most {len(names)} argument"
+            problems.append(f"{tool}() takes at most {len(names)} argument"
                             f"{'s' if len(names) != 1 else ''} ({', '.join(names) or 'none'}), "
                             f"got {len(positional)}")
         bound = dict(zip(names, positional, strict=False))
         for key, value in keywords.items():
             if key not in names:
-                raise BindError("bad_args", f"{tool}() has no argument {key!r} "
-                                            f"(arguments: {', '.join(names) or 'none'})")
-            if key in bound:
-                raise BindError("bad_args", f"{tool}() got argument {key!r} twice")
-            bound[key] = value
+                problems.append(f"{tool}() has no argument {key!r} "
+                                f"(arguments: {', '.join(names) or 'none'})")
+            elif key in bound:
+                problems.append(f"{tool}() got argument {key!r} twice")
+            else:
+                bound[key] = value
         missing = [p.name for p in info.params if p.required and p.name not in bound]
         if missing:
-            raise BindError("bad_args", f"{tool}() is missing argument"
+            problems.append(f"{tool}() is missing argument"
                             f"{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
         if info.model is not None:
-            self._check_types(info, bound, holds_ref)
+            mistyped = self._type_problems(info, bound, holds_ref)
+            if mistyped:
+                problems.append(f"{info.name}(): " + "; ".join(mistyped))
+        if problems:
+            raise BindError("bad_args", "; ".join(problems))
         return bound
 
     @staticmethod
-    def _check_types(info: ToolInfo, bound: dict[str, Any],
-                     holds_ref: Callable[[Any], bool]) -> None:
+    def _type_problems(info: ToolInfo, bound: dict[str, Any],
+                       holds_ref: Callable[[Any], bool]) -> list[str]:
+        """What is wrong with the types of the ``bound`` values (a missing one is not)."""
         # a string with a reference inside is still a string; other values with references
         # are only known once the referenced actions have run
         checkable = {k: v for k, v in bound.items() if isinstance(v, str) or not holds_ref(v)}
@@ -181,8 +189,8 @@ class ToolCatalog:
                 where = ".".join(str(p) for p in err["loc"]) or "(args)"
                 got = json.dumps(err.get("input"), default=str)
                 problems.append(f"argument {where}: {err['msg'].lower()} (got {got[:60]})")
-            if problems:
-                raise BindError("bad_args", f"{info.name}(): " + "; ".join(problems)) from None
+            return problems
+        return []
 
 
 @functools.lru_cache(maxsize=1024)
