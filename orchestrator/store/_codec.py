@@ -158,12 +158,48 @@ def paused_gc() -> Iterator[None]:
 
 
 def decode_rows(
-    run_id: str, rows: Iterable[tuple[int, str, float, Mapping[str, Any]]]
+    run_id: str, rows: Iterable[tuple[int, str, float, Mapping[str, Any] | str]]
 ) -> list[StoredEvent]:
     """:func:`decode` each ``(seq, kind, ts, payload)`` row of a run, in order, with the
-    garbage collector paused (see :func:`paused_gc`)."""
+    garbage collector paused (see :func:`paused_gc`).
+
+    A payload is a mapping, or its JSON text as the store holds it (see
+    :func:`decode_text`).
+    """
+    tail = ',"run_id":' + json.dumps(run_id) + ',"seq":'
     with paused_gc():
-        return [decode(run_id, seq, kind, ts, payload) for seq, kind, ts, payload in rows]
+        return [
+            decode_text(run_id, seq, kind, ts, payload, tail)
+            if isinstance(payload, str)
+            else decode(run_id, seq, kind, ts, payload)
+            for seq, kind, ts, payload in rows
+        ]
+
+
+def decode_text(
+    run_id: str, seq: int, kind: str, ts: float, payload: str, tail: str | None = None
+) -> StoredEvent:
+    """:func:`decode` a row whose payload is JSON text: the same event, validated as
+    strictly, in about three quarters of the CPU time.
+
+    A known kind's payload is validated from the text with the envelope appended to it
+    (one pass of pydantic's parser, instead of :func:`json.loads`, a merged dict and a
+    validation of that dict). What that refuses (a lone surrogate's escape, which
+    :func:`json.loads` reads; a payload that no longer validates; a non-finite ``ts``)
+    is decoded as :func:`decode` does it, warning and :class:`RawEvent` included.
+
+    :param tail: ``',"run_id":' + json.dumps(run_id) + ',"seq":'``, made once per page
+        by :func:`decode_rows`.
+    """
+    if kind in KNOWN_KINDS and payload[:1] == "{" and payload[-1:] == "}":
+        if tail is None:
+            tail = ',"run_id":' + json.dumps(run_id) + ',"seq":'
+        # the envelope goes last: where the payload holds one of its keys, it wins (as
+        # in decode); a known kind's tag needs no escape
+        body, sep = (payload[:-1], tail) if payload != "{}" else ("{", tail[1:])
+        with contextlib.suppress(ValidationError):
+            return EVENT_ADAPTER.validate_json(f'{body}{sep}{seq},"kind":"{kind}","ts":{ts!r}}}')
+    return decode(run_id, seq, kind, ts, json.loads(payload))
 
 
 def decode(run_id: str, seq: int, kind: str, ts: float, payload: Mapping[str, Any]) -> StoredEvent:
