@@ -559,8 +559,9 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def _ref_path(node: ast.Subscript | ast.Attribute) -> PlanRef:
-    """``$1["temp"]``, ``$1.temp``, ``$1[0][-1]``: a part of a result."""
+def _ref_path(node: ast.Subscript | ast.Attribute) -> PlanRef | str:
+    """``$1["temp"]``, ``$1.temp``, ``$1[0][-1]``: a part of a result (of a number no
+    action has: the text ``$N``, see :func:`_ref_of`)."""
     path: list[PathKey] = []
     cur: ast.AST = node
     while isinstance(cur, ast.Subscript | ast.Attribute):
