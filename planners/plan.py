@@ -557,12 +557,14 @@ class PlanBuilder:
         self.actions.append(action)
         return action
 
-    def unread(self, id_: int, tool: str | None, problem: PlanProblem) -> PlanProblem:
+    def unread(self, id_: int, tool: str | None, problem: PlanProblem, *,
+               values: list[Any] | None = None) -> PlanProblem:
         """``problem``, of an action numbered ``id_`` that the parser could not read whole
         (its arguments, text after its call, a call never closed): its number counts as
         used, so that the next action is not said to skip it. Its number (out of order,
-        after join()) and its tool (when readable) are checked too, as problems of their
-        own (:attr:`hidden`)."""
+        after join()), its tool (when readable) and the argument ``values`` it could read
+        (their references, when the number is right) are checked too, as problems of
+        their own (:attr:`hidden`)."""
         self._written += 1
         line = problem.line or 0
         if self.joined_at is not None:
@@ -573,6 +575,11 @@ class PlanBuilder:
         bad_id = self._check_id(id_, line)
         if bad_id is not None:
             self.hidden.append((problem, bad_id))
+        found = self._value_problems(id_, values or [], line)
+        if bad_id is None:
+            deps = sorted({r for v in values or [] for r in _refs_in(v)})
+            found += [p for dep in deps if (p := self._check_ref(id_, dep, line)) is not None]
+        self.hidden.extend((problem, p) for p in dict.fromkeys(found))
         if tool is not None:
             self._hide_unnumbered(problem, id_, tool, None, {}, line)
         return problem

@@ -289,10 +289,15 @@ class TextPlanParser:
             return [self.builder.unreadable_id(digits, first_line)]
         id_, tool = int(digits), head.group(2)
         try:
-            positional, keywords = parse_call_args(text[head.end():close])
+            positional, keywords, unreadable = read_call_args(text[head.end():close])
         except ArgSyntaxError as exc:
             return [self.builder.unread(id_, tool, PlanProblem(exc.code, f"action {id_}: {exc}",
                                                                first_line))]
+        if unreadable:
+            # the arguments that were read are checked too (their references, values)
+            return [self.builder.unread(id_, tool, PlanProblem(
+                ArgSyntaxError.code, f"action {id_}: {'; '.join(unreadable)}", first_line),
+                values=[*positional, *keywords.values()])]
         call = text[head.start(2):close + 1]
         return [self.builder.action(id_, tool, positional, keywords, line=first_line,
                                     text=" ".join(call.split()), thought=thought)]
@@ -362,7 +367,20 @@ def _rewrite_code(text: str, rewrite: Callable[[str, int], tuple[str, int] | Non
 def parse_call_args(text: str) -> tuple[list[Any], dict[str, Any]]:
     """Parse the inside of ``tool(...)`` into positional and keyword literals.
 
-    :raises ArgSyntaxError: naming what is not a literal.
+    :raises ArgSyntaxError: naming each argument that is not a literal.
+    """
+    positional, keywords, problems = read_call_args(text)
+    if problems:
+        raise ArgSyntaxError("; ".join(problems))
+    return positional, keywords
+
+
+def read_call_args(text: str) -> tuple[list[Any], dict[str, Any], list[str]]:
+    """The arguments of ``tool(...)`` that are literals, positional and by keyword, and
+    what is wrong with each of the others (each argument is read whatever the others
+    are).
+
+    :raises ArgSyntaxError: when the text is no list of arguments at all.
     """
     source = _mark_bare_refs(_escape_line_breaks(text))
     try:
@@ -384,18 +402,29 @@ def parse_call_args(text: str) -> tuple[list[Any], dict[str, Any]]:
     call = tree.body
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
         raise ArgSyntaxError(f"cannot parse the arguments {_clip(text.strip())!r}")
-    try:
-        positional = [_literal(a, 0) for a in call.args]
-        keywords: dict[str, Any] = {}
-        for kw in call.keywords:
-            if kw.arg is None:
-                raise ArgSyntaxError("`**` is not allowed in arguments")
-            if kw.arg in keywords:  # Python's parser lets it through; the last one won
-                raise ArgSyntaxError(f"argument {kw.arg!r} is given twice")
-            keywords[kw.arg] = _literal(kw.value, 0)
-    except RecursionError:
-        raise ArgSyntaxError("arguments nested too deeply") from None
-    return positional, keywords
+    problems: list[str] = []
+
+    def read(node: ast.AST) -> tuple[bool, Any]:
+        try:
+            return True, _literal(node, 0)
+        except ArgSyntaxError as exc:
+            problems.append(str(exc))
+        except RecursionError:
+            problems.append("arguments nested too deeply")
+        return False, None
+
+    positional = [value for ok, value in map(read, call.args) if ok]
+    keywords: dict[str, Any] = {}
+    for kw in call.keywords:
+        if kw.arg is None:
+            problems.append("`**` is not allowed in arguments")
+        elif kw.arg in keywords:  # Python's parser lets it through; the last one won
+            problems.append(f"argument {kw.arg!r} is given twice")
+        else:
+            ok, value = read(kw.value)
+            if ok:
+                keywords[kw.arg] = value
+    return positional, keywords, list(dict.fromkeys(problems))
 
 
 def _escape_line_breaks(text: str) -> str:
