@@ -197,7 +197,10 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
             for problem in registry.backend_config_problems(config):
                 # giving the field fixes it where the run keeps the model's own backend
                 found.setdefault(problem, []).append((label, config is declared))
-        for call in workflow_calls(wf, registry.planner_known_steps):
+        # (finding the calls reads every step's templates: only where one may call)
+        calls = workflow_calls(wf, registry.planner_known_steps) if any(
+            _may_run_a_workflow(step) for step in wf.steps) else []
+        for call in calls:
             try:
                 sub, smap, sub_folder = find_workflow(call.ref, folder, registry.workflows)
             except PonderError:
@@ -217,3 +220,11 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
             f"{', '.join(label for label, _ in models)}: {problem.fix}"
             + (f", or give `{problem.field}` in its config" if models[0][1] else "")
             for problem, models in found.items()))
+
+
+def _may_run_a_workflow(step: Any) -> bool:
+    """Whether a step may run a sub-workflow: a ``workflow`` step, a map of one, a spawn,
+    a plan (its known steps may)."""
+    kind = getattr(step, "kind", None)
+    return kind in ("workflow", "spawn", "plan") or (kind == "map"
+                                                     and step.step.kind == "workflow")
