@@ -25,12 +25,18 @@ Each request is then asked again on the same server (``again``): the run is read
 new. ``keyframe bytes`` is the size of the tip keyframe's answer. (Requests that a
 server of an older Ponder does not have are reported as failed.)
 
+``--store-read N`` also times, N times in this process, what every one of those first
+reads starts with: reading the run's events from the store a page at a time
+(``SqlStore.events_page``, 5,000 a page), rows decoded into events, with the CPU time
+of the process (all threads; on a shared machine, compare CPU).
+
 ``PYTHONPATH`` is passed on to the server, so that another version of Ponder (a tree
 extracted with ``git archive``) can be measured with the same script.
 
 Usage::
 
     python bench/viewer_bench.py [--events 200000] [--db FILE] [--only NAME ...]
+                                 [--store-read N]
 """
 
 from __future__ import annotations
@@ -259,6 +265,24 @@ def measure(db: Path, name: str) -> dict[str, Any]:
         server.stop()
 
 
+async def store_read(db: Path, times: int) -> list[tuple[float, float, int]]:
+    """(CPU s, wall s, events) of each of ``times`` reads of the run, a page at a time."""
+    out = []
+    async with SqlStore(str(db)) as store:
+        for _ in range(times):
+            cpu, wall = time.process_time(), time.perf_counter()
+            after: int | None = None
+            n = 0
+            while True:
+                page = await store.events_page(RUN_ID, after_seq=after, limit=5000)
+                n += len(page)
+                if len(page) < 5000:
+                    break
+                after = page[-1].seq
+            out.append((time.process_time() - cpu, time.perf_counter() - wall, n))
+    return out
+
+
 def _mib(kib: int | None) -> str:
     return "n/a" if kib is None else f"{kib / 1024:,.0f}"
 
@@ -269,6 +293,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--db", type=Path, help="the SQLite file (default: a temporary one); "
                         "an existing file holding the run is reused")
     parser.add_argument("--only", nargs="+", choices=sorted(REQUESTS), help="these requests")
+    parser.add_argument("--store-read", type=int, default=0, metavar="N",
+                        help="also time reading every event from the store, N times")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         db: Path = args.db or Path(tmp) / "viewer-bench.db"
@@ -280,6 +306,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
               f"{platform.python_version()}\n")
         rows = [measure(db, name) for name in args.only or REQUESTS]
+        reads = anyio.run(store_read, db, args.store_read)
+    if reads:
+        print("| store read, every event, pages of 5,000 | CPU s | wall s | events |")
+        print("|---|---:|---:|---:|")
+        for i, (cpu, wall, n) in enumerate(reads, 1):
+            print(f"| read {i} | {cpu:.2f} | {wall:.2f} | {n} |")
+        print()
     print("| first request on a fresh server | time s | again s | peak RSS MiB (idle) "
           "| answer |")
     print("|---|---:|---:|---:|---:|")

@@ -11,12 +11,15 @@ from bench_scripts import run_bench
 
 def test_the_viewer_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = run_bench("viewer_bench", ["--events", "700", "--db", str(tmp_path / "v.db"),
-                                      "--only", "run (steps=false)", "all events", "stream"])
+                                      "--only", "run (steps=false)", "all events", "stream",
+                                      "--store-read", "2"])
     assert [r["request"] for r in rows] == ["run (steps=false)", "all events", "stream"]
     assert all(r["seconds"] > 0 for r in rows)
     assert len({r["result"] for r in rows}) == 1  # each saw every event of the run
     out = capsys.readouterr().out
     assert re.search(r"^\| all events \| [\d.]+ \| ", out, re.MULTILINE), out
+    reads = re.findall(r"^\| read \d \| [\d.]+ \| [\d.]+ \| (\d+) \|$", out, re.MULTILINE)
+    assert reads == [str(rows[0]["result"])] * 2, out
 
 
 @pytest.mark.browser
