@@ -638,12 +638,13 @@ class PlanBuilder:
         return Joined(line, answer)
 
     def finish(self, *, ended: bool = True, rejected: int = 0,
-               empty_message: str = "the plan has no actions before join()"
-               ) -> list[PlanProblem]:
+               empty_message: str = "the plan has no actions before join()",
+               last_line: int | None = None) -> list[PlanProblem]:
         """Problems visible only once the plan is complete.
 
         :param rejected: problems the parser already reported (lines it could not read):
             a plan whose only lines were rejected is not also reported as empty.
+        :param last_line: the line where the plan ends (where a missing join() was due).
         :param empty_message: the message for a plan that joined with no action, in the words
             of its format.
         """
@@ -661,7 +662,8 @@ class PlanBuilder:
         elif empty:
             problems.append(PlanProblem("empty_plan", "the plan has no actions"))
         elif self.joined_at is None and ended:
-            problems.append(PlanProblem("no_join", "the plan does not end with join()"))
+            problems.append(PlanProblem("no_join", "the plan does not end with join()",
+                                        last_line))
         return problems
 
     # -- checks ------------------------------------------------------------------

@@ -117,6 +117,7 @@ class TextPlanParser:
         self._pending: tuple[int, str] | None = None  # (first line, text so far)
         self._problems = 0  # problems reported so far
         self._prose: tuple[int, str] | None = None  # the first line of prose skipped
+        self._last_line: int | None = None  # the last line that is not blank
 
     @property
     def raw(self) -> str:
@@ -194,7 +195,8 @@ class TextPlanParser:
             # nothing but prose: the model did not write a plan, and its text says more
             # than "no actions"
             out.append(_garbage(self._prose[1], self._prose[0]))
-        out += self.builder.finish(rejected=self._problems + _count_problems(out))
+        out += self.builder.finish(rejected=self._problems + _count_problems(out),
+                                   last_line=self._ended_at or self._last_line)
         return out
 
     def _after_end(self, tail: str) -> list[ParseEvent]:
@@ -207,6 +209,8 @@ class TextPlanParser:
 
     # -- lines --------------------------------------------------------------------
     def _line(self, text: str) -> list[ParseEvent]:
+        if text.strip():
+            self._last_line = self._line_no
         if self._pending is not None:
             first, so_far = self._pending
             if _ACTION_HEAD.match(text) or _JOIN.fullmatch(text):

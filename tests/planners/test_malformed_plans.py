@@ -66,7 +66,7 @@ CASES: list[tuple[str, str, str, str, int | None, int | None, bool]] = [
      "two_joins", 3, 4, True),
     ("no join", '1. search("a")\n2. search("b")\n<END_OF_PLAN>',
      '{"actions": [\n' + json.dumps(act(1)) + ",\n" + json.dumps(act(2)),
-     "no_join", None, 3, True),
+     "no_join", 3, 3, True),
     ("text after the end", '1. search("a")\n2. join()\n<END_OF_PLAN>\n3. search("b")',
      js(act(1), after='\n{"actions": [' + json.dumps(act(2)) + "]}"), "after_end", 4, 4, True),
     ("empty plan", "join()\n<END_OF_PLAN>", '{"actions": []}', "empty_plan", 1, 1, False),

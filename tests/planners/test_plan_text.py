@@ -134,7 +134,8 @@ MALFORMED = [
     ("two joins", '1. search("a")\n2. join()\njoin()', "two_joins", 3),
     ("answer that is no action", '1. search("a")\n2. join($5)', "bad_reference", 2),
     ("action after join", '1. search("a")\n2. join()\n3. search("b")', "after_join", 3),
-    ("no join", '1. search("a")\n2. search("b")\n<END_OF_PLAN>', "no_join", None),
+    # no_join is at the line where the plan ends, where join() was due
+    ("no join", '1. search("a")\n2. search("b")\n<END_OF_PLAN>', "no_join", 3),
     ("action after end", '1. search("a")\n2. join()\n<END_OF_PLAN>\nok\n3. search("b")',
      "after_end", 5),
     ("empty plan", "join()\n<END_OF_PLAN>", "empty_plan", 1),
@@ -290,7 +291,7 @@ def test_a_line_that_starts_like_an_action_but_is_none_is_still_an_error(
 
 def test_a_text_of_only_prose_names_its_first_line(catalog: ToolCatalog) -> None:
     _, problems, _ = parse("I cannot help with that.\nSorry.", catalog)
-    assert [(p.code, p.line) for p in problems] == [("garbage", 1), ("no_join", None)]
+    assert [(p.code, p.line) for p in problems] == [("garbage", 1), ("no_join", 2)]
     assert "I cannot help with that." in problems[0].message
 
 
