@@ -254,6 +254,9 @@ def parse_plan(text: str, tools: ToolCatalog, *, fmt: str = "auto",
         else:
             result.joined = True
             result.answer = event.answer
+    # in the order of their lines (a JSON plan's element that is no object is found only
+    # once the whole object is read); what has no line (the end of the text) comes last
+    result.problems.sort(key=lambda p: (p.line is None, p.line or 0))
     return result
 
 
