@@ -14,7 +14,7 @@ from orchestrator.store._codec import (
     check_batch,
     check_column_text,
     conflict_error,
-    decode,
+    decode_rows,
     encode,
     utf8_safe,
 )
@@ -84,11 +84,11 @@ class MemoryStore(TraceStore):
         await checkpoint()
         self._check_open()
         rows = self._events.get(run_id, {})
-        return [
-            decode(run_id, seq, kind, ts, json.loads(payload))
+        return decode_rows(run_id, [
+            (seq, kind, ts, payload)
             for seq, (kind, ts, payload) in sorted(rows.items())
             if (after_seq is None or seq > after_seq) and (kinds is None or kind in kinds)
-        ]
+        ])  # fmt: skip
 
     async def events_page(
         self, run_id: str, *, after_seq: int | None = None, limit: int
@@ -98,8 +98,7 @@ class MemoryStore(TraceStore):
         after = _page_start(after_seq, limit)
         rows = self._events.get(run_id, {})
         seqs = heapq.nsmallest(limit, (seq for seq in rows if seq > after))
-        return [decode(run_id, seq, rows[seq][0], rows[seq][1], json.loads(rows[seq][2]))
-                for seq in seqs]
+        return decode_rows(run_id, [(seq, *rows[seq]) for seq in seqs])
 
     async def run_info(self, run_id: str) -> RunInfo | None:
         await checkpoint()

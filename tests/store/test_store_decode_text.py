@@ -103,10 +103,10 @@ def test_a_payload_that_no_longer_validates_is_kept_raw_with_a_warning(
 
 
 @pytest.mark.anyio
-async def test_every_sql_backend_reads_back_what_it_stored(sql_url: str) -> None:
+async def test_every_backend_reads_back_what_it_stored(store_url: str) -> None:
     events: list[Any] = [*full_run(RUN, status=None, unknown_kind=True), *[
         e.model_copy(update={"seq": e.seq + 100}) for e in _odd_values()]]  # fmt: skip
-    async with await open_store(sql_url) as store:
+    async with await open_store(store_url) as store:
         await store.append(events)
         _same(await store.events(RUN), events, fields_set=False)
         page = await store.events_page(RUN, after_seq=4, limit=100)
