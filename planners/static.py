@@ -117,10 +117,14 @@ class StaticPlanner:
         yield PlanAnswer(final.output)
 
 
-def rename_step(step: Any, ids: dict[str, str]) -> Any:
-    """A copy of ``step`` with its id and every reference to ``ids`` renamed."""
+def rename_step(step: Any, ids: dict[str, str], patterns: re.Pattern[str] | None = None
+                ) -> Any:
+    """A copy of ``step`` with its id and every reference to ``ids`` renamed.
+
+    :param patterns: ``_patterns(ids)``, when the caller renames many steps.
+    """
     data = step.model_dump(by_alias=True, exclude_unset=True)
-    data = _rename(data, ids, _patterns(ids))
+    data = _rename(data, ids, _patterns(ids) if patterns is None else patterns)
     data["id"] = ids.get(step.id, step.id)
     return _STEP_ADAPTER.validate_python(data)
 
@@ -193,13 +197,14 @@ def _renamed_steps(raw: list[Any], steps: list[Any | None], ids: dict[str, str],
     planned: list[tuple[Any, Any]] = []
     problems: list[OptionProblem] = []
     back = {v: k for k, v in ids.items()}
+    patterns = _patterns(ids)  # once: 2 per id were built for every step
     added: set[str] = set()
     for i, (data, step) in enumerate(zip(raw, steps, strict=True)):
         if step is None:
             if isinstance(sid := _raw_id(data), str):
                 added.add(ids[sid])
             continue
-        renamed = rename_step(step, ids)
+        renamed = rename_step(step, ids, patterns)
         unknown = sorted(step_dependencies(renamed) - added - outside)
         if unknown:
             shown = ", ".join(repr(back.get(u, u)) for u in unknown)
@@ -211,23 +216,24 @@ def _renamed_steps(raw: list[Any], steps: list[Any | None], ids: dict[str, str],
     return planned, problems
 
 
-def _patterns(ids: dict[str, str]) -> list[tuple[re.Pattern[str], str]]:
-    out = []
-    for old, new in sorted(ids.items(), key=lambda kv: -len(kv[0])):
-        name = re.escape(old)
-        out.append((re.compile(rf"(?<![\w\-.])steps\.{name}(?![\w\-])"), f"steps['{new}']"))
-        out.append((re.compile(rf"(?<![\w\-.])steps\[\s*(['\"]){name}\1\s*\]"), f"steps['{new}']"))
-    return out
+def _patterns(ids: dict[str, str]) -> re.Pattern[str]:
+    """The references to any of ``ids`` a template may hold, ``steps.ID`` and
+    ``steps['ID']``, as one pattern: renaming is one pass, which never reads what it
+    wrote itself."""
+    if not ids:
+        return re.compile(r"(?!)")  # matches nothing
+    names = "|".join(re.escape(old) for old in sorted(ids, key=len, reverse=True))
+    return re.compile(rf"(?<![\w\-.])steps(?:\.(?P<dotted>{names})(?![\w\-])"
+                      rf"|\[\s*(?P<q>['\"])(?P<indexed>{names})(?P=q)\s*\])")
 
 
-def _rename(value: Any, ids: dict[str, str],
-            patterns: list[tuple[re.Pattern[str], str]], key: str | None = None) -> Any:
+def _rename(value: Any, ids: dict[str, str], patterns: re.Pattern[str],
+            key: str | None = None) -> Any:
     if isinstance(value, str):
         if key == "of":
             return ids.get(value, value)
-        for pattern, repl in patterns:
-            value = pattern.sub(repl, value)
-        return value
+        return patterns.sub(
+            lambda m: f"steps['{ids[m.group('dotted') or m.group('indexed')]}']", value)
     if isinstance(value, list):
         if key in _ID_LIST_FIELDS:
             return [ids.get(v, v) if isinstance(v, str) else v for v in value]
