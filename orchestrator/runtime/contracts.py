@@ -143,6 +143,18 @@ class LLMBackend(Protocol):
     ``(path, message)`` pairs, when it has one, is asked instead (the ``pool`` backend's
     checks its members too; ``orchestrator.spec.options.option_problems`` builds pairs from
     a pydantic model). Without either, any options pass validation.
+
+    A classmethod ``config_problems(config, env)`` says what a model's config lacks for
+    the backend to serve it in this environment, where the environment does not give it
+    either. It gets the ``ModelConfig`` as the run will use it (``--backend`` applied) and
+    the environment variables (a mapping; read them from it, not from ``os.environ``), and
+    returns a list of ``orchestrator.runtime.registry.ConfigProblem`` (what is missing,
+    how the environment gives it, which config field gives it instead), empty when
+    nothing is. Every run that starts (``Workflow.run``, a resume, a fork) asks it through
+    ``Registry.backend_config_problems`` for each model its steps and sub-workflows use,
+    before any step runs, and refuses the run with every problem at once. It must not do
+    I/O. Without it, nothing is checked up front (the ``openai`` backend has one: no model
+    name; no server and no key).
     """
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
