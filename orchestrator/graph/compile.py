@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.errors import Problem, TemplateRenderError, ValidationFailed, shown
 from orchestrator.graph.allowlist import Allowlist, SubworkflowLoader
 from orchestrator.spec import templates
-from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS
+from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS, judge_name_clash
 from orchestrator.spec.loader import SourceMap, is_file
 from orchestrator.spec.models import (
     BranchStep,
@@ -505,6 +505,10 @@ class _Checker:
                     self.refs_in_template((*base, fname), step.id, source, local)
             return
         judged = self.steps_by_id.get(step.of)
+        if isinstance(judged, MapStep):
+            clash = judge_name_clash(step, judged.id, judged.item_var)
+            if clash is not None:
+                self.add(("steps", self.index[judged.id], "as"), *clash)
         for name in ("scorer", "check"):
             scorer = getattr(step, name)
             if scorer is None:

@@ -59,6 +59,25 @@ def _check_regex(value: str | None, what: str) -> str | None:
     return value
 
 
+#: the names a join's judge (its ``scorer`` or ``check``) is rendered with besides
+#: ``inputs`` and ``steps``: its own candidate's, which win over a judged step's names
+JUDGE_NAMES = ("candidate", "answer", "index")
+
+
+def judge_name_clash(join: JoinStep, map_id: str, item_var: str) -> tuple[str, str] | None:
+    """The problem and its hint when ``join`` judges the items of map ``map_id``, whose
+    item variable (its ``as:``) is one of the names its judge reserves (:data:`JUDGE_NAMES`):
+    the judge's own value would silently hide the item. None when there is no clash."""
+    judge = "scorer" if join.scorer is not None else "check" if join.check is not None else None
+    if judge is None or item_var not in JUDGE_NAMES:
+        return None
+    reserved = ", ".join(f"`{n}`" for n in JUDGE_NAMES)
+    return (f"map {map_id!r}: `as: {item_var}` is a name the {judge} of join {join.id!r} "
+            f"reserves ({reserved} are the judged candidate's own), so the judge would not "
+            "see the map's item",
+            "give the item another name, e.g. `as: item`")
+
+
 class Scorer(_Model):
     """How ``best_of_n`` scores a candidate, or how ``first_finish`` checks one.
 
