@@ -355,28 +355,8 @@ class _Checker:
 
     def refs_in_template(self, path: tuple[str | int, ...], me: str | None, source: str,
                          local_names: set[str], *, expression: bool = False) -> set[str]:
-        issue = (templates.check_expression(source) if expression else templates.check(source))
-        if issue is not None:
-            line, col = self.smap.locate(path)
-
-            def recheck(text: str) -> int:  # the issue's line in the template laid out anew
-                again = (templates.check_expression(text) if expression
-                         else templates.check(text))
-                return again.line if again is not None else 0
-
-            found = template_line(self.smap, path, source, issue.line, recheck=recheck)
-            if line and issue.line and found != line:
-                line, col = found, 1
-            self.problems.append(Problem(
-                f"template error: {issue.message}" if issue.hint
-                else f"template syntax error: {issue.message}",
-                issue.hint or "check `{{ }}`/`{% %}` pairs and quotes", self.smap.file, line, col))
+        if not self.template_problems(path, source, expression=expression):
             return set()
-        if not expression:
-            for line_no, what in templates.value_misuses(source):
-                self.add(path, f"template error: {what}", "a template prints text",
-                         functools.partial(self.smap.value_spot, path, source, line_no,
-                                           what.split("`")[1]))
         deps: set[str] = set()
         split = self.hyphenated_ids(path, source)
         refs = templates.template_refs(source, expression=expression)
@@ -404,6 +384,34 @@ class _Checker:
                            functools.partial(self.smap.value_spot, path, source,
                                              lines.get(name, 0), name))
         return deps
+
+    def template_problems(self, path: tuple[str | int, ...], source: str, *,
+                          expression: bool = False) -> bool:
+        """Report a template's syntax error, or each `{{ steps }}`-like value it prints,
+        at its file line; whether the template parses (its references can be read)."""
+        issue = (templates.check_expression(source) if expression else templates.check(source))
+        if issue is not None:
+            line, col = self.smap.locate(path)
+
+            def recheck(text: str) -> int:  # the issue's line in the template laid out anew
+                again = (templates.check_expression(text) if expression
+                         else templates.check(text))
+                return again.line if again is not None else 0
+
+            found = template_line(self.smap, path, source, issue.line, recheck=recheck)
+            if line and issue.line and found != line:
+                line, col = found, 1
+            self.problems.append(Problem(
+                f"template error: {issue.message}" if issue.hint
+                else f"template syntax error: {issue.message}",
+                issue.hint or "check `{{ }}`/`{% %}` pairs and quotes", self.smap.file, line, col))
+            return False
+        if not expression:
+            for line_no, what in templates.value_misuses(source):
+                self.add(path, f"template error: {what}", "a template prints text",
+                         functools.partial(self.smap.value_spot, path, source, line_no,
+                                           what.split("`")[1]))
+        return True
 
     def hyphenated_ids(self, path: tuple[str | int, ...], source: str) -> set[str]:
         """Each step id holding `-` that a template reads as `steps.a-b` (Jinja2 reads a
@@ -623,6 +631,7 @@ class _Checker:
             path = (*base, "options", "steps", j)
             unknown = sorted(step_dependencies(inner) - earlier - outside)
             earlier.add(inner.id)
+            self.known_step_templates(path, inner)
             if unknown:
                 self.add(path, f"plan {plan.id!r}: step {inner.id!r} refers to "
                          f"{', '.join(repr(u) for u in unknown)}, which is not an earlier step "
@@ -641,6 +650,20 @@ class _Checker:
             if found is not None:
                 self.add(path, f"plan {plan.id!r}: {found.message}",
                          "add the tool to the plan step's `tools:`, or do not call it")
+
+    def known_step_templates(self, path: tuple[str | int, ...], step: Any) -> None:
+        """The templates of a step a planner adds (a static plan's), each checked for
+        what fails its render whatever the run (a syntax error, `{{ steps }}` or
+        `{{ steps.ID }}` printed), at its line: they were found only when the plan ran.
+        Their references are checked with the plan's steps (:meth:`check_known_steps`)."""
+        for fname, src in _template_fields(step):
+            self.template_problems((*path, fname), src)
+        if isinstance(step, BranchStep):
+            for c, case in enumerate(step.cases):
+                self.template_problems((*path, "cases", c, "when"), case.when, expression=True)
+        if isinstance(step, MapStep):
+            for fname, src in _template_fields(step.step):
+                self.template_problems((*path, "step", fname), src)
 
     def check_tool(self, path: tuple[str | int, ...], name: str) -> None:
         if name not in self.tool_names and name not in self.spec.tools:
