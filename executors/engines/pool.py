@@ -60,7 +60,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -90,6 +90,7 @@ from orchestrator.errors import (
     PonderError,
     StepTimeout,
     clipped,
+    shown,
 )
 from orchestrator.runtime.contracts import (
     BackendFactory,
@@ -103,7 +104,7 @@ from orchestrator.spec.models import ModelConfig
 from orchestrator.spec.options import OptionProblem, option_problems
 
 if TYPE_CHECKING:
-    from orchestrator.runtime.registry import Registry
+    from orchestrator.runtime.registry import ConfigProblem, Registry
 
 #: backends of this package, found without entry points
 BUILTIN_BACKENDS = {
@@ -863,6 +864,10 @@ class PoolBackend:
     ``default_concurrency``, capped at 64). Every response records ``pool``,
     ``engine``, ``policy``, ``priority``, ``service_level``, ``queue_s``,
     ``attempts`` and ``prefix_routed`` in its meta.
+
+    A run is refused before it starts when a member lacks what its backend needs in the
+    environment (:meth:`config_problems`: an ``openai`` member with no model name, or no
+    server and no key), each member's problems named.
     """
 
     options_model = PoolOptions  # what `ponder validate` checks the model's options against
@@ -926,6 +931,38 @@ class PoolBackend:
             problems.append((named_at[again], f"pool backend options: {duplicate}"))
         if not problems:
             problems += _nested_stall_problems(members, registry)
+        return problems
+
+    @classmethod
+    def config_problems(cls, config: ModelConfig, env: Mapping[str, str]
+                        ) -> list[ConfigProblem]:
+        """What the pool's members lack in the environment ``env`` (each member's backend's
+        ``config_problems``, asked through the registry; a member that is a pool asks its
+        own), each named with its member: an ``openai`` member with no model name, or no
+        server and no key. A run is refused before it starts when any member has one, as
+        a run would fail its first call to the pool, whose other members are fine: only
+        what cannot start on this machine (a package, a GPU) is left out at run time.
+        Options or members that cannot be read are left to validation and to the run."""
+        from orchestrator.runtime.registry import Registry
+
+        try:
+            options = PoolOptions.model_validate(config.options)
+        except ValidationError:
+            return []
+        registry = Registry()
+        problems: list[ConfigProblem] = []
+        for index, raw in enumerate(options.members):
+            data = dict(raw)
+            name = data.pop("name", None)
+            for key in ("replicas", "stall_timeout_s"):
+                data.pop(key, None)
+            try:
+                cfg = ModelConfig.model_validate(data)
+            except ValidationError:
+                continue
+            member = name or f"{cfg.backend}-{index}"
+            problems += [p._replace(problem=f"pool member {shown(member)}: {p.problem}")
+                         for p in registry.backend_config_problems(cfg, env)]
         return problems
 
     default_concurrency = 4096

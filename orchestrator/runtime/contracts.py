@@ -154,7 +154,7 @@ class LLMBackend(Protocol):
     ``Registry.backend_config_problems`` for each model its steps and sub-workflows use,
     before any step runs, and refuses the run with every problem at once. It must not do
     I/O. Without it, nothing is checked up front (the ``openai`` backend has one: no model
-    name; no server and no key).
+    name; no server and no key; the ``pool`` backend asks its members' backends).
     """
 
     async def complete(self, request: LLMRequest) -> LLMResponse:

@@ -15,7 +15,7 @@ import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
 from importlib.metadata import entry_points
@@ -410,11 +410,13 @@ class Registry:
             return []
         return option_problems(model, options, f"{name} backend")
 
-    def backend_config_problems(self, config: ModelConfig) -> list[ConfigProblem]:
+    def backend_config_problems(self, config: ModelConfig,
+                                env: Mapping[str, str] | None = None) -> list[ConfigProblem]:
         """What a model's config (as the run uses it) lacks for its backend to serve it in
-        this process's environment: its backend's ``config_problems(config, env)``
-        classmethod's, when it has one (the ``openai`` backend: no model name, no server
-        and no key); none for a backend without it or that does not load, which the run
+        the environment ``env`` (default: this process's): its backend's
+        ``config_problems(config, env)`` classmethod's, when it has one (the ``openai``
+        backend: no model name, no server and no key; the ``pool`` backend: its
+        members'); none for a backend without it or that does not load, which the run
         reports. Asked before a run starts, so that a run is refused with every problem
         instead of failing each of its LLM steps with the first."""
         try:
@@ -422,7 +424,8 @@ class Registry:
         except ConfigError:
             return []
         check = getattr(factory, "config_problems", None)
-        return list(check(config, os.environ)) if callable(check) else []
+        return (list(check(config, os.environ if env is None else env)) if callable(check)
+                else [])
 
     # -- planners -------------------------------------------------------------
     def planner_names(self) -> set[str]:
