@@ -18,6 +18,7 @@ import anyio
 
 from executors.fanout._live import Child, LiveContext, Owner, usage_dict
 from executors.fanout._reduce import (
+    CHECK_ERRORED,
     Tally,
     answer_of,
     answers_of,
@@ -131,8 +132,9 @@ class FirstFinish(Online):
             self.checks.append(score)
             if not passes(score, check):
                 child.status = "rejected"
-                child.error = "failed the check" + (f": {score.error}" if score.error else
-                                                    f" (it returned {score.raw!r})")
+                child.error = (f"{CHECK_ERRORED}{score.error}" if score.failed else
+                               "failed the check" + (f": {score.error}" if score.error else
+                                                     f" (it returned {score.raw!r})"))
                 return False
         if self.winner is None:
             self.winner = child.index

@@ -356,6 +356,40 @@ def apply_policy(children: Sequence[Child], join: JoinStep, fanout_id: str) -> l
     return ok
 
 
+#: how a rejected child's error starts when first_finish's check could not judge it (its
+#: step, template or server failed), not when the check answered "no"
+CHECK_ERRORED = "failed the check, which errored: "
+
+
+def no_pass_error(join: JoinStep, fanout_id: str, children: Sequence[Child]) -> StepError:
+    """The error of a first_finish join none of whose children finished and passed the
+    check: how many the check turned down by its answer and how many it could not judge
+    (it errored), with the first error of each kind (a check's error names its template's
+    file:line), and what became of the other children."""
+    rejected = [c for c in children if c.status == "rejected"]
+    errored = [c for c in rejected if (c.error or "").startswith(CHECK_ERRORED)]
+    refused = [c for c in rejected if c not in errored]
+    parts = []
+    if errored:
+        first = errored[0]
+        parts.append(f"the check errored on {len(errored)} (child "
+                     f"{first.step_id or first.index}: "
+                     f"{(first.error or '')[len(CHECK_ERRORED):]})")
+    if refused:
+        first = refused[0]
+        why = (first.error or "").removeprefix("failed the check").strip(" :()")
+        parts.append(f"its answer turned down {len(refused)} (child "
+                     f"{first.step_id or first.index}: {why or 'rejected'})")
+    others = Counter(c.status for c in children if c.status != "rejected")
+    if others:
+        parts.append(", ".join(f"{k} {v}" for k, v in sorted(others.items())))
+    what = "finished and passed the check" if join.check is not None else "finished"
+    seen = (f"of its {len(children)} children, {'; '.join(parts)}" if parts else
+            "it has no children")
+    return StepError(f"join {join.id!r}: no child of {fanout_id!r} {what}: {seen}",
+                     step_id=join.id)
+
+
 def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child],
                     children: Sequence[Child] = (), cut_short: int = 0) -> StepError:
     """The error of a vote with no valid answer: no child gave a message, or the extractor

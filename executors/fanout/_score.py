@@ -84,13 +84,16 @@ def scope_of(ctx: LiveContext, fanout_id: str, child_step_id: str | None) -> dic
 
 @dataclass(slots=True)
 class Score:
-    """A scorer's verdict on one candidate: ``value`` is None when it gave no number."""
+    """A scorer's verdict on one candidate: ``value`` is None when it gave no number.
+    ``failed``: the scorer itself failed (its step, template or server: ``error`` says
+    why), it gave no verdict; an invalid score is a verdict."""
 
     index: int
     value: float | None
     raw: Any = None
     error: str | None = None
     step_id: str | None = None
+    failed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.index, "score": self.value}
@@ -143,7 +146,7 @@ async def score_all(ctx: LiveContext, owner: Owner, scorer: Scorer,
     for c, sid in zip(cands, ids, strict=True):
         o = outcomes[sid]
         if o.status != "succeeded":
-            out.append(Score(c.index, None, None, o.error or o.status, sid))
+            out.append(Score(c.index, None, None, o.error or o.status, sid, failed=True))
             continue
         out.append(_scored(c.index, o.output, scorer, numeric, sid))
     return out
@@ -205,7 +208,7 @@ async def _score_endpoint(ctx: LiveContext, owner: Owner, scorer: Scorer,
             meter = UsageMeter(approx_tokens(prompt))
             response = await call(backend, request, f"scorer:{scorer.endpoint}", meter)
         except PonderError as exc:
-            out[i] = Score(c.index, None, None, str(exc))
+            out[i] = Score(c.index, None, None, str(exc), failed=True)
             return
         usage.prompt_tokens += response.prompt_tokens
         usage.completion_tokens += response.completion_tokens

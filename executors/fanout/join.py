@@ -14,6 +14,7 @@ from executors.fanout._reduce import (
     answers_of,
     apply_policy,
     no_answer_error,
+    no_pass_error,
 )
 from executors.fanout._score import Candidate, scope_of, score_all
 from orchestrator.errors import StepError
@@ -111,8 +112,7 @@ class JoinExecutor:
         if step.reducer == "concat":
             return [c.output for c in ok]
         if step.reducer == "first_finish" and not ok:
-            raise StepError(f"join {join_id!r}: no child of {step.of!r} finished and passed "
-                            "the check", step_id=join_id)
+            raise no_pass_error(step, step.of, children)
         if step.reducer in ("vote", "adaptive_vote") or (
                 step.reducer == "first_finish" and step.first > 1):
             if step.reducer == "first_finish":  # short-m@k: the vote of the first m
