@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from orchestrator.graph.compile import step_dependencies
+from orchestrator.spec import templates
 from orchestrator.spec.models import BranchStep, Step
 from orchestrator.spec.options import options_message
 from planners.base import (
@@ -232,8 +233,21 @@ def _rename(value: Any, ids: dict[str, str], patterns: re.Pattern[str],
     if isinstance(value, str):
         if key == "of":
             return ids.get(value, value)
-        return patterns.sub(
-            lambda m: f"steps['{ids[m.group('dotted') or m.group('indexed')]}']", value)
+        found = list(patterns.finditer(value))
+        if not found:
+            return value
+        # a `steps` the template binds itself there (`{% for steps in xs %}`) is its own
+        keep = templates.rebound_at(value, [(m.start(), m.start() + len("steps"))
+                                            for m in found])
+        parts: list[str] = []
+        end = 0
+        for k, m in enumerate(found):
+            if k in keep:
+                continue
+            parts += [value[end:m.start()],
+                      f"steps['{ids[m.group('dotted') or m.group('indexed')]}']"]
+            end = m.end()
+        return "".join([*parts, value[end:]])
     if isinstance(value, list):
         if key in _ID_LIST_FIELDS:
             return [ids.get(v, v) if isinstance(v, str) else v for v in value]

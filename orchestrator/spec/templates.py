@@ -277,6 +277,34 @@ def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]
     return found
 
 
+def rebound_at(source: str, spans: list[tuple[int, int]]) -> set[int]:
+    """Which of the `steps`/`inputs` names at ``spans`` of a template (each the (start,
+    end) of the name in ``source``) are read where the template surely binds that name
+    itself, as :func:`template_refs` tells (those are no references): their indexes in
+    ``spans``. Empty for a template that does not parse, or with no `{% %}` tag."""
+    if "{%" not in source or not spans:
+        return set()
+    marker = "_rebound_at_"
+    while marker in source:
+        marker += "_"
+    placed: dict[str, tuple[int, str]] = {}
+    parts: list[str] = []
+    end = 0
+    for k, (start, stop) in enumerate(spans):
+        placed[f"{marker}{k}"] = (k, source[start:stop])
+        parts += [source[end:start], f"{marker}{k}"]
+        end = stop
+    try:
+        tree = environment().parse(to_jinja("".join([*parts, source[end:]])))
+    except (TemplateSyntaxError, RecursionError):
+        return set()
+    at: dict[int, int] = {}
+    for name in tree.find_all(nodes.Name):
+        if name.name in placed:
+            at[id(name)], name.name = placed[name.name]
+    return {at[n] for n in _rebound_reads(tree, surely=True) if n in at}
+
+
 def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
     """The names a template (or expression) reads that neither it defines (`{% set %}`,
     loop variables, macro arguments) nor Jinja2 does (`range`, `loop`...): those its
