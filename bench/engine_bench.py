@@ -43,15 +43,15 @@ anti-starvation): ``--runs`` runs (default 3,000) all arriving at once, each a c
 three calls (100 tokens out, each call starting when the one before it is done), on
 ``--engines`` engines (default 3) of ``--concurrency`` calls (default 16), so
 overloaded that every run starves under ``program_aware``. It compares starving calls
-served oldest run first (the pool's order) with served by the call's arrival (the order
-before), with ``fifo`` as a reference, and prints median and mean run latency and
+served oldest run first (the pool's option ``starving_order: run``, its default) with
+served by the call's arrival (``starving_order: arrival``, the order before), with
+``fifo`` as a reference, and prints median and mean run latency and
 makespan for each.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import random
 import statistics
 import time
@@ -256,19 +256,18 @@ def simulate(runs: list[Run], *, engines: int, concurrency: int, policy: str,
     """Run ``runs`` through one pool on the virtual clock.
 
     :param starving_order: how ``program_aware`` orders starving calls: oldest run first
-        (``run``, the pool's order) or by the call's arrival (``arrival``, the order
-        before); not a pool option, so it is set on the pool's policy settings here.
+        (``run``, the pool's default) or by the call's arrival (``arrival``, the order
+        before): the pool's ``starving_order`` option.
     """
     config = ModelConfig(backend="pool", model="llama-3-8b", options={
         "policy": policy, "routing": routing, "shared": False,
+        "starving_order": starving_order,
         "members": [{"backend": "sim-engine", "name": "h100", "replicas": engines,
                      "concurrency": concurrency, "model": "llama-3-8b"}]})
     engine_s: dict[tuple[str, str], float] = {}
 
     async def main() -> Outcome:
         pool = PoolBackend(config)
-        core = pool._core
-        core.settings = dataclasses.replace(core.settings, starving_order=starving_order)
         async with anyio.create_task_group() as tg:
             for run in runs:
                 tg.start_soon(_execute, pool, run, engine_s)

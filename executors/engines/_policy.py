@@ -81,8 +81,9 @@ class PolicySettings:
     starvation_ratio: float = 4.0
     starvation_floor_s: float = 5.0
     #: how starving calls are ordered: ``run`` (oldest run first, then the call's
-    #: arrival) or ``arrival`` (the call's arrival alone, the order before; kept only so
-    #: that bench/engine_bench.py --starvation-order can compare the two; no pool option)
+    #: arrival) or ``arrival`` (the call's arrival alone, the order before; the pool's
+    #: ``starving_order`` option, so that bench/engine_bench.py --starvation-order can
+    #: compare the two)
     starving_order: Literal["run", "arrival"] = "run"
 
 

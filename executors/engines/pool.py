@@ -171,6 +171,7 @@ class PoolOptions(BackendOptions):
     prompt_weight: float = Field(0.1, ge=0)
     starvation_ratio: float = Field(4.0, gt=0)
     starvation_floor_s: float = Field(5.0, ge=0)
+    starving_order: Literal["run", "arrival"] = "run"
     shared: bool = True
 
 
@@ -425,7 +426,8 @@ class _PoolCore:
         self.members = members
         self.settings = PolicySettings(options.policy, options.quantum_tokens, options.levels,
                                        options.starvation_s, options.prompt_weight,
-                                       options.starvation_ratio, options.starvation_floor_s)
+                                       options.starvation_ratio, options.starvation_floor_s,
+                                       options.starving_order)
         self.ledger = ServiceLedger()
         self.affinity: OrderedDict[str, Member] = OrderedDict()
         self.seq = itertools.count()
@@ -854,6 +856,8 @@ class PoolBackend:
                                        times their engine time jumps every level
     starvation_floor_s 5               ``program_aware``: engine seconds the ratio assumes
                                        at least (a new run does not starve at once)
+    starving_order     run             ``program_aware``: starving calls oldest run first
+                                       (``run``) or by the call's arrival (``arrival``)
     prompt_weight      0.1             ``program_aware``: service of one prompt token
     shared             true            runs of this process with the same config share
                                        one pool (its engines, queues and ledger)
