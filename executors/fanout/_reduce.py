@@ -351,8 +351,10 @@ def apply_policy(children: Sequence[Child], join: JoinStep, fanout_id: str) -> l
                 if children and len(failed) == len(children) else
                 f"{len(ok)} of {len(children)} children of {fanout_id!r} succeeded, "
                 f"{need} needed")
-        raise StepError(f"join {join.id!r}: {what}" + (f": {shown}{more}" if failed else ""),
-                        step_id=join.id)
+        checked = check_verdicts(children)  # first_finish: children its check rejected
+        raise StepError(f"join {join.id!r}: {what}" + (f": {shown}{more}" if failed else "")
+                        + (f"; others finished but did not pass the check: {'; '.join(checked)}"
+                           if checked else ""), step_id=join.id)
     return ok
 
 
@@ -366,6 +368,20 @@ def no_pass_error(join: JoinStep, fanout_id: str, children: Sequence[Child]) -> 
     check: how many the check turned down by its answer and how many it could not judge
     (it errored), with the first error of each kind (a check's error names its template's
     file:line), and what became of the other children."""
+    parts = check_verdicts(children)
+    others = Counter(c.status for c in children if c.status != "rejected")
+    if others:
+        parts.append(", ".join(f"{k} {v}" for k, v in sorted(others.items())))
+    what = "finished and passed the check" if join.check is not None else "finished"
+    seen = (f"of its {len(children)} children, {'; '.join(parts)}" if parts else
+            "it has no children")
+    return StepError(f"join {join.id!r}: no child of {fanout_id!r} {what}: {seen}",
+                     step_id=join.id)
+
+
+def check_verdicts(children: Sequence[Child]) -> list[str]:
+    """What first_finish's check made of the children it rejected: how many it errored on
+    and how many its answer turned down, with the first child of each (none: [])."""
     rejected = [c for c in children if c.status == "rejected"]
     errored = [c for c in rejected if (c.error or "").startswith(CHECK_ERRORED)]
     refused = [c for c in rejected if c not in errored]
@@ -380,14 +396,7 @@ def no_pass_error(join: JoinStep, fanout_id: str, children: Sequence[Child]) -> 
         why = (first.error or "").removeprefix("failed the check").strip(" :()")
         parts.append(f"its answer turned down {len(refused)} (child "
                      f"{first.step_id or first.index}: {why or 'rejected'})")
-    others = Counter(c.status for c in children if c.status != "rejected")
-    if others:
-        parts.append(", ".join(f"{k} {v}" for k, v in sorted(others.items())))
-    what = "finished and passed the check" if join.check is not None else "finished"
-    seen = (f"of its {len(children)} children, {'; '.join(parts)}" if parts else
-            "it has no children")
-    return StepError(f"join {join.id!r}: no child of {fanout_id!r} {what}: {seen}",
-                     step_id=join.id)
+    return parts
 
 
 def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child],

@@ -105,3 +105,19 @@ async def test_an_endpoint_check_that_fails_is_an_error_of_the_check(kit: Any) -
     error = r.failed("j").error
     assert "of its 2 children, the check errored on 2 (child s[0]: " in error, error
     assert "fake: scripted failure" in error
+
+
+async def test_a_failed_child_does_not_hide_the_check_errors_of_the_others(kit: Any) -> None:
+    """The policy refuses (one child failed, none passed): its error names the failed
+    child and, as well, what the check made of the children that finished."""
+    table: dict[str, Any] = {k: kit.Reply(v) for k, v in SCRIPT.items()}
+    table[r"^Answer b$"] = kit.Reply(fail=True)
+    d = _map_checked({"prompt": "Check {{ candidate.foo.bar }}"})
+    r = await kit.run(kit.doc(d["steps"]), fake=kit.FakeBackend(kit.by_pattern(table)))
+    assert not r.result.ok
+    error = r.failed("j").error
+    assert error.startswith("join 'j': 0 of 3 children of 'm' succeeded, 1 needed: m[1]: "
+                            ), error
+    assert ("; others finished but did not pass the check: the check errored on 2 (child "
+            "m[0]: step 'j[check0]' prompt template") in error, error
+    assert "candidate.foo: " in error
