@@ -338,6 +338,8 @@ class JsonPlanParser:
         if tool == "join":
             self._join_action = True
             return self.builder.join(line)
+        if isinstance(id_, str) and _DIGITS.fullmatch(id_.strip()):
+            id_ = int(id_)  # `"id": "2"`: a model's plain meaning, and `"$2"` reads it
         if not isinstance(id_, int) or isinstance(id_, bool):
             return PlanProblem("bad_json", f"an action needs an integer \"id\", got "
                                            f"{json.dumps(id_)[:40]}", line)
@@ -365,6 +367,9 @@ class JsonPlanParser:
 
 
 _SHOWN = 40  # characters of a plan a message quotes
+#: an ``"id"`` written as a string of digits, read as its number; a longer one than any
+#: action has is read too, to be reported as the number it is (not as "no integer")
+_DIGITS = re.compile(rf"[0-9]{{1,{MAX_ID_DIGITS + 1}}}")
 
 
 def _shown(text: str, *, cut: str = "end") -> str:
