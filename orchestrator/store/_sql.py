@@ -645,9 +645,14 @@ def _first_stored(conn: sa.Connection, by_run: dict[str, list[int]]) -> tuple[st
 def _select_events(
     conn: sa.Connection, run_id: str, after_seq: int | None, kinds: list[str] | None = None,
     limit: int | None = None,
-) -> list[tuple[int, str, float, dict[str, Any]]]:
+) -> list[tuple[int, str, float, str]]:
+    """The run's events as ``(seq, kind, ts, payload)`` rows, in ``seq`` order, the payload
+    as the JSON text the column holds (PostgreSQL's ``json`` keeps its input text), which
+    :func:`~orchestrator.store._codec.decode_rows` validates in one pass, as on SQLite,
+    where the driver's dict would have been parsed by :func:`json.loads` and validated
+    again."""
     query = (
-        sa.select(EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.ts, EVENTS.c.payload)
+        sa.select(EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.ts, sa.cast(EVENTS.c.payload, sa.Text))
         .where(EVENTS.c.run_id == run_id)
         .order_by(EVENTS.c.seq)
     )
@@ -657,7 +662,7 @@ def _select_events(
         query = query.where(EVENTS.c.kind.in_(kinds))
     if limit is not None:
         query = query.limit(limit)
-    return [(r.seq, r.kind, r.ts, r.payload) for r in conn.execute(query)]
+    return [(seq, kind, ts, payload) for seq, kind, ts, payload in conn.execute(query)]
 
 
 def _select_events_sqlite(
