@@ -28,7 +28,10 @@ server of an older Ponder does not have are reported as failed.)
 ``--store-read N`` also times, N times in this process, what every one of those first
 reads starts with: reading the run's events from the store a page at a time
 (``SqlStore.events_page``, 5,000 a page), rows decoded into events, with the CPU time
-of the process (all threads; on a shared machine, compare CPU).
+of the process (all threads; on a shared machine, compare CPU). ``--store-url URL``
+makes it read another store (a PostgreSQL URL, say) instead of the ``--db`` file,
+writing the run into it first when it does not hold it; ``--only`` with no name skips
+the requests (the server reads the SQLite file only).
 
 ``PYTHONPATH`` is passed on to the server, so that another version of Ponder (a tree
 extracted with ``git archive``) can be measured with the same script.
@@ -36,7 +39,7 @@ extracted with ``git archive``) can be measured with the same script.
 Usage::
 
     python bench/viewer_bench.py [--events 200000] [--db FILE] [--only NAME ...]
-                                 [--store-read N]
+                                 [--store-read N [--store-url URL]]
 """
 
 from __future__ import annotations
@@ -102,13 +105,20 @@ def run_events(run_id: str, n_events: int) -> Iterator[StoredEvent]:
                          usage=usage, duration_s=t - 1_790_000_000.0)
 
 
-async def write_run(path: Path, n_events: int) -> int:
-    """Write the run into a new SQLite store at ``path``; returns how many events."""
+async def write_run(path: Path | str, n_events: int) -> int:
+    """Write the run into a new store (a SQLite file's path, or a URL); returns how many
+    events."""
     return await write_events(path, run_events(RUN_ID, n_events))
 
 
-async def write_events(path: Path, events: Iterable[StoredEvent]) -> int:
-    """Append events to a new SQLite store at ``path`` in batches; returns how many."""
+async def _holds_run(url: Path | str) -> bool:
+    async with SqlStore(str(url)) as store:
+        return await store.run_info(RUN_ID) is not None
+
+
+async def write_events(path: Path | str, events: Iterable[StoredEvent]) -> int:
+    """Append events to a new store (a SQLite file's path, or a URL) in batches; returns
+    how many."""
     written = 0
     async with SqlStore(str(path)) as store:
         batch: list[StoredEvent] = []
@@ -265,9 +275,12 @@ def measure(db: Path, name: str) -> dict[str, Any]:
         server.stop()
 
 
-async def store_read(db: Path, times: int) -> list[tuple[float, float, int]]:
-    """(CPU s, wall s, events) of each of ``times`` reads of the run, a page at a time."""
-    out = []
+async def store_read(db: Path | str, times: int) -> list[tuple[float, float, int]]:
+    """(CPU s, wall s, events) of each of ``times`` reads of the run, a page at a time,
+    from the store ``db`` (a SQLite file's path, or a URL)."""
+    out: list[tuple[float, float, int]] = []
+    if not times:
+        return out
     async with SqlStore(str(db)) as store:
         for _ in range(times):
             cpu, wall = time.process_time(), time.perf_counter()
@@ -292,30 +305,42 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--db", type=Path, help="the SQLite file (default: a temporary one); "
                         "an existing file holding the run is reused")
-    parser.add_argument("--only", nargs="+", choices=sorted(REQUESTS), help="these requests")
+    parser.add_argument("--only", nargs="*", choices=sorted(REQUESTS),
+                        help="these requests (none: only the store read)")
     parser.add_argument("--store-read", type=int, default=0, metavar="N",
                         help="also time reading every event from the store, N times")
+    parser.add_argument("--store-url", help="the store --store-read reads (default: the "
+                        "--db file); the run is written into it when it does not hold it")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         db: Path = args.db or Path(tmp) / "viewer-bench.db"
-        if not db.exists():
+        only_store = args.store_url is not None and args.only == []
+        if not db.exists() and not only_store:
             t0 = time.perf_counter()
             n = anyio.run(write_run, db, args.events)
             print(f"wrote {n:,} events in {time.perf_counter() - t0:.1f} s "
                   f"({db.stat().st_size / 2**20:,.0f} MiB)")
         print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
               f"{platform.python_version()}\n")
-        rows = [measure(db, name) for name in args.only or REQUESTS]
-        reads = anyio.run(store_read, db, args.store_read)
+        rows = [measure(db, name) for name in (REQUESTS if args.only is None else args.only)]
+        store: Path | str = db
+        if args.store_url and args.store_read:
+            store = args.store_url
+            if not anyio.run(_holds_run, store):
+                t0 = time.perf_counter()
+                n = anyio.run(write_run, store, args.events)
+                print(f"wrote {n:,} events to --store-url in {time.perf_counter() - t0:.1f} s")
+        reads = anyio.run(store_read, store, args.store_read)
     if reads:
         print("| store read, every event, pages of 5,000 | CPU s | wall s | events |")
         print("|---|---:|---:|---:|")
         for i, (cpu, wall, n) in enumerate(reads, 1):
             print(f"| read {i} | {cpu:.2f} | {wall:.2f} | {n} |")
         print()
-    print("| first request on a fresh server | time s | again s | peak RSS MiB (idle) "
-          "| answer |")
-    print("|---|---:|---:|---:|---:|")
+    if rows:
+        print("| first request on a fresh server | time s | again s | peak RSS MiB (idle) "
+              "| answer |")
+        print("|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['request']} | {r['seconds']:.2f} | {r['again']:.2f} "
               f"| {_mib(r['peak_kib'])} ({_mib(r['idle_kib'])}) | {r['result']} |")
