@@ -369,14 +369,26 @@ def no_pass_error(join: JoinStep, fanout_id: str, children: Sequence[Child]) -> 
     (it errored), with the first error of each kind (a check's error names its template's
     file:line), and what became of the other children."""
     parts = check_verdicts(children)
-    others = Counter(c.status for c in children if c.status != "rejected")
+    others = [c for c in children if c.status != "rejected"]
     if others:
-        parts.append(", ".join(f"{k} {v}" for k, v in sorted(others.items())))
+        parts.append(seen_children(others))
     what = "finished and passed the check" if join.check is not None else "finished"
-    seen = (f"of its {len(children)} children, {'; '.join(parts)}" if parts else
+    count = f"{len(children)} child" + ("ren" if len(children) != 1 else "")
+    seen = (f"of its {count}, {'; '.join(parts)}" if parts else
             "it has no children")
     return StepError(f"join {join.id!r}: no child of {fanout_id!r} {what}: {seen}",
                      step_id=join.id)
+
+
+def seen_children(children: Sequence[Child]) -> str:
+    """The children's statuses (``not_started 2, succeeded 1``; ``no children``) and why
+    the first that did not succeed did not (a budget, max_depth, a failure...)."""
+    statuses = Counter(c.status for c in children)
+    seen = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "no children"
+    why = next((c for c in children if not c.ok and c.error), None)
+    if why is None:
+        return seen
+    return f"{seen}; child {why.step_id or why.index}: {why.error}"
 
 
 def check_verdicts(children: Sequence[Child]) -> list[str]:
@@ -407,8 +419,7 @@ def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child],
     :param cut_short: how many answers stopped at max_tokens (known to the fan-out; the
         children ``ok`` flag theirs too): the error says so."""
     if not ok:
-        statuses = Counter(c.status for c in children)
-        seen = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "no children"
+        seen = seen_children(children)
         return StepError(f"join {join.id!r} ({join.reducer}): no child of {fanout_id!r} gave "
                          f"a message to vote on ({seen})", step_id=join.id)
     how = (f"the extractor `{join.extract}`" if join.extract else

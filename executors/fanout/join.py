@@ -15,6 +15,7 @@ from executors.fanout._reduce import (
     apply_policy,
     no_answer_error,
     no_pass_error,
+    seen_children,
 )
 from executors.fanout._score import Candidate, scope_of, score_all
 from orchestrator.errors import StepError
@@ -127,7 +128,7 @@ class JoinExecutor:
                          "samples_used": samples_used(children)})
             return tally.value(answer)
         if step.reducer == "best_of_n":
-            return await self._best(ctx, step, owner, ok, usage, meta)
+            return await self._best(ctx, step, owner, children, ok, usage, meta)
         chosen = next((c for c in ok if c.index == winner), None) if winner is not None \
             else ok[0]
         if chosen is None:
@@ -136,13 +137,14 @@ class JoinExecutor:
         meta["winner"] = chosen.index
         return chosen.output
 
-    async def _best(self, ctx: LiveContext, step: JoinStep, owner: Owner, ok: list[Child],
-                    usage: Usage, meta: dict[str, Any]) -> Any:
+    async def _best(self, ctx: LiveContext, step: JoinStep, owner: Owner,
+                    children: Sequence[Child], ok: list[Child], usage: Usage,
+                    meta: dict[str, Any]) -> Any:
         assert step.scorer is not None
         join_id = owner.step_id
         if not ok:
             raise StepError(f"join {join_id!r} (best_of_n): no child of {step.of!r} gave a "
-                            f"candidate to score ({_seen(meta)})", step_id=join_id)
+                            f"candidate to score ({seen_children(children)})", step_id=join_id)
         cands = [Candidate.of(c.index, c.output, answer_of(c, step) if step.extract else None,
                               scope_of(ctx, step.of, c.step_id))
                  for c in ok]
@@ -160,12 +162,6 @@ class JoinExecutor:
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return 0.0
-
-
-def _seen(meta: dict[str, Any]) -> str:
-    """The children's statuses as the summary counted them (``no children``)."""
-    statuses: dict[str, int] = meta.get("statuses", {})
-    return ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "no children"
 
 
 def _finish_rank(child: Child) -> tuple[int, int]:
