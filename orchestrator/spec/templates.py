@@ -448,12 +448,15 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
 _TEXT_FILTERS = frozenset({"string", "json", "tojson", "pprint", "trim", "upper", "lower",
                            "title", "capitalize", "e", "escape", "safe"})
 _NAMESPACES = frozenset({"steps", "inputs"})
+#: the text filters that take `steps.ID` (a dict, `{"output": ...}`) as it is
+_JSON_FILTERS = frozenset({"json", "tojson"})
 
 
 def value_misuses(source: str) -> list[tuple[int, str]]:
     """`{{ steps }}`, `{{ inputs | json }}`, `{{ steps.a }}`: an output whose whole value
     is a namespace or a step fails at run time; (line, what to write) for each, taken
-    from what the run would say. Only what the template's tree makes certain: a name the
+    from what the run would say (`steps.a | json` is no misuse: it writes `{"output":
+    ...}`, as the run does). Only what the template's tree makes certain: a name the
     template binds itself (`{% set steps = ... %}`, a loop variable, a macro argument,
     `{% with %}`) is its own value there, not the namespace, and is not reported."""
     try:
@@ -464,13 +467,15 @@ def value_misuses(source: str) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for out in tree.find_all(nodes.Output):
         for node in out.nodes:
+            first = ""  # the filter applied to the value itself (the innermost)
             while isinstance(node, nodes.Filter) and node.name in _TEXT_FILTERS \
                     and node.node is not None:
-                node = node.node
+                first, node = node.name, node.node
             if isinstance(node, nodes.Name) and node.name in _NAMESPACES \
                     and id(node) not in rebound:
                 found.append((node.lineno, Names({}, node.name == "steps").misuse()))
-            elif (isinstance(node, nodes.Getattr | nodes.Getitem)
+            elif (first not in _JSON_FILTERS  # `steps.a | json` is `{"output": ...}`
+                  and isinstance(node, nodes.Getattr | nodes.Getitem)
                   and isinstance(node.node, nodes.Name) and node.node.name == "steps"
                   and id(node.node) not in rebound):
                 key = node.attr if isinstance(node, nodes.Getattr) else (
