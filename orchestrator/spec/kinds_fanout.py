@@ -28,6 +28,8 @@ from pydantic import Field, field_validator, model_validator
 
 from orchestrator.spec.base import Integer, Number, OptionalInteger, OptionalNumber, StepBase, _Model
 from orchestrator.spec.patterns import PatternError, compile_pattern
+from orchestrator.spec.refs import Ref, iter_refs
+from orchestrator.spec.templates import undeclared_names
 
 #: reducers that act while the children run (stop early, add samples)
 ONLINE_REDUCERS = ("first_finish", "adaptive_vote")
@@ -64,12 +66,26 @@ def _check_regex(value: str | None, what: str) -> str | None:
 JUDGE_NAMES = ("candidate", "answer", "index")
 
 
+def _reads(scorer: Scorer, name: str) -> bool:
+    """Whether the prompt or args written for ``scorer`` read ``name``. Its defaults read
+    only the judge's own names, which mean its own candidate whatever a map's ``as:`` is."""
+    if scorer.tool is not None:
+        return "args" in scorer.model_fields_set and any(
+            isinstance(ref, Ref) and ref.root == name for ref, _ in iter_refs(scorer.args))
+    return "prompt" in scorer.model_fields_set and name in undeclared_names(scorer.prompt)
+
+
 def judge_name_clash(join: JoinStep, map_id: str, item_var: str) -> tuple[str, str] | None:
     """The problem and its hint when ``join`` judges the items of map ``map_id``, whose
-    item variable (its ``as:``) is one of the names its judge reserves (:data:`JUDGE_NAMES`):
-    the judge's own value would silently hide the item. None when there is no clash."""
+    item variable (its ``as:``) is one of the names its judge reserves (:data:`JUDGE_NAMES`)
+    and its judge's prompt or args read that name: they would silently get the judge's own
+    value, not the item. None when there is no clash (a judge that does not read the name
+    loses nothing)."""
     judge = "scorer" if join.scorer is not None else "check" if join.check is not None else None
     if judge is None or item_var not in JUDGE_NAMES:
+        return None
+    scorer = join.scorer if join.scorer is not None else join.check
+    if scorer is None or not _reads(scorer, item_var):
         return None
     reserved = ", ".join(f"`{n}`" for n in JUDGE_NAMES)
     return (f"map {map_id!r}: `as: {item_var}` is a name the {judge} of join {join.id!r} "
