@@ -562,9 +562,9 @@ class PlanBuilder:
         """``problem``, of an action numbered ``id_`` that the parser could not read whole
         (its arguments, text after its call, a call never closed): its number counts as
         used, so that the next action is not said to skip it. Its number (out of order,
-        after join()), its tool (when readable) and the argument ``values`` it could read
-        (their references, when the number is right) are checked too, as problems of
-        their own (:attr:`hidden`)."""
+        after join()), its tool (when readable and not ``join``) and the argument
+        ``values`` it could read (their references, when the number is right) are checked
+        too, as problems of their own (:attr:`hidden`)."""
         self._written += 1
         line = problem.line or 0
         if self.joined_at is not None:
@@ -580,7 +580,9 @@ class PlanBuilder:
             deps = sorted({r for v in values or [] for r in _refs_in(v)})
             found += [p for dep in deps if (p := self._check_ref(id_, dep, line)) is not None]
         self.hidden.extend((problem, p) for p in dict.fromkeys(found))
-        if tool is not None:
+        # a join( the parser could not read (never closed, say) is the plan's join(), not
+        # a call of a tool: naming it unknown would be a second, wrong problem of the line
+        if tool is not None and tool != "join":
             self._hide_unnumbered(problem, id_, tool, None, {}, line)
         return problem
 
