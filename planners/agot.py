@@ -191,6 +191,11 @@ class AGoTPlanner:
         """Every problem of a plan step's ``options:`` (checked when compiling)."""
         return option_problems(AGoTOptions, options, "agot")
 
+    @classmethod
+    def models_used(cls, step: Any) -> set[str]:
+        """The plan step's ``model`` (layers, thoughts, the answer); no joiner."""
+        return {step.model}
+
     async def plan(self, request: PlanRequest,
                    session: PlanSession) -> AsyncGenerator[Item, None]:
         """A graph step yields thought steps and the graph's answer; a thought step

@@ -147,7 +147,10 @@ class Planner(Protocol):
     driver then does not build the tool catalog for it. And it may define a classmethod
     ``option_problems(options) -> list[OptionProblem]``: compiling a workflow (and
     ``ponder validate``) then reports every problem of a plan step's ``options:`` at its
-    line, before anything runs (see :func:`option_problems`).
+    line, before anything runs (see :func:`option_problems`). A classmethod
+    ``models_used(step) -> set[str]`` names the model aliases of the plan step that the
+    planner (and its joiner) call: a run checks only those models' configs before it
+    starts (static: none); without it, every one the step names is checked.
     """
 
     uses_joiner: ClassVar[bool]

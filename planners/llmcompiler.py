@@ -116,6 +116,12 @@ class LLMCompilerPlanner:
         """Every problem of a plan step's ``options:`` (checked when compiling)."""
         return option_problems(LLMCompilerOptions, options, "llmcompiler")
 
+    @classmethod
+    def models_used(cls, step: Any) -> set[str]:
+        """The plan step's ``model`` (which writes the plan) and its joiner's
+        (``joiner_model``, by default ``model``)."""
+        return {step.model, step.joiner_model or step.model}
+
     async def plan(self, request: PlanRequest,
                    session: PlanSession
                    ) -> AsyncGenerator[PlannedStep | PlanProblem | PlanAnswer, None]:

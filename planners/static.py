@@ -70,6 +70,12 @@ class StaticPlanner:
         return _checked_steps(options)[1]
 
     @classmethod
+    def models_used(cls, step: Any) -> set[str]:
+        """None: the plan is written in the workflow, and no joiner reads it (the steps
+        it adds name their own models)."""
+        return set()
+
+    @classmethod
     def known_steps(cls, options: dict[str, Any]) -> list[Any]:
         """The steps of ``options.steps`` as step models, with their ids as written, so
         that compiling checks their tools, models and references even when other options

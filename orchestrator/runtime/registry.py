@@ -448,6 +448,14 @@ class Registry:
         known = self._planner_hook(name, "known_steps")
         return list(known(options)) if known is not None else []
 
+    def planner_models_used(self, step: Any) -> set[str] | None:
+        """The model aliases that the planner of the plan step ``step`` calls itself
+        (its plan, its joiner), from a ``models_used`` classmethod; None for a planner
+        without it, unknown, or that does not load: then each of the step's models may
+        be called. (The steps a plan adds name their own models.)"""
+        used = self._planner_hook(step.planner, "models_used")
+        return set(used(step)) if used is not None else None
+
     @staticmethod
     def _planner_hook(name: str, attr: str) -> Callable[..., Any] | None:
         """The classmethod ``attr`` of the installed planner ``name``; None when there is

@@ -130,14 +130,20 @@ def check_tool_executor(name: object, registry: Registry, what: str = "tool_exec
         raise ConfigError(f"{what}={shown(name)}: {problem}")
 
 
-def aliases_used(steps: Iterable[Any]) -> set[str]:
-    """The model aliases that steps name (``default`` for a step that names none): an
-    LLM step's, a map's LLM body's, a plan's, spawn's or sample's ``model``, a plan's
-    ``joiner_model`` and its known ``options.steps``' models, a join scorer's ``llm``."""
+def aliases_used(steps: Iterable[Any], registry: Registry | None = None) -> set[str]:
+    """The model aliases that steps use (``default`` for a step that names none): an
+    LLM step's, a map's LLM body's, spawn's or sample's ``model``, a join scorer's
+    ``llm``; a plan's ``model`` and ``joiner_model`` where its planner calls them (its
+    ``models_used``: none for ``static``; both for a planner that does not say) and the
+    models of the steps it is known to add (a ``static`` plan's ``options.steps``).
+
+    :param registry: where the planners are found (default: those installed).
+    """
+    registry = registry if registry is not None else Registry.default()
     used: set[str] = set()
     for step in steps:
         kind = getattr(step, "kind", None)
-        if kind in ("llm", "plan", "spawn", "sample"):
+        if kind in ("llm", "spawn", "sample"):
             used.add(step.model)
         if kind == "map" and step.step.kind == "llm":
             used.add(step.step.model)
@@ -145,9 +151,16 @@ def aliases_used(steps: Iterable[Any]) -> set[str]:
             used.update(s.llm for s in (step.scorer, step.check)
                         if s is not None and s.llm is not None)
         if kind == "plan":
-            if step.joiner_model is not None:
-                used.add(step.joiner_model)
-            known = step.options.get("steps") if isinstance(step.options, dict) else None
+            called = registry.planner_models_used(step)
+            if called is None:  # a planner that does not say may call either
+                called = {step.model} if step.joiner_model is None else {
+                    step.model, step.joiner_model}
+            used |= called
+            options = step.options if isinstance(step.options, dict) else {}
+            if steps_known := registry.planner_known_steps(step.planner, options):
+                used |= aliases_used(steps_known, registry)
+                continue
+            known = options.get("steps")  # a planner that does not say: as they read
             for inner in known if isinstance(known, list) else ():
                 if isinstance(inner, dict) and inner.get("kind") in ("llm", "plan", "spawn",
                                                                      "sample"):
@@ -182,7 +195,8 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
     # a workflow, its folder, that folder as shown (relative to the run's workflow), whose
     # models its steps run on (None: the run's own workflow's), the aliases they use
     todo: list[tuple[WorkflowSpec, Path, Path, str | None, set[str]]] = [
-        (spec, base_dir, Path(), None, aliases_used(spec.steps) | set(more_aliases))]
+        (spec, base_dir, Path(), None,
+         aliases_used(spec.steps, registry) | set(more_aliases))]
     while todo:
         wf, folder, shown_folder, of, used = todo.pop(0)
         for alias in sorted(used):
@@ -212,7 +226,7 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
             seen.add(key)
             sub, _ = inherit_models(sub, wf)
             todo.append((sub, sub_folder, where.parent if where else shown_folder,
-                         models_of, aliases_used(sub.steps)))
+                         models_of, aliases_used(sub.steps, registry)))
     if found:
         said = f"backend={shown(backend)}: " if backend is not None else ""
         raise ConfigError(said + "; ".join(
