@@ -560,10 +560,16 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         check_tool_executor(rec.tool_executor, reg, "the run's recorded tool_executor")
     listeners = _listeners(hooks)
     graph = _graph_for(rec, reg, None, prefer_file=False)
-    # the models of what has yet to run (an added step's too), as the resumed run serves them
+    # the models of what has yet to run (an added step's too), as the resumed run serves
+    # them; a step on a branch not taken (skipped with no cause) is skipped again: its
+    # branch's output is replayed
+    not_taken = {e.step_id for e in events
+                 if e.kind == "step_skipped" and getattr(e, "cause_step", None) is None}
     check_model_configs(graph.spec, graph.base_dir, backend if backend is not None
-                        else rec.backend, reg, steps=set(graph.nodes) - set(rec.succeeded),
-                        more_aliases=aliases_used(_added_steps(rec)))
+                        else rec.backend, reg,
+                        steps=set(graph.nodes) - set(rec.succeeded) - not_taken,
+                        more_aliases=aliases_used(
+                            [s for s in _added_steps(rec) if s.id not in not_taken], reg))
     if children is not None:
         await _count_failed_children(rec, children)
     return await execute(graph, rec.inputs, registry=reg, hooks=listeners,

@@ -2,16 +2,20 @@
 (``models_used``): a ``static`` plan writes no plan and has no joiner, so a workflow of
 static plans ran on the ``openai`` backend unserved was refused for the model
 ``default`` it never asks (SDK and ``ponder run``); the llm steps a static plan adds are
-still checked, and so are an ``llmcompiler`` plan's ``model`` and ``joiner_model``."""
+still checked, and so are an ``llmcompiler`` plan's ``model`` and ``joiner_model``. A
+resume does not check the model of a step on a branch not taken: it is not run again."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from executors.llm.simulated import SimulatedBackend
 from orchestrator import ConfigError, Registry, Workflow
+from orchestrator.runtime.durable import resume
 from orchestrator.runtime.run_checks import aliases_used
 from orchestrator.spec.kinds_plan import PlanStep
 from orchestrator.store import StoreHook, TraceStore, open_store
@@ -122,3 +126,47 @@ def test_a_planner_that_does_not_say_counts_both_models() -> None:
                       options={"steps": [{"id": "x", "kind": "llm", "model": "c",
                                           "prompt": "hi"}]})
     assert aliases_used([static]) == {"c"}
+
+
+# `pick` takes the default branch: `ask` (the unserved model's step) is skipped
+BRANCHED = """\
+name: t
+models:
+  default: {backend: simulated}
+  big: {backend: openai}
+steps:
+  - id: pick
+    kind: branch
+    cases:
+      - {when: "1 == 2", then: [ask]}
+    default: [t]
+  - {id: ask, kind: llm, model: big, prompt: hi}
+  - {id: t, kind: tool, tool: calc, args: {expression: "1 + 1"}}
+  - {id: c, kind: tool, tool: calc, args: {expression: "2 + 2"}, after: [t]}
+outputs:
+  c: ${steps.c.output}
+"""
+
+
+async def _cut(tmp_path: Path, store: TraceStore, step: str) -> list[Any]:
+    """A run of BRANCHED (``big`` served by the simulated engine), its trace kept up to
+    ``step``'s start, as a crash leaves it, in ``store``."""
+    wf = _flow(tmp_path, BRANCHED)
+    wf.register_backend("openai", SimulatedBackend)
+    scratch = await open_store("memory://")
+    done = await wf.run(hooks=[StoreHook(scratch)])
+    assert done.ok, done.error
+    events = list(await scratch.events(done.run_id))
+    assert any(e.kind == "step_skipped" and e.step_id == "ask" for e in events)
+    cut = next(e.seq for e in events
+               if e.kind == "step_started" and getattr(e, "step_id", None) == step)
+    kept = [e for e in events if e.seq <= cut]
+    await store.append(kept)
+    return kept
+
+
+async def test_resume_does_not_check_a_step_on_a_branch_not_taken(
+        tmp_path: Path, trace_store: TraceStore) -> None:
+    events = await _cut(tmp_path, trace_store, "c")
+    result = await resume(events, hooks=[StoreHook(trace_store)])
+    assert result.ok and result.output == {"c": 4}
