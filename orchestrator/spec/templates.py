@@ -140,11 +140,23 @@ class TemplateIssue:
     hint: str = ""
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(source: str, expression: bool) -> nodes.Template:
+    """The Jinja2 tree of a template (or of an expression, as `{{ expression }}`): parsed
+    once, shared by :func:`check`, :func:`template_refs`, :func:`undeclared_names` and
+    :func:`value_misuses`, which only read it. Whoever would change a tree parses its own.
+
+    :raises TemplateSyntaxError: when it does not parse (not cached: parsed again)."""
+    if expression:
+        return environment().parse("{{ " + to_jinja_expr(source) + " }}")
+    return environment().parse(to_jinja(source))
+
+
 def check(source: str) -> TemplateIssue | None:
     """Return the syntax problem of a template, or None (an unknown filter or test is one:
     Jinja2 would find it only when it renders)."""
     try:
-        return _unknown_filter(environment().parse(to_jinja(source)))
+        return _unknown_filter(_parsed(source, False))
     except TemplateSyntaxError as exc:
         return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
     except RecursionError:
@@ -167,7 +179,7 @@ def check_expression(source: str) -> TemplateIssue | None:
     except RecursionError:
         return TemplateIssue("the expression is nested too deeply", 0)
     try:
-        return _unknown_filter(environment().parse("{{ " + to_jinja_expr(source) + " }}"))
+        return _unknown_filter(_parsed(source, True))
     except TemplateSyntaxError as exc:
         return TemplateIssue(exc.message or "syntax error", exc.lineno or 0)
     except RecursionError:
@@ -238,12 +250,8 @@ def template_refs(source: str, *, expression: bool = False) -> list[TemplateRef]
     `{% set inputs = ... %}`) is no namespace there: its fields are no references. A
     template that does not parse returns no refs; :func:`check` reports it.
     """
-    env = environment()
     try:
-        if expression:
-            tree: nodes.Node = env.parse("{{ " + to_jinja_expr(source) + " }}")
-        else:
-            tree = env.parse(to_jinja(source))
+        tree = _parsed(source, expression)
     except (TemplateSyntaxError, RecursionError):
         return []
     found: list[TemplateRef] = []
@@ -294,7 +302,7 @@ def rebound_at(source: str, spans: list[tuple[int, int]]) -> set[int]:
         placed[f"{marker}{k}"] = (k, source[start:stop])
         parts += [source[end:start], f"{marker}{k}"]
         end = stop
-    try:
+    try:  # its own tree, not the shared one: the markers are renamed in it
         tree = environment().parse(to_jinja("".join([*parts, source[end:]])))
     except (TemplateSyntaxError, RecursionError):
         return set()
@@ -309,15 +317,16 @@ def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
     """The names a template (or expression) reads that neither it defines (`{% set %}`,
     loop variables, macro arguments) nor Jinja2 does (`range`, `loop`...): those its
     render must be given. Empty for a template that does not parse (see :func:`check`)."""
-    env = environment()
     try:
-        if expression:
-            tree = env.parse("{{ " + to_jinja_expr(source) + " }}")
-        else:
-            tree = env.parse(to_jinja(source))
-        return meta.find_undeclared_variables(tree)
+        tree = _parsed(source, expression)
+        # meta.find_undeclared_variables, less its constant folding: that rewrites the
+        # tree in place (new Const nodes, folded subtrees), and the tree is shared
+        codegen = meta.TrackingCodeGenerator(environment())
+        codegen.optimizer = None
+        codegen.visit(tree)
     except (TemplateSyntaxError, RecursionError):
         return set()
+    return codegen.undeclared_identifiers
 
 
 @functools.lru_cache(maxsize=4096)
@@ -460,7 +469,7 @@ def value_misuses(source: str) -> list[tuple[int, str]]:
     template binds itself (`{% set steps = ... %}`, a loop variable, a macro argument,
     `{% with %}`) is its own value there, not the namespace, and is not reported."""
     try:
-        tree = environment().parse(to_jinja(source))
+        tree = _parsed(source, False)
     except (TemplateSyntaxError, RecursionError):
         return []
     rebound = _rebound_reads(tree)
