@@ -513,7 +513,8 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
             children.append(StepPlan(
                 child.id, child.kind, child, (), pool_of[child.kind](child),
                 plan.priority - cost + estimate_cost(child),
-                {**(plan.locals or {}), step.item_var: item, "index": i}, group=plan.id,
+                # the item after `index`: a map `as: index` names its item so, as written
+                {**(plan.locals or {}), "index": i, step.item_var: item}, group=plan.id,
                 cancellable=plan.id in joined_maps))
         if plan.id in joined_maps:
             # the join's policy handles failed items (and first-finish cancels losers)
