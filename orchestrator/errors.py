@@ -121,8 +121,19 @@ def validation_summary(exc: Any) -> str:
         elif err["type"] == "missing":
             parts.append(f"{where}: {err['msg']}")
         else:
-            parts.append(f"{where}: {err['msg']} (got {shown(err.get('input'))})")
+            parts.append(f"{where}: {error_words(err)}")
     return "; ".join(parts)
+
+
+def error_words(err: Any) -> str:
+    """One pydantic error's message and the value it refused: ``msg (got value)``. A
+    validator of ours (``value_error``) speaks without pydantic's "Value error, " prefix,
+    and without the value when its message shows it already."""
+    got = shown(err.get("input"))
+    if err["type"] != "value_error":
+        return f"{err['msg']} (got {got})"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return msg if got in msg else f"{msg} (got {got})"
 
 
 class ValidationFailed(SpecError):

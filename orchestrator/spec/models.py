@@ -144,6 +144,24 @@ class MapStep(StepBase):
     step: MapBody
     concurrency: OptionalInteger = Field(None, ge=1, description="Children running at once.")
 
+    @field_validator("item_var")
+    @classmethod
+    def _item_name(cls, value: str) -> str:
+        """A name the body can read: ``${NAME}`` and ``{{ NAME }}`` take an identifier,
+        and ``inputs`` or ``steps`` would hide the run's own (the body's references to
+        them would read the item instead)."""
+        if not value.isidentifier() or not value.isascii():
+            raise ValueError(f"`as:` must be a name a template can read (ASCII letters, "
+                             f"digits and _, not starting with a digit), not {shown(value)}")
+        if value in _NAMESPACES:
+            raise ValueError(f"`as:` {shown(value)} would hide the run's own `{value}` from the "
+                             f"body: give the item another name (e.g. `as: item`)")
+        return value
+
+
+#: the names every step's templates read the run's values by
+_NAMESPACES = frozenset({"inputs", "steps"})
+
 
 from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, SpawnStep  # noqa: E402
 from orchestrator.spec.kinds_plan import PlanStep  # noqa: E402

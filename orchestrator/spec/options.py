@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.errors import shown
+from orchestrator.errors import error_words
 
 #: a problem of an ``options:`` mapping: its path inside them, and the message
 OptionProblem = tuple[tuple[str | int, ...], str]
@@ -39,8 +39,7 @@ def option_problems(model: type[BaseModel], options: dict[str, Any], owner: str,
             if err["type"] == "extra_forbidden":
                 out.append((loc, f"{owner} options: unknown option {where!r} (known: {known})"))
             else:
-                out.append((loc, f"{owner} options: {where}: {err['msg']} "
-                                 f"(got {shown(err.get('input'))})"))
+                out.append((loc, f"{owner} options: {where}: {error_words(err)}"))
     seen = {loc for loc, _ in out}
     out += [(loc, f"{owner} options: {'.'.join(map(str, loc))}: a number, not "
                   f"`{str(value).lower()}`")

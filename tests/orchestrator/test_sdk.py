@@ -385,7 +385,7 @@ def test_branch_cases_that_are_not_pairs_are_named() -> None:
     (lambda wf: wf.join("j", of="s", reducer="best_of_n", scorer={"tool": 3}),
      "join step 'j': scorer.tool: Input should be a valid string (got 3)"),
     (lambda wf: wf.map("m", over=[1], step={"kind": "llm"}),
-     "map step 'm': step: Value error, a map body of kind 'llm' needs `prompt` "
+     "map step 'm': step: a map body of kind 'llm' needs `prompt` "
      "(got {'kind': 'llm'})"),
     (lambda wf: wf.tool("t", "calc", **{"x" * 100: 1}) and wf.llm("b" * 100, prompt=3),
      "llm step 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'... "

@@ -38,7 +38,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     # the texts' rules are the simulated backend's: checked here, not first at the run
     ({"responses": [{"when": "x", "output": "y"}]}, "responses.0.match: Field required"),
     ({"responses": [{"match": "x"}]},
-     "responses.0: Value error, give exactly one of `output` and `sequence`"),
+     "responses.0: give exactly one of `output` and `sequence`"),
 ]
 
 
