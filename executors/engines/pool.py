@@ -63,7 +63,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import anyio
 import anyio.from_thread
@@ -402,19 +402,25 @@ class Member:
         return (self.in_flight + len(self.waiters)) / self.cap
 
 
-def default_resolve(name: str) -> BackendFactory:
-    """The factory of a backend name: this package's own, else the installed entry points.
+def default_resolve(name: str, registry: Registry | None = None) -> BackendFactory:
+    """The factory of a backend name: one registered on ``registry`` (the SDK's
+    ``register_backend``), else this package's own, else the installed entry points (as
+    ``registry`` serves them: a pool's members found in it too).
 
+    :param registry: the registry of the run or workflow the pool is built for (None: a
+        fresh one, of the installed backends only).
     :raises ConfigError: for a backend that is unknown or not installed.
     """
+    if registry is not None and name in registry.backends:
+        return registry.backend_factory(name)
     target = BUILTIN_BACKENDS.get(name)
-    if target is not None:
-        module, _, attr = target.partition(":")
-        factory: BackendFactory = getattr(importlib.import_module(module), attr)
-        return factory
-    from orchestrator.runtime.registry import Registry
+    if target is None:
+        from orchestrator.runtime.registry import Registry
 
-    return Registry().backend_factory(name)
+        return (registry or Registry()).backend_factory(name)
+    module, _, attr = target.partition(":")
+    factory: BackendFactory = getattr(importlib.import_module(module), attr)
+    return registry.bound_factory(factory) if registry is not None else factory
 
 
 class _PoolCore:
@@ -875,6 +881,32 @@ class PoolBackend:
     """
 
     options_model = PoolOptions  # what `ponder validate` checks the model's options against
+    #: where members' backends are found, checked and built (see :meth:`with_registry`);
+    #: None: a fresh registry, of the installed backends only
+    _registry: ClassVar[Registry | None] = None
+
+    @classmethod
+    def with_registry(cls, registry: Registry) -> type[PoolBackend]:
+        """This backend with its members' backends found in ``registry``: a run's or a
+        workflow's, which asks this (:meth:`Registry.bound_factory`) before it serves the
+        pool, so that a member whose backend is registered there only (the SDK's
+        ``register_backend``) is built, and its options and config checked, like an
+        installed one.
+
+        :returns: a subclass bound to ``registry`` (a member that is a pool is bound too).
+        """
+        bound = type(cls.__name__, (cls,), {"_registry": registry, "__module__": cls.__module__,
+                                            "__qualname__": cls.__qualname__})
+        return cast("type[PoolBackend]", bound)
+
+    @classmethod
+    def _members_registry(cls) -> Registry:
+        """The registry the members' backends are found in."""
+        if cls._registry is not None:
+            return cls._registry
+        from orchestrator.runtime.registry import Registry
+
+        return Registry()
 
     @classmethod
     def option_problems(cls, options: dict[str, Any]) -> list[OptionProblem]:
@@ -883,16 +915,15 @@ class PoolBackend:
         then each member's ``replicas``, fields, backend and options, and member names
         used twice. A member whose backend's package is not installed here is not checked
         further (a run leaves it out). What needs the machine or the engines (a GPU, two
-        members reaching one engine) is left to the run.
+        members reaching one engine) is left to the run. Members' backends are found as
+        the run finds them (see :meth:`with_registry`).
         """
-        from orchestrator.runtime.registry import Registry
-
         problems = option_problems(PoolOptions, options, "pool backend")
         members = options.get("members")
         if (not isinstance(members, list) or not all(isinstance(m, dict) for m in members)
                 or any(where[:1] == ("members",) for where, _ in problems)):
             return problems  # the members themselves cannot be read
-        registry = Registry()
+        registry = cls._members_registry()
         names: list[str] = []
         named_at: list[tuple[str | int, ...]] = []  # where each name is given
         for index, raw in enumerate(members):
@@ -947,13 +978,11 @@ class PoolBackend:
         a run would fail its first call to the pool, whose other members are fine: only
         what cannot start on this machine (a package, a GPU) is left out at run time.
         Options or members that cannot be read are left to validation and to the run."""
-        from orchestrator.runtime.registry import Registry
-
         try:
             options = PoolOptions.model_validate(config.options)
         except ValidationError:
             return []
-        registry = Registry()
+        registry = cls._members_registry()
         problems: list[ConfigProblem] = []
         for index, raw in enumerate(options.members):
             data = dict(raw)
@@ -980,7 +1009,8 @@ class PoolBackend:
         (:data:`HOST_REQUIREMENTS`: a ``vllm`` member without a visible CUDA GPU, or
         whose ``gpu`` index does not exist).
 
-        :param resolve: backend name -> factory (default: this package's, then entry points).
+        :param resolve: backend name -> factory (default: :func:`default_resolve`, in the
+            registry this class is bound to by :meth:`with_registry`, if any).
         :param shared: where shared pools live (default: the process's).
         :raises ConfigError: for a bad option or member, or when no member can start here
             (the message gives each one's reason).
@@ -988,7 +1018,9 @@ class PoolBackend:
         self.config = config
         self.options = parse_options(self.options_model, config.options, "pool")
         self.name = config.model or "pool"
-        self._resolve = resolve or default_resolve
+        registry = self._registry
+        self._resolve = resolve or (default_resolve if registry is None
+                                    else lambda name: default_resolve(name, registry))
         self._shared = shared if shared is not None else SHARED
         self._key: str | None = None
         if self.options.shared:

@@ -260,6 +260,10 @@ class Registry:
     #: the names in ``tools`` that a workflow file's ``tools:`` defines (see
     #: :meth:`with_workflow_tools`): a sub-workflow's own ``tools:`` may define them anew
     workflow_tools: frozenset[str] = frozenset()
+    #: factories with a ``with_registry`` hook, as bound to this registry (see
+    #: :meth:`backend_factory`): one each, so that every check and run sees the same one
+    _bound: dict[Any, BackendFactory] = field(default_factory=dict, init=False, repr=False,
+                                              compare=False)
 
     @classmethod
     def default(cls) -> Registry:
@@ -379,7 +383,11 @@ class Registry:
         return set(self.backends) | set(_entry_points("ponder.backends"))
 
     def backend_factory(self, name: str) -> BackendFactory:
-        """:raises ConfigError: for a backend that is unknown or not installed."""
+        """The factory of the backend ``name``: one registered on this registry (the SDK's
+        ``register_backend``), else an installed one; as :meth:`bound_factory` gives it.
+
+        :raises ConfigError: for a backend that is unknown or not installed.
+        """
         if name not in self.backends:
             ep = _entry_points("ponder.backends").get(name)
             if ep is None:
@@ -389,7 +397,25 @@ class Registry:
                 self.backends[name] = ep.load()
             except ImportError as exc:
                 raise ConfigError(f"LLM backend {name!r} is not installed: {exc}") from None
-        return self.backends[name]
+        return self.bound_factory(self.backends[name])
+
+    def bound_factory(self, factory: BackendFactory) -> BackendFactory:
+        """``factory`` as this registry serves it. A backend that builds or checks other
+        backends by name (the ``pool`` backend: its members) has a classmethod
+        ``with_registry(registry)`` returning a factory that finds them in ``registry``;
+        it is given this one, so that a backend registered here only (the SDK's
+        ``register_backend``) is found, checked and built like an installed one. Any
+        other factory is served as it is."""
+        bind = getattr(factory, "with_registry", None)
+        if not callable(bind):
+            return factory
+        try:
+            bound = self._bound.get(factory)
+        except TypeError:  # an unhashable factory: bound anew each time
+            return bind(self)  # type: ignore[no-any-return]
+        if bound is None:
+            bound = self._bound[factory] = bind(self)
+        return bound
 
     def backend_option_problems(self, name: str, options: dict[str, Any]
                                 ) -> list[OptionProblem]:
