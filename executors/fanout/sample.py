@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from executors.fanout._call import SampleCall, run_call
-from executors.fanout._live import Owner, joins_of, live, samples_used
+from executors.fanout._live import Child, Owner, joins_of, live, samples_used
 from executors.fanout._operator import AdaptiveVote, FanOut, FirstFinish, Slot, online_for
 from orchestrator.errors import ConfigError, StepError
 from orchestrator.runtime.contracts import ExecContext, Result, Task, approx_tokens
@@ -72,10 +72,8 @@ class SampleExecutor:
                                 "samples_used": samples_used(fan.children)}
         failed = fan.failures()
         if failed and not joins:
-            raise StepError(
-                f"sample {task.step_id!r}: {len(failed)} of {step.n} samples failed (no join "
-                f"handles failures): {failed[0].error}", step_id=task.step_id,
-                raw_output=json.dumps(output, default=str))
+            raise StepError(_failure_message(task.step_id, step.n, failed),
+                            step_id=task.step_id, raw_output=json.dumps(output, default=str))
         return Result(output=output, usage=online.usage, meta=meta)
 
     @staticmethod
@@ -97,3 +95,21 @@ class SampleExecutor:
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return float(getattr(step, "max_tokens", 256)) * 0.02
+
+
+#: failed samples a message lists by index, at most
+_LISTED = 8
+
+
+def _failure_message(step_id: str, n: int, failed: list[Child]) -> str:
+    """Why a sample step without a join failed: how many of its ``n`` samples failed,
+    which (by index), and the error of the first of them with its child step, which the
+    trace shows: ``sample 's': 2 of 5 samples failed (samples 1, 3; no join handles
+    failures): sample 1 (child 's[1]'): ...``."""
+    indices = [str(c.index) for c in failed]
+    listed = "" if len(indices) == 1 else "samples " + ", ".join(indices[:_LISTED]) + (
+        f" and {len(indices) - _LISTED} more" if len(indices) > _LISTED else "") + "; "
+    first = failed[0]
+    child = f" (child {first.step_id!r})" if first.step_id else ""
+    return (f"sample {step_id!r}: {len(failed)} of {n} samples failed ({listed}no join "
+            f"handles failures): sample {first.index}{child}: {first.error or first.status}")

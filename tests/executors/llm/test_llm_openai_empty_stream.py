@@ -124,7 +124,8 @@ async def test_an_answer_dropped_after_its_headers_is_retried_by_the_step(
 
 
 @pytest.mark.parametrize(("step", "said", "what"), [
-    (STREAMED, "sample 'a': 1 of 1 samples failed (no join handles failures): ", EMPTY_STREAM),
+    (STREAMED, "sample 'a': 1 of 1 samples failed (no join handles failures): sample 0 "
+               "(child 'a[0]'): ", EMPTY_STREAM),
     (WHOLE, "", EMPTY_ANSWER)])
 async def test_a_server_that_always_answers_nothing_fails_clearly_once_retries_run_out(
         server: RawServer, step: dict[str, Any], said: str, what: str) -> None:
