@@ -105,8 +105,8 @@ def encode(event: StoredEvent) -> EncodedEvent:
 
 
 def encode_row(event: StoredEvent) -> EventRow:
-    """The event as an :data:`EventRow`, its payload serialized once (for SQLite, which
-    binds the text as it is).
+    """The event as an :data:`EventRow`, its payload serialized once: the text SQLite
+    stores, and PostgreSQL casts to its ``json`` column, which keeps it as it is.
 
     :raises StoreError: when a field (a step's output, say) is not JSON-serializable.
     """

@@ -36,7 +36,6 @@ from orchestrator.store._codec import (
     check_batch,
     conflict_error,
     decode_rows,
-    encode,
     encode_row,
     is_encoding_error,
     no_run_id,
@@ -390,9 +389,8 @@ class SqlStore(TraceStore):
             if self._thread_runner is not None:
                 await self._append_sqlite(self._thread_runner, events, run_events)
             else:
-                encoded = [encode(e) for e in events]
-                check_batch(encoded)
-                rows = [_pg_clean_row(enc.row()) for enc in encoded]
+                rows = [_pg_row(encode_row(e)) for e in events]
+                check_batch(events)
                 await runner.write(bind(_append, rows, run_events))
         except IntegrityError as exc:
             raise await self._conflict(runner, events) from exc
@@ -571,7 +569,7 @@ async def upgrade_schema(url: str, revision: str) -> tuple[str | None, str | Non
 
 def _append(conn: sa.Connection, rows: list[dict[str, Any]], run_events: list[StoredEvent]) -> None:
     """PostgreSQL: insert the rows, update the runs of the batch's run events."""
-    conn.execute(EVENTS.insert(), rows)
+    conn.execute(_PG_INSERT_EVENTS, rows)
     _update_runs(conn, run_events, pg=True)
 
 
@@ -752,5 +750,18 @@ def _pg_text(value: Any) -> Any:
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
-def _pg_clean_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (_pg_text(v) if k != "payload" else v) for k, v in row.items()}
+_PG_PAYLOAD = "payload_text"
+# The payload is bound as the JSON text the codec made (as on SQLite) and cast to the
+# column's ``json`` on the server, which keeps the text as it is: SQLAlchemy's JSON type
+# would have serialized a dict of it again, with json.dumps.
+_PG_INSERT_EVENTS = EVENTS.insert().values(
+    payload=sa.cast(sa.bindparam(_PG_PAYLOAD, type_=sa.Text()), EVENTS.c.payload.type)
+)
+
+
+def _pg_row(row: EventRow) -> dict[str, Any]:
+    """An :data:`EventRow` as the parameters of :data:`_PG_INSERT_EVENTS`, its text
+    columns without NUL (see :func:`_pg_text`); the payload's is a JSON escape."""
+    run_id, seq, kind, step_id, ts, payload = row
+    return {"run_id": _pg_text(run_id), "seq": seq, "kind": _pg_text(kind),
+            "step_id": _pg_text(step_id), "ts": ts, _PG_PAYLOAD: payload}  # fmt: skip
