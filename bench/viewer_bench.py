@@ -33,18 +33,28 @@ makes it read another store (a PostgreSQL URL, say) instead of the ``--db`` file
 writing the run into it first when it does not hold it; ``--only`` with no name skips
 the requests (the server reads the SQLite file only).
 
+``--fold N`` times, N times in this process, what the viewer itself does with those
+events, the store's part left out: the run's events are read once (not timed) and held
+in memory, then a viewer app (``create_app``) over a reader that hands them out a page
+at a time answers ``GET /api/v1/runs/{id}?steps=false`` (folding every event: the run's
+DAG nodes, replay keyframes and counts; then its answer) and after it
+``GET /api/v1/runs/{id}/keyframe`` (the tip keyframe, from what that fold kept), each
+with the CPU time of the process. A fresh app each time.
+
 ``PYTHONPATH`` is passed on to the server, so that another version of Ponder (a tree
 extracted with ``git archive``) can be measured with the same script.
 
 Usage::
 
     python bench/viewer_bench.py [--events 200000] [--db FILE] [--only NAME ...]
-                                 [--store-read N [--store-url URL]]
+                                 [--store-read N [--store-url URL]] [--fold N]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import gc
 import json
 import os
 import platform
@@ -54,7 +64,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +73,7 @@ from urllib.parse import quote
 import anyio
 
 from orchestrator.runtime import events as ev
-from orchestrator.store import SqlStore, StoredEvent
+from orchestrator.store import RunFilter, RunInfo, SqlStore, StoredEvent
 
 RUN_ID = "viewer-bench"
 PROMPT = "You are a careful planner. " * 8
@@ -296,6 +306,70 @@ async def store_read(db: Path | str, times: int) -> list[tuple[float, float, int
     return out
 
 
+async def read_all(db: Path | str) -> list[StoredEvent]:
+    """Every event of the run in the store ``db``, read a page at a time."""
+    out: list[StoredEvent] = []
+    async with SqlStore(str(db)) as store:
+        while page := await store.events_page(
+                RUN_ID, after_seq=out[-1].seq if out else None, limit=5000):
+            out.extend(page)
+    return out
+
+
+class HeldEvents:
+    """A viewer's reader of one run whose events are already in memory, decoded: what
+    the viewer does with them, without the store's reading."""
+
+    def __init__(self, events: list[StoredEvent]) -> None:
+        self._events = events
+        self._seqs = [e.seq for e in events]
+
+    async def list_runs(self, filters: RunFilter | None = None, *, limit: int = 50,
+                        offset: int = 0) -> list[RunInfo]:
+        return []
+
+    async def events(self, run_id: str, *, after_seq: int | None = None,
+                     kinds: Collection[str] | None = None) -> list[StoredEvent]:
+        page = await self.events_page(run_id, after_seq=after_seq, limit=len(self._events))
+        return [e for e in page if kinds is None or e.kind in kinds]
+
+    async def events_page(self, run_id: str, *, after_seq: int | None = None,
+                          limit: int) -> list[StoredEvent]:
+        if run_id != RUN_ID:
+            return []
+        start = 0 if after_seq is None else bisect.bisect_right(self._seqs, after_seq)
+        return self._events[start:start + limit]
+
+    async def run_info(self, run_id: str) -> RunInfo | None:
+        return None
+
+
+async def viewer_fold(events: list[StoredEvent], times: int) -> list[dict[str, float]]:
+    """For each of ``times`` fresh viewer apps over ``events`` held in memory, the CPU
+    and wall seconds of its first ``?steps=false`` (the fold of every event and its
+    answer), then of ``/keyframe`` (the tip), and their answers' sizes."""
+    import httpx
+
+    from orchestrator.viewer import create_app
+
+    out: list[dict[str, float]] = []
+    for _ in range(times):
+        gc.collect()  # the last app's garbage, not this one's
+        app = create_app(HeldEvents(events))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            row: dict[str, float] = {}
+            for name, path in (("run", _RUN + "?steps=false"), ("keyframe", _RUN + "/keyframe")):
+                cpu, wall = time.process_time(), time.perf_counter()
+                response = await client.get(path)
+                row[name + "_cpu"] = time.process_time() - cpu
+                row[name + "_wall"] = time.perf_counter() - wall
+                response.raise_for_status()
+                row[name + "_bytes"] = len(response.content)
+            out.append(row)
+    return out
+
+
 def _mib(kib: int | None) -> str:
     return "n/a" if kib is None else f"{kib / 1024:,.0f}"
 
@@ -309,8 +383,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                         help="these requests (none: only the store read)")
     parser.add_argument("--store-read", type=int, default=0, metavar="N",
                         help="also time reading every event from the store, N times")
-    parser.add_argument("--store-url", help="the store --store-read reads (default: the "
+    parser.add_argument("--store-url", help="the store --store-read and --fold read (default: the "
                         "--db file); the run is written into it when it does not hold it")
+    parser.add_argument("--fold", type=int, default=0, metavar="N",
+                        help="also time the viewer's own work on the run's events held in "
+                        "memory (the first ?steps=false, then /keyframe), N times")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         db: Path = args.db or Path(tmp) / "viewer-bench.db"
@@ -324,18 +401,28 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
               f"{platform.python_version()}\n")
         rows = [measure(db, name) for name in (REQUESTS if args.only is None else args.only)]
         store: Path | str = db
-        if args.store_url and args.store_read:
+        if args.store_url and (args.store_read or args.fold):
             store = args.store_url
             if not anyio.run(_holds_run, store):
                 t0 = time.perf_counter()
                 n = anyio.run(write_run, store, args.events)
                 print(f"wrote {n:,} events to --store-url in {time.perf_counter() - t0:.1f} s")
         reads = anyio.run(store_read, store, args.store_read)
+        folds = anyio.run(viewer_fold, anyio.run(read_all, store), args.fold) if args.fold else []
     if reads:
         print("| store read, every event, pages of 5,000 | CPU s | wall s | events |")
         print("|---|---:|---:|---:|")
         for i, (cpu, wall, n) in enumerate(reads, 1):
             print(f"| read {i} | {cpu:.2f} | {wall:.2f} | {n} |")
+        print()
+    if folds:
+        print("| viewer, events in memory | `?steps=false` CPU s | wall s | then `/keyframe` "
+              "CPU s | wall s | answers KiB |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for i, f in enumerate(folds, 1):
+            print(f"| fold {i} | {f['run_cpu']:.2f} | {f['run_wall']:.2f} "
+                  f"| {f['keyframe_cpu']:.2f} | {f['keyframe_wall']:.2f} "
+                  f"| {f['run_bytes'] / 1024:,.0f} + {f['keyframe_bytes'] / 1024:,.0f} |")
         print()
     if rows:
         print("| first request on a fresh server | time s | again s | peak RSS MiB (idle) "
