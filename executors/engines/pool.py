@@ -1024,7 +1024,7 @@ class PoolBackend:
         self._shared = shared if shared is not None else SHARED
         self._key: str | None = None
         if self.options.shared:
-            self._key = "pool:" + config.model_dump_json()
+            self._key = "pool:" + config.model_dump_json() + self._registered_members()
             self._core = self._shared.acquire(self._key, self._build, _PoolCore.aclose)
         else:
             self._core = self._build()
@@ -1033,6 +1033,28 @@ class PoolBackend:
         #: busy then fails at once with :class:`PoolBusy` (the outer pool waits for the
         #: soonest, or sends the call to its other members) instead of waiting here
         self.nested = False
+
+    def _registered_members(self) -> str:
+        """What the key of a shared pool adds for members (of nested pools too) whose
+        backend the registry this class is bound to serves other than the installed one
+        (the SDK's ``register_backend``): each such name with its factory, so that two
+        workflows serving one name with different backends do not share one pool of the
+        same config; empty when there is none."""
+        registry = self._registry
+        if registry is None:
+            return ""
+        own = []
+        for name in sorted(_member_backends(self.options.members)):
+            factory = registry.backends.get(name)
+            if factory is None:
+                continue
+            try:
+                installed: BackendFactory | None = default_resolve(name)
+            except (ConfigError, ImportError):
+                installed = None
+            if factory is not installed:
+                own.append(f"{name}={id(factory):x}")
+        return " registered:" + ",".join(own) if own else ""
 
     @property
     def members(self) -> list[Member]:
@@ -1530,6 +1552,24 @@ def _nested_stall_problems(members: list[dict[str, Any]], registry: Registry
                          f"health_timeout_s); make it more than {needs:g}, or leave it out: "
                          "that pool watches its own engines"))
     return problems
+
+
+def _member_backends(members: list[Any]) -> set[str]:
+    """The backend names of a pool's ``members`` and of its nested pools' members."""
+    names: set[str] = set()
+    default = ModelConfig.model_fields["backend"].default
+    for member in members:
+        if not isinstance(member, dict):
+            continue
+        backend = member.get("backend", default)
+        if not isinstance(backend, str):
+            continue
+        names.add(backend)
+        inner = member.get("options")
+        if backend == "pool" and isinstance(inner, dict) \
+                and isinstance(inner.get("members"), list):
+            names |= _member_backends(inner["members"])
+    return names
 
 
 def _failover_of(options: dict[str, Any], registry: Registry) -> float | None:

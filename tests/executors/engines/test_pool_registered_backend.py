@@ -147,3 +147,43 @@ def test_each_registry_binds_the_pool_once() -> None:
     copy = reg.copy()
     assert copy.backend_factory("pool") is not bound  # a copy may hold other backends
     assert reg.bound_factory(Echo) is Echo  # no `with_registry`: served as it is
+
+
+class Loud(Echo):
+    """Another backend, registered under the same name by another workflow."""
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        answer = await super().complete(request)
+        answer.text = answer.text.upper()
+        return answer
+
+
+async def test_a_shared_pool_is_shared_only_where_members_are_the_same_backends() -> None:
+    from executors.engines._hub import SharedObjects
+
+    hub = SharedObjects()
+    built: list[PoolBackend] = []
+
+    def core(reg: Registry, config: ModelConfig) -> object:
+        factory: Any = reg.backend_factory("pool")
+        built.append(factory(config, shared=hub))
+        return built[-1]._core
+
+    config = ModelConfig(backend="pool", options={"members": [
+        {"backend": "echo", "model": "m"},
+        {"backend": "pool", "name": "inner", "options": {"members": [
+            {"backend": "simulated"}]}}]})
+    one, same, other = Registry.default(), Registry.default(), Registry.default()
+    one.backends["echo"] = same.backends["echo"] = Echo
+    other.backends["echo"] = Loud
+    assert core(one, config) is core(one, config) is core(same, config)
+    assert core(other, config) is not core(one, config)
+    assert type(built[3].members[0].backend) is Loud
+    nested = ModelConfig(backend="pool", options={"members": [
+        {"backend": "pool", "options": {"members": [{"backend": "echo", "model": "m"}]}}]})
+    assert core(one, nested) is not core(other, nested)
+    plain = ModelConfig(backend="pool", options={"members": [{"backend": "simulated"}]})
+    assert core(one, plain) is core(other, plain)  # installed backends only: shared
+    for pool in built:
+        await pool.aclose()
+    assert not hub._entries
