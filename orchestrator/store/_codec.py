@@ -14,7 +14,6 @@ import logging
 import re
 import typing
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pydantic_core
@@ -42,29 +41,6 @@ KNOWN_KINDS: frozenset[str] = _event_kinds()
 """The ``kind`` tags of :data:`orchestrator.runtime.events.Event`, derived from the union."""
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedEvent:
-    """One event as a storage row."""
-
-    run_id: str
-    seq: int
-    kind: str
-    step_id: str | None
-    ts: float
-    payload: dict[str, Any]
-
-    def row(self) -> dict[str, Any]:
-        """The row as the ``events`` table's column values."""
-        return {
-            "run_id": self.run_id,
-            "seq": self.seq,
-            "kind": self.kind,
-            "step_id": self.step_id,
-            "ts": self.ts,
-            "payload": self.payload,
-        }
-
-
 EventRow = tuple[str, int, str, "str | None", float, str]
 """An ``events`` row in column order (run_id, seq, kind, step_id, ts, payload), the payload
 as JSON text."""
@@ -85,23 +61,6 @@ def _payload(event: StoredEvent) -> dict[str, Any]:
             f"event {event.seq} ({event.kind}) of run {event.run_id!r} cannot be stored "
             f"as JSON: a value in it is nested too deeply ({exc})"
         ) from exc
-
-
-def encode(event: StoredEvent) -> EncodedEvent:
-    """Split an event into its envelope and JSON payload.
-
-    :raises StoreError: when a field (a step's output, say) is not JSON-serializable.
-    """
-    payload = _payload(event)
-    step_id = payload.get("step_id")
-    return EncodedEvent(
-        run_id=event.run_id,
-        seq=event.seq,
-        kind=event.kind,
-        step_id=step_id if isinstance(step_id, str) else None,
-        ts=event.ts,
-        payload=payload,
-    )
 
 
 def encode_row(event: StoredEvent) -> EventRow:

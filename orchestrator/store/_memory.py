@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import heapq
-import json
 from collections.abc import Collection, Sequence
 
 from anyio.lowlevel import checkpoint
 
 from orchestrator.store._base import TraceStore, _page_start, _runs_window
 from orchestrator.store._codec import (
-    EncodedEvent,
     check_batch,
     check_column_text,
     conflict_error,
     decode_rows,
-    encode,
+    encode_row,
     utf8_safe,
 )
 from orchestrator.store._errors import StoreError
@@ -51,18 +49,18 @@ class MemoryStore(TraceStore):
         try:
             for e in events:
                 check_column_text(e)
-            encoded = [encode(e) for e in events]
+            # the payload as the SQL stores write it: JSON text, a lone surrogate escaped
+            rows = [encode_row(e) for e in events]
         except UnicodeEncodeError:  # as the SQL store does: see utf8_safe
             events = utf8_safe(events)  # the runs' index below reads them too
-            encoded = [encode(e) for e in events]
-        self._check_conflicts(encoded)
-        rows = [(enc, json.dumps(enc.payload)) for enc in encoded]  # JSON escapes surrogates
+            rows = [encode_row(e) for e in events]
+        self._check_conflicts(events)
         # Nothing below can fail, so the batch lands whole.
-        for enc, payload in rows:
-            self._events.setdefault(enc.run_id, {})[enc.seq] = (enc.kind, enc.ts, payload)
-            steps = self._step_ids.setdefault(enc.run_id, set())
-            if enc.step_id is not None:
-                steps.add(enc.step_id)
+        for run_id, seq, kind, step_id, ts, payload in rows:
+            self._events.setdefault(run_id, {})[seq] = (kind, ts, payload)
+            steps = self._step_ids.setdefault(run_id, set())
+            if step_id is not None:
+                steps.add(step_id)
         for event in events:
             if event.kind in _RUN_KINDS:
                 new = fold_info(
@@ -73,11 +71,11 @@ class MemoryStore(TraceStore):
                 if new is not None:
                     self._runs[event.run_id] = new
 
-    def _check_conflicts(self, encoded: list[EncodedEvent]) -> None:
-        check_batch(encoded)
-        for enc in encoded:
-            if enc.seq in self._events.get(enc.run_id, ()):
-                raise conflict_error(enc.run_id, enc.seq)
+    def _check_conflicts(self, events: Sequence[StoredEvent]) -> None:
+        check_batch(events)
+        for e in events:
+            if e.seq in self._events.get(e.run_id, ()):
+                raise conflict_error(e.run_id, e.seq)
 
     async def events(self, run_id: str, *, after_seq: int | None = None,
                      kinds: Collection[str] | None = None) -> list[StoredEvent]:
