@@ -64,6 +64,8 @@ _JOIN = re.compile(r"(?:" + _NUMBERING + r"|[ \t]*)`?join\s*\(\s*"
 _ACTION_LIKE = re.compile(r"[ \t]*(?:[-*+][ \t]+)?(?:\*\*|__)?(?:(?i:action|step)[ \t]*)?"
                           r"(?:\d|-\d+(?:\*\*|__)?[ \t]*[.):])"
                           r"|[ \t]*`?[A-Za-z_][A-Za-z0-9_\-]*\(")
+# an unnumbered join written with arguments that are not one `$N` (`join("done")`)
+_JOIN_CALL = re.compile(r"[ \t]*`?join\s*\(.*\)`?\s*(?:#.*)?", re.IGNORECASE)
 _THOUGHT = re.compile(r"\s*thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
 _BARE_REF = re.compile(r"\$\{\s*(-?\d+)\s*\}|\$(-?\d+)")
 # the name `$N` becomes for Python's parser (`m` for a minus: `$-1` is `__ponder_ref_m1__`)
@@ -236,6 +238,8 @@ class TextPlanParser:
                                       ref if no_id else int(ref) if ref else None)]
         if _ACTION_HEAD.match(stripped):
             return self._action(self._line_no, stripped)
+        if _JOIN_CALL.fullmatch(stripped) and "join" not in self.builder.catalog.tools:
+            return self._bad_join(stripped, self._line_no)
         if _ACTION_LIKE.match(stripped):
             self._thought.clear()
             return [_garbage(stripped, self._line_no)]
@@ -286,6 +290,8 @@ class TextPlanParser:
             return [self._unread(head, PlanProblem(
                 "garbage", f"unexpected text after the call: {_clip(trailing)!r}",
                 first_line))]
+        if head.group(2).lower() == "join" and head.group(2) not in self.builder.catalog.tools:
+            return self._bad_join(text[head.start(2):close + 1], first_line)
         digits = head.group(1)
         if digits.startswith("-") or len(digits) > MAX_ID_DIGITS:
             # no action has it (and int() refuses thousands of digits): `-1.` was prose,
@@ -305,6 +311,17 @@ class TextPlanParser:
         call = text[head.start(2):close + 1]
         return [self.builder.action(id_, tool, positional, keywords, line=first_line,
                                     text=" ".join(call.split()), thought=thought)]
+
+    def _bad_join(self, call: str, line: int) -> list[ParseEvent]:
+        """A ``join(...)`` with arguments other than one ``$N``: the plan's join(), written
+        wrong. It was read as a call of a tool named ``join`` ("tool 'join' is not allowed
+        here") followed by a missing join()."""
+        self._thought.clear()
+        shown = _clip(" ".join(call.split()))
+        problem = PlanProblem("bad_args", "join() takes no arguments (or one $N, the action "
+                              f"whose result is the answer), got {shown!r}", line)
+        joined = self.builder.join(line)
+        return [problem, *([joined] if isinstance(joined, PlanProblem) else [])]
 
 
 def _garbage(text: str, line: int) -> PlanProblem:
