@@ -173,7 +173,9 @@ class JsonPlanParser:
         except json.JSONDecodeError as exc:
             line = self._line_at(self._obj_start + exc.pos)  # (json counts LFs only)
             # json's own words ("Expecting ',' delimiter") name nothing the model wrote
-            if self._obj_end is None:
+            # a bracket that closes the wrong one (`]` for `}`) stopped the scan: the object
+            # is not cut short but broken there, as json says
+            if self._obj_end is None and not self._broken:
                 message = (f"the JSON plan is incomplete: it ends with "
                            f"{_shown(body[-_SHOWN:], cut='start')!r} before its object closes")
             else:
