@@ -548,11 +548,46 @@ def run(
 
 def _check_inputs(wf: Workflow, values: dict[str, Any]) -> None:
     """Fail when the inputs do not fit the workflow (:meth:`Workflow.check_inputs`, as
-    the run checks them), before the store opens and the run starts."""
+    the run checks them), before the store opens and the run starts.
+
+    The failure's ``location`` is the declaration of the first input missing or refused;
+    a missing input's message says how to give it and where it is declared (there is no
+    value to name)."""
     try:
         wf.check_inputs(values)
     except (SpecError, RecursionError) as exc:
-        raise _input_failure(exc, values) from None
+        failure = _input_failure(exc, values)
+        if isinstance(failure, Failure) and failure.kind == "input":
+            _locate_inputs(failure, wf, values)
+        raise failure from None
+
+
+def _locate_inputs(failure: Failure, wf: Workflow, values: dict[str, Any]) -> None:
+    """Give an input failure the place of the inputs it is about, in the workflow file."""
+    missing: list[str] = []
+    offending: list[str] = []
+    for name, decl in wf.spec.inputs.items():
+        if name not in values:
+            if decl.is_required:
+                missing.append(name)
+                offending.append(name)
+            continue
+        try:
+            decl.accept(name, values[name])
+        except (ValueError, RecursionError):
+            offending.append(name)
+
+    def at(name: str) -> str | None:
+        line, column = wf.source.locate(("inputs", name))
+        return f"{wf.source.file}:{line}:{column}" if line else None
+
+    if offending:
+        failure.location = at(offending[0])
+    if missing:
+        places = [p for p in map(at, missing) if p is not None]
+        give = " ".join(f"--input {clipped(name)}=VALUE" for name in missing)
+        failure.message += (f"; give {'it' if len(missing) == 1 else 'them'} with {give}"
+                            + (f" (declared at {', '.join(places)})" if places else ""))
 
 
 def _input_failure(exc: Exception, values: dict[str, Any]) -> Exception:
