@@ -234,6 +234,8 @@ class LLMCompilerPlanner:
         :param tools: the allowed tools; their arguments are checked.
         :param any_tool: accept other tool names too (their arguments unchecked).
         :param fmt: ``text``, ``json`` or ``auto`` (JSON when the text starts with ``{``).
+        :param first_id: the number of the plan's first action (a replan's); the actions
+            numbered below it are earlier rounds', which the plan may reference.
         :returns: ``{"ok", "format", "actions": [{id, tool, args, deps, line, thought}],
             "errors": [{line, code, message}]}``.
         """
@@ -246,8 +248,12 @@ class LLMCompilerPlanner:
 
 def parse_plan(text: str, tools: ToolCatalog, *, fmt: str = "auto",
                first_id: int = 1) -> ParsedPlan:
-    """Parse a complete plan, collecting every problem (never raises on bad input)."""
-    builder = PlanBuilder(tools, first_id=first_id)
+    """Parse a complete plan, collecting every problem (never raises on bad input).
+
+    :param first_id: the number of its first action; actions 1 to ``first_id - 1`` are
+        taken to be earlier rounds', so ``$N`` of them is a reference to a result.
+    """
+    builder = PlanBuilder(tools, first_id=first_id, known_ids=range(1, first_id))
     parser: PlanParser = (JsonPlanParser(builder) if (_detect(text) if fmt == "auto" else fmt)
                           == "json" else TextPlanParser(builder))
     result = ParsedPlan()
