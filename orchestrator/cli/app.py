@@ -827,7 +827,10 @@ def _report(result: RunResult, as_json: bool, declares_outputs: bool) -> None:
     err.print(f"[{style}]{result.status}[/{style}] run {escape(result.run_id)} in "
               f"{result.duration_s:.2f}s, tokens {result.usage.prompt_tokens}+"
               f"{result.usage.completion_tokens}", highlight=False)
+    status = {s.id: s.status for s in result.steps}
     for s in result.steps:
+        if s.status == "cancelled" and s.parent and status.get(s.parent) == "succeeded":
+            continue  # a fan-out's child its join did not need (first_finish, adaptive_vote)
         if s.status in ("failed", "cancelled") or (s.status == "skipped" and s.error and
                                                     "branch" not in s.error):
             err.print(f"  {s.id}: {s.status}: {without_step_id(s.id, s.error)}",
