@@ -37,7 +37,7 @@ from orchestrator.runtime.events import ATTEMPT_ENDS, UsageModel
 from orchestrator.store import RunNotFound, RunRecord, StoredEvent, fold_events, is_interrupted
 from orchestrator.store._codec import paused_gc
 from orchestrator.store.fold import RunFold
-from orchestrator.viewer._graph import GraphFold, GraphStep
+from orchestrator.viewer._graph import GraphFold, GraphNode, GraphStep, as_steps
 from orchestrator.viewer._reader import TraceReader
 from orchestrator.viewer._replay import ReplayFold
 
@@ -74,7 +74,7 @@ class RunSummary:
     _steps: RunFold | None = None
     _record: tuple[tuple[int, bool], RunRecord] | None = None
     _headline: tuple[tuple[int, bool], RunRecord] | None = None
-    _graph_steps: tuple[int, list[GraphStep]] | None = None
+    _graph_nodes: tuple[int, list[GraphNode]] | None = None
 
     def __post_init__(self) -> None:
         if self.with_steps:
@@ -152,12 +152,20 @@ class RunSummary:
             self._headline = (made_of, record)
         return self._headline[1]
 
-    def graph(self) -> list[GraphStep]:
-        """The run's DAG nodes (cached until more events arrive)."""
-        if self._graph_steps is None or self._graph_steps[0] != self.n_events:
+    def graph_nodes(self) -> list[GraphNode]:
+        """The run's DAG nodes as the fold keeps them, plain dicts not to be changed (see
+        :meth:`GraphFold.nodes <orchestrator.viewer._graph.GraphFold.nodes>`; cached until
+        more events arrive): what the run's answer encodes."""
+        if self._graph_nodes is None or self._graph_nodes[0] != self.n_events:
             with paused_gc():  # a node per step, kept (see RunCache.refresh)
-                self._graph_steps = (self.n_events, self._graph.steps())
-        return self._graph_steps[1]
+                self._graph_nodes = (self.n_events, self._graph.nodes())
+        return self._graph_nodes[1]
+
+    def graph(self) -> list[GraphStep]:
+        """The run's DAG nodes as models (made at each call, see :meth:`graph_nodes`)."""
+        nodes = self.graph_nodes()
+        with paused_gc():
+            return as_steps(nodes)
 
 
 class RunCache:

@@ -37,6 +37,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
 
 import anyio
+import pydantic_core
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exception_handlers import http_exception_handler
@@ -66,7 +67,7 @@ from orchestrator.store import (
     resume_target,
 )
 from orchestrator.viewer._cache import RUN_KINDS, RunCache
-from orchestrator.viewer._graph import GraphStep
+from orchestrator.viewer._graph import GraphNode, GraphStep
 from orchestrator.viewer._reader import ResolvesRunIds, TraceReader
 from orchestrator.viewer._replay import KEYFRAME_EVERY
 from orchestrator.viewer._security import SecurityHeaders, TokenGate
@@ -589,9 +590,9 @@ def create_app(
         """One run folded from its events, its DAG (with the dependencies of declared
         steps computed from their references) and the runs its steps started."""
         entry = await cache.get(run_id, steps=steps)
-        graph = entry.graph()
+        graph = entry.graph_nodes()
         if steps:
-            deps = {g.id: g.deps for g in graph}
+            deps = {g["id"]: g["deps"] for g in graph}
             record = entry.record()
             record = record.model_copy(
                 update={"steps": [s.model_copy(update={"deps": deps.get(s.id, s.deps)})
@@ -601,13 +602,13 @@ def create_app(
             record = entry.headline()
         children = await _children(run_id)
         detail = RunDetail(
-            run=record, graph=graph, children=children, last_seq=entry.last_seq or 0,
+            run=record, graph=[], children=children, last_seq=entry.last_seq or 0,
             finished=entry.finished, interrupted=entry.interrupted,
             resume=await resume_target(store, run_id) if entry.interrupted else None,
             cut=entry.cut_calls() if entry.interrupted else {},
         )
         # Serialized here: FastAPI would dump, validate and dump again a large run's graph.
-        return Response(_json(detail), media_type="application/json",
+        return Response(_detail_json(detail, graph), media_type="application/json",
                         headers=_NO_STORE)
 
     async def _children(run_id: str) -> list[RunInfo]:
@@ -709,16 +710,28 @@ def create_app(
     return app
 
 
-def _json(model: BaseModel) -> str:
+def _json(model: BaseModel, exclude: set[str] | None = None) -> str:
     """``model`` as JSON text, with pydantic's encoder; where a text of it holds a lone
     surrogate (a tool's or a model's output, as a memory store keeps it and a SQL store
     gives it back from its JSON escape), which UTF-8 cannot encode, with the surrogate
     escaped as JSON writes it (``\\udc80``): pydantic's encoder refused the whole model,
     and the API answered 500."""
     try:
-        return model.model_dump_json()
+        return model.model_dump_json(exclude=exclude)
     except PydanticSerializationError:
-        return json.dumps(model.model_dump(mode="json"), separators=(",", ":"))
+        return json.dumps(model.model_dump(mode="json", exclude=exclude), separators=(",", ":"))
+
+
+def _detail_json(detail: RunDetail, graph: list[GraphNode]) -> str:
+    """``detail`` as JSON with ``graph`` as its graph: the nodes encoded as the fold keeps
+    them, plain dicts with :class:`GraphStep`'s fields in its order, the same text as
+    the models would give, without making a model of each node of a large run."""
+    try:
+        nodes = pydantic_core.to_json(graph).decode()
+    except PydanticSerializationError:  # a lone surrogate (see _json)
+        nodes = json.dumps(graph, separators=(",", ":"))
+    rest = _json(detail, exclude={"run", "graph"})
+    return '{"run":' + _json(detail.run) + ',"graph":' + nodes + "," + rest[1:]
 
 
 def _events_response(
