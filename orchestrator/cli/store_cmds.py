@@ -94,10 +94,23 @@ def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]], *,
                        else open_store(db))
         try:
             return await fn(store)
+        except RunNotFound as exc:
+            raise _searched(exc, db) from None
         finally:
             await store.close()
 
     return anyio.run(go)
+
+
+def _searched(exc: RunNotFound, db: str | None) -> RunNotFound:
+    """A run asked for by the user and not found, said with the store searched: a run
+    made with another ``--db`` (or ``PONDER_DB_URL``) is not in this one, and the bare
+    "no run 'x' in the trace store" did not say which that was."""
+    if type(exc) is not RunNotFound or str(exc) != str(RunNotFound(exc.run_id)):
+        return exc  # an ambiguous id, or a message of its own
+    where = hide_password(resolve_store_url(db))
+    return RunNotFound(exc.run_id, f"{exc} {where} (`ponder runs` lists its runs; another "
+                       "store: --db URL or PONDER_DB_URL)")
 
 
 def _age(seconds: float | None) -> str:
@@ -402,8 +415,15 @@ def _run_stopping(db: str | None,
         require_stored(db)
         return await open_store(db)
 
+    async def started(store: TraceStore, hooks: list[Any],
+                      on_scheduler: Callable[[Any], None]) -> T:
+        try:
+            return await start(store, hooks, on_scheduler)
+        except RunNotFound as exc:
+            raise _searched(exc, db) from None
+
     async def go() -> T:
-        return await run_stopping(stops, opened, start, what=what)
+        return await run_stopping(stops, opened, started, what=what)
 
     return anyio.run(go)
 

@@ -101,8 +101,10 @@ def test_a_huge_input_value_is_echoed_short() -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["show", HUGE], f"no run {ECHOED} in the trace store"),
-    (["replay", HUGE], f"no run {ECHOED} in the trace store"),
+    (["show", HUGE], f"no run {ECHOED} in the trace store memory:// (`ponder runs` lists "
+                   "its runs; another store: --db URL or PONDER_DB_URL)"),
+    (["replay", HUGE], f"no run {ECHOED} in the trace store memory:// (`ponder runs` lists "
+                   "its runs; another store: --db URL or PONDER_DB_URL)"),
     (["runs", "--status", HUGE], f"--status {ECHOED}: use one of running, interrupted, "
                                  "succeeded, failed, cancelled"),
     (["gc", "--older-than", HUGE], f"--older-than {ECHOED}: use a number and s, m, h, d or "

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.runtime._process import host_name
+from orchestrator.store._url import hide_password
 from tests.orchestrator.cli.test_json_errors import error_of, ponder
 
 CALC = "name: w\nsteps:\n  - {id: a, kind: tool, tool: calc, args: {expression: '6*7'}}\n"
@@ -28,7 +29,10 @@ def _import(tmp_path: Path, db: str, run_id: str, **writer: object) -> None:
 @pytest.mark.parametrize("command", BY_ID)
 def test_a_run_id_that_names_no_run(db: str, command: str) -> None:
     error = error_of(ponder(command, "zzzz", "--db", db, "--json"), "run_not_found")
-    assert error["message"] == "no run 'zzzz' in the trace store"
+    # the store searched is named: a run made with another --db is not in it
+    assert error["message"] == (f"no run 'zzzz' in the trace store {hide_password(db)} "
+                                "(`ponder runs` lists its runs; another store: --db URL or "
+                                "PONDER_DB_URL)")
 
 
 @pytest.mark.parametrize("command", BY_ID)
