@@ -32,9 +32,11 @@ before the plan is skipped.
 from __future__ import annotations
 
 import ast
+import io
 import json
 import re
 import sys
+import tokenize
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +84,8 @@ _NAMES: dict[str, Any] = {"true": True, "false": False, "null": None, "True": Tr
 # more digits than Python's parser reads as one integer (sys.get_int_max_str_digits())
 _LONG_NUMBER = re.compile(rf"\d{{{sys.get_int_max_str_digits() + 1},}}"
                           if sys.get_int_max_str_digits() else r"(?!)")
+# a quote, then (after blanks and a string prefix) another: strings side by side, maybe
+_QUOTES_SIDE_BY_SIDE = re.compile(r"""["'][ \t]*[rRbBuUfF]{0,2}["']""")
 _MAX_PENDING_LINES = 64
 _MAX_ACTION_CHARS = 20_000
 _MAX_DEPTH = 32
@@ -423,7 +427,7 @@ def read_call_args(text: str) -> tuple[list[Any], dict[str, Any], list[str]]:
     call = tree.body
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
         raise ArgSyntaxError(f"cannot parse the arguments {_clip(text.strip())!r}")
-    problems: list[str] = []
+    problems: list[str] = _glued_strings(source)
 
     def read(node: ast.AST) -> tuple[bool, Any]:
         try:
@@ -446,6 +450,32 @@ def read_call_args(text: str) -> tuple[list[Any], dict[str, Any], list[str]]:
             if ok:
                 keywords[kw.arg] = value
     return positional, keywords, list(dict.fromkeys(problems))
+
+
+def _glued_strings(source: str) -> list[str]:
+    """A problem for each run of strings side by side on one line (``"Paris" "area"``):
+    a comma left out, most likely. Python's parser reads them as one string, so the tool
+    ran with ``"Parisarea"`` (strings over several lines are one string written long)."""
+    if not _QUOTES_SIDE_BY_SIDE.search(source):
+        return []  # (tokenizing every call doubled the time a plan takes to parse)
+    runs: list[list[tokenize.TokenInfo]] = []
+    last: tokenize.TokenInfo | None = None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type in (tokenize.NL, tokenize.COMMENT):
+                continue
+            if token.type == tokenize.STRING:
+                if last is not None and last.type == tokenize.STRING \
+                        and last.end[0] == token.start[0]:
+                    runs[-1].append(token)
+                else:
+                    runs.append([token])
+            last = token
+    except (tokenize.TokenError, SyntaxError):  # ast.parse read it: tokenize should too
+        pass
+    return [f"{_clip(' '.join(t.string for t in run), 60)} are strings side by side, which "
+            "read as one: put a comma between two arguments, or write one string"
+            for run in runs if len(run) > 1]
 
 
 def _escape_line_breaks(text: str) -> str:
