@@ -468,7 +468,7 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.", metavar
 
 @app.command()
 def run(
-    file: Annotated[Path, typer.Argument(help="Workflow YAML file.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Workflow YAML file.")],
     input: Annotated[list[str], typer.Option("--input", "-i", metavar="KEY=VALUE",
                                              help="A workflow input (repeatable).")] = [],  # noqa: B006
     inputs_json: Annotated[str | None, typer.Option("--inputs-json", help="Inputs as a JSON object.")] = None,
@@ -853,7 +853,7 @@ def _report(result: RunResult, as_json: bool, declares_outputs: bool) -> None:
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Workflow YAML files.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="Workflow YAML files.")],
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object: every file with its problems.",
         metavar=FLAG)] = False,
@@ -889,6 +889,7 @@ def validate(
 @app.command()
 def schema(
     which: Annotated[str, typer.Argument(
+        metavar="WHICH",
         help="workflow | trace_event | reference (markdown YAML reference)")] = "workflow",
     write: Annotated[Path | None, typer.Option(help="Write every schema into this folder.")] = None,
     debug: Debug = False,

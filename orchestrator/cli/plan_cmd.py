@@ -68,7 +68,8 @@ def _tools(names: list[str], workflow: Path | None) -> tuple[list[ToolSpec], boo
 
 @plan_app.command("parse")
 def parse(
-    file: Annotated[str, typer.Argument(help="Plan text file, or - for standard input.")],
+    file: Annotated[str, typer.Argument(
+        metavar="FILE", help="Plan text file, or - for standard input.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.",
                                           metavar=FLAG)] = False,
     fmt: Annotated[str, typer.Option("--format", help="text | json | auto")] = "auto",

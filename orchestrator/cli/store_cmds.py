@@ -212,7 +212,7 @@ def _check_count(option: str, value: int) -> None:
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id, or its start.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Run id, or its start.")],
     db: Db = None,
     as_json: AsJson = False,
     debug: Debug = False,
@@ -323,7 +323,8 @@ def _cell(error: str) -> str:
 
 @app.command(name="resume")
 def resume_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id of an interrupted run, or its start.")],
+    run_id: Annotated[str, typer.Argument(
+        metavar="RUN_ID", help="Run id of an interrupted run, or its start.")],
     db: Db = None,
     backend: Annotated[str | None, typer.Option(
         help="Override every model's backend (default: the run's own --backend, if it "
@@ -446,7 +447,7 @@ _SET_RE = re.compile(r"^([A-Za-z_][\w\-\[\]]*)\.output=(.*)$", re.S)
 
 @app.command(name="replay")
 def replay_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id to replay, or its start.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Run id to replay, or its start.")],
     db: Db = None,
     from_step: Annotated[str | None, typer.Option("--from", help="Re-execute this step and "
                                                   "everything after it.")] = None,
@@ -544,7 +545,7 @@ def replay_cmd(
 
 @app.command()
 def export(
-    run_id: Annotated[str, typer.Argument(help="Run id, or its start.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Run id, or its start.")],
     db: Db = None,
     output: Annotated[Path | None, typer.Option("-o", help="Write to this file.")] = None,
     debug: Debug = False,
@@ -580,7 +581,8 @@ def _no_constant(name: str) -> Any:
 
 @app.command(name="import")
 def import_cmd(
-    file: Annotated[Path, typer.Argument(help="A document written by `ponder export`.")],
+    file: Annotated[Path, typer.Argument(
+        metavar="FILE", help="A document written by `ponder export`.")],
     db: Db = None,
     debug: Debug = False,
 ) -> None:
