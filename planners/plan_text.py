@@ -84,6 +84,8 @@ _NAMES: dict[str, Any] = {"true": True, "false": False, "null": None, "True": Tr
 # more digits than Python's parser reads as one integer (sys.get_int_max_str_digits())
 _LONG_NUMBER = re.compile(rf"\d{{{sys.get_int_max_str_digits() + 1},}}"
                           if sys.get_int_max_str_digits() else r"(?!)")
+# an argument by name written as in JSON: `city: "Paris"`
+_COLON_KEYWORD = re.compile(r"(^|,)(\s*[A-Za-z_][A-Za-z0-9_]*)\s*:(?!=)")
 # a quote, then (after blanks and a string prefix) another: strings side by side, maybe
 _QUOTES_SIDE_BY_SIDE = re.compile(r"""["'][ \t]*[rRbBuUfF]{0,2}["']""")
 _MAX_PENDING_LINES = 64
@@ -421,7 +423,7 @@ def read_call_args(text: str) -> tuple[list[Any], dict[str, Any], list[str]]:
                if long and "limit" in said
                else "a NUL character (\\x00) cannot be part of a call"
                if "\0" in source and "null" in said
-               else said or type(exc).__name__)
+               else _colon_keywords(source) or said or type(exc).__name__)
         raise ArgSyntaxError(f"cannot parse the arguments {_clip(text.strip())!r}: "
                              f"{msg}") from None
     call = tree.body
@@ -450,6 +452,20 @@ def read_call_args(text: str) -> tuple[list[Any], dict[str, Any], list[str]]:
             if ok:
                 keywords[kw.arg] = value
     return positional, keywords, list(dict.fromkeys(problems))
+
+
+def _colon_keywords(source: str) -> str | None:
+    """What is wrong with arguments by name written ``name: value`` (as in JSON), when
+    that is what kept them from being read; Python's parser says only "invalid syntax"."""
+    colon = _COLON_KEYWORD.search(source)
+    if colon is None:
+        return None
+    try:
+        ast.parse("_(" + _COLON_KEYWORD.sub(r"\1\2=", source) + "\n)", mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    name = colon.group(2).strip()
+    return f"write an argument by name as {name}=value, not {name}: value"
 
 
 def _glued_strings(source: str) -> list[str]:
