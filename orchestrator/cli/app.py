@@ -74,7 +74,24 @@ def _usage_error() -> type[Any]:
 FLAG = ""
 """The ``metavar`` of a flag (``--json``): typer's boxed help labels a bool option
 ``<bool>``, as if it took a value; an empty one shows no label. (typer builds ``--help``
-itself, which keeps its label.)"""
+itself: :func:`_unlabel_help` gives it this one.)"""
+
+
+def _unlabel_help(command: Any) -> None:
+    """Give the ``--help`` option that typer builds for ``command`` (and for the commands
+    below it) no type label: the help showed ``--help <bool>``, as if it took a value."""
+    build = getattr(command, "get_help_option", None)
+    if build is not None and not getattr(build, "_unlabelled", False):
+        def get_help_option(ctx: Any) -> Any:
+            option = build(ctx)
+            if option is not None and getattr(option, "metavar", None) is None:
+                option.metavar = FLAG
+            return option
+
+        get_help_option._unlabelled = True  # type: ignore[attr-defined]
+        command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _unlabel_help(sub)
 
 
 class _Group(TyperGroup):
@@ -88,6 +105,7 @@ class _Group(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _reflow_help(self)
+        _unlabel_help(self)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,

@@ -1,5 +1,6 @@
-"""A flag (``--json``, ``--debug``, ``--version``) takes no value, and the boxed help
-shows no type label after it (typer's own is ``<bool>``, as if it took one)."""
+"""A flag (``--json``, ``--debug``, ``--version``, ``--help``) takes no value, and the
+boxed help shows no type label after it (typer's own is ``<bool>``, as if it took one;
+``--help``, which typer builds itself, kept it)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 
 COMMANDS = [[], ["run"], ["validate"], ["runs"], ["show"], ["resume"], ["replay"],
-            ["export"], ["plan", "parse"]]
+            ["export"], ["import"], ["gc"], ["view"], ["schema"], ["db"], ["db", "upgrade"],
+            ["plan"], ["plan", "parse"]]
 
 
 def _help(*command: str) -> str:
@@ -23,8 +25,8 @@ def _help(*command: str) -> str:
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "ponder")
 def test_flags_have_no_type_label(command: list[str]) -> None:
     text = _help(*command)
-    flags = re.findall(r"(--json|--debug|--version)\s+(\S+)", text)
-    assert flags, text
+    flags = re.findall(r"(--json|--debug|--version|--help)\s+(\S+)", text)
+    assert "--help" in dict(flags), text
     assert all(not label.startswith("<") for _, label in flags), text
 
 
