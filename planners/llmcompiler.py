@@ -7,6 +7,7 @@ loop and the joiner live in the driver (:mod:`planners.executor`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
@@ -139,16 +140,19 @@ class LLMCompilerPlanner:
                               else TextPlanParser(builder))
         held: list[Action] = []
         answer: int | None = None
+        started = 0  # actions of this plan running: dispatched, or an earlier try's reused
 
         def take(events: list[ParseEvent]) -> PlanProblem | None:
             """Hold the new actions and note the answer; the first problem, if any."""
-            nonlocal answer
+            nonlocal answer, started
             for event in events:
                 if isinstance(event, PlanProblem):
                     return _with_raw(builder.planner_problem(event), parser.raw)
                 if isinstance(event, Joined):
                     answer = event.answer
-                elif isinstance(event, Action) and not event.reused:
+                elif isinstance(event, Action) and event.reused:
+                    started += 1
+                elif isinstance(event, Action):
                     held.append(event)
             return None
 
@@ -161,7 +165,7 @@ class LLMCompilerPlanner:
                 if chunk is None:
                     break
                 if isinstance(chunk, PlanProblem):
-                    yield _with_raw(chunk, parser.raw)
+                    yield _with_raw(_timed_out(chunk, started), parser.raw)
                     return
                 if chunk.final is not None:
                     truncated = chunk.final.finish_reason == "length"
@@ -169,6 +173,7 @@ class LLMCompilerPlanner:
                 if options.stream_dispatch:  # each complete line starts at once
                     for action in held:
                         yield _planned(action, request)
+                    started += len(held)
                     held.clear()
                 if problem is not None:
                     yield problem
@@ -343,5 +348,15 @@ async def _next_chunk(chunks: AsyncIterator[LLMChunk], deadline: float | None,
         return None
     except TimeoutError:
         return PlanProblem("timeout", f"the planner did not finish its plan within "
-                                      f"plan_timeout_s={timeout_s:g}s; the actions it had "
-                                      "written keep running")
+                                      f"plan_timeout_s={timeout_s:g}s")
+
+
+def _timed_out(problem: PlanProblem, started: int) -> PlanProblem:
+    """The timeout ``problem``, saying what became of the actions the plan had written:
+    those started (dispatched while it streamed, or an earlier try's it repeated) keep
+    running; without streaming dispatch the others never start. It said "the actions it
+    had written keep running" in every case, none written or started included."""
+    kept = ("no action of it had started" if not started
+            else "the action of it that had started keeps running" if started == 1
+            else f"the {started} actions of it that had started keep running")
+    return dataclasses.replace(problem, message=f"{problem.message}; {kept}")
