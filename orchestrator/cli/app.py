@@ -584,6 +584,7 @@ def _locate_inputs(failure: Failure, wf: Workflow, values: dict[str, Any]) -> No
     """Give an input failure the place of the inputs it is about, in the workflow file."""
     missing: list[str] = []
     offending: list[str] = []
+    as_json: list[str] = []  # the text given for a list or an object, which is read as JSON
     for name, decl in wf.spec.inputs.items():
         if name not in values:
             if decl.is_required:
@@ -594,6 +595,9 @@ def _locate_inputs(failure: Failure, wf: Workflow, values: dict[str, Any]) -> No
             decl.accept(name, values[name])
         except (ValueError, RecursionError):
             offending.append(name)
+            if decl.type in ("array", "object") and _not_json(values[name]):
+                brackets = "[...]" if decl.type == "array" else "{...}"
+                as_json.append(f"--input '{clipped(name)}={brackets}'")
 
     def at(name: str) -> str | None:
         line, column = wf.source.locate(("inputs", name))
@@ -606,6 +610,20 @@ def _locate_inputs(failure: Failure, wf: Workflow, values: dict[str, Any]) -> No
         give = " ".join(f"--input {clipped(name)}=VALUE" for name in missing)
         failure.message += (f"; give {'it' if len(missing) == 1 else 'them'} with {give}"
                             + (f" (declared at {', '.join(places)})" if places else ""))
+    for option in as_json:
+        failure.message += f"; give it as JSON: {option}"
+
+
+def _not_json(value: Any) -> bool:
+    """Whether ``value`` is text that does not read as JSON (``--input topics=tides`` for
+    a list)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        json.loads(value)
+    except (ValueError, RecursionError):
+        return True
+    return False
 
 
 def _input_failure(exc: Exception, values: dict[str, Any]) -> Exception:

@@ -72,3 +72,31 @@ def test_an_unknown_input_alone_has_no_declaration_to_point_at(tmp_path: Path) -
     error = json.loads(result.stdout)["error"]
     assert error == {"kind": "input", "location": None,
                      "message": "unknown input 'legs' (declared: topic, count, extra)"}
+
+
+LISTS = """\
+name: lists
+inputs:
+  topics: {type: array}
+  options: {type: object, default: {}}
+steps:
+  - id: n
+    kind: tool
+    tool: calc
+    args: {expression: "1"}
+"""
+
+
+def test_text_given_for_a_list_says_it_is_read_as_json(tmp_path: Path) -> None:
+    flow = tmp_path / "lists.yaml"
+    flow.write_text(LISTS)
+    result = ponder("run", str(flow), "--db", "memory://", "-i", "topics=tides",
+                    "-i", "options=fast")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: input 'topics' must be array, got 'tides'; input 'options' must be object, "
+        "got 'fast'; give it as JSON: --input 'topics=[...]'; give it as JSON: "
+        "--input 'options={...}'\n")
+    # JSON of another type is not told to be JSON
+    result = ponder("run", str(flow), "--db", "memory://", "-i", "topics={}")
+    assert result.stderr == "error: input 'topics' must be array, got {}\n"
