@@ -105,9 +105,11 @@ def parse_decision(text: str) -> Decision | PlanProblem:
                            .replace("\r", "\n"))
         if verb is not None:
             name, argument = verb
-            decision = (Decision("finish", _answer_value(argument), raw=text)
+            decision = (Decision("finish", _answer_value(_unnamed(argument, "answer")),
+                                 raw=text)
                         if name == "finish" else
-                        Decision("replan", reason=argument.strip(), raw=text))
+                        Decision("replan", reason=_reason_text(_unnamed(argument, "reason")),
+                                 raw=text))
     if decision is None and action == "finish":  # the JSON finishes, with no "answer"
         return PlanProblem("bad_joiner", "the joiner finished without an answer: "
                                          f"{_shown(text)!r}", raw=text)
@@ -232,6 +234,21 @@ def _balanced(text: str, start: int) -> str:
                 return text[start:i]
     last = text.rfind(")", start)
     return text[start:last] if last != -1 else text[start:]
+
+
+def _unnamed(argument: str, name: str) -> str:
+    """``argument`` without its name when written as a keyword (``Finish(answer="42")``,
+    ``Replan(reason: Rome is missing)``): the name was kept in the answer (the run's
+    output was ``answer="42"``)."""
+    named = re.match(rf"\s*{name}\s*[=:]\s*", argument, re.IGNORECASE)
+    return argument[named.end():] if named else argument
+
+
+def _reason_text(argument: str) -> str:
+    """A replan reason: the text of a quoted one (``Replan("Rome is missing")``) without
+    its quotes."""
+    value = _answer_value(argument)
+    return value if isinstance(value, str) else argument.strip()
 
 
 def _answer_value(argument: str) -> Any:
