@@ -178,6 +178,12 @@ def runs(
                           _when(r.started_at), _age(r.duration_s), str(tokens or ""),
                           str(r.n_steps or ""))
         out.print_table(table)
+        if not rows and limit:  # say so, and where it looked: a header alone read as broken
+            which = " ".join(filter(None, [status, "runs",
+                                           workflow and f"of workflow {shown(workflow)}"]))
+            err.print(f"no {which}{f' past the first {offset}' if offset else ''} in the "
+                      f"trace store {hide_password(resolve_store_url(db))}", markup=False,
+                      highlight=False, soft_wrap=True)
         if interrupted:
             err.print("interrupted: the process running it is gone; continue with "
                       "`ponder resume RUN_ID`", markup=False, highlight=False, soft_wrap=True)
