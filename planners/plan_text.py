@@ -213,7 +213,8 @@ class TextPlanParser:
         return [PlanProblem("after_end", f"text after {END_OF_PLAN}: {_clip(line.strip())!r}",
                             self._tail_line + offset)
                 for offset, line in enumerate(tail.split("\n"))
-                if _ACTION_HEAD.match(line) or _JOIN.fullmatch(line)]
+                if _ACTION_HEAD.match(line) or _JOIN.fullmatch(line)
+                or _JOIN_CALL.fullmatch(line)]
 
     # -- lines --------------------------------------------------------------------
     def _line(self, text: str) -> list[ParseEvent]:

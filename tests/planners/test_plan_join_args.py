@@ -71,3 +71,10 @@ async def test_a_run_records_it_and_the_repair_prompt_names_it(
     assert (error.code, error.line) == ("bad_args", 2)
     assert "join() takes no arguments" in error.error and "not allowed" not in error.error
     assert error.error in llm.prompts("rejected")[0]
+
+
+def test_a_join_with_arguments_after_the_end_is_after_end(catalog: ToolCatalog) -> None:
+    """`join()` after <END_OF_PLAN> was reported, `join("x")` skipped as a remark."""
+    plan = parse_plan('1. search("a")\n2. join()\n<END_OF_PLAN>\njoin()\njoin("x")\n',
+                      catalog)
+    assert [(p.line, p.code) for p in plan.problems] == [(4, "after_end"), (5, "after_end")]
