@@ -478,7 +478,10 @@ def _glued_strings(source: str) -> list[str]:
     runs: list[list[tokenize.TokenInfo]] = []
     last: tokenize.TokenInfo | None = None
     try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        # inside the call's parentheses, as the parser read it: a line that begins with
+        # blanks is no indentation there
+        call = io.StringIO("_(" + source + "\n)")
+        for token in tokenize.generate_tokens(call.readline):
             if token.type in (tokenize.NL, tokenize.COMMENT):
                 continue
             if token.type == tokenize.STRING:

@@ -24,6 +24,9 @@ GLUED = "are strings side by side, which read as one: put a comma between two ar
     ('query="a" "b"', '"a" "b"'),
     ('"$1" "b" "c"', '"$1" "b" "c"'),
     ('f"in {$1}" "b"', '"in ${1}" "b"'),
+    # lines indented less than the one before (tokenized alone, that was a dedent error
+    # that hid the rest)
+    ('"x",\n    "y"\n  "z" "w"', '"z" "w"'),
 ])
 def test_strings_side_by_side_are_named(args: str, shown: str) -> None:
     with pytest.raises(ArgSyntaxError) as caught:
