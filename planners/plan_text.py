@@ -458,15 +458,18 @@ def read_call_args(text: str) -> tuple[list[Any], dict[str, Any], list[str]]:
 def _colon_keywords(source: str) -> str | None:
     """What is wrong with arguments by name written ``name: value`` (as in JSON), when
     that is what kept them from being read; Python's parser says only "invalid syntax"."""
-    colon = _COLON_KEYWORD.search(source)
-    if colon is None:
+    colons = {m.group(2).strip() for m in _COLON_KEYWORD.finditer(source)}
+    if not colons:
         return None
     try:
-        ast.parse("_(" + _COLON_KEYWORD.sub(r"\1\2=", source) + "\n)", mode="eval")
+        fixed = ast.parse("_(" + _COLON_KEYWORD.sub(r"\1\2=", source) + "\n)", mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    name = colon.group(2).strip()
-    return f"write an argument by name as {name}=value, not {name}: value"
+    # the first argument so written (a `, b:` inside a string is none)
+    names = [kw.arg for kw in getattr(fixed.body, "keywords", []) if kw.arg in colons]
+    if not names:
+        return None
+    return f"write an argument by name as {names[0]}=value, not {names[0]}: value"
 
 
 def _glued_strings(source: str) -> list[str]:

@@ -16,6 +16,7 @@ from planners.tools import ToolCatalog
     ('city: "Paris", attribute: "area"', "city"),
     ('"Paris", attribute: "area"', "attribute"),
     ('"Paris",\n  attribute : $1', "attribute"),
+    ('"a, b: c", city: "Paris"', "city"),  # not `b`, inside the string
 ])
 def test_a_colon_keyword_says_name_equals_value(args: str, name: str) -> None:
     with pytest.raises(ArgSyntaxError) as caught:
