@@ -792,9 +792,24 @@ def _check_override(name: str, path: str, config: ModelConfig, registry: Registr
     validate`` about a model in a workflow file."""
     problems = model_problems(name, config, registry)
     if problems:
-        raise _fail(f"{path}: " + "; ".join(message + (f" ({hint})" if hint else "")
-                                            for _, message, hint in problems),
-                    kind="config", location=path)
+        place = _model_file_place(path, problems[0][0])
+        raise _fail(f"{place}: " + "; ".join(message + (f" ({hint})" if hint else "")
+                                             for _, message, hint in problems),
+                    kind="config", location=place)
+
+
+def _model_file_place(path: str, where: tuple[str | int, ...]) -> str:
+    """``FILE:line:column`` of the value at ``where`` in the ``--model`` FILE (which has
+    loaded already), as ``ponder validate`` locates a problem of a model in a workflow
+    file; ``FILE`` alone when it cannot be found."""
+    from orchestrator.spec.loader import parse_yaml
+
+    try:
+        _, smap, _ = parse_yaml(Path(path).read_text(encoding="utf-8"), path)
+    except (OSError, UnicodeDecodeError):
+        return path
+    line, column = smap.locate(where)
+    return f"{path}:{line}:{column}" if line else path
 
 
 async def _run_async(wf: Workflow, values: dict[str, Any], backend: str | None,

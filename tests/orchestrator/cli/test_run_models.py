@@ -125,13 +125,15 @@ def test_a_model_file_whose_options_its_backend_refuses_is_named_as_validate_wor
                         nope="backend: nope\n")
     error = error_of(invoke("run", wf, "--db", "memory://", "--json", "--model",
                             f"m={models['bad']}"), "config")
-    assert error["message"] == (f"{models['bad']}: model 'm': simulated backend options: "
-                                "capacity: Input should be greater than or equal to 1 (got 0)")
-    assert error["location"] == models["bad"]
+    # located as `ponder validate` locates it in a workflow's `models:` (it was FILE alone)
+    assert error["message"] == (f"{models['bad']}:2:11: model 'm': simulated backend "
+                                "options: capacity: Input should be greater than or equal to "
+                                "1 (got 0)")
+    assert error["location"] == f"{models['bad']}:2:11"
     error = error_of(invoke("run", wf, "--db", "memory://", "--json", "--model",
                             f"m={models['nope']}"), "config")
-    assert error["message"].startswith(f"{models['nope']}: model 'm': unknown LLM backend "
-                                       "'nope' (installed backends: ")
+    assert error["message"].startswith(f"{models['nope']}:1:1: model 'm': unknown LLM "
+                                       "backend 'nope' (installed backends: ")
     # under --backend the file's options are not the run's: nothing to refuse
     result = invoke("run", wf, "--db", "memory://", "--json", "--backend", "sim-engine",
                     "--model", f"m={models['bad']}")
