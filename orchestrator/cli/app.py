@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from typing import Annotated, Any, cast
 import anyio
 import typer
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from orchestrator.cli._console import (
     OutputError,
@@ -484,7 +485,29 @@ def _reported(exc: BaseException, debug: bool, as_json: bool) -> BaseException:
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.", metavar=FLAG)]
 
 
-@app.command()
+class _RunCommand(TyperCommand):
+    """``ponder run``: an extra argument that looks like an input (``ponder run FILE
+    spiders=4``) is refused saying how to give it (``--input spiders=4``); click's
+    "Got unexpected extra argument(s) (spiders=4)" did not."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)  # (the parser consumes the list it is given)
+        try:
+            return super().parse_args(ctx, args)
+        except _usage_error() as exc:
+            message = str(exc.format_message())
+            if not message.startswith("Got unexpected extra argument"):
+                raise
+            _, extra, _ = self.make_parser(ctx).parse_args(args=given)
+            inputs = [a for a in extra if "=" in a[1:] and not a.startswith("-")]
+            if not inputs:
+                raise
+            give = " ".join(f"--input {shlex.quote(a)}" for a in inputs)
+            ctx.fail(f"{message}: a workflow input is given as an option: {give}")
+            raise  # (ctx.fail raises)
+
+
+@app.command(cls=_RunCommand)
 def run(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Workflow YAML file.")],
     input: Annotated[list[str], typer.Option("--input", "-i", metavar="KEY=VALUE",
