@@ -247,6 +247,11 @@ class Workflow:
             or a dict that is no valid output.
         """
         for name, value in outputs.items():
+            if isinstance(value, Workflow):
+                raise StepDefinitionError(
+                    f"output {shown(name)}: got the Workflow itself (its step methods "
+                    "return it, for chaining); name a step's output instead, such as "
+                    "'${steps.ID.output}'")
             if not isinstance(value, str | list | dict):
                 raise StepDefinitionError(
                     f"output {shown(name)}: must be a reference or template such as "

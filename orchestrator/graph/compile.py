@@ -274,9 +274,10 @@ class _Checker:
             document again."""
         if root == "inputs":
             if name not in self.spec.inputs:
-                known = ", ".join(sorted(self.spec.inputs)) or "none declared"
+                known = ", ".join(sorted(self.spec.inputs))
                 self.add(path, f"unknown input {name!r} in `{shown}`",
-                         f"declare it under `inputs:` (declared: {known})", at)
+                         f"declare it under `inputs:` (declared: {known})" if known else
+                         "declare it under `inputs:` (the workflow declares none)", at)
             return None
         if root != "steps":
             if root not in local_names:

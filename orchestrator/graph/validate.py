@@ -387,6 +387,9 @@ def _validate_file(path: str | Path, registry: Registry | None,
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        return [Problem(f"cannot read {path}: it is a folder", "name the workflow's YAML "
+                        f"file (such as {Path(path) / 'NAME.yaml'})", str(path))]
     except OSError as exc:
         return [Problem(f"cannot read {path}: {exc.strerror}", "check the path", str(path))]
     return _validate(text, str(path), registry, p.resolve().parent, p.resolve(), subs,

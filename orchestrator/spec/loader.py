@@ -530,6 +530,10 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> tuple[WorkflowS
     if text is None:
         try:
             text = Path(source).read_text(encoding="utf-8")
+        except IsADirectoryError:
+            raise ValidationFailed([Problem(f"cannot read {file}: it is a folder",
+                                            "name the workflow's YAML file (such as "
+                                            f"{Path(source) / 'NAME.yaml'})", file)]) from None
         except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
             why = exc.strerror if isinstance(exc, OSError) else str(exc)
             raise ValidationFailed([Problem(f"cannot read {file}: {why}",

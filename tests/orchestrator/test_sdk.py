@@ -414,7 +414,8 @@ _OUTPUT_TYPES = ("must be a reference or template such as '${steps.ID.output}', 
     (lambda wf: wf.output(x=None), f"output 'x': {_OUTPUT_TYPES}NoneType None"),
     # the builders return the workflow: passing one is a slip, not an output
     (lambda wf: wf.output(x=wf.llm("a", prompt="p")),
-     f"output 'x': {_OUTPUT_TYPES}Workflow <orchestrator.sdk.Workflow object at"),
+     "output 'x': got the Workflow itself (its step methods return it, for chaining); "
+     "name a step's output instead, such as '${steps.ID.output}'"),
     (lambda wf: wf.output(x={"from": "${steps.a.output}", "type": "text"}),
      "output 'x': type: Input should be 'string', 'integer', 'number', 'boolean', 'array', "
      "'object' or 'any' (got 'text')"),
