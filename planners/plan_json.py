@@ -205,7 +205,7 @@ class JsonPlanParser:
         for k, element in enumerate(actions):  # those the incremental scan did not report
             if k not in self._reported:
                 at = self._elem_at[k] if k < len(self._elem_at) else self._obj_start
-                out.append(self._element(element, self._line_at(at)))
+                out += self._element(element, self._line_at(at))
         tail = self._text[end:]
         second = _SECOND_PLAN.search(tail)
         if second is not None:  # a remark after the plan is skipped; another plan is not
@@ -291,7 +291,7 @@ class JsonPlanParser:
                 except (ValueError, RecursionError):  # JSONDecodeError, a huge number
                     return []  # reported by close(), which parses the whole object
                 self._reported.add(len(self._elem_at) - 1)
-                return [self._element(element, self._line_at(start))]
+                return self._element(element, self._line_at(start))
         return []
 
     def _prefix_problem(self) -> PlanProblem | None:
@@ -332,40 +332,58 @@ class JsonPlanParser:
         return self._line_at(_skip_space(self._text, after))
 
     # -- one action ------------------------------------------------------------------
-    def _element(self, element: Any, line: int) -> ParseEvent:
+    def _element(self, element: Any, line: int) -> list[ParseEvent]:
         if not isinstance(element, dict):
-            return PlanProblem("bad_json", f"each action must be an object, got "
-                                           f"{json.dumps(element)[:60]}", line)
+            return [PlanProblem("bad_json", f"each action must be an object, got "
+                                            f"{json.dumps(element)[:60]}", line)]
         id_, tool = element.get("id"), element.get("tool")
-        if tool == "join":
+        if tool == "join" and not (element.get("args") and "join" in self.builder.catalog.tools):
             self._join_action = True
-            return self.builder.join(line)
+            if element.get("args"):
+                return self._bad_join(element["args"], line)
+            return [self.builder.join(line)]
         if isinstance(id_, str) and _DIGITS.fullmatch(id_.strip()):
             id_ = int(id_)  # `"id": "2"`: a model's plain meaning, and `"$2"` reads it
+        if isinstance(id_, float) and id_.is_integer():
+            id_ = int(id_)  # `"id": 1.0`: a whole number all the same (AGoT reads it so)
+        if isinstance(id_, float):
+            return [PlanProblem("bad_json", f"an action's \"id\" must be a whole number, got "
+                                            f"{json.dumps(id_)[:40]}", line)]
         if not isinstance(id_, int) or isinstance(id_, bool):
-            return PlanProblem("bad_json", f"an action needs an integer \"id\", got "
-                                           f"{json.dumps(id_)[:40]}", line)
+            return [PlanProblem("bad_json", f"an action needs an integer \"id\", got "
+                                            f"{json.dumps(id_)[:40]}", line)]
         # a problem of how an action is written: its number is used all the same (the
         # next action skips none), and its tool checked (see PlanBuilder.unread)
         if not isinstance(tool, str):
-            return self.builder.unread(id_, None, PlanProblem(
-                "bad_json", f"action {id_} needs a \"tool\" name", line))
+            return [self.builder.unread(id_, None, PlanProblem(
+                "bad_json", f"action {id_} needs a \"tool\" name", line))]
         args = element.get("args", {})
         thought = element.get("thought")
         if _depth(args) > _MAX_DEPTH:
-            return self.builder.unread(id_, tool, PlanProblem(
-                "bad_args", f"action {id_}: arguments nested too deeply", line))
+            return [self.builder.unread(id_, tool, PlanProblem(
+                "bad_args", f"action {id_}: arguments nested too deeply", line))]
         if isinstance(args, dict):
             positional: list[Any] = []
             keywords = {str(k): _refs(v) for k, v in args.items()}
         elif isinstance(args, list):
             positional, keywords = [_refs(v) for v in args], {}
         else:
-            return self.builder.unread(id_, tool, PlanProblem(
-                "bad_args", f"action {id_}: \"args\" must be an object", line))
-        return self.builder.action(id_, tool, positional, keywords, line=line,
-                                   text=_call_text(tool, positional, keywords),
-                                   thought=thought if isinstance(thought, str) else None)
+            return [self.builder.unread(id_, tool, PlanProblem(
+                "bad_args", f"action {id_}: \"args\" must be an object", line))]
+        return [self.builder.action(id_, tool, positional, keywords, line=line,
+                                    text=_call_text(tool, positional, keywords),
+                                    thought=thought if isinstance(thought, str) else None)]
+
+    def _bad_join(self, args: Any, line: int) -> list[ParseEvent]:
+        """A ``{"tool": "join"}`` with arguments: the plan's join(), written wrong. Its
+        arguments were dropped silently; the answer is named by ``"answer": "$N"``."""
+        shown = _shown(json.dumps(args, ensure_ascii=False)[:_SHOWN])
+        problem = PlanProblem("bad_args", "join takes no arguments (name the answer with "
+                              f"\"answer\": \"$N\" next to \"actions\"), got \"args\": {shown}",
+                              line)
+        joined = self.builder.join(line)
+        return [problem, *([joined] if isinstance(joined, PlanProblem) else [])]
+
 
 
 _SHOWN = 40  # characters of a plan a message quotes
