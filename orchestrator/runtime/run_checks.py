@@ -174,7 +174,11 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
                         more_aliases: Iterable[str] = ()) -> None:
     """Refuse a run whose models lack what their backend needs to serve them here (the
     ``openai`` backend: a model name; a server or a key), each problem once with every
-    model that has it: each LLM step of the run failed at run time with it instead.
+    model that has it, or whose ``options:`` their backend refuses
+    (:meth:`Registry.backend_option_problems`: a pool checks its members', registered
+    backends' too), each with its model: each LLM step of the run failed at run time
+    with it instead. (``ponder run`` validates the file first, which reports bad options
+    at their lines: a run it starts finds none left here.)
 
     The models checked are those the steps that will run use, as the run serves them
     (``backend`` puts every one on that backend), and those of the sub-workflows they
@@ -184,12 +188,15 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
         steps, a fork's re-executed ones); default: all of them.
     :param more_aliases: aliases that steps added at run time use and that will run.
     :raises ConfigError: ``model 'big': no model name to send to the server: set
-        $PONDER_OPENAI_MODEL=NAME ..., or give `model: NAME` in its config``.
+        $PONDER_OPENAI_MODEL=NAME ..., or give `model: NAME` in its config``; ``model
+        'default': pool backend options: member 'fast': sim-engine backend options:
+        kv_blocks: ...``; every problem, in one message.
     """
     if steps is not None:
         ids = set(steps)
         spec = spec.model_copy(update={"steps": [s for s in spec.steps if s.id in ids]})
     found: dict[ConfigProblem, list[tuple[str, bool]]] = {}
+    refused: list[str] = []  # what a model's backend finds wrong with its `options:`
     checked: set[tuple[str | None, str]] = set()
     seen: set[tuple[str, str | None]] = set()
     # a workflow, its folder, that folder as shown (relative to the run's workflow), whose
@@ -208,6 +215,8 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
             declared = declared or wf.models.get("default") or ModelConfig()
             config = run_model(declared, backend)
             label = shown(alias) + (f" of sub-workflow {of}" if of is not None else "")
+            refused += [f"model {label}: {message}" for _, message in
+                        registry.backend_option_problems(config.backend, config.options)]
             for problem in registry.backend_config_problems(config):
                 # giving the field fixes it where the run keeps the model's own backend
                 found.setdefault(problem, []).append((label, config is declared))
@@ -227,13 +236,13 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
             sub, _ = inherit_models(sub, wf)
             todo.append((sub, sub_folder, where.parent if where else shown_folder,
                          models_of, aliases_used(sub.steps, registry)))
-    if found:
+    if found or refused:
         said = f"backend={shown(backend)}: " if backend is not None else ""
-        raise ConfigError(said + "; ".join(
+        raise ConfigError(said + "; ".join([*refused, *(
             f"{problem.problem} for model{'s' if len(models) > 1 else ''} "
             f"{', '.join(label for label, _ in models)}: {problem.fix}"
             + (f", or give `{problem.field}` in its config" if models[0][1] else "")
-            for problem, models in found.items()))
+            for problem, models in found.items())]))
 
 
 def _may_run_a_workflow(step: Any) -> bool:
