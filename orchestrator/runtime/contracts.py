@@ -155,6 +155,15 @@ class LLMBackend(Protocol):
     before any step runs, and refuses the run with every problem at once. It must not do
     I/O. Without it, nothing is checked up front (the ``openai`` backend has one: no model
     name; no server and no key; the ``pool`` backend asks its members' backends).
+
+    A backend that builds or checks other backends by name (the ``pool`` backend: its
+    members; ``ray-engine``: the engine in its actor) has a classmethod
+    ``with_registry(registry)`` returning a factory (typically a subclass) that finds
+    them in ``registry``. ``Registry.backend_factory`` calls it once per registry
+    (``Registry.bound_factory``) before it serves, checks or builds the backend, so that
+    a backend registered on a workflow only (``Workflow.register_backend``) is found like
+    an installed one; the bound factory's ``option_problems`` and ``config_problems``
+    must look there too. Without the hook the factory is served as it is.
     """
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
