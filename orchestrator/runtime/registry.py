@@ -64,8 +64,10 @@ class ToolSpec:
         except ValidationError as exc:
             parts = []
             for e in exc.errors(include_url=False):
-                where = ".".join(str(p) for p in e["loc"]) or "(args)"
-                parts.append(f"{where}: {e['msg']}")
+                where = ".".join(str(p) for p in e["loc"])
+                # the value itself: a referenced result's type is not in the step's text
+                got = "" if e["type"] == "missing" else f" (got {shown(e['input'])})"
+                parts.append(f"{f'argument {where}' if where else '(args)'}: {e['msg']}{got}")
             raise ToolError(f"tool {self.name!r}: bad arguments: " + "; ".join(parts)) from None
         return {k: getattr(model, k) for k in self.args_model.model_fields}
 
