@@ -11,10 +11,11 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import re
 import typing
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pydantic_core
 from pydantic import ValidationError
@@ -63,9 +64,21 @@ def _payload(event: StoredEvent) -> dict[str, Any]:
         ) from exc
 
 
-def encode_row(event: StoredEvent) -> EventRow:
+NonFinite = Literal["constants", "strings"]
+"""How a payload's text writes NaN and the infinities: as the constants ``NaN``,
+``Infinity`` and ``-Infinity`` (SQLite and the memory store keep them), or as those words
+in JSON strings (PostgreSQL's ``json`` has no such constants and refuses the text)."""
+
+
+def encode_row(event: StoredEvent, *, nonfinite: NonFinite = "constants") -> EventRow:
     """The event as an :data:`EventRow`, its payload serialized once: the text SQLite
     stores, and PostgreSQL casts to its ``json`` column, which keeps it as it is.
+
+    Only an event's typed float fields (a latency, a delay, a priority) can hold NaN or
+    an infinity here: in a value of no declared type (an output, an input) pydantic
+    writes them as ``null`` already, on every backend. Written as strings (``nonfinite=
+    "strings"``, PostgreSQL's), they read back as the same floats, which pydantic parses
+    from those words for a float field.
 
     :raises StoreError: when a field (a step's output, say) is not JSON-serializable.
     """
@@ -77,22 +90,39 @@ def encode_row(event: StoredEvent) -> EventRow:
         event.kind,
         step_id if isinstance(step_id, str) else None,
         event.ts,
-        dumps_payload(payload),
+        dumps_payload(payload, nonfinite=nonfinite),
     )
 
 
-def dumps_payload(payload: dict[str, Any]) -> str:
-    """A JSON-ready payload as text that :func:`json.loads` reads back as ``payload``.
+def dumps_payload(payload: dict[str, Any], *, nonfinite: NonFinite = "constants") -> str:
+    """A JSON-ready payload as text that :func:`json.loads` reads back as ``payload``
+    (with ``nonfinite="strings"``: each NaN or infinity as the string naming it).
 
-    pydantic_core's serializer is about 3x faster than :func:`json.dumps`; NaN and the
-    infinities stay the constants ``json.dumps`` writes (and ``json.loads`` reads). Text
-    that UTF-8 cannot hold (a lone surrogate) falls back to :func:`json.dumps`, which
-    escapes it.
+    pydantic_core's serializer is about 3x faster than :func:`json.dumps`, and writes
+    NaN and the infinities in either form at no further cost. Text that UTF-8 cannot
+    hold (a lone surrogate) falls back to :func:`json.dumps`, which escapes it.
     """
     try:
-        return pydantic_core.to_json(payload, inf_nan_mode="constants").decode()
+        return pydantic_core.to_json(payload, inf_nan_mode=nonfinite).decode()
     except PydanticSerializationError:
-        return json.dumps(payload)
+        if nonfinite == "constants":
+            return json.dumps(payload)
+        try:
+            return json.dumps(payload, allow_nan=False)
+        except ValueError:  # a NaN or an infinity: written as the string naming it
+            return json.dumps(_nonfinite_as_strings(payload))
+
+
+def _nonfinite_as_strings(value: Any) -> Any:
+    """``value`` with each NaN or infinity in it replaced by the string naming it, as
+    pydantic_core's ``inf_nan_mode="strings"`` writes it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _nonfinite_as_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nonfinite_as_strings(v) for v in value]
+    return value
 
 
 @contextlib.contextmanager

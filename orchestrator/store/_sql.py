@@ -389,7 +389,7 @@ class SqlStore(TraceStore):
             if self._thread_runner is not None:
                 await self._append_sqlite(self._thread_runner, events, run_events)
             else:
-                rows = [_pg_row(encode_row(e)) for e in events]
+                rows = [_pg_row(encode_row(e, nonfinite="strings")) for e in events]
                 check_batch(events)
                 await runner.write(bind(_append, rows, run_events))
         except IntegrityError as exc:
