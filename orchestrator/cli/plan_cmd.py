@@ -106,6 +106,8 @@ def parse(
         except PonderError as exc:
             kind = "config" if isinstance(exc, ConfigError | ToolError) else "usage"
             raise fail(str(exc), 2, kind=kind) from None
+        doc["unchecked_tools"] = _unchecked(doc, tools) if any_tool else []
+        doc["note"] = _note(doc["unchecked_tools"])
         if as_json:
             write_json(doc)
         else:
@@ -114,6 +116,24 @@ def parse(
             raise _Exit(1)
 
     _run_cli(go, debug, as_json)
+
+
+def _unchecked(doc: dict[str, Any], tools: list[ToolSpec]) -> list[str]:
+    """The plan's tools that are no built-in, taken on trust (no --tool, no --workflow)."""
+    known = {t.name for t in tools}
+    return sorted({a["tool"] for a in doc["actions"]} - known)
+
+
+def _note(unchecked: list[str]) -> str | None:
+    """Why an "ok" does not vouch for ``unchecked`` tools, and how to have them checked."""
+    if not unchecked:
+        return None
+    names = ", ".join(shown(n) for n in unchecked[:5])
+    more = f" and {len(unchecked) - 5} more" if len(unchecked) > 5 else ""
+    what = ("tool {} is not a built-in tool: its name and arguments were" if len(unchecked) == 1
+            else "tools {} are not built-in tools: their names and arguments were")
+    return (what.format(names + more) + " not checked; give --workflow FILE (its `tools:`) or "
+            "--tool NAME to check them")
 
 
 def _read(file: str) -> str:
@@ -154,6 +174,9 @@ def _print(doc: dict[str, Any], name: str) -> None:
         where = f"{name}:{e['line']}" if e["line"] else name
         _err.print(f"{where}: error: {e['message']} [{e['code']}]", highlight=False,
                    markup=False, soft_wrap=True)
+    if doc.get("note"):
+        _err.print(f"{name}: note: {doc['note']}", highlight=False, markup=False,
+                   soft_wrap=True)
     n, bad = len(doc["actions"]), len(doc["errors"])
     if bad:
         _err.print(f"{bad} error{'s' if bad != 1 else ''} in the plan", highlight=False)
