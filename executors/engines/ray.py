@@ -21,15 +21,17 @@ retries.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from importlib.machinery import PathFinder
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import anyio
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from executors.engines.pool import PoolBusy
 from executors.llm._common import BackendOptions, parse_options
@@ -47,7 +49,11 @@ from orchestrator.errors import (
 )
 from orchestrator.runtime.contracts import ExecContext, LLMChunk, LLMRequest, LLMResponse, Result
 from orchestrator.runtime.contracts import Task as StepTask
+from orchestrator.runtime.registry import ConfigProblem
 from orchestrator.spec.models import ModelConfig
+
+if TYPE_CHECKING:
+    from orchestrator.runtime.registry import Registry
 
 ADDRESS_ENV = "PONDER_RAY_ADDRESS"
 _CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -249,14 +255,19 @@ class EngineActor:
     error instead, once, and the caller stops the actor.
     """
 
-    def __init__(self, config_json: str) -> None:
+    def __init__(self, config_json: str, factory_path: str | None = None) -> None:
+        """:param factory_path: ``module:qualname`` of the engine's backend factory, for a
+            backend the driver's registry serves other than the installed one (the SDK's
+            ``register_backend``); None: the installed backend of the config's name."""
         from executors.engines.pool import default_resolve
 
         self.backend: Any = None
         self.start_error: tuple[str, str, None] | None = None
         try:
             config = ModelConfig.model_validate_json(config_json)
-            self.backend = default_resolve(config.backend)(config)
+            factory = (default_resolve(config.backend) if factory_path is None
+                       else _import_factory(config.backend, factory_path))
+            self.backend = factory(config)
         except Exception as exc:
             self.start_error = (type(exc).__name__, str(exc), None)
 
@@ -288,6 +299,49 @@ class EngineActor:
     async def aclose(self) -> None:
         if self.backend is not None:
             await self.backend.aclose()
+
+
+def _import_factory(name: str, path: str) -> Any:
+    """The backend factory at ``module:qualname``, imported in the actor's process.
+
+    :raises ConfigError: naming the backend and the path when it does not import there.
+    """
+    module, _, qualname = path.partition(":")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception as exc:
+        raise ConfigError(f"the backend {name!r} ({path}) does not import on the Ray "
+                          f"worker: {type(exc).__name__}: {exc}") from None
+    return found
+
+
+def _factory_path(factory: Any) -> tuple[str | None, str]:
+    """Where a Ray worker imports a backend factory from (``module:qualname``), and why
+    not, when it cannot: a lambda, a class or function defined inside a function, one of
+    a script run as ``__main__``, or of a module loaded from its file under another name
+    (``(None, why)``)."""
+    module = getattr(factory, "__module__", None)
+    qualname = getattr(factory, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return None, (f"it is a {type(factory).__name__} object, not a class or function "
+                      "of a module")
+    if "<lambda>" in qualname:
+        return None, "it is a lambda"
+    if "<locals>" in qualname:
+        return None, "it is defined inside a function"
+    if module == "__main__":
+        return None, "it is defined in the script run as __main__"
+    loaded, top = sys.modules.get(module), sys.modules.get(module.split(".")[0])
+    if loaded is None or top is None or not _importable_by_name(top):
+        return None, f"its module {module!r} cannot be imported by that name"
+    found: Any = loaded
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if found is not factory:
+        return None, f"{module}.{qualname} is another object"
+    return f"{module}:{qualname}", ""
 
 
 #: backends that need a GPU of their own: ``num_gpus`` defaults to 1 for them
@@ -336,8 +390,62 @@ class RayEngineBackend:
     """
 
     options_model = RayEngineOptions  # what `ponder validate` checks the model's options against
+    #: where the engine's backend is found (see :meth:`with_registry`); None: the
+    #: installed backends only
+    _registry: ClassVar[Registry | None] = None
 
     default_concurrency = 256
+
+    @classmethod
+    def with_registry(cls, registry: Registry) -> type[RayEngineBackend]:
+        """This backend with its engine's backend found in ``registry`` (the run's or the
+        workflow's: :meth:`Registry.bound_factory`), so that an engine whose backend is
+        registered there (the SDK's ``register_backend``) runs in the actor: its factory
+        travels to the actor's process by its import path.
+
+        :returns: a subclass bound to ``registry``.
+        """
+        bound = type(cls.__name__, (cls,), {"_registry": registry, "__module__": cls.__module__,
+                                            "__qualname__": cls.__qualname__})
+        return cast("type[RayEngineBackend]", bound)
+
+    @classmethod
+    def config_problems(cls, config: ModelConfig, env: Mapping[str, str]
+                        ) -> list[ConfigProblem]:
+        """A run is refused before it starts when its engine's backend is registered (the
+        SDK's ``register_backend``) as a factory that the actor's process cannot import
+        (see :meth:`_engine_factory`): the engine would fail in every actor. Options that
+        cannot be read are left to validation and to the run."""
+        try:
+            engine = ModelConfig.model_validate(RayEngineOptions.model_validate(
+                config.options).engine)
+        except ValidationError:
+            return []
+        try:
+            cls._engine_factory(engine.backend)
+        except ConfigError as exc:
+            return [ConfigProblem(
+                str(exc), "define it at the top level of a module the Ray workers can "
+                "import, and register that", "engine: {backend: AN_INSTALLED_BACKEND}")]
+        return []
+
+    @classmethod
+    def _engine_factory(cls, name: str) -> str | None:
+        """The import path of the engine's backend factory where the registry this class
+        is bound to serves ``name`` (None: the actor builds the installed backend).
+
+        :raises ConfigError: naming the backend and why a Ray worker cannot import it.
+        """
+        registry = cls._registry
+        factory = registry.backends.get(name) if registry is not None else None
+        if factory is None:
+            return None
+        path, why = _factory_path(factory)
+        if path is None:
+            raise ConfigError(
+                f"ray-engine: the engine's backend {name!r} is registered in Python as "
+                f"{_described(factory)}, which the Ray actor's process cannot import: {why}")
+        return path
 
     @classmethod
     def missing_extra(cls, config: ModelConfig) -> str | None:
@@ -347,7 +455,9 @@ class RayEngineBackend:
         return None if installed("ray") else extra_missing("the ray-engine backend", "ray", "Ray")
 
     def __init__(self, config: ModelConfig) -> None:
-        """:raises ConfigError: for bad options or an invalid ``engine`` config."""
+        """:raises ConfigError: for bad options or an invalid ``engine`` config, or an
+            engine backend registered as a factory the actor cannot import
+            (:meth:`config_problems` refuses the run before that)."""
         self.config = config
         self.options = parse_options(self.options_model, config.options, "ray-engine")
         try:
@@ -355,6 +465,7 @@ class RayEngineBackend:
         except ValueError as exc:
             raise ConfigError(f"ray-engine: bad `engine` config: {exc}") from None
         self.name = f"ray:{self.engine_config.backend}:{self.engine_config.model or ''}"
+        self._factory_path = self._engine_factory(self.engine_config.backend)
         self._actor: Any = None
         self._start_error: PonderError | None = None
         self._lock = anyio.Lock()
@@ -448,7 +559,7 @@ class RayEngineBackend:
                 actor = cls.options(
                     num_gpus=self.num_gpus, num_cpus=self.options.num_cpus,
                     max_concurrency=self.options.max_concurrency,
-                ).remote(self.engine_config.model_dump_json())
+                ).remote(self.engine_config.model_dump_json(), self._factory_path)
                 failure = await self._start_failure(ray, actor)
                 if failure is not None:
                     ray.kill(actor)
@@ -503,6 +614,12 @@ class RayEngineBackend:
         return (f"{self.name}: no node of the Ray cluster can hold the engine's actor: it "
                 f"needs {self._needs()} on one node, and its nodes have at most {gpus:g} "
                 f"GPU(s) and {cpus:g} CPU(s); {hint}")
+
+
+def _described(factory: Any) -> str:
+    """A backend factory as a message names it: ``module.qualname``."""
+    return (f"{getattr(factory, '__module__', None) or '?'}."
+            f"{getattr(factory, '__qualname__', None) or type(factory).__name__}")
 
 
 def _last_line(text: str) -> str:

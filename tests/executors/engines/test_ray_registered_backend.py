@@ -1,0 +1,143 @@
+"""A ``ray-engine`` whose engine's backend is registered on the workflow only
+(``Workflow.register_backend``). The actor built its engine with the installed backends
+only, so such an engine was an "unknown LLM backend" in every actor. Now the registry
+that serves the ``ray-engine`` (bound through ``with_registry``) gives the factory, which
+travels to the actor's process by its import path; one that process cannot import (a
+lambda, a class defined inside a function) refuses the run before it starts, naming
+the backend and why.
+
+The test with a Ray cluster starts a local one (CPU only) and is marked ``slow``; the
+others run the actor's body in this process, as the actor's Ray handle would."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from executors.engines import RayEngineBackend, connect_ray
+from executors.engines.ray import EngineActor
+from orchestrator import ConfigError, Registry, Workflow
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.spec.models import ModelConfig
+from orchestrator.store import StoreHook, open_store
+
+pytestmark = pytest.mark.anyio
+
+HI = LLMRequest(messages=[{"role": "user", "content": "hi"}])
+
+
+class Echo:
+    """A backend of the test's own, at the top level of an importable module."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.model = config.model or "?"
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        return LLMResponse(text=f"echo {self.model}", prompt_tokens=1, completion_tokens=2)
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
+        final = await self.complete(request)
+        yield LLMChunk(final.text, final=final)
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # Ray answers from its own threads
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[Any]:
+    ray = pytest.importorskip("ray", reason="needs the `ray` extra")
+    started = not ray.is_initialized()
+    if started:
+        connect_ray(None, num_cpus=2, include_dashboard=False)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def _engine(backend: str = "echo") -> dict[str, Any]:
+    return {"backend": "ray-engine", "options": {
+        "engine": {"backend": backend, "model": "m1"}, "num_cpus": 0}}
+
+
+def _workflow(factory: Any, *, pooled: bool = True) -> Workflow:
+    model = ({"backend": "pool", "options": {"shared": False, "members": [
+        {**_engine(), "name": "actor"}]}} if pooled else _engine())
+    wf = Workflow("t", models={"default": model})
+    wf.register_backend("echo", factory)
+    wf.llm("a", "hi")
+    return wf
+
+
+@pytest.mark.slow
+async def test_a_registered_backend_runs_in_the_actor(ray_local: Any) -> None:
+    result = await _workflow(Echo).run()
+    assert result.ok, result.error
+    assert result.output == "echo m1"
+
+
+async def test_the_actor_builds_the_factory_from_its_import_path() -> None:
+    reg = Registry.default()
+    reg.backends["echo"] = Echo
+    bound = reg.backend_factory("ray-engine")
+    assert issubclass(bound, RayEngineBackend) and bound is not RayEngineBackend
+    backend = bound(ModelConfig.model_validate(_engine()))
+    path = backend._factory_path
+    assert path == f"{__name__}:Echo"
+    body = EngineActor(backend.engine_config.model_dump_json(), path)
+    assert await body.ready() is None
+    status, response = await body.complete(HI)
+    assert status == "ok" and response.text == "echo m1"
+    # unbound (a fresh registry), the actor builds the installed backends only, as before
+    assert RayEngineBackend(ModelConfig.model_validate(_engine()))._factory_path is None
+    plain = EngineActor(backend.engine_config.model_dump_json())
+    assert (await plain.ready() or ("", ""))[1].startswith("unknown LLM backend 'echo'")
+
+
+async def test_a_path_the_worker_cannot_import_fails_the_start_in_one_line() -> None:
+    body = EngineActor(ModelConfig(backend="echo").model_dump_json(), "no_such_mod:Echo")
+    error = await body.ready()
+    assert error is not None
+    assert error[:2] == ("ConfigError", "the backend 'echo' (no_such_mod:Echo) does not "
+                         "import on the Ray worker: ModuleNotFoundError: No module named "
+                         "'no_such_mod'")
+
+
+@pytest.mark.parametrize("pooled", [True, False])
+async def test_a_factory_the_worker_cannot_import_refuses_the_run(
+        pooled: bool, tmp_path: Any) -> None:
+    class Local(Echo):
+        pass
+
+    for factory, why in ((Local, "it is defined inside a function"),
+                         (lambda config: Echo(config), "it is a lambda")):
+        async with await open_store(f"sqlite+aiosqlite:///{tmp_path}/t.db") as store:
+            with pytest.raises(ConfigError) as caught:
+                await _workflow(factory, pooled=pooled).run(hooks=[StoreHook(store)])
+            assert list(await store.list_runs()) == []
+        message = str(caught.value)
+        assert ("ray-engine: the engine's backend 'echo' is registered in Python as "
+                f"{__name__}.") in message
+        assert f"which the Ray actor's process cannot import: {why}" in message
+        assert "define it at the top level of a module the Ray workers can import" in message
+        assert message.startswith("pool member 'actor': ray-engine" if pooled
+                                  else "ray-engine: ")
+        assert "\n" not in message and "Traceback" not in message
+
+
+def test_building_it_directly_fails_the_same_way() -> None:
+    reg = Registry.default()
+    reg.backends["echo"] = lambda config: Echo(config)
+    with pytest.raises(ConfigError) as caught:
+        reg.backend_factory("ray-engine")(ModelConfig.model_validate(_engine()))
+    assert str(caught.value) == (
+        "ray-engine: the engine's backend 'echo' is registered in Python as "
+        f"{__name__}.test_building_it_directly_fails_the_same_way.<locals>.<lambda>, which "
+        "the Ray actor's process cannot import: it is a lambda")
+
