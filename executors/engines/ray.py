@@ -16,6 +16,8 @@ retries.
   actor: any backend (``sim-engine``, ``vllm``...) built from ``options.engine`` in the
   actor's process, which Ray places on a node with ``num_gpus`` free GPUs. Pools take
   them as members, one per GPU: ``{backend: ray-engine, replicas: 4, options: {...}}``.
+  An engine backend registered with ``Workflow.register_backend`` travels to the actor
+  by its import path (:meth:`RayEngineBackend.with_registry`).
 """
 
 from __future__ import annotations
