@@ -47,7 +47,7 @@ async def test_non_finite_values_of_no_declared_type_are_null_on_every_backend(
     store: TraceStore,
 ) -> None:
     # as pydantic writes them to JSON: a value without a float type cannot read back as one
-    events = [
+    events: list[StoredEvent] = [
         ev.RunStarted(run_id="r", seq=0, ts=1.0, workflow="w", inputs={"x": INF}),
         ev.StepSucceeded(run_id="r", seq=1, ts=2.0, step_id="a", attempt=1,
                          output={"v": [NAN, -INF, 1.5]}, meta={"t": NAN}),
