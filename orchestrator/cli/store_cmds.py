@@ -65,6 +65,7 @@ from orchestrator.store import (
     resume_target,
     upgrade,
 )
+from orchestrator.store._liveness import list_running
 from orchestrator.store._open import MEMORY_URL, read_only_url, require_stored
 from orchestrator.store._sql import normalize_url
 from orchestrator.store._url import hide_password
@@ -142,10 +143,14 @@ def runs(
     """List runs, newest first."""
 
     async def read(store: TraceStore) -> tuple[list[RunInfo], set[str], dict[str, str]]:
-        want = "running" if status == "interrupted" else status
-        rows = await store.list_runs(RunFilter(status=want, workflow=workflow),
-                                     limit=limit, offset=offset)
-        interrupted = await interrupted_runs(store, rows)
+        if status in ("running", "interrupted"):  # the store keeps no "interrupted"
+            rows, interrupted = await list_running(
+                store, RunFilter(workflow=workflow), interrupted=status == "interrupted",
+                limit=limit, offset=offset)
+        else:
+            rows = await store.list_runs(RunFilter(status=status, workflow=workflow),
+                                         limit=limit, offset=offset)
+            interrupted = await interrupted_runs(store, rows)
         # an interrupted sub-workflow's run is continued by resuming the run above it
         above = {r.id: await resume_target(store, r.id) for r in rows
                  if r.id in interrupted and r.parent_run_id is not None}
@@ -157,10 +162,6 @@ def runs(
         _check_count("--limit", limit)
         _check_count("--offset", offset)
         rows, interrupted, resumed_with = with_store(db, read, reads_only=True)
-        if status == "interrupted":  # a page of running runs, narrowed here
-            rows = [r for r in rows if r.id in interrupted]
-        elif status == "running":
-            rows = [r for r in rows if r.id not in interrupted]
         if as_json:
             docs = [{**r.model_dump(mode="json"), "interrupted": r.id in interrupted,
                      **_resume_field(r.id, interrupted, resumed_with)} for r in rows]

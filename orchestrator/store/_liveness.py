@@ -6,15 +6,16 @@ the run's latest ``run_started`` event (see :mod:`orchestrator.runtime._process`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_gone
-from orchestrator.store._models import RunInfo, StoredEvent
+from orchestrator.store._models import RunFilter, RunInfo, StoredEvent
 
 __all__ = ["RunWriters", "interrupted_runs", "is_interrupted", "is_subworkflow_run",
-           "resume_target"]
+           "list_running", "resume_target"]
 
 #: the only events that tell who writes a run (read alone: a long run's other events are
 #: neither read nor decoded)
@@ -24,6 +25,13 @@ _RUN_LEVEL = ("run_started", "run_finished")
 class _EventReader(Protocol):
     async def events(self, run_id: str, *, after_seq: int | None = None,
                      kinds: Collection[str] | None = None) -> list[StoredEvent]:
+        ...
+
+
+class _RunLister(_EventReader, Protocol):
+    async def list_runs(
+        self, filters: RunFilter | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[RunInfo]:
         ...
 
 
@@ -94,6 +102,50 @@ async def interrupted_runs(store: _EventReader, runs: Iterable[RunInfo]) -> set[
     :param store: a trace store, or anything that reads a run's events like one.
     """
     return await RunWriters(store).interrupted(runs)
+
+
+#: running runs read per page by :func:`list_running` (more when a page asks for more)
+_RUNNING_PAGE = 100
+#: and at most this many (a --limit of a billion reads no billion rows at once)
+_RUNNING_PAGE_MAX = 1000
+
+
+async def list_running(
+    store: _RunLister, filters: RunFilter, *, interrupted: bool, limit: int, offset: int = 0
+) -> tuple[list[RunInfo], set[str]]:
+    """One page, newest first, of the runs stored as running that are interrupted
+    (``interrupted=True``), or that are not: the store keeps no such status, so its
+    running runs are read page after page and narrowed until ``limit`` of them match
+    past the first ``offset`` that do, or none are left.
+
+    :param filters: which runs besides; its ``status`` is replaced by ``"running"``.
+    :returns: the page, and the ids of its interrupted runs.
+    """
+    flt = dataclasses.replace(filters, status="running")
+    writers = RunWriters(store)
+    page_size = min(max(limit + offset, _RUNNING_PAGE), _RUNNING_PAGE_MAX)
+    picked: list[RunInfo] = []
+    seen: set[str] = set()  # a run started meanwhile shifts the pages by one
+    skipped, start = 0, 0
+    while len(picked) < limit:
+        page = await store.list_runs(flt, limit=page_size, offset=start)
+        for run in page:
+            if len(picked) == limit:
+                break
+            if run.id in seen:
+                continue
+            seen.add(run.id)
+            # one run at a time: no events are read of a run after the last one picked
+            if bool(await writers.interrupted([run])) != interrupted:
+                continue
+            if skipped < offset:
+                skipped += 1
+            else:
+                picked.append(run)
+        if len(page) < page_size:
+            break
+        start += page_size
+    return picked, ({r.id for r in picked} if interrupted else set())
 
 
 async def is_subworkflow_run(store: _EventReader, run_id: str) -> bool:
