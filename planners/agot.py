@@ -216,6 +216,8 @@ class AGoTPlanner:
         thoughts: list[_Thought] = []
         strategy = ""
         for layer_no in range(1, layers + 1):
+            if len(thoughts) >= request.step.max_plan_steps:
+                break  # the graph's thoughts are spent: its final step answers, as below
             layer: Layer | None = None
             async for item in self._propose(request, session, options, question, thoughts,
                                             strategy, layer_no, layers):
@@ -258,9 +260,11 @@ class AGoTPlanner:
         step = request.step
         problems: list[PlanProblem] = []
         repairs = step.max_plan_repairs
+        # max_plan_steps bounds the thoughts of one graph, all its layers together
+        left = step.max_plan_steps - len(thoughts)
         for attempt in range(1, repairs + 2):
             llm_request = layer_request(question, thoughts, strategy, layer_no, layers,
-                                        options.max_nodes_per_layer, problems,
+                                        min(options.max_nodes_per_layer, left), problems,
                                         max_chars=options.max_thought_chars,
                                         max_tokens=step.max_tokens,
                                         temperature=step.temperature,
@@ -279,6 +283,11 @@ class AGoTPlanner:
                 continue
             parsed = parse_layer(response.text, len(thoughts), options.max_nodes_per_layer,
                                  max_chars=options.max_thought_chars)
+            if isinstance(parsed, Layer) and len(parsed.thoughts) > left:
+                parsed = PlanProblem(
+                    "too_many_steps", f"{len(parsed.thoughts)} thoughts would make "
+                    f"{len(thoughts) + len(parsed.thoughts)} in the graph; at most "
+                    f"{step.max_plan_steps} (max_plan_steps): {left} more")
             if isinstance(parsed, Layer):
                 yield parsed
                 return
@@ -311,6 +320,7 @@ class AGoTPlanner:
             id=thought.step_id, planner="agot", goal=literal_template(thought.text),
             model=step.model, max_tokens=step.max_tokens, temperature=step.temperature,
             max_plan_repairs=step.max_plan_repairs, plan_timeout_s=step.plan_timeout_s,
+            max_plan_steps=step.max_plan_steps,  # a nested graph's bound too
             tools=list(step.tools), options=thought_options.model_dump(mode="json"),
             after=[t.step_id for t in usable], description=f"{thought.label}: {thought.text}")
 
