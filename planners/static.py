@@ -110,6 +110,7 @@ class StaticPlanner:
         ids = {sid: request.step_id(sid) for sid in map(_raw_id, raw) if isinstance(sid, str)}
         planned, problems_of_refs = _renamed_steps(raw, steps, ids,
                                                    step_dependencies(request.step))
+        problems += _too_many(request.step, len(raw))
         if problems or problems_of_refs:
             raise PlannerConfigError(options_message([*problems, *problems_of_refs]))
         local = [step.id for step, _ in planned]
@@ -122,6 +123,15 @@ class StaticPlanner:
             raise PlanFailed(f"static plan: step {output!r} {final.status}: {final.error}",
                              step_id=session.step_id)
         yield PlanAnswer(final.output)
+
+
+def _too_many(step: Any, count: int) -> list[OptionProblem]:
+    """A plan of more steps than ``max_plan_steps`` *set on the plan step*: its default
+    (32) bounds what an LLM writes, not a plan the workflow's author wrote."""
+    if "max_plan_steps" not in step.model_fields_set or count <= step.max_plan_steps:
+        return []
+    return [(("steps",), f"static plan: {count} steps, more than max_plan_steps: "
+                         f"{step.max_plan_steps} set on the plan step")]
 
 
 def rename_step(step: Any, ids: dict[str, str], patterns: re.Pattern[str] | None = None
