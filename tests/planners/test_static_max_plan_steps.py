@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator import Workflow
+from orchestrator.runtime.events import StepStarted
 from orchestrator.store import StoreHook, open_store
 from planners.testing import ScriptedLLM
 
@@ -41,7 +42,7 @@ async def test_a_static_plan_past_a_max_plan_steps_set_on_its_step_fails_readabl
         assert ("static plan: 4 steps, more than max_plan_steps: 3 set on the plan step"
                 in (result.error or "")), result.error
         started = [e.step_id for e in await store.events(result.run_id)
-                   if e.kind == "step_started"]
+                   if isinstance(e, StepStarted)]
         assert started == ["p"]
     finally:
         await store.close()
