@@ -107,7 +107,8 @@ def parse(
             kind = "config" if isinstance(exc, ConfigError | ToolError) else "usage"
             raise fail(str(exc), 2, kind=kind) from None
         doc["unchecked_tools"] = _unchecked(doc, tools) if any_tool else []
-        doc["note"] = _note(doc["unchecked_tools"])
+        # it qualifies an "ok": a plan with errors is reported by them
+        doc["note"] = _note(doc["unchecked_tools"]) if doc["ok"] else None
         if as_json:
             write_json(doc)
         else:

@@ -55,3 +55,12 @@ def test_no_note_when_the_tools_were_checked() -> None:
         assert result.exit_code == 0 and doc["note"] is None and doc["unchecked_tools"] == []
     built_in = CliRunner().invoke(cli(), ["plan", "parse", "-"], input='1. calc("1")\n2. join()\n')
     assert built_in.exit_code == 0 and built_in.stderr == ""
+
+
+def test_a_plan_with_errors_gets_no_note_but_lists_the_tools() -> None:
+    plan = '1. lookup("a")\n2. lookup($5)\n3. join()\n'
+    result = CliRunner().invoke(cli(), ["plan", "parse", "-"], input=plan)
+    assert result.exit_code == 1 and "note:" not in result.stderr
+    doc = json.loads(CliRunner().invoke(cli(), ["plan", "parse", "-", "--json"],
+                                        input=plan).stdout)
+    assert doc["note"] is None and doc["unchecked_tools"] == ["lookup"]
