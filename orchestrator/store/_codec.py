@@ -110,18 +110,18 @@ def dumps_payload(payload: dict[str, Any], *, nonfinite: NonFinite = "constants"
         try:
             return json.dumps(payload, allow_nan=False)
         except ValueError:  # a NaN or an infinity: written as the string naming it
-            return json.dumps(_nonfinite_as_strings(payload))
+            return json.dumps(nonfinite_as_strings(payload))
 
 
-def _nonfinite_as_strings(value: Any) -> Any:
+def nonfinite_as_strings(value: Any) -> Any:
     """``value`` with each NaN or infinity in it replaced by the string naming it, as
-    pydantic_core's ``inf_nan_mode="strings"`` writes it."""
+    pydantic_core's ``inf_nan_mode="strings"`` writes it (a float field reads it back)."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return {k: _nonfinite_as_strings(v) for k, v in value.items()}
+        return {k: nonfinite_as_strings(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_nonfinite_as_strings(v) for v in value]
+        return [nonfinite_as_strings(v) for v in value]
     return value
 
 
