@@ -369,8 +369,9 @@ class Workflow:
             :func:`check_backend`), before any run is recorded; for a hook that is not
             callable; for a ``tool_executor`` that is not installed or does not load; for
             models whose configs lack what their backend needs here (an ``openai`` model
-            with no model name, or with no server and no key: see
-            :func:`~orchestrator.runtime.run_checks.check_model_configs`).
+            with no model name, or with no server and no key) or whose ``options`` their
+            backend refuses (a pool member's too): all at once, see
+            :func:`~orchestrator.runtime.run_checks.check_model_configs`.
         :raises Exception: what a hook raised: the run stops there (its events could not
             be delivered).
         """

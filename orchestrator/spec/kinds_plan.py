@@ -23,7 +23,10 @@ class PlanStep(StepBase):
     format: Literal["text", "json"] = Field("text", description="Plan format asked of the LLM.")
     max_replans: Integer = Field(2, ge=0, le=20,
                                  description="New plans the joiner may ask for after the first.")
-    max_plan_steps: Integer = Field(32, ge=1, le=1000, description="Most actions in one plan.")
+    max_plan_steps: Integer = Field(
+        32, ge=1, le=1000,
+        description="Most actions in one plan (llmcompiler), thoughts in one graph (agot, all "
+                    "layers together); a static plan only when set on its step.")
     max_plan_repairs: Integer = Field(2, ge=0, le=10,
                                       description="Times a rejected plan (or an unreadable joiner "
                                               "answer) is asked for again, with the error.")
