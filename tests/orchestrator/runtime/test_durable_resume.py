@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator import Workflow
+from orchestrator.errors import ConfigError
 from orchestrator.runtime import _process
 from orchestrator.runtime.durable import RunStillRunning, resume
 from orchestrator.store import MemoryStore, StoreHook
@@ -204,14 +205,18 @@ async def test_resume_gives_the_models_the_backend_the_run_was_given(
     resumed = [e for e in await other.events(done.run_id) if e.kind == "run_started"]
     assert [e.backend for e in resumed] == ["simulated", "simulated"]
 
-    # told another backend, it takes that one (here: the model's own, which fails; a
-    # model name and a server given, so that the resume is not refused before it starts)
+    # told another backend, it takes that one (here: the model's own, whose options it
+    # refuses, so the resume is refused before it records anything; a model name and a
+    # server given, so that only the options are wrong)
     monkeypatch.setenv("PONDER_OPENAI_MODEL", "m")
     monkeypatch.setenv("PONDER_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # none listens
     again = MemoryStore()
     await again.append(kept)
-    failed = await resume(kept, hooks=[StoreHook(again)], backend="openai")
-    assert not failed.ok and "not_an_option" in (failed.error or "")
+    with pytest.raises(ConfigError) as info:
+        await resume(kept, hooks=[StoreHook(again)], backend="openai")
+    assert str(info.value).startswith("backend='openai': model 'default': openai backend "
+                                      "options: unknown option 'not_an_option'")
+    assert len(await again.events(done.run_id)) == len(kept)
 
 
 SAMPLED = """\
