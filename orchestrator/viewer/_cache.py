@@ -120,8 +120,9 @@ class RunSummary:
         return self.n_events, not self.finished and self.interrupted
 
     def record(self) -> RunRecord:
-        """The run folded with its steps (cached until more events arrive or its writer
-        is found gone, see :meth:`_made_of`).
+        """The run folded with its steps, each with the dependencies its DAG node has
+        (:meth:`graph_nodes`: those that are steps of the run), cached until more events
+        arrive or its writer is found gone (see :meth:`_made_of`).
 
         :raises RuntimeError: when the summary was made without its steps.
         """
@@ -129,8 +130,14 @@ class RunSummary:
             raise RuntimeError(f"run {self.run_id!r} was folded without its steps")
         made_of = self._made_of()
         if self._record is None or self._record[0] != made_of:
+            deps = {g["id"]: g["deps"] for g in self.graph_nodes()}
             with paused_gc():  # a record per step, kept (see RunCache.refresh)
-                self._record = (made_of, self._steps.record())
+                record = self._steps.record()
+                # a copy only of a step whose deps differ (a copy of each of 66,000
+                # steps took most of a large run's answer, at every request)
+                steps = [s if (d := deps.get(s.id, s.deps)) == s.deps
+                         else s.model_copy(update={"deps": d}) for s in record.steps]
+                self._record = (made_of, record.model_copy(update={"steps": steps}))
         return self._record[1]
 
     def headline(self) -> RunRecord:

@@ -591,15 +591,7 @@ def create_app(
         steps computed from their references) and the runs its steps started."""
         entry = await cache.get(run_id, steps=steps)
         graph = entry.graph_nodes()
-        if steps:
-            deps = {g["id"]: g["deps"] for g in graph}
-            record = entry.record()
-            record = record.model_copy(
-                update={"steps": [s.model_copy(update={"deps": deps.get(s.id, s.deps)})
-                                  for s in record.steps]}
-            )
-        else:
-            record = entry.headline()
+        record = entry.record() if steps else entry.headline()
         children = await _children(run_id)
         detail = RunDetail(
             run=record, graph=[], children=children, last_seq=entry.last_seq or 0,

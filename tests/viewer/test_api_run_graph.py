@@ -12,7 +12,7 @@ import pytest
 from viewer_server import Api
 from viewer_traces import TraceBuilder, append_all, research_trace
 
-from orchestrator.store import RawEvent, fold_events
+from orchestrator.store import RawEvent, StepRecord, fold_events
 from orchestrator.viewer import graph_of
 from orchestrator.viewer._graph import GraphFold, GraphStep
 from orchestrator.viewer.app import RunDetail
@@ -22,12 +22,14 @@ API = "/api/v1"
 
 def _odd_run() -> TraceBuilder:
     """Declared steps, patched ones (a dep that is no node, one on itself, a later patch
-    of the same id) and a step only other events name."""
+    of the same id; ``z`` keeps such deps to the end) and a step only other events
+    name."""
     b = TraceBuilder("odd")
     b.start([{"id": "a", "tool": "calc"}, {"id": "b", "tool": "calc", "args": {
         "x": "${steps.a.output}"}}])
     b.patch("a", [{"id": "x", "kind": "tool", "deps": ["a", "ghost", "x"], "parent": "a"},
-                  {"id": "y", "kind": None, "deps": ["x"]}], at=0.1)
+                  {"id": "y", "kind": None, "deps": ["x"]},
+                  {"id": "z", "kind": "tool", "deps": ["ghost", "z", "a"]}], at=0.1)
     b.patch("a", [{"id": "x", "kind": "llm", "deps": ["b"], "parent": "a"}], at=0.2,
             reason="llmcompiler plan 2")
     b.run_step("stray", "tool", 0.2, 0.3)
@@ -90,7 +92,8 @@ def test_the_folds_nodes_are_the_models_fields_and_shared_when_unchanged() -> No
     by_id = {n["id"]: n for n in nodes}
     assert by_id["x"]["deps"] == ["b"] and by_id["new"]["deps"] == []
     again = fold.nodes()
-    assert all(a is b for a, b in zip(nodes, again, strict=True))  # no copy per call
+    # no copy per call of a node whose deps are all nodes (z's are pruned each time)
+    assert all(a is b for a, b in zip(nodes, again, strict=True) if a["id"] != "z")
     # a model's deps are its own: changing them leaves the fold's nodes as they were
     fold.steps()[0].deps.append("zzz")
     assert fold.nodes() == nodes
@@ -110,3 +113,28 @@ def test_a_node_whose_id_holds_a_lone_surrogate_is_served_escaped(api: Api) -> N
         response = api.client.get(f"{API}/runs/lone-node{query}")
         assert response.status_code == 200, response.text[:300]
         assert response.json()["graph"] == want
+
+
+def test_a_steps_deps_are_its_nodes_and_the_answer_is_kept(api: Api) -> None:
+    """With ``steps=true`` each step carries its DAG node's deps (only steps of the run,
+    not itself), and a second request, with no new event, answers from what the first
+    one made: no step is copied again."""
+    events = _odd_run().events
+    api.call(lambda: append_all(api.store, events))
+    first = api.client.get(f"{API}/runs/odd")
+    assert first.status_code == 200, first.text[:300]
+    steps = {s["id"]: s for s in first.json()["run"]["steps"]}
+    assert steps["z"]["deps"] == ["a"]
+    assert fold_events(events).model_dump()["steps"][-2]["deps"] == ["ghost", "z", "a"]
+    copies: list[str] = []
+    original = StepRecord.model_copy
+
+    def counted(self: StepRecord, *args: Any, **kwargs: Any) -> StepRecord:
+        copies.append(self.id)
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(StepRecord, "model_copy", counted)
+        again = api.client.get(f"{API}/runs/odd")
+    assert again.text == first.text
+    assert copies == []
