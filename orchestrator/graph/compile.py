@@ -309,8 +309,10 @@ class _Checker:
 
     def check_schema_path(self, path: tuple[str | int, ...], target: str,
                           sub: tuple[str | int, ...], shown: str,
-                          at: Spot | None = None) -> None:
-        step = self.steps_by_id[target]
+                          at: Spot | None = None, step: Any = None) -> None:
+        """``sub`` is a path the output schema of step ``target`` (of the workflow, or
+        ``step`` when given: one a planner adds) declares, where it declares fields."""
+        step = self.steps_by_id[target] if step is None else step
         schema = getattr(step, "output_schema", None)
         if not schema or not sub:
             return
@@ -628,10 +630,14 @@ class _Checker:
                 if plan.tools and self.load_workflow is not None else None)
         outside = step_dependencies(plan)  # what the plan's steps may read besides their own
         earlier: set[str] = set()
+        # the workflow's steps it depends on; a plan's step id hides the workflow's
+        readable = {s: self.steps_by_id[s] for s in outside if s in self.steps_by_id}
         for j, inner in enumerate(steps):
             path = (*base, "options", "steps", j)
             unknown = sorted(step_dependencies(inner) - earlier - outside)
+            self.known_step_reads(path, inner, readable)
             earlier.add(inner.id)
+            readable[inner.id] = inner
             self.known_step_templates(path, inner)
             if unknown:
                 self.add(path, f"plan {plan.id!r}: step {inner.id!r} refers to "
@@ -651,6 +657,48 @@ class _Checker:
             if found is not None:
                 self.add(path, f"plan {plan.id!r}: {found.message}",
                          "add the tool to the plan step's `tools:`, or do not call it")
+
+    def known_step_reads(self, path: tuple[str | int, ...], step: Any,
+                         readable: dict[str, Any]) -> None:
+        """What a step a planner adds (a static plan's) reads of the steps it may read
+        (``readable``: the workflow's it depends on, the plan's earlier ones) that they do
+        not have: a member other than `output` in a template, a field their
+        ``output_schema`` does not declare. Checked for the workflow's own steps, these were found only when the
+        plan ran, after the steps before them. A step it may not read is reported by
+        :meth:`check_known_steps`."""
+        for fname, src in _template_fields(step):
+            for ref in templates.template_refs(src):
+                if ref.root != "steps" or ref.name not in readable:
+                    continue
+                at = functools.partial(self.smap.value_spot, (*path, fname), src, ref.line,
+                                       ref.name)
+                if ref.member is not None and ref.member != "output":
+                    self.add((*path, fname), f"`steps.{ref.name}.{ref.member}`: a step's "
+                             f"value is `steps.{ref.name}.output`",
+                             f"write steps.{ref.name}.output", at)
+                    continue
+                shown = ".".join(["steps", ref.name, "output", *map(str, ref.path)])
+                self.check_schema_path((*path, fname), ref.name, ref.path, shown, at,
+                                       step=readable[ref.name])
+        for fname, value in _value_fields(step):
+            self.known_value_reads((*path, fname), value, readable)
+
+    def known_value_reads(self, path: tuple[str | int, ...], value: Any,
+                          readable: dict[str, Any]) -> None:
+        """:meth:`known_step_reads` for the ``${...}`` references of a value (nested lists
+        and mappings too), each at its own key."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self.known_value_reads((*path, key), item, readable)
+        elif isinstance(value, list | tuple):
+            for j, item in enumerate(value):
+                self.known_value_reads((*path, j), item, readable)
+        elif isinstance(value, str):
+            for ref, raw, line in _located_refs(value):
+                if isinstance(ref, Ref) and ref.root == "steps" and ref.name in readable:
+                    at = functools.partial(self.smap.value_spot, path, value, line, raw)
+                    self.check_schema_path(path, ref.name, ref.path, raw, at,
+                                           step=readable[ref.name])
 
     def known_step_templates(self, path: tuple[str | int, ...], step: Any) -> None:
         """The templates of a step a planner adds (a static plan's), each checked for
