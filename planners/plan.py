@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -558,13 +558,15 @@ class PlanBuilder:
         return action
 
     def unread(self, id_: int, tool: str | None, problem: PlanProblem, *,
-               values: list[Any] | None = None) -> PlanProblem:
+               values: list[Any] | None = None, names: Sequence[str] = ()) -> PlanProblem:
         """``problem``, of an action numbered ``id_`` that the parser could not read whole
         (its arguments, text after its call, a call never closed): its number counts as
         used, so that the next action is not said to skip it. Its number (out of order,
         after join()), its tool (when readable and not ``join``) and the argument
-        ``values`` it could read (their references, when the number is right) are checked
-        too, as problems of their own (:attr:`hidden`)."""
+        ``values`` it could read (their references, when the number is right) and the
+        ``names`` of its arguments given by name (one the tool does not have) are checked
+        too, as problems of their own (:attr:`hidden`). A missing argument is not: the one
+        that could not be read may be it."""
         self._written += 1
         line = problem.line or 0
         if self.joined_at is not None:
@@ -579,6 +581,14 @@ class PlanBuilder:
         if bad_id is None:
             deps = sorted({r for v in values or [] for r in _refs_in(v)})
             found += [p for dep in deps if (p := self._check_ref(id_, dep, line)) is not None]
+        info = self.catalog.tools.get(tool) if tool is not None else None
+        unknown = [n for n in dict.fromkeys(names) if info is not None
+                   and n not in info.arg_names]
+        if unknown:
+            allowed = ", ".join(info.arg_names) if info is not None else ""
+            found.append(PlanProblem("bad_args", "; ".join(
+                f"{tool}() has no argument {n!r} (arguments: {allowed or 'none'})"
+                for n in unknown), line))
         self.hidden.extend((problem, p) for p in dict.fromkeys(found))
         # a join( the parser could not read (never closed, say) is the plan's join(), not
         # a call of a tool: naming it unknown would be a second, wrong problem of the line

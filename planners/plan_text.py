@@ -37,7 +37,7 @@ import json
 import re
 import sys
 import tokenize
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from planners.plan import (
@@ -84,6 +84,8 @@ _NAMES: dict[str, Any] = {"true": True, "false": False, "null": None, "True": Tr
 # more digits than Python's parser reads as one integer (sys.get_int_max_str_digits())
 _LONG_NUMBER = re.compile(rf"\d{{{sys.get_int_max_str_digits() + 1},}}"
                           if sys.get_int_max_str_digits() else r"(?!)")
+# an argument by name, its value aside: `city=` of `city="Paris"`
+_NAMED_ARGUMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
 # an argument by name written as in JSON: `city: "Paris"`
 _COLON_KEYWORD = re.compile(r"(^|,)(\s*[A-Za-z_][A-Za-z0-9_]*)\s*:(?!=)")
 # a quote, then (after blanks and a string prefix) another: strings side by side, maybe
@@ -94,9 +96,17 @@ _MAX_DEPTH = 32
 
 
 class ArgSyntaxError(ValueError):
-    """Arguments that are not a list of literals."""
+    """Arguments that are not a list of literals.
+
+    :param values: the arguments read one by one when the list as a whole could not be
+        (see :func:`read_call_args`), so that their references are checked too.
+    """
 
     code = "bad_args"
+
+    def __init__(self, message: str, *, values: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.values = list(values)
 
 
 class TextPlanParser:
@@ -309,12 +319,15 @@ class TextPlanParser:
             positional, keywords, unreadable = read_call_args(text[head.end():close])
         except ArgSyntaxError as exc:
             return [self.builder.unread(id_, tool, PlanProblem(exc.code, f"action {id_}: {exc}",
-                                                               first_line))]
+                                                               first_line),
+                                        values=exc.values,
+                                        names=argument_names(text[head.end():close]))]
         if unreadable:
             # the arguments that were read are checked too (their references, values)
             return [self.builder.unread(id_, tool, PlanProblem(
                 ArgSyntaxError.code, f"action {id_}: {'; '.join(unreadable)}", first_line),
-                values=[*positional, *keywords.values()])]
+                values=[*positional, *keywords.values()],
+                names=argument_names(text[head.end():close]))]
         call = text[head.start(2):close + 1]
         return [self.builder.action(id_, tool, positional, keywords, line=first_line,
                                     text=" ".join(call.split()), thought=thought)]
@@ -426,7 +439,7 @@ def read_call_args(text: str) -> tuple[list[Any], dict[str, Any], list[str]]:
                if "\0" in source and "null" in said
                else _colon_keywords(source) or said or type(exc).__name__)
         raise ArgSyntaxError(f"cannot parse the arguments {_clip(text.strip())!r}: "
-                             f"{msg}") from None
+                             f"{msg}", values=_each_argument(text)) from None
     call = tree.body
     if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
         raise ArgSyntaxError(f"cannot parse the arguments {_clip(text.strip())!r}")
@@ -453,6 +466,57 @@ def read_call_args(text: str) -> tuple[list[Any], dict[str, Any], list[str]]:
             if ok:
                 keywords[kw.arg] = value
     return positional, keywords, list(dict.fromkeys(problems))
+
+
+def _each_argument(text: str) -> list[Any]:
+    """The arguments of ``text`` (which does not parse as a whole) that parse alone: the
+    call's other problems are found with the one that kept it from being read."""
+    pieces = _top_level_pieces(text)
+    values: list[Any] = []
+    if len(pieces) < 2:
+        return values  # one argument: it is the one that cannot be read
+    for piece in pieces:
+        try:
+            positional, keywords, _ = read_call_args(piece)
+        except ArgSyntaxError:
+            continue
+        values += [*positional, *keywords.values()]
+    return values
+
+
+def argument_names(text: str) -> list[str]:
+    """The names of the arguments of ``tool(...)``'s inside given by name, whether their
+    values can be read or not (``bogus=`` names ``bogus``)."""
+    return [named.group(1) for piece in _top_level_pieces(text)
+            if (named := _NAMED_ARGUMENT.match(piece))]
+
+
+def _top_level_pieces(text: str) -> list[str]:
+    """``text`` cut at each comma outside strings and brackets, blank pieces left out;
+    ``[text]`` when a string is never closed (no cut can be trusted)."""
+    pieces: list[str] = []
+    depth, start, quote, i = 0, 0, "", 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+        i += 1
+    if quote:
+        return [text]
+    pieces.append(text[start:])
+    return [p for p in pieces if p.strip()]
 
 
 def _colon_keywords(source: str) -> str | None:

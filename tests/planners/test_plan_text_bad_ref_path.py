@@ -26,4 +26,7 @@ def test_the_other_arguments_problems_are_reported(catalog: ToolCatalog) -> None
                         'e.g. "foo"'),
         (2, "bad_reference", "action 2: no such action $-1"),
         (2, "bad_reference", "action 2 refers to $5, which is not an earlier action (an "
-                             "action can only use results of the actions above it)")]
+                             "action can only use results of the actions above it)"),
+        # pair() takes a and b: the names are checked whatever their values are
+        (2, "bad_args", "pair() has no argument 'x' (arguments: a, b); pair() has no "
+                        "argument 'y' (arguments: a, b)")]

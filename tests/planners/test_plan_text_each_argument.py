@@ -23,7 +23,10 @@ def test_every_unreadable_argument_and_every_bad_reference_is_reported(
         (2, "bad_args", 'action 2: `foo` is not a literal; quote text, e.g. "foo"; `bar` is '
                         'not a literal; quote text, e.g. "bar"'),
         (2, "bad_reference", "action 2: no such action $-1"),
-        (2, "bad_reference", f"action 2 refers to $5, {LATER}")]
+        (2, "bad_reference", f"action 2 refers to $5, {LATER}"),
+        # pair() takes a and b: the names are checked whatever their values are
+        (2, "bad_args", "pair() has no argument 'x' (arguments: a, b); pair() has no "
+                        "argument 'y' (arguments: a, b)")]
 
 
 def test_a_wrong_number_leaves_the_references_unjudged(catalog: ToolCatalog) -> None:
