@@ -46,7 +46,11 @@ from planners.plan_text import TextPlanParser
 from planners.tools import ToolCatalog
 
 PlanParser = TextPlanParser | JsonPlanParser
-_JSON_PLAN = re.compile(r'\{\s*"actions"\s*:')
+# an object whose "actions" may come after other keys of plain values ("thought": "...");
+# possessive, so a long run of spaces in a value is read once (greedy, the same pattern
+# backtracks in cubic time: 1,000 spaces took 0.5 s)
+_JSON_PLAN = re.compile(r'\{\s*+(?:"[^"\n]*+"\s*+:\s*+(?:"(?:[^"\\\n]|\\.)*+"|[^"{}\[\],\n]*+)'
+                        r'\s*+,\s*+)*+"actions"\s*+:')
 _TEXT_ACTION = re.compile(r"^[^\S\n]*(?:[-*+][^\S\n]+)?\W{0,2}(?:(?i:action|step)[^\S\n]*)?\d+\W{0,3}"
                           r"[^\S\n]*`?[A-Za-z_][\w\-]*\(", re.MULTILINE)
 
