@@ -1,16 +1,19 @@
-"""Fakes used by the core tests: executors with scripted behaviour."""
+"""Fakes used by the core tests: executors with scripted behaviour, an LLM backend of
+the tests' own."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from pydantic import BaseModel, ConfigDict
 
 from orchestrator.errors import BackendHTTPError, ToolError
-from orchestrator.runtime.contracts import Result, Task, Usage
+from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Result, Task, Usage
+from orchestrator.spec.models import ModelConfig
 
 
 @dataclass
@@ -57,3 +60,32 @@ class ScriptedExecutor:
 
     def order(self) -> list[str]:
         return [c.step_id for c in sorted(self.calls, key=lambda c: c.start)]
+
+
+class EchoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prefix: str = "echo"
+
+
+class Echo:
+    """An LLM backend as a user registers one (``Workflow.register_backend``), with
+    options of its own: answers ``<prefix> <model>`` (``<prefix>`` without a model), 1
+    prompt and 2 completion tokens. At the top level of an importable module, so that a
+    Ray worker can import it by its path."""
+
+    options_model = EchoOptions
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.model = config.model
+        self.prefix = EchoOptions.model_validate(config.options).prefix
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        text = self.prefix if self.model is None else f"{self.prefix} {self.model}"
+        return LLMResponse(text=text, prompt_tokens=1, completion_tokens=2)
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
+        final = await self.complete(request)
+        yield LLMChunk(final.text, final=final)
+
+    async def aclose(self) -> None:
+        pass

@@ -12,34 +12,24 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import pytest
-from pydantic import BaseModel, ConfigDict
 
 from executors.engines.pool import PoolBackend
 from orchestrator import ConfigError, Registry, Workflow
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMRequest, LLMResponse
 from orchestrator.runtime.registry import ConfigProblem
 from orchestrator.spec.models import ModelConfig
 from orchestrator.store import StoreHook, TraceStore, open_store
+from tests.fakes import Echo as BaseEcho
 from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
 
 
-class EchoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    prefix: str = "echo"
+class Echo(BaseEcho):
+    """The tests' backend, counting its calls (the models it answered for); its config
+    needs a ``model`` (an environment's ``ECHO_MODEL`` would give it)."""
 
-
-class Echo:
-    """A backend of the test's own: answers ``<prefix> <model>``, counting its calls; its
-    config needs a ``model`` (an environment's ``ECHO_MODEL`` would give it)."""
-
-    options_model = EchoOptions
-    calls: ClassVar[list[str]] = []  # reset by a fixture
-
-    def __init__(self, config: ModelConfig) -> None:
-        self.model = config.model or "?"
-        self.prefix = EchoOptions.model_validate(config.options).prefix
+    calls: ClassVar[list[str | None]] = []  # reset by a fixture
 
     @classmethod
     def config_problems(cls, config: ModelConfig, env: Mapping[str, str]
@@ -50,15 +40,7 @@ class Echo:
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         Echo.calls.append(self.model)
-        return LLMResponse(text=f"{self.prefix} {self.model}", prompt_tokens=1,
-                           completion_tokens=2)
-
-    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
-        final = await self.complete(request)
-        yield LLMChunk(final.text, final=final)
-
-    async def aclose(self) -> None:
-        pass
+        return await super().complete(request)
 
 
 @pytest.fixture

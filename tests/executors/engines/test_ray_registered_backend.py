@@ -11,7 +11,7 @@ others run the actor's body in this process, as the actor's Ray handle would."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,30 +19,14 @@ import pytest
 from executors.engines import RayEngineBackend, connect_ray
 from executors.engines.ray import EngineActor
 from orchestrator import ConfigError, Registry, Workflow
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
+from orchestrator.runtime.contracts import LLMRequest
 from orchestrator.spec.models import ModelConfig
 from orchestrator.store import StoreHook, open_store
+from tests.fakes import Echo
 
 pytestmark = pytest.mark.anyio
 
 HI = LLMRequest(messages=[{"role": "user", "content": "hi"}])
-
-
-class Echo:
-    """A backend of the test's own, at the top level of an importable module."""
-
-    def __init__(self, config: ModelConfig) -> None:
-        self.model = config.model or "?"
-
-    async def complete(self, request: LLMRequest) -> LLMResponse:
-        return LLMResponse(text=f"echo {self.model}", prompt_tokens=1, completion_tokens=2)
-
-    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
-        final = await self.complete(request)
-        yield LLMChunk(final.text, final=final)
-
-    async def aclose(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -89,7 +73,7 @@ async def test_the_actor_builds_the_factory_from_its_import_path() -> None:
     assert issubclass(bound, RayEngineBackend) and bound is not RayEngineBackend
     backend = bound(ModelConfig.model_validate(_engine()))
     path = backend._factory_path
-    assert path == f"{__name__}:Echo"
+    assert path == "tests.fakes:Echo"
     body = EngineActor(backend.engine_config.model_dump_json(), path)
     assert await body.ready() is None
     status, response = await body.complete(HI)

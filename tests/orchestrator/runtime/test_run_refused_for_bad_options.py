@@ -11,41 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict
 from typer.testing import CliRunner
 
 from orchestrator import ConfigError, Workflow
 from orchestrator.cli import app
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse
-from orchestrator.spec.models import ModelConfig
 from orchestrator.store import StoreHook, TraceStore, open_store
+from tests.fakes import Echo
 from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
-
-
-class EchoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    prefix: str = "echo"
-
-
-class Echo:
-    """A backend of the test's own, with options of its own."""
-
-    options_model = EchoOptions
-
-    def __init__(self, config: ModelConfig) -> None:
-        self.prefix = EchoOptions.model_validate(config.options).prefix
-
-    async def complete(self, request: LLMRequest) -> LLMResponse:
-        return LLMResponse(text=self.prefix, prompt_tokens=1, completion_tokens=1)
-
-    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMChunk]:
-        final = await self.complete(request)
-        yield LLMChunk(final.text, final=final)
-
-    async def aclose(self) -> None:
-        pass
 
 
 @pytest.fixture
