@@ -940,26 +940,16 @@ class PoolBackend:
             if bad_stall is not None:
                 problems.append(((*at, "stall_timeout_s"),
                                  f"pool backend options: member {index}: {bad_stall}"))
-            try:
-                cfg = ModelConfig.model_validate(data)
-            except ValidationError as exc:
-                problems += [((*at, *loc), f"pool backend options: member {index}: {message}")
-                             for loc, message in _member_config_problems(exc)]
+            cfg, own, of_options = engine_config_problems(data, registry)
+            problems += [((*at, *where), f"pool backend options: member {index}: {message}")
+                         for where, message in own]
+            if cfg is None:
                 continue
             base = name or f"{cfg.backend}-{index}"
             names += _member_names(base, replicas)
             named_at += [(*at, "name") if name is not None else at] * replicas
-            try:
-                registry.backend_factory(cfg.backend)
-            except ConfigError as exc:
-                if not _missing_package(exc):
-                    problems.append(((*at, "backend"),
-                                     f"pool backend options: member {index}: {exc}"))
-                continue
-            problems += [((*at, "options", *where),
-                          f"pool backend options: member {base!r}: {message}")
-                         for where, message in registry.backend_option_problems(
-                             cfg.backend, cfg.options)]
+            problems += [((*at, *where), f"pool backend options: member {base!r}: {message}")
+                         for where, message in of_options]
         duplicate = _unique_names_problem(names)
         if duplicate is not None:
             again = next(i for i, n in enumerate(names) if n in names[:i])
@@ -1649,6 +1639,26 @@ def _stall_problem(value: object) -> str | None:
                          and math.isfinite(value) and value > 0):
         return None
     return f"stall_timeout_s must be a positive number of seconds or null, not {value!r}"
+
+
+def engine_config_problems(data: Mapping[str, Any], registry: Registry
+                           ) -> tuple[ModelConfig | None, list[OptionProblem],
+                                      list[OptionProblem]]:
+    """An engine's model config as a pool member or a ``ray-engine``'s ``engine`` gives
+    it, checked as the spec shows it: the config (None when its fields are no model
+    config's), the problems of its fields and backend, and those of its ``options:``
+    (asked of its backend), each at its path in ``data``. A backend whose package is not
+    installed here is not checked further: the machine that runs it may have it."""
+    try:
+        cfg = ModelConfig.model_validate(data)
+    except ValidationError as exc:
+        return None, _member_config_problems(exc), []
+    try:
+        registry.backend_factory(cfg.backend)
+    except ConfigError as exc:
+        return cfg, [] if _missing_package(exc) else [(("backend",), str(exc))], []
+    return cfg, [], [(("options", *where), message) for where, message
+                     in registry.backend_option_problems(cfg.backend, cfg.options)]
 
 
 def _member_config_problems(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import anyio
 from pydantic import Field, ValidationError
 
-from executors.engines.pool import PoolBusy
+from executors.engines.pool import PoolBusy, engine_config_problems
 from executors.llm._common import BackendOptions, parse_options
 from executors.tool import tool_output
 from orchestrator._extras import extra_missing, install_hint, installed
@@ -53,6 +53,7 @@ from orchestrator.runtime.contracts import ExecContext, LLMChunk, LLMRequest, LL
 from orchestrator.runtime.contracts import Task as StepTask
 from orchestrator.runtime.registry import ConfigProblem
 from orchestrator.spec.models import ModelConfig
+from orchestrator.spec.options import OptionProblem, option_problems
 
 if TYPE_CHECKING:
     from orchestrator.runtime.registry import Registry
@@ -410,6 +411,34 @@ class RayEngineBackend:
         bound = type(cls.__name__, (cls,), {"_registry": registry, "__module__": cls.__module__,
                                             "__qualname__": cls.__qualname__})
         return cast("type[RayEngineBackend]", bound)
+
+    @classmethod
+    def option_problems(cls, options: dict[str, Any]) -> list[OptionProblem]:
+        """Every problem of a ``ray-engine``'s ``options:`` that the spec shows, each at its
+        path in them (``ponder validate`` reports them at their lines; a run is refused
+        with them before it starts): its own options, then its ``engine``'s fields, backend
+        and ``options:`` (asked of that backend, as for a pool member), so that a typo in
+        them is not found only by the actor, at the first call. An engine backend whose
+        package is not installed here is not checked further: the cluster's nodes may
+        have it. The engine's backend is found as the actor's is (see
+        :meth:`with_registry`)."""
+        problems = option_problems(RayEngineOptions, options, "ray-engine backend")
+        engine = options.get("engine") if isinstance(options, dict) else None
+        if not isinstance(engine, dict) or any(where[:1] == ("engine",)
+                                               for where, _ in problems):
+            return problems
+        _, own, of_options = engine_config_problems(engine, cls._engine_registry())
+        return problems + [(("engine", *where), f"ray-engine backend options: engine: {message}")
+                           for where, message in [*own, *of_options]]
+
+    @classmethod
+    def _engine_registry(cls) -> Registry:
+        """The registry the engine's backend is found in."""
+        if cls._registry is not None:
+            return cls._registry
+        from orchestrator.runtime.registry import Registry
+
+        return Registry()
 
     @classmethod
     def config_problems(cls, config: ModelConfig, env: Mapping[str, str]
