@@ -619,7 +619,14 @@ class _Checker:
             for where, message in self.planner_options(step.planner, step.options):
                 self.add((*base, "options", *where), message)
         if self.planner_steps is not None:
-            self.check_known_steps(base, step, self.planner_steps(step.planner, step.options))
+            known = self.planner_steps(step.planner, step.options)
+            self.check_known_steps(base, step, known)
+            # as the run counts them: the limit bounds the steps a workflow wrote only
+            # when it is set on the plan step (its default is for what an LLM writes)
+            if "max_plan_steps" in step.model_fields_set and len(known) > step.max_plan_steps:
+                self.add((*base, "max_plan_steps"), f"plan {step.id!r}: {len(known)} steps in "
+                         f"`options.steps`, more than its max_plan_steps: {step.max_plan_steps}",
+                         f"set max_plan_steps to {len(known)} or more, or leave it unset")
 
     def check_known_steps(self, base: tuple[str | int, ...], plan: Any, steps: list[Any]
                           ) -> None:
@@ -663,8 +670,8 @@ class _Checker:
         """What a step a planner adds (a static plan's) reads of the steps it may read
         (``readable``: the workflow's it depends on, the plan's earlier ones) that they do
         not have: a member other than `output` in a template, a field their
-        ``output_schema`` does not declare. Checked for the workflow's own steps, these were found only when the
-        plan ran, after the steps before them. A step it may not read is reported by
+        ``output_schema`` does not declare. Checked for the workflow's own steps, these
+        were found only when the plan ran, after the steps before them. A step it may not read is reported by
         :meth:`check_known_steps`."""
         for fname, src in _template_fields(step):
             for ref in templates.template_refs(src):
