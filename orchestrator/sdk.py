@@ -75,9 +75,12 @@ class Workflow:
         models: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         ins = {k: _input_spec(k, v) for k, v in (inputs or {}).items()}
+        # only what was given is set: the record of a run keeps a default that is set
+        # (see spec_to_data), and to_yaml() writes it
+        given = {k: v for k, v in (("description", description), ("inputs", ins),
+                                   ("models", models)) if v}
         with _defining("workflow", name, "workflow"):
-            self.spec = WorkflowSpec(name=name, description=description, inputs=ins,
-                                     models=models or {})
+            self.spec = WorkflowSpec(name=name, **given)
         self.registry = Registry.default()
         self.source = SourceMap()
         self.base_dir = Path(".")

@@ -576,17 +576,36 @@ def is_file(path: Path) -> bool:
 
 
 def spec_to_data(spec: WorkflowSpec, mode: str = "json") -> dict[str, Any]:
-    """A spec as plain data without default values; validating it gives an equal model.
+    """A spec as plain data without the default values it was not given; validating it
+    gives an equal model, with the same fields set.
+
+    A default written out is kept: whether a field was given is meaning of its own (a
+    static plan is bounded only by a ``max_plan_steps`` set on its step; an input with
+    ``default: null`` is optional), and a resumed or replayed run rebuilds its spec from
+    this data.
 
     :param mode: ``"json"`` for JSON-safe data (events), ``"python"`` to keep floats such
         as infinity (YAML can write them).
     """
-    data = spec.model_dump(mode=mode, by_alias=True, exclude_defaults=True)
+    lean = spec.model_dump(mode=mode, by_alias=True, exclude_defaults=True)
+    data = _keep_given(lean, spec.model_dump(mode=mode, by_alias=True, exclude_unset=True))
     data = {"name": spec.name, **data}
     for step, dumped in zip(spec.steps, data.get("steps", []), strict=False):
         dumped["kind"] = step.kind  # the union's tag, even where it equals its default
         dumped.setdefault("id", step.id)
     return data
+
+
+def _keep_given(lean: Any, given: Any) -> Any:
+    """``lean`` (a dump without defaults) with the fields ``given`` (a dump of the set
+    fields) holds besides: the defaults that were written out."""
+    if isinstance(lean, dict) and isinstance(given, dict):
+        keys = [*given, *(k for k in lean if k not in given)]
+        return {k: _keep_given(lean[k], given[k]) if k in lean and k in given
+                else lean[k] if k in lean else given[k] for k in keys}
+    if isinstance(lean, list) and isinstance(given, list) and len(lean) == len(given):
+        return [_keep_given(a, b) for a, b in zip(lean, given, strict=True)]
+    return lean
 
 
 def dump_yaml(spec: WorkflowSpec) -> str:

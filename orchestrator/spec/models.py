@@ -234,6 +234,8 @@ class InputSpec(_Model):
         :raises ValueError: naming the input, when the value is not of its type or does
             not satisfy its ``schema``.
         """
+        if value is None and self.default is None and not self.is_required:
+            return None  # the default itself, as a resumed run's recorded inputs give it
         if isinstance(value, str) and self.type not in ("string", "any"):
             try:
                 value = json.loads(value, parse_constant=_not_json)
