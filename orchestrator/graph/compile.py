@@ -533,21 +533,56 @@ class _Checker:
             else:
                 self.refs_in_template((*base, name, "prompt"), step.id, scorer.prompt, local)
 
-    def check_lists(self, base: tuple[str | int, ...], step: Any) -> None:
+    def check_lists(self, base: tuple[str | int, ...], step: Any, typed: bool = True) -> None:
         """A map's ``over`` and a spawn's ``messages`` are lists, or one reference to a
-        list: anything else fails the step when it runs."""
+        list: anything else fails the step when it runs. ``typed``: a reference to what
+        the workflow declares is not a list is one (not for a plan's steps, whose ids
+        may hide the workflow's)."""
         if isinstance(step, MapStep):
             field_name, value = "over", step.over
         elif step.kind == "spawn" and step.messages is not None:
             field_name, value = "messages", step.messages
         else:
             return
-        if isinstance(value, list) or (isinstance(value, str)
-                                       and REF_RE.fullmatch(value.strip())):
+        if isinstance(value, list):
             return
-        self.add((*base, field_name), f"{step.kind} {step.id!r}: `{field_name}` must be a "
-                 f"list or a reference to one, got {type(value).__name__} {shown(value)}",
-                 "write a YAML list, or one reference such as ${steps.ID.output}")
+        whole = REF_RE.fullmatch(value.strip()) if isinstance(value, str) else None
+        if whole is None:
+            self.add((*base, field_name), f"{step.kind} {step.id!r}: `{field_name}` must be "
+                     f"a list or a reference to one, got {type(value).__name__} "
+                     f"{shown(value)}",
+                     "write a YAML list, or one reference such as ${steps.ID.output}")
+            return
+        declared = self.declared_type(whole.group(1)) if typed else None
+        if declared is not None and declared not in ("array", "any"):
+            self.add((*base, field_name), f"{step.kind} {step.id!r}: `{field_name}` must be "
+                     f"a list, and {value.strip()} is declared {declared}",
+                     "refer to a list (an input of type: array, a field an output_schema "
+                     "declares an array), or write a YAML list")
+
+    def declared_type(self, text: str) -> str | None:
+        """The JSON type the workflow declares for a reference's value (``${inputs.X}``:
+        the input's ``type``; ``${steps.ID.output...}``: what the step's ``output_schema``
+        says there), None where it says none (or the reference is not one)."""
+        try:
+            ref = parse_ref(text)
+        except ValueError:
+            return None
+        if ref.root == "inputs":
+            decl = self.spec.inputs.get(ref.name)
+            if decl is None or ref.path:
+                return None
+            return str(decl.type)
+        if ref.root != "steps" or ref.name not in self.steps_by_id:
+            return None
+        cur: Any = getattr(self.steps_by_id[ref.name], "output_schema", None)
+        for seg in ref.path:
+            if not isinstance(cur, dict):
+                return None
+            cur = (cur.get("items") if isinstance(seg, int)
+                   else (cur.get("properties") or {}).get(seg))
+        found = cur.get("type") if isinstance(cur, dict) else None
+        return found if isinstance(found, str) else None
 
     def join_deps(self, base: tuple[str | int, ...], step: Any) -> set[str]:
         """A join depends on its fan-out, which must be a map, spawn or sample step."""
@@ -657,7 +692,7 @@ class _Checker:
             # (the allowlist would name the same thing again)
             before = len(self.problems)
             self.check_names(path, inner)
-            self.check_lists(path, inner)
+            self.check_lists(path, inner, typed=False)
             if len(self.problems) > before:
                 continue
             found = rule.check(inner.id, inner) if rule is not None else None

@@ -184,9 +184,10 @@ def test_bad_spawn_fields_are_located_errors(kit: Any, step: dict[str, Any],
 
 
 async def test_messages_that_are_not_a_list_fail_clearly(kit: Any) -> None:
-    # a literal is refused when the workflow is compiled: a reference gives the text
+    # a literal, or a reference to an input declared a string, is refused when the
+    # workflow is compiled: one whose type is not declared gives the text
     r = await kit.run(kit.doc([spawn(messages="${inputs.text}"), join()],
-                              inputs={"text": {"type": "string"}}), {"text": "just text"},
+                              inputs={"text": {"type": "any"}}), {"text": "just text"},
                       fake=kit.FakeBackend(kit.by_pattern({})))
     assert "`messages` must be a list, got str: 'just text'" in r.failed("sp").error
 

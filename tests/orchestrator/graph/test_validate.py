@@ -317,6 +317,39 @@ def test_a_list_or_one_reference_is_a_fan_out_source() -> None:
     assert validate_text(text, "w.yaml") == []
 
 
+@pytest.mark.parametrize(("field", "ref", "declared"), [
+    ("over", "${inputs.n}", "integer"), ("over", "${inputs.q}", "string"),
+    ("over", "${steps.a.output}", "object"), ("over", "${steps.a.output.total}", "number"),
+    ("over", "${steps.a.output.rows[0]}", "string"), ("messages", "${inputs.n}", "integer"),
+])
+def test_a_fan_out_over_a_reference_declared_no_list(field: str, ref: str,
+                                                     declared: str) -> None:
+    # it failed the step when it ran: "`over` must be a list, got an integer 3"
+    step = (f"{{id: s, kind: map, over: '{ref}', step: {{kind: llm, prompt: p}}}}"
+            if field == "over" else f"{{id: s, kind: spawn, messages: '{ref}'}}")
+    text = ("name: x\ninputs: {n: {type: integer, default: 3}, q: {type: string}}\n"
+            "steps:\n  - id: a\n    kind: llm\n    prompt: p\n    output_schema:\n"
+            "      type: object\n      properties:\n        total: {type: number}\n"
+            "        rows: {type: array, items: {type: string}}\n"
+            f"  - {step}\n")
+    (problem,) = validate_text(text, "w.yaml")
+    assert problem.line == 12
+    assert problem.message == (f"{'map' if field == 'over' else 'spawn'} 's': `{field}` must "
+                               f"be a list, and {ref} is declared {declared}")
+
+
+@pytest.mark.parametrize("ref", ["${inputs.l}", "${inputs.any}", "${inputs.l[0]}",
+                                 "${steps.a.output.rows}", "${steps.a.output.free}",
+                                 "${steps.b.output}"])
+def test_a_fan_out_over_a_reference_that_may_be_a_list(ref: str) -> None:
+    text = ("name: x\ninputs: {l: {type: array}, any: {type: any}}\nsteps:\n"
+            "  - {id: a, kind: llm, prompt: p, output_schema: {type: object, properties: "
+            "{rows: {type: array}, free: {}}}}\n"
+            "  - {id: b, kind: llm, prompt: p}\n"
+            f"  - {{id: s, kind: map, over: '{ref}', step: {{kind: llm, prompt: p}}}}\n")
+    assert validate_text(text, "w.yaml") == []
+
+
 def test_a_sub_workflow_path_no_file_can_have(tmp_path: Path) -> None:
     # a NUL in the path was an internal ValueError
     wf = tmp_path / "w.yaml"
