@@ -481,6 +481,10 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             hint = "`steps:` is a list: start each step with `- id: NAME`, then its `kind:`"
         if not hint and err.get("input", 0) is None and kind.endswith("_type") and path:
             hint = f"`{path[-1]}:` has no value (YAML reads nothing as null): write one"
+        if not hint and isinstance(err.get("input"), bool) and kind.endswith("_type"):
+            # `id: yes`, `default: no`: text the YAML reader took for a boolean
+            hint = ("YAML reads true/false, yes/no and on/off as booleans: quote the "
+                    "text ('yes') to give it as text")
         at = path
         if kind == "value_error" and isinstance(err.get("input"), dict):
             # a model's own check ("`scorer` is used by best_of_n only") is about the first
