@@ -135,20 +135,25 @@ def runs(
     status: Annotated[str | None, typer.Option(
         help="running|interrupted|succeeded|failed|cancelled")] = None,
     workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
+    top_level: Annotated[bool, typer.Option(
+        "--top-level", help="Only runs without a parent run: not the runs of sub-workflows "
+        "(nor replays and forks).")] = False,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 50,
     offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first: a run's sub-workflows' runs too (`--top-level` leaves
+    them out)."""
 
     async def read(store: TraceStore) -> tuple[list[RunInfo], set[str], dict[str, str]]:
         if status in ("running", "interrupted"):  # the store keeps no "interrupted"
             rows, interrupted = await list_running(
-                store, RunFilter(workflow=workflow), interrupted=status == "interrupted",
-                limit=limit, offset=offset)
+                store, RunFilter(workflow=workflow, top_level=top_level),
+                interrupted=status == "interrupted", limit=limit, offset=offset)
         else:
-            rows = await store.list_runs(RunFilter(status=status, workflow=workflow),
+            rows = await store.list_runs(RunFilter(status=status, workflow=workflow,
+                                                   top_level=top_level),
                                          limit=limit, offset=offset)
             interrupted = await interrupted_runs(store, rows)
         # an interrupted sub-workflow's run is continued by resuming the run above it
@@ -180,7 +185,7 @@ def runs(
                           str(r.n_steps or ""))
         out.print_table(table)
         if not rows and limit:  # say so, and where it looked: a header alone read as broken
-            which = " ".join(filter(None, [status, "runs",
+            which = " ".join(filter(None, ["top-level" if top_level else None, status, "runs",
                                            workflow and f"of workflow {shown(workflow)}"]))
             err.print(f"no {which}{f' past the first {offset}' if offset else ''} in the "
                       f"trace store {hide_password(resolve_store_url(db))}", markup=False,
