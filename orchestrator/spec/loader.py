@@ -346,6 +346,22 @@ _MAPPING_HINTS = {
 }
 
 
+def _step_kind(data: Any, prefix: PathT, path: PathT) -> Any:
+    """The ``kind:`` written at ``path`` of the document (``data`` sits at ``prefix``),
+    None where there is none."""
+    if path[:len(prefix)] != prefix:
+        return None
+    cur = data
+    for key in path[len(prefix):]:
+        if isinstance(cur, dict) and key in cur:
+            cur = cur[key]
+        elif isinstance(cur, list) and isinstance(key, int) and 0 <= key < len(cur):
+            cur = cur[key]
+        else:
+            return None
+    return cur.get("kind") if isinstance(cur, dict) else None
+
+
 def _strip_tags(loc: tuple[str | int, ...]) -> PathT:
     """Pydantic puts the union tag after a step's index (`steps.3.tool.args`); drop it."""
     if len(loc) > 2 and loc[0] == "steps" and isinstance(loc[1], int) and loc[2] in STEP_KINDS:
@@ -430,6 +446,8 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
                 path[:-1], prefix, data, root), n=1, cutoff=0.7)
             if close:
                 fields_meant[(path[:-1], str(path[-1]))] = close[0]
+            if path[-1] == "step" and _step_kind(data, prefix, path[:-1]) == "sample":
+                fields_meant[(path[:-1], "step")] = "prompt"  # its prompt is under `step:`
     for err in errors:
         path = _strip_tags((*prefix, *err["loc"]))
         shown = ".".join(str(p) for p in path) or "(top level)"
@@ -444,6 +462,10 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             close_one = fields_meant.get((path[:-1], str(path[-1])))
             if close_one is not None:
                 hint = f"did you mean `{close_one}`? Else remove it"
+            if path[-1] == "step" and _step_kind(data, prefix, path[:-1]) == "sample":
+                # written as a map's body; "did you mean `stop`?" led astray
+                hint = ("a sample step is itself the LLM call: give `prompt:`, `model:`, "
+                        "`temperature:`... on the step, not under `step:`")
         elif kind == "union_tag_invalid":
             given = err["input"].get("kind") if isinstance(err.get("input"), dict) else None
             msg = (f"unknown step kind {given!r}" if given is not None

@@ -68,3 +68,20 @@ def test_text_that_yaml_reads_as_a_boolean_is_told_to_be_quoted(line: str, value
     assert problem.line == 3 and problem.message.endswith(f"(got {value})")
     assert problem.hint == ("YAML reads true/false, yes/no and on/off as booleans: quote the "
                             "text ('yes') to give it as text")
+
+
+@pytest.mark.parametrize("fields", ["step: {kind: llm, prompt: hi, temperature: 0.7}",
+                                    "prompt: hi\n    step: {kind: llm, prompt: hi}"])
+def test_a_sample_written_as_a_map_body_is_told_where_its_prompt_goes(fields: str) -> None:
+    # the hint was "did you mean `stop`?", and a missing `prompt` was a second problem
+    text = f"name: x\nsteps:\n  - id: s\n    kind: sample\n    n: 4\n    {fields}\n"
+    [problem] = validate_text(text, "x.yaml")
+    assert problem.message == "unknown field `step` at steps.0.step"
+    assert problem.hint == ("a sample step is itself the LLM call: give `prompt:`, `model:`, "
+                            "`temperature:`... on the step, not under `step:`")
+
+
+def test_a_map_without_a_step_keeps_its_own_hints() -> None:
+    text = "name: x\nsteps:\n  - {id: m, kind: map, over: [1], stp: {kind: llm, prompt: p}}\n"
+    [problem] = validate_text(text, "x.yaml")
+    assert problem.hint == "did you mean `step`? Else remove it"
