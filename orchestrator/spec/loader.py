@@ -335,6 +335,15 @@ _HINTS = {
 }
 
 
+#: how to write a top-level section that is a mapping, given as something else (a list)
+_SECTION_HINTS = {
+    "inputs": "name each input with its fields: `inputs: {q: {type: string}}`",
+    "outputs": "name each output with its value: `outputs: {answer: ${steps.ID.output}}`",
+    "models": "name each model alias with its config: `models: {default: {backend: local}}`",
+    "tools": "name each tool with its function: `tools: {lookup: mytools:lookup}` (the "
+             "module beside the workflow file)",
+}
+
 #: how to write an entry of a top-level section that was not given as a mapping
 _MAPPING_HINTS = {
     "steps": "a step is a mapping: `- id: NAME`, then `kind:` and its other fields on the "
@@ -501,6 +510,9 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             hint = "use letters, digits, `_`, `-` and `.`"
         if path == ("steps",) and kind == "list_type":
             hint = "`steps:` is a list: start each step with `- id: NAME`, then its `kind:`"
+        if len(path) == 1 and kind == "dict_type" and str(path[0]) in _SECTION_HINTS:
+            msg = f"`{path[0]}:` must be a mapping (got {_shown(err.get('input'))})"
+            hint = _SECTION_HINTS[str(path[0])]
         if not hint and err.get("input", 0) is None and kind.endswith("_type") and path:
             hint = f"`{path[-1]}:` has no value (YAML reads nothing as null): write one"
         if not hint and isinstance(err.get("input"), bool) and kind.endswith("_type"):

@@ -27,6 +27,18 @@ STEP = "steps:\n  - {id: a, kind: llm, prompt: hi}\n"
      "a model is a mapping of its fields, e.g. `ALIAS: {backend: simulated}`"),
     (HEAD + "defaults: 5\n" + STEP, (4, 1), "defaults: must be a mapping of fields (got 5)",
      "give its fields as `key: value` lines or `{key: value}`"),
+    # a section written as a list of names: "tools: Input should be a valid dictionary"
+    ("name: w\ninputs: [q]\n" + STEP, (2, 1), "`inputs:` must be a mapping (got ['q'])",
+     "name each input with its fields: `inputs: {q: {type: string}}`"),
+    ("name: w\nmodels: [default]\n" + STEP, (2, 1),
+     "`models:` must be a mapping (got ['default'])",
+     "name each model alias with its config: `models: {default: {backend: local}}`"),
+    (HEAD + "outputs: [a]\n" + STEP, (4, 1), "`outputs:` must be a mapping (got ['a'])",
+     "name each output with its value: `outputs: {answer: ${steps.ID.output}}`"),
+    (HEAD + "tools: [mytools.py]\n" + STEP, (4, 1),
+     "`tools:` must be a mapping (got ['mytools.py'])",
+     "name each tool with its function: `tools: {lookup: mytools:lookup}` (the module "
+     "beside the workflow file)"),
     (HEAD + "steps:\n  - {id: s, kind: sample, prompt: hi}\n"
      "  - {id: j, kind: join, of: s, reducer: vote, extract: '(x'}\n", (6, 47),
      "steps.1.extract: extract '(x' is not a regular expression: missing ) at position 2",
