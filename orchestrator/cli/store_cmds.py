@@ -229,7 +229,8 @@ def show(
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
-    """Show a run's steps with status, timing, tokens and errors."""
+    """Show a run's steps with status, timing, tokens and errors (and the runs of its
+    sub-workflow steps)."""
 
     async def read(store: TraceStore) -> tuple[RunRecord, bool, str]:
         events = await store.events(await store.resolve_run_id(run_id))
@@ -254,14 +255,23 @@ def show(
         out.print(head, highlight=False)
         if rec.error:
             out.print(f"error: {rec.error}", markup=False, highlight=False)
-        table = Table("step", "kind", "status", "attempts", "time", "tokens", "error", box=None)
+        # the run of each sub-workflow step that succeeded (a failed one's error names it),
+        # for `ponder show RUN` of it: a column only where there are some
+        children = {st.id: str(child) for st in rec.steps if isinstance(st.meta, dict)
+                    and isinstance(child := st.meta.get("child_run_id"), str)}
+        table = Table("step", "kind", "status", "attempts", "time", "tokens",
+                      *(["run"] if children else []), "error", box=None)
         # as `ponder runs` does its ids: a narrow terminal wraps the errors, not the ids
         table.columns[0].no_wrap = True
         table.columns[0].min_width = max((len(st.id) for st in rec.steps), default=4)
+        if children:
+            table.columns[6].no_wrap = True
+            table.columns[6].min_width = max(len(c) for c in children.values())
         for st in rec.steps:
             tokens = (st.prompt_tokens or 0) + (st.completion_tokens or 0)
             table.add_row(Text(st.id), Text(st.kind or ""), Text(st.status), str(st.attempts),
                           _age(st.duration_s), str(tokens or ""),
+                          *([Text(children.get(st.id, ""))] if children else []),
                           Text(_cell(without_step_id(st.id, st.error))))
         out.print_table(table)
         for line in _planning(rec):

@@ -1,6 +1,7 @@
-"""`ponder runs --top-level` lists only the runs without a parent run, as the viewer's
-"top-level only" does: a map over a sub-workflow put one run per item above the run
-that started them, and a user looking for their own runs had to page past them."""
+"""Sub-workflows' runs in the CLI. `ponder runs --top-level` lists only the runs without a
+parent run, as the viewer's "top-level only" does: a map over a sub-workflow put one run
+per item above the run that started them. `ponder show` names the run of each
+sub-workflow step."""
 
 from __future__ import annotations
 
@@ -39,3 +40,23 @@ def test_top_level_leaves_out_the_runs_of_sub_workflows(db: str, tmp_path: Path)
     assert [line.split()[1] for line in table.stdout.splitlines()[1:]] == ["parent"]
     none = ponder("runs", "--db", db, "--top-level", "--workflow", "child")
     assert none.stderr.startswith("no top-level runs of workflow 'child' in the trace store ")
+
+
+def test_show_names_the_run_of_each_sub_workflow_step(db: str, tmp_path: Path) -> None:
+    # the parent's table did not say which run a step's sub-workflow ran as
+    (tmp_path / "child.yaml").write_text(CHILD)
+    (tmp_path / "parent.yaml").write_text(PARENT)
+    assert ponder("run", str(tmp_path / "parent.yaml"), "--db", db).exit_code == 0
+    runs = json.loads(ponder("runs", "--json", "--db", db).stdout)
+    (parent,) = [r["id"] for r in runs if r["workflow"] == "parent"]
+    children = {r["parent_step_id"]: r["id"] for r in runs if r["workflow"] == "child"}
+    table = ponder("show", parent, "--db", db)
+    assert table.exit_code == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[1].split() == ["step", "kind", "status", "attempts", "time", "tokens", "run",
+                                "error"]
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert {s: rows[s][-1] for s in ("m[0]", "m[1]", "m[2]")} == children
+    assert len(rows["m"]) == 5  # the map itself ran as no run
+    child = ponder("show", children["m[0]"], "--db", db)
+    assert "run" not in child.stdout.splitlines()[1].split()  # no sub-workflow steps
