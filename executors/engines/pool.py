@@ -900,15 +900,6 @@ class PoolBackend:
         return cast("type[PoolBackend]", bound)
 
     @classmethod
-    def _members_registry(cls) -> Registry:
-        """The registry the members' backends are found in."""
-        if cls._registry is not None:
-            return cls._registry
-        from orchestrator.runtime.registry import Registry
-
-        return Registry()
-
-    @classmethod
     def option_problems(cls, options: dict[str, Any]) -> list[OptionProblem]:
         """Every problem of a pool's ``options:`` that the spec shows, each at its path in
         them (``ponder validate`` reports them at their lines): the options themselves,
@@ -923,7 +914,7 @@ class PoolBackend:
         if (not isinstance(members, list) or not all(isinstance(m, dict) for m in members)
                 or any(where[:1] == ("members",) for where, _ in problems)):
             return problems  # the members themselves cannot be read
-        registry = cls._members_registry()
+        registry = registry_or_default(cls._registry)
         names: list[str] = []
         named_at: list[tuple[str | int, ...]] = []  # where each name is given
         for index, raw in enumerate(members):
@@ -972,7 +963,7 @@ class PoolBackend:
             options = PoolOptions.model_validate(config.options)
         except ValidationError:
             return []
-        registry = cls._members_registry()
+        registry = registry_or_default(cls._registry)
         problems: list[ConfigProblem] = []
         for index, raw in enumerate(options.members):
             data = dict(raw)
@@ -1639,6 +1630,16 @@ def _stall_problem(value: object) -> str | None:
                          and math.isfinite(value) and value > 0):
         return None
     return f"stall_timeout_s must be a positive number of seconds or null, not {value!r}"
+
+
+def registry_or_default(bound: Registry | None) -> Registry:
+    """The registry a backend bound with ``with_registry`` finds its engines' backends in
+    (a pool's members, a ray-engine's engine): ``bound``, else the installed backends'."""
+    if bound is not None:
+        return bound
+    from orchestrator.runtime.registry import Registry
+
+    return Registry()
 
 
 def engine_config_problems(data: Mapping[str, Any], registry: Registry

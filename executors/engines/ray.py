@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import anyio
 from pydantic import Field, ValidationError
 
-from executors.engines.pool import PoolBusy, engine_config_problems
+from executors.engines.pool import PoolBusy, engine_config_problems, registry_or_default
 from executors.llm._common import BackendOptions, parse_options
 from executors.tool import tool_output
 from orchestrator._extras import extra_missing, install_hint, installed
@@ -427,18 +427,9 @@ class RayEngineBackend:
         if not isinstance(engine, dict) or any(where[:1] == ("engine",)
                                                for where, _ in problems):
             return problems
-        _, own, of_options = engine_config_problems(engine, cls._engine_registry())
+        _, own, of_options = engine_config_problems(engine, registry_or_default(cls._registry))
         return problems + [(("engine", *where), f"ray-engine backend options: engine: {message}")
                            for where, message in [*own, *of_options]]
-
-    @classmethod
-    def _engine_registry(cls) -> Registry:
-        """The registry the engine's backend is found in."""
-        if cls._registry is not None:
-            return cls._registry
-        from orchestrator.runtime.registry import Registry
-
-        return Registry()
 
     @classmethod
     def config_problems(cls, config: ModelConfig, env: Mapping[str, str]

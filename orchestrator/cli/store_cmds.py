@@ -257,16 +257,16 @@ def show(
             out.print(f"error: {rec.error}", markup=False, highlight=False)
         # the run of each sub-workflow step that succeeded (a failed one's error names it),
         # for `ponder show RUN` of it: a column only where there are some
-        children = {st.id: str(child) for st in rec.steps if isinstance(st.meta, dict)
+        children = {st.id: child for st in rec.steps if isinstance(st.meta, dict)
                     and isinstance(child := st.meta.get("child_run_id"), str)}
         table = Table("step", "kind", "status", "attempts", "time", "tokens",
                       *(["run"] if children else []), "error", box=None)
         # as `ponder runs` does its ids: a narrow terminal wraps the errors, not the ids
         table.columns[0].no_wrap = True
         table.columns[0].min_width = max((len(st.id) for st in rec.steps), default=4)
-        if children:
-            table.columns[6].no_wrap = True
-            table.columns[6].min_width = max(len(c) for c in children.values())
+        if children:  # the column before the errors'
+            table.columns[-2].no_wrap = True
+            table.columns[-2].min_width = max(len(c) for c in children.values())
         for st in rec.steps:
             tokens = (st.prompt_tokens or 0) + (st.completion_tokens or 0)
             table.add_row(Text(st.id), Text(st.kind or ""), Text(st.status), str(st.attempts),

@@ -706,8 +706,8 @@ class _Checker:
         (``readable``: the workflow's it depends on, the plan's earlier ones) that they do
         not have: a member other than `output` in a template, a field their
         ``output_schema`` does not declare. Checked for the workflow's own steps, these
-        were found only when the plan ran, after the steps before them. A step it may not read is reported by
-        :meth:`check_known_steps`."""
+        were found only when the plan ran, after the steps before them. A step it may not
+        read is reported by :meth:`check_known_steps`."""
         for fname, src in _template_fields(step):
             for ref in templates.template_refs(src):
                 if ref.root != "steps" or ref.name not in readable:

@@ -362,12 +362,7 @@ def _step_kind(data: Any, prefix: PathT, path: PathT) -> Any:
         return None
     cur = data
     for key in path[len(prefix):]:
-        if isinstance(cur, dict) and key in cur:
-            cur = cur[key]
-        elif isinstance(cur, list) and isinstance(key, int) and 0 <= key < len(cur):
-            cur = cur[key]
-        else:
-            return None
+        cur = _item(cur, key)
     return cur.get("kind") if isinstance(cur, dict) else None
 
 
@@ -456,7 +451,8 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             if close:
                 fields_meant[(path[:-1], str(path[-1]))] = close[0]
             if path[-1] == "step" and _step_kind(data, prefix, path[:-1]) == "sample":
-                fields_meant[(path[:-1], "step")] = "prompt"  # its prompt is under `step:`
+                # a map's body: its prompt is under `step:` (no spelling gives this pair)
+                fields_meant[(path[:-1], "step")] = "prompt"
     for err in errors:
         path = _strip_tags((*prefix, *err["loc"]))
         shown = ".".join(str(p) for p in path) or "(top level)"
@@ -469,12 +465,12 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             msg = (f"unknown field `{path[-1]}` at {shown}" if len(path) > 1
                    else f"unknown field `{path[-1]}`")
             close_one = fields_meant.get((path[:-1], str(path[-1])))
-            if close_one is not None:
-                hint = f"did you mean `{close_one}`? Else remove it"
-            if path[-1] == "step" and _step_kind(data, prefix, path[:-1]) == "sample":
-                # written as a map's body; "did you mean `stop`?" led astray
+            if (path[-1], close_one) == ("step", "prompt"):  # a sample's, set above
+                # "did you mean `stop`?" led astray
                 hint = ("a sample step is itself the LLM call: give `prompt:`, `model:`, "
                         "`temperature:`... on the step, not under `step:`")
+            elif close_one is not None:
+                hint = f"did you mean `{close_one}`? Else remove it"
         elif kind == "union_tag_invalid":
             given = err["input"].get("kind") if isinstance(err.get("input"), dict) else None
             msg = (f"unknown step kind {given!r}" if given is not None
