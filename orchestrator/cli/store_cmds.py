@@ -136,8 +136,8 @@ def runs(
         help="running|interrupted|succeeded|failed|cancelled")] = None,
     workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
     top_level: Annotated[bool, typer.Option(
-        "--top-level", help="Only runs without a parent run: not the runs of sub-workflows "
-        "(nor replays and forks).")] = False,
+        "--top-level", help="Only runs no step of another run started: not the runs of "
+        "sub-workflows (replays and forks are listed).")] = False,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 50,
     offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
     as_json: AsJson = False,
@@ -172,17 +172,19 @@ def runs(
                      **_resume_field(r.id, interrupted, resumed_with)} for r in rows]
             write_json(docs)
             return
+        # where a run came from, a column only where some run has a parent
+        origins = [_origin(r) for r in rows]
         table = Table("run", "workflow", "status", "started", "duration", "tokens", "steps",
-                      box=None)
+                      *(["from"] if any(origins) else []), box=None)
         # a narrow terminal wraps the other columns: an id is what the user copies
         table.columns[0].no_wrap = True
         table.columns[0].min_width = max((len(r.id) for r in rows), default=3)
-        for r in rows:
+        for r, origin in zip(rows, origins, strict=True):
             tokens = (r.prompt_tokens or 0) + (r.completion_tokens or 0)
             state = "interrupted" if r.id in interrupted else r.status
             table.add_row(Text(r.id), Text(r.workflow or ""), Text(state),
                           _when(r.started_at), _age(r.duration_s), str(tokens or ""),
-                          str(r.n_steps or ""))
+                          str(r.n_steps or ""), *([Text(origin)] if any(origins) else []))
         out.print_table(table)
         if not rows and limit:  # say so, and where it looked: a header alone read as broken
             which = " ".join(filter(None, ["top-level" if top_level else None, status, "runs",
@@ -201,6 +203,18 @@ def runs(
                       soft_wrap=True)
 
     _run_cli(go, debug, as_json)
+
+
+def _origin(run: RunInfo | RunRecord) -> str:
+    """Where a run came from: the step of another run that started it (a sub-workflow's
+    run, a spawn's child), or the run it forks or replays; empty for a run of its own."""
+    if run.parent_run_id is None:
+        return ""
+    if run.parent_attempt is not None:
+        return f"step {run.parent_step_id} of {run.parent_run_id}"
+    if run.parent_step_id is not None:
+        return f"fork of {run.parent_run_id} from {run.parent_step_id}"
+    return f"replay of {run.parent_run_id}"
 
 
 def _resume_field(run_id: str, interrupted: set[str], resumed_with: dict[str, str]
@@ -253,6 +267,8 @@ def show(
         head.append(f" run {rec.id}: {state}  started {_when(rec.started_at)}  "
                     f"{_age(rec.duration_s)}  tokens {rec.prompt_tokens}+{rec.completion_tokens}")
         out.print(head, highlight=False)
+        if origin := _origin(rec):
+            out.print(origin, markup=False, highlight=False)
         if rec.error:
             out.print(f"error: {rec.error}", markup=False, highlight=False)
         # the run of each sub-workflow step that succeeded (a failed one's error names it),

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 
 from orchestrator.store._codec import SEQ_MAX, no_run_id, nonfinite_as_strings, parse_strict
 from orchestrator.store._errors import AmbiguousRunId, InvalidTrace, RunNotFound
-from orchestrator.store._liveness import is_subworkflow_run
 from orchestrator.store._models import RunFilter, RunInfo, RunRecord, StoredEvent
 from orchestrator.store.fold import fold_events, fold_info
 
@@ -234,7 +233,7 @@ class TraceStore(abc.ABC):
                 break
         doomed: list[str] = []
         for run in old:
-            if run.parent_run_id is not None and await is_subworkflow_run(self, run.id):
+            if run.parent_run_id is not None and run.parent_attempt is not None:
                 if await self.run_info(run.parent_run_id) is None:  # its parent is gone
                     doomed.append(run.id)
             elif include_unfinished or run.status != "running":
@@ -258,7 +257,7 @@ class TraceStore(abc.ABC):
             while page := await self.list_runs(flt, limit=_GC_PAGE, offset=offset):
                 offset += len(page)
                 for child in page:
-                    if child.id not in seen and await is_subworkflow_run(self, child.id):
+                    if child.id not in seen and child.parent_attempt is not None:
                         seen.add(child.id)
                         found.append(child.id)
                         todo.append(child.id)

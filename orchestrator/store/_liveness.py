@@ -14,8 +14,8 @@ from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_gone
 from orchestrator.store._models import RunFilter, RunInfo, StoredEvent
 
-__all__ = ["RunWriters", "interrupted_runs", "is_interrupted", "is_subworkflow_run",
-           "list_running", "resume_target"]
+__all__ = ["RunWriters", "interrupted_runs", "is_interrupted", "list_running",
+           "resume_target"]
 
 #: the only events that tell who writes a run (read alone: a long run's other events are
 #: neither read nor decoded)
@@ -148,14 +148,6 @@ async def list_running(
     return picked, ({r.id for r in picked} if interrupted else set())
 
 
-async def is_subworkflow_run(store: _EventReader, run_id: str) -> bool:
-    """Whether a step of another run started this run (its ``run_started`` records the
-    step's ``parent_attempt``), not a replay or a fork (which link to the run they came
-    from without one)."""
-    started = await store.events(run_id, kinds=("run_started",))
-    return any(getattr(e, "parent_attempt", None) is not None for e in started)
-
-
 async def resume_target(store: _RunReader, run_id: str) -> str:
     """The run whose resume continues the interrupted run ``run_id``: the run itself, or,
     for a sub-workflow's run, the run above it that a user resumes (a run's resume
@@ -163,10 +155,10 @@ async def resume_target(store: _RunReader, run_id: str) -> str:
     parent is stored and not over (a cancelled run resumes too). A fork or a replay is
     resumed on its own."""
     current, seen = run_id, {run_id}
-    info: RunInfo | None = None  # current's row, once read (the level below reads it)
-    while await is_subworkflow_run(store, current):
-        info = info or await store.run_info(current)
-        parent = info.parent_run_id if info is not None else None
+    info = await store.run_info(run_id)
+    # a step of the parent run started it (a replay's or a fork's parent_attempt is None)
+    while info is not None and info.parent_attempt is not None:
+        parent = info.parent_run_id
         if parent is None or parent in seen:  # a cycle only an edited import can make
             break
         above = await store.run_info(parent)  # the next level's own row

@@ -51,6 +51,11 @@ class RunInfo(BaseModel):
     status: str = Field(description="running, succeeded, failed or cancelled.")
     parent_run_id: str | None = None
     parent_step_id: str | None = None
+    parent_attempt: int | None = Field(
+        None, description="For the run of a sub-workflow (a `workflow` step, a spawn's "
+        "child): the attempt of the parent step that runs it. Null for a run no step "
+        "started: a top-level run, a replay or a fork (whose parent_run_id is the run it "
+        "comes from; a fork's parent_step_id is the step it runs again from).")
     started_at: float
     finished_at: float | None = None
     duration_s: float | None = None
@@ -69,7 +74,8 @@ class RunFilter:
     :param workflow: only runs of this workflow name.
     :param parent_run_id: only the child runs of this run (its sub-workflows' runs, and
         the replays and forks of it).
-    :param top_level: only runs without a parent run.
+    :param top_level: only runs that no step of another run started: not the runs of
+        sub-workflows, but replays and forks (``parent_attempt`` is null).
     :param finished: ``True``: only finished runs; ``False``: only running ones.
     :param started_before: only runs started before this Unix time (exclusive).
     :param started_after: only runs started at or after this Unix time.
@@ -91,7 +97,7 @@ class RunFilter:
             (self.status is None or run.status == self.status)
             and (self.workflow is None or run.workflow == self.workflow)
             and (self.parent_run_id is None or run.parent_run_id == self.parent_run_id)
-            and (not self.top_level or run.parent_run_id is None)
+            and (not self.top_level or run.parent_attempt is None)
             and (self.finished is None or (run.status != "running") == self.finished)
             and (self.started_before is None or run.started_at < self.started_before)
             and (self.started_after is None or run.started_at >= self.started_after)
@@ -169,6 +175,9 @@ class RunRecord(BaseModel):
     source: str | None = None
     parent_run_id: str | None = None
     parent_step_id: str | None = None
+    parent_attempt: int | None = Field(
+        None, description="The attempt of the parent step that runs this sub-workflow's "
+        "run; null for a run no step started (see RunInfo).")
     started_at: float | None = None
     finished_at: float | None = None
     duration_s: float | None = None

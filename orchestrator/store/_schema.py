@@ -31,6 +31,7 @@ RUNS = sa.Table(
     sa.Column("n_steps", sa.Integer(), nullable=True),
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("source", sa.Text(), nullable=True),
+    sa.Column("parent_attempt", sa.Integer(), nullable=True),
     sa.Index(None, "started_at"),
     sa.Index(None, "workflow"),
     sa.Index(None, "status"),

@@ -732,7 +732,7 @@ def _where(flt: RunFilter) -> list[sa.ColumnElement[bool]]:
     if flt.parent_run_id is not None:
         clauses.append(c.parent_run_id == flt.parent_run_id)
     if flt.top_level:
-        clauses.append(c.parent_run_id.is_(None))
+        clauses.append(c.parent_attempt.is_(None))
     if flt.finished is not None:
         clauses.append(c.status != "running" if flt.finished else c.status == "running")
     if flt.started_before is not None:

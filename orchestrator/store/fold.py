@@ -139,6 +139,7 @@ class RunFold:
             source=e.source,
             parent_run_id=e.parent_run_id,
             parent_step_id=e.parent_step_id,
+            parent_attempt=e.parent_attempt,
             status="running",
             finished_at=None,
             duration_s=None,
@@ -326,6 +327,7 @@ def fold_info(prev: RunInfo | None, event: StoredEvent, *, n_steps: int) -> RunI
                 status="running",
                 parent_run_id=event.parent_run_id,
                 parent_step_id=event.parent_step_id,
+                parent_attempt=event.parent_attempt,
                 started_at=event.ts,
                 source=event.source,
             )

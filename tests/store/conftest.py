@@ -192,12 +192,15 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
 
 # -- schema revisions ---------------------------------------------------------------
 
-_TEST_REVISION = '''"""Test-only revision on top of 0001."""
+#: the newest real revision, on which the test revision goes
+HEAD = _migrate.head_revision()
+TEST_REVISION_ID = "9999_test"
+_TEST_REVISION = f'''"""Test-only revision on top of {HEAD}."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_test"
-down_revision = "0001"
+revision = "{TEST_REVISION_ID}"
+down_revision = "{HEAD}"
 branch_labels = None
 depends_on = None
 
@@ -215,13 +218,13 @@ def downgrade() -> None:
 
 @pytest.fixture
 def add_test_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    """Call it to give Ponder's migrations a further revision, '0002_test': a store
-    made before is then at an older revision ('0001')."""
+    """Call it to give Ponder's migrations a further revision, '9999_test': a store
+    made before is then at an older revision (:data:`HEAD`)."""
 
     def add() -> None:
         copy = tmp_path / "migrations"
         shutil.copytree(_migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-        (copy / "versions" / "0002_test.py").write_text(_TEST_REVISION)
+        (copy / "versions" / f"{TEST_REVISION_ID}.py").write_text(_TEST_REVISION)
         monkeypatch.setattr(_migrate, "MIGRATIONS_DIR", copy)
 
     return add
@@ -280,10 +283,13 @@ def full_run(
     started: float = 1_000.0,
     status: str | None = "succeeded",
     parent_run_id: str | None = None,
+    parent_attempt: int | None = None,
     unknown_kind: bool = False,
 ) -> list[StoredEvent]:
     """A run exercising every event kind: a retried step, a failed one, a skipped
-    one, a cancelled one and a planner-added one. ``status=None``: still running."""
+    one, a cancelled one and a planner-added one. ``status=None``: still running.
+    With ``parent_run_id``, its step ``p`` started the run when ``parent_attempt`` is
+    given (a sub-workflow's run), else the run is a fork of it from ``p``."""
     t = started
     usage = ev.UsageModel(prompt_tokens=10, completion_tokens=5)
     items: list[Any] = [
@@ -292,7 +298,7 @@ def full_run(
             spec={"name": workflow, "steps": [{"id": "plan", "kind": "plan"},
                                               {"id": "a", "kind": "llm"}]},
             source="wf.yaml", parent_run_id=parent_run_id,
-            parent_step_id="p" if parent_run_id else None,
+            parent_step_id="p" if parent_run_id else None, parent_attempt=parent_attempt,
         ),
         ev.StepScheduled(run_id=run_id, seq=1, ts=t + 1, step_id="plan", step_kind="plan",
                          pool="llm", priority=2.5),

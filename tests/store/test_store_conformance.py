@@ -290,13 +290,14 @@ async def test_list_runs_filters_and_pages(store: TraceStore, make_run: Any) -> 
         ("b", "alpha", "failed", None),
         ("c", "beta", "succeeded", None),
         ("d", "alpha", None, None),
-        ("e", "beta", "cancelled", "c"),
-        ("f", "alpha", "succeeded", "c"),
+        ("e", "beta", "cancelled", "c"),  # a sub-workflow's run: a step of c started it
+        ("f", "alpha", "succeeded", "c"),  # a fork of c: no step started it
         ("g", "beta", "succeeded", None),
     ]
     for i, (run_id, workflow, status, parent) in enumerate(plan):
         await store.append(make_run(run_id, workflow=workflow, status=status,
-                                    started=1000.0 + i, parent_run_id=parent))  # fmt: skip
+                                    started=1000.0 + i, parent_run_id=parent,
+                                    parent_attempt=1 if run_id == "e" else None))
 
     async def ids(flt: RunFilter | None = None, **page: int) -> list[str]:
         return [r.id for r in await store.list_runs(flt, **page)]
@@ -310,7 +311,7 @@ async def test_list_runs_filters_and_pages(store: TraceStore, make_run: Any) -> 
     assert await ids(RunFilter(workflow="alpha")) == ["f", "d", "b", "a"]
     assert await ids(RunFilter(status="succeeded", workflow="alpha"), limit=1, offset=1) == ["a"]
     assert await ids(RunFilter(parent_run_id="c")) == ["f", "e"]
-    assert await ids(RunFilter(top_level=True)) == ["g", "d", "c", "b", "a"]
+    assert await ids(RunFilter(top_level=True)) == ["g", "f", "d", "c", "b", "a"]
     assert await ids(RunFilter(finished=False)) == ["d"]
     assert await ids(RunFilter(finished=True, workflow="beta")) == ["g", "e", "c"]
     assert await ids(RunFilter(started_before=1002.0)) == ["b", "a"]

@@ -34,7 +34,7 @@ from orchestrator.store import (
 )
 from orchestrator.store._schema import METADATA, VERSION_TABLE
 from orchestrator.store._sql import normalize_url
-from tests.store.conftest import _TEST_REVISION, linear_run
+from tests.store.conftest import _TEST_REVISION, HEAD, TEST_REVISION_ID, linear_run
 
 pytestmark = pytest.mark.anyio
 
@@ -286,9 +286,9 @@ async def test_a_schema_upgrade_is_not_bounded_by_the_statement_timeout(
         pass
     copy = tmp_path / "migrations"
     shutil.copytree(_migrate.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "versions" / "0002_test.py").write_text(_SLOW_REVISION)
+    (copy / "versions" / f"{TEST_REVISION_ID}.py").write_text(_SLOW_REVISION)
     monkeypatch.setattr(_migrate, "MIGRATIONS_DIR", copy)
-    assert await upgrade(url) == ("0001", "0002_test")  # a statement of 500 ms in it
+    assert await upgrade(url) == (HEAD, TEST_REVISION_ID)  # a statement of 500 ms in it
     async with SqlStore(url) as store:  # and ordinary statements are bounded again
         assert await _server_setting(store, "statement_timeout") == "100ms"
 
@@ -443,19 +443,19 @@ async def test_older_database_is_upgraded_on_open_and_keeps_its_data(
 ) -> None:
     async with SqlStore(sql_url) as store:
         await store.append(make_run("r1"))
-    assert version_of(sql_url) == "0001"
+    assert version_of(sql_url) == HEAD
 
     add_test_revision()
 
     with pytest.raises(StoreOutdated, match="ponder db upgrade") as info:
         await SqlStore(sql_url, auto_upgrade=False).open()
-    assert (info.value.current, info.value.head) == ("0001", "0002_test")
-    assert version_of(sql_url) == "0001"
+    assert (info.value.current, info.value.head) == (HEAD, TEST_REVISION_ID)
+    assert version_of(sql_url) == HEAD
 
     async with SqlStore(sql_url, auto_upgrade=True) as store:
         assert (await store.read_run("r1")).status == "succeeded"
         assert [r.id for r in await store.list_runs()] == ["r1"]
-    assert version_of(sql_url) == "0002_test"
+    assert version_of(sql_url) == TEST_REVISION_ID
     engine = sync_engine(sql_url)
     with engine.connect() as conn:
         assert "note_test" in {c["name"] for c in sa.inspect(conn).get_columns("runs")}
@@ -465,11 +465,11 @@ async def test_older_database_is_upgraded_on_open_and_keeps_its_data(
 async def test_upgrade_command_function(
     sql_url: str, add_test_revision: Callable[[], None]
 ) -> None:
-    assert await upgrade(sql_url, revision="0001") == (None, "0001")
+    assert await upgrade(sql_url, revision=HEAD) == (None, HEAD)
     add_test_revision()
 
-    assert await upgrade(sql_url) == ("0001", "0002_test")
-    assert await upgrade(sql_url) == ("0002_test", "0002_test")
+    assert await upgrade(sql_url) == (HEAD, TEST_REVISION_ID)
+    assert await upgrade(sql_url) == (TEST_REVISION_ID, TEST_REVISION_ID)
     with pytest.raises(StoreError, match="cannot upgrade"):
         await upgrade(sql_url, revision="nope")
 

@@ -204,13 +204,19 @@ def test_child_runs_are_listed_with_their_parent(api: Api) -> None:
     parent.finish(1.1)
     child = TraceBuilder("child-run", "inner").start(
         [{"id": "x", "tool": "calc", "args": {}}], parent_run_id="parent-run",
-        parent_step_id="call")
+        parent_step_id="call", parent_attempt=1)
     child.finish(0.9)
-    api.call(lambda: append_all(api.store, parent.events + child.events))
+    # a fork of the parent from its step `call`: no step started it, a user did
+    fork = TraceBuilder("fork-run", "outer", t0=parent.t0 + 5).start(
+        [{"id": "call", "workflow": "inner.yaml"}], parent_run_id="parent-run",
+        parent_step_id="call")
+    fork.finish(0.5)
+    api.call(lambda: append_all(api.store, parent.events + child.events + fork.events))
     body = api.client.get(f"{API}/runs/parent-run").json()
-    assert [(c["id"], c["parent_step_id"]) for c in body["children"]] == [("child-run", "call")]
+    assert [(c["id"], c["parent_step_id"], c["parent_attempt"]) for c in body["children"]] == [
+        ("fork-run", "call", None), ("child-run", "call", 1)]
     top = api.client.get(f"{API}/runs", params={"top_level": "true"}).json()
-    assert [r["id"] for r in top["runs"]] == ["parent-run"]
+    assert [r["id"] for r in top["runs"]] == ["fork-run", "parent-run"]
 
 
 ODD_RUN_IDS = ["a/b", "nested/run/id", XSS, "sp ace", "\u00fcn\u00ef\u00e7\u00f8d\u00e9", "x?y#z", "50%"]

@@ -163,23 +163,39 @@ def test_a_live_run_whose_process_dies_while_followed_turns_interrupted(web: Bro
 
 def test_a_run_links_to_its_replays_and_forks(web: Browser) -> None:
     """A fork (replay --from) is a child run of the run it forks, started by no step: the
-    page counted it among the child runs but linked to it nowhere."""
+    page counted it among the child runs but linked to it nowhere. A fork names the step
+    it runs again from: that step's details listed it as a run the step had started."""
     top = TraceBuilder("forked-top", "forked")
     top.start([{"id": "a", "tool": "calc", "args": {"expression": "1"}}])
     top.run_step("a", "tool", 0.0, 0.1, output=1)
     top.finish(0.2)
-    fork = TraceBuilder("forked-copy", "forked", t0=top.t0 + 10)
-    fork.start([{"id": "a", "tool": "calc", "args": {"expression": "1"}}],
-               parent_run_id="forked-top")
-    fork.run_step("a", "tool", 0.0, 0.1, output=1)
-    fork.finish(0.2)
-    web.server.call(lambda: append_all(web.server.store, top.events + fork.events))
+    copies = []
+    for i, step in enumerate((None, "a")):  # a replay, then a fork from step a
+        copy = TraceBuilder(f"forked-copy-{i}", "forked", t0=top.t0 + 10 + i)
+        copy.start([{"id": "a", "tool": "calc", "args": {"expression": "1"}}],
+                   parent_run_id="forked-top", parent_step_id=step)
+        copy.run_step("a", "tool", 0.0, 0.1, output=1)
+        copy.finish(0.2)
+        copies += copy.events
+    web.server.call(lambda: append_all(web.server.store, top.events + copies))
     page = _open_run(web, "forked-top")
-    link = page.locator("#fact-forks a")
-    expect(link).to_have_text("forked-copy")
-    link.click()
+    expect(page.locator("#fact-forks a")).to_have_text(["forked-copy-1", "forked-copy-0"])
+    expect(page.locator("#fact-child-runs")).to_have_count(0)
+    page.evaluate("""() => [...document.querySelectorAll('#dag g.step')]
+        .find((g) => g.getAttribute('data-step-id') === 'a')
+        .dispatchEvent(new MouseEvent('click', {bubbles: true}))""")
+    expect(page.locator('#detail [data-field="id"]')).to_have_text("a")
+    expect(page.locator("#detail a", has_text="forked-copy")).to_have_count(0)
+    page.locator("#fact-forks a", has_text="forked-copy-1").click()
     page.wait_for_selector("body[data-ready]")
-    expect(page.locator("#fact-run-id")).to_have_text("forked-copy")
+    expect(page.locator("#fact-run-id")).to_have_text("forked-copy-1")
+    expect(page.locator("#fact-parent")).to_have_text("forked-top from step a")
+    expect(page.locator("#fact-parent").locator("xpath=preceding-sibling::dt[1]")) \
+        .to_have_text("Fork of")
+    runs = web.new_page()
+    runs.goto(f"{web.server.url}/?top_level=1")
+    expect(runs.locator(".run-origin")).to_have_text(
+        ["\u21b3 fork of forked-top from step a", "\u21b3 replay of forked-top"])
 
 
 def test_a_dependency_that_is_no_step_of_the_run_can_be_clicked(web: Browser) -> None:

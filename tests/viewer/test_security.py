@@ -16,6 +16,7 @@ from viewer_traces import research_trace
 
 from orchestrator.store import SqlStore, StoreOutdated, open_store
 from orchestrator.viewer.cli import is_loopback, view
+from tests.store.conftest import HEAD
 
 TOKEN = "s3cret-t\u00f8ken"  # non-ASCII on purpose
 PATHS = ("/", "/runs/research-1", "/static/js/run.js", "/api/v1/runs",
@@ -216,7 +217,7 @@ def test_an_outdated_store_is_left_as_it_is_and_the_upgrade_command_named(
     assert exc.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
-    assert "'0001'" in err and "ponder db upgrade" in err and "Traceback" not in err
+    assert f"'{HEAD}'" in err and "ponder db upgrade" in err and "Traceback" not in err
 
     async def still_outdated() -> None:
         with pytest.raises(StoreOutdated):

@@ -12,7 +12,11 @@ import anyio
 from orchestrator.store import open_store
 from orchestrator.store._url import hide_password
 from tests.orchestrator.cli.test_json_errors import ponder
-from tests.store.conftest import add_test_revision  # noqa: F401  (a further revision)
+from tests.store.conftest import (
+    HEAD,
+    TEST_REVISION_ID,
+    add_test_revision,  # noqa: F401  (a further revision)
+)
 
 
 def _where(db: str) -> str:
@@ -32,7 +36,7 @@ def test_upgrade_of_a_store_at_head_says_it_is_up_to_date(db: str) -> None:
     _made(db)
     result = ponder("db", "upgrade", "--db", db)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"{_where(db)} is up to date (schema 0001)\n"
+    assert result.stdout == f"{_where(db)} is up to date (schema {HEAD})\n"
 
 
 def test_upgrade_of_an_older_store_names_both_schemas(
@@ -41,16 +45,16 @@ def test_upgrade_of_an_older_store_names_both_schemas(
     add_test_revision()
     result = ponder("db", "upgrade", "--db", db)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"upgraded {_where(db)} from schema 0001 to 0002_test\n"
+    assert result.stdout == f"upgraded {_where(db)} from schema {HEAD} to {TEST_REVISION_ID}\n"
     again = ponder("db", "upgrade", "--db", db)
-    assert again.stdout == f"{_where(db)} is up to date (schema 0002_test)\n"
+    assert again.stdout == f"{_where(db)} is up to date (schema {TEST_REVISION_ID})\n"
 
 
 def test_upgrade_where_there_is_no_store_says_it_made_one(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'typo.db'}"
     result = ponder("db", "upgrade", "--db", db)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"created the trace store at {db} (schema 0001)\n"
+    assert result.stdout == f"created the trace store at {db} (schema {HEAD})\n"
     assert (tmp_path / "typo.db").exists()
 
 
@@ -60,4 +64,4 @@ def test_upgrade_names_a_sqlite_path_holding_an_at_sign_whole(tmp_path: Path) ->
     db = f"sqlite:///{tmp_path / 'a@b.db'}"
     result = ponder("db", "upgrade", "--db", db)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"created the trace store at {db} (schema 0001)\n"
+    assert result.stdout == f"created the trace store at {db} (schema {HEAD})\n"

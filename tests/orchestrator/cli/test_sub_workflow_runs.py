@@ -1,7 +1,9 @@
-"""Sub-workflows' runs in the CLI. `ponder runs --top-level` lists only the runs without a
-parent run, as the viewer's "top-level only" does: a map over a sub-workflow put one run
-per item above the run that started them. `ponder show` names the run of each
-sub-workflow step."""
+"""Sub-workflows' runs in the CLI. `ponder runs --top-level` lists only the runs no step
+of another run started, as the viewer's "top-level only" does: a map over a sub-workflow
+put one run per item above the run that started them. Forks and replays are runs a user
+started, and are listed (they were left out with the sub-workflows' runs, as the runs
+table could not tell them apart). `ponder show` names the run of each sub-workflow
+step."""
 
 from __future__ import annotations
 
@@ -60,3 +62,43 @@ def test_show_names_the_run_of_each_sub_workflow_step(db: str, tmp_path: Path) -
     assert len(rows["m"]) == 5  # the map itself ran as no run
     child = ponder("show", children["m[0]"], "--db", db)
     assert "run" not in child.stdout.splitlines()[1].split()  # no sub-workflow steps
+
+
+def test_top_level_lists_forks_and_replays_and_says_where_each_run_came_from(
+        db: str, tmp_path: Path) -> None:
+    (tmp_path / "child.yaml").write_text(CHILD)
+    (tmp_path / "parent.yaml").write_text(PARENT)
+    assert ponder("run", str(tmp_path / "parent.yaml"), "--db", db).exit_code == 0
+    (parent,) = [r["id"] for r in json.loads(ponder("runs", "--json", "--db", db,
+                                                    "--top-level").stdout)]
+    fork = ponder("replay", parent, "--from", "m", "--db", db, "--json")
+    assert fork.exit_code == 0, fork.stderr
+    replay = ponder("replay", parent, "--db", db, "--json")
+    assert replay.exit_code == 0, replay.stderr
+    fork_id, replay_id = json.loads(fork.stdout)["run_id"], json.loads(replay.stdout)["run_id"]
+
+    top = json.loads(ponder("runs", "--json", "--db", db, "--top-level").stdout)
+    assert [(r["id"], r["parent_run_id"], r["parent_step_id"], r["parent_attempt"])
+            for r in top] == [(replay_id, parent, None, None), (fork_id, parent, "m", None),
+                              (parent, None, None, None)]
+    every = json.loads(ponder("runs", "--json", "--db", db).stdout)
+    subs = [r for r in every if r["workflow"] == "child"]
+    assert len(subs) == 9 and all(r["parent_attempt"] == 1 for r in subs)  # 3 of each run
+
+    table = ponder("runs", "--db", db, "--top-level", "--limit", "3")
+    header, *lines = table.stdout.splitlines()
+    assert header.split()[-1] == "from"
+    assert lines[0].split()[0] == replay_id and lines[0].endswith(f"replay of {parent}")
+    assert lines[1].split()[0] == fork_id and lines[1].endswith(f"fork of {parent} from m")
+    assert lines[2].split()[0] == parent and lines[2].split()[-1] == "4"  # steps m, m[0..2]; no origin
+
+    (sub,) = [r for r in subs if r["parent_run_id"] == fork_id and r["parent_step_id"] == "m[1]"]
+    assert ponder("show", sub["id"], "--db", db).stdout.splitlines()[1] == \
+        f"step m[1] of {fork_id}"
+    assert ponder("show", fork_id, "--db", db).stdout.splitlines()[1] == \
+        f"fork of {parent} from m"
+    assert not any(line.startswith(("fork", "replay", "step ")) for line in
+                   ponder("show", parent, "--db", db).stdout.splitlines()[:2])
+    # no run has a parent among these: no column for it
+    plain = ponder("runs", "--db", db, "--top-level", "--offset", "2")
+    assert plain.stdout.splitlines()[0].split()[-1] == "steps"

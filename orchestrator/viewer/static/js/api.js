@@ -28,3 +28,14 @@ export async function getJSON(path) {
 export function runPath(runId) {
   return `/runs/${encodeURIComponent(runId)}`;
 }
+
+/**
+ * How a run came from its parent run: "child" (a step of the parent started it: a
+ * sub-workflow, a spawn's child), "fork" (of the parent, from its `parent_step_id`),
+ * "replay", or null for a run with no parent.
+ */
+export function runOrigin(run) {
+  if (!run.parent_run_id) return null;
+  if (run.parent_attempt !== null && run.parent_attempt !== undefined) return "child";
+  return run.parent_step_id ? "fork" : "replay";
+}

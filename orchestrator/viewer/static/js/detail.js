@@ -1,7 +1,7 @@
 // The side panel: everything recorded about one step, as it stood at the replay
 // position. Every value is shown as text.
 
-import { runPath } from "./api.js";
+import { runOrigin, runPath } from "./api.js";
 import { el, fill, fmtDuration, pretty, statusBadge } from "./dom.js";
 
 function section(title, body, attrs = {}) {
@@ -71,7 +71,7 @@ export function renderDetail(host, state, id, ctx) {
     el("h2", { class: "detail-title" }, el("span", { class: "mono", "data-field": "id" }, id)),
     facts,
   ];
-  const children = (ctx.children || []).filter((r) => r.parent_step_id === id);
+  const children = (ctx.children || []).filter((r) => r.parent_step_id === id && runOrigin(r) === "child");
   if (children.length) {
     parts.push(section("Child runs", el("ul", { class: "plain" }, children.map((r) =>
       el("li", null, el("a", { href: runPath(r.id) }, `${r.workflow} \u00b7 ${r.id}`), " ", statusBadge(r.status))))));

@@ -1,7 +1,7 @@
 // The run page: summary, DAG, timeline and step details, replayable event by
 // event, and following the run live while it is in progress.
 
-import { API, ApiError, getJSON, runPath } from "./api.js";
+import { API, ApiError, getJSON, runOrigin, runPath } from "./api.js";
 import { DagView } from "./dag.js";
 import { el, fill, fmtDuration, fmtTime, fmtTokens, STATUSES } from "./dom.js";
 import { renderDetail } from "./detail.js";
@@ -121,15 +121,20 @@ function renderSummary() {
     fact("Steps", String(tip.steps.size), { id: "fact-steps" }),
     fact("Events", String(page.trace.count), { id: "fact-events" }),
   ];
-  if (info.parent_run_id) {
-    facts.push(fact("Parent run", el("a", { href: runPath(info.parent_run_id) }, info.parent_run_id)));
+  const origin = runOrigin(info);
+  if (origin) {
+    const label = { child: "Parent run", fork: "Fork of", replay: "Replay of" }[origin];
+    const from = origin === "fork" ? ` from step ${info.parent_step_id}` : "";
+    facts.push(fact(label, [el("a", { href: runPath(info.parent_run_id) }, info.parent_run_id), from], { id: "fact-parent" }));
   }
-  if (page.detail.children.length) {
-    facts.push(fact("Child runs", String(page.detail.children.length), { id: "fact-child-runs" }));
+  const started = page.detail.children.filter((r) => runOrigin(r) === "child");
+  if (started.length) {
+    facts.push(fact("Child runs", String(started.length), { id: "fact-child-runs" }));
   }
   // a replay or a fork of this run is a run of it started by no step: the step details,
-  // which list each step's child runs, never showed it
-  const copies = page.detail.children.filter((r) => !r.parent_step_id);
+  // which list each step's child runs, never showed it (a fork names the step it
+  // runs again from, yet no step of this run started it)
+  const copies = page.detail.children.filter((r) => runOrigin(r) !== "child");
   if (copies.length) {
     facts.push(fact("Replays and forks", copies.map((r, i) => [i ? ", " : null, el("a", { href: runPath(r.id) }, r.id)]), { id: "fact-forks" }));
   }

@@ -1,6 +1,6 @@
 // The runs page: a filtered, paged table of runs, newest first.
 
-import { API, ApiError, getJSON, runPath } from "./api.js";
+import { API, ApiError, getJSON, runOrigin, runPath } from "./api.js";
 import { el, fill, fmtDuration, fmtTime, fmtTokens, statusBadge } from "./dom.js";
 
 const PAGE = 50;
@@ -43,10 +43,14 @@ function writeUrl() {
 function row(run, interrupted, resumeId) {
   const link = el("a", { href: runPath(run.id), class: "run-link" }, run.workflow);
   const wf = el("td", { class: "wf" }, link);
-  if (run.parent_run_id) {
-    wf.append(el("div", { class: "muted small" }, "\u21b3 child of ",
-      el("a", { href: runPath(run.parent_run_id) }, run.parent_run_id),
-      run.parent_step_id ? ` \u00b7 step ${run.parent_step_id}` : ""));
+  const origin = runOrigin(run);
+  if (origin) {
+    const parent = el("a", { href: runPath(run.parent_run_id) }, run.parent_run_id);
+    const step = run.parent_step_id;
+    wf.append(el("div", { class: "muted small run-origin" }, ...(
+      origin === "child" ? ["\u21b3 child of ", parent, step ? ` \u00b7 step ${step}` : ""]
+        : origin === "fork" ? ["\u21b3 fork of ", parent, ` from step ${step}`]
+          : ["\u21b3 replay of ", parent])));
   }
   // interrupted: stored as running, but its process is gone; it neither runs nor ticks
   const running = run.status === "running" && !interrupted;
