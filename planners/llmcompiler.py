@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from orchestrator.errors import PonderError
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest
 from orchestrator.runtime.registry import ToolSpec
 from orchestrator.spec.models import ToolStep
@@ -32,6 +33,7 @@ from planners.base import (
 from planners.joiner import format_actions
 from planners.plan import (
     END_OF_PLAN,
+    MAX_ID_DIGITS,
     Action,
     Joined,
     ParsedPlan,
@@ -247,7 +249,11 @@ class LLMCompilerPlanner:
             numbered below it are earlier rounds', which the plan may reference.
         :returns: ``{"ok", "format", "actions": [{id, tool, args, deps, line, thought}],
             "errors": [{line, code, message}]}``.
+        :raises PonderError: for a ``first_id`` no action can have.
         """
+        if len(str(first_id)) > MAX_ID_DIGITS:
+            raise PonderError(f"--first-id {first_id}: an action's number has at most "
+                              f"{MAX_ID_DIGITS} digits")
         catalog = ToolCatalog(ToolCatalog.of(tools).tools, open=any_tool)
         plan = parse_plan(text, catalog, fmt=fmt, first_id=first_id)
         doc = plan.to_json()

@@ -478,13 +478,16 @@ class PlanBuilder:
     """
 
     def __init__(self, catalog: ToolCatalog, *, first_id: int = 1,
-                 known_ids: Iterable[int] = (), max_actions: int | None = None,
+                 known_ids: range | Iterable[int] = (), max_actions: int | None = None,
                  allow_empty: bool = False, reusable: Mapping[int, str] | None = None) -> None:
         self.catalog = catalog
         self.allow_empty = allow_empty
         self.first_id = first_id
         self.reusable = dict(reusable or {})
-        self.known_ids = frozenset(known_ids) | frozenset(self.reusable)
+        # a range stays one: `ponder plan parse --first-id N` knows ids 1..N-1, and a set
+        # of them took memory in proportion to N
+        self._earlier: range | frozenset[int] = (
+            known_ids if isinstance(known_ids, range) else frozenset(known_ids))
         self.max_actions = max_actions
         self.next_id = min(self.reusable, default=first_id)
         self.declared: dict[int, int] = {}  # id -> line, this plan's valid-looking ids
@@ -645,7 +648,7 @@ class PlanBuilder:
         self.joined_at = line
         if isinstance(answer, str):
             return PlanProblem("bad_reference", no_such_answer(written, answer), line)
-        if answer is not None and answer not in self.declared and answer not in self.known_ids:
+        if answer is not None and answer not in self.declared and not self.is_known(answer):
             return PlanProblem("bad_reference", no_such_answer(written, str(answer)), line)
         return Joined(line, answer)
 
@@ -709,12 +712,17 @@ class PlanBuilder:
         self.actions.append(action)
         return action
 
+    def is_known(self, id_: int) -> bool:
+        """Whether action ``id_`` is one of earlier plans (``known_ids``) or one a rejected
+        try of this round started (``reusable``)."""
+        return id_ in self._earlier or id_ in self.reusable
+
     def _check_id(self, id_: int, line: int) -> PlanProblem | None:
         if id_ in self.declared:
             where = f"line {self.declared[id_]}" if self.declared[id_] else "an earlier try"
             return PlanProblem("bad_id", f"action id {id_} is used twice (first in {where})",
                                line)
-        if id_ in self.known_ids and id_ not in self.reusable:
+        if id_ in self._earlier and id_ not in self.reusable:
             return PlanProblem("bad_id", f"action id {id_} belongs to an earlier plan; number "
                                          f"new actions from {self.first_id}", line)
         if (id_ > self.next_id
@@ -758,7 +766,7 @@ class PlanBuilder:
             return PlanProblem("bad_reference", f"action {id_} refers to ${dep}, which is not "
                                "an earlier action (an action can only use results of the "
                                "actions above it)", line)
-        if dep not in self.declared and dep not in self.known_ids:
+        if dep not in self.declared and not self.is_known(dep):
             return PlanProblem("bad_reference", f"action {id_}: {no_such_action(str(dep))}",
                                line)
         return None

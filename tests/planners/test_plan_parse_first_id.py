@@ -47,3 +47,25 @@ def test_plan_parse_first_id() -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].endswith("deps: $1, $4"), result.stdout
     assert result.stdout.splitlines()[-1] == "ok: 2 actions (text format); answer: $3"
+
+
+def test_a_huge_first_id_costs_no_memory(catalog: ToolCatalog) -> None:
+    """The ids before it were made into a set: `--first-id 100000000` took 11 GB, and a
+    larger one was killed for memory."""
+    first = 999_999_998  # the largest ids have 9 digits
+    plan = parse_plan(f'{first}. calc("$1 + ${first - 1}")\n{first + 1}. join(${first})\n',
+                      catalog, first_id=first)
+    assert plan.problems == [], plan.problems
+    assert [(a.id, a.deps) for a in plan.actions] == [(first, (1, first - 1))]
+    late = parse_plan('7. calc("$2")\n8. join()\n', catalog, first_id=first)
+    assert [p.code for p in late.problems] == ["bad_id"]
+
+
+@pytest.mark.parametrize("first", ["1000000000", "99999999999999999999999"])
+def test_a_first_id_no_action_can_have_is_a_usage_error(first: str) -> None:
+    app = typer.Typer()
+    app.add_typer(plan_app, name="plan")
+    result = CliRunner().invoke(app, ["plan", "parse", "--first-id", first, "-"], input=REPLAN)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (f"error: --first-id {first}: an action's number has at most 9 "
+                             "digits\n")
