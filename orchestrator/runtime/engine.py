@@ -955,9 +955,13 @@ def _graph_facts(graph: CompiledGraph) -> dict[str, Any]:
         aliases = {n.step.model for n in nodes if n.kind in ("llm", "sample", "spawn")}
         aliases |= {n.step.step.model for n in nodes
                     if n.kind == "map" and n.step.step.kind == "llm"}
+        joined = {n.step.of for n in nodes if n.kind == "join"}
         facts = graph.run_cache["facts"] = {
-            "joined_maps": {n.step.of for n in nodes if n.kind == "join"},
-            "sinks": [n for n in graph.nodes if graph.dag.out_degree(n) == 0],
+            "joined_maps": joined,
+            # a first_finish or adaptive_vote join starts with its map (no edge from it),
+            # yet reads it: the map is no final step
+            "sinks": [n for n in graph.nodes if graph.dag.out_degree(n) == 0
+                      and n not in joined],
             "aliases": aliases,
         }
     return facts

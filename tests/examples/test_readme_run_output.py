@@ -31,6 +31,14 @@ steps:
   - {id: say, kind: tool, tool: extract, args: {text: "the answer is 42", pattern: "answer is \\\\d+"}}
 """
 
+# the join starts with its map (it watches the items finish), yet reads it: the map was
+# taken for a second final step
+MAP_JOINED = """name: map_joined
+steps:
+  - {{id: m, kind: map, over: [3, 3, 3], step: {{kind: tool, tool: calc, args: {{expression: "${{item}} - 1"}}}}}}
+  - {{id: j, kind: join, of: m, reducer: {reducer}}}
+"""
+
 
 def test_the_readme_says_what_run_prints() -> None:
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
@@ -42,7 +50,11 @@ def test_the_readme_says_what_run_prints() -> None:
     (CHAIN, "6"),
     (TWO_ENDS, json.dumps({"a": 2, "b": 4}, indent=2)),
     (ONE_OUTPUT, "answer is 42"),
-], ids=["one final step", "two final steps", "one declared output"])
+    (MAP_JOINED.format(reducer="first_finish"), "2"),
+    (MAP_JOINED.format(reducer="adaptive_vote"), "2"),
+    (MAP_JOINED.format(reducer="vote"), "2"),
+], ids=["one final step", "two final steps", "one declared output", "map, first_finish",
+        "map, adaptive_vote", "map, vote"])
 def test_run_prints_the_final_output(tmp_path: Path, text: str, printed: str) -> None:
     path = tmp_path / "wf.yaml"
     path.write_text(text, encoding="utf-8")
