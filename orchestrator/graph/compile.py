@@ -246,7 +246,8 @@ class _Checker:
         self.problems: list[Problem] = []
         self.index: dict[str, int] = {}
         self.steps_by_id: dict[str, Any] = {}
-        self.online_joins: dict[str, str] = {}  # fan-out id -> its first_finish/adaptive join
+        # fan-out id -> its joins (id, reducer), in the file's order
+        self.fanout_joins: dict[str, list[tuple[str, str]]] = {}
         #: the position of the step being checked when it is not the first of its id (a
         #: duplicate): what is above it, not above the first, may be referred to
         self.position: int | None = None
@@ -594,12 +595,8 @@ class _Checker:
             if declared == target.kind:  # else the fan-out did not validate: said already
                 self.add((*base, "of"), f"join {step.id!r} names {step.of!r}, a {target.kind} "
                          "step, not a fan-out", "name a map, spawn or sample step")
-        elif step.reducer in ONLINE_REDUCERS:
-            first = self.online_joins.setdefault(step.of, step.id)
-            if first != step.id:
-                self.add((*base, "reducer"), f"fan-out {step.of!r} already has the {first!r} "
-                         "join, whose reducer also acts while children run",
-                         "give a fan-out at most one first_finish/adaptive_vote join")
+        else:
+            self.check_second_join(base, step)
         if step.reducer == "first_finish" and target.kind in FANOUT_KINDS:
             children = _static_children(target)
             if children is not None and step.first > children:
@@ -608,6 +605,27 @@ class _Checker:
                          f"use first <= {children}, or start more children" if children
                          else f"give {step.of!r} something to fan out over")
         return {step.of}
+
+    def check_second_join(self, base: tuple[str | int, ...], step: Any) -> None:
+        """A fan-out with a first_finish or adaptive_vote join has no other join: that
+        reducer cancels the children it does not need (or never starts them), so another
+        join would reduce only the few it left (a vote of one sample)."""
+        joins = self.fanout_joins.setdefault(step.of, [])
+        online = [(j, r) for j, r in joins if r in ONLINE_REDUCERS]
+        joins.append((step.id, step.reducer))
+        if step.reducer in ONLINE_REDUCERS and online:
+            self.add((*base, "reducer"), f"fan-out {step.of!r} already has the "
+                     f"{online[0][0]!r} join, whose reducer also acts while children run",
+                     "give a fan-out at most one first_finish/adaptive_vote join")
+        elif online or (step.reducer in ONLINE_REDUCERS and joins[:-1]):
+            (cutter, how), other = ((online[0], step.id) if online
+                                    else ((step.id, step.reducer), joins[0][0]))
+            self.add((*base, "reducer"), f"joins {other!r} and {cutter!r} both join fan-out "
+                     f"{step.of!r}, and {cutter!r} ({how}) "
+                     + ("cancels the children it does not need" if how == "first_finish"
+                        else "starts only the children it needs")
+                     + f": {other!r} would reduce only the children {cutter!r} left",
+                     f"give {step.of!r} one join, or fan out again for {other!r}")
 
     def check_join_fields(self, base: tuple[str | int, ...], step: Any) -> None:
         """The tools and model aliases a join's scorer or check names; adaptive_vote's

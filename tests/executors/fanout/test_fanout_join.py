@@ -225,6 +225,18 @@ async def test_adaptive_vote_over_a_map_stops_early(kit: Any) -> None:
       {"id": "a", "kind": "join", "of": "s", "reducer": "first_finish"},
       {"id": "b", "kind": "join", "of": "s", "reducer": "adaptive_vote"}],
      "fan-out 's' already has the 'a' join", "at most one"),
+    # a vote beside a first_finish join voted on the one sample left uncancelled
+    ([{"id": "s", "kind": "sample", "prompt": "p", "n": 4},
+      {"id": "ff", "kind": "join", "of": "s", "reducer": "first_finish"},
+      {"id": "v", "kind": "join", "of": "s", "reducer": "vote"}],
+     "joins 'v' and 'ff' both join fan-out 's', and 'ff' (first_finish) cancels the children "
+     "it does not need: 'v' would reduce only the children 'ff' left",
+     "give 's' one join, or fan out again for 'v'"),
+    ([{"id": "m", "kind": "map", "over": [1, 2], "step": {"kind": "llm", "prompt": "p"}},
+      {"id": "all", "kind": "join", "of": "m", "reducer": "concat"},
+      {"id": "av", "kind": "join", "of": "m", "reducer": "adaptive_vote"}],
+     "joins 'all' and 'av' both join fan-out 'm', and 'av' (adaptive_vote) starts only the "
+     "children it needs", "fan out again for 'all'"),
     ([{"id": "s", "kind": "sample", "prompt": "p"},
       {"id": "j", "kind": "join", "of": "s", "reducer": "best_of_n"}],
      "best_of_n needs a `scorer`", ""),
