@@ -118,6 +118,38 @@ class StreamConsole(Console):
             self.file.flush()
 
 
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send what is printed to standard output meanwhile to standard error: a command's
+    standard output holds its result alone (one JSON document with ``--json``), and a
+    tool that prints, as it is imported or as it runs, would have put its lines in it.
+
+    Python's ``sys.stdout`` is redirected, and the file descriptor behind it too where
+    it has one, so that a tool's subprocess or C code printing there is moved as well.
+    """
+    stdout, stderr = sys.stdout, sys.stderr
+    try:
+        stdout.flush()
+        fd, err_fd = stdout.fileno(), stderr.fileno()
+        saved: int | None = os.dup(fd) if fd != err_fd else None
+    except (AttributeError, OSError, ValueError):  # no descriptor (captured), or closed
+        fd, saved = -1, None
+    if saved is not None:
+        os.dup2(err_fd, fd)
+    sys.stdout = stderr
+    try:
+        yield
+    finally:
+        sys.stdout = stdout
+        if saved is not None:
+            try:
+                stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
 #: standard output (results, tables)
 out = StreamConsole()
 #: standard error (errors, run summaries, the live view)

@@ -31,6 +31,7 @@ from orchestrator.cli._console import (
     json_text,
     out,
     quiet_stdout,
+    stdout_to_stderr,
     tolerate_encodings,
     write_json,
     write_text,
@@ -540,7 +541,8 @@ def run(
         overrides = _model_overrides(model)
         # the file's own config of a model --model replaces is not checked, nor the options
         # of one --backend runs without them: the run uses neither
-        wf = _load(file, ModelOverrides(backend, frozenset(overrides)))
+        with stdout_to_stderr():  # what a tool module prints as it is imported
+            wf = _load(file, ModelOverrides(backend, frozenset(overrides)))
         # a sub-workflow's steps use its own file's models: --model serves this file's
         used = _aliases_used(wf.spec.steps)
         for name, (path, config) in overrides.items():
@@ -577,8 +579,9 @@ def run(
         # from here until the result is printed, a signal cancels the run (until it has
         # finished) and never ends the command: see _signals
         with StopSignals() as stops:
-            result = anyio.run(_run_async, wf, values, backend, not as_json, db, stops,
-                               tool_executor or None)
+            with stdout_to_stderr():  # a tool's prints: stdout holds the result alone
+                result = anyio.run(_run_async, wf, values, backend, not as_json, db, stops,
+                                   tool_executor or None)
             _report(result, as_json, bool(wf.spec.outputs))
         if not result.ok:
             raise _Exit(_exit_status(result, stops.signal if result.status == "cancelled"
@@ -902,6 +905,7 @@ def _report(result: RunResult, as_json: bool, declares_outputs: bool) -> None:
               f"{result.duration_s:.2f}s, tokens {result.usage.prompt_tokens}+"
               f"{result.usage.completion_tokens}", highlight=False)
     status = {s.id: s.status for s in result.steps}
+    told = False  # whether a step's line says why the run did not succeed
     for s in result.steps:
         if s.status == "cancelled" and s.parent and status.get(s.parent) == "succeeded":
             continue  # a fan-out's child its join did not need (first_finish, adaptive_vote)
@@ -909,11 +913,15 @@ def _report(result: RunResult, as_json: bool, declares_outputs: bool) -> None:
                                                     "branch" not in s.error):
             err.print(f"  {s.id}: {s.status}: {without_step_id(s.id, s.error)}",
                       highlight=False, markup=False)
+            told = True
         elif s.status == "succeeded" and (s.meta or {}).get("finish_reason") == "length":
             limit = (s.meta or {}).get("max_tokens")
             err.print(f"  {s.id}: stopped at max_tokens"
                       f"{f' ({limit})' if limit is not None else ''}: its answer may be cut "
                       "off", highlight=False, markup=False)
+    if result.status == "failed" and not told and result.error:
+        # every step succeeded: the run failed on its outputs (a type, a schema, a path)
+        err.print(f"  {result.error}", highlight=False, markup=False)
     if result.status == "cancelled":
         err.print(f"continue it with `ponder resume {result.run_id}`", highlight=False,
                   markup=False, soft_wrap=True)

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.cli._console import err, out, write_json
+from orchestrator.cli._console import err, out, stdout_to_stderr, write_json
 from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli._signals import StopSignals, run_stopping
 from orchestrator.cli.app import (
@@ -406,7 +406,8 @@ def resume_cmd(
         # as for `ponder run`: until the result is printed, a signal cancels the run
         # (until it has finished) and never ends the command
         with StopSignals() as stops:
-            result = _run_stopping(db, run, stops, "the resumed run")
+            with stdout_to_stderr():  # a tool's prints: stdout holds the result alone
+                result = _run_stopping(db, run, stops, "the resumed run")
             if isinstance(result, RunRecord):  # finished already: nothing was run
                 finished = _as_result(result)
                 if as_json:
@@ -567,7 +568,8 @@ def replay_cmd(
         # (until it has finished) and never ends the command
         with StopSignals() as stops:
             try:
-                result = _run_stopping(db, run, stops, "the replay")
+                with stdout_to_stderr():  # a tool's prints: stdout holds the result alone
+                    result = _run_stopping(db, run, stops, "the replay")
             except (SpecError, RecursionError) as exc:  # the inputs, checked as it starts
                 raise _input_failure(exc, overrides) from None
             _report(result, as_json, declared[0])
