@@ -211,14 +211,17 @@ def _missing_function(target: str, spec: ModuleSpec | None) -> str | None:
     origin = getattr(spec, "origin", None)
     if spec is None or not origin or not origin.endswith(".py"):
         return None
+    module_name, _, attr = target.partition(":")
     try:
         tree = ast.parse(Path(origin).read_bytes(), filename=origin)
-    except (OSError, SyntaxError, ValueError):
+    except SyntaxError as exc:  # as the run says it (its import fails the same way)
+        return (f"importing module {module_name!r} for tool {target!r} failed: "
+                f"SyntaxError: {exc.msg} ({Path(origin).name}, line {exc.lineno})")
+    except (OSError, ValueError):
         return None  # the run reports why it does not import
     names = _module_names(tree)
     if names is None:
         return None
-    module_name, _, attr = target.partition(":")
     first = attr.split(".")[0]
     if first in names:
         return None
@@ -299,8 +302,10 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
             except ConfigError as exc:
                 missing = str(exc)
             if missing is not None:
-                problems.append(smap.problem(("tools", name), f"tool {name!r}: {missing}",
-                                             "check the module path and function name"))
+                problems.append(smap.problem(
+                    ("tools", name), f"tool {name!r}: {missing}",
+                    "fix the module's syntax at that line" if ": SyntaxError: " in missing
+                    else "check the module path and function name"))
         try:
             compile_workflow(spec, smap, tool_names=reg.tool_names(),
                              base_dir=base_dir or Path("."), workflow_names=set(reg.workflows),

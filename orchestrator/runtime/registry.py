@@ -146,6 +146,11 @@ def import_callable(target: str, base_dir: Path | None = None) -> Callable[..., 
     except Exception as exc:  # the module's own code failed: the user's to fix
         raise ConfigError(f"importing module {module_name!r} for tool {target!r} failed: "
                           f"{type(exc).__name__}: {exc}") from None
+    except SystemExit as exc:  # it ended the command silently, with the module's status
+        raise ConfigError(f"importing module {module_name!r} for tool {target!r} failed: "
+                          f"the module calls sys.exit({exc.code!r}) as it is imported "
+                          "(put a script's code under `if __name__ == \"__main__\":`)"
+                          ) from None
     finally:
         if added:
             sys.path.remove(str(base_dir))

@@ -80,9 +80,39 @@ def test_a_name_bound_inside_a_function_is_not_the_modules(tmp_path: Path) -> No
     "def __getattr__(name): ...\n",
     "from json import *\n",
     "globals()['f'] = print\n",
-    "def broken(:\n",  # `run` reports why it does not import
 ])
 def test_a_module_whose_names_reading_cannot_tell_is_left_to_the_run(
         tmp_path: Path, source: str) -> None:
     (tmp_path / "dyn.py").write_text(source)
     assert _validate(tmp_path, {"t": "dyn:f"}) == []
+
+
+def test_a_module_that_does_not_compile_is_reported_without_importing_it(
+        tmp_path: Path) -> None:
+    """`ponder validate` said "ok" of a module with a syntax error; `ponder run` did not."""
+    (tmp_path / "broken.py").write_text("x = 1\ndef f(:\n    pass\n")
+    wf = tmp_path / "w.yaml"
+    wf.write_text("name: t\ntools:\n  b: broken:f\nsteps:\n"
+                  "  - {id: a, kind: tool, tool: b, args: {}}\n")
+    (problem,) = validate_file(wf)
+    assert (problem.line, problem.column) == (3, 3)
+    assert problem.message == ("tool 'b': importing module 'broken' for tool 'broken:f' "
+                               "failed: SyntaxError: invalid syntax (broken.py, line 2)")
+    assert problem.hint == "fix the module's syntax at that line"
+
+
+def test_a_module_that_exits_as_it_is_imported_is_a_located_error(tmp_path: Path) -> None:
+    """It ended `ponder run` silently, exit status 5, no run recorded."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(5)\ndef f() -> int:\n    return 1\n")
+    wf = tmp_path / "w.yaml"
+    wf.write_text("name: t\ntools:\n  q: quits:f\nsteps:\n  - {id: a, kind: tool, tool: q}\n")
+    assert validate_file(wf) == []  # reading the source cannot tell
+    result = CliRunner().invoke(app, ["run", str(wf), "--db", "memory://"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(
+        f"{wf}:3:3: error: importing module 'quits' for tool 'quits:f' failed: the module "
+        "calls sys.exit(5) as it is imported"), result.stderr
