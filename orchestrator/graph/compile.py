@@ -220,6 +220,11 @@ def step_dependencies(step: Any) -> set[str]:
         deps |= step_deps(value)
     if step.kind == "join":
         deps.add(step.of)
+    if step.kind == "map":  # what its body reads, as map_body_deps finds for a declared map
+        body = step.step
+        for _, src in _template_fields(body):
+            deps |= {r.name for r in templates.template_refs(src) if r.root == "steps"}
+        deps |= step_deps(body.args) | step_deps(body.inputs)
     return deps
 
 

@@ -120,3 +120,44 @@ steps:
     assert problem.line == 12
     assert problem.message == ("plan 'p': step 'c' refers to 'd', 'zzz', which is not an "
                                "earlier step of the plan nor a dependency of the plan step")
+
+
+async def test_a_planned_map_body_reads_an_earlier_step_of_the_plan(
+        plan_workflow: PlanWorkflow, recorder: Recorder) -> None:
+    """A planned map depended on nothing its body read: it started before the step its
+    body reads, and its items failed ("step 'p__first' has no output yet")."""
+    steps = [
+        {"id": "first", "kind": "tool", "tool": "calc", "args": {"expression": "10"}},
+        {"id": "m", "kind": "map", "over": [1, 2],
+         "step": {"kind": "tool", "tool": "calc",
+                  "args": {"expression": "${item} + ${steps.first.output}"}}},
+        {"id": "said", "kind": "map", "over": [1],
+         "step": {"kind": "llm", "prompt": "{{ item }} and {{ steps.m.output }}"}},
+    ]
+    llm = ScriptedLLM([(r"1 and \[11, 12\]", "read")])
+    wf = plan_workflow(llm, planner="static", options={"steps": steps, "output": "said"})
+    result = await wf.run(hooks=[recorder])
+    assert result.ok, result.error
+    assert result.output == ["read"]
+    patched = {s["id"]: sorted(s["deps"]) for p in recorder.of("graph_patched")
+               for s in p.steps if s["id"] in ("p__m", "p__said")}
+    assert patched == {"p__m": ["p__first"], "p__said": ["p__m"]}
+
+
+def test_validate_finds_a_map_body_reading_a_step_outside_the_plan() -> None:
+    from orchestrator.graph.validate import validate_text
+
+    text = """name: w
+steps:
+  - id: p
+    kind: plan
+    planner: static
+    goal: g
+    options:
+      steps:
+        - {id: m, kind: map, over: [1], step: {kind: tool, tool: calc,
+           args: {expression: "${steps.zzz.output}"}}}
+"""
+    [problem] = validate_text(text, "w.yaml")
+    assert problem.message == ("plan 'p': step 'm' refers to 'zzz', which is not an "
+                               "earlier step of the plan nor a dependency of the plan step")
