@@ -28,7 +28,6 @@ import os
 import socket
 import sys
 from collections.abc import Mapping
-from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -162,16 +161,27 @@ def _ship_by_value(ray: Any, fn: Any) -> None:
 
 
 def _importable_by_name(module: Any) -> bool:
-    """Whether importing a top-level module's name (on ``sys.path``, not from
-    ``sys.modules``) finds its file; a module without a file (built in) counts as
-    importable."""
+    """Whether importing a top-level module's name afresh (through the import system's
+    finders, not from ``sys.modules``) finds its file; a module without a file (built
+    in) counts as importable.
+
+    Every finder of ``sys.meta_path`` is asked, as a new process (a Ray worker) would:
+    an editable install (``pip install -e``) puts its packages there, on no folder of
+    ``sys.path``, and Ponder's own modules were taken for ones no worker could import."""
     path = getattr(module, "__file__", None)
     if not path:
         return True
-    try:
-        spec = PathFinder.find_spec(module.__name__)
-    except (ImportError, ValueError):
-        return False
+    spec = None
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            spec = find(module.__name__, None)
+        except (ImportError, ValueError):
+            return False
+        if spec is not None:
+            break
     origin = spec.origin if spec is not None else None
     try:
         return origin is not None and Path(origin).resolve() == Path(path).resolve()
@@ -465,7 +475,7 @@ class RayEngineBackend:
         path, why = _factory_path(factory)
         if path is None:
             raise ConfigError(
-                f"ray-engine: the engine's backend {name!r} is registered in Python as "
+                f"ray-engine: the engine's backend {name!r} is served by "
                 f"{_described(factory)}, which the Ray actor's process cannot import: {why}")
         return path
 

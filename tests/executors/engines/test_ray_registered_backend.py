@@ -106,7 +106,7 @@ async def test_a_factory_the_worker_cannot_import_refuses_the_run(
                 await _workflow(factory, pooled=pooled).run(hooks=[StoreHook(store)])
             assert list(await store.list_runs()) == []
         message = str(caught.value)
-        assert ("ray-engine: the engine's backend 'echo' is registered in Python as "
+        assert ("ray-engine: the engine's backend 'echo' is served by "
                 f"{__name__}.") in message
         assert f"which the Ray actor's process cannot import: {why}" in message
         assert "define it at the top level of a module the Ray workers can import" in message
@@ -121,7 +121,41 @@ def test_building_it_directly_fails_the_same_way() -> None:
     with pytest.raises(ConfigError) as caught:
         reg.backend_factory("ray-engine")(ModelConfig.model_validate(_engine()))
     assert str(caught.value) == (
-        "ray-engine: the engine's backend 'echo' is registered in Python as "
+        "ray-engine: the engine's backend 'echo' is served by "
         f"{__name__}.test_building_it_directly_fails_the_same_way.<locals>.<lambda>, which "
         "the Ray actor's process cannot import: it is a lambda")
 
+
+
+def test_a_backend_an_editable_install_provides_is_importable(tmp_path: Any,
+                                                              monkeypatch: Any) -> None:
+    """`pip install -e .` puts Ponder on no folder of sys.path: a finder of
+    sys.meta_path finds it. Only sys.path was searched, so every built-in backend
+    (`sim-engine`, `openai`) was refused as one "the Ray actor's process cannot import"
+    when ponder ran outside the checkout."""
+    import importlib.abc
+    import importlib.util
+    import sys
+
+    from executors.engines.ray import _factory_path
+
+    package = tmp_path / "elsewhere" / "edit_pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from tests.fakes import Echo\n\nclass Served(Echo):\n    pass\n")
+
+    class EditableFinder(importlib.abc.MetaPathFinder):  # as setuptools' editable one
+        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+            if name != "edit_pkg":
+                return None
+            return importlib.util.spec_from_file_location(
+                name, package / "__init__.py", submodule_search_locations=[str(package)])
+
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, EditableFinder()])
+    monkeypatch.delitem(sys.modules, "edit_pkg", raising=False)
+    import edit_pkg  # type: ignore[import-not-found]
+
+    assert _factory_path(edit_pkg.Served) == ("edit_pkg:Served", "")
+    monkeypatch.setattr(sys, "meta_path", sys.meta_path[:-1])  # a worker without it
+    assert _factory_path(edit_pkg.Served) == (
+        None, "its module 'edit_pkg' cannot be imported by that name")
