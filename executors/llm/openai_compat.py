@@ -608,16 +608,30 @@ def _body_usage(exc: openai.APIStatusError) -> Any:
     return body.get("usage") if isinstance(body, dict) else None
 
 
+#: more tokens than any call can use: a count above it is a server's garbage
+_MAX_COUNT = 2**53
+
+
+def _token_count(value: Any) -> int | None:
+    """A usage field that is a token count (a whole number from 0 to :data:`_MAX_COUNT`),
+    else None: a server's negative or huge count was taken as it was, and one past a
+    64-bit integer failed the trace store's write ("internal error"), on every resume."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT:
+        return value
+    return None
+
+
 def _usage_counts(usage: Any) -> tuple[int, int] | None:
-    """``(prompt_tokens, completion_tokens)`` of a usage object or mapping, when it has them."""
+    """``(prompt_tokens, completion_tokens)`` of a usage object or mapping, when it has
+    them; a field that is no token count is taken as not reported."""
     if usage is None:
         return None
     fields = usage if isinstance(usage, dict) else getattr(usage, "__dict__", {})
-    prompt, completion = fields.get("prompt_tokens"), fields.get("completion_tokens")
-    if not isinstance(prompt, int) and not isinstance(completion, int):
+    prompt = _token_count(fields.get("prompt_tokens"))
+    completion = _token_count(fields.get("completion_tokens"))
+    if prompt is None and completion is None:
         return None
-    return (prompt if isinstance(prompt, int) else 0,
-            completion if isinstance(completion, int) else 0)
+    return prompt or 0, completion or 0
 
 
 def _add_usage(counter: Usage | None, counts: tuple[int, int] | None) -> None:

@@ -607,6 +607,34 @@ async def test_a_stream_without_usage_counts_its_prompt(server: RawServer) -> No
     assert (final.prompt_tokens, final.completion_tokens) == (5, 2)
 
 
+@pytest.mark.parametrize(("usage", "counted"), [
+    ({"prompt_tokens": -5, "completion_tokens": 10**30}, None),
+    ({"prompt_tokens": 7, "completion_tokens": -1}, (7, 0)),
+    ({"prompt_tokens": True, "completion_tokens": 2.5}, None),
+    ({"prompt_tokens": 2**53, "completion_tokens": 2}, (2**53, 2)),
+])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_usage_that_is_no_token_count_is_taken_as_not_reported(
+        server: RawServer, usage: dict[str, Any], counted: tuple[int, int] | None,
+        stream: bool) -> None:
+    """A count past a 64-bit integer failed the trace store's write ("internal error",
+    and the same on every resume); a negative one was recorded as it came."""
+    body = {**completion({"content": "hello"}), "usage": usage}
+    if stream:
+        server.script.append(sse(delta("hel"), delta("lo", "stop"),
+                                 {**delta(None), "choices": [], "usage": usage}))
+    else:
+        server.script.append(reply(200, body))
+    b = backend(f"{server.root}/v1")
+    with anyio.fail_after(5):
+        final = await (streamed(b, ask("x" * 20)) if stream else b.complete(ask("x" * 20)))
+    await b.aclose()
+    assert final.text == "hello"
+    # not reported: zeros from a completion, the stream's own count (5 + 2) from a stream
+    expected = counted or ((5, 2) if stream else (0, 0))
+    assert (final.prompt_tokens, final.completion_tokens) == expected
+
+
 # -- stream chunks of the wrong shape, error events ------------------------------------
 
 
