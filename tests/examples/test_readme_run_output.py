@@ -35,7 +35,8 @@ steps:
 # taken for a second final step
 MAP_JOINED = """name: map_joined
 steps:
-  - {{id: m, kind: map, over: [3, 3, 3], step: {{kind: tool, tool: calc, args: {{expression: "${{item}} - 1"}}}}}}
+  - {{id: m, kind: map, over: [3, 3, 3],
+     step: {{kind: tool, tool: calc, args: {{expression: "${{item}} - 1"}}}}}}
   - {{id: j, kind: join, of: m, reducer: {reducer}}}
 """
 
