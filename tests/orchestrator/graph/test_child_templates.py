@@ -79,6 +79,8 @@ def test_a_spawn_childs_workflow_inputs_are_checked_with_its_names() -> None:
 def test_a_scorers_prompt_and_a_checks_args_are_checked_with_their_names() -> None:
     assert _problems(JOIN) == [
         (19, "unknown name 'answr' in `answr`"),
+        (23, "joins 'j' and 'k' both join fan-out 's', and 'k' (first_finish) cancels the "
+             "children it does not need: 'j' would reduce only the children 'k' left"),
         (24, "unknown name 'candidat' in `${candidat}`"),
     ]
 

@@ -176,6 +176,8 @@ def test_fanout_and_join_problems_are_located_with_the_offending_value() -> None
     expect = [
         (14, "unknown tool 'no_such_scorer'"),
         (20, "unknown model 'gpt9'"),
+        # a best_of_n join beside a first_finish one would score what the other left
+        (24, "joins 'best' and 'checked' both join fan-out 's', and 'checked' (first_finish)"),
         (25, "first 4 is more than the 3 children 's' starts"),
         (27, "unknown tool 'no_such_check'"),
         (31, "sub-workflow 'missing_child.yaml' not found"),

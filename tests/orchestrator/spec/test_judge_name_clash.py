@@ -92,7 +92,9 @@ def test_each_judging_join_is_named() -> None:
             + "  - id: k\n    kind: join\n    of: m\n" + JUDGES["check"])
     assert [(line, msg.split(" reserves")[0]) for line, msg, _ in _problems(text)] == [
         (8, "map 'm': `as: answer` is a name the scorer of join 'j'"),
-        (8, "map 'm': `as: answer` is a name the check of join 'k'")]
+        (8, "map 'm': `as: answer` is a name the check of join 'k'"),
+        (18, "joins 'j' and 'k' both join fan-out 'm', and 'k' (first_finish) cancels the "
+             "children it does not need: 'j' would reduce only the children 'k' left")]
 
 
 def test_the_sdk_refuses_the_clash_too() -> None:
