@@ -65,7 +65,7 @@ from orchestrator.runtime.run_checks import (
 from orchestrator.runtime.scheduler import Scheduler
 from orchestrator.spec.base import BOOL_NOT_NUMBER
 from orchestrator.spec.loader import load_yaml
-from orchestrator.spec.models import ModelConfig, Step, WorkflowSpec
+from orchestrator.spec.models import STEP_KINDS, ModelConfig, Step, WorkflowSpec
 from orchestrator.spec.schema_check import schema_problem
 
 
@@ -985,7 +985,10 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     run_id = uuid.uuid4().hex[:16]
     parent = (rec.run_id, from_step)
     if from_step is None:
-        kinds = set(reg.executors) | {n.kind for n in graph.nodes.values()}
+        # every kind a step may have, declared or added as the run goes (a map's items,
+        # a plan's steps): a map of tool steps in a workflow with no tool step of its own
+        # ran its items' tools and models again
+        kinds = set(reg.executors) | set(STEP_KINDS) | {n.kind for n in graph.nodes.values()}
         override: dict[str, Executor] = {
             k: _ReplayExecutor(rec) for k in kinds if k not in ("map", "branch")}
         return await execute(graph, run_inputs, registry=reg, hooks=listeners, run_id=run_id,
