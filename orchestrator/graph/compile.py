@@ -847,7 +847,7 @@ class _Checker:
             for j, v in enumerate(value):
                 self.check_not_jinja((*path, j), v, local, what)
         elif isinstance(value, str) and ("{{" in value or "{%" in value):
-            names = templates.undeclared_names(REF_RE.sub("", value))
+            names = templates.names_read(REF_RE.sub("", value))
             if names & ({"inputs", "steps"} | local):
                 self.add(path, f"{shown(value)} is passed as this text: {what} are not "
                          "Jinja2 templates",

@@ -271,6 +271,15 @@ class Scope:
                 **self.locals}
 
 
+def interpolated(value: Any) -> str:
+    """A referenced value as the text put in place of its reference inside a longer
+    string (and in a prompt, wherever it is): a string as it is, any other value as
+    JSON (``true``, ``null``, ``{"a": [1]}``), never Python's repr.
+
+    :raises TypeError: for a value that is not JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def resolve(value: Any, scope: Scope) -> Any:
     """Resolve every reference in a nested value.
 
@@ -284,8 +293,7 @@ def resolve(value: Any, scope: Scope) -> Any:
             return scope.lookup(_parse_or_raise(whole.group(1)))
 
         def _sub(m: re.Match[str]) -> str:
-            v = scope.lookup(_parse_or_raise(m.group(1)))
-            return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+            return interpolated(scope.lookup(_parse_or_raise(m.group(1))))
 
         return REF_RE.sub(_sub, value)
     if isinstance(value, Mapping):
@@ -336,8 +344,7 @@ def compile_value(value: Any) -> Resolver:
                 if isinstance(p, str):
                     out.append(p)
                 else:
-                    v = p(scope)
-                    out.append(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+                    out.append(interpolated(p(scope)))
             return "".join(out)
 
         return interpolate

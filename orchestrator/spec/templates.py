@@ -1,8 +1,10 @@
 """Prompt templates: Jinja2 in its immutable sandbox, never plain string formatting.
 
-`${steps.a.output}` in a template source is rewritten to `{{ steps.a.output }}` before
-compiling, so both spellings work. Values are never re-parsed as templates, so an input
-that contains `{{ ... }}` stays text (no template injection).
+`${steps.a.output}` in a template source is rewritten to `{{ steps.a.output | _ref_text }}`
+before compiling, so both spellings work; the filter writes what the reference writes
+everywhere else (a string as it is, any other value as JSON), where `{{ }}` prints as
+Jinja2 does. Values are never re-parsed as templates, so an input that contains `{{ ... }}`
+stays text (no template injection).
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from jinja2.exceptions import SecurityError, TemplateAssertionError, UndefinedEr
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.errors import ReferenceResolutionError, TemplateRenderError, clipped
-from orchestrator.spec.refs import REF_RE, Names, NotAValueError, PathKey, StepValue, parse_ref
+from orchestrator.spec.refs import (
+    REF_RE,
+    Names,
+    NotAValueError,
+    PathKey,
+    StepValue,
+    interpolated,
+    parse_ref,
+)
 
 #: most characters a rendered template, or one string or list a template builds with `*`
 #: or `+`, may have: past it rendering stops with an error instead of taking the memory
@@ -45,6 +55,23 @@ def _refuse_namespace(value: Any) -> None:
     """:raises NotAValueError: when ``value`` is `steps`, `inputs` or `steps.ID`."""
     if isinstance(value, Names | StepValue):
         raise NotAValueError(value.misuse())
+
+
+def _ref_text(value: Any) -> str:
+    """The filter a `${...}` reference in a template is rewritten with: the text the
+    reference puts in a longer string in arguments and outputs (a string as it is, any
+    other value as JSON: `true`, `null`, `{"a": 1}`), not the Python repr `{{ }}` prints.
+
+    :raises UndefinedError: for a reference that reads nothing (as `{{ }}` would).
+    :raises NotAValueError: for `steps`/`inputs`/`steps.ID` (as `{{ }}` would)."""
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined: raises, saying what is missing
+    _refuse_namespace(value)
+    return interpolated(value)
+
+
+#: the filter :func:`to_jinja` puts on each `${...}` reference
+_REF_FILTER = "_ref_text"
 
 
 def _pprint(value: Any) -> str:
@@ -102,26 +129,36 @@ def environment() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["json"] = _tojson
     env.filters["pprint"] = _pprint
+    env.filters[_REF_FILTER] = _ref_text
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _not_json}
     return env
 
 
 def to_jinja(source: str) -> str:
-    """Rewrite `${path}` references into Jinja2 expressions."""
-    return REF_RE.sub(lambda m: "{{ " + _jinja_path(m.group(1)) + " }}", source)
+    """Rewrite `${path}` references into Jinja2 expressions that print the value as
+    the reference does elsewhere (see :func:`_ref_text`). Text that is no reference
+    (`${not a ref}`, which the reference checks report) is put in as written."""
+    return REF_RE.sub(_jinja_ref, source)
+
+
+def _jinja_ref(match: re.Match[str]) -> str:
+    path = _jinja_path(match.group(1))
+    return "{{ " + match.group(1) + " }}" if path is None else \
+        "{{ " + path + " | " + _REF_FILTER + " }}"
 
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _jinja_path(text: str) -> str:
+def _jinja_path(text: str) -> str | None:
     """The inside of a `${...}` reference as a Jinja2 expression: as written, except that
     a name Jinja2 would not read as one (a step id holding `-`, which `{{ steps.a-b }}`
-    reads as a subtraction) is a subscript (`steps['a-b'].output`)."""
+    reads as a subtraction) is a subscript (`steps['a-b'].output`); None when it is no
+    reference (the reference checks report it)."""
     try:
         ref = parse_ref(text)
     except ValueError:
-        return text  # reported by the reference checks
+        return None
     head: list[PathKey] = [ref.name, "output"] if ref.root == "steps" else (
         [ref.name] if ref.root == "inputs" else [])
     parts = [*head, *ref.path]
@@ -197,7 +234,8 @@ def _unknown_filter(tree: nodes.Template) -> TemplateIssue | None:
         known = env.filters if isinstance(node, nodes.Filter) else env.tests
         if node.name not in known:
             what = "filter" if isinstance(node, nodes.Filter) else "test"
-            close = difflib.get_close_matches(node.name, list(known), n=1)
+            close = difflib.get_close_matches(
+                node.name, [k for k in known if not k.startswith("_")], n=1)
             return TemplateIssue(
                 f"no {what} named {node.name!r}", node.lineno or 0,
                 f"did you mean {close[0]!r}?" if close else
@@ -208,7 +246,7 @@ def _unknown_filter(tree: nodes.Template) -> TemplateIssue | None:
 
 def to_jinja_expr(source: str) -> str:
     """Branch conditions may use `${...}` references; inside an expression they are bare paths."""
-    return REF_RE.sub(lambda m: "(" + _jinja_path(m.group(1)) + ")", source)
+    return REF_RE.sub(lambda m: "(" + (_jinja_path(m.group(1)) or m.group(1)) + ")", source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +365,40 @@ def undeclared_names(source: str, *, expression: bool = False) -> set[str]:
     except (TemplateSyntaxError, RecursionError):
         return set()
     return codegen.undeclared_identifiers
+
+
+def names_read(source: str) -> set[str]:
+    """The names a text's `{{ }}`/`{% %}` tags may read, for the checks that such a text,
+    which is not rendered (tool arguments, outputs), holds no template: the
+    :func:`undeclared_names` of a template that parses; of one that does not (an unclosed
+    `{{ steps.a.output `), each name its tags hold as far as Jinja2's lexer reads them,
+    less the names of attributes, filters and tests and keyword arguments (a keyword such
+    as `if` may be among them: look for the names that matter)."""
+    try:
+        _parsed(source, False)
+    except TemplateSyntaxError:
+        return _lexed_names(to_jinja(source))
+    except RecursionError:
+        return set()
+    return undeclared_names(source)
+
+
+def _lexed_names(source: str) -> set[str]:
+    tokens: list[tuple[str, str]] = []
+    try:
+        for _, kind, value in environment().lex(source):
+            if kind != "whitespace":
+                tokens.append((kind, value))
+    except TemplateSyntaxError:
+        pass  # the tokens before the error
+    found: set[str] = set()
+    for k, (kind, value) in enumerate(tokens):
+        before = tokens[k - 1] if k else ("", "")
+        after = tokens[k + 1] if k + 1 < len(tokens) else ("", "")
+        if kind == "name" and before not in {("operator", "."), ("operator", "|"),
+                                             ("name", "is")} and after != ("operator", "="):
+            found.add(value)
+    return found
 
 
 @functools.lru_cache(maxsize=4096)
@@ -455,7 +527,7 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
 
 
 _TEXT_FILTERS = frozenset({"string", "json", "tojson", "pprint", "trim", "upper", "lower",
-                           "title", "capitalize", "e", "escape", "safe"})
+                           "title", "capitalize", "e", "escape", "safe", _REF_FILTER})
 _NAMESPACES = frozenset({"steps", "inputs"})
 #: the text filters that take `steps.ID` (a dict, `{"output": ...}`) as it is
 _JSON_FILTERS = frozenset({"json", "tojson"})

@@ -31,18 +31,23 @@ steps:
 """
 
 
-@pytest.mark.parametrize(("ref", "jinja"), [
-    ("${steps.my-step.output}", "{{ steps['my-step'].output }}"),
-    ("${steps.my-step.output.a-b[0]}", "{{ steps['my-step'].output['a-b'][0] }}"),
-    ("${inputs.my-input}", "{{ inputs['my-input'] }}"),
-    ("${steps.a.output.x}", "{{ steps.a.output.x }}"),  # unchanged
-    ("${ steps.a.output }", "{{ steps.a.output }}"),
-    ("${not a ref}", "{{ not a ref }}"),  # the reference checks name it
+@pytest.mark.parametrize(("ref", "expr"), [
+    ("${steps.my-step.output}", "steps['my-step'].output"),
+    ("${steps.my-step.output.a-b[0]}", "steps['my-step'].output['a-b'][0]"),
+    ("${inputs.my-input}", "inputs['my-input']"),
+    ("${steps.a.output.x}", "steps.a.output.x"),  # unchanged
+    ("${ steps.a.output }", "steps.a.output"),
 ])
 def test_a_reference_becomes_a_jinja2_expression_jinja2_reads_as_written(
-        ref: str, jinja: str) -> None:
-    assert to_jinja(ref) == jinja
-    assert to_jinja_expr(ref) == f"({jinja[3:-3]})"
+        ref: str, expr: str) -> None:
+    # in a template it prints as the reference does elsewhere (JSON): see test_ref_text
+    assert to_jinja(ref) == "{{ " + expr + " | _ref_text }}"
+    assert to_jinja_expr(ref) == f"({expr})"
+
+
+def test_text_that_is_no_reference_is_put_in_as_written() -> None:
+    assert to_jinja("${not a ref}") == "{{ not a ref }}"  # the reference checks name it
+    assert to_jinja_expr("${not a ref}") == "(not a ref)"
 
 
 def test_a_hyphenated_id_in_jinja2_syntax_is_named_at_its_line() -> None:
