@@ -261,6 +261,9 @@ def _parse(response: LLMResponse, schema: dict[str, Any], max_tokens: int
         value = extract_json(response.text)
     except ValueError as exc:
         if response.finish_reason == "length":
+            if response.meta.get("stopped_at") == "n_ctx":
+                return None, (f"{exc} (it stopped at the model's context window, n_ctx="
+                              f"{response.meta.get('n_ctx')}: it may have been cut off)")
             return None, (f"{exc} (it stopped at the token limit, max_tokens={max_tokens}: "
                           "it may have been cut off)")
         return None, str(exc)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from executors.llm._common import BackendOptions, BackendStats, check_request, parse_options
 from executors.llm._json_output import grammar_schema
@@ -34,6 +34,15 @@ MISSING_EXTRA = (extra_missing("the local backend", "local", "llama-cpp-python")
 MISSING_MODEL = extra_missing("the local backend", "local", f"the bundled model {BUNDLED_DISTRIBUTION}")
 
 
+#: the most decode threads an option may ask for: ggml's own limit (GGML_MAX_N_THREADS).
+#: Above it llama.cpp misbehaves (100000 killed the process in libgomp, 5000 never
+#: finished a token); up to it more threads than cores only slow the decode down.
+MAX_THREADS = 512
+
+#: llama.cpp pads a context to a multiple of this many tokens (see :func:`_load`)
+CTX_PADDING = 256
+
+
 class LocalOptions(BackendOptions):
     """The ``options:`` of the local backend (see :class:`LocalBackend`)."""
 
@@ -41,6 +50,14 @@ class LocalOptions(BackendOptions):
     n_ctx: int = Field(2048, ge=64)
     n_threads: int | None = Field(None, ge=1)
     seed: int = 0
+
+    @field_validator("n_threads")
+    @classmethod
+    def _bounded_threads(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_THREADS:
+            raise ValueError(f"at most {MAX_THREADS} (llama.cpp's limit; more threads than "
+                             f"the machine's cores only slow the decode), not {value}")
+        return value
 
 
 def bundled_model_path() -> Path:
@@ -78,6 +95,11 @@ class _LoadedModel:
     # owner task, so an abandoned stream finalised in another task can still release it.
     lock: anyio.Semaphore
 
+    @property
+    def n_ctx(self) -> int:
+        """The context the model has: prompt and answer together fit in it."""
+        return int(self.llama.n_ctx())
+
 
 _models: dict[tuple[str, int, int], _LoadedModel] = {}
 _models_lock = threading.Lock()
@@ -93,20 +115,37 @@ def _close_models() -> None:
         _models.clear()
 
 
+def padded_ctx(n_ctx: int) -> int:
+    """The context to ask llama.cpp for, given ``n_ctx``: the one it would pad it to."""
+    return -(-n_ctx // CTX_PADDING) * CTX_PADDING
+
+
 def _load(path: str, n_ctx: int, n_threads: int, seed: int, lock: anyio.Semaphore) -> _LoadedModel:
     """Load a model once per (path, n_ctx, n_threads); runs in a worker thread.
+
+    The model is loaded with the context llama.cpp will really give it: llama-cpp-python
+    sizes its token buffer by the ``n_ctx`` it is asked for but checks prompts, and
+    bounds answers, against the padded context llama.cpp has, so with ``n_ctx: 300`` a
+    prompt of 400 tokens overflowed the buffer (a numpy broadcast error) instead of being
+    refused as too long.
 
     :param lock: the serialising semaphore to attach when this call loads the model.
     """
     from llama_cpp import Llama
 
-    key = (path, n_ctx, n_threads)
+    asked = padded_ctx(n_ctx)
+    key = (path, asked, n_threads)
     with _models_lock:
         loaded = _models.get(key)
         if loaded is None:
             try:
-                llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, seed=seed,
+                llama = Llama(model_path=path, n_ctx=asked, n_threads=n_threads, seed=seed,
                               verbose=False)
+                if llama.n_ctx() != asked:  # a llama.cpp padding otherwise: load at its size
+                    given = llama.n_ctx()
+                    llama.close()
+                    llama = Llama(model_path=path, n_ctx=given, n_threads=n_threads,
+                                  seed=seed, verbose=False)
             except (ValueError, RuntimeError) as exc:
                 raise ConfigError(f"local backend: cannot load model {path!r}: {exc}") from exc
             loaded = _models[key] = _LoadedModel(llama, lock)
@@ -212,8 +251,9 @@ class LocalBackend:
     option       default             meaning
     ============ =================== ===========================================
     model_path   the bundled model   path of a GGUF file
-    n_ctx        2048                context length
-    n_threads    ``os.cpu_count()``  CPU threads of the decode
+    n_ctx        2048                context length (prompt and answer), which
+                                     llama.cpp rounds up to a multiple of 256
+    n_threads    ``os.cpu_count()``  CPU threads of the decode, at most 512
     seed         0                   seed of requests that give none
     ============ =================== ===========================================
 
@@ -223,6 +263,10 @@ class LocalBackend:
     within one token: tokens are pulled one at a time in a worker thread.
     ``completion_tokens`` counts the tokens sampled, an end-of-sequence token included;
     :attr:`stats` adds up the work of every request, cancelled ones included.
+
+    An answer cut because prompt and answer filled the context, before ``max_tokens``,
+    ends with ``finish_reason`` ``length`` as one cut at ``max_tokens`` does, and its
+    ``meta`` says which: ``{"stopped_at": "n_ctx", "n_ctx": <the context>}``.
     """
 
     options_model = LocalOptions  # what `ponder validate` checks the model's options against
@@ -278,6 +322,7 @@ class LocalBackend:
             finish_reason=first.finish_reason,
             model=first.model,
             texts=[f.text for f in finals],
+            meta=first.meta,
         )
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
@@ -303,6 +348,19 @@ class LocalBackend:
                 anyio.Semaphore(1),
             )
         return self._model
+
+    def _overflow_words(self, exc: Exception, n_ctx: int) -> str:
+        """What llama.cpp's refusal of a request says, with how to mend one that did not
+        fit the context; a numpy error of an overflowing token buffer (should llama-cpp-
+        python's checks miss one again) reads as the overflow it is."""
+        words = str(exc)
+        if "could not broadcast" in words:
+            words = f"the prompt and answer exceed the context window of {n_ctx} tokens"
+        elif "context window" not in words:
+            return words
+        asked = self.options.n_ctx
+        rounded = f"n_ctx {asked}, rounded up by llama.cpp; " if asked != n_ctx else ""
+        return f"{words} ({rounded}shorten the prompt or raise `options: {{n_ctx: ...}}`)"
 
     async def _sample(self, request: LLMRequest, seed: int) -> AsyncGenerator[LLMChunk, None]:
         from llama_cpp import LogitsProcessorList
@@ -346,6 +404,11 @@ class LocalBackend:
                 finally:
                     tokens.close()
                 text = "".join(parts)
+                meta: dict[str, Any] = {}
+                if (finish == "length" and meter.sampled < request.max_tokens
+                        and meter.prompt_tokens + meter.sampled >= model.n_ctx):
+                    # llama.cpp shortens max_tokens to what the context has room for
+                    meta = {"stopped_at": "n_ctx", "n_ctx": model.n_ctx}
                 final = LLMResponse(
                     text=text,
                     prompt_tokens=meter.prompt_tokens,
@@ -355,6 +418,7 @@ class LocalBackend:
                     finish_reason=finish,
                     model=self.config.model or self.model_path.stem,
                     texts=[text],
+                    meta=meta,
                 )
                 self.stats.completed += 1
                 finished = True
@@ -365,10 +429,8 @@ class LocalBackend:
                 raise
             except (ValueError, RuntimeError) as exc:
                 self.stats.failed += 1
-                hint = (" (shorten the prompt or raise `options: {n_ctx: ...}`)"
-                        if "context window" in str(exc) else "")
-                raise BackendError(f"local backend ({self.model_path.name}): {exc}{hint}"
-                                   ) from exc
+                raise BackendError(f"local backend ({self.model_path.name}): "
+                                   f"{self._overflow_words(exc, model.n_ctx)}") from exc
             finally:
                 self.stats.prompt_tokens += meter.prompt_tokens
                 self.stats.completion_tokens += meter.sampled

@@ -915,7 +915,13 @@ def _report(result: RunResult, as_json: bool, declares_outputs: bool) -> None:
                       highlight=False, markup=False)
             told = True
         elif s.status == "succeeded" and (s.meta or {}).get("finish_reason") == "length":
-            limit = (s.meta or {}).get("max_tokens")
+            meta = s.meta or {}
+            if meta.get("stopped_at") == "n_ctx":  # the prompt and answer filled it
+                err.print(f"  {s.id}: stopped at the model's context window (n_ctx "
+                          f"{meta.get('n_ctx')}): its answer may be cut off; shorten the "
+                          "prompt or raise n_ctx", highlight=False, markup=False)
+                continue
+            limit = meta.get("max_tokens")
             err.print(f"  {s.id}: stopped at max_tokens"
                       f"{f' ({limit})' if limit is not None else ''}: its answer may be cut "
                       "off", highlight=False, markup=False)

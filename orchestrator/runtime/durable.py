@@ -904,8 +904,8 @@ class _ReplayExecutor:
         return 0.0
 
 
-#: what a step's recorded ``meta`` says of its answers stopped at max_tokens
-_CUT_KEYS = ("finish_reason", "cut_short")
+#: what a step's recorded ``meta`` says of its answers cut short (max_tokens, the context)
+_CUT_KEYS = ("finish_reason", "cut_short", "max_tokens", "stopped_at", "n_ctx")
 
 
 def _comparable(value: Any) -> Any:

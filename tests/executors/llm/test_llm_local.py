@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
 from jsonschema import Draft202012Validator
 
 from executors.llm import LocalBackend
+from executors.llm.local import MAX_THREADS, LocalOptions, _LoadedModel, padded_ctx
 from orchestrator.errors import BackendError, ConfigError
 from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
 from orchestrator.spec.models import ModelConfig
+from orchestrator.spec.options import option_problems
 
 pytestmark = pytest.mark.anyio
 
@@ -147,13 +149,79 @@ async def test_n_samples(gguf_path: Path) -> None:
 
 
 async def test_too_long_a_prompt_is_a_backend_error(gguf_path: Path) -> None:
-    backend = local(n_ctx=128)
+    backend = local(n_ctx=256)
     with pytest.raises(BackendError, match="local backend") as info:
         await backend.complete(ask("word " * 400, max_tokens=4))
     assert backend.stats.failed == 1
-    # (llama.cpp rounds n_ctx up to 256)
     assert str(info.value).endswith("exceed context window of 256 (shorten the prompt or "
                                     "raise `options: {n_ctx: ...}`)")
+
+
+async def test_the_context_is_n_ctx_rounded_up_by_llama_cpp(gguf_path: Path) -> None:
+    """llama.cpp rounds the context up to a multiple of 256, llama-cpp-python sized its
+    token buffer by the n_ctx asked for: a prompt longer than n_ctx but within the
+    context failed on a numpy error ("could not broadcast ... into shape (0,)")."""
+    backend = local(n_ctx=300)
+    response = await backend.complete(ask("Repeat: " + "apple " * 340, max_tokens=4))
+    assert 300 < response.prompt_tokens < 512
+    assert backend._model is not None and backend._model.n_ctx == 512 == padded_ctx(300)
+    assert len(backend._model.llama.input_ids) == 512  # the buffer has room for it all
+    # beyond the context: refused in words that say where 512 comes from
+    with pytest.raises(BackendError) as info:
+        await backend.complete(ask("apple " * 600, max_tokens=4))
+    assert str(info.value).endswith(
+        "exceed context window of 512 (n_ctx 300, rounded up by llama.cpp; "
+        "shorten the prompt or raise `options: {n_ctx: ...}`)")
+
+
+async def test_an_answer_cut_by_the_context_says_so(gguf_path: Path) -> None:
+    """A decode stops when prompt and answer fill the context, before max_tokens: the
+    response says it was the context, not max_tokens, that cut it."""
+    backend = local(n_ctx=256)
+    response = await backend.complete(ask("Repeat these words: " + "apple " * 220,
+                                          max_tokens=200, temperature=0))
+    assert response.finish_reason == "length"
+    assert response.completion_tokens < 200
+    assert response.prompt_tokens + response.completion_tokens == 256
+    assert response.meta == {"stopped_at": "n_ctx", "n_ctx": 256}
+    # an answer cut at max_tokens is not
+    short = await backend.complete(ask("Say hello.", max_tokens=2))
+    assert short.finish_reason == "length" and short.meta == {}
+
+
+async def test_a_step_cut_by_the_context_records_it(gguf_path: Path) -> None:
+    """The step's meta carries it, for `ponder run` to tell (finish_reason stays
+    `length`: the answer may be cut off all the same)."""
+    from orchestrator import Workflow
+
+    wf = Workflow("ctx", models={"default": {"backend": "local",
+                                             "options": {"n_ctx": 256, "n_threads": 1}}})
+    wf.llm("a", prompt="Repeat these words: " + "apple " * 220, max_tokens=200)
+    result = await wf.run()
+    meta = result.steps[0].meta or {}
+    assert (meta["finish_reason"], meta["stopped_at"], meta["n_ctx"]) == ("length", "n_ctx",
+                                                                          256)
+
+
+class _OverflowingLlama:
+    """A llama whose decode fails as llama-cpp-python's did on an overflowing buffer."""
+
+    def n_ctx(self) -> int:
+        return 512
+
+    def create_chat_completion(self, **kwargs: Any) -> Any:
+        raise ValueError("could not broadcast input array from shape (82,) into shape (0,)")
+
+
+async def test_a_buffer_overflow_reads_as_a_context_overflow(gguf_path: Path) -> None:
+    backend = local(n_ctx=300)
+    backend._model = _LoadedModel(cast(Any, _OverflowingLlama()), anyio.Semaphore(1))
+    with pytest.raises(BackendError) as info:
+        await backend.complete(ask("Hi", max_tokens=4))
+    assert str(info.value) == (
+        f"local backend ({gguf_path.name}): the prompt and answer exceed the context window "
+        "of 512 tokens (n_ctx 300, rounded up by llama.cpp; shorten the prompt or raise "
+        "`options: {n_ctx: ...}`)")
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -177,6 +245,23 @@ def test_options_are_validated(gguf_path: Path, tmp_path: Path) -> None:
         local(n_gpu=1)
     with pytest.raises(ConfigError, match="is not a file"):
         local(model_path=str(tmp_path / "missing.gguf"))
+
+
+def test_an_absurd_thread_count_is_refused(gguf_path: Path) -> None:
+    """n_threads: 100000 killed the process (libgomp could not create the threads), 5000
+    never finished a token: above ggml's limit it is refused before any run."""
+    local(n_threads=MAX_THREADS)
+    for bad in (MAX_THREADS + 1, 100000):
+        with pytest.raises(ConfigError) as info:
+            local(n_threads=bad)
+        assert str(info.value) == (
+            "local backend options: n_threads: at most 512 (llama.cpp's limit; more threads "
+            f"than the machine's cores only slow the decode), not {bad}")
+    # as `ponder validate` words it, at the option
+    assert option_problems(LocalOptions, {"n_threads": 5000}, "local backend") == [
+        (("n_threads",), "local backend options: n_threads: at most 512 (llama.cpp's limit; "
+                         "more threads than the machine's cores only slow the decode), not "
+                         "5000")]
 
 
 def test_without_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
