@@ -15,7 +15,14 @@ Everything async is written once; the ``*_sync`` variants run it with ``anyio.ru
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+import os
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import (
     ConfigError,
+    SpecError,
     StepDefinitionError,
     shown,
     validation_summary,
@@ -39,12 +47,13 @@ from orchestrator.runtime.events import Event
 from orchestrator.runtime.registry import Registry, ToolSpec
 from orchestrator.runtime.run_checks import (  # the runtime's checks, also named here
     AnyHook,
-    as_hook,
+    as_hooks,
     check_backend,
     check_inputs,
     check_model_configs,
     check_tool_executor,
 )
+from orchestrator.runtime.run_checks import as_hook as as_hook
 from orchestrator.runtime.run_checks import backend_problem as backend_problem
 from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, Scorer, SpawnStep
 from orchestrator.spec.loader import SourceMap, dump_yaml, load_yaml
@@ -74,11 +83,17 @@ class Workflow:
         inputs: dict[str, str | dict[str, Any] | InputSpec] | None = None,
         models: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        if inputs is not None and not isinstance(inputs, dict):
+            raise StepDefinitionError(
+                f"workflow {shown(name)}: `inputs` must be a dict of input names to types "
+                "(such as {'question': 'string'}), input fields or InputSpecs, not "
+                f"{type(inputs).__name__} {shown(inputs)}")
         ins = {k: _input_spec(k, v) for k, v in (inputs or {}).items()}
         # only what was given is set: the record of a run keeps a default that is set
-        # (see spec_to_data), and to_yaml() writes it
+        # (see spec_to_data), and to_yaml() writes it; a value of the wrong type is left
+        # to the spec, which names it (`if v` dropped a description of 0 or [] silently)
         given = {k: v for k, v in (("description", description), ("inputs", ins),
-                                   ("models", models)) if v}
+                                   ("models", models)) if v not in (None, "", {})}
         with _defining("workflow", name, "workflow"):
             self.spec = WorkflowSpec(name=name, **given)
         self.registry = Registry.default()
@@ -103,12 +118,29 @@ class Workflow:
         """Load a workflow file.
 
         :raises ValidationFailed: with every located problem.
+        :raises SpecError: for a ``path`` that is neither a string nor a path.
         """
+        if not isinstance(path, str | os.PathLike):
+            raise SpecError(f"from_yaml: the path must be a str or a Path, not "
+                            f"{type(path).__name__} {shown(path)}")
         spec, smap = load_yaml(path)
         return cls.from_spec(spec, smap, Path(path).resolve().parent)
 
     @classmethod
     def from_yaml_text(cls, text: str, name: str = "<string>") -> Workflow:
+        """Load a workflow from YAML text; ``name`` stands for its file in messages.
+
+        :raises ValidationFailed: with every located problem.
+        :raises SpecError: for a ``text`` or ``name`` that is not a string.
+        """
+        if not isinstance(text, str):
+            hint = ("decode it first (data.decode())" if isinstance(text, bytes | bytearray)
+                    else "to load a file, use Workflow.from_yaml(path)")
+            raise SpecError(f"from_yaml_text: the text must be a str of YAML, not "
+                            f"{type(text).__name__} {shown(text)}: {hint}")
+        if not isinstance(name, str):
+            raise SpecError(f"from_yaml_text: the name must be a str, not "
+                            f"{type(name).__name__} {shown(name)}")
         spec, smap = load_yaml(name, text=text)
         return cls.from_spec(spec, smap)
 
@@ -275,8 +307,12 @@ class Workflow:
             ``sleep``, ``extract``), or of another function registered under it.
         :raises ConfigError: naming the built-in tool or the function already registered
             under that name, when ``replace`` is false (steps would silently call one of
-            the two), and for a ``fn`` that is not callable.
+            the two); for a ``fn`` that is not callable; for a name that is empty or
+            holds a space or a control character (see :func:`_check_tool_name`), or a
+            callable without a ``__name__`` (a ``functools.partial``) given no name.
         """
+        if callable(fn) or isinstance(fn, ToolSpec):  # else the registry's error
+            _check_tool_name("register_tool", fn, name)
         return self.registry.add_tool(fn, name, replace=replace)
 
     def register_executor(self, kind: str, executor: Executor) -> None:
@@ -307,7 +343,12 @@ class Workflow:
 
     def as_tool(self, name: str | None = None, description: str | None = None,
                 backend: str | None = None) -> ToolSpec:
-        """Expose this workflow as a tool for another workflow; its inputs are the arguments."""
+        """Expose this workflow as a tool for another workflow; its inputs are the arguments.
+
+        :raises ConfigError: for a ``name`` or ``description`` that is not a string, a
+            name a tool may not have (see :meth:`register_tool`), or a ``backend`` that
+            is not installed.
+        """
         from pydantic import ConfigDict, create_model
 
         from orchestrator.errors import ToolError
@@ -323,6 +364,10 @@ class Workflow:
 
         if name is not None:
             _check_name("as_tool", "name", name)
+            _check_tool_name("as_tool", None, name)
+        if description is not None and not isinstance(description, str):
+            raise ConfigError(f"as_tool: the description must be a string, not "
+                              f"{type(description).__name__} {shown(description)}")
         tool_name = name or self.spec.name
         fields = {k: (_PY_TYPES.get(v.type, Any), ... if v.is_required else v.default)
                   for k, v in self.spec.inputs.items()}
@@ -355,22 +400,26 @@ class Workflow:
                 frozenset(reg.workflows), frozenset(reg.planner_names()))
 
     async def run(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
-                  hooks: Sequence[AnyHook] = (), run_id: str | None = None,
+                  hooks: Sequence[AnyHook] | None = (), run_id: str | None = None,
                   on_scheduler: Any = None, tool_executor: str | None = None) -> RunResult:
         """Run to the end and return the result (a failed run is a result, not an error).
 
         :param backend: run every model on this LLM backend (``"simulated"``: no model).
-        :param hooks: listeners of the run's events: each is called with every batch of
-            events (an async function is awaited), before the run acts on them, e.g.
-            ``StoreHook(store)``.
+        :param hooks: listeners of the run's events, a list: each is called with every
+            batch of events (an async function is awaited), before the run acts on them,
+            e.g. ``[StoreHook(store)]``.
+        :param run_id: the run's id (a random one when ``None``): a non-empty string with
+            no NUL character (no store could record it).
         :param tool_executor: run the tool steps (also those of sub-workflows) on this
             executor, e.g. ``"ray-tool"`` (``ponder run --tool-executor``); recorded, so
             that a resume runs them there again.
         :raises ValidationFailed: when the workflow is invalid.
         :raises SpecError: when the inputs are invalid (see :meth:`check_inputs`).
         :raises ConfigError: for a ``backend`` that is not installed (see
-            :func:`check_backend`), before any run is recorded; for a hook that is not
-            callable; for a ``tool_executor`` that is not installed or does not load; for
+            :func:`check_backend`), before any run is recorded; for ``hooks`` that are
+            not a list of callables (one function given alone, say); for a ``run_id``
+            that is not a non-empty string, or holds a NUL; for an ``on_scheduler`` that
+            is not callable; for a ``tool_executor`` that is not installed or does not load; for
             models whose configs lack what their backend needs here (an ``openai`` model
             with no model name, or with no server and no key) or whose ``options`` their
             backend refuses (a pool member's too): all at once, see
@@ -381,7 +430,11 @@ class Workflow:
         check_backend(backend, self.registry)
         if tool_executor is not None:
             check_tool_executor(tool_executor, self.registry)
-        listeners = [as_hook(h) for h in hooks]
+        listeners = as_hooks(hooks)
+        _check_run_id(run_id)
+        if on_scheduler is not None and not callable(on_scheduler):
+            raise ConfigError(f"on_scheduler: must be a function of the scheduler, not "
+                              f"{type(on_scheduler).__name__} {shown(on_scheduler)}")
         graph = self.compile()
         self.check_inputs(inputs or {})
         check_model_configs(graph.spec, graph.base_dir, backend, self.registry)
@@ -405,7 +458,7 @@ class Workflow:
         return check_inputs(self.spec, inputs)
 
     def run_sync(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
-                 hooks: Sequence[AnyHook] = (), run_id: str | None = None,
+                 hooks: Sequence[AnyHook] | None = (), run_id: str | None = None,
                  on_scheduler: Any = None, tool_executor: str | None = None) -> RunResult:
         """:meth:`run`, for code that is not async.
 
@@ -669,3 +722,41 @@ def _check_name(method: str, what: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{method}: the {what} must be a non-empty string, not "
                           f"{type(value).__name__} {shown(value)}")
+
+
+def _check_tool_name(method: str, fn: object, name: object) -> None:
+    """Check the name a tool is registered under: ``name``, or when it is ``None`` the
+    one ``fn`` brings (a ToolSpec's, an ``@tool``'s, the function's ``__name__``).
+
+    A planner's text plan calls a tool as ``name(...)`` and an LLM API's function names are
+    one word, so a name with a space can be called only by a ``tool:`` step that quotes it
+    (unquoted YAML drops the spaces at its edges); a control character (a NUL: no store
+    records it) breaks the run's record and messages; an empty name was silently replaced
+    by the function's.
+
+    :raises ConfigError: naming the name, or the callable that has none.
+    """
+    if name is None:
+        own = fn if isinstance(fn, ToolSpec) else getattr(fn, "__ponder_tool__", None)
+        name = own.name if isinstance(own, ToolSpec) else getattr(fn, "__name__", None)
+        if name is None:
+            raise ConfigError(f"{method}: {shown(fn)} has no __name__ to serve it under: "
+                              "pass name='...'")
+    if not isinstance(name, str):
+        return  # the registry names the type
+    if not name or not name.isprintable() or any(ch.isspace() for ch in name):
+        raise ConfigError(f"{method}: a tool's name must be one word, without spaces or "
+                          f"control characters (such as 'word_count'), not {shown(name)}")
+
+
+def _check_run_id(run_id: object) -> None:
+    """:raises ConfigError: for a run id that is not ``None`` or a non-empty string, or
+    that holds a NUL character (no store can record it: see ``no_run_id``)."""
+    if run_id is None:
+        return
+    if not isinstance(run_id, str) or not run_id:
+        raise ConfigError(f"run_id: must be a non-empty string (or None for a random id), "
+                          f"not {type(run_id).__name__} {shown(run_id)}")
+    if "\x00" in run_id:
+        raise ConfigError(f"run_id {shown(run_id)}: holds a NUL character, which no trace "
+                          "store can record")

@@ -56,7 +56,7 @@ from orchestrator.runtime.registry import Registry
 from orchestrator.runtime.run_checks import (
     AnyHook,
     aliases_used,
-    as_hook,
+    as_hooks,
     check_backend,
     check_inputs,
     check_model_configs,
@@ -488,9 +488,10 @@ def _listeners(hooks: Sequence[Any]) -> list[Hook]:
     :meth:`Workflow.run <orchestrator.sdk.Workflow.run>` wraps it (it raised TypeError
     in the middle of a resumed or replayed run).
 
-    :raises ConfigError: for a hook that is not callable, before anything is recorded.
+    :raises ConfigError: for a hook that is not callable, or one given alone (not in a
+        list), before anything is recorded.
     """
-    return [as_hook(hook) for hook in hooks]
+    return as_hooks(hooks)
 
 
 _STEP: TypeAdapter[Any] = TypeAdapter(Step)

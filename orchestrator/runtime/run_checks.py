@@ -49,6 +49,26 @@ def as_hook(hook: AnyHook) -> Hook:
     return plain
 
 
+def as_hooks(hooks: Iterable[AnyHook] | None) -> list[Hook]:
+    """A run's hooks as given (a list, or another iterable, of them; or ``None``), each
+    :func:`as_hook`.
+
+    :raises ConfigError: for one hook given alone, or a value that holds no hooks (a
+        string, a dict: its keys were taken for hooks), telling to pass a list; for a
+        hook that is not callable.
+    """
+    if hooks is None:
+        return []
+    if callable(hooks):
+        name = getattr(hooks, "__name__", None) or type(hooks).__name__ + "(...)"
+        raise ConfigError(f"hooks: pass a list of hooks, such as hooks=[{name}], not one "
+                          f"hook alone ({shown(hooks)})")
+    if isinstance(hooks, str | bytes | Mapping) or not isinstance(hooks, Iterable):
+        raise ConfigError(f"hooks: must be a list of functions of a batch of events, not "
+                          f"{type(hooks).__name__} {shown(hooks)}")
+    return [as_hook(hook) for hook in hooks]
+
+
 def backend_problem(backend: object, registry: Registry) -> str | None:
     """What is wrong with the backend a run is asked to put every model on (``ponder run
     --backend``, ``Workflow.run(backend=...)``): the words after the option's name, or None
