@@ -18,8 +18,11 @@ engine error, a 401/403/404/405 that says the member's address, credentials or m
 wrong) is retried on another engine, up to ``max_attempts`` engines; the engine
 is taken out after ``eject_after`` consecutive failures and tried again after
 ``probe_after_s`` (first asking its ``health()`` where it has one, which must answer
-within ``health_timeout_s``), with one call at a time until it answers one. Calls
-waiting for an engine that is taken out move to another. Errors of the call itself (HTTP
+within ``health_timeout_s``), with one call at a time until it answers one. A call
+that finds every engine it has not tried taken out, none due for its probe, probes the
+one out longest at once rather than failing without asking any (the retries of a step
+on a pool of one engine were spent so on one failure). Calls waiting for an engine that
+is taken out move to another. Errors of the call itself (HTTP
 4xx, bad configuration) are not retried. A streamed call is retried only before its first
 chunk; an engine that fails after it counts as failed all the same.
 
@@ -423,6 +426,10 @@ def default_resolve(name: str, registry: Registry | None = None) -> BackendFacto
     return registry.bound_factory(factory) if registry is not None else factory
 
 
+#: in a call's ``tried``: it has probed an engine before its time (no member has this name)
+_PROBED_EARLY = "\x00probed early"
+
+
 class _PoolCore:
     """The shared state of a pool: members, queues, affinity, service ledger."""
 
@@ -443,12 +450,14 @@ class _PoolCore:
 
     # -- routing --------------------------------------------------------------------------
     async def route(self, request: LLMRequest, tried: set[str],
-                    busy_deadline: float = math.inf, nested: bool = False
-                    ) -> tuple[Member, bool]:
+                    busy_deadline: float = math.inf, nested: bool = False,
+                    arrived: float = math.inf) -> tuple[Member, bool]:
         """Pick an engine for a call; returns it and whether prefix affinity chose it.
         Engines that answered busy are left alone until their back-off ends; when only
         such engines are left, the call waits for the first of them, up to
         ``busy_deadline`` (``nested``: the pool is a member of another, which waits).
+        When every engine not tried is out, one taken out before the call ``arrived``
+        is probed at once (see the module docstring).
 
         :raises BackendUnavailable: when no untried engine is up.
         :raises PoolBusy: when every one that is up is busy past ``busy_deadline``.
@@ -467,9 +476,23 @@ class _PoolCore:
             # nothing is up, but an engine is being probed: its answer may bring it back
             probing = [m.probed for m in self.members
                        if m.name not in tried and m.probed is not None]
-            if not probing:
-                raise BackendUnavailable(self._unavailable_message(tried))
-            await probing[0].wait()
+            if probing:
+                await probing[0].wait()
+                continue
+            # every engine not tried yet is out, none due for its probe: rather than fail
+            # the call unasked (a step's retries were all spent so on one failure of a
+            # pool's only engine), the one out longest is probed now, once per call (it
+            # counts as tried: one taken out again for busy answers is not probed again)
+            # (one taken out meanwhile, say for answering it busy, is not asked again)
+            out = [m for m in self.members if m.name not in tried
+                   and m.down_since is not None and m.down_since <= arrived]
+            if out and _PROBED_EARLY not in tried:
+                first = min(out, key=lambda m: m.down_since or 0.0)
+                tried.update((first.name, _PROBED_EARLY))
+                if await self.usable(first, now, early=True):
+                    candidates = [first]
+                    break
+            raise BackendUnavailable(self._unavailable_message(tried))
         least = min(candidates, key=lambda m: m.load)
         key = self._prefix(request) if self.options.routing == "prefix_affinity" else None
         if key is None:
@@ -515,12 +538,14 @@ class _PoolCore:
             free = max(free, member.down_since + self.options.probe_after_s)
         return free
 
-    async def usable(self, member: Member, now: float) -> bool:
+    async def usable(self, member: Member, now: float, early: bool = False) -> bool:
         """Whether the member may take a call: it is up, or it was taken out, is due for
-        a probe and passes it (half-open: its next failure takes it out again)."""
+        a probe (``early``: whether due or not) and passes it (half-open: its next
+        failure takes it out again)."""
         if member.down_since is None:
             return True
-        if member.probed is not None or now - member.down_since < self.options.probe_after_s:
+        if member.probed is not None or (
+                not early and now - member.down_since < self.options.probe_after_s):
             return False
         # one call probes it; those arriving meanwhile go to the other engines instead of
         # all waiting up to health_timeout_s for an engine that may be hung (or, when no
@@ -1114,10 +1139,12 @@ class PoolBackend:
         tried: set[str] = set()
         attempts = 0
         faults: list[tuple[str, Exception]] = []  # the engines that failed it, and how
-        busy_deadline = anyio.current_time() + self._busy_wait_s
+        arrived = anyio.current_time()
+        busy_deadline = arrived + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
         while True:
-            member, by_prefix = await core.route(request, tried, busy_deadline, self.nested)
+            member, by_prefix = await core.route(request, tried, busy_deadline, self.nested,
+                                                 arrived)
             started = anyio.current_time()
             sent: LLMRequest | None = None
             try:
@@ -1212,10 +1239,12 @@ class PoolBackend:
         tried: set[str] = set()
         attempts = 0
         faults: list[tuple[str, Exception]] = []  # the engines that failed it, and how
-        busy_deadline = anyio.current_time() + self._busy_wait_s
+        arrived = anyio.current_time()
+        busy_deadline = arrived + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
         while True:
-            member, by_prefix = await core.route(request, tried, busy_deadline, self.nested)
+            member, by_prefix = await core.route(request, tried, busy_deadline, self.nested,
+                                                 arrived)
             started = anyio.current_time()
             sent = False
             engine_request: LLMRequest | None = None

@@ -80,9 +80,9 @@ async def test_once_every_engine_is_out_the_message_names_each_and_its_last_erro
     with pytest.raises(BackendUnavailable):
         await pool.complete(ask("q"))
     with pytest.raises(BackendUnavailable) as info:
-        await pool.complete(ask("q"))
+        await pool.complete(ask("q"))  # it asks the engine out longest (a), once
     assert str(info.value) == (
         "pool 'pooled': no engine can take the call; engines: "
-        "a (down: BackendHTTPError: a: HTTP 500: boom a), "
+        "a (tried: BackendHTTPError: a: HTTP 500: boom a), "
         "b (down: BackendHTTPError: b: HTTP 404: boom b)")
     await pool.aclose()
