@@ -143,21 +143,3 @@ async def test_a_planned_map_body_reads_an_earlier_step_of_the_plan(
                for s in p.steps if s["id"] in ("p__m", "p__said")}
     assert patched == {"p__m": ["p__first"], "p__said": ["p__m"]}
 
-
-def test_validate_finds_a_map_body_reading_a_step_outside_the_plan() -> None:
-    from orchestrator.graph.validate import validate_text
-
-    text = """name: w
-steps:
-  - id: p
-    kind: plan
-    planner: static
-    goal: g
-    options:
-      steps:
-        - {id: m, kind: map, over: [1], step: {kind: tool, tool: calc,
-           args: {expression: "${steps.zzz.output}"}}}
-"""
-    [problem] = validate_text(text, "w.yaml")
-    assert problem.message == ("plan 'p': step 'm' refers to 'zzz', which is not an "
-                               "earlier step of the plan nor a dependency of the plan step")

@@ -120,3 +120,14 @@ def test_ponder_validate_reports_every_problem_of_the_example(tmp_path: Path) ->
     assert f"static.yaml:{output}:7: error: static plan: `output: nope`" in proc.stderr
     assert f"static.yaml:{tool}:11: error: unknown tool 'clac'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_map_body_reading_a_step_outside_the_plan_is_reported() -> None:
+    """A planned map's dependencies left out what its body reads (3d41c4c)."""
+    text = HEAD + """      steps:
+        - {id: m, kind: map, over: [1], step: {kind: tool, tool: calc,
+           args: {expression: "${steps.zzz.output}"}}}
+"""
+    [problem] = validate_text(text, "w.yaml")
+    assert problem.message == ("plan 'p': step 'm' refers to 'zzz', which is not an "
+                               "earlier step of the plan nor a dependency of the plan step")
