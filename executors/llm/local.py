@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 from executors.llm._common import BackendOptions, BackendStats, check_request, parse_options
 from executors.llm._json_output import grammar_schema
 from orchestrator._extras import extra_missing, installed
-from orchestrator.errors import BackendError, ConfigError
+from orchestrator.errors import BackendError, ConfigError, shown
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
 
@@ -283,6 +283,21 @@ class LocalBackend:
         if not config.options.get("model_path") and not _bundled_installed():
             return MISSING_MODEL
         return None
+
+    @classmethod
+    def field_problems(cls, config: ModelConfig
+                       ) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """What is wrong with ``config``'s own fields, each as (path inside the config,
+        message, hint), for ``ponder validate`` (and ``ponder run`` before it starts) to
+        report at its line (see :func:`orchestrator.graph.validate.model_problems`): a
+        ``model_path`` that is not a file here. (A pool's member is not asked: one that
+        cannot run on this machine is left out at run time.)"""
+        path = config.options.get("model_path")
+        if not isinstance(path, str) or not path or Path(path).is_file():
+            return []  # none given (the bundled model's), or not text (the options' check)
+        return [(("options", "model_path"), f"model_path {shown(path, 300)} is not a file",
+                 "give the path of a GGUF model file; a relative one is read from the "
+                 "folder the run starts in")]
 
     def __init__(self, config: ModelConfig) -> None:
         """:raises ConfigError: for a bad option or without the ``local`` extra installed."""

@@ -34,6 +34,7 @@ from orchestrator.errors import (
     ConfigError,
     StepError,
     StepTimeout,
+    shown,
 )
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage, approx_prompt_tokens
 from orchestrator.runtime.registry import ConfigProblem
@@ -42,6 +43,8 @@ from orchestrator.spec.models import ModelConfig
 BASE_URL_ENV = "PONDER_OPENAI_BASE_URL"
 MODEL_ENV = "PONDER_OPENAI_MODEL"
 KEY_ENV = "OPENAI_API_KEY"
+#: what a base URL looks like, as the messages about one that is not a URL show it
+URL_EXAMPLE = "http://127.0.0.1:8000/v1"
 
 
 class OpenAIOptions(BackendOptions):
@@ -93,17 +96,19 @@ class OpenAIBackend:
     server that sends a byte now and then never trips it; the two limits above do.
 
     Errors: a ``base_url`` that is not an http(s) URL → :class:`ConfigError` when
-    constructed; unreachable server, a stream cut before its finish reason, or a stream
-    without any event (a connection dropped after the headers looks the same as a server
+    constructed (a run is refused before it starts: :meth:`config_problems`,
+    :meth:`field_problems`); unreachable server, a stream cut before its finish reason,
+    or a stream without any event (a connection dropped after the headers looks the same as a server
     that answered nothing; retries bound the second) → :class:`BackendUnavailable`; HTTP
     timeout or one of the limits above → :class:`StepTimeout` (naming the option), HTTP
     status → :class:`BackendHTTPError` (the server's message on one line, with a hint for
     401/403 and 404; its ``retry_after_s`` is the server's ``Retry-After``, which an engine
     pool honours for 429 and 503, and a step's ``retry:`` policy waits out, up to its
     ``max_backoff_s``); a refused ``json_schema`` (whatever the status: llama.cpp's server
-    answers 500), an answer that is not a chat completion, has no choices or no text
-    (``content: null``), or a stream chunk of the wrong shape (its choices, index, content
-    or finish reason not what a chat completion chunk holds) → :class:`BackendError`,
+    answers 500), an answer that is not a chat completion (a choice or its message not an
+    object), has no choices or no text (``content: null``), or content that is not text
+    (each naming what came), or a stream chunk of the wrong shape (its choices, index,
+    content or finish reason not what a chat completion chunk holds) → :class:`BackendError`,
     which is not retried; an error event in a stream (vLLM's server sends one when the
     engine fails after the answer began) → :class:`BackendHTTPError` of the HTTP status
     in its ``code`` (a 5xx is retried), else :class:`BackendError`. Each names the URL.
@@ -124,12 +129,25 @@ class OpenAIBackend:
     def config_problems(cls, config: ModelConfig, env: Mapping[str, str]
                         ) -> list[ConfigProblem]:
         """What ``config`` lacks in the environment ``env`` (every one; the run is refused
-        before it starts, see ``Registry.backend_config_problems``): a model name to send
-        (no ``model``, ``$PONDER_OPENAI_MODEL`` unset), and a server of its own (no
+        before it starts, see ``Registry.backend_config_problems``): a server URL that is
+        not an http(s) URL (``base_url``, else ``$PONDER_OPENAI_BASE_URL``), a model name
+        to send (no ``model``, ``$PONDER_OPENAI_MODEL`` unset), and a server of its own (no
         ``base_url``, ``$PONDER_OPENAI_BASE_URL`` unset) when there is no key either for
         OpenAI's API (``$OPENAI_API_KEY``, or the variable ``api_key_env`` names). A server
         of one's own needs no key."""
         problems: list[ConfigProblem] = []
+        if config.base_url:
+            words = _base_url_problem(config.base_url)
+            if words is not None:
+                problems.append(ConfigProblem(
+                    f"base_url {shown(config.base_url)} {words}",
+                    f"write the server's URL, such as {URL_EXAMPLE!r}", "base_url: URL"))
+        elif env.get(BASE_URL_ENV):
+            words = _base_url_problem(env[BASE_URL_ENV])
+            if words is not None:
+                problems.append(ConfigProblem(
+                    f"${BASE_URL_ENV} {shown(env[BASE_URL_ENV])} {words}",
+                    f"set it to the server's URL, such as {URL_EXAMPLE!r}", "base_url: URL"))
         if not (config.model or env.get(MODEL_ENV)):
             problems.append(ConfigProblem(
                 "no model name to send to the server",
@@ -144,9 +162,23 @@ class OpenAIBackend:
                 "base_url: URL"))
         return problems
 
+    @classmethod
+    def field_problems(cls, config: ModelConfig
+                       ) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """What is wrong with ``config``'s own fields whatever the environment, each as
+        (path inside the config, message, hint), for ``ponder validate`` to report at its
+        line (see :func:`orchestrator.graph.validate.model_problems`): a ``base_url`` that
+        is not an http(s) URL. (:meth:`config_problems` reports it too, for a run that was
+        not validated, and one from ``$PONDER_OPENAI_BASE_URL``.)"""
+        words = _base_url_problem(config.base_url) if config.base_url else None
+        if words is None:
+            return []
+        return [(("base_url",), f"base_url {shown(config.base_url)} {words}",
+                 f"write the server's URL, such as {URL_EXAMPLE!r}")]
+
     def __init__(self, config: ModelConfig) -> None:
-        """:raises ConfigError: for a bad option, a missing model name or a missing key
-            (every problem of :meth:`config_problems`)."""
+        """:raises ConfigError: for a bad option or base URL, a missing model name or a
+            missing key (every problem of :meth:`config_problems`)."""
         self.config = config
         self.options = parse_options(self.options_model, config.options, "openai")
         base_url = config.base_url or os.environ.get(BASE_URL_ENV) or None
@@ -652,7 +684,9 @@ def _completion_parts(response: Any, base_url: str) -> tuple[list[Any], tuple[in
         raise BackendError(f"{base_url}: the answer is not a chat completion: "
                            f"{_preview(_as_json(response))}")
     usage = _usage_counts(getattr(response, "usage", None)) or (0, 0)
-    indexes = [getattr(c, "index", 0) or 0 for c in choices]
+    # (a choice that is not an object is reported as such by _choice_text)
+    indexes = [getattr(c, "index", 0) or 0 if isinstance(c, pydantic.BaseModel) else 0
+               for c in choices]
     if not all(_is_int(i) for i in indexes):
         raise BackendError(f"{base_url}: the answer is not a chat completion (a choice's "
                            f"index is not a number): {_preview(_as_json(response))}")
@@ -663,17 +697,45 @@ def _completion_parts(response: Any, base_url: str) -> tuple[list[Any], tuple[in
 def _choice_text(choice: Any, base_url: str) -> str:
     """A choice's text.
 
-    :raises BackendError: when it has none (``content: null``), naming the finish reason
-        and any refusal.
+    :raises BackendError: when it has none (no message, or ``content: null``), naming the
+        finish reason and any refusal; when the choice or its message is not an object,
+        or its content is not text, naming what came instead.
     """
+    if not isinstance(choice, pydantic.BaseModel):
+        raise BackendError(f"{base_url}: the answer is not a chat completion (a choice is "
+                           f"{_json_kind(choice)}, not an object): "
+                           f"{_preview(_as_json(choice))}")
     message = getattr(choice, "message", None)
+    if message is not None and not isinstance(message, pydantic.BaseModel):
+        raise BackendError(f"{base_url}: the answer is not a chat completion (its message "
+                           f"is {_json_kind(message)}, not an object): "
+                           f"{_preview(_as_json(message))}")
     content = getattr(message, "content", None)
     if isinstance(content, str):
         return content
+    if content is not None:
+        raise BackendError(f"{base_url}: the answer's content is {_json_kind(content)}, not "
+                           f"text: {_preview(_as_json(content))}")
     refusal = getattr(message, "refusal", None)
     why = f"the model refused: {_one_line(refusal)}" if isinstance(refusal, str) and refusal \
         else f"finish_reason {getattr(choice, 'finish_reason', None)!r}"
-    raise BackendError(f"{base_url}: the answer has no text (content: null; {why})")
+    null = "no message" if message is None else "content: null"
+    raise BackendError(f"{base_url}: the answer has no text ({null}; {why})")
+
+
+def _json_kind(value: Any) -> str:
+    """What a value from a server's JSON is, as a message names it (``a number``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
 
 
 def _is_int(value: Any) -> bool:
@@ -775,22 +837,28 @@ def _sent_nothing(base_url: str, what: str, more: str = "") -> BackendUnavailabl
 
 def _check_base_url(url: str, source: str) -> None:
     """:raises ConfigError: when ``url`` is not an http(s) URL with a host."""
+    problem = _base_url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"openai backend: {source} {shown(url)} {problem}: give the "
+                          f"server's URL, such as {URL_EXAMPLE!r}")
+
+
+def _base_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as a server's base URL, as words that follow it
+    (``is not an http(s) URL``), or None for an http(s) URL with a host."""
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # an unclosed bracket of an IPv6 host
-        raise ConfigError(f"openai backend: {source} {url!r} is not a URL: {exc}") from None
-    problem = ""
+        return f"is not a URL: {exc}"
     if url != url.strip() or any(c.isspace() for c in url):
-        problem = "holds whitespace"
-    elif parts.scheme not in ("http", "https") or not parts.hostname:
-        problem = "is not an http(s) URL such as 'http://127.0.0.1:8000/v1'"
-    else:
-        try:
-            parts.port  # noqa: B018  (raises for a port out of range)
-        except ValueError as exc:
-            problem = f"has a bad port: {exc}"
-    if problem:
-        raise ConfigError(f"openai backend: {source} {url!r} {problem}")
+        return "holds whitespace"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL"
+    try:
+        parts.port  # noqa: B018  (raises for a port out of range)
+    except ValueError as exc:
+        return f"has a bad port: {exc}"
+    return None
 
 
 def _carries_content(chunk: Any) -> bool:

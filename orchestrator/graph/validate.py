@@ -176,8 +176,11 @@ def run_model(config: ModelConfig, backend: str | None) -> ModelConfig:
 def model_problems(alias: str, config: ModelConfig, registry: Registry
                    ) -> list[tuple[tuple[str | int, ...], str, str]]:
     """What is wrong with one model's config: its backend is not installed (unknown, or
-    lacking the extra it needs: its ``missing_extra(config)`` classmethod says), or the
-    backend refuses its ``options:``. Each is (path inside the config, message, hint).
+    lacking the extra it needs: its ``missing_extra(config)`` classmethod says), the
+    backend refuses its ``options:``, or its other fields (its ``field_problems(config)``
+    classmethod's: the ``openai`` backend's ``base_url`` that is not an http(s) URL, the
+    ``local`` backend's ``model_path`` that is not a file). Each is (path inside the
+    config, message, hint).
 
     A pool's members are not asked for their extras: a member that cannot run on this
     machine is left out at run time (docs/engines.md, "Pools")."""
@@ -198,7 +201,21 @@ def model_problems(alias: str, config: ModelConfig, registry: Registry
     problems += [(("options", *where), f"model {alias!r}: {message}", "")
                  for where, message in registry.backend_option_problems(config.backend,
                                                                         config.options)]
+    problems += [(where, f"model {alias!r}: {message}", hint)
+                 for where, message, hint in field_problems(config, registry)]
     return problems
+
+
+def field_problems(config: ModelConfig, registry: Registry
+                   ) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """What a model's backend finds wrong with the config's own fields whatever the
+    environment (its ``field_problems(config)`` classmethod's, when it has one), each as
+    (path inside the config, message, hint); none for a backend that does not load."""
+    try:
+        check = getattr(registry.backend_factory(config.backend), "field_problems", None)
+    except ConfigError:
+        return []
+    return list(check(config)) if callable(check) else []
 
 
 def _missing_function(target: str, spec: ModuleSpec | None) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator.errors import ConfigError, PonderError, SpecError, shown
 from orchestrator.graph.subworkflows import inherit_models, workflow_calls
-from orchestrator.graph.validate import run_model
+from orchestrator.graph.validate import field_problems, run_model
 from orchestrator.runtime.contracts import Hook
 from orchestrator.runtime.engine import validate_inputs
 from orchestrator.runtime.registry import ConfigProblem, Registry
@@ -193,12 +193,14 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
                         registry: Registry, *, steps: Iterable[str] | None = None,
                         more_aliases: Iterable[str] = ()) -> None:
     """Refuse a run whose models lack what their backend needs to serve them here (the
-    ``openai`` backend: a model name; a server or a key), each problem once with every
-    model that has it, or whose ``options:`` their backend refuses
-    (:meth:`Registry.backend_option_problems`: a pool checks its members', registered
-    backends' too), each with its model: each LLM step of the run failed at run time
-    with it instead. (``ponder run`` validates the file first, which reports bad options
-    at their lines: a run it starts finds none left here.)
+    ``openai`` backend: an http(s) server URL; a model name; a server or a key), each
+    problem once with every model that has it, or whose ``options:`` or other fields
+    their backend refuses (:meth:`Registry.backend_option_problems`: a pool checks its
+    members', registered backends' too; :func:`~orchestrator.graph.validate.
+    field_problems`: the ``local`` backend's ``model_path`` that is not a file), each
+    with its model: each LLM step of the run failed at run time with it instead.
+    (``ponder run`` validates the file first, which reports these at their lines: a run
+    it starts finds none left here.)
 
     The models checked are those the steps that will run use, as the run serves them
     (``backend`` puts every one on that backend), and those of the sub-workflows they
@@ -237,7 +239,12 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
             label = shown(alias) + (f" of sub-workflow {of}" if of is not None else "")
             refused += [f"model {label}: {message}" for _, message in
                         registry.backend_option_problems(config.backend, config.options)]
-            for problem in registry.backend_config_problems(config):
+            problems = registry.backend_config_problems(config)
+            # (the openai backend's config check names its bad base_url too: say it once)
+            given = {problem.problem for problem in problems}
+            refused += [f"model {label}: {message} ({hint})" for _, message, hint in
+                        field_problems(config, registry) if message not in given]
+            for problem in problems:
                 # giving the field fixes it where the run keeps the model's own backend
                 found.setdefault(problem, []).append((label, config is declared))
         # (finding the calls reads every step's templates: only where one may call)

@@ -213,6 +213,33 @@ def non_finite(value: Any, name: str) -> str | None:
     return None
 
 
+#: The most arrays and objects a value written in a workflow (an input's ``default``) may
+#: nest. pydantic's JSON serializer, which writes the workflow (to compile it) and every
+#: event a store keeps, refuses a value deeper than 255 levels from the object holding
+#: it, and a run's inputs sit three levels down in its ``run_started`` event (so do the
+#: defaults in the workflow); the rest is room for a step that passes the value on
+#: inside one of its own (a tool's ``args: {x: ${inputs.x}}``).
+MAX_VALUE_DEPTH = 250
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` arrays and objects (dicts, lists,
+    tuples) inside each other; a value that holds itself does. Level by level, each
+    container once a level, so that a value sharing its parts (SDK data, YAML aliases)
+    takes no longer than its distinct containers times ``limit``."""
+    level = [value] if isinstance(value, dict | list | tuple) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        below: dict[int, Any] = {}
+        for container in level:
+            for item in container.values() if isinstance(container, dict) else container:
+                if isinstance(item, dict | list | tuple):
+                    below[id(item)] = item
+        level = list(below.values())
+    return bool(level)
+
+
 class InputSpec(_Model):
     type: JSONType = Field("string", description="JSON type of the value.")
     description: str = ""
@@ -222,6 +249,16 @@ class InputSpec(_Model):
     json_schema: dict[str, Any] | None = Field(
         None, alias="schema", description="A full JSON Schema, for structured inputs."
     )
+
+    @field_validator("default")
+    @classmethod
+    def _storable_default(cls, value: Any) -> Any:
+        """A default a run can record: one nested deeper than :data:`MAX_VALUE_DEPTH`
+        passed validation, and the run then stopped with an internal error."""
+        if nested_deeper_than(value, MAX_VALUE_DEPTH):
+            raise ValueError(f"the default nests arrays and objects more than "
+                             f"{MAX_VALUE_DEPTH} levels deep: a run stores no deeper value")
+        return value
 
     @property
     def is_required(self) -> bool:

@@ -341,6 +341,40 @@ async def test_content_null_is_an_error(server: RawServer, message: dict[str, An
     assert counted.total == 14
 
 
+def _answer_with_message(message: Any) -> dict[str, Any]:
+    body = completion({"content": "unused"})
+    body["choices"][0]["message"] = message
+    return body
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    (completion({"content": 42}), "the answer's content is a number, not text: '42'"),
+    (completion({"content": ["a", "b"]}),
+     """the answer's content is an array, not text: '["a", "b"]'"""),
+    (completion({"content": True}), "the answer's content is a boolean, not text: 'true'"),
+    (_answer_with_message("hello"), "the answer is not a chat completion (its message is "
+     "a string, not an object): 'hello'"),
+    (_answer_with_message([1]), "the answer is not a chat completion (its message is an "
+     "array, not an object): '[1]'"),
+    (_answer_with_message(None), "the answer has no text (no message; finish_reason "
+     "'stop')"),
+    ({**completion(None), "choices": ["hello"]}, "the answer is not a chat completion (a "
+     "choice is a string, not an object): 'hello'"),
+])
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_content_of_the_wrong_shape_is_named(server: RawServer, body: dict[str, Any],
+                                                   said: str, streaming: bool) -> None:
+    """Each was "the answer has no text (content: null; ...)", whatever came. (A stream
+    request answered by one JSON body is read as that answer.)"""
+    server.script.append(reply(200, body))
+    b = backend(f"{server.root}/v1")
+    with pytest.raises(BackendError) as info:
+        await (streamed(b, ask()) if streaming else b.complete(ask()))
+    await b.aclose()
+    assert str(info.value) == f"{server.root}/v1/: {said}"
+    assert not is_retryable(info.value)
+
+
 # -- streams --------------------------------------------------------------------------------
 
 

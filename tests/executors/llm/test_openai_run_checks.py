@@ -96,6 +96,24 @@ def test_a_server_of_ones_own_needs_no_key_and_api_key_env_names_the_key() -> No
     assert _problems({"OPENAI_API_KEY": "k"}, model="m", api_key_env="MY_KEY") == []
 
 
+def test_a_base_url_that_is_not_an_http_url_is_a_problem_from_either_source() -> None:
+    """It was found only when the first step built the backend: the run had started."""
+    assert OpenAIBackend.config_problems(
+        ModelConfig(backend="openai", model="m", base_url="ftp://x"), {}) == [ConfigProblem(
+            "base_url 'ftp://x' is not an http(s) URL",
+            "write the server's URL, such as 'http://127.0.0.1:8000/v1'", "base_url: URL")]
+    env = {"PONDER_OPENAI_BASE_URL": "not a url", "PONDER_OPENAI_MODEL": "m"}
+    assert OpenAIBackend.config_problems(ModelConfig(backend="openai"), env) == [
+        ConfigProblem("$PONDER_OPENAI_BASE_URL 'not a url' holds whitespace",
+                      "set it to the server's URL, such as 'http://127.0.0.1:8000/v1'",
+                      "base_url: URL")]
+    # the config's base_url is the one sent: the variable's is not read
+    assert _problems(env, base_url="http://h/v1") == []
+    assert _problems({"PONDER_OPENAI_BASE_URL": "http://h:99999/v1"}, model="m") == [
+        "$PONDER_OPENAI_BASE_URL 'http://h:99999/v1' has a bad port: Port out of range "
+        "0-65535"]
+
+
 def test_the_backend_refuses_the_same_config_with_every_problem() -> None:
     with pytest.raises(ConfigError) as caught:
         OpenAIBackend(ModelConfig(backend="openai"))
@@ -132,6 +150,19 @@ async def test_workflow_run_refuses_before_anything_is_recorded(
     with pytest.raises(ConfigError) as caught:
         await _flow(tmp_path).run(hooks=[StoreHook(trace_store)])
     assert str(caught.value) == BOTH
+    assert await _runs(trace_store) == []
+
+
+async def test_a_bad_base_url_is_refused_before_anything_is_recorded(
+        tmp_path: Path, trace_store: TraceStore) -> None:
+    file = tmp_path / "asks.yaml"
+    file.write_text(FLOW.replace("{backend: openai}",
+                                 "{backend: openai, model: m, base_url: 'ftp://x'}"))
+    with pytest.raises(ConfigError) as caught:
+        await Workflow.from_yaml(file).run(hooks=[StoreHook(trace_store)])
+    assert str(caught.value) == (
+        "base_url 'ftp://x' is not an http(s) URL for model 'default': write the server's "
+        "URL, such as 'http://127.0.0.1:8000/v1', or give `base_url: URL` in its config")
     assert await _runs(trace_store) == []
 
 

@@ -56,6 +56,42 @@ def test_each_problem_names_its_models_and_where_to_fix_them(tmp_path: Path) -> 
         f"`base_url: URL` under `models: small` in {flow}")
 
 
+def test_a_bad_base_url_in_the_environment_is_refused_before_the_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run started, and recorded its step failed for it."""
+    monkeypatch.setenv("PONDER_OPENAI_BASE_URL", "not a url")
+    monkeypatch.setenv("PONDER_OPENAI_MODEL", "m")
+    error = error_of(invoke(*RUN, "--backend", "openai"), "config")
+    assert error["message"] == (
+        "--backend openai: $PONDER_OPENAI_BASE_URL 'not a url' holds whitespace for model "
+        "'default': set it to the server's URL, such as 'http://127.0.0.1:8000/v1', or serve "
+        "it with --model default=FILE, a model config giving `backend: openai` and "
+        "`base_url: URL` (see examples/models/openai_compatible.yaml)")
+
+
+@pytest.mark.parametrize(("model", "field", "said"), [
+    ("{backend: openai, model: m, base_url: 'ftp://x'}", "base_url",
+     "base_url 'ftp://x' is not an http(s) URL"),
+    ("{backend: local, options: {model_path: no-such.gguf}}", "model_path",
+     "model_path 'no-such.gguf' is not a file"),
+])
+def test_a_bad_field_of_a_model_is_located_before_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, field: str,
+        said: str) -> None:
+    """``ponder validate`` said ok; ``ponder run`` started the run, whose step failed."""
+    monkeypatch.chdir(tmp_path)
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(f"name: t\nmodels:\n  default: {model}\n"
+                    "steps:\n  - {id: a, kind: llm, prompt: hi}\n")
+    where = f"{flow}:3:{flow.read_text().splitlines()[2].index(field) + 1}"  # at its key
+    validated = invoke("validate", str(flow))
+    assert validated.exit_code == 1
+    assert f"{where}: error: model 'default': {said}\n" in validated.stderr
+    error = error_of(invoke("run", str(flow), "--json", "--db", "memory://"), "workflow")
+    assert error["location"] == where
+    assert [p["message"] for p in error["problems"]] == [f"model 'default': {said}"]
+
+
 FLOW = """\
 name: asks
 models:

