@@ -156,6 +156,13 @@ class LLMBackend(Protocol):
     I/O. Without it, nothing is checked up front (the ``openai`` backend has one: no model
     name; no server and no key; the ``pool`` backend asks its members' backends).
 
+    A classmethod ``field_problems(config)`` says what is wrong with a field's value
+    beyond its type: ``(path, message, hint)`` triples, ``path`` within the model's
+    mapping (``("base_url",)``, ``("options", "model_path")``), which ``ponder validate`` reports at the
+    field's line and every run that starts refuses before anything is recorded (the
+    ``openai`` backend: a ``base_url`` that is no http(s) URL; ``local``: a
+    ``model_path`` that is not a file). It may look at files, nothing more.
+
     A backend that builds or checks other backends by name (the ``pool`` backend: its
     members; ``ray-engine``: the engine in its actor) has a classmethod
     ``with_registry(registry)`` returning a factory (typically a subclass) that finds
