@@ -41,7 +41,9 @@ def _canonical(value: Any) -> Any:
 
 def vote_text(value: Any) -> str:
     """A child's output as a vote reads it: the text, or canonical JSON for a structured
-    or numeric output (keys sorted, ``7.0`` written ``7``), so equal values vote alike."""
+    or numeric output (keys sorted, ``7.0`` written ``7``), so equal values vote alike.
+    A vote compares answers as text: the number ``7`` and the text ``"7"`` are one answer,
+    ``true`` and ``1`` are two (the README says so)."""
     return value if isinstance(value, str) else as_text(_canonical(value))
 
 
@@ -88,6 +90,12 @@ def normalize(answer: str, steps: Sequence[str]) -> Any:
 
     ``number`` turns the answer into an int or float (no number: no answer).
     """
+    return _normalized(answer, steps)[0]
+
+
+def _normalized(answer: str, steps: Sequence[str]) -> tuple[Any, str | None]:
+    """The vote key (or ``_NO_ANSWER``) and the normaliser that found no answer (``number``
+    finding no number), None when none did (an answer left empty has no such one)."""
     value: Any = answer
     for name in steps:
         if not isinstance(value, str):
@@ -101,10 +109,10 @@ def normalize(answer: str, steps: Sequence[str]) -> Any:
         elif name == "number":
             value = parse_number(value)
             if value is None:
-                return _NO_ANSWER
+                return _NO_ANSWER, name
     if value == "":
-        return _NO_ANSWER
-    return value
+        return _NO_ANSWER, None
+    return value, None
 
 
 @dataclass(slots=True)
@@ -337,8 +345,10 @@ def apply_policy(children: Sequence[Child], join: JoinStep, fanout_id: str) -> l
     """
     ok = [c for c in children if c.ok]
     failed = [c for c in children if c.status in ("failed", "skipped")]
-    shown = "; ".join(f"{c.step_id or c.index}: {c.error}" for c in failed[:3])
-    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+    # children of one shared request share its step and its error: named once
+    named = list(dict.fromkeys(f"{c.step_id or c.index}: {c.error}" for c in failed))
+    shown = "; ".join(named[:3])
+    more = f" (and {len(named) - 3} more)" if len(named) > 3 else ""
     if join.policy == "require_all" and failed:
         raise StepError(f"join {join.id!r} requires every child of {fanout_id!r}; "
                         f"{len(failed)} of {len(children)} failed: {shown}{more}",
@@ -414,7 +424,9 @@ def check_verdicts(children: Sequence[Child]) -> list[str]:
 def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child],
                     children: Sequence[Child] = (), cut_short: int = 0) -> StepError:
     """The error of a vote with no valid answer: no child gave a message, or the extractor
-    (shown as written) or the normalisation found an answer in none of them.
+    (shown as written) or the normalisation found an answer in none of them. Which one:
+    an extractor that matched is not blamed for a ``number`` normaliser that then found no
+    number in what it matched.
 
     :param cut_short: how many answers stopped at max_tokens (known to the fan-out; the
         children ``ok`` flag theirs too): the error says so."""
@@ -422,12 +434,36 @@ def no_answer_error(join: JoinStep, fanout_id: str, ok: Sequence[Child],
         seen = seen_children(children)
         return StepError(f"join {join.id!r} ({join.reducer}): no child of {fanout_id!r} gave "
                          f"a message to vote on ({seen})", step_id=join.id)
-    how = (f"the extractor `{join.extract}`" if join.extract else
-           f"normalisation ({', '.join(join.normalize)})")
-    first = as_text(ok[0].output)
     cut = max(cut_short, sum(c.cut_short for c in ok))
     why = (f"; {cut} of them stopped at max_tokens, so the answer may be cut off: raise "
            f"{fanout_id!r}'s max_tokens" if cut else "")
-    return StepError(f"join {join.id!r} ({join.reducer}): {how} found no answer in any of "
-                     f"the {len(ok)} succeeded children of {fanout_id!r} (child {ok[0].index} "
-                     f"wrote {first[:80]!r}){why}", step_id=join.id)
+    causes: dict[str, list[tuple[Child, str]]] = {}
+    for child in ok:
+        kind, text = _why_no_answer(child, join)
+        causes.setdefault(kind, []).append((child, text))
+    if list(causes) == ["extract"]:
+        first = as_text(ok[0].output)
+        return StepError(f"join {join.id!r} ({join.reducer}): the extractor `{join.extract}` "
+                         f"found no answer in any of the {len(ok)} succeeded children of "
+                         f"{fanout_id!r} (child {ok[0].index} wrote {first[:80]!r}){why}",
+                         step_id=join.id)
+    shown = "; ".join(
+        f"{seen[0][1]} (child {seen[0][0].index} wrote {as_text(seen[0][0].output)[:80]!r}"
+        + (f"; so in {len(seen)} of them)" if len(causes) > 1 else ")")
+        for seen in causes.values())
+    return StepError(f"join {join.id!r} ({join.reducer}): no answer in any of the {len(ok)} "
+                     f"succeeded children of {fanout_id!r}: {shown}{why}", step_id=join.id)
+
+
+def _why_no_answer(child: Child, join: JoinStep) -> tuple[str, str]:
+    """Why a succeeded child gave no answer to vote on, as a kind and its text: its
+    extractor found none (``extract``), a normaliser found none in what it found
+    (``number``: no number in it), or the normalisation left nothing (``empty``)."""
+    raw = extract_answer(vote_text(child.output), join.extract)
+    if raw is None:
+        return "extract", f"the extractor `{join.extract}` found no answer"
+    what = "the extracted answer" if join.extract is not None else "the answer"
+    failed = _normalized(raw, join.normalize)[1]
+    if failed is not None:
+        return failed, f"normalize `{failed}` found no number in {what} {raw[:80]!r}"
+    return "empty", f"normalisation ({', '.join(join.normalize)}) left {what} {raw[:80]!r} empty"

@@ -602,14 +602,31 @@ class _Checker:
                          "step, not a fan-out", "name a map, spawn or sample step")
         else:
             self.check_second_join(base, step)
-        if step.reducer == "first_finish" and target.kind in FANOUT_KINDS:
-            children = _static_children(target)
-            if children is not None and step.first > children:
-                self.add((*base, "first"), f"join {step.id!r}: first {step.first} is more than "
-                         f"the {children} children {step.of!r} starts",
-                         f"use first <= {children}, or start more children" if children
-                         else f"give {step.of!r} something to fan out over")
+            self.check_join_counts(base, step, target)
         return {step.of}
+
+    def check_join_counts(self, base: tuple[str | int, ...], step: Any, fanout: Any) -> None:
+        """A join's counts of children are at most the children its fan-out starts, where
+        the workflow says how many: first_finish's ``first`` (it would never stop),
+        ``min_successes`` (the join would always fail) and adaptive_vote's ``min_n`` when
+        given (its rule could never be met; one above ``max_n`` is reported as such)."""
+        children = _static_children(fanout)
+        if children is None:
+            return
+        counts: list[tuple[str, int]] = []
+        if step.reducer == "first_finish":
+            counts.append(("first", step.first))
+        if step.policy == "min_successes":
+            counts.append(("min_successes", step.min_successes))
+        if step.reducer == "adaptive_vote" and "min_n" in step.model_fields_set \
+                and step.min_n <= step.max_n:
+            counts.append(("min_n", step.min_n))
+        for name, value in counts:
+            if value > children:
+                self.add((*base, name), f"join {step.id!r}: {name} {value} is more than the "
+                         f"{children} child{'' if children == 1 else 'ren'} {step.of!r} starts",
+                         f"use {name} <= {children}, or start more children" if children
+                         else f"give {step.of!r} something to fan out over")
 
     def check_second_join(self, base: tuple[str | int, ...], step: Any) -> None:
         """A fan-out with a first_finish or adaptive_vote join has no other join: that

@@ -507,9 +507,13 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
                             "TypeError")
             return
         cost = estimate_cost(step)
+        # the map's timeout_s and retry are its items' (a map has no attempt of its own),
+        # as `defaults:` are, one level closer: the body's own win
+        inherited = {f: getattr(step, f) for f in ("timeout_s", "retry")
+                     if getattr(step, f) is not None and getattr(step.step, f) is None}
         children = []
         for i, item in enumerate(items):
-            child = step.step.to_step(f"{plan.id}[{i}]")
+            child = step.step.to_step(f"{plan.id}[{i}]").model_copy(update=inherited)
             children.append(StepPlan(
                 child.id, child.kind, child, (), pool_of[child.kind](child),
                 plan.priority - cost + estimate_cost(child),
