@@ -14,8 +14,9 @@
   action it had in flight goes on from the cut one (a plan inside the plan takes what
   that one recorded, a sub-workflow continues its child run).
 - **replay**: re-execute a recorded run with every step's result served from the trace
-  (no model or tool is called); a step whose rendered input differs from the recording
-  fails loudly, because that means the workflow changed.
+  (no model or tool is called; a step that failed fails again with its recorded error, so
+  that the replay ends as the run did); a step whose rendered input differs from the
+  recording fails loudly, because that means the workflow changed.
 - **fork** (``replay --from STEP``): a new run, linked to its parent, that re-executes
   STEP and everything after it for real, with everything upstream served from the trace
   (optionally with STEP's output or some inputs replaced).
@@ -38,7 +39,7 @@ import anyio
 import networkx as nx
 from pydantic import TypeAdapter, ValidationError
 
-from orchestrator.errors import ConfigError, PonderError, StepError
+from orchestrator.errors import ConfigError, EventConflict, PonderError, StepError
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.graph.subworkflows import aliases_in, model_aliases
 from orchestrator.runtime import events as ev
@@ -78,13 +79,57 @@ class RunAlreadyFinished(PonderError):
 
 
 class RunStillRunning(PonderError):
-    """Resume of a run whose writer process is alive on this host."""
+    """Resume of a run whose writer process is alive on this host.
 
-    def __init__(self, run_id: str, pid: int, host: str) -> None:
-        super().__init__(f"run {run_id} is still running (process {pid} on {host}); only an "
-                         "interrupted run can be resumed: wait for it to finish, or stop "
-                         "that process first")
+    :param run_id: the run; ``pid`` and ``host``: the process writing it (``pid`` 0 and
+        ``host`` empty where that is not known).
+    :param message: the message, where it is not the one of a run resumed while it runs.
+    """
+
+    def __init__(self, run_id: str, pid: int, host: str, message: str | None = None) -> None:
+        super().__init__(message or (
+            f"run {run_id} is still running (process {pid} on {host}); only an interrupted "
+            "run can be resumed: wait for it to finish, or stop that process first"))
+        self.run_id = run_id
         self.pid = pid
+        self.host = host
+
+
+class RunBeingResumed(RunStillRunning):
+    """Resume of a run that another process began resuming at the same time: both found
+    it interrupted, and the other one's first events were stored first (a resume stops at
+    its first batch of events that cannot be stored, before it runs anything)."""
+
+    def __init__(self, run_id: str, pid: int = 0, host: str = "") -> None:
+        by = f"process {pid} on {host}" if pid else "another process"
+        super().__init__(run_id, pid, host, (
+            f"run {run_id} is being resumed by {by}, which started resuming it at the same "
+            f"time as this command; wait for it to finish (`ponder show {run_id}` shows the "
+            "run)"))
+
+
+class SubRunStillRunning(RunStillRunning):
+    """Resume of a run whose sub-workflow's run, which the resume would go on with (a
+    step's attempt in flight when the run stopped ran it), is being written by another
+    live process: a ``ponder resume`` of that run. The resume stops without recording its
+    run (or that step) as failed: the run stays interrupted, to be resumed once the other
+    process is done.
+
+    :param run_id: the run resumed; ``child_id``: its sub-workflow's run (or one below);
+        ``pid`` and ``host``: the process writing that.
+    """
+
+    def __init__(self, run_id: str, child_id: str, pid: int, host: str) -> None:
+        by = f"process {pid} on {host}" if pid else "another process"
+        super().__init__(run_id, pid, host, (
+            f"sub-workflow run {child_id} of run {run_id} is being resumed by {by}; wait "
+            f"for it to finish, then resume run {run_id}"))
+        self.child_id = child_id
+
+
+class RecordedFailure(StepError):
+    """A replayed step that failed in the recorded run fails again with its recorded
+    error (its message), so that the replay ends as the recorded run did."""
 
 
 class ReplayMismatch(StepError):
@@ -115,6 +160,8 @@ class Recording:
     live_s: float = 0.0
     #: each step's latest ``step_succeeded`` event (what a fork carries into its trace)
     succeeded: dict[str, Any] = field(default_factory=dict)
+    #: each step's latest ``step_failed`` event (what a replay fails it with)
+    failed: dict[str, Any] = field(default_factory=dict)
     #: each step added at run time (a map's item, a fan-out's sample, a plan's step) ->
     #: the step that added it (from ``graph_patched`` events)
     added_by: dict[str, str] = field(default_factory=dict)
@@ -218,6 +265,8 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         elif kind in ("step_failed", "step_retrying", "step_cancelled", "step_skipped",
                       "step_scheduled"):
             last_of[e.step_id] = kind
+            if kind == "step_failed":
+                rec.failed[e.step_id] = e
         if kind in _ATTEMPT_EVENTS:
             attempt_last[e.step_id] = kind
         if kind == "graph_patched":
@@ -541,7 +590,13 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         stops so on Ctrl-C).
     :raises RunAlreadyFinished: when the run succeeded or failed already.
     :raises RunStillRunning: when the process writing the run is alive on this host
-        (two writers would run its steps twice and fight over its events).
+        (two writers would run its steps twice and fight over its events); its
+        :class:`RunBeingResumed` when another process began resuming the run at the same
+        time (its events were stored first; nothing of this one is); its
+        :class:`SubRunStillRunning` when another process resumes a sub-workflow's run that
+        the run would go on with (``children`` given): found before anything is recorded,
+        or, where that process began meanwhile, as the run goes on, which then stops
+        there, neither it nor the step recorded as failed (it stays interrupted).
     :raises ConfigError: for a ``backend`` that is not installed, or a hook that is not
         callable, before anything is recorded (as :meth:`Workflow.run
         <orchestrator.sdk.Workflow.run>` refuses them); for a tool executor (given or
@@ -572,18 +627,80 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                         more_aliases=aliases_used(
                             [s for s in _added_steps(rec) if s.id not in not_taken], reg))
     if children is not None:
+        await _check_children_gone(rec, children, rec.run_id)
         await _count_failed_children(rec, children)
-    return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
-                         backend=backend if backend is not None else rec.backend,
-                         run_id=rec.run_id, parent=rec.parent,
-                         parent_attempt=rec.parent_attempt, preset=Known(rec),
-                         attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
-                         prior_usage=rec.spent, prior_s=rec.live_s,
-                         recorded=_RecordedChildren(rec, children), prior_events=events,
-                         retry_due=rec.retry_due, left_open=rec.left_open,
-                         on_scheduler=on_scheduler,
-                         tool_executor=tool_executor if tool_executor is not None
-                         else rec.tool_executor)
+    try:
+        return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
+                             backend=backend if backend is not None else rec.backend,
+                             run_id=rec.run_id, parent=rec.parent,
+                             parent_attempt=rec.parent_attempt, preset=Known(rec),
+                             attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
+                             prior_usage=rec.spent, prior_s=rec.live_s,
+                             recorded=_RecordedChildren(rec, children), prior_events=events,
+                             retry_due=rec.retry_due, left_open=rec.left_open,
+                             on_scheduler=on_scheduler,
+                             tool_executor=tool_executor if tool_executor is not None
+                             else rec.tool_executor)
+    except EventConflict as exc:
+        if exc.run_id != rec.run_id:
+            raise
+        # its events were written since they were read: by another resume of it, which
+        # found it interrupted too
+        raise await _being_resumed(rec.run_id, children) from None
+    except SubRunStillRunning as exc:  # found as it went on (one below, or started since)
+        if exc.run_id == rec.run_id:
+            raise
+        raise SubRunStillRunning(rec.run_id, exc.child_id, exc.pid, exc.host) from None
+
+
+async def _being_resumed(run_id: str, runs: ChildRuns | None) -> RunBeingResumed:
+    """The error of a resume of ``run_id`` that another process began at the same time,
+    naming that process where its ``run_started`` tells (read again from ``runs``)."""
+    writer = None
+    if runs is not None:
+        try:
+            writer = recording_from_events(await runs.events(run_id)).writer
+        except PonderError:  # not readable now: the process goes unnamed
+            writer = None
+    pid, host = getattr(writer, "writer_pid", None), getattr(writer, "writer_host", None)
+    if pid == os.getpid():  # read before the other one wrote: not known
+        pid = host = None
+    return RunBeingResumed(run_id, pid or 0, host or "")
+
+
+async def _check_children_gone(rec: Recording, runs: ChildRuns, resumed: str) -> None:
+    """Check, before the resume of ``resumed`` records anything, that no process writes a
+    sub-workflow run that it would go on with (one that a step's attempt in flight when
+    ``rec`` stopped ran, and those below it): a ``ponder resume`` of that run going on.
+    The step would fail on it, and the run with it, for good.
+
+    :raises SubRunStillRunning: naming that run and process.
+    """
+    if not rec.unfinished:
+        return
+    known = await runs.children(rec.run_id)
+    for (step_id, attempt), child_id in known.items():
+        if rec.unfinished.get(step_id) != attempt:
+            continue
+        events = await runs.events(child_id)
+        child = recording_from_events(events) if events else None
+        if child is None or child.writer is None:  # finished: its result is taken
+            continue
+        try:
+            _check_writer_gone(child)
+        except RunStillRunning as exc:
+            raise SubRunStillRunning(resumed, child_id, exc.pid, exc.host) from None
+        await _check_children_gone(child, runs, resumed)
+
+
+def _stopping(ctx: RunContext, error: SubRunStillRunning) -> SubRunStillRunning:
+    """``error``, found as a resumed run of ``ctx`` goes on with a sub-workflow's run,
+    made to stop that run as a trace store that cannot write does (its scheduler's
+    ``hook_error``): the step is not recorded as failed, nor the run as over, so that the
+    run stays interrupted, to be resumed again once the other process is done."""
+    if ctx.scheduler is not None:
+        ctx.scheduler.hook_error = error
+    return error
 
 
 class _RecordedChildren:
@@ -623,18 +740,35 @@ class _RecordedChildren:
             return None
         if child.status == "succeeded":
             return _less_counted(_recorded_result(child, events), self._rec, events)
-        _check_writer_gone(child)
-        await _count_failed_children(child, self._runs)
-        result = await execute(
-            _child_graph(graph, child, ctx), inputs, registry=ctx.registry, hooks=ctx.hooks,
-            backends=ctx.backends, run_id=child.run_id, parent=(ctx.run_id, parent_step_id),
-            parent_attempt=attempt, depth=ctx.depth + 1, spawn_depth_limit=spawn_depth_limit,
-            preset=Known(child), attempts=child.attempts, first_seq=child.next_seq,
-            source=child.source, prior_usage=child.spent, prior_s=child.live_s,
-            recorded=_RecordedChildren(child, self._runs), prior_events=events,
-            retry_due=child.retry_due, left_open=child.left_open,
-            # its tokens count towards the enclosing runs' budgets, as a new child's do
-            nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None else None)
+        # another process resuming the child since the resume began (or one below it):
+        # this run stops, not failed (see _stopping)
+        try:
+            _check_writer_gone(child)
+            await _count_failed_children(child, self._runs)
+            result = await execute(
+                _child_graph(graph, child, ctx), inputs, registry=ctx.registry,
+                hooks=ctx.hooks, backends=ctx.backends, run_id=child.run_id,
+                parent=(ctx.run_id, parent_step_id), parent_attempt=attempt,
+                depth=ctx.depth + 1, spawn_depth_limit=spawn_depth_limit,
+                preset=Known(child), attempts=child.attempts, first_seq=child.next_seq,
+                source=child.source, prior_usage=child.spent, prior_s=child.live_s,
+                recorded=_RecordedChildren(child, self._runs), prior_events=events,
+                retry_due=child.retry_due, left_open=child.left_open,
+                # its tokens count towards the enclosing runs' budgets, as a new child's do
+                nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None
+                else None)
+        except SubRunStillRunning as exc:  # one below it
+            raise _stopping(ctx, SubRunStillRunning(ctx.run_id, exc.child_id, exc.pid,
+                                                    exc.host)) from None
+        except RunStillRunning as exc:
+            raise _stopping(ctx, SubRunStillRunning(ctx.run_id, child.run_id, exc.pid,
+                                                    exc.host)) from None
+        except EventConflict as exc:
+            if exc.run_id != child.run_id:
+                raise
+            busy = await _being_resumed(child.run_id, self._runs)
+            raise _stopping(ctx, SubRunStillRunning(ctx.run_id, child.run_id, busy.pid,
+                                                    busy.host)) from None
         return _less_counted(result, self._rec, events)
 
     def added_ids(self, step_id: str) -> set[str]:
@@ -876,14 +1010,16 @@ def _recorded_result(rec: Recording, events: Sequence[Any]) -> RunResult:
 
 
 class _ReplayExecutor:
-    """Serves recorded outputs; a step whose rendered input changed fails loudly."""
+    """Serves recorded outputs, and a step that failed fails again with its recorded
+    error; a step whose rendered input changed fails loudly."""
 
     def __init__(self, rec: Recording) -> None:
         self.rec = rec
 
     async def execute(self, task: Task, ctx: ExecContext) -> Result:
         sid = task.step_id
-        if sid not in self.rec.outputs:
+        failed = self.rec.failed.get(sid)
+        if sid not in self.rec.outputs and failed is None:
             why = "it did not succeed in the recorded run" if sid in self.rec.seen else (
                 f"the recorded run of {self.rec.workflow!r} has no event of it: the workflow "
                 "changed since it was recorded, or is another one")
@@ -895,6 +1031,8 @@ class _ReplayExecutor:
             raise ReplayMismatch(
                 f"step {sid!r}: the rendered input differs from the recording ({diff}); "
                 "the workflow or its inputs changed since the run was recorded", step_id=sid)
+        if sid not in self.rec.outputs and failed is not None:  # it fails as it did
+            raise RecordedFailure(failed.error, step_id=sid, raw_output=failed.raw)
         # the recorded answers stopped at max_tokens stay so (StepOutcome.cut_short)
         done = self.rec.succeeded.get(sid)
         meta = {k: done.meta[k] for k in _CUT_KEYS if k in done.meta} if done is not None \
@@ -998,6 +1136,11 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                              on_scheduler=on_scheduler, tool_executor=tool_executor)
     if from_step not in graph.nodes:
         owner = _owner(from_step, graph, rec)
+        if owner in graph.nodes and from_step not in rec.added_by:
+            raise PonderError(f"cannot fork from {from_step!r}: the recorded run has no such "
+                              f"step ({_added_at_run_time(owner, graph, rec)}); a fork starts "
+                              f"at a step of the workflow: --from {owner} runs {owner!r} "
+                              "again")
         if owner in graph.nodes:
             raise PonderError(
                 f"cannot fork from {from_step!r}: it was added at run time by {owner!r}, and "
@@ -1139,6 +1282,23 @@ def _owner(step_id: str, graph: CompiledGraph, rec: Recording) -> str:
             break
         seen.add(step_id)
     return _top_level(step_id, graph)
+
+
+#: the steps a step added at run time that a message names (then how many in all)
+_ADDED_SHOWN = 5
+
+
+def _added_at_run_time(owner: str, graph: CompiledGraph, rec: Recording) -> str:
+    """What the recorded run says ``owner`` added at run time (a map's items, a plan's
+    steps...): the first few named, and how many."""
+    added = [sid for sid, by in rec.added_by.items() if by == owner]
+    names = ", ".join(added[:_ADDED_SHOWN]) + (", ..." if len(added) > _ADDED_SHOWN else "")
+    n = len(added)
+    if graph.nodes[owner].kind == "map":
+        return (f"the map {owner!r} had {n} item{'s' if n != 1 else ''}: {names}" if n
+                else f"the map {owner!r} had no items")
+    return (f"{owner!r} added {n} step{'s' if n != 1 else ''} at run time: {names}" if n
+            else f"{owner!r} added no step at run time")
 
 
 def _is_map_item(step_id: str, owner: str, graph: CompiledGraph) -> bool:

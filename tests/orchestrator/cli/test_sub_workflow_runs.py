@@ -83,7 +83,8 @@ def test_top_level_lists_forks_and_replays_and_says_where_each_run_came_from(
                               (parent, None, None, None)]
     every = json.loads(ponder("runs", "--json", "--db", db).stdout)
     subs = [r for r in every if r["workflow"] == "child"]
-    assert len(subs) == 9 and all(r["parent_attempt"] == 1 for r in subs)  # 3 of each run
+    # 3 of the run, 3 of the fork (which runs m again); the replay serves m from the trace
+    assert len(subs) == 6 and all(r["parent_attempt"] == 1 for r in subs)
 
     table = ponder("runs", "--db", db, "--top-level", "--limit", "3")
     header, *lines = table.stdout.splitlines()

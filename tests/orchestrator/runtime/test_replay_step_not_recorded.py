@@ -1,7 +1,7 @@
 """A replay (no ``from_step``) of a step the recording has no event of says that the
 workflow changed (or is another one); it said "it did not succeed in the recorded run",
 as of a step that ran and failed, which sent the user looking for a failure that never
-happened. A step that did not succeed keeps that message."""
+happened. A step that ran and did not end (the run stopped in it) keeps that message."""
 
 from __future__ import annotations
 
@@ -44,12 +44,15 @@ async def test_a_step_the_recording_never_had(tmp_path: Path) -> None:
 
 
 async def test_a_step_that_did_not_succeed(tmp_path: Path) -> None:
+    """A step in flight when the recorded run stopped (a step that failed fails again with
+    its recorded error: see test_replay_recorded_failure)."""
     recorded = tmp_path / "w.yaml"
-    recorded.write_text(FLOW.format(step="a").replace('"1 + 1"', '"1 / 0"'))
+    recorded.write_text(FLOW.format(step="a"))
     store = MemoryStore()
     done = await Workflow.from_yaml(recorded).run(hooks=[StoreHook(store)])
-    assert done.status == "failed"
-    again = await replay(await store.events(done.run_id))
+    events = await store.events(done.run_id)
+    cut = next(i for i, e in enumerate(events) if e.kind == "step_started")
+    again = await replay(events[:cut + 1])
     (a,) = again.steps
     assert a.error is not None and a.error.endswith(
         "has no recorded result to replay (it did not succeed in the recorded run)")
