@@ -429,7 +429,8 @@ def create_app(
         parent_run_id: Annotated[
             str | None, Query(description="Only the child runs of this run.", pattern=_NO_NUL)
         ] = None,
-        top_level: Annotated[bool, Query(description="Only runs without a parent run.")] = False,
+        top_level: Annotated[bool, Query(description=
+            "Only runs no step of another run started (replays and forks included).")] = False,
         limit: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 50,
         offset: Annotated[int, Query(ge=0, le=_OFFSET_MAX)] = 0,
     ) -> RunsPage:
