@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
+
 import pytest
 
 
@@ -9,6 +13,18 @@ import pytest
 def anyio_backend() -> str:
     """Async tests run on asyncio (the backends' client libraries need it)."""
     return "asyncio"
+
+
+@pytest.fixture
+def other_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process of this host, killed after the test: the writer a run records
+    when the test needs one that is still running (a resume is then refused)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 
 from orchestrator import Workflow
 from orchestrator.cli._failure import failure_of
@@ -43,17 +40,6 @@ steps:
 outputs:
   y: ${steps.sub.output.y}
 """
-
-
-@pytest.fixture
-def other_process() -> Iterator[subprocess.Popen[bytes]]:
-    """A live process of this host: the one resuming the sub-workflow's run."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def _writer(pid: int, start: str | None) -> dict[str, Any]:

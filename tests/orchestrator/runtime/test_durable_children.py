@@ -6,7 +6,6 @@ children are found with the store's own query."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,10 @@ from orchestrator.runtime.durable import recorded_children, resume
 from orchestrator.runtime.engine import RunResult, compile_graph, execute
 from orchestrator.runtime.registry import Registry
 from orchestrator.spec.loader import load_yaml
-from orchestrator.store import MemoryStore, RunFilter, StoreHook, TraceStore, open_store
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
+from orchestrator.store import MemoryStore, RunFilter, StoreHook, TraceStore
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    """An opened, empty store of each backend (memory, SQLite, PostgreSQL)."""
-    async with await open_store(store_url) as opened:
-        yield opened
 
 LEAF = """\
 name: leaf
@@ -284,7 +276,6 @@ async def test_without_the_children_a_resume_starts_a_new_child(
     result = await resume(parent_cut, registry=counting.registry, hooks=[StoreHook(other)])
     assert result.ok and result.output == whole.output
     assert len(await other.list_runs(RunFilter(parent_run_id=whole.run_id))) == 2
-
 
 
 TALK = """\

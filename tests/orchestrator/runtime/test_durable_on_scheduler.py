@@ -6,7 +6,7 @@ it from outside, and read how it ended back from the store. On every store backe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,7 @@ import pytest
 
 from orchestrator import Workflow
 from orchestrator.runtime.durable import replay, resume
-from orchestrator.store import StoreHook, TraceStore, open_store
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
+from orchestrator.store import StoreHook, TraceStore
 
 pytestmark = pytest.mark.anyio
 
@@ -29,12 +28,6 @@ steps:
 outputs:
   w: ${steps.w.output}
 """
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 class CancelAt:

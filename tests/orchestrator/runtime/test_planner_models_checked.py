@@ -7,7 +7,6 @@ resume does not check the model of a step on a branch not taken: it is not run a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from orchestrator.runtime.run_checks import aliases_used
 from orchestrator.spec.kinds_plan import PlanStep
 from orchestrator.store import StoreHook, TraceStore, open_store
 from tests.orchestrator.cli.test_json_errors import ponder as invoke
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
 
@@ -38,12 +36,6 @@ def _no_openai_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PONDER_OPENAI_MODEL", "PONDER_OPENAI_BASE_URL", "OPENAI_API_KEY",
                  "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 def _flow(tmp_path: Path, text: str) -> Workflow:

@@ -7,7 +7,6 @@ backend. So is a ``backend`` that is not installed, for `resume` too."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ import pytest
 from orchestrator import Workflow
 from orchestrator.errors import ConfigError, PonderError, SpecError
 from orchestrator.runtime.durable import replay, resume
-from orchestrator.store import MemoryStore, StoreHook, TraceStore, open_store
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
+from orchestrator.store import MemoryStore, StoreHook, TraceStore
 
 pytestmark = pytest.mark.anyio
 
@@ -29,12 +27,6 @@ steps:
 outputs:
   b: ${steps.b.output}
 """
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 async def _recorded(tmp_path: Path, store: TraceStore) -> list[Any]:

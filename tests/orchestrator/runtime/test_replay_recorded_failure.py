@@ -6,15 +6,13 @@ backend: the recorded error is read back from the store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from orchestrator import Workflow
 from orchestrator.runtime.durable import replay
-from orchestrator.store import StoreHook, TraceStore, open_store
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
+from orchestrator.store import StoreHook, TraceStore
 
 pytestmark = pytest.mark.anyio
 
@@ -35,12 +33,6 @@ steps:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 def _workflow(calls: list[str]) -> Workflow:

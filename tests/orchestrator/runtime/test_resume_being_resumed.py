@@ -9,8 +9,7 @@ running", and the run with it, for good; the second of two resumes of one run sa
 from __future__ import annotations
 
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from orchestrator.runtime.durable import (
     recorded_children,
     resume,
 )
-from orchestrator.store import MemoryStore, StoreHook, TraceStore, open_store
+from orchestrator.store import MemoryStore, StoreHook, TraceStore
 from tests.orchestrator.runtime.test_durable_children import (
     Counting,
     _check_trace,
@@ -35,27 +34,8 @@ from tests.orchestrator.runtime.test_durable_children import (
     _runs,
     _write,
 )
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    """An opened, empty store of each backend (memory, SQLite, PostgreSQL)."""
-    async with await open_store(store_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-def other_process() -> Iterator[subprocess.Popen[bytes]]:
-    """A live process of this host: the writer of a run another command is resuming."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def _written_by(events: list[Any], pid: int) -> list[Any]:

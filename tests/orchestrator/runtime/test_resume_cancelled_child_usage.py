@@ -8,7 +8,6 @@ uninterrupted run's by them.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,12 @@ from orchestrator.runtime.durable import recorded_children, resume
 from orchestrator.runtime.engine import RunResult, compile_graph, execute
 from orchestrator.runtime.registry import Registry
 from orchestrator.spec.loader import load_yaml
-from orchestrator.store import MemoryStore, StoreHook, TraceStore, open_store
+from orchestrator.store import MemoryStore, StoreHook, TraceStore
 from tests.orchestrator.runtime.test_durable_children import TALK
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
 
 MAIN = "name: main\nsteps:\n  - {id: w, kind: workflow, workflow: talk.yaml}\n"
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 def _total(usage: Any) -> tuple[int, int]:

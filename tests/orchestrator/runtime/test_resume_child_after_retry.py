@@ -5,7 +5,6 @@ On every store backend: the children are found with the store's own query."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ from orchestrator.runtime.durable import recorded_children, resume
 from orchestrator.runtime.engine import compile_graph, execute
 from orchestrator.runtime.registry import Registry
 from orchestrator.spec.loader import load_yaml
-from orchestrator.store import RunFilter, StoreHook, TraceStore, open_store
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
+from orchestrator.store import RunFilter, StoreHook, TraceStore
 
 pytestmark = pytest.mark.anyio
 
@@ -42,12 +40,6 @@ steps:
 outputs:
   y: ${steps.w.output.y}
 """
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 def _registry(calls: list[int]) -> Registry:

@@ -7,15 +7,13 @@ a taken output read as whole, 0.)"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from orchestrator import Workflow
 from orchestrator.runtime.durable import replay, resume
-from orchestrator.store import MemoryStore, StoreHook, TraceStore, open_store
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
+from orchestrator.store import MemoryStore, StoreHook, TraceStore
 
 pytestmark = pytest.mark.anyio
 
@@ -32,12 +30,6 @@ steps:
 outputs:
   v: ${steps.v.output}
 """
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 class _Held:

@@ -14,7 +14,6 @@ Each is checked on every store backend, reading the run back from the store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,7 +23,6 @@ from orchestrator.runtime.durable import replay, resume
 from orchestrator.spec.loader import dump_yaml, load_yaml, spec_to_data
 from orchestrator.spec.models import WorkflowSpec
 from orchestrator.store import StoreHook, TraceStore, open_store
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
 
@@ -32,12 +30,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 def _static_plan(n_steps: int, limit: str) -> str:

@@ -6,7 +6,6 @@ store backend. (They were left out: the run's total had only the new child's.)""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ from orchestrator.runtime.durable import recorded_children, resume
 from orchestrator.runtime.engine import compile_graph, execute
 from orchestrator.runtime.registry import Registry
 from orchestrator.spec.loader import load_yaml
-from orchestrator.store import MemoryStore, StoreHook, TraceStore, open_store
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
+from orchestrator.store import MemoryStore, StoreHook, TraceStore
 
 pytestmark = pytest.mark.anyio
 
@@ -32,12 +30,6 @@ steps:
   - {id: c2, kind: tool, tool: calc, args: {expression: "1 / 0"}, after: [c1]}
 """
 MAIN = "name: main\nsteps:\n  - {id: w, kind: workflow, workflow: failing.yaml}\n"
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 def _pair(usage: Any) -> tuple[int, int]:

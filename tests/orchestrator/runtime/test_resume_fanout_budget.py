@@ -7,15 +7,13 @@ second resume reads ``reused_from`` back from the store)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from orchestrator import Workflow
 from orchestrator.runtime.durable import resume
-from orchestrator.store import MemoryStore, StoreHook, TraceStore, open_store
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
+from orchestrator.store import MemoryStore, StoreHook, TraceStore
 
 pytestmark = pytest.mark.anyio
 
@@ -48,12 +46,6 @@ outputs:
 
 #: what the fan-out's step records of what it did and spent
 _FANOUT_KEYS = ("tokens", "stopped", "statuses", "started", "requests", "budget_tokens")
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 def _fanout(events: list[Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ cancelled (``superseded``) before ``run_finished``, the same in ``RunResult.step
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +15,12 @@ import pytest
 
 from orchestrator import Workflow
 from orchestrator.runtime.durable import resume
-from orchestrator.store import MemoryStore, StoreHook, TraceStore, open_store
+from orchestrator.store import MemoryStore, StoreHook, TraceStore
 from tests.planners.test_resume import _agot, _thoughts
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
 
 OPEN = {"pending", "scheduled", "running", "retrying"}
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 def _open_steps(steps: Sequence[Any]) -> dict[str, str]:

@@ -6,7 +6,6 @@ reported them: the run failed its LLM steps at run time instead."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,8 @@ from typer.testing import CliRunner
 
 from orchestrator import ConfigError, Workflow
 from orchestrator.cli import app
-from orchestrator.store import StoreHook, TraceStore, open_store
+from orchestrator.store import StoreHook, TraceStore
 from tests.fakes import Echo
-from tests.store.conftest import pg_server, pg_url, store_url  # noqa: F401  (each backend)
 
 pytestmark = pytest.mark.anyio
 
@@ -25,12 +23,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # the stores run on a real clock
-
-
-@pytest.fixture
-async def trace_store(store_url: str) -> AsyncIterator[TraceStore]:  # noqa: F811
-    async with await open_store(store_url) as opened:
-        yield opened
 
 
 def _workflow(*members: dict[str, Any]) -> Workflow:
