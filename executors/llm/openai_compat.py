@@ -135,14 +135,9 @@ class OpenAIBackend:
         ``base_url``, ``$PONDER_OPENAI_BASE_URL`` unset) when there is no key either for
         OpenAI's API (``$OPENAI_API_KEY``, or the variable ``api_key_env`` names). A server
         of one's own needs no key."""
-        problems: list[ConfigProblem] = []
-        if config.base_url:
-            words = _base_url_problem(config.base_url)
-            if words is not None:
-                problems.append(ConfigProblem(
-                    f"base_url {shown(config.base_url)} {words}",
-                    f"write the server's URL, such as {URL_EXAMPLE!r}", "base_url: URL"))
-        elif env.get(BASE_URL_ENV):
+        problems = [ConfigProblem(message, hint, "base_url: URL")
+                    for _, message, hint in cls.field_problems(config)]
+        if not config.base_url and env.get(BASE_URL_ENV):
             words = _base_url_problem(env[BASE_URL_ENV])
             if words is not None:
                 problems.append(ConfigProblem(
