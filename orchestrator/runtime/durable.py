@@ -757,11 +757,9 @@ class _RecordedChildren:
                 # its tokens count towards the enclosing runs' budgets, as a new child's do
                 nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None
                 else None)
-        except SubRunStillRunning as exc:  # one below it
-            raise _stopping(ctx, SubRunStillRunning(ctx.run_id, exc.child_id, exc.pid,
-                                                    exc.host)) from None
-        except RunStillRunning as exc:
-            raise _stopping(ctx, SubRunStillRunning(ctx.run_id, child.run_id, exc.pid,
+        except RunStillRunning as exc:  # the child's writer, or one below it
+            below = exc.child_id if isinstance(exc, SubRunStillRunning) else child.run_id
+            raise _stopping(ctx, SubRunStillRunning(ctx.run_id, below, exc.pid,
                                                     exc.host)) from None
         except EventConflict as exc:
             if exc.run_id != child.run_id:
@@ -1127,7 +1125,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
         # every kind a step may have, declared or added as the run goes (a map's items,
         # a plan's steps): a map of tool steps in a workflow with no tool step of its own
         # ran its items' tools and models again
-        kinds = set(reg.executors) | set(STEP_KINDS) | {n.kind for n in graph.nodes.values()}
+        kinds = set(reg.executors) | set(STEP_KINDS)
         override: dict[str, Executor] = {
             k: _ReplayExecutor(rec) for k in kinds if k not in ("map", "branch")}
         return await execute(graph, run_inputs, registry=reg, hooks=listeners, run_id=run_id,
