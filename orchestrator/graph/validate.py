@@ -218,13 +218,18 @@ def field_problems(config: ModelConfig, registry: Registry
     return list(check(config)) if callable(check) else []
 
 
-def _missing_function(target: str, spec: ModuleSpec | None) -> str | None:
+#: the hint of a `tools:` entry whose function validate cannot find
+_CHECK_TARGET = "check the module path and function name"
+
+
+def _missing_function(target: str, spec: ModuleSpec | None) -> tuple[str, str] | None:
     """What ``ponder run`` would say of a ``module:function`` whose module holds no such
-    name, found by reading the module's source, never by importing it (importing runs
-    the module's code: validating a workflow someone sent must not). None when the name
-    is there, or when reading cannot tell: a module with no source (built in, compiled),
-    one that makes names at run time (a module ``__getattr__``, ``import *``,
-    ``globals()``), or a package's submodule of that name."""
+    name, or does not compile, with a hint; found by reading the module's source, never
+    by importing it (importing runs the module's code: validating a workflow someone
+    sent must not). None when the name is there, or when reading cannot tell: a module
+    with no source (built in, compiled), one that makes names at run time (a module
+    ``__getattr__``, ``import *``, ``globals()``), or a package's submodule of that
+    name."""
     origin = getattr(spec, "origin", None)
     if spec is None or not origin or not origin.endswith(".py"):
         return None
@@ -233,7 +238,8 @@ def _missing_function(target: str, spec: ModuleSpec | None) -> str | None:
         tree = ast.parse(Path(origin).read_bytes(), filename=origin)
     except SyntaxError as exc:  # as the run says it (its import fails the same way)
         return (f"importing module {module_name!r} for tool {target!r} failed: "
-                f"SyntaxError: {exc.msg} ({Path(origin).name}, line {exc.lineno})")
+                f"SyntaxError: {exc.msg} ({Path(origin).name}, line {exc.lineno})",
+                "fix the module's syntax at that line")
     except (OSError, ValueError):
         return None  # the run reports why it does not import
     names = _module_names(tree)
@@ -245,7 +251,7 @@ def _missing_function(target: str, spec: ModuleSpec | None) -> str | None:
     for folder in spec.submodule_search_locations or ():
         if (Path(folder) / f"{first}.py").exists() or (Path(folder) / first).is_dir():
             return None  # a submodule: an attribute once something imports it
-    return f"module {module_name!r} has no attribute {attr!r} (tool {target!r})"
+    return f"module {module_name!r} has no attribute {attr!r} (tool {target!r})", _CHECK_TARGET
 
 
 def _module_names(tree: ast.Module) -> set[str] | None:
@@ -317,12 +323,10 @@ def _validate(text: str, file: str, registry: Registry | None, base_dir: Path | 
             try:  # found, not imported: validating must not run the workflow's code
                 missing = _missing_function(target, find_callable_module(target, base_dir))
             except ConfigError as exc:
-                missing = str(exc)
+                missing = str(exc), _CHECK_TARGET
             if missing is not None:
-                problems.append(smap.problem(
-                    ("tools", name), f"tool {name!r}: {missing}",
-                    "fix the module's syntax at that line" if ": SyntaxError: " in missing
-                    else "check the module path and function name"))
+                problems.append(smap.problem(("tools", name), f"tool {name!r}: {missing[0]}",
+                                             missing[1]))
         try:
             compile_workflow(spec, smap, tool_names=reg.tool_names(),
                              base_dir=base_dir or Path("."), workflow_names=set(reg.workflows),
