@@ -70,6 +70,7 @@ from orchestrator.spec.models import (
     WorkflowSpec,
     WorkflowStep,
 )
+from orchestrator.store._codec import no_run_id
 
 
 class Workflow:
@@ -757,6 +758,6 @@ def _check_run_id(run_id: object) -> None:
     if not isinstance(run_id, str) or not run_id:
         raise ConfigError(f"run_id: must be a non-empty string (or None for a random id), "
                           f"not {type(run_id).__name__} {shown(run_id)}")
-    if "\x00" in run_id:
+    if no_run_id(run_id):
         raise ConfigError(f"run_id {shown(run_id)}: holds a NUL character, which no trace "
                           "store can record")
