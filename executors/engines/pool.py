@@ -481,9 +481,9 @@ class _PoolCore:
                 continue
             # every engine not tried yet is out, none due for its probe: rather than fail
             # the call unasked (a step's retries were all spent so on one failure of a
-            # pool's only engine), the one out longest is probed now, once per call (it
-            # counts as tried: one taken out again for busy answers is not probed again)
-            # (one taken out meanwhile, say for answering it busy, is not asked again)
+            # pool's only engine), the one out longest is probed now, once per call, and
+            # counts as tried; one taken out meanwhile (say for answering busy) is not
+            # asked again
             out = [m for m in self.members if m.name not in tried
                    and m.down_since is not None and m.down_since <= arrived]
             if out and _PROBED_EARLY not in tried:

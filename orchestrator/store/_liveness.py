@@ -35,7 +35,7 @@ class _RunLister(_EventReader, Protocol):
         ...
 
 
-class _RunReader(_EventReader, Protocol):
+class _RunReader(Protocol):
     async def run_info(self, run_id: str) -> RunInfo | None:
         ...
 
