@@ -11,6 +11,9 @@ STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
 #: the pydantic error type of a boolean given where a number belongs
 BOOL_NOT_NUMBER = "bool_not_number"
+#: the pydantic error type of a field a step kind has but does not use (the rest of the
+#: step is still worth checking without it)
+FIELD_NOT_USED = "field_not_used"
 
 
 def _not_bool(value: Any) -> Any:

@@ -11,9 +11,11 @@ import math
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from orchestrator.errors import shown
 from orchestrator.spec.base import (
+    FIELD_NOT_USED,
     NOT_BOOL,
     Integer,
     Number,
@@ -88,12 +90,34 @@ class BranchCase(_Model):
     then: list[str] = Field(description="Steps that run when this case is the first true one.")
 
 
+def _unused(schema: dict[str, Any]) -> None:
+    """The published schema of a field its step kind refuses (FIELD_NOT_USED): null only."""
+    description = schema.get("description")
+    schema.clear()
+    schema.update({"type": "null", "description": description})
+
+
 class BranchStep(StepBase):
     """Pick a path: the steps of the first true case run, those of the others are skipped."""
 
     kind: Literal["branch"] = "branch"
     cases: list[BranchCase] = Field(min_length=1)
     default: list[str] = Field(default_factory=list, description="Steps when no case is true.")
+    timeout_s: OptionalNumber = Field(None, json_schema_extra=_unused,
+                                      description="Not for a branch: it has no attempts.")
+    retry: RetryPolicy | None = Field(None, json_schema_extra=_unused,
+                                      description="Not for a branch: it has no attempts.")
+
+    @field_validator("timeout_s", "retry")
+    @classmethod
+    def _no_attempts(cls, value: Any) -> Any:
+        """A branch evaluates its conditions once, in the scheduler: it has no attempt to
+        time or to retry, so these fields would be ignored without a word."""
+        if value is not None:
+            raise PydanticCustomError(FIELD_NOT_USED, "a branch step has no attempts to time "
+                                      "out or retry: put `timeout_s` / `retry` on the "
+                                      "steps it runs")
+        return value
 
 
 class MapBody(_Model):
