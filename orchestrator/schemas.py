@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,6 +38,8 @@ def readme_with_reference(readme: str) -> str:
 def _type_of(info: Any) -> str:
     ann = info.annotation
     text = ann.__name__ if isinstance(ann, type) and not getattr(ann, "__args__", None) else str(ann)
+    # a checked type inside another (a mapping's checked keys) reads as what it checks
+    text = re.sub(r"(?:typing\.)?Annotated\[([\w.]+), [^\]]*\]", r"\1", text)
     return (text.replace("typing.", "").replace("orchestrator.spec.models.", "")
             .replace("orchestrator.spec.base.", "").replace("orchestrator.spec.kinds_plan.", "")
             .replace("orchestrator.spec.kinds_fanout.", "").replace("NoneType", "null"))

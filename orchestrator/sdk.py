@@ -69,6 +69,7 @@ from orchestrator.spec.models import (
     ToolStep,
     WorkflowSpec,
     WorkflowStep,
+    tool_name_problem,
 )
 from orchestrator.store._codec import no_run_id
 
@@ -729,11 +730,8 @@ def _check_tool_name(method: str, fn: object, name: object) -> None:
     """Check the name a tool is registered under: ``name``, or when it is ``None`` the
     one ``fn`` brings (a ToolSpec's, an ``@tool``'s, the function's ``__name__``).
 
-    A planner's text plan calls a tool as ``name(...)`` and an LLM API's function names are
-    one word, so a name with a space can be called only by a ``tool:`` step that quotes it
-    (unquoted YAML drops the spaces at its edges); a control character (a NUL: no store
-    records it) breaks the run's record and messages; an empty name was silently replaced
-    by the function's.
+    The rule is a workflow file's (:func:`~orchestrator.spec.models.tool_name_problem`);
+    an empty name was silently replaced by the function's.
 
     :raises ConfigError: naming the name, or the callable that has none.
     """
@@ -745,9 +743,9 @@ def _check_tool_name(method: str, fn: object, name: object) -> None:
                               "pass name='...'")
     if not isinstance(name, str):
         return  # the registry names the type
-    if not name or not name.isprintable() or any(ch.isspace() for ch in name):
-        raise ConfigError(f"{method}: a tool's name must be one word, without spaces or "
-                          f"control characters (such as 'word_count'), not {shown(name)}")
+    problem = tool_name_problem(name)
+    if problem is not None:
+        raise ConfigError(f"{method}: {problem}")
 
 
 def _check_run_id(run_id: object) -> None:

@@ -455,7 +455,9 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
                 fields_meant[(path[:-1], "step")] = "prompt"
     for err in errors:
         path = _strip_tags((*prefix, *err["loc"]))
-        shown = ".".join(str(p) for p in path) or "(top level)"
+        # a mapping's bad key: named by the mapping (the message shows the key)
+        owner = path[:-2] if len(path) >= 2 and path[-1] == "[key]" else path
+        shown = ".".join(str(p) for p in owner) or "(top level)"
         kind = err["type"]
         hint = _HINTS.get(kind, "")
         if kind == "missing" and (path[:-1], str(path[-1])) in {

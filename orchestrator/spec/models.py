@@ -10,7 +10,7 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from orchestrator.errors import shown
@@ -88,6 +88,30 @@ class WorkflowStep(StepBase):
 class BranchCase(_Model):
     when: str = Field(description="Jinja2 expression, e.g. `steps.kind.output == 'math'`.")
     then: list[str] = Field(description="Steps that run when this case is the first true one.")
+
+
+def tool_name_problem(name: str) -> str | None:
+    """Why a tool cannot be served under ``name``, or ``None``.
+
+    A planner's text plan calls a tool as ``name(...)`` and an LLM API's function names are
+    one word, so a name with a space can be called only by a ``tool:`` step that quotes it
+    (unquoted YAML drops the spaces at its edges); a control character (a NUL: no store
+    records it) breaks the run's record and messages.
+    """
+    if not name or not name.isprintable() or any(ch.isspace() for ch in name):
+        return ("a tool's name must be one word, without spaces or control characters "
+                f"(such as 'word_count'), not {shown(name)}")
+    return None
+
+
+def _tool_name(name: str) -> str:
+    problem = tool_name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
+ToolName = Annotated[str, AfterValidator(_tool_name)]
 
 
 def _unused(schema: dict[str, Any]) -> None:
@@ -381,7 +405,7 @@ class WorkflowSpec(_Model):
     models: dict[str, ModelConfig] = Field(
         default_factory=dict, description="Model aliases used by `model:` of steps; "
         "`default` is used when a step names none (the bundled local model if absent).")
-    tools: dict[str, str] = Field(
+    tools: dict[ToolName, str] = Field(
         default_factory=dict, description="Extra tools: name -> `module:function`."
     )
     defaults: Defaults = Field(default_factory=Defaults, description="Step defaults.")
