@@ -56,8 +56,8 @@ from orchestrator.errors import (
 from orchestrator.graph.validate import ModelOverrides, model_problems, run_model, validate_file
 from orchestrator.runtime.engine import RunResult, without_step_id
 from orchestrator.runtime.registry import ConfigProblem, Registry
+from orchestrator.runtime.run_checks import aliases_served, tool_executor_problem
 from orchestrator.runtime.run_checks import aliases_used as _aliases_used
-from orchestrator.runtime.run_checks import tool_executor_problem
 from orchestrator.sdk import Workflow, backend_problem
 from orchestrator.spec.models import ModelConfig, non_finite
 
@@ -543,11 +543,12 @@ def run(
         # of one --backend runs without them: the run uses neither
         with stdout_to_stderr():  # what a tool module prints as it is imported
             wf = _load(file, ModelOverrides(backend, frozenset(overrides)))
-        # a sub-workflow's steps use its own file's models: --model serves this file's
-        used = _aliases_used(wf.spec.steps)
+        # --model serves this file's models, which its sub-workflows without models:
+        # of their own run on (one with models: uses those)
+        used = aliases_served(wf.spec, wf.base_dir, wf.registry)
         for name, (path, config) in overrides.items():
             declared = wf.spec.models
-            if declared and name not in declared and name != "default":
+            if declared and name not in declared and name != "default" and name not in used:
                 raise _fail(f"--model {clipped(name)}: {file} declares no model {shown(name)} "
                             f"(models: {', '.join(sorted(declared))})")
             if name not in used and (declared or name != "default"):
@@ -567,7 +568,7 @@ def run(
             # (any other is unknown to the compile check): `default` gets its --model,
             # or the bundled model's config, before the given ones are set below
             default = overrides["default"][1] if "default" in overrides else ModelConfig()
-            for alias in _aliases_used(wf.spec.steps):
+            for alias in used:
                 wf.spec.models[alias] = default
         for name, (_, config) in overrides.items():
             wf.spec.models[name] = config

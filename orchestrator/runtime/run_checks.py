@@ -189,6 +189,33 @@ def aliases_used(steps: Iterable[Any], registry: Registry | None = None) -> set[
     return used
 
 
+def aliases_served(spec: WorkflowSpec, base_dir: Path, registry: Registry) -> set[str]:
+    """The model aliases a run of ``spec`` serves from its own ``models:``: those its
+    steps use (:func:`aliases_used`) and those of the sub-workflows that run on its
+    models (they declare none, :func:`~orchestrator.graph.subworkflows.inherit_models`),
+    at any depth through such sub-workflows; found as the run finds them (one that does
+    not load is left to the run)."""
+    used = aliases_used(spec.steps, registry)
+    todo = [(spec, base_dir)]
+    seen: set[str] = set()
+    while todo:
+        wf, folder = todo.pop()
+        if not any(_may_run_a_workflow(step) for step in wf.steps):
+            continue  # (finding the calls reads every step's templates)
+        for call in workflow_calls(wf, registry.planner_known_steps):
+            try:
+                sub, smap, sub_folder = find_workflow(call.ref, folder, registry.workflows)
+            except PonderError:
+                continue
+            key = str(smap.file) if smap is not None else call.ref
+            if sub.models or key in seen:
+                continue
+            seen.add(key)
+            used |= aliases_used(sub.steps, registry)
+            todo.append((sub, sub_folder))
+    return used
+
+
 def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
                         registry: Registry, *, steps: Iterable[str] | None = None,
                         more_aliases: Iterable[str] = ()) -> None:
