@@ -124,12 +124,48 @@ def _check_reachable(address: str, timeout_s: float) -> None:
     if not host or not port.isdigit():
         raise ConfigError(f"Ray address {address!r} must look like HOST:PORT or ray://HOST:PORT")
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
+        sock = socket.create_connection((host, int(port)), timeout=timeout_s)
     except OSError as exc:
         raise BackendUnavailable(
             f"cannot reach the Ray cluster at {address}: {exc}; start it with "
             f"`ray start --head --port {port}` or fix the address") from None
+    with sock:
+        speaks = _tls() or _speaks_grpc(sock)
+    if not speaks:
+        # Ray would retry its gRPC calls to it for a minute before giving up
+        raise BackendUnavailable(
+            f"something answers at {address}, but not a Ray cluster (no gRPC server): "
+            f"give the head node's GCS address (`ray start --head` prints it; port 6379 "
+            f"by default) or its Ray Client address (ray://HOST:10001)")
+
+
+#: a client's HTTP/2 connection preface and an empty SETTINGS frame (RFC 9113, 3.4)
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_H2_SETTINGS = 0x4
+
+
+def _speaks_grpc(sock: socket.socket) -> bool:
+    """Whether the server on ``sock`` speaks HTTP/2, as Ray's GCS and Ray Client servers
+    (gRPC) do: its first frame must be SETTINGS. A server of anything else (a proxy that
+    takes every connection, a database on the port) closes, answers otherwise or stays
+    silent until the socket's timeout."""
+    head = b""
+    try:
+        sock.sendall(_H2_PREFACE)
+        while len(head) < 9:
+            chunk = sock.recv(9 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+    except OSError:  # reset, or silent until the timeout
+        return False
+    return head[3] == _H2_SETTINGS
+
+
+def _tls() -> bool:
+    """Whether Ray talks TLS here (``$RAY_USE_TLS``): then the servers answer a plain
+    HTTP/2 preface with nothing useful, and only the connection is checked."""
+    return os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")
 
 
 #: modules already made to travel by value (see :func:`_ship_by_value`)

@@ -255,6 +255,60 @@ def test_an_unreachable_cluster_is_reported_at_once() -> None:
         _check_reachable("nowhere", 1.0)
 
 
+def _one_server(answer: bytes | None) -> tuple[int, threading.Thread]:
+    """A server on 127.0.0.1 that takes one connection, reads what comes, then writes
+    ``answer`` and closes (None: stays silent until the client leaves)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def serve() -> None:
+        with server, server.accept()[0] as conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(1024)
+                if answer is not None:
+                    conn.sendall(answer)
+                else:
+                    conn.recv(1024)  # until the client closes
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server.getsockname()[1], thread
+
+
+@pytest.mark.parametrize("answer", [
+    None,  # takes the connection and says nothing (a firewall, a proxy)
+    b"",  # closes at once
+    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",  # an HTTP/1 server
+    b"-ERR unknown command 'PRI'\r\n",  # Redis on Ray's old default port
+])
+def test_a_server_that_is_not_ray_is_reported_in_seconds(answer: bytes | None) -> None:
+    """It was taken for a cluster: Ray then retried its calls to it for over a minute."""
+    port, thread = _one_server(answer)
+    with pytest.raises(BackendUnavailable, match=f"something answers at 127.0.0.1:{port}, "
+                       "but not a Ray cluster"):
+        _check_reachable(f"127.0.0.1:{port}", 1.0)
+    thread.join(5)
+
+
+def test_a_grpc_server_passes_and_tls_skips_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # an empty SETTINGS frame
+    port, thread = _one_server(settings)
+    _check_reachable(f"ray://127.0.0.1:{port}", 1.0)
+    thread.join(5)
+    monkeypatch.setenv("RAY_USE_TLS", "1")
+    port, thread = _one_server(b"")
+    _check_reachable(f"127.0.0.1:{port}", 1.0)
+    thread.join(5)
+
+
+def test_the_check_takes_a_real_clusters_address(ray_local: Any) -> None:
+    _check_reachable(ray_local.get_runtime_context().gcs_address, 2.0)
+
+
 def test_without_ray_the_message_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"ponder\[ray\]"):
