@@ -780,10 +780,11 @@ _STEP_STANDING = ev.ATTEMPT_ENDS | {"step_started", "step_scheduled", "step_skip
 def _recorded_attempts(events: Sequence[Any], left_open: dict[str, tuple[int, Usage, str]]
                        ) -> dict[str, Any]:
     """What the scheduler of a resumed run needs to know of each step's recorded attempts
-    (its ``recorded_usage`` and ``interrupted``): the tokens their events counted (a
-    step that took another's output, ``meta.reused_from``: that one's), and
-    the attempt the run stopped in (a ``step_started`` with nothing after it), with the
-    tokens of it that no event counted (``left_open``'s: a plan step's completed calls).
+    (its ``recorded_usage``, ``interrupted`` and ``failed_before``): the tokens their
+    events counted (a step that took another's output, ``meta.reused_from``: that
+    one's), the attempt the run stopped in (a ``step_started`` with nothing after it),
+    with the tokens of it that no event counted (``left_open``'s: a plan step's completed
+    calls), and the steps whose latest event is a ``step_failed`` with its error.
 
     :param events: the run's events of its earlier executions, in order.
     """
@@ -813,7 +814,8 @@ def _recorded_attempts(events: Sequence[Any], left_open: dict[str, tuple[int, Us
             open_ = left_open.get(sid)
             cut = open_[1] if open_ is not None and open_[0] == e.attempt else Usage()
             interrupted[sid] = (e.attempt, cut)
-    return {"recorded_usage": usage, "interrupted": interrupted}
+    failed = {sid: e.error for sid, e in last.items() if e.kind == "step_failed"}
+    return {"recorded_usage": usage, "interrupted": interrupted, "failed_before": failed}
 
 
 def _recorded_cut_short(events: Sequence[Any],

@@ -275,6 +275,7 @@ class Scheduler:
         recorded_usage: dict[str, Usage] | None = None,
         interrupted: dict[str, tuple[int, Usage]] | None = None,
         recorded_cut_short: dict[str, int] | None = None,
+        failed_before: dict[str, str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.state = RunState()
@@ -353,9 +354,12 @@ class Scheduler:
         self._interrupted = dict(interrupted) if interrupted else {}
         #: recorded successes' answers stopped at max_tokens, by step (resume, fork)
         self._recorded_cut = recorded_cut_short or {}
+        #: steps an earlier execution recorded as failed -> the error (resume): they fail
+        #: again without running, as they did, and what needs them is skipped again
+        self._failed_before = failed_before or {}
         if exclude:
             self.state.exclude_later(exclude)
-        if self._preset or self._prior_attempts:
+        if self._preset or self._prior_attempts or self._failed_before:
             for p in plans:
                 self._add_plan(p)
         else:  # a fresh run: the plain part of _add_plan
@@ -534,7 +538,12 @@ class Scheduler:
             self._preset_known(plan.id)
 
     def _preset_known(self, step_id: str) -> None:
-        """Mark a step succeeded with its output from an earlier execution, if known."""
+        """Mark a step succeeded with its output from an earlier execution, if known, or
+        failed with its error, if it failed there."""
+        if self._failed_before and step_id in self._failed_before \
+                and self.state.status(step_id) is Status.PENDING:
+            self.state.preset_failed(step_id, self._failed_before[step_id])
+            return
         if self._preset and step_id in self._preset \
                 and self.state.status(step_id) is Status.PENDING:
             output = self._preset[step_id]

@@ -226,6 +226,16 @@ class RunState:
         self.values[step_id] = output
         self._resolved(st)
 
+    def preset_failed(self, step_id: str, error: str) -> None:
+        """Mark a pending/ready step failed without running it (resume: it failed in an
+        earlier execution of the run)."""
+        st = self.steps[step_id]
+        if st.status in TERMINAL:
+            raise StateError(f"cannot preset {step_id!r} in status {st.status}")
+        if st.id in self._ready:
+            self._ready.remove(st.id)
+        self.fail(step_id, error)
+
     # -- internals ---------------------------------------------------------------
     def _terminal(self, step_id: str, status: Status) -> StepState:
         st = self.steps[step_id]
