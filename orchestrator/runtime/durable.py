@@ -1,8 +1,10 @@
 """Resume, replay and fork runs from their recorded events.
 
 - **resume**: continue an interrupted run under the same id; steps that succeeded are
-  not executed again (their outputs come from the trace), steps that were in flight run
-  again with the next attempt number. A sub-workflow (a ``workflow`` step, a spawn's
+  not executed again (their outputs come from the trace), steps that failed fail again
+  without running (their recorded error; what needs them is skipped again), steps that
+  were in flight run again with the next attempt number. A resumed exact replay goes on
+  serving every step from the run it replays. A sub-workflow (a ``workflow`` step, a spawn's
   child) that was in flight goes on as its recorded child run, under the child's own id
   and the same way, down to its own children; a child that had succeeded gives its
   recorded output, one that failed was a failed attempt (the new attempt starts a new
@@ -39,7 +41,7 @@ import anyio
 import networkx as nx
 from pydantic import TypeAdapter, ValidationError
 
-from orchestrator.errors import ConfigError, EventConflict, PonderError, StepError
+from orchestrator.errors import ConfigError, EventConflict, PonderError, RunNotFound, StepError
 from orchestrator.graph.compile import CompiledGraph
 from orchestrator.graph.subworkflows import aliases_in, model_aliases
 from orchestrator.runtime import events as ev
@@ -616,16 +618,18 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         check_tool_executor(rec.tool_executor, reg, "the run's recorded tool_executor")
     listeners = _listeners(hooks)
     graph = _graph_for(rec, reg, None, prefer_file=False)
+    replayed = await _replayed_recording(rec, children)
     # the models of what has yet to run (an added step's too), as the resumed run serves
     # them; a step on a branch not taken (skipped with no cause) is skipped again: its
-    # branch's output is replayed
+    # branch's output is replayed; a replay runs none
     not_taken = {e.step_id for e in events
                  if e.kind == "step_skipped" and getattr(e, "cause_step", None) is None}
-    check_model_configs(graph.spec, graph.base_dir, backend if backend is not None
-                        else rec.backend, reg,
-                        steps=set(graph.nodes) - set(rec.succeeded) - not_taken,
-                        more_aliases=aliases_used(
-                            [s for s in _added_steps(rec) if s.id not in not_taken], reg))
+    if replayed is None:
+        check_model_configs(graph.spec, graph.base_dir, backend if backend is not None
+                            else rec.backend, reg,
+                            steps=set(graph.nodes) - set(rec.succeeded) - not_taken,
+                            more_aliases=aliases_used(
+                                [s for s in _added_steps(rec) if s.id not in not_taken], reg))
     if children is not None:
         await _check_children_gone(rec, children, rec.run_id)
         await _count_failed_children(rec, children)
@@ -639,6 +643,8 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                              recorded=_RecordedChildren(rec, children), prior_events=events,
                              retry_due=rec.retry_due, left_open=rec.left_open,
                              on_scheduler=on_scheduler,
+                             executor_override=None if replayed is None
+                             else _replay_executors(replayed, reg),
                              tool_executor=tool_executor if tool_executor is not None
                              else rec.tool_executor)
     except EventConflict as exc:
@@ -651,6 +657,43 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         if exc.run_id == rec.run_id:
             raise
         raise SubRunStillRunning(rec.run_id, exc.child_id, exc.pid, exc.host) from None
+
+
+async def _replayed_recording(rec: Recording, runs: ChildRuns | None) -> Recording | None:
+    """For an exact replay (``ponder replay RUN``: its parent is a run, no step of it),
+    the recording of the run it replays: a resumed replay goes on serving every step
+    from that trace, as it began. (It called the tools and models for real.) ``None``
+    for any other run: a fork's trace carries the outputs it took, and the steps it
+    runs again run for real.
+
+    :raises PonderError: without ``runs`` to read that run from, or when it is gone.
+    """
+    if rec.parent is None or rec.parent[1] is not None or rec.parent_attempt is not None:
+        return None
+    source = rec.parent[0]
+    if runs is None:
+        raise PonderError(f"run {rec.run_id} replays run {source}: it goes on serving its "
+                          "steps from that run's trace, which it needs to read: resume it "
+                          "with children=recorded_children(store)")
+    try:
+        events = await runs.events(source)
+    except RunNotFound:
+        events = []
+    if not events:
+        raise PonderError(f"run {rec.run_id} replays run {source}, which is no longer in the "
+                          "trace store: it cannot go on (its steps are served from that "
+                          f"run's trace); to run the workflow again, `ponder run` it")
+    return recording_from_events(events)
+
+
+def _replay_executors(rec: Recording, reg: Registry) -> dict[str, Executor]:
+    """Executors that serve every step of an exact replay of ``rec`` from its trace:
+    every kind a step may have, declared or added as the run goes (a map's items, a
+    plan's steps; a map of tool steps in a workflow with no tool step of its own ran its
+    items' tools and models again), but maps and branches, which the scheduler runs."""
+    served = _ReplayExecutor(rec)
+    return {k: served for k in set(reg.executors) | set(STEP_KINDS)
+            if k not in ("map", "branch")}
 
 
 async def _being_resumed(run_id: str, runs: ChildRuns | None) -> RunBeingResumed:
@@ -1122,14 +1165,9 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
     run_id = uuid.uuid4().hex[:16]
     parent = (rec.run_id, from_step)
     if from_step is None:
-        # every kind a step may have, declared or added as the run goes (a map's items,
-        # a plan's steps): a map of tool steps in a workflow with no tool step of its own
-        # ran its items' tools and models again
-        kinds = set(reg.executors) | set(STEP_KINDS)
-        override: dict[str, Executor] = {
-            k: _ReplayExecutor(rec) for k in kinds if k not in ("map", "branch")}
         return await execute(graph, run_inputs, registry=reg, hooks=listeners, run_id=run_id,
-                             parent=parent, executor_override=override, backend=backend,
+                             parent=parent, executor_override=_replay_executors(rec, reg),
+                             backend=backend,
                              source=str(workflow_file or rec.source or "") or None,
                              on_scheduler=on_scheduler, tool_executor=tool_executor)
     if from_step not in graph.nodes:
