@@ -3,7 +3,9 @@
 
 The joiner is asked for structured output (:data:`JOINER_SCHEMA`); the text forms
 ``Finish(...)`` / ``Replan(...)`` are accepted too, with the argument running to
-the *matching* parenthesis (an answer may hold parentheses of its own), and so is a
+the *matching* parenthesis (an answer may hold parentheses of its own; a quoted one,
+``Finish("It is 5 :) really")``, runs to the ``)`` after its string and is its text;
+one whose string or call never closes is a bad answer), and so is a
 line that *begins* with the verb: ``Replan``, ``Replan: reason``, ``Finish: answer``
 (a verb inside a sentence, as in "No need to replan.", decides nothing).
 
@@ -14,8 +16,10 @@ or one naming an action without a result, is a bad answer: recorded and asked ag
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -105,6 +109,8 @@ def parse_decision(text: str) -> Decision | PlanProblem:
                            .replace("\r", "\n"))
         if verb is not None:
             name, argument = verb
+            if isinstance(argument, PlanProblem):
+                return replace(argument, raw=text)
             decision = (Decision("finish", _answer_value(_unnamed(argument, "answer")),
                                  raw=text)
                         if name == "finish" else
@@ -206,24 +212,69 @@ def _first_json_object(text: str) -> Any:
     return None
 
 
-def _verb_match(text: str) -> tuple[str, str] | None:
-    """The first ``Finish(...)``/``Replan(...)`` with its argument; else the first line
-    that begins with the verb (``Replan``, ``Replan: reason``, ``Finish: answer``)."""
+def _verb_match(text: str) -> tuple[str, str | PlanProblem] | None:
+    """The first ``Finish(...)``/``Replan(...)`` with its argument (a ``bad_joiner``
+    problem when a quoted argument is not closed); else the first line that begins with
+    the verb (``Replan``, ``Replan: reason``, ``Finish: answer``)."""
     m = _VERB.search(text)
     if m is not None:
-        return (m.group(1) or m.group(2)).lower(), _balanced(text, m.end())
+        name = (m.group(1) or m.group(2)).lower()
+        return name, _call_argument(text, m.end(), "answer" if name == "finish" else "reason")
     line = _LINE_VERB.search(text)
     if line is not None:
         return line.group(1).lower(), (line.group(2) or "").strip()
     return None
 
 
-def _balanced(text: str, start: int) -> str:
-    """The text from ``start`` up to the ``)`` matching the one before it.
+def _call_argument(text: str, start: int, name: str) -> str | PlanProblem:
+    """The argument of the call whose ``(`` ends at ``start``: the text up to the ``)``
+    that closes the call.
 
-    Only parentheses count (apostrophes in prose would confuse quote tracking); when
-    they never balance, the argument runs to the last ``)`` (or the end).
+    An argument that begins with a quote, ``"`` or ``'`` (after its name:
+    ``answer="..."``), is a string: the ``)`` is looked for after the string ends (a
+    backslash escapes the quote), and a string that never ends, or a call that does not
+    close after it, is a ``bad_joiner`` problem. Anywhere else only parentheses count
+    (apostrophes in prose would confuse quote tracking), and when they never balance
+    the argument runs to the last ``)`` (or the end).
     """
+    named = re.compile(rf"\s*(?:{name}\s*[=:]\s*)?", re.IGNORECASE).match(text, start)
+    at = named.end() if named is not None else start
+    if at < len(text) and text[at] in "\"'":
+        end = _string_end(text, at)
+        if end is None:
+            return PlanProblem("bad_joiner", f"the joiner's {name} opens a string with "
+                                             f"{text[at]} and never closes it: "
+                                             f"{_shown(text)!r}", raw=text)
+        close = _closing_paren(text, end)
+        if close is None:
+            return PlanProblem("bad_joiner", f"the joiner's {name} is a string without the "
+                                             f"`)` that closes the call after it: "
+                                             f"{_shown(text)!r}", raw=text)
+        return text[start:close]
+    close = _closing_paren(text, start)
+    if close is None:
+        close = text.rfind(")", start)
+    return text[start:close] if close != -1 else text[start:]
+
+
+def _string_end(text: str, start: int) -> int | None:
+    """The index after the quote that closes the string opening at ``start`` (a
+    backslash escapes the character after it), or ``None`` when it never closes."""
+    quote = text[start]
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == quote:
+            return i + 1
+        else:
+            i += 1
+    return None
+
+
+def _closing_paren(text: str, start: int) -> int | None:
+    """The index of the ``)`` that closes a ``(`` opened before ``start``, counting
+    parentheses only; ``None`` when they never balance."""
     depth = 1
     for i in range(start, len(text)):
         if text[i] == "(":
@@ -231,9 +282,8 @@ def _balanced(text: str, start: int) -> str:
         elif text[i] == ")":
             depth -= 1
             if depth == 0:
-                return text[start:i]
-    last = text.rfind(")", start)
-    return text[start:last] if last != -1 else text[start:]
+                return i
+    return None
 
 
 def _unnamed(argument: str, name: str) -> str:
@@ -252,12 +302,41 @@ def _reason_text(argument: str) -> str:
 
 
 def _answer_value(argument: str) -> Any:
+    """A text argument's value: a quoted string's text (``"..."`` or ``'...'``, escapes
+    read), a JSON number or boolean as itself, anything else as written."""
     stripped = argument.strip()
+    if stripped[:1] in ("\"", "'") and _string_end(stripped, 0) == len(stripped):
+        return _string_text(stripped)
     try:
         value = json.loads(stripped, strict=False, parse_int=json_int)
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         return stripped
     return value if isinstance(value, str | int | float | bool) else stripped
+
+
+def _string_text(literal: str) -> str:
+    """The text of one quoted string: read as JSON (raw line breaks kept), else as a
+    Python literal (``'it\\'s'``, ``"\\x41"``); escapes neither reads are kept as
+    written."""
+    body = literal[1:-1]
+    if literal[0] == "'":  # the same string between double quotes, for JSON
+        body = re.sub(r'\\(.)|"', lambda m: ('\\"' if m.group(0) == '"' else
+                                             m.group(1) if m.group(1) == "'" else m.group(0)),
+                      body, flags=re.DOTALL)
+    try:
+        value = json.loads(f'"{body}"', strict=False)
+    except ValueError:
+        pass
+    else:
+        if isinstance(value, str):
+            return value
+    try:
+        with warnings.catch_warnings():  # an unknown escape (`\\p`) is kept, as Python does
+            warnings.simplefilter("ignore")
+            value = ast.literal_eval(literal.replace("\r", "\\r").replace("\n", "\\n"))
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return literal[1:-1]
+    return value if isinstance(value, str) else literal[1:-1]
 
 
 def observation_text(record: ActionRecord, labels: Mapping[str, str] | None = None) -> str:
