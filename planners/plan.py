@@ -516,12 +516,14 @@ class PlanBuilder:
         if self.joined_at is not None:
             return PlanProblem("after_join", f"action {id_} comes after join() "
                                              f"(line {self.joined_at})", line)
+        declared = id_ in self.declared
         problem = self._check_id(id_, line)
         if problem is not None:
-            # what does not depend on the action's number is a problem of its own: a
-            # malformed value, the tool, the arguments (its references are judged by
-            # the number, which is wrong)
+            # the rest of the action is a problem of its own: a malformed value, the tool,
+            # the arguments, and its references, judged by the number it stands in for
             self._hide_unnumbered(problem, id_, tool, positional, keywords, line)
+            self._hide_refs(problem, id_, [*positional, *keywords.values()], line,
+                            own=not declared and id_ in self.declared)
             return problem
         if id_ in self.reusable:
             return self._reuse(id_, tool, text, line, thought)
@@ -577,6 +579,7 @@ class PlanBuilder:
                 "after_join", f"action {id_} comes after join() (line {self.joined_at})",
                 line)))
             return problem
+        declared = id_ in self.declared
         bad_id = self._check_id(id_, line)
         if bad_id is not None:
             self.hidden.append((problem, bad_id))
@@ -584,6 +587,9 @@ class PlanBuilder:
         if bad_id is None:
             deps = sorted({r for v in values or [] for r in _refs_in(v)})
             found += [p for dep in deps if (p := self._check_ref(id_, dep, line)) is not None]
+        else:
+            found += self._wrong_id_refs(id_, values or [], line,
+                                         own=not declared and id_ in self.declared)
         info = self.catalog.tools.get(tool) if tool is not None else None
         unknown = [n for n in dict.fromkeys(names) if info is not None
                    and n not in info.arg_names]
@@ -620,6 +626,41 @@ class PlanBuilder:
             bound = None  # bind read a malformed reference as text (see action())
         self.hidden.extend((problem, p) for p in dict.fromkeys(
             [*malformed, *([bound] if bound is not None else [])]))
+
+    def _hide_refs(self, problem: PlanProblem, id_: int, values: list[Any], line: int, *,
+                   own: bool) -> None:
+        """Add to :attr:`hidden` the bad references of an action that ``problem`` (of its
+        number) rejected (see :meth:`_wrong_id_refs`)."""
+        self.hidden.extend((problem, p) for p in dict.fromkeys(
+            self._wrong_id_refs(id_, values, line, own=own)))
+
+    def _wrong_id_refs(self, id_: int, values: list[Any], line: int, *,
+                       own: bool) -> list[PlanProblem]:
+        """The bad references of an action numbered ``id_``, a wrong number: it stands in
+        for the action expected there (:attr:`next_id`, the number its ``bad_id`` problem
+        names), so it may use the results of the actions above it (and of earlier plans);
+        ``$N`` of its own number (``own``: ``id_`` is declared by this action, not an
+        earlier one), of the number expected or after it, or of no action is a problem.
+
+        Unlike :meth:`_check_ref`, a forward reference here makes no edge of a cycle: the
+        action is not part of the plan.
+        """
+        problems: list[PlanProblem] = []
+        for dep in sorted({r for v in values for r in _refs_in(v)}):
+            if own and dep == id_:
+                problems.append(PlanProblem(
+                    "bad_reference", f"action {id_} refers to its own result ${dep}", line))
+            elif dep in self.declared or self.is_known(dep):
+                continue
+            elif dep >= self.next_id:
+                problems.append(PlanProblem(
+                    "bad_reference", f"action {id_} refers to ${dep}, which is not an "
+                    "earlier action (an action can only use results of the actions above "
+                    "it)", line))
+            else:
+                problems.append(PlanProblem(
+                    "bad_reference", f"action {id_}: {no_such_action(str(dep))}", line))
+        return problems
 
     def planner_problem(self, problem: PlanProblem) -> PlanProblem:
         """``problem`` as the planner reports it (one problem per try): its message goes on
