@@ -501,6 +501,9 @@ class PlanBuilder:
         self._written = 0  # every action line, even rejected ones
         # after an id that skipped numbers: the id after it, and it
         self._resume: tuple[int, int] | None = None
+        # after an action whose id could not be read (see :meth:`unnumbered`): the
+        # numbering as it was before it (next_id, _resume), and the number it took
+        self._uncounted: tuple[int, tuple[int, int] | None, int] | None = None
         #: (problem returned by :meth:`action`, the problem of its tool or arguments that
         #: it hid): a plan is repaired one problem at a time, ``ponder plan parse`` shows both
         self.hidden: list[tuple[PlanProblem, PlanProblem]] = []
@@ -603,6 +606,34 @@ class PlanBuilder:
         # a call of a tool: naming it unknown would be a second, wrong problem of the line
         if tool is not None and tool != "join":
             self._hide_unnumbered(problem, id_, tool, None, {}, line)
+        return problem
+
+    def unnumbered(self, problem: PlanProblem, tool: str | None = None,
+                   positional: list[Any] | None = None,
+                   keywords: Mapping[str, Any] | None = None) -> PlanProblem:
+        """``problem``, of an action whose id could not be read (JSON's ``"id": true``,
+        ``"id": "x"``, no ``"id"``): it takes the number expected, so that the next action
+        does not skip it (it may also go on as if it were not there: the next one may
+        have that number itself). Its tool and arguments (when read: ``positional`` not
+        ``None``) are checked as those of an action with that number behind a wrong id,
+        as problems of their own (:attr:`hidden`)."""
+        self._written += 1
+        line = problem.line or 0
+        if self.joined_at is not None:
+            self.hidden.append((problem, PlanProblem(
+                "after_join", f"an action comes after join() (line {self.joined_at})", line)))
+            return problem
+        taken = self.next_id
+        if tool is not None:
+            self._hide_unnumbered(problem, taken, tool, positional, dict(keywords or {}),
+                                  line)
+        self._hide_refs(problem, taken, [*(positional or ()), *(keywords or {}).values()],
+                        line, own=True)
+        self._uncounted = (self.next_id, self._resume, taken)
+        self.declared[taken] = line  # so that later uses of it are not errors too
+        self.next_id = taken + 1
+        if self._resume is not None:
+            self._resume = (self._resume[0] + 1, self._resume[1])
         return problem
 
     def _hide_unnumbered(self, problem: PlanProblem, id_: int, tool: str,
@@ -759,6 +790,21 @@ class PlanBuilder:
         return id_ in self._earlier or id_ in self.reusable
 
     def _check_id(self, id_: int, line: int) -> PlanProblem | None:
+        if self._uncounted is not None:
+            next_id, before, taken = self._uncounted
+            self._uncounted = None
+            counted = id_ == self.next_id or (self._resume is not None
+                                              and id_ == self._resume[0])
+            if not counted and (id_ == next_id or (before is not None and id_ == before[0])):
+                # the plan did not count the action whose id could not be read: this one
+                # has the number it took
+                self.declared.pop(taken, None)
+                self.next_id, self._resume = next_id, before
+        if self._resume is not None and id_ == self.next_id and id_ != self._resume[0]:
+            # the plan went on from the number expected: the wrong id was a slip, and the
+            # action that reaches its number is no repeat of it (one whose id could not be
+            # read may have taken the numbers up to it)
+            self.declared.pop(self._resume[1], None)
         if id_ in self.declared:
             where = f"line {self.declared[id_]}" if self.declared[id_] else "an earlier try"
             return PlanProblem("bad_id", f"action id {id_} is used twice (first in {where})",
@@ -781,9 +827,7 @@ class PlanBuilder:
                 self._resume = (id_ + 1, id_) if id_ > self.next_id else None
             return PlanProblem("bad_id", _bad_id(str(id_), self.next_id), line)
         if self._resume is not None and id_ != resume:
-            # the plan went on from the number expected: the wrong id was a slip, and
-            # the action that reaches its number is no repeat of it
-            self.declared.pop(self._resume[1], None)
+            self.declared.pop(self._resume[1], None)  # (as above: the wrong id was a slip)
         self.declared[id_] = line
         self.next_id, self._resume = id_ + 1, None
         return None

@@ -347,11 +347,13 @@ class JsonPlanParser:
         if isinstance(id_, float) and id_.is_integer():
             id_ = int(id_)  # `"id": 1.0`: a whole number all the same (AGoT reads it so)
         if isinstance(id_, float):
-            return [PlanProblem("bad_json", f"an action's \"id\" must be a whole number, got "
-                                            f"{json.dumps(id_)[:40]}", line)]
+            return [self._unnumbered(element, PlanProblem(
+                "bad_json", f"an action's \"id\" must be a whole number, got "
+                            f"{json.dumps(id_)[:40]}", line))]
         if not isinstance(id_, int) or isinstance(id_, bool):
-            return [PlanProblem("bad_json", f"an action needs an integer \"id\", got "
-                                            f"{json.dumps(id_)[:40]}", line)]
+            return [self._unnumbered(element, PlanProblem(
+                "bad_json", f"an action needs an integer \"id\", got "
+                            f"{json.dumps(id_)[:40]}", line))]
         # a problem of how an action is written: its number is used all the same (the
         # next action skips none), and its tool checked (see PlanBuilder.unread)
         if not isinstance(tool, str):
@@ -373,6 +375,20 @@ class JsonPlanParser:
         return [self.builder.action(id_, tool, positional, keywords, line=line,
                                     text=_call_text(tool, positional, keywords),
                                     thought=thought if isinstance(thought, str) else None)]
+
+    def _unnumbered(self, element: dict[str, Any], problem: PlanProblem) -> PlanProblem:
+        """``problem`` of an action object whose id cannot be read: it takes the number
+        expected all the same (see :meth:`PlanBuilder.unnumbered`), and its tool and
+        arguments are checked."""
+        tool, args = element.get("tool"), element.get("args", {})
+        if not isinstance(tool, str):
+            return self.builder.unnumbered(problem)
+        if _depth(args) > _MAX_DEPTH or not isinstance(args, dict | list):
+            return self.builder.unnumbered(problem, tool)
+        if isinstance(args, dict):
+            return self.builder.unnumbered(problem, tool, [],
+                                           {str(k): _refs(v) for k, v in args.items()})
+        return self.builder.unnumbered(problem, tool, [_refs(v) for v in args])
 
     def _bad_join(self, args: Any, line: int) -> list[ParseEvent]:
         """A ``{"tool": "join"}`` with arguments: the plan's join(), written wrong. Its
