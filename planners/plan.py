@@ -380,6 +380,34 @@ def _bad_brace_refs(value: Any, depth: int = 0) -> list[str]:
     return []
 
 
+def _bad_keys(value: Any, depth: int = 0) -> list[str]:
+    """Why each object key in ``value`` that holds a reference (``"$1"``, ``"${1.x}"``,
+    a negative or too long one) or the text ``${`` (``"$${x}"``) is refused. A key is
+    text (a tool gets it as written, ``$$`` read as ``$``): it cannot hold a result."""
+    if depth > _MAX_DEPTH:
+        return []
+    if isinstance(value, dict):
+        found: list[str] = []
+        for k, v in value.items():
+            if isinstance(k, str):
+                ref = next((m.group(0) for m in _STRING_REF.finditer(k) if m.group(0) != "$$"),
+                           None)
+                if ref is None and negative_ref(k) is not None:
+                    ref = k.strip()
+                if ref is not None:
+                    found.append(f"the object key {k!r} refers to {ref}, but a key is text "
+                                 "and cannot hold a result (a literal $ is $$)")
+                elif _BAD_BRACE.search(_literal_text(k)) is not None:
+                    found.append(f"the object key {k!r} holds the text ${{, which a plan "
+                                 "cannot write (a step would read it as a workflow "
+                                 "reference)")
+            found += _bad_keys(v, depth + 1)
+        return found
+    if isinstance(value, list):
+        return [b for v in value for b in _bad_keys(v, depth + 1)]
+    return []
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -432,7 +460,10 @@ def _rewrite(value: Any, ref: Callable[[int], str]) -> Any:
             return step_ref(whole, ref)
         return sub_string_refs(value, lambda r: step_ref(r, ref))
     if isinstance(value, dict):
-        return {k: _rewrite(v, ref) for k, v in value.items()}
+        # a key is text: `$$` is a `$` in it as in a string (a key holding a reference
+        # is refused: see _bad_keys)
+        return {_literal_text(k) if isinstance(k, str) else k: _rewrite(v, ref)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [_rewrite(v, ref) for v in value]
     return value
@@ -772,6 +803,8 @@ class PlanBuilder:
         problems += _unencodable(id_, values, line)
         problems += [PlanProblem("bad_reference", f"action {id_}: {no_such_action(d)}", line)
                      for v in values for d in long_refs(v)]
+        problems += [PlanProblem("bad_reference", f"action {id_}: {why}", line)
+                     for v in values for why in _bad_keys(v)]
         return problems
 
     def _reuse(self, id_: int, tool: str, text: str, line: int,
