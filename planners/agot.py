@@ -397,10 +397,18 @@ class AGoTPlanner:
 def literal_template(text: str) -> str:
     """A Jinja2 template that renders exactly ``text`` (model text is never a template).
 
-    Characters stay as they are: Jinja2 reads the ``\\ud83d\\ude00`` that an ASCII-only
-    dump writes for an emoji (or a math letter, U+1D465) as two lone surrogates, which
-    no backend can encode."""
-    return "{{ " + json.dumps(text, ensure_ascii=False) + " }}" if text else ""
+    ``text`` is one Jinja2 string literal, so `{{`, `{%` and quotes in it are characters.
+    Every `$` in it is the escape ``\\u0024``: a template's `${...}` references are
+    rewritten (``to_jinja``) before Jinja2 reads it, inside a string literal too, so a
+    `${inputs.q}` the model wrote would be rewritten (and a quote in such a reference's
+    key would close the literal: the rest of the text was template). Other characters
+    stay as they are: Jinja2 reads the ``\\ud83d\\ude00`` that an ASCII-only dump writes
+    for an emoji (or a math letter, U+1D465) as two lone surrogates, which no backend can
+    encode."""
+    if not text:
+        return ""
+    # ("$" is never part of an escape json.dumps writes, so each one is a character)
+    return "{{ " + json.dumps(text, ensure_ascii=False).replace("$", "\\u0024") + " }}"
 
 
 def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, layer_no: int,
