@@ -13,7 +13,9 @@ For each round (a replan starts the next one, at most ``max_replans``):
 
 Nothing a planner produces crashes the run: it ends as the step's output or as a
 :class:`~planners.errors.PlanFailed` with the raw planner output, after every step
-already started has finished (no result is lost).
+already started has finished (no result is lost). An attempt that ends otherwise (its
+``timeout_s``, a cancellation, a backend error) cancels the steps it added that have not
+ended, so that none runs on, or starts, for it.
 """
 
 from __future__ import annotations
@@ -209,6 +211,8 @@ class _PlanRun:
     ids_before: set[str] = field(default_factory=set)
     #: where the ids this attempt adds are kept for the attempts after it (live)
     added_live: set[str] = field(default_factory=set)
+    #: the ids this attempt handed to the graph (a cancelled add's too), in order
+    added: list[str] = field(default_factory=list)
 
     @property
     def step(self) -> PlanStep:
@@ -220,10 +224,31 @@ class _PlanRun:
 
     async def run(self) -> Result:
         try:
-            return await self._rounds()
-        except PlanFailed:
-            await self._settle()
+            try:
+                return await self._rounds()
+            except PlanFailed:
+                await self._settle()
+                raise
+        except BaseException:
+            self._abandon()
             raise
+
+    def _abandon(self) -> None:
+        """The attempt ended without an answer (its ``timeout_s`` passed, it was cancelled,
+        a planner call failed): stop the steps it added that have not ended, a running one
+        at its executor and a waiting one before it starts (each a ``step_cancelled``
+        event), so that none goes on, or starts, for an attempt that is over; a retry
+        adds steps of its own. The plan step answers for them: a static plan's step
+        cancelled so does not fail the run by itself (the plan step failing does).
+
+        Not awaited: it runs while the attempt's task is being cancelled."""
+        left = [sid for sid in self.added if sid not in self.outcomes]
+        if not left:
+            return
+        handled = getattr(self.graph, "handled", None)  # the engine's (see add_steps)
+        if isinstance(handled, set):
+            handled.update(left)
+        self.graph.cancel_steps(left)
 
     async def _rounds(self) -> Result:
         rounds = self.step.max_replans + 1 if self.planner.uses_joiner else 1
@@ -400,10 +425,12 @@ class _PlanRun:
         # failed step fails the run as any step does.
         self._reuse(item.step)
         self.added_live.add(item.step.id)  # before: a cancelled add may have added it
+        self.added.append(item.step.id)
         handled = self.planner.uses_joiner or getattr(self.planner, "handles_failures", False)
+        # cancellable: an attempt that ends without its answer stops them (_abandon)
         await self.graph.add_steps(self.task.step_id, [item.step],
                                    reason=f"{self.step.planner} plan {round_}",
-                                   handled=handled)
+                                   cancellable=True, handled=handled)
         self.started.append(_Started(item.label, item.step.id, item.text, round_,
                                      item.thought))
         self.session.step_added(item.step.id)
