@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.runtime.contracts import LLMRequest
@@ -235,9 +236,19 @@ class AGoTPlanner:
                 thought.ancestors = _ancestors(thoughts, proposed.parents)
                 thoughts.append(thought)
                 new.append(thought)
-                yield PlannedStep(self._thought_step(request, session, options, question,
-                                                     depth, layers, thought, thoughts),
-                                  thought.label, thought.text)
+            # a thought is added once its ancestors have ended, those of its own layer too:
+            # one that failed is then left out of it (as an earlier layer's is), where its
+            # step depending on it (`after`) was skipped with it
+            pending = list(new)
+            while pending:
+                ready = [t for t in pending if _ancestors_ended(thoughts, t)]
+                for thought in ready:
+                    pending.remove(thought)
+                    yield PlannedStep(self._thought_step(request, session, options, question,
+                                                         depth, layers, thought, thoughts),
+                                      thought.label, thought.text)
+                if pending:
+                    await _first_ended(session, thoughts, pending)
             results = await session.wait([t.step_id for t in new])
             for t in new:
                 t.result = results[t.step_id]
@@ -306,8 +317,9 @@ class AGoTPlanner:
                       question: str, depth: int, layers: int, thought: _Thought,
                       thoughts: Sequence[_Thought]) -> PlanStep:
         by_number = {t.number: t for t in thoughts}
+        # (every ancestor has ended: see _graph)
         usable = [by_number[n] for n in thought.ancestors
-                  if by_number[n].result is None or by_number[n].result.ok]  # type: ignore[union-attr]
+                  if (result := by_number[n].result) is not None and result.ok]
         step = request.step
         thought_options = AGoTOptions(
             max_depth=options.max_depth, max_layers=max(1, layers - 1),
@@ -610,6 +622,32 @@ def _ancestors(thoughts: Sequence[_Thought], parents: Sequence[int]) -> list[int
         seen.add(n)
         stack.extend(by_number[n].parents)
     return sorted(seen)
+
+
+def _ancestors_ended(thoughts: Sequence[_Thought], thought: _Thought) -> bool:
+    by_number = {t.number: t for t in thoughts}
+    return all(by_number[n].result is not None for n in thought.ancestors)
+
+
+async def _first_ended(session: PlanSession, thoughts: Sequence[_Thought],
+                       pending: Sequence[_Thought]) -> None:
+    """Wait until one of the added thoughts that a ``pending`` thought builds on has ended
+    (each that has then is given its ``result``), so that a thought is added as soon as
+    its own ancestors have ended, not once those of every thought of its layer have."""
+    by_number = {t.number: t for t in thoughts}
+    waited = {by_number[n].step_id: by_number[n] for t in pending for n in t.ancestors
+              if by_number[n].result is None and by_number[n] not in pending}
+    ended: dict[str, StepResult] = {}
+
+    async def wait_for(step_id: str, scope: anyio.CancelScope) -> None:
+        ended.update(await session.wait([step_id]))
+        scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for step_id in waited:
+            tg.start_soon(wait_for, step_id, tg.cancel_scope)
+    for step_id, result in ended.items():
+        waited[step_id].result = result
 
 
 def _json_object(text: str) -> Any:
