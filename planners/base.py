@@ -71,8 +71,9 @@ class PlanAnswer:
     """The plan's final answer.
 
     :param from_step: the answer is this step's output (``value`` is unused): once the
-        round's steps are done, the driver takes it if every one of them succeeded, and
-        otherwise asks the joiner (when the planner has one).
+        round's steps are done, the driver takes it if every one of them succeeded and it
+        is not empty (null, blank text), and otherwise asks the joiner (when the planner
+        has one).
     """
 
     value: Any

@@ -473,10 +473,11 @@ class _PlanRun:
 
     def _direct_answer(self, step_id: str, round_: int) -> joiner.Decision | None:
         """Finish with the output of the step a plan named as its answer, when every step
-        of the round succeeded (recorded as the round's decision); else None: the joiner
-        then sees what failed and decides."""
+        of the round succeeded and that output is an answer (recorded as the round's
+        decision); else None: the joiner then sees the results and decides. An empty
+        output (null, blank text) is no answer, as the joiner's ``Finish`` of it is not."""
         outcome = self.outcomes.get(step_id)
-        if outcome is None or not outcome.ok or not all(
+        if outcome is None or not outcome.ok or _empty_answer(outcome.output) or not all(
                 self.outcomes[s.step_id].ok for s in self.started if s.round == round_):
             return None
         label = next((s.label for s in self.started if s.step_id == step_id), step_id)
@@ -563,6 +564,12 @@ class _PlanRun:
                   "actions": actions, "plan_errors": self.plan_errors,
                   "decisions": self.decisions, "llm_calls": self.session.llm_calls,
                   "llm_outputs": outputs})
+
+
+def _empty_answer(value: Any) -> bool:
+    """Whether a result is no answer: null or blank text (the joiner's ``Finish`` of such a
+    value is a ``bad_joiner`` error, asked again)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def step_model_aliases(step: Any) -> list[tuple[str, str]]:

@@ -68,8 +68,9 @@ class LLMCompilerOptions(BaseModel):
                           "instructions (few-shot).")
     direct_answer: bool = Field(False, description="Let a plan name its answer with "
                                 "`join($N)` (JSON: \"answer\": \"$N\"): when every action "
-                                "succeeds, action N's result is the answer and the joiner "
-                                "is not called; when one fails, the joiner decides.")
+                                "succeeds and action N's result is not empty (null, blank "
+                                "text), it is the answer and the joiner is not called; "
+                                "otherwise the joiner decides.")
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> LLMCompilerOptions:
