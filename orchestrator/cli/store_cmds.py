@@ -55,6 +55,7 @@ from orchestrator.store import (
     RunInfo,
     RunNotFound,
     RunRecord,
+    StepRecord,
     StoredEvent,
     TraceStore,
     fold_events,
@@ -306,10 +307,14 @@ def show(
 def _planning(rec: RunRecord) -> list[str]:
     """What each plan step's planner did, round by round: the plans it rejected (and
     whether it asked again) and the joiner's decisions (``meta``'s ``plan_errors`` and
-    ``decisions``, folded from the events for a plan step that failed)."""
+    ``decisions``, folded from the events for a plan step that failed); an AGoT step's
+    layer by layer (:func:`_layers`)."""
     lines: list[str] = []
     for st in rec.steps:
         meta = st.meta if isinstance(st.meta, dict) else {}
+        if _planner(rec, st) == "agot":
+            lines += [f"{st.id}: {text}" for text in _layers(meta)]
+            continue
         story: list[tuple[tuple[int, int, int], str]] = []
         joining: set[Any] = set()  # the rounds whose joiner answered badly (so far)
         for e in meta.get("plan_errors") or ():
@@ -333,6 +338,44 @@ def _planning(rec: RunRecord) -> list[str]:
                               f"round {d.get('round')}: joiner: {d.get('action')}"
                               + (f": {why}" if why else "")))
         lines += [f"{st.id}: {text}" for _, text in sorted(story, key=lambda x: x[0])]
+    return lines
+
+
+def _planner(rec: RunRecord, st: StepRecord) -> str | None:
+    """The planner of a plan step, as its definition names it: a step a plan added has
+    its own (``spec``), a step of the workflow the run's; None for any other step."""
+    if st.kind != "plan":
+        return None
+    spec = st.spec
+    if spec is None:
+        declared = rec.spec.get("steps") if isinstance(rec.spec, dict) else None
+        spec = next((s for s in declared if isinstance(s, dict) and s.get("id") == st.id),
+                    None) if isinstance(declared, list) else None
+    planner = spec.get("planner", "llmcompiler") if isinstance(spec, dict) else None
+    return planner if isinstance(planner, str) else None
+
+
+#: the layer an AGoT plan error is about, as its message names it: "layer 2: thought T4
+#: builds on 99..." (a layer's answer), "the proposal of layer 2 did not finish..."
+_LAYER_ERROR = re.compile(r"(?:layer (\d+): |the proposal of layer (\d+) )")
+
+
+def _layers(meta: dict[str, Any]) -> list[str]:
+    """An AGoT graph's plan errors, in the order they came (layer after layer: AGoT has
+    no rounds, each layer is asked again on its own), each labelled by its layer."""
+    lines: list[str] = []
+    for e in meta.get("plan_errors") or ():
+        if not isinstance(e, dict):
+            continue
+        text = str(e.get("error"))
+        again = "asked again" if e.get("will_retry") else "given up"
+        m = _LAYER_ERROR.match(text)
+        if m is None:  # a thought's own (its complexity check, its answer)
+            where = f"round {e.get('round')}, try {e.get('attempt')}"
+        else:
+            where = f"layer {m.group(1) or m.group(2)}, try {e.get('attempt')}"
+            text = text[m.end():] if m.group(1) else text  # (said in the label)
+        lines.append(f"{where}: plan error [{e.get('code')}] {text} ({again})")
     return lines
 
 
