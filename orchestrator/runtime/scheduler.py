@@ -915,14 +915,19 @@ class Scheduler:
         return stop
 
     async def _execute_timed(self, job: Job) -> Result:
-        """Execute once under the step's timeout."""
+        """Execute once under the step's timeout.
+
+        The attempt timed out when its deadline cancelled it, whatever the executor did
+        then: a tool that swallows its cancellation and returns late still timed out (it
+        succeeded). A ``TimeoutError`` the executor raises before the deadline is its
+        own (a tool's, retried as such), not a timeout of the step."""
         assert job.timeout_s is not None
-        try:
-            with anyio.fail_after(job.timeout_s):
-                return await job.executor.execute(job.task, self.ctx)
-        except TimeoutError:
+        with anyio.CancelScope(deadline=anyio.current_time() + job.timeout_s) as scope:
+            result = await job.executor.execute(job.task, self.ctx)
+        if scope.cancel_called:
             raise StepTimeout(f"step {job.plan.id!r} timed out after {job.timeout_s:g}s",
-                              step_id=job.plan.id) from None
+                              step_id=job.plan.id)
+        return result
 
     # -- applying reports -------------------------------------------------------------
     def _handle(self, msg: Message) -> None:
