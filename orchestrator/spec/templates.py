@@ -408,7 +408,9 @@ def _compiled(source: str) -> Any:
 
 @functools.lru_cache(maxsize=1024)
 def _compiled_expr(source: str) -> Any:
-    return environment().compile_expression(to_jinja_expr(source))
+    # undefined_to_none would read a missing field (`steps.a.output.nope`) as None: a
+    # condition then quietly false, where a template names the field
+    return environment().compile_expression(to_jinja_expr(source), undefined_to_none=False)
 
 
 def render(source: str, variables: dict[str, Any]) -> str:
@@ -517,6 +519,8 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     """
     try:
         value = _compiled_expr(expression)(**variables)
+        if isinstance(value, Undefined):
+            bool(value)  # StrictUndefined: raises UndefinedError naming what is missing
         _refuse_namespace(value)  # always true (`when: steps.a`): the author meant another
         return value
     except (UndefinedError, SecurityError, _TooLarge, NotAValueError) as exc:
