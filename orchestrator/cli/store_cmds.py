@@ -67,7 +67,7 @@ from orchestrator.store import (
     upgrade,
 )
 from orchestrator.store._liveness import list_running
-from orchestrator.store._open import MEMORY_URL, read_only_url, require_stored
+from orchestrator.store._open import MEMORY_URL, needs_read_only, require_stored
 from orchestrator.store._sql import normalize_url
 from orchestrator.store._url import hide_password
 
@@ -91,8 +91,8 @@ def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]], *,
     async def go() -> T:
         if reads_only or stored:
             require_stored(db)
-        read_only = read_only_url(db) if reads_only else None
-        store = await (open_store(read_only, auto_upgrade=False) if read_only is not None
+        # a file this user may not write: read-only, and messages name it as given
+        store = await (open_store(db, read_only=True) if reads_only and needs_read_only(db)
                        else open_store(db))
         try:
             return await fn(store)

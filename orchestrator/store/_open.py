@@ -26,20 +26,36 @@ def resolve_store_url(url: str | None = None) -> str:
     return url or os.environ.get(ENV_VAR) or default_store_url()
 
 
-def read_only_url(url: str | None = None) -> str | None:
-    """For a SQLite file this user may not write (a copied trace, a read-only share): a
-    URL that opens it read-only, for commands that only read; ``None`` for anything else
-    (a writable or missing file, another database)."""
+def needs_read_only(url: str | None = None) -> bool:
+    """Whether ``url`` (resolved by :func:`resolve_store_url`) names a SQLite file that
+    this user may not write, or in a directory this user may not write (a copied trace,
+    another user's store, a read-only mount): a command that only reads opens it
+    read-only (``open_store(url, read_only=True)``), since opening it to write fails.
+    ``False`` for anything else (a writable or missing file, another database)."""
     resolved = resolve_store_url(url)
     if resolved == MEMORY_URL:
-        return None
+        return False
     path = SqlStore(resolved).path
     try:
-        if path is None or not path.exists() or path.is_dir() or (
-                os.access(path, os.W_OK) and path.stat().st_mode & stat.S_IWUSR):
-            return None
+        if path is None or not path.exists() or path.is_dir():
+            return False
+        # Checked by permission bits too, as opening it to write is: root is refused a
+        # file marked read-only.
+        writable = os.access(path, os.W_OK) and bool(path.stat().st_mode & stat.S_IWUSR)
+        return not (writable and os.access(path.parent, os.W_OK | os.X_OK))
     except OSError:
-        return None  # opening it says what is wrong
+        return False  # opening it says what is wrong
+
+
+def read_only_url(url: str | None = None) -> str | None:
+    """For a SQLite file of :func:`needs_read_only`: a URL that opens it read-only
+    (a ``file:`` URI with ``mode=ro``, which :class:`SqlStore` opens as with
+    ``read_only=True``); ``None`` for anything else. Messages then name the file by
+    that URL: ``open_store(url, read_only=True)`` keeps the URL the user gave."""
+    if not needs_read_only(url):
+        return None
+    path = SqlStore(resolve_store_url(url)).path
+    assert path is not None
     # quoted twice: SQLAlchemy unquotes the URL once, SQLite the file: URI it passes on
     quoted = quote(quote(str(path.absolute())), safe="/")
     return f"sqlite:///file:{quoted}?mode=ro&uri=true"
@@ -70,13 +86,16 @@ def require_stored(url: str | None = None) -> None:
         )
 
 
-async def open_store(url: str | None = None, *, auto_upgrade: bool | None = None) -> TraceStore:
+async def open_store(url: str | None = None, *, auto_upgrade: bool | None = None,
+                     read_only: bool = False) -> TraceStore:
     """Open the trace store at ``url`` (resolved by :func:`resolve_store_url`).
 
     ``memory://`` gives a :class:`MemoryStore`; anything else a :class:`SqlStore`,
     connected and with its schema at head. Close it when done (or ``async with``).
 
     :param auto_upgrade: see :class:`SqlStore`.
+    :param read_only: only read it, never upgrading it (see :class:`SqlStore`; a
+        :class:`MemoryStore` is empty anyway).
     :raises ConfigError: for a URL of an unsupported kind.
     :raises StoreUnavailable: when the database cannot be reached or opened.
     :raises StoreOutdated: when its schema is older and may not be upgraded here.
@@ -84,7 +103,7 @@ async def open_store(url: str | None = None, *, auto_upgrade: bool | None = None
     resolved = resolve_store_url(url)
     if resolved == MEMORY_URL:
         return MemoryStore()
-    store = SqlStore(resolved, auto_upgrade=auto_upgrade)
+    store = SqlStore(resolved, auto_upgrade=auto_upgrade, read_only=read_only)
     await store.open()
     return store
 

@@ -14,6 +14,7 @@ import stat
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import anyio
 import sqlalchemy as sa
@@ -44,6 +45,7 @@ from orchestrator.store._codec import (
 from orchestrator.store._errors import StoreError, StoreUnavailable
 from orchestrator.store._migrate import ensure_schema, migrate
 from orchestrator.store._models import RunFilter, RunInfo, StoredEvent
+from orchestrator.store._readonly import ReadOnlyRunner
 from orchestrator.store._runners import (
     SYNCHRONOUS_MODES,
     AsyncRunner,
@@ -159,6 +161,21 @@ def _pg_statement_timeout(url: sa.URL, shown: str) -> int:
     return int(text)
 
 
+def _read_only_uri_file(url: sa.URL) -> Path | None:
+    """The file a SQLite URL names as a ``file:`` URI with ``mode=ro`` and no other
+    parameter (``sqlite:///file:PATH?mode=ro&uri=true``, as
+    :func:`~orchestrator.store._open.read_only_url` writes it), else ``None``."""
+    database = url.database or ""
+    if not database.startswith("file:") or set(url.query) != {"mode", "uri"}:
+        return None
+    if url.query["mode"] != "ro" or str(url.query["uri"]).lower() not in ("true", "1"):
+        return None
+    path = unquote(database.removeprefix("file:"))
+    if path.startswith("//"):  # file://localhost/PATH, file:///PATH
+        path = path[2:].removeprefix("localhost")
+    return Path(path) if path else None
+
+
 #: the module each PostgreSQL driver imports; the extra `postgres` brings both
 _PG_DRIVER_MODULES = {"psycopg": "psycopg", "psycopg_async": "psycopg", "asyncpg": "asyncpg"}
 
@@ -215,6 +232,12 @@ class SqlStore(TraceStore):
     :param auto_upgrade: upgrade an older schema on :meth:`open`; default: yes for
         SQLite, no for PostgreSQL (a shared server is upgraded on purpose, with
         ``ponder db upgrade``).
+    :param read_only: the store is only read: its schema is never upgraded (an older
+        one is :class:`StoreOutdated`), :meth:`append` and :meth:`delete_runs` fail, and a
+        SQLite file is opened read-only, writing nothing next to it, so that a user who
+        may not write it (or its directory) can read it (see
+        :mod:`orchestrator.store._readonly`). A SQLite URL naming a ``file:`` URI with
+        ``mode=ro`` alone is read-only too.
     :param busy_timeout_s: how long a SQLite write waits for another process's lock.
     :param connect_timeout_s: how long :meth:`open` waits for a server to answer.
     :raises ConfigError: for a URL that is not SQLite or PostgreSQL with an async driver.
@@ -225,6 +248,7 @@ class SqlStore(TraceStore):
         url: str,
         *,
         auto_upgrade: bool | None = None,
+        read_only: bool = False,
         busy_timeout_s: float = 5.0,
         connect_timeout_s: float = 10.0,
     ) -> None:
@@ -243,14 +267,19 @@ class SqlStore(TraceStore):
             _require_pg_driver(self._url, self.url)
             self._statement_timeout_ms = _pg_statement_timeout(self._url, self.url)
             self._url = self._url.difference_update_query([STATEMENT_TIMEOUT])
-        self._auto_upgrade = self._sqlite if auto_upgrade is None else auto_upgrade
+        uri_file = _read_only_uri_file(self._url) if self._sqlite else None
+        if uri_file is not None:  # named as a file, whose URL `ponder db upgrade` takes
+            self.url = f"sqlite:///{uri_file}"
+        self._read_only = read_only or uri_file is not None
+        self._auto_upgrade = (not self._read_only and
+                              (self._sqlite if auto_upgrade is None else auto_upgrade))
         self._busy_timeout_s = busy_timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._runner: Runner | None = None
         self._thread_runner: ThreadRunner | None = None  # the same runner, on SQLite
         self._closed = False
         self._opening = anyio.Lock()
-        self.path: Path | None = self._sqlite_path() if self._sqlite else None
+        self.path: Path | None = uri_file or (self._sqlite_path() if self._sqlite else None)
         """The SQLite file; ``None`` for PostgreSQL and in-memory SQLite."""
 
     # -- lifecycle ---------------------------------------------------------------
@@ -267,7 +296,9 @@ class SqlStore(TraceStore):
         runner = await self._connect()
         try:
             schema = bind(ensure_schema, url=self.url, auto_upgrade=self._auto_upgrade)
-            await self._run("create or check the schema", lambda: runner.write(schema))
+            # at head, checking it writes nothing: a file opened read-only is read
+            check = runner.read if isinstance(runner, ReadOnlyRunner) else runner.write
+            await self._run("create or check the schema", lambda: check(schema))
         except BaseException:
             await runner.close()
             raise
@@ -285,9 +316,13 @@ class SqlStore(TraceStore):
 
         :raises StoreUnavailable: when the database cannot be reached or opened.
         """
-        if self._sqlite:
+        runner: Runner
+        if self._sqlite and self._read_only and self.path is not None:
+            self._check_not_directory(self.path)
+            runner = ReadOnlyRunner(self.path, self.url, self._busy_timeout_s)
+        elif self._sqlite:
             self._prepare_sqlite_file()
-            runner: Runner = ThreadRunner(self._url, self._busy_timeout_s, self._synchronous)
+            runner = ThreadRunner(self._url, self._busy_timeout_s, self._synchronous)
         else:
             key = "timeout" if self._url.get_driver_name() == "asyncpg" else "connect_timeout"
             connect_args = {
@@ -327,18 +362,7 @@ class SqlStore(TraceStore):
                 f"cannot create the directory of SQLite file {path}: {exc.strerror}",
                 url=self.url,
             ) from exc
-        try:
-            exists = path.exists()
-            is_dir = path.is_dir()
-        except OSError as exc:  # a name too long for the file system
-            raise StoreUnavailable(f"cannot open SQLite file {path}: {exc.strerror}",
-                                   url=self.url) from exc
-        if is_dir:  # else SQLite's "unable to open database file"
-            raise StoreUnavailable(
-                f"SQLite file {path} is a directory; name a file in it "
-                f"(e.g. {path / 'ponder.db'})",
-                url=self.url,
-            )
+        exists = self._check_not_directory(path)
         # Checked by permission bits too, so that root is refused a file marked read-only.
         if exists and (
             not os.access(path, os.W_OK) or not path.stat().st_mode & stat.S_IWUSR
@@ -354,6 +378,31 @@ class SqlStore(TraceStore):
                 f"next to {path.name}",
                 url=self.url,
             )
+
+    def _check_not_directory(self, path: Path) -> bool:
+        """:returns: whether the SQLite file exists.
+        :raises StoreUnavailable: when it is a directory, or cannot be looked at."""
+        try:
+            exists = path.exists()
+            is_dir = path.is_dir()
+        except OSError as exc:  # a name too long for the file system
+            raise StoreUnavailable(f"cannot open SQLite file {path}: {exc.strerror}",
+                                   url=self.url) from exc
+        if is_dir:  # else SQLite's "unable to open database file"
+            raise StoreUnavailable(
+                f"SQLite file {path} is a directory; name a file in it "
+                f"(e.g. {path / 'ponder.db'})",
+                url=self.url,
+            )
+        return exists
+
+    def _require_writable(self, action: str) -> Runner:
+        """The runner of a store that was not opened read-only."""
+        runner = self._require_open()
+        if self._read_only:
+            raise StoreError(f"the trace store at {self.url} is open read-only: cannot "
+                             f"{action}", url=self.url)
+        return runner
 
     def _require_open(self) -> Runner:
         if self._runner is None:
@@ -371,7 +420,7 @@ class SqlStore(TraceStore):
     # -- the contract ------------------------------------------------------------
 
     async def append(self, events: Sequence[StoredEvent]) -> None:
-        runner = self._require_open()
+        runner = self._require_writable("append events")
         if not events:
             return
         try:
@@ -485,7 +534,7 @@ class SqlStore(TraceStore):
         return [RunInfo.model_validate(row) for row in rows]
 
     async def delete_runs(self, run_ids: Sequence[str]) -> int:
-        runner = self._require_open()
+        runner = self._require_writable("delete runs")
         ids = [i for i in dict.fromkeys(run_ids) if not no_run_id(i)]
         if not ids:
             return 0
@@ -499,7 +548,7 @@ class SqlStore(TraceStore):
         text = str(orig).strip()
         reason = text.splitlines()[0] if text else type(orig).__name__
         if self._sqlite:
-            where = self._sqlite_path() or self._url.database
+            where = self.path or self._url.database
             low = reason.lower()
             if "locked" in low or "busy" in low:
                 return StoreUnavailable(
