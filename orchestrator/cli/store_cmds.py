@@ -57,6 +57,7 @@ from orchestrator.store import (
     RunRecord,
     StepRecord,
     StoredEvent,
+    StoreOutdated,
     TraceStore,
     fold_events,
     interrupted_runs,
@@ -78,11 +79,13 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.", metavar=FLAG
 
 
 def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]], *,
-               reads_only: bool = False, stored: bool = False) -> T:
+               reads_only: str | None = None, stored: bool = False) -> T:
     """Open the store, run `fn` with it, close it.
 
-    :param reads_only: `fn` only reads: a SQLite file this user may not write (a copied
-        trace, a read-only share) is opened read-only, as it is (not upgraded), where
+    :param reads_only: the command (``"runs"``), when `fn` only reads: the store is
+        never upgraded (an older schema is refused naming `ponder db upgrade`, as
+        `ponder view` does), and a SQLite file this user may not write (a copied trace,
+        another user's store, a read-only mount) is opened read-only, as it is, where
         opening it for writing is refused. Implies `stored`.
     :param stored: `fn` needs runs already stored: a SQLite file that was named and does
         not exist is refused (:func:`require_stored`), not created empty.
@@ -91,9 +94,14 @@ def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]], *,
     async def go() -> T:
         if reads_only or stored:
             require_stored(db)
-        # a file this user may not write: read-only, and messages name it as given
-        store = await (open_store(db, read_only=True) if reads_only and needs_read_only(db)
-                       else open_store(db))
+        try:
+            # a file this user may not write: read-only, and messages name it as given
+            store = await (open_store(db, read_only=needs_read_only(db), auto_upgrade=False)
+                           if reads_only else open_store(db))
+        except StoreOutdated as exc:
+            if reads_only is None:
+                raise
+            raise _reads_as_it_is(exc, reads_only) from None
         try:
             return await fn(store)
         except RunNotFound as exc:
@@ -102,6 +110,14 @@ def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]], *,
             await store.close()
 
     return anyio.run(go)
+
+
+def _reads_as_it_is(exc: StoreOutdated, command: str) -> StoreOutdated:
+    """An older schema, found by a command that only reads: said as `ponder view` says
+    it (the command leaves the store as it is; `ponder db upgrade` upgrades it)."""
+    return StoreOutdated(f"{exc}; `ponder {command}` reads a store as it is, and never "
+                         "upgrades it",
+                         url=exc.url or "", current=exc.current, head=exc.head)
 
 
 def _searched(exc: RunNotFound, db: str | None) -> RunNotFound:
@@ -167,7 +183,7 @@ def runs(
             raise _fail(f"--status {shown(status)}: use one of {', '.join(_STATUSES)}")
         _check_count("--limit", limit)
         _check_count("--offset", offset)
-        rows, interrupted, resumed_with = with_store(db, read, reads_only=True)
+        rows, interrupted, resumed_with = with_store(db, read, reads_only="runs")
         if as_json:
             docs = [{**r.model_dump(mode="json"), "interrupted": r.id in interrupted,
                      **_resume_field(r.id, interrupted, resumed_with)} for r in rows]
@@ -255,7 +271,7 @@ def show(
         return rec, interrupted, await resume_target(store, rec.id) if interrupted else rec.id
 
     def go() -> None:
-        rec, interrupted, top = with_store(db, read, reads_only=True)
+        rec, interrupted, top = with_store(db, read, reads_only="show")
         resumed_with = {rec.id: top} if top != rec.id else {}
         if as_json:
             doc = {**rec.model_dump(mode="json"), "interrupted": interrupted,
@@ -639,7 +655,7 @@ def export(
         async def read(store: TraceStore) -> dict[str, Any]:
             return await store.export_run(await store.resolve_run_id(run_id))
 
-        doc = with_store(db, read, reads_only=True)
+        doc = with_store(db, read, reads_only="export")
         if output is None:
             write_json(doc)
             return
