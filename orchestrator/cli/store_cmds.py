@@ -649,7 +649,8 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", help="Write to this file.")] = None,
     debug: Debug = False,
 ) -> None:
-    """Write a run and all its events as one JSON document."""
+    """Write a run and all its events as one JSON document, with its child runs (its
+    sub-workflows', fan-outs' and plans' runs), which resuming it needs."""
 
     def go() -> None:
         async def read(store: TraceStore) -> dict[str, Any]:
@@ -685,7 +686,7 @@ def import_cmd(
     db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """Store a run exported by `ponder export`."""
+    """Store a run exported by `ponder export` (with its child runs)."""
 
     def go() -> None:
         url = resolve_store_url(db)
@@ -722,7 +723,10 @@ def import_cmd(
             raise _fail(f"{file}: run {exc.run_id} is in the trace store already (imported or "
                         "run there before); nothing was imported. Import it into another "
                         "store (--db)", kind="store", location=str(file)) from None
-        out.print(f"imported run {rid}", markup=False, highlight=False)
+        # (a document of a run with child runs holds them: they were imported with it)
+        n = len(doc.get("children") or ()) if isinstance(doc, dict) else 0
+        more = f" and its {n} child run{'s' if n != 1 else ''}" if n else ""
+        out.print(f"imported run {rid}{more}", markup=False, highlight=False)
         problem = _recorded_workflow_problem(started)
         if problem is not None:
             err.print(f"[yellow]warning:[/yellow] run {escape(rid)}: {escape(problem)}: it "

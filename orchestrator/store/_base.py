@@ -13,6 +13,7 @@ from typing import Any, Self, cast
 
 from pydantic import ValidationError
 
+from orchestrator.runtime.events import RunStarted
 from orchestrator.store._codec import SEQ_MAX, no_run_id, nonfinite_as_strings, parse_strict
 from orchestrator.store._errors import AmbiguousRunId, InvalidTrace, RunNotFound
 from orchestrator.store._models import RunFilter, RunInfo, RunRecord, StoredEvent
@@ -20,8 +21,12 @@ from orchestrator.store.fold import fold_events, fold_info
 
 TRACE_FORMAT = "ponder.trace"
 """The ``format`` tag of an exported trace document."""
-TRACE_VERSION = 1
-"""The version of the exported trace document this Ponder writes (and the newest it reads)."""
+TRACE_VERSION = 2
+"""The newest version of the exported trace document this Ponder reads, and the one it
+writes for a run with child runs: version 2 adds ``children``. A run without any is
+written as version 1, which Ponder before version 2 reads too."""
+_TRACE_VERSION_ALONE = 1
+"""The version of a document that holds no child runs (the first, still written)."""
 
 _GC_PAGE = 500
 _SEQ_MAX = SEQ_MAX
@@ -170,40 +175,51 @@ class TraceStore(abc.ABC):
         return fold_events(events)
 
     async def export_run(self, run_id: str) -> dict[str, Any]:
-        """A JSON-ready document holding the run's headline and every event.
+        """A JSON-ready document holding the run's headline and every event, and those of
+        its child runs: the runs its steps started (sub-workflows, a spawn's or a map's
+        children, a plan's actions), theirs, and so on down, which resuming the run
+        needs (a child run that had finished gives its output; one in flight goes on).
 
         A float field's NaN or infinity (an ``inf`` latency) is written as the string
         ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``: JSON has no such numbers (``ponder
         import`` refuses them), and :meth:`import_run` reads the strings back as the
         same floats.
 
-        :returns: ``{"format": "ponder.trace", "version": 1, "run": {...}, "events": [...]}``.
+        :returns: ``{"format": "ponder.trace", "version": 2, "run": {...}, "events":
+            [...], "children": [{"run": {...}, "events": [...]}, ...]}``, a child run after
+            the run that started it; a run without child runs is ``"version": 1`` and
+            has no ``children``, as before them.
         :raises RunNotFound: when no event of the run is stored.
         """
         events = await self.events(run_id)
         if not events:
             raise RunNotFound(run_id)
-        info = info_from_events(events)
-        return {
-            "format": TRACE_FORMAT,
-            "version": TRACE_VERSION,
-            "run": _json_numbers(info.model_dump(mode="json")) if info is not None else {"id": run_id},
-            "events": [_json_numbers(e.model_dump(mode="json")) for e in events],
-        }
+        doc: dict[str, Any] = {"format": TRACE_FORMAT, "version": _TRACE_VERSION_ALONE,
+                               **_run_doc(run_id, events)}
+        children = []
+        for child_id in await self._subworkflow_runs_of([run_id]):
+            child_events = await self.events(child_id)
+            if child_events:  # (deleted meanwhile)
+                children.append(_run_doc(child_id, child_events))
+        if children:
+            doc.update(version=TRACE_VERSION, children=children)
+        return doc
 
     async def import_run(self, doc: Mapping[str, Any]) -> str:
-        """Store a document made by :meth:`export_run` (of this store or another).
+        """Store a document made by :meth:`export_run` (of this store or another): the
+        run, and its child runs where the document holds them, in one transaction.
 
-        The headline row is rebuilt from the events; the document's ``run`` is only
+        The headline rows are rebuilt from the events; the document's ``run`` is only
         checked for its id.
 
         :returns: the run id.
         :raises InvalidTrace: when the document is malformed; nothing is stored.
-        :raises EventConflict: when the run's events are already stored; nothing is stored.
+        :raises EventConflict: when the events of the run, or of one of its child runs,
+            are already stored; nothing is stored.
         """
-        events = parse_trace(doc)
-        await self.append(events)
-        return events[0].run_id
+        runs = parse_trace_runs(doc)
+        await self.append([e for events in runs for e in events])
+        return runs[0][0].run_id
 
     async def delete_runs_older_than(
         self, age: timedelta, *, now: float | None = None, include_unfinished: bool = False
@@ -362,10 +378,32 @@ def info_from_events(events: Sequence[StoredEvent]) -> RunInfo | None:
     return info
 
 
+def _run_doc(run_id: str, events: Sequence[StoredEvent]) -> dict[str, Any]:
+    """One run of an exported trace document: ``{"run": {...}, "events": [...]}``."""
+    info = info_from_events(events)
+    return {
+        "run": _json_numbers(info.model_dump(mode="json")) if info is not None else {"id": run_id},
+        "events": [_json_numbers(e.model_dump(mode="json")) for e in events],
+    }
+
+
 def parse_trace(doc: Any) -> list[StoredEvent]:
     """Validate an exported trace document.
 
-    :returns: its events, in ``seq`` order.
+    :returns: its run's events, in ``seq`` order (:func:`parse_trace_runs` gives its
+        child runs' too).
+    :raises InvalidTrace: naming every problem found, each with its location.
+    """
+    return parse_trace_runs(doc)[0]
+
+
+def parse_trace_runs(doc: Any) -> list[list[StoredEvent]]:
+    """Validate an exported trace document, its child runs included (version 2).
+
+    Each child run must be one that a step of the run, or of another child run in the
+    document, started (its first ``run_started`` names that run and the step's attempt).
+
+    :returns: the events of the run, then of each child run, each in ``seq`` order.
     :raises InvalidTrace: naming every problem found, each with its location.
     """
     if not isinstance(doc, Mapping):
@@ -380,50 +418,95 @@ def parse_trace(doc: Any) -> list[StoredEvent]:
         problems.append(
             f"version: {version} is newer than this Ponder reads ({TRACE_VERSION}); upgrade Ponder"
         )
-    raw_events = doc.get("events")
-    if not isinstance(raw_events, list) or not raw_events:
-        problems.append("events: expected a non-empty list of events")
+    events = _parse_run(doc, "", problems)
+    if events is None:
         raise InvalidTrace(problems)
-    events = _parse_events(raw_events, problems)
-    if events and not any(e.kind == "run_started" for e in events):
-        problems.append("events: no run_started event (the run could not be listed, "
-                        "resumed or replayed)")
-    run = doc.get("run")
-    if events and isinstance(run, Mapping) and run.get("id") != events[0].run_id:
-        problems.append(f"run.id: {run.get('id')!r} differs from the events' run id")
+    runs = [events]
+    raw_children = doc.get("children", [])
+    if not isinstance(raw_children, list):
+        problems.append("children: expected a list of runs")
+        raw_children = []
+    for i, child in enumerate(raw_children):
+        where = f"children[{i}]."
+        if not isinstance(child, Mapping):
+            problems.append(f"children[{i}]: expected a JSON object, got "
+                            f"{type(child).__name__}")
+            continue
+        child_events = _parse_run(child, where, problems)
+        if child_events:
+            _check_child(child_events, runs, where, problems)
+            runs.append(child_events)
     if problems:
         raise InvalidTrace(problems)
-    return sorted(events, key=lambda e: e.seq)
+    return [sorted(run, key=lambda e: e.seq) for run in runs]
 
 
-def _parse_events(raw_events: list[Any], problems: list[str]) -> list[StoredEvent]:
+def _parse_run(doc: Mapping[str, Any], where: str, problems: list[str]
+               ) -> list[StoredEvent] | None:
+    """The events of one run of a document (``where`` prefixes the problems' locations);
+    ``None`` when it has no list of events."""
+    raw_events = doc.get("events")
+    if not isinstance(raw_events, list) or not raw_events:
+        problems.append(f"{where}events: expected a non-empty list of events")
+        return None
+    events = _parse_events(raw_events, problems, where)
+    if events and not any(e.kind == "run_started" for e in events):
+        problems.append(f"{where}events: no run_started event (the run could not be "
+                        "listed, resumed or replayed)")
+    run = doc.get("run")
+    if events and isinstance(run, Mapping) and run.get("id") != events[0].run_id:
+        problems.append(f"{where}run.id: {run.get('id')!r} differs from the events' run id")
+    return events
+
+
+def _check_child(events: list[StoredEvent], runs: list[list[StoredEvent]], where: str,
+                 problems: list[str]) -> None:
+    """A child run of a document: a run of its own, started by a step of a run before
+    it in the document."""
+    run_id = events[0].run_id
+    if any(run[0].run_id == run_id for run in runs):
+        problems.append(f"{where}events: run {run_id!r} appears twice in the document")
+        return
+    first = min((e for e in events if isinstance(e, RunStarted)), key=lambda e: e.seq,
+                default=None)
+    if first is None:
+        return  # said already
+    parents = {run[0].run_id for run in runs}
+    if first.parent_run_id not in parents or first.parent_attempt is None:
+        problems.append(f"{where}events: run {run_id!r} is not a child run of a run before "
+                        "it in the document (its run_started names no step of one)")
+
+
+def _parse_events(raw_events: list[Any], problems: list[str], where: str = ""
+                  ) -> list[StoredEvent]:
     events: list[StoredEvent] = []
     seen: set[int] = set()
     for i, raw in enumerate(raw_events):
+        at = f"{where}events[{i}]"
         try:
             event = parse_strict(raw)
         except ValidationError as exc:
             for err in exc.errors():
-                where = "".join(f".{part}" for part in err["loc"])
-                problems.append(f"events[{i}]{where}: {err['msg']}")
+                loc = "".join(f".{part}" for part in err["loc"])
+                problems.append(f"{at}{loc}: {err['msg']}")
             continue
         if events and event.run_id != events[0].run_id:
             problems.append(
-                f"events[{i}].run_id: {event.run_id!r} differs from {events[0].run_id!r}"
+                f"{at}.run_id: {event.run_id!r} differs from {events[0].run_id!r}"
             )
         elif not event.run_id:
-            problems.append(f"events[{i}].run_id: must not be empty")
+            problems.append(f"{at}.run_id: must not be empty")
         elif no_run_id(event.run_id):
-            problems.append(f"events[{i}].run_id: must not hold a NUL character")
+            problems.append(f"{at}.run_id: must not hold a NUL character")
         if len(event.kind) > _KIND_MAX:
-            problems.append(f"events[{i}].kind: at most {_KIND_MAX} characters, got "
+            problems.append(f"{at}.kind: at most {_KIND_MAX} characters, got "
                             f"{len(event.kind)}")
         if event.seq < 0:
-            problems.append(f"events[{i}].seq: must be >= 0, got {event.seq}")
+            problems.append(f"{at}.seq: must be >= 0, got {event.seq}")
         elif event.seq > _SEQ_MAX:
-            problems.append(f"events[{i}].seq: must be at most {_SEQ_MAX}, got {event.seq}")
+            problems.append(f"{at}.seq: must be at most {_SEQ_MAX}, got {event.seq}")
         elif event.seq in seen:
-            problems.append(f"events[{i}].seq: {event.seq} appears twice")
+            problems.append(f"{at}.seq: {event.seq} appears twice")
         seen.add(event.seq)
         events.append(event)
     return events
