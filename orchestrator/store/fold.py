@@ -331,8 +331,14 @@ def fold_info(prev: RunInfo | None, event: StoredEvent, *, n_steps: int) -> RunI
                 started_at=event.ts,
                 source=event.source,
             )
+        # A resumed run's run_started says which step of which run now runs it (a
+        # fan-out that ran again on resume numbers its children after its new attempt:
+        # `s@2[0]`, no longer `s[0]`), as fold_events folds it for `ponder show`.
         return prev.model_copy(
             update={
+                "parent_run_id": event.parent_run_id,
+                "parent_step_id": event.parent_step_id,
+                "parent_attempt": event.parent_attempt,
                 "status": "running",
                 "finished_at": None,
                 "duration_s": None,
