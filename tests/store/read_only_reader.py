@@ -2,8 +2,12 @@
 
 The tests run it as another user than the file's owner (``nobody`` when they run as
 root, whom no permission stops) in a directory that user may not write, the case that
-a store of another user, or on a read-only mount, is in. It cannot run in the tests'
-own process: a process that may write the directory makes SQLite take another path.
+a store of another user is in. Where ``nobody`` cannot run this checkout's Python (a
+checkout or interpreter under a home other users may not enter), root runs it in a
+mount namespace of its own where the directory is a read-only bind mount, the case of a
+read-only mount (``unshare -m``; root's permissions do not pass a read-only mount). It
+cannot run in the tests' own process: a process that may write the directory makes
+SQLite take another path.
 """
 
 from __future__ import annotations
@@ -49,10 +53,27 @@ anyio.run(main)
 """
 
 
+#: under root, the directory the reader sees as a read-only mount, when it cannot run as
+#: ``nobody`` (see :func:`reader_directory`)
+_MOUNTED: list[Path] = []
+
+_READ_ONLY_MOUNT = ('mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" '
+                    '&& exec "$@"')
+
+
+def reader_argv(argv: list[str]) -> list[str]:
+    """The command line that runs ``argv`` as the reader (see :func:`as_reader`)."""
+    if not _MOUNTED:
+        return argv
+    return ["unshare", "-m", "sh", "-c", _READ_ONLY_MOUNT, str(_MOUNTED[-1]), *argv]
+
+
 def as_reader() -> dict[str, Any]:
-    """``subprocess`` arguments that run a command as the reader: ``nobody`` under root."""
-    env = {**os.environ, "HOME": tempfile.gettempdir(), "PYTHONPATH": str(ROOT)}
-    if os.geteuid() != 0:
+    """``subprocess`` arguments that run a command as the reader: ``nobody`` under root
+    (unless the reader runs as root behind a read-only mount: :func:`reader_argv`)."""
+    env = {**os.environ, "HOME": tempfile.gettempdir(), "PYTHONPATH": str(ROOT),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    if os.geteuid() != 0 or _MOUNTED:
         return {"env": env, "cwd": ROOT}
     return {"env": env, "cwd": ROOT, "user": NOBODY, "group": NOBODY, "extra_groups": []}
 
@@ -66,7 +87,7 @@ class Reader:
     def __init__(self, url: str, *, read_only: bool = True) -> None:
         how = "read_only" if read_only else "as_url"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SCRIPT, url, how], stdin=subprocess.PIPE,
+            reader_argv([sys.executable, "-c", _SCRIPT, url, how]), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **as_reader())
         self.first = self._answer()
 
@@ -118,17 +139,31 @@ class ReaderDir:
 @contextlib.contextmanager
 def reader_directory() -> Iterator[ReaderDir]:
     """A fresh directory the reader may read (under ``/tmp``, which every user may
-    enter, unlike pytest's own), for a test's fixture; the test is skipped where the
-    reader cannot import Ponder (a checkout in a directory other users may not read)."""
-    probe = subprocess.run([sys.executable, "-c", "import orchestrator.store"],
-                           capture_output=True, text=True, timeout=120, **as_reader())
-    if probe.returncode != 0:
-        pytest.skip(f"another user cannot import Ponder from {ROOT}: {probe.stderr[-200:]}")
+    enter, unlike pytest's own), for a test's fixture. Under root, where ``nobody``
+    cannot import Ponder (a checkout or Python other users may not read), the reader
+    runs as root behind a read-only mount of it; the test is skipped where neither
+    works (no ``unshare``, or no right to mount)."""
     path = Path(tempfile.mkdtemp(prefix="ponder-read-only-"))
     path.chmod(0o755)
     try:
+        probe = subprocess.run([sys.executable, "-c", "import orchestrator.store"],
+                               capture_output=True, text=True, timeout=120, **as_reader())
+        if probe.returncode != 0 and os.geteuid() == 0:
+            _MOUNTED.append(path)
+            probe = subprocess.run(
+                reader_argv([sys.executable, "-c", f"open({str(path / 'w')!r}, 'w')"]),
+                capture_output=True, text=True, timeout=120, **as_reader())
+            if "Read-only file system" not in probe.stderr:
+                _MOUNTED.remove(path)
+                pytest.skip("the reader can run neither as nobody nor behind a read-only "
+                            f"mount: {probe.stderr[-200:]}")
+        elif probe.returncode != 0:
+            pytest.skip(f"another user cannot import Ponder from {ROOT}: "
+                        f"{probe.stderr[-200:]}")
         yield ReaderDir(path)
     finally:
+        if path in _MOUNTED:
+            _MOUNTED.remove(path)
         path.chmod(0o755)
         for child in path.iterdir():
             child.unlink()

@@ -18,11 +18,11 @@ from alembic import command
 
 from orchestrator.store import _migrate, open_store
 from tests.store.conftest import full_run
-from tests.store.read_only_reader import ReaderDir, as_reader, reader_directory
+from tests.store.read_only_reader import ReaderDir, as_reader, reader_argv, reader_directory
 
 
 def ponder_as_reader(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args],
+    return subprocess.run(reader_argv([sys.executable, "-m", "orchestrator.cli", *args]),
                           capture_output=True, text=True, timeout=120, **as_reader())
 
 
