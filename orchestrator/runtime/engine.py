@@ -6,6 +6,7 @@ outside world (executors found through the registry, hooks).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -705,6 +706,14 @@ async def execute(
             return executor_override[kind]
         return registry.executor(kind)
 
+    # load the executors of the kinds the run will need before it starts: loading one the
+    # first time imports its module (a fan-out's took 0.6 s), which inside the loop held
+    # up every step then running (one missing is left to fail its step, as before)
+    for kind in _graph_facts(graph)["kinds"]:
+        if kind not in registry.executors and kind not in _CONTROL_KINDS:
+            with contextlib.suppress(ConfigError):
+                executor_for(kind)
+
     def model_for(plan: StepPlan) -> ModelConfig | None:
         return cache.config(spec, plan.step.model) if plan.kind == "llm" else None
 
@@ -952,9 +961,14 @@ def _graph_plans(graph: CompiledGraph) -> list[StepPlan]:
     return plans
 
 
+#: step kinds the scheduler runs itself (``control``), with no executor
+_CONTROL_KINDS = frozenset({"map", "branch"})
+
+
 def _graph_facts(graph: CompiledGraph) -> dict[str, Any]:
     """Facts about the graph's steps that every run needs, found once per graph: the
-    maps that a join reads, the sinks, the model aliases of its LLM steps."""
+    kinds of its steps (and of those its maps and plans add), the maps that a join
+    reads, the sinks, the model aliases of its LLM steps."""
     facts = graph.run_cache.get("facts")
     if facts is None:
         nodes = graph.nodes.values()
@@ -962,7 +976,11 @@ def _graph_facts(graph: CompiledGraph) -> dict[str, Any]:
         aliases |= {n.step.step.model for n in nodes
                     if n.kind == "map" and n.step.step.kind == "llm"}
         joined = {n.step.of for n in nodes if n.kind == "join"}
+        kinds = {n.kind for n in nodes} | {n.step.step.kind for n in nodes if n.kind == "map"}
+        if "plan" in kinds:  # what a planner adds: tool calls, LLM thoughts
+            kinds |= {"tool", "llm"}
         facts = graph.run_cache["facts"] = {
+            "kinds": kinds,
             "joined_maps": joined,
             # a first_finish or adaptive_vote join starts with its map (no edge from it),
             # yet reads it: the map is no final step
