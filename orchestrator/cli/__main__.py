@@ -1,5 +1,5 @@
 """`python -m orchestrator.cli` is the `ponder` command."""
 
-from orchestrator.cli.app import main
+from orchestrator.cli import main
 
 main()

@@ -22,8 +22,8 @@ from orchestrator.cli._console import err as _err
 from orchestrator.cli._console import json_text, write_json
 from orchestrator.cli._console import out as _out
 from orchestrator.cli._failure import workflow_failure
-from orchestrator.cli.app import FLAG, Debug, _Exit, _run_cli, _utf8_problem
-from orchestrator.cli.app import _fail as fail
+from orchestrator.cli.commands import FLAG, Debug, _Exit, _run_cli, _utf8_problem
+from orchestrator.cli.commands import _fail as fail
 from orchestrator.errors import ConfigError, PonderError, ToolError, ValidationFailed, shown
 from orchestrator.runtime.engine import workflow_tools
 from orchestrator.runtime.registry import Registry, ToolSpec

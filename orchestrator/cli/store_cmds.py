@@ -20,7 +20,7 @@ from rich.text import Text
 from orchestrator.cli._console import err, out, stdout_to_stderr, write_json
 from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli._signals import StopSignals, run_stopping
-from orchestrator.cli.app import (
+from orchestrator.cli.commands import (
     _DEEP,
     FLAG,
     Debug,

@@ -57,7 +57,7 @@ def test_a_registered_backend_is_accepted() -> None:
 
 
 def test_the_cli_says_the_same() -> None:
-    from orchestrator.cli.app import _check_backend
+    from orchestrator.cli.commands import _check_backend
 
     with pytest.raises(Exception) as info:
         _check_backend("simulatd", Registry.default())

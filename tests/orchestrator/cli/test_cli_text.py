@@ -34,7 +34,7 @@ def test_each_command_is_summed_up_in_one_line() -> None:
     import typer
 
     import orchestrator.cli  # noqa: F401  (registers every command)
-    from orchestrator.cli.app import app
+    from orchestrator.cli.commands import app
 
     def commands(group: Any, prefix: str) -> list[tuple[str, Any]]:
         # (typer may bring its own copy of click: its groups are known by their commands)

@@ -78,7 +78,7 @@ def test_a_broken_pipe_other_than_stdout_is_still_reported(
     """A pipe or socket of another end (a model server's) is a failure, reported."""
     import typer
 
-    from orchestrator.cli.app import _run_cli
+    from orchestrator.cli.commands import _run_cli
 
     def go() -> None:
         raise BrokenPipeError(32, "Broken pipe")
@@ -93,7 +93,7 @@ def test_a_broken_pipe_while_stdout_is_read_is_still_reported(tmp_path: Path) ->
     script = tmp_path / "other_pipe.py"
     script.write_text(
         "import typer\n"
-        "from orchestrator.cli.app import _run_cli\n"
+        "from orchestrator.cli.commands import _run_cli\n"
         "def go():\n"
         "    print('partial', flush=True)\n"
         "    raise BrokenPipeError(32, 'Broken pipe')\n"

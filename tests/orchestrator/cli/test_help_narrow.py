@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 import orchestrator.cli  # noqa: F401  (registers every command)
-from orchestrator.cli.app import MIN_BOXED_HELP_WIDTH, app
+from orchestrator.cli.commands import MIN_BOXED_HELP_WIDTH, app
 
 GROUP = typer.main.get_command(app)
 

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 import orchestrator.cli  # noqa: F401  (registers every command)
-from orchestrator.cli.app import app
+from orchestrator.cli.commands import app
 
 ROOT = Path(__file__).resolve().parents[3]
 

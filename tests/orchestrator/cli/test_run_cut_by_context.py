@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import Workflow
-from orchestrator.cli.app import _report
+from orchestrator.cli.commands import _report
 from orchestrator.runtime.contracts import LLMRequest, LLMResponse
 from orchestrator.runtime.durable import replay
 from orchestrator.store import MemoryStore, StoreHook

@@ -36,7 +36,7 @@ import importlib, os, signal, sys
 import orchestrator.store as stores
 from orchestrator.cli import main
 
-cli_app = importlib.import_module("orchestrator.cli.app")  # (the package's `app` is typer's)
+cli_app = importlib.import_module("orchestrator.cli.commands")  # (the package's `app` is typer's)
 
 when, signum = sys.argv[1], getattr(signal, sys.argv[2])
 del sys.argv[1:3]

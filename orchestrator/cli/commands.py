@@ -1013,5 +1013,17 @@ def schema(
 
 
 def main() -> None:
-    """Entry point of the `ponder` console script."""
+    """Entry point of the `ponder` console script (see :func:`orchestrator.cli.main`)."""
     app()
+
+
+# the commands the other modules define: they import this one's helpers, which are all
+# defined by now
+from orchestrator.cli import store_cmds as _store_cmds  # noqa: E402,F401  (registers commands)
+from orchestrator.cli.plan_cmd import plan_app  # noqa: E402
+from orchestrator.viewer.cli import view as _view  # noqa: E402
+
+# the list of commands shows a one-line summary (the docstring's first paragraph would be
+# shown with its line breaks)
+app.command(name="view", short_help="Serve the web viewer of the trace store's runs.")(_view)
+app.add_typer(plan_app, name="plan")
