@@ -59,7 +59,7 @@ from orchestrator.runtime.registry import ConfigProblem, Registry
 from orchestrator.runtime.run_checks import aliases_served, tool_executor_problem
 from orchestrator.runtime.run_checks import aliases_used as _aliases_used
 from orchestrator.sdk import Workflow, backend_problem
-from orchestrator.spec.models import ModelConfig, non_finite
+from orchestrator.spec.models import InputText, ModelConfig, non_finite
 
 
 def _usage_error() -> type[Any]:
@@ -253,7 +253,10 @@ def _fail(message: str, code: int = 1, *, kind: str = "usage",
 
 def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
     """The inputs of ``--inputs-json JSON`` and ``--input key=value`` options (these
-    override the JSON's keys; each key is given once).
+    override the JSON's keys; each key is given once). A ``--input`` value is an
+    :class:`~orchestrator.spec.models.InputText`: read as JSON for an input of any type but
+    string (``--inputs-json`` is how to give an input of type any a string that reads as
+    JSON).
 
     :raises Failure: naming a malformed option or a key given twice.
     """
@@ -284,7 +287,8 @@ def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
             raise _fail(f"--input {shown(key)} is given twice ({shown(given[key])}, then "
                         f"{shown(value)}): give it once (a list as JSON: "
                         f"--input '{clipped(key)}=[...]')", kind="input")
-        values[key] = given[key] = value
+        given[key] = value
+        values[key] = InputText(value)  # read as JSON for an input of type any too
     return values
 
 

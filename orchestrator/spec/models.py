@@ -288,6 +288,32 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
     return bool(level)
 
 
+class InputText(str):
+    """Text given on the command line for an input (``--input name=TEXT``): for an input of
+    type any, text that reads as JSON is that JSON value, other text the text itself
+    (a string given any other way, ``--inputs-json`` or the SDK, is taken as it is)."""
+
+    __slots__ = ()
+
+
+def _read_json(name: str, text: str) -> Any:
+    """``text`` read as JSON, or ``text`` itself when it is not JSON (nor is NaN or
+    Infinity; an array or object holding one is read, for its check to say where).
+
+    :raises ValueError: naming input ``name``, when the text nests too deeply.
+    """
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except ValueError:  # not JSON (NaN and Infinity neither): the text itself
+        try:
+            lenient = json.loads(text)
+        except (ValueError, RecursionError):
+            lenient = None
+        return lenient if isinstance(lenient, dict | list) else text
+    except RecursionError:
+        raise ValueError(f"input {name!r} nests too deeply") from None
+
+
 class InputSpec(_Model):
     type: JSONType = Field("string", description="JSON type of the value.")
     description: str = ""
@@ -313,26 +339,23 @@ class InputSpec(_Model):
         return self.required if self.required is not None else "default" not in self.model_fields_set
 
     def accept(self, name: str, value: Any) -> Any:
-        """The value input ``name`` takes for ``value``: a string given for an input of
-        another type (from the command line) is read as JSON when it can be.
+        """The value input ``name`` takes for ``value``. A string given for an input of
+        another type than string and any is read as JSON when it can be; so is the
+        :class:`InputText` of ``--input name=TEXT`` for an input of type any (other text is
+        the text itself). ``None`` (null) is taken for an optional input whose default is
+        null (or that has none), as the default itself; it is refused, as of the wrong
+        type, for a required input and for one with another default.
 
         :raises ValueError: naming the input, when the value is not of its type or does
             not satisfy its ``schema``.
         """
+        typed = self.type not in ("string", "any")
+        if isinstance(value, InputText):
+            value, typed = str(value), typed or self.type == "any"
+        if typed and isinstance(value, str):
+            value = _read_json(name, value)
         if value is None and self.default is None and not self.is_required:
             return None  # the default itself, as a resumed run's recorded inputs give it
-        if isinstance(value, str) and self.type not in ("string", "any"):
-            try:
-                value = json.loads(value, parse_constant=_not_json)
-            except ValueError:  # not JSON (NaN and Infinity neither): the text itself
-                try:
-                    lenient = json.loads(value)
-                except (ValueError, RecursionError):
-                    lenient = None
-                if isinstance(lenient, dict | list):  # JSON but a NaN inside: say where
-                    value = lenient
-            except RecursionError:
-                raise ValueError(f"input {name!r} nests too deeply") from None
         if not isinstance(value, str):
             where = non_finite(value, name)
             if where is not None:
