@@ -32,7 +32,9 @@ from orchestrator.spec.models import (
     ToolStep,
     WorkflowSpec,
     WorkflowStep,
+    json_kind,
     json_type_ok,
+    shown_json,
 )
 from orchestrator.spec.refs import REF_RE, Ref, iter_refs, parse_ref
 from orchestrator.spec.schema_check import schema_definition_problem, schema_problem
@@ -555,8 +557,8 @@ class _Checker:
         whole = REF_RE.fullmatch(value.strip()) if isinstance(value, str) else None
         if whole is None:
             self.add((*base, field_name), f"{step.kind} {step.id!r}: `{field_name}` must be "
-                     f"a list or a reference to one, got {type(value).__name__} "
-                     f"{shown(value)}",
+                     f"a list or a reference to one, got {json_kind(value)} "
+                     f"{shown_json(value)}",
                      "write a YAML list, or one reference such as ${steps.ID.output}")
             return
         declared = self.declared_type(whole.group(1)) if typed else None
@@ -840,7 +842,7 @@ class _Checker:
             return
         if not json_type_ok(default, decl.type):
             self.add(("inputs", name, "default"),
-                     f"the default of input {name!r} must be {decl.type}, got {shown(default)}",
+                     f"the default of input {name!r} must be {decl.type}, got {shown_json(default)}",
                      f"give a default of type {decl.type}, or change `type`")
         elif usable and decl.json_schema is not None:
             problem = schema_problem(default, decl.json_schema)
@@ -902,7 +904,7 @@ class _Checker:
             if arg in literal and e["type"] not in ("missing", "extra_forbidden"):
                 where = ".".join(str(p) for p in e["loc"])
                 self.add((*base, "args", arg), f"tool {name!r} argument {where}: {e['msg']} "
-                         f"(got {shown(literal[arg])})",
+                         f"(got {shown_json(literal[arg])})",
                          "give a value of the type the tool declares")
 
     def check_model(self, path: tuple[str | int, ...], model: str) -> None:

@@ -51,6 +51,7 @@ from orchestrator.spec.models import (
     WorkflowSpec,
     json_type_ok,
     non_finite,
+    shown_json,
 )
 from orchestrator.spec.refs import Resolver, Scope, compile_value, resolve, step_deps
 from orchestrator.spec.schema_check import schema_problem
@@ -504,7 +505,8 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
                            else f"<{type(items).__name__}>"})
         if not isinstance(items, list):
             _control_failed(sched, plan, f"map {plan.id!r}: `over` must be a list, got "
-                            f"{_json_kind(items)}" + (f" {shown(items, 80)}" if items is not None else ""),
+                            f"{_json_kind(items)}"
+                            + (f" {shown_json(items, 80)}" if items is not None else ""),
                             "TypeError")
             return
         cost = estimate_cost(step)
@@ -590,7 +592,7 @@ def _resolve_outputs(spec: WorkflowSpec, graph: CompiledGraph, inputs: dict[str,
             # (an output read from a step that a branch did not take is null, whatever
             # its type: the path the run took did not make it)
             raise ReferenceResolutionError(
-                f"output {name!r} must be {decl.type}, got {shown(value)}")
+                f"output {name!r} must be {decl.type}, got {shown_json(value)}")
         if decl.json_schema is not None and not (value is None and skipped
                                                  and step_deps(decl.value) & skipped):
             problem = schema_problem(value, decl.json_schema)

@@ -23,7 +23,7 @@ from orchestrator.errors import Problem, ValidationFailed
 from orchestrator.errors import shown as _shown
 from orchestrator.spec._scalar_lines import Layout, layout
 from orchestrator.spec.base import BOOL_NOT_NUMBER
-from orchestrator.spec.models import STEP_KINDS, ModelConfig, WorkflowSpec
+from orchestrator.spec.models import STEP_KINDS, ModelConfig, WorkflowSpec, shown_json
 
 PathT = tuple[str | int, ...]
 
@@ -488,7 +488,7 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             hint = "write a number"
         elif kind in ("model_type", "model_attributes_type"):
             # pydantic names its class ("a valid dictionary or instance of InputSpec")
-            msg = f"{shown}: must be a mapping of fields (got {_shown(err.get('input'))})"
+            msg = f"{shown}: must be a mapping of fields (got {shown_json(err.get('input'))})"
             hint = _MAPPING_HINTS.get(str(path[0]) if len(path) == 2 else "",
                                       "give its fields as `key: value` lines or `{key: value}`")
         else:
@@ -497,8 +497,8 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             if kind == "value_error":  # our validators' messages, less pydantic's prefix
                 msg = f"{shown}: {err['msg'].removeprefix('Value error, ')}"
             if kind != "missing" and not isinstance(value, dict | list) and not (
-                    kind == "value_error" and _shown(value) in msg):
-                msg += f" (got {_shown(value)})"
+                    kind == "value_error" and (_shown(value) in msg or shown_json(value) in msg)):
+                msg += f" (got {shown_json(value)})"
             if kind == "literal_error" and isinstance(value, str):
                 meant = difflib.get_close_matches(value, re.findall(
                     r"'([^']*)'", str(err.get("ctx", {}).get("expected", ""))), n=1, cutoff=0.5)
@@ -509,7 +509,7 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
         if path == ("steps",) and kind == "list_type":
             hint = "`steps:` is a list: start each step with `- id: NAME`, then its `kind:`"
         if len(path) == 1 and kind == "dict_type" and str(path[0]) in _SECTION_HINTS:
-            msg = f"`{path[0]}:` must be a mapping (got {_shown(err.get('input'))})"
+            msg = f"`{path[0]}:` must be a mapping (got {shown_json(err.get('input'))})"
             hint = _SECTION_HINTS[str(path[0])]
         if not hint and err.get("input", 0) is None and kind.endswith("_type") and path:
             hint = f"`{path[-1]}:` has no value (YAML reads nothing as null): write one"

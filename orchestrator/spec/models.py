@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from orchestrator.errors import shown
+from orchestrator.errors import SHOWN_CHARS, shown
 from orchestrator.spec.base import (
     FIELD_NOT_USED,
     NOT_BOOL,
@@ -36,6 +36,32 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
     "object": (dict,),
 }
+
+
+def shown_json(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """A value read from YAML or JSON as a message echoes it, in JSON's words: ``null``,
+    ``true``, ``[1, 2]``, ``{"a": null}``; a string as :func:`~orchestrator.errors.shown`
+    quotes it (``'abc'``), as every message does, and a value JSON has no text for (an
+    SDK's Python object) as its ``repr``. Longer than ``limit`` characters: its start and
+    its length, as ``shown`` cuts it."""
+    if isinstance(value, str):
+        return shown(value, limit)
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return shown(value, limit)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def json_kind(value: Any) -> str:
+    """A value's JSON type as a message names it: ``an object``, ``a string``, ``null``
+    (the Python type's name for a value JSON has no type for)."""
+    if value is None:
+        return "null"
+    for name in ("string", "boolean", "integer", "number", "object", "array"):
+        if json_type_ok(value, name):
+            return "an " + name if name[0] in "aeiou" else "a " + name
+    return type(value).__name__
 
 
 def json_type_ok(value: Any, type_name: str) -> bool:
@@ -361,7 +387,7 @@ class InputSpec(_Model):
             if where is not None:
                 raise ValueError(f"input {name!r}: {where}, which JSON has no number for")
         if not json_type_ok(value, self.type):
-            raise ValueError(f"input {name!r} must be {self.type}, got {shown(value)}")
+            raise ValueError(f"input {name!r} must be {self.type}, got {shown_json(value)}")
         if self.json_schema is not None:
             import jsonschema
 

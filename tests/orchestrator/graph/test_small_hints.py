@@ -60,10 +60,11 @@ def test_output_given_the_workflow_itself_says_to_name_a_steps_output() -> None:
 
 
 @pytest.mark.parametrize(("line", "value"), [("  - {id: yes, kind: tool, tool: calc, "
-                                              "args: {expression: '1'}}", "True"),
-                                             ("  - {id: a, kind: llm, prompt: off}", "False")])
+                                              "args: {expression: '1'}}", "true"),
+                                             ("  - {id: a, kind: llm, prompt: off}", "false")])
 def test_text_that_yaml_reads_as_a_boolean_is_told_to_be_quoted(line: str, value: str) -> None:
-    # the problem said only "Input should be a valid string (got True)"
+    # the problem said only "Input should be a valid string (got True)" (now `true`, as YAML
+    # and JSON write it)
     [problem] = validate_text(f"name: x\nsteps:\n{line}\n", "x.yaml")
     assert problem.line == 3 and problem.message.endswith(f"(got {value})")
     assert problem.hint == ("YAML reads true/false, yes/no and on/off as booleans: quote the "

@@ -296,9 +296,9 @@ def test_retry_delays_are_bounded() -> None:
 
 
 @pytest.mark.parametrize(("field", "value", "got"), [
-    ("over", "5", "got int 5"), ("over", "abc", "got str 'abc'"),
-    ("over", "{a: 1}", "got dict {'a': 1}"), ("over", "'x ${inputs.q}'", "got str"),
-    ("messages", "hello", "got str 'hello'"),
+    ("over", "5", "got an integer 5"), ("over", "abc", "got a string 'abc'"),
+    ("over", "{a: 1}", 'got an object {"a": 1}'), ("over", "'x ${inputs.q}'", "got a string"),
+    ("messages", "hello", "got a string 'hello'"),
 ])
 def test_a_fan_out_over_a_literal_that_is_not_a_list(field: str, value: str, got: str) -> None:
     # the run failed the step: "`over` must be a list, got int"

@@ -66,7 +66,7 @@ outputs:
 """)
     result = await wf.run()
     assert result.status == "failed"
-    assert result.error == "outputs: output 'out' must be string, got None"
+    assert result.error == "outputs: output 'out' must be string, got null"
 
 
 async def test_an_output_is_held_to_its_schema() -> None:
@@ -135,7 +135,7 @@ async def test_a_sub_workflow_tokens_count_once_in_the_run_it_is_nested_in(
 
 @pytest.mark.parametrize(("over", "said"), [
     ("${steps.a.output.text}", "a string 'deep'"),
-    ("${steps.a.output}", "an object {'text': 'deep', 'none': None}"),
+    ("${steps.a.output}", 'an object {"text": "deep", "none": null}'),
     ("${steps.a.output.none}", "null"),
 ])
 async def test_a_map_over_what_is_not_a_list_names_its_json_type(over: str, said: str) -> None:

@@ -16,7 +16,7 @@ STEP = "steps:\n  - {id: a, kind: llm, prompt: hi}\n"
 
 @pytest.mark.parametrize(("text", "at", "message", "hint"), [
     (HEAD + "steps:\n  -\n  - {id: a, kind: llm, prompt: hi}\n", (5, 4),
-     "steps.0: must be a mapping of fields (got None)",
+     "steps.0: must be a mapping of fields (got null)",
      "a step is a mapping: `- id: NAME`, then `kind:` and its other fields on the lines "
      "below, indented as `id:`"),
     ("name: w\ninputs:\n  q: string\n" + STEP, (3, 3),
@@ -28,15 +28,15 @@ STEP = "steps:\n  - {id: a, kind: llm, prompt: hi}\n"
     (HEAD + "defaults: 5\n" + STEP, (4, 1), "defaults: must be a mapping of fields (got 5)",
      "give its fields as `key: value` lines or `{key: value}`"),
     # a section written as a list of names: "tools: Input should be a valid dictionary"
-    ("name: w\ninputs: [q]\n" + STEP, (2, 1), "`inputs:` must be a mapping (got ['q'])",
+    ("name: w\ninputs: [q]\n" + STEP, (2, 1), "`inputs:` must be a mapping (got [\"q\"])",
      "name each input with its fields: `inputs: {q: {type: string}}`"),
     ("name: w\nmodels: [default]\n" + STEP, (2, 1),
-     "`models:` must be a mapping (got ['default'])",
+     "`models:` must be a mapping (got [\"default\"])",
      "name each model alias with its config: `models: {default: {backend: local}}`"),
-    (HEAD + "outputs: [a]\n" + STEP, (4, 1), "`outputs:` must be a mapping (got ['a'])",
+    (HEAD + "outputs: [a]\n" + STEP, (4, 1), "`outputs:` must be a mapping (got [\"a\"])",
      "name each output with its value: `outputs: {answer: ${steps.ID.output}}`"),
     (HEAD + "tools: [mytools.py]\n" + STEP, (4, 1),
-     "`tools:` must be a mapping (got ['mytools.py'])",
+     "`tools:` must be a mapping (got [\"mytools.py\"])",
      "name each tool with its function: `tools: {lookup: mytools:lookup}` (the module "
      "beside the workflow file)"),
     (HEAD + "steps:\n  - {id: s, kind: sample, prompt: hi}\n"
@@ -59,10 +59,10 @@ def test_a_value_of_the_wrong_shape_is_named_in_yaml_terms(
 
 
 @pytest.mark.parametrize(("text", "line", "message", "hint"), [
-    ("name:\n" + STEP, 1, "name: Input should be a valid string (got None)",
+    ("name:\n" + STEP, 1, "name: Input should be a valid string (got null)",
      "`name:` has no value (YAML reads nothing as null): write one"),
     (HEAD + "steps:\n  - id: a\n    kind: llm\n    prompt:\n", 7,
-     "steps.0.prompt: Input should be a valid string (got None)",
+     "steps.0.prompt: Input should be a valid string (got null)",
      "`prompt:` has no value (YAML reads nothing as null): write one"),
 ])
 def test_a_key_without_a_value_says_so(text: str, line: int, message: str, hint: str) -> None:
