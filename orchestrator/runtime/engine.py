@@ -512,8 +512,14 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
         cost = estimate_cost(step)
         # the map's timeout_s and retry are its items' (a map has no attempt of its own),
         # as `defaults:` are, one level closer: the body's own win
-        inherited = {f: getattr(step, f) for f in ("timeout_s", "retry")
-                     if getattr(step, f) is not None and getattr(step.step, f) is None}
+        inherited: dict[str, Any] = {"timeout_s": step.timeout_s} \
+            if step.timeout_s is not None and step.step.timeout_s is None else {}
+        # a retry field by field (the body's over the map's), once for all the items: one
+        # object, which the scheduler puts over `defaults.retry` once
+        body_retry = step.step.retry
+        if body_retry is not None or step.retry is not None:
+            inherited["retry"] = (body_retry.over(step.retry) if body_retry and step.retry
+                                  else body_retry or step.retry)
         children = []
         for i, item in enumerate(items):
             child = step.step.to_step(f"{plan.id}[{i}]").model_copy(update=inherited)

@@ -291,6 +291,9 @@ class Scheduler:
         self._emit_hooks = emit
         self._record = record
         self._retry_default = retry_default
+        #: id of a step's own retry policy -> (it, it over the default): each merged once
+        #: (a map's items share one), not at each dispatch
+        self._retries: dict[int, tuple[RetryPolicy, RetryPolicy]] = {}
         self._timeout_default = timeout_default
         self._model_for = model_for
         self._seq = itertools.count(first_seq)
@@ -715,6 +718,17 @@ class Scheduler:
         executor = self._executors[kind] = self._executor_for(kind)
         return executor
 
+    def _retry_of(self, step: Any) -> RetryPolicy:
+        """A step's retry policy: its own ``retry`` over the workflow's default, field by
+        field (:meth:`RetryPolicy.over`), or the default."""
+        own = getattr(step, "retry", None)
+        if own is None:
+            return self._retry_default
+        known = self._retries.get(id(own))
+        if known is None or known[0] is not own:
+            known = self._retries[id(own)] = (own, own.over(self._retry_default))
+        return known[1]
+
     def _make_job(self, plan: StepPlan) -> Job | None:
         attempt = self.state.start(plan.id)
         if self._interrupted and plan.id in self._interrupted:
@@ -742,7 +756,7 @@ class Scheduler:
         task = Task(self.run_id, plan.id, plan.kind, step, inputs, attempt, plan.priority,
                     self._model_for(plan))
         timeout = getattr(step, "timeout_s", None) or self._timeout_default
-        retry = getattr(step, "retry", None) or self._retry_default
+        retry = self._retry_of(step)
         shown = _jsonable(inputs) if self._jsonable_events else inputs
         if shown is inputs:
             shown = dict(inputs)  # the executor gets `inputs`; what it does to them is its own

@@ -55,6 +55,17 @@ class RetryPolicy(_Model):
     multiplier: Number = Field(2.0, ge=1.0, le=100, description="Growth of the delay per attempt.")
     jitter: Number = Field(0.2, ge=0, le=1, description="Random +/- fraction applied to a delay.")
 
+    def over(self, outer: RetryPolicy) -> RetryPolicy:
+        """This policy with each field it does not set taken from ``outer`` (a step's
+        ``retry:`` over ``defaults.retry``, a map body's over its map's): the fields that
+        neither sets are this model's defaults.
+
+        :returns: this policy itself when ``outer`` sets nothing it lacks.
+        """
+        taken = {f: getattr(outer, f) for f in outer.model_fields_set
+                 if f not in self.model_fields_set}
+        return self.model_copy(update=taken) if taken else self
+
 
 class StepBase(_Model):
     id: str = Field(pattern=STEP_ID_PATTERN, description="Unique step id.")
@@ -63,7 +74,9 @@ class StepBase(_Model):
         default_factory=list, description="Extra ordering dependencies (step ids)."
     )
     timeout_s: OptionalNumber = Field(None, gt=0, description="Per-attempt timeout in seconds.")
-    retry: RetryPolicy | None = Field(None, description="Overrides the workflow's default.")
+    retry: RetryPolicy | None = Field(
+        None, description="Overrides `defaults.retry` field by field: a field not set here "
+        "is the default's.")
 
     #: fields whose `${...}` references are resolved before execution (custom kinds)
     resolved_fields: ClassVar[tuple[str, ...]] = ()

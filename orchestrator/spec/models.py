@@ -189,7 +189,9 @@ class MapBody(_Model):
     workflow: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     timeout_s: OptionalNumber = Field(None, gt=0)
-    retry: RetryPolicy | None = None
+    retry: RetryPolicy | None = Field(
+        None, description="Overrides the map's `retry` field by field, as that one does "
+        "`defaults.retry`.")
 
     @model_validator(mode="after")
     def _fields_match_kind(self) -> MapBody:
@@ -436,7 +438,9 @@ class Budget(_Model):
 
 class Defaults(_Model):
     timeout_s: OptionalNumber = Field(None, gt=0, description="Per-attempt timeout of every step.")
-    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retry policy.")
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Retry policy of every step; a step's "
+        "`retry:` overrides it field by field.")
     tool_concurrency: Integer = Field(16, ge=1, description="Tool calls running at once.")
 
 
