@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -183,6 +185,30 @@ def _template_fields(step: Any) -> list[tuple[str, str]]:
     else:
         names = getattr(step, "template_fields", ())
     return [(n, getattr(step, n)) for n in names if isinstance(getattr(step, n, None), str)]
+
+
+def _non_finite_at(value: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """Where a step (the fields written in it, in nested models too) holds NaN or
+    Infinity: its path from the step, and which number (``-Infinity``); or None."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    seen: set[int] = set()  # each container once: one that holds itself (SDK data) ends
+    while stack:
+        path, cur = stack.pop()
+        if isinstance(cur, float) and not math.isfinite(cur):
+            return path, "NaN" if math.isnan(cur) else "Infinity" if cur > 0 else "-Infinity"
+        if isinstance(cur, BaseModel | dict | list | tuple):
+            if id(cur) in seen:
+                continue
+            seen.add(id(cur))
+        if isinstance(cur, BaseModel):
+            fields = type(cur).model_fields
+            stack.extend(((*path, fields[f].alias or f), getattr(cur, f))
+                         for f in reversed(list(fields)) if f in cur.model_fields_set)
+        elif isinstance(cur, dict):
+            stack.extend(((*path, str(k)), v) for k, v in reversed(cur.items()))
+        elif isinstance(cur, list | tuple):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(cur))))
+    return None
 
 
 def _value_fields(step: Any) -> list[tuple[str, Any]]:
@@ -457,6 +483,7 @@ class _Checker:
                                             dep, set()) else None
         self.check_names(base, step)
         self.check_lists(base, step)
+        self.check_finite(base, step)
         if step.kind == "join":
             deps |= self.join_deps(base, step)
         if isinstance(step, BranchStep):
@@ -540,6 +567,19 @@ class _Checker:
                 self.check_not_jinja((*base, name, "args"), scorer.args, local)
             else:
                 self.refs_in_template((*base, name, "prompt"), step.id, scorer.prompt, local)
+
+    def check_finite(self, base: tuple[str | int, ...], step: Any) -> None:
+        """No field written in a step holds NaN or Infinity (``.nan``, ``.inf`` in YAML;
+        a float in the SDK): the run records its workflow and each step's input as JSON,
+        which has no such number (the record says null), so a replay or resume would pass
+        another value than the run did. Refused in the words the run's inputs are."""
+        found = _non_finite_at(step)
+        if found is not None:
+            path, number = found
+            where = "".join(f"[{json.dumps(p, ensure_ascii=False)}]" if isinstance(p, int)
+                            or not p.isidentifier() else f".{p}" for p in path).lstrip(".")
+            self.add((*base, *path), f"{step.kind} {step.id!r}: {where} is {number}, which "
+                     "JSON has no number for", "write a finite number, or leave the value out")
 
     def check_lists(self, base: tuple[str | int, ...], step: Any, typed: bool = True) -> None:
         """A map's ``over`` and a spawn's ``messages`` are lists, or one reference to a
