@@ -633,7 +633,8 @@ def replay_cmd(
                 raise _input_failure(exc, overrides) from None
             _report(result, as_json, declared[0])
             if not as_json:
-                err.print(f"replay of {replayed[0]} recorded as run {result.run_id}",
+                what = "replay" if from_step is None else "fork"
+                err.print(f"{what} of {replayed[0]} recorded as run {result.run_id}",
                           markup=False, highlight=False)
         if not result.ok:
             raise _Exit(_exit_status(result, stops.signal if result.status == "cancelled"

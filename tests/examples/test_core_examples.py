@@ -156,7 +156,8 @@ def test_the_readme_quickstart_commands_run_as_shown(tmp_path: Path,
             assert listed, "the --json line lists the object's fields"
             assert set(json.loads(result.stdout)) == set(listed.group(1).split(", ")), listed
         if args[0] == "replay":
-            assert f"replay of {run_id} recorded as run " in result.stderr, result.stderr
+            what = "fork" if "--from" in args else "replay"  # `ponder runs` says so too
+            assert f"{what} of {run_id} recorded as run " in result.stderr, result.stderr
         if args[0] == "export":
             exported = json.loads((tmp_path / args[args.index("-o") + 1]).read_text())
             assert run_id in json.dumps(exported)[:2000]

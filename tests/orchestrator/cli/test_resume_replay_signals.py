@@ -144,4 +144,4 @@ def test_a_cancelled_replay_says_how_to_continue_its_fork(tmp_path: Path) -> Non
     assert proc.returncode == 143, proc.stderr
     fork = proc.stderr.split("cancelled run ", 1)[1].split()[0]
     assert f"continue it with `ponder resume {fork}`" in proc.stderr
-    assert f"replay of {run_id} recorded as run {fork}" in proc.stderr
+    assert f"fork of {run_id} recorded as run {fork}" in proc.stderr
