@@ -378,3 +378,29 @@ def make_linear_run() -> EventFactory:
 @pytest.fixture
 def as_json() -> Callable[[list[StoredEvent]], list[dict[str, Any]]]:
     return dumped
+
+
+async def recorded_with_child(tmp_path: Path, main: str, subs: dict[str, str]
+                              ) -> tuple[Any, Any, Any, str]:
+    """Run the workflow ``main`` (its text), whose one step runs a sub-workflow (``subs``:
+    file name -> text, written beside it), recording every run in a MemoryStore.
+
+    :returns: the run's result, the recorder, the registry it ran with, the child's id.
+    """
+    from orchestrator.runtime.engine import compile_graph, execute
+    from orchestrator.runtime.registry import Registry
+    from orchestrator.spec.loader import load_yaml
+    from orchestrator.store import MemoryStore, StoreHook
+
+    for name, text in subs.items():
+        (tmp_path / name).write_text(text)
+    wf = tmp_path / "main.yaml"
+    wf.write_text(main)
+    registry = Registry.default()
+    spec, smap = load_yaml(wf)
+    graph = compile_graph(spec, smap, registry=registry, base_dir=tmp_path)
+    recorder = MemoryStore()
+    whole = await execute(graph, {}, registry=registry, hooks=[StoreHook(recorder)],
+                          source=str(wf))
+    (child_id,) = [r.id for r in await recorder.list_runs() if r.id != whole.run_id]
+    return whole, recorder, registry, child_id

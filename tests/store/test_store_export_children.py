@@ -17,11 +17,8 @@ import pytest
 
 from orchestrator.errors import EventConflict, InvalidTrace
 from orchestrator.runtime.durable import recorded_children, resume
-from orchestrator.runtime.engine import compile_graph, execute
-from orchestrator.runtime.registry import Registry
-from orchestrator.spec.loader import load_yaml
 from orchestrator.store import MemoryStore, StoredEvent, StoreHook, TraceStore
-from tests.store.conftest import dumped, full_run
+from tests.store.conftest import dumped, full_run, recorded_with_child
 
 pytestmark = pytest.mark.anyio
 
@@ -135,17 +132,9 @@ def _started(events: list[StoredEvent], step_id: str) -> int:
 
 async def test_a_run_resumed_where_it_was_imported_reuses_its_child_runs_steps(
         tmp_path: Path, store: TraceStore) -> None:
-    (tmp_path / "sub.yaml").write_text(SUB)
-    wf = tmp_path / "main.yaml"
-    wf.write_text(MAIN)
-    registry = Registry.default()
-    spec, smap = load_yaml(wf)
-    graph = compile_graph(spec, smap, registry=registry, base_dir=tmp_path)
-    recorder = MemoryStore()
-    whole = await execute(graph, {}, registry=registry, hooks=[StoreHook(recorder)],
-                          source=str(wf))
+    whole, recorder, registry, child_id = await recorded_with_child(
+        tmp_path, MAIN, {"sub.yaml": SUB})
     assert whole.status == "succeeded"
-    (child_id,) = [r.id for r in await recorder.list_runs() if r.id != whole.run_id]
     # killed while the sub-workflow's second step ran: c1 had finished, c2 had not
     parent = await recorder.events(whole.run_id)
     cut = next(e.seq for e in parent if e.kind == "step_started")

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 
 from orchestrator.runtime.durable import recorded_children, resume
-from orchestrator.runtime.engine import compile_graph, execute
-from orchestrator.runtime.registry import Registry
-from orchestrator.spec.loader import load_yaml
-from orchestrator.store import MemoryStore, StoreHook, TraceStore
+from orchestrator.store import StoreHook, TraceStore
+from tests.store.conftest import recorded_with_child
 
 pytestmark = pytest.mark.anyio
 
@@ -38,18 +36,10 @@ def _pair(usage: Any) -> tuple[int, int]:
 
 async def test_a_failed_childs_tokens_count_on_the_cut_attempt(
         tmp_path: Path, trace_store: TraceStore) -> None:
-    (tmp_path / "failing.yaml").write_text(FAILING)
-    wf = tmp_path / "main.yaml"
-    wf.write_text(MAIN)
-    registry = Registry.default()
-    spec, smap = load_yaml(wf)
-    graph = compile_graph(spec, smap, registry=registry, base_dir=tmp_path)
-    recorder = MemoryStore()
-    whole = await execute(graph, {}, registry=registry, hooks=[StoreHook(recorder)],
-                          source=str(wf))
+    whole, recorder, _, child_id = await recorded_with_child(
+        tmp_path, MAIN, {"failing.yaml": FAILING})
     assert whole.status == "failed"
     parent = await recorder.events(whole.run_id)
-    (child_id,) = [r.id for r in await recorder.list_runs() if r.id != whole.run_id]
     child = await recorder.events(child_id)
     assert child[-1].kind == "run_finished" and child[-1].status == "failed"
     paid = _pair(child[-1].usage)
