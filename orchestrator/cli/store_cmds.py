@@ -731,8 +731,10 @@ def import_cmd(
         problem = _recorded_workflow_problem(started)
         if problem is not None:
             err.print(f"[yellow]warning:[/yellow] run {escape(rid)}: {escape(problem)}: it "
-                      "can be shown and viewed, not resumed; replay it with its file "
-                      "(ponder replay --workflow FILE)", highlight=False, soft_wrap=True)
+                      "can be shown and viewed, not resumed; replay it with its workflow "
+                      "file (ponder replay --workflow FILE; without it, replay reads the "
+                      "file the run was started from, where that still exists)",
+                      highlight=False, soft_wrap=True)
 
     _run_cli(go, debug)
 

@@ -39,8 +39,10 @@ def test_import_warns_naming_the_run_and_the_problem(tmp_path: Path, db: str) ->
     assert result.stdout == f"imported run {run_id}\n"
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"warning: run {run_id}: {PROBLEM}"), line
-    assert line.endswith("it can be shown and viewed, not resumed; replay it with its file "
-                         "(ponder replay --workflow FILE)"), line
+    assert line.endswith("it can be shown and viewed, not resumed; replay it with its "
+                         "workflow file (ponder replay --workflow FILE; without it, replay "
+                         "reads the file the run was started from, where that still "
+                         "exists)"), line
     shown = ponder("show", run_id, "--db", db, "--json")
     assert shown.exit_code == 0 and json.loads(shown.stdout)["id"] == run_id
     resumed = ponder("resume", run_id, "--db", db)  # the problem the warning named
