@@ -434,7 +434,9 @@ def resume_cmd(
 ) -> None:
     """Continue an interrupted or cancelled run where it stopped.
 
-    Completed steps are not executed again, and the sub-workflow runs it had in flight
+    Completed steps are not executed again (a failed one stays failed, and what needs it
+    skipped: fork from it with `ponder replay RUN --from STEP` to run it again), and the
+    sub-workflow runs it had in flight
     continue under their own ids. Exit 0 only when the run succeeded (a run that had
     finished already: exit 1 when it failed)."""
 
