@@ -356,10 +356,14 @@ class InputSpec(_Model):
     @classmethod
     def _storable_default(cls, value: Any) -> Any:
         """A default a run can record: one nested deeper than :data:`MAX_VALUE_DEPTH`
-        passed validation, and the run then stopped with an internal error."""
+        passed validation, and the run then stopped with an internal error; one that holds
+        NaN or Infinity (`default: .nan`) ran, where the same value given is refused."""
         if nested_deeper_than(value, MAX_VALUE_DEPTH):
             raise ValueError(f"the default nests arrays and objects more than "
                              f"{MAX_VALUE_DEPTH} levels deep: a run stores no deeper value")
+        where = non_finite(value, "default")
+        if where is not None:
+            raise ValueError(f"{where}, which JSON has no number for")
         return value
 
     @property
