@@ -21,7 +21,7 @@ from executors.fanout._score import Candidate, scope_of, score_all
 from orchestrator.errors import StepError
 from orchestrator.runtime.contracts import ExecContext, Result, Task, Usage
 from orchestrator.spec.kinds_fanout import ONLINE_REDUCERS, JoinStep
-from orchestrator.spec.models import ModelConfig
+from orchestrator.spec.models import ModelConfig, json_kind
 
 FANOUT_KINDS = ("map", "spawn", "sample")
 
@@ -75,7 +75,7 @@ class JoinExecutor:
                                 f"{outcome.status}: {outcome.error}", step_id=task.step_id)
             if not isinstance(outcome.output, list):
                 raise StepError(f"join {task.step_id!r}: fan-out {step.of!r} gave "
-                                f"{type(outcome.output).__name__}, not a list",
+                                f"{json_kind(outcome.output)}, not a list",
                                 step_id=task.step_id)
             children = [from_entry(i, v) for i, v in enumerate(outcome.output)]
             cut_short = outcome.cut_short

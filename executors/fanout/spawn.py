@@ -13,7 +13,7 @@ from executors.fanout._reduce import as_text
 from orchestrator.errors import StepError
 from orchestrator.runtime.contracts import ExecContext, Result, Task, approx_tokens
 from orchestrator.spec.kinds_fanout import SpawnStep
-from orchestrator.spec.models import ModelConfig, WorkflowStep
+from orchestrator.spec.models import ModelConfig, WorkflowStep, json_kind, shown_json
 
 _BULLET_RE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 
@@ -129,7 +129,7 @@ class SpawnExecutor:
             messages = task.inputs.get("messages")
             if not isinstance(messages, list):
                 raise StepError(f"spawn {task.step_id!r}: `messages` must be a list, got "
-                                f"{type(messages).__name__}: {str(messages)[:80]!r}",
+                                f"{json_kind(messages)} {shown_json(messages)}",
                                 step_id=task.step_id)
             return messages
         sid = owner.child("messages")

@@ -189,7 +189,7 @@ async def test_messages_that_are_not_a_list_fail_clearly(kit: Any) -> None:
     r = await kit.run(kit.doc([spawn(messages="${inputs.text}"), join()],
                               inputs={"text": {"type": "any"}}), {"text": "just text"},
                       fake=kit.FakeBackend(kit.by_pattern({})))
-    assert "`messages` must be a list, got str: 'just text'" in r.failed("sp").error
+    assert "`messages` must be a list, got a string 'just text'" in r.failed("sp").error
 
 
 async def test_a_retried_spawn_starts_fresh_children_and_cancels_the_old(kit: Any) -> None:
