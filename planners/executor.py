@@ -483,7 +483,7 @@ class _PlanRun:
         label = next((s.label for s in self.started if s.step_id == step_id), step_id)
         decision = joiner.Decision("finish", outcome.output,
                                    reason=f"the plan named ${label} as its answer")
-        self._record_decision(decision, round_)
+        self._record_decision(decision, round_, by="plan")
         return decision
 
     # -- joiner ----------------------------------------------------------------------
@@ -544,9 +544,13 @@ class _PlanRun:
                 attempt=attempt, code=problem.code, error=str(problem), line=problem.line,
                 raw=problem.raw, will_retry=will_retry, by=by)
 
-    def _record_decision(self, decision: joiner.Decision, round_: int) -> None:
+    def _record_decision(self, decision: joiner.Decision, round_: int,
+                         by: str = "joiner") -> None:
+        """Record a round's decision: ``by`` the joiner, or the ``plan`` that named its
+        answer (``direct_answer``: no joiner was called)."""
         self.decisions.append({"round": round_, "action": decision.action,
-                               "answer": decision.answer, "reason": decision.reason})
+                               "answer": decision.answer, "reason": decision.reason,
+                               "by": by})
         _record(self.graph, ev.PlanDecision, step_id=self.task.step_id, round=round_,
                 action=decision.action, answer=decision.answer, reason=decision.reason,
                 raw=decision.raw)

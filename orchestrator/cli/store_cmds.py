@@ -350,8 +350,10 @@ def _planning(rec: RunRecord) -> list[str]:
         for d in meta.get("decisions") or ():
             if isinstance(d, dict):
                 why = d.get("reason") if d.get("action") == "replan" else shown(d.get("answer"))
+                # (a direct answer is the plan's, no joiner call; older runs record no `by`)
+                by = "plan's answer" if d.get("by") == "plan" else "joiner"
                 story.append(((d.get("round") or 0, 2, 0),
-                              f"round {d.get('round')}: joiner: {d.get('action')}"
+                              f"round {d.get('round')}: {by}: {d.get('action')}"
                               + (f": {why}" if why else "")))
         lines += [f"{st.id}: {text}" for _, text in sorted(story, key=lambda x: x[0])]
     return lines

@@ -41,7 +41,7 @@ async def test_an_empty_named_result_goes_to_the_joiner(
     assert len(llm.prompts(JOINER)) == 1
     decisions = recorder.first("step_succeeded", "p").meta["decisions"]
     assert decisions == [{"round": 1, "action": "finish", "answer": "no answer found",
-                          "reason": None}]  # the joiner's only: no "the plan named $1"
+                          "reason": None, "by": "joiner"}]  # no "the plan named $1"
 
 
 async def test_a_falsy_result_that_is_an_answer_is_taken(

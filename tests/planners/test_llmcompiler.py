@@ -194,7 +194,8 @@ async def test_a_plan_that_names_its_answer_skips_the_joiner(plan_workflow: Plan
     done = recorder.first("step_succeeded", "p")
     assert done.meta["llm_calls"] == 1
     assert done.meta["decisions"] == [{"round": 1, "action": "finish", "answer": 5000,
-                                       "reason": "the plan named $3 as its answer"}]
+                                       "reason": "the plan named $3 as its answer",
+                                       "by": "plan"}]
     assert [(e.action, e.answer) for e in recorder.of("plan_decision")] == [("finish", 5000)]
     assert 'end with "N. join($M)"' in llm.calls[0].messages[0]["content"]
 
