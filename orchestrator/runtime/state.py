@@ -216,11 +216,7 @@ class RunState:
 
     def preset(self, step_id: str, output: Any) -> None:
         """Mark a pending/ready step succeeded without running it (resume, replay)."""
-        st = self.steps[step_id]
-        if st.status in TERMINAL:
-            raise StateError(f"cannot preset {step_id!r} in status {st.status}")
-        if st.id in self._ready:
-            self._ready.remove(st.id)
+        st = self._not_to_run(step_id)
         st.status = Status.SUCCEEDED
         st.output = output
         self.values[step_id] = output
@@ -229,12 +225,18 @@ class RunState:
     def preset_failed(self, step_id: str, error: str) -> None:
         """Mark a pending/ready step failed without running it (resume: it failed in an
         earlier execution of the run)."""
+        self._not_to_run(step_id)
+        self.fail(step_id, error)
+
+    def _not_to_run(self, step_id: str) -> StepState:
+        """A pending/ready step whose end an earlier execution knows, taken off the ready
+        queue (see :meth:`preset`)."""
         st = self.steps[step_id]
         if st.status in TERMINAL:
             raise StateError(f"cannot preset {step_id!r} in status {st.status}")
         if st.id in self._ready:
             self._ready.remove(st.id)
-        self.fail(step_id, error)
+        return st
 
     # -- internals ---------------------------------------------------------------
     def _terminal(self, step_id: str, status: Status) -> StepState:
