@@ -131,7 +131,14 @@ class SubRunStillRunning(RunStillRunning):
 
 class RecordedFailure(StepError):
     """A replayed step that failed in the recorded run fails again with its recorded
-    error (its message), so that the replay ends as the recorded run did."""
+    error (its message and its type's name), so that the replay ends as the recorded
+    run did."""
+
+    def __init__(self, message: str, *, error_type: str, step_id: str | None = None,
+                 raw_output: str | None = None) -> None:
+        super().__init__(message, step_id=step_id, raw_output=raw_output)
+        #: the recorded error's type name, which the replay's ``step_failed`` carries
+        self.recorded_type = error_type
 
 
 class ReplayMismatch(StepError):
@@ -1073,7 +1080,8 @@ class _ReplayExecutor:
                 f"step {sid!r}: the rendered input differs from the recording ({diff}); "
                 "the workflow or its inputs changed since the run was recorded", step_id=sid)
         if sid not in self.rec.outputs and failed is not None:  # it fails as it did
-            raise RecordedFailure(failed.error, step_id=sid, raw_output=failed.raw)
+            raise RecordedFailure(failed.error, error_type=failed.error_type, step_id=sid,
+                                  raw_output=failed.raw)
         # the recorded answers stopped at max_tokens stay so (StepOutcome.cut_short)
         done = self.rec.succeeded.get(sid)
         meta = {k: done.meta[k] for k in _CUT_KEYS if k in done.meta} if done is not None \

@@ -1081,8 +1081,10 @@ class Scheduler:
             return
         raw = getattr(error, "raw_output", None)
         text = str(error) or type(error).__name__
+        # a replayed failure carries the recorded error's type, not its own
+        etype = getattr(error, "recorded_type", None) or type(error).__name__
         self.event(ev.StepFailed, step_id=step_id, attempt=attempt, error=text,
-                   error_type=type(error).__name__, raw=raw, usage=usage)
+                   error_type=etype, raw=raw, usage=usage)
         self.state.fail(step_id, text)
 
     def _apply_patch(self, patch: _Patch) -> None:

@@ -72,3 +72,21 @@ async def test_a_replay_fails_as_the_recorded_run_did(trace_store: TraceStore) -
     assert again.run_id != ran.run_id
     stored = [r for r in await trace_store.list_runs() if r.id == again.run_id]
     assert [(r.status, r.error) for r in stored] == [(ran.status, ran.error)]
+
+
+async def test_a_replayed_failure_keeps_its_recorded_error_type(
+        trace_store: TraceStore) -> None:
+    """The replay's ``step_failed`` events name the recorded error's type (ToolError),
+    as the recording's do; they named the replay's own RecordedFailure."""
+    calls: list[str] = []
+    ran = await _workflow(calls).run(hooks=[StoreHook(trace_store)])
+    again = await replay(await trace_store.events(ran.run_id),
+                         registry=_workflow(calls).registry, hooks=[StoreHook(trace_store)])
+
+    async def types(run_id: str) -> dict[str, str]:
+        return {e.step_id: e.error_type for e in await trace_store.events(run_id)
+                if e.kind == "step_failed"}
+
+    recorded = await types(ran.run_id)
+    assert recorded["b"] == "ToolError" and recorded["m[1]"] == "ToolError"
+    assert await types(again.run_id) == recorded
