@@ -14,15 +14,40 @@ _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _OPENERS = re.compile(r"[\[{]")
 
 
+class _NonFinite(ValueError):
+    """A JSON text holds ``NaN``, ``Infinity`` or ``-Infinity``, which Python's decoder
+    takes but JSON has no number for."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonFinite(f"the answer's JSON holds {name}, which JSON has no number for")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; one too large for a float (``1e999``,
+    which Python reads as infinity) is refused as ``Infinity`` is."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"the answer's JSON holds the number {text[:40]}, too large for "
+                         "a JSON number a program can read")
+    return value
+
+
 def extract_json(text: str) -> Any:
     """The JSON value an answer holds.
 
     Tried in order: the content of the first Markdown code fence, the whole text,
     then the first ``{`` or ``[`` from which a complete JSON value decodes.
 
+    A value holding ``NaN``, ``Infinity`` or a number past a float's range (which
+    Python's decoder takes, the last as infinity) is no JSON value: a schema's bounds
+    do not hold it back, and the trace store records it as ``null``, so a replay or a
+    resume would read another value than the step gave.
+
     :param text: the model's raw answer.
     :returns: the decoded value.
-    :raises ValueError: when the text holds no JSON value.
+    :raises ValueError: when the text holds no JSON value, or only one holding ``NaN``
+        or ``Infinity`` (naming it).
     """
     stripped = text.strip()
     candidates = []
@@ -30,19 +55,28 @@ def extract_json(text: str) -> Any:
     if fenced:
         candidates.append(fenced.group(1).strip())
     candidates.append(stripped)
+    non_finite: _NonFinite | None = None
     for candidate in candidates:
         try:
-            return json.loads(candidate)
+            return json.loads(candidate, parse_constant=_refuse_constant,
+                              parse_float=_finite_float)
         except json.JSONDecodeError:
             pass
-    decoder = json.JSONDecoder()
+        except _NonFinite as exc:
+            non_finite = non_finite or exc
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
     for source in candidates:
         for opener in _OPENERS.finditer(source):
             try:
                 value, _ = decoder.raw_decode(source, opener.start())
             except json.JSONDecodeError:
                 continue
+            except _NonFinite as exc:
+                non_finite = non_finite or exc
+                continue
             return value
+    if non_finite is not None:
+        raise ValueError(str(non_finite))
     raise ValueError("the answer holds no JSON value")
 
 
