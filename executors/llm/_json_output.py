@@ -37,7 +37,8 @@ def extract_json(text: str) -> Any:
     """The JSON value an answer holds.
 
     Tried in order: the content of the first Markdown code fence, the whole text,
-    then the first ``{`` or ``[`` from which a complete JSON value decodes.
+    then the first ``{`` or ``[`` from which a complete JSON value decodes, up to one
+    that is never closed (a value cut off: what follows it is inside it).
 
     A value holding ``NaN``, ``Infinity`` or a number past a float's range (which
     Python's decoder takes, the last as infinity) is no JSON value: a schema's bounds
@@ -70,6 +71,8 @@ def extract_json(text: str) -> Any:
             try:
                 value, _ = decoder.raw_decode(source, opener.start())
             except json.JSONDecodeError:
+                if not _closes(source, opener.start()):
+                    break  # a value cut off (at max_tokens): what follows is inside it
                 continue
             except _NonFinite as exc:
                 non_finite = non_finite or exc
@@ -78,6 +81,32 @@ def extract_json(text: str) -> Any:
     if non_finite is not None:
         raise ValueError(str(non_finite))
     raise ValueError("the answer holds no JSON value")
+
+
+def _closes(source: str, start: int) -> bool:
+    """Whether the bracket at ``start`` is closed before the text ends (brackets inside
+    JSON strings not counted). One that is not opens a value that was cut off, such as an
+    answer stopped at its token limit: the values after it are its own members, never
+    the answer (``{"a": {"b": 1}, "c": [`` holds no JSON value, not ``{"b": 1}``)."""
+    depth = 0
+    in_string = escaped = False
+    for char in source[start:]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return True
+    return False
 
 
 _ANY_TYPES = ("object", "array", "string", "number", "boolean", "null")

@@ -3,6 +3,7 @@ a program can read back, and nothing less, each refusal said in a repair's words
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -80,3 +81,44 @@ async def test_an_answer_holding_infinity_fails_naming_it(make_context: Any) -> 
                                     "number for")
     assert info.value.raw_output == '{"score": Infinity}'
 
+
+
+class StopsAtTheLimit(Recording):
+    """Its answers stopped at max_tokens, as a real server's cut JSON does."""
+
+    def _plan(self, request: Any) -> Any:
+        return dataclasses.replace(super()._plan(request), finish_reason="length")
+
+
+@pytest.mark.parametrize("text", [
+    '{"summary": {"title": "x"}, "items": [1, 2',
+    'Sure: {"a": {"b": 1}, "c": "a long te',
+    '```json\n{"a": [{"b": 1}, {"b": 2}',
+    '{"a": "a } and a \\" {", "b": [{"c": 1}',
+])
+def test_a_value_cut_off_is_no_json_value_whatever_it_holds(text: str) -> None:
+    with pytest.raises(ValueError, match="holds no JSON value"):
+        extract_json(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ('Use [brackets] or {"ok": true}', {"ok": True}),
+    ('{"a": 1 oops} then {"b": 2}', {"b": 2}),
+    ('The result is {"a": {"b": "}"}} as asked.', {"a": {"b": "}"}}),
+])
+def test_a_value_after_closed_text_that_is_not_json_is_found(text: str, value: Any) -> None:
+    assert extract_json(text) == value
+
+
+async def test_an_answer_cut_at_the_token_limit_is_not_taken_for_a_member_of_it(
+        make_context: Any) -> None:
+    """The answer ran out of tokens inside its object; a member object of it decoded, and
+    the step succeeded with that (the schema asked for any object)."""
+    config, _ = scripted('{"summary": {"title": "x"}, "items": [1, 2')
+    step = LLMStep(id="s", prompt="p", output_schema={"type": "object"}, max_tokens=12,
+                   schema_repairs=0)
+    with pytest.raises(OutputSchemaError) as info:
+        await run(step, config, StopsAtTheLimit(config), make_context)
+    assert str(info.value).endswith(
+        "the answer holds no JSON value (it stopped at the token limit, max_tokens=12: it "
+        "may have been cut off)")
