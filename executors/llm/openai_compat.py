@@ -36,7 +36,14 @@ from orchestrator.errors import (
     StepTimeout,
     shown,
 )
-from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage, approx_prompt_tokens
+from orchestrator.runtime.contracts import (
+    LLMChunk,
+    LLMRequest,
+    LLMResponse,
+    Usage,
+    approx_prompt_tokens,
+    approx_tokens,
+)
 from orchestrator.runtime.registry import ConfigProblem
 from orchestrator.spec.models import ModelConfig
 
@@ -114,7 +121,8 @@ class OpenAIBackend:
     in its ``code`` (a 5xx is retried), else :class:`BackendError`. Each names the URL.
     An error in the middle of a stream keeps the text received so far
     (``StepError.raw_output``). Tokens the server reports with an unusable answer or an
-    error status are added to ``LLMRequest.usage``. Cancelling the awaiting task closes
+    error status are added to ``LLMRequest.usage``. An answer without ``usage`` counts
+    estimates (four characters a token) of its prompt and text. Cancelling the awaiting task closes
     the HTTP response, which makes the server stop (llama.cpp's server stops a stream,
     but finishes an answer that is not streamed). A server that ignores ``stream: true``
     and sends the whole answer as one JSON body is read as that answer (a stream of one
@@ -247,12 +255,20 @@ class OpenAIBackend:
         :raises BackendError: when it is not a chat completion, or has no choices or no text.
         """
         with self._errors(request):
-            choices, usage = _completion_parts(response, self.base_url)
+            choices, reported = _completion_parts(response, self.base_url)
             # what the server billed counts even when its answer is unusable
-            _add_usage(request.usage, usage)
+            _add_usage(request.usage, reported)
             if not choices:
                 raise BackendError(f"{self.base_url}: the answer has no choices")
             texts = [_choice_text(c, self.base_url) for c in choices]
+        usage = reported
+        if usage is None:
+            # a server that reports no usage processed the prompt and wrote the answer all
+            # the same: estimated, as a stream without usage is (a step's budget_tokens
+            # and the trace's counts would see nothing otherwise)
+            usage = (approx_prompt_tokens(request.messages),
+                     sum(approx_tokens(text) for text in texts))
+            _add_usage(request.usage, usage)
         self.stats.completed += 1
         result = LLMResponse(
             text=texts[0],
@@ -667,8 +683,9 @@ def _add_usage(counter: Usage | None, counts: tuple[int, int] | None) -> None:
         counter.completion_tokens += counts[1]
 
 
-def _completion_parts(response: Any, base_url: str) -> tuple[list[Any], tuple[int, int]]:
-    """A chat completion's choices (by index) and usage (zeros when not reported).
+def _completion_parts(response: Any, base_url: str
+                      ) -> tuple[list[Any], tuple[int, int] | None]:
+    """A chat completion's choices (by index) and usage (None when not reported).
 
     :raises BackendError: when the answer is not a chat completion.
     """
@@ -678,7 +695,7 @@ def _completion_parts(response: Any, base_url: str) -> tuple[list[Any], tuple[in
     if not isinstance(choices, list):
         raise BackendError(f"{base_url}: the answer is not a chat completion: "
                            f"{_preview(_as_json(response))}")
-    usage = _usage_counts(getattr(response, "usage", None)) or (0, 0)
+    usage = _usage_counts(getattr(response, "usage", None))
     # (a choice that is not an object is reported as such by _choice_text)
     indexes = [getattr(c, "index", 0) or 0 if isinstance(c, pydantic.BaseModel) else 0
                for c in choices]

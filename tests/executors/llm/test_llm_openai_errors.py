@@ -664,8 +664,8 @@ async def test_a_usage_that_is_no_token_count_is_taken_as_not_reported(
         final = await (streamed(b, ask("x" * 20)) if stream else b.complete(ask("x" * 20)))
     await b.aclose()
     assert final.text == "hello"
-    # not reported: zeros from a completion, the stream's own count (5 + 2) from a stream
-    expected = counted or ((5, 2) if stream else (0, 0))
+    # not reported: estimated, the prompt (5) and the answer's text or chunks (2)
+    expected = counted or (5, 2)
     assert (final.prompt_tokens, final.completion_tokens) == expected
 
 
@@ -778,3 +778,18 @@ async def test_a_stream_of_bytes_that_are_not_utf8_is_named(server: RawServer) -
     assert ": the server sent bytes that are not UTF-8 (invalid start byte at byte " in str(
         info.value)
     assert not is_retryable(info.value)
+
+
+async def test_a_whole_answer_without_usage_counts_its_prompt_and_text(
+        server: RawServer) -> None:
+    """A server that reports no usage in a whole answer: the step recorded 0 tokens, and
+    a budget_tokens never saw any (a stream without usage was estimated already)."""
+    body = completion({"content": "hello there!"})
+    del body["usage"]
+    server.script.append(reply(200, body))
+    b = backend(server.root + "/v1")
+    counted = Usage()
+    response = await b.complete(ask("x" * 20, usage=counted))
+    assert (response.prompt_tokens, response.completion_tokens) == (5, 3)
+    assert (counted.prompt_tokens, counted.completion_tokens) == (5, 3)
+    assert (b.stats.prompt_tokens, b.stats.completion_tokens) == (5, 3)
