@@ -113,7 +113,8 @@ class OpenAIBackend:
     pool honours for 429 and 503, and a step's ``retry:`` policy waits out, up to its
     ``max_backoff_s``); a refused ``json_schema`` (whatever the status: llama.cpp's server
     answers 500), an answer that is not a chat completion (a choice or its message not an
-    object), has no choices or no text (``content: null``), or content that is not text
+    object), has no choices or no text (``content: null``; a stream whose first choice
+    sent only a tool call, thinking or a refusal), or content that is not text
     (each naming what came), or a stream chunk of the wrong shape (its choices, index,
     content or finish reason not what a chat completion chunk holds) → :class:`BackendError`,
     which is not retried; an error event in a stream (vLLM's server sends one when the
@@ -316,6 +317,8 @@ class OpenAIBackend:
         got = Usage()  # what this stream received: the stats of one that does not finish
         prompt_estimate = approx_prompt_tokens(request.messages)
         finish: str | None = None
+        others: dict[str, None] = {}  # what the first choice sent besides content
+        refusal: list[str] = []
         usage: Any = None
         model = self.model
         ttft: float | None = None
@@ -354,12 +357,24 @@ class OpenAIBackend:
                                 counter.completion_tokens += 1
                         if index == 0:
                             finish = choice_finish or finish
+                            if not piece and delta is not None:
+                                for key in _other_fields(delta):
+                                    others[key] = None
+                                words = getattr(delta, "refusal", None)
+                                if isinstance(words, str):
+                                    refusal.append(words)
                             if piece:
                                 ttft = ttft if ttft is not None else anyio.current_time() - start
                                 yield LLMChunk(piece)
             counts = _usage_counts(usage)
             with self._errors(request):
                 _check_stream_end(events, finish, self.base_url)
+                if others and not "".join(texts.get(0, [])):
+                    # as a whole answer whose content is null: no text to give
+                    why = (f"the model refused: {_one_line(''.join(refusal))}"
+                           if "".join(refusal).strip() else f"finish_reason {finish!r}")
+                    raise BackendError(f"{self.base_url}: the answer has no text (its stream "
+                                       f"sent no content, only {', '.join(others)}; {why})")
             joined = ["".join(texts[i]) for i in sorted(texts)] or [""]
             result = LLMResponse(
                 text=joined[0],
@@ -799,9 +814,16 @@ def _error_status(body: Any) -> int | None:
 def _delta_carries_more(delta: Any) -> bool:
     """Whether a stream delta without content carries other text: a reasoning model's
     thinking (``reasoning_content``, ``reasoning``) or a tool call."""
+    return bool(_other_fields(delta))
+
+
+def _other_fields(delta: Any) -> list[str]:
+    """The fields of a stream delta, besides its role and content, that carry something
+    (``tool_calls``, ``reasoning_content``, ``refusal``...)."""
     fields = _as_json(delta)
-    return isinstance(fields, dict) and any(
-        value for key, value in fields.items() if key not in ("role", "content"))
+    if not isinstance(fields, dict):
+        return []
+    return [key for key, value in fields.items() if value and key not in ("role", "content")]
 
 
 def _as_json(value: Any) -> Any:

@@ -793,3 +793,45 @@ async def test_a_whole_answer_without_usage_counts_its_prompt_and_text(
     assert (response.prompt_tokens, response.completion_tokens) == (5, 3)
     assert (counted.prompt_tokens, counted.completion_tokens) == (5, 3)
     assert (b.stats.prompt_tokens, b.stats.completion_tokens) == (5, 3)
+
+
+def _delta_of(**fields: Any) -> dict[str, Any]:
+    return {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+            "choices": [{"index": 0, "delta": fields, "finish_reason": None}]}
+
+
+_TOOL_CALL = {"index": 0, "id": "t1", "type": "function",
+              "function": {"name": "lookup", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(("events", "says"), [
+    ([_delta_of(role="assistant"), _delta_of(tool_calls=[_TOOL_CALL]),
+      delta(None, "tool_calls")],
+     "no text (its stream sent no content, only tool_calls; finish_reason 'tool_calls')"),
+    ([_delta_of(reasoning_content="Let me think"), delta(None, "length")],
+     "no text (its stream sent no content, only reasoning_content; finish_reason 'length')"),
+    ([_delta_of(refusal="I can't"), _delta_of(refusal=" help."), delta(None, "stop")],
+     "no text (its stream sent no content, only refusal; the model refused: I can't help.)"),
+])
+async def test_a_stream_without_content_but_a_tool_call_or_thinking_has_no_text(
+        server: RawServer, events: list[Any], says: str) -> None:
+    """The same answer whole (content: null) failed; streamed (a step a first-finish join
+    may cancel) it succeeded with the output ''."""
+    server.script.append(sse(*events))
+    b = backend(f"{server.root}/v1")
+    with pytest.raises(BackendError) as info, anyio.fail_after(5):
+        await streamed(b, ask())
+    await b.aclose()
+    assert str(info.value).endswith(says)
+    assert not is_retryable(info.value)
+    assert b.stats.failed == 1 and b.stats.completed == 0
+
+
+async def test_a_stream_that_thinks_and_then_answers_is_its_answer(server: RawServer) -> None:
+    server.script.append(sse(_delta_of(reasoning_content="hmm"), delta("42"),
+                             delta(None, "stop")))
+    b = backend(f"{server.root}/v1")
+    with anyio.fail_after(5):
+        final = await streamed(b, ask())
+    await b.aclose()
+    assert (final.text, final.finish_reason) == ("42", "stop")
