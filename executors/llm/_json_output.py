@@ -36,9 +36,9 @@ def _finite_float(text: str) -> float:
 def extract_json(text: str) -> Any:
     """The JSON value an answer holds.
 
-    Tried in order: the content of the first Markdown code fence, the whole text,
-    then the first ``{`` or ``[`` from which a complete JSON value decodes, up to one
-    that is never closed (a value cut off: what follows it is inside it).
+    Tried in order: the content of each Markdown code fence, the whole text, then (in
+    each of them) the first ``{`` or ``[`` from which a complete JSON value decodes, up
+    to one that is never closed (a value cut off: what follows it is inside it).
 
     A value holding ``NaN``, ``Infinity`` or a number past a float's range (which
     Python's decoder takes, the last as infinity) is no JSON value: a schema's bounds
@@ -51,10 +51,8 @@ def extract_json(text: str) -> Any:
         or ``Infinity`` (naming it).
     """
     stripped = text.strip()
-    candidates = []
-    fenced = _FENCE.search(stripped)
-    if fenced:
-        candidates.append(fenced.group(1).strip())
+    # every fence: an answer may show code (```python) before its JSON (```json)
+    candidates = [fenced.group(1).strip() for fenced in _FENCE.finditer(stripped)]
     candidates.append(stripped)
     non_finite: _NonFinite | None = None
     for candidate in candidates:

@@ -122,3 +122,14 @@ async def test_an_answer_cut_at_the_token_limit_is_not_taken_for_a_member_of_it(
     assert str(info.value).endswith(
         "the answer holds no JSON value (it stopped at the token limit, max_tokens=12: it "
         "may have been cut off)")
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ('```python\nx = [1, 2]\nprint(x)\n```\nThe answer:\n```json\n{"a": 1}\n```', {"a": 1}),
+    ("```\nsee below\n```\n```json\n[3]\n```", [3]),
+    ('```json\n{"a": 1}\n```\n```json\n{"a": 2}\n```', {"a": 1}),
+])
+def test_the_fence_that_holds_json_is_the_answer(text: str, value: Any) -> None:
+    """Only the first fence was read whole: code shown before the JSON gave a list of it
+    ([1, 2]), which a schema may well take."""
+    assert extract_json(text) == value
