@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic.errors import PydanticSchemaGenerationError
 
 from orchestrator.errors import ConfigError, ToolError, shown
 from orchestrator.runtime.contracts import BackendFactory, Executor
@@ -83,25 +84,90 @@ class ToolSpec:
 def tool_spec(fn: Callable[..., Any], name: str | None = None, description: str | None = None) -> ToolSpec:
     """Build a ToolSpec from a callable's signature and docstring.
 
-    :raises ConfigError: when a parameter cannot be described (``*args``/``**kwargs``).
+    :raises ConfigError: when a parameter cannot be described (``*args``/``**kwargs``, a
+        type hint that does not resolve or that pydantic cannot validate).
     """
     existing = getattr(fn, "__ponder_tool__", None)
     if isinstance(existing, ToolSpec) and name in (None, existing.name):
         return existing
-    sig = inspect.signature(fn)
+    tool_name = name or getattr(fn, "__name__", None) or type(fn).__name__
+    sig = _signature(fn, tool_name)
     fields: dict[str, Any] = {}
     for pname, param in sig.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise ConfigError(f"tool {fn.__name__!r}: *args/**kwargs cannot be validated")
+            raise ConfigError(f"tool {tool_name!r}: *args/**kwargs cannot be validated")
         ann = param.annotation if param.annotation is not inspect.Parameter.empty else Any
         default = param.default if param.default is not inspect.Parameter.empty else ...
         fields[pname] = (ann, default)
-    tool_name = name or fn.__name__
-    model = create_model(
-        f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    try:
+        model = create_model(
+            f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
+        )
+        complete = model.__pydantic_complete__
+    except PydanticSchemaGenerationError:
+        complete = False
+    if not complete:  # (pydantic would say so only when the first step calls the tool)
+        bad = next((p for p, (ann, _) in fields.items() if not _validatable(ann)), None)
+        what = (f"argument {bad!r} has the type {_type_name(fields[bad][0])}, which" if bad
+                else "the types of its arguments:")
+        raise ConfigError(f"tool {tool_name!r}: {what} pydantic cannot validate from the "
+                          "values a workflow gives (use str, int, float, bool, list, dict, "
+                          "a pydantic model or a dataclass)")
     doc = description if description is not None else inspect.getdoc(fn) or ""
     return ToolSpec(tool_name, fn, doc.split("\n\n")[0], model, inspect.iscoroutinefunction(fn))
+
+
+def _signature(fn: Callable[..., Any], tool_name: str) -> inspect.Signature:
+    """``fn``'s signature with its type hints as types: a module that has ``from __future__
+    import annotations`` (or quotes a hint) writes them as strings, which pydantic would
+    look up in pydantic's own namespace, not the tool module's.
+
+    :raises ConfigError: naming the argument whose hint does not resolve (a name imported
+        under ``if TYPE_CHECKING:`` only, say), or when Python cannot tell the signature.
+    """
+    try:
+        return inspect.signature(fn, eval_str=True)
+    except ValueError as exc:  # a builtin that does not describe its parameters
+        raise ConfigError(f"tool {tool_name!r}: Python cannot read its parameters ({exc}); "
+                          "wrap it in a function of your own") from None
+    except Exception as exc:  # evaluating a hint ran the user's code: NameError, mostly
+        failure = exc
+    target = inspect.unwrap(fn)
+    if not inspect.isroutine(target) and not inspect.isclass(target):
+        target = type(target).__call__  # an instance: its __call__'s module has the names
+    namespace = getattr(inspect.unwrap(target), "__globals__", {})
+    for pname, param in inspect.signature(fn).parameters.items():
+        if not isinstance(param.annotation, str):
+            continue
+        probe = functools.partial(_probe)  # carries the one hint to evaluate
+        probe.__annotations__ = {pname: param.annotation}
+        try:
+            inspect.get_annotations(probe, globals=namespace, eval_str=True)
+        except Exception as exc:
+            raise ConfigError(
+                f"tool {tool_name!r}: the type hint of argument {pname!r} "
+                f"({param.annotation}) does not resolve: {type(exc).__name__}: {exc} (import "
+                "the types a tool takes when its module runs, not only under TYPE_CHECKING)"
+            ) from None
+    raise ConfigError(f"tool {tool_name!r}: its type hints do not resolve: "
+                      f"{type(failure).__name__}: {failure}") from None
+
+
+def _probe() -> None:
+    """What :func:`_signature` hangs one hint on to evaluate it."""
+
+
+def _validatable(ann: Any) -> bool:
+    """Whether pydantic can validate JSON data as the type ``ann``."""
+    try:
+        create_model("probe", x=(ann, ...))
+    except PydanticSchemaGenerationError:
+        return False
+    return True
+
+
+def _type_name(ann: Any) -> str:
+    return ann.__qualname__ if isinstance(ann, type) else str(ann)
 
 
 def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
