@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import inspect
 import json
 import queue
 import threading
@@ -35,6 +36,11 @@ class ToolExecutor:
                 value = await spec.fn(**args)
             else:
                 value = await _call_in_thread(lambda: spec.fn(**args))
+                if inspect.isawaitable(value):
+                    # an async tool that does not look it: a decorator's sync wrapper, an
+                    # object with an async __call__. It runs on the loop, as async tools do
+                    own = (Exception, SystemExit)
+                    value = await value
         except PonderError:
             raise
         except own as exc:  # a tool's own exception is the step's error
