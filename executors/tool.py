@@ -44,12 +44,21 @@ class ToolExecutor:
         except PonderError:
             raise
         except own as exc:  # a tool's own exception is the step's error
-            raise ToolError(f"tool {spec.name!r} raised {type(exc).__name__}: {exc}",
+            raise ToolError(f"tool {spec.name!r} raised {type(exc).__name__}: {_text(exc)}",
                             step_id=task.step_id) from exc
         return Result(output=tool_output(spec.name, value, task.step_id), meta={"tool": spec.name})
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return 0.01
+
+
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, or what went wrong in it: an exception's ``__str__`` is the tool's
+    code, and may fail too."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"(its message cannot be shown: str() raised {type(inner).__name__})"
 
 
 async def _call_in_thread(fn: Callable[[], Any]) -> Any:
