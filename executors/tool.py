@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import inspect
 import json
 import queue
@@ -31,11 +32,12 @@ class ToolExecutor:
         # in a thread of its own, a tool's KeyboardInterrupt is its own too: no Ctrl-C there
         own: tuple[type[BaseException], ...] = (
             (Exception, SystemExit) if spec.is_async else (Exception, SystemExit, KeyboardInterrupt))
+        call = _call_of(spec.fn, args)
         try:
             if spec.is_async:
-                value = await spec.fn(**args)
+                value = await call()
             else:
-                value = await _call_in_thread(lambda: spec.fn(**args))
+                value = await _call_in_thread(call)
                 if inspect.isawaitable(value):
                     # an async tool that does not look it: a decorator's sync wrapper, an
                     # object with an async __call__. It runs on the loop, as async tools do
@@ -50,6 +52,22 @@ class ToolExecutor:
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return 0.01
+
+
+def _call_of(fn: Callable[..., Any], args: dict[str, Any]) -> Callable[[], Any]:
+    """``fn`` called with ``args`` (validated: every parameter is there), those of its
+    positional-only parameters (``def f(x, /)``) given by position, as Python requires."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # (its spec was built from this signature)
+        return functools.partial(fn, **args)
+    named = dict(args)
+    positional = []
+    for name, param in params.items():  # (positional-only ones come first)
+        if param.kind is not param.POSITIONAL_ONLY or name not in named:
+            break
+        positional.append(named.pop(name))
+    return functools.partial(fn, *positional, **named)
 
 
 def _text(exc: BaseException) -> str:
