@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.machinery import ModuleSpec
@@ -96,13 +97,26 @@ def tool_spec(fn: Callable[..., Any], name: str | None = None, description: str 
     for pname, param in sig.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise ConfigError(f"tool {tool_name!r}: *args/**kwargs cannot be validated")
+        if pname.startswith("_") or (pname.startswith("model_") and hasattr(BaseModel, pname)):
+            # pydantic takes such a name for itself: no argument could have it (`_x` was
+            # 'no argument', `model_dump` an internal error)
+            kept = ("a name that starts with '_'" if pname.startswith("_") else
+                    f"the name of BaseModel.{pname}")
+            raise ConfigError(f"tool {tool_name!r}: a parameter cannot be named {pname!r}: "
+                              f"pydantic, which validates a tool's arguments, keeps {kept} "
+                              "for itself; rename it")
         ann = param.annotation if param.annotation is not inspect.Parameter.empty else Any
         default = param.default if param.default is not inspect.Parameter.empty else ...
         fields[pname] = (ann, default)
     try:
-        model = create_model(
-            f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
-        )
+        with warnings.catch_warnings():
+            # `json`, `schema`, `copy`: BaseModel's (deprecated) methods, which a field may
+            # shadow; its arguments are read from the instance (see ToolSpec.validate)
+            warnings.filterwarnings("ignore", "Field name .* shadows an attribute",
+                                    UserWarning)
+            model = create_model(
+                f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
+            )
         complete = model.__pydantic_complete__
     except PydanticSchemaGenerationError:
         complete = False
