@@ -29,8 +29,21 @@ _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos,
                                                           ast.USub: operator.neg}
+#: past this many digits either way, rounding any number calc allows (at most about
+#: 1,200 digits, or a float's 308 and 324) gives what it gives at this many: 0, or the
+#: number itself. Python computes 10 ** ndigits first, which for round(5, -10**8) took
+#: minutes and a thread
+_MAX_ROUND_DIGITS = 1_300
+
+
+def _round(number: Any, ndigits: Any = None) -> Any:
+    if isinstance(ndigits, int) and not isinstance(ndigits, bool):
+        ndigits = max(-_MAX_ROUND_DIGITS, min(ndigits, _MAX_ROUND_DIGITS))
+    return round(number, ndigits)
+
+
 _FUNCS: dict[str, Callable[..., Any]] = {
-    "abs": abs, "round": round, "min": min, "max": max, "sqrt": math.sqrt, "log": math.log,
+    "abs": abs, "round": _round, "min": min, "max": max, "sqrt": math.sqrt, "log": math.log,
     "exp": math.exp, "floor": math.floor, "ceil": math.ceil,
 }
 _CONSTS = {"pi": math.pi, "e": math.e}
