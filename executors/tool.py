@@ -32,7 +32,7 @@ class ToolExecutor:
         # in a thread of its own, a tool's KeyboardInterrupt is its own too: no Ctrl-C there
         own: tuple[type[BaseException], ...] = (
             (Exception, SystemExit) if spec.is_async else (Exception, SystemExit, KeyboardInterrupt))
-        call = _call_of(spec.fn, args)
+        call = call_of(spec.fn, args)
         try:
             if spec.is_async:
                 value = await call()
@@ -46,7 +46,7 @@ class ToolExecutor:
         except PonderError:
             raise
         except own as exc:  # a tool's own exception is the step's error
-            raise ToolError(f"tool {spec.name!r} raised {type(exc).__name__}: {_text(exc)}",
+            raise ToolError(f"tool {spec.name!r} raised {type(exc).__name__}: {exception_text(exc)}",
                             step_id=task.step_id) from exc
         return Result(output=tool_output(spec.name, value, task.step_id), meta={"tool": spec.name})
 
@@ -54,7 +54,7 @@ class ToolExecutor:
         return 0.01
 
 
-def _call_of(fn: Callable[..., Any], args: dict[str, Any]) -> Callable[[], Any]:
+def call_of(fn: Callable[..., Any], args: dict[str, Any]) -> Callable[[], Any]:
     """``fn`` called with ``args`` (validated: every parameter is there), those of its
     positional-only parameters (``def f(x, /)``) given by position, as Python requires."""
     try:
@@ -70,7 +70,7 @@ def _call_of(fn: Callable[..., Any], args: dict[str, Any]) -> Callable[[], Any]:
     return functools.partial(fn, *positional, **named)
 
 
-def _text(exc: BaseException) -> str:
+def exception_text(exc: BaseException) -> str:
     """``str(exc)``, or what went wrong in it: an exception's ``__str__`` is the tool's
     code, and may fail too."""
     try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import os
 import socket
 import sys
@@ -36,7 +37,7 @@ from pydantic import Field, ValidationError
 
 from executors.engines.pool import PoolBusy, engine_config_problems, registry_or_default
 from executors.llm._common import BackendOptions, parse_options
-from executors.tool import tool_output
+from executors.tool import call_of, exception_text, tool_output
 from orchestrator._extras import extra_missing, install_hint, installed
 from orchestrator.errors import (
     BackendError,
@@ -238,11 +239,28 @@ def _in_folder(module: Any, folder: Path) -> bool:
     return home == folder
 
 
-def _call_tool(fn: Any, args: dict[str, Any], is_async: bool) -> Any:
-    """Runs inside the Ray worker."""
-    if is_async:
-        return asyncio.run(fn(**args))
-    return fn(**args)
+def _call_tool(fn: Any, args: dict[str, Any], is_async: bool, name: str) -> Any:
+    """Runs inside the Ray worker, calling ``fn`` as the local tool executor does: its
+    positional-only parameters by position, and an awaitable that a sync-looking callable
+    returns (a decorator's wrapper of an async tool) awaited. An exception whose ``str()``
+    raises becomes the step's :class:`ToolError` here: Ray would report the ``str()``'s
+    error instead, as if the tool had raised it."""
+    try:
+        value = call_of(fn, args)()
+        if is_async or inspect.isawaitable(value):
+            return asyncio.run(_awaited(value))
+        return value
+    except Exception as exc:
+        try:
+            str(exc)
+        except Exception:
+            raise ToolError(f"tool {name!r} raised {type(exc).__name__}: "
+                            f"{exception_text(exc)}") from None
+        raise
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
 
 
 class RayToolExecutor:
@@ -274,7 +292,7 @@ class RayToolExecutor:
         _ship_by_value(ray, spec.fn)
         if self._remote is None:
             self._remote = ray.remote(num_cpus=self.num_cpus, max_retries=0)(_call_tool)
-        ref = self._remote.remote(spec.fn, args, spec.is_async)
+        ref = self._remote.remote(spec.fn, args, spec.is_async, spec.name)
         try:
             value = await ref
         except anyio.get_cancelled_exc_class():
@@ -284,7 +302,8 @@ class RayToolExecutor:
             cause = getattr(exc, "cause", None) or exc
             if isinstance(cause, PonderError):
                 raise cause from None
-            raise ToolError(f"tool {spec.name!r} raised {type(cause).__name__}: {cause}",
+            raise ToolError(f"tool {spec.name!r} raised {type(cause).__name__}: "
+                            f"{exception_text(cause)}",
                             step_id=task.step_id) from None
         except ray.exceptions.RayError as exc:
             raise BackendUnavailable(f"tool {spec.name!r}: the Ray task was lost: {exc}",

@@ -6,6 +6,7 @@ start) and are marked ``slow``. They are skipped without the ``ray`` extra.
 
 from __future__ import annotations
 
+import functools
 import socket
 import sys
 import threading
@@ -66,6 +67,35 @@ def explode() -> None:
     raise ValueError("boom")
 
 
+def clamp(x: int, lo: int = 0, /, hi: int = 10) -> int:
+    return max(lo, min(x, hi))
+
+
+def _sync_wrapper(fn: Any) -> Any:
+    """A decorator as users write one: a plain function returning ``fn``'s coroutine."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_sync_wrapper
+async def wrapped_double(x: int) -> int:
+    await anyio.lowlevel.checkpoint()
+    return 2 * x
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
+def unprintable() -> None:
+    raise Unprintable()
+
+
 def pair_set() -> set[int]:
     return {2, 1}
 
@@ -102,6 +132,25 @@ async def test_tool_steps_run_as_ray_tasks(ray_local: Any) -> None:
     assert steps["s"].output == [1, 2]
     assert steps["inf"].status == "failed"
     assert "returned a value that is not JSON" in (steps["inf"].error or "")
+
+
+@pytest.mark.slow
+async def test_ray_tool_tasks_call_tools_as_the_local_executor_does(ray_local: Any) -> None:
+    """Positional-only parameters are given by position, an async tool behind a sync
+    decorator is awaited, and an exception whose str() raises still names its tool, as
+    on the local tool executor. The Ray task called fn(**args): the first two failed
+    ('positional-only arguments passed as keyword arguments', 'not JSON (coroutine')."""
+    wf = Workflow("ray-calls")
+    wf.register_executor("tool", RayToolExecutor())
+    wf.tool("c", clamp, x=-5, lo=-2)
+    wf.tool("w", wrapped_double, x="${steps.c.output}")
+    wf.tool("u", unprintable)
+    result = await wf.run()
+    steps = {s.id: (s.output, s.error) for s in result.steps}
+    assert steps["c"] == (-2, None)
+    assert steps["w"] == (-4, None)
+    assert steps["u"][1] == ("tool 'unprintable' raised Unprintable: (its message cannot be "
+                             "shown: str() raised RuntimeError)")
 
 
 @pytest.mark.slow
