@@ -24,6 +24,7 @@ not with the number of keyframes times the number of steps.
 from __future__ import annotations
 
 import json
+import re
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ KEYFRAME_EVERY = 2000
 (ID, FIRST_SEQ, STATUS, KIND, DECLARED, PARENT, DEPS, ADDED_BY, ADDED_SEQ, REASON,
  REPLANNED, SCHEDULED_AT, POOL, ATTEMPTS, LATENCY, PROMPT, COMPLETION, CAUSE, DECISIONS,
  PLAN_ERRORS) = range(20)
-# an attempt: [n, start, end, outcome]; a decision: [round, action, ts]; a rejected
+# an attempt: [n, start, end, outcome]; a decision: [round, action, ts, by]; a rejected
 # plan: [round, code, ts]
 _N, _START, _END, _OUTCOME = range(4)
 
@@ -111,6 +112,35 @@ def _field(e: StoredEvent, name: str) -> Any:
     if type(e) is RawEvent:
         return getattr(e, name, None)
     return e.__dict__.get(name)
+
+
+# The reason the plan executor records for a round whose plan named its answer
+# (``direct_answer``: no joiner call, so no joiner output either); see _decided_by.
+_PLAN_ANSWER = re.compile(r"the plan named \$\S+ as its answer")
+
+
+def _decided_by(action: Any, reason: Any, raw: Any) -> str:
+    """Who decided a plan round, as ``plan_decision`` shows it: ``"plan"`` for a direct
+    answer (a finish with no joiner output, whose reason says the plan named it),
+    else ``"joiner"``. The event does not say; the plan step's ``meta.decisions[].by``
+    does once it succeeded (see :meth:`ReplayFold._on_step_succeeded`), and runs
+    recorded before it was written say neither. fold.js's ``decidedBy`` is the same
+    rule."""
+    if (action == "finish" and raw is None and isinstance(reason, str)
+            and _PLAN_ANSWER.fullmatch(reason)):
+        return "plan"
+    return "joiner"
+
+
+def _decisions_by(meta: Any) -> dict[tuple[Any, Any], str]:
+    """(round, action) -> by, of the decisions a plan step's metadata records with
+    ``by`` (those of runs recorded before it was, none)."""
+    out: dict[tuple[Any, Any], str] = {}
+    decisions = meta.get("decisions") if isinstance(meta, dict) else None
+    for d in decisions if isinstance(decisions, list) else ():
+        if isinstance(d, dict) and d.get("by") in ("plan", "joiner"):
+            out[(d.get("round"), d.get("action"))] = d["by"]
+    return out
 
 
 def _new_run() -> dict[str, Any]:
@@ -266,7 +296,7 @@ class ReplayFold:
             t(s[SCHEDULED_AT]), st(s[POOL]),
             [[a[_N], t(a[_START]), t(a[_END]), st(a[_OUTCOME])] for a in s[ATTEMPTS]],
             s[LATENCY], s[PROMPT], s[COMPLETION], s[CAUSE],
-            [[d[0], st(d[1]), t(d[2])] for d in s[DECISIONS]],
+            [[d[0], st(d[1]), t(d[2]), st(d[3])] for d in s[DECISIONS]],
             [[p[0], st(p[1]), t(p[2])] for p in s[PLAN_ERRORS]],
         ]
         while out and (out[-1] is None or out[-1] == []):
@@ -389,6 +419,10 @@ class ReplayFold:
         s = self._end_attempt(e, "succeeded")
         s[LATENCY] = e.latency_s
         self._add_tokens(s, e)
+        if s[DECISIONS]:  # its metadata says who decided each round, where it says
+            by = _decisions_by(e.meta)
+            for d in s[DECISIONS]:
+                d[3] = by.get((d[0], d[1]), d[3])
 
     def _on_step_failed(self, e: Any) -> None:
         self._add_tokens(self._end_attempt(e, "failed"), e)
@@ -416,7 +450,8 @@ class ReplayFold:
                         prompt=p, completion=c, finished=True)
 
     def _on_plan_decision(self, e: Any) -> None:
-        self._step(e.step_id, e.seq)[DECISIONS].append([e.round, e.action, e.ts])
+        self._step(e.step_id, e.seq)[DECISIONS].append(
+            [e.round, e.action, e.ts, _decided_by(e.action, e.reason, e.raw)])
 
     def _on_plan_error(self, e: Any) -> None:
         self._step(e.step_id, e.seq)[PLAN_ERRORS].append([e.round, e.code, e.ts])

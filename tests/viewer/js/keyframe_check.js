@@ -31,7 +31,7 @@
     }
     same(`${id}.attempts`, f.attempts.length, r.attempts.length);
     f.attempts.forEach((a, i) => ['n', 'start', 'end', 'outcome'].forEach((k) => same(`${id}.attempts[${i}].${k}`, a[k], r.attempts[i][k])));
-    same(`${id}.decisions`, f.decisions.map((d) => d.action), r.decisions.map((d) => d.action));
+    same(`${id}.decisions`, f.decisions.map((d) => [d.action, d.by]), r.decisions.map((d) => [d.action, d.by]));
     f.decisions.forEach((d, i) => same(`${id}.decisions[${i}].ts`, d.ts, r.decisions[i].ts));
     same(`${id}.planErrors`, f.planErrors.map((p) => [p.round, p.code]), r.planErrors.map((p) => [p.round, p.code]));
   }

@@ -89,13 +89,16 @@ export function renderDetail(host, state, id, ctx) {
       ])))));
   }
   if (s.decisions.length) {
-    parts.push(section("Joiner decisions", el("table", { class: "attempts", "data-field": "decisions" },
-      el("thead", null, el("tr", null, el("th", null, "round"), el("th", null, "at"), el("th", null, "decision"))),
+    // a round whose plan named its answer (direct_answer) had no joiner call
+    const joinerOnly = s.decisions.every((d) => d.by !== "plan");
+    parts.push(section(joinerOnly ? "Joiner decisions" : "Decisions", el("table", { class: "attempts", "data-field": "decisions" },
+      el("thead", null, el("tr", null, el("th", null, "round"), el("th", null, "at"), el("th", null, "by"), el("th", null, "decision"))),
       el("tbody", null, s.decisions.map((d) => [
-        el("tr", null, el("td", null, String(d.round)), el("td", null, `+${fmtDuration(d.ts - t0)}`),
+        el("tr", { "data-by": d.by }, el("td", null, String(d.round)), el("td", null, `+${fmtDuration(d.ts - t0)}`),
+          el("td", null, d.by === "plan" ? "plan's answer" : "joiner"),
           el("td", null, el("span", { class: d.action === "replan" ? "tag replanned" : "tag" }, d.action))),
         d.reason || (d.answer !== undefined && d.answer !== null)
-          ? el("tr", null, el("td", { colspan: "3" }, block(d.action === "replan" ? d.reason : d.answer)))
+          ? el("tr", null, el("td", { colspan: "4" }, block(d.action === "replan" ? d.reason : d.answer)))
           : null,
       ])))));
   }

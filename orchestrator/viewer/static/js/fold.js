@@ -31,6 +31,28 @@ export function isReplan(reason) {
   return round !== null && Number(round[1]) >= 2;
 }
 
+// The reason the plan executor records for a round whose plan named its answer
+// (direct_answer: no joiner call, so no joiner output either).
+const PLAN_ANSWER = /^the plan named \$\S+ as its answer$/;
+
+/** Who decided a plan round, as its plan_decision event shows it: "plan" for a direct
+ * answer, else "joiner" (the same rule as the server's _decided_by in _replay.py). The
+ * event does not say; the plan step's meta.decisions[].by does once it succeeded, and
+ * runs recorded before it was written say neither. */
+export function decidedBy(e) {
+  return e.action === "finish" && (e.raw === null || e.raw === undefined)
+    && typeof e.reason === "string" && PLAN_ANSWER.test(e.reason) ? "plan" : "joiner";
+}
+
+/** Step `s`'s decisions, each `by` whom step metadata `meta` says decided it, where it does. */
+function decisionsBy(s, meta) {
+  const by = new Map();
+  for (const d of Array.isArray(meta?.decisions) ? meta.decisions : []) {
+    if (d && (d.by === "plan" || d.by === "joiner")) by.set(`${d.round}/${d.action}`, d.by);
+  }
+  return s.decisions.map((d) => ({ ...d, by: by.get(`${d.round}/${d.action}`) ?? d.by }));
+}
+
 function newStep(id, own) {
   return {
     own, id, kind: null, deps: [], parent: null, declared: false, addedBy: null, addedSeq: null,
@@ -60,7 +82,7 @@ function lighten(s) {
   s.raw = null;
   s.meta = null;
   for (const a of s.attempts) a.error = null;
-  s.decisions = s.decisions.map(({ round, action, ts }) => ({ round, action, reason: null, answer: undefined, raw: null, ts }));
+  s.decisions = s.decisions.map(({ round, action, ts, by }) => ({ round, action, reason: null, answer: undefined, raw: null, ts, by }));
   s.planErrors = s.planErrors.map(({ round, code, ts }) => ({ round, attempt: null, code, error: "", line: null, raw: null, willRetry: false, ts }));
 }
 
@@ -110,7 +132,7 @@ export class RunState {
         attempts: a[13] ? a[13].map(([n, start, end, o]) => ({ n, start: time(start), end: time(end), outcome: str(o), error: null })) : [],
         scheduledAt: time(a[11]), input: null, output: undefined, raw: null, meta: null, error: null, errorType: null,
         latency: a[14] ?? null, prompt: a[15] ?? 0, completion: a[16] ?? 0, cause: a[17] ?? null, firstSeq: a[1], pool: str(a[12]),
-        decisions: a[18] ? a[18].map(([round, action, ts]) => ({ round, action: str(action), reason: null, answer: undefined, raw: null, ts: time(ts) })) : none.slice(),
+        decisions: a[18] ? a[18].map(([round, action, ts, by]) => ({ round, action: str(action), reason: null, answer: undefined, raw: null, ts: time(ts), by: str(by) ?? "joiner" })) : none.slice(),
         planErrors: a[19] ? a[19].map(([round, code, ts]) => ({ round, attempt: null, code: str(code), error: "", line: null, raw: null, willRetry: false, ts: time(ts) })) : none.slice(),
         partial: true,
       });
@@ -252,6 +274,7 @@ export class RunState {
         const a = this.lastAttempt(s, e.ts);
         Object.assign(a, { end: e.ts, outcome: "succeeded" });
         Object.assign(s, { status: "succeeded", output: e.output, raw: e.raw ?? null, meta: e.meta ?? null, latency: e.latency_s ?? null, error: null, errorType: null });
+        if (s.decisions.length) s.decisions = decisionsBy(s, e.meta);
         s.prompt += e.usage?.prompt_tokens || 0;
         s.completion += e.usage?.completion_tokens || 0;
         break;
@@ -288,7 +311,7 @@ export class RunState {
       }
       case "plan_decision": {
         const s = this.step(e.step_id, e.seq);
-        s.decisions.push({ round: e.round, action: e.action, reason: e.reason ?? null, answer: e.answer, raw: e.raw ?? null, ts: e.ts });
+        s.decisions.push({ round: e.round, action: e.action, reason: e.reason ?? null, answer: e.answer, raw: e.raw ?? null, ts: e.ts, by: decidedBy(e) });
         break;
       }
       case "plan_error": {

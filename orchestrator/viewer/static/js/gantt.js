@@ -211,7 +211,7 @@ export class GanttView {
     }
     for (const d of s.decisions || []) {
       look.decisions.push([this.x(d.ts, width), d.action === "replan" ? "replan" : "finish",
-        `round ${d.round}: ${d.action}${d.reason ? ` (${d.reason})` : ""}`]);
+        `round ${d.round}: ${d.by === "plan" ? "plan's answer" : "joiner"}: ${d.action}${d.reason ? ` (${d.reason})` : ""}`]);
     }
     for (const p of s.planErrors || []) {
       look.planErrors.push([this.x(p.ts, width), `round ${p.round}: plan rejected (${p.code})`]);
