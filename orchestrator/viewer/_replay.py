@@ -145,7 +145,8 @@ def _decisions_by(meta: Any) -> dict[tuple[Any, Any], str]:
 
 def _new_run() -> dict[str, Any]:
     return {"status": "running", "workflow": None, "startTs": None, "endTs": None,
-            "error": None, "prompt": 0, "completion": 0, "duration": None, "finished": False}
+            "error": None, "prompt": 0, "completion": 0, "duration": None, "finished": False,
+            "execTs": None, "lastTs": None, "before": 0}
 
 
 def _tokens(e: StoredEvent) -> tuple[int, int]:
@@ -322,6 +323,9 @@ class ReplayFold:
             sid = e.__dict__.get("step_id")  # (see _field)
         else:
             sid = getattr(e, "step_id", None)
+        last = self.run["lastTs"]
+        if last is None or e.ts > last:
+            self.run["lastTs"] = e.ts
         if e.kind in CutCalls.KINDS:
             self._cut.add(e)
         self.kind, self.step_id = e.kind, sid if isinstance(sid, str) else None
@@ -355,6 +359,9 @@ class ReplayFold:
         run = self.run
         if run["startTs"] is None:
             run["startTs"] = e.ts
+        if run["execTs"] is not None:  # a resume: the execution before it ran until then
+            run["before"] += max(0.0, run["lastTs"] - run["execTs"])
+        run["execTs"] = e.ts
         # a run resumed after it finished (a cancelled run) runs again (as fold.js)
         run.update(status="running", workflow=e.workflow, endTs=None, error=None, duration=None,
                    prompt=0, completion=0, finished=False)

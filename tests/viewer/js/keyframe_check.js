@@ -17,7 +17,7 @@
     if (!ok) problems.push(`${where}: ${JSON.stringify(a)} != ${JSON.stringify(b)}`);
   };
   same('ids', [...folded.steps.keys()], [...read.steps.keys()]);
-  for (const key of ['status', 'workflow', 'startTs', 'endTs', 'error', 'prompt', 'completion', 'duration', 'finished']) {
+  for (const key of ['status', 'workflow', 'startTs', 'endTs', 'error', 'prompt', 'completion', 'duration', 'finished', 'execTs', 'lastTs', 'before']) {
     same(`run.${key}`, folded.run[key] ?? null, read.run[key] ?? null);
   }
   same('index', folded.index, read.index);

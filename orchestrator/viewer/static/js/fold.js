@@ -86,6 +86,13 @@ function lighten(s) {
   s.planErrors = s.planErrors.map(({ round, code, ts }) => ({ round, attempt: null, code, error: "", line: null, raw: null, willRetry: false, ts }));
 }
 
+/** How long `run` (a state's run) ran up to time `end`: its earlier executions' time
+ * and its latest's up to `end` (a finished run's own duration; null before it started). */
+export function runDuration(run, end) {
+  if (run.duration !== null && run.duration !== undefined) return run.duration;
+  return run.execTs !== null && end !== null ? run.before + Math.max(0, end - run.execTs) : null;
+}
+
 /** The state of a run after some of its events. */
 export class RunState {
   /** @param light keep no step's input, output or texts (the tip: graph and timeline only) */
@@ -93,7 +100,11 @@ export class RunState {
     this.declared = declared; // Map id -> {kind, deps} from the API's graph
     this.light = light;
     this.steps = new Map();
-    this.run = { status: "running", workflow: null, startTs: null, endTs: null, output: undefined, error: null, prompt: 0, completion: 0, inputs: null, duration: null, finished: false };
+    // startTs: its first start; execTs: the start of its latest execution (a resume
+    // starts one), lastTs: its latest event's time, before: the seconds its earlier
+    // executions ran (each from its run_started to the last event before the next),
+    // which its duration counts with the latest's and not the downtime between them
+    this.run = { status: "running", workflow: null, startTs: null, endTs: null, output: undefined, error: null, prompt: 0, completion: 0, inputs: null, duration: null, finished: false, execTs: null, lastTs: null, before: 0 };
     this.index = -1; // index of the last event applied
     this.seq = null; // its seq
     this.ts = null; // its time
@@ -206,6 +217,7 @@ export class RunState {
       this.log.push(e.step_id, s?.status, s ? lastEnd(s) : -Infinity);
     }
     this.fold(e);
+    if (this.run.lastTs === null || e.ts > this.run.lastTs) this.run.lastTs = e.ts;
     if (this.light && typeof e.step_id === "string") {
       const s = this.steps.get(e.step_id); // one this event changed is this state's own
       if (s && s.own === this.own) lighten(s);
@@ -215,7 +227,10 @@ export class RunState {
   fold(e) {
     switch (e.kind) {
       case "run_started": {
-        if (this.run.startTs === null) this.run.startTs = e.ts;
+        const run = this.run;
+        if (run.startTs === null) run.startTs = e.ts;
+        if (run.execTs !== null) run.before += Math.max(0, run.lastTs - run.execTs);
+        run.execTs = e.ts;
         // a run resumed after it finished (a cancelled run) runs again: not finished, its
         // duration growing, its tokens its steps' (as the server's fold)
         Object.assign(this.run, { status: "running", workflow: e.workflow, inputs: e.inputs, endTs: null, error: null, output: undefined, duration: null, prompt: 0, completion: 0, finished: false });

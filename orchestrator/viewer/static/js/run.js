@@ -5,7 +5,7 @@ import { API, ApiError, getJSON, runOrigin, runPath } from "./api.js";
 import { DagView } from "./dag.js";
 import { el, fill, fmtDuration, fmtTime, fmtTokens, STATUSES } from "./dom.js";
 import { renderDetail } from "./detail.js";
-import { RunState, Trace, WINDOW_MAX } from "./fold.js";
+import { RunState, runDuration, Trace, WINDOW_MAX } from "./fold.js";
 import { FrameIndex } from "./frames.js";
 import { GanttView } from "./gantt.js";
 import { layout, Tree } from "./layout.js";
@@ -112,7 +112,7 @@ function renderSummary() {
   p += cp;
   c += cc;
   const end = run.endTs ?? (page.source ? serverNow() : tip.ts);
-  const duration = run.duration ?? (run.startTs !== null && end !== null ? end - run.startTs : null);
+  const duration = runDuration(run, end);
   const facts = [
     fact("Run", runId, { class: "mono", id: "fact-run-id" }),
     fact("Started", fmtTime(run.startTs)),
