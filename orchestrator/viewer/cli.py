@@ -12,6 +12,7 @@ import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import anyio
 import typer
@@ -171,7 +172,9 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
             config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2,
                                     access_log=False)
             port = sock.getsockname()[1]
-            url = f"http://{shown}:{port}/" + ("?token=" + token if token else "")
+            # the address to open: a token is written as the query reads it back (a
+            # "#", "&", "+" or space in it cut it short or changed it)
+            url = f"http://{shown}:{port}/" + ("?token=" + quote(token, safe="") if token else "")
             where: Any = getattr(store, "url", None) or "memory://"
             if read_only is not None:
                 where = f"{read_only}, read-only"
