@@ -50,7 +50,7 @@ KEYFRAME_EVERY = 2000
  REPLANNED, SCHEDULED_AT, POOL, ATTEMPTS, LATENCY, PROMPT, COMPLETION, CAUSE, DECISIONS,
  PLAN_ERRORS) = range(20)
 # an attempt: [n, start, end, outcome]; a decision: [round, action, ts, by]; a rejected
-# plan: [round, code, ts]
+# plan: [round, code, ts, layer]
 _N, _START, _END, _OUTCOME = range(4)
 
 
@@ -141,6 +141,18 @@ def _decisions_by(meta: Any) -> dict[tuple[Any, Any], str]:
         if isinstance(d, dict) and d.get("by") in ("plan", "joiner"):
             out[(d.get("round"), d.get("action"))] = d["by"]
     return out
+
+
+# The layer an AGoT plan error is about, as its message names it (the event records
+# none, and AGoT has no rounds); see _error_layer.
+_PLAN_LAYER = re.compile(r"layer (\d+): |the proposal of layer (\d+) ")
+
+
+def _error_layer(error: Any) -> int | None:
+    """The AGoT layer plan error text ``error`` names, else None (as ``ponder show``
+    reads it; fold.js's ``errorLayer`` is the same rule)."""
+    m = _PLAN_LAYER.match(error) if isinstance(error, str) else None
+    return None if m is None else int(m.group(1) or m.group(2))
 
 
 def _new_run() -> dict[str, Any]:
@@ -298,7 +310,7 @@ class ReplayFold:
             [[a[_N], t(a[_START]), t(a[_END]), st(a[_OUTCOME])] for a in s[ATTEMPTS]],
             s[LATENCY], s[PROMPT], s[COMPLETION], s[CAUSE],
             [[d[0], st(d[1]), t(d[2]), st(d[3])] for d in s[DECISIONS]],
-            [[p[0], st(p[1]), t(p[2])] for p in s[PLAN_ERRORS]],
+            [[p[0], st(p[1]), t(p[2]), p[3]] for p in s[PLAN_ERRORS]],
         ]
         while out and (out[-1] is None or out[-1] == []):
             out.pop()
@@ -461,7 +473,8 @@ class ReplayFold:
             [e.round, e.action, e.ts, _decided_by(e.action, e.reason, e.raw)])
 
     def _on_plan_error(self, e: Any) -> None:
-        self._step(e.step_id, e.seq)[PLAN_ERRORS].append([e.round, e.code, e.ts])
+        self._step(e.step_id, e.seq)[PLAN_ERRORS].append(
+            [e.round, e.code, e.ts, _error_layer(e.error)])
 
 
 _HANDLERS: dict[str, Any] = {

@@ -33,7 +33,7 @@
     f.attempts.forEach((a, i) => ['n', 'start', 'end', 'outcome'].forEach((k) => same(`${id}.attempts[${i}].${k}`, a[k], r.attempts[i][k])));
     same(`${id}.decisions`, f.decisions.map((d) => [d.action, d.by]), r.decisions.map((d) => [d.action, d.by]));
     f.decisions.forEach((d, i) => same(`${id}.decisions[${i}].ts`, d.ts, r.decisions[i].ts));
-    same(`${id}.planErrors`, f.planErrors.map((p) => [p.round, p.code]), r.planErrors.map((p) => [p.round, p.code]));
+    same(`${id}.planErrors`, f.planErrors.map((p) => [p.round, p.code, p.layer]), r.planErrors.map((p) => [p.round, p.code, p.layer]));
   }
   return { problems, steps: read.steps.size, partial: [...read.steps.values()].every((s) => s.partial) };
 })

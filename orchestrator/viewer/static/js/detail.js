@@ -104,7 +104,7 @@ export function renderDetail(host, state, id, ctx) {
   }
   if (s.planErrors.length) {
     parts.push(section("Rejected plans", el("div", { "data-field": "plan-errors" }, s.planErrors.map((p) => el("div", { class: "plan-error" },
-      el("div", { class: "small" }, `round ${p.round}, ${p.by === "joiner" ? "joiner try" : "try"} ${p.attempt}: ${p.code}${p.line !== null ? ` (line ${p.line})` : ""}${p.willRetry ? " \u2014 asked again" : ""}`),
+      el("div", { class: "small" }, `${p.layer !== null ? `layer ${p.layer}` : `round ${p.round}`}, ${p.by === "joiner" ? "joiner try" : "try"} ${p.attempt}: ${p.code}${p.line !== null ? ` (line ${p.line})` : ""}${p.willRetry ? " \u2014 asked again" : ""}`),
       block(p.error, { class: "block error" }),
       p.raw !== null ? el("details", null, el("summary", null, "raw output"), block(p.raw)) : null)))));
   }

@@ -53,6 +53,17 @@ function decisionsBy(s, meta) {
   return s.decisions.map((d) => ({ ...d, by: by.get(`${d.round}/${d.action}`) ?? d.by }));
 }
 
+// The layer an AGoT plan error is about, as its message names it (AGoT has no rounds:
+// its plan_error events say round 1; the event records no layer). `ponder show` reads it
+// so too; _replay.py's _error_layer is the same rule.
+const PLAN_LAYER = /^(?:layer (\d+): |the proposal of layer (\d+) )/;
+
+/** The layer plan error text `error` names (an AGoT layer's), else null. */
+export function errorLayer(error) {
+  const m = typeof error === "string" ? PLAN_LAYER.exec(error) : null;
+  return m === null ? null : Number(m[1] ?? m[2]);
+}
+
 function newStep(id, own) {
   return {
     own, id, kind: null, deps: [], parent: null, declared: false, addedBy: null, addedSeq: null,
@@ -83,7 +94,7 @@ function lighten(s) {
   s.meta = null;
   for (const a of s.attempts) a.error = null;
   s.decisions = s.decisions.map(({ round, action, ts, by }) => ({ round, action, reason: null, answer: undefined, raw: null, ts, by }));
-  s.planErrors = s.planErrors.map(({ round, code, ts }) => ({ round, attempt: null, code, error: "", line: null, raw: null, willRetry: false, ts }));
+  s.planErrors = s.planErrors.map(({ round, code, ts, layer }) => ({ round, attempt: null, code, error: "", line: null, raw: null, willRetry: false, ts, layer }));
 }
 
 /** How long `run` (a state's run) ran up to time `end`: its earlier executions' time
@@ -144,7 +155,7 @@ export class RunState {
         scheduledAt: time(a[11]), input: null, output: undefined, raw: null, meta: null, error: null, errorType: null,
         latency: a[14] ?? null, prompt: a[15] ?? 0, completion: a[16] ?? 0, cause: a[17] ?? null, firstSeq: a[1], pool: str(a[12]),
         decisions: a[18] ? a[18].map(([round, action, ts, by]) => ({ round, action: str(action), reason: null, answer: undefined, raw: null, ts: time(ts), by: str(by) ?? "joiner" })) : none.slice(),
-        planErrors: a[19] ? a[19].map(([round, code, ts]) => ({ round, attempt: null, code: str(code), error: "", line: null, raw: null, willRetry: false, ts: time(ts) })) : none.slice(),
+        planErrors: a[19] ? a[19].map(([round, code, ts, layer]) => ({ round, attempt: null, code: str(code), error: "", line: null, raw: null, willRetry: false, ts: time(ts), layer: layer ?? null })) : none.slice(),
         partial: true,
       });
     }
@@ -331,7 +342,7 @@ export class RunState {
       }
       case "plan_error": {
         const s = this.step(e.step_id, e.seq);
-        s.planErrors.push({ round: e.round, attempt: e.attempt, by: e.by ?? null, code: e.code, error: e.error, line: e.line ?? null, raw: e.raw ?? null, willRetry: !!e.will_retry, ts: e.ts });
+        s.planErrors.push({ round: e.round, attempt: e.attempt, by: e.by ?? null, code: e.code, error: e.error, line: e.line ?? null, raw: e.raw ?? null, willRetry: !!e.will_retry, ts: e.ts, layer: errorLayer(e.error) });
         break;
       }
       default:

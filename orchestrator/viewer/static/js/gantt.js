@@ -214,7 +214,7 @@ export class GanttView {
         `round ${d.round}: ${d.by === "plan" ? "plan's answer" : "joiner"}: ${d.action}${d.reason ? ` (${d.reason})` : ""}`]);
     }
     for (const p of s.planErrors || []) {
-      look.planErrors.push([this.x(p.ts, width), `round ${p.round}: plan rejected (${p.code})`]);
+      look.planErrors.push([this.x(p.ts, width), `${p.layer !== null ? `layer ${p.layer}` : `round ${p.round}`}: plan rejected (${p.code})`]);
     }
     look.key = JSON.stringify(look);
     return look;
