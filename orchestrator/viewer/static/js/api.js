@@ -20,9 +20,20 @@ export async function getJSON(path) {
     } catch (err) {
       /* not JSON */
     }
-    throw new ApiError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail));
+    throw new ApiError(response.status, typeof detail === "string" ? detail : detailText(detail));
   }
   return response.json();
+}
+
+/** A JSON error's detail as text: a 422's list of refused parameters as each one's
+ * name, what is wrong and the value given ("offset: Input should be ... (got "9e9")"). */
+function detailText(detail) {
+  if (!Array.isArray(detail)) return JSON.stringify(detail);
+  return detail.map((d) => {
+    if (!d || typeof d !== "object" || typeof d.msg !== "string") return JSON.stringify(d);
+    const where = Array.isArray(d.loc) ? d.loc.filter((x, i) => i > 0 || !["query", "path", "header", "body"].includes(x)).join(".") : "";
+    return `${where ? where + ": " : ""}${d.msg}${"input" in d ? ` (got ${JSON.stringify(d.input)})` : ""}`;
+  }).join("; ");
 }
 
 export function runPath(runId) {
