@@ -288,7 +288,8 @@ class AGoTPlanner:
             except TimeoutError:
                 problem = replace(timeout_problem(f"the proposal of layer {layer_no}",
                                                   step.plan_timeout_s),
-                                  will_retry=attempt <= repairs, attempt=attempt)
+                                  will_retry=attempt <= repairs, attempt=attempt,
+                                  layer=layer_no)
                 problems.append(problem)
                 yield problem
                 continue
@@ -306,7 +307,7 @@ class AGoTPlanner:
                 parsed = truncated_problem("the layer", step.max_tokens)
             problem = PlanProblem(parsed.code, f"layer {layer_no}: {parsed.message}",
                                   raw=response.text, will_retry=attempt <= repairs,
-                                  attempt=attempt)
+                                  attempt=attempt, layer=layer_no)
             problems.append(problem)
             yield problem
         raise PlanFailed(f"AGoT: layer {layer_no} could not be planned after "

@@ -537,12 +537,15 @@ class _PlanRun:
 
     def _record_problem(self, problem: PlanProblem, round_: int, attempt: int,
                         will_retry: bool, by: str = "planner") -> None:
-        self.plan_errors.append({"round": round_, "attempt": attempt, "code": problem.code,
-                                 "error": str(problem), "line": problem.line,
-                                 "will_retry": will_retry, "by": by})
+        error = {"round": round_, "attempt": attempt, "code": problem.code,
+                 "error": str(problem), "line": problem.line, "will_retry": will_retry,
+                 "by": by}
+        if problem.layer is not None:  # (an AGoT layer's proposal)
+            error["layer"] = problem.layer
+        self.plan_errors.append(error)
         _record(self.graph, ev.PlanError, step_id=self.task.step_id, round=round_,
                 attempt=attempt, code=problem.code, error=str(problem), line=problem.line,
-                raw=problem.raw, will_retry=will_retry, by=by)
+                raw=problem.raw, will_retry=will_retry, by=by, layer=problem.layer)
 
     def _record_decision(self, decision: joiner.Decision, round_: int,
                          by: str = "joiner") -> None:
@@ -553,7 +556,7 @@ class _PlanRun:
                                "by": by})
         _record(self.graph, ev.PlanDecision, step_id=self.task.step_id, round=round_,
                 action=decision.action, answer=decision.answer, reason=decision.reason,
-                raw=decision.raw)
+                raw=decision.raw, by=by)
 
     def _result(self, answer: Any, rounds: int) -> Result:
         actions = [{"id": s.label, "step_id": s.step_id, "call": s.text, "round": s.round,

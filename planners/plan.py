@@ -66,6 +66,7 @@ class PlanProblem:
         itself (it asks again / it gives up).
     :param attempt: the planner's own try (1, 2...) that met the problem, when it asks
         again itself; recorded instead of the driver's try, which stays at 1 meanwhile.
+    :param layer: the AGoT layer whose proposal it is about, when it is one.
     """
 
     code: str
@@ -74,6 +75,7 @@ class PlanProblem:
     raw: str | None = None
     will_retry: bool | None = None
     attempt: int | None = None
+    layer: int | None = None
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message

@@ -216,10 +216,15 @@ class PlanError(_Event):
     by: Literal["planner", "joiner"] | None = Field(
         None, description="Whose answer was rejected (None in traces written before it was "
                           "recorded). A joiner's tries count from 1 again in the round.")
+    layer: int | None = Field(
+        None, description="The AGoT layer whose proposal was rejected (AGoT has no rounds: "
+                          "each layer is asked again on its own); None for a thought's own "
+                          "error, other planners, and traces written before it was recorded.")
 
 
 class PlanDecision(_Event):
-    """The joiner's verdict on a plan round: finish with an answer, or replan."""
+    """The verdict on a plan round: finish with an answer, or replan. The joiner's, or
+    the plan's own when it named its answer (``direct_answer``: no joiner was called)."""
 
     kind: Literal["plan_decision"] = "plan_decision"
     step_id: str = Field(description="The plan step.")
@@ -228,6 +233,9 @@ class PlanDecision(_Event):
     answer: Any = None
     reason: str | None = None
     raw: str | None = None
+    by: Literal["plan", "joiner"] | None = Field(
+        None, description="Who decided: the joiner, or the plan that named its answer "
+                          "(None in traces written before it was recorded).")
 
 
 class PlanCall(_Event):

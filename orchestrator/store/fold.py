@@ -235,11 +235,16 @@ class RunFold:
                  "line": e.line, "will_retry": e.will_retry}
         if e.by is not None:  # (traces written before it was recorded say not)
             error["by"] = e.by
+        if e.layer is not None:
+            error["layer"] = e.layer
         self._note(e.step_id, "plan_errors", error)
 
     def on_plan_decision(self, e: ev.PlanDecision) -> None:
-        self._note(e.step_id, "decisions", {
-            "round": e.round, "action": e.action, "answer": e.answer, "reason": e.reason})
+        decision = {"round": e.round, "action": e.action, "answer": e.answer,
+                    "reason": e.reason}
+        if e.by is not None:  # (traces written before it was recorded say not)
+            decision["by"] = e.by
+        self._note(e.step_id, "decisions", decision)
 
     def on_run_finished(self, e: ev.RunFinished) -> None:
         self.run.update(

@@ -120,12 +120,10 @@ _PLAN_ANSWER = re.compile(r"the plan named \$\S+ as its answer")
 
 
 def _decided_by(action: Any, reason: Any, raw: Any) -> str:
-    """Who decided a plan round, as ``plan_decision`` shows it: ``"plan"`` for a direct
-    answer (a finish with no joiner output, whose reason says the plan named it),
-    else ``"joiner"``. The event does not say; the plan step's ``meta.decisions[].by``
-    does once it succeeded (see :meth:`ReplayFold._on_step_succeeded`), and runs
-    recorded before it was written say neither. fold.js's ``decidedBy`` is the same
-    rule."""
+    """Who decided a plan round, for a ``plan_decision`` event that does not say (its
+    ``by``, recorded in traces written since): ``"plan"`` for a direct answer (a finish
+    with no joiner output, whose reason says the plan named it), else ``"joiner"``.
+    fold.js's ``decidedBy`` is the same rule."""
     if (action == "finish" and raw is None and isinstance(reason, str)
             and _PLAN_ANSWER.fullmatch(reason)):
         return "plan"
@@ -143,8 +141,8 @@ def _decisions_by(meta: Any) -> dict[tuple[Any, Any], str]:
     return out
 
 
-# The layer an AGoT plan error is about, as its message names it (the event records
-# none, and AGoT has no rounds); see _error_layer.
+# The layer an AGoT plan error is about, as its message names it, for an event that does
+# not record it (its ``layer``, in traces written since; AGoT has no rounds).
 _PLAN_LAYER = re.compile(r"layer (\d+): |the proposal of layer (\d+) ")
 
 
@@ -469,12 +467,14 @@ class ReplayFold:
                         prompt=p, completion=c, finished=True)
 
     def _on_plan_decision(self, e: Any) -> None:
+        by = _field(e, "by")  # (recorded since it was; before, read from its reason)
         self._step(e.step_id, e.seq)[DECISIONS].append(
-            [e.round, e.action, e.ts, _decided_by(e.action, e.reason, e.raw)])
+            [e.round, e.action, e.ts, by or _decided_by(e.action, e.reason, e.raw)])
 
     def _on_plan_error(self, e: Any) -> None:
+        layer = _field(e, "layer")  # (recorded since it was; before, read from its text)
         self._step(e.step_id, e.seq)[PLAN_ERRORS].append(
-            [e.round, e.code, e.ts, _error_layer(e.error)])
+            [e.round, e.code, e.ts, layer if layer is not None else _error_layer(e.error)])
 
 
 _HANDLERS: dict[str, Any] = {

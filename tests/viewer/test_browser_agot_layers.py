@@ -1,7 +1,9 @@
 """The run page labels an AGoT graph's rejected plans by their layer ("layer 2, try 1"),
 as `ponder show` does; it labelled them all "round 1, try N" (AGoT has no rounds: its
 plan_error events say round 1), so the tries of different layers read as one round's.
-A thought's own error (its complexity check) names no layer and keeps its round."""
+A thought's own error (its complexity check) names no layer and keeps its round. Each on
+a trace that records each plan error's layer, and on one written before it did (the
+layer read from the error's text)."""
 
 from __future__ import annotations
 
@@ -56,8 +58,20 @@ def _agot_run(tmp: Path) -> list[StoredEvent]:
 
 
 @pytest.fixture(scope="module")
-def events(tmp_path_factory: pytest.TempPathFactory) -> list[StoredEvent]:
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> list[StoredEvent]:
     return _agot_run(tmp_path_factory.mktemp("agot"))
+
+
+@pytest.fixture(params=["recorded", "before"])
+def events(request: pytest.FixtureRequest, recorded: list[StoredEvent]) -> list[StoredEvent]:
+    """The run's events; "before": as a trace written before plan_error had ``layer``
+    (another run id, so that both can be in one store)."""
+    if request.param == "recorded":
+        assert [e.layer for e in recorded if e.kind == "plan_error"].count(None) == 1
+        return recorded
+    return [e.model_copy(update={"run_id": "agot-layers-before",
+                                 **({"layer": None} if e.kind == "plan_error" else {})})
+            for e in recorded]
 
 
 def test_the_server_s_keyframe_keeps_each_rejected_plan_s_layer(
@@ -74,7 +88,8 @@ def test_rejected_plans_are_labelled_by_their_layer(web: Browser,
                                                     events: list[StoredEvent]) -> None:
     web.server.call(lambda: append_all(web.server.store, events))
     page = web.new_page()
-    page.goto(f"{web.server.url}/runs/agot-layers")
+    run_id = events[0].run_id
+    page.goto(f"{web.server.url}/runs/{run_id}")
     page.wait_for_selector("body[data-ready]")
     page.locator('#dag g.step[data-step-id="p"]').dispatch_event("click")
     labels = page.locator('#detail [data-field="plan-errors"] .plan-error > .small')
@@ -90,4 +105,4 @@ def test_rejected_plans_are_labelled_by_their_layer(web: Browser,
     ])
     page.locator('#dag g.step[data-step-id="p__t1"]').dispatch_event("click")
     expect(labels).to_have_text(["round 1, try 1: bad_check"])
-    assert page.evaluate(KEYFRAME_CHECK, "agot-layers")["problems"] == []
+    assert page.evaluate(KEYFRAME_CHECK, run_id)["problems"] == []

@@ -35,11 +35,11 @@ export function isReplan(reason) {
 // (direct_answer: no joiner call, so no joiner output either).
 const PLAN_ANSWER = /^the plan named \$\S+ as its answer$/;
 
-/** Who decided a plan round, as its plan_decision event shows it: "plan" for a direct
- * answer, else "joiner" (the same rule as the server's _decided_by in _replay.py). The
- * event does not say; the plan step's meta.decisions[].by does once it succeeded, and
- * runs recorded before it was written say neither. */
+/** Who decided a plan round: its plan_decision event's `by`, or for a trace written
+ * before it was recorded, "plan" for a direct answer, else "joiner" (the same rule as
+ * the server's _decided_by in _replay.py). */
 export function decidedBy(e) {
+  if (e.by === "plan" || e.by === "joiner") return e.by; // recorded in traces written since
   return e.action === "finish" && (e.raw === null || e.raw === undefined)
     && typeof e.reason === "string" && PLAN_ANSWER.test(e.reason) ? "plan" : "joiner";
 }
@@ -53,9 +53,9 @@ function decisionsBy(s, meta) {
   return s.decisions.map((d) => ({ ...d, by: by.get(`${d.round}/${d.action}`) ?? d.by }));
 }
 
-// The layer an AGoT plan error is about, as its message names it (AGoT has no rounds:
-// its plan_error events say round 1; the event records no layer). `ponder show` reads it
-// so too; _replay.py's _error_layer is the same rule.
+// The layer an AGoT plan error is about, as its message names it, for a plan_error event
+// written before its `layer` was recorded (AGoT has no rounds: its events say round 1).
+// `ponder show` reads it so too; _replay.py's _error_layer is the same rule.
 const PLAN_LAYER = /^(?:layer (\d+): |the proposal of layer (\d+) )/;
 
 /** The layer plan error text `error` names (an AGoT layer's), else null. */
@@ -342,7 +342,7 @@ export class RunState {
       }
       case "plan_error": {
         const s = this.step(e.step_id, e.seq);
-        s.planErrors.push({ round: e.round, attempt: e.attempt, by: e.by ?? null, code: e.code, error: e.error, line: e.line ?? null, raw: e.raw ?? null, willRetry: !!e.will_retry, ts: e.ts, layer: errorLayer(e.error) });
+        s.planErrors.push({ round: e.round, attempt: e.attempt, by: e.by ?? null, code: e.code, error: e.error, line: e.line ?? null, raw: e.raw ?? null, willRetry: !!e.will_retry, ts: e.ts, layer: Number.isInteger(e.layer) ? e.layer : errorLayer(e.error) });
         break;
       }
       default:
