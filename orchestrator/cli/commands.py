@@ -46,7 +46,6 @@ from orchestrator.cli._failure import (
 )
 from orchestrator.cli._signals import StopSignals, run_stopping
 from orchestrator.errors import (
-    PonderError,
     Problem,
     SpecError,
     ValidationFailed,
@@ -744,41 +743,21 @@ def _or_fix(served: _Served, field: str) -> str:
     return f", or {served.fix(field)}" if served.fix is not None else ""
 
 
-@dataclass(frozen=True, slots=True)
-class _Models:
-    """The ``models:`` a workflow's steps run on, and whose they are.
-
-    :param of: the workflow that declares them, as a message names it (``sub-workflow
-        sub.yaml``); None for the workflow run.
-    :param file: its file, where a field can be given (None when registered by name).
-    """
-
-    models: dict[str, ModelConfig]
-    of: str | None = None
-    file: Path | None = None
-
-
 def _models_served(wf: Workflow, backend: str | None, file: Path,
                    overrides: dict[str, tuple[str, ModelConfig]]) -> list[_Served]:
     """The models the run serves: the aliases the workflow's steps use, then those of the
     sub-workflows it runs, found as the run finds them (one with ``models:`` runs on
-    those, one without on its caller's)."""
-    from orchestrator.graph.subworkflows import workflow_calls
-    from orchestrator.spec.loader import find_workflow
+    those, one without on its caller's: :func:`~orchestrator.runtime.run_checks.
+    run_workflows`)."""
+    from orchestrator.runtime.run_checks import run_workflows
 
     found: dict[tuple[str | None, str], _Served] = {}
 
-    def add(steps: Sequence[Any], owner: _Models) -> None:
-        for alias in sorted(_aliases_used(steps)):
-            declared = owner.models.get(alias, ModelConfig())
-            if (owner.of, alias) not in found:
-                found[owner.of, alias] = served(alias, declared, owner)
-
-    def served(alias: str, declared: ModelConfig, owner: _Models) -> _Served:
+    def served(alias: str, declared: ModelConfig, of: str | None,
+               where: Path | None) -> _Served:
         config = run_model(declared, backend)
-        if owner.of is not None:  # a sub-workflow's own model: --model does not serve it
-            where = owner.file
-            return _Served(f"{shown(alias)} of {owner.of}", config,
+        if of is not None:  # a sub-workflow's own model: --model does not serve it
+            return _Served(f"{shown(alias)} of {of}", config,
                            None if where is None or declared.backend != config.backend
                            else lambda field: f"give `{field}` under `models: {alias}` in "
                                               f"{where}")
@@ -793,27 +772,17 @@ def _models_served(wf: Workflow, backend: str | None, file: Path,
             f"{config.backend}` "
             f"and `{field}` (see examples/models/openai_compatible.yaml)"))
 
-    top = _Models(wf.spec.models)
-    add(wf.spec.steps, top)
-    registry = wf.registry
-    seen: set[tuple[str, str | None]] = set()
-    # a workflow, its folder, that folder as shown, and the models its steps run on
-    todo = [(wf.spec, file.resolve().parent, file.parent, top)]
-    while todo:
-        spec, folder, shown_folder, owner = todo.pop(0)
-        for call in workflow_calls(spec, registry.planner_known_steps):
-            try:
-                sub, smap, sub_folder = find_workflow(call.ref, folder, registry.workflows)
-            except PonderError:
-                continue  # the workflow's validation has reported it
-            where = shown_folder / call.ref if smap is not None else None
-            models = owner if not sub.models else _Models(
-                sub.models, f"sub-workflow {where or shown(call.ref)}", where)
-            if (key := (smap.file if smap is not None else call.ref, models.of)) in seen:
-                continue
-            seen.add(key)
-            add(sub.steps, models)
-            todo.append((sub, sub_folder, where.parent if where else shown_folder, models))
+    for run in run_workflows(wf.spec, file.resolve().parent, wf.registry,
+                             shown_dir=file.parent):
+        owner = run.models_of
+        # the workflow that declares the models, as a message names it, and its file
+        of = None if owner is None else (
+            f"sub-workflow {owner if isinstance(owner, Path) else shown(owner)}")
+        where = owner if isinstance(owner, Path) else None
+        for alias in sorted(_aliases_used(run.spec.steps)):
+            if (of, alias) not in found:
+                declared = run.spec.models.get(alias, ModelConfig())
+                found[of, alias] = served(alias, declared, of, where)
     return list(found.values())
 
 

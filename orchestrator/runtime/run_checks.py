@@ -9,7 +9,9 @@ the SDK, so that the runtime needs nothing of the layer above it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -189,30 +191,82 @@ def aliases_used(steps: Iterable[Any], registry: Registry | None = None) -> set[
     return used
 
 
+@dataclass(frozen=True, slots=True)
+class RunWorkflow:
+    """A workflow a run runs: its own, or a sub-workflow (:func:`run_workflows`).
+
+    :param spec: as the run runs it: a sub-workflow without ``models:`` of its own has
+        its caller's (:func:`~orchestrator.graph.subworkflows.inherit_models`).
+    :param base_dir: the folder the workflows it runs are found from.
+    :param file: its file as its caller names it, relative to the folder the run's
+        workflow is shown in (``sub/inner.yaml``); None for the run's own workflow and
+        for one registered by name.
+    :param name: a registered workflow's name; None for one read from a file.
+    :param models_of: whose ``models:`` its steps run on, as :meth:`shown_as` names it:
+        None for the run's own workflow's.
+    """
+
+    spec: WorkflowSpec
+    base_dir: Path
+    file: Path | None = None
+    name: str | None = None
+    models_of: Path | str | None = None
+
+    @property
+    def shown_as(self) -> Path | str | None:
+        """Its file as its caller names it, or its registered name (None: the run's)."""
+        return self.file if self.file is not None else self.name
+
+
+def run_workflows(spec: WorkflowSpec, base_dir: Path, registry: Registry, *,
+                  shown_dir: Path = Path(), inheriting_only: bool = False
+                  ) -> Iterator[RunWorkflow]:
+    """The workflow ``spec`` (first) and the sub-workflows a run of it runs, at any depth,
+    breadth first, found as the run finds them: a registered name, else a file relative
+    to its caller's (one that does not load is left out, and what it runs: the
+    workflow's validation, or the run, reports it). Each file, or name, comes once for
+    each ``models:`` its steps run on (a cycle of calls ends there).
+
+    :param shown_dir: the folder the run's workflow is shown in, that :attr:`RunWorkflow.
+        file` starts from.
+    :param inheriting_only: leave out the sub-workflows with ``models:`` of their own,
+        and what they run: those that run on the models of ``spec``.
+    """
+    # a workflow, and the folder the files it names are shown in
+    todo = deque([(RunWorkflow(spec, base_dir), shown_dir)])
+    seen: set[tuple[Path | str, Path | str | None]] = set()
+    while todo:
+        wf, folder = todo.popleft()
+        yield wf
+        if not any(_may_run_a_workflow(step) for step in wf.spec.steps):
+            continue  # (finding the calls reads every step's templates)
+        for call in workflow_calls(wf.spec, registry.planner_known_steps):
+            try:
+                sub, smap, sub_folder = find_workflow(call.ref, wf.base_dir,
+                                                      registry.workflows)
+            except PonderError:
+                continue
+            if sub.models and inheriting_only:
+                continue
+            file, name = (folder / call.ref, None) if smap is not None else (None, call.ref)
+            models_of = wf.models_of if not sub.models else file or name
+            if (key := (smap.file if smap is not None else call.ref, models_of)) in seen:
+                continue
+            seen.add(key)
+            sub, _ = inherit_models(sub, wf.spec)
+            todo.append((RunWorkflow(sub, sub_folder, file, name, models_of),
+                         file.parent if file is not None else folder))
+
+
 def aliases_served(spec: WorkflowSpec, base_dir: Path, registry: Registry) -> set[str]:
     """The model aliases a run of ``spec`` serves from its own ``models:``: those its
     steps use (:func:`aliases_used`) and those of the sub-workflows that run on its
     models (they declare none, :func:`~orchestrator.graph.subworkflows.inherit_models`),
     at any depth through such sub-workflows; found as the run finds them (one that does
     not load is left to the run)."""
-    used = aliases_used(spec.steps, registry)
-    todo = [(spec, base_dir)]
-    seen: set[str] = set()
-    while todo:
-        wf, folder = todo.pop()
-        if not any(_may_run_a_workflow(step) for step in wf.steps):
-            continue  # (finding the calls reads every step's templates)
-        for call in workflow_calls(wf, registry.planner_known_steps):
-            try:
-                sub, smap, sub_folder = find_workflow(call.ref, folder, registry.workflows)
-            except PonderError:
-                continue
-            key = str(smap.file) if smap is not None else call.ref
-            if sub.models or key in seen:
-                continue
-            seen.add(key)
-            used |= aliases_used(sub.steps, registry)
-            todo.append((sub, sub_folder))
+    used: set[str] = set()
+    for wf in run_workflows(spec, base_dir, registry, inheriting_only=True):
+        used |= aliases_used(wf.spec.steps, registry)
     return used
 
 
@@ -247,21 +301,18 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
     found: dict[ConfigProblem, list[tuple[str, bool]]] = {}
     refused: list[str] = []  # what a model's backend finds wrong with its `options:`
     checked: set[tuple[str | None, str]] = set()
-    seen: set[tuple[str, str | None]] = set()
-    # a workflow, its folder, that folder as shown (relative to the run's workflow), whose
-    # models its steps run on (None: the run's own workflow's), the aliases they use
-    todo: list[tuple[WorkflowSpec, Path, Path, str | None, set[str]]] = [
-        (spec, base_dir, Path(), None,
-         aliases_used(spec.steps, registry) | set(more_aliases))]
-    while todo:
-        wf, folder, shown_folder, of, used = todo.pop(0)
+    for wf in run_workflows(spec, base_dir, registry):
+        of = None if wf.models_of is None else str(wf.models_of)
+        used = aliases_used(wf.spec.steps, registry)
+        if wf.shown_as is None:  # the run's own workflow
+            used |= set(more_aliases)
         for alias in sorted(used):
-            declared = wf.models.get(alias)
+            declared = wf.spec.models.get(alias)
             if (of, alias) in checked or (declared is None and alias != "default"
-                                          and wf.models):
+                                          and wf.spec.models):
                 continue  # an unknown alias: compiling the workflow reports it
             checked.add((of, alias))
-            declared = declared or wf.models.get("default") or ModelConfig()
+            declared = declared or wf.spec.models.get("default") or ModelConfig()
             config = run_model(declared, backend)
             label = shown(alias) + (f" of sub-workflow {of}" if of is not None else "")
             refused += [f"model {label}: {message}" for _, message in
@@ -274,22 +325,6 @@ def check_model_configs(spec: WorkflowSpec, base_dir: Path, backend: str | None,
             for problem in problems:
                 # giving the field fixes it where the run keeps the model's own backend
                 found.setdefault(problem, []).append((label, config is declared))
-        # (finding the calls reads every step's templates: only where one may call)
-        calls = workflow_calls(wf, registry.planner_known_steps) if any(
-            _may_run_a_workflow(step) for step in wf.steps) else []
-        for call in calls:
-            try:
-                sub, smap, sub_folder = find_workflow(call.ref, folder, registry.workflows)
-            except PonderError:
-                continue  # the workflow's validation, or the run, reports it
-            where = shown_folder / call.ref if smap is not None else None
-            models_of = of if not sub.models else str(where or call.ref)
-            if (key := (str(smap.file) if smap is not None else call.ref, models_of)) in seen:
-                continue
-            seen.add(key)
-            sub, _ = inherit_models(sub, wf)
-            todo.append((sub, sub_folder, where.parent if where else shown_folder,
-                         models_of, aliases_used(sub.steps, registry)))
     if found or refused:
         said = f"backend={shown(backend)}: " if backend is not None else ""
         raise ConfigError(said + "; ".join([*refused, *(
