@@ -225,7 +225,8 @@ def run_workflows(spec: WorkflowSpec, base_dir: Path, registry: Registry, *,
     breadth first, found as the run finds them: a registered name, else a file relative
     to its caller's (one that does not load is left out, and what it runs: the
     workflow's validation, or the run, reports it). Each file, or name, comes once for
-    each ``models:`` its steps run on (a cycle of calls ends there).
+    each file whose ``models:`` its steps run on, by the first path found to it (a
+    cycle of calls ends there).
 
     :param shown_dir: the folder the run's workflow is shown in, that :attr:`RunWorkflow.
         file` starts from.
@@ -233,10 +234,15 @@ def run_workflows(spec: WorkflowSpec, base_dir: Path, registry: Registry, *,
         and what they run: those that run on the models of ``spec``.
     """
     # a workflow, and the folder the files it names are shown in
-    todo = deque([(RunWorkflow(spec, base_dir), shown_dir)])
+    # a workflow, the folder the files it names are shown in, and the file (or name) of
+    # the workflow whose models: its steps run on: found by another path (a/../b.yaml),
+    # it is the same one, and the file's models are checked once (a cycle through files
+    # with models: of their own, a/one.yaml and ../b/two.yaml calling each other, ends)
+    todo: deque[tuple[RunWorkflow, Path, Path | str | None]] = deque(
+        [(RunWorkflow(spec, base_dir), shown_dir, None)])
     seen: set[tuple[Path | str, Path | str | None]] = set()
     while todo:
-        wf, folder = todo.popleft()
+        wf, folder, owner = todo.popleft()
         yield wf
         if not any(_may_run_a_workflow(step) for step in wf.spec.steps):
             continue  # (finding the calls reads every step's templates)
@@ -249,13 +255,15 @@ def run_workflows(spec: WorkflowSpec, base_dir: Path, registry: Registry, *,
             if sub.models and inheriting_only:
                 continue
             file, name = (folder / call.ref, None) if smap is not None else (None, call.ref)
-            models_of = wf.models_of if not sub.models else file or name
-            if (key := (smap.file if smap is not None else call.ref, models_of)) in seen:
+            found = smap.file if smap is not None else call.ref
+            models_of, sub_owner = (wf.models_of, owner) if not sub.models else (
+                file or name, found)
+            if (key := (found, sub_owner)) in seen:
                 continue
             seen.add(key)
             sub, _ = inherit_models(sub, wf.spec)
             todo.append((RunWorkflow(sub, sub_folder, file, name, models_of),
-                         file.parent if file is not None else folder))
+                         file.parent if file is not None else folder, sub_owner))
 
 
 def aliases_served(spec: WorkflowSpec, base_dir: Path, registry: Registry) -> set[str]:
