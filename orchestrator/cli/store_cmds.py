@@ -69,7 +69,7 @@ from orchestrator.store import (
 )
 from orchestrator.store._liveness import list_running
 from orchestrator.store._open import MEMORY_URL, needs_read_only, require_stored
-from orchestrator.store._sql import normalize_url
+from orchestrator.store._sql import SqlStore, normalize_url
 from orchestrator.store._url import hide_password
 
 T = TypeVar("T")
@@ -665,6 +665,11 @@ def export(
         if output is None:
             write_json(doc)
             return
+        if _is_store_file(output, db):
+            raise _fail(f"-o {output}: that is a file of the trace store "
+                        f"{hide_password(resolve_store_url(db))}, which writing the export "
+                        "there would destroy; write it to another file", kind="file",
+                        location=str(output))
         text = json.dumps(doc, ensure_ascii=False) + "\n"
         try:
             # a lone surrogate (a tool's output) as its JSON escape: no UTF-8 holds it
@@ -674,6 +679,25 @@ def export(
                         location=str(output)) from None
 
     _run_cli(go, debug)
+
+
+def _is_store_file(path: Path, db: str | None) -> bool:
+    """Whether ``path`` is the SQLite file of the store ``db`` names (or its journal,
+    its write-ahead log or that log's index), by any name (a link, ``./``, ``..``)."""
+    url = resolve_store_url(db)
+    if url == MEMORY_URL:
+        return False
+    store = SqlStore(url).path
+    if store is None:
+        return False
+    try:
+        if path.exists() and store.exists() and path.samefile(store):
+            return True
+        files = [store, *(store.with_name(store.name + end)
+                          for end in ("-journal", "-wal", "-shm"))]
+        return path.resolve() in {file.resolve() for file in files}
+    except (OSError, RuntimeError):  # (a loop of links) writing it says what is wrong
+        return False
 
 
 class _NotJSONNumber(Exception):
