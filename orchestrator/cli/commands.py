@@ -489,6 +489,21 @@ def _reported(exc: BaseException, debug: bool, as_json: bool) -> BaseException:
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.", metavar=FLAG)]
 
 
+def _store_given(value: str | None) -> str | None:
+    """``--db``'s value, refused when empty: it read as not given, and the command used
+    the default store (``--db "$UNSET"``: ``ponder gc`` deleted runs there)."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter(f"{shown(value)} names no store: give a URL or a SQLite "
+                                 "file, or leave --db out for the default (PONDER_DB_URL "
+                                 "or ~/.ponder/ponder.db)")
+    return value
+
+
+Db = Annotated[str | None, typer.Option(
+    "--db", callback=_store_given,
+    help="Trace store URL (default: PONDER_DB_URL or ~/.ponder/ponder.db).")]
+
+
 class _RunCommand(TyperCommand):
     """``ponder run``: an extra argument that looks like an input (``ponder run FILE
     spiders=4``) is refused saying how to give it (``--input spiders=4``); click's
@@ -521,8 +536,7 @@ def run(
         help="Override every model's backend: local, openai, simulated.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.",
                                           metavar=FLAG)] = False,
-    db: Annotated[str | None, typer.Option("--db", help="Trace store URL (default: "
-                                           "PONDER_DB_URL or ~/.ponder/ponder.db).")] = None,
+    db: Db = None,
     tool_executor: Annotated[str | None, typer.Option(
         "--tool-executor", help="Run tool steps with this executor, e.g. ray-tool "
         "(cluster address: PONDER_RAY_ADDRESS).")] = None,

@@ -23,6 +23,7 @@ from orchestrator.cli._signals import StopSignals, run_stopping
 from orchestrator.cli.commands import (
     _DEEP,
     FLAG,
+    Db,
     Debug,
     _argv_text,
     _check_backend,
@@ -73,8 +74,6 @@ from orchestrator.store._sql import SqlStore, normalize_url
 from orchestrator.store._url import hide_password
 
 T = TypeVar("T")
-Db = Annotated[str | None, typer.Option("--db", help="Trace store URL (default: PONDER_DB_URL "
-                                        "or ~/.ponder/ponder.db).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.", metavar=FLAG)]
 
 
