@@ -152,7 +152,7 @@ def runs(
         help="running|interrupted|succeeded|failed|cancelled")] = None,
     workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
     top_level: Annotated[bool, typer.Option(
-        "--top-level", help="Only runs no step of another run started: not the runs of "
+        "--top-level", metavar=FLAG, help="Only runs no step of another run started: not the runs of "
         "sub-workflows (replays and forks are listed).")] = False,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 50,
     offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
