@@ -373,7 +373,8 @@ def _planner(rec: RunRecord, st: StepRecord) -> str | None:
 
 
 #: the layer an AGoT plan error is about, as its message names it: "layer 2: thought T4
-#: builds on 99..." (a layer's answer), "the proposal of layer 2 did not finish..."
+#: builds on 99..." (a layer's answer), "the proposal of layer 2 did not finish..."; read
+#: for a trace written before plan_error recorded its ``layer``
 _LAYER_ERROR = re.compile(r"(?:layer (\d+): |the proposal of layer (\d+) )")
 
 
@@ -387,11 +388,15 @@ def _layers(meta: dict[str, Any]) -> list[str]:
         text = str(e.get("error"))
         again = "asked again" if e.get("will_retry") else "given up"
         m = _LAYER_ERROR.match(text)
-        if m is None:  # a thought's own (its complexity check, its answer)
+        layer = e.get("layer")  # (recorded since it was; before, read from the text)
+        if not isinstance(layer, int) and m is not None:
+            layer = int(m.group(1) or m.group(2))
+        if not isinstance(layer, int):  # a thought's own (its complexity check, its answer)
             where = f"round {e.get('round')}, try {e.get('attempt')}"
         else:
-            where = f"layer {m.group(1) or m.group(2)}, try {e.get('attempt')}"
-            text = text[m.end():] if m.group(1) else text  # (said in the label)
+            where = f"layer {layer}, try {e.get('attempt')}"
+            if m is not None and m.group(1):
+                text = text[m.end():]  # (said in the label)
         lines.append(f"{where}: plan error [{e.get('code')}] {text} ({again})")
     return lines
 

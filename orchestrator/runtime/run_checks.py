@@ -233,7 +233,6 @@ def run_workflows(spec: WorkflowSpec, base_dir: Path, registry: Registry, *,
     :param inheriting_only: leave out the sub-workflows with ``models:`` of their own,
         and what they run: those that run on the models of ``spec``.
     """
-    # a workflow, and the folder the files it names are shown in
     # a workflow, the folder the files it names are shown in, and the file (or name) of
     # the workflow whose models: its steps run on: found by another path (a/../b.yaml),
     # it is the same one, and the file's models are checked once (a cycle through files
