@@ -1005,12 +1005,15 @@ def main() -> None:
 
 
 # the commands the other modules define: they import this one's helpers, which are all
-# defined by now
+# defined by now, and register their commands on `app` themselves (so that importing one
+# of them first works too: this module, importing it back, finds it half-initialised)
 from orchestrator.cli import store_cmds as _store_cmds  # noqa: E402,F401  (registers commands)
-from orchestrator.cli.plan_cmd import plan_app  # noqa: E402
+
+# isort: split
+# (after the store commands, so that `plan` is listed after `db`, whichever came first)
+from orchestrator.cli import plan_cmd as _plan_cmd  # noqa: E402,F401  (registers `plan`)
 from orchestrator.viewer.cli import view as _view  # noqa: E402
 
 # the list of commands shows a one-line summary (the docstring's first paragraph would be
 # shown with its line breaks)
 app.command(name="view", short_help="Serve the web viewer of the trace store's runs.")(_view)
-app.add_typer(plan_app, name="plan")

@@ -22,7 +22,7 @@ from orchestrator.cli._console import err as _err
 from orchestrator.cli._console import json_text, write_json
 from orchestrator.cli._console import out as _out
 from orchestrator.cli._failure import workflow_failure
-from orchestrator.cli.commands import FLAG, Debug, _Exit, _run_cli, _utf8_problem
+from orchestrator.cli.commands import FLAG, Debug, _Exit, _run_cli, _utf8_problem, app
 from orchestrator.cli.commands import _fail as fail
 from orchestrator.errors import ConfigError, PonderError, ToolError, ValidationFailed, shown
 from orchestrator.runtime.engine import workflow_tools
@@ -31,6 +31,7 @@ from orchestrator.spec.loader import load_yaml
 
 plan_app = typer.Typer(add_completion=False, no_args_is_help=True,
                        help="Inspect planner output without running it.")
+app.add_typer(plan_app, name="plan")
 
 
 def _parser(planner: str) -> Any:
