@@ -32,6 +32,10 @@ from orchestrator.spec.patterns import PatternTimeout, search
 _SCORE_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 _TRUE = {"true", "yes", "pass", "passed", "correct", "ok", "valid", "y"}
 _FALSE = {"false", "no", "fail", "failed", "incorrect", "wrong", "invalid", "n", "none", ""}
+#: a judge's first word that is its verdict (``Yes, ...``, ``No, because ...``)
+_VERDICT_TRUE = {"true", "yes", "pass", "passed", "correct", "valid"}
+_VERDICT_FALSE = {"false", "no", "fail", "failed", "incorrect", "wrong", "invalid"}
+_WORD_RE = re.compile(r"[a-z]+")
 
 
 @dataclass(slots=True)
@@ -271,8 +275,15 @@ def _finite(number: int | float | str) -> float | None:
 
 
 def passes(score: Score, scorer: Scorer) -> bool:
-    """A check's verdict: ``score >= threshold``, or without one the truth of the output
-    (``true``/``yes``/``pass``..., a non-zero number, a non-empty value)."""
+    """A check's verdict: ``score >= threshold``, or without one the truth of the output.
+
+    A tool's output is a value: ``true``/``yes``/``pass``... or ``false``/``no``..., a
+    number (or a text that is only a number) that is not zero, any other non-empty value
+    or text (the ``extract`` tool's match ``Answer: 0`` passes: it found an answer). A
+    judge's reply (``llm``, ``endpoint``) is read as a verdict: its first word when that
+    is one (``No, the answer is 42`` fails), else its first number, else it passes when
+    it is not empty.
+    """
     if score.error is not None:
         return False
     if scorer.threshold is not None:
@@ -284,7 +295,22 @@ def passes(score: Score, scorer: Scorer) -> bool:
             return True
         if word in _FALSE:
             return False
+        if scorer.source == "tool":
+            alone = _number_alone(word)
+            return alone != 0 if alone is not None else bool(word)
+        first = _WORD_RE.search(word)
+        verdict = first.group(0) if first is not None else ""
+        if verdict in _VERDICT_TRUE or verdict in _VERDICT_FALSE:
+            return verdict in _VERDICT_TRUE
         return score.value != 0 if score.value is not None else bool(word)
     if isinstance(raw, dict) and "score" in raw:
         return bool(score.value)
     return bool(raw)
+
+
+def _number_alone(text: str) -> float | None:
+    """The number a text is, when it is nothing else (``0``, ``-1.5``); else None."""
+    try:
+        return _finite(text.strip())
+    except ValueError:
+        return None
