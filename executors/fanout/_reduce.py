@@ -101,7 +101,7 @@ def _normalized(answer: str, steps: Sequence[str]) -> tuple[Any, str | None]:
         if not isinstance(value, str):
             break
         if name == "strip":
-            value = value.strip().strip(".").strip()
+            value = _strip(value)
         elif name == "lower":
             value = value.lower()
         elif name == "collapse_spaces":
@@ -113,6 +113,17 @@ def _normalized(answer: str, steps: Sequence[str]) -> tuple[Any, str | None]:
     if value == "":
         return _NO_ANSWER, None
     return value, None
+
+
+def _strip(text: str) -> str:
+    """The ``strip`` normaliser: spaces and the periods that end a sentence (``42.``) or
+    trail off (``...``) around the answer; a period before a digit is a decimal point
+    (``.5`` is 0.5, not 5) and stays."""
+    text = text.strip().rstrip(".").strip()
+    dots = len(text) - len(text.lstrip("."))
+    if dots and not (dots == 1 and text[1:2].isdigit()):
+        text = text[dots:].strip()
+    return text
 
 
 @dataclass(slots=True)
