@@ -17,7 +17,13 @@ from orchestrator.errors import StepError
 from orchestrator.spec.kinds_fanout import JoinStep
 from orchestrator.spec.patterns import find_all
 
-_NUMBER_RE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|[-+]?\.\d+")
+#: a number as answers write it: a sign only where it is not a hyphen between two terms
+#: (``24-18`` holds 24 and 18, ``2023-10-05`` no -5; U+2212 is a minus too), thousands
+#: separators, decimals, a fraction or an exponent (``2.5e-3``)
+_NUMBER_RE = re.compile(
+    r"(?:(?<![\w)\]])[-+\u2212])?"
+    r"(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
+    r"(?:/\d+|[eE][-+]?\d+)?")
 _NO_ANSWER = object()
 
 
@@ -67,11 +73,12 @@ def extract_answer(text: str, pattern: str | None) -> str | None:
 
 
 def parse_number(text: str) -> int | float | None:
-    """The last number in a text (``1,234``, ``-3.5``, ``7/2``), as int when integral."""
+    """The last number in a text (``1,234``, ``-3.5``, ``7/2``, ``1.5e6``), as int when
+    integral; None when there is none, or it is past a float's range."""
     found = _NUMBER_RE.findall(text)
     if not found:
         return None
-    raw = found[-1].replace(",", "")
+    raw = found[-1].replace(",", "").replace("\u2212", "-")
     try:
         if "/" in raw:
             num, den = raw.split("/")
@@ -79,6 +86,8 @@ def parse_number(text: str) -> int | float | None:
         else:
             value = float(raw)
     except (ValueError, ZeroDivisionError):
+        return None
+    if not math.isfinite(value):  # 1e999: no number JSON can write
         return None
     if value.is_integer() and abs(value) < 2**53:
         return int(value)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from executors.fanout._reduce import normalize
+from executors.fanout._reduce import normalize, parse_number
 
 pytestmark = pytest.mark.anyio
 
@@ -33,3 +33,26 @@ async def test_a_vote_tells_point_five_from_five(kit: Any) -> None:
     assert r.result.ok, r.result.error
     assert r.result.output == 0.5
     assert r.step("v").meta["votes"] == {"0.5": 2, "5": 1}
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("The answer is 2.5e-3", 0.0025), ("1.5E+6 joules", 1500000), ("3.0e2", 300),
+    ("24-18", 18), ("on 2023-10-05", 5), ("x = 5-3", 3),
+    ("\u22123", -3), ("(\u22122.5)", -2.5), ("= -7", -7), ("-.5", -0.5),
+    ("1e999", None),
+])
+def test_the_number_normaliser_reads_exponents_minus_signs_and_hyphens(
+        text: str, value: object) -> None:
+    assert parse_number(text) == value
+
+
+async def test_a_vote_counts_an_answer_in_scientific_notation_as_its_value(kit: Any) -> None:
+    fake = kit.FakeBackend(kit.by_pattern({"Q": [kit.Reply(a) for a in
+                                                 ("k = 2.5e-3", "k = 0.0025", "k = -3")]}))
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 3},
+        {"id": "v", "kind": "join", "of": "s", "reducer": "vote",
+         "normalize": ["strip", "number"]}]), fake=fake)
+    assert r.result.ok, r.result.error
+    assert r.result.output == 0.0025
+    assert r.step("v").meta["votes"] == {"0.0025": 2, "-3": 1}
