@@ -28,8 +28,9 @@ from orchestrator.spec.models import ModelConfig, ToolStep
 from orchestrator.spec.patterns import PatternTimeout, search
 
 #: the first number of a judge's reply: "8", "8/10" and "8 out of 10" are 8, "Score: 7.5"
-#: is 7.5 (a scale after the number is not a fraction: the judge was asked for a score)
-_SCORE_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+#: is 7.5 (a scale after the number is not a fraction: the judge was asked for a score),
+#: "2.3e-05" (a reward model's log-probability, say) is 2.3e-05
+_SCORE_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 _TRUE = {"true", "yes", "pass", "passed", "correct", "ok", "valid", "y"}
 _FALSE = {"false", "no", "fail", "failed", "incorrect", "wrong", "invalid", "n", "none", ""}
 #: a judge's first word that is its verdict (``Yes, ...``, ``No, because ...``)
