@@ -16,6 +16,8 @@ from orchestrator.spec.kinds_fanout import SpawnStep
 from orchestrator.spec.models import ModelConfig, WorkflowStep, json_kind, shown_json
 
 _BULLET_RE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
+#: what may follow a JSON list of messages on its line
+_ENDS_LINE_RE = re.compile(r"[ \t]*\.?[ \t]*(?:`{3}[ \t]*)?(?:\r?\n|$)")
 
 
 class SpawnExecutor:
@@ -151,8 +153,16 @@ class SpawnExecutor:
 
 
 def parse_messages(text: str) -> list[Any]:
-    """Messages an LLM wrote: the first JSON list in the text, else one per non-empty line
-    (bullets and numbering removed)."""
+    """Messages an LLM wrote: a JSON list in the text, else one per non-empty line
+    (bullets and numbering removed).
+
+    The list is the text from its first ``[`` to its last ``]`` when that is one; else
+    the first list that ends its line (what follows it there is blank, a period or a
+    code fence's end), so a reply that writes its list and then a note with brackets in
+    it (``see [1]``) gives its list, where the note's ``]`` made the whole span no JSON
+    and every line of the list a message of its own. A list followed by words on its
+    line (``[1] first``) is numbering, not the list.
+    """
     start, end = text.find("["), text.rfind("]")
     if 0 <= start < end:
         try:
@@ -161,4 +171,14 @@ def parse_messages(text: str) -> list[Any]:
             value = None
         if isinstance(value, list):
             return value
+        decoder = json.JSONDecoder()
+        at = start
+        while 0 <= at < end:
+            try:
+                value, stop = decoder.raw_decode(text, at)
+            except json.JSONDecodeError:
+                value = None
+            if isinstance(value, list) and _ENDS_LINE_RE.match(text, stop):
+                return value
+            at = text.find("[", at + 1)
     return [_BULLET_RE.sub("", line).strip() for line in text.splitlines() if line.strip()]
