@@ -15,15 +15,25 @@ from executors.builtin_tools import calc
 from orchestrator.errors import ToolError
 
 
-def score_expression(expression: str, target: float) -> float:
+def score_expression(expression: str, target: float,
+                     numbers: list[float] | None = None) -> float:
     """1.0 when ``expression`` evaluates to ``target``, less the further it lands; 0.0 when
-    it does not evaluate."""
+    it does not evaluate, or (``numbers`` given) when it writes a number not among them or
+    one more often than it is given: ``8 * 3`` reaches 24 without using 3, 5, 7 and 9."""
+    if numbers is not None:
+        pool = Counter(float(n) for n in numbers)
+        pool.subtract(float(n) for n in _NUMBER_RE.findall(expression))
+        if any(left < 0 for left in pool.values()):
+            return 0.0
     try:
         value = calc(expression)
     except ToolError:
         return 0.0
     return 1.0 / (1.0 + abs(float(value) - float(target)))
 
+
+#: a number written in an expression
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 
 #: one step of a path: ``a OP b=result`` (as :func:`_moves` writes it)
 _STEP_RE = re.compile(r"^\s*(\d+)\s*([-+*/])\s*(\d+)\s*=\s*(-?\d+)\s*$")
