@@ -44,6 +44,7 @@ from orchestrator.cli._failure import (
     where,
     workflow_failure,
 )
+from orchestrator.cli._options import store_given
 from orchestrator.cli._signals import StopSignals, run_stopping
 from orchestrator.errors import (
     Problem,
@@ -489,18 +490,8 @@ def _reported(exc: BaseException, debug: bool, as_json: bool) -> BaseException:
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.", metavar=FLAG)]
 
 
-def _store_given(value: str | None) -> str | None:
-    """``--db``'s value, refused when empty: it read as not given, and the command used
-    the default store (``--db "$UNSET"``: ``ponder gc`` deleted runs there)."""
-    if value is not None and not value.strip():
-        raise typer.BadParameter(f"{shown(value)} names no store: give a URL or a SQLite "
-                                 "file, or leave --db out for the default (PONDER_DB_URL "
-                                 "or ~/.ponder/ponder.db)")
-    return value
-
-
 Db = Annotated[str | None, typer.Option(
-    "--db", callback=_store_given,
+    "--db", callback=store_given,
     help="Trace store URL (default: PONDER_DB_URL or ~/.ponder/ponder.db).")]
 
 

@@ -17,6 +17,8 @@ from urllib.parse import quote
 import anyio
 import typer
 
+from orchestrator.cli._options import store_given
+
 TOKEN_ENV = "PONDER_VIEW_TOKEN"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 """The ``Host`` names accepted when the viewer runs without a token."""
@@ -40,7 +42,8 @@ def _say(message: str) -> None:
 def view(
     db: Annotated[
         str | None,
-        typer.Option("--db", help="Trace store URL or SQLite path (default: $PONDER_DB_URL, "
+        typer.Option("--db", callback=store_given,
+                     help="Trace store URL or SQLite path (default: $PONDER_DB_URL, "
                      "else ~/.ponder/ponder.db)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",

@@ -15,7 +15,7 @@ from orchestrator.cli import app
 COMMANDS = [
     ["runs"], ["show", "r"], ["resume", "r"], ["replay", "r"], ["export", "r"],
     ["import", "doc.json"], ["gc", "--older-than", "0s"], ["db", "upgrade"],
-    ["run", "wf.yaml"],
+    ["run", "wf.yaml"], ["view"],
 ]
 
 
