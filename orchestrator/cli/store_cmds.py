@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -715,7 +716,8 @@ def _no_constant(name: str) -> Any:
 @app.command(name="import")
 def import_cmd(
     file: Annotated[Path, typer.Argument(
-        metavar="FILE", help="A document written by `ponder export`.")],
+        metavar="FILE", help="A document written by `ponder export`; - reads it from "
+        "standard input (ponder export RUN | ponder import - --db OTHER).")],
     db: Db = None,
     debug: Debug = False,
 ) -> None:
@@ -726,25 +728,28 @@ def import_cmd(
         if not _persists(url):
             raise _fail(f"--db {hide_password(url)}: that store keeps nothing once this command ends, so "
                         "the import would be lost; import into a SQLite file or PostgreSQL")
+        stdin = str(file) == "-"  # (a file named - is ./-)
+        name = "standard input" if stdin else str(file)
         try:
-            doc = json.loads(file.read_text(encoding="utf-8"), parse_constant=_no_constant)
+            data = sys.stdin.buffer.read() if stdin else file.read_bytes()
+            doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
         except _NotJSONNumber as exc:
-            raise _fail(f"{file}: not JSON: {exc} is not a JSON number (a document written "
+            raise _fail(f"{name}: not JSON: {exc} is not a JSON number (a document written "
                         "by `ponder export` has none)", kind="file",
-                        location=str(file)) from None
+                        location=name) from None
         except OSError as exc:
-            raise _fail(f"cannot read {file}: {exc.strerror}", kind="file",
-                        location=str(file)) from None
+            raise _fail(f"cannot read {name}: {exc.strerror}", kind="file",
+                        location=name) from None
         except UnicodeDecodeError as exc:
-            raise _fail(f"{file}: not UTF-8 text (byte {exc.start}); a document written by "
+            raise _fail(f"{name}: not UTF-8 text (byte {exc.start}); a document written by "
                         "`ponder export` is UTF-8 JSON", kind="file",
-                        location=str(file)) from None
+                        location=name) from None
         except json.JSONDecodeError as exc:
-            where = f"{file}:{exc.lineno}:{exc.colno}"
+            where = f"{name}:{exc.lineno}:{exc.colno}"
             raise _fail(f"{where}: not JSON: {exc.msg}", kind="file", location=where) from None
         except RecursionError:
-            raise _fail(f"{file}: nests too deeply ({_DEEP})", kind="file",
-                        location=str(file)) from None
+            raise _fail(f"{name}: nests too deeply ({_DEEP})", kind="file",
+                        location=name) from None
 
         async def store_it(store: TraceStore) -> tuple[str, list[StoredEvent]]:
             rid = await store.import_run(doc)
@@ -753,9 +758,9 @@ def import_cmd(
         try:
             rid, started = with_store(db, store_it)
         except EventConflict as exc:
-            raise _fail(f"{file}: run {exc.run_id} is in the trace store already (imported or "
+            raise _fail(f"{name}: run {exc.run_id} is in the trace store already (imported or "
                         "run there before); nothing was imported. Import it into another "
-                        "store (--db)", kind="store", location=str(file)) from None
+                        "store (--db)", kind="store", location=name) from None
         # (a document of a run with child runs holds them: they were imported with it)
         n = len(doc.get("children") or ()) if isinstance(doc, dict) else 0
         more = f" and its {n} child run{'s' if n != 1 else ''}" if n else ""
