@@ -413,6 +413,10 @@ def _workflow_problems(file: Path, overrides: ModelOverrides | None = None) -> l
 
     :param overrides: check the models as the run uses them (``--backend``, ``--model``).
     """
+    if str(file) == "-" and not file.exists():  # (a file named - is ./-)
+        return [Problem("cannot read -: a workflow is read from its file, not from standard "
+                        "input", "save it to a file: the tools and sub-workflows it names "
+                        "are found from the file's folder", "-")]
     problem = _utf8_problem(file)
     return [problem] if problem is not None else validate_file(file, overrides=overrides)
 
