@@ -66,6 +66,7 @@ from orchestrator.store import (
     StoreError,
     resume_target,
 )
+from orchestrator.store._liveness import list_running
 from orchestrator.viewer._cache import RUN_KINDS, RunCache
 from orchestrator.viewer._graph import GraphNode, GraphStep
 from orchestrator.viewer._reader import ResolvesRunIds, TraceReader
@@ -420,8 +421,9 @@ def create_app(
     @app.get(f"{API_PREFIX}/runs", response_model=RunsPage, responses=_ERRORS, tags=["runs"])
     async def list_runs(
         status: Annotated[
-            Literal["running", "succeeded", "failed", "cancelled"] | None,
-            Query(description="Only runs with this status."),
+            Literal["running", "interrupted", "succeeded", "failed", "cancelled"] | None,
+            Query(description="Only runs with this status: running ones whose process "
+                  "is gone are `interrupted`, not `running` (as `ponder runs --status`)."),
         ] = None,
         workflow: Annotated[
             str | None, Query(description="Only runs of this workflow.", pattern=_NO_NUL)
@@ -439,8 +441,13 @@ def create_app(
             status=status, workflow=workflow or None, parent_run_id=parent_run_id,
             top_level=top_level,
         )
-        runs = await store.list_runs(flt, limit=limit + 1, offset=offset)
-        interrupted = await writers.interrupted(runs[:limit])
+        if status in ("running", "interrupted"):  # the store keeps no "interrupted"
+            runs, interrupted = await list_running(
+                store, flt, interrupted=status == "interrupted", limit=limit + 1,
+                offset=offset)
+        else:
+            runs = await store.list_runs(flt, limit=limit + 1, offset=offset)
+            interrupted = await writers.interrupted(runs[:limit])
         above = {r.id: await resume_target(store, r.id) for r in runs[:limit]
                  if r.id in interrupted and r.parent_run_id is not None}
         return RunsPage(

@@ -681,3 +681,21 @@ def test_a_step_s_own_events_are_read_by_its_id(api: Api) -> None:
     assert api.client.get(f"{API}/runs/own/events",
                           params={"step_id": "nope"}).json()["events"] == []
     assert api.client.get(f"{API}/runs/nope/events", params={"step_id": "x"}).status_code == 404
+
+
+def test_runs_filter_interrupted_apart_from_running(api: Api) -> None:
+    """`status=interrupted` lists the running runs whose process is gone, and
+    `status=running` no longer lists them, as `ponder runs --status` does; the API took
+    no `interrupted` (422), and the runs page could not show only them."""
+    api.call(lambda: append_all(api.store, stopped_run("gone", writer_alive=False)
+                                + stopped_run("alive", writer_alive=True)
+                                + stopped_run("gone-too", writer_alive=False)))
+
+    def ids(status: str, **more: Any) -> tuple[list[str], list[str], bool]:
+        page = api.client.get(f"{API}/runs", params={"status": status, **more}).json()
+        return [r["id"] for r in page["runs"]], page["interrupted"], page["has_more"]
+
+    assert ids("interrupted") == (["gone-too", "gone"], ["gone-too", "gone"], False)
+    assert ids("running") == (["alive"], [], False)
+    assert ids("interrupted", limit=1) == (["gone-too"], ["gone-too"], True)
+    assert ids("interrupted", limit=1, offset=1) == (["gone"], ["gone"], False)
