@@ -284,6 +284,8 @@ class _Checker:
         #: the position of the step being checked when it is not the first of its id (a
         #: duplicate): what is above it, not above the first, may be referred to
         self.position: int | None = None
+        #: :meth:`close_step`'s tables, once asked
+        self._close: tuple[dict[str, str], dict[str, str]] | None = None
         for i, s in enumerate(spec.steps):  # the first of duplicate ids counts
             self.index.setdefault(s.id, i)
             self.steps_by_id.setdefault(s.id, s)
@@ -296,6 +298,24 @@ class _Checker:
         if line:
             problem = dataclasses.replace(problem, line=line, column=column)
         self.problems.append(problem)
+
+    def close_step(self, name: str) -> str | None:
+        """The first step id (in the file's order) that is ``name`` but for case or starts
+        with its first three characters: the one an unknown reference may have meant.
+
+        Looked up in two tables built on the first call, not by a scan of every id: a
+        file with a bad reference in each of its n steps took n² comparisons."""
+        if self._close is None:
+            by_case: dict[str, str] = {}
+            by_start: dict[str, str] = {}
+            for sid in self.index:  # the file's order: the first of each key is kept
+                by_case.setdefault(sid.lower(), sid)
+                for n in range(min(len(sid), 3) + 1):
+                    by_start.setdefault(sid[:n], sid)
+            self._close = by_case, by_start
+        by_case, by_start = self._close
+        found = [s for s in (by_case.get(name.lower()), by_start.get(name[:3])) if s is not None]
+        return min(found, key=self.index.__getitem__, default=None)
 
     # references ---------------------------------------------------------------
     def check_ref(self, path: tuple[str | int, ...], me: str | None, root: str, name: str,
@@ -324,10 +344,10 @@ class _Checker:
                                                             sorted(local_names))), at)
             return None
         if name not in self.index:
-            close = [s for s in self.index if s.lower() == name.lower() or s.startswith(name[:3])]
+            meant = self.close_step(name)
             self.add(path, f"unknown step {name!r} in `{shown}`",
-                     f"did you mean {close[0]!r}?" if close else "reference an existing step id",
-                     at)
+                     f"did you mean {meant!r}?" if meant is not None else
+                     "reference an existing step id", at)
             return None
         if me is not None and name == me:
             self.add(path, f"step {me!r} refers to itself in `{shown}`",
