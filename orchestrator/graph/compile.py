@@ -172,6 +172,7 @@ def estimate_cost(step: Any) -> float:
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NAME_CHAR_RE = re.compile(r"[A-Za-z0-9_\-]")
+_STEPS_DOT_RE = re.compile(r"steps\.")
 
 #: the names a spawn's child is rendered with (executors/fanout/spawn.py), and a join's
 #: scorer or check (executors/fanout/_score.py), besides `inputs` and `steps`
@@ -286,6 +287,8 @@ class _Checker:
         self.position: int | None = None
         #: :meth:`close_step`'s tables, once asked
         self._close: tuple[dict[str, str], dict[str, str]] | None = None
+        #: :meth:`hyphenated_in`'s ids holding `-`, and their lengths, once asked
+        self._hyphenated: tuple[set[str], list[int]] | None = None
         for i, s in enumerate(spec.steps):  # the first of duplicate ids counts
             self.index.setdefault(s.id, i)
             self.steps_by_id.setdefault(s.id, s)
@@ -476,9 +479,9 @@ class _Checker:
         those ids (`a`, `b`), which are not problems of their own."""
         text = templates.to_jinja(source)  # `${steps.a-b.output}` is a subscript there
         split: set[str] = set()
-        for sid in self.index:
-            at = text.find(f"steps.{sid}") if "-" in sid else -1
-            if at < 0 or _NAME_CHAR_RE.match(text, at + len(f"steps.{sid}")):
+        for sid in self.hyphenated_in(text):
+            at = text.find(f"steps.{sid}")
+            if _NAME_CHAR_RE.match(text, at + len(f"steps.{sid}")):
                 continue
             parts = [m[0] for m in (_NAME_RE.match(part) for part in sid.split("-")) if m]
             split |= {n for n in parts if n not in self.index}
@@ -489,6 +492,22 @@ class _Checker:
                      functools.partial(self.smap.value_spot, path, source, line,
                                        f"steps.{sid}"))
         return split
+
+    def hyphenated_in(self, text: str) -> list[str]:
+        """The step ids holding `-` that ``text`` writes after a `steps.`, in the file's
+        order.
+
+        Found from each `steps.` of the text, not by looking for every id in it: that made
+        each template cost as much as the workflow's number of steps (n LLM steps: n²)."""
+        if self._hyphenated is None:
+            ids = {sid for sid in self.index if "-" in sid}
+            self._hyphenated = ids, sorted({len(sid) for sid in ids})
+        ids, lengths = self._hyphenated
+        found: set[str] = set()
+        if ids:
+            for m in _STEPS_DOT_RE.finditer(text):
+                found.update(t for t in (text[m.end():m.end() + n] for n in lengths) if t in ids)
+        return sorted(found, key=self.index.__getitem__)
 
     # per step -------------------------------------------------------------------
     def step_deps(self, i: int, step: Any) -> set[str]:

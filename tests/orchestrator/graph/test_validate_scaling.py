@@ -1,5 +1,6 @@
 """Checking a workflow costs about as much per step whatever its size: the hint for an
-unknown step looked at every step id for each bad reference (n of them: n²)."""
+unknown step and the check of hyphenated ids in templates looked at every step id for
+each reference and each template (n steps with a template or a bad reference each: n²)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,20 @@ def test_bad_references_do_not_each_look_through_every_step(
                                        [f"t{i}" for i in range(n)]), "w.yaml")
     assert len(problems) == n
     assert counted.scans <= 3  # once for the hints' tables (it was once per reference)
+
+
+def test_templates_do_not_each_look_through_every_step(counted: type[_CountedIds]) -> None:
+    n = 300
+    lines = ["name: w", "models:", "  default: {backend: simulated}", "steps:",
+             "  - id: s-0", "    kind: llm", "    prompt: hi"]
+    for i in range(1, n):
+        lines += [f"  - id: s-{i}", "    kind: llm",
+                  f"    prompt: \"after {{{{ steps['s-{i - 1}'].output }}}}\""]
+    lines += ["  - id: last", "    kind: llm",
+              "    prompt: \"{{ steps.s-7.output }} {{ steps.s-10.output }} {{ steps.s-3.output }}\""]
+    problems = validate_text("\n".join(lines) + "\n", "w.yaml")
+    # each hyphenated id the last template writes after `steps.` (not `s-1`, which only
+    # `steps.s-10` holds), in the file's order
+    assert [p.message.split("`")[1] for p in problems] == ["steps.s-3", "steps.s-7",
+                                                           "steps.s-10"]
+    assert counted.scans <= 3  # once for the hyphenated ids (it was once per template)
