@@ -64,7 +64,12 @@ class _Group:
     members: list[str]
     limit: int | None
     running: int = 0
+    #: members ready but over the limit, in the order they became ready; one resolved
+    #: while held (cancelled) stays here until its turn comes, and is passed over then
     held: deque[str] = field(default_factory=deque)
+    #: the members ``held`` holds that have not resolved: a deque's ``in`` and ``remove``
+    #: look through it, which made each member resolved cost as much as the members held
+    held_ids: set[str] = field(default_factory=set)
     unresolved: int = 0
 
 
@@ -289,6 +294,7 @@ class RunState:
             g = self._groups[st.group]
             if g.limit is not None and g.running >= g.limit:
                 g.held.append(st.id)
+                g.held_ids.add(st.id)
             else:
                 g.running += 1
                 self._ready.append(st.id)
@@ -309,12 +315,15 @@ class RunState:
         assert st.group is not None
         g = self._groups[st.group]
         g.unresolved -= 1
-        if st.id in g.held:  # resolved (cancelled) before it was released
-            g.held.remove(st.id)
+        if st.id in g.held_ids:  # resolved (cancelled) before it was released
+            g.held_ids.remove(st.id)
         else:
             g.running = max(0, g.running - 1)
         while g.held and (g.limit is None or g.running < g.limit):
             nxt = g.held.popleft()
+            if nxt not in g.held_ids:  # resolved while held
+                continue
+            g.held_ids.remove(nxt)
             if self.steps[nxt].status in TERMINAL:  # cancelled while held
                 continue
             g.running += 1
