@@ -82,7 +82,8 @@ def inherited_aliases(child: WorkflowSpec, parent_aliases: frozenset[str]) -> fr
 
 
 def inherit_models(child: WorkflowSpec, parent: WorkflowSpec,
-                   parent_given: frozenset[str] = frozenset()
+                   parent_given: frozenset[str] = frozenset(),
+                   parent_aliases: frozenset[str] | None = None
                    ) -> tuple[WorkflowSpec, frozenset[str]]:
     """A sub-workflow as a run of ``parent`` runs it. One without ``models:`` of its own
     runs on its parent's: it gets them (and its ``default`` is the parent's), and may
@@ -91,11 +92,17 @@ def inherit_models(child: WorkflowSpec, parent: WorkflowSpec,
     model, as in a run recorded before an undeclared alias was refused). One with
     ``models:`` uses those only.
 
+    :param parent_aliases: ``model_aliases(parent)``, when the caller has it (a run
+        starting many sub-workflows reads its steps once, not once per sub-workflow).
     :returns: the spec to compile, and the aliases to give its compile besides.
     """
     if child.models:
         return child, frozenset()
-    given = parent_given if parent.models else parent_given | model_aliases(parent)
+    if parent.models:
+        given = parent_given
+    else:
+        given = parent_given | (model_aliases(parent) if parent_aliases is None
+                                else parent_aliases)
     if parent.models:
         child = child.model_copy(update={"models": dict(parent.models)})
     return child, given

@@ -25,7 +25,7 @@ from orchestrator.errors import (
     shown,
 )
 from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate_cost
-from orchestrator.graph.subworkflows import inherit_models
+from orchestrator.graph.subworkflows import inherit_models, model_aliases
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_fields
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
@@ -235,6 +235,20 @@ class RunContext:
     _child_spawn_limits: dict[str, int] = field(default_factory=dict, repr=False)
     #: the child runs an earlier execution of this run started (a resumed run)
     recorded: RecordedChildren | None = field(default=None, repr=False)
+    #: :meth:`step_model_aliases`, once asked
+    _step_aliases: frozenset[str] | None = field(default=None, repr=False)
+
+    def step_model_aliases(self) -> frozenset[str] | None:
+        """The model aliases this run's steps name
+        (:func:`~orchestrator.graph.subworkflows.model_aliases`), which a sub-workflow
+        without ``models:`` may name when the run's workflow declares none; None when it
+        declares some. Read once per run: each sub-workflow read every step of the
+        workflow for them, so n ``workflow`` steps cost n² step dumps."""
+        if self.spec.models:
+            return None
+        if self._step_aliases is None:
+            self._step_aliases = model_aliases(self.spec)
+        return self._step_aliases
 
     def limit_spawn_depth(self, step_id: str, limit: int) -> None:
         """Hold the nested run of ``step_id`` (a spawn's child) and everything below it to
@@ -318,7 +332,8 @@ class RunContext:
                 f"step {parent_step_id!r}: sub-workflow {workflow!r} would run at nesting "
                 f"depth {self.depth + 1}, past the limit of {MAX_NESTING_DEPTH} nested runs "
                 "(a workflow that calls itself without end?)")
-        graph = load_graph_ref(workflow, self.base_dir, self.registry, parent=self.spec)
+        graph = load_graph_ref(workflow, self.base_dir, self.registry, parent=self.spec,
+                               parent_aliases=self.step_model_aliases())
         limit = self._child_spawn_limits.get(parent_step_id, self.spawn_depth_limit)
         if attempt is None:
             sched = self.scheduler
@@ -337,16 +352,18 @@ class RunContext:
 
 
 def load_graph_ref(ref: str, base_dir: Path, registry: Registry,
-                   parent: WorkflowSpec | None = None) -> CompiledGraph:
+                   parent: WorkflowSpec | None = None,
+                   parent_aliases: frozenset[str] | None = None) -> CompiledGraph:
     """Compile a workflow given by registered name or by path.
 
     :param parent: the workflow that runs it, whose models it runs on when it declares
         none (see :func:`~orchestrator.graph.subworkflows.inherit_models`).
+    :param parent_aliases: the model aliases the steps of ``parent`` name, when known.
     """
     spec, smap, base = find_workflow(ref, base_dir, registry.workflows)
     given: frozenset[str] = frozenset()
     if parent is not None:
-        spec, given = inherit_models(spec, parent)
+        spec, given = inherit_models(spec, parent, parent_aliases=parent_aliases)
     return compile_graph(spec, smap, registry=registry, base_dir=base, models_given=given)
 
 
