@@ -215,25 +215,52 @@ class Workflow:
                                        cases=[BranchCase(when=w, then=t) for w, t in pairs]))
 
     def call(self, id: str, workflow: str | Workflow, **inputs: Any) -> Workflow:
-        """Add a `workflow` step running another workflow (a path or a Workflow object)."""
+        """Add a `workflow` step running another workflow: a path, a name given to
+        :meth:`register_workflow`, or a Workflow object (registered under its name).
+
+        :raises ConfigError: for a Workflow object whose name another one has here (see
+            :meth:`register_workflow`).
+        """
         if isinstance(workflow, Workflow):
-            workflow = self._register_workflow(workflow)
+            workflow = self.register_workflow(workflow)
         with _defining("workflow", id):
             return self.add(WorkflowStep(id=id, workflow=workflow, inputs=inputs))
 
-    def _register_workflow(self, workflow: Workflow) -> str:
-        """Make a Workflow object callable by name (with its tools); returns the name.
+    def register_workflow(self, workflow: Workflow, name: str | None = None, *,
+                          replace: bool = False) -> str:
+        """Make a Workflow object callable by name from this workflow's ``workflow``
+        steps and spawns, with its tools; :meth:`call` and :meth:`spawn` do so for the
+        object they are given. ``to_yaml()`` writes the name, so a workflow loaded from
+        that YAML needs its sub-workflows registered again, under the same names.
+        Registering the same object again does nothing.
 
-        :raises ConfigError: when one of its tools has the name of a built-in tool or of
-            another function of this workflow (the run serves one tool per name).
+        :param name: the name steps call it by (default: its own, ``workflow.spec.name``).
+        :param replace: serve it in place of another Workflow registered under that name.
+        :returns: the name.
+        :raises ConfigError: for a ``workflow`` that is no Workflow, a name that is not a
+            non-empty string, a name another Workflow object has here when ``replace``
+            is false (the steps calling the first would silently run the second), or a
+            tool of it that has the name of a built-in tool or of another function of
+            this workflow (the run serves one tool per name).
         """
+        if not isinstance(workflow, Workflow):
+            raise ConfigError(f"register_workflow: the workflow must be a Workflow, not "
+                              f"{type(workflow).__name__} {shown(workflow)}")
+        key = workflow.spec.name if name is None else name
+        _check_name("register_workflow", "name", key)
+        taken = self.registry.workflows.get(key)
+        if taken is not None and taken is not workflow and not replace:
+            raise ConfigError(
+                f"register_workflow: another workflow is registered as {shown(key)}: give "
+                f"this one another name (wf.register_workflow(other, name='...'), then call "
+                f"it by that name), or pass replace=True to run it in place of the first")
         for tool_name, spec in workflow.registry.tools.items():
             try:
                 self.registry.add_tool(spec, tool_name)
             except ConfigError as exc:
-                raise ConfigError(f"workflow {shown(workflow.spec.name)}: {exc}") from None
-        self.registry.workflows[workflow.spec.name] = workflow
-        return workflow.spec.name
+                raise ConfigError(f"workflow {shown(key)}: {exc}") from None
+        self.registry.workflows[key] = workflow
+        return key
 
     def sample(self, id: str, prompt: str, n: int = 4, **fields: Any) -> Workflow:
         """Add a `sample` step: ``n`` samples of one prompt (fields as
@@ -251,7 +278,7 @@ class Workflow:
         if messages is not None:
             fields["messages"] = messages
         if isinstance(workflow, Workflow):
-            workflow = self._register_workflow(workflow)
+            workflow = self.register_workflow(workflow)
         if workflow is not None:
             fields["workflow"] = workflow
         with _defining("spawn", id):
