@@ -505,9 +505,13 @@ class Workflow:
         with ThreadPoolExecutor(1, thread_name_prefix="ponder run_sync") as pool:
             return pool.submit(go).result()
 
-    def stream(self, inputs: dict[str, Any] | None = None, *,
-               backend: str | None = None) -> RunStream:
+    def stream(self, inputs: dict[str, Any] | None = None, *, backend: str | None = None,
+               hooks: Sequence[AnyHook] | None = (), run_id: str | None = None,
+               on_scheduler: Any = None, tool_executor: str | None = None) -> RunStream:
         """Run and yield every event as it happens (the last is ``run_finished``).
+
+        The keywords are :meth:`run`'s: ``hooks=[StoreHook(store)]`` records the run,
+        each event before the loop gets it, and a run the loop leaves early as cancelled.
 
         ``async for event in wf.stream(inputs)`` reads the whole run; breaking out of the
         loop, or raising in it, cancels the run once the event loop closes the loop's
@@ -520,18 +524,23 @@ class Workflow:
         Both work under asyncio and trio. Events are typed (:data:`~orchestrator.Event`):
         ``if event.kind == "run_finished"`` narrows ``event`` to that event's class.
 
+        :raises ConfigError: for ``hooks`` that are not a list of callables, at once.
         :raises: what ended the run (invalid inputs, a hook's error), as ``run`` does,
             once the events before it are read.
         """
-        return RunStream(self, inputs or {}, backend)
+        return RunStream(self, inputs or {}, backend, hooks=as_hooks(hooks), run_id=run_id,
+                         on_scheduler=on_scheduler, tool_executor=tool_executor)
 
 
 class RunStream:
     """Events of one run, as an async iterator and an async context manager, under
     asyncio or trio (``anyio.run(main, backend="trio")``)."""
 
-    def __init__(self, wf: Workflow, inputs: dict[str, Any], backend: str | None) -> None:
+    def __init__(self, wf: Workflow, inputs: dict[str, Any], backend: str | None,
+                 hooks: Sequence[AnyHook] = (), **run: Any) -> None:
+        """:param run: the other keywords of :meth:`Workflow.run`."""
         self._wf, self._inputs, self._backend = wf, inputs, backend
+        self._hooks, self._run = list(hooks), run
         self._tg: Any = None
         self._recv: Any = None
 
@@ -548,7 +557,9 @@ class RunStream:
 
         async def runner() -> None:
             with send:
-                await self._wf.run(self._inputs, backend=self._backend, hooks=[to_stream])
+                # the caller's hooks first: an event is recorded before the reader sees it
+                await self._wf.run(self._inputs, backend=self._backend,
+                                   hooks=[*self._hooks, to_stream], **self._run)
 
         return runner, recv
 
