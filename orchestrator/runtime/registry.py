@@ -457,7 +457,9 @@ class Registry:
             raise ConfigError(
                 f"tool {shown(key)} is a built-in tool ({builtin}): register yours under "
                 "another name, or pass replace=True to serve it in place of the built-in")
-        if not replace and builtin is None and taken is not None and taken.fn is not spec.fn:
+        # `!=`, not `is not`: a bound method (obj.method) is a new object at each access,
+        # equal to the others of its object and function
+        if not replace and builtin is None and taken is not None and taken.fn != spec.fn:
             raise ConfigError(
                 f"tool {shown(key)} is already registered, as {_described(taken.fn)}: "
                 f"register {_described(spec.fn)} under another name, or pass replace=True "
