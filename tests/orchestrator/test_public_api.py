@@ -17,7 +17,7 @@ def test_all_is_pinned() -> None:
         "Event", "ExecContext", "Executor", "Hook", "JoinStep", "LLMBackend", "LLMChunk",
         "LLMRequest", "LLMResponse", "LLMStep", "MapStep", "ModelConfig", "OutputSchemaError",
         "PonderError", "Problem", "Registry", "Result", "RunResult", "SampleStep", "Scorer",
-        "SpawnStep", "SpecError", "StepError", "StepTimeout",
+        "SpawnStep", "SpecError", "StepDefinitionError", "StepError", "StepTimeout",
         "Task", "ToolError", "ToolSpec", "ToolStep", "Usage", "ValidationFailed", "Workflow",
         "WorkflowSpec", "WorkflowStep", "tool",
     ])
