@@ -236,10 +236,14 @@ class ServiceLedger:
 
 
 def level(service: float, settings: PolicySettings) -> int:
-    """The doubling level of a run that has received ``service``."""
+    """The doubling level of a run that has received ``service`` (the last level for a
+    service past a float's range: a huge ``prompt_weight`` times a long prompt)."""
     if service <= 0:
         return 0
-    return min(settings.levels - 1, int(math.log2(1 + service / settings.quantum_tokens)))
+    doublings = math.log2(1 + service / settings.quantum_tokens)
+    if not doublings < settings.levels - 1:  # (inf and NaN too: int() refuses them)
+        return settings.levels - 1
+    return int(doublings)
 
 
 def starving(call: Call, settings: PolicySettings, ledger: ServiceLedger, now: float) -> bool:

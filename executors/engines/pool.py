@@ -152,28 +152,35 @@ PROGRESS_IN: dict[str, Progress] = {
 
 
 class PoolOptions(BackendOptions):
-    """The ``options:`` of the ``pool`` backend (see :class:`PoolBackend`)."""
+    """The ``options:`` of the ``pool`` backend (see :class:`PoolBackend`).
+
+    Its numbers are finite: ``.inf`` is no limit any of them can take (``null`` is
+    "never" where an option has it), and some broke the pool (an infinite
+    ``prompt_weight`` made a run's service infinite, whose level no integer holds: the
+    call failed and its healthy engine was taken out; an infinite ``health_timeout_s``
+    let a hung health check hang the calls that waited for it).
+    """
 
     members: list[dict[str, Any]] = Field(min_length=1)
     policy: PolicyName = "program_aware"
     routing: Literal["prefix_affinity", "least_loaded"] = "prefix_affinity"
     prefix_chars: int = Field(1024, ge=1)
-    affinity_slack: float = Field(1.0, ge=0)
+    affinity_slack: float = Field(1.0, ge=0, allow_inf_nan=False)
     max_attempts: int = Field(3, ge=1)
     eject_after: int = Field(1, ge=1)
-    probe_after_s: float = Field(30.0, ge=0)
-    health_timeout_s: float = Field(10.0, gt=0)
-    busy_backoff_s: float = Field(1.0, gt=0)
-    busy_backoff_max_s: float = Field(30.0, gt=0)
-    busy_wait_s: float = Field(120.0, gt=0)
-    busy_eject_after_s: float | None = Field(300.0, gt=0)
-    stall_timeout_s: float | None = Field(300.0, gt=0)
-    quantum_tokens: float = Field(2048.0, gt=0)
+    probe_after_s: float = Field(30.0, ge=0, allow_inf_nan=False)
+    health_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)
+    busy_backoff_s: float = Field(1.0, gt=0, allow_inf_nan=False)
+    busy_backoff_max_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    busy_wait_s: float = Field(120.0, gt=0, allow_inf_nan=False)
+    busy_eject_after_s: float | None = Field(300.0, gt=0, allow_inf_nan=False)
+    stall_timeout_s: float | None = Field(300.0, gt=0, allow_inf_nan=False)
+    quantum_tokens: float = Field(2048.0, gt=0, allow_inf_nan=False)
     levels: int = Field(8, ge=1)
-    starvation_s: float = Field(60.0, gt=0)
-    prompt_weight: float = Field(0.1, ge=0)
-    starvation_ratio: float = Field(4.0, gt=0)
-    starvation_floor_s: float = Field(5.0, ge=0)
+    starvation_s: float = Field(60.0, gt=0, allow_inf_nan=False)
+    prompt_weight: float = Field(0.1, ge=0, allow_inf_nan=False)
+    starvation_ratio: float = Field(4.0, gt=0, allow_inf_nan=False)
+    starvation_floor_s: float = Field(5.0, ge=0, allow_inf_nan=False)
     starving_order: Literal["run", "arrival"] = "run"
     shared: bool = True
 
