@@ -1146,6 +1146,7 @@ class PoolBackend:
         tried: set[str] = set()
         attempts = 0
         faults: list[tuple[str, Exception]] = []  # the engines that failed it, and how
+        moves: list[dict[str, Any]] = []  # every attempt that did not answer, for the trace
         arrived = anyio.current_time()
         busy_deadline = arrived + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
@@ -1178,6 +1179,7 @@ class PoolBackend:
                 if not is_engine_fault(exc):
                     raise
                 _add_spent(spent, sent)
+                moves.append(_move(member, exc))
                 if not await self._engine_failed(member, exc, tried):
                     core.retries += 1
                     _moved_on(request)
@@ -1190,7 +1192,7 @@ class PoolBackend:
                 continue
             core.succeeded(member, call, response)
             return self._annotate(_with_spent(response, spent), member, sent.priority,
-                                  sent_level, waited, attempts, by_prefix)
+                                  sent_level, waited, attempts, by_prefix, moves)
 
     async def _answer(self, member: Member, request: LLMRequest, attempt: _Attempt
                       ) -> LLMResponse:
@@ -1246,6 +1248,7 @@ class PoolBackend:
         tried: set[str] = set()
         attempts = 0
         faults: list[tuple[str, Exception]] = []  # the engines that failed it, and how
+        moves: list[dict[str, Any]] = []  # every attempt that did not answer, for the trace
         arrived = anyio.current_time()
         busy_deadline = arrived + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
@@ -1284,7 +1287,7 @@ class PoolBackend:
                                 chunk = LLMChunk(chunk.text, final=self._annotate(
                                     _with_spent(chunk.final, spent), member,
                                     engine_request.priority, sent_level, waited, attempts,
-                                    by_prefix))
+                                    by_prefix, moves))
                             sent = True
                             yield chunk
                     return
@@ -1300,6 +1303,7 @@ class PoolBackend:
                         core.failed(member, exc)
                     raise
                 _add_spent(spent, engine_request)
+                moves.append(_move(member, exc))
                 if not await self._engine_failed(member, exc, tried):
                     core.retries += 1
                     _moved_on(request)
@@ -1484,10 +1488,13 @@ class PoolBackend:
         return level(self._core.ledger.get(call.run_id), self._core.settings)
 
     def _annotate(self, response: LLMResponse, member: Member, priority: float,
-                  service_level: int, waited: float, attempts: int, by_prefix: bool
-                  ) -> LLMResponse:
+                  service_level: int, waited: float, attempts: int, by_prefix: bool,
+                  moves: list[dict[str, Any]]) -> LLMResponse:
         """The response with what the pool decided for it: the priority and service level
-        the call was dispatched with, its engine, wait and attempts."""
+        the call was dispatched with, its engine, wait and attempts, and the engines its
+        earlier attempts failed on or were turned away by (``failed_attempts``, when
+        there were any: in the trace, the reason a call answered by one engine took
+        several attempts)."""
         return with_meta(response, {
             "pool": self.name,
             "engine": member.name,
@@ -1497,6 +1504,7 @@ class PoolBackend:
             "queue_s": waited,
             "attempts": attempts,
             "prefix_routed": by_prefix,
+            "failed_attempts": moves or None,
         })
 
     @property
@@ -1511,6 +1519,16 @@ class PoolBackend:
         return BackendUnavailable(
             f"pool {self.name!r}: the call failed on {len(faults)} engine(s) "
             f"(max_attempts {self.options.max_attempts}): {each}")
+
+
+def _move(member: Member, exc: Exception) -> dict[str, Any]:
+    """An attempt of a call that did not answer, as its response's meta records it: the
+    engine, its error, and whether it was a busy answer (no failure: see ``busy``)."""
+    move: dict[str, Any] = {"engine": member.name,
+                            "error": clipped(f"{type(exc).__name__}: {exc}", 300)}
+    if is_busy(exc):
+        move["busy"] = True
+    return move
 
 
 def _add_spent(spent: Usage, request: LLMRequest | None) -> None:
