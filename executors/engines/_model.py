@@ -87,7 +87,7 @@ class SimRequest:
     # -- state, written by the model --
     status: Literal["waiting", "running", "finished", "aborted"] = "waiting"
     computed: int = 0  # prompt tokens (plus recomputed output) whose KV exists
-    target: int = 0  # tokens to compute before decoding resumes
+    target: int = 0  # tokens to compute before decoding resumes (every sample's)
     generated: int = 0  # tokens decoded per sample
     cached_tokens: int = 0  # prompt tokens found in the prefix cache (last admission)
     hashes_held: list[int] = field(default_factory=list)
@@ -401,8 +401,11 @@ class EngineModel:
         self._release(request)
         request.preemptions += 1
         self.counters.preemptions += 1
-        # recompute: the prompt and the tokens decoded so far
-        request.target = request.prompt_tokens + request.generated
+        # recompute: the prompt and the tokens decoded so far, of every sample: each has
+        # its own output (their KV took n blocks per block_size tokens decoded; counted
+        # once, a preempted request of n samples came back holding a fraction of the
+        # cache it held before, and recomputed one sample's tokens)
+        request.target = request.prompt_tokens + request.n * request.generated
         request.computed = 0
         self._enqueue(request)
 
