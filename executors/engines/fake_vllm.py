@@ -162,8 +162,8 @@ class OutOfMemoryError(RuntimeError):
     """PyTorch's ``torch.OutOfMemoryError`` (``torch.cuda.OutOfMemoryError``)."""
 
 
-#: the ways a real vLLM v1 engine fails to start for lack of GPU memory, as it says them:
-#: ``AsyncLLM(start_error=KIND)`` raises the one of ``KIND``
+#: the ways a real vLLM v1 engine fails to start for lack of GPU memory (and one other),
+#: as it says them: ``AsyncLLM(start_error=KIND)`` raises the one of ``KIND``
 START_ERRORS: dict[str, tuple[type[Exception], str]] = {
     # torch, while loading weights or profiling
     "cuda_oom": (OutOfMemoryError,
@@ -190,6 +190,15 @@ START_ERRORS: dict[str, tuple[type[Exception], str]] = {
     "engine_core": (RuntimeError,
                     "Engine core initialization failed. See root cause above. "
                     "Failed core proc(s): {}"),
+    # not memory: vllm/config/model.py (a pydantic model) refusing a model that is neither
+    # a Hugging Face id nor a folder, in several lines
+    "no_model": (ValueError,
+                 "1 validation error for ModelConfig\n  Value error, Invalid repository ID or "
+                 "local directory specified: 'no/such-model'.\nPlease verify the following "
+                 "requirements:\n1. Provide a valid Hugging Face repository ID.\n2. Specify a "
+                 "local directory that contains a recognized configuration file.\n"
+                 " [type=value_error, input_value=ArgsKwargs((), {'model': 'no/such-model'}), "
+                 "input_type=ArgsKwargs]"),
 }
 
 

@@ -500,8 +500,9 @@ class _Counter:
 
 def _start_message(name: str, exc: BaseException, args: dict[str, Any]) -> str:
     """One line saying why the engine did not start and, for memory, what to change,
-    naming the values it was started with."""
-    text = f"{type(exc).__name__}: {exc}"
+    naming the values it was started with. vLLM's own words are kept, on one line: some
+    of its errors take several (a model config it refuses, from pydantic)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
     lowered = text.lower()
     for needle, advice in _MEMORY_FAILURES:
         if needle in lowered:
