@@ -717,9 +717,15 @@ async def execute(
     log = _RunLog(rid, preset or {}, attempts or {}, convert=not hook_list,
                   prior=prior_events)
 
+    failed_hook: list[int] = []  # the position of the hook that raised, if one did
+
     async def emit(batch: Sequence[ev._Event]) -> None:
-        for hook in hook_list:
-            await hook(batch)
+        for i, hook in enumerate(hook_list):
+            try:
+                await hook(batch)
+            except Exception:
+                failed_hook.append(i)
+                raise
 
     ctx = RunContext(rid, graph.base_dir, registry, spec, cache, hook_list, depth,
                      min(spawn_depth_limit, MAX_NESTING_DEPTH), recorded=recorded)
@@ -783,6 +789,9 @@ async def execute(
                 if sched.usage.total else _NO_USAGE,
                 "duration_s": prior_s + time.perf_counter() - t0})
             await sched.flush()
+        elif failed_hook and failed_hook[0] > 0:
+            await _tell_stopped(sched, hook_list, failed_hook[0], prior_s + time.perf_counter()
+                                - t0)
         if own_backends and cache.opened:
             await cache.aclose()
 
@@ -805,6 +814,33 @@ async def execute(
     return RunResult(rid, spec.name, finished["status"], finished["output"], log,
                      Usage(used.prompt_tokens, used.completion_tokens),
                      prior_s + time.perf_counter() - t0, finished["error"])
+
+
+async def _tell_stopped(sched: Scheduler, hooks: Sequence[Hook], failed: int,
+                        duration_s: float) -> None:
+    """After hook ``failed`` raised, give the hooks before it, which have every event up
+    to it (a trace store ahead of a hook of the user's), the events queued since and a
+    ``run_finished`` of status ``cancelled`` naming the error: the run stopped, and a
+    resume continues it. Without it such a store kept the run as running, with no end,
+    for as long as the process lived. A hook that fails again is let be: the first
+    error is the one raised."""
+    error = sched.hook_error
+    assert error is not None
+    name = getattr(hooks[failed], "__name__", None) or type(hooks[failed]).__name__
+    sched.trusted_event(ev.RunFinished, {
+        "status": "cancelled", "output": None,
+        "error": f"the run stopped: event hook {failed + 1} of {len(hooks)} ({name}) "
+                 f"raised {type(error).__name__}: {error}",
+        "usage": ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
+                               completion_tokens=sched.usage.completion_tokens)
+        if sched.usage.total else _NO_USAGE,
+        "duration_s": duration_s})
+    batch = sched.take_pending()
+    for hook in hooks[:failed]:
+        try:
+            await hook(batch)
+        except Exception:
+            return
 
 
 #: the step events that say where a step stands (a plan's call or error does not)

@@ -416,6 +416,13 @@ class Scheduler:
                 self.hook_error = exc
                 raise
 
+    def take_pending(self) -> list[ev._Event]:
+        """The events queued and not delivered, taken from the queue: after a hook failed
+        (:attr:`hook_error`), what the hooks before it are still given (see
+        :func:`~orchestrator.runtime.engine.execute`)."""
+        batch, self._pending_events = self._pending_events, []
+        return [e for e in batch if isinstance(e, ev._Event)]
+
     def cancel(self) -> None:
         """Cancel the run: in-flight calls are cancelled and recorded as such."""
         self.cancelled = True
