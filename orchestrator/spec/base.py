@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
 #: the pydantic error type of a boolean given where a number belongs
 BOOL_NOT_NUMBER = "bool_not_number"
+#: the pydantic error type of a string given where a number belongs; its context names
+#: what was expected (``expected``: "an integer", "a number") and, where the text reads
+#: as one, the number as written without its quotes (``unquoted``)
+STRING_NOT_NUMBER = "string_not_number"
 #: the pydantic error type of a field a step kind has but does not use (the rest of the
 #: step is still worth checking without it)
 FIELD_NOT_USED = "field_not_used"
@@ -28,15 +36,70 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
+#: numbers as YAML 1.2's core schema writes them: the float form (an integer is one), and
+#: an octal integer
+_YAML12_NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_YAML12_OCTAL = re.compile(r"0o[0-7]+")
+_YAML11 = yaml.resolver.Resolver()
+
+
+def yaml12_only_number(text: str) -> int | float | None:
+    """The number ``text`` is to YAML 1.2, by which editors check a workflow file against
+    its JSON Schema, where PyYAML's YAML 1.1 reads it as text: ``1e-3`` and ``1.0e5``
+    (1.1 wants a point and a signed exponent), ``0o17``. ``None`` for other text (``3``,
+    which both read as a number, and ``abc``)."""
+    tag = _YAML11.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    if tag != "tag:yaml.org,2002:str":
+        return None
+    if _YAML12_OCTAL.fullmatch(text):
+        return int(text[2:], 8)
+    if not _YAML12_NUMBER.fullmatch(text):
+        return None
+    return float(text)
+
+
+_LAX_INT: TypeAdapter[int] = TypeAdapter(int)
+_LAX_FLOAT: TypeAdapter[float] = TypeAdapter(float)
+
+
+def _number_only(lax: TypeAdapter[Any], expected: str) -> Callable[[Any], Any]:
+    """A check that refuses a boolean (:func:`_not_bool`) and a string where ``expected``
+    belongs. pydantic's lax mode reads ``"3"`` as 3, where the published JSON Schema says
+    integer: an editor flagged `n: "3"` that validation passed, and the two disagreed
+    about what a workflow is. (A whole float, ``3.0``, stays an integer for both: JSON
+    Schema counts a number by its value.)"""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            number = yaml12_only_number(value)
+            if number is not None:
+                # written without quotes, PyYAML gave its text; and a plan's own steps
+                # (a static plan's options) are recorded as they were read
+                return number
+            try:
+                read = lax.validate_python(value)
+            except ValidationError:
+                return value  # no number: pydantic's own error says so
+            context = {"expected": expected}
+            if math.isfinite(read):
+                context["unquoted"] = value.strip()
+            raise PydanticCustomError(STRING_NOT_NUMBER, "{expected}, not a string", context)
+        return _not_bool(value)
+
+    return check
+
+
 #: what a spec field that takes numbers is declared with, rather than ``int`` or ``float``
-#: (a test checks that every numeric field of the spec refuses booleans)
+#: (a test checks that every numeric field of the spec refuses booleans and strings)
 NOT_BOOL = BeforeValidator(_not_bool)
-Integer = Annotated[int, NOT_BOOL]
-Number = Annotated[float, NOT_BOOL]
+WHOLE_ONLY = BeforeValidator(_number_only(_LAX_INT, "an integer"))
+NUMBER_ONLY = BeforeValidator(_number_only(_LAX_FLOAT, "a number"))
+Integer = Annotated[int, WHOLE_ONLY]
+Number = Annotated[float, NUMBER_ONLY]
 # (not ``Integer | None``: pydantic would write a constraint of such a field, ``ge=1``,
 # into the JSON Schema as an unknown keyword rather than as ``minimum``)
-OptionalInteger = Annotated[int | None, NOT_BOOL]
-OptionalNumber = Annotated[float | None, NOT_BOOL]
+OptionalInteger = Annotated[int | None, WHOLE_ONLY]
+OptionalNumber = Annotated[float | None, NUMBER_ONLY]
 
 
 class _Model(BaseModel):

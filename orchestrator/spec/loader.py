@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from orchestrator.errors import Problem, ValidationFailed
 from orchestrator.errors import shown as _shown
 from orchestrator.spec._scalar_lines import Layout, layout
-from orchestrator.spec.base import BOOL_NOT_NUMBER
+from orchestrator.spec.base import BOOL_NOT_NUMBER, STRING_NOT_NUMBER
 from orchestrator.spec.models import STEP_KINDS, ModelConfig, WorkflowSpec, shown_json
 
 PathT = tuple[str | int, ...]
@@ -486,6 +486,13 @@ def pydantic_problems(exc: ValidationError, data: Any, smap: SourceMap,
             msg = (f"{shown}: a number, not `{str(err.get('input')).lower()}` (YAML reads "
                    "true/false, yes/no and on/off as booleans)")
             hint = "write a number"
+        elif kind == STRING_NOT_NUMBER:
+            ctx = err.get("ctx") or {}
+            msg = (f"{shown}: must be {ctx.get('expected', 'a number')}, got the string "
+                   f"{shown_json(err.get('input'))}")
+            hint = (f"write it without quotes (`{path[-1]}: {ctx['unquoted']}`): quoted, "
+                    "YAML reads it as text" if "unquoted" in ctx
+                    else f"write {ctx.get('expected', 'a number')}")
         elif kind in ("model_type", "model_attributes_type"):
             # pydantic names its class ("a valid dictionary or instance of InputSpec")
             msg = f"{shown}: must be a mapping of fields (got {shown_json(err.get('input'))})"

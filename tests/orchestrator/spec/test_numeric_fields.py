@@ -1,6 +1,7 @@
 """Every field of the workflow spec that takes numbers refuses a boolean (pydantic's lax
-mode takes ``True`` as 1): declared with ``Integer``/``Number`` of ``spec.base``, not
-``int``/``float``. A field added later with a bare ``int`` fails here."""
+mode takes ``True`` as 1) and a string that holds a number (it takes ``"3"`` as 3):
+declared with ``Integer``/``Number`` of ``spec.base``, not ``int``/``float``. A field
+added later with a bare ``int`` fails here."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import jsonschema
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.spec.base import BOOL_NOT_NUMBER, _Model
+from orchestrator.spec.base import BOOL_NOT_NUMBER, STRING_NOT_NUMBER, _Model
 from orchestrator.spec.models import WorkflowSpec
 
 
@@ -65,6 +66,16 @@ def test_a_numeric_field_refuses_a_boolean(model: str, name: str, value: bool) -
     assert [e["type"] for e in info.value.errors() if e["loc"] == (name,)] == [BOOL_NOT_NUMBER]
 
 
+@pytest.mark.parametrize(("model", "name"), _FIELDS)
+@pytest.mark.parametrize("value", ["1", "2.0", " 3 "])
+def test_a_numeric_field_refuses_a_string_holding_a_number(model: str, name: str,
+                                                           value: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _BY_NAME[model].model_validate({name: value})
+    types_ = [e["type"] for e in info.value.errors() if e["loc"] == (name,)]
+    assert types_ in ([STRING_NOT_NUMBER], ["literal_error"]), types_  # `version: "1"`
+
+
 _SCHEMA = json.loads((Path(__file__).parents[3] / "schemas" / "workflow.schema.json")
                      .read_text(encoding="utf-8"))
 
@@ -72,12 +83,13 @@ _SCHEMA = json.loads((Path(__file__).parents[3] / "schemas" / "workflow.schema.j
 @pytest.mark.parametrize(("model", "name"), _FIELDS)
 def test_the_published_schema_agrees(model: str, name: str) -> None:
     """schemas/workflow.schema.json refused a boolean there all along (JSON Schema's
-    integer and number exclude booleans) while validation took it: now both refuse it,
-    and they agree on numbers in and out of the field's bounds."""
+    integer and number exclude booleans), and a string such as "3", while validation took
+    both: now both refuse them, and they agree on numbers in and out of the field's
+    bounds, a whole float (3.0) among them."""
     where = _SCHEMA if model == "WorkflowSpec" else _SCHEMA["$defs"][model]
     validator = jsonschema.Draft202012Validator(
         {"$defs": _SCHEMA["$defs"], **where["properties"][name]})
-    for value in (True, False, -1, 0, 0.5, 1, 2, 3, 100, 10**7):
+    for value in (True, False, -1, 0, 0.5, 1, 2, 3, 100, 10**7, 3.0, "1", "3", "0.5", " 2 "):
         try:
             _BY_NAME[model].model_validate({name: value})
             taken = True
