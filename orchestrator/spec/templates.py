@@ -18,10 +18,21 @@ from pprint import pformat
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateAssertionError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from orchestrator.errors import ReferenceResolutionError, TemplateRenderError, clipped
+from orchestrator.spec._template_bounds import (
+    MAX_RENDER_CHARS,
+    bounded_filters,
+    check_percent,
+    checked_call,
+    concat,
+    lipsum,
+    str_format,
+)
+from orchestrator.spec._template_bounds import TooLarge as _TooLarge
 from orchestrator.spec.refs import (
     REF_RE,
     Names,
@@ -32,10 +43,6 @@ from orchestrator.spec.refs import (
     parse_ref,
 )
 
-#: most characters a rendered template, or one string or list a template builds with `*`
-#: or `+`, may have: past it rendering stops with an error instead of taking the memory
-#: of the process (`{{ ('x' * 100000) * 100000 }}` is ten gigabytes)
-MAX_RENDER_CHARS = 10_000_000
 #: most bits of an integer `**` may produce (as the calc tool)
 _MAX_POW_BITS = 4_000
 
@@ -79,15 +86,43 @@ def _pprint(value: Any) -> str:
     return pformat(value)
 
 
-class _TooLarge(Exception):
-    pass
+class _CodeGenerator(CodeGenerator):
+    """Jinja2's code generator, whose `~` joins its parts through the environment's
+    :meth:`_Sandbox.sized_concat`, which sizes them first."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            join = "markup_join"
+        else:
+            join = "str_join"
+        self.write(f"environment.sized_concat({join}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja2's immutable sandbox, with `*`, `+` and `**` held to sizes that fit in memory
-    (the sandbox bounds `range` only)."""
+    """Jinja2's immutable sandbox, where each operation that builds a value is held to a
+    size that fits in memory (the sandbox bounds `range` only): `*`, `+`, `**`, `%` and
+    `~`, the methods of strings (``'x'.center(n)``, ``sep.join(items)``, ``str.format``),
+    and the filters that take a size (see :mod:`orchestrator.spec._template_bounds`)."""
 
-    intercepted_binops = frozenset({"*", "+", "**"})
+    intercepted_binops = frozenset({"*", "+", "**", "%"})
+    code_generator_class = _CodeGenerator
+    sized_concat = staticmethod(concat)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any,
+             **kwargs: Any) -> Any:
+        args, kwargs = checked_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        if super().wrap_str_format(value) is None:
+            return None
+        return str_format(self, value)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # a JSON object's field before a dict method: `steps.a.output.items` is its
@@ -116,6 +151,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                         len(seq) * n > MAX_RENDER_CHARS):
                     raise _TooLarge(f"`*` would make a {type(seq).__name__} of "
                                     f"{len(seq) * n:,} items, more than {MAX_RENDER_CHARS:,}")
+        elif operator == "%":
+            check_percent(left, right)
         elif isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple) and (
                 len(left) + len(right) > MAX_RENDER_CHARS):
             raise _TooLarge(f"`+` would make a {type(left).__name__} of "
@@ -130,6 +167,8 @@ def environment() -> ImmutableSandboxedEnvironment:
     env.filters["json"] = _tojson
     env.filters["pprint"] = _pprint
     env.filters[_REF_FILTER] = _ref_text
+    env.filters.update(bounded_filters(env))
+    env.globals["lipsum"] = lipsum(env.globals["lipsum"])  # type: ignore[arg-type]
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _not_json}
     return env
 

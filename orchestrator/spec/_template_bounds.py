@@ -1,0 +1,411 @@
+"""What one operation of a template may build, bounded before it is built.
+
+A rendered template is cut at :data:`MAX_RENDER_CHARS` characters, but a value inside it
+is made whole before anything is written: ``'x' | center(10**10)``, ``'x'.ljust(10**10)``,
+``'%*s' % (10**10, 'x')`` or ``'{:>10000000000}'.format('x')`` asked for ten gigabytes,
+and the process was killed for memory with its run. Each operation whose size a number
+it is given decides (a width, a count, an indent) or that repeats a value it is given (a
+separator, a replacement, a concatenation) is sized first here from its arguments, and
+refused with :class:`TooLarge` when it would pass the limit; its result is never changed.
+The sandbox (``templates._Sandbox``) calls these from Jinja2's own hooks: its ``call``
+(methods), ``call_binop`` (``%``), ``wrap_str_format`` (``str.format``), the filters it
+installs over Jinja2's, and its code generator's ``~``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import textwrap
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from jinja2 import pass_environment
+from jinja2.filters import make_attrgetter
+from jinja2.sandbox import SandboxedFormatter
+from markupsafe import EscapeFormatter, Markup
+
+#: most characters a rendered template, or one string or list a template builds, may
+#: have: past it rendering stops with an error instead of taking the memory of the
+#: process (`{{ ('x' * 100000) * 100000 }}` is ten gigabytes)
+MAX_RENDER_CHARS = 10_000_000
+#: the most digits ``round`` is given: past every float's and every printable int's
+#: digits (Python prints at most 4,300), so no result changes, while ``round(x, 10**9,
+#: 'floor')`` computed ``10 ** 10**9`` first
+_MAX_ROUND_DIGITS = 5_000
+
+
+class TooLarge(Exception):
+    """An operation of a template would build a value past :data:`MAX_RENDER_CHARS`."""
+
+
+def check_size(what: str, size: int, unit: str = "characters") -> None:
+    """:raises TooLarge: naming ``what`` when ``size`` passes :data:`MAX_RENDER_CHARS`."""
+    if size > MAX_RENDER_CHARS:
+        raise TooLarge(f"{what} would make {size:,} {unit}, more than {MAX_RENDER_CHARS:,}")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _length(value: Any) -> int:
+    return len(value) if isinstance(value, str | bytes | bytearray) else 0
+
+
+# --- methods of str and bytes, and int.to_bytes ---------------------------------------
+
+def _arg(args: tuple[Any, ...], kwargs: Mapping[str, Any], at: int, name: str,
+         default: Any = None) -> Any:
+    return args[at] if len(args) > at else kwargs.get(name, default)
+
+
+def _padded(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    return max(len(obj), _int(_arg(args, kwargs, 0, "width")))
+
+
+def _expanded(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    tab = "\t" if isinstance(obj, str) else b"\t"
+    tabs: int = obj.count(tab)
+    return len(obj) + tabs * max(_int(_arg(args, kwargs, 0, "tabsize", 8)), 0)
+
+
+def _replaced(obj: Any, old: Any, new: Any, count: Any) -> int:
+    if type(old) is not type(obj) and not isinstance(old, type(obj)):
+        return 0  # refused by the method itself
+    found = obj.count(old) if old else len(obj) + 1
+    limit = _int(count) if isinstance(count, int) else -1
+    if limit >= 0:
+        found = min(found, limit)
+    return int(len(obj) + found * (_length(new) - len(old)))
+
+
+def _replace(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    return _replaced(obj, _arg(args, kwargs, 0, "old", ""), _arg(args, kwargs, 1, "new", ""),
+                     _arg(args, kwargs, 2, "count", -1))
+
+
+def _translated(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    table = _arg(args, kwargs, 0, "table")
+    values = table.values() if isinstance(table, Mapping) else (
+        table if isinstance(table, list | tuple) else ())
+    return len(obj) * max([1, *(_length(v) for v in values)])
+
+
+def _joined(sep: Any, items: list[Any]) -> int:
+    return sum(_length(item) for item in items) + len(sep) * max(len(items) - 1, 0)
+
+
+#: a method's name -> the size of what it returns, from the object and its arguments
+_METHOD_SIZES: dict[str, Callable[[Any, tuple[Any, ...], Mapping[str, Any]], int]] = {
+    "center": _padded, "ljust": _padded, "rjust": _padded, "zfill": _padded,
+    "expandtabs": _expanded, "replace": _replace, "translate": _translated,
+}
+
+
+def checked_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+                 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Size a call a template makes of a method of a string (``'x'.center(n)``,
+    ``sep.join(items)``) or ``int.to_bytes`` before it runs.
+
+    :returns: the arguments to call it with: a ``join``'s items made a list, once.
+    :raises TooLarge: when what it returns would pass the limit.
+    """
+    owner, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")
+    if isinstance(owner, int) and not isinstance(owner, bool) and name == "to_bytes":
+        check_size("to_bytes", _int(_arg(args, kwargs, 0, "length", 1)), "bytes")
+    if not isinstance(owner, str | bytes | bytearray):
+        return args, kwargs
+    if name == "join" and args:
+        items = list(args[0])
+        check_size("join", _joined(owner, items))
+        return (items, *args[1:]), kwargs
+    sized = _METHOD_SIZES.get(name)
+    if sized is not None:
+        check_size(name, sized(owner, args, kwargs))
+    return args, kwargs
+
+
+# --- str.format and % -------------------------------------------------------------
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _spec_width(spec: str, what: str) -> int:
+    """The largest number a format spec holds (its width or precision).
+
+    :raises TooLarge: when it passes the limit."""
+    runs = _DIGITS.findall(spec)
+    for run in runs:
+        if len(run) > len(str(MAX_RENDER_CHARS)):
+            raise TooLarge(f"{what}: the format {spec!r} asks for more than "
+                           f"{MAX_RENDER_CHARS:,} characters")
+    widest = max((int(run) for run in runs), default=0)
+    check_size(what, widest)
+    return widest
+
+
+class BoundedFormatter(SandboxedFormatter):
+    """The sandbox's ``str.format`` formatter, sizing each field's format spec before the
+    field is made and refusing once the fields made pass the limit (``'{0}{0}...'``
+    repeats an argument)."""
+
+    _made = 0
+
+    def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
+        self._made = len(format_string)
+        return super().vformat(format_string, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        _spec_width(format_spec, "format")
+        text = super().format_field(value, format_spec)
+        self._made += len(text)
+        check_size("format", self._made)
+        return text
+
+
+class BoundedEscapeFormatter(BoundedFormatter, EscapeFormatter):
+    """:class:`BoundedFormatter` for a ``Markup`` string: its fields escaped."""
+
+
+def str_format(env: Any, method: Any) -> Callable[..., str]:
+    """A sandboxed ``str.format`` / ``str.format_map`` of ``method``'s string, as
+    Jinja2's own, its fields sized by :class:`BoundedFormatter`."""
+    text = method.__self__
+    formatter = (BoundedEscapeFormatter(env, escape=text.escape) if isinstance(text, Markup)
+                 else BoundedFormatter(env))
+    is_format_map = method.__name__ == "format_map"
+
+    def wrapper(*args: Any, **kwargs: Any) -> str:
+        if is_format_map:
+            if kwargs:
+                raise TypeError("format_map() takes no keyword arguments")
+            if len(args) != 1:
+                raise TypeError(f"format_map() takes exactly one argument ({len(args)} given)")
+            kwargs, args = args[0], ()
+        return type(text)(formatter.vformat(text, args, kwargs))  # type: ignore[no-any-return]
+
+    return functools.update_wrapper(wrapper, method)
+
+
+#: one conversion of printf-style formatting, after its `%` and its `(key)`
+_CONVERSION = re.compile(r"[-+ #0]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.)", re.DOTALL)
+
+
+def _percent_key(fmt: str, at: int) -> tuple[str, int] | None:
+    """The `(key)` of a conversion starting at ``at`` (parentheses nest, as in Python)."""
+    depth, i = 1, at + 1
+    while i < len(fmt) and depth:
+        depth += {"(": 1, ")": -1}.get(fmt[i], 0)
+        i += 1
+    return (fmt[at + 1:i - 1], i) if not depth else None
+
+
+def percent_size(fmt: str, values: Any) -> int:
+    """An upper bound of the length of ``fmt % values``, as far as Python would get in it
+    (up to a bad conversion or a missing value, where it stops with its own error). A
+    conversion counts its width, and its value's text (computed once a value) cut or
+    lengthened by its precision."""
+    positional = list(values) if isinstance(values, tuple) else [values]
+    mapping = values if hasattr(values, "__getitem__") and not isinstance(
+        values, tuple | str) else None
+    texts: dict[tuple[int, str], int] = {}
+    size, i = 0, 0
+    while True:
+        at = fmt.find("%", i)
+        if at < 0:
+            return size + len(fmt) - i
+        size += at - i
+        i = at + 1
+        key = None
+        if i < len(fmt) and fmt[i] == "(":
+            found = _percent_key(fmt, i)
+            if found is None or mapping is None:
+                return size
+            key, i = found
+        match = _CONVERSION.match(fmt, i)
+        if match is None:
+            return size
+        width, precision, conversion = match.groups()
+        i = match.end()
+        if conversion == "%":
+            size += 1
+            continue
+        asked: dict[str, int] = {}
+        for name, part in (("width", width), ("precision", precision)):
+            if part == "*":
+                if not positional:
+                    return size
+                asked[name] = abs(_int(positional.pop(0)))  # (-n: n, left-justified)
+            elif part:
+                if len(part) > len(str(MAX_RENDER_CHARS)):
+                    return MAX_RENDER_CHARS + 1
+                asked[name] = int(part)
+        if key is not None:
+            try:
+                value = mapping[key]  # type: ignore[index]
+            except Exception:
+                return size
+        elif positional:
+            value = positional.pop(0)
+        else:
+            return size
+        text = texts.get((id(value), conversion))
+        if text is None:
+            try:  # the value's text, or a number's digits (as many as its bits)
+                text = len(("%" + conversion) % (value,))
+            except Exception:
+                return size
+            texts[(id(value), conversion)] = text
+        if "precision" in asked:
+            given = asked["precision"]
+            text = min(text, given) if conversion in "sra" else text + given
+        size += max(text, asked.get("width", 0))
+        if size > MAX_RENDER_CHARS:
+            return size
+
+
+def check_percent(fmt: Any, values: Any) -> None:
+    """:raises TooLarge: when ``fmt % values`` (a string's, the `format` filter's) would
+    pass the limit."""
+    if isinstance(fmt, str):
+        check_size("`%`", percent_size(fmt, values))
+
+
+# --- ~ --------------------------------------------------------------------------
+
+def concat(join: Callable[[Iterable[Any]], str], parts: tuple[Any, ...]) -> str:
+    """``a ~ b ~ c``: ``join`` (Jinja2's, which escapes where the template does) of the
+    parts, once the length of their text is known to fit."""
+    check_size("`~`", sum(len(part if isinstance(part, str) else str(part)) for part in parts))
+    return join(parts)
+
+
+# --- filters --------------------------------------------------------------------
+
+def _bounded(env: Any, original: Callable[..., Any], before: Callable[..., Any]) -> Any:
+    """``original`` (a Jinja2 filter) after ``before`` has sized its call: ``before`` gets
+    the environment and the filter's own arguments (not the context, environment or
+    evaluation context Jinja2 passes some filters first), and may return new ones to call
+    it with (items made a list, once)."""
+    passed = 1 if getattr(original, "jinja_pass_arg", None) is not None else 0
+
+    @functools.wraps(original)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        changed = before(env, *args[passed:], **kwargs)
+        if changed is not None:
+            args = (*args[:passed], *changed[0])
+            kwargs = changed[1]
+        return original(*args, **kwargs)
+
+    return run
+
+
+_Args = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def _center(env: Any, value: Any, width: Any = 80) -> None:
+    check_size("center", max(len(str(value)), _int(width)))
+
+
+def _indent(env: Any, s: Any, width: Any = 4, first: bool = False, blank: bool = False) -> None:
+    text = str(s)
+    pad = len(width) if isinstance(width, str) else max(_int(width), 0)
+    check_size("indent", len(text) + (text.count("\n") + 1) * pad)
+
+
+def _replace_filter(env: Any, s: Any, old: Any, new: Any, count: Any = None) -> None:
+    check_size("replace", _replaced(str(s), str(old), str(new),
+                                    -1 if count is None else count))
+
+
+def _join_filter(env: Any, value: Any, d: Any = "", attribute: Any = None) -> _Args:
+    items = list(value)
+    shown = items if attribute is None else list(map(make_attrgetter(env, attribute), items))
+    check_size("join", _joined(str(d), [str(item) for item in shown]))
+    return (items, d, attribute), {}
+
+
+def _format_filter(env: Any, value: Any, *args: Any, **kwargs: Any) -> None:
+    check_percent(str(value), kwargs or args)
+
+
+def _tojson(env: Any, value: Any, indent: Any = None) -> None:
+    if indent is None:
+        return
+    step = len(indent) if isinstance(indent, str) else max(_int(indent), 0)
+    try:
+        flat = len(json.dumps(value, indent=0, default=str))
+        nested = len(json.dumps(value, indent=1, default=str))
+    except (TypeError, ValueError, RecursionError):
+        return  # the filter says why
+    check_size("tojson", flat + step * (nested - flat))
+
+
+def _batch(env: Any, value: Any, linecount: Any, fill_with: Any = None) -> None:
+    if fill_with is not None:
+        check_size("batch", _int(linecount), "items")
+
+
+def _slice(env: Any, value: Any, slices: Any, fill_with: Any = None) -> None:
+    check_size("slice", _int(slices), "lists")
+
+
+def _round(env: Any, value: Any, precision: Any = 0, method: str = "common") -> _Args:
+    if isinstance(precision, int):
+        precision = max(-_MAX_ROUND_DIGITS, min(precision, _MAX_ROUND_DIGITS))
+    return (value, precision, method), {}
+
+
+def _sum(env: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> _Args:
+    items = list(iterable)
+    if isinstance(start, list | tuple):
+        shown = items if attribute is None else list(
+            map(make_attrgetter(env, attribute), items))
+        check_size("sum", len(start) + sum(len(i) for i in shown if isinstance(i, list | tuple)),
+                   "items")
+    return (items, attribute, start), {}
+
+
+@pass_environment
+def _wordwrap(environment: Any, s: Any, width: Any = 79, break_long_words: bool = True,
+              wrapstring: Any = None, break_on_hyphens: bool = True) -> str:
+    """Jinja2's ``wordwrap``, its lines sized before they are joined (``wrapstring`` is
+    put between each two)."""
+    sep = environment.newline_sequence if wrapstring is None else wrapstring
+    paragraphs = [textwrap.wrap(line, width=width, expand_tabs=False,
+                                replace_whitespace=False, break_long_words=break_long_words,
+                                break_on_hyphens=break_on_hyphens)
+                  for line in s.splitlines()]
+    check_size("wordwrap", sum(_joined(sep, lines) for lines in paragraphs)
+               + len(sep) * max(len(paragraphs) - 1, 0))
+    return sep.join([sep.join(lines) for lines in paragraphs])  # type: ignore[no-any-return]
+
+
+
+#: Jinja2's filters this module sizes: name -> the check run before it
+_FILTER_CHECKS: dict[str, Callable[..., Any]] = {
+    "center": _center, "indent": _indent, "replace": _replace_filter, "join": _join_filter,
+    "format": _format_filter, "tojson": _tojson, "batch": _batch, "slice": _slice,
+    "round": _round, "sum": _sum,
+}
+
+
+def bounded_filters(env: Any) -> dict[str, Callable[..., Any]]:
+    """The filters of ``env`` that this module bounds, bounded."""
+    out = {name: _bounded(env, env.filters[name], check)
+           for name, check in _FILTER_CHECKS.items()}
+    out["wordwrap"] = _wordwrap
+    return out
+
+
+def lipsum(original: Callable[..., str]) -> Callable[..., str]:
+    """The ``lipsum`` global, its paragraphs and words counted first."""
+
+    @functools.wraps(original)
+    def run(n: Any = 5, html: bool = True, min: Any = 20, max: Any = 100) -> str:
+        check_size("lipsum", _int(n) * (_int(max) + _int(min)) * 12)
+        return original(n, html, min, max)
+
+    return run
