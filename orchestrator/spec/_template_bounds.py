@@ -202,11 +202,12 @@ def _percent_key(fmt: str, at: int) -> tuple[str, int] | None:
     return (fmt[at + 1:i - 1], i) if not depth else None
 
 
-def percent_size(fmt: str, values: Any) -> int:
+def percent_size(fmt: str, values: Any, *, of_bytes: bool = False) -> int:
     """An upper bound of the length of ``fmt % values``, as far as Python would get in it
     (up to a bad conversion or a missing value, where it stops with its own error). A
     conversion counts its width, and its value's text (computed once a value) cut or
-    lengthened by its precision."""
+    lengthened by its precision. ``of_bytes``: ``fmt`` is bytes read as Latin-1, whose
+    `(key)` is bytes."""
     positional = list(values) if isinstance(values, tuple) else [values]
     mapping = values if hasattr(values, "__getitem__") and not isinstance(
         values, tuple | str) else None
@@ -244,7 +245,7 @@ def percent_size(fmt: str, values: Any) -> int:
                 asked[name] = int(part)
         if key is not None:
             try:
-                value = mapping[key]  # type: ignore[index]
+                value = mapping[key.encode("latin-1") if of_bytes else key]  # type: ignore[index]
             except Exception:
                 return size
         elif positional:
@@ -254,22 +255,25 @@ def percent_size(fmt: str, values: Any) -> int:
         text = texts.get((id(value), conversion))
         if text is None:
             try:  # the value's text, or a number's digits (as many as its bits)
-                text = len(("%" + conversion) % (value,))
+                # (bytes' `%b` as `%s`, whose text of bytes, b'..', is the longer)
+                text = len(("%" + ("s" if conversion == "b" else conversion)) % (value,))
             except Exception:
                 return size
             texts[(id(value), conversion)] = text
         if "precision" in asked:
             given = asked["precision"]
-            text = min(text, given) if conversion in "sra" else text + given
+            text = min(text, given) if conversion in "srab" else text + given
         size += max(text, asked.get("width", 0))
         if size > MAX_RENDER_CHARS:
             return size
 
 
 def check_percent(fmt: Any, values: Any) -> None:
-    """:raises TooLarge: when ``fmt % values`` (a string's, the `format` filter's) would
-    pass the limit."""
-    if isinstance(fmt, str):
+    """:raises TooLarge: when ``fmt % values`` (a string's or bytes', the `format`
+    filter's) would pass the limit."""
+    if isinstance(fmt, bytes | bytearray):
+        check_size("`%`", percent_size(fmt.decode("latin-1"), values, of_bytes=True))
+    elif isinstance(fmt, str):
         check_size("`%`", percent_size(fmt, values))
 
 
