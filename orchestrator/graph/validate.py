@@ -19,7 +19,7 @@ from orchestrator.graph.allowlist import registry_loader
 from orchestrator.graph.compile import compile_workflow
 from orchestrator.graph.subworkflows import SubworkflowCheck
 from orchestrator.runtime.registry import Registry, find_callable_module
-from orchestrator.spec.base import BOOL_NOT_NUMBER, FIELD_NOT_USED
+from orchestrator.spec.base import BOOL_NOT_NUMBER, FIELD_NOT_USED, STRING_NOT_NUMBER
 from orchestrator.spec.loader import (
     SourceMap,
     find_workflow,
@@ -130,12 +130,14 @@ def _repaired_top(top: dict[str, Any], exc: ValidationError,
 
 
 #: errors that leave the rest of a step worth checking once their field is dropped
-_DROPPABLE_ERRORS = frozenset({"extra_forbidden", BOOL_NOT_NUMBER, FIELD_NOT_USED})
+_DROPPABLE_ERRORS = frozenset({"extra_forbidden", BOOL_NOT_NUMBER, STRING_NOT_NUMBER,
+                               FIELD_NOT_USED})
 
 
 def _without_unknown_fields(raw: Any, exc: ValidationError) -> Any:
-    """The step with its unknown top-level fields, those holding a boolean where a number
-    belongs and those its kind does not use, dropped, if that is all that was wrong."""
+    """The step with its unknown top-level fields, those holding a boolean or a string
+    where a number belongs and those its kind does not use, dropped, if that is all that
+    was wrong."""
     errs = exc.errors(include_url=False)
     if not isinstance(raw, dict) or any(
             e["type"] not in _DROPPABLE_ERRORS or len(e["loc"]) < 2

@@ -142,3 +142,21 @@ steps:
         (7, "unknown step 'nope' in `steps.nope.output`"),
         (8, "steps.0.max_tokens: a number, not `true`"),
         (10, "steps.0.retry.max_attempts: a number, not `true`")]
+
+
+def test_a_step_with_a_quoted_number_is_still_checked() -> None:
+    """As with a boolean: the step is checked without the quoted number, so a bad
+    reference in its prompt is reported in the same pass (it was not)."""
+    text = """\
+name: w
+models:
+  default: {backend: simulated}
+steps:
+  - id: a
+    kind: llm
+    prompt: hi {{ steps.nope.output }}
+    max_tokens: "40"
+"""
+    assert [(p.line, p.message) for p in validate_text(text, "w.yaml")] == [
+        (7, "unknown step 'nope' in `steps.nope.output`"),
+        (8, "steps.0.max_tokens: must be an integer, got the string '40'")]
