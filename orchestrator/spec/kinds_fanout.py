@@ -110,8 +110,12 @@ class Scorer(_Model):
     - ``endpoint``: the base URL of an OpenAI-compatible server (a reward model served
       by vLLM, say) with ``model``; scored like ``llm``.
 
-    A check passes when the score is at least ``threshold``; without a threshold when it
-    is true (``true``/``yes``/``pass``, a non-zero number, a non-empty value).
+    A check passes when the score is at least ``threshold``. Without a threshold, a
+    tool's value passes when it is true: ``true``/``yes``/``pass`` (not ``false``/``no``),
+    a number (or a text that is only a number) that is not 0, any other non-empty value
+    or text (the ``extract`` tool's ``Answer: 0``); a judge's reply (``llm``,
+    ``endpoint``) by its first word when that is a verdict (``No, ...`` fails), else by
+    its first number (not 0), else when it is not empty.
 
     A scorer of a ``map``'s items also sees what the item's step saw: the map's item
     variable (``item``, or its ``as:``), with ``index`` the item's index.
