@@ -20,12 +20,24 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _interrupted_after(delay_s: float, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """`python -m orchestrator.cli ARGS` given a SIGINT ``delay_s`` after the package
+    ``orchestrator.cli`` is imported, when it goes on to load the commands. (Timed from the
+    start of the process, a signal on a loaded machine came while Python itself started,
+    in its ``site`` module, before any of Ponder ran: that is Python's, not Ponder's.)
+    ``-X importtime`` says when each import is done, on stderr."""
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "orchestrator.cli",
+                             *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    before = []
+    for line in proc.stderr:
+        before.append(line)
+        if line.rstrip().endswith("| orchestrator.cli"):
+            break
     time.sleep(delay_s)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(before) + err)
 
 
 @pytest.mark.parametrize("delay_s", [0.05, 0.15, 0.3])
