@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +33,9 @@ from orchestrator.spec.models import (
     WorkflowSpec,
     WorkflowStep,
     json_kind,
+    json_path,
     json_type_ok,
+    non_finite_at,
     shown_json,
 )
 from orchestrator.spec.refs import REF_RE, Ref, iter_refs, parse_ref
@@ -186,30 +186,6 @@ def _template_fields(step: Any) -> list[tuple[str, str]]:
     else:
         names = getattr(step, "template_fields", ())
     return [(n, getattr(step, n)) for n in names if isinstance(getattr(step, n, None), str)]
-
-
-def _non_finite_at(value: Any) -> tuple[tuple[str | int, ...], str] | None:
-    """Where a step (the fields written in it, in nested models too) holds NaN or
-    Infinity: its path from the step, and which number (``-Infinity``); or None."""
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
-    seen: set[int] = set()  # each container once: one that holds itself (SDK data) ends
-    while stack:
-        path, cur = stack.pop()
-        if isinstance(cur, float) and not math.isfinite(cur):
-            return path, "NaN" if math.isnan(cur) else "Infinity" if cur > 0 else "-Infinity"
-        if isinstance(cur, BaseModel | dict | list | tuple):
-            if id(cur) in seen:
-                continue
-            seen.add(id(cur))
-        if isinstance(cur, BaseModel):
-            fields = type(cur).model_fields
-            stack.extend(((*path, fields[f].alias or f), getattr(cur, f))
-                         for f in reversed(list(fields)) if f in cur.model_fields_set)
-        elif isinstance(cur, dict):
-            stack.extend(((*path, str(k)), v) for k, v in reversed(cur.items()))
-        elif isinstance(cur, list | tuple):
-            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(cur))))
-    return None
 
 
 def _value_fields(step: Any) -> list[tuple[str, Any]]:
@@ -612,11 +588,10 @@ class _Checker:
         a float in the SDK): the run records its workflow and each step's input as JSON,
         which has no such number (the record says null), so a replay or resume would pass
         another value than the run did. Refused in the words the run's inputs are."""
-        found = _non_finite_at(step)
+        found = non_finite_at(step, key=str, models=True)
         if found is not None:
             path, number = found
-            where = "".join(f"[{json.dumps(p, ensure_ascii=False)}]" if isinstance(p, int)
-                            or not p.isidentifier() else f".{p}" for p in path).lstrip(".")
+            where = json_path(path).lstrip(".")
             self.add((*base, *path), f"{step.kind} {step.id!r}: {where} is {number}, which "
                      "JSON has no number for", "write a finite number, or leave the value out")
 

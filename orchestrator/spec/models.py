@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from orchestrator.errors import SHOWN_CHARS, shown
@@ -262,31 +263,51 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def non_finite(value: Any, name: str) -> str | None:
-    """Where a value holds a number JSON has none for (NaN, Infinity), at any depth:
-    ``"x.y is NaN"``, ``"x[1] is Infinity"`` (``name`` is the value's own path), or None.
+def non_finite_at(value: Any, *, key: Callable[[Any], Any] = lambda k: k,
+                  models: bool = False) -> tuple[tuple[Any, ...], str] | None:
+    """Where a value holds a number JSON has none for (NaN, Infinity), at any depth: its
+    path (list indices, object keys as ``key`` makes them) and which number
+    (``"-Infinity"``); or None. ``models``: look into pydantic models too, through the
+    fields written in them (by alias), as a step's are.
 
     Python's json reads ``NaN`` and ``Infinity`` and a float can be either; no store, model
     or JSON output can hold them.
     """
-    stack: list[tuple[str, Any]] = [(name, value)]
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
     seen: set[int] = set()  # each container once: one that holds itself (SDK data) ends
     while stack:
         path, cur = stack.pop()
         if isinstance(cur, float) and not math.isfinite(cur):
-            number = "NaN" if math.isnan(cur) else "Infinity" if cur > 0 else "-Infinity"
-            return f"{path} is {number}"
-        if isinstance(cur, dict | list | tuple):
+            return path, "NaN" if math.isnan(cur) else "Infinity" if cur > 0 else "-Infinity"
+        model = models and isinstance(cur, BaseModel)
+        if model or isinstance(cur, dict | list | tuple):
             if id(cur) in seen:
                 continue
             seen.add(id(cur))
-        if isinstance(cur, dict):
-            stack.extend((f"{path}.{k}" if isinstance(k, str) and k.isidentifier()
-                          else f"{path}[{json.dumps(k, ensure_ascii=False)}]", v)
-                         for k, v in reversed(cur.items()))
+        if model:
+            fields = type(cur).model_fields
+            stack.extend(((*path, fields[f].alias or f), getattr(cur, f))
+                         for f in reversed(list(fields)) if f in cur.model_fields_set)
+        elif isinstance(cur, dict):
+            stack.extend(((*path, key(k)), v) for k, v in reversed(cur.items()))
         elif isinstance(cur, list | tuple):
-            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(cur))))
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(cur))))
     return None
+
+
+def json_path(path: Sequence[Any]) -> str:
+    """A path into a value as ``.a.b[1]["x y"]``: a name as ``.name``, an index or any
+    other key as its JSON in brackets."""
+    return "".join(f".{p}" if isinstance(p, str) and p.isidentifier()
+                   else f"[{json.dumps(p, ensure_ascii=False)}]" for p in path)
+
+
+def non_finite(value: Any, name: str) -> str | None:
+    """Where a value holds a number JSON has none for (NaN, Infinity), at any depth:
+    ``"x.y is NaN"``, ``"x[1] is Infinity"`` (``name`` is the value's own path), or None
+    (see :func:`non_finite_at`)."""
+    found = non_finite_at(value)
+    return None if found is None else f"{name}{json_path(found[0])} is {found[1]}"
 
 
 #: The most arrays and objects a value written in a workflow (an input's ``default``) may
