@@ -31,7 +31,6 @@ from orchestrator.runtime._process import writer_fields
 from orchestrator.runtime.contracts import Executor, Hook, LLMBackend, Usage
 from orchestrator.runtime.registry import Registry, ToolSpec, import_callable, tool_spec
 from orchestrator.runtime.scheduler import (
-    _NO_USAGE,
     Deferred,
     Scheduler,
     StepPlan,
@@ -39,6 +38,7 @@ from orchestrator.runtime.scheduler import (
     _Patch,
     built,
     cut_short_of,
+    event_usage,
 )
 from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
@@ -784,9 +784,7 @@ async def execute(
             _close_left_open(sched, left_open or {}, cancelled=status == "cancelled")
             sched.trusted_event(ev.RunFinished, {
                 "status": status, "output": output, "error": error,
-                "usage": ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
-                                       completion_tokens=sched.usage.completion_tokens)
-                if sched.usage.total else _NO_USAGE,
+                "usage": event_usage(sched.usage),
                 "duration_s": prior_s + time.perf_counter() - t0})
             await sched.flush()
         elif failed_hook and failed_hook[0] > 0:
@@ -831,9 +829,7 @@ async def _tell_stopped(sched: Scheduler, hooks: Sequence[Hook], failed: int,
         "status": "cancelled", "output": None,
         "error": f"the run stopped: event hook {failed + 1} of {len(hooks)} ({name}) "
                  f"raised {type(error).__name__}: {error}",
-        "usage": ev.UsageModel(prompt_tokens=sched.usage.prompt_tokens,
-                               completion_tokens=sched.usage.completion_tokens)
-        if sched.usage.total else _NO_USAGE,
+        "usage": event_usage(sched.usage),
         "duration_s": duration_s})
     batch = sched.take_pending()
     for hook in hooks[:failed]:
@@ -924,11 +920,8 @@ def _close_left_open(sched: Scheduler, left_open: dict[str, tuple[int, Usage, st
             continue
         reason = ("run cancelled" if attempt else "run cancelled before start") \
             if cancelled else why
-        usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
-                              completion_tokens=used.completion_tokens) \
-            if used.total else _NO_USAGE
         sched.event(ev.StepCancelled, step_id=sid, attempt=attempt, reason=reason,
-                    usage=usage)
+                    usage=event_usage(used))
 
 
 def _absolute_source(source: str | None) -> str | None:

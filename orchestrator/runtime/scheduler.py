@@ -989,9 +989,7 @@ class Scheduler:
         self.step_usage[sid] = used
         if self._nested_usage or self._nested_in is not None:
             self._spent(used, sid)
-            usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
-                                  completion_tokens=used.completion_tokens) if used.total \
-                else _NO_USAGE
+            usage = event_usage(used)
         elif used.prompt_tokens or used.completion_tokens:
             self.usage += used
             usage = ev.UsageModel(prompt_tokens=used.prompt_tokens,
@@ -1069,8 +1067,7 @@ class Scheduler:
             self._retried_usage[step_id] = self._retried_usage.get(step_id, Usage()) + used
         else:  # what its outcome says it used (its error's or its runs' count, if not noted)
             self.step_usage[step_id] = used
-        return ev.UsageModel(prompt_tokens=used.prompt_tokens,
-                             completion_tokens=used.completion_tokens)
+        return event_usage(used)
 
     def _budget_text(self, spent: tuple[Scheduler, int, int]) -> str:
         """Whose budget is spent, as a message says it (see :meth:`_budget_spent`)."""
@@ -1151,6 +1148,14 @@ def _dump_step(step: Any) -> dict[str, Any]:
 
 
 _NO_USAGE = ev.UsageModel()  # frozen: shared by the events of steps that used no tokens
+
+
+def event_usage(used: Usage) -> ev.UsageModel:
+    """Tokens as an event's ``usage`` (:data:`_NO_USAGE` for none)."""
+    if not used.total:
+        return _NO_USAGE
+    return ev.UsageModel(prompt_tokens=used.prompt_tokens,
+                         completion_tokens=used.completion_tokens)
 _PRIMITIVES = (str, int, float, bool, type(None))
 _PRIMITIVE_TYPES = frozenset(_PRIMITIVES)
 
