@@ -153,10 +153,8 @@ def _signature(fn: Callable[..., Any], tool_name: str) -> inspect.Signature:
     for pname, param in inspect.signature(fn).parameters.items():
         if not isinstance(param.annotation, str):
             continue
-        probe = functools.partial(_probe)  # carries the one hint to evaluate
-        probe.__annotations__ = {pname: param.annotation}
-        try:
-            inspect.get_annotations(probe, globals=namespace, eval_str=True)
+        try:  # (evaluated as inspect.signature(eval_str=True) evaluates it)
+            eval(param.annotation, namespace)
         except Exception as exc:
             raise ConfigError(
                 f"tool {tool_name!r}: the type hint of argument {pname!r} "
@@ -165,10 +163,6 @@ def _signature(fn: Callable[..., Any], tool_name: str) -> inspect.Signature:
             ) from None
     raise ConfigError(f"tool {tool_name!r}: its type hints do not resolve: "
                       f"{type(failure).__name__}: {failure}") from None
-
-
-def _probe() -> None:
-    """What :func:`_signature` hangs one hint on to evaluate it."""
 
 
 def _validatable(ann: Any) -> bool:
