@@ -112,7 +112,8 @@ class FirstFinish(Online):
         self.ctx = ctx
         self.owner = owner
         self.winner: int | None = None
-        #: the children accepted, in finish order (``first`` of them at most)
+        #: the children accepted (``first`` of them at most), in finish order; the
+        #: record lists them in declared order, as the join does (see :meth:`meta`)
         self.winners: list[int] = []
         self.checks: list[Score] = []
 
@@ -144,7 +145,9 @@ class FirstFinish(Online):
     def meta(self) -> dict[str, Any]:
         out: dict[str, Any] = {"winner": self.winner}
         if self.join.first > 1:
-            out["winners"] = list(self.winners)
+            # declared order, as the join lists them: it has only the fan-out's output, in
+            # declared order, after a resume; `finish_order` says in which they finished
+            out["winners"] = sorted(self.winners)
         if self.checks:
             out["checks"] = [s.to_json() for s in self.checks]
         return out

@@ -34,7 +34,10 @@ class JoinExecutor:
       ``normalize``; children without an answer are dropped; ``tie_break``);
     - ``best_of_n``: the output of the child with the highest score (ties: the earlier);
     - ``first_finish``: the output of the first child to finish (and pass ``check``);
-      with ``first: m`` above 1, the vote among the first ``m`` (short-m@k).
+      with ``first: m`` above 1, the vote among the first ``m`` to finish (short-m@k),
+      whose ``meta.winners`` lists them in declared order (the fan-out's and the join's
+      record alike); ties per ``tie_break`` as in any vote (``first``: the earliest in
+      declared order). The fan-out's ``finish_order`` is the order they finished.
 
     A ``spawn`` or ``sample`` step runs its own children and consults this join while
     they run (first-finish and adaptive vote stop them early); the join then reduces the
@@ -117,7 +120,7 @@ class JoinExecutor:
         if step.reducer in ("vote", "adaptive_vote") or (
                 step.reducer == "first_finish" and step.first > 1):
             if step.reducer == "first_finish":  # short-m@k: the vote of the first m
-                meta["winners"] = [c.index for c in sorted(ok, key=_finish_rank)]
+                meta["winners"] = sorted(c.index for c in ok)  # declared order
             answers, invalid = answers_of(ok, step)
             if not answers:
                 raise no_answer_error(step, step.of, ok, children, cut_short)
@@ -162,10 +165,6 @@ class JoinExecutor:
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return 0.0
-
-
-def _finish_rank(child: Child) -> tuple[int, int]:
-    return (child.rank if child.rank is not None else 1 << 30, child.index)
 
 
 def _summary(children: Sequence[Child]) -> dict[str, Any]:
