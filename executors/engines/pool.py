@@ -23,8 +23,12 @@ that finds every engine it has not tried taken out, none due for its probe, prob
 one out longest at once rather than failing without asking any (the retries of a step
 on a pool of one engine were spent so on one failure). Calls waiting for an engine that
 is taken out move to another. Errors of the call itself (HTTP
-4xx, bad configuration) are not retried. A streamed call is retried only before its first
-chunk; an engine that fails after it counts as failed all the same.
+4xx, bad configuration; an engine in process that refuses it with Python's ``ValueError`` or
+``TypeError``, as vLLM's and llama.cpp's do a prompt too long for the context, a bad
+sampling parameter or a schema they cannot follow) fail it at once, with the engine's
+words, and leave the engine in: another engine would refuse it too. A streamed call is
+retried only before its first chunk; an engine that fails after it counts as failed all
+the same.
 
 Busy engines. HTTP 429 and 503 (a full queue) are backpressure: the engine stays in and
 its failures are not counted; it gets no call until its ``Retry-After`` (else a back-off
@@ -847,9 +851,19 @@ def is_engine_fault(exc: BaseException) -> bool:
         return exc.status in _ENGINE_STATUSES or exc.status >= 500
     if isinstance(exc, BackendUnavailable | StepTimeout | BackendError):
         return True
-    if isinstance(exc, PonderError):
+    if isinstance(exc, PonderError) or is_request_error(exc):
         return False  # the call's own fault (configuration, schema...)
     return isinstance(exc, Exception)
+
+
+def is_request_error(exc: BaseException) -> bool:
+    """Whether a member's own (not Ponder's) error says the request itself is wrong:
+    Python's ``ValueError`` or ``TypeError``, with which an engine in process refuses a
+    prompt too long for its context, a bad sampling parameter or a schema it cannot
+    follow (vLLM's, llama.cpp's; the ``vllm`` backend reads them so too). Every engine of
+    the model would refuse it: the pool fails the call at once (see
+    :meth:`PoolBackend._rejected`), and the engine is not blamed."""
+    return isinstance(exc, ValueError | TypeError) and not isinstance(exc, PonderError)
 
 
 class PoolBackend:
@@ -1177,6 +1191,8 @@ class PoolBackend:
                 continue
             except Exception as exc:
                 if not is_engine_fault(exc):
+                    if is_request_error(exc):
+                        raise self._rejected(member, exc) from exc
                     raise
                 _add_spent(spent, sent)
                 moves.append(_move(member, exc))
@@ -1295,6 +1311,8 @@ class PoolBackend:
                 continue
             except Exception as exc:
                 if not is_engine_fault(exc):
+                    if is_request_error(exc):
+                        raise self._rejected(member, exc) from exc
                     raise
                 if sent:  # too late to move it; the next calls go elsewhere
                     if isinstance(exc, _Stall):
@@ -1510,6 +1528,14 @@ class PoolBackend:
     @property
     def _busy_wait_s(self) -> float:
         return 0.0 if self.nested else self.options.busy_wait_s
+
+    def _rejected(self, member: Member, exc: Exception) -> BackendHTTPError:
+        """The error of a call an engine refused for what it asks (:func:`is_request_error`):
+        a 400, as the ``vllm`` backend and an HTTP server give it, so that the step fails
+        without retries and a pool this one is a member of fails it too, naming the engine
+        and its words."""
+        return BackendHTTPError(f"pool {self.name!r}: engine {member.name!r} rejected the "
+                                f"request: {type(exc).__name__}: {exc}", status=400)
 
     def _gave_up(self, faults: list[tuple[str, Exception]]) -> BackendUnavailable:
         """The error of a call that failed on ``max_attempts`` engines, naming each one
