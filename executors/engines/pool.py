@@ -1159,8 +1159,7 @@ class PoolBackend:
         core = self._core
         tried: set[str] = set()
         attempts = 0
-        faults: list[tuple[str, Exception]] = []  # the engines that failed it, and how
-        moves: list[dict[str, Any]] = []  # every attempt that did not answer, for the trace
+        moves: list[tuple[str, Exception]] = []  # every attempt that did not answer, busy too
         arrived = anyio.current_time()
         busy_deadline = arrived + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
@@ -1195,16 +1194,7 @@ class PoolBackend:
                         raise self._rejected(member, exc) from exc
                     raise
                 _add_spent(spent, sent)
-                moves.append(_move(member, exc))
-                if not await self._engine_failed(member, exc, tried):
-                    core.retries += 1
-                    _moved_on(request)
-                    continue
-                faults.append((member.name, exc))
-                if len(faults) >= self.options.max_attempts:
-                    raise self._gave_up(faults) from exc
-                core.retries += 1
-                _moved_on(request)
+                await self._move_on(request, member, exc, tried, moves)
                 continue
             core.succeeded(member, call, response)
             return self._annotate(_with_spent(response, spent), member, sent.priority,
@@ -1224,6 +1214,23 @@ class PoolBackend:
                     return chunk.final
         raise BackendError(f"pool {self.name!r}: engine {member.name!r}: the stream ended "
                            "without a final chunk")
+
+    async def _move_on(self, request: LLMRequest, member: Member, exc: Exception,
+                       tried: set[str], moves: list[tuple[str, Exception]]) -> None:
+        """An attempt of the call did not answer (an engine fault, or a busy answer):
+        record it in ``moves`` and in the engine's state; the call goes on to be routed
+        again.
+
+        :raises BackendUnavailable: when the call has failed on ``max_attempts`` engines
+            (busy answers, which are no failures, not counted).
+        """
+        moves.append((member.name, exc))
+        if await self._engine_failed(member, exc, tried):
+            faults = [(name, error) for name, error in moves if not is_busy(error)]
+            if len(faults) >= self.options.max_attempts:
+                raise self._gave_up(faults) from exc
+        self._core.retries += 1
+        _moved_on(request)
 
     async def _engine_failed(self, member: Member, exc: Exception, tried: set[str]) -> bool:
         """Record an engine's fault: False for a busy answer (the engine stays, and may
@@ -1263,8 +1270,7 @@ class PoolBackend:
         core = self._core
         tried: set[str] = set()
         attempts = 0
-        faults: list[tuple[str, Exception]] = []  # the engines that failed it, and how
-        moves: list[dict[str, Any]] = []  # every attempt that did not answer, for the trace
+        moves: list[tuple[str, Exception]] = []  # every attempt that did not answer, busy too
         arrived = anyio.current_time()
         busy_deadline = arrived + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
@@ -1321,16 +1327,7 @@ class PoolBackend:
                         core.failed(member, exc)
                     raise
                 _add_spent(spent, engine_request)
-                moves.append(_move(member, exc))
-                if not await self._engine_failed(member, exc, tried):
-                    core.retries += 1
-                    _moved_on(request)
-                    continue
-                faults.append((member.name, exc))
-                if len(faults) >= self.options.max_attempts:
-                    raise self._gave_up(faults) from exc
-                core.retries += 1
-                _moved_on(request)
+                await self._move_on(request, member, exc, tried, moves)
 
     async def aclose(self) -> None:
         """Release this handle; the last handle of a shared pool closes its engines."""
@@ -1507,7 +1504,7 @@ class PoolBackend:
 
     def _annotate(self, response: LLMResponse, member: Member, priority: float,
                   service_level: int, waited: float, attempts: int, by_prefix: bool,
-                  moves: list[dict[str, Any]]) -> LLMResponse:
+                  moves: list[tuple[str, Exception]]) -> LLMResponse:
         """The response with what the pool decided for it: the priority and service level
         the call was dispatched with, its engine, wait and attempts, and the engines its
         earlier attempts failed on or were turned away by (``failed_attempts``, when
@@ -1522,7 +1519,7 @@ class PoolBackend:
             "queue_s": waited,
             "attempts": attempts,
             "prefix_routed": by_prefix,
-            "failed_attempts": moves or None,
+            "failed_attempts": [_move(name, exc) for name, exc in moves] or None,
         })
 
     @property
@@ -1547,10 +1544,10 @@ class PoolBackend:
             f"(max_attempts {self.options.max_attempts}): {each}")
 
 
-def _move(member: Member, exc: Exception) -> dict[str, Any]:
+def _move(engine: str, exc: Exception) -> dict[str, Any]:
     """An attempt of a call that did not answer, as its response's meta records it: the
     engine, its error, and whether it was a busy answer (no failure: see ``busy``)."""
-    move: dict[str, Any] = {"engine": member.name,
+    move: dict[str, Any] = {"engine": engine,
                             "error": clipped(f"{type(exc).__name__}: {exc}", 300)}
     if is_busy(exc):
         move["busy"] = True
