@@ -20,6 +20,7 @@ refer to ``inputs`` and to the steps the plan step itself depends on.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import AsyncGenerator
 from typing import Any, ClassVar
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from orchestrator.graph.compile import step_dependencies
 from orchestrator.spec import templates
+from orchestrator.spec.base import BOOL_NOT_NUMBER, STRING_NOT_NUMBER
 from orchestrator.spec.models import BranchStep, Step
 from orchestrator.spec.options import options_message
 from planners.base import (
@@ -93,6 +95,19 @@ class StaticPlanner:
                 out.append(BranchStep.model_construct(id=sid, cases=[]))
         return out
 
+    @classmethod
+    def recorded_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """A plan step's ``options:`` as a run recorded them (as written), read as that run
+        read them: a quoted number in one of its steps (``timeout_s: "30"``) or a boolean
+        where a number belongs (``max_tokens: true``), which Ponder read as the number
+        before it refused them, is that number, in a static plan among its steps too.
+        Resume and replay read a recorded workflow so; its compile refuses neither any
+        more, and a workflow written since cannot hold one (its compile refused it)."""
+        raw = options.get("steps")
+        if not isinstance(raw, list):
+            return options
+        return {**options, "steps": [_numbers_as_read(data) for data in raw]}
+
     async def plan(self, request: PlanRequest, session: PlanSession
                    ) -> AsyncGenerator[PlannedStep | PlanProblem | PlanAnswer, None]:
         """Yield every step, wait for them, yield the chosen step's output.
@@ -123,6 +138,52 @@ class StaticPlanner:
             raise PlanFailed(f"static plan: step {output!r} {final.status}: {final.error}",
                              step_id=session.step_id)
         yield PlanAnswer(final.output)
+
+
+#: lax readings of a quoted number, as Ponder took one before it refused it
+_LAX: dict[str, TypeAdapter[Any]] = {"an integer": TypeAdapter(int), "a number": TypeAdapter(float)}
+
+
+def _numbers_as_read(data: Any) -> Any:
+    """One step of a recorded static plan with each quoted number and each boolean that
+    its validation refuses where a number belongs replaced by the number an earlier Ponder
+    read (``"3"`` is 3, ``true`` is 1); anything else as it is (see
+    :meth:`StaticPlanner.recorded_options`)."""
+    if not isinstance(data, dict):
+        return data
+    out = copy.deepcopy(data)
+    options = out.get("options")
+    if out.get("kind") == "plan" and out.get("planner") == "static" and isinstance(options,
+                                                                                   dict):
+        out["options"] = StaticPlanner.recorded_options(options)
+    try:
+        _STEP_ADAPTER.validate_python(out)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            value = err.get("input")
+            if err["type"] == BOOL_NOT_NUMBER and isinstance(value, bool):
+                _set_at(out, tuple(err["loc"]), value, int(value))
+            elif err["type"] == STRING_NOT_NUMBER and isinstance(value, str):
+                lax = _LAX.get((err.get("ctx") or {}).get("expected", ""), _LAX["a number"])
+                _set_at(out, tuple(err["loc"]), value, lax.validate_python(value))
+    return out
+
+
+def _set_at(at: Any, loc: tuple[Any, ...], was: Any, value: Any) -> bool:
+    """Put ``value`` in place of ``was`` at a validation error's path ``loc`` in ``at``;
+    a part of the path may name no key (a tagged union's tag: ``llm``, also where the
+    step has a field of that name, as a ``tool`` step has ``tool``). Whether it did."""
+    if not loc:
+        return False
+    part, rest = loc[0], loc[1:]
+    has = (part in at if isinstance(at, dict) else
+           isinstance(at, list) and isinstance(part, int) and 0 <= part < len(at))
+    if not rest:
+        if has and type(at[part]) is type(was) and at[part] == was:
+            at[part] = value
+            return True
+        return False
+    return (has and _set_at(at[part], rest, was, value)) or _set_at(at, rest, was, value)
 
 
 def _too_many(step: Any, count: int) -> list[OptionProblem]:

@@ -433,17 +433,31 @@ def _as_recorded(data: dict[str, Any]) -> WorkflowSpec:
     """A workflow as a run recorded it (``run_started.spec``). A boolean where a number
     belongs, which Ponder took as 1 or 0 before it refused one (``max_tokens: true`` ran
     with 1 token), reads as the number the run had, so that the run resumes and replays
-    as it ran (it was refused: "does not read as a workflow of this version").
+    as it ran (it was refused: "does not read as a workflow of this version"); so does a
+    quoted number in a static plan's steps (see :func:`_plan_options_as_read`).
 
     :raises ValidationError: for any other problem.
     """
     try:
-        return WorkflowSpec.model_validate(data)
+        spec = WorkflowSpec.model_validate(data)
     except ValidationError as exc:
         as_ran = _bools_as_numbers(data, exc)
         if as_ran is None:
             raise
-    return WorkflowSpec.model_validate(as_ran)
+        spec = WorkflowSpec.model_validate(as_ran)
+    return _plan_options_as_read(spec)
+
+
+def _plan_options_as_read(spec: WorkflowSpec) -> WorkflowSpec:
+    """``spec`` with each plan step's ``options:`` (recorded as written) read as its run
+    read them (:meth:`Registry.planner_recorded_options`: a static plan's quoted numbers,
+    refused since, are the numbers that run had)."""
+    for i, step in enumerate(spec.steps):
+        if step.kind == "plan" and step.options:
+            options = Registry.planner_recorded_options(step.planner, step.options)
+            if options != step.options:
+                spec.steps[i] = step.model_copy(update={"options": options})
+    return spec
 
 
 def _bools_as_numbers(data: dict[str, Any], exc: ValidationError) -> dict[str, Any] | None:

@@ -557,6 +557,14 @@ class Registry:
         known = self._planner_hook(name, "known_steps")
         return list(known(options)) if known is not None else []
 
+    @classmethod
+    def planner_recorded_options(cls, name: str, options: dict[str, Any]) -> dict[str, Any]:
+        """A plan step's ``options:`` as a run recorded them, read as that run read them,
+        from a ``recorded_options`` classmethod (a ``static`` plan's steps: a quoted number
+        Ponder read as a number before it refused one); unchanged for other planners."""
+        read = cls._planner_hook(name, "recorded_options")
+        return dict(read(options)) if read is not None else options
+
     def planner_models_used(self, step: Any) -> set[str] | None:
         """The model aliases that the planner of the plan step ``step`` calls itself
         (its plan, its joiner), from a ``models_used`` classmethod; None for a planner
