@@ -18,7 +18,9 @@ engine error, a 401/403/404/405 that says the member's address, credentials or m
 wrong) is retried on another engine, up to ``max_attempts`` engines; the engine
 is taken out after ``eject_after`` consecutive failures and tried again after
 ``probe_after_s`` (first asking its ``health()`` where it has one, which must answer
-within ``health_timeout_s``), with one call at a time until it answers one. A call
+within ``health_timeout_s``), with one call at a time until it answers one; a call that
+probes it and fails there moves on without that failure counting toward its
+``max_attempts``. A call
 that finds every engine it has not tried taken out, none due for its probe, probes the
 one out longest at once rather than failing without asking any (the retries of a step
 on a pool of one engine were spent so on one failure). Calls waiting for an engine that
@@ -1159,7 +1161,7 @@ class PoolBackend:
         core = self._core
         tried: set[str] = set()
         attempts = 0
-        moves: list[tuple[str, Exception]] = []  # every attempt that did not answer, busy too
+        moves: list[_Miss] = []  # every attempt that did not answer, busy ones too
         arrived = anyio.current_time()
         busy_deadline = arrived + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
@@ -1168,8 +1170,10 @@ class PoolBackend:
                                                  arrived)
             started = anyio.current_time()
             sent: LLMRequest | None = None
+            probe = False  # the call is the first back on an engine taken out
             try:
                 async with core.slot(member, call):
+                    probe = member.trial
                     member.stats.calls += 1
                     member.stats.affinity += by_prefix
                     attempts += 1
@@ -1194,7 +1198,8 @@ class PoolBackend:
                         raise self._rejected(member, exc) from exc
                     raise
                 _add_spent(spent, sent)
-                await self._move_on(request, member, exc, tried, moves)
+                await self._move_on(request, _Miss(member.name, exc, probe), member, tried,
+                                    moves)
                 continue
             core.succeeded(member, call, response)
             return self._annotate(_with_spent(response, spent), member, sent.priority,
@@ -1215,20 +1220,22 @@ class PoolBackend:
         raise BackendError(f"pool {self.name!r}: engine {member.name!r}: the stream ended "
                            "without a final chunk")
 
-    async def _move_on(self, request: LLMRequest, member: Member, exc: Exception,
-                       tried: set[str], moves: list[tuple[str, Exception]]) -> None:
+    async def _move_on(self, request: LLMRequest, miss: _Miss, member: Member,
+                       tried: set[str], moves: list[_Miss]) -> None:
         """An attempt of the call did not answer (an engine fault, or a busy answer):
         record it in ``moves`` and in the engine's state; the call goes on to be routed
         again.
 
-        :raises BackendUnavailable: when the call has failed on ``max_attempts`` engines
-            (busy answers, which are no failures, not counted).
+        :raises BackendUnavailable: when the call has failed on ``max_attempts`` engines:
+            busy answers, which are no failures, are not counted, nor is a failure of an
+            engine the call was the probe of (the engine's, found by probing it; the call
+            would have gone to another engine, and goes there now).
         """
-        moves.append((member.name, exc))
-        if await self._engine_failed(member, exc, tried):
-            faults = [(name, error) for name, error in moves if not is_busy(error)]
+        moves.append(miss)
+        if await self._engine_failed(member, miss.error, tried):
+            faults = [m for m in moves if m.counted]
             if len(faults) >= self.options.max_attempts:
-                raise self._gave_up(faults) from exc
+                raise self._gave_up(faults) from miss.error
         self._core.retries += 1
         _moved_on(request)
 
@@ -1270,7 +1277,7 @@ class PoolBackend:
         core = self._core
         tried: set[str] = set()
         attempts = 0
-        moves: list[tuple[str, Exception]] = []  # every attempt that did not answer, busy too
+        moves: list[_Miss] = []  # every attempt that did not answer, busy ones too
         arrived = anyio.current_time()
         busy_deadline = arrived + self._busy_wait_s
         spent = Usage()  # by the attempts that failed
@@ -1280,8 +1287,10 @@ class PoolBackend:
             started = anyio.current_time()
             sent = False
             engine_request: LLMRequest | None = None
+            probe = False  # the call is the first back on an engine taken out
             try:
                 async with core.slot(member, call):
+                    probe = member.trial
                     member.stats.calls += 1
                     member.stats.affinity += by_prefix
                     attempts += 1
@@ -1327,7 +1336,8 @@ class PoolBackend:
                         core.failed(member, exc)
                     raise
                 _add_spent(spent, engine_request)
-                await self._move_on(request, member, exc, tried, moves)
+                await self._move_on(request, _Miss(member.name, exc, probe), member, tried,
+                                    moves)
 
     async def aclose(self) -> None:
         """Release this handle; the last handle of a shared pool closes its engines."""
@@ -1504,7 +1514,7 @@ class PoolBackend:
 
     def _annotate(self, response: LLMResponse, member: Member, priority: float,
                   service_level: int, waited: float, attempts: int, by_prefix: bool,
-                  moves: list[tuple[str, Exception]]) -> LLMResponse:
+                  moves: list[_Miss]) -> LLMResponse:
         """The response with what the pool decided for it: the priority and service level
         the call was dispatched with, its engine, wait and attempts, and the engines its
         earlier attempts failed on or were turned away by (``failed_attempts``, when
@@ -1519,7 +1529,7 @@ class PoolBackend:
             "queue_s": waited,
             "attempts": attempts,
             "prefix_routed": by_prefix,
-            "failed_attempts": [_move(name, exc) for name, exc in moves] or None,
+            "failed_attempts": [m.record() for m in moves] or None,
         })
 
     @property
@@ -1534,24 +1544,42 @@ class PoolBackend:
         return BackendHTTPError(f"pool {self.name!r}: engine {member.name!r} rejected the "
                                 f"request: {type(exc).__name__}: {exc}", status=400)
 
-    def _gave_up(self, faults: list[tuple[str, Exception]]) -> BackendUnavailable:
+    def _gave_up(self, faults: list[_Miss]) -> BackendUnavailable:
         """The error of a call that failed on ``max_attempts`` engines, naming each one
         and its error (busy answers, which are not failures, left out)."""
-        each = "; ".join(f"{name} ({type(exc).__name__}: {clipped(str(exc), 300)})"
-                         for name, exc in faults)
+        each = "; ".join(f"{m.engine} ({type(m.error).__name__}: {clipped(str(m.error), 300)})"
+                         for m in faults)
         return BackendUnavailable(
             f"pool {self.name!r}: the call failed on {len(faults)} engine(s) "
             f"(max_attempts {self.options.max_attempts}): {each}")
 
 
-def _move(engine: str, exc: Exception) -> dict[str, Any]:
-    """An attempt of a call that did not answer, as its response's meta records it: the
-    engine, its error, and whether it was a busy answer (no failure: see ``busy``)."""
-    move: dict[str, Any] = {"engine": engine,
-                            "error": clipped(f"{type(exc).__name__}: {exc}", 300)}
-    if is_busy(exc):
-        move["busy"] = True
-    return move
+@dataclass(frozen=True, slots=True)
+class _Miss:
+    """An attempt of a call that did not answer: the engine, its error, and whether the
+    call was the engine's probe (the first call back on it after it was taken out)."""
+
+    engine: str
+    error: Exception
+    probe: bool = False
+
+    @property
+    def counted(self) -> bool:
+        """Whether it counts toward the call's ``max_attempts``: a failure (not a busy
+        answer) of an engine the call was not the probe of."""
+        return not self.probe and not is_busy(self.error)
+
+    def record(self) -> dict[str, Any]:
+        """As the response's meta records it (``failed_attempts``): the engine, its error,
+        and whether it was a busy answer (no failure: see ``busy``) or a probe."""
+        move: dict[str, Any] = {"engine": self.engine,
+                                "error": clipped(f"{type(self.error).__name__}: {self.error}",
+                                                 300)}
+        if is_busy(self.error):
+            move["busy"] = True
+        if self.probe:
+            move["probe"] = True
+        return move
 
 
 def _add_spent(spent: Usage, request: LLMRequest | None) -> None:
