@@ -54,6 +54,7 @@ STOP_WORDS = {
     "first_finish": "a sibling finished first",
     "confident": "adaptive_vote was confident of its answer",
     "decided": "the samples left could not change adaptive_vote's answer",
+    "max_n": "adaptive_vote had read max_n samples",
 }
 
 
@@ -158,7 +159,8 @@ class AdaptiveVote(Online):
     stopping rule (``stop_rule``: the Beta criterion, the leading share or the predictive
     risk, see :func:`~executors.fanout._reduce.confident`) is met, or the samples left up
     to ``max_n`` could not change the winner (:func:`~executors.fanout._reduce.decided`),
-    or ``max_n`` is reached.
+    or ``max_n`` is reached (over a map, whose items all start, the items past the first
+    ``max_n`` are then cancelled or, finished, ``late``: not voted).
 
     The rule reads the samples **in the order they were asked for**, never in the order
     they finish: it is decided on the longest run of children ``0..k-1`` that have all
@@ -182,6 +184,7 @@ class AdaptiveVote(Online):
         self.seen: list[Child] = []
         self.rounds = 0
         self.horizon = join.max_n
+        self.total = 0
         self.value: float | None = None
 
     def cap(self, total: int) -> int:
@@ -192,6 +195,7 @@ class AdaptiveVote(Online):
         return f"past max_n ({self.join.max_n})"
 
     def begin(self, total: int) -> None:
+        self.total = total
         self.horizon = self.cap(total)
 
     def first_round(self, total: int) -> int:
@@ -208,7 +212,14 @@ class AdaptiveVote(Online):
         while self.prefix in self.resolved:
             self.seen.append(self.resolved[self.prefix])
             self.prefix += 1
-        return self._should_stop()
+        if self._should_stop():
+            return True
+        if not self.can_add and self.horizon < self.total and self.prefix >= self.horizon:
+            # over a map, whose items it does not start: the vote is over max_n of them
+            # whatever the rule says, and the items past them are not voted (`late`)
+            self.reason = "max_n"
+            return True
+        return False
 
     def more(self, children: Sequence[Child], started: int, total: int) -> int:
         if self._should_stop():
@@ -220,7 +231,7 @@ class AdaptiveVote(Online):
     def finish(self, children: Sequence[Child], stopped: str | None) -> None:
         """When the rule stopped the fan-out, the children past the samples it was met on
         that finished anyway are ``late``: the vote counts the samples in order only."""
-        if stopped not in ("confident", "decided"):
+        if stopped not in ("confident", "decided", "max_n"):
             return
         for child in children[self.prefix:]:
             if child.ok:
