@@ -587,6 +587,12 @@ class RayEngineBackend:
             raise BackendHTTPError(message, status=http_status, retry_after_s=retry_after)
         if kind == "PoolBusy":  # a pool in the actor whose engines are all busy: busy too
             raise PoolBusy(f"{self.name}: {message}", retry_after_s=retry_after)
+        if kind in ("ValueError", "TypeError"):
+            # the engine's own way of refusing the request (a prompt too long for its
+            # context, a bad sampling parameter): a 400, as the pool and the vllm backend
+            # read it, so that it is not retried on another engine that would refuse it too
+            raise BackendHTTPError(f"{self.name}: the engine rejected the request: "
+                                   f"{kind}: {message}", status=400)
         raise _ERRORS.get(kind, BackendError)(f"{self.name}: {message}")
 
     async def stream(self, request: LLMRequest) -> Any:

@@ -396,6 +396,34 @@ async def test_an_http_error_keeps_its_status_and_retry_after_across_the_actor(
     assert "the queue is full" in str(info.value)
 
 
+class _Rejecting:
+    """An engine in process that refuses a prompt too long for its context, as vLLM's
+    and llama.cpp's Python engines do: with ``ValueError``."""
+
+    async def complete(self, request: LLMRequest) -> Any:
+        raise ValueError("Requested tokens (4100) exceed context window of 2048")
+
+
+async def test_a_request_the_engine_refuses_is_a_400_across_the_actor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a retryable BackendError: a pool would move it to every engine and take each
+    out, though each would refuse it too."""
+    body = EngineActor(ModelConfig(backend="sim-engine", model="llama-3-8b").model_dump_json())
+    body.backend = _Rejecting()
+    backend = RayEngineBackend(ModelConfig(backend="ray-engine", options={
+        "engine": {"backend": "sim-engine", "model": "llama-3-8b"}}))
+    fake_ray = SimpleNamespace(exceptions=SimpleNamespace(RayError=RuntimeError))
+
+    async def started() -> tuple[Any, Any]:
+        return fake_ray, _LocalActor(body)
+
+    monkeypatch.setattr(backend, "_started", started)
+    with pytest.raises(BackendHTTPError) as info:
+        await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
+    assert info.value.status == 400
+    assert "rejected the request: ValueError: Requested tokens (4100) exceed" in str(info.value)
+
+
 @pytest.mark.slow
 async def test_a_full_server_behind_a_ray_actor_keeps_its_retry_after(
         ray_local: Any) -> None:
