@@ -606,7 +606,11 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         if any (a trace written before Ponder recorded it: the registry's ``tool``).
     :param children: where the child runs of the run's steps are recorded (see
         :func:`recorded_children`): a step whose sub-workflow was in flight continues
-        that child run. Without it such a step starts a new child run.
+        that child run. Without it such a step starts a new child run; what the one it
+        abandons had spent still counts in the run's usage (and in the cut attempt's
+        ``step_cancelled``), read from the trace store of a
+        :class:`~orchestrator.store.StoreHook` among ``hooks`` (without one, it is not
+        known).
     :param on_scheduler: called with the run's scheduler before it starts, as by
         :meth:`Workflow.run <orchestrator.sdk.Workflow.run>`: its ``cancel()`` cancels
         the run, which is recorded as cancelled and returns its result (``ponder resume``
@@ -654,6 +658,9 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     if children is not None:
         await _check_children_gone(rec, children, rec.run_id)
         await _count_failed_children(rec, children)
+    elif (recorded := _store_children(listeners)) is not None:
+        # its steps start new child runs: what the ones they had in flight spent is spent
+        await _count_failed_children(rec, recorded, going_on=False)
     try:
         return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
                              backend=backend if backend is not None else rec.backend,
@@ -981,14 +988,17 @@ def _same_child_before(step_id: str, rec: Recording) -> str | None:
     return before if before != step_id else None
 
 
-async def _count_failed_children(rec: Recording, runs: ChildRuns) -> None:
-    """Count what the sub-workflow runs that had failed spent for the attempts of ``rec``
-    the run stopped in (its process killed after the child failed, before the step's
-    event of it): no event of ``rec`` counted them, and the step's next attempt starts
-    a new child. They go into the run's total (``rec.spent``) and the cut attempt's
-    ``step_cancelled`` (``rec.left_open``), as the step's failed attempt would have
-    counted them. (A child in flight or succeeded is counted by the next attempt, which
-    takes it up.)"""
+async def _count_failed_children(rec: Recording, runs: ChildRuns, *,
+                                  going_on: bool = True) -> None:
+    """Count what the sub-workflow runs of the attempts of ``rec`` the run stopped in (its
+    process killed while the child ran, or after it ended, before the step's event of it)
+    spent where the step's next attempt starts a new child: no event of ``rec`` counted
+    them. That is a child that had failed; without ``going_on`` (a resume that goes on
+    with no child run: :func:`resume` without ``children``), any child, in flight or
+    ended, with what its own abandoned children spent. They go into the run's total
+    (``rec.spent``) and the cut attempt's ``step_cancelled`` (``rec.left_open``), as the
+    step's attempt would have counted them. (With ``going_on``, a child in flight or
+    succeeded is counted by the next attempt, which takes it up.)"""
     if not rec.killed:
         return
     known = await runs.children(rec.run_id)
@@ -999,11 +1009,45 @@ async def _count_failed_children(rec: Recording, runs: ChildRuns) -> None:
             continue
         events = await runs.events(child_id)
         child = recording_from_events(events) if events else None
-        if child is None or child.status != "failed" or child.finished is None:
+        if child is None or (going_on and (child.status != "failed" or child.finished is None)):
             continue
-        used = Usage(child.finished.usage.prompt_tokens, child.finished.usage.completion_tokens)
+        if child.finished is not None:
+            used = Usage(child.finished.usage.prompt_tokens,
+                         child.finished.usage.completion_tokens)
+        else:  # in flight when it stopped too: its own children in flight are abandoned
+            await _count_failed_children(child, runs, going_on=False)
+            used = child.spent
+        used = _less(used, _counted_before(rec, events))
         rec.spent += used
         rec.left_open[sid] = (attempt, open_[1] + used, open_[2])
+
+
+def _store_children(hooks: Sequence[Any]) -> ChildRuns | None:
+    """The child runs of the trace store a resume records to (its first
+    :class:`~orchestrator.store.StoreHook`), where the child runs were recorded too;
+    ``None`` when it records to none."""
+    from orchestrator.store import StoreHook
+
+    store = next((h.store for h in hooks if isinstance(h, StoreHook)), None)
+    return recorded_children(store) if store is not None else None
+
+
+def _counted_before(rec: Recording, child_events: Sequence[Any]) -> Usage:
+    """The tokens of the child run of ``child_events`` that its parent's trace (``rec``)
+    counted already: each attempt of the parent's step that ran this child and was
+    cancelled (a run stopped with Ctrl-C) counted what the child had spent by then in its
+    ``step_cancelled``. An attempt killed with its process counted nothing."""
+    counted = Usage()
+    for e in child_events:
+        if e.kind == "run_started" and getattr(e, "parent_attempt", None) is not None:
+            counted += rec.cancelled_usage.get((e.parent_step_id, e.parent_attempt), Usage())
+    return counted
+
+
+def _less(used: Usage, counted: Usage) -> Usage:
+    """``used`` less ``counted``, field by field, never below zero."""
+    return Usage(max(0, used.prompt_tokens - counted.prompt_tokens),
+                 max(0, used.completion_tokens - counted.completion_tokens))
 
 
 def _less_counted(result: RunResult, rec: Recording, child_events: Sequence[Any]) -> RunResult:
@@ -1013,14 +1057,9 @@ def _less_counted(result: RunResult, rec: Recording, child_events: Sequence[Any]
     (a run stopped with Ctrl-C) counted what the child had spent by then in its
     ``step_cancelled``; its total counts them again (it counts every execution of it).
     An attempt killed with its process counted nothing: its next one pays all."""
-    counted = Usage()
-    for e in child_events:
-        if e.kind == "run_started" and getattr(e, "parent_attempt", None) is not None:
-            counted += rec.cancelled_usage.get((e.parent_step_id, e.parent_attempt), Usage())
+    counted = _counted_before(rec, child_events)
     if counted.total:
-        used = result.usage
-        result.usage = Usage(max(0, used.prompt_tokens - counted.prompt_tokens),
-                             max(0, used.completion_tokens - counted.completion_tokens))
+        result.usage = _less(result.usage, counted)
     return result
 
 
