@@ -10,7 +10,8 @@
   recorded output, one that failed was a failed attempt (the new attempt starts a new
   child). That needs the child runs: ``resume(..., children=recorded_children(store))``.
   A fan-out in flight runs again with children named after its new attempt; each whose
-  namesake of the attempt before had succeeded takes that output (:class:`Known`).
+  namesake of the attempt before had succeeded takes that output, and each whose namesake
+  had failed fails again with its recorded error (:class:`Known`).
   A plan step in flight runs again taking what its cut attempt recorded
   (:class:`EarlierPlan`): its planner's and joiner's answers, its actions' outputs; an
   action it had in flight goes on from the cut one (a plan inside the plan takes what
@@ -945,7 +946,8 @@ class Known(dict[str, Any]):
     (``s@2[0]``), and each whose child of the same position in the attempt before
     (``s[0]``) had succeeded takes that output instead of running again (the same request:
     its inputs come from the same recorded outputs). The scheduler records it as a
-    ``step_succeeded`` with ``meta.reused_from`` (see :meth:`origin`)."""
+    ``step_succeeded`` with ``meta.reused_from`` (see :meth:`origin`). One whose child of
+    before had failed fails again with its recorded error (:meth:`failure`)."""
 
     def __init__(self, rec: Recording) -> None:
         super().__init__(rec.outputs)
@@ -959,6 +961,19 @@ class Known(dict[str, Any]):
             return None
         before = self._rec.reused.get(step_id) or _same_child_before(step_id, self._rec)
         return before if before is not None and dict.__contains__(self, before) else None
+
+    def failure(self, step_id: str) -> Any:
+        """The recorded ``step_failed`` that ``step_id`` fails again with, when it is a
+        fan-out's child whose namesake of the attempt before had failed (as a step that
+        failed fails again on resume): a join sees the failure it saw, and the child is
+        not run again. ``None`` for any other step. (A failure its fan-out's retry policy
+        retried ended that attempt: the next attempt's children run afresh.)"""
+        if dict.__contains__(self, step_id):
+            return None
+        before = _same_child_before(step_id, self._rec)
+        if before is None or before in self._rec.outputs:
+            return None
+        return self._rec.failed.get(before)
 
     def __contains__(self, step_id: object) -> bool:
         return dict.__contains__(self, step_id) or (

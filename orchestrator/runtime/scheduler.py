@@ -554,6 +554,20 @@ class Scheduler:
                 and self.state.status(step_id) is Status.PENDING:
             self.state.preset_failed(step_id, self._failed_before[step_id])
             return
+        failure = getattr(self._preset, "failure", None)
+        failed = failure(step_id) if failure is not None else None
+        if failed is not None and self.state.status(step_id) is Status.PENDING:
+            # a resumed fan-out's child whose namesake of before failed fails again so
+            # (durable.Known.failure), its tokens counted as that one's, as a reused
+            # success's are
+            self.state.preset_failed(step_id, failed.error)
+            spent = self._recorded_usage.get(failed.step_id)
+            if spent is not None:
+                self._recorded_usage[step_id] = (
+                    self._recorded_usage.get(step_id, Usage()) + spent)
+            self.event(ev.StepFailed, step_id=step_id, attempt=1, error=failed.error,
+                       error_type=failed.error_type, raw=failed.raw)
+            return
         if self._preset and step_id in self._preset \
                 and self.state.status(step_id) is Status.PENDING:
             output = self._preset[step_id]
