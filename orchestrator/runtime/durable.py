@@ -166,8 +166,11 @@ class Recording:
     #: tokens of every attempt recorded (succeeded, failed or cancelled)
     spent: Usage = field(default_factory=Usage)
     #: seconds it ran in its recorded executions, each from its ``run_started`` to its
-    #: last event (the downtime between them left out)
+    #: last event (the downtime between them left out); a resume adds the time a killed
+    #: execution's sub-workflow runs show it worked on after that (:func:`_count_child_time`)
     live_s: float = 0.0
+    #: when its last event was written
+    last_ts: float = 0.0
     #: each step's latest ``step_succeeded`` event (what a fork carries into its trace)
     succeeded: dict[str, Any] = field(default_factory=dict)
     #: each step's latest ``step_failed`` event (what a replay fails it with)
@@ -317,6 +320,7 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
                 ended.add((e.step_id, e.attempt))
     if began is not None:
         rec.live_s += max(0.0, last_ts - began)
+    rec.last_ts = last_ts
     for key, used in call_usage.items():  # a plan step cut mid-way spent them too
         if key not in ended:
             rec.spent += used
@@ -556,6 +560,24 @@ class _StoreChildren:
 _CHILD_PAGE = 200
 
 
+class _OnceChildren:
+    """A :class:`ChildRuns` that asks ``runs`` for each run's children once (a resume
+    looks them up for several purposes before it starts)."""
+
+    def __init__(self, runs: ChildRuns) -> None:
+        self._runs = runs
+        self._children: dict[str, dict[tuple[str, int], str]] = {}
+
+    async def children(self, parent_run_id: str) -> dict[tuple[str, int], str]:
+        known = self._children.get(parent_run_id)
+        if known is None:
+            known = self._children[parent_run_id] = await self._runs.children(parent_run_id)
+        return known
+
+    async def events(self, run_id: str) -> Sequence[Any]:
+        return await self._runs.events(run_id)
+
+
 def _listeners(hooks: Sequence[Any]) -> list[Hook]:
     """The hooks as the run awaits them: a plain function is wrapped, as
     :meth:`Workflow.run <orchestrator.sdk.Workflow.run>` wraps it (it raised TypeError
@@ -656,12 +678,16 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                             steps=set(graph.nodes) - set(rec.succeeded) - not_taken,
                             more_aliases=aliases_used(
                                 [s for s in _added_steps(rec) if s.id not in not_taken], reg))
+    runs = _OnceChildren(children) if children is not None else _store_children(listeners)
+    children = runs if children is not None else None
     if children is not None:
         await _check_children_gone(rec, children, rec.run_id)
         await _count_failed_children(rec, children)
-    elif (recorded := _store_children(listeners)) is not None:
+    elif runs is not None:
         # its steps start new child runs: what the ones they had in flight spent is spent
-        await _count_failed_children(rec, recorded, going_on=False)
+        await _count_failed_children(rec, runs, going_on=False)
+    if runs is not None:
+        await _count_child_time(rec, runs)
     try:
         return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
                              backend=backend if backend is not None else rec.backend,
@@ -817,6 +843,7 @@ class _RecordedChildren:
         try:
             _check_writer_gone(child)
             await _count_failed_children(child, self._runs)
+            await _count_child_time(child, self._runs)
             result = await execute(
                 _child_graph(graph, child, ctx), inputs, registry=ctx.registry,
                 hooks=ctx.hooks, backends=ctx.backends, run_id=child.run_id,
@@ -1037,6 +1064,30 @@ async def _count_failed_children(rec: Recording, runs: ChildRuns, *,
         rec.left_open[sid] = (attempt, open_[1] + used, open_[2])
 
 
+async def _count_child_time(rec: Recording, runs: ChildRuns) -> None:
+    """Add to ``rec.live_s`` the time its killed execution is known to have gone on after
+    its own last event: the sub-workflow runs its steps in flight ran (and theirs) wrote
+    events until then, while its own trace had nothing to say. What ran after the last
+    event of every trace is not known, and not counted."""
+    rec.live_s += max(0.0, await _alive_until(rec, runs) - rec.last_ts)
+
+
+async def _alive_until(rec: Recording, runs: ChildRuns) -> float:
+    """The last time the run of ``rec`` is known to have worked: its last event's, or,
+    where its process was killed (no ``run_finished`` since its last ``run_started``), the
+    last event of a sub-workflow run that an attempt in flight then ran, and below."""
+    latest = rec.last_ts
+    if rec.writer is None or not rec.killed:
+        return latest
+    known = await runs.children(rec.run_id)
+    for sid, attempt in rec.killed.items():
+        child_id = known.get((sid, attempt))
+        events = await runs.events(child_id) if child_id is not None else []
+        if events:
+            latest = max(latest, await _alive_until(recording_from_events(events), runs))
+    return latest
+
+
 def _store_children(hooks: Sequence[Any]) -> ChildRuns | None:
     """The child runs of the trace store a resume records to (its first
     :class:`~orchestrator.store.StoreHook`), where the child runs were recorded too;
@@ -1044,7 +1095,7 @@ def _store_children(hooks: Sequence[Any]) -> ChildRuns | None:
     from orchestrator.store import StoreHook
 
     store = next((h.store for h in hooks if isinstance(h, StoreHook)), None)
-    return recorded_children(store) if store is not None else None
+    return _OnceChildren(recorded_children(store)) if store is not None else None
 
 
 def _counted_before(rec: Recording, child_events: Sequence[Any]) -> Usage:
