@@ -125,8 +125,12 @@ class StepRecord(BaseModel):
     :ivar duration_s: how long it ran, in the run's execution that ended it: from its
         first start in that execution (or from the resume, for a step started before it)
         to its terminal state, so that the time between a crash and its resume is not
-        counted (a run's ``duration_s`` is its last execution's too); ``None`` until it
-        ends, and for a step that never started.
+        counted (the time it ran in earlier executions is not either); for an attempt cut
+        by a crash that the resume ended without running it again (``step_cancelled``:
+        interrupted, superseded), the time it is known to have run: from its start to the
+        last event of the execution that stopped. ``None`` until it ends, and for a step
+        that never started. (A run's ``duration_s`` sums its executions: the README
+        says what a crash leaves out.)
     :ivar error: the error of the last failed attempt, or why it was skipped or
         cancelled; cleared when a later attempt succeeds.
     :ivar spec: the step definition from the ``graph_patched`` event that added it.

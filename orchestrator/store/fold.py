@@ -26,6 +26,9 @@ from orchestrator.store._models import RawEvent, RunInfo, RunRecord, StepRecord,
 
 __all__ = ["CutCalls", "RunFold", "fold_events", "fold_info"]
 
+#: a step's statuses once an attempt of it ended for good (its time is set)
+_ENDED = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+
 
 
 class CutCalls:
@@ -95,6 +98,10 @@ class RunFold:
         # a step's first start in the run's current execution (see StepRecord.duration_s)
         self._live_from: dict[str, float] = {}
         self._resumed_at: float | None = None
+        #: each step whose attempt an earlier execution stopped in -> the time that attempt
+        #: is known to have run: from its start to that execution's last event
+        self._cut_s: dict[str, float] = {}
+        self._last_ts: float | None = None
         self._cut_calls = CutCalls()
 
     def apply(self, e: StoredEvent) -> None:
@@ -107,6 +114,7 @@ class RunFold:
         if handler is not None and not isinstance(e, RawEvent):
             handler(self, e)
         self._cut_calls.add(e)
+        self._last_ts = e.ts if self._last_ts is None else max(self._last_ts, e.ts)
 
     def record(self) -> RunRecord:
         """The run as folded so far."""
@@ -128,6 +136,10 @@ class RunFold:
             run["resumes"] += 1 if e.resumed else 0
             # A new execution: the time a step spent before it, and the downtime between
             # the two, are not its running time.
+            last = self._last_ts if self._last_ts is not None else e.ts
+            for sid, start in self._live_from.items():
+                if self.steps[sid]["status"] not in _ENDED:  # its attempt was cut
+                    self._cut_s[sid] = max(0.0, last - start)
             self._live_from.clear()
             self._resumed_at = e.ts
         else:
@@ -173,6 +185,7 @@ class RunFold:
         rec["attempts"] += 1
         rec.setdefault("started_at", e.ts)
         self._live_from.setdefault(e.step_id, e.ts)
+        self._cut_s.pop(e.step_id, None)
         rec.update(status="running", kind=e.step_kind, input=e.input, finished_at=None,
                    duration_s=None)
 
@@ -217,6 +230,9 @@ class RunFold:
     def on_step_cancelled(self, e: ev.StepCancelled) -> None:
         rec = self.step(e.step_id)
         self._ended(rec, e.ts)
+        cut = self._cut_s.pop(e.step_id, None)
+        if cut is not None:  # a cut attempt the resume ended: it did not run since
+            rec["duration_s"] = cut
         rec.update(status="cancelled", error=e.reason)
         self.add_usage(rec, e.usage)
 
