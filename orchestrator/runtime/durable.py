@@ -237,7 +237,8 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
     if first is None:
         raise PonderError("the trace has no run_started event; it cannot be resumed or replayed")
     last_status = "running"
-    rec = Recording(first.run_id, first.workflow, "running", dict(first.inputs), dict(first.spec),
+    rec = Recording(first.run_id, first.workflow, "running", dict(first.inputs),
+                    _null_defaults_kept(dict(first.spec), first.inputs),
                     first.source, max(e.seq for e in events) + 1)
     if first.parent_run_id is not None:
         rec.parent = (first.parent_run_id, first.parent_step_id)
@@ -341,6 +342,26 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
                 else Usage()
             rec.left_open[sid] = (attempt, cut, _superseded_reason(sid, rec))
     return rec
+
+
+def _null_defaults_kept(spec: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """A recorded workflow (``run_started.spec``) with ``default: null`` given back to each
+    input its run took ``null`` for that the record declares with neither a default nor
+    ``required``: a Ponder older than the record that keeps written defaults left that
+    default out (it equals the field's), so the input read as required and the run's own
+    recorded ``null`` was refused ("input 'x' must be string, got None"): such a run could
+    not be resumed, replayed or forked. A required input never takes ``null``, so that
+    ``null`` says the input was optional, with that default."""
+    declared = spec.get("inputs")
+    if not isinstance(declared, dict):
+        return spec
+    lost = [name for name, decl in declared.items()
+            if isinstance(decl, dict) and name in inputs and inputs[name] is None
+            and "default" not in decl and decl.get("required") is None]
+    if not lost:
+        return spec
+    kept = {**declared, **{name: {**declared[name], "default": None} for name in lost}}
+    return {**spec, "inputs": kept}
 
 
 #: the step events that say how an attempt went (see ``attempt_last``)
