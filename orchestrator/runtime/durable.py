@@ -1320,6 +1320,16 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                              on_scheduler=on_scheduler, tool_executor=tool_executor)
     if from_step not in graph.nodes:
         owner = _owner(from_step, graph, rec)
+        inner = from_step[len(owner) + 1:] if from_step.startswith(owner + ".") else ""
+        if inner and _in_sub_workflows(graph, rec, only=owner):
+            runs = _store_children(listeners)
+            child = (await runs.children(rec.run_id)).get(
+                (owner, rec.attempts.get(owner, 1))) if runs is not None else None
+            how = (f": fork that run (`ponder replay {child} --from {inner}`), or run "
+                   f"{owner!r} again whole (--from {owner})") if child is not None \
+                else _in_sub_workflows(graph, rec, only=owner, step=inner)
+            raise PonderError(f"cannot fork from {from_step!r}: {inner!r} is a step of the "
+                              f"sub-workflow that {owner!r} runs, in a run of its own{how}")
         if owner in graph.nodes and from_step not in rec.added_by:
             raise PonderError(f"cannot fork from {from_step!r}: the recorded run has no such "
                               f"step ({_added_at_run_time(owner, graph, rec)}); a fork starts "
@@ -1333,7 +1343,7 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                 f"--set {from_step}.output=JSON to fix that step's output where "
                 f"{owner!r} adds it again)")
         raise PonderError(f"no step {from_step!r} in workflow {graph.spec.name!r}; steps: "
-                          + ", ".join(graph.nodes))
+                          + ", ".join(graph.nodes) + _in_sub_workflows(graph, rec))
     sets = set_outputs or {}
     rerun = {from_step} | nx.descendants(graph.dag, from_step)
     changed = {k for k, v in run_inputs.items() if rec.inputs.get(k, _ABSENT) != v}
@@ -1361,6 +1371,24 @@ async def replay(events: Sequence[Any], *, registry: Registry | None = None,
                          source=str(workflow_file or rec.source or "") or None,
                          carried=carried, on_scheduler=on_scheduler,
                          tool_executor=tool_executor)
+
+
+def _in_sub_workflows(graph: CompiledGraph, rec: Recording, *, only: str | None = None,
+                      step: str = "STEP") -> str:
+    """For a fork from a step the workflow does not have, where the workflow runs
+    sub-workflows (or where ``only`` does): how to fork a step of one (in its own run,
+    which ``ponder show`` names), or to run it again whole; empty otherwise."""
+    subs = [sid for sid, node in graph.nodes.items()
+            if (only is None or sid == only) and (
+                node.kind in ("workflow", "spawn")
+                or getattr(getattr(node.step, "step", None), "kind", None) == "workflow")]
+    if not subs:
+        return ""
+    named = " and ".join(map(repr, subs)) if len(subs) < 4 else \
+        ", ".join(map(repr, subs[:3])) + ", ..."
+    return (f"; a step of a sub-workflow is forked in that sub-workflow's run (`ponder show "
+            f"{rec.run_id}` names the run of {named}: `ponder replay CHILD_RUN --from "
+            f"{step}`), or run again with the step that runs it (--from {subs[0]})")
 
 
 def _inputs_taken(spec: WorkflowSpec, rec: Recording, inputs: dict[str, Any]) -> dict[str, Any]:
