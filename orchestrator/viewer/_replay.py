@@ -39,7 +39,7 @@ from orchestrator.store.fold import CutCalls
 from orchestrator.viewer._graph import intern_text as _intern
 from orchestrator.viewer._graph import is_replan
 
-__all__ = ["KEYFRAME_EVERY", "Keyframe", "ReplayFold"]
+__all__ = ["KEYFRAME_EVERY", "Keyframe", "ReplayFold", "ran_before"]
 
 KEYFRAME_EVERY = 2000
 """A keyframe is kept after every this many events of a run."""
@@ -151,6 +151,19 @@ def _error_layer(error: Any) -> int | None:
     reads it; fold.js's ``errorLayer`` is the same rule)."""
     m = _PLAN_LAYER.match(error) if isinstance(error, str) else None
     return None if m is None else int(m.group(1) or m.group(2))
+
+
+def ran_before(before: float, exec_ts: float | None, last_ts: float | None) -> float:
+    """The seconds a run ran before a new execution of it starts (a resume): ``before``,
+    what its executions before the latest ran, and the latest's, from its start
+    ``exec_ts`` to its last event at ``last_ts`` (the downtime until the resume left out).
+
+    The one rule for a resumed run's duration: the run page's keyframes and the runs list
+    count it so (as fold.js's ``run_started`` and ``runDuration`` do in the page).
+    """
+    if exec_ts is None or last_ts is None:
+        return before
+    return before + max(0.0, last_ts - exec_ts)
 
 
 def _new_run() -> dict[str, Any]:
@@ -369,8 +382,8 @@ class ReplayFold:
         run = self.run
         if run["startTs"] is None:
             run["startTs"] = e.ts
-        if run["execTs"] is not None:  # a resume: the execution before it ran until then
-            run["before"] += max(0.0, run["lastTs"] - run["execTs"])
+        # a resume: the execution before it ran until then
+        run["before"] = ran_before(run["before"], run["execTs"], run["lastTs"])
         run["execTs"] = e.ts
         # a run resumed after it finished (a cancelled run) runs again (as fold.js)
         run.update(status="running", workflow=e.workflow, endTs=None, error=None, duration=None,

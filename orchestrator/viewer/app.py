@@ -68,6 +68,7 @@ from orchestrator.store import (
 )
 from orchestrator.store._liveness import list_running
 from orchestrator.viewer._cache import RUN_KINDS, RunCache
+from orchestrator.viewer._executions import Execution, Executions
 from orchestrator.viewer._graph import GraphNode, GraphStep
 from orchestrator.viewer._reader import ResolvesRunIds, TraceReader
 from orchestrator.viewer._replay import KEYFRAME_EVERY
@@ -116,6 +117,12 @@ class RunsPage(BaseModel):
         default_factory=dict,
         description="For each interrupted sub-workflow's run on this page, the run above it "
         "whose `ponder resume` continues it (the others are resumed by their own id).",
+    )
+    executions: dict[str, Execution] = Field(
+        default_factory=dict,
+        description="For each run on this page stored as running and not interrupted, its "
+        "latest execution's start and the time its earlier ones ran: a resumed run's "
+        "duration leaves out the downtime between them, as on its run page.",
     )
 
 
@@ -361,6 +368,7 @@ def create_app(
     """
     cache = RunCache(store)
     writers = RunWriters(store)  # each running run's latest writer, read incrementally
+    executions = Executions(store)  # and its executions' times
     app = FastAPI(
         title="Ponder trace viewer",
         version="1",
@@ -450,10 +458,11 @@ def create_app(
             interrupted = await writers.interrupted(runs[:limit])
         above = {r.id: await resume_target(store, r.id) for r in runs[:limit]
                  if r.id in interrupted and r.parent_run_id is not None}
+        live = await executions.of(r for r in runs[:limit] if r.id not in interrupted)
         return RunsPage(
             runs=runs[:limit], limit=limit, offset=offset, has_more=len(runs) > limit,
             interrupted=[r.id for r in runs[:limit] if r.id in interrupted],
-            resume={k: v for k, v in above.items() if k != v},
+            resume={k: v for k, v in above.items() if k != v}, executions=live,
         )
 
     # A run id may hold "/" (the SDK and `ponder import` take any id): _RunIdPaths hands

@@ -2,6 +2,7 @@
 
 import { API, ApiError, getJSON, runOrigin, runPath } from "./api.js";
 import { el, fill, fmtDuration, fmtTime, fmtTokens, statusBadge } from "./dom.js";
+import { runDuration } from "./fold.js";
 
 const PAGE = 50;
 const REFRESH_MS = 4000;
@@ -40,7 +41,7 @@ function writeUrl() {
   history.replaceState(null, "", s ? `?${s}` : location.pathname);
 }
 
-function row(run, interrupted, resumeId) {
+function row(run, interrupted, resumeId, execution) {
   const link = el("a", { href: runPath(run.id), class: "run-link" }, run.workflow);
   const wf = el("td", { class: "wf" }, link);
   const origin = runOrigin(run);
@@ -54,7 +55,10 @@ function row(run, interrupted, resumeId) {
   }
   // interrupted: stored as running, but its process is gone; it neither runs nor ticks
   const running = run.status === "running" && !interrupted;
-  const duration = running ? Date.now() / 1000 - run.started_at : run.duration_s;
+  // a resumed run's: its executions' time, not the downtime between them (as its page)
+  const duration = running
+    ? runDuration({ duration: null, before: execution?.before_s ?? 0, execTs: execution?.started_at ?? run.started_at }, Date.now() / 1000)
+    : run.duration_s;
   // an interrupted sub-workflow's run goes on when the run above it is resumed
   const resume = `ponder resume ${resumeId || run.id}`;
   const status = interrupted
@@ -99,7 +103,8 @@ async function load() {
   } else {
     const interrupted = new Set(page.interrupted || []);
     const resumeIds = page.resume || {};
-    fill(tbody, page.runs.map((r) => row(r, interrupted.has(r.id), resumeIds[r.id])));
+    const executions = page.executions || {};
+    fill(tbody, page.runs.map((r) => row(r, interrupted.has(r.id), resumeIds[r.id], executions[r.id])));
   }
   for (const run of page.runs) {
     if (!knownWorkflows.has(run.workflow)) {

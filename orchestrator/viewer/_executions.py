@@ -1,0 +1,106 @@
+"""How long the runs the runs list shows as running have run: a resumed run's duration
+leaves out the downtime between its executions, as its run page counts it.
+
+A run's executions are its first start and each resume (one ``run_started`` each). The
+list gives, for each run it shows as running, the start of its latest execution and the
+seconds its earlier ones ran (:class:`Execution`); the page adds the time since that
+start. What is known of a run is kept, so asking again reads only its ``run_started``
+events stored since (and, for a new resume, the event before it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.store import RunInfo
+from orchestrator.viewer._reader import TraceReader
+from orchestrator.viewer._replay import ran_before
+
+__all__ = ["Execution", "Executions"]
+
+_GAP_PAGE = 1000
+"""Events read at once when looking for the last event before a resume past a gap in
+the run's seqs (an imported trace's)."""
+
+
+class Execution(BaseModel):
+    """A running run's latest execution, and the time its earlier ones ran."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    started_at: float = Field(description="When its latest execution started (its latest "
+                              "`run_started`: the run's start, or its latest resume).")
+    before_s: float = Field(description="Seconds its earlier executions ran, each from its "
+                            "`run_started` to its last event before the next: the run's "
+                            "duration is this plus the time since `started_at`, the "
+                            "downtime between executions left out (as the run page "
+                            "counts it).")
+
+
+@dataclass
+class _Known:
+    seq: int  # the seq of its latest run_started read
+    started_at: float
+    before_s: float
+
+
+class Executions:
+    """Each running run's :class:`Execution`, read incrementally.
+
+    :param reader: the store read from.
+    """
+
+    def __init__(self, reader: TraceReader) -> None:
+        self._reader = reader
+        self._known: dict[str, _Known] = {}
+
+    async def of(self, runs: Iterable[RunInfo]) -> dict[str, Execution]:
+        """The execution of each run of ``runs`` stored as running (a run without a
+        ``run_started`` event has none).
+
+        :raises StoreError: when the store cannot be read.
+        """
+        out: dict[str, Execution] = {}
+        for run in runs:
+            if run.status != "running":
+                self._known.pop(run.id, None)
+                continue
+            known = await self._read(run.id)
+            if known is not None:
+                out[run.id] = Execution(started_at=known.started_at, before_s=known.before_s)
+        return out
+
+    async def _read(self, run_id: str) -> _Known | None:
+        known = self._known.get(run_id)
+        new = await self._reader.events(run_id, after_seq=None if known is None else known.seq,
+                                        kinds=("run_started",))
+        for started in new:
+            if known is None:
+                known = _Known(started.seq, started.ts, 0.0)
+                continue
+            last_ts = await self._last_ts_before(run_id, known.seq, started.seq)
+            known = _Known(started.seq, started.ts,
+                           ran_before(known.before_s, known.started_at, last_ts))
+        if known is not None:
+            self._known[run_id] = known
+        return known
+
+    async def _last_ts_before(self, run_id: str, since: int, seq: int) -> float | None:
+        """The latest time of the run's events from seq ``since`` (an execution's
+        ``run_started``) to before ``seq`` (the next one's)."""
+        page = await self._reader.events_page(run_id, after_seq=seq - 2, limit=1)
+        if page and page[0].seq == seq - 1 and page[0].seq >= since:
+            return page[0].ts
+        last: float | None = None  # a gap in the seqs just before it: read the execution
+        after = since - 1
+        while page := await self._reader.events_page(run_id, after_seq=after,
+                                                     limit=_GAP_PAGE):
+            for e in page:
+                if e.seq >= seq:
+                    return last
+                last = e.ts if last is None else max(last, e.ts)
+            after = page[-1].seq
+        return last
