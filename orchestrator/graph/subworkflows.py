@@ -9,7 +9,10 @@ the inputs passed must fit its ``inputs:`` as the run checks them
 Workflows that run each other unconditionally (``a.yaml`` -> ``b.yaml`` -> ``a.yaml``,
 through steps no branch can skip) nest until the engine's nesting limit stops them, so
 such a cycle is a problem too; a ``spawn`` (bounded by ``max_depth``) or a call a branch
-or an empty map can skip is a recursion that may end, and is left alone.
+or an empty map can skip is a recursion that may end, and is left alone. So is a chain
+of such calls, with no cycle, deeper than that limit
+(:data:`~orchestrator.spec.kinds_fanout.MAX_NESTING_DEPTH` nested runs): the run would
+fail at its last call, after the steps before it ran.
 
 A sub-workflow without ``models:`` runs on its caller's models (:func:`inherit_models`):
 a step of it may name an alias its caller declares (or is given), and no other.
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import PonderError, Problem, ValidationFailed
-from orchestrator.spec.kinds_fanout import SpawnStep
+from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH, SpawnStep
 from orchestrator.spec.loader import SourceMap, is_file
 from orchestrator.spec.models import BranchStep, InputSpec, MapStep, WorkflowSpec, WorkflowStep
 from orchestrator.spec.refs import Ref, iter_refs
@@ -258,6 +261,36 @@ def _accept(decl: InputSpec, name: str, value: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """A call on a chain of sub-workflow calls: ``step_id`` of the workflow in ``file``
+    (None: a registered one, ``name``) at ``line``:``column`` runs ``ref``."""
+
+    ref: str
+    step_id: str
+    name: str
+    file: Path | None
+    line: int
+    column: int
+
+    @staticmethod
+    def of(call: WorkflowCall, name: str, smap: SourceMap | None) -> _Link:
+        if smap is None:
+            return _Link(call.ref, call.step_id, name, None, 0, 0)
+        line, column = smap.locate(call.at)
+        return _Link(call.ref, call.step_id, name, Path(smap.file), line, column)
+
+    def where(self, base_dir: Path) -> str:
+        """Its step's place, its file shown relative to ``base_dir`` below it."""
+        if self.file is None:
+            return f"workflow {self.name!r}"
+        try:
+            file = str(self.file.relative_to(base_dir.resolve()))
+        except ValueError:
+            file = str(self.file)
+        return f"{file}:{self.line}:{self.column}" if self.line else file
+
+
 @dataclass
 class SubworkflowCheck:
     """The sub-workflow checks of one validation, with what it has loaded.
@@ -274,6 +307,9 @@ class SubworkflowCheck:
         field(default_factory=dict)
     _checked: dict[tuple[Path, frozenset[str]], list[Problem]] = field(default_factory=dict)
     _checking: set[Path] = field(default_factory=set)
+    #: a sub-workflow (its file, or its registered name) -> the longest chain of calls
+    #: every run of it makes (see :meth:`_chain_below`)
+    _below: dict[Path | str, tuple[_Link, ...]] = field(default_factory=dict)
 
     def problems(self, spec: WorkflowSpec, smap: SourceMap, base_dir: Path,
                  file: Path | None = None,
@@ -296,6 +332,8 @@ class SubworkflowCheck:
                                     "every run nests one deeper until the nesting limit "
                                     "fails it: put the call under a branch that can end "
                                     "it, or use a spawn with max_depth"))
+        else:
+            out += self._too_deep(spec, smap, base_dir, file)
         for call in workflow_calls(spec, self.known_steps):
             loaded = self._load(call.ref, base_dir)
             if loaded is None:
@@ -387,6 +425,64 @@ class SubworkflowCheck:
                 if found is not None:
                     return found
         return None
+
+
+    def _too_deep(self, spec: WorkflowSpec, smap: SourceMap, base_dir: Path,
+                  file: Path | None) -> list[Problem]:
+        """A problem at each call of ``spec`` that starts a chain of calls every run
+        makes nesting runs deeper than the engine allows (the run would fail at the
+        chain's call past the limit, after the steps before it ran)."""
+        out: list[Problem] = []
+        name = file.name if file is not None else smap.file
+        root: frozenset[Path | str] = frozenset() if file is None else frozenset({file})
+        for call in workflow_calls(spec):
+            chain = self._chain(call, name, smap, base_dir, root)
+            if len(chain) <= MAX_NESTING_DEPTH:
+                continue
+            chain = chain[:MAX_NESTING_DEPTH + 1]
+            past = chain[-1]  # it runs at depth MAX_NESTING_DEPTH + 1
+            names = " -> ".join([name, *(link.ref for link in chain)])
+            out.append(smap.problem(
+                call.at, f"step {call.step_id!r}: sub-workflows nest deeper than the limit "
+                f"of {MAX_NESTING_DEPTH} nested runs: step {past.step_id!r} "
+                f"({past.where(base_dir)}) would run {past.ref!r} at nesting depth "
+                f"{MAX_NESTING_DEPTH + 1}: {names}",
+                "every run fails there, after the steps before it ran: nest fewer "
+                "workflows, or put a call under a branch that can skip it"))
+        return out
+
+    def _chain(self, call: WorkflowCall, name: str, smap: SourceMap | None, base_dir: Path,
+               stack: frozenset[Path | str]) -> tuple[_Link, ...]:
+        """The longest chain of calls every run makes that starts with ``call`` (of the
+        workflow ``name``, located in ``smap``, its folder ``base_dir``); empty when a
+        branch, an empty map or a spawn's depth can skip it, or it cannot be loaded."""
+        if not call.always:
+            return ()
+        loaded = self._load(call.ref, base_dir)
+        if loaded is None or isinstance(loaded, str):
+            return ()
+        sub, sub_smap, sub_dir = loaded
+        key: Path | str = Path(sub_smap.file) if sub_smap is not None else call.ref
+        if key in stack:
+            return ()  # workflows that run each other: said as such
+        return (_Link.of(call, name, smap),
+                *self._chain_below(key, call.ref, sub, sub_smap, sub_dir, stack | {key}))
+
+    def _chain_below(self, key: Path | str, name: str, spec: WorkflowSpec,
+                     smap: SourceMap | None, base_dir: Path,
+                     stack: frozenset[Path | str]) -> tuple[_Link, ...]:
+        """The longest chain of calls every run of the sub-workflow ``key`` makes
+        (computed once per validation; bounded by what the limit needs shown)."""
+        if key not in self._below:
+            best: tuple[_Link, ...] = ()
+            for call in workflow_calls(spec):
+                chain = self._chain(call, name, smap, base_dir, stack)
+                if len(chain) > len(best):
+                    best = chain
+                if len(best) > MAX_NESTING_DEPTH:
+                    break
+            self._below[key] = best
+        return self._below[key]
 
 
 def _one_line(problem: Problem, base_dir: Path) -> str:
