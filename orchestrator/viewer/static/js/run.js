@@ -36,6 +36,7 @@ const page = {
   extending: false, // events after the window are being read for playback
   stepEvents: null, // {id, upTo, events}: the events of the step opened, when partial
   stepLoading: null, // the step whose events are being read
+  failed: new Map(), // a read that failed ("seek:INDEX", ...) -> when (see mayAsk)
   resummarizing: false, // the summary of a live run is being read again (see resummarize)
   resummarizeAgain: false,
 };
@@ -201,15 +202,35 @@ function renderNow() {
 // -- a long run: keyframes, the window of events, a step's own events ---------------
 const AHEAD = 2000; // events read past a position moved to, for playback
 
+const RETRY_MS = 5000;
+
+/** Whether the read `key` may be asked for now: not when it failed less than RETRY_MS
+ * ago. The page asks for what a redraw lacks, and a failed read redraws: without this,
+ * a read the server refuses (the run deleted, the store down) was asked again at once,
+ * for as long as the page stayed open. */
+function mayAsk(key) {
+  const at = page.failed.get(key);
+  return at === undefined || Date.now() - at >= RETRY_MS;
+}
+
+/** Note whether the read `key` failed (see mayAsk). */
+function asked(key, ok) {
+  if (ok) page.failed.delete(key);
+  else page.failed.set(key, Date.now());
+}
+
 /** Read the keyframe at or before `index` and the events after it up to AHEAD past
  * `index` (one request); one read at a time, the last position asked for next. */
 async function seek(index) {
   if (page.seeking !== null) { page.seekNext = page.seeking === index ? null : index; return; }
+  if (!mayAsk(`seek:${index}`)) return;
   page.seeking = index;
   try {
     const got = await getJSON(runApi(`/keyframe?index=${index}&events_to=${index + AHEAD}`)); // one request
     page.trace.seek(got.keyframe, got.events);
+    asked(`seek:${index}`, true);
   } catch (err) {
+    asked(`seek:${index}`, false);
     loadingNote("events could not be loaded \u00b7 move again or reload", true, err.message);
   } finally {
     page.seeking = null;
@@ -223,13 +244,16 @@ async function seek(index) {
 /** Read the events after the window's last, for playback. */
 async function extend() {
   if (page.extending || page.seeking !== null) return;
-  page.extending = true;
   const trace = page.trace;
   const last = trace.windowSeq;
+  if (!mayAsk(`extend:${last}`)) return;
+  page.extending = true;
   try {
     const events = await getJSON(runApi("/events") + `?limit=${AHEAD}` + (last !== null ? `&after_seq=${last}` : ""));
     if (page.trace === trace) trace.extend(events.events, last); // not when the window moved meanwhile
+    asked(`extend:${last}`, true);
   } catch (err) {
+    asked(`extend:${last}`, false);
     loadingNote("events could not be loaded \u00b7 move again or reload", true, err.message);
   } finally {
     page.extending = false;
@@ -261,7 +285,7 @@ function detailState(state) {
 }
 
 async function loadStep(id) {
-  if (page.stepLoading === id) return;
+  if (page.stepLoading === id || !mayAsk(`step:${id}`)) return;
   page.stepLoading = id;
   const upTo = page.trace.lastSeq ?? -1;
   try {
@@ -274,7 +298,9 @@ async function loadStep(id) {
       after = got.last_seq;
     }
     page.stepEvents = { id, upTo, events };
+    asked(`step:${id}`, true);
   } catch (err) {
+    asked(`step:${id}`, false);
     loadingNote("the step's details could not be loaded \u00b7 reload", true, err.message);
   } finally {
     page.stepLoading = null;
