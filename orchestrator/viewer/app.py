@@ -31,6 +31,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -90,6 +91,9 @@ _WRITER_CHECK_S = 2.0
 """How long a live stream goes without events before it checks whether the run's
 process is gone (then it says ``interrupted`` and closes)."""
 _NO_STORE = {"cache-control": "no-store"}
+_NOW_DOC = ("The viewer's clock when this was read (Unix seconds), which a run's times are "
+            "written in: a running run's duration counts to it (plus the time since), not "
+            "to the client's clock nor to the run's last event.")
 _LAST_EVENT_ID = re.compile(r"-?[0-9]{1,30}")
 """A Last-Event-ID the stream resumes after (the viewer sends seqs); others are ignored."""
 _NO_NUL = r"^[^\x00]*$"
@@ -124,6 +128,7 @@ class RunsPage(BaseModel):
         "latest execution's start and the time its earlier ones ran: a resumed run's "
         "duration leaves out the downtime between them, as on its run page.",
     )
+    now: float = Field(default_factory=time.time, description=_NOW_DOC)
 
 
 class RunDetail(BaseModel):
@@ -151,6 +156,7 @@ class RunDetail(BaseModel):
         "run page, folding the events itself, adds them at the run's last event "
         "(`last_seq`). Empty otherwise.",
     )
+    now: float = Field(default_factory=time.time, description=_NOW_DOC)
 
 
 class EventsPage(BaseModel):

@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -71,8 +72,10 @@ def test_an_interrupted_run_resumed_before_counts_no_downtime(web: Browser) -> N
 
 
 def test_a_resumed_run_in_progress_counts_no_downtime(web: Browser) -> None:
-    # cancelled at 0.5 s, resumed at 5.0 s, its last event at 5.2 s: 0.7 s and counting
-    web.server.call(lambda: append_all(web.server.store, resumed_run("resumed-duration")))
+    # cancelled at 0.5 s, resumed at 5.0 s, its last event at 5.2 s (now): 0.7 s and
+    # counting
+    t0 = time.time() - 5.2
+    web.server.call(lambda: append_all(web.server.store, resumed_run("resumed-duration", t0)))
     page = web.new_page()
     page.goto(f"{web.server.url}/runs/resumed-duration")
     page.wait_for_selector("body[data-ready]")

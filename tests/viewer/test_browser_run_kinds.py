@@ -37,7 +37,8 @@ def _statuses(page: Any) -> dict[str, str]:
 
 
 def test_a_resumed_run_in_progress_is_not_shown_as_finished(web: Browser) -> None:
-    web.server.call(lambda: append_all(web.server.store, resumed_run("resumed-live")))
+    t0 = time.time() - 5.2  # its last event now
+    web.server.call(lambda: append_all(web.server.store, resumed_run("resumed-live", t0)))
     page = _open_run(web, "resumed-live")
     expect(page.locator("#run-status")).to_have_text("running")
     expect(page.locator("#live")).to_be_visible()

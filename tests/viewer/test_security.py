@@ -262,8 +262,9 @@ def test_the_command_serves_a_store_until_stopped(tmp_path: Path, host: str) -> 
 
     anyio.run(create)
     answer, err, port = _serve_once(str(tmp_path / "t.db"), "/api/v1/runs", host)
+    assert isinstance(answer.pop("now"), float)
     assert answer == {"runs": [], "limit": 50, "offset": 0, "has_more": False,
-                      "interrupted": [], "resume": {}}
+                      "interrupted": [], "resume": {}, "executions": {}}
     assert f"http://{host}:{port}/" in err and "t.db" in err
 
 

@@ -303,12 +303,13 @@ def stopped_run(run_id: str, *, writer_alive: bool, **parent: Any) -> list[Any]:
     return b.events
 
 
-def resumed_run(run_id: str) -> list[Any]:
+def resumed_run(run_id: str, t0: float = T0) -> list[Any]:
     """A run cancelled (its step b cancelled, the run finished as cancelled), then resumed
-    by this process, which runs b again (and a step c, added) and has not finished."""
+    by this process, which runs b again (and a step c, added) and has not finished; its
+    times are seconds after ``t0``."""
     pid = os.getpid()
     writer = {"writer_host": host_name(), "writer_pid": pid, "writer_start": process_start(pid)}
-    b = TraceBuilder(run_id, "resumed")
+    b = TraceBuilder(run_id, "resumed", t0=t0)
     steps = [{"id": "a", "tool": "calc", "args": {"expression": "1"}},
              {"id": "b", "tool": "sleep", "args": {"seconds": 60}}]
     b.start(steps, **writer)

@@ -37,6 +37,7 @@ const page = {
   stepEvents: null, // {id, upTo, events}: the events of the step opened, when partial
   stepLoading: null, // the step whose events are being read
   failed: new Map(), // a read that failed ("seek:INDEX", ...) -> when (see mayAsk)
+  clockOffset: null, // the viewer's clock less this one, once the summary came (see serverNow)
   resummarizing: false, // the summary of a live run is being read again (see resummarize)
   resummarizeAgain: false,
 };
@@ -145,9 +146,13 @@ function renderSummary() {
   err.textContent = run.error ? `error: ${run.error}` : "";
 }
 
-/** The trace's clock now: the last event's time plus what passed here since it came. */
+/** The trace's clock now: the viewer's (the summary says it, see summarized), else,
+ * until the summary came, the last event's time plus what passed here since it came.
+ * Not the last event's alone: a run whose step had run 90 s read 90 s short until its
+ * next event came. */
 function serverNow() {
-  return page.trace.tip.ts + (page.lastArrival ? Date.now() / 1000 - page.lastArrival : 0);
+  const since = page.trace.tip.ts + (page.lastArrival ? Date.now() / 1000 - page.lastArrival : 0);
+  return page.clockOffset === null ? since : Math.max(since, Date.now() / 1000 + page.clockOffset);
 }
 
 function renderReplay(state) {
@@ -525,6 +530,8 @@ async function toTip() {
  * the dependencies of its declared steps (computed by the server). */
 function summarized(detail) {
   page.detail = detail;
+  // the viewer's clock less this one (another machine's may be off)
+  if (typeof detail.now === "number") page.clockOffset = detail.now - Date.now() / 1000;
   page.trace.declare(detail.graph);
   // interrupted: the tokens of its plan steps' cut attempts, counted at its last event
   page.trace.setCut(detail.interrupted && !detail.finished ? detail.last_seq : null, detail.cut);

@@ -41,7 +41,7 @@ function writeUrl() {
   history.replaceState(null, "", s ? `?${s}` : location.pathname);
 }
 
-function row(run, interrupted, resumeId, execution) {
+function row(run, interrupted, resumeId, execution, now) {
   const link = el("a", { href: runPath(run.id), class: "run-link" }, run.workflow);
   const wf = el("td", { class: "wf" }, link);
   const origin = runOrigin(run);
@@ -57,7 +57,7 @@ function row(run, interrupted, resumeId, execution) {
   const running = run.status === "running" && !interrupted;
   // a resumed run's: its executions' time, not the downtime between them (as its page)
   const duration = running
-    ? runDuration({ duration: null, before: execution?.before_s ?? 0, execTs: execution?.started_at ?? run.started_at }, Date.now() / 1000)
+    ? runDuration({ duration: null, before: execution?.before_s ?? 0, execTs: execution?.started_at ?? run.started_at }, now)
     : run.duration_s;
   // an interrupted sub-workflow's run goes on when the run above it is resumed
   const resume = `ponder resume ${resumeId || run.id}`;
@@ -104,7 +104,9 @@ async function load() {
     const interrupted = new Set(page.interrupted || []);
     const resumeIds = page.resume || {};
     const executions = page.executions || {};
-    fill(tbody, page.runs.map((r) => row(r, interrupted.has(r.id), resumeIds[r.id], executions[r.id])));
+    // the viewer's clock, which the runs' times are in (this machine's may be off)
+    const now = typeof page.now === "number" ? page.now : Date.now() / 1000;
+    fill(tbody, page.runs.map((r) => row(r, interrupted.has(r.id), resumeIds[r.id], executions[r.id], now)));
   }
   for (const run of page.runs) {
     if (!knownWorkflows.has(run.workflow)) {
