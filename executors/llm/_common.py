@@ -72,6 +72,21 @@ def check_request(request: LLMRequest, backend: str) -> None:
         raise ConfigError(f"{backend} backend: {problem}")
 
 
+def samples_finish(reasons: Sequence[str | None]) -> str | None:
+    """The finish reason of an answer of several samples (``n > 1``): ``length`` when any
+    sample stopped at its token limit, else the first sample's.
+
+    A run reports a step whose answer stopped at ``max_tokens`` (its text may be cut
+    off); with the first sample's reason alone, samples cut after a first that ended
+    went unreported.
+
+    :param reasons: each sample's finish reason, in sample order.
+    """
+    if "length" in reasons:
+        return "length"
+    return reasons[0] if reasons else None
+
+
 #: engines with integer priorities (vLLM) get Ponder's priorities in these units, so
 #: priorities that differ by a millisecond keep their order (see :func:`engine_int`)
 ENGINE_PRIORITY_SCALE = 1000

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 from pydantic import Field, field_validator
 
-from executors.llm._common import BackendOptions, BackendStats, check_request, parse_options
+from executors.llm._common import (
+    BackendOptions,
+    BackendStats,
+    check_request,
+    parse_options,
+    samples_finish,
+)
 from executors.llm._json_output import grammar_schema
 from orchestrator._extras import extra_missing, installed
 from orchestrator.errors import BackendError, ConfigError, shown
@@ -328,16 +334,20 @@ class LocalBackend:
                     if chunk.final is not None:
                         finals.append(chunk.final)
         first = finals[0]
+        # a sample cut at its limit makes the answer's reason (and its meta, which says
+        # whether the limit was the context); the first sample's alone hid later cuts
+        finish = samples_finish([f.finish_reason for f in finals])
+        cut = next((f for f in finals if f.finish_reason == finish), first)
         return LLMResponse(
             text=first.text,
             prompt_tokens=first.prompt_tokens,
             completion_tokens=sum(f.completion_tokens for f in finals),
             latency_s=sum(f.latency_s for f in finals),
             ttft_s=first.ttft_s,
-            finish_reason=first.finish_reason,
+            finish_reason=finish,
             model=first.model,
             texts=[f.text for f in finals],
-            meta=first.meta,
+            meta=cut.meta,
         )
 
     async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:

@@ -25,6 +25,7 @@ from executors.llm._common import (
     check_request,
     engine_int,
     parse_options,
+    samples_finish,
 )
 from executors.llm._json_output import grammar_schema
 from orchestrator.errors import (
@@ -276,7 +277,7 @@ class OpenAIBackend:
             prompt_tokens=usage[0],
             completion_tokens=usage[1],
             latency_s=anyio.current_time() - start,
-            finish_reason=getattr(choices[0], "finish_reason", None),
+            finish_reason=samples_finish([getattr(c, "finish_reason", None) for c in choices]),
             model=getattr(response, "model", None) or self.model,
             texts=texts,
         )
@@ -317,6 +318,7 @@ class OpenAIBackend:
         got = Usage()  # what this stream received: the stats of one that does not finish
         prompt_estimate = approx_prompt_tokens(request.messages)
         finish: str | None = None
+        finishes: dict[int, str] = {}  # every choice's finish reason, by index
         others: dict[str, None] = {}  # what the first choice sent besides content
         refusal: list[str] = []
         usage: Any = None
@@ -346,6 +348,8 @@ class OpenAIBackend:
                     model = getattr(chunk, "model", None) or model
                     for index, delta, piece, choice_finish in parts:
                         texts.setdefault(index, []).append(piece)
+                        if choice_finish:
+                            finishes[index] = choice_finish
                         # a reasoning model's thinking (or a tool call) comes in other
                         # fields of the delta: tokens made all the same, which a caller
                         # counting them (an engine pool watching for stalls) must see
@@ -383,7 +387,8 @@ class OpenAIBackend:
                 completion_tokens=counts[1] if counts else pieces,
                 latency_s=anyio.current_time() - start,
                 ttft_s=ttft,
-                finish_reason=finish,
+                finish_reason=samples_finish(
+                    [finish, *(finishes.get(i) for i in sorted(texts) if i != 0)]),
                 model=model,
                 texts=joined,
             )
