@@ -10,6 +10,12 @@ refused with :class:`TooLarge` when it would pass the limit; its result is never
 The sandbox (``templates._Sandbox``) calls these from Jinja2's own hooks: its ``call``
 (methods), ``call_binop`` (``%``), ``wrap_str_format`` (``str.format``), the filters it
 installs over Jinja2's, and its code generator's ``~``.
+
+A render's work is bounded too (:data:`MAX_TEMPLATE_WORK`, counted by :func:`spend`):
+its output can be small while its loops or a recursive macro run for hours. The
+sandbox's code generator counts each loop iteration; its ``call``, ``call_binop`` and
+``~`` count calls and what they go through or build; every filter whose work grows with
+its value counts that value.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ import functools
 import json
 import re
 import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from jinja2 import pass_environment
 from jinja2.filters import make_attrgetter
+from jinja2.runtime import Macro
 from jinja2.sandbox import SandboxedFormatter
 from markupsafe import EscapeFormatter, Markup
 
@@ -36,8 +45,16 @@ MAX_RENDER_CHARS = 10_000_000
 _MAX_ROUND_DIGITS = 5_000
 
 
-class TooLarge(Exception):
+class TemplateLimit(Exception):
+    """A template went past one of the limits of this module."""
+
+
+class TooLarge(TemplateLimit):
     """An operation of a template would build a value past :data:`MAX_RENDER_CHARS`."""
+
+
+class TooMuchWork(TemplateLimit):
+    """A render went past :data:`MAX_TEMPLATE_WORK` steps of work."""
 
 
 def check_size(what: str, size: int, unit: str = "characters") -> None:
@@ -52,6 +69,113 @@ def _int(value: Any) -> int:
 
 def _length(value: Any) -> int:
     return len(value) if isinstance(value, str | bytes | bytearray) else 0
+
+
+# --- work -------------------------------------------------------------------------
+
+#: most steps of work one render (or condition) may do: each loop iteration (each item a
+#: loop's `if` tests), each call (a macro, a method, `loop(...)` of a recursive loop) and
+#: each item, or :data:`CHARS_PER_STEP` characters, that a filter, a method or an
+#: operator goes through or builds is one. A few-shot prompt over 1,000 examples takes
+#: some thousands; two nested loops of 100,000 took hours, a macro calling itself twice
+#: 2**n calls, and no limit on size bounds either (their output may be small)
+MAX_TEMPLATE_WORK = 1_000_000
+#: characters one step of work goes through (`upper` or `replace` go through a string
+#: in C, some hundred times faster than a template's loop; `tojson` or `split` in ten)
+CHARS_PER_STEP = 100
+#: filters that go through their text a word or a character at a time in Python (or
+#: make an item of each character): one step per character
+_PER_CHAR_FILTERS = frozenset({"wordwrap", "title", "striptags", "urlize", "wordcount",
+                               "list", "pprint", "urlencode"})
+#: steps one call of a macro (or of a call block's `caller`) counts: it takes some twenty
+#: times a loop's iteration
+MACRO_CALL_STEPS = 20
+#: filters whose work does not grow with their value (its length, its first item...)
+_CONSTANT_FILTERS = frozenset({"length", "count", "first", "last", "default", "d", "attr",
+                               "safe", "abs", "int", "float", "round", "random"})
+
+
+class _Budget:
+    __slots__ = ("spent",)
+
+    def __init__(self) -> None:
+        self.spent = 0
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("template_work", default=None)
+
+
+@contextmanager
+def work_budget() -> Iterator[None]:
+    """Count the work of the render (or condition) run inside, from 0, with
+    :func:`spend`."""
+    token = _budget.set(_Budget())
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def spend(steps: int) -> bool:
+    """Count ``steps`` of work of the render in progress (none outside :func:`work_budget`).
+
+    :returns: True (a loop's `if` is written ``spend(1) and test``).
+    :raises TooMuchWork: once the render's work passes :data:`MAX_TEMPLATE_WORK`."""
+    budget = _budget.get()
+    if budget is not None:
+        budget.spent += steps
+        if budget.spent > MAX_TEMPLATE_WORK:
+            raise TooMuchWork(
+                f"the template did more than {MAX_TEMPLATE_WORK:,} steps of work (each "
+                "loop iteration, call, and item or "
+                f"{CHARS_PER_STEP:,} characters a filter, method or operator goes "
+                "through counts one): a loop or a recursion too large for a prompt")
+    return True
+
+
+def steps(value: Any) -> int:
+    """The work of going through ``value`` once: 1, and 1 per item or per
+    :data:`CHARS_PER_STEP` characters."""
+    if isinstance(value, str | bytes | bytearray):
+        return 1 + len(value) // CHARS_PER_STEP
+    if isinstance(value, list | tuple | dict | set | frozenset | range):
+        return 1 + len(value)
+    return 1
+
+
+def spend_call(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Count a call a template makes: 1 (a macro's :data:`MACRO_CALL_STEPS`), and for a
+    method of a string, bytes or container (``s.split()``, ``items.index(x)``) the sizes
+    of that value and of the arguments, which it goes through (not ``_loop_vars``, which
+    Jinja2 passes)."""
+    owner = getattr(obj, "__self__", None)
+    if isinstance(owner, str | bytes | bytearray | list | tuple | dict | set | frozenset):
+        spend(steps(owner) + sum(steps(a) for a in args)
+              + sum(steps(v) for k, v in kwargs.items() if not k.startswith("_")))
+    else:
+        spend(MACRO_CALL_STEPS if isinstance(obj, Macro) else 1)
+
+
+def _charged(original: Callable[..., Any], per_char: bool) -> Callable[..., Any]:
+    """``original`` (a filter), counting the size of its value first (a string's
+    characters each one step, when ``per_char``)."""
+    passed = 1 if getattr(original, "jinja_pass_arg", None) is not None else 0
+
+    @functools.wraps(original)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > passed:
+            value = args[passed]
+            spend(1 + len(value) if per_char and isinstance(value, str) else steps(value))
+        return original(*args, **kwargs)
+
+    return run
+
+
+def charged_filters(filters: Mapping[str, Callable[..., Any]]
+                    ) -> dict[str, Callable[..., Any]]:
+    """``filters``, each whose work grows with its value counting that value's size."""
+    return {name: f if name in _CONSTANT_FILTERS else _charged(f, name in _PER_CHAR_FILTERS)
+            for name, f in filters.items()}
 
 
 # --- methods of str and bytes, and int.to_bytes ---------------------------------------
@@ -282,7 +406,9 @@ def check_percent(fmt: Any, values: Any) -> None:
 def concat(join: Callable[[Iterable[Any]], str], parts: tuple[Any, ...]) -> str:
     """``a ~ b ~ c``: ``join`` (Jinja2's, which escapes where the template does) of the
     parts, once the length of their text is known to fit."""
-    check_size("`~`", sum(len(part if isinstance(part, str) else str(part)) for part in parts))
+    size = sum(len(part if isinstance(part, str) else str(part)) for part in parts)
+    check_size("`~`", size)
+    spend(1 + size // CHARS_PER_STEP)
     return join(parts)
 
 

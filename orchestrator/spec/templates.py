@@ -9,6 +9,7 @@ stays text (no template injection).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import json
@@ -25,12 +26,18 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from orchestrator.errors import ReferenceResolutionError, TemplateRenderError, clipped
 from orchestrator.spec._template_bounds import (
     MAX_RENDER_CHARS,
+    TemplateLimit,
     bounded_filters,
+    charged_filters,
     check_percent,
     checked_call,
     concat,
     lipsum,
+    spend,
+    spend_call,
+    steps,
     str_format,
+    work_budget,
 )
 from orchestrator.spec._template_bounds import TooLarge as _TooLarge
 from orchestrator.spec.refs import (
@@ -86,9 +93,30 @@ def _pprint(value: Any) -> str:
     return pformat(value)
 
 
+def _spend_one(lineno: int) -> nodes.Expr:
+    """The expression ``environment.spend(1)`` (one step of work), as a node: Jinja2 lets
+    no one define a node type, and writes an InternalName's name as it is (its parser
+    makes one so, InternalName refusing to be made)."""
+    node = object.__new__(nodes.InternalName)
+    nodes.Node.__init__(node, "environment.spend(1)", lineno=lineno)
+    return node
+
+
 class _CodeGenerator(CodeGenerator):
     """Jinja2's code generator, whose `~` joins its parts through the environment's
-    :meth:`_Sandbox.sized_concat`, which sizes them first."""
+    :meth:`_Sandbox.sized_concat`, which sizes them first, and whose loops count each
+    item they go through as a step of work (``spend``, in the `if` of a loop that has
+    one, else in its body): the sandbox counts calls, filters and operators."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        counted = copy.copy(node)  # (the tree is Jinja2's, made for this compile)
+        if node.test is not None:  # each item the `if` tests, passed or not
+            counted.test = nodes.And(_spend_one(node.test.lineno), node.test,
+                                     lineno=node.test.lineno)
+        else:
+            counted.body = [nodes.ExprStmt(_spend_one(node.lineno), lineno=node.lineno),
+                            *node.body]
+        super().visit_For(counted, frame)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         if frame.eval_ctx.volatile:
@@ -108,16 +136,23 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja2's immutable sandbox, where each operation that builds a value is held to a
     size that fits in memory (the sandbox bounds `range` only): `*`, `+`, `**`, `%` and
     `~`, the methods of strings (``'x'.center(n)``, ``sep.join(items)``, ``str.format``),
-    and the filters that take a size (see :mod:`orchestrator.spec._template_bounds`)."""
+    and the filters that take a size (see :mod:`orchestrator.spec._template_bounds`); and
+    each render's work: its loops' iterations, its calls, what its filters, methods and
+    operators go through."""
 
     intercepted_binops = frozenset({"*", "+", "**", "%"})
     code_generator_class = _CodeGenerator
     sized_concat = staticmethod(concat)
+    spend = staticmethod(spend)
 
     def call(__self, __context: Any, __obj: Any, *args: Any,
              **kwargs: Any) -> Any:
         args, kwargs = checked_call(__obj, args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+        spend_call(__obj, args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        # what it made: `s.split()` an item of each word (a range is made at once)
+        spend(1 if isinstance(result, range) else steps(result))
+        return result
 
     def wrap_str_format(self, value: Any) -> Any:
         if super().wrap_str_format(value) is None:
@@ -157,7 +192,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 len(left) + len(right) > MAX_RENDER_CHARS):
             raise _TooLarge(f"`+` would make a {type(left).__name__} of "
                             f"{len(left) + len(right):,} items, more than {MAX_RENDER_CHARS:,}")
-        return super().call_binop(context, operator, left, right)
+        result = super().call_binop(context, operator, left, right)
+        spend(steps(result))
+        return result
 
 
 @functools.cache
@@ -168,6 +205,7 @@ def environment() -> ImmutableSandboxedEnvironment:
     env.filters["pprint"] = _pprint
     env.filters[_REF_FILTER] = _ref_text
     env.filters.update(bounded_filters(env))
+    env.filters = charged_filters(env.filters)
     env.globals["lipsum"] = lipsum(env.globals["lipsum"])  # type: ignore[arg-type]
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _not_json}
     return env
@@ -460,8 +498,9 @@ def render(source: str, variables: dict[str, Any]) -> str:
         names the template's line and the reference or expression that failed.
     """
     try:
-        return _render_bounded(_compiled(source), variables)
-    except (UndefinedError, SecurityError, _TooLarge, NotAValueError) as exc:
+        with work_budget():
+            return _render_bounded(_compiled(source), variables)
+    except (UndefinedError, SecurityError, TemplateLimit, NotAValueError) as exc:
         raise _render_error(source, variables, exc, str(exc)) from None
     except Exception as exc:  # anything a template's own code raises (1/0, bad filter args)
         raise _render_error(source, variables, exc,
@@ -557,12 +596,13 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     :raises ReferenceResolutionError: for an undefined name or a sandbox violation.
     """
     try:
-        value = _compiled_expr(expression)(**variables)
+        with work_budget():
+            value = _compiled_expr(expression)(**variables)
         if isinstance(value, Undefined):
             bool(value)  # StrictUndefined: raises UndefinedError naming what is missing
         _refuse_namespace(value)  # always true (`when: steps.a`): the author meant another
         return value
-    except (UndefinedError, SecurityError, _TooLarge, NotAValueError) as exc:
+    except (UndefinedError, SecurityError, TemplateLimit, NotAValueError) as exc:
         raise ReferenceResolutionError(f"condition `{expression}`: {exc}") from None
     except Exception as exc:  # anything the expression's own code raises
         raise ReferenceResolutionError(
