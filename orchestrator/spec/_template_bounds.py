@@ -8,8 +8,8 @@ it is given decides (a width, a count, an indent) or that repeats a value it is 
 separator, a replacement, a concatenation) is sized first here from its arguments, and
 refused with :class:`TooLarge` when it would pass the limit; its result is never changed.
 The sandbox (``templates._Sandbox``) calls these from Jinja2's own hooks: its ``call``
-(methods), ``call_binop`` (``%``), ``wrap_str_format`` (``str.format``), the filters it
-installs over Jinja2's, and its code generator's ``~``.
+(methods), ``call_binop`` (``*``, ``+``, ``**``, ``%``), ``wrap_str_format``
+(``str.format``), the filters it installs over Jinja2's, and its code generator's ``~``.
 
 A render's work is bounded too (:data:`MAX_TEMPLATE_WORK`, counted by :func:`spend`):
 its output can be small while its loops or a recursive macro run for hours. The
@@ -390,6 +390,32 @@ def percent_size(fmt: str, values: Any, *, of_bytes: bool = False) -> int:
         size += max(text, asked.get("width", 0))
         if size > MAX_RENDER_CHARS:
             return size
+
+
+#: most bits of an integer `**` may produce (as the calc tool)
+_MAX_POW_BITS = 4_000
+
+
+def check_binop(operator: str, left: Any, right: Any) -> None:
+    """Size ``left operator right`` (`**`, `*`, `%`, `+`) before it is computed.
+
+    :raises TooLarge: when it would pass the limit."""
+    if operator == "**":
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and (
+                abs(left).bit_length() * right > _MAX_POW_BITS):
+            raise TooLarge(f"{left} ** {right} is too large")
+    elif operator == "*":
+        for seq, n in ((left, right), (right, left)):
+            if isinstance(seq, str | list | tuple) and isinstance(n, int) and (
+                    len(seq) * n > MAX_RENDER_CHARS):
+                raise TooLarge(f"`*` would make a {type(seq).__name__} of "
+                               f"{len(seq) * n:,} items, more than {MAX_RENDER_CHARS:,}")
+    elif operator == "%":
+        check_percent(left, right)
+    elif isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple) and (
+            len(left) + len(right) > MAX_RENDER_CHARS):
+        raise TooLarge(f"`+` would make a {type(left).__name__} of "
+                       f"{len(left) + len(right):,} items, more than {MAX_RENDER_CHARS:,}")
 
 
 def check_percent(fmt: Any, values: Any) -> None:

@@ -29,7 +29,7 @@ from orchestrator.spec._template_bounds import (
     TemplateLimit,
     bounded_filters,
     charged_filters,
-    check_percent,
+    check_binop,
     checked_call,
     concat,
     lipsum,
@@ -49,9 +49,6 @@ from orchestrator.spec.refs import (
     interpolated,
     parse_ref,
 )
-
-#: most bits of an integer `**` may produce (as the calc tool)
-_MAX_POW_BITS = 4_000
 
 
 def _tojson(value: Any) -> str:
@@ -176,22 +173,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(left, int) and isinstance(right, int) and right > 0 and (
-                    abs(left).bit_length() * right > _MAX_POW_BITS):
-                raise _TooLarge(f"{left} ** {right} is too large")
-        elif operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) and (
-                        len(seq) * n > MAX_RENDER_CHARS):
-                    raise _TooLarge(f"`*` would make a {type(seq).__name__} of "
-                                    f"{len(seq) * n:,} items, more than {MAX_RENDER_CHARS:,}")
-        elif operator == "%":
-            check_percent(left, right)
-        elif isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple) and (
-                len(left) + len(right) > MAX_RENDER_CHARS):
-            raise _TooLarge(f"`+` would make a {type(left).__name__} of "
-                            f"{len(left) + len(right):,} items, more than {MAX_RENDER_CHARS:,}")
+        check_binop(operator, left, right)
         result = super().call_binop(context, operator, left, right)
         spend(steps(result))
         return result
