@@ -17,6 +17,7 @@ import anyio
 
 from orchestrator.errors import ToolError
 from orchestrator.spec import patterns
+from orchestrator.spec._template_bounds import round_digits
 
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -29,17 +30,13 @@ _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos,
                                                           ast.USub: operator.neg}
-#: past this many digits either way, rounding any number calc allows (at most about
-#: 1,200 digits, or a float's 308 and 324) gives what it gives at this many: 0, or the
-#: number itself. Python computes 10 ** ndigits first, which for round(5, -10**8) took
-#: minutes and a thread
-_MAX_ROUND_DIGITS = 1_300
 
 
 def _round(number: Any, ndigits: Any = None) -> Any:
-    if isinstance(ndigits, int) and not isinstance(ndigits, bool):
-        ndigits = max(-_MAX_ROUND_DIGITS, min(ndigits, _MAX_ROUND_DIGITS))
-    return round(number, ndigits)
+    # ndigits held as a template's `round` holds it: past any number calc allows (about
+    # 1,200 digits, or a float's 308 and 324) the result is what it is there: 0, or the
+    # number itself
+    return round(number, round_digits(ndigits))
 
 
 _FUNCS: dict[str, Callable[..., Any]] = {

@@ -39,10 +39,20 @@ from markupsafe import EscapeFormatter, Markup
 #: have: past it rendering stops with an error instead of taking the memory of the
 #: process (`{{ ('x' * 100000) * 100000 }}` is ten gigabytes)
 MAX_RENDER_CHARS = 10_000_000
-#: the most digits ``round`` is given: past every float's and every printable int's
-#: digits (Python prints at most 4,300), so no result changes, while ``round(x, 10**9,
-#: 'floor')`` computed ``10 ** 10**9`` first
-_MAX_ROUND_DIGITS = 5_000
+#: the most digits, either way, a ``round`` is given: the template filter's and the calc
+#: tool's. Past every float's and every printable int's digits (Python prints at most
+#: 4,300), so no result changes, while Python computes ``10 ** ndigits`` first:
+#: ``round(x, 10**9, 'floor')`` in a template, ``round(5, -10**8)`` in calc, took minutes
+#: on a thread that a step's timeout cannot stop
+MAX_ROUND_DIGITS = 5_000
+
+
+def round_digits(ndigits: Any) -> Any:
+    """The ``ndigits`` of a ``round``, held to :data:`MAX_ROUND_DIGITS` either way (what
+    is no int as it is, for ``round`` to refuse or take)."""
+    if isinstance(ndigits, int) and not isinstance(ndigits, bool):
+        return max(-MAX_ROUND_DIGITS, min(ndigits, MAX_ROUND_DIGITS))
+    return ndigits
 
 
 class TemplateLimit(Exception):
@@ -509,9 +519,7 @@ def _slice(env: Any, value: Any, slices: Any, fill_with: Any = None) -> None:
 
 
 def _round(env: Any, value: Any, precision: Any = 0, method: str = "common") -> _Args:
-    if isinstance(precision, int):
-        precision = max(-_MAX_ROUND_DIGITS, min(precision, _MAX_ROUND_DIGITS))
-    return (value, precision, method), {}
+    return (value, round_digits(precision), method), {}
 
 
 def _sum(env: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> _Args:
