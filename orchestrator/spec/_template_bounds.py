@@ -509,6 +509,46 @@ def _tojson(env: Any, value: Any, indent: Any = None) -> None:
     check_size("tojson", flat + step * (nested - flat))
 
 
+#: what HTML escaping adds for each character it escapes (`&` is `&amp;`, `"` `&#34;`)
+_ESCAPED_EXTRA = {"&": 4, "<": 3, ">": 3, '"': 4, "'": 4}
+
+
+def _escaped_size(text: str) -> int:
+    return len(text) + sum(extra * text.count(ch) for ch, extra in _ESCAPED_EXTRA.items())
+
+
+def _escape(env: Any, value: Any) -> None:
+    if not hasattr(value, "__html__"):  # (Markup is written as it is)
+        check_size("escape", _escaped_size(value if isinstance(value, str) else str(value)))
+
+
+def _forceescape(env: Any, value: Any) -> None:
+    text = value.__html__() if hasattr(value, "__html__") else value
+    check_size("forceescape", _escaped_size(text if isinstance(text, str) else str(text)))
+
+
+#: the bytes URL quoting keeps as they are (urllib's); it writes any other as `%XX`
+_URL_KEPT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+
+
+def _quoted_size(value: Any, for_qs: bool) -> int:
+    data = value if isinstance(value, bytes) else (
+        value if isinstance(value, str) else str(value)).encode()
+    quoted = len(data.translate(None, _URL_KEPT if for_qs else _URL_KEPT + b"/"))
+    return len(data) + 2 * quoted
+
+
+def _urlencode(env: Any, value: Any) -> _Args | None:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        check_size("urlencode", _quoted_size(value, False))
+        return None
+    items = list(value.items() if isinstance(value, dict) else value)
+    pairs = [item for item in items if isinstance(item, tuple | list) and len(item) == 2]
+    check_size("urlencode", sum(_quoted_size(k, True) + _quoted_size(v, True) + 2
+                                for k, v in pairs))
+    return (items,), {}
+
+
 def _batch(env: Any, value: Any, linecount: Any, fill_with: Any = None) -> None:
     if fill_with is not None:
         check_size("batch", _int(linecount), "items")
@@ -552,7 +592,8 @@ def _wordwrap(environment: Any, s: Any, width: Any = 79, break_long_words: bool 
 _FILTER_CHECKS: dict[str, Callable[..., Any]] = {
     "center": _center, "indent": _indent, "replace": _replace_filter, "join": _join_filter,
     "format": _format_filter, "tojson": _tojson, "batch": _batch, "slice": _slice,
-    "round": _round, "sum": _sum,
+    "round": _round, "sum": _sum, "escape": _escape, "e": _escape,
+    "forceescape": _forceescape, "urlencode": _urlencode,
 }
 
 
