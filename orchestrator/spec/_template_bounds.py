@@ -497,8 +497,36 @@ def _format_filter(env: Any, value: Any, *args: Any, **kwargs: Any) -> None:
     check_percent(str(value), kwargs or args)
 
 
+#: control characters, which JSON writes in six characters (or two: a newline)
+_CONTROLS = dict.fromkeys(range(32))
+
+
+def _json_size(value: Any) -> int:
+    """An upper bound of the length of ``tojson`` of ``value`` (no indent), without
+    writing it: a string's escapes counted (six characters for each non-ASCII character,
+    control and `<>&'`), a container's parts summed."""
+    if isinstance(value, str):
+        escaped = sum(value.count(ch) for ch in "<>&'")
+        controls = len(value) - len(value.translate(_CONTROLS))
+        wide = len(value.encode("utf-8", "surrogatepass")) - len(value)
+        return 2 + len(value) + value.count('"') + value.count("\\") + 5 * (
+            escaped + controls + wide)
+    if isinstance(value, dict):
+        return 2 + sum(_json_size(str(k)) + 4 + _json_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 2 + sum(_json_size(v) + 2 for v in value)
+    if value is None or isinstance(value, bool | int | float):
+        return len(json.dumps(value))
+    return _json_size(str(value))  # (a value the `default` writes, or refuses)
+
+
 def _tojson(env: Any, value: Any, indent: Any = None) -> None:
     if indent is None:
+        try:
+            size = _json_size(value)
+        except RecursionError:
+            return  # the filter says why
+        check_size("tojson", size)
         return
     step = len(indent) if isinstance(indent, str) else max(_int(indent), 0)
     try:

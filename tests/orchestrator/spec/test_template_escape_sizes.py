@@ -1,8 +1,8 @@
-"""`escape` (`e`), `forceescape` and `urlencode` are sized before they run, as the other
-filters that build a value are: each multiplies its text's length (`&` is `&amp;`, `é`
-is `%C3%A9`), and a long text was escaped whole, the 10,000,000-character limit of the
-render catching it only once built (or never, inside a `set`). Every other use gives
-what Jinja2 gives."""
+"""`escape` (`e`), `forceescape`, `urlencode` and `tojson` are sized before they run,
+as the other filters that build a value are: each multiplies its text's length (`&` is
+`&amp;`, `é` is `%C3%A9`, `<` in JSON six characters), and a long text was escaped
+whole, the 10,000,000-character limit of the render catching it only once built (or
+never, inside a `set`). Every other use gives what Jinja2 gives."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ from orchestrator.spec import templates
     ("{{ ('\\U0001F600' * 900000) | urlencode }}", "urlencode would make 10,800,000 characters"),
     ("{{ {'k': 'é' * 2000000} | urlencode }}", "urlencode would make 12,000,003 characters"),
     ("{{ [('k', '/' * 4000000)] | urlencode }}", "urlencode would make 12,000,003 characters"),
+    ("{{ ('<' * 2000000) | tojson }}", "tojson would make 12,000,002 characters"),
+    ("{{ ['é' * 2000000] | tojson }}", "tojson would make 12,000,006 characters"),
+    ("{{ {'k': '\"' * 6000000} | tojson }}", "tojson would make 12,000,011 characters"),
 ])
 def test_an_escape_past_the_limit_fails_before_it_runs(source: str, says: str) -> None:
     with pytest.raises(TemplateRenderError) as info:
@@ -34,8 +37,9 @@ def test_an_escape_past_the_limit_fails_before_it_runs(source: str, says: str) -
 
 _PLAIN = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
                                        keep_trailing_newline=True)
+_PLAIN.policies["json.dumps_kwargs"] = {"sort_keys": True}
 _VALUES: dict[str, Any] = {
-    "s": "a&b<c>'\"é/ x\U0001F600", "d": {"a b": "c&d/é", "k": [1, 2]},
+    "s": "a&b<c>'\"é/ x\n\x01\\\U0001F600", "d": {"a b": "c&d/é", "k": [1, 2]},
     "l": [("x y", "z/")], "n": 3.5, "m": None, "g": ["a", "b"]}
 
 
@@ -43,6 +47,8 @@ _VALUES: dict[str, Any] = {
     "{{ s | e }}{{ s | escape }}{{ s | forceescape }}{{ (s | e) | e }}{{ (s | e) | forceescape }}",
     "{{ n | e }}{{ m | e }}{{ l | e }}{{ d | forceescape }}",
     "{{ s | urlencode }}{{ d | urlencode }}{{ l | urlencode }}{{ n | urlencode }}",
+    "{{ s | tojson }}{{ d | tojson }}{{ l | tojson }}{{ n | tojson }}{{ m | tojson }}"
+    "{{ ('ab' * 2000000) | tojson | length }}",
     "{{ d.items() | urlencode }}{{ d.items() | list | urlencode }}"
     "{{ ('a' * 3000000) | e | length }}{{ ('/' * 900000) | urlencode | length }}",
 ])
