@@ -16,6 +16,7 @@ from typing import ClassVar
 from pydantic import PrivateAttr
 
 from executors.fanout._live import Owner
+from executors.llm._common import samples_finish
 from executors.llm.executor import UsageMeter, messages_of, metered_call, note_usage
 from orchestrator.runtime.contracts import (
     ExecContext,
@@ -111,5 +112,6 @@ async def run_call(task: Task, ctx: ExecContext) -> Result:
               "requests": len(responses), "temperature": step.temperature,
               "max_tokens": step.max_tokens, "ttft_s": responses[0].ttft_s,
               "latency_s": sum(r.latency_s for r in responses),
-              "finish_reason": last.finish_reason},
+              # any request's: a server that ignores n answers each sample on its own
+              "finish_reason": samples_finish([r.finish_reason for r in responses])},
     )
