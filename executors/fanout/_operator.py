@@ -31,7 +31,7 @@ from executors.fanout._reduce import (
 from executors.fanout._score import Candidate, Score, passes, scope_of, score_all
 from orchestrator.errors import BudgetExceeded
 from orchestrator.runtime.contracts import Usage
-from orchestrator.spec.kinds_fanout import JoinStep
+from orchestrator.spec.kinds_fanout import JoinStep, Scorer
 
 
 @dataclass(slots=True)
@@ -136,7 +136,7 @@ class FirstFinish(Online):
                 child.status = "rejected"
                 child.error = (f"{CHECK_ERRORED}{score.error}" if score.failed else
                                "failed the check" + (f": {score.error}" if score.error else
-                                                     f" (it returned {score.raw!r})"))
+                                                     f" ({_check_said(check, score.raw)})"))
                 return False
         if self.winner is None:
             self.winner = child.index
@@ -507,3 +507,11 @@ def _split(usage: Usage, parts: int) -> list[Usage]:
     return [Usage(usage.prompt_tokens * (i + 1) // parts - usage.prompt_tokens * i // parts,
                   usage.completion_tokens * (i + 1) // parts
                   - usage.completion_tokens * i // parts) for i in range(parts)]
+
+
+def _check_said(check: Scorer, raw: Any) -> str:
+    """What a check answered that turned a candidate down, naming who answered: the
+    ``extract`` tool's ``None`` says no ``Answer: N`` was found."""
+    if check.tool is not None:
+        return f"the check's tool {check.tool!r} returned {raw!r}"
+    return f"the check's judge answered {raw!r}"

@@ -74,7 +74,7 @@ async def test_errors_and_answers_of_the_check_are_counted_apart(kit: Any) -> No
     assert error.startswith("join 'j': no child of 'm' finished and passed the check: of its "
                             "3 children, the check errored on 1 (child m[1]: "), error
     assert "fake: scripted failure" in error
-    assert error.endswith("; its answer turned down 2 (child m[0]: it returned 'no')"), error
+    assert error.endswith("; its answer turned down 2 (child m[0]: the check's judge answered 'no')"), error
 
 
 async def test_an_invalid_score_is_the_checks_answer_not_its_error(kit: Any) -> None:
@@ -121,3 +121,18 @@ async def test_a_failed_child_does_not_hide_the_check_errors_of_the_others(kit: 
     assert ("; others finished but did not pass the check: the check errored on 2 (child "
             "m[0]: step 'j[check0]' prompt template") in error, error
     assert "candidate.foo: " in error
+
+
+async def test_a_tool_check_that_finds_nothing_names_its_tool(kit: Any) -> None:
+    """The extract tool finds no 'Answer: N' and returns None: the error says the check's
+    tool returned it (it said only "it returned None")."""
+    fake = kit.FakeBackend(kit.by_pattern({"Q": kit.Reply("no answer here")}))
+    r = await kit.run(kit.doc([
+        {"id": "s", "kind": "sample", "prompt": "Q?", "n": 2},
+        {"id": "j", "kind": "join", "of": "s", "reducer": "first_finish",
+         "check": {"tool": "extract",
+                   "args": {"text": "${candidate}", "pattern": "Answer: \\d+"}}}]),
+        fake=fake)
+    error = r.failed("j").error
+    assert error.endswith("its answer turned down 2 (child s[0]: the check's tool "
+                          "'extract' returned None)"), error
