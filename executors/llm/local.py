@@ -25,7 +25,7 @@ from executors.llm._common import (
 )
 from executors.llm._json_output import grammar_schema
 from orchestrator._extras import extra_missing, installed
-from orchestrator.errors import BackendError, ConfigError, shown
+from orchestrator.errors import BackendError, BackendHTTPError, ConfigError, shown
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
 from orchestrator.spec.models import ModelConfig
 
@@ -471,8 +471,14 @@ class LocalBackend:
                 raise
             except (ValueError, RuntimeError) as exc:
                 self.stats.failed += 1
-                raise BackendError(f"local backend ({self.model_path.name}): "
-                                   f"{self._overflow_words(exc, model.n_ctx)}") from exc
+                words = f"local backend ({self.model_path.name}): " \
+                    f"{self._overflow_words(exc, model.n_ctx)}"
+                if isinstance(exc, ValueError):
+                    # llama.cpp refuses the request itself (a prompt too long for the
+                    # context): a 400, so that a pool does not blame the engine and move
+                    # the call to each other engine, which would refuse it too
+                    raise BackendHTTPError(words, status=400) from exc
+                raise BackendError(words) from exc
             finally:
                 self.stats.prompt_tokens += meter.prompt_tokens
                 self.stats.completion_tokens += meter.sampled

@@ -11,9 +11,10 @@ import anyio
 import pytest
 from jsonschema import Draft202012Validator
 
+from executors.engines.pool import is_engine_fault
 from executors.llm import LocalBackend
 from executors.llm.local import MAX_THREADS, LocalOptions, _LoadedModel, padded_ctx
-from orchestrator.errors import BackendError, ConfigError
+from orchestrator.errors import BackendError, BackendHTTPError, ConfigError
 from orchestrator.runtime.contracts import LLMBackend, LLMRequest, Usage
 from orchestrator.spec.models import ModelConfig
 from orchestrator.spec.options import option_problems
@@ -149,9 +150,12 @@ async def test_n_samples(gguf_path: Path) -> None:
 
 
 async def test_too_long_a_prompt_is_a_backend_error(gguf_path: Path) -> None:
+    """A 400, the request's own fault: a pool of local engines fails it at once rather
+    than moving it to each engine and taking each out."""
     backend = local(n_ctx=256)
-    with pytest.raises(BackendError, match="local backend") as info:
+    with pytest.raises(BackendHTTPError, match="local backend") as info:
         await backend.complete(ask("word " * 400, max_tokens=4))
+    assert info.value.status == 400 and not is_engine_fault(info.value)
     assert backend.stats.failed == 1
     assert str(info.value).endswith("exceed context window of 256 (shorten the prompt or "
                                     "raise `options: {n_ctx: ...}`)")
