@@ -28,7 +28,7 @@ class ToolExecutor:
 
     async def execute(self, task: Task, ctx: ExecContext) -> Result:
         spec = ctx.registry.get_tool(task.inputs["tool"])
-        args = spec.validate(task.inputs.get("args") or {})
+        args = spec.validate(task.inputs.get("args") or {}, written_args(task))
         # in a thread of its own, a tool's KeyboardInterrupt is its own too: no Ctrl-C there
         own: tuple[type[BaseException], ...] = (
             (Exception, SystemExit) if spec.is_async else (Exception, SystemExit, KeyboardInterrupt))
@@ -52,6 +52,13 @@ class ToolExecutor:
 
     def estimate_s(self, step: Any, ctx_model: ModelConfig | None) -> float:
         return 0.01
+
+
+def written_args(task: Task) -> dict[str, Any] | None:
+    """A tool step's arguments as written, references unresolved (for the message of a
+    bad argument that a reference gave); None where the task carries none."""
+    written = getattr(task.step, "args", None)
+    return written if isinstance(written, dict) else None
 
 
 def call_of(fn: Callable[..., Any], args: dict[str, Any]) -> Callable[[], Any]:

@@ -37,7 +37,7 @@ from pydantic import Field, ValidationError
 
 from executors.engines.pool import PoolBusy, engine_config_problems, registry_or_default
 from executors.llm._common import BackendOptions, parse_options
-from executors.tool import call_of, exception_text, tool_output
+from executors.tool import call_of, exception_text, tool_output, written_args
 from orchestrator._extras import extra_missing, install_hint, installed
 from orchestrator.errors import (
     BackendError,
@@ -287,7 +287,7 @@ class RayToolExecutor:
         :raises BackendUnavailable: when the cluster or the worker is lost (retryable).
         """
         spec = ctx.registry.get_tool(task.inputs["tool"])
-        args = spec.validate(task.inputs.get("args") or {})
+        args = spec.validate(task.inputs.get("args") or {}, written_args(task))
         ray = connect_ray(self.address, **self.init_kwargs)
         _ship_by_value(ray, spec.fn)
         if self._remote is None:

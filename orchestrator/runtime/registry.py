@@ -56,9 +56,13 @@ class ToolSpec:
     args_model: type[BaseModel]
     is_async: bool
 
-    def validate(self, args: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, args: dict[str, Any],
+                 written: dict[str, Any] | None = None) -> dict[str, Any]:
         """Validate arguments, returning the coerced values.
 
+        :param written: the arguments as the step wrote them, before its references were
+            resolved: a bad argument that a reference gave names it (``got None, from
+            ${steps.find.output}``: the step it came from found nothing).
         :raises ToolError: naming each bad argument.
         """
         try:
@@ -68,7 +72,9 @@ class ToolSpec:
             for e in exc.errors(include_url=False):
                 where = ".".join(str(p) for p in e["loc"])
                 # the value itself: a referenced result's type is not in the step's text
-                got = "" if e["type"] == "missing" else f" (got {shown(e['input'])})"
+                source = (written or {}).get(str(e["loc"][0])) if len(e["loc"]) == 1 else None
+                came = f", from {source}" if isinstance(source, str) and "${" in source else ""
+                got = "" if e["type"] == "missing" else f" (got {shown(e['input'])}{came})"
                 parts.append(f"{f'argument {where}' if where else '(args)'}: {e['msg']}{got}")
             raise ToolError(f"tool {self.name!r}: bad arguments: " + "; ".join(parts)) from None
         return {k: getattr(model, k) for k in self.args_model.model_fields}

@@ -28,7 +28,8 @@ async def _error(value: Any) -> str | None:
 
 async def test_a_referenced_value_of_the_wrong_type_is_shown_with_its_argument() -> None:
     assert await _error(5) == ("step 'b' failed: tool 'calc': bad arguments: argument "
-                               "expression: Input should be a valid string (got 5)")
+                               "expression: Input should be a valid string (got 5, from "
+                               "${steps.a.output})")
 
 
 async def test_a_long_value_is_shown_clipped() -> None:
@@ -36,3 +37,12 @@ async def test_a_long_value_is_shown_clipped() -> None:
     assert error is not None
     assert "argument expression: Input should be a valid string (got [0, 1, 2" in error
     assert "characters)" in error and len(error) < 300, error
+
+
+async def test_a_none_a_reference_gave_names_the_reference() -> None:
+    """extract found nothing (None) and calc got it: the message says where the None came
+    from (it said only what calc wanted, two steps from the cause)."""
+    assert await _error(None) == ("step 'b' failed: tool 'calc': bad arguments: argument "
+                                  "expression: Input should be a valid string (got None, "
+                                  "from ${steps.a.output})")
+
