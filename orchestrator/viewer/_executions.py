@@ -1,16 +1,22 @@
-"""How long the runs the runs list shows as running have run: a resumed run's duration
-leaves out the downtime between its executions, as its run page counts it.
+"""How long the runs the runs list shows as running or interrupted have run: a resumed
+run's duration leaves out the downtime between its executions, as its run page counts it.
 
 A run's executions are its first start and each resume (one ``run_started`` each). The
-list gives, for each run it shows as running, the start of its latest execution and the
+list gives, for each run stored as running, the start of its latest execution and the
 seconds its earlier ones ran (:class:`Execution`); the page adds the time since that
-start. What is known of a run is kept, so asking again reads only its ``run_started``
-events stored since (and, for a new resume, the event before it).
+start, or, for an interrupted run, the time to its last event (``ended_at``), where its
+run page's duration stops too. What is known of a run is kept, so asking again reads only
+its ``run_started`` events stored since (and, for a new resume, the event before it), and
+an interrupted run's events after the last one known.
+
+The store reads events forward only: an interrupted run's last event is found by pages of
+one event (a keyset read each), doubling the step past the last one known and halving it
+back, some 2 log2(n) reads for a run of n events, once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +44,10 @@ class Execution(BaseModel):
                             "duration is this plus the time since `started_at`, the "
                             "downtime between executions left out (as the run page "
                             "counts it).")
+    ended_at: float | None = Field(
+        None, description="For an interrupted run: the time of its last event, where its "
+        "duration stops (it is `before_s` plus `ended_at` - `started_at`, as on its run "
+        "page). Null for a run whose process runs.")
 
 
 @dataclass
@@ -56,22 +66,56 @@ class Executions:
     def __init__(self, reader: TraceReader) -> None:
         self._reader = reader
         self._known: dict[str, _Known] = {}
+        self._last: dict[str, tuple[int, float]] = {}  # (seq, ts) of a run's last event
 
-    async def of(self, runs: Iterable[RunInfo]) -> dict[str, Execution]:
+    async def of(self, runs: Iterable[RunInfo], interrupted: Collection[str] = ()
+                 ) -> dict[str, Execution]:
         """The execution of each run of ``runs`` stored as running (a run without a
         ``run_started`` event has none).
 
+        :param interrupted: the ids of those whose process is gone: theirs end at their
+            last event (``ended_at``).
         :raises StoreError: when the store cannot be read.
         """
         out: dict[str, Execution] = {}
         for run in runs:
             if run.status != "running":
                 self._known.pop(run.id, None)
+                self._last.pop(run.id, None)
                 continue
             known = await self._read(run.id)
-            if known is not None:
-                out[run.id] = Execution(started_at=known.started_at, before_s=known.before_s)
+            if known is None:
+                continue
+            ended_at = None
+            if run.id in interrupted:
+                ended_at = await self._last_ts(run.id, known)
+            else:
+                self._last.pop(run.id, None)
+            out[run.id] = Execution(started_at=known.started_at, before_s=known.before_s,
+                                    ended_at=ended_at)
         return out
+
+    async def _last_ts(self, run_id: str, known: _Known) -> float:
+        """The time of the run's last event, looked for past its latest ``run_started``
+        (``known``) or past the last event found before, whichever is later."""
+        seq, ts = self._last.get(run_id, (known.seq, known.started_at))
+        if seq < known.seq:  # resumed since, and interrupted again
+            seq, ts = known.seq, known.started_at
+        step = 1
+        while found := await self._first_from(run_id, seq + step):  # double past it
+            seq, ts = found
+            step *= 2
+        while step > 1:  # none from seq + step on: halve back to the last one
+            step //= 2
+            if found := await self._first_from(run_id, seq + step):
+                seq, ts = found
+        self._last[run_id] = (seq, ts)
+        return ts
+
+    async def _first_from(self, run_id: str, seq: int) -> tuple[int, float] | None:
+        """The seq and time of the run's first event at or after ``seq``."""
+        page = await self._reader.events_page(run_id, after_seq=seq - 1, limit=1)
+        return (page[0].seq, page[0].ts) if page else None
 
     async def _read(self, run_id: str) -> _Known | None:
         known = self._known.get(run_id)

@@ -124,9 +124,10 @@ class RunsPage(BaseModel):
     )
     executions: dict[str, Execution] = Field(
         default_factory=dict,
-        description="For each run on this page stored as running and not interrupted, its "
-        "latest execution's start and the time its earlier ones ran: a resumed run's "
-        "duration leaves out the downtime between them, as on its run page.",
+        description="For each run on this page stored as running, its latest execution's "
+        "start and the time its earlier ones ran (an interrupted run's also its last "
+        "event's time, `ended_at`, where its duration stops): a resumed run's duration "
+        "leaves out the downtime between them, as on its run page.",
     )
     now: float = Field(default_factory=time.time, description=_NOW_DOC)
 
@@ -464,7 +465,7 @@ def create_app(
             interrupted = await writers.interrupted(runs[:limit])
         above = {r.id: await resume_target(store, r.id) for r in runs[:limit]
                  if r.id in interrupted and r.parent_run_id is not None}
-        live = await executions.of(r for r in runs[:limit] if r.id not in interrupted)
+        live = await executions.of(runs[:limit], interrupted=interrupted)
         return RunsPage(
             runs=runs[:limit], limit=limit, offset=offset, has_more=len(runs) > limit,
             interrupted=[r.id for r in runs[:limit] if r.id in interrupted],

@@ -187,7 +187,7 @@ def test_a_run_whose_process_is_gone_shows_interrupted_and_does_not_tick(web: Br
     expect(page.locator('tr[data-run-id="alive-run"] td').nth(2)).to_have_text("running")
     expect(page.locator('tr[data-run-id="alive-run"] td').nth(4)).to_contain_text("\u2026")
     duration = gone.locator("td").nth(4)
-    expect(duration).to_have_text("\u2014")  # no duration, so nothing grows
+    expect(duration).to_have_text("100 ms")  # to its last event, as on its page: no "\u2026"
     assert "is-running" not in (gone.get_attribute("class") or "")
 
     page = _open_run(web, "gone-run")

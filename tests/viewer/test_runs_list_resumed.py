@@ -44,7 +44,8 @@ def test_the_runs_list_gives_a_running_run_s_executions(api: Api) -> None:
     [run] = page["runs"]
     assert run["status"] == "running" and run["started_at"] == pytest.approx(t0)
     assert page["executions"]["resumed-live"] == {
-        "started_at": pytest.approx(t0 + 95.0), "before_s": pytest.approx(0.5)}
+        "started_at": pytest.approx(t0 + 95.0), "before_s": pytest.approx(0.5),
+        "ended_at": None}
     # read again (from what the viewer kept): the same
     assert api.client.get(f"{API}/runs").json()["executions"] == page["executions"]
 
@@ -54,7 +55,8 @@ def test_a_run_never_resumed_ran_from_its_start(api: Api) -> None:
     events = _resumed_live("once", t0)[:2]  # started, its step started
     api.call(lambda: append_all(api.store, events))
     page = api.client.get(f"{API}/runs").json()
-    assert page["executions"] == {"once": {"started_at": pytest.approx(t0), "before_s": 0.0}}
+    assert page["executions"] == {
+        "once": {"started_at": pytest.approx(t0), "before_s": 0.0, "ended_at": None}}
 
 
 def test_a_resume_after_a_gap_in_seqs_counts_the_execution_before_it(api: Api) -> None:

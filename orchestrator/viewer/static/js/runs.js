@@ -55,10 +55,12 @@ function row(run, interrupted, resumeId, execution, now) {
   }
   // interrupted: stored as running, but its process is gone; it neither runs nor ticks
   const running = run.status === "running" && !interrupted;
-  // a resumed run's: its executions' time, not the downtime between them (as its page)
-  const duration = running
-    ? runDuration({ duration: null, before: execution?.before_s ?? 0, execTs: execution?.started_at ?? run.started_at }, now)
-    : run.duration_s;
+  // a resumed run's: its executions' time, not the downtime between them (as its page);
+  // an interrupted run's stops at its last event (ended_at), as on its page
+  const execs = { duration: null, before: execution?.before_s ?? 0, execTs: execution?.started_at ?? run.started_at };
+  const duration = running ? runDuration(execs, now)
+    : interrupted && typeof execution?.ended_at === "number" ? runDuration(execs, execution.ended_at)
+      : run.duration_s;
   // an interrupted sub-workflow's run goes on when the run above it is resumed
   const resume = `ponder resume ${resumeId || run.id}`;
   const status = interrupted
