@@ -432,7 +432,7 @@ function follow() {
     if (source.readyState !== EventSource.CLOSED || page.source !== source) return;
     page.source = null;
     liveNote("disconnected \u00b7 retrying", true);
-    setTimeout(() => { if (page.source === null && !page.trace.tip.run.finished) follow(); }, RECONNECT_MS);
+    refollow();
   });
   // the duration and running bars grow between events too
   clearInterval(page.clock);
@@ -440,6 +440,27 @@ function follow() {
     if (!page.source) { clearInterval(page.clock); return; }
     renderSummary();
   }, 1000);
+}
+
+/** After the stream was refused: follow again in a while, unless the run is no longer
+ * stored. EventSource does not say why it was refused, so the run's events are asked for
+ * once: a run deleted while the stream was down (404, or its id now a start of another
+ * run's) is said to be deleted, and not asked for again every few seconds for good. */
+async function refollow() {
+  let gone = null;
+  try {
+    const probe = await getJSON(runApi("/events?limit=1"));
+    if (probe.run_id !== runId) gone = `no run ${runId} is stored`;
+  } catch (err) {
+    // 404: not stored; 409: not stored, its id a start of several runs' ids
+    if (err instanceof ApiError && (err.status === 404 || err.status === 409)) gone = err.detail;
+  }
+  if (page.source !== null) return; // followed again meanwhile
+  if (gone !== null) {
+    liveNote("deleted from the trace store", true, gone);
+    return;
+  }
+  setTimeout(() => { if (page.source === null && !page.trace.tip.run.finished) follow(); }, RECONNECT_MS);
 }
 
 // -- start --------------------------------------------------------------------------
