@@ -27,12 +27,18 @@ Shapes (``--shape``):
   (200,000: 66,444 steps, all nested under one plan step);
 - ``graph``: ``--steps`` top-level steps in layers of 50, each depending on one to three
   of the layer before, and a plan step that adds ``--nested`` steps in three levels
-  (plans inside plans); about 3 events per step.
+  (plans inside plans); about 3 events per step;
+- ``outputs``: ``--steps`` tool steps one after the other, each giving an output of
+  ``--output-mb`` MB (4.75 by default) and a prompt of a tenth of that. Measured only:
+  ``graph drawn``, ``all events``, the bytes of the page's reads of events, and ``open
+  a step``: clicking the sixth step (one the graph draws at first) until its output,
+  read whole, shows (its first 100,000 characters, where the page lays out no more
+  until asked).
 
 Usage::
 
-    python bench/viewer_page_bench.py [--shape events|graph] [--events N] [--steps N]
-        [--nested N] [--db FILE]
+    python bench/viewer_page_bench.py [--shape events|graph|outputs] [--events N]
+        [--steps N] [--nested N] [--output-mb MB] [--db FILE]
 """
 
 from __future__ import annotations
@@ -102,6 +108,63 @@ def graph_events(run_id: str, n_steps: int, n_nested: int) -> Iterator[StoredEve
                                attempt=1, output={"answer": sid}, usage=usage, latency_s=0.05)
     yield ev.RunFinished(run_id=run_id, seq=next(seq), ts=t + 1, status="succeeded",
                          usage=usage, duration_s=1.0)
+
+
+def output_events(run_id: str, n_steps: int, output_mb: float) -> Iterator[StoredEvent]:
+    """A run of ``n_steps`` tool steps in a row, each with an output of ``output_mb`` MB."""
+    size = int(output_mb * 1_000_000)
+    t = 1_790_000_000.0
+    steps = [{"id": f"s{i}", "tool": "echo", "args": {}} for i in range(n_steps)]
+    yield ev.RunStarted(run_id=run_id, seq=0, ts=t, workflow="bench-outputs", inputs={},
+                        spec={"name": "bench-outputs", "steps": steps})
+    seq = 1
+    for i in range(n_steps):
+        text = chr(ord("a") + i % 26) * size
+        yield ev.StepStarted(run_id=run_id, seq=seq, ts=t + i, step_id=f"s{i}",
+                             step_kind="tool", attempt=1, input={"prompt": text[: size // 10]})
+        yield ev.StepSucceeded(run_id=run_id, seq=seq + 1, ts=t + i + 0.5, step_id=f"s{i}",
+                               attempt=1, output=text, latency_s=0.5)
+        seq += 2
+    yield ev.RunFinished(run_id=run_id, seq=seq, ts=t + n_steps, status="succeeded",
+                         duration_s=float(n_steps))
+
+
+def measure_outputs(base: str, step_id: str, size: int, timeout_s: float = 600
+                    ) -> dict[str, Any]:
+    """Open the run's page, then step ``step_id``, whose output is ``size`` characters."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, Any] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        out["chromium"] = browser.version
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        sent = [0]
+        page.on("response", lambda r: sent.__setitem__(
+            0, sent[0] + int(r.headers.get("content-length", 0)))
+                if "/events" in r.url and "step_id=" not in r.url else None)
+        t0 = time.perf_counter()
+        page.goto(f"{base}/runs/{RUN_ID}")
+        page.wait_for_function("() => window.__ponderFirstRenderMs !== undefined",
+                               timeout=timeout_s * 1000)
+        out["graph drawn"] = (time.perf_counter() - t0) * 1000
+        page.wait_for_selector("body[data-ready]", timeout=timeout_s * 1000)
+        out["all events"] = (time.perf_counter() - t0) * 1000
+        out["bytes of events read (MB)"] = sent[0] / 1e6
+        out["open a step"] = _timed(lambda: (
+            page.evaluate("""(id) => [...document.querySelectorAll('#dag g.step')]
+                .find((g) => g.getAttribute('data-step-id') === id)
+                .dispatchEvent(new MouseEvent('click', {bubbles: true}))""", step_id),
+            page.wait_for_function(
+                """(n) => { const t = document.querySelector('#detail [data-field="output"]')
+                    ?.textContent ?? ""; return t.length >= n && !t.includes("[truncated"); }""",
+                arg=min(size, 99_999), timeout=timeout_s * 1000)))
+        out["page errors"] = errors
+        browser.close()
+    return out
 
 
 _MAX_FRAME_GAP = """async (ms) => {
@@ -239,10 +302,11 @@ def measure_page(base: str, timeout_s: float = 600) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=["events", "graph"], default="events")
+    parser.add_argument("--shape", choices=["events", "graph", "outputs"], default="events")
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--steps", type=int, default=2_000)
     parser.add_argument("--nested", type=int, default=500)
+    parser.add_argument("--output-mb", type=float, default=4.75)
     parser.add_argument("--db", type=Path, help="the SQLite file (default: a temporary one); "
                         "an existing file holding the run is reused")
     args = parser.parse_args(argv)
@@ -250,12 +314,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         db: Path = args.db or Path(tmp) / "viewer-page-bench.db"
         if not db.exists():
             events = (run_events(RUN_ID, args.events) if args.shape == "events"
-                      else graph_events(RUN_ID, args.steps, args.nested))
+                      else graph_events(RUN_ID, args.steps, args.nested)
+                      if args.shape == "graph"
+                      else output_events(RUN_ID, args.steps, args.output_mb))
             n = anyio.run(write_events, db, events)
             print(f"wrote {n:,} events ({db.stat().st_size / 2**20:,.0f} MiB)")
         server = Server.start(db)
         try:
-            out = measure_page(server.base)
+            out = (measure_outputs(server.base, f"s{min(5, args.steps - 1)}",
+                                   int(args.output_mb * 1_000_000))
+                   if args.shape == "outputs" else measure_page(server.base))
         finally:
             server.stop()
     print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "

@@ -71,6 +71,7 @@ from orchestrator.store._liveness import list_running
 from orchestrator.viewer._cache import RUN_KINDS, RunCache
 from orchestrator.viewer._executions import Execution, Executions
 from orchestrator.viewer._graph import GraphNode, GraphStep
+from orchestrator.viewer._preview import PREVIEW_CHARS, preview_json
 from orchestrator.viewer._reader import ResolvesRunIds, TraceReader
 from orchestrator.viewer._replay import KEYFRAME_EVERY
 from orchestrator.viewer._security import SecurityHeaders, TokenGate
@@ -98,6 +99,10 @@ _LAST_EVENT_ID = re.compile(r"-?[0-9]{1,30}")
 """A Last-Event-ID the stream resumes after (the viewer sends seqs); others are ignored."""
 _NO_NUL = r"^[^\x00]*$"
 """The filters' pattern: no NUL, which PostgreSQL's text cannot hold (nor store a run with)."""
+_PREVIEW_DOC = (f"Cut each of a step's input, output and raw texts longer than {PREVIEW_CHARS:,} "
+                "characters to a preview ending '… [truncated, N bytes]', the event's "
+                "`truncated` giving each cut field's full size in bytes: what the run page "
+                "reads first (a step's own events, `step_id=`, are never cut).")
 _OFFSET_MAX = 2**31 - 1
 """The largest ``offset`` of a runs page (SQLite's and PostgreSQL's ``OFFSET`` overflow
 somewhere above)."""
@@ -493,6 +498,7 @@ def create_app(
                               "`step_id` it is): the run page reads a step's input and "
                               "output this way.", pattern=_NO_NUL)
         ] = None,
+        preview: Annotated[bool, Query(description=_PREVIEW_DOC)] = False,
     ) -> Response:
         """The run's events in seq order, each as the trace store holds it, one page of at
         most ``limit``: while ``has_more``, ask again with ``after_seq`` = ``last_seq``."""
@@ -502,7 +508,8 @@ def create_app(
         if step_id is not None:
             return await _step_events(run_id, step_id, after_seq, limit, finished)
         page = await store.events_page(run_id, after_seq=after_seq, limit=limit + 1)
-        return _events_response(run_id, page[:limit], len(page) > limit, finished)
+        return _events_response(run_id, page[:limit], len(page) > limit, finished,
+                                preview=preview)
 
     async def _step_events(
         run_id: str, step_id: str, after_seq: int | None, limit: int, finished: bool
@@ -543,6 +550,8 @@ def create_app(
                               "more follow: what the page replays from the keyframe, "
                               "read in the same request.")
         ] = None,
+        preview: Annotated[bool, Query(description="With `events_to`: " + _PREVIEW_DOC)
+                           ] = False,
     ) -> Response:
         """What the run page draws of a run after its first events: the last keyframe at
         or before event ``index`` (one is kept every ``keyframe_every`` events), to which
@@ -559,7 +568,7 @@ def create_app(
             limit = max(0, min(events_to - kf.index, EVENTS_PAGE_MAX))
             page = await store.events_page(run_id, after_seq=kf.seq, limit=limit + 1)
             body += (',"has_more":' + json.dumps(len(page) > limit) + ',"events":['
-                     + ",".join(_json(e) for e in page[:limit]) + "]")
+                     + ",".join(_event_json(e, preview) for e in page[:limit]) + "]")
         return Response(body + "}", media_type="application/json", headers=_NO_STORE)
 
     @app.get(
@@ -588,6 +597,7 @@ def create_app(
         after_seq: Annotated[
             int | None, Query(description="Send events with a larger seq (default: all).")
         ] = None,
+        preview: Annotated[bool, Query(description=_PREVIEW_DOC)] = False,
     ) -> StreamingResponse:
         """New events of a run as they are stored, until it finishes."""
         await _finished(run_id)  # 404 before the stream starts
@@ -596,7 +606,7 @@ def create_app(
             after_seq = max(after_seq if after_seq is not None else -1,
                             int(last_event_id.group()))
         return StreamingResponse(
-            _stream(run_id, after_seq, request),
+            _stream(run_id, after_seq, request, preview),
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
@@ -652,7 +662,7 @@ def create_app(
         return bool(run_level) and run_level[-1].kind == "run_finished"
 
     async def _stream(
-        run_id: str, after_seq: int | None, request: Request
+        run_id: str, after_seq: int | None, request: Request, preview: bool
     ) -> AsyncIterator[str]:
         # The writer is usually another process: a database has no portable way to
         # notify readers, so the stream asks for events after the last one it sent, a
@@ -685,7 +695,7 @@ def create_app(
                 if page:
                     last = page[-1].seq
                     quiet = unchecked = 0.0
-                    body = ",".join(_json(e) for e in page)
+                    body = ",".join(_event_json(e, preview) for e in page)
                     yield _sse("events", "[" + body + "]", last)
                 more = len(page) == _SSE_BATCH
                 if finished and not more:
@@ -750,13 +760,20 @@ def _detail_json(detail: RunDetail, graph: list[GraphNode]) -> str:
     return '{"run":' + _json(detail.run) + ',"graph":' + nodes + "," + rest[1:]
 
 
+def _event_json(event: StoredEvent, preview: bool) -> str:
+    """An event as JSON, its large texts cut with ``preview`` (see :mod:`._preview`)."""
+    return preview_json(event, _json) if preview else _json(event)
+
+
 def _events_response(
-    run_id: str, events: list[StoredEvent], has_more: bool, finished: bool
+    run_id: str, events: list[StoredEvent], has_more: bool, finished: bool,
+    *, preview: bool = False,
 ) -> Response:
     """The events page as JSON, each event encoded once, as the store gave it (through
     pydantic, a page of 5,000 events would be dumped, validated and dumped again)."""
     last_seq = events[-1].seq if events else None
     head = json.dumps({"run_id": run_id, "last_seq": last_seq, "has_more": has_more,
                        "finished": finished})
-    body = head[:-1] + ',"events":[' + ",".join(_json(e) for e in events) + "]}"
+    body = (head[:-1] + ',"events":[' + ",".join(_event_json(e, preview) for e in events)
+            + "]}")
     return Response(body, media_type="application/json", headers=_NO_STORE)

@@ -72,7 +72,8 @@ def test_events_read_for_playback_after_the_scrubber_moved_back_are_not_replayed
             rf"^event {index + 1}/{n} \u00b7 \+.* \u00b7 {e.kind} {e.step_id}$"))
 
     held: list[Any] = []
-    page.route(re.compile(r".*/runs/raced-run/events\?limit=.*"), lambda route: held.append(route))
+    page.route(re.compile(r".*/runs/raced-run/events\?(preview=true&)?limit=.*"),
+               lambda route: held.append(route))
     scrubber.fill(str(n // 2))  # a keyframe and the 2,000 events after it
     at(n // 2)
     scrubber.fill(str(n // 2 + 1500))  # near the window's end: the next events are asked for

@@ -2,14 +2,31 @@
 // position. Every value is shown as text.
 
 import { runOrigin, runPath } from "./api.js";
-import { el, fill, fmtDuration, pretty, statusBadge } from "./dom.js";
+import { clip, el, fill, fmtDuration, pretty, statusBadge } from "./dom.js";
+
+/** The most characters of a value the panel lays out until the user asks for all of it:
+ * a step's output of megabytes took the page a second or more to lay out, each time the
+ * panel was drawn. */
+export const SHOWN_MAX = 100000;
+const shownWhole = new Set(); // step id + field of the values the user asked to see whole
+let shownStep = null; // the step being drawn
 
 function section(title, body, attrs = {}) {
   return el("section", { class: "detail-section", ...attrs }, el("h3", null, title), body);
 }
 
 function block(value, attrs = {}) {
-  return el("pre", { class: "block", ...attrs }, pretty(value));
+  const text = pretty(value);
+  const key = `${shownStep}\u0000${attrs["data-field"] ?? ""}`;
+  if (text.length <= SHOWN_MAX || shownWhole.has(key)) return el("pre", { class: "block", ...attrs }, text);
+  const pre = el("pre", { class: "block", ...attrs }, clip(text, SHOWN_MAX));
+  const all = el("button", { type: "button", class: "linkish show-all" }, `show all ${text.length.toLocaleString("en")} characters`);
+  all.addEventListener("click", () => {
+    shownWhole.add(key);
+    pre.textContent = text;
+    all.remove();
+  });
+  return [pre, all];
 }
 
 function row(label, ...value) {
@@ -43,6 +60,7 @@ function inputSections(s) {
  * @param {{children: Array, onSelect: Function, t0: number}} ctx
  */
 export function renderDetail(host, state, id, ctx) {
+  shownStep = id;
   const s = state.steps.get(id);
   if (!s) {
     fill(host, el("p", { class: "muted" }, `Step ${id} does not exist yet at this point of the run.`));

@@ -228,6 +228,12 @@ export class RunState {
       this.log.push(e.step_id, s?.status, s ? lastEnd(s) : -Infinity);
     }
     this.fold(e);
+    // an event read as a preview (its large texts cut, see _preview.py): the step's own
+    // events are read whole when it is opened, as a keyframe's step's are
+    if (e.truncated && typeof e.step_id === "string" && !this.steps.get(e.step_id)?.partial) {
+      const s = this.mine(e.step_id);
+      if (s) s.partial = true;
+    }
     if (this.run.lastTs === null || e.ts > this.run.lastTs) this.run.lastTs = e.ts;
     if (this.light && typeof e.step_id === "string") {
       const s = this.steps.get(e.step_id); // one this event changed is this state's own

@@ -231,7 +231,7 @@ async function seek(index) {
   if (!mayAsk(`seek:${index}`)) return;
   page.seeking = index;
   try {
-    const got = await getJSON(runApi(`/keyframe?index=${index}&events_to=${index + AHEAD}`)); // one request
+    const got = await getJSON(runApi(`/keyframe?index=${index}&events_to=${index + AHEAD}&preview=true`)); // one request
     page.trace.seek(got.keyframe, got.events);
     asked(`seek:${index}`, true);
   } catch (err) {
@@ -254,7 +254,7 @@ async function extend() {
   if (!mayAsk(`extend:${last}`)) return;
   page.extending = true;
   try {
-    const events = await getJSON(runApi("/events") + `?limit=${AHEAD}` + (last !== null ? `&after_seq=${last}` : ""));
+    const events = await getJSON(runApi("/events") + `?preview=true&limit=${AHEAD}` + (last !== null ? `&after_seq=${last}` : ""));
     if (page.trace === trace) trace.extend(events.events, last); // not when the window moved meanwhile
     asked(`extend:${last}`, true);
   } catch (err) {
@@ -385,7 +385,7 @@ function liveNote(text, problem, detail = "") {
 
 function follow() {
   const after = page.trace.lastSeq;
-  const url = runApi("/stream") + (after !== null ? `?after_seq=${after}` : "");
+  const url = runApi("/stream") + "?preview=true" + (after !== null ? `&after_seq=${after}` : "");
   const source = new EventSource(url);
   page.source = source;
   page.lastArrival = Date.now() / 1000;
@@ -478,9 +478,11 @@ function runApi(tail = "") {
 
 const EVENTS_PAGE = 5000; // the API's largest page of events
 
-/** The run's page of events after `afterSeq` (from the first when null). */
+/** The run's page of events after `afterSeq` (from the first when null), a step's large
+ * input, output and texts cut to previews (its own events, read when it is opened, are
+ * whole). */
 function eventsPage(afterSeq) {
-  return getJSON(runApi("/events") + (afterSeq !== null ? `?after_seq=${afterSeq}` : ""));
+  return getJSON(runApi("/events") + "?preview=true" + (afterSeq !== null ? `&after_seq=${afterSeq}` : ""));
 }
 
 function loadingNote(text, failed = false, detail = "") {

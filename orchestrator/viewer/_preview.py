@@ -1,0 +1,105 @@
+"""Previews of a step's large values, which the run page's first read carries instead of
+them: a step's input, output and raw texts of megabytes made every read of the run's
+events megabytes each, and the page slow to open and to draw.
+
+With ``preview=true`` (``GET /api/v1/runs/{id}/events``, ``/keyframe?events_to=``,
+``/stream``), a value of an event's :data:`PREVIEW_FIELDS` whose text is longer than
+:data:`PREVIEW_CHARS` characters is cut: a string to its first :data:`PREVIEW_CHARS`
+characters, followed by a marker (:func:`marker`); each longer string inside a step's
+input or output likewise, and an input or output still longer than
+:data:`PREVIEW_WHOLE_CHARS` as JSON becomes the start of its JSON text, with the marker.
+The event then says which of its fields were cut and their full sizes in UTF-8 bytes
+(``truncated``: ``{"output": 4980736}``); the step's own events
+(``/events?step_id=``), which the page reads when the step is opened, are never cut.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator.store import StoredEvent
+
+__all__ = ["PREVIEW_CHARS", "PREVIEW_FIELDS", "PREVIEW_WHOLE_CHARS", "marker", "preview_json"]
+
+PREVIEW_CHARS = 16_384
+"""The most characters of a string a preview keeps."""
+PREVIEW_WHOLE_CHARS = 4 * PREVIEW_CHARS
+"""The most characters of JSON an input or output kept as a structure holds."""
+PREVIEW_FIELDS: dict[str, tuple[str, ...]] = {
+    "step_started": ("input",),
+    "step_succeeded": ("output", "raw"),
+    "step_failed": ("raw",),
+    "plan_error": ("raw",),
+    "plan_decision": ("raw",),
+    "plan_call": ("text",),
+}
+"""The fields previewed, by event kind: texts the page only shows (never what it folds)."""
+
+
+def marker(n_bytes: int) -> str:
+    """What follows a cut text: ``… [truncated, 4,980,736 bytes]``."""
+    return f"\u2026 [truncated, {n_bytes:,} bytes]"
+
+
+def _size(value: Any) -> int:
+    """``value``'s size in UTF-8 bytes: a string's own, another value's JSON text's."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _cut_strings(value: Any) -> tuple[Any, bool]:
+    """``value`` with each string longer than :data:`PREVIEW_CHARS` cut; whether any was."""
+    if isinstance(value, str):
+        if len(value) <= PREVIEW_CHARS:
+            return value, False
+        return value[:PREVIEW_CHARS] + marker(_size(value)), True
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        cut = False
+        for k, v in value.items():
+            out[k], c = _cut_strings(v)
+            cut = cut or c
+        return (out, True) if cut else (value, False)
+    if isinstance(value, list):
+        items = [_cut_strings(v) for v in value]
+        if any(c for _, c in items):
+            return [v for v, _ in items], True
+        return value, False
+    return value, False
+
+
+def _preview(value: Any) -> tuple[Any, bool]:
+    """A field's preview, and whether it differs from ``value``."""
+    if value is None or isinstance(value, bool | int | float):
+        return value, False
+    if isinstance(value, str):
+        return _cut_strings(value)
+    short, cut = _cut_strings(value)
+    text = json.dumps(short, ensure_ascii=False)
+    if len(text) <= PREVIEW_WHOLE_CHARS:
+        return short, cut
+    return text[:PREVIEW_WHOLE_CHARS] + marker(_size(value)), True
+
+
+def preview_json(event: StoredEvent, dump: Callable[[StoredEvent], str]) -> str:
+    """``event`` as JSON text, encoded by ``dump`` when none of its fields is cut (see
+    the module's docstring)."""
+    fields = PREVIEW_FIELDS.get(event.kind)
+    if not fields:
+        return dump(event)
+    cut: dict[str, Any] = {}
+    sizes: dict[str, int] = {}
+    for name in fields:
+        value = getattr(event, name, None)
+        short, was_cut = _preview(value)
+        if was_cut:
+            cut[name] = short
+            sizes[name] = _size(value)
+    if not cut:
+        return dump(event)
+    # the rest as the store gave it, the cut fields (a string where a structure was,
+    # which the model would not encode) added
+    doc = event.model_dump(mode="json", exclude=set(cut))
+    return json.dumps({**doc, **cut, "truncated": sizes}, separators=(",", ":"))
