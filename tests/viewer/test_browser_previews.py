@@ -5,12 +5,17 @@ lays out the first 100,000 characters of a value until the user asks for all of 
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 from viewer_server import Browser
 from viewer_traces import TraceBuilder, append_all
+
+from orchestrator.runtime import events as ev
+from orchestrator.runtime._process import host_name, process_start
 
 pytestmark = pytest.mark.browser
 
@@ -62,3 +67,32 @@ def test_a_large_output_is_previewed_then_read_whole_when_opened(web: Browser) -
     expect(output).to_have_text(("3" * BIG)[:99_999] + "\u2026")
     page.locator("#detail button.show-all").click()
     expect(output).to_have_text("3" * BIG)
+
+
+def test_a_live_run_s_other_steps_do_not_read_an_opened_step_again(web: Browser) -> None:
+    store = web.server.store
+    pid = os.getpid()
+    b = TraceBuilder("big-live", "big-live", t0=time.time() - 10)
+    b.start([{"id": "big", "tool": "echo", "args": {}}],
+            writer_host=host_name(), writer_pid=pid, writer_start=process_start(pid))
+    b.run_step("big", "tool", 0.0, 1.0, output="z" * 200_000)
+    web.server.call(lambda: append_all(store, b.events))
+    page = web.new_page()
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "step_id=" in r.url else None)
+    page.goto(f"{web.server.url}/runs/big-live")
+    expect(page.locator("#live")).to_have_text("live")
+    _click_step(page, "big")
+    output = page.locator('#detail [data-field="output"]')
+    expect(output).to_have_text("z" * 99_999 + "\u2026")
+    seq = b.events[-1].seq
+    for i in range(4):  # another step's events, one after the other
+        seq += 1
+        event = ev.StepScheduled(run_id="big-live", seq=seq, ts=time.time(),
+                                 step_id=f"other{i}", step_kind="tool", pool="tool",
+                                 priority=1.0)
+        web.server.call(lambda e=event: store.append([e]))
+        expect(page.locator("#fact-events")).to_contain_text(str(seq + 1))
+    page.wait_for_timeout(500)
+    expect(output).to_have_text("z" * 99_999 + "\u2026")
+    assert len(reads) == 1, reads

@@ -380,6 +380,7 @@ export class Trace {
     this.tip = new RunState(this.declared, true);
     this.cursor = new RunState(this.declared);
     this.cut = null; // {seq, steps: {id: [prompt, completion]}}: see setCut
+    this.stepSeqs = new Map(); // step id -> the seq of its last event appended
   }
 
   /** An interrupted run's cut plan attempts' tokens (the server's summary: its `cut` at
@@ -436,6 +437,11 @@ export class Trace {
     return changed;
   }
 
+  /** Whether step `id` has events after seq `seq` among those appended. */
+  stepChangedAfter(id, seq) {
+    return (this.stepSeqs.get(id) ?? -Infinity) > seq;
+  }
+
   /** The seq of the last event known (the tip's). */
   get lastSeq() {
     return this.tip.seq;
@@ -463,6 +469,7 @@ export class Trace {
     for (const e of events) {
       if (this.lastSeq !== null && e.seq <= this.lastSeq) continue; // resent after a reconnect
       this.tip.apply(e, this.count);
+      if (typeof e.step_id === "string") this.stepSeqs.set(e.step_id, e.seq);
       if (this.end === this.count && this.keep()) this.events.push(e);
       this.count++;
       added++;

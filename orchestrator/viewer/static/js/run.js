@@ -267,13 +267,16 @@ async function extend() {
 }
 
 /** The state the detail panel shows: a step read from a keyframe lacks its input,
- * output and texts, so its own events are read (once per step, while the run does not
- * grow) and folded up to the replay position. */
+ * output and texts (one read as a preview has them cut), so its own events are read
+ * (once per step, and again when it has events after those read) and folded up to the
+ * replay position. */
 function detailState(state) {
   const s = state.steps.get(page.selected);
   if (!s || !s.partial) return state;
   const cached = page.stepEvents;
-  if (!cached || cached.id !== s.id || (state.seq ?? -1) > cached.upTo) {
+  // a live run's other steps' events do not read it again (megabytes, at each event)
+  if (!cached || cached.id !== s.id
+      || ((state.seq ?? -1) > cached.upTo && page.trace.stepChangedAfter(s.id, cached.upTo))) {
     loadStep(s.id);
     return state;
   }
