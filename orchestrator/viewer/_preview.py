@@ -3,7 +3,8 @@ them: a step's input, output and raw texts of megabytes made every read of the r
 events megabytes each, and the page slow to open and to draw.
 
 With ``preview=true`` (``GET /api/v1/runs/{id}/events``, ``/keyframe?events_to=``,
-``/stream``), a value of an event's :data:`PREVIEW_FIELDS` whose text is longer than
+``/stream``), a value of an event's :data:`PREVIEW_FIELDS` (a step's input, output and
+raw texts, the run's inputs and output) whose text is longer than
 :data:`PREVIEW_CHARS` characters is cut: a string to its first :data:`PREVIEW_CHARS`
 characters, followed by a marker (:func:`marker`); each longer string inside a step's
 input or output likewise, and an input or output still longer than
@@ -28,6 +29,8 @@ PREVIEW_CHARS = 16_384
 PREVIEW_WHOLE_CHARS = 4 * PREVIEW_CHARS
 """The most characters of JSON an input or output kept as a structure holds."""
 PREVIEW_FIELDS: dict[str, tuple[str, ...]] = {
+    "run_started": ("inputs",),
+    "run_finished": ("output",),
     "step_started": ("input",),
     "step_succeeded": ("output", "raw"),
     "step_failed": ("raw",),
@@ -35,7 +38,9 @@ PREVIEW_FIELDS: dict[str, tuple[str, ...]] = {
     "plan_decision": ("raw",),
     "plan_call": ("text",),
 }
-"""The fields previewed, by event kind: texts the page only shows (never what it folds)."""
+"""The fields previewed, by event kind: values the page only shows (never what it folds),
+and the run's inputs and output, which it does not show (a run's output is often its last
+step's, megabytes again)."""
 
 
 def marker(n_bytes: int) -> str:

@@ -24,6 +24,7 @@ BIG = 2_000_000  # characters of each step's output
 
 
 def _click_step(page: Any, step_id: str) -> None:
+    page.wait_for_selector(f'#dag g.step[data-step-id="{step_id}"]', state="attached")
     page.evaluate("""(id) => [...document.querySelectorAll('#dag g.step')]
         .find((g) => g.getAttribute('data-step-id') === id)
         .dispatchEvent(new MouseEvent('click', {bubbles: true}))""", step_id)
