@@ -54,34 +54,35 @@ def _size(value: Any) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _cut_strings(value: Any) -> tuple[Any, bool]:
-    """``value`` with each string longer than :data:`PREVIEW_CHARS` cut; whether any was."""
+def _cut_strings(value: Any) -> tuple[Any, bool, int]:
+    """``value`` with each string longer than :data:`PREVIEW_CHARS` cut, whether any was,
+    and about how many characters its JSON text has (at least as many as its strings')."""
     if isinstance(value, str):
         if len(value) <= PREVIEW_CHARS:
-            return value, False
-        return value[:PREVIEW_CHARS] + marker(_size(value)), True
+            return value, False, len(value) + 2
+        short = value[:PREVIEW_CHARS] + marker(_size(value))
+        return short, True, len(short) + 2
     if isinstance(value, dict):
         out: dict[str, Any] = {}
-        cut = False
+        cut, n = False, 2
         for k, v in value.items():
-            out[k], c = _cut_strings(v)
-            cut = cut or c
-        return (out, True) if cut else (value, False)
+            out[k], c, m = _cut_strings(v)
+            cut, n = cut or c, n + m + len(k) + 4
+        return (out if cut else value), cut, n
     if isinstance(value, list):
         items = [_cut_strings(v) for v in value]
-        if any(c for _, c in items):
-            return [v for v, _ in items], True
-        return value, False
-    return value, False
+        cut = any(c for _, c, _ in items)
+        return ([v for v, _, _ in items] if cut else value), cut, 2 + sum(m + 1 for *_, m in items)
+    return value, False, 8
 
 
 def _preview(value: Any) -> tuple[Any, bool]:
     """A field's preview, and whether it differs from ``value``."""
     if value is None or isinstance(value, bool | int | float):
         return value, False
-    if isinstance(value, str):
-        return _cut_strings(value)
-    short, cut = _cut_strings(value)
+    short, cut, n = _cut_strings(value)
+    if isinstance(value, str) or n <= PREVIEW_WHOLE_CHARS // 2:  # short enough as JSON
+        return short, cut
     text = json.dumps(short, ensure_ascii=False)
     if len(text) <= PREVIEW_WHOLE_CHARS:
         return short, cut
