@@ -40,6 +40,7 @@ const page = {
   clockOffset: null, // the viewer's clock less this one, once the summary came (see serverNow)
   resummarizing: false, // the summary of a live run is being read again (see resummarize)
   resummarizeAgain: false,
+  watch: null, // the timer that asks whether an interrupted run was resumed
 };
 
 const frames = new FrameIndex(); // the counts and critical path of the state drawn
@@ -418,6 +419,7 @@ function follow() {
     page.detail = { ...page.detail, interrupted: true };
     resummarize(); // for a sub-workflow's run, the run above it that resumes it
     render();
+    watchResume();
   });
   // the server keeps asking a store that stopped answering, and says when it answers
   source.addEventListener("store_error", (msg) => {
@@ -464,6 +466,35 @@ async function refollow() {
     return;
   }
   setTimeout(() => { if (page.source === null && !page.trace.tip.run.finished) follow(); }, RECONNECT_MS);
+}
+
+const WATCH_MS = 5000;
+
+/** While the run is interrupted, ask every WATCH_MS whether events came after its last
+ * (`ponder resume` continues it under its id): then follow it again. The page said
+ * "interrupted" for good, the run going on unseen until it was reloaded. */
+function watchResume() {
+  clearTimeout(page.watch);
+  page.watch = setTimeout(async () => {
+    if (page.source !== null || page.trace.tip.run.finished) return;
+    if (document.visibilityState === "visible") {
+      let more = null;
+      try {
+        const after = page.trace.lastSeq;
+        more = await getJSON(runApi("/events") + `?preview=true&limit=1${after !== null ? `&after_seq=${after}` : ""}`);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return; // deleted: nothing comes
+      }
+      if (more !== null && more.run_id === runId && more.events.length) {
+        page.detail = { ...page.detail, interrupted: false };
+        follow();
+        resummarize();
+        render();
+        return;
+      }
+    }
+    watchResume();
+  }, WATCH_MS);
 }
 
 // -- start --------------------------------------------------------------------------
@@ -635,6 +666,7 @@ async function start() {
     document.body.dataset.ready = "1";
   }));
   if (!events.finished && !page.detail.interrupted) follow();
+  else if (!events.finished) watchResume();
 }
 
 start();
