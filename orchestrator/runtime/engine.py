@@ -868,9 +868,10 @@ def _recorded_attempts(events: Sequence[Any], left_open: dict[str, tuple[int, Us
             if used.prompt_tokens or used.completion_tokens:
                 usage[e.step_id] = usage.get(e.step_id, Usage()) + Usage(
                     used.prompt_tokens, used.completion_tokens)
-            source = (e.meta or {}).get("reused_from") if kind == "step_succeeded" else None
+            source = (getattr(e, "meta", None) or {}).get("reused_from")
             if isinstance(source, str) and source in usage:
-                # it took that step's output (a resumed fan-out's child, a plan's action):
+                # it took that step's output (a resumed fan-out's child, a plan's action),
+                # or failed again with its recorded error (a fan-out's child):
                 # it counts what that one spent, as its own event does not (the run's
                 # total has them once); a step reused again later counts them too
                 usage[e.step_id] = usage.get(e.step_id, Usage()) + usage[source]

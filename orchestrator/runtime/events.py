@@ -158,6 +158,10 @@ class StepFailed(_Event):
     error_type: str
     raw: str | None = None
     usage: UsageModel = Field(default_factory=UsageModel)
+    #: ``reused_from``: the recorded step whose failure it repeats without running (a
+    #: resumed fan-out's child whose namesake of the attempt before had failed), as a
+    #: reused success's ``meta`` names the one it took; empty in traces written before it
+    meta: dict[str, Any] = Field(default_factory=dict)
 
 
 class StepSkipped(_Event):

@@ -566,7 +566,8 @@ class Scheduler:
                 self._recorded_usage[step_id] = (
                     self._recorded_usage.get(step_id, Usage()) + spent)
             self.event(ev.StepFailed, step_id=step_id, attempt=1, error=failed.error,
-                       error_type=failed.error_type, raw=failed.raw)
+                       error_type=failed.error_type, raw=failed.raw,
+                       meta={"reused_from": failed.step_id})
             return
         if self._preset and step_id in self._preset \
                 and self.state.status(step_id) is Status.PENDING:

@@ -220,6 +220,8 @@ class RunFold:
         rec = self.step(e.step_id)
         self._ended(rec, e.ts)
         rec.update(status="failed", error=e.error, error_type=e.error_type, raw=e.raw)
+        if e.meta:  # the failure it repeats (reused_from), beside a plan's story
+            rec["meta"] = {**(rec.get("meta") or {}), **e.meta}
         self.add_usage(rec, e.usage)
 
     def on_step_skipped(self, e: ev.StepSkipped) -> None:
