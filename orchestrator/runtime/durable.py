@@ -168,6 +168,7 @@ class Recording:
     #: seconds it ran in its recorded executions, each from its ``run_started`` to its
     #: last event (the downtime between them left out); a resume adds the time a killed
     #: execution's sub-workflow runs show it worked on after that (:func:`_count_child_time`)
+    #: and records the sum in its ``run_started.ran_s``, read back here for those before
     live_s: float = 0.0
     #: when its last event was written
     last_ts: float = 0.0
@@ -260,6 +261,10 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
         if kind == "run_started":
             if began is not None:
                 rec.live_s += max(0.0, last_ts - began)
+            # what the resume that wrote it counted of the executions before (the time
+            # a killed one's sub-workflows worked after its last event in): no later
+            # resume looks at their children again
+            rec.live_s = max(rec.live_s, getattr(e, "ran_s", None) or 0.0)
             began = e.ts
         last_ts = max(last_ts, e.ts)
         if kind == "step_retrying":

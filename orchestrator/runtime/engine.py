@@ -769,6 +769,7 @@ async def execute(
                "source": source, "parent_run_id": parent[0] if parent else None,
                "parent_step_id": parent[1] if parent else None,
                "parent_attempt": parent_attempt, "resumed": first_seq > 0,
+               "ran_s": prior_s if first_seq > 0 else None,
                "backend": cache.override, "tool_executor": tool_executor,
                **writer_fields()}
     if source is None and parent is None:

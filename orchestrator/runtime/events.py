@@ -91,6 +91,12 @@ class RunStarted(_Event):
         "replay or a fork (whose parent_run_id is the run it replays), and in traces written "
         "before Ponder recorded it.")
     resumed: bool = False
+    ran_s: float | None = Field(
+        None, description="For a resumed run: the seconds it had run in its earlier "
+        "executions, as the resume counted them (their downtime left out; the time a "
+        "killed one's sub-workflow runs worked after its last event in), which a later "
+        "resume counts again. Null otherwise, and in traces written before Ponder "
+        "recorded it.")
     backend: str | None = Field(
         None, description="The backend every model was given (`--backend`), null when "
         "none: resume and fork give it again unless told another.")
