@@ -499,18 +499,31 @@ def _bools_as_numbers(data: dict[str, Any], exc: ValidationError) -> dict[str, A
         if error["type"] != BOOL_NOT_NUMBER:
             continue
         copied = copied if copied is not None else copy.deepcopy(data)
-        holder: Any = None
-        key: Any = None
-        value: Any = copied
-        # the error's path, less the parts naming no key (a tagged union's tag: `llm`)
-        for part in error["loc"]:
-            if isinstance(value, dict) and part in value:
-                holder, key, value = value, part, value[part]
-            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
-                holder, key, value = value, part, value[part]
-        if holder is not None and isinstance(value, bool):
-            holder[key] = int(value)
+        found = _boolean_at(copied, tuple(error["loc"]))
+        if found is not None:
+            holder, key = found
+            holder[key] = int(holder[key])
     return copied
+
+
+def _boolean_at(value: Any, loc: tuple[Any, ...]) -> tuple[Any, Any] | None:
+    """The container and key of the boolean that the validation error path ``loc``
+    leads to from ``value``, the path's parts that name no key left out (a tagged
+    union's tag: ``llm``); ``None`` when it leads to none. A part that names a key may
+    still be a tag: a ``tool`` step's field ``tool`` (the tool's name) is named like
+    its kind's tag, so the path is also followed without it."""
+    if not loc:
+        return None
+    part, rest = loc[0], loc[1:]
+    if (isinstance(value, dict) and part in value) or (
+            isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)):
+        inner = value[part]
+        if not rest and isinstance(inner, bool):
+            return value, part
+        found = _boolean_at(inner, rest) if rest else None
+        if found is not None:
+            return found
+    return _boolean_at(value, rest)
 
 
 def _aliases_run_bundled(spec: WorkflowSpec) -> frozenset[str]:
