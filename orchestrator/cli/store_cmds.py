@@ -212,6 +212,10 @@ def runs(
         if interrupted:
             err.print("interrupted: the process running it is gone; continue with "
                       "`ponder resume RUN_ID`", markup=False, highlight=False, soft_wrap=True)
+        for r in rows:  # abandoned by the resume of the run above it (its reason says)
+            if r.status == "cancelled" and (r.error or "").startswith("superseded: "):
+                err.print(f"{r.id}: {r.error}; it will not go on", markup=False,
+                          highlight=False, soft_wrap=True)
         for top in sorted(set(resumed_with.values())):
             subs = sorted(k for k, v in resumed_with.items() if v == top)
             err.print(f"{', '.join(subs)}: sub-workflow run{'s' if len(subs) > 1 else ''} "

@@ -81,6 +81,22 @@ class RunAlreadyFinished(PonderError):
         self.status = status
 
 
+class RunSuperseded(RunAlreadyFinished):
+    """Resume of a sub-workflow's run that the resume of a run above it abandoned (it
+    started a new child run for the step instead): it will not go on.
+
+    :param run_id: the run; ``superseded_by``: the run whose resume abandoned it;
+        ``reason``: its recorded reason.
+    """
+
+    def __init__(self, run_id: str, superseded_by: str, reason: str) -> None:
+        PonderError.__init__(self, (
+            f"run {run_id} will not go on ({reason}); nothing to resume: run "
+            f"{superseded_by} goes on without it (`ponder show {superseded_by}`)"))
+        self.status = "cancelled"
+        self.superseded_by = superseded_by
+
+
 class RunStillRunning(PonderError):
     """Resume of a run whose writer process is alive on this host.
 
@@ -258,6 +274,10 @@ def recording_from_events(events: Sequence[Any]) -> Recording:
     last_ts = 0.0
     for e in events:
         kind = e.kind
+        if kind == "run_finished" and getattr(e, "superseded_by", None):
+            # written by the resume that abandoned it, later: it did not run until then
+            rec.finished, rec.writer, last_status = e, None, e.status
+            continue
         if kind == "run_started":
             if began is not None:
                 rec.live_s += max(0.0, last_ts - began)
@@ -696,6 +716,8 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
     rec = recording_from_events(events)
     if rec.status in ("succeeded", "failed"):
         raise RunAlreadyFinished(rec.run_id, rec.status)
+    if _superseded(rec):
+        raise RunSuperseded(rec.run_id, rec.finished.superseded_by, rec.finished.error or "")
     _check_writer_gone(rec)
     reg = registry or Registry.default()
     check_backend(backend, reg)  # one given (the recorded one is not checked: it ran)
@@ -727,6 +749,10 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
         await _count_failed_children(rec, runs, going_on=False)
     if runs is not None:
         await _count_child_time(rec, runs)
+    store = _hook_store(listeners)
+    if children is None and runs is not None and store is not None:
+        # counted: the child runs in flight that the steps start anew will not go on
+        await _abandon_children(rec, runs, store)
     try:
         return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
                              backend=backend if backend is not None else rec.backend,
@@ -873,7 +899,8 @@ class _RecordedChildren:
         if not events:
             return None
         child = recording_from_events(events)
-        if child.status == "failed" or not _same_inputs(graph, inputs, child):
+        if child.status == "failed" or _superseded(child) \
+                or not _same_inputs(graph, inputs, child):
             return None
         if child.status == "succeeded":
             return _less_counted(_recorded_result(child, events), self._rec, events)
@@ -1090,7 +1117,8 @@ async def _count_failed_children(rec: Recording, runs: ChildRuns, *,
             continue
         events = await runs.events(child_id)
         child = recording_from_events(events) if events else None
-        if child is None or (going_on and (child.status != "failed" or child.finished is None)):
+        if child is None or (going_on and (child.status != "failed" or child.finished is None)
+                             and not _superseded(child)):
             continue
         if child.finished is not None:
             used = Usage(child.finished.usage.prompt_tokens,
@@ -1131,10 +1159,65 @@ def _store_children(hooks: Sequence[Any]) -> ChildRuns | None:
     """The child runs of the trace store a resume records to (its first
     :class:`~orchestrator.store.StoreHook`), where the child runs were recorded too;
     ``None`` when it records to none."""
+    store = _hook_store(hooks)
+    return _OnceChildren(recorded_children(store)) if store is not None else None
+
+
+def _hook_store(hooks: Sequence[Any]) -> Any:
+    """The trace store of the first :class:`~orchestrator.store.StoreHook` among
+    ``hooks``; ``None`` when there is none."""
     from orchestrator.store import StoreHook
 
-    store = next((h.store for h in hooks if isinstance(h, StoreHook)), None)
-    return _OnceChildren(recorded_children(store)) if store is not None else None
+    return next((h.store for h in hooks if isinstance(h, StoreHook)), None)
+
+
+def _superseded(rec: Recording) -> bool:
+    """Whether the run of ``rec`` was abandoned by the resume of a run above it."""
+    return bool(getattr(rec.finished, "superseded_by", None))
+
+
+async def _abandon_children(rec: Recording, runs: ChildRuns, store: Any, *,
+                            by: str | None = None, why: str | None = None) -> None:
+    """Record as over (``run_finished``: cancelled, ``superseded_by`` the resumed run)
+    each sub-workflow run in flight (not finished) that an attempt of ``rec`` in flight
+    ran, and those below it: a resume without ``children`` starts a new child run for
+    the step, and that one will never go on. Written before the run goes on, so that
+    neither ``ponder runs`` nor a later resume takes it for interrupted (to be continued).
+    A run whose writer is alive (resumed by another process) or written meanwhile is left
+    as it is.
+
+    :param by: the run resumed (default: ``rec``'s); ``why``: the reason (default: the
+        one of ``rec``'s own children)."""
+    if not rec.unfinished:
+        return
+    by = by or rec.run_id
+    known = await runs.children(rec.run_id)
+    for (sid, attempt), child_id in sorted(known.items()):
+        if rec.unfinished.get(sid) != attempt:
+            continue
+        events = await runs.events(child_id)
+        child = recording_from_events(events) if events else None
+        if child is None or child.finished is not None:
+            continue
+        try:
+            _check_writer_gone(child)
+        except RunStillRunning:
+            continue
+        reason = why or (f"superseded: run {by} was resumed without it, and its step "
+                         f"{sid!r} runs its sub-workflow again in a new child run")
+        await _abandon_children(child, runs, store, by=by, why=(
+            f"superseded: run {by} was resumed without the sub-workflow run {child_id} "
+            "above it, which will not go on"))
+        await _count_failed_children(child, runs, going_on=False)  # those, as ended
+        end = ev.RunFinished(run_id=child_id, seq=child.next_seq, ts=time.time(),
+                             status="cancelled", error=reason,
+                             usage=ev.UsageModel(prompt_tokens=child.spent.prompt_tokens,
+                                                 completion_tokens=child.spent.completion_tokens),
+                             duration_s=child.live_s, superseded_by=by)
+        try:
+            await store.append([end])
+        except EventConflict:  # written meanwhile: going on elsewhere
+            continue
 
 
 def _counted_before(rec: Recording, child_events: Sequence[Any]) -> Usage:

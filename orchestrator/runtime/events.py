@@ -204,6 +204,11 @@ class RunFinished(_Event):
     error: str | None = None
     usage: UsageModel = Field(default_factory=UsageModel)
     duration_s: float = 0.0
+    superseded_by: str | None = Field(
+        None, description="For a sub-workflow's run in flight when its parent run stopped, "
+        "that the parent's resume abandoned (its step started a new child run): the run "
+        "whose resume did, with status cancelled and the reason in error. Such a run will "
+        "not go on; resuming it is refused.")
 
 
 class PlanError(_Event):
