@@ -129,5 +129,19 @@ class MemoryStore(TraceStore):
             deleted += self._runs.pop(run_id, None) is not None
         return deleted
 
+    async def _delete_collected(self, groups: Sequence[tuple[str, list[str], bool]]) -> int:
+        await checkpoint()
+        self._check_open()
+        deleted = 0
+        for top, below, finished_only in groups:  # checked and deleted without a yield
+            info = self._runs.get(top)
+            if finished_only and (info is None or info.status == "running"):
+                continue
+            for run_id in (top, *below):
+                self._events.pop(run_id, None)
+                self._step_ids.pop(run_id, None)
+                deleted += self._runs.pop(run_id, None) is not None
+        return deleted
+
     async def close(self) -> None:
         self._closed = True

@@ -540,6 +540,15 @@ class SqlStore(TraceStore):
             return 0
         return await self._run("delete runs", lambda: runner.write(bind(_delete, ids)))
 
+    async def _delete_collected(self, groups: Sequence[tuple[str, list[str], bool]]) -> int:
+        runner = self._require_writable("delete runs")
+        chosen = [(top, [i for i in below if not no_run_id(i)], finished_only)
+                  for top, below, finished_only in groups if not no_run_id(top)]
+        if not chosen:
+            return 0
+        return await self._run("delete runs", lambda: runner.write(
+            bind(_delete_collected, chosen, pg=not self._sqlite)))
+
     # -- errors ------------------------------------------------------------------
 
     def _translate(self, exc: BaseException, action: str) -> StoreError:
@@ -769,6 +778,24 @@ def _delete(conn: sa.Connection, ids: list[str]) -> int:
         conn.execute(sa.delete(EVENTS).where(EVENTS.c.run_id.in_(chunk)))
         deleted += conn.execute(sa.delete(RUNS).where(RUNS.c.id.in_(chunk))).rowcount
     return deleted
+
+
+def _delete_collected(conn: sa.Connection, groups: list[tuple[str, list[str], bool]], *,
+                      pg: bool) -> int:
+    """Delete the runs of ``groups`` (see ``TraceStore._delete_collected``) in one
+    transaction: a run that must still be finished is read locked (PostgreSQL: ``FOR
+    UPDATE``, so a resume's ``run_started`` stored meanwhile is seen, or waits until the
+    run is gone; SQLite's write transaction holds the file), and left with its group
+    when it is running."""
+    checked = [top for top, _, finished_only in groups if finished_only]
+    finished: set[str] = set()
+    for start in range(0, len(checked), _CHUNK):
+        query = sa.select(RUNS.c.id).where(RUNS.c.id.in_(checked[start:start + _CHUNK]),
+                                           RUNS.c.status != "running")
+        finished.update(conn.execute(query.with_for_update() if pg else query).scalars())
+    ids = [i for top, below, finished_only in groups
+           if not finished_only or top in finished for i in (top, *below)]
+    return _delete(conn, ids) if ids else 0
 
 
 def _where(flt: RunFilter) -> list[sa.ColumnElement[bool]]:
