@@ -129,6 +129,18 @@ def output_events(run_id: str, n_steps: int, output_mb: float) -> Iterator[Store
                          duration_s=float(n_steps))
 
 
+def _launch(pw: Any, out: dict[str, Any]) -> tuple[Any, Any, list[str]]:
+    """Headless Chromium, a page of 1400 x 900, and the list its errors go to; the
+    browser's version goes into ``out``."""
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--no-first-run"])
+    out["chromium"] = browser.version
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return browser, page, errors
+
+
 def measure_outputs(base: str, step_id: str, size: int, timeout_s: float = 600
                     ) -> dict[str, Any]:
     """Open the run's page, then step ``step_id``, whose output is ``size`` characters."""
@@ -136,12 +148,7 @@ def measure_outputs(base: str, step_id: str, size: int, timeout_s: float = 600
 
     out: dict[str, Any] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run"])
-        out["chromium"] = browser.version
-        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        browser, page, errors = _launch(pw, out)
         sent = [0]
         page.on("response", lambda r: sent.__setitem__(
             0, sent[0] + int(r.headers.get("content-length", 0)))
@@ -221,12 +228,7 @@ def measure_page(base: str, timeout_s: float = 600) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run"])
-        out["chromium"] = browser.version
-        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        browser, page, errors = _launch(pw, out)
         cdp = page.context.new_cdp_session(page)
         # the time spent in each animation-frame callback (the page draws in them), kept
         # while window.__ponderRaf is an array

@@ -31,3 +31,14 @@ def test_the_viewer_page_benchmark_runs(tmp_path: Path) -> None:
     assert out["page errors"] == []
     assert 0 < out["graph drawn"] <= out["all events"]
     assert out["events in the scrubber"] == 3 * (120 + 30 + 1) + 4  # run_started, 2 patches, run_finished
+
+
+@pytest.mark.browser
+def test_the_viewer_page_benchmark_runs_with_large_outputs(tmp_path: Path) -> None:
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Chromium is missing")
+    out = run_bench("viewer_page_bench", ["--shape", "outputs", "--steps", "3",
+                                          "--output-mb", "0.2", "--db", str(tmp_path / "o.db")])
+    assert out["page errors"] == []
+    assert 0 < out["graph drawn"] <= out["all events"]
+    assert out["open a step"] > 0

@@ -378,10 +378,10 @@ class _LocalActor:
         self.complete = SimpleNamespace(remote=body.complete)
 
 
-async def test_an_http_error_keeps_its_status_and_retry_after_across_the_actor(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _over_local_actor(engine: Any, monkeypatch: pytest.MonkeyPatch) -> RayEngineBackend:
+    """A ray-engine backend whose actor, called in this process, runs ``engine``."""
     body = EngineActor(ModelConfig(backend="sim-engine", model="llama-3-8b").model_dump_json())
-    body.backend = _Refusing()
+    body.backend = engine
     backend = RayEngineBackend(ModelConfig(backend="ray-engine", options={
         "engine": {"backend": "sim-engine", "model": "llama-3-8b"}}))
     fake_ray = SimpleNamespace(exceptions=SimpleNamespace(RayError=RuntimeError))
@@ -390,6 +390,12 @@ async def test_an_http_error_keeps_its_status_and_retry_after_across_the_actor(
         return fake_ray, _LocalActor(body)
 
     monkeypatch.setattr(backend, "_started", started)
+    return backend
+
+
+async def test_an_http_error_keeps_its_status_and_retry_after_across_the_actor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = _over_local_actor(_Refusing(), monkeypatch)
     with pytest.raises(BackendHTTPError) as info:
         await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
     assert (info.value.status, info.value.retry_after_s) == (503, 7.5)
@@ -408,16 +414,7 @@ async def test_a_request_the_engine_refuses_is_a_400_across_the_actor(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Not a retryable BackendError: a pool would move it to every engine and take each
     out, though each would refuse it too."""
-    body = EngineActor(ModelConfig(backend="sim-engine", model="llama-3-8b").model_dump_json())
-    body.backend = _Rejecting()
-    backend = RayEngineBackend(ModelConfig(backend="ray-engine", options={
-        "engine": {"backend": "sim-engine", "model": "llama-3-8b"}}))
-    fake_ray = SimpleNamespace(exceptions=SimpleNamespace(RayError=RuntimeError))
-
-    async def started() -> tuple[Any, Any]:
-        return fake_ray, _LocalActor(body)
-
-    monkeypatch.setattr(backend, "_started", started)
+    backend = _over_local_actor(_Rejecting(), monkeypatch)
     with pytest.raises(BackendHTTPError) as info:
         await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
     assert info.value.status == 400
