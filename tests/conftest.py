@@ -9,6 +9,26 @@ from collections.abc import Iterator
 import pytest
 
 
+#: the most workers ``-n auto`` (pyproject's addopts) starts: each worker starts its own
+#: llama.cpp server and PostgreSQL cluster when none is given (README), and most tests
+#: start processes of their own, so more workers than this gain little
+MAX_AUTO_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers of ``-n auto``: one per CPU this process may run on, at most
+    :data:`MAX_AUTO_WORKERS` (``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides; ``-n 0`` runs
+    the tests in this process). pytest-xdist's own count is of physical cores where
+    psutil is installed, fewer than the CPUs on a VM whose vCPUs are hyperthreads."""
+    import os
+
+    given = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if given:
+        return int(given)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_AUTO_WORKERS, cpus or 1))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Async tests run on asyncio (the backends' client libraries need it)."""
