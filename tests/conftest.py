@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 
-
 #: the most workers ``-n auto`` (pyproject's addopts) starts: each worker starts its own
 #: llama.cpp server and PostgreSQL cluster when none is given (README), and most tests
 #: start processes of their own, so more workers than this gain little

@@ -13,9 +13,12 @@ The sandbox (``templates._Sandbox``) calls these from Jinja2's own hooks: its ``
 
 A render's work is bounded too (:data:`MAX_TEMPLATE_WORK`, counted by :func:`spend`):
 its output can be small while its loops or a recursive macro run for hours. The
-sandbox's code generator counts each loop iteration; its ``call``, ``call_binop`` and
-``~`` count calls and what they go through or build; every filter whose work grows with
-its value counts that value.
+sandbox's code generator counts each loop iteration and each operand of a comparison;
+its ``call``, ``call_binop`` and ``~`` count calls and what they go through or build;
+every filter whose work grows with its value, and every test, counts that value.
+
+What writes a value's text (``{{ items }}``, ``~``, ``string``, ``upper``...) sizes it
+first with :func:`text_size`: a list of one long string repeated is small, its repr not.
 """
 
 from __future__ import annotations
@@ -67,10 +70,99 @@ class TooMuchWork(TemplateLimit):
     """A render went past :data:`MAX_TEMPLATE_WORK` steps of work."""
 
 
-def check_size(what: str, size: int, unit: str = "characters") -> None:
-    """:raises TooLarge: naming ``what`` when ``size`` passes :data:`MAX_RENDER_CHARS`."""
+def check_size(what: str, size: int, unit: str = "characters", *, at_least: bool = False
+               ) -> None:
+    """:raises TooLarge: naming ``what`` when ``size`` passes :data:`MAX_RENDER_CHARS`
+    (``at_least``: a size counted until it passed, not to its end)."""
     if size > MAX_RENDER_CHARS:
-        raise TooLarge(f"{what} would make {size:,} {unit}, more than {MAX_RENDER_CHARS:,}")
+        made = f"at least {size:,}" if at_least else f"{size:,}"
+        raise TooLarge(f"{what} would make {made} {unit}, more than {MAX_RENDER_CHARS:,}")
+
+
+# --- the text of a value -----------------------------------------------------------
+
+#: the types whose repr :func:`text_size` counts without writing it: (opening, closing,
+#: the whole repr when empty); a subclass with a repr of its own is written instead
+_CONTAINERS: dict[type, tuple[int, int, int]] = {
+    list: (1, 1, 2), tuple: (1, 1, 2), dict: (1, 1, 2), set: (1, 1, 5),
+    frozenset: (11, 2, 11),  # frozenset({...}), frozenset()
+}
+
+
+_CONTAINER_TYPES = tuple(_CONTAINERS)
+
+
+def _repr_size(value: Any, room: int) -> int:
+    """``len(repr(value))``, or any number past ``room`` once it is known to pass it.
+
+    :raises RecursionError: for a value nested past the interpreter's limit (as repr)."""
+    if type(value) is str:
+        if len(value) + 2 > room:
+            return len(value) + 2
+        if value.isascii() and value.isprintable():
+            # quoted with ' (with " when only ' is in it), which is then escaped, as \
+            escaped = value.count("\\") + (value.count("'") if '"' in value else 0)
+            return len(value) + 2 + escaped
+        return len(repr(value))  # (\n, \x01, \U0001f600: once, and at most 10x room)
+    shape = next((_CONTAINERS[kind] for kind in type(value).__mro__
+                  if kind in _CONTAINERS and type(value).__repr__ is kind.__repr__), None)
+    if shape is None:
+        try:
+            return len(repr(value))  # a number, None, an object Jinja2 made: short
+        except ValueError:
+            return 0  # an int past Python's 4,300 digits: repr refuses it, as str
+    opening, closing, empty = shape
+    if not value:
+        return empty
+    size = opening + closing - 2
+    pairs = value.items() if isinstance(value, dict) else ((item, None) for item in value)
+    for key, item in pairs:
+        size += 2 + _repr_size(key, room - size)  # `, ` before each but the first
+        if isinstance(value, dict):
+            size += 2 + _repr_size(item, room - size)  # `: `
+        if size > room:
+            return size
+    if isinstance(value, tuple) and len(value) == 1:
+        size += 1  # (x,)
+    return size
+
+
+def text_size(value: Any) -> int:
+    """The length of ``str(value)`` (which a container writes as its repr), found
+    without writing it: past :data:`MAX_RENDER_CHARS`, some number past it. A list of
+    a long string repeated a thousand times is small, its text gigabytes.
+
+    A value that is no string, number or container (of those, or of what Jinja2 makes)
+    counts 0: its own ``str`` says why it has no text (an undefined name, `steps`)."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, list | tuple | dict | set | frozenset | int | float):
+        return 0
+    try:
+        return _repr_size(value, MAX_RENDER_CHARS)
+    except RecursionError:
+        return 0  # str says so itself
+
+
+def check_text(what: str, values: Iterable[Any], extra: int = 0) -> None:
+    """:raises TooLarge: naming ``what`` when the texts of ``values`` (:func:`text_size`)
+    and ``extra`` characters would pass :data:`MAX_RENDER_CHARS`."""
+    size, partial = extra, False
+    for value in values:
+        length = text_size(value)
+        size += length
+        partial = partial or (length > MAX_RENDER_CHARS and not isinstance(value, str))
+    check_size(what, size, at_least=partial)
+
+
+def sized_text(what: str, value: Any) -> str:
+    """``str(value)``, once its length is known to fit.
+
+    :raises TooLarge: naming ``what`` when it would not."""
+    if isinstance(value, str):
+        return value
+    check_text(what, (value,))
+    return str(value)
 
 
 def _int(value: Any) -> int:
@@ -143,12 +235,21 @@ def spend(steps: int) -> bool:
     return True
 
 
+#: the types :func:`steps` counts one step at once (a comparison of numbers is in a
+#: loop of most templates: its count is as cheap as Python allows)
+_SCALARS = frozenset({int, float, bool, type(None)})
+_TEXTS = (str, bytes, bytearray)
+_COLLECTIONS = (list, tuple, dict, set, frozenset, range)
+
+
 def steps(value: Any) -> int:
     """The work of going through ``value`` once: 1, and 1 per item or per
     :data:`CHARS_PER_STEP` characters."""
-    if isinstance(value, str | bytes | bytearray):
+    if type(value) in _SCALARS:
+        return 1
+    if isinstance(value, _TEXTS):
         return 1 + len(value) // CHARS_PER_STEP
-    if isinstance(value, list | tuple | dict | set | frozenset | range):
+    if isinstance(value, _COLLECTIONS):
         return 1 + len(value)
     return 1
 
@@ -179,6 +280,36 @@ def _charged(original: Callable[..., Any], per_char: bool) -> Callable[..., Any]
         return original(*args, **kwargs)
 
     return run
+
+
+def compared(value: Any) -> Any:
+    """``value``, an operand of a comparison (`==`, `<`, `in`...), counted as the work of
+    going through it once: `a == b` of two long texts or `x in items` of a long list
+    goes through them (in C), as a filter does."""
+    budget = _budget.get()  # (spend's work inline: a loop's `if` compares each item)
+    if budget is not None:
+        budget.spent += 1 if type(value) in _SCALARS else steps(value)
+        if budget.spent > MAX_TEMPLATE_WORK:
+            spend(0)  # raises
+    return value
+
+
+def charged_tests(tests: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
+    """``tests`` (`is in`, `is eq`, `is lower`...), each counting what it is given as
+    the operands of a comparison: one step, and one per item or
+    :data:`CHARS_PER_STEP` characters."""
+
+    def charged(original: Callable[..., Any]) -> Callable[..., Any]:
+        passed = 1 if getattr(original, "jinja_pass_arg", None) is not None else 0
+
+        @functools.wraps(original)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            spend(sum(steps(arg) for arg in args[passed:]) + sum(map(steps, kwargs.values())))
+            return original(*args, **kwargs)
+
+        return run
+
+    return {name: charged(test) for name, test in tests.items()}
 
 
 def charged_filters(filters: Mapping[str, Callable[..., Any]]
@@ -291,8 +422,14 @@ class BoundedFormatter(SandboxedFormatter):
         self._made = len(format_string)
         return super().vformat(format_string, args, kwargs)
 
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion is not None:  # `{!r}`: its text is written before it is formatted
+            check_text("format", (value,), self._made)
+        return super().convert_field(value, conversion)
+
     def format_field(self, value: Any, format_spec: str) -> Any:
         _spec_width(format_spec, "format")
+        check_text("format", (value,), self._made)  # (a list's text is its repr)
         text = super().format_field(value, format_spec)
         self._made += len(text)
         check_size("format", self._made)
@@ -387,6 +524,12 @@ def percent_size(fmt: str, values: Any, *, of_bytes: bool = False) -> int:
         else:
             return size
         text = texts.get((id(value), conversion))
+        if text is None and conversion in "sra" and isinstance(
+                value, list | tuple | dict | set | frozenset):
+            text = text_size(value)  # its repr, not written (`ascii`'s only if it fits)
+            if text > MAX_RENDER_CHARS:
+                return size + text
+            text = None if conversion == "a" else text
         if text is None:
             try:  # the value's text, or a number's digits (as many as its bits)
                 # (bytes' `%b` as `%s`, whose text of bytes, b'..', is the longer)
@@ -442,9 +585,8 @@ def check_percent(fmt: Any, values: Any) -> None:
 def concat(join: Callable[[Iterable[Any]], str], parts: tuple[Any, ...]) -> str:
     """``a ~ b ~ c``: ``join`` (Jinja2's, which escapes where the template does) of the
     parts, once the length of their text is known to fit."""
-    size = sum(len(part if isinstance(part, str) else str(part)) for part in parts)
-    check_size("`~`", size)
-    spend(1 + size // CHARS_PER_STEP)
+    check_text("`~`", parts)
+    spend(1 + sum(map(text_size, parts)) // CHARS_PER_STEP)
     return join(parts)
 
 
@@ -472,29 +614,30 @@ _Args = tuple[tuple[Any, ...], dict[str, Any]]
 
 
 def _center(env: Any, value: Any, width: Any = 80) -> None:
-    check_size("center", max(len(str(value)), _int(width)))
+    check_text("center", (value,))
+    check_size("center", _int(width))
 
 
 def _indent(env: Any, s: Any, width: Any = 4, first: bool = False, blank: bool = False) -> None:
-    text = str(s)
+    text = sized_text("indent", s)
     pad = len(width) if isinstance(width, str) else max(_int(width), 0)
     check_size("indent", len(text) + (text.count("\n") + 1) * pad)
 
 
 def _replace_filter(env: Any, s: Any, old: Any, new: Any, count: Any = None) -> None:
-    check_size("replace", _replaced(str(s), str(old), str(new),
-                                    -1 if count is None else count))
+    check_size("replace", _replaced(sized_text("replace", s), sized_text("replace", old),
+                                    sized_text("replace", new), -1 if count is None else count))
 
 
 def _join_filter(env: Any, value: Any, d: Any = "", attribute: Any = None) -> _Args:
     items = list(value)
     shown = items if attribute is None else list(map(make_attrgetter(env, attribute), items))
-    check_size("join", _joined(str(d), [str(item) for item in shown]))
+    check_text("join", shown, len(sized_text("join", d)) * max(len(shown) - 1, 0))
     return (items, d, attribute), {}
 
 
 def _format_filter(env: Any, value: Any, *args: Any, **kwargs: Any) -> None:
-    check_percent(str(value), kwargs or args)
+    check_percent(sized_text("format", value), kwargs or args)
 
 
 #: control characters, which JSON writes in six characters (or two: a newline)
@@ -547,12 +690,12 @@ def _escaped_size(text: str) -> int:
 
 def _escape(env: Any, value: Any) -> None:
     if not hasattr(value, "__html__"):  # (Markup is written as it is)
-        check_size("escape", _escaped_size(value if isinstance(value, str) else str(value)))
+        check_size("escape", _escaped_size(sized_text("escape", value)))
 
 
 def _forceescape(env: Any, value: Any) -> None:
     text = value.__html__() if hasattr(value, "__html__") else value
-    check_size("forceescape", _escaped_size(text if isinstance(text, str) else str(text)))
+    check_size("forceescape", _escaped_size(sized_text("forceescape", text)))
 
 
 #: the bytes URL quoting keeps as they are (urllib's); it writes any other as `%XX`
@@ -560,8 +703,7 @@ _URL_KEPT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~
 
 
 def _quoted_size(value: Any, for_qs: bool) -> int:
-    data = value if isinstance(value, bytes) else (
-        value if isinstance(value, str) else str(value)).encode()
+    data = value if isinstance(value, bytes) else sized_text("urlencode", value).encode()
     quoted = len(data.translate(None, _URL_KEPT if for_qs else _URL_KEPT + b"/"))
     return len(data) + 2 * quoted
 
@@ -616,8 +758,23 @@ def _wordwrap(environment: Any, s: Any, width: Any = 79, break_long_words: bool 
 
 
 
+def _texted(name: str) -> Callable[..., None]:
+    """The check of a filter that writes its value's text (``str``) first."""
+
+    def check(env: Any, value: Any, *args: Any, **kwargs: Any) -> None:
+        check_text(name, (value,))
+
+    return check
+
+
+#: Jinja2's filters that write their value's text (`{{ items | upper }}` is the upper
+#: case of a list's repr) and are not sized otherwise
+_TEXT_FILTERS = ("string", "pprint", "upper", "lower", "capitalize", "title", "trim",
+                 "striptags", "urlize", "wordcount", "safe")
+
 #: Jinja2's filters this module sizes: name -> the check run before it
 _FILTER_CHECKS: dict[str, Callable[..., Any]] = {
+    **{name: _texted(name) for name in _TEXT_FILTERS},
     "center": _center, "indent": _indent, "replace": _replace_filter, "join": _join_filter,
     "format": _format_filter, "tojson": _tojson, "batch": _batch, "slice": _slice,
     "round": _round, "sum": _sum, "escape": _escape, "e": _escape,
@@ -631,6 +788,17 @@ def bounded_filters(env: Any) -> dict[str, Callable[..., Any]]:
            for name, check in _FILTER_CHECKS.items()}
     out["wordwrap"] = _wordwrap
     return out
+
+
+def sized_output(value: Any) -> Any:
+    """The environment's ``finalize``, given each value a `{{ }}` writes: ``value``,
+    once its text is known to fit (and counted as work: a container's text is written
+    in C, as `~`'s)."""
+    if isinstance(value, _CONTAINER_TYPES):  # (a number's text is short: 4,300 digits)
+        size = text_size(value)
+        check_size("`{{ }}`", size, at_least=True)
+        spend(1 + size // CHARS_PER_STEP)
+    return value
 
 
 def lipsum(original: Callable[..., str]) -> Callable[..., str]:

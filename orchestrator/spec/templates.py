@@ -19,7 +19,7 @@ from pprint import pformat
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
-from jinja2.compiler import CodeGenerator, Frame
+from jinja2.compiler import CodeGenerator, Frame, operators, optimizeconst
 from jinja2.exceptions import SecurityError, TemplateAssertionError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -29,10 +29,13 @@ from orchestrator.spec._template_bounds import (
     TemplateLimit,
     bounded_filters,
     charged_filters,
+    charged_tests,
     check_binop,
     checked_call,
+    compared,
     concat,
     lipsum,
+    sized_output,
     spend,
     spend_call,
     steps,
@@ -103,7 +106,8 @@ class _CodeGenerator(CodeGenerator):
     """Jinja2's code generator, whose `~` joins its parts through the environment's
     :meth:`_Sandbox.sized_concat`, which sizes them first, and whose loops count each
     item they go through as a step of work (``spend``, in the `if` of a loop that has
-    one, else in its body): the sandbox counts calls, filters and operators."""
+    one, else in its body) and its comparisons each operand (``compared``): the sandbox
+    counts calls, filters, tests and operators."""
 
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
         counted = copy.copy(node)  # (the tree is Jinja2's, made for this compile)
@@ -114,6 +118,20 @@ class _CodeGenerator(CodeGenerator):
             counted.body = [nodes.ExprStmt(_spend_one(node.lineno), lineno=node.lineno),
                             *node.body]
         super().visit_For(counted, frame)
+
+    @optimizeconst
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        # Jinja2's, each operand counted (environment.compared) as it is evaluated, but
+        # a constant: the template's own text, whose size the template's bounds
+        self.write("(")
+        for at, (op, expr) in enumerate([("", node.expr), *((o.op, o.expr) for o in node.ops)]):
+            if at:
+                self.write(f" {operators[op]} ")
+            counted = not isinstance(expr, nodes.Const)
+            self.write("environment.compared(" if counted else "")
+            self.visit(expr, frame)
+            self.write(")" if counted else "")
+        self.write(")")
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         if frame.eval_ctx.volatile:
@@ -141,6 +159,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _CodeGenerator
     sized_concat = staticmethod(concat)
     spend = staticmethod(spend)
+    compared = staticmethod(compared)
 
     def call(__self, __context: Any, __obj: Any, *args: Any,
              **kwargs: Any) -> Any:
@@ -182,12 +201,14 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 @functools.cache
 def environment() -> ImmutableSandboxedEnvironment:
     """The one sandboxed environment every template is compiled in."""
-    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                   finalize=sized_output)
     env.filters["json"] = _tojson
     env.filters["pprint"] = _pprint
     env.filters[_REF_FILTER] = _ref_text
     env.filters.update(bounded_filters(env))
     env.filters = charged_filters(env.filters)
+    env.tests.update(charged_tests(env.tests))
     env.globals["lipsum"] = lipsum(env.globals["lipsum"])  # type: ignore[arg-type]
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _not_json}
     return env

@@ -57,6 +57,22 @@ HUGE = [
     ("{{ {'a': [[[1]]]} | tojson(10**8) }}", "tojson would make 1,600,000,022 characters"),
     ("{{ ([[1] * 1000] * 100000) | sum(start=[]) }}", "sum would make 100,000,000 items"),
     ("{{ lipsum(10**7) }}", "lipsum would make"),
+    # a list of one long string repeated is small, the text of it gigabytes
+    ("{{ ['x' * 9000000] * 1000 }}", "`{{ }}` would make at least 18,000,008 characters"),
+    ("{{ {'k': ['x' * 9000000] * 1000} }}", "`{{ }}` would make at least 18,000,015"),
+    ("{{ (['x' * 9000000] * 1000) | string }}", "string would make at least 18,000,008"),
+    ("{{ (['x' * 9000000] * 1000) | pprint }}", "pprint would make at least 18,000,008"),
+    ("{{ (['x' * 9000000] * 1000) | upper }}", "upper would make at least 18,000,008"),
+    ("{{ (['x' * 9000000] * 1000) | safe }}", "safe would make at least 18,000,008"),
+    ("{{ (['x' * 9000000] * 1000) | e }}", "escape would make at least 18,000,008"),
+    ("{{ (['x' * 9000000] * 1000) | center(5) }}", "center would make at least 18,000,008"),
+    ("{{ (['x' * 9000000] * 1000) | indent }}", "indent would make at least 18,000,008"),
+    ("{{ {'k': ['x' * 9000000] * 1000} | urlencode }}", "urlencode would make at least"),
+    ("{{ [['x' * 9000000] * 1000] | join }}", "join would make at least 18,000,008"),
+    ("{{ (['x' * 9000000] * 1000) ~ '' }}", "`~` would make at least 18,000,008"),
+    ("{{ '{}'.format(['x' * 9000000] * 1000) }}", "format would make at least 18,000,010"),
+    ("{{ '{!r}'.format(['x' * 9000000] * 1000) }}", "format would make at least"),
+    ("{{ '%s' % ([['x' * 9000000] * 1000]) }}", "`%` would make"),
     # already bounded: the sandbox's range, `*`
     ("{{ range(10**10) | list }}", "The sandbox blocks ranges larger than MAX_RANGE"),
     ("{{ 'x' * 10**10 }}", "`*` would make a str of 10,000,000,000 items"),
@@ -155,6 +171,15 @@ SAME = [
     "{{ ls | sum(start=[]) }}{{ [1, 2] | sum }}{{ objs | map(attribute='x') | sum(start='')"
     " if false else 0 }}",
     "{{ 'a' ~ 1 ~ none ~ l }}{% set x = s ~ '!' %}{{ x }}{{ (10).to_bytes(2, 'big') }}",
+    # the text of a container, as its repr
+    "{{ l }}{{ d }}{{ (1,) }}{{ () }}{{ [s, (s, f), {s: none}] }}{{ [true, -0.5, 10**30] }}",
+    "{{ l | string }}{{ d | pprint }}{{ l | upper }}{{ d | safe }}{{ l | e }}{{ [s] | trim }}",
+    "{{ ls | join('|') }}{{ [s] | center(90) }}{{ d | wordcount }}{{ l | title }}",
+    "{{ '{}|{!r}|{!s}'.format(l, d, ls) }}{{ '%s|%r|%a' % (l, d, [s, 'é']) }}",
+    "{{ l ~ d ~ (n, s) }}{{ {'q': ['é', '\U0001F600', '\x01']} }}",
+    # comparisons, each operand counted
+    "{{ 1 < n < 10 }}{{ 'b' in l }}{{ l == l }}{{ s != d }}{{ 3 not in ls }}{{ n >= f }}",
+    "{{ l | select('eq', 1) | list }}{{ n is lt 9 }}{{ 'b' is in l }}{{ s is lower }}",
 ]
 
 

@@ -45,6 +45,11 @@ ENDLESS = [
      "{% endfor %}", 1),
     ("{% set ns = namespace(s='') %}{% for i in range(100000) %}"
      "{% set ns.s = ns.s ~ 'abcdefghij' * 10 %}{% endfor %}", 1),
+    # each comparison goes through two texts of 5,000,000 characters
+    ("{% set a = 'x' * 5000000 %}{% set b = 'x' * 5000000 %}{% for i in range(100000) %}"
+     "{% if a == b %}{% endif %}{% endfor %}", 1),
+    ("{% set a = 'x' * 5000000 %}{% set b = 'x' * 5000000 %}{% for i in range(100000) %}"
+     "{% if a is eq b %}{% endif %}{% endfor %}", 1),
 ]
 
 #: renders each template given on stdin (a JSON list), each held to 30 seconds, and
