@@ -7,8 +7,6 @@ template renders as Jinja2's own sandbox renders it."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import pytest
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from template_runs import Outcome, render_each
 
 from orchestrator import Workflow
 from orchestrator.spec import templates
@@ -78,55 +77,23 @@ HUGE = [
     ("{{ 'x' * 10**10 }}", "`*` would make a str of 10,000,000,000 items"),
 ]
 
-#: renders each template given on stdin (a JSON list) with the process held to 2 GiB and
-#: each render to 5 seconds (the process to 120 s of CPU: Python's sum of lists does not
-#: stop for a signal), and writes what each raised: a regression fails (MemoryError, out
-#: of time) instead of taking the machine
-_RENDER_ALL = """
-import json, resource, signal, sys, time
-resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-resource.setrlimit(resource.RLIMIT_CPU, (120, 120))
-from orchestrator.spec import templates
-
-def out_of_time(*_):
-    raise TimeoutError("out of time")
-
-signal.signal(signal.SIGALRM, out_of_time)
-out = []
-for source in json.load(sys.stdin):
-    start = time.perf_counter()
-    signal.alarm(5)
-    try:
-        templates.render(source, {})
-        out.append(["rendered", 0.0])
-    except BaseException as exc:
-        out.append([str(exc), time.perf_counter() - start])
-    finally:
-        signal.alarm(0)
-print(json.dumps(out))
-"""
-
-
 @pytest.fixture(scope="module")
-def errors() -> dict[str, tuple[str, float]]:
-    root = Path(__file__).parents[2]
-    done = subprocess.run([sys.executable, "-c", _RENDER_ALL], cwd=root, text=True,
-                          input=json.dumps([source for source, _ in HUGE]),
-                          capture_output=True, timeout=300, check=True)
-    return {source: (message, seconds) for (source, _), (message, seconds)
-            in zip(HUGE, json.loads(done.stdout), strict=True)}
+def errors() -> dict[str, Outcome]:
+    # the process held to 2 GiB and 120 s of CPU, each render to 5 s
+    return render_each([source for source, _ in HUGE], alarm_s=5, memory=2 << 30, cpu_s=120,
+                       timeout_s=300)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_AS and SIGALRM are POSIX")
 @pytest.mark.parametrize(("source", "says"), HUGE, ids=[s for s, _ in HUGE])
 def test_a_template_cannot_build_a_value_past_the_limit(
-        errors: dict[str, tuple[str, float]], source: str, says: str) -> None:
-    message, seconds = errors[source]
-    assert says in message, message
-    assert message.startswith("template line ")
+        errors: dict[str, Outcome], source: str, says: str) -> None:
+    outcome = errors[source]
+    assert says in outcome.message, outcome.message
+    assert outcome.message.startswith("template line ")
     if "MAX_RANGE" not in says:
-        assert "more than 10,000,000" in message
-    assert seconds < 5
+        assert "more than 10,000,000" in outcome.message
+    assert outcome.seconds < 5
 
 
 @pytest.mark.anyio

@@ -7,8 +7,6 @@ step fails at its file:line. Every realistic prompt renders as before."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import pytest
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from template_runs import Outcome, render_each
 
 from orchestrator import Workflow
 from orchestrator.errors import ReferenceResolutionError, TemplateRenderError
@@ -52,50 +51,20 @@ ENDLESS = [
      "{% if a is eq b %}{% endif %}{% endfor %}", 1),
 ]
 
-#: renders each template given on stdin (a JSON list), each held to 30 seconds, and
-#: writes what it raised: a template with no bound fails (out of time) instead of hanging
-_RENDER_ALL = """
-import json, signal, sys, time
-from orchestrator.spec import templates
-
-def out_of_time(*_):
-    raise TimeoutError("out of time")
-
-signal.signal(signal.SIGALRM, out_of_time)
-out = []
-for source in json.load(sys.stdin):
-    start = time.perf_counter()
-    signal.alarm(30)
-    try:
-        templates.render(source, {})
-        out.append(["rendered", 0, 0.0])
-    except BaseException as exc:
-        out.append([str(exc), getattr(exc, "line", 0), time.perf_counter() - start])
-    finally:
-        signal.alarm(0)
-print(json.dumps(out))
-"""
-
-
 @pytest.fixture(scope="module")
-def errors() -> dict[str, tuple[str, int, float]]:
-    root = Path(__file__).parents[3]
-    done = subprocess.run([sys.executable, "-c", _RENDER_ALL], cwd=root, text=True,
-                          input=json.dumps([source for source, _ in ENDLESS]),
-                          capture_output=True, timeout=600, check=True)
-    return {source: (message, line, seconds) for (source, _), (message, line, seconds)
-            in zip(ENDLESS, json.loads(done.stdout), strict=True)}
+def errors() -> dict[str, Outcome]:
+    return render_each([source for source, _ in ENDLESS], alarm_s=30)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGALRM is POSIX")
 @pytest.mark.parametrize(("source", "line"), ENDLESS, ids=[s for s, _ in ENDLESS])
 def test_a_template_cannot_work_without_end(
-        errors: dict[str, tuple[str, int, float]], source: str, line: int) -> None:
-    message, at, seconds = errors[source]
-    assert LIMIT in message, message
-    assert message.startswith(f"template line {line}: ")
-    assert at == line
-    assert seconds < 30
+        errors: dict[str, Outcome], source: str, line: int) -> None:
+    outcome = errors[source]
+    assert LIMIT in outcome.message, outcome.message
+    assert outcome.message.startswith(f"template line {line}: ")
+    assert outcome.line == line
+    assert outcome.seconds < 30
 
 
 def test_the_limit_counts_each_iteration() -> None:
