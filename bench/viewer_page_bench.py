@@ -141,6 +141,18 @@ def _launch(pw: Any, out: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     return browser, page, errors
 
 
+def _open_run(page: Any, base: str, out: dict[str, Any], timeout_s: float) -> None:
+    """Open the run's page; the times to its first drawing of the graph (``graph drawn``)
+    and to its ``data-ready`` (``all events``) go into ``out``, in ms."""
+    t0 = time.perf_counter()
+    page.goto(f"{base}/runs/{RUN_ID}")
+    page.wait_for_function("() => window.__ponderFirstRenderMs !== undefined",
+                           timeout=timeout_s * 1000)
+    out["graph drawn"] = (time.perf_counter() - t0) * 1000
+    page.wait_for_selector("body[data-ready]", timeout=timeout_s * 1000)
+    out["all events"] = (time.perf_counter() - t0) * 1000
+
+
 def measure_outputs(base: str, step_id: str, size: int, timeout_s: float = 600
                     ) -> dict[str, Any]:
     """Open the run's page, then step ``step_id``, whose output is ``size`` characters."""
@@ -153,13 +165,7 @@ def measure_outputs(base: str, step_id: str, size: int, timeout_s: float = 600
         page.on("response", lambda r: sent.__setitem__(
             0, sent[0] + int(r.headers.get("content-length", 0)))
                 if "/events" in r.url and "step_id=" not in r.url else None)
-        t0 = time.perf_counter()
-        page.goto(f"{base}/runs/{RUN_ID}")
-        page.wait_for_function("() => window.__ponderFirstRenderMs !== undefined",
-                               timeout=timeout_s * 1000)
-        out["graph drawn"] = (time.perf_counter() - t0) * 1000
-        page.wait_for_selector("body[data-ready]", timeout=timeout_s * 1000)
-        out["all events"] = (time.perf_counter() - t0) * 1000
+        _open_run(page, base, out, timeout_s)
         out["bytes of events read (MB)"] = sent[0] / 1e6
         out["open a step"] = _timed(lambda: (
             page.evaluate("""(id) => [...document.querySelectorAll('#dag g.step')]
@@ -247,13 +253,7 @@ def measure_page(base: str, timeout_s: float = 600) -> dict[str, Any]:
                 sent[0] += response.body().count(b'"run_id":') - 1
 
         page.on("response", on_response)
-        t0 = time.perf_counter()
-        page.goto(f"{base}/runs/{RUN_ID}")
-        page.wait_for_function("() => window.__ponderFirstRenderMs !== undefined",
-                               timeout=timeout_s * 1000)
-        out["graph drawn"] = (time.perf_counter() - t0) * 1000
-        page.wait_for_selector("body[data-ready]", timeout=timeout_s * 1000)
-        out["all events"] = (time.perf_counter() - t0) * 1000
+        _open_run(page, base, out, timeout_s)
         out["JS heap MiB"] = _heap_mib(cdp)
         out.update(page.evaluate(_BREAKDOWN))
         n = int(page.eval_on_selector("#scrubber", "s => Number(s.max) + 1"))
