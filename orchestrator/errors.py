@@ -409,3 +409,17 @@ class InvalidTrace(StoreError):
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         super().__init__("invalid trace document:\n  " + "\n  ".join(shown) + more)
         self.problems = problems
+
+
+def without_step_id(step_id: str, error: str | None) -> str:
+    """A step's error where the step is named already (a run's error, a table's row):
+    without the ``step 'x':`` (or ``step 'x'``) it begins with when the error was made
+    knowing its step (a plan, a backend, a timeout), which read then ``step 'x' failed:
+    step 'x': ...``."""
+    text = error or ""
+    named = f"step {step_id!r}"
+    if text.startswith(named + ": "):
+        return text[len(named) + 2:]
+    if text.startswith(named + " "):
+        return text[len(named) + 1:]
+    return text

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import anyio
 import typer
@@ -52,14 +52,17 @@ from orchestrator.errors import (
     ValidationFailed,
     clipped,
     shown,
+    without_step_id,
 )
-from orchestrator.graph.validate import ModelOverrides, model_problems, run_model, validate_file
-from orchestrator.runtime.engine import RunResult, without_step_id
-from orchestrator.runtime.registry import ConfigProblem, Registry
-from orchestrator.runtime.run_checks import aliases_served, tool_executor_problem
-from orchestrator.runtime.run_checks import aliases_used as _aliases_used
-from orchestrator.sdk import Workflow, backend_problem
-from orchestrator.spec.models import InputText, ModelConfig, non_finite
+
+# imported where used (and for type checking here): `ponder runs` and the other store
+# commands need none of them, and importing them was half of every command's start
+if TYPE_CHECKING:
+    from orchestrator.graph.validate import ModelOverrides
+    from orchestrator.runtime.engine import RunResult
+    from orchestrator.runtime.registry import ConfigProblem, Registry
+    from orchestrator.sdk import Workflow
+    from orchestrator.spec.models import ModelConfig
 
 
 def _usage_error() -> type[Any]:
@@ -260,6 +263,8 @@ def _parse_inputs(pairs: list[str], inputs_json: str | None) -> dict[str, Any]:
 
     :raises Failure: naming a malformed option or a key given twice.
     """
+    from orchestrator.spec.models import InputText, non_finite
+
     values: dict[str, Any] = {}
     if inputs_json:
         inputs_json = _argv_text("--inputs-json", inputs_json)
@@ -350,6 +355,7 @@ def _model_file(label: str, path: str, text: str) -> ModelConfig:
     from pydantic import ValidationError
 
     from orchestrator.spec.loader import parse_yaml, pydantic_problems
+    from orchestrator.spec.models import ModelConfig
 
     data, smap, problems = parse_yaml(text, path)
     if data is None:  # not YAML, or empty: the loader's problems, less a workflow's hint
@@ -413,6 +419,8 @@ def _workflow_problems(file: Path, overrides: ModelOverrides | None = None) -> l
 
     :param overrides: check the models as the run uses them (``--backend``, ``--model``).
     """
+    from orchestrator.graph.validate import validate_file
+
     if str(file) == "-" and not file.exists():  # (a file named - is ./-)
         return [Problem("cannot read -: a workflow is read from its file, not from standard "
                         "input", "save it to a file: the tools and sub-workflows it names "
@@ -424,6 +432,8 @@ def _workflow_problems(file: Path, overrides: ModelOverrides | None = None) -> l
 def _load(file: Path, overrides: ModelOverrides | None = None) -> Workflow:
     """Load a workflow, or fail with every problem it has (its models checked as the run
     uses them: see :class:`~orchestrator.graph.validate.ModelOverrides`)."""
+    from orchestrator.sdk import Workflow
+
     problems = _workflow_problems(file, overrides)
     if problems:
         raise workflow_failure(problems, file)
@@ -547,6 +557,11 @@ def run(
     Every event is stored in the trace store before the run acts on it. Ctrl-C (or
     SIGTERM) cancels the run, records it as cancelled and exits 130 (143).
     """
+
+    from orchestrator.graph.validate import ModelOverrides, run_model
+    from orchestrator.runtime.registry import Registry
+    from orchestrator.runtime.run_checks import aliases_served
+    from orchestrator.spec.models import ModelConfig
 
     def go() -> None:
         _check_backend(backend, Registry.default())
@@ -695,6 +710,8 @@ def _tool_executor(name: str, registry: Registry) -> None:
     ``ray-tool``, an installed plugin's) that loads, in the words of the run's own check
     (:func:`~orchestrator.runtime.run_checks.tool_executor_problem`): ``llm``, another
     step kind's, failed every tool step with an AttributeError."""
+    from orchestrator.runtime.run_checks import tool_executor_problem
+
     problem = tool_executor_problem(name, registry)
     if problem is not None:
         raise _fail(f"--tool-executor {shown(name)}: {problem}", kind="config")
@@ -703,6 +720,8 @@ def _tool_executor(name: str, registry: Registry) -> None:
 def _check_backend(backend: str | None, registry: Registry) -> None:
     """Fail when ``--backend`` names an LLM backend that is not installed (in the words of
     the SDK's check, :func:`~orchestrator.sdk.backend_problem`)."""
+    from orchestrator.sdk import backend_problem
+
     problem = backend_problem(backend, registry)
     if problem is not None:
         raise _fail(f"--backend {shown(backend)}: {problem}", kind="config")
@@ -758,7 +777,10 @@ def _models_served(wf: Workflow, backend: str | None, file: Path,
     sub-workflows it runs, found as the run finds them (one with ``models:`` runs on
     those, one without on its caller's: :func:`~orchestrator.runtime.run_checks.
     run_workflows`)."""
+    from orchestrator.graph.validate import run_model
+    from orchestrator.runtime.run_checks import aliases_used as _aliases_used
     from orchestrator.runtime.run_checks import run_workflows
+    from orchestrator.spec.models import ModelConfig
 
     found: dict[tuple[str | None, str], _Served] = {}
 
@@ -799,6 +821,8 @@ def _check_override(name: str, path: str, config: ModelConfig, registry: Registr
     """Fail when the config ``--model NAME=FILE`` gives (as the run uses it) names a backend
     that is not installed or options that backend refuses, in the words of ``ponder
     validate`` about a model in a workflow file."""
+    from orchestrator.graph.validate import model_problems
+
     problems = model_problems(name, config, registry)
     if problems:
         place = _model_file_place(path, problems[0][0])

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from orchestrator.runtime.engine import without_step_id
+from orchestrator.errors import without_step_id
 from orchestrator.store.fold import RunFold
 
 _STYLE = {"pending": "dim", "running": "yellow", "succeeded": "green", "failed": "red",

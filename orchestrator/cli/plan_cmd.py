@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,9 +25,9 @@ from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli.commands import FLAG, Debug, _Exit, _run_cli, _utf8_problem, app
 from orchestrator.cli.commands import _fail as fail
 from orchestrator.errors import ConfigError, PonderError, ToolError, ValidationFailed, shown
-from orchestrator.runtime.engine import workflow_tools
-from orchestrator.runtime.registry import Registry, ToolSpec
-from orchestrator.spec.loader import load_yaml
+
+if TYPE_CHECKING:  # (imported where used: the other commands need none of it)
+    from orchestrator.runtime.registry import ToolSpec
 
 plan_app = typer.Typer(add_completion=False, no_args_is_help=True,
                        help="Inspect planner output without running it.")
@@ -47,6 +47,10 @@ def _parser(planner: str) -> Any:
 def _tools(names: list[str], workflow: Path | None) -> tuple[list[ToolSpec], bool]:
     """The allowed tools, and whether other names pass too: ``--tool`` names only; else a
     workflow's tools and the built-ins only; else the built-ins and any other name."""
+    from orchestrator.runtime.engine import workflow_tools
+    from orchestrator.runtime.registry import Registry
+    from orchestrator.spec.loader import load_yaml
+
     registry = Registry.default()
     if workflow is not None:
         problem = _utf8_problem(workflow)

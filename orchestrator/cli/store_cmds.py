@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import typer
@@ -39,19 +39,8 @@ from orchestrator.cli.commands import (
     _workflow_problems,
     app,
 )
-from orchestrator.errors import EventConflict, PonderError, SpecError, shown
-from orchestrator.runtime.contracts import Usage
-from orchestrator.runtime.durable import (
-    RunAlreadyFinished,
-    recorded_children,
-    replay,
-    resume,
-)
-from orchestrator.runtime.engine import RunResult, without_step_id
+from orchestrator.errors import EventConflict, PonderError, SpecError, shown, without_step_id
 from orchestrator.runtime.events import RunStarted
-from orchestrator.runtime.registry import Registry
-from orchestrator.spec.loader import load_yaml
-from orchestrator.spec.models import WorkflowSpec, non_finite
 from orchestrator.store import (
     RunFilter,
     RunInfo,
@@ -73,6 +62,11 @@ from orchestrator.store._liveness import list_running
 from orchestrator.store._open import MEMORY_URL, needs_read_only, require_stored
 from orchestrator.store._sql import SqlStore, normalize_url
 from orchestrator.store._url import hide_password
+
+# imported where used (and for type checking here): `ponder runs` and the other commands
+# that only read the store need none of them, and importing them was half of their start
+if TYPE_CHECKING:
+    from orchestrator.runtime.engine import RunResult
 
 T = TypeVar("T")
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.", metavar=FLAG)]
@@ -451,6 +445,9 @@ def resume_cmd(
     continue under their own ids. Exit 0 only when the run succeeded (a run that had
     finished already: exit 1 when it failed)."""
 
+    from orchestrator.runtime.durable import RunAlreadyFinished, recorded_children, resume
+    from orchestrator.runtime.registry import Registry
+
     async def run(store: TraceStore, hooks: list[Any],
                   on_scheduler: Callable[[Any], None]) -> RunResult | RunRecord:
         events = await store.events(await store.resolve_run_id(run_id))
@@ -548,6 +545,9 @@ def _declares_outputs(events: list[StoredEvent]) -> bool:
 
 def _as_result(rec: RunRecord) -> RunResult:
     """A stored run as the result ``ponder run`` reports."""
+    from orchestrator.runtime.contracts import Usage
+    from orchestrator.runtime.engine import RunResult
+
     return RunResult(rec.id, rec.workflow or "", rec.status, rec.output, _Folded(rec),
                      Usage(rec.prompt_tokens, rec.completion_tokens), rec.duration_s or 0.0,
                      rec.error)
@@ -580,6 +580,11 @@ def replay_cmd(
     debug: Debug = False,
 ) -> None:
     """Replay a run from its trace (no model is called), or fork it from a step."""
+
+    from orchestrator.runtime.durable import replay
+    from orchestrator.runtime.registry import Registry
+    from orchestrator.spec.loader import load_yaml
+    from orchestrator.spec.models import non_finite
 
     def parse_sets() -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -785,6 +790,8 @@ def _recorded_workflow_problem(started: list[StoredEvent]) -> str | None:
     from reading as a workflow of this version of Ponder, which ``ponder resume`` and
     ``ponder replay`` (without ``--workflow``) need: the first problem, in the words they
     use; None when it reads (or no ``run_started`` is a known event)."""
+    from orchestrator.spec.models import WorkflowSpec
+
     first = next((e for e in started if isinstance(e, RunStarted)), None)
     if first is None:
         return None

@@ -23,6 +23,7 @@ from orchestrator.errors import (
     SpecError,
     TemplateRenderError,
     shown,
+    without_step_id,
 )
 from orchestrator.graph.compile import CompiledGraph, compile_workflow, estimate_cost
 from orchestrator.graph.subworkflows import inherit_models, model_aliases
@@ -1064,19 +1065,6 @@ def _preset_exclusions(graph: CompiledGraph, preset: dict[str, Any]) -> set[str]
             out |= targets - set(taken["taken"])
     return out
 
-
-def without_step_id(step_id: str, error: str | None) -> str:
-    """A step's error where the step is named already (a run's error, a table's row):
-    without the ``step 'x':`` (or ``step 'x'``) it begins with when the error was made
-    knowing its step (a plan, a backend, a timeout), which read then ``step 'x' failed:
-    step 'x': ...``."""
-    text = error or ""
-    named = f"step {step_id!r}"
-    if text.startswith(named + ": "):
-        return text[len(named) + 2:]
-    if text.startswith(named + " "):
-        return text[len(named) + 1:]
-    return text
 
 
 def _final(sched: Scheduler, spec: WorkflowSpec, graph: CompiledGraph,

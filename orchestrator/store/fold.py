@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from orchestrator.graph.declared import declared_steps
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import writer_gone
 from orchestrator.store._models import RawEvent, RunInfo, RunRecord, StepRecord, StoredEvent
@@ -159,6 +158,10 @@ class RunFold:
             error=None,
         )
         self.finished = False
+        # (imported here: the graph's modules, networkx among them, are half the time of
+        # importing the store, which `ponder runs` and the other store commands need alone)
+        from orchestrator.graph.declared import declared_steps
+
         for s in declared_steps(e.spec):
             rec = self.step(s.id)
             rec.setdefault("kind", s.kind)

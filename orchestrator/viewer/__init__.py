@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.viewer._graph import GraphStep, declared_steps, graph_of
 from orchestrator.viewer._reader import TraceReader
 
 if TYPE_CHECKING:
+    from orchestrator.viewer._graph import GraphStep, declared_steps, graph_of
     from orchestrator.viewer.app import (
         API_PREFIX,
         EVENTS_PAGE_MAX,
@@ -40,9 +40,18 @@ __all__ = [
 ]
 
 
+#: imported on first use too: the graph's modules (networkx among them) are most of the
+#: time `ponder`'s start took before a command ran, and only the viewer's page needs them
+_FROM_GRAPH = ("GraphStep", "declared_steps", "graph_of")
+
+
 def __getattr__(name: str) -> Any:
     if name in _FROM_APP:
         from orchestrator.viewer import app
 
         return getattr(app, name)
+    if name in _FROM_GRAPH:
+        from orchestrator.viewer import _graph
+
+        return getattr(_graph, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

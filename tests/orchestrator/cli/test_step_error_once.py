@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.runtime.engine import without_step_id
+from orchestrator.errors import without_step_id
 
 ROOT = Path(__file__).resolve().parents[3]
 
