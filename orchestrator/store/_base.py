@@ -105,6 +105,21 @@ class TraceStore(abc.ABC):
             return []
         return (await self.events(run_id, after_seq=after))[:limit]
 
+    async def last_event(self, run_id: str, *, after_seq: int | None = None
+                         ) -> StoredEvent | None:
+        """A run's last event, the one of highest ``seq``, read without the rest of the
+        run (the SQL store asks for it with ``ORDER BY seq DESC LIMIT 1`` on the key
+        ``(run_id, seq)``). A gap in the seqs (an imported trace's) changes nothing.
+
+        :param after_seq: only an event with a larger ``seq``; any integer, as for
+            :meth:`events_page`. Asking whether a run went on since its last event known
+            reads nothing else when it did not.
+        :returns: the event; ``None`` when the run has none after ``after_seq`` (an
+            unknown run has none).
+        """
+        events = await self.events(run_id, after_seq=after_seq)
+        return events[-1] if events else None
+
     async def run_info(self, run_id: str) -> RunInfo | None:
         """The row :meth:`list_runs` lists for the run of exactly this id.
 

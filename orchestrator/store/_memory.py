@@ -98,6 +98,18 @@ class MemoryStore(TraceStore):
         seqs = heapq.nsmallest(limit, (seq for seq in rows if seq > after))
         return decode_rows(run_id, [(seq, *rows[seq]) for seq in seqs])
 
+    async def last_event(self, run_id: str, *, after_seq: int | None = None
+                         ) -> StoredEvent | None:
+        await checkpoint()
+        self._check_open()
+        rows = self._events.get(run_id)
+        if not rows:
+            return None
+        seq = max(rows)
+        if after_seq is not None and seq <= after_seq:
+            return None
+        return decode_rows(run_id, [(seq, *rows[seq])])[0]
+
     async def run_info(self, run_id: str) -> RunInfo | None:
         await checkpoint()
         self._check_open()

@@ -506,6 +506,17 @@ class SqlStore(TraceStore):
         rows = await self._run("read events", lambda: runner.read(select))
         return decode_rows(run_id, rows)
 
+    async def last_event(self, run_id: str, *, after_seq: int | None = None
+                         ) -> StoredEvent | None:
+        runner = self._require_open()
+        after = _after_bound(after_seq, self._seq_column_max())
+        # beyond the column's integers: nothing is stored there, and the driver would fail
+        if after == self._seq_column_max() or no_run_id(run_id):
+            return None
+        select = bind(self._select_events(), run_id, after, None, 1, newest_first=True)
+        rows = await self._run("read events", lambda: runner.read(select))
+        return decode_rows(run_id, rows)[0] if rows else None
+
     async def run_info(self, run_id: str) -> RunInfo | None:
         runner = self._require_open()
         if no_run_id(run_id):
@@ -700,9 +711,10 @@ def _first_stored(conn: sa.Connection, by_run: dict[str, list[int]]) -> tuple[st
 
 def _select_events(
     conn: sa.Connection, run_id: str, after_seq: int | None, kinds: list[str] | None = None,
-    limit: int | None = None,
+    limit: int | None = None, *, newest_first: bool = False,
 ) -> list[tuple[int, str, float, str]]:
-    """The run's events as ``(seq, kind, ts, payload)`` rows, in ``seq`` order, the payload
+    """The run's events as ``(seq, kind, ts, payload)`` rows, in ``seq`` order (descending
+    when ``newest_first``: the last ``limit`` of them, newest first), the payload
     as the JSON text the column holds (PostgreSQL's ``json`` keeps its input text), which
     :func:`~orchestrator.store._codec.decode_rows` validates in one pass, as on SQLite,
     where the driver's dict would have been parsed by :func:`json.loads` and validated
@@ -710,7 +722,7 @@ def _select_events(
     query = (
         sa.select(EVENTS.c.seq, EVENTS.c.kind, EVENTS.c.ts, sa.cast(EVENTS.c.payload, sa.Text))
         .where(EVENTS.c.run_id == run_id)
-        .order_by(EVENTS.c.seq)
+        .order_by(EVENTS.c.seq.desc() if newest_first else EVENTS.c.seq)
     )
     if after_seq is not None:
         query = query.where(EVENTS.c.seq > after_seq)
@@ -723,7 +735,7 @@ def _select_events(
 
 def _select_events_sqlite(
     conn: sa.Connection, run_id: str, after_seq: int | None, kinds: list[str] | None = None,
-    limit: int | None = None,
+    limit: int | None = None, *, newest_first: bool = False,
 ) -> list[tuple[int, str, float, str]]:
     """:func:`_select_events` on SQLite, through the driver, as appends are written: the
     same values (the columns as SQLite gives them) without SQLAlchemy's rows, about a
@@ -741,7 +753,7 @@ def _select_events_sqlite(
     if kinds is not None:
         sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
         params.extend(kinds)
-    sql += " ORDER BY seq"
+    sql += " ORDER BY seq DESC" if newest_first else " ORDER BY seq"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)

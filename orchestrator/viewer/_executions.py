@@ -7,11 +7,8 @@ seconds its earlier ones ran (:class:`Execution`); the page adds the time since 
 start, or, for an interrupted run, the time to its last event (``ended_at``), where its
 run page's duration stops too. What is known of a run is kept, so asking again reads only
 its ``run_started`` events stored since (and, for a new resume, the event before it), and
-an interrupted run's events after the last one known.
-
-The store reads events forward only: an interrupted run's last event is found by pages of
-one event (a keyset read each), doubling the step past the last one known and halving it
-back, some 2 log2(n) reads for a run of n events, once.
+an interrupted run's last event only if it has one after the last one known (one read,
+:meth:`TraceStore.last_event <orchestrator.store.TraceStore.last_event>`).
 """
 
 from __future__ import annotations
@@ -96,26 +93,16 @@ class Executions:
         return out
 
     async def _last_ts(self, run_id: str, known: _Known) -> float:
-        """The time of the run's last event, looked for past its latest ``run_started``
-        (``known``) or past the last event found before, whichever is later."""
-        seq, ts = self._last.get(run_id, (known.seq, known.started_at))
-        if seq < known.seq:  # resumed since, and interrupted again
-            seq, ts = known.seq, known.started_at
-        step = 1
-        while found := await self._first_from(run_id, seq + step):  # double past it
-            seq, ts = found
-            step *= 2
-        while step > 1:  # none from seq + step on: halve back to the last one
-            step //= 2
-            if found := await self._first_from(run_id, seq + step):
-                seq, ts = found
-        self._last[run_id] = (seq, ts)
+        """The time of the run's last event, past its latest ``run_started`` (``known``):
+        read only if it has one past the last event found before."""
+        seq, ts = self._last.get(run_id, (known.seq - 1, known.started_at))
+        if seq < known.seq - 1:  # resumed since, and interrupted again
+            seq, ts = known.seq - 1, known.started_at
+        last = await self._reader.last_event(run_id, after_seq=seq)
+        if last is not None:
+            seq, ts = last.seq, last.ts
+            self._last[run_id] = (seq, ts)
         return ts
-
-    async def _first_from(self, run_id: str, seq: int) -> tuple[int, float] | None:
-        """The seq and time of the run's first event at or after ``seq``."""
-        page = await self._reader.events_page(run_id, after_seq=seq - 1, limit=1)
-        return (page[0].seq, page[0].ts) if page else None
 
     async def _read(self, run_id: str) -> _Known | None:
         known = self._known.get(run_id)

@@ -1,4 +1,4 @@
-"""What the viewer needs of a trace store: four read methods, nothing that writes."""
+"""What the viewer needs of a trace store: five read methods, nothing that writes."""
 
 from __future__ import annotations
 
@@ -32,6 +32,12 @@ class TraceReader(Protocol):
     ) -> list[StoredEvent]:
         """At most ``limit`` of a run's events after ``after_seq``, in ``seq`` order, read
         without the rest (see :meth:`TraceStore.events_page`)."""
+        ...
+
+    async def last_event(self, run_id: str, *, after_seq: int | None = None
+                         ) -> StoredEvent | None:
+        """A run's event of highest ``seq`` (only one above ``after_seq``), read without
+        the rest (see :meth:`TraceStore.last_event`)."""
         ...
 
     async def run_info(self, run_id: str) -> RunInfo | None:

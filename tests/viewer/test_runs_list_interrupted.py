@@ -80,7 +80,7 @@ def test_a_live_run_has_no_end() -> None:
 
 
 @pytest.mark.parametrize("n_steps", [1, 7, 300])
-def test_the_last_event_is_found_in_a_few_reads_of_one_event(n_steps: int) -> None:
+def test_the_last_event_is_found_in_one_read(n_steps: int) -> None:
     events = _interrupted("long", n_steps)
     # a gap in the seqs (an imported trace) does not hide the events after it
     events = events[:5] + [e.model_copy(update={"seq": e.seq + 50}) for e in events[5:]]
@@ -93,16 +93,41 @@ def test_the_last_event_is_found_in_a_few_reads_of_one_event(n_steps: int) -> No
         executions = Executions(reader)
         runs = await store.list_runs()
         first = (await executions.of(runs, interrupted={"long"}))["long"].ended_at
-        n_reads = len(reader.pages)
+        assert reader.lasts == [("long", -1)]  # from its run_started on
         again = (await executions.of(runs, interrupted={"long"}))["long"].ended_at
-        assert len(reader.pages) - n_reads <= 1  # one read: nothing after the last known
+        # one read, of nothing: no event after the last one known
+        assert reader.lasts[1:] == [("long", events[-1].seq)]
         return first, reader, again
 
     first, reader, again = run_sync(main)
     assert first == again == pytest.approx(events[-1].ts)
-    assert not reader.whole or all(r == "long" for r in reader.whole)
-    assert set(reader.pages) == {1}
-    assert len(reader.pages) <= 2 * (len(events) + 50).bit_length() + 2
+    assert reader.pages == []
+    assert reader.whole == ["long", "long"]  # its run_started events
+
+
+def test_a_run_resumed_and_interrupted_again_ends_at_its_new_last_event() -> None:
+    events = _interrupted("again")
+
+    async def main() -> list[float | None]:
+        store = MemoryStore()
+        await store.open()
+        await append_all(store, events)
+        executions = Executions(store)
+        ended = [(await executions.of(await store.list_runs(), interrupted={"again"})
+                  )["again"].ended_at]
+        b = TraceBuilder("again", "cut", t0=events[0].ts)
+        b.start([{"id": "s9", "tool": "calc", "args": {"expression": "1"}}], at=30.0,
+                resumed=True, **_dead_writer())
+        b.run_step("s9", "tool", 30.0, 31.5, output=9)
+        await append_all(store, [e.model_copy(update={"seq": e.seq + len(events)})
+                                 for e in b.events])
+        ended.append((await executions.of(await store.list_runs(), interrupted={"again"})
+                      )["again"].ended_at)
+        return ended
+
+    before, after = run_sync(main)
+    assert before == pytest.approx(events[-1].ts)
+    assert after == pytest.approx(events[0].ts + 31.5)
 
 
 @pytest.mark.browser

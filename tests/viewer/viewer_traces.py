@@ -361,6 +361,11 @@ class FlakyStore(MemoryStore):
         self._check_up()
         return await super().events_page(run_id, after_seq=after_seq, limit=limit)
 
+    async def last_event(self, run_id: str, *, after_seq: int | None = None
+                         ) -> StoredEvent | None:
+        self._check_up()
+        return await super().last_event(run_id, after_seq=after_seq)
+
     async def run_info(self, run_id: str) -> RunInfo | None:
         self._check_up()
         return await super().run_info(run_id)
@@ -377,13 +382,14 @@ class FlakyStore(MemoryStore):
 class CountingReader:
     """A TraceReader over a store that records each call that reads events: (run id,
     after_seq) for ``events`` and ``events_page``, with the page's ``limit`` in
-    :attr:`pages`."""
+    :attr:`pages`, and for ``last_event`` in :attr:`lasts`."""
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self.calls: list[tuple[str, int | None]] = []
         self.pages: list[int] = []
         self.whole: list[str] = []  # the runs read by `events`, with no limit
+        self.lasts: list[tuple[str, int | None]] = []
 
     async def list_runs(self, filters: RunFilter | None = None, *, limit: int = 50,
                         offset: int = 0) -> list[RunInfo]:
@@ -400,6 +406,11 @@ class CountingReader:
         self.calls.append((run_id, after_seq))
         self.pages.append(limit)
         return await self.store.events_page(run_id, after_seq=after_seq, limit=limit)
+
+    async def last_event(self, run_id: str, *, after_seq: int | None = None
+                         ) -> StoredEvent | None:
+        self.lasts.append((run_id, after_seq))
+        return await self.store.last_event(run_id, after_seq=after_seq)
 
     async def run_info(self, run_id: str) -> RunInfo | None:
         return await self.store.run_info(run_id)
