@@ -8,12 +8,16 @@ start, or, for an interrupted run, the time to its last event (``ended_at``), wh
 run page's duration stops too. What is known of a run is kept, so asking again reads only
 its ``run_started`` events stored since (and, for a new resume, the event before it), and
 an interrupted run's last event only if it has one after the last one known (one read,
-:meth:`TraceStore.last_event <orchestrator.store.TraceStore.last_event>`).
+:meth:`TraceStore.last_event <orchestrator.store.TraceStore.last_event>`). What is kept of
+a run that is no longer listed goes once its row says it is gone from the store or over
+(checked at most once a minute), so that a long-lived viewer does not keep the runs
+deleted while they ran.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +31,8 @@ __all__ = ["Execution", "Executions"]
 _GAP_PAGE = 1000
 """Events read at once when looking for the last event before a resume past a gap in
 the run's seqs (an imported trace's)."""
+_RECHECK_S = 60.0
+"""How often what is kept of runs not listed is checked against the store."""
 
 
 class Execution(BaseModel):
@@ -58,12 +64,16 @@ class Executions:
     """Each running run's :class:`Execution`, read incrementally.
 
     :param reader: the store read from.
+    :param clock: the monotonic clock that times the checks of the runs kept.
     """
 
-    def __init__(self, reader: TraceReader) -> None:
+    def __init__(self, reader: TraceReader, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._reader = reader
         self._known: dict[str, _Known] = {}
         self._last: dict[str, tuple[int, float]] = {}  # (seq, ts) of a run's last event
+        self._clock = clock
+        self._checked = clock()
 
     async def of(self, runs: Iterable[RunInfo], interrupted: Collection[str] = ()
                  ) -> dict[str, Execution]:
@@ -75,7 +85,9 @@ class Executions:
         :raises StoreError: when the store cannot be read.
         """
         out: dict[str, Execution] = {}
+        listed: set[str] = set()
         for run in runs:
+            listed.add(run.id)
             if run.status != "running":
                 self._known.pop(run.id, None)
                 self._last.pop(run.id, None)
@@ -90,7 +102,23 @@ class Executions:
                 self._last.pop(run.id, None)
             out[run.id] = Execution(started_at=known.started_at, before_s=known.before_s,
                                     ended_at=ended_at)
+        await self._forget_gone(listed)
         return out
+
+    async def _forget_gone(self, listed: Collection[str]) -> None:
+        """Drop what is kept of the runs not ``listed`` that the store no longer holds, or
+        holds as over (finished while another page was shown): each one's row is read,
+        not its events, at most once a :data:`_RECHECK_S`. One still running is kept:
+        listed again, only its events stored since are read."""
+        now = self._clock()
+        if now - self._checked < _RECHECK_S:
+            return
+        self._checked = now
+        for run_id in [i for i in self._known.keys() | self._last.keys() if i not in listed]:
+            info = await self._reader.run_info(run_id)
+            if info is None or info.status != "running":
+                self._known.pop(run_id, None)
+                self._last.pop(run_id, None)
 
     async def _last_ts(self, run_id: str, known: _Known) -> float:
         """The time of the run's last event, past its latest ``run_started`` (``known``):
