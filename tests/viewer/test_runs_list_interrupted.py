@@ -4,6 +4,7 @@ while its page showed the time it ran."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 from viewer_server import Api, Browser
-from viewer_traces import CountingReader, TraceBuilder, append_all, run_sync
+from viewer_traces import T0, CountingReader, TraceBuilder, append_all, run_sync
 
 from orchestrator.runtime import events as ev
 from orchestrator.runtime._process import host_name, process_start
@@ -138,3 +139,35 @@ def test_the_runs_page_shows_an_interrupted_run_s_duration(web: Browser) -> None
     row = page.locator('tr[data-run-id="listed-cut"]')
     expect(row).to_contain_text("interrupted")
     expect(row.locator("td").nth(4)).to_have_text("5.00 s")
+
+
+@pytest.mark.browser
+def test_a_page_past_the_first_of_interrupted_runs_follows_their_resume(web: Browser) -> None:
+    # The page stopped asking again past its first page unless a run on it ticked: an
+    # interrupted run resumed meanwhile stayed "interrupted" there until a reload.
+    dead = _dead_writer()
+    step = [{"id": "s0", "tool": "calc", "args": {"expression": "1"}}]
+    events: list[Any] = []
+    for i in range(51):
+        b = TraceBuilder(f"cutp-{i:02d}", "cut-paged", t0=T0 + i)
+        b.start(step, **dead)
+        b.run_step("s0", "tool", 0.1, 0.2, output=i)
+        events += b.events
+    web.server.call(lambda: append_all(web.server.store, events))
+    page = web.new_page()
+    page.clock.install()
+    page.goto(f"{web.server.url}/?workflow=cut-paged&offset=50")
+    row = page.locator('tr[data-run-id="cutp-00"]')
+    expect(row).to_have_class("is-interrupted")
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+
+    pid = os.getpid()
+    resumed = TraceBuilder("cutp-00", "cut-paged", t0=T0)
+    resumed.start(step, at=10.0, resumed=True, writer_host=host_name(), writer_pid=pid,
+                  writer_start=process_start(pid))
+    n = sum(e.run_id == "cutp-00" for e in events)
+    web.server.call(lambda: append_all(web.server.store, [
+        e.model_copy(update={"seq": e.seq + n}) for e in resumed.events]))
+    page.clock.run_for(4_500)  # the page's next refresh
+    expect(row).to_have_class("is-running")
+    expect(row).to_contain_text("running")

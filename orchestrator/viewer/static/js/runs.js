@@ -120,7 +120,9 @@ async function load() {
   older.disabled = !page.has_more;
   pageLabel.textContent = page.runs.length ? `runs ${offset + 1}\u2013${offset + page.runs.length}` : "";
   document.body.dataset.loaded = "1";
-  schedule(page.runs.some((r) => r.status === "running" && !(page.interrupted || []).includes(r.id)) || offset === 0);
+  // the first page asks again for new runs; a later one while it shows a run stored as
+  // running: a live one ticks, and an interrupted one may be resumed (ponder resume)
+  schedule(offset === 0 || page.runs.some((r) => r.status === "running"));
 }
 
 function schedule(refresh = true) {
