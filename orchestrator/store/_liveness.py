@@ -94,6 +94,11 @@ class RunWriters:
                 found.add(run.id)
         return found
 
+    def forget(self, run_id: str) -> None:
+        """Drop what is kept of a run (one deleted, or over): asked of again, it is read
+        from its first event."""
+        self._known.pop(run_id, None)
+
 
 async def interrupted_runs(store: _EventReader, runs: Iterable[RunInfo]) -> set[str]:
     """The ids of the runs in ``runs`` stored as running that are interrupted (see

@@ -65,11 +65,14 @@ class Executions:
 
     :param reader: the store read from.
     :param clock: the monotonic clock that times the checks of the runs kept.
+    :param forget: called with the id of each run whose entry is dropped, so that what
+        else is kept of it goes too (the viewer's :class:`~orchestrator.store.RunWriters`).
     """
 
-    def __init__(self, reader: TraceReader, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, reader: TraceReader, *, clock: Callable[[], float] = time.monotonic,
+                 forget: Callable[[str], None] | None = None) -> None:
         self._reader = reader
+        self._forget = forget
         self._known: dict[str, _Known] = {}
         self._last: dict[str, tuple[int, float]] = {}  # (seq, ts) of a run's last event
         self._clock = clock
@@ -119,6 +122,8 @@ class Executions:
             if info is None or info.status != "running":
                 self._known.pop(run_id, None)
                 self._last.pop(run_id, None)
+                if self._forget is not None:
+                    self._forget(run_id)
 
     async def _last_ts(self, run_id: str, known: _Known) -> float:
         """The time of the run's last event, past its latest ``run_started`` (``known``):

@@ -380,7 +380,8 @@ def create_app(
     """
     cache = RunCache(store)
     writers = RunWriters(store)  # each running run's latest writer, read incrementally
-    executions = Executions(store)  # and its executions' times
+    # and its executions' times; a run deleted meanwhile is forgotten by both
+    executions = Executions(store, forget=writers.forget)
     app = FastAPI(
         title="Ponder trace viewer",
         version="1",

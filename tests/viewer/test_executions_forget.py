@@ -7,7 +7,7 @@ from __future__ import annotations
 from viewer_traces import CountingReader, append_all, run_sync, stopped_run
 
 from orchestrator.runtime import events as ev
-from orchestrator.store import MemoryStore
+from orchestrator.store import MemoryStore, RunWriters
 from orchestrator.viewer._executions import Executions
 
 
@@ -54,5 +54,29 @@ def test_a_run_gone_from_the_store_or_over_is_forgotten_one_still_running_is_kep
         out = await executions.of(running)
         assert reader.calls == [("elsewhere", known)]
         assert out["elsewhere"].started_at == (await store.events("elsewhere"))[0].ts
+
+    run_sync(main)
+
+
+def test_the_writers_kept_of_a_run_deleted_go_with_it() -> None:
+    # the viewer's RunWriters (which runs are interrupted) kept each one too
+    async def main() -> None:
+        store = MemoryStore()
+        await store.open()
+        for run_id in ("deleted", "kept"):
+            await append_all(store, stopped_run(run_id, writer_alive=True))
+        clock, writers = _Clock(), RunWriters(store)
+        executions = Executions(store, clock=clock, forget=writers.forget)
+        runs = await store.list_runs()
+        assert await writers.interrupted(runs) == set()
+        await executions.of(runs)
+        assert set(writers._known) == {"deleted", "kept"}
+
+        await store.delete_runs(["deleted"])
+        clock.now += 61
+        runs = await store.list_runs()
+        await writers.interrupted(runs)
+        await executions.of(runs)
+        assert set(writers._known) == set(executions._known) == {"kept"}
 
     run_sync(main)
