@@ -340,6 +340,13 @@ class HeldEvents:
         start = 0 if after_seq is None else bisect.bisect_right(self._seqs, after_seq)
         return self._events[start:start + limit]
 
+    async def last_event(self, run_id: str, *, after_seq: int | None = None
+                         ) -> StoredEvent | None:
+        if run_id != RUN_ID or not self._events:
+            return None
+        last = self._events[-1]
+        return last if after_seq is None or last.seq > after_seq else None
+
     async def run_info(self, run_id: str) -> RunInfo | None:
         return None
 
