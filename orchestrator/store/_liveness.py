@@ -7,7 +7,8 @@ the run's latest ``run_started`` event (see :mod:`orchestrator.runtime._process`
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Sequence
+import math
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Protocol
 
 from orchestrator.runtime import events as ev
@@ -120,8 +121,8 @@ async def list_running(
 ) -> tuple[list[RunInfo], set[str]]:
     """One page, newest first, of the runs stored as running that are interrupted
     (``interrupted=True``), or that are not: the store keeps no such status, so its
-    running runs are read page after page and narrowed until ``limit`` of them match
-    past the first ``offset`` that do, or none are left.
+    running runs are read page after page (:func:`_running`) and narrowed until ``limit``
+    of them match past the first ``offset`` that do, or none are left.
 
     :param filters: which runs besides; its ``status`` is replaced by ``"running"``.
     :returns: the page, and the ids of its interrupted runs.
@@ -130,27 +131,47 @@ async def list_running(
     writers = RunWriters(store)
     page_size = min(max(limit + offset, _RUNNING_PAGE), _RUNNING_PAGE_MAX)
     picked: list[RunInfo] = []
-    seen: set[str] = set()  # a run started meanwhile shifts the pages by one
-    skipped, start = 0, 0
-    while len(picked) < limit:
-        page = await store.list_runs(flt, limit=page_size, offset=start)
-        for run in page:
-            if len(picked) == limit:
-                break
-            if run.id in seen:
-                continue
-            seen.add(run.id)
+    skipped = 0
+    if limit:
+        async for run in _running(store, flt, page_size):
             # one run at a time: no events are read of a run after the last one picked
             if bool(await writers.interrupted([run])) != interrupted:
                 continue
             if skipped < offset:
                 skipped += 1
-            else:
-                picked.append(run)
-        if len(page) < page_size:
-            break
-        start += page_size
+                continue
+            picked.append(run)
+            if len(picked) == limit:
+                break
     return picked, ({r.id for r in picked} if interrupted else set())
+
+
+async def _running(store: _RunLister, flt: RunFilter, page_size: int
+                   ) -> AsyncIterator[RunInfo]:
+    """The runs ``flt`` lists, newest first as ``list_runs`` gives them, each once, read
+    ``page_size`` at a time. Each page follows the last by start time (runs started before
+    the last one's), not by offset: a run that finished meanwhile shifted the later pages
+    by one, and the run that moved back over the page's end was never listed. The runs
+    started at the very time a page ends at are read apart, all of them."""
+    before = flt.started_before
+    while True:
+        page = await store.list_runs(dataclasses.replace(flt, started_before=before),
+                                     limit=page_size)
+        if len(page) < page_size:
+            for run in page:
+                yield run
+            return
+        edge = page[-1].started_at
+        at_edge = dataclasses.replace(flt, started_after=edge,
+                                      started_before=math.nextafter(edge, math.inf))
+        ties: list[RunInfo] = []
+        while chunk := await store.list_runs(at_edge, limit=page_size, offset=len(ties)):
+            ties.extend(chunk)
+            if len(chunk) < page_size:
+                break
+        for run in [r for r in page if r.started_at != edge] + ties:
+            yield run
+        before = edge
 
 
 async def resume_target(store: _RunReader, run_id: str) -> str:

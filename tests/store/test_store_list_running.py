@@ -65,3 +65,56 @@ async def test_the_running_runs_are_read_page_after_page(
     monkeypatch.setattr(_liveness, "_RUNNING_PAGE_MAX", 2)
     assert (await _ids(store, interrupted=True, limit=2, offset=1))[0] == ["gone1", "gone2"]
     assert (await _ids(store, interrupted=False, limit=1, offset=3))[0] == ["live3"]
+
+
+class _FinishingOnePage:
+    """The store, where ``finish`` (a running run) finishes once the first page of runs
+    has been read, as a run whose process ends while ``ponder runs`` pages."""
+
+    def __init__(self, store: TraceStore, finish: str) -> None:
+        self._store, self._finish, self.pages = store, finish, 0
+
+    async def list_runs(self, filters: RunFilter | None = None, *, limit: int = 50,
+                        offset: int = 0) -> list[Any]:
+        rows = await self._store.list_runs(filters, limit=limit, offset=offset)
+        self.pages += 1
+        if self.pages == 1:
+            await self._store.append([ev.RunFinished(run_id=self._finish, seq=1, ts=99.0,
+                                                     status="failed")])
+        return rows
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+async def test_a_run_that_finishes_between_pages_moves_no_other_past_them(
+    store: TraceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_liveness, "_RUNNING_PAGE", 2)
+    monkeypatch.setattr(_liveness, "_RUNNING_PAGE_MAX", 2)
+    for i in range(6):
+        await store.append([ev.RunStarted(run_id=f"gone{i}", seq=0, ts=90.0 - i, workflow="w",
+                                          inputs={}, **GONE)])
+    paging = _FinishingOnePage(store, "gone0")
+    rows, _ = await list_running(paging, RunFilter(), interrupted=True, limit=9)  # type: ignore[arg-type]
+    assert paging.pages > 1
+    # gone0 is over by the time it is looked at; read by offset, the second page began
+    # one run later, and gone2 was never listed
+    assert [r.id for r in rows] == [f"gone{i}" for i in range(1, 6)]
+
+
+async def test_runs_started_at_one_time_across_pages_are_each_listed_once(
+    store: TraceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_liveness, "_RUNNING_PAGE", 2)
+    monkeypatch.setattr(_liveness, "_RUNNING_PAGE_MAX", 2)
+    await store.append([ev.RunStarted(run_id="first", seq=0, ts=81.0, workflow="w",
+                                      inputs={}, **GONE)])
+    for i in range(5):  # (an import of runs written at one time, say)
+        await store.append([ev.RunStarted(run_id=f"tie{i}", seq=0, ts=80.0, workflow="w",
+                                          inputs={}, **GONE)])
+    await store.append([ev.RunStarted(run_id="last", seq=0, ts=79.0, workflow="w",
+                                      inputs={}, **GONE)])
+    expected = ["first", *[f"tie{i}" for i in reversed(range(5))], "last"]
+    assert (await _ids(store, interrupted=True, limit=20))[0] == expected
+    assert (await _ids(store, interrupted=True, limit=3, offset=2))[0] == expected[2:5]
