@@ -91,6 +91,7 @@ from executors.engines._policy import (
     sort_key,
 )
 from executors.llm._common import BackendOptions, parse_options
+from executors.llm._request_errors import is_request_error
 from orchestrator.errors import (
     BackendError,
     BackendHTTPError,
@@ -856,16 +857,6 @@ def is_engine_fault(exc: BaseException) -> bool:
     if isinstance(exc, PonderError) or is_request_error(exc):
         return False  # the call's own fault (configuration, schema...)
     return isinstance(exc, Exception)
-
-
-def is_request_error(exc: BaseException) -> bool:
-    """Whether a member's own (not Ponder's) error says the request itself is wrong:
-    Python's ``ValueError`` or ``TypeError``, with which an engine in process refuses a
-    prompt too long for its context, a bad sampling parameter or a schema it cannot
-    follow (vLLM's, llama.cpp's; the ``vllm`` backend reads them so too). Every engine of
-    the model would refuse it: the pool fails the call at once (see
-    :meth:`PoolBackend._rejected`), and the engine is not blamed."""
-    return isinstance(exc, ValueError | TypeError) and not isinstance(exc, PonderError)
 
 
 class PoolBackend:

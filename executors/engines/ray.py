@@ -37,6 +37,7 @@ from pydantic import Field, ValidationError
 
 from executors.engines.pool import PoolBusy, engine_config_problems, registry_or_default
 from executors.llm._common import BackendOptions, parse_options
+from executors.llm._request_errors import is_request_error_name
 from executors.tool import call_of, exception_text, tool_output, written_args
 from orchestrator._extras import extra_missing, install_hint, installed
 from orchestrator.errors import (
@@ -587,7 +588,7 @@ class RayEngineBackend:
             raise BackendHTTPError(message, status=http_status, retry_after_s=retry_after)
         if kind == "PoolBusy":  # a pool in the actor whose engines are all busy: busy too
             raise PoolBusy(f"{self.name}: {message}", retry_after_s=retry_after)
-        if kind in ("ValueError", "TypeError"):
+        if is_request_error_name(kind):
             # the engine's own way of refusing the request (a prompt too long for its
             # context, a bad sampling parameter): a 400, as the pool and the vllm backend
             # read it, so that it is not retried on another engine that would refuse it too

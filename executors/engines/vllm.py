@@ -28,6 +28,7 @@ from pydantic import Field
 from executors.engines._hub import SHARED, SharedObjects
 from executors.engines._meta import with_meta
 from executors.llm._common import BackendOptions, engine_int, parse_options
+from executors.llm._request_errors import is_request_error
 from orchestrator._extras import extra_missing, installed
 from orchestrator.errors import (
     BackendError,
@@ -455,9 +456,7 @@ def _request_error_status(exc: BaseException) -> int | None:
         if "VLLMNotFoundError" in names:
             return 404
         return 422 if "VLLMUnprocessableEntityError" in names else 400
-    if isinstance(exc, ValueError | TypeError):
-        return 400
-    return None
+    return 400 if is_request_error(exc) else None
 
 
 _OOM_ADVICE = ("lower `gpu_memory_utilization`, `max_model_len` or `max_num_seqs`, or pick a "

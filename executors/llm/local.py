@@ -24,6 +24,7 @@ from executors.llm._common import (
     samples_finish,
 )
 from executors.llm._json_output import grammar_schema
+from executors.llm._request_errors import is_request_error
 from orchestrator._extras import extra_missing, installed
 from orchestrator.errors import BackendError, BackendHTTPError, ConfigError, shown
 from orchestrator.runtime.contracts import LLMChunk, LLMRequest, LLMResponse, Usage
@@ -456,7 +457,7 @@ class LocalBackend:
                 self.stats.failed += 1
                 words = f"local backend ({self.model_path.name}): " \
                     f"{self._overflow_words(exc, model.n_ctx)}"
-                if isinstance(exc, ValueError):
+                if is_request_error(exc):  # RuntimeError stays the engine's fault
                     # llama.cpp refuses the request itself (a prompt too long for the
                     # context): a 400, so that a pool does not blame the engine and move
                     # the call to each other engine, which would refuse it too

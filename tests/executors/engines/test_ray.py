@@ -20,6 +20,7 @@ import anyio.lowlevel
 import pytest
 
 from executors.engines import PoolBackend, RayEngineBackend, RayToolExecutor, connect_ray
+from executors.engines.pool import is_engine_fault
 from executors.engines.ray import EngineActor, _check_reachable
 from orchestrator.errors import (
     BackendError,
@@ -436,3 +437,33 @@ async def test_a_full_server_behind_a_ray_actor_keeps_its_retry_after(
         await backend.aclose()
         srv.shutdown()
         srv.server_close()
+
+
+class _Raising:
+    """An engine in process that fails every call with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def complete(self, request: LLMRequest) -> Any:
+        raise self.error
+
+
+async def test_a_type_error_of_the_engine_is_a_400_across_the_actor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sampling parameter the engine cannot take: the request's fault, as a ValueError."""
+    backend = _over_local_actor(_Raising(TypeError("unexpected keyword 'temperatur'")),
+                                monkeypatch)
+    with pytest.raises(BackendHTTPError) as info:
+        await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
+    assert info.value.status == 400
+    assert "rejected the request: TypeError: unexpected keyword" in str(info.value)
+
+
+async def test_another_error_of_the_engine_stays_its_fault_across_the_actor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A RuntimeError is the engine's fault: a pool moves the call to another engine."""
+    backend = _over_local_actor(_Raising(RuntimeError("CUDA error")), monkeypatch)
+    with pytest.raises(BackendError, match="CUDA error") as info:
+        await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
+    assert type(info.value) is BackendError and is_engine_fault(info.value)
