@@ -620,12 +620,17 @@ _CHILD_PAGE = 200
 
 
 class _OnceChildren:
-    """A :class:`ChildRuns` that asks ``runs`` for each run's children once (a resume
-    looks them up for several purposes before it starts)."""
+    """A :class:`ChildRuns` that asks ``runs`` for each run's children once, and for each
+    run's events once: before it starts, a resume reads a child run the step of a cut
+    attempt ran for several purposes (is it being resumed, what did it spend, until when
+    did it work, is it abandoned). :meth:`anew` reads each run's events again, as they
+    are by then."""
 
-    def __init__(self, runs: ChildRuns) -> None:
+    def __init__(self, runs: ChildRuns,
+                 children: dict[str, dict[tuple[str, int], str]] | None = None) -> None:
         self._runs = runs
-        self._children: dict[str, dict[tuple[str, int], str]] = {}
+        self._children = {} if children is None else children
+        self._events: dict[str, Sequence[Any]] = {}
 
     async def children(self, parent_run_id: str) -> dict[tuple[str, int], str]:
         known = self._children.get(parent_run_id)
@@ -634,7 +639,16 @@ class _OnceChildren:
         return known
 
     async def events(self, run_id: str) -> Sequence[Any]:
-        return await self._runs.events(run_id)
+        known = self._events.get(run_id)
+        if known is None:
+            known = self._events[run_id] = await self._runs.events(run_id)
+        return known
+
+    def anew(self) -> _OnceChildren:
+        """The same runs with none of their events read yet (the children as known): for
+        the reads of a run going on, which must see what was written since the resume
+        began (another process resuming a child, or having finished it)."""
+        return _OnceChildren(self._runs, self._children)
 
 
 def _listeners(hooks: Sequence[Any]) -> list[Hook]:
@@ -739,20 +753,22 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                             steps=set(graph.nodes) - set(rec.succeeded) - not_taken,
                             more_aliases=aliases_used(
                                 [s for s in _added_steps(rec) if s.id not in not_taken], reg))
+    # each child run's events are read once for what is done before the run goes on
     runs = _OnceChildren(children) if children is not None else _store_children(listeners)
-    children = runs if children is not None else None
-    if children is not None:
-        await _check_children_gone(rec, children, rec.run_id)
-        await _count_failed_children(rec, children)
+    going_on = runs if children is not None else None
+    if going_on is not None:
+        await _check_children_gone(rec, going_on, rec.run_id)
+        await _count_failed_children(rec, going_on)
     elif runs is not None:
         # its steps start new child runs: what the ones they had in flight spent is spent
         await _count_failed_children(rec, runs, going_on=False)
     if runs is not None:
         await _count_child_time(rec, runs)
     store = _hook_store(listeners)
-    if children is None and runs is not None and store is not None:
+    if going_on is None and runs is not None and store is not None:
         # counted: the child runs in flight that the steps start anew will not go on
         await _abandon_children(rec, runs, store)
+    later = going_on.anew() if going_on is not None else None  # read as the run goes on
     try:
         return await execute(graph, rec.inputs, registry=reg, hooks=listeners,
                              backend=backend if backend is not None else rec.backend,
@@ -760,7 +776,7 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
                              parent_attempt=rec.parent_attempt, preset=Known(rec),
                              attempts=rec.attempts, first_seq=rec.next_seq, source=rec.source,
                              prior_usage=rec.spent, prior_s=rec.live_s,
-                             recorded=_RecordedChildren(rec, children), prior_events=events,
+                             recorded=_RecordedChildren(rec, later), prior_events=events,
                              retry_due=rec.retry_due, left_open=rec.left_open,
                              on_scheduler=on_scheduler,
                              executor_override=None if replayed is None
@@ -772,7 +788,7 @@ async def resume(events: Sequence[Any], *, registry: Registry | None = None,
             raise
         # its events were written since they were read: by another resume of it, which
         # found it interrupted too
-        raise await _being_resumed(rec.run_id, children) from None
+        raise await _being_resumed(rec.run_id, going_on) from None
     except SubRunStillRunning as exc:  # found as it went on (one below, or started since)
         if exc.run_id == rec.run_id:
             raise
@@ -816,13 +832,13 @@ def _replay_executors(rec: Recording, reg: Registry) -> dict[str, Executor]:
             if k not in ("map", "branch")}
 
 
-async def _being_resumed(run_id: str, runs: ChildRuns | None) -> RunBeingResumed:
+async def _being_resumed(run_id: str, runs: _OnceChildren | None) -> RunBeingResumed:
     """The error of a resume of ``run_id`` that another process began at the same time,
     naming that process where its ``run_started`` tells (read again from ``runs``)."""
     writer = None
     if runs is not None:
         try:
-            writer = recording_from_events(await runs.events(run_id)).writer
+            writer = recording_from_events(await runs.anew().events(run_id)).writer
         except PonderError:  # not readable now: the process goes unnamed
             writer = None
     pid, host = getattr(writer, "writer_pid", None), getattr(writer, "writer_host", None)
@@ -874,7 +890,7 @@ class _RecordedChildren:
     child of the same position of the attempt before (``s[0]``), in flight or succeeded,
     when the inputs are the same."""
 
-    def __init__(self, rec: Recording, runs: ChildRuns | None) -> None:
+    def __init__(self, rec: Recording, runs: _OnceChildren | None) -> None:
         self._rec = rec
         self._runs = runs
         self._taken: set[str] = set()
@@ -917,7 +933,7 @@ class _RecordedChildren:
                 depth=ctx.depth + 1, spawn_depth_limit=spawn_depth_limit,
                 preset=Known(child), attempts=child.attempts, first_seq=child.next_seq,
                 source=child.source, prior_usage=child.spent, prior_s=child.live_s,
-                recorded=_RecordedChildren(child, self._runs), prior_events=events,
+                recorded=_RecordedChildren(child, self._runs.anew()), prior_events=events,
                 retry_due=child.retry_due, left_open=child.left_open,
                 # its tokens count towards the enclosing runs' budgets, as a new child's do
                 nested_in=(ctx.scheduler, parent_step_id) if ctx.scheduler is not None
@@ -1155,7 +1171,7 @@ async def _alive_until(rec: Recording, runs: ChildRuns) -> float:
     return latest
 
 
-def _store_children(hooks: Sequence[Any]) -> ChildRuns | None:
+def _store_children(hooks: Sequence[Any]) -> _OnceChildren | None:
     """The child runs of the trace store a resume records to (its first
     :class:`~orchestrator.store.StoreHook`), where the child runs were recorded too;
     ``None`` when it records to none."""
@@ -1205,10 +1221,12 @@ async def _abandon_children(rec: Recording, runs: ChildRuns, store: Any, *,
             continue
         reason = why or (f"superseded: run {by} was resumed without it, and its step "
                          f"{sid!r} runs its sub-workflow again in a new child run")
+        # those below it too, counted as read (``runs`` keeps the events it read first)
+        # before each is recorded over
+        await _count_failed_children(child, runs, going_on=False)
         await _abandon_children(child, runs, store, by=by, why=(
             f"superseded: run {by} was resumed without the sub-workflow run {child_id} "
             "above it, which will not go on"))
-        await _count_failed_children(child, runs, going_on=False)  # those, as ended
         end = ev.RunFinished(run_id=child_id, seq=child.next_seq, ts=time.time(),
                              status="cancelled", error=reason,
                              usage=ev.UsageModel(prompt_tokens=child.spent.prompt_tokens,
