@@ -1195,10 +1195,11 @@ def _superseded(rec: Recording) -> bool:
 async def _abandon_children(rec: Recording, runs: ChildRuns, store: Any, *,
                             by: str | None = None, why: str | None = None) -> None:
     """Record as over (``run_finished``: cancelled, ``superseded_by`` the resumed run)
-    each sub-workflow run in flight (not finished) that an attempt of ``rec`` in flight
-    ran, and those below it: a resume without ``children`` starts a new child run for
-    the step, and that one will never go on. Written before the run goes on, so that
-    neither ``ponder runs`` nor a later resume takes it for interrupted (to be continued).
+    each sub-workflow run in flight or cancelled (not otherwise finished) that an attempt
+    of ``rec`` in flight or cancelled ran, and those below it: a resume without
+    ``children`` starts a new child run for the step, and that one will never go on.
+    Written before the run goes on, so that neither ``ponder runs`` nor a later resume
+    takes it for interrupted or cancelled (to be continued).
     A run whose writer is alive (resumed by another process) or written meanwhile is left
     as it is.
 
@@ -1213,7 +1214,8 @@ async def _abandon_children(rec: Recording, runs: ChildRuns, store: Any, *,
             continue
         events = await runs.events(child_id)
         child = recording_from_events(events) if events else None
-        if child is None or child.finished is not None:
+        if child is None or (child.finished is not None  # but cancelled (Ctrl-C) with it
+                             and (child.status != "cancelled" or _superseded(child))):
             continue
         try:
             _check_writer_gone(child)
