@@ -47,11 +47,20 @@ async def test_an_abandoned_child_run_is_recorded_superseded(
     whole, kept, child_id = await _killed_in_child(tmp_path, trace_store)
     resumed = await resume(kept, hooks=[StoreHook(trace_store)])
     assert resumed.ok, resumed.error
-    child = await trace_store.events(child_id)
-    end = child[-1]
+    end = await check_superseded(trace_store, child_id, resumed)
     # the abandoned child's tokens count once, beside the new child's
     assert resumed.usage == whole.usage + Usage(end.usage.prompt_tokens,
                                                 end.usage.completion_tokens)
+
+
+async def check_superseded(trace_store: TraceStore, child_id: str, resumed: Any) -> Any:
+    """Check that the child run ``child_id``, which the step 'w' of the run ``resumed``
+    abandoned, is recorded over (cancelled, superseded by it), that the step ran a new
+    child run, and that resuming the old one says it will not go on.
+
+    :returns: the old child run's last event (its ``run_finished``)."""
+    child = await trace_store.events(child_id)
+    end = child[-1]
     assert end.kind == "run_finished" and end.status == "cancelled"
     assert end.superseded_by == resumed.run_id
     assert resumed.run_id in end.error and "'w'" in end.error
@@ -62,12 +71,13 @@ async def test_an_abandoned_child_run_is_recorded_superseded(
            if r.parent_run_id == resumed.run_id and r.id != child_id]
     assert len(new) == 1  # the step's new child run
 
-    with pytest.raises(RunSuperseded) as info_:
+    with pytest.raises(RunSuperseded) as raised:
         await resume(child, hooks=[StoreHook(trace_store)],
                      children=recorded_children(trace_store))
-    message = str(info_.value)
+    message = str(raised.value)
     assert f"run {child_id}" in message and resumed.run_id in message
     assert "will not go on" in message
+    return end
 
 
 async def test_a_superseded_child_is_not_taken_up_again(

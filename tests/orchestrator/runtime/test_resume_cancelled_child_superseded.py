@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.runtime.contracts import Usage
-from orchestrator.runtime.durable import RunSuperseded, recorded_children, resume
+from orchestrator.runtime.durable import resume
 from orchestrator.store import MemoryStore, StoreHook, TraceStore
+from tests.orchestrator.runtime.test_resume_abandoned_child_superseded import check_superseded
 from tests.orchestrator.runtime.test_resume_cancelled_child_usage import _run, _workflow
 
 pytestmark = pytest.mark.anyio
@@ -39,22 +40,8 @@ async def test_a_cancelled_child_abandoned_by_its_parents_resume_is_superseded(
     assert resumed.usage == whole.usage + Usage(cancelled.usage.prompt_tokens,
                                                 cancelled.usage.completion_tokens)
 
-    child = await trace_store.events(child_id)
-    end = child[-1]
-    assert end.kind == "run_finished" and end.status == "cancelled"
-    assert end.superseded_by == resumed.run_id
-    assert resumed.run_id in end.error and "'w'" in end.error
+    end = await check_superseded(trace_store, child_id, resumed)
     assert end.usage == cancelled.usage  # as it had recorded them
-    (info,) = [r for r in await trace_store.list_runs() if r.id == child_id]
-    assert info.status == "cancelled" and info.error == end.error
-    new = [r.id for r in await trace_store.list_runs()
-           if r.parent_run_id == resumed.run_id and r.id != child_id]
-    assert len(new) == 1  # the step's new child run
-
-    with pytest.raises(RunSuperseded) as raised:
-        await resume(child, hooks=[StoreHook(trace_store)],
-                     children=recorded_children(trace_store))
-    assert f"run {child_id}" in str(raised.value) and "will not go on" in str(raised.value)
 
 
 async def test_the_cancelled_runs_below_it_are_superseded_too(
