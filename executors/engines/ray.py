@@ -37,7 +37,7 @@ from pydantic import Field, ValidationError
 
 from executors.engines.pool import PoolBusy, engine_config_problems, registry_or_default
 from executors.llm._common import BackendOptions, parse_options
-from executors.llm._request_errors import is_request_error_name
+from executors.llm._request_errors import is_request_error
 from executors.tool import call_of, exception_text, tool_output, written_args
 from orchestrator._extras import extra_missing, install_hint, installed
 from orchestrator.errors import (
@@ -350,9 +350,11 @@ class EngineActor:
         try:
             return "ok", await self.backend.complete(request)
         except Exception as exc:
-            # an HTTP error's status and Retry-After (BackendHTTPError) travel with it
+            # an HTTP error's status and Retry-After (BackendHTTPError) travel with it, and
+            # whether it is the request's fault (is_request_error), judged here, where the
+            # error's class is known (a ValueError's subclass is one too)
             return "error", (type(exc).__name__, str(exc), getattr(exc, "status", None),
-                             getattr(exc, "retry_after_s", None))
+                             getattr(exc, "retry_after_s", None), is_request_error(exc))
 
     async def health(self) -> bool:
         if self.start_error is not None:
@@ -584,11 +586,12 @@ class RayEngineBackend:
             return value  # type: ignore[no-any-return]
         kind, message, http_status, *more = value
         retry_after = more[0] if more and isinstance(more[0], int | float) else None
+        request_error = len(more) > 1 and more[1] is True
         if kind == "BackendHTTPError" and http_status is not None:
             raise BackendHTTPError(message, status=http_status, retry_after_s=retry_after)
         if kind == "PoolBusy":  # a pool in the actor whose engines are all busy: busy too
             raise PoolBusy(f"{self.name}: {message}", retry_after_s=retry_after)
-        if is_request_error_name(kind):
+        if request_error:
             # the engine's own way of refusing the request (a prompt too long for its
             # context, a bad sampling parameter): a 400, as the pool and the vllm backend
             # read it, so that it is not retried on another engine that would refuse it too

@@ -16,7 +16,6 @@ from orchestrator.errors import PonderError
 
 #: the errors with which an engine in process refuses the request itself
 REQUEST_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError)
-_NAMES = frozenset(kind.__name__ for kind in REQUEST_ERRORS)
 
 
 def is_request_error(exc: BaseException) -> bool:
@@ -28,12 +27,3 @@ def is_request_error(exc: BaseException) -> bool:
     """
     return isinstance(exc, REQUEST_ERRORS) and not isinstance(exc, PonderError)
 
-
-def is_request_error_name(kind: str) -> bool:
-    """:func:`is_request_error` for an error known only by its type's name, as one raised
-    in another process (a Ray actor) arrives: the name of exactly one of
-    :data:`REQUEST_ERRORS`.
-
-    :param kind: the error's ``type(exc).__name__``.
-    """
-    return kind in _NAMES

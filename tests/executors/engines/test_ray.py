@@ -7,6 +7,7 @@ start) and are marked ``slow``. They are skipped without the ``ray`` extra.
 from __future__ import annotations
 
 import functools
+import json
 import socket
 import sys
 import threading
@@ -458,6 +459,19 @@ async def test_a_type_error_of_the_engine_is_a_400_across_the_actor(
         await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
     assert info.value.status == 400
     assert "rejected the request: TypeError: unexpected keyword" in str(info.value)
+
+
+async def test_a_value_errors_subclass_is_a_400_across_the_actor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schema the engine cannot parse (json's JSONDecodeError, a ValueError): judged in
+    the actor, where its class is known, as in process; by its name alone it was the
+    engine's fault, and a pool moved the call to each other engine."""
+    backend = _over_local_actor(_Raising(json.JSONDecodeError("bad schema", "{", 0)),
+                                monkeypatch)
+    with pytest.raises(BackendHTTPError) as info:
+        await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
+    assert info.value.status == 400
+    assert "rejected the request: JSONDecodeError: bad schema" in str(info.value)
 
 
 async def test_another_error_of_the_engine_stays_its_fault_across_the_actor(

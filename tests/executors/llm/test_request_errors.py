@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from executors.llm._request_errors import is_request_error, is_request_error_name
+from executors.llm._request_errors import is_request_error
 from orchestrator.errors import ConfigError, StepDefinitionError
 
 
@@ -19,9 +19,3 @@ def test_ponders_own_errors_and_other_errors_are_not() -> None:
     assert not is_request_error(ConfigError("no such model"))
     assert not is_request_error(RuntimeError("llama_decode returned -1"))
 
-
-def test_by_name_only_the_very_names_count() -> None:
-    """An error from another process (a Ray actor) is known by its type's name only."""
-    assert is_request_error_name("ValueError") and is_request_error_name("TypeError")
-    assert not is_request_error_name("RuntimeError")
-    assert not is_request_error_name("StepDefinitionError")
