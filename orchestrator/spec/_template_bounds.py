@@ -478,7 +478,10 @@ def percent_size(fmt: str, values: Any, *, of_bytes: bool = False) -> int:
     (up to a bad conversion or a missing value, where it stops with its own error). A
     conversion counts its width, and its value's text (computed once a value) cut or
     lengthened by its precision. ``of_bytes``: ``fmt`` is bytes read as Latin-1, whose
-    `(key)` is bytes."""
+    `(key)` is bytes.
+
+    :raises TooLarge: for a container whose text alone passes the limit (its size is
+        counted only until it passes: "at least")."""
     positional = list(values) if isinstance(values, tuple) else [values]
     mapping = values if hasattr(values, "__getitem__") and not isinstance(
         values, tuple | str) else None
@@ -527,8 +530,8 @@ def percent_size(fmt: str, values: Any, *, of_bytes: bool = False) -> int:
         if text is None and conversion in "sra" and isinstance(
                 value, list | tuple | dict | set | frozenset):
             text = text_size(value)  # its repr, not written (`ascii`'s only if it fits)
-            if text > MAX_RENDER_CHARS:
-                return size + text
+            if text > MAX_RENDER_CHARS:  # (counted until it passed: refused here, saying so)
+                check_size("`%`", size + text, at_least=True)
             text = None if conversion == "a" else text
         if text is None:
             try:  # the value's text, or a number's digits (as many as its bits)

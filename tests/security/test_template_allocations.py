@@ -71,7 +71,7 @@ HUGE = [
     ("{{ (['x' * 9000000] * 1000) ~ '' }}", "`~` would make at least 18,000,008"),
     ("{{ '{}'.format(['x' * 9000000] * 1000) }}", "format would make at least 18,000,010"),
     ("{{ '{!r}'.format(['x' * 9000000] * 1000) }}", "format would make at least"),
-    ("{{ '%s' % ([['x' * 9000000] * 1000]) }}", "`%` would make"),
+    ("{{ '%s' % ([['x' * 9000000] * 1000]) }}", "`%` would make at least 18,000,010"),
     # already bounded: the sandbox's range, `*`
     ("{{ range(10**10) | list }}", "The sandbox blocks ranges larger than MAX_RANGE"),
     ("{{ 'x' * 10**10 }}", "`*` would make a str of 10,000,000,000 items"),
