@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from orchestrator.runtime.events import EVENT_ADAPTER, Event
-from orchestrator.store._errors import EventConflict, RunNotFound, StoreError
+from orchestrator.store._errors import EventConflict, StoreError
 from orchestrator.store._models import RawEvent, StoredEvent
 
 _log = logging.getLogger(__name__)
@@ -311,21 +311,6 @@ def no_run_id(run_id: str) -> bool:
     """Whether ``run_id`` can be no stored run's id: it holds a NUL character, which
     PostgreSQL's text cannot hold and :func:`check_batch` refuses on every backend."""
     return "\x00" in run_id
-
-
-def resume_of_a_deleted_run(run_id: str, run_events: Iterable[StoredEvent]) -> RunNotFound | None:
-    """The error for a batch that resumes a run the store does not hold (the caller
-    knows it holds no row of ``run_id``): the run's first run event in the batch
-    (``run_events``) is the ``run_started`` of a resume. A ``ponder gc`` that deleted the
-    run after the resume read it made the resume write the rest of a run whose start was
-    gone, listed with no workflow's first events; nothing of the batch is written instead.
-    ``None`` when the batch starts the run (its first ``run_started``, an import's)."""
-    first = next((e for e in run_events if e.run_id == run_id), None)
-    if first is None or first.kind != "run_started" or not getattr(first, "resumed", False):
-        return None
-    return RunNotFound(run_id, (
-        f"run {run_id!r} is no longer in the trace store (deleted while it was being "
-        "resumed: by `ponder gc`, say); nothing of the resume was written"))
 
 
 def conflict_error(run_id: str, seq: int, *, within_batch: bool = False) -> EventConflict:

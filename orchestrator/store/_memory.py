@@ -14,7 +14,6 @@ from orchestrator.store._codec import (
     conflict_error,
     decode_rows,
     encode_row,
-    resume_of_a_deleted_run,
     utf8_safe,
 )
 from orchestrator.store._errors import StoreError
@@ -56,10 +55,6 @@ class MemoryStore(TraceStore):
             events = utf8_safe(events)  # the runs' index below reads them too
             rows = [encode_row(e) for e in events]
         self._check_conflicts(events)
-        for run_id in {e.run_id for e in events if e.kind == "run_started"} - set(self._runs):
-            if gone := resume_of_a_deleted_run(run_id, [e for e in events
-                                                        if e.kind in _RUN_KINDS]):
-                raise gone
         # Nothing below can fail, so the batch lands whole.
         for run_id, seq, kind, step_id, ts, payload in rows:
             self._events.setdefault(run_id, {})[seq] = (kind, ts, payload)

@@ -40,7 +40,6 @@ from orchestrator.store._codec import (
     encode_row,
     is_encoding_error,
     no_run_id,
-    resume_of_a_deleted_run,
     utf8_safe,
 )
 from orchestrator.store._errors import StoreError, StoreUnavailable
@@ -670,8 +669,6 @@ def _update_runs(conn: sa.Connection, run_events: list[StoredEvent], *, pg: bool
     for run_id in dict.fromkeys(e.run_id for e in run_events):
         row = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).first()
         prev = RunInfo.model_validate(row._asdict()) if row is not None else None
-        if prev is None and (gone := resume_of_a_deleted_run(run_id, run_events)):
-            raise gone  # (the transaction is rolled back: the batch is not written)
         info, n_steps = prev, -1
         for e in run_events:
             if e.run_id != run_id:
