@@ -9,8 +9,9 @@ then answers a Ctrl-C that comes while it loads.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from orchestrator._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from orchestrator.errors import (
@@ -101,12 +102,7 @@ _FROM: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _FROM.get(name)
-    if module is None:
-        raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # imported once
-    return value
+    return lazy_attribute(__name__, _FROM, globals(), name)
 
 
 def __dir__() -> list[str]:

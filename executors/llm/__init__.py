@@ -11,8 +11,9 @@ the others' modules (the ``openai`` client library alone took half a second of a
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from orchestrator._lazy import lazy_attribute
 
 if TYPE_CHECKING:
     from executors.llm._common import BackendStats
@@ -45,9 +46,4 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # imported once
-    return value
+    return lazy_attribute(__name__, _WHERE, globals(), name)

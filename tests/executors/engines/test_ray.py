@@ -450,28 +450,21 @@ class _Raising:
         raise self.error
 
 
-async def test_a_type_error_of_the_engine_is_a_400_across_the_actor(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A sampling parameter the engine cannot take: the request's fault, as a ValueError."""
-    backend = _over_local_actor(_Raising(TypeError("unexpected keyword 'temperatur'")),
-                                monkeypatch)
+@pytest.mark.parametrize(("error", "says"), [
+    # a sampling parameter the engine cannot take: the request's fault, as a ValueError
+    (TypeError("unexpected keyword 'temperatur'"), "TypeError: unexpected keyword"),
+    # a schema the engine cannot parse (json's JSONDecodeError, a ValueError): judged in
+    # the actor, where its class is known, as in process; by its name alone it was the
+    # engine's fault, and a pool moved the call to each other engine
+    (json.JSONDecodeError("bad schema", "{", 0), "JSONDecodeError: bad schema"),
+], ids=["TypeError", "JSONDecodeError"])
+async def test_a_request_error_of_the_engine_is_a_400_across_the_actor(
+        monkeypatch: pytest.MonkeyPatch, error: Exception, says: str) -> None:
+    backend = _over_local_actor(_Raising(error), monkeypatch)
     with pytest.raises(BackendHTTPError) as info:
         await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
     assert info.value.status == 400
-    assert "rejected the request: TypeError: unexpected keyword" in str(info.value)
-
-
-async def test_a_value_errors_subclass_is_a_400_across_the_actor(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A schema the engine cannot parse (json's JSONDecodeError, a ValueError): judged in
-    the actor, where its class is known, as in process; by its name alone it was the
-    engine's fault, and a pool moved the call to each other engine."""
-    backend = _over_local_actor(_Raising(json.JSONDecodeError("bad schema", "{", 0)),
-                                monkeypatch)
-    with pytest.raises(BackendHTTPError) as info:
-        await backend.complete(LLMRequest(messages=[{"role": "user", "content": "hi"}]))
-    assert info.value.status == 400
-    assert "rejected the request: JSONDecodeError: bad schema" in str(info.value)
+    assert f"rejected the request: {says}" in str(info.value)
 
 
 async def test_another_error_of_the_engine_stays_its_fault_across_the_actor(
