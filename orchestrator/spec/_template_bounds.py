@@ -144,15 +144,17 @@ def text_size(value: Any) -> int:
         return 0  # str says so itself
 
 
-def check_text(what: str, values: Iterable[Any], extra: int = 0) -> None:
-    """:raises TooLarge: naming ``what`` when the texts of ``values`` (:func:`text_size`)
-    and ``extra`` characters would pass :data:`MAX_RENDER_CHARS`."""
+def check_text(what: str, values: Iterable[Any], extra: int = 0) -> int:
+    """The length of the texts of ``values`` (:func:`text_size`) and ``extra`` characters.
+
+    :raises TooLarge: naming ``what`` when it would pass :data:`MAX_RENDER_CHARS`."""
     size, partial = extra, False
     for value in values:
         length = text_size(value)
         size += length
         partial = partial or (length > MAX_RENDER_CHARS and not isinstance(value, str))
     check_size(what, size, at_least=partial)
+    return size
 
 
 def sized_text(what: str, value: Any) -> str:
@@ -588,8 +590,7 @@ def check_percent(fmt: Any, values: Any) -> None:
 def concat(join: Callable[[Iterable[Any]], str], parts: tuple[Any, ...]) -> str:
     """``a ~ b ~ c``: ``join`` (Jinja2's, which escapes where the template does) of the
     parts, once the length of their text is known to fit."""
-    check_text("`~`", parts)
-    spend(1 + sum(map(text_size, parts)) // CHARS_PER_STEP)
+    spend(1 + check_text("`~`", parts) // CHARS_PER_STEP)
     return join(parts)
 
 
