@@ -17,7 +17,7 @@ import openai
 import pydantic
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
-from pydantic import Field
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from executors.llm._common import (
     BackendOptions,
@@ -55,6 +55,28 @@ KEY_ENV = "OPENAI_API_KEY"
 URL_EXAMPLE = "http://127.0.0.1:8000/v1"
 
 
+#: the request fields Ponder writes itself, each with where its value comes from: an
+#: ``extra_body`` key among them would replace or contradict it
+_SENT_BY_PONDER = {
+    "model": "the model config's `model`",
+    "messages": "the step's prompt",
+    "max_tokens": "the step's `max_tokens`",
+    "max_completion_tokens": "the step's `max_tokens`",
+    "temperature": "the step's `temperature`",
+    "stop": "the step's `stop`",
+    "seed": "the step's `seed`",
+    "n": "the step's `n`",
+    "response_format": "the step's `output_schema` with `structured_outputs`",
+    "stream": "Ponder, which streams when a step needs it",
+    "stream_options": "Ponder, which asks for usage in streams",
+}
+#: written only with ``server: vllm``
+_SENT_FOR_VLLM = {
+    "priority": "the step's critical-path priority (`send_priority: false` sends none)",
+    "request_id": "the step's id",
+}
+
+
 class OpenAIOptions(BackendOptions):
     """The ``options:`` of the openai backend (see :class:`OpenAIBackend`)."""
 
@@ -63,6 +85,26 @@ class OpenAIOptions(BackendOptions):
     send_priority: bool = True
     idle_timeout_s: float | None = Field(120.0, gt=0)
     total_timeout_s: float | None = Field(1800.0, gt=0)
+    extra_body: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("extra_body")
+    @classmethod
+    def _not_sent_by_ponder(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        taken = [f"{key!r} (set from {_SENT_BY_PONDER[key]})"
+                 for key in value if key in _SENT_BY_PONDER]
+        if taken:
+            raise ValueError(f"Ponder sends {', '.join(taken)}; leave it out of extra_body")
+        return value
+
+    @model_validator(mode="after")
+    def _not_sent_for_vllm(self) -> OpenAIOptions:
+        if self.server == "vllm":
+            taken = [f"{key!r} (set from {_SENT_FOR_VLLM[key]})"
+                     for key in self.extra_body if key in _SENT_FOR_VLLM]
+            if taken:
+                raise ValueError(f"with server: vllm, Ponder sends {', '.join(taken)}; "
+                                 f"leave it out of extra_body")
+        return self
 
 
 class OpenAIBackend:
@@ -98,6 +140,12 @@ class OpenAIBackend:
     total_timeout_s    1800           one request (streamed or not, the wait for its first
                                       token included) fails after this long; ``null``: no
                                       limit
+    extra_body         {}             more fields of each request's JSON body, for the
+                                      server's own sampling settings (``top_k``,
+                                      ``min_p``, llama.cpp's ``repeat_penalty``, vLLM's
+                                      ``repetition_penalty``); the fields Ponder writes
+                                      itself (``messages``, ``max_tokens``, ...) are
+                                      refused
     ================== ============== =================================================
 
     ``request_timeout_s`` is the HTTP client's: it bounds connecting and each read, so a
@@ -519,12 +567,13 @@ class OpenAIBackend:
             # send the equivalent schema that it renders exactly
             params["response_format"] = {"type": "json_object",
                                          "schema": grammar_schema(schema)}
+        extra: dict[str, Any] = dict(self.options.extra_body)
         if self.options.server == "vllm":
-            extra: dict[str, Any] = {}
             if self.options.send_priority:
                 extra["priority"] = engine_int(request.priority)  # vLLM: lower goes first
             if request.request_id:
                 extra["request_id"] = request.request_id
+        if extra:
             params["extra_body"] = extra
         return params
 

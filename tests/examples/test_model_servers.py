@@ -126,7 +126,8 @@ def on_server(config: Path, server: ChatServer, into: Path) -> tuple[Path, dict[
 
 def test_every_model_config_is_shown_in_the_readme_and_runs_as_its_header_says(
         server: ChatServer, folder: Path) -> None:
-    assert [p.name for p in MODELS] == ["openai_compatible.yaml", "vllm_server.yaml"]
+    assert [p.name for p in MODELS] == ["llama_cpp_server.yaml", "openai_compatible.yaml",
+                                        "vllm_server.yaml"]
     readme = console_commands(section("Your own model server"))
     for config in MODELS:
         rel = f"examples/models/{config.name}"
@@ -149,11 +150,15 @@ def test_every_model_config_is_shown_in_the_readme_and_runs_as_its_header_says(
             assert all(isinstance(b["priority"], int) and b["request_id"] for b in bodies)
         else:
             assert not any("priority" in b for b in bodies)
+        for key, value in data["options"].get("extra_body", {}).items():
+            assert all(b[key] == value for b in bodies), (config.name, key)
 
 
 def test_a_json_schema_goes_as_each_config_says(server: ChatServer, folder: Path) -> None:
-    """llama-cpp-python's server takes `json_object` only; vLLM's `json_schema`."""
-    wanted = {"openai_compatible.yaml": "json_object", "vllm_server.yaml": "json_schema"}
+    """llama-cpp-python's server takes `json_object` only; vLLM's, SGLang's and OpenAI's
+    `json_schema`."""
+    wanted = {"llama_cpp_server.yaml": "json_object", "openai_compatible.yaml": "json_schema",
+              "vllm_server.yaml": "json_schema"}
     for config in MODELS:
         copy, _ = on_server(config, server, folder)
         wf = Workflow("person", models={"default": yaml.safe_load(copy.read_text())})

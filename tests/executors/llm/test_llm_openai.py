@@ -216,6 +216,53 @@ async def test_request_fields_and_response(server: FakeServer) -> None:
     assert response.model == "fake-model"
 
 
+async def test_extra_body_fields_are_sent(server: FakeServer) -> None:
+    """A server's own sampling settings (llama.cpp's repeat_penalty, top_k) reach it."""
+    b = backend(server.url, options={"extra_body": {"repeat_penalty": 1.0, "top_k": 1}})
+    await b.complete(ask(max_tokens=7))
+    async for _ in b.stream(ask(max_tokens=7)):
+        pass
+    await b.aclose()
+    for _, _, body in server.requests:
+        assert (body["repeat_penalty"], body["top_k"], body["max_tokens"]) == (1.0, 1, 7)
+
+
+async def test_extra_body_with_vllm_keeps_priority_and_request_id(server: FakeServer) -> None:
+    b = backend(server.url, options={"server": "vllm",
+                                     "extra_body": {"repetition_penalty": 1.05}})
+    await b.complete(ask(request_id="r/s/1", priority=2.0))
+    await b.aclose()
+    body = server.requests[0][2]
+    assert (body["repetition_penalty"], body["priority"], body["request_id"]) == (
+        1.05, -2_000, "r/s/1")
+
+
+@pytest.mark.parametrize(("options", "words"), [
+    ({"extra_body": {"max_tokens": 5}},
+     "extra_body: Ponder sends 'max_tokens' (set from the step's `max_tokens`); "
+     "leave it out of extra_body"),
+    ({"extra_body": {"top_k": 1, "stream": False, "messages": []}},
+     "Ponder sends 'stream' (set from Ponder, which streams when a step needs it), "
+     "'messages' (set from the step's prompt)"),
+    ({"server": "vllm", "extra_body": {"priority": 1}},
+     "with server: vllm, Ponder sends 'priority' (set from the step's critical-path "
+     "priority (`send_priority: false` sends none))"),
+    ({"extra_body": {"top_k": {1, 2}}}, "extra_body.top_k"),
+    ({"extra_body": ["top_k", 1]}, "extra_body: "),
+])
+def test_extra_body_refuses_what_ponder_sends(options: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        backend("http://127.0.0.1:9/v1", options=options)
+    assert words in str(info.value)
+    assert str(info.value).startswith("openai backend options: ")
+
+
+def test_a_generic_server_may_take_priority_in_extra_body() -> None:
+    """Only `server: vllm` writes priority and request_id itself."""
+    b = backend("http://127.0.0.1:9/v1", options={"extra_body": {"priority": 1}})
+    assert b.options.extra_body == {"priority": 1}
+
+
 async def test_priorities_under_a_second_apart_keep_their_order(server: FakeServer) -> None:
     b = backend(server.url, options={"server": "vllm"})
     for priority in (0.3, 0.6):

@@ -4,19 +4,26 @@ not report, and what a server that dies leaves."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from executors.llm import OpenAIBackend
 from orchestrator import Workflow
+from orchestrator.cli import app
 from orchestrator.errors import BackendError, BackendHTTPError, BackendUnavailable, is_retryable
 from orchestrator.runtime.contracts import LLMRequest, LLMResponse, Usage, approx_prompt_tokens
 from orchestrator.spec.models import ModelConfig
 
 pytestmark = [pytest.mark.anyio, pytest.mark.llama_server]
+
+ROOT = Path(__file__).resolve().parents[3]
 
 PERSON = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 HINT = ("the server does not take response_format json_schema: set "
@@ -137,3 +144,22 @@ async def test_a_stream_cut_by_another_request_says_how_to_avoid_it(
     assert "the server cut it" in str(error)
     assert "`--interrupt_requests False`, or give this model `concurrency: 1`" in str(error)
     assert isinstance(error, BackendUnavailable) and error.raw_output
+
+
+@pytest.mark.parametrize("example", ["parallel_qa", "direct_answer"])
+def test_the_planner_examples_run_with_the_example_config(
+        llama_server_url: str, example: str, tmp_path: Path) -> None:
+    """examples/models/llama_cpp_server.yaml as written (only its URL changed): with the
+    server's default repeat_penalty (1.1) the plans went astray (a tool's description
+    copied after its call) and all three plan tries failed; in-process they did not."""
+    config = yaml.safe_load((ROOT / "examples" / "models" / "llama_cpp_server.yaml")
+                            .read_text(encoding="utf-8"))
+    config["base_url"] = llama_server_url
+    (tmp_path / "server.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = CliRunner().invoke(app, [
+        "run", str(ROOT / "examples" / "planners" / f"{example}.yaml"),
+        "--model", f"default={tmp_path / 'server.yaml'}", "--json", "--db", "memory://"])
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "succeeded", doc["error"]
+    planned = [s for s in doc["steps"] if s["id"].startswith("answer__")]
+    assert planned and all(s["status"] == "succeeded" for s in planned)
