@@ -450,9 +450,14 @@ def resume_cmd(
 
     async def run(store: TraceStore, hooks: list[Any],
                   on_scheduler: Callable[[Any], None]) -> RunResult | RunRecord:
+        from orchestrator.store import StoreHook
+
         events = await store.events(await store.resolve_run_id(run_id))
         if not events:
             raise RunNotFound(run_id)
+        for hook in hooks:  # its first write finds the run still there (`ponder gc`)
+            if isinstance(hook, StoreHook):
+                hook.continues(events[0].run_id)
         declared.append(_declares_outputs(events))
         try:
             return await resume(events, registry=registry, hooks=hooks, backend=backend,

@@ -1235,8 +1235,10 @@ async def _abandon_children(rec: Recording, runs: ChildRuns, store: Any, *,
                                                  completion_tokens=child.spent.completion_tokens),
                              duration_s=child.live_s, superseded_by=by)
         try:
-            await store.append([end])
+            await store.append([end], continues=[child_id])
         except EventConflict:  # written meanwhile: going on elsewhere
+            continue
+        except RunNotFound:  # deleted meanwhile (`ponder gc`): nothing left to end
             continue
 
 

@@ -60,13 +60,22 @@ class TraceStore(abc.ABC):
         return None
 
     @abc.abstractmethod
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent], *,
+                     continues: Collection[str] = ()) -> None:
         """Store a batch of events, all or nothing, durably before returning.
 
         Events may belong to several runs. A ``run_started`` or ``run_finished``
         event updates its run's :class:`RunInfo` row in the same transaction.
 
         :param events: the batch; an empty batch is a no-op.
+        :param continues: the runs the batch goes on with that the caller read from this
+            store (a resume's run): each of them with an event in the batch must still be
+            stored, checked in the write's own transaction. ``ponder gc`` deleting one
+            after the caller read it would otherwise leave the rest of a run without its
+            start. A store that never held the run (a resume recorded elsewhere) is
+            written to without it.
+        :raises RunNotFound: when a run of ``continues`` is no longer stored; nothing of
+            the batch is stored.
         :raises EventConflict: when an event's ``(run_id, seq)`` is already stored or
             repeats within the batch; nothing of the batch is stored.
         :raises StoreError: when an event is not JSON-serializable, or the write failed
@@ -553,21 +562,39 @@ def _parse_events(raw_events: list[Any], problems: list[str], where: str = ""
 class StoreHook:
     """The scheduler hook that makes each batch of events durable.
 
-    It keeps nothing between calls: each batch is written in one transaction and
-    the call returns only after the commit, so whatever the scheduler does next
-    (start a dependent step, report success) happens after its cause is stored.
-    A failed write propagates; the scheduler must not act on unstored events.
+    Each batch is written in one transaction and the call returns only after the commit,
+    so whatever the scheduler does next (start a dependent step, report success)
+    happens after its cause is stored. A failed write propagates; the scheduler must not
+    act on unstored events.
 
     :param store: an opened store.
+    :param continues: the runs a resume read from ``store`` and goes on with: the first
+        batch of each is written only if the run is still stored (``continues`` of
+        :meth:`TraceStore.append`), else :class:`RunNotFound` stops the resume before
+        anything of it is written. Once the resume's ``run_started`` is stored the run
+        is running again, which ``ponder gc`` leaves alone, so later batches are not
+        checked.
     """
 
-    def __init__(self, store: TraceStore) -> None:
+    def __init__(self, store: TraceStore, *, continues: Collection[str] = ()) -> None:
         self.store = store
+        self._unchecked = set(continues)
+
+    def continues(self, run_id: str) -> None:
+        """Check ``run_id`` as one of ``continues``: a resume that knows its run only
+        once the hook exists (``ponder resume`` resolves a shortened id in the store)."""
+        self._unchecked.add(run_id)
 
     async def __call__(self, events: Sequence[StoredEvent]) -> None:
         """Store ``events`` atomically.
 
         :raises StoreError: from :meth:`TraceStore.append`.
         """
-        if events:
+        if not events:
+            return
+        checked = self._unchecked.intersection(e.run_id for e in events)
+        if not checked:
             await self.store.append(events)
+            return
+        await self.store.append(events, continues=checked)
+        self._unchecked -= checked

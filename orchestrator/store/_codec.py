@@ -14,7 +14,7 @@ import logging
 import math
 import re
 import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import pydantic_core
@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from orchestrator.runtime.events import EVENT_ADAPTER, Event
-from orchestrator.store._errors import EventConflict, StoreError
+from orchestrator.store._errors import EventConflict, RunNotFound, StoreError
 from orchestrator.store._models import RawEvent, StoredEvent
 
 _log = logging.getLogger(__name__)
@@ -311,6 +311,21 @@ def no_run_id(run_id: str) -> bool:
     """Whether ``run_id`` can be no stored run's id: it holds a NUL character, which
     PostgreSQL's text cannot hold and :func:`check_batch` refuses on every backend."""
     return "\x00" in run_id
+
+
+def continued_runs(events: Sequence[StoredEvent], continues: Collection[str]) -> list[str]:
+    """The runs of ``continues`` (see ``TraceStore.append``) with an event in the batch:
+    the ones that must still be stored for it to be written."""
+    if not continues:
+        return []
+    return [run_id for run_id in dict.fromkeys(e.run_id for e in events) if run_id in continues]
+
+
+def run_gone(run_id: str) -> RunNotFound:
+    """The error for a batch that goes on with a run the store no longer holds."""
+    return RunNotFound(run_id, (
+        f"run {run_id!r} is no longer in the trace store: it was deleted (by `ponder gc`, "
+        "say) after it was read to go on with it; nothing more of it was written"))
 
 
 def conflict_error(run_id: str, seq: int, *, within_batch: bool = False) -> EventConflict:

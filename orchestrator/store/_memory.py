@@ -12,8 +12,10 @@ from orchestrator.store._codec import (
     check_batch,
     check_column_text,
     conflict_error,
+    continued_runs,
     decode_rows,
     encode_row,
+    run_gone,
     utf8_safe,
 )
 from orchestrator.store._errors import StoreError
@@ -41,11 +43,15 @@ class MemoryStore(TraceStore):
         if self._closed:
             raise StoreError("the memory trace store is closed", url="memory://")
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent], *,
+                     continues: Collection[str] = ()) -> None:
         await checkpoint()
         self._check_open()
         if not events:
             return
+        for run_id in continued_runs(events, continues):
+            if run_id not in self._runs and run_id not in self._events:
+                raise run_gone(run_id)
         try:
             for e in events:
                 check_column_text(e)

@@ -36,10 +36,12 @@ from orchestrator.store._codec import (
     EventRow,
     check_batch,
     conflict_error,
+    continued_runs,
     decode_rows,
     encode_row,
     is_encoding_error,
     no_run_id,
+    run_gone,
     utf8_safe,
 )
 from orchestrator.store._errors import StoreError, StoreUnavailable
@@ -419,28 +421,31 @@ class SqlStore(TraceStore):
 
     # -- the contract ------------------------------------------------------------
 
-    async def append(self, events: Sequence[StoredEvent]) -> None:
+    async def append(self, events: Sequence[StoredEvent], *,
+                     continues: Collection[str] = ()) -> None:
         runner = self._require_writable("append events")
         if not events:
             return
+        held = continued_runs(events, continues)
         try:
-            await self._append(runner, events)
+            await self._append(runner, events, held)
         except Exception as exc:
             # Nothing of a batch is written when binding its text fails: store it again
             # with its lone surrogates replaced (see utf8_safe).
             if not is_encoding_error(exc):
                 raise
-            await self._append(runner, utf8_safe(events))
+            await self._append(runner, utf8_safe(events), held)
 
-    async def _append(self, runner: Runner, events: Sequence[StoredEvent]) -> None:
+    async def _append(self, runner: Runner, events: Sequence[StoredEvent],
+                      held: list[str]) -> None:
         run_events = [e for e in events if e.kind in _RUN_KINDS]
         try:
             if self._thread_runner is not None:
-                await self._append_sqlite(self._thread_runner, events, run_events)
+                await self._append_sqlite(self._thread_runner, events, run_events, held)
             else:
                 rows = [_pg_row(encode_row(e, nonfinite="strings")) for e in events]
                 check_batch(events)
-                await runner.write(bind(_append, rows, run_events))
+                await runner.write(bind(_append, rows, run_events, held))
         except IntegrityError as exc:
             raise await self._conflict(runner, events) from exc
         except (DBAPIError, OSError) as exc:
@@ -448,14 +453,16 @@ class SqlStore(TraceStore):
 
     @staticmethod
     async def _append_sqlite(
-        runner: ThreadRunner, events: Sequence[StoredEvent], run_events: list[StoredEvent]
+        runner: ThreadRunner, events: Sequence[StoredEvent], run_events: list[StoredEvent],
+        held: list[str],
     ) -> None:
         # The hot path (a step's events) is one raw DBAPI transaction; a batch that
-        # starts or finishes a run also updates the run row, through SQLAlchemy.
+        # starts or finishes a run, or must find its runs still stored, goes through
+        # SQLAlchemy.
         rows = [encode_row(e) for e in events]
         check_batch(events)
-        if run_events:
-            await runner.write(bind(_append_sqlite, rows, run_events))
+        if run_events or held:
+            await runner.write(bind(_append_sqlite, rows, run_events, held))
         else:
             # A batch of up to _MULTI_ROW_MAX events is one INSERT, atomic on its own.
             one = len(rows) <= _MULTI_ROW_MAX
@@ -636,10 +643,29 @@ async def upgrade_schema(url: str, revision: str) -> tuple[str | None, str | Non
 # -- the transactions (synchronous, one connection each) -------------------------------
 
 
-def _append(conn: sa.Connection, rows: list[dict[str, Any]], run_events: list[StoredEvent]) -> None:
-    """PostgreSQL: insert the rows, update the runs of the batch's run events."""
+def _append(conn: sa.Connection, rows: list[dict[str, Any]], run_events: list[StoredEvent],
+            held: list[str]) -> None:
+    """PostgreSQL: check that the runs ``held`` are still stored, insert the rows, update
+    the runs of the batch's run events."""
+    _check_held(conn, held, pg=True)
     conn.execute(_PG_INSERT_EVENTS, rows)
     _update_runs(conn, run_events, pg=True)
+
+
+def _check_held(conn: sa.Connection, held: list[str], *, pg: bool) -> None:
+    """Raise :func:`run_gone` for the first run of ``held`` with neither a row nor an
+    event stored. PostgreSQL locks each row found (``FOR UPDATE``) until the write
+    commits: a ``ponder gc`` deleting it meanwhile waits, then finds it running (gc
+    selects its runs ``FOR UPDATE`` too, and takes only finished ones); one that
+    deleted it first has committed by the time the lock is granted, so the row and the
+    events are found gone. SQLite's write transaction holds the whole file."""
+    for run_id in held:
+        query = sa.select(RUNS.c.id).where(RUNS.c.id == run_id)
+        if conn.execute(query.with_for_update() if pg else query).first() is not None:
+            continue
+        event = sa.select(EVENTS.c.seq).where(EVENTS.c.run_id == run_id).limit(1)
+        if conn.execute(event).first() is None:
+            raise run_gone(run_id)  # (the transaction is rolled back: nothing is written)
 
 
 @functools.cache
@@ -656,9 +682,11 @@ def _insert_events(dbapi: sqlite3.Connection, *, rows: list[EventRow]) -> None:
 
 
 def _append_sqlite(
-    conn: sa.Connection, rows: list[EventRow], run_events: list[StoredEvent]
+    conn: sa.Connection, rows: list[EventRow], run_events: list[StoredEvent], held: list[str]
 ) -> None:
-    """SQLite: insert the rows, update the runs of the batch's run events."""
+    """SQLite: check that the runs ``held`` are still stored, insert the rows, update the
+    runs of the batch's run events."""
+    _check_held(conn, held, pg=False)
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
     _insert_events(dbapi, rows=rows)

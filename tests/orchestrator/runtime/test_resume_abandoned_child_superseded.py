@@ -8,6 +8,7 @@ backend."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from orchestrator.runtime.contracts import Usage
 from orchestrator.runtime.durable import RunSuperseded, recorded_children, resume
-from orchestrator.store import StoreHook, TraceStore
+from orchestrator.store import MemoryStore, StoredEvent, StoreHook, TraceStore
 from orchestrator.store._liveness import interrupted_runs
 from tests.orchestrator.runtime.test_durable_children import TALK
 from tests.store.conftest import recorded_with_child
@@ -102,3 +103,28 @@ async def test_a_superseded_child_is_not_taken_up_again(
     assert marker.usage == spent and spent.completion_tokens > 0  # counted once, there
     (info,) = [r for r in await trace_store.list_runs() if r.id == child_id]
     assert info.status == "cancelled"
+
+
+class _GcBeforeWriting(MemoryStore):
+    """A store where `ponder gc` deletes one run just before the next write to it."""
+
+    doomed = ""
+
+    async def append(self, events: Sequence[StoredEvent], *,
+                     continues: Collection[str] = ()) -> None:
+        if self.doomed in {e.run_id for e in events}:
+            await self.delete_runs([self.doomed])
+            self.doomed = ""
+        await super().append(events, continues=continues)
+
+
+async def test_a_child_run_deleted_meanwhile_is_not_written_again(tmp_path: Path) -> None:
+    """Its run_finished (superseded) alone was written: a run of one event, no start."""
+    store = _GcBeforeWriting()
+    _, kept, child_id = await _killed_in_child(tmp_path, store)
+    store.doomed = child_id
+    resumed = await resume(kept, hooks=[StoreHook(store)])
+    assert resumed.ok, resumed.error
+    assert not store.doomed  # the resume went to write to it
+    assert await store.events(child_id) == []
+    assert child_id not in [r.id for r in await store.list_runs()]
