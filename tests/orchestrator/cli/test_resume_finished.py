@@ -51,7 +51,8 @@ def test_resume_of_a_succeeded_run_exits_0_and_says_so(tmp_path: Path, db: str) 
                              "resume\n")
 
 
-def test_resume_of_a_cancelled_run_continues_it(tmp_path: Path, db: str) -> None:
+def cancelled_run(tmp_path: Path, db: str) -> str:
+    """The id of a run of SUCCEEDS cancelled as it started, stored in ``db``."""
     wf = tmp_path / "w.yaml"
     wf.write_text(SUCCEEDS)
 
@@ -65,7 +66,11 @@ def test_resume_of_a_cancelled_run_continues_it(tmp_path: Path, db: str) -> None
         assert result.status == "cancelled"
         return result.run_id
 
-    run_id = anyio.run(cancelled)
+    return anyio.run(cancelled)
+
+
+def test_resume_of_a_cancelled_run_continues_it(tmp_path: Path, db: str) -> None:
+    run_id = cancelled_run(tmp_path, db)
     result = ponder("resume", run_id, "--db", db, "--json")
     assert result.exit_code == 0, result.stderr
     assert "already finished" not in result.stderr

@@ -12,34 +12,15 @@ from typing import Any
 import anyio
 import pytest
 
-from orchestrator.sdk import Workflow
-from orchestrator.store import StoreHook, open_store
+from orchestrator.store import open_store
 from orchestrator.store._sql import SqlStore
 from tests.orchestrator.cli.test_json_errors import ponder
-
-WORKFLOW = "name: s\nsteps:\n  - {id: a, kind: tool, tool: calc, args: {expression: '6*7'}}\n"
-
-
-def _cancelled_run(tmp_path: Path, db: str) -> str:
-    wf = tmp_path / "w.yaml"
-    wf.write_text(WORKFLOW)
-
-    async def cancelled() -> str:
-        store = await open_store(db)
-        try:
-            result = await Workflow.from_yaml(wf).run(
-                {}, hooks=[StoreHook(store)], on_scheduler=lambda s: s.cancel())
-        finally:
-            await store.close()
-        assert result.status == "cancelled"
-        return result.run_id
-
-    return anyio.run(cancelled)
+from tests.orchestrator.cli.test_resume_finished import cancelled_run
 
 
 def test_a_run_deleted_while_it_is_resumed_gets_nothing_more(
         tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_id = _cancelled_run(tmp_path, db)
+    run_id = cancelled_run(tmp_path, db)
     read = SqlStore.events
 
     async def read_then_gc(self: SqlStore, rid: str, **kw: Any) -> list[Any]:
