@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from orchestrator._lazy import lazy_attribute
 from orchestrator.viewer._reader import TraceReader
 
 if TYPE_CHECKING:
@@ -24,7 +25,20 @@ if TYPE_CHECKING:
         create_app,
     )
 
-_FROM_APP = ("API_PREFIX", "EVENTS_PAGE_MAX", "EventsPage", "RunDetail", "RunsPage", "create_app")
+#: each name imported on first use -> the module that defines it. The web names need
+#: FastAPI; the graph's modules (networkx among them) were most of the time `ponder`'s
+#: start took before a command ran, and only the viewer's page needs them
+_WHERE = {
+    "API_PREFIX": "orchestrator.viewer.app",
+    "EVENTS_PAGE_MAX": "orchestrator.viewer.app",
+    "EventsPage": "orchestrator.viewer.app",
+    "RunDetail": "orchestrator.viewer.app",
+    "RunsPage": "orchestrator.viewer.app",
+    "create_app": "orchestrator.viewer.app",
+    "GraphStep": "orchestrator.viewer._graph",
+    "declared_steps": "orchestrator.viewer._graph",
+    "graph_of": "orchestrator.viewer._graph",
+}
 
 __all__ = [
     "API_PREFIX",
@@ -40,18 +54,9 @@ __all__ = [
 ]
 
 
-#: imported on first use too: the graph's modules (networkx among them) are most of the
-#: time `ponder`'s start took before a command ran, and only the viewer's page needs them
-_FROM_GRAPH = ("GraphStep", "declared_steps", "graph_of")
-
-
 def __getattr__(name: str) -> Any:
-    if name in _FROM_APP:
-        from orchestrator.viewer import app
+    return lazy_attribute(__name__, _WHERE, globals(), name)
 
-        return getattr(app, name)
-    if name in _FROM_GRAPH:
-        from orchestrator.viewer import _graph
 
-        return getattr(_graph, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
