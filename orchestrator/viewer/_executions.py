@@ -9,20 +9,21 @@ run page's duration stops too. What is known of a run is kept, so asking again r
 its ``run_started`` events stored since (and, for a new resume, the event before it), and
 an interrupted run's last event only if it has one after the last one known (one read,
 :meth:`TraceStore.last_event <orchestrator.store.TraceStore.last_event>`). What is kept of
-a run that is no longer listed goes once its row says it is gone from the store or over
-(checked at most once a minute), so that a long-lived viewer does not keep the runs
-deleted while they ran.
+a run that is no longer listed goes once the store no longer lists it as running (gone
+from the store, or over), checked at most once a minute and for all such runs in one
+read, so that a long-lived viewer does not keep the runs deleted while they ran.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.store import RunInfo
+from orchestrator.store import RunFilter, RunInfo
 from orchestrator.viewer._reader import TraceReader
 from orchestrator.viewer._replay import ran_before
 
@@ -33,6 +34,8 @@ _GAP_PAGE = 1000
 the run's seqs (an imported trace's)."""
 _RECHECK_S = 60.0
 """How often what is kept of runs not listed is checked against the store."""
+_ALL_ROWS = 2**63 - 1
+"""A ``list_runs`` limit no store holds more rows than (a database's 64-bit ``LIMIT``)."""
 
 
 class Execution(BaseModel):
@@ -75,6 +78,7 @@ class Executions:
         self._forget = forget
         self._known: dict[str, _Known] = {}
         self._last: dict[str, tuple[int, float]] = {}  # (seq, ts) of a run's last event
+        self._started: dict[str, float] = {}  # a kept run's row's started_at (its first)
         self._clock = clock
         self._checked = clock()
 
@@ -92,12 +96,12 @@ class Executions:
         for run in runs:
             listed.add(run.id)
             if run.status != "running":
-                self._known.pop(run.id, None)
-                self._last.pop(run.id, None)
+                self._drop(run.id)
                 continue
             known = await self._read(run.id)
             if known is None:
                 continue
+            self._started[run.id] = run.started_at
             ended_at = None
             if run.id in interrupted:
                 ended_at = await self._last_ts(run.id, known)
@@ -110,20 +114,32 @@ class Executions:
 
     async def _forget_gone(self, listed: Collection[str]) -> None:
         """Drop what is kept of the runs not ``listed`` that the store no longer holds, or
-        holds as over (finished while another page was shown): each one's row is read,
-        not its events, at most once a :data:`_RECHECK_S`. One still running is kept:
-        listed again, only its events stored since are read."""
+        holds as over (finished while another page was shown), at most once a
+        :data:`_RECHECK_S`: one read, of the rows of the runs stored as running that
+        started from the first of them to the last (a row's ``started_at`` is its run's
+        first start; a resume does not move it), not one read a run. One still running
+        is kept: listed again, only its events stored since are read."""
         now = self._clock()
         if now - self._checked < _RECHECK_S:
             return
         self._checked = now
-        for run_id in [i for i in self._known.keys() | self._last.keys() if i not in listed]:
-            info = await self._reader.run_info(run_id)
-            if info is None or info.status != "running":
-                self._known.pop(run_id, None)
-                self._last.pop(run_id, None)
+        unlisted = [i for i in self._started if i not in listed]
+        if not unlisted:
+            return
+        starts = [self._started[i] for i in unlisted]
+        window = RunFilter(status="running", started_after=min(starts),
+                           started_before=math.nextafter(max(starts), math.inf))
+        running = {r.id for r in await self._reader.list_runs(window, limit=_ALL_ROWS)}
+        for run_id in unlisted:
+            if run_id not in running:
+                self._drop(run_id)
                 if self._forget is not None:
                     self._forget(run_id)
+
+    def _drop(self, run_id: str) -> None:
+        self._known.pop(run_id, None)
+        self._last.pop(run_id, None)
+        self._started.pop(run_id, None)
 
     async def _last_ts(self, run_id: str, known: _Known) -> float:
         """The time of the run's last event, past its latest ``run_started`` (``known``):

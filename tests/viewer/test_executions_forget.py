@@ -4,10 +4,14 @@ for as long as it ran."""
 
 from __future__ import annotations
 
-from viewer_traces import CountingReader, append_all, run_sync, stopped_run
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from viewer_traces import T0, CountingReader, append_all, run_sync, stopped_run
 
 from orchestrator.runtime import events as ev
-from orchestrator.store import MemoryStore, RunWriters
+from orchestrator.store import MemoryStore, RunWriters, SqlStore, TraceStore
 from orchestrator.viewer._executions import Executions
 
 
@@ -78,5 +82,50 @@ def test_the_writers_kept_of_a_run_deleted_go_with_it() -> None:
         await writers.interrupted(runs)
         await executions.of(runs)
         assert set(writers._known) == set(executions._known) == {"kept"}
+
+    run_sync(main)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TraceStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "sqlite":
+        yield SqlStore(str(tmp_path / "trace.db"))
+    else:
+        yield SqlStore(request.getfixturevalue("pg_url"))
+
+
+def test_the_runs_kept_are_checked_in_one_read_however_many(store: TraceStore) -> None:
+    # the check read each kept run's row on its own, once a minute: a viewer that had
+    # shown many running runs asked the store as many times
+    async def main() -> None:
+        async with store:
+            kept = [f"run-{i}" for i in range(6)]
+            for i, run_id in enumerate(kept):
+                await append_all(store, stopped_run(run_id, writer_alive=True, t0=T0 + i))
+            for run_id, t0 in (("before", T0 - 5), ("after", T0 + 10)):  # never shown
+                await append_all(store, stopped_run(run_id, writer_alive=True, t0=t0))
+            reader, clock = CountingReader(store), _Clock()
+            executions = Executions(reader, clock=clock)
+            await executions.of([r for r in await store.list_runs() if r.id in kept])
+            assert set(executions._known) == set(kept)
+
+            await store.delete_runs(["run-1", "run-4"])
+            last = (await store.events("run-2"))[-1]
+            await store.append([ev.RunFinished(run_id="run-2", seq=last.seq + 1,
+                                               ts=last.ts + 1, status="succeeded")])
+            reader.calls.clear()
+            reader.listings.clear()
+            clock.now += 61
+            await executions.of([])
+            assert len(reader.listings) == 1
+            assert reader.infos == [] and reader.calls == [] and reader.lasts == []
+            assert set(executions._known) == {"run-0", "run-3", "run-5"}
+
+            reader.listings.clear()
+            clock.now += 61
+            await executions.of([r for r in await store.list_runs() if r.id in kept])
+            assert reader.listings == []  # each kept run listed: nothing to check
 
     run_sync(main)

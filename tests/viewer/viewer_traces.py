@@ -284,18 +284,19 @@ async def append_all(store: TraceStore, events: list[Any], batch: int = 2000) ->
         await store.append(events[i:i + batch])
 
 
-def stopped_run(run_id: str, *, writer_alive: bool, **parent: Any) -> list[Any]:
+def stopped_run(run_id: str, *, writer_alive: bool, t0: float = T0, **parent: Any
+                ) -> list[Any]:
     """A run stored as running, written by this process (``writer_alive``) or by one
-    that has ended (then it is interrupted); it never finishes. ``parent``: its
-    ``run_started``'s parent fields (a sub-workflow's run: ``parent_run_id``,
-    ``parent_step_id``, ``parent_attempt``)."""
+    that has ended (then it is interrupted); it never finishes. It starts at ``t0``.
+    ``parent``: its ``run_started``'s parent fields (a sub-workflow's run:
+    ``parent_run_id``, ``parent_step_id``, ``parent_attempt``)."""
     if writer_alive:
         pid = os.getpid()
     else:
         proc = subprocess.Popen([sys.executable, "-c", "pass"])
         proc.wait()
         pid = proc.pid
-    b = TraceBuilder(run_id, "stopped")
+    b = TraceBuilder(run_id, "stopped", t0=t0)
     b.start([{"id": "a", "tool": "calc", "args": {"expression": "1"}},
              {"id": "b", "tool": "sleep", "args": {"seconds": 60}}],
             writer_host=host_name(), writer_pid=pid, writer_start=process_start(pid), **parent)
@@ -382,17 +383,21 @@ class FlakyStore(MemoryStore):
 class CountingReader:
     """A TraceReader over a store that records each call that reads events: (run id,
     after_seq) for ``events`` and ``events_page``, with the page's ``limit`` in
-    :attr:`pages`, and for ``last_event`` in :attr:`lasts`."""
+    :attr:`pages`, and for ``last_event`` in :attr:`lasts`; and the reads of run rows:
+    ``list_runs``'s filters in :attr:`listings`, ``run_info``'s run ids in :attr:`infos`."""
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: TraceStore) -> None:
         self.store = store
         self.calls: list[tuple[str, int | None]] = []
         self.pages: list[int] = []
         self.whole: list[str] = []  # the runs read by `events`, with no limit
         self.lasts: list[tuple[str, int | None]] = []
+        self.listings: list[RunFilter | None] = []
+        self.infos: list[str] = []
 
     async def list_runs(self, filters: RunFilter | None = None, *, limit: int = 50,
                         offset: int = 0) -> list[RunInfo]:
+        self.listings.append(filters)
         return await self.store.list_runs(filters, limit=limit, offset=offset)
 
     async def events(self, run_id: str, *, after_seq: int | None = None,
@@ -413,4 +418,5 @@ class CountingReader:
         return await self.store.last_event(run_id, after_seq=after_seq)
 
     async def run_info(self, run_id: str) -> RunInfo | None:
+        self.infos.append(run_id)
         return await self.store.run_info(run_id)
