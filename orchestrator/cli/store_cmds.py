@@ -21,6 +21,7 @@ from rich.text import Text
 from orchestrator.cli._console import err, out, stdout_to_stderr, write_json
 from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli._signals import StopSignals, run_stopping
+from orchestrator.cli._trace_file import NotText, decode_text
 from orchestrator.cli.commands import (
     _DEEP,
     FLAG,
@@ -746,7 +747,7 @@ def import_cmd(
         name = "standard input" if stdin else str(file)
         try:
             data = sys.stdin.buffer.read() if stdin else file.read_bytes()
-            doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+            doc = json.loads(decode_text(data), parse_constant=_no_constant)
         except _NotJSONNumber as exc:
             raise _fail(f"{name}: not JSON: {exc} is not a JSON number (a document written "
                         "by `ponder export` has none)", kind="file",
@@ -754,10 +755,9 @@ def import_cmd(
         except OSError as exc:
             raise _fail(f"cannot read {name}: {exc.strerror}", kind="file",
                         location=name) from None
-        except UnicodeDecodeError as exc:
-            raise _fail(f"{name}: not UTF-8 text (byte {exc.start}); a document written by "
-                        "`ponder export` is UTF-8 JSON", kind="file",
-                        location=name) from None
+        except NotText as exc:
+            raise _fail(f"{name}: {exc}; a document written by `ponder export` is UTF-8 "
+                        "JSON", kind="file", location=name) from None
         except json.JSONDecodeError as exc:
             where = f"{name}:{exc.lineno}:{exc.colno}"
             raise _fail(f"{where}: not JSON: {exc.msg}", kind="file", location=where) from None
