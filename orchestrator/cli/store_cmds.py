@@ -60,7 +60,7 @@ from orchestrator.store import (
     upgrade,
 )
 from orchestrator.store._liveness import list_running
-from orchestrator.store._open import MEMORY_URL, needs_read_only, require_stored
+from orchestrator.store._open import MEMORY_URL, needs_read_only, require_schema, require_stored
 from orchestrator.store._sql import SqlStore, normalize_url
 from orchestrator.store._url import hide_password
 
@@ -89,6 +89,7 @@ def with_store(db: str | None, fn: Callable[[TraceStore], Awaitable[T]], *,
     async def go() -> T:
         if reads_only or stored:
             require_stored(db)
+            await require_schema(db)
         try:
             # a file this user may not write: read-only, and messages name it as given
             store = await (open_store(db, read_only=needs_read_only(db), auto_upgrade=False)
@@ -528,6 +529,7 @@ def _run_stopping(db: str | None,
 
     async def opened() -> TraceStore:
         require_stored(db)
+        await require_schema(db)
         return await open_store(db)
 
     async def started(store: TraceStore, hooks: list[Any],

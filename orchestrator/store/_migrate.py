@@ -88,10 +88,15 @@ def _head_from_files() -> str | None:
     return heads.pop() if len(heads) == 1 and parents <= revisions else None
 
 
+def has_schema(conn: sa.Connection) -> bool:
+    """Whether the database holds a Ponder schema (its version table), of any revision."""
+    return sa.inspect(conn).has_table(VERSION_TABLE)
+
+
 def _stored_revision(conn: sa.Connection) -> str | None:
     """The revision in the database's version table, None without one (or with other
     than one row)."""
-    if not sa.inspect(conn).has_table(VERSION_TABLE):
+    if not has_schema(conn):
         return None
     rows = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
     return str(rows[0]) if len(rows) == 1 else None

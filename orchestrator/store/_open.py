@@ -10,7 +10,8 @@ from urllib.parse import quote
 from orchestrator.errors import ConfigError, StoreUnavailable
 from orchestrator.store._base import TraceStore
 from orchestrator.store._memory import MemoryStore
-from orchestrator.store._sql import SqlStore, upgrade_schema
+from orchestrator.store._migrate import has_schema
+from orchestrator.store._sql import SqlStore, normalize_url, upgrade_schema
 
 MEMORY_URL = "memory://"
 ENV_VAR = "PONDER_DB_URL"
@@ -83,6 +84,44 @@ def require_stored(url: str | None = None) -> None:
             f"no trace store at {store.path}; check the path given ({given}), or run a "
             "workflow with that store first",
             url=store.url,
+        )
+
+
+async def require_schema(url: str | None = None) -> None:
+    """For a command that reads runs already stored: the database that ``url`` or
+    ``$PONDER_DB_URL`` names must hold a trace store, since opening it creates one
+    there: Ponder's tables in an empty database, or in another program's where the URL
+    names the wrong one. The default file (:func:`default_store_url`) may hold none.
+
+    It only reads: a SQLite file is looked at read-only, as it is (one that does not
+    exist is :func:`require_stored`'s to refuse, and is passed here).
+
+    :raises StoreUnavailable: naming the database that holds no trace store, or when it
+        cannot be reached or opened.
+    :raises ConfigError: for a URL of an unsupported kind.
+    """
+    resolved = resolve_store_url(url)
+    if resolved == MEMORY_URL or not (url or os.environ.get(ENV_VAR)):
+        return
+    probe = SqlStore(resolved, read_only=True)
+    if normalize_url(resolved).get_backend_name() == "sqlite":
+        try:
+            if probe.path is None or not probe.path.exists():
+                return  # in memory: nothing to read; a missing file: require_stored's
+        except OSError:
+            return  # opening it says what is wrong
+    runner = await probe._connect()
+    try:
+        found = await probe._run("check the schema", lambda: runner.read(has_schema))
+    finally:
+        await runner.close()
+    if not found:
+        given = "--db" if url else f"${ENV_VAR}"
+        where = f"SQLite file {probe.path}" if probe.path is not None else probe.url
+        raise StoreUnavailable(
+            f"no trace store in {where}: it holds no Ponder tables; check the store "
+            f"given ({given}), or run a workflow with that store first",
+            url=probe.url,
         )
 
 

@@ -14,12 +14,10 @@ from tests.store.conftest import pg_server, pg_url  # noqa: F401  (a throwaway P
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The ``--db`` URL of an empty store: a SQLite file, a PostgreSQL database."""
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("pg_url")
-        return url
-    url = f"sqlite:///{tmp_path / 'trace.db'}"
+    url: str = (request.getfixturevalue("pg_url") if request.param == "postgres"
+                else f"sqlite:///{tmp_path / 'trace.db'}")
 
-    async def create() -> None:  # the reading commands refuse a file that does not exist
+    async def create() -> None:  # the reading commands refuse a store that does not exist
         await (await open_store(url)).close()
 
     anyio.run(create)
