@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import json
+import re
+from collections.abc import Callable
+from typing import Any
 
 #: the byte order marks a text file may begin with, and the codec of the text after each
 #: (UTF-32's before UTF-16's: FF FE 00 00 begins with FF FE)
@@ -48,3 +52,33 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise NotText("UTF-8", exc.start) from None
+
+
+#: the white space JSON allows between values
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def json_documents(text: str, parse_constant: Callable[[str], Any]) -> list[tuple[int, Any]]:
+    """Each JSON document of ``text``, with the line it begins on: one, as ``ponder
+    export`` writes it, or several one after another (``ponder export A; ponder export
+    B``, each a line of its own, into one file or pipe).
+
+    :param parse_constant: called for ``NaN``, ``Infinity`` and ``-Infinity`` (see
+        :func:`json.loads`).
+    :raises json.JSONDecodeError: at the first place that is not JSON, located in
+        ``text`` (no document at all is "Expecting value" at its end).
+    """
+    decoder = json.JSONDecoder(parse_constant=parse_constant)
+    found: list[tuple[int, Any]] = []
+    pos = _skip_space(text, 0)
+    while pos < len(text) or not found:
+        doc, end = decoder.raw_decode(text, pos)
+        found.append((text.count("\n", 0, pos) + 1, doc))
+        pos = _skip_space(text, end)
+    return found
+
+
+def _skip_space(text: str, pos: int) -> int:
+    """The position of the first character at or after ``pos`` that is not white space."""
+    space = _SPACE.match(text, pos)
+    return space.end() if space is not None else pos

@@ -21,7 +21,7 @@ from rich.text import Text
 from orchestrator.cli._console import err, out, stdout_to_stderr, write_json
 from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli._signals import StopSignals, run_stopping
-from orchestrator.cli._trace_file import NotText, decode_text
+from orchestrator.cli._trace_file import NotText, decode_text, json_documents
 from orchestrator.cli.commands import (
     _DEEP,
     FLAG,
@@ -40,9 +40,17 @@ from orchestrator.cli.commands import (
     _workflow_problems,
     app,
 )
-from orchestrator.errors import EventConflict, PonderError, SpecError, shown, without_step_id
+from orchestrator.errors import (
+    EventConflict,
+    InvalidTrace,
+    PonderError,
+    SpecError,
+    shown,
+    without_step_id,
+)
 from orchestrator.runtime.events import RunStarted
 from orchestrator.store import (
+    TRACE_FORMAT,
     RunFilter,
     RunInfo,
     RunNotFound,
@@ -59,6 +67,7 @@ from orchestrator.store import (
     resume_target,
     upgrade,
 )
+from orchestrator.store._base import parse_trace_runs
 from orchestrator.store._liveness import list_running
 from orchestrator.store._open import MEMORY_URL, needs_read_only, require_schema, require_stored
 from orchestrator.store._sql import SqlStore, normalize_url
@@ -738,7 +747,8 @@ def import_cmd(
     db: Db = None,
     debug: Debug = False,
 ) -> None:
-    """Store a run exported by `ponder export` (with its child runs)."""
+    """Store a run exported by `ponder export` (with its child runs), or several: their
+    documents one after another in FILE. All are stored, or none."""
 
     def go() -> None:
         url = resolve_store_url(db)
@@ -749,7 +759,7 @@ def import_cmd(
         name = "standard input" if stdin else str(file)
         try:
             data = sys.stdin.buffer.read() if stdin else file.read_bytes()
-            doc = json.loads(decode_text(data), parse_constant=_no_constant)
+            docs = json_documents(decode_text(data), _no_constant)
         except _NotJSONNumber as exc:
             raise _fail(f"{name}: not JSON: {exc} is not a JSON number (a document written "
                         "by `ponder export` has none)", kind="file",
@@ -767,29 +777,78 @@ def import_cmd(
             raise _fail(f"{name}: nests too deeply ({_DEEP})", kind="file",
                         location=name) from None
 
-        async def store_it(store: TraceStore) -> tuple[str, list[StoredEvent]]:
-            rid = await store.import_run(doc)
-            return rid, await store.events(rid, kinds=("run_started",))
+        # every document is checked before any is stored, and all are stored at once
+        runs = [_trace_runs(doc, name if len(docs) == 1 else f"{name}:{line}")
+                for line, doc in docs]
+        _check_each_run_once(runs, [line for line, _ in docs], name)
+
+        async def store_it(store: TraceStore) -> None:
+            # (what TraceStore.import_run does with one document, for all of them)
+            await store.append([e for doc_runs in runs for run in doc_runs for e in run])
 
         try:
-            rid, started = with_store(db, store_it)
+            with_store(db, store_it)
         except EventConflict as exc:
             raise _fail(f"{name}: run {exc.run_id} is in the trace store already (imported or "
                         "run there before); nothing was imported. Import it into another "
                         "store (--db)", kind="store", location=name) from None
-        # (a document of a run with child runs holds them: they were imported with it)
-        n = len(doc.get("children") or ()) if isinstance(doc, dict) else 0
-        more = f" and its {n} child run{'s' if n != 1 else ''}" if n else ""
-        out.print(f"imported run {rid}{more}", markup=False, highlight=False)
-        problem = _recorded_workflow_problem(started)
-        if problem is not None:
-            err.print(f"[yellow]warning:[/yellow] run {escape(rid)}: {escape(problem)}: it "
-                      "can be shown and viewed, not resumed; replay it with its workflow "
-                      "file (ponder replay --workflow FILE; without it, replay reads the "
-                      "file the run was started from, where that still exists)",
-                      highlight=False, soft_wrap=True)
+        for doc_runs in runs:
+            rid, n = doc_runs[0][0].run_id, len(doc_runs) - 1
+            # (a document of a run with child runs holds them: they were imported with it)
+            more = f" and its {n} child run{'s' if n != 1 else ''}" if n else ""
+            out.print(f"imported run {rid}{more}", markup=False, highlight=False)
+            problem = _recorded_workflow_problem(doc_runs[0])
+            if problem is not None:
+                err.print(f"[yellow]warning:[/yellow] run {escape(rid)}: {escape(problem)}: "
+                          "it can be shown and viewed, not resumed; replay it with its "
+                          "workflow file (ponder replay --workflow FILE; without it, replay "
+                          "reads the file the run was started from, where that still exists)",
+                          highlight=False, soft_wrap=True)
 
     _run_cli(go, debug)
+
+
+def _trace_runs(doc: Any, where: str) -> list[list[StoredEvent]]:
+    """The runs of one document of ``ponder import``'s file (see
+    :func:`~orchestrator.store._base.parse_trace_runs`): its run's events, then each
+    child run's.
+
+    :param where: the document, as messages name it (``FILE``, ``FILE:LINE``).
+    :raises Failure: (``invalid_trace``) for JSON that is no trace, in one line, and for
+        a trace with problems, naming each.
+    """
+    if not isinstance(doc, dict) or doc.get("format") != TRACE_FORMAT:
+        what = (f'its "format" is {shown(doc.get("format"))}; an export\'s is '
+                f'"{TRACE_FORMAT}"' if isinstance(doc, dict) and "format" in doc
+                else f'it has no "format"; an export\'s is "{TRACE_FORMAT}"'
+                if isinstance(doc, dict)
+                else f"it is a JSON {_JSON_TYPES.get(type(doc), 'value')}; an export is an "
+                "object, one per run")
+        raise _fail(f"{where}: not a trace written by `ponder export` ({what})",
+                    kind="invalid_trace", location=where)
+    try:
+        return parse_trace_runs(doc)
+    except InvalidTrace as exc:
+        raise _fail(f"{where}: {exc}", kind="invalid_trace", location=where) from None
+
+
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
+
+
+def _check_each_run_once(runs: list[list[list[StoredEvent]]], lines: list[int],
+                         name: str) -> None:
+    """:raises Failure: when two documents of the file hold the same run (the same
+    export twice; a sub-workflow's run exported alone and with the run above it)."""
+    first: dict[str, int] = {}
+    for doc_runs, line in zip(runs, lines, strict=True):
+        for run in doc_runs:
+            rid = run[0].run_id
+            if rid in first:
+                raise _fail(f"{name}: run {rid} is in the documents of lines {first[rid]} and "
+                            f"{line}; nothing was imported. Import each run once",
+                            kind="invalid_trace", location=f"{name}:{line}")
+            first[rid] = line
 
 
 def _recorded_workflow_problem(started: list[StoredEvent]) -> str | None:
