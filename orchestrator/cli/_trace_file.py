@@ -8,6 +8,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.store import StoredEvent, fold_events, is_interrupted
+from orchestrator.store._codec import nonfinite_as_strings
+
 #: the byte order marks a text file may begin with, and the codec of the text after each
 #: (UTF-32's before UTF-16's: FF FE 00 00 begins with FF FE)
 _BOMS = (
@@ -82,3 +85,45 @@ def _skip_space(text: str, pos: int) -> int:
     """The position of the first character at or after ``pos`` that is not white space."""
     space = _SPACE.match(text, pos)
     return space.end() if space is not None else pos
+
+
+class NotAContinuation(Exception):
+    """A run of an imported document that the trace store holds otherwise than as a part
+    of it; the message says how (``run X ...``)."""
+
+
+def rest_of(run: list[StoredEvent], stored: list[StoredEvent]) -> list[StoredEvent]:
+    """The events of a document's run (in ``seq`` order) that follow those the trace
+    store holds of it: all of them for a run it does not hold, none for one it holds as
+    the document has it, the rest for one it holds a part of (a run exported before it
+    went on elsewhere, resumed in another store: its first events are the same, and an
+    import adds what followed; what is stored is never changed).
+
+    :raises NotAContinuation: when a stored event differs from the document's of the
+        same ``seq`` (the run went on in two stores), the store holds more of the run
+        than the document, or the run is running in the store (its process alive, or on
+        another host, where that cannot be checked).
+    """
+    if not stored:
+        return run
+    rid = run[0].run_id
+    for have, given in zip(stored, run, strict=False):
+        if have.seq != given.seq or _same(have) != _same(given):
+            raise NotAContinuation(
+                f"run {rid} is in the trace store already, and its event {given.seq} "
+                f"({given.kind}) there differs from the document's: the run went on in two "
+                "stores")
+    if len(stored) > len(run):
+        raise NotAContinuation(f"run {rid} is in the trace store already, with more of it "
+                               f"({len(stored)} events) than the document ({len(run)})")
+    if len(stored) < len(run) and fold_events(stored).status == "running" \
+            and not is_interrupted(stored):
+        raise NotAContinuation(f"run {rid} is running in the trace store now (or was "
+                               "written on another host, where that cannot be checked): "
+                               "import it once it has stopped")
+    return run[len(stored):]
+
+
+def _same(event: StoredEvent) -> Any:
+    """An event as it compares with another: its JSON, a NaN equal to a NaN."""
+    return nonfinite_as_strings(event.model_dump(mode="json"))

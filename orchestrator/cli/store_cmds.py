@@ -21,7 +21,13 @@ from rich.text import Text
 from orchestrator.cli._console import err, out, stdout_to_stderr, write_json
 from orchestrator.cli._failure import workflow_failure
 from orchestrator.cli._signals import StopSignals, run_stopping
-from orchestrator.cli._trace_file import NotText, decode_text, json_documents
+from orchestrator.cli._trace_file import (
+    NotAContinuation,
+    NotText,
+    decode_text,
+    json_documents,
+    rest_of,
+)
 from orchestrator.cli.commands import (
     _DEEP,
     FLAG,
@@ -782,21 +788,40 @@ def import_cmd(
                 for line, doc in docs]
         _check_each_run_once(runs, [line for line, _ in docs], name)
 
-        async def store_it(store: TraceStore) -> None:
-            # (what TraceStore.import_run does with one document, for all of them)
-            await store.append([e for doc_runs in runs for run in doc_runs for e in run])
+        async def store_it(store: TraceStore) -> list[int]:
+            """Store what the documents add; for each, the events it adds to runs the
+            store held in part."""
+            grown: list[int] = []
+            new: list[StoredEvent] = []
+            for doc_runs in runs:
+                count = to_stored = 0
+                for run in doc_runs:
+                    stored = await store.events(run[0].run_id)
+                    rest = rest_of(run, stored)
+                    count, to_stored = count + len(rest), to_stored + len(rest) * bool(stored)
+                    new += rest
+                if not count:  # each of its runs is stored as it has it
+                    raise _already_stored(name, doc_runs[0][0].run_id)
+                grown.append(to_stored)
+            # (what TraceStore.import_run does with one document, for all of them; a
+            # write of the same runs meanwhile is an EventConflict, and writes nothing)
+            await store.append(new)
+            return grown
 
         try:
-            with_store(db, store_it)
+            added = with_store(db, store_it)
         except EventConflict as exc:
-            raise _fail(f"{name}: run {exc.run_id} is in the trace store already (imported or "
-                        "run there before); nothing was imported. Import it into another "
-                        "store (--db)", kind="store", location=name) from None
-        for doc_runs in runs:
+            raise _already_stored(name, exc.run_id) from None
+        except NotAContinuation as exc:
+            raise _fail(f"{name}: {exc}; nothing was imported. Import it into another store "
+                        "(--db)", kind="store", location=name) from None
+        for doc_runs, grown in zip(runs, added, strict=True):
             rid, n = doc_runs[0][0].run_id, len(doc_runs) - 1
             # (a document of a run with child runs holds them: they were imported with it)
             more = f" and its {n} child run{'s' if n != 1 else ''}" if n else ""
-            out.print(f"imported run {rid}{more}", markup=False, highlight=False)
+            went_on = (f": the trace store held part of it, the {grown} event"
+                       f"{'s' if grown != 1 else ''} that followed are added") if grown else ""
+            out.print(f"imported run {rid}{more}{went_on}", markup=False, highlight=False)
             problem = _recorded_workflow_problem(doc_runs[0])
             if problem is not None:
                 err.print(f"[yellow]warning:[/yellow] run {escape(rid)}: {escape(problem)}: "
@@ -806,6 +831,13 @@ def import_cmd(
                           highlight=False, soft_wrap=True)
 
     _run_cli(go, debug)
+
+
+def _already_stored(name: str, run_id: str) -> Exception:
+    """The failure of an import that would add nothing to a run the store holds."""
+    return _fail(f"{name}: run {run_id} is in the trace store already (imported or run "
+                 "there before); nothing was imported. Import it into another store (--db)",
+                 kind="store", location=name)
 
 
 def _trace_runs(doc: Any, where: str) -> list[list[StoredEvent]]:
