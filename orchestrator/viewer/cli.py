@@ -147,6 +147,7 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
 
     from orchestrator.errors import PonderError, StoreOutdated
     from orchestrator.store import open_store
+    from orchestrator.store._open import require_schema
     from orchestrator.viewer.app import create_app
 
     try:
@@ -159,6 +160,9 @@ async def _serve(db: str | None, host: str, port: int, token: str | None) -> int
     with sock:
         try:
             url, read_only = _store_to_open(db)
+            # a database that holds no trace store (empty, another program's, a mistyped
+            # name) is named, not given Ponder's tables and shown as a store of no runs
+            await require_schema(db)
             # a viewer only reads: an older schema is the user's to upgrade, on purpose
             store = await open_store(url, auto_upgrade=False)
         except StoreOutdated as exc:

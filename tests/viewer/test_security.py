@@ -294,3 +294,20 @@ def test_ctrl_c_stops_the_command_with_status_130(tmp_path: Path, ask_first: boo
         proc.wait()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "ERROR" not in err
+
+
+def test_a_database_without_a_trace_store_is_named_not_given_one(tmp_path: Path) -> None:
+    """Another program's SQLite file (or an empty database): the viewer created Ponder's
+    tables in it and showed a store of no runs."""
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+    done = _view("--db", str(other), "--port", "0")
+    assert done.returncode == 1
+    assert f"no trace store in SQLite file {other}" in done.stderr
+    assert "Traceback" not in done.stderr
+    with sqlite3.connect(other) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["notes"]
