@@ -12,7 +12,7 @@ iterator of cumulative ``RequestOutput``), ``AsyncLLM.abort(request_id)``,
   sample is not sent again, and ``finished`` is True on the last output only;
 - validates with ``VLLMValidationError``, a ``VLLMClientError`` that is not a
   ``ValueError`` (vLLM 0.27 and later): ``SamplingParams`` (``n``, ``temperature``,
-  ``max_tokens``) and a prompt longer than ``max_model_len``; like 0.33 it takes a
+  ``top_p``, ``max_tokens``) and a prompt longer than ``max_model_len``; like 0.33 it takes a
   non-zero priority under ``scheduling_policy="fcfs"`` (and ignores it) and a request id
   already running (vLLM makes its own ids unique). ``legacy_errors=True`` is an older
   release: ``ValueError``, and those two are refused too;
@@ -69,6 +69,8 @@ class SamplingParams:
         if self.temperature < 0.0:
             raise VLLMValidationError(
                 f"temperature must be non-negative, got {self.temperature}.")
+        if not 0.0 < self.top_p <= 1.0:
+            raise VLLMValidationError(f"top_p must be in (0, 1], got {self.top_p}.")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise VLLMValidationError(f"max_tokens must be at least 1, got {self.max_tokens}.")
 
@@ -385,7 +387,7 @@ class AsyncLLM:
         response = await self._texts.complete(LLMRequest(
             # one token more than the limit: a text cut at the limit then says "length"
             messages=[{"role": "user", "content": prompt}], max_tokens=limit + 1,
-            temperature=params.temperature, n=params.n, seed=params.seed,
+            temperature=params.temperature, top_p=params.top_p, n=params.n, seed=params.seed,
             json_schema=schema if isinstance(schema, dict) else None))
         return response.texts or [response.text]
 

@@ -392,6 +392,8 @@ class VLLMBackend:
             kwargs["stop"] = list(request.stop)
         if request.seed is not None:
             kwargs["seed"] = request.seed
+        if request.top_p is not None:  # else SamplingParams' default, 1.0
+            kwargs["top_p"] = request.top_p
         if request.json_schema is not None:
             if self._api.structured_outputs is not None:
                 kwargs["structured_outputs"] = self._api.structured_outputs(

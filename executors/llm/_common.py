@@ -66,6 +66,9 @@ def check_request(request: LLMRequest, backend: str) -> None:
     elif not (math.isfinite(request.temperature)
               and 0 <= request.temperature <= MAX_TEMPERATURE):
         problem = f"temperature must be from 0 to {MAX_TEMPERATURE:g}, not {request.temperature}"
+    elif request.top_p is not None and not (math.isfinite(request.top_p)
+                                            and 0 < request.top_p <= 1):
+        problem = f"top_p must be above 0 and at most 1, not {request.top_p}"
     elif request.n < 1:
         problem = f"n must be at least 1, not {request.n}"
     if problem:

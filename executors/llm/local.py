@@ -402,6 +402,8 @@ class LocalBackend:
             "stream": True,
             "logits_processor": LogitsProcessorList([meter]),
         }
+        if request.top_p is not None:  # else llama-cpp-python's default (0.95)
+            kwargs["top_p"] = request.top_p
         if request.json_schema is not None:
             kwargs["grammar"] = schema_grammar(request.json_schema)
         start = anyio.current_time()

@@ -63,6 +63,7 @@ _SENT_BY_PONDER = {
     "max_tokens": "the step's `max_tokens`",
     "max_completion_tokens": "the step's `max_tokens`",
     "temperature": "the step's `temperature`",
+    "top_p": "the step's `top_p`",
     "stop": "the step's `stop`",
     "seed": "the step's `seed`",
     "n": "the step's `n`",
@@ -551,6 +552,8 @@ class OpenAIBackend:
         }
         if request.stop:
             params["stop"] = request.stop
+        if request.top_p is not None:
+            params["top_p"] = request.top_p
         if request.seed is not None:
             params["seed"] = request.seed
         if request.n != 1:

@@ -168,7 +168,9 @@ class SimulatedBackend:
     Tokens are counted as ``ceil(len(text) / 4)``. Without a matching rule the
     output is derived from ``sha256(seed, request seed, messages)``: a short text, or
     a value valid under ``request.json_schema`` when one is set. With temperature
-    above 0 each of the ``n`` samples differs; at 0 they are equal (greedy).
+    above 0 each of the ``n`` samples differs; at 0 they are equal (greedy). The
+    temperature's value beyond that, and ``top_p`` (checked: above 0, at most 1), do not
+    change the outputs.
 
     Cancelling a request stops its delay at once; :attr:`stats` then counts the
     tokens processed until then, in proportion to the time spent, and so does the

@@ -107,6 +107,10 @@ class LLMRequest:
     #: cancelled or fails mid-way knows what was spent; a completed call's response
     #: holds the authoritative counts
     usage: Usage | None = None
+    #: nucleus sampling: sample only from the most likely tokens whose probabilities add
+    #: up to this (0 < top_p <= 1); ``None``: the backend's default, nothing sent (last,
+    #: so that a request built with positional arguments keeps its meaning)
+    top_p: float | None = None
 
 
 @dataclass(slots=True)

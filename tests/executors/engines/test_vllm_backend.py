@@ -75,6 +75,26 @@ async def test_a_schema_becomes_structured_outputs_and_n_samples_one_request(ask
     assert "<|user|>\ncount" in sent["prompt"]  # the tokenizer's chat template was applied
 
 
+async def test_top_p_is_passed_only_when_set(ask: Ask) -> None:
+    """Without `top_p` the request leaves SamplingParams' default (1.0: no nucleus cut)."""
+    b = backend()
+    await b.complete(ask("a", top_p=0.9, temperature=0.7))
+    await b.complete(ask("b"))
+    assert [s["params"].top_p for s in engine_of(b).requests] == [0.9, 1.0]
+    await b.aclose()
+
+
+@pytest.mark.parametrize("top_p", [0.0, 1.5])
+async def test_a_top_p_vllm_refuses_is_a_bad_request(ask: Ask, top_p: float) -> None:
+    with pytest.raises(VLLMValidationError, match=rf"top_p must be in \(0, 1\], got {top_p}"):
+        SamplingParams(top_p=top_p)
+    b = backend()
+    with pytest.raises(BackendHTTPError, match="top_p must be in") as info:
+        await b.complete(ask("x", top_p=top_p))
+    assert info.value.status == 400
+    await b.aclose()
+
+
 async def test_priority_is_passed_negated_and_only_under_the_priority_policy(ask: Ask) -> None:
     b = backend()
     await b.complete(ask("urgent", priority=12.4))

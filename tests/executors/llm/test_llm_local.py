@@ -228,6 +228,34 @@ async def test_a_buffer_overflow_reads_as_a_context_overflow(gguf_path: Path) ->
         "`options: {n_ctx: ...}`)")
 
 
+class _RecordingLlama:
+    """The loaded llama, keeping the arguments of every chat completion asked of it."""
+
+    def __init__(self, llama: Any) -> None:
+        self.llama = llama
+        self.asked: list[dict[str, Any]] = []
+
+    def create_chat_completion(self, **kwargs: Any) -> Any:
+        self.asked.append(kwargs)
+        return self.llama.create_chat_completion(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.llama, name)
+
+
+async def test_top_p_is_passed_only_when_set(gguf_path: Path) -> None:
+    """Without `top_p`, llama-cpp-python's own default (0.95) holds."""
+    backend = local()
+    loaded = await backend._loaded()
+    llama = _RecordingLlama(loaded.llama)
+    backend._model = _LoadedModel(cast(Any, llama), loaded.lock)
+    response = await backend.complete(ask("Say hello.", max_tokens=4, temperature=0.7,
+                                          top_p=0.5))
+    assert response.text
+    await backend.complete(ask("Say hello.", max_tokens=4))
+    assert [k.get("top_p", "unset") for k in llama.asked] == [0.5, "unset"]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_max_tokens_below_one_is_refused_before_decoding(gguf_path: Path,
                                                                stream: bool) -> None:

@@ -216,6 +216,18 @@ async def test_request_fields_and_response(server: FakeServer) -> None:
     assert response.model == "fake-model"
 
 
+async def test_top_p_is_sent_only_when_set(server: FakeServer) -> None:
+    """Nucleus sampling reaches the server, streamed or not; a request without it leaves
+    the server's default (no `top_p` field)."""
+    b = backend(server.url)
+    await b.complete(ask(top_p=0.9))
+    async for _ in b.stream(ask(top_p=0.5)):
+        pass
+    await b.complete(ask())
+    await b.aclose()
+    assert [body.get("top_p", "unset") for _, _, body in server.requests] == [0.9, 0.5, "unset"]
+
+
 async def test_extra_body_fields_are_sent(server: FakeServer) -> None:
     """A server's own sampling settings (llama.cpp's repeat_penalty, top_k) reach it."""
     b = backend(server.url, options={"extra_body": {"repeat_penalty": 1.0, "top_k": 1}})
@@ -247,6 +259,9 @@ async def test_extra_body_with_vllm_keeps_priority_and_request_id(server: FakeSe
     ({"server": "vllm", "extra_body": {"priority": 1}},
      "with server: vllm, Ponder sends 'priority' (set from the step's critical-path "
      "priority (`send_priority: false` sends none))"),
+    ({"extra_body": {"top_p": 0.9}},
+     "extra_body: Ponder sends 'top_p' (set from the step's `top_p`); "
+     "leave it out of extra_body"),
     ({"extra_body": {"top_k": {1, 2}}}, "extra_body.top_k"),
     ({"extra_body": ["top_k", 1]}, "extra_body: "),
 ])

@@ -20,6 +20,9 @@ BAD = [
     ({"temperature": 5.0}, "temperature must be from 0 to 2, not 5.0"),
     ({"temperature": float("nan")}, "temperature must be from 0 to 2, not nan"),
     ({"n": 0}, "n must be at least 1, not 0"),
+    ({"top_p": 0.0}, "top_p must be above 0 and at most 1, not 0.0"),
+    ({"top_p": 1.5}, "top_p must be above 0 and at most 1, not 1.5"),
+    ({"top_p": float("nan")}, "top_p must be above 0 and at most 1, not nan"),
 ]
 
 
