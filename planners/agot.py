@@ -278,7 +278,7 @@ class AGoTPlanner:
                                         min(options.max_nodes_per_layer, left), problems,
                                         max_chars=options.max_thought_chars,
                                         max_tokens=step.max_tokens,
-                                        temperature=step.temperature,
+                                        temperature=step.temperature, top_p=step.top_p,
                                         request_id=f"{session.step_id}/layer{layer_no}."
                                                    f"{attempt}",
                                         prefix_key=session.prefix_key(session.step_id))
@@ -332,7 +332,8 @@ class AGoTPlanner:
         return PlanStep(
             id=thought.step_id, planner="agot", goal=literal_template(thought.text),
             model=step.model, max_tokens=step.max_tokens, temperature=step.temperature,
-            max_plan_repairs=step.max_plan_repairs, plan_timeout_s=step.plan_timeout_s,
+            top_p=step.top_p, max_plan_repairs=step.max_plan_repairs,
+            plan_timeout_s=step.plan_timeout_s,
             max_plan_steps=step.max_plan_steps,  # a nested graph's bound too
             tools=list(step.tools), options=thought_options.model_dump(mode="json"),
             after=[t.step_id for t in usable], description=f"{thought.label}: {thought.text}")
@@ -349,7 +350,7 @@ class AGoTPlanner:
         step = request.step
         return LLMStep(id=request.step_id("final"), prompt="".join(parts), model=step.model,
                        max_tokens=step.max_tokens, temperature=step.temperature,
-                       description="forced final thought: max_layers ran out")
+                       top_p=step.top_p, description="forced final thought: max_layers ran out")
 
     # -- a thought --------------------------------------------------------------------
     async def _thought(self, request: PlanRequest, session: PlanSession,
@@ -367,7 +368,8 @@ class AGoTPlanner:
                               {"role": "user", "content": _thought_prompt(
                                   question, request.goal, context, _CHECK_ASK)}],
                     max_tokens=check_tokens, temperature=step.temperature,
-                    json_schema=CHECK_SCHEMA, request_id=f"{session.step_id}/check",
+                    top_p=step.top_p, json_schema=CHECK_SCHEMA,
+                    request_id=f"{session.step_id}/check",
                     prefix_key=prefix_key), timeout_s=step.plan_timeout_s)
             except TimeoutError:
                 problem = timeout_problem("the complexity check", step.plan_timeout_s)
@@ -395,7 +397,7 @@ class AGoTPlanner:
                           {"role": "user", "content": _thought_prompt(question, request.goal,
                                                                       context, _ANSWER_ASK)}],
                 max_tokens=step.max_tokens, temperature=step.temperature,
-                request_id=f"{session.step_id}/answer", prefix_key=prefix_key),
+                top_p=step.top_p, request_id=f"{session.step_id}/answer", prefix_key=prefix_key),
                 timeout_s=step.plan_timeout_s)
         except TimeoutError:
             problem = replace(timeout_problem("the answer", step.plan_timeout_s),
@@ -426,8 +428,8 @@ def literal_template(text: str) -> str:
 
 def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, layer_no: int,
                   layers: int, max_nodes: int, problems: Sequence[PlanProblem], *,
-                  max_tokens: int, temperature: float, request_id: str = "",
-                  prefix_key: str | None = None,
+                  max_tokens: int, temperature: float, top_p: float | None = None,
+                  request_id: str = "", prefix_key: str | None = None,
                   max_chars: int = DEFAULT_MAX_THOUGHT_CHARS) -> LLMRequest:
     """The LLM request proposing one layer of thoughts.
 
@@ -463,7 +465,8 @@ def layer_request(question: str, thoughts: Sequence[_Thought], strategy: str, la
         if thoughts else {"type": "array", "maxItems": 0})
     return LLMRequest(messages=[{"role": "system", "content": _LAYER_SYSTEM},
                                 {"role": "user", "content": "\n".join(user)}],
-                      max_tokens=max_tokens, temperature=temperature, json_schema=schema,
+                      max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                      json_schema=schema,
                       request_id=request_id, prefix_key=prefix_key)
 
 

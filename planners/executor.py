@@ -495,7 +495,7 @@ class _PlanRun:
             decision = await joiner.decide(
                 self.session, model, self.goal, self._history(), last_round=last,
                 problems=problems, max_tokens=self.step.max_tokens,
-                temperature=self.step.temperature,
+                temperature=self.step.temperature, top_p=self.step.top_p,
                 request_id=f"{self.task.step_id}/join{round_}.{attempt}",
                 timeout_s=self.step.plan_timeout_s)
             if isinstance(decision, PlanProblem):

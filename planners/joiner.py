@@ -378,7 +378,8 @@ def format_actions(records: Sequence[ActionRecord]) -> str:
 
 def joiner_request(goal: str, records: Sequence[ActionRecord], *, last_round: bool,
                    problems: Sequence[PlanProblem] = (), max_tokens: int = 256,
-                   temperature: float = 0.0, request_id: str = "") -> LLMRequest:
+                   temperature: float = 0.0, top_p: float | None = None,
+                   request_id: str = "") -> LLMRequest:
     """The joiner's LLM request (structured output)."""
     user = [f"Question: {goal}", "", "Actions and observations:", format_actions(records)]
     if last_round:
@@ -389,13 +390,13 @@ def joiner_request(goal: str, records: Sequence[ActionRecord], *, last_round: bo
     return LLMRequest(
         messages=[{"role": "system", "content": _SYSTEM},
                   {"role": "user", "content": "\n".join(user)}],
-        max_tokens=max_tokens, temperature=temperature,
+        max_tokens=max_tokens, temperature=temperature, top_p=top_p,
         json_schema=FINAL_JOINER_SCHEMA if last_round else JOINER_SCHEMA, request_id=request_id)
 
 
 async def decide(session: PlanSession, model: str, goal: str, records: Sequence[ActionRecord],
                  *, last_round: bool, problems: Sequence[PlanProblem] = (),
-                 max_tokens: int = 256, temperature: float = 0.0,
+                 max_tokens: int = 256, temperature: float = 0.0, top_p: float | None = None,
                  request_id: str = "", timeout_s: float | None = None) -> Decision | PlanProblem:
     """Ask the joiner once.
 
@@ -407,7 +408,7 @@ async def decide(session: PlanSession, model: str, goal: str, records: Sequence[
     """
     request = joiner_request(goal, records, last_round=last_round, problems=problems,
                              max_tokens=max_tokens, temperature=temperature,
-                             request_id=request_id)
+                             top_p=top_p, request_id=request_id)
     try:
         response = await session.complete(model, request, timeout_s=timeout_s)
     except TimeoutError:

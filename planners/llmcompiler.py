@@ -230,7 +230,7 @@ class LLMCompilerPlanner:
         return LLMRequest(
             messages=[{"role": "system", "content": "\n".join(system)},
                       {"role": "user", "content": "\n".join(user)}],
-            max_tokens=step.max_tokens, temperature=step.temperature,
+            max_tokens=step.max_tokens, temperature=step.temperature, top_p=step.top_p,
             stop=[END_OF_PLAN] if step.format == "text" else None,
             json_schema=(plan_schema(request.tools, first_id=request.first_id,
                                      max_actions=step.max_plan_steps,

@@ -61,7 +61,8 @@ def make_request(task: Task, step: SampleStep, messages: list[dict[str, str]], n
     prefix (the sample's prompt, a spawn's context), which an engine pool keeps on one
     engine so that its prefix cache serves all but the first."""
     return LLMRequest(messages=messages, max_tokens=step.max_tokens,
-                      temperature=step.temperature, stop=step.stop, seed=seed, n=n,
+                      temperature=step.temperature, top_p=step.top_p, stop=step.stop,
+                      seed=seed, n=n,
                       request_id=f"{task.run_id}/{task.step_id}/{task.attempt}",
                       priority=task.priority, run_id=task.run_id, step_id=task.step_id,
                       prefix_key=f"{task.run_id}/{Owner.parent_of(task.step_id)}")
@@ -110,6 +111,7 @@ async def run_call(task: Task, ctx: ExecContext) -> Result:
         raw=last.text,
         meta={"model": last.model or config.model, "backend": config.backend, "n": step.n,
               "requests": len(responses), "temperature": step.temperature,
+              **({"top_p": step.top_p} if step.top_p is not None else {}),
               "max_tokens": step.max_tokens, "ttft_s": responses[0].ttft_s,
               "latency_s": sum(r.latency_s for r in responses),
               # any request's: a server that ignores n answers each sample on its own

@@ -53,7 +53,8 @@ class SampleExecutor:
             call = SampleCall(id="request", prompt="{{ _prompt }}",
                               system="{{ _system }}" if system else None, model=step.model,
                               n=count, max_tokens=step.max_tokens,
-                              temperature=step.temperature, stop=step.stop,
+                              temperature=step.temperature, top_p=step.top_p,
+                              stop=step.stop,
                               seed=base_seed + start, retry=step.retry)
             reserve = count * step.max_tokens + approx_tokens(prompt + (system or ""))
             return Slot(start, count, call.model_copy(update={"id": sid}),

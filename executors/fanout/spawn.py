@@ -71,7 +71,8 @@ class SpawnExecutor:
             else:
                 child = SampleCall(id="child", prompt=step.prompt, system=step.system,
                                    model=step.model, n=1, max_tokens=step.max_tokens,
-                                   temperature=step.temperature, stop=step.stop,
+                                   temperature=step.temperature, top_p=step.top_p,
+                                   stop=step.stop,
                                    timeout_s=step.child_timeout_s, retry=step.retry)
                 reserve = step.max_tokens + approx_tokens(
                     step.prompt + (step.system or "") + context + as_text(message))
@@ -137,7 +138,8 @@ class SpawnExecutor:
         sid = owner.child("messages")
         planner = SampleCall(id="messages", prompt="{{ _prompt }}", model=step.model, n=1,
                              max_tokens=max(step.max_tokens, 256),
-                             temperature=step.temperature, retry=step.retry)
+                             temperature=step.temperature, top_p=step.top_p,
+                             retry=step.retry)
         await ctx.add_steps(task.step_id, [planner.model_copy(update={"id": sid})],
                             reason="spawn messages",
                             locals_={sid: {"_prompt": task.inputs["messages_prompt"]}},

@@ -55,8 +55,9 @@ class LLMExecutor:
 
     :attr:`Result.output` is the parsed JSON value, or the stripped text without a
     schema; :attr:`Result.raw` the last raw answer; :attr:`Result.meta` holds
-    ``model``, ``backend``, ``temperature``, ``max_tokens``, ``ttft_s`` (first
-    call), ``latency_s`` (all calls), ``finish_reason`` and ``schema_repairs_used``.
+    ``model``, ``backend``, ``temperature``, ``top_p`` (when set), ``max_tokens``,
+    ``ttft_s`` (first call), ``latency_s`` (all calls), ``finish_reason`` and
+    ``schema_repairs_used``.
     """
 
     async def execute(self, task: Task, ctx: ExecContext) -> Result:
@@ -76,6 +77,7 @@ class LLMExecutor:
             messages=messages_of(task),
             max_tokens=step.max_tokens,
             temperature=step.temperature,
+            top_p=step.top_p,
             stop=step.stop,
             json_schema=schema,
             seed=step.seed,
@@ -123,6 +125,7 @@ class LLMExecutor:
                 "model": last.model or config.model,
                 "backend": config.backend,
                 "temperature": step.temperature,
+                **({"top_p": step.top_p} if step.top_p is not None else {}),
                 "max_tokens": step.max_tokens,
                 "ttft_s": responses[0].ttft_s,
                 "latency_s": sum(r.latency_s for r in responses),

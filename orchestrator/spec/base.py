@@ -101,6 +101,11 @@ Number = Annotated[float, NUMBER_ONLY]
 OptionalInteger = Annotated[int | None, WHOLE_ONLY]
 OptionalNumber = Annotated[float | None, NUMBER_ONLY]
 
+#: the description of ``top_p``, which every step kind that samples has
+TOP_P_DOC = ("Nucleus sampling: sample only from the most likely tokens whose "
+             "probabilities add up to top_p (0 < top_p <= 1). null: the backend's "
+             "default (not sent).")
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

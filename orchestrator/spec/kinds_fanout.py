@@ -26,7 +26,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from orchestrator.spec.base import Integer, Number, OptionalInteger, OptionalNumber, StepBase, _Model
+from orchestrator.spec.base import (
+    TOP_P_DOC,
+    Integer,
+    Number,
+    OptionalInteger,
+    OptionalNumber,
+    StepBase,
+    _Model,
+)
 from orchestrator.spec.patterns import PatternError, compile_pattern
 from orchestrator.spec.refs import Ref, iter_refs
 from orchestrator.spec.templates import undeclared_names
@@ -182,6 +190,7 @@ class SpawnStep(StepBase):
     model: str = "default"
     max_tokens: Integer = Field(256, ge=1, le=1_000_000)
     temperature: Number = Field(0.7, ge=0, le=2)
+    top_p: OptionalNumber = Field(None, gt=0, le=1, description=TOP_P_DOC)
     stop: list[str] | None = None
     max_children: Integer = Field(16, ge=1, le=1024,
                                   description="Child budget: messages past it are not started.")
@@ -230,6 +239,7 @@ class SampleStep(StepBase):
     n: Integer = Field(4, ge=1, le=256)
     max_tokens: Integer = Field(256, ge=1, le=1_000_000)
     temperature: Number = Field(0.8, ge=0, le=2)
+    top_p: OptionalNumber = Field(None, gt=0, le=1, description=TOP_P_DOC)
     stop: list[str] | None = None
     seed: OptionalInteger = Field(None, description="Base seed; sample i asks with seed + i.")
     requests: Literal["auto", "shared", "separate"] = Field(

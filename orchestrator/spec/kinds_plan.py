@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from orchestrator.spec.base import Integer, Number, OptionalNumber, StepBase
+from orchestrator.spec.base import TOP_P_DOC, Integer, Number, OptionalNumber, StepBase
 
 
 class PlanStep(StepBase):
@@ -36,6 +36,7 @@ class PlanStep(StepBase):
                                            "streams forever. null: no bound.")
     max_tokens: Integer = Field(512, ge=1, le=1_000_000)
     temperature: Number = Field(0.0, ge=0, le=2)
+    top_p: OptionalNumber = Field(None, gt=0, le=1, description=TOP_P_DOC)
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="Planner settings. llmcompiler: stream_dispatch "
                                                 "(default true), examples, direct_answer "

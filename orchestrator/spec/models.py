@@ -18,6 +18,7 @@ from orchestrator.errors import SHOWN_CHARS, shown
 from orchestrator.spec.base import (
     FIELD_NOT_USED,
     NOT_BOOL,
+    TOP_P_DOC,
     Integer,
     Number,
     OptionalInteger,
@@ -84,6 +85,7 @@ class LLMStep(StepBase):
     model: str = Field("default", description="A key of the workflow's `models:` section.")
     max_tokens: Integer = Field(256, ge=1, le=1_000_000, description="Most tokens to generate.")
     temperature: Number = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    top_p: OptionalNumber = Field(None, gt=0, le=1, description=TOP_P_DOC)
     stop: list[str] | None = Field(None, description="Stop sequences.")
     output_schema: dict[str, Any] | None = Field(
         None, description="JSON Schema the output must satisfy (constrained where supported)."
@@ -182,6 +184,7 @@ class MapBody(_Model):
     model: str = "default"
     max_tokens: Integer = Field(256, ge=1, le=1_000_000)
     temperature: Number = Field(0.0, ge=0, le=2)
+    top_p: OptionalNumber = Field(None, gt=0, le=1, description=TOP_P_DOC)
     stop: list[str] | None = None
     output_schema: dict[str, Any] | None = None
     schema_repairs: Integer = Field(2, ge=0, le=10)

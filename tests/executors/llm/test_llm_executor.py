@@ -131,6 +131,23 @@ async def test_messages_and_request_fields(make_context: Any) -> None:
     assert request.request_id == "run-1/s/1"
 
 
+async def test_top_p_reaches_every_request_and_the_meta(make_context: Any) -> None:
+    """A repair re-asks with the step's nucleus sampling too; a step without `top_p`
+    sends none and records none (see test_plain_text_output_and_meta)."""
+    config, inner = simulated(responses=[{"match": ".", "sequence": ["nope", '{"answer": 4}']}])
+    backend = Recording(inner)
+    step = LLMStep(id="s", prompt="p", top_p=0.9, output_schema=ANSWER_SCHEMA)
+    result = await run(step, backend, make_context, config)
+    assert result.meta["schema_repairs_used"] == 1
+    assert [r.top_p for r in backend.requests] == [0.9, 0.9]
+    config, inner = simulated()
+    backend = Recording(inner)
+    result = await run(LLMStep(id="s", prompt="p", top_p=0.25), backend, make_context, config)
+    assert result.meta["top_p"] == 0.25
+    await run(LLMStep(id="s", prompt="p"), backend, make_context, config)
+    assert [r.top_p for r in backend.requests] == [0.25, None]
+
+
 async def test_schema_output_is_parsed(make_context: Any) -> None:
     config, backend = simulated()
     step = LLMStep(id="s", prompt="p", output_schema=ANSWER_SCHEMA)
