@@ -265,7 +265,7 @@ class Workflow:
     def sample(self, id: str, prompt: str, n: int = 4, **fields: Any) -> Workflow:
         """Add a `sample` step: ``n`` samples of one prompt (fields as
         :class:`~orchestrator.spec.kinds_fanout.SampleStep`: ``model``, ``max_tokens``,
-        ``temperature``, ``seed``, ``requests``, ``budget_tokens``...)."""
+        ``temperature``, ``top_p``, ``seed``, ``requests``, ``budget_tokens``...)."""
         with _defining("sample", id):
             return self.add(SampleStep(id=id, prompt=prompt, n=n, **fields))
 
