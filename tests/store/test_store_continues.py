@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+import anyio
 import pytest
+import sqlalchemy as sa
 
 from orchestrator.runtime import events as ev
-from orchestrator.store import MemoryStore, RunNotFound, StoredEvent, StoreHook, TraceStore
+from orchestrator.store import (
+    MemoryStore,
+    RunNotFound,
+    StoredEvent,
+    StoreHook,
+    TraceStore,
+    open_store,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -108,3 +117,41 @@ async def test_the_hook_stops_a_resume_of_a_deleted_run() -> None:
         with pytest.raises(RunNotFound):
             await hook(_resumed("r1"))
     assert await store.events("r1") == []
+
+
+@pytest.mark.postgres
+async def test_on_postgres_a_write_waits_for_a_gc_that_holds_the_run(pg_url: str) -> None:
+    """The race itself, in two connections: gc has selected the finished run FOR UPDATE
+    (as it does) when the resume writes; the write waits for gc's transaction, then
+    finds the run gone and writes nothing."""
+    engine = sa.create_engine(pg_url)
+    async with await open_store(pg_url) as store:
+        await store.append(_run("r1"))
+        with engine.connect() as gc:
+            gc.execute(sa.text("SELECT id FROM runs WHERE id = 'r1' AND status != 'running' "
+                               "FOR UPDATE"))
+            outcome: list[BaseException | str] = []
+
+            async def resume() -> None:
+                try:
+                    await store.append(_resumed("r1"), continues={"r1"})
+                    outcome.append("written")
+                except RunNotFound as exc:
+                    outcome.append(exc)
+
+            def delete() -> None:
+                gc.execute(sa.text("DELETE FROM events WHERE run_id = 'r1'"))
+                gc.execute(sa.text("DELETE FROM runs WHERE id = 'r1'"))
+                gc.commit()
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(resume)
+                    await anyio.sleep(0.5)
+                    assert outcome == []  # waiting for gc's lock
+                    await anyio.to_thread.run_sync(delete)
+        (result,) = outcome
+        assert isinstance(result, RunNotFound), result
+        assert await store.events("r1") == []
+        assert await store.list_runs() == []
+    engine.dispose()
