@@ -50,6 +50,19 @@ MAX_THREADS = 512
 CTX_PADDING = 256
 
 
+class LocalSampling(BackendOptions):
+    """The ``options.sampling:`` of the local backend: llama.cpp's own sampling settings
+    beyond a step's ``temperature`` and ``top_p``, for every request of the model (unset:
+    llama-cpp-python's defaults)."""
+
+    top_k: int | None = Field(None, ge=0)
+    min_p: float | None = Field(None, ge=0, le=1)
+    typical_p: float | None = Field(None, gt=0, le=1)
+    repeat_penalty: float | None = Field(None, gt=0)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+
+
 class LocalOptions(BackendOptions):
     """The ``options:`` of the local backend (see :class:`LocalBackend`)."""
 
@@ -57,6 +70,7 @@ class LocalOptions(BackendOptions):
     n_ctx: int = Field(2048, ge=64)
     n_threads: int | None = Field(None, ge=1)
     seed: int = 0
+    sampling: LocalSampling = Field(default_factory=LocalSampling)
 
     @field_validator("n_threads")
     @classmethod
@@ -262,6 +276,11 @@ class LocalBackend:
                                      llama.cpp rounds up to a multiple of 256
     n_threads    ``os.cpu_count()``  CPU threads of the decode, at most 512
     seed         0                   seed of requests that give none
+    sampling     {}                  llama.cpp's sampling settings for every
+                                     request: ``top_k``, ``min_p``,
+                                     ``typical_p``, ``repeat_penalty``,
+                                     ``presence_penalty``, ``frequency_penalty``
+                                     (unset: llama-cpp-python's defaults)
     ============ =================== ===========================================
 
     Loaded models are shared by every instance in the process (loading is slow) and
@@ -404,6 +423,7 @@ class LocalBackend:
         }
         if request.top_p is not None:  # else llama-cpp-python's default (0.95)
             kwargs["top_p"] = request.top_p
+        kwargs.update(self.options.sampling.model_dump(exclude_none=True))
         if request.json_schema is not None:
             kwargs["grammar"] = schema_grammar(request.json_schema)
         start = anyio.current_time()

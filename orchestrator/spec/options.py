@@ -31,12 +31,13 @@ def option_problems(model: type[BaseModel], options: dict[str, Any], owner: str,
     try:
         model.model_validate(options)
     except ValidationError as exc:
-        fields = model.model_fields
-        known = ", ".join(n for n, f in fields.items() if f.description or not described_only)
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
             where = ".".join(str(p) for p in loc) or "(options)"
             if err["type"] == "extra_forbidden":
+                fields = _model_at(model, loc[:-1]).model_fields
+                known = ", ".join(n for n, f in fields.items()
+                                  if f.description or not described_only)
                 out.append((loc, f"{owner} options: unknown option {where!r} (known: {known})"))
             else:
                 out.append((loc, f"{owner} options: {where}: {error_words(err)}"))
@@ -45,6 +46,18 @@ def option_problems(model: type[BaseModel], options: dict[str, Any], owner: str,
                   f"`{str(value).lower()}`")
             for loc, value in _booleans_for_numbers(model, options, ()) if loc not in seen]
     return out
+
+
+def _model_at(model: type[BaseModel], path: tuple[str | int, ...]) -> type[BaseModel]:
+    """The options model of the mapping at ``path`` inside ``model`` (a nested group of
+    options, as the local backend's ``sampling``), ``model`` itself where none is."""
+    for part in path:
+        field = model.model_fields.get(str(part))
+        kind = _bare(field.annotation) if field is not None else None
+        if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            return model
+        model = kind
+    return model
 
 
 def _booleans_for_numbers(model: type[BaseModel], values: Any, at: tuple[str | int, ...]

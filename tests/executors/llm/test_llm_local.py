@@ -256,6 +256,31 @@ async def test_top_p_is_passed_only_when_set(gguf_path: Path) -> None:
     assert [k.get("top_p", "unset") for k in llama.asked] == [0.5, "unset"]
 
 
+async def test_sampling_options_reach_llama_cpp(gguf_path: Path) -> None:
+    """`options.sampling` goes with every request; `top_k: 1` leaves one token to draw
+    from, so samples at a high temperature with other seeds are the same text."""
+    backend = local(sampling={"top_k": 1, "repeat_penalty": 1.0})
+    loaded = await backend._loaded()
+    llama = _RecordingLlama(loaded.llama)
+    backend._model = _LoadedModel(cast(Any, llama), loaded.lock)
+    texts = {(await backend.complete(ask("Name a fruit.", max_tokens=12, temperature=1.5,
+                                         seed=seed))).text for seed in (1, 2, 3)}
+    assert len(texts) == 1
+    assert all((k["top_k"], k["repeat_penalty"]) == (1, 1.0) for k in llama.asked)
+    assert "min_p" not in llama.asked[0]  # unset: llama-cpp-python's default
+
+
+def test_sampling_options_are_validated(gguf_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        local(sampling={"top_kk": 1})
+    assert str(info.value) == (
+        "local backend options: unknown option 'sampling.top_kk' (known: top_k, min_p, "
+        "typical_p, repeat_penalty, presence_penalty, frequency_penalty)")
+    assert option_problems(LocalOptions, {"sampling": {"min_p": 2}}, "local backend") == [
+        (("sampling", "min_p"), "local backend options: sampling.min_p: Input should be "
+                                "less than or equal to 1 (got 2)")]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_max_tokens_below_one_is_refused_before_decoding(gguf_path: Path,
                                                                stream: bool) -> None:
