@@ -58,6 +58,9 @@ class SamplingParams:
     n: int = 1
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
     seed: int | None = None
     stop: list[str] | None = None
     max_tokens: int | None = 16
@@ -71,6 +74,12 @@ class SamplingParams:
                 f"temperature must be non-negative, got {self.temperature}.")
         if not 0.0 < self.top_p <= 1.0:
             raise VLLMValidationError(f"top_p must be in (0, 1], got {self.top_p}.")
+        if self.top_k < -1:
+            raise VLLMValidationError(f"top_k must be 0 (disable), or at least 1, got "
+                                      f"{self.top_k}.")
+        if self.repetition_penalty <= 0.0:
+            raise VLLMValidationError("repetition_penalty must be greater than zero, got "
+                                      f"{self.repetition_penalty}.")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise VLLMValidationError(f"max_tokens must be at least 1, got {self.max_tokens}.")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
-from pydantic import Field
+from pydantic import Field, JsonValue, field_validator
 
 from executors.engines._hub import SHARED, SharedObjects
 from executors.engines._meta import with_meta
@@ -59,6 +59,30 @@ class VLLMOptions(BackendOptions):
     gpu: int | None = Field(None, ge=0)
     chat_template: bool = True
     engine_args: dict[str, Any] = Field(default_factory=dict)
+    sampling_params: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("sampling_params")
+    @classmethod
+    def _not_set_by_ponder(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        taken = [f"{key!r} (from {_SET_BY_PONDER[key]})" for key in value
+                 if key in _SET_BY_PONDER]
+        if taken:
+            raise ValueError(f"Ponder sets {', '.join(taken)}; leave it out of "
+                             "sampling_params")
+        return value
+
+
+#: the ``SamplingParams`` fields each request sets from its step, with where from
+_SET_BY_PONDER = {
+    "n": "the step's `n`",
+    "temperature": "the step's `temperature`",
+    "top_p": "the step's `top_p`",
+    "max_tokens": "the step's `max_tokens`",
+    "stop": "the step's `stop`",
+    "seed": "the step's `seed`",
+    "structured_outputs": "the step's `output_schema`",
+    "guided_decoding": "the step's `output_schema`",
+}
 
 
 @dataclass(frozen=True)
@@ -146,6 +170,11 @@ class VLLMBackend:
     gpu                    none      CUDA device index of this engine
     chat_template          true      format messages with the tokenizer's template
     engine_args            {}        any other ``AsyncEngineArgs`` field
+    sampling_params        {}        ``SamplingParams`` fields for every request
+                                     (``top_k``, ``min_p``, ``repetition_penalty``...);
+                                     not those a step sets (``n``, ``temperature``,
+                                     ``top_p``, ``max_tokens``, ``stop``, ``seed``, the
+                                     schema's)
     ====================== ========= ==================================================
 
     Per call: the step's ``output_schema`` becomes ``StructuredOutputsParams(json=...)``
@@ -191,6 +220,11 @@ class VLLMBackend:
         self._engine = engine
         self._injected = engine is not None
         self._api = api if api is not None or engine is not None else load_vllm_api()
+        if self._api is not None and self.options.sampling_params:
+            try:  # a field vLLM does not have, or a value it refuses, before any run
+                self._api.sampling_params(**self.options.sampling_params)
+            except Exception as exc:  # TypeError, ValueError, VLLMValidationError (0.27+)
+                raise ConfigError(f"vllm backend options: sampling_params: {exc}") from None
         if api is None and engine is None and self.options.gpu is not None:
             _require_gpu(self.options.gpu)
         self._shared = shared if shared is not None else SHARED
@@ -385,6 +419,7 @@ class VLLMBackend:
     def _sampling(self, request: LLMRequest) -> Any:
         assert self._api is not None
         kwargs: dict[str, Any] = {
+            **self.options.sampling_params,
             "n": request.n, "temperature": request.temperature,
             "max_tokens": request.max_tokens,
         }

@@ -84,6 +84,30 @@ async def test_top_p_is_passed_only_when_set(ask: Ask) -> None:
     await b.aclose()
 
 
+async def test_sampling_params_of_the_model_go_with_every_request(ask: Ask) -> None:
+    b = backend(sampling_params={"top_k": 20, "repetition_penalty": 1.05})
+    await b.complete(ask("a", temperature=0.7))
+    await b.complete(ask("b", n=2))
+    assert [(s["params"].top_k, s["params"].repetition_penalty, s["params"].n)
+            for s in engine_of(b).requests] == [(20, 1.05, 1), (20, 1.05, 2)]
+    await b.aclose()
+
+
+@pytest.mark.parametrize(("sampling", "words"), [
+    ({"top_kk": 20}, "vllm backend options: sampling_params: "),
+    ({"top_k": -5}, "vllm backend options: sampling_params: top_k must be 0 (disable), or "
+                    "at least 1, got -5."),
+    ({"temperature": 0.2, "top_k": 3}, "Ponder sets 'temperature' (from the step's "
+                                       "`temperature`); leave it out of sampling_params"),
+])
+def test_sampling_params_vllm_or_ponder_would_refuse_are_config_errors(
+        sampling: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        backend(sampling_params=sampling)
+    assert words in str(info.value)
+    assert "top_kk" in str(info.value) or "top_kk" not in sampling
+
+
 @pytest.mark.parametrize("top_p", [0.0, 1.5])
 async def test_a_top_p_vllm_refuses_is_a_bad_request(ask: Ask, top_p: float) -> None:
     with pytest.raises(VLLMValidationError, match=rf"top_p must be in \(0, 1\], got {top_p}"):
