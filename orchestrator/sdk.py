@@ -99,7 +99,7 @@ class Workflow:
         with _defining("workflow", name, "workflow"):
             self.spec = WorkflowSpec(name=name, **given)
         self.registry = Registry.default()
-        self.source = SourceMap()
+        self.source = SourceMap(describe=self._where)
         self.base_dir = Path(".")
         self._compiled: tuple[Any, CompiledGraph] | None = None
 
@@ -110,7 +110,7 @@ class Workflow:
         wf = cls.__new__(cls)
         wf.spec = spec
         wf.registry = Registry.default()
-        wf.source = source or SourceMap()
+        wf.source = source or SourceMap(describe=wf._where)
         wf.base_dir = base_dir or Path(".")
         wf._compiled = None
         return wf
@@ -148,6 +148,24 @@ class Workflow:
 
     def to_yaml(self) -> str:
         return dump_yaml(self.spec)
+
+    def _where(self, path: tuple[str | int, ...]) -> str:
+        """The place a problem's path leads to, as a builder's error names it (``llm step
+        'a': prompt``): a workflow built in Python has no file lines to give."""
+        if not path:
+            return ""
+        head, rest = path[0], path[1:]
+        if head == "steps" and rest and isinstance(rest[0], int) \
+                and 0 <= rest[0] < len(self.spec.steps):
+            step = self.spec.steps[rest[0]]
+            label, rest = f"{step.kind} step {shown(step.id)}", rest[1:]
+        elif head in ("inputs", "outputs", "models") and rest:
+            noun = {"inputs": "input", "outputs": "output", "models": "model"}[str(head)]
+            label, rest = f"{noun} {shown(rest[0])}", rest[1:]
+        else:
+            label, rest = str(head), rest
+        field_path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest)
+        return f"{label}: {field_path.lstrip('.')}" if field_path else label
 
     # -- building ------------------------------------------------------------------
     def add(self, step: Any) -> Workflow:

@@ -437,10 +437,11 @@ class _Checker:
             found = template_line(self.smap, path, source, issue.line, recheck=recheck)
             if line and issue.line and found != line:
                 line, col = found, 1
-            self.problems.append(Problem(
-                f"template error: {issue.message}" if issue.hint
+            problem = self.smap.problem(
+                path, f"template error: {issue.message}" if issue.hint
                 else f"template syntax error: {issue.message}",
-                issue.hint or "check `{{ }}`/`{% %}` pairs and quotes", self.smap.file, line, col))
+                issue.hint or "check `{{ }}`/`{% %}` pairs and quotes")
+            self.problems.append(dataclasses.replace(problem, line=line, column=col))
             return False
         if not expression:
             for line_no, what in templates.value_misuses(source):

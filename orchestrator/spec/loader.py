@@ -44,6 +44,9 @@ class SourceMap:
     #: each span's layout once computed (a map's items fail on the same template)
     _layouts: dict[PathT, Layout | None] = field(default_factory=dict, repr=False,
                                                  compare=False)
+    #: for a workflow built in Python, which has no lines: names the place a path leads
+    #: to (``llm step 'a': prompt``), for :meth:`problem` to say where a problem is
+    describe: Callable[[PathT], str] | None = field(default=None, repr=False, compare=False)
 
     def locate(self, path: Iterable[str | int]) -> tuple[int, int]:
         """The (line, column) of a path, or of its nearest located ancestor."""
@@ -112,7 +115,13 @@ class SourceMap:
         return found if found is not None and found.value == value else None
 
     def problem(self, path: Iterable[str | int], message: str, hint: str = "") -> Problem:
-        line, col = self.locate(path)
+        """A problem at ``path``: at its line, or, where it has none and :attr:`describe`
+        is set, with the message led by the place it names."""
+        p = tuple(path)
+        line, col = self.locate(p)
+        where = self.describe(p) if not line and self.describe is not None else ""
+        if where:
+            message = f"{where}: {message}"
         return Problem(message=message, hint=hint, file=self.file, line=line, column=col)
 
 

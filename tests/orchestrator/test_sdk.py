@@ -39,11 +39,11 @@ async def test_literal_tool_arguments_are_checked_before_the_run() -> None:
     with pytest.raises(ValidationFailed) as info:
         await wf.run()
     messages = sorted(p.message for p in info.value.problems)
-    assert messages == [
-        "tool 'shout' argument times: Input should be a valid integer, unable to parse "
-        "string as an integer (got 'many')",
-        "tool 'shout' has no argument 'loud'",
-        "tool 'shout' needs argument 'text'",
+    assert messages == [  # each led by its step and field: there is no line to give
+        "tool step 'a': args.loud: tool 'shout' has no argument 'loud'",
+        "tool step 'a': args.times: tool 'shout' argument times: Input should be a valid "
+        "integer, unable to parse string as an integer (got 'many')",
+        "tool step 'b': args: tool 'shout' needs argument 'text'",
     ]
 
 

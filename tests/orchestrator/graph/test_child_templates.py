@@ -112,4 +112,5 @@ def test_an_sdk_spawn_is_checked_so_too() -> None:
     wf.spawn("t", ["x"], prompt="{{ steps.q.output }} {{ message }}")
     with pytest.raises(ValidationFailed) as info:
         wf.run_sync(backend="simulated")
-    assert [p.message for p in info.value.problems] == ["unknown step 'q' in `steps.q.output`"]
+    assert [p.message for p in info.value.problems] == [
+        "spawn step 't': prompt: unknown step 'q' in `steps.q.output`"]
