@@ -34,12 +34,16 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import (
     ConfigError,
+    PonderError,
+    Problem,
     SpecError,
     StepDefinitionError,
+    ValidationFailed,
     shown,
     validation_summary,
 )
 from orchestrator.graph.compile import CompiledGraph
+from orchestrator.graph.subworkflows import input_problems, workflow_calls
 from orchestrator.runtime import events as ev
 from orchestrator.runtime.contracts import Executor
 from orchestrator.runtime.engine import RunResult, compile_graph, execute
@@ -56,7 +60,7 @@ from orchestrator.runtime.run_checks import (  # the runtime's checks, also name
 from orchestrator.runtime.run_checks import as_hook as as_hook
 from orchestrator.runtime.run_checks import backend_problem as backend_problem
 from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, Scorer, SpawnStep
-from orchestrator.spec.loader import SourceMap, dump_yaml, load_yaml
+from orchestrator.spec.loader import SourceMap, dump_yaml, find_workflow, load_yaml
 from orchestrator.spec.models import (
     BranchCase,
     BranchStep,
@@ -436,10 +440,32 @@ class Workflow:
         """
         if self._compiled is not None and self._compiled[0] == self._compile_key():
             return self._compiled[1]
-        graph = compile_graph(self.spec, self.source, registry=self.registry,
-                              base_dir=self.base_dir)
+        problems = self._call_problems()
+        try:
+            graph = compile_graph(self.spec, self.source, registry=self.registry,
+                                  base_dir=self.base_dir)
+        except ValidationFailed as exc:
+            problems = _unique([*exc.problems, *problems])
+        if problems:
+            raise ValidationFailed(problems)
         self._compiled = (self._compile_key(), graph)  # compiling may register spec.tools
         return graph
+
+    def _call_problems(self) -> list[Problem]:
+        """What the run of a sub-workflow would refuse of the inputs a step of this one
+        passes it, as ``ponder run`` checks them first: compiling alone left them to that
+        run, which failed the step once the steps before it had run. A sub-workflow that
+        cannot be found or loaded is the compiler's to report, or the run's."""
+        workflows = self.registry.workflows
+        out: list[Problem] = []
+        for call in workflow_calls(self.spec, self.registry.planner_known_steps):
+            try:
+                sub, _, _ = find_workflow(call.ref, self.base_dir, workflows)
+            except PonderError:
+                continue
+            out += [self.source.problem(path, message, hint) for path, message, hint
+                    in input_problems(call, sub, self.spec.inputs)]
+        return out
 
     def _compile_key(self) -> tuple[Any, ...]:
         reg = self.registry
@@ -745,6 +771,11 @@ _STEP_KINDS: dict[str, type[BaseModel]] = {t.model_fields["kind"].default: t
 
 _PY_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,
                              "array": list, "object": dict}
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    """``problems`` without repeats, in their order."""
+    return list(dict.fromkeys(problems))
 
 
 @contextmanager
