@@ -15,6 +15,7 @@ Everything async is written once; the ``*_sync`` variants run it with ``anyio.ru
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import (
     AsyncIterator,
@@ -114,7 +115,9 @@ class Workflow:
         wf = cls.__new__(cls)
         wf.spec = spec
         wf.registry = Registry.default()
-        wf.source = source or SourceMap(describe=wf._where)
+        # a step added in Python to a loaded workflow has no line: named as in a built one
+        wf.source = SourceMap(describe=wf._where) if source is None else \
+            dataclasses.replace(source, describe=source.describe or wf._where)
         wf.base_dir = base_dir or Path(".")
         wf._compiled = None
         return wf

@@ -273,7 +273,7 @@ class _Checker:
             at: Spot | None = None) -> None:
         """Report a problem at ``path``, or where ``at`` finds it (a line and column)."""
         problem = self.smap.problem(path, message, hint)
-        line, column = at() if at is not None else (0, 0)
+        line, column = at() if at is not None and problem.line else (0, 0)
         if line:
             problem = dataclasses.replace(problem, line=line, column=column)
         self.problems.append(problem)
@@ -441,7 +441,9 @@ class _Checker:
                 path, f"template error: {issue.message}" if issue.hint
                 else f"template syntax error: {issue.message}",
                 issue.hint or "check `{{ }}`/`{% %}` pairs and quotes")
-            self.problems.append(dataclasses.replace(problem, line=line, column=col))
+            if problem.line:  # else a step added in Python, which no line holds
+                problem = dataclasses.replace(problem, line=line, column=col)
+            self.problems.append(problem)
             return False
         if not expression:
             for line_no, what in templates.value_misuses(source):

@@ -28,6 +28,10 @@ from orchestrator.spec.models import STEP_KINDS, ModelConfig, WorkflowSpec, show
 PathT = tuple[str | int, ...]
 
 
+#: the document's sections whose entries a workflow built in Python may add to
+_SECTIONS = ("steps", "inputs", "outputs", "models", "tools")
+
+
 @dataclass
 class SourceMap:
     """Where each value of a loaded document sits in its file."""
@@ -118,7 +122,10 @@ class SourceMap:
         """A problem at ``path``: at its line, or, where it has none and :attr:`describe`
         is set, with the message led by the place it names."""
         p = tuple(path)
-        line, col = self.locate(p)
+        # a step (or output...) the document does not hold, added in Python to a loaded
+        # workflow, is not at its section's line
+        added = len(p) >= 2 and p[0] in _SECTIONS and p[:2] not in self.positions
+        line, col = (0, 0) if added else self.locate(p)
         where = self.describe(p) if not line and self.describe is not None else ""
         if where:
             message = f"{where}: {message}"

@@ -57,3 +57,16 @@ def test_a_loaded_file_keeps_its_lines_without_the_prefix() -> None:
         wf.compile()
     [problem] = info.value.problems
     assert (problem.line, problem.message) == (5, "unknown step 'zz' in `steps.zz.output`")
+
+
+def test_a_step_added_to_a_loaded_file_is_not_placed_at_its_steps_line() -> None:
+    text = "name: t\nsteps:\n  - id: a\n    kind: llm\n    prompt: hi\n"
+    wf = Workflow.from_yaml_text(text, "w.yaml")
+    wf.llm("b", prompt="{{ steps.zz.output }}")
+    wf.llm("c", prompt="{{ x ")
+    wf.output(o="${steps.nope.output}")
+    with pytest.raises(ValidationFailed) as info:
+        wf.compile()
+    found = sorted((p.file, p.line, p.message.split(": ")[0]) for p in info.value.problems)
+    assert found == [("w.yaml", 0, "llm step 'b'"), ("w.yaml", 0, "llm step 'c'"),
+                     ("w.yaml", 0, "output 'o'")]
