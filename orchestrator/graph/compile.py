@@ -657,8 +657,10 @@ class _Checker:
         if target.kind not in FANOUT_KINDS:
             declared = self.smap.step_kinds.get(self.index[step.of], target.kind)
             if declared == target.kind:  # else the fan-out did not validate: said already
-                self.add((*base, "of"), f"join {step.id!r} names {step.of!r}, a {target.kind} "
-                         "step, not a fan-out", "name a map, spawn or sample step")
+                article = "an" if target.kind == "llm" else "a"  # said "el-el-em"
+                self.add((*base, "of"), f"join {step.id!r} names {step.of!r}, {article} "
+                         f"{target.kind} step, not a fan-out",
+                         "name a map, spawn or sample step")
         else:
             self.check_second_join(base, step)
             self.check_join_counts(base, step, target)

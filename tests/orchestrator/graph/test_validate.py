@@ -218,7 +218,7 @@ def test_an_invalid_fanout_does_not_also_make_its_join_an_error() -> None:
     assert messages[0][0] == 6 and "n" in messages[0][1]  # the fan-out's own error
     assert not any("'s'" in m and "not a fan-out" in m for _, m in messages), messages
     # a join naming a step that is valid but no fan-out is still an error
-    assert (15, "join 'k' names 'l', a llm step, not a fan-out") in messages
+    assert (15, "join 'k' names 'l', an llm step, not a fan-out") in messages
     assert len(messages) == 2, messages
 
 
