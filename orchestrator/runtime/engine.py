@@ -811,9 +811,11 @@ async def execute(
     ctx.scheduler = None  # the run is over; no reference cycle left for the GC to find
     finished = log.last_fields()  # run_finished's (not built if nothing reads it)
     used = finished["usage"]
+    # the duration recorded (run_finished's), not a later reading of the clock: the
+    # trace's write came between, and `ponder show` gives the recorded one
     return RunResult(rid, spec.name, finished["status"], finished["output"], log,
                      Usage(used.prompt_tokens, used.completion_tokens),
-                     prior_s + time.perf_counter() - t0, finished["error"])
+                     finished["duration_s"], finished["error"])
 
 
 async def _tell_stopped(sched: Scheduler, hooks: Sequence[Hook], failed: int,

@@ -58,7 +58,9 @@ async def test_a_resumed_run_counts_the_time_its_child_worked(
                            children=recorded_children(trace_store) if given else None)
     assert resumed.ok, resumed.error
     assert CHILD_S <= resumed.duration_s < CHILD_S + 60  # not the hour of downtime
+    # the result's duration is the one recorded: it read the clock again after the
+    # trace's write, 0.06 s later on a loaded machine (the test allowed 0.05)
     shown = await trace_store.read_run(resumed.run_id)
-    assert shown.duration_s == pytest.approx(resumed.duration_s, abs=0.05)
+    assert shown.duration_s == resumed.duration_s
     (info,) = [r for r in await trace_store.list_runs() if r.id == resumed.run_id]
-    assert info.duration_s == pytest.approx(resumed.duration_s, abs=0.05)
+    assert info.duration_s == resumed.duration_s
