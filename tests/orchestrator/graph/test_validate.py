@@ -511,7 +511,7 @@ def test_each_models_backend_and_options_are_checked() -> None:
         (12, "model 'loc': local backend options: n_ctx: Input should be greater than or "
              "equal to 64 (got -5)"),
         (12, "model 'loc': local backend options: unknown option 'colour' (known: "
-             "model_path, n_ctx, n_threads, seed)"),
+             "model_path, n_ctx, n_threads, seed, sampling)"),
     ]
 
 
