@@ -157,12 +157,16 @@ class MissingPathError(ReferenceResolutionError):
 
     :param reference: the reference as written (``${steps.a.output.area}``).
     :param detail: what is missing (``no `area` in 2000``).
+    :param where: the reference's place (``step 'b' args.x (flow.yaml:14)``), empty when
+        unknown.
     """
 
-    def __init__(self, reference: str, detail: str) -> None:
+    def __init__(self, reference: str, detail: str, where: str = "") -> None:
         self.reference = reference
         self.detail = detail
-        super().__init__(f"`{reference}`: {detail}")
+        self.where = where
+        super().__init__(f"{where}: `{reference}`: {detail}" if where
+                         else f"`{reference}`: {detail}")
 
 
 class TemplateRenderError(ReferenceResolutionError):

@@ -465,7 +465,8 @@ def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
                 args = _compiled_args(step, kind, graph, compiled)(
                     Scope(inputs, sched.state.values, plan.locals, sched.state.branch_skipped))
             except MissingPathError as exc:
-                raise _as_written(step, exc) from None
+                raise _located(graph, plan, _as_written(step, exc), "args", step.args) \
+                    from None
             return {"tool": step.tool, "args": args}
         if kind == "llm":
             tvars = _template_vars(sched, plan, inputs)
@@ -475,8 +476,11 @@ def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
             return out
         scope = _scope(sched, plan, inputs)
         if kind == "workflow":
-            return {"workflow": step.workflow,
-                    "inputs": _compiled_args(step, kind, graph, compiled)(scope)}
+            try:
+                passed = _compiled_args(step, kind, graph, compiled)(scope)
+            except MissingPathError as exc:
+                raise _located(graph, plan, exc, "inputs", step.inputs) from None
+            return {"workflow": step.workflow, "inputs": passed}
         out = {f: resolve(getattr(step, f), scope) for f in getattr(step, "resolved_fields", ())}
         template_fields = getattr(step, "template_fields", ())
         if template_fields:
@@ -487,6 +491,50 @@ def _make_preparer(inputs: dict[str, Any], graph: CompiledGraph) -> Any:
         return out
 
     return prepare
+
+
+def _located(graph: CompiledGraph, plan: StepPlan, exc: MissingPathError, field: str,
+             value: Any) -> MissingPathError:
+    """``exc`` led by where its reference is written: the step, the field holding it and
+    its file:line (``step 'b' args.x (flow.yaml:14)``), as a template's error is; the
+    reference's own text was all a run's error said of it."""
+    inner = _holding(value, exc.reference)
+    if inner is None:
+        return exc
+    parts = (field, *inner)
+    return MissingPathError(exc.reference, exc.detail,
+                            _field_place(graph, plan.id, plan.group, parts))
+
+
+def _holding(value: Any, text: str) -> tuple[str | int, ...] | None:
+    """The path inside ``value`` of the first string that holds ``text``; None if none."""
+    if isinstance(value, str):
+        return () if text in value else None
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _holding(item, text)
+        if found is not None:
+            return (key, *found)
+    return None
+
+
+def _field_place(graph: CompiledGraph, step_id: str, owner: str | None,
+                 parts: tuple[str | int, ...]) -> str:
+    """``step 'b' args.x (flow.yaml:14)``: a field of a step and its file line; a map
+    item's field is its body's (``owner`` the map); without the file:line for a step the
+    workflow file does not hold (a planner's, one built in Python)."""
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    where = f"step {step_id!r} {field}"
+    index = {s.id: i for i, s in enumerate(graph.spec.steps)}
+    if step_id in index:
+        path: tuple[str | int, ...] = ("steps", index[step_id], *parts)
+    elif owner is not None and owner in index:
+        path = ("steps", index[owner], "step", *parts)
+    else:
+        return where
+    line = graph.source.locate(path)[0]
+    return f"{where} ({graph.source.file}:{line})" if line else where
 
 
 def _as_written(step: Any, exc: MissingPathError) -> MissingPathError:
@@ -515,6 +563,8 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
         try:
             items = resolve(step.over, _scope(sched, plan, inputs))
         except ReferenceResolutionError as exc:
+            if isinstance(exc, MissingPathError):
+                exc = _located(graph, plan, exc, "over", step.over)
             sched.event(ev.StepStarted, step_id=plan.id, step_kind="map", attempt=1, input={})
             _control_failed(sched, plan, str(exc), "ReferenceResolutionError")
             return
