@@ -61,7 +61,7 @@ from orchestrator.runtime.run_checks import (  # the runtime's checks, also name
 from orchestrator.runtime.run_checks import as_hook as as_hook
 from orchestrator.runtime.run_checks import backend_problem as backend_problem
 from orchestrator.spec.kinds_fanout import JoinStep, SampleStep, Scorer, SpawnStep
-from orchestrator.spec.loader import SourceMap, dump_yaml, find_workflow, load_yaml
+from orchestrator.spec.loader import SourceMap, dump_yaml, find_workflow, load_yaml, path_text
 from orchestrator.spec.models import (
     BranchCase,
     BranchStep,
@@ -171,8 +171,8 @@ class Workflow:
             label, rest = f"{noun} {shown(rest[0])}", rest[1:]
         else:
             label, rest = str(head), rest
-        field_path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest)
-        return f"{label}: {field_path.lstrip('.')}" if field_path else label
+        field_path = path_text(rest)
+        return f"{label}: {field_path}" if field_path else label
 
     # -- building ------------------------------------------------------------------
     def add(self, step: Any) -> Workflow:

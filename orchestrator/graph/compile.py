@@ -102,6 +102,22 @@ class CompiledGraph:
     def critical_path_s(self) -> float:
         return max(self.remaining_critical_path().values(), default=0.0)
 
+    def step_path(self, step_id: str, owner: str | None = None,
+                  home: tuple[str, tuple[str | int, ...]] | None = None
+                  ) -> tuple[str | int, ...] | None:
+        """Where the workflow file defines step ``step_id``: its path in the spec
+        (``("steps", 3)``); for a map's item, the map's body (``owner`` the map); for a
+        step added at run time from another's definition, ``home`` (that step's id, the
+        path in it). None for a step no file holds (a planner's)."""
+        index = {s.id: i for i, s in enumerate(self.spec.steps)}
+        if step_id in index:
+            return ("steps", index[step_id])
+        if owner is not None and owner in index:
+            return ("steps", index[owner], "step")
+        if home is not None and home[0] in index:
+            return ("steps", index[home[0]], *home[1])
+        return None
+
     def locate_template_error(self, exc: TemplateRenderError, step_id: str, step: Any,
                               owner: str | None = None) -> TemplateRenderError:
         """A template's render error, its message led by the step, the field and the
@@ -114,15 +130,8 @@ class CompiledGraph:
         spawn's child) says whose: ``step.template_home`` is ``(step id, path in it)``.
         """
         field = next((f for f, src in _template_fields(step) if src == exc.source), "a")
-        index = {s.id: i for i, s in enumerate(self.spec.steps)}
-        home = getattr(step, "template_home", None)
-        path: tuple[str | int, ...] | None = None
-        if step_id in index:
-            path = ("steps", index[step_id], field)
-        elif owner in index:
-            path = ("steps", index[owner], "step", field)
-        elif home is not None and home[0] in index:
-            path = ("steps", index[home[0]], *home[1], field)
+        base = self.step_path(step_id, owner, getattr(step, "template_home", None))
+        path = (*base, field) if base is not None else None
         where = f"step {step_id!r} {field} template"
         line = (template_line(self.source, path, exc.source, exc.line, exc.expression)
                 if path else 0)

@@ -44,7 +44,7 @@ from orchestrator.runtime.scheduler import (
 from orchestrator.runtime.state import Status
 from orchestrator.spec import templates
 from orchestrator.spec.kinds_fanout import MAX_NESTING_DEPTH
-from orchestrator.spec.loader import find_workflow, spec_to_data
+from orchestrator.spec.loader import find_workflow, path_text, spec_to_data
 from orchestrator.spec.models import (
     BranchStep,
     MapStep,
@@ -524,16 +524,15 @@ def _field_place(graph: CompiledGraph, step_id: str, owner: str | None,
     """``step 'b' args.x (flow.yaml:14)``: a field of a step and its file line; a map
     item's field is its body's (``owner`` the map); without the file:line for a step the
     workflow file does not hold (a planner's, one built in Python)."""
-    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
-    where = f"step {step_id!r} {field}"
-    index = {s.id: i for i, s in enumerate(graph.spec.steps)}
-    if step_id in index:
-        path: tuple[str | int, ...] = ("steps", index[step_id], *parts)
-    elif owner is not None and owner in index:
-        path = ("steps", index[owner], "step", *parts)
-    else:
-        return where
-    line = graph.source.locate(path)[0]
+    return _placed(graph, f"step {step_id!r} {path_text(parts)}",
+                   graph.step_path(step_id, owner), parts)
+
+
+def _placed(graph: CompiledGraph, where: str, base: tuple[str | int, ...] | None,
+            parts: tuple[str | int, ...]) -> str:
+    """``where`` followed by the file:line of ``parts`` inside the step defined at
+    ``base`` (:meth:`CompiledGraph.step_path`); alone when no file line holds it."""
+    line = graph.source.locate((*base, *parts))[0] if base is not None else 0
     return f"{where} ({graph.source.file}:{line})" if line else where
 
 
@@ -634,11 +633,8 @@ def _make_control(inputs: dict[str, Any], graph: CompiledGraph) -> dict[str, Any
 def _case_place(graph: CompiledGraph, step_id: str, c: int) -> str:
     """Where a branch's case ``c`` is: ``step 'route' case 2 (flow.yaml:9)``, the line of
     its ``when``; without the file:line for a branch the workflow file does not hold."""
-    where = f"step {step_id!r} case {c + 1}"
-    index = next((i for i, s in enumerate(graph.spec.steps) if s.id == step_id), None)
-    line = graph.source.locate(("steps", index, "cases", c, "when"))[0] \
-        if index is not None else 0
-    return f"{where} ({graph.source.file}:{line})" if line else where
+    return _placed(graph, f"step {step_id!r} case {c + 1}", graph.step_path(step_id),
+                   ("cases", c, "when"))
 
 
 def _json_kind(value: Any) -> str:

@@ -626,6 +626,11 @@ def find_workflow(ref: str, base_dir: Path, workflows: Mapping[str, Any]
     return spec, smap, path.parent
 
 
+def path_text(path: Iterable[str | int]) -> str:
+    """A path inside a workflow as a message names it: ``args.x``, ``cases[1].when``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
 def is_file(path: Path) -> bool:
     """Whether ``path`` names a file; False for a path no file can have (a NUL in it)."""
     try:
