@@ -27,7 +27,7 @@ from pydantic import Field, JsonValue, field_validator
 
 from executors.engines._hub import SHARED, SharedObjects
 from executors.engines._meta import with_meta
-from executors.llm._common import BackendOptions, engine_int, parse_options
+from executors.llm._common import BackendOptions, engine_int, parse_options, refuse_reserved
 from executors.llm._request_errors import is_request_error
 from orchestrator._extras import extra_missing, installed
 from orchestrator.errors import (
@@ -64,24 +64,20 @@ class VLLMOptions(BackendOptions):
     @field_validator("sampling_params")
     @classmethod
     def _not_set_by_ponder(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-        taken = [f"{key!r} (from {_SET_BY_PONDER[key]})" for key in value
-                 if key in _SET_BY_PONDER]
-        if taken:
-            raise ValueError(f"Ponder sets {', '.join(taken)}; leave it out of "
-                             "sampling_params")
+        refuse_reserved(value, _SET_BY_PONDER, "Ponder sets", "sampling_params")
         return value
 
 
 #: the ``SamplingParams`` fields each request sets from its step, with where from
 _SET_BY_PONDER = {
-    "n": "the step's `n`",
-    "temperature": "the step's `temperature`",
-    "top_p": "the step's `top_p`",
-    "max_tokens": "the step's `max_tokens`",
-    "stop": "the step's `stop`",
-    "seed": "the step's `seed`",
-    "structured_outputs": "the step's `output_schema`",
-    "guided_decoding": "the step's `output_schema`",
+    "n": "from the step's `n`",
+    "temperature": "from the step's `temperature`",
+    "top_p": "from the step's `top_p`",
+    "max_tokens": "from the step's `max_tokens`",
+    "stop": "from the step's `stop`",
+    "seed": "from the step's `seed`",
+    "structured_outputs": "from the step's `output_schema`",
+    "guided_decoding": "from the step's `output_schema`",
 }
 
 

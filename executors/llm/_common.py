@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,6 +23,21 @@ class BackendOptions(BaseModel):
     """Base of each backend's ``options:`` model; unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def refuse_reserved(given: Mapping[str, Any], reserved: Mapping[str, str], lead: str,
+                    field: str) -> None:
+    """Refuse the keys of an option that passes fields through to the engine or server
+    (``extra_body``, ``sampling_params``) which Ponder sets itself from a step.
+
+    :param reserved: each such key, with where its value comes from (``set from the
+        step's `max_tokens```).
+    :param lead: the message's start (``Ponder sends``).
+    :raises ValueError: naming each reserved key given, for the option's validator.
+    """
+    taken = [f"{key!r} ({reserved[key]})" for key in given if key in reserved]
+    if taken:
+        raise ValueError(f"{lead} {', '.join(taken)}; leave it out of {field}")
 
 
 def parse_options(model: type[OptionsT], options: dict[str, Any], backend: str) -> OptionsT:

@@ -25,6 +25,7 @@ from executors.llm._common import (
     check_request,
     engine_int,
     parse_options,
+    refuse_reserved,
     samples_finish,
 )
 from executors.llm._json_output import grammar_schema
@@ -58,23 +59,24 @@ URL_EXAMPLE = "http://127.0.0.1:8000/v1"
 #: the request fields Ponder writes itself, each with where its value comes from: an
 #: ``extra_body`` key among them would replace or contradict it
 _SENT_BY_PONDER = {
-    "model": "the model config's `model`",
-    "messages": "the step's prompt",
-    "max_tokens": "the step's `max_tokens`",
-    "max_completion_tokens": "the step's `max_tokens`",
-    "temperature": "the step's `temperature`",
-    "top_p": "the step's `top_p`",
-    "stop": "the step's `stop`",
-    "seed": "the step's `seed`",
-    "n": "the step's `n`",
-    "response_format": "the step's `output_schema` with `structured_outputs`",
-    "stream": "Ponder, which streams when a step needs it",
-    "stream_options": "Ponder, which asks for usage in streams",
+    "model": "set from the model config's `model`",
+    "messages": "set from the step's prompt",
+    "max_tokens": "set from the step's `max_tokens`",
+    "max_completion_tokens": "set from the step's `max_tokens`",
+    "temperature": "set from the step's `temperature`",
+    "top_p": "set from the step's `top_p`",
+    "stop": "set from the step's `stop`",
+    "seed": "set from the step's `seed`",
+    "n": "set from the step's `n`",
+    "response_format": "set from the step's `output_schema` with `structured_outputs`",
+    "stream": "set from Ponder, which streams when a step needs it",
+    "stream_options": "set from Ponder, which asks for usage in streams",
 }
 #: written only with ``server: vllm``
 _SENT_FOR_VLLM = {
-    "priority": "the step's critical-path priority (`send_priority: false` sends none)",
-    "request_id": "the step's id",
+    "priority": ("set from the step's critical-path priority (`send_priority: false` "
+                 "sends none)"),
+    "request_id": "set from the step's id",
 }
 
 
@@ -91,20 +93,14 @@ class OpenAIOptions(BackendOptions):
     @field_validator("extra_body")
     @classmethod
     def _not_sent_by_ponder(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-        taken = [f"{key!r} (set from {_SENT_BY_PONDER[key]})"
-                 for key in value if key in _SENT_BY_PONDER]
-        if taken:
-            raise ValueError(f"Ponder sends {', '.join(taken)}; leave it out of extra_body")
+        refuse_reserved(value, _SENT_BY_PONDER, "Ponder sends", "extra_body")
         return value
 
     @model_validator(mode="after")
     def _not_sent_for_vllm(self) -> OpenAIOptions:
         if self.server == "vllm":
-            taken = [f"{key!r} (set from {_SENT_FOR_VLLM[key]})"
-                     for key in self.extra_body if key in _SENT_FOR_VLLM]
-            if taken:
-                raise ValueError(f"with server: vllm, Ponder sends {', '.join(taken)}; "
-                                 f"leave it out of extra_body")
+            refuse_reserved(self.extra_body, _SENT_FOR_VLLM,
+                            "with server: vllm, Ponder sends", "extra_body")
         return self
 
 
